@@ -1,0 +1,156 @@
+"""Time per training step (forward + backward) and peak memory of every engine and cell, next to
+torch.nn.LSTM and torch.nn.GRU, on the CPU.
+
+    python benchmarks/core_speed.py                     # B=32, T=128, n_x=64, n_a in {256, 512}
+    python benchmarks/core_speed.py --sizes 256 --rounds 5 --no-memory
+
+A step is ``layer(x)`` then ``outputs.sum().backward()`` with ``x`` requiring grad (a layer inside
+a model). Timings are medians over rounds; within a round every entry runs once, in a shuffled
+order, so that a machine whose speed drifts (a shared VM) affects all entries alike. Peak memory is
+measured in a fresh process per entry: the growth of the resident set (VmHWM) during one step after
+a warm-up step, with freed memory returned to the system in between.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import gc
+import json
+import random
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+
+from rnnkit import Recurrent
+from rnnkit.engines import ENGINES
+from rnnkit.engines.compiled import compiled_loops
+from rnnkit.engines.workspace import WORKSPACE
+
+CELLS = [("rnn", {}), ("gru", {}), ("gru-simple", {}), ("gru-cudnn", {}), ("lstm", {}), ("lstm", {"peepholes": True})]
+
+
+def entries() -> list[tuple[str, str]]:
+    """(cell label, engine) pairs; torch.nn modules appear as ("torch.nn.LSTM", "torch")."""
+    rows = [("torch.nn.LSTM", "torch"), ("torch.nn.GRU", "torch")]
+    for kind, options in CELLS:
+        cell = Recurrent(kind, 1, 1, **options).cells["l0"]
+        label = kind + ("+peepholes" if options else "")
+        rows += [(label, name) for name, engine in ENGINES.items() if engine.unsupported(cell) is None]
+    return rows
+
+
+def build(label: str, engine: str, n_x: int, n_a: int) -> torch.nn.Module:
+    if engine == "torch":
+        return getattr(torch.nn, label.split(".")[-1])(n_x, n_a)
+    kind, _, option = label.partition("+")
+    return Recurrent(kind, n_x, n_a, engine=engine, **({"peepholes": True} if option else {}))
+
+
+def step(module: torch.nn.Module, x: torch.Tensor) -> None:
+    outputs = module(x)[0]
+    outputs.sum().backward()
+
+
+def time_all(rows, B, T, n_x, n_a, rounds, seed=0):
+    torch.manual_seed(0)
+    x = torch.randn(T, B, n_x, requires_grad=True)
+    modules = {row: build(*row, n_x, n_a) for row in rows}
+    for module in modules.values():  # warm-up: kernels, buffers, the compiled loops
+        step(module, x)
+        step(module, x)
+    times = {row: [] for row in rows}
+    rng = random.Random(seed)
+    for _ in range(rounds):
+        order = list(rows)
+        rng.shuffle(order)
+        for row in order:
+            start = time.perf_counter()
+            step(modules[row], x)
+            times[row].append(time.perf_counter() - start)
+    return {row: statistics.median(ts) * 1e3 for row, ts in times.items()}
+
+
+def _status(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(field)
+
+
+def peak_memory_here(label, engine, B, T, n_x, n_a) -> float:
+    """MiB by which the resident set grows during one step (after a warm-up step and a trim)."""
+    torch.manual_seed(0)
+    x = torch.randn(T, B, n_x, requires_grad=True)
+    module = build(label, engine, n_x, n_a)
+    step(module, x)
+    module.zero_grad(set_to_none=True)
+    x.grad = None
+    gc.collect()
+    WORKSPACE.clear()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    before = _status("VmRSS")
+    with open("/proc/self/clear_refs", "w") as f:  # reset the high-water mark
+        f.write("5")
+    step(module, x)
+    return (_status("VmHWM") - before) / 2**20
+
+
+def peak_memory(label, engine, B, T, n_x, n_a) -> float:
+    args = [sys.executable, __file__, "--memory-of", json.dumps([label, engine, B, T, n_x, n_a])]
+    return float(subprocess.run(args, check=True, capture_output=True, text=True).stdout.strip())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512], help="hidden sizes n_a")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=128, help="sequence length T")
+    parser.add_argument("--inputs", type=int, default=64, help="input size n_x")
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    parser.add_argument("--memory-of", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_of:
+        compiled_loops()
+        print(f"{peak_memory_here(*json.loads(args.memory_of)):.1f}")
+        return
+
+    compiled = compiled_loops()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, fused loops: {'compiled' if compiled else 'torch ops'}")
+    print(f"B={args.batch} T={args.steps} n_x={args.inputs}; ms per training step, median of {args.rounds} interleaved rounds\n")
+    rows = entries()
+    summary = []
+    for n_a in args.sizes:
+        ms = time_all(rows, args.batch, args.steps, args.inputs, n_a, args.rounds)
+        print(f"### n_a = {n_a}\n")
+        print("| cell | engine | ms / step | × torch.nn.LSTM | × torch.nn.GRU | × its reference engine | peak MiB |")
+        print("|---|---|---:|---:|---:|---:|---:|")
+        for label, engine in rows:
+            t = ms[(label, engine)]
+            ref = ms.get((label, "reference"))
+            memory = "" if args.no_memory else f"{peak_memory(label, engine, args.batch, args.steps, args.inputs, n_a):.0f}"
+            vs_ref = f"{t / ref:.2f}" if ref and engine != "reference" else ""
+            print(
+                f"| {label} | {engine} | {t:.1f} | {t / ms[('torch.nn.LSTM', 'torch')]:.2f} | "
+                f"{t / ms[('torch.nn.GRU', 'torch')]:.2f} | {vs_ref} | {memory} |"
+            )
+        lstm, gru = ms[("lstm", "fused")] / ms[("torch.nn.LSTM", "torch")], ms[("gru", "fused")] / ms[("torch.nn.GRU", "torch")]
+        speedups = {label: ms[(label, "reference")] / ms[(label, "fused")] for label, engine in rows if engine == "fused"}
+        summary.append((n_a, lstm, gru, speedups))
+        print()
+    print("### Targets (issue: fused lstm <= 1.0 x nn.LSTM, fused gru <= 0.9 x nn.GRU, fused >= 4 x faster than reference)\n")
+    for n_a, lstm, gru, speedups in summary:
+        slowest = min(speedups, key=speedups.get)
+        print(
+            f"- n_a={n_a}: fused lstm = {lstm:.2f} x nn.LSTM; fused gru = {gru:.2f} x nn.GRU; "
+            f"fused vs reference: {', '.join(f'{k} {v:.1f}x' for k, v in speedups.items())} (lowest: {slowest})"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,15 @@
+"""``rnnkit cells``: the registered cells, their equations and which engines run them."""
+
+from __future__ import annotations
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("cells", help="list the recurrent cells with their equations and engines")
+    parser.set_defaults(verb="cells")
+
+
+def run(args) -> int:
+    from ..layer_demo import describe_cells
+
+    print(describe_cells())
+    return 0

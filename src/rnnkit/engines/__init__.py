@@ -1,0 +1,55 @@
+"""Engines: interchangeable ways to run a layer of cells over time.
+
+* ``reference``: autograd through the reference cells of ``rnnkit.cells`` -- the truth;
+* ``fused``: a hand-written backward pass through time per cell kind (``engines/fused.py``);
+* ``native``: torch's own RNN kernels (oneDNN, cuDNN) for the cells whose equations torch computes.
+
+``Recurrent(engine="auto")`` asks :func:`choose_engine`; ``engine=NAME`` forces one.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..cells import Cell
+from .base import DirectionalEngine, Engine, State
+from .fused import FusedEngine
+from .native import NativeEngine
+from .reference import ReferenceEngine
+
+__all__ = ["ENGINES", "DirectionalEngine", "Engine", "State", "choose_engine", "engine_named", "check_engine"]
+
+ENGINES: dict[str, Engine] = {engine.name: engine for engine in (ReferenceEngine(), FusedEngine(), NativeEngine())}
+
+# Preference order for engine="auto", by device type, measured by benchmarks/core_speed.py and
+# benchmarks/gpu.py (see docs/benchmarks.md): the first engine that supports the cell wins.
+AUTO_ORDER: dict[str, tuple[str, ...]] = {
+    "cpu": ("fused", "native", "reference"),
+    "cuda": ("native", "fused", "reference"),
+}
+AUTO_ORDER_DEFAULT = ("fused", "reference")
+
+
+def engine_named(name: str) -> Engine:
+    """The engine registered as ``name``; a one-line error lists the choices."""
+    try:
+        return ENGINES[name]
+    except KeyError:
+        raise ValueError(f"unknown engine {name!r}; choose one of: auto, {', '.join(ENGINES)}") from None
+
+
+def check_engine(name: str, cell: Cell) -> None:
+    """Raise a one-line error when engine ``name`` (or "auto") cannot run ``cell``."""
+    if name == "auto":
+        return
+    reason = engine_named(name).unsupported(cell)
+    if reason:
+        raise ValueError(f"engine={name!r} cannot run cell {cell.kind!r}: {reason}; use engine='auto' or 'reference'")
+
+
+def choose_engine(cell: Cell, device: torch.device) -> Engine:
+    """The engine ``engine="auto"`` uses for ``cell`` on ``device``."""
+    for name in AUTO_ORDER.get(device.type, AUTO_ORDER_DEFAULT):
+        if ENGINES[name].unsupported(cell) is None:
+            return ENGINES[name]
+    return ENGINES["reference"]

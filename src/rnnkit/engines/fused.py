@@ -1,0 +1,336 @@
+r"""The fused engine: a hand-written backward pass through time for each cell kind.
+
+What makes it fast, for every cell:
+
+* the input products ``Wx x<t> + b`` for all T steps are one matrix product before the loop, and
+  that (T, B, G·n_a) result is the buffer the loop then works in: each step adds its recurrent
+  product into its slice and applies the activations in place;
+* each step does one recurrent product (two for ``gru``, whose relevance gate must be known before
+  the candidate's product) and its element-wise work, in the backward pass too;
+* the weight gradients are products after the loop: ``dW_a = Σ_t dpre<t>ᵀ a<t-1>`` as one
+  ``(T·B, G·n_a)ᵀ @ (T·B, n_a)`` product, and likewise ``dW_x``, ``db`` and ``dx``.
+
+The pieces: this module holds, per cell kind, a ``Kernel`` that allocates the buffers, runs the
+time loops and does the products after them, plus the autograd glue and the engine. The time loops
+themselves exist twice with the same functions and buffers: ``fused_loops.py`` on torch ops (any
+device; it documents the buffers) and ``csrc/fused_loops.cpp``, compiled for the CPU on first use
+(``compiled.py``), where each step's element-wise work is one vectorised pass and the recurrent
+product accumulates into the gate buffer through MKL's packed GEMM.
+
+Variable lengths: the engine sorts the batch by length, so the sequences still running at step t
+are the first ``batch_sizes[t]`` rows, and every step works on that prefix only (as
+``torch.nn.utils.rnn.PackedSequence`` does). Work buffers are zero-filled when padded.
+
+The equations and block layouts are those of ``rnnkit.cells``; tests prove this engine, with either
+loop implementation, equal to the reference engine in outputs, final states and all gradients.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from ..cells import Cell
+from ..padding import batch_sizes
+from . import fused_loops
+from .base import DirectionalEngine, State
+from .compiled import compiled_loops
+from .workspace import WORKSPACE
+
+def loops_for(x: Tensor) -> ModuleType:
+    """The loop implementation for ``x``'s device and dtype: compiled on the CPU (float32 and
+    float64) when it builds, the torch-op loops otherwise."""
+    if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and not FORCE_TORCH_LOOPS:
+        compiled = compiled_loops()
+        if compiled is not None:
+            return compiled
+    return fused_loops
+
+
+FORCE_TORCH_LOOPS = False  # tests set this to check the torch-op loops on the CPU as well
+
+
+class Kernel:
+    """One direction's recurrence for one cell kind: sets up the buffers, runs the time loops
+    (``fused_loops``), and finishes with the products after the loop.
+
+    A kernel instance lives for one forward call and its backward. ``params`` are the recurrent
+    parameters it differentiates; the input product and its gradients are done by the caller.
+    ``forward`` may overwrite ``x_proj`` (the caller's own buffer) in place.
+    """
+
+    def __init__(self, cell: Cell, lengths: Tensor | None, sizes: list[int]):
+        self.cell = cell
+        self.n = cell.hidden_size
+        self.lengths = lengths  # (B,) sorted descending, or None: no padding
+        self.sizes = sizes  # rows still running at each step
+        self.forward_buffers: list[Tensor] = []
+        self.backward_buffers: list[Tensor] = []
+
+    @staticmethod
+    def params(cell: Cell) -> tuple[Tensor, ...]:
+        return (cell.weight_a,)
+
+    def forward(self, x_proj: Tensor, params: tuple[Tensor, ...], state0: State) -> tuple[Tensor, State]:
+        """Outputs (T, B, n_a) and the final state, from x_proj = Wx x<t> + b (T, B, G·n_a)."""
+        raise NotImplementedError
+
+    def backward(self, d_out: Tensor, d_final: State) -> tuple[Tensor, tuple[Tensor, ...], State]:
+        """Gradients of x_proj, of ``params`` and of the initial state."""
+        raise NotImplementedError
+
+    # -- helpers shared by the kernels ---------------------------------------------------------------
+    def buffer(self, *shape: int, like: Tensor) -> Tensor:
+        """A fresh tensor for results that leave the kernel; zero-filled when padded."""
+        make = torch.empty if self.lengths is None else torch.zeros
+        return make(shape, dtype=like.dtype, device=like.device)
+
+    def work(self, *shape: int, like: Tensor, backward: bool = False) -> Tensor:
+        """A pooled work buffer that never leaves the kernel; zero-filled when padded, so padded rows
+        never carry garbage. Forward buffers go back to the pool when the kernel is freed (with the
+        autograd graph), backward ones at the end of the backward pass."""
+        buf = WORKSPACE.take(shape, like, zero=self.lengths is not None)
+        (self.backward_buffers if backward else self.forward_buffers).append(buf)
+        return buf
+
+    def release(self, backward_only: bool = False) -> None:
+        WORKSPACE.give_back(self.backward_buffers)
+        self.backward_buffers = []
+        if not backward_only:
+            WORKSPACE.give_back(self.forward_buffers)
+            self.forward_buffers = []
+
+    def __del__(self):
+        try:
+            self.release()
+        except Exception:  # interpreter shutdown: the pool may be gone already
+            pass
+
+    def state_buffer(self, T: int, initial: Tensor, pooled: bool = False) -> Tensor:
+        """(T + 1, B, n_a): slot 0 holds the initial state, slot t + 1 the state after step t."""
+        shape = (T + 1, *initial.shape)
+        S = self.work(*shape, like=initial) if pooled else self.buffer(*shape, like=initial)
+        S[0] = initial
+        return S
+
+    def state_gradients(self, d_out: Tensor, d_final: Tensor) -> Tensor:
+        """(T + 1, B, n_a): slot t + 1 = output gradient of step t, plus the final state's gradient
+        at each sequence's last step; slot 0 = 0, to receive the initial state's gradient."""
+        T, B, _ = d_out.shape
+        DA = self.work(T + 1, *d_out.shape[1:], like=d_out, backward=True)
+        DA[0] = 0
+        DA[1:] = d_out
+        if self.lengths is None:
+            DA[T] += d_final
+        else:
+            DA[self.lengths, torch.arange(B, device=d_out.device)] += d_final
+        return DA
+
+    def final(self, S: Tensor) -> Tensor:
+        """Each sequence's state at its own last real step, from a (T + 1, B, n) state buffer."""
+        if self.lengths is None:
+            return S[-1].clone()
+        return S[self.lengths, torch.arange(S.shape[1], device=S.device)]
+
+
+def weight_grad(d_pre: Tensor, inputs: Tensor, columns: slice = slice(None)) -> Tensor:
+    """Σ_t d_pre<t>[:, columns]ᵀ inputs<t> as one product: (T, B, m), (T, B, n) -> (m', n)."""
+    T, B = inputs.shape[:2]
+    return d_pre.view(T * B, -1)[:, columns].t().mm(inputs.reshape(T * B, -1))
+
+
+class RNNKernel(Kernel):
+    """a<t> = g(Wa[a<t-1>, x<t>] + ba)."""
+
+    def forward(self, x_proj, params, state0):
+        (W_a,) = params
+        A = self.state_buffer(x_proj.shape[0], state0[0])
+        self.relu = self.cell.nonlinearity == "relu"
+        loops_for(x_proj).rnn_forward(x_proj, W_a, A, self.sizes, self.relu)
+        self.saved = A, W_a
+        return A[1:], (self.final(A),)
+
+    def backward(self, d_out, d_final):
+        A, W_a = self.saved
+        DA = self.state_gradients(d_out, d_final[0])
+        d_pre = self.work(*d_out.shape, like=d_out, backward=True)
+        loops_for(d_out).rnn_backward(A, W_a, DA, d_pre, self.sizes, self.relu)
+        return d_pre, (weight_grad(d_pre, A[:-1]),), (DA[0].clone(),)
+
+
+class SimpleGRUKernel(Kernel):
+    """Γu, c̃ from [c<t-1>, x<t>]; c<t> = c<t-1> + Γu * (c̃<t> - c<t-1>). Blocks [u c]."""
+
+    def forward(self, x_proj, params, state0):
+        (W_a,) = params
+        C = self.state_buffer(x_proj.shape[0], state0[0])
+        loops_for(x_proj).gru_simple_forward(x_proj, W_a, C, self.sizes)  # x_proj becomes Γu, c̃
+        self.saved = C, x_proj, W_a
+        return C[1:], (self.final(C),)
+
+    def backward(self, d_out, d_final):
+        C, G, W_a = self.saved
+        DC = self.state_gradients(d_out, d_final[0])
+        d_pre = self.work(*G.shape, like=d_out, backward=True)
+        loops_for(d_out).gru_simple_backward(G, C, W_a, DC, d_pre, self.sizes)
+        return d_pre, (weight_grad(d_pre, C[:-1]),), (DC[0].clone(),)
+
+
+class GRUKernel(Kernel):
+    """The course's GRU, relevance before the product. Blocks [u r c]; two products per step."""
+
+    def forward(self, x_proj, params, state0):
+        (W_a,) = params
+        T, B, _ = x_proj.shape
+        C = self.state_buffer(T, state0[0])
+        RC = self.work(T, B, self.n, like=x_proj)  # Γr * c<t-1>, the candidate product's input
+        loops_for(x_proj).gru_forward(x_proj, W_a, C, RC, self.sizes)  # x_proj becomes Γu, Γr, c̃
+        self.saved = C, x_proj, RC, W_a
+        return C[1:], (self.final(C),)
+
+    def backward(self, d_out, d_final):
+        C, G, RC, W_a = self.saved
+        n = self.n
+        DC = self.state_gradients(d_out, d_final[0])
+        d_pre = self.work(*G.shape, like=d_out, backward=True)
+        loops_for(d_out).gru_backward(G, C, RC, W_a, DC, d_pre, self.sizes)
+        dW_a = torch.cat([weight_grad(d_pre, C[:-1], slice(0, 2 * n)), weight_grad(d_pre, RC, slice(2 * n, None))])
+        return d_pre, (dW_a,), (DC[0].clone(),)
+
+
+class GRUCuDNNKernel(Kernel):
+    """The cuDNN GRU, relevance after the product. Blocks [r u c]; extra parameter b_cc."""
+
+    @staticmethod
+    def params(cell):
+        return (cell.weight_a, cell.bias_cc)
+
+    def forward(self, x_proj, params, state0):
+        W_a, b_cc = params
+        T, B, _ = x_proj.shape
+        C = self.state_buffer(T, state0[0])
+        HC = self.work(T, B, self.n, like=x_proj)  # Wcc c<t-1> + bcc, which Γr scales
+        loops_for(x_proj).gru_cudnn_forward(x_proj, W_a, b_cc, C, HC, self.sizes)  # x_proj becomes Γr, Γu, c̃
+        self.saved = C, x_proj, HC, W_a
+        return C[1:], (self.final(C),)
+
+    def backward(self, d_out, d_final):
+        C, G, HC, W_a = self.saved
+        n = self.n
+        DC = self.state_gradients(d_out, d_final[0])
+        # d_h: gradient of the recurrent product [r u c] (its c block is Γr * dpre_c);
+        # d_xc: gradient of the candidate's input part, dpre_c
+        d_h = self.work(*G.shape, like=d_out, backward=True)
+        d_xc = self.work(*d_out.shape, like=d_out, backward=True)
+        loops_for(d_out).gru_cudnn_backward(G, C, HC, W_a, DC, d_h, d_xc, self.sizes)
+        dW_a, d_b_cc = weight_grad(d_h, C[:-1]), d_h[..., 2 * n :].sum(dim=(0, 1))
+        d_h[..., 2 * n :] = d_xc  # d_h becomes the gradient of x_proj: [dpre_r, dpre_u, dpre_c]
+        return d_h, (dW_a, d_b_cc), (DC[0].clone(),)
+
+
+class LSTMKernel(Kernel):
+    """c<t> = Γu*c̃ + Γf*c<t-1>, a<t> = Γo*tanh(c<t>); optional peepholes. Blocks [u f c o]."""
+
+    @staticmethod
+    def params(cell):
+        return (cell.weight_a, cell.peephole) if cell.peepholes else (cell.weight_a,)
+
+    def forward(self, x_proj, params, state0):
+        W_a, *peephole = params
+        peephole = peephole[0] if peephole else None
+        a0, c0 = state0
+        T, B, _ = x_proj.shape
+        A, C = self.state_buffer(T, a0), self.state_buffer(T, c0, pooled=True)
+        TC = self.work(T, B, self.n, like=x_proj)  # tanh(c<t>)
+        loops_for(x_proj).lstm_forward(x_proj, W_a, peephole, A, C, TC, self.sizes)  # x_proj becomes Γu Γf c̃ Γo
+        self.saved = A, C, x_proj, TC, W_a, peephole
+        return A[1:], (self.final(A), self.final(C))
+
+    def backward(self, d_out, d_final):
+        A, C, G, TC, W_a, peephole = self.saved
+        T, B, n = d_out.shape
+        DA = self.state_gradients(d_out, d_final[0])
+        carry_c = d_final[1].clone()  # dc<t> from the future; rows not yet running keep dc_final
+        d_pre = self.work(*G.shape, like=d_out, backward=True)
+        loops_for(d_out).lstm_backward(G, C, TC, W_a, peephole, DA, carry_c, d_pre, self.sizes)
+        d_params = (weight_grad(d_pre, A[:-1]),)
+        if peephole is not None:
+            dp4 = d_pre.view(T, B, 4, n)
+            d_uf = (dp4[:, :, :2] * C[:-1].unsqueeze(2)).sum(dim=(0, 1))  # Σ dpre_u,f c<t-1>: (2, n_a)
+            d_o = (dp4[:, :, 3] * C[1:]).sum(dim=(0, 1))  # Σ dpre_o c<t>
+            d_params += (torch.cat([d_uf, d_o[None]]),)
+        return d_pre, d_params, (DA[0].clone(), carry_c)
+
+
+# cell kind -> kernel; a cell kind without an entry runs on the other engines
+KERNELS: dict[str, type[Kernel]] = {
+    "rnn": RNNKernel,
+    "gru": GRUKernel,
+    "gru-simple": SimpleGRUKernel,
+    "gru-cudnn": GRUCuDNNKernel,
+    "lstm": LSTMKernel,
+}
+
+
+class _FusedRecurrence(torch.autograd.Function):
+    """Autograd glue. Inputs: the kernel, how many recurrent params follow, x (T, B, n_x), the
+    input weight and bias, then the recurrent params and the initial state tensors."""
+
+    @staticmethod
+    def forward(ctx, kernel: Kernel, n_params: int, x: Tensor, W_x: Tensor, b: Tensor, *tensors: Tensor):
+        T, B, n_x = x.shape
+        x_proj = kernel.work(T, B, W_x.shape[0], like=x)
+        torch.addmm(b, x.reshape(T * B, n_x), W_x.t(), out=x_proj.view(T * B, -1))  # Wx x<t> + b, every step
+        out, final = kernel.forward(x_proj, tensors[:n_params], tensors[n_params:])
+        if kernel.keep_for_backward:
+            ctx.kernel = kernel
+            ctx.save_for_backward(x, W_x)
+        else:
+            kernel.release()
+        return (out, *final)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, d_out, *d_final):
+        x, W_x = ctx.saved_tensors
+        d_x_proj, d_params, d_state0 = ctx.kernel.backward(d_out, d_final)
+        T, B, n_x = x.shape
+        d_pre = d_x_proj.reshape(T * B, -1)
+        needs = ctx.needs_input_grad
+        dx = d_pre.mm(W_x).view(T, B, n_x) if needs[2] else None
+        dW_x = d_pre.t().mm(x.reshape(T * B, n_x)) if needs[3] else None
+        db = d_pre.sum(dim=0) if needs[4] else None
+        ctx.kernel.release(backward_only=True)
+        return (None, None, dx, dW_x, db, *d_params, *d_state0)
+
+
+class FusedEngine(DirectionalEngine):
+    name = "fused"
+
+    def unsupported(self, cell):
+        if cell.kind not in KERNELS:
+            return f"no fused kernel for cell {cell.kind!r}"
+        return None
+
+    def run_layer(self, cells, x, lengths, states):
+        if lengths is None:
+            return super().run_layer(cells, x, lengths, states)
+        # Sort by length once for both directions, so that the running rows are always a prefix.
+        order = torch.argsort(lengths, descending=True, stable=True)
+        restore = torch.argsort(order)
+        sorted_states = [tuple(s.index_select(0, order) for s in state) for state in states]
+        out, finals = super().run_layer(cells, x.index_select(1, order), lengths[order], sorted_states)
+        return out.index_select(1, restore), [tuple(s.index_select(0, restore) for s in f) for f in finals]
+
+    def run_direction(self, cell, x, lengths, state):
+        T, B = x.shape[:2]
+        sizes = [B] * T if lengths is None else batch_sizes(lengths, T)
+        kernel = KERNELS[cell.kind](cell, lengths, sizes)
+        params = kernel.params(cell)
+        inputs = (x, cell.weight_x, cell.bias, *params, *state)
+        kernel.keep_for_backward = torch.is_grad_enabled() and any(t.requires_grad for t in inputs)
+        out, *final = _FusedRecurrence.apply(kernel, len(params), x, cell.weight_x, cell.bias, *params, *state)
+        return out, tuple(final)

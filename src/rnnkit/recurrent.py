@@ -1,0 +1,220 @@
+"""``Recurrent``: the layer users call. Runs cells over time -- padded batches, both directions,
+stacked layers -- on whichever engine fits, with the same parameters whatever the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .cells import CELLS, Cell, LSTMState, TorchWeights, cell_class
+from .engines import Engine, State, check_engine, choose_engine, engine_named
+from .padding import check_lengths
+
+__all__ = ["Recurrent"]
+
+
+class Recurrent(nn.Module):
+    r"""A stack of recurrent layers, one or two directions each.
+
+    Args:
+        cell: a registered cell kind: ``rnn``, ``gru``, ``gru-simple``, ``gru-cudnn``, ``lstm``
+            (see ``rnnkit.cells``).
+        input_size: n_x, features per input step.
+        hidden_size: n_a, units per direction.
+        num_layers: layers stacked; layer l > 0 reads layer l-1's outputs.
+        bidirectional: add a direction reading each sequence from its own last real step back to
+            its first; the two directions' outputs are joined on the feature axis.
+        dropout: dropout probability on the outputs of every layer but the last (training only).
+        batch_first: inputs and outputs are (B, T, ...) instead of (T, B, ...).
+        engine: ``"auto"`` (the fastest engine that can run the cell on the input's device),
+            ``"reference"``, ``"fused"`` or ``"native"``.
+        learn_initial_state: learn a<0> (and the LSTM's c<0>) instead of starting from zeros.
+        **cell_options: options of the cell, e.g. ``nonlinearity="relu"`` for ``rnn`` or
+            ``peepholes=True`` for ``lstm``.
+
+    Call: ``outputs, state = layer(x, lengths=None, state=None)``
+
+    * ``x``: (T, B, n_x), or (B, T, n_x) with ``batch_first``.
+    * ``lengths``: optional (B,) true lengths of padded sequences. Outputs past a sequence's end
+      are zero and padding never influences a real step.
+    * ``state``: optional initial state, (L*D, B, n_a), or ``LSTMState(a, c)`` of two such tensors
+      for the LSTM; rows ordered layer by layer, forward direction first. Default a<0> = 0.
+    * ``outputs``: (T, B, D*n_a) (batch-first if asked), the last layer's a<t>.
+    * ``state``: the final state in the same layout as the initial one: for each layer and
+      direction, the state at each sequence's own last real step (for the backward direction,
+      after reading the sequence's first step).
+
+    Parameters are named by layer and direction, ``cells.l0.weight``, ``cells.l0_reverse.weight``
+    and so on; each cell's layout is described in ``rnnkit.cells``.
+
+    Example::
+
+        >>> layer = Recurrent("lstm", 8, 16, num_layers=2, bidirectional=True)
+        >>> x = torch.randn(5, 3, 8)                      # (T, B, n_x)
+        >>> outputs, (a, c) = layer(x, lengths=[5, 2, 4])
+        >>> outputs.shape, a.shape
+        (torch.Size([5, 3, 32]), torch.Size([4, 3, 16]))
+    """
+
+    def __init__(
+        self,
+        cell: str,
+        input_size: int,
+        hidden_size: int,
+        *,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        batch_first: bool = False,
+        engine: str = "auto",
+        learn_initial_state: bool = False,
+        **cell_options,
+    ):
+        super().__init__()
+        cls = cell_class(cell)
+        if num_layers < 1:
+            raise ValueError(f"num_layers must be at least 1, got {num_layers}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
+        self.cell_kind = cell
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.num_directions = 2 if bidirectional else 1
+        self.dropout = dropout
+        self.batch_first = batch_first
+        self.cells = nn.ModuleDict()
+        for layer in range(num_layers):
+            layer_input = input_size if layer == 0 else hidden_size * self.num_directions
+            for direction in range(self.num_directions):
+                try:
+                    self.cells[self._cell_name(layer, direction)] = cls(layer_input, hidden_size, **cell_options)
+                except TypeError as error:
+                    raise TypeError(f"cell {cell!r}: {error}") from None
+        self.cell_options = self.cells["l0"].options()
+        self.engine = engine
+        check_engine(engine, self.cells["l0"])
+        self.initial_state = None
+        if learn_initial_state:
+            shape = (num_layers * self.num_directions, hidden_size)
+            self.initial_state = nn.ParameterDict({name: nn.Parameter(torch.zeros(shape)) for name in cls.state_names})
+
+    @property
+    def bidirectional(self) -> bool:
+        return self.num_directions == 2
+
+    @staticmethod
+    def _cell_name(layer: int, direction: int) -> str:
+        return f"l{layer}" + ("_reverse" if direction else "")
+
+    def layer_cells(self, layer: int) -> list[Cell]:
+        """The cells of one layer, forward direction first."""
+        return [self.cells[self._cell_name(layer, d)] for d in range(self.num_directions)]
+
+    def engine_for(self, device: torch.device) -> Engine:
+        """The engine a call on ``device`` runs on."""
+        if self.engine == "auto":
+            return choose_engine(self.cells["l0"], device)
+        return engine_named(self.engine)
+
+    def extra_repr(self) -> str:
+        parts = [repr(self.cell_kind), str(self.input_size), str(self.hidden_size)]
+        parts += [f"{k}={v!r}" for k, v in self.cell_options.items()]
+        if self.num_layers != 1:
+            parts.append(f"num_layers={self.num_layers}")
+        for flag, default in (("bidirectional", False), ("dropout", 0.0), ("batch_first", False), ("engine", "auto")):
+            if getattr(self, flag) != default:
+                parts.append(f"{flag}={getattr(self, flag)!r}")
+        return ", ".join(parts)
+
+    # -- the call -------------------------------------------------------------------------------
+    def forward(
+        self, x: Tensor, lengths: Tensor | Sequence[int] | None = None, state: Tensor | LSTMState | None = None
+    ) -> tuple[Tensor, Tensor | LSTMState]:
+        if x.dim() != 3 or x.shape[-1] != self.input_size:
+            layout = "(B, T, n_x)" if self.batch_first else "(T, B, n_x)"
+            raise ValueError(f"Recurrent expected input of shape {layout} with n_x = {self.input_size}, got {tuple(x.shape)}")
+        if self.batch_first:
+            x = x.transpose(0, 1)
+        T, B = x.shape[:2]
+        if T == 0:
+            raise ValueError("Recurrent got an input with no time steps (T = 0)")
+        lengths = check_lengths(lengths, T, B, x.device)
+        initial = self._initial_states(state, B, x)
+        engine = self.engine_for(x.device)
+        finals: list[State] = []
+        layer_input = x
+        for layer in range(self.num_layers):
+            directions = slice(layer * self.num_directions, (layer + 1) * self.num_directions)
+            outputs, layer_finals = engine.run_layer(self.layer_cells(layer), layer_input, lengths, initial[directions])
+            finals += layer_finals
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                outputs = F.dropout(outputs, self.dropout, training=True)
+            layer_input = outputs
+        if self.batch_first:
+            outputs = outputs.transpose(0, 1)
+        stacked = tuple(torch.stack(parts) for parts in zip(*finals))  # per state name: (L*D, B, n_a)
+        return outputs, self.cells["l0"].public_state(stacked)
+
+    def _initial_states(self, state, B: int, x: Tensor) -> list[State]:
+        """One state tuple per layer and direction, each tensor (B, n_a)."""
+        names = self.cells["l0"].state_names
+        rows = self.num_layers * self.num_directions
+        expected = (rows, B, self.hidden_size)
+        if state is None:
+            if self.initial_state is not None:
+                tensors = tuple(self.initial_state[name][:, None, :].expand(expected).to(x.dtype) for name in names)
+            else:
+                zeros = x.new_zeros(expected)
+                tensors = (zeros,) * len(names)
+        else:
+            tensors = (state,) if isinstance(state, Tensor) else tuple(state)
+            if len(tensors) != len(names):
+                raise ValueError(f"cell {self.cell_kind!r} has a state of {len(names)} tensor(s) ({', '.join(names)}), got {len(tensors)}")
+            for name, tensor in zip(names, tensors):
+                if tuple(tensor.shape) != expected:
+                    raise ValueError(f"initial state {name!r} must have shape {expected} (L*D, B, n_a), got {tuple(tensor.shape)}")
+        return [tuple(t[i] for t in tensors) for i in range(rows)]
+
+    # -- bringing torch.nn models over ---------------------------------------------------------
+    @classmethod
+    def from_torch(cls, module: nn.RNNBase, *, engine: str = "auto") -> "Recurrent":
+        """An equal layer from a ``torch.nn.LSTM``, ``GRU`` or ``RNN``, weights copied.
+
+        ``nn.GRU`` becomes the ``gru-cudnn`` cell, the one whose equations it computes.
+        """
+        kinds = {c.torch_module: kind for kind, c in CELLS.items() if c.torch_module is not None}
+        kind = kinds.get(type(module))
+        if kind is None:
+            raise TypeError(f"Recurrent.from_torch takes torch.nn.LSTM, GRU or RNN, got {type(module).__name__}")
+        layer = cls(
+            kind,
+            module.input_size,
+            module.hidden_size,
+            num_layers=module.num_layers,
+            bidirectional=module.bidirectional,
+            dropout=module.dropout,
+            batch_first=module.batch_first,
+            engine=engine,
+            **cell_class(kind).from_torch_options(module),
+        )
+        param = next(module.parameters())
+        layer.to(device=param.device, dtype=param.dtype)  # before copying, so nothing is rounded
+        p = dict(module.named_parameters())
+        for layer_index in range(module.num_layers):
+            for direction, cell in enumerate(layer.layer_cells(layer_index)):
+                suffix = f"_l{layer_index}" + ("_reverse" if direction else "")
+                zeros = torch.zeros_like(p[f"weight_ih{suffix}"][:, 0])
+                cell.load_torch_weights(
+                    TorchWeights(
+                        p[f"weight_ih{suffix}"],
+                        p[f"weight_hh{suffix}"],
+                        p.get(f"bias_ih{suffix}", zeros),
+                        p.get(f"bias_hh{suffix}", zeros),
+                    )
+                )
+        return layer

@@ -1,0 +1,124 @@
+"""Every engine equals the reference engine: outputs, final states and all gradients.
+
+engine × cell × {one direction, two} × {1, 3 layers} × {no padding, variable lengths}, in float64
+(to 1e-9) and float32 (to 1e-5). The fused engine is checked with both of its loop implementations:
+the compiled CPU loops and the torch-op loops.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import rnnkit.engines.fused as fused
+from equality import CELL_CONFIGS, CELL_IDS, TOLERANCE, max_difference, random_state, run_with_grads, twin_layers
+from rnnkit.engines import ENGINES
+from rnnkit.engines.compiled import compiled_loops
+
+T, B = 7, 4
+LENGTHS = {"full": None, "ragged": [7, 3, 5, 1]}
+
+
+@pytest.fixture(params=["compiled", "torch-ops"])
+def fused_loops(request, monkeypatch):
+    """Run the fused engine with one loop implementation or the other."""
+    if request.param == "compiled" and compiled_loops() is None:
+        pytest.skip("the compiled CPU loops could not be built here")
+    monkeypatch.setattr(fused, "FORCE_TORCH_LOOPS", request.param == "torch-ops")
+    return request.param
+
+
+def check_equal(kind, options, engine, bidirectional, num_layers, lengths, dtype):
+    reference, other = twin_layers(kind, options, engine, bidirectional=bidirectional, num_layers=num_layers, dtype=dtype)
+    torch.manual_seed(3)
+    x = torch.randn(T, B, 5, dtype=dtype, requires_grad=True)
+    state = random_state(reference, B, dtype)
+    expected = run_with_grads(reference, x, lengths, state)
+    got = run_with_grads(other, x, lengths, state)
+    assert max_difference(expected, got) < TOLERANCE[dtype]
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("lengths", LENGTHS.values(), ids=LENGTHS.keys())
+@pytest.mark.parametrize("num_layers", [1, 3])
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+@pytest.mark.parametrize("kind,options", CELL_CONFIGS, ids=CELL_IDS)
+def test_fused_equals_reference(fused_loops, kind, options, bidirectional, num_layers, lengths, dtype):
+    check_equal(kind, options, "fused", bidirectional, num_layers, lengths, dtype)
+
+
+NATIVE = [(k, o) for k, o in CELL_CONFIGS if k in ("rnn", "gru-cudnn") or (k == "lstm" and not o)]
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("lengths", LENGTHS.values(), ids=LENGTHS.keys())
+@pytest.mark.parametrize("num_layers", [1, 3])
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+@pytest.mark.parametrize("kind,options", NATIVE, ids=[k + str(o or "") for k, o in NATIVE])
+def test_native_equals_reference(kind, options, bidirectional, num_layers, lengths, dtype):
+    check_equal(kind, options, "native", bidirectional, num_layers, lengths, dtype)
+
+
+def test_native_refuses_what_torch_cannot_compute():
+    from rnnkit import make_cell
+
+    native = ENGINES["native"]
+    assert native.unsupported(make_cell("gru", 3, 4)) is not None  # relevance before the product
+    assert native.unsupported(make_cell("gru-simple", 3, 4)) is not None
+    assert native.unsupported(make_cell("lstm", 3, 4, peepholes=True)) is not None
+    assert native.unsupported(make_cell("lstm", 3, 4)) is None
+
+
+def test_fused_bigger_shapes_match_reference(fused_loops):
+    """Sizes past the vector width and the thread split, with the packed-GEMM path (float32, B rows)."""
+    for kind in ("lstm", "gru", "gru-cudnn"):
+        reference, fast = twin_layers(kind, {}, "fused", bidirectional=False, num_layers=1, dtype=torch.float32, input_size=24, hidden_size=80)
+        torch.manual_seed(0)
+        x = torch.randn(20, 33, 24, requires_grad=True)
+        expected = run_with_grads(reference, x, None, None)
+        got = run_with_grads(fast, x, None, None)
+        assert max_difference(expected, got) < 1e-4
+
+
+def test_fused_inference_mode_and_repeated_calls_reuse_buffers(fused_loops):
+    """Pooled work buffers: results stay right when calls interleave and buffers are reused."""
+    reference, fast = twin_layers("lstm", {}, "fused", bidirectional=True, num_layers=2, dtype=torch.float64)
+    xs = [torch.randn(T, B, 5, dtype=torch.float64) for _ in range(3)]
+    with torch.no_grad():
+        expected = [reference(x)[0] for x in xs]
+        got = [fast(x)[0] for x in xs]
+    assert max(max_difference([e], [g]) for e, g in zip(expected, got)) < 1e-9
+    # two graphs alive at once, then backward through the older one
+    x1, x2 = (torch.randn(T, B, 5, dtype=torch.float64, requires_grad=True) for _ in range(2))
+    out1, _ = fast(x1)
+    out2, _ = fast(x2)
+    (g1,) = torch.autograd.grad(out1.sum(), x1)
+    (g2,) = torch.autograd.grad(out2.sum(), x2)
+    (r1,) = torch.autograd.grad(reference(x1)[0].sum(), x1)
+    (r2,) = torch.autograd.grad(reference(x2)[0].sum(), x2)
+    assert max_difference([g1, g2], [r1, r2]) < 1e-9
+
+
+def test_fused_retain_graph_backward_twice(fused_loops):
+    reference, fast = twin_layers("gru", {}, "fused", bidirectional=False, num_layers=1, dtype=torch.float64)
+    x = torch.randn(T, B, 5, dtype=torch.float64, requires_grad=True)
+    out, _ = fast(x)
+    (first,) = torch.autograd.grad(out.sum(), x, retain_graph=True)
+    (second,) = torch.autograd.grad((out**2).sum(), x)
+    (expected,) = torch.autograd.grad((reference(x)[0] ** 2).sum(), x)
+    assert max_difference([second], [expected]) < 1e-9
+    assert first.abs().sum() > 0
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("engine", ["fused", "native"])
+@pytest.mark.parametrize("kind,options", CELL_CONFIGS, ids=CELL_IDS)
+def test_engines_on_gpu_equal_reference(engine, kind, options):
+    if engine == "native" and (kind, options) not in NATIVE:
+        pytest.skip("torch has no such cell")
+    reference, other = twin_layers(kind, options, engine, bidirectional=True, num_layers=2, dtype=torch.float64, device="cuda")
+    x = torch.randn(T, B, 5, dtype=torch.float64, device="cuda", requires_grad=True)
+    expected = run_with_grads(reference, x, torch.tensor([7, 3, 5, 1]), None)
+    got = run_with_grads(other, x, torch.tensor([7, 3, 5, 1]), None)
+    assert max_difference(expected, got) < 1e-9

@@ -1,0 +1,157 @@
+"""The layer's contract: causality, padding, per-sequence final states, directions, layers, errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from equality import CELL_CONFIGS, CELL_IDS, max_difference
+from rnnkit import LSTMState, Recurrent
+
+ENGINES = ["reference", "fused", "native"]
+
+
+def make(kind, options, engine, **kwargs):
+    try:
+        return Recurrent(kind, 3, 5, engine=engine, **options, **kwargs).double()
+    except ValueError:
+        pytest.skip(f"engine {engine} does not run {kind}")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("kind,options", CELL_CONFIGS, ids=CELL_IDS)
+def test_one_direction_output_ignores_the_future(engine, kind, options):
+    torch.manual_seed(0)
+    layer = make(kind, options, engine, num_layers=2)
+    x = torch.randn(8, 3, 3, dtype=torch.float64)
+    changed = x.clone()
+    changed[5:] = torch.randn(3, 3, 3, dtype=torch.float64)
+    before, _ = layer(x)
+    after, _ = layer(changed)
+    assert torch.equal(before[:5], after[:5])
+    assert not torch.allclose(before[5:], after[5:])
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("kind,options", CELL_CONFIGS, ids=CELL_IDS)
+def test_padding_never_changes_a_real_step(engine, kind, options):
+    torch.manual_seed(0)
+    layer = make(kind, options, engine, num_layers=2, bidirectional=True)
+    lengths = torch.tensor([8, 3, 6])
+    x = torch.randn(8, 3, 3, dtype=torch.float64, requires_grad=True)
+    garbage = x.detach().clone()
+    for b, n in enumerate(lengths.tolist()):
+        garbage[n:, b] = 1e3 * torch.randn(8 - n, 3, dtype=torch.float64)
+    garbage.requires_grad_()
+    out1, fin1 = layer(x, lengths=lengths)
+    out2, fin2 = layer(garbage, lengths=lengths)
+    finals1 = fin1 if isinstance(fin1, tuple) else (fin1,)
+    finals2 = fin2 if isinstance(fin2, tuple) else (fin2,)
+    assert max_difference([out1, *finals1], [out2, *finals2]) < 1e-12
+    for b, n in enumerate(lengths.tolist()):
+        assert torch.all(out1[n:, b] == 0)  # outputs past the end are zero
+    (g1,) = torch.autograd.grad(out1.sum() + sum(f.sum() for f in finals1), x)
+    (g2,) = torch.autograd.grad(out2.sum() + sum(f.sum() for f in finals2), garbage)
+    assert max_difference([g1], [g2]) < 1e-12
+    for b, n in enumerate(lengths.tolist()):
+        assert torch.all(g2[n:, b] == 0)  # padding gets no gradient
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("kind,options", CELL_CONFIGS, ids=CELL_IDS)
+def test_padded_batch_equals_each_sequence_alone(engine, kind, options):
+    """Final states at each sequence's own last step; the backward direction starts there too."""
+    torch.manual_seed(0)
+    layer = make(kind, options, engine, num_layers=2, bidirectional=True)
+    lengths = [5, 2, 4]
+    x = torch.randn(5, 3, 3, dtype=torch.float64)
+    out, final = layer(x, lengths=lengths)
+    finals = final if isinstance(final, tuple) else (final,)
+    for b, n in enumerate(lengths):
+        alone_out, alone_final = layer(x[:n, b : b + 1])
+        alone_finals = alone_final if isinstance(alone_final, tuple) else (alone_final,)
+        assert max_difference([out[:n, b : b + 1]], [alone_out]) < 1e-12
+        assert max_difference([f[:, b : b + 1] for f in finals], list(alone_finals)) < 1e-12
+
+
+def test_batch_first_and_state_layout():
+    torch.manual_seed(0)
+    layer = Recurrent("lstm", 3, 5, num_layers=3, bidirectional=True, batch_first=True)
+    x = torch.randn(2, 7, 3)
+    out, state = layer(x)
+    assert out.shape == (2, 7, 10)
+    assert isinstance(state, LSTMState) and state.a.shape == (6, 2, 5) and state.c.shape == (6, 2, 5)
+    # the last layer's forward final state is its output at the last step
+    torch.testing.assert_close(state.a[4], out[:, -1, :5])
+    # the last layer's backward final state is its output at the first step
+    torch.testing.assert_close(state.a[5], out[:, 0, 5:])
+    time_major = Recurrent("lstm", 3, 5, num_layers=3, bidirectional=True)
+    time_major.load_state_dict(layer.state_dict())
+    out_tm, _ = time_major(x.transpose(0, 1))
+    torch.testing.assert_close(out_tm.transpose(0, 1), out)
+
+
+def test_initial_state_zero_given_or_learned():
+    torch.manual_seed(0)
+    x = torch.randn(4, 2, 3)
+    layer = Recurrent("gru", 3, 5, num_layers=2)
+    zero = torch.zeros(2, 2, 5)
+    torch.testing.assert_close(layer(x)[0], layer(x, state=zero)[0])  # a<0> = 0 by default
+    assert not torch.allclose(layer(x)[0], layer(x, state=torch.ones(2, 2, 5))[0])
+    learned = Recurrent("lstm", 3, 5, num_layers=2, learn_initial_state=True)
+    names = [name for name, _ in learned.named_parameters()]
+    assert "initial_state.a" in names and "initial_state.c" in names
+    out, _ = learned(x)
+    out.sum().backward()
+    assert learned.initial_state["a"].grad.abs().sum() > 0
+
+
+def test_dropout_between_layers_only_in_training():
+    torch.manual_seed(0)
+    layer = Recurrent("gru", 3, 16, num_layers=2, dropout=0.5)
+    x = torch.randn(6, 4, 3)
+    layer.train()
+    assert not torch.equal(layer(x)[0], layer(x)[0])
+    layer.eval()
+    assert torch.equal(layer(x)[0], layer(x)[0])
+    single = Recurrent("gru", 3, 16, num_layers=1, dropout=0.5).train()
+    assert torch.equal(single(x)[0], single(x)[0])  # nothing between layers to drop
+
+
+def test_auto_engine_choice():
+    assert Recurrent("gru", 3, 4).engine_for(torch.device("cpu")).name == "fused"
+    assert Recurrent("lstm", 3, 4).engine_for(torch.device("cuda")).name == "native"
+    assert Recurrent("gru", 3, 4).engine_for(torch.device("cuda")).name == "fused"
+
+
+@pytest.mark.parametrize(
+    "call,message",
+    [
+        (lambda layer: layer(torch.randn(4, 2, 7)), r"expected input of shape \(T, B, n_x\) with n_x = 3, got \(4, 2, 7\)"),
+        (lambda layer: layer(torch.randn(4, 3)), r"expected input of shape \(T, B, n_x\)"),
+        (lambda layer: layer(torch.randn(4, 2, 3), lengths=[4, 5]), r"lengths must lie in \[1, 4\]"),
+        (lambda layer: layer(torch.randn(4, 2, 3), lengths=[4, 0]), r"lengths must lie in \[1, 4\]"),
+        (lambda layer: layer(torch.randn(4, 2, 3), lengths=[4]), r"lengths must have shape \(2,\)"),
+        (lambda layer: layer(torch.randn(4, 2, 3), lengths=[4.0, 2.0]), "lengths must be integers"),
+        (lambda layer: layer(torch.randn(4, 2, 3), state=torch.zeros(1, 2, 4)), r"initial state 'a' must have shape \(2, 2, 4\)"),
+        (lambda layer: layer(torch.randn(0, 2, 3)), "no time steps"),
+    ],
+)
+def test_errors_are_one_clear_line(call, message):
+    layer = Recurrent("gru", 3, 4, num_layers=2)
+    with pytest.raises(ValueError, match=message) as error:
+        call(layer)
+    assert "\n" not in str(error.value)
+
+
+def test_constructor_errors():
+    with pytest.raises(ValueError, match="unknown engine 'fast'; choose one of: auto, reference, fused, native"):
+        Recurrent("gru", 3, 4, engine="fast")
+    with pytest.raises(ValueError, match="engine='native' cannot run cell 'gru'"):
+        Recurrent("gru", 3, 4, engine="native")
+    with pytest.raises(ValueError, match="dropout must lie in"):
+        Recurrent("gru", 3, 4, dropout=1.0)
+    with pytest.raises(ValueError, match="num_layers must be at least 1"):
+        Recurrent("gru", 3, 4, num_layers=0)
+    with pytest.raises(ValueError, match="LSTM state has|has a state of 2 tensor"):
+        Recurrent("lstm", 3, 4)(torch.randn(2, 1, 3), state=torch.zeros(1, 1, 4))
