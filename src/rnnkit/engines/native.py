@@ -29,7 +29,8 @@ class NativeEngine(Engine):
     def run_layer(self, cells, x, lengths, states):
         mode = cells[0].torch_mode
         rnn = TORCH_RNN[mode]
-        weights = [w for cell in cells for w in cell.torch_weights()]
+        # cuDNN needs each weight contiguous (ours are column slices of one [W_a | W_x] matrix)
+        weights = [w.contiguous() for cell in cells for w in cell.torch_weights()]
         # torch wants each state tensor stacked over directions: (D, B, n_a)
         hx = tuple(torch.stack(parts) for parts in zip(*states))
         hx_arg = hx if mode == "LSTM" else hx[0]
