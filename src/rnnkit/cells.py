@@ -181,13 +181,23 @@ class Cell(nn.Module):
         return None
 
     def torch_weights(self) -> TorchWeights:
-        """This cell's parameters in torch.nn layout (differentiable views and sums of ours)."""
-        raise NotImplementedError(f"cell {self.kind!r} has no torch.nn equivalent")
+        """This cell's parameters in torch.nn layout (differentiable views of ours).
+
+        The default is the direct mapping, for cells whose blocks are in torch's order: torch's two
+        biases only ever appear summed, so ours is b_ih and b_hh is zero."""
+        self._check_torch_equivalent()
+        return TorchWeights(self.weight_x, self.weight_a, self.bias, torch.zeros_like(self.bias))
 
     @torch.no_grad()
     def load_torch_weights(self, w: TorchWeights) -> None:
         """Set this cell's parameters from torch.nn ones so that both compute the same function."""
-        raise NotImplementedError(f"cell {self.kind!r} has no torch.nn equivalent")
+        self._check_torch_equivalent()
+        self.weight.copy_(torch.cat([w.w_hh, w.w_ih], dim=1))
+        self.bias.copy_(w.b_ih + w.b_hh)
+
+    def _check_torch_equivalent(self) -> None:
+        if self.torch_mode is None:
+            raise NotImplementedError(f"cell {self.kind!r} with options {self.options()} has no torch.nn equivalent")
 
     @classmethod
     def from_torch_options(cls, module: nn.RNNBase) -> dict:
@@ -235,14 +245,6 @@ class RNNCell(Cell):
     @property
     def torch_mode(self):
         return "RNN_TANH" if self.nonlinearity == "tanh" else "RNN_RELU"
-
-    def torch_weights(self):
-        return TorchWeights(self.weight_x, self.weight_a, self.bias, torch.zeros_like(self.bias))
-
-    @torch.no_grad()
-    def load_torch_weights(self, w):
-        self.weight.copy_(torch.cat([w.w_hh, w.w_ih], dim=1))
-        self.bias.copy_(w.b_ih + w.b_hh)
 
     @classmethod
     def from_torch_options(cls, module):
@@ -437,17 +439,7 @@ class LSTMCell(Cell):
 
     @property
     def torch_mode(self):
-        return None if self.peepholes else "LSTM"
-
-    def torch_weights(self):
-        if self.peepholes:
-            raise NotImplementedError("torch.nn.LSTM has no peephole connections")
-        return TorchWeights(self.weight_x, self.weight_a, self.bias, torch.zeros_like(self.bias))
-
-    @torch.no_grad()
-    def load_torch_weights(self, w):
-        self.weight.copy_(torch.cat([w.w_hh, w.w_ih], dim=1))
-        self.bias.copy_(w.b_ih + w.b_hh)
+        return None if self.peepholes else "LSTM"  # torch.nn.LSTM has no peepholes
 
     @classmethod
     def from_torch_options(cls, module):
