@@ -1,12 +1,12 @@
 # Two commands do all set-up on a fresh machine with python3 and make:
-#   make demo   the main job (for now: a short demo of the layers and engines)
+#   make demo   the main job: train a character-level language model of first names, sample, score
 #   make test   the test suite (what .ci/run calls)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo tour test bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: $(STAMP)
 	$(BIN)/rnnkit demo
+
+tour: $(STAMP)
+	$(BIN)/rnnkit tour
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -8,9 +8,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import cells, demo
+from . import cells, demo, evaluate, sample, score, tour, train
 
-VERBS = {"demo": demo, "cells": cells}
+VERBS = {
+    "demo": demo,
+    "train": train,
+    "sample": sample,
+    "score": score,
+    "eval": evaluate,
+    "tour": tour,
+    "cells": cells,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return VERBS[args.verb].run(args) or 0
-    except (ValueError, TypeError, OSError) as error:  # user-facing errors: one clear line
+    except (ValueError, TypeError, OSError, KeyError) as error:  # user-facing errors: one clear line
         print(f"rnnkit {args.verb}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

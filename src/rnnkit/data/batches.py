@@ -1,0 +1,108 @@
+"""Cutting token sequences into training batches, deterministically for a (seed, epoch), so a
+resumed run sees exactly the batches an uninterrupted one would.
+
+Two styles:
+
+* ``SentenceBatches``: independent sequences (sentences, lines, names), padded to the longest in
+  the batch and passed with their lengths. Sequences of similar length are grouped to waste little
+  padding; batch order is shuffled every epoch.
+* ``StreamBatches``: one long stream cut into B parallel columns, read in chunks of ``bptt`` steps
+  for truncated backpropagation through time; the recurrent state is carried from one chunk to
+  the next (the task does that, detached). As in pytorch/examples' word_language_model::
+
+      stream  a b c d e f g h i j k l m n o p q r s t u v w x     (B = 4, bptt = 3)
+      columns a g m s                 chunk 0 = rows 0..2: a b c / g h i / m n o / s t u
+              b h n t                 chunk 1 = rows 3..5: d e f / j k l / p q r / v w x
+              c i o u                 a chunk's first input is the previous chunk's last token
+              d j p v                 (x<1> = 0 only at the very start)
+              e k q w
+              f l r x
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .text import DataError
+
+
+@dataclass
+class TokenBatch:
+    """Targets y<1..T> of a batch; ``previous`` is the token before y<1> when a stream continues
+    (otherwise x<1> = 0); ``lengths`` are the true lengths of padded sequences (None: no padding)."""
+
+    tokens: Tensor  # (T, B) int64
+    lengths: Tensor | None = None  # (B,)
+    previous: Tensor | None = None  # (B,)
+
+    def to(self, device) -> "TokenBatch":
+        move = lambda t: None if t is None else t.to(device)  # noqa: E731
+        return TokenBatch(self.tokens.to(device), self.lengths, move(self.previous))
+
+    @property
+    def num_tokens(self) -> int:
+        return int(self.lengths.sum()) if self.lengths is not None else self.tokens.numel()
+
+
+def pad_sequences(sequences: Sequence[Sequence[int]], pad_id: int = 0) -> TokenBatch:
+    """(T, B) padded batch of id sequences, with lengths."""
+    lengths = torch.tensor([len(s) for s in sequences])
+    tokens = torch.full((int(lengths.max()), len(sequences)), pad_id, dtype=torch.long)
+    for b, sequence in enumerate(sequences):
+        tokens[: len(sequence), b] = torch.tensor(sequence, dtype=torch.long)
+    return TokenBatch(tokens, lengths)
+
+
+class SentenceBatches:
+    def __init__(self, sequences: Sequence[Sequence[int]], batch_size: int, seed: int = 0, shuffle: bool = True):
+        if not sequences:
+            raise DataError("no sequences to batch")
+        self.sequences = sequences
+        self.batch_size = batch_size
+        self.seed = seed
+        self.shuffle = shuffle
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.sequences) / self.batch_size)
+
+    def order(self, epoch: int) -> list[list[int]]:
+        """The batches of one epoch as lists of sequence indices."""
+        indices = list(range(len(self.sequences)))
+        if not self.shuffle:
+            return [indices[i : i + self.batch_size] for i in range(0, len(indices), self.batch_size)]
+        rng = random.Random(self.seed * 1_000_003 + epoch)
+        rng.shuffle(indices)
+        pool = self.batch_size * 50  # sort by length within pools: little padding, still random
+        batches = []
+        for start in range(0, len(indices), pool):
+            chunk = sorted(indices[start : start + pool], key=lambda i: len(self.sequences[i]))
+            batches += [chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
+        rng.shuffle(batches)
+        return batches
+
+    def iterate(self, epoch: int, start: int = 0) -> Iterator[TokenBatch]:
+        for indices in self.order(epoch)[start:]:
+            yield pad_sequences([self.sequences[i] for i in indices])
+
+
+class StreamBatches:
+    def __init__(self, ids: Sequence[int], batch_size: int, bptt: int):
+        rows = len(ids) // batch_size
+        if rows < 2:
+            raise DataError(f"{len(ids)} tokens are too few for {batch_size} parallel streams")
+        self.data = torch.tensor(ids[: rows * batch_size], dtype=torch.long).view(batch_size, rows).t().contiguous()
+        self.bptt = bptt
+
+    def __len__(self) -> int:
+        return math.ceil(self.data.shape[0] / self.bptt)
+
+    def iterate(self, epoch: int, start: int = 0) -> Iterator[TokenBatch]:
+        for i in range(start * self.bptt, self.data.shape[0], self.bptt):
+            previous = self.data[i - 1] if i > 0 else None
+            yield TokenBatch(self.data[i : i + self.bptt], None, previous)

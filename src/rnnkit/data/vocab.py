@@ -1,0 +1,69 @@
+"""The vocabulary: tokens <-> ids, with the three special tokens every model shares.
+
+* ``<PAD>`` (id 0) fills padded positions; losses ignore it.
+* ``<UNK>`` (id 1) stands for every token outside the vocabulary; ``<unk>`` in the data (the Penn
+  Treebank's marker) maps to it too.
+* ``<EOS>`` (id 2) ends each sentence or line.
+
+The vocabulary is built from the training data: tokens by count, most frequent first (ties in
+alphabetical order, so the same data always gives the same ids), at most ``max_size`` of them
+(specials included), each seen at least ``min_count`` times.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+PAD, UNK, EOS = "<PAD>", "<UNK>", "<EOS>"
+SPECIALS = (PAD, UNK, EOS)
+UNK_ALIASES = frozenset({UNK, "<unk>"})
+
+
+class Vocabulary:
+    pad_id, unk_id, eos_id = 0, 1, 2
+
+    def __init__(self, tokens: Sequence[str]):
+        if tuple(tokens[:3]) != SPECIALS:
+            raise ValueError(f"a vocabulary starts with {', '.join(SPECIALS)}")
+        self.tokens = list(tokens)
+        self.ids = {token: i for i, token in enumerate(self.tokens)}
+
+    @classmethod
+    def build(cls, sequences: Iterable[Sequence[str]], max_size: int | None = None, min_count: int = 1) -> "Vocabulary":
+        counts = Counter(token for sequence in sequences for token in sequence if token not in UNK_ALIASES)
+        for special in SPECIALS:
+            counts.pop(special, None)
+        ranked = sorted((token for token, n in counts.items() if n >= min_count), key=lambda t: (-counts[t], t))
+        if max_size is not None:
+            ranked = ranked[: max(0, max_size - len(SPECIALS))]
+        return cls([*SPECIALS, *ranked])
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def __contains__(self, token: str) -> bool:
+        return token in self.ids
+
+    def encode(self, tokens: Sequence[str], eos: bool = False) -> list[int]:
+        """Ids of ``tokens`` (unknown ones become ``<UNK>``), with ``<EOS>`` appended if asked."""
+        ids = [self.ids.get(token, self.unk_id) for token in tokens]
+        return ids + [self.eos_id] if eos else ids
+
+    def decode(self, ids: Iterable[int], stop_at_eos: bool = True) -> list[str]:
+        """Tokens of ``ids``; stops at ``<EOS>`` and skips ``<PAD>``."""
+        out = []
+        for i in ids:
+            if i == self.eos_id and stop_at_eos:
+                break
+            if i != self.pad_id:
+                out.append(self.tokens[i])
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps({"tokens": self.tokens}, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Vocabulary":
+        return cls(json.loads(text)["tokens"])

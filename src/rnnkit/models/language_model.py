@@ -1,0 +1,118 @@
+r"""The recurrent language model of the course.
+
+A sentence y<1..T> (its last token ``<EOS>``) is read one token at a time. The first input is the
+zero vector, each later input is the previous true token, and the model predicts the next::
+
+    x<1> = 0,   x<t> = e(y<t-1>) for t > 1           e: the embedding
+    a<t> = Recurrent(x<1..t>)                        any cell, layers, dropout between
+    ŷ<t> = softmax(W_y head(a<t>) + b_y)             head: optional deep non-recurrent layers
+    L    = Σ_t -log ŷ<t>[y<t>]                       summed over the real (non-padding) steps
+
+so ŷ<t> is P(y<t> | y<1..t-1>) and P(sentence) = Π_t ŷ<t>[y<t>]. Continuing a stream (truncated
+backpropagation through time), the first input of a chunk is the previous chunk's last token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..recurrent import Recurrent
+from . import register_model
+from .heads import DeepHead
+
+
+@register_model
+class LanguageModel(nn.Module):
+    """Embedding -> recurrent stack -> optional deep head -> softmax over the vocabulary.
+
+    Args:
+        vocab_size: V, including the special tokens.
+        cell, hidden_size, num_layers, dropout, engine, cell_options: the recurrent stack's
+            (``rnnkit.Recurrent``); ``dropout`` also applies to the embeddings and the stack's output.
+        embedding_size: size of the token embeddings.
+        head_sizes: sizes of non-recurrent layers between the stack and the output layer.
+        tie_embeddings: share the output layer's weight with the embedding (Press & Wolf 2017);
+            the last layer before it must then have ``embedding_size`` units.
+        bidirectional: refused; a language model may not read the token it predicts.
+    """
+
+    kind = "lm"
+
+    def __init__(
+        self,
+        vocab_size: int,
+        *,
+        cell: str = "lstm",
+        embedding_size: int = 64,
+        hidden_size: int = 256,
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        head_sizes: Sequence[int] = (),
+        tie_embeddings: bool = False,
+        engine: str = "auto",
+        cell_options: dict | None = None,
+        bidirectional: bool = False,
+    ):
+        super().__init__()
+        if bidirectional:
+            raise ValueError(
+                "a language model cannot be bidirectional: it predicts each token from the ones before it, "
+                "and a backward direction would read the very token it predicts"
+            )
+        self._config = dict(
+            vocab_size=vocab_size, cell=cell, embedding_size=embedding_size, hidden_size=hidden_size,
+            num_layers=num_layers, dropout=dropout, head_sizes=list(head_sizes), tie_embeddings=tie_embeddings,
+            engine=engine, cell_options=dict(cell_options or {}),
+        )  # fmt: skip
+        self.embedding = nn.Embedding(vocab_size, embedding_size)
+        self.recurrent = Recurrent(
+            cell, embedding_size, hidden_size, num_layers=num_layers, dropout=dropout, engine=engine, **(cell_options or {})
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.head = DeepHead(hidden_size, head_sizes, dropout)
+        self.output = nn.Linear(self.head.output_size, vocab_size)
+        if tie_embeddings:
+            if self.head.output_size != embedding_size:
+                raise ValueError(
+                    f"tie_embeddings needs the layer before the output ({self.head.output_size} units) "
+                    f"to have embedding_size ({embedding_size}) units; set head_sizes or hidden_size to match"
+                )
+            self.output.weight = self.embedding.weight
+
+    def config(self) -> dict:
+        return dict(self._config)
+
+    def inputs(self, tokens: Tensor, previous: Tensor | None = None) -> Tensor:
+        """x<1..T> (T, B, E) for targets y<1..T>: x<1> = 0 (or e(previous)), x<t> = e(y<t-1>)."""
+        T, B = tokens.shape
+        if previous is None:
+            first = self.embedding.weight.new_zeros(1, B, self.embedding.embedding_dim)  # x<1> = 0
+        else:
+            first = self.embedding(previous)[None]  # (1, B, E)
+        return torch.cat([first, self.embedding(tokens[:-1])])  # (T, B, E)
+
+    def forward(self, tokens: Tensor, lengths: Tensor | None = None, state=None, previous: Tensor | None = None):
+        """Logits (T, B, V) of ŷ<1..T> for targets ``tokens`` (T, B), and the final state."""
+        x = self.dropout(self.inputs(tokens, previous))
+        a, state = self.recurrent(x, lengths=lengths, state=state)  # (T, B, n_a)
+        return self.output(self.head(self.dropout(a))), state
+
+    def step(self, previous: Tensor | None, state, batch_size: int):
+        """One step for decoding: logits (B, V) of the next token given the previous one (None: the
+        first step, x<1> = 0) and the state so far (None: a<0> = 0)."""
+        if previous is None:
+            x = self.embedding.weight.new_zeros(1, batch_size, self.embedding.embedding_dim)
+        else:
+            x = self.embedding(previous)[None]  # (1, B, E)
+        a, state = self.recurrent(x, state=state)
+        return self.output(self.head(a[0])), state
+
+
+def token_loss(logits: Tensor, tokens: Tensor, pad_id: int = 0) -> tuple[Tensor, int]:
+    """Σ over real steps of -log ŷ<t>[y<t>] (padding ignored), and how many steps were summed."""
+    total = F.cross_entropy(logits.flatten(0, 1).float(), tokens.flatten(), ignore_index=pad_id, reduction="sum")
+    return total, int((tokens != pad_id).sum())

@@ -1,0 +1,39 @@
+"""Pictures of a run: the loss curve."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .checkpoint import atomic_write
+
+
+def plot_losses(rows: list[dict], path: Path) -> bool:
+    """Training and validation loss per token against the step, as a PNG. False when matplotlib is
+    not installed (``pip install 'rnnkit[plot]'``) or there is nothing to plot."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    series = {split: [(int(r["step"]), float(r["loss"])) for r in rows if r["split"] == split] for split in ("train", "valid")}
+    if not any(series.values()):
+        return False
+    figure, axes = plt.subplots(figsize=(7, 4), dpi=110)
+    for split, style in (("train", "-"), ("valid", "o-")):
+        if series[split]:
+            steps, losses = zip(*series[split])
+            axes.plot(steps, losses, style, label=split, markersize=3)
+    axes.set_xlabel("step")
+    axes.set_ylabel("loss per token (nats)")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    import io
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    atomic_write(Path(path), buffer.getvalue())
+    return True

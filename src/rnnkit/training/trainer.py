@@ -1,0 +1,302 @@
+"""The trainer: knows nothing about models or data, only about a ``Task``.
+
+A task (``rnnkit.tasks``) provides the batches of each epoch, deterministically, the summed loss of
+a batch, evaluation on a split, optional progress samples, and any state it carries between batches.
+The trainer provides the rest: optimizer and schedule, gradient clipping, evaluation and early
+stopping, a progress bar, metrics (CSV, and TensorBoard when installed), checkpoints in the run
+directory, and ``resume``, which continues exactly where the last checkpoint left off: same weights,
+optimizer and schedule, random-number states, step and position in the data.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Iterator, Protocol
+
+import torch
+from torch import Tensor, nn
+
+from .checkpoint import MetricsLog, RunDir
+from .optim import make_optimizer, make_schedule
+
+
+class Task(Protocol):
+    def batches_per_epoch(self) -> int: ...
+    def train_batches(self, epoch: int, start: int) -> Iterator[Any]: ...
+    def start_epoch(self, epoch: int) -> None: ...
+    def loss(self, model: nn.Module, batch: Any, device: torch.device) -> tuple[Tensor, int]: ...
+    def has_split(self, split: str) -> bool: ...
+    def evaluate(self, model: nn.Module, split: str, device: torch.device) -> tuple[float, int]: ...
+    def report(self, model: nn.Module, step: int, device: torch.device) -> list[str]: ...
+    def state_dict(self) -> dict: ...
+    def load_state_dict(self, state: dict) -> None: ...
+
+
+@dataclass
+class TrainingConfig:
+    epochs: int = 10
+    max_steps: int | None = None  # overrides epochs × batches per epoch
+    lr: float = 2e-3
+    optimizer: str = "adamw"
+    weight_decay: float = 0.0
+    momentum: float = 0.0  # sgd only
+    schedule: str = "cosine"
+    warmup_steps: int = 0
+    clip: float | None = 1.0  # max gradient norm; None: no clipping
+    patience: int | None = None  # early stopping: evaluations without improvement
+    eval_every: int | None = None  # steps between evaluations; None: once per epoch
+    sample_every: int | None = None  # steps between printed samples
+    log_every: int = 50
+    time_limit: float | None = None  # seconds of training, over all resumes; checkpoint and stop
+    stop_at_step: int | None = None  # checkpoint and stop here (the run can be resumed)
+    seed: int = 0
+    device: str = "auto"
+    progress: bool = True
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainingConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def rng_state() -> dict:
+    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class Trainer:
+    def __init__(self, task: Task, model: nn.Module, config: TrainingConfig, run: RunDir):
+        self.task = task
+        self.model = model
+        self.config = config
+        self.run = run
+        self.metrics = MetricsLog(run)
+        self.device = resolve_device(config.device)
+        self._bar = None
+
+    def say(self, text: str) -> None:
+        if self._bar is not None:
+            self._bar.write(text, file=sys.stderr)
+        else:
+            print(text, file=sys.stderr, flush=True)
+
+    # -- the loop --------------------------------------------------------------------------------------
+    def fit(self, resume: bool = False) -> dict:
+        c = self.config
+        model = self.model.to(self.device)
+        optimizer = make_optimizer(c.optimizer, model, c.lr, c.weight_decay, c.momentum)
+        per_epoch = self.task.batches_per_epoch()
+        total = c.max_steps if c.max_steps is not None else per_epoch * c.epochs
+        schedule = make_schedule(c.schedule, optimizer, total, c.warmup_steps)
+        s = {"step": 0, "epoch": 0, "batch": 0, "best": math.inf, "bad_evals": 0, "elapsed": 0.0, "finished": False, "evaluated_at": -1}
+        if resume:
+            saved = self.run.load_state()
+            self.run.load_weights("last", model)
+            optimizer.load_state_dict(saved["optimizer"])
+            schedule.load_state_dict(saved["schedule"])
+            self.task.load_state_dict(saved["task"])
+            set_rng_state(saved["rng"])
+            s.update(saved["progress"])
+            self.metrics.truncate_after(s["step"])
+            self.say(f"resuming at step {s['step']} (epoch {s['epoch'] + 1}, batch {s['batch']})")
+        else:
+            torch.manual_seed(c.seed)
+            random.seed(c.seed)
+        writer = self._tensorboard()
+        window = {"loss": 0.0, "count": 0, "start": time.perf_counter(), "tokens": 0}
+        started = time.perf_counter() - s["elapsed"]
+        stop_reason = None
+        self._bar = self._progress(total, s["step"])
+        try:
+            while s["step"] < total and not s["finished"]:
+                if s["batch"] == 0:
+                    self.task.start_epoch(s["epoch"])
+                for batch in self.task.train_batches(s["epoch"], s["batch"]):
+                    loss_sum, count = self._train_step(model, optimizer, batch)
+                    if not isinstance(schedule, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                        schedule.step()
+                    s["step"] += 1
+                    s["batch"] += 1
+                    window["loss"] += loss_sum
+                    window["count"] += count
+                    s["elapsed"] = time.perf_counter() - started
+                    if s["step"] % c.log_every == 0 or s["step"] == total:
+                        self._log_window(s, window, optimizer, writer)
+                    if c.sample_every and s["step"] % c.sample_every == 0:
+                        self._samples(s["step"])
+                    if c.eval_every and s["step"] % c.eval_every == 0:
+                        self._evaluate_and_checkpoint(s, optimizer, schedule, writer)
+                    if s["step"] >= total or s["finished"]:
+                        break
+                    if c.stop_at_step is not None and s["step"] >= c.stop_at_step:
+                        stop_reason = f"stopped at step {s['step']} (stop_at_step)"
+                        break
+                    if c.time_limit is not None and s["elapsed"] >= c.time_limit:
+                        stop_reason = f"time limit of {c.time_limit:g} s reached at step {s['step']}"
+                        break
+                if stop_reason:
+                    break
+                if s["batch"] >= per_epoch:  # the epoch is complete
+                    s["epoch"] += 1
+                    s["batch"] = 0
+                    if not c.eval_every:
+                        self._evaluate_and_checkpoint(s, optimizer, schedule, writer)
+            if not stop_reason:
+                s["finished"] = True
+                if s["evaluated_at"] != s["step"]:
+                    self._evaluate_and_checkpoint(s, optimizer, schedule, writer)
+            self._checkpoint(s, optimizer, schedule)
+        except KeyboardInterrupt:
+            self._checkpoint(s, optimizer, schedule)
+            self._close(writer)
+            self.say(f"interrupted at step {s['step']}; the run is saved: continue it with --resume")
+            raise
+        self._close(writer)
+        if stop_reason:
+            self.say(f"{stop_reason}; the run is saved: continue it with --resume")
+        return self._finish(s, stop_reason)
+
+    def _train_step(self, model, optimizer, batch) -> tuple[float, int]:
+        model.train()
+        loss_sum, count = self.task.loss(model, batch, self.device)
+        # optimize the mean over tokens (the summed loss scaled by a constant per batch)
+        (loss_sum / max(count, 1)).backward()
+        if self.config.clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), self.config.clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return float(loss_sum.detach()), count
+
+    def _log_window(self, s, window, optimizer, writer) -> None:
+        elapsed = time.perf_counter() - window["start"]
+        loss = window["loss"] / max(window["count"], 1)
+        lr = optimizer.param_groups[0]["lr"]
+        rate = window["count"] / max(elapsed, 1e-9)
+        self.metrics.append(
+            step=s["step"], epoch=s["epoch"] + 1, split="train", loss=f"{loss:.5f}", perplexity=f"{math.exp(min(loss, 50)):.3f}",
+            lr=f"{lr:.3g}", tokens_per_s=f"{rate:.0f}", elapsed_s=f"{s['elapsed']:.1f}",
+        )  # fmt: skip
+        if writer is not None:
+            writer.add_scalar("loss/train", loss, s["step"])
+            writer.add_scalar("lr", lr, s["step"])
+        if self._bar is not None:
+            self._bar.set_postfix_str(f"loss {loss:.3f} | ppl {math.exp(min(loss, 50)):.1f} | {rate:,.0f} tok/s | lr {lr:.2g}")
+            self._bar.n = s["step"]
+            self._bar.refresh()
+        window.update(loss=0.0, count=0, start=time.perf_counter())
+
+    def _samples(self, step: int) -> None:
+        lines = self.task.report(self.model, step, self.device)
+        if lines:
+            self.say(f"-- samples at step {step}")
+            for line in lines:
+                self.say(f"   {line}")
+
+    def _evaluate_and_checkpoint(self, s, optimizer, schedule, writer) -> None:
+        s["evaluated_at"] = s["step"]
+        if self.task.has_split("valid"):
+            loss, _ = self.task.evaluate(self.model, "valid", self.device)
+            self.metrics.append(
+                step=s["step"], epoch=s["epoch"], split="valid", loss=f"{loss:.5f}",
+                perplexity=f"{math.exp(min(loss, 50)):.3f}", elapsed_s=f"{s['elapsed']:.1f}",
+            )  # fmt: skip
+            if writer is not None:
+                writer.add_scalar("loss/valid", loss, s["step"])
+            improved = loss < s["best"]
+            self.say(f"step {s['step']}: valid loss {loss:.4f} per token, perplexity {math.exp(min(loss, 50)):.2f}" + (" (best)" if improved else ""))
+            if isinstance(schedule, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                schedule.step(loss)
+            if improved:
+                s["best"], s["bad_evals"] = loss, 0
+                self.run.save_weights("best", self.model)
+            else:
+                s["bad_evals"] += 1
+                if self.config.patience and s["bad_evals"] >= self.config.patience:
+                    self.say(f"early stop: no improvement in {s['bad_evals']} evaluations")
+                    s["finished"] = True
+        else:
+            self.run.save_weights("best", self.model)
+        self._checkpoint(s, optimizer, schedule)
+
+    def _checkpoint(self, s, optimizer, schedule) -> None:
+        self.run.save_weights("last", self.model)
+        if not self.run.file("best.safetensors").exists():
+            self.run.save_weights("best", self.model)
+        self.run.save_state(
+            {
+                "optimizer": optimizer.state_dict(),
+                "schedule": schedule.state_dict(),
+                "task": self.task.state_dict(),
+                "rng": rng_state(),
+                "progress": dict(s),
+            }
+        )
+
+    def _finish(self, s, stop_reason: str | None) -> dict:
+        """The loss curve and summary.json; the test evaluation (on the best weights) once the
+        training is complete, not when it was only stopped."""
+        summary = {"finished": stop_reason is None, "steps": s["step"], "epochs": s["epoch"], "train_seconds": round(s["elapsed"], 1)}
+        if stop_reason:
+            summary["stopped"] = stop_reason
+        if math.isfinite(s["best"]):
+            summary["best_valid_loss"] = s["best"]
+            summary["best_valid_perplexity"] = math.exp(s["best"])
+        if stop_reason is None and self.task.has_split("test"):
+            self.run.load_weights("best", self.model)
+            loss, count = self.task.evaluate(self.model, "test", self.device)
+            summary.update(test_loss=loss, test_perplexity=math.exp(min(loss, 50)), test_tokens=count)
+            self.metrics.append(step=s["step"], epoch=s["epoch"], split="test", loss=f"{loss:.5f}", perplexity=f"{math.exp(min(loss, 50)):.3f}")
+            self.say(f"test loss {loss:.4f} per token, perplexity {math.exp(min(loss, 50)):.2f} (best weights, {count} tokens)")
+        from .plots import plot_losses
+
+        if plot_losses(self.metrics.rows(), self.run.file("loss_curve.png")):
+            summary["loss_curve"] = str(self.run.file("loss_curve.png"))
+        self.run.write_json("summary.json", summary)
+        return summary
+
+    # -- optional helpers ---------------------------------------------------------------------------
+    def _progress(self, total: int, initial: int):
+        if not self.config.progress:
+            return None
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            return None
+        return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, file=sys.stderr)
+
+    def _tensorboard(self):
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # tensorboard not installed: CSV only
+            return None
+        return SummaryWriter(str(self.run.file("tensorboard")))
+
+    def _close(self, writer) -> None:
+        if writer is not None:
+            writer.close()
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def config_dict(config: TrainingConfig) -> dict:
+    return asdict(config)

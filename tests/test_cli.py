@@ -1,0 +1,133 @@
+"""The command line: train -> sample -> score -> eval end to end, config files, resume, and
+one-line errors that leave nothing half-written."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rnnkit.cli import main
+
+NAMES = ["anna", "bob", "carla", "dave", "emma", "fred", "gina", "hank", "ida", "jon", "kara", "leo", "mona", "ned"] * 4
+SMALL_MODEL = ["--cell", "gru", "--embedding-size", "8", "--hidden-size", "16", "--no-progress"]
+
+
+def write(path: Path, lines: list[str]) -> str:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return str(path)
+
+
+def rnnkit(*args, capsys) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_train_sample_score_eval_end_to_end(tmp_path, capsys):
+    data = write(tmp_path / "names.txt", NAMES)
+    run = tmp_path / "run"
+    code, out, err = rnnkit("train", "lm", data, "--run", run, "--epochs", "3", "--sample-every", "5", *SMALL_MODEL, capsys=capsys)
+    assert code == 0, err
+    assert "summary: finished True" in out and "-- samples at step 5" in err
+    for name in ("config.json", "vocab.json", "tokenizer.json", "best.safetensors", "last.safetensors", "training_state.pt", "metrics.csv", "summary.json", "loss_curve.png"):
+        assert (run / name).exists(), name
+    config = json.loads((run / "config.json").read_text())
+    assert config["split"]["made_split"] == {"valid": 0.05, "test": 0.05, "seed": 0}
+    assert config["model"]["cell"] == "gru" and config["model"]["vocab_size"] > 3
+
+    code, out, _ = rnnkit("sample", run, "--num", "4", "--seed", "3", "--max-length", "12", capsys=capsys)
+    assert code == 0 and len(out.strip().splitlines()) == 4
+    assert all(line.endswith(("(novel)", "(seen in training data)")) for line in out.strip().splitlines())
+    _, again, _ = rnnkit("sample", run, "--num", "4", "--seed", "3", "--max-length", "12", capsys=capsys)
+    assert again == out  # fixed seed, same samples
+
+    code, out, _ = rnnkit("score", run, "emma", "zq", "--json", capsys=capsys)
+    results = [json.loads(line) for line in out.strip().splitlines()]
+    assert [r["text"] for r in results] == ["emma", "zq"]
+    emma = results[0]
+    assert [t["token"] for t in emma["tokens"]] == ["e", "m", "m", "a", "<EOS>"]
+    assert abs(emma["log_prob"] - sum(t["log_prob"] for t in emma["tokens"])) < 1e-9
+    assert results[1]["tokens"][1]["unknown"]  # "q" never occurs in the training names: <UNK>
+    code, out, _ = rnnkit("score", run, "zq", capsys=capsys)
+    assert "not in the vocabulary" in out and "perplexity" in out
+
+    code, out, _ = rnnkit("eval", run, data, "--json", capsys=capsys)
+    result = json.loads(out)
+    assert result["tokens"] == sum(len(n) + 1 for n in NAMES) and result["perplexity"] > 1
+
+
+def test_config_file_and_command_line_precedence(tmp_path, capsys):
+    data = write(tmp_path / "names.txt", NAMES)
+    (tmp_path / "settings.toml").write_text('cell = "lstm"\nhidden_size = 12\nembedding_size = 6\nmax_steps = 4\nlr = 0.01\n')
+    code, _, err = rnnkit("train", "lm", data, "--config", tmp_path / "settings.toml", "--hidden-size", "10", "--run", tmp_path / "run", "--no-progress", capsys=capsys)
+    assert code == 0, err
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["model"]["cell"] == "lstm" and config["model"]["hidden_size"] == 10  # the command line wins
+    assert config["training"]["max_steps"] == 4 and config["training"]["lr"] == 0.01
+    (tmp_path / "bad.toml").write_text("hiden_size = 3\n")
+    code, _, err = rnnkit("train", "lm", data, "--config", tmp_path / "bad.toml", "--run", tmp_path / "run2", capsys=capsys)
+    assert code == 2 and "unknown setting 'hiden_size'" in err and not (tmp_path / "run2").exists()
+
+
+def test_resume_from_the_command_line(tmp_path, capsys):
+    data = write(tmp_path / "names.txt", NAMES)
+    run = tmp_path / "run"
+    code, out, err = rnnkit("train", "lm", data, "--run", run, "--max-steps", "12", "--stop-at-step", "5", *SMALL_MODEL, capsys=capsys)
+    assert code == 0 and "continue it with --resume" in err and "finished False" in out
+    code, out, err = rnnkit("train", "lm", "--resume", "--run", run, "--no-progress", capsys=capsys)
+    assert code == 0 and "resuming at step 5" in err and "finished True" in out
+    code, _, err = rnnkit("train", "lm", data, "--run", run, *SMALL_MODEL, capsys=capsys)
+    assert code == 2 and "a run is already there; continue it with --resume" in err
+    code, _, err = rnnkit("train", "lm", "--resume", "--run", run, "--lr", "1", capsys=capsys)
+    assert code == 2 and "'lr' cannot change" in err
+
+
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (None, "no such file"),
+        (b"", "the file has no text"),
+        (b"ok\n\xc3\x28 broken\n", ":2: not UTF-8 text"),
+    ],
+    ids=["missing", "empty", "not-utf8"],
+)
+def test_bad_input_gets_one_line_and_no_partial_run(tmp_path, capsys, content, message):
+    data = tmp_path / "data.txt"
+    if content is not None:
+        data.write_bytes(content)
+    run = tmp_path / "run"
+    code, out, err = rnnkit("train", "lm", data, "--run", run, capsys=capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and str(data) in lines[0] and message in lines[0]
+    assert not run.exists()
+
+
+def test_errors_for_bad_options_and_runs(tmp_path, capsys):
+    data = write(tmp_path / "names.txt", NAMES)
+    code, _, err = rnnkit("train", "lm", data, "--batching", "sentences", "--line-breaks", "token", "--run", tmp_path / "r", capsys=capsys)
+    assert code == 2 and "needs line_breaks 'eos'" in err and not (tmp_path / "r").exists()
+    code, _, err = rnnkit("sample", tmp_path / "nowhere", capsys=capsys)
+    assert code == 2 and "nowhere: no such run directory" in err
+    code, _, err = rnnkit("train", "lm", data, "--cell", "lsmt", "--run", tmp_path / "r2", capsys=capsys)
+    assert code == 2 and "unknown cell 'lsmt'" in err and not (tmp_path / "r2").exists()
+
+
+def test_demo_quick_and_tour_quick(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("names")
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = rnnkit("demo", "--quick", capsys=capsys)
+    assert code == 0 and "ten new names" in out and "xqzvyk" in out
+    code, out, _ = rnnkit("demo", "--quick", capsys=capsys)  # the demo replaces its own previous run
+    assert code == 0
+    code, out, _ = rnnkit("tour", "--quick", capsys=capsys)
+    assert code == 0 and "Engines agree" in out
+
+
+def test_console_script_help():
+    result = subprocess.run([sys.executable, "-m", "rnnkit.cli", "train", "lm", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "rnnkit train lm names.txt" in result.stdout
