@@ -57,7 +57,7 @@ def test_train_sample_score_eval_end_to_end(tmp_path, capsys):
 
     code, out, _ = rnnkit("eval", run, data, "--json", capsys=capsys)
     result = json.loads(out)
-    assert result["tokens"] == sum(len(n) + 1 for n in NAMES) and result["perplexity"] > 1
+    assert result["count"] == sum(len(n) + 1 for n in NAMES) and result["perplexity"] > 1
 
 
 def test_config_file_and_command_line_precedence(tmp_path, capsys):

@@ -8,13 +8,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import cells, demo, evaluate, sample, score, tour, train
+from . import cells, classify, demo, evaluate, sample, score, tag, tour, train
 
 VERBS = {
     "demo": demo,
     "train": train,
     "sample": sample,
     "score": score,
+    "tag": tag,
+    "classify": classify,
     "eval": evaluate,
     "tour": tour,
     "cells": cells,
@@ -34,7 +36,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # argparse cannot take positional text after an option (tag RUN --json "text"); collect it here
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if isinstance(getattr(args, "text", None), list) and not any(e.startswith("-") and e != "-" for e in extra):
+            args.text += extra
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.verb is None:
         parser.print_help()
         return 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 
 
 def add_parser(subparsers) -> None:
@@ -11,6 +10,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("run", metavar="RUN", help="run directory")
     parser.add_argument("data", metavar="DATA", help="file to evaluate, tokenized as in training")
     parser.add_argument("--json", action="store_true", help="print a JSON object")
+    parser.add_argument("--pictures", metavar="DIR", help="also write the evaluation's pictures here (a classifier's confusion matrix)")
     parser.add_argument("--weights", choices=["best", "last"], default="best")
     parser.add_argument("--device", default="auto")
     parser.set_defaults(verb="eval")
@@ -20,10 +20,12 @@ def run(args) -> int:
     from ..runs import open_run
 
     task, model, _, device = open_run(args.run, args.weights, args.device)
-    loss, tokens = task.evaluate_file(model, args.data, device)
-    result = {"data": args.data, "loss_per_token": loss, "perplexity": math.exp(min(loss, 50)), "tokens": tokens}
+    result = task.evaluate_file(model, args.data, device)
+    save_pictures = getattr(task, "save_pictures", None)
+    if args.pictures and save_pictures is not None:
+        result.update(save_pictures(result, args.pictures, "eval"))
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps({"data": args.data, **result}))
     else:
-        print(f"{args.data}: loss {loss:.4f} nats per token, perplexity {result['perplexity']:.2f} ({tokens} tokens)")
+        print(f"{args.data}: {task.describe(result)}")
     return 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 
 
 def add_parser(subparsers) -> None:
@@ -24,17 +23,10 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..data.text import read_lines
     from ..runs import open_run
+    from ._inputs import texts_from
 
-    texts = [t for t in args.text if t != "-"]
-    if args.file:
-        texts += read_lines(args.file)
-    if not texts or "-" in args.text:
-        if sys.stdin.isatty() and not texts:
-            raise ValueError("nothing to score: give text, --file FILE, or pipe text in")
-        if not sys.stdin.isatty() or "-" in args.text:
-            texts += [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    texts = texts_from(args.text, args.file)
     task, model, _, device = open_run(args.run, args.weights, args.device)
     for text in texts:
         result = task.score_text(model, text, device)

@@ -24,8 +24,64 @@ def _list_of_ints(text: str) -> list[int]:
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("train", help="train a model (see: rnnkit train lm --help)")
+    parser = subparsers.add_parser("train", help="train a model: lm, tagger or classifier (see: rnnkit train lm --help)")
     tasks = parser.add_subparsers(dest="task", metavar="TASK", required=True)
+    _add_lm(tasks)
+    _add_tagger(tasks)
+    _add_classifier(tasks)
+    parser.set_defaults(verb="train")
+
+
+def _run_options(parser) -> None:
+    parser.add_argument("train", nargs="*", metavar="DATA", help="training file(s)")
+    run = parser.add_argument_group("run")
+    run.add_argument("--run", help="run directory (default: runs/<data>-..., numbered if taken)")
+    run.add_argument("--resume", action="store_true", help="continue the run in --run from its last checkpoint")
+    run.add_argument("--config", help="TOML or JSON file of settings (command line wins)")
+
+
+def _recurrent_options(group, defaults: str) -> None:
+    group.add_argument("--cell", help=f"rnn, gru, gru-simple, gru-cudnn or lstm ({defaults})")
+    group.add_argument("--hidden-size", type=int, help="units per direction")
+    group.add_argument("--num-layers", type=int, help="stacked recurrent layers")
+    group.add_argument("--dropout", type=float, help="on inputs, between layers and before the output")
+    group.add_argument("--head-sizes", type=_list_of_ints, help="deep non-recurrent head, e.g. 256,256 (default none)")
+    group.add_argument("--engine", choices=["auto", "reference", "fused", "native"], help="default auto")
+    group.add_argument("--peepholes", action="store_true", default=None, help="LSTM peephole connections")
+    group.add_argument("--nonlinearity", choices=["tanh", "relu"], help="for --cell rnn")
+
+
+def _direction_options(group) -> None:
+    group.add_argument("--bidirectional", dest="bidirectional", action="store_true", default=None, help="read both ways (default)")
+    group.add_argument("--one-direction", dest="bidirectional", action="store_false", help="read left to right only")
+
+
+def _training_options(parser, defaults: str) -> None:
+    training = parser.add_argument_group("training", defaults)
+    training.add_argument("--epochs", type=int)
+    training.add_argument("--max-steps", type=int, help="stop after this many steps (overrides --epochs)")
+    training.add_argument("--lr", type=float, help="learning rate")
+    training.add_argument("--optimizer", choices=["adam", "adamw", "sgd"])
+    training.add_argument("--weight-decay", type=float)
+    training.add_argument("--momentum", type=float, help="for sgd")
+    training.add_argument("--schedule", choices=["constant", "cosine", "plateau"])
+    training.add_argument("--warmup-steps", type=int, help="linear warm-up")
+    training.add_argument("--clip", type=float, help="clip the gradient norm (0 = off)")
+    training.add_argument("--patience", type=int, help="early stop after this many evaluations without improvement")
+    training.add_argument("--eval-every", type=int, help="steps between evaluations (default: each epoch)")
+    training.add_argument("--sample-every", type=int, help="print samples every this many steps (language models)")
+    training.add_argument("--log-every", type=int, help="steps per metrics row")
+    training.add_argument("--time-limit", type=float, help="seconds of training, then checkpoint and stop")
+    training.add_argument("--stop-at-step", type=int, help="checkpoint and stop at this step (resumable)")
+    training.add_argument("--seed", type=int)
+    training.add_argument("--device", help="auto, cpu, cuda, cuda:1 ...")
+    training.add_argument("--no-progress", dest="progress", action="store_false", default=None, help="no progress bar")
+
+
+TRAINING_DEFAULTS = "defaults: epochs 10, lr 0.002, adamw, cosine schedule, clip 1.0, seed 0, device auto"
+
+
+def _add_lm(tasks) -> None:
     lm = tasks.add_parser(
         "lm",
         help="a language model on text files",
@@ -34,12 +90,7 @@ def add_parser(subparsers) -> None:
         epilog=LM_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    lm.add_argument("train", nargs="*", metavar="DATA", help="UTF-8 training text file(s)")
-    run = lm.add_argument_group("run")
-    run.add_argument("--run", help="run directory (default: runs/<data>-<level>-<cell>, numbered if taken)")
-    run.add_argument("--resume", action="store_true", help="continue the run in --run from its last checkpoint")
-    run.add_argument("--config", help="TOML or JSON file of settings (command line wins)")
-
+    _run_options(lm)
     data = lm.add_argument_group("data")
     data.add_argument("--valid", help="validation text file (default: split off the training data)")
     data.add_argument("--test", help="test text file (default: split off the training data)")
@@ -54,39 +105,85 @@ def add_parser(subparsers) -> None:
     data.add_argument("--batching", choices=["sentences", "stream"], help="sentences: padded lines with lengths; stream: chunks for truncated BPTT, state carried (default sentences)")
     data.add_argument("--batch-size", type=int, help="sequences (or parallel streams) per batch (default 32)")
     data.add_argument("--bptt", type=int, help="time steps per chunk with --batching stream (default 64)")
-
-    model = lm.add_argument_group("model")
-    model.add_argument("--cell", help="rnn, gru, gru-simple, gru-cudnn or lstm (default lstm)")
-    model.add_argument("--embedding-size", type=int, help="default 64")
-    model.add_argument("--hidden-size", type=int, help="default 256")
-    model.add_argument("--num-layers", type=int, help="default 1")
-    model.add_argument("--dropout", type=float, help="on embeddings, between layers and before the output (default 0)")
-    model.add_argument("--head-sizes", type=_list_of_ints, help="deep non-recurrent head, e.g. 256,256 (default none)")
+    model = lm.add_argument_group("model", "defaults: lstm, 1 layer of 256, embedding 64, dropout 0")
+    _recurrent_options(model, "default lstm")
+    model.add_argument("--embedding-size", type=int)
     model.add_argument("--tie-embeddings", action="store_true", default=None, help="share the output layer with the embedding")
-    model.add_argument("--engine", choices=["auto", "reference", "fused", "native"], help="default auto")
-    model.add_argument("--peepholes", action="store_true", default=None, help="LSTM peephole connections")
-    model.add_argument("--nonlinearity", choices=["tanh", "relu"], help="for --cell rnn")
+    _training_options(lm, TRAINING_DEFAULTS)
 
-    training = lm.add_argument_group("training")
-    training.add_argument("--epochs", type=int, help="default 10")
-    training.add_argument("--max-steps", type=int, help="stop after this many steps (overrides --epochs)")
-    training.add_argument("--lr", type=float, help="learning rate (default 0.002)")
-    training.add_argument("--optimizer", choices=["adam", "adamw", "sgd"], help="default adamw")
-    training.add_argument("--weight-decay", type=float, help="default 0")
-    training.add_argument("--momentum", type=float, help="for sgd (default 0)")
-    training.add_argument("--schedule", choices=["constant", "cosine", "plateau"], help="default cosine")
-    training.add_argument("--warmup-steps", type=int, help="linear warm-up (default 0)")
-    training.add_argument("--clip", type=float, help="clip the gradient norm (default 1.0; 0 = off)")
-    training.add_argument("--patience", type=int, help="early stop after this many evaluations without improvement")
-    training.add_argument("--eval-every", type=int, help="steps between evaluations (default: each epoch)")
-    training.add_argument("--sample-every", type=int, help="print samples every this many steps")
-    training.add_argument("--log-every", type=int, help="steps per metrics row (default 50)")
-    training.add_argument("--time-limit", type=float, help="seconds of training, then checkpoint and stop")
-    training.add_argument("--stop-at-step", type=int, help="checkpoint and stop at this step (resumable)")
-    training.add_argument("--seed", type=int, help="default 0")
-    training.add_argument("--device", help="auto, cpu, cuda, cuda:1 ... (default auto)")
-    training.add_argument("--no-progress", dest="progress", action="store_false", default=None, help="no progress bar")
-    parser.set_defaults(verb="train")
+
+TAGGER_EXAMPLES = """examples:
+  rnnkit train tagger eng.train --valid eng.testa --test eng.testb        # CoNLL-2003: BiLSTM-CRF
+  rnnkit train tagger train.conll --tag-column 1 --scheme iob2 --no-crf --one-direction
+  rnnkit tag RUN "Teddy Roosevelt was a great President."
+"""
+
+
+def _add_tagger(tasks) -> None:
+    tagger = tasks.add_parser(
+        "tagger",
+        help="a sequence tagger (named entities) on CoNLL column files",
+        description="Train a tagger: words, character-level and casing features -> bidirectional recurrent stack -> "
+        "a tag per word, with a linear-chain CRF output layer by default. Scored with entity-level F1 (seqeval, strict IOB2).",
+        epilog=TAGGER_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _run_options(tagger)
+    data = tagger.add_argument_group("data")
+    data.add_argument("--valid", help="validation CoNLL file (early stopping on its entity F1)")
+    data.add_argument("--test", help="test CoNLL file")
+    data.add_argument("--token-column", type=int, help="column of the token (default 0)")
+    data.add_argument("--tag-column", type=int, help="column of the tag, negative from the end (default -1)")
+    data.add_argument("--scheme", choices=["iob1", "iob2", "iobes"], help="tag scheme of the files (default iob1, as CoNLL-2003)")
+    data.add_argument("--train-scheme", choices=["iob1", "iob2", "iobes"], help="scheme the model learns (default iobes)")
+    data.add_argument("--singleton-unk", type=float, help="probability of replacing a word seen once by <UNK> in training (default 0.5)")
+    data.add_argument("--batch-size", type=int, help="sentences per batch (default 10)")
+    model = tagger.add_argument_group("model", "defaults: bidirectional lstm, 1 layer of 200, dropout 0.5, CRF, word 100 + chars 2x25 + casing 4")
+    _recurrent_options(model, "default lstm")
+    _direction_options(model)
+    model.add_argument("--word-embedding-size", type=int)
+    model.add_argument("--char-embedding-size", type=int)
+    model.add_argument("--char-hidden-size", type=int, help="character BiLSTM units per direction (0 = no character features)")
+    model.add_argument("--casing-size", type=int, help="casing feature size (0 = none)")
+    model.add_argument("--crf", dest="crf", action="store_true", default=None, help="CRF output layer (default)")
+    model.add_argument("--no-crf", dest="crf", action="store_false", help="independent softmax per word")
+    _training_options(tagger, TRAINING_DEFAULTS)
+
+
+CLASSIFIER_EXAMPLES = """examples:
+  rnnkit train classifier sst/train.txt --valid sst/dev.txt --test sst/test.txt      # PTB trees: all phrases
+  rnnkit train classifier reviews.csv --text-column review --label-column stars
+  rnnkit classify RUN "A gorgeous, witty, seductive movie."
+"""
+
+
+def _add_classifier(tasks) -> None:
+    classifier = tasks.add_parser(
+        "classifier",
+        help="a sequence classifier (sentiment, 1-5 ratings) on labelled texts",
+        description="Train a classifier: embeddings -> (bi)recurrent stack -> pooling -> head -> softmax over classes. "
+        "Reports accuracy, macro-F1, mean absolute error for numeric labels and the confusion matrix.",
+        epilog=CLASSIFIER_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _run_options(classifier)
+    data = classifier.add_argument_group("data")
+    data.add_argument("--valid", help="validation file (early stopping on its accuracy)")
+    data.add_argument("--test", help="test file")
+    data.add_argument("--format", choices=["auto", "tsv", "fasttext", "csv", "ptb-trees"], help="label<TAB>text, __label__X text, CSV with a header, or PTB trees (default auto)")
+    data.add_argument("--text-column", help="CSV column of the text (default text)")
+    data.add_argument("--label-column", help="CSV column of the label (default label)")
+    data.add_argument("--no-phrases", dest="phrases", action="store_false", default=None, help="PTB trees: train on whole sentences only")
+    data.add_argument("--level", choices=["word", "whitespace", "char"], help="tokens (default whitespace)")
+    data.add_argument("--keep-case", dest="lowercase", action="store_false", default=None, help="do not lowercase")
+    data.add_argument("--min-count", type=int, help="keep words seen at least this often (default 1)")
+    data.add_argument("--batch-size", type=int, help="examples per batch (default 32)")
+    model = classifier.add_argument_group("model", "defaults: bidirectional lstm, 1 layer of 128, embedding 128, max pooling, dropout 0.3")
+    _recurrent_options(model, "default lstm")
+    _direction_options(model)
+    model.add_argument("--embedding-size", type=int)
+    model.add_argument("--pooling", choices=["last", "max", "mean", "attention"])
+    _training_options(classifier, TRAINING_DEFAULTS)
 
 
 NOT_SETTINGS = {"verb", "task", "run", "resume", "config"}

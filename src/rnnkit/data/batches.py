@@ -60,13 +60,18 @@ def pad_sequences(sequences: Sequence[Sequence[int]], pad_id: int = 0) -> TokenB
 
 
 class SentenceBatches:
-    def __init__(self, sequences: Sequence[Sequence[int]], batch_size: int, seed: int = 0, shuffle: bool = True):
+    """Batches of examples (by default id sequences, padded by ``pad_sequences``); ``collate``
+    turns a list of examples into a batch and ``length`` gives an example's length for grouping."""
+
+    def __init__(self, sequences: Sequence, batch_size: int, seed: int = 0, shuffle: bool = True, collate=None, length=len):
         if not sequences:
             raise DataError("no sequences to batch")
         self.sequences = sequences
         self.batch_size = batch_size
         self.seed = seed
         self.shuffle = shuffle
+        self.collate = collate or pad_sequences
+        self.length = length
 
     def __len__(self) -> int:
         return math.ceil(len(self.sequences) / self.batch_size)
@@ -81,14 +86,14 @@ class SentenceBatches:
         pool = self.batch_size * 50  # sort by length within pools: little padding, still random
         batches = []
         for start in range(0, len(indices), pool):
-            chunk = sorted(indices[start : start + pool], key=lambda i: len(self.sequences[i]))
+            chunk = sorted(indices[start : start + pool], key=lambda i: self.length(self.sequences[i]))
             batches += [chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
         rng.shuffle(batches)
         return batches
 
     def iterate(self, epoch: int, start: int = 0) -> Iterator[TokenBatch]:
         for indices in self.order(epoch)[start:]:
-            yield pad_sequences([self.sequences[i] for i in indices])
+            yield self.collate([self.sequences[i] for i in indices])
 
 
 class StreamBatches:

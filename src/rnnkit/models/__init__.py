@@ -23,6 +23,8 @@ def build_model(kind: str, config: dict) -> nn.Module:
     return MODELS[kind](**config)
 
 
-from .language_model import LanguageModel  # noqa: E402  (registers itself)
+from .classifier import Classifier  # noqa: E402  (each registers itself)
+from .language_model import LanguageModel  # noqa: E402
+from .tagger import Tagger  # noqa: E402
 
-__all__ = ["MODELS", "LanguageModel", "build_model", "register_model"]
+__all__ = ["MODELS", "Classifier", "LanguageModel", "Tagger", "build_model", "register_model"]

@@ -75,6 +75,11 @@ class LanguageModel(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.head = DeepHead(hidden_size, head_sizes, dropout)
         self.output = nn.Linear(self.head.output_size, vocab_size)
+        # small uniform embeddings and output weights, zero output bias (Zaremba et al. 2014): the
+        # default N(0, 1) embedding would also be the output layer when tied, with huge first logits
+        nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
+        nn.init.uniform_(self.output.weight, -0.1, 0.1)
+        nn.init.zeros_(self.output.bias)
         if tie_embeddings:
             if self.head.output_size != embedding_size:
                 raise ValueError(

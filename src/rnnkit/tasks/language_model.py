@@ -214,8 +214,8 @@ class LanguageModelTask:
         return bool(self.splits.get(split))
 
     @torch.no_grad()
-    def evaluate(self, model, split: str, device) -> tuple[float, int]:
-        """Loss per token (nats) over a split, and the number of tokens."""
+    def evaluate(self, model, split: str, device) -> dict:
+        """Loss per token (nats) over a split, perplexity, and the number of tokens."""
         model.eval()
         batches = self._batches(split, shuffle=False)
         total, count, state = 0.0, 0, None
@@ -225,10 +225,14 @@ class LanguageModelTask:
             loss_sum, n = token_loss(logits, batch.tokens, self.vocab.pad_id)
             total += float(loss_sum)
             count += n
-        return total / max(count, 1), count
+        loss = total / max(count, 1)
+        return {"loss": loss, "perplexity": math.exp(min(loss, 50)), "count": count}
 
-    def evaluate_file(self, model, path: str, device) -> tuple[float, int]:
-        """Loss per token and token count on a text file, tokenized as in training."""
+    def describe(self, result: dict) -> str:
+        return f"loss {result['loss']:.4f} per token, perplexity {result['perplexity']:.2f} ({result['count']} tokens)"
+
+    def evaluate_file(self, model, path: str, device) -> dict:
+        """``evaluate`` on a text file, tokenized as in training."""
         self.splits["file"] = read_lines(path, keep_blank=self.data.line_breaks == "token")
         try:
             return self.evaluate(model, "file", device)

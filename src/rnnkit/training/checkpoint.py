@@ -114,7 +114,7 @@ class RunDir:
 class MetricsLog:
     """metrics.csv, one row per record; on resume, rows past the checkpoint are dropped."""
 
-    FIELDS = ["step", "epoch", "split", "loss", "perplexity", "lr", "tokens_per_s", "elapsed_s"]
+    FIELDS = ["step", "epoch", "split", "loss", "perplexity", "lr", "tokens_per_s", "elapsed_s", "other"]
 
     def __init__(self, run: RunDir):
         self.path = run.file("metrics.csv")

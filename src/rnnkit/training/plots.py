@@ -37,3 +37,35 @@ def plot_losses(rows: list[dict], path: Path) -> bool:
     plt.close(figure)
     atomic_write(Path(path), buffer.getvalue())
     return True
+
+
+def plot_confusion(matrix: list[list[int]], labels: list[str], path: Path, title: str = "") -> bool:
+    """A confusion matrix as a PNG (rows: true class, columns: predicted), counts in the cells."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    import io
+
+    k = len(labels)
+    figure, axes = plt.subplots(figsize=(1.2 + 0.7 * k, 1.0 + 0.6 * k), dpi=110)
+    axes.imshow(matrix, cmap="Blues")
+    axes.set_xticks(range(k), labels)
+    axes.set_yticks(range(k), labels)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    peak = max(max(row) for row in matrix) or 1
+    for i in range(k):
+        for j in range(k):
+            axes.text(j, i, str(matrix[i][j]), ha="center", va="center", color="white" if matrix[i][j] > peak / 2 else "black", fontsize=8)
+    if title:
+        axes.set_title(title, fontsize=9)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    atomic_write(Path(path), buffer.getvalue())
+    return True

@@ -25,12 +25,18 @@ from .optim import make_optimizer, make_schedule
 
 
 class Task(Protocol):
+    """What the trainer needs from a task. ``evaluate`` returns a dict with at least ``loss`` (per
+    token or per example) and ``count``; ``criterion`` (lower is better, default ``loss``) chooses the
+    best weights and drives early stopping; other numeric entries are logged too. ``describe``
+    turns such a dict into one line for the user."""
+
     def batches_per_epoch(self) -> int: ...
     def train_batches(self, epoch: int, start: int) -> Iterator[Any]: ...
     def start_epoch(self, epoch: int) -> None: ...
     def loss(self, model: nn.Module, batch: Any, device: torch.device) -> tuple[Tensor, int]: ...
     def has_split(self, split: str) -> bool: ...
-    def evaluate(self, model: nn.Module, split: str, device: torch.device) -> tuple[float, int]: ...
+    def evaluate(self, model: nn.Module, split: str, device: torch.device) -> dict: ...
+    def describe(self, result: dict) -> str: ...
     def report(self, model: nn.Module, step: int, device: torch.device) -> list[str]: ...
     def state_dict(self) -> dict: ...
     def load_state_dict(self, state: dict) -> None: ...
@@ -214,19 +220,15 @@ class Trainer:
     def _evaluate_and_checkpoint(self, s, optimizer, schedule, writer) -> None:
         s["evaluated_at"] = s["step"]
         if self.task.has_split("valid"):
-            loss, _ = self.task.evaluate(self.model, "valid", self.device)
-            self.metrics.append(
-                step=s["step"], epoch=s["epoch"], split="valid", loss=f"{loss:.5f}",
-                perplexity=f"{math.exp(min(loss, 50)):.3f}", elapsed_s=f"{s['elapsed']:.1f}",
-            )  # fmt: skip
-            if writer is not None:
-                writer.add_scalar("loss/valid", loss, s["step"])
-            improved = loss < s["best"]
-            self.say(f"step {s['step']}: valid loss {loss:.4f} per token, perplexity {math.exp(min(loss, 50)):.2f}" + (" (best)" if improved else ""))
+            result = self.task.evaluate(self.model, "valid", self.device)
+            criterion = result.get("criterion", result["loss"])
+            self._log_evaluation(s, "valid", result, writer)
+            improved = criterion < s["best"]
+            self.say(f"step {s['step']}: valid {self.task.describe(result)}" + (" (best)" if improved else ""))
             if isinstance(schedule, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                schedule.step(loss)
+                schedule.step(criterion)
             if improved:
-                s["best"], s["bad_evals"] = loss, 0
+                s["best"], s["bad_evals"] = criterion, 0
                 self.run.save_weights("best", self.model)
             else:
                 s["bad_evals"] += 1
@@ -236,6 +238,18 @@ class Trainer:
         else:
             self.run.save_weights("best", self.model)
         self._checkpoint(s, optimizer, schedule)
+
+    def _log_evaluation(self, s, split: str, result: dict, writer) -> None:
+        loss = result["loss"]
+        extra = {k: v for k, v in result.items() if k not in ("loss", "count") and isinstance(v, (int, float))}
+        self.metrics.append(
+            step=s["step"], epoch=s["epoch"], split=split, loss=f"{loss:.5f}", perplexity=f"{math.exp(min(loss, 50)):.3f}",
+            elapsed_s=f"{s['elapsed']:.1f}", other=";".join(f"{k}={v:.5g}" for k, v in extra.items()),
+        )  # fmt: skip
+        if writer is not None:
+            writer.add_scalar(f"loss/{split}", loss, s["step"])
+            for key, value in extra.items():
+                writer.add_scalar(f"{key}/{split}", value, s["step"])
 
     def _checkpoint(self, s, optimizer, schedule) -> None:
         self.run.save_weights("last", self.model)
@@ -258,14 +272,16 @@ class Trainer:
         if stop_reason:
             summary["stopped"] = stop_reason
         if math.isfinite(s["best"]):
-            summary["best_valid_loss"] = s["best"]
-            summary["best_valid_perplexity"] = math.exp(s["best"])
+            summary["best_valid_criterion"] = s["best"]
         if stop_reason is None and self.task.has_split("test"):
             self.run.load_weights("best", self.model)
-            loss, count = self.task.evaluate(self.model, "test", self.device)
-            summary.update(test_loss=loss, test_perplexity=math.exp(min(loss, 50)), test_tokens=count)
-            self.metrics.append(step=s["step"], epoch=s["epoch"], split="test", loss=f"{loss:.5f}", perplexity=f"{math.exp(min(loss, 50)):.3f}")
-            self.say(f"test loss {loss:.4f} per token, perplexity {math.exp(min(loss, 50)):.2f} (best weights, {count} tokens)")
+            result = self.task.evaluate(self.model, "test", self.device)
+            summary.update({f"test_{k}": v for k, v in result.items() if isinstance(v, (int, float))})
+            self._log_evaluation(s, "test", result, None)
+            self.say(f"test {self.task.describe(result)} (best weights)")
+            save_pictures = getattr(self.task, "save_pictures", None)  # optional: a task's own pictures
+            if save_pictures is not None:
+                summary.update(save_pictures(result, self.run.path, "test"))
         from .plots import plot_losses
 
         if plot_losses(self.metrics.rows(), self.run.file("loss_curve.png")):

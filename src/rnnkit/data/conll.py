@@ -1,0 +1,118 @@
+"""CoNLL column files for sequence tagging, and the IOB1 / IOB2 / IOBES tag schemes.
+
+A CoNLL file has one token per line, columns separated by white space, a blank line between
+sentences; ``-DOCSTART-`` lines separate documents and are skipped. The token and tag columns are
+chosen by index (negative counts from the end: the tag is usually the last column).
+
+Tag schemes for entities of type X:
+
+* IOB1 (CoNLL-2003's original): ``I-X`` inside an entity; ``B-X`` only to start an entity right
+  after another of the same type.
+* IOB2 (BIO): ``B-X`` starts every entity, ``I-X`` continues it.
+* IOBES: ``B-X`` begins, ``I-X`` continues, ``E-X`` ends a multi-token entity; ``S-X`` is a
+  single-token entity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .text import DataError
+
+SCHEMES = ("iob1", "iob2", "iobes")
+
+
+@dataclass
+class TaggedSentence:
+    tokens: list[str]
+    tags: list[str]
+
+
+def read_conll(path: str | Path, token_column: int = 0, tag_column: int = -1) -> list[TaggedSentence]:
+    """Sentences of a CoNLL file; malformed lines raise a one-line ``file:line`` error."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise DataError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    sentences, tokens, tags = [], [], []
+    for number, line in enumerate(text.splitlines(), start=1):
+        columns = line.split()
+        if not columns:
+            if tokens:
+                sentences.append(TaggedSentence(tokens, tags))
+                tokens, tags = [], []
+            continue
+        if columns[0] == "-DOCSTART-":
+            continue
+        n = len(columns)
+        if not (-n <= token_column < n and -n <= tag_column < n) or token_column % n == tag_column % n:
+            raise DataError(f"{path}:{number}: expected a token column ({token_column}) and a tag column ({tag_column}), got {n} column(s): {line.strip()!r}")
+        tag = columns[tag_column]
+        if tag != "O" and (len(tag) < 3 or tag[1] != "-" or tag[0] not in "BIES"):
+            raise DataError(f"{path}:{number}: {tag!r} is not a tag of the form O, B-X, I-X, E-X or S-X")
+        tokens.append(columns[token_column])
+        tags.append(tag)
+    if tokens:
+        sentences.append(TaggedSentence(tokens, tags))
+    if not sentences:
+        raise DataError(f"{path}: no tagged sentences")
+    return sentences
+
+
+def _type(tag: str) -> str:
+    return tag[2:]
+
+
+def iob1_to_iob2(tags: list[str]) -> list[str]:
+    out = []
+    for i, tag in enumerate(tags):
+        if tag.startswith("I-") and (i == 0 or tags[i - 1] == "O" or _type(tags[i - 1]) != _type(tag)):
+            tag = "B-" + _type(tag)
+        out.append(tag)
+    return out
+
+
+def iob2_to_iobes(tags: list[str]) -> list[str]:
+    out = []
+    for i, tag in enumerate(tags):
+        continues = i + 1 < len(tags) and tags[i + 1] == "I-" + _type(tag)
+        if tag.startswith("B-"):
+            out.append(tag if continues else "S-" + _type(tag))
+        elif tag.startswith("I-"):
+            out.append(tag if continues else "E-" + _type(tag))
+        else:
+            out.append(tag)
+    return out
+
+
+def iobes_to_iob2(tags: list[str]) -> list[str]:
+    return ["B-" + _type(t) if t.startswith("S-") else "I-" + _type(t) if t.startswith("E-") else t for t in tags]
+
+
+def convert(tags: list[str], source: str, target: str) -> list[str]:
+    """Tags from one scheme to another (through IOB2)."""
+    for scheme in (source, target):
+        if scheme not in SCHEMES:
+            raise ValueError(f"unknown tag scheme {scheme!r}; choose one of: {', '.join(SCHEMES)}")
+    iob2 = iob1_to_iob2(tags) if source == "iob1" else iobes_to_iob2(tags) if source == "iobes" else list(tags)
+    if target == "iob2":
+        return iob2
+    if target == "iobes":
+        return iob2_to_iobes(iob2)
+    return [("I-" + _type(t)) if t.startswith("B-") and (i == 0 or iob2[i - 1] == "O" or _type(iob2[i - 1]) != _type(t)) else t for i, t in enumerate(iob2)]
+
+
+def entities(tags: list[str]) -> list[tuple[str, int, int]]:
+    """(type, start, end) spans of IOB2 tags, end exclusive; strict: an I-X must follow B-X or I-X."""
+    spans, start, kind = [], None, None
+    for i, tag in enumerate([*tags, "O"]):
+        if start is not None and not (tag.startswith("I-") and _type(tag) == kind):
+            spans.append((kind, start, i))
+            start = None
+        if tag.startswith("B-"):
+            start, kind = i, _type(tag)
+    return spans

@@ -1,0 +1,58 @@
+"""Metrics: classification (accuracy, macro-F1, mean absolute error, confusion matrix) and
+entity-level tagging scores (precision, recall and F1 per type and overall, with seqeval)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+def confusion_matrix(gold: Sequence[int], predicted: Sequence[int], num_classes: int) -> list[list[int]]:
+    """matrix[g][p] = how many examples of class g were predicted as p."""
+    matrix = [[0] * num_classes for _ in range(num_classes)]
+    for g, p in zip(gold, predicted):
+        matrix[g][p] += 1
+    return matrix
+
+
+def classification_scores(gold: Sequence[int], predicted: Sequence[int], labels: Sequence[str]) -> dict:
+    """Accuracy, macro-F1 (the unweighted mean of the classes' F1), per-class F1, the confusion
+    matrix, and, when every label is a number (ratings), the mean absolute error in label units."""
+    n, k = len(gold), len(labels)
+    matrix = confusion_matrix(gold, predicted, k)
+    f1s = []
+    for c in range(k):
+        tp = matrix[c][c]
+        fp = sum(matrix[g][c] for g in range(k)) - tp
+        fn = sum(matrix[c]) - tp
+        f1s.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
+    scores = {
+        "accuracy": sum(g == p for g, p in zip(gold, predicted)) / max(n, 1),
+        "macro_f1": sum(f1s) / max(k, 1),
+        "f1_per_class": dict(zip(labels, f1s)),
+        "confusion": matrix,
+        "count": n,
+    }
+    try:
+        values = [float(label) for label in labels]
+    except ValueError:
+        return scores
+    scores["mae"] = sum(abs(values[g] - values[p]) for g, p in zip(gold, predicted)) / max(n, 1)
+    return scores
+
+
+def entity_scores(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> dict:
+    """Entity-level precision, recall and F1, overall and per type, with seqeval in strict IOB2
+    mode (an entity counts only if its type and both ends are right). Tags must be IOB2."""
+    try:
+        from seqeval.metrics import classification_report
+        from seqeval.scheme import IOB2
+    except ImportError:
+        raise ValueError("tagging metrics need seqeval: pip install 'rnnkit[tagging]'") from None
+    report = classification_report(list(map(list, gold)), list(map(list, predicted)), mode="strict", scheme=IOB2, output_dict=True, zero_division=0)
+    overall = report["micro avg"]
+    per_type = {
+        name: {"precision": r["precision"], "recall": r["recall"], "f1": r["f1-score"], "support": int(r["support"])}
+        for name, r in report.items()
+        if name not in ("micro avg", "macro avg", "weighted avg")
+    }
+    return {"precision": overall["precision"], "recall": overall["recall"], "f1": overall["f1-score"], "per_type": per_type}

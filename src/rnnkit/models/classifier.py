@@ -1,0 +1,118 @@
+r"""The sequence classifier: one label per sequence (1-5 ratings), many-to-one.
+
+    a<t>   = (Bi)Recurrent(e(x<1..T>))
+    h      = pool(a<1..T>)         last state, max or mean over steps, or attention
+    ŷ      = softmax(W head(h) + b)
+
+Pooling, over each sequence's real steps only:
+
+* ``last``: the final states (both directions' when bidirectional: the forward one after the last
+  word, the backward one after the first);
+* ``max`` / ``mean``: element-wise over steps;
+* ``attention``: s<t> = vᵀ tanh(W a<t>), α = softmax(s) over steps, h = Σ_t α<t> a<t>.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ..padding import length_mask
+from ..recurrent import Recurrent
+from . import register_model
+from .heads import DeepHead
+from .tagger import final_outputs
+
+
+class LastPooling(nn.Module):
+    def __init__(self, size: int):
+        super().__init__()
+
+    def forward(self, outputs, state, mask):
+        a = state.a if isinstance(state, tuple) else state
+        return final_outputs(state) if outputs.shape[-1] == 2 * a.shape[-1] else a[-1]
+
+
+class MaxPooling(nn.Module):
+    def __init__(self, size: int):
+        super().__init__()
+
+    def forward(self, outputs, state, mask):  # outputs (T, B, D), mask (T, B, 1)
+        return outputs.masked_fill(~mask, -torch.inf).amax(dim=0)
+
+
+class MeanPooling(nn.Module):
+    def __init__(self, size: int):
+        super().__init__()
+
+    def forward(self, outputs, state, mask):
+        return (outputs * mask).sum(dim=0) / mask.sum(dim=0)
+
+
+class AttentionPooling(nn.Module):
+    def __init__(self, size: int):
+        super().__init__()
+        self.project = nn.Linear(size, size)
+        self.v = nn.Linear(size, 1, bias=False)
+
+    def forward(self, outputs, state, mask):
+        scores = self.v(torch.tanh(self.project(outputs)))  # (T, B, 1): s<t>
+        weights = scores.masked_fill(~mask, -torch.inf).softmax(dim=0)  # α over real steps
+        return (weights * outputs).sum(dim=0)
+
+
+POOLINGS = {"last": LastPooling, "max": MaxPooling, "mean": MeanPooling, "attention": AttentionPooling}
+
+
+@register_model
+class Classifier(nn.Module):
+    kind = "classifier"
+
+    def __init__(
+        self,
+        vocab_size: int,
+        num_classes: int,
+        *,
+        embedding_size: int = 128,
+        cell: str = "lstm",
+        hidden_size: int = 128,
+        num_layers: int = 1,
+        bidirectional: bool = True,
+        dropout: float = 0.3,
+        pooling: str = "max",
+        head_sizes: Sequence[int] = (),
+        engine: str = "auto",
+        cell_options: dict | None = None,
+    ):
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"unknown pooling {pooling!r}; choose one of: {', '.join(POOLINGS)}")
+        self._config = dict(
+            vocab_size=vocab_size, num_classes=num_classes, embedding_size=embedding_size, cell=cell, hidden_size=hidden_size,
+            num_layers=num_layers, bidirectional=bidirectional, dropout=dropout, pooling=pooling, head_sizes=list(head_sizes),
+            engine=engine, cell_options=dict(cell_options or {}),
+        )  # fmt: skip
+        self.embedding = nn.Embedding(vocab_size, embedding_size, padding_idx=0)
+        self.recurrent = Recurrent(
+            cell, embedding_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional, dropout=dropout,
+            engine=engine, **(cell_options or {}),
+        )  # fmt: skip
+        size = hidden_size * self.recurrent.num_directions
+        self.pool = POOLINGS[pooling](size)
+        self.dropout = nn.Dropout(dropout)
+        self.head = DeepHead(size, head_sizes, dropout)
+        self.output = nn.Linear(self.head.output_size, num_classes)
+
+    def config(self) -> dict:
+        return dict(self._config)
+
+    def forward(self, tokens: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """Class scores (B, C) for token ids (T, B)."""
+        T, B = tokens.shape
+        outputs, state = self.recurrent(self.dropout(self.embedding(tokens)), lengths=lengths)
+        if lengths is None:
+            lengths = torch.full((B,), T)
+        mask = length_mask(lengths.to(tokens.device), T)  # (T, B, 1)
+        return self.output(self.head(self.dropout(self.pool(outputs, state, mask))))

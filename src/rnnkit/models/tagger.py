@@ -1,0 +1,141 @@
+r"""The sequence tagger: a tag for every word (named entities), many-to-many with equal lengths.
+
+    w<t>  = [e(word<t>); char-BiRNN(characters of word<t>); e_case(casing of word<t>)]
+    a<t>  = BiRecurrent(w<1..T>)             the tag of word t may depend on the words after it
+    E<t>  = W_tag head(a<t>) + b             emission scores, one per tag
+    tags  = Viterbi over a linear-chain CRF on E (``crf=True``), or argmax_k E<t>[k] per word
+
+"Teddy Roosevelt was a great President." against "Teddy bears are on sale!": the right tag of
+"Teddy" depends on the next word, so the tagger reads both ways (``bidirectional=True``).
+Words are looked up lowercased with digits as 0 (their case has its own feature); characters keep
+their case. The character features are the final states of a small bidirectional RNN over the
+word's characters (Lample et al. 2016).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..recurrent import Recurrent
+from . import register_model
+from .crf import CRF
+from .heads import DeepHead
+
+CASES = ("<pad>", "lower", "upper", "title", "mixed", "numeric", "has-digit", "other")
+
+
+def casing(word: str) -> int:
+    """The casing category of a word (index into ``CASES``)."""
+    if word.isdigit():
+        return CASES.index("numeric")
+    if any(ch.isdigit() for ch in word):
+        return CASES.index("has-digit")
+    if word.islower():
+        return CASES.index("lower")
+    if word.isupper():
+        return CASES.index("upper")
+    if word[:1].isupper() and word[1:].islower():
+        return CASES.index("title")
+    if any(ch.isalpha() for ch in word):
+        return CASES.index("mixed")
+    return CASES.index("other")
+
+
+def final_outputs(state) -> Tensor:
+    """The last layer's final activations of both directions, joined: (B, 2 n_a)."""
+    a = state.a if isinstance(state, tuple) else state  # (L*D, B, n_a)
+    return torch.cat([a[-2], a[-1]], dim=-1)
+
+
+class WordFeatures(nn.Module):
+    """Word embedding, character-level BiRNN features and a casing embedding, joined."""
+
+    def __init__(self, vocab_size: int, char_vocab_size: int, word_size: int, char_size: int, char_hidden_size: int, casing_size: int, engine: str):
+        super().__init__()
+        self.words = nn.Embedding(vocab_size, word_size, padding_idx=0)
+        self.chars = nn.Embedding(char_vocab_size, char_size, padding_idx=0) if char_hidden_size else None
+        self.char_rnn = Recurrent("lstm", char_size, char_hidden_size, bidirectional=True, engine=engine) if char_hidden_size else None
+        self.casing = nn.Embedding(len(CASES), casing_size, padding_idx=0) if casing_size else None
+        self.output_size = word_size + 2 * char_hidden_size + casing_size
+
+    def forward(self, words: Tensor, chars: Tensor, char_lengths: Tensor, cases: Tensor) -> Tensor:
+        parts = [self.words(words)]  # (T, B, word_size)
+        if self.char_rnn is not None:
+            T, B, L = chars.shape
+            flat = chars.view(T * B, L).t()  # (L, T*B): every word slot is a sequence of characters
+            _, state = self.char_rnn(self.chars(flat), lengths=char_lengths.view(-1).clamp(min=1).cpu())
+            parts.append(final_outputs(state).view(T, B, -1))  # (T, B, 2 * char_hidden)
+        if self.casing is not None:
+            parts.append(self.casing(cases))
+        return torch.cat(parts, dim=-1)
+
+
+@register_model
+class Tagger(nn.Module):
+    kind = "tagger"
+
+    def __init__(
+        self,
+        vocab_size: int,
+        num_tags: int,
+        char_vocab_size: int = 2,
+        *,
+        word_embedding_size: int = 100,
+        char_embedding_size: int = 25,
+        char_hidden_size: int = 25,
+        casing_size: int = 4,
+        cell: str = "lstm",
+        hidden_size: int = 200,
+        num_layers: int = 1,
+        bidirectional: bool = True,
+        dropout: float = 0.5,
+        head_sizes: Sequence[int] = (),
+        crf: bool = True,
+        engine: str = "auto",
+        cell_options: dict | None = None,
+    ):
+        super().__init__()
+        self._config = dict(
+            vocab_size=vocab_size, num_tags=num_tags, char_vocab_size=char_vocab_size, word_embedding_size=word_embedding_size,
+            char_embedding_size=char_embedding_size, char_hidden_size=char_hidden_size, casing_size=casing_size, cell=cell,
+            hidden_size=hidden_size, num_layers=num_layers, bidirectional=bidirectional, dropout=dropout,
+            head_sizes=list(head_sizes), crf=crf, engine=engine, cell_options=dict(cell_options or {}),
+        )  # fmt: skip
+        self.features = WordFeatures(vocab_size, char_vocab_size, word_embedding_size, char_embedding_size, char_hidden_size, casing_size, engine)
+        self.recurrent = Recurrent(
+            cell, self.features.output_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional,
+            dropout=dropout, engine=engine, **(cell_options or {}),
+        )  # fmt: skip
+        self.dropout = nn.Dropout(dropout)
+        self.head = DeepHead(hidden_size * self.recurrent.num_directions, head_sizes, dropout)
+        self.emit = nn.Linear(self.head.output_size, num_tags)
+        self.crf = CRF(num_tags) if crf else None
+
+    def config(self) -> dict:
+        return dict(self._config)
+
+    def emissions(self, batch) -> Tensor:
+        """Emission scores E (T, B, num_tags)."""
+        w = self.dropout(self.features(batch.words, batch.chars, batch.char_lengths, batch.cases))
+        a, _ = self.recurrent(w, lengths=batch.lengths)
+        return self.emit(self.head(self.dropout(a)))
+
+    def loss(self, batch) -> tuple[Tensor, int]:
+        """The summed negative log-likelihood of the gold tags, and the number of words."""
+        emissions = self.emissions(batch)
+        count = int(batch.lengths.sum())
+        if self.crf is not None:
+            return self.crf.nll(emissions, batch.tags, batch.lengths).sum(), count
+        return F.cross_entropy(emissions.flatten(0, 1), batch.tags.flatten(), ignore_index=-100, reduction="sum"), count
+
+    @torch.no_grad()
+    def decode(self, batch) -> list[list[int]]:
+        emissions = self.emissions(batch)
+        if self.crf is not None:
+            return self.crf.viterbi(emissions, batch.lengths)
+        best = emissions.argmax(-1)  # (T, B)
+        return [best[: int(n), b].tolist() for b, n in enumerate(batch.lengths)]

@@ -1,0 +1,235 @@
+"""The classification task: labelled texts -> word ids -> batches; cross-entropy per sequence;
+accuracy, macro-F1, mean absolute error (for numeric labels such as 1-5 ratings) and the confusion
+matrix (also as a PNG) for evaluation. Early stopping and the best weights follow accuracy.
+
+With PTB-tree files (the Stanford Sentiment Treebank), training uses every labelled phrase
+(``phrases``) while validation and test use whole sentences, as Socher et al. and Kim did.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..data.batches import SentenceBatches, TokenBatch, pad_sequences
+from ..data.labeled import FORMATS, LabeledText, read_labeled
+from ..data.text import DataError, fingerprint
+from ..data.tokenizers import make_tokenizer
+from ..data.vocab import Vocabulary
+from ..metrics import classification_scores
+from ..training.checkpoint import RunDir
+
+
+@dataclass
+class ClassificationDataConfig:
+    train: list[str] | str = ""
+    valid: str | None = None
+    test: str | None = None
+    format: str = "auto"
+    text_column: str = "text"
+    label_column: str = "label"
+    phrases: bool = True  # train on every labelled phrase of PTB trees
+    level: str = "whitespace"  # tokenizer (word: split punctuation off; whitespace: pre-tokenized text)
+    lowercase: bool = True
+    min_count: int = 1
+    batch_size: int = 32
+
+    def check(self) -> None:
+        if not self.train:
+            raise DataError("no training file given")
+        if self.format not in FORMATS:
+            raise ValueError(f"unknown format {self.format!r}; choose one of: {', '.join(FORMATS)}")
+
+
+MODEL_DEFAULTS = dict(
+    embedding_size=128, cell="lstm", hidden_size=128, num_layers=1, bidirectional=True, dropout=0.3, pooling="max",
+    head_sizes=[], engine="auto",
+)  # fmt: skip
+
+
+def _label_order(labels: set[str]) -> list[str]:
+    try:
+        return sorted(labels, key=float)  # ratings: numeric order, so the mean absolute error means something
+    except ValueError:
+        return sorted(labels)
+
+
+class ClassificationTask:
+    kind = "classifier"
+    model_kind = "classifier"
+
+    def __init__(self, data: ClassificationDataConfig, tokenizer, vocab: Vocabulary, labels: list[str], splits=None):
+        self.data = data
+        self.tokenizer = tokenizer
+        self.vocab = vocab
+        self.labels = labels
+        self.label_ids = {label: i for i, label in enumerate(labels)}
+        self.splits: dict[str, list[LabeledText]] = splits or {}
+        self._encoded: dict[str, list] = {}
+
+    # -- configuration ---------------------------------------------------------------------------------
+    @classmethod
+    def data_keys(cls):
+        return set(ClassificationDataConfig.__dataclass_fields__)
+
+    @classmethod
+    def model_keys(cls):
+        return {*MODEL_DEFAULTS, "peepholes", "nonlinearity", "cell_options"}
+
+    @classmethod
+    def data_config(cls, values: dict) -> ClassificationDataConfig:
+        config = ClassificationDataConfig(**values)
+        config.train = [str(p) for p in ([config.train] if isinstance(config.train, str) else config.train)]
+        return config
+
+    def data_dict(self) -> dict:
+        return asdict(self.data)
+
+    def model_config(self, values: dict) -> dict:
+        config = {"vocab_size": len(self.vocab), "num_classes": len(self.labels), **MODEL_DEFAULTS, **values}
+        options = dict(config.pop("cell_options", None) or {})
+        for key in ("peepholes", "nonlinearity"):
+            if config.get(key) is not None:
+                options[key] = config[key]
+            config.pop(key, None)
+        config["cell_options"] = options
+        config["head_sizes"] = list(config["head_sizes"])
+        return config
+
+    def default_run_name(self, model_config: dict) -> str:
+        direction = "bi" if model_config["bidirectional"] else "uni"
+        return f"{Path(self.data.train[0]).stem}-classifier-{direction}{model_config['cell']}"
+
+    # -- building ---------------------------------------------------------------------------------------
+    @classmethod
+    def prepare(cls, data: ClassificationDataConfig, seed: int = 0):
+        data.check()
+        read = lambda path, phrases: read_labeled(path, data.format, data.text_column, data.label_column, phrases)  # noqa: E731
+        splits = {"train": [item for path in data.train for item in read(path, data.phrases)]}
+        for name in ("valid", "test"):
+            if getattr(data, name):
+                splits[name] = read(getattr(data, name), False)
+        tokenizer = make_tokenizer({"kind": data.level, "lowercase": data.lowercase})
+        vocab = Vocabulary.build([tokenizer.tokenize(item.text) for item in splits["train"]], min_count=data.min_count)
+        labels = _label_order({item.label for item in splits["train"]})
+        for name, items in splits.items():
+            unknown = {item.label for item in items} - set(labels)
+            if unknown:
+                raise DataError(f"{getattr(data, name, name)}: labels not seen in training: {', '.join(sorted(unknown))}")
+        record = {
+            "train_files": list(data.train), "examples": {k: len(v) for k, v in splits.items()}, "labels": labels,
+            "train_fingerprint": fingerprint([f"{i.label}\t{i.text}" for i in splits["train"]]),
+        }  # fmt: skip
+        return cls(data, tokenizer, vocab, labels, splits), record
+
+    def save(self, run: RunDir) -> None:
+        run.write_json("vocab.json", {"tokens": self.vocab.tokens})
+        run.write_json("tokenizer.json", self.tokenizer.config())
+        run.write_json("labels.json", {"labels": self.labels})
+
+    @classmethod
+    def load(cls, run: RunDir, data: ClassificationDataConfig):
+        return cls(data, make_tokenizer(run.read_json("tokenizer.json")), Vocabulary(run.read_json("vocab.json")["tokens"]), run.read_json("labels.json")["labels"])
+
+    # -- batches ----------------------------------------------------------------------------------------
+    def encode(self, text: str) -> list[int]:
+        ids = self.vocab.encode(self.tokenizer.tokenize(text))
+        return ids or [self.vocab.unk_id]
+
+    def _examples(self, split: str) -> list[tuple[list[int], int]]:
+        if split not in self._encoded:
+            self._encoded[split] = [(self.encode(item.text), self.label_ids[item.label]) for item in self.splits[split]]
+        return self._encoded[split]
+
+    @staticmethod
+    def collate(examples) -> tuple[TokenBatch, torch.Tensor]:
+        return pad_sequences([ids for ids, _ in examples]), torch.tensor([label for _, label in examples])
+
+    def _batches(self, split: str, train: bool):
+        return SentenceBatches(self._examples(split), self.data.batch_size if train else 128, seed=0, shuffle=train, collate=self.collate, length=lambda e: len(e[0]))
+
+    # -- the trainer's Task protocol ----------------------------------------------------------------------
+    def batches_per_epoch(self) -> int:
+        return len(self._batches("train", True))
+
+    def start_epoch(self, epoch: int) -> None:
+        pass
+
+    def train_batches(self, epoch: int, start: int):
+        return self._batches("train", True).iterate(epoch, start)
+
+    def loss(self, model, batch, device):
+        tokens, labels = batch
+        logits = model(tokens.tokens.to(device), tokens.lengths)
+        return F.cross_entropy(logits.float(), labels.to(device), reduction="sum"), len(labels)
+
+    def has_split(self, split: str) -> bool:
+        return bool(self.splits.get(split))
+
+    @torch.no_grad()
+    def probabilities(self, model, texts: list[str], device) -> torch.Tensor:
+        model.eval()
+        out = []
+        for i in range(0, len(texts), 128):
+            batch = pad_sequences([self.encode(t) for t in texts[i : i + 128]])
+            out.append(model(batch.tokens.to(device), batch.lengths).float().softmax(-1).cpu())
+        return torch.cat(out)
+
+    @torch.no_grad()
+    def evaluate(self, model, split: str, device) -> dict:
+        model.eval()
+        total, gold, predicted = 0.0, [], []
+        for tokens, labels in self._batches(split, False).iterate(0):
+            logits = model(tokens.tokens.to(device), tokens.lengths).float()
+            total += float(F.cross_entropy(logits, labels.to(device), reduction="sum"))
+            gold += labels.tolist()
+            predicted += logits.argmax(-1).tolist()
+        scores = classification_scores(gold, predicted, self.labels)
+        return {"loss": total / max(len(gold), 1), "criterion": 1 - scores["accuracy"], **scores}
+
+    def describe(self, result: dict) -> str:
+        text = f"accuracy {100 * result['accuracy']:.2f}, macro-F1 {100 * result['macro_f1']:.2f}"
+        if "mae" in result:
+            text += f", mean absolute error {result['mae']:.3f}"
+        return text + f", loss {result['loss']:.4f} ({result['count']} examples)"
+
+    def report(self, model, step: int, device) -> list[str]:
+        return []
+
+    def save_pictures(self, result: dict, directory, name: str) -> dict:
+        """The confusion matrix of an evaluation as ``confusion_<name>.png``."""
+        from ..training.plots import plot_confusion
+
+        path = Path(directory) / f"confusion_{name}.png"
+        title = f"{name}: accuracy {100 * result['accuracy']:.1f}%"
+        return {"confusion_png": str(path)} if plot_confusion(result["confusion"], self.labels, path, title) else {}
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+    # -- for the CLI -----------------------------------------------------------------------------------------
+    def evaluate_file(self, model, path: str, device) -> dict:
+        self.splits["file"] = read_labeled(path, self.data.format, self.data.text_column, self.data.label_column, phrases=False)
+        self._encoded.pop("file", None)
+        try:
+            unknown = {item.label for item in self.splits["file"]} - set(self.labels)
+            if unknown:
+                raise DataError(f"{path}: labels the model does not know: {', '.join(sorted(unknown))}")
+            return self.evaluate(model, "file", device)
+        finally:
+            del self.splits["file"]
+            self._encoded.pop("file", None)
+
+    def classify(self, model, texts: list[str], device) -> list[dict]:
+        probs = self.probabilities(model, texts, device)
+        return [
+            {"text": text, "label": self.labels[int(p.argmax())], "probabilities": {label: round(float(q), 4) for label, q in zip(self.labels, p)}}
+            for text, p in zip(texts, probs)
+        ]
+

@@ -1,0 +1,261 @@
+"""The tagging task: CoNLL files -> words, characters, casing, tags -> batches; CRF or softmax loss;
+entity-level precision, recall and F1 (seqeval, strict IOB2) for evaluation and early stopping.
+
+Tags are read in the file's scheme (``scheme``, CoNLL-2003: iob1) and the model learns them in
+``train_scheme`` (iobes by default, which Lample et al. found slightly better); predictions are
+converted to IOB2 for scoring and output.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from ..data.batches import SentenceBatches
+from ..data.conll import SCHEMES, TaggedSentence, convert, entities, read_conll
+from ..data.text import DataError, fingerprint
+from ..data.tokenizers import WORD
+from ..data.vocab import Vocabulary
+from ..metrics import entity_scores
+from ..models.tagger import casing
+from ..training.checkpoint import RunDir
+
+
+@dataclass
+class TaggingDataConfig:
+    train: list[str] | str = ""
+    valid: str | None = None
+    test: str | None = None
+    token_column: int = 0
+    tag_column: int = -1
+    scheme: str = "iob1"  # the files' tag scheme
+    train_scheme: str = "iobes"  # the scheme the model learns
+    min_count: int = 1
+    singleton_unk: float = 0.5  # replace words seen once by <UNK> with this probability in training
+    batch_size: int = 10
+
+    def check(self) -> None:
+        if not self.train:
+            raise DataError("no training file given")
+        for scheme in (self.scheme, self.train_scheme):
+            if scheme not in SCHEMES:
+                raise ValueError(f"unknown tag scheme {scheme!r}; choose one of: {', '.join(SCHEMES)}")
+
+
+@dataclass
+class TaggingBatch:
+    words: Tensor  # (T, B) word ids
+    chars: Tensor  # (T, B, L) character ids
+    char_lengths: Tensor  # (T, B)
+    cases: Tensor  # (T, B) casing categories
+    tags: Tensor  # (T, B) tag ids, -100 on padding
+    lengths: Tensor  # (B,)
+
+    def to(self, device) -> "TaggingBatch":
+        return TaggingBatch(*(t.to(device) for t in (self.words, self.chars, self.char_lengths, self.cases, self.tags)), self.lengths)
+
+
+def normalize_word(word: str) -> str:
+    """How words are looked up: lowercased, every digit as 0 (the case is a separate feature)."""
+    return re.sub(r"\d", "0", word.lower())
+
+
+MODEL_DEFAULTS = dict(
+    word_embedding_size=100, char_embedding_size=25, char_hidden_size=25, casing_size=4, cell="lstm", hidden_size=200,
+    num_layers=1, bidirectional=True, dropout=0.5, head_sizes=[], crf=True, engine="auto",
+)  # fmt: skip
+
+
+class TaggingTask:
+    kind = "tagger"
+    model_kind = "tagger"
+
+    def __init__(self, data: TaggingDataConfig, words: Vocabulary, chars: Vocabulary, tags: list[str], splits=None, counts=None):
+        self.data = data
+        self.words, self.chars, self.tags = words, chars, tags
+        self.tag_ids = {t: i for i, t in enumerate(tags)}
+        self.splits: dict[str, list[TaggedSentence]] = splits or {}
+        self.singletons = {w for w, n in (counts or {}).items() if n == 1}
+        self.rng = random.Random(0)
+
+    # -- configuration ----------------------------------------------------------------------------------
+    @classmethod
+    def data_keys(cls):
+        return set(TaggingDataConfig.__dataclass_fields__)
+
+    @classmethod
+    def model_keys(cls):
+        return {*MODEL_DEFAULTS, "peepholes", "nonlinearity", "cell_options"}
+
+    @classmethod
+    def data_config(cls, values: dict) -> TaggingDataConfig:
+        config = TaggingDataConfig(**values)
+        config.train = [str(p) for p in ([config.train] if isinstance(config.train, str) else config.train)]
+        return config
+
+    def data_dict(self) -> dict:
+        return asdict(self.data)
+
+    def model_config(self, values: dict) -> dict:
+        config = {"vocab_size": len(self.words), "num_tags": len(self.tags), "char_vocab_size": len(self.chars), **MODEL_DEFAULTS, **values}
+        options = dict(config.pop("cell_options", None) or {})
+        for key in ("peepholes", "nonlinearity"):
+            if config.get(key) is not None:
+                options[key] = config[key]
+            config.pop(key, None)
+        config["cell_options"] = options
+        config["head_sizes"] = list(config["head_sizes"])
+        return config
+
+    def default_run_name(self, model_config: dict) -> str:
+        direction = "bi" if model_config["bidirectional"] else "uni"
+        return f"{Path(self.data.train[0]).stem}-tagger-{direction}{model_config['cell']}"
+
+    # -- building ---------------------------------------------------------------------------------------
+    @classmethod
+    def prepare(cls, data: TaggingDataConfig, seed: int = 0):
+        data.check()
+        read = lambda path: [  # noqa: E731
+            TaggedSentence(s.tokens, convert(s.tags, data.scheme, data.train_scheme)) for s in read_conll(path, data.token_column, data.tag_column)
+        ]
+        splits = {"train": [s for path in data.train for s in read(path)]}
+        for name in ("valid", "test"):
+            if getattr(data, name):
+                splits[name] = read(getattr(data, name))
+        counts: dict[str, int] = {}
+        for sentence in splits["train"]:
+            for token in sentence.tokens:
+                counts[normalize_word(token)] = counts.get(normalize_word(token), 0) + 1
+        words = Vocabulary.build([[normalize_word(t) for t in s.tokens] for s in splits["train"]], min_count=data.min_count)
+        chars = Vocabulary.build([list(t) for s in splits["train"] for t in s.tokens])
+        tags = sorted({t for s in splits["train"] for t in s.tags}, key=lambda t: (t != "O", t[2:], t))
+        record = {"train_files": list(data.train), "sentences": {k: len(v) for k, v in splits.items()}, "tags": tags}
+        record["train_fingerprint"] = fingerprint([" ".join(s.tokens) + "|" + " ".join(s.tags) for s in splits["train"]])
+        task = cls(data, words, chars, tags, splits, counts)
+        task.rng = random.Random(seed)
+        return task, record
+
+    def save(self, run: RunDir) -> None:
+        run.write_json("vocab.json", {"tokens": self.words.tokens})
+        run.write_json("chars.json", {"tokens": self.chars.tokens})
+        run.write_json("tags.json", {"tags": self.tags})
+
+    @classmethod
+    def load(cls, run: RunDir, data: TaggingDataConfig):
+        return cls(data, Vocabulary(run.read_json("vocab.json")["tokens"]), Vocabulary(run.read_json("chars.json")["tokens"]), run.read_json("tags.json")["tags"])
+
+    # -- batches ------------------------------------------------------------------------------------------
+    def collate(self, sentences: list[TaggedSentence], train: bool = False) -> TaggingBatch:
+        B, T = len(sentences), max(len(s.tokens) for s in sentences)
+        L = max(len(t) for s in sentences for t in s.tokens)
+        words = torch.zeros(T, B, dtype=torch.long)
+        chars = torch.zeros(T, B, L, dtype=torch.long)
+        char_lengths = torch.zeros(T, B, dtype=torch.long)
+        cases = torch.zeros(T, B, dtype=torch.long)
+        tags = torch.full((T, B), -100, dtype=torch.long)
+        for b, sentence in enumerate(sentences):
+            for t, token in enumerate(sentence.tokens):
+                word = normalize_word(token)
+                if train and word in self.singletons and self.rng.random() < self.data.singleton_unk:
+                    word = "<UNK>"
+                words[t, b] = self.words.ids.get(word, self.words.unk_id)
+                ids = self.chars.encode(list(token))
+                chars[t, b, : len(ids)] = torch.tensor(ids)
+                char_lengths[t, b] = len(ids)
+                cases[t, b] = casing(token)
+                if sentence.tags:
+                    tags[t, b] = self.tag_ids.get(sentence.tags[t], self.tag_ids["O"])
+        lengths = torch.tensor([len(s.tokens) for s in sentences])
+        return TaggingBatch(words, chars, char_lengths, cases, tags, lengths)
+
+    def _batches(self, split: str, train: bool):
+        return SentenceBatches(
+            self.splits[split], self.data.batch_size if train else 64, seed=0, shuffle=train,
+            collate=lambda s: self.collate(s, train), length=lambda s: len(s.tokens),
+        )  # fmt: skip
+
+    # -- the trainer's Task protocol --------------------------------------------------------------------------
+    def batches_per_epoch(self) -> int:
+        return len(self._batches("train", True))
+
+    def start_epoch(self, epoch: int) -> None:
+        pass
+
+    def train_batches(self, epoch: int, start: int):
+        self.rng = random.Random(epoch * 7919 + start)  # the <UNK> replacement is deterministic too
+        return self._batches("train", True).iterate(epoch, start)
+
+    def loss(self, model, batch: TaggingBatch, device):
+        return model.loss(batch.to(device))
+
+    def has_split(self, split: str) -> bool:
+        return bool(self.splits.get(split))
+
+    def predict(self, model, sentences: list[TaggedSentence], device) -> list[list[str]]:
+        """IOB2 tags for each sentence."""
+        model.eval()
+        out = []
+        for i in range(0, len(sentences), 64):
+            chunk = sentences[i : i + 64]
+            for ids in model.decode(self.collate(chunk).to(device)):
+                out.append(convert([self.tags[k] for k in ids], self.data.train_scheme, "iob2"))
+        return out
+
+    @torch.no_grad()
+    def evaluate(self, model, split: str, device) -> dict:
+        model.eval()
+        sentences = self.splits[split]
+        total, count = 0.0, 0
+        for batch in self._batches(split, False).iterate(0):
+            loss, n = model.loss(batch.to(device))
+            total, count = total + float(loss), count + n
+        gold = [convert(s.tags, self.data.train_scheme, "iob2") for s in sentences]
+        scores = entity_scores(gold, self.predict(model, sentences, device))
+        return {
+            "loss": total / max(count, 1), "count": count, "criterion": 1 - scores["f1"], "f1": scores["f1"],
+            "precision": scores["precision"], "recall": scores["recall"], "per_type": scores["per_type"],
+        }  # fmt: skip
+
+    def describe(self, result: dict) -> str:
+        return f"entity F1 {100 * result['f1']:.2f} (precision {100 * result['precision']:.2f}, recall {100 * result['recall']:.2f}), loss {result['loss']:.4f} per word"
+
+    def report(self, model, step: int, device) -> list[str]:
+        return []
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+    # -- for the CLI -----------------------------------------------------------------------------------------
+    def evaluate_file(self, model, path: str, device) -> dict:
+        sentences = [TaggedSentence(s.tokens, convert(s.tags, self.data.scheme, self.data.train_scheme)) for s in read_conll(path, self.data.token_column, self.data.tag_column)]
+        self.splits["file"] = sentences
+        try:
+            return self.evaluate(model, "file", device)
+        finally:
+            del self.splits["file"]
+
+    def tag_text(self, model, text: str, device) -> dict:
+        """Tokenize raw text with the word rule, tag it; entities as (text, type, start, end) in tokens."""
+        tokens = WORD.findall(text)
+        if not tokens:
+            raise ValueError("nothing to tag: the text has no words")
+        tags = self.predict(model, [TaggedSentence(tokens, [])], device)[0]
+        spans = [{"text": " ".join(tokens[s:e]), "type": kind, "start": s, "end": e} for kind, s, e in entities(tags)]
+        return {"text": text, "tokens": tokens, "tags": tags, "entities": spans}
+
+
+def inline(result: dict) -> str:
+    """Tokens with entities marked inline: [Teddy Roosevelt](PER) was a great President ."""
+    tokens = list(result["tokens"])
+    for span in reversed(result["entities"]):
+        tokens[span["start"] : span["end"]] = [f"[{span['text']}]({span['type']})"]
+    return " ".join(tokens)
+

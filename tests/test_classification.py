@@ -1,0 +1,117 @@
+"""Sequence classification: the readers of four formats, the metrics, pooling over real steps only,
+overfitting, and the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from rnnkit.cli import main
+from rnnkit.data.labeled import LabeledText, parse_tree, read_labeled
+from rnnkit.data.text import DataError
+from rnnkit.metrics import classification_scores
+from rnnkit.models.classifier import POOLINGS, Classifier
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def test_readers_of_every_format(tmp_path):
+    (tmp_path / "a.tsv").write_text("4\tGreat film .\n1\tDull .\n")
+    (tmp_path / "a.ft").write_text("__label__4 Great film .\n__label__1 Dull .\n")
+    (tmp_path / "a.csv").write_text("review,stars\n\"Great film, really\",4\nDull,1\n")
+    (tmp_path / "a.trees").write_text("(3 (2 The) (4 (4 great) (2 film)))\n")
+    assert read_labeled(tmp_path / "a.tsv") == [LabeledText("Great film .", "4"), LabeledText("Dull .", "1")]
+    assert read_labeled(tmp_path / "a.ft") == [LabeledText("Great film .", "4"), LabeledText("Dull .", "1")]
+    assert read_labeled(tmp_path / "a.csv", text_column="review", label_column="stars")[0] == LabeledText("Great film, really", "4")
+    assert read_labeled(tmp_path / "a.trees") == [LabeledText("The great film", "3")]
+    phrases = read_labeled(tmp_path / "a.trees", phrases=True)
+    assert {(p.text, p.label) for p in phrases} == {("The great film", "3"), ("The", "2"), ("great film", "4"), ("great", "4"), ("film", "2")}
+
+
+def test_tree_unescaping_and_errors(tmp_path):
+    sentence, subtrees = parse_tree(r"(2 (2 -LRB-) (2 Singer\/composer) (2 -RRB-))", "x:1")
+    assert sentence.text == "( Singer/composer )" and len(subtrees) == 3
+    for text, message in [("(2 (2 a)", "unbalanced"), ("(2 (2 a)) extra", "text after"), ("2 a)", "expected '\\('")]:
+        with pytest.raises(DataError, match=message):
+            parse_tree(text, "x:1")
+    (tmp_path / "bad.tsv").write_text("4\tfine\nno tab here\n")
+    with pytest.raises(DataError, match=r"bad.tsv:2: expected 'label<TAB>text'"):
+        read_labeled(tmp_path / "bad.tsv", "tsv")
+    (tmp_path / "bad.ft").write_text("__label__4 ok\nlabel4 no\n")
+    with pytest.raises(DataError, match=r"bad.ft:2: expected '__label__X text'"):
+        read_labeled(tmp_path / "bad.ft", "fasttext")
+    (tmp_path / "bad.csv").write_text("text,label\nok,1\n")
+    with pytest.raises(DataError, match=r"bad.csv: no column 'stars'"):
+        read_labeled(tmp_path / "bad.csv", label_column="stars")
+    (tmp_path / "bad.trees").write_text("(3 (2 a) (2 b))\n(3 (2 a)\n")
+    with pytest.raises(DataError, match=r"bad.trees:2: malformed tree"):
+        read_labeled(tmp_path / "bad.trees")
+
+
+@pytest.mark.skipif(not (SHARED / "sst5" / "trees" / "train.txt").exists(), reason="shared SST data absent")
+def test_reads_the_real_sst_files():
+    train = read_labeled(SHARED / "sst5" / "trees" / "train.txt")
+    assert len(train) == 8544
+    assert [sum(x.label == str(k) for x in train) for k in range(5)] == [1092, 2218, 1624, 2322, 1288]
+    tabular = read_labeled(SHARED / "sst5" / "tabular" / "sst_train.txt")
+    assert [x.text for x in tabular[:50]] == [x.text for x in train[:50]]  # the two forms agree
+    assert [int(x.label) - 1 for x in tabular[:200]] == [int(x.label) for x in train[:200]]
+    assert len(read_labeled(SHARED / "sst5" / "trees" / "dev.txt", phrases=True)) > 10 * 1101
+
+
+def test_classification_scores_by_hand():
+    labels = ["1", "2", "3"]
+    gold, predicted = [0, 0, 1, 2, 2, 2], [0, 1, 1, 2, 2, 0]
+    scores = classification_scores(gold, predicted, labels)
+    assert scores["confusion"] == [[1, 1, 0], [0, 1, 0], [1, 0, 2]]
+    assert scores["accuracy"] == pytest.approx(4 / 6)
+    f1 = [2 * 1 / (2 + 1 + 1), 2 * 1 / (2 + 1 + 0), 2 * 2 / (4 + 0 + 1)]
+    assert scores["macro_f1"] == pytest.approx(sum(f1) / 3)
+    assert scores["mae"] == pytest.approx((0 + 1 + 0 + 0 + 0 + 2) / 6)
+    assert "mae" not in classification_scores(gold, predicted, ["neg", "neu", "pos"])
+
+
+@pytest.mark.parametrize("pooling", sorted(POOLINGS))
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+def test_pooling_ignores_padding(pooling, bidirectional):
+    torch.manual_seed(0)
+    model = Classifier(20, 3, embedding_size=6, hidden_size=5, bidirectional=bidirectional, pooling=pooling, dropout=0.0).eval()
+    short = torch.tensor([[4], [7], [9]])  # one sequence of 3 tokens
+    padded = torch.tensor([[4, 5], [7, 6], [9, 8], [0, 3], [0, 2]])  # the same, padded to 5, next to another
+    alone = model(short)
+    together = model(padded, torch.tensor([3, 5]))
+    torch.testing.assert_close(together[0], alone[0])
+
+
+def write_reviews(path: Path) -> str:
+    good = ["a wonderful film", "truly great acting", "wonderful and moving", "great fun", "a great wonderful story"]
+    bad = ["a dull film", "truly awful acting", "dull and boring", "awful mess", "a boring dull story"]
+    lines = [f"5\t{t}" for t in good] + [f"1\t{t}" for t in bad] + [f"3\t{t} , sort of" for t in ("fine", "okay")]
+    path.write_text("\n".join(lines * 3) + "\n")
+    return str(path)
+
+
+def test_classifier_overfits_and_runs_end_to_end(tmp_path, capsys):
+    data = write_reviews(tmp_path / "reviews.tsv")
+    run = tmp_path / "run"
+    code = main(["train", "classifier", data, "--valid", data, "--test", data, "--run", str(run), "--epochs", "25",
+                 "--lr", "0.01", "--hidden-size", "16", "--embedding-size", "16", "--batch-size", "8", "--no-progress"])  # fmt: skip
+    _, err = capsys.readouterr()
+    assert code == 0, err
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["test_accuracy"] == 1.0 and summary["test_mae"] == 0.0
+    assert (run / "confusion_test.png").exists()
+    code = main(["classify", str(run), "--json", "a wonderful film", "a dull film"])
+    results = [json.loads(line) for line in capsys.readouterr()[0].splitlines()]
+    assert [r["label"] for r in results] == ["5", "1"]
+    assert abs(sum(results[0]["probabilities"].values()) - 1) < 1e-3
+    code = main(["eval", str(run), data, "--pictures", str(tmp_path / "pics")])
+    out, _ = capsys.readouterr()
+    assert code == 0 and "accuracy 100.00" in out and "mean absolute error 0.000" in out
+    assert (tmp_path / "pics" / "confusion_eval.png").exists()
+    (tmp_path / "other.tsv").write_text("7\tsomething\n")
+    code = main(["eval", str(run), str(tmp_path / "other.tsv")])
+    assert code == 2 and "labels the model does not know: 7" in capsys.readouterr()[1]

@@ -1,0 +1,162 @@
+"""Sequence tagging: the CRF against brute force, tag schemes, the CoNLL reader, why a tagger must
+be bidirectional, overfitting, and the command line."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from rnnkit.cli import main
+from rnnkit.data.conll import TaggedSentence, convert, entities, read_conll
+from rnnkit.data.text import DataError
+from rnnkit.models import build_model
+from rnnkit.models.crf import CRF
+from rnnkit.tasks.tagging import TaggingDataConfig, TaggingTask
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def random_crf(num_tags: int, seed: int = 0) -> CRF:
+    torch.manual_seed(seed)
+    crf = CRF(num_tags).double()
+    with torch.no_grad():
+        for p in crf.parameters():
+            p.normal_()
+    return crf
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_crf_log_partition_and_viterbi_equal_brute_force(seed):
+    K, T = 3, 5
+    crf = random_crf(K, seed)
+    emissions = torch.randn(T, 3, K, dtype=torch.float64)
+    lengths = torch.tensor([5, 2, 4])
+    log_z = crf.log_partition(emissions, lengths)
+    paths = crf.viterbi(emissions, lengths)
+    for b, n in enumerate(lengths.tolist()):
+        scored = []
+        for path in itertools.product(range(K), repeat=n):
+            tags = torch.tensor(list(path) + [0] * (T - n))[:, None]
+            scored.append((crf.score(emissions[:, b : b + 1], tags, lengths[b : b + 1]).item(), list(path)))
+        brute = torch.logsumexp(torch.tensor([s for s, _ in scored], dtype=torch.float64), 0).item()
+        assert abs(log_z[b].item() - brute) < 1e-10
+        assert paths[b] == max(scored)[1]
+
+
+def test_crf_is_stable_with_large_scores():
+    crf = random_crf(4)
+    emissions = 500 * torch.randn(30, 2, 4, dtype=torch.float64)
+    tags = torch.randint(4, (30, 2))
+    nll = crf.nll(emissions, tags)
+    assert torch.isfinite(nll).all() and (nll >= -1e-6).all()  # -log P >= 0, no overflow
+
+
+def test_tag_schemes():
+    iob1 = ["I-PER", "I-PER", "O", "I-LOC", "B-LOC", "I-ORG", "O", "I-MISC"]
+    iob2 = convert(iob1, "iob1", "iob2")
+    assert iob2 == ["B-PER", "I-PER", "O", "B-LOC", "B-LOC", "B-ORG", "O", "B-MISC"]
+    iobes = convert(iob1, "iob1", "iobes")
+    assert iobes == ["B-PER", "E-PER", "O", "S-LOC", "S-LOC", "S-ORG", "O", "S-MISC"]
+    assert convert(iobes, "iobes", "iob2") == iob2
+    assert convert(iob2, "iob2", "iob1") == iob1
+    assert entities(iob2) == [("PER", 0, 2), ("LOC", 3, 4), ("LOC", 4, 5), ("ORG", 5, 6), ("MISC", 7, 8)]
+    assert entities(["I-PER", "I-PER"]) == []  # strict: an entity must begin with B-
+
+
+def test_conll_reader_and_its_errors(tmp_path):
+    good = tmp_path / "a.conll"
+    good.write_text("-DOCSTART- -X- O O\n\nEU NNP I-NP I-ORG\nrejects VBZ I-VP O\n\nPeter NNP I-NP I-PER\n")
+    assert read_conll(good) == [TaggedSentence(["EU", "rejects"], ["I-ORG", "O"]), TaggedSentence(["Peter"], ["I-PER"])]
+    bad = tmp_path / "b.conll"
+    bad.write_text("EU NNP I-NP I-ORG\nrejects\n")
+    with pytest.raises(DataError, match=r"b.conll:2: expected a token column \(0\) and a tag column \(-1\), got 1 column"):
+        read_conll(bad)
+    wrong = tmp_path / "c.conll"
+    wrong.write_text("EU NNP I-NP ORG\n")
+    with pytest.raises(DataError, match=r"c.conll:1: 'ORG' is not a tag"):
+        read_conll(wrong)
+
+
+@pytest.mark.skipif(not (SHARED / "conll2003" / "eng.train").exists(), reason="shared CoNLL-2003 data absent")
+def test_reads_the_real_conll_files():
+    counts = {name: read_conll(SHARED / "conll2003" / name) for name in ("eng.train", "eng.testa", "eng.testb")}
+    assert [len(s) for s in counts.values()] == [14041, 3250, 3453]
+    assert sum(len(s.tokens) for s in counts["eng.train"]) == 203621
+    spans = [e for s in counts["eng.testb"] for e in entities(convert(s.tags, "iob1", "iob2"))]
+    assert {kind: sum(k == kind for k, _, _ in spans) for kind in ("LOC", "MISC", "ORG", "PER")} == {"LOC": 1668, "MISC": 702, "ORG": 1661, "PER": 1617}
+
+
+TEDDY = [
+    TaggedSentence("Teddy Roosevelt was a great President .".split(), ["B-PER", "I-PER", "O", "O", "O", "O", "O"]),
+    TaggedSentence("Teddy bears are on sale !".split(), ["O", "O", "O", "O", "O", "O"]),
+]
+
+
+def teddy_task(tmp_path) -> TaggingTask:
+    path = tmp_path / "teddy.conll"
+    path.write_text("\n\n".join("\n".join(f"{w} {t}" for w, t in zip(s.tokens, s.tags)) for s in TEDDY) + "\n")
+    return TaggingTask.prepare(TaggingDataConfig(train=[str(path)], scheme="iob2", train_scheme="iob2"))[0]
+
+
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["one-direction", "bidirectional"])
+def test_only_a_bidirectional_tagger_reads_the_words_after_teddy(tmp_path, bidirectional):
+    task = teddy_task(tmp_path)
+    torch.manual_seed(0)
+    model = build_model("tagger", task.model_config({"bidirectional": bidirectional, "hidden_size": 8, "crf": False, "dropout": 0.0}))
+    model.eval()
+    emissions = model.emissions(task.collate(TEDDY))  # (T, 2, K): both sentences in one batch
+    teddy_1, teddy_2 = emissions[0, 0].softmax(-1), emissions[0, 1].softmax(-1)
+    if bidirectional:
+        assert (teddy_1 - teddy_2).abs().max() > 1e-4  # "Roosevelt" vs "bears" changes the tag of "Teddy"
+    else:
+        torch.testing.assert_close(teddy_1, teddy_2)  # only "Teddy" itself has been read
+
+
+def synthetic_conll(path: Path, n: int = 60, seed: int = 0) -> str:
+    import random
+
+    rng = random.Random(seed)
+    people, places = ["Anna Smith", "Bob Jones", "Carla Diaz"], ["Paris", "New York", "Tokyo"]
+    lines = []
+    for _ in range(n):
+        person, place = rng.choice(people).split(), rng.choice(places).split()
+        words = [*person, "visited", *place, "today", "."]
+        tags = ["B-PER"] + ["I-PER"] * (len(person) - 1) + ["O"] + ["B-LOC"] + ["I-LOC"] * (len(place) - 1) + ["O", "O"]
+        lines.append("\n".join(f"{w} X X {t}" for w, t in zip(words, tags)))
+    path.write_text("\n\n".join(lines) + "\n")
+    return str(path)
+
+
+@pytest.mark.parametrize("crf", [True, False], ids=["crf", "softmax"])
+def test_tagger_overfits_a_small_slice(tmp_path, crf):
+    from rnnkit.training import RunDir, Trainer, TrainingConfig
+
+    data = synthetic_conll(tmp_path / "train.conll")
+    task, _ = TaggingTask.prepare(TaggingDataConfig(train=[data], valid=data, scheme="iob2", singleton_unk=0.0))
+    torch.manual_seed(0)
+    model = build_model("tagger", task.model_config({"hidden_size": 16, "word_embedding_size": 16, "crf": crf, "dropout": 0.0}))
+    summary = Trainer(task, model, TrainingConfig(epochs=8, lr=1e-2, progress=False), RunDir(tmp_path / "run")).fit()
+    assert summary["best_valid_criterion"] < 0.01  # entity F1 above 0.99
+
+
+def test_tagger_end_to_end_from_the_command_line(tmp_path, capsys):
+    data = synthetic_conll(tmp_path / "train.conll")
+    run = tmp_path / "run"
+    code = main(["train", "tagger", data, "--valid", data, "--test", data, "--scheme", "iob2", "--run", str(run),
+                 "--epochs", "6", "--lr", "0.01", "--hidden-size", "16", "--word-embedding-size", "16", "--no-progress"])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "entity F1" in err
+    code = main(["tag", str(run), "Carla Diaz visited Tokyo today."])
+    out, _ = capsys.readouterr()
+    assert code == 0 and out.strip() == "[Carla Diaz](PER) visited [Tokyo](LOC) today ."
+    main(["tag", str(run), "--json", "Bob Jones visited New York today."])
+    result = json.loads(capsys.readouterr()[0])
+    assert [(e["text"], e["type"]) for e in result["entities"]] == [("Bob Jones", "PER"), ("New York", "LOC")]
+    code = main(["eval", str(run), data, "--json"])
+    result = json.loads(capsys.readouterr()[0])
+    assert code == 0 and result["f1"] > 0.99 and set(result["per_type"]) == {"PER", "LOC"}
