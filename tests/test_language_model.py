@@ -257,3 +257,28 @@ def test_reads_the_real_penn_treebank_with_its_unk_marker(tmp_path):
 @pytest.mark.skipif(not (SHARED / "names" / "names.txt").exists(), reason="shared names data absent")
 def test_reads_the_real_names_file():
     assert len(read_lines(SHARED / "names" / "names.txt")) == 32033
+
+
+def test_a_run_trained_on_a_gpu_loads_samples_and_resumes_on_the_cpu(tmp_path):
+    """tests/fixtures/gpu_lm_run.tgz: a tiny LSTM language model trained for 30 of 40 steps on an
+    H200 (rnnkit train lm ... --device cuda --max-steps 40 --stop-at-step 30); its optimizer state
+    and RNG states were saved from the GPU."""
+    import json
+    import tarfile
+
+    from rnnkit.runs import open_run, resume
+
+    with tarfile.open(Path(__file__).parent / "fixtures" / "gpu_lm_run.tgz") as archive:
+        archive.extractall(tmp_path, filter="data")
+    run = tmp_path / "gpurun"
+    config = json.loads((run / "config.json").read_text())
+    assert config["training"]["device"] == "cuda"
+    config["data"]["train"] = [str(run / "words.txt")]  # the training file travelled with the run
+    config["split"]["train_files"] = config["data"]["train"]
+    (run / "config.json").write_text(json.dumps(config))
+    task, model, _, device = open_run(run, device="cpu")
+    assert device.type == "cpu" and all(p.device.type == "cpu" for p in model.parameters())
+    samples = task.generate(model, 3, SamplingOptions(max_length=10), seed=0)
+    assert len(samples) == 3
+    _, summary = resume(run, {"device": "cpu", "progress": False})
+    assert summary["finished"] and summary["steps"] == 40
