@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import cells, classify, demo, evaluate, sample, score, tag, tour, train
+from . import cells, classify, demo, evaluate, sample, score, tag, tour, train, translate
 
 VERBS = {
     "demo": demo,
@@ -17,6 +17,7 @@ VERBS = {
     "score": score,
     "tag": tag,
     "classify": classify,
+    "translate": translate,
     "eval": evaluate,
     "tour": tour,
     "cells": cells,

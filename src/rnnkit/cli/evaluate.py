@@ -8,7 +8,7 @@ import json
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("eval", help="loss and perplexity of a trained model on a data file")
     parser.add_argument("run", metavar="RUN", help="run directory")
-    parser.add_argument("data", metavar="DATA", help="file to evaluate, tokenized as in training")
+    parser.add_argument("data", metavar="DATA", help="file to evaluate, read as in training (translation: SOURCE,TARGET)")
     parser.add_argument("--json", action="store_true", help="print a JSON object")
     parser.add_argument("--pictures", metavar="DIR", help="also write the evaluation's pictures here (a classifier's confusion matrix)")
     parser.add_argument("--weights", choices=["best", "last"], default="best")

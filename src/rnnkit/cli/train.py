@@ -29,6 +29,7 @@ def add_parser(subparsers) -> None:
     _add_lm(tasks)
     _add_tagger(tasks)
     _add_classifier(tasks)
+    _add_seq2seq(tasks)
     parser.set_defaults(verb="train")
 
 
@@ -186,6 +187,53 @@ def _add_classifier(tasks) -> None:
     _training_options(classifier, TRAINING_DEFAULTS)
 
 
+SEQ2SEQ_EXAMPLES = """examples:
+  rnnkit train seq2seq --dates 20000 --level char                          # the course's date task, no files
+  rnnkit train seq2seq --source train.de --target train.en --valid-source val.de --valid-target val.en \\
+      --test-source test.de --test-target test.en --level word --attention additive
+  rnnkit translate RUN "ein mann mit einem orangefarbenen hut ." --beam 5 --nbest 3
+"""
+
+
+def _add_seq2seq(tasks) -> None:
+    seq2seq = tasks.add_parser(
+        "seq2seq",
+        help="an encoder-decoder with attention (translation) on line-aligned files",
+        description="Train a bidirectional encoder and an attentive decoder started from the encoder's final state. "
+        "Validation picks the weights with the best BLEU (sacreBLEU on detokenized output); the test set is decoded with beam search.",
+        epilog=SEQ2SEQ_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run = seq2seq.add_argument_group("run")
+    run.add_argument("--run", help="run directory (default: runs/<source>-seq2seq-<cell>, numbered if taken)")
+    run.add_argument("--resume", action="store_true", help="continue the run in --run from its last checkpoint")
+    run.add_argument("--config", help="TOML or JSON file of settings (command line wins)")
+    data = seq2seq.add_argument_group("data")
+    for name in ("source", "target", "valid-source", "valid-target", "test-source", "test-target"):
+        data.add_argument(f"--{name}", help=f"{name.replace('-', ' ')} file (line-aligned)")
+    data.add_argument("--dates", type=int, help="the built-in date task: this many generated training pairs (human date -> ISO)")
+    data.add_argument("--date-locales", nargs="+", help="Babel locales for the date task (default en_US)")
+    data.add_argument("--level", choices=["char", "word", "whitespace", "bpe"], help="tokens on both sides (default word)")
+    data.add_argument("--lowercase", action="store_true", default=None)
+    data.add_argument("--bpe-vocab", type=int, help="BPE vocabulary size (default 8000)")
+    data.add_argument("--shared-vocab", action="store_true", default=None, help="one vocabulary for both sides")
+    data.add_argument("--max-vocab", type=int)
+    data.add_argument("--min-count", type=int)
+    data.add_argument("--max-length", type=int, help="skip training pairs longer than this (default 80)")
+    data.add_argument("--batch-size", type=int, help="pairs per batch (default 64)")
+    data.add_argument("--beam", type=int, help="beam width for the test set (default 5)")
+    data.add_argument("--eval-beam", type=int, help="beam width for validation during training (default 1: greedy)")
+    data.add_argument("--length-alpha", type=float, help="length normalisation exponent of beam search (default 0.6)")
+    model = seq2seq.add_argument_group("model", "defaults: gru, 1 layer of 256 (encoder: each direction), embedding 256, multiplicative attention, dropout 0.3")
+    _recurrent_options(model, "default gru")
+    model.add_argument("--embedding-size", type=int)
+    model.add_argument("--attention", choices=["multiplicative", "additive", "none"])
+    model.add_argument("--input-feeding", action="store_true", default=None, help="feed the previous attentional vector to the decoder")
+    model.add_argument("--teacher-forcing", type=float, help="probability of feeding the true previous token (default 1)")
+    model.add_argument("--shared-embeddings", action="store_true", default=None, help="one embedding for both sides (needs --shared-vocab)")
+    _training_options(seq2seq, TRAINING_DEFAULTS)
+
+
 NOT_SETTINGS = {"verb", "task", "run", "resume", "config"}
 
 
@@ -196,15 +244,15 @@ def run(args) -> int:
     if args.resume:
         if not args.run:
             raise ValueError("--resume needs --run DIR")
-        if given.get("train"):
-            raise ValueError("--resume reads the data recorded in the run; give no DATA files")
+        if given.get("train") or given.get("source"):
+            raise ValueError("--resume reads the data recorded in the run; give no data files")
         _, summary = resume(args.run, given)
     else:
         values = read_config_file(args.config) if args.config else {}
         values.update(given)
         if values.get("clip") == 0:
             values["clip"] = None
-        if not values.get("train"):
+        if not (values.get("train") or values.get("source") or values.get("dates")):
             raise ValueError("no training data: give DATA files (or 'train' in --config)")
         _, summary = start(args.task, values, args.run)
     _print_summary(summary)

@@ -69,3 +69,29 @@ def plot_confusion(matrix: list[list[int]], labels: list[str], path: Path, title
     plt.close(figure)
     atomic_write(Path(path), buffer.getvalue())
     return True
+
+
+def plot_attention(weights: list[list[float]], source: list[str], target: list[str], path: Path) -> bool:
+    """Attention weights as a heat map: one row per output token, one column per source token."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    import io
+
+    rows = [row[: len(source)] for row in weights[: len(target)]]
+    figure, axes = plt.subplots(figsize=(1.5 + 0.45 * len(source), 1.2 + 0.35 * len(target)), dpi=110)
+    axes.imshow(rows, cmap="Greys", vmin=0, vmax=1, aspect="auto")
+    axes.set_xticks(range(len(source)), source, rotation=60, ha="right", fontsize=8)
+    axes.set_yticks(range(len(rows)), target[: len(rows)], fontsize=8)
+    axes.set_xlabel("source")
+    axes.set_ylabel("output")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    atomic_write(Path(path), buffer.getvalue())
+    return True

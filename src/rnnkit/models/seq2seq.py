@@ -1,0 +1,200 @@
+r"""The encoder-decoder with attention: many-to-many with different lengths (translation).
+
+    m<1..S>  = BiRecurrent(e_src(x<1..S>))                 the encoder's outputs: the memory
+    s<0>     = tanh(W_bridge [→a<S>; ←a<1>])              the decoder starts from the encoder's final states
+    h<t>     = Recurrent(e_tgt(y<t-1>) [; h̃<t-1>]; s)      y<0> = 0; h̃<t-1> only with input feeding
+    α<t,s>   = softmax_s(score(h<t>, m<s>))               over the source's real steps only
+    c<t>     = Σ_s α<t,s> m<s>
+    h̃<t>     = tanh(W_c [c<t>; h<t>])
+    ŷ<t>     = softmax(W_y h̃<t> + b)
+
+Scores (Luong et al. 2015): ``multiplicative`` h<t>ᵀ W_a m<s>; ``additive`` vᵀ tanh(W_1 m<s> + W_2 h<t>)
+(Bahdanau et al.'s form); ``none``: no attention, h̃<t> = h<t>. Teacher forcing feeds the true
+previous token with probability ``teacher_forcing`` (else the model's own best guess).
+
+Decoding goes one step at a time through ``start`` (encode, returning a ``DecoderState``) and
+``step`` (one token for every row of the state), which greedy search, sampling and beam search
+share (``rnnkit.decoding``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+from torch import Tensor, nn
+
+from ..recurrent import Recurrent
+from . import register_model
+
+
+class MultiplicativeAttention(nn.Module):
+    """score(h, m) = hᵀ W_a m (Luong's 'general')."""
+
+    def __init__(self, memory_size: int, query_size: int):
+        super().__init__()
+        self.W_a = nn.Linear(memory_size, query_size, bias=False)
+
+    def keys(self, memory: Tensor) -> Tensor:
+        return self.W_a(memory)  # (S, B, query_size), computed once per sentence
+
+    def scores(self, keys: Tensor, query: Tensor) -> Tensor:
+        return (keys * query[None]).sum(-1)  # (S, B)
+
+
+class AdditiveAttention(nn.Module):
+    """score(h, m) = vᵀ tanh(W_1 m + W_2 h) (Bahdanau's form)."""
+
+    def __init__(self, memory_size: int, query_size: int):
+        super().__init__()
+        self.W_1 = nn.Linear(memory_size, query_size, bias=False)
+        self.W_2 = nn.Linear(query_size, query_size)
+        self.v = nn.Linear(query_size, 1, bias=False)
+
+    def keys(self, memory: Tensor) -> Tensor:
+        return self.W_1(memory)
+
+    def scores(self, keys: Tensor, query: Tensor) -> Tensor:
+        return self.v(torch.tanh(keys + self.W_2(query)[None]))[..., 0]  # (S, B)
+
+
+ATTENTIONS = {"multiplicative": MultiplicativeAttention, "additive": AdditiveAttention}
+
+
+@dataclass
+class DecoderState:
+    """What the decoder carries from one step to the next, for B rows (sentences or beams)."""
+
+    rnn: Tensor | tuple  # the decoder's recurrent state, (L, B, n_a) or an LSTMState of two
+    feed: Tensor | None  # h̃<t-1> (B, n_a) with input feeding
+    memory: Tensor  # (S, B, D) encoder outputs
+    keys: Tensor | None  # (S, B, n_a) attention keys
+    mask: Tensor  # (S, B) True on real source steps
+
+    def index_select(self, index: Tensor) -> "DecoderState":
+        """Rows ``index`` of every part (beam search reorders and repeats rows)."""
+        rnn = type(self.rnn)(*(s.index_select(1, index) for s in self.rnn)) if isinstance(self.rnn, tuple) else self.rnn.index_select(1, index)
+        pick = lambda t, dim: None if t is None else t.index_select(dim, index)  # noqa: E731
+        return replace(self, rnn=rnn, feed=pick(self.feed, 0), memory=pick(self.memory, 1), keys=pick(self.keys, 1), mask=pick(self.mask, 1))
+
+
+@register_model
+class Seq2Seq(nn.Module):
+    kind = "seq2seq"
+
+    def __init__(
+        self,
+        source_vocab_size: int,
+        target_vocab_size: int,
+        *,
+        cell: str = "gru",
+        embedding_size: int = 256,
+        hidden_size: int = 256,
+        num_layers: int = 1,
+        dropout: float = 0.3,
+        attention: str = "multiplicative",
+        input_feeding: bool = False,
+        teacher_forcing: float = 1.0,
+        shared_embeddings: bool = False,
+        engine: str = "auto",
+        cell_options: dict | None = None,
+    ):
+        super().__init__()
+        if attention not in (*ATTENTIONS, "none"):
+            raise ValueError(f"unknown attention {attention!r}; choose one of: {', '.join(ATTENTIONS)}, none")
+        if not 0 <= teacher_forcing <= 1:
+            raise ValueError(f"teacher_forcing must lie in [0, 1], got {teacher_forcing}")
+        self._config = dict(
+            source_vocab_size=source_vocab_size, target_vocab_size=target_vocab_size, cell=cell, embedding_size=embedding_size,
+            hidden_size=hidden_size, num_layers=num_layers, dropout=dropout, attention=attention, input_feeding=input_feeding,
+            teacher_forcing=teacher_forcing, shared_embeddings=shared_embeddings, engine=engine, cell_options=dict(cell_options or {}),
+        )  # fmt: skip
+        options = cell_options or {}
+        self.source_embedding = nn.Embedding(source_vocab_size, embedding_size, padding_idx=0)
+        if shared_embeddings:
+            if source_vocab_size != target_vocab_size:
+                raise ValueError("shared_embeddings needs one vocabulary for both sides")
+            self.target_embedding = self.source_embedding
+        else:
+            self.target_embedding = nn.Embedding(target_vocab_size, embedding_size, padding_idx=0)
+        self.encoder = Recurrent(cell, embedding_size, hidden_size, num_layers=num_layers, bidirectional=True, dropout=dropout, engine=engine, **options)
+        self.bridges = nn.ModuleList(nn.Linear(2 * hidden_size, hidden_size) for _ in self.encoder.cells["l0"].state_names)
+        decoder_input = embedding_size + (hidden_size if input_feeding and attention != "none" else 0)
+        self.decoder = Recurrent(cell, decoder_input, hidden_size, num_layers=num_layers, dropout=dropout, engine=engine, **options)
+        self.attention = ATTENTIONS[attention](2 * hidden_size, hidden_size) if attention != "none" else None
+        self.combine = nn.Linear(2 * hidden_size + hidden_size, hidden_size) if self.attention is not None else None
+        self.dropout = nn.Dropout(dropout)
+        self.output = nn.Linear(hidden_size, target_vocab_size)
+        self.input_feeding = input_feeding and self.attention is not None
+        self.teacher_forcing = teacher_forcing
+
+    def config(self) -> dict:
+        return dict(self._config)
+
+    # -- encoding ---------------------------------------------------------------------------------------
+    def start(self, source: Tensor, lengths: Tensor | None = None) -> DecoderState:
+        """Encode ``source`` (S, B) and return the decoder's initial state."""
+        S, B = source.shape
+        memory, final = self.encoder(self.dropout(self.source_embedding(source)), lengths=lengths)  # (S, B, 2H)
+        finals = final if isinstance(final, tuple) else (final,)
+        L = self.encoder.num_layers
+        # per state tensor: the last encoder layer's two directions joined, bridged, one per decoder layer
+        states = tuple(torch.tanh(bridge(torch.cat([f[2 * L - 2], f[2 * L - 1]], dim=-1))) for bridge, f in zip(self.bridges, finals))
+        states = tuple(s[None].expand(L, B, -1).contiguous() for s in states)
+        rnn = type(final)(*states) if isinstance(final, tuple) else states[0]
+        lengths = torch.full((B,), S) if lengths is None else torch.as_tensor(lengths)
+        mask = torch.arange(S)[:, None] < lengths[None, :]  # (S, B)
+        keys = self.attention.keys(memory) if self.attention is not None else None
+        feed = memory.new_zeros(B, self.decoder.hidden_size) if self.input_feeding else None
+        return DecoderState(rnn, feed, memory, keys, mask.to(memory.device))
+
+    def attend(self, h: Tensor, state: DecoderState) -> tuple[Tensor, Tensor]:
+        """h̃<t> and the attention weights α<t> (B, S) for decoder outputs h (B, n_a)."""
+        scores = self.attention.scores(state.keys, h)  # (S, B)
+        weights = scores.masked_fill(~state.mask, -torch.inf).softmax(dim=0)  # zero on padding
+        context = (weights[..., None] * state.memory).sum(0)  # (B, 2H)
+        return torch.tanh(self.combine(torch.cat([context, h], dim=-1))), weights.t()
+
+    # -- one step ----------------------------------------------------------------------------------------
+    def step(self, previous: Tensor | None, state: DecoderState) -> tuple[Tensor, DecoderState, Tensor | None]:
+        """Logits (B, V) of the next token given the previous one (None: y<0> = 0), the new state,
+        and the attention weights (B, S) (None without attention)."""
+        B = state.memory.shape[1]
+        if previous is None:
+            x = state.memory.new_zeros(B, self.target_embedding.embedding_dim)
+        else:
+            x = self.target_embedding(previous)
+        x = self.dropout(x)
+        if self.input_feeding:
+            x = torch.cat([x, state.feed], dim=-1)
+        h, rnn = self.decoder(x[None], state=state.rnn)
+        h = h[0]  # (B, n_a)
+        weights = None
+        if self.attention is not None:
+            h, weights = self.attend(h, state)
+        logits = self.output(self.dropout(h))
+        return logits, replace(state, rnn=rnn, feed=h if self.input_feeding else None), weights
+
+    # -- training ----------------------------------------------------------------------------------------
+    def forward(self, source: Tensor, source_lengths: Tensor | None, target: Tensor) -> Tensor:
+        """Logits (T, B, V) of y<1..T> (target (T, B)), teacher-forced with probability
+        ``teacher_forcing`` per step."""
+        state = self.start(source, source_lengths)
+        T = target.shape[0]
+        if self.teacher_forcing == 1.0 and not self.input_feeding:  # every input known: one pass over time
+            x = self.target_embedding(target[:-1])  # (T-1, B, E)
+            x = torch.cat([x.new_zeros(1, *x.shape[1:]), x])  # y<0> = 0
+            h, _ = self.decoder(self.dropout(x), state=state.rnn)  # (T, B, n_a)
+            if self.attention is not None:
+                scores = torch.stack([self.attention.scores(state.keys, h[t]) for t in range(T)])  # (T, S, B)
+                weights = scores.masked_fill(~state.mask[None], -torch.inf).softmax(dim=1)
+                context = torch.einsum("tsb,sbd->tbd", weights, state.memory)
+                h = torch.tanh(self.combine(torch.cat([context, h], dim=-1)))
+            return self.output(self.dropout(h))
+        logits, previous = [], None
+        for t in range(T):
+            step_logits, state, _ = self.step(previous, state)
+            logits.append(step_logits)
+            use_truth = self.training is False or torch.rand(()) < self.teacher_forcing
+            previous = target[t] if use_truth else step_logits.argmax(-1).detach()
+        return torch.stack(logits)

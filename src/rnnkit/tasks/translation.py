@@ -1,0 +1,276 @@
+"""The translation task: line-aligned source and target files (or the built-in date task) ->
+tokens -> ids -> batches; cross-entropy summed over target tokens; BLEU and chrF with sacreBLEU on
+detokenized output for evaluation (the best weights follow validation BLEU).
+
+Each side has its own tokenizer and vocabulary (``shared_vocab`` builds one for both), saved with the
+run. Targets end with ``<EOS>``; the decoder's first input is the zero vector, as in the language model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from ..data.batches import SentenceBatches, pad_sequences
+from ..data.dates import generate_dates
+from ..data.parallel import read_parallel
+from ..data.text import DataError, fingerprint
+from ..data.tokenizers import make_tokenizer
+from ..data.vocab import Vocabulary
+from ..decoding import beam_search, max_target_length, translate_greedy
+from ..models.language_model import token_loss
+from ..training.checkpoint import RunDir
+
+
+@dataclass
+class TranslationDataConfig:
+    source: str | None = None  # training source file
+    target: str | None = None  # training target file
+    valid_source: str | None = None
+    valid_target: str | None = None
+    test_source: str | None = None
+    test_target: str | None = None
+    dates: int = 0  # > 0: the built-in date task with this many training pairs (no files)
+    date_locales: list[str] | None = None
+    level: str = "word"  # tokens of both sides: char | word | whitespace | bpe
+    lowercase: bool = False
+    bpe_vocab: int = 8000
+    shared_vocab: bool = False
+    max_vocab: int | None = None
+    min_count: int = 1
+    max_length: int = 80  # training pairs with a longer side are skipped
+    batch_size: int = 64
+    beam: int = 5  # for the final test evaluation and translate's default
+    length_alpha: float = 0.6
+    length_ratio: float = 1.5  # maximum output length = ratio * source length + extra
+    length_extra: int = 10
+    eval_beam: int = 1  # beam during training's validation (1: greedy, fast)
+    eval_sentences: int | None = None  # score validation BLEU on the first N sentences only
+
+    def check(self) -> None:
+        if not self.dates and not (self.source and self.target):
+            raise DataError("give --source and --target training files, or --dates N for the built-in date task")
+        for a, b in (("valid_source", "valid_target"), ("test_source", "test_target")):
+            if bool(getattr(self, a)) != bool(getattr(self, b)):
+                raise DataError(f"give both {a.replace('_', '-')} and {b.replace('_', '-')}, or neither")
+
+
+MODEL_DEFAULTS = dict(
+    cell="gru", embedding_size=256, hidden_size=256, num_layers=1, dropout=0.3, attention="multiplicative",
+    input_feeding=False, teacher_forcing=1.0, shared_embeddings=False, engine="auto",
+)  # fmt: skip
+
+
+class TranslationTask:
+    kind = "seq2seq"
+    model_kind = "seq2seq"
+
+    def __init__(self, data: TranslationDataConfig, tokenizers, vocabs, splits=None):
+        self.data = data
+        self.source_tokenizer, self.target_tokenizer = tokenizers
+        self.source_vocab, self.target_vocab = vocabs
+        self.splits: dict[str, list[tuple[str, str]]] = splits or {}
+        self._encoded: dict[str, list] = {}
+
+    # -- configuration ----------------------------------------------------------------------------------
+    @classmethod
+    def data_keys(cls):
+        return set(TranslationDataConfig.__dataclass_fields__)
+
+    @classmethod
+    def model_keys(cls):
+        return {*MODEL_DEFAULTS, "peepholes", "nonlinearity", "cell_options"}
+
+    @classmethod
+    def data_config(cls, values: dict) -> TranslationDataConfig:
+        return TranslationDataConfig(**values)
+
+    def data_dict(self) -> dict:
+        return asdict(self.data)
+
+    def model_config(self, values: dict) -> dict:
+        config = {"source_vocab_size": len(self.source_vocab), "target_vocab_size": len(self.target_vocab), **MODEL_DEFAULTS, **values}
+        options = dict(config.pop("cell_options", None) or {})
+        for key in ("peepholes", "nonlinearity"):
+            if config.get(key) is not None:
+                options[key] = config[key]
+            config.pop(key, None)
+        config["cell_options"] = options
+        if config["shared_embeddings"] and not self.data.shared_vocab:
+            raise ValueError("shared_embeddings needs shared_vocab")
+        return config
+
+    def default_run_name(self, model_config: dict) -> str:
+        name = "dates" if self.data.dates else Path(self.data.source).stem
+        return f"{name}-seq2seq-{model_config['cell']}"
+
+    # -- building ---------------------------------------------------------------------------------------
+    @classmethod
+    def prepare(cls, data: TranslationDataConfig, seed: int = 0):
+        data.check()
+        if data.dates:
+            locales = tuple(data.date_locales or ("en_US",))
+            pairs = generate_dates(data.dates + 2000, seed=1234, locales=locales)
+            splits = {"train": pairs[:-2000], "valid": pairs[-2000:-1000], "test": pairs[-1000:]}
+            record = {"dates": data.dates, "generator_seed": 1234, "locales": list(locales)}
+        else:
+            splits = {"train": read_parallel(data.source, data.target)}
+            for name in ("valid", "test"):
+                if getattr(data, f"{name}_source"):
+                    splits[name] = read_parallel(getattr(data, f"{name}_source"), getattr(data, f"{name}_target"))
+            record = {"train_files": [data.source, data.target]}
+        record["pairs"] = {k: len(v) for k, v in splits.items()}
+        record["train_fingerprint"] = fingerprint([f"{s}\t{t}" for s, t in splits["train"]])
+        settings = {"kind": data.level, "lowercase": data.lowercase, **({"vocab_size": data.bpe_vocab} if data.level == "bpe" else {})}
+        source_tokenizer, target_tokenizer = make_tokenizer(settings), make_tokenizer(settings)
+        if data.shared_vocab:
+            source_tokenizer.fit([s for pair in splits["train"] for s in pair])
+            target_tokenizer = source_tokenizer
+        else:
+            source_tokenizer.fit([s for s, _ in splits["train"]])
+            target_tokenizer.fit([t for _, t in splits["train"]])
+        source_tokens = [source_tokenizer.tokenize(s) for s, _ in splits["train"]]
+        target_tokens = [target_tokenizer.tokenize(t) for _, t in splits["train"]]
+        if data.shared_vocab:
+            source_vocab = target_vocab = Vocabulary.build(source_tokens + target_tokens, data.max_vocab, data.min_count)
+        else:
+            source_vocab = Vocabulary.build(source_tokens, data.max_vocab, data.min_count)
+            target_vocab = Vocabulary.build(target_tokens, data.max_vocab, data.min_count)
+        return cls(data, (source_tokenizer, target_tokenizer), (source_vocab, target_vocab), splits), record
+
+    def save(self, run: RunDir) -> None:
+        run.write_json("source_vocab.json", {"tokens": self.source_vocab.tokens})
+        run.write_json("target_vocab.json", {"tokens": self.target_vocab.tokens})
+        run.write_json("source_tokenizer.json", self.source_tokenizer.config())
+        run.write_json("target_tokenizer.json", self.target_tokenizer.config())
+
+    @classmethod
+    def load(cls, run: RunDir, data: TranslationDataConfig):
+        tokenizers = (make_tokenizer(run.read_json("source_tokenizer.json")), make_tokenizer(run.read_json("target_tokenizer.json")))
+        vocabs = (Vocabulary(run.read_json("source_vocab.json")["tokens"]), Vocabulary(run.read_json("target_vocab.json")["tokens"]))
+        return cls(data, tokenizers, vocabs)
+
+    # -- batches ------------------------------------------------------------------------------------------
+    def encode_source(self, text: str) -> list[int]:
+        return self.source_vocab.encode(self.source_tokenizer.tokenize(text)) or [self.source_vocab.unk_id]
+
+    def encode_target(self, text: str) -> list[int]:
+        return self.target_vocab.encode(self.target_tokenizer.tokenize(text), eos=True)
+
+    def _examples(self, split: str):
+        if split not in self._encoded:
+            pairs = [(self.encode_source(s), self.encode_target(t)) for s, t in self.splits[split]]
+            if split == "train":
+                pairs = [p for p in pairs if len(p[0]) <= self.data.max_length and len(p[1]) <= self.data.max_length + 1]
+                if not pairs:
+                    raise DataError(f"every training pair is longer than max_length {self.data.max_length}")
+            self._encoded[split] = pairs
+        return self._encoded[split]
+
+    @staticmethod
+    def collate(pairs):
+        return pad_sequences([s for s, _ in pairs]), pad_sequences([t for _, t in pairs])
+
+    def _batches(self, split: str, train: bool):
+        return SentenceBatches(self._examples(split), self.data.batch_size if train else 64, seed=0, shuffle=train, collate=self.collate, length=lambda p: len(p[0]))
+
+    # -- the trainer's Task protocol ----------------------------------------------------------------------
+    def batches_per_epoch(self) -> int:
+        return len(self._batches("train", True))
+
+    def start_epoch(self, epoch: int) -> None:
+        pass
+
+    def train_batches(self, epoch: int, start: int):
+        return self._batches("train", True).iterate(epoch, start)
+
+    def loss(self, model, batch, device):
+        source, target = batch
+        logits = model(source.tokens.to(device), source.lengths, target.tokens.to(device))
+        return token_loss(logits, target.tokens.to(device), self.target_vocab.pad_id)
+
+    def has_split(self, split: str) -> bool:
+        return bool(self.splits.get(split))
+
+    @torch.no_grad()
+    def evaluate(self, model, split: str, device, beam: int | None = None) -> dict:
+        model.eval()
+        total, count = 0.0, 0
+        for source, target in self._batches(split, False).iterate(0):
+            logits = model(source.tokens.to(device), source.lengths, target.tokens.to(device))
+            loss, n = token_loss(logits, target.tokens.to(device), self.target_vocab.pad_id)
+            total, count = total + float(loss), count + n
+        pairs = self.splits[split]
+        if split == "valid" and self.data.eval_sentences:
+            pairs = pairs[: self.data.eval_sentences]
+        beam = beam or (self.data.beam if split == "test" else self.data.eval_beam)
+        outputs = [r[0]["text"] for r in self.translate(model, [s for s, _ in pairs], device, beam=beam)]
+        scores = self.scores(outputs, [t for _, t in pairs])
+        return {"loss": total / max(count, 1), "count": count, "criterion": -scores["bleu"], **scores}
+
+    def scores(self, outputs: list[str], references: list[str]) -> dict:
+        """Corpus BLEU and chrF (sacreBLEU, default settings), and exact-match accuracy."""
+        try:
+            import sacrebleu
+        except ImportError:
+            raise ValueError("translation metrics need sacrebleu: pip install 'rnnkit[translation]'") from None
+        bleu = sacrebleu.metrics.BLEU()
+        chrf = sacrebleu.metrics.CHRF()
+        b, c = bleu.corpus_score(outputs, [references]), chrf.corpus_score(outputs, [references])
+        exact = sum(o.strip() == r.strip() for o, r in zip(outputs, references)) / max(len(references), 1)
+        return {"bleu": b.score, "chrf": c.score, "exact_match": exact, "bleu_signature": str(bleu.get_signature()), "chrf_signature": str(chrf.get_signature())}
+
+    def describe(self, result: dict) -> str:
+        return f"BLEU {result['bleu']:.2f}, chrF {result['chrf']:.2f}, exact match {100 * result['exact_match']:.2f}%, loss {result['loss']:.4f} per token"
+
+    def report(self, model, step: int, device) -> list[str]:
+        return []
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+    # -- translating, for the trainer's evaluation and the CLI -------------------------------------------------
+    def translate(self, model, texts: list[str], device, beam: int = 1, nbest: int = 1, replace_unk: bool = False, batch_size: int = 64) -> list[list[dict]]:
+        """For each text, its ``nbest`` translations: text, tokens, score, log_prob, attention."""
+        out = []
+        for i in range(0, len(texts), batch_size):
+            chunk = texts[i : i + batch_size]
+            source_tokens = [self.source_tokenizer.tokenize(t) for t in chunk]
+            batch = pad_sequences([self.encode_source(t) for t in chunk])
+            source = batch.tokens.to(device)
+            limit = max_target_length(batch.lengths.tolist(), self.data.length_ratio, self.data.length_extra)
+            banned = [self.target_vocab.pad_id]
+            if beam > 1 or nbest > 1:
+                results = beam_search(model, source, batch.lengths, eos_id=self.target_vocab.eos_id, beam=max(beam, nbest), max_length=limit, alpha=self.data.length_alpha, nbest=nbest, banned=banned)
+            else:
+                results = [[h] for h in translate_greedy(model, source, batch.lengths, eos_id=self.target_vocab.eos_id, max_length=limit, banned=banned)]
+            for tokens_in, hypotheses in zip(source_tokens, results):
+                out.append([self._render(h, tokens_in, replace_unk) for h in hypotheses])
+        return out
+
+    def _render(self, hypothesis, source_tokens: list[str], replace_unk: bool) -> dict:
+        tokens = self.target_vocab.decode(hypothesis.tokens, stop_at_eos=False)
+        if replace_unk and hypothesis.attention:
+            # an <UNK> becomes the source word the decoder attended to most at that step
+            tokens = [
+                source_tokens[max(range(len(source_tokens)), key=lambda s: hypothesis.attention[t][s])] if token == "<UNK>" and t < len(hypothesis.attention) else token
+                for t, token in enumerate(tokens)
+            ]
+        return {"text": self.target_tokenizer.detokenize(tokens), "tokens": tokens, "score": hypothesis.score, "log_prob": hypothesis.log_prob, "attention": hypothesis.attention}
+
+    def evaluate_file(self, model, path: str, device) -> dict:
+        source, _, target = path.partition(",")
+        if not target:
+            raise ValueError("eval of a translation run takes SOURCE,TARGET: two line-aligned files joined by a comma")
+        self.splits["file"] = read_parallel(source, target)
+        self._encoded.pop("file", None)
+        try:
+            return self.evaluate(model, "file", device, beam=self.data.beam)
+        finally:
+            del self.splits["file"]
+            self._encoded.pop("file", None)

@@ -1,0 +1,125 @@
+"""Translation: attention, greedy and beam search against teacher forcing, the date task, the
+parallel-file errors, and the command line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from rnnkit.cli import main
+from rnnkit.data.parallel import read_parallel
+from rnnkit.data.text import DataError
+from rnnkit.decoding import beam_search, sequence_log_prob, translate_greedy
+from rnnkit.models.seq2seq import Seq2Seq
+
+EOS = 2
+
+
+def small_model(attention="multiplicative", input_feeding=False, cell="gru", seed=0):
+    torch.manual_seed(seed)
+    model = Seq2Seq(12, 9, cell=cell, embedding_size=6, hidden_size=8, attention=attention, input_feeding=input_feeding, dropout=0.0).double()
+    with torch.no_grad():  # sharpen the output layer so that decoding meets <EOS> at varied lengths
+        model.output.weight.mul_(4)
+    return model.eval()
+
+
+SOURCE = torch.tensor([[3, 4], [5, 6], [7, 0], [8, 0]])  # (S=4, B=2); the second source has 2 tokens
+LENGTHS = torch.tensor([4, 2])
+
+
+@pytest.mark.parametrize("attention", ["multiplicative", "additive"])
+def test_attention_weights_sum_to_one_and_ignore_padding(attention):
+    model = small_model(attention)
+    state = model.start(SOURCE, LENGTHS)
+    _, _, weights = model.step(None, state)  # (B, S)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(2, dtype=torch.float64))
+    assert torch.all(weights[1, 2:] == 0)  # padded source steps get no weight
+
+
+@pytest.mark.parametrize("attention,input_feeding,cell", [("multiplicative", False, "gru"), ("additive", True, "lstm"), ("none", False, "lstm")])
+def test_fast_training_pass_equals_stepwise_decoding(attention, input_feeding, cell):
+    model = small_model(attention, input_feeding, cell)
+    target = torch.tensor([[3, 5], [4, 2], [2, 6], [7, 2]])
+    fast = model(SOURCE, LENGTHS, target)  # teacher forcing, all steps at once where possible
+    state, previous, steps = model.start(SOURCE, LENGTHS), None, []
+    for t in range(target.shape[0]):
+        logits, state, _ = model.step(previous, state)
+        steps.append(logits)
+        previous = target[t]
+    torch.testing.assert_close(fast, torch.stack(steps))
+
+
+@pytest.mark.parametrize("attention", ["multiplicative", "additive", "none"])
+def test_beam_width_one_equals_greedy(attention):
+    model = small_model(attention, seed=1)
+    greedy = translate_greedy(model, SOURCE, LENGTHS, eos_id=EOS, max_length=12, banned=[0])
+    beam = beam_search(model, SOURCE, LENGTHS, eos_id=EOS, beam=1, max_length=12, banned=[0])
+    assert [h.tokens for h in greedy] == [b[0].tokens for b in beam]
+    for g, b in zip(greedy, beam):
+        assert abs(g.log_prob - b[0].log_prob) < 1e-9
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_beam_hypotheses_are_in_score_order_and_scores_are_the_models_log_probs(seed):
+    model = small_model(seed=seed)
+    results = beam_search(model, SOURCE, LENGTHS, eos_id=EOS, beam=4, max_length=12, alpha=0.6, nbest=4, banned=[0])
+    for b, hypotheses in enumerate(results):
+        assert len(hypotheses) == 4
+        scores = [h.score for h in hypotheses]
+        assert scores == sorted(scores, reverse=True)
+        for h in hypotheses:
+            recomputed = sequence_log_prob(model, SOURCE[: LENGTHS[b], b : b + 1], h.tokens + [EOS])
+            assert abs(h.log_prob - recomputed) < 1e-9
+
+
+def test_parallel_files_errors(tmp_path):
+    (tmp_path / "a.src").write_text("eins\nzwei\ndrei\n")
+    (tmp_path / "a.tgt").write_text("one\ntwo\n")
+    with pytest.raises(DataError, match=r"a.src has 3 lines but .*a.tgt has 2: parallel files must be line-aligned"):
+        read_parallel(tmp_path / "a.src", tmp_path / "a.tgt")
+    (tmp_path / "b.src").write_text("eins\n\ndrei\n")
+    (tmp_path / "b.tgt").write_text("one\ntwo\nthree\n")
+    with pytest.raises(DataError, match=r"b.src:2: empty line, while .*b.tgt:2 is not"):
+        read_parallel(tmp_path / "b.src", tmp_path / "b.tgt")
+    (tmp_path / "empty.src").write_text("")
+    with pytest.raises(DataError, match="empty.src: the file has no text"):
+        read_parallel(tmp_path / "empty.src", tmp_path / "a.tgt")
+
+
+def test_date_generator_is_deterministic_and_right_by_construction():
+    pytest.importorskip("babel")
+    import datetime
+
+    from rnnkit.data.dates import generate_dates, human_date
+
+    pairs = generate_dates(200, seed=5)
+    assert pairs == generate_dates(200, seed=5)
+    assert all(datetime.date.fromisoformat(iso) for _, iso in pairs)
+    assert human_date(datetime.date(1979, 5, 3), "d MMMM y") == "3 may 1979"
+    assert human_date(datetime.date(2021, 3, 2), "full") == "tuesday march 2 2021"
+
+
+def test_date_task_learns_and_runs_end_to_end(tmp_path, capsys):
+    pytest.importorskip("babel")
+    pytest.importorskip("sacrebleu")
+    run = tmp_path / "run"
+    code = main(["train", "seq2seq", "--dates", "6000", "--level", "char", "--run", str(run), "--epochs", "6", "--lr", "0.005",
+                 "--hidden-size", "48", "--embedding-size", "24", "--batch-size", "64", "--beam", "3", "--no-progress"])  # fmt: skip
+    _, err = capsys.readouterr()
+    assert code == 0, err
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["test_exact_match"] >= 0.5  # the benchmark (docs/benchmarks.md) trains to >= 99%
+    assert "nrefs:1" in summary["test_bleu_signature"]
+    code = main(["translate", str(run), "--beam", "3", "--nbest", "2", "--json", "3 may 1979", "--attention", str(tmp_path / "att.png")])
+    out, _ = capsys.readouterr()
+    result = json.loads(out.splitlines()[0])
+    assert code == 0 and len(result["translations"]) == 2 and (tmp_path / "att.png").exists()
+    assert result["translations"][0]["score"] >= result["translations"][1]["score"]
+    source, target = tmp_path / "d.src", tmp_path / "d.tgt"
+    source.write_text("3 may 1979\n25.12.49\n")
+    target.write_text("1979-05-03\n2049-12-25\n")
+    code = main(["eval", str(run), f"{source},{target}", "--json"])
+    result = json.loads(capsys.readouterr()[0])
+    assert code == 0 and 0 <= result["exact_match"] <= 1 and result["bleu_signature"].startswith("nrefs:1")
