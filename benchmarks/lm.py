@@ -40,8 +40,8 @@ SETTINGS = {
     ),
     "ptb": dict(
         level="whitespace", batching="stream", batch_size=20, bptt=35, cell="lstm", embedding_size=256, hidden_size=256,
-        num_layers=2, dropout=0.35, tie_embeddings=True, optimizer="sgd", lr=20.0, clip=0.25, schedule="plateau",
-        epochs=40, time_limit=3480, log_every=200,
+        num_layers=2, dropout=0.35, tie_embeddings=True, optimizer="sgd", lr=20.0, clip=0.25, schedule="cosine",
+        epochs=19, time_limit=3480, log_every=200,
     ),
     "shakespeare": dict(
         level="char", line_breaks="token", batching="stream", batch_size=32, bptt=128, cell="lstm", embedding_size=64,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import cells, classify, demo, evaluate, sample, score, tag, tour, train, translate
+from . import cells, classify, compose, demo, evaluate, sample, score, tag, tour, train, translate
 
 VERBS = {
     "demo": demo,
@@ -18,6 +18,7 @@ VERBS = {
     "tag": tag,
     "classify": classify,
     "translate": translate,
+    "compose": compose,
     "eval": evaluate,
     "tour": tour,
     "cells": cells,

@@ -30,6 +30,7 @@ def add_parser(subparsers) -> None:
     _add_tagger(tasks)
     _add_classifier(tasks)
     _add_seq2seq(tasks)
+    _add_music(tasks)
     parser.set_defaults(verb="train")
 
 
@@ -232,6 +233,37 @@ def _add_seq2seq(tasks) -> None:
     model.add_argument("--teacher-forcing", type=float, help="probability of feeding the true previous token (default 1)")
     model.add_argument("--shared-embeddings", action="store_true", default=None, help="one embedding for both sides (needs --shared-vocab)")
     _training_options(seq2seq, TRAINING_DEFAULTS)
+
+
+MUSIC_EXAMPLES = """examples:
+  rnnkit train music jsb-chorales-quarter.json                     # its train/valid/test splits; piano roll
+  rnnkit train music midi_folder/ --representation events --transpose 3
+  rnnkit compose RUN --steps 64 --out song.mid --png song.png --temperature 0.9
+"""
+
+
+def _add_music(tasks) -> None:
+    music = tasks.add_parser(
+        "music",
+        help="a polyphonic music model (piano roll or voice tokens) on JSB Chorales files or MIDI",
+        description="Train a one-to-many music model from x<1> = 0: a piano roll with 88 independent Bernoulli outputs "
+        "per step, or voice tokens with a language model. Reports the negative log-likelihood per time step.",
+        epilog=MUSIC_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _run_options(music)
+    data = music.add_argument_group("data")
+    data.add_argument("--valid", help="validation file or MIDI folder (default: the training file's own split)")
+    data.add_argument("--test", help="test file or MIDI folder")
+    data.add_argument("--representation", choices=["piano-roll", "events"], help="default piano-roll")
+    data.add_argument("--voices", type=int, help="tokens per step with events (default 4)")
+    data.add_argument("--step-seconds", type=float, help="MIDI folders: seconds per time step (default 0.5)")
+    data.add_argument("--transpose", type=int, help="augment: random shifts within this many semitones (default 0)")
+    data.add_argument("--batch-size", type=int, help="sequences per batch (default 16)")
+    model = music.add_argument_group("model", "defaults: gru, 1 layer of 256, dropout 0.3")
+    _recurrent_options(model, "default gru")
+    model.add_argument("--embedding-size", type=int, help="token embedding (events only)")
+    _training_options(music, TRAINING_DEFAULTS)
 
 
 NOT_SETTINGS = {"verb", "task", "run", "resume", "config"}

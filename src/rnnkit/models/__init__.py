@@ -25,7 +25,8 @@ def build_model(kind: str, config: dict) -> nn.Module:
 
 from .classifier import Classifier  # noqa: E402  (each registers itself)
 from .language_model import LanguageModel  # noqa: E402
+from .music import PianoRollModel  # noqa: E402
 from .seq2seq import Seq2Seq  # noqa: E402
 from .tagger import Tagger  # noqa: E402
 
-__all__ = ["MODELS", "Classifier", "LanguageModel", "Seq2Seq", "Tagger", "build_model", "register_model"]
+__all__ = ["MODELS", "Classifier", "LanguageModel", "PianoRollModel", "Seq2Seq", "Tagger", "build_model", "register_model"]

@@ -95,3 +95,34 @@ def plot_attention(weights: list[list[float]], source: list[str], target: list[s
     plt.close(figure)
     atomic_write(Path(path), buffer.getvalue())
     return True
+
+
+def plot_piano_roll(sequence: list[list[int]], path: Path, title: str = "") -> bool:
+    """A piano roll: time steps across, pitches up, a mark where a note sounds."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    import io
+
+    pitches = [p for step in sequence for p in step] or [60]
+    low, high = min(pitches) - 2, max(pitches) + 2
+    grid = [[0.0] * len(sequence) for _ in range(high - low + 1)]
+    for t, step in enumerate(sequence):
+        for p in step:
+            grid[p - low][t] = 1.0
+    figure, axes = plt.subplots(figsize=(min(16, 2 + 0.12 * len(sequence)), 3.5), dpi=110)
+    axes.imshow(grid, origin="lower", aspect="auto", cmap="Greys", interpolation="nearest", extent=(0, len(sequence), low - 0.5, high + 0.5))
+    axes.set_xlabel("time step")
+    axes.set_ylabel("MIDI pitch")
+    if title:
+        axes.set_title(title, fontsize=9)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    atomic_write(Path(path), buffer.getvalue())
+    return True

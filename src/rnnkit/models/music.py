@@ -1,0 +1,99 @@
+r"""The piano-roll model: one-to-many music generation with independent Bernoulli outputs.
+
+    x<1> = 0,  x<t> = v<t-1>                 v<t>: the 88-key binary vector of step t
+    a<t> = Recurrent(x<1..t>)
+    p<t> = σ(W head(a<t>) + b)               P(key k sounds at step t | v<1..t-1>) = p<t>[k]
+    L    = Σ_t Σ_k -[v<t>[k] log p<t>[k] + (1 - v<t>[k]) log(1 - p<t>[k])]
+
+The keys of one step are independent given the past (the setting of Boulanger-Lewandowski et al.
+2012 and Chung et al. 2014), and the negative log-likelihood is reported per time step (summed over
+the 88 keys, averaged over steps), as they report it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..data.music import KEYS
+from ..recurrent import Recurrent
+from . import register_model
+from .heads import DeepHead
+
+
+@register_model
+class PianoRollModel(nn.Module):
+    kind = "piano-roll"
+
+    def __init__(
+        self,
+        *,
+        cell: str = "gru",
+        hidden_size: int = 256,
+        num_layers: int = 1,
+        dropout: float = 0.3,
+        head_sizes: Sequence[int] = (),
+        engine: str = "auto",
+        cell_options: dict | None = None,
+    ):
+        super().__init__()
+        self._config = dict(
+            cell=cell, hidden_size=hidden_size, num_layers=num_layers, dropout=dropout, head_sizes=list(head_sizes),
+            engine=engine, cell_options=dict(cell_options or {}),
+        )  # fmt: skip
+        self.recurrent = Recurrent(cell, KEYS, hidden_size, num_layers=num_layers, dropout=dropout, engine=engine, **(cell_options or {}))
+        self.dropout = nn.Dropout(dropout)
+        self.head = DeepHead(hidden_size, head_sizes, dropout)
+        self.output = nn.Linear(self.head.output_size, KEYS)
+
+    def config(self) -> dict:
+        return dict(self._config)
+
+    def forward(self, rolls: Tensor, lengths: Tensor | None = None, state=None, previous: Tensor | None = None):
+        """Logits (T, B, 88) of p<1..T> for rolls (T, B, 88); x<1> = 0 (or ``previous``, (B, 88))."""
+        first = torch.zeros_like(rolls[:1]) if previous is None else previous[None]
+        x = torch.cat([first, rolls[:-1]])  # x<t> = v<t-1>
+        a, state = self.recurrent(self.dropout(x), lengths=lengths, state=state)
+        return self.output(self.head(self.dropout(a))), state
+
+    def step(self, previous: Tensor | None, state, batch_size: int):
+        """Logits (B, 88) of the next step given the previous one (None: x<1> = 0)."""
+        if previous is None:
+            previous = self.output.weight.new_zeros(batch_size, KEYS)
+        a, state = self.recurrent(previous[None], state=state)
+        return self.output(self.head(a[0])), state
+
+
+def bernoulli_nll(logits: Tensor, rolls: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, int]:
+    """Σ over real steps and keys of the Bernoulli negative log-likelihood, and the number of steps."""
+    per_key = F.binary_cross_entropy_with_logits(logits.float(), rolls.float(), reduction="none")  # (T, B, 88)
+    per_step = per_key.sum(-1)  # (T, B)
+    if lengths is None:
+        return per_step.sum(), per_step.numel()
+    mask = torch.arange(rolls.shape[0], device=rolls.device)[:, None] < lengths.to(rolls.device)[None, :]
+    return (per_step * mask).sum(), int(mask.sum())
+
+
+@torch.no_grad()
+def sample_rolls(model, steps: int, *, num: int = 1, temperature: float = 1.0, primer: Tensor | None = None, seed: int | None = None, device="cpu") -> Tensor:
+    """(steps, num, 88) binary rolls: each step's keys drawn independently from σ(logits / temperature)
+    and fed back; a primer (P, 88) is played first and kept at the start."""
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    model.eval()
+    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    state, previous, out = None, None, []
+    if primer is not None:
+        for row in primer.to(device):
+            _, state = model.step(previous, state, num)
+            previous = row[None].expand(num, -1).float()
+            out.append(previous)
+    while len(out) < steps:
+        logits, state = model.step(previous, state, num)
+        probs = torch.sigmoid(logits.float() / temperature).cpu()
+        previous = torch.bernoulli(probs, generator=generator).to(device)
+        out.append(previous)
+    return torch.stack(out[:steps])

@@ -1,0 +1,237 @@
+"""The music task: polyphonic sequences (JSB Chorales files, or a folder of MIDI files) in one of
+two representations, trained one-to-many from x<1> = 0:
+
+* ``piano-roll``: 88 independent Bernoulli outputs per step (``models/music.py``);
+* ``events``: ``voices`` tokens per step (``p72``, ``rest``) and ``<EOS>`` at the end, modelled by
+  the language model (``models/language_model.py``) over that vocabulary.
+
+Both report the negative log-likelihood per time step (nats), the benchmarks' measure; for events it
+is the sum over the step's tokens (``<EOS>`` counted with the last step). ``transpose`` shifts each
+training sequence by a random number of semitones in [-transpose, transpose] each epoch
+(deterministic per seed and epoch), when the notes stay on the piano.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from ..data.batches import SentenceBatches, TokenBatch, pad_sequences
+from ..data.music import KEYS, Sequence, from_voice_tokens, piano_roll, read_chorales, read_midi_folder, to_voice_tokens, transpose
+from ..data.text import DataError, fingerprint, split_lines
+from ..data.vocab import Vocabulary
+from ..models.language_model import token_loss
+from ..models.music import bernoulli_nll, sample_rolls
+from ..training.checkpoint import RunDir
+
+
+@dataclass
+class MusicDataConfig:
+    train: list[str] | str = ""  # a JSB JSON/pickle file (with its splits) or a folder of MIDI files
+    valid: str | None = None
+    test: str | None = None
+    representation: str = "piano-roll"  # piano-roll | events
+    voices: int = 4  # tokens per step with events
+    step_seconds: float = 0.5  # MIDI resolution: seconds per step when reading a MIDI folder
+    split: tuple[float, float] = (0.1, 0.1)  # valid, test fractions of a MIDI folder
+    transpose: int = 0  # augmentation: random shifts within ±transpose semitones
+    batch_size: int = 16
+
+    def check(self) -> None:
+        if not self.train:
+            raise DataError("no training data given")
+        if self.representation not in ("piano-roll", "events"):
+            raise ValueError(f"representation must be 'piano-roll' or 'events', got {self.representation!r}")
+
+
+PIANO_DEFAULTS = dict(cell="gru", hidden_size=256, num_layers=1, dropout=0.3, head_sizes=[], engine="auto")
+EVENT_DEFAULTS = dict(cell="gru", embedding_size=64, hidden_size=256, num_layers=1, dropout=0.3, head_sizes=[], engine="auto")
+
+
+def _read(path: str) -> dict[str, list[Sequence]]:
+    p = Path(path)
+    if p.is_dir():
+        return {"train": read_midi_folder(p)}
+    return read_chorales(p)
+
+
+class MusicTask:
+    kind = "music"
+
+    def __init__(self, data: MusicDataConfig, vocab: Vocabulary | None = None, splits=None):
+        self.data = data
+        self.vocab = vocab
+        self.splits: dict[str, list[Sequence]] = splits or {}
+        self.model_kind = "piano-roll" if data.representation == "piano-roll" else "lm"
+
+    # -- configuration -----------------------------------------------------------------------------------
+    @classmethod
+    def data_keys(cls):
+        return set(MusicDataConfig.__dataclass_fields__)
+
+    @classmethod
+    def model_keys(cls):
+        return {*EVENT_DEFAULTS, "peepholes", "nonlinearity", "cell_options"}
+
+    @classmethod
+    def data_config(cls, values: dict) -> MusicDataConfig:
+        config = MusicDataConfig(**values)
+        config.train = [str(p) for p in ([config.train] if isinstance(config.train, str) else config.train)]
+        config.split = tuple(config.split)
+        return config
+
+    def data_dict(self) -> dict:
+        return asdict(self.data)
+
+    def model_config(self, values: dict) -> dict:
+        defaults = PIANO_DEFAULTS if self.model_kind == "piano-roll" else {**EVENT_DEFAULTS, "vocab_size": len(self.vocab)}
+        if self.model_kind == "piano-roll" and "embedding_size" in values:
+            raise ValueError("embedding_size is for representation 'events'; the piano roll is the input itself")
+        config = {**defaults, **values}
+        options = dict(config.pop("cell_options", None) or {})
+        for key in ("peepholes", "nonlinearity"):
+            if config.get(key) is not None:
+                options[key] = config[key]
+            config.pop(key, None)
+        config["cell_options"] = options
+        config["head_sizes"] = list(config["head_sizes"])
+        return config
+
+    def default_run_name(self, model_config: dict) -> str:
+        return f"{Path(self.data.train[0]).stem}-{self.data.representation}-{model_config['cell']}"
+
+    # -- building ----------------------------------------------------------------------------------------
+    @classmethod
+    def prepare(cls, data: MusicDataConfig, seed: int = 0):
+        data.check()
+        first = _read(data.train[0])
+        splits = {"train": [s for path in data.train for s in _read(path)["train"]]}
+        for name in ("valid", "test"):
+            if getattr(data, name):
+                splits[name] = _read(getattr(data, name))["train"]
+            elif name in first:
+                splits[name] = first[name]
+        record = {"train_files": list(data.train)}
+        if "valid" not in splits and "test" not in splits:
+            order = [str(i) for i in range(len(splits["train"]))]
+            tr, va, te = split_lines(order, *data.split, seed=seed)
+            pick = lambda ids: [splits["train"][int(i)] for i in ids]  # noqa: E731
+            splits = {"train": pick(tr), "valid": pick(va), "test": pick(te)}
+            record["made_split"] = {"valid": data.split[0], "test": data.split[1], "seed": seed}
+        record["sequences"] = {k: len(v) for k, v in splits.items()}
+        record["steps"] = {k: sum(map(len, v)) for k, v in splits.items()}
+        record["train_fingerprint"] = fingerprint([repr(s) for s in splits["train"]])
+        vocab = None
+        if data.representation == "events":
+            tokens = [to_voice_tokens(s, data.voices) for s in splits["train"]]
+            if data.transpose:  # every transposed pitch must be in the vocabulary
+                tokens += [[f"p{p}" for p in range(21, 109)]]
+            vocab = Vocabulary.build(tokens)
+        return cls(data, vocab, splits), record
+
+    def save(self, run: RunDir) -> None:
+        if self.vocab is not None:
+            run.write_json("vocab.json", {"tokens": self.vocab.tokens})
+
+    @classmethod
+    def load(cls, run: RunDir, data: MusicDataConfig):
+        vocab = Vocabulary(run.read_json("vocab.json")["tokens"]) if data.representation == "events" else None
+        return cls(data, vocab)
+
+    # -- batches ------------------------------------------------------------------------------------------
+    def _encode(self, sequence: Sequence) -> list[int]:
+        return self.vocab.encode(to_voice_tokens(sequence, self.data.voices), eos=True)
+
+    def _collate(self, sequences: list[Sequence]):
+        if self.data.representation == "events":
+            return pad_sequences([self._encode(s) for s in sequences])
+        rolls = [piano_roll(s) for s in sequences]
+        lengths = torch.tensor([len(r) for r in rolls])
+        batch = torch.zeros(int(lengths.max()), len(rolls), KEYS)
+        for b, roll in enumerate(rolls):
+            batch[: len(roll), b] = roll
+        return batch, lengths
+
+    def _batches(self, split: str, train: bool, epoch: int = 0):
+        sequences = self.splits[split]
+        if train and self.data.transpose:
+            rng = random.Random(epoch * 9973 + 17)
+            shifted = [transpose(s, rng.randint(-self.data.transpose, self.data.transpose)) for s in sequences]
+            sequences = [t if t is not None else s for t, s in zip(shifted, sequences)]
+        return SentenceBatches(sequences, self.data.batch_size if train else 64, seed=0, shuffle=train, collate=self._collate)
+
+    # -- the trainer's Task protocol -----------------------------------------------------------------------
+    def batches_per_epoch(self) -> int:
+        return len(self._batches("train", True))
+
+    def start_epoch(self, epoch: int) -> None:
+        pass
+
+    def train_batches(self, epoch: int, start: int):
+        return self._batches("train", True, epoch).iterate(epoch, start)
+
+    def _loss(self, model, batch, device):
+        """(summed NLL, number of time steps) for either representation."""
+        if self.data.representation == "events":
+            batch = batch.to(device)
+            logits, _ = model(batch.tokens, lengths=batch.lengths)
+            total, tokens = token_loss(logits, batch.tokens, self.vocab.pad_id)
+            return total, (tokens - len(batch.lengths)) // self.data.voices  # steps: tokens without <EOS>
+        rolls, lengths = batch
+        logits, _ = model(rolls.to(device), lengths=lengths)
+        return bernoulli_nll(logits, rolls.to(device), lengths)
+
+    def loss(self, model, batch, device):
+        return self._loss(model, batch, device)
+
+    def has_split(self, split: str) -> bool:
+        return bool(self.splits.get(split))
+
+    @torch.no_grad()
+    def evaluate(self, model, split: str, device) -> dict:
+        model.eval()
+        total, steps = 0.0, 0
+        for batch in self._batches(split, False).iterate(0):
+            loss, n = self._loss(model, batch, device)
+            total, steps = total + float(loss), steps + n
+        return {"loss": total / max(steps, 1), "nll_per_step": total / max(steps, 1), "count": steps}
+
+    def describe(self, result: dict) -> str:
+        return f"NLL {result['nll_per_step']:.3f} nats per time step ({result['count']} steps)"
+
+    def report(self, model, step: int, device) -> list[str]:
+        return []
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+    # -- for the CLI -----------------------------------------------------------------------------------------
+    def evaluate_file(self, model, path: str, device) -> dict:
+        data = _read(path)
+        self.splits["file"] = data.get("test") or data["train"]
+        try:
+            return self.evaluate(model, "file", device)
+        finally:
+            del self.splits["file"]
+
+    def compose(self, model, steps: int, *, num: int = 1, temperature: float = 1.0, primer: Sequence | None = None, seed=None, device="cpu") -> list[Sequence]:
+        """``num`` new sequences of ``steps`` steps (a primer plays first and is kept)."""
+        if steps < 1:
+            raise ValueError(f"steps must be at least 1, got {steps}")
+        if self.data.representation == "piano-roll":
+            rolls = sample_rolls(model, steps, num=num, temperature=temperature, primer=piano_roll(primer) if primer else None, seed=seed, device=device)
+            from ..data.music import roll_to_sequence
+
+            return [roll_to_sequence(rolls[:, b]) for b in range(num)]
+        from ..decoding import SamplingOptions, sample
+
+        prime = self.vocab.encode(to_voice_tokens(primer, self.data.voices)) if primer else []
+        options = SamplingOptions(temperature=temperature, max_length=steps * self.data.voices - len(prime))
+        rows = sample(model, num, options, eos_id=self.vocab.eos_id, banned=[self.vocab.pad_id, self.vocab.unk_id], prime=prime, seed=seed, device=device)
+        return [from_voice_tokens(self.vocab.decode(prime + ids), self.data.voices) for ids in rows]

@@ -1,0 +1,115 @@
+"""Music: piano roll <-> MIDI, the Bernoulli NLL, overfitting one chorale, composing from the command
+line, and one-line errors for malformed input."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from rnnkit.cli import main
+from rnnkit.data.music import from_voice_tokens, piano_roll, read_chorales, roll_to_sequence, to_voice_tokens
+from rnnkit.data.text import DataError
+from rnnkit.models.music import PianoRollModel, bernoulli_nll
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SONG = [[60, 64, 67], [60, 64, 67], [], [62, 65], [62], [62, 65, 69, 72], [], []]  # held chord, rests, a repeat
+
+
+def test_piano_roll_midi_piano_roll_preserves_notes_and_timing(tmp_path):
+    pytest.importorskip("pretty_midi")
+    from rnnkit.data.music import read_midi, write_midi
+
+    assert roll_to_sequence(piano_roll(SONG)) == SONG
+    for step_seconds in (0.5, 0.25):
+        write_midi(SONG[:-2], tmp_path / "a.mid", step_seconds=step_seconds)  # trailing silence has no notes to keep
+        assert read_midi(tmp_path / "a.mid", step_seconds) == SONG[:-2]
+
+
+def test_voice_tokens_round_trip():
+    tokens = to_voice_tokens(SONG, voices=4)
+    assert tokens[:8] == ["p67", "p64", "p60", "rest", "p67", "p64", "p60", "rest"]
+    assert from_voice_tokens(tokens, voices=4) == SONG
+
+
+def test_bernoulli_nll_equals_a_hand_computation():
+    logits = torch.tensor([[[2.0, -1.0] + [0.0] * 86]])  # (T=1, B=1, 88)
+    roll = torch.zeros(1, 1, 88)
+    roll[0, 0, 0] = 1.0  # key 0 sounds, every other key is silent
+    total, steps = bernoulli_nll(logits, roll)
+    sigmoid = lambda z: 1 / (1 + math.exp(-z))  # noqa: E731
+    by_hand = -math.log(sigmoid(2.0)) - math.log(1 - sigmoid(-1.0)) - 86 * math.log(0.5)
+    assert steps == 1 and abs(float(total) - by_hand) < 1e-5
+    padded = torch.cat([roll, torch.ones(1, 1, 88)])  # a padded second step must not count
+    total2, steps2 = bernoulli_nll(torch.cat([logits, torch.zeros(1, 1, 88)]), padded, torch.tensor([1]))
+    assert steps2 == 1 and abs(float(total2) - by_hand) < 1e-5
+
+
+def chorales_file(tmp_path: Path, sequences, name="songs.json") -> str:
+    path = tmp_path / name
+    path.write_text(json.dumps({"train": sequences, "valid": sequences[:1], "test": sequences[:1]}))
+    return str(path)
+
+
+def test_model_overfits_one_chorale(tmp_path):
+    from rnnkit.tasks.music import MusicDataConfig, MusicTask
+    from rnnkit.training import RunDir, Trainer, TrainingConfig
+
+    chorale = [[60 + (t % 5), 67 + (t % 3), 72] if t % 4 else [55, 62] for t in range(32)]
+    task, _ = MusicTask.prepare(MusicDataConfig(train=[chorales_file(tmp_path, [chorale])], batch_size=1))
+    torch.manual_seed(0)
+    model = PianoRollModel(cell="gru", hidden_size=64, dropout=0.0)
+    start = task.evaluate(model, "valid", "cpu")["nll_per_step"]
+    summary = Trainer(task, model, TrainingConfig(max_steps=300, lr=1e-2, schedule="constant", progress=False, eval_every=300), RunDir(tmp_path / "run")).fit()
+    assert start > 50  # about 88 ln 2 at the start
+    assert summary["best_valid_criterion"] < 1.0  # nats per step: the chorale is learned
+
+
+@pytest.mark.parametrize("representation", ["piano-roll", "events"])
+def test_train_compose_eval_from_the_command_line(tmp_path, capsys, representation):
+    pytest.importorskip("pretty_midi")
+    import mido
+    import pretty_midi
+
+    songs = [[[60 + (t + k) % 7, 67, 72 - (k % 2)] for t in range(24)] for k in range(6)]
+    data = chorales_file(tmp_path, songs)
+    run = tmp_path / "run"
+    code = main(["train", "music", data, "--representation", representation, "--run", str(run), "--epochs", "3", "--hidden-size", "32", "--no-progress"])
+    _, err = capsys.readouterr()
+    assert code == 0, err and "NLL" in err
+    out = tmp_path / "song.mid"
+    code = main(["compose", str(run), "--steps", "40", "--out", str(out), "--seed", "1", "--png", str(tmp_path / "song.png"), "--wav", str(tmp_path / "song.wav")])
+    printed, err = capsys.readouterr()
+    assert code == 0, err
+    assert (tmp_path / "song.png").exists() and (tmp_path / "song.wav").exists()
+    midi = pretty_midi.PrettyMIDI(str(out))
+    roll = midi.get_piano_roll(fs=2.0)  # 0.5 s per step
+    assert roll.shape[1] <= 40 and midi.get_end_time() <= 20.0 + 1e-6
+    assert "40 steps" in printed
+    assert mido.MidiFile(str(out)).length <= 20.0 + 1e-6
+    code = main(["eval", str(run), data, "--json"])
+    result = json.loads(capsys.readouterr()[0])
+    assert code == 0 and result["nll_per_step"] > 0
+
+
+def test_malformed_input_gets_one_line(tmp_path, capsys):
+    (tmp_path / "bad.json").write_text('{"train": [[[60, 64]], [[61]]\n, }')
+    with pytest.raises(DataError, match=r"bad.json:2: not valid JSON"):
+        read_chorales(tmp_path / "bad.json")
+    (tmp_path / "range.json").write_text(json.dumps({"train": [[[60], [140]]]}))
+    with pytest.raises(DataError, match=r"range.json \[train\]: sequence 0, step 1: pitch 140 outside the piano range"):
+        read_chorales(tmp_path / "range.json")
+    code = main(["train", "music", str(tmp_path / "range.json"), "--run", str(tmp_path / "r")])
+    err = capsys.readouterr()[1]
+    assert code == 2 and len(err.strip().splitlines()) == 1 and not (tmp_path / "r").exists()
+
+
+@pytest.mark.skipif(not (SHARED / "jsb_chorales" / "jsb-chorales-quarter.json").exists(), reason="shared JSB data absent")
+def test_reads_the_real_jsb_chorales():
+    data = read_chorales(SHARED / "jsb_chorales" / "jsb-chorales-quarter.json")
+    assert {k: len(v) for k, v in data.items()} == {"train": 229, "valid": 76, "test": 77}
+    assert {k: sum(map(len, v)) for k, v in data.items()} == {"train": 13807, "valid": 4602, "test": 4725}
+    assert read_chorales(SHARED / "jsb_chorales" / "jsb-chorales-quarter.pkl") == data
