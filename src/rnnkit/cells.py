@@ -164,6 +164,15 @@ class Cell(nn.Module):
     def forward(self, x_t: Tensor, state: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
         raise NotImplementedError
 
+    # Set by rnnkit.analysis.recording while a model is being recorded; None otherwise.
+    observer: Callable[[Cell, str, Tensor], None] | None = None
+
+    def observe(self, name: str, value: Tensor) -> Tensor:
+        """Report an intermediate value (a gate, c̃) to the recorder, if one is listening."""
+        if self.observer is not None:
+            self.observer(self, name, value)
+        return value
+
     def options(self) -> dict:
         """Constructor options beyond the sizes, so that ``type(cell)(n_x, n_a, **options)`` rebuilds it."""
         return {}
@@ -281,6 +290,7 @@ class GRUCell(Cell):
         gamma_r = torch.sigmoid(self.affine("r", c_prev, x_t))  # Γr = σ(Wr[c<t-1>, x<t>] + br)
         c_tilde = torch.tanh(self.affine("c", gamma_r * c_prev, x_t))  # c̃ = tanh(Wc[Γr*c<t-1>, x<t>] + bc)
         c = gamma_u * c_tilde + (1 - gamma_u) * c_prev
+        self.observe("update", gamma_u), self.observe("relevance", gamma_r)
         return (c,)
 
 
@@ -310,6 +320,7 @@ class SimpleGRUCell(Cell):
         gamma_u = torch.sigmoid(self.affine("u", c_prev, x_t))  # Γu = σ(Wu[c<t-1>, x<t>] + bu)
         c_tilde = torch.tanh(self.affine("c", c_prev, x_t))  # c̃ = tanh(Wc[c<t-1>, x<t>] + bc)
         c = gamma_u * c_tilde + (1 - gamma_u) * c_prev
+        self.observe("update", gamma_u)
         return (c,)
 
 
@@ -349,6 +360,7 @@ class GRUCuDNNCell(Cell):
         recurrent = F.linear(c_prev, W_cc, self.bias_cc)  # Wcc c<t-1> + bcc
         c_tilde = torch.tanh(F.linear(x_t, W_cx, self.bias[rows]) + gamma_r * recurrent)
         c = gamma_u * c_tilde + (1 - gamma_u) * c_prev
+        self.observe("update", gamma_u), self.observe("relevance", gamma_r)
         return (c,)
 
     @property
@@ -428,6 +440,7 @@ class LSTMCell(Cell):
             pre_o = pre_o + self.peephole[2] * c
         gamma_o = torch.sigmoid(pre_o)
         a = gamma_o * torch.tanh(c)  # a<t> = Γo*tanh(c<t>)
+        self.observe("update", gamma_u), self.observe("forget", gamma_f), self.observe("output", gamma_o)
         return (a, c)
 
     def options(self):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import cells, classify, compose, demo, evaluate, sample, score, tag, tour, train, translate
+from . import analysis, cells, classify, compose, demo, evaluate, sample, score, tag, tour, train, translate
 
 VERBS = {
     "demo": demo,
@@ -19,6 +19,9 @@ VERBS = {
     "classify": classify,
     "translate": translate,
     "compose": compose,
+    "gradients": analysis,
+    "agreement": analysis,
+    "inspect": analysis,
     "eval": evaluate,
     "tour": tour,
     "cells": cells,
@@ -31,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Recurrent sequence models (RNN, GRU, LSTM) from their equations, fast and tested.",
     )
     subparsers = parser.add_subparsers(dest="verb", metavar="COMMAND")
-    for module in VERBS.values():
+    for module in dict.fromkeys(VERBS.values()):  # a module may serve several verbs
         module.add_parser(subparsers)
     return parser
 

@@ -13,6 +13,7 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("run", metavar="RUN", help="run directory of a music model")
     parser.add_argument("--steps", type=int, default=64, help="time steps to write (default 64)")
+    parser.add_argument("--until-end", action="store_true", help="voice-token models: stop where the model ends the piece (at most --steps)")
     parser.add_argument("--out", default="song.mid", help="MIDI file to write (with --num N: song-1.mid ... song-N.mid)")
     parser.add_argument("--num", type=int, default=1, help="how many pieces (default 1)")
     parser.add_argument("--temperature", type=float, default=1.0, help="below 1: safer, above 1: wilder")
@@ -41,7 +42,7 @@ def run(args) -> int:
     if config["task"] != "music":
         raise ValueError(f"{args.run}: a {config['task']} run, not a music one")
     primer = read_midi(args.primer, args.step_seconds)[: args.primer_steps] if args.primer else None
-    pieces = task.compose(model, args.steps, num=args.num, temperature=args.temperature, primer=primer, seed=args.seed, device=device)
+    pieces = task.compose(model, args.steps, num=args.num, temperature=args.temperature, primer=primer, seed=args.seed, device=device, until_end=args.until_end)
     out = Path(args.out)
     for i, piece in enumerate(pieces, start=1):
         suffix = f"-{i}" if args.num > 1 else ""

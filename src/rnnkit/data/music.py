@@ -133,6 +133,8 @@ def write_midi(sequence: Sequence, path: str | Path, *, step_seconds: float = 0.
         for pitch in step:
             sounding.setdefault(pitch, t)
     midi.instruments.append(instrument)
+    # a text event at the very end, so that trailing silent steps still count in the file's length
+    midi.text_events.append(pretty_midi.Text("end", len(sequence) * step_seconds))
     import io
 
     buffer = io.BytesIO()

@@ -226,6 +226,15 @@ class ClassificationTask:
             del self.splits["file"]
             self._encoded.pop("file", None)
 
+    def inspect_forward(self, model, text: str, device):
+        """The tokens of ``text``; the class probabilities go with the last token."""
+        tokens = self.tokenizer.tokenize(text)
+        if not tokens:
+            raise ValueError("nothing to inspect: the text has no tokens")
+        probs = model(torch.tensor(self.encode(text), device=device)[:, None])[0].float().softmax(-1)
+        classes = sorted(zip(self.labels, probs.tolist()), key=lambda x: -x[1])
+        return tokens, [None] * (len(tokens) - 1) + [[(label, round(p, 4)) for label, p in classes]]
+
     def classify(self, model, texts: list[str], device) -> list[dict]:
         probs = self.probabilities(model, texts, device)
         return [

@@ -231,6 +231,20 @@ class LanguageModelTask:
     def describe(self, result: dict) -> str:
         return f"loss {result['loss']:.4f} per token, perplexity {result['perplexity']:.2f} ({result['count']} tokens)"
 
+    def inspect_forward(self, model, text: str, device):
+        """Run the model over ``text`` (for rnnkit.analysis.inspect): the tokens it read, and at each
+        token the model's top five guesses for that token given the ones before it."""
+        tokens: list[str] = []
+        for line in text.split("\n"):
+            if not line.strip() and self.data.line_breaks == "eos":
+                continue
+            tokens += self.tokenizer.tokenize(line) + (["<EOS>"] if self.data.line_breaks == "eos" else [NEWLINE])
+        ids = [self.vocab.eos_id if t == "<EOS>" else self.vocab.ids.get(t, self.vocab.unk_id) for t in tokens]
+        logits, _ = model(torch.tensor(ids, device=device)[:, None])
+        top = logits[:, 0].float().softmax(-1).topk(min(5, len(self.vocab)), dim=-1)
+        predictions = [[(self.vocab.tokens[i], round(float(p), 4)) for p, i in zip(ps.tolist(), ix.tolist())] for ps, ix in zip(top.values, top.indices)]
+        return tokens, predictions
+
     def evaluate_file(self, model, path: str, device) -> dict:
         """``evaluate`` on a text file, tokenized as in training."""
         self.splits["file"] = read_lines(path, keep_blank=self.data.line_breaks == "token")

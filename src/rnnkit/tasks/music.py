@@ -220,8 +220,12 @@ class MusicTask:
         finally:
             del self.splits["file"]
 
-    def compose(self, model, steps: int, *, num: int = 1, temperature: float = 1.0, primer: Sequence | None = None, seed=None, device="cpu") -> list[Sequence]:
-        """``num`` new sequences of ``steps`` steps (a primer plays first and is kept)."""
+    def inspect_forward(self, model, text: str, device):
+        raise ValueError("inspect reads text; a music run reads notes (see rnnkit compose and rnnkit gradients)")
+
+    def compose(self, model, steps: int, *, num: int = 1, temperature: float = 1.0, primer: Sequence | None = None, seed=None, device="cpu", until_end: bool = False) -> list[Sequence]:
+        """``num`` new sequences of ``steps`` steps (a primer plays first and is kept); with events
+        and ``until_end``, a piece may end earlier, where the model writes ``<EOS>``."""
         if steps < 1:
             raise ValueError(f"steps must be at least 1, got {steps}")
         if self.data.representation == "piano-roll":
@@ -233,5 +237,6 @@ class MusicTask:
 
         prime = self.vocab.encode(to_voice_tokens(primer, self.data.voices)) if primer else []
         options = SamplingOptions(temperature=temperature, max_length=steps * self.data.voices - len(prime))
-        rows = sample(model, num, options, eos_id=self.vocab.eos_id, banned=[self.vocab.pad_id, self.vocab.unk_id], prime=prime, seed=seed, device=device)
+        banned = [self.vocab.pad_id, self.vocab.unk_id] + ([] if until_end else [self.vocab.eos_id])
+        rows = sample(model, num, options, eos_id=self.vocab.eos_id, banned=banned, prime=prime, seed=seed, device=device)
         return [from_voice_tokens(self.vocab.decode(prime + ids), self.data.voices) for ids in rows]

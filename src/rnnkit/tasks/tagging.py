@@ -242,6 +242,15 @@ class TaggingTask:
         finally:
             del self.splits["file"]
 
+    def inspect_forward(self, model, text: str, device):
+        """The words of ``text`` and, for each, the tagger's three most likely tags (emission softmax)."""
+        tokens = WORD.findall(text)
+        if not tokens:
+            raise ValueError("nothing to inspect: the text has no words")
+        emissions = model.emissions(self.collate([TaggedSentence(tokens, [])]).to(device))[:, 0].float().softmax(-1)
+        top = emissions.topk(min(3, len(self.tags)), dim=-1)
+        return tokens, [[(self.tags[i], round(float(p), 4)) for p, i in zip(ps.tolist(), ix.tolist())] for ps, ix in zip(top.values, top.indices)]
+
     def tag_text(self, model, text: str, device) -> dict:
         """Tokenize raw text with the word rule, tag it; entities as (text, type, start, end) in tokens."""
         tokens = WORD.findall(text)

@@ -263,6 +263,14 @@ class TranslationTask:
             ]
         return {"text": self.target_tokenizer.detokenize(tokens), "tokens": tokens, "score": hypothesis.score, "log_prob": hypothesis.log_prob, "attention": hypothesis.attention}
 
+    def inspect_forward(self, model, text: str, device):
+        """The encoder reading ``text`` (the decoder's units are not shown)."""
+        tokens = self.source_tokenizer.tokenize(text)
+        if not tokens:
+            raise ValueError("nothing to inspect: the text has no tokens")
+        model.start(torch.tensor(self.encode_source(text), device=device)[:, None])
+        return tokens, None
+
     def evaluate_file(self, model, path: str, device) -> dict:
         source, _, target = path.partition(",")
         if not target:

@@ -1,0 +1,176 @@
+"""Analysis: recorded gradients equal autograd, the agreement generator's labels, the hidden-unit
+report (its values, and that it renders in a real browser), for every kind of text model."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from rnnkit.analysis.agreement import NOUNS, PLURAL, generate, hidden_for_budget, parameters_for
+from rnnkit.analysis.gradient_flow import compare_cells, fitted_rate, gradient_flow
+from rnnkit.analysis.inspect import inspect, render_html
+from rnnkit.analysis.recording import recording
+from rnnkit.models.language_model import LanguageModel
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_gradient_norms_equal_autograd_through_the_cells_by_hand(cell):
+    torch.manual_seed(0)
+    model = LanguageModel(9, cell=cell, embedding_size=4, hidden_size=6).double()
+    tokens = torch.randint(3, 9, (7, 3))
+
+    def loss_at(m, position):
+        logits, _ = m(tokens)
+        return F.cross_entropy(logits[position], tokens[position])
+
+    (flow,) = gradient_flow(model, loss_at)
+    # by hand: the same model stepped through its cell, keeping each a<t>
+    layer, cell_module = model.recurrent, model.recurrent.cells["l0"]
+    x = model.inputs(tokens)
+    state = tuple(torch.zeros(3, 6, dtype=torch.float64) for _ in cell_module.state_names)
+    states = []
+    for t in range(7):
+        state = cell_module(x[t], state)
+        states.append(state[0])
+    logits = model.output(torch.stack(states))
+    loss = F.cross_entropy(logits[-1], tokens[-1])
+    grads = torch.autograd.grad(loss, states)
+    expected = [float(g.norm(dim=-1).mean()) for g in reversed(grads)]
+    assert max(abs(a - b) for a, b in zip(flow.norms, expected)) < 1e-12
+    assert flow.key == ("recurrent", "l0") and len(flow.norms) == 7
+
+
+def test_bidirectional_flow_measures_both_directions():
+    from rnnkit.models.tagger import Tagger
+    from rnnkit.tasks.tagging import TaggingBatch
+
+    torch.manual_seed(0)
+    model = Tagger(10, 4, 5, word_embedding_size=4, char_hidden_size=0, casing_size=0, hidden_size=5, crf=False, dropout=0.0).double()
+    T, B = 6, 2
+    batch = TaggingBatch(torch.randint(3, 10, (T, B)), torch.zeros(T, B, 1, dtype=torch.long), torch.ones(T, B, dtype=torch.long), torch.zeros(T, B, dtype=torch.long), torch.zeros(T, B, dtype=torch.long), torch.tensor([T, T]))
+    flows = gradient_flow(model, lambda m, position: m.emissions(batch)[position].sum())
+    keys = {f.key[1] for f in flows}
+    assert keys == {"l0", "l0_reverse"}
+    for flow in flows:
+        assert flow.norms[0] > 0 and len(flow.norms) == T
+
+
+def test_fitted_rate_of_a_geometric_sequence():
+    assert abs(fitted_rate([0.5**d for d in range(10)]) - 0.5) < 1e-9
+    assert abs(fitted_rate([2.0**d for d in range(10)]) - 2.0) < 1e-9
+
+
+def test_cells_compared_and_exploding_gradients_clipped():
+    lines = ["abcabcabd", "abdabdabc", "bcabcabca"] * 20
+    results = compare_cells(lines, ("rnn", "lstm"), length=20, batch=8, train_steps=5, hidden=12, explode_scale=8.0, clip=1.0, log=lambda *_: None)
+    assert set(results["init"]) == {"rnn", "lstm"} and len(results["init"]["rnn"]) == 20
+    exploding = results["exploding"]
+    assert exploding["rate"] > 1 and exploding["norm_before"] > 1 and exploding["norm_after"] <= 1.0 + 1e-5
+
+
+def test_agreement_labels_are_right_by_construction():
+    for distance in (0, 3, 7, 12):
+        for example in generate(300, 12, seed=distance, distance=distance):
+            subject = example.words[example.subject]
+            assert (subject in PLURAL.values()) == example.plural and (subject in NOUNS) != example.plural
+            assert example.distance == len(example.words) - 1 - example.subject == distance
+            for i in example.attractors:  # every noun between has the other number
+                assert (example.words[i] in PLURAL.values()) != example.plural
+            assert example.verb == ("were" if example.plural else "was")
+    mixed = generate(2000, 12, seed=1)
+    assert 0.4 < sum(e.plural for e in mixed) / 2000 < 0.6
+    assert any(e.attractors for e in mixed)
+
+
+def test_equal_parameter_budgets():
+    budget = parameters_for("lstm", 32, 48)
+    for cell in ("rnn", "gru"):
+        assert abs(parameters_for(cell, 32, hidden_for_budget(cell, 32, budget)) - budget) / budget < 0.03
+
+
+def trained_lm_run(tmp_path) -> Path:
+    from rnnkit.runs import start
+
+    text = tmp_path / "text.txt"
+    text.write_text('he said "hello (world)" to me\nshe said "bye" (again)\n' * 20)
+    start("lm", {"train": [str(text)], "level": "char", "cell": "lstm", "hidden_size": 8, "embedding_size": 4, "max_steps": 5, "progress": False}, tmp_path / "run")
+    return tmp_path / "run"
+
+
+def test_report_holds_the_recorded_values(tmp_path):
+    from rnnkit.runs import open_run
+
+    run = trained_lm_run(tmp_path)
+    task, model, _, device = open_run(run)
+    report = inspect(task, model, 'he said "hi (there)"', device)
+    tokens = report["tokens"]
+    assert tokens[:4] == ["h", "e", " ", "s"] and tokens[-1] == "<EOS>"
+    ids = [task.vocab.eos_id if t == "<EOS>" else task.vocab.ids.get(t, task.vocab.unk_id) for t in tokens]
+    with torch.no_grad(), recording(model) as rec:
+        model(torch.tensor(ids)[:, None])
+    a = torch.stack([s[0] for s in rec.states[("recurrent", "l0")]])[:, 0]
+    layer = report["layers"][0]
+    assert torch.allclose(torch.tensor(layer["a"]), a, atol=1e-4)
+    assert set(layer["gate_saturation"]) == {"update", "forget", "output"}
+    assert set(layer["ranking"]) == {"position in line", "inside quotes", "inside brackets", "token length"}
+    assert len(report["predictions"]) == len(tokens)
+    first = [p for _, p in report["predictions"][0]]
+    assert len(first) == 5 and first == sorted(first, reverse=True) and sum(first) <= 1 + 1e-6
+    page = render_html(report)
+    embedded = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', page, re.S).group(1).replace("<\\/", "</"))
+    assert embedded["layers"][0]["a"] == layer["a"]
+
+
+def test_inspect_every_text_model_kind(tmp_path):
+    from rnnkit.models import build_model
+    from rnnkit.tasks.classification import ClassificationDataConfig, ClassificationTask
+    from rnnkit.tasks.tagging import TaggingDataConfig, TaggingTask
+    from rnnkit.tasks.translation import TranslationDataConfig, TranslationTask
+
+    (tmp_path / "t.conll").write_text("Anna B-PER\nsaw O\nParis B-LOC\n")
+    (tmp_path / "c.tsv").write_text("1\tbad film\n5\tgood film\n")
+    (tmp_path / "s.txt").write_text("ein haus\n")
+    (tmp_path / "t.txt").write_text("a house\n")
+    tasks = [
+        TaggingTask.prepare(TaggingDataConfig(train=[str(tmp_path / "t.conll")], scheme="iob2"))[0],
+        ClassificationTask.prepare(ClassificationDataConfig(train=[str(tmp_path / "c.tsv")]))[0],
+        TranslationTask.prepare(TranslationDataConfig(source=str(tmp_path / "s.txt"), target=str(tmp_path / "t.txt")))[0],
+    ]
+    for task in tasks:
+        model = build_model(task.model_kind, task.model_config({"hidden_size": 6}))
+        report = inspect(task, model, "Anna saw a good film in Paris", "cpu")
+        assert report["layers"] and all(len(layer["a"]) == len(report["tokens"]) for layer in report["layers"])
+        assert any(layer["name"].endswith("_reverse") for layer in report["layers"])  # both directions shown
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed")
+def test_report_renders_in_headless_chromium(tmp_path):
+    from rnnkit.cli import main
+
+    run = trained_lm_run(tmp_path)
+    (tmp_path / "read.txt").write_text('she said "hello (world)"\n')
+    assert main(["inspect", str(run), str(tmp_path / "read.txt"), "--out", str(tmp_path / "report.html")]) == 0
+    shot = tmp_path / "shot.png"
+    subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--window-size=900,700",
+         f"--screenshot={shot}", (tmp_path / "report.html").as_uri()],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    assert shot.exists() and shot.stat().st_size > 5000
+    dom = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", f"--user-data-dir={tmp_path / 'profile2'}",
+         "--dump-dom", (tmp_path / "report.html").as_uri()],
+        check=True, capture_output=True, text=True, timeout=120,
+    ).stdout  # fmt: skip
+    assert dom.count("<span") >= len('she said "hello (world)"') and "rgb(" in dom  # the script ran: tokens coloured
