@@ -292,5 +292,5 @@ def run(args) -> int:
 
 
 def _print_summary(summary: dict) -> None:
-    shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in summary.items()}
+    shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in summary.items() if isinstance(v, (int, float, str))}
     print("summary: " + ", ".join(f"{k} {v}" for k, v in shown.items()))

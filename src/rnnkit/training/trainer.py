@@ -276,7 +276,7 @@ class Trainer:
         if stop_reason is None and self.task.has_split("test"):
             self.run.load_weights("best", self.model)
             result = self.task.evaluate(self.model, "test", self.device)
-            summary.update({f"test_{k}": v for k, v in result.items() if isinstance(v, (int, float))})
+            summary.update({f"test_{k}": v for k, v in result.items()})
             self._log_evaluation(s, "test", result, None)
             self.say(f"test {self.task.describe(result)} (best weights)")
             save_pictures = getattr(self.task, "save_pictures", None)  # optional: a task's own pictures
