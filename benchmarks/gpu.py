@@ -177,10 +177,102 @@ def sampling(lines: list[str], tokens: int = 2000) -> None:
     emit(lines)
 
 
+def graphed_sampling(lines: list[str], tokens: int = 512) -> None:
+    """rnnkit's GraphedSampler on its language model against its eager sampling loop."""
+    from rnnkit.decoding import GraphedSampler, SamplingOptions, sample
+    from rnnkit.models.language_model import LanguageModel
+
+    emit(lines, f"## 4. rnnkit sampling: µs per token, eager loop vs CUDA graph (16 tokens per replay), vocab 10000\n")
+    emit(lines, "| cell | H | B | dtype | eager | graphed | graphed tokens/s (all rows) |")
+    emit(lines, "|---|---|---:|---|---:|---:|---:|")
+    for cell in ("lstm", "gru"):
+        for H in (512, 1024):
+            for B, dname in ((1, "fp32"), (1, "fp16"), (64, "fp16")):
+                dtype = DTYPES[dname]
+                torch.manual_seed(0)
+                model = LanguageModel(10000, cell=cell, embedding_size=H, hidden_size=H).cuda().to(dtype).eval()
+                options = SamplingOptions(max_length=tokens, greedy=False)
+                torch.cuda.synchronize()
+                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                n = 64
+                start.record()
+                sample(model, B, SamplingOptions(max_length=n), eos_id=-1, banned=[0], device="cuda")
+                end.record()
+                torch.cuda.synchronize()
+                eager = start.elapsed_time(end) * 1e3 / n
+                try:
+                    sampler = GraphedSampler(model, B, options, banned=[0])
+                    sampler.sample(eos_id=-1)  # capture
+                    torch.cuda.synchronize()
+                    start.record()
+                    sampler.sample(eos_id=-1)
+                    end.record()
+                    torch.cuda.synchronize()
+                    graphed = start.elapsed_time(end) * 1e3 / tokens
+                    cell_text = f"{graphed:.1f} | {B * 1e6 / graphed:,.0f}"
+                except Exception as error:  # noqa: BLE001 (report, keep measuring the others)
+                    cell_text = f"error: {str(error).splitlines()[0][:50]} |"
+                emit(lines, f"| {cell} | {H} | {B} | {dname} | {eager:.1f} | {cell_text} |")
+    # the graph samples what the eager loop samples: greedy decoding agrees token for token
+    torch.manual_seed(0)
+    model = LanguageModel(500, cell="lstm", embedding_size=64, hidden_size=64).cuda().eval()
+    eager = sample(model, 4, SamplingOptions(greedy=True, max_length=40), eos_id=-1, device="cuda")
+    graphed = GraphedSampler(model, 4, SamplingOptions(greedy=True, max_length=40)).sample(eos_id=-1)
+    emit(lines, f"\ngreedy decoding, graphed equals eager: {eager == graphed}\n")
+
+
+def precision_training(lines: list[str]) -> None:
+    """One training step of a word language model under autocast, through rnnkit's trainer path."""
+    from rnnkit.models.language_model import LanguageModel, token_loss
+
+    emit(lines, "## 5. Language-model training step under autocast (B=64, T=64, vocab 10000), ms\n")
+    emit(lines, "| cell (engine) | H | fp32 | bf16 autocast | fp16 autocast |")
+    emit(lines, "|---|---|---:|---:|---:|")
+    for cell in ("lstm", "gru-cudnn", "gru"):
+        for H in (512, 1024):
+            torch.manual_seed(0)
+            model = LanguageModel(10000, cell=cell, embedding_size=H, hidden_size=H).cuda()
+            tokens = torch.randint(3, 10000, (64, 64), device="cuda")
+            optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+            row = []
+            for dtype in (None, torch.bfloat16, torch.float16):
+                scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+
+                def step():
+                    with torch.autocast("cuda", dtype=dtype or torch.float32, enabled=dtype is not None):
+                        logits, _ = model(tokens)
+                        loss, n = token_loss(logits, tokens)
+                        loss = loss / n
+                    (scaler.scale(loss) if scaler else loss).backward()
+                    (scaler.step(optimizer), scaler.update()) if scaler else optimizer.step()
+                    optimizer.zero_grad()
+
+                try:
+                    for _ in range(3):
+                        step()
+                    torch.cuda.synchronize()
+                    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                    start.record()
+                    for _ in range(5):
+                        step()
+                    end.record()
+                    torch.cuda.synchronize()
+                    row.append(f"{start.elapsed_time(end) / 5:.2f}")
+                except Exception as error:  # noqa: BLE001
+                    row.append(f"error: {str(error).splitlines()[0][:40]}")
+            engine = Recurrent(cell, 4, 4).engine_for(torch.device("cuda")).name
+            emit(lines, f"| {cell} ({engine}) | {H} | " + " | ".join(row) + " |")
+    emit(lines)
+
+
+SECTIONS = {"correctness": correctness, "training": None, "sampling": sampling, "graphed": graphed_sampling, "precision": precision_training}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="two shapes only")
     parser.add_argument("--out", help="also write the results (markdown) to this file")
+    parser.add_argument("--sections", nargs="+", choices=list(SECTIONS), default=list(SECTIONS), help="which parts to run (default all)")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         sys.exit("benchmarks/gpu.py needs a CUDA device")
@@ -189,7 +281,8 @@ def main() -> None:
     emit(lines, f"# GPU results: {props.name}, {props.multi_processor_count} SMs, torch {torch.__version__}, "
          f"CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}\n")
     emit(lines, "Produced by `PYTHONPATH=src python benchmarks/gpu.py`.\n")
-    for section in (correctness, lambda ls: training_steps(ls, args.quick), sampling):
+    for name in args.sections:
+        section = SECTIONS[name] or (lambda ls: training_steps(ls, args.quick))
         try:
             section(lines)
         except Exception as error:  # keep what the other sections measured

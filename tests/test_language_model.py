@@ -282,3 +282,27 @@ def test_a_run_trained_on_a_gpu_loads_samples_and_resumes_on_the_cpu(tmp_path):
     assert len(samples) == 3
     _, summary = resume(run, {"device": "cpu", "progress": False})
     assert summary["finished"] and summary["steps"] == 40
+
+
+def test_on_device_sampling_draws_like_the_host_version():
+    from rnnkit.decoding import next_token_on_device
+
+    torch.manual_seed(0)
+    logits = torch.randn(6, 30)
+    for options in (SamplingOptions(greedy=True), SamplingOptions(top_k=1)):
+        assert torch.equal(next_token_on_device(logits, options, banned=[0]), next_token(logits, options, None, banned=[0]))
+    drawn = {int(t) for _ in range(100) for t in next_token_on_device(logits[:1].repeat(8, 1), SamplingOptions(top_k=3), banned=[0])}
+    assert drawn <= set(torch.topk(logits[0, 1:], 3).indices.add(1).tolist())
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_graphed_sampler_equals_eager_sampling_when_greedy(cell):
+    from rnnkit.decoding import GraphedSampler
+
+    torch.manual_seed(0)
+    model = LanguageModel(50, cell=cell, embedding_size=16, hidden_size=16).cuda().eval()
+    eager = sample(model, 3, SamplingOptions(greedy=True, max_length=40), eos_id=2, device="cuda")
+    graphed = GraphedSampler(model, 3, SamplingOptions(greedy=True, max_length=40)).sample(eos_id=2)
+    assert graphed == eager

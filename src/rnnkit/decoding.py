@@ -241,3 +241,95 @@ def sequence_log_prob(model, source: Tensor, target_ids: Sequence[int]) -> float
     target = torch.tensor(target_ids, dtype=torch.long, device=source.device)[:, None]
     logits = model(source, None, target)  # (T, 1, V)
     return float(F.log_softmax(logits.float(), dim=-1)[:, 0].gather(1, target).sum())
+
+
+# -- fast sampling on a GPU: the decode loop replayed from a CUDA graph --------------------------------
+
+
+def next_token_on_device(logits: Tensor, options: SamplingOptions, banned: Sequence[int] | Tensor = ()) -> Tensor:
+    """``next_token`` without leaving the device (graph-safe when ``banned`` is already a tensor on
+    the device: no host synchronisation or copy)."""
+    logits = logits.float()
+    if len(banned):
+        index = banned if isinstance(banned, Tensor) else torch.tensor(list(banned), device=logits.device)
+        logits = logits.index_fill(1, index, -torch.inf)
+    if options.greedy:
+        return logits.argmax(dim=-1)
+    logits = logits / options.temperature
+    if options.top_k is not None:
+        kth = torch.topk(logits, min(options.top_k, logits.shape[-1]), dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, -torch.inf)
+    if options.top_p is not None:
+        sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+        probs = sorted_logits.softmax(dim=-1)
+        drop = probs.cumsum(dim=-1) - probs >= options.top_p
+        logits = logits.scatter(-1, order, sorted_logits.masked_fill(drop, -torch.inf))
+    return torch.multinomial(logits.softmax(dim=-1), 1)[:, 0]
+
+
+class GraphedSampler:
+    """Samples from a language-model-like ``step`` with ``steps_per_replay`` tokens per CUDA-graph
+    replay: each token is drawn on the GPU and fed back inside the graph, so no Python runs between
+    the tokens of a replay. The first step (x<1> = 0) runs eagerly and gives the state's shapes."""
+
+    def __init__(self, model: nn.Module, batch_size: int, options: SamplingOptions, *, banned: Sequence[int] = (), steps_per_replay: int = 16):
+        self.model, self.B, self.options, self.banned, self.K = model, batch_size, options.check(), list(banned), steps_per_replay
+        self.graph = None
+
+    def _capture(self, previous: Tensor, state) -> None:
+        self.banned = torch.tensor(self.banned, dtype=torch.long, device=previous.device)  # made before capturing
+        self.static_previous = previous.clone()
+        self.static_state = tuple(s.clone() for s in state) if isinstance(state, tuple) else state.clone()
+        self.state_type = type(state) if isinstance(state, tuple) else None
+
+        def unrolled():
+            prev, st = self.static_previous, self._wrap(self.static_state)
+            tokens = []
+            for _ in range(self.K):
+                logits, st = self.model.step(prev, st, self.B)
+                prev = next_token_on_device(logits, self.options, self.banned)
+                tokens.append(prev)
+            return torch.stack(tokens), prev, st
+
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):  # warm up outside the graph (allocations, autotuning)
+            unrolled()
+        torch.cuda.current_stream().wait_stream(stream)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.out_tokens, out_previous, out_state = unrolled()
+            self.static_previous.copy_(out_previous)
+            for static, new in zip(self._parts(self.static_state), self._parts(out_state)):
+                static.copy_(new)
+
+    def _wrap(self, parts):
+        return self.state_type(*parts) if self.state_type is not None else parts
+
+    @staticmethod
+    def _parts(state):
+        return tuple(state) if isinstance(state, tuple) else (state,)
+
+    @torch.no_grad()
+    def sample(self, eos_id: int, seed: int | None = None) -> list[list[int]]:
+        self.model.eval()
+        if seed is not None:
+            torch.manual_seed(seed)
+        logits, state = self.model.step(None, None, self.B)
+        first = next_token_on_device(logits, self.options, self.banned)
+        if self.graph is None:
+            self._capture(first, state)
+        else:
+            self.static_previous.copy_(first)
+            for static, new in zip(self._parts(self.static_state), self._parts(state)):
+                static.copy_(new)
+        rows = [first[:, None].cpu()]
+        length = 1
+        while length < self.options.max_length:
+            self.graph.replay()
+            rows.append(self.out_tokens.t().cpu())
+            length += self.K
+            if bool((torch.cat(rows, dim=1) == eos_id).any(dim=1).all()):
+                break
+        tokens = torch.cat(rows, dim=1)[:, : self.options.max_length].tolist()
+        return [row[: row.index(eos_id)] if eos_id in row else row for row in tokens]

@@ -19,6 +19,7 @@ from . import __version__
 from .models import build_model
 from .tasks import TASKS
 from .training import RunDir, Trainer, TrainingConfig
+from .training.distributed import barrier, setup
 from .training.trainer import resolve_device
 
 try:
@@ -75,6 +76,7 @@ def free_run_path(base: Path) -> Path:
 def start(task_kind: str, values: dict, run_path: str | Path | None = None) -> tuple[RunDir, dict]:
     """Prepare the data and the model (every error surfaces before anything is written), then
     create the run directory, save the configuration and artifacts, and train."""
+    shard = setup()  # under torchrun: rank 0 writes the run directory, the others train alongside
     data_values, model_values, training_values = split_config(task_kind, values)
     task_class = TASKS[task_kind]
     training = TrainingConfig.from_dict(training_values)
@@ -85,6 +87,9 @@ def start(task_kind: str, values: dict, run_path: str | Path | None = None) -> t
     if run_path is None:
         run_path = free_run_path(Path("runs") / task.default_run_name(model_config))
     run = RunDir(run_path)
+    if not shard.main:
+        barrier(shard)  # wait for rank 0 to create the run
+        return run, Trainer(task, model, training, run, shard).fit()
     if run.exists():
         raise FileExistsError(f"{run.path}: a run is already there; continue it with --resume or choose another --run")
     created = not run.path.exists()
@@ -105,7 +110,8 @@ def start(task_kind: str, values: dict, run_path: str | Path | None = None) -> t
             shutil.rmtree(run.path, ignore_errors=True)  # nothing half-written
         raise
     print(f"run directory: {run.path}", flush=True)
-    summary = Trainer(task, model, training, run).fit()
+    barrier(shard)
+    summary = Trainer(task, model, training, run, shard).fit()
     return run, summary
 
 

@@ -77,6 +77,7 @@ def _training_options(parser, defaults: str) -> None:
     training.add_argument("--stop-at-step", type=int, help="checkpoint and stop at this step (resumable)")
     training.add_argument("--seed", type=int)
     training.add_argument("--device", help="auto, cpu, cuda, cuda:1 ...")
+    training.add_argument("--precision", choices=["fp32", "bf16", "fp16"], help="mixed precision (autocast) on CUDA (default fp32)")
     training.add_argument("--no-progress", dest="progress", action="store_false", default=None, help="no progress bar")
 
 

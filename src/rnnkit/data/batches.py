@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ..training.distributed import SINGLE, Shard
 from .text import DataError
 
 
@@ -91,9 +92,11 @@ class SentenceBatches:
         rng.shuffle(batches)
         return batches
 
-    def iterate(self, epoch: int, start: int = 0) -> Iterator[TokenBatch]:
+    def iterate(self, epoch: int, start: int = 0, shard: Shard = SINGLE) -> Iterator:
+        """The batches of ``epoch`` from batch ``start`` on; with a shard, this process's share of
+        each batch (every ``world``-th example from its rank)."""
         for indices in self.order(epoch)[start:]:
-            yield self.collate([self.sequences[i] for i in indices])
+            yield self.collate([self.sequences[i] for i in indices[shard.rank :: shard.world]])
 
 
 class StreamBatches:
@@ -107,7 +110,9 @@ class StreamBatches:
     def __len__(self) -> int:
         return math.ceil(self.data.shape[0] / self.bptt)
 
-    def iterate(self, epoch: int, start: int = 0) -> Iterator[TokenBatch]:
-        for i in range(start * self.bptt, self.data.shape[0], self.bptt):
-            previous = self.data[i - 1] if i > 0 else None
-            yield TokenBatch(self.data[i : i + self.bptt], None, previous)
+    def iterate(self, epoch: int, start: int = 0, shard: Shard = SINGLE) -> Iterator[TokenBatch]:
+        """Chunks from chunk ``start`` on; with a shard, every ``world``-th column from its rank."""
+        data = self.data[:, shard.rank :: shard.world]
+        for i in range(start * self.bptt, data.shape[0], self.bptt):
+            previous = data[i - 1] if i > 0 else None
+            yield TokenBatch(data[i : i + self.bptt], None, previous)

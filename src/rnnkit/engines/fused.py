@@ -326,6 +326,11 @@ class FusedEngine(DirectionalEngine):
         return out.index_select(1, restore), [tuple(s.index_select(0, restore) for s in f) for f in finals]
 
     def run_direction(self, cell, x, lengths, state):
+        if torch.is_autocast_enabled(x.device.type):
+            # the hand-written loops run in the parameters' precision; cuDNN (native) is the mixed-precision path
+            with torch.autocast(x.device.type, enabled=False):
+                out, final = self.run_direction(cell, x.to(cell.weight.dtype), lengths, tuple(s.to(cell.weight.dtype) for s in state))
+            return out, final
         T, B = x.shape[:2]
         sizes = [B] * T if lengths is None else batch_sizes(lengths, T)
         kernel = KERNELS[cell.kind](cell, lengths, sizes)

@@ -30,6 +30,9 @@ class Workspace:
         numel = 1
         for size in shape:
             numel *= size
+        if _capturing(like):  # memory of a CUDA graph being captured must stay the graph's own
+            out = torch.empty(shape, dtype=like.dtype, device=like.device)
+            return out.zero_() if zero else out
         with self._lock:
             fits = [
                 i
@@ -44,6 +47,8 @@ class Workspace:
 
     def give_back(self, buffers: list[Tensor]) -> None:
         """Return buffers obtained from :meth:`take`; they must no longer be used by the caller."""
+        if buffers and _capturing(buffers[0]):
+            return
         with self._lock:
             for buf in buffers:
                 self._free.append(buf._base if buf._base is not None else buf)
@@ -59,6 +64,10 @@ class Workspace:
         """Drop every pooled buffer."""
         with self._lock:
             self._free = []
+
+
+def _capturing(like: Tensor) -> bool:
+    return like.device.type == "cuda" and torch.cuda.is_current_stream_capturing()
 
 
 WORKSPACE = Workspace()

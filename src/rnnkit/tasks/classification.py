@@ -21,6 +21,7 @@ from ..data.tokenizers import make_tokenizer
 from ..data.vocab import Vocabulary
 from ..metrics import classification_scores
 from ..training.checkpoint import RunDir
+from ..training.distributed import SINGLE
 
 
 @dataclass
@@ -158,8 +159,8 @@ class ClassificationTask:
     def start_epoch(self, epoch: int) -> None:
         pass
 
-    def train_batches(self, epoch: int, start: int):
-        return self._batches("train", True).iterate(epoch, start)
+    def train_batches(self, epoch: int, start: int, shard=SINGLE):
+        return self._batches("train", True).iterate(epoch, start, shard)
 
     def loss(self, model, batch, device):
         tokens, labels = batch

@@ -26,6 +26,7 @@ from ..data.vocab import Vocabulary
 from ..decoding import SamplingOptions, sample
 from ..models.language_model import token_loss
 from ..training.checkpoint import RunDir
+from ..training.distributed import SINGLE
 
 NEWLINE = "\n"
 
@@ -200,8 +201,8 @@ class LanguageModelTask:
     def start_epoch(self, epoch: int) -> None:
         self.carried = None
 
-    def train_batches(self, epoch: int, start: int):
-        return self._train.iterate(epoch, start)
+    def train_batches(self, epoch: int, start: int, shard=SINGLE):
+        return self._train.iterate(epoch, start, shard)
 
     def loss(self, model, batch: TokenBatch, device):
         batch = batch.to(device)

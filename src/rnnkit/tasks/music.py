@@ -26,6 +26,7 @@ from ..data.vocab import Vocabulary
 from ..models.language_model import token_loss
 from ..models.music import bernoulli_nll, sample_rolls
 from ..training.checkpoint import RunDir
+from ..training.distributed import SINGLE
 
 
 @dataclass
@@ -170,8 +171,8 @@ class MusicTask:
     def start_epoch(self, epoch: int) -> None:
         pass
 
-    def train_batches(self, epoch: int, start: int):
-        return self._batches("train", True, epoch).iterate(epoch, start)
+    def train_batches(self, epoch: int, start: int, shard=SINGLE):
+        return self._batches("train", True, epoch).iterate(epoch, start, shard)
 
     def _loss(self, model, batch, device):
         """(summed NLL, number of time steps) for either representation."""

@@ -24,6 +24,7 @@ from ..data.vocab import Vocabulary
 from ..metrics import entity_scores
 from ..models.tagger import casing
 from ..training.checkpoint import RunDir
+from ..training.distributed import SINGLE
 
 
 @dataclass
@@ -186,9 +187,9 @@ class TaggingTask:
     def start_epoch(self, epoch: int) -> None:
         pass
 
-    def train_batches(self, epoch: int, start: int):
+    def train_batches(self, epoch: int, start: int, shard=SINGLE):
         self.rng = random.Random(epoch * 7919 + start)  # the <UNK> replacement is deterministic too
-        return self._batches("train", True).iterate(epoch, start)
+        return self._batches("train", True).iterate(epoch, start, shard)
 
     def loss(self, model, batch: TaggingBatch, device):
         return model.loss(batch.to(device))

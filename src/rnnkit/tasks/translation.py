@@ -22,6 +22,7 @@ from ..data.vocab import Vocabulary
 from ..decoding import beam_search, max_target_length, translate_greedy
 from ..models.language_model import token_loss
 from ..training.checkpoint import RunDir
+from ..training.distributed import SINGLE
 
 
 @dataclass
@@ -183,8 +184,8 @@ class TranslationTask:
     def start_epoch(self, epoch: int) -> None:
         pass
 
-    def train_batches(self, epoch: int, start: int):
-        return self._batches("train", True).iterate(epoch, start)
+    def train_batches(self, epoch: int, start: int, shard=SINGLE):
+        return self._batches("train", True).iterate(epoch, start, shard)
 
     def loss(self, model, batch, device):
         source, target = batch

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from .checkpoint import MetricsLog, RunDir
+from .distributed import Shard, all_sum, barrier, broadcast_flag, local_device, setup
 from .optim import make_optimizer, make_schedule
 
 
@@ -61,6 +62,7 @@ class TrainingConfig:
     stop_at_step: int | None = None  # checkpoint and stop here (the run can be resumed)
     seed: int = 0
     device: str = "auto"
+    precision: str = "fp32"  # fp32 | bf16 | fp16: autocast on CUDA (fp16 with a gradient scaler)
     progress: bool = True
 
     @classmethod
@@ -90,16 +92,20 @@ def set_rng_state(state: dict) -> None:
 
 
 class Trainer:
-    def __init__(self, task: Task, model: nn.Module, config: TrainingConfig, run: RunDir):
+    def __init__(self, task: Task, model: nn.Module, config: TrainingConfig, run: RunDir, shard: Shard | None = None):
         self.task = task
         self.model = model
         self.config = config
         self.run = run
         self.metrics = MetricsLog(run)
-        self.device = resolve_device(config.device)
+        self.shard = shard if shard is not None else setup()  # torchrun: several processes share the work
+        self.device = local_device(self.shard, resolve_device(config.device))
+        self.train_model = model  # wrapped in DistributedDataParallel when several processes train
         self._bar = None
 
     def say(self, text: str) -> None:
+        if not self.shard.main:
+            return
         if self._bar is not None:
             self._bar.write(text, file=sys.stderr)
         else:
@@ -109,7 +115,12 @@ class Trainer:
     def fit(self, resume: bool = False) -> dict:
         c = self.config
         model = self.model.to(self.device)
+        if self.shard.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.train_model = DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         optimizer = make_optimizer(c.optimizer, model, c.lr, c.weight_decay, c.momentum)
+        self._precision_setup()
         per_epoch = self.task.batches_per_epoch()
         total = c.max_steps if c.max_steps is not None else per_epoch * c.epochs
         schedule = make_schedule(c.schedule, optimizer, total, c.warmup_steps)
@@ -122,12 +133,13 @@ class Trainer:
             self.task.load_state_dict(saved["task"])
             set_rng_state(saved["rng"])
             s.update(saved["progress"])
-            self.metrics.truncate_after(s["step"])
+            if self.shard.main:
+                self.metrics.truncate_after(s["step"])
             self.say(f"resuming at step {s['step']} (epoch {s['epoch'] + 1}, batch {s['batch']})")
         else:
             torch.manual_seed(c.seed)
             random.seed(c.seed)
-        writer = self._tensorboard()
+        writer = self._tensorboard() if self.shard.main else None
         window = {"loss": 0.0, "count": 0, "start": time.perf_counter(), "tokens": 0}
         started = time.perf_counter() - s["elapsed"]
         stop_reason = None
@@ -136,7 +148,7 @@ class Trainer:
             while s["step"] < total and not s["finished"]:
                 if s["batch"] == 0:
                     self.task.start_epoch(s["epoch"])
-                for batch in self.task.train_batches(s["epoch"], s["batch"]):
+                for batch in self.task.train_batches(s["epoch"], s["batch"], self.shard):
                     loss_sum, count = self._train_step(model, optimizer, batch)
                     if not isinstance(schedule, torch.optim.lr_scheduler.ReduceLROnPlateau):
                         schedule.step()
@@ -156,7 +168,7 @@ class Trainer:
                     if c.stop_at_step is not None and s["step"] >= c.stop_at_step:
                         stop_reason = f"stopped at step {s['step']} (stop_at_step)"
                         break
-                    if c.time_limit is not None and s["elapsed"] >= c.time_limit:
+                    if c.time_limit is not None and broadcast_flag(s["elapsed"] >= c.time_limit, self.shard):
                         stop_reason = f"time limit of {c.time_limit:g} s reached at step {s['step']}"
                         break
                 if stop_reason:
@@ -181,18 +193,45 @@ class Trainer:
             self.say(f"{stop_reason}; the run is saved: continue it with --resume")
         return self._finish(s, stop_reason)
 
+    def _precision_setup(self) -> None:
+        precisions = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+        if self.config.precision not in precisions:
+            raise ValueError(f"precision must be one of {', '.join(precisions)}, got {self.config.precision!r}")
+        self.autocast_dtype = precisions[self.config.precision]
+        if self.autocast_dtype is not None and self.device.type != "cuda":
+            raise ValueError(f"precision {self.config.precision} (autocast) is for CUDA devices; this run is on {self.device}")
+        self.scaler = torch.amp.GradScaler("cuda") if self.config.precision == "fp16" else None
+
     def _train_step(self, model, optimizer, batch) -> tuple[float, int]:
         model.train()
-        loss_sum, count = self.task.loss(model, batch, self.device)
-        # optimize the mean over tokens (the summed loss scaled by a constant per batch)
-        (loss_sum / max(count, 1)).backward()
+        with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32, enabled=self.autocast_dtype is not None):
+            loss_sum, count = self.task.loss(self.train_model, batch, self.device)
+        # optimize the mean over tokens (the summed loss scaled by a constant per batch); with several
+        # processes, over the global batch's tokens (DDP averages the gradients: hence × world)
+        if self.shard.world == 1:
+            loss = loss_sum / max(count, 1)
+        else:
+            count = int(all_sum(count, self.shard, self.device))
+            loss = loss_sum * (self.shard.world / max(count, 1))
+        if self.scaler is not None:  # fp16: scale the loss so that small gradients do not underflow
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(optimizer)
+        else:
+            loss.backward()
         if self.config.clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), self.config.clip)
-        optimizer.step()
+        if self.scaler is not None:
+            self.scaler.step(optimizer)
+            self.scaler.update()
+        else:
+            optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        return float(loss_sum.detach()), count
+        return all_sum(float(loss_sum.detach()), self.shard, self.device), count
 
     def _log_window(self, s, window, optimizer, writer) -> None:
+        if not self.shard.main:
+            window.update(loss=0.0, count=0, start=time.perf_counter())
+            return
         elapsed = time.perf_counter() - window["start"]
         loss = window["loss"] / max(window["count"], 1)
         lr = optimizer.param_groups[0]["lr"]
@@ -211,6 +250,8 @@ class Trainer:
         window.update(loss=0.0, count=0, start=time.perf_counter())
 
     def _samples(self, step: int) -> None:
+        if not self.shard.main:
+            return
         lines = self.task.report(self.model, step, self.device)
         if lines:
             self.say(f"-- samples at step {step}")
@@ -229,17 +270,20 @@ class Trainer:
                 schedule.step(criterion)
             if improved:
                 s["best"], s["bad_evals"] = criterion, 0
-                self.run.save_weights("best", self.model)
+                if self.shard.main:
+                    self.run.save_weights("best", self.model)
             else:
                 s["bad_evals"] += 1
                 if self.config.patience and s["bad_evals"] >= self.config.patience:
                     self.say(f"early stop: no improvement in {s['bad_evals']} evaluations")
                     s["finished"] = True
-        else:
+        elif self.shard.main:
             self.run.save_weights("best", self.model)
         self._checkpoint(s, optimizer, schedule)
 
     def _log_evaluation(self, s, split: str, result: dict, writer) -> None:
+        if not self.shard.main:
+            return
         loss = result["loss"]
         extra = {k: v for k, v in result.items() if k not in ("loss", "count") and isinstance(v, (int, float))}
         self.metrics.append(
@@ -252,6 +296,8 @@ class Trainer:
                 writer.add_scalar(f"{key}/{split}", value, s["step"])
 
     def _checkpoint(self, s, optimizer, schedule) -> None:
+        if not self.shard.main:
+            return
         self.run.save_weights("last", self.model)
         if not self.run.file("best.safetensors").exists():
             self.run.save_weights("best", self.model)
@@ -273,6 +319,7 @@ class Trainer:
             summary["stopped"] = stop_reason
         if math.isfinite(s["best"]):
             summary["best_valid_criterion"] = s["best"]
+        barrier(self.shard)  # rank 0 has written the best weights
         if stop_reason is None and self.task.has_split("test"):
             self.run.load_weights("best", self.model)
             result = self.task.evaluate(self.model, "test", self.device)
@@ -280,8 +327,10 @@ class Trainer:
             self._log_evaluation(s, "test", result, None)
             self.say(f"test {self.task.describe(result)} (best weights)")
             save_pictures = getattr(self.task, "save_pictures", None)  # optional: a task's own pictures
-            if save_pictures is not None:
+            if save_pictures is not None and self.shard.main:
                 summary.update(save_pictures(result, self.run.path, "test"))
+        if not self.shard.main:
+            return summary
         from .plots import plot_losses
 
         if plot_losses(self.metrics.rows(), self.run.file("loss_curve.png")):
@@ -291,7 +340,7 @@ class Trainer:
 
     # -- optional helpers ---------------------------------------------------------------------------
     def _progress(self, total: int, initial: int):
-        if not self.config.progress:
+        if not self.config.progress or not self.shard.main:
             return None
         try:
             from tqdm.auto import tqdm
