@@ -20,8 +20,9 @@ EOS = 2
 def small_model(attention="multiplicative", input_feeding=False, cell="gru", seed=0):
     torch.manual_seed(seed)
     model = Seq2Seq(12, 9, cell=cell, embedding_size=6, hidden_size=8, attention=attention, input_feeding=input_feeding, dropout=0.0).double()
-    with torch.no_grad():  # sharpen the output layer so that decoding meets <EOS> at varied lengths
+    with torch.no_grad():  # sharpen the output layer, and favour <EOS>, so that hypotheses end at varied lengths
         model.output.weight.mul_(4)
+        model.output.bias[EOS] += 2.5
     return model.eval()
 
 
@@ -57,6 +58,7 @@ def test_beam_width_one_equals_greedy(attention):
     greedy = translate_greedy(model, SOURCE, LENGTHS, eos_id=EOS, max_length=12, banned=[0])
     beam = beam_search(model, SOURCE, LENGTHS, eos_id=EOS, beam=1, max_length=12, banned=[0])
     assert [h.tokens for h in greedy] == [b[0].tokens for b in beam]
+    assert [h.ended for h in greedy] == [b[0].ended for b in beam]
     for g, b in zip(greedy, beam):
         assert abs(g.log_prob - b[0].log_prob) < 1e-9
 
@@ -70,8 +72,10 @@ def test_beam_hypotheses_are_in_score_order_and_scores_are_the_models_log_probs(
         scores = [h.score for h in hypotheses]
         assert scores == sorted(scores, reverse=True)
         for h in hypotheses:
-            recomputed = sequence_log_prob(model, SOURCE[: LENGTHS[b], b : b + 1], h.tokens + [EOS])
+            target = h.tokens + [EOS] if h.ended else h.tokens  # cut at max_length: no <EOS> term
+            recomputed = sequence_log_prob(model, SOURCE[: LENGTHS[b], b : b + 1], target)
             assert abs(h.log_prob - recomputed) < 1e-9
+        assert any(h.ended for h in hypotheses)
 
 
 def test_parallel_files_errors(tmp_path):

@@ -102,7 +102,7 @@ def token_log_probs(model: nn.Module, ids: Sequence[int], device: torch.device |
     model.eval()
     tokens = torch.tensor(ids, dtype=torch.long, device=device)[:, None]  # (T, 1)
     logits, _ = model(tokens)
-    log_probs = F.log_softmax(logits.float(), dim=-1)[:, 0]  # (T, V)
+    log_probs = F.log_softmax(logits.double(), dim=-1)[:, 0]  # (T, V)
     return log_probs.gather(1, tokens).squeeze(1).tolist()
 
 
@@ -113,7 +113,7 @@ def token_log_probs_stepwise(model: nn.Module, ids: Sequence[int], device: torch
     state, previous, out = None, None, []
     for token in ids:
         logits, state = model.step(previous, state, 1)
-        out.append(F.log_softmax(logits.float(), dim=-1)[0, token].item())
+        out.append(F.log_softmax(logits.double(), dim=-1)[0, token].item())
         previous = torch.tensor([token], dtype=torch.long, device=device)
     return out
 
@@ -127,6 +127,7 @@ class Hypothesis:
     log_prob: float  # log P(tokens + <EOS> | source), or of the tokens alone when cut at max length
     score: float  # log_prob / length penalty: what the beam ranks by
     attention: list[list[float]]  # one row of source weights per output token (<EOS> included)
+    ended: bool = True  # False when cut by the maximum length (then log_prob has no <EOS> term)
 
 
 def length_penalty(length: int, alpha: float) -> float:
@@ -152,7 +153,7 @@ def translate_greedy(model, source: Tensor, lengths: Tensor, *, eos_id: int, max
     previous = None
     for _ in range(max_length):
         logits, state, weights = model.step(previous, state)
-        step_log_probs = F.log_softmax(logits.float(), dim=-1)
+        step_log_probs = F.log_softmax(logits.double(), dim=-1)  # sums of many log-probabilities: in float64
         chosen = next_token(logits, options or SamplingOptions(greedy=True), generator, banned)
         for b, token in enumerate(chosen.tolist()):
             if done[b]:
@@ -167,7 +168,7 @@ def translate_greedy(model, source: Tensor, lengths: Tensor, *, eos_id: int, max
         if all(done):
             break
         previous = chosen
-    return [Hypothesis(t, lp, lp, a) for t, lp, a in zip(tokens, log_probs, attention)]
+    return [Hypothesis(t, lp, lp, a, d) for t, lp, a, d in zip(tokens, log_probs, attention, done)]
 
 
 @torch.no_grad()
@@ -179,20 +180,20 @@ def beam_search(model, source: Tensor, lengths: Tensor, *, eos_id: int, beam: in
     model.eval()
     B, K = source.shape[1], beam
     state = model.start(source, lengths).index_select(torch.arange(B).repeat_interleave(K).to(source.device))
-    scores = torch.full((B, K), -torch.inf, device=source.device)
+    scores = torch.full((B, K), -torch.inf, dtype=torch.float64, device=source.device)
     scores[:, 0] = 0.0  # all beams start identical: expand only the first
     histories: list[list[tuple[list[int], list[list[float]]]]] = [[([], []) for _ in range(K)] for _ in range(B)]
     finished: list[list[Hypothesis]] = [[] for _ in range(B)]
     previous = None
     for step in range(max_length):
         logits, state, weights = model.step(previous, state)
-        log_probs = F.log_softmax(logits.float(), dim=-1)  # (B*K, V)
+        log_probs = F.log_softmax(logits.double(), dim=-1)  # (B*K, V), summed in float64
         if banned:
             log_probs[:, list(banned)] = -torch.inf
         V = log_probs.shape[-1]
         candidates = (scores.view(-1, 1) + log_probs).view(B, K * V)
         top_scores, top_ids = candidates.topk(min(2 * K, K * V), dim=1)  # (B, 2K)
-        new_scores = torch.full((B, K), -torch.inf, device=source.device)
+        new_scores = torch.full((B, K), -torch.inf, dtype=torch.float64, device=source.device)
         rows = torch.zeros(B, K, dtype=torch.long)
         next_tokens = torch.full((B, K), eos_id, dtype=torch.long)
         new_histories = [[([], []) for _ in range(K)] for _ in range(B)]
@@ -230,7 +231,7 @@ def beam_search(model, source: Tensor, lengths: Tensor, *, eos_id: int, beam: in
             for k in range(K):
                 if scores[b, k] > -torch.inf:
                     tokens, attention = histories[b][k]
-                    finished[b].append(Hypothesis(tokens, float(scores[b, k]), float(scores[b, k]) / length_penalty(len(tokens), alpha), attention))
+                    finished[b].append(Hypothesis(tokens, float(scores[b, k]), float(scores[b, k]) / length_penalty(len(tokens), alpha), attention, ended=False))
     return [sorted(f, key=lambda h: h.score, reverse=True)[:nbest] for f in finished]
 
 
@@ -240,7 +241,7 @@ def sequence_log_prob(model, source: Tensor, target_ids: Sequence[int]) -> float
     model.eval()
     target = torch.tensor(target_ids, dtype=torch.long, device=source.device)[:, None]
     logits = model(source, None, target)  # (T, 1, V)
-    return float(F.log_softmax(logits.float(), dim=-1)[:, 0].gather(1, target).sum())
+    return float(F.log_softmax(logits.double(), dim=-1)[:, 0].gather(1, target).sum())
 
 
 # -- fast sampling on a GPU: the decode loop replayed from a CUDA graph --------------------------------
