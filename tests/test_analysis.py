@@ -3,6 +3,7 @@ report (its values, and that it renders in a real browser), for every kind of te
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import shutil
@@ -119,13 +120,17 @@ def test_report_holds_the_recorded_values(tmp_path):
     layer = report["layers"][0]
     assert torch.allclose(torch.tensor(layer["a"]), a, atol=1e-4)
     assert set(layer["gate_saturation"]) == {"update", "forget", "output"}
-    assert set(layer["ranking"]) == {"position in line", "inside quotes", "inside brackets", "token length"}
+    assert set(layer["ranking"]) == {"position in line", "position in word", "inside quotes", "inside brackets", "token length"}
+    plain = inspect(task, model, "he said hi", device)  # no quotes, no brackets: nothing to rank them by
+    assert "inside quotes" not in plain["layers"][0]["ranking"] and "inside brackets" not in plain["layers"][0]["ranking"]
     assert len(report["predictions"]) == len(tokens)
     first = [p for _, p in report["predictions"][0]]
     assert len(first) == 5 and first == sorted(first, reverse=True) and sum(first) <= 1 + 1e-6
     page = render_html(report)
     embedded = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', page, re.S).group(1).replace("<\\/", "</"))
-    assert embedded["layers"][0]["a"] == layer["a"]
+    packed = embedded["layers"][0]["a"]  # int8 steps of scale, as the page decodes them
+    decoded = torch.frombuffer(bytearray(base64.b64decode(packed["base64"])), dtype=torch.int8).float().view(packed["rows"], packed["columns"]) * packed["scale"]
+    assert torch.allclose(decoded, torch.tensor(layer["a"]), atol=packed["scale"] / 2 + 1e-6)
 
 
 def test_inspect_every_text_model_kind(tmp_path):

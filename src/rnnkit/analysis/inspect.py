@@ -13,21 +13,24 @@ model (inside the recording) and returns the tokens it read and per-token predic
 
 from __future__ import annotations
 
+import base64
 import json
 
 import torch
 
 from .recording import recording
 
-FEATURES = ("position in line", "inside quotes", "inside brackets", "token length")
+FEATURES = ("position in line", "position in word", "inside quotes", "inside brackets", "token length")
 
 
 def text_features(tokens: list[str]) -> dict[str, list[float]]:
-    """Per token: characters since the last line break, inside "..." quotes, inside (...) [...] brackets, length."""
-    position, quoted, depth = 0, False, 0
+    """Per token: characters since the last line break and since the last space, inside "..." quotes,
+    inside (...) [...] brackets, and the token's length."""
+    position, in_word, quoted, depth = 0, 0, False, 0
     out = {name: [] for name in FEATURES}
     for token in tokens:
         out["position in line"].append(float(position))
+        out["position in word"].append(float(in_word))
         out["inside quotes"].append(float(quoted))
         out["inside brackets"].append(float(depth > 0))
         out["token length"].append(float(len(token)))
@@ -36,6 +39,7 @@ def text_features(tokens: list[str]) -> dict[str, list[float]]:
                 position = 0
             else:
                 position += 1
+            in_word = 0 if ch in " \n" else in_word + 1
             if ch == '"':
                 quoted = not quoted
             elif ch in "([{":
@@ -72,6 +76,8 @@ def inspect(task, model, text: str, device="cpu", top_units: int = 8) -> dict:
             layer["c"] = [[round(v, 4) for v in row] for row in cells.tolist()]
         ranking = {}
         for name, values in features.items():
+            if values[:T].std() == 0:  # constant over this text (every character is one long): says nothing
+                continue
             r = correlation(states, values[:T])
             best = torch.argsort(r.abs(), descending=True)[:top_units].tolist()
             ranking[name] = [{"unit": u, "r": round(float(r[u]), 3)} for u in best]
@@ -109,6 +115,12 @@ th {{ background: #f4f4f4; }}
 <script id="data" type="application/json">{data}</script>
 <script>
 const report = JSON.parse(document.getElementById("data").textContent);
+report.layers.forEach(l => {{  // int8 steps of l.a.scale, row after row
+  const bytes = Uint8Array.from(atob(l.a.base64), ch => ch.charCodeAt(0)), q = new Int8Array(bytes.buffer);
+  const rows = [];
+  for (let t = 0; t < l.a.rows; t++) rows.push(Array.from(q.subarray(t * l.a.columns, (t + 1) * l.a.columns), v => v * l.a.scale));
+  l.a = rows;
+}});
 const layerSelect = document.getElementById("layer"), unitSelect = document.getElementById("unit");
 const textDiv = document.getElementById("text"), tip = document.getElementById("tip");
 report.layers.forEach((l, i) => layerSelect.add(new Option(l.name + " (" + l.units + " units)", i)));
@@ -162,7 +174,20 @@ fillUnits();
 """
 
 
+def _quantized(rows: list[list[float]]) -> dict:
+    """Values as int8 steps of max|v|/127, base64-encoded row after row: a page of hundreds of units
+    over hundreds of tokens stays small (the page decodes them)."""
+    values = torch.tensor(rows, dtype=torch.float32)
+    scale = float(values.abs().max()) / 127 or 1.0
+    data = torch.round(values / scale).clamp(-127, 127).to(torch.int8).numpy().tobytes()
+    return {"scale": scale, "rows": len(rows), "columns": values.shape[1] if rows else 0, "base64": base64.b64encode(data).decode()}
+
+
 def render_html(report: dict) -> str:
-    data = json.dumps(report, ensure_ascii=False).replace("</", "<\\/")
+    compact = dict(report)
+    compact["layers"] = [
+        {**{k: v for k, v in layer.items() if k not in ("a", "c")}, "a": _quantized(layer["a"])} for layer in report["layers"]
+    ]
+    data = json.dumps(compact, ensure_ascii=False).replace("</", "<\\/")
     return PAGE.format(data=data)
 
