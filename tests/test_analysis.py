@@ -82,12 +82,18 @@ def test_agreement_labels_are_right_by_construction():
             subject = example.words[example.subject]
             assert (subject in PLURAL.values()) == example.plural and (subject in NOUNS) != example.plural
             assert example.distance == len(example.words) - 1 - example.subject == distance
-            for i in example.attractors:  # every noun between has the other number
-                assert (example.words[i] in PLURAL.values()) != example.plural
+            between = [i for i, w in enumerate(example.words) if i > example.subject and (w in NOUNS or w in PLURAL.values())]
+            other = [i for i in between if (example.words[i] in PLURAL.values()) != example.plural]
+            assert example.attractors == other  # the attractors are exactly the nouns of the other number
             assert example.verb == ("were" if example.plural else "was")
-    mixed = generate(2000, 12, seed=1)
-    assert 0.4 < sum(e.plural for e in mixed) / 2000 < 0.6
+    mixed = generate(4000, 12, seed=1)
+    assert 0.4 < sum(e.plural for e in mixed) / 4000 < 0.6
     assert any(e.attractors for e in mixed)
+    # no shortcut: the number of the last noun before the verb says nothing about the verb
+    with_nouns = [e for e in mixed if len(e.words) - 1 > e.subject and any(w in NOUNS or w in PLURAL.values() for w in e.words[e.subject + 1 :])]
+    last_plural = [[w for w in e.words if w in NOUNS or w in PLURAL.values()][-1] in PLURAL.values() for e in with_nouns]
+    agree = sum(p == e.plural for p, e in zip(last_plural, with_nouns)) / len(with_nouns)
+    assert 0.4 < agree < 0.6
 
 
 def test_equal_parameter_budgets():

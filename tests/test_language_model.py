@@ -233,6 +233,22 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, batchin
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_a_time_limit_ends_training_validated_and_tested_while_a_pause_does_not(tmp_path):
+    text = ["the cat sat on the mat", "the dog sat on the log"]
+
+    def train(run_dir, **stop):
+        config = LMDataConfig(train=[write(tmp_path / "t.txt", text)], valid=write(tmp_path / "v.txt", text), test=write(tmp_path / "x.txt", text), level="word", batch_size=1)
+        task, _ = LanguageModelTask.prepare(config)
+        model = build_model("lm", task.model_config({"cell": "gru", "embedding_size": 8, "hidden_size": 8}))
+        return Trainer(task, model, TrainingConfig(max_steps=50, eval_every=40, progress=False, **stop), RunDir(run_dir)).fit()
+
+    budget = train(tmp_path / "budget", time_limit=1e-9)  # spent after the first step
+    assert not budget["finished"] and "time limit" in budget["stopped"] and budget["steps"] == 1
+    assert "best_valid_criterion" in budget and budget["test_count"] > 0  # validated at its last step, then tested
+    paused = train(tmp_path / "paused", stop_at_step=1)
+    assert not paused["finished"] and "best_valid_criterion" not in paused and "test_loss" not in paused
+
+
 def test_checkpoint_made_on_one_device_loads_on_the_cpu(tmp_path):
     task = make_task(tmp_path)
     model = build_model("lm", task.model_config({"cell": "gru", "embedding_size": 8, "hidden_size": 16}))

@@ -2,9 +2,11 @@
 cats, which ate ..., were full."
 
 Generated sentences put k words between the subject and its verb: prepositional phrases and
-relative clauses whose nouns (attractors) have the *other* number, and adverbs. A model reads the
-sentence up to the verb and says whether the verb is singular (was/is) or plural (were/are). The
-labels are right by construction: the number of the subject decides, whatever stands between.
+relative clauses, and adverbs. Each noun between has the other number (an attractor) or the same,
+by a coin flip: were every one an attractor, "the opposite of the last noun" would answer without
+remembering the subject. A model reads the sentence up to the verb and says whether the verb is
+singular (was) or plural (were). The labels are right by construction: the number of the subject
+decides, whatever stands between.
 
 ``run_experiment`` trains a one-direction classifier for each cell at (nearly) equal parameter
 counts and reports accuracy as a function of k, as a table and a plot.
@@ -37,7 +39,7 @@ class AgreementExample:
     plural: bool  # the subject's number, which the verb must follow
     distance: int  # words between the subject and the verb
     subject: int  # index of the subject noun in ``words``
-    attractors: list[int]  # indices of nouns of the other number between them
+    attractors: list[int]  # indices of the nouns of the other number between them
 
     @property
     def verb(self) -> str:
@@ -50,7 +52,8 @@ def _noun_phrase(rng: random.Random, plural: bool) -> list[str]:
 
 
 def _filler(rng: random.Random, subject_plural: bool, budget: int) -> list[list[str]]:
-    """Chunks of at most ``budget`` words in total: phrases with attractor nouns, adverbs."""
+    """Chunks of ``budget`` words in total: phrases whose noun has the other number (an attractor)
+    or the same, half and half, and adverbs."""
     chunks = []
     while budget > 0:
         options = []
@@ -61,9 +64,9 @@ def _filler(rng: random.Random, subject_plural: bool, budget: int) -> list[list[
         options.append("adverb")
         kind = rng.choice(options)
         if kind == "preposition":
-            chunk = [rng.choice(PREPOSITIONS), *_noun_phrase(rng, not subject_plural)]
+            chunk = [rng.choice(PREPOSITIONS), *_noun_phrase(rng, subject_plural != (rng.random() < 0.5))]
         elif kind == "relative":
-            chunk = ["that", *_noun_phrase(rng, not subject_plural), rng.choice(TRANSITIVE)]
+            chunk = ["that", *_noun_phrase(rng, subject_plural != (rng.random() < 0.5)), rng.choice(TRANSITIVE)]
         else:
             chunk = [rng.choice(ADVERBS)]
         chunks.append(chunk)
@@ -71,13 +74,13 @@ def _filler(rng: random.Random, subject_plural: bool, budget: int) -> list[list[
     return chunks
 
 
-def generate(n: int, max_distance: int, seed: int, distance: int | None = None) -> list[AgreementExample]:
-    """``n`` examples with distances uniform in 0..max_distance (or all equal to ``distance``)."""
+def generate(n: int, max_distance: int, seed: int, distance: int | None = None, min_distance: int = 0) -> list[AgreementExample]:
+    """``n`` examples with distances uniform in min_distance..max_distance (or all equal to ``distance``)."""
     rng = random.Random(seed)
     out = []
     for _ in range(n):
         plural = rng.random() < 0.5
-        k = distance if distance is not None else rng.randint(0, max_distance)
+        k = distance if distance is not None else rng.randint(min_distance, max_distance)
         words = ["the"] + ([rng.choice(ADJECTIVES)] if rng.random() < 0.3 else [])
         noun = rng.choice(NOUNS)
         words.append(PLURAL[noun] if plural else noun)
@@ -85,7 +88,7 @@ def generate(n: int, max_distance: int, seed: int, distance: int | None = None) 
         attractors = []
         for chunk in _filler(rng, plural, k):
             for word in chunk:
-                if word in PLURAL.values() or word in NOUNS:
+                if (word in PLURAL.values()) != plural and (word in PLURAL.values() or word in NOUNS):
                     attractors.append(len(words))
                 words.append(word)
         out.append(AgreementExample(words, plural, len(words) - 1 - subject, subject, attractors))
@@ -102,15 +105,20 @@ def hidden_for_budget(cell: str, input_size: int, budget: int) -> int:
     return min(range(2, 1024), key=lambda h: abs(parameters_for(cell, input_size, h) - budget))
 
 
-def run_experiment(cells=("rnn", "gru", "lstm"), max_distance: int = 12, train_size: int = 20000, test_size: int = 400, steps: int = 1500, budget_hidden: int = 48, seed: int = 0, log=print) -> dict:
-    """Accuracy by distance for each cell; returns {"accuracy": {cell: {k: acc}}, "hidden": ..., "parameters": ...}."""
+def run_experiment(cells=("rnn", "gru", "lstm"), max_distance: int = 12, train_size: int = 20000, test_size: int = 400, steps: int = 1500, budget_hidden: int = 48, seed: int = 0, train_max_distance: int | None = None, train_min_distance: int = 0, log=print) -> dict:
+    """Accuracy by distance 0..max_distance for each cell, trained on distances
+    train_min_distance..train_max_distance (default: all tested ones). Training only on long
+    distances asks whether a cell can *learn* a dependency whose gradient must cross many steps;
+    training only on short ones, whether what it learned holds beyond what it saw.
+    Returns {"accuracy": {cell: {k: acc}}, "hidden": ..., "parameters": ..., "train_max_distance": ...}."""
     vocab = ["<PAD>", "<UNK>", "<EOS>", "the", *NOUNS, *PLURAL.values(), *ADJECTIVES, *ADVERBS, *PREPOSITIONS, "that", *TRANSITIVE]
     ids = {w: i for i, w in enumerate(vocab)}
     embedding = 32
     budget = parameters_for("lstm", embedding, budget_hidden)
-    train = generate(train_size, max_distance, seed)
+    train_max_distance = max_distance if train_max_distance is None else train_max_distance
+    train = generate(train_size, train_max_distance, seed, min_distance=train_min_distance)
     tests = {k: generate(test_size, max_distance, seed + 1000 + k, distance=k) for k in range(max_distance + 1)}
-    results: dict = {"accuracy": {}, "hidden": {}, "parameters": {}, "seconds": {}}
+    results: dict = {"accuracy": {}, "hidden": {}, "parameters": {}, "seconds": {}, "train_distances": [train_min_distance, train_max_distance]}
     for cell in cells:
         hidden = hidden_for_budget(cell, embedding, budget)
         torch.manual_seed(seed)
@@ -168,7 +176,10 @@ def plot_accuracy(results: dict, path) -> bool:
     for cell, accuracy in results["accuracy"].items():
         ks = sorted(accuracy)
         axes.plot(ks, [100 * accuracy[k] for k in ks], "o-", label=f"{cell} ({results['parameters'][cell]} params)", markersize=3)
-    axes.axhline(50, color="grey", linewidth=0.8, linestyle=":")
+    axes.axhline(50, color="grey", linewidth=0.8, linestyle=":")  # chance
+    low, high = results.get("train_distances", (None, None))
+    if low is not None:
+        axes.axvspan(low, high, color="grey", alpha=0.08, label=f"trained on k = {low}..{high}")
     axes.set_xlabel("k: words between the subject and its verb")
     axes.set_ylabel("agreement accuracy (%)")
     axes.set_ylim(40, 101)

@@ -31,7 +31,9 @@ def add_parser(subparsers) -> None:
         "nouns of the other number; trains a one-direction classifier per cell and reports accuracy against k.",
     )
     agreement.add_argument("--cells", nargs="+", default=["rnn", "gru", "lstm"])
-    agreement.add_argument("--max-distance", type=int, default=12)
+    agreement.add_argument("--max-distance", type=int, default=12, help="test distances 0..K (default 12)")
+    agreement.add_argument("--train-max-distance", type=int, help="train on distances up to K only (default: all tested ones)")
+    agreement.add_argument("--train-min-distance", type=int, default=0, help="train on distances from K on only (default 0)")
     agreement.add_argument("--steps", type=int, default=1500, help="training steps per cell (default 1500)")
     agreement.add_argument("--hidden-size", type=int, default=48, help="the LSTM's hidden size; the others get its parameter count")
     agreement.add_argument("--out", default="agreement.png", help="the plot (default agreement.png); a .json and .md beside it")
@@ -80,7 +82,7 @@ def run_gradients(args) -> int:
 def run_agreement(args) -> int:
     from ..analysis.agreement import markdown_table, plot_accuracy, run_experiment
 
-    results = run_experiment(args.cells, args.max_distance, steps=args.steps, budget_hidden=args.hidden_size, seed=args.seed)
+    results = run_experiment(args.cells, args.max_distance, steps=args.steps, budget_hidden=args.hidden_size, seed=args.seed, train_max_distance=args.train_max_distance, train_min_distance=args.train_min_distance)
     out = Path(args.out)
     table = markdown_table(results)
     print("\naccuracy (%) by distance k\n" + table)

@@ -143,6 +143,7 @@ class Trainer:
         window = {"loss": 0.0, "count": 0, "start": time.perf_counter(), "tokens": 0}
         started = time.perf_counter() - s["elapsed"]
         stop_reason = None
+        budget_spent = False  # a time limit ends the training as planned: validated and tested, unlike other stops
         self._bar = self._progress(total, s["step"])
         try:
             while s["step"] < total and not s["finished"]:
@@ -170,6 +171,7 @@ class Trainer:
                         break
                     if c.time_limit is not None and broadcast_flag(s["elapsed"] >= c.time_limit, self.shard):
                         stop_reason = f"time limit of {c.time_limit:g} s reached at step {s['step']}"
+                        budget_spent = True
                         break
                 if stop_reason:
                     break
@@ -180,8 +182,8 @@ class Trainer:
                         self._evaluate_and_checkpoint(s, optimizer, schedule, writer)
             if not stop_reason:
                 s["finished"] = True
-                if s["evaluated_at"] != s["step"]:
-                    self._evaluate_and_checkpoint(s, optimizer, schedule, writer)
+            if (not stop_reason or budget_spent) and s["evaluated_at"] != s["step"]:
+                self._evaluate_and_checkpoint(s, optimizer, schedule, writer)
             self._checkpoint(s, optimizer, schedule)
         except KeyboardInterrupt:
             self._checkpoint(s, optimizer, schedule)
@@ -190,8 +192,8 @@ class Trainer:
             raise
         self._close(writer)
         if stop_reason:
-            self.say(f"{stop_reason}; the run is saved: continue it with --resume")
-        return self._finish(s, stop_reason)
+            self.say(f"{stop_reason}; the run is saved: continue it with --resume" + (" and a larger --time-limit" if budget_spent else ""))
+        return self._finish(s, stop_reason, test=not stop_reason or budget_spent)
 
     def _precision_setup(self) -> None:
         precisions = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -311,16 +313,16 @@ class Trainer:
             }
         )
 
-    def _finish(self, s, stop_reason: str | None) -> dict:
+    def _finish(self, s, stop_reason: str | None, test: bool) -> dict:
         """The loss curve and summary.json; the test evaluation (on the best weights) once the
-        training is complete, not when it was only stopped."""
+        training is complete or its time budget spent, not when it was only paused."""
         summary = {"finished": stop_reason is None, "steps": s["step"], "epochs": s["epoch"], "train_seconds": round(s["elapsed"], 1)}
         if stop_reason:
             summary["stopped"] = stop_reason
         if math.isfinite(s["best"]):
             summary["best_valid_criterion"] = s["best"]
         barrier(self.shard)  # rank 0 has written the best weights
-        if stop_reason is None and self.task.has_split("test"):
+        if test and self.task.has_split("test"):
             self.run.load_weights("best", self.model)
             result = self.task.evaluate(self.model, "test", self.device)
             summary.update({f"test_{k}": v for k, v in result.items()})
