@@ -2,7 +2,8 @@
 
 * ``reference``: autograd through the reference cells of ``rnnkit.cells`` -- the truth;
 * ``fused``: a hand-written backward pass through time per cell kind (``engines/fused.py``);
-* ``native``: torch's own RNN kernels (oneDNN, cuDNN) for the cells whose equations torch computes.
+* ``native``: torch's own RNN kernels (oneDNN, cuDNN) for the cells whose equations torch computes;
+* ``triton``: the fused engine with its time loops as Triton kernels (GPUs; forced only, for now).
 
 ``Recurrent(engine="auto")`` asks :func:`choose_engine`; ``engine=NAME`` forces one.
 """
@@ -13,13 +14,13 @@ import torch
 
 from ..cells import Cell
 from .base import DirectionalEngine, Engine, State
-from .fused import FusedEngine
+from .fused import FusedEngine, TritonEngine
 from .native import NativeEngine
 from .reference import ReferenceEngine
 
 __all__ = ["ENGINES", "DirectionalEngine", "Engine", "State", "choose_engine", "engine_named", "check_engine"]
 
-ENGINES: dict[str, Engine] = {engine.name: engine for engine in (ReferenceEngine(), FusedEngine(), NativeEngine())}
+ENGINES: dict[str, Engine] = {engine.name: engine for engine in (ReferenceEngine(), FusedEngine(), NativeEngine(), TritonEngine())}
 
 # Preference order for engine="auto", by device type, measured by benchmarks/core_speed.py and
 # benchmarks/gpu.py (see docs/benchmarks.md): the first engine that supports the cell wins.

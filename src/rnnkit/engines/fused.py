@@ -15,7 +15,8 @@ time loops and does the products after them, plus the autograd glue and the engi
 themselves exist twice with the same functions and buffers: ``fused_loops.py`` on torch ops (any
 device; it documents the buffers) and ``csrc/fused_loops.cpp``, compiled for the CPU on first use
 (``compiled.py``), where each step's element-wise work is one vectorised pass and the recurrent
-product accumulates into the gate buffer through MKL's packed GEMM.
+product accumulates into the gate buffer through MKL's packed GEMM. A third implementation,
+``triton_loops.py``, writes each step as Triton kernels: that is the ``triton`` engine below.
 
 Variable lengths: the engine sorts the batch by length, so the sequences still running at step t
 are the first ``batch_sizes[t]`` rows, and every step works on that prefix only (as
@@ -62,8 +63,9 @@ class Kernel:
     ``forward`` may overwrite ``x_proj`` (the caller's own buffer) in place.
     """
 
-    def __init__(self, cell: Cell, lengths: Tensor | None, sizes: list[int]):
+    def __init__(self, cell: Cell, lengths: Tensor | None, sizes: list[int], loops: ModuleType):
         self.cell = cell
+        self.loops = loops  # fused_loops, the compiled loops or triton_loops: the same functions
         self.n = cell.hidden_size
         self.lengths = lengths  # (B,) sorted descending, or None: no padding
         self.sizes = sizes  # rows still running at each step
@@ -149,7 +151,7 @@ class RNNKernel(Kernel):
         (W_a,) = params
         A = self.state_buffer(x_proj.shape[0], state0[0])
         self.relu = self.cell.nonlinearity == "relu"
-        loops_for(x_proj).rnn_forward(x_proj, W_a, A, self.sizes, self.relu)
+        self.loops.rnn_forward(x_proj, W_a, A, self.sizes, self.relu)
         self.saved = A, W_a
         return A[1:], (self.final(A),)
 
@@ -157,7 +159,7 @@ class RNNKernel(Kernel):
         A, W_a = self.saved
         DA = self.state_gradients(d_out, d_final[0])
         d_pre = self.work(*d_out.shape, like=d_out, backward=True)
-        loops_for(d_out).rnn_backward(A, W_a, DA, d_pre, self.sizes, self.relu)
+        self.loops.rnn_backward(A, W_a, DA, d_pre, self.sizes, self.relu)
         return d_pre, (weight_grad(d_pre, A[:-1]),), (DA[0].clone(),)
 
 
@@ -167,7 +169,7 @@ class SimpleGRUKernel(Kernel):
     def forward(self, x_proj, params, state0):
         (W_a,) = params
         C = self.state_buffer(x_proj.shape[0], state0[0])
-        loops_for(x_proj).gru_simple_forward(x_proj, W_a, C, self.sizes)  # x_proj becomes Γu, c̃
+        self.loops.gru_simple_forward(x_proj, W_a, C, self.sizes)  # x_proj becomes Γu, c̃
         self.saved = C, x_proj, W_a
         return C[1:], (self.final(C),)
 
@@ -175,7 +177,7 @@ class SimpleGRUKernel(Kernel):
         C, G, W_a = self.saved
         DC = self.state_gradients(d_out, d_final[0])
         d_pre = self.work(*G.shape, like=d_out, backward=True)
-        loops_for(d_out).gru_simple_backward(G, C, W_a, DC, d_pre, self.sizes)
+        self.loops.gru_simple_backward(G, C, W_a, DC, d_pre, self.sizes)
         return d_pre, (weight_grad(d_pre, C[:-1]),), (DC[0].clone(),)
 
 
@@ -187,7 +189,7 @@ class GRUKernel(Kernel):
         T, B, _ = x_proj.shape
         C = self.state_buffer(T, state0[0])
         RC = self.work(T, B, self.n, like=x_proj)  # Γr * c<t-1>, the candidate product's input
-        loops_for(x_proj).gru_forward(x_proj, W_a, C, RC, self.sizes)  # x_proj becomes Γu, Γr, c̃
+        self.loops.gru_forward(x_proj, W_a, C, RC, self.sizes)  # x_proj becomes Γu, Γr, c̃
         self.saved = C, x_proj, RC, W_a
         return C[1:], (self.final(C),)
 
@@ -196,7 +198,7 @@ class GRUKernel(Kernel):
         n = self.n
         DC = self.state_gradients(d_out, d_final[0])
         d_pre = self.work(*G.shape, like=d_out, backward=True)
-        loops_for(d_out).gru_backward(G, C, RC, W_a, DC, d_pre, self.sizes)
+        self.loops.gru_backward(G, C, RC, W_a, DC, d_pre, self.sizes)
         dW_a = torch.cat([weight_grad(d_pre, C[:-1], slice(0, 2 * n)), weight_grad(d_pre, RC, slice(2 * n, None))])
         return d_pre, (dW_a,), (DC[0].clone(),)
 
@@ -213,7 +215,7 @@ class GRUCuDNNKernel(Kernel):
         T, B, _ = x_proj.shape
         C = self.state_buffer(T, state0[0])
         HC = self.work(T, B, self.n, like=x_proj)  # Wcc c<t-1> + bcc, which Γr scales
-        loops_for(x_proj).gru_cudnn_forward(x_proj, W_a, b_cc, C, HC, self.sizes)  # x_proj becomes Γr, Γu, c̃
+        self.loops.gru_cudnn_forward(x_proj, W_a, b_cc, C, HC, self.sizes)  # x_proj becomes Γr, Γu, c̃
         self.saved = C, x_proj, HC, W_a
         return C[1:], (self.final(C),)
 
@@ -225,7 +227,7 @@ class GRUCuDNNKernel(Kernel):
         # d_xc: gradient of the candidate's input part, dpre_c
         d_h = self.work(*G.shape, like=d_out, backward=True)
         d_xc = self.work(*d_out.shape, like=d_out, backward=True)
-        loops_for(d_out).gru_cudnn_backward(G, C, HC, W_a, DC, d_h, d_xc, self.sizes)
+        self.loops.gru_cudnn_backward(G, C, HC, W_a, DC, d_h, d_xc, self.sizes)
         dW_a, d_b_cc = weight_grad(d_h, C[:-1]), d_h[..., 2 * n :].sum(dim=(0, 1))
         d_h[..., 2 * n :] = d_xc  # d_h becomes the gradient of x_proj: [dpre_r, dpre_u, dpre_c]
         return d_h, (dW_a, d_b_cc), (DC[0].clone(),)
@@ -245,7 +247,7 @@ class LSTMKernel(Kernel):
         T, B, _ = x_proj.shape
         A, C = self.state_buffer(T, a0), self.state_buffer(T, c0, pooled=True)
         TC = self.work(T, B, self.n, like=x_proj)  # tanh(c<t>)
-        loops_for(x_proj).lstm_forward(x_proj, W_a, peephole, A, C, TC, self.sizes)  # x_proj becomes Γu Γf c̃ Γo
+        self.loops.lstm_forward(x_proj, W_a, peephole, A, C, TC, self.sizes)  # x_proj becomes Γu Γf c̃ Γo
         self.saved = A, C, x_proj, TC, W_a, peephole
         return A[1:], (self.final(A), self.final(C))
 
@@ -255,7 +257,7 @@ class LSTMKernel(Kernel):
         DA = self.state_gradients(d_out, d_final[0])
         carry_c = d_final[1].clone()  # dc<t> from the future; rows not yet running keep dc_final
         d_pre = self.work(*G.shape, like=d_out, backward=True)
-        loops_for(d_out).lstm_backward(G, C, TC, W_a, peephole, DA, carry_c, d_pre, self.sizes)
+        self.loops.lstm_backward(G, C, TC, W_a, peephole, DA, carry_c, d_pre, self.sizes)
         d_params = (weight_grad(d_pre, A[:-1]),)
         if peephole is not None:
             dp4 = d_pre.view(T, B, 4, n)
@@ -315,6 +317,9 @@ class FusedEngine(DirectionalEngine):
             return f"no fused kernel for cell {cell.kind!r}"
         return None
 
+    def loops_for(self, x: Tensor) -> ModuleType:
+        return loops_for(x)
+
     def run_layer(self, cells, x, lengths, states):
         if lengths is None:
             return super().run_layer(cells, x, lengths, states)
@@ -333,9 +338,40 @@ class FusedEngine(DirectionalEngine):
             return out, final
         T, B = x.shape[:2]
         sizes = [B] * T if lengths is None else batch_sizes(lengths, T)
-        kernel = KERNELS[cell.kind](cell, lengths, sizes)
+        kernel = KERNELS[cell.kind](cell, lengths, sizes, self.loops_for(x))
         params = kernel.params(cell)
         inputs = (x, cell.weight_x, cell.bias, *params, *state)
         kernel.keep_for_backward = torch.is_grad_enabled() and any(t.requires_grad for t in inputs)
         out, *final = _FusedRecurrence.apply(kernel, len(params), x, cell.weight_x, cell.bias, *params, *state)
         return out, tuple(final)
+
+
+class TritonEngine(FusedEngine):
+    """The fused engine with its time loops as Triton kernels (``triton_loops.py``): CUDA devices,
+    or the CPU through Triton's interpreter (``TRITON_INTERPRET=1``, slow: for tests). Chosen only
+    when asked for (``engine="triton"``) until it has been timed against cuDNN on a GPU."""
+
+    name = "triton"
+
+    def unsupported(self, cell):
+        reason = super().unsupported(cell)
+        if reason is None and not triton_available():
+            reason = "Triton is not installed (pip install triton)"
+        return reason
+
+    def loops_for(self, x: Tensor) -> ModuleType:
+        import os
+
+        if x.device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
+            raise ValueError(f"engine='triton' runs on CUDA devices (or on the CPU with TRITON_INTERPRET=1), not on {x.device.type!r}")
+        from . import triton_loops
+
+        if not triton_loops.supported_dtype(x.dtype):
+            raise ValueError(f"engine='triton' runs float16, bfloat16, float32 and float64, not {x.dtype}")
+        return triton_loops
+
+
+def triton_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("triton") is not None

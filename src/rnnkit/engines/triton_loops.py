@@ -1,0 +1,445 @@
+r"""The time loops of the fused engine as Triton kernels: the ``triton`` engine (GPUs; the CPU too,
+through Triton's interpreter, ``TRITON_INTERPRET=1``, which is how CI tests them).
+
+The same functions, buffers and block layouts as ``fused_loops.py`` (read its docstring for the
+buffers): the input products ``Wx x<t> + b`` of all steps are one product before the loop, the
+weight gradients products after it (``fused.py``), and each time step here is one or two kernel
+launches on the running rows (the batch is sorted by length, so they are a prefix of ``bs`` rows):
+
+* forward, one launch per step (two for ``gru``): a program owns a tile of rows × hidden units,
+  computes the recurrent product of every gate block for its units (``tl.dot`` over the previous
+  state, accumulated in float32, or float64 for float64 data), adds the input product, applies the
+  activations and writes the gates, c<t> and a<t>: no separate element-wise pass;
+* backward, per step: an element-wise kernel turns the state gradients into pre-activation
+  gradients (from the gates saved by the forward pass) and carries the direct paths back
+  (Γf * dc<t> for the LSTM, (1 - Γu) * dc<t> for the GRUs), then a product kernel adds
+  dpre<t> Wa into the previous state's gradient (``gru``: two of each, for Γr's product).
+
+Activations are computed in float32 (float64 for float64 data) and stored in the buffers' dtype, so
+float16 and bfloat16 layers run with float32 accumulation. tanh(x) is written as 2σ(2x) − 1, which
+Triton's interpreter and every GPU backend compute alike.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+from torch import Tensor
+
+BLOCK_K = 32  # reduction tile of the products
+
+
+def _tiles(bs: int, n: int) -> tuple[int, int]:
+    """Tile of rows × units per program: tl.dot needs at least 16 each way."""
+    return (16 if bs <= 16 else 32), (32 if n <= 32 else 64)
+
+
+def _acc(x: Tensor):
+    return tl.float64 if x.dtype == torch.float64 else tl.float32
+
+
+# -- building blocks -------------------------------------------------------------------------------
+
+
+@triton.jit
+def _tanh(x):
+    return 2 * tl.sigmoid(2 * x) - 1
+
+
+@triton.jit
+def _dot_wt(acc, X, stride_x, W, stride_w, rows, row_mask, w_rows, w_mask, K, BK: tl.constexpr):
+    """acc[rows, j] += Σ_k X[rows, k] W[w_rows[j], k]: a tile of x @ Wᵀ."""
+    for k0 in range(0, K, BK):
+        kk = k0 + tl.arange(0, BK)
+        k_mask = kk < K
+        x = tl.load(X + rows[:, None] * stride_x + kk[None, :], mask=row_mask[:, None] & k_mask[None, :], other=0.0)
+        w = tl.load(W + w_rows[None, :] * stride_w + kk[:, None], mask=w_mask[None, :] & k_mask[:, None], other=0.0)
+        acc = tl.dot(x, w, acc, input_precision="ieee")
+    return acc
+
+
+@triton.jit
+def _add_product(OUT, stride_out, X, stride_x, W, stride_w, bs, N, K, ACC: tl.constexpr, ACCUMULATE: tl.constexpr,
+                 BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):  # fmt: skip
+    """OUT[:bs, :N] (+)= X[:bs, :K] @ W[:K, :N]: the backward pass's dpre<t> Wa."""
+    rows = tl.program_id(0) * BB + tl.arange(0, BB)
+    cols = tl.program_id(1) * BN + tl.arange(0, BN)
+    row_mask, col_mask = rows < bs, cols < N
+    acc = tl.zeros((BB, BN), dtype=ACC)
+    for k0 in range(0, K, BK):
+        kk = k0 + tl.arange(0, BK)
+        k_mask = kk < K
+        x = tl.load(X + rows[:, None] * stride_x + kk[None, :], mask=row_mask[:, None] & k_mask[None, :], other=0.0)
+        w = tl.load(W + kk[:, None] * stride_w + cols[None, :], mask=k_mask[:, None] & col_mask[None, :], other=0.0)
+        acc = tl.dot(x, w, acc, input_precision="ieee")
+    out = OUT + rows[:, None] * stride_out + cols[None, :]
+    mask = row_mask[:, None] & col_mask[None, :]
+    if ACCUMULATE:
+        acc += tl.load(out, mask=mask, other=0.0).to(ACC)
+    tl.store(out, acc.to(OUT.dtype.element_ty), mask=mask)
+
+
+def add_product(out: Tensor, x: Tensor, W: Tensor, bs: int, accumulate: bool = True) -> None:
+    """out[:bs] (+)= x[:bs] @ W, for row-major 2-D views (rows may be strided)."""
+    K, N = W.shape
+    BB, BN = _tiles(bs, N)
+    grid = (triton.cdiv(bs, BB), triton.cdiv(N, BN))
+    _add_product[grid](out, out.stride(0), x, x.stride(0), W, W.stride(0), bs, N, K, _acc(out), accumulate, BB, BN, BLOCK_K)
+
+
+def _grid(bs: int, n: int):
+    BB, BN = _tiles(bs, n)
+    return (triton.cdiv(bs, BB), triton.cdiv(n, BN)), BB, BN
+
+
+# -- rnn: a<t> = g(Wa[a<t-1>, x<t>] + ba) ----------------------------------------------------------
+
+
+@triton.jit
+def _rnn_forward_step(G, W, stride_w, A_prev, A, bs, n, RELU: tl.constexpr, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
+    rows = tl.program_id(0) * BB + tl.arange(0, BB)
+    cols = tl.program_id(1) * BN + tl.arange(0, BN)
+    row_mask, col_mask = rows < bs, cols < n
+    mask = row_mask[:, None] & col_mask[None, :]
+    tile = rows[:, None] * n + cols[None, :]
+    pre = tl.load(G + tile, mask=mask, other=0.0).to(ACC)  # Wax x<t> + ba
+    pre = _dot_wt(pre, A_prev, n, W, stride_w, rows, row_mask, cols, col_mask, n, BK)  # + Waa a<t-1>
+    a = tl.maximum(pre, 0.0) if RELU else _tanh(pre)
+    tl.store(A + tile, a.to(A.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _rnn_backward_step(A, DA, DP, bs, n, RELU: tl.constexpr, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr):
+    rows = tl.program_id(0) * BB + tl.arange(0, BB)
+    cols = tl.program_id(1) * BN + tl.arange(0, BN)
+    mask = (rows < bs)[:, None] & (cols < n)[None, :]
+    tile = rows[:, None] * n + cols[None, :]
+    a = tl.load(A + tile, mask=mask, other=0.0).to(ACC)
+    da = tl.load(DA + tile, mask=mask, other=0.0).to(ACC)
+    dp = tl.where(a > 0, da, 0.0) if RELU else da * (1 - a * a)  # dpre<t>
+    tl.store(DP + tile, dp.to(DP.dtype.element_ty), mask=mask)
+
+
+def rnn_forward(G, W_a, A, sizes, relu):
+    n = A.shape[-1]
+    for t, bs in enumerate(sizes):
+        grid, BB, BN = _grid(bs, n)
+        _rnn_forward_step[grid](G[t], W_a, W_a.stride(0), A[t], A[t + 1], bs, n, relu, _acc(G), BB, BN, BLOCK_K)
+
+
+def rnn_backward(A, W_a, DA, d_pre, sizes, relu):
+    n = A.shape[-1]
+    for t in reversed(range(len(sizes))):
+        bs = sizes[t]
+        grid, BB, BN = _grid(bs, n)
+        _rnn_backward_step[grid](A[t + 1], DA[t + 1], d_pre[t], bs, n, relu, _acc(A), BB, BN)
+        add_product(DA[t], d_pre[t], W_a, bs)  # da<t-1> += dpre<t> Waa
+
+
+# -- gru-simple: blocks [u c]; c<t> = c<t-1> + Γu (c̃<t> - c<t-1>) --------------------------------------
+
+
+@triton.jit
+def _gru_simple_forward_step(G, W, stride_w, C_prev, C, bs, n, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
+    rows = tl.program_id(0) * BB + tl.arange(0, BB)
+    cols = tl.program_id(1) * BN + tl.arange(0, BN)
+    row_mask, col_mask = rows < bs, cols < n
+    mask = row_mask[:, None] & col_mask[None, :]
+    g = G + rows[:, None] * (2 * n) + cols[None, :]
+    state = rows[:, None] * n + cols[None, :]
+    u = tl.load(g, mask=mask, other=0.0).to(ACC)
+    u = tl.sigmoid(_dot_wt(u, C_prev, n, W, stride_w, rows, row_mask, cols, col_mask, n, BK))  # Γu
+    cand = tl.load(g + n, mask=mask, other=0.0).to(ACC)
+    cand = _tanh(_dot_wt(cand, C_prev, n, W, stride_w, rows, row_mask, n + cols, col_mask, n, BK))  # c̃<t>
+    c_prev = tl.load(C_prev + state, mask=mask, other=0.0).to(ACC)
+    tl.store(g, u.to(G.dtype.element_ty), mask=mask)
+    tl.store(g + n, cand.to(G.dtype.element_ty), mask=mask)
+    tl.store(C + state, (c_prev + u * (cand - c_prev)).to(C.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _gru_simple_backward_step(G, C_prev, DC, DC_prev, DP, bs, n, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr):
+    rows = tl.program_id(0) * BB + tl.arange(0, BB)
+    cols = tl.program_id(1) * BN + tl.arange(0, BN)
+    mask = (rows < bs)[:, None] & (cols < n)[None, :]
+    g = rows[:, None] * (2 * n) + cols[None, :]
+    state = rows[:, None] * n + cols[None, :]
+    u = tl.load(G + g, mask=mask, other=0.0).to(ACC)
+    cand = tl.load(G + g + n, mask=mask, other=0.0).to(ACC)
+    c_prev = tl.load(C_prev + state, mask=mask, other=0.0).to(ACC)
+    dc = tl.load(DC + state, mask=mask, other=0.0).to(ACC)
+    tl.store(DP + g, (dc * (cand - c_prev) * u * (1 - u)).to(DP.dtype.element_ty), mask=mask)  # dpre_u
+    tl.store(DP + g + n, (dc * u * (1 - cand * cand)).to(DP.dtype.element_ty), mask=mask)  # dpre_c
+    dc_prev = tl.load(DC_prev + state, mask=mask, other=0.0).to(ACC) + (1 - u) * dc  # direct path
+    tl.store(DC_prev + state, dc_prev.to(DC_prev.dtype.element_ty), mask=mask)
+
+
+def gru_simple_forward(G, W_a, C, sizes):
+    n = C.shape[-1]
+    for t, bs in enumerate(sizes):
+        grid, BB, BN = _grid(bs, n)
+        _gru_simple_forward_step[grid](G[t], W_a, W_a.stride(0), C[t], C[t + 1], bs, n, _acc(G), BB, BN, BLOCK_K)
+
+
+def gru_simple_backward(G, C, W_a, DC, d_pre, sizes):
+    n = C.shape[-1]
+    for t in reversed(range(len(sizes))):
+        bs = sizes[t]
+        grid, BB, BN = _grid(bs, n)
+        _gru_simple_backward_step[grid](G[t], C[t], DC[t + 1], DC[t], d_pre[t], bs, n, _acc(G), BB, BN)
+        add_product(DC[t], d_pre[t], W_a, bs)  # dc<t-1> += dpre<t> Wa
+
+
+# -- gru: the course's GRU, blocks [u r c], relevance before the candidate's product ---------------
+
+
+@triton.jit
+def _gru_gates_step(G, W, stride_w, C_prev, RC, bs, n, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
+    """Γu, Γr from [c<t-1>, x<t>]; Γr * c<t-1>, the candidate product's input."""
+    rows = tl.program_id(0) * BB + tl.arange(0, BB)
+    cols = tl.program_id(1) * BN + tl.arange(0, BN)
+    row_mask, col_mask = rows < bs, cols < n
+    mask = row_mask[:, None] & col_mask[None, :]
+    g = G + rows[:, None] * (3 * n) + cols[None, :]
+    state = rows[:, None] * n + cols[None, :]
+    u = tl.load(g, mask=mask, other=0.0).to(ACC)
+    u = tl.sigmoid(_dot_wt(u, C_prev, n, W, stride_w, rows, row_mask, cols, col_mask, n, BK))  # Γu
+    r = tl.load(g + n, mask=mask, other=0.0).to(ACC)
+    r = tl.sigmoid(_dot_wt(r, C_prev, n, W, stride_w, rows, row_mask, n + cols, col_mask, n, BK))  # Γr
+    c_prev = tl.load(C_prev + state, mask=mask, other=0.0).to(ACC)
+    tl.store(g, u.to(G.dtype.element_ty), mask=mask)
+    tl.store(g + n, r.to(G.dtype.element_ty), mask=mask)
+    tl.store(RC + state, (r * c_prev).to(RC.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _gru_candidate_step(G, W, stride_w, C_prev, RC, C, bs, n, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
+    """c̃<t> = tanh(Wc[Γr * c<t-1>, x<t>] + bc); c<t> = Γu * c̃<t> + (1 - Γu) * c<t-1>."""
+    rows = tl.program_id(0) * BB + tl.arange(0, BB)
+    cols = tl.program_id(1) * BN + tl.arange(0, BN)
+    row_mask, col_mask = rows < bs, cols < n
+    mask = row_mask[:, None] & col_mask[None, :]
+    g = G + rows[:, None] * (3 * n) + cols[None, :]
+    state = rows[:, None] * n + cols[None, :]
+    cand = tl.load(g + 2 * n, mask=mask, other=0.0).to(ACC)
+    cand = _tanh(_dot_wt(cand, RC, n, W, stride_w, rows, row_mask, 2 * n + cols, col_mask, n, BK))
+    u = tl.load(g, mask=mask, other=0.0).to(ACC)
+    c_prev = tl.load(C_prev + state, mask=mask, other=0.0).to(ACC)
+    tl.store(g + 2 * n, cand.to(G.dtype.element_ty), mask=mask)
+    tl.store(C + state, (c_prev + u * (cand - c_prev)).to(C.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _gru_backward_candidate(G, C_prev, DC, DC_prev, DP, bs, n, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr):
+    """dpre_u, dpre_c from dc<t>; dc<t-1> += (1 - Γu) dc<t>."""
+    rows = tl.program_id(0) * BB + tl.arange(0, BB)
+    cols = tl.program_id(1) * BN + tl.arange(0, BN)
+    mask = (rows < bs)[:, None] & (cols < n)[None, :]
+    g = rows[:, None] * (3 * n) + cols[None, :]
+    state = rows[:, None] * n + cols[None, :]
+    u = tl.load(G + g, mask=mask, other=0.0).to(ACC)
+    cand = tl.load(G + g + 2 * n, mask=mask, other=0.0).to(ACC)
+    c_prev = tl.load(C_prev + state, mask=mask, other=0.0).to(ACC)
+    dc = tl.load(DC + state, mask=mask, other=0.0).to(ACC)
+    tl.store(DP + g, (dc * (cand - c_prev) * u * (1 - u)).to(DP.dtype.element_ty), mask=mask)  # dpre_u
+    tl.store(DP + g + 2 * n, (dc * u * (1 - cand * cand)).to(DP.dtype.element_ty), mask=mask)  # dpre_c
+    dc_prev = tl.load(DC_prev + state, mask=mask, other=0.0).to(ACC) + (1 - u) * dc
+    tl.store(DC_prev + state, dc_prev.to(DC_prev.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _gru_backward_relevance(G, C_prev, D_RC, DC_prev, DP, bs, n, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr):
+    """From d(Γr * c<t-1>) = dpre_c Wcc: dpre_r, and dc<t-1> += Γr d(Γr * c<t-1>)."""
+    rows = tl.program_id(0) * BB + tl.arange(0, BB)
+    cols = tl.program_id(1) * BN + tl.arange(0, BN)
+    mask = (rows < bs)[:, None] & (cols < n)[None, :]
+    g = rows[:, None] * (3 * n) + cols[None, :]
+    state = rows[:, None] * n + cols[None, :]
+    r = tl.load(G + g + n, mask=mask, other=0.0).to(ACC)
+    c_prev = tl.load(C_prev + state, mask=mask, other=0.0).to(ACC)
+    d_rc = tl.load(D_RC + state, mask=mask, other=0.0).to(ACC)
+    tl.store(DP + g + n, (d_rc * c_prev * r * (1 - r)).to(DP.dtype.element_ty), mask=mask)  # dpre_r
+    dc_prev = tl.load(DC_prev + state, mask=mask, other=0.0).to(ACC) + r * d_rc
+    tl.store(DC_prev + state, dc_prev.to(DC_prev.dtype.element_ty), mask=mask)
+
+
+def gru_forward(G, W_a, C, RC, sizes):
+    n = C.shape[-1]
+    for t, bs in enumerate(sizes):
+        grid, BB, BN = _grid(bs, n)
+        _gru_gates_step[grid](G[t], W_a, W_a.stride(0), C[t], RC[t], bs, n, _acc(G), BB, BN, BLOCK_K)
+        _gru_candidate_step[grid](G[t], W_a, W_a.stride(0), C[t], RC[t], C[t + 1], bs, n, _acc(G), BB, BN, BLOCK_K)
+
+
+def gru_backward(G, C, RC, W_a, DC, d_pre, sizes):
+    n = C.shape[-1]
+    W_ur, W_cc = W_a[: 2 * n], W_a[2 * n :]
+    d_rc = torch.empty_like(C[0])  # (B, n_a): d(Γr * c<t-1>) of one step
+    for t in reversed(range(len(sizes))):
+        bs = sizes[t]
+        grid, BB, BN = _grid(bs, n)
+        _gru_backward_candidate[grid](G[t], C[t], DC[t + 1], DC[t], d_pre[t], bs, n, _acc(G), BB, BN)
+        add_product(d_rc, d_pre[t][:, 2 * n :], W_cc, bs, accumulate=False)  # d(Γr * c<t-1>) = dpre_c Wcc
+        _gru_backward_relevance[grid](G[t], C[t], d_rc, DC[t], d_pre[t], bs, n, _acc(G), BB, BN)
+        add_product(DC[t], d_pre[t][:, : 2 * n], W_ur, bs)  # dc<t-1> += dpre_u,r Wu,r
+
+
+# -- gru-cudnn: blocks [r u c], relevance after the product, extra bias b_cc -----------------------------
+
+
+@triton.jit
+def _gru_cudnn_forward_step(G, W, stride_w, B_CC, C_prev, HC, C, bs, n, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
+    rows = tl.program_id(0) * BB + tl.arange(0, BB)
+    cols = tl.program_id(1) * BN + tl.arange(0, BN)
+    row_mask, col_mask = rows < bs, cols < n
+    mask = row_mask[:, None] & col_mask[None, :]
+    g = G + rows[:, None] * (3 * n) + cols[None, :]
+    state = rows[:, None] * n + cols[None, :]
+    r = tl.load(g, mask=mask, other=0.0).to(ACC)
+    r = tl.sigmoid(_dot_wt(r, C_prev, n, W, stride_w, rows, row_mask, cols, col_mask, n, BK))  # Γr
+    u = tl.load(g + n, mask=mask, other=0.0).to(ACC)
+    u = tl.sigmoid(_dot_wt(u, C_prev, n, W, stride_w, rows, row_mask, n + cols, col_mask, n, BK))  # Γu
+    hc = tl.load(B_CC + cols, mask=col_mask, other=0.0).to(ACC)[None, :] + tl.zeros((BB, BN), dtype=ACC)
+    hc = _dot_wt(hc, C_prev, n, W, stride_w, rows, row_mask, 2 * n + cols, col_mask, n, BK)  # Wcc c<t-1> + bcc
+    cand = _tanh(tl.load(g + 2 * n, mask=mask, other=0.0).to(ACC) + r * hc)  # tanh(Wcx x + bc + Γr*(...))
+    c_prev = tl.load(C_prev + state, mask=mask, other=0.0).to(ACC)
+    tl.store(g, r.to(G.dtype.element_ty), mask=mask)
+    tl.store(g + n, u.to(G.dtype.element_ty), mask=mask)
+    tl.store(g + 2 * n, cand.to(G.dtype.element_ty), mask=mask)
+    tl.store(HC + state, hc.to(HC.dtype.element_ty), mask=mask)
+    tl.store(C + state, (c_prev + u * (cand - c_prev)).to(C.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _gru_cudnn_backward_step(G, C_prev, HC, DC, DC_prev, DH, DXC, bs, n, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr):
+    rows = tl.program_id(0) * BB + tl.arange(0, BB)
+    cols = tl.program_id(1) * BN + tl.arange(0, BN)
+    mask = (rows < bs)[:, None] & (cols < n)[None, :]
+    g = rows[:, None] * (3 * n) + cols[None, :]
+    state = rows[:, None] * n + cols[None, :]
+    r = tl.load(G + g, mask=mask, other=0.0).to(ACC)
+    u = tl.load(G + g + n, mask=mask, other=0.0).to(ACC)
+    cand = tl.load(G + g + 2 * n, mask=mask, other=0.0).to(ACC)
+    hc = tl.load(HC + state, mask=mask, other=0.0).to(ACC)
+    c_prev = tl.load(C_prev + state, mask=mask, other=0.0).to(ACC)
+    dc = tl.load(DC + state, mask=mask, other=0.0).to(ACC)
+    dxc = dc * u * (1 - cand * cand)  # dpre_c
+    tl.store(DH + g, (dxc * hc * r * (1 - r)).to(DH.dtype.element_ty), mask=mask)  # dpre_r
+    tl.store(DH + g + n, (dc * (cand - c_prev) * u * (1 - u)).to(DH.dtype.element_ty), mask=mask)  # dpre_u
+    tl.store(DH + g + 2 * n, (dxc * r).to(DH.dtype.element_ty), mask=mask)  # d(Wcc c<t-1> + bcc)
+    tl.store(DXC + state, dxc.to(DXC.dtype.element_ty), mask=mask)
+    dc_prev = tl.load(DC_prev + state, mask=mask, other=0.0).to(ACC) + (1 - u) * dc
+    tl.store(DC_prev + state, dc_prev.to(DC_prev.dtype.element_ty), mask=mask)
+
+
+def gru_cudnn_forward(G, W_a, b_cc, C, HC, sizes):
+    n = C.shape[-1]
+    for t, bs in enumerate(sizes):
+        grid, BB, BN = _grid(bs, n)
+        _gru_cudnn_forward_step[grid](G[t], W_a, W_a.stride(0), b_cc, C[t], HC[t], C[t + 1], bs, n, _acc(G), BB, BN, BLOCK_K)
+
+
+def gru_cudnn_backward(G, C, HC, W_a, DC, d_h, d_xc, sizes):
+    n = C.shape[-1]
+    for t in reversed(range(len(sizes))):
+        bs = sizes[t]
+        grid, BB, BN = _grid(bs, n)
+        _gru_cudnn_backward_step[grid](G[t], C[t], HC[t], DC[t + 1], DC[t], d_h[t], d_xc[t], bs, n, _acc(G), BB, BN)
+        add_product(DC[t], d_h[t], W_a, bs)  # dc<t-1> += d_h<t> Wa
+
+
+# -- lstm: blocks [u f c o]; optional peepholes (3, n_a): p_u, p_f look at c<t-1>, p_o at c<t> ---------
+
+
+@triton.jit
+def _lstm_forward_step(G, W, stride_w, P, A_prev, C_prev, A, C, TC, bs, n, PEEP: tl.constexpr, ACC: tl.constexpr,
+                       BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):  # fmt: skip
+    rows = tl.program_id(0) * BB + tl.arange(0, BB)
+    cols = tl.program_id(1) * BN + tl.arange(0, BN)
+    row_mask, col_mask = rows < bs, cols < n
+    mask = row_mask[:, None] & col_mask[None, :]
+    g = G + rows[:, None] * (4 * n) + cols[None, :]
+    state = rows[:, None] * n + cols[None, :]
+    c_prev = tl.load(C_prev + state, mask=mask, other=0.0).to(ACC)
+    u = _dot_wt(tl.load(g, mask=mask, other=0.0).to(ACC), A_prev, n, W, stride_w, rows, row_mask, cols, col_mask, n, BK)
+    f = _dot_wt(tl.load(g + n, mask=mask, other=0.0).to(ACC), A_prev, n, W, stride_w, rows, row_mask, n + cols, col_mask, n, BK)
+    cand = _dot_wt(tl.load(g + 2 * n, mask=mask, other=0.0).to(ACC), A_prev, n, W, stride_w, rows, row_mask, 2 * n + cols, col_mask, n, BK)
+    o = _dot_wt(tl.load(g + 3 * n, mask=mask, other=0.0).to(ACC), A_prev, n, W, stride_w, rows, row_mask, 3 * n + cols, col_mask, n, BK)
+    if PEEP:
+        u += tl.load(P + cols, mask=col_mask, other=0.0).to(ACC)[None, :] * c_prev  # + p_u * c<t-1>
+        f += tl.load(P + n + cols, mask=col_mask, other=0.0).to(ACC)[None, :] * c_prev  # + p_f * c<t-1>
+    u, f, cand = tl.sigmoid(u), tl.sigmoid(f), _tanh(cand)  # Γu, Γf, c̃<t>
+    c = u * cand + f * c_prev  # c<t> = Γu*c̃ + Γf*c<t-1>
+    if PEEP:
+        o += tl.load(P + 2 * n + cols, mask=col_mask, other=0.0).to(ACC)[None, :] * c  # + p_o * c<t>
+    o = tl.sigmoid(o)  # Γo
+    tc = _tanh(c)
+    tl.store(g, u.to(G.dtype.element_ty), mask=mask)
+    tl.store(g + n, f.to(G.dtype.element_ty), mask=mask)
+    tl.store(g + 2 * n, cand.to(G.dtype.element_ty), mask=mask)
+    tl.store(g + 3 * n, o.to(G.dtype.element_ty), mask=mask)
+    tl.store(C + state, c.to(C.dtype.element_ty), mask=mask)
+    tl.store(TC + state, tc.to(TC.dtype.element_ty), mask=mask)
+    tl.store(A + state, (o * tc).to(A.dtype.element_ty), mask=mask)  # a<t> = Γo*tanh(c<t>)
+
+
+@triton.jit
+def _lstm_backward_step(G, P, C_prev, TC, DA, CARRY, DP, bs, n, PEEP: tl.constexpr, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr):
+    rows = tl.program_id(0) * BB + tl.arange(0, BB)
+    cols = tl.program_id(1) * BN + tl.arange(0, BN)
+    col_mask = cols < n
+    mask = (rows < bs)[:, None] & col_mask[None, :]
+    g = rows[:, None] * (4 * n) + cols[None, :]
+    state = rows[:, None] * n + cols[None, :]
+    u = tl.load(G + g, mask=mask, other=0.0).to(ACC)
+    f = tl.load(G + g + n, mask=mask, other=0.0).to(ACC)
+    cand = tl.load(G + g + 2 * n, mask=mask, other=0.0).to(ACC)
+    o = tl.load(G + g + 3 * n, mask=mask, other=0.0).to(ACC)
+    tc = tl.load(TC + state, mask=mask, other=0.0).to(ACC)
+    c_prev = tl.load(C_prev + state, mask=mask, other=0.0).to(ACC)
+    da = tl.load(DA + state, mask=mask, other=0.0).to(ACC)
+    dpre_o = da * tc * o * (1 - o)
+    dc = tl.load(CARRY + state, mask=mask, other=0.0).to(ACC) + da * o * (1 - tc * tc)  # dc<t>
+    if PEEP:
+        dc += dpre_o * tl.load(P + 2 * n + cols, mask=col_mask, other=0.0).to(ACC)[None, :]
+    dpre_u = dc * cand * u * (1 - u)
+    dpre_f = dc * c_prev * f * (1 - f)
+    dpre_c = dc * u * (1 - cand * cand)
+    carry = dc * f  # dc<t-1> along the direct path
+    if PEEP:
+        carry += dpre_u * tl.load(P + cols, mask=col_mask, other=0.0).to(ACC)[None, :]
+        carry += dpre_f * tl.load(P + n + cols, mask=col_mask, other=0.0).to(ACC)[None, :]
+    tl.store(DP + g, dpre_u.to(DP.dtype.element_ty), mask=mask)
+    tl.store(DP + g + n, dpre_f.to(DP.dtype.element_ty), mask=mask)
+    tl.store(DP + g + 2 * n, dpre_c.to(DP.dtype.element_ty), mask=mask)
+    tl.store(DP + g + 3 * n, dpre_o.to(DP.dtype.element_ty), mask=mask)
+    tl.store(CARRY + state, carry.to(CARRY.dtype.element_ty), mask=mask)
+
+
+def lstm_forward(G, W_a, peephole, A, C, TC, sizes):
+    n = A.shape[-1]
+    P = peephole if peephole is not None else W_a  # any pointer; unread without peepholes
+    for t, bs in enumerate(sizes):
+        grid, BB, BN = _grid(bs, n)
+        _lstm_forward_step[grid](G[t], W_a, W_a.stride(0), P, A[t], C[t], A[t + 1], C[t + 1], TC[t], bs, n, peephole is not None, _acc(G), BB, BN, BLOCK_K)
+
+
+def lstm_backward(G, C, TC, W_a, peephole, DA, carry_c, d_pre, sizes):
+    n = C.shape[-1]
+    P = peephole if peephole is not None else W_a
+    for t in reversed(range(len(sizes))):
+        bs = sizes[t]
+        grid, BB, BN = _grid(bs, n)
+        _lstm_backward_step[grid](G[t], P, C[t], TC[t], DA[t + 1], carry_c, d_pre[t], bs, n, peephole is not None, _acc(G), BB, BN)
+        add_product(DA[t], d_pre[t], W_a, bs)  # da<t-1> += dpre<t> Wa
+
+
+def supported_dtype(dtype: torch.dtype) -> bool:
+    return dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+__all__ = [
+    "rnn_forward", "rnn_backward", "gru_simple_forward", "gru_simple_backward", "gru_forward", "gru_backward",
+    "gru_cudnn_forward", "gru_cudnn_backward", "lstm_forward", "lstm_backward", "add_product",
+]  # fmt: skip
