@@ -3,7 +3,7 @@ next to cuDNN, then time one-token sampling steps.
 
     PYTHONPATH=src python benchmarks/gpu.py [--quick] [--out results.md]
 
-1. Correctness: every cell × engine (fused with its torch-op loops, native = cuDNN) against the
+1. Correctness: every cell × engine (fused with its torch-op loops, triton, native = cuDNN) against the
    reference engine on the GPU, float64, padded batch, 2 layers, both directions: the largest
    difference in outputs, final states and all gradients.
 2. Training step (forward + backward of outputs.sum()) in ms, CUDA events, median of repeats, at
@@ -87,7 +87,10 @@ def training_steps(lines: list[str], quick: bool) -> None:
         ("rnnkit lstm native", lambda H: Recurrent("lstm", H, H, engine="native")),
         ("rnnkit lstm fused", lambda H: Recurrent("lstm", H, H, engine="fused")),
         ("rnnkit gru-cudnn native", lambda H: Recurrent("gru-cudnn", H, H, engine="native")),
+        ("rnnkit lstm triton", lambda H: Recurrent("lstm", H, H, engine="triton")),
         ("rnnkit gru (course) fused", lambda H: Recurrent("gru", H, H, engine="fused")),
+        ("rnnkit gru (course) triton", lambda H: Recurrent("gru", H, H, engine="triton")),
+        ("rnnkit gru-cudnn triton", lambda H: Recurrent("gru-cudnn", H, H, engine="triton")),
         ("rnnkit gru (course) reference", lambda H: Recurrent("gru", H, H, engine="reference")),
     ]
     shapes = SHAPES[:2] if quick else SHAPES
@@ -106,7 +109,7 @@ def training_steps(lines: list[str], quick: bool) -> None:
                 x = torch.randn(T, B, H, device="cuda", dtype=dtype, requires_grad=True)
                 try:
                     cells.append(f"{time_step(module, x, 3 if 'reference' in name else 10):.2f}")
-                except RuntimeError as error:  # an unsupported dtype on this engine
+                except (RuntimeError, ValueError) as error:  # an unsupported dtype or engine here
                     cells.append(f"error: {str(error).splitlines()[0][:40]}")
                 del module, x
             emit(lines, f"| {name} | {dname} | " + " | ".join(cells) + " |")
