@@ -105,13 +105,13 @@ def training_steps(lines: list[str], quick: bool) -> None:
                     cells.append("")
                     continue
                 torch.manual_seed(0)
-                module = make(H).cuda().to(dtype)
-                x = torch.randn(T, B, H, device="cuda", dtype=dtype, requires_grad=True)
                 try:
+                    module = make(H).cuda().to(dtype)
+                    x = torch.randn(T, B, H, device="cuda", dtype=dtype, requires_grad=True)
                     cells.append(f"{time_step(module, x, 3 if 'reference' in name else 10):.2f}")
+                    del module, x
                 except (RuntimeError, ValueError) as error:  # an unsupported dtype or engine here
                     cells.append(f"error: {str(error).splitlines()[0][:40]}")
-                del module, x
             emit(lines, f"| {name} | {dname} | " + " | ".join(cells) + " |")
     emit(lines)
 
