@@ -158,23 +158,6 @@ def _gru_simple_forward_step(G, W, stride_w, C_prev, C, bs, n, ACC: tl.constexpr
     tl.store(C + state, (c_prev + u * (cand - c_prev)).to(C.dtype.element_ty), mask=mask)
 
 
-@triton.jit
-def _gru_simple_backward_step(G, C_prev, DC, DC_prev, DP, bs, n, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr):
-    rows = tl.program_id(0) * BB + tl.arange(0, BB)
-    cols = tl.program_id(1) * BN + tl.arange(0, BN)
-    mask = (rows < bs)[:, None] & (cols < n)[None, :]
-    g = rows[:, None] * (2 * n) + cols[None, :]
-    state = rows[:, None] * n + cols[None, :]
-    u = tl.load(G + g, mask=mask, other=0.0).to(ACC)
-    cand = tl.load(G + g + n, mask=mask, other=0.0).to(ACC)
-    c_prev = tl.load(C_prev + state, mask=mask, other=0.0).to(ACC)
-    dc = tl.load(DC + state, mask=mask, other=0.0).to(ACC)
-    tl.store(DP + g, (dc * (cand - c_prev) * u * (1 - u)).to(DP.dtype.element_ty), mask=mask)  # dpre_u
-    tl.store(DP + g + n, (dc * u * (1 - cand * cand)).to(DP.dtype.element_ty), mask=mask)  # dpre_c
-    dc_prev = tl.load(DC_prev + state, mask=mask, other=0.0).to(ACC) + (1 - u) * dc  # direct path
-    tl.store(DC_prev + state, dc_prev.to(DC_prev.dtype.element_ty), mask=mask)
-
-
 def gru_simple_forward(G, W_a, C, sizes):
     n = C.shape[-1]
     for t, bs in enumerate(sizes):
@@ -187,7 +170,7 @@ def gru_simple_backward(G, C, W_a, DC, d_pre, sizes):
     for t in reversed(range(len(sizes))):
         bs = sizes[t]
         grid, BB, BN = _grid(bs, n)
-        _gru_simple_backward_step[grid](G[t], C[t], DC[t + 1], DC[t], d_pre[t], bs, n, _acc(G), BB, BN)
+        _gru_update_backward[grid](G[t], C[t], DC[t + 1], DC[t], d_pre[t], bs, n, 2, 1, _acc(G), BB, BN)
         add_product(DC[t], d_pre[t], W_a, bs)  # dc<t-1> += dpre<t> Wa
 
 
@@ -231,20 +214,22 @@ def _gru_candidate_step(G, W, stride_w, C_prev, RC, C, bs, n, ACC: tl.constexpr,
 
 
 @triton.jit
-def _gru_backward_candidate(G, C_prev, DC, DC_prev, DP, bs, n, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr):
-    """dpre_u, dpre_c from dc<t>; dc<t-1> += (1 - Γu) dc<t>."""
+def _gru_update_backward(G, C_prev, DC, DC_prev, DP, bs, n, BLOCKS: tl.constexpr, CAND: tl.constexpr, ACC: tl.constexpr,
+                         BB: tl.constexpr, BN: tl.constexpr):  # fmt: skip
+    """Both course GRUs (Γu in block 0, c̃ in block CAND of BLOCKS): dpre_u, dpre_c from dc<t>;
+    dc<t-1> += (1 - Γu) dc<t>."""
     rows = tl.program_id(0) * BB + tl.arange(0, BB)
     cols = tl.program_id(1) * BN + tl.arange(0, BN)
     mask = (rows < bs)[:, None] & (cols < n)[None, :]
-    g = rows[:, None] * (3 * n) + cols[None, :]
+    g = rows[:, None] * (BLOCKS * n) + cols[None, :]
     state = rows[:, None] * n + cols[None, :]
     u = tl.load(G + g, mask=mask, other=0.0).to(ACC)
-    cand = tl.load(G + g + 2 * n, mask=mask, other=0.0).to(ACC)
+    cand = tl.load(G + g + CAND * n, mask=mask, other=0.0).to(ACC)
     c_prev = tl.load(C_prev + state, mask=mask, other=0.0).to(ACC)
     dc = tl.load(DC + state, mask=mask, other=0.0).to(ACC)
     tl.store(DP + g, (dc * (cand - c_prev) * u * (1 - u)).to(DP.dtype.element_ty), mask=mask)  # dpre_u
-    tl.store(DP + g + 2 * n, (dc * u * (1 - cand * cand)).to(DP.dtype.element_ty), mask=mask)  # dpre_c
-    dc_prev = tl.load(DC_prev + state, mask=mask, other=0.0).to(ACC) + (1 - u) * dc
+    tl.store(DP + g + CAND * n, (dc * u * (1 - cand * cand)).to(DP.dtype.element_ty), mask=mask)  # dpre_c
+    dc_prev = tl.load(DC_prev + state, mask=mask, other=0.0).to(ACC) + (1 - u) * dc  # the direct path
     tl.store(DC_prev + state, dc_prev.to(DC_prev.dtype.element_ty), mask=mask)
 
 
@@ -279,7 +264,7 @@ def gru_backward(G, C, RC, W_a, DC, d_pre, sizes):
     for t in reversed(range(len(sizes))):
         bs = sizes[t]
         grid, BB, BN = _grid(bs, n)
-        _gru_backward_candidate[grid](G[t], C[t], DC[t + 1], DC[t], d_pre[t], bs, n, _acc(G), BB, BN)
+        _gru_update_backward[grid](G[t], C[t], DC[t + 1], DC[t], d_pre[t], bs, n, 3, 2, _acc(G), BB, BN)
         add_product(d_rc, d_pre[t][:, 2 * n :], W_cc, bs, accumulate=False)  # d(Γr * c<t-1>) = dpre_c Wcc
         _gru_backward_relevance[grid](G[t], C[t], d_rc, DC[t], d_pre[t], bs, n, _acc(G), BB, BN)
         add_product(DC[t], d_pre[t][:, : 2 * n], W_ur, bs)  # dc<t-1> += dpre_u,r Wu,r
