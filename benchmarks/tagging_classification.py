@@ -72,6 +72,9 @@ def main() -> None:
         print(f"\n== {args.benchmark} {direction}: {json.dumps(summary)}\n", flush=True)
     print(f"== {args.benchmark} summary")
     for direction, summary in results.items():
+        if "test_loss" not in summary:
+            print(f"{direction:3s}: no test figures ({summary.get('stopped', 'not finished')})")
+            continue
         if spec["task"] == "tagger":
             figure = f"test entity F1 {100 * summary['test_f1']:.2f} (P {100 * summary['test_precision']:.2f}, R {100 * summary['test_recall']:.2f})"
         else:
