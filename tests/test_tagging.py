@@ -160,3 +160,6 @@ def test_tagger_end_to_end_from_the_command_line(tmp_path, capsys):
     code = main(["eval", str(run), data, "--json"])
     result = json.loads(capsys.readouterr()[0])
     assert code == 0 and result["f1"] > 0.99 and set(result["per_type"]) == {"PER", "LOC"}
+    main(["eval", str(run), data])  # a line overall, then a table per entity type
+    lines = capsys.readouterr()[0].splitlines()
+    assert "entity F1" in lines[0] and lines[1].startswith("| type |") and [line.split(" | ")[0] for line in lines[3:]] == ["| LOC", "| PER"]

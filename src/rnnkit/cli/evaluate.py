@@ -28,4 +28,7 @@ def run(args) -> int:
         print(json.dumps({"data": args.data, **result}))
     else:
         print(f"{args.data}: {task.describe(result)}")
+        details = getattr(task, "details", None)  # optional: a task's breakdown (per entity type ...)
+        for line in details(result) if details is not None else []:
+            print(line)
     return 0

@@ -225,6 +225,13 @@ class TaggingTask:
     def describe(self, result: dict) -> str:
         return f"entity F1 {100 * result['f1']:.2f} (precision {100 * result['precision']:.2f}, recall {100 * result['recall']:.2f}), loss {result['loss']:.4f} per word"
 
+    def details(self, result: dict) -> list[str]:
+        """Entity precision, recall and F1 per type, as a table."""
+        lines = ["| type | precision | recall | F1 | entities |", "|---|---:|---:|---:|---:|"]
+        for kind, s in sorted(result["per_type"].items()):
+            lines.append(f"| {kind} | {100 * s['precision']:.2f} | {100 * s['recall']:.2f} | {100 * s['f1']:.2f} | {s['support']} |")
+        return lines
+
     def report(self, model, step: int, device) -> list[str]:
         return []
 
