@@ -39,7 +39,7 @@ def entries() -> list[tuple[str, str]]:
     for kind, options in CELLS:
         cell = Recurrent(kind, 1, 1, **options).cells["l0"]
         label = kind + ("+peepholes" if options else "")
-        rows += [(label, name) for name, engine in ENGINES.items() if engine.unsupported(cell) is None]
+        rows += [(label, name) for name, engine in ENGINES.items() if engine.unsupported(cell) is None and engine.unavailable_on(torch.device("cpu")) is None]
     return rows
 
 

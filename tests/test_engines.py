@@ -122,3 +122,13 @@ def test_engines_on_gpu_equal_reference(engine, kind, options):
     expected = run_with_grads(reference, x, torch.tensor([7, 3, 5, 1]), None)
     got = run_with_grads(other, x, torch.tensor([7, 3, 5, 1]), None)
     assert max_difference(expected, got) < 1e-9
+
+
+def test_fused_large_batch_splits_its_element_wise_pass_over_threads(fused_loops):
+    """The compiled loops split a step's element-wise pass over threads only past 2^17 values per
+    thread: an LSTM step of 300 rows × 4·128 gate values takes that path (two chunks of 150 rows)."""
+    for kind in ("lstm",):
+        reference, fast = twin_layers(kind, {}, "fused", bidirectional=False, num_layers=1, dtype=torch.float32, input_size=8, hidden_size=128)
+        torch.manual_seed(0)
+        x = torch.randn(3, 300, 8, requires_grad=True)
+        assert max_difference(run_with_grads(reference, x, None, None), run_with_grads(fast, x, None, None)) < 1e-4

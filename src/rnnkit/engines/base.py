@@ -33,6 +33,10 @@ class Engine:
         """None when this engine can run ``cell``; otherwise the reason, for error messages."""
         return None
 
+    def unavailable_on(self, device: torch.device) -> str | None:
+        """None when this engine runs on ``device`` (a device type is enough); otherwise the reason."""
+        return None
+
     def run_layer(
         self, cells: Sequence[Cell], x: Tensor, lengths: Tensor | None, states: Sequence[State]
     ) -> tuple[Tensor, list[State]]:

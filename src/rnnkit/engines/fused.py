@@ -359,11 +359,17 @@ class TritonEngine(FusedEngine):
             reason = "Triton is not installed (pip install triton)"
         return reason
 
-    def loops_for(self, x: Tensor) -> ModuleType:
+    def unavailable_on(self, device) -> str | None:
         import os
 
-        if x.device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
-            raise ValueError(f"engine='triton' runs on CUDA devices (or on the CPU with TRITON_INTERPRET=1), not on {x.device.type!r}")
+        if torch.device(device).type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
+            return f"engine='triton' runs on CUDA devices (or on the CPU with TRITON_INTERPRET=1), not on {torch.device(device).type!r}"
+        return None
+
+    def loops_for(self, x: Tensor) -> ModuleType:
+        reason = self.unavailable_on(x.device)
+        if reason:
+            raise ValueError(reason)
         from . import triton_loops
 
         if not triton_loops.supported_dtype(x.dtype):

@@ -3,8 +3,8 @@
 // Same functions, arguments and buffers as rnnkit/engines/fused_loops.py (the torch-op version,
 // which documents the buffers); what compiling buys:
 //   * each step's element-wise work is one pass over the step's rows (gates, state, and in the
-//     backward pass the pre-activation gradients), vectorised by the compiler and split over
-//     threads with at::parallel_for, instead of a dozen separate torch ops;
+//     backward pass the pre-activation gradients), vectorised by the compiler (and split over
+//     threads with at::parallel_for for large batches only), instead of a dozen separate torch ops;
 //   * the recurrent product accumulates straight into the step's slice of the gate buffer with
 //     MKL's packed GEMM (the weight packed once per call, not once per step), when torch's MKL
 //     exports it; otherwise ATen's addmm;
@@ -51,10 +51,15 @@ inline float tanh_(float x) { return 2.0f / (1.0f + exp_approx(-2.0f * x)) - 1.0
 inline double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 inline double tanh_(double x) { return std::tanh(x); }
 
-// Run body(i) for the rows i in [0, rows), split over threads when there is enough work.
+// Run body(i) for the rows i in [0, rows), split over threads only when each thread gets at least
+// 2^17 values. Why so many: a parallel region per step ends in a barrier, and on a machine whose
+// cores are busy with other work a descheduled thread holds every step up for its time slice. At
+// B=32, n_a=256 splitting the pass saved a few percent on an idle machine but made an LSTM step 50×
+// slower (515 ms instead of 10) beside another training run; serial, it is 28–72 ms there, as
+// slow as oneDNN's own LSTM (71 ms) under the same load.
 template <typename F>
 inline void for_rows(int64_t rows, int64_t width, const F& body) {
-  const int64_t grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(width, 1));
+  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 17) / std::max<int64_t>(width, 1));
   at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) body(i);
   });
