@@ -125,10 +125,10 @@ def test_engines_on_gpu_equal_reference(engine, kind, options):
 
 
 def test_fused_large_batch_splits_its_element_wise_pass_over_threads(fused_loops):
-    """The compiled loops split a step's element-wise pass over threads only past 2^17 values per
-    thread: an LSTM step of 300 rows × 4·128 gate values takes that path (two chunks of 150 rows)."""
-    for kind in ("lstm",):
-        reference, fast = twin_layers(kind, {}, "fused", bidirectional=False, num_layers=1, dtype=torch.float32, input_size=8, hidden_size=128)
+    """The compiled loops split a step's element-wise pass over threads only past 2^17 state values
+    (rows × n_a) per thread: 2,100 rows of 64 units take that path (two chunks of 1,050 rows)."""
+    for kind in ("lstm", "gru"):
+        reference, fast = twin_layers(kind, {}, "fused", bidirectional=False, num_layers=1, dtype=torch.float32, input_size=4, hidden_size=64)
         torch.manual_seed(0)
-        x = torch.randn(3, 300, 8, requires_grad=True)
+        x = torch.randn(2, 2100, 4, requires_grad=True)
         assert max_difference(run_with_grads(reference, x, None, None), run_with_grads(fast, x, None, None)) < 1e-4

@@ -51,8 +51,8 @@ inline float tanh_(float x) { return 2.0f / (1.0f + exp_approx(-2.0f * x)) - 1.0
 inline double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 inline double tanh_(double x) { return std::tanh(x); }
 
-// Run body(i) for the rows i in [0, rows), split over threads only when each thread gets at least
-// 2^17 values. Why so many: a parallel region per step ends in a barrier, and on a machine whose
+// Run body(i) for the rows i in [0, rows) of width n_a, split over threads only when each thread gets
+// at least 2^17 of them (rows × n_a; at n_a = 1024, batches over 128 rows). Why so many: a parallel region per step ends in a barrier, and on a machine whose
 // cores are busy with other work a descheduled thread holds every step up for its time slice. At
 // B=32, n_a=256 splitting the pass saved a few percent on an idle machine but made an LSTM step 50×
 // slower (515 ms instead of 10) beside another training run; serial, it is 28–72 ms there, as
