@@ -26,7 +26,7 @@ import time
 import torch
 
 from rnnkit import Recurrent
-from rnnkit.engines import ENGINES
+from rnnkit.engines import engines_for
 from rnnkit.engines.compiled import compiled_loops
 from rnnkit.engines.workspace import WORKSPACE
 
@@ -39,7 +39,7 @@ def entries() -> list[tuple[str, str]]:
     for kind, options in CELLS:
         cell = Recurrent(kind, 1, 1, **options).cells["l0"]
         label = kind + ("+peepholes" if options else "")
-        rows += [(label, name) for name, engine in ENGINES.items() if engine.unsupported(cell) is None and engine.unavailable_on(torch.device("cpu")) is None]
+        rows += [(label, name) for name in engines_for(cell, "cpu")]
     return rows
 
 

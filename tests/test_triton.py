@@ -14,11 +14,26 @@ import torch
 
 if importlib.util.find_spec("triton") is None:
     pytest.skip("Triton is not installed", allow_module_level=True)
-DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
-if DEVICE == "cpu":
-    os.environ["TRITON_INTERPRET"] = "1"  # read when the kernels are defined: before triton_loops is imported
-
 from equality import CELL_CONFIGS, CELL_IDS, TOLERANCE, max_difference, random_state, run_with_grads, twin_layers  # noqa: E402
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+if DEVICE == "cpu":  # Triton's interpreter: the variable is read when the kernels are defined, at import
+    _before = os.environ.get("TRITON_INTERPRET")
+    os.environ["TRITON_INTERPRET"] = "1"
+    import rnnkit.engines.triton_loops  # noqa: E402, F401
+
+    if _before is None:  # the other test modules must see the CPU as a machine where triton cannot run
+        del os.environ["TRITON_INTERPRET"]
+    else:
+        os.environ["TRITON_INTERPRET"] = _before
+
+
+@pytest.fixture(autouse=True)
+def interpreter(monkeypatch):
+    """The triton engine asks for the interpreter before it runs on the CPU: set it for these tests only."""
+    if DEVICE == "cpu":
+        monkeypatch.setenv("TRITON_INTERPRET", "1")
+
 
 SHAPES = {"uni-1layer-full": (False, 1, None), "bi-3layers-ragged": (True, 3, [7, 3, 5, 1])}
 

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from .cells import CELLS
-from .engines import ENGINES
+from .engines import engines_for
 from .recurrent import Recurrent
 
 CELL_OPTIONS = [
@@ -31,7 +31,7 @@ def describe_cells() -> str:
     lines = []
     for kind, cls in CELLS.items():
         cell = cls(1, 1)
-        engines = [name for name, engine in ENGINES.items() if engine.unsupported(cell) is None]
+        engines = engines_for(cell, "cpu")
         doc = [line.strip() for line in (cls.__doc__ or "").strip().splitlines()]
         lines.append(f"{kind}  (blocks {' '.join(cls.blocks)}; state {', '.join(cls.state_names)}; engines {', '.join(engines)})")
         lines.append(f"    {doc[0]}")
@@ -57,8 +57,8 @@ def engines_agree(seed: int = 0) -> list[tuple[str, str, float]]:
         torch.manual_seed(seed)
         reference = Recurrent(kind, 4, 8, num_layers=2, bidirectional=True, engine="reference", **options).double()
         x = torch.randn(9, 5, 4, dtype=torch.float64, requires_grad=True)
-        for name, engine in ENGINES.items():
-            if name == "reference" or engine.unsupported(reference.cells["l0"]):
+        for name in engines_for(reference.cells["l0"], "cpu"):
+            if name == "reference":
                 continue
             other = Recurrent(kind, 4, 8, num_layers=2, bidirectional=True, engine=name, **options).double()
             other.load_state_dict(reference.state_dict())
@@ -87,10 +87,8 @@ def speed(B: int, T: int, n_x: int, n_a: int, repeats: int) -> list[tuple[str, s
     rows = [("torch.nn.LSTM", "oneDNN", _step_ms(torch.nn.LSTM(n_x, n_a), x, repeats))]
     rows.append(("torch.nn.GRU", "ATen", _step_ms(torch.nn.GRU(n_x, n_a), x, repeats)))
     for kind in ("lstm", "gru", "gru-cudnn", "rnn"):
-        for name, engine in ENGINES.items():
-            layer = Recurrent(kind, n_x, n_a, engine="reference")
-            if engine.unsupported(layer.cells["l0"]):
-                continue
+        layer = Recurrent(kind, n_x, n_a, engine="reference")
+        for name in engines_for(layer.cells["l0"], "cpu"):
             layer.engine = name
             rows.append((kind, name, _step_ms(layer, x, max(2, repeats // 3) if name == "reference" else repeats)))
     return rows

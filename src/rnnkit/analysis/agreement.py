@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from ..data.batches import pad_sequences
 from ..models.classifier import Classifier
+from ..training.plots import pyplot, save_figure
 
 NOUNS = ["cat", "dog", "boy", "girl", "author", "pilot", "farmer", "teacher", "doctor", "singer", "king", "student", "horse", "bird", "friend", "player"]
 PLURAL = {noun: noun + "s" for noun in NOUNS}
@@ -160,17 +161,9 @@ def markdown_table(results: dict) -> str:
 
 
 def plot_accuracy(results: dict, path) -> bool:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return False
-    import io
-    from pathlib import Path
-
-    from ..training.checkpoint import atomic_write
 
     figure, axes = plt.subplots(figsize=(7, 4), dpi=110)
     for cell, accuracy in results["accuracy"].items():
@@ -186,9 +179,5 @@ def plot_accuracy(results: dict, path) -> bool:
     axes.grid(alpha=0.3)
     axes.legend()
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    atomic_write(Path(path), buffer.getvalue())
-    return True
+    return save_figure(figure, path)
 

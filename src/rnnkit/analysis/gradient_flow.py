@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from ..training.plots import pyplot, save_figure
 from .recording import recording
 
 
@@ -82,17 +83,9 @@ def clipping_effect(model: nn.Module, loss: Tensor, max_norm: float) -> dict:
 
 def plot_flows(curves: dict[str, list[float]], path, title: str = "") -> bool:
     """One curve per label: g(T - t) on a log scale against T - t."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return False
-    import io
-    from pathlib import Path
-
-    from ..training.checkpoint import atomic_write
 
     figure, axes = plt.subplots(figsize=(7, 4), dpi=110)
     for label, norms in curves.items():
@@ -104,11 +97,7 @@ def plot_flows(curves: dict[str, list[float]], path, title: str = "") -> bool:
     if title:
         axes.set_title(title, fontsize=9)
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    atomic_write(Path(path), buffer.getvalue())
-    return True
+    return save_figure(figure, path)
 
 
 def compare_cells(lines: list[str], cells=("rnn", "gru", "lstm"), length: int = 50, batch: int = 32, train_steps: int = 300, hidden: int = 64, explode_scale: float = 3.0, clip: float = 1.0, seed: int = 0, log=print) -> dict:

@@ -18,7 +18,7 @@ from .fused import FusedEngine, TritonEngine
 from .native import NativeEngine
 from .reference import ReferenceEngine
 
-__all__ = ["ENGINES", "DirectionalEngine", "Engine", "State", "choose_engine", "engine_named", "check_engine"]
+__all__ = ["ENGINES", "DirectionalEngine", "Engine", "State", "choose_engine", "engine_named", "engines_for", "check_engine"]
 
 ENGINES: dict[str, Engine] = {engine.name: engine for engine in (ReferenceEngine(), FusedEngine(), NativeEngine(), TritonEngine())}
 
@@ -46,6 +46,12 @@ def check_engine(name: str, cell: Cell) -> None:
     reason = engine_named(name).unsupported(cell)
     if reason:
         raise ValueError(f"engine={name!r} cannot run cell {cell.kind!r}: {reason}; use engine='auto' or 'reference'")
+
+
+def engines_for(cell: Cell, device: torch.device | str) -> list[str]:
+    """The names of the engines that can run ``cell`` on ``device``, in registry order."""
+    device = torch.device(device)
+    return [name for name, engine in ENGINES.items() if engine.unsupported(cell) is None and engine.unavailable_on(device) is None]
 
 
 def choose_engine(cell: Cell, device: torch.device) -> Engine:

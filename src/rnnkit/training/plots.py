@@ -1,21 +1,43 @@
-"""Pictures of a run: the loss curve."""
+"""Pictures: a run's loss curve, a confusion matrix, attention, a piano roll; and the two helpers
+every picture in rnnkit uses (matplotlib when installed, PNGs written atomically)."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 from .checkpoint import atomic_write
 
 
-def plot_losses(rows: list[dict], path: Path) -> bool:
-    """Training and validation loss per token against the step, as a PNG. False when matplotlib is
-    not installed (``pip install 'rnnkit[plot]'``) or there is nothing to plot."""
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend, or None when matplotlib is not installed
+    (``pip install 'rnnkit[plot]'``): pictures are optional."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
+        return None
+    return plt
+
+
+def save_figure(figure, path) -> bool:
+    """Write ``figure`` to ``path`` as a PNG, atomically (never half-written), and close it."""
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    atomic_write(Path(path), buffer.getvalue())
+    return True
+
+
+def plot_losses(rows: list[dict], path: Path) -> bool:
+    """Training and validation loss per token against the step, as a PNG. False when matplotlib is
+    not installed (``pip install 'rnnkit[plot]'``) or there is nothing to plot."""
+    plt = pyplot()
+    if plt is None:
         return False
     series = {split: [(int(r["step"]), float(r["loss"])) for r in rows if r["split"] == split] for split in ("train", "valid")}
     if not any(series.values()):
@@ -30,26 +52,14 @@ def plot_losses(rows: list[dict], path: Path) -> bool:
     axes.grid(alpha=0.3)
     axes.legend()
     figure.tight_layout()
-    import io
-
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    atomic_write(Path(path), buffer.getvalue())
-    return True
+    return save_figure(figure, path)
 
 
 def plot_confusion(matrix: list[list[int]], labels: list[str], path: Path, title: str = "") -> bool:
     """A confusion matrix as a PNG (rows: true class, columns: predicted), counts in the cells."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return False
-    import io
-
     k = len(labels)
     figure, axes = plt.subplots(figsize=(1.2 + 0.7 * k, 1.0 + 0.6 * k), dpi=110)
     axes.imshow(matrix, cmap="Blues")
@@ -64,24 +74,14 @@ def plot_confusion(matrix: list[list[int]], labels: list[str], path: Path, title
     if title:
         axes.set_title(title, fontsize=9)
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    atomic_write(Path(path), buffer.getvalue())
-    return True
+    return save_figure(figure, path)
 
 
 def plot_attention(weights: list[list[float]], source: list[str], target: list[str], path: Path) -> bool:
     """Attention weights as a heat map: one row per output token, one column per source token."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return False
-    import io
-
     rows = [row[: len(source)] for row in weights[: len(target)]]
     figure, axes = plt.subplots(figsize=(1.5 + 0.45 * len(source), 1.2 + 0.35 * len(target)), dpi=110)
     axes.imshow(rows, cmap="Greys", vmin=0, vmax=1, aspect="auto")
@@ -90,24 +90,14 @@ def plot_attention(weights: list[list[float]], source: list[str], target: list[s
     axes.set_xlabel("source")
     axes.set_ylabel("output")
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    atomic_write(Path(path), buffer.getvalue())
-    return True
+    return save_figure(figure, path)
 
 
 def plot_piano_roll(sequence: list[list[int]], path: Path, title: str = "") -> bool:
     """A piano roll: time steps across, pitches up, a mark where a note sounds."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return False
-    import io
-
     pitches = [p for step in sequence for p in step] or [60]
     low, high = min(pitches) - 2, max(pitches) + 2
     grid = [[0.0] * len(sequence) for _ in range(high - low + 1)]
@@ -121,8 +111,4 @@ def plot_piano_roll(sequence: list[list[int]], path: Path, title: str = "") -> b
     if title:
         axes.set_title(title, fontsize=9)
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    atomic_write(Path(path), buffer.getvalue())
-    return True
+    return save_figure(figure, path)
