@@ -86,6 +86,24 @@ def test_pooling_ignores_padding(pooling, bidirectional):
     torch.testing.assert_close(together[0], alone[0])
 
 
+def test_word_dropout_replaces_real_words_by_unk_in_training_only():
+    torch.manual_seed(0)
+    model = Classifier(50, 3, embedding_size=4, hidden_size=3, dropout=0.0, word_dropout=0.3)
+    seen = []
+    model.embedding.register_forward_hook(lambda module, args, out: seen.append(args[0].clone()))
+    tokens = torch.randint(3, 50, (40, 30))  # (T, B) real words, no <UNK>
+    tokens[30:, :10] = 0  # padding
+    model.train()(tokens)
+    dropped = seen[-1] == 1
+    assert not dropped[30:, :10].any()  # padding stays padding
+    assert 0.25 < dropped.float().mean().item() * 1200 / 1100 < 0.35  # about 30% of the 1,100 real words
+    assert torch.equal(seen[-1][~dropped], tokens[~dropped])
+    model.eval()(tokens)
+    assert torch.equal(seen[-1], tokens)  # evaluation reads every word
+    with pytest.raises(ValueError, match="word_dropout"):
+        Classifier(50, 3, word_dropout=1.0)
+
+
 def write_reviews(path: Path) -> str:
     good = ["a wonderful film", "truly great acting", "wonderful and moving", "great fun", "a great wonderful story"]
     bad = ["a dull film", "truly awful acting", "dull and boring", "awful mess", "a boring dull story"]
@@ -98,11 +116,12 @@ def test_classifier_overfits_and_runs_end_to_end(tmp_path, capsys):
     data = write_reviews(tmp_path / "reviews.tsv")
     run = tmp_path / "run"
     code = main(["train", "classifier", data, "--valid", data, "--test", data, "--run", str(run), "--epochs", "25",
-                 "--lr", "0.01", "--hidden-size", "16", "--embedding-size", "16", "--batch-size", "8", "--no-progress"])  # fmt: skip
+                 "--lr", "0.01", "--hidden-size", "16", "--embedding-size", "16", "--batch-size", "8", "--word-dropout", "0.1", "--no-progress"])  # fmt: skip
     _, err = capsys.readouterr()
     assert code == 0, err
     summary = json.loads((run / "summary.json").read_text())
     assert summary["test_accuracy"] == 1.0 and summary["test_mae"] == 0.0
+    assert json.loads((run / "config.json").read_text())["model"]["word_dropout"] == 0.1
     assert (run / "confusion_test.png").exists()
     code = main(["classify", str(run), "--json", "a wonderful film", "a dull film"])
     results = [json.loads(line) for line in capsys.readouterr()[0].splitlines()]

@@ -186,6 +186,7 @@ def _add_classifier(tasks) -> None:
     _direction_options(model)
     model.add_argument("--embedding-size", type=int)
     model.add_argument("--pooling", choices=["last", "max", "mean", "attention"])
+    model.add_argument("--word-dropout", type=float, help="probability of replacing a word by <UNK> in training (default 0)")
     _training_options(classifier, TRAINING_DEFAULTS)
 
 

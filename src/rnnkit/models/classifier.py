@@ -10,6 +10,11 @@ Pooling, over each sequence's real steps only:
   word, the backward one after the first);
 * ``max`` / ``mean``: element-wise over steps;
 * ``attention``: s<t> = vᵀ tanh(W a<t>), α = softmax(s) over steps, h = Σ_t α<t> a<t>.
+
+``word_dropout`` p replaces each real token by ``<UNK>`` with probability p while training (Iyyer et
+al. 2015 drop whole words): the model cannot lean on any single word, which matters when every
+labelled phrase of a small treebank is a training example. It draws from torch's generator, which
+checkpoints save, so a resumed run drops the same words.
 """
 
 from __future__ import annotations
@@ -19,11 +24,15 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from ..data.vocab import Vocabulary
 from ..padding import length_mask
 from ..recurrent import Recurrent
 from . import register_model
 from .heads import DeepHead
 from .tagger import final_outputs
+
+
+PAD_ID, UNK_ID = Vocabulary.pad_id, Vocabulary.unk_id
 
 
 class LastPooling(nn.Module):
@@ -85,15 +94,19 @@ class Classifier(nn.Module):
         head_sizes: Sequence[int] = (),
         engine: str = "auto",
         cell_options: dict | None = None,
+        word_dropout: float = 0.0,
     ):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"unknown pooling {pooling!r}; choose one of: {', '.join(POOLINGS)}")
+        if not 0.0 <= word_dropout < 1.0:
+            raise ValueError(f"word_dropout must be in [0, 1), got {word_dropout}")
         self._config = dict(
             vocab_size=vocab_size, num_classes=num_classes, embedding_size=embedding_size, cell=cell, hidden_size=hidden_size,
             num_layers=num_layers, bidirectional=bidirectional, dropout=dropout, pooling=pooling, head_sizes=list(head_sizes),
-            engine=engine, cell_options=dict(cell_options or {}),
+            engine=engine, cell_options=dict(cell_options or {}), word_dropout=word_dropout,
         )  # fmt: skip
+        self.word_dropout = word_dropout
         self.embedding = nn.Embedding(vocab_size, embedding_size, padding_idx=0)
         self.recurrent = Recurrent(
             cell, embedding_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional, dropout=dropout,
@@ -111,6 +124,9 @@ class Classifier(nn.Module):
     def forward(self, tokens: Tensor, lengths: Tensor | None = None) -> Tensor:
         """Class scores (B, C) for token ids (T, B)."""
         T, B = tokens.shape
+        if self.training and self.word_dropout > 0:
+            dropped = (torch.rand(tokens.shape, device=tokens.device) < self.word_dropout) & (tokens != PAD_ID)  # (T, B)
+            tokens = tokens.masked_fill(dropped, UNK_ID)
         outputs, state = self.recurrent(self.dropout(self.embedding(tokens)), lengths=lengths)
         if lengths is None:
             lengths = torch.full((B,), T)

@@ -47,7 +47,7 @@ class ClassificationDataConfig:
 
 MODEL_DEFAULTS = dict(
     embedding_size=128, cell="lstm", hidden_size=128, num_layers=1, bidirectional=True, dropout=0.3, pooling="max",
-    head_sizes=[], engine="auto",
+    head_sizes=[], engine="auto", word_dropout=0.0,
 )  # fmt: skip
 
 
