@@ -68,6 +68,20 @@ def test_model_overfits_one_chorale(tmp_path):
     assert summary["best_valid_criterion"] < 1.5  # nats per step, from over 50: the chorale is learned
 
 
+def test_input_dropout_is_set_apart_from_dropout():
+    torch.manual_seed(0)
+    rolls = (torch.rand(20, 3, 88) < 0.1).float()
+    seen = []
+    for input_dropout in (0.0, None):
+        model = PianoRollModel(cell="gru", hidden_size=8, dropout=0.5, input_dropout=input_dropout).train()
+        model.recurrent.register_forward_pre_hook(lambda module, args, kwargs: seen.append(args[0].clone()), with_kwargs=True)
+        model(rolls)
+    fed_back = torch.cat([torch.zeros_like(rolls[:1]), rolls[:-1]])  # x<t> = v<t-1>
+    assert torch.equal(seen[0], fed_back)  # input_dropout 0: the notes as played
+    assert not torch.equal(seen[1], fed_back) and set(seen[1].unique().tolist()) <= {0.0, 2.0}  # default: dropout 0.5
+    assert PianoRollModel(dropout=0.3).config()["input_dropout"] == 0.3
+
+
 @pytest.mark.parametrize("representation", ["piano-roll", "events"])
 def test_train_compose_eval_from_the_command_line(tmp_path, capsys, representation):
     pytest.importorskip("pretty_midi")
@@ -77,9 +91,12 @@ def test_train_compose_eval_from_the_command_line(tmp_path, capsys, representati
     songs = [[[60 + (t + k) % 7, 67, 72 - (k % 2)] for t in range(24)] for k in range(6)]
     data = chorales_file(tmp_path, songs)
     run = tmp_path / "run"
-    code = main(["train", "music", data, "--representation", representation, "--run", str(run), "--epochs", "3", "--hidden-size", "32", "--no-progress"])
+    extra = ["--input-dropout", "0.1"] if representation == "piano-roll" else []
+    code = main(["train", "music", data, "--representation", representation, "--run", str(run), "--epochs", "3", "--hidden-size", "32", "--no-progress", *extra])
     _, err = capsys.readouterr()
     assert code == 0, err and "NLL" in err
+    if extra:
+        assert json.loads((run / "config.json").read_text())["model"]["input_dropout"] == 0.1
     out = tmp_path / "song.mid"
     code = main(["compose", str(run), "--steps", "40", "--out", str(out), "--seed", "1", "--png", str(tmp_path / "song.png"), "--wav", str(tmp_path / "song.wav")])
     printed, err = capsys.readouterr()

@@ -265,6 +265,7 @@ def _add_music(tasks) -> None:
     model = music.add_argument_group("model", "defaults: gru, 1 layer of 256, dropout 0.3")
     _recurrent_options(model, "default gru")
     model.add_argument("--embedding-size", type=int, help="token embedding (events only)")
+    model.add_argument("--input-dropout", type=float, help="piano roll: dropout on the fed-back notes (default: --dropout)")
     _training_options(music, TRAINING_DEFAULTS)
 
 

@@ -5,6 +5,10 @@ r"""The piano-roll model: one-to-many music generation with independent Bernoull
     p<t> = σ(W head(a<t>) + b)               P(key k sounds at step t | v<1..t-1>) = p<t>[k]
     L    = Σ_t Σ_k -[v<t>[k] log p<t>[k] + (1 - v<t>[k]) log(1 - p<t>[k])]
 
+Dropout: ``input_dropout`` on the fed-back roll x<t> (default: ``dropout``), ``dropout`` between
+layers and on a<t> before the head. Dropping fed-back notes is input noise, unlike dropping hidden
+units, so the two are set apart.
+
 The keys of one step are independent given the past (the setting of Boulanger-Lewandowski et al.
 2012 and Chung et al. 2014), and the negative log-likelihood is reported per time step (summed over
 the 88 keys, averaged over steps), as they report it.
@@ -38,13 +42,16 @@ class PianoRollModel(nn.Module):
         head_sizes: Sequence[int] = (),
         engine: str = "auto",
         cell_options: dict | None = None,
+        input_dropout: float | None = None,
     ):
         super().__init__()
+        input_dropout = dropout if input_dropout is None else input_dropout
         self._config = dict(
             cell=cell, hidden_size=hidden_size, num_layers=num_layers, dropout=dropout, head_sizes=list(head_sizes),
-            engine=engine, cell_options=dict(cell_options or {}),
+            engine=engine, cell_options=dict(cell_options or {}), input_dropout=input_dropout,
         )  # fmt: skip
         self.recurrent = Recurrent(cell, KEYS, hidden_size, num_layers=num_layers, dropout=dropout, engine=engine, **(cell_options or {}))
+        self.input_dropout = nn.Dropout(input_dropout)
         self.dropout = nn.Dropout(dropout)
         self.head = DeepHead(hidden_size, head_sizes, dropout)
         self.output = nn.Linear(self.head.output_size, KEYS)
@@ -56,7 +63,7 @@ class PianoRollModel(nn.Module):
         """Logits (T, B, 88) of p<1..T> for rolls (T, B, 88); x<1> = 0 (or ``previous``, (B, 88))."""
         first = torch.zeros_like(rolls[:1]) if previous is None else previous[None]
         x = torch.cat([first, rolls[:-1]])  # x<t> = v<t-1>
-        a, state = self.recurrent(self.dropout(x), lengths=lengths, state=state)
+        a, state = self.recurrent(self.input_dropout(x), lengths=lengths, state=state)
         return self.output(self.head(self.dropout(a))), state
 
     def step(self, previous: Tensor | None, state, batch_size: int):

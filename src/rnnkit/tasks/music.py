@@ -75,7 +75,7 @@ class MusicTask:
 
     @classmethod
     def model_keys(cls):
-        return {*EVENT_DEFAULTS, "peepholes", "nonlinearity", "cell_options"}
+        return {*EVENT_DEFAULTS, "peepholes", "nonlinearity", "cell_options", "input_dropout"}
 
     @classmethod
     def data_config(cls, values: dict) -> MusicDataConfig:
@@ -91,6 +91,9 @@ class MusicTask:
         defaults = PIANO_DEFAULTS if self.model_kind == "piano-roll" else {**EVENT_DEFAULTS, "vocab_size": len(self.vocab)}
         if self.model_kind == "piano-roll" and "embedding_size" in values:
             raise ValueError("embedding_size is for representation 'events'; the piano roll is the input itself")
+        if self.model_kind != "piano-roll" and values.get("input_dropout") is not None:
+            raise ValueError("input_dropout is for representation 'piano-roll'; events use dropout")
+        values = {k: v for k, v in values.items() if not (k == "input_dropout" and v is None)}
         config = {**defaults, **values}
         options = dict(config.pop("cell_options", None) or {})
         for key in ("peepholes", "nonlinearity"):
