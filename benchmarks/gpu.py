@@ -185,7 +185,7 @@ def graphed_sampling(lines: list[str], tokens: int = 512) -> None:
     from rnnkit.decoding import GraphedSampler, SamplingOptions, sample
     from rnnkit.models.language_model import LanguageModel
 
-    emit(lines, f"## 4. rnnkit sampling: µs per token, eager loop vs CUDA graph (16 tokens per replay), vocab 10000\n")
+    emit(lines, "## 4. rnnkit sampling: µs per token, eager loop vs CUDA graph (16 tokens per replay), vocab 10000\n")
     emit(lines, "| cell | H | B | dtype | eager | graphed | graphed tokens/s (all rows) |")
     emit(lines, "|---|---|---:|---|---:|---:|---:|")
     for cell in ("lstm", "gru"):

@@ -33,7 +33,7 @@ def test_gradient_norms_equal_autograd_through_the_cells_by_hand(cell):
 
     (flow,) = gradient_flow(model, loss_at)
     # by hand: the same model stepped through its cell, keeping each a<t>
-    layer, cell_module = model.recurrent, model.recurrent.cells["l0"]
+    cell_module = model.recurrent.cells["l0"]
     x = model.inputs(tokens)
     state = tuple(torch.zeros(3, 6, dtype=torch.float64) for _ in cell_module.state_names)
     states = []

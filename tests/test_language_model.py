@@ -3,8 +3,6 @@ batching, training and exact resume."""
 
 from __future__ import annotations
 
-import math
-import shutil
 from pathlib import Path
 
 import pytest

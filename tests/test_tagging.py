@@ -131,6 +131,19 @@ def synthetic_conll(path: Path, n: int = 60, seed: int = 0) -> str:
     return str(path)
 
 
+def test_unk_replacement_is_the_same_when_training_resumes_mid_epoch(tmp_path):
+    task, _ = TaggingTask.prepare(TaggingDataConfig(train=[synthetic_conll(tmp_path / "train.conll")], batch_size=4, singleton_unk=0.5))
+    task.singletons = set(task.words.tokens[3:])  # every word may be replaced, so that draws show
+    whole_epoch = [batch.words for batch in task.train_batches(epoch=2, start=0)]
+    resumed = [batch.words for batch in task.train_batches(epoch=2, start=5)]
+    assert len(resumed) == len(whole_epoch) - 5
+    assert all(torch.equal(a, b) for a, b in zip(resumed, whole_epoch[5:]))
+    unk = torch.cat([w.flatten() for w in whole_epoch]) == task.words.unk_id
+    assert 0.3 < unk.float().mean() < 0.6  # about half of the real words (padding is id 0)
+    other_epoch = [batch.words for batch in task.train_batches(epoch=3, start=0)]
+    assert not all(torch.equal(a, b) for a, b in zip(other_epoch, whole_epoch))
+
+
 @pytest.mark.parametrize("crf", [True, False], ids=["crf", "softmax"])
 def test_tagger_overfits_a_small_slice(tmp_path, crf):
     from rnnkit.training import RunDir, Trainer, TrainingConfig

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.resources
 import shutil
-from pathlib import Path
 
 from .decoding import SamplingOptions
 from .runs import open_run, start

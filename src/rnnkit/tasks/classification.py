@@ -8,7 +8,7 @@ With PTB-tree files (the Stanford Sentiment Treebank), training uses every label
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -21,7 +21,7 @@ from ..data.tokenizers import make_tokenizer
 from ..data.vocab import Vocabulary
 from ..metrics import classification_scores
 from ..training.checkpoint import RunDir
-from ..training.distributed import SINGLE
+from .base import TaskBase, as_path_list
 
 
 @dataclass
@@ -58,9 +58,11 @@ def _label_order(labels: set[str]) -> list[str]:
         return sorted(labels)
 
 
-class ClassificationTask:
+class ClassificationTask(TaskBase):
     kind = "classifier"
     model_kind = "classifier"
+    Data = ClassificationDataConfig
+    model_defaults = MODEL_DEFAULTS
 
     def __init__(self, data: ClassificationDataConfig, tokenizer, vocab: Vocabulary, labels: list[str], splits=None):
         self.data = data
@@ -73,32 +75,13 @@ class ClassificationTask:
 
     # -- configuration ---------------------------------------------------------------------------------
     @classmethod
-    def data_keys(cls):
-        return set(ClassificationDataConfig.__dataclass_fields__)
-
-    @classmethod
-    def model_keys(cls):
-        return {*MODEL_DEFAULTS, "peepholes", "nonlinearity", "cell_options"}
-
-    @classmethod
     def data_config(cls, values: dict) -> ClassificationDataConfig:
         config = ClassificationDataConfig(**values)
-        config.train = [str(p) for p in ([config.train] if isinstance(config.train, str) else config.train)]
+        config.train = as_path_list(config.train)
         return config
-
-    def data_dict(self) -> dict:
-        return asdict(self.data)
 
     def model_config(self, values: dict) -> dict:
-        config = {"vocab_size": len(self.vocab), "num_classes": len(self.labels), **MODEL_DEFAULTS, **values}
-        options = dict(config.pop("cell_options", None) or {})
-        for key in ("peepholes", "nonlinearity"):
-            if config.get(key) is not None:
-                options[key] = config[key]
-            config.pop(key, None)
-        config["cell_options"] = options
-        config["head_sizes"] = list(config["head_sizes"])
-        return config
+        return self._model_config({"vocab_size": len(self.vocab), "num_classes": len(self.labels)}, values)
 
     def default_run_name(self, model_config: dict) -> str:
         direction = "bi" if model_config["bidirectional"] else "uni"
@@ -153,22 +136,10 @@ class ClassificationTask:
         return SentenceBatches(self._examples(split), self.data.batch_size if train else 128, seed=0, shuffle=train, collate=self.collate, length=lambda e: len(e[0]))
 
     # -- the trainer's Task protocol ----------------------------------------------------------------------
-    def batches_per_epoch(self) -> int:
-        return len(self._batches("train", True))
-
-    def start_epoch(self, epoch: int) -> None:
-        pass
-
-    def train_batches(self, epoch: int, start: int, shard=SINGLE):
-        return self._batches("train", True).iterate(epoch, start, shard)
-
     def loss(self, model, batch, device):
         tokens, labels = batch
         logits = model(tokens.tokens.to(device), tokens.lengths)
         return F.cross_entropy(logits.float(), labels.to(device), reduction="sum"), len(labels)
-
-    def has_split(self, split: str) -> bool:
-        return bool(self.splits.get(split))
 
     @torch.no_grad()
     def probabilities(self, model, texts: list[str], device) -> torch.Tensor:
@@ -197,9 +168,6 @@ class ClassificationTask:
             text += f", mean absolute error {result['mae']:.3f}"
         return text + f", loss {result['loss']:.4f} ({result['count']} examples)"
 
-    def report(self, model, step: int, device) -> list[str]:
-        return []
-
     def save_pictures(self, result: dict, directory, name: str) -> dict:
         """The confusion matrix of an evaluation as ``confusion_<name>.png``."""
         from ..training.plots import plot_confusion
@@ -208,24 +176,14 @@ class ClassificationTask:
         title = f"{name}: accuracy {100 * result['accuracy']:.1f}%"
         return {"confusion_png": str(path)} if plot_confusion(result["confusion"], self.labels, path, title) else {}
 
-    def state_dict(self) -> dict:
-        return {}
-
-    def load_state_dict(self, state: dict) -> None:
-        pass
-
     # -- for the CLI -----------------------------------------------------------------------------------------
     def evaluate_file(self, model, path: str, device) -> dict:
-        self.splits["file"] = read_labeled(path, self.data.format, self.data.text_column, self.data.label_column, phrases=False)
-        self._encoded.pop("file", None)
-        try:
-            unknown = {item.label for item in self.splits["file"]} - set(self.labels)
-            if unknown:
-                raise DataError(f"{path}: labels the model does not know: {', '.join(sorted(unknown))}")
-            return self.evaluate(model, "file", device)
-        finally:
-            del self.splits["file"]
-            self._encoded.pop("file", None)
+        items = read_labeled(path, self.data.format, self.data.text_column, self.data.label_column, phrases=False)
+        unknown = {item.label for item in items} - set(self.labels)
+        if unknown:
+            raise DataError(f"{path}: labels the model does not know: {', '.join(sorted(unknown))}")
+        with self._file_split(items) as split:
+            return self.evaluate(model, split, device)
 
     def inspect_forward(self, model, text: str, device):
         """The tokens of ``text``; the class probabilities go with the last token."""

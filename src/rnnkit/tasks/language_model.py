@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import math
 from array import array
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -27,6 +27,7 @@ from ..decoding import SamplingOptions, sample
 from ..models.language_model import token_loss
 from ..training.checkpoint import RunDir
 from ..training.distributed import SINGLE
+from .base import TaskBase, as_path_list
 
 NEWLINE = "\n"
 
@@ -72,12 +73,13 @@ def _token_key(tokens: list[str]) -> bytes:
 MODEL_DEFAULTS = dict(
     cell="lstm", embedding_size=64, hidden_size=256, num_layers=1, dropout=0.0, head_sizes=[], tie_embeddings=False, engine="auto"
 )
-CELL_OPTION_KEYS = ("peepholes", "nonlinearity")
 
 
-class LanguageModelTask:
+class LanguageModelTask(TaskBase):
     kind = "lm"
     model_kind = "lm"
+    Data = LMDataConfig
+    model_defaults = MODEL_DEFAULTS
 
     def __init__(self, data: LMDataConfig, tokenizer: Tokenizer, vocab: Vocabulary, splits: dict[str, list[str]] | None = None):
         self.data = data
@@ -93,34 +95,15 @@ class LanguageModelTask:
 
     # -- configuration -------------------------------------------------------------------------------
     @classmethod
-    def data_keys(cls) -> set[str]:
-        return set(LMDataConfig.__dataclass_fields__)
-
-    @classmethod
-    def model_keys(cls) -> set[str]:
-        return {*MODEL_DEFAULTS, *CELL_OPTION_KEYS, "cell_options"}
-
-    @classmethod
     def data_config(cls, values: dict) -> LMDataConfig:
         config = LMDataConfig(**values)
         config.split = tuple(config.split)
-        config.train = [str(p) for p in ([config.train] if isinstance(config.train, str) else config.train)]
+        config.train = as_path_list(config.train)
         return config
-
-    def data_dict(self) -> dict:
-        return asdict(self.data)
 
     def model_config(self, values: dict) -> dict:
         """The language model's constructor arguments: defaults, then ``values``."""
-        config = {"vocab_size": len(self.vocab), **MODEL_DEFAULTS, **values}
-        options = dict(config.pop("cell_options", None) or {})
-        for key in CELL_OPTION_KEYS:
-            if config.get(key) is not None:
-                options[key] = config[key]
-            config.pop(key, None)
-        config["cell_options"] = options
-        config["head_sizes"] = list(config["head_sizes"])
-        return config
+        return self._model_config({"vocab_size": len(self.vocab)}, values)
 
     def default_run_name(self, model_config: dict) -> str:
         return f"{Path(self.data.train[0]).stem}-{self.data.level}-{model_config['cell']}"
@@ -211,9 +194,6 @@ class LanguageModelTask:
             self.carried = detach_state(state)
         return token_loss(logits, batch.tokens, self.vocab.pad_id)
 
-    def has_split(self, split: str) -> bool:
-        return bool(self.splits.get(split))
-
     @torch.no_grad()
     def evaluate(self, model, split: str, device) -> dict:
         """Loss per token (nats) over a split, perplexity, and the number of tokens."""
@@ -248,11 +228,8 @@ class LanguageModelTask:
 
     def evaluate_file(self, model, path: str, device) -> dict:
         """``evaluate`` on a text file, tokenized as in training."""
-        self.splits["file"] = read_lines(path, keep_blank=self.data.line_breaks == "token")
-        try:
-            return self.evaluate(model, "file", device)
-        finally:
-            del self.splits["file"]
+        with self._file_split(read_lines(path, keep_blank=self.data.line_breaks == "token")) as split:
+            return self.evaluate(model, split, device)
 
     def report(self, model, step: int, device) -> list[str]:
         samples = self.generate(model, 3, SamplingOptions(max_length=self._sample_length()), seed=step, device=device)

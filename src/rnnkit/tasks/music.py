@@ -14,12 +14,12 @@ training sequence by a random number of semitones in [-transpose, transpose] eac
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from ..data.batches import SentenceBatches, TokenBatch, pad_sequences
+from ..data.batches import SentenceBatches, pad_sequences
 from ..data.music import KEYS, Sequence, from_voice_tokens, piano_roll, read_chorales, read_midi_folder, to_voice_tokens, transpose
 from ..data.text import DataError, fingerprint, split_lines
 from ..data.vocab import Vocabulary
@@ -27,6 +27,7 @@ from ..models.language_model import token_loss
 from ..models.music import bernoulli_nll, sample_rolls
 from ..training.checkpoint import RunDir
 from ..training.distributed import SINGLE
+from .base import TaskBase, as_path_list
 
 
 @dataclass
@@ -59,8 +60,10 @@ def _read(path: str) -> dict[str, list[Sequence]]:
     return read_chorales(p)
 
 
-class MusicTask:
+class MusicTask(TaskBase):
     kind = "music"
+    Data = MusicDataConfig
+    model_defaults = EVENT_DEFAULTS  # for model_keys; model_config picks by representation
 
     def __init__(self, data: MusicDataConfig, vocab: Vocabulary | None = None, splits=None):
         self.data = data
@@ -70,39 +73,25 @@ class MusicTask:
 
     # -- configuration -----------------------------------------------------------------------------------
     @classmethod
-    def data_keys(cls):
-        return set(MusicDataConfig.__dataclass_fields__)
-
-    @classmethod
     def model_keys(cls):
-        return {*EVENT_DEFAULTS, "peepholes", "nonlinearity", "cell_options", "input_dropout"}
+        return {*super().model_keys(), "input_dropout"}
 
     @classmethod
     def data_config(cls, values: dict) -> MusicDataConfig:
         config = MusicDataConfig(**values)
-        config.train = [str(p) for p in ([config.train] if isinstance(config.train, str) else config.train)]
+        config.train = as_path_list(config.train)
         config.split = tuple(config.split)
         return config
 
-    def data_dict(self) -> dict:
-        return asdict(self.data)
-
     def model_config(self, values: dict) -> dict:
-        defaults = PIANO_DEFAULTS if self.model_kind == "piano-roll" else {**EVENT_DEFAULTS, "vocab_size": len(self.vocab)}
+        piano = self.model_kind == "piano-roll"
+        sizes = {} if piano else {"vocab_size": len(self.vocab)}
         if self.model_kind == "piano-roll" and "embedding_size" in values:
             raise ValueError("embedding_size is for representation 'events'; the piano roll is the input itself")
         if self.model_kind != "piano-roll" and values.get("input_dropout") is not None:
             raise ValueError("input_dropout is for representation 'piano-roll'; events use dropout")
         values = {k: v for k, v in values.items() if not (k == "input_dropout" and v is None)}
-        config = {**defaults, **values}
-        options = dict(config.pop("cell_options", None) or {})
-        for key in ("peepholes", "nonlinearity"):
-            if config.get(key) is not None:
-                options[key] = config[key]
-            config.pop(key, None)
-        config["cell_options"] = options
-        config["head_sizes"] = list(config["head_sizes"])
-        return config
+        return self._model_config(sizes, values, PIANO_DEFAULTS if piano else EVENT_DEFAULTS)
 
     def default_run_name(self, model_config: dict) -> str:
         return f"{Path(self.data.train[0]).stem}-{self.data.representation}-{model_config['cell']}"
@@ -168,12 +157,6 @@ class MusicTask:
         return SentenceBatches(sequences, self.data.batch_size if train else 64, seed=0, shuffle=train, collate=self._collate)
 
     # -- the trainer's Task protocol -----------------------------------------------------------------------
-    def batches_per_epoch(self) -> int:
-        return len(self._batches("train", True))
-
-    def start_epoch(self, epoch: int) -> None:
-        pass
-
     def train_batches(self, epoch: int, start: int, shard=SINGLE):
         return self._batches("train", True, epoch).iterate(epoch, start, shard)
 
@@ -191,9 +174,6 @@ class MusicTask:
     def loss(self, model, batch, device):
         return self._loss(model, batch, device)
 
-    def has_split(self, split: str) -> bool:
-        return bool(self.splits.get(split))
-
     @torch.no_grad()
     def evaluate(self, model, split: str, device) -> dict:
         model.eval()
@@ -206,23 +186,11 @@ class MusicTask:
     def describe(self, result: dict) -> str:
         return f"NLL {result['nll_per_step']:.3f} nats per time step ({result['count']} steps)"
 
-    def report(self, model, step: int, device) -> list[str]:
-        return []
-
-    def state_dict(self) -> dict:
-        return {}
-
-    def load_state_dict(self, state: dict) -> None:
-        pass
-
     # -- for the CLI -----------------------------------------------------------------------------------------
     def evaluate_file(self, model, path: str, device) -> dict:
         data = _read(path)
-        self.splits["file"] = data.get("test") or data["train"]
-        try:
-            return self.evaluate(model, "file", device)
-        finally:
-            del self.splits["file"]
+        with self._file_split(data.get("test") or data["train"]) as split:
+            return self.evaluate(model, split, device)
 
     def inspect_forward(self, model, text: str, device):
         raise ValueError("inspect reads text; a music run reads notes (see rnnkit compose and rnnkit gradients)")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -25,6 +25,7 @@ from ..metrics import entity_scores
 from ..models.tagger import casing
 from ..training.checkpoint import RunDir
 from ..training.distributed import SINGLE
+from .base import TaskBase, as_path_list
 
 
 @dataclass
@@ -72,9 +73,11 @@ MODEL_DEFAULTS = dict(
 )  # fmt: skip
 
 
-class TaggingTask:
+class TaggingTask(TaskBase):
     kind = "tagger"
     model_kind = "tagger"
+    Data = TaggingDataConfig
+    model_defaults = MODEL_DEFAULTS
 
     def __init__(self, data: TaggingDataConfig, words: Vocabulary, chars: Vocabulary, tags: list[str], splits=None, counts=None):
         self.data = data
@@ -86,32 +89,13 @@ class TaggingTask:
 
     # -- configuration ----------------------------------------------------------------------------------
     @classmethod
-    def data_keys(cls):
-        return set(TaggingDataConfig.__dataclass_fields__)
-
-    @classmethod
-    def model_keys(cls):
-        return {*MODEL_DEFAULTS, "peepholes", "nonlinearity", "cell_options"}
-
-    @classmethod
     def data_config(cls, values: dict) -> TaggingDataConfig:
         config = TaggingDataConfig(**values)
-        config.train = [str(p) for p in ([config.train] if isinstance(config.train, str) else config.train)]
+        config.train = as_path_list(config.train)
         return config
-
-    def data_dict(self) -> dict:
-        return asdict(self.data)
 
     def model_config(self, values: dict) -> dict:
-        config = {"vocab_size": len(self.words), "num_tags": len(self.tags), "char_vocab_size": len(self.chars), **MODEL_DEFAULTS, **values}
-        options = dict(config.pop("cell_options", None) or {})
-        for key in ("peepholes", "nonlinearity"):
-            if config.get(key) is not None:
-                options[key] = config[key]
-            config.pop(key, None)
-        config["cell_options"] = options
-        config["head_sizes"] = list(config["head_sizes"])
-        return config
+        return self._model_config({"vocab_size": len(self.words), "num_tags": len(self.tags), "char_vocab_size": len(self.chars)}, values)
 
     def default_run_name(self, model_config: dict) -> str:
         direction = "bi" if model_config["bidirectional"] else "uni"
@@ -181,21 +165,21 @@ class TaggingTask:
         )  # fmt: skip
 
     # -- the trainer's Task protocol --------------------------------------------------------------------------
-    def batches_per_epoch(self) -> int:
-        return len(self._batches("train", True))
-
-    def start_epoch(self, epoch: int) -> None:
-        pass
-
     def train_batches(self, epoch: int, start: int, shard=SINGLE):
-        self.rng = random.Random(epoch * 7919 + start)  # the <UNK> replacement is deterministic too
-        return self._batches("train", True).iterate(epoch, start, shard)
+        """The batches of ``epoch`` from ``start`` on; each batch draws its <UNK> replacements from
+        a generator seeded by (epoch, batch), so a resumed run replaces the same words."""
+        batches = self._batches("train", True).iterate(epoch, start, shard)
+        index = start
+        while True:
+            self.rng = random.Random(epoch * 1_000_003 + index)  # read by collate, inside next()
+            batch = next(batches, None)
+            if batch is None:
+                return
+            yield batch
+            index += 1
 
     def loss(self, model, batch: TaggingBatch, device):
         return model.loss(batch.to(device))
-
-    def has_split(self, split: str) -> bool:
-        return bool(self.splits.get(split))
 
     def predict(self, model, sentences: list[TaggedSentence], device) -> list[list[str]]:
         """IOB2 tags for each sentence."""
@@ -232,23 +216,11 @@ class TaggingTask:
             lines.append(f"| {kind} | {100 * s['precision']:.2f} | {100 * s['recall']:.2f} | {100 * s['f1']:.2f} | {s['support']} |")
         return lines
 
-    def report(self, model, step: int, device) -> list[str]:
-        return []
-
-    def state_dict(self) -> dict:
-        return {}
-
-    def load_state_dict(self, state: dict) -> None:
-        pass
-
     # -- for the CLI -----------------------------------------------------------------------------------------
     def evaluate_file(self, model, path: str, device) -> dict:
         sentences = [TaggedSentence(s.tokens, convert(s.tags, self.data.scheme, self.data.train_scheme)) for s in read_conll(path, self.data.token_column, self.data.tag_column)]
-        self.splits["file"] = sentences
-        try:
-            return self.evaluate(model, "file", device)
-        finally:
-            del self.splits["file"]
+        with self._file_split(sentences) as split:
+            return self.evaluate(model, split, device)
 
     def inspect_forward(self, model, text: str, device):
         """The words of ``text`` and, for each, the tagger's three most likely tags (emission softmax)."""

@@ -8,7 +8,7 @@ run. Targets end with ``<EOS>``; the decoder's first input is the zero vector, a
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -22,7 +22,7 @@ from ..data.vocab import Vocabulary
 from ..decoding import beam_search, max_target_length, translate_greedy
 from ..models.language_model import token_loss
 from ..training.checkpoint import RunDir
-from ..training.distributed import SINGLE
+from .base import TaskBase
 
 
 @dataclass
@@ -64,9 +64,11 @@ MODEL_DEFAULTS = dict(
 )  # fmt: skip
 
 
-class TranslationTask:
+class TranslationTask(TaskBase):
     kind = "seq2seq"
     model_kind = "seq2seq"
+    Data = TranslationDataConfig
+    model_defaults = MODEL_DEFAULTS
 
     def __init__(self, data: TranslationDataConfig, tokenizers, vocabs, splits=None):
         self.data = data
@@ -77,28 +79,11 @@ class TranslationTask:
 
     # -- configuration ----------------------------------------------------------------------------------
     @classmethod
-    def data_keys(cls):
-        return set(TranslationDataConfig.__dataclass_fields__)
-
-    @classmethod
-    def model_keys(cls):
-        return {*MODEL_DEFAULTS, "peepholes", "nonlinearity", "cell_options"}
-
-    @classmethod
     def data_config(cls, values: dict) -> TranslationDataConfig:
         return TranslationDataConfig(**values)
 
-    def data_dict(self) -> dict:
-        return asdict(self.data)
-
     def model_config(self, values: dict) -> dict:
-        config = {"source_vocab_size": len(self.source_vocab), "target_vocab_size": len(self.target_vocab), **MODEL_DEFAULTS, **values}
-        options = dict(config.pop("cell_options", None) or {})
-        for key in ("peepholes", "nonlinearity"):
-            if config.get(key) is not None:
-                options[key] = config[key]
-            config.pop(key, None)
-        config["cell_options"] = options
+        config = self._model_config({"source_vocab_size": len(self.source_vocab), "target_vocab_size": len(self.target_vocab)}, values)
         if config["shared_embeddings"] and not self.data.shared_vocab:
             raise ValueError("shared_embeddings needs shared_vocab")
         return config
@@ -178,22 +163,10 @@ class TranslationTask:
         return SentenceBatches(self._examples(split), self.data.batch_size if train else 64, seed=0, shuffle=train, collate=self.collate, length=lambda p: len(p[0]))
 
     # -- the trainer's Task protocol ----------------------------------------------------------------------
-    def batches_per_epoch(self) -> int:
-        return len(self._batches("train", True))
-
-    def start_epoch(self, epoch: int) -> None:
-        pass
-
-    def train_batches(self, epoch: int, start: int, shard=SINGLE):
-        return self._batches("train", True).iterate(epoch, start, shard)
-
     def loss(self, model, batch, device):
         source, target = batch
         logits = model(source.tokens.to(device), source.lengths, target.tokens.to(device))
         return token_loss(logits, target.tokens.to(device), self.target_vocab.pad_id)
-
-    def has_split(self, split: str) -> bool:
-        return bool(self.splits.get(split))
 
     @torch.no_grad()
     def evaluate(self, model, split: str, device, beam: int | None = None) -> dict:
@@ -225,15 +198,6 @@ class TranslationTask:
 
     def describe(self, result: dict) -> str:
         return f"BLEU {result['bleu']:.2f}, chrF {result['chrf']:.2f}, exact match {100 * result['exact_match']:.2f}%, loss {result['loss']:.4f} per token"
-
-    def report(self, model, step: int, device) -> list[str]:
-        return []
-
-    def state_dict(self) -> dict:
-        return {}
-
-    def load_state_dict(self, state: dict) -> None:
-        pass
 
     # -- translating, for the trainer's evaluation and the CLI -------------------------------------------------
     def translate(self, model, texts: list[str], device, beam: int = 1, nbest: int = 1, replace_unk: bool = False, batch_size: int = 64) -> list[list[dict]]:
@@ -276,10 +240,5 @@ class TranslationTask:
         source, _, target = path.partition(",")
         if not target:
             raise ValueError("eval of a translation run takes SOURCE,TARGET: two line-aligned files joined by a comma")
-        self.splits["file"] = read_parallel(source, target)
-        self._encoded.pop("file", None)
-        try:
-            return self.evaluate(model, "file", device, beam=self.data.beam)
-        finally:
-            del self.splits["file"]
-            self._encoded.pop("file", None)
+        with self._file_split(read_parallel(source, target)) as split:
+            return self.evaluate(model, split, device, beam=self.data.beam)
