@@ -212,23 +212,48 @@ def test_tiny_model_overfits_a_tiny_corpus(tmp_path):
     assert run.file("loss_curve.png").exists() and run.file("metrics.csv").exists()
 
 
-@pytest.mark.parametrize("batching", ["sentences", "stream"])
-def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, batching):
+@pytest.mark.parametrize("batching,ema", [("sentences", None), ("stream", None), ("sentences", 0.9)])
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, batching, ema):
     from safetensors.torch import load_file
 
     def train(run_dir, resume=False, **stop):
         task = make_task(tmp_path, batching=batching, bptt=5)
         torch.manual_seed(99 if resume else 0)  # the global RNG before resuming must not matter
         model = build_model("lm", task.model_config({"cell": "lstm", "embedding_size": 8, "hidden_size": 16, "dropout": 0.3}))
-        config = TrainingConfig(max_steps=25, eval_every=10, lr=1e-2, progress=False, **stop)
+        config = TrainingConfig(max_steps=25, eval_every=10, lr=1e-2, progress=False, ema=ema, **stop)
         return Trainer(task, model, config, RunDir(run_dir)).fit(resume=resume)
 
     train(tmp_path / "whole")
     stopped = train(tmp_path / "parts", stop_at_step=13)
     assert not stopped["finished"] and stopped["steps"] == 13
     train(tmp_path / "parts", resume=True)
-    a, b = load_file(tmp_path / "whole" / "last.safetensors"), load_file(tmp_path / "parts" / "last.safetensors")
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    for name in ["last", "ema"] if ema else ["last"]:
+        a, b = load_file(tmp_path / "whole" / f"{name}.safetensors"), load_file(tmp_path / "parts" / f"{name}.safetensors")
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_ema_evaluates_the_moving_average_of_the_weights(tmp_path):
+    from safetensors.torch import load_file
+
+    task = make_task(tmp_path)
+    torch.manual_seed(0)
+    model = build_model("lm", task.model_config({"cell": "gru", "embedding_size": 8, "hidden_size": 8}))
+    seen = []  # the weights each training step starts from: θ0 .. θ(N-1)
+    model.register_forward_pre_hook(lambda m, args: seen.append({k: v.detach().clone() for k, v in m.state_dict().items()}) if m.training else None)
+    decay, steps = 0.8, 6
+    Trainer(task, model, TrainingConfig(max_steps=steps, eval_every=steps, lr=1e-2, progress=False, ema=decay), RunDir(tmp_path / "run")).fit()
+    last = load_file(tmp_path / "run" / "last.safetensors")  # θN
+    thetas = [*seen[1:], last]  # θ1 .. θN
+    assert len(thetas) == steps
+    expected = dict(thetas[0])  # the average starts as θ1, then θ̄ ← decay θ̄ + (1 - decay) θ
+    for theta in thetas[1:]:
+        expected = {k: decay * expected[k] + (1 - decay) * theta[k] for k in expected}
+    best = load_file(tmp_path / "run" / "best.safetensors")  # evaluated at the last step: the average
+    for k in best:
+        torch.testing.assert_close(best[k], expected[k])
+    assert not all(torch.equal(best[k], last[k]) for k in best)
+    with pytest.raises(ValueError, match="ema"):
+        Trainer(task, model, TrainingConfig(max_steps=1, progress=False, ema=1.0), RunDir(tmp_path / "bad")).fit()
 
 
 def test_a_time_limit_ends_training_validated_and_tested_while_a_pause_does_not(tmp_path):

@@ -69,6 +69,7 @@ def _training_options(parser, defaults: str) -> None:
     training.add_argument("--schedule", choices=["constant", "cosine", "plateau"])
     training.add_argument("--warmup-steps", type=int, help="linear warm-up")
     training.add_argument("--clip", type=float, help="clip the gradient norm (0 = off)")
+    training.add_argument("--ema", type=float, help="evaluate a moving average of the weights with this decay, e.g. 0.998 (default off)")
     training.add_argument("--patience", type=int, help="early stop after this many evaluations without improvement")
     training.add_argument("--eval-every", type=int, help="steps between evaluations (default: each epoch)")
     training.add_argument("--sample-every", type=int, help="print samples every this many steps (language models)")

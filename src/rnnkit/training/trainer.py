@@ -6,6 +6,11 @@ The trainer provides the rest: optimizer and schedule, gradient clipping, evalua
 stopping, a progress bar, metrics (CSV, and TensorBoard when installed), checkpoints in the run
 directory, and ``resume``, which continues exactly where the last checkpoint left off: same weights,
 optimizer and schedule, random-number states, step and position in the data.
+
+With ``ema`` (a decay such as 0.998) the trainer also keeps an exponential moving average of the
+weights, θ̄ ← ema θ̄ + (1 - ema) θ after every step (torch's ``AveragedModel``): evaluation, the best
+weights and the test use θ̄, training goes on with θ. Averaging the last few hundred steps smooths
+the noise of a high learning rate, which helps most on small data sets.
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ class TrainingConfig:
     schedule: str = "cosine"
     warmup_steps: int = 0
     clip: float | None = 1.0  # max gradient norm; None: no clipping
+    ema: float | None = None  # decay of an exponential moving average of the weights, used to evaluate
     patience: int | None = None  # early stopping: evaluations without improvement
     eval_every: int | None = None  # steps between evaluations; None: once per epoch
     sample_every: int | None = None  # steps between printed samples
@@ -101,6 +107,7 @@ class Trainer:
         self.shard = shard if shard is not None else setup()  # torchrun: several processes share the work
         self.device = local_device(self.shard, resolve_device(config.device))
         self.train_model = model  # wrapped in DistributedDataParallel when several processes train
+        self.averaged = None  # the moving average of the weights (ema), an AveragedModel
         self._bar = None
 
     def say(self, text: str) -> None:
@@ -121,6 +128,7 @@ class Trainer:
             self.train_model = DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         optimizer = make_optimizer(c.optimizer, model, c.lr, c.weight_decay, c.momentum)
         self._precision_setup()
+        self._average_setup(model)
         per_epoch = self.task.batches_per_epoch()
         total = c.max_steps if c.max_steps is not None else per_epoch * c.epochs
         schedule = make_schedule(c.schedule, optimizer, total, c.warmup_steps)
@@ -128,6 +136,9 @@ class Trainer:
         if resume:
             saved = self.run.load_state()
             self.run.load_weights("last", model)
+            if self.averaged is not None:
+                self.run.load_weights("ema", self.averaged.module)
+                self.averaged.n_averaged.fill_(saved["ema_updates"])
             optimizer.load_state_dict(saved["optimizer"])
             schedule.load_state_dict(saved["schedule"])
             self.task.load_state_dict(saved["task"])
@@ -195,6 +206,21 @@ class Trainer:
             self.say(f"{stop_reason}; the run is saved: continue it with --resume" + (" and a larger --time-limit" if budget_spent else ""))
         return self._finish(s, stop_reason, test=not stop_reason or budget_spent)
 
+    def _average_setup(self, model) -> None:
+        ema = self.config.ema
+        if not ema:
+            return
+        if not 0.0 < ema < 1.0:
+            raise ValueError(f"ema is the decay of the moving average, in (0, 1), got {ema}")
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        self.averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(ema), use_buffers=True)
+
+    @property
+    def eval_model(self) -> nn.Module:
+        """The weights that are evaluated, kept as the best and tested: the average with ema."""
+        return self.model if self.averaged is None else self.averaged.module
+
     def _precision_setup(self) -> None:
         precisions = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
         if self.config.precision not in precisions:
@@ -228,6 +254,8 @@ class Trainer:
         else:
             optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        if self.averaged is not None:
+            self.averaged.update_parameters(model)
         return all_sum(float(loss_sum.detach()), self.shard, self.device), count
 
     def _log_window(self, s, window, optimizer, writer) -> None:
@@ -254,7 +282,7 @@ class Trainer:
     def _samples(self, step: int) -> None:
         if not self.shard.main:
             return
-        lines = self.task.report(self.model, step, self.device)
+        lines = self.task.report(self.eval_model, step, self.device)
         if lines:
             self.say(f"-- samples at step {step}")
             for line in lines:
@@ -263,7 +291,7 @@ class Trainer:
     def _evaluate_and_checkpoint(self, s, optimizer, schedule, writer) -> None:
         s["evaluated_at"] = s["step"]
         if self.task.has_split("valid"):
-            result = self.task.evaluate(self.model, "valid", self.device)
+            result = self.task.evaluate(self.eval_model, "valid", self.device)
             criterion = result.get("criterion", result["loss"])
             self._log_evaluation(s, "valid", result, writer)
             improved = criterion < s["best"]
@@ -273,14 +301,14 @@ class Trainer:
             if improved:
                 s["best"], s["bad_evals"] = criterion, 0
                 if self.shard.main:
-                    self.run.save_weights("best", self.model)
+                    self.run.save_weights("best", self.eval_model)
             else:
                 s["bad_evals"] += 1
                 if self.config.patience and s["bad_evals"] >= self.config.patience:
                     self.say(f"early stop: no improvement in {s['bad_evals']} evaluations")
                     s["finished"] = True
         elif self.shard.main:
-            self.run.save_weights("best", self.model)
+            self.run.save_weights("best", self.eval_model)
         self._checkpoint(s, optimizer, schedule)
 
     def _log_evaluation(self, s, split: str, result: dict, writer) -> None:
@@ -301,17 +329,20 @@ class Trainer:
         if not self.shard.main:
             return
         self.run.save_weights("last", self.model)
+        if self.averaged is not None:
+            self.run.save_weights("ema", self.averaged.module)
         if not self.run.file("best.safetensors").exists():
-            self.run.save_weights("best", self.model)
-        self.run.save_state(
-            {
-                "optimizer": optimizer.state_dict(),
-                "schedule": schedule.state_dict(),
-                "task": self.task.state_dict(),
-                "rng": rng_state(),
-                "progress": dict(s),
-            }
-        )
+            self.run.save_weights("best", self.eval_model)
+        state = {
+            "optimizer": optimizer.state_dict(),
+            "schedule": schedule.state_dict(),
+            "task": self.task.state_dict(),
+            "rng": rng_state(),
+            "progress": dict(s),
+        }
+        if self.averaged is not None:
+            state["ema_updates"] = int(self.averaged.n_averaged)
+        self.run.save_state(state)
 
     def _finish(self, s, stop_reason: str | None, test: bool) -> dict:
         """The loss curve and summary.json; the test evaluation (on the best weights) once the
