@@ -104,6 +104,27 @@ def test_word_dropout_replaces_real_words_by_unk_in_training_only():
         Classifier(50, 3, word_dropout=1.0)
 
 
+def test_balanced_class_weights_weigh_each_class_alike(tmp_path):
+    from rnnkit.tasks.classification import ClassificationDataConfig, ClassificationTask
+
+    path = tmp_path / "skewed.tsv"
+    path.write_text("".join(f"{label}\tword{i}\n" for i, label in enumerate("aaaaaabbc")))  # 6, 2, 1
+    task, _ = ClassificationTask.prepare(ClassificationDataConfig(train=[str(path)], class_weights="balanced"))
+    torch.testing.assert_close(task.class_weights(), torch.tensor([9 / (3 * 6), 9 / (3 * 2), 9 / (3 * 1)]))
+    torch.manual_seed(0)
+    model = Classifier(len(task.vocab), 3, embedding_size=4, hidden_size=3, dropout=0.0)
+    batch = task.collate(task._examples("train"))
+    loss, count = task.loss(model, batch, "cpu")
+    logits, labels = model(batch[0].tokens, batch[0].lengths), batch[1]
+    by_hand = sum(-torch.log_softmax(logits[i], -1)[y] * task.class_weights()[y] for i, y in enumerate(labels.tolist()))
+    torch.testing.assert_close(loss, by_hand)
+    assert count == 9
+    unweighted, _ = ClassificationTask.prepare(ClassificationDataConfig(train=[str(path)]))
+    assert unweighted.class_weights() is None
+    with pytest.raises(ValueError, match="class_weights"):
+        ClassificationTask.prepare(ClassificationDataConfig(train=[str(path)], class_weights="inverse"))
+
+
 def write_reviews(path: Path) -> str:
     good = ["a wonderful film", "truly great acting", "wonderful and moving", "great fun", "a great wonderful story"]
     bad = ["a dull film", "truly awful acting", "dull and boring", "awful mess", "a boring dull story"]

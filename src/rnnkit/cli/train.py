@@ -182,6 +182,7 @@ def _add_classifier(tasks) -> None:
     data.add_argument("--keep-case", dest="lowercase", action="store_false", default=None, help="do not lowercase")
     data.add_argument("--min-count", type=int, help="keep words seen at least this often (default 1)")
     data.add_argument("--batch-size", type=int, help="examples per batch (default 32)")
+    data.add_argument("--class-weights", choices=["none", "balanced"], help="balanced: weigh each class alike in the loss (default none)")
     model = classifier.add_argument_group("model", "defaults: bidirectional lstm, 1 layer of 128, embedding 128, max pooling, dropout 0.3")
     _recurrent_options(model, "default lstm")
     _direction_options(model)

@@ -37,12 +37,15 @@ class ClassificationDataConfig:
     lowercase: bool = True
     min_count: int = 1
     batch_size: int = 32
+    class_weights: str = "none"  # none | balanced: weigh each class by N / (C n_c) in the training loss
 
     def check(self) -> None:
         if not self.train:
             raise DataError("no training file given")
         if self.format not in FORMATS:
             raise ValueError(f"unknown format {self.format!r}; choose one of: {', '.join(FORMATS)}")
+        if self.class_weights not in ("none", "balanced"):
+            raise ValueError(f"class_weights must be 'none' or 'balanced', got {self.class_weights!r}")
 
 
 MODEL_DEFAULTS = dict(
@@ -72,6 +75,18 @@ class ClassificationTask(TaskBase):
         self.label_ids = {label: i for i, label in enumerate(labels)}
         self.splits: dict[str, list[LabeledText]] = splits or {}
         self._encoded: dict[str, list] = {}
+        self._class_weights: torch.Tensor | None = None
+
+    def class_weights(self) -> torch.Tensor | None:
+        """With ``balanced``: w_c = N / (C n_c) over the training examples (their mean weight is 1),
+        so that each class weighs alike in the loss. Phrases of a treebank are half neutral while
+        whole sentences are not: the weights undo that skew."""
+        if self.data.class_weights != "balanced":
+            return None
+        if self._class_weights is None:
+            counts = torch.bincount(torch.tensor([label for _, label in self._examples("train")]), minlength=len(self.labels)).double()
+            self._class_weights = (counts.sum() / (len(self.labels) * counts.clamp(min=1))).float()
+        return self._class_weights
 
     # -- configuration ---------------------------------------------------------------------------------
     @classmethod
@@ -139,7 +154,9 @@ class ClassificationTask(TaskBase):
     def loss(self, model, batch, device):
         tokens, labels = batch
         logits = model(tokens.tokens.to(device), tokens.lengths)
-        return F.cross_entropy(logits.float(), labels.to(device), reduction="sum"), len(labels)
+        weights = self.class_weights()
+        weights = None if weights is None else weights.to(device)
+        return F.cross_entropy(logits.float(), labels.to(device), weight=weights, reduction="sum"), len(labels)
 
     @torch.no_grad()
     def probabilities(self, model, texts: list[str], device) -> torch.Tensor:
