@@ -23,7 +23,7 @@ from rnnkit.runs import free_run_path, start
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "jsb_chorales" / "jsb-chorales-quarter.json"
 # The recipe found by the runs recorded in docs/benchmarks.md: small batches, dropout 0.5 on the
 # hidden units but only 0.1 on the fed-back notes, a learning rate that stays high (a cosine over
-# 300 epochs that early stopping ends near epoch 100), and a moving average of the weights.
+# 300 epochs that early stopping ends long before), and a moving average of the weights.
 SETTINGS = dict(
     representation="piano-roll", batch_size=2, hidden_size=384, num_layers=1, dropout=0.5, input_dropout=0.1,
     transpose=0, optimizer="adam", lr=2e-3, weight_decay=0.0, schedule="cosine", epochs=300, patience=15,
