@@ -38,8 +38,8 @@ BENCHMARKS = {
         task="classifier",
         files=lambda: {"train": [str(DATA / "sst5" / "trees" / "train.txt")], "valid": str(DATA / "sst5" / "trees" / "dev.txt"), "test": str(DATA / "sst5" / "trees" / "test.txt")},
         settings=dict(
-            format="ptb-trees", phrases=True, level="whitespace", lowercase=True, batch_size=64, embedding_size=200,
-            cell="lstm", hidden_size=200, num_layers=1, dropout=0.5, pooling="max", optimizer="adam", lr=1e-3,
+            format="ptb-trees", phrases=True, level="whitespace", lowercase=True, batch_size=64, embedding_size=64,
+            cell="lstm", hidden_size=64, num_layers=1, dropout=0.5, pooling="max", optimizer="adam", lr=2e-3,
             weight_decay=0.0, schedule="cosine", epochs=10, eval_every=600, patience=6, time_limit=1200, log_every=200,
         ),
     ),
