@@ -94,7 +94,7 @@ def entries() -> list[tuple[str, str]]:
     return rows
 
 
-def build(label: str, engine: str, n_x: int, n_a: int, B: int = 32):
+def build(label: str, engine: str, n_x: int, n_a: int, B: int):
     if engine == FLOOR:
         return ProductsOnly(label.partition("+")[0], n_x, n_a, B)
     if engine == "torch":

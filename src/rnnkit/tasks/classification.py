@@ -75,9 +75,9 @@ class ClassificationTask(TaskBase):
         self.label_ids = {label: i for i, label in enumerate(labels)}
         self.splits: dict[str, list[LabeledText]] = splits or {}
         self._encoded: dict[str, list] = {}
-        self._class_weights: torch.Tensor | None = None
+        self._class_weights: torch.Tensor | None = None  # computed once, kept on the training device
 
-    def class_weights(self) -> torch.Tensor | None:
+    def class_weights(self, device="cpu") -> torch.Tensor | None:
         """With ``balanced``: w_c = N / (C n_c) over the training examples (their mean weight is 1),
         so that each class weighs alike in the loss. Phrases of a treebank are half neutral while
         whole sentences are not: the weights undo that skew."""
@@ -86,6 +86,7 @@ class ClassificationTask(TaskBase):
         if self._class_weights is None:
             counts = torch.bincount(torch.tensor([label for _, label in self._examples("train")]), minlength=len(self.labels)).double()
             self._class_weights = (counts.sum() / (len(self.labels) * counts.clamp(min=1))).float()
+        self._class_weights = self._class_weights.to(device)  # a no-op after the first batch
         return self._class_weights
 
     # -- configuration ---------------------------------------------------------------------------------
@@ -154,9 +155,7 @@ class ClassificationTask(TaskBase):
     def loss(self, model, batch, device):
         tokens, labels = batch
         logits = model(tokens.tokens.to(device), tokens.lengths)
-        weights = self.class_weights()
-        weights = None if weights is None else weights.to(device)
-        return F.cross_entropy(logits.float(), labels.to(device), weight=weights, reduction="sum"), len(labels)
+        return F.cross_entropy(logits.float(), labels.to(device), weight=self.class_weights(device), reduction="sum"), len(labels)
 
     @torch.no_grad()
     def probabilities(self, model, texts: list[str], device) -> torch.Tensor:

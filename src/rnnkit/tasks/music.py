@@ -86,11 +86,10 @@ class MusicTask(TaskBase):
     def model_config(self, values: dict) -> dict:
         piano = self.model_kind == "piano-roll"
         sizes = {} if piano else {"vocab_size": len(self.vocab)}
-        if self.model_kind == "piano-roll" and "embedding_size" in values:
+        if piano and "embedding_size" in values:
             raise ValueError("embedding_size is for representation 'events'; the piano roll is the input itself")
-        if self.model_kind != "piano-roll" and values.get("input_dropout") is not None:
+        if not piano and "input_dropout" in values:
             raise ValueError("input_dropout is for representation 'piano-roll'; events use dropout")
-        values = {k: v for k, v in values.items() if not (k == "input_dropout" and v is None)}
         return self._model_config(sizes, values, PIANO_DEFAULTS if piano else EVENT_DEFAULTS)
 
     def default_run_name(self, model_config: dict) -> str:
