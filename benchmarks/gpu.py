@@ -8,10 +8,13 @@ next to cuDNN, then time one-token sampling steps.
    difference in outputs, final states and all gradients.
 2. Training step (forward + backward of outputs.sum()) in ms, CUDA events, median of repeats, at
    (B, T, H) in {(8,256,256), (32,256,512), (64,256,1024), (16,1024,768)}, n_x = H, in fp32, bf16
-   and fp16: torch.nn.LSTM / torch.nn.GRU (cuDNN) next to rnnkit's engines.
+   and fp16: torch.nn.LSTM / torch.nn.GRU (cuDNN) next to rnnkit's engines, after a sweep of the
+   persistent kernels' tile settings.
 3. Sampling: microseconds per generated token for an LSTM language-model step (embedding, cell,
    output layer, softmax, multinomial draw, feeding the token back), B = 1, H in {512, 1024},
-   in eager PyTorch and replayed from a CUDA graph.
+   in eager PyTorch and replayed from a CUDA graph; 4. rnnkit's own samplers (eager, CUDA graph of
+   torch ops, fused Triton kernels); 5. language-model steps under autocast; 6. the native engine
+   against torch.nn.LSTM, with profiles.
 """
 
 from __future__ import annotations
@@ -49,15 +52,85 @@ def correctness(lines: list[str]) -> None:
                 continue
             other = Recurrent(kind, 5, 16, num_layers=2, bidirectional=True, engine=name, **options).cuda().double()
             other.load_state_dict(reference.state_dict())
-            results = []
-            for layer in (reference, other):
-                out, final = layer(x, lengths=lengths)
-                finals = final if isinstance(final, tuple) else (final,)
-                loss = out.pow(2).sum() + sum(f.sum() for f in finals)
-                results.append([out, *finals, *torch.autograd.grad(loss, [x, *layer.parameters()])])
-            diff = max((a - b).abs().max().item() for a, b in zip(*results))
-            emit(lines, f"| {kind}{'+peepholes' if options else ''} | {name} | {diff:.1e} |")
+            try:
+                results = []
+                for layer in (reference, other):
+                    out, final = layer(x, lengths=lengths)
+                    finals = final if isinstance(final, tuple) else (final,)
+                    loss = out.pow(2).sum() + sum(f.sum() for f in finals)
+                    results.append([out, *finals, *torch.autograd.grad(loss, [x, *layer.parameters()])])
+                diff = f"{max((a - b).abs().max().item() for a, b in zip(*results)):.1e}"
+            except Exception as error:  # noqa: BLE001 (report it, check the others)
+                diff = "error: " + describe(error)
+            emit(lines, f"| {kind}{'+peepholes' if options else ''} | {name} | {diff} |")
     emit(lines)
+    persistent_many_programs(lines)
+
+
+def describe(error: BaseException) -> str:
+    """One line: the error and the errors it came from (Triton's compile errors hide their cause)."""
+    parts = []
+    while error is not None and len(parts) < 4:
+        text = " ".join(str(error).split())
+        parts.append(f"{type(error).__name__}: {text[-300:]}")
+        error = error.__cause__ or error.__context__
+    return " <- ".join(parts).replace("|", "/")
+
+
+def persistent_many_programs(lines: list[str]) -> None:
+    """The persistent kernels with many programs meeting at the grid barrier: n_a = 200 (13 programs
+    of 16 units), 70 rows (three row tiles), ragged lengths, T = 40, against the reference engine."""
+    emit(lines, "### Persistent kernels with many programs (n_a = 200, B = 70 ragged, T = 40, both directions)\n")
+    emit(lines, "Largest difference relative to 1 + the largest value, over outputs, final states and all gradients.\n")
+    emit(lines, "| cell | dtype | max abs difference | bound |")
+    emit(lines, "|---|---|---:|---:|")
+    for kind, options in [("gru", {}), ("lstm", {}), ("lstm", {"peepholes": True})]:
+        for dtype, bound in ((torch.float64, 1e-9), (torch.float32, 1e-4), (torch.float16, 2e-2)):
+            torch.manual_seed(0)
+            reference = Recurrent(kind, 24, 200, bidirectional=True, engine="reference", **options).cuda().to(dtype)
+            other = Recurrent(kind, 24, 200, bidirectional=True, engine="persistent", **options).cuda().to(dtype)
+            other.load_state_dict(reference.state_dict())
+            x = torch.randn(40, 70, 24, device="cuda", dtype=dtype, requires_grad=True)
+            lengths = torch.randint(1, 41, (70,))
+            lengths[3] = 40
+            try:
+                results = []
+                for layer in (reference, other):
+                    out, final = layer(x, lengths=lengths)
+                    finals = final if isinstance(final, tuple) else (final,)
+                    loss = out.pow(2).sum() + sum(f.sum() for f in finals)
+                    results.append([out, *finals, *torch.autograd.grad(loss, [x, *layer.parameters()])])
+                diff = max(((a - b).abs().max() / (1 + a.abs().max())).item() for a, b in zip(*results))
+                verdict = f"{diff:.1e} | {'ok' if diff < bound else 'FAILED'} {bound:.0e}"
+            except Exception as error:  # noqa: BLE001
+                verdict = f"error: {describe(error)} |"
+            emit(lines, f"| {kind}{'+peepholes' if options else ''} | {str(dtype)[6:]} | {verdict} |")
+    emit(lines)
+
+
+def tune_persistent(lines: list[str]) -> None:
+    """Tile settings of the persistent kernels at B=32, T=256, H=512, fp16: keep the fastest for gru."""
+    from rnnkit.engines import triton_persistent
+
+    emit(lines, "### Persistent-kernel tile settings at B=32 T=256 H=512, fp16, training step ms\n")
+    emit(lines, "| BN (units per program) | BK | warps | gru | lstm |")
+    emit(lines, "|---:|---:|---:|---:|---:|")
+    best = None
+    for BN in (16, 32):
+        for BK in (64, 128):
+            for warps in (4,):
+                triton_persistent.configure(BN=BN, BK=BK, num_warps=warps)
+                row = []
+                for kind in ("gru", "lstm"):
+                    torch.manual_seed(0)
+                    module = Recurrent(kind, 512, 512, engine="persistent").cuda().half()
+                    x = torch.randn(256, 32, 512, device="cuda", dtype=torch.float16, requires_grad=True)
+                    row.append(time_step(module, x, 5))
+                emit(lines, f"| {BN} | {BK} | {warps} | {row[0]:.2f} | {row[1]:.2f} |")
+                if best is None or row[0] < best[0]:
+                    best = (row[0], dict(BN=BN, BK=BK, num_warps=warps))
+    triton_persistent.configure(**best[1])
+    emit(lines, f"\nkept for the table below: {best[1]}\n")
 
 
 def time_step(module, x, repeats: int) -> float:
@@ -81,17 +154,19 @@ def time_step(module, x, repeats: int) -> float:
 
 def training_steps(lines: list[str], quick: bool) -> None:
     emit(lines, "## 2. Training step, ms (forward + backward), median of repeats\n")
+    tune_persistent(lines)
     entries = [
         ("torch.nn.LSTM (cuDNN)", lambda H: torch.nn.LSTM(H, H)),
         ("torch.nn.GRU (cuDNN)", lambda H: torch.nn.GRU(H, H)),
         ("rnnkit lstm native", lambda H: Recurrent("lstm", H, H, engine="native")),
-        ("rnnkit lstm fused", lambda H: Recurrent("lstm", H, H, engine="fused")),
+        ("rnnkit lstm persistent", lambda H: Recurrent("lstm", H, H, engine="persistent")),
+        ("rnnkit gru (course) persistent", lambda H: Recurrent("gru", H, H, engine="persistent")),
         ("rnnkit gru-cudnn native", lambda H: Recurrent("gru-cudnn", H, H, engine="native")),
         ("rnnkit lstm triton", lambda H: Recurrent("lstm", H, H, engine="triton")),
-        ("rnnkit gru (course) fused", lambda H: Recurrent("gru", H, H, engine="fused")),
         ("rnnkit gru (course) triton", lambda H: Recurrent("gru", H, H, engine="triton")),
-        ("rnnkit gru-cudnn triton", lambda H: Recurrent("gru-cudnn", H, H, engine="triton")),
-        ("rnnkit gru (course) reference", lambda H: Recurrent("gru", H, H, engine="reference")),
+        ("rnnkit gru-simple triton", lambda H: Recurrent("gru-simple", H, H, engine="triton")),
+        ("rnnkit gru-simple fused", lambda H: Recurrent("gru-simple", H, H, engine="fused")),
+        ("rnnkit gru (course) fused", lambda H: Recurrent("gru", H, H, engine="fused")),
     ]
     shapes = SHAPES[:2] if quick else SHAPES
     header = "| entry | dtype | " + " | ".join(f"B={B} T={T} H={H}" for B, T, H in shapes) + " |"
@@ -101,14 +176,14 @@ def training_steps(lines: list[str], quick: bool) -> None:
         for dname, dtype in DTYPES.items():
             cells = []
             for B, T, H in shapes:
-                if "reference" in name and (T > 256 or dname != "fp32"):
+                if ("fused" in name or "triton" in name) and dname != "fp16":  # slow; fused measured before (docs/gpu): 40-230 ms
                     cells.append("")
                     continue
                 torch.manual_seed(0)
                 try:
                     module = make(H).cuda().to(dtype)
                     x = torch.randn(T, B, H, device="cuda", dtype=dtype, requires_grad=True)
-                    cells.append(f"{time_step(module, x, 3 if 'reference' in name else 10):.2f}")
+                    cells.append(f"{time_step(module, x, 3 if 'triton' in name or 'fused' in name else 10):.2f}")
                     del module, x
                 except (RuntimeError, ValueError) as error:  # an unsupported dtype or engine here
                     cells.append(f"error: {str(error).splitlines()[0][:40]}")
@@ -180,14 +255,98 @@ def sampling(lines: list[str], tokens: int = 2000) -> None:
     emit(lines)
 
 
+def tune_fused_sampler(lines: list[str]) -> None:
+    """Tile settings of the fused sampler at H=1024, B=1, fp16, vocab 10000: keep the fastest."""
+    from rnnkit import fused_sampling
+    from rnnkit.decoding import SamplingOptions
+    from rnnkit.models.language_model import LanguageModel
+
+    emit(lines, "### Fused-sampler tile settings, LSTM H=1024, B=1, fp16, vocab 10000: µs per token, graph replays only\n")
+    emit(lines, "| BN | BK | warps | BV | sample BK | sample warps | µs per token |")
+    emit(lines, "|---:|---:|---:|---:|---:|---:|---:|")
+    torch.manual_seed(0)
+    model = LanguageModel(10000, cell="lstm", embedding_size=1024, hidden_size=1024).cuda().half().eval()
+    best = None
+    for config in [
+        dict(BN=8, BK=128, warps=4, BV=64, sample_BK=128, sample_warps=4),
+        dict(BN=8, BK=512, warps=8, BV=32, sample_BK=512, sample_warps=8),
+        dict(BN=4, BK=512, warps=4, BV=32, sample_BK=512, sample_warps=4),
+        dict(BN=4, BK=1024, warps=8, BV=16, sample_BK=1024, sample_warps=8),
+        dict(BN=2, BK=1024, warps=4, BV=16, sample_BK=1024, sample_warps=4),
+        dict(BN=2, BK=2048, warps=8, BV=8, sample_BK=1024, sample_warps=4),
+    ]:
+        fused_sampling.configure(**config)
+        try:
+            sampler = fused_sampling.FusedSampler(model, 1, SamplingOptions(max_length=64), banned=[0])
+            sampler.sample(eos_id=-1)
+            torch.cuda.synchronize()
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            for _ in range(32):
+                sampler.graph.replay()
+            end.record()
+            torch.cuda.synchronize()
+            us = start.elapsed_time(end) * 1e3 / (32 * sampler.K)
+            text = f"{us:.1f}"
+            if best is None or us < best[0]:
+                best = (us, config)
+        except Exception as error:  # noqa: BLE001
+            text = "error: " + describe(error)[:200]
+        emit(lines, "| " + " | ".join(str(v) for v in config.values()) + f" | {text} |")
+    if best is not None:
+        fused_sampling.configure(**best[1])
+        emit(lines, f"\nkept: {best[1]}\n")
+
+
+def training_throughput(lines: list[str]) -> None:
+    """ms per training step over 10 steps run back to back (as a training loop runs them, the host
+    queueing work while the GPU computes), next to cuDNN."""
+    emit(lines, "## 2b. Training step, ms, 10 steps back to back (no synchronisation between steps)\n")
+    entries = [
+        ("torch.nn.LSTM (cuDNN)", lambda H: torch.nn.LSTM(H, H)),
+        ("rnnkit lstm native", lambda H: Recurrent("lstm", H, H, engine="native")),
+        ("rnnkit lstm persistent", lambda H: Recurrent("lstm", H, H, engine="persistent")),
+        ("torch.nn.GRU (cuDNN)", lambda H: torch.nn.GRU(H, H)),
+        ("rnnkit gru-cudnn native", lambda H: Recurrent("gru-cudnn", H, H, engine="native")),
+        ("rnnkit gru (course) persistent", lambda H: Recurrent("gru", H, H, engine="persistent")),
+    ]
+    emit(lines, "| entry | dtype | " + " | ".join(f"B={B} T={T} H={H}" for B, T, H in SHAPES) + " |")
+    emit(lines, "|---|---|" + "---:|" * len(SHAPES))
+    for name, make in entries:
+        for dname, dtype in DTYPES.items():
+            cells = []
+            for B, T, H in SHAPES:
+                torch.manual_seed(0)
+                try:
+                    module = make(H).cuda().to(dtype)
+                    x = torch.randn(T, B, H, device="cuda", dtype=dtype, requires_grad=True)
+                    for _ in range(3):
+                        module(x)[0].float().sum().backward()
+                    torch.cuda.synchronize()
+                    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                    start.record()
+                    for _ in range(10):
+                        module(x)[0].float().sum().backward()
+                    end.record()
+                    torch.cuda.synchronize()
+                    cells.append(f"{start.elapsed_time(end) / 10:.2f}")
+                except Exception as error:  # noqa: BLE001
+                    cells.append("error: " + describe(error)[:60])
+            emit(lines, f"| {name} | {dname} | " + " | ".join(cells) + " |")
+    emit(lines)
+
+
 def graphed_sampling(lines: list[str], tokens: int = 512) -> None:
     """rnnkit's GraphedSampler on its language model against its eager sampling loop."""
     from rnnkit.decoding import GraphedSampler, SamplingOptions, sample
     from rnnkit.models.language_model import LanguageModel
 
-    emit(lines, "## 4. rnnkit sampling: µs per token, eager loop vs CUDA graph (16 tokens per replay), vocab 10000\n")
-    emit(lines, "| cell | H | B | dtype | eager | graphed | graphed tokens/s (all rows) |")
-    emit(lines, "|---|---|---:|---|---:|---:|---:|")
+    from rnnkit.fused_sampling import FusedSampler
+
+    tune_fused_sampler(lines)
+    emit(lines, "## 4. rnnkit sampling: µs per token, eager loop vs CUDA graph of torch ops vs fused Triton kernels in a CUDA graph (16 tokens per replay), vocab 10000\n")
+    emit(lines, "| cell | H | B | dtype | eager | graphed | graphed tokens/s (all rows) | fused | fused tokens/s (all rows) |")
+    emit(lines, "|---|---|---:|---|---:|---:|---:|---:|---:|")
     for cell in ("lstm", "gru"):
         for H in (512, 1024):
             for B, dname in ((1, "fp32"), (1, "fp16"), (64, "fp16")):
@@ -212,16 +371,55 @@ def graphed_sampling(lines: list[str], tokens: int = 512) -> None:
                     end.record()
                     torch.cuda.synchronize()
                     graphed = start.elapsed_time(end) * 1e3 / tokens
-                    cell_text = f"{graphed:.1f} | {B * 1e6 / graphed:,.0f}"
+                    start.record()
+                    for _ in range(8):
+                        sampler.graph.replay()
+                    end.record()
+                    torch.cuda.synchronize()
+                    replay_only = start.elapsed_time(end) * 1e3 / (8 * sampler.K)
+                    cell_text = f"{graphed:.1f} ({replay_only:.1f} replays only) | {B * 1e6 / graphed:,.0f}"
                 except Exception as error:  # noqa: BLE001 (report, keep measuring the others)
                     cell_text = f"error: {str(error).splitlines()[0][:50]} |"
-                emit(lines, f"| {cell} | {H} | {B} | {dname} | {eager:.1f} | {cell_text} |")
+                fused_text = "| "
+                if cell == "lstm":
+                    try:
+                        fused = FusedSampler(model, B, options, banned=[0])
+                        fused.sample(eos_id=-1)  # compile, capture
+                        torch.cuda.synchronize()
+                        start.record()
+                        fused.sample(eos_id=-1)
+                        end.record()
+                        torch.cuda.synchronize()
+                        per_token = start.elapsed_time(end) * 1e3 / tokens
+                        start.record()
+                        for _ in range(32):  # the decode steps alone, without the host reading the tokens
+                            fused.graph.replay()
+                        end.record()
+                        torch.cuda.synchronize()
+                        replay_only = start.elapsed_time(end) * 1e3 / (32 * fused.K)
+                        fused_text = f"{per_token:.1f} ({replay_only:.1f} replays only) | {B * 1e6 / per_token:,.0f}"
+                    except Exception as error:  # noqa: BLE001
+                        fused_text = f"error: {str(error).splitlines()[0][:60]} |"
+                emit(lines, f"| {cell} | {H} | {B} | {dname} | {eager:.1f} | {cell_text} | {fused_text} |")
     # the graph samples what the eager loop samples: greedy decoding agrees token for token
     torch.manual_seed(0)
     model = LanguageModel(500, cell="lstm", embedding_size=64, hidden_size=64).cuda().eval()
     eager = sample(model, 4, SamplingOptions(greedy=True, max_length=40), eos_id=-1, device="cuda")
     graphed = GraphedSampler(model, 4, SamplingOptions(greedy=True, max_length=40)).sample(eos_id=-1)
-    emit(lines, f"\ngreedy decoding, graphed equals eager: {eager == graphed}\n")
+    fused = FusedSampler(model, 4, SamplingOptions(greedy=True, max_length=40)).sample(eos_id=-1)
+    emit(lines, f"\ngreedy decoding, graphed equals eager: {eager == graphed}; fused equals eager: {fused == eager}\n")
+    # the fused sampler's draws follow the model's distribution: output weights zero, bias b_y
+    small = LanguageModel(6, cell="lstm", embedding_size=64, hidden_size=64).cuda().eval()
+    bias = torch.tensor([0.0, 1.0, 2.0, 0.5, -1.0, 0.0])
+    with torch.no_grad():
+        small.output.weight.zero_()
+        small.output.bias.copy_(bias)
+    sampler = FusedSampler(small, 256, SamplingOptions(temperature=1.5, max_length=257), banned=[0])
+    draws = torch.tensor([t for row in sampler.sample(eos_id=-1, seed=3) for t in row[1:]])
+    expected = torch.softmax(bias.masked_fill(torch.arange(6) == 0, -torch.inf) / 1.5, 0)
+    observed = torch.bincount(draws, minlength=6).double() / len(draws)
+    emit(lines, f"fused sampler, {len(draws)} draws at temperature 1.5: frequencies {[round(v, 4) for v in observed.tolist()]}, "
+         f"softmax(b_y / T) {[round(v, 4) for v in expected.tolist()]}\n")
 
 
 def precision_training(lines: list[str]) -> None:
@@ -268,7 +466,38 @@ def precision_training(lines: list[str]) -> None:
     emit(lines)
 
 
-SECTIONS = {"correctness": correctness, "training": None, "sampling": sampling, "graphed": graphed_sampling, "precision": precision_training}
+def native_overhead(lines: list[str]) -> None:
+    """Where the native engine's time goes next to torch.nn.LSTM: interleaved timings, then the
+    kernels each runs (torch.profiler) at B=8, T=256, H=256, fp16."""
+    emit(lines, "## 6. rnnkit lstm native against torch.nn.LSTM, fp16, interleaved, ms\n")
+    emit(lines, "| B T H | torch.nn.LSTM | rnnkit native | rnnkit native, no grad for x |")
+    emit(lines, "|---|---:|---:|---:|")
+    for B, T, H in SHAPES[:2]:
+        torch.manual_seed(0)
+        ours = Recurrent("lstm", H, H, engine="native").cuda().half()
+        theirs = torch.nn.LSTM(H, H).cuda().half()
+        x = torch.randn(T, B, H, device="cuda", dtype=torch.float16, requires_grad=True)
+        x_plain = x.detach()
+        times = {"theirs": [], "ours": [], "plain": []}
+        for _ in range(3):
+            times["theirs"].append(time_step(theirs, x, 7))
+            times["ours"].append(time_step(ours, x, 7))
+            times["plain"].append(time_step(ours, x_plain, 7))
+        emit(lines, f"| {B} {T} {H} | {min(times['theirs']):.2f} | {min(times['ours']):.2f} | {min(times['plain']):.2f} |")
+    from torch.profiler import ProfilerActivity, profile
+
+    for name, module in (("torch.nn.LSTM", theirs), ("rnnkit native", ours)):
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            for _ in range(3):
+                module(x)[0].float().sum().backward()
+            torch.cuda.synchronize()
+        emit(lines, f"\n{name}, 3 steps at B={B} T={T} H={H}:\n\n```")
+        emit(lines, prof.key_averages().table(sort_by="cuda_time_total", row_limit=14, max_name_column_width=60))
+        emit(lines, "```")
+    emit(lines)
+
+
+SECTIONS = {"correctness": correctness, "training": None, "sampling": sampling, "graphed": graphed_sampling, "precision": precision_training, "native": native_overhead, "throughput": training_throughput}
 
 
 def main() -> None:

@@ -1,6 +1,7 @@
-"""The triton engine (the fused engine's time loops as Triton kernels) equals the reference engine:
-outputs, final states and all gradients, every cell, both directions, stacked layers, variable
-lengths, float64 and float32. Without a GPU the kernels run in Triton's interpreter on the CPU
+"""The triton engines (the fused engine's time loops as Triton kernels, one launch per step, and the
+persistent kernels, one launch per direction) equal the reference engine: outputs, final states and
+all gradients, every cell, both directions, stacked layers, variable lengths, float64 and float32.
+The fused sampler draws what eager sampling draws (greedy) and from the model's distribution. Without a GPU the kernels run in Triton's interpreter on the CPU
 (TRITON_INTERPRET=1, set here before Triton is imported); skipped where Triton is not installed.
 """
 
@@ -21,6 +22,8 @@ if DEVICE == "cpu":  # Triton's interpreter: the variable is read when the kerne
     _before = os.environ.get("TRITON_INTERPRET")
     os.environ["TRITON_INTERPRET"] = "1"
     import rnnkit.engines.triton_loops  # noqa: E402, F401
+    import rnnkit.engines.triton_persistent  # noqa: E402, F401
+    import rnnkit.fused_sampling  # noqa: E402, F401
 
     if _before is None:  # the other test modules must see the CPU as a machine where triton cannot run
         del os.environ["TRITON_INTERPRET"]
@@ -84,3 +87,111 @@ def test_triton_on_the_cpu_needs_the_interpreter(monkeypatch):
     layer = Recurrent("gru", 3, 4, engine="triton")
     with pytest.raises(ValueError, match="engine='triton' runs on CUDA devices"):
         layer(torch.randn(2, 1, 3))
+
+
+PERSISTENT_CONFIGS = [(kind, options) for kind, options in CELL_CONFIGS if kind in ("lstm", "gru")]
+
+
+@pytest.fixture
+def persistent_only(monkeypatch):
+    """Fail if the persistent engine quietly falls back to the per-step kernels."""
+    from rnnkit.engines import triton_loops
+
+    def per_step(*args, **kwargs):
+        raise AssertionError("the persistent engine ran the per-step kernels")
+
+    for name in ("lstm_forward", "lstm_backward", "gru_forward", "gru_backward"):
+        monkeypatch.setattr(triton_loops, name, per_step)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("shape", SHAPES.values(), ids=SHAPES.keys())
+@pytest.mark.parametrize("kind,options", PERSISTENT_CONFIGS, ids=[kind + "".join(f"-{k}" for k in o) for kind, o in PERSISTENT_CONFIGS])
+def test_persistent_equals_reference(kind, options, shape, dtype, persistent_only):
+    bidirectional, num_layers, lengths = shape
+    reference, layer = twin_layers(kind, options, "persistent", bidirectional=bidirectional, num_layers=num_layers, dtype=dtype, device=DEVICE)
+    torch.manual_seed(3)
+    x = torch.randn(7, 4, 5, dtype=dtype, device=DEVICE, requires_grad=True)
+    state = random_state(reference, 4, dtype, device=DEVICE)
+    assert max_difference(run_with_grads(reference, x, lengths, state), run_with_grads(layer, x, lengths, state)) < TOLERANCE[dtype]
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_persistent_row_tiles_and_unit_remainders(kind, persistent_only):
+    """33 rows (two row tiles, the second of one row), 80 units (a padded unit tile), ragged lengths."""
+    reference, layer = twin_layers(kind, {}, "persistent", bidirectional=False, num_layers=1, dtype=torch.float64, input_size=24, hidden_size=80, device=DEVICE)
+    torch.manual_seed(0)
+    x = torch.randn(5, 33, 24, dtype=torch.float64, device=DEVICE, requires_grad=True)
+    lengths = torch.randint(1, 6, (33,))
+    lengths[0] = 5
+    assert max_difference(run_with_grads(reference, x, lengths, None), run_with_grads(layer, x, lengths, None)) < 1e-9
+
+
+def test_persistent_engine_names_the_cells_it_lacks():
+    from rnnkit import Recurrent
+
+    with pytest.raises(ValueError, match="no persistent kernel for cell 'gru-simple'"):
+        Recurrent("gru-simple", 3, 4, engine="persistent")
+
+
+# -- the fused sampler ----------------------------------------------------------------------------------
+
+
+def _chaotic_language_model(num_layers):
+    """A small LSTM language model whose greedy path changes token often (large recurrent weights)."""
+    from rnnkit.models.language_model import LanguageModel
+
+    torch.manual_seed(0)
+    model = LanguageModel(30, cell="lstm", embedding_size=12, hidden_size=20, num_layers=num_layers).eval()
+    with torch.no_grad():
+        for p in model.recurrent.parameters():
+            p.mul_(6)
+        model.output.weight.normal_(0, 1.0)
+        model.embedding.weight.normal_(0, 1.0)
+    return model.to(DEVICE)
+
+
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_fused_sampler_greedy_equals_eager_decoding(num_layers):
+    from rnnkit.decoding import SamplingOptions, sample
+    from rnnkit.fused_sampling import FusedSampler
+
+    model = _chaotic_language_model(num_layers)
+    options = SamplingOptions(greedy=True, max_length=14)
+    eager = sample(model, 2, options, eos_id=2, banned=[0], device=DEVICE)
+    fused = FusedSampler(model, 2, options, banned=[0], steps_per_replay=4).sample(eos_id=2)
+    assert len(set(eager[0])) > 3  # the path is not one repeated token
+    assert fused == eager
+
+
+def test_fused_sampler_draws_from_the_tempered_distribution():
+    """Output weights zero: every step's distribution is softmax(b_y / T), whatever the state.
+    256 draws of 5 tokens (one banned) against it; the tolerance is about four standard deviations."""
+    from rnnkit.decoding import SamplingOptions
+    from rnnkit.fused_sampling import FusedSampler
+    from rnnkit.models.language_model import LanguageModel
+
+    torch.manual_seed(0)
+    model = LanguageModel(5, cell="lstm", embedding_size=4, hidden_size=16).eval()
+    bias = torch.tensor([0.0, 1.0, 2.0, 0.5, -1.0])
+    with torch.no_grad():
+        model.output.weight.zero_()
+        model.output.bias.copy_(bias)
+    sampler = FusedSampler(model.to(DEVICE), 8, SamplingOptions(temperature=2.0, max_length=33), banned=[0], steps_per_replay=16)
+    draws = torch.tensor([t for row in sampler.sample(eos_id=-1, seed=1) for t in row[1:]])  # the first is eager
+    assert len(draws) == 8 * 32
+    expected = torch.softmax(bias.masked_fill(torch.arange(5) == 0, -torch.inf) / 2.0, 0) * len(draws)
+    counts = torch.bincount(draws, minlength=5).float()
+    assert counts[0] == 0
+    assert ((counts - expected).abs() <= 4 * expected.sqrt() + 1).all(), (counts, expected)
+
+
+def test_fused_sampler_says_what_it_cannot_run():
+    from rnnkit.decoding import SamplingOptions
+    from rnnkit.fused_sampling import FusedSampler
+    from rnnkit.models.language_model import LanguageModel
+
+    with pytest.raises(ValueError, match="LSTM step only, not 'gru'"):
+        FusedSampler(LanguageModel(10, cell="gru", hidden_size=8), 1, SamplingOptions())
+    with pytest.raises(ValueError, match="no top_k"):
+        FusedSampler(LanguageModel(10, hidden_size=8), 1, SamplingOptions(top_k=3))

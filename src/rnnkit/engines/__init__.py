@@ -3,7 +3,9 @@
 * ``reference``: autograd through the reference cells of ``rnnkit.cells`` -- the truth;
 * ``fused``: a hand-written backward pass through time per cell kind (``engines/fused.py``);
 * ``native``: torch's own RNN kernels (oneDNN, cuDNN) for the cells whose equations torch computes;
-* ``triton``: the fused engine with its time loops as Triton kernels (GPUs; forced only, for now).
+* ``triton``: the fused engine with its time loops as Triton kernels, one launch per step (GPUs);
+* ``persistent``: the same with one launch per direction for all steps, the weights kept on chip
+  (GPUs; ``lstm`` and ``gru``).
 
 ``Recurrent(engine="auto")`` asks :func:`choose_engine`; ``engine=NAME`` forces one.
 """
@@ -14,13 +16,13 @@ import torch
 
 from ..cells import Cell
 from .base import DirectionalEngine, Engine, State
-from .fused import FusedEngine, TritonEngine
+from .fused import FusedEngine, PersistentTritonEngine, TritonEngine
 from .native import NativeEngine
 from .reference import ReferenceEngine
 
 __all__ = ["ENGINES", "DirectionalEngine", "Engine", "State", "choose_engine", "engine_named", "engines_for", "check_engine"]
 
-ENGINES: dict[str, Engine] = {engine.name: engine for engine in (ReferenceEngine(), FusedEngine(), NativeEngine(), TritonEngine())}
+ENGINES: dict[str, Engine] = {engine.name: engine for engine in (ReferenceEngine(), FusedEngine(), NativeEngine(), TritonEngine(), PersistentTritonEngine())}
 
 # Preference order for engine="auto", by device type, measured by benchmarks/core_speed.py and
 # benchmarks/gpu.py (see docs/benchmarks.md): the first engine that supports the cell wins.

@@ -377,6 +377,29 @@ class TritonEngine(FusedEngine):
         return triton_loops
 
 
+class PersistentTritonEngine(TritonEngine):
+    """The triton engine with one launch per direction for the whole time loop
+    (``triton_persistent.py``): the programs keep their slice of the recurrent weights on chip and
+    meet at a grid barrier between steps. For the cells in ``PERSISTENT_KINDS``."""
+
+    name = "persistent"
+
+    def unsupported(self, cell):
+        reason = super().unsupported(cell)
+        if reason is None and cell.kind not in PERSISTENT_KINDS:
+            reason = f"no persistent kernel for cell {cell.kind!r} (these have one: {', '.join(PERSISTENT_KINDS)})"
+        return reason
+
+    def loops_for(self, x: Tensor) -> ModuleType:
+        super().loops_for(x)  # the same device and dtype checks
+        from . import triton_persistent
+
+        return triton_persistent
+
+
+PERSISTENT_KINDS = ("lstm", "gru")  # cell kinds with a persistent kernel in triton_persistent.py
+
+
 def triton_available() -> bool:
     import importlib.util
 

@@ -1,0 +1,388 @@
+r"""Persistent Triton kernels: one launch runs a whole direction's time loop on the GPU.
+
+The per-step kernels of ``triton_loops.py`` pay a launch (and Python) per step and per phase: on a
+GPU that, not the arithmetic, is what a small recurrent step costs. Here one launch covers all T
+steps. Each program owns a tile of hidden units (all rows of the batch) for the whole sequence:
+
+* it re-reads the same slice of the recurrent weights ``W_a`` at every step, so after the first
+  step that slice is served from the multiprocessor's L1 cache: the weights stay on chip across
+  time steps;
+* the state that all programs share (a<t>, c<t>, Γr * c<t-1>, dpre<t>) goes through L2: state
+  loads bypass L1 (``cache_modifier=".cg"``), since L1 is not coherent between multiprocessors;
+* between the phases that need every program's results (the next step's product needs all of
+  a<t>), the programs meet at a grid barrier: an atomic counter in global memory that each program
+  increments (release) and then spins on (acquire) until all have arrived.
+
+A grid barrier only works when every program is resident at once, so the grid is at most one
+program per multiprocessor (:func:`plan`); where that cannot hold, the engine falls back to the
+per-step kernels. Triton's interpreter runs programs one after another, so on the CPU (tests) the
+plan is a single program that owns every unit: the barrier is then trivially passed and the
+arithmetic is checked; the multi-program barrier is checked on a GPU by ``benchmarks/gpu.py``.
+
+Phases per step (the same equations, buffers and block layouts as ``triton_loops.py``):
+
+* ``lstm`` forward: gates of the tile from a<t-1> (all units) → barrier.
+  backward: dpre<t> of the tile from da<t>, dc<t> → barrier → da<t-1> tile += Σ_k dpre<t>[k] W[k, tile].
+* ``gru`` (relevance before the product) forward: Γu, Γr of the tile from c<t-1> (all units),
+  Γr * c<t-1> → barrier → c̃<t> from Γr * c<t-1> (all units), c<t> → barrier.
+  backward: dpre_u, dpre_c of the tile → barrier → d(Γr * c<t-1>) = dpre_c Wcc, dpre_r →
+  barrier → dc<t-1> tile += dpre_u,r Wu,r.
+
+Cells without a persistent kernel here (``rnn``, ``gru-simple``, ``gru-cudnn``) run the per-step
+kernels of ``triton_loops.py``, which this module re-exports under the same names.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import triton
+import triton.language as tl
+from torch import Tensor
+
+from . import triton_loops
+from .triton_loops import _acc, _tanh, add_product, supported_dtype  # noqa: F401 (same interface)
+
+# per-step kernels for the cells that have no persistent kernel yet
+rnn_forward, rnn_backward = triton_loops.rnn_forward, triton_loops.rnn_backward
+gru_simple_forward, gru_simple_backward = triton_loops.gru_simple_forward, triton_loops.gru_simple_backward
+gru_cudnn_forward, gru_cudnn_backward = triton_loops.gru_cudnn_forward, triton_loops.gru_cudnn_backward
+
+# tile sizes on a GPU: units per program, rows per tile, reduction chunk, warps; benchmarks/gpu.py
+# times the alternatives (``configure``)
+CONFIG = {"BN": 16, "BB": 32, "BK": 128, "num_warps": 4}  # the fastest of those timed on an H200 (docs/gpu)
+
+
+def configure(**values: int) -> None:
+    """Change the GPU tile sizes (keys of ``CONFIG``); the benchmark uses this to compare them."""
+    unknown = set(values) - set(CONFIG)
+    if unknown:
+        raise ValueError(f"unknown persistent-kernel settings {sorted(unknown)}; known: {sorted(CONFIG)}")
+    CONFIG.update(values)
+
+
+def _interpreting() -> bool:
+    return os.environ.get("TRITON_INTERPRET") == "1"
+
+
+def plan(n: int, B: int, device: torch.device) -> dict | None:
+    """Tile sizes and grid for n hidden units and B rows, or None when the programs could not all be
+    resident at once (the barrier would deadlock): then the per-step kernels run instead."""
+    if _interpreting():  # one program owns every unit: the interpreter runs programs in turn
+        width = max(16, triton.next_power_of_2(n))
+        return {"BN": width, "BB": 16 if B <= 16 else 32, "BK": min(64, width), "num_warps": 4, "programs": 1}
+    programs = triton.cdiv(n, CONFIG["BN"])
+    if programs > torch.cuda.get_device_properties(device).multi_processor_count:
+        return None
+    BB = 16 if B <= 16 else CONFIG["BB"]
+    return {**CONFIG, "BB": BB, "BK": min(CONFIG["BK"], max(16, triton.next_power_of_2(n))), "programs": programs}
+
+
+def _launch_state(sizes: list[int], device: torch.device) -> tuple[Tensor, Tensor]:
+    """The running rows of every step, on the device, and a zeroed barrier counter."""
+    return torch.tensor(sizes, dtype=torch.int32, device=device), torch.zeros(1, dtype=torch.int32, device=device)
+
+
+# -- building blocks -------------------------------------------------------------------------------
+
+
+@triton.jit
+def _grid_barrier(SYNC, target):
+    """Wait until the counter reaches ``target``; every program adds 1 on arrival. Stores before the
+    barrier are visible to every program's L2 (``.cg``) loads after it."""
+    tl.debug_barrier()  # every thread of this program has issued its stores
+    tl.atomic_add(SYNC, 1, sem="release", scope="gpu")
+    while tl.atomic_add(SYNC, 0, sem="acquire", scope="gpu") < target:
+        pass
+    tl.debug_barrier()
+
+
+@triton.jit
+def _load_cg(ptr, mask):
+    """A load of shared state through L2 (other programs wrote it)."""
+    return tl.load(ptr, mask=mask, other=0.0, cache_modifier=".cg")
+
+
+# -- lstm: blocks [u f c o]; optional peepholes (3, n_a) ---------------------------------------------
+
+
+@triton.jit
+def _lstm_forward_persistent(G, W, stride_w, P, A, C, TC, SIZES, SYNC, T, B, n, PEEP: tl.constexpr, ACC: tl.constexpr,
+                             BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):  # fmt: skip
+    programs = tl.num_programs(0)
+    cols = tl.program_id(0) * BN + tl.arange(0, BN)
+    col_mask = cols < n
+    if PEEP:
+        p_u = tl.load(P + cols, mask=col_mask, other=0.0).to(ACC)[None, :]
+        p_f = tl.load(P + n + cols, mask=col_mask, other=0.0).to(ACC)[None, :]
+        p_o = tl.load(P + 2 * n + cols, mask=col_mask, other=0.0).to(ACC)[None, :]
+    for t in range(0, T):
+        bs = tl.load(SIZES + t)
+        G_t = G + t * B * 4 * n
+        A_prev = A + t * B * n
+        C_prev = C + t * B * n
+        for r0 in range(0, bs, BB):
+            rows = r0 + tl.arange(0, BB)
+            row_mask = rows < bs
+            mask = row_mask[:, None] & col_mask[None, :]
+            g = G_t + rows[:, None] * (4 * n) + cols[None, :]
+            state = rows[:, None] * n + cols[None, :]
+            u = tl.load(g, mask=mask, other=0.0).to(ACC)  # Wx x<t> + b, per block
+            f = tl.load(g + n, mask=mask, other=0.0).to(ACC)
+            cand = tl.load(g + 2 * n, mask=mask, other=0.0).to(ACC)
+            o = tl.load(g + 3 * n, mask=mask, other=0.0).to(ACC)
+            for k0 in range(0, n, BK):  # + Wa a<t-1>: one chunk of a<t-1>, four weight blocks
+                kk = k0 + tl.arange(0, BK)
+                k_mask = kk < n
+                a = _load_cg(A_prev + rows[:, None] * n + kk[None, :], row_mask[:, None] & k_mask[None, :])
+                w = W + cols[None, :] * stride_w + kk[:, None]
+                w_mask = col_mask[None, :] & k_mask[:, None]
+                u = tl.dot(a, tl.load(w, mask=w_mask, other=0.0), u, input_precision="ieee")
+                f = tl.dot(a, tl.load(w + n * stride_w, mask=w_mask, other=0.0), f, input_precision="ieee")
+                cand = tl.dot(a, tl.load(w + 2 * n * stride_w, mask=w_mask, other=0.0), cand, input_precision="ieee")
+                o = tl.dot(a, tl.load(w + 3 * n * stride_w, mask=w_mask, other=0.0), o, input_precision="ieee")
+            c_prev = _load_cg(C_prev + state, mask).to(ACC)
+            if PEEP:
+                u += p_u * c_prev
+                f += p_f * c_prev
+            u, f, cand = tl.sigmoid(u), tl.sigmoid(f), _tanh(cand)  # Γu, Γf, c̃<t>
+            c = u * cand + f * c_prev  # c<t> = Γu*c̃ + Γf*c<t-1>
+            if PEEP:
+                o += p_o * c
+            o = tl.sigmoid(o)  # Γo
+            tc = _tanh(c)
+            tl.store(g, u.to(G.dtype.element_ty), mask=mask)
+            tl.store(g + n, f.to(G.dtype.element_ty), mask=mask)
+            tl.store(g + 2 * n, cand.to(G.dtype.element_ty), mask=mask)
+            tl.store(g + 3 * n, o.to(G.dtype.element_ty), mask=mask)
+            tl.store(C_prev + B * n + state, c.to(C.dtype.element_ty), mask=mask)
+            tl.store(TC + t * B * n + state, tc.to(TC.dtype.element_ty), mask=mask)
+            tl.store(A_prev + B * n + state, (o * tc).to(A.dtype.element_ty), mask=mask)  # a<t> = Γo*tanh(c<t>)
+        _grid_barrier(SYNC, programs * (t + 1))  # the next step's product reads all of a<t>
+
+
+@triton.jit
+def _lstm_backward_persistent(G, W, stride_w, P, C, TC, DA, CARRY, DP, SIZES, SYNC, T, B, n, PEEP: tl.constexpr, ACC: tl.constexpr,
+                              BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):  # fmt: skip
+    programs = tl.num_programs(0)
+    cols = tl.program_id(0) * BN + tl.arange(0, BN)
+    col_mask = cols < n
+    if PEEP:
+        p_u = tl.load(P + cols, mask=col_mask, other=0.0).to(ACC)[None, :]
+        p_f = tl.load(P + n + cols, mask=col_mask, other=0.0).to(ACC)[None, :]
+        p_o = tl.load(P + 2 * n + cols, mask=col_mask, other=0.0).to(ACC)[None, :]
+    for i in range(0, T):
+        t = T - 1 - i
+        bs = tl.load(SIZES + t)
+        G_t = G + t * B * 4 * n
+        DP_t = DP + t * B * 4 * n
+        # phase 1, this tile: dpre<t> from da<t> (complete: this program finished it last step)
+        for r0 in range(0, bs, BB):
+            rows = r0 + tl.arange(0, BB)
+            mask = (rows < bs)[:, None] & col_mask[None, :]
+            g = rows[:, None] * (4 * n) + cols[None, :]
+            state = rows[:, None] * n + cols[None, :]
+            u = tl.load(G_t + g, mask=mask, other=0.0).to(ACC)
+            f = tl.load(G_t + g + n, mask=mask, other=0.0).to(ACC)
+            cand = tl.load(G_t + g + 2 * n, mask=mask, other=0.0).to(ACC)
+            o = tl.load(G_t + g + 3 * n, mask=mask, other=0.0).to(ACC)
+            tc = tl.load(TC + t * B * n + state, mask=mask, other=0.0).to(ACC)
+            c_prev = tl.load(C + t * B * n + state, mask=mask, other=0.0).to(ACC)
+            da = _load_cg(DA + (t + 1) * B * n + state, mask).to(ACC)
+            dpre_o = da * tc * o * (1 - o)
+            dc = _load_cg(CARRY + state, mask).to(ACC) + da * o * (1 - tc * tc)  # dc<t>
+            if PEEP:
+                dc += dpre_o * p_o
+            dpre_u = dc * cand * u * (1 - u)
+            dpre_f = dc * c_prev * f * (1 - f)
+            dpre_c = dc * u * (1 - cand * cand)
+            carry = dc * f  # dc<t-1> along the direct path
+            if PEEP:
+                carry += dpre_u * p_u + dpre_f * p_f
+            tl.store(DP_t + g, dpre_u.to(DP.dtype.element_ty), mask=mask)
+            tl.store(DP_t + g + n, dpre_f.to(DP.dtype.element_ty), mask=mask)
+            tl.store(DP_t + g + 2 * n, dpre_c.to(DP.dtype.element_ty), mask=mask)
+            tl.store(DP_t + g + 3 * n, dpre_o.to(DP.dtype.element_ty), mask=mask)
+            tl.store(CARRY + state, carry.to(CARRY.dtype.element_ty), mask=mask)
+        _grid_barrier(SYNC, programs * (i + 1))  # the product reads dpre<t> of every unit
+        # phase 2, this tile: da<t-1> += Σ_k dpre<t>[:, k] Wa[k, tile], k over all 4 n_a gate rows
+        for r0 in range(0, bs, BB):
+            rows = r0 + tl.arange(0, BB)
+            row_mask = rows < bs
+            mask = row_mask[:, None] & col_mask[None, :]
+            out = DA + t * B * n + rows[:, None] * n + cols[None, :]
+            acc = _load_cg(out, mask).to(ACC)
+            for k0 in range(0, 4 * n, BK):
+                kk = k0 + tl.arange(0, BK)
+                k_mask = kk < 4 * n
+                dp = _load_cg(DP_t + rows[:, None] * (4 * n) + kk[None, :], row_mask[:, None] & k_mask[None, :])
+                w = tl.load(W + kk[:, None] * stride_w + cols[None, :], mask=k_mask[:, None] & col_mask[None, :], other=0.0)
+                acc = tl.dot(dp, w, acc, input_precision="ieee")
+            tl.store(out, acc.to(DA.dtype.element_ty), mask=mask)
+        tl.debug_barrier()  # the next step's phase 1 reads this tile back
+
+
+def lstm_forward(G, W_a, peephole, A, C, TC, sizes):
+    n, B = A.shape[-1], A.shape[1]
+    p = plan(n, B, A.device)
+    if p is None:
+        return triton_loops.lstm_forward(G, W_a, peephole, A, C, TC, sizes)
+    SIZES, SYNC = _launch_state(sizes, A.device)
+    P = peephole if peephole is not None else W_a
+    _lstm_forward_persistent[(p["programs"],)](G, W_a, W_a.stride(0), P, A, C, TC, SIZES, SYNC, len(sizes), B, n, peephole is not None, _acc(G),
+                                               p["BB"], p["BN"], p["BK"], num_warps=p["num_warps"])  # fmt: skip
+
+
+def lstm_backward(G, C, TC, W_a, peephole, DA, carry_c, d_pre, sizes):
+    n, B = C.shape[-1], C.shape[1]
+    p = plan(n, B, C.device)
+    if p is None:
+        return triton_loops.lstm_backward(G, C, TC, W_a, peephole, DA, carry_c, d_pre, sizes)
+    SIZES, SYNC = _launch_state(sizes, C.device)
+    P = peephole if peephole is not None else W_a
+    _lstm_backward_persistent[(p["programs"],)](G, W_a, W_a.stride(0), P, C, TC, DA, carry_c, d_pre, SIZES, SYNC, len(sizes), B, n, peephole is not None,
+                                                _acc(G), p["BB"], p["BN"], p["BK"], num_warps=p["num_warps"])  # fmt: skip
+
+
+# -- gru: the course's GRU, blocks [u r c], relevance before the candidate's product -----------------
+
+
+@triton.jit
+def _gru_forward_persistent(G, W, stride_w, C, RC, SIZES, SYNC, T, B, n, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
+    programs = tl.num_programs(0)
+    cols = tl.program_id(0) * BN + tl.arange(0, BN)
+    col_mask = cols < n
+    for t in range(0, T):
+        bs = tl.load(SIZES + t)
+        G_t = G + t * B * 3 * n
+        C_prev = C + t * B * n
+        RC_t = RC + t * B * n
+        # phase 1, this tile: Γu, Γr from [c<t-1>, x<t>]; Γr * c<t-1>
+        for r0 in range(0, bs, BB):
+            rows = r0 + tl.arange(0, BB)
+            row_mask = rows < bs
+            mask = row_mask[:, None] & col_mask[None, :]
+            g = G_t + rows[:, None] * (3 * n) + cols[None, :]
+            state = rows[:, None] * n + cols[None, :]
+            u = tl.load(g, mask=mask, other=0.0).to(ACC)
+            r = tl.load(g + n, mask=mask, other=0.0).to(ACC)
+            for k0 in range(0, n, BK):
+                kk = k0 + tl.arange(0, BK)
+                k_mask = kk < n
+                c = _load_cg(C_prev + rows[:, None] * n + kk[None, :], row_mask[:, None] & k_mask[None, :])
+                w = W + cols[None, :] * stride_w + kk[:, None]
+                w_mask = col_mask[None, :] & k_mask[:, None]
+                u = tl.dot(c, tl.load(w, mask=w_mask, other=0.0), u, input_precision="ieee")
+                r = tl.dot(c, tl.load(w + n * stride_w, mask=w_mask, other=0.0), r, input_precision="ieee")
+            u, r = tl.sigmoid(u), tl.sigmoid(r)  # Γu, Γr
+            c_prev = _load_cg(C_prev + state, mask).to(ACC)
+            tl.store(g, u.to(G.dtype.element_ty), mask=mask)
+            tl.store(g + n, r.to(G.dtype.element_ty), mask=mask)
+            tl.store(RC_t + state, (r * c_prev).to(RC.dtype.element_ty), mask=mask)
+        _grid_barrier(SYNC, programs * (2 * t + 1))  # the candidate's product reads all of Γr * c<t-1>
+        # phase 2, this tile: c̃<t> = tanh(Wc[Γr * c<t-1>, x<t>] + bc); c<t> = c<t-1> + Γu (c̃<t> - c<t-1>)
+        for r0 in range(0, bs, BB):
+            rows = r0 + tl.arange(0, BB)
+            row_mask = rows < bs
+            mask = row_mask[:, None] & col_mask[None, :]
+            g = G_t + rows[:, None] * (3 * n) + cols[None, :]
+            state = rows[:, None] * n + cols[None, :]
+            cand = tl.load(g + 2 * n, mask=mask, other=0.0).to(ACC)
+            for k0 in range(0, n, BK):
+                kk = k0 + tl.arange(0, BK)
+                k_mask = kk < n
+                rc = _load_cg(RC_t + rows[:, None] * n + kk[None, :], row_mask[:, None] & k_mask[None, :])
+                w = W + (2 * n + cols[None, :]) * stride_w + kk[:, None]
+                cand = tl.dot(rc, tl.load(w, mask=col_mask[None, :] & k_mask[:, None], other=0.0), cand, input_precision="ieee")
+            cand = _tanh(cand)
+            u = tl.load(g, mask=mask, other=0.0).to(ACC)
+            c_prev = _load_cg(C_prev + state, mask).to(ACC)
+            tl.store(g + 2 * n, cand.to(G.dtype.element_ty), mask=mask)
+            tl.store(C_prev + B * n + state, (c_prev + u * (cand - c_prev)).to(C.dtype.element_ty), mask=mask)
+        _grid_barrier(SYNC, programs * (2 * t + 2))  # the next step's products read all of c<t>
+
+
+@triton.jit
+def _gru_backward_persistent(G, W, stride_w, C, DC, DP, SIZES, SYNC, T, B, n, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
+    programs = tl.num_programs(0)
+    cols = tl.program_id(0) * BN + tl.arange(0, BN)
+    col_mask = cols < n
+    for i in range(0, T):
+        t = T - 1 - i
+        bs = tl.load(SIZES + t)
+        G_t = G + t * B * 3 * n
+        DP_t = DP + t * B * 3 * n
+        C_prev = C + t * B * n
+        DC_prev = DC + t * B * n  # dc<t-1>, accumulating; dc<t> (slot t + 1) is complete
+        # phase 1, this tile: dpre_u, dpre_c from dc<t>; dc<t-1> += (1 - Γu) dc<t>
+        for r0 in range(0, bs, BB):
+            rows = r0 + tl.arange(0, BB)
+            mask = (rows < bs)[:, None] & col_mask[None, :]
+            g = rows[:, None] * (3 * n) + cols[None, :]
+            state = rows[:, None] * n + cols[None, :]
+            u = tl.load(G_t + g, mask=mask, other=0.0).to(ACC)
+            cand = tl.load(G_t + g + 2 * n, mask=mask, other=0.0).to(ACC)
+            c_prev = tl.load(C_prev + state, mask=mask, other=0.0).to(ACC)
+            dc = _load_cg(DC_prev + B * n + state, mask).to(ACC)
+            tl.store(DP_t + g, (dc * (cand - c_prev) * u * (1 - u)).to(DP.dtype.element_ty), mask=mask)  # dpre_u
+            tl.store(DP_t + g + 2 * n, (dc * u * (1 - cand * cand)).to(DP.dtype.element_ty), mask=mask)  # dpre_c
+            dc_prev = _load_cg(DC_prev + state, mask).to(ACC) + (1 - u) * dc  # the direct path
+            tl.store(DC_prev + state, dc_prev.to(DC.dtype.element_ty), mask=mask)
+        _grid_barrier(SYNC, programs * (2 * i + 1))  # the next product reads dpre_c of every unit
+        # phase 2, this tile: d(Γr * c<t-1>) = Σ_k dpre_c[:, k] Wcc[k, tile]; dpre_r; dc<t-1> += Γr d(Γr * c<t-1>)
+        for r0 in range(0, bs, BB):
+            rows = r0 + tl.arange(0, BB)
+            row_mask = rows < bs
+            mask = row_mask[:, None] & col_mask[None, :]
+            g = rows[:, None] * (3 * n) + cols[None, :]
+            state = rows[:, None] * n + cols[None, :]
+            d_rc = tl.zeros((BB, BN), dtype=ACC)
+            for k0 in range(0, n, BK):
+                kk = k0 + tl.arange(0, BK)
+                k_mask = kk < n
+                dp = _load_cg(DP_t + 2 * n + rows[:, None] * (3 * n) + kk[None, :], row_mask[:, None] & k_mask[None, :])
+                w = tl.load(W + (2 * n + kk[:, None]) * stride_w + cols[None, :], mask=k_mask[:, None] & col_mask[None, :], other=0.0)
+                d_rc = tl.dot(dp, w, d_rc, input_precision="ieee")
+            r = tl.load(G_t + g + n, mask=mask, other=0.0).to(ACC)
+            c_prev = tl.load(C_prev + state, mask=mask, other=0.0).to(ACC)
+            tl.store(DP_t + g + n, (d_rc * c_prev * r * (1 - r)).to(DP.dtype.element_ty), mask=mask)  # dpre_r
+            dc_prev = _load_cg(DC_prev + state, mask).to(ACC) + r * d_rc
+            tl.store(DC_prev + state, dc_prev.to(DC.dtype.element_ty), mask=mask)
+        _grid_barrier(SYNC, programs * (2 * i + 2))  # the next product reads dpre_u, dpre_r of every unit
+        # phase 3, this tile: dc<t-1> += Σ_k dpre_u,r[:, k] Wu,r[k, tile]
+        for r0 in range(0, bs, BB):
+            rows = r0 + tl.arange(0, BB)
+            row_mask = rows < bs
+            mask = row_mask[:, None] & col_mask[None, :]
+            out = DC_prev + rows[:, None] * n + cols[None, :]
+            acc = _load_cg(out, mask).to(ACC)
+            for k0 in range(0, 2 * n, BK):
+                kk = k0 + tl.arange(0, BK)
+                k_mask = kk < 2 * n
+                dp = _load_cg(DP_t + rows[:, None] * (3 * n) + kk[None, :], row_mask[:, None] & k_mask[None, :])
+                w = tl.load(W + kk[:, None] * stride_w + cols[None, :], mask=k_mask[:, None] & col_mask[None, :], other=0.0)
+                acc = tl.dot(dp, w, acc, input_precision="ieee")
+            tl.store(out, acc.to(DC.dtype.element_ty), mask=mask)
+        tl.debug_barrier()  # the next step's phase 1 reads this tile back
+
+
+def gru_forward(G, W_a, C, RC, sizes):
+    n, B = C.shape[-1], C.shape[1]
+    p = plan(n, B, C.device)
+    if p is None:
+        return triton_loops.gru_forward(G, W_a, C, RC, sizes)
+    SIZES, SYNC = _launch_state(sizes, C.device)
+    _gru_forward_persistent[(p["programs"],)](G, W_a, W_a.stride(0), C, RC, SIZES, SYNC, len(sizes), B, n, _acc(G), p["BB"], p["BN"], p["BK"], num_warps=p["num_warps"])
+
+
+def gru_backward(G, C, RC, W_a, DC, d_pre, sizes):
+    n, B = C.shape[-1], C.shape[1]
+    p = plan(n, B, C.device)
+    if p is None:
+        return triton_loops.gru_backward(G, C, RC, W_a, DC, d_pre, sizes)
+    SIZES, SYNC = _launch_state(sizes, C.device)
+    _gru_backward_persistent[(p["programs"],)](G, W_a, W_a.stride(0), C, DC, d_pre, SIZES, SYNC, len(sizes), B, n, _acc(G), p["BB"], p["BN"], p["BK"], num_warps=p["num_warps"])
+
+
+from .fused import PERSISTENT_KINDS  # noqa: E402, F401 (the cell kinds with a persistent kernel here)
