@@ -31,6 +31,8 @@ from rnnkit.engines import engines_for
 CELLS = [("rnn", {}), ("gru", {}), ("gru-simple", {}), ("gru-cudnn", {}), ("lstm", {}), ("lstm", {"peepholes": True})]
 SHAPES = [(8, 256, 256), (32, 256, 512), (64, 256, 1024), (16, 1024, 768)]
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+TUNE = False  # --tune: sweep the tile settings of the persistent kernels and the fused sampler first
+SHORT = False  # --short: leave out the slow engines (per-step Triton kernels, torch-op loops)
 
 
 def emit(lines: list[str], text: str = "") -> None:
@@ -154,7 +156,8 @@ def time_step(module, x, repeats: int) -> float:
 
 def training_steps(lines: list[str], quick: bool) -> None:
     emit(lines, "## 2. Training step, ms (forward + backward), median of repeats\n")
-    tune_persistent(lines)
+    if TUNE:
+        tune_persistent(lines)
     entries = [
         ("torch.nn.LSTM (cuDNN)", lambda H: torch.nn.LSTM(H, H)),
         ("torch.nn.GRU (cuDNN)", lambda H: torch.nn.GRU(H, H)),
@@ -162,12 +165,15 @@ def training_steps(lines: list[str], quick: bool) -> None:
         ("rnnkit lstm persistent", lambda H: Recurrent("lstm", H, H, engine="persistent")),
         ("rnnkit gru (course) persistent", lambda H: Recurrent("gru", H, H, engine="persistent")),
         ("rnnkit gru-cudnn native", lambda H: Recurrent("gru-cudnn", H, H, engine="native")),
-        ("rnnkit lstm triton", lambda H: Recurrent("lstm", H, H, engine="triton")),
-        ("rnnkit gru (course) triton", lambda H: Recurrent("gru", H, H, engine="triton")),
-        ("rnnkit gru-simple triton", lambda H: Recurrent("gru-simple", H, H, engine="triton")),
-        ("rnnkit gru-simple fused", lambda H: Recurrent("gru-simple", H, H, engine="fused")),
-        ("rnnkit gru (course) fused", lambda H: Recurrent("gru", H, H, engine="fused")),
     ]
+    if not SHORT:  # the per-step kernels and the torch-op loops: tens to hundreds of ms
+        entries += [
+            ("rnnkit lstm triton", lambda H: Recurrent("lstm", H, H, engine="triton")),
+            ("rnnkit gru (course) triton", lambda H: Recurrent("gru", H, H, engine="triton")),
+            ("rnnkit gru-simple triton", lambda H: Recurrent("gru-simple", H, H, engine="triton")),
+            ("rnnkit gru-simple fused", lambda H: Recurrent("gru-simple", H, H, engine="fused")),
+            ("rnnkit gru (course) fused", lambda H: Recurrent("gru", H, H, engine="fused")),
+        ]
     shapes = SHAPES[:2] if quick else SHAPES
     header = "| entry | dtype | " + " | ".join(f"B={B} T={T} H={H}" for B, T, H in shapes) + " |"
     emit(lines, header)
@@ -320,16 +326,7 @@ def training_throughput(lines: list[str]) -> None:
                 try:
                     module = make(H).cuda().to(dtype)
                     x = torch.randn(T, B, H, device="cuda", dtype=dtype, requires_grad=True)
-                    for _ in range(3):
-                        module(x)[0].float().sum().backward()
-                    torch.cuda.synchronize()
-                    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                    start.record()
-                    for _ in range(10):
-                        module(x)[0].float().sum().backward()
-                    end.record()
-                    torch.cuda.synchronize()
-                    cells.append(f"{start.elapsed_time(end) / 10:.2f}")
+                    cells.append(f"{time_back_to_back(module, x, 10):.2f}")
                 except Exception as error:  # noqa: BLE001
                     cells.append("error: " + describe(error)[:60])
             emit(lines, f"| {name} | {dname} | " + " | ".join(cells) + " |")
@@ -343,13 +340,14 @@ def graphed_sampling(lines: list[str], tokens: int = 512) -> None:
 
     from rnnkit.fused_sampling import FusedSampler
 
-    tune_fused_sampler(lines)
+    if TUNE:
+        tune_fused_sampler(lines)
     emit(lines, "## 4. rnnkit sampling: µs per token, eager loop vs CUDA graph of torch ops vs fused Triton kernels in a CUDA graph (16 tokens per replay), vocab 10000\n")
     emit(lines, "| cell | H | B | dtype | eager | graphed | graphed tokens/s (all rows) | fused | fused tokens/s (all rows) |")
     emit(lines, "|---|---|---:|---|---:|---:|---:|---:|---:|")
     for cell in ("lstm", "gru"):
         for H in (512, 1024):
-            for B, dname in ((1, "fp32"), (1, "fp16"), (64, "fp16")):
+            for B, dname in ((1, "fp32"), (1, "fp16"), (4, "fp16"), (16, "fp16"), (64, "fp16")):
                 dtype = DTYPES[dname]
                 torch.manual_seed(0)
                 model = LanguageModel(10000, cell=cell, embedding_size=H, hidden_size=H).cuda().to(dtype).eval()
@@ -467,34 +465,45 @@ def precision_training(lines: list[str]) -> None:
 
 
 def native_overhead(lines: list[str]) -> None:
-    """Where the native engine's time goes next to torch.nn.LSTM: interleaved timings, then the
-    kernels each runs (torch.profiler) at B=8, T=256, H=256, fp16."""
-    emit(lines, "## 6. rnnkit lstm native against torch.nn.LSTM, fp16, interleaved, ms\n")
-    emit(lines, "| B T H | torch.nn.LSTM | rnnkit native | rnnkit native, no grad for x |")
-    emit(lines, "|---|---:|---:|---:|")
-    for B, T, H in SHAPES[:2]:
-        torch.manual_seed(0)
-        ours = Recurrent("lstm", H, H, engine="native").cuda().half()
-        theirs = torch.nn.LSTM(H, H).cuda().half()
-        x = torch.randn(T, B, H, device="cuda", dtype=torch.float16, requires_grad=True)
-        x_plain = x.detach()
-        times = {"theirs": [], "ours": [], "plain": []}
-        for _ in range(3):
-            times["theirs"].append(time_step(theirs, x, 7))
-            times["ours"].append(time_step(ours, x, 7))
-            times["plain"].append(time_step(ours, x_plain, 7))
-        emit(lines, f"| {B} {T} {H} | {min(times['theirs']):.2f} | {min(times['ours']):.2f} | {min(times['plain']):.2f} |")
-    from torch.profiler import ProfilerActivity, profile
+    """rnnkit's native engine next to torch.nn.LSTM (both cuDNN), with the weights handed to torch
+    as one flat buffer or as separate tensors; interleaved, best of two rounds."""
+    from rnnkit.engines import native
 
-    for name, module in (("torch.nn.LSTM", theirs), ("rnnkit native", ours)):
-        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-            for _ in range(3):
-                module(x)[0].float().sum().backward()
-            torch.cuda.synchronize()
-        emit(lines, f"\n{name}, 3 steps at B={B} T={T} H={H}:\n\n```")
-        emit(lines, prof.key_averages().table(sort_by="cuda_time_total", row_limit=14, max_name_column_width=60))
-        emit(lines, "```")
+    emit(lines, "## 6. rnnkit lstm native against torch.nn.LSTM, ms per training step: synchronised each step / 10 back to back\n")
+    emit(lines, "| dtype | B T H | torch.nn.LSTM | native, one flat weight buffer | native, separate weights |")
+    emit(lines, "|---|---|---:|---:|---:|")
+    cases = [("fp16", shape) for shape in SHAPES] + [("bf16", SHAPES[1]), ("fp32", SHAPES[1])]
+    for dname, (B, T, H) in cases:
+        dtype = DTYPES[dname]
+        torch.manual_seed(0)
+        ours = Recurrent("lstm", H, H, engine="native").cuda().to(dtype)
+        theirs = torch.nn.LSTM(H, H).cuda().to(dtype)
+        x = torch.randn(T, B, H, device="cuda", dtype=dtype, requires_grad=True)
+        best = {}
+        for _ in range(2):
+            for name, module, flat in (("theirs", theirs, True), ("flat", ours, True), ("separate", ours, False)):
+                native.FLAT_WEIGHTS["cuda"] = flat
+                synced, back_to_back = time_step(module, x, 5), time_back_to_back(module, x, 10)
+                old = best.get(name, (1e9, 1e9))
+                best[name] = (min(old[0], synced), min(old[1], back_to_back))
+        native.FLAT_WEIGHTS["cuda"] = True
+        cells = [f"{best[k][0]:.2f} / {best[k][1]:.2f}" for k in ("theirs", "flat", "separate")]
+        emit(lines, f"| {dname} | {B} {T} {H} | " + " | ".join(cells) + " |")
     emit(lines)
+
+
+def time_back_to_back(module, x, steps: int) -> float:
+    """ms per training step over ``steps`` steps queued back to back, as a training loop runs them."""
+    for _ in range(2):
+        module(x)[0].float().sum().backward()
+    torch.cuda.synchronize()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(steps):
+        module(x)[0].float().sum().backward()
+    end.record()
+    torch.cuda.synchronize()
+    return start.elapsed_time(end) / steps
 
 
 SECTIONS = {"correctness": correctness, "training": None, "sampling": sampling, "graphed": graphed_sampling, "precision": precision_training, "native": native_overhead, "throughput": training_throughput}
@@ -503,9 +512,13 @@ SECTIONS = {"correctness": correctness, "training": None, "sampling": sampling, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="two shapes only")
+    parser.add_argument("--tune", action="store_true", help="sweep the tile settings of the Triton kernels first")
+    parser.add_argument("--short", action="store_true", help="leave out the slow engines")
     parser.add_argument("--out", help="also write the results (markdown) to this file")
     parser.add_argument("--sections", nargs="+", choices=list(SECTIONS), default=list(SECTIONS), help="which parts to run (default all)")
     args = parser.parse_args()
+    global TUNE, SHORT
+    TUNE, SHORT = args.tune, args.short
     if not torch.cuda.is_available():
         sys.exit("benchmarks/gpu.py needs a CUDA device")
     lines: list[str] = []

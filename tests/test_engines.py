@@ -59,6 +59,16 @@ def test_native_equals_reference(kind, options, bidirectional, num_layers, lengt
     check_equal(kind, options, "native", bidirectional, num_layers, lengths, dtype)
 
 
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+@pytest.mark.parametrize("kind,options", NATIVE, ids=[k + str(o or "") for k, o in NATIVE])
+def test_native_with_one_flat_weight_buffer_equals_reference(monkeypatch, kind, options, bidirectional):
+    """The weights handed to torch as views of one buffer (the layout the GPU uses) compute the same."""
+    from rnnkit.engines import native
+
+    monkeypatch.setitem(native.FLAT_WEIGHTS, "cpu", True)
+    check_equal(kind, options, "native", bidirectional, 2, LENGTHS["ragged"], torch.float64)
+
+
 def test_native_refuses_what_torch_cannot_compute():
     from rnnkit import make_cell
 

@@ -112,6 +112,18 @@ def make_cell(kind: str, input_size: int, hidden_size: int, **options) -> Cell:
     return cell_class(kind)(input_size, hidden_size, **options)
 
 
+_ZEROS: dict[tuple, Tensor] = {}
+
+
+def _zeros_like(t: Tensor) -> Tensor:
+    """A shared zero tensor of ``t``'s shape, dtype and device (torch's unused second bias): made
+    once, not at every call, which on a GPU costs a launch per call."""
+    key = (tuple(t.shape), t.dtype, t.device)
+    if key not in _ZEROS:
+        _ZEROS[key] = torch.zeros(t.shape, dtype=t.dtype, device=t.device)
+    return _ZEROS[key]
+
+
 class Cell(nn.Module):
     """Base class: parameters laid out as in the module docstring, and the cell contract."""
 
@@ -195,7 +207,9 @@ class Cell(nn.Module):
         The default is the direct mapping, for cells whose blocks are in torch's order: torch's two
         biases only ever appear summed, so ours is b_ih and b_hh is zero."""
         self._check_torch_equivalent()
-        return TorchWeights(self.weight_x, self.weight_a, self.bias, torch.zeros_like(self.bias))
+        # one split, not two slices: its backward is one concatenation, not two zero-filled scatters
+        w_hh, w_ih = self.weight.split([self.hidden_size, self.input_size], dim=1)
+        return TorchWeights(w_ih, w_hh, self.bias, _zeros_like(self.bias))
 
     @torch.no_grad()
     def load_torch_weights(self, w: TorchWeights) -> None:

@@ -70,9 +70,13 @@ def sample(
     seed: int | None = None,
     device: torch.device | str = "cpu",
 ) -> list[list[int]]:
-    """``num_samples`` sequences of ids (without the prime, without ``<EOS>``), drawn in one batch."""
+    """``num_samples`` sequences of ids (without the prime, without ``<EOS>``), drawn in one batch.
+    On a CUDA device without a prime, the draws run on the GPU (``fast_sampler``): the same
+    distribution, another random stream."""
     options.check()
     model.eval()
+    if not prime and torch.device(device).type == "cuda" and hasattr(model, "step"):
+        return fast_sampler(model, num_samples, options, banned=banned).sample(eos_id, seed=seed)
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
     B = num_samples
     state, previous = None, None
@@ -266,6 +270,22 @@ def next_token_on_device(logits: Tensor, options: SamplingOptions, banned: Seque
         drop = probs.cumsum(dim=-1) - probs >= options.top_p
         logits = logits.scatter(-1, order, sorted_logits.masked_fill(drop, -torch.inf))
     return torch.multinomial(logits.softmax(dim=-1), 1)[:, 0]
+
+
+FUSED_MAX_ROWS = 4  # up to this many rows the fused kernels beat the graph of torch ops (benchmarks/gpu.py)
+
+
+def fast_sampler(model: nn.Module, batch_size: int, options: SamplingOptions, *, banned: Sequence[int] = ()):
+    """The fastest GPU sampler for ``model``: the fused Triton kernels (``rnnkit.fused_sampling``)
+    for LSTM language models and few rows, else the CUDA graph of the model's own step."""
+    from .engines.fused import triton_available
+
+    if triton_available() and batch_size <= FUSED_MAX_ROWS:
+        from .fused_sampling import FusedSampler, fused_sampler_unsupported
+
+        if fused_sampler_unsupported(model, options) is None:
+            return FusedSampler(model, batch_size, options, banned=banned)
+    return GraphedSampler(model, batch_size, options, banned=banned)
 
 
 class GraphedSampler:

@@ -34,7 +34,7 @@ from .engines.triton_loops import _acc, _tanh
 
 # tile sizes: hidden units per program (all four gates), its reduction chunk and warps; vocabulary
 # entries per program of the draw, its chunk and warps. benchmarks/gpu.py times alternatives (``configure``).
-CONFIG = {"BN": 8, "BK": 512, "warps": 8, "BV": 32, "sample_BK": 512, "sample_warps": 8}
+CONFIG = {"BN": 2, "BK": 2048, "warps": 8, "BV": 8, "sample_BK": 1024, "sample_warps": 4}  # the fastest timed on an H200
 
 
 def configure(**values: int) -> None:
@@ -134,13 +134,13 @@ class FusedSampler:
     """Samples ``batch_size`` sequences from an LSTM language model with the fused kernels; on a
     GPU ``steps_per_replay`` tokens per CUDA-graph replay. The same interface as ``GraphedSampler``."""
 
-    def __init__(self, model, batch_size: int, options, *, banned: Sequence[int] = (), steps_per_replay: int = 16, seed: int = 0):
+    def __init__(self, model, batch_size: int, options, *, banned: Sequence[int] = (), steps_per_replay: int = 16):
         reason = fused_sampler_unsupported(model, options.check())
         if reason:
             raise ValueError(reason)
         self.model, self.B, self.options = model, batch_size, options
         self.K = steps_per_replay + steps_per_replay % 2  # even: the double-buffered state ends where it began
-        self.banned_ids, self.seed = list(banned), seed
+        self.banned_ids, self.seed = list(banned), 0
         self.graph = None
         self.ready = False
 
@@ -156,7 +156,8 @@ class FusedSampler:
         self.n_parts = triton.cdiv(V, self.config["BV"])
         self.part_val = torch.full((B, self.n_parts), -float("inf"), device=device)
         self.part_idx = torch.zeros(B, self.n_parts, dtype=torch.int32, device=device)
-        self.tokens = torch.zeros(self.K, B, dtype=torch.int32, device=device)
+        # two token buffers, one per graph: replay r writes tokens[r % 2] while the host reads the other
+        self.tokens = [torch.zeros(self.K, B, dtype=torch.int32, device=device) for _ in range(2)]
         self.counter = torch.zeros(1, dtype=torch.int32, device=device)  # replays so far: varies the random stream
         self.banned = torch.zeros(V, dtype=torch.int8, device=device)
         if self.banned_ids:
@@ -170,13 +171,15 @@ class FusedSampler:
         self.part_val[:, 0] = 0.0
         self.part_idx.zero_()
         self.part_idx[:, 0] = first.to(torch.int32)
+        self.counter.zero_()  # the random stream restarts from self.seed
         a, c = state  # (L, B, n_a) each
         for layer, buffers in enumerate(self.states):
             buffers[0][0].copy_(a[layer])
             buffers[0][1].copy_(c[layer])
 
-    def _token_step(self, i: int) -> None:
-        """Token i of a replay: pick the previous token, run the layers, leave the next draw's tiles."""
+    def _token_step(self, i: int, tokens: Tensor) -> None:
+        """Step i of a replay: pick the previous token (into tokens[i]), run the layers, leave the
+        next draw's tiles."""
         model, B, cfg = self.model, self.B, self.config
         emb = model.embedding.weight
         x = emb  # unread by layer 0
@@ -185,7 +188,7 @@ class FusedSampler:
             n, n_x = cell.hidden_size, cell.input_size
             W = cell.weight  # [W_a | W_x]: (4 n_a, n_a + n_x)
             _lstm_decode_step[(triton.cdiv(n, cfg["BN"]),)](
-                self.part_val, self.part_idx, self.n_parts, self.tokens[i],
+                self.part_val, self.part_idx, self.n_parts, tokens[i],
                 emb, emb.stride(0), x, W, W.stride(0), cell.bias, a, c, a_new, c_new, B, n, n_x,
                 layer == 0, _acc(W), cfg["BN"], min(cfg["BK"], triton.next_power_of_2(n + n_x)), triton.next_power_of_2(self.n_parts),
                 num_warps=cfg["warps"],
@@ -198,59 +201,82 @@ class FusedSampler:
             _acc(out.weight), cfg["BV"], min(cfg["sample_BK"], triton.next_power_of_2(x.shape[1])), num_warps=cfg["sample_warps"],
         )  # fmt: skip
 
-    def _replay_body(self) -> None:
+    def _replay_body(self, tokens: Tensor) -> None:
         for i in range(self.K):
-            self._token_step(i)
+            self._token_step(i, tokens)
         self.counter.add_(1)
 
-    def _run_replay(self) -> None:
-        if self.graph is not None:
-            self.graph.replay()
-            return
-        if os.environ.get("TRITON_INTERPRET") == "1" or not torch.cuda.is_available():
-            self._replay_body()  # the interpreter: no graph
-            return
+    def _buffers(self) -> list[Tensor]:
+        return [self.part_val, self.part_idx, self.counter] + [s for layer in self.states for pair in layer for s in pair]
+
+    def _capture(self) -> None:
+        """Two CUDA graphs of one replay each, one per token buffer (the kernels compile first)."""
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
-        saved = [t.clone() for t in (self.part_val, self.part_idx, self.counter)] + [s.clone() for layer in self.states for pair in layer for s in pair]
-        with torch.cuda.stream(stream):  # compile the kernels outside the graph
-            self._replay_body()
+        saved = [t.clone() for t in self._buffers()]
+        with torch.cuda.stream(stream):  # compile the kernels outside the graphs
+            self._replay_body(self.tokens[0])
         torch.cuda.current_stream().wait_stream(stream)
-        for target, value in zip([self.part_val, self.part_idx, self.counter] + [s for layer in self.states for pair in layer for s in pair], saved):
+        for target, value in zip(self._buffers(), saved):
             target.copy_(value)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self._replay_body()
-        self.graph.replay()
+        self.graphs = []
+        for tokens in self.tokens:
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                self._replay_body(tokens)
+            self.graphs.append(graph)
+        self.graph = self.graphs[0]
+        self.replayed = [torch.cuda.Event(), torch.cuda.Event()]
+        self.host = [torch.empty(self.K, self.B, dtype=torch.int32, pin_memory=True) for _ in range(2)]
+        self.copy_stream = torch.cuda.Stream()
+
+    def _launch(self, r: int) -> None:
+        self.graphs[r % 2].replay()
+        self.replayed[r % 2].record()
+
+    def _fetch(self, r: int) -> Tensor:
+        """Replay r's tokens on the host, (B, K); waits for replay r only, not for the one after it."""
+        self.copy_stream.wait_event(self.replayed[r % 2])
+        with torch.cuda.stream(self.copy_stream):
+            self.host[r % 2].copy_(self.tokens[r % 2], non_blocking=True)
+        copied = torch.cuda.Event()
+        copied.record(self.copy_stream)
+        copied.synchronize()
+        return self.host[r % 2].t().to(torch.long)
 
     @torch.no_grad()
     def sample(self, eos_id: int, seed: int | None = None) -> list[list[int]]:
+        """Replay r's buffer holds tokens r·K ... r·K + K - 1 of the sequence (its slot 0 is the draw
+        of the previous replay's last step; the first replay's is the eager first token). On a GPU the
+        next replay is queued before the host reads the last one, so the GPU never waits for Python."""
         from .decoding import next_token_on_device
 
         self.model.eval()
         if seed is not None:
             torch.manual_seed(seed)
-            self.seed = seed
+        self.seed = int(torch.randint(2**31 - 1, ()))  # the kernels' random stream: from torch's, so seeded runs repeat
         logits, state = self.model.step(None, None, self.B)  # x<1> = 0, eagerly
         first = next_token_on_device(logits, self.options, self.banned_ids)
         if not self.ready:
             self._setup(first, state)
         else:
             self._load(first, state)
-        rows = [first[:, None].cpu()]
-        length = 1
-        while length < self.options.max_length:
-            self._run_replay()
-            # the replay's tokens: token i was picked at step i + 1; the last one is picked by the next replay
-            drawn = torch.cat([self.tokens[1:], self._peek_last()[None]]).t().to(torch.long).cpu()
-            rows.append(drawn)
-            length += self.K
+        replays = -(-self.options.max_length // self.K)
+        on_gpu = first.is_cuda and os.environ.get("TRITON_INTERPRET") != "1"
+        if on_gpu and self.graph is None:
+            self._capture()
+        rows: list[Tensor] = []
+        if on_gpu:
+            self._launch(0)
+        for r in range(replays):
+            if on_gpu:
+                if r + 1 < replays:
+                    self._launch(r + 1)
+                rows.append(self._fetch(r))
+            else:  # the interpreter: no graphs
+                self._replay_body(self.tokens[0])
+                rows.append(self.tokens[0].t().to(torch.long).cpu())
             if bool((torch.cat(rows, dim=1) == eos_id).any(dim=1).all()):
                 break
         tokens = torch.cat(rows, dim=1)[:, : self.options.max_length].tolist()
         return [row[: row.index(eos_id)] if eos_id in row else row for row in tokens]
-
-    def _peek_last(self) -> Tensor:
-        """The token drawn at the replay's last step: the argmax over its tiles."""
-        best = self.part_val.argmax(dim=1, keepdim=True)
-        return self.part_idx.gather(1, best)[:, 0]

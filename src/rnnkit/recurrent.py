@@ -157,7 +157,7 @@ class Recurrent(nn.Module):
             layer_input = outputs
         if self.batch_first:
             outputs = outputs.transpose(0, 1)
-        stacked = tuple(torch.stack(parts) for parts in zip(*finals))  # per state name: (L*D, B, n_a)
+        stacked = tuple(torch.stack(parts) if len(parts) > 1 else parts[0].unsqueeze(0) for parts in zip(*finals))  # per state name: (L*D, B, n_a)
         return outputs, self.cells["l0"].public_state(stacked)
 
     def _initial_states(self, state, B: int, x: Tensor) -> list[State]:

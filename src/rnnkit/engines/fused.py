@@ -330,19 +330,29 @@ class FusedEngine(DirectionalEngine):
         out, finals = super().run_layer(cells, x.index_select(1, order), lengths[order], sorted_states)
         return out.index_select(1, restore), [tuple(s.index_select(0, restore) for s in f) for f in finals]
 
+    def autocast_dtype(self, cell: Cell, device: torch.device) -> torch.dtype:
+        """The precision this engine computes in under autocast. The torch-op and compiled loops
+        keep the parameters' precision (cuDNN, the native engine, is their mixed-precision path)."""
+        return cell.weight.dtype
+
     def run_direction(self, cell, x, lengths, state):
+        dtype = cell.weight.dtype
         if torch.is_autocast_enabled(x.device.type):
-            # the hand-written loops run in the parameters' precision; cuDNN (native) is the mixed-precision path
+            dtype = self.autocast_dtype(cell, x.device)
             with torch.autocast(x.device.type, enabled=False):
-                out, final = self.run_direction(cell, x.to(cell.weight.dtype), lengths, tuple(s.to(cell.weight.dtype) for s in state))
-            return out, final
+                return self._run(cell, x.to(dtype), lengths, tuple(s.to(dtype) for s in state), dtype)
+        return self._run(cell, x, lengths, state, dtype)
+
+    def _run(self, cell, x, lengths, state, dtype):
+        """One direction in ``dtype``: parameters in another dtype enter through differentiable casts."""
         T, B = x.shape[:2]
         sizes = [B] * T if lengths is None else batch_sizes(lengths, T)
         kernel = KERNELS[cell.kind](cell, lengths, sizes, self.loops_for(x))
-        params = kernel.params(cell)
-        inputs = (x, cell.weight_x, cell.bias, *params, *state)
+        params = tuple(p.to(dtype) for p in kernel.params(cell))
+        W_x, b = cell.weight_x.to(dtype), cell.bias.to(dtype)
+        inputs = (x, W_x, b, *params, *state)
         kernel.keep_for_backward = torch.is_grad_enabled() and any(t.requires_grad for t in inputs)
-        out, *final = _FusedRecurrence.apply(kernel, len(params), x, cell.weight_x, cell.bias, *params, *state)
+        out, *final = _FusedRecurrence.apply(kernel, len(params), x, W_x, b, *params, *state)
         return out, tuple(final)
 
 
@@ -365,6 +375,14 @@ class TritonEngine(FusedEngine):
         if torch.device(device).type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
             return f"engine='triton' runs on CUDA devices (or on the CPU with TRITON_INTERPRET=1), not on {torch.device(device).type!r}"
         return None
+
+    def autocast_dtype(self, cell, device):
+        """Under autocast the Triton loops run in autocast's dtype (float16 or bfloat16), accumulating
+        in float32; the float32 parameters are cast on the way in and get float32 gradients."""
+        get = getattr(torch, "get_autocast_dtype", None)
+        if get is not None:
+            return get(device.type)
+        return torch.get_autocast_gpu_dtype() if device.type == "cuda" else torch.get_autocast_cpu_dtype()
 
     def loops_for(self, x: Tensor) -> ModuleType:
         reason = self.unavailable_on(x.device)

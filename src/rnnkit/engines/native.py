@@ -14,6 +14,9 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from .base import Engine
 
+# device type -> hand torch one flat weight buffer (benchmarks/gpu.py times both on a GPU)
+FLAT_WEIGHTS = {"cuda": True, "cpu": False}
+
 # torch's functional RNN entry points, by mode name (as torch.nn.RNNBase calls them)
 TORCH_RNN = {"LSTM": torch.lstm, "GRU": torch.gru, "RNN_TANH": torch.rnn_tanh, "RNN_RELU": torch.rnn_relu}
 
@@ -29,10 +32,18 @@ class NativeEngine(Engine):
     def run_layer(self, cells, x, lengths, states):
         mode = cells[0].torch_mode
         rnn = TORCH_RNN[mode]
-        # cuDNN needs each weight contiguous (ours are column slices of one [W_a | W_x] matrix)
-        weights = [w.contiguous() for cell in cells for w in cell.torch_weights()]
+        # All weights as views of one buffer in torch's layout (w_ih, w_hh, b_ih, b_hh per cell), as
+        # flatten_parameters() leaves torch.nn's: cuDNN then uses the buffer as it is, where separate
+        # weights (ours are column slices of one [W_a | W_x] matrix) are copied into one at every call.
+        # On the CPU (oneDNN) separate contiguous weights are faster.
+        separate = [w for cell in cells for w in cell.torch_weights()]
+        if FLAT_WEIGHTS.get(x.device.type, False):
+            flat = torch.cat([w.reshape(-1) for w in separate])
+            weights = [chunk.view(w.shape) for chunk, w in zip(flat.split([w.numel() for w in separate]), separate)]
+        else:
+            weights = [w.contiguous() for w in separate]
         # torch wants each state tensor stacked over directions: (D, B, n_a)
-        hx = tuple(torch.stack(parts) for parts in zip(*states))
+        hx = tuple(torch.stack(parts) if len(parts) > 1 else parts[0].unsqueeze(0) for parts in zip(*states))  # a view when one direction
         hx_arg = hx if mode == "LSTM" else hx[0]
         bidirectional = len(cells) == 2
         train = torch.is_grad_enabled()  # cuDNN keeps what backward needs only in training mode

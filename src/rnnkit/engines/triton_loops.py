@@ -30,6 +30,12 @@ from torch import Tensor
 BLOCK_K = 32  # reduction tile of the products
 
 
+def block_k(x: Tensor) -> int:
+    """The reduction tile for ``x``'s dtype: float64 products are element-wise (``_mm``), whose
+    (rows, BK, units) intermediate must stay small."""
+    return 8 if x.dtype == torch.float64 else BLOCK_K
+
+
 def _tiles(bs: int, n: int) -> tuple[int, int]:
     """Tile of rows × units per program: tl.dot needs at least 16 each way."""
     return (16 if bs <= 16 else 32), (32 if n <= 32 else 64)
@@ -48,6 +54,16 @@ def _tanh(x):
 
 
 @triton.jit
+def _mm(x, w, acc):
+    """acc + x @ w, accumulated in acc's dtype. float64 is multiplied element-wise and summed:
+    Triton 3.6 does not compile a float64 ``tl.dot`` for Hopper (seen on an H200)."""
+    if x.dtype == tl.float64:
+        return acc + tl.sum(x[:, :, None] * w[None, :, :], axis=1)
+    else:
+        return tl.dot(x, w, acc, input_precision="ieee")
+
+
+@triton.jit
 def _dot_wt(acc, X, stride_x, W, stride_w, rows, row_mask, w_rows, w_mask, K, BK: tl.constexpr):
     """acc[rows, j] += Σ_k X[rows, k] W[w_rows[j], k]: a tile of x @ Wᵀ."""
     for k0 in range(0, K, BK):
@@ -55,7 +71,7 @@ def _dot_wt(acc, X, stride_x, W, stride_w, rows, row_mask, w_rows, w_mask, K, BK
         k_mask = kk < K
         x = tl.load(X + rows[:, None] * stride_x + kk[None, :], mask=row_mask[:, None] & k_mask[None, :], other=0.0)
         w = tl.load(W + w_rows[None, :] * stride_w + kk[:, None], mask=w_mask[None, :] & k_mask[:, None], other=0.0)
-        acc = tl.dot(x, w, acc, input_precision="ieee")
+        acc = _mm(x, w, acc)
     return acc
 
 
@@ -72,7 +88,7 @@ def _add_product(OUT, stride_out, X, stride_x, W, stride_w, bs, N, K, ACC: tl.co
         k_mask = kk < K
         x = tl.load(X + rows[:, None] * stride_x + kk[None, :], mask=row_mask[:, None] & k_mask[None, :], other=0.0)
         w = tl.load(W + kk[:, None] * stride_w + cols[None, :], mask=k_mask[:, None] & col_mask[None, :], other=0.0)
-        acc = tl.dot(x, w, acc, input_precision="ieee")
+        acc = _mm(x, w, acc)
     out = OUT + rows[:, None] * stride_out + cols[None, :]
     mask = row_mask[:, None] & col_mask[None, :]
     if ACCUMULATE:
@@ -85,7 +101,7 @@ def add_product(out: Tensor, x: Tensor, W: Tensor, bs: int, accumulate: bool = T
     K, N = W.shape
     BB, BN = _tiles(bs, N)
     grid = (triton.cdiv(bs, BB), triton.cdiv(N, BN))
-    _add_product[grid](out, out.stride(0), x, x.stride(0), W, W.stride(0), bs, N, K, _acc(out), accumulate, BB, BN, BLOCK_K)
+    _add_product[grid](out, out.stride(0), x, x.stride(0), W, W.stride(0), bs, N, K, _acc(out), accumulate, BB, BN, block_k(out))
 
 
 def _grid(bs: int, n: int):
@@ -125,7 +141,7 @@ def rnn_forward(G, W_a, A, sizes, relu):
     n = A.shape[-1]
     for t, bs in enumerate(sizes):
         grid, BB, BN = _grid(bs, n)
-        _rnn_forward_step[grid](G[t], W_a, W_a.stride(0), A[t], A[t + 1], bs, n, relu, _acc(G), BB, BN, BLOCK_K)
+        _rnn_forward_step[grid](G[t], W_a, W_a.stride(0), A[t], A[t + 1], bs, n, relu, _acc(G), BB, BN, block_k(G))
 
 
 def rnn_backward(A, W_a, DA, d_pre, sizes, relu):
@@ -162,7 +178,7 @@ def gru_simple_forward(G, W_a, C, sizes):
     n = C.shape[-1]
     for t, bs in enumerate(sizes):
         grid, BB, BN = _grid(bs, n)
-        _gru_simple_forward_step[grid](G[t], W_a, W_a.stride(0), C[t], C[t + 1], bs, n, _acc(G), BB, BN, BLOCK_K)
+        _gru_simple_forward_step[grid](G[t], W_a, W_a.stride(0), C[t], C[t + 1], bs, n, _acc(G), BB, BN, block_k(G))
 
 
 def gru_simple_backward(G, C, W_a, DC, d_pre, sizes):
@@ -253,8 +269,8 @@ def gru_forward(G, W_a, C, RC, sizes):
     n = C.shape[-1]
     for t, bs in enumerate(sizes):
         grid, BB, BN = _grid(bs, n)
-        _gru_gates_step[grid](G[t], W_a, W_a.stride(0), C[t], RC[t], bs, n, _acc(G), BB, BN, BLOCK_K)
-        _gru_candidate_step[grid](G[t], W_a, W_a.stride(0), C[t], RC[t], C[t + 1], bs, n, _acc(G), BB, BN, BLOCK_K)
+        _gru_gates_step[grid](G[t], W_a, W_a.stride(0), C[t], RC[t], bs, n, _acc(G), BB, BN, block_k(G))
+        _gru_candidate_step[grid](G[t], W_a, W_a.stride(0), C[t], RC[t], C[t + 1], bs, n, _acc(G), BB, BN, block_k(G))
 
 
 def gru_backward(G, C, RC, W_a, DC, d_pre, sizes):
@@ -322,7 +338,7 @@ def gru_cudnn_forward(G, W_a, b_cc, C, HC, sizes):
     n = C.shape[-1]
     for t, bs in enumerate(sizes):
         grid, BB, BN = _grid(bs, n)
-        _gru_cudnn_forward_step[grid](G[t], W_a, W_a.stride(0), b_cc, C[t], HC[t], C[t + 1], bs, n, _acc(G), BB, BN, BLOCK_K)
+        _gru_cudnn_forward_step[grid](G[t], W_a, W_a.stride(0), b_cc, C[t], HC[t], C[t + 1], bs, n, _acc(G), BB, BN, block_k(G))
 
 
 def gru_cudnn_backward(G, C, HC, W_a, DC, d_h, d_xc, sizes):
@@ -407,7 +423,7 @@ def lstm_forward(G, W_a, peephole, A, C, TC, sizes):
     P = peephole if peephole is not None else W_a  # any pointer; unread without peepholes
     for t, bs in enumerate(sizes):
         grid, BB, BN = _grid(bs, n)
-        _lstm_forward_step[grid](G[t], W_a, W_a.stride(0), P, A[t], C[t], A[t + 1], C[t + 1], TC[t], bs, n, peephole is not None, _acc(G), BB, BN, BLOCK_K)
+        _lstm_forward_step[grid](G[t], W_a, W_a.stride(0), P, A[t], C[t], A[t + 1], C[t + 1], TC[t], bs, n, peephole is not None, _acc(G), BB, BN, block_k(G))
 
 
 def lstm_backward(G, C, TC, W_a, peephole, DA, carry_c, d_pre, sizes):

@@ -42,7 +42,7 @@ import triton.language as tl
 from torch import Tensor
 
 from . import triton_loops
-from .triton_loops import _acc, _tanh, add_product, supported_dtype  # noqa: F401 (same interface)
+from .triton_loops import _acc, _mm, _tanh, add_product, supported_dtype  # noqa: F401 (same interface)
 
 # per-step kernels for the cells that have no persistent kernel yet
 rnn_forward, rnn_backward = triton_loops.rnn_forward, triton_loops.rnn_backward
@@ -66,17 +66,21 @@ def _interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET") == "1"
 
 
-def plan(n: int, B: int, device: torch.device) -> dict | None:
+def plan(n: int, B: int, like: Tensor, largest: Tensor) -> dict | None:
     """Tile sizes and grid for n hidden units and B rows, or None when the programs could not all be
-    resident at once (the barrier would deadlock): then the per-step kernels run instead."""
+    resident at once (the barrier would deadlock) or when offsets into the ``largest`` buffer would
+    not fit in 32 bits: then the per-step kernels run instead."""
+    if largest.numel() >= 2**31:
+        return None
+    BK = triton_loops.block_k(like) if like.dtype == torch.float64 else CONFIG["BK"]
     if _interpreting():  # one program owns every unit: the interpreter runs programs in turn
         width = max(16, triton.next_power_of_2(n))
-        return {"BN": width, "BB": 16 if B <= 16 else 32, "BK": min(64, width), "num_warps": 4, "programs": 1}
+        return {"BN": width, "BB": 16 if B <= 16 else 32, "BK": min(BK, width), "num_warps": 4, "programs": 1}
     programs = triton.cdiv(n, CONFIG["BN"])
-    if programs > torch.cuda.get_device_properties(device).multi_processor_count:
+    if programs > torch.cuda.get_device_properties(like.device).multi_processor_count:
         return None
     BB = 16 if B <= 16 else CONFIG["BB"]
-    return {**CONFIG, "BB": BB, "BK": min(CONFIG["BK"], max(16, triton.next_power_of_2(n))), "programs": programs}
+    return {**CONFIG, "BB": BB, "BK": min(BK, max(16, triton.next_power_of_2(n))), "programs": programs}
 
 
 def _launch_state(sizes: list[int], device: torch.device) -> tuple[Tensor, Tensor]:
@@ -138,10 +142,10 @@ def _lstm_forward_persistent(G, W, stride_w, P, A, C, TC, SIZES, SYNC, T, B, n, 
                 a = _load_cg(A_prev + rows[:, None] * n + kk[None, :], row_mask[:, None] & k_mask[None, :])
                 w = W + cols[None, :] * stride_w + kk[:, None]
                 w_mask = col_mask[None, :] & k_mask[:, None]
-                u = tl.dot(a, tl.load(w, mask=w_mask, other=0.0), u, input_precision="ieee")
-                f = tl.dot(a, tl.load(w + n * stride_w, mask=w_mask, other=0.0), f, input_precision="ieee")
-                cand = tl.dot(a, tl.load(w + 2 * n * stride_w, mask=w_mask, other=0.0), cand, input_precision="ieee")
-                o = tl.dot(a, tl.load(w + 3 * n * stride_w, mask=w_mask, other=0.0), o, input_precision="ieee")
+                u = _mm(a, tl.load(w, mask=w_mask, other=0.0), u)
+                f = _mm(a, tl.load(w + n * stride_w, mask=w_mask, other=0.0), f)
+                cand = _mm(a, tl.load(w + 2 * n * stride_w, mask=w_mask, other=0.0), cand)
+                o = _mm(a, tl.load(w + 3 * n * stride_w, mask=w_mask, other=0.0), o)
             c_prev = _load_cg(C_prev + state, mask).to(ACC)
             if PEEP:
                 u += p_u * c_prev
@@ -218,14 +222,14 @@ def _lstm_backward_persistent(G, W, stride_w, P, C, TC, DA, CARRY, DP, SIZES, SY
                 k_mask = kk < 4 * n
                 dp = _load_cg(DP_t + rows[:, None] * (4 * n) + kk[None, :], row_mask[:, None] & k_mask[None, :])
                 w = tl.load(W + kk[:, None] * stride_w + cols[None, :], mask=k_mask[:, None] & col_mask[None, :], other=0.0)
-                acc = tl.dot(dp, w, acc, input_precision="ieee")
+                acc = _mm(dp, w, acc)
             tl.store(out, acc.to(DA.dtype.element_ty), mask=mask)
         tl.debug_barrier()  # the next step's phase 1 reads this tile back
 
 
 def lstm_forward(G, W_a, peephole, A, C, TC, sizes):
     n, B = A.shape[-1], A.shape[1]
-    p = plan(n, B, A.device)
+    p = plan(n, B, A, G)
     if p is None:
         return triton_loops.lstm_forward(G, W_a, peephole, A, C, TC, sizes)
     SIZES, SYNC = _launch_state(sizes, A.device)
@@ -236,7 +240,7 @@ def lstm_forward(G, W_a, peephole, A, C, TC, sizes):
 
 def lstm_backward(G, C, TC, W_a, peephole, DA, carry_c, d_pre, sizes):
     n, B = C.shape[-1], C.shape[1]
-    p = plan(n, B, C.device)
+    p = plan(n, B, C, G)
     if p is None:
         return triton_loops.lstm_backward(G, C, TC, W_a, peephole, DA, carry_c, d_pre, sizes)
     SIZES, SYNC = _launch_state(sizes, C.device)
@@ -273,8 +277,8 @@ def _gru_forward_persistent(G, W, stride_w, C, RC, SIZES, SYNC, T, B, n, ACC: tl
                 c = _load_cg(C_prev + rows[:, None] * n + kk[None, :], row_mask[:, None] & k_mask[None, :])
                 w = W + cols[None, :] * stride_w + kk[:, None]
                 w_mask = col_mask[None, :] & k_mask[:, None]
-                u = tl.dot(c, tl.load(w, mask=w_mask, other=0.0), u, input_precision="ieee")
-                r = tl.dot(c, tl.load(w + n * stride_w, mask=w_mask, other=0.0), r, input_precision="ieee")
+                u = _mm(c, tl.load(w, mask=w_mask, other=0.0), u)
+                r = _mm(c, tl.load(w + n * stride_w, mask=w_mask, other=0.0), r)
             u, r = tl.sigmoid(u), tl.sigmoid(r)  # Γu, Γr
             c_prev = _load_cg(C_prev + state, mask).to(ACC)
             tl.store(g, u.to(G.dtype.element_ty), mask=mask)
@@ -294,7 +298,7 @@ def _gru_forward_persistent(G, W, stride_w, C, RC, SIZES, SYNC, T, B, n, ACC: tl
                 k_mask = kk < n
                 rc = _load_cg(RC_t + rows[:, None] * n + kk[None, :], row_mask[:, None] & k_mask[None, :])
                 w = W + (2 * n + cols[None, :]) * stride_w + kk[:, None]
-                cand = tl.dot(rc, tl.load(w, mask=col_mask[None, :] & k_mask[:, None], other=0.0), cand, input_precision="ieee")
+                cand = _mm(rc, tl.load(w, mask=col_mask[None, :] & k_mask[:, None], other=0.0), cand)
             cand = _tanh(cand)
             u = tl.load(g, mask=mask, other=0.0).to(ACC)
             c_prev = _load_cg(C_prev + state, mask).to(ACC)
@@ -343,7 +347,7 @@ def _gru_backward_persistent(G, W, stride_w, C, DC, DP, SIZES, SYNC, T, B, n, AC
                 k_mask = kk < n
                 dp = _load_cg(DP_t + 2 * n + rows[:, None] * (3 * n) + kk[None, :], row_mask[:, None] & k_mask[None, :])
                 w = tl.load(W + (2 * n + kk[:, None]) * stride_w + cols[None, :], mask=k_mask[:, None] & col_mask[None, :], other=0.0)
-                d_rc = tl.dot(dp, w, d_rc, input_precision="ieee")
+                d_rc = _mm(dp, w, d_rc)
             r = tl.load(G_t + g + n, mask=mask, other=0.0).to(ACC)
             c_prev = tl.load(C_prev + state, mask=mask, other=0.0).to(ACC)
             tl.store(DP_t + g + n, (d_rc * c_prev * r * (1 - r)).to(DP.dtype.element_ty), mask=mask)  # dpre_r
@@ -362,14 +366,14 @@ def _gru_backward_persistent(G, W, stride_w, C, DC, DP, SIZES, SYNC, T, B, n, AC
                 k_mask = kk < 2 * n
                 dp = _load_cg(DP_t + rows[:, None] * (3 * n) + kk[None, :], row_mask[:, None] & k_mask[None, :])
                 w = tl.load(W + kk[:, None] * stride_w + cols[None, :], mask=k_mask[:, None] & col_mask[None, :], other=0.0)
-                acc = tl.dot(dp, w, acc, input_precision="ieee")
+                acc = _mm(dp, w, acc)
             tl.store(out, acc.to(DC.dtype.element_ty), mask=mask)
         tl.debug_barrier()  # the next step's phase 1 reads this tile back
 
 
 def gru_forward(G, W_a, C, RC, sizes):
     n, B = C.shape[-1], C.shape[1]
-    p = plan(n, B, C.device)
+    p = plan(n, B, C, G)
     if p is None:
         return triton_loops.gru_forward(G, W_a, C, RC, sizes)
     SIZES, SYNC = _launch_state(sizes, C.device)
@@ -378,7 +382,7 @@ def gru_forward(G, W_a, C, RC, sizes):
 
 def gru_backward(G, C, RC, W_a, DC, d_pre, sizes):
     n, B = C.shape[-1], C.shape[1]
-    p = plan(n, B, C.device)
+    p = plan(n, B, C, G)
     if p is None:
         return triton_loops.gru_backward(G, C, RC, W_a, DC, d_pre, sizes)
     SIZES, SYNC = _launch_state(sizes, C.device)
