@@ -356,7 +356,7 @@ def graphed_sampling(lines: list[str], tokens: int = 512) -> None:
                 start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
                 n = 64
                 start.record()
-                sample(model, B, SamplingOptions(max_length=n), eos_id=-1, banned=[0], device="cuda")
+                sample(model, B, SamplingOptions(max_length=n), eos_id=-1, banned=[0], device="cuda", fast=False)
                 end.record()
                 torch.cuda.synchronize()
                 eager = start.elapsed_time(end) * 1e3 / n
@@ -402,7 +402,7 @@ def graphed_sampling(lines: list[str], tokens: int = 512) -> None:
     # the graph samples what the eager loop samples: greedy decoding agrees token for token
     torch.manual_seed(0)
     model = LanguageModel(500, cell="lstm", embedding_size=64, hidden_size=64).cuda().eval()
-    eager = sample(model, 4, SamplingOptions(greedy=True, max_length=40), eos_id=-1, device="cuda")
+    eager = sample(model, 4, SamplingOptions(greedy=True, max_length=40), eos_id=-1, device="cuda", fast=False)
     graphed = GraphedSampler(model, 4, SamplingOptions(greedy=True, max_length=40)).sample(eos_id=-1)
     fused = FusedSampler(model, 4, SamplingOptions(greedy=True, max_length=40)).sample(eos_id=-1)
     emit(lines, f"\ngreedy decoding, graphed equals eager: {eager == graphed}; fused equals eager: {fused == eager}\n")
@@ -506,7 +506,58 @@ def time_back_to_back(module, x, steps: int) -> float:
     return start.elapsed_time(end) / steps
 
 
-SECTIONS = {"correctness": correctness, "training": None, "sampling": sampling, "graphed": graphed_sampling, "precision": precision_training, "native": native_overhead, "throughput": training_throughput}
+def tune_gru(lines: list[str]) -> None:
+    """More tile settings for the persistent gru at B=32 T=256 H=512 fp16, next to cuDNN's GRU timed
+    in the same process: synchronised each step / 10 back to back."""
+    import traceback
+
+    from rnnkit.engines import triton_persistent
+
+    emit(lines, "### Persistent gru, B=32 T=256 H=512 fp16: ms per training step, synchronised / back to back\n")
+    emit(lines, "| settings | persistent gru | torch.nn.GRU (cuDNN) | ratio (back to back) |")
+    emit(lines, "|---|---:|---:|---:|")
+    torch.manual_seed(0)
+    x = torch.randn(256, 32, 512, device="cuda", dtype=torch.float16, requires_grad=True)
+    cudnn = torch.nn.GRU(512, 512).cuda().half()
+    for config in [
+        dict(BK=128, num_warps=4, num_stages=3), dict(BK=128, num_warps=8, num_stages=3), dict(BK=256, num_warps=4, num_stages=3),
+        dict(BK=256, num_warps=8, num_stages=3), dict(BK=512, num_warps=8, num_stages=2), dict(BK=128, num_warps=4, num_stages=1),
+        dict(BK=64, num_warps=2, num_stages=3),
+    ]:  # fmt: skip
+        triton_persistent.configure(**config)
+        try:
+            module = Recurrent("gru", 512, 512, engine="persistent").cuda().half()
+            ours = (time_step(module, x, 7), time_back_to_back(module, x, 10))
+            theirs = (time_step(cudnn, x, 7), time_back_to_back(cudnn, x, 10))
+            emit(lines, f"| {config} | {ours[0]:.2f} / {ours[1]:.2f} | {theirs[0]:.2f} / {theirs[1]:.2f} | {theirs[1] / ours[1]:.2f} |")
+        except Exception as error:  # noqa: BLE001
+            emit(lines, f"| {config} | error: {describe(error)[:200]} | | |")
+            traceback.print_exc()
+    emit(lines)
+
+
+def sampling_check(lines: list[str]) -> None:
+    """The greedy cross-checks of section 4 alone, with the traceback of any failure."""
+    import traceback
+
+    from rnnkit.decoding import GraphedSampler, SamplingOptions, sample
+    from rnnkit.fused_sampling import FusedSampler
+    from rnnkit.models.language_model import LanguageModel
+
+    torch.manual_seed(0)
+    model = LanguageModel(500, cell="lstm", embedding_size=64, hidden_size=64).cuda().eval()
+    options = SamplingOptions(greedy=True, max_length=40)
+    eager = sample(model, 4, options, eos_id=-1, device="cuda", fast=False)
+    for name, make in (("fused", lambda: FusedSampler(model, 4, options)), ("graphed", lambda: GraphedSampler(model, 4, options))):
+        try:
+            emit(lines, f"greedy decoding, {name} equals eager: {make().sample(eos_id=-1) == eager}")
+        except Exception as error:  # noqa: BLE001
+            emit(lines, f"greedy decoding, {name}: error {describe(error)}")
+            traceback.print_exc()
+    emit(lines)
+
+
+SECTIONS = {"correctness": correctness, "training": None, "sampling": sampling, "graphed": graphed_sampling, "precision": precision_training, "native": native_overhead, "throughput": training_throughput, "tune-gru": tune_gru, "sampling-check": sampling_check}
 
 
 def main() -> None:

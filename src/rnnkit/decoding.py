@@ -69,13 +69,14 @@ def sample(
     prime: Sequence[int] = (),
     seed: int | None = None,
     device: torch.device | str = "cpu",
+    fast: bool = True,
 ) -> list[list[int]]:
     """``num_samples`` sequences of ids (without the prime, without ``<EOS>``), drawn in one batch.
-    On a CUDA device without a prime, the draws run on the GPU (``fast_sampler``): the same
-    distribution, another random stream."""
+    On a CUDA device without a prime, the draws run on the GPU (``fast_sampler``) unless ``fast`` is
+    False: the same distribution, another random stream."""
     options.check()
     model.eval()
-    if not prime and torch.device(device).type == "cuda" and hasattr(model, "step"):
+    if fast and not prime and torch.device(device).type == "cuda" and hasattr(model, "step"):
         return fast_sampler(model, num_samples, options, banned=banned).sample(eos_id, seed=seed)
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
     B = num_samples

@@ -51,7 +51,7 @@ gru_cudnn_forward, gru_cudnn_backward = triton_loops.gru_cudnn_forward, triton_l
 
 # tile sizes on a GPU: units per program, rows per tile, reduction chunk, warps; benchmarks/gpu.py
 # times the alternatives (``configure``)
-CONFIG = {"BN": 16, "BB": 32, "BK": 128, "num_warps": 4}  # the fastest of those timed on an H200 (docs/gpu)
+CONFIG = {"BN": 16, "BB": 32, "BK": 128, "num_warps": 4, "num_stages": 3}  # the fastest of those timed on an H200 (docs/gpu)
 
 
 def configure(**values: int) -> None:
@@ -75,7 +75,7 @@ def plan(n: int, B: int, like: Tensor, largest: Tensor) -> dict | None:
     BK = triton_loops.block_k(like) if like.dtype == torch.float64 else CONFIG["BK"]
     if _interpreting():  # one program owns every unit: the interpreter runs programs in turn
         width = max(16, triton.next_power_of_2(n))
-        return {"BN": width, "BB": 16 if B <= 16 else 32, "BK": min(BK, width), "num_warps": 4, "programs": 1}
+        return {"BN": width, "BB": 16 if B <= 16 else 32, "BK": min(BK, width), "num_warps": 4, "num_stages": 1, "programs": 1}
     programs = triton.cdiv(n, CONFIG["BN"])
     if programs > torch.cuda.get_device_properties(like.device).multi_processor_count:
         return None
@@ -235,7 +235,7 @@ def lstm_forward(G, W_a, peephole, A, C, TC, sizes):
     SIZES, SYNC = _launch_state(sizes, A.device)
     P = peephole if peephole is not None else W_a
     _lstm_forward_persistent[(p["programs"],)](G, W_a, W_a.stride(0), P, A, C, TC, SIZES, SYNC, len(sizes), B, n, peephole is not None, _acc(G),
-                                               p["BB"], p["BN"], p["BK"], num_warps=p["num_warps"])  # fmt: skip
+                                               p["BB"], p["BN"], p["BK"], num_warps=p["num_warps"], num_stages=p["num_stages"])  # fmt: skip
 
 
 def lstm_backward(G, C, TC, W_a, peephole, DA, carry_c, d_pre, sizes):
@@ -246,7 +246,7 @@ def lstm_backward(G, C, TC, W_a, peephole, DA, carry_c, d_pre, sizes):
     SIZES, SYNC = _launch_state(sizes, C.device)
     P = peephole if peephole is not None else W_a
     _lstm_backward_persistent[(p["programs"],)](G, W_a, W_a.stride(0), P, C, TC, DA, carry_c, d_pre, SIZES, SYNC, len(sizes), B, n, peephole is not None,
-                                                _acc(G), p["BB"], p["BN"], p["BK"], num_warps=p["num_warps"])  # fmt: skip
+                                                _acc(G), p["BB"], p["BN"], p["BK"], num_warps=p["num_warps"], num_stages=p["num_stages"])  # fmt: skip
 
 
 # -- gru: the course's GRU, blocks [u r c], relevance before the candidate's product -----------------
@@ -377,7 +377,7 @@ def gru_forward(G, W_a, C, RC, sizes):
     if p is None:
         return triton_loops.gru_forward(G, W_a, C, RC, sizes)
     SIZES, SYNC = _launch_state(sizes, C.device)
-    _gru_forward_persistent[(p["programs"],)](G, W_a, W_a.stride(0), C, RC, SIZES, SYNC, len(sizes), B, n, _acc(G), p["BB"], p["BN"], p["BK"], num_warps=p["num_warps"])
+    _gru_forward_persistent[(p["programs"],)](G, W_a, W_a.stride(0), C, RC, SIZES, SYNC, len(sizes), B, n, _acc(G), p["BB"], p["BN"], p["BK"], num_warps=p["num_warps"], num_stages=p["num_stages"])
 
 
 def gru_backward(G, C, RC, W_a, DC, d_pre, sizes):
@@ -386,7 +386,7 @@ def gru_backward(G, C, RC, W_a, DC, d_pre, sizes):
     if p is None:
         return triton_loops.gru_backward(G, C, RC, W_a, DC, d_pre, sizes)
     SIZES, SYNC = _launch_state(sizes, C.device)
-    _gru_backward_persistent[(p["programs"],)](G, W_a, W_a.stride(0), C, DC, d_pre, SIZES, SYNC, len(sizes), B, n, _acc(G), p["BB"], p["BN"], p["BK"], num_warps=p["num_warps"])
+    _gru_backward_persistent[(p["programs"],)](G, W_a, W_a.stride(0), C, DC, d_pre, SIZES, SYNC, len(sizes), B, n, _acc(G), p["BB"], p["BN"], p["BK"], num_warps=p["num_warps"], num_stages=p["num_stages"])
 
 
 from .fused import PERSISTENT_KINDS  # noqa: E402, F401 (the cell kinds with a persistent kernel here)
