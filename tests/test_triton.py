@@ -225,3 +225,25 @@ def test_fused_sampler_seeds_repeat_and_unseeded_runs_differ():
     assert sampler.sample(eos_id=-1, seed=5) == sampler.sample(eos_id=-1, seed=5)
     unseeded = [sampler.sample(eos_id=-1) for _ in range(3)]
     assert unseeded[0] != unseeded[1] or unseeded[1] != unseeded[2]
+
+
+def test_auto_engine_on_cuda_takes_cudnn_then_the_persistent_kernels():
+    from rnnkit import Recurrent
+    from rnnkit.engines import choose_engine
+
+    cuda = torch.device("cuda")
+    chosen = {kind + "".join(o): choose_engine(Recurrent(kind, 3, 4, **{k: True for k in o}).cells["l0"], cuda).name
+              for kind, o in [("lstm", ()), ("lstm", ("peepholes",)), ("gru", ()), ("gru-cudnn", ()), ("gru-simple", ()), ("rnn", ())]}  # fmt: skip
+    assert chosen == {"lstm": "native", "lstmpeepholes": "persistent", "gru": "persistent", "gru-cudnn": "native", "gru-simple": "fused", "rnn": "native"}
+
+
+def test_fast_sampler_takes_the_fused_kernels_for_few_rows_of_an_lstm():
+    from rnnkit.decoding import FUSED_MAX_ROWS, GraphedSampler, SamplingOptions, fast_sampler
+    from rnnkit.fused_sampling import FusedSampler
+    from rnnkit.models.language_model import LanguageModel
+
+    lstm, gru = LanguageModel(10, hidden_size=8), LanguageModel(10, cell="gru", hidden_size=8)
+    assert isinstance(fast_sampler(lstm, FUSED_MAX_ROWS, SamplingOptions()), FusedSampler)
+    assert isinstance(fast_sampler(lstm, FUSED_MAX_ROWS + 1, SamplingOptions()), GraphedSampler)
+    assert isinstance(fast_sampler(lstm, 1, SamplingOptions(top_p=0.9)), GraphedSampler)
+    assert isinstance(fast_sampler(gru, 1, SamplingOptions()), GraphedSampler)
