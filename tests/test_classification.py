@@ -155,3 +155,25 @@ def test_classifier_overfits_and_runs_end_to_end(tmp_path, capsys):
     (tmp_path / "other.tsv").write_text("7\tsomething\n")
     code = main(["eval", str(run), str(tmp_path / "other.tsv")])
     assert code == 2 and "labels the model does not know: 7" in capsys.readouterr()[1]
+
+    # an ensemble averages the class probabilities of several runs (here a second, differently seeded run)
+    second = tmp_path / "second"
+    code = main(["train", "classifier", data, "--valid", data, "--run", str(second), "--epochs", "3", "--seed", "1",
+                 "--lr", "0.01", "--hidden-size", "8", "--embedding-size", "8", "--batch-size", "8", "--no-progress"])  # fmt: skip
+    assert code == 0
+    capsys.readouterr()
+    texts = ["a wonderful film", "a dull film"]
+    singles = []
+    for path in (run, second):
+        main(["classify", str(path), "--json", *texts])
+        singles.append([json.loads(line)["probabilities"] for line in capsys.readouterr()[0].splitlines()])
+    main(["classify", str(run), "--ensemble", str(second), "--json", *texts])
+    averaged = [json.loads(line)["probabilities"] for line in capsys.readouterr()[0].splitlines()]
+    for i in range(2):
+        for label, p in averaged[i].items():
+            assert abs(p - (singles[0][i][label] + singles[1][i][label]) / 2) < 2e-4
+    code = main(["eval", str(run), data, "--ensemble", str(second), "--json"])
+    result = json.loads(capsys.readouterr()[0])
+    assert code == 0 and result["ensemble"] == 2 and 0 <= result["accuracy"] <= 1
+    code = main(["eval", str(run), data, "--ensemble", str(tmp_path / "missing")])
+    assert code != 0 and "missing" in capsys.readouterr()[1]

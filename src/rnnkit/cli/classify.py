@@ -12,6 +12,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--file", help="classify every line of this file")
     parser.add_argument("--json", action="store_true", help="JSON lines")
     parser.add_argument("--weights", choices=["best", "last"], default="best")
+    parser.add_argument("--ensemble", metavar="RUN", action="append", default=[],
+                        help="classifiers: another run whose class probabilities are averaged with RUN's (repeat for more)")
     parser.add_argument("--device", default="auto")
     parser.set_defaults(verb="classify")
 
@@ -24,7 +26,9 @@ def run(args) -> int:
     task, model, config, device = open_run(args.run, args.weights, args.device)
     if config["task"] != "classifier":
         raise ValueError(f"{args.run}: a {config['task']} run, not a classifier")
-    for result in task.classify(model, texts, device):
+    from .evaluate import open_ensemble
+
+    for result in task.classify(model, texts, device, open_ensemble(args.ensemble, args.weights, args.device, task)):
         if args.json:
             print(json.dumps(result, ensure_ascii=False))
         else:

@@ -12,15 +12,33 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--json", action="store_true", help="print a JSON object")
     parser.add_argument("--pictures", metavar="DIR", help="also write the evaluation's pictures here (a classifier's confusion matrix)")
     parser.add_argument("--weights", choices=["best", "last"], default="best")
+    parser.add_argument("--ensemble", metavar="RUN", action="append", default=[],
+                        help="classifiers: another run whose class probabilities are averaged with RUN's (repeat for more)")
     parser.add_argument("--device", default="auto")
     parser.set_defaults(verb="eval")
+
+
+def open_ensemble(runs: list[str], weights: str, device: str, task) -> list:
+    """(task, model) of each ``--ensemble`` run; only classifiers average their runs."""
+    from ..runs import open_run
+
+    if runs and not hasattr(task, "ensemble_probabilities"):
+        raise ValueError("--ensemble: only classifier runs can be averaged")
+    pairs = []
+    for path in runs:
+        other_task, other_model, config, _ = open_run(path, weights, device)
+        if config["task"] != "classifier":
+            raise ValueError(f"--ensemble {path}: a {config['task']} run, not a classifier")
+        pairs.append((other_task, other_model))
+    return pairs
 
 
 def run(args) -> int:
     from ..runs import open_run
 
     task, model, _, device = open_run(args.run, args.weights, args.device)
-    result = task.evaluate_file(model, args.data, device)
+    ensemble = open_ensemble(args.ensemble, args.weights, args.device, task)
+    result = task.evaluate_file(model, args.data, device, ensemble) if ensemble else task.evaluate_file(model, args.data, device)
     save_pictures = getattr(task, "save_pictures", None)
     if args.pictures and save_pictures is not None:
         result.update(save_pictures(result, args.pictures, "eval"))

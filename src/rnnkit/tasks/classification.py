@@ -8,6 +8,8 @@ With PTB-tree files (the Stanford Sentiment Treebank), training uses every label
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -193,13 +195,31 @@ class ClassificationTask(TaskBase):
         return {"confusion_png": str(path)} if plot_confusion(result["confusion"], self.labels, path, title) else {}
 
     # -- for the CLI -----------------------------------------------------------------------------------------
-    def evaluate_file(self, model, path: str, device) -> dict:
+    def evaluate_file(self, model, path: str, device, ensemble: Sequence = ()) -> dict:
+        """Scores on a labelled file; with ``ensemble`` ((task, model) pairs of other runs), of the
+        class probabilities averaged over this model and those."""
         items = read_labeled(path, self.data.format, self.data.text_column, self.data.label_column, phrases=False)
         unknown = {item.label for item in items} - set(self.labels)
         if unknown:
             raise DataError(f"{path}: labels the model does not know: {', '.join(sorted(unknown))}")
+        if ensemble:
+            probs = self.ensemble_probabilities(model, [item.text for item in items], device, ensemble)  # (N, K)
+            gold = torch.tensor([self.label_ids[item.label] for item in items])
+            loss = float(F.nll_loss(probs.clamp_min(1e-12).log(), gold, reduction="mean")) if items else 0.0
+            scores = classification_scores(gold.tolist(), probs.argmax(-1).tolist(), self.labels)
+            return {"loss": loss, "criterion": 1 - scores["accuracy"], **scores, "ensemble": 1 + len(ensemble)}
         with self._file_split(items) as split:
             return self.evaluate(model, split, device)
+
+    def ensemble_probabilities(self, model, texts: list[str], device, ensemble: Sequence) -> torch.Tensor:
+        """Class probabilities (N, K) averaged over this model and the (task, model) pairs of
+        ``ensemble``. Each run reads the texts with its own vocabulary; the labels must agree."""
+        total = self.probabilities(model, texts, device)
+        for task, other in ensemble:
+            if getattr(task, "labels", None) != self.labels:
+                raise ValueError(f"--ensemble: a run with labels {getattr(task, 'labels', None)} cannot join one with labels {self.labels}")
+            total += task.probabilities(other, texts, device)
+        return total / (1 + len(ensemble))
 
     def inspect_forward(self, model, text: str, device):
         """The tokens of ``text``; the class probabilities go with the last token."""
@@ -210,8 +230,8 @@ class ClassificationTask(TaskBase):
         classes = sorted(zip(self.labels, probs.tolist()), key=lambda x: -x[1])
         return tokens, [None] * (len(tokens) - 1) + [[(label, round(p, 4)) for label, p in classes]]
 
-    def classify(self, model, texts: list[str], device) -> list[dict]:
-        probs = self.probabilities(model, texts, device)
+    def classify(self, model, texts: list[str], device, ensemble: Sequence = ()) -> list[dict]:
+        probs = self.ensemble_probabilities(model, texts, device, ensemble)
         return [
             {"text": text, "label": self.labels[int(p.argmax())], "probabilities": {label: round(float(q), 4) for label, q in zip(self.labels, p)}}
             for text, p in zip(texts, probs)
