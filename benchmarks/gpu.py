@@ -86,7 +86,7 @@ def persistent_many_programs(lines: list[str]) -> None:
     emit(lines, "Largest difference relative to 1 + the largest value, over outputs, final states and all gradients.\n")
     emit(lines, "| cell | dtype | max abs difference | bound |")
     emit(lines, "|---|---|---:|---:|")
-    for kind, options in [("gru", {}), ("lstm", {}), ("lstm", {"peepholes": True})]:
+    for kind, options in [("gru", {}), ("gru-cudnn", {}), ("lstm", {}), ("lstm", {"peepholes": True})]:
         for dtype, bound in ((torch.float64, 1e-9), (torch.float32, 1e-4), (torch.float16, 2e-2)):
             torch.manual_seed(0)
             reference = Recurrent(kind, 24, 200, bidirectional=True, engine="reference", **options).cuda().to(dtype)
@@ -165,6 +165,7 @@ def training_steps(lines: list[str], quick: bool) -> None:
         ("rnnkit lstm persistent", lambda H: Recurrent("lstm", H, H, engine="persistent")),
         ("rnnkit gru (course) persistent", lambda H: Recurrent("gru", H, H, engine="persistent")),
         ("rnnkit gru-cudnn native", lambda H: Recurrent("gru-cudnn", H, H, engine="native")),
+        ("rnnkit gru-cudnn persistent", lambda H: Recurrent("gru-cudnn", H, H, engine="persistent")),
     ]
     if not SHORT:  # the per-step kernels and the torch-op loops: tens to hundreds of ms
         entries += [
@@ -314,6 +315,7 @@ def training_throughput(lines: list[str]) -> None:
         ("rnnkit lstm persistent", lambda H: Recurrent("lstm", H, H, engine="persistent")),
         ("torch.nn.GRU (cuDNN)", lambda H: torch.nn.GRU(H, H)),
         ("rnnkit gru-cudnn native", lambda H: Recurrent("gru-cudnn", H, H, engine="native")),
+        ("rnnkit gru-cudnn persistent", lambda H: Recurrent("gru-cudnn", H, H, engine="persistent")),
         ("rnnkit gru (course) persistent", lambda H: Recurrent("gru", H, H, engine="persistent")),
     ]
     emit(lines, "| entry | dtype | " + " | ".join(f"B={B} T={T} H={H}" for B, T, H in SHAPES) + " |")

@@ -89,7 +89,7 @@ def test_triton_on_the_cpu_needs_the_interpreter(monkeypatch):
         layer(torch.randn(2, 1, 3))
 
 
-PERSISTENT_CONFIGS = [(kind, options) for kind, options in CELL_CONFIGS if kind in ("lstm", "gru")]
+PERSISTENT_CONFIGS = [(kind, options) for kind, options in CELL_CONFIGS if kind in ("lstm", "gru", "gru-cudnn")]
 
 
 @pytest.fixture
@@ -100,7 +100,7 @@ def persistent_only(monkeypatch):
     def per_step(*args, **kwargs):
         raise AssertionError("the persistent engine ran the per-step kernels")
 
-    for name in ("lstm_forward", "lstm_backward", "gru_forward", "gru_backward"):
+    for name in ("lstm_forward", "lstm_backward", "gru_forward", "gru_backward", "gru_cudnn_forward", "gru_cudnn_backward"):
         monkeypatch.setattr(triton_loops, name, per_step)
 
 
@@ -116,7 +116,7 @@ def test_persistent_equals_reference(kind, options, shape, dtype, persistent_onl
     assert max_difference(run_with_grads(reference, x, lengths, state), run_with_grads(layer, x, lengths, state)) < TOLERANCE[dtype]
 
 
-@pytest.mark.parametrize("kind", ["lstm", "gru"])
+@pytest.mark.parametrize("kind", ["lstm", "gru", "gru-cudnn"])
 def test_persistent_row_tiles_and_unit_remainders(kind, persistent_only):
     """33 rows (two row tiles, the second of one row), 80 units (a padded unit tile), ragged lengths."""
     reference, layer = twin_layers(kind, {}, "persistent", bidirectional=False, num_layers=1, dtype=torch.float64, input_size=24, hidden_size=80, device=DEVICE)

@@ -5,7 +5,7 @@
 * ``native``: torch's own RNN kernels (oneDNN, cuDNN) for the cells whose equations torch computes;
 * ``triton``: the fused engine with its time loops as Triton kernels, one launch per step (GPUs);
 * ``persistent``: the same with one launch per direction for all steps, the weights kept on chip
-  (GPUs; ``lstm`` and ``gru``).
+  (GPUs; ``lstm``, ``gru`` and ``gru-cudnn``).
 
 ``Recurrent(engine="auto")`` asks :func:`choose_engine`; ``engine=NAME`` forces one.
 """

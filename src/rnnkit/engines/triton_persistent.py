@@ -29,8 +29,12 @@ Phases per step (the same equations, buffers and block layouts as ``triton_loops
   backward: dpre_u, dpre_c of the tile → barrier → d(Γr * c<t-1>) = dpre_c Wcc, dpre_r →
   barrier → dc<t-1> tile += dpre_u,r Wu,r.
 
-Cells without a persistent kernel here (``rnn``, ``gru-simple``, ``gru-cudnn``) run the per-step
-kernels of ``triton_loops.py``, which this module re-exports under the same names.
+* ``gru-cudnn`` (relevance after the product) forward: Γr, Γu and Wcc c<t-1> + bcc of the tile from
+  c<t-1> (all units), then c̃<t>, c<t> → barrier. backward: dpre of the tile → barrier →
+  dc<t-1> tile += Σ_k d_h<t>[k] W[k, tile]. One barrier per step each way, as for the LSTM.
+
+Cells without a persistent kernel here (``rnn``, ``gru-simple``) run the per-step kernels of
+``triton_loops.py``, which this module re-exports under the same names.
 """
 
 from __future__ import annotations
@@ -48,7 +52,6 @@ from .triton_loops import _acc, _mm, _tanh, add_product, supported_dtype  # noqa
 # per-step kernels for the cells that have no persistent kernel yet
 rnn_forward, rnn_backward = triton_loops.rnn_forward, triton_loops.rnn_backward
 gru_simple_forward, gru_simple_backward = triton_loops.gru_simple_forward, triton_loops.gru_simple_backward
-gru_cudnn_forward, gru_cudnn_backward = triton_loops.gru_cudnn_forward, triton_loops.gru_cudnn_backward
 
 # tile sizes on a GPU: units per program, rows per tile, reduction chunk, warps; benchmarks/gpu.py
 # times the alternatives (``configure``)
@@ -388,6 +391,118 @@ def gru_backward(G, C, RC, W_a, DC, d_pre, sizes):
         return triton_loops.gru_backward(G, C, RC, W_a, DC, d_pre, sizes)
     SIZES, SYNC = _launch_state(sizes, C.device)
     _gru_backward_persistent[(p["programs"],)](G, W_a, W_a.stride(0), C, DC, d_pre, SIZES, SYNC, len(sizes), B, n, _acc(G), p["BB"], p["BN"], p["BK"], num_warps=p["num_warps"], num_stages=p["num_stages"])
+
+
+# -- gru-cudnn: blocks [r u c], relevance after the product, extra bias b_cc --------------------------
+
+
+@triton.jit
+def _gru_cudnn_forward_persistent(G, W, stride_w, B_CC, C, HC, SIZES, SYNC, T, B, n, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr,
+                                  BK: tl.constexpr):  # fmt: skip
+    programs = tl.num_programs(0)
+    cols = tl.program_id(0) * BN + tl.arange(0, BN)
+    col_mask = cols < n
+    b_cc = tl.load(B_CC + cols, mask=col_mask, other=0.0).to(ACC)[None, :]
+    for t in range(0, T):
+        bs = tl.load(SIZES + t)
+        G_t = G + t * B * 3 * n
+        C_prev = C + t * B * n
+        for r0 in range(0, bs, BB):
+            rows = r0 + tl.arange(0, BB)
+            row_mask = rows < bs
+            mask = row_mask[:, None] & col_mask[None, :]
+            g = G_t + rows[:, None] * (3 * n) + cols[None, :]
+            state = rows[:, None] * n + cols[None, :]
+            r = tl.load(g, mask=mask, other=0.0).to(ACC)  # Wrx x<t> + br
+            u = tl.load(g + n, mask=mask, other=0.0).to(ACC)  # Wux x<t> + bu
+            hc = b_cc + tl.zeros((BB, BN), dtype=ACC)  # bcc
+            for k0 in range(0, n, BK):  # + W c<t-1>, three blocks
+                kk = k0 + tl.arange(0, BK)
+                k_mask = kk < n
+                c = _load_cg(C_prev + rows[:, None] * n + kk[None, :], row_mask[:, None] & k_mask[None, :])
+                w = W + cols[None, :] * stride_w + kk[:, None]
+                w_mask = col_mask[None, :] & k_mask[:, None]
+                r = _mm(c, tl.load(w, mask=w_mask, other=0.0), r)
+                u = _mm(c, tl.load(w + n * stride_w, mask=w_mask, other=0.0), u)
+                hc = _mm(c, tl.load(w + 2 * n * stride_w, mask=w_mask, other=0.0), hc)
+            r, u = tl.sigmoid(r), tl.sigmoid(u)  # Γr, Γu
+            cand = _tanh(tl.load(g + 2 * n, mask=mask, other=0.0).to(ACC) + r * hc)  # c̃ = tanh(Wcx x + bc + Γr*(Wcc c<t-1> + bcc))
+            c_prev = _load_cg(C_prev + state, mask).to(ACC)
+            tl.store(g, r.to(G.dtype.element_ty), mask=mask)
+            tl.store(g + n, u.to(G.dtype.element_ty), mask=mask)
+            tl.store(g + 2 * n, cand.to(G.dtype.element_ty), mask=mask)
+            tl.store(HC + t * B * n + state, hc.to(HC.dtype.element_ty), mask=mask)
+            tl.store(C_prev + B * n + state, (c_prev + u * (cand - c_prev)).to(C.dtype.element_ty), mask=mask)
+        _grid_barrier(SYNC, programs * (t + 1))  # the next step's product reads all of c<t>
+
+
+@triton.jit
+def _gru_cudnn_backward_persistent(G, W, stride_w, C, HC, DC, DH, DXC, SIZES, SYNC, T, B, n, ACC: tl.constexpr, BB: tl.constexpr,
+                                   BN: tl.constexpr, BK: tl.constexpr):  # fmt: skip
+    programs = tl.num_programs(0)
+    cols = tl.program_id(0) * BN + tl.arange(0, BN)
+    col_mask = cols < n
+    for i in range(0, T):
+        t = T - 1 - i
+        bs = tl.load(SIZES + t)
+        G_t = G + t * B * 3 * n
+        DH_t = DH + t * B * 3 * n
+        DC_prev = DC + t * B * n  # dc<t-1>, accumulating; dc<t> (slot t + 1) is complete for this tile
+        # phase 1, this tile: the gradients of the pre-activations from dc<t>
+        for r0 in range(0, bs, BB):
+            rows = r0 + tl.arange(0, BB)
+            mask = (rows < bs)[:, None] & col_mask[None, :]
+            g = rows[:, None] * (3 * n) + cols[None, :]
+            state = rows[:, None] * n + cols[None, :]
+            r = tl.load(G_t + g, mask=mask, other=0.0).to(ACC)
+            u = tl.load(G_t + g + n, mask=mask, other=0.0).to(ACC)
+            cand = tl.load(G_t + g + 2 * n, mask=mask, other=0.0).to(ACC)
+            hc = tl.load(HC + t * B * n + state, mask=mask, other=0.0).to(ACC)
+            c_prev = tl.load(C + t * B * n + state, mask=mask, other=0.0).to(ACC)
+            dc = _load_cg(DC_prev + B * n + state, mask).to(ACC)
+            dxc = dc * u * (1 - cand * cand)  # dpre_c
+            tl.store(DH_t + g, (dxc * hc * r * (1 - r)).to(DH.dtype.element_ty), mask=mask)  # dpre_r
+            tl.store(DH_t + g + n, (dc * (cand - c_prev) * u * (1 - u)).to(DH.dtype.element_ty), mask=mask)  # dpre_u
+            tl.store(DH_t + g + 2 * n, (dxc * r).to(DH.dtype.element_ty), mask=mask)  # d(Wcc c<t-1> + bcc)
+            tl.store(DXC + t * B * n + state, dxc.to(DXC.dtype.element_ty), mask=mask)
+            dc_prev = _load_cg(DC_prev + state, mask).to(ACC) + (1 - u) * dc  # the direct path
+            tl.store(DC_prev + state, dc_prev.to(DC.dtype.element_ty), mask=mask)
+        _grid_barrier(SYNC, programs * (i + 1))  # the product reads d_h<t> of every unit
+        # phase 2, this tile: dc<t-1> += Σ_k d_h<t>[:, k] Wa[k, tile], k over all 3 n_a gate rows
+        for r0 in range(0, bs, BB):
+            rows = r0 + tl.arange(0, BB)
+            row_mask = rows < bs
+            mask = row_mask[:, None] & col_mask[None, :]
+            out = DC_prev + rows[:, None] * n + cols[None, :]
+            acc = _load_cg(out, mask).to(ACC)
+            for k0 in range(0, 3 * n, BK):
+                kk = k0 + tl.arange(0, BK)
+                k_mask = kk < 3 * n
+                dh = _load_cg(DH_t + rows[:, None] * (3 * n) + kk[None, :], row_mask[:, None] & k_mask[None, :])
+                w = tl.load(W + kk[:, None] * stride_w + cols[None, :], mask=k_mask[:, None] & col_mask[None, :], other=0.0)
+                acc = _mm(dh, w, acc)
+            tl.store(out, acc.to(DC.dtype.element_ty), mask=mask)
+        tl.debug_barrier()  # the next step's phase 1 reads this tile back
+
+
+def gru_cudnn_forward(G, W_a, b_cc, C, HC, sizes):
+    n, B = C.shape[-1], C.shape[1]
+    p = plan(n, B, C, G)
+    if p is None:
+        return triton_loops.gru_cudnn_forward(G, W_a, b_cc, C, HC, sizes)
+    SIZES, SYNC = _launch_state(sizes, C.device)
+    _gru_cudnn_forward_persistent[(p["programs"],)](G, W_a, W_a.stride(0), b_cc, C, HC, SIZES, SYNC, len(sizes), B, n, _acc(G), p["BB"], p["BN"], p["BK"],
+                                                    num_warps=p["num_warps"], num_stages=p["num_stages"])  # fmt: skip
+
+
+def gru_cudnn_backward(G, C, HC, W_a, DC, d_h, d_xc, sizes):
+    n, B = C.shape[-1], C.shape[1]
+    p = plan(n, B, C, G)
+    if p is None:
+        return triton_loops.gru_cudnn_backward(G, C, HC, W_a, DC, d_h, d_xc, sizes)
+    SIZES, SYNC = _launch_state(sizes, C.device)
+    _gru_cudnn_backward_persistent[(p["programs"],)](G, W_a, W_a.stride(0), C, HC, DC, d_h, d_xc, SIZES, SYNC, len(sizes), B, n, _acc(G), p["BB"], p["BN"],
+                                                     p["BK"], num_warps=p["num_warps"], num_stages=p["num_stages"])  # fmt: skip
 
 
 from .fused import PERSISTENT_KINDS  # noqa: E402, F401 (the cell kinds with a persistent kernel here)
