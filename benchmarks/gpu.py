@@ -86,7 +86,7 @@ def persistent_many_programs(lines: list[str]) -> None:
     emit(lines, "Largest difference relative to 1 + the largest value, over outputs, final states and all gradients.\n")
     emit(lines, "| cell | dtype | max abs difference | bound |")
     emit(lines, "|---|---|---:|---:|")
-    for kind, options in [("gru", {}), ("gru-cudnn", {}), ("lstm", {}), ("lstm", {"peepholes": True})]:
+    for kind, options in [("rnn", {}), ("gru-simple", {}), ("gru", {}), ("gru-cudnn", {}), ("lstm", {}), ("lstm", {"peepholes": True})]:
         for dtype, bound in ((torch.float64, 1e-9), (torch.float32, 1e-4), (torch.float16, 2e-2)):
             torch.manual_seed(0)
             reference = Recurrent(kind, 24, 200, bidirectional=True, engine="reference", **options).cuda().to(dtype)
@@ -172,6 +172,7 @@ def training_steps(lines: list[str], quick: bool) -> None:
             ("rnnkit lstm triton", lambda H: Recurrent("lstm", H, H, engine="triton")),
             ("rnnkit gru (course) triton", lambda H: Recurrent("gru", H, H, engine="triton")),
             ("rnnkit gru-simple triton", lambda H: Recurrent("gru-simple", H, H, engine="triton")),
+            ("rnnkit gru-simple persistent", lambda H: Recurrent("gru-simple", H, H, engine="persistent")),
             ("rnnkit gru-simple fused", lambda H: Recurrent("gru-simple", H, H, engine="fused")),
             ("rnnkit gru (course) fused", lambda H: Recurrent("gru", H, H, engine="fused")),
         ]

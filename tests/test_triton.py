@@ -89,7 +89,7 @@ def test_triton_on_the_cpu_needs_the_interpreter(monkeypatch):
         layer(torch.randn(2, 1, 3))
 
 
-PERSISTENT_CONFIGS = [(kind, options) for kind, options in CELL_CONFIGS if kind in ("lstm", "gru", "gru-cudnn")]
+PERSISTENT_CONFIGS = CELL_CONFIGS  # every cell kind has persistent kernels
 
 
 @pytest.fixture
@@ -100,13 +100,14 @@ def persistent_only(monkeypatch):
     def per_step(*args, **kwargs):
         raise AssertionError("the persistent engine ran the per-step kernels")
 
-    for name in ("lstm_forward", "lstm_backward", "gru_forward", "gru_backward", "gru_cudnn_forward", "gru_cudnn_backward"):
-        monkeypatch.setattr(triton_loops, name, per_step)
+    for kind in ("rnn", "gru_simple", "gru", "gru_cudnn", "lstm"):
+        for name in (f"{kind}_forward", f"{kind}_backward"):
+            monkeypatch.setattr(triton_loops, name, per_step)
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("shape", SHAPES.values(), ids=SHAPES.keys())
-@pytest.mark.parametrize("kind,options", PERSISTENT_CONFIGS, ids=[kind + "".join(f"-{k}" for k in o) for kind, o in PERSISTENT_CONFIGS])
+@pytest.mark.parametrize("kind,options", PERSISTENT_CONFIGS, ids=CELL_IDS)
 def test_persistent_equals_reference(kind, options, shape, dtype, persistent_only):
     bidirectional, num_layers, lengths = shape
     reference, layer = twin_layers(kind, options, "persistent", bidirectional=bidirectional, num_layers=num_layers, dtype=dtype, device=DEVICE)
@@ -116,7 +117,7 @@ def test_persistent_equals_reference(kind, options, shape, dtype, persistent_onl
     assert max_difference(run_with_grads(reference, x, lengths, state), run_with_grads(layer, x, lengths, state)) < TOLERANCE[dtype]
 
 
-@pytest.mark.parametrize("kind", ["lstm", "gru", "gru-cudnn"])
+@pytest.mark.parametrize("kind", ["rnn", "gru-simple", "gru", "gru-cudnn", "lstm"])
 def test_persistent_row_tiles_and_unit_remainders(kind, persistent_only):
     """33 rows (two row tiles, the second of one row), 80 units (a padded unit tile), ragged lengths."""
     reference, layer = twin_layers(kind, {}, "persistent", bidirectional=False, num_layers=1, dtype=torch.float64, input_size=24, hidden_size=80, device=DEVICE)
@@ -127,11 +128,11 @@ def test_persistent_row_tiles_and_unit_remainders(kind, persistent_only):
     assert max_difference(run_with_grads(reference, x, lengths, None), run_with_grads(layer, x, lengths, None)) < 1e-9
 
 
-def test_persistent_engine_names_the_cells_it_lacks():
-    from rnnkit import Recurrent
+def test_every_registered_cell_has_persistent_kernels():
+    from rnnkit.cells import CELLS
+    from rnnkit.engines.fused import PERSISTENT_KINDS
 
-    with pytest.raises(ValueError, match="no persistent kernel for cell 'gru-simple'"):
-        Recurrent("gru-simple", 3, 4, engine="persistent")
+    assert set(PERSISTENT_KINDS) == set(CELLS)
 
 
 # -- the fused sampler ----------------------------------------------------------------------------------
@@ -234,7 +235,7 @@ def test_auto_engine_on_cuda_takes_cudnn_then_the_persistent_kernels():
     cuda = torch.device("cuda")
     chosen = {kind + "".join(o): choose_engine(Recurrent(kind, 3, 4, **{k: True for k in o}).cells["l0"], cuda).name
               for kind, o in [("lstm", ()), ("lstm", ("peepholes",)), ("gru", ()), ("gru-cudnn", ()), ("gru-simple", ()), ("rnn", ())]}  # fmt: skip
-    assert chosen == {"lstm": "native", "lstmpeepholes": "persistent", "gru": "persistent", "gru-cudnn": "native", "gru-simple": "fused", "rnn": "native"}
+    assert chosen == {"lstm": "native", "lstmpeepholes": "persistent", "gru": "persistent", "gru-cudnn": "native", "gru-simple": "persistent", "rnn": "native"}
 
 
 def test_fast_sampler_takes_the_fused_kernels_for_few_rows_of_an_lstm():

@@ -5,7 +5,7 @@
 * ``native``: torch's own RNN kernels (oneDNN, cuDNN) for the cells whose equations torch computes;
 * ``triton``: the fused engine with its time loops as Triton kernels, one launch per step (GPUs);
 * ``persistent``: the same with one launch per direction for all steps, the weights kept on chip
-  (GPUs; ``lstm``, ``gru`` and ``gru-cudnn``).
+  (GPUs; every cell kind).
 
 ``Recurrent(engine="auto")`` asks :func:`choose_engine`; ``engine=NAME`` forces one.
 """
@@ -29,7 +29,7 @@ ENGINES: dict[str, Engine] = {engine.name: engine for engine in (ReferenceEngine
 AUTO_ORDER: dict[str, tuple[str, ...]] = {
     "cpu": ("fused", "native", "reference"),
     # cuDNN for the cells it computes (fastest in fp16; docs/gpu), the persistent Triton kernels for
-    # the course's GRU and the peephole LSTM (2.2 × cuDNN's GRU in fp16), the torch-op loops for the rest
+    # the others (the course GRU: about 2 × cuDNN's GRU in fp16), the torch-op loops without Triton
     "cuda": ("native", "persistent", "fused", "reference"),
 }
 AUTO_ORDER_DEFAULT = ("fused", "reference")

@@ -415,7 +415,7 @@ class PersistentTritonEngine(TritonEngine):
         return triton_persistent
 
 
-PERSISTENT_KINDS = ("lstm", "gru", "gru-cudnn")  # cell kinds with a persistent kernel in triton_persistent.py
+PERSISTENT_KINDS = ("rnn", "gru", "gru-simple", "gru-cudnn", "lstm")  # cell kinds with a persistent kernel in triton_persistent.py
 
 
 def triton_available() -> bool:

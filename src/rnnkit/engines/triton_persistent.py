@@ -32,9 +32,10 @@ Phases per step (the same equations, buffers and block layouts as ``triton_loops
 * ``gru-cudnn`` (relevance after the product) forward: Γr, Γu and Wcc c<t-1> + bcc of the tile from
   c<t-1> (all units), then c̃<t>, c<t> → barrier. backward: dpre of the tile → barrier →
   dc<t-1> tile += Σ_k d_h<t>[k] W[k, tile]. One barrier per step each way, as for the LSTM.
+* ``rnn`` and ``gru-simple``: as the LSTM, one barrier per step each way.
 
-Cells without a persistent kernel here (``rnn``, ``gru-simple``) run the per-step kernels of
-``triton_loops.py``, which this module re-exports under the same names.
+Every cell kind has a persistent kernel; where the plan says no (too many programs to be resident,
+offsets beyond 32 bits), the per-step kernels of ``triton_loops.py`` run instead.
 """
 
 from __future__ import annotations
@@ -49,9 +50,6 @@ from torch import Tensor
 from . import triton_loops
 from .triton_loops import _acc, _mm, _tanh, add_product, supported_dtype  # noqa: F401 (same interface)
 
-# per-step kernels for the cells that have no persistent kernel yet
-rnn_forward, rnn_backward = triton_loops.rnn_forward, triton_loops.rnn_backward
-gru_simple_forward, gru_simple_backward = triton_loops.gru_simple_forward, triton_loops.gru_simple_backward
 
 # tile sizes on a GPU: units per program, rows per tile, reduction chunk, warps; benchmarks/gpu.py
 # times the alternatives (``configure``)
@@ -391,6 +389,176 @@ def gru_backward(G, C, RC, W_a, DC, d_pre, sizes):
         return triton_loops.gru_backward(G, C, RC, W_a, DC, d_pre, sizes)
     SIZES, SYNC = _launch_state(sizes, C.device)
     _gru_backward_persistent[(p["programs"],)](G, W_a, W_a.stride(0), C, DC, d_pre, SIZES, SYNC, len(sizes), B, n, _acc(G), p["BB"], p["BN"], p["BK"], num_warps=p["num_warps"], num_stages=p["num_stages"])
+
+
+# -- rnn and gru-simple: one product per step ---------------------------------------------------------
+
+
+@triton.jit
+def _backward_product(DP_t, W, stride_w, DC_prev, bs, n, rows0, cols, col_mask, GN: tl.constexpr, ACC: tl.constexpr, BB: tl.constexpr,
+                      BK: tl.constexpr):  # fmt: skip
+    """This tile of the previous state's gradient += Σ_k dpre<t>[:, k] Wa[k, tile], k over the GN·n_a gate rows."""
+    for r0 in range(0, bs, BB):
+        rows = r0 + rows0
+        row_mask = rows < bs
+        mask = row_mask[:, None] & col_mask[None, :]
+        out = DC_prev + rows[:, None] * n + cols[None, :]
+        acc = _load_cg(out, mask).to(ACC)
+        for k0 in range(0, GN * n, BK):
+            kk = k0 + tl.arange(0, BK)
+            k_mask = kk < GN * n
+            dp = _load_cg(DP_t + rows[:, None] * (GN * n) + kk[None, :], row_mask[:, None] & k_mask[None, :])
+            w = tl.load(W + kk[:, None] * stride_w + cols[None, :], mask=k_mask[:, None] & col_mask[None, :], other=0.0)
+            acc = _mm(dp, w, acc)
+        tl.store(out, acc.to(DC_prev.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _rnn_forward_persistent(G, W, stride_w, A, SIZES, SYNC, T, B, n, RELU: tl.constexpr, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr,
+                            BK: tl.constexpr):  # fmt: skip
+    programs = tl.num_programs(0)
+    cols = tl.program_id(0) * BN + tl.arange(0, BN)
+    col_mask = cols < n
+    for t in range(0, T):
+        bs = tl.load(SIZES + t)
+        A_prev = A + t * B * n
+        for r0 in range(0, bs, BB):
+            rows = r0 + tl.arange(0, BB)
+            row_mask = rows < bs
+            mask = row_mask[:, None] & col_mask[None, :]
+            tile = rows[:, None] * n + cols[None, :]
+            pre = tl.load(G + t * B * n + tile, mask=mask, other=0.0).to(ACC)  # Wax x<t> + ba
+            for k0 in range(0, n, BK):  # + Waa a<t-1>
+                kk = k0 + tl.arange(0, BK)
+                k_mask = kk < n
+                a = _load_cg(A_prev + rows[:, None] * n + kk[None, :], row_mask[:, None] & k_mask[None, :])
+                w = tl.load(W + cols[None, :] * stride_w + kk[:, None], mask=col_mask[None, :] & k_mask[:, None], other=0.0)
+                pre = _mm(a, w, pre)
+            a_new = tl.maximum(pre, 0.0) if RELU else _tanh(pre)
+            tl.store(A_prev + B * n + tile, a_new.to(A.dtype.element_ty), mask=mask)
+        _grid_barrier(SYNC, programs * (t + 1))
+
+
+@triton.jit
+def _rnn_backward_persistent(W, stride_w, A, DA, DP, SIZES, SYNC, T, B, n, RELU: tl.constexpr, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr,
+                             BK: tl.constexpr):  # fmt: skip
+    programs = tl.num_programs(0)
+    cols = tl.program_id(0) * BN + tl.arange(0, BN)
+    col_mask = cols < n
+    for i in range(0, T):
+        t = T - 1 - i
+        bs = tl.load(SIZES + t)
+        for r0 in range(0, bs, BB):  # phase 1, this tile: dpre<t> from da<t>
+            rows = r0 + tl.arange(0, BB)
+            mask = (rows < bs)[:, None] & col_mask[None, :]
+            tile = rows[:, None] * n + cols[None, :]
+            a = tl.load(A + (t + 1) * B * n + tile, mask=mask, other=0.0).to(ACC)
+            da = _load_cg(DA + (t + 1) * B * n + tile, mask).to(ACC)
+            dp = tl.where(a > 0, da, 0.0) if RELU else da * (1 - a * a)
+            tl.store(DP + t * B * n + tile, dp.to(DP.dtype.element_ty), mask=mask)
+        _grid_barrier(SYNC, programs * (i + 1))  # the product reads dpre<t> of every unit
+        _backward_product(DP + t * B * n, W, stride_w, DA + t * B * n, bs, n, tl.arange(0, BB), cols, col_mask, 1, ACC, BB, BK)  # da<t-1> += dpre<t> Waa
+        tl.debug_barrier()
+
+
+@triton.jit
+def _gru_simple_forward_persistent(G, W, stride_w, C, SIZES, SYNC, T, B, n, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
+    programs = tl.num_programs(0)
+    cols = tl.program_id(0) * BN + tl.arange(0, BN)
+    col_mask = cols < n
+    for t in range(0, T):
+        bs = tl.load(SIZES + t)
+        C_prev = C + t * B * n
+        for r0 in range(0, bs, BB):
+            rows = r0 + tl.arange(0, BB)
+            row_mask = rows < bs
+            mask = row_mask[:, None] & col_mask[None, :]
+            g = G + t * B * 2 * n + rows[:, None] * (2 * n) + cols[None, :]
+            state = rows[:, None] * n + cols[None, :]
+            u = tl.load(g, mask=mask, other=0.0).to(ACC)
+            cand = tl.load(g + n, mask=mask, other=0.0).to(ACC)
+            for k0 in range(0, n, BK):
+                kk = k0 + tl.arange(0, BK)
+                k_mask = kk < n
+                c = _load_cg(C_prev + rows[:, None] * n + kk[None, :], row_mask[:, None] & k_mask[None, :])
+                w = W + cols[None, :] * stride_w + kk[:, None]
+                w_mask = col_mask[None, :] & k_mask[:, None]
+                u = _mm(c, tl.load(w, mask=w_mask, other=0.0), u)
+                cand = _mm(c, tl.load(w + n * stride_w, mask=w_mask, other=0.0), cand)
+            u, cand = tl.sigmoid(u), _tanh(cand)  # Γu, c̃<t>
+            c_prev = _load_cg(C_prev + state, mask).to(ACC)
+            tl.store(g, u.to(G.dtype.element_ty), mask=mask)
+            tl.store(g + n, cand.to(G.dtype.element_ty), mask=mask)
+            tl.store(C_prev + B * n + state, (c_prev + u * (cand - c_prev)).to(C.dtype.element_ty), mask=mask)  # c<t>
+        _grid_barrier(SYNC, programs * (t + 1))
+
+
+@triton.jit
+def _gru_simple_backward_persistent(G, W, stride_w, C, DC, DP, SIZES, SYNC, T, B, n, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr,
+                                    BK: tl.constexpr):  # fmt: skip
+    programs = tl.num_programs(0)
+    cols = tl.program_id(0) * BN + tl.arange(0, BN)
+    col_mask = cols < n
+    for i in range(0, T):
+        t = T - 1 - i
+        bs = tl.load(SIZES + t)
+        DC_prev = DC + t * B * n
+        for r0 in range(0, bs, BB):  # phase 1, this tile: dpre_u, dpre_c; dc<t-1> += (1 - Γu) dc<t>
+            rows = r0 + tl.arange(0, BB)
+            mask = (rows < bs)[:, None] & col_mask[None, :]
+            g = t * B * 2 * n + rows[:, None] * (2 * n) + cols[None, :]
+            state = rows[:, None] * n + cols[None, :]
+            u = tl.load(G + g, mask=mask, other=0.0).to(ACC)
+            cand = tl.load(G + g + n, mask=mask, other=0.0).to(ACC)
+            c_prev = tl.load(C + t * B * n + state, mask=mask, other=0.0).to(ACC)
+            dc = _load_cg(DC_prev + B * n + state, mask).to(ACC)
+            tl.store(DP + g, (dc * (cand - c_prev) * u * (1 - u)).to(DP.dtype.element_ty), mask=mask)  # dpre_u
+            tl.store(DP + g + n, (dc * u * (1 - cand * cand)).to(DP.dtype.element_ty), mask=mask)  # dpre_c
+            dc_prev = _load_cg(DC_prev + state, mask).to(ACC) + (1 - u) * dc
+            tl.store(DC_prev + state, dc_prev.to(DC.dtype.element_ty), mask=mask)
+        _grid_barrier(SYNC, programs * (i + 1))
+        _backward_product(DP + t * B * 2 * n, W, stride_w, DC_prev, bs, n, tl.arange(0, BB), cols, col_mask, 2, ACC, BB, BK)  # dc<t-1> += dpre<t> Wa
+        tl.debug_barrier()
+
+
+def _launch(kernel, p, *args):
+    kernel[(p["programs"],)](*args, p["BB"], p["BN"], p["BK"], num_warps=p["num_warps"], num_stages=p["num_stages"])
+
+
+def rnn_forward(G, W_a, A, sizes, relu):
+    n, B = A.shape[-1], A.shape[1]
+    p = plan(n, B, A, G)
+    if p is None:
+        return triton_loops.rnn_forward(G, W_a, A, sizes, relu)
+    SIZES, SYNC = _launch_state(sizes, A.device)
+    _launch(_rnn_forward_persistent, p, G, W_a, W_a.stride(0), A, SIZES, SYNC, len(sizes), B, n, relu, _acc(G))
+
+
+def rnn_backward(A, W_a, DA, d_pre, sizes, relu):
+    n, B = A.shape[-1], A.shape[1]
+    p = plan(n, B, A, d_pre)
+    if p is None:
+        return triton_loops.rnn_backward(A, W_a, DA, d_pre, sizes, relu)
+    SIZES, SYNC = _launch_state(sizes, A.device)
+    _launch(_rnn_backward_persistent, p, W_a, W_a.stride(0), A, DA, d_pre, SIZES, SYNC, len(sizes), B, n, relu, _acc(A))
+
+
+def gru_simple_forward(G, W_a, C, sizes):
+    n, B = C.shape[-1], C.shape[1]
+    p = plan(n, B, C, G)
+    if p is None:
+        return triton_loops.gru_simple_forward(G, W_a, C, sizes)
+    SIZES, SYNC = _launch_state(sizes, C.device)
+    _launch(_gru_simple_forward_persistent, p, G, W_a, W_a.stride(0), C, SIZES, SYNC, len(sizes), B, n, _acc(G))
+
+
+def gru_simple_backward(G, C, W_a, DC, d_pre, sizes):
+    n, B = C.shape[-1], C.shape[1]
+    p = plan(n, B, C, G)
+    if p is None:
+        return triton_loops.gru_simple_backward(G, C, W_a, DC, d_pre, sizes)
+    SIZES, SYNC = _launch_state(sizes, C.device)
+    _launch(_gru_simple_backward_persistent, p, G, W_a, W_a.stride(0), C, DC, d_pre, SIZES, SYNC, len(sizes), B, n, _acc(G))
 
 
 # -- gru-cudnn: blocks [r u c], relevance after the product, extra bias b_cc --------------------------
