@@ -40,6 +40,14 @@ def emit(lines: list[str], text: str = "") -> None:
     lines.append(text)
 
 
+def outputs_and_grads(layer, x, lengths) -> list:
+    """Outputs, final states, and the gradients of x and every parameter of a loss on all of them."""
+    out, final = layer(x, lengths=lengths)
+    finals = final if isinstance(final, tuple) else (final,)
+    loss = out.pow(2).sum() + sum(f.sum() for f in finals)
+    return [out, *finals, *torch.autograd.grad(loss, [x, *layer.parameters()])]
+
+
 def correctness(lines: list[str]) -> None:
     emit(lines, "## 1. Engines against the reference engine on the GPU (float64)\n")
     emit(lines, "| cell | engine | max abs difference |")
@@ -55,12 +63,7 @@ def correctness(lines: list[str]) -> None:
             other = Recurrent(kind, 5, 16, num_layers=2, bidirectional=True, engine=name, **options).cuda().double()
             other.load_state_dict(reference.state_dict())
             try:
-                results = []
-                for layer in (reference, other):
-                    out, final = layer(x, lengths=lengths)
-                    finals = final if isinstance(final, tuple) else (final,)
-                    loss = out.pow(2).sum() + sum(f.sum() for f in finals)
-                    results.append([out, *finals, *torch.autograd.grad(loss, [x, *layer.parameters()])])
+                results = [outputs_and_grads(layer, x, lengths) for layer in (reference, other)]
                 diff = f"{max((a - b).abs().max().item() for a, b in zip(*results)):.1e}"
             except Exception as error:  # noqa: BLE001 (report it, check the others)
                 diff = "error: " + describe(error)
@@ -96,12 +99,7 @@ def persistent_many_programs(lines: list[str]) -> None:
             lengths = torch.randint(1, 41, (70,))
             lengths[3] = 40
             try:
-                results = []
-                for layer in (reference, other):
-                    out, final = layer(x, lengths=lengths)
-                    finals = final if isinstance(final, tuple) else (final,)
-                    loss = out.pow(2).sum() + sum(f.sum() for f in finals)
-                    results.append([out, *finals, *torch.autograd.grad(loss, [x, *layer.parameters()])])
+                results = [outputs_and_grads(layer, x, lengths) for layer in (reference, other)]
                 diff = max(((a - b).abs().max() / (1 + a.abs().max())).item() for a, b in zip(*results))
                 verdict = f"{diff:.1e} | {'ok' if diff < bound else 'FAILED'} {bound:.0e}"
             except Exception as error:  # noqa: BLE001

@@ -48,7 +48,7 @@ import triton.language as tl
 from torch import Tensor
 
 from . import triton_loops
-from .triton_loops import _acc, _mm, _tanh, add_product, supported_dtype  # noqa: F401 (same interface)
+from .triton_loops import _acc, _mm, _tanh
 
 
 # tile sizes on a GPU: units per program, rows per tile, reduction chunk, warps; benchmarks/gpu.py
@@ -110,11 +110,31 @@ def _load_cg(ptr, mask):
     return tl.load(ptr, mask=mask, other=0.0, cache_modifier=".cg")
 
 
+@triton.jit
+def _backward_product(OUT, DP, stride_dp, K, W, stride_w, bs, n, cols, col_mask, ACC: tl.constexpr, BB: tl.constexpr, BK: tl.constexpr):
+    """This program's tile of a state gradient (B, n_a) += Σ_k DP[:, k] W[k, tile] for k < K: the
+    backward pass's dpre<t> Wa, over the running rows, with dpre<t> read through L2."""
+    for r0 in range(0, bs, BB):
+        rows = r0 + tl.arange(0, BB)
+        row_mask = rows < bs
+        mask = row_mask[:, None] & col_mask[None, :]
+        out = OUT + rows[:, None] * n + cols[None, :]
+        acc = _load_cg(out, mask).to(ACC)
+        for k0 in range(0, K, BK):
+            kk = k0 + tl.arange(0, BK)
+            k_mask = kk < K
+            dp = _load_cg(DP + rows[:, None] * stride_dp + kk[None, :], row_mask[:, None] & k_mask[None, :])
+            w = tl.load(W + kk[:, None] * stride_w + cols[None, :], mask=k_mask[:, None] & col_mask[None, :], other=0.0)
+            acc = _mm(dp, w, acc)
+        tl.store(out, acc.to(OUT.dtype.element_ty), mask=mask)
+    tl.debug_barrier()  # the next step's first phase reads this tile back
+
+
 # -- lstm: blocks [u f c o]; optional peepholes (3, n_a) ---------------------------------------------
 
 
 @triton.jit
-def _lstm_forward_persistent(G, W, stride_w, P, A, C, TC, SIZES, SYNC, T, B, n, PEEP: tl.constexpr, ACC: tl.constexpr,
+def _lstm_forward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, P, A, C, TC, PEEP: tl.constexpr, ACC: tl.constexpr,
                              BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):  # fmt: skip
     programs = tl.num_programs(0)
     cols = tl.program_id(0) * BN + tl.arange(0, BN)
@@ -169,7 +189,7 @@ def _lstm_forward_persistent(G, W, stride_w, P, A, C, TC, SIZES, SYNC, T, B, n, 
 
 
 @triton.jit
-def _lstm_backward_persistent(G, W, stride_w, P, C, TC, DA, CARRY, DP, SIZES, SYNC, T, B, n, PEEP: tl.constexpr, ACC: tl.constexpr,
+def _lstm_backward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, P, C, TC, DA, CARRY, DP, PEEP: tl.constexpr, ACC: tl.constexpr,
                               BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):  # fmt: skip
     programs = tl.num_programs(0)
     cols = tl.program_id(0) * BN + tl.arange(0, BN)
@@ -213,49 +233,17 @@ def _lstm_backward_persistent(G, W, stride_w, P, C, TC, DA, CARRY, DP, SIZES, SY
             tl.store(CARRY + state, carry.to(CARRY.dtype.element_ty), mask=mask)
         _grid_barrier(SYNC, programs * (i + 1))  # the product reads dpre<t> of every unit
         # phase 2, this tile: da<t-1> += Σ_k dpre<t>[:, k] Wa[k, tile], k over all 4 n_a gate rows
-        for r0 in range(0, bs, BB):
-            rows = r0 + tl.arange(0, BB)
-            row_mask = rows < bs
-            mask = row_mask[:, None] & col_mask[None, :]
-            out = DA + t * B * n + rows[:, None] * n + cols[None, :]
-            acc = _load_cg(out, mask).to(ACC)
-            for k0 in range(0, 4 * n, BK):
-                kk = k0 + tl.arange(0, BK)
-                k_mask = kk < 4 * n
-                dp = _load_cg(DP_t + rows[:, None] * (4 * n) + kk[None, :], row_mask[:, None] & k_mask[None, :])
-                w = tl.load(W + kk[:, None] * stride_w + cols[None, :], mask=k_mask[:, None] & col_mask[None, :], other=0.0)
-                acc = _mm(dp, w, acc)
-            tl.store(out, acc.to(DA.dtype.element_ty), mask=mask)
-        tl.debug_barrier()  # the next step's phase 1 reads this tile back
+        _backward_product(DA + t * B * n, DP_t, 4 * n, 4 * n, W, stride_w, bs, n, cols, col_mask, ACC, BB, BK)
 
 
-def lstm_forward(G, W_a, peephole, A, C, TC, sizes):
-    n, B = A.shape[-1], A.shape[1]
-    p = plan(n, B, A, G)
-    if p is None:
-        return triton_loops.lstm_forward(G, W_a, peephole, A, C, TC, sizes)
-    SIZES, SYNC = _launch_state(sizes, A.device)
-    P = peephole if peephole is not None else W_a
-    _lstm_forward_persistent[(p["programs"],)](G, W_a, W_a.stride(0), P, A, C, TC, SIZES, SYNC, len(sizes), B, n, peephole is not None, _acc(G),
-                                               p["BB"], p["BN"], p["BK"], num_warps=p["num_warps"], num_stages=p["num_stages"])  # fmt: skip
 
-
-def lstm_backward(G, C, TC, W_a, peephole, DA, carry_c, d_pre, sizes):
-    n, B = C.shape[-1], C.shape[1]
-    p = plan(n, B, C, G)
-    if p is None:
-        return triton_loops.lstm_backward(G, C, TC, W_a, peephole, DA, carry_c, d_pre, sizes)
-    SIZES, SYNC = _launch_state(sizes, C.device)
-    P = peephole if peephole is not None else W_a
-    _lstm_backward_persistent[(p["programs"],)](G, W_a, W_a.stride(0), P, C, TC, DA, carry_c, d_pre, SIZES, SYNC, len(sizes), B, n, peephole is not None,
-                                                _acc(G), p["BB"], p["BN"], p["BK"], num_warps=p["num_warps"], num_stages=p["num_stages"])  # fmt: skip
 
 
 # -- gru: the course's GRU, blocks [u r c], relevance before the candidate's product -----------------
 
 
 @triton.jit
-def _gru_forward_persistent(G, W, stride_w, C, RC, SIZES, SYNC, T, B, n, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
+def _gru_forward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, C, RC, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
     programs = tl.num_programs(0)
     cols = tl.program_id(0) * BN + tl.arange(0, BN)
     col_mask = cols < n
@@ -310,7 +298,7 @@ def _gru_forward_persistent(G, W, stride_w, C, RC, SIZES, SYNC, T, B, n, ACC: tl
 
 
 @triton.jit
-def _gru_backward_persistent(G, W, stride_w, C, DC, DP, SIZES, SYNC, T, B, n, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
+def _gru_backward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, C, DC, DP, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
     programs = tl.num_programs(0)
     cols = tl.program_id(0) * BN + tl.arange(0, BN)
     col_mask = cols < n
@@ -357,64 +345,17 @@ def _gru_backward_persistent(G, W, stride_w, C, DC, DP, SIZES, SYNC, T, B, n, AC
             tl.store(DC_prev + state, dc_prev.to(DC.dtype.element_ty), mask=mask)
         _grid_barrier(SYNC, programs * (2 * i + 2))  # the next product reads dpre_u, dpre_r of every unit
         # phase 3, this tile: dc<t-1> += Σ_k dpre_u,r[:, k] Wu,r[k, tile]
-        for r0 in range(0, bs, BB):
-            rows = r0 + tl.arange(0, BB)
-            row_mask = rows < bs
-            mask = row_mask[:, None] & col_mask[None, :]
-            out = DC_prev + rows[:, None] * n + cols[None, :]
-            acc = _load_cg(out, mask).to(ACC)
-            for k0 in range(0, 2 * n, BK):
-                kk = k0 + tl.arange(0, BK)
-                k_mask = kk < 2 * n
-                dp = _load_cg(DP_t + rows[:, None] * (3 * n) + kk[None, :], row_mask[:, None] & k_mask[None, :])
-                w = tl.load(W + kk[:, None] * stride_w + cols[None, :], mask=k_mask[:, None] & col_mask[None, :], other=0.0)
-                acc = _mm(dp, w, acc)
-            tl.store(out, acc.to(DC.dtype.element_ty), mask=mask)
-        tl.debug_barrier()  # the next step's phase 1 reads this tile back
+        _backward_product(DC_prev, DP_t, 3 * n, 2 * n, W, stride_w, bs, n, cols, col_mask, ACC, BB, BK)
 
 
-def gru_forward(G, W_a, C, RC, sizes):
-    n, B = C.shape[-1], C.shape[1]
-    p = plan(n, B, C, G)
-    if p is None:
-        return triton_loops.gru_forward(G, W_a, C, RC, sizes)
-    SIZES, SYNC = _launch_state(sizes, C.device)
-    _gru_forward_persistent[(p["programs"],)](G, W_a, W_a.stride(0), C, RC, SIZES, SYNC, len(sizes), B, n, _acc(G), p["BB"], p["BN"], p["BK"], num_warps=p["num_warps"], num_stages=p["num_stages"])
 
-
-def gru_backward(G, C, RC, W_a, DC, d_pre, sizes):
-    n, B = C.shape[-1], C.shape[1]
-    p = plan(n, B, C, G)
-    if p is None:
-        return triton_loops.gru_backward(G, C, RC, W_a, DC, d_pre, sizes)
-    SIZES, SYNC = _launch_state(sizes, C.device)
-    _gru_backward_persistent[(p["programs"],)](G, W_a, W_a.stride(0), C, DC, d_pre, SIZES, SYNC, len(sizes), B, n, _acc(G), p["BB"], p["BN"], p["BK"], num_warps=p["num_warps"], num_stages=p["num_stages"])
 
 
 # -- rnn and gru-simple: one product per step ---------------------------------------------------------
 
 
 @triton.jit
-def _backward_product(DP_t, W, stride_w, DC_prev, bs, n, rows0, cols, col_mask, GN: tl.constexpr, ACC: tl.constexpr, BB: tl.constexpr,
-                      BK: tl.constexpr):  # fmt: skip
-    """This tile of the previous state's gradient += Σ_k dpre<t>[:, k] Wa[k, tile], k over the GN·n_a gate rows."""
-    for r0 in range(0, bs, BB):
-        rows = r0 + rows0
-        row_mask = rows < bs
-        mask = row_mask[:, None] & col_mask[None, :]
-        out = DC_prev + rows[:, None] * n + cols[None, :]
-        acc = _load_cg(out, mask).to(ACC)
-        for k0 in range(0, GN * n, BK):
-            kk = k0 + tl.arange(0, BK)
-            k_mask = kk < GN * n
-            dp = _load_cg(DP_t + rows[:, None] * (GN * n) + kk[None, :], row_mask[:, None] & k_mask[None, :])
-            w = tl.load(W + kk[:, None] * stride_w + cols[None, :], mask=k_mask[:, None] & col_mask[None, :], other=0.0)
-            acc = _mm(dp, w, acc)
-        tl.store(out, acc.to(DC_prev.dtype.element_ty), mask=mask)
-
-
-@triton.jit
-def _rnn_forward_persistent(G, W, stride_w, A, SIZES, SYNC, T, B, n, RELU: tl.constexpr, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr,
+def _rnn_forward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, A, RELU: tl.constexpr, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr,
                             BK: tl.constexpr):  # fmt: skip
     programs = tl.num_programs(0)
     cols = tl.program_id(0) * BN + tl.arange(0, BN)
@@ -440,7 +381,7 @@ def _rnn_forward_persistent(G, W, stride_w, A, SIZES, SYNC, T, B, n, RELU: tl.co
 
 
 @triton.jit
-def _rnn_backward_persistent(W, stride_w, A, DA, DP, SIZES, SYNC, T, B, n, RELU: tl.constexpr, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr,
+def _rnn_backward_persistent(SIZES, SYNC, T, B, n, W, stride_w, A, DA, DP, RELU: tl.constexpr, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr,
                              BK: tl.constexpr):  # fmt: skip
     programs = tl.num_programs(0)
     cols = tl.program_id(0) * BN + tl.arange(0, BN)
@@ -457,12 +398,11 @@ def _rnn_backward_persistent(W, stride_w, A, DA, DP, SIZES, SYNC, T, B, n, RELU:
             dp = tl.where(a > 0, da, 0.0) if RELU else da * (1 - a * a)
             tl.store(DP + t * B * n + tile, dp.to(DP.dtype.element_ty), mask=mask)
         _grid_barrier(SYNC, programs * (i + 1))  # the product reads dpre<t> of every unit
-        _backward_product(DP + t * B * n, W, stride_w, DA + t * B * n, bs, n, tl.arange(0, BB), cols, col_mask, 1, ACC, BB, BK)  # da<t-1> += dpre<t> Waa
-        tl.debug_barrier()
+        _backward_product(DA + t * B * n, DP + t * B * n, n, n, W, stride_w, bs, n, cols, col_mask, ACC, BB, BK)  # da<t-1> += dpre<t> Waa
 
 
 @triton.jit
-def _gru_simple_forward_persistent(G, W, stride_w, C, SIZES, SYNC, T, B, n, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
+def _gru_simple_forward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, C, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
     programs = tl.num_programs(0)
     cols = tl.program_id(0) * BN + tl.arange(0, BN)
     col_mask = cols < n
@@ -494,7 +434,7 @@ def _gru_simple_forward_persistent(G, W, stride_w, C, SIZES, SYNC, T, B, n, ACC:
 
 
 @triton.jit
-def _gru_simple_backward_persistent(G, W, stride_w, C, DC, DP, SIZES, SYNC, T, B, n, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr,
+def _gru_simple_backward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, C, DC, DP, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr,
                                     BK: tl.constexpr):  # fmt: skip
     programs = tl.num_programs(0)
     cols = tl.program_id(0) * BN + tl.arange(0, BN)
@@ -517,55 +457,24 @@ def _gru_simple_backward_persistent(G, W, stride_w, C, DC, DP, SIZES, SYNC, T, B
             dc_prev = _load_cg(DC_prev + state, mask).to(ACC) + (1 - u) * dc
             tl.store(DC_prev + state, dc_prev.to(DC.dtype.element_ty), mask=mask)
         _grid_barrier(SYNC, programs * (i + 1))
-        _backward_product(DP + t * B * 2 * n, W, stride_w, DC_prev, bs, n, tl.arange(0, BB), cols, col_mask, 2, ACC, BB, BK)  # dc<t-1> += dpre<t> Wa
-        tl.debug_barrier()
+        _backward_product(DC_prev, DP + t * B * 2 * n, 2 * n, 2 * n, W, stride_w, bs, n, cols, col_mask, ACC, BB, BK)  # dc<t-1> += dpre<t> Wa
 
 
-def _launch(kernel, p, *args):
-    kernel[(p["programs"],)](*args, p["BB"], p["BN"], p["BK"], num_warps=p["num_warps"], num_stages=p["num_stages"])
 
 
-def rnn_forward(G, W_a, A, sizes, relu):
-    n, B = A.shape[-1], A.shape[1]
-    p = plan(n, B, A, G)
-    if p is None:
-        return triton_loops.rnn_forward(G, W_a, A, sizes, relu)
-    SIZES, SYNC = _launch_state(sizes, A.device)
-    _launch(_rnn_forward_persistent, p, G, W_a, W_a.stride(0), A, SIZES, SYNC, len(sizes), B, n, relu, _acc(G))
 
 
-def rnn_backward(A, W_a, DA, d_pre, sizes, relu):
-    n, B = A.shape[-1], A.shape[1]
-    p = plan(n, B, A, d_pre)
-    if p is None:
-        return triton_loops.rnn_backward(A, W_a, DA, d_pre, sizes, relu)
-    SIZES, SYNC = _launch_state(sizes, A.device)
-    _launch(_rnn_backward_persistent, p, W_a, W_a.stride(0), A, DA, d_pre, SIZES, SYNC, len(sizes), B, n, relu, _acc(A))
 
 
-def gru_simple_forward(G, W_a, C, sizes):
-    n, B = C.shape[-1], C.shape[1]
-    p = plan(n, B, C, G)
-    if p is None:
-        return triton_loops.gru_simple_forward(G, W_a, C, sizes)
-    SIZES, SYNC = _launch_state(sizes, C.device)
-    _launch(_gru_simple_forward_persistent, p, G, W_a, W_a.stride(0), C, SIZES, SYNC, len(sizes), B, n, _acc(G))
 
 
-def gru_simple_backward(G, C, W_a, DC, d_pre, sizes):
-    n, B = C.shape[-1], C.shape[1]
-    p = plan(n, B, C, G)
-    if p is None:
-        return triton_loops.gru_simple_backward(G, C, W_a, DC, d_pre, sizes)
-    SIZES, SYNC = _launch_state(sizes, C.device)
-    _launch(_gru_simple_backward_persistent, p, G, W_a, W_a.stride(0), C, DC, d_pre, SIZES, SYNC, len(sizes), B, n, _acc(G))
 
 
 # -- gru-cudnn: blocks [r u c], relevance after the product, extra bias b_cc --------------------------
 
 
 @triton.jit
-def _gru_cudnn_forward_persistent(G, W, stride_w, B_CC, C, HC, SIZES, SYNC, T, B, n, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr,
+def _gru_cudnn_forward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, B_CC, C, HC, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr,
                                   BK: tl.constexpr):  # fmt: skip
     programs = tl.num_programs(0)
     cols = tl.program_id(0) * BN + tl.arange(0, BN)
@@ -605,7 +514,7 @@ def _gru_cudnn_forward_persistent(G, W, stride_w, B_CC, C, HC, SIZES, SYNC, T, B
 
 
 @triton.jit
-def _gru_cudnn_backward_persistent(G, W, stride_w, C, HC, DC, DH, DXC, SIZES, SYNC, T, B, n, ACC: tl.constexpr, BB: tl.constexpr,
+def _gru_cudnn_backward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, C, HC, DC, DH, DXC, ACC: tl.constexpr, BB: tl.constexpr,
                                    BN: tl.constexpr, BK: tl.constexpr):  # fmt: skip
     programs = tl.num_programs(0)
     cols = tl.program_id(0) * BN + tl.arange(0, BN)
@@ -637,40 +546,74 @@ def _gru_cudnn_backward_persistent(G, W, stride_w, C, HC, DC, DH, DXC, SIZES, SY
             tl.store(DC_prev + state, dc_prev.to(DC.dtype.element_ty), mask=mask)
         _grid_barrier(SYNC, programs * (i + 1))  # the product reads d_h<t> of every unit
         # phase 2, this tile: dc<t-1> += Σ_k d_h<t>[:, k] Wa[k, tile], k over all 3 n_a gate rows
-        for r0 in range(0, bs, BB):
-            rows = r0 + tl.arange(0, BB)
-            row_mask = rows < bs
-            mask = row_mask[:, None] & col_mask[None, :]
-            out = DC_prev + rows[:, None] * n + cols[None, :]
-            acc = _load_cg(out, mask).to(ACC)
-            for k0 in range(0, 3 * n, BK):
-                kk = k0 + tl.arange(0, BK)
-                k_mask = kk < 3 * n
-                dh = _load_cg(DH_t + rows[:, None] * (3 * n) + kk[None, :], row_mask[:, None] & k_mask[None, :])
-                w = tl.load(W + kk[:, None] * stride_w + cols[None, :], mask=k_mask[:, None] & col_mask[None, :], other=0.0)
-                acc = _mm(dh, w, acc)
-            tl.store(out, acc.to(DC.dtype.element_ty), mask=mask)
-        tl.debug_barrier()  # the next step's phase 1 reads this tile back
+        _backward_product(DC_prev, DH_t, 3 * n, 3 * n, W, stride_w, bs, n, cols, col_mask, ACC, BB, BK)
+
+
+
+
+
+# -- the loop functions (the interface of fused_loops.py) -----------------------------------------------
+
+
+def _persistent(kernel, per_step, per_step_args: tuple, state: Tensor, largest: Tensor, sizes: list[int], *args) -> None:
+    """One launch of ``kernel`` over every step, its programs planned for ``state`` (T + 1, B, n_a);
+    where the plan says no, ``per_step(*per_step_args)``, the per-step kernels."""
+    n, B = state.shape[-1], state.shape[1]
+    p = plan(n, B, state, largest)
+    if p is None:
+        per_step(*per_step_args)
+        return
+    SIZES, SYNC = _launch_state(sizes, state.device)
+    kernel[(p["programs"],)](SIZES, SYNC, len(sizes), B, n, *args, p["BB"], p["BN"], p["BK"], num_warps=p["num_warps"], num_stages=p["num_stages"])
+
+
+def rnn_forward(G, W_a, A, sizes, relu):
+    _persistent(_rnn_forward_persistent, triton_loops.rnn_forward, (G, W_a, A, sizes, relu), A, G, sizes, G, W_a, W_a.stride(0), A, relu, _acc(G))
+
+
+def rnn_backward(A, W_a, DA, d_pre, sizes, relu):
+    _persistent(_rnn_backward_persistent, triton_loops.rnn_backward, (A, W_a, DA, d_pre, sizes, relu), A, d_pre, sizes,
+                W_a, W_a.stride(0), A, DA, d_pre, relu, _acc(A))  # fmt: skip
+
+
+def gru_simple_forward(G, W_a, C, sizes):
+    _persistent(_gru_simple_forward_persistent, triton_loops.gru_simple_forward, (G, W_a, C, sizes), C, G, sizes, G, W_a, W_a.stride(0), C, _acc(G))
+
+
+def gru_simple_backward(G, C, W_a, DC, d_pre, sizes):
+    _persistent(_gru_simple_backward_persistent, triton_loops.gru_simple_backward, (G, C, W_a, DC, d_pre, sizes), C, G, sizes,
+                G, W_a, W_a.stride(0), C, DC, d_pre, _acc(G))  # fmt: skip
+
+
+def gru_forward(G, W_a, C, RC, sizes):
+    _persistent(_gru_forward_persistent, triton_loops.gru_forward, (G, W_a, C, RC, sizes), C, G, sizes, G, W_a, W_a.stride(0), C, RC, _acc(G))
+
+
+def gru_backward(G, C, RC, W_a, DC, d_pre, sizes):
+    _persistent(_gru_backward_persistent, triton_loops.gru_backward, (G, C, RC, W_a, DC, d_pre, sizes), C, G, sizes,
+                G, W_a, W_a.stride(0), C, DC, d_pre, _acc(G))  # fmt: skip
 
 
 def gru_cudnn_forward(G, W_a, b_cc, C, HC, sizes):
-    n, B = C.shape[-1], C.shape[1]
-    p = plan(n, B, C, G)
-    if p is None:
-        return triton_loops.gru_cudnn_forward(G, W_a, b_cc, C, HC, sizes)
-    SIZES, SYNC = _launch_state(sizes, C.device)
-    _gru_cudnn_forward_persistent[(p["programs"],)](G, W_a, W_a.stride(0), b_cc, C, HC, SIZES, SYNC, len(sizes), B, n, _acc(G), p["BB"], p["BN"], p["BK"],
-                                                    num_warps=p["num_warps"], num_stages=p["num_stages"])  # fmt: skip
+    _persistent(_gru_cudnn_forward_persistent, triton_loops.gru_cudnn_forward, (G, W_a, b_cc, C, HC, sizes), C, G, sizes,
+                G, W_a, W_a.stride(0), b_cc, C, HC, _acc(G))  # fmt: skip
 
 
 def gru_cudnn_backward(G, C, HC, W_a, DC, d_h, d_xc, sizes):
-    n, B = C.shape[-1], C.shape[1]
-    p = plan(n, B, C, G)
-    if p is None:
-        return triton_loops.gru_cudnn_backward(G, C, HC, W_a, DC, d_h, d_xc, sizes)
-    SIZES, SYNC = _launch_state(sizes, C.device)
-    _gru_cudnn_backward_persistent[(p["programs"],)](G, W_a, W_a.stride(0), C, HC, DC, d_h, d_xc, SIZES, SYNC, len(sizes), B, n, _acc(G), p["BB"], p["BN"],
-                                                     p["BK"], num_warps=p["num_warps"], num_stages=p["num_stages"])  # fmt: skip
+    _persistent(_gru_cudnn_backward_persistent, triton_loops.gru_cudnn_backward, (G, C, HC, W_a, DC, d_h, d_xc, sizes), C, G, sizes,
+                G, W_a, W_a.stride(0), C, HC, DC, d_h, d_xc, _acc(G))  # fmt: skip
+
+
+def lstm_forward(G, W_a, peephole, A, C, TC, sizes):
+    P = peephole if peephole is not None else W_a  # any pointer; unread without peepholes
+    _persistent(_lstm_forward_persistent, triton_loops.lstm_forward, (G, W_a, peephole, A, C, TC, sizes), A, G, sizes,
+                G, W_a, W_a.stride(0), P, A, C, TC, peephole is not None, _acc(G))  # fmt: skip
+
+
+def lstm_backward(G, C, TC, W_a, peephole, DA, carry_c, d_pre, sizes):
+    P = peephole if peephole is not None else W_a
+    _persistent(_lstm_backward_persistent, triton_loops.lstm_backward, (G, C, TC, W_a, peephole, DA, carry_c, d_pre, sizes), C, G, sizes,
+                G, W_a, W_a.stride(0), P, C, TC, DA, carry_c, d_pre, peephole is not None, _acc(G))  # fmt: skip
 
 
 from .fused import PERSISTENT_KINDS  # noqa: E402, F401 (the cell kinds with a persistent kernel here)
