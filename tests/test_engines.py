@@ -7,6 +7,9 @@ the compiled CPU loops and the torch-op loops.
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -142,3 +145,22 @@ def test_fused_large_batch_splits_its_element_wise_pass_over_threads(fused_loops
         torch.manual_seed(0)
         x = torch.randn(2, 2100, 4, requires_grad=True)
         assert max_difference(run_with_grads(reference, x, None, None), run_with_grads(fast, x, None, None)) < 1e-4
+
+
+def test_native_flat_weights_add_no_autograd_nodes_over_torch(monkeypatch):
+    """The flat weight buffer (the CUDA layout) is built in one autograd node, so a backward pass
+    through rnnkit's native lstm walks no more nodes than through torch.nn.LSTM: at small shapes a
+    GPU step waits on the host, which pays for every node (benchmarks/native_host.py)."""
+    from rnnkit import Recurrent
+    from rnnkit.engines import native
+
+    spec = importlib.util.spec_from_file_location("native_host", Path(__file__).resolve().parents[1] / "benchmarks" / "native_host.py")
+    native_host = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(native_host)
+
+    monkeypatch.setitem(native.FLAT_WEIGHTS, "cpu", True)
+    for bidirectional in (False, True):
+        theirs = torch.nn.LSTM(4, 4, num_layers=2, bidirectional=bidirectional)
+        ours = Recurrent.from_torch(theirs, engine="native")
+        x = torch.randn(3, 2, 4)
+        assert native_host.autograd_nodes(ours(x)[0]) <= native_host.autograd_nodes(theirs(x)[0])

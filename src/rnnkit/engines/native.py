@@ -7,9 +7,11 @@ parameters stay ours and gradients flow back to them.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import torch
+from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from .base import Engine
@@ -19,6 +21,36 @@ FLAT_WEIGHTS = {"cuda": True, "cpu": False}
 
 # torch's functional RNN entry points, by mode name (as torch.nn.RNNBase calls them)
 TORCH_RNN = {"LSTM": torch.lstm, "GRU": torch.gru, "RNN_TANH": torch.rnn_tanh, "RNN_RELU": torch.rnn_relu}
+
+
+class FlatWeights(torch.autograd.Function):
+    """The weights as views of one buffer in torch's layout (w_ih, w_hh, b_ih, b_hh per cell), as
+    flatten_parameters() leaves torch.nn's, made in one autograd node. cuDNN uses such a buffer as it
+    is; separate weights (ours are column slices of one [W_a | W_x] matrix) it would copy into one at
+    every call.
+
+    Each view's gradient is its source's, so backward passes the gradients through. As torch ops
+    (reshape, cat, split, view) the same layout cost 19 more autograd nodes for a bidirectional
+    layer, and at small shapes a GPU training step waits on the host, where every node costs time
+    twice (benchmarks/native_host.py)."""
+
+    @staticmethod
+    def forward(ctx, *weights: Tensor) -> tuple[Tensor, ...]:
+        buffer = torch.cat([w.reshape(-1) for w in weights])  # (Σ numel,)
+        return tuple(chunk.view(w.shape) for chunk, w in zip(buffer.split([w.numel() for w in weights]), weights))
+
+    @staticmethod
+    def backward(ctx, *grads: Tensor) -> tuple[Tensor, ...]:
+        return grads
+
+
+@contextlib.contextmanager
+def _separate_weights_are_meant():
+    """Silence cuDNN's advice to use one flat weight buffer when separate weights are chosen. (With
+    the flat buffer the warning stays audible: it would mean the buffer missed cuDNN's layout.)"""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*not part of single contiguous chunk.*")
+        yield
 
 
 class NativeEngine(Engine):
@@ -32,24 +64,16 @@ class NativeEngine(Engine):
     def run_layer(self, cells, x, lengths, states):
         mode = cells[0].torch_mode
         rnn = TORCH_RNN[mode]
-        # All weights as views of one buffer in torch's layout (w_ih, w_hh, b_ih, b_hh per cell), as
-        # flatten_parameters() leaves torch.nn's: cuDNN then uses the buffer as it is, where separate
-        # weights (ours are column slices of one [W_a | W_x] matrix) are copied into one at every call.
-        # On the CPU (oneDNN) separate contiguous weights are faster.
+        flat = FLAT_WEIGHTS.get(x.device.type, False)
         separate = [w for cell in cells for w in cell.torch_weights()]
-        if FLAT_WEIGHTS.get(x.device.type, False):
-            flat = torch.cat([w.reshape(-1) for w in separate])
-            weights = [chunk.view(w.shape) for chunk, w in zip(flat.split([w.numel() for w in separate]), separate)]
-        else:
-            weights = [w.contiguous() for w in separate]
+        # on the CPU (oneDNN) separate contiguous weights are faster
+        weights = FlatWeights.apply(*separate) if flat else [w.contiguous() for w in separate]
         # torch wants each state tensor stacked over directions: (D, B, n_a)
         hx = tuple(torch.stack(parts) if len(parts) > 1 else parts[0].unsqueeze(0) for parts in zip(*states))  # a view when one direction
         hx_arg = hx if mode == "LSTM" else hx[0]
         bidirectional = len(cells) == 2
         train = torch.is_grad_enabled()  # cuDNN keeps what backward needs only in training mode
-        with warnings.catch_warnings():
-            # cuDNN would like one flat weight buffer; ours are separate parameters.
-            warnings.filterwarnings("ignore", message=".*not part of single contiguous chunk.*")
+        with contextlib.nullcontext() if flat else _separate_weights_are_meant():
             if lengths is None:
                 out, *finals = rnn(x, hx_arg, weights, True, 1, 0.0, train, bidirectional, False)
             else:
