@@ -248,3 +248,53 @@ def test_fast_sampler_takes_the_fused_kernels_for_few_rows_of_an_lstm():
     assert isinstance(fast_sampler(lstm, FUSED_MAX_ROWS + 1, SamplingOptions()), GraphedSampler)
     assert isinstance(fast_sampler(lstm, 1, SamplingOptions(top_p=0.9)), GraphedSampler)
     assert isinstance(fast_sampler(gru, 1, SamplingOptions()), GraphedSampler)
+
+
+def test_fused_sampler_reused_with_another_seed_draws_another_stream():
+    """The seed lives on the device: a CUDA graph keeps the kernel arguments it was captured with, so
+    a seed passed as an argument would give every later call the first call's stream. Output weights
+    zero: the draws after the first depend on the random stream only."""
+    from rnnkit.decoding import SamplingOptions
+    from rnnkit.fused_sampling import FusedSampler
+    from rnnkit.models.language_model import LanguageModel
+
+    torch.manual_seed(0)
+    model = LanguageModel(40, cell="lstm", embedding_size=4, hidden_size=16).eval()
+    with torch.no_grad():
+        model.output.weight.zero_()
+    sampler = FusedSampler(model.to(DEVICE), 2, SamplingOptions(max_length=17), steps_per_replay=8)
+    first, again, other = (sampler.sample(eos_id=-1, seed=seed) for seed in (1, 1, 2))
+    assert first == again
+    assert [row[1:] for row in first] != [row[1:] for row in other]
+
+
+def test_persistent_launch_without_padding_copies_nothing_from_the_host(monkeypatch, persistent_only):
+    """A GPU sampler captures model steps in a CUDA graph, where a copy from pageable host memory
+    cannot be captured: without padding, the persistent engine's launch makes its tensors on the
+    device (the step count of rows is a fill, not a tensor of host data)."""
+    from rnnkit.engines import triton_persistent
+
+    made_from_host = []
+    real_tensor = torch.tensor
+    monkeypatch.setattr(triton_persistent.torch, "tensor", lambda *a, **k: made_from_host.append(a) or real_tensor(*a, **k))
+    _, layer = twin_layers("gru", {}, "persistent", bidirectional=False, num_layers=1, dtype=torch.float32, device=DEVICE)
+    with torch.no_grad():
+        layer(torch.randn(3, 2, 5, device=DEVICE))
+    assert made_from_host == []
+    layer(torch.randn(3, 2, 5, device=DEVICE), lengths=[3, 1])  # ragged: the sizes come from the host
+    assert made_from_host
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
+def test_graphed_sampler_captures_the_persistent_engine():
+    """The course GRU's language model runs on the persistent kernels on CUDA; its CUDA-graph
+    sampler decodes greedily what the eager loop decodes."""
+    from rnnkit.decoding import GraphedSampler, SamplingOptions, sample
+    from rnnkit.models.language_model import LanguageModel
+
+    torch.manual_seed(0)
+    model = LanguageModel(30, cell="gru", embedding_size=12, hidden_size=20).cuda().eval()
+    assert model.recurrent.engine_for(torch.device("cuda")).name == "persistent"
+    options = SamplingOptions(greedy=True, max_length=24)
+    eager = sample(model, 5, options, eos_id=2, device="cuda", fast=False)
+    assert GraphedSampler(model, 5, options, steps_per_replay=8).sample(eos_id=2) == eager

@@ -90,7 +90,7 @@ def _lstm_decode_step(PART_VAL, PART_IDX, n_parts, OUT_TOKEN, EMB, stride_emb, X
 
 
 @triton.jit
-def _sample_partial(A, W, stride_w, BIAS, BANNED, PART_VAL, PART_IDX, COUNTER, seed, step, B, n, V, inv_temperature,
+def _sample_partial(A, W, stride_w, BIAS, BANNED, PART_VAL, PART_IDX, COUNTER, step, B, n, V, inv_temperature,
                     GREEDY: tl.constexpr, ACC: tl.constexpr, BV: tl.constexpr, BK: tl.constexpr):  # fmt: skip
     pid = tl.program_id(0)
     n_parts = tl.num_programs(0)
@@ -109,7 +109,7 @@ def _sample_partial(A, W, stride_w, BIAS, BANNED, PART_VAL, PART_IDX, COUNTER, s
             score = logit.to(tl.float32)
         else:  # Gumbel-max: argmax(logit / T + g) is a draw from softmax(logit / T)
             offsets = (step * B + b) * V + vocab
-            u = tl.maximum(tl.rand(seed + tl.load(COUNTER), offsets), 1e-20)
+            u = tl.maximum(tl.rand(tl.load(COUNTER), offsets), 1e-20)  # seed: the call's seed + replays so far
             score = logit.to(tl.float32) * inv_temperature - tl.log(-tl.log(u))
         score = tl.where(banned, -float("inf"), score)
         best = tl.argmax(score, 0)
@@ -162,7 +162,9 @@ class FusedSampler:
         self.part_idx = torch.zeros(B, self.n_parts, dtype=torch.int32, device=device)
         # two token buffers, one per graph: replay r writes tokens[r % 2] while the host reads the other
         self.tokens = [torch.zeros(self.K, B, dtype=torch.int32, device=device) for _ in range(2)]
-        self.counter = torch.zeros(1, dtype=torch.int32, device=device)  # replays so far: varies the random stream
+        # the random stream's seed: the call's seed plus the replays so far. On the device, not a kernel
+        # argument, since a CUDA graph keeps the arguments it was captured with
+        self.counter = torch.zeros(1, dtype=torch.int32, device=device)
         self.banned = torch.zeros(V, dtype=torch.int8, device=device)
         if self.banned_ids:
             self.banned[self.banned_ids] = 1
@@ -175,7 +177,7 @@ class FusedSampler:
         self.part_val[:, 0] = 0.0
         self.part_idx.zero_()
         self.part_idx[:, 0] = first.to(torch.int32)
-        self.counter.zero_()  # the random stream restarts from self.seed
+        self.counter.fill_(self.seed)  # this call's random stream
         a, c = state  # (L, B, n_a) each
         for layer, buffers in enumerate(self.states):
             buffers[0][0].copy_(a[layer])
@@ -201,7 +203,7 @@ class FusedSampler:
         out = model.output
         _sample_partial[(self.n_parts,)](
             x, out.weight, out.weight.stride(0), out.bias, self.banned, self.part_val, self.part_idx, self.counter,
-            self.seed, i, B, x.shape[1], out.out_features, 1.0 / self.options.temperature, self.options.greedy,
+            i, B, x.shape[1], out.out_features, 1.0 / self.options.temperature, self.options.greedy,
             _acc(out.weight), cfg["BV"], min(cfg["sample_BK"], triton.next_power_of_2(x.shape[1])), num_warps=cfg["sample_warps"],
         )  # fmt: skip
 
@@ -258,7 +260,7 @@ class FusedSampler:
         self.model.eval()
         if seed is not None:
             torch.manual_seed(seed)
-        self.seed = int(torch.randint(2**31 - 1, ()))  # the kernels' random stream: from torch's, so seeded runs repeat
+        self.seed = int(torch.randint(2**30, ()))  # the kernels' random stream: from torch's, so seeded runs repeat (2^30: room for the replays in int32)
         logits, state = self.model.step(None, None, self.B)  # x<1> = 0, eagerly
         first = next_token_on_device(logits, self.options, self.banned_ids)
         if not self.ready:

@@ -86,8 +86,15 @@ def plan(n: int, B: int, like: Tensor, largest: Tensor) -> dict | None:
 
 
 def _launch_state(sizes: list[int], device: torch.device) -> tuple[Tensor, Tensor]:
-    """The running rows of every step, on the device, and a zeroed barrier counter."""
-    return torch.tensor(sizes, dtype=torch.int32, device=device), torch.zeros(1, dtype=torch.int32, device=device)
+    """The running rows of every step, on the device, and a zeroed barrier counter.
+
+    Without padding every step runs all B rows: that is a fill on the device, not a copy from the
+    host, so the launch can be captured in a CUDA graph (decoding.GraphedSampler captures model
+    steps; a copy from pageable host memory cannot be captured)."""
+    counter = torch.zeros(1, dtype=torch.int32, device=device)
+    if all(size == sizes[0] for size in sizes):
+        return torch.full((len(sizes),), sizes[0], dtype=torch.int32, device=device), counter
+    return torch.tensor(sizes, dtype=torch.int32, device=device), counter
 
 
 # -- building blocks -------------------------------------------------------------------------------
