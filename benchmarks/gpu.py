@@ -89,7 +89,12 @@ def persistent_many_programs(lines: list[str]) -> None:
     emit(lines, "Largest difference relative to 1 + the largest value, over outputs, final states and all gradients.\n")
     emit(lines, "| cell | dtype | max abs difference | bound |")
     emit(lines, "|---|---|---:|---:|")
-    for kind, options in [("rnn", {}), ("gru-simple", {}), ("gru", {}), ("gru-cudnn", {}), ("lstm", {}), ("lstm", {"peepholes": True})]:
+    from rnnkit.engines import triton_persistent
+
+    kinds = [("rnn", {}), ("gru-simple", {}), ("gru", {}), ("gru", {"overlap": False}), ("gru-cudnn", {}), ("lstm", {}), ("lstm", {"peepholes": True})]
+    for kind, settings in kinds:
+        options = {k: v for k, v in settings.items() if k != "overlap"}
+        triton_persistent.configure(overlap=settings.get("overlap", True))
         for dtype, bound in ((torch.float64, 1e-9), (torch.float32, 1e-4), (torch.float16, 2e-2)):
             torch.manual_seed(0)
             reference = Recurrent(kind, 24, 200, bidirectional=True, engine="reference", **options).cuda().to(dtype)
@@ -104,7 +109,8 @@ def persistent_many_programs(lines: list[str]) -> None:
                 verdict = f"{diff:.1e} | {'ok' if diff < bound else 'FAILED'} {bound:.0e}"
             except Exception as error:  # noqa: BLE001
                 verdict = f"error: {describe(error)} |"
-            emit(lines, f"| {kind}{'+peepholes' if options else ''} | {str(dtype)[6:]} | {verdict} |")
+            emit(lines, f"| {kind}{'+peepholes' if options else ''}{' (overlap off)' if 'overlap' in settings else ''} | {str(dtype)[6:]} | {verdict} |")
+    triton_persistent.configure(overlap=True)
     emit(lines)
 
 
@@ -508,8 +514,9 @@ def time_back_to_back(module, x, steps: int) -> float:
 
 
 def tune_gru(lines: list[str]) -> None:
-    """More tile settings for the persistent gru at B=32 T=256 H=512 fp16, next to cuDNN's GRU timed
-    in the same process: synchronised each step / 10 back to back."""
+    """Settings of the persistent gru at B=32 T=256 H=512 fp16 (tiles; the work between arriving at a
+    barrier and waiting at it, ``overlap``), each next to cuDNN's GRU timed right after it in the same
+    process: synchronised each step / 10 back to back. The default comes back at the end."""
     import traceback
 
     from rnnkit.engines import triton_persistent
@@ -520,20 +527,59 @@ def tune_gru(lines: list[str]) -> None:
     torch.manual_seed(0)
     x = torch.randn(256, 32, 512, device="cuda", dtype=torch.float16, requires_grad=True)
     cudnn = torch.nn.GRU(512, 512).cuda().half()
-    for config in [
-        dict(BK=128, num_warps=4, num_stages=3), dict(BK=128, num_warps=8, num_stages=3), dict(BK=256, num_warps=4, num_stages=3),
-        dict(BK=256, num_warps=8, num_stages=3), dict(BK=512, num_warps=8, num_stages=2), dict(BK=128, num_warps=4, num_stages=1),
-        dict(BK=64, num_warps=2, num_stages=3),
+    kept = dict(triton_persistent.CONFIG)
+    emit(lines, f"default: {kept}; each row changes only what it names\n")
+    for changes in [
+        dict(overlap=False), dict(), dict(BN=32, num_warps=8), dict(BN=32, num_warps=4), dict(BK=256, num_warps=8),
+        dict(BK=64, num_warps=2), dict(num_stages=1), dict(BN=32, BK=256, num_warps=8),
     ]:  # fmt: skip
+        config = {**kept, **changes}
         triton_persistent.configure(**config)
         try:
             module = Recurrent("gru", 512, 512, engine="persistent").cuda().half()
             ours = (time_step(module, x, 7), time_back_to_back(module, x, 10))
             theirs = (time_step(cudnn, x, 7), time_back_to_back(cudnn, x, 10))
-            emit(lines, f"| {config} | {ours[0]:.2f} / {ours[1]:.2f} | {theirs[0]:.2f} / {theirs[1]:.2f} | {theirs[1] / ours[1]:.2f} |")
+            emit(lines, f"| {changes or 'default'} | {ours[0]:.2f} / {ours[1]:.2f} | {theirs[0]:.2f} / {theirs[1]:.2f} | {theirs[1] / ours[1]:.2f} |")
         except Exception as error:  # noqa: BLE001
-            emit(lines, f"| {config} | error: {describe(error)[:200]} | | |")
+            emit(lines, f"| {changes or 'default'} | error: {describe(error)[:200]} | | |")
             traceback.print_exc()
+    triton_persistent.configure(**kept)
+    emit(lines)
+
+
+def barrier_cost(lines: list[str]) -> None:
+    """µs per grid barrier of the persistent kernels: a kernel that only meets at the barrier, 4096
+    times, with as many programs as the persistent gru has at n_a = 256, 512, 1024 (16 units each)
+    and with one per multiprocessor. The gru meets 4 times a step (2 forward, 2 backward), so
+    4 × T × this is the part of a training step spent at barriers when the programs arrive together."""
+    import triton
+    import triton.language as tl
+
+    from rnnkit.engines.triton_persistent import _grid_barrier
+
+    @triton.jit
+    def barriers_only(SYNC, T):
+        programs = tl.num_programs(0)
+        for t in range(0, T):
+            _grid_barrier(SYNC, programs * (t + 1))
+
+    sms = torch.cuda.get_device_properties(0).multi_processor_count
+    emit(lines, "### Grid barrier, µs each (4096 in one launch, median of 5 launches)\n")
+    emit(lines, "| programs | µs per barrier | × 4 × 256 steps, ms |")
+    emit(lines, "|---:|---:|---:|")
+    T = 4096
+    for programs in (16, 32, 64, sms):
+        times = []
+        for _ in range(6):
+            sync = torch.zeros(1, dtype=torch.int32, device="cuda")
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            barriers_only[(programs,)](sync, T, num_warps=4)
+            end.record()
+            torch.cuda.synchronize()
+            times.append(start.elapsed_time(end) * 1e3 / T)
+        us = statistics.median(times[1:])  # the first launch compiles
+        emit(lines, f"| {programs} | {us:.2f} | {us * 4 * 256 / 1e3:.2f} |")
     emit(lines)
 
 
@@ -549,16 +595,32 @@ def sampling_check(lines: list[str]) -> None:
     model = LanguageModel(500, cell="lstm", embedding_size=64, hidden_size=64).cuda().eval()
     options = SamplingOptions(greedy=True, max_length=40)
     eager = sample(model, 4, options, eos_id=-1, device="cuda", fast=False)
-    for name, make in (("fused", lambda: FusedSampler(model, 4, options)), ("graphed", lambda: GraphedSampler(model, 4, options))):
+    gru = LanguageModel(500, cell="gru", embedding_size=64, hidden_size=64).cuda().eval()  # on the persistent kernels
+    gru_eager = sample(gru, 4, options, eos_id=-1, device="cuda", fast=False)
+    checks = (
+        ("lstm, fused", lambda: FusedSampler(model, 4, options).sample(eos_id=-1) == eager),
+        ("lstm, graphed", lambda: GraphedSampler(model, 4, options).sample(eos_id=-1) == eager),
+        (f"gru ({gru.recurrent.engine_for(torch.device('cuda')).name}), graphed", lambda: GraphedSampler(gru, 4, options).sample(eos_id=-1) == gru_eager),
+    )
+    for name, check in checks:
         try:
-            emit(lines, f"greedy decoding, {name} equals eager: {make().sample(eos_id=-1) == eager}")
+            emit(lines, f"greedy decoding, {name} equals eager: {check()}")
         except Exception as error:  # noqa: BLE001
             emit(lines, f"greedy decoding, {name}: error {describe(error)}")
             traceback.print_exc()
+    # a reused fused sampler: another seed, another random stream (the seed is not a captured
+    # argument). Output weights zero: the draws after the first depend on the random stream only.
+    flat = LanguageModel(40, cell="lstm", embedding_size=16, hidden_size=64).cuda().eval()
+    with torch.no_grad():
+        flat.output.weight.zero_()
+    sampler = FusedSampler(flat, 4, SamplingOptions(max_length=40))
+    first, again, other = (sampler.sample(eos_id=-1, seed=seed) for seed in (1, 1, 2))
+    emit(lines, f"fused sampler reused: seed 1 twice equal: {first == again}; seed 2 differs after the first token: "
+         f"{[r[1:] for r in first] != [r[1:] for r in other]}")
     emit(lines)
 
 
-SECTIONS = {"correctness": correctness, "training": None, "sampling": sampling, "graphed": graphed_sampling, "precision": precision_training, "native": native_overhead, "throughput": training_throughput, "tune-gru": tune_gru, "sampling-check": sampling_check}
+SECTIONS = {"correctness": correctness, "training": None, "sampling": sampling, "graphed": graphed_sampling, "precision": precision_training, "native": native_overhead, "throughput": training_throughput, "tune-gru": tune_gru, "sampling-check": sampling_check, "barrier": barrier_cost}
 
 
 def main() -> None:

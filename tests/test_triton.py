@@ -298,3 +298,17 @@ def test_graphed_sampler_captures_the_persistent_engine():
     options = SamplingOptions(greedy=True, max_length=24)
     eager = sample(model, 5, options, eos_id=2, device="cuda", fast=False)
     assert GraphedSampler(model, 5, options, steps_per_replay=8).sample(eos_id=2) == eager
+
+
+@pytest.mark.parametrize("overlap", [True, False], ids=["overlap", "no-overlap"])
+def test_persistent_gru_with_and_without_work_between_arrive_and_wait(overlap, monkeypatch, persistent_only):
+    """The course gru's kernels can do Γu (forward) and dpre_u Wu (backward) between arriving at a
+    barrier and waiting at it, or before arriving; both orders compute the reference's values."""
+    from rnnkit.engines import triton_persistent
+
+    monkeypatch.setitem(triton_persistent.CONFIG, "overlap", overlap)
+    reference, layer = twin_layers("gru", {}, "persistent", bidirectional=True, num_layers=1, dtype=torch.float64, device=DEVICE)
+    torch.manual_seed(1)
+    x = torch.randn(6, 3, 5, dtype=torch.float64, device=DEVICE, requires_grad=True)
+    state = random_state(reference, 3, torch.float64, device=DEVICE)
+    assert max_difference(run_with_grads(reference, x, [6, 2, 4], state), run_with_grads(layer, x, [6, 2, 4], state)) < 1e-9

@@ -52,8 +52,11 @@ from .triton_loops import _acc, _mm, _tanh
 
 
 # tile sizes on a GPU: units per program, rows per tile, reduction chunk, warps; benchmarks/gpu.py
-# times the alternatives (``configure``)
-CONFIG = {"BN": 16, "BB": 32, "BK": 128, "num_warps": 4, "num_stages": 3}  # the fastest of those timed on an H200 (docs/gpu)
+# times the alternatives (``configure``). The tiles are the fastest of those timed on an H200
+# (docs/gpu). "overlap": the course gru does the work that needs no other program's results of a
+# phase (Γu forward, dpre_u Wu backward) between arriving at the barrier and waiting at it; not yet
+# timed on a GPU (benchmarks/gpu.py tune-gru compares both settings).
+CONFIG = {"BN": 16, "BB": 32, "BK": 128, "num_warps": 4, "num_stages": 3, "overlap": True}
 
 
 def configure(**values: int) -> None:
@@ -101,14 +104,28 @@ def _launch_state(sizes: list[int], device: torch.device) -> tuple[Tensor, Tenso
 
 
 @triton.jit
-def _grid_barrier(SYNC, target):
-    """Wait until the counter reaches ``target``; every program adds 1 on arrival. Stores before the
-    barrier are visible to every program's L2 (``.cg``) loads after it."""
-    tl.debug_barrier()  # every thread of this program has issued its stores
+def _barrier_arrive(SYNC):
+    """Arrive at the grid barrier: add 1 to the counter once every thread of this program has issued
+    its stores (release: they are visible to whoever sees the count)."""
+    tl.debug_barrier()
     tl.atomic_add(SYNC, 1, sem="release", scope="gpu")
+
+
+@triton.jit
+def _barrier_wait(SYNC, target):
+    """Wait until the counter reaches ``target`` (acquire: every arrived program's stores are then
+    visible to this program's L2 (``.cg``) loads). Between arrive and wait a program may do work
+    that needs no other program's results of this phase: it is then off the critical path."""
     while tl.atomic_add(SYNC, 0, sem="acquire", scope="gpu") < target:
         pass
     tl.debug_barrier()
+
+
+@triton.jit
+def _grid_barrier(SYNC, target):
+    """Arrive, then wait until the counter reaches ``target``; every program adds 1 on arrival."""
+    _barrier_arrive(SYNC)
+    _barrier_wait(SYNC, target)
 
 
 @triton.jit
@@ -250,7 +267,29 @@ def _lstm_backward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, P, C, TC, DA
 
 
 @triton.jit
-def _gru_forward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, C, RC, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
+def _gru_gate(G_t, gate, C_prev, W, stride_w, bs, n, cols, col_mask, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
+    """Γ = σ(W_gate[c<t-1>, x<t>] + b_gate) for this tile, in place of its input projection in G
+    (blocks [u r c]; ``gate`` 0 for Γu, 1 for Γr)."""
+    for r0 in range(0, bs, BB):
+        rows = r0 + tl.arange(0, BB)
+        row_mask = rows < bs
+        mask = row_mask[:, None] & col_mask[None, :]
+        g = G_t + rows[:, None] * (3 * n) + gate * n + cols[None, :]
+        pre = tl.load(g, mask=mask, other=0.0).to(ACC)
+        for k0 in range(0, n, BK):
+            kk = k0 + tl.arange(0, BK)
+            k_mask = kk < n
+            c = _load_cg(C_prev + rows[:, None] * n + kk[None, :], row_mask[:, None] & k_mask[None, :])
+            w = tl.load(W + (gate * n + cols[None, :]) * stride_w + kk[:, None], mask=col_mask[None, :] & k_mask[:, None], other=0.0)
+            pre = _mm(c, w, pre)
+        tl.store(g, tl.sigmoid(pre).to(G_t.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _gru_forward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, C, RC, ACC: tl.constexpr, OVERLAP: tl.constexpr, BB: tl.constexpr,
+                            BN: tl.constexpr, BK: tl.constexpr):  # fmt: skip
+    """With OVERLAP, Γu is computed after arriving at the first barrier: only this program reads it
+    (in phase 2), so its product runs while the other programs are still arriving."""
     programs = tl.num_programs(0)
     cols = tl.program_id(0) * BN + tl.arange(0, BN)
     col_mask = cols < n
@@ -259,29 +298,22 @@ def _gru_forward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, C, RC, ACC: tl
         G_t = G + t * B * 3 * n
         C_prev = C + t * B * n
         RC_t = RC + t * B * n
-        # phase 1, this tile: Γu, Γr from [c<t-1>, x<t>]; Γr * c<t-1>
+        # phase 1, this tile: Γr from [c<t-1>, x<t>]; Γr * c<t-1>, which every program's phase 2 reads
+        _gru_gate(G_t, 1, C_prev, W, stride_w, bs, n, cols, col_mask, ACC, BB, BN, BK)
+        tl.debug_barrier()  # Γr of the tile is stored before it is read back
         for r0 in range(0, bs, BB):
             rows = r0 + tl.arange(0, BB)
-            row_mask = rows < bs
-            mask = row_mask[:, None] & col_mask[None, :]
-            g = G_t + rows[:, None] * (3 * n) + cols[None, :]
+            mask = (rows < bs)[:, None] & col_mask[None, :]
             state = rows[:, None] * n + cols[None, :]
-            u = tl.load(g, mask=mask, other=0.0).to(ACC)
-            r = tl.load(g + n, mask=mask, other=0.0).to(ACC)
-            for k0 in range(0, n, BK):
-                kk = k0 + tl.arange(0, BK)
-                k_mask = kk < n
-                c = _load_cg(C_prev + rows[:, None] * n + kk[None, :], row_mask[:, None] & k_mask[None, :])
-                w = W + cols[None, :] * stride_w + kk[:, None]
-                w_mask = col_mask[None, :] & k_mask[:, None]
-                u = _mm(c, tl.load(w, mask=w_mask, other=0.0), u)
-                r = _mm(c, tl.load(w + n * stride_w, mask=w_mask, other=0.0), r)
-            u, r = tl.sigmoid(u), tl.sigmoid(r)  # Γu, Γr
+            r = tl.load(G_t + rows[:, None] * (3 * n) + n + cols[None, :], mask=mask, other=0.0).to(ACC)
             c_prev = _load_cg(C_prev + state, mask).to(ACC)
-            tl.store(g, u.to(G.dtype.element_ty), mask=mask)
-            tl.store(g + n, r.to(G.dtype.element_ty), mask=mask)
             tl.store(RC_t + state, (r * c_prev).to(RC.dtype.element_ty), mask=mask)
-        _grid_barrier(SYNC, programs * (2 * t + 1))  # the candidate's product reads all of Γr * c<t-1>
+        if not OVERLAP:
+            _gru_gate(G_t, 0, C_prev, W, stride_w, bs, n, cols, col_mask, ACC, BB, BN, BK)  # Γu
+        _barrier_arrive(SYNC)
+        if OVERLAP:
+            _gru_gate(G_t, 0, C_prev, W, stride_w, bs, n, cols, col_mask, ACC, BB, BN, BK)  # Γu, while the others arrive
+        _barrier_wait(SYNC, programs * (2 * t + 1))  # the candidate's product reads all of Γr * c<t-1>
         # phase 2, this tile: c̃<t> = tanh(Wc[Γr * c<t-1>, x<t>] + bc); c<t> = c<t-1> + Γu (c̃<t> - c<t-1>)
         for r0 in range(0, bs, BB):
             rows = r0 + tl.arange(0, BB)
@@ -305,7 +337,8 @@ def _gru_forward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, C, RC, ACC: tl
 
 
 @triton.jit
-def _gru_backward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, C, DC, DP, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
+def _gru_backward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, C, DC, DP, ACC: tl.constexpr, OVERLAP: tl.constexpr, BB: tl.constexpr,
+                             BN: tl.constexpr, BK: tl.constexpr):  # fmt: skip
     programs = tl.num_programs(0)
     cols = tl.program_id(0) * BN + tl.arange(0, BN)
     col_mask = cols < n
@@ -350,9 +383,15 @@ def _gru_backward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, C, DC, DP, AC
             tl.store(DP_t + g + n, (d_rc * c_prev * r * (1 - r)).to(DP.dtype.element_ty), mask=mask)  # dpre_r
             dc_prev = _load_cg(DC_prev + state, mask).to(ACC) + r * d_rc
             tl.store(DC_prev + state, dc_prev.to(DC.dtype.element_ty), mask=mask)
-        _grid_barrier(SYNC, programs * (2 * i + 2))  # the next product reads dpre_u, dpre_r of every unit
-        # phase 3, this tile: dc<t-1> += Σ_k dpre_u,r[:, k] Wu,r[k, tile]
-        _backward_product(DC_prev, DP_t, 3 * n, 2 * n, W, stride_w, bs, n, cols, col_mask, ACC, BB, BK)
+        if not OVERLAP:
+            _backward_product(DC_prev, DP_t, 3 * n, n, W, stride_w, bs, n, cols, col_mask, ACC, BB, BK)  # += dpre_u Wu
+        _barrier_arrive(SYNC)
+        # phase 3, this tile: dc<t-1> += Σ_k dpre_u[:, k] Wu[k, tile] (dpre_u is complete since the
+        # first barrier: with OVERLAP this runs while the others arrive) + Σ_k dpre_r[:, k] Wr[k, tile]
+        if OVERLAP:
+            _backward_product(DC_prev, DP_t, 3 * n, n, W, stride_w, bs, n, cols, col_mask, ACC, BB, BK)
+        _barrier_wait(SYNC, programs * (2 * i + 2))  # the next product reads dpre_r of every unit
+        _backward_product(DC_prev, DP_t + n, 3 * n, n, W + n * stride_w, stride_w, bs, n, cols, col_mask, ACC, BB, BK)
 
 
 
@@ -593,12 +632,13 @@ def gru_simple_backward(G, C, W_a, DC, d_pre, sizes):
 
 
 def gru_forward(G, W_a, C, RC, sizes):
-    _persistent(_gru_forward_persistent, triton_loops.gru_forward, (G, W_a, C, RC, sizes), C, G, sizes, G, W_a, W_a.stride(0), C, RC, _acc(G))
+    _persistent(_gru_forward_persistent, triton_loops.gru_forward, (G, W_a, C, RC, sizes), C, G, sizes, G, W_a, W_a.stride(0), C, RC, _acc(G),
+                CONFIG["overlap"])  # fmt: skip
 
 
 def gru_backward(G, C, RC, W_a, DC, d_pre, sizes):
     _persistent(_gru_backward_persistent, triton_loops.gru_backward, (G, C, RC, W_a, DC, d_pre, sizes), C, G, sizes,
-                G, W_a, W_a.stride(0), C, DC, d_pre, _acc(G))  # fmt: skip
+                G, W_a, W_a.stride(0), C, DC, d_pre, _acc(G), CONFIG["overlap"])  # fmt: skip
 
 
 def gru_cudnn_forward(G, W_a, b_cc, C, HC, sizes):
