@@ -31,13 +31,20 @@ from rnnkit.engines import engines_for
 CELLS = [("rnn", {}), ("gru", {}), ("gru-simple", {}), ("gru-cudnn", {}), ("lstm", {}), ("lstm", {"peepholes": True})]
 SHAPES = [(8, 256, 256), (32, 256, 512), (64, 256, 1024), (16, 1024, 768)]
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+TRAINING_DTYPES = list(DTYPES)  # --dtypes: the training table's
 TUNE = False  # --tune: sweep the tile settings of the persistent kernels and the fused sampler first
 SHORT = False  # --short: leave out the slow engines (per-step Triton kernels, torch-op loops)
+
+
+OUT_FILE: str | None = None  # --out: every line goes there as soon as it is emitted
 
 
 def emit(lines: list[str], text: str = "") -> None:
     print(text, flush=True)
     lines.append(text)
+    if OUT_FILE:  # a step killed at its time limit keeps what it measured
+        with open(OUT_FILE, "a") as f:
+            f.write(text + "\n")
 
 
 def outputs_and_grads(layer, x, lengths) -> list:
@@ -170,13 +177,16 @@ def training_steps(lines: list[str], quick: bool) -> None:
         ("rnnkit gru (course) persistent", lambda H: Recurrent("gru", H, H, engine="persistent")),
         ("rnnkit gru-cudnn native", lambda H: Recurrent("gru-cudnn", H, H, engine="native")),
         ("rnnkit gru-cudnn persistent", lambda H: Recurrent("gru-cudnn", H, H, engine="persistent")),
+        ("torch.nn.RNN (cuDNN)", lambda H: torch.nn.RNN(H, H)),
+        ("rnnkit rnn native", lambda H: Recurrent("rnn", H, H, engine="native")),
+        ("rnnkit rnn persistent", lambda H: Recurrent("rnn", H, H, engine="persistent")),
+        ("rnnkit gru-simple persistent", lambda H: Recurrent("gru-simple", H, H, engine="persistent")),
     ]
     if not SHORT:  # the per-step kernels and the torch-op loops: tens to hundreds of ms
         entries += [
             ("rnnkit lstm triton", lambda H: Recurrent("lstm", H, H, engine="triton")),
             ("rnnkit gru (course) triton", lambda H: Recurrent("gru", H, H, engine="triton")),
             ("rnnkit gru-simple triton", lambda H: Recurrent("gru-simple", H, H, engine="triton")),
-            ("rnnkit gru-simple persistent", lambda H: Recurrent("gru-simple", H, H, engine="persistent")),
             ("rnnkit gru-simple fused", lambda H: Recurrent("gru-simple", H, H, engine="fused")),
             ("rnnkit gru (course) fused", lambda H: Recurrent("gru", H, H, engine="fused")),
         ]
@@ -185,7 +195,8 @@ def training_steps(lines: list[str], quick: bool) -> None:
     emit(lines, header)
     emit(lines, "|---|---|" + "---:|" * len(shapes))
     for name, make in entries:
-        for dname, dtype in DTYPES.items():
+        for dname in TRAINING_DTYPES:
+            dtype = DTYPES[dname]
             cells = []
             for B, T, H in shapes:
                 if ("fused" in name or "triton" in name) and dname != "fp16":  # slow; fused measured before (docs/gpu): 40-230 ms
@@ -628,11 +639,17 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="two shapes only")
     parser.add_argument("--tune", action="store_true", help="sweep the tile settings of the Triton kernels first")
     parser.add_argument("--short", action="store_true", help="leave out the slow engines")
+    parser.add_argument("--dtypes", nargs="+", choices=list(DTYPES), help="the training table's dtypes (default all)")
     parser.add_argument("--out", help="also write the results (markdown) to this file")
     parser.add_argument("--sections", nargs="+", choices=list(SECTIONS), default=list(SECTIONS), help="which parts to run (default all)")
     args = parser.parse_args()
-    global TUNE, SHORT
+    global TUNE, SHORT, OUT_FILE
     TUNE, SHORT = args.tune, args.short
+    if args.dtypes:
+        TRAINING_DTYPES[:] = args.dtypes
+    if args.out:
+        open(args.out, "w").close()
+        OUT_FILE = args.out
     if not torch.cuda.is_available():
         sys.exit("benchmarks/gpu.py needs a CUDA device")
     lines: list[str] = []
@@ -646,9 +663,6 @@ def main() -> None:
             section(lines)
         except Exception as error:  # keep what the other sections measured
             emit(lines, f"section failed: {type(error).__name__}: {error}\n")
-        if args.out:
-            with open(args.out, "w") as f:
-                f.write("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

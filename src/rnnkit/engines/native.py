@@ -73,7 +73,8 @@ class NativeEngine(Engine):
         hx_arg = hx if mode == "LSTM" else hx[0]
         bidirectional = len(cells) == 2
         train = torch.is_grad_enabled()  # cuDNN keeps what backward needs only in training mode
-        with contextlib.nullcontext() if flat else _separate_weights_are_meant():
+        quiet = x.is_cuda and not flat  # only cuDNN warns about separate weights
+        with _separate_weights_are_meant() if quiet else contextlib.nullcontext():
             if lengths is None:
                 out, *finals = rnn(x, hx_arg, weights, True, 1, 0.0, train, bidirectional, False)
             else:
