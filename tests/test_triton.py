@@ -165,6 +165,26 @@ def test_fused_sampler_greedy_equals_eager_decoding(num_layers):
     assert fused == eager
 
 
+def test_fused_sampler_starts_from_a_learned_initial_state():
+    """The first step runs in the kernels too: from x<1> = 0 and the model's a<0>, c<0>, here learned
+    (non-zero) ones; greedy decoding equals the eager loop's."""
+    from rnnkit import Recurrent
+    from rnnkit.decoding import SamplingOptions, sample
+    from rnnkit.fused_sampling import FusedSampler
+
+    model = _chaotic_language_model(2).cpu()
+    learned = Recurrent("lstm", 12, 20, num_layers=2, learn_initial_state=True)
+    learned.load_state_dict(model.recurrent.state_dict(), strict=False)
+    with torch.no_grad():
+        for p in learned.initial_state.values():
+            p.normal_(0, 1.0)
+    model.recurrent = learned
+    model = model.to(DEVICE).eval()
+    options = SamplingOptions(greedy=True, max_length=9)
+    eager = sample(model, 2, options, eos_id=-1, device=DEVICE, fast=False)
+    assert FusedSampler(model, 2, options, steps_per_replay=4).sample(eos_id=-1) == eager
+
+
 def test_fused_sampler_draws_from_the_tempered_distribution():
     """Output weights zero: every step's distribution is softmax(b_y / T), whatever the state.
     256 draws of 5 tokens (one banned) against it; the tolerance is about four standard deviations."""
@@ -178,8 +198,8 @@ def test_fused_sampler_draws_from_the_tempered_distribution():
     with torch.no_grad():
         model.output.weight.zero_()
         model.output.bias.copy_(bias)
-    sampler = FusedSampler(model.to(DEVICE), 8, SamplingOptions(temperature=2.0, max_length=33), banned=[0], steps_per_replay=16)
-    draws = torch.tensor([t for row in sampler.sample(eos_id=-1, seed=1) for t in row[1:]])  # the first is eager
+    sampler = FusedSampler(model.to(DEVICE), 8, SamplingOptions(temperature=2.0, max_length=32), banned=[0], steps_per_replay=16)
+    draws = torch.tensor([t for row in sampler.sample(eos_id=-1, seed=1) for t in row])  # the first step's draws too
     assert len(draws) == 8 * 32
     expected = torch.softmax(bias.masked_fill(torch.arange(5) == 0, -torch.inf) / 2.0, 0) * len(draws)
     counts = torch.bincount(draws, minlength=5).float()

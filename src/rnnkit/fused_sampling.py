@@ -9,7 +9,7 @@ One token of a one-layer model is two launches (one more per extra layer):
    gates. It first picks the previous token (layer 0 only): the argmax of the per-tile maxima that
    launch 2 of the previous step left, so the token never leaves the GPU; then
    ``pre = W_a a<t-1> + W_x x<t> + b`` for its units (x<t> = e(token), read straight from the
-   embedding), then c<t> = Γu*c̃ + Γf*c<t-1>, a<t> = Γo*tanh(c<t>). The state is double-buffered:
+   embedding; the first step's "previous token" is -1, for x<1> = 0, so no step runs eagerly), then c<t> = Γu*c̃ + Γf*c<t-1>, a<t> = Γo*tanh(c<t>). The state is double-buffered:
    programs read a<t-1> of every unit while writing their own part of a<t>.
 2. ``_sample_partial``: each program owns a tile of the vocabulary, computes those logits
    ``W_y a<t> + b_y``, and draws with the Gumbel-max trick: argmax(logit / temperature + g),
@@ -66,8 +66,10 @@ def _lstm_decode_step(PART_VAL, PART_IDX, n_parts, OUT_TOKEN, EMB, stride_emb, X
             if pid == 0:
                 tl.store(OUT_TOKEN + b, token)
             x_row = EMB + token.to(tl.int64) * stride_emb  # x<t> = e(token)
+            x_end = n + tl.where(token >= 0, n_x, 0)  # token -1 stands for x<1> = 0: nothing read
         else:
             x_row = X + b * n_x  # the layer below's a<t>
+            x_end = n + n_x
         u = tl.load(BIAS + cols, mask=col_mask, other=0.0).to(ACC)
         f = tl.load(BIAS + n + cols, mask=col_mask, other=0.0).to(ACC)
         cand = tl.load(BIAS + 2 * n + cols, mask=col_mask, other=0.0).to(ACC)
@@ -76,7 +78,7 @@ def _lstm_decode_step(PART_VAL, PART_IDX, n_parts, OUT_TOKEN, EMB, stride_emb, X
             kk = k0 + tl.arange(0, BK)
             from_a = kk < n
             v = tl.load(A + b * n + kk, mask=from_a, other=0.0).to(ACC)
-            v += tl.load(x_row + (kk - n), mask=(kk >= n) & (kk < n + n_x), other=0.0).to(ACC)
+            v += tl.load(x_row + (kk - n), mask=(kk >= n) & (kk < x_end), other=0.0).to(ACC)
             w = W + cols[:, None] * stride_w + kk[None, :]
             w_mask = col_mask[:, None] & (kk < n + n_x)[None, :]
             u += tl.sum(tl.load(w, mask=w_mask, other=0.0).to(ACC) * v[None, :], axis=1)
@@ -148,7 +150,7 @@ class FusedSampler:
         self.graph = None
         self.ready = False
 
-    def _setup(self, first: Tensor, state) -> None:
+    def _setup(self) -> None:
         model, B = self.model, self.B
         device = model.output.weight.device
         self.cells = [model.recurrent.cells[f"l{layer}"] for layer in range(model.recurrent.num_layers)]
@@ -169,19 +171,22 @@ class FusedSampler:
         if self.banned_ids:
             self.banned[self.banned_ids] = 1
         self.ready = True
-        self._load(first, state)
 
-    def _load(self, first: Tensor, state) -> None:
-        """Put the first token (as the winning 'tile') and the state after it into the buffers."""
+    def _load(self) -> None:
+        """Start a sequence: the 'previous token' -1 (the first step reads x<1> = 0) as the winning
+        tile, a<0> and c<0> (zero, or the model's learned initial state), this call's seed."""
         self.part_val.fill_(-float("inf"))
         self.part_val[:, 0] = 0.0
         self.part_idx.zero_()
-        self.part_idx[:, 0] = first.to(torch.int32)
+        self.part_idx[:, 0] = -1
         self.counter.fill_(self.seed)  # this call's random stream
-        a, c = state  # (L, B, n_a) each
+        learned = self.model.recurrent.initial_state  # (L, n_a) per state name, or None: zeros
         for layer, buffers in enumerate(self.states):
-            buffers[0][0].copy_(a[layer])
-            buffers[0][1].copy_(c[layer])
+            for name, buffer in zip(("a", "c"), buffers[0]):
+                if learned is None:
+                    buffer.zero_()
+                else:
+                    buffer.copy_(learned[name][layer].expand_as(buffer))
 
     def _token_step(self, i: int, tokens: Tensor) -> None:
         """Step i of a replay: pick the previous token (into tokens[i]), run the layers, leave the
@@ -252,23 +257,19 @@ class FusedSampler:
 
     @torch.no_grad()
     def sample(self, eos_id: int, seed: int | None = None) -> list[list[int]]:
-        """Replay r's buffer holds tokens r·K ... r·K + K - 1 of the sequence (its slot 0 is the draw
-        of the previous replay's last step; the first replay's is the eager first token). On a GPU the
-        next replay is queued before the host reads the last one, so the GPU never waits for Python."""
-        from .decoding import next_token_on_device
-
+        """Every step runs in the kernels, the first (x<1> = 0) too: slot i of replay r holds the
+        token fed to step r·K + i, so slot 0 of the first replay is the -1 that stands for x<1> and
+        the sequence is everything after it. On a GPU the next replay is queued before the host
+        reads the last one, so the GPU never waits for Python."""
         self.model.eval()
         if seed is not None:
             torch.manual_seed(seed)
         self.seed = int(torch.randint(2**30, ()))  # the kernels' random stream: from torch's, so seeded runs repeat (2^30: room for the replays in int32)
-        logits, state = self.model.step(None, None, self.B)  # x<1> = 0, eagerly
-        first = next_token_on_device(logits, self.options, self.banned_ids)
         if not self.ready:
-            self._setup(first, state)
-        else:
-            self._load(first, state)
-        replays = -(-self.options.max_length // self.K)
-        on_gpu = first.is_cuda and os.environ.get("TRITON_INTERPRET") != "1"
+            self._setup()
+        self._load()
+        replays = -(-(self.options.max_length + 1) // self.K)  # + the slot of x<1>
+        on_gpu = self.part_val.is_cuda and os.environ.get("TRITON_INTERPRET") != "1"
         if on_gpu and self.graph is None:
             self._capture()
         rows: list[Tensor] = []
@@ -282,7 +283,7 @@ class FusedSampler:
             else:  # the interpreter: no graphs
                 self._replay_body(self.tokens[0])
                 rows.append(self.tokens[0].t().to(torch.long).cpu())
-            if bool((torch.cat(rows, dim=1) == eos_id).any(dim=1).all()):
+            if bool((torch.cat(rows, dim=1)[:, 1:] == eos_id).any(dim=1).all()):
                 break
-        tokens = torch.cat(rows, dim=1)[:, : self.options.max_length].tolist()
+        tokens = torch.cat(rows, dim=1)[:, 1 : self.options.max_length + 1].tolist()
         return [row[: row.index(eos_id)] if eos_id in row else row for row in tokens]
