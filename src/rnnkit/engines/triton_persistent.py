@@ -24,10 +24,12 @@ Phases per step (the same equations, buffers and block layouts as ``triton_loops
 
 * ``lstm`` forward: gates of the tile from a<t-1> (all units) → barrier.
   backward: dpre<t> of the tile from da<t>, dc<t> → barrier → da<t-1> tile += Σ_k dpre<t>[k] W[k, tile].
-* ``gru`` (relevance before the product) forward: Γu, Γr of the tile from c<t-1> (all units),
-  Γr * c<t-1> → barrier → c̃<t> from Γr * c<t-1> (all units), c<t> → barrier.
+* ``gru`` (relevance before the product) forward: Γr of the tile from c<t-1> (all units),
+  Γr * c<t-1> → arrive · Γu of the tile · wait → c̃<t> from Γr * c<t-1> (all units), c<t> → barrier.
   backward: dpre_u, dpre_c of the tile → barrier → d(Γr * c<t-1>) = dpre_c Wcc, dpre_r →
-  barrier → dc<t-1> tile += dpre_u,r Wu,r.
+  arrive · dc<t-1> tile += dpre_u Wu · wait → dc<t-1> tile += dpre_r Wr.
+  Two barriers per step each way, since each phase needs the whole previous one; the work between
+  arrive and wait needs no other program's results of that phase (``CONFIG["overlap"]``).
 
 * ``gru-cudnn`` (relevance after the product) forward: Γr, Γu and Wcc c<t-1> + bcc of the tile from
   c<t-1> (all units), then c̃<t>, c<t> → barrier. backward: dpre of the tile → barrier →
