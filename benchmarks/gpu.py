@@ -558,6 +558,40 @@ def tune_gru(lines: list[str]) -> None:
     emit(lines)
 
 
+def sampling_aim(lines: list[str], tokens: int = 512) -> None:
+    """The issue's sampling aim alone: µs per token, LSTM language model, H=1024, B=1, fp16, vocab
+    10000. A reused fused sampler's whole ``sample()`` call, its decode loop's graph replays alone,
+    and the public ``decoding.sample`` (a new sampler per call: setup and capture included)."""
+    from rnnkit.decoding import SamplingOptions, sample
+    from rnnkit.fused_sampling import FusedSampler
+    from rnnkit.models.language_model import LanguageModel
+
+    torch.manual_seed(0)
+    model = LanguageModel(10000, cell="lstm", embedding_size=1024, hidden_size=1024).cuda().half().eval()
+    options = SamplingOptions(max_length=tokens)
+    sampler = FusedSampler(model, 1, options)
+    sampler.sample(eos_id=-1)  # compile, capture
+
+    def per_token(run, repeats: int = 5, count: int = tokens) -> float:
+        times = []
+        for _ in range(repeats):
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            run()
+            end.record()
+            torch.cuda.synchronize()
+            times.append(start.elapsed_time(end) * 1e3 / count)
+        return statistics.median(times)
+
+    whole = per_token(lambda: sampler.sample(eos_id=-1))
+    replays = per_token(lambda: [sampler.graph.replay() for _ in range(32)], count=32 * sampler.K)
+    public = per_token(lambda: sample(model, 1, options, eos_id=-1, device="cuda"), repeats=3)
+    emit(lines, f"### Sampling aim (≤ 20 µs per token at H=1024, B=1): fused sampler, fp16, {tokens} tokens per call, median\n")
+    emit(lines, "| reused sampler, whole sample() call | its decode loop (graph replays alone) | decoding.sample() (new sampler per call) |")
+    emit(lines, "|---:|---:|---:|")
+    emit(lines, f"| {whole:.1f} | {replays:.1f} | {public:.1f} |\n")
+
+
 def barrier_cost(lines: list[str]) -> None:
     """µs per grid barrier of the persistent kernels: a kernel that only meets at the barrier, 4096
     times, with as many programs as the persistent gru has at n_a = 256, 512, 1024 (16 units each)
@@ -631,7 +665,7 @@ def sampling_check(lines: list[str]) -> None:
     emit(lines)
 
 
-SECTIONS = {"correctness": correctness, "training": None, "sampling": sampling, "graphed": graphed_sampling, "precision": precision_training, "native": native_overhead, "throughput": training_throughput, "tune-gru": tune_gru, "sampling-check": sampling_check, "barrier": barrier_cost}
+SECTIONS = {"correctness": correctness, "training": None, "sampling": sampling, "graphed": graphed_sampling, "precision": precision_training, "native": native_overhead, "throughput": training_throughput, "tune-gru": tune_gru, "sampling-check": sampling_check, "barrier": barrier_cost, "sampling-aim": sampling_aim}
 
 
 def main() -> None:

@@ -24,13 +24,14 @@ step() {  # step NAME SECONDS COMMAND...
 
 step device 30 python3 -c "import torch, triton; p = torch.cuda.get_device_properties(0); print(p.name, p.multi_processor_count, 'SMs; torch', torch.__version__, 'triton', triton.__version__)"
 # correctness first: every engine against the reference (float64); the persistent kernels with 13
-# programs at the barrier (both gru barrier orders, bf16 too); the CUDA-graph samplers
-step correctness 180 python3 benchmarks/gpu.py --sections correctness sampling-check --out "$OUT/correctness.md"
+# programs at the barrier (both gru barrier orders, bf16 too); the CUDA-graph samplers; the
+# sampling aim (µs per token at H=1024, B=1)
+step correctness 200 python3 benchmarks/gpu.py --sections correctness sampling-check sampling-aim --out "$OUT/correctness.md"
 # the course gru against cuDNN's GRU under each setting, and what one grid barrier costs
 step gru 120 python3 benchmarks/gpu.py --sections barrier tune-gru --out "$OUT/gru.md"
 # the tests that mean most on a GPU: CUDA-graph capture of the persistent kernels, the sampler's
 # seed and first step, both barrier orders of the gru, autocast
-step tests 100 python3 -m pytest -q -p no:cacheprovider tests/test_triton.py \
+step tests 80 python3 -m pytest -q -p no:cacheprovider tests/test_triton.py \
     -k "graphed or seed or arrive_and_wait or host or autocast or fused_sampler or persistent_row_tiles" --junitxml="$OUT/tests.xml"
 # the training table for the engines timed on a GPU for the first time (rnn, gru-simple and
 # gru-cudnn persistent), two shapes, fp16
