@@ -592,22 +592,27 @@ def sampling_aim(lines: list[str], tokens: int = 512) -> None:
     emit(lines, f"| {whole:.1f} | {replays:.1f} | {public:.1f} |\n")
 
 
-def barrier_cost(lines: list[str]) -> None:
-    """µs per grid barrier of the persistent kernels: a kernel that only meets at the barrier, 4096
-    times, with as many programs as the persistent gru has at n_a = 256, 512, 1024 (16 units each)
-    and with one per multiprocessor. The gru meets 4 times a step (2 forward, 2 backward), so
-    4 × T × this is the part of a training step spent at barriers when the programs arrive together."""
+try:  # the kernel of the "barrier" section (GPU machines have Triton)
     import triton
     import triton.language as tl
 
     from rnnkit.engines.triton_persistent import _grid_barrier
 
     @triton.jit
-    def barriers_only(SYNC, T):
+    def _barriers_only(SYNC, T):
         programs = tl.num_programs(0)
         for t in range(0, T):
             _grid_barrier(SYNC, programs * (t + 1))
 
+except ImportError:
+    _barriers_only = None
+
+
+def barrier_cost(lines: list[str]) -> None:
+    """µs per grid barrier of the persistent kernels: a kernel that only meets at the barrier, 4096
+    times, with as many programs as the persistent gru has at n_a = 256, 512, 1024 (16 units each)
+    and with one per multiprocessor. The gru meets 4 times a step (2 forward, 2 backward), so
+    4 × T × this is the part of a training step spent at barriers when the programs arrive together."""
     sms = torch.cuda.get_device_properties(0).multi_processor_count
     emit(lines, "### Grid barrier, µs each (4096 in one launch, median of 5 launches)\n")
     emit(lines, "| programs | µs per barrier | × 4 × 256 steps, ms |")
@@ -619,7 +624,7 @@ def barrier_cost(lines: list[str]) -> None:
             sync = torch.zeros(1, dtype=torch.int32, device="cuda")
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             start.record()
-            barriers_only[(programs,)](sync, T, num_warps=4)
+            _barriers_only[(programs,)](sync, T, num_warps=4)
             end.record()
             torch.cuda.synchronize()
             times.append(start.elapsed_time(end) * 1e3 / T)
