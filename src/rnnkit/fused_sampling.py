@@ -9,8 +9,9 @@ One token of a one-layer model is two launches (one more per extra layer):
    gates. It first picks the previous token (layer 0 only): the argmax of the per-tile maxima that
    launch 2 of the previous step left, so the token never leaves the GPU; then
    ``pre = W_a a<t-1> + W_x x<t> + b`` for its units (x<t> = e(token), read straight from the
-   embedding; the first step's "previous token" is -1, for x<1> = 0, so no step runs eagerly), then c<t> = Γu*c̃ + Γf*c<t-1>, a<t> = Γo*tanh(c<t>). The state is double-buffered:
-   programs read a<t-1> of every unit while writing their own part of a<t>.
+   embedding; the first step's "previous token" is -1, for x<1> = 0, so no step runs eagerly),
+   then c<t> = Γu*c̃ + Γf*c<t-1>, a<t> = Γo*tanh(c<t>). The state is double-buffered: programs
+   read a<t-1> of every unit while writing their own part of a<t>.
 2. ``_sample_partial``: each program owns a tile of the vocabulary, computes those logits
    ``W_y a<t> + b_y``, and draws with the Gumbel-max trick: argmax(logit / temperature + g),
    g = -log(-log u), u uniform (Philox, ``tl.rand``), is a draw from softmax(logit / temperature)
