@@ -265,7 +265,9 @@ class FusedSampler:
         self.model.eval()
         if seed is not None:
             torch.manual_seed(seed)
-        self.seed = int(torch.randint(2**30, ()))  # the kernels' random stream: from torch's, so seeded runs repeat (2^30: room for the replays in int32)
+        # the kernels' random stream, from torch's so that seeded runs repeat (below 2^30: room for
+        # the replays in int32)
+        self.seed = int(torch.randint(2**30, ()))
         if not self.ready:
             self._setup()
         self._load()

@@ -269,7 +269,8 @@ def _lstm_backward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, P, C, TC, DA
 
 
 @triton.jit
-def _gru_gate(G_t, gate, C_prev, W, stride_w, bs, n, cols, col_mask, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
+def _gru_gate(G_t, gate, C_prev, W, stride_w, bs, n, cols, col_mask, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr,
+              BK: tl.constexpr):  # fmt: skip
     """Γ = σ(W_gate[c<t-1>, x<t>] + b_gate) for this tile, in place of its input projection in G
     (blocks [u r c]; ``gate`` 0 for Γu, 1 for Γr)."""
     for r0 in range(0, bs, BB):
@@ -282,7 +283,8 @@ def _gru_gate(G_t, gate, C_prev, W, stride_w, bs, n, cols, col_mask, ACC: tl.con
             kk = k0 + tl.arange(0, BK)
             k_mask = kk < n
             c = _load_cg(C_prev + rows[:, None] * n + kk[None, :], row_mask[:, None] & k_mask[None, :])
-            w = tl.load(W + (gate * n + cols[None, :]) * stride_w + kk[:, None], mask=col_mask[None, :] & k_mask[:, None], other=0.0)
+            w_t = W + (gate * n + cols[None, :]) * stride_w + kk[:, None]  # W_gate[tile, k]ᵀ: (BK, BN)
+            w = tl.load(w_t, mask=col_mask[None, :] & k_mask[:, None], other=0.0)
             pre = _mm(c, w, pre)
         tl.store(g, tl.sigmoid(pre).to(G_t.dtype.element_ty), mask=mask)
 
