@@ -64,12 +64,17 @@ def _mm(x, w, acc):
 
 
 @triton.jit
-def _dot_wt(acc, X, stride_x, W, stride_w, rows, row_mask, w_rows, w_mask, K, BK: tl.constexpr):
-    """acc[rows, j] += Σ_k X[rows, k] W[w_rows[j], k]: a tile of x @ Wᵀ."""
+def _dot_wt(acc, X, stride_x, W, stride_w, rows, row_mask, w_rows, w_mask, K, BK: tl.constexpr, X_FROM_L2: tl.constexpr):
+    """acc[rows, j] += Σ_k X[rows, k] W[w_rows[j], k]: a tile of x @ Wᵀ. ``X_FROM_L2`` reads x through
+    L2 only (``.cg``): the persistent kernels, where other programs wrote it."""
     for k0 in range(0, K, BK):
         kk = k0 + tl.arange(0, BK)
         k_mask = kk < K
-        x = tl.load(X + rows[:, None] * stride_x + kk[None, :], mask=row_mask[:, None] & k_mask[None, :], other=0.0)
+        x_mask = row_mask[:, None] & k_mask[None, :]
+        if X_FROM_L2:
+            x = tl.load(X + rows[:, None] * stride_x + kk[None, :], mask=x_mask, other=0.0, cache_modifier=".cg")
+        else:
+            x = tl.load(X + rows[:, None] * stride_x + kk[None, :], mask=x_mask, other=0.0)
         w = tl.load(W + w_rows[None, :] * stride_w + kk[:, None], mask=w_mask[None, :] & k_mask[:, None], other=0.0)
         acc = _mm(x, w, acc)
     return acc
@@ -120,7 +125,7 @@ def _rnn_forward_step(G, W, stride_w, A_prev, A, bs, n, RELU: tl.constexpr, ACC:
     mask = row_mask[:, None] & col_mask[None, :]
     tile = rows[:, None] * n + cols[None, :]
     pre = tl.load(G + tile, mask=mask, other=0.0).to(ACC)  # Wax x<t> + ba
-    pre = _dot_wt(pre, A_prev, n, W, stride_w, rows, row_mask, cols, col_mask, n, BK)  # + Waa a<t-1>
+    pre = _dot_wt(pre, A_prev, n, W, stride_w, rows, row_mask, cols, col_mask, n, BK, False)  # + Waa a<t-1>
     a = tl.maximum(pre, 0.0) if RELU else _tanh(pre)
     tl.store(A + tile, a.to(A.dtype.element_ty), mask=mask)
 
@@ -165,9 +170,9 @@ def _gru_simple_forward_step(G, W, stride_w, C_prev, C, bs, n, ACC: tl.constexpr
     g = G + rows[:, None] * (2 * n) + cols[None, :]
     state = rows[:, None] * n + cols[None, :]
     u = tl.load(g, mask=mask, other=0.0).to(ACC)
-    u = tl.sigmoid(_dot_wt(u, C_prev, n, W, stride_w, rows, row_mask, cols, col_mask, n, BK))  # Γu
+    u = tl.sigmoid(_dot_wt(u, C_prev, n, W, stride_w, rows, row_mask, cols, col_mask, n, BK, False))  # Γu
     cand = tl.load(g + n, mask=mask, other=0.0).to(ACC)
-    cand = _tanh(_dot_wt(cand, C_prev, n, W, stride_w, rows, row_mask, n + cols, col_mask, n, BK))  # c̃<t>
+    cand = _tanh(_dot_wt(cand, C_prev, n, W, stride_w, rows, row_mask, n + cols, col_mask, n, BK, False))  # c̃<t>
     c_prev = tl.load(C_prev + state, mask=mask, other=0.0).to(ACC)
     tl.store(g, u.to(G.dtype.element_ty), mask=mask)
     tl.store(g + n, cand.to(G.dtype.element_ty), mask=mask)
@@ -203,9 +208,9 @@ def _gru_gates_step(G, W, stride_w, C_prev, RC, bs, n, ACC: tl.constexpr, BB: tl
     g = G + rows[:, None] * (3 * n) + cols[None, :]
     state = rows[:, None] * n + cols[None, :]
     u = tl.load(g, mask=mask, other=0.0).to(ACC)
-    u = tl.sigmoid(_dot_wt(u, C_prev, n, W, stride_w, rows, row_mask, cols, col_mask, n, BK))  # Γu
+    u = tl.sigmoid(_dot_wt(u, C_prev, n, W, stride_w, rows, row_mask, cols, col_mask, n, BK, False))  # Γu
     r = tl.load(g + n, mask=mask, other=0.0).to(ACC)
-    r = tl.sigmoid(_dot_wt(r, C_prev, n, W, stride_w, rows, row_mask, n + cols, col_mask, n, BK))  # Γr
+    r = tl.sigmoid(_dot_wt(r, C_prev, n, W, stride_w, rows, row_mask, n + cols, col_mask, n, BK, False))  # Γr
     c_prev = tl.load(C_prev + state, mask=mask, other=0.0).to(ACC)
     tl.store(g, u.to(G.dtype.element_ty), mask=mask)
     tl.store(g + n, r.to(G.dtype.element_ty), mask=mask)
@@ -222,11 +227,23 @@ def _gru_candidate_step(G, W, stride_w, C_prev, RC, C, bs, n, ACC: tl.constexpr,
     g = G + rows[:, None] * (3 * n) + cols[None, :]
     state = rows[:, None] * n + cols[None, :]
     cand = tl.load(g + 2 * n, mask=mask, other=0.0).to(ACC)
-    cand = _tanh(_dot_wt(cand, RC, n, W, stride_w, rows, row_mask, 2 * n + cols, col_mask, n, BK))
+    cand = _tanh(_dot_wt(cand, RC, n, W, stride_w, rows, row_mask, 2 * n + cols, col_mask, n, BK, False))
     u = tl.load(g, mask=mask, other=0.0).to(ACC)
     c_prev = tl.load(C_prev + state, mask=mask, other=0.0).to(ACC)
     tl.store(g + 2 * n, cand.to(G.dtype.element_ty), mask=mask)
     tl.store(C + state, (c_prev + u * (cand - c_prev)).to(C.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _gru_update_grads(g, dp, cand_offset, c_prev, dc, dc_prev, DC_PREV, mask, ACC: tl.constexpr):
+    """Both course GRUs, one tile: from dc<t> and the gates at g (Γu; c̃ at g + cand_offset), dpre_u
+    and dpre_c (stored at dp, dp + cand_offset), and dc<t-1> = dc_prev + (1 - Γu) dc<t>, the direct
+    path (stored at DC_PREV)."""
+    u = tl.load(g, mask=mask, other=0.0).to(ACC)
+    cand = tl.load(g + cand_offset, mask=mask, other=0.0).to(ACC)
+    tl.store(dp, (dc * (cand - c_prev) * u * (1 - u)).to(dp.dtype.element_ty), mask=mask)  # dpre_u
+    tl.store(dp + cand_offset, (dc * u * (1 - cand * cand)).to(dp.dtype.element_ty), mask=mask)  # dpre_c
+    tl.store(DC_PREV, (dc_prev + (1 - u) * dc).to(DC_PREV.dtype.element_ty), mask=mask)
 
 
 @triton.jit
@@ -239,14 +256,10 @@ def _gru_update_backward(G, C_prev, DC, DC_prev, DP, bs, n, BLOCKS: tl.constexpr
     mask = (rows < bs)[:, None] & (cols < n)[None, :]
     g = rows[:, None] * (BLOCKS * n) + cols[None, :]
     state = rows[:, None] * n + cols[None, :]
-    u = tl.load(G + g, mask=mask, other=0.0).to(ACC)
-    cand = tl.load(G + g + CAND * n, mask=mask, other=0.0).to(ACC)
     c_prev = tl.load(C_prev + state, mask=mask, other=0.0).to(ACC)
     dc = tl.load(DC + state, mask=mask, other=0.0).to(ACC)
-    tl.store(DP + g, (dc * (cand - c_prev) * u * (1 - u)).to(DP.dtype.element_ty), mask=mask)  # dpre_u
-    tl.store(DP + g + CAND * n, (dc * u * (1 - cand * cand)).to(DP.dtype.element_ty), mask=mask)  # dpre_c
-    dc_prev = tl.load(DC_prev + state, mask=mask, other=0.0).to(ACC) + (1 - u) * dc  # the direct path
-    tl.store(DC_prev + state, dc_prev.to(DC_prev.dtype.element_ty), mask=mask)
+    dc_prev = tl.load(DC_prev + state, mask=mask, other=0.0).to(ACC)
+    _gru_update_grads(G + g, DP + g, CAND * n, c_prev, dc, dc_prev, DC_prev + state, mask, ACC)
 
 
 @triton.jit
@@ -298,11 +311,11 @@ def _gru_cudnn_forward_step(G, W, stride_w, B_CC, C_prev, HC, C, bs, n, ACC: tl.
     g = G + rows[:, None] * (3 * n) + cols[None, :]
     state = rows[:, None] * n + cols[None, :]
     r = tl.load(g, mask=mask, other=0.0).to(ACC)
-    r = tl.sigmoid(_dot_wt(r, C_prev, n, W, stride_w, rows, row_mask, cols, col_mask, n, BK))  # Γr
+    r = tl.sigmoid(_dot_wt(r, C_prev, n, W, stride_w, rows, row_mask, cols, col_mask, n, BK, False))  # Γr
     u = tl.load(g + n, mask=mask, other=0.0).to(ACC)
-    u = tl.sigmoid(_dot_wt(u, C_prev, n, W, stride_w, rows, row_mask, n + cols, col_mask, n, BK))  # Γu
+    u = tl.sigmoid(_dot_wt(u, C_prev, n, W, stride_w, rows, row_mask, n + cols, col_mask, n, BK, False))  # Γu
     hc = tl.load(B_CC + cols, mask=col_mask, other=0.0).to(ACC)[None, :] + tl.zeros((BB, BN), dtype=ACC)
-    hc = _dot_wt(hc, C_prev, n, W, stride_w, rows, row_mask, 2 * n + cols, col_mask, n, BK)  # Wcc c<t-1> + bcc
+    hc = _dot_wt(hc, C_prev, n, W, stride_w, rows, row_mask, 2 * n + cols, col_mask, n, BK, False)  # Wcc c<t-1> + bcc
     cand = _tanh(tl.load(g + 2 * n, mask=mask, other=0.0).to(ACC) + r * hc)  # tanh(Wcx x + bc + Γr*(...))
     c_prev = tl.load(C_prev + state, mask=mask, other=0.0).to(ACC)
     tl.store(g, r.to(G.dtype.element_ty), mask=mask)
@@ -354,6 +367,67 @@ def gru_cudnn_backward(G, C, HC, W_a, DC, d_h, d_xc, sizes):
 
 
 @triton.jit
+def _peepholes(P, n, cols, col_mask, ACC: tl.constexpr, PEEP: tl.constexpr):
+    """The tile's peephole weights p_u, p_f, p_o, each (1, BN); zeros (unread) without peepholes."""
+    if PEEP:
+        p_u = tl.load(P + cols, mask=col_mask, other=0.0).to(ACC)[None, :]
+        p_f = tl.load(P + n + cols, mask=col_mask, other=0.0).to(ACC)[None, :]
+        p_o = tl.load(P + 2 * n + cols, mask=col_mask, other=0.0).to(ACC)[None, :]
+    else:
+        p_u = 0.0
+        p_f = 0.0
+        p_o = 0.0
+    return p_u, p_f, p_o
+
+
+@triton.jit
+def _lstm_cell(g, n, u, f, cand, o, c_prev, p_u, p_f, p_o, C_NEW, TC_NEW, A_NEW, mask, PEEP: tl.constexpr):
+    """The cell from the pre-activations of its blocks [u f c o] (tiles at g, g + n, ...) and c<t-1>:
+    stores Γu, Γf, c̃<t>, Γo over the pre-activations, and c<t>, tanh(c<t>), a<t> at their tiles."""
+    if PEEP:
+        u += p_u * c_prev  # + p_u * c<t-1>
+        f += p_f * c_prev  # + p_f * c<t-1>
+    u, f, cand = tl.sigmoid(u), tl.sigmoid(f), _tanh(cand)  # Γu, Γf, c̃<t>
+    c = u * cand + f * c_prev  # c<t> = Γu*c̃ + Γf*c<t-1>
+    if PEEP:
+        o += p_o * c  # + p_o * c<t>
+    o = tl.sigmoid(o)  # Γo
+    tc = _tanh(c)
+    tl.store(g, u.to(g.dtype.element_ty), mask=mask)
+    tl.store(g + n, f.to(g.dtype.element_ty), mask=mask)
+    tl.store(g + 2 * n, cand.to(g.dtype.element_ty), mask=mask)
+    tl.store(g + 3 * n, o.to(g.dtype.element_ty), mask=mask)
+    tl.store(C_NEW, c.to(C_NEW.dtype.element_ty), mask=mask)
+    tl.store(TC_NEW, tc.to(TC_NEW.dtype.element_ty), mask=mask)
+    tl.store(A_NEW, (o * tc).to(A_NEW.dtype.element_ty), mask=mask)  # a<t> = Γo*tanh(c<t>)
+
+
+@triton.jit
+def _lstm_cell_backward(g, dp, n, tc, c_prev, da, carry, p_u, p_f, p_o, CARRY_PREV, mask, ACC: tl.constexpr, PEEP: tl.constexpr):
+    """dpre<t> of the blocks [u f c o] (stored at dp, dp + n, ...) from the gates at g, da<t> and
+    the gradient carried along the memory from step t + 1; stores dc<t-1> along that direct path."""
+    u = tl.load(g, mask=mask, other=0.0).to(ACC)
+    f = tl.load(g + n, mask=mask, other=0.0).to(ACC)
+    cand = tl.load(g + 2 * n, mask=mask, other=0.0).to(ACC)
+    o = tl.load(g + 3 * n, mask=mask, other=0.0).to(ACC)
+    dpre_o = da * tc * o * (1 - o)
+    dc = carry + da * o * (1 - tc * tc)  # dc<t>
+    if PEEP:
+        dc += dpre_o * p_o
+    dpre_u = dc * cand * u * (1 - u)
+    dpre_f = dc * c_prev * f * (1 - f)
+    dpre_c = dc * u * (1 - cand * cand)
+    carry_prev = dc * f  # dc<t-1> along the direct path
+    if PEEP:
+        carry_prev += dpre_u * p_u + dpre_f * p_f
+    tl.store(dp, dpre_u.to(dp.dtype.element_ty), mask=mask)
+    tl.store(dp + n, dpre_f.to(dp.dtype.element_ty), mask=mask)
+    tl.store(dp + 2 * n, dpre_c.to(dp.dtype.element_ty), mask=mask)
+    tl.store(dp + 3 * n, dpre_o.to(dp.dtype.element_ty), mask=mask)
+    tl.store(CARRY_PREV, carry_prev.to(CARRY_PREV.dtype.element_ty), mask=mask)
+
+
+@triton.jit
 def _lstm_forward_step(G, W, stride_w, P, A_prev, C_prev, A, C, TC, bs, n, PEEP: tl.constexpr, ACC: tl.constexpr,
                        BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):  # fmt: skip
     rows = tl.program_id(0) * BB + tl.arange(0, BB)
@@ -363,26 +437,12 @@ def _lstm_forward_step(G, W, stride_w, P, A_prev, C_prev, A, C, TC, bs, n, PEEP:
     g = G + rows[:, None] * (4 * n) + cols[None, :]
     state = rows[:, None] * n + cols[None, :]
     c_prev = tl.load(C_prev + state, mask=mask, other=0.0).to(ACC)
-    u = _dot_wt(tl.load(g, mask=mask, other=0.0).to(ACC), A_prev, n, W, stride_w, rows, row_mask, cols, col_mask, n, BK)
-    f = _dot_wt(tl.load(g + n, mask=mask, other=0.0).to(ACC), A_prev, n, W, stride_w, rows, row_mask, n + cols, col_mask, n, BK)
-    cand = _dot_wt(tl.load(g + 2 * n, mask=mask, other=0.0).to(ACC), A_prev, n, W, stride_w, rows, row_mask, 2 * n + cols, col_mask, n, BK)
-    o = _dot_wt(tl.load(g + 3 * n, mask=mask, other=0.0).to(ACC), A_prev, n, W, stride_w, rows, row_mask, 3 * n + cols, col_mask, n, BK)
-    if PEEP:
-        u += tl.load(P + cols, mask=col_mask, other=0.0).to(ACC)[None, :] * c_prev  # + p_u * c<t-1>
-        f += tl.load(P + n + cols, mask=col_mask, other=0.0).to(ACC)[None, :] * c_prev  # + p_f * c<t-1>
-    u, f, cand = tl.sigmoid(u), tl.sigmoid(f), _tanh(cand)  # Γu, Γf, c̃<t>
-    c = u * cand + f * c_prev  # c<t> = Γu*c̃ + Γf*c<t-1>
-    if PEEP:
-        o += tl.load(P + 2 * n + cols, mask=col_mask, other=0.0).to(ACC)[None, :] * c  # + p_o * c<t>
-    o = tl.sigmoid(o)  # Γo
-    tc = _tanh(c)
-    tl.store(g, u.to(G.dtype.element_ty), mask=mask)
-    tl.store(g + n, f.to(G.dtype.element_ty), mask=mask)
-    tl.store(g + 2 * n, cand.to(G.dtype.element_ty), mask=mask)
-    tl.store(g + 3 * n, o.to(G.dtype.element_ty), mask=mask)
-    tl.store(C + state, c.to(C.dtype.element_ty), mask=mask)
-    tl.store(TC + state, tc.to(TC.dtype.element_ty), mask=mask)
-    tl.store(A + state, (o * tc).to(A.dtype.element_ty), mask=mask)  # a<t> = Γo*tanh(c<t>)
+    u = _dot_wt(tl.load(g, mask=mask, other=0.0).to(ACC), A_prev, n, W, stride_w, rows, row_mask, cols, col_mask, n, BK, False)
+    f = _dot_wt(tl.load(g + n, mask=mask, other=0.0).to(ACC), A_prev, n, W, stride_w, rows, row_mask, n + cols, col_mask, n, BK, False)
+    cand = _dot_wt(tl.load(g + 2 * n, mask=mask, other=0.0).to(ACC), A_prev, n, W, stride_w, rows, row_mask, 2 * n + cols, col_mask, n, BK, False)
+    o = _dot_wt(tl.load(g + 3 * n, mask=mask, other=0.0).to(ACC), A_prev, n, W, stride_w, rows, row_mask, 3 * n + cols, col_mask, n, BK, False)
+    p_u, p_f, p_o = _peepholes(P, n, cols, col_mask, ACC, PEEP)
+    _lstm_cell(g, n, u, f, cand, o, c_prev, p_u, p_f, p_o, C + state, TC + state, A + state, mask, PEEP)
 
 
 @triton.jit
@@ -393,29 +453,12 @@ def _lstm_backward_step(G, P, C_prev, TC, DA, CARRY, DP, bs, n, PEEP: tl.constex
     mask = (rows < bs)[:, None] & col_mask[None, :]
     g = rows[:, None] * (4 * n) + cols[None, :]
     state = rows[:, None] * n + cols[None, :]
-    u = tl.load(G + g, mask=mask, other=0.0).to(ACC)
-    f = tl.load(G + g + n, mask=mask, other=0.0).to(ACC)
-    cand = tl.load(G + g + 2 * n, mask=mask, other=0.0).to(ACC)
-    o = tl.load(G + g + 3 * n, mask=mask, other=0.0).to(ACC)
     tc = tl.load(TC + state, mask=mask, other=0.0).to(ACC)
     c_prev = tl.load(C_prev + state, mask=mask, other=0.0).to(ACC)
     da = tl.load(DA + state, mask=mask, other=0.0).to(ACC)
-    dpre_o = da * tc * o * (1 - o)
-    dc = tl.load(CARRY + state, mask=mask, other=0.0).to(ACC) + da * o * (1 - tc * tc)  # dc<t>
-    if PEEP:
-        dc += dpre_o * tl.load(P + 2 * n + cols, mask=col_mask, other=0.0).to(ACC)[None, :]
-    dpre_u = dc * cand * u * (1 - u)
-    dpre_f = dc * c_prev * f * (1 - f)
-    dpre_c = dc * u * (1 - cand * cand)
-    carry = dc * f  # dc<t-1> along the direct path
-    if PEEP:
-        carry += dpre_u * tl.load(P + cols, mask=col_mask, other=0.0).to(ACC)[None, :]
-        carry += dpre_f * tl.load(P + n + cols, mask=col_mask, other=0.0).to(ACC)[None, :]
-    tl.store(DP + g, dpre_u.to(DP.dtype.element_ty), mask=mask)
-    tl.store(DP + g + n, dpre_f.to(DP.dtype.element_ty), mask=mask)
-    tl.store(DP + g + 2 * n, dpre_c.to(DP.dtype.element_ty), mask=mask)
-    tl.store(DP + g + 3 * n, dpre_o.to(DP.dtype.element_ty), mask=mask)
-    tl.store(CARRY + state, carry.to(CARRY.dtype.element_ty), mask=mask)
+    carry = tl.load(CARRY + state, mask=mask, other=0.0).to(ACC)
+    p_u, p_f, p_o = _peepholes(P, n, cols, col_mask, ACC, PEEP)
+    _lstm_cell_backward(G + g, DP + g, n, tc, c_prev, da, carry, p_u, p_f, p_o, CARRY + state, mask, ACC, PEEP)
 
 
 def lstm_forward(G, W_a, peephole, A, C, TC, sizes):

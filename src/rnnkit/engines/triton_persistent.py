@@ -50,7 +50,7 @@ import triton.language as tl
 from torch import Tensor
 
 from . import triton_loops
-from .triton_loops import _acc, _mm, _tanh
+from .triton_loops import _acc, _dot_wt, _gru_update_grads, _lstm_cell, _lstm_cell_backward, _mm, _peepholes, _tanh
 
 
 # tile sizes on a GPU: units per program, rows per tile, reduction chunk, warps; benchmarks/gpu.py
@@ -165,10 +165,7 @@ def _lstm_forward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, P, A, C, TC, 
     programs = tl.num_programs(0)
     cols = tl.program_id(0) * BN + tl.arange(0, BN)
     col_mask = cols < n
-    if PEEP:
-        p_u = tl.load(P + cols, mask=col_mask, other=0.0).to(ACC)[None, :]
-        p_f = tl.load(P + n + cols, mask=col_mask, other=0.0).to(ACC)[None, :]
-        p_o = tl.load(P + 2 * n + cols, mask=col_mask, other=0.0).to(ACC)[None, :]
+    p_u, p_f, p_o = _peepholes(P, n, cols, col_mask, ACC, PEEP)
     for t in range(0, T):
         bs = tl.load(SIZES + t)
         G_t = G + t * B * 4 * n
@@ -195,22 +192,8 @@ def _lstm_forward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, P, A, C, TC, 
                 cand = _mm(a, tl.load(w + 2 * n * stride_w, mask=w_mask, other=0.0), cand)
                 o = _mm(a, tl.load(w + 3 * n * stride_w, mask=w_mask, other=0.0), o)
             c_prev = _load_cg(C_prev + state, mask).to(ACC)
-            if PEEP:
-                u += p_u * c_prev
-                f += p_f * c_prev
-            u, f, cand = tl.sigmoid(u), tl.sigmoid(f), _tanh(cand)  # Γu, Γf, c̃<t>
-            c = u * cand + f * c_prev  # c<t> = Γu*c̃ + Γf*c<t-1>
-            if PEEP:
-                o += p_o * c
-            o = tl.sigmoid(o)  # Γo
-            tc = _tanh(c)
-            tl.store(g, u.to(G.dtype.element_ty), mask=mask)
-            tl.store(g + n, f.to(G.dtype.element_ty), mask=mask)
-            tl.store(g + 2 * n, cand.to(G.dtype.element_ty), mask=mask)
-            tl.store(g + 3 * n, o.to(G.dtype.element_ty), mask=mask)
-            tl.store(C_prev + B * n + state, c.to(C.dtype.element_ty), mask=mask)
-            tl.store(TC + t * B * n + state, tc.to(TC.dtype.element_ty), mask=mask)
-            tl.store(A_prev + B * n + state, (o * tc).to(A.dtype.element_ty), mask=mask)  # a<t> = Γo*tanh(c<t>)
+            c_new, tc_new, a_new = C_prev + B * n + state, TC + t * B * n + state, A_prev + B * n + state
+            _lstm_cell(g, n, u, f, cand, o, c_prev, p_u, p_f, p_o, c_new, tc_new, a_new, mask, PEEP)
         _grid_barrier(SYNC, programs * (t + 1))  # the next step's product reads all of a<t>
 
 
@@ -220,10 +203,7 @@ def _lstm_backward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, P, C, TC, DA
     programs = tl.num_programs(0)
     cols = tl.program_id(0) * BN + tl.arange(0, BN)
     col_mask = cols < n
-    if PEEP:
-        p_u = tl.load(P + cols, mask=col_mask, other=0.0).to(ACC)[None, :]
-        p_f = tl.load(P + n + cols, mask=col_mask, other=0.0).to(ACC)[None, :]
-        p_o = tl.load(P + 2 * n + cols, mask=col_mask, other=0.0).to(ACC)[None, :]
+    p_u, p_f, p_o = _peepholes(P, n, cols, col_mask, ACC, PEEP)
     for i in range(0, T):
         t = T - 1 - i
         bs = tl.load(SIZES + t)
@@ -235,28 +215,11 @@ def _lstm_backward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, P, C, TC, DA
             mask = (rows < bs)[:, None] & col_mask[None, :]
             g = rows[:, None] * (4 * n) + cols[None, :]
             state = rows[:, None] * n + cols[None, :]
-            u = tl.load(G_t + g, mask=mask, other=0.0).to(ACC)
-            f = tl.load(G_t + g + n, mask=mask, other=0.0).to(ACC)
-            cand = tl.load(G_t + g + 2 * n, mask=mask, other=0.0).to(ACC)
-            o = tl.load(G_t + g + 3 * n, mask=mask, other=0.0).to(ACC)
             tc = tl.load(TC + t * B * n + state, mask=mask, other=0.0).to(ACC)
             c_prev = tl.load(C + t * B * n + state, mask=mask, other=0.0).to(ACC)
             da = _load_cg(DA + (t + 1) * B * n + state, mask).to(ACC)
-            dpre_o = da * tc * o * (1 - o)
-            dc = _load_cg(CARRY + state, mask).to(ACC) + da * o * (1 - tc * tc)  # dc<t>
-            if PEEP:
-                dc += dpre_o * p_o
-            dpre_u = dc * cand * u * (1 - u)
-            dpre_f = dc * c_prev * f * (1 - f)
-            dpre_c = dc * u * (1 - cand * cand)
-            carry = dc * f  # dc<t-1> along the direct path
-            if PEEP:
-                carry += dpre_u * p_u + dpre_f * p_f
-            tl.store(DP_t + g, dpre_u.to(DP.dtype.element_ty), mask=mask)
-            tl.store(DP_t + g + n, dpre_f.to(DP.dtype.element_ty), mask=mask)
-            tl.store(DP_t + g + 2 * n, dpre_c.to(DP.dtype.element_ty), mask=mask)
-            tl.store(DP_t + g + 3 * n, dpre_o.to(DP.dtype.element_ty), mask=mask)
-            tl.store(CARRY + state, carry.to(CARRY.dtype.element_ty), mask=mask)
+            carry = _load_cg(CARRY + state, mask).to(ACC)
+            _lstm_cell_backward(G_t + g, DP_t + g, n, tc, c_prev, da, carry, p_u, p_f, p_o, CARRY + state, mask, ACC, PEEP)
         _grid_barrier(SYNC, programs * (i + 1))  # the product reads dpre<t> of every unit
         # phase 2, this tile: da<t-1> += Σ_k dpre<t>[:, k] Wa[k, tile], k over all 4 n_a gate rows
         _backward_product(DA + t * B * n, DP_t, 4 * n, 4 * n, W, stride_w, bs, n, cols, col_mask, ACC, BB, BK)
@@ -269,8 +232,7 @@ def _lstm_backward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, P, C, TC, DA
 
 
 @triton.jit
-def _gru_gate(G_t, gate, C_prev, W, stride_w, bs, n, cols, col_mask, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr,
-              BK: tl.constexpr):  # fmt: skip
+def _gru_gate(G_t, gate, C_prev, W, stride_w, bs, n, cols, col_mask, ACC: tl.constexpr, BB: tl.constexpr, BK: tl.constexpr):
     """Γ = σ(W_gate[c<t-1>, x<t>] + b_gate) for this tile, in place of its input projection in G
     (blocks [u r c]; ``gate`` 0 for Γu, 1 for Γr)."""
     for r0 in range(0, bs, BB):
@@ -279,13 +241,7 @@ def _gru_gate(G_t, gate, C_prev, W, stride_w, bs, n, cols, col_mask, ACC: tl.con
         mask = row_mask[:, None] & col_mask[None, :]
         g = G_t + rows[:, None] * (3 * n) + gate * n + cols[None, :]
         pre = tl.load(g, mask=mask, other=0.0).to(ACC)
-        for k0 in range(0, n, BK):
-            kk = k0 + tl.arange(0, BK)
-            k_mask = kk < n
-            c = _load_cg(C_prev + rows[:, None] * n + kk[None, :], row_mask[:, None] & k_mask[None, :])
-            w_t = W + (gate * n + cols[None, :]) * stride_w + kk[:, None]  # W_gate[tile, k]ᵀ: (BK, BN)
-            w = tl.load(w_t, mask=col_mask[None, :] & k_mask[:, None], other=0.0)
-            pre = _mm(c, w, pre)
+        pre = _dot_wt(pre, C_prev, n, W, stride_w, rows, row_mask, gate * n + cols, col_mask, n, BK, True)  # + W_gate,a c<t-1>
         tl.store(g, tl.sigmoid(pre).to(G_t.dtype.element_ty), mask=mask)
 
 
@@ -303,7 +259,7 @@ def _gru_forward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, C, RC, ACC: tl
         C_prev = C + t * B * n
         RC_t = RC + t * B * n
         # phase 1, this tile: Γr from [c<t-1>, x<t>]; Γr * c<t-1>, which every program's phase 2 reads
-        _gru_gate(G_t, 1, C_prev, W, stride_w, bs, n, cols, col_mask, ACC, BB, BN, BK)
+        _gru_gate(G_t, 1, C_prev, W, stride_w, bs, n, cols, col_mask, ACC, BB, BK)
         tl.debug_barrier()  # Γr of the tile is stored before it is read back
         for r0 in range(0, bs, BB):
             rows = r0 + tl.arange(0, BB)
@@ -313,10 +269,10 @@ def _gru_forward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, C, RC, ACC: tl
             c_prev = _load_cg(C_prev + state, mask).to(ACC)
             tl.store(RC_t + state, (r * c_prev).to(RC.dtype.element_ty), mask=mask)
         if not OVERLAP:
-            _gru_gate(G_t, 0, C_prev, W, stride_w, bs, n, cols, col_mask, ACC, BB, BN, BK)  # Γu
+            _gru_gate(G_t, 0, C_prev, W, stride_w, bs, n, cols, col_mask, ACC, BB, BK)  # Γu
         _barrier_arrive(SYNC)
         if OVERLAP:
-            _gru_gate(G_t, 0, C_prev, W, stride_w, bs, n, cols, col_mask, ACC, BB, BN, BK)  # Γu, while the others arrive
+            _gru_gate(G_t, 0, C_prev, W, stride_w, bs, n, cols, col_mask, ACC, BB, BK)  # Γu, while the others arrive
         _barrier_wait(SYNC, programs * (2 * t + 1))  # the candidate's product reads all of Γr * c<t-1>
         # phase 2, this tile: c̃<t> = tanh(Wc[Γr * c<t-1>, x<t>] + bc); c<t> = c<t-1> + Γu (c̃<t> - c<t-1>)
         for r0 in range(0, bs, BB):
@@ -326,13 +282,7 @@ def _gru_forward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, C, RC, ACC: tl
             g = G_t + rows[:, None] * (3 * n) + cols[None, :]
             state = rows[:, None] * n + cols[None, :]
             cand = tl.load(g + 2 * n, mask=mask, other=0.0).to(ACC)
-            for k0 in range(0, n, BK):
-                kk = k0 + tl.arange(0, BK)
-                k_mask = kk < n
-                rc = _load_cg(RC_t + rows[:, None] * n + kk[None, :], row_mask[:, None] & k_mask[None, :])
-                w = W + (2 * n + cols[None, :]) * stride_w + kk[:, None]
-                cand = _mm(rc, tl.load(w, mask=col_mask[None, :] & k_mask[:, None], other=0.0), cand)
-            cand = _tanh(cand)
+            cand = _tanh(_dot_wt(cand, RC_t, n, W, stride_w, rows, row_mask, 2 * n + cols, col_mask, n, BK, True))  # + Wc,a (Γr * c<t-1>)
             u = tl.load(g, mask=mask, other=0.0).to(ACC)
             c_prev = _load_cg(C_prev + state, mask).to(ACC)
             tl.store(g + 2 * n, cand.to(G.dtype.element_ty), mask=mask)
@@ -359,14 +309,10 @@ def _gru_backward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, C, DC, DP, AC
             mask = (rows < bs)[:, None] & col_mask[None, :]
             g = rows[:, None] * (3 * n) + cols[None, :]
             state = rows[:, None] * n + cols[None, :]
-            u = tl.load(G_t + g, mask=mask, other=0.0).to(ACC)
-            cand = tl.load(G_t + g + 2 * n, mask=mask, other=0.0).to(ACC)
             c_prev = tl.load(C_prev + state, mask=mask, other=0.0).to(ACC)
             dc = _load_cg(DC_prev + B * n + state, mask).to(ACC)
-            tl.store(DP_t + g, (dc * (cand - c_prev) * u * (1 - u)).to(DP.dtype.element_ty), mask=mask)  # dpre_u
-            tl.store(DP_t + g + 2 * n, (dc * u * (1 - cand * cand)).to(DP.dtype.element_ty), mask=mask)  # dpre_c
-            dc_prev = _load_cg(DC_prev + state, mask).to(ACC) + (1 - u) * dc  # the direct path
-            tl.store(DC_prev + state, dc_prev.to(DC.dtype.element_ty), mask=mask)
+            dc_prev = _load_cg(DC_prev + state, mask).to(ACC)
+            _gru_update_grads(G_t + g, DP_t + g, 2 * n, c_prev, dc, dc_prev, DC_prev + state, mask, ACC)
         _grid_barrier(SYNC, programs * (2 * i + 1))  # the next product reads dpre_c of every unit
         # phase 2, this tile: d(Γr * c<t-1>) = Σ_k dpre_c[:, k] Wcc[k, tile]; dpre_r; dc<t-1> += Γr d(Γr * c<t-1>)
         for r0 in range(0, bs, BB):
@@ -419,12 +365,7 @@ def _rnn_forward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, A, RELU: tl.co
             mask = row_mask[:, None] & col_mask[None, :]
             tile = rows[:, None] * n + cols[None, :]
             pre = tl.load(G + t * B * n + tile, mask=mask, other=0.0).to(ACC)  # Wax x<t> + ba
-            for k0 in range(0, n, BK):  # + Waa a<t-1>
-                kk = k0 + tl.arange(0, BK)
-                k_mask = kk < n
-                a = _load_cg(A_prev + rows[:, None] * n + kk[None, :], row_mask[:, None] & k_mask[None, :])
-                w = tl.load(W + cols[None, :] * stride_w + kk[:, None], mask=col_mask[None, :] & k_mask[:, None], other=0.0)
-                pre = _mm(a, w, pre)
+            pre = _dot_wt(pre, A_prev, n, W, stride_w, rows, row_mask, cols, col_mask, n, BK, True)  # + Waa a<t-1>
             a_new = tl.maximum(pre, 0.0) if RELU else _tanh(pre)
             tl.store(A_prev + B * n + tile, a_new.to(A.dtype.element_ty), mask=mask)
         _grid_barrier(SYNC, programs * (t + 1))
@@ -498,14 +439,10 @@ def _gru_simple_backward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, C, DC,
             mask = (rows < bs)[:, None] & col_mask[None, :]
             g = t * B * 2 * n + rows[:, None] * (2 * n) + cols[None, :]
             state = rows[:, None] * n + cols[None, :]
-            u = tl.load(G + g, mask=mask, other=0.0).to(ACC)
-            cand = tl.load(G + g + n, mask=mask, other=0.0).to(ACC)
             c_prev = tl.load(C + t * B * n + state, mask=mask, other=0.0).to(ACC)
             dc = _load_cg(DC_prev + B * n + state, mask).to(ACC)
-            tl.store(DP + g, (dc * (cand - c_prev) * u * (1 - u)).to(DP.dtype.element_ty), mask=mask)  # dpre_u
-            tl.store(DP + g + n, (dc * u * (1 - cand * cand)).to(DP.dtype.element_ty), mask=mask)  # dpre_c
-            dc_prev = _load_cg(DC_prev + state, mask).to(ACC) + (1 - u) * dc
-            tl.store(DC_prev + state, dc_prev.to(DC.dtype.element_ty), mask=mask)
+            dc_prev = _load_cg(DC_prev + state, mask).to(ACC)
+            _gru_update_grads(G + g, DP + g, n, c_prev, dc, dc_prev, DC_prev + state, mask, ACC)
         _grid_barrier(SYNC, programs * (i + 1))
         _backward_product(DC_prev, DP + t * B * 2 * n, 2 * n, 2 * n, W, stride_w, bs, n, cols, col_mask, ACC, BB, BK)  # dc<t-1> += dpre<t> Wa
 
