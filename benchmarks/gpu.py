@@ -146,6 +146,16 @@ def tune_persistent(lines: list[str]) -> None:
     emit(lines, f"\nkept for the table below: {best[1]}\n")
 
 
+def cuda_ms(run) -> float:
+    """Milliseconds from ``run()``'s first GPU work to its last (CUDA events; waits for the GPU)."""
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    run()
+    end.record()
+    torch.cuda.synchronize()
+    return start.elapsed_time(end)
+
+
 def time_step(module, x, repeats: int) -> float:
     def step():
         out = module(x)[0]
@@ -154,15 +164,7 @@ def time_step(module, x, repeats: int) -> float:
     for _ in range(3):
         step()
     torch.cuda.synchronize()
-    times = []
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        step()
-        end.record()
-        torch.cuda.synchronize()
-        times.append(start.elapsed_time(end))
-    return statistics.median(times)
+    return statistics.median(cuda_ms(step) for _ in range(repeats))
 
 
 def training_steps(lines: list[str], quick: bool) -> None:
@@ -512,16 +514,14 @@ def native_overhead(lines: list[str]) -> None:
 
 def time_back_to_back(module, x, steps: int) -> float:
     """ms per training step over ``steps`` steps queued back to back, as a training loop runs them."""
+    def steps_in_a_row():
+        for _ in range(steps):
+            module(x)[0].float().sum().backward()
+
     for _ in range(2):
         module(x)[0].float().sum().backward()
     torch.cuda.synchronize()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
-    for _ in range(steps):
-        module(x)[0].float().sum().backward()
-    end.record()
-    torch.cuda.synchronize()
-    return start.elapsed_time(end) / steps
+    return cuda_ms(steps_in_a_row) / steps
 
 
 def tune_gru(lines: list[str]) -> None:
@@ -573,15 +573,7 @@ def sampling_aim(lines: list[str], tokens: int = 512) -> None:
     sampler.sample(eos_id=-1)  # compile, capture
 
     def per_token(run, repeats: int = 5, count: int = tokens) -> float:
-        times = []
-        for _ in range(repeats):
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            run()
-            end.record()
-            torch.cuda.synchronize()
-            times.append(start.elapsed_time(end) * 1e3 / count)
-        return statistics.median(times)
+        return statistics.median(cuda_ms(run) for _ in range(repeats)) * 1e3 / count
 
     whole = per_token(lambda: sampler.sample(eos_id=-1))
     replays = per_token(lambda: [sampler.graph.replay() for _ in range(32)], count=32 * sampler.K)
@@ -619,15 +611,8 @@ def barrier_cost(lines: list[str]) -> None:
     emit(lines, "|---:|---:|---:|")
     T = 4096
     for programs in (16, 32, 64, sms):
-        times = []
-        for _ in range(6):
-            sync = torch.zeros(1, dtype=torch.int32, device="cuda")
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            _barriers_only[(programs,)](sync, T, num_warps=4)
-            end.record()
-            torch.cuda.synchronize()
-            times.append(start.elapsed_time(end) * 1e3 / T)
+        sync = torch.zeros(1, dtype=torch.int32, device="cuda")
+        times = [cuda_ms(lambda: _barriers_only[(programs,)](sync.zero_(), T, num_warps=4)) * 1e3 / T for _ in range(6)]
         us = statistics.median(times[1:])  # the first launch compiles
         emit(lines, f"| {programs} | {us:.2f} | {us * 4 * 256 / 1e3:.2f} |")
     emit(lines)
