@@ -1,0 +1,58 @@
+"""Numeric option types for argparse: each checks finiteness and range where the option is parsed.
+
+One place for every verb (``train`` included), so ``--temperature nan`` or ``--top-p 0`` gets the same
+one-line error as any other bad option, naming it, before a run is opened or a directory written::
+
+    parser.add_argument("--temperature", type=positive_float, default=1.0)
+    # rnnkit sample: error: argument --temperature: must be a finite number > 0, got 'nan'
+
+``float("nan")``, ``float("inf")`` and ``float("1e999")`` all parse, so a plain ``type=float`` lets them
+through to the model, where they fail far from the option (a NaN softmax, an empty beam) or not at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from typing import Callable
+
+
+def number(kind: type = float, *, low: float | None = None, high: float | None = None,
+           low_open: bool = False, high_open: bool = False, name: str | None = None) -> Callable[[str], float | int]:
+    """An argparse ``type=`` that parses ``kind`` (int or float), finite, within [low, high].
+
+    ``low_open`` / ``high_open`` exclude that end. Raises ``argparse.ArgumentTypeError`` with a message
+    that states the accepted range and echoes the text given; argparse prefixes the option's name.
+    """
+    bounds = []
+    if low is not None:
+        bounds.append(f"{'>' if low_open else '>='} {low:g}")
+    if high is not None:
+        bounds.append(f"{'<' if high_open else '<='} {high:g}")
+    what = ("a whole number" if kind is int else "a finite number") + (" " + " and ".join(bounds) if bounds else "")
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+        if kind is float and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+        if low is not None and (value < low or (low_open and value == low)):
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+        if high is not None and (value > high or (high_open and value == high)):
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+        return value
+
+    parse.__name__ = name or f"{kind.__name__}_in_range"  # argparse names the type in some messages
+    return parse
+
+
+finite_float = number(float, name="finite_float")
+positive_float = number(float, low=0, low_open=True, name="positive_float")            # temperature, lr, seconds
+nonnegative_float = number(float, low=0, name="nonnegative_float")                     # clip (0 = off), weight decay
+probability = number(float, low=0, high=1, name="probability")                          # dropout, teacher forcing
+top_p_float = number(float, low=0, high=1, low_open=True, name="top_p_float")          # nucleus mass: p = 0 keeps nothing
+decay = number(float, low=0, high=1, high_open=True, name="decay")                      # EMA decay: 1 never moves
+positive_int = number(int, low=1, name="positive_int")                                  # sizes, counts, beam, steps
+nonnegative_int = number(int, low=0, name="nonnegative_int")                            # top-k (0 = off), patience
