@@ -1,5 +1,5 @@
 """Data: reading text, tokenizers, vocabularies, batches."""
 
-from .text import DataError
+from .textio import DataError, read_lines, read_text
 
-__all__ = ["DataError"]
+__all__ = ["DataError", "read_lines", "read_text"]

@@ -8,39 +8,24 @@ import random
 from collections.abc import Sequence
 from pathlib import Path
 
+from . import textio
+from .textio import DataError
 
-class DataError(ValueError):
-    """A problem with the user's data: the message is one line naming the file (and line)."""
+__all__ = ["DataError", "fingerprint", "read_lines", "split_lines"]
 
 
 def read_lines(path: str | Path, keep_blank: bool = False) -> list[str]:
-    """The lines of a UTF-8 text file, without line breaks; blank lines are dropped unless
-    ``keep_blank`` (a trailing empty line after the last line break is always dropped).
+    """The lines of a UTF-8 text file (``"-"``: standard input), read through ``textio`` (BOM
+    dropped; LF, CRLF and lone CR are line breaks); blank lines are dropped unless ``keep_blank``.
 
     Errors (one line each): missing file, a directory, bytes that are not UTF-8 (with the line
     number), a file with no text.
     """
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such file")
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory, expected a text file")
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        raise DataError(f"{path}:{line}: not UTF-8 text (byte 0x{data[error.start]:02x} at offset {error.start})") from None
-    text = text.removeprefix("\ufeff")  # a byte-order mark is not text
-    lines = [line.rstrip("\r") for line in text.split("\n")]
-    if lines and lines[-1] == "":
-        lines.pop()
+    lines = textio.read_lines(path)
     if not any(line.strip() for line in lines):
-        raise DataError(f"{path}: the file has no text")
+        raise DataError(f"{textio.source_name(path)}: the file has no text")
     if not keep_blank:
         lines = [line for line in lines if line.strip()]
-    if not lines:
-        raise DataError(f"{path}: the file has no text")
     return lines
 
 

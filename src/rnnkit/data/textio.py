@@ -1,0 +1,144 @@
+"""The one text-input layer: every reader, every verb's text argument, ``--file`` and standard input
+read text through these functions, so that all of them follow the same rules:
+
+* ``"-"`` is standard input, read as bytes and decoded exactly like a file;
+* UTF-8, strictly: bytes that are not UTF-8 are a ``DataError`` naming the file (``<stdin>``), the
+  line and the column, never text replaced by ``\\ufffd`` or a ``UnicodeDecodeError``;
+* a leading byte-order mark (U+FEFF, which Windows editors write) is dropped: it is not text;
+* LF, CRLF and a lone CR (classic Mac OS, some spreadsheet exports) are all line breaks; nothing
+  else is (unlike ``str.splitlines``, a U+2028 or a form feed inside a line stays in that line);
+* a missing file, a directory or an unreadable file is a one-line ``DataError``.
+
+``DataError`` is the one exception for bad user data: its message is already one line of the form
+``FILE:LINE: what is wrong`` (or ``FILE: what is wrong``), ready to print after ``error:``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+BOM = "\ufeff"
+STDIN = "-"
+LINE_BREAK = re.compile(r"\r\n|\r|\n")  # the order matters: CRLF is one break, not two
+_CHUNK = 1 << 20  # bytes per read when streaming
+
+
+class DataError(ValueError):
+    """A problem with the user's data: the message is one line naming the file (and line) at fault,
+    e.g. ``train.tsv:3: expected 'label<TAB>text', found no tab``."""
+
+
+def source_name(source: str | os.PathLike) -> str:
+    """How messages name a source: the path as given, or ``<stdin>`` for ``"-"``."""
+    return "<stdin>" if str(source) == STDIN else str(source)
+
+
+def _read_bytes(source: str | os.PathLike) -> bytes:
+    if str(source) == STDIN:
+        stream = sys.stdin
+        if stream is None:
+            raise DataError("<stdin>: no standard input")
+        buffer = getattr(stream, "buffer", None)
+        if buffer is None:  # a text stream without bytes beneath (tests, notebooks): already decoded
+            return stream.read().encode("utf-8", "surrogatepass")
+        return buffer.read()
+    path = Path(source)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a directory, expected a text file") from None
+    except PermissionError:
+        raise DataError(f"{path}: permission denied") from None
+    except OSError as error:  # a FIFO gone away, a name too long, an I/O error of the disk
+        raise DataError(f"{path}: cannot be read ({error.strerror or type(error).__name__})") from None
+
+
+def _not_utf8(name: str, data: bytes, error: UnicodeDecodeError) -> DataError:
+    """The error for the first undecodable byte: its line (all three line breaks count) and its
+    column (characters, from 1, in that line)."""
+    before = data[: error.start].decode("utf-8")  # valid up to there, by definition of error.start
+    lines = LINE_BREAK.split(before.removeprefix(BOM))
+    return DataError(f"{name}:{len(lines)}: not UTF-8 text (byte 0x{data[error.start]:02x} at column {len(lines[-1]) + 1})")
+
+
+def decode(data: bytes, name: str = "<bytes>") -> str:
+    """Bytes to text by the rules above (strict UTF-8, leading BOM dropped); ``name`` is for errors."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise _not_utf8(name, data, error) from None
+    return text.removeprefix(BOM)
+
+
+def read_text(source: str | os.PathLike) -> str:
+    """The text of a file, or of standard input for ``"-"``; line breaks are left as they are.
+
+    Raises ``DataError`` (one line): no such file, a directory, unreadable, or
+    ``FILE:LINE: not UTF-8 text (byte 0x.. at column C)``.
+    """
+    return decode(_read_bytes(source), source_name(source))
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines of ``text`` split at LF, CRLF and lone CR; a final line break does not add an empty
+    line; empty lines inside are kept as ``""``, so that line ``i`` of the result is line ``i + 1``
+    of the file (what ``file:line`` errors and line-aligned files need)."""
+    if not text:
+        return []
+    lines = LINE_BREAK.split(text)
+    if lines[-1] == "":
+        lines.pop()  # the text ended with a line break
+    return lines
+
+
+def read_lines(source: str | os.PathLike) -> list[str]:
+    """``split_lines(read_text(source))``: every line, empty ones included; ``[]`` for an empty file."""
+    return split_lines(read_text(source))
+
+
+def iter_lines(source: str | os.PathLike) -> Iterator[str]:
+    """The lines of ``read_lines`` one at a time, reading a file in 1 MiB pieces (for big files).
+
+    Standard input is read whole (a pipe cannot be read twice, and its errors must name a line).
+    A decoding error is reported exactly as ``read_text`` reports it (the file is then read again
+    to find the line), so the two never disagree.
+    """
+    if str(source) == STDIN:
+        yield from read_lines(source)
+        return
+    path = Path(source)
+    try:
+        handle = path.open("rb")
+    except OSError:
+        _read_bytes(path)  # raises the one-line error for this kind of failure
+        raise
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    with handle:
+        pending, first = "", True
+        while True:
+            chunk = handle.read(_CHUNK)
+            try:
+                text = decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError:
+                read_text(path)  # raises the DataError with line and column
+                raise
+            if first and text:
+                text, first = text.removeprefix(BOM), False
+            text = pending + text
+            if not chunk:
+                break
+            if text.endswith("\r"):  # a CR at the end of a piece may be the first half of CRLF
+                text, pending = text[:-1], "\r"
+            else:
+                pending = ""
+            lines = LINE_BREAK.split(text)
+            pending = lines.pop() + pending  # the unfinished last line waits for the next piece
+            yield from lines
+        yield from split_lines(text)
