@@ -1,20 +1,43 @@
 """Build, once, and load the compiled CPU loops of the fused engine (``csrc/fused_loops.cpp``).
 
-The C++ source is compiled on first use with ``torch.utils.cpp_extension`` (a C++ compiler and
-``ninja`` are needed; about half a minute) and cached under torch's extension directory
-(``TORCH_EXTENSIONS_DIR``, default ``~/.cache/torch_extensions``), keyed by the source, the torch
-version and this CPU, so later runs load it at once. If it cannot be built, the fused engine warns
-once and runs its torch-op loops (``fused_loops.py``), which compute the same thing more slowly.
-``RNNKIT_COMPILED_LOOPS=0`` skips the compiled loops altogether.
+The cache is keyed by content, not by a build tool's log: the extension's name carries a hash of
+the source, the compiler flags, torch's and Python's versions and this CPU's features, so a
+different source, toolchain or machine gets a different name, and a library under an existing name
+is always the right one. Layout, under torch's extension directory (``TORCH_EXTENSIONS_DIR``,
+default ``~/.cache/torch_extensions/py<ver>_cpu``)::
+
+    <name>/<name>.so      the finished library: loaded directly, no build tool asked
+    <name>/build.lock     taken (fcntl.flock) while one process builds; the kernel drops it when
+                          that process dies, even by kill -9, so it never goes stale
+    <name>/build-XXXX/    one build in progress (torch's cpp_extension + ninja), moved into place
+                          with an atomic rename when done; leftovers of killed builds are removed
+
+Why not just ``torch.utils.cpp_extension.load`` each time: it asks ``ninja`` whether the build is
+up to date, and two ninja versions (a venv's and the system's) read each other's build log as
+"command line changed" and rebuild, silently, for minutes; and its own lock file, left behind by a
+killed build, makes every later run wait forever.
+
+The first build prints one line ("compiling ..., once") and takes about a minute (two or three on a
+busy machine). If the compiled loops cannot be built or loaded, the fused engine
+warns once and runs its torch-op loops (``fused_loops.py``), which compute the same thing more
+slowly. ``RNNKIT_COMPILED_LOOPS=0`` skips the compiled loops altogether.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import importlib.util
 import os
 import platform
+import shutil
 import sys
+import sysconfig
+import tempfile
+import time
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
@@ -22,12 +45,15 @@ import torch
 
 SOURCE = Path(__file__).with_name("csrc") / "fused_loops.cpp"
 FLAGS = ["-O3", "-march=native", "-fopenmp"]
+LDFLAGS = ["-fopenmp"]
+LOCK_TIMEOUT_S = 1800.0  # waiting this long for another process's build: give up, use the torch-op loops
+BUILD_ESTIMATE_S = 60  # the first build on an idle AMD EPYC core (g++ -O3 of one file against torch's headers)
 
 _state: dict[str, ModuleType | None] = {}
 
 
 def _cpu_signature() -> str:
-    """Text that changes when the build would differ: this CPU's features, torch, the source."""
+    """Text that changes when the build would differ: this CPU's features, torch, Python, flags, source."""
     cpu = platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -36,25 +62,36 @@ def _cpu_signature() -> str:
                 break
     except OSError:
         pass
-    return f"{cpu}|{torch.__version__}|{' '.join(FLAGS)}|{SOURCE.read_bytes().hex()}"
+    abi = sysconfig.get_config_var("EXT_SUFFIX") or sys.version
+    return f"{cpu}|{torch.__version__}|{abi}|{' '.join(FLAGS)}|{SOURCE.read_bytes().hex()}"
 
 
 def extension_name() -> str:
     return "rnnkit_fused_loops_" + hashlib.sha1(_cpu_signature().encode()).hexdigest()[:12]
 
 
+def cache_directory(name: str | None = None) -> Path:
+    """The directory holding the extension ``name`` (default: this source's) and its builds."""
+    root = os.environ.get("TORCH_EXTENSIONS_DIR")
+    name = name or extension_name()
+    if root is None:
+        from torch.utils import cpp_extension
+
+        return Path(cpp_extension._get_build_directory(name, verbose=False))
+    return Path(root) / name
+
+
 def compiled_loops() -> ModuleType | None:
-    """The compiled loops module, building it on first use; None when unavailable."""
+    """The compiled loops module, building it on first use; None when unavailable (with a warning)."""
     if "module" in _state:
         return _state["module"]
     module = None
     if os.environ.get("RNNKIT_COMPILED_LOOPS", "1") != "0":
         try:
-            module = _build()
-        except Exception as error:  # a missing compiler or ninja, a failed build: fall back
-            message = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+            module = load()
+        except Exception as error:  # a missing compiler, a failed build, an unreadable cache: fall back
             warnings.warn(
-                f"rnnkit: could not build the compiled CPU loops of the fused engine ({message}); "
+                f"rnnkit: could not build the compiled CPU loops of the fused engine ({_last_line(error)}); "
                 "using its slower torch-op loops",
                 RuntimeWarning,
                 stacklevel=3,
@@ -63,18 +100,91 @@ def compiled_loops() -> ModuleType | None:
     return module
 
 
-def _build() -> ModuleType:
+def load(directory: Path | None = None, compile: Callable[[str, Path], Path] | None = None) -> ModuleType:
+    """Load ``<directory>/<name>.so``, building it first when it is missing or unloadable.
+
+    ``compile(name, build_dir)`` builds the library into the empty ``build_dir`` and returns its
+    path (default: torch's cpp_extension); tests pass a stand-in. Raises on failure.
+    """
+    name = extension_name()
+    directory = directory or cache_directory(name)
+    directory.mkdir(parents=True, exist_ok=True)
+    library = directory / f"{name}.so"
+    if library.exists():
+        try:
+            return _import(name, library)
+        except ImportError:  # truncated or corrupt: rebuilt below, under the lock
+            pass
+    with _build_lock(directory / "build.lock"):
+        if library.exists():  # another process may have finished it while this one waited
+            try:
+                return _import(name, library)
+            except ImportError:
+                library.unlink()
+        for leftover in directory.glob("build-*"):  # only builds under the lock write these: dead ones
+            shutil.rmtree(leftover, ignore_errors=True)
+        print(f"rnnkit: compiling the fused CPU engine's loops (once, about {BUILD_ESTIMATE_S} s; cached in {directory})", file=sys.stderr, flush=True)
+        build_dir = Path(tempfile.mkdtemp(prefix="build-", dir=directory))
+        try:
+            built = (compile or _compile_with_torch)(name, build_dir)
+            os.replace(built, library)  # atomic: a reader sees no library or a whole one
+        finally:
+            shutil.rmtree(build_dir, ignore_errors=True)
+    return _import(name, library)
+
+
+def _import(name: str, library: Path) -> ModuleType:
+    """Import a built extension module from its file (what cpp_extension does after a build)."""
+    if name in sys.modules:  # this process built or loaded it already
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, library)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {library}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules[name] = module
+    return module
+
+
+def _compile_with_torch(name: str, build_dir: Path) -> Path:
+    """Build the extension into ``build_dir`` with torch's cpp_extension (ninja and a C++ compiler)."""
     from torch.utils import cpp_extension
 
-    name = extension_name()
-    build_dir = Path(cpp_extension._get_build_directory(name, verbose=False))
-    if not any(build_dir.glob(f"{name}*.so")):
-        print(f"rnnkit: compiling the fused CPU engine (once, about 30 s; cached in {build_dir})", file=sys.stderr)
-    return cpp_extension.load(
+    # cpp_extension also imports the module it built; keep that one (its file is moved, not changed)
+    sys.modules[name] = cpp_extension.load(
         name=name,
         sources=[str(SOURCE)],
         extra_cflags=FLAGS,
-        extra_ldflags=["-fopenmp"],
+        extra_ldflags=LDFLAGS,
         build_directory=str(build_dir),
         verbose=False,
     )
+    return build_dir / f"{name}.so"
+
+
+@contextmanager
+def _build_lock(path: Path) -> Iterator[None]:
+    """An exclusive flock on ``path``: released by the kernel when its holder exits or is killed."""
+    with open(path, "a") as handle:
+        deadline = time.monotonic() + LOCK_TIMEOUT_S
+        told = False
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not told:
+                    print(f"rnnkit: waiting for another process compiling the fused CPU engine's loops ({path.parent})", file=sys.stderr, flush=True)
+                    told = True
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"another process has held {path} for over {LOCK_TIMEOUT_S:.0f} s") from None
+                time.sleep(0.5)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _last_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[-1] if text else type(error).__name__
