@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import analysis, cells, classify, compose, demo, evaluate, sample, score, tag, tour, train, translate
+from . import analysis, cells, classify, compose, demo, evaluate, export, sample, score, tag, tour, train, translate
 
 VERBS = {
     "demo": demo,
@@ -25,6 +25,7 @@ VERBS = {
     "eval": evaluate,
     "tour": tour,
     "cells": cells,
+    "export": export,
 }
 
 

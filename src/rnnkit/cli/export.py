@@ -1,0 +1,34 @@
+"""``rnnkit export RUN --format onnx --out model.onnx``: a trained run as ONNX graphs and a JSON."""
+
+from __future__ import annotations
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "export",
+        help="export a trained run as ONNX (run it with onnxruntime, no PyTorch needed)",
+        description="Writes the run's model as ONNX graphs (the recurrent layers as ONNX's own RNN/GRU/LSTM operators; "
+        "a seq2seq run as OUT's stem .encoder.onnx and .decoder.onnx) and a JSON beside them with the tokenizer, "
+        "vocabularies and labels, then runs the graphs in onnxruntime beside rnnkit on a random padded batch and "
+        "prints how far apart they are. docs/serving.md shows how to run them.",
+    )
+    parser.add_argument("run", metavar="RUN", help="run directory")
+    parser.add_argument("--format", choices=["onnx"], default="onnx", help="the only format so far: onnx")
+    parser.add_argument("--out", required=True, help="file to write, ending in .onnx (the JSON goes beside it)")
+    parser.add_argument("--weights", choices=["best", "last"], default="best")
+    parser.add_argument("--no-check", action="store_true", help="do not run the export in onnxruntime against rnnkit")
+    parser.set_defaults(verb="export")
+
+
+def run(args) -> int:
+    from ..export import export_run
+
+    result = export_run(args.run, args.out, weights=args.weights, check=not args.no_check)
+    for path in result["files"]:
+        print(path)
+    if result["differences"]:
+        name, worst = max(result["differences"].items(), key=lambda item: item[1])
+        print(f"onnxruntime against rnnkit on a random padded batch: largest difference {worst:.1e} relative to the output's scale ({name})")
+        if worst > 1e-3:
+            raise ValueError(f"the exported graphs disagree with rnnkit ({name}: {worst:.1e}); please report this")
+    return 0

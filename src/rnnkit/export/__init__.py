@@ -1,0 +1,178 @@
+"""``rnnkit export``: a trained run as ONNX graphs (run with onnxruntime alone, no PyTorch) and a JSON
+beside them with everything the graphs do not hold: tokenizer, vocabularies, labels, ids, settings.
+
+The recurrent layers become ONNX's own ``RNN``/``GRU``/``LSTM`` operators (``export.recurrent``), the
+models around them plain ONNX nodes (``export.models``); ``export.verify`` runs the result in
+onnxruntime beside rnnkit. docs/serving.md shows each kind run from numpy with a decoding loop.
+Needs ``pip install 'rnnkit[export]'`` (onnx; onnxruntime to check and run).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+__all__ = ["EXPORTERS", "export_model", "export_run", "metadata"]
+
+
+def _onnx():
+    try:
+        import onnx
+    except ImportError:
+        raise ValueError("export needs the onnx package: pip install 'rnnkit[export]'") from None
+    return onnx
+
+
+def export_model(model) -> dict:
+    """{graph role: onnx.ModelProto} of an rnnkit model (``model`` for most kinds; ``encoder`` and
+    ``decoder`` for seq2seq). Raises ValueError for what has no ONNX form (it names it)."""
+    _onnx()
+    from .models import EXPORTERS
+
+    if model.kind not in EXPORTERS:
+        raise ValueError(f"export: no exporter for model kind {model.kind!r} (these have one: {', '.join(EXPORTERS)})")
+    with torch.no_grad():
+        return EXPORTERS[model.kind](model.cpu().float().eval())
+
+
+def _io(proto) -> dict:
+    """Names and shapes (dimension names for dynamic axes) of a graph's inputs and outputs."""
+    from onnx import helper
+
+    def describe(values):
+        return {
+            v.name: {
+                "shape": [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim],
+                "dtype": helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type).name,
+            }
+            for v in values
+        }
+
+    return {"inputs": describe(proto.graph.input), "outputs": describe(proto.graph.output)}
+
+
+def _tokenizer_and_vocab(tokenizer, vocab) -> dict:
+    return {"tokenizer": tokenizer.config(), "vocab": vocab.tokens, "pad_id": vocab.pad_id, "unk_id": vocab.unk_id, "eos_id": vocab.eos_id, "start_id": len(vocab)}
+
+
+def _lm_metadata(task) -> dict:
+    return {**_tokenizer_and_vocab(task.tokenizer, task.vocab), "line_breaks": task.data.line_breaks}
+
+
+def _tagger_metadata(task) -> dict:
+    from ..data.tokenizers import WORD
+    from ..models.tagger import CASES
+
+    return {
+        "word_pattern": WORD.pattern,
+        "normalize": "lowercase, then every digit becomes 0 (the words vocabulary holds normalized words)",
+        "words": task.words.tokens, "chars": task.chars.tokens, "unk_id": task.words.unk_id, "char_unk_id": task.chars.unk_id,
+        "casing": list(CASES),
+        "casing_rule": "numeric if all digits; has-digit if any digit; lower; upper; title (first upper, rest lower); mixed if any letter; else other",
+        "tags": task.tags, "tag_scheme": task.data.train_scheme,
+    }  # fmt: skip
+
+
+def _classifier_metadata(task) -> dict:
+    return {**_tokenizer_and_vocab(task.tokenizer, task.vocab), "labels": task.labels}
+
+
+def _seq2seq_metadata(task) -> dict:
+    d = task.data
+    return {
+        "source": _tokenizer_and_vocab(task.source_tokenizer, task.source_vocab),
+        "target": _tokenizer_and_vocab(task.target_tokenizer, task.target_vocab),
+        "beam": d.beam, "length_alpha": d.length_alpha, "length_ratio": d.length_ratio, "length_extra": d.length_extra,
+    }  # fmt: skip
+
+
+def _music_metadata(task) -> dict:
+    from ..data.music import KEYS, LOWEST
+
+    if task.data.representation == "events":
+        return {"representation": "events", "voices": task.data.voices, "vocab": task.vocab.tokens, "eos_id": task.vocab.eos_id, "start_id": len(task.vocab)}
+    return {"representation": "piano-roll", "lowest_note": LOWEST, "keys": KEYS}
+
+
+# task kind -> what a program needs beside the graphs to turn its input into theirs and back
+METADATA = {"lm": _lm_metadata, "tagger": _tagger_metadata, "classifier": _classifier_metadata, "seq2seq": _seq2seq_metadata, "music": _music_metadata}
+
+
+def metadata(task, config: dict, graphs: dict, files: dict, summary: dict | None = None) -> dict:
+    from .. import __version__
+
+    return {
+        "rnnkit": __version__,
+        "task": config["task"],
+        "model": config["model"],
+        "files": files,
+        "graphs": {role: _io(proto) for role, proto in graphs.items()},
+        "preprocessing": METADATA[config["task"]](task),
+        "metrics": summary or {},
+    }
+
+
+def graph_paths(out: Path, roles) -> dict[str, Path]:
+    """``model.onnx`` for a single graph; ``model.encoder.onnx``, ``model.decoder.onnx`` for several."""
+    roles = list(roles)
+    if roles == ["model"]:
+        return {"model": out}
+    return {role: out.with_name(f"{out.stem}.{role}{out.suffix}") for role in roles}
+
+
+def export_run(run_path, out, weights: str = "best", check: bool = True) -> dict:
+    """Write the run's ONNX graph(s) and ``<out stem>.json``; all or nothing. Returns
+    {"files": [...], "differences": {output: relative difference} (empty without ``check``)}."""
+    from ..runs import open_run
+
+    out = Path(out)
+    if out.suffix != ".onnx":
+        raise ValueError(f"--out {out}: give a file name ending in .onnx")
+    if not out.parent.is_dir():
+        raise FileNotFoundError(f"--out {out}: no such directory {out.parent}")
+    task, model, config, _ = open_run(run_path, weights, "cpu")
+    graphs = export_model(model)
+    differences = {}
+    if check:
+        from .verify import compare
+
+        differences = compare(model, graphs)
+    paths = graph_paths(out, graphs)
+    sidecar = out.with_suffix(".json")
+    summary_file = Path(run_path) / "summary.json"
+    summary = json.loads(summary_file.read_text()) if summary_file.exists() else None
+    info = metadata(task, config, graphs, {role: p.name for role, p in paths.items()}, summary)
+    contents = {p: graphs[role].SerializeToString() for role, p in paths.items()}
+    contents[sidecar] = (json.dumps(info, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+    _write_all(contents)
+    return {"files": [str(p) for p in contents], "differences": differences}
+
+
+def _write_all(contents: dict[Path, bytes]) -> None:
+    """Write every file or none: each goes to a temporary file first, renamed once all are written."""
+    temporaries = []
+    try:
+        for path, data in contents.items():
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            temporaries.append((tmp, path))
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.chmod(tmp, 0o644)
+        for tmp, path in temporaries:
+            os.replace(tmp, path)
+    except BaseException:
+        for tmp, _ in temporaries:
+            Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def __getattr__(name):  # EXPORTERS without importing onnx at package import
+    if name == "EXPORTERS":
+        from .models import EXPORTERS
+
+        return EXPORTERS
+    raise AttributeError(name)

@@ -1,0 +1,151 @@
+"""ONNX export: onnxruntime computes what rnnkit computes, for every cell kind, one and two
+directions, one and two layers, padded batches; every model kind; the CLI writes all files or none."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+from rnnkit import Recurrent  # noqa: E402
+from rnnkit.cells import LSTMState  # noqa: E402
+from rnnkit.cli import main  # noqa: E402
+from rnnkit.export import export_model  # noqa: E402
+from rnnkit.export.recurrent import recurrent_model  # noqa: E402
+from rnnkit.export.verify import compare, session  # noqa: E402
+from rnnkit.models import build_model  # noqa: E402
+
+CELLS = [("rnn", {}), ("rnn", {"nonlinearity": "relu"}), ("gru", {}), ("gru-simple", {}), ("gru-cudnn", {}), ("lstm", {}), ("lstm", {"peepholes": True})]
+TOLERANCE = 2e-5  # float32: differences relative to the output's scale (about 1e-7 measured)
+
+
+def run_layer_both_ways(layer: Recurrent, exported=None, seed: int = 0):
+    """rnnkit's and onnxruntime's outputs and final states for one random padded batch, with a
+    random initial state (so that the state inputs are checked too), inputs scaled up so that the
+    gates leave their linear range. ``exported``: an ONNX model made earlier (default: now)."""
+    g = torch.Generator().manual_seed(seed)
+    T, B = 6, 4
+    x = 3 * torch.randn(T, B, layer.input_size, generator=g)
+    lengths = torch.tensor([6, 3, 1, 5])
+    rows = layer.num_layers * layer.num_directions
+    names = layer.cells["l0"].state_names
+    state = [torch.randn(rows, B, layer.hidden_size, generator=g) for _ in names]
+    with torch.no_grad():
+        outputs, final = layer(x, lengths, state[0] if len(state) == 1 else LSTMState(*state))
+    finals = list(final) if isinstance(final, tuple) else [final]
+    feeds = {"x": x.numpy(), "lengths": lengths.int().numpy(), **{n: s.numpy() for n, s in zip(names, state)}}
+    theirs = session(exported or recurrent_model(layer)).run(None, feeds)
+    return [outputs, *finals], [torch.from_numpy(t) for t in theirs]
+
+
+def scaled_difference(ours: torch.Tensor, theirs: torch.Tensor) -> float:
+    return float((ours - theirs).abs().max()) / max(1.0, float(ours.abs().max()))
+
+
+@pytest.mark.parametrize("kind, options", CELLS, ids=[k + "".join(f"-{v}" for v in o.values()) for k, o in CELLS])
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_onnxruntime_equals_rnnkit_for_every_cell(kind, options, bidirectional, num_layers):
+    torch.manual_seed(0)
+    layer = Recurrent(kind, 5, 7, num_layers=num_layers, bidirectional=bidirectional, engine="reference", **options).eval()
+    ours, theirs = run_layer_both_ways(layer)
+    for o, t in zip(ours, theirs):
+        assert o.shape == t.shape
+        assert scaled_difference(o, t) < TOLERANCE
+    assert float(theirs[0][3:, 1].abs().max()) == 0.0  # past a sequence's end the outputs are zero
+
+
+def test_the_course_gru_is_the_operator_without_linear_before_reset_and_gru_simple_a_scan():
+    ops = lambda layer: {n.op_type: n for n in recurrent_model(layer).graph.node}  # noqa: E731
+    gru = ops(Recurrent("gru", 3, 4))["GRU"]
+    assert {a.name: a.i for a in gru.attribute}["linear_before_reset"] == 0
+    cudnn = ops(Recurrent("gru-cudnn", 3, 4))["GRU"]
+    assert {a.name: a.i for a in cudnn.attribute}["linear_before_reset"] == 1
+    assert len(ops(Recurrent("lstm", 3, 4, peepholes=True))["LSTM"].input) == 8  # ... initial_c, P
+    assert "Scan" in ops(Recurrent("gru-simple", 3, 4)) and "GRU" not in ops(Recurrent("gru-simple", 3, 4))
+
+
+def test_a_wrong_gate_order_is_caught():
+    """The comparison can fail: export, then swap the course GRU's update and relevance rows."""
+    torch.manual_seed(0)
+    layer = Recurrent("gru", 5, 7, engine="reference").eval()
+    exported = recurrent_model(layer)
+    ours, theirs = run_layer_both_ways(layer, exported)
+    assert scaled_difference(ours[0], theirs[0]) < TOLERANCE
+    with torch.no_grad():
+        cell = layer.cells["l0"]
+        u, r = cell.block("u"), cell.block("r")
+        cell.weight[u], cell.weight[r] = cell.weight[r].clone(), cell.weight[u].clone()
+    ours, theirs = run_layer_both_ways(layer, exported)
+    assert scaled_difference(ours[0], theirs[0]) > 1e-2
+
+
+MODELS = [
+    ("lm", dict(vocab_size=20, cell="lstm", embedding_size=6, hidden_size=8, num_layers=2, head_sizes=[5])),
+    ("lm", dict(vocab_size=20, cell="gru-simple", embedding_size=6, hidden_size=8)),
+    ("piano-roll", dict(cell="gru", hidden_size=8, num_layers=2)),
+    ("tagger", dict(vocab_size=30, num_tags=5, char_vocab_size=12, word_embedding_size=6, char_embedding_size=4, char_hidden_size=3, hidden_size=7, cell="gru")),
+    ("tagger", dict(vocab_size=30, num_tags=5, char_vocab_size=12, word_embedding_size=6, char_hidden_size=0, casing_size=0, hidden_size=7, crf=False, cell="lstm", cell_options={"peepholes": True})),
+    *[("classifier", dict(vocab_size=25, num_classes=3, embedding_size=6, hidden_size=7, pooling=p, bidirectional=p != "mean", cell="rnn", num_layers=2, head_sizes=[4])) for p in ("last", "max", "mean", "attention")],
+    ("classifier", dict(vocab_size=25, num_classes=3, embedding_size=6, hidden_size=7, pooling="last", bidirectional=False, cell="gru-cudnn")),
+    *[("seq2seq", dict(source_vocab_size=15, target_vocab_size=17, cell=c, embedding_size=6, hidden_size=8, num_layers=2, attention=a, input_feeding=f))
+      for c, a, f in (("gru", "multiplicative", False), ("lstm", "additive", True), ("gru-simple", "none", False), ("lstm", "multiplicative", True))],
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("kind, config", MODELS, ids=[f"{k}-{i}" for i, (k, _) in enumerate(MODELS)])
+def test_every_model_kind_exports_and_onnxruntime_agrees(kind, config):
+    torch.manual_seed(0)
+    model = build_model(kind, config).eval()
+    for p in model.parameters():  # larger weights than the initialisation: saturating gates, peaked softmaxes
+        p.data.mul_(3)
+    differences = compare(model, export_model(model))
+    assert differences and max(differences.values()) < TOLERANCE, differences
+
+
+def tiny_lm_run(tmp_path):
+    data = tmp_path / "names.txt"
+    data.write_text("\n".join(["anna", "bob", "carla", "dave", "emma", "fred"] * 3) + "\n")
+    run = tmp_path / "run"
+    assert main(["train", "lm", str(data), "--run", str(run), "--max-steps", "2", "--cell", "gru", "--embedding-size", "4", "--hidden-size", "6", "--no-progress"]) == 0
+    return run
+
+
+def test_cli_writes_the_graph_and_json_and_a_sampling_loop_runs_without_torch(tmp_path, capsys):
+    run = tiny_lm_run(tmp_path)
+    capsys.readouterr()
+    out = tmp_path / "out" / "names.onnx"
+    out.parent.mkdir()
+    assert main(["export", str(run), "--format", "onnx", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "largest difference" in printed
+    info = json.loads(out.with_suffix(".json").read_text())
+    assert info["task"] == "lm" and info["preprocessing"]["tokenizer"]["kind"] == "char"
+    assert info["graphs"]["model"]["inputs"]["input_ids"]["shape"] == ["T", "B"]
+    # greedy decoding from x<1> = 0 with the state fed back, as docs/serving.md does it
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    vocab, start = info["preprocessing"]["vocab"], info["preprocessing"]["start_id"]
+    ids, state = np.array([[start]]), np.zeros((1, 1, 6), np.float32)
+    text = []
+    for _ in range(10):
+        logits, state = sess.run(None, {"input_ids": ids, "lengths": np.ones(1, np.int32), "state_a": state})
+        token = int(logits[0, 0, 3:].argmax()) + 3  # not <PAD>, <UNK> or <EOS>
+        text.append(vocab[token])
+        ids = np.array([[token]])
+    assert len("".join(text)) == 10
+
+
+def test_bad_output_name_is_one_line_and_writes_nothing(tmp_path, capsys):
+    run = tiny_lm_run(tmp_path)
+    capsys.readouterr()
+    assert main(["export", str(run), "--out", str(tmp_path / "model.bin")]) == 2
+    err = capsys.readouterr().err
+    assert "ending in .onnx" in err and len(err.strip().splitlines()) == 1
+    assert main(["export", str(tmp_path / "nowhere"), "--out", str(tmp_path / "m.onnx")]) == 2
+    assert "no such run directory" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.onnx")) and not list(tmp_path.glob("*.json")) and not list(tmp_path.glob(".*.tmp"))
