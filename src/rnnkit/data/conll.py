@@ -1,7 +1,7 @@
 """CoNLL column files for sequence tagging, and the IOB1 / IOB2 / IOBES tag schemes.
 
-A CoNLL file has one token per line, columns separated by white space, a blank line between
-sentences; ``-DOCSTART-`` lines separate documents and are skipped. The token and tag columns are
+A CoNLL file has one token per line, columns separated by tabs or (in a file without tabs) white
+space, a blank line between sentences; ``-DOCSTART-`` lines separate documents and are skipped. The token and tag columns are
 chosen by index (negative counts from the end: the tag is usually the last column).
 
 Tag schemes for entities of type X:
@@ -18,7 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .text import DataError
+from . import textio
+from .textio import DataError
 
 SCHEMES = ("iob1", "iob2", "iobes")
 
@@ -29,37 +30,61 @@ class TaggedSentence:
     tags: list[str]
 
 
+def split_columns(line: str, tabs: bool) -> list[str]:
+    """The columns of one line: at tabs in a tab-separated file (a token may then hold spaces, as
+    ``New York``; trailing tabs make no column), else at runs of white space."""
+    if not tabs:
+        return line.split()
+    columns = [column.strip() for column in line.split("\t")]
+    while columns and not columns[-1]:
+        columns.pop()
+    return columns
+
+
 def read_conll(path: str | Path, token_column: int = 0, tag_column: int = -1) -> list[TaggedSentence]:
-    """Sentences of a CoNLL file; malformed lines raise a one-line ``file:line`` error."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise DataError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    """Sentences of a CoNLL file (``"-"``: standard input), read through ``textio`` (UTF-8, BOM
+    dropped, any line ends).
+
+    A file with a tab in any line is tab-separated: columns are split at tabs only, so a token may
+    hold spaces; other files are split at white space. Every token line must have as many columns
+    as the first, so a token that white space cut in two is an error, never a silently shifted tag.
+    ``-DOCSTART-`` lines are skipped. Errors: ``DataError`` with ``file:line`` (a missing column, a
+    changed column count, an empty token, a tag not of the form O / B-X / I-X / E-X / S-X), or
+    ``file: no tagged sentences``.
+    """
+    name = textio.source_name(path)
+    lines = textio.read_lines(path)
+    tabs = any("\t" in line for line in lines)
     sentences, tokens, tags = [], [], []
-    for number, line in enumerate(text.splitlines(), start=1):
-        columns = line.split()
-        if not columns:
+    first: tuple[int, int] | None = None  # (line number, column count) of the first token line
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
             if tokens:
                 sentences.append(TaggedSentence(tokens, tags))
                 tokens, tags = [], []
             continue
-        if columns[0] == "-DOCSTART-":
+        if line.split()[0] == "-DOCSTART-":
             continue
+        columns = split_columns(line, tabs)
         n = len(columns)
         if not (-n <= token_column < n and -n <= tag_column < n) or token_column % n == tag_column % n:
-            raise DataError(f"{path}:{number}: expected a token column ({token_column}) and a tag column ({tag_column}), got {n} column(s): {line.strip()!r}")
-        tag = columns[tag_column]
+            raise DataError(f"{name}:{number}: expected a token column ({token_column}) and a tag column ({tag_column}), got {n} column(s): {line.strip()[:60]!r}")
+        if first is None:
+            first = (number, n)
+        elif n != first[1]:
+            split = "tabs" if tabs else "white space (a token with a space? separate the columns with tabs)"
+            raise DataError(f"{name}:{number}: {n} columns split at {split}, but line {first[0]} has {first[1]}: {line.strip()[:60]!r}")
+        token, tag = columns[token_column], columns[tag_column]
+        if not token:
+            raise DataError(f"{name}:{number}: the token (column {token_column}) is empty")
         if tag != "O" and (len(tag) < 3 or tag[1] != "-" or tag[0] not in "BIES"):
-            raise DataError(f"{path}:{number}: {tag!r} is not a tag of the form O, B-X, I-X, E-X or S-X")
-        tokens.append(columns[token_column])
+            raise DataError(f"{name}:{number}: {tag[:30]!r} is not a tag of the form O, B-X, I-X, E-X or S-X")
+        tokens.append(token)
         tags.append(tag)
     if tokens:
         sentences.append(TaggedSentence(tokens, tags))
     if not sentences:
-        raise DataError(f"{path}: no tagged sentences")
+        raise DataError(f"{name}: no tagged sentences")
     return sentences
 
 

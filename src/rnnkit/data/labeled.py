@@ -1,7 +1,9 @@
 """Labelled texts for sequence classification, in four formats; one-line ``file:line`` errors.
 
-* ``tsv``: ``label<TAB>text`` per line.
-* ``fasttext``: ``__label__X text`` per line.
+* ``tsv``: ``label<TAB>text`` per line; a first row naming the columns (``label<TAB>text``, or
+  ``text<TAB>label``, ``sentence<TAB>sentiment`` ... as pandas writes them) is read as a header,
+  never as an example, and the columns are then taken by name.
+* ``fasttext``: ``__label__X text`` per line, one label per line.
 * ``csv``: a header row, then rows; the text and label columns are chosen by name.
 * ``ptb-trees``: one labelled parse tree per line, as the Stanford Sentiment Treebank ships it:
   ``(3 (2 (2 The) (2 Rock)) (4 ...))``; every node has a label. The sentence's label is the root's;
@@ -9,19 +11,28 @@
   ``-LRB-``/``-RRB-`` become ``(``/``)`` and ``\\/`` becomes ``/``.
 
 ``auto`` picks the format from the file: ``.csv`` -> csv; a first line starting with ``(`` ->
-ptb-trees; ``__label__`` -> fasttext; otherwise tsv.
+ptb-trees; ``__label__`` -> fasttext; otherwise tsv. Every format is read through ``textio`` (UTF-8,
+a BOM dropped, LF / CRLF / lone CR line ends).
 """
 
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from .text import DataError, read_lines
+from . import textio
+from .textio import DataError
 
 FORMATS = ("auto", "tsv", "fasttext", "csv", "ptb-trees")
 UNESCAPE = {"-LRB-": "(", "-RRB-": ")", "-LSB-": "[", "-RSB-": "]", "-LCB-": "{", "-RCB-": "}"}
+FASTTEXT_LABEL = "__label__"
+# A first row of a tsv file whose fields name a text column and a label column is a header (as pandas'
+# ``to_csv(sep="\t")`` writes it): besides ``--text-column`` / ``--label-column``, these names count.
+HEADER_TEXTS = {"text", "sentence", "review", "document", "content", "comment", "phrase", "utterance", "body", "tweet"}
+HEADER_LABELS = {"label", "labels", "class", "category", "sentiment", "target", "rating", "score", "polarity", "stars", "tag"}
+CSV_FIELD_LIMIT = 2**31 - 1  # the csv module refuses fields over 131,072 characters by default
 
 
 @dataclass
@@ -30,50 +41,59 @@ class LabeledText:
     label: str
 
 
-def detect_format(path: Path) -> str:
-    if path.suffix.lower() == ".csv":
+def detect_format(path: str | Path, lines: list[str] | None = None) -> str:
+    """``csv`` for a ``.csv`` file; else from the first non-blank line: ``(`` -> ptb-trees,
+    ``__label__`` -> fasttext, anything else -> tsv."""
+    if str(path) != textio.STDIN and Path(path).suffix.lower() == ".csv":
         return "csv"
-    first = read_lines(path)[0].lstrip()
+    lines = textio.read_lines(path) if lines is None else lines
+    first = next((line.lstrip() for line in lines if line.strip()), "")
     if first.startswith("("):
         return "ptb-trees"
-    if first.startswith("__label__"):
+    if first.startswith(FASTTEXT_LABEL):
         return "fasttext"
     return "tsv"
 
 
 def read_labeled(path: str | Path, fmt: str = "auto", text_column: str = "text", label_column: str = "label", phrases: bool = False) -> list[LabeledText]:
-    path = Path(path)
+    """The labelled texts of one file (``"-"``: standard input), read through ``textio`` (UTF-8, BOM
+    dropped, LF / CRLF / lone CR line ends), in the order of the file.
+
+    ``text_column`` / ``label_column`` name the columns of a csv file and of a tsv file with a header
+    row. Errors: ``DataError`` naming ``file:line`` (a missing tab, label or text; several fastText
+    labels on a line; a malformed tree; a csv parsing error), or ``file: no labelled texts``.
+    """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+    name = textio.source_name(path)
+    text = textio.read_text(path)
+    lines = textio.split_lines(text)
+    if not any(line.strip() for line in lines):
+        raise DataError(f"{name}: the file has no text")
     if fmt == "auto":
-        read_lines(path)  # missing, empty, not UTF-8: the usual one-line errors
-        fmt = detect_format(path)
+        fmt = detect_format(path, lines)
     if fmt == "csv":
-        return _read_csv(path, text_column, label_column)
-    lines = read_lines(path, keep_blank=True)
-    out: list[LabeledText] = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        if fmt == "tsv":
-            if "\t" not in line:
-                raise DataError(f"{where}: expected 'label<TAB>text', found no tab")
-            label, text = line.split("\t", 1)
-            out.append(_checked(where, text, label))
-        elif fmt == "fasttext":
-            first, _, text = line.strip().replace("\t", " ", 1).partition(" ")  # a space or a tab after the label
-            if not first.startswith("__label__") or len(first) == len("__label__"):
-                raise DataError(f"{where}: expected '__label__X text', got {line[:40]!r}")
-            out.append(_checked(where, text, first[len("__label__") :]))
-        else:
-            sentence, subtrees = parse_tree(line, where)
-            out.append(sentence)
-            if phrases:
-                out.extend(subtrees)
+        out = _read_csv(name, text, text_column, label_column)
+    elif fmt == "tsv":
+        out = _read_tsv(name, lines, text_column, label_column)
+    else:
+        out = []
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            where = f"{name}:{number}"
+            if fmt == "fasttext":
+                out.append(_fasttext_line(where, line))
+            else:
+                sentence, subtrees = parse_tree(line, where)
+                out.append(sentence)
+                if phrases:
+                    out.extend(subtrees)
     if phrases:  # one example per distinct labelled phrase
         unique = {(item.text, item.label): item for item in out}
         out = list(unique.values())
+    if not out:
+        raise DataError(f"{name}: no labelled texts")
     return out
 
 
@@ -86,47 +106,126 @@ def _checked(where: str, text: str, label: str) -> LabeledText:
     return LabeledText(text, label)
 
 
-def _read_csv(path: Path, text_column: str, label_column: str) -> list[LabeledText]:
-    with path.open(newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        header = reader.fieldnames or []
+def tsv_header(fields: list[str], text_column: str = "text", label_column: str = "label") -> tuple[int, int] | None:
+    """(text index, label index) if ``fields`` (a first row split at tabs) is a header row: one field
+    names the text column and another the label column (``text_column`` / ``label_column`` or a
+    common name, case ignored); None for a data row."""
+    names = [field.strip().lower() for field in fields]
+
+    def find(wanted: str, known: set[str]) -> int | None:
+        if wanted.lower() in names:
+            return names.index(wanted.lower())
+        return next((i for i, n in enumerate(names) if n in known), None)
+
+    text_at, label_at = find(text_column, HEADER_TEXTS), find(label_column, HEADER_LABELS)
+    if text_at is None or label_at is None or text_at == label_at:
+        return None
+    return text_at, label_at
+
+
+def _read_tsv(name: str, lines: list[str], text_column: str, label_column: str) -> list[LabeledText]:
+    """``label<TAB>text`` lines; a header row naming the columns (in any order, with more columns
+    if it likes) is recognised, read as the columns' names and never as an example."""
+    numbered = [(number, line) for number, line in enumerate(lines, start=1) if line.strip()]
+    header = tsv_header(numbered[0][1].split("\t"), text_column, label_column) if numbered else None
+    if header is None:
+        columns, text_at, label_at = 2, 1, 0
+    else:
+        columns, (text_at, label_at) = len(numbered[0][1].split("\t")), header
+        numbered = numbered[1:]
+    out = []
+    for number, line in numbered:
+        where = f"{name}:{number}"
+        if "\t" not in line:
+            raise DataError(f"{where}: expected 'label<TAB>text', found no tab")
+        fields = line.split("\t", columns - 1)  # the last column keeps any further tabs
+        if len(fields) < columns:
+            raise DataError(f"{where}: {len(fields)} tab-separated fields, the header row has {columns}")
+        out.append(_checked(where, fields[text_at], fields[label_at]))
+    return out
+
+
+def _fasttext_line(where: str, line: str) -> LabeledText:
+    """``__label__X text``: one label, first; the label's prefix and the label never become words."""
+    first, _, text = line.strip().replace("\t", " ", 1).partition(" ")  # a space or a tab after the label
+    if not first.startswith(FASTTEXT_LABEL) or len(first) == len(FASTTEXT_LABEL):
+        raise DataError(f"{where}: expected '__label__X text', got {line[:40]!r}")
+    more = [word for word in text.split() if word.startswith(FASTTEXT_LABEL)]
+    if more:
+        raise DataError(f"{where}: several labels ({first}, {', '.join(more[:3])}): the classifier takes one label per text")
+    return _checked(where, text, first[len(FASTTEXT_LABEL) :])
+
+
+def _read_csv(name: str, text: str, text_column: str, label_column: str) -> list[LabeledText]:
+    """A header row, then rows; fields may be quoted and hold commas, line breaks and any length."""
+    reader = csv.reader(io.StringIO(text, newline=""))  # newline="": csv sees the line ends itself
+    limit = csv.field_size_limit(CSV_FIELD_LIMIT)
+    out = []
+    try:
+        header = next(reader, [])
+        names = [field.strip().lower() for field in header]
+        where = {}
         for column in (text_column, label_column):
-            if column not in header:
-                raise DataError(f"{path}: no column {column!r} (columns: {', '.join(header)})")
-        return [_checked(f"{path}:{reader.line_num}", row[text_column] or "", row[label_column] or "") for row in reader]
+            if column not in header and column.lower() not in names:
+                raise DataError(f"{name}: no column {column!r} (columns: {', '.join(header)[:200]})")
+            where[column] = header.index(column) if column in header else names.index(column.lower())
+        for row in reader:
+            if not any(field.strip() for field in row):
+                continue  # a blank line
+            at = f"{name}:{reader.line_num}"
+            if len(row) <= max(where.values()):
+                raise DataError(f"{at}: {len(row)} field(s), the header has {len(header)}")
+            out.append(_checked(at, row[where[text_column]], row[where[label_column]]))
+    except csv.Error as error:
+        raise DataError(f"{name}:{reader.line_num}: not valid CSV ({error})") from None
+    finally:
+        csv.field_size_limit(limit)
+    return out
 
 
 def parse_tree(line: str, where: str) -> tuple[LabeledText, list[LabeledText]]:
-    """The sentence (root label, leaves) and every labelled subtree of one bracketed tree."""
+    """The sentence (root label, leaves) and every labelled subtree of one bracketed tree.
+
+    Iterative (an explicit stack), so a tree nested thousands deep is read, not a RecursionError.
+    A node is ``(label word ... (child) ...)``: its words, then its children.
+    """
     tokens = line.replace("(", " ( ").replace(")", " ) ").split()
-    position = 0
     subtrees: list[LabeledText] = []
-
-    def node() -> list[str]:
-        nonlocal position
-        if position >= len(tokens) or tokens[position] != "(":
-            raise DataError(f"{where}: malformed tree near token {position + 1}: expected '('")
-        position += 1
-        if position >= len(tokens) or tokens[position] in "()":
-            raise DataError(f"{where}: malformed tree near token {position + 1}: expected a label")
-        label = tokens[position]
-        position += 1
-        leaves: list[str] = []
-        while position < len(tokens) and tokens[position] not in "()":  # a leaf: (label word ...), e.g. (2 8 1\/2)
-            leaves.append(UNESCAPE.get(tokens[position], tokens[position].replace("\\/", "/")))
+    stack: list[tuple[str, list[str]]] = []  # the open nodes: (label, words so far)
+    root: LabeledText | None = None
+    position = 0
+    while position < len(tokens):
+        token = tokens[position]
+        if root is not None:
+            raise DataError(f"{where}: malformed tree: text after the closing parenthesis")
+        if token == "(":
             position += 1
-        while position < len(tokens) and tokens[position] == "(":
-            leaves += node()
-        if position >= len(tokens) or tokens[position] != ")":
+            if position >= len(tokens) or tokens[position] in "()":
+                raise DataError(f"{where}: malformed tree near token {position + 1}: expected a label")
+            label, leaves = tokens[position], []
+            position += 1
+            while position < len(tokens) and tokens[position] not in "()":  # a leaf: (label word ...), e.g. (2 8 1\/2)
+                leaves.append(UNESCAPE.get(tokens[position], tokens[position].replace("\\/", "/")))
+                position += 1
+            stack.append((label, leaves))
+        elif token == ")":
+            if not stack:
+                raise DataError(f"{where}: malformed tree: unbalanced parentheses")
+            label, leaves = stack.pop()
+            position += 1
+            if not leaves:
+                raise DataError(f"{where}: malformed tree: a node without words")
+            if stack:
+                subtrees.append(LabeledText(" ".join(leaves), label))
+                stack[-1][1].extend(leaves)
+            else:
+                root = LabeledText(" ".join(leaves), label)
+        elif not stack:
+            raise DataError(f"{where}: malformed tree near token {position + 1}: expected '('")
+        else:  # a word after a child node: (2 (2 a) b)
             raise DataError(f"{where}: malformed tree: unbalanced parentheses")
-        position += 1
-        if not leaves:
-            raise DataError(f"{where}: malformed tree: a node without words")
-        subtrees.append(LabeledText(" ".join(leaves), label))
-        return leaves
-
-    leaves = node()
-    if position != len(tokens):
-        raise DataError(f"{where}: malformed tree: text after the closing parenthesis")
-    root = subtrees.pop()  # the last node completed is the root
-    return LabeledText(" ".join(leaves), root.label), subtrees
+    if stack:
+        raise DataError(f"{where}: malformed tree: unbalanced parentheses")
+    if root is None:
+        raise DataError(f"{where}: malformed tree near token 1: expected '('")
+    return root, subtrees

@@ -15,62 +15,88 @@ piano roll at the step resolution (pretty_midi), so roll -> MIDI -> roll is exac
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import pickle
 from pathlib import Path
 
 import torch
 
-from .text import DataError
+from . import textio
+from .textio import DataError
 
 LOWEST, KEYS = 21, 88  # piano range: MIDI 21 (A0) .. 108 (C8)
 
 Sequence = list[list[int]]
 
 
+def _pitch(p, where: str) -> int:
+    """A pitch as read from JSON: a whole MIDI number on the piano, else a ``DataError`` naming it
+    (a fraction is never rounded, an infinity never reaches ``int``)."""
+    shown = repr(p) if len(repr(p)) <= 40 else repr(p)[:37] + "..."
+    if isinstance(p, bool) or not isinstance(p, numbers.Real):  # numbers.Real: numpy's numbers too
+        raise DataError(f"{where}: pitch {shown} is not a number")
+    if not isinstance(p, numbers.Integral) and not math.isfinite(p):
+        raise DataError(f"{where}: pitch {shown} is not a finite number")
+    if not isinstance(p, numbers.Integral) and not float(p).is_integer():
+        raise DataError(f"{where}: pitch {shown} is not a whole MIDI number")
+    if not LOWEST <= p < LOWEST + KEYS:
+        raise DataError(f"{where}: pitch {shown} outside the piano range {LOWEST}..{LOWEST + KEYS - 1}")
+    return int(p)
+
+
 def _check_sequences(sequences, where: str) -> list[Sequence]:
-    if not isinstance(sequences, list) or not sequences:
+    """Sequences as read from JSON (any structure): lists of steps, each a list of whole pitches in
+    the piano range; a ``DataError`` naming the sequence and step of the first that is not."""
+    if not isinstance(sequences, (list, tuple)) or not sequences:
         raise DataError(f"{where}: expected a non-empty list of sequences")
     out = []
     for i, sequence in enumerate(sequences):
-        if not isinstance(sequence, list) or not sequence:
+        if not isinstance(sequence, (list, tuple)) or not sequence:
             raise DataError(f"{where}: sequence {i} is not a non-empty list of time steps")
         steps = []
         for t, step in enumerate(sequence):
             if not isinstance(step, (list, tuple)):
-                raise DataError(f"{where}: sequence {i}, step {t}: expected a list of pitches, got {step!r}")
-            pitches = []
-            for p in step:
-                if int(p) != p or not LOWEST <= int(p) < LOWEST + KEYS:
-                    raise DataError(f"{where}: sequence {i}, step {t}: pitch {p!r} outside the piano range {LOWEST}..{LOWEST + KEYS - 1}")
-                pitches.append(int(p))
-            steps.append(sorted(set(pitches)))
+                shown = repr(step) if len(repr(step)) <= 40 else repr(step)[:37] + "..."
+                raise DataError(f"{where}: sequence {i}, step {t}: expected a list of pitches, got {shown}")
+            steps.append(sorted({_pitch(p, f"{where}: sequence {i}, step {t}") for p in step}))
         out.append(steps)
     return out
 
 
 def read_chorales(path: str | Path) -> dict[str, list[Sequence]]:
     """The splits of a JSB Chorales JSON or pickle file: ``{"train": [...], "valid": [...], "test": [...]}``.
-    A file holding one list of sequences counts as the training split."""
+    A file holding one list of sequences counts as the training split.
+
+    JSON is read through ``textio`` (UTF-8, BOM dropped). Errors (``DataError``, one line naming the
+    file and the split, sequence and step): not JSON, not the expected structure, a pitch that is not
+    a whole number (60.7), not finite (``Infinity``, ``NaN``) or off the piano (21..108).
+    """
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file")
+    if path.suffix.lower() in MIDI_SUFFIXES:
+        raise DataError(f"{path}: a MIDI file; give the folder of MIDI files to read them all")
     if path.suffix == ".pkl":
         try:
             data = pickle.loads(path.read_bytes(), encoding="latin1")
         except Exception as error:  # noqa: BLE001 (any unpickling failure is the file's fault)
             raise DataError(f"{path}: not a readable pickle ({type(error).__name__})") from None
     else:
+        text = textio.read_text(path)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(text)
         except json.JSONDecodeError as error:
             raise DataError(f"{path}:{error.lineno}: not valid JSON: {error.msg}") from None
-        except UnicodeDecodeError:
-            raise DataError(f"{path}: not UTF-8 text") from None
+        except RecursionError:
+            raise DataError(f"{path}: not readable JSON: nested too deeply") from None
+        except ValueError as error:  # a number of more than 4,300 digits
+            raise DataError(f"{path}: not readable JSON: {str(error).splitlines()[0][:80]}") from None
     if isinstance(data, list):
         data = {"train": data}
     if not isinstance(data, dict) or "train" not in data:
         raise DataError(f"{path}: expected {{'train': [...], 'valid': [...], 'test': [...]}} or a list of sequences")
-    return {split: _check_sequences([[list(map(int, s)) for s in seq] for seq in data[split]] if isinstance(data[split], list) else data[split], f"{path} [{split}]") for split in data if split in ("train", "valid", "test")}
+    return {split: _check_sequences(data[split], f"{path} [{split}]") for split in data if split in ("train", "valid", "test")}
 
 
 def piano_roll(sequence: Sequence) -> torch.Tensor:
@@ -142,23 +168,59 @@ def write_midi(sequence: Sequence, path: str | Path, *, step_seconds: float = 0.
     atomic_write(Path(path), buffer.getvalue())
 
 
+MIDI_SUFFIXES = (".mid", ".midi")  # compared in lower case: .MID files are MIDI files too
+MAX_MIDI_STEPS = 200_000  # a piano roll of 128 x 200,000 float64 is 200 MB: 28 hours at 0.5 s a step
+
+
 def read_midi(path: str | Path, step_seconds: float = 0.5) -> Sequence:
-    """The piano roll of a MIDI file sampled every ``step_seconds`` (all instruments but drums)."""
+    """The piano roll of a MIDI file sampled every ``step_seconds`` (all instruments but drums).
+
+    Errors (``DataError``, one line naming the file): not a readable MIDI file; no pitched notes
+    (a file of drums only is a file with no notes: drum notes are not pitches); no notes on the piano
+    (21..108); longer than ``MAX_MIDI_STEPS`` steps (a corrupt time that would need gigabytes).
+    """
+    if not (isinstance(step_seconds, (int, float)) and math.isfinite(step_seconds) and step_seconds > 0):
+        raise ValueError(f"step_seconds must be a positive number of seconds, got {step_seconds!r}")
     pretty_midi = _pretty_midi()
+    if not Path(path).is_file():
+        raise DataError(f"{path}: no such file" if not Path(path).exists() else f"{path}: not a MIDI file")
     try:
         midi = pretty_midi.PrettyMIDI(str(path))
     except Exception as error:  # noqa: BLE001 (a broken file, whatever the parser says)
         raise DataError(f"{path}: not a readable MIDI file ({type(error).__name__})") from None
-    roll = midi.get_piano_roll(fs=1.0 / step_seconds)  # (128, T)
+    pitched = [note for instrument in midi.instruments if not instrument.is_drum for note in instrument.notes]
+    if not pitched:
+        drums = sum(len(instrument.notes) for instrument in midi.instruments if instrument.is_drum)
+        raise DataError(f"{path}: no notes" + (f" but {drums} drum notes (drums have no pitch and are not read)" if drums else ""))
+    if not any(LOWEST <= note.pitch < LOWEST + KEYS for note in pitched):
+        raise DataError(f"{path}: no notes in the piano range {LOWEST}..{LOWEST + KEYS - 1}")
+    try:
+        end = midi.get_end_time()
+        if not math.isfinite(end) or end / step_seconds > MAX_MIDI_STEPS:
+            raise DataError(f"{path}: lasts {end:.0f} s, {end / step_seconds:,.0f} steps of {step_seconds} s: more than {MAX_MIDI_STEPS:,}")
+        roll = midi.get_piano_roll(fs=1.0 / step_seconds)  # (128, T)
+    except DataError:
+        raise
+    except Exception as error:  # noqa: BLE001 (times or tempi the parser accepted but cannot sample)
+        raise DataError(f"{path}: not a readable MIDI file ({type(error).__name__})") from None
     steps = [[int(p) for p in range(LOWEST, LOWEST + KEYS) if roll[p, t] > 0] for t in range(roll.shape[1])]
-    if not steps:
+    if not any(steps):
         raise DataError(f"{path}: no notes")
     return steps
 
 
+def midi_files(folder: str | Path) -> list[Path]:
+    """The MIDI files of a folder (``.mid`` or ``.midi`` in any case), sorted by name."""
+    return sorted(f for f in Path(folder).iterdir() if f.suffix.lower() in MIDI_SUFFIXES and f.is_file())
+
+
 def read_midi_folder(folder: str | Path, step_seconds: float = 0.5) -> list[Sequence]:
+    """Every MIDI file of ``folder`` (see ``midi_files``) as a sequence; the first bad file is a
+    ``DataError`` naming it."""
     folder = Path(folder)
-    files = sorted([*folder.glob("*.mid"), *folder.glob("*.midi")])
+    if not folder.is_dir():
+        raise DataError(f"{folder}: no such folder")
+    files = midi_files(folder)
     if not files:
         raise DataError(f"{folder}: no .mid or .midi files")
     return [read_midi(f, step_seconds) for f in files]

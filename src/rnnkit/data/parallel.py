@@ -6,20 +6,33 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .text import DataError, read_lines
+from .text import read_lines
+from .textio import DataError, source_name
 
 
 def read_parallel(source: str | Path, target: str | Path) -> list[tuple[str, str]]:
-    src = read_lines(source, keep_blank=True)
-    tgt = read_lines(target, keep_blank=True)
+    """The (source, target) sentence pairs of two line-aligned files, read through ``textio``
+    (UTF-8, BOM dropped, LF / CRLF / lone CR line ends, so files saved on different systems still
+    align). Blank lines at the very end of either file are not lines of text and do not count.
+
+    Errors (``DataError``, one line): different line counts, naming both files and counts; a line
+    empty on one side only, naming ``file:line``; a missing or undecodable file.
+    """
+    src, tgt = (_trimmed(read_lines(path, keep_blank=True)) for path in (source, target))
     if len(src) != len(tgt):
-        raise DataError(f"{source} has {len(src)} lines but {target} has {len(tgt)}: parallel files must be line-aligned")
+        raise DataError(f"{source_name(source)} has {len(src)} lines but {source_name(target)} has {len(tgt)}: parallel files must be line-aligned")
     pairs = []
     for number, (s, t) in enumerate(zip(src, tgt), start=1):
         if not s.strip() and not t.strip():
-            continue  # an empty pair (a trailing blank line in both) carries nothing
+            continue  # an empty pair carries nothing
         if not s.strip() or not t.strip():
             empty, other = (source, target) if not s.strip() else (target, source)
-            raise DataError(f"{empty}:{number}: empty line, while {other}:{number} is not")
+            raise DataError(f"{source_name(empty)}:{number}: empty line, while {source_name(other)}:{number} is not")
         pairs.append((s.strip(), t.strip()))
     return pairs
+
+
+def _trimmed(lines: list[str]) -> list[str]:
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return lines

@@ -32,14 +32,15 @@ def read_lines(path: str | Path, keep_blank: bool = False) -> list[str]:
 def split_lines(lines: Sequence[str], valid: float, test: float, seed: int) -> tuple[list[str], list[str], list[str]]:
     """Shuffle ``lines`` with ``seed`` and cut them into train / valid / test by the given fractions.
 
-    Deterministic: the same lines, fractions and seed give the same split on any machine (it uses
+    A non-zero fraction gets at least one line. Deterministic: the same lines, fractions and seed give the same split on any machine (it uses
     Python's own ``random.Random``, whose sequence is fixed across versions for ``shuffle``).
     """
     if not (0 <= valid < 1 and 0 <= test < 1 and valid + test < 1):
         raise DataError(f"split fractions must leave training data: valid={valid}, test={test}")
     order = list(range(len(lines)))
     random.Random(seed).shuffle(order)
-    n_valid, n_test = round(len(lines) * valid), round(len(lines) * test)
+    # a fraction asked for gets at least one line, so that 5 pieces split 3/1/1 rather than fail
+    n_valid, n_test = (max(1, round(len(lines) * f)) if f else 0 for f in (valid, test))
     if (valid and not n_valid) or (test and not n_test) or len(lines) - n_valid - n_test < 1:
         raise DataError(f"{len(lines)} lines are too few to split into train/valid/test = {1 - valid - test:g}/{valid:g}/{test:g}")
     pick = lambda indices: [lines[i] for i in indices]  # noqa: E731
