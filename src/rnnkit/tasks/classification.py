@@ -117,6 +117,9 @@ class ClassificationTask(TaskBase):
         tokenizer = make_tokenizer({"kind": data.level, "lowercase": data.lowercase})
         vocab = Vocabulary.build([tokenizer.tokenize(item.text) for item in splits["train"]], min_count=data.min_count)
         labels = _label_order({item.label for item in splits["train"]})
+        if len(labels) < 2:
+            files = ", ".join(map(str, data.train))
+            raise DataError(f"{files}: every training example has the label {labels[0]!r}; a classifier needs at least two classes")
         for name, items in splits.items():
             unknown = {item.label for item in items} - set(labels)
             if unknown:

@@ -118,7 +118,8 @@ class TaggingTask(TaskBase):
                 counts[normalize_word(token)] = counts.get(normalize_word(token), 0) + 1
         words = Vocabulary.build([[normalize_word(t) for t in s.tokens] for s in splits["train"]], min_count=data.min_count)
         chars = Vocabulary.build([list(t) for s in splits["train"] for t in s.tokens])
-        tags = sorted({t for s in splits["train"] for t in s.tags}, key=lambda t: (t != "O", t[2:], t))
+        # "O" always has an id: a tag of the valid or test files that training never saw is learned as O
+        tags = sorted({"O", *(t for s in splits["train"] for t in s.tags)}, key=lambda t: (t != "O", t[2:], t))
         record = {"train_files": list(data.train), "sentences": {k: len(v) for k, v in splits.items()}, "tags": tags}
         record["train_fingerprint"] = fingerprint([" ".join(s.tokens) + "|" + " ".join(s.tags) for s in splits["train"]])
         task = cls(data, words, chars, tags, splits, counts)
