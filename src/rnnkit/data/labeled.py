@@ -24,6 +24,7 @@ from pathlib import Path
 
 from . import textio
 from .textio import DataError
+from ..errors import UsageError
 
 FORMATS = ("auto", "tsv", "fasttext", "csv", "ptb-trees")
 UNESCAPE = {"-LRB-": "(", "-RRB-": ")", "-LSB-": "[", "-RSB-": "]", "-LCB-": "{", "-RCB-": "}"}
@@ -64,7 +65,7 @@ def read_labeled(path: str | Path, fmt: str = "auto", text_column: str = "text",
     labels on a line; a malformed tree; a csv parsing error), or ``file: no labelled texts``.
     """
     if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+        raise UsageError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     name = textio.source_name(path)
     text = textio.read_text(path)
     lines = textio.split_lines(text)
@@ -138,7 +139,10 @@ def _read_tsv(name: str, lines: list[str], text_column: str, label_column: str) 
         where = f"{name}:{number}"
         if "\t" not in line:
             raise DataError(f"{where}: expected 'label<TAB>text', found no tab")
-        fields = line.split("\t", columns - 1)  # the last column keeps any further tabs
+        fields = line.split("\t")
+        if len(fields) > columns:  # the text column keeps the tabs beyond the header's count
+            after = columns - 1 - text_at  # columns after the text's
+            fields = [*fields[:text_at], "\t".join(fields[text_at : len(fields) - after]), *fields[len(fields) - after :]]
         if len(fields) < columns:
             raise DataError(f"{where}: {len(fields)} tab-separated fields, the header row has {columns}")
         out.append(_checked(where, fields[text_at], fields[label_at]))
@@ -157,10 +161,13 @@ def _fasttext_line(where: str, line: str) -> LabeledText:
 
 
 def _read_csv(name: str, text: str, text_column: str, label_column: str) -> list[LabeledText]:
-    """A header row, then rows; fields may be quoted and hold commas, line breaks and any length."""
-    reader = csv.reader(io.StringIO(text, newline=""))  # newline="": csv sees the line ends itself
+    """A header row, then rows; fields may be quoted and hold commas, line breaks and any length.
+    Quoting is read strictly: a quote never closed, or text after a closing quote, is an error at the
+    line where its row starts, not a field that silently swallows the rest of the file."""
+    text = "\n".join(textio.split_lines(text))  # line breaks inside quoted fields read alike too
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     limit = csv.field_size_limit(CSV_FIELD_LIMIT)
-    out = []
+    out, start = [], 1
     try:
         header = next(reader, [])
         names = [field.strip().lower() for field in header]
@@ -169,15 +176,19 @@ def _read_csv(name: str, text: str, text_column: str, label_column: str) -> list
             if column not in header and column.lower() not in names:
                 raise DataError(f"{name}: no column {column!r} (columns: {', '.join(header)[:200]})")
             where[column] = header.index(column) if column in header else names.index(column.lower())
-        for row in reader:
+        while True:
+            start = reader.line_num + 1
+            row = next(reader, None)
+            if row is None:
+                break
             if not any(field.strip() for field in row):
                 continue  # a blank line
-            at = f"{name}:{reader.line_num}"
+            at = f"{name}:{start}"
             if len(row) <= max(where.values()):
                 raise DataError(f"{at}: {len(row)} field(s), the header has {len(header)}")
             out.append(_checked(at, row[where[text_column]], row[where[label_column]]))
     except csv.Error as error:
-        raise DataError(f"{name}:{reader.line_num}: not valid CSV ({error})") from None
+        raise DataError(f"{name}:{start}: not valid CSV ({error})") from None
     finally:
         csv.field_size_limit(limit)
     return out

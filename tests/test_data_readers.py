@@ -1,0 +1,187 @@
+"""Every reader reads what the user meant, or refuses with a one-line ``file:line`` DataError:
+line ends, byte-order marks, tab-separated columns, header rows, labels, pitches, MIDI files
+(each test one kind of fault that users' real files showed; its own small input)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rnnkit.cli import main
+from rnnkit.data.conll import read_conll
+from rnnkit.data.labeled import LabeledText, read_labeled
+from rnnkit.data.music import midi_files, read_chorales, read_midi, read_midi_folder
+from rnnkit.data.parallel import read_parallel
+from rnnkit.data.text import read_lines
+from rnnkit.data.textio import DataError
+from rnnkit.tasks.classification import ClassificationDataConfig, ClassificationTask
+
+CONLL = "-DOCSTART- -X- O O\n\nEU NNP I-NP B-ORG\nrejects VBZ I-VP O\n\nPeter NNP I-NP B-PER\nBlackburn NNP I-NP I-PER\n"
+
+
+def write(path: Path, text: str, end: str = "\n", bom: bool = False) -> Path:
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.replace("\n", end).encode())
+    return path
+
+
+# -- line ends and byte-order marks: a file reads as its LF twin ------------------------------------------
+@pytest.mark.parametrize("end", ["\r", "\r\n"])
+def test_lone_cr_and_crlf_files_read_as_their_lf_twins(tmp_path, end):
+    names = "anna\nemma\nolivia\n"
+    labeled = "__label__pos a fine film\n__label__neg a dull film\n__label__pos witty\n"
+    pairs = ("one\ntwo\n", "un\ndeux\n")
+    for twin, e in (("lf", "\n"), ("other", end)):
+        d = tmp_path / twin
+        d.mkdir()
+        write(d / "names.txt", names, e), write(d / "cls.txt", labeled, e), write(d / "eng.conll", CONLL, e)
+        write(d / "a.src", pairs[0], e), write(d / "a.tgt", pairs[1], e)
+    lf, other = tmp_path / "lf", tmp_path / "other"
+    assert read_lines(other / "names.txt") == read_lines(lf / "names.txt") == ["anna", "emma", "olivia"]
+    assert read_labeled(other / "cls.txt") == read_labeled(lf / "cls.txt")
+    assert {x.label for x in read_labeled(other / "cls.txt")} == {"pos", "neg"}
+    assert read_conll(other / "eng.conll") == read_conll(lf / "eng.conll")
+    assert read_parallel(other / "a.src", other / "a.tgt") == [("one", "un"), ("two", "deux")]
+
+
+def test_a_bom_before_docstart_is_not_a_sentence(tmp_path):
+    with_bom = read_conll(write(tmp_path / "bom.conll", CONLL, bom=True))
+    assert with_bom == read_conll(write(tmp_path / "plain.conll", CONLL))
+    assert [s.tokens for s in with_bom] == [["EU", "rejects"], ["Peter", "Blackburn"]]
+    labeled = read_labeled(write(tmp_path / "bom.tsv", "label\ttext\n1\tbad\n5\tgood\n", bom=True))
+    assert labeled == [LabeledText("bad", "1"), LabeledText("good", "5")]  # the header is seen behind the BOM
+    assert read_chorales(write(tmp_path / "bom.json", '{"train": [[[60]]]}', bom=True)) == {"train": [[[60]]]}
+
+
+# -- column files ---------------------------------------------------------------------------------------------
+def test_tab_separated_columns_keep_tokens_with_spaces(tmp_path):
+    path = write(tmp_path / "tabs.conll", "She\tO\nmoved to\tO\nNew York\tB-LOC\n\nSan Diego\tB-LOC\t\n")
+    sentences = read_conll(path)
+    assert [s.tokens for s in sentences] == [["She", "moved to", "New York"], ["San Diego"]]
+    assert [s.tags for s in sentences] == [["O", "O", "B-LOC"], ["B-LOC"]]
+
+
+def test_a_token_cut_in_two_by_white_space_is_refused_at_its_line(tmp_path):
+    path = write(tmp_path / "spaces.conll", "She O\nmoved O\nNew York B-LOC\n")
+    with pytest.raises(DataError, match=r"spaces.conll:3: 3 columns .* line 1 has 2"):
+        read_conll(path)
+    path = write(tmp_path / "mixed.conll", "She\tO\nmoved O\n")  # a tab file with a line without its tab
+    with pytest.raises(DataError, match=r"mixed.conll:2: expected a token column"):
+        read_conll(path)
+
+
+# -- labelled text ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "header, row",
+    [("label\ttext", "{label}\t{text}"), ("text\tlabel", "{text}\t{label}"), ("\tsentiment\treview", "{i}\t{label}\t{text}"),
+     ("Label\tSentence", "{label}\t{text}")],
+)  # fmt: skip
+def test_a_tsv_header_row_is_never_a_class(tmp_path, header, row):
+    examples = [("a fine film", "5"), ("a dull film", "1"), ("fine\tbut long", "3")]
+    lines = [header] + [row.format(i=i, text=text, label=label) for i, (text, label) in enumerate(examples)]
+    path = write(tmp_path / "train.tsv", "\n".join(lines) + "\n")
+    assert read_labeled(path) == [LabeledText(text, label) for text, label in examples]
+    task, record = ClassificationTask.prepare(ClassificationDataConfig(train=[str(path)], format="auto"))
+    assert record["labels"] == ["1", "3", "5"] and record["examples"] == {"train": 3}
+
+
+def test_headerless_tsv_and_label_syntax(tmp_path):
+    assert read_labeled(write(tmp_path / "plain.tsv", "5\tthe label was good\n1\ttext\n")) == [
+        LabeledText("the label was good", "5"), LabeledText("text", "1")]  # fmt: skip
+    path = write(tmp_path / "multi.txt", "__label__pos __label__happy a fine film\n")
+    with pytest.raises(DataError, match=r"multi.txt:1: several labels"):
+        read_labeled(path)
+    path = write(tmp_path / "ft.txt", "__label__pos a fine film\n__label__neg\ta dull film\n")
+    task, _ = ClassificationTask.prepare(ClassificationDataConfig(train=[str(path)]))
+    assert not [t for t in task.vocab.tokens if "label" in t or "pos" in t or "neg" in t]
+
+
+def test_a_single_class_is_refused_before_a_run_exists(tmp_path, capsys):
+    path = write(tmp_path / "one.txt", "__label__a good\r__label__a bad\r")
+    run = tmp_path / "run"
+    assert main(["train", "classifier", str(path), "--run", str(run), "--epochs", "1", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "one.txt" in err and "two classes" in err and "Traceback" not in err
+    assert not run.exists()
+
+
+def test_csv_long_fields_and_broken_quotes(tmp_path):
+    long = "ab " * 70_000  # over the csv module's default limit of 131,072 characters
+    path = write(tmp_path / "big.csv", f'text,label\n"{long}",1\n"ok, fine",2\n')
+    assert [x.label for x in read_labeled(path)] == ["1", "2"] and len(read_labeled(path)[0].text) == len(long.strip())
+    path = write(tmp_path / "quote.csv", 'text,label\nfine,1\n"never closed,2\nmore,3\n')
+    with pytest.raises(DataError, match=r"quote.csv:3: not valid CSV"):
+        read_labeled(path)
+    path = write(tmp_path / "cr.csv", 'text,label\n"two\nlines",1\nok,2\n', end="\r")
+    assert read_labeled(path) == [LabeledText("two\nlines", "1"), LabeledText("ok", "2")]
+
+
+def test_deeply_nested_trees_are_read_without_recursion(tmp_path):
+    depth = 5000
+    path = write(tmp_path / "deep.txt", "(2 " * depth + "word" + ")" * depth + "\n(3 (2 good) (4 movie))\n")
+    assert read_labeled(path) == [LabeledText("word", "2"), LabeledText("good movie", "3")]
+    assert len(read_labeled(path, phrases=True)) == 4  # (word, 2), its root, (good, 2), (movie, 4)
+    path = write(tmp_path / "open.txt", "(3 (2 good) (4 movie))\n" + "(2 " * depth + "word\n")
+    with pytest.raises(DataError, match=r"open.txt:2: malformed tree: unbalanced"):
+        read_labeled(path)
+
+
+# -- music -----------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "pitch, message",
+    [(60.7, "not a whole MIDI number"), ("Infinity", "not a finite number"), ("NaN", "not a finite number"), ("1e400", "not a finite"),
+     (200, "outside the piano range"), ("true", "not a number"), ('"60"', "not a number"), ("null", "not a number")],
+)  # fmt: skip
+def test_pitches_must_be_whole_finite_and_on_the_piano(tmp_path, pitch, message):
+    path = write(tmp_path / "songs.json", '{"train": [[[60, 64]], [[62]]], "valid": [[[62], [64, %s]]]}' % pitch)
+    with pytest.raises(DataError, match=rf"songs.json \[valid\]: sequence 0, step 1: pitch .*{message}"):
+        read_chorales(path)
+
+
+def test_whole_float_pitches_are_read_as_numbers(tmp_path):
+    assert read_chorales(write(tmp_path / "songs.json", "[[[60.0, 64], []]]")) == {"train": [[[60, 64], []]]}
+
+
+def test_the_cli_refuses_a_fractional_pitch_without_leaving_a_run(tmp_path, capsys):
+    path = write(tmp_path / "fractional.json", json.dumps({"train": [[[60.5, 64]]] * 4}))
+    assert main(["train", "music", str(path), "--run", str(tmp_path / "m"), "--epochs", "1", "--no-progress"]) == 2
+    assert "fractional.json [train]: sequence 0, step 0: pitch 60.5" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
+def _midi(path: Path, pitches: list[int], drums: bool = False) -> Path:
+    pretty_midi = pytest.importorskip("pretty_midi")
+    midi = pretty_midi.PrettyMIDI()
+    instrument = pretty_midi.Instrument(program=0, is_drum=drums)
+    instrument.notes = [pretty_midi.Note(90, p, 0.5 * i, 0.5 * i + 0.5) for i, p in enumerate(pitches)]
+    midi.instruments.append(instrument)
+    midi.write(str(path))
+    return path
+
+
+def test_a_drums_only_midi_file_is_a_file_with_no_notes(tmp_path):
+    folder = tmp_path / "midi"
+    folder.mkdir()
+    _midi(folder / "piece.mid", [60, 62, 64])
+    _midi(folder / "drums_only.mid", [36, 38, 42, 36], drums=True)
+    assert read_midi(folder / "piece.mid") == [[60], [62], [64]]
+    with pytest.raises(DataError, match=r"drums_only.mid: no notes but 4 drum notes"):
+        read_midi(folder / "drums_only.mid")
+    with pytest.raises(DataError, match=r"drums_only.mid"):
+        read_midi_folder(folder)
+
+
+def test_midi_extensions_match_in_any_case(tmp_path):
+    for name in ("a.MID", "b.mid", "c.Midi", "d.midi"):
+        _midi(tmp_path / name, [60, 67])
+    (tmp_path / "notes.txt").write_text("not music")
+    assert [f.name for f in midi_files(tmp_path)] == ["a.MID", "b.mid", "c.Midi", "d.midi"]
+    assert len(read_midi_folder(tmp_path)) == 4
+
+
+def test_a_broken_midi_file_is_a_one_line_error(tmp_path):
+    data = _midi(tmp_path / "ok.mid", [60, 62]).read_bytes()
+    (tmp_path / "cut.mid").write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataError, match=r"cut.mid: not a readable MIDI file"):
+        read_midi(tmp_path / "cut.mid")

@@ -1,0 +1,79 @@
+"""The one text-input layer (rnnkit.data.textio): line ends, byte-order marks, standard input and
+undecodable bytes are handled once, the same way for every reader."""
+
+from __future__ import annotations
+
+import io
+import sys
+
+import pytest
+
+from rnnkit.data import textio
+from rnnkit.data.textio import DataError, iter_lines, read_lines, read_text, split_lines
+
+LINES = ["first", "", "  third\twith a tab  ", "fourth\u2028still fourth\x0cand a form feed"]
+
+
+def variants(lines: list[str]) -> dict[str, bytes]:
+    """The same lines as LF, CRLF, lone-CR and BOM files, with and without a final line break."""
+    out = {}
+    for name, end in (("lf", "\n"), ("crlf", "\r\n"), ("cr", "\r")):
+        out[name] = end.join(lines).encode() + end.encode()
+        out[name + "-unterminated"] = end.join(lines).encode()
+        out[name + "-bom"] = b"\xef\xbb\xbf" + out[name]
+    out["mixed"] = b"first\r\n\rthird\n".replace(b"third", "  third\twith a tab  ".encode()) + LINES[3].encode() + b"\r"
+    return out
+
+
+@pytest.mark.parametrize("kind", sorted(variants(LINES)))
+def test_every_line_end_and_a_bom_read_alike(tmp_path, kind, monkeypatch):
+    path = tmp_path / "f.txt"
+    path.write_bytes(variants(LINES)[kind])
+    assert read_lines(path) == LINES
+    monkeypatch.setattr(textio, "_CHUNK", 3)  # line ends and the BOM cut across the streamed pieces
+    assert list(iter_lines(path)) == LINES
+
+
+def test_split_lines_keeps_alignment():
+    assert split_lines("") == []
+    assert split_lines("\n") == [""]
+    assert split_lines("a\r\r\nb") == ["a", "", "b"]  # a lone CR then a CRLF: two breaks
+    assert split_lines("a\n\n") == ["a", ""]  # only the final break is not a line
+
+
+def test_standard_input_reads_like_a_file(tmp_path, monkeypatch):
+    data = variants(LINES)["cr-bom"]
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    assert read_lines("-") == LINES
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"ok\n\xff\n")))
+    with pytest.raises(DataError, match=r"^<stdin>:2: not UTF-8 text \(byte 0xff at column 1\)$"):
+        read_text("-")
+
+
+def test_undecodable_bytes_name_file_line_and_column(tmp_path):
+    path = tmp_path / "latin1.txt"
+    path.write_bytes(b"fine\rstill fine\r\ncaf\xe9 au lait\n")  # the third line, whichever the line ends
+    for reader in (read_text, read_lines, lambda p: list(iter_lines(p))):
+        with pytest.raises(DataError, match=r"latin1.txt:3: not UTF-8 text \(byte 0xe9 at column 4\)"):
+            reader(path)
+
+
+def test_missing_files_and_folders_are_one_line_errors(tmp_path):
+    with pytest.raises(DataError, match=r"nothere.txt: no such file"):
+        read_text(tmp_path / "nothere.txt")
+    with pytest.raises(DataError, match=r"is a directory"):
+        read_lines(tmp_path)
+    with pytest.raises(DataError, match=r"nothere.txt: no such file"):
+        list(iter_lines(tmp_path / "nothere.txt"))
+
+
+def test_the_lm_reader_goes_through_textio(tmp_path):
+    from rnnkit.data.text import read_lines as lm_lines
+
+    path = tmp_path / "names.txt"
+    path.write_bytes(b"\xef\xbb\xbfanna\remma\r\rolivia\r")  # lone CRs, a blank line, a BOM
+    assert lm_lines(path) == ["anna", "emma", "olivia"]
+    assert lm_lines(path, keep_blank=True) == ["anna", "emma", "", "olivia"]
+    path.write_bytes(b"\r\n \r")
+    with pytest.raises(DataError, match="no text"):
+        lm_lines(path)
