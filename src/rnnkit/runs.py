@@ -9,16 +9,22 @@ belong to the task's data settings, the model or the trainer, and ``split_config
 from __future__ import annotations
 
 import json
+import random
 import shutil
+import sys
+from contextlib import contextmanager
 from dataclasses import asdict, fields
 from pathlib import Path
 
 import torch
 
 from . import __version__
+from .errors import DataError, UsageError
 from .models import build_model
 from .tasks import TASKS
 from .training import RunDir, Trainer, TrainingConfig
+from .training.checkpoint import STATE, Checkpoints, test_point
+from .training.trainer import TrainingDiverged
 from .training.distributed import barrier, setup
 from .training.trainer import resolve_device
 
@@ -37,13 +43,13 @@ def read_config_file(path: str | Path) -> dict:
         raise FileNotFoundError(f"{path}: no such config file")
     text = path.read_text(encoding="utf-8")
     if path.suffix != ".json" and tomllib is None:
-        raise ValueError(f"{path}: TOML config files need Python 3.11 or newer; use a .json file")
+        raise UsageError(f"{path}: TOML config files need Python 3.11 or newer; use a .json file")
     try:
         values = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
     except (json.JSONDecodeError, ValueError) as error:
-        raise ValueError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {error}") from None
+        raise DataError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {error}") from None
     if not isinstance(values, dict):
-        raise ValueError(f"{path}: expected a table of settings")
+        raise DataError(f"{path}: expected a table of settings")
     return {key.replace("-", "_"): value for key, value in values.items()}
 
 
@@ -60,7 +66,7 @@ def split_config(task_kind: str, values: dict, source: str = "the configuration"
         elif key in TRAINING_KEYS:
             training[key] = value
         else:
-            raise ValueError(f"{source}: unknown setting {key!r} for task {task_kind!r}")
+            raise UsageError(f"{source}: unknown setting {key!r} for task {task_kind!r}")
     return data, model, training
 
 
@@ -73,65 +79,145 @@ def free_run_path(base: Path) -> Path:
     return candidate
 
 
+def _check_ready(task, model) -> None:
+    """Everything the first training step needs, tried before the run directory exists: the
+    batches of an epoch are built (a data error such as every pair longer than ``max_length``
+    surfaces here) and one batch's loss is computed, without gradients. Random states and the
+    task's carried state are restored, so the training that follows is the same as without it."""
+    if task.batches_per_epoch() < 1:
+        raise DataError("no training batches: the training data is empty after reading it")
+    carried = task.state_dict()
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        python_state = random.getstate()
+        try:
+            batch = next(iter(task.train_batches(0, 0)))
+            was_training = model.training
+            model.train()
+            task.loss(model, batch, torch.device("cpu"))
+            model.train(was_training)
+        finally:
+            random.setstate(python_state)
+    task.load_state_dict(carried)
+
+
+def _may_start_over(run: RunDir) -> bool:
+    """A run directory that never reached its first checkpoint holds no weights: starting over
+    in it loses nothing (``--resume`` would start from step 0 as well)."""
+    return not Checkpoints(run).committed() and not any(run.file(name).exists() for name in ("last.safetensors", "best.safetensors", STATE))
+
+
+@contextmanager
+def _locked(run: RunDir):
+    """One process trains in a run directory at a time: an exclusive lock on RUN/.lock (released
+    by the system when the process ends, however it ends)."""
+    import fcntl
+
+    run.path.mkdir(parents=True, exist_ok=True)
+    with open(run.file(".lock"), "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(f"{run.path}: another rnnkit process is training in this run directory") from None
+        yield
+
+
 def start(task_kind: str, values: dict, run_path: str | Path | None = None) -> tuple[RunDir, dict]:
-    """Prepare the data and the model (every error surfaces before anything is written), then
-    create the run directory, save the configuration and artifacts, and train."""
+    """Prepare the data and the model and try one batch (every error that the data and the
+    options can show surfaces before anything is written), then create the run directory, save
+    the configuration and artifacts, and train. A failure before the first checkpoint removes the
+    directory this call created; after it, the run is left to ``resume``."""
     shard = setup()  # under torchrun: rank 0 writes the run directory, the others train alongside
     data_values, model_values, training_values = split_config(task_kind, values)
     task_class = TASKS[task_kind]
     training = TrainingConfig.from_dict(training_values)
+    training.check()
     task, split_record = task_class.prepare(task_class.data_config(data_values), seed=training.seed)
     model_config = task.model_config(model_values)
     torch.manual_seed(training.seed)
     model = build_model(task.model_kind, model_config)
+    _check_ready(task, model)
     if run_path is None:
         run_path = free_run_path(Path("runs") / task.default_run_name(model_config))
     run = RunDir(run_path)
     if not shard.main:
         barrier(shard)  # wait for rank 0 to create the run
         return run, Trainer(task, model, training, run, shard).fit()
-    if run.exists():
-        raise FileExistsError(f"{run.path}: a run is already there; continue it with --resume or choose another --run")
+    if run.exists() and not _may_start_over(run):
+        raise UsageError(f"{run.path}: a run is already there; continue it with --resume, or choose another --run (or delete {run.path})")
     created = not run.path.exists()
-    run.path.mkdir(parents=True, exist_ok=True)
-    try:
-        config = {
-            "rnnkit": __version__,
-            "task": task_kind,
-            "data": task.data_dict(),
-            "split": split_record,
-            "model": {"kind": task.model_kind, **model_config},
-            "training": asdict(training),
-        }
-        task.save(run)
-        run.write_json("config.json", config)
-    except BaseException:
-        if created:
-            shutil.rmtree(run.path, ignore_errors=True)  # nothing half-written
-        raise
-    print(f"run directory: {run.path}", flush=True)
-    barrier(shard)
-    summary = Trainer(task, model, training, run, shard).fit()
+    with _locked(run):
+        if run.exists():  # killed before its first checkpoint: nothing to lose
+            print(f"{run.path}: the run there never reached its first checkpoint; starting it over", file=sys.stderr, flush=True)
+            for entry in run.path.iterdir():
+                if entry.name != ".lock":
+                    shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+        trainer = None
+        try:
+            config = {
+                "rnnkit": __version__,
+                "task": task_kind,
+                "data": task.data_dict(),
+                "split": split_record,
+                "model": {"kind": task.model_kind, **model_config},
+                "training": asdict(training),
+            }
+            task.save(run)
+            run.write_json("config.json", config)
+            test_point("run directory written")
+            print(f"run directory: {run.path}", flush=True)
+            barrier(shard)
+            trainer = Trainer(task, model, training, run, shard)
+            summary = trainer.fit()
+        except (KeyboardInterrupt, TrainingDiverged):
+            raise  # the run is left as it is: resumable (from step 0 if it has no checkpoint)
+        except BaseException:
+            if created and (trainer is None or trainer.checkpoints.committed() == []):
+                shutil.rmtree(run.path, ignore_errors=True)  # nothing half-written
+            raise
     return run, summary
 
 
+# settings a resume may change: when to stop, how often to evaluate and save, what to show, where to run
+RESUMABLE = {
+    "epochs", "max_steps", "time_limit", "stop_at_step", "patience", "progress", "device", "sample_every", "log_every",
+    "eval_every", "save_every_steps", "save_every_minutes", "keep_checkpoints",
+}  # fmt: skip
+LASTING = RESUMABLE - {"time_limit", "stop_at_step", "progress", "device"}  # recorded in config.json for later resumes
+
+
 def resume(run_path: str | Path, overrides: dict | None = None) -> tuple[RunDir, dict]:
-    """Continue a run from its last checkpoint. ``overrides`` may change when to stop (epochs,
-    max_steps, time_limit, stop_at_step, patience) and how to show progress; nothing else."""
+    """Continue a run from its newest intact checkpoint (or from step 0 when it was stopped
+    before its first one). ``overrides`` may change the settings in ``RESUMABLE`` and nothing
+    else; those that outlast this call (epochs, max_steps, patience, frequencies) are recorded
+    in config.json, so a later resume continues the same plan. See docs/runs.md."""
     run = RunDir(run_path)
-    config = run.read_json("config.json")
-    allowed = {"epochs", "max_steps", "time_limit", "stop_at_step", "patience", "progress", "device", "sample_every", "log_every"}
-    for key in overrides or {}:
-        if key not in allowed:
-            raise ValueError(f"--resume continues the run as configured; {key!r} cannot change (these can: {', '.join(sorted(allowed))})")
+    if not run.path.is_dir():
+        raise UsageError(f"{run.path}: no such run directory")
+    try:
+        config = run.read_json("config.json")
+    except ValueError as error:
+        raise DataError(f"{run.file('config.json')}: not valid JSON ({error}); is {run.path} a complete rnnkit run?") from None
+    overrides = dict(overrides or {})
+    for key in overrides:
+        if key not in RESUMABLE:
+            raise UsageError(f"--resume continues the run as configured; {key!r} cannot change (these can: {', '.join(sorted(RESUMABLE))})")
+    if overrides.get("clip") == 0:
+        overrides["clip"] = None
     # when to stop was this run's last invocation's business: a resume runs to the configured end
-    training = TrainingConfig.from_dict({**config["training"], "stop_at_step": None, "time_limit": None, **(overrides or {})})
+    training = TrainingConfig.from_dict({**config["training"], "stop_at_step": None, "time_limit": None, **overrides})
+    training.check()
     task_class = TASKS[config["task"]]
     task, split_record = task_class.prepare(task_class.data_config(config["data"]), seed=training.seed)
     if split_record.get("train_fingerprint") != config["split"].get("train_fingerprint"):
-        raise ValueError(f"{run.path}: the training data changed since the run started ({', '.join(config['split']['train_files'])})")
+        raise DataError(f"{run.path}: the training data changed since the run started ({', '.join(config['split'].get('train_files', []))})")
+    torch.manual_seed(training.seed)  # the initial weights, should the run have no checkpoint yet
     model = build_model(config["model"]["kind"], {k: v for k, v in config["model"].items() if k != "kind"})
-    return run, Trainer(task, model, training, run).fit(resume=True)
+    with _locked(run):
+        lasting = {k: v for k, v in overrides.items() if k in LASTING and config["training"].get(k) != v}
+        if lasting:
+            config["training"].update(lasting)
+            run.write_json("config.json", config)
+        return run, Trainer(task, model, training, run).fit(resume=True)
 
 
 def open_run(run_path: str | Path, weights: str = "best", device: str = "auto"):

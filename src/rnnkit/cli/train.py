@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import UsageError
+from ._options import nonnegative_float, nonnegative_int, number, positive_float, positive_int, probability
+
 LM_EXAMPLES = """examples:
   rnnkit train lm names.txt                                  # character level, valid/test split off names.txt
   rnnkit train lm ptb.train.txt --valid ptb.valid.txt --test ptb.test.txt \\
@@ -44,9 +47,9 @@ def _run_options(parser) -> None:
 
 def _recurrent_options(group, defaults: str) -> None:
     group.add_argument("--cell", help=f"rnn, gru, gru-simple, gru-cudnn or lstm ({defaults})")
-    group.add_argument("--hidden-size", type=int, help="units per direction")
-    group.add_argument("--num-layers", type=int, help="stacked recurrent layers")
-    group.add_argument("--dropout", type=float, help="on inputs, between layers and before the output")
+    group.add_argument("--hidden-size", type=positive_int, help="units per direction")
+    group.add_argument("--num-layers", type=positive_int, help="stacked recurrent layers")
+    group.add_argument("--dropout", type=DROPOUT, help="on inputs, between layers and before the output")
     group.add_argument("--head-sizes", type=_list_of_ints, help="deep non-recurrent head, e.g. 256,256 (default none)")
     group.add_argument("--engine", choices=["auto", "reference", "fused", "native"], help="default auto")
     group.add_argument("--peepholes", action="store_true", default=None, help="LSTM peephole connections")
@@ -60,28 +63,34 @@ def _direction_options(group) -> None:
 
 def _training_options(parser, defaults: str) -> None:
     training = parser.add_argument_group("training", defaults)
-    training.add_argument("--epochs", type=int)
-    training.add_argument("--max-steps", type=int, help="stop after this many steps (overrides --epochs)")
-    training.add_argument("--lr", type=float, help="learning rate")
+    training.add_argument("--epochs", type=positive_int)
+    training.add_argument("--max-steps", type=positive_int, help="stop after this many steps (overrides --epochs)")
+    training.add_argument("--lr", type=positive_float, help="learning rate")
     training.add_argument("--optimizer", choices=["adam", "adamw", "sgd"])
-    training.add_argument("--weight-decay", type=float)
-    training.add_argument("--momentum", type=float, help="for sgd")
+    training.add_argument("--weight-decay", type=nonnegative_float)
+    training.add_argument("--momentum", type=probability, help="for sgd")
     training.add_argument("--schedule", choices=["constant", "cosine", "plateau"])
-    training.add_argument("--warmup-steps", type=int, help="linear warm-up")
-    training.add_argument("--clip", type=float, help="clip the gradient norm (0 = off)")
-    training.add_argument("--ema", type=float, help="evaluate a moving average of the weights with this decay, e.g. 0.998 (default off)")
-    training.add_argument("--patience", type=int, help="early stop after this many evaluations without improvement")
-    training.add_argument("--eval-every", type=int, help="steps between evaluations (default: each epoch)")
-    training.add_argument("--sample-every", type=int, help="print samples every this many steps (language models)")
-    training.add_argument("--log-every", type=int, help="steps per metrics row")
-    training.add_argument("--time-limit", type=float, help="seconds of training, then checkpoint and stop")
-    training.add_argument("--stop-at-step", type=int, help="checkpoint and stop at this step (resumable)")
-    training.add_argument("--seed", type=int)
+    training.add_argument("--warmup-steps", type=nonnegative_int, help="linear warm-up")
+    training.add_argument("--clip", type=nonnegative_float, help="clip the gradient norm (0 = off)")
+    training.add_argument("--ema", type=EMA_DECAY, help="evaluate a moving average of the weights with this decay, e.g. 0.998 (default off)")
+    training.add_argument("--patience", type=positive_int, help="early stop after this many evaluations without improvement")
+    training.add_argument("--eval-every", type=positive_int, help="steps between evaluations (default: each epoch)")
+    training.add_argument("--sample-every", type=nonnegative_int, help="print samples every this many steps (language models)")
+    training.add_argument("--log-every", type=positive_int, help="steps per metrics row")
+    training.add_argument("--time-limit", type=positive_float, help="seconds of training, then checkpoint and stop")
+    training.add_argument("--stop-at-step", type=positive_int, help="checkpoint and stop at this step (resumable)")
+    training.add_argument("--seed", type=nonnegative_int)
+    training.add_argument("--save-every-steps", type=positive_int, help="checkpoint every this many steps, besides each evaluation (default off)")
+    training.add_argument("--save-every-minutes", type=positive_float, help="checkpoint when this many minutes passed since the last one (default 5)")
+    training.add_argument("--keep-checkpoints", type=positive_int, help="newest checkpoints kept in RUN/checkpoints (default 2)")
+    training.add_argument("--skip-non-finite", action="store_true", default=None, help="skip a step whose loss or gradient norm is NaN or infinite (default: stop the training there)")
     training.add_argument("--device", help="auto, cpu, cuda, cuda:1 ...")
     training.add_argument("--precision", choices=["fp32", "bf16", "fp16"], help="mixed precision (autocast) on CUDA (default fp32)")
     training.add_argument("--no-progress", dest="progress", action="store_false", default=None, help="no progress bar")
 
 
+DROPOUT = number(float, low=0, high=1, high_open=True, name="dropout")  # 1 would drop everything
+EMA_DECAY = number(float, low=0, high=1, low_open=True, high_open=True, name="ema_decay")  # 1 never moves
 TRAINING_DEFAULTS = "defaults: epochs 10, lr 0.002, adamw, cosine schedule, clip 1.0, seed 0, device auto"
 
 
@@ -98,20 +107,20 @@ def _add_lm(tasks) -> None:
     data = lm.add_argument_group("data")
     data.add_argument("--valid", help="validation text file (default: split off the training data)")
     data.add_argument("--test", help="test text file (default: split off the training data)")
-    data.add_argument("--split", type=float, nargs=2, metavar=("VALID", "TEST"), help="fractions split off DATA when no --valid/--test (default 0.05 0.05)")
-    data.add_argument("--split-seed", type=int, help="seed of that split (default 0)")
+    data.add_argument("--split", type=probability, nargs=2, metavar=("VALID", "TEST"), help="fractions split off DATA when no --valid/--test (default 0.05 0.05)")
+    data.add_argument("--split-seed", type=nonnegative_int, help="seed of that split (default 0)")
     data.add_argument("--level", choices=["char", "word", "whitespace", "bpe"], help="tokens: characters, words (punctuation split off), white-space separated, or BPE subwords (default char)")
     data.add_argument("--lowercase", action="store_true", default=None, help="lowercase the text")
-    data.add_argument("--bpe-vocab", type=int, help="BPE vocabulary size (default 4000)")
+    data.add_argument("--bpe-vocab", type=positive_int, help="BPE vocabulary size (default 4000)")
     data.add_argument("--line-breaks", choices=["eos", "token"], help="eos: each line ends with <EOS>; token: one stream, line breaks are tokens (default eos)")
-    data.add_argument("--max-vocab", type=int, help="keep at most this many tokens (others become <UNK>)")
-    data.add_argument("--min-count", type=int, help="keep tokens seen at least this often (default 1)")
+    data.add_argument("--max-vocab", type=positive_int, help="keep at most this many tokens (others become <UNK>)")
+    data.add_argument("--min-count", type=positive_int, help="keep tokens seen at least this often (default 1)")
     data.add_argument("--batching", choices=["sentences", "stream"], help="sentences: padded lines with lengths; stream: chunks for truncated BPTT, state carried (default sentences)")
-    data.add_argument("--batch-size", type=int, help="sequences (or parallel streams) per batch (default 32)")
-    data.add_argument("--bptt", type=int, help="time steps per chunk with --batching stream (default 64)")
+    data.add_argument("--batch-size", type=positive_int, help="sequences (or parallel streams) per batch (default 32)")
+    data.add_argument("--bptt", type=positive_int, help="time steps per chunk with --batching stream (default 64)")
     model = lm.add_argument_group("model", "defaults: lstm, 1 layer of 256, embedding 64, dropout 0")
     _recurrent_options(model, "default lstm")
-    model.add_argument("--embedding-size", type=int)
+    model.add_argument("--embedding-size", type=positive_int)
     model.add_argument("--tie-embeddings", action="store_true", default=None, help="share the output layer with the embedding")
     _training_options(lm, TRAINING_DEFAULTS)
 
@@ -140,15 +149,15 @@ def _add_tagger(tasks) -> None:
     data.add_argument("--tag-column", type=int, help="column of the tag, negative from the end (default -1)")
     data.add_argument("--scheme", choices=["iob1", "iob2", "iobes"], help="tag scheme of the files (default iob1, as CoNLL-2003)")
     data.add_argument("--train-scheme", choices=["iob1", "iob2", "iobes"], help="scheme the model learns (default iobes)")
-    data.add_argument("--singleton-unk", type=float, help="probability of replacing a word seen once by <UNK> in training (default 0.5)")
-    data.add_argument("--batch-size", type=int, help="sentences per batch (default 10)")
+    data.add_argument("--singleton-unk", type=probability, help="probability of replacing a word seen once by <UNK> in training (default 0.5)")
+    data.add_argument("--batch-size", type=positive_int, help="sentences per batch (default 10)")
     model = tagger.add_argument_group("model", "defaults: bidirectional lstm, 1 layer of 200, dropout 0.5, CRF, word 100 + chars 2x25 + casing 4")
     _recurrent_options(model, "default lstm")
     _direction_options(model)
-    model.add_argument("--word-embedding-size", type=int)
-    model.add_argument("--char-embedding-size", type=int)
-    model.add_argument("--char-hidden-size", type=int, help="character BiLSTM units per direction (0 = no character features)")
-    model.add_argument("--casing-size", type=int, help="casing feature size (0 = none)")
+    model.add_argument("--word-embedding-size", type=positive_int)
+    model.add_argument("--char-embedding-size", type=positive_int)
+    model.add_argument("--char-hidden-size", type=nonnegative_int, help="character BiLSTM units per direction (0 = no character features)")
+    model.add_argument("--casing-size", type=nonnegative_int, help="casing feature size (0 = none)")
     model.add_argument("--crf", dest="crf", action="store_true", default=None, help="CRF output layer (default)")
     model.add_argument("--no-crf", dest="crf", action="store_false", help="independent softmax per word")
     _training_options(tagger, TRAINING_DEFAULTS)
@@ -180,15 +189,15 @@ def _add_classifier(tasks) -> None:
     data.add_argument("--no-phrases", dest="phrases", action="store_false", default=None, help="PTB trees: train on whole sentences only")
     data.add_argument("--level", choices=["word", "whitespace", "char"], help="tokens (default whitespace)")
     data.add_argument("--keep-case", dest="lowercase", action="store_false", default=None, help="do not lowercase")
-    data.add_argument("--min-count", type=int, help="keep words seen at least this often (default 1)")
-    data.add_argument("--batch-size", type=int, help="examples per batch (default 32)")
+    data.add_argument("--min-count", type=positive_int, help="keep words seen at least this often (default 1)")
+    data.add_argument("--batch-size", type=positive_int, help="examples per batch (default 32)")
     data.add_argument("--class-weights", choices=["none", "balanced"], help="balanced: weigh each class alike in the loss (default none)")
     model = classifier.add_argument_group("model", "defaults: bidirectional lstm, 1 layer of 128, embedding 128, max pooling, dropout 0.3")
     _recurrent_options(model, "default lstm")
     _direction_options(model)
-    model.add_argument("--embedding-size", type=int)
+    model.add_argument("--embedding-size", type=positive_int)
     model.add_argument("--pooling", choices=["last", "max", "mean", "attention"])
-    model.add_argument("--word-dropout", type=float, help="probability of replacing a word by <UNK> in training (default 0)")
+    model.add_argument("--word-dropout", type=DROPOUT, help="probability of replacing a word by <UNK> in training (default 0)")
     _training_options(classifier, TRAINING_DEFAULTS)
 
 
@@ -216,25 +225,25 @@ def _add_seq2seq(tasks) -> None:
     data = seq2seq.add_argument_group("data")
     for name in ("source", "target", "valid-source", "valid-target", "test-source", "test-target"):
         data.add_argument(f"--{name}", help=f"{name.replace('-', ' ')} file (line-aligned)")
-    data.add_argument("--dates", type=int, help="the built-in date task: this many generated training pairs (human date -> ISO)")
+    data.add_argument("--dates", type=positive_int, help="the built-in date task: this many generated training pairs (human date -> ISO)")
     data.add_argument("--date-locales", nargs="+", help="Babel locales for the date task (default en_US)")
     data.add_argument("--level", choices=["char", "word", "whitespace", "bpe"], help="tokens on both sides (default word)")
     data.add_argument("--lowercase", action="store_true", default=None)
-    data.add_argument("--bpe-vocab", type=int, help="BPE vocabulary size (default 8000)")
+    data.add_argument("--bpe-vocab", type=positive_int, help="BPE vocabulary size (default 8000)")
     data.add_argument("--shared-vocab", action="store_true", default=None, help="one vocabulary for both sides")
-    data.add_argument("--max-vocab", type=int)
-    data.add_argument("--min-count", type=int)
-    data.add_argument("--max-length", type=int, help="skip training pairs longer than this (default 80)")
-    data.add_argument("--batch-size", type=int, help="pairs per batch (default 64)")
-    data.add_argument("--beam", type=int, help="beam width for the test set (default 5)")
-    data.add_argument("--eval-beam", type=int, help="beam width for validation during training (default 1: greedy)")
-    data.add_argument("--length-alpha", type=float, help="length normalisation exponent of beam search (default 0.6)")
+    data.add_argument("--max-vocab", type=positive_int)
+    data.add_argument("--min-count", type=positive_int)
+    data.add_argument("--max-length", type=positive_int, help="skip training pairs longer than this (default 80)")
+    data.add_argument("--batch-size", type=positive_int, help="pairs per batch (default 64)")
+    data.add_argument("--beam", type=positive_int, help="beam width for the test set (default 5)")
+    data.add_argument("--eval-beam", type=positive_int, help="beam width for validation during training (default 1: greedy)")
+    data.add_argument("--length-alpha", type=nonnegative_float, help="length normalisation exponent of beam search (default 0.6)")
     model = seq2seq.add_argument_group("model", "defaults: gru, 1 layer of 256 (encoder: each direction), embedding 256, multiplicative attention, dropout 0.3")
     _recurrent_options(model, "default gru")
-    model.add_argument("--embedding-size", type=int)
+    model.add_argument("--embedding-size", type=positive_int)
     model.add_argument("--attention", choices=["multiplicative", "additive", "none"])
     model.add_argument("--input-feeding", action="store_true", default=None, help="feed the previous attentional vector to the decoder")
-    model.add_argument("--teacher-forcing", type=float, help="probability of feeding the true previous token (default 1)")
+    model.add_argument("--teacher-forcing", type=probability, help="probability of feeding the true previous token (default 1)")
     model.add_argument("--shared-embeddings", action="store_true", default=None, help="one embedding for both sides (needs --shared-vocab)")
     _training_options(seq2seq, TRAINING_DEFAULTS)
 
@@ -260,14 +269,14 @@ def _add_music(tasks) -> None:
     data.add_argument("--valid", help="validation file or MIDI folder (default: the training file's own split)")
     data.add_argument("--test", help="test file or MIDI folder")
     data.add_argument("--representation", choices=["piano-roll", "events"], help="default piano-roll")
-    data.add_argument("--voices", type=int, help="tokens per step with events (default 4)")
-    data.add_argument("--step-seconds", type=float, help="MIDI folders: seconds per time step (default 0.5)")
-    data.add_argument("--transpose", type=int, help="augment: random shifts within this many semitones (default 0)")
-    data.add_argument("--batch-size", type=int, help="sequences per batch (default 16)")
+    data.add_argument("--voices", type=positive_int, help="tokens per step with events (default 4)")
+    data.add_argument("--step-seconds", type=positive_float, help="MIDI folders: seconds per time step (default 0.5)")
+    data.add_argument("--transpose", type=nonnegative_int, help="augment: random shifts within this many semitones (default 0)")
+    data.add_argument("--batch-size", type=positive_int, help="sequences per batch (default 16)")
     model = music.add_argument_group("model", "defaults: gru, 1 layer of 256, dropout 0.3")
     _recurrent_options(model, "default gru")
-    model.add_argument("--embedding-size", type=int, help="token embedding (events only)")
-    model.add_argument("--input-dropout", type=float, help="piano roll: dropout on the fed-back notes (default: --dropout)")
+    model.add_argument("--embedding-size", type=positive_int, help="token embedding (events only)")
+    model.add_argument("--input-dropout", type=DROPOUT, help="piano roll: dropout on the fed-back notes (default: --dropout)")
     _training_options(music, TRAINING_DEFAULTS)
 
 
@@ -280,9 +289,9 @@ def run(args) -> int:
     given = {k: v for k, v in vars(args).items() if k not in NOT_SETTINGS and v is not None and v != []}
     if args.resume:
         if not args.run:
-            raise ValueError("--resume needs --run DIR")
+            raise UsageError("--resume needs --run DIR")
         if given.get("train") or given.get("source"):
-            raise ValueError("--resume reads the data recorded in the run; give no data files")
+            raise UsageError("--resume reads the data recorded in the run; give no data files")
         _, summary = resume(args.run, given)
     else:
         values = read_config_file(args.config) if args.config else {}
@@ -290,7 +299,7 @@ def run(args) -> int:
         if values.get("clip") == 0:
             values["clip"] = None
         if not (values.get("train") or values.get("source") or values.get("dates")):
-            raise ValueError("no training data: give DATA files (or 'train' in --config)")
+            raise UsageError("no training data: give DATA files (or 'train' in --config)")
         _, summary = start(args.task, values, args.run)
     _print_summary(summary)
     return 0

@@ -1,30 +1,61 @@
-"""A run directory: everything a trained model needs, every file written atomically.
+"""A run directory, and checkpoints that a kill at any moment leaves either whole or absent.
 
     RUN/config.json           the resolved configuration (task, model, training, data, split)
     RUN/vocab*.json, ...      the task's artifacts (vocabulary, tokenizer settings, ...)
-    RUN/best.safetensors      weights with the best validation loss
-    RUN/last.safetensors      weights at the last checkpoint
-    RUN/training_state.pt     optimizer, schedule, RNG states, step, data position: --resume
+    RUN/checkpoints/          the newest committed checkpoints (two by default), one directory each:
+        000007-step-000120/   serial number (7th checkpoint of the run) and training step
+            last.safetensors      the weights being trained
+            best.safetensors      the weights with the best validation criterion so far
+            ema.safetensors       the moving average of the weights (--ema only)
+            training_state.pt     optimizer, schedule, random states, step, data position, metrics
+                                  cursor: tensors and plain values only (torch.load weights_only=True)
+            manifest.json         size and SHA-256 of each file above: written last
+    RUN/last.safetensors      \\
+    RUN/best.safetensors       } the newest checkpoint's files, published for the other verbs (hard
+    RUN/training_state.pt     /  links where the file system has them, else copies)
     RUN/metrics.csv           one row per logged training window and per evaluation
     RUN/loss_curve.png        training and validation loss (when matplotlib is installed)
-    RUN/summary.json          final figures
+    RUN/summary.json          final figures (strict JSON: a non-finite number is written null)
 
-Atomic: each file is written to a temporary name in the same directory, flushed, then renamed over
-the old one, so a crash leaves either the old file or the new one, never half of one.
+Why a directory per checkpoint: the weights, the optimizer and the random states belong together,
+and no file system renames several files at once. A checkpoint is written into a temporary
+directory, every file flushed to disk, its manifest written last, then the directory is renamed to
+its final name: that rename is the commit (Orbax commits the same way). A kill before it leaves a
+temporary directory that the next resume deletes; a kill after it leaves a complete checkpoint.
+Resume verifies the newest checkpoint against its manifest and falls back to the one before it if
+it is damaged (docs/runs.md).
+
+Single files (config, vocabularies, summary) are written atomically: a temporary name in the same
+directory, flushed, renamed over the old one.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
+import math
 import os
+import re
+import secrets
+import shutil
+import signal
 import tempfile
+import time
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_model, save_model
 from torch import nn
+
+from ..errors import UsageError
+
+
+class CheckpointError(UsageError):
+    """A run directory that cannot be resumed as it is; the message names the file and what to do."""
 
 
 def _umask() -> int:
@@ -34,6 +65,37 @@ def _umask() -> int:
 
 
 FILE_MODE = 0o666 & ~_umask()  # what open() would give a new file (mkstemp gives 0600)
+DIR_MODE = 0o777 & ~_umask()  # what mkdir would give (mkdtemp gives 0700)
+CHECKPOINTS = "checkpoints"
+MANIFEST = "manifest.json"
+STATE = "training_state.pt"
+VIEWS = ("last.safetensors", "best.safetensors", "ema.safetensors", STATE)  # published at the top of RUN
+_COMMITTED = re.compile(r"^(\d{6,})-step-(\d{6,})$")
+
+
+# -- test hooks: crash tests kill the process at named points (tests/test_crash_resume.py) ----------------
+def test_point(label: str) -> None:
+    """A named moment of a run. With ``RNNKIT_TEST_EVENTS=FILE`` its label is appended to FILE; with
+    ``RNNKIT_TEST_KILL_AT=LABEL`` the process kills itself with SIGKILL there (no cleanup runs, as
+    with ``kill -9``); with ``RNNKIT_TEST_PAUSE_IN_CHECKPOINT=SECONDS`` it sleeps at every point
+    inside a checkpoint write, so that an outside ``kill -9`` can land there. Unset: nothing."""
+    env = os.environ
+    if "RNNKIT_TEST_EVENTS" in env:
+        with open(env["RNNKIT_TEST_EVENTS"], "a", encoding="utf-8") as f:
+            f.write(label + "\n")
+    if env.get("RNNKIT_TEST_KILL_AT") == label:
+        os.kill(os.getpid(), signal.SIGKILL)
+    if "checkpoint" in label and env.get("RNNKIT_TEST_PAUSE_IN_CHECKPOINT"):
+        time.sleep(float(env["RNNKIT_TEST_PAUSE_IN_CHECKPOINT"]))
+
+
+# -- files ----------------------------------------------------------------------------------------------
+def _fsync_path(path: Path, directory: bool = False) -> None:
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -51,6 +113,54 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+def _write_new(path: Path, data: bytes) -> None:
+    """A new file (never an existing one), flushed to disk."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _digest(path: Path) -> dict:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return {"bytes": path.stat().st_size, "sha256": h.hexdigest()}
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """``target`` (new) holds ``source``'s bytes: a hard link where the file system allows."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+        os.chmod(target, FILE_MODE)
+        _fsync_path(target)
+
+
+def json_safe(value):
+    """``value`` with every non-finite float replaced by None: JSON has no NaN or Infinity."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def check_weights_file(path: Path) -> None:
+    """A one-line ``CheckpointError`` naming ``path`` when it is not a complete safetensors file."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            for key in f.keys():
+                f.get_slice(key)
+    except Exception as error:  # noqa: BLE001 (any failure to parse is the file's damage)
+        raise CheckpointError(f"{path}: damaged or incomplete ({str(error).splitlines()[0] if str(error) else type(error).__name__})") from None
+
+
 class RunDir:
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -63,7 +173,9 @@ class RunDir:
 
     # -- JSON and text ---------------------------------------------------------------------------
     def write_json(self, name: str, obj) -> None:
-        atomic_write(self.file(name), (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+        """Strict JSON (a NaN or an infinity is written null), atomically."""
+        text = json.dumps(json_safe(obj), indent=2, ensure_ascii=False, allow_nan=False)
+        atomic_write(self.file(name), (text + "\n").encode("utf-8"))
 
     def read_json(self, name: str):
         path = self.file(name)
@@ -76,7 +188,7 @@ class RunDir:
 
     # -- weights -----------------------------------------------------------------------------------
     def save_weights(self, name: str, model: nn.Module) -> None:
-        """Weights in safetensors (tied weights stored once)."""
+        """Weights in safetensors (tied weights stored once), atomically."""
         path = self.file(f"{name}.safetensors")
         self.path.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.path, prefix=f".{path.name}.", suffix=".tmp")
@@ -90,29 +202,210 @@ class RunDir:
             raise
 
     def load_weights(self, name: str, model: nn.Module) -> None:
-        path = self.file(f"{name}.safetensors")
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: missing; is {self.path} a complete rnnkit run?")
-        device = next(model.parameters()).device
-        missing, unexpected = load_model(model, path, strict=False, device=str(device))
-        if missing or unexpected:
-            raise ValueError(f"{path}: weights do not fit the model (missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})")
+        """``RUN/<name>.safetensors`` into ``model``; ``CheckpointError`` (one line naming the file)
+        when it is damaged, does not fit the model, or holds a NaN or an infinity."""
+        load_weights_file(self.file(f"{name}.safetensors"), model, f"is {self.path} a complete rnnkit run?")
 
-    # -- training state -----------------------------------------------------------------------------
-    def save_state(self, state: dict) -> None:
-        buffer = io.BytesIO()
-        torch.save(state, buffer)
-        atomic_write(self.file("training_state.pt"), buffer.getvalue())
 
-    def load_state(self) -> dict:
-        path = self.file("training_state.pt")
+def load_weights_file(path: Path, model: nn.Module, missing_hint: str = "") -> None:
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: missing" + (f"; {missing_hint}" if missing_hint else ""))
+    check_weights_file(path)
+    device = next(model.parameters()).device
+    missing, unexpected = load_model(model, path, strict=False, device=str(device))
+    if missing or unexpected:
+        raise CheckpointError(f"{path}: weights do not fit the model (missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})")
+    bad = sum(int((~torch.isfinite(p)).sum()) for p in model.state_dict().values() if p.is_floating_point())
+    if bad:
+        total = sum(p.numel() for p in model.state_dict().values())
+        raise CheckpointError(f"{path}: {bad} of {total} weights are not finite (NaN or infinity): the training that wrote them diverged")
+
+
+# -- checkpoints ------------------------------------------------------------------------------------------
+class Checkpoint(NamedTuple):
+    path: Path
+    serial: int
+    step: int
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+
+class Checkpoints:
+    """The committed checkpoints of a run: written as one unit, verified, published, pruned."""
+
+    def __init__(self, run: RunDir, keep: int = 2, say: Callable[[str], None] = print):
+        self.run = run
+        self.root = run.file(CHECKPOINTS)
+        self.keep = max(1, keep)
+        self.say = say
+
+    def committed(self) -> list[Checkpoint]:
+        """Oldest first. Only final names count: a temporary directory was never committed."""
+        found = []
+        if self.root.is_dir():
+            for entry in self.root.iterdir():
+                match = _COMMITTED.match(entry.name)
+                if match and entry.is_dir():
+                    found.append(Checkpoint(entry, int(match[1]), int(match[2])))
+        return sorted(found, key=lambda c: c.serial)
+
+    # -- writing --------------------------------------------------------------------------------------
+    def write(self, step: int, writers: dict[str, Callable[[Path], None]], reuse: dict[str, Checkpoint] | None = None) -> Checkpoint:
+        """Commit a checkpoint of ``step``: ``writers`` write new files (each given its path),
+        ``reuse`` names files taken unchanged from an earlier checkpoint (linked, not rewritten)."""
+        previous = self.committed()
+        serial = previous[-1].serial + 1 if previous else 1
+        name = f"{serial:06d}-step-{step:06d}"
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=f".{name}.", suffix=".tmp"))
+        test_point(f"step {step}: checkpoint directory created")
+        manifest = {"format": 1, "serial": serial, "step": step, "files": {}}
+        for file, source in (reuse or {}).items():
+            _link_or_copy(source.file(file), tmp / file)
+            manifest["files"][file] = _read_manifest(source)["files"][file]
+            test_point(f"step {step}: checkpoint linked {file}")
+        for file, write in writers.items():
+            write(tmp / file)
+            os.chmod(tmp / file, FILE_MODE)
+            _fsync_path(tmp / file)
+            manifest["files"][file] = _digest(tmp / file)
+            test_point(f"step {step}: checkpoint wrote {file}")
+        _write_new(tmp / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
+        os.chmod(tmp, DIR_MODE)
+        _fsync_path(tmp, directory=True)
+        test_point(f"step {step}: checkpoint manifest written")
+        os.rename(tmp, self.root / name)  # the commit
+        _fsync_path(self.root, directory=True)
+        checkpoint = Checkpoint(self.root / name, serial, step)
+        test_point(f"step {step}: checkpoint committed")
+        self.publish(checkpoint)
+        for old in self.committed()[: -self.keep]:
+            shutil.rmtree(old.path, ignore_errors=True)
+        test_point(f"step {step}: checkpoint older ones removed")
+        return checkpoint
+
+    def publish(self, checkpoint: Checkpoint) -> None:
+        """The checkpoint's weights and state at the top of the run directory, each put in place
+        atomically (a link under a temporary name, then renamed over the old file)."""
+        for name in VIEWS:
+            source, view = checkpoint.file(name), self.run.file(name)
+            if not source.exists() or (view.exists() and os.path.samefile(source, view)):
+                continue
+            tmp = self.run.file(f".{name}.{secrets.token_hex(4)}.tmp")
+            _link_or_copy(source, tmp)
+            os.replace(tmp, view)
+            tmp.unlink(missing_ok=True)  # rename(2) leaves both names when they link the same file
+            test_point(f"step {checkpoint.step}: checkpoint published {name}")
+
+    # -- resuming -------------------------------------------------------------------------------------
+    def remove_leftovers(self) -> list[str]:
+        """Delete what an interrupted write left: temporary files and checkpoint directories."""
+        removed = []
+        for entry in [*self.run.path.glob(".*.tmp"), *(self.root.glob(".*.tmp") if self.root.is_dir() else [])]:
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            removed.append(str(entry.relative_to(self.run.path)))
+        return removed
+
+    def newest_intact(self) -> Checkpoint | None:
+        """The newest checkpoint whose files match its manifest; a damaged newer one is reported
+        in one line and passed over. None when the run has no checkpoint at all;
+        ``CheckpointError`` when it has some and none is intact."""
+        checkpoints = self.committed()
+        damage = []
+        for checkpoint in reversed(checkpoints):
+            problem = verify(checkpoint)
+            if problem is None:
+                if damage:
+                    self.say(f"{damage[0]}; resuming from the checkpoint before it, {checkpoint.path.name} (step {checkpoint.step})")
+                return checkpoint
+            damage.append(problem)
+        if damage:
+            raise CheckpointError(f"{damage[0]}; no intact checkpoint is left to resume from" + (f" ({len(damage) - 1} older ones are damaged too)" if len(damage) > 1 else ""))
+        return None
+
+    def check_views(self, chosen: Checkpoint) -> None:
+        """The files at the top of the run must each be one of a checkpoint's (or absent): a file
+        that matches none was damaged or changed after rnnkit wrote it, and is not overwritten
+        without a word."""
+        checkpoints = self.committed()
+        for name in VIEWS:
+            view = self.run.file(name)
+            if not view.exists():
+                continue
+            if any(c.file(name).exists() and os.path.samefile(view, c.file(name)) for c in checkpoints):
+                continue  # the same file as a checkpoint's: verified (or passed over) with it
+            digest = _digest(view)
+            if any(_manifest_entry(c, name) == digest for c in checkpoints):
+                continue
+            why = "damaged or incomplete" if name.endswith(".safetensors") and _unreadable(view) else "changed after rnnkit wrote it"
+            raise CheckpointError(
+                f"{view}: {why}: it matches no checkpoint in {self.root}; "
+                f"delete it and resume again to restore it from {chosen.path.name} (step {chosen.step})"
+            )
+
+
+def _read_manifest(checkpoint: Checkpoint) -> dict:
+    return json.loads(checkpoint.file(MANIFEST).read_text(encoding="utf-8"))
+
+
+def _manifest_entry(checkpoint: Checkpoint, name: str) -> dict | None:
+    try:
+        return _read_manifest(checkpoint)["files"].get(name)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _unreadable(path: Path) -> bool:
+    try:
+        check_weights_file(path)
+        return False
+    except CheckpointError:
+        return True
+
+
+def verify(checkpoint: Checkpoint) -> str | None:
+    """None when every file of the checkpoint has its manifest's size and SHA-256; else a line
+    naming the first file that does not."""
+    try:
+        manifest = _read_manifest(checkpoint)
+        files = manifest["files"]
+        if manifest.get("step") != checkpoint.step or not isinstance(files, dict) or STATE not in files:
+            return f"{checkpoint.file(MANIFEST)}: does not describe this checkpoint"
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        return f"{checkpoint.file(MANIFEST)}: unreadable ({type(error).__name__})"
+    for name, expected in files.items():
+        path = checkpoint.file(name)
         if not path.exists():
-            raise FileNotFoundError(f"{path}: missing; nothing to resume")
-        return torch.load(path, map_location="cpu", weights_only=False)
+            return f"{path}: missing"
+        if path.stat().st_size != expected.get("bytes"):
+            return f"{path}: damaged ({path.stat().st_size} bytes, the manifest says {expected.get('bytes')})"
+        if _digest(path)["sha256"] != expected.get("sha256"):
+            return f"{path}: damaged or changed after it was written (its SHA-256 differs from the manifest's)"
+    return None
+
+
+def load_state(path: Path) -> dict:
+    """A training state: tensors and plain values only. ``weights_only=True``: unpickling cannot
+    construct arbitrary objects, so a crafted file cannot run code."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 (any failure to load is the file's fault)
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(f"{path}: not a training state rnnkit can load safely ({first[:200]})") from None
+
+
+def state_bytes(state: dict) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
 
 
 class MetricsLog:
-    """metrics.csv, one row per record; on resume, rows past the checkpoint are dropped."""
+    """metrics.csv, one row per record; on resume, rows written after the checkpoint are dropped."""
 
     FIELDS = ["step", "epoch", "split", "loss", "perplexity", "lr", "tokens_per_s", "elapsed_s", "other"]
 
@@ -125,8 +418,13 @@ class MetricsLog:
         with self.path.open(newline="") as f:
             return list(csv.DictReader(f))
 
-    def truncate_after(self, step: int) -> None:
-        kept = [row for row in self.rows() if int(row["step"]) <= step]
+    def count(self) -> int:
+        """Complete rows so far (the cursor a checkpoint records)."""
+        return len(self.rows())
+
+    def truncate(self, rows: int) -> None:
+        """Keep the first ``rows`` rows (a row cut by a kill is never among them)."""
+        kept = self.rows()[:rows]
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=self.FIELDS)
         writer.writeheader()

@@ -4,8 +4,15 @@ A task (``rnnkit.tasks``) provides the batches of each epoch, deterministically,
 a batch, evaluation on a split, optional progress samples, and any state it carries between batches.
 The trainer provides the rest: optimizer and schedule, gradient clipping, evaluation and early
 stopping, a progress bar, metrics (CSV, and TensorBoard when installed), checkpoints in the run
-directory, and ``resume``, which continues exactly where the last checkpoint left off: same weights,
-optimizer and schedule, random-number states, step and position in the data.
+directory (``checkpoint.py``: one unit each, committed last), and ``resume``, which continues
+exactly where the last checkpoint left off: same weights, optimizer and schedule, random-number
+states, step, position in the data and metrics rows, so that a run killed at any moment and resumed
+ends bit for bit as an uninterrupted one (tests/test_crash_resume.py).
+
+A training loss or gradient norm that is not finite stops the training at that step (``TrainingDiverged``,
+one line naming the step) before the optimizer applies it, so the checkpoints and the best weights
+keep the last finite ones; with ``skip_non_finite`` such a step is skipped instead, as fairseq and
+Lightning can.
 
 With ``ema`` (a decay such as 0.998) the trainer also keeps an exponential moving average of the
 weights, θ̄ ← ema θ̄ + (1 - ema) θ after every step (torch's ``AveragedModel``): evaluation, the best
@@ -23,9 +30,11 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Iterator, Protocol
 
 import torch
+from safetensors.torch import save_model
 from torch import Tensor, nn
 
-from .checkpoint import MetricsLog, RunDir
+from ..errors import UsageError
+from .checkpoint import STATE, Checkpoints, CheckpointError, MetricsLog, RunDir, _write_new, load_state, load_weights_file, state_bytes, test_point
 from .distributed import Shard, all_sum, barrier, broadcast_flag, local_device, setup
 from .optim import make_optimizer, make_schedule
 
@@ -48,6 +57,10 @@ class Task(Protocol):
     def load_state_dict(self, state: dict) -> None: ...
 
 
+class TrainingDiverged(UsageError):
+    """The training loss or the gradient norm stopped being finite; the message names the step."""
+
+
 @dataclass
 class TrainingConfig:
     epochs: int = 10
@@ -66,6 +79,10 @@ class TrainingConfig:
     log_every: int = 50
     time_limit: float | None = None  # seconds of training, over all resumes; checkpoint and stop
     stop_at_step: int | None = None  # checkpoint and stop here (the run can be resumed)
+    save_every_steps: int | None = None  # checkpoints between evaluations, every this many steps
+    save_every_minutes: float | None = 5.0  # ... and after this many minutes without one (a kill loses less)
+    keep_checkpoints: int = 2  # the newest this many checkpoints stay in RUN/checkpoints
+    skip_non_finite: bool = False  # skip a step whose loss or gradient norm is not finite, instead of stopping
     seed: int = 0
     device: str = "auto"
     precision: str = "fp32"  # fp32 | bf16 | fp16: autocast on CUDA (fp16 with a gradient scaler)
@@ -76,6 +93,47 @@ class TrainingConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
 
+    # name -> (kind, low, low included, high, high included, None allowed): the range of each number
+    RANGES = {
+        "epochs": (int, 1, True, None, True, False),
+        "max_steps": (int, 1, True, None, True, True),
+        "lr": (float, 0, False, None, True, False),
+        "weight_decay": (float, 0, True, None, True, False),
+        "momentum": (float, 0, True, 1, True, False),
+        "warmup_steps": (int, 0, True, None, True, False),
+        "clip": (float, 0, False, None, True, True),
+        "ema": (float, 0, False, 1, False, True),
+        "patience": (int, 1, True, None, True, True),
+        "eval_every": (int, 1, True, None, True, True),
+        "sample_every": (int, 0, True, None, True, True),
+        "log_every": (int, 1, True, None, True, False),
+        "time_limit": (float, 0, False, None, True, True),
+        "stop_at_step": (int, 1, True, None, True, True),
+        "save_every_steps": (int, 1, True, None, True, True),
+        "save_every_minutes": (float, 0, False, None, True, True),
+        "keep_checkpoints": (int, 1, True, None, True, False),
+        "seed": (int, None, True, None, True, False),
+    }
+    CHOICES = {"optimizer": ("adam", "adamw", "sgd"), "schedule": ("constant", "cosine", "plateau"), "precision": ("fp32", "bf16", "fp16")}
+
+    def check(self, source: str = "training setting") -> None:
+        """A one-line ``UsageError`` for a setting of the wrong type, not finite or out of range
+        (settings from a config file do not pass through the command line's checks)."""
+        for name, (kind, low, low_in, high, high_in, optional) in self.RANGES.items():
+            value = getattr(self, name)
+            if value is None and optional:
+                continue
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (kind is float or isinstance(value, int))
+            ok = ok and math.isfinite(value)
+            ok = ok and (low is None or value > low or (low_in and value == low)) and (high is None or value < high or (high_in and value == high))
+            if not ok:
+                bounds = " and ".join(b for b in (low is not None and f"{'>=' if low_in else '>'} {low:g}", high is not None and f"{'<=' if high_in else '<'} {high:g}") if b)
+                what = "a whole number" if kind is int else "a finite number"
+                raise UsageError(f"{source} {name}: must be {what}{' ' + bounds if bounds else ''}, got {value!r}")
+        for name, choices in self.CHOICES.items():
+            if getattr(self, name) not in choices:
+                raise UsageError(f"{source} {name}: must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
+
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
@@ -84,7 +142,10 @@ def resolve_device(name: str) -> torch.device:
 
 
 def rng_state() -> dict:
-    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    """Every random-number state training draws from, as tensors and plain lists (so that a
+    checkpoint loads with ``weights_only=True``)."""
+    version, internal, gauss = random.getstate()
+    state = {"torch": torch.get_rng_state(), "python": [version, list(internal), gauss]}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -92,9 +153,23 @@ def rng_state() -> dict:
 
 def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
-    random.setstate(state["python"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _grad_norm(parameters, clip: float | None) -> Tensor:
+    """The global gradient norm, clipped to ``clip`` when given (one pass either way)."""
+    parameters = [p for p in parameters if p.grad is not None]
+    if clip:
+        return torch.nn.utils.clip_grad_norm_(parameters, clip)
+    if not parameters:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad.detach()) for p in parameters]))
+
+
+MAX_SKIPPED_IN_A_ROW = 10  # with skip_non_finite: so many non-finite steps in a row end the training
 
 
 class Trainer:
@@ -108,7 +183,11 @@ class Trainer:
         self.device = local_device(self.shard, resolve_device(config.device))
         self.train_model = model  # wrapped in DistributedDataParallel when several processes train
         self.averaged = None  # the moving average of the weights (ema), an AveragedModel
+        self.checkpoints = Checkpoints(run, config.keep_checkpoints, self.say)
         self._bar = None
+        self._best_source = None  # the checkpoint whose best.safetensors is still the best
+        self._checkpointed_at = None  # the step of the newest checkpoint
+        self._saved_clock = time.monotonic()
 
     def say(self, text: str) -> None:
         if not self.shard.main:
@@ -132,26 +211,21 @@ class Trainer:
         per_epoch = self.task.batches_per_epoch()
         total = c.max_steps if c.max_steps is not None else per_epoch * c.epochs
         schedule = make_schedule(c.schedule, optimizer, total, c.warmup_steps)
-        s = {"step": 0, "epoch": 0, "batch": 0, "best": math.inf, "bad_evals": 0, "elapsed": 0.0, "finished": False, "evaluated_at": -1}
-        if resume:
-            saved = self.run.load_state()
-            self.run.load_weights("last", model)
-            if self.averaged is not None:
-                self.run.load_weights("ema", self.averaged.module)
-                self.averaged.n_averaged.fill_(saved["ema_updates"])
-            optimizer.load_state_dict(saved["optimizer"])
-            schedule.load_state_dict(saved["schedule"])
-            self.task.load_state_dict(saved["task"])
-            set_rng_state(saved["rng"])
-            s.update(saved["progress"])
-            if self.shard.main:
-                self.metrics.truncate_after(s["step"])
-            self.say(f"resuming at step {s['step']} (epoch {s['epoch'] + 1}, batch {s['batch']})")
-        else:
+        s = {
+            "step": 0, "epoch": 0, "batch": 0, "best": math.inf, "bad_evals": 0, "elapsed": 0.0, "finished": False, "evaluated_at": -1,
+            "early_stopped": False, "skipped": 0, "skipped_in_a_row": 0, "window_loss": 0.0, "window_count": 0, "metrics_rows": 0,
+        }  # fmt: skip
+        restored = self._restore(s, model, optimizer, schedule, total) if resume else None
+        if restored == "done":
+            return self.run.read_json("summary.json")
+        if restored is None:
             torch.manual_seed(c.seed)
             random.seed(c.seed)
-        writer = self._tensorboard() if self.shard.main else None
-        window = {"loss": 0.0, "count": 0, "start": time.perf_counter(), "tokens": 0}
+            if self.shard.main and resume:
+                self.metrics.truncate(0)
+        self._metrics_rows = s["metrics_rows"]
+        writer = self._tensorboard(purge_after=s["step"] if resume else None) if self.shard.main else None
+        window_start = time.perf_counter()
         started = time.perf_counter() - s["elapsed"]
         stop_reason = None
         budget_spent = False  # a time limit ends the training as planned: validated and tested, unlike other stops
@@ -161,20 +235,27 @@ class Trainer:
                 if s["batch"] == 0:
                     self.task.start_epoch(s["epoch"])
                 for batch in self.task.train_batches(s["epoch"], s["batch"], self.shard):
-                    loss_sum, count = self._train_step(model, optimizer, batch)
+                    loss_sum, count, norm = self._train_step(model, optimizer, batch)
                     if not isinstance(schedule, torch.optim.lr_scheduler.ReduceLROnPlateau):
                         schedule.step()
                     s["step"] += 1
                     s["batch"] += 1
-                    window["loss"] += loss_sum
-                    window["count"] += count
+                    if math.isfinite(loss_sum) and (norm is None or math.isfinite(norm)):
+                        s["window_loss"] += loss_sum
+                        s["window_count"] += count
+                        s["skipped_in_a_row"] = 0
+                    else:
+                        self._non_finite(s, loss_sum, norm)
+                    test_point(f"step {s['step']}: trained")
                     s["elapsed"] = time.perf_counter() - started
                     if s["step"] % c.log_every == 0 or s["step"] == total:
-                        self._log_window(s, window, optimizer, writer)
+                        window_start = self._log_window(s, window_start, optimizer, writer)
                     if c.sample_every and s["step"] % c.sample_every == 0:
                         self._samples(s["step"])
                     if c.eval_every and s["step"] % c.eval_every == 0:
                         self._evaluate_and_checkpoint(s, optimizer, schedule, writer)
+                    if self._save_due(s):
+                        self._checkpoint(s, optimizer, schedule)
                     if s["step"] >= total or s["finished"]:
                         break
                     if c.stop_at_step is not None and s["step"] >= c.stop_at_step:
@@ -201,17 +282,110 @@ class Trainer:
             self._close(writer)
             self.say(f"interrupted at step {s['step']}; the run is saved: continue it with --resume")
             raise
+        except TrainingDiverged as error:
+            self._close(writer)
+            if self._checkpointed_at is not None:
+                kept = f"the run keeps its last checkpoint (step {self._checkpointed_at}) and best weights"
+            else:
+                kept = "no checkpoint was written: the same --run can be started again with other settings"
+            if self.shard.main:
+                summary = {"finished": False, "steps": s["step"], "epochs": s["epoch"], "stopped": str(error), "kept": kept}
+                if math.isfinite(s["best"]):
+                    summary["best_valid_criterion"] = s["best"]
+                self.run.write_json("summary.json", summary)
+            raise TrainingDiverged(f"{error}; {kept}") from None
         self._close(writer)
         if stop_reason:
             self.say(f"{stop_reason}; the run is saved: continue it with --resume" + (" and a larger --time-limit" if budget_spent else ""))
         return self._finish(s, stop_reason, test=not stop_reason or budget_spent)
+
+    def _restore(self, s, model, optimizer, schedule, total) -> str | None:
+        """The newest intact checkpoint into model, optimizer, schedule, task, random states and
+        ``s``: "restored"; None when the run has none yet (killed before it: training starts from
+        step 0); "done" when the run is finished and summarized (nothing is changed)."""
+        if self.shard.main:
+            removed = self.checkpoints.remove_leftovers()
+            if removed:
+                self.say(f"removed what an interrupted write left: {', '.join(removed)}")
+        barrier(self.shard)
+        checkpoint = self.checkpoints.newest_intact()
+        if checkpoint is None:
+            if any(self.run.file(name).exists() for name in ("last.safetensors", STATE)):
+                raise CheckpointError(f"{self.run.path}: weights but no {self.checkpoints.root.name}/ directory (written by an older rnnkit?); it cannot be resumed")
+            self.say("no checkpoint yet (the run stopped before its first one): training from step 0")
+            return None
+        self.checkpoints.check_views(checkpoint)
+        saved = load_state(checkpoint.file(STATE))
+        load_weights_file(checkpoint.file("last.safetensors"), model)
+        if self.averaged is not None:
+            load_weights_file(checkpoint.file("ema.safetensors"), self.averaged.module)
+            self.averaged.n_averaged.fill_(saved["ema_updates"])
+        try:
+            optimizer.load_state_dict(saved["optimizer"])
+            schedule.load_state_dict(saved["schedule"])
+            if self.scaler is not None and "scaler" in saved:
+                self.scaler.load_state_dict(saved["scaler"])
+            self.task.load_state_dict(saved["task"])
+            set_rng_state(saved["rng"])
+            s.update(saved["progress"])
+        except (KeyError, ValueError, TypeError, RuntimeError) as error:
+            raise CheckpointError(f"{checkpoint.file(STATE)}: does not fit this run ({type(error).__name__}: {str(error)[:120]})") from None
+        # the settings that may change on resume decide again whether the run is finished
+        c = self.config
+        early = s["early_stopped"] and bool(c.patience) and s["bad_evals"] >= c.patience
+        s["finished"] = s["step"] >= total or early
+        if not early:
+            s["early_stopped"] = False
+        if s["finished"] and self._already_summarized(s):
+            return "done"
+        if self.shard.main:
+            self.metrics.truncate(s["metrics_rows"])  # rows written after the checkpoint are written again
+            self.checkpoints.publish(checkpoint)
+        barrier(self.shard)
+        self._best_source, self._checkpointed_at = checkpoint, s["step"]
+        self.say(f"resuming at step {s['step']} (epoch {s['epoch'] + 1}, batch {s['batch']}) from {checkpoint.path.relative_to(self.run.path)}")
+        return "restored"
+
+    def _already_summarized(self, s) -> bool:
+        """A finished run whose summary is written: nothing left to do."""
+        try:
+            summary = self.run.read_json("summary.json")
+        except (OSError, ValueError):
+            return False
+        if summary.get("finished") is True and summary.get("steps") == s["step"]:
+            self.say(f"the run finished at step {s['step']} (epoch {s['epoch']}); nothing to train (give a larger --epochs or --max-steps to train on)")
+            return True
+        return False
+
+    def _non_finite(self, s, loss_sum: float, norm: float | None) -> None:
+        what = f"the training loss is {loss_sum}" if not math.isfinite(loss_sum) else f"the gradient norm is {norm}"
+        if not self.config.skip_non_finite:
+            raise TrainingDiverged(
+                f"step {s['step']}: {what} (not finite): training stopped before applying it "
+                "(try a lower --lr or --clip; --skip-non-finite skips such steps)"
+            )
+        s["skipped"] += 1
+        s["skipped_in_a_row"] += 1
+        self.say(f"step {s['step']}: {what} (not finite): step skipped")
+        if s["skipped_in_a_row"] >= MAX_SKIPPED_IN_A_ROW:
+            raise TrainingDiverged(f"step {s['step']}: {s['skipped_in_a_row']} steps in a row had a non-finite loss or gradient norm: training stopped")
+
+    def _save_due(self, s) -> bool:
+        """A checkpoint between evaluations: every save_every_steps, or save_every_minutes after the last."""
+        c = self.config
+        if self._checkpointed_at == s["step"]:
+            return False
+        due = bool(c.save_every_steps and s["step"] % c.save_every_steps == 0)
+        if c.save_every_minutes and not due:
+            due = broadcast_flag(time.monotonic() - self._saved_clock >= 60 * c.save_every_minutes, self.shard)
+        return due
 
     def _average_setup(self, model) -> None:
         ema = self.config.ema
         if not ema:
             return
         if not 0.0 < ema < 1.0:
-            raise ValueError(f"ema is the decay of the moving average, in (0, 1), got {ema}")
+            raise UsageError(f"ema is the decay of the moving average, in (0, 1), got {ema}")
         from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
         self.averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(ema), use_buffers=True)
@@ -224,13 +398,16 @@ class Trainer:
     def _precision_setup(self) -> None:
         precisions = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
         if self.config.precision not in precisions:
-            raise ValueError(f"precision must be one of {', '.join(precisions)}, got {self.config.precision!r}")
+            raise UsageError(f"precision must be one of {', '.join(precisions)}, got {self.config.precision!r}")
         self.autocast_dtype = precisions[self.config.precision]
         if self.autocast_dtype is not None and self.device.type != "cuda":
-            raise ValueError(f"precision {self.config.precision} (autocast) is for CUDA devices; this run is on {self.device}")
+            raise UsageError(f"precision {self.config.precision} (autocast) is for CUDA devices; this run is on {self.device}")
         self.scaler = torch.amp.GradScaler("cuda") if self.config.precision == "fp16" else None
 
-    def _train_step(self, model, optimizer, batch) -> tuple[float, int]:
+    def _train_step(self, model, optimizer, batch) -> tuple[float, int, float | None]:
+        """One step: (summed loss, tokens, gradient norm). A non-finite loss or gradient norm is
+        not applied (the caller stops or skips); with fp16 the gradient scaler handles infinite
+        gradients itself (norm None)."""
         model.train()
         with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32, enabled=self.autocast_dtype is not None):
             loss_sum, count = self.task.loss(self.train_model, batch, self.device)
@@ -246,8 +423,12 @@ class Trainer:
             self.scaler.unscale_(optimizer)
         else:
             loss.backward()
-        if self.config.clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), self.config.clip)
+        norm = _grad_norm(model.parameters(), self.config.clip)
+        total = all_sum(float(loss_sum.detach()), self.shard, self.device)
+        norm = None if self.scaler is not None else float(norm)
+        if not math.isfinite(total) or (norm is not None and not math.isfinite(norm)):
+            optimizer.zero_grad(set_to_none=True)  # not applied: the weights stay the last finite ones
+            return total, count, norm
         if self.scaler is not None:
             self.scaler.step(optimizer)
             self.scaler.update()
@@ -256,17 +437,18 @@ class Trainer:
         optimizer.zero_grad(set_to_none=True)
         if self.averaged is not None:
             self.averaged.update_parameters(model)
-        return all_sum(float(loss_sum.detach()), self.shard, self.device), count
+        return total, count, norm
 
-    def _log_window(self, s, window, optimizer, writer) -> None:
+    def _log_window(self, s, window_start: float, optimizer, writer) -> float:
+        """A metrics row for the steps since the last one; returns the new window's start time."""
         if not self.shard.main:
-            window.update(loss=0.0, count=0, start=time.perf_counter())
-            return
-        elapsed = time.perf_counter() - window["start"]
-        loss = window["loss"] / max(window["count"], 1)
+            s["window_loss"], s["window_count"] = 0.0, 0
+            return time.perf_counter()
+        elapsed = time.perf_counter() - window_start
+        loss = s["window_loss"] / max(s["window_count"], 1)
         lr = optimizer.param_groups[0]["lr"]
-        rate = window["count"] / max(elapsed, 1e-9)
-        self.metrics.append(
+        rate = s["window_count"] / max(elapsed, 1e-9)
+        self._append_metrics(
             step=s["step"], epoch=s["epoch"] + 1, split="train", loss=f"{loss:.5f}", perplexity=f"{math.exp(min(loss, 50)):.3f}",
             lr=f"{lr:.3g}", tokens_per_s=f"{rate:.0f}", elapsed_s=f"{s['elapsed']:.1f}",
         )  # fmt: skip
@@ -277,7 +459,13 @@ class Trainer:
             self._bar.set_postfix_str(f"loss {loss:.3f} | ppl {math.exp(min(loss, 50)):.1f} | {rate:,.0f} tok/s | lr {lr:.2g}")
             self._bar.n = s["step"]
             self._bar.refresh()
-        window.update(loss=0.0, count=0, start=time.perf_counter())
+        s["window_loss"], s["window_count"] = 0.0, 0
+        return time.perf_counter()
+
+    def _append_metrics(self, **row) -> None:
+        self.metrics.append(**row)
+        self._metrics_rows += 1
+        test_point(f"step {row['step']}: metrics row {row['split']}")
 
     def _samples(self, step: int) -> None:
         if not self.shard.main:
@@ -290,6 +478,7 @@ class Trainer:
 
     def _evaluate_and_checkpoint(self, s, optimizer, schedule, writer) -> None:
         s["evaluated_at"] = s["step"]
+        improved = True  # without a validation split, the newest weights are the best
         if self.task.has_split("valid"):
             result = self.task.evaluate(self.eval_model, "valid", self.device)
             criterion = result.get("criterion", result["loss"])
@@ -300,23 +489,19 @@ class Trainer:
                 schedule.step(criterion)
             if improved:
                 s["best"], s["bad_evals"] = criterion, 0
-                if self.shard.main:
-                    self.run.save_weights("best", self.eval_model)
             else:
                 s["bad_evals"] += 1
                 if self.config.patience and s["bad_evals"] >= self.config.patience:
                     self.say(f"early stop: no improvement in {s['bad_evals']} evaluations")
-                    s["finished"] = True
-        elif self.shard.main:
-            self.run.save_weights("best", self.eval_model)
-        self._checkpoint(s, optimizer, schedule)
+                    s["finished"] = s["early_stopped"] = True
+        self._checkpoint(s, optimizer, schedule, best_now=improved)
 
     def _log_evaluation(self, s, split: str, result: dict, writer) -> None:
         if not self.shard.main:
             return
         loss = result["loss"]
         extra = {k: v for k, v in result.items() if k not in ("loss", "count") and isinstance(v, (int, float))}
-        self.metrics.append(
+        self._append_metrics(
             step=s["step"], epoch=s["epoch"], split=split, loss=f"{loss:.5f}", perplexity=f"{math.exp(min(loss, 50)):.3f}",
             elapsed_s=f"{s['elapsed']:.1f}", other=";".join(f"{k}={v:.5g}" for k, v in extra.items()),
         )  # fmt: skip
@@ -325,14 +510,19 @@ class Trainer:
             for key, value in extra.items():
                 writer.add_scalar(f"{key}/{split}", value, s["step"])
 
-    def _checkpoint(self, s, optimizer, schedule) -> None:
+    def _checkpoint(self, s, optimizer, schedule, best_now: bool = False) -> None:
+        """One checkpoint, committed as a unit (``Checkpoints.write``); the best weights are
+        written when they changed, else linked from the checkpoint that holds them."""
+        if self._checkpointed_at == s["step"] and not best_now:
+            return  # nothing new since the last one
+        for name, p in self.model.state_dict().items():
+            if p.is_floating_point() and not torch.isfinite(p).all():
+                raise TrainingDiverged(f"step {s['step']}: the weights ({name}) are no longer finite: training stopped (try a lower --lr or --clip)")
+        self._saved_clock = time.monotonic()
+        self._checkpointed_at = s["step"]
         if not self.shard.main:
             return
-        self.run.save_weights("last", self.model)
-        if self.averaged is not None:
-            self.run.save_weights("ema", self.averaged.module)
-        if not self.run.file("best.safetensors").exists():
-            self.run.save_weights("best", self.eval_model)
+        s["metrics_rows"] = self._metrics_rows
         state = {
             "optimizer": optimizer.state_dict(),
             "schedule": schedule.state_dict(),
@@ -342,7 +532,18 @@ class Trainer:
         }
         if self.averaged is not None:
             state["ema_updates"] = int(self.averaged.n_averaged)
-        self.run.save_state(state)
+        if self.scaler is not None:
+            state["scaler"] = self.scaler.state_dict()
+        writers = {"last.safetensors": lambda path: save_model(self.model, str(path))}
+        if self.averaged is not None:
+            writers["ema.safetensors"] = lambda path: save_model(self.averaged.module, str(path))
+        reuse = {}
+        if best_now or self._best_source is None:
+            writers["best.safetensors"] = lambda path: save_model(self.eval_model, str(path))
+        else:
+            reuse["best.safetensors"] = self._best_source
+        writers[STATE] = lambda path: _write_new(path, state_bytes(state))
+        self._best_source = self.checkpoints.write(s["step"], writers, reuse)  # it holds the best weights too
 
     def _finish(self, s, stop_reason: str | None, test: bool) -> dict:
         """The loss curve and summary.json; the test evaluation (on the best weights) once the
@@ -350,6 +551,8 @@ class Trainer:
         summary = {"finished": stop_reason is None, "steps": s["step"], "epochs": s["epoch"], "train_seconds": round(s["elapsed"], 1)}
         if stop_reason:
             summary["stopped"] = stop_reason
+        if s["skipped"]:
+            summary["skipped_steps"] = s["skipped"]
         if math.isfinite(s["best"]):
             summary["best_valid_criterion"] = s["best"]
         barrier(self.shard)  # rank 0 has written the best weights
@@ -369,6 +572,7 @@ class Trainer:
         if plot_losses(self.metrics.rows(), self.run.file("loss_curve.png")):
             summary["loss_curve"] = str(self.run.file("loss_curve.png"))
         self.run.write_json("summary.json", summary)
+        test_point("summary written")
         return summary
 
     # -- optional helpers ---------------------------------------------------------------------------
@@ -381,12 +585,14 @@ class Trainer:
             return None
         return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, file=sys.stderr)
 
-    def _tensorboard(self):
+    def _tensorboard(self, purge_after: int | None = None):
+        """A TensorBoard writer; on resume, events logged after the checkpoint's step are purged
+        (TensorBoard hides them), so no step is shown twice."""
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:  # tensorboard not installed: CSV only
             return None
-        return SummaryWriter(str(self.run.file("tensorboard")))
+        return SummaryWriter(str(self.run.file("tensorboard")), purge_step=None if purge_after is None else purge_after + 1)
 
     def _close(self, writer) -> None:
         if writer is not None:
