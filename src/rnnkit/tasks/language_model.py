@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from ..cells import LSTMState
 from ..data.batches import SentenceBatches, StreamBatches, TokenBatch
 from ..data.text import DataError, fingerprint, read_lines, split_lines
 from ..data.tokenizers import Tokenizer, make_tokenizer
@@ -236,10 +237,14 @@ class LanguageModelTask(TaskBase):
         return [f"{text!r}  ({'seen in training data' if seen else 'novel'})" for text, seen in samples]
 
     def state_dict(self) -> dict:
-        return {"carried": self.carried}
+        """Plain tensors, lists and dicts (a checkpoint loads with ``weights_only=True``): an
+        LSTMState is stored as its fields."""
+        carried = self.carried
+        return {"carried": carried._asdict() if isinstance(carried, LSTMState) else carried}
 
     def load_state_dict(self, state: dict) -> None:
-        self.carried = state.get("carried")
+        carried = state.get("carried")
+        self.carried = LSTMState(**carried) if isinstance(carried, dict) else carried
 
     # -- sampling and scoring, for the CLI -------------------------------------------------------------
     def _sample_length(self) -> int:
