@@ -56,6 +56,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .errors import UsageError
+
 __all__ = [
     "CELLS",
     "Cell",
@@ -104,7 +106,7 @@ def cell_class(kind: str) -> type[Cell]:
     try:
         return CELLS[kind]
     except KeyError:
-        raise ValueError(f"unknown cell {kind!r}; choose one of: {', '.join(CELLS)}") from None
+        raise UsageError(f"unknown cell {kind!r}; choose one of: {', '.join(CELLS)}") from None
 
 
 def make_cell(kind: str, input_size: int, hidden_size: int, **options) -> Cell:
@@ -137,7 +139,7 @@ class Cell(nn.Module):
     def __init__(self, input_size: int, hidden_size: int):
         super().__init__()
         if input_size < 1 or hidden_size < 1:
-            raise ValueError(
+            raise UsageError(
                 f"{self.kind}: input_size and hidden_size must be positive, got {input_size} and {hidden_size}"
             )
         self.input_size = input_size
@@ -252,7 +254,7 @@ class RNNCell(Cell):
     def __init__(self, input_size: int, hidden_size: int, nonlinearity: str = "tanh"):
         super().__init__(input_size, hidden_size)
         if nonlinearity not in ACTIVATIONS:
-            raise ValueError(f"rnn: nonlinearity must be one of {', '.join(ACTIVATIONS)}, got {nonlinearity!r}")
+            raise UsageError(f"rnn: nonlinearity must be one of {', '.join(ACTIVATIONS)}, got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
         self.g = ACTIVATIONS[nonlinearity]
         self.reset_parameters()

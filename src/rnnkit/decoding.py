@@ -10,6 +10,7 @@ tokens. Scoring: P(y<1..T>) = Π_t P(y<t> | y<1..t-1>), reported as log-probabil
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,24 +18,29 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .errors import UsageError
+
 
 @dataclass
 class SamplingOptions:
     temperature: float = 1.0  # < 1 sharper, > 1 flatter
-    top_k: int | None = None  # keep the k most likely tokens
+    top_k: int | None = None  # keep the k most likely tokens (0 or None: all)
     top_p: float | None = None  # keep the smallest set of tokens whose probability reaches p (nucleus)
     greedy: bool = False  # always the most likely token
     max_length: int = 200
+    allow_unk: bool = False  # let samples contain <UNK> (by default it is never drawn: see ``sample``)
 
     def check(self) -> "SamplingOptions":
-        if self.temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {self.temperature}")
-        if self.top_k is not None and self.top_k < 1:
-            raise ValueError(f"top_k must be at least 1, got {self.top_k}")
-        if self.top_p is not None and not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must lie in (0, 1], got {self.top_p}")
+        """Raises ``UsageError`` (one line, naming the option) for a value that would sample
+        nonsense: a non-finite or non-positive temperature divides the logits into NaN."""
+        if not (math.isfinite(self.temperature) and self.temperature > 0):
+            raise UsageError(f"temperature must be a finite number > 0, got {self.temperature}")
+        if self.top_k is not None and self.top_k < 0:
+            raise UsageError(f"top_k must be at least 0 (0: no limit), got {self.top_k}")
+        if self.top_p is not None and not (math.isfinite(self.top_p) and 0 < self.top_p <= 1):
+            raise UsageError(f"top_p must lie in (0, 1], got {self.top_p}")
         if self.max_length < 1:
-            raise ValueError(f"max_length must be at least 1, got {self.max_length}")
+            raise UsageError(f"max_length must be at least 1, got {self.max_length}")
         return self
 
 
@@ -46,7 +52,7 @@ def next_token(logits: Tensor, options: SamplingOptions, generator: torch.Genera
     if options.greedy:
         return logits.argmax(dim=-1)
     logits = logits / options.temperature
-    if options.top_k is not None:
+    if options.top_k:  # None or 0: no limit
         kth = torch.topk(logits, min(options.top_k, logits.shape[-1]), dim=-1).values[:, -1:]  # (B, 1)
         logits = logits.masked_fill(logits < kth, -torch.inf)
     if options.top_p is not None:
@@ -66,6 +72,7 @@ def sample(
     *,
     eos_id: int,
     banned: Sequence[int] = (),
+    unk_id: int | None = None,
     prime: Sequence[int] = (),
     seed: int | None = None,
     device: torch.device | str = "cpu",
@@ -73,8 +80,17 @@ def sample(
 ) -> list[list[int]]:
     """``num_samples`` sequences of ids (without the prime, without ``<EOS>``), drawn in one batch.
     On a CUDA device without a prime, the draws run on the GPU (``fast_sampler``) unless ``fast`` is
-    False: the same distribution, another random stream."""
+    False: the same distribution, another random stream.
+
+    ``banned`` ids are never drawn; neither is ``unk_id`` unless ``options.allow_unk``. A sample is
+    text, and ``<UNK>`` is no text: the course's advice is to reject an ``<UNK>`` and draw again,
+    and drawing from the softmax with ``<UNK>``'s logit at -inf is exactly that (the renormalised
+    distribution of the other tokens), in one draw, on every sampler (this loop, the CUDA graph,
+    the fused kernels), since all of them mask ``banned``.
+    """
     options.check()
+    if unk_id is not None and not options.allow_unk:
+        banned = [*banned, unk_id]
     model.eval()
     if fast and not prime and torch.device(device).type == "cuda" and hasattr(model, "step"):
         return fast_sampler(model, num_samples, options, banned=banned).sample(eos_id, seed=seed)
@@ -262,8 +278,8 @@ def next_token_on_device(logits: Tensor, options: SamplingOptions, banned: Seque
     if options.greedy:
         return logits.argmax(dim=-1)
     logits = logits / options.temperature
-    if options.top_k is not None:
-        kth = torch.topk(logits, min(options.top_k, logits.shape[-1]), dim=-1).values[:, -1:]
+    if options.top_k:  # None or 0: no limit
+        kth = torch.topk(logits, min(options.top_k, logits.shape[-1]), dim=-1).values[:, -1:]  # (B, 1)
         logits = logits.masked_fill(logits < kth, -torch.inf)
     if options.top_p is not None:
         sorted_logits, order = torch.sort(logits, descending=True, dim=-1)

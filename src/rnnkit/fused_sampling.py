@@ -132,7 +132,7 @@ def fused_sampler_unsupported(model, options) -> str | None:
         return "the fused sampler runs one direction"
     if any(True for _ in model.head.parameters()):
         return "the fused sampler has no deep head"
-    if options.top_k is not None or options.top_p is not None:
+    if options.top_k or options.top_p is not None:  # top_k 0 is no limit
         return "the fused sampler draws from the whole distribution (no top_k / top_p)"
     return None
 

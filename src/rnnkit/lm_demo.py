@@ -13,6 +13,7 @@ import shutil
 from .decoding import SamplingOptions
 from .runs import open_run, start
 from .training import RunDir
+from .errors import UsageError
 
 DEMO_MARK = "rnnkit-demo"
 
@@ -22,7 +23,7 @@ def first_names() -> list[str]:
     try:
         package = importlib.resources.files("names")
     except ModuleNotFoundError:
-        raise ValueError("the demo's names come from the 'names' package: pip install names") from None
+        raise UsageError("the demo's names come from the 'names' package: pip install names") from None
     out, seen = [], set()
     for filename in ("dist.female.first", "dist.male.first"):
         for line in (package / filename).read_text(encoding="utf-8").splitlines():

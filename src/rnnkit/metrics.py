@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .errors import UsageError
+
 
 def confusion_matrix(gold: Sequence[int], predicted: Sequence[int], num_classes: int) -> list[list[int]]:
     """matrix[g][p] = how many examples of class g were predicted as p."""
@@ -47,7 +49,7 @@ def entity_scores(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[st
         from seqeval.metrics import classification_report
         from seqeval.scheme import IOB2
     except ImportError:
-        raise ValueError("tagging metrics need seqeval: pip install 'rnnkit[tagging]'") from None
+        raise UsageError("tagging metrics need seqeval: pip install 'rnnkit[tagging]'") from None
     report = classification_report(list(map(list, gold)), list(map(list, predicted)), mode="strict", scheme=IOB2, output_dict=True, zero_division=0)
     overall = report["micro avg"]
     per_type = {

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from .cells import CELLS, Cell, LSTMState, TorchWeights, cell_class
 from .engines import Engine, State, check_engine, choose_engine, engine_named
 from .padding import check_lengths
+from .errors import UsageError
 
 __all__ = ["Recurrent"]
 
@@ -77,9 +78,9 @@ class Recurrent(nn.Module):
         super().__init__()
         cls = cell_class(cell)
         if num_layers < 1:
-            raise ValueError(f"num_layers must be at least 1, got {num_layers}")
+            raise UsageError(f"num_layers must be at least 1, got {num_layers}")
         if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
+            raise UsageError(f"dropout must lie in [0, 1), got {dropout}")
         self.cell_kind = cell
         self.input_size = input_size
         self.hidden_size = hidden_size
@@ -94,7 +95,7 @@ class Recurrent(nn.Module):
                 try:
                     self.cells[self._cell_name(layer, direction)] = cls(layer_input, hidden_size, **cell_options)
                 except TypeError as error:
-                    raise TypeError(f"cell {cell!r}: {error}") from None
+                    raise UsageError(f"cell {cell!r}: {error}") from None
         self.cell_options = self.cells["l0"].options()
         self.engine = engine
         check_engine(engine, self.cells["l0"])

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from ..training.plots import pyplot, save_figure
 from .recording import recording
+from ..errors import UsageError
 
 
 @dataclass
@@ -114,7 +115,7 @@ def compare_cells(lines: list[str], cells=("rnn", "gru", "lstm"), length: int = 
     alphabet = sorted(set(text))
     ids = torch.tensor([alphabet.index(ch) + 3 for ch in text])  # after the three special ids
     if len(ids) < length + 1:
-        raise ValueError(f"the text has {len(ids)} characters; need more than --length {length}")
+        raise UsageError(f"the text has {len(ids)} characters; need more than --length {length}")
     rng = random.Random(seed)
 
     def windows(n):

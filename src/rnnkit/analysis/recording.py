@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from ..engines.reference import ReferenceEngine
 from ..padding import reverse_within_lengths
 from ..recurrent import Recurrent
+from ..errors import UsageError
 
 
 class Recording:
@@ -81,7 +82,7 @@ def recording(model: nn.Module):
     engine = _RecordingEngine(rec)
     layers = [(name, module) for name, module in model.named_modules() if isinstance(module, Recurrent)]
     if not layers:
-        raise ValueError("this model has no recurrent layer to record")
+        raise UsageError("this model has no recurrent layer to record")
     saved = []
     for layer_name, layer in layers:
         saved.append((layer, layer.engine_for))

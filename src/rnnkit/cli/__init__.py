@@ -6,8 +6,10 @@ Adding a verb: write its module, add it to ``VERBS``.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
+from ..errors import USER_ERRORS
 from . import analysis, cells, classify, compose, demo, evaluate, export, sample, score, tag, tour, train, translate
 
 VERBS = {
@@ -29,8 +31,17 @@ VERBS = {
 }
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, with its errors on one line: ``rnnkit sample: error: argument --top-p: ...``
+    (argparse would print the whole usage first; ``--help`` still shows it). Subcommands' parsers
+    are of the same class."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="rnnkit",
         description="Recurrent sequence models (RNN, GRU, LSTM) from their equations, fast and tested.",
     )
@@ -53,10 +64,31 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return VERBS[args.verb].run(args) or 0
-    except (ValueError, TypeError, OSError, KeyError) as error:  # user-facing errors: one clear line
-        print(f"rnnkit {args.verb}: error: {error}", file=sys.stderr)
+        code = VERBS[args.verb].run(args) or 0
+        sys.stdout.flush()  # here, so that a reader gone away (| head) is seen inside this try
+        return code
+    except BrokenPipeError:
+        # the reader of our output closed it (rnnkit ... | head -1): stop quietly, as Unix tools do;
+        # stdout goes to /dev/null so the interpreter's own flush at exit does not fail again
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):  # stdout without a file descriptor (captured in tests)
+            pass
+        return 0
+    except USER_ERRORS as error:  # the user's mistake: one line; anything else is a bug and keeps its traceback
+        print(f"rnnkit {args.verb}: error: {user_message(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"rnnkit {args.verb}: interrupted", file=sys.stderr)
         return 130
+
+
+def user_message(error: BaseException) -> str:
+    """One line for a user error. An ``OSError`` raised by the system reads ``[Errno 2] No such file
+    or directory: 'x'``: shown as ``x: no such file or directory``."""
+    if isinstance(error, OSError) and error.strerror and error.filename is not None:
+        target = f"{error.filename} -> {error.filename2}" if error.filename2 is not None else str(error.filename)
+        message = f"{target}: {error.strerror[0].lower()}{error.strerror[1:]}"
+    else:
+        message = str(error) or type(error).__name__
+    return " ".join(message.split("\n"))

@@ -1,18 +1,100 @@
-"""Texts for the verbs that read them: arguments, a file, or standard input."""
+"""What the inference verbs share: the texts they read (arguments, ``--file``, standard input, all
+through ``rnnkit.data.textio`` with one set of rules), one output per input line, runs of the
+right kind, and the one-line notes about text a vocabulary does not hold.
+"""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Sequence
+
+from ..errors import UsageError
+
+# the run kinds (config["task"]) by the words the messages use for them
+KIND_NAMES = {"lm": "language-model (lm)", "tagger": "tagger", "classifier": "classifier", "seq2seq": "seq2seq", "music": "music"}
 
 
-def texts_from(arguments: list[str], file: str | None) -> list[str]:
-    from ..data.text import read_lines
+def texts_from(arguments: Sequence[str], file: str | None) -> list[str]:
+    """Every input line, in order: each argument (an argument holding line breaks is several
+    lines; ``"-"`` is standard input at that place), then the lines of ``--file``; with neither,
+    standard input when it is not a terminal.
 
-    texts = [t for t in arguments if t != "-"]
+    Files, standard input and arguments follow the same rules (``textio``): UTF-8, a leading BOM
+    dropped, LF, CRLF and lone CR all line breaks, and every line kept, empty ones included, so
+    that output ``i`` belongs to input line ``i``. Raises ``DataError`` (a file that cannot be
+    read, bytes that are not UTF-8, with file:line) or ``UsageError`` when no text is given at all.
+    """
+    from ..data.textio import BOM, STDIN, read_lines, split_lines
+
+    texts: list[str] = []
+    for argument in arguments:
+        if argument == STDIN:
+            texts += read_lines(STDIN)
+        else:  # "" is one empty line, as an empty line of a file is
+            texts += split_lines(argument.removeprefix(BOM)) or [""]
     if file:
         texts += read_lines(file)
-    if "-" in arguments or (not texts and not sys.stdin.isatty()):
-        texts += [line.rstrip("\n") for line in sys.stdin if line.strip()]
-    if not texts:
-        raise ValueError("no text: give it as arguments, with --file FILE, or on standard input")
+    if not arguments and not file and sys.stdin is not None and not sys.stdin.isatty():
+        texts += read_lines(STDIN)
+        if not texts:
+            raise UsageError("no text: standard input was empty; give text as arguments, with --file FILE, or on standard input")
+    elif not arguments and not file:
+        raise UsageError("no text: give it as arguments, with --file FILE, or on standard input")
     return texts
+
+
+def is_blank(text: str) -> bool:
+    """A line with nothing to read: its output is an empty line at the same place."""
+    return not text.strip()
+
+
+def per_line(texts: Sequence[str], process: Callable[[list[str]], list]) -> list:
+    """``process`` (a batch function) on the non-blank texts; ``None`` where a text is blank, so
+    the results line up with the input lines."""
+    kept = [t for t in texts if not is_blank(t)]
+    results = iter(process(kept) if kept else [])
+    return [None if is_blank(t) else next(results) for t in texts]
+
+
+def open_run_for(user: str, path: str, kinds: Sequence[str], weights: str = "best", device: str = "auto"):
+    """``open_run`` for a verb (or an option: ``user`` is "rnnkit sample", "--ensemble") that takes
+    runs of ``kinds`` only: a run of another kind is a ``UsageError`` naming the kinds it takes,
+    found from config.json before any weights load."""
+    import json
+    from pathlib import Path
+
+    from ..data.textio import DataError
+    from ..runs import open_run
+    from ..training.checkpoint import RunDir
+
+    run = RunDir(path)
+    if not Path(path).is_dir():
+        raise UsageError(f"{path}: no such run directory")
+    try:
+        config = run.read_json("config.json")
+    except json.JSONDecodeError as error:
+        raise DataError(f"{run.file('config.json')}: not valid JSON ({error.msg}, line {error.lineno}); is {path} a complete rnnkit run?") from None
+    kind = config.get("task") if isinstance(config, dict) else None
+    if kind not in kinds:
+        what = f"a {KIND_NAMES.get(kind, kind)} run" if isinstance(kind, str) else "not a run rnnkit knows (config.json names no task)"
+        wanted = " or ".join(KIND_NAMES.get(k, k) for k in kinds)
+        raise UsageError(f"{path}: {what}; {user} takes a {wanted} run")
+    return open_run(path, weights, device)
+
+
+def unknown_tokens(tokens: Sequence[str], vocabulary) -> list[str]:
+    """The distinct tokens the vocabulary does not hold, in their first order (a typed ``<unk>``
+    means <UNK> and is not flagged)."""
+    from ..data.vocab import UNK_ALIASES
+
+    return list(dict.fromkeys(t for t in tokens if t not in vocabulary.ids and t not in UNK_ALIASES))
+
+
+def describe_tokens(tokens: Sequence[str]) -> str:
+    """``'é' (U+00E9), 'Ω' (U+03A9)``: single characters with their code points (an unseen
+    character may look like a seen one, or not show at all), longer tokens quoted."""
+    return ", ".join(f"{t!r} (U+{ord(t):04X})" if len(t) == 1 else repr(t) for t in tokens)
+
+
+def warn(verb: str, message: str) -> None:
+    print(f"rnnkit {verb}: note: {message}", file=sys.stderr)

@@ -56,3 +56,4 @@ top_p_float = number(float, low=0, high=1, low_open=True, name="top_p_float")   
 decay = number(float, low=0, high=1, high_open=True, name="decay")                      # EMA decay: 1 never moves
 positive_int = number(int, low=1, name="positive_int")                                  # sizes, counts, beam, steps
 nonnegative_int = number(int, low=0, name="nonnegative_int")                            # top-k (0 = off), patience
+midi_program = number(int, low=0, high=127, name="midi_program")                      # General MIDI instrument

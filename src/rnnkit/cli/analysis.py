@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ._options import nonnegative_int, positive_float, positive_int
+
 
 def add_parser(subparsers) -> None:
     gradients = subparsers.add_parser(
@@ -16,10 +18,10 @@ def add_parser(subparsers) -> None:
     )
     gradients.add_argument("text", nargs="?", help="a UTF-8 text file (default: the names the demo uses)")
     gradients.add_argument("--cells", nargs="+", default=["rnn", "gru", "lstm"])
-    gradients.add_argument("--length", type=int, default=50, help="T: steps between the first input and the loss (default 50)")
-    gradients.add_argument("--steps", type=int, default=300, help="training steps per cell (default 300)")
-    gradients.add_argument("--hidden-size", type=int, default=64)
-    gradients.add_argument("--explode-scale", type=float, default=3.0, help="factor on the RNN's recurrent weights for the exploding case")
+    gradients.add_argument("--length", type=positive_int, default=50, help="T: steps between the first input and the loss (default 50)")
+    gradients.add_argument("--steps", type=positive_int, default=300, help="training steps per cell (default 300)")
+    gradients.add_argument("--hidden-size", type=positive_int, default=64)
+    gradients.add_argument("--explode-scale", type=positive_float, default=3.0, help="factor on the RNN's recurrent weights for the exploding case")
     gradients.add_argument("--out", default="gradient_flow.png", help="the plot (default gradient_flow.png); a .json beside it holds the numbers")
     gradients.add_argument("--seed", type=int, default=0)
     gradients.set_defaults(verb="gradients", handler=run_gradients)
@@ -31,11 +33,11 @@ def add_parser(subparsers) -> None:
         "nouns of the other number; trains a one-direction classifier per cell and reports accuracy against k.",
     )
     agreement.add_argument("--cells", nargs="+", default=["rnn", "gru", "lstm"])
-    agreement.add_argument("--max-distance", type=int, default=12, help="test distances 0..K (default 12)")
-    agreement.add_argument("--train-max-distance", type=int, help="train on distances up to K only (default: all tested ones)")
-    agreement.add_argument("--train-min-distance", type=int, default=0, help="train on distances from K on only (default 0)")
-    agreement.add_argument("--steps", type=int, default=1500, help="training steps per cell (default 1500)")
-    agreement.add_argument("--hidden-size", type=int, default=48, help="the LSTM's hidden size; the others get its parameter count")
+    agreement.add_argument("--max-distance", type=nonnegative_int, default=12, help="test distances 0..K (default 12)")
+    agreement.add_argument("--train-max-distance", type=nonnegative_int, help="train on distances up to K only (default: all tested ones)")
+    agreement.add_argument("--train-min-distance", type=nonnegative_int, default=0, help="train on distances from K on only (default 0)")
+    agreement.add_argument("--steps", type=positive_int, default=1500, help="training steps per cell (default 1500)")
+    agreement.add_argument("--hidden-size", type=positive_int, default=48, help="the LSTM's hidden size; the others get its parameter count")
     agreement.add_argument("--out", default="agreement.png", help="the plot (default agreement.png); a .json and .md beside it")
     agreement.add_argument("--seed", type=int, default=0)
     agreement.set_defaults(verb="agreement", handler=run_agreement)
@@ -47,7 +49,7 @@ def add_parser(subparsers) -> None:
     inspect.add_argument("run", metavar="RUN", help="run directory of a text model")
     inspect.add_argument("text", metavar="TEXT", help="a UTF-8 text file to read")
     inspect.add_argument("--out", default="report.html", help="the page to write (default report.html)")
-    inspect.add_argument("--max-chars", type=int, default=3000, help="read at most this many characters (default 3000)")
+    inspect.add_argument("--max-chars", type=positive_int, default=3000, help="read at most this many characters (default 3000)")
     inspect.add_argument("--weights", choices=["best", "last"], default="best")
     inspect.add_argument("--device", default="auto")
     inspect.set_defaults(verb="inspect", handler=run_inspect)
@@ -95,12 +97,12 @@ def run_agreement(args) -> int:
 
 def run_inspect(args) -> int:
     from ..analysis.inspect import inspect, render_html
-    from ..data.text import read_lines
-    from ..runs import open_run
+    from ..data.textio import read_lines
     from ..training.checkpoint import atomic_write
+    from ._inputs import open_run_for
 
-    text = "\n".join(read_lines(args.text, keep_blank=True))[: args.max_chars]
-    task, model, _, device = open_run(args.run, args.weights, args.device)
+    text = "\n".join(read_lines(args.text))[: args.max_chars]  # every line break as LF, as the readers see them
+    task, model, _, device = open_run_for("rnnkit inspect", args.run, ["lm", "tagger", "classifier", "seq2seq"], args.weights, args.device)
     report = inspect(task, model, text, device)
     atomic_write(Path(args.out), render_html(report).encode("utf-8"))
     layers = ", ".join(f"{layer['name']} ({layer['units']} units)" for layer in report["layers"])

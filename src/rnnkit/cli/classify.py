@@ -6,7 +6,13 @@ import json
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("classify", help="classify texts with a trained classifier; label and class probabilities")
+    parser = subparsers.add_parser(
+        "classify",
+        help="classify texts with a trained classifier; label and class probabilities",
+        description="One line per input line: LABEL<TAB>TEXT<TAB>class probabilities (--json: one object). A blank "
+        "line gives an empty line. Typed text is tokenized as the training text was (Penn Treebank style for "
+        "tokenized corpora such as SST trees); words the vocabulary does not hold are named on stderr.",
+    )
     parser.add_argument("run", metavar="RUN", help="run directory of a classifier")
     parser.add_argument("text", nargs="*", help="texts, one per argument ('-' or none: standard input)")
     parser.add_argument("--file", help="classify every line of this file")
@@ -19,19 +25,23 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..runs import open_run
-    from ._inputs import texts_from
-
-    texts = texts_from(args.text, args.file)
-    task, model, config, device = open_run(args.run, args.weights, args.device)
-    if config["task"] != "classifier":
-        raise ValueError(f"{args.run}: a {config['task']} run, not a classifier")
+    from ._inputs import describe_tokens, open_run_for, per_line, texts_from, warn
     from .evaluate import open_ensemble
 
-    for result in task.classify(model, texts, device, open_ensemble(args.ensemble, args.weights, args.device, task)):
+    texts = texts_from(args.text, args.file)
+    task, model, _, device = open_run_for("rnnkit classify", args.run, ["classifier"], args.weights, args.device)
+    ensemble = open_ensemble(args.ensemble, args.weights, args.device, task)
+    unseen: dict[str, None] = {}
+    for text, result in zip(texts, per_line(texts, lambda kept: task.classify(model, kept, device, ensemble))):
+        if result is None:  # a blank line
+            print(json.dumps({"text": text, "label": None, "probabilities": {}, "unknown": []}) if args.json else "")
+            continue
+        unseen.update(dict.fromkeys(result["unknown"]))
         if args.json:
             print(json.dumps(result, ensure_ascii=False))
         else:
             probs = "  ".join(f"{label}: {p:.2f}" for label, p in result["probabilities"].items())
-            print(f"{result['label']}\t{result['text']}\n\t{probs}")
+            print(f"{result['label']}\t{result['text']}\t{probs}")
+    if unseen and not args.json:
+        warn("classify", f"not in the vocabulary, read as <UNK>: {describe_tokens(list(unseen)[:20])}{' ...' if len(unseen) > 20 else ''}")
     return 0

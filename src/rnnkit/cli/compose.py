@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ._options import midi_program, nonnegative_int, positive_float, positive_int
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -12,15 +14,15 @@ def add_parser(subparsers) -> None:
         description="One-to-many generation from x<1> = 0 (or after a primer): each step drawn from the model and fed back.",
     )
     parser.add_argument("run", metavar="RUN", help="run directory of a music model")
-    parser.add_argument("--steps", type=int, default=64, help="time steps to write (default 64)")
+    parser.add_argument("--steps", type=positive_int, default=64, help="time steps to write (default 64)")
     parser.add_argument("--until-end", action="store_true", help="voice-token models: stop where the model ends the piece (at most --steps)")
     parser.add_argument("--out", default="song.mid", help="MIDI file to write (with --num N: song-1.mid ... song-N.mid)")
-    parser.add_argument("--num", type=int, default=1, help="how many pieces (default 1)")
-    parser.add_argument("--temperature", type=float, default=1.0, help="below 1: safer, above 1: wilder")
+    parser.add_argument("--num", type=positive_int, default=1, help="how many pieces (default 1)")
+    parser.add_argument("--temperature", type=positive_float, default=1.0, help="below 1: safer, above 1: wilder")
     parser.add_argument("--primer", help="a MIDI file whose opening is played first (--primer-steps of it)")
-    parser.add_argument("--primer-steps", type=int, default=8, help="steps of the primer to use (default 8)")
-    parser.add_argument("--step-seconds", type=float, default=0.5, help="seconds per time step in the MIDI file (default 0.5: 120 bpm quarters)")
-    parser.add_argument("--program", type=int, default=0, help="General MIDI instrument, 0-127 (default 0: piano)")
+    parser.add_argument("--primer-steps", type=nonnegative_int, default=8, help="steps of the primer to use (default 8)")
+    parser.add_argument("--step-seconds", type=positive_float, default=0.5, help="seconds per time step in the MIDI file (default 0.5: 120 bpm quarters)")
+    parser.add_argument("--program", type=midi_program, default=0, help="General MIDI instrument, 0-127 (default 0: piano)")
     parser.add_argument("--png", help="also draw the piano roll here")
     parser.add_argument("--wav", help="also render audio here (fluidsynth when installed, otherwise sine waves)")
     parser.add_argument("--seed", type=int, help="random seed")
@@ -31,16 +33,10 @@ def add_parser(subparsers) -> None:
 
 def run(args) -> int:
     from ..data.music import read_midi, write_midi
-    from ..runs import open_run
     from ..training.plots import plot_piano_roll
+    from ._inputs import open_run_for
 
-    if not 0 <= args.program <= 127:
-        raise ValueError(f"--program must lie in 0..127, got {args.program}")
-    if args.num < 1:
-        raise ValueError(f"--num must be at least 1, got {args.num}")
-    task, model, config, device = open_run(args.run, args.weights, args.device)
-    if config["task"] != "music":
-        raise ValueError(f"{args.run}: a {config['task']} run, not a music one")
+    task, model, _, device = open_run_for("rnnkit compose", args.run, ["music"], args.weights, args.device)
     primer = read_midi(args.primer, args.step_seconds)[: args.primer_steps] if args.primer else None
     pieces = task.compose(model, args.steps, num=args.num, temperature=args.temperature, primer=primer, seed=args.seed, device=device, until_end=args.until_end)
     out = Path(args.out)

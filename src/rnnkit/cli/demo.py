@@ -3,6 +3,8 @@ new ones, score some (no data download needed)."""
 
 from __future__ import annotations
 
+from ._options import positive_float
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -10,7 +12,7 @@ def add_parser(subparsers) -> None:
         help="train a small character-level language model of first names, then sample and score (about 2 minutes)",
     )
     parser.add_argument("--run", default="runs/demo", help="run directory (default runs/demo; a previous demo run there is replaced)")
-    parser.add_argument("--time-limit", type=float, default=90.0, help="seconds of training (default 90)")
+    parser.add_argument("--time-limit", type=positive_float, default=90.0, help="seconds of training (default 90)")
     parser.add_argument("--quick", action="store_true", help="a few seconds of training (for tests)")
     parser.set_defaults(verb="demo")
 

@@ -20,23 +20,22 @@ def add_parser(subparsers) -> None:
 
 def open_ensemble(runs: list[str], weights: str, device: str, task) -> list:
     """(task, model) of each ``--ensemble`` run; only classifiers average their runs."""
-    from ..runs import open_run
+    from ..errors import UsageError
+    from ._inputs import open_run_for
 
     if runs and not hasattr(task, "ensemble_probabilities"):
-        raise ValueError("--ensemble: only classifier runs can be averaged")
+        raise UsageError("--ensemble: only classifier runs can be averaged")
     pairs = []
     for path in runs:
-        other_task, other_model, config, _ = open_run(path, weights, device)
-        if config["task"] != "classifier":
-            raise ValueError(f"--ensemble {path}: a {config['task']} run, not a classifier")
+        other_task, other_model, _, _ = open_run_for("--ensemble", path, ["classifier"], weights, device)
         pairs.append((other_task, other_model))
     return pairs
 
 
 def run(args) -> int:
-    from ..runs import open_run
+    from ._inputs import KIND_NAMES, open_run_for
 
-    task, model, _, device = open_run(args.run, args.weights, args.device)
+    task, model, _, device = open_run_for("rnnkit eval", args.run, list(KIND_NAMES), args.weights, args.device)
     ensemble = open_ensemble(args.ensemble, args.weights, args.device, task)
     result = task.evaluate_file(model, args.data, device, ensemble) if ensemble else task.evaluate_file(model, args.data, device)
     save_pictures = getattr(task, "save_pictures", None)

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+from ._options import nonnegative_int, positive_float, positive_int, top_p_float
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "sample",
         help="sample novel sequences from a trained language model",
         description="Start from x<1> = 0 (or --prime text), draw each token from the softmax, feed it back, "
-        "stop at <EOS> or --max-length. Each sample is marked novel or seen in the training data.",
+        "stop at <EOS> or --max-length. Each sample is marked novel or seen in the training data. "
+        "<UNK> is never drawn unless --allow-unk (its logit is masked: the same as rejecting it and drawing again).",
     )
-    parser.add_argument("run", metavar="RUN", help="run directory")
-    parser.add_argument("-n", "--num", type=int, default=10, help="number of samples (default 10)")
-    parser.add_argument("--temperature", type=float, default=1.0, help="below 1: safer, above 1: wilder (default 1)")
-    parser.add_argument("--top-k", type=int, help="draw among the k most likely tokens only")
-    parser.add_argument("--top-p", type=float, help="draw among the most likely tokens holding probability p")
+    parser.add_argument("run", metavar="RUN", help="run directory of a language model")
+    parser.add_argument("-n", "--num", type=positive_int, default=10, help="number of samples (default 10)")
+    parser.add_argument("--temperature", type=positive_float, default=1.0, help="below 1: safer, above 1: wilder (default 1)")
+    parser.add_argument("--top-k", type=nonnegative_int, help="draw among the k most likely tokens only (0: all)")
+    parser.add_argument("--top-p", type=top_p_float, help="draw among the most likely tokens holding probability p, in (0, 1]")
     parser.add_argument("--greedy", action="store_true", help="always take the most likely token")
-    parser.add_argument("--prime", default="", help="text to start from")
-    parser.add_argument("--max-length", type=int, default=200, help="tokens per sample at most (default 200)")
+    parser.add_argument("--prime", default="", help="text to start from; printed as typed, its unseen characters or words named on stderr")
+    parser.add_argument("--allow-unk", action="store_true", help="let samples contain <UNK> (default: never drawn)")
+    parser.add_argument("--max-length", type=positive_int, default=200, help="tokens per sample at most (default 200)")
     parser.add_argument("--seed", type=int, help="random seed, for reproducible samples")
     parser.add_argument("--weights", choices=["best", "last"], default="best")
     parser.add_argument("--device", default="auto")
@@ -26,12 +30,14 @@ def add_parser(subparsers) -> None:
 
 def run(args) -> int:
     from ..decoding import SamplingOptions
-    from ..runs import open_run
+    from ._inputs import describe_tokens, open_run_for, unknown_tokens, warn
 
-    task, model, _, device = open_run(args.run, args.weights, args.device)
-    options = SamplingOptions(args.temperature, args.top_k, args.top_p, args.greedy, args.max_length).check()
-    if args.num < 1:
-        raise ValueError(f"--num must be at least 1, got {args.num}")
+    task, model, _, device = open_run_for("rnnkit sample", args.run, ["lm"], args.weights, args.device)
+    options = SamplingOptions(args.temperature, args.top_k, args.top_p, args.greedy, args.max_length, args.allow_unk).check()
+    if args.prime:
+        unseen = unknown_tokens(task.prime_tokens(args.prime), task.vocab)
+        if unseen:  # once, before the samples: the model reads them as <UNK>, the output shows them as typed
+            warn("sample", f"--prime: not in the vocabulary, read as <UNK>: {describe_tokens(unseen)}")
     for text, seen in task.generate(model, args.num, options, seed=args.seed, prime=args.prime, device=device):
         print(f"{text}\t({'seen in training data' if seen else 'novel'})")
     return 0

@@ -11,24 +11,28 @@ def add_parser(subparsers) -> None:
         help="log-probability and perplexity of sentences under a trained language model",
         description="P(sentence) = product over tokens of P(y<t> | y<1..t-1>). Prints each token's conditional "
         "probability (tokens mapped to <UNK> are flagged), the log-probability and the perplexity. "
-        "Text comes from arguments, --file, or standard input ('-' or no text).",
+        "Text comes from arguments, --file, or standard input ('-' or no text); one result per input line, "
+        "a blank line giving an empty result.",
     )
-    parser.add_argument("run", metavar="RUN", help="run directory")
+    parser.add_argument("run", metavar="RUN", help="run directory of a language model")
     parser.add_argument("text", nargs="*", help="sentences to score, one per argument")
     parser.add_argument("--file", help="score every line of this file")
-    parser.add_argument("--json", action="store_true", help="one JSON object per sentence")
+    parser.add_argument("--json", action="store_true", help="one JSON object per input line")
     parser.add_argument("--weights", choices=["best", "last"], default="best")
     parser.add_argument("--device", default="auto")
     parser.set_defaults(verb="score")
 
 
 def run(args) -> int:
-    from ..runs import open_run
-    from ._inputs import texts_from
+    from ._inputs import is_blank, open_run_for, texts_from
 
     texts = texts_from(args.text, args.file)
-    task, model, _, device = open_run(args.run, args.weights, args.device)
+    task, model, _, device = open_run_for("rnnkit score", args.run, ["lm"], args.weights, args.device)
     for text in texts:
+        if is_blank(text):  # nothing to score: an empty result keeps the outputs in line with the inputs
+            result = {"text": text, "tokens": [], "log_prob": None, "log10_prob": None, "perplexity": None}
+            print(json.dumps(result, ensure_ascii=False) if args.json else f"{text!r}\n  blank line: nothing scored\n")
+            continue
         result = task.score_text(model, text, device)
         if args.json:
             print(json.dumps(result, ensure_ascii=False))

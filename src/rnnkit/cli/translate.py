@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import json
 
+from ._options import positive_int
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "translate",
         help="translate with a trained seq2seq run (greedy or beam search)",
-        description="Translate each text (arguments, --file, or standard input). --beam K runs beam search with "
-        "length normalisation; --nbest N prints the N best with their scores; --attention FILE.png draws the "
-        "attention weights of the first text.",
+        description="Translate each line (arguments, --file, or standard input): one output line per input line, a "
+        "blank line giving an empty line. --beam K runs beam search with length normalisation; --nbest N prints the "
+        "N best with their scores; --attention FILE.png draws the attention weights of the first text.",
     )
     parser.add_argument("run", metavar="RUN", help="run directory of a seq2seq model")
     parser.add_argument("text", nargs="*", help="texts, one per argument ('-' or none: standard input)")
     parser.add_argument("--file", help="translate every line of this file")
-    parser.add_argument("--beam", type=int, help="beam width (default: the run's, 5)")
-    parser.add_argument("--nbest", type=int, default=1, help="how many translations per text (default 1)")
+    parser.add_argument("--beam", type=positive_int, help="beam width, at least 1 (default: the run's, 5)")
+    parser.add_argument("--nbest", type=positive_int, default=1, help="how many translations per text (default 1)")
     parser.add_argument("--replace-unk", action="store_true", help="replace <UNK> by the source word attended to most")
     parser.add_argument("--attention", metavar="PNG", help="write the first text's attention heat map here")
     parser.add_argument("--json", action="store_true", help="JSON lines")
@@ -27,30 +29,37 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..runs import open_run
-    from ..training.plots import plot_attention
-    from ._inputs import texts_from
+    from ..errors import UsageError
+    from ._inputs import is_blank, open_run_for, per_line, texts_from
 
     texts = texts_from(args.text, args.file)
-    task, model, config, device = open_run(args.run, args.weights, args.device)
-    if config["task"] != "seq2seq":
-        raise ValueError(f"{args.run}: a {config['task']} run, not a seq2seq one")
-    if args.nbest < 1:
-        raise ValueError(f"--nbest must be at least 1, got {args.nbest}")
+    task, model, _, device = open_run_for("rnnkit translate", args.run, ["seq2seq"], args.weights, args.device)
     beam = args.beam or task.data.beam
-    results = task.translate(model, texts, device, beam=beam, nbest=args.nbest, replace_unk=args.replace_unk)
+
+    def translate(kept: list[str]) -> list:
+        return task.translate(model, kept, device, beam=beam, nbest=args.nbest, replace_unk=args.replace_unk, typed=True)
+
+    results = per_line(texts, translate)
     for text, hypotheses in zip(texts, results):
+        hypotheses = hypotheses or []  # a blank line: no translation
         if args.json:
             print(json.dumps({"source": text, "translations": [{k: h[k] for k in ("text", "score", "log_prob")} for h in hypotheses]}, ensure_ascii=False))
+        elif not hypotheses:
+            print()
         elif args.nbest == 1:
             print(hypotheses[0]["text"])
-        else:
+        else:  # one line per hypothesis: rank, score, text
             for rank, h in enumerate(hypotheses, start=1):
                 print(f"{rank}\t{h['score']:.3f}\t{h['text']}")
     if args.attention:
-        first = results[0][0]
-        if not first["attention"]:
-            raise ValueError("this model has no attention to draw")
-        plot_attention(first["attention"], task.source_tokenizer.tokenize(texts[0]), first["tokens"] + ["<EOS>"], args.attention)
+        first = next((i for i, text in enumerate(texts) if not is_blank(text)), None)
+        if first is None or not results[first][0]["attention"]:
+            raise UsageError("--attention: " + ("no text to draw" if first is None else "this model has no attention to draw"))
+        from ..tasks.base import typed_tokens
+        from ..training.plots import plot_attention
+
+        best = results[first][0]
+        source_tokens = typed_tokens(task.source_tokenizer, task.source_vocab, texts[first])
+        plot_attention(best["attention"], source_tokens, best["tokens"] + ["<EOS>"], args.attention)
         print(f"attention heat map: {args.attention}")
     return 0

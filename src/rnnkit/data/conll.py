@@ -20,6 +20,7 @@ from pathlib import Path
 
 from . import textio
 from .textio import DataError
+from ..errors import UsageError
 
 SCHEMES = ("iob1", "iob2", "iobes")
 
@@ -122,7 +123,7 @@ def convert(tags: list[str], source: str, target: str) -> list[str]:
     """Tags from one scheme to another (through IOB2)."""
     for scheme in (source, target):
         if scheme not in SCHEMES:
-            raise ValueError(f"unknown tag scheme {scheme!r}; choose one of: {', '.join(SCHEMES)}")
+            raise UsageError(f"unknown tag scheme {scheme!r}; choose one of: {', '.join(SCHEMES)}")
     iob2 = iob1_to_iob2(tags) if source == "iob1" else iobes_to_iob2(tags) if source == "iobes" else list(tags)
     if target == "iob2":
         return iob2

@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime
 import random
 
+from ..errors import UsageError
+
 FORMATS = (
     "short", "medium", "long", "full", "d MMM y", "d MMMM y", "dd MMM y", "d MMM, y", "d MMMM, y",
     "dd, MMM y", "d MM yy", "MMMM d y", "MMMM d, y", "dd.MM.yy", "EEEE d MMMM y", "y-MM-dd",
@@ -23,7 +25,7 @@ def _format_date():
     try:
         from babel.dates import format_date
     except ImportError:
-        raise ValueError("the date task formats dates with Babel: pip install 'rnnkit[translation]'") from None
+        raise UsageError("the date task formats dates with Babel: pip install 'rnnkit[translation]'") from None
     return format_date
 
 

@@ -17,12 +17,14 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import pickle
 from pathlib import Path
 
 import torch
 
 from . import textio
 from .textio import DataError
+from ..errors import UsageError
 
 LOWEST, KEYS = 21, 88  # piano range: MIDI 21 (A0) .. 108 (C8)
 
@@ -77,9 +79,10 @@ def read_chorales(path: str | Path) -> dict[str, list[Sequence]]:
     if path.suffix.lower() in MIDI_SUFFIXES:
         raise DataError(f"{path}: a MIDI file; give the folder of MIDI files to read them all")
     if path.suffix == ".pkl":
-        from ..safe_pickle import load_data
-
-        data = load_data(path)  # containers and numbers only: a pickle naming anything else is refused, never run
+        try:
+            data = pickle.loads(path.read_bytes(), encoding="latin1")
+        except Exception as error:  # noqa: BLE001 (any unpickling failure is the file's fault)
+            raise DataError(f"{path}: not a readable pickle ({type(error).__name__})") from None
     else:
         text = textio.read_text(path)
         try:
@@ -138,7 +141,7 @@ def _pretty_midi():
     try:
         import pretty_midi
     except ImportError:
-        raise ValueError("MIDI needs pretty_midi: pip install 'rnnkit[music]'") from None
+        raise UsageError("MIDI needs pretty_midi: pip install 'rnnkit[music]'") from None
     return pretty_midi
 
 

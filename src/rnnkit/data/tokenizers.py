@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
+from ..errors import UsageError
+
 WORD = re.compile(r"<[A-Za-z]+>|\w+(?:['’\-]\w+)*|[^\w\s]")
 NO_SPACE_BEFORE = set(",.;:!?)]}'’%")
 NO_SPACE_AFTER = set("([{$")
@@ -53,7 +55,7 @@ def make_tokenizer(config: dict) -> Tokenizer:
     config = dict(config)
     kind = config.pop("kind")
     if kind not in TOKENIZERS:
-        raise ValueError(f"unknown tokenizer level {kind!r}; choose one of: {', '.join(TOKENIZERS)}")
+        raise UsageError(f"unknown tokenizer level {kind!r}; choose one of: {', '.join(TOKENIZERS)}")
     return TOKENIZERS[kind](**config)
 
 
@@ -131,7 +133,7 @@ class BPETokenizer(Tokenizer):
         try:
             import tokenizers
         except ImportError:
-            raise ValueError("level 'bpe' needs the tokenizers library: pip install 'rnnkit[subword]'") from None
+            raise UsageError("level 'bpe' needs the tokenizers library: pip install 'rnnkit[subword]'") from None
         return tokenizers
 
     def fit(self, lines):

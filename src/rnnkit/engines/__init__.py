@@ -19,6 +19,7 @@ from .base import DirectionalEngine, Engine, State
 from .fused import FusedEngine, PersistentTritonEngine, TritonEngine
 from .native import NativeEngine
 from .reference import ReferenceEngine
+from ..errors import UsageError
 
 __all__ = ["ENGINES", "DirectionalEngine", "Engine", "State", "choose_engine", "engine_named", "engines_for", "check_engine"]
 
@@ -40,7 +41,7 @@ def engine_named(name: str) -> Engine:
     try:
         return ENGINES[name]
     except KeyError:
-        raise ValueError(f"unknown engine {name!r}; choose one of: auto, {', '.join(ENGINES)}") from None
+        raise UsageError(f"unknown engine {name!r}; choose one of: auto, {', '.join(ENGINES)}") from None
 
 
 def check_engine(name: str, cell: Cell) -> None:
@@ -49,7 +50,7 @@ def check_engine(name: str, cell: Cell) -> None:
         return
     reason = engine_named(name).unsupported(cell)
     if reason:
-        raise ValueError(f"engine={name!r} cannot run cell {cell.kind!r}: {reason}; use engine='auto' or 'reference'")
+        raise UsageError(f"engine={name!r} cannot run cell {cell.kind!r}: {reason}; use engine='auto' or 'reference'")
 
 
 def engines_for(cell: Cell, device: torch.device | str) -> list[str]:

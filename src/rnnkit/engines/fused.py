@@ -40,6 +40,7 @@ from . import fused_loops
 from .base import DirectionalEngine, State
 from .compiled import compiled_loops
 from .workspace import WORKSPACE
+from ..errors import UsageError
 
 def loops_for(x: Tensor) -> ModuleType:
     """The loop implementation for ``x``'s device and dtype: compiled on the CPU (float32 and
@@ -387,11 +388,11 @@ class TritonEngine(FusedEngine):
     def loops_for(self, x: Tensor) -> ModuleType:
         reason = self.unavailable_on(x.device)
         if reason:
-            raise ValueError(reason)
+            raise UsageError(reason)
         from . import triton_loops
 
         if not triton_loops.supported_dtype(x.dtype):
-            raise ValueError(f"engine='triton' runs float16, bfloat16, float32 and float64, not {x.dtype}")
+            raise UsageError(f"engine='triton' runs float16, bfloat16, float32 and float64, not {x.dtype}")
         return triton_loops
 
 

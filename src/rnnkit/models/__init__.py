@@ -8,6 +8,7 @@ Every model provides ``config()`` (constructor arguments, JSON-able) and is rebu
 from __future__ import annotations
 
 from torch import nn
+from ..errors import UsageError
 
 MODELS: dict[str, type[nn.Module]] = {}
 
@@ -19,7 +20,7 @@ def register_model(cls):
 
 def build_model(kind: str, config: dict) -> nn.Module:
     if kind not in MODELS:
-        raise ValueError(f"unknown model kind {kind!r}; choose one of: {', '.join(MODELS)}")
+        raise UsageError(f"unknown model kind {kind!r}; choose one of: {', '.join(MODELS)}")
     return MODELS[kind](**config)
 
 

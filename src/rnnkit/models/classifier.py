@@ -30,6 +30,7 @@ from ..recurrent import Recurrent
 from . import register_model
 from .heads import DeepHead
 from .tagger import final_outputs
+from ..errors import UsageError
 
 
 PAD_ID, UNK_ID = Vocabulary.pad_id, Vocabulary.unk_id
@@ -98,9 +99,9 @@ class Classifier(nn.Module):
     ):
         super().__init__()
         if pooling not in POOLINGS:
-            raise ValueError(f"unknown pooling {pooling!r}; choose one of: {', '.join(POOLINGS)}")
+            raise UsageError(f"unknown pooling {pooling!r}; choose one of: {', '.join(POOLINGS)}")
         if not 0.0 <= word_dropout < 1.0:
-            raise ValueError(f"word_dropout must be in [0, 1), got {word_dropout}")
+            raise UsageError(f"word_dropout must be in [0, 1), got {word_dropout}")
         self._config = dict(
             vocab_size=vocab_size, num_classes=num_classes, embedding_size=embedding_size, cell=cell, hidden_size=hidden_size,
             num_layers=num_layers, bidirectional=bidirectional, dropout=dropout, pooling=pooling, head_sizes=list(head_sizes),

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from ..recurrent import Recurrent
 from . import register_model
 from .heads import DeepHead
+from ..errors import UsageError
 
 
 @register_model
@@ -59,7 +60,7 @@ class LanguageModel(nn.Module):
     ):
         super().__init__()
         if bidirectional:
-            raise ValueError(
+            raise UsageError(
                 "a language model cannot be bidirectional: it predicts each token from the ones before it, "
                 "and a backward direction would read the very token it predicts"
             )
@@ -82,7 +83,7 @@ class LanguageModel(nn.Module):
         nn.init.zeros_(self.output.bias)
         if tie_embeddings:
             if self.head.output_size != embedding_size:
-                raise ValueError(
+                raise UsageError(
                     f"tie_embeddings needs the layer before the output ({self.head.output_size} units) "
                     f"to have embedding_size ({embedding_size}) units; set head_sizes or hidden_size to match"
                 )

@@ -26,6 +26,7 @@ from ..data.music import KEYS
 from ..recurrent import Recurrent
 from . import register_model
 from .heads import DeepHead
+from ..errors import UsageError
 
 
 @register_model
@@ -89,7 +90,7 @@ def sample_rolls(model, steps: int, *, num: int = 1, temperature: float = 1.0, p
     """(steps, num, 88) binary rolls: each step's keys drawn independently from σ(logits / temperature)
     and fed back; a primer (P, 88) is played first and kept at the start."""
     if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
+        raise UsageError(f"temperature must be positive, got {temperature}")
     model.eval()
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
     state, previous, out = None, None, []

@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from ..recurrent import Recurrent
 from . import register_model
+from ..errors import UsageError
 
 
 class MultiplicativeAttention(nn.Module):
@@ -101,9 +102,9 @@ class Seq2Seq(nn.Module):
     ):
         super().__init__()
         if attention not in (*ATTENTIONS, "none"):
-            raise ValueError(f"unknown attention {attention!r}; choose one of: {', '.join(ATTENTIONS)}, none")
+            raise UsageError(f"unknown attention {attention!r}; choose one of: {', '.join(ATTENTIONS)}, none")
         if not 0 <= teacher_forcing <= 1:
-            raise ValueError(f"teacher_forcing must lie in [0, 1], got {teacher_forcing}")
+            raise UsageError(f"teacher_forcing must lie in [0, 1], got {teacher_forcing}")
         self._config = dict(
             source_vocab_size=source_vocab_size, target_vocab_size=target_vocab_size, cell=cell, embedding_size=embedding_size,
             hidden_size=hidden_size, num_layers=num_layers, dropout=dropout, attention=attention, input_feeding=input_feeding,
@@ -113,7 +114,7 @@ class Seq2Seq(nn.Module):
         self.source_embedding = nn.Embedding(source_vocab_size, embedding_size, padding_idx=0)
         if shared_embeddings:
             if source_vocab_size != target_vocab_size:
-                raise ValueError("shared_embeddings needs one vocabulary for both sides")
+                raise UsageError("shared_embeddings needs one vocabulary for both sides")
             self.target_embedding = self.source_embedding
         else:
             self.target_embedding = nn.Embedding(target_vocab_size, embedding_size, padding_idx=0)

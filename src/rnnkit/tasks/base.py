@@ -15,6 +15,38 @@ from dataclasses import asdict
 from ..training.distributed import SINGLE
 
 CELL_OPTION_KEYS = ("peepholes", "nonlinearity")  # settings that go to the cell, not the model
+# tokens that only Penn-Treebank-style tokenization makes ("don't" -> "do n't"): a vocabulary that
+# holds them was built from tokenized text (PTB trees, CoNLL), and typed text must be cut the same way
+TREEBANK_MARKS = ("n't", "'s", "'re", "'ll")
+
+
+def treebank_vocabulary(vocab) -> bool:
+    """Whether ``vocab`` was built from Penn-Treebank-tokenized text (see ``TREEBANK_MARKS``)."""
+    return any(mark in vocab.ids for mark in TREEBANK_MARKS)
+
+
+def treebank_words(text: str, vocab) -> list[str]:
+    """``text`` as the Penn Treebank tokenizes it (NLTK's ``TreebankWordTokenizer``: "n't" and "'s"
+    split off, punctuation split, quotes as ``` `` ``` and ``''``), with parentheses written
+    ``-LRB-`` / ``-RRB-`` when the vocabulary holds those (raw Treebank files)."""
+    from nltk.tokenize.treebank import TreebankWordTokenizer  # imported here: nltk loads slowly
+
+    escaped = any(mark in vocab.ids for mark in ("-LRB-", "-lrb-"))
+    return TreebankWordTokenizer().tokenize(text, convert_parentheses=escaped)
+
+
+def typed_tokens(tokenizer, vocab, text: str) -> list[str]:
+    """The tokens of text a user typed, cut the way the training text was.
+
+    A run's tokenizer cuts training text and typed text alike, except the ``whitespace`` one:
+    it is for training text that was tokenized already, and typed text is not ("A gorgeous, witty
+    movie." would give "gorgeous," and "movie." that no tokenized corpus holds). When the
+    vocabulary shows Treebank tokenization, typed text is first cut that way; then the run's
+    tokenizer (lowercasing, if it does) as in training.
+    """
+    if getattr(tokenizer, "kind", None) == "whitespace" and treebank_vocabulary(vocab):
+        return tokenizer.tokenize(" ".join(treebank_words(text, vocab)))
+    return tokenizer.tokenize(text)
 
 
 def as_path_list(train) -> list[str]:

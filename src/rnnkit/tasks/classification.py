@@ -21,9 +21,10 @@ from ..data.labeled import FORMATS, LabeledText, read_labeled
 from ..data.text import DataError, fingerprint
 from ..data.tokenizers import make_tokenizer
 from ..data.vocab import Vocabulary
+from ..errors import UsageError
 from ..metrics import classification_scores
 from ..training.checkpoint import RunDir
-from .base import TaskBase, as_path_list
+from .base import TaskBase, as_path_list, typed_tokens
 
 
 @dataclass
@@ -45,9 +46,9 @@ class ClassificationDataConfig:
         if not self.train:
             raise DataError("no training file given")
         if self.format not in FORMATS:
-            raise ValueError(f"unknown format {self.format!r}; choose one of: {', '.join(FORMATS)}")
+            raise UsageError(f"unknown format {self.format!r}; choose one of: {', '.join(FORMATS)}")
         if self.class_weights not in ("none", "balanced"):
-            raise ValueError(f"class_weights must be 'none' or 'balanced', got {self.class_weights!r}")
+            raise UsageError(f"class_weights must be 'none' or 'balanced', got {self.class_weights!r}")
 
 
 MODEL_DEFAULTS = dict(
@@ -162,12 +163,19 @@ class ClassificationTask(TaskBase):
         logits = model(tokens.tokens.to(device), tokens.lengths)
         return F.cross_entropy(logits.float(), labels.to(device), weight=self.class_weights(device), reduction="sum"), len(labels)
 
+    def typed_tokens(self, text: str) -> list[str]:
+        """The tokens of a typed text, cut as the training text was (``base.typed_tokens``)."""
+        return typed_tokens(self.tokenizer, self.vocab, text)
+
     @torch.no_grad()
-    def probabilities(self, model, texts: list[str], device) -> torch.Tensor:
+    def probabilities(self, model, texts: list[str], device, typed: bool = False) -> torch.Tensor:
+        """Class probabilities (N, K). ``typed``: the texts are as a user typed them, not as the
+        training files hold them (tokenized the way the training text was, see ``typed_tokens``)."""
         model.eval()
+        encode = (lambda t: self.vocab.encode(self.typed_tokens(t)) or [self.vocab.unk_id]) if typed else self.encode
         out = []
         for i in range(0, len(texts), 128):
-            batch = pad_sequences([self.encode(t) for t in texts[i : i + 128]])
+            batch = pad_sequences([encode(t) for t in texts[i : i + 128]])
             out.append(model(batch.tokens.to(device), batch.lengths).float().softmax(-1).cpu())
         return torch.cat(out)
 
@@ -214,29 +222,35 @@ class ClassificationTask(TaskBase):
         with self._file_split(items) as split:
             return self.evaluate(model, split, device)
 
-    def ensemble_probabilities(self, model, texts: list[str], device, ensemble: Sequence) -> torch.Tensor:
+    def ensemble_probabilities(self, model, texts: list[str], device, ensemble: Sequence, typed: bool = False) -> torch.Tensor:
         """Class probabilities (N, K) averaged over this model and the (task, model) pairs of
         ``ensemble``. Each run reads the texts with its own vocabulary; the labels must agree."""
-        total = self.probabilities(model, texts, device)
+        total = self.probabilities(model, texts, device, typed)
         for task, other in ensemble:
             if getattr(task, "labels", None) != self.labels:
-                raise ValueError(f"--ensemble: a run with labels {getattr(task, 'labels', None)} cannot join one with labels {self.labels}")
-            total += task.probabilities(other, texts, device)
+                raise UsageError(f"--ensemble: a run with labels {getattr(task, 'labels', None)} cannot join one with labels {self.labels}")
+            total += task.probabilities(other, texts, device, typed)
         return total / (1 + len(ensemble))
 
     def inspect_forward(self, model, text: str, device):
         """The tokens of ``text``; the class probabilities go with the last token."""
         tokens = self.tokenizer.tokenize(text)
         if not tokens:
-            raise ValueError("nothing to inspect: the text has no tokens")
+            raise UsageError("nothing to inspect: the text has no tokens")
         probs = model(torch.tensor(self.encode(text), device=device)[:, None])[0].float().softmax(-1)
         classes = sorted(zip(self.labels, probs.tolist()), key=lambda x: -x[1])
         return tokens, [None] * (len(tokens) - 1) + [[(label, round(p, 4)) for label, p in classes]]
 
     def classify(self, model, texts: list[str], device, ensemble: Sequence = ()) -> list[dict]:
-        probs = self.ensemble_probabilities(model, texts, device, ensemble)
+        """For each typed text: the label, the class probabilities, and ``unknown``, the words the
+        vocabulary does not hold (read as ``<UNK>``), as typed."""
+        probs = self.ensemble_probabilities(model, texts, device, ensemble, typed=True)
         return [
-            {"text": text, "label": self.labels[int(p.argmax())], "probabilities": {label: round(float(q), 4) for label, q in zip(self.labels, p)}}
+            {
+                "text": text, "label": self.labels[int(p.argmax())],
+                "probabilities": {label: round(float(q), 4) for label, q in zip(self.labels, p)},
+                "unknown": list(dict.fromkeys(t for t in self.typed_tokens(text) if t not in self.vocab)),
+            }
             for text, p in zip(texts, probs)
-        ]
+        ]  # fmt: skip
 

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import torch
 
-from ..cells import LSTMState
 from ..data.batches import SentenceBatches, StreamBatches, TokenBatch
 from ..data.text import DataError, fingerprint, read_lines, split_lines
 from ..data.tokenizers import Tokenizer, make_tokenizer
@@ -237,14 +236,10 @@ class LanguageModelTask(TaskBase):
         return [f"{text!r}  ({'seen in training data' if seen else 'novel'})" for text, seen in samples]
 
     def state_dict(self) -> dict:
-        """Plain tensors, lists and dicts (a checkpoint loads with ``weights_only=True``): an
-        LSTMState is stored as its fields."""
-        carried = self.carried
-        return {"carried": carried._asdict() if isinstance(carried, LSTMState) else carried}
+        return {"carried": self.carried}
 
     def load_state_dict(self, state: dict) -> None:
-        carried = state.get("carried")
-        self.carried = LSTMState(**carried) if isinstance(carried, dict) else carried
+        self.carried = state.get("carried")
 
     # -- sampling and scoring, for the CLI -------------------------------------------------------------
     def _sample_length(self) -> int:

@@ -28,6 +28,7 @@ from ..models.music import bernoulli_nll, sample_rolls
 from ..training.checkpoint import RunDir
 from ..training.distributed import SINGLE
 from .base import TaskBase, as_path_list
+from ..errors import UsageError
 
 
 @dataclass
@@ -46,7 +47,7 @@ class MusicDataConfig:
         if not self.train:
             raise DataError("no training data given")
         if self.representation not in ("piano-roll", "events"):
-            raise ValueError(f"representation must be 'piano-roll' or 'events', got {self.representation!r}")
+            raise UsageError(f"representation must be 'piano-roll' or 'events', got {self.representation!r}")
 
 
 PIANO_DEFAULTS = dict(cell="gru", hidden_size=256, num_layers=1, dropout=0.3, head_sizes=[], engine="auto")
@@ -87,9 +88,9 @@ class MusicTask(TaskBase):
         piano = self.model_kind == "piano-roll"
         sizes = {} if piano else {"vocab_size": len(self.vocab)}
         if piano and "embedding_size" in values:
-            raise ValueError("embedding_size is for representation 'events'; the piano roll is the input itself")
+            raise UsageError("embedding_size is for representation 'events'; the piano roll is the input itself")
         if not piano and "input_dropout" in values:
-            raise ValueError("input_dropout is for representation 'piano-roll'; events use dropout")
+            raise UsageError("input_dropout is for representation 'piano-roll'; events use dropout")
         return self._model_config(sizes, values, PIANO_DEFAULTS if piano else EVENT_DEFAULTS)
 
     def default_run_name(self, model_config: dict) -> str:
@@ -192,13 +193,13 @@ class MusicTask(TaskBase):
             return self.evaluate(model, split, device)
 
     def inspect_forward(self, model, text: str, device):
-        raise ValueError("inspect reads text; a music run reads notes (see rnnkit compose and rnnkit gradients)")
+        raise UsageError("inspect reads text; a music run reads notes (see rnnkit compose and rnnkit gradients)")
 
     def compose(self, model, steps: int, *, num: int = 1, temperature: float = 1.0, primer: Sequence | None = None, seed=None, device="cpu", until_end: bool = False) -> list[Sequence]:
         """``num`` new sequences of ``steps`` steps (a primer plays first and is kept); with events
         and ``until_end``, a piece may end earlier, where the model writes ``<EOS>``."""
         if steps < 1:
-            raise ValueError(f"steps must be at least 1, got {steps}")
+            raise UsageError(f"steps must be at least 1, got {steps}")
         if self.data.representation == "piano-roll":
             rolls = sample_rolls(model, steps, num=num, temperature=temperature, primer=piano_roll(primer) if primer else None, seed=seed, device=device)
             from ..data.music import roll_to_sequence

@@ -21,11 +21,12 @@ from ..data.conll import SCHEMES, TaggedSentence, convert, entities, read_conll
 from ..data.text import DataError, fingerprint
 from ..data.tokenizers import WORD
 from ..data.vocab import Vocabulary
+from ..errors import UsageError
 from ..metrics import entity_scores
 from ..models.tagger import casing
 from ..training.checkpoint import RunDir
 from ..training.distributed import SINGLE
-from .base import TaskBase, as_path_list
+from .base import TaskBase, as_path_list, treebank_vocabulary, treebank_words
 
 
 @dataclass
@@ -46,7 +47,7 @@ class TaggingDataConfig:
             raise DataError("no training file given")
         for scheme in (self.scheme, self.train_scheme):
             if scheme not in SCHEMES:
-                raise ValueError(f"unknown tag scheme {scheme!r}; choose one of: {', '.join(SCHEMES)}")
+                raise UsageError(f"unknown tag scheme {scheme!r}; choose one of: {', '.join(SCHEMES)}")
 
 
 @dataclass
@@ -227,19 +228,25 @@ class TaggingTask(TaskBase):
         """The words of ``text`` and, for each, the tagger's three most likely tags (emission softmax)."""
         tokens = WORD.findall(text)
         if not tokens:
-            raise ValueError("nothing to inspect: the text has no words")
+            raise UsageError("nothing to inspect: the text has no words")
         emissions = model.emissions(self.collate([TaggedSentence(tokens, [])]).to(device))[:, 0].float().softmax(-1)
         top = emissions.topk(min(3, len(self.tags)), dim=-1)
         return tokens, [[(self.tags[i], round(float(p), 4)) for p, i in zip(ps.tolist(), ix.tolist())] for ps, ix in zip(top.values, top.indices)]
 
+    def typed_words(self, text: str) -> list[str]:
+        """The words of typed text, cut as the training sentences were: Penn-Treebank style when the
+        vocabulary shows it (CoNLL files split "n't" and "'s" off), else by the word rule."""
+        return treebank_words(text, self.words) if treebank_vocabulary(self.words) else WORD.findall(text)
+
     def tag_text(self, model, text: str, device) -> dict:
-        """Tokenize raw text with the word rule, tag it; entities as (text, type, start, end) in tokens."""
-        tokens = WORD.findall(text)
-        if not tokens:
-            raise ValueError("nothing to tag: the text has no words")
-        tags = self.predict(model, [TaggedSentence(tokens, [])], device)[0]
+        """Tokenize typed text as the training text was, tag it; entities as (text, type, start, end)
+        in tokens; ``unknown``: the words the vocabulary does not hold, as typed (their characters
+        and casing still count). A text without words gives no tokens, no tags."""
+        tokens = self.typed_words(text)
+        tags = self.predict(model, [TaggedSentence(tokens, [])], device)[0] if tokens else []
         spans = [{"text": " ".join(tokens[s:e]), "type": kind, "start": s, "end": e} for kind, s, e in entities(tags)]
-        return {"text": text, "tokens": tokens, "tags": tags, "entities": spans}
+        unknown = list(dict.fromkeys(t for t in tokens if normalize_word(t) not in self.words))
+        return {"text": text, "tokens": tokens, "tags": tags, "entities": spans, "unknown": unknown}
 
 
 def inline(result: dict) -> str:

@@ -20,9 +20,10 @@ from ..data.text import DataError, fingerprint
 from ..data.tokenizers import make_tokenizer
 from ..data.vocab import Vocabulary
 from ..decoding import beam_search, max_target_length, translate_greedy
+from ..errors import UsageError
 from ..models.language_model import token_loss
 from ..training.checkpoint import RunDir
-from .base import TaskBase
+from .base import TaskBase, typed_tokens
 
 
 @dataclass
@@ -85,7 +86,7 @@ class TranslationTask(TaskBase):
     def model_config(self, values: dict) -> dict:
         config = self._model_config({"source_vocab_size": len(self.source_vocab), "target_vocab_size": len(self.target_vocab)}, values)
         if config["shared_embeddings"] and not self.data.shared_vocab:
-            raise ValueError("shared_embeddings needs shared_vocab")
+            raise UsageError("shared_embeddings needs shared_vocab")
         return config
 
     def default_run_name(self, model_config: dict) -> str:
@@ -189,7 +190,7 @@ class TranslationTask(TaskBase):
         try:
             import sacrebleu
         except ImportError:
-            raise ValueError("translation metrics need sacrebleu: pip install 'rnnkit[translation]'") from None
+            raise UsageError("translation metrics need sacrebleu: pip install 'rnnkit[translation]'") from None
         bleu = sacrebleu.metrics.BLEU()
         chrf = sacrebleu.metrics.CHRF()
         b, c = bleu.corpus_score(outputs, [references]), chrf.corpus_score(outputs, [references])
@@ -200,13 +201,18 @@ class TranslationTask(TaskBase):
         return f"BLEU {result['bleu']:.2f}, chrF {result['chrf']:.2f}, exact match {100 * result['exact_match']:.2f}%, loss {result['loss']:.4f} per token"
 
     # -- translating, for the trainer's evaluation and the CLI -------------------------------------------------
-    def translate(self, model, texts: list[str], device, beam: int = 1, nbest: int = 1, replace_unk: bool = False, batch_size: int = 64) -> list[list[dict]]:
-        """For each text, its ``nbest`` translations: text, tokens, score, log_prob, attention."""
+    def translate(self, model, texts: list[str], device, beam: int = 1, nbest: int = 1, replace_unk: bool = False, batch_size: int = 64, typed: bool = False) -> list[list[dict]]:
+        """For each text, its ``nbest`` translations: text, tokens, score, log_prob, attention.
+        ``typed``: the texts are as a user typed them (cut as the training text was, ``typed_tokens``)."""
+        if typed:
+            tokenize = lambda t: typed_tokens(self.source_tokenizer, self.source_vocab, t)  # noqa: E731
+        else:
+            tokenize = self.source_tokenizer.tokenize
         out = []
         for i in range(0, len(texts), batch_size):
             chunk = texts[i : i + batch_size]
-            source_tokens = [self.source_tokenizer.tokenize(t) for t in chunk]
-            batch = pad_sequences([self.encode_source(t) for t in chunk])
+            source_tokens = [tokenize(t) for t in chunk]
+            batch = pad_sequences([self.source_vocab.encode(tokens) or [self.source_vocab.unk_id] for tokens in source_tokens])
             source = batch.tokens.to(device)
             limit = max_target_length(batch.lengths.tolist(), self.data.length_ratio, self.data.length_extra)
             banned = [self.target_vocab.pad_id]
@@ -232,13 +238,13 @@ class TranslationTask(TaskBase):
         """The encoder reading ``text`` (the decoder's units are not shown)."""
         tokens = self.source_tokenizer.tokenize(text)
         if not tokens:
-            raise ValueError("nothing to inspect: the text has no tokens")
+            raise UsageError("nothing to inspect: the text has no tokens")
         model.start(torch.tensor(self.encode_source(text), device=device)[:, None])
         return tokens, None
 
     def evaluate_file(self, model, path: str, device) -> dict:
         source, _, target = path.partition(",")
         if not target:
-            raise ValueError("eval of a translation run takes SOURCE,TARGET: two line-aligned files joined by a comma")
+            raise UsageError("eval of a translation run takes SOURCE,TARGET: two line-aligned files joined by a comma")
         with self._file_split(read_parallel(source, target)) as split:
             return self.evaluate(model, split, device, beam=self.data.beam)

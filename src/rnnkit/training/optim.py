@@ -6,6 +6,7 @@ import math
 
 import torch
 from torch import nn
+from ..errors import UsageError
 
 OPTIMIZERS = {
     "adam": lambda params, lr, weight_decay, momentum: torch.optim.Adam(params, lr=lr, weight_decay=weight_decay),
@@ -17,7 +18,7 @@ SCHEDULES = ("constant", "cosine", "plateau")
 
 def make_optimizer(name: str, model: nn.Module, lr: float, weight_decay: float = 0.0, momentum: float = 0.0):
     if name not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; choose one of: {', '.join(OPTIMIZERS)}")
+        raise UsageError(f"unknown optimizer {name!r}; choose one of: {', '.join(OPTIMIZERS)}")
     return OPTIMIZERS[name](model.parameters(), lr, weight_decay, momentum)
 
 
@@ -28,7 +29,7 @@ def make_schedule(name: str, optimizer, total_steps: int, warmup_steps: int = 0,
     if name == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=plateau_factor, patience=0)
     if name not in SCHEDULES:
-        raise ValueError(f"unknown schedule {name!r}; choose one of: {', '.join(SCHEDULES)}")
+        raise UsageError(f"unknown schedule {name!r}; choose one of: {', '.join(SCHEDULES)}")
 
     def factor(step: int) -> float:
         if warmup_steps and step < warmup_steps:

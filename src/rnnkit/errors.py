@@ -1,0 +1,28 @@
+"""The exceptions that mean "the user asked for something wrong", as opposed to a bug in rnnkit.
+
+The command line prints these as one line, ``rnnkit VERB: error: MESSAGE``, and exits with status 2;
+any other exception is a bug and keeps its traceback (that is the bug report). So a message raised
+with one of these types must already be that line: it names the file (and line) or the option at
+fault and says what is wrong, never a bare key or a builtin's complaint.
+
+* ``DataError`` (``rnnkit.data.textio``): the user's data: ``FILE:LINE: what is wrong``.
+* ``UsageError``: a request that cannot be met: an option or setting out of range or unknown, a run
+  of the wrong kind for the verb, an optional library that is not installed.
+* ``OSError``: the operating system's refusals (a file that cannot be written, a full disk).
+
+Both project types derive from ``ValueError``, so library callers that catch ``ValueError`` still do.
+"""
+
+from __future__ import annotations
+
+from .data.textio import DataError
+
+
+class UsageError(ValueError):
+    """A request that cannot be met, e.g. ``--top-p must lie in (0, 1], got 0`` or
+    ``runs/x: a tagger run; rnnkit sample takes a language-model (lm) run``."""
+
+
+USER_ERRORS = (DataError, UsageError, OSError)
+
+__all__ = ["USER_ERRORS", "DataError", "UsageError"]
