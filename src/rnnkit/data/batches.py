@@ -26,6 +26,7 @@ import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -100,19 +101,24 @@ class SentenceBatches:
 
 
 class StreamBatches:
+    """``ids`` cut into ``batch_size`` columns read in chunks of ``bptt`` rows (the diagram above).
+    ``ids`` is anything with a length whose slices give ids: a list, a tensor, or a
+    ``rnnkit.data.corpus.TokenFile`` (a prepared corpus), from which each chunk reads just its
+    rows of this process's columns."""
+
     def __init__(self, ids: Sequence[int], batch_size: int, bptt: int):
-        rows = len(ids) // batch_size
-        if rows < 2:
+        self.rows = len(ids) // batch_size
+        if self.rows < 2:
             raise DataError(f"{len(ids)} tokens are too few for {batch_size} parallel streams")
-        self.data = torch.tensor(ids[: rows * batch_size], dtype=torch.long).view(batch_size, rows).t().contiguous()
-        self.bptt = bptt
+        self.ids, self.batch_size, self.bptt = ids, batch_size, bptt
 
     def __len__(self) -> int:
-        return math.ceil(self.data.shape[0] / self.bptt)
+        return math.ceil(self.rows / self.bptt)
 
     def iterate(self, epoch: int, start: int = 0, shard: Shard = SINGLE) -> Iterator[TokenBatch]:
         """Chunks from chunk ``start`` on; with a shard, every ``world``-th column from its rank."""
-        data = self.data[:, shard.rank :: shard.world]
-        for i in range(start * self.bptt, data.shape[0], self.bptt):
-            previous = data[i - 1] if i > 0 else None
-            yield TokenBatch(data[i : i + self.bptt], None, previous)
+        for i in range(start * self.bptt, self.rows, self.bptt):
+            first, stop = max(i - 1, 0), min(i + self.bptt, self.rows)  # from the previous chunk's last row
+            columns = [np.asarray(self.ids[b * self.rows + first : b * self.rows + stop], dtype=np.int64) for b in range(shard.rank, self.batch_size, shard.world)]
+            block = torch.from_numpy(np.stack(columns, axis=1))  # (stop - first, B / world)
+            yield TokenBatch(block[i - first :], None, block[0] if i > 0 else None)

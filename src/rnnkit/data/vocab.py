@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 PAD, UNK, EOS = "<PAD>", "<UNK>", "<EOS>"
 SPECIALS = (PAD, UNK, EOS)
@@ -32,9 +32,12 @@ class Vocabulary:
 
     @classmethod
     def build(cls, sequences: Iterable[Sequence[str]], max_size: int | None = None, min_count: int = 1) -> "Vocabulary":
-        counts = Counter(token for sequence in sequences for token in sequence if token not in UNK_ALIASES)
-        for special in SPECIALS:
-            counts.pop(special, None)
+        return cls.from_counts(Counter(token for sequence in sequences for token in sequence), max_size, min_count)
+
+    @classmethod
+    def from_counts(cls, counts: Mapping[str, int], max_size: int | None = None, min_count: int = 1) -> "Vocabulary":
+        """The vocabulary of tokens counted elsewhere (rnnkit.data.corpus counts while streaming)."""
+        counts = {token: n for token, n in counts.items() if token not in UNK_ALIASES and token not in SPECIALS}
         ranked = sorted((token for token, n in counts.items() if n >= min_count), key=lambda t: (-counts[t], t))
         if max_size is not None:
             ranked = ranked[: max(0, max_size - len(SPECIALS))]

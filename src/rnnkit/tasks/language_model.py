@@ -6,28 +6,36 @@ Data layout. Each non-blank line of the input files is a sentence (or a name, or
 with ``line_breaks="eos"`` every line ends with ``<EOS>``; with ``line_breaks="token"`` the file
 is one stream and a line break is a token of its own (``\\n``), blank lines included. With only a
 training file, valid and test lines are split off it deterministically (``split`` fractions,
-``split_seed``) and the split is recorded in the run's config.
+``split_seed``, by line index: ``rnnkit.data.corpus``) and the split is recorded in the run's config.
+
+The text is never held in memory: ``prepare`` tokenizes the files once into a prepared corpus
+(token ids on disk, cached for big files: ``rnnkit.data.corpus``), and training, evaluation and the
+novelty check of samples read from it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from array import array
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from ..data.batches import SentenceBatches, StreamBatches, TokenBatch
-from ..data.text import DataError, fingerprint, read_lines, split_lines
+from ..cells import LSTMState
+from ..data.batches import StreamBatches, TokenBatch
+from ..data.corpus import CorpusSentenceBatches, CorpusSplit, SeenLines, encode_file, is_prepared, prepare_corpus
+from ..data.textio import LINE_BREAK, DataError
 from ..data.tokenizers import Tokenizer, make_tokenizer
 from ..data.vocab import Vocabulary
 from ..decoding import SamplingOptions, sample
 from ..models.language_model import token_loss
 from ..training.checkpoint import RunDir
-from ..training.distributed import SINGLE
-from .base import TaskBase, as_path_list
+from ..training.distributed import SINGLE, barrier, setup
+from ..errors import UsageError
+from .base import TaskBase, as_path_list, typed_tokens
 
 NEWLINE = "\n"
 
@@ -54,11 +62,11 @@ class LMDataConfig:
         if not self.train:
             raise DataError("no training file given")
         if self.line_breaks not in ("eos", "token"):
-            raise ValueError(f"line_breaks must be 'eos' or 'token', got {self.line_breaks!r}")
+            raise UsageError(f"line_breaks must be 'eos' or 'token', got {self.line_breaks!r}")
         if self.batching not in ("sentences", "stream"):
-            raise ValueError(f"batching must be 'sentences' or 'stream', got {self.batching!r}")
+            raise UsageError(f"batching must be 'sentences' or 'stream', got {self.batching!r}")
         if self.batching == "sentences" and self.line_breaks == "token":
-            raise ValueError("batching 'sentences' needs line_breaks 'eos' (each line is a sentence); use batching 'stream'")
+            raise UsageError("batching 'sentences' needs line_breaks 'eos' (each line is a sentence); use batching 'stream'")
 
 
 def detach_state(state):
@@ -81,16 +89,15 @@ class LanguageModelTask(TaskBase):
     Data = LMDataConfig
     model_defaults = MODEL_DEFAULTS
 
-    def __init__(self, data: LMDataConfig, tokenizer: Tokenizer, vocab: Vocabulary, splits: dict[str, list[str]] | None = None):
+    def __init__(self, data: LMDataConfig, tokenizer: Tokenizer, vocab: Vocabulary, splits: dict[str, CorpusSplit] | None = None, seen: SeenLines | set | None = None, seed: int = 0):
         self.data = data
         self.tokenizer = tokenizer
         self.vocab = vocab
-        self.splits = splits or {}
-        self.seen: set[bytes] = set()
+        self.splits = splits or {}  # split name -> a prepared corpus's split (ids on disk)
+        self.seen = seen if seen is not None else SeenLines(np.zeros(0, np.uint64))  # the training lines, for "novel or seen"
+        self.seed = seed  # the order of sentence batches
         self.carried = None  # the recurrent state carried across stream chunks (detached)
-        self._encoded: dict[str, list] = {}
         if "train" in self.splits:
-            self.seen = {_token_key(self.tokenizer.tokenize(line)) for line in self.splits["train"]}
             self._train = self._batches("train", shuffle=True)
 
     # -- configuration -------------------------------------------------------------------------------
@@ -111,68 +118,70 @@ class LanguageModelTask(TaskBase):
     # -- building --------------------------------------------------------------------------------------
     @classmethod
     def prepare(cls, data: LMDataConfig, seed: int = 0) -> tuple["LanguageModelTask", dict]:
-        """Read and split the data, fit the tokenizer, build the vocabulary. Returns the task and
-        a record of the split for the run's config."""
-        data.check()
-        keep_blank = data.line_breaks == "token"
-        train = [line for path in data.train for line in read_lines(path, keep_blank=keep_blank)]
-        record = {"train_files": list(data.train), "train_fingerprint": fingerprint(train)}
-        if data.valid or data.test:
-            splits = {"train": train}
-            for name in ("valid", "test"):
-                path = getattr(data, name)
-                if path:
-                    splits[name] = read_lines(path, keep_blank=keep_blank)
-                    record[f"{name}_file"] = path
-        else:
-            valid_fraction, test_fraction = data.split
-            tr, va, te = split_lines(train, valid_fraction, test_fraction, data.split_seed)
-            splits = {"train": tr, "valid": va, "test": te}
-            record["made_split"] = {"valid": valid_fraction, "test": test_fraction, "seed": data.split_seed}
-        record["lines"] = {name: len(lines) for name, lines in splits.items()}
-        tokenizer = make_tokenizer({"kind": data.level, "lowercase": data.lowercase, **({"vocab_size": data.bpe_vocab} if data.level == "bpe" else {})})
-        tokenizer.fit(splits["train"])
-        token_lists = [tokenizer.tokenize(line) for line in splits["train"]]
-        if data.line_breaks == "token":
-            token_lists.append([NEWLINE])
-        vocab = Vocabulary.build(token_lists, data.max_vocab, data.min_count)
-        return cls(data, tokenizer, vocab, splits), record
+        """The prepared corpus of the data (made once, or reused from the cache: split, tokenizer
+        fitted, vocabulary counted, ids on disk; ``rnnkit.data.corpus``). ``data.train = [DIR]``
+        with a directory from ``rnnkit prepare`` trains from it, with its settings. Returns the task
+        and a record of the split for the run's config."""
+        if not (len(data.train) == 1 and is_prepared(data.train[0])):
+            data.check()
+        shard = setup()  # under torchrun rank 0 prepares (or checks) a cached corpus before the others open it
+        if not shard.main:
+            barrier(shard)
+        corpus = prepare_corpus(data)
+        if shard.main:
+            barrier(shard)
+        if len(data.train) == 1 and is_prepared(data.train[0]):  # the store's settings are the run's
+            for key, value in corpus.meta["settings"].items():
+                setattr(data, key, tuple(value) if key == "split" else value)
+            data.check()
+        return cls(data, corpus.tokenizer, corpus.vocab, corpus.splits, corpus.seen, seed), corpus.record(data)
 
     def save(self, run: RunDir) -> None:
         run.write_json("vocab.json", {"tokens": self.vocab.tokens})
         run.write_json("tokenizer.json", self.tokenizer.config())
-        run.write_bytes("seen.bin", array("B", b"".join(sorted(self.seen))).tobytes())
+        run.write_bytes("seen.u64", np.asarray(self.seen.hashes, dtype="<u8").tobytes())
 
     @classmethod
     def load(cls, run: RunDir, data: LMDataConfig) -> "LanguageModelTask":
         """The task as a trained run needs it for scoring and sampling (no data files read)."""
         vocab = Vocabulary(run.read_json("vocab.json")["tokens"])
-        task = cls(data, make_tokenizer(run.read_json("tokenizer.json")), vocab)
-        raw = run.file("seen.bin").read_bytes() if run.file("seen.bin").exists() else b""
-        task.seen = {raw[i : i + 8] for i in range(0, len(raw), 8)}
-        return task
+        if run.file("seen.u64").exists():
+            seen = SeenLines.open(run.file("seen.u64"))
+        else:  # a run saved before prepared corpora: 8-byte keys of the lines' token strings
+            raw = run.file("seen.bin").read_bytes() if run.file("seen.bin").exists() else b""
+            seen = {raw[i : i + 8] for i in range(0, len(raw), 8)}
+        return cls(data, make_tokenizer(run.read_json("tokenizer.json")), vocab, seen=seen)
+
+    def is_seen(self, ids: list[int]) -> bool:
+        """Whether ``ids`` (up to the first ``<EOS>``; ``<PAD>`` skipped) are a line of the training data."""
+        tokens = self.vocab.decode(ids)
+        if isinstance(self.seen, set):
+            return _token_key(tokens) in self.seen
+        return [self.vocab.ids.get(t, self.vocab.unk_id) for t in tokens] in self.seen
 
     # -- encoding ----------------------------------------------------------------------------------------
     def encode_line(self, line: str) -> list[int]:
         return self.vocab.encode(self.tokenizer.tokenize(line), eos=self.data.line_breaks == "eos")
 
     def encode_stream(self, lines: list[str]) -> list[int]:
+        """The ids of ``lines`` one line at a time: the reference that a prepared split's ids equal."""
         ids: list[int] = []
         for line in lines:
             ids += self.encode_line(line)
             if self.data.line_breaks == "token":
-                ids.append(self.vocab.ids[NEWLINE])
+                ids.append(self.vocab.ids.get(NEWLINE, self.vocab.unk_id))
         return ids
 
     def _batches(self, split: str, shuffle: bool):
-        lines = self.splits[split]
+        """Batches read from the prepared split: stream chunks or padded sentences."""
+        corpus_split = self.splits[split]
         if self.data.batching == "stream":
-            ids = self.encode_stream(lines)
+            ids = corpus_split.ids
             if shuffle:
                 return StreamBatches(ids, self.data.batch_size, self.data.bptt)
             # evaluation: fewer, longer columns (state carried across chunks, as in training)
             return StreamBatches(ids, max(1, min(self.data.eval_batch_size, len(ids) // 2)), max(self.data.bptt, 256))
-        return SentenceBatches([self.encode_line(line) for line in lines], self.data.batch_size if shuffle else 64, shuffle=shuffle)
+        return CorpusSentenceBatches(corpus_split, self.data.batch_size if shuffle else 64, seed=self.seed, shuffle=shuffle, pad_id=self.vocab.pad_id)
 
     def decode(self, ids: list[int]) -> str:
         return self.tokenizer.detokenize(self.vocab.decode(ids))
@@ -228,44 +237,73 @@ class LanguageModelTask(TaskBase):
 
     def evaluate_file(self, model, path: str, device) -> dict:
         """``evaluate`` on a text file, tokenized as in training."""
-        with self._file_split(read_lines(path, keep_blank=self.data.line_breaks == "token")) as split:
-            return self.evaluate(model, split, device)
+        with tempfile.TemporaryDirectory(prefix="rnnkit-eval-") as directory:  # the file's ids, streamed through
+            self.splits["file"] = encode_file(path, self.tokenizer, self.vocab, self.data.line_breaks, directory)
+            try:
+                return self.evaluate(model, "file", device)
+            finally:
+                del self.splits["file"]
 
     def report(self, model, step: int, device) -> list[str]:
         samples = self.generate(model, 3, SamplingOptions(max_length=self._sample_length()), seed=step, device=device)
         return [f"{text!r}  ({'seen in training data' if seen else 'novel'})" for text, seen in samples]
 
     def state_dict(self) -> dict:
-        return {"carried": self.carried}
+        """Plain tensors, lists and dicts (a checkpoint loads with ``weights_only=True``): an
+        LSTMState is stored as its fields."""
+        carried = self.carried
+        return {"carried": carried._asdict() if isinstance(carried, LSTMState) else carried}
 
     def load_state_dict(self, state: dict) -> None:
-        self.carried = state.get("carried")
+        carried = state.get("carried")
+        self.carried = LSTMState(**carried) if isinstance(carried, dict) else carried
 
     # -- sampling and scoring, for the CLI -------------------------------------------------------------
     def _sample_length(self) -> int:
         return 40 if self.data.level == "char" else 30
 
     def banned(self) -> list[int]:
+        """Ids a sample never holds (``<UNK>`` is ``sample``'s business: see ``allow_unk``)."""
         return [self.vocab.pad_id]
 
+    def prime_tokens(self, prime: str) -> list[str]:
+        """The tokens of a typed prime, cut as the training text was; a line break in the prime is the
+        ``\\n`` token of a ``line_breaks="token"`` model. Raises ``UsageError`` for a line break
+        where each line is a sentence of its own (``line_breaks="eos"``): no sample starts mid-text."""
+        lines = LINE_BREAK.split(prime)
+        if len(lines) > 1 and self.data.line_breaks == "eos":
+            raise UsageError("--prime holds a line break, but this model reads one line at a time (line_breaks eos); give one line")
+        tokens: list[str] = []
+        for i, line in enumerate(lines):
+            tokens += ([NEWLINE] if i else []) + typed_tokens(self.tokenizer, self.vocab, line)
+        return tokens
+
     def generate(self, model, num: int, options: SamplingOptions, *, seed=None, prime: str = "", device="cpu") -> list[tuple[str, bool]]:
-        """Samples as text, each with whether it appears in the training data."""
-        prime_ids = self.vocab.encode(self.tokenizer.tokenize(prime)) if prime else []
-        rows = sample(model, num, options, eos_id=self.vocab.eos_id, banned=self.banned(), prime=prime_ids, seed=seed, device=device)
+        """Samples as text, each with whether it appears in the training data. A sample starts with
+        ``prime`` exactly as typed, even where the vocabulary does not hold its characters or words
+        (those are read as ``<UNK>``; ``prime_tokens`` and the vocabulary tell which). No sample holds
+        ``<UNK>`` unless ``options.allow_unk``."""
+        prime_tokens = self.prime_tokens(prime) if prime else []
+        prime_ids = self.vocab.encode(prime_tokens)
+        rows = sample(model, num, options, eos_id=self.vocab.eos_id, banned=self.banned(), unk_id=self.vocab.unk_id, prime=prime_ids, seed=seed, device=device)
+        head = self.tokenizer.detokenize(prime_tokens)
+        typed = "\n".join(LINE_BREAK.split(prime))
         out = []
         for ids in rows:
-            tokens = self.vocab.decode(prime_ids + ids)
-            out.append((self.tokenizer.detokenize(tokens), _token_key(tokens) in self.seen))
+            text = self.tokenizer.detokenize(prime_tokens + self.vocab.decode(ids))
+            if text.startswith(head):  # the prime as typed (not lowercased, no <UNK>), then the sample
+                text = typed + text[len(head) :]
+            out.append((text, self.is_seen(prime_ids + ids)))
         return out
 
     def score_text(self, model, text: str, device="cpu") -> dict:
         """log P(text) = Σ log P(y<t> | y<1..t-1>) with each token's conditional probability."""
         from ..decoding import token_log_probs
 
-        tokens = self.tokenizer.tokenize(text)
+        tokens = typed_tokens(self.tokenizer, self.vocab, text)
         ids = self.vocab.encode(tokens, eos=self.data.line_breaks == "eos")
         if not ids:
-            raise ValueError("nothing to score: the text has no tokens")
+            raise UsageError("nothing to score: the text has no tokens")
         shown = tokens + (["<EOS>"] if self.data.line_breaks == "eos" else [])
         log_probs = token_log_probs(model, ids, device)
         rows = [

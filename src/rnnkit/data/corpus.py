@@ -1,0 +1,881 @@
+"""Prepared corpora: text files tokenized once into token ids on disk, then read back batch by batch,
+so that a language model trains on a corpus larger than memory (a 10 MB file and a 10 GB one take
+the same memory, beyond the vocabulary). The anchors: nanoGPT's ``prepare.py`` (ids as a uint16
+``np.memmap``), fairseq's and Megatron's indexed datasets (a token array plus offsets).
+
+A prepared corpus is a directory::
+
+    meta.json         settings, the source files (path, size, mtime), line and token counts
+    vocab.json        the vocabulary (rnnkit.data.vocab: counted on the training lines)
+    tokenizer.json    the tokenizer's config (a trained BPE model included)
+    train.ids         token ids, one after another: raw little-endian uint16 (uint32 when the
+                      vocabulary has more than 65,536 tokens): np.memmap(path, dtype) opens it
+    train.offsets     int64, lines + 1 of them: line i is ids[offsets[i] : offsets[i + 1]]
+    valid.* test.*    the same for the other splits
+    seen.u64          sorted uint64 hashes of the training lines: the novelty check of samples
+
+Each line ends in its terminator: ``<EOS>`` (``line_breaks="eos"``; blank lines dropped) or the
+``\\n`` token (``line_breaks="token"``; blank lines kept), so a split's ids are exactly the stream
+``LanguageModelTask.encode_stream`` makes of its lines, and ``offsets`` cut it into sentences.
+
+How it is made, never holding more than a piece of text (4 MB) and its tokens:
+
+1. Text is read in binary pieces cut after a line break (LF, CRLF and a lone CR are line breaks, as
+   in ``rnnkit.data.textio``; a CR at the end of a piece waits for the next, which may start with
+   its LF), decoded as strict UTF-8, line breaks written ``\\n``, a leading BOM dropped.
+2. With only training files, the valid/test split is made by line index: after a first pass counts
+   the N kept lines, line i goes to valid if π(i) < round(N·valid), to test if below that plus
+   round(N·test), else to train, where π is a pseudo-random permutation of [0, N) keyed by the split
+   seed (``permute``): exact split sizes without a list of N lines. The lines of each split keep
+   their order in the file.
+3. Tokenizing: characters as code points in bulk (``str.encode("utf-32-le")`` and numpy); words and
+   white-space tokens with the tokenizer's own regular expression over a whole piece (worker
+   processes on both cores for big files); BPE with the ``tokenizers`` library's batch encoding.
+   Token keys (code points, word numbers, BPE ids) go to temporary files while the training
+   split's keys are counted; the vocabulary is ranked from the counts by the rule of
+   ``Vocabulary.from_counts``; a second pass maps keys to ids (numpy table lookup).
+
+Corpora under ``CACHE_FROM_BYTES`` are built in a temporary directory that goes when the process
+ends (rebuilding them takes a moment); bigger ones are cached under ``$RNNKIT_CACHE`` (default
+``~/.cache/rnnkit``) ``/corpora/<name>-<key>``, the key a hash of the settings and the files' paths,
+and reused while every source file keeps its size and modification time (a changed file is
+prepared again). ``rnnkit prepare FILE --out DIR`` writes one anywhere; ``rnnkit train lm DIR``
+trains from it without the source files.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import itertools
+import json
+import multiprocessing
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+import weakref
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .textio import BOM, DataError, read_text
+from .tokenizers import WORD, Tokenizer, make_tokenizer
+from .vocab import Vocabulary
+
+FORMAT = 1  # the layout version: a store of another version is prepared again
+PIECE_BYTES = 4 << 20  # text read and tokenized at a time
+BLOCK_TOKENS = 8 << 20  # token ids mapped and hashed at a time
+CACHE_FROM_BYTES = 16 << 20  # smaller corpora: a temporary store (cheap to rebuild); bigger: cached
+POOL_FROM_BYTES = 32 << 20  # word-level text this big is tokenized by worker processes
+SPLITS = ("train", "valid", "test")
+TRAIN, VALID, TEST = 0, 1, 2
+NEWLINE = "\n"
+BLANK_LINE = re.compile(r"^[^\S\n]*\n", re.MULTILINE)  # a line of white space only (str.isspace's set)
+SETTINGS = ("level", "lowercase", "bpe_vocab", "line_breaks", "max_vocab", "min_count", "split", "split_seed")
+
+
+# -- hashing and permutations ----------------------------------------------------------------------------
+_M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+_GOLDEN = 0x9E3779B97F4A7C15
+
+
+def mix64(z: np.ndarray) -> np.ndarray:
+    """SplitMix64's finalizer, elementwise on uint64 (wrapping arithmetic): a bijection of 64-bit
+    words whose output bits each depend on every input bit."""
+    z = np.asarray(z, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        z = (z ^ (z >> np.uint64(30))) * _M1
+        z = (z ^ (z >> np.uint64(27))) * _M2
+        return z ^ (z >> np.uint64(31))
+
+
+def derive_key(*parts: int) -> int:
+    """A 64-bit key from small integers (a seed, an epoch, a purpose)."""
+    key = 0
+    for part in parts:
+        key = int(mix64(np.uint64((key + _GOLDEN * (int(part) + 1)) % 2**64)))
+    return key
+
+
+def permute(indices: np.ndarray, n: int, key: int) -> np.ndarray:
+    """π(indices) for a pseudo-random permutation π of [0, n) chosen by ``key``: a four-round
+    Feistel network on the smallest even number of bits covering n, walked round its cycles until
+    the value falls inside [0, n) (each value is < 4n, so on average fewer than four walks). The
+    same (n, key) always gives the same π; any slice of it costs O(len(indices)) time and memory.
+    Shapes: indices (K,) int, each in [0, n) -> (K,) int64."""
+    half = max(1, (int(n - 1).bit_length() + 1) // 2)
+    shift, mask = np.uint64(half), np.uint64((1 << half) - 1)
+    round_keys = [np.uint64(derive_key(key, r)) for r in range(4)]
+
+    def feistel(x: np.ndarray) -> np.ndarray:
+        left, right = x >> shift, x & mask
+        for k in round_keys:
+            left, right = right, left ^ (mix64(right ^ k) & mask)
+        return (left << shift) | right
+
+    out = feistel(np.asarray(indices, dtype=np.uint64))
+    outside = np.flatnonzero(out >= np.uint64(n))
+    while outside.size:  # cycle walking: a bijection of [0, 4^half) restricted to [0, n)
+        out[outside] = feistel(out[outside])
+        outside = outside[out[outside] >= np.uint64(n)]
+    return out.astype(np.int64)
+
+
+_SALT = np.uint64(0x5851F42D4C957F2D)
+
+
+def _token_values(ids: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """A 64-bit value per (token id, position in its line): hashes of lines are sums of these."""
+    return mix64((ids.astype(np.uint64) | (positions.astype(np.uint64) << np.uint64(32))) ^ _SALT)
+
+
+def _finish(sums: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    return mix64(sums ^ mix64(lengths.astype(np.uint64) + _SALT))
+
+
+def sequence_hash(ids: Iterable[int]) -> int:
+    """The 64-bit hash of one token-id sequence, as ``SeenLines`` stores the training lines' (their
+    ids without the terminator): Σ_t mix(id_t, t), mixed again with the length. Two different
+    lines collide with probability about 2^-64."""
+    ids = np.fromiter(ids, dtype=np.int64)
+    values = _token_values(ids, np.arange(len(ids)))
+    with np.errstate(over="ignore"):
+        total = values.sum(dtype=np.uint64) if len(ids) else np.uint64(0)
+    return int(_finish(np.array([total], dtype=np.uint64), np.array([len(ids)]))[0])
+
+
+# -- files of token ids ------------------------------------------------------------------------------------
+class TokenFile:
+    """A 1-D array of token ids in a file (raw little-endian values: ``np.memmap(path, dtype)``
+    opens it), read by slices with ``os.pread``. Read this way, not through a memory map, so that
+    the pages read stay in the page cache and out of the process's resident memory: an epoch over
+    a 10 GB corpus would otherwise map all of it into the process. ``tokens_read`` counts what
+    this process read (tests check that each rank reads only its share)."""
+
+    def __init__(self, path: str | Path, dtype):
+        self.path = Path(path)
+        self.dtype = np.dtype(dtype).newbyteorder("<")
+        self.length = self.path.stat().st_size // self.dtype.itemsize
+        self.tokens_read = 0
+        self._fd, self._pid = None, None
+
+    def __len__(self) -> int:
+        return self.length
+
+    def _handle(self) -> int:
+        if self._pid != os.getpid():  # a forked child opens its own descriptor
+            self._fd, self._pid = os.open(self.path, os.O_RDONLY), os.getpid()
+            weakref.finalize(self, os.close, self._fd)
+        return self._fd
+
+    def __getitem__(self, index: slice) -> np.ndarray:
+        """ids[start:stop] as a numpy array of the file's dtype (only steps of 1)."""
+        start, stop, step = index.indices(self.length)
+        if step != 1:
+            raise ValueError("a TokenFile is read by contiguous slices")
+        count, size = max(0, stop - start), self.dtype.itemsize
+        if not count:
+            return np.zeros(0, self.dtype)
+        data = os.pread(self._handle(), count * size, start * size)
+        self.tokens_read += count
+        return np.frombuffer(data, self.dtype)
+
+    def memmap(self) -> np.ndarray:
+        return np.memmap(self.path, self.dtype, mode="r") if self.length else np.zeros(0, self.dtype)
+
+
+class CorpusSplit:
+    """One split of a prepared corpus: ``ids`` (a TokenFile) and ``offsets`` (lines + 1,) int64.
+    ``len()`` is the number of lines (sentences)."""
+
+    def __init__(self, directory: Path, name: str, dtype, owner=None):
+        self.name = name
+        self.ids = TokenFile(directory / f"{name}.ids", dtype)
+        self.offsets = np.memmap(directory / f"{name}.offsets", np.int64, mode="r")  # (lines + 1,)
+        self._owner = owner  # keeps a temporary store alive while a split is in use
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def num_tokens(self) -> int:
+        return len(self.ids)
+
+    def sentence(self, i: int) -> np.ndarray:
+        """The ids of line ``i``, its terminator included: (length,) int64."""
+        return self.ids[int(self.offsets[i]) : int(self.offsets[i + 1])].astype(np.int64)
+
+    def lengths(self, lines: np.ndarray) -> np.ndarray:
+        return self.offsets[lines + 1] - self.offsets[lines]
+
+
+class SeenLines:
+    """Whether a token sequence is a line of the training data: a sorted array of the lines'
+    ``sequence_hash`` values (8 bytes a distinct line; memory-mapped), searched with
+    ``np.searchsorted``. A false "seen" needs a 64-bit collision: about n / 2^64 per query for n
+    training lines. Replaces a Python set of every training line."""
+
+    def __init__(self, hashes: np.ndarray):
+        self.hashes = hashes  # (distinct lines,) uint64, sorted
+
+    @classmethod
+    def open(cls, path: str | Path) -> "SeenLines":
+        path = Path(path)
+        return cls(np.memmap(path, np.dtype("<u8"), mode="r") if path.stat().st_size else np.zeros(0, np.uint64))
+
+    def __len__(self) -> int:
+        return len(self.hashes)
+
+    def __contains__(self, ids) -> bool:
+        key = np.uint64(sequence_hash(ids))
+        i = int(np.searchsorted(self.hashes, key))
+        return i < len(self.hashes) and self.hashes[i] == key
+
+
+# -- reading text in pieces ---------------------------------------------------------------------------------
+def text_pieces(path: str | Path, on_bytes=None, piece_bytes: int = PIECE_BYTES) -> Iterator[str]:
+    """The text of a file in pieces of whole lines, each ending in ``\\n``: strict UTF-8, a leading
+    BOM dropped, LF / CRLF / lone CR all written ``\\n`` (the rules of ``rnnkit.data.textio``), a
+    missing final line break added. ``on_bytes(n)`` is told how many bytes were read.
+    Errors are ``DataError`` lines naming the file (and, for bad bytes, the line and column)."""
+    path = Path(path)
+    try:
+        handle = path.open("rb")
+    except OSError:
+        read_text(path)  # raises textio's one-line error for this kind of failure
+        raise
+    with handle:
+        pending, first = b"", True
+        while True:
+            data = handle.read(piece_bytes)
+            if on_bytes and data:
+                on_bytes(len(data))
+            block = pending + data
+            if data:
+                # cut after the last line break; a CR at the very end may be half of a CRLF: it waits
+                cut = max(block.rfind(b"\n"), block.rfind(b"\r", 0, len(block) - 1)) + 1
+                if cut == 0:  # no line break yet: a long line, read on
+                    pending = block
+                    continue
+                block, pending = block[:cut], block[cut:]
+            if first:
+                block, first = block.removeprefix(BOM.encode()), False
+            if block:
+                try:
+                    text = block.decode("utf-8")
+                except UnicodeDecodeError:
+                    read_text(path)  # the whole file, for textio's message with the line and column
+                    raise
+                text = text.replace("\r\n", "\n").replace("\r", "\n")
+                yield text if text.endswith("\n") else text + "\n"
+            if not data:
+                return
+
+
+# -- tokenizing pieces ----------------------------------------------------------------------------------------
+@functools.cache
+def _space_table() -> np.ndarray:
+    """(0x110000,) bool: which code points ``str.isspace`` calls white space (a blank line holds only those)."""
+    table = np.zeros(0x110000, bool)
+    table[[c for c in range(0x3001) if chr(c).isspace()]] = True  # none lies above U+3000
+    return table
+
+
+def _char_piece(text: str, lowercase: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Keys = code points, the line break included: (tokens,) int64; and which lines hold more than
+    white space: (lines,) bool."""
+    if lowercase:
+        text = text.lower()
+    keys = np.frombuffer(text.encode("utf-32-le"), np.uint32)  # one code point per character, in C
+    ends = np.flatnonzero(keys == 10) + 1
+    starts = np.concatenate([[0], ends[:-1]])
+    nonblank = np.logical_or.reduceat(~_space_table()[keys], starts)
+    return keys.astype(np.int64), nonblank
+
+
+def _regex_piece(text: str, pattern: re.Pattern, lowercase: bool) -> tuple[np.ndarray, list[str]]:
+    """The tokens of a piece by ``pattern`` (which also matches ``\\n``): each token's key is the
+    position of its first occurrence in the piece; returns (keys, the distinct tokens in order of
+    first occurrence, the key of each). Runs in worker processes."""
+    tokens = pattern.findall(text.lower() if lowercase else text)
+    first: dict[str, int] = {}
+    keys = np.fromiter(map(first.setdefault, tokens, itertools.count()), np.int64, len(tokens))
+    return keys, list(first), np.fromiter(first.values(), np.int64, len(first))
+
+
+class _Level:
+    """Turns text pieces into token keys; ``symbol(key)`` is the token a key stands for."""
+
+    terminator: int  # the key of the line break
+
+    def pieces(self, texts: Iterable[str]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(keys, nonblank) per piece: keys (tokens,) int64 with the terminator ending each line,
+        nonblank (lines,) bool."""
+        raise NotImplementedError
+
+    def symbols(self) -> list[str]:
+        raise NotImplementedError
+
+
+class _CharLevel(_Level):
+    terminator = 10
+
+    def __init__(self, tokenizer: Tokenizer, big: bool):
+        self.lowercase = tokenizer.lowercase
+
+    def pieces(self, texts):
+        for text in texts:
+            yield _char_piece(text, self.lowercase)
+
+    def symbols(self):
+        return _CodePoints()
+
+
+class _CodePoints:
+    def __len__(self) -> int:
+        return 0x110000
+
+    def __getitem__(self, key: int) -> str:
+        return chr(key)
+
+
+class _RegexLevel(_Level):
+    """Word and white-space levels: the tokenizer's own rule as a regular expression over a whole
+    piece, with ``\\n`` matched as a token (it is white space to both rules, so no other token
+    holds it and the line-by-line tokens are unchanged)."""
+
+    def __init__(self, tokenizer: Tokenizer, big: bool):
+        self.pattern = re.compile((WORD.pattern if tokenizer.kind == "word" else r"\S+") + r"|\n")
+        self.lowercase = tokenizer.lowercase
+        self.index = {NEWLINE: 0}  # token -> key, for every token met (vocabulary-sized)
+        self.terminator = 0
+        self.workers = min(2, os.cpu_count() or 1) if big and (os.cpu_count() or 1) > 1 else 0
+
+    def _absorb(self, piece) -> tuple[np.ndarray, np.ndarray]:
+        keys, distinct, positions = piece
+        remap = np.empty(len(keys), np.int64)  # first-occurrence position -> key
+        remap[positions] = [self.index.setdefault(token, len(self.index)) for token in distinct]
+        keys = remap[keys]
+        ends = np.flatnonzero(keys == self.terminator)
+        nonblank = np.diff(np.concatenate([[-1], ends])) > 1  # a line without tokens is white space only
+        return keys, nonblank
+
+    def pieces(self, texts):
+        if not self.workers:
+            for text in texts:
+                yield self._absorb(_regex_piece(text, self.pattern, self.lowercase))
+            return
+        # fork: the workers only run re and numpy; a bounded queue keeps at most a few pieces in memory
+        with multiprocessing.get_context("fork").Pool(self.workers) as pool:
+            waiting: deque = deque()
+            for text in texts:
+                waiting.append(pool.apply_async(_regex_piece, (text, self.pattern, self.lowercase)))
+                if len(waiting) > 2 * self.workers:
+                    yield self._absorb(waiting.popleft().get())
+            while waiting:
+                yield self._absorb(waiting.popleft().get())
+
+    def symbols(self):
+        return list(self.index)
+
+
+class _BPELevel(_Level):
+    def __init__(self, tokenizer: Tokenizer, big: bool):
+        self.model = tokenizer._tokenizer  # the tokenizers library's Tokenizer
+        self.lowercase = tokenizer.lowercase
+        self.terminator = self.model.get_vocab_size(with_added_tokens=True)
+
+    def pieces(self, texts):
+        for text in texts:
+            lines = text.split("\n")[:-1]
+            nonblank = np.fromiter((not line.isspace() and line != "" for line in lines), bool, len(lines))
+            encodings = self.model.encode_batch([line.lower() if self.lowercase else line for line in lines])
+            ends = itertools.chain.from_iterable((*e.ids, self.terminator) for e in encodings)
+            yield np.fromiter(ends, np.int64), nonblank
+
+    def symbols(self):
+        table = [""] * (self.terminator + 1)
+        for token, i in self.model.get_vocab(with_added_tokens=True).items():
+            table[i] = token
+        table[self.terminator] = NEWLINE
+        return table
+
+
+LEVELS: dict[str, type[_Level]] = {"char": _CharLevel, "word": _RegexLevel, "whitespace": _RegexLevel, "bpe": _BPELevel}
+
+
+# -- settings and the cache ------------------------------------------------------------------------------------
+def is_prepared(path: str | Path) -> bool:
+    """Whether ``path`` is a prepared-corpus directory."""
+    return (Path(path) / "meta.json").is_file()
+
+
+def _settings(data) -> dict:
+    settings = {key: getattr(data, key) for key in SETTINGS}
+    settings["split"] = list(settings["split"])
+    if data.level != "bpe":
+        settings.pop("bpe_vocab")
+    if data.valid or data.test:
+        settings.pop("split"), settings.pop("split_seed")
+    return settings
+
+
+def _sources(data) -> list[dict]:
+    """Each source file with what tells a change: size and modification time (ns)."""
+    out = []
+    for path, split in [*((p, "train") for p in data.train), (data.valid, "valid"), (data.test, "test")]:
+        if not path:
+            continue
+        if str(path) == "-":
+            raise DataError("-: a language model's text must be a file (it is read more than once), not standard input")
+        try:
+            stat = Path(path).stat()
+        except OSError:
+            read_text(path)  # raises textio's one-line error (no such file, a directory, ...)
+            raise
+        if Path(path).is_dir():
+            raise DataError(f"{path}: is a directory, expected a text file (or a prepared corpus from rnnkit prepare)")
+        out.append({"path": str(Path(path).resolve()), "split": split, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns})
+    return out
+
+
+def cache_root() -> Path:
+    """``$RNNKIT_CACHE``, else ``$XDG_CACHE_HOME/rnnkit``, else ``~/.cache/rnnkit``."""
+    if os.environ.get("RNNKIT_CACHE"):
+        return Path(os.environ["RNNKIT_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rnnkit"
+
+
+def cache_path(data, sources: list[dict] | None = None, root: Path | None = None) -> Path:
+    """Where the cache keeps the prepared corpus of ``data``: ``root`` (default ``cache_root()``)
+    ``/corpora/<first file's stem>-<level>-<hash of the settings and the files' paths>``."""
+    sources = _sources(data) if sources is None else sources
+    identity = {"format": FORMAT, "settings": _settings(data), "files": [(s["path"], s["split"]) for s in sources]}
+    key = hashlib.sha1(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+    return (root or cache_root()) / "corpora" / f"{Path(data.train[0]).stem}-{data.level}-{key}"
+
+
+# -- the prepared corpus ------------------------------------------------------------------------------------------
+class _Temporary:
+    """A directory removed when the last object holding it goes (or the process ends)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        weakref.finalize(self, shutil.rmtree, str(path), True)
+
+
+@dataclass
+class Corpus:
+    directory: Path
+    meta: dict
+    vocab: Vocabulary
+    tokenizer: Tokenizer
+    splits: dict[str, CorpusSplit]
+    seen: SeenLines
+    owner: object = None  # a _Temporary when the store goes with the process
+
+    @classmethod
+    def open(cls, directory: str | Path, owner=None) -> "Corpus":
+        directory = Path(directory)
+        try:
+            meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
+            if meta.get("format") != FORMAT:
+                raise DataError(f"{directory}: a prepared corpus of format {meta.get('format')}; this rnnkit reads format {FORMAT}: prepare it again")
+            vocab = Vocabulary(json.loads((directory / "vocab.json").read_text(encoding="utf-8"))["tokens"])
+            tokenizer = make_tokenizer(json.loads((directory / "tokenizer.json").read_text(encoding="utf-8")))
+            splits = {name: CorpusSplit(directory, name, meta["dtype"], owner) for name in SPLITS if name in meta["lines"]}
+            seen = SeenLines.open(directory / "seen.u64")
+        except (OSError, KeyError, ValueError) as error:
+            if isinstance(error, DataError):
+                raise
+            raise DataError(f"{directory}: not a complete prepared corpus ({error})") from None
+        return cls(directory, meta, vocab, tokenizer, splits, seen, owner)
+
+    def record(self, data) -> dict:
+        """The run config's record of the data (files as ``data`` names them, the split, line
+        counts, the fingerprint of the training lines)."""
+        record = {**self.meta["record"], "train_files": list(map(str, data.train))}
+        for name in ("valid", "test"):
+            if getattr(data, name, None):
+                record[f"{name}_file"] = getattr(data, name)
+        return record
+
+
+def prepare_corpus(data, cache: str | Path | bool | None = None, out: str | Path | None = None, progress: bool | None = None) -> Corpus:
+    """The prepared corpus of an ``LMDataConfig``: reused from the cache when its source files are
+    unchanged, else prepared (see the module docstring). ``cache``: None chooses by size
+    (``CACHE_FROM_BYTES``), True caches always, False never, a path caches there; ``out`` prepares
+    into that directory instead. ``data.train = [DIR]`` with a prepared DIR opens it.
+
+    Raises ``DataError`` (one line naming the file) for missing or unreadable files, bytes that are
+    not UTF-8 (line and column), a file with no text, a split that leaves no data."""
+    if len(data.train) == 1 and is_prepared(data.train[0]):
+        return Corpus.open(data.train[0])
+    data.check()
+    sources = _sources(data)
+    size = sum(s["size"] for s in sources)
+    if out is not None:
+        target = Path(out)
+        if target.exists() and any(target.iterdir()):
+            if is_prepared(target) and _up_to_date(target, data, sources):
+                return Corpus.open(target)
+            raise DataError(f"{target}: exists and is not an up-to-date prepared corpus of these files; choose another --out")
+    elif cache is False or (cache is None and size < CACHE_FROM_BYTES):
+        directory = Path(tempfile.mkdtemp(prefix="rnnkit-corpus-"))
+        owner = _Temporary(directory)
+        _build(data, sources, directory, progress=progress)
+        return Corpus.open(directory, owner)
+    else:
+        target = cache_path(data, sources, None if cache in (None, True) else Path(cache))
+        if is_prepared(target) and _up_to_date(target, data, sources):
+            return Corpus.open(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    building = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir()
+    try:
+        started = time.perf_counter()
+        _build(data, sources, building, progress=progress)
+        if target.exists():
+            shutil.rmtree(target)  # an out-of-date store of the same files and settings
+        os.replace(building, target)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)  # nothing half-written
+        raise
+    seconds = time.perf_counter() - started
+    print(f"prepared {target} in {seconds:.1f} s ({size / 1e6 / max(seconds, 1e-9):.1f} MB/s)", file=sys.stderr, flush=True)
+    return Corpus.open(target)
+
+
+def _up_to_date(directory: Path, data, sources: list[dict]) -> bool:
+    try:
+        meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return meta.get("format") == FORMAT and meta.get("sources") == sources and meta.get("settings") == _settings(data)
+
+
+# -- building --------------------------------------------------------------------------------------------------
+class _Progress:
+    def __init__(self, total: int, enabled: bool | None):
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=total, unit="B", unit_scale=True, desc="preparing", disable=None if enabled is None else not enabled, leave=False)
+
+    def __call__(self, n: int) -> None:
+        self.bar.update(n)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def split_sizes(n: int, valid: float, test: float) -> tuple[int, int]:
+    """round(n·valid), round(n·test), with the one-line errors of ``text.split_lines``."""
+    if not (0 <= valid < 1 and 0 <= test < 1 and valid + test < 1):
+        raise DataError(f"split fractions must leave training data: valid={valid}, test={test}")
+    n_valid, n_test = round(n * valid), round(n * test)
+    if (valid and not n_valid) or (test and not n_test) or n - n_valid - n_test < 1:
+        raise DataError(f"{n} lines are too few to split into train/valid/test = {1 - valid - test:g}/{valid:g}/{test:g}")
+    return n_valid, n_test
+
+
+class _Splitter:
+    """The split of each kept line: one split per file, or (only training files) π(line index)."""
+
+    def __init__(self, n: int | None = None, fractions=(0.0, 0.0), seed: int = 0):
+        self.n = n
+        if n is not None:
+            self.n_valid, self.n_test = split_sizes(n, *fractions)
+            self.key = derive_key(seed, 0x5B117)
+
+    def labels(self, first: int, count: int, fixed: int) -> np.ndarray | int:
+        if self.n is None:
+            return fixed
+        rank = permute(np.arange(first, first + count), self.n, self.key)
+        return np.where(rank < self.n_valid, VALID, np.where(rank < self.n_valid + self.n_test, TEST, TRAIN)).astype(np.int8)
+
+
+def _count_kept_lines(text: str, eos: bool) -> int:
+    return text.count("\n") - (len(BLANK_LINE.findall(text)) if eos else 0)
+
+
+def _fingerprint_text(text: str, eos: bool) -> bytes:
+    """The bytes ``text.fingerprint`` hashes for these lines: each kept line and a ``\\n``."""
+    return (BLANK_LINE.sub("", text) if eos else text).encode("utf-8")
+
+
+def _build(data, sources: list[dict], directory: Path, progress: bool | None = None, vocab: Vocabulary | None = None, tokenizer: Tokenizer | None = None) -> None:
+    """Write a prepared corpus of ``sources`` into ``directory`` (see the module docstring). With
+    ``vocab`` and ``tokenizer`` given (evaluating a file with a trained run's), nothing is counted
+    or fitted and ``sources`` are one file, written as the split "file"."""
+    eos = data.line_breaks == "eos"
+    evaluating = vocab is not None
+    train_paths = [s["path"] for s in sources if s["split"] == "train"]
+    made_split = vocab is None and not any(s["split"] != "train" for s in sources)
+    passes = (1 if made_split else 0) + (1 if data.level == "bpe" and vocab is None else 0) + 1
+    bar = _Progress(passes * sum(s["size"] for s in sources), progress)
+    fingerprint = hashlib.sha1()
+    try:
+        # pass 0 (only training files): count the kept lines, so that the split can be made by index
+        splitter = _Splitter()
+        if made_split:
+            n = 0
+            for path in train_paths:
+                has_text = False
+                for text in text_pieces(path, bar):
+                    n += _count_kept_lines(text, eos)
+                    has_text = has_text or not text.isspace()
+                    fingerprint.update(_fingerprint_text(text, eos))
+                if not has_text:
+                    raise DataError(f"{_shown(path, data)}: the file has no text")
+            splitter = _Splitter(n, tuple(data.split), data.split_seed)
+        if tokenizer is None:
+            tokenizer = make_tokenizer({"kind": data.level, "lowercase": data.lowercase, **({"vocab_size": data.bpe_vocab} if data.level == "bpe" else {})})
+            if data.level == "bpe":  # learned from the training split's lines
+                tokenizer.fit(_train_lines(train_paths, splitter, eos, bar))
+        level = LEVELS[data.level](tokenizer, sum(s["size"] for s in sources) >= POOL_FROM_BYTES)
+
+        # pass 1: tokenize, assign splits, count the training keys, write keys and offsets
+        names = ["file"] if vocab is not None else list(SPLITS)
+        keys_out = {name: open(directory / f"{name}.keys.tmp", "wb") for name in names}
+        offsets_out = {name: open(directory / f"{name}.offsets", "wb") for name in names}
+        for handle in offsets_out.values():
+            handle.write(np.zeros(1, "<i8").tobytes())  # line 0 starts at token 0
+        totals = dict.fromkeys(names, 0)
+        lines = dict.fromkeys(names, 0)
+        counts = np.zeros(0, np.int64)
+        line_index = 0  # over the kept lines of the training files
+        for source in sources:
+            fixed = SPLITS.index(source["split"]) if source["split"] in SPLITS else TRAIN
+            has_text = False
+
+            def texts(path=source["path"], fixed=fixed):
+                nonlocal has_text
+                for text in text_pieces(path, bar):
+                    has_text = has_text or not text.isspace()
+                    if fixed == TRAIN and not made_split and vocab is None:
+                        fingerprint.update(_fingerprint_text(text, eos))
+                    yield text
+
+            for keys, nonblank in level.pieces(texts()):
+                ends = np.flatnonzero(keys == level.terminator) + 1  # (lines,) exclusive ends
+                lengths = np.diff(np.concatenate([[0], ends]))
+                if eos and not nonblank.all():  # blank lines are dropped, each line ends in <EOS>
+                    keys, lengths = keys[np.repeat(nonblank, lengths)], lengths[nonblank]
+                if fixed == TRAIN and vocab is None:
+                    label = splitter.labels(line_index, len(lengths), TRAIN)
+                    line_index += len(lengths)
+                else:
+                    label = fixed
+                for s, name in enumerate(names):
+                    if vocab is not None:
+                        mine_keys, mine_lengths = keys, lengths
+                    elif isinstance(label, int):
+                        if label != s:
+                            continue
+                        mine_keys, mine_lengths = keys, lengths
+                    else:
+                        chosen = label == s
+                        mine_keys, mine_lengths = keys[np.repeat(chosen, lengths)], lengths[chosen]
+                    if not len(mine_lengths):
+                        continue
+                    keys_out[name].write(mine_keys.astype("<u4").tobytes())
+                    offsets_out[name].write((totals[name] + np.cumsum(mine_lengths)).astype("<i8").tobytes())
+                    totals[name] += len(mine_keys)
+                    lines[name] += len(mine_lengths)
+                    if name == "train" and vocab is None:
+                        counted = mine_keys if not eos else mine_keys[mine_keys != level.terminator]
+                        found = np.bincount(counted)
+                        if len(found) > len(counts):
+                            counts = np.concatenate([counts, np.zeros(len(found) - len(counts), np.int64)])
+                        counts[: len(found)] += found
+            if not has_text:
+                raise DataError(f"{_shown(source['path'], data)}: the file has no text")
+        for handle in [*keys_out.values(), *offsets_out.values()]:
+            handle.close()
+        if vocab is None and not lines["train"]:
+            raise DataError(f"{', '.join(map(str, data.train))}: no training lines")
+
+        # the vocabulary, and the table from keys to ids
+        symbols = level.symbols()
+        if vocab is None:
+            present = np.flatnonzero(counts)
+            vocab = Vocabulary.from_counts({symbols[k]: int(counts[k]) for k in present}, data.max_vocab, data.min_count)
+        dtype = np.dtype("<u2") if len(vocab) <= 1 << 16 else np.dtype("<u4")
+        table = _key_table(symbols, vocab, level.terminator, eos, max(len(counts), len(symbols) if not isinstance(symbols, _CodePoints) else 0x110000))
+
+        # pass 2: keys -> ids (and the training lines' hashes), then the offsets get their leading 0
+        seen_parts = []
+        for name in names:
+            _remap(directory, name, table, dtype, seen_parts if name == "train" else None)
+        seen = np.unique(np.concatenate(seen_parts)) if seen_parts else np.zeros(0, np.uint64)
+        seen.astype("<u8").tofile(directory / "seen.u64")
+    finally:
+        bar.close()
+
+    record = {"train_files": list(map(str, data.train)), "train_fingerprint": fingerprint.hexdigest()[:16]}
+    if made_split:
+        record["made_split"] = {"valid": data.split[0], "test": data.split[1], "seed": data.split_seed, "rule": "permutation by line index (rnnkit.data.corpus)"}
+    for name in ("valid", "test"):
+        path = getattr(data, name, None)
+        if path:
+            record[f"{name}_file"] = path
+    present = names if evaluating else ["train", *(n for n in ("valid", "test") if made_split or getattr(data, n))]
+    record["lines"] = {name: lines[name] for name in present}
+    meta = {
+        "format": FORMAT,
+        "settings": _settings(data),
+        "sources": sources,
+        "dtype": dtype.str,
+        "lines": record["lines"],
+        "tokens": {name: totals[name] for name in record["lines"]},
+        "record": record,
+    }
+    (directory / "vocab.json").write_text(json.dumps({"tokens": vocab.tokens}, ensure_ascii=False), encoding="utf-8")
+    (directory / "tokenizer.json").write_text(json.dumps(tokenizer.config(), ensure_ascii=False), encoding="utf-8")
+    (directory / "meta.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False), encoding="utf-8")  # last: marks the store complete
+
+
+def _shown(path: str, data) -> str:
+    """A source path as the user wrote it (messages name what was typed)."""
+    for given in [*data.train, data.valid, data.test]:
+        if given and str(Path(given).resolve()) == path:
+            return str(given)
+    return path
+
+
+def _train_lines(paths: list[str], splitter: _Splitter, eos: bool, bar) -> Iterator[str]:
+    """The training split's lines, as text, in file order (for fitting BPE)."""
+    index = 0
+    for path in paths:
+        for text in text_pieces(path, bar):
+            lines = text.split("\n")[:-1]
+            if eos:
+                lines = [line for line in lines if line.strip()]
+            label = splitter.labels(index, len(lines), TRAIN)
+            index += len(lines)
+            yield from (line for i, line in enumerate(lines) if isinstance(label, int) or label[i] == TRAIN)
+
+
+def _key_table(symbols, vocab: Vocabulary, terminator: int, eos: bool, size: int) -> np.ndarray:
+    """(keys,) int64: the id of each key's token (``<UNK>`` outside the vocabulary); the terminator
+    is ``<EOS>`` or the ``\\n`` token."""
+    table = np.full(size, vocab.unk_id, np.int64)
+    if isinstance(symbols, _CodePoints):
+        for token, i in vocab.ids.items():
+            if len(token) == 1:
+                table[ord(token)] = i
+    else:
+        for key, token in enumerate(symbols[:size]):
+            table[key] = vocab.ids.get(token, vocab.unk_id)  # as Vocabulary.encode: "<EOS>" in the text is <EOS>
+    table[terminator] = vocab.eos_id if eos else vocab.ids.get(NEWLINE, vocab.unk_id)
+    return table
+
+
+def _remap(directory: Path, name: str, table: np.ndarray, dtype: np.dtype, seen_parts: list | None) -> None:
+    """``name.keys.tmp`` -> ``name.ids`` through ``table``, block by block; with ``seen_parts``, the
+    hashes of the lines (their ids without the terminator)."""
+    keys_path, ids_path = directory / f"{name}.keys.tmp", directory / f"{name}.ids"
+    ends = np.memmap(directory / f"{name}.offsets", np.int64, mode="r")[1:]  # (lines,) exclusive ends
+    with open(keys_path, "rb") as keys_in, open(ids_path, "wb") as ids_out:
+        done, carry, carry_line = 0, np.uint64(0), 0
+        while True:
+            keys = np.fromfile(keys_in, np.dtype("<u4"), BLOCK_TOKENS)
+            if not len(keys):
+                break
+            ids = table[keys]
+            ids_out.write(ids.astype(dtype).tobytes())
+            if seen_parts is not None:
+                carry, carry_line = _hash_block(ids, done, ends, carry, carry_line, seen_parts)
+            done += len(keys)
+    keys_path.unlink()
+
+
+def _hash_block(ids: np.ndarray, t0: int, ends: np.ndarray, carry, carry_line: int, seen_parts: list):
+    """Add the hashes of the lines that end in this block of ids (starting at token ``t0``) to
+    ``seen_parts``; a line that runs on into the next block is carried as a partial sum."""
+    t1 = t0 + len(ids)
+    first = carry_line  # the line holding token t0
+    last = int(np.searchsorted(ends, t1, side="left"))  # the line holding token t1 - 1
+    line_ends = ends[first : last + 1]
+    line_starts = np.concatenate([[ends[first - 1] if first else 0], line_ends[:-1]])
+    in_block = np.minimum(line_ends, t1) - np.maximum(line_starts, t0)
+    position = np.arange(t0, t1) - np.repeat(line_starts, in_block)
+    values = _token_values(ids, position)
+    values[np.arange(t0, t1) == np.repeat(line_ends - 1, in_block)] = 0  # the terminator is not hashed
+    with np.errstate(over="ignore"):
+        sums = np.add.reduceat(values, np.concatenate([[0], np.cumsum(in_block)[:-1]]))
+        sums[0] += carry
+    finished = line_ends <= t1  # all but perhaps the last line
+    if finished.any():
+        seen_parts.append(np.unique(_finish(sums[finished], (line_ends - line_starts - 1)[finished])))
+    return (np.uint64(0), last + 1) if finished[-1] else (sums[-1], last)
+
+
+def encode_file(path: str | Path, tokenizer: Tokenizer, vocab: Vocabulary, line_breaks: str, directory: str | Path) -> CorpusSplit:
+    """A text file tokenized as a trained run reads text, into ``directory`` as the split "file"
+    (for ``rnnkit eval``: evaluation that streams)."""
+    from types import SimpleNamespace
+
+    data = SimpleNamespace(train=[str(path)], valid=None, test=None, level=tokenizer.kind, lowercase=getattr(tokenizer, "lowercase", False), line_breaks=line_breaks, split=(0, 0), split_seed=0, max_vocab=None, min_count=1, bpe_vocab=None)
+    source = _sources(data)[0]
+    source["split"] = "file"
+    directory = Path(directory)
+    _build(data, [source], directory, progress=False, vocab=vocab, tokenizer=tokenizer)
+    meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
+    return CorpusSplit(directory, "file", meta["dtype"])
+
+
+# -- batches of sentences read from the store ----------------------------------------------------------------
+class CorpusSentenceBatches:
+    """Batches of sentences (lines) of a ``CorpusSplit``, padded, with their lengths; each is read
+    from the store when its batch comes, so memory holds one batch, whatever the corpus.
+
+    The order of an epoch (shuffled), deterministic per (seed, epoch) and computed per batch:
+
+    * the sentences in the order π_e(0), π_e(1), ... (``permute`` keyed by seed and epoch);
+    * cut into pools of ``POOL`` batches (``POOL · batch_size`` sentences); within a pool, sorted by
+      length (stable), so a batch holds sentences of similar length (little padding);
+    * the pools' batches, numbered pool by pool, taken in the order of a second permutation.
+
+    Batch k of epoch e is thus found without listing the others (resume from any k is exact), and
+    under torchrun each process reads only its share of each batch (every ``world``-th sentence from
+    its rank). Without shuffling: consecutive sentences, in the file's order.
+    """
+
+    POOL = 50
+
+    def __init__(self, split: CorpusSplit, batch_size: int, seed: int = 0, shuffle: bool = True, pad_id: int = 0):
+        if not len(split):
+            raise DataError("no sequences to batch")
+        self.split, self.batch_size, self.seed, self.shuffle, self.pad_id = split, batch_size, seed, shuffle, pad_id
+
+    def __len__(self) -> int:
+        return -(-len(self.split) // self.batch_size)
+
+    def indices(self, epoch: int, k: int) -> np.ndarray:
+        """The sentences of batch ``k`` of ``epoch``: (≤ batch_size,) int64."""
+        n, size = len(self.split), self.batch_size
+        if not self.shuffle:
+            return np.arange(k * size, min((k + 1) * size, n))
+        g = int(permute(np.array([k]), len(self), derive_key(self.seed, epoch, 2))[0])
+        pool, r = divmod(g, self.POOL)
+        positions = np.arange(pool * self.POOL * size, min((pool + 1) * self.POOL * size, n))
+        members = permute(positions, n, derive_key(self.seed, epoch, 1))
+        by_length = members[np.argsort(self.split.lengths(members), kind="stable")]
+        return by_length[r * size : (r + 1) * size]
+
+    def iterate(self, epoch: int, start: int = 0, shard=None) -> Iterator:
+        """The batches of ``epoch`` from batch ``start`` on (``TokenBatch``: (T, B) tokens and lengths);
+        with a shard, this process's share of each."""
+        from .batches import pad_sequences
+
+        rank, world = (shard.rank, shard.world) if shard is not None else (0, 1)
+        for k in range(start, len(self)):
+            yield pad_sequences([self.split.sentence(i) for i in self.indices(epoch, k)[rank::world]], self.pad_id)
