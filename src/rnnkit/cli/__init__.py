@@ -10,7 +10,7 @@ import os
 import sys
 
 from ..errors import USER_ERRORS
-from . import analysis, cells, classify, compose, demo, evaluate, export, sample, score, tag, tour, train, translate
+from . import analysis, cells, classify, compose, demo, evaluate, export, sample, score, serve, tag, tour, train, translate
 
 VERBS = {
     "demo": demo,
@@ -28,6 +28,7 @@ VERBS = {
     "tour": tour,
     "cells": cells,
     "export": export,
+    "serve": serve,
 }
 
 

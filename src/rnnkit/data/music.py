@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import math
 import numbers
-import pickle
 from pathlib import Path
 
 import torch
@@ -79,10 +78,9 @@ def read_chorales(path: str | Path) -> dict[str, list[Sequence]]:
     if path.suffix.lower() in MIDI_SUFFIXES:
         raise DataError(f"{path}: a MIDI file; give the folder of MIDI files to read them all")
     if path.suffix == ".pkl":
-        try:
-            data = pickle.loads(path.read_bytes(), encoding="latin1")
-        except Exception as error:  # noqa: BLE001 (any unpickling failure is the file's fault)
-            raise DataError(f"{path}: not a readable pickle ({type(error).__name__})") from None
+        from ..safe_pickle import load_data
+
+        data = load_data(path)  # containers and numbers only: a pickle naming anything else is refused, never run
     else:
         text = textio.read_text(path)
         try:

@@ -1,0 +1,41 @@
+"""``rnnkit serve RUN [RUN ...]``: an HTTP API and a browser playground for trained runs."""
+
+from __future__ import annotations
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve trained runs over HTTP (JSON API, OpenAPI at /docs, playground at /)",
+        description="Loads every RUN once and answers POST /api/generate, score, tag, classify, translate and compose "
+        "(each request names its 'model'), GET /api/models and /api/health, and the playground page at /. Requests "
+        "for the same model arriving within --window-ms run as one batch. Binds to 127.0.0.1 unless --host says otherwise.",
+    )
+    parser.add_argument("runs", metavar="RUN", nargs="+", help="run directories of any kind")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--weights", choices=["best", "last"], default="best")
+    parser.add_argument("--no-batching", action="store_true", help="run every request alone (for comparison)")
+    parser.add_argument("--window-ms", type=float, default=5.0, help="how long a batch waits for more requests (default 5)")
+    parser.add_argument("--max-batch", type=int, default=32, help="requests per batch at most (default 32)")
+    parser.add_argument("--max-queue", type=int, default=256, help="requests waiting per model and verb before 503 (default 256)")
+    parser.set_defaults(verb="serve")
+
+
+def run(args) -> int:
+    from ..serve import create_app
+
+    if not 0 < args.port < 65536:
+        raise ValueError(f"--port must lie in 1..65535, got {args.port}")
+    for name in ("window_ms", "max_batch", "max_queue"):
+        if getattr(args, name) < (0 if name == "window_ms" else 1):
+            raise ValueError(f"--{name.replace('_', '-')} must be {'at least 0' if name == 'window_ms' else 'positive'}, got {getattr(args, name)}")
+    app = create_app(args.runs, device=args.device, weights=args.weights, batching=not args.no_batching,
+                     window_ms=args.window_ms, max_batch=args.max_batch, max_queue=args.max_queue)  # fmt: skip
+    import uvicorn
+
+    names = ", ".join(f"{s.name} ({s.kind})" for s in app.state.served.values())
+    print(f"rnnkit serve: {names} at http://{args.host}:{args.port}/ (API docs at /docs)", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0

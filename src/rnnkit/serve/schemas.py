@@ -1,0 +1,91 @@
+"""The requests the server accepts, as pydantic models: types, ranges and sizes checked before any
+model runs, so that a bad request gets a 4xx naming the field and what is wrong with it.
+
+Every request names its ``model`` (a name from ``GET /api/models``); it may be left out when only
+one loaded model answers the verb. Text requests take ``text`` (one) or ``texts`` (several).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+MAX_TEXT = 2000  # characters per text
+MAX_TEXTS = 64  # texts per request
+MAX_SAMPLES = 20  # samples per generate request
+MAX_LENGTH = 500  # tokens per sample
+MAX_STEPS = 512  # time steps per composed piece
+MAX_PIECES = 4  # pieces per compose request
+MAX_BEAM = 10
+MAX_BODY = 1 << 20  # bytes per request body
+
+Text = Field(default=None, min_length=1, max_length=MAX_TEXT)
+Seed = Field(default=None, ge=0, lt=2**63)
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = Field(default=None, max_length=200)
+
+
+class TextsRequest(Request):
+    text: str | None = Text
+    texts: list[str] | None = Field(default=None, min_length=1, max_length=MAX_TEXTS)
+
+    @model_validator(mode="after")
+    def _one_of(self):
+        if (self.text is None) == (self.texts is None):
+            raise ValueError("give either 'text' (one string) or 'texts' (a list of strings)")
+        for text in self.texts or ():
+            if not 1 <= len(text) <= MAX_TEXT:
+                raise ValueError(f"every text must have 1 to {MAX_TEXT} characters")
+        return self
+
+    def all_texts(self) -> list[str]:
+        return [self.text] if self.text is not None else list(self.texts)
+
+
+class TagRequest(TextsRequest):
+    pass
+
+
+class ClassifyRequest(TextsRequest):
+    pass
+
+
+class ScoreRequest(TextsRequest):
+    pass
+
+
+class TranslateRequest(TextsRequest):
+    beam: int | None = Field(default=None, ge=1, le=MAX_BEAM, description="beam width (default: the run's)")
+    nbest: int = Field(default=1, ge=1, le=MAX_BEAM)
+    replace_unk: bool = False
+    attention: bool = Field(default=True, description="return the attention weights of each translation")
+
+    @model_validator(mode="after")
+    def _nbest_within_beam(self):
+        if self.beam is not None and self.nbest > self.beam:
+            raise ValueError(f"nbest ({self.nbest}) cannot exceed beam ({self.beam})")
+        return self
+
+
+class GenerateRequest(Request):
+    num: int = Field(default=5, ge=1, le=MAX_SAMPLES)
+    temperature: float = Field(default=1.0, gt=0, le=100, allow_inf_nan=False)
+    top_k: int | None = Field(default=None, ge=1, le=100_000)
+    top_p: float | None = Field(default=None, gt=0, le=1, allow_inf_nan=False)
+    greedy: bool = False
+    prime: str = Field(default="", max_length=MAX_TEXT)
+    max_length: int = Field(default=100, ge=1, le=MAX_LENGTH)
+    seed: int | None = Seed
+
+
+class ComposeRequest(Request):
+    steps: int = Field(default=64, ge=1, le=MAX_STEPS)
+    num: int = Field(default=1, ge=1, le=MAX_PIECES)
+    temperature: float = Field(default=1.0, gt=0, le=100, allow_inf_nan=False)
+    seed: int | None = Seed
+    step_seconds: float = Field(default=0.5, gt=0.01, le=10, allow_inf_nan=False)
+    program: int = Field(default=0, ge=0, le=127)
+    png: bool = Field(default=True, description="also draw each piece's piano roll (PNG, base64)")
