@@ -1,0 +1,229 @@
+"""What the inference verbs promise about their input and their messages:
+
+* one output per input line, a blank line giving an empty line, for arguments, --file and standard
+  input alike (all read through ``data.textio``);
+* typed text tokenized the way the training text was, and text the vocabulary does not hold shown
+  as typed and named, never printed as ``<UNK>`` in its place;
+* numeric options checked for finiteness and range where they are parsed, with one line naming the
+  option; a run of the wrong kind refused with one line naming the kinds the verb takes;
+* user errors as one line, bugs with their traceback, and a closed output pipe ending quietly.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rnnkit.cli import main
+
+TINY = ["--hidden-size", "8", "--max-steps", "2", "--no-progress"]
+NAMES = ["anna", "bob", "carla", "dave", "emma", "fred", "gina", "hank", "ida", "jon"] * 3
+SOURCES = ["ein mann", "ein hund", "zwei frauen", "eine frau", "ein kind"] * 4
+TARGETS = ["a man", "a dog", "two women", "a woman", "a child"] * 4
+# tokenized as the Penn Treebank is: "n't" split off, punctuation apart
+TREEBANK = ["pos\tit is good .", "neg\tit is n't good .", "pos\ta fine , witty film .", "neg\ta dull , tired film ."] * 4
+
+
+def write(path: Path, lines: list[str], end: str = "\n") -> str:
+    path.write_text(end.join(lines) + end, encoding="utf-8", newline="")
+    return str(path)
+
+
+def rnnkit(capsys, *args) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, Path]:
+    """One small trained run of every kind (a few steps each: these tests read input, not quality)."""
+    pytest.importorskip("seqeval")  # the tagger's evaluation
+    root = tmp_path_factory.mktemp("runs")
+    songs = [[[60 + (t + k) % 7, 67] for t in range(12)] for k in range(4)]
+    (root / "songs.json").write_text(json.dumps({"train": songs, "valid": songs[:1], "test": songs[:1]}))
+    conll = "\n\n".join("\n".join(f"{w} X X {t}" for w, t in zip(s.split(), tags.split())) for s, tags in
+                        [("Anna Smith visited Paris today .", "B-PER I-PER O B-LOC O O"), ("Bob did n't go .", "B-PER O O O O")] * 6)  # fmt: skip
+    (root / "train.conll").write_text(conll + "\n")
+    commands = {
+        "lm": ["lm", write(root / "names.txt", NAMES), "--embedding-size", "8"],
+        "tagger": ["tagger", str(root / "train.conll"), "--word-embedding-size", "8", "--char-hidden-size", "4"],
+        "classifier": ["classifier", write(root / "labels.tsv", TREEBANK), "--embedding-size", "8", "--level", "whitespace"],
+        "seq2seq": ["seq2seq", "--source", write(root / "train.de", SOURCES), "--target", write(root / "train.en", TARGETS),
+                    "--valid-source", str(root / "train.de"), "--valid-target", str(root / "train.en"), "--embedding-size", "8"],
+        "music": ["music", str(root / "songs.json")],
+    }  # fmt: skip
+    paths = {}
+    for kind, command in commands.items():
+        paths[kind] = root / kind
+        code = main(["train", *command, "--run", str(paths[kind]), *TINY])
+        assert code == 0, kind
+    return paths
+
+
+# -- one output per input line ----------------------------------------------------------------------------
+
+
+def test_translate_keeps_blank_lines_in_place_for_file_and_standard_input(runs, tmp_path, capsys, monkeypatch):
+    source = ["ein mann", "", "ein hund", "   ", "zwei frauen"]
+    _, alone, _ = rnnkit(capsys, "translate", runs["seq2seq"], "--beam", "2", *[s for s in source if s.strip()])
+    expected = iter(alone.splitlines())
+    want = ["" if not s.strip() else next(expected) for s in source]
+    for end in ("\n", "\r\n", "\r"):  # every line end reads the same
+        path = write(tmp_path / "in.de", source, end)
+        code, out, err = rnnkit(capsys, "translate", runs["seq2seq"], "--beam", "2", "--file", path)
+        assert code == 0, err
+        assert out.splitlines() == want
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(Path(path).read_bytes())))
+        code, out, err = rnnkit(capsys, "translate", runs["seq2seq"], "--beam", "2")
+        assert code == 0 and out.splitlines() == want, err
+    code, out, _ = rnnkit(capsys, "translate", runs["seq2seq"], "--json", "--file", write(tmp_path / "j.de", source))
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["source"] for r in rows] == source and rows[1]["translations"] == []
+
+
+def test_every_text_verb_answers_each_input_line_once(runs, tmp_path, capsys):
+    lines = ["emma", "", "anna"]
+    path = write(tmp_path / "in.txt", lines)
+    for verb, run in (("score", "lm"), ("tag", "tagger"), ("classify", "classifier")):
+        code, out, err = rnnkit(capsys, verb, runs[run], "--json", "--file", path)
+        rows = [json.loads(line) for line in out.splitlines()]
+        assert code == 0 and len(rows) == len(lines), (verb, err)
+        assert rows[1]["text"] == "" and rows[1].get("tokens", []) == []
+    code, out, _ = rnnkit(capsys, "classify", runs["classifier"], "--file", path)
+    assert code == 0 and len(out.splitlines()) == 3 and out.splitlines()[1] == ""  # one line per text
+    code, out, _ = rnnkit(capsys, "tag", runs["tagger"], "--file", path)
+    assert code == 0 and out.splitlines()[1] == "" and len(out.splitlines()) == 3
+
+
+def test_texts_from_reads_arguments_files_and_stdin_by_the_same_rules(tmp_path, monkeypatch):
+    from rnnkit.cli._inputs import texts_from
+    from rnnkit.data.textio import DataError
+    from rnnkit.errors import UsageError
+
+    path = tmp_path / "in.txt"
+    path.write_bytes(b"\xef\xbb\xbfone\r\ntwo\rthree\n\nfive\n")
+    lines = ["one", "two", "three", "", "five"]
+    assert texts_from([], str(path)) == lines
+    assert texts_from(["one\r\ntwo\rthree\n\nfive"], None) == lines
+    assert texts_from([""], None) == [""]
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(path.read_bytes())))
+    assert texts_from(["-"], None) == lines
+    path.write_bytes(b"ok\n\xff\n")
+    with pytest.raises(DataError, match=r"in.txt:2: not UTF-8"):
+        texts_from([], str(path))
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
+    with pytest.raises(UsageError, match="no text"):
+        texts_from([], None)
+
+
+# -- typed text, the vocabulary and <UNK> -----------------------------------------------------------------
+
+
+def test_sample_prints_an_unseen_prime_as_typed_and_names_it_once(runs, capsys):
+    prime = "Ωé😀"
+    code, out, err = rnnkit(capsys, "sample", runs["lm"], "-n", "3", "--max-length", "5", "--seed", "1", "--prime", prime)
+    assert code == 0, err
+    samples = out.splitlines()
+    assert len(samples) == 3 and all(s.startswith(prime) for s in samples) and "<UNK>" not in out
+    notes = [line for line in err.splitlines() if "not in the vocabulary" in line]
+    assert len(notes) == 1 and all(c in notes[0] for c in prime)
+    code, out, err = rnnkit(capsys, "sample", runs["lm"], "-n", "2", "--max-length", "5", "--prime", "em")
+    assert code == 0 and all(s.startswith("em") for s in out.splitlines()) and "vocabulary" not in err
+
+
+def test_typed_text_is_cut_as_the_treebank_training_text_was(runs, capsys):
+    from rnnkit.tasks.base import typed_tokens
+
+    code, out, _ = rnnkit(capsys, "classify", runs["classifier"], "--json", "It isn't good, a witty film.")
+    result = json.loads(out)
+    assert code == 0 and result["unknown"] == []  # "is n't", "good ,", "film ." are all in the vocabulary
+    code, out, err = rnnkit(capsys, "classify", runs["classifier"], "a zany film")
+    assert code == 0 and out.split("\t")[1] == "a zany film" and "'zany'" in err and "<UNK>\t" not in out
+
+    class Vocab:
+        ids = {"n't": 3}
+
+    from rnnkit.data.tokenizers import make_tokenizer
+
+    whitespace = make_tokenizer({"kind": "whitespace", "lowercase": True})
+    assert typed_tokens(whitespace, Vocab, 'It isn\'t "bad" (really).') == ["it", "is", "n't", "``", "bad", "''", "(", "really", ")", "."]
+    Vocab.ids = {}
+    assert typed_tokens(whitespace, Vocab, "It isn't bad.") == ["it", "isn't", "bad."]  # not Treebank text: as trained
+    code, out, _ = rnnkit(capsys, "tag", runs["tagger"], "--json", "Bob didn't go.")
+    assert json.loads(out)["tokens"] == ["Bob", "did", "n't", "go", "."]
+
+
+# -- options, kinds, messages -----------------------------------------------------------------------------
+
+BAD_OPTIONS = [
+    ("sample", "lm", ["--temperature", "nan"]), ("sample", "lm", ["--temperature", "0"]), ("sample", "lm", ["--temperature", "inf"]),
+    ("sample", "lm", ["--top-p", "0"]), ("sample", "lm", ["--top-p", "1.5"]), ("sample", "lm", ["--top-p", "nan"]),
+    ("sample", "lm", ["--top-k", "-1"]), ("sample", "lm", ["--num", "0"]), ("sample", "lm", ["--max-length", "0"]),
+    ("translate", "seq2seq", ["--beam", "0"]), ("translate", "seq2seq", ["--nbest", "-2"]), ("translate", "seq2seq", ["--beam", "1.5"]),
+    ("compose", "music", ["--temperature", "-1"]), ("compose", "music", ["--steps", "0"]), ("compose", "music", ["--program", "128"]),
+    ("compose", "music", ["--step-seconds", "nan"]), ("compose", "music", ["--num", "0"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("verb,kind,option", BAD_OPTIONS, ids=[f"{v}{' '.join(o)}" for v, _, o in BAD_OPTIONS])
+def test_a_bad_numeric_option_is_one_line_naming_it(tmp_path, capsys, verb, kind, option):
+    with pytest.raises(SystemExit) as exit:
+        main([verb, str(tmp_path / "no-run-needed"), *option])
+    _, err = capsys.readouterr()
+    assert exit.value.code == 2
+    assert len(err.strip().splitlines()) == 1 and err.startswith(f"rnnkit {verb}: error: argument ")
+    assert option[0] in err.split(":")[2] and repr(option[1]) in err
+
+
+VERBS = {"sample": "lm", "score": "lm", "tag": "tagger", "classify": "classifier", "translate": "seq2seq", "compose": "music"}
+
+
+@pytest.mark.parametrize("verb", VERBS)
+def test_a_run_of_the_wrong_kind_is_one_line_naming_the_kinds_the_verb_takes(runs, capsys, verb, tmp_path):
+    for kind, run in runs.items():
+        if kind == VERBS[verb]:
+            continue
+        args = [verb, run] + (["some text"] if verb in ("score", "tag", "classify", "translate") else [])
+        args += ["--out", tmp_path / "x.mid"] if verb == "compose" else []
+        code, out, err = rnnkit(capsys, *args)
+        lines = err.strip().splitlines()
+        assert code == 2 and out == "" and len(lines) == 1, (verb, kind, err)
+        assert lines[0].startswith(f"rnnkit {verb}: error: {run}: a ") and f"rnnkit {verb} takes a" in lines[0]
+        assert VERBS[verb] in lines[0].split("takes a")[1]
+    assert not (tmp_path / "x.mid").exists()
+
+
+def test_user_errors_are_one_line_and_bugs_keep_their_traceback(capsys, monkeypatch):
+    from rnnkit.cli import score
+    from rnnkit.errors import UsageError
+
+    def raising(error):
+        def run(args):
+            raise error
+        return run
+
+    monkeypatch.setattr(score, "run", raising(UsageError("--x must be positive, got 0")))
+    code, _, err = rnnkit(capsys, "score", "RUN", "text")
+    assert code == 2 and err == "rnnkit score: error: --x must be positive, got 0\n"
+    monkeypatch.setattr(score, "run", raising(FileNotFoundError(2, "No such file or directory", "a.txt")))
+    code, _, err = rnnkit(capsys, "score", "RUN", "text")
+    assert code == 2 and err == "rnnkit score: error: a.txt: no such file or directory\n"
+    for bug in (KeyError("<UNK>"), TypeError("'<' not supported between instances of 'str' and 'int'"), ValueError("x")):
+        monkeypatch.setattr(score, "run", raising(bug))
+        with pytest.raises(type(bug)):  # not a message: a bug, shown with its traceback
+            main(["score", "RUN", "text"])
+
+
+def test_output_closed_early_ends_quietly(runs, tmp_path):
+    path = write(tmp_path / "many.txt", ["emma"] * 3000)
+    env = {**os.environ, "RNNKIT_COMPILED_LOOPS": "0"}
+    command = f"{sys.executable} -m rnnkit.cli score {runs['lm']} --file {path} | head -1"
+    result = subprocess.run(["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0 and result.stdout == "'emma'\n" and result.stderr == ""
