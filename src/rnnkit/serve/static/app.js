@@ -49,7 +49,8 @@ function showModel() {
   const model = current();
   if (!model) return;
   for (const panel of document.querySelectorAll(".panel")) panel.style.display = PANELS[model.task].includes(panel.id) ? "" : "none";
-  const info = Object.entries(model.metrics || {}).filter(([, v]) => typeof v === "number").slice(0, 3).map(([k, v]) => `${k} ${v.toFixed(3)}`);
+  const shown = Object.entries(model.metrics || {}).filter(([k, v]) => typeof v === "number" && /^(test|best)_/.test(k));
+  const info = shown.slice(0, 3).map(([k, v]) => `${k.replaceAll("_", " ")} ${Number.isInteger(v) ? v : v.toFixed(3)}`);
   $("model-info").textContent = `${model.task}, ${model.model.cell} ${model.model.hidden_size}` + (info.length ? ` — ${info.join(", ")}` : "");
   const buttons = $("buttons");
   buttons.replaceChildren();
