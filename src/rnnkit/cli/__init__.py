@@ -10,11 +10,12 @@ import os
 import sys
 
 from ..errors import USER_ERRORS
-from . import analysis, cells, classify, compose, demo, evaluate, export, sample, score, serve, tag, tour, train, translate
+from . import analysis, cells, classify, compose, demo, evaluate, export, prepare, sample, score, serve, tag, tour, train, translate
 
 VERBS = {
     "demo": demo,
     "train": train,
+    "prepare": prepare,
     "sample": sample,
     "score": score,
     "tag": tag,

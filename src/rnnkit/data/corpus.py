@@ -70,13 +70,12 @@ from .vocab import Vocabulary
 
 FORMAT = 1  # the layout version: a store of another version is prepared again
 PIECE_BYTES = 4 << 20  # text read and tokenized at a time
-BLOCK_TOKENS = 8 << 20  # token ids mapped and hashed at a time
+BLOCK_TOKENS = 1 << 20  # token ids mapped and hashed at a time
 CACHE_FROM_BYTES = 16 << 20  # smaller corpora: a temporary store (cheap to rebuild); bigger: cached
 POOL_FROM_BYTES = 32 << 20  # word-level text this big is tokenized by worker processes
 SPLITS = ("train", "valid", "test")
 TRAIN, VALID, TEST = 0, 1, 2
 NEWLINE = "\n"
-BLANK_LINE = re.compile(r"^[^\S\n]*\n", re.MULTILINE)  # a line of white space only (str.isspace's set)
 SETTINGS = ("level", "lowercase", "bpe_vocab", "line_breaks", "max_vocab", "min_count", "split", "split_seed")
 
 
@@ -130,9 +129,12 @@ def permute(indices: np.ndarray, n: int, key: int) -> np.ndarray:
 _SALT = np.uint64(0x5851F42D4C957F2D)
 
 
-def _token_values(ids: np.ndarray, positions: np.ndarray) -> np.ndarray:
-    """A 64-bit value per (token id, position in its line): hashes of lines are sums of these."""
-    return mix64((ids.astype(np.uint64) | (positions.astype(np.uint64) << np.uint64(32))) ^ _SALT)
+def _token_values(ids: np.ndarray, positions: np.ndarray, mixed: np.ndarray | None = None) -> np.ndarray:
+    """A 64-bit value per (token id, position in its line), mix(id) · (2·position + 1) with
+    ``mixed[id] = mix(id)`` precomputed: hashes of lines are sums of these."""
+    mixed_ids = mixed[ids] if mixed is not None else mix64(ids.astype(np.uint64) ^ _SALT)
+    with np.errstate(over="ignore"):
+        return mixed_ids * (positions.astype(np.uint64) * np.uint64(2) + np.uint64(1))
 
 
 def _finish(sums: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -142,7 +144,8 @@ def _finish(sums: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 def sequence_hash(ids: Iterable[int]) -> int:
     """The 64-bit hash of one token-id sequence, as ``SeenLines`` stores the training lines' (their
     ids without the terminator): Σ_t mix(id_t, t), mixed again with the length. Two different
-    lines collide with probability about 2^-64."""
+    lines collide with probability about 2^-64 (what a multilinear hash over pseudo-random
+    values gives: a difference of two lines is a sum of products that is rarely 0 mod 2^64)."""
     ids = np.fromiter(ids, dtype=np.int64)
     values = _token_values(ids, np.arange(len(ids)))
     with np.errstate(over="ignore"):
@@ -239,11 +242,19 @@ class SeenLines:
 
 
 # -- reading text in pieces ---------------------------------------------------------------------------------
-def text_pieces(path: str | Path, on_bytes=None, piece_bytes: int = PIECE_BYTES) -> Iterator[str]:
-    """The text of a file in pieces of whole lines, each ending in ``\\n``: strict UTF-8, a leading
-    BOM dropped, LF / CRLF / lone CR all written ``\\n`` (the rules of ``rnnkit.data.textio``), a
-    missing final line break added. ``on_bytes(n)`` is told how many bytes were read.
-    Errors are ``DataError`` lines naming the file (and, for bad bytes, the line and column)."""
+# white space other than a line break, as UTF-8 bytes: the characters str.isspace accepts
+SPACE_BYTES = rb"(?:[\t\x0b\x0c\x1c-\x1f ]|\xc2[\x85\xa0]|\xe1\x9a\x80|\xe2\x80[\x80-\x8a\xa8\xa9\xaf]|\xe2\x81\x9f|\xe3\x80\x80)"
+BLANK_AFTER_BREAK = re.compile(rb"\n(?=" + SPACE_BYTES + rb"*\n)")  # a line break before a blank line
+BLANK_BODY = re.compile(rb"\n" + SPACE_BYTES + rb"*(?=\n)")  # a blank line's body and the break before it
+LEADING_BLANKS = re.compile(rb"(?:" + SPACE_BYTES + rb"*\n)*")
+
+
+def byte_pieces(path: str | Path, on_bytes=None, piece_bytes: int | None = None) -> Iterator[bytes]:
+    """The bytes of a file in pieces of whole lines, each ending in ``\\n``: a leading BOM dropped,
+    LF / CRLF / lone CR all written ``\\n`` (the rules of ``rnnkit.data.textio``; on bytes, since
+    neither byte occurs inside a UTF-8 sequence), a missing final line break added. A piece is cut
+    after a line break; a CR that ends a read waits for the next, which may start with its LF.
+    ``on_bytes(n)`` is told how many bytes were read. Not decoded: see ``text_pieces``."""
     path = Path(path)
     try:
         handle = path.open("rb")
@@ -253,12 +264,11 @@ def text_pieces(path: str | Path, on_bytes=None, piece_bytes: int = PIECE_BYTES)
     with handle:
         pending, first = b"", True
         while True:
-            data = handle.read(piece_bytes)
+            data = handle.read(piece_bytes or PIECE_BYTES)
             if on_bytes and data:
                 on_bytes(len(data))
             block = pending + data
             if data:
-                # cut after the last line break; a CR at the very end may be half of a CRLF: it waits
                 cut = max(block.rfind(b"\n"), block.rfind(b"\r", 0, len(block) - 1)) + 1
                 if cut == 0:  # no line break yet: a long line, read on
                     pending = block
@@ -267,15 +277,35 @@ def text_pieces(path: str | Path, on_bytes=None, piece_bytes: int = PIECE_BYTES)
             if first:
                 block, first = block.removeprefix(BOM.encode()), False
             if block:
-                try:
-                    text = block.decode("utf-8")
-                except UnicodeDecodeError:
-                    read_text(path)  # the whole file, for textio's message with the line and column
-                    raise
-                text = text.replace("\r\n", "\n").replace("\r", "\n")
-                yield text if text.endswith("\n") else text + "\n"
+                block = block.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+                yield block if block.endswith(b"\n") else block + b"\n"
             if not data:
                 return
+
+
+def text_pieces(path: str | Path, on_bytes=None, piece_bytes: int | None = None) -> Iterator[tuple[bytes, str]]:
+    """``byte_pieces`` with their text (strict UTF-8): (bytes, text) pairs. Errors are ``DataError``
+    lines naming the file (and, for bad bytes, the line and column)."""
+    for block in byte_pieces(path, on_bytes, piece_bytes):
+        try:
+            yield block, block.decode("utf-8")
+        except UnicodeDecodeError:
+            read_text(path)  # the whole file, for textio's message with the line and column
+            raise
+
+
+def count_kept_lines(block: bytes, eos: bool) -> int:
+    """The lines of a piece, less its blank ones (white space only) when they are dropped."""
+    if not eos:
+        return block.count(b"\n")
+    return block.count(b"\n") - len(BLANK_AFTER_BREAK.findall(block)) - block[: LEADING_BLANKS.match(block).end()].count(b"\n")
+
+
+def kept_bytes(block: bytes, eos: bool) -> bytes:
+    """What ``text.fingerprint`` hashes of a piece's lines: each kept line and a line break."""
+    if not eos:
+        return block
+    return BLANK_BODY.sub(b"", block[LEADING_BLANKS.match(block).end() :])
 
 
 # -- tokenizing pieces ----------------------------------------------------------------------------------------
@@ -288,15 +318,15 @@ def _space_table() -> np.ndarray:
 
 
 def _char_piece(text: str, lowercase: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Keys = code points, the line break included: (tokens,) int64; and which lines hold more than
-    white space: (lines,) bool."""
+    """Keys = code points, the line break included: (tokens,) uint32; the lines' lengths; and which
+    lines hold more than white space: (lines,) bool."""
     if lowercase:
         text = text.lower()
     keys = np.frombuffer(text.encode("utf-32-le"), np.uint32)  # one code point per character, in C
     ends = np.flatnonzero(keys == 10) + 1
     starts = np.concatenate([[0], ends[:-1]])
     nonblank = np.logical_or.reduceat(~_space_table()[keys], starts)
-    return keys.astype(np.int64), nonblank
+    return keys, ends - starts, nonblank
 
 
 def _regex_piece(text: str, pattern: re.Pattern, lowercase: bool) -> tuple[np.ndarray, list[str]]:
@@ -314,9 +344,9 @@ class _Level:
 
     terminator: int  # the key of the line break
 
-    def pieces(self, texts: Iterable[str]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """(keys, nonblank) per piece: keys (tokens,) int64 with the terminator ending each line,
-        nonblank (lines,) bool."""
+    def pieces(self, texts: Iterable[str]) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """(keys, lengths, nonblank) per piece: keys (tokens,) int with the terminator ending each
+        line, lengths (lines,) int64 (the terminator included), nonblank (lines,) bool."""
         raise NotImplementedError
 
     def symbols(self) -> list[str]:
@@ -362,9 +392,8 @@ class _RegexLevel(_Level):
         remap = np.empty(len(keys), np.int64)  # first-occurrence position -> key
         remap[positions] = [self.index.setdefault(token, len(self.index)) for token in distinct]
         keys = remap[keys]
-        ends = np.flatnonzero(keys == self.terminator)
-        nonblank = np.diff(np.concatenate([[-1], ends])) > 1  # a line without tokens is white space only
-        return keys, nonblank
+        lengths = np.diff(np.concatenate([[-1], np.flatnonzero(keys == self.terminator)]))
+        return keys, lengths, lengths > 1  # a line without tokens is white space only
 
     def pieces(self, texts):
         if not self.workers:
@@ -396,8 +425,8 @@ class _BPELevel(_Level):
             lines = text.split("\n")[:-1]
             nonblank = np.fromiter((not line.isspace() and line != "" for line in lines), bool, len(lines))
             encodings = self.model.encode_batch([line.lower() if self.lowercase else line for line in lines])
-            ends = itertools.chain.from_iterable((*e.ids, self.terminator) for e in encodings)
-            yield np.fromiter(ends, np.int64), nonblank
+            keys = np.fromiter(itertools.chain.from_iterable((*e.ids, self.terminator) for e in encodings), np.int64)
+            yield keys, np.fromiter((len(e.ids) + 1 for e in encodings), np.int64, len(encodings)), nonblank
 
     def symbols(self):
         table = [""] * (self.terminator + 1)
@@ -601,15 +630,6 @@ class _Splitter:
         return np.where(rank < self.n_valid, VALID, np.where(rank < self.n_valid + self.n_test, TEST, TRAIN)).astype(np.int8)
 
 
-def _count_kept_lines(text: str, eos: bool) -> int:
-    return text.count("\n") - (len(BLANK_LINE.findall(text)) if eos else 0)
-
-
-def _fingerprint_text(text: str, eos: bool) -> bytes:
-    """The bytes ``text.fingerprint`` hashes for these lines: each kept line and a ``\\n``."""
-    return (BLANK_LINE.sub("", text) if eos else text).encode("utf-8")
-
-
 def _build(data, sources: list[dict], directory: Path, progress: bool | None = None, vocab: Vocabulary | None = None, tokenizer: Tokenizer | None = None) -> None:
     """Write a prepared corpus of ``sources`` into ``directory`` (see the module docstring). With
     ``vocab`` and ``tokenizer`` given (evaluating a file with a trained run's), nothing is counted
@@ -628,10 +648,11 @@ def _build(data, sources: list[dict], directory: Path, progress: bool | None = N
             n = 0
             for path in train_paths:
                 has_text = False
-                for text in text_pieces(path, bar):
-                    n += _count_kept_lines(text, eos)
-                    has_text = has_text or not text.isspace()
-                    fingerprint.update(_fingerprint_text(text, eos))
+                for block in byte_pieces(path, bar):  # not decoded yet: pass 1 checks the UTF-8
+                    nonblank = count_kept_lines(block, True)
+                    n += nonblank if eos else block.count(b"\n")
+                    has_text = has_text or nonblank > 0
+                    fingerprint.update(kept_bytes(block, eos))
                 if not has_text:
                     raise DataError(f"{_shown(path, data)}: the file has no text")
             splitter = _Splitter(n, tuple(data.split), data.split_seed)
@@ -657,41 +678,33 @@ def _build(data, sources: list[dict], directory: Path, progress: bool | None = N
 
             def texts(path=source["path"], fixed=fixed):
                 nonlocal has_text
-                for text in text_pieces(path, bar):
+                for block, text in text_pieces(path, bar):
                     has_text = has_text or not text.isspace()
-                    if fixed == TRAIN and not made_split and vocab is None:
-                        fingerprint.update(_fingerprint_text(text, eos))
+                    if fixed == TRAIN and not made_split and not evaluating:
+                        fingerprint.update(kept_bytes(block, eos))
                     yield text
 
-            for keys, nonblank in level.pieces(texts()):
-                ends = np.flatnonzero(keys == level.terminator) + 1  # (lines,) exclusive ends
-                lengths = np.diff(np.concatenate([[0], ends]))
+            for keys, lengths, nonblank in level.pieces(texts()):
                 if eos and not nonblank.all():  # blank lines are dropped, each line ends in <EOS>
                     keys, lengths = keys[np.repeat(nonblank, lengths)], lengths[nonblank]
-                if fixed == TRAIN and vocab is None:
-                    label = splitter.labels(line_index, len(lengths), TRAIN)
-                    line_index += len(lengths)
-                else:
-                    label = fixed
+                label = fixed if evaluating or fixed != TRAIN else splitter.labels(line_index, len(lengths), TRAIN)
+                line_index += len(lengths) if fixed == TRAIN else 0
+                token_labels = None if isinstance(label, int) else np.repeat(label, lengths)  # (tokens,)
                 for s, name in enumerate(names):
-                    if vocab is not None:
-                        mine_keys, mine_lengths = keys, lengths
-                    elif isinstance(label, int):
-                        if label != s:
+                    if evaluating or token_labels is None:
+                        if not evaluating and label != s:
                             continue
                         mine_keys, mine_lengths = keys, lengths
                     else:
-                        chosen = label == s
-                        mine_keys, mine_lengths = keys[np.repeat(chosen, lengths)], lengths[chosen]
+                        mine_keys, mine_lengths = keys[token_labels == s], lengths[label == s]
                     if not len(mine_lengths):
                         continue
-                    keys_out[name].write(mine_keys.astype("<u4").tobytes())
-                    offsets_out[name].write((totals[name] + np.cumsum(mine_lengths)).astype("<i8").tobytes())
+                    keys_out[name].write(np.ascontiguousarray(mine_keys, "<u4").data)
+                    offsets_out[name].write((totals[name] + np.cumsum(mine_lengths)).astype("<i8").data)
                     totals[name] += len(mine_keys)
                     lines[name] += len(mine_lengths)
-                    if name == "train" and vocab is None:
-                        counted = mine_keys if not eos else mine_keys[mine_keys != level.terminator]
-                        found = np.bincount(counted)
+                    if name == "train" and not evaluating:
+                        found = np.bincount(mine_keys)  # the terminators too: <EOS> is not counted (below)
                         if len(found) > len(counts):
                             counts = np.concatenate([counts, np.zeros(len(found) - len(counts), np.int64)])
                         counts[: len(found)] += found
@@ -704,16 +717,18 @@ def _build(data, sources: list[dict], directory: Path, progress: bool | None = N
 
         # the vocabulary, and the table from keys to ids
         symbols = level.symbols()
+        if eos and len(counts) > level.terminator:
+            counts[level.terminator] = 0  # the line break is <EOS> here, not a token
         if vocab is None:
             present = np.flatnonzero(counts)
             vocab = Vocabulary.from_counts({symbols[k]: int(counts[k]) for k in present}, data.max_vocab, data.min_count)
         dtype = np.dtype("<u2") if len(vocab) <= 1 << 16 else np.dtype("<u4")
-        table = _key_table(symbols, vocab, level.terminator, eos, max(len(counts), len(symbols) if not isinstance(symbols, _CodePoints) else 0x110000))
+        table = _key_table(symbols, vocab, level.terminator, eos, max(len(counts), len(symbols))).astype(dtype)
 
         # pass 2: keys -> ids (and the training lines' hashes), then the offsets get their leading 0
         seen_parts = []
         for name in names:
-            _remap(directory, name, table, dtype, seen_parts if name == "train" else None)
+            _remap(directory, name, table, dtype, seen_parts if name == "train" else None, mix64(np.arange(len(vocab), dtype=np.uint64) ^ _SALT))
         seen = np.unique(np.concatenate(seen_parts)) if seen_parts else np.zeros(0, np.uint64)
         seen.astype("<u8").tofile(directory / "seen.u64")
     finally:
@@ -754,7 +769,7 @@ def _train_lines(paths: list[str], splitter: _Splitter, eos: bool, bar) -> Itera
     """The training split's lines, as text, in file order (for fitting BPE)."""
     index = 0
     for path in paths:
-        for text in text_pieces(path, bar):
+        for _, text in text_pieces(path, bar):
             lines = text.split("\n")[:-1]
             if eos:
                 lines = [line for line in lines if line.strip()]
@@ -778,7 +793,7 @@ def _key_table(symbols, vocab: Vocabulary, terminator: int, eos: bool, size: int
     return table
 
 
-def _remap(directory: Path, name: str, table: np.ndarray, dtype: np.dtype, seen_parts: list | None) -> None:
+def _remap(directory: Path, name: str, table: np.ndarray, dtype: np.dtype, seen_parts: list | None, mixed: np.ndarray) -> None:
     """``name.keys.tmp`` -> ``name.ids`` through ``table``, block by block; with ``seen_parts``, the
     hashes of the lines (their ids without the terminator)."""
     keys_path, ids_path = directory / f"{name}.keys.tmp", directory / f"{name}.ids"
@@ -789,15 +804,15 @@ def _remap(directory: Path, name: str, table: np.ndarray, dtype: np.dtype, seen_
             keys = np.fromfile(keys_in, np.dtype("<u4"), BLOCK_TOKENS)
             if not len(keys):
                 break
-            ids = table[keys]
-            ids_out.write(ids.astype(dtype).tobytes())
+            ids = table[keys]  # (block,) of the store's dtype
+            ids_out.write(ids.data)
             if seen_parts is not None:
-                carry, carry_line = _hash_block(ids, done, ends, carry, carry_line, seen_parts)
+                carry, carry_line = _hash_block(ids, done, ends, carry, carry_line, seen_parts, mixed)
             done += len(keys)
     keys_path.unlink()
 
 
-def _hash_block(ids: np.ndarray, t0: int, ends: np.ndarray, carry, carry_line: int, seen_parts: list):
+def _hash_block(ids: np.ndarray, t0: int, ends: np.ndarray, carry, carry_line: int, seen_parts: list, mixed: np.ndarray):
     """Add the hashes of the lines that end in this block of ids (starting at token ``t0``) to
     ``seen_parts``; a line that runs on into the next block is carried as a partial sum."""
     t1 = t0 + len(ids)
@@ -807,8 +822,9 @@ def _hash_block(ids: np.ndarray, t0: int, ends: np.ndarray, carry, carry_line: i
     line_starts = np.concatenate([[ends[first - 1] if first else 0], line_ends[:-1]])
     in_block = np.minimum(line_ends, t1) - np.maximum(line_starts, t0)
     position = np.arange(t0, t1) - np.repeat(line_starts, in_block)
-    values = _token_values(ids, position)
-    values[np.arange(t0, t1) == np.repeat(line_ends - 1, in_block)] = 0  # the terminator is not hashed
+    values = _token_values(ids, position, mixed)
+    terminators = line_ends[line_ends <= t1] - 1 - t0
+    values[terminators] = 0  # the terminator is not hashed
     with np.errstate(over="ignore"):
         sums = np.add.reduceat(values, np.concatenate([[0], np.cumsum(in_block)[:-1]]))
         sums[0] += carry

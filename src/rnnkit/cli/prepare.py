@@ -1,0 +1,53 @@
+"""``rnnkit prepare FILE...``: tokenize a language model's text once into a prepared corpus (token
+ids on disk, the vocabulary and tokenizer beside them; ``rnnkit.data.corpus``), to train from it
+elsewhere (``rnnkit train lm DIR``) or to fill the cache that ``rnnkit train lm FILE`` reads.
+Parsing and wiring only."""
+
+from __future__ import annotations
+
+from ._options import nonnegative_int, positive_int, probability
+
+EXAMPLES = """examples:
+  rnnkit prepare big.txt --level word --out corpora/big-word      # then: rnnkit train lm corpora/big-word
+  rnnkit prepare big.txt                                          # into the cache that rnnkit train lm big.txt reuses
+"""
+
+
+def add_parser(subparsers) -> None:
+    import argparse
+
+    parser = subparsers.add_parser(
+        "prepare",
+        help="tokenize a language model's text once into token ids on disk (for big corpora)",
+        description="Tokenize text files once, streaming (constant memory), into token ids on disk with their vocabulary; "
+        "rnnkit train lm reads them. The tokenization options are those of rnnkit train lm.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("train", nargs="+", metavar="DATA", help="training text file(s)")
+    parser.add_argument("--out", help="directory to write (default: the cache, ~/.cache/rnnkit or $RNNKIT_CACHE)")
+    parser.add_argument("--valid", help="validation text file (default: split off the training data)")
+    parser.add_argument("--test", help="test text file (default: split off the training data)")
+    parser.add_argument("--split", type=probability, nargs=2, metavar=("VALID", "TEST"), help="fractions split off DATA when no --valid/--test (default 0.05 0.05)")
+    parser.add_argument("--split-seed", type=nonnegative_int, help="seed of that split (default 0)")
+    parser.add_argument("--level", choices=["char", "word", "whitespace", "bpe"], help="tokens (default char)")
+    parser.add_argument("--lowercase", action="store_true", default=None, help="lowercase the text")
+    parser.add_argument("--bpe-vocab", type=positive_int, help="BPE vocabulary size (default 4000)")
+    parser.add_argument("--line-breaks", choices=["eos", "token"], help="eos: each line ends with <EOS>; token: line breaks are tokens (default eos)")
+    parser.add_argument("--max-vocab", type=positive_int, help="keep at most this many tokens (others become <UNK>)")
+    parser.add_argument("--min-count", type=positive_int, help="keep tokens seen at least this often (default 1)")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", default=None, help="no progress bar")
+    parser.set_defaults(verb="prepare")
+
+
+def run(args) -> int:
+    from ..data.corpus import prepare_corpus
+    from ..tasks.language_model import LanguageModelTask
+
+    keys = ("train", "valid", "test", "split", "split_seed", "level", "lowercase", "bpe_vocab", "line_breaks", "max_vocab", "min_count")
+    data = LanguageModelTask.data_config({key: getattr(args, key) for key in keys if getattr(args, key) is not None})
+    corpus = prepare_corpus(data, cache=True, out=args.out, progress=args.progress)
+    counts = ", ".join(f"{name} {lines:,} lines ({corpus.meta['tokens'][name]:,} tokens)" for name, lines in corpus.meta["lines"].items())
+    print(f"{corpus.directory}: {counts}; vocabulary {len(corpus.vocab):,} tokens ({corpus.meta['dtype'][1:]})")
+    print(f"train from it with: rnnkit train lm {corpus.directory}")
+    return 0

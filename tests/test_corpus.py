@@ -1,0 +1,263 @@
+"""Prepared corpora (rnnkit.data.corpus): the ids on disk equal the line-by-line encoding, the cache
+notices a changed file, the split and the batch order are exact and deterministic, the batches read
+from the store equal the in-memory layout, and two processes read disjoint shares of each batch."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rnnkit.data import corpus as corpus_module
+from rnnkit.data.batches import StreamBatches
+from rnnkit.data.corpus import CorpusSentenceBatches, SeenLines, TokenFile, permute, prepare_corpus, sequence_hash
+from rnnkit.data.text import DataError, fingerprint, read_lines
+from rnnkit.tasks.language_model import LanguageModelTask, LMDataConfig
+from rnnkit.training.distributed import Shard
+
+# line breaks of every kind, blank and white-space-only lines, a BOM, non-ASCII letters and spaces,
+# the Penn Treebank's <unk>, a literal <EOS>, punctuation and hyphens for the word rule
+TEXT = (
+    "\ufeffThe cat sat on the mat.\r\n"
+    "the dog's well-known bone, (3.5 kg)\r"
+    "\n"
+    "   \t\n"
+    "Ünïcödé wörds — «quoted» <unk> here\n"
+    "\u3000\u00a0\n"
+    "a <EOS> in the text\r\n"
+    "\r\n"
+    "THE END"
+)
+
+
+def write(path: Path, text: str) -> str:
+    path.write_bytes(text.encode("utf-8"))
+    return str(path)
+
+
+@pytest.fixture
+def tiny_pieces(monkeypatch):
+    """Pieces of 7 bytes and blocks of 5 tokens: every boundary case of the streaming passes
+    (a CRLF cut between two reads, lines longer than a piece, line hashes carried across blocks),
+    and the word level's worker processes."""
+    monkeypatch.setattr(corpus_module, "PIECE_BYTES", 7)
+    monkeypatch.setattr(corpus_module, "BLOCK_TOKENS", 5)
+    monkeypatch.setattr(corpus_module, "POOL_FROM_BYTES", 0)
+
+
+@pytest.mark.parametrize("line_breaks", ["eos", "token"])
+@pytest.mark.parametrize("level", ["char", "word", "whitespace", "bpe"])
+def test_prepared_ids_equal_the_line_by_line_encoding(tmp_path, tiny_pieces, level, line_breaks):
+    pytest.importorskip("tokenizers") if level == "bpe" else None
+    train = write(tmp_path / "train.txt", TEXT * 3)
+    valid = write(tmp_path / "valid.txt", "the cat\nan unseen ŵord\n")
+    data = LMDataConfig(train=[train], valid=valid, level=level, line_breaks=line_breaks, batching="stream", bpe_vocab=60, lowercase=level == "word")
+    task, record = LanguageModelTask.prepare(data)
+    keep_blank = line_breaks == "token"
+    for split, path in (("train", train), ("valid", valid)):
+        lines = read_lines(path, keep_blank=keep_blank)
+        prepared = task.splits[split]
+        assert prepared.ids[:].tolist() == task.encode_stream(lines)
+        assert [prepared.sentence(i).tolist() for i in range(len(prepared))] == [task.encode_stream([line]) for line in lines]
+    # the vocabulary: counted on the training lines (a line break counted as often as it occurs)
+    reference = [task.tokenizer.tokenize(line) + (["\n"] if keep_blank else []) for line in read_lines(train, keep_blank=keep_blank)]
+    assert task.vocab.tokens == type(task.vocab).build(reference).tokens
+    assert record["train_fingerprint"] == fingerprint(read_lines(train, keep_blank=keep_blank))
+
+
+def test_the_novelty_check_finds_exactly_the_training_lines(tmp_path, tiny_pieces):
+    train = write(tmp_path / "train.txt", "anna\nbob\ncarla\nanna\n")
+    task, _ = LanguageModelTask.prepare(LMDataConfig(train=[train], valid=write(tmp_path / "v.txt", "dave\n")))
+    assert len(task.seen) == 3  # distinct lines
+    for name in ["anna", "bob", "carla"]:
+        ids = task.vocab.encode(list(name))
+        assert task.is_seen(ids) and task.is_seen(ids + [task.vocab.eos_id, 5])  # a sample stops at <EOS>
+    for name in ["ann", "annaa", "bbo", ""]:
+        assert not task.is_seen(task.vocab.encode(list(name)))
+    hashes = np.sort(np.array([sequence_hash([3, 4]), sequence_hash([4, 3]), sequence_hash([3])], dtype=np.uint64))
+    assert len(np.unique(hashes)) == 3 and [4, 3] in SeenLines(hashes) and [3, 3] not in SeenLines(hashes)
+
+
+def test_a_run_keeps_its_novelty_check(tmp_path):
+    from rnnkit.training import RunDir
+
+    train = write(tmp_path / "train.txt", "anna\nbob\n")
+    task, _ = LanguageModelTask.prepare(LMDataConfig(train=[train], valid=train))
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    task.save(run)
+    again = LanguageModelTask.load(run, task.data)
+    assert again.is_seen(task.vocab.encode(list("bob"))) and not again.is_seen(task.vocab.encode(list("bo")))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 10, 97, 1000, 4097])
+def test_permute_is_a_bijection_fixed_by_its_key(n):
+    order = permute(np.arange(n), n, key=7)
+    assert sorted(order.tolist()) == list(range(n))
+    assert np.array_equal(order, permute(np.arange(n), n, key=7))
+    assert np.array_equal(order[n // 3 :], permute(np.arange(n // 3, n), n, key=7))  # any slice alone
+    if n >= 10:
+        assert not np.array_equal(order, permute(np.arange(n), n, key=8))
+
+
+def test_the_made_split_is_exact_deterministic_and_complete(tmp_path):
+    lines = [f"line {i}" for i in range(203)]
+    path = write(tmp_path / "all.txt", "\n".join(lines) + "\n\n  \n")  # blank lines are not lines
+    data = lambda seed: LMDataConfig(train=[path], split=(0.1, 0.05), split_seed=seed)  # noqa: E731
+    task, record = LanguageModelTask.prepare(data(0))
+    assert record["lines"] == {"train": 203 - 20 - 10, "valid": 20, "test": 10}  # round(203·0.1), round(203·0.05)
+
+    def text_of(split):
+        return [task.decode(split.sentence(i).tolist()) for i in range(len(split))]
+
+    parts = {name: text_of(task.splits[name]) for name in ("train", "valid", "test")}
+    assert sorted(sum(parts.values(), [])) == sorted(lines)  # each line in exactly one split
+    assert parts["train"] == [line for line in lines if line in set(parts["train"])]  # file order kept
+    again, _ = LanguageModelTask.prepare(data(0))
+    assert text_of(again.splits["valid"]) == parts["valid"]
+    other, _ = LanguageModelTask.prepare(data(1))
+    assert text_of(other.splits["valid"]) != parts["valid"]
+    with pytest.raises(DataError, match="too few to split"):
+        LanguageModelTask.prepare(LMDataConfig(train=[write(tmp_path / "two.txt", "a\nb\n")]))
+
+
+def test_a_changed_source_file_is_prepared_again(tmp_path, monkeypatch):
+    builds = []
+    real_build = corpus_module._build
+    monkeypatch.setattr(corpus_module, "_build", lambda *a, **k: builds.append(1) or real_build(*a, **k))
+    path = tmp_path / "train.txt"
+    write(path, "anna\nbob\ncarla\n")
+    data = lambda: LMDataConfig(train=[str(path)], valid=str(path))  # noqa: E731
+    cache = tmp_path / "cache"
+    first = prepare_corpus(data(), cache=cache)
+    assert first.directory.is_relative_to(cache) and len(builds) == 1
+    assert prepare_corpus(data(), cache=cache).directory == first.directory and len(builds) == 1  # reused
+    assert prepare_corpus(LMDataConfig(train=[str(path)], valid=str(path), lowercase=True), cache=cache).directory != first.directory
+    stat = path.stat()
+    write(path, "anna\nbob\ncarlo\n")  # same size; the modification time tells
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    changed = prepare_corpus(data(), cache=cache)
+    assert len(builds) == 3 and changed.directory == first.directory
+    assert "o" in changed.vocab and "e" not in changed.vocab
+    assert not list(cache.glob("corpora/*.tmp-*"))  # nothing half-written left
+
+
+def test_stream_batches_from_the_store_equal_the_in_memory_layout(tmp_path):
+    ids = np.arange(3, 3 + 103, dtype=np.uint16)
+    ids.tofile(tmp_path / "ids")
+    stored, listed = StreamBatches(TokenFile(tmp_path / "ids", np.uint16), 4, 5), StreamBatches(ids.tolist(), 4, 5)
+    assert len(stored) == len(listed) == 5  # 25 rows of 4 columns (3 tokens left over), chunks of 5
+    for shard in [Shard(), Shard(0, 2), Shard(1, 2)]:
+        for a, b in zip(stored.iterate(0, 1, shard), listed.iterate(0, 1, shard), strict=True):
+            assert torch.equal(a.tokens, b.tokens) and torch.equal(a.previous, b.previous)
+    first = next(listed.iterate(0))
+    assert first.tokens[:, 0].tolist() == [3, 4, 5, 6, 7] and first.tokens[0].tolist() == [3, 28, 53, 78]
+
+
+def _sentence_split(tmp_path, n=157):
+    rng = np.random.default_rng(0)
+    lines = ["x" * int(k) for k in rng.integers(1, 30, n)]
+    task, _ = LanguageModelTask.prepare(LMDataConfig(train=[write(tmp_path / "t.txt", "\n".join(lines) + "\n")], valid=write(tmp_path / "v.txt", "x\n")))
+    return task.splits["train"]
+
+
+def test_sentence_batches_cover_each_epoch_in_pools_sorted_by_length(tmp_path):
+    split = _sentence_split(tmp_path)
+    batches = CorpusSentenceBatches(split, batch_size=4, seed=3)
+    batches.POOL = 5  # pools of 20 sentences
+    epoch0 = [batches.indices(0, k) for k in range(len(batches))]
+    assert len(epoch0) == 40 and sorted(np.concatenate(epoch0).tolist()) == list(range(157))
+    assert all(np.array_equal(a, batches.indices(0, k)) for k, a in enumerate(epoch0))
+    assert not all(np.array_equal(a, batches.indices(1, k)) for k, a in enumerate(epoch0))
+    assert not all(np.array_equal(a, CorpusSentenceBatches(split, 4, seed=4).indices(0, k)) for k, a in enumerate(epoch0))
+    # a pool's batches hold its sentences sorted by length: little padding
+    pool_of = {int(i): p for p in range(8) for i in permute(np.arange(20 * p, min(20 * p + 20, 157)), 157, corpus_module.derive_key(3, 0, 1))}
+    lengths = split.offsets[1:] - split.offsets[:-1]
+    for j, a in enumerate(epoch0):
+        assert len({pool_of[int(i)] for i in a}) == 1
+        for b in epoch0[j + 1 :]:  # two batches of one pool do not interleave in length
+            if pool_of[int(a[0])] == pool_of[int(b[0])]:
+                assert lengths[a].max() <= lengths[b].min() or lengths[b].max() <= lengths[a].min()
+    resumed = [b.tokens for b in batches.iterate(0, start=37)]
+    assert len(resumed) == 3 and all(torch.equal(t, b.tokens) for t, b in zip(resumed, list(batches.iterate(0))[37:]))
+    padded = next(batches.iterate(0))
+    assert padded.lengths.tolist() == [len(split.sentence(i)) for i in epoch0[0]]
+
+
+def test_bad_text_is_one_line_naming_the_file(tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"fine\nalso fine\nbro\xffken\n")
+    with pytest.raises(DataError, match=r"bad.txt:3: not UTF-8"):
+        LanguageModelTask.prepare(LMDataConfig(train=[str(bad)], valid=str(bad)))
+    with pytest.raises(DataError, match="empty.txt: the file has no text"):
+        LanguageModelTask.prepare(LMDataConfig(train=[write(tmp_path / "empty.txt", " \n\n")]))
+    with pytest.raises(DataError, match="missing.txt: no such file"):
+        LanguageModelTask.prepare(LMDataConfig(train=[str(tmp_path / "missing.txt")]))
+
+
+def test_rnnkit_prepare_then_train_from_the_directory(tmp_path, capsys):
+    from rnnkit.cli import main
+
+    train = write(tmp_path / "words.txt", "".join(f"the cat number {i} sat .\n" for i in range(60)))
+    out = tmp_path / "prepared"
+    assert main(["prepare", train, "--level", "word", "--out", str(out), "--no-progress"]) == 0
+    assert "train 54 lines" in capsys.readouterr().out
+    task, record = LanguageModelTask.prepare(LMDataConfig(train=[str(out)], batching="stream", batch_size=2))
+    assert task.data.level == "word" and record["lines"] == {"train": 54, "valid": 3, "test": 3}
+    again, _ = LanguageModelTask.prepare(LMDataConfig(train=[train], level="word"))
+    assert again.vocab.tokens == task.vocab.tokens and again.splits["train"].ids[:].tolist() == task.splits["train"].ids[:].tolist()
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "x").write_text("x")
+    assert main(["prepare", train, "--out", str(tmp_path / "taken")]) == 2
+    assert "is not an up-to-date prepared corpus" in capsys.readouterr().err
+
+
+# -- two processes (gloo) ---------------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _read_share(rank: int, world: int, port: int, directory: str, results: str) -> None:
+    import json
+
+    import torch.distributed as dist
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        task, _ = LanguageModelTask.prepare(LMDataConfig(train=[directory], batch_size=6, bptt=4))
+        shard = Shard(rank, world)
+        sentences = [[s[: n].tolist() for s, n in zip(b.tokens.T, b.lengths)] for b in task._train.iterate(0, 0, shard)]
+        task.data.batching = "stream"
+        stream = StreamBatches(task.splits["train"].ids, 6, 4)
+        columns = [b.tokens.T.tolist() for b in stream.iterate(0, 0, shard)]
+        read = task.splits["train"].ids.tokens_read
+        Path(results, f"{rank}.json").write_text(json.dumps([sentences, columns, read]))
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not available")
+def test_two_gloo_processes_read_disjoint_shares_that_cover_each_batch(tmp_path):
+    import torch.multiprocessing as mp
+
+    names = ["anna", "bob", "carla", "dave", "emma", "fred", "gina", "hank", "ida", "jon", "kara", "leo"] * 4
+    directory = tmp_path / "prepared"
+    prepare_corpus(LMDataConfig(train=[write(tmp_path / "n.txt", "\n".join(names) + "\n")], split=(0.1, 0.1)), out=directory)
+    mp.spawn(_read_share, args=(2, _free_port(), str(directory), str(tmp_path)), nprocs=2, join=True)
+    (s0, c0, read0), (s1, c1, read1) = (json.loads((tmp_path / f"{rank}.json").read_text()) for rank in (0, 1))
+    whole, _ = LanguageModelTask.prepare(LMDataConfig(train=[str(directory)], batch_size=6, bptt=4))
+    for b, batch in enumerate(whole._train.iterate(0)):
+        everyone = [s[: n].tolist() for s, n in zip(batch.tokens.T, batch.lengths)]
+        assert sorted(s0[b] + s1[b]) == sorted(everyone) and everyone[0::2] == s0[b] and everyone[1::2] == s1[b]
+    for b, chunk in enumerate(StreamBatches(whole.splits["train"].ids, 6, 4).iterate(0)):
+        assert chunk.tokens.T.tolist() == [c for pair in zip(c0[b], c1[b]) for c in pair]  # columns 0, 2, 4 | 1, 3, 5
+    total = whole.splits["train"].num_tokens
+    assert read0 < 0.75 * 2 * total and read1 < 0.75 * 2 * total  # each read its share (twice: sentences, stream)
