@@ -174,7 +174,7 @@ def _read_csv(name: str, text: str, text_column: str, label_column: str) -> list
         where = {}
         for column in (text_column, label_column):
             if column not in header and column.lower() not in names:
-                raise DataError(f"{name}: no column {column!r} (columns: {', '.join(header)[:200]})")
+                raise DataError(f"{name}: no column {column!r} (columns: {', '.join(map(repr, header))[:200]})")
             where[column] = header.index(column) if column in header else names.index(column.lower())
         while True:
             start = reader.line_num + 1

@@ -73,11 +73,11 @@ def read_chorales(path: str | Path) -> dict[str, list[Sequence]]:
     a whole number (60.7), not finite (``Infinity``, ``NaN``) or off the piano (21..108).
     """
     path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such file")
     if path.suffix.lower() in MIDI_SUFFIXES:
         raise DataError(f"{path}: a MIDI file; give the folder of MIDI files to read them all")
     if path.suffix == ".pkl":
+        if not path.exists():
+            raise DataError(f"{path}: no such file")
         from ..safe_pickle import load_data
 
         data = load_data(path)  # containers and numbers only: a pickle naming anything else is refused, never run
@@ -203,8 +203,8 @@ def read_midi(path: str | Path, step_seconds: float = 0.5) -> Sequence:
     except Exception as error:  # noqa: BLE001 (times or tempi the parser accepted but cannot sample)
         raise DataError(f"{path}: not a readable MIDI file ({type(error).__name__})") from None
     steps = [[int(p) for p in range(LOWEST, LOWEST + KEYS) if roll[p, t] > 0] for t in range(roll.shape[1])]
-    if not any(steps):
-        raise DataError(f"{path}: no notes")
+    if not any(steps):  # pretty_midi samples each step's start: a note may fall between two
+        raise DataError(f"{path}: no note sounds at the start of any step of {step_seconds} s (each of its {len(pitched)} notes is shorter; try a smaller --step-seconds)")
     return steps
 
 
