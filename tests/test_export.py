@@ -4,6 +4,8 @@ directions, one and two layers, padded batches; every model kind; the CLI writes
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -149,3 +151,44 @@ def test_bad_output_name_is_one_line_and_writes_nothing(tmp_path, capsys):
     assert main(["export", str(tmp_path / "nowhere"), "--out", str(tmp_path / "m.onnx")]) == 2
     assert "no such run directory" in capsys.readouterr().err
     assert not list(tmp_path.glob("*.onnx")) and not list(tmp_path.glob("*.json")) and not list(tmp_path.glob(".*.tmp"))
+
+
+def serving_snippets() -> tuple[str, dict[str, str]]:
+    """The Python blocks of docs/serving.md: the shared one, and one per model kind."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "serving.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    kinds = {m.group(1): b for b in blocks if (m := re.match(r"# serving\.md: (\S+)", b))}
+    common = [b for b in blocks if not b.startswith("# serving.md:")]
+    assert len(common) == 1 and set(kinds) == {"lm", "tagger", "classifier", "seq2seq", "music"}
+    return common[0], kinds
+
+
+@pytest.mark.parametrize("name", ["names", "people", "reviews", "pairs", "songs"])
+def test_the_docs_snippets_run_an_export_as_rnnkit_does(name, tmp_path_factory, tmp_path, monkeypatch):
+    """Each kind's snippet of docs/serving.md, run on an exported tiny run, answers what rnnkit answers."""
+    from test_serve import shared_runs
+
+    from rnnkit.data.conll import convert
+    from rnnkit.export import export_run
+    from rnnkit.runs import open_run
+
+    run = shared_runs(tmp_path_factory)[name]
+    export_run(run, tmp_path / "model.onnx")
+    common, kinds = serving_snippets()
+    task, model, config, device = open_run(run, device="cpu")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(common + kinds["music" if config["task"] == "music" else config["task"]], "docs/serving.md", "exec"), namespace)
+    if config["task"] == "lm":
+        assert abs(namespace["log_prob"] - task.score_text(model, "anna", device)["log_prob"]) < 1e-4
+    elif config["task"] == "tagger":
+        expected = task.tag_text(model, "Teddy Roosevelt was a great President.", device)["tags"]
+        assert convert(namespace["tags"], task.data.train_scheme, "iob2") == expected
+    elif config["task"] == "classifier":
+        expected = task.probabilities(model, namespace["texts"], device).numpy()
+        assert np.abs(namespace["probabilities"] - expected).max() < 1e-5
+    elif config["task"] == "seq2seq":
+        expected = task.translate(model, ["one two"], device, beam=1)[0][0]
+        assert namespace["output"] == expected["tokens"] and len(namespace["attention"]) == len(expected["attention"])
+    else:
+        assert len(namespace["piece"]) == 32

@@ -56,7 +56,12 @@ def _io(proto) -> dict:
 
 
 def _tokenizer_and_vocab(tokenizer, vocab) -> dict:
-    return {"tokenizer": tokenizer.config(), "vocab": vocab.tokens, "pad_id": vocab.pad_id, "unk_id": vocab.unk_id, "eos_id": vocab.eos_id, "start_id": len(vocab)}
+    from ..data.tokenizers import WORD
+
+    return {
+        "tokenizer": tokenizer.config(), "word_pattern": WORD.pattern,  # the "word" level's rule, as a regular expression
+        "vocab": vocab.tokens, "pad_id": vocab.pad_id, "unk_id": vocab.unk_id, "eos_id": vocab.eos_id, "start_id": len(vocab),
+    }  # fmt: skip
 
 
 def _lm_metadata(task) -> dict:

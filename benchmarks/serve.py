@@ -1,0 +1,260 @@
+"""Serving benchmarks: a load run against ``rnnkit serve`` on 127.0.0.1, and onnxruntime against
+rnnkit's own inference.
+
+    python benchmarks/serve.py                       # everything: load runs of 60 s, then onnxruntime
+    python benchmarks/serve.py --seconds 20 --clients 32 --only load
+    python benchmarks/serve.py --only onnx
+
+1. Load: ``rnnkit serve TAGGER CLASSIFIER`` in a subprocess, once with micro-batching and once with
+   ``--no-batching``; N concurrent clients (httpx, asyncio) each send a request, wait for the answer
+   and send the next, for a fixed time, tag requests (CoNLL-2003 test sentences) and then classify
+   requests (SST-5 test sentences). Reported: requests per second, p50 and p99 latency, errors
+   (any answer other than 200, or none) and whether every request sent got an answer.
+2. onnxruntime: the same tagger exported (``rnnkit export``) and run in onnxruntime with Viterbi in
+   numpy, against ``TaggingTask.predict``, one sentence at a time; and one step of a word-level PTB
+   language model (LSTM, 256 units), ``LanguageModel.step`` against the exported graph with T = 1.
+
+The runs are trained here for a few steps on ../shared/data (their quality does not matter, their
+sizes do: the CoNLL tagger's defaults, a BiLSTM of 200 units with character features and a CRF;
+the SST classifier of benchmarks/tagging_classification.py). Only loopback is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def prepare_runs(directory: Path) -> dict[str, str]:
+    """A CoNLL tagger, an SST-5 classifier and a PTB language model, trained for a few steps."""
+    from rnnkit.runs import start
+
+    quick = {"progress": False, "save_every_minutes": None, "log_every": 1000}
+    settings = {
+        "tagger": ("tagger", {"train": [str(DATA / "conll2003" / "eng.train")], "scheme": "iob1", "max_steps": 20, **quick}),
+        "classifier": ("classifier", {"train": [str(DATA / "sst5" / "tabular" / "sst_train.txt")], "embedding_size": 64, "hidden_size": 64, "max_steps": 20, **quick}),
+        "lm": ("lm", {"train": [str(DATA / "ptb" / "ptb.train.txt")], "valid": str(DATA / "ptb" / "ptb.valid.txt"), "level": "whitespace",
+                      "cell": "lstm", "embedding_size": 256, "hidden_size": 256, "max_steps": 5, **quick}),
+    }  # fmt: skip
+    runs = {}
+    for name, (kind, values) in settings.items():
+        path = directory / name
+        if not (path / "best.safetensors").exists():
+            print(f"training {name} for a few steps ...", flush=True)
+            start(kind, values, path)
+        runs[name] = str(path)
+    return runs
+
+
+def tag_texts(limit: int = 2000) -> list[str]:
+    from rnnkit.data.conll import read_conll
+
+    return [" ".join(s.tokens) for s in read_conll(DATA / "conll2003" / "eng.testb")[:limit] if s.tokens]
+
+
+def classify_texts(limit: int = 2000) -> list[str]:
+    lines = (DATA / "sst5" / "tabular" / "sst_test.txt").read_text(encoding="utf-8").splitlines()
+    return [line.split("\t", 1)[1] for line in lines[:limit] if "\t" in line]
+
+
+# -- the load run ---------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(runs: list[str], batching: bool) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    command = [sys.executable, "-m", "rnnkit.cli", "serve", *runs, "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"]
+    if not batching:
+        command.append("--no-batching")
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    import httpx
+
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server stopped: {process.stderr.read().decode()[-2000:]}")
+        try:
+            if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    process.kill()
+    raise RuntimeError("the server did not start within 120 s")
+
+
+async def load(url: str, verb: str, model: str, texts: list[str], clients: int, seconds: float) -> dict:
+    """``clients`` concurrent clients, each sending one request after another for ``seconds``."""
+    import httpx
+
+    latencies: list[float] = []
+    statuses: dict[str, int] = {}
+    sent = answered = 0
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as http:
+        deadline = time.perf_counter() + seconds
+
+        async def client(k: int):
+            nonlocal sent, answered
+            i = k
+            while time.perf_counter() < deadline:
+                sent += 1
+                begin = time.perf_counter()
+                try:
+                    r = await http.post(f"/api/{verb}", json={"model": model, "text": texts[i % len(texts)]})
+                    key = str(r.status_code)
+                    answered += 1
+                except httpx.HTTPError as error:
+                    key = type(error).__name__
+                latencies.append(time.perf_counter() - begin)
+                statuses[key] = statuses.get(key, 0) + 1
+                i += clients
+
+        begin = time.perf_counter()
+        await asyncio.gather(*(client(k) for k in range(clients)))
+        elapsed = time.perf_counter() - begin
+    latencies.sort()
+    ok = statuses.get("200", 0)
+    return {
+        "verb": verb, "clients": clients, "seconds": round(elapsed, 1), "requests": len(latencies), "rps": round(ok / elapsed, 1),
+        "p50_ms": round(1000 * latencies[len(latencies) // 2], 1), "p99_ms": round(1000 * latencies[int(0.99 * (len(latencies) - 1))], 1),
+        "errors": len(latencies) - ok, "statuses": statuses, "lost": sent - answered,
+    }  # fmt: skip
+
+
+def load_runs(runs: dict, clients: int, seconds: float, classify_seconds: float) -> list[dict]:
+    results = []
+    workload = [("tag", "tagger", tag_texts(), seconds), ("classify", "classifier", classify_texts(), classify_seconds)]
+    for batching in (True, False):
+        process, url = start_server([runs["tagger"], runs["classifier"]], batching)
+        try:
+            for verb, model, texts, duration in workload:
+                asyncio.run(load(url, verb, model, texts, clients, 2.0))  # warm-up
+                result = asyncio.run(load(url, verb, model, texts, clients, duration))
+                result["batching"] = batching
+                print(json.dumps(result), flush=True)
+                results.append(result)
+        finally:
+            process.terminate()
+            process.wait(30)
+    return results
+
+
+# -- onnxruntime against rnnkit -------------------------------------------------------------------------
+
+
+def viterbi(emissions: np.ndarray, transitions: np.ndarray, start: np.ndarray, end: np.ndarray) -> list[int]:
+    """The best tag path of one sentence: emissions (T, K) -> T tag ids (as in docs/serving.md)."""
+    delta, pointers = start + emissions[0], []
+    for e in emissions[1:]:
+        scores = delta[:, None] + transitions  # (K, K): from, to
+        pointers.append(scores.argmax(0))
+        delta = scores.max(0) + e
+    path = [int((delta + end).argmax())]
+    for back in reversed(pointers):
+        path.append(int(back[path[-1]]))
+    return path[::-1]
+
+
+def per_call(fn, n: int, repeat: int = 3) -> float:
+    """Best of ``repeat`` mean times of ``n`` calls, in milliseconds."""
+    best = float("inf")
+    for _ in range(repeat):
+        begin = time.perf_counter()
+        for i in range(n):
+            fn(i)
+        best = min(best, (time.perf_counter() - begin) / n)
+    return 1000 * best
+
+
+def onnx_against_rnnkit(runs: dict, sentences: int = 200, tokens: int = 300) -> dict:
+    import onnxruntime as ort
+
+    from rnnkit.data.conll import TaggedSentence, read_conll
+    from rnnkit.export import export_model
+    from rnnkit.runs import open_run
+
+    out = {"threads": torch.get_num_threads()}
+    task, model, _, device = open_run(runs["tagger"], device="cpu")
+    graphs = export_model(model)
+    tagger = ort.InferenceSession(graphs["model"].SerializeToString(), providers=["CPUExecutionProvider"])
+    data = [s for s in read_conll(DATA / "conll2003" / "eng.testb") if s.tokens][:sentences]
+    batches = [task.collate([TaggedSentence(s.tokens, [])]) for s in data]
+
+    def with_onnx(i):
+        b = batches[i]
+        e, transitions, start, end = tagger.run(None, {"words": b.words.numpy(), "chars": b.chars.numpy(), "char_lengths": b.char_lengths.int().numpy(),
+                                                       "cases": b.cases.numpy(), "lengths": b.lengths.int().numpy()})  # fmt: skip
+        return viterbi(e[:, 0], transitions, start, end)
+
+    with torch.no_grad():
+        assert all(with_onnx(i) == model.decode(batches[i])[0] for i in range(20))  # the same tags
+        out["tag_rnnkit_ms"] = per_call(lambda i: model.decode(batches[i]), len(batches))
+    out["tag_onnxruntime_ms"] = per_call(with_onnx, len(batches))
+    out["tag_sentences"] = len(batches)
+    out["tag_mean_words"] = round(sum(len(s.tokens) for s in data) / len(data), 1)
+
+    task, model, _, _ = open_run(runs["lm"], device="cpu")
+    lm = ort.InferenceSession(export_model(model)["model"].SerializeToString(), providers=["CPUExecutionProvider"])
+    V, H = model.output.out_features, model.recurrent.hidden_size
+    ids = torch.randint(3, V, (tokens,)).tolist()
+    with torch.no_grad():
+        state = [None]
+
+        def rnnkit_step(i):
+            _, state[0] = model.step(torch.tensor([ids[i]]), state[0] if i else None, 1)
+
+        out["lm_step_rnnkit_ms"] = per_call(rnnkit_step, tokens)
+    feeds = {"lengths": np.ones(1, np.int32), "state_a": np.zeros((1, 1, H), np.float32), "state_c": np.zeros((1, 1, H), np.float32)}
+
+    def onnx_step(i):
+        _, feeds["state_a"], feeds["state_c"] = lm.run(None, {**feeds, "input_ids": np.array([[ids[i]]])})
+
+    out["lm_step_onnxruntime_ms"] = per_call(onnx_step, tokens)
+    out["lm"] = f"LSTM, {H} units, vocabulary {V}"
+    print(json.dumps(out), flush=True)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=60, help="tag load run per mode (default 60)")
+    parser.add_argument("--classify-seconds", type=float, default=None, help="classify load run per mode (default: --seconds)")
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--only", choices=["load", "onnx"])
+    parser.add_argument("--runs", default="/tmp/rnnkit-serve-bench", help="where the benchmark's runs are trained (kept for reuse)")
+    parser.add_argument("--json", help="write the results here too")
+    args = parser.parse_args()
+    if not (DATA / "conll2003").exists():
+        sys.exit(f"needs the shared data at {DATA}")
+    runs = prepare_runs(Path(args.runs))
+    results = {}
+    if args.only != "onnx":
+        results["load"] = load_runs(runs, args.clients, args.seconds, args.classify_seconds or args.seconds)
+        print("\n| verb | batching | clients | seconds | requests/s | p50 ms | p99 ms | errors | lost |\n|---|---|---:|---:|---:|---:|---:|---:|---:|")
+        for r in results["load"]:
+            print(f"| {r['verb']} | {'on' if r['batching'] else 'off'} | {r['clients']} | {r['seconds']} | {r['rps']} | {r['p50_ms']} | {r['p99_ms']} | {r['errors']} | {r['lost']} |")
+    if args.only != "load":
+        results["onnx"] = onnx_against_rnnkit(runs)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
