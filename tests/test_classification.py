@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from equality import assert_equal_up_to_rounding
 from rnnkit.cli import main
 from rnnkit.data.labeled import LabeledText, parse_tree, read_labeled
 from rnnkit.data.text import DataError
@@ -83,7 +84,7 @@ def test_pooling_ignores_padding(pooling, bidirectional):
     padded = torch.tensor([[4, 5], [7, 6], [9, 8], [0, 3], [0, 2]])  # the same, padded to 5, next to another
     alone = model(short)
     together = model(padded, torch.tensor([3, 5]))
-    torch.testing.assert_close(together[0], alone[0])
+    assert_equal_up_to_rounding(alone[0], together[0], reduction=5 * 6)  # one row or two: other BLAS blocks
 
 
 def test_word_dropout_replaces_real_words_by_unk_in_training_only():

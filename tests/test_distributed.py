@@ -12,6 +12,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from safetensors.torch import load_file
 
+from equality import assert_equal_up_to_rounding
+
 NAMES = ["anna", "bob", "carla", "dave", "emma", "fred", "gina", "hank", "ida", "jon", "kara", "leo"] * 4
 
 
@@ -50,5 +52,5 @@ def test_two_processes_equal_one_on_the_same_global_batch(tmp_path, batching):
     one, two = load_file(tmp_path / "single" / "last.safetensors"), load_file(tmp_path / "ddp" / "last.safetensors")
     assert one.keys() == two.keys()
     for key in one:
-        torch.testing.assert_close(two[key], one[key], rtol=0, atol=2e-6)
+        assert_equal_up_to_rounding(one[key], two[key], reduction=8 * 6)  # float32 sums over a global batch of 8 × 6 tokens
     assert (tmp_path / "ddp" / "summary.json").exists()  # written once, by rank 0

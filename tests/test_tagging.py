@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from equality import assert_equal_up_to_rounding
 from rnnkit.cli import main
 from rnnkit.data.conll import TaggedSentence, convert, entities, read_conll
 from rnnkit.data.text import DataError
@@ -113,7 +114,7 @@ def test_only_a_bidirectional_tagger_reads_the_words_after_teddy(tmp_path, bidir
     if bidirectional:
         assert (teddy_1 - teddy_2).abs().max() > 1e-4  # "Roosevelt" vs "bears" changes the tag of "Teddy"
     else:
-        torch.testing.assert_close(teddy_1, teddy_2)  # only "Teddy" itself has been read
+        assert_equal_up_to_rounding(teddy_1, teddy_2, reduction=8 * 4)  # only "Teddy" itself has been read
 
 
 def synthetic_conll(path: Path, n: int = 60, seed: int = 0) -> str:
