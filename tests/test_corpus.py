@@ -261,3 +261,23 @@ def test_two_gloo_processes_read_disjoint_shares_that_cover_each_batch(tmp_path)
         assert chunk.tokens.T.tolist() == [c for pair in zip(c0[b], c1[b]) for c in pair]  # columns 0, 2, 4 | 1, 3, 5
     total = whole.splits["train"].num_tokens
     assert read0 < 0.75 * 2 * total and read1 < 0.75 * 2 * total  # each read its share (twice: sentences, stream)
+
+
+@pytest.mark.parametrize("kind", ["word", "whitespace"])
+def test_the_bytewise_ascii_tokenizer_follows_the_regular_expressions(kind):
+    """The numpy path for ASCII pieces equals the tokenizers' own rules (as regular expressions) on
+    random strings of the characters where the rules turn: joiners, angle brackets, \\x1c-\\x1f."""
+    import random
+    import re
+
+    from rnnkit.data.corpus import _ascii_piece, _regex_piece
+    from rnnkit.data.tokenizers import WORD
+
+    pattern = re.compile((WORD.pattern if kind == "word" else r"\S+") + r"|\n")
+    rng = random.Random(0)
+    pieces = ["a", "b", "Z", "0", "9", "_", "'", "-", "<", ">", ".", ",", " ", "\t", "\n", "\x1c", "\x0b", "<ab>", "<unk>"]
+    for _ in range(400):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 25))) + "\n"
+        keys, distinct = _ascii_piece(text.encode(), kind, lowercase=True)
+        expected_keys, expected = _regex_piece(text, pattern, lowercase=True)
+        assert distinct == expected and np.array_equal(keys, expected_keys), repr(text)

@@ -71,7 +71,7 @@ from .vocab import Vocabulary
 FORMAT = 1  # the layout version: a store of another version is prepared again
 PIECE_BYTES = 4 << 20  # text read and tokenized at a time
 BLOCK_TOKENS = 1 << 20  # token ids mapped and hashed at a time
-CACHE_FROM_BYTES = 16 << 20  # smaller corpora: a temporary store (cheap to rebuild); bigger: cached
+CACHE_FROM_BYTES = 1 << 20  # smaller corpora: a temporary store (rebuilt in a moment); bigger: cached
 POOL_FROM_BYTES = 32 << 20  # word-level text this big is tokenized by worker processes
 SPLITS = ("train", "valid", "test")
 TRAIN, VALID, TEST = 0, 1, 2
@@ -330,13 +330,93 @@ def _char_piece(text: str, lowercase: bool) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _regex_piece(text: str, pattern: re.Pattern, lowercase: bool) -> tuple[np.ndarray, list[str]]:
-    """The tokens of a piece by ``pattern`` (which also matches ``\\n``): each token's key is the
-    position of its first occurrence in the piece; returns (keys, the distinct tokens in order of
-    first occurrence, the key of each). Runs in worker processes."""
+    """The tokens of a piece by ``pattern`` (which also matches ``\\n``): (keys, distinct tokens),
+    keys (tokens,) int64 indexing the distinct tokens (in order of first occurrence)."""
     tokens = pattern.findall(text.lower() if lowercase else text)
     first: dict[str, int] = {}
-    keys = np.fromiter(map(first.setdefault, tokens, itertools.count()), np.int64, len(tokens))
-    return keys, list(first), np.fromiter(first.values(), np.int64, len(first))
+    positions = np.fromiter(map(first.setdefault, tokens, itertools.count()), np.int64, len(tokens))  # of first occurrences
+    dense = np.empty(len(tokens), np.int64)
+    dense[np.fromiter(first.values(), np.int64, len(first))] = np.arange(len(first))
+    return dense[positions], list(first)
+
+
+# byte classes for ASCII text: the word rule's \w, its joiners, white space (str.isspace's ASCII
+# characters), the line break, and everything else (a token of its own)
+_SPACE, _WORD, _JOIN, _NEWLINE, _OTHER = range(5)
+_CLASS = np.full(256, _OTHER, np.int8)
+_CLASS[[c for c in range(128) if chr(c).isspace()]] = _SPACE
+_CLASS[[c for c in range(128) if chr(c).isalnum() or chr(c) == "_"]] = _WORD
+_CLASS[[ord("'"), ord("-")]] = _JOIN
+_CLASS[ord("\n")] = _NEWLINE
+_LETTER = np.array([chr(c).isascii() and chr(c).isalpha() for c in range(256)])
+_P = np.uint64(0x100000001B3)  # an odd multiplier: invertible mod 2^64
+
+
+@functools.cache
+def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(P^i, P^-i) mod 2^64 for i < n (n a power of two, so that few sizes are cached)."""
+    one, inverse = np.ones(1, np.uint64), np.uint64(pow(int(_P), -1, 2**64))
+    with np.errstate(over="ignore"):
+        return tuple(np.concatenate([one, np.cumprod(np.full(n - 1, p), dtype=np.uint64)]) for p in (_P, inverse))
+
+
+def _ascii_piece(block: bytes, kind: str, lowercase: bool) -> tuple[np.ndarray, list[str]]:
+    """What ``_regex_piece`` returns, for ASCII text, computed on bytes with numpy: the word rule
+    (runs of \\w joined by single ' or - between them, ``<letters>`` one token, every other
+    character that is not white space a token) or the white-space rule, ``\\n`` a token. Each
+    token is told apart by a 64-bit polynomial hash of its bytes (P^i weights, prefix sums)."""
+    if lowercase:
+        block = block.lower()
+    b = np.frombuffer(block, np.uint8)
+    n = len(b)
+    kind_of = _CLASS[b]
+    if kind == "word":
+        word = kind_of == _WORD
+        before, after = np.concatenate([[False], word[:-1]]), np.concatenate([word[1:], [False]])
+        run = word | ((kind_of == _JOIN) & before & after)  # a joiner between two word characters
+        single = ~run & (kind_of != _SPACE)
+    else:
+        run = (kind_of != _SPACE) & (kind_of != _NEWLINE)
+        single = kind_of == _NEWLINE
+    edges = np.diff(np.concatenate([[0], run.view(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    if kind == "word":  # <letters>: the run and its brackets are one token
+        angle = (starts > 0) & (ends < n)
+        angle &= (b[np.maximum(starts - 1, 0)] == ord("<")) & (b[np.minimum(ends, n - 1)] == ord(">"))
+        not_letter = np.flatnonzero(run & ~_LETTER[b])  # digits, _ and joiners inside runs
+        angle[np.searchsorted(starts, not_letter, side="right") - 1] = False
+        single[starts[angle] - 1] = False
+        single[ends[angle]] = False
+        starts[angle] -= 1
+        ends[angle] += 1
+    end_of = np.empty(n + 1, np.int64)  # tokens in order of their start, without a sort
+    end_of[starts] = ends
+    singles = np.flatnonzero(single)
+    end_of[singles] = singles + 1
+    is_start = single
+    is_start[starts] = True
+    starts = np.flatnonzero(is_start)
+    ends = end_of[starts]
+    size = 1 << max(n, 1).bit_length()
+    power, inverse = _powers(size)
+    with np.errstate(over="ignore"):
+        prefix = np.concatenate([[np.uint64(0)], np.cumsum(b * power[:n], dtype=np.uint64)])
+        hashes = (prefix[ends] - prefix[starts]) * inverse[starts]
+        hashes = mix64(hashes ^ (ends - starts).astype(np.uint64))
+    distinct, first, keys = np.unique(hashes, return_index=True, return_inverse=True)
+    by_first = np.argsort(first)  # number the distinct tokens in order of first occurrence
+    rank = np.empty(len(distinct), np.int64)
+    rank[by_first] = np.arange(len(distinct))
+    tokens = [block[starts[i] : ends[i]].decode("ascii") for i in first[by_first]]
+    return rank[keys], tokens
+
+
+def _word_piece(block: bytes, pattern: re.Pattern, kind: str, lowercase: bool) -> tuple[np.ndarray, list[str]]:
+    """The tokens of a piece (``_ascii_piece`` for ASCII text, else ``_regex_piece``). Runs in
+    worker processes."""
+    if block.isascii():
+        return _ascii_piece(block, kind, lowercase)
+    return _regex_piece(block.decode("utf-8"), pattern, lowercase)
 
 
 class _Level:
@@ -344,8 +424,8 @@ class _Level:
 
     terminator: int  # the key of the line break
 
-    def pieces(self, texts: Iterable[str]) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """(keys, lengths, nonblank) per piece: keys (tokens,) int with the terminator ending each
+    def pieces(self, texts: Iterable[tuple[bytes, str]]) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """(keys, lengths, nonblank) per (bytes, text) piece: keys (tokens,) int with the terminator ending each
         line, lengths (lines,) int64 (the terminator included), nonblank (lines,) bool."""
         raise NotImplementedError
 
@@ -360,7 +440,7 @@ class _CharLevel(_Level):
         self.lowercase = tokenizer.lowercase
 
     def pieces(self, texts):
-        for text in texts:
+        for _, text in texts:
             yield _char_piece(text, self.lowercase)
 
     def symbols(self):
@@ -382,29 +462,27 @@ class _RegexLevel(_Level):
 
     def __init__(self, tokenizer: Tokenizer, big: bool):
         self.pattern = re.compile((WORD.pattern if tokenizer.kind == "word" else r"\S+") + r"|\n")
-        self.lowercase = tokenizer.lowercase
+        self.lowercase, self.kind = tokenizer.lowercase, tokenizer.kind
         self.index = {NEWLINE: 0}  # token -> key, for every token met (vocabulary-sized)
         self.terminator = 0
         self.workers = min(2, os.cpu_count() or 1) if big and (os.cpu_count() or 1) > 1 else 0
 
-    def _absorb(self, piece) -> tuple[np.ndarray, np.ndarray]:
-        keys, distinct, positions = piece
-        remap = np.empty(len(keys), np.int64)  # first-occurrence position -> key
-        remap[positions] = [self.index.setdefault(token, len(self.index)) for token in distinct]
-        keys = remap[keys]
+    def _absorb(self, piece) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        local, distinct = piece
+        keys = np.array([self.index.setdefault(token, len(self.index)) for token in distinct], np.int64)[local]
         lengths = np.diff(np.concatenate([[-1], np.flatnonzero(keys == self.terminator)]))
         return keys, lengths, lengths > 1  # a line without tokens is white space only
 
     def pieces(self, texts):
         if not self.workers:
-            for text in texts:
-                yield self._absorb(_regex_piece(text, self.pattern, self.lowercase))
+            for block, _ in texts:
+                yield self._absorb(_word_piece(block, self.pattern, self.kind, self.lowercase))
             return
         # fork: the workers only run re and numpy; a bounded queue keeps at most a few pieces in memory
         with multiprocessing.get_context("fork").Pool(self.workers) as pool:
             waiting: deque = deque()
-            for text in texts:
-                waiting.append(pool.apply_async(_regex_piece, (text, self.pattern, self.lowercase)))
+            for block, _ in texts:
+                waiting.append(pool.apply_async(_word_piece, (block, self.pattern, self.kind, self.lowercase)))
                 if len(waiting) > 2 * self.workers:
                     yield self._absorb(waiting.popleft().get())
             while waiting:
@@ -421,7 +499,7 @@ class _BPELevel(_Level):
         self.terminator = self.model.get_vocab_size(with_added_tokens=True)
 
     def pieces(self, texts):
-        for text in texts:
+        for _, text in texts:
             lines = text.split("\n")[:-1]
             nonblank = np.fromiter((not line.isspace() and line != "" for line in lines), bool, len(lines))
             encodings = self.model.encode_batch([line.lower() if self.lowercase else line for line in lines])
@@ -682,7 +760,7 @@ def _build(data, sources: list[dict], directory: Path, progress: bool | None = N
                     has_text = has_text or not text.isspace()
                     if fixed == TRAIN and not made_split and not evaluating:
                         fingerprint.update(kept_bytes(block, eos))
-                    yield text
+                    yield block, text
 
             for keys, lengths, nonblank in level.pieces(texts()):
                 if eos and not nonblank.all():  # blank lines are dropped, each line ends in <EOS>
