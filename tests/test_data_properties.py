@@ -105,7 +105,9 @@ def tree_files(draw) -> str:
 
 @st.composite
 def chorale_files(draw) -> str:
-    sequence = st.lists(st.lists(st.integers(21, 108), max_size=4), min_size=1, max_size=5)
+    odd = st.sampled_from([60.5, 60.0, float("inf"), float("nan"), 10**30, True, None, "60", 200, -1, [60], {"p": 60}])
+    pitch = st.one_of(st.integers(21, 108), st.integers(21, 108), st.integers(21, 108), odd)  # now and then, not a pitch
+    sequence = st.lists(st.lists(pitch, max_size=4), min_size=1, max_size=5)
     splits = {name: draw(st.lists(sequence, min_size=1, max_size=3)) for name in ("train", "valid", "test") if name == "train" or draw(st.booleans())}
     return json.dumps(splits, indent=draw(st.sampled_from([None, 1])))
 
