@@ -185,3 +185,18 @@ def test_a_broken_midi_file_is_a_one_line_error(tmp_path):
     (tmp_path / "cut.mid").write_bytes(data[: len(data) // 2])
     with pytest.raises(DataError, match=r"cut.mid: not a readable MIDI file"):
         read_midi(tmp_path / "cut.mid")
+
+
+# -- absurd lengths ----------------------------------------------------------------------------------------------
+def test_a_line_of_absurd_length_is_refused_with_its_figure(tmp_path):
+    from rnnkit.data.batches import MAX_SEQUENCE_STEPS
+    from rnnkit.tasks.language_model import LanguageModelTask
+
+    path = write(tmp_path / "long.txt", "a short line\n" * 40 + "x" * (MAX_SEQUENCE_STEPS + 1) + "\n")
+    data = LanguageModelTask.data_config({"train": [str(path)]})
+    with pytest.raises(DataError, match=r"long.txt .*: a sequence of 100,00[12] steps, more than 100,000.*--batching stream"):
+        LanguageModelTask.prepare(data)
+    LanguageModelTask.prepare(LanguageModelTask.data_config({"train": [str(path)], "batching": "stream"}))  # a stream has no such limit
+    path = write(tmp_path / "noblank.conll", "word O\n" * (MAX_SEQUENCE_STEPS + 2))
+    with pytest.raises(DataError, match=r"noblank.conll:1: a sentence of more than 100,000 tokens: are blank lines missing"):
+        read_conll(path)

@@ -31,7 +31,22 @@ import torch
 from torch import Tensor
 
 from ..training.distributed import SINGLE, Shard
-from .text import DataError
+from .textio import DataError
+
+
+# One sequence longer than this is refused where sentences are batched: the batch holding it is
+# padded to its length, and the activations kept for backpropagation grow with it (a line of 5
+# million characters took 4.9 GB with a small LSTM). Streams (--batching stream) have no such limit.
+MAX_SEQUENCE_STEPS = 100_000
+
+
+def check_sequence_lengths(lengths, where: str, advice: str = "", limit: int = MAX_SEQUENCE_STEPS) -> None:
+    """Refuse the input if its longest sequence (``lengths``: any integers, e.g. a numpy array of
+    line lengths in tokens) exceeds ``limit`` steps: a one-line ``DataError`` with the figure,
+    naming ``where`` (a file), followed by ``advice``."""
+    longest = int(max(lengths, default=0))
+    if longest > limit:
+        raise DataError(f"{where}: a sequence of {longest:,} steps, more than {limit:,}: batched as one sequence it needs absurd memory{advice}")
 
 
 @dataclass

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import textio
+from .batches import MAX_SEQUENCE_STEPS
 from .textio import DataError
 from ..errors import UsageError
 
@@ -59,6 +60,8 @@ def read_conll(path: str | Path, token_column: int = 0, tag_column: int = -1) ->
     sentences, tokens, tags = [], [], []
     first: tuple[int, int] | None = None  # (line number, column count) of the first token line
     for number, line in enumerate(lines, start=1):
+        if len(tokens) > MAX_SEQUENCE_STEPS:  # a file without blank lines is one endless sentence
+            raise DataError(f"{name}:{number - len(tokens)}: a sentence of more than {MAX_SEQUENCE_STEPS:,} tokens: are blank lines missing between sentences?")
         if not line.strip():
             if tokens:
                 sentences.append(TaggedSentence(tokens, tags))

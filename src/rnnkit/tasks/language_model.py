@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from ..cells import LSTMState
-from ..data.batches import StreamBatches, TokenBatch
+from ..data.batches import StreamBatches, TokenBatch, check_sequence_lengths
 from ..data.corpus import CorpusSentenceBatches, CorpusSplit, SeenLines, encode_file, is_prepared, prepare_corpus
 from ..data.textio import LINE_BREAK, DataError
 from ..data.tokenizers import Tokenizer, make_tokenizer
@@ -134,6 +134,11 @@ class LanguageModelTask(TaskBase):
             for key, value in corpus.meta["settings"].items():
                 setattr(data, key, tuple(value) if key == "split" else value)
             data.check()
+        if data.batching == "sentences":  # each line one sequence: a line of millions of tokens is refused with its figure
+            for name, split in corpus.splits.items():
+                where = ", ".join(map(str, data.train)) if name == "train" or not getattr(data, name, None) else str(getattr(data, name))
+                longest = (int(np.diff(split.offsets[i : i + 2**20 + 1]).max()) for i in range(0, len(split), 2**20))  # 8 MB at a time
+                check_sequence_lengths(longest, f"{where} ({name} split)", "; use --batching stream or break the text into lines")
         return cls(data, corpus.tokenizer, corpus.vocab, corpus.splits, corpus.seen, seed), corpus.record(data)
 
     def save(self, run: RunDir) -> None:
