@@ -16,7 +16,11 @@ rnnkit's own inference.
 
 The runs are trained here for a few steps on ../shared/data (their quality does not matter, their
 sizes do: the CoNLL tagger's defaults, a BiLSTM of 200 units with character features and a CRF;
-the SST classifier of benchmarks/tagging_classification.py). Only loopback is used.
+the SST classifier of benchmarks/tagging_classification.py). Only loopback is used. torch runs on
+``--threads`` threads (default 1) in the server and here, onnxruntime on as many: on a small machine
+shared with other work, two threads per process spin against each other and are ten times slower.
+The load average before and after is printed: the figures mean little when it is far above the
+number of cores.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -77,9 +82,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(runs: list[str], batching: bool) -> tuple[subprocess.Popen, str]:
+def start_server(runs: list[str], batching: bool, threads: int | None) -> tuple[subprocess.Popen, str]:
     port = free_port()
     command = [sys.executable, "-m", "rnnkit.cli", "serve", *runs, "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"]
+    if threads:
+        command += ["--threads", str(threads)]
     if not batching:
         command.append("--no-batching")
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -138,11 +145,11 @@ async def load(url: str, verb: str, model: str, texts: list[str], clients: int, 
     }  # fmt: skip
 
 
-def load_runs(runs: dict, clients: int, seconds: float, classify_seconds: float) -> list[dict]:
+def load_runs(runs: dict, clients: int, seconds: float, classify_seconds: float, threads: int | None) -> list[dict]:
     results = []
     workload = [("tag", "tagger", tag_texts(), seconds), ("classify", "classifier", classify_texts(), classify_seconds)]
     for batching in (True, False):
-        process, url = start_server([runs["tagger"], runs["classifier"]], batching)
+        process, url = start_server([runs["tagger"], runs["classifier"]], batching, threads)
         try:
             for verb, model, texts, duration in workload:
                 asyncio.run(load(url, verb, model, texts, clients, 2.0))  # warm-up
@@ -172,7 +179,7 @@ def viterbi(emissions: np.ndarray, transitions: np.ndarray, start: np.ndarray, e
     return path[::-1]
 
 
-def per_call(fn, n: int, repeat: int = 3) -> float:
+def per_call(fn, n: int, repeat: int = 2) -> float:
     """Best of ``repeat`` mean times of ``n`` calls, in milliseconds."""
     best = float("inf")
     for _ in range(repeat):
@@ -183,7 +190,7 @@ def per_call(fn, n: int, repeat: int = 3) -> float:
     return 1000 * best
 
 
-def onnx_against_rnnkit(runs: dict, sentences: int = 200, tokens: int = 300) -> dict:
+def onnx_against_rnnkit(runs: dict, sentences: int = 100, tokens: int = 200) -> dict:
     import onnxruntime as ort
 
     from rnnkit.data.conll import TaggedSentence, read_conll
@@ -191,9 +198,11 @@ def onnx_against_rnnkit(runs: dict, sentences: int = 200, tokens: int = 300) -> 
     from rnnkit.runs import open_run
 
     out = {"threads": torch.get_num_threads()}
+    ort_options = ort.SessionOptions()
+    ort_options.intra_op_num_threads = torch.get_num_threads()  # the same number of threads for both
     task, model, _, device = open_run(runs["tagger"], device="cpu")
     graphs = export_model(model)
-    tagger = ort.InferenceSession(graphs["model"].SerializeToString(), providers=["CPUExecutionProvider"])
+    tagger = ort.InferenceSession(graphs["model"].SerializeToString(), ort_options, providers=["CPUExecutionProvider"])
     data = [s for s in read_conll(DATA / "conll2003" / "eng.testb") if s.tokens][:sentences]
     batches = [task.collate([TaggedSentence(s.tokens, [])]) for s in data]
 
@@ -207,11 +216,16 @@ def onnx_against_rnnkit(runs: dict, sentences: int = 200, tokens: int = 300) -> 
         assert all(with_onnx(i) == model.decode(batches[i])[0] for i in range(20))  # the same tags
         out["tag_rnnkit_ms"] = per_call(lambda i: model.decode(batches[i]), len(batches))
     out["tag_onnxruntime_ms"] = per_call(with_onnx, len(batches))
+    # what micro-batching buys inside the server: rnnkit's tagging of 32 sentences in one batch, per sentence
+    with torch.no_grad():
+        groups = [data[i : i + 32] for i in range(0, len(data) - 31, 32)]
+        out["tag_rnnkit_batch32_ms"] = per_call(lambda i: task.predict(model, groups[i], device), len(groups)) / 32
+        out["tag_rnnkit_alone_ms"] = per_call(lambda i: task.predict(model, [data[i]], device), len(data))
     out["tag_sentences"] = len(batches)
     out["tag_mean_words"] = round(sum(len(s.tokens) for s in data) / len(data), 1)
 
     task, model, _, _ = open_run(runs["lm"], device="cpu")
-    lm = ort.InferenceSession(export_model(model)["model"].SerializeToString(), providers=["CPUExecutionProvider"])
+    lm = ort.InferenceSession(export_model(model)["model"].SerializeToString(), ort_options, providers=["CPUExecutionProvider"])
     V, H = model.output.out_features, model.recurrent.hidden_size
     ids = torch.randint(3, V, (tokens,)).tolist()
     with torch.no_grad():
@@ -239,19 +253,23 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--only", choices=["load", "onnx"])
     parser.add_argument("--runs", default="/tmp/rnnkit-serve-bench", help="where the benchmark's runs are trained (kept for reuse)")
+    parser.add_argument("--threads", type=int, default=1, help="torch's threads, in the server and here (default 1: the machine is shared)")
     parser.add_argument("--json", help="write the results here too")
     args = parser.parse_args()
     if not (DATA / "conll2003").exists():
         sys.exit(f"needs the shared data at {DATA}")
+    torch.set_num_threads(args.threads)
     runs = prepare_runs(Path(args.runs))
-    results = {}
+    results = {"load_average_before": os.getloadavg()}
     if args.only != "onnx":
-        results["load"] = load_runs(runs, args.clients, args.seconds, args.classify_seconds or args.seconds)
+        results["load"] = load_runs(runs, args.clients, args.seconds, args.classify_seconds or args.seconds, args.threads)
         print("\n| verb | batching | clients | seconds | requests/s | p50 ms | p99 ms | errors | lost |\n|---|---|---:|---:|---:|---:|---:|---:|---:|")
         for r in results["load"]:
             print(f"| {r['verb']} | {'on' if r['batching'] else 'off'} | {r['clients']} | {r['seconds']} | {r['rps']} | {r['p50_ms']} | {r['p99_ms']} | {r['errors']} | {r['lost']} |")
     if args.only != "load":
         results["onnx"] = onnx_against_rnnkit(runs)
+    results["load_average_after"] = os.getloadavg()
+    print(f"load average (1, 5, 15 min) before {results['load_average_before']}, after {results['load_average_after']}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
 

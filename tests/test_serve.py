@@ -273,3 +273,12 @@ def test_a_full_queue_answers_503_and_an_internal_error_500_and_serving_goes_on(
         await batcher.stop()
 
     asyncio.run(main())
+
+
+def test_cli_errors_are_one_line(runs, capsys):
+    from rnnkit.cli import main
+
+    assert main(["serve", runs["names"], "--port", "0"]) == 2
+    assert main(["serve", str(Path(runs["names"]).parent / "nowhere")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "--port must lie in 1..65535" in err[0] and "no such run directory" in err[1]

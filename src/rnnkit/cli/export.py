@@ -30,5 +30,5 @@ def run(args) -> int:
         name, worst = max(result["differences"].items(), key=lambda item: item[1])
         print(f"onnxruntime against rnnkit on a random padded batch: largest difference {worst:.1e} relative to the output's scale ({name})")
         if worst > 1e-3:
-            raise ValueError(f"the exported graphs disagree with rnnkit ({name}: {worst:.1e}); please report this")
+            raise RuntimeError(f"the exported graphs disagree with rnnkit ({name}: {worst:.1e}); a bug: please report it")
     return 0

@@ -20,22 +20,31 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--window-ms", type=float, default=5.0, help="how long a batch waits for more requests (default 5)")
     parser.add_argument("--max-batch", type=int, default=32, help="requests per batch at most (default 32)")
     parser.add_argument("--max-queue", type=int, default=256, help="requests waiting per model and verb before 503 (default 256)")
+    parser.add_argument("--threads", type=int, help="torch's threads for inference (default: torch's own; 1 is often faster on a busy small machine)")
     parser.set_defaults(verb="serve")
 
 
 def run(args) -> int:
+    from ..errors import UsageError
     from ..serve import create_app
 
     if not 0 < args.port < 65536:
-        raise ValueError(f"--port must lie in 1..65535, got {args.port}")
+        raise UsageError(f"--port must lie in 1..65535, got {args.port}")
     for name in ("window_ms", "max_batch", "max_queue"):
         if getattr(args, name) < (0 if name == "window_ms" else 1):
-            raise ValueError(f"--{name.replace('_', '-')} must be {'at least 0' if name == 'window_ms' else 'positive'}, got {getattr(args, name)}")
+            raise UsageError(f"--{name.replace('_', '-')} must be {'at least 0' if name == 'window_ms' else 'positive'}, got {getattr(args, name)}")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise UsageError(f"--threads must be positive, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
     app = create_app(args.runs, device=args.device, weights=args.weights, batching=not args.no_batching,
                      window_ms=args.window_ms, max_batch=args.max_batch, max_queue=args.max_queue)  # fmt: skip
     import uvicorn
 
     names = ", ".join(f"{s.name} ({s.kind})" for s in app.state.served.values())
     print(f"rnnkit serve: {names} at http://{args.host}:{args.port}/ (API docs at /docs)", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    # keep idle connections open for a minute: a client reusing one the server has just closed sees an error
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_keep_alive=60)
     return 0

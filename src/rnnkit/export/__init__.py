@@ -16,6 +16,8 @@ from pathlib import Path
 
 import torch
 
+from ..errors import UsageError
+
 __all__ = ["EXPORTERS", "export_model", "export_run", "metadata"]
 
 
@@ -23,18 +25,18 @@ def _onnx():
     try:
         import onnx
     except ImportError:
-        raise ValueError("export needs the onnx package: pip install 'rnnkit[export]'") from None
+        raise UsageError("export needs the onnx package: pip install 'rnnkit[export]'") from None
     return onnx
 
 
 def export_model(model) -> dict:
     """{graph role: onnx.ModelProto} of an rnnkit model (``model`` for most kinds; ``encoder`` and
-    ``decoder`` for seq2seq). Raises ValueError for what has no ONNX form (it names it)."""
+    ``decoder`` for seq2seq). Raises UsageError for what has no ONNX form (it names it)."""
     _onnx()
     from .models import EXPORTERS
 
     if model.kind not in EXPORTERS:
-        raise ValueError(f"export: no exporter for model kind {model.kind!r} (these have one: {', '.join(EXPORTERS)})")
+        raise UsageError(f"export: no exporter for model kind {model.kind!r} (these have one: {', '.join(EXPORTERS)})")
     with torch.no_grad():
         return EXPORTERS[model.kind](model.cpu().float().eval())
 
@@ -136,7 +138,7 @@ def export_run(run_path, out, weights: str = "best", check: bool = True) -> dict
 
     out = Path(out)
     if out.suffix != ".onnx":
-        raise ValueError(f"--out {out}: give a file name ending in .onnx")
+        raise UsageError(f"--out {out}: give a file name ending in .onnx")
     if not out.parent.is_dir():
         raise FileNotFoundError(f"--out {out}: no such directory {out.parent}")
     task, model, config, _ = open_run(run_path, weights, "cpu")

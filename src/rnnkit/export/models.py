@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from onnx import numpy_helper
 
+from ..errors import UsageError
 from .graph import BOOL, FLOAT, INT32, INT64, GraphBuilder, as_numpy
 from .recurrent import recurrent, state_names, step_mask, time_steps
 
@@ -155,7 +156,7 @@ def export_classifier(model) -> dict:
         weights = g.op("Softmax", g.op("Where", mask, scores, g.const(-np.inf, np.float32)), axis=0)  # α over real steps
         h = g.op("ReduceSum", g.op("Mul", weights, outputs), g.const([0]), keepdims=0)
     else:
-        raise ValueError(f"export: no ONNX form for the pooling {type(pool).__name__}")
+        raise UsageError(f"export: no ONNX form for the pooling {type(pool).__name__}")
     logits = g.linear(deep_head(g, model.head, h), model.output)
     C = model.output.out_features
     g.output("logits", logits, FLOAT, ["B", C])

@@ -31,6 +31,7 @@ import torch
 from onnx import helper
 
 from ..cells import Cell
+from ..errors import UsageError
 from ..recurrent import Recurrent
 from .graph import BOOL, FLOAT, GraphBuilder, as_numpy
 
@@ -150,12 +151,12 @@ def recurrent(g: GraphBuilder, layer: Recurrent, x: str, lengths: str, state: li
     Returns the outputs (T, B, D*H) and one final-state value (L*D, B, H) per state name.
     """
     if layer.batch_first:
-        raise ValueError("export: a batch-first Recurrent layer is not supported (rnnkit's models are time-major)")
+        raise UsageError("export: a batch-first Recurrent layer is not supported (rnnkit's models are time-major)")
     if layer.initial_state is not None:
-        raise ValueError("export: a learned initial state is not supported yet")
+        raise UsageError("export: a learned initial state is not supported yet")
     kind, D, H = layer.cell_kind, layer.num_directions, layer.hidden_size
     if kind not in OPERATORS and kind not in SCAN_STEPS:
-        raise ValueError(f"export: no ONNX form for cell {kind!r} (these have one: {', '.join(supported_cells())})")
+        raise UsageError(f"export: no ONNX form for cell {kind!r} (these have one: {', '.join(supported_cells())})")
     finals: list[list[str]] = [[] for _ in state]
     mask = step_mask(g, lengths, time_steps(g, x)) if kind in SCAN_STEPS else None
     for index in range(layer.num_layers):

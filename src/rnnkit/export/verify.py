@@ -12,13 +12,15 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
+from ..errors import UsageError
+
 
 def session(model_proto):
     """An onnxruntime session of an in-memory ONNX model (CPU)."""
     try:
         import onnxruntime as ort
     except ImportError:
-        raise ValueError("checking an export needs onnxruntime: pip install 'rnnkit[export]'") from None
+        raise UsageError("checking an export needs onnxruntime: pip install 'rnnkit[export]'") from None
     options = ort.SessionOptions()
     options.log_severity_level = 3
     return ort.InferenceSession(model_proto.SerializeToString(), options, providers=["CPUExecutionProvider"])

@@ -16,7 +16,9 @@ def create_app(*args, **kwargs):
     try:
         from .app import create_app as create
     except ImportError as error:
-        raise ValueError(f"rnnkit serve needs FastAPI and uvicorn: pip install 'rnnkit[serve]' ({error})") from None
+        from ..errors import UsageError
+
+        raise UsageError(f"rnnkit serve needs FastAPI and uvicorn: pip install 'rnnkit[serve]' ({error})") from None
     return create(*args, **kwargs)
 
 

@@ -29,6 +29,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 
+from ..errors import UsageError
 from . import schemas
 from .batching import MicroBatcher, QueueFull
 from .verbs import ALL_VERBS, VERBS_BY_TASK, Served
@@ -53,7 +54,7 @@ def load_runs(paths: list[str], device: str = "auto", weights: str = "best") -> 
     for path in paths:
         task, model, config, torch_device = open_run(path, weights, device)
         if config["task"] not in VERBS_BY_TASK:
-            raise ValueError(f"{path}: a {config['task']} run; rnnkit serve answers runs of: {', '.join(VERBS_BY_TASK)}")
+            raise UsageError(f"{path}: a {config['task']} run; rnnkit serve answers runs of: {', '.join(VERBS_BY_TASK)}")
         name, n = Path(path).resolve().name, 1
         while name in served:
             n += 1
@@ -62,7 +63,7 @@ def load_runs(paths: list[str], device: str = "auto", weights: str = "best") -> 
         metrics = json.loads(summary.read_text()) if summary.exists() else {}
         served[name] = Served(name, str(path), task, model, config, torch_device, metrics)
     if not served:
-        raise ValueError("rnnkit serve needs at least one run")
+        raise UsageError("rnnkit serve needs at least one run")
     return served
 
 
