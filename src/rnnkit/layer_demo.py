@@ -91,6 +91,9 @@ def speed(B: int, T: int, n_x: int, n_a: int, repeats: int) -> list[tuple[str, s
         for name in engines_for(layer.cells["l0"], "cpu"):
             layer.engine = name
             rows.append((kind, name, _step_ms(layer, x, max(2, repeats // 3) if name == "reference" else repeats)))
+        layer.engine = "auto"
+        picked = layer.engine_for(x.device, x).name  # timed once per machine and shape class (engines/autotune.py)
+        rows.append((kind, f"auto={picked}", next(ms for cell, name, ms in rows if cell == kind and name == picked)))
     return rows
 
 
@@ -142,7 +145,7 @@ def run_demo(quick: bool = False, seed: int = 0) -> None:
     print(f"\n== 3. One training step (forward + backward), B={B} T={T} n_x=32 n_a={n_a}, {torch.get_num_threads()} threads\n")
     rows = speed(B, T, 32, n_a, repeats=3 if quick else 9)
     for cell, engine, ms in rows:
-        print(f"  {cell:14s} {engine:10s} {ms:8.1f} ms")
+        print(f"  {cell:14s} {engine:12s} {ms:8.1f} ms")
 
     steps = 20 if quick else 200
     print(f"\n== 4. Why a tagger reads both ways: each word's tag depends on the next word ({steps} steps, chance 50%)\n")

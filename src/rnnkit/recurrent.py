@@ -31,8 +31,9 @@ class Recurrent(nn.Module):
             its first; the two directions' outputs are joined on the feature axis.
         dropout: dropout probability on the outputs of every layer but the last (training only).
         batch_first: inputs and outputs are (B, T, ...) instead of (T, B, ...).
-        engine: ``"auto"`` (the fastest engine that can run the cell on the input's device),
-            ``"reference"``, ``"fused"`` or ``"native"``.
+        engine: ``"auto"`` (the fastest engine that can run the cell on the input's device: on the
+            CPU measured once per shape class and machine, see ``rnnkit.engines.autotune``),
+            ``"reference"``, ``"fused"``, ``"native"``, ``"triton"`` or ``"persistent"``.
         learn_initial_state: learn a<0> (and the LSTM's c<0>) instead of starting from zeros.
         **cell_options: options of the cell, e.g. ``nonlinearity="relu"`` for ``rnn`` or
             ``peepholes=True`` for ``lstm``.
@@ -116,11 +117,17 @@ class Recurrent(nn.Module):
         """The cells of one layer, forward direction first."""
         return [self.cells[self._cell_name(layer, d)] for d in range(self.num_directions)]
 
-    def engine_for(self, device: torch.device) -> Engine:
-        """The engine a call on ``device`` runs on."""
-        if self.engine == "auto":
+    def engine_for(self, device: torch.device, x: Tensor | None = None) -> Engine:
+        """The engine a call on ``device`` runs on; with ``x``, the call's time-major input (T, B, n_x),
+        the one ``auto`` measured fastest on this machine for its shape class (training when grad
+        mode is on and x or a parameter requires grad; ``rnnkit.engines.autotune``). A forced
+        ``engine=`` is returned as it is, never timed."""
+        if self.engine != "auto":
+            return engine_named(self.engine)
+        if x is None:
             return choose_engine(self.cells["l0"], device)
-        return engine_named(self.engine)
+        training = torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in self.parameters()))
+        return choose_engine(self.cells["l0"], device, x, training)
 
     def extra_repr(self) -> str:
         parts = [repr(self.cell_kind), str(self.input_size), str(self.hidden_size)]
@@ -146,7 +153,7 @@ class Recurrent(nn.Module):
             raise ValueError("Recurrent got an input with no time steps (T = 0)")
         lengths = check_lengths(lengths, T, B, x.device)
         initial = self._initial_states(state, B, x)
-        engine = self.engine_for(x.device)
+        engine = self.engine_for(x.device, x)
         finals: list[State] = []
         layer_input = x
         for layer in range(self.num_layers):

@@ -86,7 +86,7 @@ def recording(model: nn.Module):
     saved = []
     for layer_name, layer in layers:
         saved.append((layer, layer.engine_for))
-        layer.engine_for = lambda device, _engine=engine: _engine
+        layer.engine_for = lambda device, x=None, _engine=engine: _engine
         for cell_name, cell in layer.cells.items():
             rec._keys[id(cell)] = (layer_name, cell_name)
 

@@ -7,14 +7,17 @@
 * ``persistent``: the same with one launch per direction for all steps, the weights kept on chip
   (GPUs; every cell kind).
 
-``Recurrent(engine="auto")`` asks :func:`choose_engine`; ``engine=NAME`` forces one.
+``Recurrent(engine="auto")`` asks :func:`choose_engine`, which times the engines on the machine
+it runs on (``autotune.py``); ``engine=NAME`` forces one.
 """
 
 from __future__ import annotations
 
 import torch
+from torch import Tensor
 
 from ..cells import Cell
+from . import autotune
 from .base import DirectionalEngine, Engine, State
 from .fused import FusedEngine, PersistentTritonEngine, TritonEngine
 from .native import NativeEngine
@@ -25,8 +28,9 @@ __all__ = ["ENGINES", "DirectionalEngine", "Engine", "State", "choose_engine", "
 
 ENGINES: dict[str, Engine] = {engine.name: engine for engine in (ReferenceEngine(), FusedEngine(), NativeEngine(), TritonEngine(), PersistentTritonEngine())}
 
-# Preference order for engine="auto", by device type, measured by benchmarks/core_speed.py and
-# benchmarks/gpu.py (see docs/benchmarks.md): the first engine that supports the cell wins.
+# Preference order for engine="auto" where it does not measure (RNNKIT_AUTOTUNE=0, tiny shapes, GPUs;
+# see autotune.py), by device type, from benchmarks/core_speed.py and benchmarks/gpu.py on the
+# machines of docs/benchmarks.md: the first engine that supports the cell wins.
 AUTO_ORDER: dict[str, tuple[str, ...]] = {
     "cpu": ("fused", "native", "reference"),
     # cuDNN for the cells it computes (fastest in fp16; docs/gpu), the persistent Triton kernels for
@@ -59,9 +63,21 @@ def engines_for(cell: Cell, device: torch.device | str) -> list[str]:
     return [name for name, engine in ENGINES.items() if engine.unsupported(cell) is None and engine.unavailable_on(device) is None]
 
 
-def choose_engine(cell: Cell, device: torch.device) -> Engine:
-    """The engine ``engine="auto"`` uses for ``cell`` on ``device``."""
-    for name in AUTO_ORDER.get(device.type, AUTO_ORDER_DEFAULT):
-        if ENGINES[name].unsupported(cell) is None:
-            return ENGINES[name]
-    return ENGINES["reference"]
+def choose_engine(cell: Cell, device: torch.device, x: Tensor | None = None, training: bool = False) -> Engine:
+    """The engine ``engine="auto"`` uses for ``cell`` on ``device``.
+
+    Without ``x`` (the call's input, (T, B, n_x)): the first engine of the fixed ``AUTO_ORDER``
+    that runs the cell. With it, where the shape is worth it, the fastest engine measured on this
+    machine for the call's shape class, ``training`` or not (``engines/autotune.py``).
+    """
+    fixed = next((ENGINES[name] for name in AUTO_ORDER.get(device.type, AUTO_ORDER_DEFAULT) if ENGINES[name].unsupported(cell) is None), ENGINES["reference"])
+    if x is None or not autotune.worth_tuning(cell, x):
+        return fixed
+    candidates = [ENGINES[name] for name in engines_for(cell, device) if name != "reference"]
+    if len(candidates) < 2:
+        return fixed
+    try:
+        return autotune.choose(cell, x, training, candidates)
+    except Exception as error:  # an engine failing at this shape: the fixed order, as without timing
+        autotune.log.debug("auto: timing failed (%s); %s from the fixed order", error, fixed.name)
+        return fixed

@@ -1,0 +1,206 @@
+"""``engine="auto"`` by measurement: time each engine that can run a layer, once, and keep the fastest.
+
+Which engine is fastest depends on the machine, not only on the cell: on an Intel Xeon (AVX-512)
+the fused engine's LSTM beats torch's oneDNN LSTM, on an AMD EPYC (AVX2) it is slower
+(docs/benchmarks.md). So, as ``torch.backends.cudnn.benchmark`` does, the first call of a layer with
+a new *shape class* times every engine that supports it on one layer of the real input, a few
+rounds interleaved, and keeps the fastest:
+
+* shape class (the key): cell kind and options, device type, dtype, batch size, hidden size and
+  input size each rounded up to a power of two, training or inference, and torch's thread count;
+* what is timed: the first layer's forward direction on the call's own input (detached; no random
+  numbers drawn, no ``.grad`` touched), forward and, when training, backward to the input and
+  parameters; ``reference`` only when no other engine runs the cell (it is the truth, never fast);
+* where it is kept: in memory for the life of the process, and in ``autotune.json`` under the
+  user's cache directory (``$RNNKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/rnnkit``, else
+  ``~/.cache/rnnkit``), under a signature of the CPU model, torch's and rnnkit's versions, so later
+  processes on the same machine reuse it without timing. The file is written atomically; a corrupt
+  or foreign file is ignored and rewritten, never an error.
+
+The fixed order of ``engines.AUTO_ORDER`` is used instead when ``RNNKIT_AUTOTUNE=0``, for tiny
+shapes (timing would cost more than it saves), on other devices than the CPU (GPU engines compile
+kernels on first use; their order is measured in docs/benchmarks.md), under autocast, and whenever
+timing fails. A choice the user forces with ``Recurrent(engine=...)`` never reaches this module.
+
+Stability: a choice, once made for a key, is the process's for good, so a run never changes engine
+half-way. Engines agree to rounding, not bit for bit; a resumed run is bit-identical to an
+uninterrupted one only when both choose the same engine: force ``engine=`` (or set
+``RNNKIT_AUTOTUNE=0``) where that matters, as the test suite does. ``RNNKIT_AUTOTUNE=0`` is also
+what ``tests/conftest.py`` sets, so no test depends on timing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import platform
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from ..cells import Cell
+from .base import Engine
+
+log = logging.getLogger("rnnkit.engines")
+
+FORMAT = 1
+ROUNDS = 3  # timed rounds per engine, interleaved, after one warm-up run each; the fastest round counts
+TINY_WORK = 2**22  # T·B·n_a·(n_a + n_x) below this: the fixed order (a tuning would outweigh any gain)
+
+_chosen: dict[str, str] = {}  # key -> engine name, for the life of the process
+_lock = threading.Lock()
+
+
+def enabled() -> bool:
+    return os.environ.get("RNNKIT_AUTOTUNE", "1") != "0"
+
+
+def cache_file() -> Path:
+    """Where measured choices are kept across processes."""
+    root = os.environ.get("RNNKIT_CACHE_DIR")
+    if root:
+        return Path(root) / "autotune.json"
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "rnnkit" / "autotune.json"
+
+
+def machine_signature() -> str:
+    """CPU model, torch and rnnkit versions: a stored choice is only reused under the same three."""
+    from .. import __version__
+
+    return f"{cpu_model()} | torch {torch.__version__} | rnnkit {__version__}"
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _bucket(n: int) -> int:
+    """n rounded up to a power of two: shapes that close share a measurement."""
+    return 1 << max(0, math.ceil(math.log2(max(n, 1))))
+
+
+def key_for(cell: Cell, x: Tensor, training: bool) -> str:
+    """The shape class of a call: what a measurement is kept under."""
+    T, B, n_x = x.shape
+    options = ",".join(f"{k}={v}" for k, v in sorted(cell.options().items()))
+    mode = "train" if training else "infer"
+    return (
+        f"{cell.kind}({options}) {x.device.type} {str(x.dtype).removeprefix('torch.')} "
+        f"B<={_bucket(B)} n_a<={_bucket(cell.hidden_size)} n_x<={_bucket(n_x)} {mode} threads={torch.get_num_threads()}"
+    )
+
+
+def worth_tuning(cell: Cell, x: Tensor) -> bool:
+    """False where the fixed order stands: tiny shapes, devices other than the CPU, autocast."""
+    T, B, n_x = x.shape
+    if not enabled() or x.device.type != "cpu" or torch.is_autocast_enabled("cpu"):
+        return False
+    return T * B * cell.hidden_size * (cell.hidden_size + n_x) >= TINY_WORK
+
+
+def choose(cell: Cell, x: Tensor, training: bool, candidates: Sequence[Engine]) -> Engine:
+    """The fastest of ``candidates`` (at least two) for this call's shape class: remembered, read
+    from the cache file, or measured now (and then stored)."""
+    by_name = {engine.name: engine for engine in candidates}
+    key = key_for(cell, x, training)
+    with _lock:
+        name = _chosen.get(key)
+        if name is None:
+            name = _stored().get(key, {}).get("engine")
+            if name in by_name:
+                log.debug("auto: %s for %s (stored in %s)", name, key, cache_file())
+            else:
+                times = measure(cell, x, training, candidates)
+                name = min(times, key=times.get)
+                _store(key, name, times)
+                log.debug("auto: %s for %s (measured, ms: %s)", name, key, ", ".join(f"{k} {v:.2f}" for k, v in times.items()))
+            _chosen[key] = name
+    return by_name.get(name, candidates[0])
+
+
+def measure(cell: Cell, x: Tensor, training: bool, candidates: Sequence[Engine], rounds: int = ROUNDS) -> dict[str, float]:
+    """Milliseconds of one layer-direction step of each engine: the fastest of ``rounds`` interleaved
+    rounds after a warm-up run (which absorbs one-time costs: compiled loops, buffers)."""
+    runs = {engine.name: _step(engine, cell, x, training) for engine in candidates}
+    for run in runs.values():
+        run()
+    best = {name: math.inf for name in runs}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            best[name] = min(best[name], (time.perf_counter() - start) * 1e3)
+    return best
+
+
+def _step(engine: Engine, cell: Cell, x: Tensor, training: bool) -> Callable[[], None]:
+    """One call of ``engine`` on ``cell`` over x's shape and values, as a training step (forward
+    and backward to the input and parameters, without touching ``.grad``) or inference."""
+    x = x.detach()
+    state = tuple(x.new_zeros(x.shape[1], cell.hidden_size) for _ in cell.state_names)
+    params = [p for p in cell.parameters() if p.requires_grad]
+
+    def run() -> None:
+        with torch.set_grad_enabled(training):
+            x_in = x.requires_grad_(True) if training else x
+            outputs, _ = engine.run_layer([cell], x_in, None, [state])
+            if training:
+                torch.autograd.grad(outputs.sum(), [x_in, *params])
+        if x.device.type == "cuda":
+            torch.cuda.synchronize(x.device)
+
+    return run
+
+
+def _stored() -> dict[str, dict]:
+    """This machine's stored choices: {key: {"engine": name, "ms": {name: ms}}}; {} when the file is
+    missing, unreadable, corrupt or from another format."""
+    try:
+        data = json.loads(cache_file().read_text())
+        entries = data["machines"][machine_signature()] if data.get("format") == FORMAT else {}
+        return entries if isinstance(entries, dict) else {}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def _store(key: str, name: str, times: dict[str, float]) -> None:
+    """Add a measurement to the cache file: read, merge, write a temporary file, rename it over."""
+    path = cache_file()
+    try:
+        try:
+            data = json.loads(path.read_text())
+            if data.get("format") != FORMAT or not isinstance(data.get("machines"), dict):
+                raise ValueError("another format")
+        except (OSError, ValueError, AttributeError):
+            data = {"format": FORMAT, "machines": {}}
+        entries = data["machines"].get(machine_signature())
+        if not isinstance(entries, dict):
+            entries = data["machines"][machine_signature()] = {}
+        entries[key] = {"engine": name, "ms": {k: round(v, 3) for k, v in times.items()}}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=".autotune-", suffix=".json", dir=path.parent)
+        with os.fdopen(handle, "w") as f:
+            json.dump(data, f, indent=1, sort_keys=True)
+        os.replace(temporary, path)
+    except OSError as error:  # a read-only home, a full disk: the choice still holds for this process
+        log.debug("auto: could not store the choice in %s (%s)", path, error)
+
+
+def forget() -> None:
+    """Drop this process's choices (tests; after changing threads or engines)."""
+    with _lock:
+        _chosen.clear()

@@ -1,0 +1,156 @@
+"""``engine="auto"`` measures once per shape class and machine, remembers, and never crashes on its
+cache file; a forced engine and the fixed-order settings never time anything.
+
+Most tests replace the timing (``autotune.measure``) by given figures, so nothing depends on this
+machine's speed; one times the real engines at a small shape.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+import torch
+
+from rnnkit import Recurrent
+from rnnkit.engines import autotune
+
+SHAPE = (32, 16, 24)  # (T, B, n_x): T·B·n_a·(n_a + n_x) = 32·16·96·120, over autotune.TINY_WORK
+HIDDEN = 96
+
+
+@pytest.fixture(autouse=True)
+def tuning(monkeypatch, tmp_path):
+    """Autotuning on (the suite's conftest turns it off), a private cache, a fresh process memory."""
+    monkeypatch.setenv("RNNKIT_AUTOTUNE", "1")
+    monkeypatch.setenv("RNNKIT_CACHE_DIR", str(tmp_path / "cache"))
+    autotune.forget()
+    yield
+    autotune.forget()
+
+
+def timings(figures: dict[str, float] | None, calls: list):
+    """A stand-in for autotune.measure: records its calls, returns ``figures`` (None: must not run)."""
+
+    def measure(cell, x, training, candidates, rounds=autotune.ROUNDS):
+        calls.append((cell.kind, training, sorted(e.name for e in candidates)))
+        assert figures is not None, "timed although the choice was known"
+        return {e.name: figures[e.name] for e in candidates}
+
+    return measure
+
+
+def lstm_call(layer: Recurrent, grad: bool = True):
+    x = torch.randn(*SHAPE, requires_grad=grad)
+    return layer.engine_for(x.device, x).name, x
+
+
+def test_auto_takes_the_engine_measured_fastest_and_keeps_it(monkeypatch, caplog):
+    calls = []
+    monkeypatch.setattr(autotune, "measure", timings({"fused": 9.0, "native": 4.0}, calls))
+    layer = Recurrent("lstm", SHAPE[2], HIDDEN)
+    with caplog.at_level(logging.DEBUG, logger="rnnkit.engines"):
+        assert lstm_call(layer)[0] == "native"
+    assert calls == [("lstm", True, ["fused", "native"])]
+    assert any("auto: native for lstm" in r.message and "measured" in r.message for r in caplog.records)
+    # the same shape class again, in this process: remembered, even if the machine got faster at fused
+    monkeypatch.setattr(autotune, "measure", timings({"fused": 1.0, "native": 4.0}, calls))
+    assert lstm_call(layer)[0] == "native" and len(calls) == 1
+    # a training call runs on it: the same shape class, not timed again
+    out, _ = layer(torch.randn(*SHAPE))
+    assert out.shape == (SHAPE[0], SHAPE[1], HIDDEN) and len(calls) == 1
+    # a new process: read from the file, not timed
+    autotune.forget()
+    monkeypatch.setattr(autotune, "measure", timings(None, calls))
+    assert lstm_call(layer)[0] == "native"
+    stored = json.loads(autotune.cache_file().read_text())["machines"][autotune.machine_signature()]
+    assert {entry["engine"] for entry in stored.values()} == {"native"}
+
+
+def test_training_and_inference_are_measured_apart(monkeypatch):
+    calls = []
+    monkeypatch.setattr(autotune, "measure", timings({"fused": 2.0, "native": 3.0}, calls))
+    layer = Recurrent("lstm", SHAPE[2], HIDDEN)
+    assert lstm_call(layer)[0] == "fused"
+    with torch.no_grad():
+        assert lstm_call(layer, grad=False)[0] == "fused"
+    assert [training for _, training, _ in calls] == [True, False]
+
+
+@pytest.mark.parametrize("content", ["{not json", "[1, 2]", '{"format": 1, "machines": []}', '{"format": 0}', ""])
+def test_a_corrupt_or_foreign_cache_file_is_rebuilt(monkeypatch, content):
+    path = autotune.cache_file()
+    path.parent.mkdir(parents=True)
+    path.write_text(content)
+    calls = []
+    monkeypatch.setattr(autotune, "measure", timings({"fused": 9.0, "native": 4.0}, calls))
+    assert lstm_call(Recurrent("lstm", SHAPE[2], HIDDEN))[0] == "native"
+    data = json.loads(path.read_text())
+    assert data["format"] == autotune.FORMAT and data["machines"][autotune.machine_signature()]
+    assert not list(path.parent.glob(".autotune-*"))  # no temporary file left
+
+
+def test_another_machines_choices_are_neither_used_nor_lost(monkeypatch):
+    path = autotune.cache_file()
+    path.parent.mkdir(parents=True)
+    layer = Recurrent("lstm", SHAPE[2], HIDDEN)
+    x = torch.randn(*SHAPE, requires_grad=True)
+    key = autotune.key_for(layer.cells["l0"], x, True)
+    other = {"other CPU | torch 0 | rnnkit 0": {key: {"engine": "fused"}}}
+    path.write_text(json.dumps({"format": autotune.FORMAT, "machines": other}))
+    calls = []
+    monkeypatch.setattr(autotune, "measure", timings({"fused": 9.0, "native": 4.0}, calls))
+    assert layer.engine_for(x.device, x).name == "native" and len(calls) == 1
+    machines = json.loads(path.read_text())["machines"]
+    assert machines["other CPU | torch 0 | rnnkit 0"] == other["other CPU | torch 0 | rnnkit 0"]
+
+
+def test_a_stored_engine_that_cannot_run_the_cell_is_measured_again(monkeypatch):
+    layer = Recurrent("lstm", SHAPE[2], HIDDEN)
+    x = torch.randn(*SHAPE, requires_grad=True)
+    key = autotune.key_for(layer.cells["l0"], x, True)
+    autotune.cache_file().parent.mkdir(parents=True)
+    autotune.cache_file().write_text(json.dumps({"format": autotune.FORMAT, "machines": {autotune.machine_signature(): {key: {"engine": "warp-drive"}}}}))
+    calls = []
+    monkeypatch.setattr(autotune, "measure", timings({"fused": 9.0, "native": 4.0}, calls))
+    assert layer.engine_for(x.device, x).name == "native" and len(calls) == 1
+
+
+def test_forced_engines_fixed_order_and_tiny_shapes_never_time(monkeypatch):
+    calls = []
+    monkeypatch.setattr(autotune, "measure", timings(None, calls))
+    forced = Recurrent("lstm", SHAPE[2], HIDDEN, engine="fused")
+    assert lstm_call(forced)[0] == "fused"
+    forced(torch.randn(*SHAPE, requires_grad=True))[0].sum().backward()
+    tiny = Recurrent("lstm", 3, 8)
+    x = torch.randn(5, 2, 3)
+    assert tiny.engine_for(x.device, x).name == "fused"
+    tiny(x)
+    only_fused = Recurrent("gru", SHAPE[2], HIDDEN)  # the fused engine is the only fast path of the course gru
+    assert lstm_call(only_fused)[0] == "fused"
+    monkeypatch.setenv("RNNKIT_AUTOTUNE", "0")
+    assert lstm_call(Recurrent("lstm", SHAPE[2], HIDDEN))[0] == "fused"  # the fixed order
+    assert calls == [] and not autotune.cache_file().exists()
+
+
+def test_an_unwritable_cache_keeps_the_choice_for_the_process(monkeypatch, tmp_path):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    monkeypatch.setenv("RNNKIT_CACHE_DIR", str(blocker / "cache"))
+    calls = []
+    monkeypatch.setattr(autotune, "measure", timings({"fused": 9.0, "native": 4.0}, calls))
+    layer = Recurrent("lstm", SHAPE[2], HIDDEN)
+    assert lstm_call(layer)[0] == "native" and lstm_call(layer)[0] == "native" and len(calls) == 1
+
+
+def test_real_timing_picks_an_engine_that_runs_and_stores_both_figures():
+    layer = Recurrent("lstm", SHAPE[2], HIDDEN)
+    x = torch.randn(*SHAPE, requires_grad=True)
+    before = [p.detach().clone() for p in layer.parameters()]
+    name = layer.engine_for(x.device, x).name
+    assert name in ("fused", "native")
+    assert all(p.grad is None for p in layer.parameters()) and x.grad is None  # timing leaves no gradients
+    assert all(torch.equal(p, q) for p, q in zip(before, layer.parameters()))
+    entry = next(iter(json.loads(autotune.cache_file().read_text())["machines"][autotune.machine_signature()].values()))
+    assert entry["engine"] == name and set(entry["ms"]) == {"fused", "native"} and min(entry["ms"], key=entry["ms"].get) == name
