@@ -17,7 +17,7 @@ The corpora are the Penn Treebank's training lines (``/work/shared/data/ptb/ptb.
   first training step (when ``metrics.csv`` gets its first row, ``--log-every 1``), its peak resident
   memory (training only), and the training tokens/s (median of the metrics rows after the third).
 
-Valid and test are split off with fractions that make each about 100 KB (evaluation time does not
+Valid and test are split off with fractions that make each about 50 KB (evaluation time does not
 grow with the corpus). ``--baseline REF`` runs the same command once with the code of git revision
 REF (a worktree under ``--workdir``), which prepares nothing and keeps everything in memory.
 The training runs use the compiled CPU loops (``RNNKIT_COMPILED_LOOPS`` as set).
@@ -94,7 +94,7 @@ def train_command(python: str, corpus: Path, level: str, run: Path, args, fracti
 
 def measure(corpus: Path, level: str, args, workdir: Path, baseline: Path | None = None) -> dict:
     size = corpus.stat().st_size
-    fraction = min(0.05, 100_000 / size)
+    fraction = min(0.05, 50_000 / size)
     env = {**os.environ, "RNNKIT_CACHE": str(workdir / "cache"), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
     runs = workdir / "runs"
     shutil.rmtree(runs, ignore_errors=True)

@@ -224,13 +224,24 @@ class SeenLines:
     ``np.searchsorted``. A false "seen" needs a 64-bit collision: about n / 2^64 per query for n
     training lines. Replaces a Python set of every training line."""
 
-    def __init__(self, hashes: np.ndarray):
+    def __init__(self, hashes: np.ndarray, path: Path | None = None):
         self.hashes = hashes  # (distinct lines,) uint64, sorted
+        self.path = path
 
     @classmethod
     def open(cls, path: str | Path) -> "SeenLines":
         path = Path(path)
-        return cls(np.memmap(path, np.dtype("<u8"), mode="r") if path.stat().st_size else np.zeros(0, np.uint64))
+        return cls(np.memmap(path, np.dtype("<u8"), mode="r") if path.stat().st_size else np.zeros(0, np.uint64), path)
+
+    def save(self, path: str | Path) -> None:
+        """Write the hashes to ``path`` (a file copy, never the whole array in memory), atomically."""
+        path = Path(path)
+        partial = path.with_name(f".{path.name}.partial")
+        if self.path is not None:
+            shutil.copyfile(self.path, partial)
+        else:
+            np.asarray(self.hashes, np.dtype("<u8")).tofile(partial)
+        os.replace(partial, path)
 
     def __len__(self) -> int:
         return len(self.hashes)
@@ -353,18 +364,18 @@ _P = np.uint64(0x100000001B3)  # an odd multiplier: invertible mod 2^64
 
 
 @functools.cache
-def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """(P^i, P^-i) mod 2^64 for i < n (n a power of two, so that few sizes are cached)."""
-    one, inverse = np.ones(1, np.uint64), np.uint64(pow(int(_P), -1, 2**64))
+def _powers(n: int) -> np.ndarray:
+    """P^i mod 2^64 for i < n (n a power of two, so that few sizes are cached)."""
     with np.errstate(over="ignore"):
-        return tuple(np.concatenate([one, np.cumprod(np.full(n - 1, p), dtype=np.uint64)]) for p in (_P, inverse))
+        return np.concatenate([np.ones(1, np.uint64), np.cumprod(np.full(n - 1, _P), dtype=np.uint64)])
 
 
 def _ascii_piece(block: bytes, kind: str, lowercase: bool) -> tuple[np.ndarray, list[str]]:
     """What ``_regex_piece`` returns, for ASCII text, computed on bytes with numpy: the word rule
     (runs of \\w joined by single ' or - between them, ``<letters>`` one token, every other
-    character that is not white space a token) or the white-space rule, ``\\n`` a token. Each
-    token is told apart by a 64-bit polynomial hash of its bytes (P^i weights, prefix sums)."""
+    character that is not white space a token) or the white-space rule, ``\\n`` a token. Tokens
+    are told apart by a 64-bit polynomial hash of their bytes (two distinct tokens of a piece share
+    one with probability about 2^-64 times the square of the number of distinct tokens)."""
     if lowercase:
         block = block.lower()
     b = np.frombuffer(block, np.uint8)
@@ -397,12 +408,13 @@ def _ascii_piece(block: bytes, kind: str, lowercase: bool) -> tuple[np.ndarray, 
     is_start[starts] = True
     starts = np.flatnonzero(is_start)
     ends = end_of[starts]
-    size = 1 << max(n, 1).bit_length()
-    power, inverse = _powers(size)
-    with np.errstate(over="ignore"):
-        prefix = np.concatenate([[np.uint64(0)], np.cumsum(b * power[:n], dtype=np.uint64)])
-        hashes = (prefix[ends] - prefix[starts]) * inverse[starts]
-        hashes = mix64(hashes ^ (ends - starts).astype(np.uint64))
+    lengths = ends - starts
+    first_byte = np.concatenate([[0], np.cumsum(lengths)[:-1]])  # of each token, among the tokens' bytes
+    within = np.arange(first_byte[-1] + lengths[-1]) - np.repeat(first_byte, lengths)  # (token bytes,)
+    power = _powers(1 << int(lengths.max() - 1).bit_length())
+    with np.errstate(over="ignore"):  # Σ byte · P^(its position in the token), then mixed with the length
+        sums = np.add.reduceat(b[within + np.repeat(starts, lengths)] * power[within], first_byte)
+        hashes = mix64(sums ^ lengths.astype(np.uint64))
     distinct, first, keys = np.unique(hashes, return_index=True, return_inverse=True)
     by_first = np.argsort(first)  # number the distinct tokens in order of first occurrence
     rank = np.empty(len(distinct), np.int64)
@@ -913,10 +925,18 @@ def _hash_block(ids: np.ndarray, t0: int, ends: np.ndarray, carry, carry_line: i
 
 
 def encode_file(path: str | Path, tokenizer: Tokenizer, vocab: Vocabulary, line_breaks: str, directory: str | Path) -> CorpusSplit:
-    """A text file tokenized as a trained run reads text, into ``directory`` as the split "file"
-    (for ``rnnkit eval``: evaluation that streams)."""
+    """A text file (``"-"``: standard input, copied to ``directory`` first) tokenized as a trained
+    run reads text, into ``directory`` as the split "file" (``rnnkit eval``: evaluation that streams)."""
     from types import SimpleNamespace
 
+    if str(path) == "-":
+        copy = Path(directory) / "stdin.txt"
+        with copy.open("wb") as out:
+            shutil.copyfileobj(getattr(sys.stdin, "buffer", None) or _EncodedText(sys.stdin), out)
+        try:
+            return encode_file(copy, tokenizer, vocab, line_breaks, directory)
+        except DataError as error:
+            raise DataError(str(error).replace(str(copy), "<stdin>")) from None
     data = SimpleNamespace(train=[str(path)], valid=None, test=None, level=tokenizer.kind, lowercase=getattr(tokenizer, "lowercase", False), line_breaks=line_breaks, split=(0, 0), split_seed=0, max_vocab=None, min_count=1, bpe_vocab=None)
     source = _sources(data)[0]
     source["split"] = "file"
@@ -924,6 +944,16 @@ def encode_file(path: str | Path, tokenizer: Tokenizer, vocab: Vocabulary, line_
     _build(data, [source], directory, progress=False, vocab=vocab, tokenizer=tokenizer)
     meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
     return CorpusSplit(directory, "file", meta["dtype"])
+
+
+class _EncodedText:
+    """A text stream read as UTF-8 bytes (standard input replaced by a text stream, in tests)."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def read(self, size: int = -1) -> bytes:
+        return self.stream.read(size).encode("utf-8", "surrogatepass")
 
 
 # -- batches of sentences read from the store ----------------------------------------------------------------

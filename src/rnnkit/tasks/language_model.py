@@ -144,7 +144,7 @@ class LanguageModelTask(TaskBase):
     def save(self, run: RunDir) -> None:
         run.write_json("vocab.json", {"tokens": self.vocab.tokens})
         run.write_json("tokenizer.json", self.tokenizer.config())
-        run.write_bytes("seen.u64", np.asarray(self.seen.hashes, dtype="<u8").tobytes())
+        self.seen.save(run.file("seen.u64"))
 
     @classmethod
     def load(cls, run: RunDir, data: LMDataConfig) -> "LanguageModelTask":
