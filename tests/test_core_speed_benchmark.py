@@ -27,3 +27,25 @@ def test_products_only_has_each_cells_recurrent_widths():
         assert floor.W_x.shape == (5, 16 * sum(blocks))
         floor.step(torch.randn(3, 4, 5))  # runs at the step's shapes
     assert core_speed.RECURRENT_BLOCKS.keys() == {kind for kind, _ in core_speed.CELLS}
+
+
+def test_every_cell_has_an_auto_row_and_the_header_names_the_cpu():
+    rows = core_speed.entries()
+    labels = {label for label, engine in rows if engine == core_speed.FLOOR}
+    assert labels == {label for label, engine in rows if engine == core_speed.AUTO}
+    assert torch.backends.cpu.get_cpu_capability() in core_speed.machine()
+
+
+def test_targets_report_each_figure_and_its_verdict():
+    rows = [("torch.nn.LSTM", "torch"), ("torch.nn.GRU", "torch")]
+    ms = {("torch.nn.LSTM", "torch"): 10.0, ("torch.nn.GRU", "torch"): 10.0}
+    for label in ("gru", "gru-cudnn", "lstm"):
+        rows += [(label, "reference"), (label, "fused"), (label, "native"), (label, core_speed.AUTO), (label, core_speed.FLOOR)]
+        ms.update({(label, "reference"): 40.0, (label, "fused"): 8.0, (label, "native"): 9.0, (label, core_speed.AUTO): 8.2, (label, core_speed.FLOOR): 7.0})
+    picks = {(label, core_speed.AUTO): "fused" for label in ("gru", "gru-cudnn", "lstm")}
+    text = core_speed.targets(rows, [(256, ms, picks)])
+    assert "auto / fastest engine <= 1.05: ok" in text and "lstm 1.02 [fused; fastest fused]" in text
+    assert "course gru <= 0.9 x nn.GRU: ok (0.82)" in text and "fused / products only <= 1.25: ok" in text
+    ms[("lstm", core_speed.AUTO)] = 11.0
+    text = core_speed.targets(rows, [(256, ms, picks)])
+    assert "auto / fastest engine <= 1.05: MISSED" in text and "auto lstm <= 1.0 x nn.LSTM: MISSED (1.10)" in text

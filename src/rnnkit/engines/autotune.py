@@ -6,8 +6,9 @@ the fused engine's LSTM beats torch's oneDNN LSTM, on an AMD EPYC (AVX2) it is s
 a new *shape class* times every engine that supports it on one layer of the real input, a few
 rounds interleaved, and keeps the fastest:
 
-* shape class (the key): cell kind and options, device type, dtype, batch size, hidden size and
-  input size each rounded up to a power of two, training or inference, and torch's thread count;
+* shape class (the key): cell kind and options, device type, dtype, steps, batch size, hidden
+  size and input size each rounded up to a power of two, training or inference, and torch's
+  thread count;
 * what is timed: the first layer's forward direction on the call's own input (detached; no random
   numbers drawn, no ``.grad`` touched), forward and, when training, backward to the input and
   parameters; ``reference`` only when no other engine runs the cell (it is the truth, never fast);
@@ -99,7 +100,7 @@ def key_for(cell: Cell, x: Tensor, training: bool) -> str:
     options = ",".join(f"{k}={v}" for k, v in sorted(cell.options().items()))
     mode = "train" if training else "infer"
     return (
-        f"{cell.kind}({options}) {x.device.type} {str(x.dtype).removeprefix('torch.')} "
+        f"{cell.kind}({options}) {x.device.type} {str(x.dtype).removeprefix('torch.')} T<={_bucket(T)} "
         f"B<={_bucket(B)} n_a<={_bucket(cell.hidden_size)} n_x<={_bucket(n_x)} {mode} threads={torch.get_num_threads()}"
     )
 
