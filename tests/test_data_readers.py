@@ -200,3 +200,14 @@ def test_a_line_of_absurd_length_is_refused_with_its_figure(tmp_path):
     path = write(tmp_path / "noblank.conll", "word O\n" * (MAX_SEQUENCE_STEPS + 2))
     with pytest.raises(DataError, match=r"noblank.conll:1: a sentence of more than 100,000 tokens: are blank lines missing"):
         read_conll(path)
+
+
+def test_config_files_follow_the_same_text_rules(tmp_path):
+    from rnnkit.runs import read_config_file
+
+    path = tmp_path / "settings.toml"
+    path.write_bytes(b"\xef\xbb\xbfepochs = 2\rhidden-size = 8\r")  # a BOM and lone CRs, as Notepad and old Macs save
+    assert read_config_file(path) == {"epochs": 2, "hidden_size": 8}
+    path.write_bytes(b"epochs = 2\n# caf\xe9\n")
+    with pytest.raises(DataError, match=r"settings.toml:2: not UTF-8 text"):
+        read_config_file(path)

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from . import __version__
+from .data.textio import read_text, split_lines
 from .errors import DataError, UsageError
 from .models import build_model
 from .tasks import TASKS
@@ -41,7 +42,7 @@ def read_config_file(path: str | Path) -> dict:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such config file")
-    text = path.read_text(encoding="utf-8")
+    text = "\n".join(split_lines(read_text(path)))  # UTF-8, a BOM dropped, any line ends (TOML takes LF only)
     if path.suffix != ".json" and tomllib is None:
         raise UsageError(f"{path}: TOML config files need Python 3.11 or newer; use a .json file")
     try:
