@@ -230,7 +230,7 @@ class LanguageModelTask(TaskBase):
         """Run the model over ``text`` (for rnnkit.analysis.inspect): the tokens it read, and at each
         token the model's top five guesses for that token given the ones before it."""
         tokens: list[str] = []
-        for line in text.split("\n"):
+        for line in LINE_BREAK.split(text):  # LF, CRLF or lone CR, as textio reads files
             if not line.strip() and self.data.line_breaks == "eos":
                 continue
             tokens += self.tokenizer.tokenize(line) + (["<EOS>"] if self.data.line_breaks == "eos" else [NEWLINE])
