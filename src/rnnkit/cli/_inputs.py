@@ -69,7 +69,7 @@ def open_run_for(user: str, path: str, kinds: Sequence[str], weights: str = "bes
 
     run = RunDir(path)
     if not Path(path).is_dir():
-        raise UsageError(f"{path}: no such run directory")
+        raise UsageError(f"{path}: {'not a run directory (a file)' if Path(path).exists() else 'no such run directory'}")
     try:
         config = run.read_json("config.json")
     except json.JSONDecodeError as error:
