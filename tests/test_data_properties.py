@@ -5,7 +5,8 @@
 * the file mutated (bytes flipped, cut short, a column inserted, random unicode inserted, lines
   shuffled, dropped or doubled) is read, or refused with a ``DataError``: never another exception.
 
-Each reader sees at least 2,000 inputs: ``EXAMPLES`` generated files, each read as 4 twins and 4
+The starts of real files (CoNLL-2003, SST trees and fastText lines, PTB; skipped where
+``../shared/data`` is absent) are mutated the same way. Each reader sees at least 2,000 inputs: ``EXAMPLES`` generated files, each read as 4 twins and 4
 mutants. The examples are derandomized, so CI sees the same inputs every run (no flaky failures);
 raise ``RNNKIT_PROPERTY_EXAMPLES`` to search further by hand.
 """
@@ -278,5 +279,40 @@ def test_midi_mutants_parse_or_raise_data_error(tmp_path):
         for _ in range(TWINS + MUTANTS - 1):
             path.write_bytes(mutant(rng, original, binary=True))
             outcome(read_midi, path)
+
+    check()
+
+
+# -- mutants of real files (skipped where ../shared/data is absent) ----------------------------------------
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+REAL = {  # (file, lines taken from its start, reader)
+    "conll": (SHARED / "conll2003" / "eng.testa", 60, lambda p: read_conll(p)),
+    "sst-trees": (SHARED / "sst5" / "trees" / "dev.txt", 8, lambda p: read_labeled(p, phrases=True)),
+    "sst-fasttext": (SHARED / "sst5" / "tabular" / "sst_dev.txt", 20, lambda p: read_labeled(p)),
+    "ptb": (SHARED / "ptb" / "ptb.valid.txt", 20, lambda p: read_lines(p)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REAL))
+def test_mutants_of_real_files_parse_or_raise_data_error(memory_files, name):
+    source, count, read = REAL[name]
+    if not source.exists():
+        pytest.skip(f"{source} absent")
+    with source.open("rb") as f:
+        head = b"".join(f.readline() for _ in range(count))
+    path = Path(source.name)
+
+    results = set()
+    for data in (head, head.replace(b"\n", b"\r"), b"\xef\xbb\xbf" + head.replace(b"\n", b"\r\n")):
+        memory_files[str(path)] = data
+        results.add(repr(outcome(read, path)))
+    assert len(results) == 1, f"{name}: the LF / CR / BOM+CRLF twins read differently"
+
+    @settings(SETTINGS, max_examples=max(EXAMPLES // 2, 1))
+    @given(rng=st.randoms(use_true_random=False))
+    def check(rng):
+        for _ in range(MUTANTS):
+            memory_files[str(path)] = mutant(rng, head)
+            outcome(read, path)
 
     check()
