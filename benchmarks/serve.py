@@ -82,13 +82,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(runs: list[str], batching: bool, threads: int | None) -> tuple[subprocess.Popen, str]:
+def start_server(runs: list[str], batching: bool, threads: int | None, window_ms: float = 5.0) -> tuple[subprocess.Popen, str]:
     port = free_port()
     command = [sys.executable, "-m", "rnnkit.cli", "serve", *runs, "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"]
     if threads:
         command += ["--threads", str(threads)]
     if not batching:
         command.append("--no-batching")
+    command += ["--window-ms", str(window_ms)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     import httpx
@@ -145,21 +146,39 @@ async def load(url: str, verb: str, model: str, texts: list[str], clients: int, 
     }  # fmt: skip
 
 
-def load_runs(runs: dict, clients: int, seconds: float, classify_seconds: float, threads: int | None) -> list[dict]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load_runs(runs: dict, clients: int, seconds: float, classify_seconds: float, threads: int | None, window_ms: float) -> list[dict]:
+    """Each verb against a fresh server, batching on and off. Besides the client's figures: the
+    server's CPU time per answered request (robust to other work on the machine, unlike requests
+    per second), the part of it spent in inference, and the mean batch size."""
+    import httpx
+
     results = []
     workload = [("tag", "tagger", tag_texts(), seconds), ("classify", "classifier", classify_texts(), classify_seconds)]
     for batching in (True, False):
-        process, url = start_server([runs["tagger"], runs["classifier"]], batching, threads)
-        try:
-            for verb, model, texts, duration in workload:
+        for verb, model, texts, duration in workload:
+            process, url = start_server([runs[model]], batching, threads, window_ms)
+            try:
                 asyncio.run(load(url, verb, model, texts, clients, 2.0))  # warm-up
+                before, counters = cpu_seconds(process.pid), httpx.get(f"{url}/api/health").json()["batches"][f"{model}/{verb}"]
                 result = asyncio.run(load(url, verb, model, texts, clients, duration))
-                result["batching"] = batching
+                after, totals = cpu_seconds(process.pid), httpx.get(f"{url}/api/health").json()["batches"][f"{model}/{verb}"]
+                answered = totals["requests"] - counters["requests"]
+                result.update(
+                    batching=batching, server_cpu_ms=round(1000 * (after - before) / max(answered, 1), 1),
+                    inference_cpu_ms=round(1000 * (totals["inference_cpu_s"] - counters["inference_cpu_s"]) / max(answered, 1), 1),
+                    mean_batch=round(answered / max(totals["batches"] - counters["batches"], 1), 1),
+                )  # fmt: skip
                 print(json.dumps(result), flush=True)
                 results.append(result)
-        finally:
-            process.terminate()
-            process.wait(30)
+            finally:
+                process.terminate()
+                process.wait(30)
     return results
 
 
@@ -180,13 +199,14 @@ def viterbi(emissions: np.ndarray, transitions: np.ndarray, start: np.ndarray, e
 
 
 def per_call(fn, n: int, repeat: int = 2) -> float:
-    """Best of ``repeat`` mean times of ``n`` calls, in milliseconds."""
+    """Best of ``repeat`` mean CPU times of ``n`` calls, in milliseconds (CPU time of this process:
+    with one thread it is the work itself, less disturbed than wall time by other work)."""
     best = float("inf")
     for _ in range(repeat):
-        begin = time.perf_counter()
+        begin = time.process_time()
         for i in range(n):
             fn(i)
-        best = min(best, (time.perf_counter() - begin) / n)
+        best = min(best, (time.process_time() - begin) / n)
     return 1000 * best
 
 
@@ -254,6 +274,7 @@ def main() -> None:
     parser.add_argument("--only", choices=["load", "onnx"])
     parser.add_argument("--runs", default="/tmp/rnnkit-serve-bench", help="where the benchmark's runs are trained (kept for reuse)")
     parser.add_argument("--threads", type=int, default=1, help="torch's threads, in the server and here (default 1: the machine is shared)")
+    parser.add_argument("--window-ms", type=float, default=5.0, help="the server's batching window (default 5, as rnnkit serve's)")
     parser.add_argument("--json", help="write the results here too")
     args = parser.parse_args()
     if not (DATA / "conll2003").exists():
@@ -262,10 +283,12 @@ def main() -> None:
     runs = prepare_runs(Path(args.runs))
     results = {"load_average_before": os.getloadavg()}
     if args.only != "onnx":
-        results["load"] = load_runs(runs, args.clients, args.seconds, args.classify_seconds or args.seconds, args.threads)
-        print("\n| verb | batching | clients | seconds | requests/s | p50 ms | p99 ms | errors | lost |\n|---|---|---:|---:|---:|---:|---:|---:|---:|")
+        results["load"] = load_runs(runs, args.clients, args.seconds, args.classify_seconds or args.seconds, args.threads, args.window_ms)
+        print("\n| verb | batching | clients | seconds | requests/s | p50 ms | p99 ms | errors | lost | server CPU ms/request | of which inference | mean batch |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for r in results["load"]:
-            print(f"| {r['verb']} | {'on' if r['batching'] else 'off'} | {r['clients']} | {r['seconds']} | {r['rps']} | {r['p50_ms']} | {r['p99_ms']} | {r['errors']} | {r['lost']} |")
+            print(f"| {r['verb']} | {'on' if r['batching'] else 'off'} | {r['clients']} | {r['seconds']} | {r['rps']} | {r['p50_ms']} | {r['p99_ms']} | "
+                  f"{r['errors']} | {r['lost']} | {r['server_cpu_ms']} | {r['inference_cpu_ms']} | {r['mean_batch']} |")  # fmt: skip
     if args.only != "load":
         results["onnx"] = onnx_against_rnnkit(runs)
     results["load_average_after"] = os.getloadavg()

@@ -138,7 +138,8 @@ def create_app(runs: list[str] | dict[str, Served], *, device: str = "auto", wei
 
     @app.get("/api/health")
     async def health():
-        return {"status": "ok", "models": len(served), "batching": batching}
+        batches = {f"{name}/{verb}": {"batches": b.batches, "requests": b.items, "inference_cpu_s": round(b.cpu_seconds, 3)} for (name, verb), b in batchers.items() if b.items}
+        return {"status": "ok", "models": len(served), "batching": batching, "batches": batches}
 
     @app.get("/api/models")
     async def models():
