@@ -211,3 +211,14 @@ def test_config_files_follow_the_same_text_rules(tmp_path):
     path.write_bytes(b"epochs = 2\n# caf\xe9\n")
     with pytest.raises(DataError, match=r"settings.toml:2: not UTF-8 text"):
         read_config_file(path)
+
+
+def test_a_text_or_token_of_absurd_length_is_refused(tmp_path):
+    from rnnkit.data.batches import MAX_SEQUENCE_STEPS
+
+    path = write(tmp_path / "long.tsv", "1\tshort\n2\t" + "word " * (MAX_SEQUENCE_STEPS + 1) + "\n")
+    with pytest.raises(DataError, match=r"long.tsv: a sequence of 100,001 steps, more than 100,000"):
+        ClassificationTask.prepare(ClassificationDataConfig(train=[str(path)]))
+    path = write(tmp_path / "token.conll", "x" * 20_000 + " O\n")
+    with pytest.raises(DataError, match=r"token.conll:1: a token of 20,000 characters"):
+        read_conll(path)

@@ -49,6 +49,12 @@ def check_sequence_lengths(lengths, where: str, advice: str = "", limit: int = M
         raise DataError(f"{where}: a sequence of {longest:,} steps, more than {limit:,}: batched as one sequence it needs absurd memory{advice}")
 
 
+def check_text_lengths(texts, tokenize, where: str, advice: str = "", limit: int = MAX_SEQUENCE_STEPS) -> None:
+    """``check_sequence_lengths`` for raw texts: a text holds at most as many tokens as characters
+    (at every level), so only texts longer than ``limit`` characters are tokenized to count them."""
+    check_sequence_lengths((len(tokenize(text)) for text in texts if len(text) > limit), where, advice, limit)
+
+
 @dataclass
 class TokenBatch:
     """Targets y<1..T> of a batch; ``previous`` is the token before y<1> when a stream continues

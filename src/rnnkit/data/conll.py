@@ -24,6 +24,7 @@ from .textio import DataError
 from ..errors import UsageError
 
 SCHEMES = ("iob1", "iob2", "iobes")
+MAX_TOKEN_CHARS = 10_000  # characters of one token: a batch's character tensor is padded to the longest
 
 
 @dataclass
@@ -81,6 +82,8 @@ def read_conll(path: str | Path, token_column: int = 0, tag_column: int = -1) ->
         token, tag = columns[token_column], columns[tag_column]
         if not token:
             raise DataError(f"{name}:{number}: the token (column {token_column}) is empty")
+        if len(token) > MAX_TOKEN_CHARS:  # the tagger reads every token's characters, padded to the longest
+            raise DataError(f"{name}:{number}: a token of {len(token):,} characters, more than {MAX_TOKEN_CHARS:,}: is this a CoNLL file?")
         if tag != "O" and (len(tag) < 3 or tag[1] != "-" or tag[0] not in "BIES"):
             raise DataError(f"{name}:{number}: {tag[:30]!r} is not a tag of the form O, B-X, I-X, E-X or S-X")
         tokens.append(token)

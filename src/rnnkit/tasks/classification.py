@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..data.batches import SentenceBatches, TokenBatch, pad_sequences
+from ..data.batches import SentenceBatches, TokenBatch, check_text_lengths, pad_sequences
 from ..data.labeled import FORMATS, LabeledText, read_labeled
 from ..data.text import DataError, fingerprint
 from ..data.tokenizers import make_tokenizer
@@ -116,6 +116,9 @@ class ClassificationTask(TaskBase):
             if getattr(data, name):
                 splits[name] = read(getattr(data, name), False)
         tokenizer = make_tokenizer({"kind": data.level, "lowercase": data.lowercase})
+        for name, items in splits.items():  # each text is one sequence: one of millions of tokens is refused with its figure
+            where = ", ".join(map(str, data.train)) if name == "train" else str(getattr(data, name))
+            check_text_lengths((item.text for item in items), tokenizer.tokenize, where, "; is a line break missing between texts?")
         vocab = Vocabulary.build([tokenizer.tokenize(item.text) for item in splits["train"]], min_count=data.min_count)
         labels = _label_order({item.label for item in splits["train"]})
         if len(labels) < 2:
