@@ -15,7 +15,9 @@ The corpora are the Penn Treebank's training lines (``/work/shared/data/ptb/ptb.
   resident memory of the process (``/usr/bin/time -v``: preparation and training);
 * a cached run, the same command again: the seconds from the start of the process to the end of its
   first training step (when ``metrics.csv`` gets its first row, ``--log-every 1``), its peak resident
-  memory (training only), and the training tokens/s (median of the metrics rows after the third).
+  memory (training only), and the training tokens/s (median of the metrics rows after the third);
+  beside it, the seconds a process takes just to import rnnkit and torch and load the compiled loops
+  (part of the time to the first step, whatever the corpus).
 
 Valid and test are split off with fractions that make each about 50 KB (evaluation time does not
 grow with the corpus). ``--baseline REF`` runs the same command once with the code of git revision
@@ -106,6 +108,7 @@ def measure(corpus: Path, level: str, args, workdir: Path, baseline: Path | None
     cold = timed_run(train_command(sys.executable, corpus, level, runs / "cold", args, fraction), env)
     prepared = re.search(r"prepared (\S+) in ([\d.]+) s", cold["stderr"])
     prep_s = float(prepared.group(2)) if prepared else None
+    imports = timed_run([sys.executable, "-c", "import rnnkit.cli, rnnkit.runs; from rnnkit.engines.compiled import compiled_loops; compiled_loops()"], env)
     warm = timed_run(train_command(sys.executable, corpus, level, runs / "warm", args, fraction), env, runs / "warm" / "metrics.csv")
     if "prepared" in warm["stderr"]:
         raise RuntimeError("the cached run prepared the corpus again")
@@ -116,6 +119,7 @@ def measure(corpus: Path, level: str, args, workdir: Path, baseline: Path | None
         "peak_rss_cold_mb": cold["peak_rss_mb"],
         "peak_rss_mb": warm["peak_rss_mb"],
         "first_step_s": warm["first_step_s"],
+        "import_s": imports["wall_s"],
         "tokens_per_s": tokens_per_second(runs / "warm"),
         "wall_s": cold["wall_s"],
     }
@@ -141,8 +145,8 @@ def main() -> None:
         if not baseline.exists():
             subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(baseline), args.baseline], check=True)
     rows = []
-    print("| corpus | level | code | prep s | prep MB/s | peak RSS cold (MB) | peak RSS cached (MB) | first step (s) | tokens/s |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| corpus | level | code | prep s | prep MB/s | peak RSS cold (MB) | peak RSS cached (MB) | first step (s) | of which imports (s) | tokens/s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     try:
         for megabytes in args.sizes:
             corpus = make_corpus(args.source, megabytes, args.workdir)
@@ -153,7 +157,7 @@ def main() -> None:
                     cell = lambda key, fmt: "" if row.get(key) is None else format(row[key], fmt)  # noqa: E731
                     print(
                         f"| {megabytes} MB | {level} | {row['code']} | {cell('prep_s', '.1f')} | {cell('prep_mb_s', '.1f')} | "
-                        f"{cell('peak_rss_cold_mb', '.0f')} | {cell('peak_rss_mb', '.0f')} | {cell('first_step_s', '.1f')} | {cell('tokens_per_s', ',.0f')} |",
+                        f"{cell('peak_rss_cold_mb', '.0f')} | {cell('peak_rss_mb', '.0f')} | {cell('first_step_s', '.1f')} | {cell('import_s', '.1f')} | {cell('tokens_per_s', ',.0f')} |",
                         flush=True,
                     )
     finally:

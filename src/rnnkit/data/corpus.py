@@ -45,6 +45,7 @@ trains from it without the source files.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import itertools
@@ -731,7 +732,8 @@ def _build(data, sources: list[dict], directory: Path, progress: bool | None = N
     passes = (1 if made_split else 0) + (1 if data.level == "bpe" and vocab is None else 0) + 1
     bar = _Progress(passes * sum(s["size"] for s in sources), progress)
     fingerprint = hashlib.sha1()
-    try:
+    with contextlib.ExitStack() as files:
+        files.callback(bar.close)
         # pass 0 (only training files): count the kept lines, so that the split can be made by index
         splitter = _Splitter()
         if made_split:
@@ -754,8 +756,8 @@ def _build(data, sources: list[dict], directory: Path, progress: bool | None = N
 
         # pass 1: tokenize, assign splits, count the training keys, write keys and offsets
         names = ["file"] if vocab is not None else list(SPLITS)
-        keys_out = {name: open(directory / f"{name}.keys.tmp", "wb") for name in names}
-        offsets_out = {name: open(directory / f"{name}.offsets", "wb") for name in names}
+        keys_out = {name: files.enter_context(open(directory / f"{name}.keys.tmp", "wb")) for name in names}
+        offsets_out = {name: files.enter_context(open(directory / f"{name}.offsets", "wb")) for name in names}
         for handle in offsets_out.values():
             handle.write(np.zeros(1, "<i8").tobytes())  # line 0 starts at token 0
         totals = dict.fromkeys(names, 0)
@@ -815,14 +817,12 @@ def _build(data, sources: list[dict], directory: Path, progress: bool | None = N
         dtype = np.dtype("<u2") if len(vocab) <= 1 << 16 else np.dtype("<u4")
         table = _key_table(symbols, vocab, level.terminator, eos, max(len(counts), len(symbols))).astype(dtype)
 
-        # pass 2: keys -> ids (and the training lines' hashes), then the offsets get their leading 0
+        # pass 2: keys -> ids, and the hashes of the training lines
         seen_parts = []
         for name in names:
             _remap(directory, name, table, dtype, seen_parts if name == "train" else None, mix64(np.arange(len(vocab), dtype=np.uint64) ^ _SALT))
         seen = np.unique(np.concatenate(seen_parts)) if seen_parts else np.zeros(0, np.uint64)
         seen.astype("<u8").tofile(directory / "seen.u64")
-    finally:
-        bar.close()
 
     record = {"train_files": list(map(str, data.train)), "train_fingerprint": fingerprint.hexdigest()[:16]}
     if made_split:
