@@ -32,7 +32,9 @@ def _numeric_dtype(*args):
 def _numeric_scalar(dtype, data=None):
     import numpy
 
-    if not isinstance(dtype, numpy.dtype) or dtype.kind not in NUMERIC_KINDS or not isinstance(data, bytes):
+    if isinstance(data, str):  # a Python 2 byte string, decoded as latin1 (one character per byte)
+        data = data.encode("latin1")
+    if not isinstance(dtype, numpy.dtype) or dtype.kind not in NUMERIC_KINDS or not isinstance(data, bytes) or len(data) != dtype.itemsize:
         raise pickle.UnpicklingError("a numpy scalar that is not a number")
     return numpy.frombuffer(data, dtype=dtype, count=1)[0]
 

@@ -90,10 +90,17 @@ def test_point(label: str) -> None:
 
 
 # -- files ----------------------------------------------------------------------------------------------
+def _fsync(fd: int) -> None:
+    """Flush to the disk: what a power cut needs. A killed process loses nothing that reached the
+    page cache, so the crash tests (``RNNKIT_TEST_NO_FSYNC=1``) skip the wait."""
+    if not os.environ.get("RNNKIT_TEST_NO_FSYNC"):
+        os.fsync(fd)
+
+
 def _fsync_path(path: Path, directory: bool = False) -> None:
     fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
     try:
-        os.fsync(fd)
+        _fsync(fd)
     finally:
         os.close(fd)
 
@@ -106,7 +113,7 @@ def atomic_write(path: Path, data: bytes) -> None:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            _fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -119,7 +126,7 @@ def _write_new(path: Path, data: bytes) -> None:
     with os.fdopen(fd, "wb") as f:
         f.write(data)
         f.flush()
-        os.fsync(f.fileno())
+        _fsync(f.fileno())
 
 
 def _digest(path: Path) -> dict:
@@ -259,44 +266,51 @@ class Checkpoints:
         name = f"{serial:06d}-step-{step:06d}"
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=f".{name}.", suffix=".tmp"))
-        test_point(f"step {step}: checkpoint directory created")
+        where = f"checkpoint {name}"  # the label of each moment of this write (test_point)
+        test_point(f"{where}: directory created")
         manifest = {"format": 1, "serial": serial, "step": step, "files": {}}
         for file, source in (reuse or {}).items():
             _link_or_copy(source.file(file), tmp / file)
             manifest["files"][file] = _read_manifest(source)["files"][file]
-            test_point(f"step {step}: checkpoint linked {file}")
+            test_point(f"{where}: linked {file}")
         for file, write in writers.items():
             write(tmp / file)
             os.chmod(tmp / file, FILE_MODE)
             _fsync_path(tmp / file)
             manifest["files"][file] = _digest(tmp / file)
-            test_point(f"step {step}: checkpoint wrote {file}")
+            test_point(f"{where}: wrote {file}")
         _write_new(tmp / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
         os.chmod(tmp, DIR_MODE)
         _fsync_path(tmp, directory=True)
-        test_point(f"step {step}: checkpoint manifest written")
+        test_point(f"{where}: manifest written")
         os.rename(tmp, self.root / name)  # the commit
         _fsync_path(self.root, directory=True)
         checkpoint = Checkpoint(self.root / name, serial, step)
-        test_point(f"step {step}: checkpoint committed")
+        test_point(f"{where}: committed")
+        self.complete(checkpoint)
+        return checkpoint
+
+    def complete(self, checkpoint: Checkpoint) -> None:
+        """What follows a commit: publish the checkpoint, remove all but the newest ``keep``.
+        Resume does it again for the checkpoint it starts from (a kill may have come between)."""
         self.publish(checkpoint)
         for old in self.committed()[: -self.keep]:
-            shutil.rmtree(old.path, ignore_errors=True)
-        test_point(f"step {step}: checkpoint older ones removed")
-        return checkpoint
+            if old.serial < checkpoint.serial:
+                shutil.rmtree(old.path, ignore_errors=True)
+        test_point(f"checkpoint {checkpoint.path.name}: older ones removed")
 
     def publish(self, checkpoint: Checkpoint) -> None:
         """The checkpoint's weights and state at the top of the run directory, each put in place
         atomically (a link under a temporary name, then renamed over the old file)."""
         for name in VIEWS:
             source, view = checkpoint.file(name), self.run.file(name)
-            if not source.exists() or (view.exists() and os.path.samefile(source, view)):
-                continue
-            tmp = self.run.file(f".{name}.{secrets.token_hex(4)}.tmp")
-            _link_or_copy(source, tmp)
-            os.replace(tmp, view)
-            tmp.unlink(missing_ok=True)  # rename(2) leaves both names when they link the same file
-            test_point(f"step {checkpoint.step}: checkpoint published {name}")
+            if source.exists() and not (view.exists() and os.path.samefile(source, view)):
+                tmp = self.run.file(f".{name}.{secrets.token_hex(4)}.tmp")
+                _link_or_copy(source, tmp)
+                os.replace(tmp, view)
+                tmp.unlink(missing_ok=True)  # rename(2) leaves both names when they link the same file
+            if source.exists():
+                test_point(f"checkpoint {checkpoint.path.name}: published {name}")
 
     # -- resuming -------------------------------------------------------------------------------------
     def remove_leftovers(self) -> list[str]:
@@ -321,6 +335,8 @@ class Checkpoints:
             if problem is None:
                 if damage:
                     self.say(f"{damage[0]}; resuming from the checkpoint before it, {checkpoint.path.name} (step {checkpoint.step})")
+                    for bad in checkpoints[checkpoints.index(checkpoint) + 1 :]:  # set aside: never newest again
+                        os.rename(bad.path, bad.path.with_name(f"damaged-{bad.path.name}"))
                 return checkpoint
             damage.append(problem)
         if damage:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import random
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, fields
@@ -34,7 +35,7 @@ from safetensors.torch import save_model
 from torch import Tensor, nn
 
 from ..errors import UsageError
-from .checkpoint import STATE, Checkpoints, CheckpointError, MetricsLog, RunDir, _write_new, load_state, load_weights_file, state_bytes, test_point
+from .checkpoint import STATE, Checkpoint, CheckpointError, Checkpoints, MetricsLog, RunDir, _write_new, load_state, load_weights_file, state_bytes, test_point
 from .distributed import Shard, all_sum, barrier, broadcast_flag, local_device, setup
 from .optim import make_optimizer, make_schedule
 
@@ -211,6 +212,7 @@ class Trainer:
         per_epoch = self.task.batches_per_epoch()
         total = c.max_steps if c.max_steps is not None else per_epoch * c.epochs
         schedule = make_schedule(c.schedule, optimizer, total, c.warmup_steps)
+        self._total = total
         s = {
             "step": 0, "epoch": 0, "batch": 0, "best": math.inf, "bad_evals": 0, "elapsed": 0.0, "finished": False, "evaluated_at": -1,
             "early_stopped": False, "skipped": 0, "skipped_in_a_row": 0, "window_loss": 0.0, "window_count": 0, "metrics_rows": 0,
@@ -309,12 +311,17 @@ class Trainer:
                 self.say(f"removed what an interrupted write left: {', '.join(removed)}")
         barrier(self.shard)
         checkpoint = self.checkpoints.newest_intact()
-        if checkpoint is None:
-            if any(self.run.file(name).exists() for name in ("last.safetensors", STATE)):
-                raise CheckpointError(f"{self.run.path}: weights but no {self.checkpoints.root.name}/ directory (written by an older rnnkit?); it cannot be resumed")
+        legacy = checkpoint is None and self.run.file(STATE).exists() and self.run.file("last.safetensors").exists()
+        if legacy:  # written before checkpoints had their own directory: the files at the top, unverified
+            self.say(f"{self.run.path}: an older run without {self.checkpoints.root.name}/; resuming from its {STATE} and last.safetensors (no manifest to verify them)")
+            checkpoint = Checkpoint(self.run.path, 0, -1)
+        elif checkpoint is None:
+            if self.run.file("last.safetensors").exists() or self.run.file(STATE).exists():
+                raise CheckpointError(f"{self.run.path}: holds only part of a run (last.safetensors or {STATE} without the other, and no {self.checkpoints.root.name}/); it cannot be resumed")
             self.say("no checkpoint yet (the run stopped before its first one): training from step 0")
             return None
-        self.checkpoints.check_views(checkpoint)
+        else:
+            self.checkpoints.check_views(checkpoint)
         saved = load_state(checkpoint.file(STATE))
         load_weights_file(checkpoint.file("last.safetensors"), model)
         if self.averaged is not None:
@@ -339,11 +346,16 @@ class Trainer:
         if s["finished"] and self._already_summarized(s):
             return "done"
         if self.shard.main:
-            self.metrics.truncate(s["metrics_rows"])  # rows written after the checkpoint are written again
-            self.checkpoints.publish(checkpoint)
+            if "metrics_rows" in saved["progress"]:
+                self.metrics.truncate(s["metrics_rows"])  # rows written after the checkpoint are written again
+            else:  # an older run's state has no metrics cursor: its rows up to the step
+                self.metrics.truncate(sum(1 for row in self.metrics.rows() if row["step"].isdigit() and int(row["step"]) <= s["step"]))
+                s["metrics_rows"] = self.metrics.count()
+            if not legacy:
+                self.checkpoints.complete(checkpoint)  # publish and prune, should a kill have come first
         barrier(self.shard)
-        self._best_source, self._checkpointed_at = checkpoint, s["step"]
-        self.say(f"resuming at step {s['step']} (epoch {s['epoch'] + 1}, batch {s['batch']}) from {checkpoint.path.relative_to(self.run.path)}")
+        self._best_source, self._checkpointed_at = (checkpoint if not legacy else None), s["step"]
+        self.say(f"resuming at step {s['step']} (epoch {s['epoch'] + 1}, batch {s['batch']}) from {checkpoint.path.relative_to(self.run.path) if not legacy else STATE}")
         return "restored"
 
     def _already_summarized(self, s) -> bool:
@@ -373,8 +385,8 @@ class Trainer:
     def _save_due(self, s) -> bool:
         """A checkpoint between evaluations: every save_every_steps, or save_every_minutes after the last."""
         c = self.config
-        if self._checkpointed_at == s["step"]:
-            return False
+        if self._checkpointed_at == s["step"] or s["step"] >= self._total:
+            return False  # the end of the training has its own checkpoint
         due = bool(c.save_every_steps and s["step"] % c.save_every_steps == 0)
         if c.save_every_minutes and not due:
             due = broadcast_flag(time.monotonic() - self._saved_clock >= 60 * c.save_every_minutes, self.shard)
@@ -481,7 +493,7 @@ class Trainer:
         improved = True  # without a validation split, the newest weights are the best
         if self.task.has_split("valid"):
             result = self.task.evaluate(self.eval_model, "valid", self.device)
-            criterion = result.get("criterion", result["loss"])
+            criterion = float(result.get("criterion", result["loss"]))  # a plain float (not numpy's) in the state
             self._log_evaluation(s, "valid", result, writer)
             improved = criterion < s["best"]
             self.say(f"step {s['step']}: valid {self.task.describe(result)}" + (" (best)" if improved else ""))
@@ -538,7 +550,10 @@ class Trainer:
         if self.averaged is not None:
             writers["ema.safetensors"] = lambda path: save_model(self.averaged.module, str(path))
         reuse = {}
-        if best_now or self._best_source is None:
+        legacy_best = self.run.file("best.safetensors")
+        if not best_now and self._best_source is None and self._checkpointed_at is not None and legacy_best.exists():
+            writers["best.safetensors"] = lambda path: shutil.copyfile(legacy_best, path)  # an older run's best, resumed
+        elif best_now or self._best_source is None:
             writers["best.safetensors"] = lambda path: save_model(self.eval_model, str(path))
         else:
             reuse["best.safetensors"] = self._best_source

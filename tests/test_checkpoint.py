@@ -1,0 +1,108 @@
+"""Checkpoints as one unit: committed by a rename, verified against their manifest, a damaged one
+passed over for the one before it, the files published at the top of the run directory checked,
+leftovers of an interrupted write removed; metrics rows cut at the checkpoint's cursor; strict JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from rnnkit.training.checkpoint import STATE, CheckpointError, Checkpoints, MetricsLog, RunDir, load_state, state_bytes
+
+
+def write_checkpoint(checkpoints: Checkpoints, step: int, value: float):
+    def weights(path):
+        save_file({"w": torch.full((3,), value)}, str(path))
+
+    def state(path):
+        path.write_bytes(state_bytes({"progress": {"step": step}}))
+
+    return checkpoints.write(step, {"last.safetensors": weights, "best.safetensors": weights, STATE: state})
+
+
+@pytest.fixture
+def run(tmp_path):
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    return run
+
+
+def test_a_checkpoint_is_a_committed_directory_with_a_manifest(run):
+    checkpoints = Checkpoints(run, keep=2, say=lambda line: None)
+    for step in (3, 6, 9):
+        write_checkpoint(checkpoints, step, float(step))
+    committed = checkpoints.committed()
+    assert [c.step for c in committed] == [6, 9]  # the newest two are kept
+    manifest = json.loads((committed[-1].path / "manifest.json").read_text())
+    assert set(manifest["files"]) == {"last.safetensors", "best.safetensors", STATE}
+    assert checkpoints.newest_intact() == committed[-1]
+    # the files at the top of the run are the newest checkpoint's, and nothing temporary is left
+    assert (run.path / "last.safetensors").read_bytes() == (committed[-1].path / "last.safetensors").read_bytes()
+    assert load_state(run.path / STATE)["progress"]["step"] == 9
+    assert not [p for p in run.path.rglob("*.tmp")]
+
+
+def test_an_uncommitted_directory_is_never_a_checkpoint_and_is_removed(run):
+    checkpoints = Checkpoints(run, say=lambda line: None)
+    write_checkpoint(checkpoints, 2, 1.0)
+    interrupted = checkpoints.root / ".000002-step-000004.abcd.tmp"  # a kill before the rename
+    interrupted.mkdir()
+    (interrupted / "last.safetensors").write_bytes(b"half")
+    (run.path / ".last.safetensors.1234.tmp").write_bytes(b"half")  # a kill while publishing
+    assert [c.step for c in checkpoints.committed()] == [2]
+    removed = checkpoints.remove_leftovers()
+    assert len(removed) == 2 and not interrupted.exists() and not (run.path / ".last.safetensors.1234.tmp").exists()
+
+
+def test_a_damaged_checkpoint_falls_back_to_the_one_before(run):
+    lines = []
+    checkpoints = Checkpoints(run, say=lines.append)
+    write_checkpoint(checkpoints, 2, 1.0)
+    newest = write_checkpoint(checkpoints, 4, 2.0)
+    state = newest.path / STATE
+    state.write_bytes(state.read_bytes()[:-10])  # cut short, as by a full disk
+    chosen = checkpoints.newest_intact()
+    assert chosen.step == 2
+    assert len(lines) == 1 and STATE in lines[0] and "step 2" in lines[0]
+    older = checkpoints.committed()[0]
+    (older.path / "last.safetensors").write_bytes(b"not weights")  # then the older one too
+    with pytest.raises(CheckpointError, match="no intact checkpoint"):
+        checkpoints.newest_intact()
+
+
+def test_a_published_file_that_matches_no_checkpoint_is_refused_by_name(run):
+    checkpoints = Checkpoints(run, say=lambda line: None)
+    write_checkpoint(checkpoints, 2, 1.0)
+    newest = write_checkpoint(checkpoints, 4, 2.0)
+    checkpoints.check_views(newest)
+    # the previous checkpoint's file (a kill between the commit and the publishing) is fine
+    view = run.path / "last.safetensors"
+    view.unlink()
+    view.write_bytes((checkpoints.committed()[0].path / "last.safetensors").read_bytes())
+    checkpoints.check_views(newest)
+    # a cut copy (an interrupted rsync) is named, with what to do
+    data = view.read_bytes()
+    view.unlink()
+    view.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match=r"last\.safetensors: damaged or incomplete.*delete it"):
+        checkpoints.check_views(newest)
+
+
+def test_metrics_rows_are_cut_at_the_checkpoint_cursor(run):
+    log = MetricsLog(run)
+    for step in (1, 2, 3):
+        log.append(step=step, split="train", loss="1.0")
+    with log.path.open("a") as f:
+        f.write("4,1,tra")  # a row cut by a kill
+    log.truncate(2)
+    assert [row["step"] for row in log.rows()] == ["1", "2"]
+
+
+def test_json_files_are_strict_json(run):
+    run.write_json("summary.json", {"loss": math.nan, "best": math.inf, "rows": [1.0, -math.inf]})
+    text = (run.path / "summary.json").read_text()
+    assert json.loads(text, parse_constant=lambda c: pytest.fail(f"bare {c}")) == {"loss": None, "best": None, "rows": [1.0, None]}
