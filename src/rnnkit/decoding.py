@@ -34,7 +34,7 @@ class SamplingOptions:
         """Raises ``UsageError`` (one line, naming the option) for a value that would sample
         nonsense: a non-finite or non-positive temperature divides the logits into NaN."""
         if not (math.isfinite(self.temperature) and self.temperature > 0):
-            raise UsageError(f"temperature must be a finite number > 0, got {self.temperature}")
+            raise UsageError(f"temperature must be positive and finite, got {self.temperature}")
         if self.top_k is not None and self.top_k < 0:
             raise UsageError(f"top_k must be at least 0 (0: no limit), got {self.top_k}")
         if self.top_p is not None and not (math.isfinite(self.top_p) and 0 < self.top_p <= 1):

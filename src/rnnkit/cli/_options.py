@@ -24,11 +24,12 @@ def number(kind: type = float, *, low: float | None = None, high: float | None =
     ``low_open`` / ``high_open`` exclude that end. Raises ``argparse.ArgumentTypeError`` with a message
     that states the accepted range and echoes the text given; argparse prefixes the option's name.
     """
+    show = (lambda bound: str(int(bound))) if kind is int else (lambda bound: f"{bound:g}")  # a seed's 2**64 - 1 exactly
     bounds = []
     if low is not None:
-        bounds.append(f"{'>' if low_open else '>='} {low:g}")
+        bounds.append(f"{'>' if low_open else '>='} {show(low)}")
     if high is not None:
-        bounds.append(f"{'<' if high_open else '<='} {high:g}")
+        bounds.append(f"{'<' if high_open else '<='} {show(high)}")
     what = ("a whole number" if kind is int else "a finite number") + (" " + " and ".join(bounds) if bounds else "")
 
     def parse(text: str):
@@ -57,3 +58,5 @@ decay = number(float, low=0, high=1, high_open=True, name="decay")              
 positive_int = number(int, low=1, name="positive_int")                                  # sizes, counts, beam, steps
 nonnegative_int = number(int, low=0, name="nonnegative_int")                            # top-k (0 = off), patience
 midi_program = number(int, low=0, high=127, name="midi_program")                      # General MIDI instrument
+port = number(int, low=1, high=65535, name="port")                                      # TCP port
+seed = number(int, low=0, high=2**64 - 1, name="seed")                                  # what torch.manual_seed takes

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ._options import nonnegative_int, positive_float, positive_int
+from ._options import nonnegative_int, positive_float, positive_int, seed
 
 
 def add_parser(subparsers) -> None:
@@ -23,7 +23,7 @@ def add_parser(subparsers) -> None:
     gradients.add_argument("--hidden-size", type=positive_int, default=64)
     gradients.add_argument("--explode-scale", type=positive_float, default=3.0, help="factor on the RNN's recurrent weights for the exploding case")
     gradients.add_argument("--out", default="gradient_flow.png", help="the plot (default gradient_flow.png); a .json beside it holds the numbers")
-    gradients.add_argument("--seed", type=int, default=0)
+    gradients.add_argument("--seed", type=seed, default=0)
     gradients.set_defaults(verb="gradients", handler=run_gradients)
 
     agreement = subparsers.add_parser(
@@ -39,7 +39,7 @@ def add_parser(subparsers) -> None:
     agreement.add_argument("--steps", type=positive_int, default=1500, help="training steps per cell (default 1500)")
     agreement.add_argument("--hidden-size", type=positive_int, default=48, help="the LSTM's hidden size; the others get its parameter count")
     agreement.add_argument("--out", default="agreement.png", help="the plot (default agreement.png); a .json and .md beside it")
-    agreement.add_argument("--seed", type=int, default=0)
+    agreement.add_argument("--seed", type=seed, default=0)
     agreement.set_defaults(verb="agreement", handler=run_agreement)
 
     inspect = subparsers.add_parser(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._options import midi_program, nonnegative_int, positive_float, positive_int
+from ._options import midi_program, nonnegative_int, positive_float, positive_int, seed
 
 
 def add_parser(subparsers) -> None:
@@ -25,7 +25,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--program", type=midi_program, default=0, help="General MIDI instrument, 0-127 (default 0: piano)")
     parser.add_argument("--png", help="also draw the piano roll here")
     parser.add_argument("--wav", help="also render audio here (fluidsynth when installed, otherwise sine waves)")
-    parser.add_argument("--seed", type=int, help="random seed")
+    parser.add_argument("--seed", type=seed, help="random seed")
     parser.add_argument("--weights", choices=["best", "last"], default="best")
     parser.add_argument("--device", default="auto")
     parser.set_defaults(verb="compose")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._options import nonnegative_int, positive_float, positive_int, top_p_float
+from ._options import nonnegative_int, positive_float, positive_int, seed, top_p_float
 
 
 def add_parser(subparsers) -> None:
@@ -22,7 +22,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--prime", default="", help="text to start from; printed as typed, its unseen characters or words named on stderr")
     parser.add_argument("--allow-unk", action="store_true", help="let samples contain <UNK> (default: never drawn)")
     parser.add_argument("--max-length", type=positive_int, default=200, help="tokens per sample at most (default 200)")
-    parser.add_argument("--seed", type=int, help="random seed, for reproducible samples")
+    parser.add_argument("--seed", type=seed, help="random seed, for reproducible samples")
     parser.add_argument("--weights", choices=["best", "last"], default="best")
     parser.add_argument("--device", default="auto")
     parser.set_defaults(verb="sample")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ._options import nonnegative_float, port, positive_int
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -13,29 +15,21 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("runs", metavar="RUN", nargs="+", help="run directories of any kind")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--port", type=port, default=8000)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--weights", choices=["best", "last"], default="best")
     parser.add_argument("--no-batching", action="store_true", help="run every request alone (for comparison)")
-    parser.add_argument("--window-ms", type=float, default=5.0, help="how long a batch waits for more requests (default 5)")
-    parser.add_argument("--max-batch", type=int, default=32, help="requests per batch at most (default 32)")
-    parser.add_argument("--max-queue", type=int, default=256, help="requests waiting per model and verb before 503 (default 256)")
-    parser.add_argument("--threads", type=int, help="torch's threads for inference (default: torch's own; 1 is often faster on a busy small machine)")
+    parser.add_argument("--window-ms", type=nonnegative_float, default=5.0, help="how long a batch waits for more requests (default 5)")
+    parser.add_argument("--max-batch", type=positive_int, default=32, help="requests per batch at most (default 32)")
+    parser.add_argument("--max-queue", type=positive_int, default=256, help="requests waiting per model and verb before 503 (default 256)")
+    parser.add_argument("--threads", type=positive_int, help="torch's threads for inference (default: torch's own; 1 is often faster on a busy small machine)")
     parser.set_defaults(verb="serve")
 
 
 def run(args) -> int:
-    from ..errors import UsageError
     from ..serve import create_app
 
-    if not 0 < args.port < 65536:
-        raise UsageError(f"--port must lie in 1..65535, got {args.port}")
-    for name in ("window_ms", "max_batch", "max_queue"):
-        if getattr(args, name) < (0 if name == "window_ms" else 1):
-            raise UsageError(f"--{name.replace('_', '-')} must be {'at least 0' if name == 'window_ms' else 'positive'}, got {getattr(args, name)}")
-    if args.threads is not None:
-        if args.threads < 1:
-            raise UsageError(f"--threads must be positive, got {args.threads}")
+    if args.threads is not None:  # the numeric options were checked where they were parsed (_options)
         import torch
 
         torch.set_num_threads(args.threads)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ._options import seed
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -10,7 +12,7 @@ def add_parser(subparsers) -> None:
         description="Runs on any machine in about a minute (the first run also compiles the fused CPU engine).",
     )
     parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer steps (for tests)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     parser.set_defaults(verb="tour")
 
 

@@ -16,6 +16,7 @@ from typing import Callable
 
 import torch
 
+from ..tasks.base import typed_tokens
 from . import schemas
 
 
@@ -58,19 +59,16 @@ def _split(results: list, sizes: list[int]) -> list[list]:
 
 
 def _tag_check(served: Served, request: schemas.TagRequest) -> None:
-    from ..data.tokenizers import WORD
-
     for text in request.all_texts():
-        if not WORD.findall(text):
+        if not served.task.typed_words(text):
             raise ValueError(f"nothing to tag: {text[:40]!r} has no words")
 
 
 def _tag(served: Served, requests: list[schemas.TagRequest]) -> list:
     from ..data.conll import TaggedSentence, entities
-    from ..data.tokenizers import WORD
 
     texts = [t for r in requests for t in r.all_texts()]
-    tokens = [WORD.findall(t) for t in texts]  # the word rule, as TaggingTask.tag_text cuts text
+    tokens = [served.task.typed_words(t) for t in texts]  # as TaggingTask.tag_text cuts typed text
     tags = served.task.predict(served.model, [TaggedSentence(words, []) for words in tokens], served.device)
     results = [
         {"text": text, "tokens": words, "tags": t, "entities": [{"text": " ".join(words[s:e]), "type": kind, "start": s, "end": e} for kind, s, e in entities(t)]}
@@ -96,7 +94,7 @@ def _classify(served: Served, requests: list[schemas.ClassifyRequest]) -> list:
 def _score_check(served: Served, request: schemas.ScoreRequest) -> None:
     task = served.task
     for text in request.all_texts():
-        if not task.vocab.encode(task.tokenizer.tokenize(text), eos=task.data.line_breaks == "eos"):
+        if not task.vocab.encode(typed_tokens(task.tokenizer, task.vocab, text), eos=task.data.line_breaks == "eos"):
             raise ValueError(f"nothing to score: {text[:40]!r} has no tokens")
 
 
@@ -132,10 +130,10 @@ def _translate(served: Served, requests: list[schemas.TranslateRequest]) -> list
         groups.setdefault((r.beam or task.data.beam, r.nbest, r.replace_unk), []).append(i)
     for (beam, nbest, replace_unk), members in groups.items():
         texts = [t for i in members for t in requests[i].all_texts()]
-        translations = task.translate(served.model, texts, served.device, beam=beam, nbest=nbest, replace_unk=replace_unk)
+        translations = task.translate(served.model, texts, served.device, beam=beam, nbest=nbest, replace_unk=replace_unk, typed=True)
         results = []
         for text, hypotheses in zip(texts, translations):
-            source = task.source_tokenizer.tokenize(text)
+            source = typed_tokens(task.source_tokenizer, task.source_vocab, text)
             results.append({
                 "text": text, "source_tokens": source,
                 "translations": [
