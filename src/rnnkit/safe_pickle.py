@@ -2,9 +2,10 @@
 
 A pickle is a program: ``pickle.load`` calls whatever callables the file names (``os.system``,
 say), so a data file could run code on ``rnnkit train music``. ``load_data`` unpickles with a
-restricted ``Unpickler`` whose ``find_class`` knows two callables only, both rebuilding numbers:
-numpy's dtype and scalar constructors, limited to boolean, integer and floating dtypes (the standard
-JSB Chorales ``.pkl`` stores its pitches as numpy scalars). Everything else in the file must be
+restricted ``Unpickler`` whose ``find_class`` knows three callables only, each rebuilding numbers
+or bytes: numpy's dtype and scalar constructors, limited to boolean, integer and floating dtypes
+(the standard JSB Chorales ``.pkl`` stores its pitches as numpy scalars), and the latin1 encoding
+that protocol 2 uses for bytes. Everything else in the file must be
 builtin containers, strings and numbers, which unpickling builds without calling anything. This is
 the restricted-unpickler recipe of the Python documentation ("Restricting Globals").
 """
@@ -39,7 +40,15 @@ def _numeric_scalar(dtype, data=None):
     return numpy.frombuffer(data, dtype=dtype, count=1)[0]
 
 
+def _latin1_bytes(text, encoding="latin1"):
+    """How protocol 2 stores ``bytes`` when Python 3 writes it: ``_codecs.encode(text, "latin1")``."""
+    if not isinstance(text, str) or encoding != "latin1":
+        raise pickle.UnpicklingError("_codecs.encode other than bytes from latin1")
+    return text.encode("latin1")
+
+
 ALLOWED = {
+    ("_codecs", "encode"): _latin1_bytes,
     ("numpy", "dtype"): _numeric_dtype,
     ("numpy.core.multiarray", "scalar"): _numeric_scalar,
     ("numpy._core.multiarray", "scalar"): _numeric_scalar,

@@ -343,6 +343,8 @@ class Trainer:
         s["finished"] = s["step"] >= total or early
         if not early:
             s["early_stopped"] = False
+        if s["finished"] and s["batch"] >= self.task.batches_per_epoch():  # as the loop counts a completed epoch
+            s["epoch"], s["batch"] = s["epoch"] + 1, 0
         if s["finished"] and self._already_summarized(s):
             return "done"
         if self.shard.main:

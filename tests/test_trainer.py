@@ -1,0 +1,234 @@
+"""The trainer's contract: a non-finite loss stops training at its step (or is skipped on request)
+with the last finite weights kept and strict JSON written; resume semantics a user can predict
+(a finished run extended trains the new epochs, metrics rows never doubled, only some settings may
+change); every check of the data and the options before the run directory exists; a run killed
+before its first checkpoint can be resumed from step 0 or started over; damaged files named."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+from rnnkit.errors import DataError, UsageError
+from rnnkit.training import RunDir, Trainer, TrainingConfig
+from rnnkit.training.checkpoint import CheckpointError
+from rnnkit.training.trainer import TrainingDiverged
+
+
+@pytest.fixture(autouse=True)
+def _no_fsync(monkeypatch):
+    monkeypatch.setenv("RNNKIT_TEST_NO_FSYNC", "1")  # a test's files need not reach the disk
+
+
+class Regression:
+    """A task of the trainer's protocol: y = 3 x1 - 2 x2 by least squares, 6 batches per epoch; the
+    loss of step ``nan_at`` (1-based, every epoch's same batch) is NaN."""
+
+    def __init__(self, nan_at: set[int] = frozenset()):
+        self.nan_at = nan_at
+        generator = torch.Generator().manual_seed(0)
+        self.x = torch.randn(6, 4, 2, generator=generator)
+        self.y = self.x @ torch.tensor([3.0, -2.0])
+
+    def batches_per_epoch(self):
+        return 6
+
+    def train_batches(self, epoch, start, shard=None):
+        return ((epoch, i) for i in range(start, 6))
+
+    def start_epoch(self, epoch):
+        pass
+
+    def loss(self, model, batch, device):
+        epoch, i = batch
+        loss = ((model(self.x[i]).squeeze(-1) - self.y[i]) ** 2).sum()
+        if epoch * 6 + i + 1 in self.nan_at:
+            loss = loss * math.nan
+        return loss, 4
+
+    def has_split(self, split):
+        return split == "valid"
+
+    def evaluate(self, model, split, device):
+        with torch.no_grad():
+            return {"loss": float(((model(self.x).squeeze(-1) - self.y) ** 2).mean()), "count": 24}
+
+    def describe(self, result):
+        return f"loss {result['loss']:.4f}"
+
+    def report(self, model, step, device):
+        return []
+
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state):
+        pass
+
+
+def fit(run: Path, resume: bool = False, task=None, **settings):
+    torch.manual_seed(0)
+    config = TrainingConfig(**{"lr": 0.05, "optimizer": "sgd", "schedule": "constant", "eval_every": 2, "log_every": 1, "progress": False, **settings})
+    return Trainer(task or Regression(), nn.Linear(2, 1), config, RunDir(run)).fit(resume=resume)
+
+
+def strict_json(path: Path):
+    return json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(f"{path.name}: bare {c}"))
+
+
+def metric_keys(run: Path) -> list[tuple[str, str]]:
+    return [(row["step"], row["split"]) for row in csv.DictReader(open(run / "metrics.csv"))]
+
+
+# -- non-finite losses -------------------------------------------------------------------------------------
+def test_a_nan_loss_stops_training_at_its_step_and_keeps_the_finite_weights(tmp_path):
+    run = tmp_path / "run"
+    with pytest.raises(TrainingDiverged, match=r"^step 5: the training loss is nan.*last checkpoint \(step 4\)"):
+        fit(run, task=Regression(nan_at={5}), epochs=2)
+    summary = strict_json(run / "summary.json")
+    assert summary["finished"] is False and "step 5" in summary["stopped"]
+    for name in ("best", "last"):
+        assert all(torch.isfinite(t).all() for t in load_file(run / f"{name}.safetensors").values())
+    assert max(int(step) for step, _ in metric_keys(run)) == 4  # the NaN step is in no row
+
+
+def test_a_nan_loss_is_skipped_on_request(tmp_path):
+    summary = fit(tmp_path / "run", task=Regression(nan_at={5}), epochs=2, skip_non_finite=True)
+    assert summary["finished"] and summary["steps"] == 12 and summary["skipped_steps"] == 1
+    assert all(torch.isfinite(t).all() for t in load_file(tmp_path / "run" / "last.safetensors").values())
+
+
+def test_a_loss_that_is_nan_step_after_step_stops_even_when_skipping(tmp_path):
+    with pytest.raises(TrainingDiverged, match="in a row"):
+        fit(tmp_path / "run", task=Regression(nan_at=set(range(3, 40))), epochs=6, skip_non_finite=True)
+
+
+# -- resume semantics ------------------------------------------------------------------------------------------
+def test_a_finished_run_extended_trains_the_new_epochs_without_doubled_rows(tmp_path):
+    run = tmp_path / "run"
+    assert fit(run, epochs=2)["steps"] == 12
+    before = (run / "metrics.csv").read_bytes()
+    assert fit(run, resume=True, epochs=2)["steps"] == 12  # nothing to do: nothing written
+    assert (run / "metrics.csv").read_bytes() == before
+    summary = fit(run, resume=True, epochs=4)
+    assert summary["finished"] and summary["steps"] == 24 and summary["epochs"] == 4
+    keys = metric_keys(run)
+    assert not [key for key, n in Counter(keys).items() if n > 1]
+    # the same as a run planned for 4 epochs? no: the schedule's horizon changed; but every step ran once
+    assert [int(step) for step, split in keys if split == "train"] == list(range(1, 25))
+
+
+def test_resume_equals_an_uninterrupted_run(tmp_path):
+    fit(tmp_path / "whole", epochs=3)
+    fit(tmp_path / "parts", epochs=3, stop_at_step=7)
+    fit(tmp_path / "parts", resume=True, epochs=3)
+    for name in ("last", "best"):
+        a, b = load_file(tmp_path / "whole" / f"{name}.safetensors"), load_file(tmp_path / "parts" / f"{name}.safetensors")
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    assert metric_keys(tmp_path / "whole") == metric_keys(tmp_path / "parts")
+
+
+def test_training_settings_are_checked_for_range_and_finiteness():
+    for bad in ({"lr": math.nan}, {"lr": 0.0}, {"clip": math.inf}, {"epochs": 0}, {"epochs": 2.5}, {"ema": 1.0},
+                {"patience": True}, {"save_every_minutes": -1.0}, {"optimizer": "adagrad"}, {"keep_checkpoints": 0}):  # fmt: skip
+        with pytest.raises(UsageError, match=next(iter(bad))):
+            TrainingConfig(**bad).check()
+    TrainingConfig().check()
+
+
+def test_numeric_options_are_refused_on_the_command_line(capsys):
+    from rnnkit.cli import main
+
+    for option, value in (("--lr", "nan"), ("--dropout", "1.5"), ("--epochs", "0"), ("--clip", "inf"), ("--save-every-minutes", "-1")):
+        with pytest.raises(SystemExit) as exit:
+            main(["train", "lm", "x.txt", option, value])
+        assert exit.value.code == 2
+        assert option in capsys.readouterr().err
+
+
+# -- runs: checks first, and what a failed or killed run leaves ---------------------------------------------
+def names(path: Path) -> Path:
+    path.write_text("\n".join(["anna", "bob", "carla", "dora", "emil", "fritz", "gina", "hugo", "ida", "jan"] * 3) + "\n")
+    return path
+
+
+LM = {"hidden_size": 8, "embedding_size": 4, "epochs": 1, "batch_size": 8, "progress": False, "seed": 1}
+
+
+def test_data_errors_surface_before_the_run_directory_exists(tmp_path):
+    from rnnkit.runs import start
+
+    (tmp_path / "a.src").write_text("ein langer satz hier\nnoch ein langer satz\n")
+    (tmp_path / "a.tgt").write_text("a long sentence here\nanother long sentence\n")
+    run = tmp_path / "s2s"
+    with pytest.raises(DataError, match="max_length"):
+        start("seq2seq", {"source": str(tmp_path / "a.src"), "target": str(tmp_path / "a.tgt"), "max_length": 2, "hidden_size": 8, "progress": False}, run)
+    assert not run.exists()
+    with pytest.raises(UsageError, match="lr"):
+        start("lm", {"train": [str(names(tmp_path / "n.txt"))], **LM, "lr": -1.0}, tmp_path / "lm")
+    assert not (tmp_path / "lm").exists()
+
+
+def test_a_run_killed_before_its_first_checkpoint_resumes_from_step_0_or_starts_over(tmp_path):
+    from rnnkit.runs import resume, start
+
+    data = names(tmp_path / "n.txt")
+    start("lm", {"train": [str(data)], **LM}, tmp_path / "whole")
+    killed = tmp_path / "killed"
+    shutil.copytree(tmp_path / "whole", killed)
+    for name in ("checkpoints", "last.safetensors", "best.safetensors", "training_state.pt", "summary.json"):
+        shutil.rmtree(killed / name) if (killed / name).is_dir() else (killed / name).unlink()  # as before the first checkpoint
+    resume(killed, {"progress": False})
+    a, b = load_file(tmp_path / "whole" / "last.safetensors"), load_file(killed / "last.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert metric_keys(tmp_path / "whole") == metric_keys(killed)
+    for name in ("checkpoints", "last.safetensors", "best.safetensors", "training_state.pt"):
+        shutil.rmtree(killed / name) if (killed / name).is_dir() else (killed / name).unlink()
+    start("lm", {"train": [str(data)], **LM}, killed)  # the original command may reuse it: it held no weights
+    with pytest.raises(UsageError, match="a run is already there"):
+        start("lm", {"train": [str(data)], **LM}, killed)  # now it does
+
+
+def test_resume_changes_only_the_settings_it_may_and_records_them(tmp_path):
+    from rnnkit.runs import resume, start
+
+    run = tmp_path / "run"
+    start("lm", {"train": [str(names(tmp_path / "n.txt"))], **LM}, run)
+    with pytest.raises(UsageError, match="'lr' cannot change"):
+        resume(run, {"lr": 0.1})
+    resume(run, {"epochs": 2, "progress": False})
+    assert json.loads((run / "config.json").read_text())["training"]["epochs"] == 2
+    assert strict_json(run / "summary.json")["epochs"] == 2
+
+
+def test_damaged_files_are_named_in_one_line(tmp_path):
+    from rnnkit.runs import open_run, resume, start
+
+    run = tmp_path / "run"
+    start("lm", {"train": [str(names(tmp_path / "n.txt"))], **LM}, run)
+    for name, action in (("best.safetensors", lambda r: open_run(r)), ("last.safetensors", lambda r: resume(r, {"epochs": 2, "progress": False}))):
+        copy = tmp_path / name
+        shutil.copytree(run, copy)
+        data = (copy / name).read_bytes()
+        (copy / name).unlink()
+        (copy / name).write_bytes(data[: len(data) // 2])  # cut short by an interrupted copy
+        with pytest.raises(CheckpointError, match=rf"{name}: damaged or incomplete"):
+            action(copy)
+    nan = tmp_path / "nan"
+    shutil.copytree(run, nan)
+    weights = load_file(nan / "best.safetensors")
+    (nan / "best.safetensors").unlink()
+    from safetensors.torch import save_file
+
+    save_file({k: torch.full_like(v, math.nan) for k, v in weights.items()}, nan / "best.safetensors")
+    with pytest.raises(CheckpointError, match="not finite"):
+        open_run(nan)
