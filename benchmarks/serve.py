@@ -6,8 +6,8 @@ rnnkit's own inference.
     python benchmarks/serve.py --only onnx
 
 1. Load: ``rnnkit serve TAGGER CLASSIFIER`` in a subprocess, once with micro-batching and once with
-   ``--no-batching``; N concurrent clients (httpx, asyncio) each send a request, wait for the answer
-   and send the next, for a fixed time, tag requests (CoNLL-2003 test sentences) and then classify
+   ``--no-batching``; N concurrent clients (asyncio streams) each send a request, wait for the answer
+   and send the next (on its own keep-alive connection), for a fixed time, tag requests (CoNLL-2003 test sentences) and then classify
    requests (SST-5 test sentences). Reported: requests per second, p50 and p99 latency, errors
    (any answer other than 200, or none) and whether every request sent got an answer.
 2. onnxruntime: the same tagger exported (``rnnkit export``) and run in onnxruntime with Viterbi in
@@ -107,36 +107,64 @@ def start_server(runs: list[str], batching: bool, threads: int | None, window_ms
     raise RuntimeError("the server did not start within 120 s")
 
 
-async def load(url: str, verb: str, model: str, texts: list[str], clients: int, seconds: float) -> dict:
-    """``clients`` concurrent clients, each sending one request after another for ``seconds``."""
-    import httpx
+class Connection:
+    """A minimal HTTP/1.1 keep-alive client on asyncio streams: a load generator must cost far less
+    than the server it measures (httpx costs about as much CPU per request as the server here)."""
 
+    def __init__(self, host: str, port: int):
+        self.host, self.port, self.reader, self.writer = host, port, None, None
+
+    async def post(self, path: str, body: dict) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        data = json.dumps(body).encode()
+        head = f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
+        self.writer.write(head.encode() + data)
+        await self.writer.drain()
+        status_line, *header_lines = (await self.reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+        headers = dict(line.split(": ", 1) for line in header_lines if ": " in line)
+        payload = await self.reader.readexactly(int(headers.get("content-length", 0)))
+        if headers.get("connection", "").lower() == "close":
+            await self.close()
+        return int(status_line.split()[1]), payload
+
+    async def close(self):
+        if self.writer is not None:
+            self.writer.close()
+            self.reader = self.writer = None
+
+
+async def load(url: str, verb: str, model: str, texts: list[str], clients: int, seconds: float) -> dict:
+    """``clients`` concurrent clients, each on its own connection, sending one request after another
+    for ``seconds``; an answer counts when its status is 200 and its body is JSON."""
+    host, port = url.removeprefix("http://").split(":")
     latencies: list[float] = []
     statuses: dict[str, int] = {}
     sent = answered = 0
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as http:
-        deadline = time.perf_counter() + seconds
+    deadline = time.perf_counter() + seconds
 
-        async def client(k: int):
-            nonlocal sent, answered
-            i = k
-            while time.perf_counter() < deadline:
-                sent += 1
-                begin = time.perf_counter()
-                try:
-                    r = await http.post(f"/api/{verb}", json={"model": model, "text": texts[i % len(texts)]})
-                    key = str(r.status_code)
-                    answered += 1
-                except httpx.HTTPError as error:
-                    key = type(error).__name__
-                latencies.append(time.perf_counter() - begin)
-                statuses[key] = statuses.get(key, 0) + 1
-                i += clients
+    async def client(k: int):
+        nonlocal sent, answered
+        connection, i = Connection(host, int(port)), k
+        while time.perf_counter() < deadline:
+            sent += 1
+            begin = time.perf_counter()
+            try:
+                status, payload = await connection.post(f"/api/{verb}", {"model": model, "text": texts[i % len(texts)]})
+                json.loads(payload)
+                key = str(status)
+                answered += 1
+            except (OSError, asyncio.IncompleteReadError, ValueError) as error:
+                key = type(error).__name__
+                await connection.close()
+            latencies.append(time.perf_counter() - begin)
+            statuses[key] = statuses.get(key, 0) + 1
+            i += clients
+        await connection.close()
 
-        begin = time.perf_counter()
-        await asyncio.gather(*(client(k) for k in range(clients)))
-        elapsed = time.perf_counter() - begin
+    begin = time.perf_counter()
+    await asyncio.gather(*(client(k) for k in range(clients)))
+    elapsed = time.perf_counter() - begin
     latencies.sort()
     ok = statuses.get("200", 0)
     return {
