@@ -154,3 +154,15 @@ def test_real_timing_picks_an_engine_that_runs_and_stores_both_figures():
     assert all(torch.equal(p, q) for p, q in zip(before, layer.parameters()))
     entry = next(iter(json.loads(autotune.cache_file().read_text())["machines"][autotune.machine_signature()].values()))
     assert entry["engine"] == name and set(entry["ms"]) == {"fused", "native"} and min(entry["ms"], key=entry["ms"].get) == name
+
+
+def test_an_engine_failing_in_the_timing_means_the_fixed_order_once(monkeypatch):
+    calls = []
+
+    def failing(cell, x, training, candidates, rounds=autotune.ROUNDS):
+        calls.append(1)
+        raise RuntimeError("out of memory at this shape")
+
+    monkeypatch.setattr(autotune, "measure", failing)
+    layer = Recurrent("lstm", SHAPE[2], HIDDEN)
+    assert lstm_call(layer)[0] == "fused" and lstm_call(layer)[0] == "fused" and calls == [1]

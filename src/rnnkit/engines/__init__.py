@@ -76,8 +76,4 @@ def choose_engine(cell: Cell, device: torch.device, x: Tensor | None = None, tra
     candidates = [ENGINES[name] for name in engines_for(cell, device) if name != "reference"]
     if len(candidates) < 2:
         return fixed
-    try:
-        return autotune.choose(cell, x, training, candidates)
-    except Exception as error:  # an engine failing at this shape: the fixed order, as without timing
-        autotune.log.debug("auto: timing failed (%s); %s from the fixed order", error, fixed.name)
-        return fixed
+    return autotune.choose(cell, x, training, candidates, fixed)

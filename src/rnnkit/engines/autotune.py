@@ -113,10 +113,11 @@ def worth_tuning(cell: Cell, x: Tensor) -> bool:
     return T * B * cell.hidden_size * (cell.hidden_size + n_x) >= TINY_WORK
 
 
-def choose(cell: Cell, x: Tensor, training: bool, candidates: Sequence[Engine]) -> Engine:
+def choose(cell: Cell, x: Tensor, training: bool, candidates: Sequence[Engine], fallback: Engine) -> Engine:
     """The fastest of ``candidates`` (at least two) for this call's shape class: remembered, read
-    from the cache file, or measured now (and then stored)."""
-    by_name = {engine.name: engine for engine in candidates}
+    from the cache file, or measured now (and then stored). ``fallback`` (the fixed order's pick)
+    when timing fails, for the rest of the process."""
+    by_name = {engine.name: engine for engine in (*candidates, fallback)}
     key = key_for(cell, x, training)
     with _lock:
         name = _chosen.get(key)
@@ -125,12 +126,17 @@ def choose(cell: Cell, x: Tensor, training: bool, candidates: Sequence[Engine]) 
             if name in by_name:
                 log.debug("auto: %s for %s (stored in %s)", name, key, cache_file())
             else:
-                times = measure(cell, x, training, candidates)
-                name = min(times, key=times.get)
-                _store(key, name, times)
-                log.debug("auto: %s for %s (measured, ms: %s)", name, key, ", ".join(f"{k} {v:.2f}" for k, v in times.items()))
+                try:
+                    times = measure(cell, x, training, candidates)
+                except Exception as error:  # an engine failing at this shape: the fixed order, as without timing
+                    name = fallback.name
+                    log.debug("auto: %s for %s (timing failed: %s)", name, key, error)
+                else:
+                    name = min(times, key=times.get)
+                    _store(key, name, times)
+                    log.debug("auto: %s for %s (measured, ms: %s)", name, key, ", ".join(f"{k} {v:.2f}" for k, v in times.items()))
             _chosen[key] = name
-    return by_name.get(name, candidates[0])
+    return by_name[name]
 
 
 def measure(cell: Cell, x: Tensor, training: bool, candidates: Sequence[Engine], rounds: int = ROUNDS) -> dict[str, float]:
