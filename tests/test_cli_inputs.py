@@ -168,7 +168,8 @@ BAD_OPTIONS = [
     ("sample", "lm", ["--top-k", "-1"]), ("sample", "lm", ["--num", "0"]), ("sample", "lm", ["--max-length", "0"]),
     ("translate", "seq2seq", ["--beam", "0"]), ("translate", "seq2seq", ["--nbest", "-2"]), ("translate", "seq2seq", ["--beam", "1.5"]),
     ("compose", "music", ["--temperature", "-1"]), ("compose", "music", ["--steps", "0"]), ("compose", "music", ["--program", "128"]),
-    ("compose", "music", ["--step-seconds", "nan"]), ("compose", "music", ["--num", "0"]),
+    ("compose", "music", ["--step-seconds", "nan"]), ("compose", "music", ["--num", "0"]), ("sample", "lm", ["--seed", "-1"]),
+    ("score", "lm", ["--device", "gpu0"]), ("tag", "tagger", ["--device", "cuda:x"]),
 ]  # fmt: skip
 
 

@@ -60,3 +60,27 @@ nonnegative_int = number(int, low=0, name="nonnegative_int")                    
 midi_program = number(int, low=0, high=127, name="midi_program")                      # General MIDI instrument
 port = number(int, low=1, high=65535, name="port")                                      # TCP port
 seed = number(int, low=0, high=2**64 - 1, name="seed")                                  # what torch.manual_seed takes
+
+
+def device(text: str) -> str:
+    """``--device``: ``auto``, or a device torch knows and this machine has (``cpu``, ``cuda``,
+    ``cuda:1``, ``mps``), checked where it is parsed: torch would fail later with its own words
+    (``Torch not compiled with CUDA enabled``) from deep inside the model's loading."""
+    if text == "auto":
+        return text
+    import torch
+
+    try:
+        chosen = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected auto, cpu, cuda, cuda:N or mps, got {text!r}") from None
+    if chosen.type == "cuda":
+        if not torch.cuda.is_available():
+            raise argparse.ArgumentTypeError(f"{text!r}: no CUDA device on this machine (torch {torch.__version__}); use cpu or auto")
+        if chosen.index is not None and chosen.index >= torch.cuda.device_count():
+            raise argparse.ArgumentTypeError(f"{text!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif chosen.type == "mps" and not torch.backends.mps.is_available():
+        raise argparse.ArgumentTypeError(f"{text!r}: no MPS device on this machine; use cpu or auto")
+    elif chosen.type not in ("cpu", "cuda", "mps"):
+        raise argparse.ArgumentTypeError(f"{text!r}: rnnkit runs on cpu, cuda or mps")
+    return text

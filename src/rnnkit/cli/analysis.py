@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ._options import nonnegative_int, positive_float, positive_int, seed
+from ._options import device as device_option, nonnegative_int, positive_float, positive_int, seed
 
 
 def add_parser(subparsers) -> None:
@@ -51,7 +51,7 @@ def add_parser(subparsers) -> None:
     inspect.add_argument("--out", default="report.html", help="the page to write (default report.html)")
     inspect.add_argument("--max-chars", type=positive_int, default=3000, help="read at most this many characters (default 3000)")
     inspect.add_argument("--weights", choices=["best", "last"], default="best")
-    inspect.add_argument("--device", default="auto")
+    inspect.add_argument("--device", type=device_option, default="auto", help="auto (a GPU when there is one), cpu, cuda, cuda:N, mps")
     inspect.set_defaults(verb="inspect", handler=run_inspect)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from ._options import device as device_option
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -20,7 +22,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--weights", choices=["best", "last"], default="best")
     parser.add_argument("--ensemble", metavar="RUN", action="append", default=[],
                         help="classifiers: another run whose class probabilities are averaged with RUN's (repeat for more)")
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--device", type=device_option, default="auto", help="auto (a GPU when there is one), cpu, cuda, cuda:N, mps")
     parser.set_defaults(verb="classify")
 
 

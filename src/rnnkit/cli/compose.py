@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._options import midi_program, nonnegative_int, positive_float, positive_int, seed
+from ._options import device as device_option, midi_program, nonnegative_int, positive_float, positive_int, seed
 
 
 def add_parser(subparsers) -> None:
@@ -27,7 +27,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--wav", help="also render audio here (fluidsynth when installed, otherwise sine waves)")
     parser.add_argument("--seed", type=seed, help="random seed")
     parser.add_argument("--weights", choices=["best", "last"], default="best")
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--device", type=device_option, default="auto", help="auto (a GPU when there is one), cpu, cuda, cuda:N, mps")
     parser.set_defaults(verb="compose")
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._options import nonnegative_int, positive_float, positive_int, seed, top_p_float
+from ._options import device as device_option, nonnegative_int, positive_float, positive_int, seed, top_p_float
 
 
 def add_parser(subparsers) -> None:
@@ -24,7 +24,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--max-length", type=positive_int, default=200, help="tokens per sample at most (default 200)")
     parser.add_argument("--seed", type=seed, help="random seed, for reproducible samples")
     parser.add_argument("--weights", choices=["best", "last"], default="best")
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--device", type=device_option, default="auto", help="auto (a GPU when there is one), cpu, cuda, cuda:N, mps")
     parser.set_defaults(verb="sample")
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from ._options import device as device_option
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -19,7 +21,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--file", help="score every line of this file")
     parser.add_argument("--json", action="store_true", help="one JSON object per input line")
     parser.add_argument("--weights", choices=["best", "last"], default="best")
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--device", type=device_option, default="auto", help="auto (a GPU when there is one), cpu, cuda, cuda:N, mps")
     parser.set_defaults(verb="score")
 
 

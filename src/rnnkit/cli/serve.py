@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._options import nonnegative_float, port, positive_int
+from ._options import device as device_option, nonnegative_float, port, positive_int
 
 
 def add_parser(subparsers) -> None:
@@ -16,7 +16,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("runs", metavar="RUN", nargs="+", help="run directories of any kind")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=port, default=8000)
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--device", type=device_option, default="auto", help="auto (a GPU when there is one), cpu, cuda, cuda:N, mps")
     parser.add_argument("--weights", choices=["best", "last"], default="best")
     parser.add_argument("--no-batching", action="store_true", help="run every request alone (for comparison)")
     parser.add_argument("--window-ms", type=nonnegative_float, default=5.0, help="how long a batch waits for more requests (default 5)")

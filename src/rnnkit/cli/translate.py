@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ._options import positive_int
+from ._options import device as device_option, positive_int
 
 
 def add_parser(subparsers) -> None:
@@ -24,7 +24,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--attention", metavar="PNG", help="write the first text's attention heat map here")
     parser.add_argument("--json", action="store_true", help="JSON lines")
     parser.add_argument("--weights", choices=["best", "last"], default="best")
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--device", type=device_option, default="auto", help="auto (a GPU when there is one), cpu, cuda, cuda:N, mps")
     parser.set_defaults(verb="translate")
 
 
