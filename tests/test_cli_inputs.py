@@ -86,6 +86,8 @@ def test_translate_keeps_blank_lines_in_place_for_file_and_standard_input(runs, 
     code, out, _ = rnnkit(capsys, "translate", runs["seq2seq"], "--json", "--file", write(tmp_path / "j.de", source))
     rows = [json.loads(line) for line in out.splitlines()]
     assert [r["source"] for r in rows] == source and rows[1]["translations"] == []
+    code, out, err = rnnkit(capsys, "translate", runs["seq2seq"], "ein zebra")
+    assert code == 0 and len(out.splitlines()) == 1 and "'zebra'" in err and "not in the source vocabulary" in err
 
 
 def test_every_text_verb_answers_each_input_line_once(runs, tmp_path, capsys):

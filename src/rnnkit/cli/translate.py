@@ -30,7 +30,8 @@ def add_parser(subparsers) -> None:
 
 def run(args) -> int:
     from ..errors import UsageError
-    from ._inputs import is_blank, open_run_for, per_line, texts_from
+    from ..tasks.base import typed_tokens
+    from ._inputs import describe_tokens, is_blank, open_run_for, per_line, texts_from, unknown_tokens, warn
 
     texts = texts_from(args.text, args.file)
     task, model, _, device = open_run_for("rnnkit translate", args.run, ["seq2seq"], args.weights, args.device)
@@ -40,10 +41,14 @@ def run(args) -> int:
         return task.translate(model, kept, device, beam=beam, nbest=args.nbest, replace_unk=args.replace_unk, typed=True)
 
     results = per_line(texts, translate)
+    unseen: dict[str, None] = {}
     for text, hypotheses in zip(texts, results):
         hypotheses = hypotheses or []  # a blank line: no translation
+        unknown = unknown_tokens(typed_tokens(task.source_tokenizer, task.source_vocab, text), task.source_vocab)
+        unseen.update(dict.fromkeys(unknown))
         if args.json:
-            print(json.dumps({"source": text, "translations": [{k: h[k] for k in ("text", "score", "log_prob")} for h in hypotheses]}, ensure_ascii=False))
+            translations = [{k: h[k] for k in ("text", "score", "log_prob")} for h in hypotheses]
+            print(json.dumps({"source": text, "translations": translations, "unknown": unknown}, ensure_ascii=False))
         elif not hypotheses:
             print()
         elif args.nbest == 1:
@@ -51,6 +56,8 @@ def run(args) -> int:
         else:  # one line per hypothesis: rank, score, text
             for rank, h in enumerate(hypotheses, start=1):
                 print(f"{rank}\t{h['score']:.3f}\t{h['text']}")
+    if unseen and not args.json:
+        warn("translate", f"not in the source vocabulary, read as <UNK>: {describe_tokens(list(unseen)[:20])}{' ...' if len(unseen) > 20 else ''}")
     if args.attention:
         first = next((i for i, text in enumerate(texts) if not is_blank(text)), None)
         if first is None or not results[first][0]["attention"]:
