@@ -297,7 +297,10 @@ class LanguageModelTask(TaskBase):
         for ids in rows:
             text = self.tokenizer.detokenize(prime_tokens + self.vocab.decode(ids))
             if text.startswith(head):  # the prime as typed (not lowercased, no <UNK>), then the sample
-                text = typed + text[len(head) :]
+                rest = text[len(head) :]
+                if typed[-1:].isspace() and not head[-1:].isspace() and rest[:1] == " ":
+                    rest = rest[1:]  # "The " at word level: the space typed is the space the tokens join with
+                text = typed + rest
             out.append((text, self.is_seen(prime_ids + ids)))
         return out
 
