@@ -232,3 +232,15 @@ def test_damaged_files_are_named_in_one_line(tmp_path):
     save_file({k: torch.full_like(v, math.nan) for k, v in weights.items()}, nan / "best.safetensors")
     with pytest.raises(CheckpointError, match="not finite"):
         open_run(nan)
+
+
+def test_config_file_values_are_checked_like_options(tmp_path, capsys):
+    from rnnkit.cli import main
+
+    data = names(tmp_path / "n.txt")
+    for setting in ({"batch_size": 0}, {"dropout": math.inf}, {"lr": "fast"}, {"embedding_size": 2.5}):
+        (tmp_path / "c.json").write_text(json.dumps(setting))
+        assert main(["train", "lm", str(data), "--config", str(tmp_path / "c.json"), "--run", str(tmp_path / "run")]) == 2
+        error = capsys.readouterr().err
+        assert next(iter(setting)) in error and "c.json" in error and "Traceback" not in error
+        assert not (tmp_path / "run").exists()

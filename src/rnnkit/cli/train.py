@@ -35,6 +35,8 @@ def add_parser(subparsers) -> None:
     _add_seq2seq(tasks)
     _add_music(tasks)
     parser.set_defaults(verb="train")
+    for task, task_parser in tasks.choices.items():
+        task_parser.set_defaults(_options=task_parser)  # for checking --config values like the options
 
 
 def _run_options(parser) -> None:
@@ -280,7 +282,27 @@ def _add_music(tasks) -> None:
     _training_options(music, TRAINING_DEFAULTS)
 
 
-NOT_SETTINGS = {"verb", "task", "run", "resume", "config"}
+NOT_SETTINGS = {"verb", "task", "run", "resume", "config", "_options"}
+
+
+def check_config_values(parser: argparse.ArgumentParser, values: dict, source: str) -> None:
+    """Each value from a config file through the type of its command-line option, so that a file's
+    ``batch_size = 0`` or ``dropout = nan`` gets the one-line error ``--batch-size 0`` gets."""
+    types = {action.dest: action for action in parser._actions if callable(action.type)}
+    for key, value in values.items():
+        action = types.get(key)
+        if action is None:
+            continue
+        several = isinstance(value, list) and action.nargs not in (None, "?")
+        for item in value if several else [value]:
+            try:
+                if isinstance(item, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in item):
+                    item = ",".join(map(str, item))  # a list option written as a TOML/JSON array (head_sizes)
+                if isinstance(item, bool) or not isinstance(item, (int, float, str)):
+                    raise argparse.ArgumentTypeError(f"expected a number, got {item!r}")
+                action.type(str(item))
+            except argparse.ArgumentTypeError as error:
+                raise UsageError(f"{source}: {key}: {error}") from None
 
 
 def run(args) -> int:
@@ -295,6 +317,8 @@ def run(args) -> int:
         _, summary = resume(args.run, given)
     else:
         values = read_config_file(args.config) if args.config else {}
+        if values and getattr(args, "_options", None) is not None:
+            check_config_values(args._options, values, args.config)
         values.update(given)
         if values.get("clip") == 0:
             values["clip"] = None
