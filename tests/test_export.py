@@ -110,20 +110,17 @@ def test_every_model_kind_exports_and_onnxruntime_agrees(kind, config):
     assert differences and max(differences.values()) < TOLERANCE, differences
 
 
-def tiny_lm_run(tmp_path):
-    data = tmp_path / "names.txt"
-    data.write_text("\n".join(["anna", "bob", "carla", "dave", "emma", "fred"] * 3) + "\n")
-    run = tmp_path / "run"
-    assert main(["train", "lm", str(data), "--run", str(run), "--max-steps", "2", "--cell", "gru", "--embedding-size", "4", "--hidden-size", "6", "--no-progress"]) == 0
-    return run
+@pytest.fixture(scope="module")
+def names_run(tmp_path_factory) -> str:
+    from test_serve import shared_runs  # the tiny runs of test_serve, trained once per session
+
+    return shared_runs(tmp_path_factory)["names"]
 
 
-def test_cli_writes_the_graph_and_json_and_a_sampling_loop_runs_without_torch(tmp_path, capsys):
-    run = tiny_lm_run(tmp_path)
-    capsys.readouterr()
+def test_cli_writes_the_graph_and_json_and_a_sampling_loop_runs_without_torch(names_run, tmp_path, capsys):
     out = tmp_path / "out" / "names.onnx"
     out.parent.mkdir()
-    assert main(["export", str(run), "--format", "onnx", "--out", str(out)]) == 0
+    assert main(["export", names_run, "--format", "onnx", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "largest difference" in printed
     info = json.loads(out.with_suffix(".json").read_text())
@@ -132,7 +129,7 @@ def test_cli_writes_the_graph_and_json_and_a_sampling_loop_runs_without_torch(tm
     # greedy decoding from x<1> = 0 with the state fed back, as docs/serving.md does it
     sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     vocab, start = info["preprocessing"]["vocab"], info["preprocessing"]["start_id"]
-    ids, state = np.array([[start]]), np.zeros((1, 1, 6), np.float32)
+    ids, state = np.array([[start]]), np.zeros((1, 1, info["model"]["hidden_size"]), np.float32)
     text = []
     for _ in range(10):
         logits, state = sess.run(None, {"input_ids": ids, "lengths": np.ones(1, np.int32), "state_a": state})
@@ -142,10 +139,8 @@ def test_cli_writes_the_graph_and_json_and_a_sampling_loop_runs_without_torch(tm
     assert len("".join(text)) == 10
 
 
-def test_bad_output_name_is_one_line_and_writes_nothing(tmp_path, capsys):
-    run = tiny_lm_run(tmp_path)
-    capsys.readouterr()
-    assert main(["export", str(run), "--out", str(tmp_path / "model.bin")]) == 2
+def test_bad_output_name_is_one_line_and_writes_nothing(names_run, tmp_path, capsys):
+    assert main(["export", names_run, "--out", str(tmp_path / "model.bin")]) == 2
     err = capsys.readouterr().err
     assert "ending in .onnx" in err and len(err.strip().splitlines()) == 1
     assert main(["export", str(tmp_path / "nowhere"), "--out", str(tmp_path / "m.onnx")]) == 2
