@@ -62,6 +62,13 @@ def state_outputs(g: GraphBuilder, layer, finals: list[str], prefix: str = "stat
         g.output(f"{prefix}_{name}_out", final, FLOAT, [rows, "B", layer.hidden_size])
 
 
+def zero_state(g: GraphBuilder, layer, batch_of: str) -> list[str]:
+    """a<0> = 0 (and c<0> = 0) for ``layer``: one (L*D, B, H) zero value per state name, with B the
+    length of the 1-D value ``batch_of``."""
+    shape = g.op("Concat", g.const([layer.num_layers * layer.num_directions]), g.op("Shape", batch_of), g.const([layer.hidden_size]), axis=0)
+    return [g.op("ConstantOfShape", shape)] * len(state_names(layer))
+
+
 # -- one-to-many and sequence models with a carried state ------------------------------------------
 
 
@@ -112,8 +119,7 @@ def export_tagger(model) -> dict:
         flat = g.op("Reshape", g.op("Transpose", chars, perm=[2, 0, 1]), g.const([0, -1]))  # (C, T*B)
         x = g.op("Gather", g.weight("chars", features.chars.weight), flat, axis=0)  # (C, T*B, char_size)
         slot_lengths = g.op("Max", g.op("Reshape", char_lengths, g.const([-1])), g.const([1], np.int32))  # (T*B,)
-        zeros = g.op("ConstantOfShape", g.op("Concat", g.const([2]), g.op("Shape", slot_lengths), g.const([features.char_rnn.hidden_size]), axis=0))
-        _, finals = recurrent(g, features.char_rnn, x, slot_lengths, [zeros, zeros])
+        _, finals = recurrent(g, features.char_rnn, x, slot_lengths, zero_state(g, features.char_rnn, slot_lengths))
         char_features = _final_outputs(g, finals[0])  # (T*B, 2 char_hidden)
         shape = g.op("Concat", g.op("Shape", words), g.const([-1]), axis=0)
         parts.append(g.op("Reshape", char_features, shape))  # (T, B, 2 char_hidden)
@@ -121,8 +127,7 @@ def export_tagger(model) -> dict:
         parts.append(g.op("Gather", g.weight("casing", features.casing.weight), cases, axis=0))
     w = g.op("Concat", *parts, axis=2) if len(parts) > 1 else parts[0]
     layer = model.recurrent
-    zeros = g.op("ConstantOfShape", g.op("Concat", g.const([layer.num_layers * layer.num_directions]), g.op("Shape", lengths), g.const([layer.hidden_size]), axis=0))
-    a, _ = recurrent(g, layer, w, lengths, [zeros] * len(state_names(layer)))
+    a, _ = recurrent(g, layer, w, lengths, zero_state(g, layer, lengths))
     g.output("emissions", g.linear(deep_head(g, model.head, a), model.emit), FLOAT, ["T", "B", model.emit.out_features])
     if model.crf is not None:
         K = model.crf.num_tags
@@ -139,9 +144,8 @@ def export_classifier(model) -> dict:
     tokens = g.input("tokens", INT64, ["T", "B"])
     lengths = g.input("lengths", INT32, ["B"])
     layer = model.recurrent
-    zeros = g.op("ConstantOfShape", g.op("Concat", g.const([layer.num_layers * layer.num_directions]), g.op("Shape", lengths), g.const([layer.hidden_size]), axis=0))
     x = g.op("Gather", g.weight("embedding", model.embedding.weight), tokens, axis=0)  # (T, B, E)
-    outputs, finals = recurrent(g, layer, x, lengths, [zeros] * len(state_names(layer)))  # (T, B, D*H)
+    outputs, finals = recurrent(g, layer, x, lengths, zero_state(g, layer, lengths))  # (T, B, D*H)
     mask = step_mask(g, lengths, time_steps(g, x))  # (T, B, 1)
     pool = model.pool
     if isinstance(pool, LastPooling):
@@ -175,9 +179,8 @@ def export_seq2seq(model) -> dict:
     g = GraphBuilder("encoder")
     source = g.input("source", INT64, ["S", "B"])
     source_lengths = g.input("source_lengths", INT32, ["B"])
-    zeros = g.op("ConstantOfShape", g.op("Concat", g.const([2 * encoder_layer.num_layers]), g.op("Shape", source_lengths), g.const([H]), axis=0))
     x = g.op("Gather", g.weight("source_embedding", model.source_embedding.weight), source, axis=0)  # (S, B, E)
-    memory, finals = recurrent(g, encoder_layer, x, source_lengths, [zeros] * len(names))  # (S, B, 2H)
+    memory, finals = recurrent(g, encoder_layer, x, source_lengths, zero_state(g, encoder_layer, source_lengths))  # (S, B, 2H)
     g.output("memory", memory, FLOAT, ["S", "B", 2 * H])
     mask = g.op("Squeeze", step_mask(g, source_lengths, time_steps(g, memory)), g.const([2]))  # (S, B)
     g.output("mask", mask, BOOL, ["S", "B"])
@@ -188,7 +191,8 @@ def export_seq2seq(model) -> dict:
         start = g.op("Tanh", g.linear(_final_outputs(g, final), bridge))  # s<0> = tanh(W [→a<S>; ←a<1>])
         g.output(f"state_{name}", g.op("Expand", g.op("Unsqueeze", start, g.const([0])), g.const([L, 1, 1])), FLOAT, [L, "B", H])
     if model.input_feeding:
-        g.output("feed", g.op("ConstantOfShape", g.op("Concat", g.op("Shape", source_lengths), g.const([H]), axis=0)), FLOAT, ["B", H])
+        zeros = g.op("ConstantOfShape", g.op("Concat", g.op("Shape", source_lengths), g.const([H]), axis=0))
+        g.output("feed", zeros, FLOAT, ["B", H])  # h̃<0> = 0
     encoder = g.model("rnnkit seq2seq encoder: the memory and the decoder's first state")
 
     g = GraphBuilder("decoder_step")

@@ -3,13 +3,13 @@ other run as one batch, off the event loop, behind a bounded queue.
 
 ::
 
-    request ─┐                      ┌─ window_ms after the first, or max_batch items ─┐
-    request ─┼─> asyncio.Queue ─────┤                                                  ├─> one call of
-    request ─┘   (maxsize: then 503) └──────────────────────────────────────────────────┘    run(items) in
-                                                                                              the worker thread
+    requests ──> asyncio.Queue (bounded: full -> 503) ──> worker: the first request, then all that
+                                                          arrive within window_ms (at most max_batch)
+                                                          ──> run(items) once, in the worker thread
 
-A tagger reads 32 sentences in one padded batch in about the time it reads a few alone (the time
-steps are the same; only the matrices grow), which is where the throughput comes from.
+A padded batch costs little more than its longest sentence (the time steps are the same; only the
+matrices grow): the CoNLL tagger takes 2.0 ms of CPU per sentence in a batch of 32 against 16.3 ms
+alone, and the server's tag throughput at 32 clients is 3.8 times the unbatched (docs/benchmarks.md).
 """
 
 from __future__ import annotations
