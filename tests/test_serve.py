@@ -93,6 +93,21 @@ def test_models_and_health(client):
     assert client.get("/openapi.json").json()["paths"]["/api/tag"]["post"]
 
 
+def test_the_playground_needs_nothing_from_elsewhere(client):
+    """No CDN: the page and what it loads come from this server, and FastAPI's /docs (which loads
+    Swagger's scripts from a CDN) is off."""
+    import re
+
+    page = client.get("/").text
+    assert "rnnkit playground" in page
+    for ref in re.findall(r'(?:src|href)="([^"]+)"', page):
+        assert ref.startswith("/"), ref
+        assert client.get(ref).status_code == 200, ref
+    for name in ("app.js", "style.css"):
+        assert "http://" not in client.get(f"/static/{name}").text and "https://" not in client.get(f"/static/{name}").text
+    assert client.get("/docs").status_code == 404
+
+
 def test_tag(client):
     r = client.post("/api/tag", json={"texts": ["Anna Smith visited Paris today.", "Bob went home"]}).json()
     first = r["results"][0]

@@ -8,7 +8,7 @@ from ._options import device as device_option, nonnegative_float, port, positive
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "serve",
-        help="serve trained runs over HTTP (JSON API, OpenAPI at /docs, playground at /)",
+        help="serve trained runs over HTTP (JSON API, OpenAPI schema at /openapi.json, playground at /)",
         description="Loads every RUN once and answers POST /api/generate, score, tag, classify, translate and compose "
         "(each request names its 'model'), GET /api/models and /api/health, and the playground page at /. Requests "
         "for the same model arriving within --window-ms run as one batch. Binds to 127.0.0.1 unless --host says otherwise.",
@@ -38,7 +38,7 @@ def run(args) -> int:
     import uvicorn
 
     names = ", ".join(f"{s.name} ({s.kind})" for s in app.state.served.values())
-    print(f"rnnkit serve: {names} at http://{args.host}:{args.port}/ (API docs at /docs)", flush=True)
+    print(f"rnnkit serve: {names} at http://{args.host}:{args.port}/ (API schema at /openapi.json)", flush=True)
     # keep idle connections open for a minute: a client reusing one the server has just closed sees an error
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_keep_alive=60)
     return 0

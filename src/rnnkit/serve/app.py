@@ -5,7 +5,8 @@
 ``GET /api/health``      ``{"status": "ok", ...}``
 ``GET /api/models``      each run: name, task, model configuration, metrics, the verbs it answers
 ``POST /api/{verb}``     ``generate``, ``score``, ``tag``, ``classify``, ``translate``, ``compose``
-``GET /docs``            the OpenAPI schema, browsable (FastAPI's own)
+``GET /openapi.json``    the OpenAPI schema (FastAPI builds it; its browsable /docs page is off: it
+                         loads its scripts from a CDN, and nothing here may need the internet)
 =======================  =======================================================================
 
 Status codes: 400 when the request is well formed but the model cannot take it (no words to tag, a
@@ -107,7 +108,8 @@ def create_app(runs: list[str] | dict[str, Served], *, device: str = "auto", wei
             await batcher.stop()
         executor.shutdown(wait=False, cancel_futures=True)
 
-    app = FastAPI(title="rnnkit", description="Trained rnnkit runs behind one HTTP API, with a playground at /.", lifespan=lifespan)
+    app = FastAPI(title="rnnkit", description="Trained rnnkit runs behind one HTTP API, with a playground at /.", lifespan=lifespan,
+                  docs_url=None, redoc_url=None)  # their pages load scripts from a CDN
     app.state.served, app.state.batchers, app.state.batching = served, batchers, batching
 
     @app.exception_handler(RequestValidationError)
