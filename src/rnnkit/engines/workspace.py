@@ -51,6 +51,10 @@ class Workspace:
             return
         with self._lock:
             for buf in buffers:
+                # an inference tensor (made under torch.inference_mode) has no _base to return to and may
+                # not be written outside that mode: it is dropped, not pooled
+                if buf.is_inference():
+                    continue
                 self._free.append(buf._base if buf._base is not None else buf)
             kept, total = [], 0
             for buf in reversed(self._free):  # keep the most recent ones within the cap
