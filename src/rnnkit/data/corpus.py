@@ -740,7 +740,7 @@ def _build(data, sources: list[dict], directory: Path, progress: bool | None = N
             n = 0
             for path in train_paths:
                 has_text = False
-                for block in byte_pieces(path, bar):  # not decoded yet: pass 1 checks the UTF-8
+                for block, _ in text_pieces(path, bar):  # decoded only to find bytes that are not UTF-8
                     nonblank = count_kept_lines(block, True)
                     n += nonblank if eos else block.count(b"\n")
                     has_text = has_text or nonblank > 0
