@@ -5,6 +5,7 @@
     python benchmarks/scale.py --sizes 10 100 1000 --levels char word
     python benchmarks/scale.py --sizes 10 --baseline 8287b87     # the code before prepared corpora, for the ratio
     python benchmarks/scale.py --sizes 10 --clean                # and delete the corpora and the cache afterwards
+    python benchmarks/scale.py --batch-cost DIR10 DIR100         # ms per batch read from prepared corpora (rnnkit prepare --out)
 
 The corpora are the Penn Treebank's training lines (``/work/shared/data/ptb/ptb.train.txt`` or
 ``--source``), shuffled and repeated to each size, written to ``--workdir`` (default
@@ -125,6 +126,26 @@ def measure(corpus: Path, level: str, args, workdir: Path, baseline: Path | None
     }
 
 
+def batch_cost(directories: list[Path], batches: int = 200, rounds: int = 5) -> None:
+    """CPU milliseconds per training batch (32 × 64) read from prepared corpora, stream and sentence
+    batching, no model: the best of ``rounds`` interleaved rounds, so that all see the same load."""
+    from rnnkit.data.batches import StreamBatches
+    from rnnkit.data.corpus import Corpus, CorpusSentenceBatches
+
+    stores = {directory: Corpus.open(directory).splits["train"] for directory in directories}
+    best: dict = {}
+    for round_ in range(rounds):
+        for directory, split in stores.items():
+            for kind, reader in (("stream", StreamBatches(split.ids, 32, 64)), ("sentences", CorpusSentenceBatches(split, 32))):
+                start = time.process_time()
+                for _ in zip(range(batches), reader.iterate(0, len(reader) // 2 - batches * (round_ + 1))):
+                    pass
+                spent = (time.process_time() - start) / batches * 1e3
+                best[directory, kind] = min(best.get((directory, kind), spent), spent)
+    for directory, split in stores.items():
+        print(f"{directory} ({split.num_tokens:,} tokens): stream {best[directory, 'stream']:.2f} ms, sentences {best[directory, 'sentences']:.2f} ms per batch (CPU)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100], help="corpus sizes in MB")
@@ -135,7 +156,10 @@ def main() -> None:
     parser.add_argument("--baseline", help="a git revision whose code to measure too (same command, no prepared corpus)")
     parser.add_argument("--json", type=Path, help="write the rows here too")
     parser.add_argument("--clean", action="store_true", help="delete the corpora, cache and runs afterwards")
+    parser.add_argument("--batch-cost", type=Path, nargs="+", metavar="DIR", help="only time reading batches from these prepared corpora")
     args = parser.parse_args()
+    if args.batch_cost:
+        return batch_cost(args.batch_cost)
     if not args.source.exists():
         sys.exit(f"{args.source}: no such file (--source)")
     args.workdir.mkdir(parents=True, exist_ok=True)
