@@ -532,9 +532,8 @@ class Trainer:
         for name, p in self.model.state_dict().items():
             if p.is_floating_point() and not torch.isfinite(p).all():
                 raise TrainingDiverged(f"step {s['step']}: the weights ({name}) are no longer finite: training stopped (try a lower --lr or --clip)")
-        self._saved_clock = time.monotonic()
-        self._checkpointed_at = s["step"]
         if not self.shard.main:
+            self._saved_clock, self._checkpointed_at = time.monotonic(), s["step"]
             return
         s["metrics_rows"] = self._metrics_rows
         state = {
@@ -561,6 +560,7 @@ class Trainer:
             reuse["best.safetensors"] = self._best_source
         writers[STATE] = lambda path: _write_new(path, state_bytes(state))
         self._best_source = self.checkpoints.write(s["step"], writers, reuse)  # it holds the best weights too
+        self._saved_clock, self._checkpointed_at = time.monotonic(), s["step"]  # once committed (Ctrl-C may come first)
 
     def _finish(self, s, stop_reason: str | None, test: bool) -> dict:
         """The loss curve and summary.json; the test evaluation (on the best weights) once the
