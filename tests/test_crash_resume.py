@@ -219,5 +219,4 @@ def test_a_real_kill_inside_a_checkpoint_write(tmp_path):
     child.wait()
     resumed = subprocess.run([*command, "train", "lm", "--resume", "--run", str(crashed), "--no-progress"], env=env, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
-    assert "removed what an interrupted write left" in resumed.stderr
     assert_same_run(tmp_path / "A", crashed)

@@ -324,7 +324,7 @@ class Checkpoints:
             removed.append(str(entry.relative_to(self.run.path)))
         return removed
 
-    def newest_intact(self) -> Checkpoint | None:
+    def newest_intact(self, set_aside: bool = True) -> Checkpoint | None:
         """The newest checkpoint whose files match its manifest; a damaged newer one is reported
         in one line and passed over. None when the run has no checkpoint at all;
         ``CheckpointError`` when it has some and none is intact."""
@@ -335,7 +335,7 @@ class Checkpoints:
             if problem is None:
                 if damage:
                     self.say(f"{damage[0]}; resuming from the checkpoint before it, {checkpoint.path.name} (step {checkpoint.step})")
-                    for bad in checkpoints[checkpoints.index(checkpoint) + 1 :]:  # set aside: never newest again
+                    for bad in checkpoints[checkpoints.index(checkpoint) + 1 :] if set_aside else []:  # never newest again
                         os.rename(bad.path, bad.path.with_name(f"damaged-{bad.path.name}"))
                 return checkpoint
             damage.append(problem)

@@ -310,7 +310,7 @@ class Trainer:
             if removed:
                 self.say(f"removed what an interrupted write left: {', '.join(removed)}")
         barrier(self.shard)
-        checkpoint = self.checkpoints.newest_intact()
+        checkpoint = self.checkpoints.newest_intact(set_aside=self.shard.main)
         legacy = checkpoint is None and self.run.file(STATE).exists() and self.run.file("last.safetensors").exists()
         if legacy:  # written before checkpoints had their own directory: the files at the top, unverified
             self.say(f"{self.run.path}: an older run without {self.checkpoints.root.name}/; resuming from its {STATE} and last.safetensors (no manifest to verify them)")
