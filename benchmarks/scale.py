@@ -138,7 +138,7 @@ def batch_cost(directories: list[Path], batches: int = 200, rounds: int = 5) -> 
         for directory, split in stores.items():
             for kind, reader in (("stream", StreamBatches(split.ids, 32, 64)), ("sentences", CorpusSentenceBatches(split, 32))):
                 start = time.process_time()
-                for _ in zip(range(batches), reader.iterate(0, len(reader) // 2 - batches * (round_ + 1))):
+                for _ in zip(range(batches), reader.iterate(0, max(0, len(reader) - batches * (round_ + 1)))):
                     pass
                 spent = (time.process_time() - start) / batches * 1e3
                 best[directory, kind] = min(best.get((directory, kind), spent), spent)

@@ -119,7 +119,10 @@ def permute(indices: np.ndarray, n: int, key: int) -> np.ndarray:
             left, right = right, left ^ (mix64(right ^ k) & mask)
         return (left << shift) | right
 
-    out = feistel(np.asarray(indices, dtype=np.uint64))
+    indices = np.asarray(indices)
+    if indices.size and (indices.min() < 0 or indices.max() >= n):
+        raise IndexError(f"permute: indices outside [0, {n})")
+    out = feistel(indices.astype(np.uint64))
     outside = np.flatnonzero(out >= np.uint64(n))
     while outside.size:  # cycle walking: a bijection of [0, 4^half) restricted to [0, n)
         out[outside] = feistel(out[outside])
@@ -986,6 +989,8 @@ class CorpusSentenceBatches:
     def indices(self, epoch: int, k: int) -> np.ndarray:
         """The sentences of batch ``k`` of ``epoch``: (≤ batch_size,) int64."""
         n, size = len(self.split), self.batch_size
+        if not 0 <= k < len(self):
+            raise IndexError(f"batch {k} of an epoch of {len(self)}")
         if not self.shuffle:
             return np.arange(k * size, min((k + 1) * size, n))
         g = int(permute(np.array([k]), len(self), derive_key(self.seed, epoch, 2))[0])
