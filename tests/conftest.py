@@ -9,3 +9,23 @@ the autotuner opt in with ``monkeypatch.setenv("RNNKIT_AUTOTUNE", "1")`` and a p
 import os
 
 os.environ["RNNKIT_AUTOTUNE"] = "0"
+
+import importlib.util  # noqa: E402
+import sys  # noqa: E402
+
+import torch  # noqa: E402
+
+if importlib.util.find_spec("triton") is not None and not torch.cuda.is_available() and "triton" not in sys.modules:
+    # Triton decides at its first import whether its own library functions run in the interpreter.
+    # A test module may import it indirectly before test_triton sets TRITON_INTERPRET=1 (an
+    # optimizer's first use imports torch._dynamo, which imports Triton), after which the
+    # interpreted kernels fail; so it is imported here in interpreter mode and the variable restored,
+    # and the other modules still see a CPU on which the triton engine cannot run.
+    _before = os.environ.get("TRITON_INTERPRET")
+    os.environ["TRITON_INTERPRET"] = "1"
+    import triton  # noqa: E402, F401
+
+    if _before is None:
+        del os.environ["TRITON_INTERPRET"]
+    else:
+        os.environ["TRITON_INTERPRET"] = _before
