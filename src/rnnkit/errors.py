@@ -23,6 +23,11 @@ class UsageError(ValueError):
     ``runs/x: a tagger run; rnnkit sample takes a language-model (lm) run``."""
 
 
+class UnexpectedArgumentError(UsageError, TypeError):
+    """A setting the callee does not take (e.g. ``peepholes`` for a GRU cell): a ``UsageError`` for
+    the command line, and still the ``TypeError`` Python raises for an unexpected keyword argument."""
+
+
 USER_ERRORS = (DataError, UsageError, OSError)
 
-__all__ = ["USER_ERRORS", "DataError", "UsageError"]
+__all__ = ["USER_ERRORS", "DataError", "UnexpectedArgumentError", "UsageError"]

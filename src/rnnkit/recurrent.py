@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from .cells import CELLS, Cell, LSTMState, TorchWeights, cell_class
 from .engines import Engine, State, check_engine, choose_engine, engine_named
 from .padding import check_lengths
-from .errors import UsageError
+from .errors import UnexpectedArgumentError, UsageError
 
 __all__ = ["Recurrent"]
 
@@ -96,7 +96,7 @@ class Recurrent(nn.Module):
                 try:
                     self.cells[self._cell_name(layer, direction)] = cls(layer_input, hidden_size, **cell_options)
                 except TypeError as error:
-                    raise UsageError(f"cell {cell!r}: {error}") from None
+                    raise UnexpectedArgumentError(f"cell {cell!r}: {error}") from None
         self.cell_options = self.cells["l0"].options()
         self.engine = engine
         check_engine(engine, self.cells["l0"])
