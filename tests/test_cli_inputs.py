@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -230,3 +231,23 @@ def test_output_closed_early_ends_quietly(runs, tmp_path):
     command = f"{sys.executable} -m rnnkit.cli score {runs['lm']} --file {path} | head -1"
     result = subprocess.run(["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0 and result.stdout == "'emma'\n" and result.stderr == ""
+
+
+@pytest.mark.parametrize("damage", ["cut", "no-tokens", "no-specials"])
+def test_a_damaged_vocabulary_file_is_one_line_naming_it(runs, capsys, tmp_path, damage):
+    """vocab.json and its kin cut short or edited by hand: the verb names the file, no traceback."""
+    verb_of = {kind: verb for verb, kind in VERBS.items()}
+    for kind, run in runs.items():
+        for vocabulary in sorted(run.glob("*vocab.json")) + sorted(run.glob("chars.json")):
+            copy = tmp_path / f"{kind}-{vocabulary.stem}"
+            shutil.copytree(run, copy)
+            text = (copy / vocabulary.name).read_text()
+            damaged = {"cut": text[: len(text) // 2], "no-tokens": '{"words": []}', "no-specials": '{"tokens": ["a", "b"]}'}
+            (copy / vocabulary.name).write_text(damaged[damage])
+            verb = verb_of[kind]
+            args = [verb, copy] + (["some text"] if verb in ("score", "tag", "classify", "translate") else [])
+            args += ["--out", tmp_path / "x.mid"] if verb == "compose" else []
+            code, out, err = rnnkit(capsys, *args)
+            lines = err.strip().splitlines()
+            assert code == 2 and len(lines) == 1, (kind, vocabulary.name, err)
+            assert str(copy / vocabulary.name) in lines[0] and "damaged" in lines[0]

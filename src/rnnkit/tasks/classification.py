@@ -141,7 +141,7 @@ class ClassificationTask(TaskBase):
 
     @classmethod
     def load(cls, run: RunDir, data: ClassificationDataConfig):
-        return cls(data, make_tokenizer(run.read_json("tokenizer.json")), Vocabulary(run.read_json("vocab.json")["tokens"]), run.read_json("labels.json")["labels"])
+        return cls(data, make_tokenizer(run.read_json("tokenizer.json")), run.read_vocabulary("vocab.json"), run.read_json("labels.json")["labels"])
 
     # -- batches ----------------------------------------------------------------------------------------
     def encode(self, text: str) -> list[int]:

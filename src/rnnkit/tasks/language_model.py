@@ -149,7 +149,7 @@ class LanguageModelTask(TaskBase):
     @classmethod
     def load(cls, run: RunDir, data: LMDataConfig) -> "LanguageModelTask":
         """The task as a trained run needs it for scoring and sampling (no data files read)."""
-        vocab = Vocabulary(run.read_json("vocab.json")["tokens"])
+        vocab = run.read_vocabulary("vocab.json")
         if run.file("seen.u64").exists():
             seen = SeenLines.open(run.file("seen.u64"))
         else:  # a run saved before prepared corpora: 8-byte keys of the lines' token strings

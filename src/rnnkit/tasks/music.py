@@ -131,7 +131,7 @@ class MusicTask(TaskBase):
 
     @classmethod
     def load(cls, run: RunDir, data: MusicDataConfig):
-        vocab = Vocabulary(run.read_json("vocab.json")["tokens"]) if data.representation == "events" else None
+        vocab = run.read_vocabulary("vocab.json") if data.representation == "events" else None
         return cls(data, vocab)
 
     # -- batches ------------------------------------------------------------------------------------------

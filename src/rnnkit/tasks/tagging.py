@@ -134,7 +134,7 @@ class TaggingTask(TaskBase):
 
     @classmethod
     def load(cls, run: RunDir, data: TaggingDataConfig):
-        return cls(data, Vocabulary(run.read_json("vocab.json")["tokens"]), Vocabulary(run.read_json("chars.json")["tokens"]), run.read_json("tags.json")["tags"])
+        return cls(data, run.read_vocabulary("vocab.json"), run.read_vocabulary("chars.json"), run.read_json("tags.json")["tags"])
 
     # -- batches ------------------------------------------------------------------------------------------
     def collate(self, sentences: list[TaggedSentence], train: bool = False) -> TaggingBatch:

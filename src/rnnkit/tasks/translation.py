@@ -136,7 +136,7 @@ class TranslationTask(TaskBase):
     @classmethod
     def load(cls, run: RunDir, data: TranslationDataConfig):
         tokenizers = (make_tokenizer(run.read_json("source_tokenizer.json")), make_tokenizer(run.read_json("target_tokenizer.json")))
-        vocabs = (Vocabulary(run.read_json("source_vocab.json")["tokens"]), Vocabulary(run.read_json("target_vocab.json")["tokens"]))
+        vocabs = (run.read_vocabulary("source_vocab.json"), run.read_vocabulary("target_vocab.json"))
         return cls(data, tokenizers, vocabs)
 
     # -- batches ------------------------------------------------------------------------------------------

@@ -51,7 +51,8 @@ from safetensors import safe_open
 from safetensors.torch import load_model, save_model
 from torch import nn
 
-from ..errors import UsageError
+from ..data.vocab import Vocabulary
+from ..errors import DataError, UsageError
 
 
 class CheckpointError(UsageError):
@@ -185,10 +186,27 @@ class RunDir:
         atomic_write(self.file(name), (text + "\n").encode("utf-8"))
 
     def read_json(self, name: str):
+        """The JSON file ``name`` of the run; FileNotFoundError when missing, DataError naming the
+        file when it is not JSON (cut short or edited by hand)."""
         path = self.file(name)
         if not path.exists():
             raise FileNotFoundError(f"{path}: missing; is {self.path} a complete rnnkit run?")
-        return json.loads(path.read_text(encoding="utf-8"))
+        try:
+            return json.loads(path.read_bytes().decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise DataError(f"{path}: damaged, not a JSON file of rnnkit's ({error})") from None
+
+    def read_vocabulary(self, name: str) -> Vocabulary:
+        """A vocabulary written as ``{"tokens": [...]}`` (``vocab.json`` and its kin); DataError naming
+        the file when it is damaged."""
+        value = self.read_json(name)
+        tokens = value.get("tokens") if isinstance(value, dict) else None
+        if not isinstance(tokens, list) or not all(isinstance(token, str) for token in tokens):
+            raise DataError(f"{self.file(name)}: damaged, no list of tokens under \"tokens\"")
+        try:
+            return Vocabulary(tokens)
+        except ValueError as error:
+            raise DataError(f"{self.file(name)}: damaged: {error}") from None
 
     def write_bytes(self, name: str, data: bytes) -> None:
         atomic_write(self.file(name), data)
