@@ -5,7 +5,7 @@ Parsing and wiring only."""
 
 from __future__ import annotations
 
-from ._options import nonnegative_int, positive_int, probability
+from .train import add_lm_text_options
 
 EXAMPLES = """examples:
   rnnkit prepare big.txt --level word --out corpora/big-word      # then: rnnkit train lm corpora/big-word
@@ -26,16 +26,7 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("train", nargs="+", metavar="DATA", help="training text file(s)")
     parser.add_argument("--out", help="directory to write (default: the cache, ~/.cache/rnnkit or $RNNKIT_CACHE)")
-    parser.add_argument("--valid", help="validation text file (default: split off the training data)")
-    parser.add_argument("--test", help="test text file (default: split off the training data)")
-    parser.add_argument("--split", type=probability, nargs=2, metavar=("VALID", "TEST"), help="fractions split off DATA when no --valid/--test (default 0.05 0.05)")
-    parser.add_argument("--split-seed", type=nonnegative_int, help="seed of that split (default 0)")
-    parser.add_argument("--level", choices=["char", "word", "whitespace", "bpe"], help="tokens (default char)")
-    parser.add_argument("--lowercase", action="store_true", default=None, help="lowercase the text")
-    parser.add_argument("--bpe-vocab", type=positive_int, help="BPE vocabulary size (default 4000)")
-    parser.add_argument("--line-breaks", choices=["eos", "token"], help="eos: each line ends with <EOS>; token: line breaks are tokens (default eos)")
-    parser.add_argument("--max-vocab", type=positive_int, help="keep at most this many tokens (others become <UNK>)")
-    parser.add_argument("--min-count", type=positive_int, help="keep tokens seen at least this often (default 1)")
+    add_lm_text_options(parser)
     parser.add_argument("--no-progress", dest="progress", action="store_false", default=None, help="no progress bar")
     parser.set_defaults(verb="prepare")
 

@@ -26,6 +26,20 @@ def _list_of_ints(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
+
+def add_lm_text_options(group) -> None:
+    """The language model's data files and tokenization options: ``rnnkit train lm``'s and ``rnnkit prepare``'s."""
+    group.add_argument("--valid", help="validation text file (default: split off the training data)")
+    group.add_argument("--test", help="test text file (default: split off the training data)")
+    group.add_argument("--split", type=probability, nargs=2, metavar=("VALID", "TEST"), help="fractions split off DATA when no --valid/--test (default 0.05 0.05)")
+    group.add_argument("--split-seed", type=nonnegative_int, help="seed of that split (default 0)")
+    group.add_argument("--level", choices=["char", "word", "whitespace", "bpe"], help="tokens: characters, words (punctuation split off), white-space separated, or BPE subwords (default char)")
+    group.add_argument("--lowercase", action="store_true", default=None, help="lowercase the text")
+    group.add_argument("--bpe-vocab", type=positive_int, help="BPE vocabulary size (default 4000)")
+    group.add_argument("--line-breaks", choices=["eos", "token"], help="eos: each line ends with <EOS>; token: one stream, line breaks are tokens (default eos)")
+    group.add_argument("--max-vocab", type=positive_int, help="keep at most this many tokens (others become <UNK>)")
+    group.add_argument("--min-count", type=positive_int, help="keep tokens seen at least this often (default 1)")
+
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("train", help="train a model: lm, tagger or classifier (see: rnnkit train lm --help)")
     tasks = parser.add_subparsers(dest="task", metavar="TASK", required=True)
@@ -107,16 +121,7 @@ def _add_lm(tasks) -> None:
     )
     _run_options(lm)
     data = lm.add_argument_group("data")
-    data.add_argument("--valid", help="validation text file (default: split off the training data)")
-    data.add_argument("--test", help="test text file (default: split off the training data)")
-    data.add_argument("--split", type=probability, nargs=2, metavar=("VALID", "TEST"), help="fractions split off DATA when no --valid/--test (default 0.05 0.05)")
-    data.add_argument("--split-seed", type=nonnegative_int, help="seed of that split (default 0)")
-    data.add_argument("--level", choices=["char", "word", "whitespace", "bpe"], help="tokens: characters, words (punctuation split off), white-space separated, or BPE subwords (default char)")
-    data.add_argument("--lowercase", action="store_true", default=None, help="lowercase the text")
-    data.add_argument("--bpe-vocab", type=positive_int, help="BPE vocabulary size (default 4000)")
-    data.add_argument("--line-breaks", choices=["eos", "token"], help="eos: each line ends with <EOS>; token: one stream, line breaks are tokens (default eos)")
-    data.add_argument("--max-vocab", type=positive_int, help="keep at most this many tokens (others become <UNK>)")
-    data.add_argument("--min-count", type=positive_int, help="keep tokens seen at least this often (default 1)")
+    add_lm_text_options(data)
     data.add_argument("--batching", choices=["sentences", "stream"], help="sentences: padded lines with lengths; stream: chunks for truncated BPTT, state carried (default sentences)")
     data.add_argument("--batch-size", type=positive_int, help="sequences (or parallel streams) per batch (default 32)")
     data.add_argument("--bptt", type=positive_int, help="time steps per chunk with --batching stream (default 64)")
