@@ -82,20 +82,22 @@ def cache_directory(name: str | None = None) -> Path:
 
 
 def compiled_loops() -> ModuleType | None:
-    """The compiled loops module, building it on first use; None when unavailable (with a warning)."""
+    """The compiled loops module, building it on first use; None when unavailable (with a warning)
+    or switched off by ``RNNKIT_COMPILED_LOOPS=0``."""
+    if os.environ.get("RNNKIT_COMPILED_LOOPS", "1") == "0":  # read at every call: a forked process
+        return None  # that sets it computes with the torch-op loops, as a fresh one would
     if "module" in _state:
         return _state["module"]
     module = None
-    if os.environ.get("RNNKIT_COMPILED_LOOPS", "1") != "0":
-        try:
-            module = load()
-        except Exception as error:  # a missing compiler, a failed build, an unreadable cache: fall back
-            warnings.warn(
-                f"rnnkit: could not build the compiled CPU loops of the fused engine ({_last_line(error)}); "
-                "using its slower torch-op loops",
-                RuntimeWarning,
-                stacklevel=3,
-            )
+    try:
+        module = load()
+    except Exception as error:  # a missing compiler, a failed build, an unreadable cache: fall back
+        warnings.warn(
+            f"rnnkit: could not build the compiled CPU loops of the fused engine ({_last_line(error)}); "
+            "using its slower torch-op loops",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     _state["module"] = module
     return module
 
