@@ -1,65 +1,18 @@
-"""Numeric option types for argparse: each checks finiteness and range where the option is parsed.
-
-One place for every verb (``train`` included), so ``--temperature nan`` or ``--top-p 0`` gets the same
-one-line error as any other bad option, naming it, before a run is opened or a directory written::
-
-    parser.add_argument("--temperature", type=positive_float, default=1.0)
-    # rnnkit sample: error: argument --temperature: must be a finite number > 0, got 'nan'
-
-``float("nan")``, ``float("inf")`` and ``float("1e999")`` all parse, so a plain ``type=float`` lets them
-through to the model, where they fail far from the option (a NaN softmax, an empty beam) or not at all.
+"""Option types for argparse, one place for every verb: the range-checked numeric types
+(``positive_float``, ``probability``, ... : ``--temperature nan`` gets a one-line error naming the
+option) live in ``rnnkit.settings`` beside the settings that use them and are re-exported here;
+``device`` checks a device name against this machine; ``add_settings`` makes the options of
+dataclass fields declared with ``rnnkit.settings.setting``.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
-from typing import Callable
 
-
-def number(kind: type = float, *, low: float | None = None, high: float | None = None,
-           low_open: bool = False, high_open: bool = False, name: str | None = None) -> Callable[[str], float | int]:
-    """An argparse ``type=`` that parses ``kind`` (int or float), finite, within [low, high].
-
-    ``low_open`` / ``high_open`` exclude that end. Raises ``argparse.ArgumentTypeError`` with a message
-    that states the accepted range and echoes the text given; argparse prefixes the option's name.
-    """
-    show = (lambda bound: str(int(bound))) if kind is int else (lambda bound: f"{bound:g}")  # a seed's 2**64 - 1 exactly
-    bounds = []
-    if low is not None:
-        bounds.append(f"{'>' if low_open else '>='} {show(low)}")
-    if high is not None:
-        bounds.append(f"{'<' if high_open else '<='} {show(high)}")
-    what = ("a whole number" if kind is int else "a finite number") + (" " + " and ".join(bounds) if bounds else "")
-
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except (TypeError, ValueError):
-            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
-        if kind is float and not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
-        if low is not None and (value < low or (low_open and value == low)):
-            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
-        if high is not None and (value > high or (high_open and value == high)):
-            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
-        return value
-
-    parse.__name__ = name or f"{kind.__name__}_in_range"  # argparse names the type in some messages
-    return parse
-
-
-finite_float = number(float, name="finite_float")
-positive_float = number(float, low=0, low_open=True, name="positive_float")            # temperature, lr, seconds
-nonnegative_float = number(float, low=0, name="nonnegative_float")                     # clip (0 = off), weight decay
-probability = number(float, low=0, high=1, name="probability")                          # dropout, teacher forcing
-top_p_float = number(float, low=0, high=1, low_open=True, name="top_p_float")          # nucleus mass: p = 0 keeps nothing
-decay = number(float, low=0, high=1, high_open=True, name="decay")                      # EMA decay: 1 never moves
-positive_int = number(int, low=1, name="positive_int")                                  # sizes, counts, beam, steps
-nonnegative_int = number(int, low=0, name="nonnegative_int")                            # top-k (0 = off), patience
-midi_program = number(int, low=0, high=127, name="midi_program")                      # General MIDI instrument
-port = number(int, low=1, high=65535, name="port")                                      # TCP port
-seed = number(int, low=0, high=2**64 - 1, name="seed")                                  # what torch.manual_seed takes
+from ..settings import (  # noqa: F401  (the types live with the settings that use them; verbs import them from here)
+    decay, finite_float, list_of_ints, midi_program, nonnegative_float, nonnegative_int, number, port, positive_float,
+    positive_int, probability, seed, top_p_float,
+)
 
 
 def device(text: str) -> str:
@@ -84,3 +37,48 @@ def device(text: str) -> str:
     elif chosen.type not in ("cpu", "cuda", "mps"):
         raise argparse.ArgumentTypeError(f"{text!r}: rnnkit runs on cpu, cuda or mps")
     return text
+
+
+def add_settings(group, settings, skip=()) -> None:
+    """An option for each ``(name, default, metadata, annotation)`` of ``settings``
+    (``rnnkit.settings.settings_of``), except the names in ``skip`` and those marked ``cli=False``.
+
+    ``--name`` (``metadata["flag"]`` to rename it), parsed by ``metadata["type"]`` or else by the
+    default's type; choices from ``metadata["choices"]``, ``metavar`` from ``metadata["metavar"]``
+    (either called when it is a function, to read a registry); help from ``metadata["help"]`` with the default appended, so a default is written
+    once, in the code. A boolean gets two flags, ``--name`` and ``--no-name`` (``off_flag``), the
+    default one marked. Every option's own default is None: only what the user gave is a setting.
+    """
+    for name, default, meta, annotation in settings:
+        if name in skip or not meta.get("cli", True):
+            continue
+        flag = meta.get("flag") or "--" + name.replace("_", "-")
+        help = meta.get("help", "").replace("%", "%%")
+        if isinstance(default, bool) or meta.get("type") is bool:
+            off = meta.get("off_flag") or "--no-" + name.replace("_", "-")
+            off_help = (meta.get("off_help") or f"the opposite of {flag}").replace("%", "%%")
+            group.add_argument(flag, dest=name, action="store_true", default=None, help=help + (" (default)" if default else ""))
+            group.add_argument(off, dest=name, action="store_false", default=None, help=off_help + ("" if default else " (default)"))
+            continue
+        choices, metavar = (value() if callable(value) else value for value in (meta.get("choices"), meta.get("metavar")))
+        shown = _shown(default, meta.get("nargs"))
+        group.add_argument(
+            flag, dest=name, type=meta.get("type") or _parser_for(default, annotation), choices=choices,
+            nargs=meta.get("nargs"), metavar=metavar, default=None,
+            help=f"{help} (default: {shown})".lstrip() if shown is not None else help,
+        )
+
+
+def _parser_for(default, annotation: str):
+    """An option's type from its default, or from the field's annotation when the default is None."""
+    kind = type(default) if default is not None else next((k for k in (int, float) if k.__name__ in annotation), None)
+    return {int: int, float: finite_float}.get(kind)
+
+
+def _shown(default, nargs) -> str | None:
+    """A default as the command line writes it (None: nothing to show)."""
+    if default is None:
+        return None
+    if isinstance(default, (list, tuple)):
+        return (" " if nargs else ",").join(map(str, default)) if default else "none"
+    return f"{default:g}" if isinstance(default, float) else str(default)

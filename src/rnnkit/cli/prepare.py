@@ -5,7 +5,7 @@ Parsing and wiring only."""
 
 from __future__ import annotations
 
-from .train import add_lm_text_options
+from ._options import add_settings
 
 EXAMPLES = """examples:
   rnnkit prepare big.txt --level word --out corpora/big-word      # then: rnnkit train lm corpora/big-word
@@ -26,16 +26,26 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("train", nargs="+", metavar="DATA", help="training text file(s)")
     parser.add_argument("--out", help="directory to write (default: the cache, ~/.cache/rnnkit or $RNNKIT_CACHE)")
-    add_lm_text_options(parser)
+    add_settings(parser, _corpus_settings())
     parser.add_argument("--no-progress", dest="progress", action="store_false", default=None, help="no progress bar")
     parser.set_defaults(verb="prepare")
+
+
+def _corpus_settings() -> list:
+    """The language model's data settings that make a prepared corpus (its files and tokenization:
+    ``rnnkit.data.corpus.SETTINGS``), as ``rnnkit train lm`` has them."""
+    from ..data.corpus import SETTINGS
+    from ..settings import settings_of
+    from ..tasks.language_model import LMDataConfig
+
+    return [row for row in settings_of(LMDataConfig) if row[0] in ("valid", "test", *SETTINGS)]
 
 
 def run(args) -> int:
     from ..data.corpus import prepare_corpus
     from ..tasks.language_model import LanguageModelTask
 
-    keys = ("train", "valid", "test", "split", "split_seed", "level", "lowercase", "bpe_vocab", "line_breaks", "max_vocab", "min_count")
+    keys = ["train"] + [name for name, *_ in _corpus_settings()]
     data = LanguageModelTask.data_config({key: getattr(args, key) for key in keys if getattr(args, key) is not None})
     corpus = prepare_corpus(data, cache=True, out=args.out, progress=args.progress)
     counts = ", ".join(f"{name} {lines:,} lines ({corpus.meta['tokens'][name]:,} tokens)" for name, lines in corpus.meta["lines"].items())

@@ -12,9 +12,45 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import asdict
 
+from ..cells import CELLS
+from ..engines import ENGINES
+from ..models.classifier import POOLINGS
+from ..models.seq2seq import ATTENTIONS
+from ..settings import dropout_rate, list_of_ints, nonnegative_int, option, positive_int, probability
 from ..training.distributed import SINGLE
 
 CELL_OPTION_KEYS = ("peepholes", "nonlinearity")  # settings that go to the cell, not the model
+
+# What each model setting means and how the command line reads it, written once for every task: a
+# task's ``model_defaults`` say which settings it takes and their defaults, and ``rnnkit train``
+# makes an option of each (``rnnkit.settings``). A key missing here still gets its option, typed
+# by its default, without help. Choices are functions so that they read the registries when asked.
+MODEL_SETTINGS: dict[str, dict] = {
+    # the cells listed, not enforced by argparse: an unknown one gets the cell registry's own one-line error
+    "cell": option(metavar=lambda: "{" + ",".join(CELLS) + "}", help="the recurrent cell (rnnkit cells shows their equations)"),
+    "hidden_size": option(type=positive_int, help="units per direction"),
+    "num_layers": option(type=positive_int, help="stacked recurrent layers"),
+    "bidirectional": option(type=bool, help="read both ways", off_flag="--one-direction", off_help="read left to right only"),
+    "dropout": option(type=dropout_rate, help="on inputs, between layers and before the output"),
+    "head_sizes": option(type=list_of_ints, help="deep non-recurrent head, e.g. 256,256"),
+    "engine": option(choices=lambda: ("auto", *ENGINES), help="how the layers run over time, each proven equal to reference; auto picks for this machine"),
+    "peepholes": option(type=bool, help="LSTM peephole connections"),
+    "nonlinearity": option(choices=("tanh", "relu"), help="for --cell rnn"),
+    "embedding_size": option(type=positive_int, help="token embedding size"),
+    "tie_embeddings": option(type=bool, help="share the output layer with the embedding"),
+    "word_embedding_size": option(type=positive_int, help="word embedding size"),
+    "char_embedding_size": option(type=positive_int, help="character embedding size"),
+    "char_hidden_size": option(type=nonnegative_int, help="character BiLSTM units per direction (0 = no character features)"),
+    "casing_size": option(type=nonnegative_int, help="casing feature size (0 = none)"),
+    "crf": option(type=bool, help="CRF output layer", off_help="independent softmax per word"),
+    "pooling": option(choices=lambda: tuple(POOLINGS), help="how the outputs over time become one vector"),
+    "word_dropout": option(type=dropout_rate, help="probability of replacing a word by <UNK> in training"),
+    "attention": option(choices=lambda: (*ATTENTIONS, "none"), help="how the decoder reads the encoder's outputs"),
+    "input_feeding": option(type=bool, help="feed the previous attentional vector to the decoder"),
+    "teacher_forcing": option(type=probability, help="probability of feeding the true previous token"),
+    "shared_embeddings": option(type=bool, help="one embedding for both sides (needs --shared-vocab)"),
+    "input_dropout": option(type=dropout_rate, help="dropout on the inputs of the recurrent layers (none: --dropout)"),
+}
 # tokens that only Penn-Treebank-style tokenization makes ("don't" -> "do n't"): a vocabulary that
 # holds them was built from tokenized text (PTB trees, CoNLL), and typed text must be cut the same way
 TREEBANK_MARKS = ("n't", "'s", "'re", "'ll")
@@ -55,11 +91,23 @@ def as_path_list(train) -> list[str]:
 
 
 class TaskBase:
-    Data: type  # the task's data-configuration dataclass
-    model_defaults: dict = {}
+    kind: str  # its name in the task registry and on the command line: rnnkit train KIND
+    Data: type  # the task's data-configuration dataclass (its fields: rnnkit.settings)
+    model_defaults: dict = {}  # the model settings it takes (MODEL_SETTINGS) and their defaults
+    summary: str = ""  # for rnnkit train --help: one line
+    description: str = ""  # for rnnkit train KIND --help: a paragraph ...
+    examples: str = ""  # ... and command lines
     splits: dict[str, list]  # split name -> examples, set by the task
 
     # -- configuration -----------------------------------------------------------------------------------
+    @classmethod
+    def model_settings(cls) -> list[tuple[str, object, dict, str]]:
+        """``(name, default, metadata, annotation)`` of each model setting the task takes, in the
+        order of ``MODEL_SETTINGS`` (for ``rnnkit.settings.settings_of``'s readers: the command line)."""
+        keys = cls.model_keys() - {"cell_options"}
+        ordered = [key for key in MODEL_SETTINGS if key in keys] + sorted(keys - MODEL_SETTINGS.keys())
+        return [(key, cls.model_defaults.get(key), MODEL_SETTINGS.get(key, {}), "") for key in ordered]
+
     @classmethod
     def data_keys(cls) -> set[str]:
         return set(cls.Data.__dataclass_fields__)

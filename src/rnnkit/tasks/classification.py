@@ -24,23 +24,26 @@ from ..data.vocab import Vocabulary
 from ..errors import UsageError
 from ..metrics import classification_scores
 from ..training.checkpoint import RunDir
+from ..settings import positive_int, setting
 from .base import TaskBase, as_path_list, typed_tokens
 
 
 @dataclass
 class ClassificationDataConfig:
-    train: list[str] | str = ""
-    valid: str | None = None
-    test: str | None = None
-    format: str = "auto"
-    text_column: str = "text"
-    label_column: str = "label"
-    phrases: bool = True  # train on every labelled phrase of PTB trees
-    level: str = "whitespace"  # tokenizer (word: split punctuation off; whitespace: pre-tokenized text)
-    lowercase: bool = True
-    min_count: int = 1
-    batch_size: int = 32
-    class_weights: str = "none"  # none | balanced: weigh each class by N / (C n_c) in the training loss
+    train: list[str] | str = setting("", help="training file(s)")
+    valid: str | None = setting(None, help="validation file (early stopping on its accuracy)")
+    test: str | None = setting(None, help="test file")
+    format: str = setting("auto", choices=FORMATS, help="label<TAB>text, __label__X text, CSV with a header, or PTB trees")
+    text_column: str = setting("text", help="CSV column of the text")
+    label_column: str = setting("label", help="CSV column of the label")
+    phrases: bool = setting(True, help="PTB trees: train on every labelled phrase", off_help="PTB trees: train on whole sentences only")
+    level: str = setting("whitespace", choices=("word", "whitespace", "char"),
+                         help="tokens (word: punctuation split off; whitespace: pre-tokenized text)")
+    lowercase: bool = setting(True, help="lowercase the text", off_flag="--keep-case", off_help="do not lowercase")
+    min_count: int = setting(1, type=positive_int, help="keep words seen at least this often")
+    batch_size: int = setting(32, type=positive_int, help="examples per batch")
+    # balanced: weigh each class by N / (C n_c) in the training loss
+    class_weights: str = setting("none", choices=("none", "balanced"), help="balanced: weigh each class alike in the loss")
 
     def check(self) -> None:
         if not self.train:
@@ -66,6 +69,14 @@ def _label_order(labels: set[str]) -> list[str]:
 
 class ClassificationTask(TaskBase):
     kind = "classifier"
+    summary = "a sequence classifier (sentiment, 1-5 ratings) on labelled texts"
+    description = ("Train a classifier: embeddings -> (bi)recurrent stack -> pooling -> head -> softmax over classes. "
+                   "Reports accuracy, macro-F1, mean absolute error for numeric labels and the confusion matrix.")
+    examples = """examples:
+  rnnkit train classifier sst/train.txt --valid sst/dev.txt --test sst/test.txt      # PTB trees: all phrases
+  rnnkit train classifier reviews.csv --text-column review --label-column stars
+  rnnkit classify RUN "A gorgeous, witty, seductive movie."
+"""
     model_kind = "classifier"
     Data = ClassificationDataConfig
     model_defaults = MODEL_DEFAULTS
@@ -256,4 +267,3 @@ class ClassificationTask(TaskBase):
             }
             for text, p in zip(texts, probs)
         ]  # fmt: skip
-

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import math
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +35,7 @@ from ..models.language_model import token_loss
 from ..training.checkpoint import RunDir
 from ..training.distributed import SINGLE, barrier, setup
 from ..errors import UsageError
+from ..settings import nonnegative_int, positive_int, probability, setting
 from .base import TaskBase, as_path_list, typed_tokens
 
 NEWLINE = "\n"
@@ -42,21 +43,24 @@ NEWLINE = "\n"
 
 @dataclass
 class LMDataConfig:
-    train: list[str] = field(default_factory=list)  # training text files
-    valid: str | None = None
-    test: str | None = None
-    split: tuple[float, float] = (0.05, 0.05)  # valid, test fractions when only train is given
-    split_seed: int = 0
-    level: str = "char"  # char | word | whitespace | bpe
-    lowercase: bool = False
-    bpe_vocab: int = 4000
-    line_breaks: str = "eos"  # eos | token
-    max_vocab: int | None = None
-    min_count: int = 1
-    batching: str = "sentences"  # sentences | stream
-    batch_size: int = 32
-    bptt: int = 64  # steps per chunk with batching="stream"
-    eval_batch_size: int = 10
+    train: list[str] = setting(default_factory=list, help="training text file(s), or a prepared corpus (rnnkit prepare)")
+    valid: str | None = setting(None, help="validation text file (none: split off the training data)")
+    test: str | None = setting(None, help="test text file (none: split off the training data)")
+    split: tuple[float, float] = setting((0.05, 0.05), type=probability, nargs=2, metavar=("VALID", "TEST"),
+                                         help="fractions split off DATA when no --valid/--test")
+    split_seed: int = setting(0, type=nonnegative_int, help="seed of that split")
+    level: str = setting("char", choices=("char", "word", "whitespace", "bpe"),
+                         help="tokens: characters, words (punctuation split off), white-space separated, or BPE subwords")
+    lowercase: bool = setting(False, help="lowercase the text", off_help="keep the case")
+    bpe_vocab: int = setting(4000, type=positive_int, help="BPE vocabulary size")
+    line_breaks: str = setting("eos", choices=("eos", "token"), help="eos: each line ends with <EOS>; token: one stream, line breaks are tokens")
+    max_vocab: int | None = setting(None, type=positive_int, help="keep at most this many tokens (others become <UNK>)")
+    min_count: int = setting(1, type=positive_int, help="keep tokens seen at least this often")
+    batching: str = setting("sentences", choices=("sentences", "stream"),
+                            help="sentences: padded lines with lengths; stream: chunks for truncated BPTT, state carried")
+    batch_size: int = setting(32, type=positive_int, help="sequences (or parallel streams) per batch")
+    bptt: int = setting(64, type=positive_int, help="time steps per chunk with --batching stream")
+    eval_batch_size: int = setting(10, type=positive_int, help="parallel streams in evaluation with --batching stream")
 
     def check(self) -> None:
         if not self.train:
@@ -85,6 +89,18 @@ MODEL_DEFAULTS = dict(
 
 class LanguageModelTask(TaskBase):
     kind = "lm"
+    summary = "a language model on text files"
+    description = ("Train a recurrent language model: each line a sentence ending in <EOS> (or one stream), "
+                   "rare tokens as <UNK>, loss summed over time steps; samples printed as it learns.")
+    examples = """examples:
+  rnnkit train lm names.txt                                  # character level, valid/test split off names.txt
+  rnnkit train lm ptb.train.txt --valid ptb.valid.txt --test ptb.test.txt \\
+      --level whitespace --batching stream --bptt 35 --cell lstm --hidden-size 650 --num-layers 2 --dropout 0.5
+  rnnkit train lm input.txt --line-breaks token --batching stream --time-limit 600
+  rnnkit train lm --resume --run runs/names-char-lstm        # continue from the last checkpoint
+
+Afterwards: rnnkit sample RUN, rnnkit score RUN "text", rnnkit eval RUN FILE.
+"""
     model_kind = "lm"
     Data = LMDataConfig
     model_defaults = MODEL_DEFAULTS

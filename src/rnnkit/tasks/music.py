@@ -27,21 +27,24 @@ from ..models.language_model import token_loss
 from ..models.music import bernoulli_nll, sample_rolls
 from ..training.checkpoint import RunDir
 from ..training.distributed import SINGLE
+from ..settings import nonnegative_int, positive_float, positive_int, probability, setting
 from .base import TaskBase, as_path_list
 from ..errors import UsageError
 
 
 @dataclass
 class MusicDataConfig:
-    train: list[str] | str = ""  # a JSB JSON/pickle file (with its splits) or a folder of MIDI files
-    valid: str | None = None
-    test: str | None = None
-    representation: str = "piano-roll"  # piano-roll | events
-    voices: int = 4  # tokens per step with events
-    step_seconds: float = 0.5  # MIDI resolution: seconds per step when reading a MIDI folder
-    split: tuple[float, float] = (0.1, 0.1)  # valid, test fractions of a MIDI folder
-    transpose: int = 0  # augmentation: random shifts within ±transpose semitones
-    batch_size: int = 16
+    train: list[str] | str = setting("", help="a JSB Chorales JSON/pickle file (with its splits) or a folder of MIDI files")
+    valid: str | None = setting(None, help="validation file or MIDI folder (none: the training file's own split)")
+    test: str | None = setting(None, help="test file or MIDI folder")
+    representation: str = setting("piano-roll", choices=("piano-roll", "events"),
+                                  help="piano-roll: 88 notes on or off per step; events: one token per voice per step")
+    voices: int = setting(4, type=positive_int, help="tokens per step with events")
+    step_seconds: float = setting(0.5, type=positive_float, help="MIDI folders: seconds per time step")
+    split: tuple[float, float] = setting((0.1, 0.1), type=probability, nargs=2, metavar=("VALID", "TEST"),
+                                         help="fractions of a MIDI folder split off for validation and test")
+    transpose: int = setting(0, type=nonnegative_int, help="augment: random shifts within this many semitones")
+    batch_size: int = setting(16, type=positive_int, help="sequences per batch")
 
     def check(self) -> None:
         if not self.train:
@@ -63,6 +66,14 @@ def _read(path: str) -> dict[str, list[Sequence]]:
 
 class MusicTask(TaskBase):
     kind = "music"
+    summary = "a polyphonic music model (piano roll or voice tokens) on JSB Chorales files or MIDI"
+    description = ("Train a one-to-many music model from x<1> = 0: a piano roll with 88 independent Bernoulli outputs "
+                   "per step, or voice tokens with a language model. Reports the negative log-likelihood per time step.")
+    examples = """examples:
+  rnnkit train music jsb-chorales-quarter.json                     # its train/valid/test splits; piano roll
+  rnnkit train music midi_folder/ --representation events --transpose 3
+  rnnkit compose RUN --steps 64 --out song.mid --png song.png --temperature 0.9
+"""
     Data = MusicDataConfig
     model_defaults = EVENT_DEFAULTS  # for model_keys; model_config picks by representation
 

@@ -26,21 +26,22 @@ from ..metrics import entity_scores
 from ..models.tagger import casing
 from ..training.checkpoint import RunDir
 from ..training.distributed import SINGLE
+from ..settings import positive_int, probability, setting
 from .base import TaskBase, as_path_list, treebank_vocabulary, treebank_words
 
 
 @dataclass
 class TaggingDataConfig:
-    train: list[str] | str = ""
-    valid: str | None = None
-    test: str | None = None
-    token_column: int = 0
-    tag_column: int = -1
-    scheme: str = "iob1"  # the files' tag scheme
-    train_scheme: str = "iobes"  # the scheme the model learns
-    min_count: int = 1
-    singleton_unk: float = 0.5  # replace words seen once by <UNK> with this probability in training
-    batch_size: int = 10
+    train: list[str] | str = setting("", help="training CoNLL file(s)")
+    valid: str | None = setting(None, help="validation CoNLL file (early stopping on its entity F1)")
+    test: str | None = setting(None, help="test CoNLL file")
+    token_column: int = setting(0, type=int, help="column of the token")
+    tag_column: int = setting(-1, type=int, help="column of the tag, negative from the end")
+    scheme: str = setting("iob1", choices=SCHEMES, help="tag scheme of the files (CoNLL-2003: iob1)")
+    train_scheme: str = setting("iobes", choices=SCHEMES, help="scheme the model learns")
+    min_count: int = setting(1, type=positive_int, help="keep words seen at least this often")
+    singleton_unk: float = setting(0.5, type=probability, help="probability of replacing a word seen once by <UNK> in training")
+    batch_size: int = setting(10, type=positive_int, help="sentences per batch")
 
     def check(self) -> None:
         if not self.train:
@@ -76,6 +77,14 @@ MODEL_DEFAULTS = dict(
 
 class TaggingTask(TaskBase):
     kind = "tagger"
+    summary = "a sequence tagger (named entities) on CoNLL column files"
+    description = ("Train a tagger: words, character-level and casing features -> bidirectional recurrent stack -> "
+                   "a tag per word, with a linear-chain CRF output layer by default. Scored with entity-level F1 (seqeval, strict IOB2).")
+    examples = """examples:
+  rnnkit train tagger eng.train --valid eng.testa --test eng.testb        # CoNLL-2003: BiLSTM-CRF
+  rnnkit train tagger train.conll --tag-column 1 --scheme iob2 --no-crf --one-direction
+  rnnkit tag RUN "Teddy Roosevelt was a great President."
+"""
     model_kind = "tagger"
     Data = TaggingDataConfig
     model_defaults = MODEL_DEFAULTS
@@ -255,4 +264,3 @@ def inline(result: dict) -> str:
     for span in reversed(result["entities"]):
         tokens[span["start"] : span["end"]] = [f"[{span['text']}]({span['type']})"]
     return " ".join(tokens)
-

@@ -23,33 +23,36 @@ from ..decoding import beam_search, max_target_length, translate_greedy
 from ..errors import UsageError
 from ..models.language_model import token_loss
 from ..training.checkpoint import RunDir
+from ..settings import nonnegative_float, nonnegative_int, positive_float, positive_int, setting
 from .base import TaskBase, typed_tokens
 
 
 @dataclass
 class TranslationDataConfig:
-    source: str | None = None  # training source file
-    target: str | None = None  # training target file
-    valid_source: str | None = None
-    valid_target: str | None = None
-    test_source: str | None = None
-    test_target: str | None = None
-    dates: int = 0  # > 0: the built-in date task with this many training pairs (no files)
-    date_locales: list[str] | None = None
-    level: str = "word"  # tokens of both sides: char | word | whitespace | bpe
-    lowercase: bool = False
-    bpe_vocab: int = 8000
-    shared_vocab: bool = False
-    max_vocab: int | None = None
-    min_count: int = 1
-    max_length: int = 80  # training pairs with a longer side are skipped
-    batch_size: int = 64
-    beam: int = 5  # for the final test evaluation and translate's default
-    length_alpha: float = 0.6
-    length_ratio: float = 1.5  # maximum output length = ratio * source length + extra
-    length_extra: int = 10
-    eval_beam: int = 1  # beam during training's validation (1: greedy, fast)
-    eval_sentences: int | None = None  # score validation BLEU on the first N sentences only
+    source: str | None = setting(None, help="training source file (line-aligned with --target)")
+    target: str | None = setting(None, help="training target file")
+    valid_source: str | None = setting(None, help="validation source file")
+    valid_target: str | None = setting(None, help="validation target file")
+    test_source: str | None = setting(None, help="test source file")
+    test_target: str | None = setting(None, help="test target file")
+    # > 0: the built-in date task with this many training pairs (no files)
+    dates: int = setting(0, type=positive_int, help="the built-in date task: this many generated training pairs (human date -> ISO)")
+    date_locales: list[str] | None = setting(None, nargs="+", help="Babel locales for the date task (none: en_US)")
+    level: str = setting("word", choices=("char", "word", "whitespace", "bpe"), help="tokens on both sides")
+    lowercase: bool = setting(False, help="lowercase both sides", off_help="keep the case")
+    bpe_vocab: int = setting(8000, type=positive_int, help="BPE vocabulary size")
+    shared_vocab: bool = setting(False, help="one vocabulary for both sides", off_help="a vocabulary per side")
+    max_vocab: int | None = setting(None, type=positive_int, help="keep at most this many tokens per side")
+    min_count: int = setting(1, type=positive_int, help="keep tokens seen at least this often")
+    max_length: int = setting(80, type=positive_int, help="skip training pairs longer than this")
+    batch_size: int = setting(64, type=positive_int, help="pairs per batch")
+    beam: int = setting(5, type=positive_int, help="beam width for the test set (and translate's default)")
+    length_alpha: float = setting(0.6, type=nonnegative_float, help="length normalisation exponent of beam search")
+    # maximum output length = ratio * source length + extra
+    length_ratio: float = setting(1.5, type=positive_float, help="longest output: this times the source length, plus --length-extra")
+    length_extra: int = setting(10, type=nonnegative_int, help="see --length-ratio")
+    eval_beam: int = setting(1, type=positive_int, help="beam width for validation during training (1: greedy, fast)")
+    eval_sentences: int | None = setting(None, type=positive_int, help="score validation BLEU on the first N sentences only (none: all)")
 
     def check(self) -> None:
         if not self.dates and not (self.source and self.target):
@@ -67,6 +70,15 @@ MODEL_DEFAULTS = dict(
 
 class TranslationTask(TaskBase):
     kind = "seq2seq"
+    summary = "an encoder-decoder with attention (translation) on line-aligned files"
+    description = ("Train a bidirectional encoder and an attentive decoder started from the encoder's final state. "
+                   "Validation picks the weights with the best BLEU (sacreBLEU on detokenized output); the test set is decoded with beam search.")
+    examples = """examples:
+  rnnkit train seq2seq --dates 20000 --level char                          # the course's date task, no files
+  rnnkit train seq2seq --source train.de --target train.en --valid-source val.de --valid-target val.en \\
+      --test-source test.de --test-target test.en --level word --attention additive
+  rnnkit translate RUN "ein mann mit einem orangefarbenen hut ." --beam 5 --nbest 3
+"""
     model_kind = "seq2seq"
     Data = TranslationDataConfig
     model_defaults = MODEL_DEFAULTS

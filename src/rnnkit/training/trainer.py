@@ -37,7 +37,10 @@ from torch import Tensor, nn
 from ..errors import UsageError
 from .checkpoint import STATE, Checkpoint, CheckpointError, Checkpoints, MetricsLog, RunDir, _write_new, load_state, load_weights_file, state_bytes, test_point
 from .distributed import Shard, all_sum, barrier, broadcast_flag, local_device, setup
-from .optim import make_optimizer, make_schedule
+from ..settings import ema_decay, nonnegative_float, nonnegative_int, positive_float, positive_int, probability, setting
+from .optim import OPTIMIZERS, SCHEDULES, make_optimizer, make_schedule
+
+PRECISIONS = ("fp32", "bf16", "fp16")  # autocast's dtypes on CUDA (fp16 with a gradient scaler)
 
 
 class Task(Protocol):
@@ -64,30 +67,35 @@ class TrainingDiverged(UsageError):
 
 @dataclass
 class TrainingConfig:
-    epochs: int = 10
-    max_steps: int | None = None  # overrides epochs × batches per epoch
-    lr: float = 2e-3
-    optimizer: str = "adamw"
-    weight_decay: float = 0.0
-    momentum: float = 0.0  # sgd only
-    schedule: str = "cosine"
-    warmup_steps: int = 0
-    clip: float | None = 1.0  # max gradient norm; None: no clipping
-    ema: float | None = None  # decay of an exponential moving average of the weights, used to evaluate
-    patience: int | None = None  # early stopping: evaluations without improvement
-    eval_every: int | None = None  # steps between evaluations; None: once per epoch
-    sample_every: int | None = None  # steps between printed samples
-    log_every: int = 50
-    time_limit: float | None = None  # seconds of training, over all resumes; checkpoint and stop
-    stop_at_step: int | None = None  # checkpoint and stop here (the run can be resumed)
-    save_every_steps: int | None = None  # checkpoints between evaluations, every this many steps
-    save_every_minutes: float | None = 5.0  # ... and after this many minutes without one (a kill loses less)
-    keep_checkpoints: int = 2  # the newest this many checkpoints stay in RUN/checkpoints
-    skip_non_finite: bool = False  # skip a step whose loss or gradient norm is not finite, instead of stopping
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "fp32"  # fp32 | bf16 | fp16: autocast on CUDA (fp16 with a gradient scaler)
-    progress: bool = True
+    """How to train: the optimizer and its schedule, when to evaluate, stop and checkpoint, where to
+    run. Each field is a ``rnnkit train`` option of the same name (``rnnkit.settings``)."""
+
+    epochs: int = setting(10, type=positive_int, help="passes over the training data")
+    max_steps: int | None = setting(None, type=positive_int, help="stop after this many steps (overrides --epochs)")
+    lr: float = setting(2e-3, type=positive_float, help="learning rate")
+    optimizer: str = setting("adamw", choices=tuple(OPTIMIZERS), help="the optimizer")
+    weight_decay: float = setting(0.0, type=nonnegative_float, help="L2 penalty (decoupled with adamw)")
+    momentum: float = setting(0.0, type=probability, help="for sgd")
+    schedule: str = setting("cosine", choices=SCHEDULES, help="how the learning rate changes over the steps")
+    warmup_steps: int = setting(0, type=nonnegative_int, help="linear warm-up")
+    clip: float | None = setting(1.0, type=nonnegative_float, help="clip the gradient norm to this (0 = off)")  # None: no clipping
+    ema: float | None = setting(None, type=ema_decay, help="evaluate a moving average of the weights with this decay, e.g. 0.998")
+    patience: int | None = setting(None, type=positive_int, help="early stop after this many evaluations without improvement")
+    eval_every: int | None = setting(None, type=positive_int, help="steps between evaluations (none: once per epoch)")
+    sample_every: int | None = setting(None, type=nonnegative_int, help="print samples every this many steps (language models)")
+    log_every: int = setting(50, type=positive_int, help="steps per metrics row")
+    time_limit: float | None = setting(None, type=positive_float, help="seconds of training, over all resumes, then checkpoint and stop")
+    stop_at_step: int | None = setting(None, type=positive_int, help="checkpoint and stop at this step (resumable)")
+    save_every_steps: int | None = setting(None, type=positive_int, help="checkpoint every this many steps, besides each evaluation")
+    # ... and after this many minutes without one (a kill loses less)
+    save_every_minutes: float | None = setting(5.0, type=positive_float, help="checkpoint when this many minutes passed since the last one")
+    keep_checkpoints: int = setting(2, type=positive_int, help="newest checkpoints kept in RUN/checkpoints")
+    skip_non_finite: bool = setting(False, help="skip a step whose loss or gradient norm is NaN or infinite",
+                                    off_help="stop the training at such a step")
+    seed: int = setting(0, type=nonnegative_int, help="seed of the initial weights, the batch order and dropout")
+    device: str = setting("auto", help="auto, cpu, cuda, cuda:1 ...")
+    precision: str = setting("fp32", choices=PRECISIONS, help="mixed precision (autocast) on CUDA")
+    progress: bool = setting(True, help="show a progress bar", off_help="no progress bar")
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainingConfig":
@@ -115,7 +123,7 @@ class TrainingConfig:
         "keep_checkpoints": (int, 1, True, None, True, False),
         "seed": (int, None, True, None, True, False),
     }
-    CHOICES = {"optimizer": ("adam", "adamw", "sgd"), "schedule": ("constant", "cosine", "plateau"), "precision": ("fp32", "bf16", "fp16")}
+    CHOICES = {"optimizer": tuple(OPTIMIZERS), "schedule": SCHEDULES, "precision": PRECISIONS}
 
     def check(self, source: str = "training setting") -> None:
         """A one-line ``UsageError`` for a setting of the wrong type, not finite or out of range

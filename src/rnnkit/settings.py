@@ -1,0 +1,120 @@
+"""Settings written once: a dataclass field carries its default, its help and how the command line
+parses it, and ``rnnkit train``'s options are generated from such fields (``rnnkit.cli.train``).
+
+A setting of a task's data configuration, of the training configuration (``TrainingConfig``) or of a
+model (``rnnkit.tasks.base.MODEL_SETTINGS``) is declared with :func:`setting`, or with a plain
+``dataclasses.field(metadata={"help": ...})``; everything but ``help`` is optional::
+
+    batch_size: int = setting(32, type=positive_int, help="sequences per batch")
+    level: str = setting("char", choices=("char", "word"), help="what a token is")
+
+The option is ``--batch-size``; its default is shown from the field (never written in the help);
+a boolean gets ``--name`` and ``--no-name``. Without a ``type`` the default's type decides (an
+``int`` field parses as ``int``, a ``float`` as a finite float).
+
+The numeric types check finiteness and range where the option is parsed, so ``--temperature nan``
+or ``--top-p 0`` gets a one-line error naming the option before a run is opened or written::
+
+    parser.add_argument("--temperature", type=positive_float, default=1.0)
+    # rnnkit sample: error: argument --temperature: must be a finite number > 0, got 'nan'
+
+``float("nan")``, ``float("inf")`` and ``float("1e999")`` all parse, so a plain ``type=float`` lets them
+through to the model, where they fail far from the option (a NaN softmax, an empty beam) or not at all.
+This module imports nothing but the standard library: the dataclasses of every layer use it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+from typing import Any, Callable
+
+
+def number(kind: type = float, *, low: float | None = None, high: float | None = None,
+           low_open: bool = False, high_open: bool = False, name: str | None = None) -> Callable[[str], float | int]:
+    """An argparse ``type=`` that parses ``kind`` (int or float), finite, within [low, high].
+
+    ``low_open`` / ``high_open`` exclude that end. Raises ``argparse.ArgumentTypeError`` with a message
+    that states the accepted range and echoes the text given; argparse prefixes the option's name.
+    """
+    show = (lambda bound: str(int(bound))) if kind is int else (lambda bound: f"{bound:g}")  # a seed's 2**64 - 1 exactly
+    bounds = []
+    if low is not None:
+        bounds.append(f"{'>' if low_open else '>='} {show(low)}")
+    if high is not None:
+        bounds.append(f"{'<' if high_open else '<='} {show(high)}")
+    what = ("a whole number" if kind is int else "a finite number") + (" " + " and ".join(bounds) if bounds else "")
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+        if kind is float and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+        if low is not None and (value < low or (low_open and value == low)):
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+        if high is not None and (value > high or (high_open and value == high)):
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+        return value
+
+    parse.__name__ = name or f"{kind.__name__}_in_range"  # argparse names the type in some messages
+    return parse
+
+
+finite_float = number(float, name="finite_float")
+positive_float = number(float, low=0, low_open=True, name="positive_float")            # temperature, lr, seconds
+nonnegative_float = number(float, low=0, name="nonnegative_float")                     # clip (0 = off), weight decay
+probability = number(float, low=0, high=1, name="probability")                          # teacher forcing, momentum
+top_p_float = number(float, low=0, high=1, low_open=True, name="top_p_float")          # nucleus mass: p = 0 keeps nothing
+decay = number(float, low=0, high=1, high_open=True, name="decay")                      # EMA decay: 1 never moves
+dropout_rate = number(float, low=0, high=1, high_open=True, name="dropout")                # 1 would drop everything
+ema_decay = number(float, low=0, high=1, low_open=True, high_open=True, name="ema_decay")  # 0 is no average, 1 never moves
+positive_int = number(int, low=1, name="positive_int")                                  # sizes, counts, beam, steps
+nonnegative_int = number(int, low=0, name="nonnegative_int")                            # top-k (0 = off), patience
+midi_program = number(int, low=0, high=127, name="midi_program")                      # General MIDI instrument
+port = number(int, low=1, high=65535, name="port")                                      # TCP port
+seed = number(int, low=0, high=2**64 - 1, name="seed")                                  # what torch.manual_seed takes
+
+
+def list_of_ints(text: str) -> list[int]:
+    """``256,256`` -> ``[256, 256]`` (a deep head's layer sizes)."""
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def option(*, help: str = "", type: Callable[[str], Any] | None = None, choices: tuple | Callable[[], Any] | None = None,
+           nargs: int | str | None = None, metavar: Any = None, flag: str | None = None, off_flag: str | None = None,
+           off_help: str | None = None, cli: bool = True) -> dict:
+    """How a setting reads on the command line, as a field's metadata (see :func:`setting`); for
+    settings whose defaults live elsewhere, such as a task's model defaults."""
+    metadata = {"help": help, "type": type, "choices": choices, "nargs": nargs, "metavar": metavar, "flag": flag,
+                "off_flag": off_flag, "off_help": off_help, "cli": cli}
+    return {key: value for key, value in metadata.items() if value is not None}
+
+
+def setting(default: Any = dataclasses.MISSING, *, default_factory: Callable[[], Any] | Any = dataclasses.MISSING, **how: Any) -> Any:
+    """A dataclass field whose metadata makes its command-line option (see the module docstring).
+
+    ``help``: what the setting means (its default is shown from the field). ``type``: an argparse
+    type (the range-checked ones above); a boolean is a flag. ``choices``: a tuple, or a function
+    returning the choices of a registry when the parser is built. ``nargs``/``metavar``: as
+    argparse's (``metavar`` may be a function too: names listed but checked later, by their registry). ``flag``: the option's name when it is not ``--field-name``; for a boolean,
+    ``off_flag`` (default ``--no-field-name``) and ``off_help`` name and explain the flag that sets
+    it false. ``cli=False``: a setting for config files only. ``default_factory`` for a mutable default.
+    """
+    if default_factory is not dataclasses.MISSING:
+        return dataclasses.field(default_factory=default_factory, metadata=option(**how))
+    return dataclasses.field(default=default, metadata=option(**how))
+
+
+def settings_of(config: type) -> list[tuple[str, Any, dict, str]]:
+    """``(name, default, metadata, annotation)`` of each field of the dataclass ``config``, in order."""
+    rows = []
+    for field in dataclasses.fields(config):
+        default = field.default_factory() if field.default_factory is not dataclasses.MISSING else field.default
+        rows.append((field.name, None if default is dataclasses.MISSING else default, dict(field.metadata), str(field.type)))
+    return rows
