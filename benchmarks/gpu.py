@@ -96,7 +96,7 @@ def persistent_many_programs(lines: list[str]) -> None:
     emit(lines, "Largest difference relative to 1 + the largest value, over outputs, final states and all gradients.\n")
     emit(lines, "| cell | dtype | max abs difference | bound |")
     emit(lines, "|---|---|---:|---:|")
-    from rnnkit.engines import triton_persistent
+    from rnnkit.engines.triton import persistent as triton_persistent
 
     kinds = [("rnn", {}), ("gru-simple", {}), ("gru", {}), ("gru", {"overlap": False}), ("gru-cudnn", {}), ("lstm", {}), ("lstm", {"peepholes": True})]
     for kind, settings in kinds:
@@ -123,7 +123,7 @@ def persistent_many_programs(lines: list[str]) -> None:
 
 def tune_persistent(lines: list[str]) -> None:
     """Tile settings of the persistent kernels at B=32, T=256, H=512, fp16: keep the fastest for gru."""
-    from rnnkit.engines import triton_persistent
+    from rnnkit.engines.triton import persistent as triton_persistent
 
     emit(lines, "### Persistent-kernel tile settings at B=32 T=256 H=512, fp16, training step ms\n")
     emit(lines, "| BN (units per program) | BK | warps | gru | lstm |")
@@ -282,7 +282,7 @@ def sampling(lines: list[str], tokens: int = 2000) -> None:
 
 def tune_fused_sampler(lines: list[str]) -> None:
     """Tile settings of the fused sampler at H=1024, B=1, fp16, vocab 10000: keep the fastest."""
-    from rnnkit import fused_sampling
+    from rnnkit.engines.triton import sampling as fused_sampling
     from rnnkit.decoding import SamplingOptions
     from rnnkit.models.language_model import LanguageModel
 
@@ -358,7 +358,7 @@ def graphed_sampling(lines: list[str], tokens: int = 512) -> None:
     from rnnkit.decoding import GraphedSampler, SamplingOptions, sample
     from rnnkit.models.language_model import LanguageModel
 
-    from rnnkit.fused_sampling import FusedSampler
+    from rnnkit.engines.triton.sampling import FusedSampler
 
     if TUNE:
         tune_fused_sampler(lines)
@@ -442,7 +442,8 @@ def graphed_sampling(lines: list[str], tokens: int = 512) -> None:
 
 def precision_training(lines: list[str]) -> None:
     """One training step of a word language model under autocast, through rnnkit's trainer path."""
-    from rnnkit.models.language_model import LanguageModel, token_loss
+    from rnnkit.models.language_model import LanguageModel
+    from rnnkit.models.losses import token_loss
 
     emit(lines, "## 5. Language-model training step under autocast (B=64, T=64, vocab 10000), ms\n")
     emit(lines, "| cell (engine) | H | fp32 | bf16 autocast | fp16 autocast |")
@@ -530,7 +531,7 @@ def tune_gru(lines: list[str]) -> None:
     process: synchronised each step / 10 back to back. The default comes back at the end."""
     import traceback
 
-    from rnnkit.engines import triton_persistent
+    from rnnkit.engines.triton import persistent as triton_persistent
 
     emit(lines, "### Persistent gru, B=32 T=256 H=512 fp16: ms per training step, synchronised / back to back\n")
     emit(lines, "| settings | persistent gru | torch.nn.GRU (cuDNN) | ratio (back to back) |")
@@ -563,7 +564,7 @@ def sampling_aim(lines: list[str], tokens: int = 512) -> None:
     10000. A reused fused sampler's whole ``sample()`` call, its decode loop's graph replays alone,
     and the public ``decoding.sample`` (a new sampler per call: setup and capture included)."""
     from rnnkit.decoding import SamplingOptions, sample
-    from rnnkit.fused_sampling import FusedSampler
+    from rnnkit.engines.triton.sampling import FusedSampler
     from rnnkit.models.language_model import LanguageModel
 
     torch.manual_seed(0)
@@ -588,7 +589,7 @@ try:  # the kernel of the "barrier" section (GPU machines have Triton)
     import triton
     import triton.language as tl
 
-    from rnnkit.engines.triton_persistent import _grid_barrier
+    from rnnkit.engines.triton.persistent import _grid_barrier
 
     @triton.jit
     def _barriers_only(SYNC, T):
@@ -623,7 +624,7 @@ def sampling_check(lines: list[str]) -> None:
     import traceback
 
     from rnnkit.decoding import GraphedSampler, SamplingOptions, sample
-    from rnnkit.fused_sampling import FusedSampler
+    from rnnkit.engines.triton.sampling import FusedSampler
     from rnnkit.models.language_model import LanguageModel
 
     torch.manual_seed(0)

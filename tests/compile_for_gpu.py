@@ -35,8 +35,7 @@ import triton.language as tl  # noqa: E402
 from triton.backends.compiler import GPUTarget  # noqa: E402
 from triton.compiler import ASTSource  # noqa: E402
 
-from rnnkit import fused_sampling  # noqa: E402
-from rnnkit.engines import triton_loops, triton_persistent  # noqa: E402
+from rnnkit.engines.triton import loops as triton_loops, persistent as triton_persistent, sampling as fused_sampling  # noqa: E402
 
 MODULES = (triton_loops, triton_persistent, fused_sampling)
 INTEGERS = {"B", "T", "N", "K", "V"}

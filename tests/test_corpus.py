@@ -18,7 +18,7 @@ from rnnkit.data.batches import StreamBatches
 from rnnkit.data.corpus import CorpusSentenceBatches, SeenLines, TokenFile, permute, prepare_corpus, sequence_hash
 from rnnkit.data.text import DataError, fingerprint, read_lines
 from rnnkit.tasks.language_model import LanguageModelTask, LMDataConfig
-from rnnkit.training.distributed import Shard
+from rnnkit.distributed import Shard
 
 # line breaks of every kind, blank and white-space-only lines, a BOM, non-ASCII letters and spaces,
 # the Penn Treebank's <unk>, a literal <EOS>, punctuation and hyphens for the word rule

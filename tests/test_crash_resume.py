@@ -40,9 +40,9 @@ if not hasattr(os, "fork"):
     pytest.skip("the crash tests fork processes (POSIX only)", allow_module_level=True)
 
 import rnnkit.cli  # noqa: E402 (imported once here, so that each forked run starts at once)
-import rnnkit.training.plots  # noqa: E402
+import rnnkit.plots  # noqa: E402
 
-rnnkit.training.plots.pyplot()  # matplotlib for the loss curve (when installed), imported once as well
+rnnkit.plots.pyplot()  # matplotlib for the loss curve (when installed), imported once as well
 torch.optim.AdamW([torch.zeros(1, requires_grad=True)])  # the optimizers' first use imports torch._dynamo (seconds)
 
 

@@ -15,7 +15,8 @@ from rnnkit.data.tokenizers import make_tokenizer
 from rnnkit.data.vocab import Vocabulary
 from rnnkit.decoding import SamplingOptions, next_token, sample, token_log_probs, token_log_probs_stepwise
 from rnnkit.models import build_model
-from rnnkit.models.language_model import LanguageModel, token_loss
+from rnnkit.models.language_model import LanguageModel
+from rnnkit.models.losses import token_loss
 from rnnkit.tasks.language_model import LanguageModelTask, LMDataConfig
 from rnnkit.training import RunDir, Trainer, TrainingConfig
 

@@ -14,7 +14,8 @@ from equality import rounding_tolerance
 from rnnkit.cli import main
 from rnnkit.data.music import from_voice_tokens, piano_roll, read_chorales, roll_to_sequence, to_voice_tokens
 from rnnkit.data.text import DataError
-from rnnkit.models.music import PianoRollModel, bernoulli_nll
+from rnnkit.models.losses import bernoulli_nll
+from rnnkit.models.music import PianoRollModel
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 SONG = [[60, 64, 67], [60, 64, 67], [], [62, 65], [62], [62, 65, 69, 72], [], []]  # held chord, rests, a repeat

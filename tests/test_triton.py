@@ -21,9 +21,9 @@ DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 if DEVICE == "cpu":  # Triton's interpreter: the variable is read when the kernels are defined, at import
     _before = os.environ.get("TRITON_INTERPRET")
     os.environ["TRITON_INTERPRET"] = "1"
-    import rnnkit.engines.triton_loops  # noqa: E402, F401
-    import rnnkit.engines.triton_persistent  # noqa: E402, F401
-    import rnnkit.fused_sampling  # noqa: E402, F401
+    import rnnkit.engines.triton.loops  # noqa: E402, F401
+    import rnnkit.engines.triton.persistent  # noqa: E402, F401
+    import rnnkit.engines.triton.sampling  # noqa: E402, F401
 
     if _before is None:  # the other test modules must see the CPU as a machine where triton cannot run
         del os.environ["TRITON_INTERPRET"]
@@ -95,7 +95,7 @@ PERSISTENT_CONFIGS = CELL_CONFIGS  # every cell kind has persistent kernels
 @pytest.fixture
 def persistent_only(monkeypatch):
     """Fail if the persistent engine quietly falls back to the per-step kernels."""
-    from rnnkit.engines import triton_loops
+    from rnnkit.engines.triton import loops as triton_loops
 
     def per_step(*args, **kwargs):
         raise AssertionError("the persistent engine ran the per-step kernels")
@@ -155,7 +155,7 @@ def _chaotic_language_model(num_layers):
 @pytest.mark.parametrize("num_layers", [1, 2])
 def test_fused_sampler_greedy_equals_eager_decoding(num_layers):
     from rnnkit.decoding import SamplingOptions, sample
-    from rnnkit.fused_sampling import FusedSampler
+    from rnnkit.engines.triton.sampling import FusedSampler
 
     model = _chaotic_language_model(num_layers)
     options = SamplingOptions(greedy=True, max_length=14)
@@ -170,7 +170,7 @@ def test_fused_sampler_starts_from_a_learned_initial_state():
     (non-zero) ones; greedy decoding equals the eager loop's."""
     from rnnkit import Recurrent
     from rnnkit.decoding import SamplingOptions, sample
-    from rnnkit.fused_sampling import FusedSampler
+    from rnnkit.engines.triton.sampling import FusedSampler
 
     model = _chaotic_language_model(2).cpu()
     learned = Recurrent("lstm", 12, 20, num_layers=2, learn_initial_state=True)
@@ -189,7 +189,7 @@ def test_fused_sampler_draws_from_the_tempered_distribution():
     """Output weights zero: every step's distribution is softmax(b_y / T), whatever the state.
     256 draws of 5 tokens (one banned) against it; the tolerance is about four standard deviations."""
     from rnnkit.decoding import SamplingOptions
-    from rnnkit.fused_sampling import FusedSampler
+    from rnnkit.engines.triton.sampling import FusedSampler
     from rnnkit.models.language_model import LanguageModel
 
     torch.manual_seed(0)
@@ -209,7 +209,7 @@ def test_fused_sampler_draws_from_the_tempered_distribution():
 
 def test_fused_sampler_says_what_it_cannot_run():
     from rnnkit.decoding import SamplingOptions
-    from rnnkit.fused_sampling import FusedSampler
+    from rnnkit.engines.triton.sampling import FusedSampler
     from rnnkit.models.language_model import LanguageModel
 
     with pytest.raises(ValueError, match="LSTM step only, not 'gru'"):
@@ -239,7 +239,7 @@ def test_triton_engines_run_in_the_autocast_dtype(engine):
 
 def test_fused_sampler_seeds_repeat_and_unseeded_runs_differ():
     from rnnkit.decoding import SamplingOptions
-    from rnnkit.fused_sampling import FusedSampler
+    from rnnkit.engines.triton.sampling import FusedSampler
 
     model = _chaotic_language_model(1)
     sampler = FusedSampler(model, 2, SamplingOptions(max_length=6), steps_per_replay=6)
@@ -260,7 +260,7 @@ def test_auto_engine_on_cuda_takes_cudnn_then_the_persistent_kernels():
 
 def test_fast_sampler_takes_the_fused_kernels_for_few_rows_of_an_lstm():
     from rnnkit.decoding import FUSED_MAX_ROWS, GraphedSampler, SamplingOptions, fast_sampler
-    from rnnkit.fused_sampling import FusedSampler
+    from rnnkit.engines.triton.sampling import FusedSampler
     from rnnkit.models.language_model import LanguageModel
 
     lstm, gru = LanguageModel(10, hidden_size=8), LanguageModel(10, cell="gru", hidden_size=8)
@@ -275,7 +275,7 @@ def test_fused_sampler_reused_with_another_seed_draws_another_stream():
     a seed passed as an argument would give every later call the first call's stream. Output weights
     zero: the draws after the first depend on the random stream only."""
     from rnnkit.decoding import SamplingOptions
-    from rnnkit.fused_sampling import FusedSampler
+    from rnnkit.engines.triton.sampling import FusedSampler
     from rnnkit.models.language_model import LanguageModel
 
     torch.manual_seed(0)
@@ -292,7 +292,7 @@ def test_persistent_launch_without_padding_copies_nothing_from_the_host(monkeypa
     """A GPU sampler captures model steps in a CUDA graph, where a copy from pageable host memory
     cannot be captured: without padding, the persistent engine's launch makes its tensors on the
     device (the step count of rows is a fill, not a tensor of host data)."""
-    from rnnkit.engines import triton_persistent
+    from rnnkit.engines.triton import persistent as triton_persistent
 
     made_from_host = []
     real_tensor = torch.tensor
@@ -324,7 +324,7 @@ def test_graphed_sampler_captures_the_persistent_engine():
 def test_persistent_gru_with_and_without_work_between_arrive_and_wait(overlap, monkeypatch, persistent_only):
     """The course gru's kernels can do Γu (forward) and dpre_u Wu (backward) between arriving at a
     barrier and waiting at it, or before arriving; both orders compute the reference's values."""
-    from rnnkit.engines import triton_persistent
+    from rnnkit.engines.triton import persistent as triton_persistent
 
     monkeypatch.setitem(triton_persistent.CONFIG, "overlap", overlap)
     reference, layer = twin_layers("gru", {}, "persistent", bidirectional=True, num_layers=1, dtype=torch.float64, device=DEVICE)

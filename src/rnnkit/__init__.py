@@ -11,4 +11,4 @@ from .cells import CELLS, Cell, LSTMState, make_cell, register_cell
 from .recurrent import Recurrent
 
 __all__ = ["CELLS", "Cell", "LSTMState", "Recurrent", "make_cell", "register_cell"]
-__version__ = "0.1.0"
+from .version import __version__  # noqa: E402

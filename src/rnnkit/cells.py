@@ -50,11 +50,13 @@ Example::
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from typing import Callable, ClassVar, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.hooks import RemovableHandle
 
 from .errors import UsageError
 
@@ -147,6 +149,7 @@ class Cell(nn.Module):
         n_blocks = len(self.blocks)
         self.weight = nn.Parameter(torch.empty(n_blocks * hidden_size, hidden_size + input_size))
         self.bias = nn.Parameter(torch.empty(n_blocks * hidden_size))
+        self._gate_hooks: OrderedDict[int, Callable[[Cell, str, Tensor], None]] = OrderedDict()  # register_gate_hook (weakly referenced by handles, as torch's)
 
     def reset_parameters(self) -> None:
         bound = 1.0 / math.sqrt(self.hidden_size)
@@ -178,13 +181,23 @@ class Cell(nn.Module):
     def forward(self, x_t: Tensor, state: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
         raise NotImplementedError
 
-    # Set by rnnkit.analysis.recording while a model is being recorded; None otherwise.
-    observer: Callable[[Cell, str, Tensor], None] | None = None
+    # -- observation points, for tools that look inside (rnnkit.analysis) ------------------------
+    # A cell's state after each step is what ``forward`` returns: torch's ``register_forward_hook``
+    # sees it. Its gates are intermediate values, so the cell reports them through ``observe``.
+    def register_gate_hook(self, hook: Callable[[Cell, str, Tensor], None]) -> RemovableHandle:
+        """Call ``hook(cell, name, value)`` with each gate the cell computes in ``forward`` (``name``:
+        "update", "relevance", "forget" or "output"; ``value``: (B, n_a), still in the autograd
+        graph), at every step the reference cell runs: engines that do not call ``forward`` (fused,
+        native) report nothing. ``handle.remove()`` stops it, as for torch's module hooks."""
+        handle = RemovableHandle(self._gate_hooks)
+        self._gate_hooks[handle.id] = hook
+        return handle
 
     def observe(self, name: str, value: Tensor) -> Tensor:
-        """Report an intermediate value (a gate, c̃) to the recorder, if one is listening."""
-        if self.observer is not None:
-            self.observer(self, name, value)
+        """Report the gate ``name`` to the gate hooks, if any (see ``register_gate_hook``); returns
+        ``value`` unchanged."""
+        for hook in self._gate_hooks.values():
+            hook(self, name, value)
         return value
 
     def options(self) -> dict:

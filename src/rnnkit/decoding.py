@@ -293,12 +293,12 @@ FUSED_MAX_ROWS = 4  # up to this many rows the fused kernels beat the graph of t
 
 
 def fast_sampler(model: nn.Module, batch_size: int, options: SamplingOptions, *, banned: Sequence[int] = ()):
-    """The fastest GPU sampler for ``model``: the fused Triton kernels (``rnnkit.fused_sampling``)
+    """The fastest GPU sampler for ``model``: the fused Triton kernels (``rnnkit.engines.triton.sampling``)
     for LSTM language models and few rows, else the CUDA graph of the model's own step."""
     from .engines.fused import triton_available
 
     if triton_available() and batch_size <= FUSED_MAX_ROWS:
-        from .fused_sampling import FusedSampler, fused_sampler_unsupported
+        from .engines.triton.sampling import FusedSampler, fused_sampler_unsupported
 
         if fused_sampler_unsupported(model, options) is None:
             return FusedSampler(model, batch_size, options, banned=banned)

@@ -5,7 +5,7 @@ any other exception is a bug and keeps its traceback (that is the bug report). S
 with one of these types must already be that line: it names the file (and line) or the option at
 fault and says what is wrong, never a bare key or a builtin's complaint.
 
-* ``DataError`` (``rnnkit.data.textio``): the user's data: ``FILE:LINE: what is wrong``.
+* ``DataError``: the user's data: ``FILE:LINE: what is wrong``.
 * ``UsageError``: a request that cannot be met: an option or setting out of range or unknown, a run
   of the wrong kind for the verb, an optional library that is not installed.
 * ``OSError``: the operating system's refusals (a file that cannot be written, a full disk).
@@ -15,7 +15,10 @@ Both project types derive from ``ValueError``, so library callers that catch ``V
 
 from __future__ import annotations
 
-from .data.textio import DataError
+
+class DataError(ValueError):
+    """A problem with the user's data: the message is one line naming the file (and line) at fault,
+    e.g. ``train.tsv:3: expected 'label<TAB>text', found no tab``."""
 
 
 class UsageError(ValueError):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from . import __version__
+from .version import __version__
 from .data.textio import read_text, split_lines
 from .errors import DataError, UsageError
 from .models import build_model
@@ -26,7 +26,7 @@ from .tasks import TASKS
 from .training import RunDir, Trainer, TrainingConfig
 from .training.checkpoint import STATE, Checkpoints, test_point
 from .training.trainer import TrainingDiverged
-from .training.distributed import barrier, setup
+from .distributed import barrier, setup
 from .training.trainer import resolve_device
 
 try:

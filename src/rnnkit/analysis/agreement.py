@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from ..data.batches import pad_sequences
 from ..models.classifier import Classifier
-from ..training.plots import pyplot, save_figure
+from ..plots import pyplot, save_figure
 
 NOUNS = ["cat", "dog", "boy", "girl", "author", "pilot", "farmer", "teacher", "doctor", "singer", "king", "student", "horse", "bird", "friend", "player"]
 PLURAL = {noun: noun + "s" for noun in NOUNS}

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ..training.plots import pyplot, save_figure
+from ..plots import pyplot, save_figure
 from .recording import recording
 from ..errors import UsageError
 

@@ -11,7 +11,7 @@ one step at a time, and keeps for each layer and direction:
 ``key`` is ``(module name, cell name)``, e.g. ``("recurrent", "l0")`` or ``("recurrent",
 "l1_reverse")``. Steps are in the order the direction reads them; ``rec.positions(key)`` maps them
 back to time positions (the backward direction reads each sequence from its own last step).
-Everything else about the model is unchanged: the recording only swaps the engine and listens.
+Everything else about the model is unchanged: the recording only sets the engine and listens.
 """
 
 from __future__ import annotations
@@ -22,8 +22,7 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
 
-from ..engines.reference import ReferenceEngine
-from ..padding import reverse_within_lengths
+from ..padding import check_lengths, reverse_within_lengths
 from ..recurrent import Recurrent
 from ..errors import UsageError
 
@@ -33,7 +32,6 @@ class Recording:
         self.states: dict[tuple[str, str], list[tuple[Tensor, ...]]] = defaultdict(list)
         self.gates: dict[tuple[str, str], dict[str, list[Tensor]]] = defaultdict(lambda: defaultdict(list))
         self.lengths: dict[tuple[str, str], Tensor | None] = {}
-        self._keys: dict[int, tuple[str, str]] = {}
 
     def keys(self) -> list[tuple[str, str]]:
         return list(self.states)
@@ -52,52 +50,48 @@ class Recording:
         return torch.stack(self.gates[key][name])
 
 
-class _RecordingEngine(ReferenceEngine):
-    name = "recording"
-
-    def __init__(self, recording: Recording):
-        self.recording = recording
-
-    def run_direction(self, cell, x, lengths, state):
-        key = self.recording._keys[id(cell)]
-        self.recording.lengths[key] = lengths
-        steps = self.recording.states[key]
-        original = cell.forward
-
-        def forward(x_t, state_t):
-            new = original(x_t, state_t)
-            steps.append(new)
-            return new
-
-        cell.forward = forward
-        try:
-            return super().run_direction(cell, x, lengths, state)
-        finally:
-            del cell.forward
+def _lengths_of(layer: Recurrent, args: tuple, kwargs: dict) -> Tensor | None:
+    """The (B,) lengths a call of ``layer`` passes to its engine (None: no column padded)."""
+    x = args[0] if args else kwargs.get("x")
+    lengths = args[1] if len(args) > 1 else kwargs.get("lengths")
+    if not isinstance(x, Tensor) or x.dim() != 3:
+        return None  # the layer's own check refuses the call
+    T, B = (x.shape[1], x.shape[0]) if layer.batch_first else (x.shape[0], x.shape[1])
+    return check_lengths(lengths, T, B, x.device)
 
 
 @contextmanager
 def recording(model: nn.Module):
+    """Record every ``Recurrent`` layer of ``model`` while the block runs (see the module docstring).
+
+    Each layer runs on the reference engine meanwhile (its ``engine`` setting is put back after), so
+    that every step goes through the cells' ``forward``; the recording listens with hooks only:
+    torch's forward hooks for the states, the cells' gate hooks (``Cell.register_gate_hook``) for
+    the gates, a forward pre-hook on the layer for the lengths. Raises ``UsageError`` when the
+    model has no recurrent layer."""
     rec = Recording()
-    engine = _RecordingEngine(rec)
     layers = [(name, module) for name, module in model.named_modules() if isinstance(module, Recurrent)]
     if not layers:
         raise UsageError("this model has no recurrent layer to record")
-    saved = []
+    handles = []
+    engines = []
     for layer_name, layer in layers:
-        saved.append((layer, layer.engine_for))
-        layer.engine_for = lambda device, x=None, _engine=engine: _engine
-        for cell_name, cell in layer.cells.items():
-            rec._keys[id(cell)] = (layer_name, cell_name)
+        engines.append((layer, layer.engine))
+        layer.engine = "reference"  # one step at a time through the cells: every step is seen
+        keys = [(layer_name, cell_name) for cell_name in layer.cells]
+        for key, cell in zip(keys, layer.cells.values()):
+            handles.append(cell.register_forward_hook(lambda _cell, _inputs, state, key=key: rec.states[key].append(state)))
+            handles.append(cell.register_gate_hook(lambda _cell, gate, value, key=key: rec.gates[key][gate].append(value)))
 
-            def observer(c, gate, value, _key=(layer_name, cell_name)):
-                rec.gates[_key][gate].append(value)
+        def keep_lengths(module, args, kwargs, keys=keys):
+            lengths = _lengths_of(module, args, kwargs)
+            rec.lengths.update(dict.fromkeys(keys, lengths))
 
-            cell.observer = observer
+        handles.append(layer.register_forward_pre_hook(keep_lengths, with_kwargs=True))
     try:
         yield rec
     finally:
-        for layer, engine_for in saved:
-            del layer.engine_for  # back to the class's method
-            for cell in layer.cells.values():
-                cell.observer = None
+        for handle in handles:
+            handle.remove()
+        for layer, engine in engines:
+            layer.engine = engine

@@ -65,7 +65,7 @@ def open_run_for(user: str, path: str, kinds: Sequence[str], weights: str = "bes
 
     from ..data.textio import DataError
     from ..runs import open_run
-    from ..training.checkpoint import RunDir
+    from ..files import RunDir
 
     run = RunDir(path)
     if not Path(path).is_dir():

@@ -62,7 +62,7 @@ def run(args) -> int:
 def run_gradients(args) -> int:
     from ..analysis.gradient_flow import compare_cells, plot_flows
     from ..data.text import read_lines
-    from ..lm_demo import first_names
+    from ..demos.names import first_names
 
     lines = read_lines(args.text) if args.text else first_names()
     results = compare_cells(lines, args.cells, args.length, 32, args.steps, args.hidden_size, args.explode_scale, seed=args.seed)
@@ -98,7 +98,7 @@ def run_agreement(args) -> int:
 def run_inspect(args) -> int:
     from ..analysis.inspect import inspect, render_html
     from ..data.textio import read_lines
-    from ..training.checkpoint import atomic_write
+    from ..files import atomic_write
     from ._inputs import open_run_for
 
     text = "\n".join(read_lines(args.text))[: args.max_chars]  # every line break as LF, as the readers see them

@@ -9,7 +9,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..layer_demo import describe_cells
+    from ..demos.tour import describe_cells
 
     print(describe_cells())
     return 0

@@ -33,7 +33,7 @@ def add_parser(subparsers) -> None:
 
 def run(args) -> int:
     from ..data.music import read_midi, write_midi
-    from ..training.plots import plot_piano_roll
+    from ..plots import plot_piano_roll
     from ._inputs import open_run_for
 
     task, model, _, device = open_run_for("rnnkit compose", args.run, ["music"], args.weights, args.device)

@@ -18,7 +18,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..lm_demo import run_demo
+    from ..demos.names import run_demo
 
     run_demo(args.run, args.time_limit, args.quick)
     return 0

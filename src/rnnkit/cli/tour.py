@@ -17,7 +17,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..layer_demo import run_demo
+    from ..demos.tour import run_demo
 
     run_demo(quick=args.quick, seed=args.seed)
     return 0

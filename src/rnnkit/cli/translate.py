@@ -63,7 +63,7 @@ def run(args) -> int:
         if first is None or not results[first][0]["attention"]:
             raise UsageError("--attention: " + ("no text to draw" if first is None else "this model has no attention to draw"))
         from ..tasks.base import typed_tokens
-        from ..training.plots import plot_attention
+        from ..plots import plot_attention
 
         best = results[first][0]
         source_tokens = typed_tokens(task.source_tokenizer, task.source_vocab, texts[first])

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..training.distributed import SINGLE, Shard
+from ..distributed import SINGLE, Shard
 from .textio import DataError
 
 

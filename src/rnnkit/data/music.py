@@ -146,7 +146,7 @@ def _pretty_midi():
 def write_midi(sequence: Sequence, path: str | Path, *, step_seconds: float = 0.5, program: int = 0, velocity: int = 90) -> None:
     """A MIDI file with one instrument; a pitch held over consecutive steps is one note."""
     pretty_midi = _pretty_midi()
-    from ..training.checkpoint import atomic_write
+    from ..files import atomic_write
 
     midi = pretty_midi.PrettyMIDI(initial_tempo=60.0 / step_seconds)
     instrument = pretty_midi.Instrument(program=program)

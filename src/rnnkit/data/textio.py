@@ -22,15 +22,12 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..errors import DataError  # defined with the other user errors; imported from here by the readers
+
 BOM = "\ufeff"
 STDIN = "-"
 LINE_BREAK = re.compile(r"\r\n|\r|\n")  # the order matters: CRLF is one break, not two
 _CHUNK = 1 << 20  # bytes per read when streaming
-
-
-class DataError(ValueError):
-    """A problem with the user's data: the message is one line naming the file (and line) at fault,
-    e.g. ``train.tsv:3: expected 'label<TAB>text', found no tab``."""
 
 
 def source_name(source: str | os.PathLike) -> str:

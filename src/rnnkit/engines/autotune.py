@@ -74,7 +74,7 @@ def cache_file() -> Path:
 
 def machine_signature() -> str:
     """CPU model, torch and rnnkit versions: a stored choice is only reused under the same three."""
-    from .. import __version__
+    from ..version import __version__
 
     return f"{cpu_model()} | torch {torch.__version__} | rnnkit {__version__}"
 

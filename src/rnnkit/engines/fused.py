@@ -16,7 +16,7 @@ themselves exist twice with the same functions and buffers: ``fused_loops.py`` o
 device; it documents the buffers) and ``csrc/fused_loops.cpp``, compiled for the CPU on first use
 (``compiled.py``), where each step's element-wise work is one vectorised pass and the recurrent
 product accumulates into the gate buffer through MKL's packed GEMM. A third implementation,
-``triton_loops.py``, writes each step as Triton kernels: that is the ``triton`` engine below.
+``triton/loops.py``, writes each step as Triton kernels: that is the ``triton`` engine below.
 
 Variable lengths: the engine sorts the batch by length, so the sequences still running at step t
 are the first ``batch_sizes[t]`` rows, and every step works on that prefix only (as
@@ -38,6 +38,7 @@ from ..cells import Cell
 from ..padding import batch_sizes
 from . import fused_loops
 from .base import DirectionalEngine, State
+from .triton import PERSISTENT_KINDS
 from .compiled import compiled_loops
 from .workspace import WORKSPACE
 from ..errors import UsageError
@@ -358,7 +359,7 @@ class FusedEngine(DirectionalEngine):
 
 
 class TritonEngine(FusedEngine):
-    """The fused engine with its time loops as Triton kernels (``triton_loops.py``): CUDA devices,
+    """The fused engine with its time loops as Triton kernels (``triton/loops.py``): CUDA devices,
     or the CPU through Triton's interpreter (``TRITON_INTERPRET=1``, slow: for tests). Chosen only
     when asked for (``engine="triton"``) until it has been timed against cuDNN on a GPU."""
 
@@ -389,7 +390,7 @@ class TritonEngine(FusedEngine):
         reason = self.unavailable_on(x.device)
         if reason:
             raise UsageError(reason)
-        from . import triton_loops
+        from .triton import loops as triton_loops
 
         if not triton_loops.supported_dtype(x.dtype):
             raise UsageError(f"engine='triton' runs float16, bfloat16, float32 and float64, not {x.dtype}")
@@ -398,7 +399,7 @@ class TritonEngine(FusedEngine):
 
 class PersistentTritonEngine(TritonEngine):
     """The triton engine with one launch per direction for the whole time loop
-    (``triton_persistent.py``): the programs keep their slice of the recurrent weights on chip and
+    (``triton/persistent.py``): the programs keep their slice of the recurrent weights on chip and
     meet at a grid barrier between steps. For the cells in ``PERSISTENT_KINDS``."""
 
     name = "persistent"
@@ -411,12 +412,9 @@ class PersistentTritonEngine(TritonEngine):
 
     def loops_for(self, x: Tensor) -> ModuleType:
         super().loops_for(x)  # the same device and dtype checks
-        from . import triton_persistent
+        from .triton import persistent as triton_persistent
 
         return triton_persistent
-
-
-PERSISTENT_KINDS = ("rnn", "gru", "gru-simple", "gru-cudnn", "lstm")  # cell kinds with a persistent kernel in triton_persistent.py
 
 
 def triton_available() -> bool:

@@ -110,7 +110,7 @@ METADATA = {"lm": _lm_metadata, "tagger": _tagger_metadata, "classifier": _class
 
 
 def metadata(task, config: dict, graphs: dict, files: dict, summary: dict | None = None) -> dict:
-    from .. import __version__
+    from ..version import __version__
 
     return {
         "rnnkit": __version__,

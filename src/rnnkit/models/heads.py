@@ -1,9 +1,11 @@
-"""The optional deep non-recurrent head between a recurrent stack and a model's output layer."""
+"""What the models put between a recurrent stack and their output layer: the optional deep
+non-recurrent head, and the final activations of a bidirectional stack."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor, nn
 
 
@@ -23,3 +25,9 @@ class DeepHead(nn.Sequential):
 
     def forward(self, x: Tensor) -> Tensor:
         return super().forward(x)
+
+
+def final_outputs(state) -> Tensor:
+    """The last layer's final activations of both directions, joined: (B, 2 n_a)."""
+    a = state.a if isinstance(state, tuple) else state  # (L*D, B, n_a)
+    return torch.cat([a[-2], a[-1]], dim=-1)

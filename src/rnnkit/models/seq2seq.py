@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from ..recurrent import Recurrent
-from . import register_model
+from .registry import register_model
 from ..errors import UsageError
 
 

@@ -152,7 +152,7 @@ def _translate(served: Served, requests: list[schemas.TranslateRequest]) -> list
 
 def _compose(served: Served, requests: list[schemas.ComposeRequest]) -> list:
     from ..data.music import write_midi
-    from ..training.plots import plot_piano_roll
+    from ..plots import plot_piano_roll
 
     out = []
     for r in requests:

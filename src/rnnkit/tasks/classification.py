@@ -23,7 +23,7 @@ from ..data.tokenizers import make_tokenizer
 from ..data.vocab import Vocabulary
 from ..errors import UsageError
 from ..metrics import classification_scores
-from ..training.checkpoint import RunDir
+from ..files import RunDir
 from ..settings import positive_int, setting
 from .base import TaskBase, as_path_list, typed_tokens
 
@@ -213,7 +213,7 @@ class ClassificationTask(TaskBase):
 
     def save_pictures(self, result: dict, directory, name: str) -> dict:
         """The confusion matrix of an evaluation as ``confusion_<name>.png``."""
-        from ..training.plots import plot_confusion
+        from ..plots import plot_confusion
 
         path = Path(directory) / f"confusion_{name}.png"
         title = f"{name}: accuracy {100 * result['accuracy']:.1f}%"

@@ -35,7 +35,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from .engines.triton_loops import _acc, _tanh
+from .loops import _acc, _tanh
 
 # tile sizes: hidden units per program (all four gates), its reduction chunk and warps; vocabulary
 # entries per program of the draw, its chunk and warps. benchmarks/gpu.py times alternatives (``configure``).

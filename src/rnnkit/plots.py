@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from .checkpoint import atomic_write
+from .files import atomic_write
 
 
 def pyplot():

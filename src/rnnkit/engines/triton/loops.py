@@ -1,9 +1,9 @@
 r"""The time loops of the fused engine as Triton kernels: the ``triton`` engine (GPUs; the CPU too,
 through Triton's interpreter, ``TRITON_INTERPRET=1``, which is how CI tests them).
 
-The same functions, buffers and block layouts as ``fused_loops.py`` (read its docstring for the
+The same functions, buffers and block layouts as ``engines/fused_loops.py`` (read its docstring for the
 buffers): the input products ``Wx x<t> + b`` of all steps are one product before the loop, the
-weight gradients products after it (``fused.py``), and each time step here is one or two kernel
+weight gradients products after it (``engines/fused.py``), and each time step here is one or two kernel
 launches on the running rows (the batch is sorted by length, so they are a prefix of ``bs`` rows):
 
 * forward, one launch per step (two for ``gru``): a program owns a tile of rows × hidden units,

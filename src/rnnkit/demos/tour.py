@@ -8,9 +8,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-from .cells import CELLS
-from .engines import engines_for
-from .recurrent import Recurrent
+from ..cells import CELLS
+from ..engines import engines_for
+from ..recurrent import Recurrent
 
 CELL_OPTIONS = [
     ("rnn", {}),

@@ -10,10 +10,10 @@ from __future__ import annotations
 import importlib.resources
 import shutil
 
-from .decoding import SamplingOptions
-from .runs import open_run, start
-from .training import RunDir
-from .errors import UsageError
+from ..decoding import SamplingOptions
+from ..runs import open_run, start
+from ..files import RunDir
+from ..errors import UsageError
 
 DEMO_MARK = "rnnkit-demo"
 

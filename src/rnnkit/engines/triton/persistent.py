@@ -1,6 +1,6 @@
 r"""Persistent Triton kernels: one launch runs a whole direction's time loop on the GPU.
 
-The per-step kernels of ``triton_loops.py`` pay a launch (and Python) per step and per phase: on a
+The per-step kernels of ``loops.py`` pay a launch (and Python) per step and per phase: on a
 GPU that, not the arithmetic, is what a small recurrent step costs. Here one launch covers all T
 steps. Each program owns a tile of hidden units (all rows of the batch) for the whole sequence:
 
@@ -20,7 +20,7 @@ per-step kernels. Triton's interpreter runs programs one after another, so on th
 plan is a single program that owns every unit: the barrier is then trivially passed and the
 arithmetic is checked; the multi-program barrier is checked on a GPU by ``benchmarks/gpu.py``.
 
-Phases per step (the same equations, buffers and block layouts as ``triton_loops.py``):
+Phases per step (the same equations, buffers and block layouts as ``loops.py``):
 
 * ``lstm`` forward: gates of the tile from a<t-1> (all units) → barrier.
   backward: dpre<t> of the tile from da<t>, dc<t> → barrier → da<t-1> tile += Σ_k dpre<t>[k] W[k, tile].
@@ -37,7 +37,7 @@ Phases per step (the same equations, buffers and block layouts as ``triton_loops
 * ``rnn`` and ``gru-simple``: as the LSTM, one barrier per step each way.
 
 Every cell kind has a persistent kernel; where the plan says no (too many programs to be resident,
-offsets beyond 32 bits), the per-step kernels of ``triton_loops.py`` run instead.
+offsets beyond 32 bits), the per-step kernels of ``loops.py`` run instead.
 """
 
 from __future__ import annotations
@@ -49,8 +49,9 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from . import triton_loops
-from .triton_loops import _acc, _dot_wt, _gru_update_grads, _lstm_cell, _lstm_cell_backward, _mm, _peepholes, _tanh
+from . import PERSISTENT_KINDS  # noqa: F401 (the cell kinds with a persistent kernel here)
+from . import loops as triton_loops
+from .loops import _acc, _dot_wt, _gru_update_grads, _lstm_cell, _lstm_cell_backward, _mm, _peepholes, _tanh
 
 
 # tile sizes on a GPU: units per program, rows per tile, reduction chunk, warps; benchmarks/gpu.py
@@ -603,5 +604,3 @@ def lstm_backward(G, C, TC, W_a, peephole, DA, carry_c, d_pre, sizes):
     _persistent(_lstm_backward_persistent, triton_loops.lstm_backward, (G, C, TC, W_a, peephole, DA, carry_c, d_pre, sizes), C, G, sizes,
                 G, W_a, W_a.stride(0), P, C, TC, DA, carry_c, d_pre, peephole is not None, _acc(G))  # fmt: skip
 
-
-from .fused import PERSISTENT_KINDS  # noqa: E402, F401 (the cell kinds with a persistent kernel here)

@@ -1,0 +1,12 @@
+"""GPU kernels in Triton, each checked on the CPU in Triton's interpreter (``TRITON_INTERPRET=1``,
+tests/test_triton.py) against the torch-op loops, which are themselves proven equal to the cells:
+
+* ``loops``: the fused engine's time loops as per-step kernels (the ``triton`` engine);
+* ``persistent``: one launch per direction for the whole time loop (the ``persistent`` engine);
+* ``sampling``: sampling from an LSTM language model in two launches per token (``decoding``).
+
+Nothing here imports Triton until one of these modules is imported, so the package can be named
+where Triton is not installed.
+"""
+
+PERSISTENT_KINDS = ("rnn", "gru", "gru-simple", "gru-cudnn", "lstm")  # cell kinds with a kernel in persistent.py
