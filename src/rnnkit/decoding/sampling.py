@@ -1,11 +1,8 @@
-"""Decoding: sampling novel sequences and scoring given ones.
-
-Works with any model that has ``step(previous, state, batch_size) -> (logits, state)``: the logits
-of the next token given the previous one (None at the first step, where x<1> = 0) and the state.
-
-Sampling, as the course describes it: start from x<1> = 0 (or feed a prime text first), draw each
-token from the softmax, feed it back as the next input, stop at ``<EOS>`` or after ``max_length``
-tokens. Scoring: P(y<1..T>) = Π_t P(y<t> | y<1..t-1>), reported as log-probabilities.
+"""Sampling novel sequences from a language-model-like ``step``, as the course describes it: start
+from x<1> = 0 (or feed a prime text first), draw each token from the softmax, feed it back as the
+next input, stop at ``<EOS>`` or after ``max_length`` tokens. On a GPU the same loop runs without
+Python between tokens: replayed from a CUDA graph (``GraphedSampler``) or as fused Triton kernels
+(``rnnkit.engines.triton.sampling``).
 """
 
 from __future__ import annotations
@@ -15,10 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .errors import UsageError
+from ..errors import UsageError
 
 
 @dataclass
@@ -51,17 +47,23 @@ def next_token(logits: Tensor, options: SamplingOptions, generator: torch.Genera
         logits[:, list(banned)] = -torch.inf
     if options.greedy:
         return logits.argmax(dim=-1)
+    probs = filtered_logits(logits, options).softmax(dim=-1)
+    return torch.multinomial(probs.cpu(), 1, generator=generator)[:, 0].to(logits.device)
+
+
+def filtered_logits(logits: Tensor, options: SamplingOptions) -> Tensor:
+    """The (B, V) logits a token is drawn from: divided by the temperature, then everything outside
+    the top k and outside the nucleus (top p) set to -inf. On the logits' device, graph-safe."""
     logits = logits / options.temperature
     if options.top_k:  # None or 0: no limit
         kth = torch.topk(logits, min(options.top_k, logits.shape[-1]), dim=-1).values[:, -1:]  # (B, 1)
         logits = logits.masked_fill(logits < kth, -torch.inf)
     if options.top_p is not None:
         sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
-        cumulative = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
-        drop = cumulative - sorted_logits.softmax(dim=-1) >= options.top_p  # mass before this token already enough
+        probs = sorted_logits.softmax(dim=-1)
+        drop = probs.cumsum(dim=-1) - probs >= options.top_p  # mass before this token already enough
         logits = logits.scatter(-1, order, sorted_logits.masked_fill(drop, -torch.inf))
-    probs = logits.softmax(dim=-1)
-    return torch.multinomial(probs.cpu(), 1, generator=generator)[:, 0].to(logits.device)
+    return logits
 
 
 @torch.no_grad()
@@ -117,154 +119,6 @@ def sample(
     return out
 
 
-@torch.no_grad()
-def token_log_probs(model: nn.Module, ids: Sequence[int], device: torch.device | str = "cpu") -> list[float]:
-    """log P(y<t> | y<1..t-1>) for every token of one sequence, in one teacher-forced pass."""
-    model.eval()
-    tokens = torch.tensor(ids, dtype=torch.long, device=device)[:, None]  # (T, 1)
-    logits, _ = model(tokens)
-    log_probs = F.log_softmax(logits.double(), dim=-1)[:, 0]  # (T, V)
-    return log_probs.gather(1, tokens).squeeze(1).tolist()
-
-
-@torch.no_grad()
-def token_log_probs_stepwise(model: nn.Module, ids: Sequence[int], device: torch.device | str = "cpu") -> list[float]:
-    """The same, one token at a time through ``model.step`` (as sampling runs): a cross-check."""
-    model.eval()
-    state, previous, out = None, None, []
-    for token in ids:
-        logits, state = model.step(previous, state, 1)
-        out.append(F.log_softmax(logits.double(), dim=-1)[0, token].item())
-        previous = torch.tensor([token], dtype=torch.long, device=device)
-    return out
-
-
-# -- encoder-decoder models: greedy search, sampling and beam search ------------------------------------
-
-
-@dataclass
-class Hypothesis:
-    tokens: list[int]  # without <EOS>
-    log_prob: float  # log P(tokens + <EOS> | source), or of the tokens alone when cut at max length
-    score: float  # log_prob / length penalty: what the beam ranks by
-    attention: list[list[float]]  # one row of source weights per output token (<EOS> included)
-    ended: bool = True  # False when cut by the maximum length (then log_prob has no <EOS> term)
-
-
-def length_penalty(length: int, alpha: float) -> float:
-    """((5 + length) / 6) ** alpha (Wu et al. 2016): alpha = 0 ranks by raw log-probability."""
-    return ((5 + length) / 6) ** alpha
-
-
-def max_target_length(source_lengths: Sequence[int], ratio: float, extra: int) -> int:
-    return int(max(source_lengths) * ratio + extra)
-
-
-@torch.no_grad()
-def translate_greedy(model, source: Tensor, lengths: Tensor, *, eos_id: int, max_length: int, banned=(), options: SamplingOptions | None = None, seed=None) -> list[Hypothesis]:
-    """One output per source row: the most likely token at each step (or a draw, with ``options``)."""
-    model.eval()
-    state = model.start(source, lengths)
-    B = source.shape[1]
-    generator = torch.Generator().manual_seed(seed) if seed is not None else None
-    tokens = [[] for _ in range(B)]
-    log_probs = [0.0] * B
-    attention = [[] for _ in range(B)]
-    done = [False] * B
-    previous = None
-    for _ in range(max_length):
-        logits, state, weights = model.step(previous, state)
-        step_log_probs = F.log_softmax(logits.double(), dim=-1)  # sums of many log-probabilities: in float64
-        chosen = next_token(logits, options or SamplingOptions(greedy=True), generator, banned)
-        for b, token in enumerate(chosen.tolist()):
-            if done[b]:
-                continue
-            log_probs[b] += step_log_probs[b, token].item()
-            if weights is not None:
-                attention[b].append(weights[b].tolist())
-            if token == eos_id:
-                done[b] = True
-            else:
-                tokens[b].append(token)
-        if all(done):
-            break
-        previous = chosen
-    return [Hypothesis(t, lp, lp, a, d) for t, lp, a, d in zip(tokens, log_probs, attention, done)]
-
-
-@torch.no_grad()
-def beam_search(model, source: Tensor, lengths: Tensor, *, eos_id: int, beam: int, max_length: int, alpha: float = 0.6, nbest: int = 1, banned=()) -> list[list[Hypothesis]]:
-    """Batched beam search: ``beam`` hypotheses per source row, extended one token at a time; a
-    hypothesis ends at ``<EOS>``; a row is done when it has ``beam`` finished hypotheses (or at
-    ``max_length``, where the hypotheses still alive are finished as they are). Returns each row's
-    ``nbest`` best, best first, ranked by log-probability over the length penalty."""
-    model.eval()
-    B, K = source.shape[1], beam
-    state = model.start(source, lengths).index_select(torch.arange(B).repeat_interleave(K).to(source.device))
-    scores = torch.full((B, K), -torch.inf, dtype=torch.float64, device=source.device)
-    scores[:, 0] = 0.0  # all beams start identical: expand only the first
-    histories: list[list[tuple[list[int], list[list[float]]]]] = [[([], []) for _ in range(K)] for _ in range(B)]
-    finished: list[list[Hypothesis]] = [[] for _ in range(B)]
-    previous = None
-    for step in range(max_length):
-        logits, state, weights = model.step(previous, state)
-        log_probs = F.log_softmax(logits.double(), dim=-1)  # (B*K, V), summed in float64
-        if banned:
-            log_probs[:, list(banned)] = -torch.inf
-        V = log_probs.shape[-1]
-        candidates = (scores.view(-1, 1) + log_probs).view(B, K * V)
-        top_scores, top_ids = candidates.topk(min(2 * K, K * V), dim=1)  # (B, 2K)
-        new_scores = torch.full((B, K), -torch.inf, dtype=torch.float64, device=source.device)
-        rows = torch.zeros(B, K, dtype=torch.long)
-        next_tokens = torch.full((B, K), eos_id, dtype=torch.long)
-        new_histories = [[([], []) for _ in range(K)] for _ in range(B)]
-        for b in range(B):
-            if len(finished[b]) >= K:
-                continue
-            alive = 0
-            for rank, (score, flat) in enumerate(zip(top_scores[b].tolist(), top_ids[b].tolist())):
-                if score == -torch.inf:
-                    break
-                k, token = divmod(flat, V)
-                tokens, attention = histories[b][k]
-                row_weights = [weights[b * K + k].tolist()] if weights is not None else []
-                if token == eos_id:
-                    if rank >= K:  # an ending that ranks below the beam is not kept (as fairseq does)
-                        continue
-                    length = len(tokens) + 1
-                    finished[b].append(Hypothesis(tokens, score, score / length_penalty(length, alpha), attention + row_weights))
-                    if len(finished[b]) >= K:
-                        break
-                elif alive < K:
-                    new_scores[b, alive] = score
-                    rows[b, alive] = b * K + k
-                    next_tokens[b, alive] = token
-                    new_histories[b][alive] = (tokens + [token], attention + row_weights)
-                    alive += 1
-        if all(len(f) >= K for f in finished):
-            break
-        scores = new_scores
-        histories = new_histories
-        state = state.index_select(rows.view(-1).to(source.device))
-        previous = next_tokens.view(-1).to(source.device)
-    for b in range(B):  # rows cut by max_length: their live hypotheses count as they are
-        if len(finished[b]) < nbest:
-            for k in range(K):
-                if scores[b, k] > -torch.inf:
-                    tokens, attention = histories[b][k]
-                    finished[b].append(Hypothesis(tokens, float(scores[b, k]), float(scores[b, k]) / length_penalty(len(tokens), alpha), attention, ended=False))
-    return [sorted(f, key=lambda h: h.score, reverse=True)[:nbest] for f in finished]
-
-
-@torch.no_grad()
-def sequence_log_prob(model, source: Tensor, target_ids: Sequence[int]) -> float:
-    """log P(target_ids | source) with teacher forcing (target_ids should end with <EOS>)."""
-    model.eval()
-    target = torch.tensor(target_ids, dtype=torch.long, device=source.device)[:, None]
-    logits = model(source, None, target)  # (T, 1, V)
-    return float(F.log_softmax(logits.double(), dim=-1)[:, 0].gather(1, target).sum())
-
-
 # -- fast sampling on a GPU: the decode loop replayed from a CUDA graph --------------------------------
 
 
@@ -277,16 +131,7 @@ def next_token_on_device(logits: Tensor, options: SamplingOptions, banned: Seque
         logits = logits.index_fill(1, index, -torch.inf)
     if options.greedy:
         return logits.argmax(dim=-1)
-    logits = logits / options.temperature
-    if options.top_k:  # None or 0: no limit
-        kth = torch.topk(logits, min(options.top_k, logits.shape[-1]), dim=-1).values[:, -1:]  # (B, 1)
-        logits = logits.masked_fill(logits < kth, -torch.inf)
-    if options.top_p is not None:
-        sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
-        probs = sorted_logits.softmax(dim=-1)
-        drop = probs.cumsum(dim=-1) - probs >= options.top_p
-        logits = logits.scatter(-1, order, sorted_logits.masked_fill(drop, -torch.inf))
-    return torch.multinomial(logits.softmax(dim=-1), 1)[:, 0]
+    return torch.multinomial(filtered_logits(logits, options).softmax(dim=-1), 1)[:, 0]
 
 
 FUSED_MAX_ROWS = 4  # up to this many rows the fused kernels beat the graph of torch ops (benchmarks/gpu.py)
@@ -295,10 +140,10 @@ FUSED_MAX_ROWS = 4  # up to this many rows the fused kernels beat the graph of t
 def fast_sampler(model: nn.Module, batch_size: int, options: SamplingOptions, *, banned: Sequence[int] = ()):
     """The fastest GPU sampler for ``model``: the fused Triton kernels (``rnnkit.engines.triton.sampling``)
     for LSTM language models and few rows, else the CUDA graph of the model's own step."""
-    from .engines.fused import triton_available
+    from ..engines.fused import triton_available
 
     if triton_available() and batch_size <= FUSED_MAX_ROWS:
-        from .engines.triton.sampling import FusedSampler, fused_sampler_unsupported
+        from ..engines.triton.sampling import FusedSampler, fused_sampler_unsupported
 
         if fused_sampler_unsupported(model, options) is None:
             return FusedSampler(model, batch_size, options, banned=banned)
