@@ -14,11 +14,12 @@ from .cells import CELLS, Cell, LSTMState, TorchWeights, cell_class
 from .engines import Engine, State, check_engine, choose_engine, engine_named
 from .padding import check_lengths
 from .errors import UnexpectedArgumentError, UsageError
+from .regularisers import MaskHolder, check_probability, drop_connect
 
 __all__ = ["Recurrent"]
 
 
-class Recurrent(nn.Module):
+class Recurrent(MaskHolder, nn.Module):
     r"""A stack of recurrent layers, one or two directions each.
 
     Args:
@@ -30,6 +31,13 @@ class Recurrent(nn.Module):
         bidirectional: add a direction reading each sequence from its own last real step back to
             its first; the two directions' outputs are joined on the feature axis.
         dropout: dropout probability on the outputs of every layer but the last (training only).
+        locked_dropout: that dropout with one mask per sequence, shared by all its time steps
+            (variational dropout, Gal & Ghahramani 2016) instead of one per element.
+        weight_drop: DropConnect on the recurrent weights (Merity et al. 2017): in training each
+            entry of every cell's W_a (the columns acting on a<t-1>) is zeroed with this
+            probability and the kept ones scaled by 1/(1-p), one mask per call shared by all time
+            steps; W_x and the biases are kept whole. Every engine runs the dropped weights
+            (``rnnkit.regularisers``).
         batch_first: inputs and outputs are (B, T, ...) instead of (T, B, ...).
         engine: ``"auto"`` (the fastest engine that can run the cell on the input's device: on the
             CPU measured once per shape class and machine, see ``rnnkit.engines.autotune``),
@@ -74,6 +82,8 @@ class Recurrent(nn.Module):
         batch_first: bool = False,
         engine: str = "auto",
         learn_initial_state: bool = False,
+        weight_drop: float = 0.0,
+        locked_dropout: bool = False,
         **cell_options,
     ):
         super().__init__()
@@ -88,6 +98,9 @@ class Recurrent(nn.Module):
         self.num_layers = num_layers
         self.num_directions = 2 if bidirectional else 1
         self.dropout = dropout
+        self.locked_dropout = bool(locked_dropout)
+        self.weight_drop = check_probability("weight_drop", weight_drop)
+        self._dropping_weights = False  # inside the call that runs the dropped weights
         self.batch_first = batch_first
         self.cells = nn.ModuleDict()
         for layer in range(num_layers):
@@ -134,7 +147,9 @@ class Recurrent(nn.Module):
         parts += [f"{k}={v!r}" for k, v in self.cell_options.items()]
         if self.num_layers != 1:
             parts.append(f"num_layers={self.num_layers}")
-        for flag, default in (("bidirectional", False), ("dropout", 0.0), ("batch_first", False), ("engine", "auto")):
+        for flag, default in (
+            ("bidirectional", False), ("dropout", 0.0), ("locked_dropout", False), ("weight_drop", 0.0), ("batch_first", False), ("engine", "auto")
+        ):  # fmt: skip
             if getattr(self, flag) != default:
                 parts.append(f"{flag}={getattr(self, flag)!r}")
         return ", ".join(parts)
@@ -143,6 +158,8 @@ class Recurrent(nn.Module):
     def forward(
         self, x: Tensor, lengths: Tensor | Sequence[int] | None = None, state: Tensor | LSTMState | None = None
     ) -> tuple[Tensor, Tensor | LSTMState]:
+        if self.weight_drop and self.training and not self._dropping_weights:
+            return self._run_dropped_weights(x, lengths, state)
         if x.dim() != 3 or x.shape[-1] != self.input_size:
             layout = "(B, T, n_x)" if self.batch_first else "(T, B, n_x)"
             raise ValueError(f"Recurrent expected input of shape {layout} with n_x = {self.input_size}, got {tuple(x.shape)}")
@@ -161,12 +178,31 @@ class Recurrent(nn.Module):
             outputs, layer_finals = engine.run_layer(self.layer_cells(layer), layer_input, lengths, initial[directions])
             finals += layer_finals
             if self.dropout and self.training and layer < self.num_layers - 1:
-                outputs = F.dropout(outputs, self.dropout, training=True)
+                if self.locked_dropout:  # one mask per sequence: (1, B, D*n_a), broadcast over time
+                    outputs = outputs * self.draw_mask(("between", layer), (1, *outputs.shape[1:]), self.dropout, outputs)
+                else:
+                    outputs = F.dropout(outputs, self.dropout, training=True)
             layer_input = outputs
         if self.batch_first:
             outputs = outputs.transpose(0, 1)
         stacked = tuple(torch.stack(parts) if len(parts) > 1 else parts[0].unsqueeze(0) for parts in zip(*finals))  # per state name: (L*D, B, n_a)
         return outputs, self.cells["l0"].public_state(stacked)
+
+    def _run_dropped_weights(self, x, lengths, state):
+        """The call with every cell's ``weight`` replaced by its DropConnect version for its whole
+        duration (``torch.func.functional_call``): engines read the weights from the cells, so each
+        one runs the dropped weights unchanged, and the gradient reaches ``weight`` through the mask."""
+        from torch.func import functional_call
+
+        weights = {}
+        for name, cell in self.cells.items():
+            mask = self.draw_mask(("weight", name), tuple(cell.weight_a.shape), self.weight_drop, cell.weight)  # (G·n_a, n_a)
+            weights[f"cells.{name}.weight"] = drop_connect(cell.weight, cell.hidden_size, mask)
+        self._dropping_weights = True
+        try:
+            return functional_call(self, weights, (x, lengths, state))
+        finally:
+            self._dropping_weights = False
 
     def _initial_states(self, state, B: int, x: Tensor) -> list[State]:
         """One state tuple per layer and direction, each tensor (B, n_a)."""

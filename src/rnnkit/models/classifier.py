@@ -27,8 +27,10 @@ from torch import Tensor, nn
 from ..data.vocab import Vocabulary
 from ..padding import length_mask
 from ..recurrent import Recurrent
-from .registry import register_model
-from .heads import DeepHead, final_outputs
+from ..regularisers import Embedding, make_dropout
+from . import register_model
+from .heads import DeepHead
+from .tagger import final_outputs
 from ..errors import UsageError
 
 
@@ -95,6 +97,9 @@ class Classifier(nn.Module):
         engine: str = "auto",
         cell_options: dict | None = None,
         word_dropout: float = 0.0,
+        locked_dropout: bool = False,
+        weight_drop: float = 0.0,
+        embedding_dropout: float = 0.0,
     ):
         super().__init__()
         if pooling not in POOLINGS:
@@ -104,17 +109,18 @@ class Classifier(nn.Module):
         self._config = dict(
             vocab_size=vocab_size, num_classes=num_classes, embedding_size=embedding_size, cell=cell, hidden_size=hidden_size,
             num_layers=num_layers, bidirectional=bidirectional, dropout=dropout, pooling=pooling, head_sizes=list(head_sizes),
-            engine=engine, cell_options=dict(cell_options or {}), word_dropout=word_dropout,
+            engine=engine, cell_options=dict(cell_options or {}), word_dropout=word_dropout, locked_dropout=locked_dropout,
+            weight_drop=weight_drop, embedding_dropout=embedding_dropout,
         )  # fmt: skip
         self.word_dropout = word_dropout
-        self.embedding = nn.Embedding(vocab_size, embedding_size, padding_idx=0)
+        self.embedding = Embedding(vocab_size, embedding_size, padding_idx=0, dropout=embedding_dropout)
         self.recurrent = Recurrent(
             cell, embedding_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional, dropout=dropout,
-            engine=engine, **(cell_options or {}),
+            engine=engine, weight_drop=weight_drop, locked_dropout=locked_dropout, **(cell_options or {}),
         )  # fmt: skip
         size = hidden_size * self.recurrent.num_directions
         self.pool = POOLINGS[pooling](size)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = make_dropout(dropout, locked_dropout)
         self.head = DeepHead(size, head_sizes, dropout)
         self.output = nn.Linear(self.head.output_size, num_classes)
 

@@ -17,10 +17,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..recurrent import Recurrent
-from .registry import register_model
+from ..regularisers import Embedding, activation_penalty, check_probability, make_dropout
+from . import register_model
 from .heads import DeepHead
 from ..errors import UsageError
 
@@ -32,7 +34,13 @@ class LanguageModel(nn.Module):
     Args:
         vocab_size: V, including the special tokens.
         cell, hidden_size, num_layers, dropout, engine, cell_options: the recurrent stack's
-            (``rnnkit.Recurrent``); ``dropout`` also applies to the embeddings and the stack's output.
+            (``rnnkit.Recurrent``); ``dropout`` also applies to the stack's output.
+        input_dropout: dropout on the embeddings x<t> (default: ``dropout``).
+        locked_dropout: every dropout above with one mask per sequence, shared over time.
+        weight_drop: DropConnect on the recurrent weights W_a (``rnnkit.Recurrent``).
+        embedding_dropout: whole words dropped from the embedding matrix per batch.
+        ar_alpha, tar_beta: AR and TAR (``rnnkit.regularisers.activation_penalty``), added to the
+            training loss by the language-model task; 0 leaves them out.
         embedding_size: size of the token embeddings.
         head_sizes: sizes of non-recurrent layers between the stack and the output layer.
         tie_embeddings: share the output layer's weight with the embedding (Press & Wolf 2017);
@@ -56,6 +64,12 @@ class LanguageModel(nn.Module):
         engine: str = "auto",
         cell_options: dict | None = None,
         bidirectional: bool = False,
+        input_dropout: float | None = None,
+        locked_dropout: bool = False,
+        weight_drop: float = 0.0,
+        embedding_dropout: float = 0.0,
+        ar_alpha: float = 0.0,
+        tar_beta: float = 0.0,
     ):
         super().__init__()
         if bidirectional:
@@ -68,11 +82,23 @@ class LanguageModel(nn.Module):
             num_layers=num_layers, dropout=dropout, head_sizes=list(head_sizes), tie_embeddings=tie_embeddings,
             engine=engine, cell_options=dict(cell_options or {}),
         )  # fmt: skip
-        self.embedding = nn.Embedding(vocab_size, embedding_size)
+        input_dropout = dropout if input_dropout is None else input_dropout
+        regularisers = dict(
+            input_dropout=input_dropout, locked_dropout=locked_dropout, weight_drop=weight_drop, embedding_dropout=embedding_dropout,
+            ar_alpha=ar_alpha, tar_beta=tar_beta,
+        )  # fmt: skip
+        self._config.update(regularisers)
+        for name in ("ar_alpha", "tar_beta"):
+            if isinstance(regularisers[name], bool) or not isinstance(regularisers[name], (int, float)) or not regularisers[name] >= 0:
+                raise UsageError(f"{name} must be a number >= 0, got {regularisers[name]!r}")
+        self.ar_alpha, self.tar_beta = float(ar_alpha), float(tar_beta)
+        self.embedding = Embedding(vocab_size, embedding_size, dropout=embedding_dropout)
         self.recurrent = Recurrent(
-            cell, embedding_size, hidden_size, num_layers=num_layers, dropout=dropout, engine=engine, **(cell_options or {})
-        )
-        self.dropout = nn.Dropout(dropout)
+            cell, embedding_size, hidden_size, num_layers=num_layers, dropout=dropout, engine=engine,
+            weight_drop=weight_drop, locked_dropout=locked_dropout, **(cell_options or {}),
+        )  # fmt: skip
+        self.input_dropout = make_dropout(check_probability("input_dropout", input_dropout), locked_dropout)
+        self.dropout = make_dropout(dropout, locked_dropout)
         self.head = DeepHead(hidden_size, head_sizes, dropout)
         self.output = nn.Linear(self.head.output_size, vocab_size)
         # small uniform embeddings and output weights, zero output bias (Zaremba et al. 2014): the
@@ -95,16 +121,20 @@ class LanguageModel(nn.Module):
         """x<1..T> (T, B, E) for targets y<1..T>: x<1> = 0 (or e(previous)), x<t> = e(y<t-1>)."""
         T, B = tokens.shape
         if previous is None:
-            first = self.embedding.weight.new_zeros(1, B, self.embedding.embedding_dim)  # x<1> = 0
-        else:
-            first = self.embedding(previous)[None]  # (1, B, E)
-        return torch.cat([first, self.embedding(tokens[:-1])])  # (T, B, E)
+            x = self.embedding(tokens[:-1])  # (T-1, B, E)
+            return torch.cat([x.new_zeros(1, B, self.embedding.embedding_dim), x])  # x<1> = 0
+        return self.embedding(torch.cat([previous[None], tokens[:-1]]))  # (T, B, E): one lookup, one embedding-dropout mask
 
-    def forward(self, tokens: Tensor, lengths: Tensor | None = None, state=None, previous: Tensor | None = None):
-        """Logits (T, B, V) of ŷ<1..T> for targets ``tokens`` (T, B), and the final state."""
-        x = self.dropout(self.inputs(tokens, previous))
+    def forward(self, tokens: Tensor, lengths: Tensor | None = None, state=None, previous: Tensor | None = None, penalty: bool = False):
+        """Logits (T, B, V) of ŷ<1..T> for targets ``tokens`` (T, B), and the final state; with
+        ``penalty``, also AR + TAR of this call (a scalar; ``activation_penalty``)."""
+        x = self.input_dropout(self.inputs(tokens, previous))
         a, state = self.recurrent(x, lengths=lengths, state=state)  # (T, B, n_a)
-        return self.output(self.head(self.dropout(a))), state
+        dropped = self.dropout(a)  # (T, B, n_a)
+        logits = self.output(self.head(dropped))  # (T, B, V)
+        if penalty:
+            return logits, state, activation_penalty(a, dropped, lengths, self.ar_alpha, self.tar_beta)
+        return logits, state
 
     def step(self, previous: Tensor | None, state, batch_size: int):
         """One step for decoding: logits (B, V) of the next token given the previous one (None: the
@@ -115,3 +145,9 @@ class LanguageModel(nn.Module):
             x = self.embedding(previous)[None]  # (1, B, E)
         a, state = self.recurrent(x, state=state)
         return self.output(self.head(a[0])), state
+
+
+def token_loss(logits: Tensor, tokens: Tensor, pad_id: int = 0) -> tuple[Tensor, int]:
+    """Σ over real steps of -log ŷ<t>[y<t>] (padding ignored), and how many steps were summed."""
+    total = F.cross_entropy(logits.flatten(0, 1).float(), tokens.flatten(), ignore_index=pad_id, reduction="sum")
+    return total, int((tokens != pad_id).sum())

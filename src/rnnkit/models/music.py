@@ -7,7 +7,8 @@ r"""The piano-roll model: one-to-many music generation with independent Bernoull
 
 Dropout: ``input_dropout`` on the fed-back roll x<t> (default: ``dropout``), ``dropout`` between
 layers and on a<t> before the head. Dropping fed-back notes is input noise, unlike dropping hidden
-units, so the two are set apart.
+units, so the two are set apart. ``locked_dropout`` shares each of those masks over time (one per
+sequence), ``weight_drop`` drops recurrent weights (``rnnkit.regularisers``).
 
 The keys of one step are independent given the past (the setting of Boulanger-Lewandowski et al.
 2012 and Chung et al. 2014), and the negative log-likelihood is reported per time step (summed over
@@ -19,11 +20,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data.music import KEYS
 from ..recurrent import Recurrent
-from .registry import register_model
+from ..regularisers import make_dropout
+from . import register_model
 from .heads import DeepHead
 from ..errors import UsageError
 
@@ -43,16 +46,22 @@ class PianoRollModel(nn.Module):
         engine: str = "auto",
         cell_options: dict | None = None,
         input_dropout: float | None = None,
+        locked_dropout: bool = False,
+        weight_drop: float = 0.0,
     ):
         super().__init__()
         input_dropout = dropout if input_dropout is None else input_dropout
         self._config = dict(
             cell=cell, hidden_size=hidden_size, num_layers=num_layers, dropout=dropout, head_sizes=list(head_sizes),
-            engine=engine, cell_options=dict(cell_options or {}), input_dropout=input_dropout,
+            engine=engine, cell_options=dict(cell_options or {}), input_dropout=input_dropout, locked_dropout=locked_dropout,
+            weight_drop=weight_drop,
         )  # fmt: skip
-        self.recurrent = Recurrent(cell, KEYS, hidden_size, num_layers=num_layers, dropout=dropout, engine=engine, **(cell_options or {}))
-        self.input_dropout = nn.Dropout(input_dropout)
-        self.dropout = nn.Dropout(dropout)
+        self.recurrent = Recurrent(
+            cell, KEYS, hidden_size, num_layers=num_layers, dropout=dropout, engine=engine, weight_drop=weight_drop,
+            locked_dropout=locked_dropout, **(cell_options or {}),
+        )  # fmt: skip
+        self.input_dropout = make_dropout(input_dropout, locked_dropout)
+        self.dropout = make_dropout(dropout, locked_dropout)
         self.head = DeepHead(hidden_size, head_sizes, dropout)
         self.output = nn.Linear(self.head.output_size, KEYS)
 
@@ -72,6 +81,16 @@ class PianoRollModel(nn.Module):
             previous = self.output.weight.new_zeros(batch_size, KEYS)
         a, state = self.recurrent(previous[None], state=state)
         return self.output(self.head(a[0])), state
+
+
+def bernoulli_nll(logits: Tensor, rolls: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, int]:
+    """Σ over real steps and keys of the Bernoulli negative log-likelihood, and the number of steps."""
+    per_key = F.binary_cross_entropy_with_logits(logits.float(), rolls.float(), reduction="none")  # (T, B, 88)
+    per_step = per_key.sum(-1)  # (T, B)
+    if lengths is None:
+        return per_step.sum(), per_step.numel()
+    mask = torch.arange(rolls.shape[0], device=rolls.device)[:, None] < lengths.to(rolls.device)[None, :]
+    return (per_step * mask).sum(), int(mask.sum())
 
 
 @torch.no_grad()

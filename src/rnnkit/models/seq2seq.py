@@ -12,6 +12,11 @@ Scores (Luong et al. 2015): ``multiplicative`` h<t>ᵀ W_a m<s>; ``additive`` v�
 (Bahdanau et al.'s form); ``none``: no attention, h̃<t> = h<t>. Teacher forcing feeds the true
 previous token with probability ``teacher_forcing`` (else the model's own best guess).
 
+Regularisers (``rnnkit.regularisers``, training only): ``locked_dropout`` shares each dropout mask
+over time, ``weight_drop`` drops recurrent weights of the encoder and the decoder,
+``embedding_dropout`` drops whole words from the embeddings. Where the decoder runs one step at a
+time (input feeding, or teacher forcing below 1) its masks are drawn once per batch all the same.
+
 Decoding goes one step at a time through ``start`` (encode, returning a ``DecoderState``) and
 ``step`` (one token for every row of the state), which greedy search, sampling and beam search
 share (``rnnkit.decoding``).
@@ -25,7 +30,8 @@ import torch
 from torch import Tensor, nn
 
 from ..recurrent import Recurrent
-from .registry import register_model
+from ..regularisers import Embedding, make_dropout, same_masks
+from . import register_model
 from ..errors import UsageError
 
 
@@ -99,6 +105,9 @@ class Seq2Seq(nn.Module):
         shared_embeddings: bool = False,
         engine: str = "auto",
         cell_options: dict | None = None,
+        locked_dropout: bool = False,
+        weight_drop: float = 0.0,
+        embedding_dropout: float = 0.0,
     ):
         super().__init__()
         if attention not in (*ATTENTIONS, "none"):
@@ -109,22 +118,24 @@ class Seq2Seq(nn.Module):
             source_vocab_size=source_vocab_size, target_vocab_size=target_vocab_size, cell=cell, embedding_size=embedding_size,
             hidden_size=hidden_size, num_layers=num_layers, dropout=dropout, attention=attention, input_feeding=input_feeding,
             teacher_forcing=teacher_forcing, shared_embeddings=shared_embeddings, engine=engine, cell_options=dict(cell_options or {}),
+            locked_dropout=locked_dropout, weight_drop=weight_drop, embedding_dropout=embedding_dropout,
         )  # fmt: skip
-        options = cell_options or {}
-        self.source_embedding = nn.Embedding(source_vocab_size, embedding_size, padding_idx=0)
+        options = dict(cell_options or {}, weight_drop=weight_drop, locked_dropout=locked_dropout)
+        self.source_embedding = Embedding(source_vocab_size, embedding_size, padding_idx=0, dropout=embedding_dropout)
         if shared_embeddings:
             if source_vocab_size != target_vocab_size:
                 raise UsageError("shared_embeddings needs one vocabulary for both sides")
             self.target_embedding = self.source_embedding
         else:
-            self.target_embedding = nn.Embedding(target_vocab_size, embedding_size, padding_idx=0)
+            self.target_embedding = Embedding(target_vocab_size, embedding_size, padding_idx=0, dropout=embedding_dropout)
         self.encoder = Recurrent(cell, embedding_size, hidden_size, num_layers=num_layers, bidirectional=True, dropout=dropout, engine=engine, **options)
         self.bridges = nn.ModuleList(nn.Linear(2 * hidden_size, hidden_size) for _ in self.encoder.cells["l0"].state_names)
         decoder_input = embedding_size + (hidden_size if input_feeding and attention != "none" else 0)
         self.decoder = Recurrent(cell, decoder_input, hidden_size, num_layers=num_layers, dropout=dropout, engine=engine, **options)
         self.attention = ATTENTIONS[attention](2 * hidden_size, hidden_size) if attention != "none" else None
         self.combine = nn.Linear(2 * hidden_size + hidden_size, hidden_size) if self.attention is not None else None
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = make_dropout(dropout, locked_dropout)  # on the embeddings
+        self.output_dropout = make_dropout(dropout, locked_dropout)  # on h̃<t>: its own module, so its mask is its own in same_masks
         self.output = nn.Linear(hidden_size, target_vocab_size)
         self.input_feeding = input_feeding and self.attention is not None
         self.teacher_forcing = teacher_forcing
@@ -173,16 +184,16 @@ class Seq2Seq(nn.Module):
         weights = None
         if self.attention is not None:
             h, weights = self.attend(h, state)
-        logits = self.output(self.dropout(h))
+        logits = self.output(self.output_dropout(h))
         return logits, replace(state, rnn=rnn, feed=h if self.input_feeding else None), weights
 
     # -- training ----------------------------------------------------------------------------------------
     def forward(self, source: Tensor, source_lengths: Tensor | None, target: Tensor) -> Tensor:
         """Logits (T, B, V) of y<1..T> (target (T, B)), teacher-forced with probability
         ``teacher_forcing`` per step."""
-        state = self.start(source, source_lengths)
         T = target.shape[0]
         if self.teacher_forcing == 1.0 and not self.input_feeding:  # every input known: one pass over time
+            state = self.start(source, source_lengths)
             x = self.target_embedding(target[:-1])  # (T-1, B, E)
             x = torch.cat([x.new_zeros(1, *x.shape[1:]), x])  # y<0> = 0
             h, _ = self.decoder(self.dropout(x), state=state.rnn)  # (T, B, n_a)
@@ -191,11 +202,13 @@ class Seq2Seq(nn.Module):
                 weights = scores.masked_fill(~state.mask[None], -torch.inf).softmax(dim=1)
                 context = torch.einsum("tsb,sbd->tbd", weights, state.memory)
                 h = torch.tanh(self.combine(torch.cat([context, h], dim=-1)))
-            return self.output(self.dropout(h))
+            return self.output(self.output_dropout(h))
         logits, previous = [], None
-        for t in range(T):
-            step_logits, state, _ = self.step(previous, state)
-            logits.append(step_logits)
-            use_truth = self.training is False or torch.rand(()) < self.teacher_forcing
-            previous = target[t] if use_truth else step_logits.argmax(-1).detach()
+        with same_masks(self):  # one step at a time, one dropout mask per sentence all the same
+            state = self.start(source, source_lengths)
+            for t in range(T):
+                step_logits, state, _ = self.step(previous, state)
+                logits.append(step_logits)
+                use_truth = self.training is False or torch.rand(()) < self.teacher_forcing
+                previous = target[t] if use_truth else step_logits.argmax(-1).detach()
         return torch.stack(logits)

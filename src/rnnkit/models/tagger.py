@@ -21,9 +21,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..recurrent import Recurrent
-from .registry import register_model
+from ..regularisers import Embedding, make_dropout
+from . import register_model
 from .crf import CRF
-from .heads import DeepHead, final_outputs
+from .heads import DeepHead
 
 CASES = ("<pad>", "lower", "upper", "title", "mixed", "numeric", "has-digit", "other")
 
@@ -45,12 +46,19 @@ def casing(word: str) -> int:
     return CASES.index("other")
 
 
+def final_outputs(state) -> Tensor:
+    """The last layer's final activations of both directions, joined: (B, 2 n_a)."""
+    a = state.a if isinstance(state, tuple) else state  # (L*D, B, n_a)
+    return torch.cat([a[-2], a[-1]], dim=-1)
+
+
 class WordFeatures(nn.Module):
     """Word embedding, character-level BiRNN features and a casing embedding, joined."""
 
-    def __init__(self, vocab_size: int, char_vocab_size: int, word_size: int, char_size: int, char_hidden_size: int, casing_size: int, engine: str):
+    def __init__(self, vocab_size: int, char_vocab_size: int, word_size: int, char_size: int, char_hidden_size: int, casing_size: int, engine: str,
+                 embedding_dropout: float = 0.0):  # fmt: skip
         super().__init__()
-        self.words = nn.Embedding(vocab_size, word_size, padding_idx=0)
+        self.words = Embedding(vocab_size, word_size, padding_idx=0, dropout=embedding_dropout)  # whole words dropped in training
         self.chars = nn.Embedding(char_vocab_size, char_size, padding_idx=0) if char_hidden_size else None
         self.char_rnn = Recurrent("lstm", char_size, char_hidden_size, bidirectional=True, engine=engine) if char_hidden_size else None
         self.casing = nn.Embedding(len(CASES), casing_size, padding_idx=0) if casing_size else None
@@ -91,20 +99,26 @@ class Tagger(nn.Module):
         crf: bool = True,
         engine: str = "auto",
         cell_options: dict | None = None,
+        locked_dropout: bool = False,
+        weight_drop: float = 0.0,
+        embedding_dropout: float = 0.0,
     ):
         super().__init__()
         self._config = dict(
             vocab_size=vocab_size, num_tags=num_tags, char_vocab_size=char_vocab_size, word_embedding_size=word_embedding_size,
             char_embedding_size=char_embedding_size, char_hidden_size=char_hidden_size, casing_size=casing_size, cell=cell,
             hidden_size=hidden_size, num_layers=num_layers, bidirectional=bidirectional, dropout=dropout,
-            head_sizes=list(head_sizes), crf=crf, engine=engine, cell_options=dict(cell_options or {}),
+            head_sizes=list(head_sizes), crf=crf, engine=engine, cell_options=dict(cell_options or {}), locked_dropout=locked_dropout,
+            weight_drop=weight_drop, embedding_dropout=embedding_dropout,
         )  # fmt: skip
-        self.features = WordFeatures(vocab_size, char_vocab_size, word_embedding_size, char_embedding_size, char_hidden_size, casing_size, engine)
+        self.features = WordFeatures(
+            vocab_size, char_vocab_size, word_embedding_size, char_embedding_size, char_hidden_size, casing_size, engine, embedding_dropout
+        )
         self.recurrent = Recurrent(
             cell, self.features.output_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional,
-            dropout=dropout, engine=engine, **(cell_options or {}),
+            dropout=dropout, engine=engine, weight_drop=weight_drop, locked_dropout=locked_dropout, **(cell_options or {}),
         )  # fmt: skip
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = make_dropout(dropout, locked_dropout)
         self.head = DeepHead(hidden_size * self.recurrent.num_directions, head_sizes, dropout)
         self.emit = nn.Linear(self.head.output_size, num_tags)
         self.crf = CRF(num_tags) if crf else None

@@ -16,8 +16,8 @@ from ..cells import CELLS
 from ..engines import ENGINES
 from ..models.classifier import POOLINGS
 from ..models.seq2seq import ATTENTIONS
-from ..settings import dropout_rate, list_of_ints, nonnegative_int, option, positive_int, probability
-from ..distributed import SINGLE
+from ..settings import dropout_rate, list_of_ints, nonnegative_float, nonnegative_int, option, positive_int, probability
+from ..training.distributed import SINGLE
 
 CELL_OPTION_KEYS = ("peepholes", "nonlinearity")  # settings that go to the cell, not the model
 
@@ -50,6 +50,12 @@ MODEL_SETTINGS: dict[str, dict] = {
     "teacher_forcing": option(type=probability, help="probability of feeding the true previous token"),
     "shared_embeddings": option(type=bool, help="one embedding for both sides (needs --shared-vocab)"),
     "input_dropout": option(type=dropout_rate, help="dropout on the inputs of the recurrent layers (none: --dropout)"),
+    # the regularisers of rnnkit.regularisers (AWD-LSTM, Merity et al. 2017), training only
+    "locked_dropout": option(type=bool, help="one dropout mask per sequence, shared by its time steps (variational dropout), on inputs, between layers and on outputs"),
+    "weight_drop": option(type=dropout_rate, help="DropConnect on the recurrent weights: probability of zeroing each entry of W_a, one mask per batch"),
+    "embedding_dropout": option(type=dropout_rate, help="probability of dropping a whole word from the embedding matrix, per batch"),
+    "ar_alpha": option(type=nonnegative_float, help="activation regularisation: alpha x mean squared dropped output, added to the training loss (AWD-LSTM: 2)"),
+    "tar_beta": option(type=nonnegative_float, help="temporal activation regularisation: beta x mean of (a<t> - a<t-1>)^2, added to the training loss (AWD-LSTM: 1)"),
 }
 # tokens that only Penn-Treebank-style tokenization makes ("don't" -> "do n't"): a vocabulary that
 # holds them was built from tokenized text (PTB trees, CoNLL), and typed text must be cut the same way

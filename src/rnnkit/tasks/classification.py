@@ -22,8 +22,9 @@ from ..data.text import DataError, fingerprint
 from ..data.tokenizers import make_tokenizer
 from ..data.vocab import Vocabulary
 from ..errors import UsageError
+from ..regularisers import EMBEDDING_REGULARISERS, RECURRENT_REGULARISERS
 from ..metrics import classification_scores
-from ..files import RunDir
+from ..training.checkpoint import RunDir
 from ..settings import positive_int, setting
 from .base import TaskBase, as_path_list, typed_tokens
 
@@ -56,7 +57,7 @@ class ClassificationDataConfig:
 
 MODEL_DEFAULTS = dict(
     embedding_size=128, cell="lstm", hidden_size=128, num_layers=1, bidirectional=True, dropout=0.3, pooling="max",
-    head_sizes=[], engine="auto", word_dropout=0.0,
+    head_sizes=[], engine="auto", word_dropout=0.0, **RECURRENT_REGULARISERS, **EMBEDDING_REGULARISERS,
 )  # fmt: skip
 
 
@@ -213,7 +214,7 @@ class ClassificationTask(TaskBase):
 
     def save_pictures(self, result: dict, directory, name: str) -> dict:
         """The confusion matrix of an evaluation as ``confusion_<name>.png``."""
-        from ..plots import plot_confusion
+        from ..training.plots import plot_confusion
 
         path = Path(directory) / f"confusion_{name}.png"
         title = f"{name}: accuracy {100 * result['accuracy']:.1f}%"

@@ -31,10 +31,11 @@ from ..data.textio import LINE_BREAK, DataError
 from ..data.tokenizers import Tokenizer, make_tokenizer
 from ..data.vocab import Vocabulary
 from ..decoding import SamplingOptions, sample
-from ..models.losses import token_loss
-from ..files import RunDir
-from ..distributed import SINGLE, barrier, setup
+from ..models.language_model import token_loss
+from ..training.checkpoint import RunDir
+from ..training.distributed import SINGLE, barrier, setup
 from ..errors import UsageError
+from ..regularisers import EMBEDDING_REGULARISERS, LM_REGULARISERS, RECURRENT_REGULARISERS
 from ..settings import nonnegative_int, positive_int, probability, setting
 from .base import TaskBase, as_path_list, typed_tokens
 
@@ -83,7 +84,8 @@ def _token_key(tokens: list[str]) -> bytes:
 
 
 MODEL_DEFAULTS = dict(
-    cell="lstm", embedding_size=64, hidden_size=256, num_layers=1, dropout=0.0, head_sizes=[], tie_embeddings=False, engine="auto"
+    cell="lstm", embedding_size=64, hidden_size=256, num_layers=1, dropout=0.0, head_sizes=[], tie_embeddings=False, engine="auto",
+    **RECURRENT_REGULARISERS, **EMBEDDING_REGULARISERS, **LM_REGULARISERS,
 )
 
 
@@ -218,11 +220,20 @@ Afterwards: rnnkit sample RUN, rnnkit score RUN "text", rnnkit eval RUN FILE.
         return self._train.iterate(epoch, start, shard)
 
     def loss(self, model, batch: TokenBatch, device):
+        """The summed token loss of a batch and its token count. With the model's ``ar_alpha`` or
+        ``tar_beta`` (training only), AR + TAR is added count times, so that the trainer's mean
+        over tokens is the mean token loss + AR + TAR, as in AWD-LSTM."""
         batch = batch.to(device)
-        logits, state = model(batch.tokens, lengths=batch.lengths, state=self.carried, previous=batch.previous)
+        lm = getattr(model, "module", model)  # DistributedDataParallel holds the model as .module
+        penalised = bool(lm.training and (getattr(lm, "ar_alpha", 0) or getattr(lm, "tar_beta", 0)))
+        extra = {"penalty": True} if penalised else {}
+        logits, state, *penalty = model(batch.tokens, lengths=batch.lengths, state=self.carried, previous=batch.previous, **extra)
         if self.data.batching == "stream":  # carry the state into the next chunk, without its history
             self.carried = detach_state(state)
-        return token_loss(logits, batch.tokens, self.vocab.pad_id)
+        total, count = token_loss(logits, batch.tokens, self.vocab.pad_id)
+        if penalised:
+            total = total + count * penalty[0]
+        return total, count
 
     @torch.no_grad()
     def evaluate(self, model, split: str, device) -> dict:

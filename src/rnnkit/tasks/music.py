@@ -23,13 +23,14 @@ from ..data.batches import SentenceBatches, pad_sequences
 from ..data.music import KEYS, Sequence, from_voice_tokens, piano_roll, read_chorales, read_midi_folder, to_voice_tokens, transpose
 from ..data.text import DataError, fingerprint, split_lines
 from ..data.vocab import Vocabulary
-from ..models.losses import bernoulli_nll, token_loss
-from ..models.music import sample_rolls
-from ..files import RunDir
-from ..distributed import SINGLE
+from ..models.language_model import token_loss
+from ..models.music import bernoulli_nll, sample_rolls
+from ..training.checkpoint import RunDir
+from ..training.distributed import SINGLE
 from ..settings import nonnegative_int, positive_float, positive_int, probability, setting
 from .base import TaskBase, as_path_list
 from ..errors import UsageError
+from ..regularisers import RECURRENT_REGULARISERS
 
 
 @dataclass
@@ -53,8 +54,8 @@ class MusicDataConfig:
             raise UsageError(f"representation must be 'piano-roll' or 'events', got {self.representation!r}")
 
 
-PIANO_DEFAULTS = dict(cell="gru", hidden_size=256, num_layers=1, dropout=0.3, head_sizes=[], engine="auto")
-EVENT_DEFAULTS = dict(cell="gru", embedding_size=64, hidden_size=256, num_layers=1, dropout=0.3, head_sizes=[], engine="auto")
+PIANO_DEFAULTS = dict(cell="gru", hidden_size=256, num_layers=1, dropout=0.3, head_sizes=[], engine="auto", **RECURRENT_REGULARISERS)
+EVENT_DEFAULTS = dict(cell="gru", embedding_size=64, hidden_size=256, num_layers=1, dropout=0.3, head_sizes=[], engine="auto", **RECURRENT_REGULARISERS)
 
 
 def _read(path: str) -> dict[str, list[Sequence]]:

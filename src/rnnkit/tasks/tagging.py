@@ -22,10 +22,11 @@ from ..data.text import DataError, fingerprint
 from ..data.tokenizers import WORD
 from ..data.vocab import Vocabulary
 from ..errors import UsageError
+from ..regularisers import EMBEDDING_REGULARISERS, RECURRENT_REGULARISERS
 from ..metrics import entity_scores
 from ..models.tagger import casing
-from ..files import RunDir
-from ..distributed import SINGLE
+from ..training.checkpoint import RunDir
+from ..training.distributed import SINGLE
 from ..settings import positive_int, probability, setting
 from .base import TaskBase, as_path_list, treebank_vocabulary, treebank_words
 
@@ -71,7 +72,7 @@ def normalize_word(word: str) -> str:
 
 MODEL_DEFAULTS = dict(
     word_embedding_size=100, char_embedding_size=25, char_hidden_size=25, casing_size=4, cell="lstm", hidden_size=200,
-    num_layers=1, bidirectional=True, dropout=0.5, head_sizes=[], crf=True, engine="auto",
+    num_layers=1, bidirectional=True, dropout=0.5, head_sizes=[], crf=True, engine="auto", **RECURRENT_REGULARISERS, **EMBEDDING_REGULARISERS,
 )  # fmt: skip
 
 

@@ -21,8 +21,9 @@ from ..data.tokenizers import make_tokenizer
 from ..data.vocab import Vocabulary
 from ..decoding import beam_search, max_target_length, translate_greedy
 from ..errors import UsageError
-from ..models.losses import token_loss
-from ..files import RunDir
+from ..regularisers import EMBEDDING_REGULARISERS, RECURRENT_REGULARISERS
+from ..models.language_model import token_loss
+from ..training.checkpoint import RunDir
 from ..settings import nonnegative_float, nonnegative_int, positive_float, positive_int, setting
 from .base import TaskBase, typed_tokens
 
@@ -64,7 +65,7 @@ class TranslationDataConfig:
 
 MODEL_DEFAULTS = dict(
     cell="gru", embedding_size=256, hidden_size=256, num_layers=1, dropout=0.3, attention="multiplicative",
-    input_feeding=False, teacher_forcing=1.0, shared_embeddings=False, engine="auto",
+    input_feeding=False, teacher_forcing=1.0, shared_embeddings=False, engine="auto", **RECURRENT_REGULARISERS, **EMBEDDING_REGULARISERS,
 )  # fmt: skip
 
 

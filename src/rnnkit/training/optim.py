@@ -12,6 +12,9 @@ OPTIMIZERS = {
     "adam": lambda params, lr, weight_decay, momentum: torch.optim.Adam(params, lr=lr, weight_decay=weight_decay),
     "adamw": lambda params, lr, weight_decay, momentum: torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay),
     "sgd": lambda params, lr, weight_decay, momentum: torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, momentum=momentum),
+    # NT-ASGD (Merity et al. 2017): SGD steps; the trainer averages the iterates once validation stops
+    # improving (TrainingConfig.nt_patience), as torch.optim.ASGD would with its start t0 chosen late
+    "nt-asgd": lambda params, lr, weight_decay, momentum: torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, momentum=momentum),
 }
 SCHEDULES = ("constant", "cosine", "plateau")
 

@@ -18,6 +18,11 @@ With ``ema`` (a decay such as 0.998) the trainer also keeps an exponential movin
 weights, θ̄ ← ema θ̄ + (1 - ema) θ after every step (torch's ``AveragedModel``): evaluation, the best
 weights and the test use θ̄, training goes on with θ. Averaging the last few hundred steps smooths
 the noise of a high learning rate, which helps most on small data sets.
+
+With ``optimizer="nt-asgd"`` (non-monotonically triggered averaged SGD, Merity et al. 2017) the
+steps are SGD's, and once ``nt_patience`` evaluations in a row have not improved on the best, the
+trainer starts a plain average of the weights after every step from there on (``AveragedModel``),
+used as the ema's is. When it started is part of the training state, so a resume continues it.
 """
 
 from __future__ import annotations
@@ -35,9 +40,8 @@ from safetensors.torch import save_model
 from torch import Tensor, nn
 
 from ..errors import UsageError
-from ..files import CheckpointError, RunDir, _write_new, load_weights_file
-from .checkpoint import STATE, Checkpoint, Checkpoints, MetricsLog, load_state, state_bytes, test_point
-from ..distributed import Shard, all_sum, barrier, broadcast_flag, local_device, setup
+from .checkpoint import STATE, Checkpoint, CheckpointError, Checkpoints, MetricsLog, RunDir, _write_new, load_state, load_weights_file, state_bytes, test_point
+from .distributed import Shard, all_sum, barrier, broadcast_flag, local_device, setup
 from ..settings import ema_decay, nonnegative_float, nonnegative_int, positive_float, positive_int, probability, setting
 from .optim import OPTIMIZERS, SCHEDULES, make_optimizer, make_schedule
 
@@ -81,6 +85,7 @@ class TrainingConfig:
     warmup_steps: int = setting(0, type=nonnegative_int, help="linear warm-up")
     clip: float | None = setting(1.0, type=nonnegative_float, help="clip the gradient norm to this (0 = off)")  # None: no clipping
     ema: float | None = setting(None, type=ema_decay, help="evaluate a moving average of the weights with this decay, e.g. 0.998")
+    nt_patience: int = setting(5, type=positive_int, help="for --optimizer nt-asgd: start averaging the weights once this many evaluations in a row have not improved on the best (AWD-LSTM's nonmono)")
     patience: int | None = setting(None, type=positive_int, help="early stop after this many evaluations without improvement")
     eval_every: int | None = setting(None, type=positive_int, help="steps between evaluations (none: once per epoch)")
     sample_every: int | None = setting(None, type=nonnegative_int, help="print samples every this many steps (language models)")
@@ -113,6 +118,7 @@ class TrainingConfig:
         "warmup_steps": (int, 0, True, None, True, False),
         "clip": (float, 0, False, None, True, True),
         "ema": (float, 0, False, 1, False, True),
+        "nt_patience": (int, 1, True, None, True, False),
         "patience": (int, 1, True, None, True, True),
         "eval_every": (int, 1, True, None, True, True),
         "sample_every": (int, 0, True, None, True, True),
@@ -192,7 +198,7 @@ class Trainer:
         self.shard = shard if shard is not None else setup()  # torchrun: several processes share the work
         self.device = local_device(self.shard, resolve_device(config.device))
         self.train_model = model  # wrapped in DistributedDataParallel when several processes train
-        self.averaged = None  # the moving average of the weights (ema), an AveragedModel
+        self.averaged = None  # the moving average of the weights (ema, or nt-asgd once started), an AveragedModel
         self.checkpoints = Checkpoints(run, config.keep_checkpoints, self.say)
         self._bar = None
         self._best_source = None  # the checkpoint whose best.safetensors is still the best
@@ -223,7 +229,7 @@ class Trainer:
         schedule = make_schedule(c.schedule, optimizer, total, c.warmup_steps)
         self._total = total
         s = {
-            "step": 0, "epoch": 0, "batch": 0, "best": math.inf, "bad_evals": 0, "elapsed": 0.0, "finished": False, "evaluated_at": -1,
+            "step": 0, "epoch": 0, "batch": 0, "best": math.inf, "bad_evals": 0, "elapsed": 0.0, "finished": False, "evaluated_at": -1, "averaging_since": None,
             "early_stopped": False, "skipped": 0, "skipped_in_a_row": 0, "window_loss": 0.0, "window_count": 0, "metrics_rows": 0,
         }  # fmt: skip
         restored = self._restore(s, model, optimizer, schedule, total) if resume else None
@@ -344,6 +350,10 @@ class Trainer:
             self.task.load_state_dict(saved["task"])
             set_rng_state(saved["rng"])
             s.update(saved["progress"])
+            if self.averaged is None and s.get("averaging_since") is not None:  # nt-asgd had started averaging
+                self._start_average(model)
+                load_weights_file(checkpoint.file("ema.safetensors"), self.averaged.module)
+                self.averaged.n_averaged.fill_(saved["ema_updates"])
         except (KeyError, ValueError, TypeError, RuntimeError) as error:
             raise CheckpointError(f"{checkpoint.file(STATE)}: does not fit this run ({type(error).__name__}: {str(error)[:120]})") from None
         # the settings that may change on resume decide again whether the run is finished
@@ -405,6 +415,8 @@ class Trainer:
 
     def _average_setup(self, model) -> None:
         ema = self.config.ema
+        if ema and self.config.optimizer == "nt-asgd":
+            raise UsageError("ema and optimizer nt-asgd both average the weights; give one of them")
         if not ema:
             return
         if not 0.0 < ema < 1.0:
@@ -413,9 +425,28 @@ class Trainer:
 
         self.averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(ema), use_buffers=True)
 
+    def _start_average(self, model) -> None:
+        """NT-ASGD's averaging (Merity et al. 2017): from now on θ̄ is the plain mean of the weights
+        after each step (``AveragedModel``'s default average), and evaluation, the best weights, the
+        checkpoints and the test use it."""
+        from torch.optim.swa_utils import AveragedModel
+
+        self.averaged = AveragedModel(model, use_buffers=True)
+
+    def _non_monotone_trigger(self, s, model) -> None:
+        """With optimizer nt-asgd: averaging starts once ``nt_patience`` evaluations in a row have
+        not improved on the best (validation stopped improving), and stays on."""
+        c = self.config
+        if c.optimizer != "nt-asgd" or s["averaging_since"] is not None or s["bad_evals"] < c.nt_patience:
+            return
+        s["averaging_since"] = s["step"]
+        self._start_average(model)
+        self.say(f"step {s['step']}: no improvement in {s['bad_evals']} evaluations: averaging the weights from here on (nt-asgd)")
+
     @property
     def eval_model(self) -> nn.Module:
-        """The weights that are evaluated, kept as the best and tested: the average with ema."""
+        """The weights that are evaluated, kept as the best and tested: the average with ema, or with
+        nt-asgd once averaging started."""
         return self.model if self.averaged is None else self.averaged.module
 
     def _precision_setup(self) -> None:
@@ -517,6 +548,7 @@ class Trainer:
                 if self.config.patience and s["bad_evals"] >= self.config.patience:
                     self.say(f"early stop: no improvement in {s['bad_evals']} evaluations")
                     s["finished"] = s["early_stopped"] = True
+                self._non_monotone_trigger(s, self.model)
         self._checkpoint(s, optimizer, schedule, best_now=improved)
 
     def _log_evaluation(self, s, split: str, result: dict, writer) -> None:
@@ -593,7 +625,7 @@ class Trainer:
                 summary.update(save_pictures(result, self.run.path, "test"))
         if not self.shard.main:
             return summary
-        from ..plots import plot_losses
+        from .plots import plot_losses
 
         if plot_losses(self.metrics.rows(), self.run.file("loss_curve.png")):
             summary["loss_curve"] = str(self.run.file("loss_curve.png"))
