@@ -56,6 +56,12 @@ def reverse_within_lengths(x: Tensor, lengths: Tensor | None) -> Tensor:
     """Reverse each column of the (T, B, ...) tensor ``x`` within its own length; padding stays put.
 
     The reordering is its own inverse, so it also maps a backward direction's outputs back.
+
+    Example (the module docstring's picture; a (T, B) = (4, 2) batch, column 1 two steps long)::
+
+        >>> x = torch.tensor([[0, 10], [1, 11], [2, -1], [3, -1]])
+        >>> reverse_within_lengths(x, torch.tensor([4, 2])).t().tolist()
+        [[3, 2, 1, 0], [11, 10, -1, -1]]
     """
     if lengths is None:
         return x.flip(0)

@@ -32,6 +32,14 @@ class Vocabulary:
 
     @classmethod
     def build(cls, sequences: Iterable[Sequence[str]], max_size: int | None = None, min_count: int = 1) -> "Vocabulary":
+        """The vocabulary of ``sequences``: the specials, then tokens by count (ties alphabetical).
+
+        >>> vocab = Vocabulary.build([["the", "cat"], ["the", "dog"]])
+        >>> vocab.tokens
+        ['<PAD>', '<UNK>', '<EOS>', 'the', 'cat', 'dog']
+        >>> vocab.encode(["the", "cow"], eos=True)
+        [3, 1, 2]
+        """
         return cls.from_counts(Counter(token for sequence in sequences for token in sequence), max_size, min_count)
 
     @classmethod
