@@ -28,9 +28,8 @@ from ..data.vocab import Vocabulary
 from ..padding import length_mask
 from ..recurrent import Recurrent
 from ..regularisers import Embedding, make_dropout
-from . import register_model
-from .heads import DeepHead
-from .tagger import final_outputs
+from .registry import register_model
+from .heads import DeepHead, final_outputs
 from ..errors import UsageError
 
 

@@ -17,12 +17,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..recurrent import Recurrent
 from ..regularisers import Embedding, activation_penalty, check_probability, make_dropout
-from . import register_model
+from .registry import register_model
 from .heads import DeepHead
 from ..errors import UsageError
 
@@ -145,9 +144,3 @@ class LanguageModel(nn.Module):
             x = self.embedding(previous)[None]  # (1, B, E)
         a, state = self.recurrent(x, state=state)
         return self.output(self.head(a[0])), state
-
-
-def token_loss(logits: Tensor, tokens: Tensor, pad_id: int = 0) -> tuple[Tensor, int]:
-    """Σ over real steps of -log ŷ<t>[y<t>] (padding ignored), and how many steps were summed."""
-    total = F.cross_entropy(logits.flatten(0, 1).float(), tokens.flatten(), ignore_index=pad_id, reduction="sum")
-    return total, int((tokens != pad_id).sum())

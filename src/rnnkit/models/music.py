@@ -20,13 +20,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data.music import KEYS
 from ..recurrent import Recurrent
 from ..regularisers import make_dropout
-from . import register_model
+from .registry import register_model
 from .heads import DeepHead
 from ..errors import UsageError
 
@@ -81,16 +80,6 @@ class PianoRollModel(nn.Module):
             previous = self.output.weight.new_zeros(batch_size, KEYS)
         a, state = self.recurrent(previous[None], state=state)
         return self.output(self.head(a[0])), state
-
-
-def bernoulli_nll(logits: Tensor, rolls: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, int]:
-    """Σ over real steps and keys of the Bernoulli negative log-likelihood, and the number of steps."""
-    per_key = F.binary_cross_entropy_with_logits(logits.float(), rolls.float(), reduction="none")  # (T, B, 88)
-    per_step = per_key.sum(-1)  # (T, B)
-    if lengths is None:
-        return per_step.sum(), per_step.numel()
-    mask = torch.arange(rolls.shape[0], device=rolls.device)[:, None] < lengths.to(rolls.device)[None, :]
-    return (per_step * mask).sum(), int(mask.sum())
 
 
 @torch.no_grad()

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from ..recurrent import Recurrent
 from ..regularisers import Embedding, make_dropout, same_masks
-from . import register_model
+from .registry import register_model
 from ..errors import UsageError
 
 

@@ -22,9 +22,9 @@ from torch import Tensor, nn
 
 from ..recurrent import Recurrent
 from ..regularisers import Embedding, make_dropout
-from . import register_model
+from .registry import register_model
 from .crf import CRF
-from .heads import DeepHead
+from .heads import DeepHead, final_outputs
 
 CASES = ("<pad>", "lower", "upper", "title", "mixed", "numeric", "has-digit", "other")
 
@@ -44,12 +44,6 @@ def casing(word: str) -> int:
     if any(ch.isalpha() for ch in word):
         return CASES.index("mixed")
     return CASES.index("other")
-
-
-def final_outputs(state) -> Tensor:
-    """The last layer's final activations of both directions, joined: (B, 2 n_a)."""
-    a = state.a if isinstance(state, tuple) else state  # (L*D, B, n_a)
-    return torch.cat([a[-2], a[-1]], dim=-1)
 
 
 class WordFeatures(nn.Module):

@@ -17,7 +17,7 @@ from ..engines import ENGINES
 from ..models.classifier import POOLINGS
 from ..models.seq2seq import ATTENTIONS
 from ..settings import dropout_rate, list_of_ints, nonnegative_float, nonnegative_int, option, positive_int, probability
-from ..training.distributed import SINGLE
+from ..distributed import SINGLE
 
 CELL_OPTION_KEYS = ("peepholes", "nonlinearity")  # settings that go to the cell, not the model
 

@@ -24,7 +24,7 @@ from ..data.vocab import Vocabulary
 from ..errors import UsageError
 from ..regularisers import EMBEDDING_REGULARISERS, RECURRENT_REGULARISERS
 from ..metrics import classification_scores
-from ..training.checkpoint import RunDir
+from ..files import RunDir
 from ..settings import positive_int, setting
 from .base import TaskBase, as_path_list, typed_tokens
 
@@ -214,7 +214,7 @@ class ClassificationTask(TaskBase):
 
     def save_pictures(self, result: dict, directory, name: str) -> dict:
         """The confusion matrix of an evaluation as ``confusion_<name>.png``."""
-        from ..training.plots import plot_confusion
+        from ..plots import plot_confusion
 
         path = Path(directory) / f"confusion_{name}.png"
         title = f"{name}: accuracy {100 * result['accuracy']:.1f}%"

@@ -31,9 +31,9 @@ from ..data.textio import LINE_BREAK, DataError
 from ..data.tokenizers import Tokenizer, make_tokenizer
 from ..data.vocab import Vocabulary
 from ..decoding import SamplingOptions, sample
-from ..models.language_model import token_loss
-from ..training.checkpoint import RunDir
-from ..training.distributed import SINGLE, barrier, setup
+from ..models.losses import token_loss
+from ..files import RunDir
+from ..distributed import SINGLE, barrier, setup
 from ..errors import UsageError
 from ..regularisers import EMBEDDING_REGULARISERS, LM_REGULARISERS, RECURRENT_REGULARISERS
 from ..settings import nonnegative_int, positive_int, probability, setting

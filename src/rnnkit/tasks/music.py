@@ -23,10 +23,10 @@ from ..data.batches import SentenceBatches, pad_sequences
 from ..data.music import KEYS, Sequence, from_voice_tokens, piano_roll, read_chorales, read_midi_folder, to_voice_tokens, transpose
 from ..data.text import DataError, fingerprint, split_lines
 from ..data.vocab import Vocabulary
-from ..models.language_model import token_loss
-from ..models.music import bernoulli_nll, sample_rolls
-from ..training.checkpoint import RunDir
-from ..training.distributed import SINGLE
+from ..models.losses import bernoulli_nll, token_loss
+from ..models.music import sample_rolls
+from ..files import RunDir
+from ..distributed import SINGLE
 from ..settings import nonnegative_int, positive_float, positive_int, probability, setting
 from .base import TaskBase, as_path_list
 from ..errors import UsageError

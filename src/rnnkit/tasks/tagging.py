@@ -25,8 +25,8 @@ from ..errors import UsageError
 from ..regularisers import EMBEDDING_REGULARISERS, RECURRENT_REGULARISERS
 from ..metrics import entity_scores
 from ..models.tagger import casing
-from ..training.checkpoint import RunDir
-from ..training.distributed import SINGLE
+from ..files import RunDir
+from ..distributed import SINGLE
 from ..settings import positive_int, probability, setting
 from .base import TaskBase, as_path_list, treebank_vocabulary, treebank_words
 

@@ -22,8 +22,8 @@ from ..data.vocab import Vocabulary
 from ..decoding import beam_search, max_target_length, translate_greedy
 from ..errors import UsageError
 from ..regularisers import EMBEDDING_REGULARISERS, RECURRENT_REGULARISERS
-from ..models.language_model import token_loss
-from ..training.checkpoint import RunDir
+from ..models.losses import token_loss
+from ..files import RunDir
 from ..settings import nonnegative_float, nonnegative_int, positive_float, positive_int, setting
 from .base import TaskBase, typed_tokens
 

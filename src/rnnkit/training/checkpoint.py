@@ -25,8 +25,8 @@ temporary directory that the next resume deletes; a kill after it leaves a compl
 Resume verifies the newest checkpoint against its manifest and falls back to the one before it if
 it is damaged (docs/runs.md).
 
-Single files (config, vocabularies, summary) are written atomically: a temporary name in the same
-directory, flushed, renamed over the old one.
+Single files (config, vocabularies, summary) are written atomically, and the run directory itself
+is ``RunDir``: both in ``rnnkit.files``, which the layers below training use too.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ import csv
 import hashlib
 import io
 import json
-import math
 import os
 import re
 import secrets
@@ -47,26 +46,9 @@ from pathlib import Path
 from typing import Callable, NamedTuple
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import load_model, save_model
-from torch import nn
 
-from ..data.vocab import Vocabulary
-from ..errors import DataError, UsageError
+from ..files import DIR_MODE, FILE_MODE, CheckpointError, RunDir, _fsync_path, _write_new, atomic_write, check_weights_file
 
-
-class CheckpointError(UsageError):
-    """A run directory that cannot be resumed as it is; the message names the file and what to do."""
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-FILE_MODE = 0o666 & ~_umask()  # what open() would give a new file (mkstemp gives 0600)
-DIR_MODE = 0o777 & ~_umask()  # what mkdir would give (mkdtemp gives 0700)
 CHECKPOINTS = "checkpoints"
 MANIFEST = "manifest.json"
 STATE = "training_state.pt"
@@ -91,45 +73,6 @@ def test_point(label: str) -> None:
 
 
 # -- files ----------------------------------------------------------------------------------------------
-def _fsync(fd: int) -> None:
-    """Flush to the disk: what a power cut needs. A killed process loses nothing that reached the
-    page cache, so the crash tests (``RNNKIT_TEST_NO_FSYNC=1``) skip the wait."""
-    if not os.environ.get("RNNKIT_TEST_NO_FSYNC"):
-        os.fsync(fd)
-
-
-def _fsync_path(path: Path, directory: bool = False) -> None:
-    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
-    try:
-        _fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.chmod(tmp, FILE_MODE)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            _fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _write_new(path: Path, data: bytes) -> None:
-    """A new file (never an existing one), flushed to disk."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        _fsync(f.fileno())
-
-
 def _digest(path: Path) -> dict:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -146,104 +89,6 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copyfile(source, target)
         os.chmod(target, FILE_MODE)
         _fsync_path(target)
-
-
-def json_safe(value):
-    """``value`` with every non-finite float replaced by None: JSON has no NaN or Infinity."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    return value
-
-
-def check_weights_file(path: Path) -> None:
-    """A one-line ``CheckpointError`` naming ``path`` when it is not a complete safetensors file."""
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            for key in f.keys():
-                f.get_slice(key)
-    except Exception as error:  # noqa: BLE001 (any failure to parse is the file's damage)
-        raise CheckpointError(f"{path}: damaged or incomplete ({str(error).splitlines()[0] if str(error) else type(error).__name__})") from None
-
-
-class RunDir:
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-
-    def file(self, name: str) -> Path:
-        return self.path / name
-
-    def exists(self) -> bool:
-        return self.file("config.json").exists()
-
-    # -- JSON and text ---------------------------------------------------------------------------
-    def write_json(self, name: str, obj) -> None:
-        """Strict JSON (a NaN or an infinity is written null), atomically."""
-        text = json.dumps(json_safe(obj), indent=2, ensure_ascii=False, allow_nan=False)
-        atomic_write(self.file(name), (text + "\n").encode("utf-8"))
-
-    def read_json(self, name: str):
-        """The JSON file ``name`` of the run; FileNotFoundError when missing, DataError naming the
-        file when it is not JSON (cut short or edited by hand)."""
-        path = self.file(name)
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: missing; is {self.path} a complete rnnkit run?")
-        try:
-            return json.loads(path.read_bytes().decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise DataError(f"{path}: damaged, not a JSON file of rnnkit's ({error})") from None
-
-    def read_vocabulary(self, name: str) -> Vocabulary:
-        """A vocabulary written as ``{"tokens": [...]}`` (``vocab.json`` and its kin); DataError naming
-        the file when it is damaged."""
-        value = self.read_json(name)
-        tokens = value.get("tokens") if isinstance(value, dict) else None
-        if not isinstance(tokens, list) or not all(isinstance(token, str) for token in tokens):
-            raise DataError(f"{self.file(name)}: damaged, no list of tokens under \"tokens\"")
-        try:
-            return Vocabulary(tokens)
-        except ValueError as error:
-            raise DataError(f"{self.file(name)}: damaged: {error}") from None
-
-    def write_bytes(self, name: str, data: bytes) -> None:
-        atomic_write(self.file(name), data)
-
-    # -- weights -----------------------------------------------------------------------------------
-    def save_weights(self, name: str, model: nn.Module) -> None:
-        """Weights in safetensors (tied weights stored once), atomically."""
-        path = self.file(f"{name}.safetensors")
-        self.path.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        os.chmod(tmp, FILE_MODE)
-        try:
-            save_model(model, tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
-    def load_weights(self, name: str, model: nn.Module) -> None:
-        """``RUN/<name>.safetensors`` into ``model``; ``CheckpointError`` (one line naming the file)
-        when it is damaged, does not fit the model, or holds a NaN or an infinity."""
-        load_weights_file(self.file(f"{name}.safetensors"), model, f"is {self.path} a complete rnnkit run?")
-
-
-def load_weights_file(path: Path, model: nn.Module, missing_hint: str = "") -> None:
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: missing" + (f"; {missing_hint}" if missing_hint else ""))
-    check_weights_file(path)
-    device = next(model.parameters()).device
-    missing, unexpected = load_model(model, path, strict=False, device=str(device))
-    if missing or unexpected:
-        raise CheckpointError(f"{path}: weights do not fit the model (missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})")
-    bad = sum(int((~torch.isfinite(p)).sum()) for p in model.state_dict().values() if p.is_floating_point())
-    if bad:
-        total = sum(p.numel() for p in model.state_dict().values())
-        raise CheckpointError(f"{path}: {bad} of {total} weights are not finite (NaN or infinity): the training that wrote them diverged")
 
 
 # -- checkpoints ------------------------------------------------------------------------------------------

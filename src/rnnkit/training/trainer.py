@@ -40,8 +40,9 @@ from safetensors.torch import save_model
 from torch import Tensor, nn
 
 from ..errors import UsageError
-from .checkpoint import STATE, Checkpoint, CheckpointError, Checkpoints, MetricsLog, RunDir, _write_new, load_state, load_weights_file, state_bytes, test_point
-from .distributed import Shard, all_sum, barrier, broadcast_flag, local_device, setup
+from ..files import CheckpointError, RunDir, _write_new, load_weights_file
+from .checkpoint import STATE, Checkpoint, Checkpoints, MetricsLog, load_state, state_bytes, test_point
+from ..distributed import Shard, all_sum, barrier, broadcast_flag, local_device, setup
 from ..settings import ema_decay, nonnegative_float, nonnegative_int, positive_float, positive_int, probability, setting
 from .optim import OPTIMIZERS, SCHEDULES, make_optimizer, make_schedule
 
@@ -625,7 +626,7 @@ class Trainer:
                 summary.update(save_pictures(result, self.run.path, "test"))
         if not self.shard.main:
             return summary
-        from .plots import plot_losses
+        from ..plots import plot_losses
 
         if plot_losses(self.metrics.rows(), self.run.file("loss_curve.png")):
             summary["loss_curve"] = str(self.run.file("loss_curve.png"))
