@@ -7,8 +7,19 @@ The pieces, each in one place:
 * ``rnnkit.Recurrent``: the layer users call (padding, directions, layers, engine choice).
 """
 
-from .cells import CELLS, Cell, LSTMState, make_cell, register_cell
-from .recurrent import Recurrent
+from importlib import import_module
 
 __all__ = ["CELLS", "Cell", "LSTMState", "Recurrent", "make_cell", "register_cell"]
 from .version import __version__  # noqa: E402
+
+# the names above load on first use (PEP 562), so that `import rnnkit.cli` for `rnnkit --help`
+# does not import torch (seconds) before argparse has said anything
+_HOMES = {"CELLS": ".cells", "Cell": ".cells", "LSTMState": ".cells", "make_cell": ".cells", "register_cell": ".cells", "Recurrent": ".recurrent"}
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module 'rnnkit' has no attribute {name!r}")
+    value = getattr(import_module(_HOMES[name], __name__), name)
+    globals()[name] = value  # once: later reads are plain attribute reads
+    return value

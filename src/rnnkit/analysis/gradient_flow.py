@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from ..plots import pyplot, save_figure
+from . import progress
 from .recording import recording
 from ..errors import UsageError
 
@@ -139,7 +140,7 @@ def compare_cells(lines: list[str], cells=("rnn", "gru", "lstm"), length: int = 
         flow = measure(model)
         results["init"][cell], results["rate_init"][cell] = flow.norms, flow.rate
         optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-        for _ in range(train_steps):
+        for _ in progress(train_steps, f"gradients: {cell}"):
             tokens = windows(batch)
             logits, _ = model(tokens)
             loss = F.cross_entropy(logits.flatten(0, 1), tokens.flatten())

@@ -1,6 +1,8 @@
 """The ``rnnkit`` command. One module per verb; each has ``add_parser(subparsers)`` and ``run(args)``.
 
-Adding a verb: write its module, add it to ``VERBS``.
+Adding a verb: write its module, add a line to ``VERBS``. A verb's module is imported, and its
+parser built, only when that verb is the one called: ``rnnkit --help`` and ``rnnkit VERB --help``
+answer before torch (seconds to import) loads; a verb imports its heavy parts inside ``run``.
 """
 
 from __future__ import annotations
@@ -8,29 +10,35 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from importlib import import_module
 
 from ..errors import USER_ERRORS
-from . import analysis, cells, classify, compose, demo, evaluate, export, prepare, sample, score, serve, tag, tour, train, translate
 
+# verb -> (its module in rnnkit.cli, the line `rnnkit --help` shows for it)
 VERBS = {
-    "demo": demo,
-    "train": train,
-    "prepare": prepare,
-    "sample": sample,
-    "score": score,
-    "tag": tag,
-    "classify": classify,
-    "translate": translate,
-    "compose": compose,
-    "gradients": analysis,
-    "agreement": analysis,
-    "inspect": analysis,
-    "eval": evaluate,
-    "tour": tour,
-    "cells": cells,
-    "export": export,
-    "serve": serve,
+    "demo": ("demo", "train a small character-level language model of first names, then sample and score (about 2 minutes)"),
+    "train": ("train", "train a model (lm, tagger, classifier, seq2seq, music) into a run directory"),
+    "prepare": ("prepare", "tokenize a large text once into token ids on disk, for rnnkit train lm DIR"),
+    "sample": ("sample", "sample novel sequences from a trained language model"),
+    "score": ("score", "log-probability and perplexity of sentences under a trained language model"),
+    "tag": ("tag", "tag raw text with a trained tagger; entities inline or as JSON lines"),
+    "classify": ("classify", "classify texts with a trained classifier; label and class probabilities"),
+    "translate": ("translate", "translate with a trained seq2seq run (greedy or beam search)"),
+    "compose": ("compose", "write new music with a trained music model: MIDI, a piano-roll PNG, WAV"),
+    "gradients": ("analysis", "gradient flow over time for RNN, GRU and LSTM on the same text; exploding gradients and clipping"),
+    "agreement": ("analysis", "subject-verb agreement over distance: accuracy of RNN, GRU and LSTM at equal parameter counts"),
+    "inspect": ("analysis", "an HTML page of a trained model's hidden units over a text, with unit rankings and gate saturation"),
+    "eval": ("evaluate", "a trained model's scores on a data file (loss and perplexity, accuracy, F1, BLEU ...)"),
+    "tour": ("tour", "a short tour of the layers: cells, engines proven equal, their speed, why taggers read both ways"),
+    "cells": ("cells", "list the recurrent cells with their equations and engines"),
+    "export": ("export", "export a trained run as ONNX (run it with onnxruntime, no PyTorch needed)"),
+    "serve": ("serve", "serve trained runs over HTTP (JSON API, OpenAPI schema at /openapi.json, playground at /)"),
 }
+
+
+def verb_module(verb: str):
+    """The module that parses and runs ``verb`` (imported on first use)."""
+    return import_module(f".{VERBS[verb][0]}", __name__)
 
 
 class Parser(argparse.ArgumentParser):
@@ -42,19 +50,47 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
+    """The parser of ``rnnkit``: ``verb``'s own parser (every verb's with ``verb="*"``), the other
+    verbs as their names and help lines."""
     parser = Parser(
         prog="rnnkit",
         description="Recurrent sequence models (RNN, GRU, LSTM) from their equations, fast and tested.",
     )
+    parser.add_argument("--version", action=Versions, help="print the versions of rnnkit, torch and Python, and exit")
     subparsers = parser.add_subparsers(dest="verb", metavar="COMMAND")
-    for module in dict.fromkeys(VERBS.values()):  # a module may serve several verbs
-        module.add_parser(subparsers)
+    for module in dict.fromkeys(module for name, (module, _) in VERBS.items() if verb in (name, "*")):
+        import_module(f".{module}", __name__).add_parser(subparsers)  # a module may add several verbs
+    for name, (_, summary) in VERBS.items():
+        if name not in subparsers.choices:  # a name and its line in `rnnkit --help`: all a call of another verb needs
+            subparsers.add_parser(name, help=summary, add_help=False)
     return parser
 
 
+class Versions(argparse.Action):
+    """``--version``: rnnkit's, torch's and Python's versions, read from the installed packages'
+    metadata (importing torch would take seconds)."""
+
+    def __init__(self, option_strings, dest, help=None):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        import platform
+        from importlib.metadata import PackageNotFoundError, version
+
+        from .. import __version__
+
+        try:
+            torch = version("torch")
+        except PackageNotFoundError:
+            torch = "not installed"
+        print(f"rnnkit {__version__} (torch {torch}, Python {platform.python_version()})")
+        parser.exit()
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv[0] if argv else None)  # the main parser's own options (--help, --version) exit
     # argparse cannot take positional text after an option (tag RUN --json "text"); collect it here
     args, extra = parser.parse_known_args(argv)
     if extra:
@@ -66,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        code = VERBS[args.verb].run(args) or 0
+        code = verb_module(args.verb).run(args) or 0
         sys.stdout.flush()  # here, so that a reader gone away (| head) is seen inside this try
         return code
     except BrokenPipeError:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("cells", help="list the recurrent cells with their equations and engines")
+    parser = subparsers.add_parser("cells", description="The registered cells, their equations and which engines run them.")
     parser.set_defaults(verb="cells")
 
 

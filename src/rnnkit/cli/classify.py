@@ -4,35 +4,28 @@ from __future__ import annotations
 
 import json
 
-from ._options import device as device_option
+from ._run_options import add_ensemble, add_text_input, open_verb_run, run_parser
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "classify",
-        help="classify texts with a trained classifier; label and class probabilities",
+    parser = run_parser(
+        subparsers, "classify", ["classifier"],
         description="One line per input line: LABEL<TAB>TEXT<TAB>class probabilities (--json: one object). A blank "
         "line gives an empty line. Typed text is tokenized as the training text was (Penn Treebank style for "
         "tokenized corpora such as SST trees); words the vocabulary does not hold are named on stderr.",
     )
-    parser.add_argument("run", metavar="RUN", help="run directory of a classifier")
-    parser.add_argument("text", nargs="*", help="texts, one per argument ('-' or none: standard input)")
-    parser.add_argument("--file", help="classify every line of this file")
+    add_text_input(parser, "texts")
     parser.add_argument("--json", action="store_true", help="JSON lines")
-    parser.add_argument("--weights", choices=["best", "last"], default="best")
-    parser.add_argument("--ensemble", metavar="RUN", action="append", default=[],
-                        help="classifiers: another run whose class probabilities are averaged with RUN's (repeat for more)")
-    parser.add_argument("--device", type=device_option, default="auto", help="auto (a GPU when there is one), cpu, cuda, cuda:N, mps")
-    parser.set_defaults(verb="classify")
+    add_ensemble(parser)
 
 
 def run(args) -> int:
-    from ._inputs import describe_tokens, open_run_for, per_line, texts_from, warn
-    from .evaluate import open_ensemble
+    from ._inputs import describe_tokens, per_line, texts_from, warn
+    from ._run_options import open_ensemble
 
     texts = texts_from(args.text, args.file)
-    task, model, _, device = open_run_for("rnnkit classify", args.run, ["classifier"], args.weights, args.device)
-    ensemble = open_ensemble(args.ensemble, args.weights, args.device, task)
+    task, model, _, device = open_verb_run(args)
+    ensemble = open_ensemble(args, task)
     unseen: dict[str, None] = {}
     for text, result in zip(texts, per_line(texts, lambda kept: task.classify(model, kept, device, ensemble))):
         if result is None:  # a blank line

@@ -1,44 +1,40 @@
-"""``rnnkit compose RUN --steps N --out song.mid``: new music from a trained music model."""
+"""``rnnkit compose RUN --length N --out song.mid``: new music from a trained music model."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ._options import device as device_option, midi_program, nonnegative_int, positive_float, positive_int, seed
+from ._options import midi_program, nonnegative_int, positive_float, positive_int, seed
+from ._run_options import add_plot, hidden_alias, open_verb_run, run_parser
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "compose",
-        help="write new music with a trained music model: MIDI, a piano-roll PNG, WAV",
-        description="One-to-many generation from x<1> = 0 (or after a primer): each step drawn from the model and fed back.",
-    )
-    parser.add_argument("run", metavar="RUN", help="run directory of a music model")
-    parser.add_argument("--steps", type=positive_int, default=64, help="time steps to write (default 64)")
-    parser.add_argument("--until-end", action="store_true", help="voice-token models: stop where the model ends the piece (at most --steps)")
+    parser = run_parser(subparsers, "compose", ["music"], description="One-to-many generation from x<1> = 0 (or after the "
+                        "opening of a --prime MIDI file): each step drawn from the model and fed back.")  # fmt: skip
+    parser.add_argument("--length", type=positive_int, default=64, help="time steps to write (default 64)")
+    hidden_alias(parser, "--steps", "length", type=positive_int)  # its name until generated and training steps got names of their own
+    parser.add_argument("--until-end", action="store_true", help="voice-token models: stop where the model ends the piece (at most --length)")
     parser.add_argument("--out", default="song.mid", help="MIDI file to write (with --num N: song-1.mid ... song-N.mid)")
     parser.add_argument("--num", type=positive_int, default=1, help="how many pieces (default 1)")
     parser.add_argument("--temperature", type=positive_float, default=1.0, help="below 1: safer, above 1: wilder")
-    parser.add_argument("--primer", help="a MIDI file whose opening is played first (--primer-steps of it)")
-    parser.add_argument("--primer-steps", type=nonnegative_int, default=8, help="steps of the primer to use (default 8)")
+    parser.add_argument("--prime", metavar="MIDI", help="a MIDI file whose opening is played first (--prime-steps of it)")
+    parser.add_argument("--prime-steps", type=nonnegative_int, default=8, help="steps of the --prime file to use (default 8)")
+    hidden_alias(parser, "--primer", "prime")  # the former names; --prime as in rnnkit sample
+    hidden_alias(parser, "--primer-steps", "prime_steps", type=nonnegative_int)
     parser.add_argument("--step-seconds", type=positive_float, default=0.5, help="seconds per time step in the MIDI file (default 0.5: 120 bpm quarters)")
     parser.add_argument("--program", type=midi_program, default=0, help="General MIDI instrument, 0-127 (default 0: piano)")
-    parser.add_argument("--png", help="also draw the piano roll here")
+    add_plot(parser, "the piano roll (with --num N: one per piece, numbered as --out)", old="--png")
     parser.add_argument("--wav", help="also render audio here (fluidsynth when installed, otherwise sine waves)")
     parser.add_argument("--seed", type=seed, help="random seed")
-    parser.add_argument("--weights", choices=["best", "last"], default="best")
-    parser.add_argument("--device", type=device_option, default="auto", help="auto (a GPU when there is one), cpu, cuda, cuda:N, mps")
-    parser.set_defaults(verb="compose")
 
 
 def run(args) -> int:
     from ..data.music import read_midi, write_midi
     from ..plots import plot_piano_roll
-    from ._inputs import open_run_for
 
-    task, model, _, device = open_run_for("rnnkit compose", args.run, ["music"], args.weights, args.device)
-    primer = read_midi(args.primer, args.step_seconds)[: args.primer_steps] if args.primer else None
-    pieces = task.compose(model, args.steps, num=args.num, temperature=args.temperature, primer=primer, seed=args.seed, device=device, until_end=args.until_end)
+    task, model, _, device = open_verb_run(args)
+    primer = read_midi(args.prime, args.step_seconds)[: args.prime_steps] if args.prime else None
+    pieces = task.compose(model, args.length, num=args.num, temperature=args.temperature, primer=primer, seed=args.seed, device=device, until_end=args.until_end)
     out = Path(args.out)
     for i, piece in enumerate(pieces, start=1):
         suffix = f"-{i}" if args.num > 1 else ""
@@ -46,8 +42,8 @@ def run(args) -> int:
         write_midi(piece, path, step_seconds=args.step_seconds, program=args.program)
         notes = sum(len(step) for step in piece)
         print(f"{path}: {len(piece)} steps, {notes} note-steps")
-        if args.png:
-            png = Path(args.png)
+        if args.plot:
+            png = Path(args.plot)
             plot_piano_roll(piece, png.with_name(f"{png.stem}{suffix}{png.suffix or '.png'}"), f"{path.name}: {len(piece)} steps")
         if args.wav:
             wav = Path(args.wav)

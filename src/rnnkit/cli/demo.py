@@ -9,7 +9,9 @@ from ._options import positive_float
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="train a small character-level language model of first names, then sample and score (about 2 minutes)",
+        description="Trains an LSTM on the 5,163 first names of the names package (no download) for --time-limit "
+        "seconds, prints ten new names, each marked novel or seen in the training data, and scores some names: "
+        "about 2 minutes in all on two cores.",
     )
     parser.add_argument("--run", default="runs/demo", help="run directory (default runs/demo; a previous demo run there is replaced)")
     parser.add_argument("--time-limit", type=positive_float, default=90.0, help="seconds of training (default 90)")

@@ -1,48 +1,36 @@
-"""``rnnkit eval RUN DATA``: a trained model's loss and perplexity on a file."""
+"""``rnnkit eval RUN DATA``: a trained model's scores on a data file."""
 
 from __future__ import annotations
 
 import json
 
-from ._options import device as device_option
+from ._run_options import add_ensemble, add_plot, hidden_alias, open_verb_run, run_parser
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("eval", help="loss and perplexity of a trained model on a data file")
-    parser.add_argument("run", metavar="RUN", help="run directory")
+    from ._inputs import KIND_NAMES
+
+    parser = run_parser(subparsers, "eval", list(KIND_NAMES), description="The run's scores on DATA, read as in training: "
+                        "loss and perplexity for a language model, entity F1 for a tagger, accuracy and macro-F1 for a "
+                        "classifier, BLEU and chrF for translation, the loss per step for music.")  # fmt: skip
     parser.add_argument("data", metavar="DATA", help="file to evaluate, read as in training (translation: SOURCE,TARGET)")
     parser.add_argument("--json", action="store_true", help="print a JSON object")
-    parser.add_argument("--pictures", metavar="DIR", help="also write the evaluation's pictures here (a classifier's confusion matrix)")
-    parser.add_argument("--weights", choices=["best", "last"], default="best")
-    parser.add_argument("--ensemble", metavar="RUN", action="append", default=[],
-                        help="classifiers: another run whose class probabilities are averaged with RUN's (repeat for more)")
-    parser.add_argument("--device", type=device_option, default="auto", help="auto (a GPU when there is one), cpu, cuda, cuda:N, mps")
-    parser.set_defaults(verb="eval")
-
-
-def open_ensemble(runs: list[str], weights: str, device: str, task) -> list:
-    """(task, model) of each ``--ensemble`` run; only classifiers average their runs."""
-    from ..errors import UsageError
-    from ._inputs import open_run_for
-
-    if runs and not hasattr(task, "ensemble_probabilities"):
-        raise UsageError("--ensemble: only classifier runs can be averaged")
-    pairs = []
-    for path in runs:
-        other_task, other_model, _, _ = open_run_for("--ensemble", path, ["classifier"], weights, device)
-        pairs.append((other_task, other_model))
-    return pairs
+    add_plot(parser, "the evaluation (a classifier's confusion matrix)")
+    hidden_alias(parser, "--pictures", "pictures", metavar="DIR")  # its former option: the pictures into DIR, named by the task
+    add_ensemble(parser)
 
 
 def run(args) -> int:
-    from ._inputs import KIND_NAMES, open_run_for
+    from ._run_options import open_ensemble
 
-    task, model, _, device = open_run_for("rnnkit eval", args.run, list(KIND_NAMES), args.weights, args.device)
-    ensemble = open_ensemble(args.ensemble, args.weights, args.device, task)
+    task, model, _, device = open_verb_run(args)
+    ensemble = open_ensemble(args, task)
     result = task.evaluate_file(model, args.data, device, ensemble) if ensemble else task.evaluate_file(model, args.data, device)
     save_pictures = getattr(task, "save_pictures", None)
-    if args.pictures and save_pictures is not None:
+    if save_pictures is not None and getattr(args, "pictures", None):
         result.update(save_pictures(result, args.pictures, "eval"))
+    if save_pictures is not None and args.plot:
+        result.update(save_plot(save_pictures, result, args.plot))
     if args.json:
         print(json.dumps({"data": args.data, **result}))
     else:
@@ -51,3 +39,22 @@ def run(args) -> int:
         for line in details(result) if details is not None else []:
             print(line)
     return 0
+
+
+def save_plot(save_pictures, result: dict, plot: str) -> dict:
+    """The task's picture of ``result`` at ``plot``. A task names its pictures inside a directory
+    (the trainer's run directory): they are drawn in a temporary one beside ``plot`` and moved to it;
+    a second picture, should a task draw two, gets its key as a suffix."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    target = Path(plot)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".rnnkit-plot-") as folder:
+        written = save_pictures(result, folder, "eval")
+        for i, (key, path) in enumerate(written.items()):
+            final = target if i == 0 else target.with_name(f"{target.stem}-{key}{target.suffix or '.png'}")
+            os.replace(path, final)
+            written[key] = str(final)
+    return written

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
+from ._run_options import run_parser
+
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "export",
-        help="export a trained run as ONNX (run it with onnxruntime, no PyTorch needed)",
+    parser = run_parser(
+        subparsers, "export", ["lm", "tagger", "classifier", "seq2seq", "music"], device=False,
         description="Writes the run's model as ONNX graphs (the recurrent layers as ONNX's own RNN/GRU/LSTM operators; "
         "a seq2seq run as OUT's stem .encoder.onnx and .decoder.onnx) and a JSON beside them with the tokenizer, "
         "vocabularies and labels, then runs the graphs in onnxruntime beside rnnkit on a random padded batch and "
         "prints how far apart they are. docs/serving.md shows how to run them.",
     )
-    parser.add_argument("run", metavar="RUN", help="run directory")
     parser.add_argument("--format", choices=["onnx"], default="onnx", help="the only format so far: onnx")
     parser.add_argument("--out", required=True, help="file to write, ending in .onnx (the JSON goes beside it)")
-    parser.add_argument("--weights", choices=["best", "last"], default="best")
     parser.add_argument("--no-check", action="store_true", help="do not run the export in onnxruntime against rnnkit")
-    parser.set_defaults(verb="export")
 
 
 def run(args) -> int:

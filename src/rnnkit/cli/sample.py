@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from ._options import device as device_option, nonnegative_int, positive_float, positive_int, seed, top_p_float
+from ._options import nonnegative_int, positive_float, positive_int, seed, top_p_float
+from ._run_options import open_verb_run, run_parser
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "sample",
-        help="sample novel sequences from a trained language model",
+    parser = run_parser(
+        subparsers, "sample", ["lm"],
         description="Start from x<1> = 0 (or --prime text), draw each token from the softmax, feed it back, "
         "stop at <EOS> or --max-length. Each sample is marked novel or seen in the training data. "
         "<UNK> is never drawn unless --allow-unk (its logit is masked: the same as rejecting it and drawing again).",
     )
-    parser.add_argument("run", metavar="RUN", help="run directory of a language model")
     parser.add_argument("-n", "--num", type=positive_int, default=10, help="number of samples (default 10)")
     parser.add_argument("--temperature", type=positive_float, default=1.0, help="below 1: safer, above 1: wilder (default 1)")
     parser.add_argument("--top-k", type=nonnegative_int, help="draw among the k most likely tokens only (0: all)")
@@ -23,16 +22,13 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--allow-unk", action="store_true", help="let samples contain <UNK> (default: never drawn)")
     parser.add_argument("--max-length", type=positive_int, default=200, help="tokens per sample at most (default 200)")
     parser.add_argument("--seed", type=seed, help="random seed, for reproducible samples")
-    parser.add_argument("--weights", choices=["best", "last"], default="best")
-    parser.add_argument("--device", type=device_option, default="auto", help="auto (a GPU when there is one), cpu, cuda, cuda:N, mps")
-    parser.set_defaults(verb="sample")
 
 
 def run(args) -> int:
     from ..decoding import SamplingOptions
-    from ._inputs import describe_tokens, open_run_for, unknown_tokens, warn
+    from ._inputs import describe_tokens, unknown_tokens, warn
 
-    task, model, _, device = open_run_for("rnnkit sample", args.run, ["lm"], args.weights, args.device)
+    task, model, _, device = open_verb_run(args)
     options = SamplingOptions(args.temperature, args.top_k, args.top_p, args.greedy, args.max_length, args.allow_unk).check()
     if args.prime:
         unseen = unknown_tokens(task.prime_tokens(args.prime), task.vocab)

@@ -2,28 +2,24 @@
 
 from __future__ import annotations
 
-from ._options import device as device_option, nonnegative_float, port, positive_int
+from ._options import nonnegative_float, port, positive_int
+from ._run_options import run_parser
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "serve",
-        help="serve trained runs over HTTP (JSON API, OpenAPI schema at /openapi.json, playground at /)",
+    parser = run_parser(
+        subparsers, "serve", ["lm", "tagger", "classifier", "seq2seq", "music"], many=True,
         description="Loads every RUN once and answers POST /api/generate, score, tag, classify, translate and compose "
         "(each request names its 'model'), GET /api/models and /api/health, and the playground page at /. Requests "
         "for the same model arriving within --window-ms run as one batch. Binds to 127.0.0.1 unless --host says otherwise.",
     )
-    parser.add_argument("runs", metavar="RUN", nargs="+", help="run directories of any kind")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=port, default=8000)
-    parser.add_argument("--device", type=device_option, default="auto", help="auto (a GPU when there is one), cpu, cuda, cuda:N, mps")
-    parser.add_argument("--weights", choices=["best", "last"], default="best")
     parser.add_argument("--no-batching", action="store_true", help="run every request alone (for comparison)")
     parser.add_argument("--window-ms", type=nonnegative_float, default=5.0, help="how long a batch waits for more requests (default 5)")
     parser.add_argument("--max-batch", type=positive_int, default=32, help="requests per batch at most (default 32)")
     parser.add_argument("--max-queue", type=positive_int, default=256, help="requests waiting per model and verb before 503 (default 256)")
     parser.add_argument("--threads", type=positive_int, help="torch's threads for inference (default: torch's own; 1 is often faster on a busy small machine)")
-    parser.set_defaults(verb="serve")
 
 
 def run(args) -> int:

@@ -4,33 +4,27 @@ from __future__ import annotations
 
 import json
 
-from ._options import device as device_option
+from ._run_options import add_text_input, open_verb_run, run_parser
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "tag",
-        help="tag raw text with a trained tagger; entities inline or as JSON lines",
+    parser = run_parser(
+        subparsers, "tag", ["tagger"],
         description="Text is split into words as the training sentences were (Penn Treebank style for CoNLL "
         "data, else the word rule), tagged, and printed with entities marked inline, e.g. "
         "[Teddy Roosevelt](PER) was a great President . (--json: one object per line). One output line per "
         "input line: a blank line gives an empty line; words the vocabulary does not hold are named on stderr.",
     )
-    parser.add_argument("run", metavar="RUN", help="run directory of a tagger")
-    parser.add_argument("text", nargs="*", help="sentences, one per argument ('-' or none: standard input)")
-    parser.add_argument("--file", help="tag every line of this file")
+    add_text_input(parser, "sentences")
     parser.add_argument("--json", action="store_true", help="JSON lines: tokens, tags, entities, unknown words")
-    parser.add_argument("--weights", choices=["best", "last"], default="best")
-    parser.add_argument("--device", type=device_option, default="auto", help="auto (a GPU when there is one), cpu, cuda, cuda:N, mps")
-    parser.set_defaults(verb="tag")
 
 
 def run(args) -> int:
     from ..tasks.tagging import inline
-    from ._inputs import describe_tokens, open_run_for, texts_from, warn
+    from ._inputs import describe_tokens, texts_from, warn
 
     texts = texts_from(args.text, args.file)
-    task, model, _, device = open_run_for("rnnkit tag", args.run, ["tagger"], args.weights, args.device)
+    task, model, _, device = open_verb_run(args)
     unseen: dict[str, None] = {}
     for text in texts:
         result = task.tag_text(model, text, device)  # a blank line has no words: an empty line out

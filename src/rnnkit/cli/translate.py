@@ -4,37 +4,32 @@ from __future__ import annotations
 
 import json
 
-from ._options import device as device_option, positive_int
+from ._options import positive_int
+from ._run_options import add_plot, add_text_input, open_verb_run, run_parser
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "translate",
-        help="translate with a trained seq2seq run (greedy or beam search)",
+    parser = run_parser(
+        subparsers, "translate", ["seq2seq"],
         description="Translate each line (arguments, --file, or standard input): one output line per input line, a "
         "blank line giving an empty line. --beam K runs beam search with length normalisation; --nbest N prints the "
-        "N best with their scores; --attention FILE.png draws the attention weights of the first text.",
+        "N best with their scores; --plot FILE.png draws the attention weights of the first text.",
     )
-    parser.add_argument("run", metavar="RUN", help="run directory of a seq2seq model")
-    parser.add_argument("text", nargs="*", help="texts, one per argument ('-' or none: standard input)")
-    parser.add_argument("--file", help="translate every line of this file")
+    add_text_input(parser, "texts")
     parser.add_argument("--beam", type=positive_int, help="beam width, at least 1 (default: the run's, 5)")
     parser.add_argument("--nbest", type=positive_int, default=1, help="how many translations per text (default 1)")
     parser.add_argument("--replace-unk", action="store_true", help="replace <UNK> by the source word attended to most")
-    parser.add_argument("--attention", metavar="PNG", help="write the first text's attention heat map here")
+    add_plot(parser, "the first text's attention weights (a heat map)", old="--attention")
     parser.add_argument("--json", action="store_true", help="JSON lines")
-    parser.add_argument("--weights", choices=["best", "last"], default="best")
-    parser.add_argument("--device", type=device_option, default="auto", help="auto (a GPU when there is one), cpu, cuda, cuda:N, mps")
-    parser.set_defaults(verb="translate")
 
 
 def run(args) -> int:
     from ..errors import UsageError
     from ..tasks.base import typed_tokens
-    from ._inputs import describe_tokens, is_blank, open_run_for, per_line, texts_from, unknown_tokens, warn
+    from ._inputs import describe_tokens, is_blank, per_line, texts_from, unknown_tokens, warn
 
     texts = texts_from(args.text, args.file)
-    task, model, _, device = open_run_for("rnnkit translate", args.run, ["seq2seq"], args.weights, args.device)
+    task, model, _, device = open_verb_run(args)
     beam = args.beam or task.data.beam
 
     def translate(kept: list[str]) -> list:
@@ -58,15 +53,15 @@ def run(args) -> int:
                 print(f"{rank}\t{h['score']:.3f}\t{h['text']}")
     if unseen and not args.json:
         warn("translate", f"not in the source vocabulary, read as <UNK>: {describe_tokens(list(unseen)[:20])}{' ...' if len(unseen) > 20 else ''}")
-    if args.attention:
+    if args.plot:
         first = next((i for i, text in enumerate(texts) if not is_blank(text)), None)
         if first is None or not results[first][0]["attention"]:
-            raise UsageError("--attention: " + ("no text to draw" if first is None else "this model has no attention to draw"))
+            raise UsageError("--plot: " + ("no text to draw" if first is None else "this model has no attention to draw"))
         from ..tasks.base import typed_tokens
         from ..plots import plot_attention
 
         best = results[first][0]
         source_tokens = typed_tokens(task.source_tokenizer, task.source_vocab, texts[first])
-        plot_attention(best["attention"], source_tokens, best["tokens"] + ["<EOS>"], args.attention)
-        print(f"attention heat map: {args.attention}")
+        plot_attention(best["attention"], source_tokens, best["tokens"] + ["<EOS>"], args.plot)
+        print(f"attention heat map: {args.plot}")
     return 0

@@ -1,0 +1,92 @@
+"""The options every verb that reads a trained run shares, written once: the RUN positional,
+``--weights`` and ``--device``; the text a verb reads (arguments, ``--file``, ``-``); the picture it
+may draw (``--plot``); and the old spellings kept, hidden, for scripts written before a rename.
+
+A verb declares the run kinds it takes where its parser is made, and opens the run with one call::
+
+    parser = run_parser(subparsers, "tag", ["tagger"], description="...")   # RUN, --weights, --device
+    add_text_input(parser, "sentences")                                    # TEXT..., --file
+    ...
+    task, model, config, device = open_verb_run(args)                     # a tagger run, or one line
+
+Nothing here imports torch: ``rnnkit VERB --help`` answers before any of it loads.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from ._inputs import KIND_NAMES
+from ._options import device as device_option
+
+WEIGHTS = ["best", "last"]
+
+
+def run_parser(subparsers, name: str, kinds: Sequence[str], *, description: str | None = None, many: bool = False,
+               device: bool = True) -> argparse.ArgumentParser:  # fmt: skip
+    """The parser of verb ``name`` with RUN (``many``: RUN...; in ``args.runs``), ``--weights`` and
+    (``device``) ``--device``. ``kinds``: the ``config.json`` tasks the verb takes, checked by
+    ``open_verb_run`` before any weights load."""
+    parser = subparsers.add_parser(name, description=description)
+    what = "of any kind" if set(kinds) == set(KIND_NAMES) else "of a " + " or ".join(KIND_NAMES.get(k, k) for k in kinds) + " run"
+    if many:
+        parser.add_argument("runs", metavar="RUN", nargs="+", help=f"run directories, each {what}")
+    else:
+        parser.add_argument("run", metavar="RUN", help=f"run directory {what}")
+    parser.add_argument("--weights", choices=WEIGHTS, default="best",
+                        help="the weights of the best validation score or the last saved ones (default best)")  # fmt: skip
+    if device:
+        parser.add_argument("--device", type=device_option, default="auto", help="auto (a GPU when there is one), cpu, cuda, cuda:N, mps")
+    parser.set_defaults(verb=name, kinds=list(kinds))
+    return parser
+
+
+def open_verb_run(args):
+    """(task, model, config, device) of ``args.run``, refused in one line (``UsageError``) unless its
+    kind is one the verb declared in ``run_parser``."""
+    from ._inputs import open_run_for
+
+    return open_run_for(f"rnnkit {args.verb}", args.run, args.kinds, args.weights, getattr(args, "device", "auto"))
+
+
+def add_text_input(parser: argparse.ArgumentParser, what: str, *, stdin: str = "'-' or none: standard input") -> None:
+    """TEXT... and ``--file FILE``, the same on every verb that reads text (``_inputs.texts_from``
+    reads them): each argument one input line, ``-`` standard input, then the lines of FILE."""
+    parser.add_argument("text", nargs="*", metavar="TEXT", help=f"{what}, one per argument ({stdin})")
+    parser.add_argument("--file", metavar="FILE", help=f"read {what} from FILE, one per line ('-': standard input)")
+
+
+def add_plot(parser: argparse.ArgumentParser, what: str, *, old: str | None = None) -> None:
+    """``--plot FILE.png``: a picture of ``what``, the one name every verb uses for a picture beside
+    its output (``--out`` is the file a verb exists to write). ``old``: the verb's former name for it."""
+    parser.add_argument("--plot", metavar="PNG", help=f"a picture of {what}, written to this PNG file")
+    if old:
+        hidden_alias(parser, old, "plot")
+
+
+def hidden_alias(parser: argparse.ArgumentParser, old: str, dest: str, **kwargs) -> None:
+    """``old`` still works as the option now named for ``dest`` (scripts written before the rename),
+    with the same checks (``type=``), but is no longer shown in ``--help``."""
+    parser.add_argument(old, dest=dest, help=argparse.SUPPRESS, default=argparse.SUPPRESS, **kwargs)
+
+
+def add_ensemble(parser: argparse.ArgumentParser) -> None:
+    """``--ensemble RUN`` (repeatable): classifier runs whose class probabilities are averaged with RUN's."""
+    parser.add_argument("--ensemble", metavar="RUN", action="append", default=[],
+                        help="classifiers: another run whose class probabilities are averaged with RUN's (repeat for more)")  # fmt: skip
+
+
+def open_ensemble(args, task) -> list:
+    """(task, model) of each ``--ensemble`` run, opened with the verb's ``--weights`` and ``--device``;
+    only classifiers average their runs."""
+    from ..errors import UsageError
+    from ._inputs import open_run_for
+
+    if args.ensemble and not hasattr(task, "ensemble_probabilities"):
+        raise UsageError("--ensemble: only classifier runs can be averaged")
+    pairs = []
+    for path in args.ensemble:
+        other_task, other_model, _, _ = open_run_for("--ensemble", path, ["classifier"], args.weights, args.device)
+        pairs.append((other_task, other_model))
+    return pairs
