@@ -8,8 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from rnnkit.decoding import SamplingOptions, next_token, next_token_on_device, sample
+from rnnkit.decoding import SamplingOptions, next_token, next_token_on_device, sample, token_log_probs, token_log_probs_stepwise
 from rnnkit.errors import UsageError
+from rnnkit.models.language_model import LanguageModel
 
 UNK, EOS = 1, 2
 
@@ -64,3 +65,67 @@ def test_top_k_zero_means_no_limit():
     generator = torch.Generator().manual_seed(0)
     draws = next_token(logits.expand(2000, -1), SamplingOptions(top_k=0), generator)
     assert set(draws.tolist()) == {0, 1, 2, 3}
+
+
+# -- on a real language model: scoring equals stepping, sampling reproducible, nucleus, on-device draws --
+def tiny_model(vocab_size=7, cell="gru", **kwargs):
+    torch.manual_seed(0)
+    return LanguageModel(vocab_size, cell=cell, embedding_size=5, hidden_size=8, **kwargs).double()
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_sentence_log_prob_equals_stepwise_decoding(cell):
+    model = tiny_model(cell=cell, num_layers=2)
+    ids = [3, 5, 4, 6, 2]
+    one_pass = token_log_probs(model, ids)
+    stepwise = token_log_probs_stepwise(model, ids)
+    assert len(one_pass) == 5
+    assert max(abs(a - b) for a, b in zip(one_pass, stepwise)) < 1e-10
+    # and P(sentence) is a product of conditionals: summing over every 2-token sequence gives
+    # the total probability of all sequences that continue after 2 tokens
+    assert all(lp <= 0 for lp in one_pass)
+
+
+def test_sampling_is_reproducible_and_top_k_1_is_greedy():
+    model = tiny_model(cell="lstm")
+    options = SamplingOptions(temperature=1.0, max_length=12)
+    a = sample(model, 5, options, eos_id=2, banned=[0], seed=7)
+    b = sample(model, 5, options, eos_id=2, banned=[0], seed=7)
+    assert a == b
+    assert a != sample(model, 5, options, eos_id=2, banned=[0], seed=8)
+    greedy = sample(model, 3, SamplingOptions(greedy=True, max_length=12), eos_id=2, banned=[0])
+    top1 = sample(model, 3, SamplingOptions(top_k=1, max_length=12), eos_id=2, banned=[0], seed=1)
+    assert greedy == top1
+    assert all(0 not in s and 2 not in s for s in a)  # never PAD; EOS ends a sample and is not in it
+
+
+def test_top_p_keeps_the_nucleus():
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    drawn = {int(next_token(logits, SamplingOptions(top_p=0.75), torch.Generator().manual_seed(s))) for s in range(200)}
+    assert drawn == {0, 1}  # 0.5 + 0.3 reach 0.75; tokens 2 and 3 never drawn
+    with pytest.raises(ValueError, match="temperature must be positive"):
+        SamplingOptions(temperature=0).check()
+
+
+def test_on_device_sampling_draws_like_the_host_version():
+    from rnnkit.decoding import next_token_on_device
+
+    torch.manual_seed(0)
+    logits = torch.randn(6, 30)
+    for options in (SamplingOptions(greedy=True), SamplingOptions(top_k=1)):
+        assert torch.equal(next_token_on_device(logits, options, banned=[0]), next_token(logits, options, None, banned=[0]))
+    drawn = {int(t) for _ in range(100) for t in next_token_on_device(logits[:1].repeat(8, 1), SamplingOptions(top_k=3), banned=[0])}
+    assert drawn <= set(torch.topk(logits[0, 1:], 3).indices.add(1).tolist())
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_graphed_sampler_equals_eager_sampling_when_greedy(cell):
+    from rnnkit.decoding import GraphedSampler
+
+    torch.manual_seed(0)
+    model = LanguageModel(50, cell=cell, embedding_size=16, hidden_size=16).cuda().eval()
+    eager = sample(model, 3, SamplingOptions(greedy=True, max_length=40), eos_id=2, device="cuda", fast=False)
+    graphed = GraphedSampler(model, 3, SamplingOptions(greedy=True, max_length=40)).sample(eos_id=2)
+    assert graphed == eager

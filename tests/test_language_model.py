@@ -1,5 +1,6 @@
-"""Language models: vocabulary and tokenizers, the model's equations, loss, scoring, sampling,
-batching, training and exact resume."""
+"""Language models: the model's equations and loss, the task's training and exact resume. (The
+vocabulary, tokenizers, text, batching and decoding have their own files: test_data_*.py,
+test_decoding.py.)"""
 
 from __future__ import annotations
 
@@ -9,11 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rnnkit.data.batches import SentenceBatches, StreamBatches
-from rnnkit.data.text import DataError, read_lines, split_lines
-from rnnkit.data.tokenizers import make_tokenizer
-from rnnkit.data.vocab import Vocabulary
-from rnnkit.decoding import SamplingOptions, next_token, sample, token_log_probs, token_log_probs_stepwise
+from rnnkit.decoding import SamplingOptions
 from rnnkit.models import build_model
 from rnnkit.models.language_model import LanguageModel
 from rnnkit.models.losses import token_loss
@@ -21,63 +18,6 @@ from rnnkit.tasks.language_model import LanguageModelTask, LMDataConfig
 from rnnkit.training import RunDir, Trainer, TrainingConfig
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-# -- vocabulary and tokenizers ------------------------------------------------------------------------
-def test_vocabulary_rules_and_round_trip():
-    sentences = [["the", "cat", "sat"], ["the", "dog", "<unk>"], ["a", "cat"]]
-    vocab = Vocabulary.build(sentences, max_size=6)
-    assert vocab.tokens[:3] == ["<PAD>", "<UNK>", "<EOS>"]
-    assert vocab.tokens[3:] == ["cat", "the", "a"]  # by count, ties alphabetical; max_size counts specials
-    assert "<unk>" not in vocab  # the data's own unknown marker is <UNK>
-    ids = vocab.encode(["the", "dog", "<unk>", "cat"], eos=True)
-    assert ids == [vocab.ids["the"], vocab.unk_id, vocab.unk_id, vocab.ids["cat"], vocab.eos_id]
-    assert vocab.decode(ids) == ["the", "<UNK>", "<UNK>", "cat"]
-    assert vocab.decode([vocab.ids["a"], vocab.pad_id, vocab.eos_id, vocab.ids["cat"]]) == ["a"]  # PAD skipped, stop at EOS
-    assert Vocabulary.from_json(vocab.to_json()).tokens == vocab.tokens
-    assert Vocabulary.build(sentences, min_count=2).tokens[3:] == ["cat", "the"]
-
-
-def test_word_tokenizer_rule_and_round_trip():
-    word = make_tokenizer({"kind": "word"})
-    tokens = word.tokenize('Cats average 15 hours of sleep a day. "Don\'t" (really) well-known <unk>!')
-    assert tokens == ["Cats", "average", "15", "hours", "of", "sleep", "a", "day", ".", '"', "Don't", '"', "(", "really", ")", "well-known", "<unk>", "!"]
-    assert word.detokenize(word.tokenize("Hello, world (again)!")) == "Hello, world (again)!"
-    char = make_tokenizer({"kind": "char", "lowercase": True})
-    assert char.tokenize("Ab c") == ["a", "b", " ", "c"] and char.detokenize(["a", "b"]) == "ab"
-    assert make_tokenizer({"kind": "whitespace"}).tokenize(" mr. <unk> is  N ") == ["mr.", "<unk>", "is", "N"]
-    with pytest.raises(ValueError, match="unknown tokenizer level 'syllable'"):
-        make_tokenizer({"kind": "syllable"})
-
-
-def test_bpe_tokenizer_learns_and_saves():
-    pytest.importorskip("tokenizers")
-    bpe = make_tokenizer({"kind": "bpe", "vocab_size": 60})
-    bpe.fit(["the cat sat on the mat", "the dog sat on the log"] * 20)
-    tokens = bpe.tokenize("the cat sat")
-    assert bpe.detokenize(tokens) == "the cat sat"
-    again = make_tokenizer(bpe.config())
-    assert again.tokenize("the cat sat") == tokens
-
-
-def test_read_lines_errors_name_the_file(tmp_path):
-    (tmp_path / "bad.txt").write_bytes(b"fine\nbad \xff here\n")
-    (tmp_path / "empty.txt").write_text("\n  \n")
-    with pytest.raises(DataError, match=r"bad.txt:2: not UTF-8 text"):
-        read_lines(tmp_path / "bad.txt")
-    with pytest.raises(DataError, match=r"empty.txt: the file has no text"):
-        read_lines(tmp_path / "empty.txt")
-    with pytest.raises(DataError, match=r"missing.txt: no such file"):
-        read_lines(tmp_path / "missing.txt")
-
-
-def test_split_is_deterministic_and_complete():
-    lines = [f"line {i}" for i in range(100)]
-    a = split_lines(lines, 0.1, 0.2, seed=3)
-    assert a == split_lines(lines, 0.1, 0.2, seed=3)
-    assert [len(part) for part in a] == [70, 10, 20]
-    assert sorted(sum(a, [])) == sorted(lines)
-    assert a != split_lines(lines, 0.1, 0.2, seed=4)
 
 
 # -- the model ------------------------------------------------------------------------------------------
@@ -128,64 +68,6 @@ def test_tied_embeddings_share_one_matrix():
     with pytest.raises(ValueError, match="tie_embeddings needs"):
         LanguageModel(11, embedding_size=6, hidden_size=8, tie_embeddings=True)
     assert LanguageModel(11, embedding_size=6, hidden_size=8, head_sizes=[6], tie_embeddings=True).head.output_size == 6
-
-
-@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
-def test_sentence_log_prob_equals_stepwise_decoding(cell):
-    model = tiny_model(cell=cell, num_layers=2)
-    ids = [3, 5, 4, 6, 2]
-    one_pass = token_log_probs(model, ids)
-    stepwise = token_log_probs_stepwise(model, ids)
-    assert len(one_pass) == 5
-    assert max(abs(a - b) for a, b in zip(one_pass, stepwise)) < 1e-10
-    # and P(sentence) is a product of conditionals: summing over every 2-token sequence gives
-    # the total probability of all sequences that continue after 2 tokens
-    assert all(lp <= 0 for lp in one_pass)
-
-
-def test_sampling_is_reproducible_and_top_k_1_is_greedy():
-    model = tiny_model(cell="lstm")
-    options = SamplingOptions(temperature=1.0, max_length=12)
-    a = sample(model, 5, options, eos_id=2, banned=[0], seed=7)
-    b = sample(model, 5, options, eos_id=2, banned=[0], seed=7)
-    assert a == b
-    assert a != sample(model, 5, options, eos_id=2, banned=[0], seed=8)
-    greedy = sample(model, 3, SamplingOptions(greedy=True, max_length=12), eos_id=2, banned=[0])
-    top1 = sample(model, 3, SamplingOptions(top_k=1, max_length=12), eos_id=2, banned=[0], seed=1)
-    assert greedy == top1
-    assert all(0 not in s and 2 not in s for s in a)  # never PAD; EOS ends a sample and is not in it
-
-
-def test_top_p_keeps_the_nucleus():
-    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
-    drawn = {int(next_token(logits, SamplingOptions(top_p=0.75), torch.Generator().manual_seed(s))) for s in range(200)}
-    assert drawn == {0, 1}  # 0.5 + 0.3 reach 0.75; tokens 2 and 3 never drawn
-    with pytest.raises(ValueError, match="temperature must be positive"):
-        SamplingOptions(temperature=0).check()
-
-
-# -- batching -------------------------------------------------------------------------------------------
-def test_sentence_batches_are_deterministic_per_epoch_and_cover_everything():
-    sequences = [[3] * n + [2] for n in range(1, 40)]
-    batches = SentenceBatches(sequences, batch_size=8, seed=1)
-    first = [b.tokens.clone() for b in batches.iterate(0)]
-    again = [b.tokens for b in batches.iterate(0)]
-    assert all(torch.equal(x, y) for x, y in zip(first, again))
-    assert batches.order(0) != batches.order(1)
-    assert sorted(i for batch in batches.order(0) for i in batch) == list(range(39))
-    resumed = list(batches.iterate(0, start=2))
-    assert torch.equal(resumed[0].tokens, first[2])
-    batch = next(batches.iterate(0))
-    for b, n in enumerate(batch.lengths.tolist()):
-        assert batch.tokens[n - 1, b] == 2 and torch.all(batch.tokens[n:, b] == 0)  # <EOS> then <PAD>
-
-
-def test_stream_batches_layout():
-    stream = StreamBatches(list(range(3, 27)), batch_size=4, bptt=3)  # 24 tokens: 4 columns of 6
-    chunks = list(stream.iterate(0))
-    assert len(chunks) == 2
-    assert chunks[0].tokens[:, 0].tolist() == [3, 4, 5] and chunks[0].previous is None
-    assert chunks[1].tokens[:, 0].tolist() == [6, 7, 8] and chunks[1].previous.tolist() == [5, 11, 17, 23]
 
 
 # -- training -------------------------------------------------------------------------------------------
@@ -294,11 +176,6 @@ def test_reads_the_real_penn_treebank_with_its_unk_marker(tmp_path):
     assert "<unk>" not in task.vocab and task.vocab.unk_id in ids
 
 
-@pytest.mark.skipif(not (SHARED / "names" / "names.txt").exists(), reason="shared names data absent")
-def test_reads_the_real_names_file():
-    assert len(read_lines(SHARED / "names" / "names.txt")) == 32033
-
-
 def test_a_run_trained_on_a_gpu_loads_samples_and_resumes_on_the_cpu(tmp_path):
     """tests/fixtures/gpu_lm_run.tgz: a tiny LSTM language model trained for 30 of 40 steps on an
     H200 (rnnkit train lm ... --device cuda --max-steps 40 --stop-at-step 30); its optimizer state
@@ -324,25 +201,3 @@ def test_a_run_trained_on_a_gpu_loads_samples_and_resumes_on_the_cpu(tmp_path):
     assert summary["finished"] and summary["steps"] == 40
 
 
-def test_on_device_sampling_draws_like_the_host_version():
-    from rnnkit.decoding import next_token_on_device
-
-    torch.manual_seed(0)
-    logits = torch.randn(6, 30)
-    for options in (SamplingOptions(greedy=True), SamplingOptions(top_k=1)):
-        assert torch.equal(next_token_on_device(logits, options, banned=[0]), next_token(logits, options, None, banned=[0]))
-    drawn = {int(t) for _ in range(100) for t in next_token_on_device(logits[:1].repeat(8, 1), SamplingOptions(top_k=3), banned=[0])}
-    assert drawn <= set(torch.topk(logits[0, 1:], 3).indices.add(1).tolist())
-
-
-@pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_graphed_sampler_equals_eager_sampling_when_greedy(cell):
-    from rnnkit.decoding import GraphedSampler
-
-    torch.manual_seed(0)
-    model = LanguageModel(50, cell=cell, embedding_size=16, hidden_size=16).cuda().eval()
-    eager = sample(model, 3, SamplingOptions(greedy=True, max_length=40), eos_id=2, device="cuda", fast=False)
-    graphed = GraphedSampler(model, 3, SamplingOptions(greedy=True, max_length=40)).sample(eos_id=2)
-    assert graphed == eager
