@@ -281,3 +281,18 @@ def test_the_bytewise_ascii_tokenizer_follows_the_regular_expressions(kind):
         keys, distinct = _ascii_piece(text.encode(), kind, lowercase=True)
         expected_keys, expected = _regex_piece(text, pattern, lowercase=True)
         assert distinct == expected and np.array_equal(keys, expected_keys), repr(text)
+
+
+@pytest.mark.parametrize("hashes", [[5, 6, 5, 9, 6], [7, 7, 7], [2**64 - 1, 0, 2**63, 0], list(range(1000, 0, -1)) * 3, [int(h) for h in corpus_module.mix64(np.arange(300))] * 3])
+def test_distinct_tokens_are_numbered_in_order_of_first_occurrence_even_when_hash_prefixes_collide(hashes):
+    """The word level numbers a piece's distinct tokens by their first occurrence through a sort of
+    truncated hashes packed with positions; 5 and 6 share their high bits in a piece of 5 tokens,
+    so the exact fallback must decide."""
+    from rnnkit.data.corpus import _distinct_in_order
+
+    hashes = np.array(hashes, dtype=np.uint64)
+    keys, first = _distinct_in_order(hashes)
+    seen: dict[int, int] = {}
+    expected = [seen.setdefault(int(h), len(seen)) for h in hashes]
+    assert keys.tolist() == expected
+    assert first.tolist() == [expected.index(k) for k in range(len(seen))]

@@ -367,11 +367,45 @@ _LETTER = np.array([chr(c).isascii() and chr(c).isalpha() for c in range(256)])
 _P = np.uint64(0x100000001B3)  # an odd multiplier: invertible mod 2^64
 
 
+_P_INVERSE = np.uint64(pow(int(_P), -1, 2**64))
+
+
 @functools.cache
-def _powers(n: int) -> np.ndarray:
-    """P^i mod 2^64 for i < n (n a power of two, so that few sizes are cached)."""
+def _powers(n: int, base: int = int(_P)) -> np.ndarray:
+    """base^i mod 2^64 for i < n: (n,) uint64."""
     with np.errstate(over="ignore"):
-        return np.concatenate([np.ones(1, np.uint64), np.cumprod(np.full(n - 1, _P), dtype=np.uint64)])
+        return np.concatenate([np.ones(1, np.uint64), np.cumprod(np.full(n - 1, np.uint64(base)), dtype=np.uint64)])
+
+
+def _distinct_in_order(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(keys, first): keys (tokens,) int64 numbering the distinct values in order of first
+    occurrence, first (distinct,) int64 the index of each one's first occurrence.
+
+    One plain sort of (high bits of the hash, index) packed into a word, instead of np.unique's
+    argsort, which has no vectorised kernel on AVX2 CPUs (6-8 × slower there than the sort); the
+    tokens a truncated hash would merge are found by comparing full hashes, and then np.unique decides."""
+    n = len(hashes)
+    bits = max(1, int(n - 1).bit_length())
+    if n == 0 or bits > 32:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    shift = np.uint64(bits)
+    packed = np.sort((hashes >> shift << shift) | np.arange(n, dtype=np.uint64))  # (tokens,)
+    order = (packed & np.uint64((1 << bits) - 1)).astype(np.int64)  # by hash, then by position
+    high = packed >> shift
+    starts = np.flatnonzero(np.concatenate([[True], high[1:] != high[:-1]]))  # (distinct,)
+    group = np.cumsum(np.concatenate([[True], high[1:] != high[:-1]])) - 1  # (tokens,)
+    in_order = hashes[order]
+    if (in_order != in_order[starts][group]).any():  # two tokens share the hash's high bits
+        _, first, keys = np.unique(hashes, return_index=True, return_inverse=True)
+        rank = np.empty(len(first), np.int64)
+        rank[np.argsort(first)] = np.arange(len(first))
+        return rank[keys], np.sort(first)
+    first = order[starts]  # the smallest index of each group: the first occurrence
+    rank = np.empty(len(first), np.int64)
+    rank[np.argsort(first)] = np.arange(len(first))  # (distinct,): numbered by first occurrence
+    keys = np.empty(n, np.int64)
+    keys[order] = rank[group]
+    return keys, np.sort(first)
 
 
 def _ascii_piece(block: bytes, kind: str, lowercase: bool) -> tuple[np.ndarray, list[str]]:
@@ -412,38 +446,54 @@ def _ascii_piece(block: bytes, kind: str, lowercase: bool) -> tuple[np.ndarray, 
     is_start[starts] = True
     starts = np.flatnonzero(is_start)
     ends = end_of[starts]
-    lengths = ends - starts
-    first_byte = np.concatenate([[0], np.cumsum(lengths)[:-1]])  # of each token, among the tokens' bytes
-    within = np.arange(first_byte[-1] + lengths[-1]) - np.repeat(first_byte, lengths)  # (token bytes,)
-    power = _powers(1 << int(lengths.max() - 1).bit_length())
-    with np.errstate(over="ignore"):  # Σ byte · P^(its position in the token), then mixed with the length
-        sums = np.add.reduceat(b[within + np.repeat(starts, lengths)] * power[within], first_byte)
-        hashes = mix64(sums ^ lengths.astype(np.uint64))
-    distinct, first, keys = np.unique(hashes, return_index=True, return_inverse=True)
-    by_first = np.argsort(first)  # number the distinct tokens in order of first occurrence
-    rank = np.empty(len(distinct), np.int64)
-    rank[by_first] = np.arange(len(distinct))
-    tokens = [block[starts[i] : ends[i]].decode("ascii") for i in first[by_first]]
-    return rank[keys], tokens
+    # Σ_j byte_j · P^j over a token's bytes (j its position in the token), from one running sum of
+    # byte_g · P^g over the piece (g the global position): (S[end] − S[start]) · P^(−start)
+    size = ((n >> 20) + 1) << 20  # a whole number of MiB, so that few sizes are cached
+    with np.errstate(over="ignore"):
+        running = np.concatenate([[np.uint64(0)], np.cumsum(b * _powers(size)[:n], dtype=np.uint64)])  # (bytes + 1,)
+        sums = (running[ends] - running[starts]) * _powers(size, int(_P_INVERSE))[starts]
+        hashes = mix64(sums ^ (ends - starts).astype(np.uint64))
+    keys, first = _distinct_in_order(hashes)
+    tokens = [block[starts[i] : ends[i]].decode("ascii") for i in first]
+    return keys, tokens
 
 
 def _word_piece(block: bytes, pattern: re.Pattern, kind: str, lowercase: bool) -> tuple[np.ndarray, list[str]]:
-    """The tokens of a piece (``_ascii_piece`` for ASCII text, else ``_regex_piece``). Runs in
-    worker processes."""
+    """The tokens of a piece (``_ascii_piece`` for ASCII text, else ``_regex_piece``)."""
     if block.isascii():
         return _ascii_piece(block, kind, lowercase)
     return _regex_piece(block.decode("utf-8"), pattern, lowercase)
 
 
+def _char_tokens(block: bytes, lowercase: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, None]:
+    """A ``_Level.job``: code points are global keys already."""
+    return (*_char_piece(block.decode("utf-8"), lowercase), None)
+
+
+def _word_tokens(block: bytes, pattern: re.Pattern, kind: str, lowercase: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """A ``_Level.job``: keys numbering the piece's distinct tokens, and those tokens."""
+    keys, distinct = _word_piece(block, pattern, kind, lowercase)
+    lengths = np.diff(np.concatenate([[-1], np.flatnonzero(keys == distinct.index(NEWLINE))]))  # every piece ends in \n
+    return keys, lengths, lengths > 1, distinct  # a line without tokens is white space only
+
+
 class _Level:
-    """Turns text pieces into token keys; ``symbol(key)`` is the token a key stands for."""
+    """Turns text pieces into token keys; ``symbols()[key]`` is the token a key stands for."""
 
     terminator: int  # the key of the line break
+    parallel = True  # whether ``job`` may run in worker processes
 
-    def pieces(self, texts: Iterable[tuple[bytes, str]]) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """(keys, lengths, nonblank) per (bytes, text) piece: keys (tokens,) int with the terminator ending each
-        line, lengths (lines,) int64 (the terminator included), nonblank (lines,) bool."""
+    def job(self) -> tuple:
+        """(function, arguments), ``function(block, *arguments)`` -> (keys, lengths, nonblank,
+        distinct) for a piece's bytes: keys (tokens,) int with the line break ending each line,
+        lengths (lines,) int64 (the line break included), nonblank (lines,) bool; distinct: the
+        tokens the keys number within the piece (``absorb`` makes them global), or None when the
+        keys are global already. Picklable when ``parallel``."""
         raise NotImplementedError
+
+    def absorb(self, distinct) -> np.ndarray | None:
+        """(distinct,) int64: the global key of each of a piece's local keys (None: global already)."""
+        return None
 
     def symbols(self) -> list[str]:
         raise NotImplementedError
@@ -452,12 +502,11 @@ class _Level:
 class _CharLevel(_Level):
     terminator = 10
 
-    def __init__(self, tokenizer: Tokenizer, big: bool):
+    def __init__(self, tokenizer: Tokenizer):
         self.lowercase = tokenizer.lowercase
 
-    def pieces(self, texts):
-        for _, text in texts:
-            yield _char_piece(text, self.lowercase)
+    def job(self):
+        return _char_tokens, (self.lowercase,)
 
     def symbols(self):
         return _CodePoints()
@@ -476,51 +525,39 @@ class _RegexLevel(_Level):
     piece, with ``\\n`` matched as a token (it is white space to both rules, so no other token
     holds it and the line-by-line tokens are unchanged)."""
 
-    def __init__(self, tokenizer: Tokenizer, big: bool):
+    def __init__(self, tokenizer: Tokenizer):
         self.pattern = re.compile((WORD.pattern if tokenizer.kind == "word" else r"\S+") + r"|\n")
         self.lowercase, self.kind = tokenizer.lowercase, tokenizer.kind
         self.index = {NEWLINE: 0}  # token -> key, for every token met (vocabulary-sized)
         self.terminator = 0
-        self.workers = min(2, os.cpu_count() or 1) if big and (os.cpu_count() or 1) > 1 else 0
 
-    def _absorb(self, piece) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        local, distinct = piece
-        keys = np.array([self.index.setdefault(token, len(self.index)) for token in distinct], np.int64)[local]
-        lengths = np.diff(np.concatenate([[-1], np.flatnonzero(keys == self.terminator)]))
-        return keys, lengths, lengths > 1  # a line without tokens is white space only
+    def job(self):
+        return _word_tokens, (self.pattern, self.kind, self.lowercase)
 
-    def pieces(self, texts):
-        if not self.workers:
-            for block, _ in texts:
-                yield self._absorb(_word_piece(block, self.pattern, self.kind, self.lowercase))
-            return
-        # fork: the workers only run re and numpy; a bounded queue keeps at most a few pieces in memory
-        with multiprocessing.get_context("fork").Pool(self.workers) as pool:
-            waiting: deque = deque()
-            for block, _ in texts:
-                waiting.append(pool.apply_async(_word_piece, (block, self.pattern, self.kind, self.lowercase)))
-                if len(waiting) > 2 * self.workers:
-                    yield self._absorb(waiting.popleft().get())
-            while waiting:
-                yield self._absorb(waiting.popleft().get())
+    def absorb(self, distinct):
+        return np.array([self.index.setdefault(token, len(self.index)) for token in distinct], np.int64)
 
     def symbols(self):
         return list(self.index)
 
 
 class _BPELevel(_Level):
-    def __init__(self, tokenizer: Tokenizer, big: bool):
+    parallel = False  # the tokenizers library runs its batch encoding on every core itself
+
+    def __init__(self, tokenizer: Tokenizer):
         self.model = tokenizer._tokenizer  # the tokenizers library's Tokenizer
         self.lowercase = tokenizer.lowercase
         self.terminator = self.model.get_vocab_size(with_added_tokens=True)
 
-    def pieces(self, texts):
-        for _, text in texts:
-            lines = text.split("\n")[:-1]
-            nonblank = np.fromiter((not line.isspace() and line != "" for line in lines), bool, len(lines))
-            encodings = self.model.encode_batch([line.lower() if self.lowercase else line for line in lines])
-            keys = np.fromiter(itertools.chain.from_iterable((*e.ids, self.terminator) for e in encodings), np.int64)
-            yield keys, np.fromiter((len(e.ids) + 1 for e in encodings), np.int64, len(encodings)), nonblank
+    def job(self):
+        return self._encode, ()
+
+    def _encode(self, block: bytes):
+        lines = block.decode("utf-8").split("\n")[:-1]
+        nonblank = np.fromiter((not line.isspace() and line != "" for line in lines), bool, len(lines))
+        encodings = self.model.encode_batch([line.lower() if self.lowercase else line for line in lines])
+        keys = np.fromiter(itertools.chain.from_iterable((*e.ids, self.terminator) for e in encodings), np.int64)
+        return keys, np.fromiter((len(e.ids) + 1 for e in encodings), np.int64, len(encodings)), nonblank, None
 
     def symbols(self):
         table = [""] * (self.terminator + 1)
@@ -528,6 +565,26 @@ class _BPELevel(_Level):
             table[i] = token
         table[self.terminator] = NEWLINE
         return table
+
+
+def _split_piece(block: bytes, where: tuple, job: tuple, eos: bool, count: bool):
+    """One piece's work, in a worker process for big corpora: tokenize (``job``), drop blank lines
+    (``eos``), and cut the lines into splits, ``where`` = (fixed split, splitter or None, index
+    of the piece's first kept line). Returns ([(keys, lengths) per split], training-key counts or
+    None, distinct, whether the piece has text)."""
+    function, arguments = job
+    keys, lengths, nonblank, distinct = function(block, *arguments)
+    if eos and not nonblank.all():  # blank lines are dropped, each line ends in <EOS>
+        keys, lengths = keys[np.repeat(nonblank, lengths)], lengths[nonblank]
+    fixed, splitter, first = where
+    label = fixed if splitter is None else splitter.labels(first, len(lengths), TRAIN)
+    if isinstance(label, int):
+        parts = [(keys, lengths) if s == label else None for s in range(len(SPLITS))]
+    else:
+        token_labels = np.repeat(label, lengths)  # (tokens,)
+        parts = [(keys[token_labels == s], lengths[label == s]) for s in range(len(SPLITS))]
+    counts = np.bincount(parts[TRAIN][0]) if count and parts[TRAIN] is not None else None  # the terminators too
+    return parts, counts, distinct, bool(nonblank.any())
 
 
 LEVELS: dict[str, type[_Level]] = {"char": _CharLevel, "word": _RegexLevel, "whitespace": _RegexLevel, "bpe": _BPELevel}
@@ -724,6 +781,21 @@ class _Splitter:
         return np.where(rank < self.n_valid, VALID, np.where(rank < self.n_valid + self.n_test, TEST, TRAIN)).astype(np.int8)
 
 
+def _in_order(work, jobs: Iterable[tuple], pool) -> Iterator:
+    """``work(*job)`` for each job, in order: in ``pool``'s worker processes when there is one
+    (a bounded queue keeps at most a few pieces in memory), else here."""
+    if pool is None:
+        yield from itertools.starmap(work, jobs)
+        return
+    waiting: deque = deque()
+    for job in jobs:
+        waiting.append(pool.apply_async(work, job))
+        if len(waiting) > 4:
+            yield waiting.popleft().get()
+    while waiting:
+        yield waiting.popleft().get()
+
+
 def _build(data, sources: list[dict], directory: Path, progress: bool | None = None, vocab: Vocabulary | None = None, tokenizer: Tokenizer | None = None) -> None:
     """Write a prepared corpus of ``sources`` into ``directory`` (see the module docstring). With
     ``vocab`` and ``tokenizer`` given (evaluating a file with a trained run's), nothing is counted
@@ -739,23 +811,25 @@ def _build(data, sources: list[dict], directory: Path, progress: bool | None = N
         files.callback(bar.close)
         # pass 0 (only training files): count the kept lines, so that the split can be made by index
         splitter = _Splitter()
+        piece_lines: list[int] = []  # kept lines per piece of the training files, in order
         if made_split:
-            n = 0
             for path in train_paths:
                 has_text = False
-                for block, _ in text_pieces(path, bar):  # decoded only to find bytes that are not UTF-8
+                for block in byte_pieces(path, bar):  # UTF-8 is checked where pieces are tokenized
                     nonblank = count_kept_lines(block, True)
-                    n += nonblank if eos else block.count(b"\n")
+                    piece_lines.append(nonblank if eos else block.count(b"\n"))
                     has_text = has_text or nonblank > 0
                     fingerprint.update(kept_bytes(block, eos))
                 if not has_text:
                     raise DataError(f"{_shown(path, data)}: the file has no text")
-            splitter = _Splitter(n, tuple(data.split), data.split_seed)
+            splitter = _Splitter(sum(piece_lines), tuple(data.split), data.split_seed)
         if tokenizer is None:
             tokenizer = make_tokenizer({"kind": data.level, "lowercase": data.lowercase, **({"vocab_size": data.bpe_vocab} if data.level == "bpe" else {})})
             if data.level == "bpe":  # learned from the training split's lines
                 tokenizer.fit(_train_lines(train_paths, splitter, eos, bar))
-        level = LEVELS[data.level](tokenizer, sum(s["size"] for s in sources) >= POOL_FROM_BYTES)
+        level = LEVELS[data.level](tokenizer)
+        big = sum(s["size"] for s in sources) >= POOL_FROM_BYTES and (os.cpu_count() or 1) > 1
+        pool = files.enter_context(multiprocessing.get_context("fork").Pool(2)) if big and level.parallel else None
 
         # pass 1: tokenize, assign splits, count the training keys, write keys and offsets
         names = ["file"] if vocab is not None else list(SPLITS)
@@ -766,43 +840,40 @@ def _build(data, sources: list[dict], directory: Path, progress: bool | None = N
         totals = dict.fromkeys(names, 0)
         lines = dict.fromkeys(names, 0)
         counts = np.zeros(0, np.int64)
-        line_index = 0  # over the kept lines of the training files
+        first_lines = itertools.accumulate(piece_lines, initial=0)  # of each training piece, when made_split
+        work = functools.partial(_split_piece, job=level.job(), eos=eos, count=not evaluating)
         for source in sources:
             fixed = SPLITS.index(source["split"]) if source["split"] in SPLITS else TRAIN
-            has_text = False
+            fingerprinted = fixed == TRAIN and not made_split and not evaluating
 
-            def texts(path=source["path"], fixed=fixed):
-                nonlocal has_text
-                for block, text in text_pieces(path, bar):
-                    has_text = has_text or not text.isspace()
-                    if fixed == TRAIN and not made_split and not evaluating:
+            def pieces(path=source["path"], fixed=fixed, fingerprinted=fingerprinted):
+                for block in byte_pieces(path, bar):
+                    if fingerprinted:
                         fingerprint.update(kept_bytes(block, eos))
-                    yield block, text
+                    yield block, (fixed, splitter if made_split else None, next(first_lines) if made_split else 0)
 
-            for keys, lengths, nonblank in level.pieces(texts()):
-                if eos and not nonblank.all():  # blank lines are dropped, each line ends in <EOS>
-                    keys, lengths = keys[np.repeat(nonblank, lengths)], lengths[nonblank]
-                label = fixed if evaluating or fixed != TRAIN else splitter.labels(line_index, len(lengths), TRAIN)
-                line_index += len(lengths) if fixed == TRAIN else 0
-                token_labels = None if isinstance(label, int) else np.repeat(label, lengths)  # (tokens,)
-                for s, name in enumerate(names):
-                    if evaluating or token_labels is None:
-                        if not evaluating and label != s:
+            has_text = False
+            try:
+                for parts, found, distinct, text in _in_order(work, pieces(), pool):
+                    has_text = has_text or text
+                    table = level.absorb(distinct) if distinct is not None else None  # piece keys -> global keys
+                    for name, part in zip(names, parts if not evaluating else parts[TRAIN : TRAIN + 1]):
+                        if part is None or not len(part[1]):
                             continue
-                        mine_keys, mine_lengths = keys, lengths
-                    else:
-                        mine_keys, mine_lengths = keys[token_labels == s], lengths[label == s]
-                    if not len(mine_lengths):
-                        continue
-                    keys_out[name].write(np.ascontiguousarray(mine_keys, "<u4").data)
-                    offsets_out[name].write((totals[name] + np.cumsum(mine_lengths)).astype("<i8").data)
-                    totals[name] += len(mine_keys)
-                    lines[name] += len(mine_lengths)
-                    if name == "train" and not evaluating:
-                        found = np.bincount(mine_keys)  # the terminators too: <EOS> is not counted (below)
-                        if len(found) > len(counts):
-                            counts = np.concatenate([counts, np.zeros(len(found) - len(counts), np.int64)])
-                        counts[: len(found)] += found
+                        mine_keys, mine_lengths = part if table is None else (table[part[0]], part[1])
+                        keys_out[name].write(np.ascontiguousarray(mine_keys, "<u4").data)
+                        offsets_out[name].write((totals[name] + np.cumsum(mine_lengths)).astype("<i8").data)
+                        totals[name] += len(mine_keys)
+                        lines[name] += len(mine_lengths)
+                    if found is not None and len(found):
+                        keys_found = np.arange(len(found)) if table is None else table[: len(found)]
+                        top = int(keys_found.max()) + 1
+                        if top > len(counts):
+                            counts = np.concatenate([counts, np.zeros(top - len(counts), np.int64)])
+                        counts[keys_found] += found  # distinct keys: no two additions meet
+            except UnicodeDecodeError:
+                read_text(source["path"])  # the whole file, for textio's message with the line and column
+                raise
             if not has_text:
                 raise DataError(f"{_shown(source['path'], data)}: the file has no text")
         for handle in [*keys_out.values(), *offsets_out.values()]:
@@ -914,12 +985,16 @@ def _hash_block(ids: np.ndarray, t0: int, ends: np.ndarray, carry, carry_line: i
     line_ends = ends[first : last + 1]
     line_starts = np.concatenate([[ends[first - 1] if first else 0], line_ends[:-1]])
     in_block = np.minimum(line_ends, t1) - np.maximum(line_starts, t0)
-    position = np.arange(t0, t1) - np.repeat(line_starts, in_block)
-    values = _token_values(ids, position, mixed)
-    terminators = line_ends[line_ends <= t1] - 1 - t0
-    values[terminators] = 0  # the terminator is not hashed
+    # Σ_t mix(id_t)·(2·(g_t − start) + 1) over a line's tokens at global indices g_t, written as
+    # 2·(Σ m·g − start·Σ m) + Σ m (wrapping uint64 arithmetic is linear): two sums per line and
+    # no per-token position (what _token_values computes, token by token, for one sequence)
+    m = mixed[ids]  # (block,) uint64
+    m[line_ends[line_ends <= t1] - 1 - t0] = 0  # the terminator is not hashed
+    cuts = np.concatenate([[0], np.cumsum(in_block)[:-1]])  # (lines in block,)
     with np.errstate(over="ignore"):
-        sums = np.add.reduceat(values, np.concatenate([[0], np.cumsum(in_block)[:-1]]))
+        s1 = np.add.reduceat(m, cuts)
+        s2 = np.add.reduceat(m * np.arange(t0, t1, dtype=np.uint64), cuts)
+        sums = (s2 - line_starts.astype(np.uint64) * s1) * np.uint64(2) + s1
         sums[0] += carry
     finished = line_ends <= t1  # all but perhaps the last line
     if finished.any():
