@@ -131,3 +131,102 @@ def test_demo_quick_and_tour_quick(tmp_path, capsys, monkeypatch):
 def test_console_script_help():
     result = subprocess.run([sys.executable, "-m", "rnnkit.cli", "train", "lm", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "rnnkit train lm names.txt" in result.stdout
+
+
+def _train_parsers() -> dict:
+    """``rnnkit train``'s parser of each task, as cli/train.py generates them."""
+    import argparse
+
+    from rnnkit.cli import train
+
+    root = argparse.ArgumentParser(prog="rnnkit")
+    train.add_parser(root.add_subparsers(dest="verb"))
+    parser = root._subparsers._group_actions[0].choices["train"]
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+
+
+def _option_of(parser, dest: str):
+    return [a for a in parser._actions if a.dest == dest and a.option_strings]
+
+
+def test_every_setting_of_every_task_is_an_option_of_its_train_command():
+    """The options are generated from the code: each field of a task's data dataclass (its files
+    as DATA), each model setting it takes and each training setting is an option, parsed by the
+    type its field declares, its default shown from the code; nothing is missing or invented."""
+    from dataclasses import fields
+
+    from rnnkit.settings import settings_of
+    from rnnkit.tasks import TASKS
+    from rnnkit.training import TrainingConfig
+
+    parsers = _train_parsers()
+    assert set(parsers) == set(TASKS)
+    for kind, task in TASKS.items():
+        parser = parsers[kind]
+        rows = settings_of(task.Data) + task.model_settings() + settings_of(TrainingConfig)
+        for name, default, meta, _ in rows:
+            if name == "train":
+                assert [a.metavar for a in parser._actions if a.dest == "train"] == ["DATA"]
+                continue
+            actions = _option_of(parser, name)
+            assert actions, f"rnnkit train {kind}: no option for the setting {name}"
+            if meta.get("type") not in (None, bool):
+                assert actions[0].type is meta["type"], (kind, name)
+            if isinstance(default, (int, float, str)) and not isinstance(default, bool):
+                assert f"(default: {default:g})" in actions[0].help if isinstance(default, float) else f"(default: {default})" in actions[0].help
+        settings = {row[0] for row in rows} | {"help", "run", "resume", "config"}
+        assert {a.dest for a in parser._actions} <= settings, f"rnnkit train {kind}: options that are no setting"
+
+
+def test_train_choices_come_from_the_registries():
+    from rnnkit.cells import CELLS
+    from rnnkit.engines import ENGINES
+
+    for parser in _train_parsers().values():
+        assert list(_option_of(parser, "engine")[0].choices) == ["auto", *ENGINES]  # every engine, triton's too
+        assert _option_of(parser, "cell")[0].metavar == "{" + ",".join(CELLS) + "}"
+
+
+def test_train_help_lists_every_task(capsys):
+    from rnnkit.tasks import TASKS
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    assert len(TASKS) == 5 and all(f"    {kind} " in out or f"    {kind}\n" in out for kind in TASKS)
+
+
+def test_boolean_settings_take_both_flags_and_the_command_line_wins_over_a_config_file():
+    parser = _train_parsers()["tagger"]
+    assert parser.parse_args(["x", "--one-direction", "--no-crf"]).bidirectional is False
+    assert parser.parse_args(["x", "--bidirectional"]).bidirectional is True
+    assert parser.parse_args(["x"]).bidirectional is None  # not given: the config file's or the default
+    classifier = _train_parsers()["classifier"]
+    assert classifier.parse_args(["x", "--keep-case"]).lowercase is False
+    assert classifier.parse_args(["x", "--lowercase", "--no-phrases"]).lowercase is True
+
+
+def test_prepare_takes_the_language_models_corpus_settings():
+    import argparse
+
+    from rnnkit.cli import prepare
+    from rnnkit.data.corpus import SETTINGS
+
+    root = argparse.ArgumentParser(prog="rnnkit")
+    prepare.add_parser(root.add_subparsers(dest="verb"))
+    parser = root._subparsers._group_actions[0].choices["prepare"]
+    lm = _train_parsers()["lm"]
+    for name in ("valid", "test", *SETTINGS):
+        ours, theirs = _option_of(parser, name), _option_of(lm, name)
+        assert [a.option_strings for a in ours] == [a.option_strings for a in theirs] and ours[0].type is theirs[0].type
+    assert not _option_of(parser, "batch_size")  # batching is training's business
+
+
+@pytest.mark.parametrize("task", ["lm", "tagger", "classifier", "seq2seq", "music"])
+def test_train_without_training_data_is_one_line_for_every_task(task, tmp_path, capsys):
+    code, _, err = rnnkit("train", task, "--run", tmp_path / "run", capsys=capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "no training" in err or "--source and --target" in err
+    assert not (tmp_path / "run").exists()
+    code, _, err = rnnkit("train", task, "--resume", "--run", tmp_path / "run", "--batch-size", "3", capsys=capsys)
+    assert code == 2 and "give no data settings (given: batch_size)" in err

@@ -202,8 +202,6 @@ def resume(run_path: str | Path, overrides: dict | None = None) -> tuple[RunDir,
     for key in overrides:
         if key not in RESUMABLE:
             raise UsageError(f"--resume continues the run as configured; {key!r} cannot change (these can: {', '.join(sorted(RESUMABLE))})")
-    if overrides.get("clip") == 0:
-        overrides["clip"] = None
     # when to stop was this run's last invocation's business: a resume runs to the configured end
     training = TrainingConfig.from_dict({**config["training"], "stop_at_step": None, "time_limit": None, **overrides})
     training.check()

@@ -84,23 +84,21 @@ def check_config_values(parser: argparse.ArgumentParser, values: dict, source: s
 
 def run(args) -> int:
     from ..runs import read_config_file, resume, start
+    from ..tasks import TASKS
 
     given = {k: v for k, v in vars(args).items() if k not in NOT_SETTINGS and v is not None and v != []}
     if args.resume:
         if not args.run:
             raise UsageError("--resume needs --run DIR")
-        if given.get("train") or given.get("source"):
-            raise UsageError("--resume reads the data recorded in the run; give no data files")
+        data = sorted(key for key in given if key in TASKS[args.task].data_keys())
+        if data:
+            raise UsageError(f"--resume reads the data recorded in the run; give no data settings (given: {', '.join(data)})")
         _, summary = resume(args.run, given)
     else:
         values = read_config_file(args.config) if args.config else {}
         if values and getattr(args, "_options", None) is not None:
             check_config_values(args._options, values, args.config)
-        values.update(given)
-        if values.get("clip") == 0:
-            values["clip"] = None
-        if not (values.get("train") or values.get("source") or values.get("dates")):
-            raise UsageError("no training data: give DATA files (or 'train' in --config)")
+        values.update(given)  # the task's data check says what is missing (no training files ...)
         _, summary = start(args.task, values, args.run)
     _print_summary(summary)
     return 0

@@ -13,11 +13,11 @@ from contextlib import contextmanager
 from dataclasses import asdict
 
 from ..cells import CELLS
+from ..distributed import SINGLE
 from ..engines import ENGINES
 from ..models.classifier import POOLINGS
 from ..models.seq2seq import ATTENTIONS
 from ..settings import dropout_rate, list_of_ints, nonnegative_float, nonnegative_int, option, positive_int, probability
-from ..distributed import SINGLE
 
 CELL_OPTION_KEYS = ("peepholes", "nonlinearity")  # settings that go to the cell, not the model
 
@@ -92,8 +92,8 @@ def typed_tokens(tokenizer, vocab, text: str) -> list[str]:
 
 
 def as_path_list(train) -> list[str]:
-    """The ``train`` setting as a list of paths (one path or several)."""
-    return [str(p) for p in ([train] if isinstance(train, str) else train)]
+    """The ``train`` setting as a list of paths (one path or several; "", the default, is none)."""
+    return [str(p) for p in ([train] if isinstance(train, str) else train) if str(p)]
 
 
 class TaskBase:

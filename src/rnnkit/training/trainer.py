@@ -33,7 +33,7 @@ import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Iterator, Protocol
+from typing import Any, Iterator, Protocol, runtime_checkable
 
 import torch
 from safetensors.torch import save_model
@@ -49,14 +49,18 @@ from .optim import OPTIMIZERS, SCHEDULES, make_optimizer, make_schedule
 PRECISIONS = ("fp32", "bf16", "fp16")  # autocast's dtypes on CUDA (fp16 with a gradient scaler)
 
 
+@runtime_checkable
 class Task(Protocol):
     """What the trainer needs from a task. ``evaluate`` returns a dict with at least ``loss`` (per
     token or per example) and ``count``; ``criterion`` (lower is better, default ``loss``) chooses the
     best weights and drives early stopping; other numeric entries are logged too. ``describe``
-    turns such a dict into one line for the user."""
+    turns such a dict into one line for the user. ``train_batches`` gives this process's share
+    of each batch (``shard``: under torchrun). Optional: ``save_pictures(result, directory, name)``
+    -> {name: path} for the test evaluation. ``rnnkit.tasks.TaskBase`` provides all but ``loss``,
+    ``evaluate`` and ``describe`` (tests/test_task_contract.py: a task written against it)."""
 
     def batches_per_epoch(self) -> int: ...
-    def train_batches(self, epoch: int, start: int) -> Iterator[Any]: ...
+    def train_batches(self, epoch: int, start: int, shard: Shard = ...) -> Iterator[Any]: ...
     def start_epoch(self, epoch: int) -> None: ...
     def loss(self, model: nn.Module, batch: Any, device: torch.device) -> tuple[Tensor, int]: ...
     def has_split(self, split: str) -> bool: ...
@@ -106,8 +110,13 @@ class TrainingConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainingConfig":
+        """The configuration of ``values``' training settings (others are ignored); ``clip`` 0 is
+        no clipping (None), as ``--clip 0`` says."""
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
+        values = {k: v for k, v in values.items() if k in known}
+        if values.get("clip") == 0:
+            values["clip"] = None
+        return cls(**values)
 
     # name -> (kind, low, low included, high, high included, None allowed): the range of each number
     RANGES = {
