@@ -210,6 +210,29 @@ def test_no_import_cycle(graph):
     assert cycle is None, "import cycle: " + " -> ".join(cycle) + "\n" + "\n".join(str(where[a, b]) for a, b in zip(cycle, cycle[1:]))
 
 
+# Within these packages a module imports only the shared ones beside it: one model (or task) never
+# reaches into another's file for a piece they both need; that piece moves to a shared module.
+SHARED_WITHIN = {
+    "rnnkit.models": {"rnnkit.models.registry", "rnnkit.models.heads", "rnnkit.models.losses", "rnnkit.models.crf"},
+    "rnnkit.tasks": {"rnnkit.tasks.base"},
+}
+
+
+def reaching_into_siblings(imports: list[Import]) -> list[str]:
+    return [
+        str(imp)
+        for imp in imports
+        for package, shared in SHARED_WITHIN.items()
+        if imp.importer.startswith(package + ".") and imp.target.startswith(package + ".") and imp.target not in shared
+    ]
+
+
+def test_models_and_tasks_share_pieces_only_through_shared_modules(graph):
+    _, imports = graph
+    reaching = reaching_into_siblings(imports)
+    assert not reaching, "a module imports a sibling's file; move the shared piece to one of " + str(SHARED_WITHIN) + ":\n" + "\n".join(reaching)
+
+
 def test_the_checks_can_fail():
     """The checks catch what they are for: an upward import and a circle."""
     assert layer_of("rnnkit.data.batches") < layer_of("rnnkit.training.trainer")
@@ -218,3 +241,6 @@ def test_the_checks_can_fail():
     assert find_cycle({"a": {"b"}, "b": {"c"}}) is None
     assert initialised("rnnkit.models.tagger", "rnnkit.tasks.tagging") == ["rnnkit.models", "rnnkit.models.tagger"]
     assert initialised("rnnkit.models.heads", "rnnkit.models.tagger") == ["rnnkit.models.heads"]
+    sibling = Import("rnnkit.models.classifier", "src/rnnkit/models/classifier.py", "rnnkit.models.tagger", 1, "from .tagger import final_outputs", True)
+    shared = Import("rnnkit.models.classifier", "src/rnnkit/models/classifier.py", "rnnkit.models.heads", 1, "from .heads import final_outputs", True)
+    assert reaching_into_siblings([sibling, shared]) == [str(sibling)]

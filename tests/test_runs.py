@@ -1,0 +1,67 @@
+"""Run directories as ``rnnkit.runs`` handles them before any training: configuration files, the
+split of one flat configuration into data, model and training settings, the choice of a free run
+directory, one training process per directory. (Starting, resuming and opening runs are exercised
+end to end in test_trainer.py and the task tests.)"""
+
+from __future__ import annotations
+
+import pytest
+
+from rnnkit.errors import DataError, UsageError
+from rnnkit.files import RunDir
+from rnnkit.runs import _locked, free_run_path, read_config_file, split_config
+
+
+def test_toml_and_json_config_files_read_alike_with_dashes_as_underscores(tmp_path):
+    toml = tmp_path / "settings.toml"
+    toml.write_text('level = "word"\nhidden-size = 64\nhead_sizes = [32, 16]\n', encoding="utf-8")
+    json_file = tmp_path / "settings.json"
+    json_file.write_text('{"level": "word", "hidden-size": 64, "head_sizes": [32, 16]}', encoding="utf-8")
+    expected = {"level": "word", "hidden_size": 64, "head_sizes": [32, 16]}
+    assert read_config_file(toml) == expected
+    assert read_config_file(json_file) == expected
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("bad.toml", "level = \n", r"bad\.toml: not valid TOML"),
+    ("bad.json", "{\"level\": ", r"bad\.json: not valid JSON"),
+    ("list.json", "[1, 2]", r"list\.json: expected a table of settings"),
+])  # fmt: skip
+def test_a_config_file_that_is_no_table_of_settings_is_named_in_one_line(tmp_path, name, text, message):
+    (tmp_path / name).write_text(text, encoding="utf-8")
+    with pytest.raises(DataError, match=message) as error:
+        read_config_file(tmp_path / name)
+    assert "\n" not in str(error.value)
+    with pytest.raises(FileNotFoundError, match="absent.toml: no such config file"):
+        read_config_file(tmp_path / "absent.toml")
+
+
+def test_one_flat_configuration_is_split_by_who_takes_each_setting():
+    data, model, training = split_config("lm", {"level": "word", "hidden_size": 32, "peepholes": True, "lr": 0.01, "epochs": 2})
+    assert data == {"level": "word"}
+    assert model == {"hidden_size": 32, "peepholes": True}  # a cell setting goes with the model's
+    assert training == {"lr": 0.01, "epochs": 2}
+    with pytest.raises(UsageError, match=r"^settings\.toml: unknown setting 'crf' for task 'lm'$"):
+        split_config("lm", {"crf": True}, source="settings.toml")  # a tagger's setting, not a language model's
+
+
+def test_a_new_run_takes_the_first_name_that_holds_no_run(tmp_path):
+    base = tmp_path / "names-char-lstm"
+    assert free_run_path(base) == base  # absent
+    base.mkdir()
+    assert free_run_path(base) == base  # empty: nothing to lose
+    (base / "config.json").write_text("{}")
+    (tmp_path / "names-char-lstm-2").mkdir()
+    (tmp_path / "names-char-lstm-2" / "config.json").write_text("{}")
+    assert free_run_path(base) == tmp_path / "names-char-lstm-3"
+
+
+def test_one_training_process_per_run_directory(tmp_path):
+    run = RunDir(tmp_path / "run")
+    with _locked(run):
+        # a second lock on the same directory (another open file, as another process would hold)
+        with pytest.raises(UsageError, match=r"run: another rnnkit process is training in this run directory"):
+            with _locked(run):
+                pass
+    with _locked(run):  # released when the first one ended
+        pass
