@@ -20,7 +20,8 @@ or ``--top-p 0`` gets a one-line error naming the option before a run is opened 
 
 ``float("nan")``, ``float("inf")`` and ``float("1e999")`` all parse, so a plain ``type=float`` lets them
 through to the model, where they fail far from the option (a NaN softmax, an empty beam) or not at all.
-This module imports nothing but the standard library: the dataclasses of every layer use it.
+This module imports nothing but the standard library (and rnnkit.errors): every layer's
+dataclasses use it. ``check_settings`` checks values that did not come through the command line.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ import argparse
 import dataclasses
 import math
 from typing import Any, Callable
+
+from .errors import UsageError
 
 
 def number(kind: type = float, *, low: float | None = None, high: float | None = None,
@@ -60,6 +63,7 @@ def number(kind: type = float, *, low: float | None = None, high: float | None =
         return value
 
     parse.__name__ = name or f"{kind.__name__}_in_range"  # argparse names the type in some messages
+    parse.kind, parse.what = kind, what  # for check_settings
     return parse
 
 
@@ -118,3 +122,28 @@ def settings_of(config: type) -> list[tuple[str, Any, dict, str]]:
         default = field.default_factory() if field.default_factory is not dataclasses.MISSING else field.default
         rows.append((field.name, None if default is dataclasses.MISSING else default, dict(field.metadata), str(field.type)))
     return rows
+
+
+def check_settings(config: Any, source: str) -> None:
+    """A one-line ``UsageError`` naming the first setting of the dataclass instance ``config`` that
+    its own option would refuse: a number of the wrong kind, not finite or out of its range (its
+    field's ``type``, made by :func:`number`), or a value not among its ``choices``. For values that
+    do not pass through the command line: a config file's, a resumed run's. None passes where the
+    field's annotation allows it."""
+    for field in dataclasses.fields(config):
+        value, parse, choices = getattr(config, field.name), field.metadata.get("type"), field.metadata.get("choices")
+        if value is None and "None" in str(field.type):
+            continue
+        choices = choices() if callable(choices) else choices
+        if choices is not None and value not in choices:
+            raise UsageError(f"{source} {field.name}: must be one of {', '.join(map(str, choices))}, got {value!r}")
+        kind = getattr(parse, "kind", None)
+        if kind is None:
+            continue
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (kind is float or isinstance(value, int))
+        try:
+            ok = ok and parse(str(value)) is not None
+        except argparse.ArgumentTypeError:
+            ok = False
+        if not ok:
+            raise UsageError(f"{source} {field.name}: must be {parse.what}, got {value!r}")

@@ -43,7 +43,7 @@ from ..errors import UsageError
 from ..files import CheckpointError, RunDir, _write_new, load_weights_file
 from .checkpoint import STATE, Checkpoint, Checkpoints, MetricsLog, load_state, state_bytes, test_point
 from ..distributed import Shard, all_sum, barrier, broadcast_flag, local_device, setup
-from ..settings import ema_decay, nonnegative_float, nonnegative_int, positive_float, positive_int, probability, setting
+from ..settings import check_settings, ema_decay, nonnegative_float, nonnegative_int, positive_float, positive_int, probability, setting
 from .optim import OPTIMIZERS, SCHEDULES, make_optimizer, make_schedule
 
 PRECISIONS = ("fp32", "bf16", "fp16")  # autocast's dtypes on CUDA (fp16 with a gradient scaler)
@@ -118,47 +118,11 @@ class TrainingConfig:
             values["clip"] = None
         return cls(**values)
 
-    # name -> (kind, low, low included, high, high included, None allowed): the range of each number
-    RANGES = {
-        "epochs": (int, 1, True, None, True, False),
-        "max_steps": (int, 1, True, None, True, True),
-        "lr": (float, 0, False, None, True, False),
-        "weight_decay": (float, 0, True, None, True, False),
-        "momentum": (float, 0, True, 1, True, False),
-        "warmup_steps": (int, 0, True, None, True, False),
-        "clip": (float, 0, False, None, True, True),
-        "ema": (float, 0, False, 1, False, True),
-        "nt_patience": (int, 1, True, None, True, False),
-        "patience": (int, 1, True, None, True, True),
-        "eval_every": (int, 1, True, None, True, True),
-        "sample_every": (int, 0, True, None, True, True),
-        "log_every": (int, 1, True, None, True, False),
-        "time_limit": (float, 0, False, None, True, True),
-        "stop_at_step": (int, 1, True, None, True, True),
-        "save_every_steps": (int, 1, True, None, True, True),
-        "save_every_minutes": (float, 0, False, None, True, True),
-        "keep_checkpoints": (int, 1, True, None, True, False),
-        "seed": (int, None, True, None, True, False),
-    }
-    CHOICES = {"optimizer": tuple(OPTIMIZERS), "schedule": SCHEDULES, "precision": PRECISIONS}
-
     def check(self, source: str = "training setting") -> None:
-        """A one-line ``UsageError`` for a setting of the wrong type, not finite or out of range
-        (settings from a config file do not pass through the command line's checks)."""
-        for name, (kind, low, low_in, high, high_in, optional) in self.RANGES.items():
-            value = getattr(self, name)
-            if value is None and optional:
-                continue
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (kind is float or isinstance(value, int))
-            ok = ok and math.isfinite(value)
-            ok = ok and (low is None or value > low or (low_in and value == low)) and (high is None or value < high or (high_in and value == high))
-            if not ok:
-                bounds = " and ".join(b for b in (low is not None and f"{'>=' if low_in else '>'} {low:g}", high is not None and f"{'<=' if high_in else '<'} {high:g}") if b)
-                what = "a whole number" if kind is int else "a finite number"
-                raise UsageError(f"{source} {name}: must be {what}{' ' + bounds if bounds else ''}, got {value!r}")
-        for name, choices in self.CHOICES.items():
-            if getattr(self, name) not in choices:
-                raise UsageError(f"{source} {name}: must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
+        """A one-line ``UsageError`` for a setting of the wrong type, not finite, out of range or not
+        one of its choices, by the field's own option (settings from a config file or a resumed run
+        do not pass through the command line's checks)."""
+        check_settings(self, source)
 
 
 def resolve_device(name: str) -> torch.device:
