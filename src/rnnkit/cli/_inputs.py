@@ -96,5 +96,12 @@ def describe_tokens(tokens: Sequence[str]) -> str:
     return ", ".join(f"{t!r} (U+{ord(t):04X})" if len(t) == 1 else repr(t) for t in tokens)
 
 
+def warn_unseen(verb: str, what: str, tokens, most: int = 20) -> None:
+    """One note naming the (first ``most``) tokens the vocabulary did not hold, if any."""
+    tokens = list(tokens)
+    if tokens:
+        warn(verb, f"{what}: {describe_tokens(tokens[:most])}{' ...' if len(tokens) > most else ''}")
+
+
 def warn(verb: str, message: str) -> None:
     print(f"rnnkit {verb}: note: {message}", file=sys.stderr)

@@ -23,12 +23,14 @@ from ._options import device as device_option
 WEIGHTS = ["best", "last"]
 
 
-def run_parser(subparsers, name: str, kinds: Sequence[str], *, description: str | None = None, many: bool = False,
-               device: bool = True) -> argparse.ArgumentParser:  # fmt: skip
+def run_parser(subparsers, name: str, kinds: Sequence[str] | None = None, *, description: str | None = None,
+               many: bool = False, device: bool = True) -> argparse.ArgumentParser:  # fmt: skip
     """The parser of verb ``name`` with RUN (``many``: RUN...; in ``args.runs``), ``--weights`` and
-    (``device``) ``--device``. ``kinds``: the ``config.json`` tasks the verb takes, checked by
-    ``open_verb_run`` before any weights load."""
-    parser = subparsers.add_parser(name, description=description)
+    (``device``) ``--device``. ``kinds``: the ``config.json`` tasks the verb takes (None: all),
+    checked by ``open_verb_run`` before any weights load. ``description``: the verb module's
+    docstring, its reST quotes dropped, so that the module's documentation is its ``--help``."""
+    parser = subparsers.add_parser(name, description=description and description.replace("``", ""))
+    kinds = list(KIND_NAMES) if kinds is None else kinds
     what = "of any kind" if set(kinds) == set(KIND_NAMES) else "of a " + " or ".join(KIND_NAMES.get(k, k) for k in kinds) + " run"
     if many:
         parser.add_argument("runs", metavar="RUN", nargs="+", help=f"run directories, each {what}")
@@ -50,11 +52,25 @@ def open_verb_run(args):
     return open_run_for(f"rnnkit {args.verb}", args.run, args.kinds, args.weights, getattr(args, "device", "auto"))
 
 
-def add_text_input(parser: argparse.ArgumentParser, what: str, *, stdin: str = "'-' or none: standard input") -> None:
+def add_text_input(parser: argparse.ArgumentParser, what: str, *, stdin: str = "'-' or none: standard input",
+                   json: str | None = None) -> None:  # fmt: skip
     """TEXT... and ``--file FILE``, the same on every verb that reads text (``_inputs.texts_from``
-    reads them): each argument one input line, ``-`` standard input, then the lines of FILE."""
+    reads them): each argument one input line, ``-`` standard input, then the lines of FILE; with
+    ``json`` (its help), ``--json``: one JSON object per input line."""
     parser.add_argument("text", nargs="*", metavar="TEXT", help=f"{what}, one per argument ({stdin})")
     parser.add_argument("--file", metavar="FILE", help=f"read {what} from FILE, one per line ('-': standard input)")
+    if json:
+        parser.add_argument("--json", action="store_true", help=json)
+
+
+def texts_and_run(args):
+    """(texts, task, model, device) of a verb that reads text: the input lines first, so that a
+    missing ``--file`` or empty standard input is named before any weights load."""
+    from ._inputs import texts_from
+
+    texts = texts_from(args.text, args.file)
+    task, model, _, device = open_verb_run(args)
+    return texts, task, model, device
 
 
 def add_plot(parser: argparse.ArgumentParser, what: str, *, old: str | None = None) -> None:

@@ -1,30 +1,28 @@
-"""``rnnkit classify RUN TEXT...``: the label of each text, with class probabilities."""
+"""``rnnkit classify RUN TEXT...``: the label of each text, with class probabilities.
+
+One line per input line: LABEL<TAB>TEXT<TAB>class probabilities (--json: one object). A blank line
+gives an empty line. Typed text is tokenized as the training text was (Penn Treebank style for
+tokenized corpora such as SST trees); words the vocabulary does not hold are named on stderr.
+"""
 
 from __future__ import annotations
 
 import json
 
-from ._run_options import add_ensemble, add_text_input, open_verb_run, run_parser
+from ._run_options import add_ensemble, add_text_input, run_parser, texts_and_run
 
 
 def add_parser(subparsers) -> None:
-    parser = run_parser(
-        subparsers, "classify", ["classifier"],
-        description="One line per input line: LABEL<TAB>TEXT<TAB>class probabilities (--json: one object). A blank "
-        "line gives an empty line. Typed text is tokenized as the training text was (Penn Treebank style for "
-        "tokenized corpora such as SST trees); words the vocabulary does not hold are named on stderr.",
-    )
-    add_text_input(parser, "texts")
-    parser.add_argument("--json", action="store_true", help="JSON lines")
+    parser = run_parser(subparsers, "classify", ["classifier"], description=__doc__)
+    add_text_input(parser, "texts", json="JSON lines: label, class probabilities, unknown words")
     add_ensemble(parser)
 
 
 def run(args) -> int:
-    from ._inputs import describe_tokens, per_line, texts_from, warn
+    from ._inputs import per_line, warn_unseen
     from ._run_options import open_ensemble
 
-    texts = texts_from(args.text, args.file)
-    task, model, _, device = open_verb_run(args)
+    texts, task, model, device = texts_and_run(args)
     ensemble = open_ensemble(args, task)
     unseen: dict[str, None] = {}
     for text, result in zip(texts, per_line(texts, lambda kept: task.classify(model, kept, device, ensemble))):
@@ -37,6 +35,6 @@ def run(args) -> int:
         else:
             probs = "  ".join(f"{label}: {p:.2f}" for label, p in result["probabilities"].items())
             print(f"{result['label']}\t{result['text']}\t{probs}")
-    if unseen and not args.json:
-        warn("classify", f"not in the vocabulary, read as <UNK>: {describe_tokens(list(unseen)[:20])}{' ...' if len(unseen) > 20 else ''}")
+    if not args.json:
+        warn_unseen("classify", "not in the vocabulary, read as <UNK>", unseen)
     return 0

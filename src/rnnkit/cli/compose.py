@@ -1,4 +1,8 @@
-"""``rnnkit compose RUN --length N --out song.mid``: new music from a trained music model."""
+"""``rnnkit compose RUN --length N --out song.mid``: new music from a trained music model.
+
+One-to-many generation from x<1> = 0 (or after the opening of a --prime MIDI file): each step drawn
+from the model and fed back.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,7 @@ from ._run_options import add_plot, hidden_alias, open_verb_run, run_parser
 
 
 def add_parser(subparsers) -> None:
-    parser = run_parser(subparsers, "compose", ["music"], description="One-to-many generation from x<1> = 0 (or after the "
-                        "opening of a --prime MIDI file): each step drawn from the model and fed back.")  # fmt: skip
+    parser = run_parser(subparsers, "compose", ["music"], description=__doc__)
     parser.add_argument("--length", type=positive_int, default=64, help="time steps to write (default 64)")
     hidden_alias(parser, "--steps", "length", type=positive_int)  # its name until generated and training steps got names of their own
     parser.add_argument("--until-end", action="store_true", help="voice-token models: stop where the model ends the piece (at most --length)")

@@ -1,4 +1,9 @@
-"""``rnnkit eval RUN DATA``: a trained model's scores on a data file."""
+"""``rnnkit eval RUN DATA``: a trained model's scores on a data file.
+
+The run's scores on DATA, read as in training: loss and perplexity for a language model, entity F1
+for a tagger, accuracy and macro-F1 for a classifier, BLEU and chrF for translation, the loss per
+step for music.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,7 @@ from ._run_options import add_ensemble, add_plot, hidden_alias, open_verb_run, r
 
 
 def add_parser(subparsers) -> None:
-    from ._inputs import KIND_NAMES
-
-    parser = run_parser(subparsers, "eval", list(KIND_NAMES), description="The run's scores on DATA, read as in training: "
-                        "loss and perplexity for a language model, entity F1 for a tagger, accuracy and macro-F1 for a "
-                        "classifier, BLEU and chrF for translation, the loss per step for music.")  # fmt: skip
+    parser = run_parser(subparsers, "eval", description=__doc__)
     parser.add_argument("data", metavar="DATA", help="file to evaluate, read as in training (translation: SOURCE,TARGET)")
     parser.add_argument("--json", action="store_true", help="print a JSON object")
     add_plot(parser, "the evaluation (a classifier's confusion matrix)")

@@ -1,4 +1,10 @@
-"""``rnnkit export RUN --format onnx --out model.onnx``: a trained run as ONNX graphs and a JSON."""
+"""``rnnkit export RUN --format onnx --out model.onnx``: a trained run as ONNX graphs and a JSON.
+
+Writes the run's model as ONNX graphs (the recurrent layers as ONNX's own RNN/GRU/LSTM operators; a
+seq2seq run as OUT's stem .encoder.onnx and .decoder.onnx) and a JSON beside them with the
+tokenizer, vocabularies and labels, then runs the graphs in onnxruntime beside rnnkit on a random
+padded batch and prints how far apart they are. docs/serving.md shows how to run them.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +12,7 @@ from ._run_options import run_parser
 
 
 def add_parser(subparsers) -> None:
-    parser = run_parser(
-        subparsers, "export", ["lm", "tagger", "classifier", "seq2seq", "music"], device=False,
-        description="Writes the run's model as ONNX graphs (the recurrent layers as ONNX's own RNN/GRU/LSTM operators; "
-        "a seq2seq run as OUT's stem .encoder.onnx and .decoder.onnx) and a JSON beside them with the tokenizer, "
-        "vocabularies and labels, then runs the graphs in onnxruntime beside rnnkit on a random padded batch and "
-        "prints how far apart they are. docs/serving.md shows how to run them.",
-    )
+    parser = run_parser(subparsers, "export", device=False, description=__doc__)
     parser.add_argument("--format", choices=["onnx"], default="onnx", help="the only format so far: onnx")
     parser.add_argument("--out", required=True, help="file to write, ending in .onnx (the JSON goes beside it)")
     parser.add_argument("--no-check", action="store_true", help="do not run the export in onnxruntime against rnnkit")

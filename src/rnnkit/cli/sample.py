@@ -1,4 +1,9 @@
-"""``rnnkit sample RUN``: novel sequences from a trained language model."""
+"""``rnnkit sample RUN``: novel sequences from a trained language model.
+
+Start from x<1> = 0 (or --prime text), draw each token from the softmax, feed it back, stop at <EOS>
+or --max-length. Each sample is marked novel or seen in the training data. <UNK> is never drawn
+unless --allow-unk (its logit is masked: the same as rejecting it and drawing again).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,7 @@ from ._run_options import open_verb_run, run_parser
 
 
 def add_parser(subparsers) -> None:
-    parser = run_parser(
-        subparsers, "sample", ["lm"],
-        description="Start from x<1> = 0 (or --prime text), draw each token from the softmax, feed it back, "
-        "stop at <EOS> or --max-length. Each sample is marked novel or seen in the training data. "
-        "<UNK> is never drawn unless --allow-unk (its logit is masked: the same as rejecting it and drawing again).",
-    )
+    parser = run_parser(subparsers, "sample", ["lm"], description=__doc__)
     parser.add_argument("-n", "--num", type=positive_int, default=10, help="number of samples (default 10)")
     parser.add_argument("--temperature", type=positive_float, default=1.0, help="below 1: safer, above 1: wilder (default 1)")
     parser.add_argument("--top-k", type=nonnegative_int, help="draw among the k most likely tokens only (0: all)")

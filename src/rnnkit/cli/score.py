@@ -1,29 +1,27 @@
-"""``rnnkit score RUN TEXT...``: the probability a language model gives a sentence."""
+"""``rnnkit score RUN TEXT...``: the probability a language model gives a sentence.
+
+P(sentence) = product over tokens of P(y<t> | y<1..t-1>). Prints each token's conditional
+probability (tokens mapped to <UNK> are flagged), the log-probability and the perplexity. Text comes
+from arguments, --file, or standard input ('-' or no text); one result per input line, a blank line
+giving an empty result.
+"""
 
 from __future__ import annotations
 
 import json
 
-from ._run_options import add_text_input, open_verb_run, run_parser
+from ._run_options import add_text_input, run_parser, texts_and_run
 
 
 def add_parser(subparsers) -> None:
-    parser = run_parser(
-        subparsers, "score", ["lm"],
-        description="P(sentence) = product over tokens of P(y<t> | y<1..t-1>). Prints each token's conditional "
-        "probability (tokens mapped to <UNK> are flagged), the log-probability and the perplexity. "
-        "Text comes from arguments, --file, or standard input ('-' or no text); one result per input line, "
-        "a blank line giving an empty result.",
-    )
-    add_text_input(parser, "sentences to score")
-    parser.add_argument("--json", action="store_true", help="one JSON object per input line")
+    parser = run_parser(subparsers, "score", ["lm"], description=__doc__)
+    add_text_input(parser, "sentences to score", json="one JSON object per input line")
 
 
 def run(args) -> int:
-    from ._inputs import is_blank, texts_from
+    from ._inputs import is_blank
 
-    texts = texts_from(args.text, args.file)
-    task, model, _, device = open_verb_run(args)
+    texts, task, model, device = texts_and_run(args)
     for text in texts:
         if is_blank(text):  # nothing to score: an empty result keeps the outputs in line with the inputs
             result = {"text": text, "tokens": [], "log_prob": None, "log10_prob": None, "perplexity": None}

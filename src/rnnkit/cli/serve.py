@@ -1,4 +1,10 @@
-"""``rnnkit serve RUN [RUN ...]``: an HTTP API and a browser playground for trained runs."""
+"""``rnnkit serve RUN [RUN ...]``: an HTTP API and a browser playground for trained runs.
+
+Loads every RUN once and answers POST /api/generate, score, tag, classify, translate and compose
+(each request names its 'model'), GET /api/models and /api/health, and the playground page at /.
+Requests for the same model arriving within --window-ms run as one batch. Binds to 127.0.0.1 unless
+--host says otherwise.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +13,7 @@ from ._run_options import run_parser
 
 
 def add_parser(subparsers) -> None:
-    parser = run_parser(
-        subparsers, "serve", ["lm", "tagger", "classifier", "seq2seq", "music"], many=True,
-        description="Loads every RUN once and answers POST /api/generate, score, tag, classify, translate and compose "
-        "(each request names its 'model'), GET /api/models and /api/health, and the playground page at /. Requests "
-        "for the same model arriving within --window-ms run as one batch. Binds to 127.0.0.1 unless --host says otherwise.",
-    )
+    parser = run_parser(subparsers, "serve", many=True, description=__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=port, default=8000)
     parser.add_argument("--no-batching", action="store_true", help="run every request alone (for comparison)")

@@ -1,35 +1,33 @@
-"""``rnnkit tag RUN TEXT...``: named entities in raw text."""
+"""``rnnkit tag RUN TEXT...``: named entities in raw text.
+
+Text is split into words as the training sentences were (Penn Treebank style for CoNLL data, else
+the word rule), tagged, and printed with entities marked inline, e.g. [Teddy Roosevelt](PER) was a
+great President . (--json: one object per line). One output line per input line: a blank line gives
+an empty line; words the vocabulary does not hold are named on stderr.
+"""
 
 from __future__ import annotations
 
 import json
 
-from ._run_options import add_text_input, open_verb_run, run_parser
+from ._run_options import add_text_input, run_parser, texts_and_run
 
 
 def add_parser(subparsers) -> None:
-    parser = run_parser(
-        subparsers, "tag", ["tagger"],
-        description="Text is split into words as the training sentences were (Penn Treebank style for CoNLL "
-        "data, else the word rule), tagged, and printed with entities marked inline, e.g. "
-        "[Teddy Roosevelt](PER) was a great President . (--json: one object per line). One output line per "
-        "input line: a blank line gives an empty line; words the vocabulary does not hold are named on stderr.",
-    )
-    add_text_input(parser, "sentences")
-    parser.add_argument("--json", action="store_true", help="JSON lines: tokens, tags, entities, unknown words")
+    parser = run_parser(subparsers, "tag", ["tagger"], description=__doc__)
+    add_text_input(parser, "sentences", json="JSON lines: tokens, tags, entities, unknown words")
 
 
 def run(args) -> int:
     from ..tasks.tagging import inline
-    from ._inputs import describe_tokens, texts_from, warn
+    from ._inputs import warn_unseen
 
-    texts = texts_from(args.text, args.file)
-    task, model, _, device = open_verb_run(args)
+    texts, task, model, device = texts_and_run(args)
     unseen: dict[str, None] = {}
     for text in texts:
         result = task.tag_text(model, text, device)  # a blank line has no words: an empty line out
         unseen.update(dict.fromkeys(result["unknown"]))
         print(json.dumps(result, ensure_ascii=False) if args.json else inline(result))
-    if unseen and not args.json:  # --json carries them in each object
-        warn("tag", f"not in the vocabulary (tagged from their letters and casing): {describe_tokens(list(unseen)[:20])}{' ...' if len(unseen) > 20 else ''}")
+    if not args.json:  # --json carries them in each object
+        warn_unseen("tag", "not in the vocabulary (tagged from their letters and casing)", unseen)
     return 0

@@ -1,35 +1,33 @@
-"""``rnnkit translate RUN TEXT...``: translations from a trained encoder-decoder."""
+"""``rnnkit translate RUN TEXT...``: translations from a trained encoder-decoder.
+
+Translate each line (arguments, --file, or standard input): one output line per input line, a blank
+line giving an empty line. --beam K runs beam search with length normalisation; --nbest N prints the
+N best with their scores; --plot FILE.png draws the attention weights of the first text.
+"""
 
 from __future__ import annotations
 
 import json
 
 from ._options import positive_int
-from ._run_options import add_plot, add_text_input, open_verb_run, run_parser
+from ._run_options import add_plot, add_text_input, run_parser, texts_and_run
 
 
 def add_parser(subparsers) -> None:
-    parser = run_parser(
-        subparsers, "translate", ["seq2seq"],
-        description="Translate each line (arguments, --file, or standard input): one output line per input line, a "
-        "blank line giving an empty line. --beam K runs beam search with length normalisation; --nbest N prints the "
-        "N best with their scores; --plot FILE.png draws the attention weights of the first text.",
-    )
-    add_text_input(parser, "texts")
+    parser = run_parser(subparsers, "translate", ["seq2seq"], description=__doc__)
+    add_text_input(parser, "texts", json="JSON lines: the translations with their scores, unknown words")
     parser.add_argument("--beam", type=positive_int, help="beam width, at least 1 (default: the run's, 5)")
     parser.add_argument("--nbest", type=positive_int, default=1, help="how many translations per text (default 1)")
     parser.add_argument("--replace-unk", action="store_true", help="replace <UNK> by the source word attended to most")
     add_plot(parser, "the first text's attention weights (a heat map)", old="--attention")
-    parser.add_argument("--json", action="store_true", help="JSON lines")
 
 
 def run(args) -> int:
     from ..errors import UsageError
     from ..tasks.base import typed_tokens
-    from ._inputs import describe_tokens, is_blank, per_line, texts_from, unknown_tokens, warn
+    from ._inputs import is_blank, per_line, unknown_tokens, warn_unseen
 
-    texts = texts_from(args.text, args.file)
-    task, model, _, device = open_verb_run(args)
+    texts, task, model, device = texts_and_run(args)
     beam = args.beam or task.data.beam
 
     def translate(kept: list[str]) -> list:
@@ -51,13 +49,12 @@ def run(args) -> int:
         else:  # one line per hypothesis: rank, score, text
             for rank, h in enumerate(hypotheses, start=1):
                 print(f"{rank}\t{h['score']:.3f}\t{h['text']}")
-    if unseen and not args.json:
-        warn("translate", f"not in the source vocabulary, read as <UNK>: {describe_tokens(list(unseen)[:20])}{' ...' if len(unseen) > 20 else ''}")
+    if not args.json:
+        warn_unseen("translate", "not in the source vocabulary, read as <UNK>", unseen)
     if args.plot:
         first = next((i for i, text in enumerate(texts) if not is_blank(text)), None)
         if first is None or not results[first][0]["attention"]:
             raise UsageError("--plot: " + ("no text to draw" if first is None else "this model has no attention to draw"))
-        from ..tasks.base import typed_tokens
         from ..plots import plot_attention
 
         best = results[first][0]
