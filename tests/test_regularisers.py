@@ -200,6 +200,21 @@ def test_activation_penalty_of_an_unpadded_batch():
     torch.testing.assert_close(activation_penalty(a, 2 * a, None, 1.0, 0.0), (2 * a).pow(2).mean())
 
 
+def test_a_run_keeps_its_regularisers_and_its_loaded_model_computes_without_them(tmp_path):
+    from rnnkit.runs import open_run, start
+
+    names = write(tmp_path / "names.txt", ["anna", "bob", "carla", "dave", "emma", "fred"] * 4)
+    options = dict(weight_drop=0.4, locked_dropout=True, embedding_dropout=0.2, dropout=0.3, ar_alpha=2.0, tar_beta=1.0)
+    values = {"train": [names], "batch_size": 4, "embedding_size": 4, "hidden_size": 6, "max_steps": 2, "progress": False, **options}
+    run, _ = start("lm", values, tmp_path / "run")
+    config = run.read_json("config.json")["model"]
+    assert {k: config[k] for k in options} == options
+    _, model, _, _ = open_run(run.path, device="cpu")
+    assert model.recurrent.weight_drop == 0.4 and model.embedding.dropout == 0.2 and not model.training
+    tokens = torch.randint(1, 5, (6, 2))
+    torch.testing.assert_close(model(tokens)[0], model(tokens)[0])  # eval: no mask drawn, the same every call
+
+
 # -- NT-ASGD -----------------------------------------------------------------------------------------------
 class Regression:
     """y = 3 x1 - 2 x2 by least squares, 4 batches per epoch; the validation loss is a constant, so it

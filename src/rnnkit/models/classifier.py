@@ -15,6 +15,11 @@ Pooling, over each sequence's real steps only:
 al. 2015 drop whole words): the model cannot lean on any single word, which matters when every
 labelled phrase of a small treebank is a training example. It draws from torch's generator, which
 checkpoints save, so a resumed run drops the same words.
+
+``locked_dropout``, ``weight_drop`` and ``embedding_dropout`` are the regularisers of
+``rnnkit.regularisers`` (one dropout mask per sequence; DropConnect on the recurrent weights;
+whole words dropped from the embedding matrix per batch, unlike ``word_dropout``'s <UNK> per
+occurrence), training only.
 """
 
 from __future__ import annotations
@@ -119,7 +124,7 @@ class Classifier(nn.Module):
         )  # fmt: skip
         size = hidden_size * self.recurrent.num_directions
         self.pool = POOLINGS[pooling](size)
-        self.dropout = make_dropout(dropout, locked_dropout)
+        self.dropout = make_dropout(dropout, locked_dropout)  # on the embeddings (T, B, E) and the pooled vector (B, D*n_a)
         self.head = DeepHead(size, head_sizes, dropout)
         self.output = nn.Linear(self.head.output_size, num_classes)
 

@@ -10,6 +10,9 @@ r"""The sequence tagger: a tag for every word (named entities), many-to-many wit
 Words are looked up lowercased with digits as 0 (their case has its own feature); characters keep
 their case. The character features are the final states of a small bidirectional RNN over the
 word's characters (Lample et al. 2016).
+
+``locked_dropout``, ``weight_drop`` and ``embedding_dropout`` (word embeddings only) are the
+regularisers of ``rnnkit.regularisers``, training only.
 """
 
 from __future__ import annotations
