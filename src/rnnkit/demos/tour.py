@@ -8,6 +8,7 @@ import time
 import torch
 import torch.nn.functional as F
 
+from ..analysis import progress
 from ..cells import CELLS
 from ..engines import engines_for
 from ..recurrent import Recurrent
@@ -86,7 +87,7 @@ def speed(B: int, T: int, n_x: int, n_a: int, repeats: int) -> list[tuple[str, s
     x = torch.randn(T, B, n_x, requires_grad=True)
     rows = [("torch.nn.LSTM", "oneDNN", _step_ms(torch.nn.LSTM(n_x, n_a), x, repeats))]
     rows.append(("torch.nn.GRU", "ATen", _step_ms(torch.nn.GRU(n_x, n_a), x, repeats)))
-    for kind in ("lstm", "gru", "gru-cudnn", "rnn"):
+    for kind in progress(["lstm", "gru", "gru-cudnn", "rnn"], "timing the engines", unit="cell"):
         layer = Recurrent(kind, n_x, n_a, engine="reference")
         for name in engines_for(layer.cells["l0"], "cpu"):
             layer.engine = name
@@ -121,7 +122,7 @@ def tag_by_the_next_word(bidirectional: bool, steps: int, seed: int, T: int = 12
     def tag_scores(words):
         return head(layer(embed(words))[0][:-1])  # (T-1, n, 2)
 
-    for _ in range(steps):
+    for _ in progress(steps, "one-direction GRU" if not bidirectional else "bidirectional GRU"):
         words, tags = batch(64)
         loss = F.cross_entropy(tag_scores(words).flatten(0, 1), tags.flatten())
         optimizer.zero_grad()
