@@ -17,6 +17,7 @@ import torch
 import rnnkit.engines.fused as fused
 from equality import CELL_CONFIGS, CELL_IDS, assert_equal_up_to_rounding, random_state, run_with_grads, twin_layers
 from rnnkit.engines import ENGINES
+from rnnkit.engines import compiled
 from rnnkit.engines.compiled import compiled_loops
 
 T, B = 7, 4
@@ -93,6 +94,43 @@ def test_fused_bigger_shapes_match_reference(fused_loops):
         expected = run_with_grads(reference, x, None, None)
         got = run_with_grads(fast, x, None, None)
         assert_equal_up_to_rounding(expected, got, reduction=20 * 33)
+
+
+@pytest.fixture(params=["mkl-packed", "aten"])
+def product_routine(request):
+    """The compiled loops with one routine for their float32 recurrent products, then the CPU's own."""
+    loops = compiled_loops()
+    if loops is None:
+        pytest.skip("the compiled CPU loops could not be built here")
+    used = loops.use_product(request.param)
+    yield used
+    loops.use_product(compiled.product_routine())
+
+
+@pytest.fixture
+def two_threads():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("kind,options", CELL_CONFIGS, ids=CELL_IDS)
+def test_compiled_loops_split_the_batch_over_threads(product_routine, two_threads, kind, options, dtype):
+    """With two threads each runs the time loop for its own block of rows (37 rows: 19 and 18, each
+    product packed for its block), sequences ending at different steps in both blocks; every product
+    routine the CPU table can name gives the reference's results."""
+    reference, fast = twin_layers(kind, options, "fused", bidirectional=True, num_layers=1, dtype=dtype, hidden_size=12)
+    torch.manual_seed(5)
+    steps, rows = 9, 37
+    x = torch.randn(steps, rows, 5, dtype=dtype, requires_grad=True)
+    lengths = torch.randint(1, steps + 1, (rows,))
+    lengths[:20] = steps  # the first block runs full length, the second one ragged
+    state = random_state(reference, rows, dtype)
+    expected = run_with_grads(reference, x, lengths, state)
+    got = run_with_grads(fast, x, lengths, state)
+    assert_equal_up_to_rounding(expected, got, reduction=steps * rows)
 
 
 def test_fused_inference_mode_and_repeated_calls_reuse_buffers(fused_loops):

@@ -43,13 +43,44 @@ from types import ModuleType
 
 import torch
 
+from ..errors import UsageError
+
 SOURCE = Path(__file__).with_name("csrc") / "fused_loops.cpp"
-FLAGS = ["-O3", "-march=native", "-fopenmp"]
+# -fno-trapping-math (as torch builds itself): lets the compiler turn the clamps of the element-wise
+# math into vector blends, so each step's pass runs 8 floats at a time (AVX2), not one
+FLAGS = ["-O3", "-march=native", "-fopenmp", "-fno-trapping-math"]
 LDFLAGS = ["-fopenmp"]
 LOCK_TIMEOUT_S = 1800.0  # waiting this long for another process's build: give up, use the torch-op loops
 BUILD_ESTIMATE_S = 60  # the first build on an idle AMD EPYC core (g++ -O3 of one file against torch's headers)
 
+# Which BLAS routine computes the loops' float32 recurrent products, by CPU vendor (/proc/cpuinfo's
+# vendor_id), as measured with benchmarks/core_speed.py (docs/benchmarks.md): "mkl-packed" (MKL's
+# packed GEMM, the weight packed once per call) or "aten" (ATen's addmm: MKL's plain sgemm, which
+# repacks the weight at every step). RNNKIT_PRODUCT=<routine> overrides the table.
+PRODUCT_ROUTINES = {"GenuineIntel": "mkl-packed", "AuthenticAMD": "aten"}
+DEFAULT_PRODUCT_ROUTINE = "mkl-packed"  # a vendor not measured
+
 _state: dict[str, ModuleType | None] = {}
+
+
+def cpu_vendor() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("vendor_id"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def product_routine() -> str:
+    """The routine for this CPU's recurrent products: ``RNNKIT_PRODUCT`` or ``PRODUCT_ROUTINES``.
+    Raises UsageError for an unknown ``RNNKIT_PRODUCT``."""
+    routine = os.environ.get("RNNKIT_PRODUCT") or PRODUCT_ROUTINES.get(cpu_vendor(), DEFAULT_PRODUCT_ROUTINE)
+    known = sorted(set(PRODUCT_ROUTINES.values()))
+    if routine not in known:
+        raise UsageError(f"RNNKIT_PRODUCT={routine!r}: not a product routine of the compiled loops (known: {', '.join(known)})")
+    return routine
 
 
 def _cpu_signature() -> str:
@@ -88,9 +119,11 @@ def compiled_loops() -> ModuleType | None:
         return None  # that sets it computes with the torch-op loops, as a fresh one would
     if "module" in _state:
         return _state["module"]
+    routine = product_routine()
     module = None
     try:
         module = load()
+        module.use_product(routine)
     except Exception as error:  # a missing compiler, a failed build, an unreadable cache: fall back
         warnings.warn(
             f"rnnkit: could not build the compiled CPU loops of the fused engine ({_last_line(error)}); "

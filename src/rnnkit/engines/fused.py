@@ -14,8 +14,10 @@ The pieces: this module holds, per cell kind, a ``Kernel`` that allocates the bu
 time loops and does the products after them, plus the autograd glue and the engine. The time loops
 themselves exist twice with the same functions and buffers: ``fused_loops.py`` on torch ops (any
 device; it documents the buffers) and ``csrc/fused_loops.cpp``, compiled for the CPU on first use
-(``compiled.py``), where each step's element-wise work is one vectorised pass and the recurrent
-product accumulates into the gate buffer through MKL's packed GEMM. A third implementation,
+(``compiled.py``), where each step's element-wise work is one vectorised pass, the recurrent
+product accumulates into the gate buffer through the BLAS routine measured best for the CPU
+(``compiled.PRODUCT_ROUTINES``), and each thread runs the whole time loop for its own block of
+batch rows. A third implementation,
 ``triton/loops.py``, writes each step as Triton kernels: that is the ``triton`` engine below.
 
 Variable lengths: the engine sorts the batch by length, so the sequences still running at step t
@@ -133,6 +135,16 @@ class Kernel:
             DA[self.lengths, torch.arange(B, device=d_out.device)] += d_final
         return DA
 
+    def gru_forward(self, loop, x_proj: Tensor, params: tuple[Tensor, ...], state0: State) -> tuple[Tensor, State]:
+        """The two GRUs' forward: ``loop(G, *params, C, aux, sizes)`` fills the state buffer C and a
+        (T, B, n_a) buffer ``aux`` that their backward pass reads (saved as C, G, aux, W_a)."""
+        T, B, _ = x_proj.shape
+        C = self.state_buffer(T, state0[0])
+        aux = self.work(T, B, self.n, like=x_proj)
+        loop(x_proj, *params, C, aux, self.sizes)
+        self.saved = C, x_proj, aux, params[0]
+        return C[1:], (self.final(C),)
+
     def final(self, S: Tensor) -> Tensor:
         """Each sequence's state at its own last real step, from a (T + 1, B, n) state buffer."""
         if self.lengths is None:
@@ -187,21 +199,16 @@ class GRUKernel(Kernel):
     """The course's GRU, relevance before the product. Blocks [u r c]; two products per step."""
 
     def forward(self, x_proj, params, state0):
-        (W_a,) = params
-        T, B, _ = x_proj.shape
-        C = self.state_buffer(T, state0[0])
-        RC = self.work(T, B, self.n, like=x_proj)  # Γr * c<t-1>, the candidate product's input
-        self.loops.gru_forward(x_proj, W_a, C, RC, self.sizes)  # x_proj becomes Γu, Γr, c̃
-        self.saved = C, x_proj, RC, W_a
-        return C[1:], (self.final(C),)
+        # RC: Γr * c<t-1>, the candidate product's input; x_proj becomes Γu, Γr, c̃
+        return self.gru_forward(self.loops.gru_forward, x_proj, params, state0)
 
     def backward(self, d_out, d_final):
         C, G, RC, W_a = self.saved
-        n = self.n
         DC = self.state_gradients(d_out, d_final[0])
         d_pre = self.work(*G.shape, like=d_out, backward=True)
         self.loops.gru_backward(G, C, RC, W_a, DC, d_pre, self.sizes)
-        dW_a = torch.cat([weight_grad(d_pre, C[:-1], slice(0, 2 * n)), weight_grad(d_pre, RC, slice(2 * n, None))])
+        ur, cand = slice(0, 2 * self.n), slice(2 * self.n, None)  # blocks [u r] see c<t-1>, block c sees Γr * c<t-1>
+        dW_a = torch.cat([weight_grad(d_pre, C[:-1], ur), weight_grad(d_pre, RC, cand)])
         return d_pre, (dW_a,), (DC[0].clone(),)
 
 
@@ -213,13 +220,8 @@ class GRUCuDNNKernel(Kernel):
         return (cell.weight_a, cell.bias_cc)
 
     def forward(self, x_proj, params, state0):
-        W_a, b_cc = params
-        T, B, _ = x_proj.shape
-        C = self.state_buffer(T, state0[0])
-        HC = self.work(T, B, self.n, like=x_proj)  # Wcc c<t-1> + bcc, which Γr scales
-        self.loops.gru_cudnn_forward(x_proj, W_a, b_cc, C, HC, self.sizes)  # x_proj becomes Γr, Γu, c̃
-        self.saved = C, x_proj, HC, W_a
-        return C[1:], (self.final(C),)
+        # HC: Wcc c<t-1> + bcc, which Γr scales; x_proj becomes Γr, Γu, c̃
+        return self.gru_forward(self.loops.gru_cudnn_forward, x_proj, params, state0)
 
     def backward(self, d_out, d_final):
         C, G, HC, W_a = self.saved

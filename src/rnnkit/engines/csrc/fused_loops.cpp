@@ -3,11 +3,14 @@
 // Same functions, arguments and buffers as rnnkit/engines/fused_loops.py (the torch-op version,
 // which documents the buffers); what compiling buys:
 //   * each step's element-wise work is one pass over the step's rows (gates, state, and in the
-//     backward pass the pre-activation gradients), vectorised by the compiler (and split over
-//     threads with at::parallel_for for large batches only), instead of a dozen separate torch ops;
-//   * the recurrent product accumulates straight into the step's slice of the gate buffer with
-//     MKL's packed GEMM (the weight packed once per call, not once per step), when torch's MKL
-//     exports it; otherwise ATen's addmm;
+//     backward pass the pre-activation gradients), vectorised by the compiler (8 floats at a time
+//     with AVX2: compiled.py's -fno-trapping-math lets it turn the clamps into blends), instead of
+//     a dozen torch ops;
+//   * the recurrent product accumulates straight into the step's slice of the gate buffer, through
+//     the BLAS routine chosen for this CPU (``use_product``: MKL's packed GEMM, the weight packed
+//     once per call, or ATen's addmm, MKL's plain sgemm), with no copy of the weight;
+//   * with several threads, each runs the whole time loop for its own block of batch rows
+//     (``over_time``): one parallel region per call, none per step;
 //   * no Python between steps.
 // Layout: every buffer is contiguous, time-major, (T, B, width) or (T + 1, B, n) for states; the
 // rows running at step t are the first sizes[t] (the engine sorts the batch by length).
@@ -20,6 +23,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <vector>
 
 namespace {
@@ -51,22 +55,10 @@ inline float tanh_(float x) { return 2.0f / (1.0f + exp_approx(-2.0f * x)) - 1.0
 inline double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 inline double tanh_(double x) { return std::tanh(x); }
 
-// Run body(i) for the rows i in [0, rows) of width n_a, split over threads only when each thread gets
-// at least 2^17 of them (rows × n_a; at n_a = 1024, batches over 128 rows). Why so many: a parallel region per step ends in a barrier, and on a machine whose
-// cores are busy with other work a descheduled thread holds every step up for its time slice. At
-// B=32, n_a=256 splitting the pass saved a few percent on an idle machine but made an LSTM step 50×
-// slower (515 ms instead of 10) beside another training run; serial, it is 28–72 ms there, as
-// slow as oneDNN's own LSTM (71 ms) under the same load.
-template <typename F>
-inline void for_rows(int64_t rows, int64_t width, const F& body) {
-  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 17) / std::max<int64_t>(width, 1));
-  at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) body(i);
-  });
-}
-
 // ---------------------------------------------------------------------------------------------
-// The recurrent product: C[rows, N] (+)= X[rows, K] @ Wᵀ for one weight W (N, K) and many X.
+// The recurrent product: C[rows, N] (+)= X[rows, K] @ R for one right factor R (K, N) and many X.
+// R is a weight or its transpose (a view): neither is copied. Which routine computes it is a
+// per-CPU choice made in compiled.py (``use_product``), measured in docs/benchmarks.md.
 
 using pack_get_size_fn = size_t (*)(int, int, int, int);
 using pack_fn = void (*)(int, int, int, int, int, int, float, const float*, int, float*);
@@ -91,24 +83,28 @@ const MklPacked& mkl() {
 
 constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112, kPacked = 151, kBMatrix = 162;
 
+enum class ProductRoutine { kMklPacked, kAten };
+ProductRoutine product_routine = ProductRoutine::kMklPacked;  // set by use_product()
+
 template <typename T>
 struct Product {
-  at::Tensor W_T;  // (K, N), for ATen's addmm
-  int64_t N, K, M;
-  std::vector<float> packed;  // MKL's packed Wᵀ, for exactly M rows
+  at::Tensor R;  // (K, N)
+  int64_t K, N, M;
+  std::vector<float> packed;  // MKL's packed R, for exactly M rows; empty: ATen's addmm
 
-  Product(const at::Tensor& W, int64_t M_) : N(W.size(0)), K(W.size(1)), M(M_) {
-    at::Tensor Wc = W.contiguous();
-    W_T = Wc.t().contiguous();
+  Product(const at::Tensor& R_, int64_t M_) : R(R_), K(R_.size(0)), N(R_.size(1)), M(M_) {
     if constexpr (std::is_same_v<T, float>) {
-      if (mkl().available()) {
+      if (product_routine == ProductRoutine::kMklPacked && mkl().available()) {
+        const bool transposed = !R.is_contiguous();  // the transpose of a contiguous weight
+        const at::Tensor stored = transposed ? R.t().contiguous() : R;  // contiguous(): a no-op
         packed.resize(mkl().get_size(kBMatrix, M, N, K) / sizeof(float) + 1);
-        mkl().pack(kRowMajor, kBMatrix, kTrans, M, N, K, 1.0f, Wc.data_ptr<float>(), K, packed.data());
+        mkl().pack(kRowMajor, kBMatrix, transposed ? kTrans : kNoTrans, M, N, K, 1.0f, stored.data_ptr<float>(),
+                   transposed ? K : N, packed.data());
       }
     }
   }
 
-  // C = beta * C + X @ Wᵀ, beta 0 or 1; X and C row-major with leading dimensions ldx, ldc.
+  // C = beta * C + X @ R, beta 0 or 1; X and C row-major with leading dimensions ldx, ldc.
   void apply(int64_t rows, const T* X, int64_t ldx, T* C, int64_t ldc, float beta) const {
     if (rows == 0) return;
     if constexpr (std::is_same_v<T, float>) {
@@ -117,73 +113,103 @@ struct Product {
         return;
       }
     }
-    auto opts = W_T.options();
+    auto opts = R.options();
     at::Tensor x = at::from_blob(const_cast<T*>(X), {rows, K}, {ldx, 1}, opts);
     at::Tensor c = at::from_blob(C, {rows, N}, {ldc, 1}, opts);
     if (beta == 0.0f) {
-      at::mm_out(c, x, W_T);
+      at::mm_out(c, x, R);
     } else {
-      c.addmm_(x, W_T);
+      c.addmm_(x, R);
     }
   }
 };
 
+// ---------------------------------------------------------------------------------------------
+// Buffers, rows and the time loop
+
+// A contiguous time-major buffer (steps, B, width): row(t, i) is row i of step t. States have
+// T + 1 steps (slot t holds the state before step t); a (B, width) buffer is one step.
 template <typename T>
-inline T* ptr(const at::Tensor& t) {
-  return t.data_ptr<T>();
+struct Seq {
+  T* data;
+  int64_t B, width;
+  explicit Seq(const at::Tensor& x) : data(x.data_ptr<T>()), B(x.size(-2)), width(x.size(-1)) {}
+  T* row(int64_t t, int64_t i = 0) const { return data + (t * B + i) * width; }
+};
+
+struct Rows {  // the batch rows [begin, end) one thread runs at one step
+  int64_t begin, end;
+  int64_t count() const { return end - begin; }
+};
+
+// body(i, j) for every unit j < n of the rows i: one pass, vectorised over j.
+template <typename F>
+inline void for_units(Rows rows, int64_t n, const F& body) {
+  for (int64_t i = rows.begin; i < rows.end; ++i) {
+#pragma GCC ivdep
+    for (int64_t j = 0; j < n; ++j) body(i, j);
+  }
 }
+
+// The rows of a batch are independent sequences, so with several threads each runs the whole time
+// loop for its own block of rows: its products (single-threaded, on a block of B / threads rows) and
+// its element-wise passes, with no barrier between steps. Splitting each step's product over the
+// threads instead (what MKL does with one caller) leaves the element-wise pass on one thread and
+// makes every step wait for the slowest thread, which on a busy machine is a descheduled one.
+// Batches under kRowsPerThread rows per thread run on one thread, whose products MKL splits.
+constexpr int64_t kRowsPerThread = 8;
+
+// step(t, rows, W) for t = 0 .. T-1 (forward) or T-1 .. 0 (backward), where W holds one Product
+// per right factor in `rights`, packed for the calling thread's block of rows.
+template <typename T, typename Step>
+void over_time(const std::vector<int64_t>& sizes, int64_t B, bool forward, const std::vector<at::Tensor>& rights, const Step& step) {
+  const int64_t T_ = static_cast<int64_t>(sizes.size());
+  auto block = [&](int64_t begin, int64_t end) {
+    at::NoGradGuard no_grad;  // the products read parameters; a worker thread has its own grad mode
+    std::vector<Product<T>> W;
+    W.reserve(rights.size());
+    for (const at::Tensor& R : rights) W.emplace_back(R, end - begin);
+    for (int64_t s = 0; s < T_; ++s) {
+      const int64_t t = forward ? s : T_ - 1 - s;
+      const Rows rows{begin, std::min(end, sizes[t])};  // sorted by length: running rows are a prefix
+      if (rows.count() > 0) step(t, rows, W);
+    }
+  };
+  const int64_t threads = std::min<int64_t>(at::get_num_threads(), B / kRowsPerThread);
+  if (threads <= 1) {
+    block(0, B);
+  } else {
+    at::parallel_for(0, B, (B + threads - 1) / threads, block);
+  }
+}
+
+constexpr bool kForward = true, kBackward = false;
 
 // ---------------------------------------------------------------------------------------------
 // rnn: a<t> = g(Wa[a<t-1>, x<t>] + ba)
 
 template <typename T>
 void rnn_forward_impl(at::Tensor G, at::Tensor W_a, at::Tensor A, const std::vector<int64_t>& sizes, bool relu) {
-  const int64_t T_ = G.size(0), B = G.size(1), n = A.size(2);
-  Product<T> W(W_a, B);
-  T *g = ptr<T>(G), *a = ptr<T>(A);
-  for (int64_t t = 0; t < T_; ++t) {
-    const int64_t bs = sizes[t];
-    T* g_t = g + t * B * n;
-    const T* a_prev = a + t * B * n;
-    T* a_t = a + (t + 1) * B * n;
-    W.apply(bs, a_prev, n, g_t, n, 1.0f);  // Waa a<t-1> + (Wax x<t> + ba)
-    for_rows(bs, n, [&](int64_t i) {
-      const T* pre = g_t + i * n;
-      T* out = a_t + i * n;
-      if (relu) {
-#pragma GCC ivdep
-        for (int64_t j = 0; j < n; ++j) out[j] = pre[j] > 0 ? pre[j] : T(0);
-      } else {
-#pragma GCC ivdep
-        for (int64_t j = 0; j < n; ++j) out[j] = tanh_(pre[j]);
-      }
+  const Seq<T> g(G), a(A);
+  over_time<T>(sizes, g.B, kForward, {W_a.t()}, [&](int64_t t, Rows rows, const std::vector<Product<T>>& W) {
+    W[0].apply(rows.count(), a.row(t, rows.begin), a.width, g.row(t, rows.begin), g.width, 1.0f);  // Waa a<t-1> + (Wax x<t> + ba)
+    for_units(rows, a.width, [&](int64_t i, int64_t j) {
+      const T pre = g.row(t, i)[j];
+      a.row(t + 1, i)[j] = relu ? (pre > 0 ? pre : T(0)) : tanh_(pre);
     });
-  }
+  });
 }
 
 template <typename T>
 void rnn_backward_impl(at::Tensor A, at::Tensor W_a, at::Tensor DA, at::Tensor d_pre, const std::vector<int64_t>& sizes, bool relu) {
-  const int64_t T_ = d_pre.size(0), B = d_pre.size(1), n = d_pre.size(2);
-  Product<T> W_T(W_a.t(), B);
-  T *a = ptr<T>(A), *da = ptr<T>(DA), *dp = ptr<T>(d_pre);
-  for (int64_t t = T_ - 1; t >= 0; --t) {
-    const int64_t bs = sizes[t];
-    const T* a_t = a + (t + 1) * B * n;
-    const T* da_t = da + (t + 1) * B * n;
-    T* dp_t = dp + t * B * n;
-    for_rows(bs, n, [&](int64_t i) {
-      const T *a_i = a_t + i * n, *da_i = da_t + i * n;
-      T* dp_i = dp_t + i * n;
-      if (relu) {
-#pragma GCC ivdep
-        for (int64_t j = 0; j < n; ++j) dp_i[j] = a_i[j] > 0 ? da_i[j] : T(0);
-      } else {
-#pragma GCC ivdep
-        for (int64_t j = 0; j < n; ++j) dp_i[j] = da_i[j] * (T(1) - a_i[j] * a_i[j]);
-      }
+  const Seq<T> a(A), da(DA), dp(d_pre);
+  over_time<T>(sizes, dp.B, kBackward, {W_a}, [&](int64_t t, Rows rows, const std::vector<Product<T>>& W) {
+    for_units(rows, a.width, [&](int64_t i, int64_t j) {
+      const T a_t = a.row(t + 1, i)[j], d = da.row(t + 1, i)[j];
+      dp.row(t, i)[j] = relu ? (a_t > 0 ? d : T(0)) : d * (T(1) - a_t * a_t);
     });
-    W_T.apply(bs, dp_t, n, da + t * B * n, n, 1.0f);  // da<t-1> += dpre<t> Waa
-  }
+    W[0].apply(rows.count(), dp.row(t, rows.begin), dp.width, da.row(t, rows.begin), da.width, 1.0f);  // da<t-1> += dpre<t> Waa
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -191,54 +217,35 @@ void rnn_backward_impl(at::Tensor A, at::Tensor W_a, at::Tensor DA, at::Tensor d
 
 template <typename T>
 void gru_simple_forward_impl(at::Tensor G, at::Tensor W_a, at::Tensor C, const std::vector<int64_t>& sizes) {
-  const int64_t T_ = G.size(0), B = G.size(1), n = C.size(2), w = 2 * n;
-  Product<T> W(W_a, B);
-  T *g = ptr<T>(G), *c = ptr<T>(C);
-  for (int64_t t = 0; t < T_; ++t) {
-    const int64_t bs = sizes[t];
-    T* g_t = g + t * B * w;
-    const T* c_prev = c + t * B * n;
-    T* c_t = c + (t + 1) * B * n;
-    W.apply(bs, c_prev, n, g_t, w, 1.0f);
-    for_rows(bs, n, [&](int64_t i) {
-      T* gi = g_t + i * w;
-#pragma GCC ivdep
-      for (int64_t j = 0; j < n; ++j) {
-        const T u = sigmoid(gi[j]), cand = tanh_(gi[n + j]), cp = c_prev[i * n + j];
-        gi[j] = u;
-        gi[n + j] = cand;
-        c_t[i * n + j] = cp + u * (cand - cp);
-      }
+  const Seq<T> g(G), c(C);
+  const int64_t n = c.width;
+  over_time<T>(sizes, g.B, kForward, {W_a.t()}, [&](int64_t t, Rows rows, const std::vector<Product<T>>& W) {
+    W[0].apply(rows.count(), c.row(t, rows.begin), n, g.row(t, rows.begin), g.width, 1.0f);  // Wa c<t-1> + (Wx x<t> + b)
+    for_units(rows, n, [&](int64_t i, int64_t j) {
+      T* gi = g.row(t, i);
+      const T u = sigmoid(gi[j]), cand = tanh_(gi[n + j]), cp = c.row(t, i)[j];
+      gi[j] = u;
+      gi[n + j] = cand;
+      c.row(t + 1, i)[j] = cp + u * (cand - cp);
     });
-  }
+  });
 }
 
 template <typename T>
 void gru_simple_backward_impl(at::Tensor G, at::Tensor C, at::Tensor W_a, at::Tensor DC, at::Tensor d_pre, const std::vector<int64_t>& sizes) {
-  const int64_t T_ = G.size(0), B = G.size(1), n = C.size(2), w = 2 * n;
-  Product<T> W_T(W_a.t(), B);
-  T *g = ptr<T>(G), *c = ptr<T>(C), *dc = ptr<T>(DC), *dp = ptr<T>(d_pre);
-  for (int64_t t = T_ - 1; t >= 0; --t) {
-    const int64_t bs = sizes[t];
-    const T* g_t = g + t * B * w;
-    const T* c_prev = c + t * B * n;
-    const T* dc_t = dc + (t + 1) * B * n;
-    T* dc_prev = dc + t * B * n;
-    T* dp_t = dp + t * B * w;
-    for_rows(bs, n, [&](int64_t i) {
-      const T* gi = g_t + i * w;
-      T* dpi = dp_t + i * w;
-#pragma GCC ivdep
-      for (int64_t j = 0; j < n; ++j) {
-        const int64_t k = i * n + j;
-        const T u = gi[j], cand = gi[n + j], d = dc_t[k];
-        dpi[j] = d * (cand - c_prev[k]) * u * (T(1) - u);  // dpre_u
-        dpi[n + j] = d * u * (T(1) - cand * cand);         // dpre_c
-        dc_prev[k] += (T(1) - u) * d;                      // dc<t-1> += (1-Γu) dc<t>
-      }
+  const Seq<T> g(G), c(C), dc(DC), dp(d_pre);
+  const int64_t n = c.width;
+  over_time<T>(sizes, g.B, kBackward, {W_a}, [&](int64_t t, Rows rows, const std::vector<Product<T>>& W) {
+    for_units(rows, n, [&](int64_t i, int64_t j) {
+      const T* gi = g.row(t, i);
+      T* dpi = dp.row(t, i);
+      const T u = gi[j], cand = gi[n + j], d = dc.row(t + 1, i)[j];
+      dpi[j] = d * (cand - c.row(t, i)[j]) * u * (T(1) - u);  // dpre_u
+      dpi[n + j] = d * u * (T(1) - cand * cand);                // dpre_c
+      dc.row(t, i)[j] += (T(1) - u) * d;                         // dc<t-1> += (1-Γu) dc<t>
     });
-    W_T.apply(bs, dp_t, w, dc_prev, n, 1.0f);  // ... + dpre<t> Wa
-  }
+    W[0].apply(rows.count(), dp.row(t, rows.begin), dp.width, dc.row(t, rows.begin), n, 1.0f);  // ... + dpre<t> Wa
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -246,78 +253,52 @@ void gru_simple_backward_impl(at::Tensor G, at::Tensor C, at::Tensor W_a, at::Te
 
 template <typename T>
 void gru_forward_impl(at::Tensor G, at::Tensor W_a, at::Tensor C, at::Tensor RC, const std::vector<int64_t>& sizes) {
-  const int64_t T_ = G.size(0), B = G.size(1), n = C.size(2), w = 3 * n;
-  Product<T> W_ur(W_a.narrow(0, 0, 2 * n), B), W_cc(W_a.narrow(0, 2 * n, n), B);
-  T *g = ptr<T>(G), *c = ptr<T>(C), *rc = ptr<T>(RC);
-  for (int64_t t = 0; t < T_; ++t) {
-    const int64_t bs = sizes[t];
-    T* g_t = g + t * B * w;
-    const T* c_prev = c + t * B * n;
-    T* c_t = c + (t + 1) * B * n;
-    T* rc_t = rc + t * B * n;
-    W_ur.apply(bs, c_prev, n, g_t, w, 1.0f);  // Wu,r [c<t-1>, x<t>] + bu,r
-    for_rows(bs, n, [&](int64_t i) {
-      T* gi = g_t + i * w;
-#pragma GCC ivdep
-      for (int64_t j = 0; j < n; ++j) {
-        const T u = sigmoid(gi[j]), r = sigmoid(gi[n + j]);
-        gi[j] = u;
-        gi[n + j] = r;
-        rc_t[i * n + j] = r * c_prev[i * n + j];  // Γr * c<t-1>
-      }
+  const Seq<T> g(G), c(C), rc(RC);
+  const int64_t n = c.width;
+  const std::vector<at::Tensor> W_ur_cc = {W_a.narrow(0, 0, 2 * n).t(), W_a.narrow(0, 2 * n, n).t()};
+  over_time<T>(sizes, g.B, kForward, W_ur_cc, [&](int64_t t, Rows rows, const std::vector<Product<T>>& W) {
+    W[0].apply(rows.count(), c.row(t, rows.begin), n, g.row(t, rows.begin), g.width, 1.0f);  // Wu,r [c<t-1>, x<t>] + bu,r
+    for_units(rows, n, [&](int64_t i, int64_t j) {
+      T* gi = g.row(t, i);
+      const T u = sigmoid(gi[j]), r = sigmoid(gi[n + j]);
+      gi[j] = u;
+      gi[n + j] = r;
+      rc.row(t, i)[j] = r * c.row(t, i)[j];  // Γr * c<t-1>
     });
-    W_cc.apply(bs, rc_t, n, g_t + 2 * n, w, 1.0f);  // Wc [Γr*c<t-1>, x<t>] + bc
-    for_rows(bs, n, [&](int64_t i) {
-      T* gi = g_t + i * w;
-#pragma GCC ivdep
-      for (int64_t j = 0; j < n; ++j) {
-        const T u = gi[j], cand = tanh_(gi[2 * n + j]), cp = c_prev[i * n + j];
-        gi[2 * n + j] = cand;
-        c_t[i * n + j] = cp + u * (cand - cp);
-      }
+    W[1].apply(rows.count(), rc.row(t, rows.begin), n, g.row(t, rows.begin) + 2 * n, g.width, 1.0f);  // Wc [Γr*c<t-1>, x<t>] + bc
+    for_units(rows, n, [&](int64_t i, int64_t j) {
+      T* gi = g.row(t, i);
+      const T u = gi[j], cand = tanh_(gi[2 * n + j]), cp = c.row(t, i)[j];
+      gi[2 * n + j] = cand;
+      c.row(t + 1, i)[j] = cp + u * (cand - cp);
     });
-  }
+  });
 }
 
 template <typename T>
 void gru_backward_impl(at::Tensor G, at::Tensor C, at::Tensor RC, at::Tensor W_a, at::Tensor DC, at::Tensor d_pre, const std::vector<int64_t>& sizes) {
-  const int64_t T_ = G.size(0), B = G.size(1), n = C.size(2), w = 3 * n;
-  Product<T> W_ur_T(W_a.narrow(0, 0, 2 * n).t(), B), W_cc_T(W_a.narrow(0, 2 * n, n).t(), B);
-  at::Tensor D_RC = at::empty({B, n}, G.options());  // gradient of Γr * c<t-1>
-  T *g = ptr<T>(G), *c = ptr<T>(C), *dc = ptr<T>(DC), *dp = ptr<T>(d_pre), *drc = ptr<T>(D_RC);
-  for (int64_t t = T_ - 1; t >= 0; --t) {
-    const int64_t bs = sizes[t];
-    const T* g_t = g + t * B * w;
-    const T* c_prev = c + t * B * n;
-    const T* dc_t = dc + (t + 1) * B * n;
-    T* dc_prev = dc + t * B * n;
-    T* dp_t = dp + t * B * w;
-    for_rows(bs, n, [&](int64_t i) {
-      const T* gi = g_t + i * w;
-      T* dpi = dp_t + i * w;
-#pragma GCC ivdep
-      for (int64_t j = 0; j < n; ++j) {
-        const int64_t k = i * n + j;
-        const T u = gi[j], cand = gi[2 * n + j], d = dc_t[k];
-        dpi[j] = d * (cand - c_prev[k]) * u * (T(1) - u);  // dpre_u
-        dpi[2 * n + j] = d * u * (T(1) - cand * cand);     // dpre_c
-        dc_prev[k] += (T(1) - u) * d;                      // dc<t-1> += (1-Γu) dc<t>
-      }
+  const Seq<T> g(G), c(C), dc(DC), dp(d_pre);
+  const int64_t n = c.width;
+  const at::Tensor D_RC = at::empty({g.B, n}, G.options());  // gradient of Γr * c<t-1>
+  const Seq<T> drc(D_RC);
+  const std::vector<at::Tensor> W_ur_cc = {W_a.narrow(0, 0, 2 * n), W_a.narrow(0, 2 * n, n)};
+  over_time<T>(sizes, g.B, kBackward, W_ur_cc, [&](int64_t t, Rows rows, const std::vector<Product<T>>& W) {
+    for_units(rows, n, [&](int64_t i, int64_t j) {
+      const T* gi = g.row(t, i);
+      T* dpi = dp.row(t, i);
+      const T u = gi[j], cand = gi[2 * n + j], d = dc.row(t + 1, i)[j];
+      dpi[j] = d * (cand - c.row(t, i)[j]) * u * (T(1) - u);  // dpre_u
+      dpi[2 * n + j] = d * u * (T(1) - cand * cand);            // dpre_c
+      dc.row(t, i)[j] += (T(1) - u) * d;                         // dc<t-1> += (1-Γu) dc<t>
     });
-    W_cc_T.apply(bs, dp_t + 2 * n, w, drc, n, 0.0f);  // d(Γr*c<t-1>) = dpre_c Wcc
-    for_rows(bs, n, [&](int64_t i) {
-      const T* gi = g_t + i * w;
-      T* dpi = dp_t + i * w;
-#pragma GCC ivdep
-      for (int64_t j = 0; j < n; ++j) {
-        const int64_t k = i * n + j;
-        const T r = gi[n + j], d = drc[k];
-        dpi[n + j] = d * c_prev[k] * r * (T(1) - r);  // dpre_r
-        dc_prev[k] += r * d;                          // ... + Γr d(Γr*c)
-      }
+    W[1].apply(rows.count(), dp.row(t, rows.begin) + 2 * n, dp.width, drc.row(0, rows.begin), n, 0.0f);  // d(Γr*c<t-1>) = dpre_c Wcc
+    for_units(rows, n, [&](int64_t i, int64_t j) {
+      const T r = g.row(t, i)[n + j], d = drc.row(0, i)[j];
+      dp.row(t, i)[n + j] = d * c.row(t, i)[j] * r * (T(1) - r);  // dpre_r
+      dc.row(t, i)[j] += r * d;                                    // ... + Γr d(Γr*c)
     });
-    W_ur_T.apply(bs, dp_t, w, dc_prev, n, 1.0f);  // ... + dpre_u,r Wu,r
-  }
+    W[0].apply(rows.count(), dp.row(t, rows.begin), dp.width, dc.row(t, rows.begin), n, 1.0f);  // ... + dpre_u,r Wu,r
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -325,68 +306,46 @@ void gru_backward_impl(at::Tensor G, at::Tensor C, at::Tensor RC, at::Tensor W_a
 
 template <typename T>
 void gru_cudnn_forward_impl(at::Tensor G, at::Tensor W_a, at::Tensor b_cc, at::Tensor C, at::Tensor HC, const std::vector<int64_t>& sizes) {
-  const int64_t T_ = G.size(0), B = G.size(1), n = C.size(2), w = 3 * n;
-  Product<T> W(W_a, B);
-  at::Tensor H = at::empty({B, w}, G.options());  // Wa c<t-1>
-  at::Tensor bias = b_cc.contiguous();
-  T *g = ptr<T>(G), *c = ptr<T>(C), *hc = ptr<T>(HC), *h = ptr<T>(H), *bcc = ptr<T>(bias);
-  for (int64_t t = 0; t < T_; ++t) {
-    const int64_t bs = sizes[t];
-    T* g_t = g + t * B * w;
-    const T* c_prev = c + t * B * n;
-    T* c_t = c + (t + 1) * B * n;
-    T* hc_t = hc + t * B * n;
-    W.apply(bs, c_prev, n, h, w, 0.0f);
-    for_rows(bs, n, [&](int64_t i) {
-      T* gi = g_t + i * w;
-      const T* hi = h + i * w;
-#pragma GCC ivdep
-      for (int64_t j = 0; j < n; ++j) {
-        const int64_t k = i * n + j;
-        const T r = sigmoid(gi[j] + hi[j]), u = sigmoid(gi[n + j] + hi[n + j]);
-        const T hcc = hi[2 * n + j] + bcc[j];  // Wcc c<t-1> + bcc
-        const T cand = tanh_(gi[2 * n + j] + r * hcc), cp = c_prev[k];
-        gi[j] = r;
-        gi[n + j] = u;
-        gi[2 * n + j] = cand;
-        hc_t[k] = hcc;
-        c_t[k] = cp + u * (cand - cp);
-      }
+  const Seq<T> g(G), c(C), hc(HC);
+  const int64_t n = c.width;
+  const at::Tensor H = at::empty({g.B, 3 * n}, G.options()), bias = b_cc.contiguous();  // H: Wa c<t-1>
+  const Seq<T> h(H);
+  const T* bcc = bias.data_ptr<T>();
+  over_time<T>(sizes, g.B, kForward, {W_a.t()}, [&](int64_t t, Rows rows, const std::vector<Product<T>>& W) {
+    W[0].apply(rows.count(), c.row(t, rows.begin), n, h.row(0, rows.begin), h.width, 0.0f);
+    for_units(rows, n, [&](int64_t i, int64_t j) {
+      T* gi = g.row(t, i);
+      const T* hi = h.row(0, i);
+      const T r = sigmoid(gi[j] + hi[j]), u = sigmoid(gi[n + j] + hi[n + j]);
+      const T hcc = hi[2 * n + j] + bcc[j];  // Wcc c<t-1> + bcc
+      const T cand = tanh_(gi[2 * n + j] + r * hcc), cp = c.row(t, i)[j];
+      gi[j] = r;
+      gi[n + j] = u;
+      gi[2 * n + j] = cand;
+      hc.row(t, i)[j] = hcc;
+      c.row(t + 1, i)[j] = cp + u * (cand - cp);
     });
-  }
+  });
 }
 
 template <typename T>
 void gru_cudnn_backward_impl(at::Tensor G, at::Tensor C, at::Tensor HC, at::Tensor W_a, at::Tensor DC, at::Tensor d_h, at::Tensor d_xc, const std::vector<int64_t>& sizes) {
-  const int64_t T_ = G.size(0), B = G.size(1), n = C.size(2), w = 3 * n;
-  Product<T> W_T(W_a.t(), B);
-  T *g = ptr<T>(G), *c = ptr<T>(C), *hc = ptr<T>(HC), *dc = ptr<T>(DC), *dh = ptr<T>(d_h), *dxc = ptr<T>(d_xc);
-  for (int64_t t = T_ - 1; t >= 0; --t) {
-    const int64_t bs = sizes[t];
-    const T* g_t = g + t * B * w;
-    const T* c_prev = c + t * B * n;
-    const T* hc_t = hc + t * B * n;
-    const T* dc_t = dc + (t + 1) * B * n;
-    T* dc_prev = dc + t * B * n;
-    T* dh_t = dh + t * B * w;
-    T* dxc_t = dxc + t * B * n;
-    for_rows(bs, n, [&](int64_t i) {
-      const T* gi = g_t + i * w;
-      T* dhi = dh_t + i * w;
-#pragma GCC ivdep
-      for (int64_t j = 0; j < n; ++j) {
-        const int64_t k = i * n + j;
-        const T r = gi[j], u = gi[n + j], cand = gi[2 * n + j], d = dc_t[k];
-        const T dpc = d * u * (T(1) - cand * cand);              // dpre_c
-        dhi[j] = dpc * hc_t[k] * r * (T(1) - r);                 // dpre_r
-        dhi[n + j] = d * (cand - c_prev[k]) * u * (T(1) - u);    // dpre_u
-        dhi[2 * n + j] = dpc * r;                                // d(Wcc c + bcc)
-        dxc_t[k] = dpc;
-        dc_prev[k] += (T(1) - u) * d;                            // dc<t-1> += (1-Γu) dc<t>
-      }
+  const Seq<T> g(G), c(C), hc(HC), dc(DC), dh(d_h), dxc(d_xc);
+  const int64_t n = c.width;
+  over_time<T>(sizes, g.B, kBackward, {W_a}, [&](int64_t t, Rows rows, const std::vector<Product<T>>& W) {
+    for_units(rows, n, [&](int64_t i, int64_t j) {
+      const T* gi = g.row(t, i);
+      T* dhi = dh.row(t, i);
+      const T r = gi[j], u = gi[n + j], cand = gi[2 * n + j], d = dc.row(t + 1, i)[j];
+      const T dpc = d * u * (T(1) - cand * cand);                 // dpre_c
+      dhi[j] = dpc * hc.row(t, i)[j] * r * (T(1) - r);            // dpre_r
+      dhi[n + j] = d * (cand - c.row(t, i)[j]) * u * (T(1) - u);  // dpre_u
+      dhi[2 * n + j] = dpc * r;                                   // d(Wcc c + bcc)
+      dxc.row(t, i)[j] = dpc;
+      dc.row(t, i)[j] += (T(1) - u) * d;                          // dc<t-1> += (1-Γu) dc<t>
     });
-    W_T.apply(bs, dh_t, w, dc_prev, n, 1.0f);  // ... + d_h<t> Wa
-  }
+    W[0].apply(rows.count(), dh.row(t, rows.begin), dh.width, dc.row(t, rows.begin), n, 1.0f);  // ... + d_h<t> Wa
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -394,81 +353,56 @@ void gru_cudnn_backward_impl(at::Tensor G, at::Tensor C, at::Tensor HC, at::Tens
 
 template <typename T>
 void lstm_forward_impl(at::Tensor G, at::Tensor W_a, c10::optional<at::Tensor> peephole, at::Tensor A, at::Tensor C, at::Tensor TC, const std::vector<int64_t>& sizes) {
-  const int64_t T_ = G.size(0), B = G.size(1), n = A.size(2), w = 4 * n;
-  Product<T> W(W_a, B);
-  const bool peep = peephole.has_value();
-  at::Tensor p = peep ? peephole->contiguous() : at::zeros({3, n}, G.options());
-  T *g = ptr<T>(G), *a = ptr<T>(A), *c = ptr<T>(C), *tc = ptr<T>(TC);
-  const T *p_u = ptr<T>(p), *p_f = p_u + n, *p_o = p_u + 2 * n;
-  for (int64_t t = 0; t < T_; ++t) {
-    const int64_t bs = sizes[t];
-    T* g_t = g + t * B * w;
-    const T* a_prev = a + t * B * n;
-    const T* c_prev = c + t * B * n;
-    T* a_t = a + (t + 1) * B * n;
-    T* c_t = c + (t + 1) * B * n;
-    T* tc_t = tc + t * B * n;
-    W.apply(bs, a_prev, n, g_t, w, 1.0f);  // Wa a<t-1> + (Wx x<t> + b), every block
-    for_rows(bs, n, [&](int64_t i) {
-      T* gi = g_t + i * w;
-#pragma GCC ivdep
-      for (int64_t j = 0; j < n; ++j) {
-        const int64_t k = i * n + j;
-        const T cp = c_prev[k];
-        const T u = sigmoid(gi[j] + p_u[j] * cp);  // p = 0 without peepholes
-        const T f = sigmoid(gi[n + j] + p_f[j] * cp);
-        const T cand = tanh_(gi[2 * n + j]);
-        const T cn = u * cand + f * cp;  // c<t> = Γu*c̃ + Γf*c<t-1>
-        const T o = sigmoid(gi[3 * n + j] + p_o[j] * cn);
-        const T tcn = tanh_(cn);
-        gi[j] = u;
-        gi[n + j] = f;
-        gi[2 * n + j] = cand;
-        gi[3 * n + j] = o;
-        c_t[k] = cn;
-        tc_t[k] = tcn;
-        a_t[k] = o * tcn;  // a<t> = Γo*tanh(c<t>)
-      }
+  const Seq<T> g(G), a(A), c(C), tc(TC);
+  const int64_t n = a.width;
+  const at::Tensor p = peephole.has_value() ? peephole->contiguous() : at::zeros({3, n}, G.options());
+  const T *p_u = p.data_ptr<T>(), *p_f = p_u + n, *p_o = p_u + 2 * n;
+  over_time<T>(sizes, g.B, kForward, {W_a.t()}, [&](int64_t t, Rows rows, const std::vector<Product<T>>& W) {
+    W[0].apply(rows.count(), a.row(t, rows.begin), n, g.row(t, rows.begin), g.width, 1.0f);  // Wa a<t-1> + (Wx x<t> + b), every block
+    for_units(rows, n, [&](int64_t i, int64_t j) {
+      T* gi = g.row(t, i);
+      const T cp = c.row(t, i)[j];
+      const T u = sigmoid(gi[j] + p_u[j] * cp);  // p = 0 without peepholes
+      const T f = sigmoid(gi[n + j] + p_f[j] * cp);
+      const T cand = tanh_(gi[2 * n + j]);
+      const T cn = u * cand + f * cp;  // c<t> = Γu*c̃ + Γf*c<t-1>
+      const T o = sigmoid(gi[3 * n + j] + p_o[j] * cn);
+      const T tcn = tanh_(cn);
+      gi[j] = u;
+      gi[n + j] = f;
+      gi[2 * n + j] = cand;
+      gi[3 * n + j] = o;
+      c.row(t + 1, i)[j] = cn;
+      tc.row(t, i)[j] = tcn;
+      a.row(t + 1, i)[j] = o * tcn;  // a<t> = Γo*tanh(c<t>)
     });
-  }
+  });
 }
 
 template <typename T>
 void lstm_backward_impl(at::Tensor G, at::Tensor C, at::Tensor TC, at::Tensor W_a, c10::optional<at::Tensor> peephole, at::Tensor DA, at::Tensor carry_c, at::Tensor d_pre, const std::vector<int64_t>& sizes) {
-  const int64_t T_ = G.size(0), B = G.size(1), n = C.size(2), w = 4 * n;
-  Product<T> W_T(W_a.t(), B);
-  const bool peep = peephole.has_value();
-  at::Tensor p = peep ? peephole->contiguous() : at::zeros({3, n}, G.options());
-  T *g = ptr<T>(G), *c = ptr<T>(C), *tc = ptr<T>(TC), *da = ptr<T>(DA), *dcarry = ptr<T>(carry_c), *dp = ptr<T>(d_pre);
-  const T *p_u = ptr<T>(p), *p_f = p_u + n, *p_o = p_u + 2 * n;
-  for (int64_t t = T_ - 1; t >= 0; --t) {
-    const int64_t bs = sizes[t];
-    const T* g_t = g + t * B * w;
-    const T* c_prev = c + t * B * n;
-    const T* tc_t = tc + t * B * n;
-    const T* da_t = da + (t + 1) * B * n;
-    T* dp_t = dp + t * B * w;
-    for_rows(bs, n, [&](int64_t i) {
-      const T* gi = g_t + i * w;
-      T* dpi = dp_t + i * w;
-#pragma GCC ivdep
-      for (int64_t j = 0; j < n; ++j) {
-        const int64_t k = i * n + j;
-        const T u = gi[j], f = gi[n + j], cand = gi[2 * n + j], o = gi[3 * n + j];
-        const T tcn = tc_t[k], d_a = da_t[k];
-        const T dpo = d_a * tcn * o * (T(1) - o);                                  // dpre_o
-        const T d_c = dcarry[k] + d_a * o * (T(1) - tcn * tcn) + dpo * p_o[j];
-        const T dpu = d_c * cand * u * (T(1) - u);                                 // dpre_u
-        const T dpf = d_c * c_prev[k] * f * (T(1) - f);                            // dpre_f
-        dpi[j] = dpu;
-        dpi[n + j] = dpf;
-        dpi[2 * n + j] = d_c * u * (T(1) - cand * cand);                           // dpre_c
-        dpi[3 * n + j] = dpo;
-        dcarry[k] = d_c * f + dpu * p_u[j] + dpf * p_f[j];  // dc<t-1>
-      }
+  const Seq<T> g(G), c(C), tc(TC), da(DA), dcarry(carry_c), dp(d_pre);
+  const int64_t n = c.width;
+  const at::Tensor p = peephole.has_value() ? peephole->contiguous() : at::zeros({3, n}, G.options());
+  const T *p_u = p.data_ptr<T>(), *p_f = p_u + n, *p_o = p_u + 2 * n;
+  over_time<T>(sizes, g.B, kBackward, {W_a}, [&](int64_t t, Rows rows, const std::vector<Product<T>>& W) {
+    for_units(rows, n, [&](int64_t i, int64_t j) {
+      const T* gi = g.row(t, i);
+      T *dpi = dp.row(t, i), *dc = dcarry.row(0, i);
+      const T u = gi[j], f = gi[n + j], cand = gi[2 * n + j], o = gi[3 * n + j];
+      const T tcn = tc.row(t, i)[j], d_a = da.row(t + 1, i)[j];
+      const T dpo = d_a * tcn * o * (T(1) - o);                           // dpre_o
+      const T d_c = dc[j] + d_a * o * (T(1) - tcn * tcn) + dpo * p_o[j];
+      const T dpu = d_c * cand * u * (T(1) - u);                          // dpre_u
+      const T dpf = d_c * c.row(t, i)[j] * f * (T(1) - f);                // dpre_f
+      dpi[j] = dpu;
+      dpi[n + j] = dpf;
+      dpi[2 * n + j] = d_c * u * (T(1) - cand * cand);                    // dpre_c
+      dpi[3 * n + j] = dpo;
+      dc[j] = d_c * f + dpu * p_u[j] + dpf * p_f[j];  // dc<t-1>
     });
-    W_T.apply(bs, dp_t, w, da + t * B * n, n, 1.0f);  // da<t-1> += dpre<t> Wa
-  }
+    W[0].apply(rows.count(), dp.row(t, rows.begin), dp.width, da.row(t, rows.begin), n, 1.0f);  // da<t-1> += dpre<t> Wa
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -506,7 +440,18 @@ void lstm_backward(at::Tensor G, at::Tensor C, at::Tensor TC, at::Tensor W_a, c1
   DISPATCH(G, "lstm_backward", lstm_backward_impl<scalar_t>(G, C, TC, W_a, peephole, DA, carry_c, d_pre, sizes));
 }
 
-bool mkl_packed_gemm() { return mkl().available(); }
+// The routine of the float32 recurrent products from now on: "mkl-packed" (falls back to "aten"
+// where torch's MKL does not export the packed GEMM) or "aten". Returns the one in use.
+std::string use_product(const std::string& name) {
+  if (name == "mkl-packed") {
+    product_routine = ProductRoutine::kMklPacked;
+  } else if (name == "aten") {
+    product_routine = ProductRoutine::kAten;
+  } else {
+    TORCH_CHECK(false, "unknown product routine '", name, "' (known: mkl-packed, aten)");
+  }
+  return product_routine == ProductRoutine::kMklPacked && mkl().available() ? "mkl-packed" : "aten";
+}
 
 }  // namespace
 
@@ -521,5 +466,5 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("gru_cudnn_backward", &gru_cudnn_backward);
   m.def("lstm_forward", &lstm_forward);
   m.def("lstm_backward", &lstm_backward);
-  m.def("mkl_packed_gemm", &mkl_packed_gemm);
+  m.def("use_product", &use_product);
 }
