@@ -68,11 +68,14 @@ def test_version_names_rnnkit_torch_and_python(capsys):
     assert out == f"rnnkit {rnnkit.__version__} (torch {version('torch')}, Python {'.'.join(map(str, sys.version_info[:3]))})\n"
 
 
-def test_the_top_level_help_lists_every_verb(capsys):
+def test_the_top_level_help_lists_every_verb_and_every_verb_builds(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out
     assert all(f"    {verb}" in out for verb in VERBS)
+    (verbs,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    assert set(verbs.choices) == set(VERBS)
+    assert all(parser.add_help for parser in verbs.choices.values())  # each its own parser, not a stand-in
 
 
 @pytest.mark.parametrize("verb", RUN_VERBS)

@@ -50,9 +50,9 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
 
 
-def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
-    """The parser of ``rnnkit``: ``verb``'s own parser (every verb's with ``verb="*"``), the other
-    verbs as their names and help lines."""
+def build_parser(verb: str | None = "*") -> argparse.ArgumentParser:
+    """The parser of ``rnnkit``: ``verb``'s own parser (every verb's with ``"*"``), the other verbs
+    as their names and help lines (all of them with ``None``: what ``rnnkit --help`` needs)."""
     parser = Parser(
         prog="rnnkit",
         description="Recurrent sequence models (RNN, GRU, LSTM) from their equations, fast and tested.",
@@ -90,7 +90,8 @@ class Versions(argparse.Action):
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser(argv[0] if argv else None)  # the main parser's own options (--help, --version) exit
+    # the verb is the first word: the main parser's own options (--help, --version) exit
+    parser = build_parser(argv[0] if argv and not argv[0].startswith("-") else None)
     # argparse cannot take positional text after an option (tag RUN --json "text"); collect it here
     args, extra = parser.parse_known_args(argv)
     if extra:
