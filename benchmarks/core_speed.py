@@ -41,7 +41,7 @@ import torch
 
 from rnnkit import Recurrent
 from rnnkit.engines import autotune, engines_for
-from rnnkit.engines.compiled import compiled_loops
+from rnnkit.engines.compiled import compiled_loops, product_routine
 from rnnkit.engines.workspace import WORKSPACE
 
 CELLS = [("rnn", {}), ("gru", {}), ("gru-simple", {}), ("gru-cudnn", {}), ("lstm", {}), ("lstm", {"peepholes": True})]
@@ -64,28 +64,40 @@ def packed_product(W: torch.Tensor, rows: int):
 
 
 class ProductsOnly:
-    """The matrix products of one training step of a cell, with its shapes, and nothing else."""
+    """The matrix products of one training step of a cell, with its shapes, and nothing else.
+
+    The recurrent products run as the fused engine's compiled loops run theirs
+    (``products_only``: each thread a block of batch rows, the CPU's product routine); without
+    the compiled loops, one product per step, MKL's packed GEMM split over the threads."""
 
     def __init__(self, kind: str, n_x: int, n_a: int, B: int):
         blocks = RECURRENT_BLOCKS[kind]
         G = sum(blocks)
         self.W_x = torch.randn(n_x, G * n_a)  # [n_x, G n_a]
-        W_a = [torch.randn(n_a, g * n_a) for g in blocks]  # [n_a, g n_a] each
-        self.forward_products = [packed_product(W, B) for W in W_a]  # a<t-1> [B, n_a] -> [B, g n_a]
-        self.backward_products = [packed_product(W.t(), B) for W in W_a]  # dz [B, g n_a] -> [B, n_a]
-        self.widths = [W.shape[1] for W in W_a]
+        self.W_a = [torch.randn(n_a, g * n_a) for g in blocks]  # [n_a, g n_a] each
+        self.forward_products = [packed_product(W, B) for W in self.W_a]  # a<t-1> [B, n_a] -> [B, g n_a]
+        self.backward_products = [packed_product(W.t(), B) for W in self.W_a]  # dz [B, g n_a] -> [B, n_a]
+        self.widths = [W.shape[1] for W in self.W_a]
         self.n_a = n_a
+        self.loops = compiled_loops()
 
-    def step(self, x: torch.Tensor) -> None:
-        T, B, n_x = x.shape
-        X = x.detach().reshape(T * B, n_x)  # [T B, n_x]
-        Z = X @ self.W_x  # [T B, G n_a] input projection for all steps
+    def recurrent_products(self, T: int, B: int) -> None:
+        """Forward a<t-1> @ Wa per block and backward dz @ Waᵀ per block, for each of T steps."""
+        if self.loops is not None:
+            xs = [torch.zeros(B, self.n_a) for _ in self.W_a] + [torch.zeros(B, w) for w in self.widths]  # [B, K] each
+            return self.loops.products_only(xs, self.W_a + [W.t() for W in self.W_a], T)
         a = torch.zeros(B, self.n_a)
         for _ in range(T):  # forward: one product per block per step
             outs = [product(a) for product in self.forward_products]
         for _ in range(T):  # backward through time: gate gradients back to a<t-1>
             for product, out in zip(self.backward_products, outs):
                 product(out)
+
+    def step(self, x: torch.Tensor) -> None:
+        T, B, n_x = x.shape
+        X = x.detach().reshape(T * B, n_x)  # [T B, n_x]
+        Z = X @ self.W_x  # [T B, G n_a] input projection for all steps
+        self.recurrent_products(T, B)
         A = torch.zeros(T * B, self.n_a)  # [T B, n_a] stacked a<t-1>
         for width in self.widths:  # weight gradients: one product after the loop
             A.t() @ Z[:, :width]
@@ -197,7 +209,8 @@ def main() -> None:
     os.environ.setdefault("RNNKIT_CACHE_DIR", tempfile.mkdtemp(prefix="rnnkit-autotune-"))  # auto measures in this run
     compiled = compiled_loops()
     print(f"CPU: {machine()}")
-    print(f"torch {torch.__version__}, fused loops: {'compiled' if compiled else 'torch ops'}, auto: {'measured' if autotune.enabled() else 'fixed order'}")
+    loops = f"compiled, products: {product_routine()}" if compiled else "torch ops"
+    print(f"torch {torch.__version__}, fused loops: {loops}, auto: {'measured' if autotune.enabled() else 'fixed order'}")
     print(f"B={args.batch} T={args.steps} n_x={args.inputs}; ms per training step, median of {args.rounds} interleaved rounds\n")
     rows = entries()
     summary = []

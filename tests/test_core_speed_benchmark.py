@@ -3,6 +3,7 @@
 import importlib.util
 from pathlib import Path
 
+import pytest
 import torch
 
 from equality import assert_equal_up_to_rounding
@@ -49,3 +50,23 @@ def test_targets_report_each_figure_and_its_verdict():
     ms[("lstm", core_speed.AUTO)] = 11.0
     text = core_speed.targets(rows, [(256, ms, picks)])
     assert "auto / fastest engine <= 1.05: MISSED" in text and "auto lstm <= 1.0 x nn.LSTM: MISSED (1.10)" in text
+
+
+def test_the_floors_recurrent_products_are_the_compiled_loops_products():
+    """``products_only`` (the floor's recurrent products, run as the compiled loops run theirs: a
+    block of rows per thread) computes x @ R for weights and transposed weights, with 2 threads."""
+    from rnnkit.engines.compiled import compiled_loops
+
+    loops = compiled_loops()
+    if loops is None:
+        pytest.skip("the compiled CPU loops could not be built here")
+    torch.manual_seed(0)
+    W = torch.randn(24, 72)  # (n_a, g n_a)
+    xs = [torch.randn(37, 24), torch.randn(37, 72)]  # 37 rows: blocks of 19 and 18
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        forward, backward = loops.products_only(xs, [W, W.t()], 3)
+    finally:
+        torch.set_num_threads(threads)
+    assert_equal_up_to_rounding([xs[0] @ W, xs[1] @ W.t()], [forward, backward], reduction=72)

@@ -440,6 +440,24 @@ void lstm_backward(at::Tensor G, at::Tensor C, at::Tensor TC, at::Tensor W_a, c1
   DISPATCH(G, "lstm_backward", lstm_backward_impl<scalar_t>(G, C, TC, W_a, peephole, DA, carry_c, d_pre, sizes));
 }
 
+// benchmarks/core_speed.py's "products only" floor: for `steps` steps, out_k = xs[k] @ rights[k] for
+// every k, (B, K_k) @ (K_k, N_k), run exactly as the loops above run their recurrent products (row
+// blocks per thread, this CPU's routine) with nothing else, so that fused / floor is what the rest
+// of a step costs. Returns the last step's products.
+std::vector<at::Tensor> products_only(std::vector<at::Tensor> xs, std::vector<at::Tensor> rights, int64_t steps) {
+  TORCH_CHECK(xs.size() == rights.size() && !xs.empty(), "products_only: one input per right factor");
+  const int64_t B = xs.at(0).size(0);
+  std::vector<at::Tensor> outs;
+  for (size_t k = 0; k < rights.size(); ++k) outs.push_back(at::empty({B, rights[k].size(1)}, xs[k].options()));
+  over_time<float>(std::vector<int64_t>(steps, B), B, kForward, rights, [&](int64_t, Rows rows, const std::vector<Product<float>>& W) {
+    for (size_t k = 0; k < W.size(); ++k) {
+      const int64_t K = W[k].K, N = W[k].N;
+      W[k].apply(rows.count(), xs[k].data_ptr<float>() + rows.begin * K, K, outs[k].data_ptr<float>() + rows.begin * N, N, 0.0f);
+    }
+  });
+  return outs;
+}
+
 // The routine of the float32 recurrent products from now on: "mkl-packed" (falls back to "aten"
 // where torch's MKL does not export the packed GEMM) or "aten". Returns the one in use.
 std::string use_product(const std::string& name) {
@@ -467,4 +485,5 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("lstm_forward", &lstm_forward);
   m.def("lstm_backward", &lstm_backward);
   m.def("use_product", &use_product);
+  m.def("products_only", &products_only);
 }
