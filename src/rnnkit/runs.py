@@ -136,6 +136,7 @@ def start(task_kind: str, values: dict, run_path: str | Path | None = None) -> t
     model_config = task.model_config(model_values)
     torch.manual_seed(training.seed)
     model = build_model(task.model_kind, model_config)
+    task.initialise(model)  # pre-trained rows or layers the data settings name
     _check_ready(task, model)
     if run_path is None:
         run_path = free_run_path(Path("runs") / task.default_run_name(model_config))
@@ -211,6 +212,7 @@ def resume(run_path: str | Path, overrides: dict | None = None) -> tuple[RunDir,
         raise DataError(f"{run.path}: the training data changed since the run started ({', '.join(config['split'].get('train_files', []))})")
     torch.manual_seed(training.seed)  # the initial weights, should the run have no checkpoint yet
     model = build_model(config["model"]["kind"], {k: v for k, v in config["model"].items() if k != "kind"})
+    task.initialise(model)  # as start did, should the run have no checkpoint yet
     with _locked(run):
         lasting = {k: v for k, v in overrides.items() if k in LASTING and config["training"].get(k) != v}
         if lasting:

@@ -139,6 +139,10 @@ class TaskBase:
             config["head_sizes"] = list(config["head_sizes"])
         return config
 
+    def initialise(self, model) -> None:
+        """Starting weights that the data settings bring (pre-trained word vectors, another run's
+        weights), set in the freshly built ``model`` before training; nothing by default."""
+
     # -- the trainer's Task protocol ----------------------------------------------------------------------
     def batches_per_epoch(self) -> int:
         return len(self._batches("train", True))

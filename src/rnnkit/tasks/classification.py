@@ -8,6 +8,7 @@ With PTB-tree files (the Stanford Sentiment Treebank), training uses every label
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 from dataclasses import dataclass
@@ -20,7 +21,8 @@ from ..data.batches import SentenceBatches, TokenBatch, check_text_lengths, pad_
 from ..data.labeled import FORMATS, LabeledText, read_labeled
 from ..data.text import DataError, fingerprint
 from ..data.tokenizers import make_tokenizer
-from ..data.vocab import Vocabulary
+from ..data.vocab import SPECIALS, Vocabulary
+from ..data.word_vectors import initialise_rows, read_word_vectors, sized_from
 from ..errors import UsageError
 from ..regularisers import EMBEDDING_REGULARISERS, RECURRENT_REGULARISERS
 from ..metrics import classification_scores
@@ -45,6 +47,7 @@ class ClassificationDataConfig:
     batch_size: int = setting(32, type=positive_int, help="examples per batch")
     # balanced: weigh each class by N / (C n_c) in the training loss
     class_weights: str = setting("none", choices=("none", "balanced"), help="balanced: weigh each class alike in the loss")
+    word_vectors: str | None = setting(None, metavar="FILE", help="pre-trained word vectors (word2vec/GloVe/fastText text or word2vec binary) for the embedding rows of the words found (a word missing: its lowercase); the embedding size is the file's")
 
     def check(self) -> None:
         if not self.train:
@@ -91,6 +94,7 @@ class ClassificationTask(TaskBase):
         self.splits: dict[str, list[LabeledText]] = splits or {}
         self._encoded: dict[str, list] = {}
         self._class_weights: torch.Tensor | None = None  # computed once, kept on the training device
+        self.word_vectors = None  # rnnkit.data.word_vectors.WordVectors, read by prepare when asked
 
     def class_weights(self, device="cpu") -> torch.Tensor | None:
         """With ``balanced``: w_c = N / (C n_c) over the training examples (their mean weight is 1),
@@ -112,7 +116,13 @@ class ClassificationTask(TaskBase):
         return config
 
     def model_config(self, values: dict) -> dict:
+        values = sized_from(self.word_vectors, values, "embedding_size")
         return self._model_config({"vocab_size": len(self.vocab), "num_classes": len(self.labels)}, values)
+
+    def initialise(self, model) -> None:
+        """The embedding rows of the words ``--word-vectors`` holds."""
+        if self.word_vectors is not None:
+            initialise_rows(model.embedding.weight, self.word_vectors)
 
     def default_run_name(self, model_config: dict) -> str:
         direction = "bi" if model_config["bidirectional"] else "uni"
@@ -144,7 +154,12 @@ class ClassificationTask(TaskBase):
             "train_files": list(data.train), "examples": {k: len(v) for k, v in splits.items()}, "labels": labels,
             "train_fingerprint": fingerprint([f"{i.label}\t{i.text}" for i in splits["train"]]),
         }  # fmt: skip
-        return cls(data, tokenizer, vocab, labels, splits), record
+        task = cls(data, tokenizer, vocab, labels, splits)
+        if data.word_vectors:
+            task.word_vectors = read_word_vectors(data.word_vectors, vocab.tokens)
+            print(task.word_vectors.describe(len(SPECIALS)), file=sys.stderr, flush=True)
+            record["word_vectors"] = task.word_vectors.record(len(SPECIALS))
+        return task, record
 
     def save(self, run: RunDir) -> None:
         run.write_json("vocab.json", {"tokens": self.vocab.tokens})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,8 @@ from ..data.batches import SentenceBatches
 from ..data.conll import SCHEMES, TaggedSentence, convert, entities, read_conll
 from ..data.text import DataError, fingerprint
 from ..data.tokenizers import WORD
-from ..data.vocab import Vocabulary
+from ..data.vocab import SPECIALS, Vocabulary
+from ..data.word_vectors import initialise_rows, read_word_vectors, sized_from
 from ..errors import UsageError
 from ..regularisers import EMBEDDING_REGULARISERS, RECURRENT_REGULARISERS
 from ..metrics import entity_scores
@@ -43,6 +45,7 @@ class TaggingDataConfig:
     min_count: int = setting(1, type=positive_int, help="keep words seen at least this often")
     singleton_unk: float = setting(0.5, type=probability, help="probability of replacing a word seen once by <UNK> in training")
     batch_size: int = setting(10, type=positive_int, help="sentences per batch")
+    word_vectors: str | None = setting(None, metavar="FILE", help="pre-trained word vectors (word2vec/GloVe/fastText text or word2vec binary) for the embedding rows of the words found (a word missing: its lowercase, digits as 0); the word embedding size is the file's")
 
     def check(self) -> None:
         if not self.train:
@@ -97,6 +100,7 @@ class TaggingTask(TaskBase):
         self.splits: dict[str, list[TaggedSentence]] = splits or {}
         self.singletons = {w for w, n in (counts or {}).items() if n == 1}
         self.rng = random.Random(0)
+        self.word_vectors = None  # rnnkit.data.word_vectors.WordVectors, read by prepare when asked
 
     # -- configuration ----------------------------------------------------------------------------------
     @classmethod
@@ -106,7 +110,13 @@ class TaggingTask(TaskBase):
         return config
 
     def model_config(self, values: dict) -> dict:
+        values = sized_from(self.word_vectors, values, "word_embedding_size")
         return self._model_config({"vocab_size": len(self.words), "num_tags": len(self.tags), "char_vocab_size": len(self.chars)}, values)
+
+    def initialise(self, model) -> None:
+        """The word embedding rows of the words ``--word-vectors`` holds."""
+        if self.word_vectors is not None:
+            initialise_rows(model.features.words.weight, self.word_vectors)
 
     def default_run_name(self, model_config: dict) -> str:
         direction = "bi" if model_config["bidirectional"] else "uni"
@@ -135,6 +145,10 @@ class TaggingTask(TaskBase):
         record["train_fingerprint"] = fingerprint([" ".join(s.tokens) + "|" + " ".join(s.tags) for s in splits["train"]])
         task = cls(data, words, chars, tags, splits, counts)
         task.rng = random.Random(seed)
+        if data.word_vectors:  # the vocabulary's words are normalised: a file word matches by the same normalisation
+            task.word_vectors = read_word_vectors(data.word_vectors, words.tokens, fallback=normalize_word)
+            print(task.word_vectors.describe(len(SPECIALS)), file=sys.stderr, flush=True)
+            record["word_vectors"] = task.word_vectors.record(len(SPECIALS))
         return task, record
 
     def save(self, run: RunDir) -> None:

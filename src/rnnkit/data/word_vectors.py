@@ -1,0 +1,251 @@
+"""Pre-trained word vectors (word2vec, GloVe, fastText) for the rows of an embedding matrix.
+
+Formats, told apart by the file itself (a ``.bin`` name, or bytes that are not UTF-8 text):
+
+* **text** (GloVe, fastText ``.vec``, word2vec ``-binary 0``): one word per line, ``word v1 ... vD``
+  separated by single spaces (a trailing space is allowed, as fastText writes it); an optional first
+  line ``N D`` (count and dimension), which GloVe leaves out. UTF-8, strictly.
+* **word2vec binary** (``-binary 1``): the header line ``N D``, then per word its UTF-8 bytes, a
+  space, D little-endian float32 values and (usually) a newline.
+
+A file ending in ``.gz`` is read through gzip. The file is streamed: only the vectors of the words
+the vocabulary holds are kept (a (V, D) matrix), never the file.
+
+Lookup: a vocabulary word takes the vector of the same word in the file; a word the file lacks
+takes the vector of a file word that ``fallback`` maps to it (by default lowercase: "Paris" in the
+file serves "paris" in a lowercased vocabulary, as fastText and Flair users expect; the tagger passes
+its own normalisation, digits as 0). An exact match always wins over a fallback one, and among
+fallback matches the first in the file (files are ordered most frequent first).
+
+Errors (one line, a ``DataError`` naming the file and the line): a line whose number of values differs
+from the dimension (every line is checked), a value that is not a finite number (checked in the
+vectors kept: parsing millions of unused ones would be most of the reading time), a header that is not two whole numbers, bytes
+that are not UTF-8, a binary file that ends inside a vector.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..errors import UsageError
+from . import textio
+from .textio import DataError
+from .vocab import SPECIALS
+
+
+@dataclass
+class WordVectors:
+    """The vectors a file holds for a vocabulary: ``vectors`` (V, D) float32, zero where a word was
+    not found; ``found`` (V,) bool; ``by_fallback`` how many rows came from the fallback lookup."""
+
+    path: str
+    dimension: int
+    vectors: torch.Tensor  # (V, D)
+    found: torch.Tensor  # (V,) bool
+    by_fallback: int
+
+    def record(self, specials: int = 0) -> dict:
+        """What a run records (config.json's ``split``): the file, its dimension, the words found
+        out of the vocabulary's ``len - specials`` real words, and their share."""
+        words = int(self.found.numel()) - specials
+        found = int(self.found[specials:].sum())
+        share = found / words if words else 0.0
+        return {"file": self.path, "dimension": self.dimension, "found": found, "words": words, "share": round(share, 4), "by_lowercase": self.by_fallback}
+
+    def describe(self, specials: int = 0) -> str:
+        """One line for stderr: ``word vectors FILE (D values): F of W words found (S%; L by lowercase)``."""
+        r = self.record(specials)
+        return f"word vectors {r['file']} ({r['dimension']} values): {r['found']:,} of {r['words']:,} words of the vocabulary found ({100 * r['share']:.1f}%; {r['by_lowercase']:,} by lowercase)"
+
+
+def _open(path: Path):
+    """The file's bytes as a stream (through gzip for ``.gz``); a missing or unreadable file is
+    textio's one-line ``DataError``."""
+    try:
+        return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+    except OSError:
+        textio._read_bytes(path)  # raises the one-line error for this kind of failure
+        raise
+
+
+def _lines(path: Path) -> Iterator[str]:
+    """The lines of a text file, streamed: textio's rules (strict UTF-8, BOM, any line end); a
+    ``.gz`` file decoded line by line."""
+    if path.suffix != ".gz":
+        yield from textio.iter_lines(path)
+        return
+    with _open(path) as handle:
+        for number, raw in enumerate(handle, start=1):
+            yield _decode(raw, path, number).rstrip("\r\n").lstrip("\ufeff")
+
+
+def _is_binary(path: Path) -> bool:
+    """word2vec binary: named ``.bin`` (``.bin.gz``), or its first 64 KiB after the header line are not UTF-8."""
+    if ".bin" in path.suffixes:
+        return True
+    with _open(path) as handle:
+        head = handle.read(1 << 16)
+    body = head.split(b"\n", 1)[1] if b"\n" in head else b""
+    if b"\0" in body:
+        return True
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return error.end < len(body) - 4  # a character cut by the 64 KiB read is not binary
+    return False
+
+
+def _header(line: str) -> tuple[int, int] | None:
+    parts = line.split()
+    if len(parts) == 2 and all(p.isdigit() for p in parts):
+        return int(parts[0]), int(parts[1])
+    return None
+
+
+def _decode(raw: bytes, path: Path, number: int) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise DataError(f"{path}:{number}: bytes that are not UTF-8 at byte {error.start + 1}") from None
+
+
+def _floats(values: Sequence[str], path: Path, number: int) -> list[float]:
+    out = []
+    for value in values:
+        try:
+            out.append(float(value))
+        except ValueError:
+            raise DataError(f"{path}:{number}: {value[:20]!r} is not a number") from None
+    if not all(math.isfinite(v) for v in out):
+        raise DataError(f"{path}:{number}: a value is not finite (nan or inf)")
+    return out
+
+
+def _text_entries(path: Path) -> Iterator[tuple[str, int, Callable[[], list[float]], int]]:
+    """(word, line number, its values when asked, dimension) per line of a text file. Every line's
+    count of values is checked; the values are parsed (and checked) only for the words kept, since
+    parsing the floats of millions of unused lines is most of a large file's reading time."""
+    dimension = None
+    for number, line in enumerate(_lines(path), start=1):
+        line = line.rstrip(" ")
+        header = _header(line) if number == 1 else None
+        if header is not None:
+            dimension = header[1]
+            continue
+        if not line:
+            continue
+        parts = line.split(" ")
+        if dimension is None:
+            dimension = len(parts) - 1
+            if dimension < 1:
+                raise DataError(f"{path}:{number}: expected 'word v1 ... vD', found one field")
+        if len(parts) != dimension + 1:
+            raise DataError(f"{path}:{number}: expected a word and {dimension} values, found {len(parts) - 1} values")
+        yield parts[0], number, (lambda parts=parts, number=number: _floats(parts[1:], path, number)), dimension
+
+
+def _binary_entries(path: Path) -> Iterator[tuple[str, int, Callable[[], list[float]], int]]:
+    """(word, entry number, its values when asked, dimension) per entry of a word2vec binary file."""
+    import numpy as np
+
+    with _open(path) as handle:
+        header = _header(_decode(handle.readline(), path, 1))
+        if header is None:
+            raise DataError(f"{path}:1: a word2vec binary file starts with 'COUNT DIMENSION'")
+        count, dimension = header
+        size = 4 * dimension
+        for number in range(2, count + 2):
+            word = bytearray()
+            while True:
+                byte = handle.read(1)
+                if not byte:
+                    raise DataError(f"{path}: ends after {number - 2} of the {count} words its header announces")
+                if byte == b" ":
+                    break
+                if byte != b"\n" or word:  # the newline after the previous vector
+                    word += byte
+            raw = handle.read(size)
+            if len(raw) != size:
+                raise DataError(f"{path}: ends inside the vector of word {number - 1} of {count}")
+            values = np.frombuffer(raw, dtype="<f4")
+            if not np.isfinite(values).all():
+                raise DataError(f"{path}: the vector of word {number - 1} ({bytes(word)[:20]!r}) is not finite")
+            yield _decode(bytes(word), path, number), number, values.tolist, dimension
+
+
+def read_word_vectors(path: str | Path, vocabulary: Sequence[str], *, fallback: Callable[[str], str] = str.lower,
+                      dimension: int | None = None) -> WordVectors:
+    """The vectors of ``path`` for the words of ``vocabulary`` (a list of tokens, row i for token i).
+
+    ``fallback``: how a file word may map to a vocabulary word it does not equal (see the module
+    docstring). ``dimension``: if given, a file of another dimension is refused with one line
+    (``DataError``); else the file's own is used. The vocabulary's ``<PAD>``, ``<UNK>`` and ``<EOS>``
+    are never looked up.
+
+    Example::
+
+        >>> import tempfile, os
+        >>> with tempfile.NamedTemporaryFile("w", suffix=".vec", delete=False) as f:
+        ...     _ = f.write("2 3\\nParis 1 2 3\\nthe 0.5 0 0\\n")
+        >>> wv = read_word_vectors(f.name, ["<PAD>", "<UNK>", "<EOS>", "the", "paris", "cat"])
+        >>> wv.vectors[4].tolist(), wv.found.tolist()[3:], wv.by_fallback
+        ([1.0, 2.0, 3.0], [True, True, False], 1)
+        >>> os.remove(f.name)
+    """
+    path = Path(path)
+    rows = {token: i for i, token in enumerate(vocabulary) if token not in SPECIALS}
+    entries = _binary_entries(path) if _is_binary(path) else _text_entries(path)
+    vectors: torch.Tensor | None = None
+    exact: set[int] = set()
+    by_fallback: set[int] = set()
+    file_dimension = None
+    for word, _, values, file_dimension in entries:
+        if vectors is None:
+            if dimension is not None and file_dimension != dimension:
+                raise DataError(f"{path}: vectors of {file_dimension} values, but the embedding has {dimension}; "
+                                f"leave the embedding size unset to take the file's, or give {file_dimension}")
+            vectors = torch.zeros(len(vocabulary), file_dimension)  # (V, D)
+        row = rows.get(word)
+        if row is not None and row not in exact:
+            vectors[row] = torch.tensor(values())
+            exact.add(row)
+            by_fallback.discard(row)
+            continue
+        row = rows.get(fallback(word))
+        if row is not None and row not in exact and row not in by_fallback:
+            vectors[row] = torch.tensor(values())
+            by_fallback.add(row)
+    if vectors is None:
+        raise DataError(f"{path}: no word vectors in the file")
+    found = torch.zeros(len(vocabulary), dtype=torch.bool)
+    found[list(exact | by_fallback)] = True
+    return WordVectors(str(path), file_dimension, vectors, found, len(by_fallback))
+
+
+def sized_from(vectors: WordVectors | None, values: dict, key: str) -> dict:
+    """A task's model settings ``values`` with the embedding size ``key`` set to the vectors' dimension
+    (the choice documented for ``--word-vectors``: the file sets the size), or a one-line
+    ``UsageError`` when the user asked for another size."""
+    if vectors is None:
+        return values
+    given = values.get(key)
+    if given is not None and given != vectors.dimension:
+        option = "--" + key.replace("_", "-")
+        raise UsageError(f"{option} {given}: the word vectors of {vectors.path} have {vectors.dimension} values; give {vectors.dimension} or leave {option} unset")
+    return {**values, key: vectors.dimension}
+
+
+def initialise_rows(weight: torch.Tensor, vectors: WordVectors) -> None:
+    """Copy the vectors found into the rows of ``weight`` (V, D), an embedding matrix; the other rows
+    keep their random initialisation. Raises ``ValueError`` on a shape mismatch (a bug: the task
+    sized the embedding from the file)."""
+    if tuple(weight.shape) != tuple(vectors.vectors.shape):
+        raise ValueError(f"embedding {tuple(weight.shape)} but word vectors {tuple(vectors.vectors.shape)}")
+    with torch.no_grad():
+        weight[vectors.found] = vectors.vectors[vectors.found].to(weight.dtype)

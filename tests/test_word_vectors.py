@@ -1,0 +1,146 @@
+"""Pre-trained word vectors (rnnkit.data.word_vectors, --word-vectors): text with and without a header,
+word2vec binary, the lowercase fallback, the one-line errors, and the rows a classifier and a tagger
+start from."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import struct
+
+import pytest
+
+from rnnkit.cli import main
+from rnnkit.data.word_vectors import read_word_vectors
+from rnnkit.errors import DataError, UsageError
+from rnnkit.models import build_model
+from rnnkit.tasks.classification import ClassificationDataConfig, ClassificationTask
+from rnnkit.tasks.tagging import TaggingDataConfig, TaggingTask
+
+VOCAB = ["<PAD>", "<UNK>", "<EOS>", "the", "paris", "film", "absent"]
+VECTORS = {"the": [0.5, -1.0, 2.0], "Paris": [1.0, 2.0, 3.0], "film": [0.0, 0.25, -0.75], "other": [9.0, 9.0, 9.0]}
+
+
+def write_text(path, header: bool = True, extra: str = "") -> str:
+    lines = [f"{len(VECTORS)} 3"] if header else []
+    lines += [f"{word} " + " ".join(map(str, values)) + " " for word, values in VECTORS.items()]  # fastText's trailing space
+    path.write_text("\n".join(lines) + "\n" + extra, encoding="utf-8")
+    return str(path)
+
+
+def write_binary(path, entries: dict = VECTORS, cut: int = 0) -> str:
+    data = f"{len(entries)} 3\n".encode()
+    for word, values in entries.items():
+        data += word.encode() + b" " + struct.pack("<3f", *values) + b"\n"
+    path.write_bytes(data[: len(data) - cut] if cut else data)
+    return str(path)
+
+
+def check_rows(vectors) -> None:
+    assert vectors.dimension == 3
+    assert vectors.found.tolist() == [False, False, False, True, True, True, False]
+    assert vectors.vectors[3].tolist() == VECTORS["the"]
+    assert vectors.vectors[4].tolist() == VECTORS["Paris"]  # by lowercase
+    assert vectors.vectors[6].tolist() == [0.0, 0.0, 0.0]  # a word the file lacks
+    assert vectors.by_fallback == 1
+    assert vectors.record(3) == {"file": vectors.path, "dimension": 3, "found": 3, "words": 4, "share": 0.75, "by_lowercase": 1}
+
+
+@pytest.mark.parametrize("header", [True, False])
+def test_text_format_with_and_without_header(tmp_path, header):
+    check_rows(read_word_vectors(write_text(tmp_path / "v.vec", header), VOCAB))
+
+
+def test_word2vec_binary_and_gzip(tmp_path):
+    check_rows(read_word_vectors(write_binary(tmp_path / "v.bin"), VOCAB))
+    check_rows(read_word_vectors(write_binary(tmp_path / "v.w2v"), VOCAB))  # recognised by its bytes, not its name
+    with gzip.open(tmp_path / "v.vec.gz", "wt") as handle:
+        handle.write(open(write_text(tmp_path / "plain.vec")).read())
+    check_rows(read_word_vectors(tmp_path / "v.vec.gz", VOCAB))
+
+
+def test_an_exact_match_wins_over_the_lowercase_fallback(tmp_path):
+    path = tmp_path / "v.txt"
+    path.write_text("Film 1 1 1\nfilm 2 2 2\nFILM 3 3 3\nThe 4 4 4\nTHE 5 5 5\n")
+    vectors = read_word_vectors(path, VOCAB)
+    assert vectors.vectors[5].tolist() == [2, 2, 2]  # the exact "film", wherever it stands
+    assert vectors.vectors[3].tolist() == [4, 4, 4]  # the first of the fallbacks
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("the 1 2 3\nfilm 1 2\n", "v.txt:2: expected a word and 3 values, found 2 values"),
+        ("2 3\nthe 1 2 3\nfilm 1 2 3 4\n", "v.txt:3: expected a word and 3 values, found 4 values"),
+        ("the 1 2 x\n", "v.txt:1: 'x' is not a number"),
+        ("the 1 nan 3\n", "v.txt:1: a value is not finite"),
+        ("the\n", "v.txt:1: expected 'word v1 ... vD', found one field"),
+        ("", "v.txt: no word vectors in the file"),
+    ],
+)
+def test_a_malformed_line_is_one_line_naming_file_and_line(tmp_path, text, message):
+    path = tmp_path / "v.txt"
+    path.write_text(text)
+    with pytest.raises(DataError) as error:
+        read_word_vectors(path, VOCAB)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_binary_errors_and_a_missing_file(tmp_path):
+    with pytest.raises(DataError, match="ends inside the vector of word 4 of 4"):
+        read_word_vectors(write_binary(tmp_path / "cut.bin", cut=5), VOCAB)
+    with pytest.raises(DataError, match="no such file"):
+        read_word_vectors(tmp_path / "none.vec", VOCAB)
+
+
+def test_a_dimension_other_than_asked_is_refused(tmp_path):
+    with pytest.raises(DataError, match="vectors of 3 values, but the embedding has 4"):
+        read_word_vectors(write_text(tmp_path / "v.vec"), VOCAB, dimension=4)
+
+
+def write_reviews(path) -> str:
+    path.write_text("".join(f"{label}\t{text}\n" for label, text in [("1", "the film"), ("0", "Paris absent"), ("1", "the the film")] * 3))
+    return str(path)
+
+
+def test_the_classifier_and_the_tagger_start_from_the_rows_found(tmp_path, capsys):
+    vectors = write_text(tmp_path / "v.vec")
+    task, record = ClassificationTask.prepare(ClassificationDataConfig(train=[write_reviews(tmp_path / "r.tsv")], word_vectors=vectors))
+    assert "3 of 4 words of the vocabulary found (75.0%; 1 by lowercase)" in capsys.readouterr().err
+    assert record["word_vectors"]["share"] == 0.75
+    config = task.model_config({})
+    assert config["embedding_size"] == 3  # the file sets the size
+    model = build_model("classifier", config)
+    task.initialise(model)
+    weight = model.embedding.weight
+    assert weight[task.vocab.ids["paris"]].tolist() == VECTORS["Paris"] and weight[task.vocab.ids["film"]].tolist() == VECTORS["film"]
+    with pytest.raises(UsageError, match="--embedding-size 8: the word vectors of .* have 3 values"):
+        task.model_config({"embedding_size": 8})
+
+    conll = tmp_path / "t.conll"
+    conll.write_text("Paris B-LOC\nfilm O\n1990 O\n\nthe O\n")
+    (tmp_path / "d.vec").write_text("2019 7 7 7\nthe 1 1 1\n")
+    task, record = TaggingTask.prepare(TaggingDataConfig(train=[str(conll)], word_vectors=str(tmp_path / "d.vec")))
+    assert record["word_vectors"]["found"] == 2  # "the", and "2019" as the tagger's "0000"
+    model = build_model("tagger", task.model_config({}))
+    task.initialise(model)
+    assert model.features.words.weight[task.words.ids["0000"]].tolist() == [7, 7, 7]
+
+
+def test_word_vectors_from_the_command_line(tmp_path, capsys):
+    data, vectors, run = write_reviews(tmp_path / "r.tsv"), write_text(tmp_path / "v.vec"), tmp_path / "run"
+    common = ["train", "classifier", data, "--max-steps", "1", "--hidden-size", "4", "--engine", "reference", "--no-progress", "--word-vectors", vectors]
+    assert main([*common, "--run", str(run)]) == 0
+    assert "75.0%" in capsys.readouterr().err
+    config = json.loads((run / "config.json").read_text())
+    assert config["split"]["word_vectors"]["found"] == 3 and config["model"]["embedding_size"] == 3
+    assert config["data"]["word_vectors"] == vectors
+    assert main([*common, "--run", str(tmp_path / "bad"), "--embedding-size", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "--embedding-size 5: the word vectors of" in err and err.count("error") == 1
+    assert not (tmp_path / "bad").exists()
+    (tmp_path / "bad.vec").write_text("the 1 2 3\nfilm 1 2\n")
+    (tmp_path / "t.conll").write_text("the O\nfilm O\n")
+    assert main(["train", "tagger", str(tmp_path / "t.conll"), "--run", str(tmp_path / "tag"), "--word-vectors", str(tmp_path / "bad.vec")]) == 2
+    assert "bad.vec:2: expected a word and 3 values, found 2 values" in capsys.readouterr().err
+    assert not (tmp_path / "tag").exists()
