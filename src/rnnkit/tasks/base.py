@@ -1,10 +1,15 @@
 """What every task shares: its configuration keys, the model configuration built from defaults and
 the user's values, and the trainer's protocol where a task has nothing of its own to add.
 
-A task sets ``Data`` (its data-configuration dataclass) and ``model_defaults``, and implements
-``_batches(split, train)``, ``loss``, ``evaluate`` and ``describe``; it overrides anything below
+A task sets ``kind``, ``Data`` (its data-configuration dataclass, fields declared with
+``rnnkit.settings.setting``), ``model_defaults`` (the model settings of ``MODEL_SETTINGS`` it
+takes, with their defaults) and ``summary``/``description``/``examples`` for ``rnnkit train KIND
+--help``, whose options are generated from those; it implements ``data_config``, ``prepare``,
+``load``, ``model_config``, ``default_run_name``, ``save`` (for ``rnnkit.runs``) and
+``_batches(split, train)``, ``loss``, ``evaluate`` and ``describe`` (for the trainer's ``Task``
+protocol), and is registered with ``rnnkit.tasks.register_task``. It overrides anything below
 that it does differently (the language model carries its state across batches, the tagger draws
-its <UNK> replacements per batch).
+its <UNK> replacements per batch). tests/test_task_contract.py writes a whole task this way.
 """
 
 from __future__ import annotations
