@@ -781,6 +781,15 @@ class _Splitter:
         return np.where(rank < self.n_valid, VALID, np.where(rank < self.n_valid + self.n_test, TEST, TRAIN)).astype(np.int8)
 
 
+def _check_utf8(block: bytes, path: str) -> None:
+    """Raise textio's one-line ``DataError`` (file, line, column) when ``block`` is not UTF-8."""
+    try:
+        block.decode("utf-8")
+    except UnicodeDecodeError:
+        read_text(path)  # the whole file, for the message with the line and column
+        raise
+
+
 def _in_order(work, jobs: Iterable[tuple], pool) -> Iterator:
     """``work(*job)`` for each job, in order: in ``pool``'s worker processes when there is one
     (a bounded queue keeps at most a few pieces in memory), else here."""
@@ -815,7 +824,9 @@ def _build(data, sources: list[dict], directory: Path, progress: bool | None = N
         if made_split:
             for path in train_paths:
                 has_text = False
-                for block in byte_pieces(path, bar):  # UTF-8 is checked where pieces are tokenized
+                for block in byte_pieces(path, bar):
+                    if not block.isascii():  # a bad byte is named before any other fault (a split of too few lines)
+                        _check_utf8(block, path)
                     nonblank = count_kept_lines(block, True)
                     piece_lines.append(nonblank if eos else block.count(b"\n"))
                     has_text = has_text or nonblank > 0
