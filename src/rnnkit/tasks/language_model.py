@@ -11,6 +11,13 @@ training file, valid and test lines are split off it deterministically (``split`
 The text is never held in memory: ``prepare`` tokenizes the files once into a prepared corpus
 (token ids on disk, cached for big files: ``rnnkit.data.corpus``), and training, evaluation and the
 novelty check of samples read from it.
+
+Reversed (``reverse``): the backward language model of TagLM and Flair reads each line from its last
+token to its first, ``<EOS>`` still last (with ``--batching stream``, the whole stream from its end).
+The prepared corpus is the forward one; batches read it reversed (``ReversedSplit``). A reversed
+run's ``score`` reads the typed text's tokens reversed and lists them in that order, each with its
+probability given the tokens after it; ``sample`` draws a line from its end and prints it in reading
+order, a ``--prime`` being the line's end; ``eval`` and ``inspect`` read reversed as training did.
 """
 
 from __future__ import annotations
@@ -62,6 +69,7 @@ class LMDataConfig:
     batch_size: int = setting(32, type=positive_int, help="sequences (or parallel streams) per batch")
     bptt: int = setting(64, type=positive_int, help="time steps per chunk with --batching stream")
     eval_batch_size: int = setting(10, type=positive_int, help="parallel streams in evaluation with --batching stream")
+    reverse: bool = setting(False, help="read each line from its last token to its first (<EOS> still last; stream: the whole text from its end): the backward model of TagLM/Flair features")
 
     def check(self) -> None:
         if not self.train:
@@ -77,6 +85,45 @@ class LMDataConfig:
 def detach_state(state):
     """A recurrent state (a tensor or an LSTMState) cut from its autograd history."""
     return type(state)(*(s.detach() for s in state)) if isinstance(state, tuple) else state.detach()
+
+
+class ReversedIds:
+    """The token ids of a split read from the end: ``ids[a:b]`` of the reversed stream is the
+    forward ``ids[n-b:n-a]`` backwards, read lazily (the prepared corpus stays on disk)."""
+
+    def __init__(self, ids):
+        self.forward = ids
+
+    def __len__(self) -> int:
+        return len(self.forward)
+
+    def __getitem__(self, index: slice) -> np.ndarray:
+        start, stop, _ = index.indices(len(self.forward))
+        n = len(self.forward)
+        return np.asarray(self.forward[n - max(stop, start) : n - start])[::-1]
+
+
+class ReversedSplit:
+    """A prepared split whose lines read backwards: each sentence's tokens reversed, its terminator
+    (``<EOS>``) kept last; ``ids`` is the whole stream reversed (``ReversedIds``). The rest of a
+    ``CorpusSplit``'s interface (``len``, ``offsets``, ``lengths``) is the forward split's."""
+
+    def __init__(self, split: CorpusSplit):
+        self.forward, self.offsets, self.ids = split, split.offsets, ReversedIds(split.ids)
+
+    def __len__(self) -> int:
+        return len(self.forward)
+
+    @property
+    def num_tokens(self) -> int:
+        return self.forward.num_tokens
+
+    def sentence(self, i: int) -> np.ndarray:
+        ids = self.forward.sentence(i)  # (length,) with its terminator last
+        return np.concatenate([ids[:-1][::-1], ids[-1:]])
+
+    def lengths(self, lines: np.ndarray) -> np.ndarray:
+        return self.forward.lengths(lines)
 
 
 def _token_key(tokens: list[str]) -> bytes:
@@ -197,7 +244,7 @@ Afterwards: rnnkit sample RUN, rnnkit score RUN "text", rnnkit eval RUN FILE.
 
     def _batches(self, split: str, shuffle: bool):
         """Batches read from the prepared split: stream chunks or padded sentences."""
-        corpus_split = self.splits[split]
+        corpus_split = ReversedSplit(self.splits[split]) if self.data.reverse else self.splits[split]
         if self.data.batching == "stream":
             ids = corpus_split.ids
             if shuffle:
@@ -260,7 +307,8 @@ Afterwards: rnnkit sample RUN, rnnkit score RUN "text", rnnkit eval RUN FILE.
         for line in LINE_BREAK.split(text):  # LF, CRLF or lone CR, as textio reads files
             if not line.strip() and self.data.line_breaks == "eos":
                 continue
-            tokens += self.tokenizer.tokenize(line) + (["<EOS>"] if self.data.line_breaks == "eos" else [NEWLINE])
+            words = self.tokenizer.tokenize(line)
+            tokens += (words[::-1] if self.data.reverse else words) + (["<EOS>"] if self.data.line_breaks == "eos" else [NEWLINE])
         ids = [self.vocab.eos_id if t == "<EOS>" else self.vocab.ids.get(t, self.vocab.unk_id) for t in tokens]
         logits, _ = model(torch.tensor(ids, device=device)[:, None])
         top = logits[:, 0].float().softmax(-1).topk(min(5, len(self.vocab)), dim=-1)
@@ -317,6 +365,8 @@ Afterwards: rnnkit sample RUN, rnnkit score RUN "text", rnnkit eval RUN FILE.
         ``<UNK>`` unless ``options.allow_unk``."""
         prime_tokens = self.prime_tokens(prime) if prime else []
         prime_ids = self.vocab.encode(prime_tokens)
+        if self.data.reverse:
+            return self._generate_reversed(model, num, options, seed, prime_tokens, device)
         rows = sample(model, num, options, eos_id=self.vocab.eos_id, banned=self.banned(), unk_id=self.vocab.unk_id, prime=prime_ids, seed=seed, device=device)
         head = self.tokenizer.detokenize(prime_tokens)
         typed = "\n".join(LINE_BREAK.split(prime))
@@ -331,11 +381,24 @@ Afterwards: rnnkit sample RUN, rnnkit score RUN "text", rnnkit eval RUN FILE.
             out.append((text, self.is_seen(prime_ids + ids)))
         return out
 
+    def _generate_reversed(self, model, num: int, options: SamplingOptions, seed, prime_tokens: list[str], device) -> list[tuple[str, bool]]:
+        """``generate`` for a reversed model: the prime is the line's end, fed last token first; the
+        model draws the tokens before it, last first; the line is printed in reading order."""
+        prime_ids = self.vocab.encode(prime_tokens[::-1])
+        rows = sample(model, num, options, eos_id=self.vocab.eos_id, banned=self.banned(), unk_id=self.vocab.unk_id, prime=prime_ids, seed=seed, device=device)
+        out = []
+        for ids in rows:
+            forward = self.vocab.decode(ids)[::-1] + prime_tokens  # reading order
+            out.append((self.tokenizer.detokenize(forward), self.is_seen(self.vocab.encode(forward))))
+        return out
+
     def score_text(self, model, text: str, device="cpu") -> dict:
-        """log P(text) = Σ log P(y<t> | y<1..t-1>) with each token's conditional probability."""
+        """log P(text) = Σ log P(y<t> | y<1..t-1>) with each token's conditional probability; for a
+        reversed model Σ log P(y<t> | y<t+1..T>), the tokens listed last first (then ``<EOS>``)."""
         from ..decoding import token_log_probs
 
         tokens = typed_tokens(self.tokenizer, self.vocab, text)
+        tokens = tokens[::-1] if self.data.reverse else tokens  # a reversed model reads (and lists) them last first
         ids = self.vocab.encode(tokens, eos=self.data.line_breaks == "eos")
         if not ids:
             raise UsageError("nothing to score: the text has no tokens")
@@ -346,4 +409,4 @@ Afterwards: rnnkit sample RUN, rnnkit score RUN "text", rnnkit eval RUN FILE.
             for token, i, lp in zip(shown, ids, log_probs)
         ]
         total = sum(log_probs)
-        return {"text": text, "tokens": rows, "log_prob": total, "log10_prob": total / math.log(10), "perplexity": math.exp(-total / len(ids))}
+        return {"text": text, **({"reversed": True} if self.data.reverse else {}), "tokens": rows, "log_prob": total, "log10_prob": total / math.log(10), "perplexity": math.exp(-total / len(ids))}
