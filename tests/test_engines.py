@@ -178,8 +178,8 @@ def test_engines_on_gpu_equal_reference(engine, kind, options):
 
 
 def test_fused_large_batch_splits_its_element_wise_pass_over_threads(fused_loops):
-    """The compiled loops split a step's element-wise pass over threads only past 2^17 state values
-    (rows × n_a) per thread: 2,100 rows of 64 units take that path (two chunks of 1,050 rows). The
+    """The compiled loops split a batch's rows over threads, each running the time loop for its
+    own block: 2,100 rows of 64 units, two blocks of 1,050 rows with two threads. The
     weight gradients sum 4,200 rows: in float32 their rounding differs between CPUs and BLAS kernels
     by about 1e-4 (AMD EPYC vs Intel Xeon), which the tolerance scales with."""
     for kind in ("lstm", "gru"):
