@@ -54,3 +54,134 @@ def test_a_reversed_language_model_trains_samples_and_scores_backwards(tmp_path,
     assert capsys.readouterr().out.split() == ["abcd", "(seen", "in", "training", "data)"] * 2  # printed in reading order
     assert main(["sample", str(run), "--num", "1", "--seed", "1", "--temperature", "0.3", "--prime", "cd"]) == 0
     assert capsys.readouterr().out.startswith("abcd")  # the prime is the line's end
+
+
+# -- classifiers started from language models (--init-from) and ULMFiT's fine-tuning --------------------------
+from rnnkit.errors import UsageError  # noqa: E402
+from rnnkit.files import RunDir  # noqa: E402
+from rnnkit.models import build_model  # noqa: E402
+from rnnkit.tasks.classification import ClassificationDataConfig, ClassificationTask  # noqa: E402
+from rnnkit.training.optim import make_optimizer, make_schedule, unfreeze_top  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+LM_CONFIG = dict(kind="lm", vocab_size=7, cell="gru", embedding_size=6, hidden_size=5, num_layers=2)
+
+
+def language_model_run(path, reverse: bool, seed: int, num_layers: int = 2):
+    """A language-model run directory as rnnkit train lm leaves it (config, vocabulary, best weights)."""
+    torch.manual_seed(seed)
+    config = {**LM_CONFIG, "num_layers": num_layers}
+    model = build_model("lm", {k: v for k, v in config.items() if k != "kind"})
+    run = RunDir(path)
+    run.path.mkdir(parents=True)
+    run.write_json("config.json", {"task": "lm", "data": {"reverse": reverse}, "model": config})
+    run.write_json("vocab.json", {"tokens": ["<PAD>", "<UNK>", "<EOS>", "good", "Bad", "film", "plot"]})
+    run.save_weights("best", model)
+    return model
+
+
+def reviews(tmp_path) -> str:
+    path = tmp_path / "r.tsv"
+    path.write_text("".join(f"{label}\t{text}\n" for label, text in [("1", "good film"), ("0", "bad plot"), ("0", "bad unseen")] * 4))
+    return str(path)
+
+
+def test_the_encoder_starts_as_the_language_models(tmp_path, capsys):
+    data = reviews(tmp_path)
+    for layers, bidirectional in ((2, False), (1, True)):  # one run: the layers read one way; two (one-layer) runs: both ways
+        forward = language_model_run(tmp_path / f"fwd{layers}", False, 0, layers)
+        backward = language_model_run(tmp_path / f"bwd{layers}", True, 1, layers)
+        runs = f"{tmp_path / f'fwd{layers}'},{tmp_path / f'bwd{layers}'}" if bidirectional else str(tmp_path / f"fwd{layers}")
+        task, record = ClassificationTask.prepare(ClassificationDataConfig(train=[data], init_from=runs))
+        config = task.model_config({})
+        assert (config["cell"], config["hidden_size"], config["num_layers"], config["embedding_size"], config["bidirectional"]) == ("gru", 5, layers, 6, bidirectional)
+        model = build_model("classifier", config)
+        task.initialise(model)
+        for name, value in forward.recurrent.state_dict().items():
+            assert torch.equal(model.recurrent.state_dict()[name], value), name
+        if bidirectional:
+            for name, value in backward.recurrent.state_dict().items():
+                assert torch.equal(model.recurrent.state_dict()[name.replace("cells.l0.", "cells.l0_reverse.")], value), name
+        # the classifier's words (lowercased) take the model's rows; "bad" by lowercase; "unseen" keeps its own
+        assert torch.equal(model.embedding.weight[task.vocab.ids["bad"]], forward.embedding.weight[4])
+        assert torch.equal(model.embedding.weight[task.vocab.ids["film"]], forward.embedding.weight[5])
+        assert record["init_from"]["embedding"]["found"] == 4 and record["init_from"]["embedding"]["words"] == 5
+    assert "encoder from" in capsys.readouterr().err
+
+
+def test_init_from_refuses_incompatible_settings_and_runs(tmp_path):
+    language_model_run(tmp_path / "fwd", False, 0)
+    language_model_run(tmp_path / "bwd", True, 1)
+    data = reviews(tmp_path)
+    task, _ = ClassificationTask.prepare(ClassificationDataConfig(train=[data], init_from=str(tmp_path / "fwd")))
+    with pytest.raises(UsageError, match="--hidden-size 64: the encoder comes from .*, whose hidden size is 5; leave --hidden-size unset"):
+        task.model_config({"hidden_size": 64})
+    with pytest.raises(UsageError, match="--bidirectional True: .* whose bidirectional is False"):
+        task.model_config({"bidirectional": True})
+    assert task.model_config({"hidden_size": 5, "dropout": 0.1})["dropout"] == 0.1  # the same value, and settings of its own, pass
+    with pytest.raises(UsageError, match="bwd must be a forward model"):
+        ClassificationTask.prepare(ClassificationDataConfig(train=[data], init_from=f"{tmp_path / 'bwd'},{tmp_path / 'fwd'}"))
+    with pytest.raises(UsageError, match="needs one-layer models; these have 2"):
+        ClassificationTask.prepare(ClassificationDataConfig(train=[data], init_from=f"{tmp_path / 'fwd'},{tmp_path / 'bwd'}"))
+    with pytest.raises(UsageError, match="not an rnnkit run directory"):
+        ClassificationTask.prepare(ClassificationDataConfig(train=[data], init_from=str(tmp_path / "none")))
+
+
+def classifier(num_layers: int = 2):
+    torch.manual_seed(0)
+    return build_model("classifier", dict(vocab_size=9, num_classes=3, embedding_size=4, hidden_size=3, num_layers=num_layers, dropout=0.0))
+
+
+def test_discriminative_learning_rates_per_layer_group():
+    model = classifier()
+    groups = model.layer_groups()
+    assert len(groups) == 4 and sum(len(g) for g in groups) == len(list(model.parameters()))  # embedding, 2 layers, the rest
+    optimizer = make_optimizer("adamw", model, 0.1, discriminative=2.6)
+    assert [g["lr"] for g in optimizer.param_groups] == pytest.approx([0.1 / 2.6**3, 0.1 / 2.6**2, 0.1 / 2.6, 0.1])
+    assert [len(g["params"]) for g in optimizer.param_groups] == [len(g) for g in groups]
+    # the slanted triangular schedule scales each group's own rate: lr/32 at the start, lr at 10% of the steps, lr/32 at the end
+    schedule = make_schedule("slanted", optimizer, total_steps=100)
+    factors = []
+    for _ in range(100):
+        factors.append(optimizer.param_groups[0]["lr"] / (0.1 / 2.6**3))
+        optimizer.step()
+        schedule.step()
+    assert factors[0] == pytest.approx(1 / 32) and factors[10] == pytest.approx(1) and factors[99] == pytest.approx((1 + 31 / 90) / 32)
+    assert max(factors) == factors[10] and factors[5] == pytest.approx((1 + 0.5 * 31) / 32)
+    with pytest.raises(UsageError, match="--discriminative-lr: a lm model has no layer groups"):
+        make_optimizer("adamw", build_model("lm", dict(vocab_size=5, embedding_size=2, hidden_size=2)), 0.1, discriminative=2.6)
+
+
+def test_gradual_unfreezing_leaves_the_frozen_groups_untouched():
+    model = classifier()
+    before = [[p.detach().clone() for p in group] for group in model.layer_groups()]
+    optimizer = make_optimizer("adamw", model, 0.1, weight_decay=0.1)
+    unfreeze_top(model, 1)  # epoch 1: the top group only
+    tokens = torch.tensor([[3, 4], [5, 6], [7, 8]])  # (T, B)
+    torch.nn.functional.cross_entropy(model(tokens), torch.tensor([0, 2])).backward()
+    optimizer.step()
+    groups = model.layer_groups()
+    for group, old in zip(groups[:-1], before[:-1]):
+        assert all(p.grad is None and torch.equal(p, q) for p, q in zip(group, old))  # no gradient, no update, no decay
+    assert all(not torch.equal(p, q) for p, q in zip(groups[-1], before[-1]))
+    unfreeze_top(model, 2)  # epoch 2: the last recurrent layer joins
+    assert all(p.requires_grad for p in groups[2]) and not any(p.requires_grad for p in groups[1])
+
+
+def test_init_from_and_gradual_unfreezing_from_the_command_line(tmp_path, capsys):
+    forward = language_model_run(tmp_path / "fwd", False, 0)
+    run = tmp_path / "run"
+    code = main(["train", "classifier", reviews(tmp_path), "--init-from", str(tmp_path / "fwd"), "--gradual-unfreezing", "--epochs", "1",
+                 "--discriminative-lr", "2.6", "--schedule", "slanted", "--engine", "reference", "--no-progress", "--run", str(run)])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"]["hidden_size"] == 5 and config["split"]["init_from"]["runs"] == [str(tmp_path / "fwd")]
+    assert config["training"]["discriminative_lr"] == 2.6 and config["training"]["gradual_unfreezing"]
+    trained = build_model("classifier", {k: v for k, v in config["model"].items() if k != "kind"})
+    RunDir(run).load_weights("last", trained)
+    for name, value in forward.recurrent.state_dict().items():  # frozen through epoch 1
+        assert torch.equal(trained.recurrent.state_dict()[name], value), name
+    code = main(["train", "classifier", reviews(tmp_path), "--init-from", str(tmp_path / "fwd"), "--num-layers", "3", "--run", str(tmp_path / "bad")])
+    assert code == 2 and "--num-layers 3: the encoder comes from" in capsys.readouterr().err and not (tmp_path / "bad").exists()

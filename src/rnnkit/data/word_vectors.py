@@ -199,8 +199,23 @@ def read_word_vectors(path: str | Path, vocabulary: Sequence[str], *, fallback: 
         >>> os.remove(f.name)
     """
     path = Path(path)
-    rows = {token: i for i, token in enumerate(vocabulary) if token not in SPECIALS}
     entries = _binary_entries(path) if _is_binary(path) else _text_entries(path)
+    return _match(str(path), entries, vocabulary, fallback, dimension)
+
+
+def vectors_from_table(name: str, tokens: Sequence[str], matrix: torch.Tensor, vocabulary: Sequence[str], *,
+                       fallback: Callable[[str], str] = str.lower) -> WordVectors:
+    """The rows of ``matrix`` (N, D), row i the vector of ``tokens[i]`` (another model's embedding and
+    vocabulary), for the words of ``vocabulary``, matched as ``read_word_vectors`` matches a file's
+    words; ``name`` says where they come from in messages and records."""
+    entries = ((token, i, matrix[i].tolist, matrix.shape[1]) for i, token in enumerate(tokens) if token not in SPECIALS)
+    return _match(name, entries, vocabulary, fallback, None)
+
+
+def _match(path: str, entries, vocabulary: Sequence[str], fallback: Callable[[str], str], dimension: int | None) -> WordVectors:
+    """The vectors of ``entries`` ((word, number, values, dimension) each) for ``vocabulary``: an exact
+    match first, else the first entry whose ``fallback`` is the word."""
+    rows = {token: i for i, token in enumerate(vocabulary) if token not in SPECIALS}
     vectors: torch.Tensor | None = None
     exact: set[int] = set()
     by_fallback: set[int] = set()
@@ -225,7 +240,7 @@ def read_word_vectors(path: str | Path, vocabulary: Sequence[str], *, fallback: 
         raise DataError(f"{path}: no word vectors in the file")
     found = torch.zeros(len(vocabulary), dtype=torch.bool)
     found[list(exact | by_fallback)] = True
-    return WordVectors(str(path), file_dimension, vectors, found, len(by_fallback))
+    return WordVectors(path, file_dimension, vectors, found, len(by_fallback))
 
 
 def sized_from(vectors: WordVectors | None, values: dict, key: str) -> dict:

@@ -20,6 +20,10 @@ checkpoints save, so a resumed run drops the same words.
 ``rnnkit.regularisers`` (one dropout mask per sequence; DropConnect on the recurrent weights;
 whole words dropped from the embedding matrix per batch, unlike ``word_dropout``'s <UNK> per
 occurrence), training only.
+
+``layer_groups`` gives ULMFiT's groups (embedding, each recurrent layer, the rest) for
+discriminative learning rates and gradual unfreezing; the encoder (embedding and recurrent layers)
+can start from a trained language model (``rnnkit train classifier --init-from RUN``).
 """
 
 from __future__ import annotations
@@ -130,6 +134,15 @@ class Classifier(nn.Module):
 
     def config(self) -> dict:
         return dict(self._config)
+
+    def layer_groups(self) -> list[list[nn.Parameter]]:
+        """The parameters in ULMFiT's layer groups, lowest first: the embedding, each recurrent layer
+        (both directions), then the rest (pooling, head, output). Discriminative learning rates and
+        gradual unfreezing (``rnnkit.training.optim``) go by these groups."""
+        groups = [list(self.embedding.parameters())]
+        groups += [[p for cell in self.recurrent.layer_cells(layer) for p in cell.parameters()] for layer in range(self.recurrent.num_layers)]
+        grouped = {id(p) for group in groups for p in group}
+        return groups + [[p for p in self.parameters() if id(p) not in grouped]]
 
     def forward(self, tokens: Tensor, lengths: Tensor | None = None) -> Tensor:
         """Class scores (B, C) for token ids (T, B)."""

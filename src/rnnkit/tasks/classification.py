@@ -29,6 +29,7 @@ from ..metrics import classification_scores
 from ..files import RunDir
 from ..settings import positive_int, setting
 from .base import TaskBase, as_path_list, typed_tokens
+from .pretrained import PretrainedEncoder
 
 
 @dataclass
@@ -48,12 +49,15 @@ class ClassificationDataConfig:
     # balanced: weigh each class by N / (C n_c) in the training loss
     class_weights: str = setting("none", choices=("none", "balanced"), help="balanced: weigh each class alike in the loss")
     word_vectors: str | None = setting(None, metavar="FILE", help="pre-trained word vectors (word2vec/GloVe/fastText text or word2vec binary) for the embedding rows of the words found (a word missing: its lowercase); the embedding size is the file's")
+    init_from: str | None = setting(None, metavar="RUN[,RUN]", help="start the embedding and the recurrent layers from a trained language-model run (ULMFiT), or from a forward and a reversed one (bidirectional); its cell, sizes and layers are taken")
 
     def check(self) -> None:
         if not self.train:
             raise DataError("no training file given")
         if self.format not in FORMATS:
             raise UsageError(f"unknown format {self.format!r}; choose one of: {', '.join(FORMATS)}")
+        if self.word_vectors and self.init_from:
+            raise UsageError("--word-vectors and --init-from both set the embedding; give one")
         if self.class_weights not in ("none", "balanced"):
             raise UsageError(f"class_weights must be 'none' or 'balanced', got {self.class_weights!r}")
 
@@ -95,6 +99,7 @@ class ClassificationTask(TaskBase):
         self._encoded: dict[str, list] = {}
         self._class_weights: torch.Tensor | None = None  # computed once, kept on the training device
         self.word_vectors = None  # rnnkit.data.word_vectors.WordVectors, read by prepare when asked
+        self.pretrained = None  # rnnkit.tasks.pretrained.PretrainedEncoder, read by prepare when asked
 
     def class_weights(self, device="cpu") -> torch.Tensor | None:
         """With ``balanced``: w_c = N / (C n_c) over the training examples (their mean weight is 1),
@@ -117,12 +122,15 @@ class ClassificationTask(TaskBase):
 
     def model_config(self, values: dict) -> dict:
         values = sized_from(self.word_vectors, values, "embedding_size")
+        values = self.pretrained.model_values(values) if self.pretrained is not None else values
         return self._model_config({"vocab_size": len(self.vocab), "num_classes": len(self.labels)}, values)
 
     def initialise(self, model) -> None:
-        """The embedding rows of the words ``--word-vectors`` holds."""
+        """The embedding rows of the words ``--word-vectors`` holds; the encoder of ``--init-from``."""
         if self.word_vectors is not None:
             initialise_rows(model.embedding.weight, self.word_vectors)
+        if self.pretrained is not None:
+            self.pretrained.initialise(model.embedding.weight, model.recurrent)
 
     def default_run_name(self, model_config: dict) -> str:
         direction = "bi" if model_config["bidirectional"] else "uni"
@@ -159,6 +167,10 @@ class ClassificationTask(TaskBase):
             task.word_vectors = read_word_vectors(data.word_vectors, vocab.tokens)
             print(task.word_vectors.describe(len(SPECIALS)), file=sys.stderr, flush=True)
             record["word_vectors"] = task.word_vectors.record(len(SPECIALS))
+        if data.init_from:
+            task.pretrained = PretrainedEncoder.read(data.init_from, vocab.tokens)
+            print(task.pretrained.describe(), file=sys.stderr, flush=True)
+            record["init_from"] = task.pretrained.record()
         return task, record
 
     def save(self, run: RunDir) -> None:

@@ -43,8 +43,8 @@ from ..errors import UsageError
 from ..files import CheckpointError, RunDir, _write_new, load_weights_file
 from .checkpoint import STATE, Checkpoint, Checkpoints, MetricsLog, load_state, state_bytes, test_point
 from ..distributed import Shard, all_sum, barrier, broadcast_flag, local_device, setup
-from ..settings import check_settings, ema_decay, nonnegative_float, nonnegative_int, positive_float, positive_int, probability, setting
-from .optim import OPTIMIZERS, SCHEDULES, make_optimizer, make_schedule
+from ..settings import check_settings, ema_decay, nonnegative_float, nonnegative_int, number, positive_float, positive_int, probability, setting
+from .optim import OPTIMIZERS, SCHEDULES, make_optimizer, make_schedule, unfreeze_top
 
 PRECISIONS = ("fp32", "bf16", "fp16")  # autocast's dtypes on CUDA (fp16 with a gradient scaler)
 
@@ -88,6 +88,9 @@ class TrainingConfig:
     momentum: float = setting(0.0, type=probability, help="for sgd")
     schedule: str = setting("cosine", choices=SCHEDULES, help="how the learning rate changes over the steps")
     warmup_steps: int = setting(0, type=nonnegative_int, help="linear warm-up")
+    # ULMFiT's fine-tuning (rnnkit.training.optim), for models with layer groups (the classifier)
+    discriminative_lr: float = setting(1.0, type=number(float, low=1, name="factor"), help="layer group d levels below the top learns at lr / FACTOR^d (ULMFiT: 2.6; 1 = off)")
+    gradual_unfreezing: bool = setting(False, help="train only the top layer group in epoch 1, the top two in epoch 2, ... (ULMFiT)")
     clip: float | None = setting(1.0, type=nonnegative_float, help="clip the gradient norm to this (0 = off)")  # None: no clipping
     ema: float | None = setting(None, type=ema_decay, help="evaluate a moving average of the weights with this decay, e.g. 0.998")
     nt_patience: int = setting(5, type=positive_int, help="for --optimizer nt-asgd: start averaging the weights once this many evaluations in a row have not improved on the best (AWD-LSTM's nonmono)")
@@ -195,7 +198,7 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel
 
             self.train_model = DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        optimizer = make_optimizer(c.optimizer, model, c.lr, c.weight_decay, c.momentum)
+        optimizer = make_optimizer(c.optimizer, model, c.lr, c.weight_decay, c.momentum, c.discriminative_lr)
         self._precision_setup()
         self._average_setup(model)
         per_epoch = self.task.batches_per_epoch()
@@ -223,6 +226,8 @@ class Trainer:
         self._bar = self._progress(total, s["step"])
         try:
             while s["step"] < total and not s["finished"]:
+                if c.gradual_unfreezing:  # every epoch, resumed mid-epoch too: requires_grad is not checkpointed
+                    unfreeze_top(model, s["epoch"] + 1)
                 if s["batch"] == 0:
                     self.task.start_epoch(s["epoch"])
                 for batch in self.task.train_batches(s["epoch"], s["batch"], self.shard):
