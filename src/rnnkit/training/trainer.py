@@ -86,10 +86,10 @@ class TrainingConfig:
     optimizer: str = setting("adamw", choices=tuple(OPTIMIZERS), help="the optimizer")
     weight_decay: float = setting(0.0, type=nonnegative_float, help="L2 penalty (decoupled with adamw)")
     momentum: float = setting(0.0, type=probability, help="for sgd")
-    schedule: str = setting("cosine", choices=SCHEDULES, help="how the learning rate changes over the steps")
+    schedule: str = setting("cosine", choices=SCHEDULES, help="how the learning rate changes over the steps (slanted: ULMFiT's slanted triangle, up over the first 10%, then down)")
     warmup_steps: int = setting(0, type=nonnegative_int, help="linear warm-up")
     # ULMFiT's fine-tuning (rnnkit.training.optim), for models with layer groups (the classifier)
-    discriminative_lr: float = setting(1.0, type=number(float, low=1, name="factor"), help="layer group d levels below the top learns at lr / FACTOR^d (ULMFiT: 2.6; 1 = off)")
+    discriminative_lr: float = setting(1.0, type=number(float, low=1, name="factor"), metavar="FACTOR", help="layer group d levels below the top learns at lr / FACTOR^d (ULMFiT: 2.6; 1 = off)")
     gradual_unfreezing: bool = setting(False, help="train only the top layer group in epoch 1, the top two in epoch 2, ... (ULMFiT)")
     clip: float | None = setting(1.0, type=nonnegative_float, help="clip the gradient norm to this (0 = off)")  # None: no clipping
     ema: float | None = setting(None, type=ema_decay, help="evaluate a moving average of the weights with this decay, e.g. 0.998")
