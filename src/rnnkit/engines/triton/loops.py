@@ -109,6 +109,24 @@ def add_product(out: Tensor, x: Tensor, W: Tensor, bs: int, accumulate: bool = T
     _add_product[grid](out, out.stride(0), x, x.stride(0), W, W.stride(0), bs, N, K, _acc(out), accumulate, BB, BN, block_k(out))
 
 
+@triton.jit
+def _tile(bs, n, BB: tl.constexpr, BN: tl.constexpr):
+    """This program's tile of a per-step kernel: rows (BB,) of the bs running ones, hidden units
+    cols (BN,) of n, their masks, and the (BB, BN) mask of the tile."""
+    rows = tl.program_id(0) * BB + tl.arange(0, BB)
+    cols = tl.program_id(1) * BN + tl.arange(0, BN)
+    row_mask, col_mask = rows < bs, cols < n
+    return rows, cols, row_mask, col_mask, row_mask[:, None] & col_mask[None, :]
+
+
+@triton.jit
+def _gate(g, block, X, n, W, stride_w, rows, row_mask, cols, col_mask, mask, ACC: tl.constexpr, BK: tl.constexpr):
+    """The pre-activation of gate block ``block`` for the tile: its input product Wx x<t> + b, read
+    from the gate buffer ``g`` (the tile's first block), plus the recurrent product W_block X."""
+    pre = tl.load(g + block * n, mask=mask, other=0.0).to(ACC)
+    return _dot_wt(pre, X, n, W, stride_w, rows, row_mask, block * n + cols, col_mask, n, BK, False)
+
+
 def _grid(bs: int, n: int):
     BB, BN = _tiles(bs, n)
     return (triton.cdiv(bs, BB), triton.cdiv(n, BN)), BB, BN
@@ -119,10 +137,7 @@ def _grid(bs: int, n: int):
 
 @triton.jit
 def _rnn_forward_step(G, W, stride_w, A_prev, A, bs, n, RELU: tl.constexpr, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
-    rows = tl.program_id(0) * BB + tl.arange(0, BB)
-    cols = tl.program_id(1) * BN + tl.arange(0, BN)
-    row_mask, col_mask = rows < bs, cols < n
-    mask = row_mask[:, None] & col_mask[None, :]
+    rows, cols, row_mask, col_mask, mask = _tile(bs, n, BB, BN)
     tile = rows[:, None] * n + cols[None, :]
     pre = tl.load(G + tile, mask=mask, other=0.0).to(ACC)  # Wax x<t> + ba
     pre = _dot_wt(pre, A_prev, n, W, stride_w, rows, row_mask, cols, col_mask, n, BK, False)  # + Waa a<t-1>
@@ -132,9 +147,7 @@ def _rnn_forward_step(G, W, stride_w, A_prev, A, bs, n, RELU: tl.constexpr, ACC:
 
 @triton.jit
 def _rnn_backward_step(A, DA, DP, bs, n, RELU: tl.constexpr, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr):
-    rows = tl.program_id(0) * BB + tl.arange(0, BB)
-    cols = tl.program_id(1) * BN + tl.arange(0, BN)
-    mask = (rows < bs)[:, None] & (cols < n)[None, :]
+    rows, cols, row_mask, col_mask, mask = _tile(bs, n, BB, BN)
     tile = rows[:, None] * n + cols[None, :]
     a = tl.load(A + tile, mask=mask, other=0.0).to(ACC)
     da = tl.load(DA + tile, mask=mask, other=0.0).to(ACC)
@@ -163,16 +176,11 @@ def rnn_backward(A, W_a, DA, d_pre, sizes, relu):
 
 @triton.jit
 def _gru_simple_forward_step(G, W, stride_w, C_prev, C, bs, n, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
-    rows = tl.program_id(0) * BB + tl.arange(0, BB)
-    cols = tl.program_id(1) * BN + tl.arange(0, BN)
-    row_mask, col_mask = rows < bs, cols < n
-    mask = row_mask[:, None] & col_mask[None, :]
+    rows, cols, row_mask, col_mask, mask = _tile(bs, n, BB, BN)
     g = G + rows[:, None] * (2 * n) + cols[None, :]
     state = rows[:, None] * n + cols[None, :]
-    u = tl.load(g, mask=mask, other=0.0).to(ACC)
-    u = tl.sigmoid(_dot_wt(u, C_prev, n, W, stride_w, rows, row_mask, cols, col_mask, n, BK, False))  # Γu
-    cand = tl.load(g + n, mask=mask, other=0.0).to(ACC)
-    cand = _tanh(_dot_wt(cand, C_prev, n, W, stride_w, rows, row_mask, n + cols, col_mask, n, BK, False))  # c̃<t>
+    u = tl.sigmoid(_gate(g, 0, C_prev, n, W, stride_w, rows, row_mask, cols, col_mask, mask, ACC, BK))  # Γu
+    cand = _tanh(_gate(g, 1, C_prev, n, W, stride_w, rows, row_mask, cols, col_mask, mask, ACC, BK))  # c̃<t>
     c_prev = tl.load(C_prev + state, mask=mask, other=0.0).to(ACC)
     tl.store(g, u.to(G.dtype.element_ty), mask=mask)
     tl.store(g + n, cand.to(G.dtype.element_ty), mask=mask)
@@ -201,16 +209,11 @@ def gru_simple_backward(G, C, W_a, DC, d_pre, sizes):
 @triton.jit
 def _gru_gates_step(G, W, stride_w, C_prev, RC, bs, n, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
     """Γu, Γr from [c<t-1>, x<t>]; Γr * c<t-1>, the candidate product's input."""
-    rows = tl.program_id(0) * BB + tl.arange(0, BB)
-    cols = tl.program_id(1) * BN + tl.arange(0, BN)
-    row_mask, col_mask = rows < bs, cols < n
-    mask = row_mask[:, None] & col_mask[None, :]
+    rows, cols, row_mask, col_mask, mask = _tile(bs, n, BB, BN)
     g = G + rows[:, None] * (3 * n) + cols[None, :]
     state = rows[:, None] * n + cols[None, :]
-    u = tl.load(g, mask=mask, other=0.0).to(ACC)
-    u = tl.sigmoid(_dot_wt(u, C_prev, n, W, stride_w, rows, row_mask, cols, col_mask, n, BK, False))  # Γu
-    r = tl.load(g + n, mask=mask, other=0.0).to(ACC)
-    r = tl.sigmoid(_dot_wt(r, C_prev, n, W, stride_w, rows, row_mask, n + cols, col_mask, n, BK, False))  # Γr
+    u = tl.sigmoid(_gate(g, 0, C_prev, n, W, stride_w, rows, row_mask, cols, col_mask, mask, ACC, BK))  # Γu
+    r = tl.sigmoid(_gate(g, 1, C_prev, n, W, stride_w, rows, row_mask, cols, col_mask, mask, ACC, BK))  # Γr
     c_prev = tl.load(C_prev + state, mask=mask, other=0.0).to(ACC)
     tl.store(g, u.to(G.dtype.element_ty), mask=mask)
     tl.store(g + n, r.to(G.dtype.element_ty), mask=mask)
@@ -220,14 +223,10 @@ def _gru_gates_step(G, W, stride_w, C_prev, RC, bs, n, ACC: tl.constexpr, BB: tl
 @triton.jit
 def _gru_candidate_step(G, W, stride_w, C_prev, RC, C, bs, n, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
     """c̃<t> = tanh(Wc[Γr * c<t-1>, x<t>] + bc); c<t> = Γu * c̃<t> + (1 - Γu) * c<t-1>."""
-    rows = tl.program_id(0) * BB + tl.arange(0, BB)
-    cols = tl.program_id(1) * BN + tl.arange(0, BN)
-    row_mask, col_mask = rows < bs, cols < n
-    mask = row_mask[:, None] & col_mask[None, :]
+    rows, cols, row_mask, col_mask, mask = _tile(bs, n, BB, BN)
     g = G + rows[:, None] * (3 * n) + cols[None, :]
     state = rows[:, None] * n + cols[None, :]
-    cand = tl.load(g + 2 * n, mask=mask, other=0.0).to(ACC)
-    cand = _tanh(_dot_wt(cand, RC, n, W, stride_w, rows, row_mask, 2 * n + cols, col_mask, n, BK, False))
+    cand = _tanh(_gate(g, 2, RC, n, W, stride_w, rows, row_mask, cols, col_mask, mask, ACC, BK))
     u = tl.load(g, mask=mask, other=0.0).to(ACC)
     c_prev = tl.load(C_prev + state, mask=mask, other=0.0).to(ACC)
     tl.store(g + 2 * n, cand.to(G.dtype.element_ty), mask=mask)
@@ -251,9 +250,7 @@ def _gru_update_backward(G, C_prev, DC, DC_prev, DP, bs, n, BLOCKS: tl.constexpr
                          BB: tl.constexpr, BN: tl.constexpr):  # fmt: skip
     """Both course GRUs (Γu in block 0, c̃ in block CAND of BLOCKS): dpre_u, dpre_c from dc<t>;
     dc<t-1> += (1 - Γu) dc<t>."""
-    rows = tl.program_id(0) * BB + tl.arange(0, BB)
-    cols = tl.program_id(1) * BN + tl.arange(0, BN)
-    mask = (rows < bs)[:, None] & (cols < n)[None, :]
+    rows, cols, row_mask, col_mask, mask = _tile(bs, n, BB, BN)
     g = rows[:, None] * (BLOCKS * n) + cols[None, :]
     state = rows[:, None] * n + cols[None, :]
     c_prev = tl.load(C_prev + state, mask=mask, other=0.0).to(ACC)
@@ -265,9 +262,7 @@ def _gru_update_backward(G, C_prev, DC, DC_prev, DP, bs, n, BLOCKS: tl.constexpr
 @triton.jit
 def _gru_backward_relevance(G, C_prev, D_RC, DC_prev, DP, bs, n, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr):
     """From d(Γr * c<t-1>) = dpre_c Wcc: dpre_r, and dc<t-1> += Γr d(Γr * c<t-1>)."""
-    rows = tl.program_id(0) * BB + tl.arange(0, BB)
-    cols = tl.program_id(1) * BN + tl.arange(0, BN)
-    mask = (rows < bs)[:, None] & (cols < n)[None, :]
+    rows, cols, row_mask, col_mask, mask = _tile(bs, n, BB, BN)
     g = rows[:, None] * (3 * n) + cols[None, :]
     state = rows[:, None] * n + cols[None, :]
     r = tl.load(G + g + n, mask=mask, other=0.0).to(ACC)
@@ -304,16 +299,11 @@ def gru_backward(G, C, RC, W_a, DC, d_pre, sizes):
 
 @triton.jit
 def _gru_cudnn_forward_step(G, W, stride_w, B_CC, C_prev, HC, C, bs, n, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
-    rows = tl.program_id(0) * BB + tl.arange(0, BB)
-    cols = tl.program_id(1) * BN + tl.arange(0, BN)
-    row_mask, col_mask = rows < bs, cols < n
-    mask = row_mask[:, None] & col_mask[None, :]
+    rows, cols, row_mask, col_mask, mask = _tile(bs, n, BB, BN)
     g = G + rows[:, None] * (3 * n) + cols[None, :]
     state = rows[:, None] * n + cols[None, :]
-    r = tl.load(g, mask=mask, other=0.0).to(ACC)
-    r = tl.sigmoid(_dot_wt(r, C_prev, n, W, stride_w, rows, row_mask, cols, col_mask, n, BK, False))  # Γr
-    u = tl.load(g + n, mask=mask, other=0.0).to(ACC)
-    u = tl.sigmoid(_dot_wt(u, C_prev, n, W, stride_w, rows, row_mask, n + cols, col_mask, n, BK, False))  # Γu
+    r = tl.sigmoid(_gate(g, 0, C_prev, n, W, stride_w, rows, row_mask, cols, col_mask, mask, ACC, BK))  # Γr
+    u = tl.sigmoid(_gate(g, 1, C_prev, n, W, stride_w, rows, row_mask, cols, col_mask, mask, ACC, BK))  # Γu
     hc = tl.load(B_CC + cols, mask=col_mask, other=0.0).to(ACC)[None, :] + tl.zeros((BB, BN), dtype=ACC)
     hc = _dot_wt(hc, C_prev, n, W, stride_w, rows, row_mask, 2 * n + cols, col_mask, n, BK, False)  # Wcc c<t-1> + bcc
     cand = _tanh(tl.load(g + 2 * n, mask=mask, other=0.0).to(ACC) + r * hc)  # tanh(Wcx x + bc + Γr*(...))
@@ -327,9 +317,7 @@ def _gru_cudnn_forward_step(G, W, stride_w, B_CC, C_prev, HC, C, bs, n, ACC: tl.
 
 @triton.jit
 def _gru_cudnn_backward_step(G, C_prev, HC, DC, DC_prev, DH, DXC, bs, n, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr):
-    rows = tl.program_id(0) * BB + tl.arange(0, BB)
-    cols = tl.program_id(1) * BN + tl.arange(0, BN)
-    mask = (rows < bs)[:, None] & (cols < n)[None, :]
+    rows, cols, row_mask, col_mask, mask = _tile(bs, n, BB, BN)
     g = rows[:, None] * (3 * n) + cols[None, :]
     state = rows[:, None] * n + cols[None, :]
     r = tl.load(G + g, mask=mask, other=0.0).to(ACC)
@@ -430,27 +418,21 @@ def _lstm_cell_backward(g, dp, n, tc, c_prev, da, carry, p_u, p_f, p_o, CARRY_PR
 @triton.jit
 def _lstm_forward_step(G, W, stride_w, P, A_prev, C_prev, A, C, TC, bs, n, PEEP: tl.constexpr, ACC: tl.constexpr,
                        BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):  # fmt: skip
-    rows = tl.program_id(0) * BB + tl.arange(0, BB)
-    cols = tl.program_id(1) * BN + tl.arange(0, BN)
-    row_mask, col_mask = rows < bs, cols < n
-    mask = row_mask[:, None] & col_mask[None, :]
+    rows, cols, row_mask, col_mask, mask = _tile(bs, n, BB, BN)
     g = G + rows[:, None] * (4 * n) + cols[None, :]
     state = rows[:, None] * n + cols[None, :]
     c_prev = tl.load(C_prev + state, mask=mask, other=0.0).to(ACC)
-    u = _dot_wt(tl.load(g, mask=mask, other=0.0).to(ACC), A_prev, n, W, stride_w, rows, row_mask, cols, col_mask, n, BK, False)
-    f = _dot_wt(tl.load(g + n, mask=mask, other=0.0).to(ACC), A_prev, n, W, stride_w, rows, row_mask, n + cols, col_mask, n, BK, False)
-    cand = _dot_wt(tl.load(g + 2 * n, mask=mask, other=0.0).to(ACC), A_prev, n, W, stride_w, rows, row_mask, 2 * n + cols, col_mask, n, BK, False)
-    o = _dot_wt(tl.load(g + 3 * n, mask=mask, other=0.0).to(ACC), A_prev, n, W, stride_w, rows, row_mask, 3 * n + cols, col_mask, n, BK, False)
+    u = _gate(g, 0, A_prev, n, W, stride_w, rows, row_mask, cols, col_mask, mask, ACC, BK)
+    f = _gate(g, 1, A_prev, n, W, stride_w, rows, row_mask, cols, col_mask, mask, ACC, BK)
+    cand = _gate(g, 2, A_prev, n, W, stride_w, rows, row_mask, cols, col_mask, mask, ACC, BK)
+    o = _gate(g, 3, A_prev, n, W, stride_w, rows, row_mask, cols, col_mask, mask, ACC, BK)
     p_u, p_f, p_o = _peepholes(P, n, cols, col_mask, ACC, PEEP)
     _lstm_cell(g, n, u, f, cand, o, c_prev, p_u, p_f, p_o, C + state, TC + state, A + state, mask, PEEP)
 
 
 @triton.jit
 def _lstm_backward_step(G, P, C_prev, TC, DA, CARRY, DP, bs, n, PEEP: tl.constexpr, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr):
-    rows = tl.program_id(0) * BB + tl.arange(0, BB)
-    cols = tl.program_id(1) * BN + tl.arange(0, BN)
-    col_mask = cols < n
-    mask = (rows < bs)[:, None] & col_mask[None, :]
+    rows, cols, row_mask, col_mask, mask = _tile(bs, n, BB, BN)
     g = rows[:, None] * (4 * n) + cols[None, :]
     state = rows[:, None] * n + cols[None, :]
     tc = tl.load(TC + state, mask=mask, other=0.0).to(ACC)

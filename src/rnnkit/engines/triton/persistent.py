@@ -132,6 +132,34 @@ def _grid_barrier(SYNC, target):
 
 
 @triton.jit
+def _units(n, BN: tl.constexpr):
+    """What this program owns for the whole sequence: its hidden units cols (BN,) of n and their
+    mask; and how many programs share the grid (the barrier's count per phase)."""
+    cols = tl.program_id(0) * BN + tl.arange(0, BN)
+    return tl.num_programs(0), cols, cols < n
+
+
+@triton.jit
+def _row_block(r0, bs, col_mask, BB: tl.constexpr):
+    """Rows r0 .. r0 + BB - 1 of the bs running ones, their mask, and the (BB, BN) mask of the
+    block with the program's units."""
+    rows = r0 + tl.arange(0, BB)
+    row_mask = rows < bs
+    return rows, row_mask, row_mask[:, None] & col_mask[None, :]
+
+
+@triton.jit
+def _k_chunk(X, k0, rows, row_mask, cols, col_mask, n, W, stride_w, BK: tl.constexpr):
+    """Chunk k0 .. k0 + BK - 1 of the shared state X (B, n) for the block's rows, read through L2;
+    and the pointers and mask of the matching columns of the program's rows of the first weight
+    block (block j: + j * n * stride_w): one step of a recurrent product over all n units."""
+    kk = k0 + tl.arange(0, BK)
+    k_mask = kk < n
+    x = _load_cg(X + rows[:, None] * n + kk[None, :], row_mask[:, None] & k_mask[None, :])
+    return x, W + cols[None, :] * stride_w + kk[:, None], col_mask[None, :] & k_mask[:, None]
+
+
+@triton.jit
 def _load_cg(ptr, mask):
     """A load of shared state through L2 (other programs wrote it)."""
     return tl.load(ptr, mask=mask, other=0.0, cache_modifier=".cg")
@@ -142,9 +170,7 @@ def _backward_product(OUT, DP, stride_dp, K, W, stride_w, bs, n, cols, col_mask,
     """This program's tile of a state gradient (B, n_a) += Σ_k DP[:, k] W[k, tile] for k < K: the
     backward pass's dpre<t> Wa, over the running rows, with dpre<t> read through L2."""
     for r0 in range(0, bs, BB):
-        rows = r0 + tl.arange(0, BB)
-        row_mask = rows < bs
-        mask = row_mask[:, None] & col_mask[None, :]
+        rows, row_mask, mask = _row_block(r0, bs, col_mask, BB)
         out = OUT + rows[:, None] * n + cols[None, :]
         acc = _load_cg(out, mask).to(ACC)
         for k0 in range(0, K, BK):
@@ -163,9 +189,7 @@ def _backward_product(OUT, DP, stride_dp, K, W, stride_w, bs, n, cols, col_mask,
 @triton.jit
 def _lstm_forward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, P, A, C, TC, PEEP: tl.constexpr, ACC: tl.constexpr,
                              BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):  # fmt: skip
-    programs = tl.num_programs(0)
-    cols = tl.program_id(0) * BN + tl.arange(0, BN)
-    col_mask = cols < n
+    programs, cols, col_mask = _units(n, BN)
     p_u, p_f, p_o = _peepholes(P, n, cols, col_mask, ACC, PEEP)
     for t in range(0, T):
         bs = tl.load(SIZES + t)
@@ -173,9 +197,7 @@ def _lstm_forward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, P, A, C, TC, 
         A_prev = A + t * B * n
         C_prev = C + t * B * n
         for r0 in range(0, bs, BB):
-            rows = r0 + tl.arange(0, BB)
-            row_mask = rows < bs
-            mask = row_mask[:, None] & col_mask[None, :]
+            rows, row_mask, mask = _row_block(r0, bs, col_mask, BB)
             g = G_t + rows[:, None] * (4 * n) + cols[None, :]
             state = rows[:, None] * n + cols[None, :]
             u = tl.load(g, mask=mask, other=0.0).to(ACC)  # Wx x<t> + b, per block
@@ -183,11 +205,7 @@ def _lstm_forward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, P, A, C, TC, 
             cand = tl.load(g + 2 * n, mask=mask, other=0.0).to(ACC)
             o = tl.load(g + 3 * n, mask=mask, other=0.0).to(ACC)
             for k0 in range(0, n, BK):  # + Wa a<t-1>: one chunk of a<t-1>, four weight blocks
-                kk = k0 + tl.arange(0, BK)
-                k_mask = kk < n
-                a = _load_cg(A_prev + rows[:, None] * n + kk[None, :], row_mask[:, None] & k_mask[None, :])
-                w = W + cols[None, :] * stride_w + kk[:, None]
-                w_mask = col_mask[None, :] & k_mask[:, None]
+                a, w, w_mask = _k_chunk(A_prev, k0, rows, row_mask, cols, col_mask, n, W, stride_w, BK)
                 u = _mm(a, tl.load(w, mask=w_mask, other=0.0), u)
                 f = _mm(a, tl.load(w + n * stride_w, mask=w_mask, other=0.0), f)
                 cand = _mm(a, tl.load(w + 2 * n * stride_w, mask=w_mask, other=0.0), cand)
@@ -201,9 +219,7 @@ def _lstm_forward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, P, A, C, TC, 
 @triton.jit
 def _lstm_backward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, P, C, TC, DA, CARRY, DP, PEEP: tl.constexpr, ACC: tl.constexpr,
                               BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):  # fmt: skip
-    programs = tl.num_programs(0)
-    cols = tl.program_id(0) * BN + tl.arange(0, BN)
-    col_mask = cols < n
+    programs, cols, col_mask = _units(n, BN)
     p_u, p_f, p_o = _peepholes(P, n, cols, col_mask, ACC, PEEP)
     for i in range(0, T):
         t = T - 1 - i
@@ -212,8 +228,7 @@ def _lstm_backward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, P, C, TC, DA
         DP_t = DP + t * B * 4 * n
         # phase 1, this tile: dpre<t> from da<t> (complete: this program finished it last step)
         for r0 in range(0, bs, BB):
-            rows = r0 + tl.arange(0, BB)
-            mask = (rows < bs)[:, None] & col_mask[None, :]
+            rows, row_mask, mask = _row_block(r0, bs, col_mask, BB)
             g = rows[:, None] * (4 * n) + cols[None, :]
             state = rows[:, None] * n + cols[None, :]
             tc = tl.load(TC + t * B * n + state, mask=mask, other=0.0).to(ACC)
@@ -237,9 +252,7 @@ def _gru_gate(G_t, gate, C_prev, W, stride_w, bs, n, cols, col_mask, ACC: tl.con
     """Γ = σ(W_gate[c<t-1>, x<t>] + b_gate) for this tile, in place of its input projection in G
     (blocks [u r c]; ``gate`` 0 for Γu, 1 for Γr)."""
     for r0 in range(0, bs, BB):
-        rows = r0 + tl.arange(0, BB)
-        row_mask = rows < bs
-        mask = row_mask[:, None] & col_mask[None, :]
+        rows, row_mask, mask = _row_block(r0, bs, col_mask, BB)
         g = G_t + rows[:, None] * (3 * n) + gate * n + cols[None, :]
         pre = tl.load(g, mask=mask, other=0.0).to(ACC)
         pre = _dot_wt(pre, C_prev, n, W, stride_w, rows, row_mask, gate * n + cols, col_mask, n, BK, True)  # + W_gate,a c<t-1>
@@ -251,9 +264,7 @@ def _gru_forward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, C, RC, ACC: tl
                             BN: tl.constexpr, BK: tl.constexpr):  # fmt: skip
     """With OVERLAP, Γu is computed after arriving at the first barrier: only this program reads it
     (in phase 2), so its product runs while the other programs are still arriving."""
-    programs = tl.num_programs(0)
-    cols = tl.program_id(0) * BN + tl.arange(0, BN)
-    col_mask = cols < n
+    programs, cols, col_mask = _units(n, BN)
     for t in range(0, T):
         bs = tl.load(SIZES + t)
         G_t = G + t * B * 3 * n
@@ -263,8 +274,7 @@ def _gru_forward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, C, RC, ACC: tl
         _gru_gate(G_t, 1, C_prev, W, stride_w, bs, n, cols, col_mask, ACC, BB, BK)
         tl.debug_barrier()  # Γr of the tile is stored before it is read back
         for r0 in range(0, bs, BB):
-            rows = r0 + tl.arange(0, BB)
-            mask = (rows < bs)[:, None] & col_mask[None, :]
+            rows, row_mask, mask = _row_block(r0, bs, col_mask, BB)
             state = rows[:, None] * n + cols[None, :]
             r = tl.load(G_t + rows[:, None] * (3 * n) + n + cols[None, :], mask=mask, other=0.0).to(ACC)
             c_prev = _load_cg(C_prev + state, mask).to(ACC)
@@ -277,9 +287,7 @@ def _gru_forward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, C, RC, ACC: tl
         _barrier_wait(SYNC, programs * (2 * t + 1))  # the candidate's product reads all of Γr * c<t-1>
         # phase 2, this tile: c̃<t> = tanh(Wc[Γr * c<t-1>, x<t>] + bc); c<t> = c<t-1> + Γu (c̃<t> - c<t-1>)
         for r0 in range(0, bs, BB):
-            rows = r0 + tl.arange(0, BB)
-            row_mask = rows < bs
-            mask = row_mask[:, None] & col_mask[None, :]
+            rows, row_mask, mask = _row_block(r0, bs, col_mask, BB)
             g = G_t + rows[:, None] * (3 * n) + cols[None, :]
             state = rows[:, None] * n + cols[None, :]
             cand = tl.load(g + 2 * n, mask=mask, other=0.0).to(ACC)
@@ -294,9 +302,7 @@ def _gru_forward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, C, RC, ACC: tl
 @triton.jit
 def _gru_backward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, C, DC, DP, ACC: tl.constexpr, OVERLAP: tl.constexpr, BB: tl.constexpr,
                              BN: tl.constexpr, BK: tl.constexpr):  # fmt: skip
-    programs = tl.num_programs(0)
-    cols = tl.program_id(0) * BN + tl.arange(0, BN)
-    col_mask = cols < n
+    programs, cols, col_mask = _units(n, BN)
     for i in range(0, T):
         t = T - 1 - i
         bs = tl.load(SIZES + t)
@@ -306,8 +312,7 @@ def _gru_backward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, C, DC, DP, AC
         DC_prev = DC + t * B * n  # dc<t-1>, accumulating; dc<t> (slot t + 1) is complete
         # phase 1, this tile: dpre_u, dpre_c from dc<t>; dc<t-1> += (1 - Γu) dc<t>
         for r0 in range(0, bs, BB):
-            rows = r0 + tl.arange(0, BB)
-            mask = (rows < bs)[:, None] & col_mask[None, :]
+            rows, row_mask, mask = _row_block(r0, bs, col_mask, BB)
             g = rows[:, None] * (3 * n) + cols[None, :]
             state = rows[:, None] * n + cols[None, :]
             c_prev = tl.load(C_prev + state, mask=mask, other=0.0).to(ACC)
@@ -317,9 +322,7 @@ def _gru_backward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, C, DC, DP, AC
         _grid_barrier(SYNC, programs * (2 * i + 1))  # the next product reads dpre_c of every unit
         # phase 2, this tile: d(Γr * c<t-1>) = Σ_k dpre_c[:, k] Wcc[k, tile]; dpre_r; dc<t-1> += Γr d(Γr * c<t-1>)
         for r0 in range(0, bs, BB):
-            rows = r0 + tl.arange(0, BB)
-            row_mask = rows < bs
-            mask = row_mask[:, None] & col_mask[None, :]
+            rows, row_mask, mask = _row_block(r0, bs, col_mask, BB)
             g = rows[:, None] * (3 * n) + cols[None, :]
             state = rows[:, None] * n + cols[None, :]
             d_rc = tl.zeros((BB, BN), dtype=ACC)
@@ -354,16 +357,12 @@ def _gru_backward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, C, DC, DP, AC
 @triton.jit
 def _rnn_forward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, A, RELU: tl.constexpr, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr,
                             BK: tl.constexpr):  # fmt: skip
-    programs = tl.num_programs(0)
-    cols = tl.program_id(0) * BN + tl.arange(0, BN)
-    col_mask = cols < n
+    programs, cols, col_mask = _units(n, BN)
     for t in range(0, T):
         bs = tl.load(SIZES + t)
         A_prev = A + t * B * n
         for r0 in range(0, bs, BB):
-            rows = r0 + tl.arange(0, BB)
-            row_mask = rows < bs
-            mask = row_mask[:, None] & col_mask[None, :]
+            rows, row_mask, mask = _row_block(r0, bs, col_mask, BB)
             tile = rows[:, None] * n + cols[None, :]
             pre = tl.load(G + t * B * n + tile, mask=mask, other=0.0).to(ACC)  # Wax x<t> + ba
             pre = _dot_wt(pre, A_prev, n, W, stride_w, rows, row_mask, cols, col_mask, n, BK, True)  # + Waa a<t-1>
@@ -375,15 +374,12 @@ def _rnn_forward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, A, RELU: tl.co
 @triton.jit
 def _rnn_backward_persistent(SIZES, SYNC, T, B, n, W, stride_w, A, DA, DP, RELU: tl.constexpr, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr,
                              BK: tl.constexpr):  # fmt: skip
-    programs = tl.num_programs(0)
-    cols = tl.program_id(0) * BN + tl.arange(0, BN)
-    col_mask = cols < n
+    programs, cols, col_mask = _units(n, BN)
     for i in range(0, T):
         t = T - 1 - i
         bs = tl.load(SIZES + t)
         for r0 in range(0, bs, BB):  # phase 1, this tile: dpre<t> from da<t>
-            rows = r0 + tl.arange(0, BB)
-            mask = (rows < bs)[:, None] & col_mask[None, :]
+            rows, row_mask, mask = _row_block(r0, bs, col_mask, BB)
             tile = rows[:, None] * n + cols[None, :]
             a = tl.load(A + (t + 1) * B * n + tile, mask=mask, other=0.0).to(ACC)
             da = _load_cg(DA + (t + 1) * B * n + tile, mask).to(ACC)
@@ -395,26 +391,18 @@ def _rnn_backward_persistent(SIZES, SYNC, T, B, n, W, stride_w, A, DA, DP, RELU:
 
 @triton.jit
 def _gru_simple_forward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, C, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
-    programs = tl.num_programs(0)
-    cols = tl.program_id(0) * BN + tl.arange(0, BN)
-    col_mask = cols < n
+    programs, cols, col_mask = _units(n, BN)
     for t in range(0, T):
         bs = tl.load(SIZES + t)
         C_prev = C + t * B * n
         for r0 in range(0, bs, BB):
-            rows = r0 + tl.arange(0, BB)
-            row_mask = rows < bs
-            mask = row_mask[:, None] & col_mask[None, :]
+            rows, row_mask, mask = _row_block(r0, bs, col_mask, BB)
             g = G + t * B * 2 * n + rows[:, None] * (2 * n) + cols[None, :]
             state = rows[:, None] * n + cols[None, :]
             u = tl.load(g, mask=mask, other=0.0).to(ACC)
             cand = tl.load(g + n, mask=mask, other=0.0).to(ACC)
             for k0 in range(0, n, BK):
-                kk = k0 + tl.arange(0, BK)
-                k_mask = kk < n
-                c = _load_cg(C_prev + rows[:, None] * n + kk[None, :], row_mask[:, None] & k_mask[None, :])
-                w = W + cols[None, :] * stride_w + kk[:, None]
-                w_mask = col_mask[None, :] & k_mask[:, None]
+                c, w, w_mask = _k_chunk(C_prev, k0, rows, row_mask, cols, col_mask, n, W, stride_w, BK)
                 u = _mm(c, tl.load(w, mask=w_mask, other=0.0), u)
                 cand = _mm(c, tl.load(w + n * stride_w, mask=w_mask, other=0.0), cand)
             u, cand = tl.sigmoid(u), _tanh(cand)  # Γu, c̃<t>
@@ -428,16 +416,13 @@ def _gru_simple_forward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, C, ACC:
 @triton.jit
 def _gru_simple_backward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, C, DC, DP, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr,
                                     BK: tl.constexpr):  # fmt: skip
-    programs = tl.num_programs(0)
-    cols = tl.program_id(0) * BN + tl.arange(0, BN)
-    col_mask = cols < n
+    programs, cols, col_mask = _units(n, BN)
     for i in range(0, T):
         t = T - 1 - i
         bs = tl.load(SIZES + t)
         DC_prev = DC + t * B * n
         for r0 in range(0, bs, BB):  # phase 1, this tile: dpre_u, dpre_c; dc<t-1> += (1 - Γu) dc<t>
-            rows = r0 + tl.arange(0, BB)
-            mask = (rows < bs)[:, None] & col_mask[None, :]
+            rows, row_mask, mask = _row_block(r0, bs, col_mask, BB)
             g = t * B * 2 * n + rows[:, None] * (2 * n) + cols[None, :]
             state = rows[:, None] * n + cols[None, :]
             c_prev = tl.load(C + t * B * n + state, mask=mask, other=0.0).to(ACC)
@@ -464,29 +449,21 @@ def _gru_simple_backward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, C, DC,
 @triton.jit
 def _gru_cudnn_forward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, B_CC, C, HC, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr,
                                   BK: tl.constexpr):  # fmt: skip
-    programs = tl.num_programs(0)
-    cols = tl.program_id(0) * BN + tl.arange(0, BN)
-    col_mask = cols < n
+    programs, cols, col_mask = _units(n, BN)
     b_cc = tl.load(B_CC + cols, mask=col_mask, other=0.0).to(ACC)[None, :]
     for t in range(0, T):
         bs = tl.load(SIZES + t)
         G_t = G + t * B * 3 * n
         C_prev = C + t * B * n
         for r0 in range(0, bs, BB):
-            rows = r0 + tl.arange(0, BB)
-            row_mask = rows < bs
-            mask = row_mask[:, None] & col_mask[None, :]
+            rows, row_mask, mask = _row_block(r0, bs, col_mask, BB)
             g = G_t + rows[:, None] * (3 * n) + cols[None, :]
             state = rows[:, None] * n + cols[None, :]
             r = tl.load(g, mask=mask, other=0.0).to(ACC)  # Wrx x<t> + br
             u = tl.load(g + n, mask=mask, other=0.0).to(ACC)  # Wux x<t> + bu
             hc = b_cc + tl.zeros((BB, BN), dtype=ACC)  # bcc
             for k0 in range(0, n, BK):  # + W c<t-1>, three blocks
-                kk = k0 + tl.arange(0, BK)
-                k_mask = kk < n
-                c = _load_cg(C_prev + rows[:, None] * n + kk[None, :], row_mask[:, None] & k_mask[None, :])
-                w = W + cols[None, :] * stride_w + kk[:, None]
-                w_mask = col_mask[None, :] & k_mask[:, None]
+                c, w, w_mask = _k_chunk(C_prev, k0, rows, row_mask, cols, col_mask, n, W, stride_w, BK)
                 r = _mm(c, tl.load(w, mask=w_mask, other=0.0), r)
                 u = _mm(c, tl.load(w + n * stride_w, mask=w_mask, other=0.0), u)
                 hc = _mm(c, tl.load(w + 2 * n * stride_w, mask=w_mask, other=0.0), hc)
@@ -504,9 +481,7 @@ def _gru_cudnn_forward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, B_CC, C,
 @triton.jit
 def _gru_cudnn_backward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, C, HC, DC, DH, DXC, ACC: tl.constexpr, BB: tl.constexpr,
                                    BN: tl.constexpr, BK: tl.constexpr):  # fmt: skip
-    programs = tl.num_programs(0)
-    cols = tl.program_id(0) * BN + tl.arange(0, BN)
-    col_mask = cols < n
+    programs, cols, col_mask = _units(n, BN)
     for i in range(0, T):
         t = T - 1 - i
         bs = tl.load(SIZES + t)
@@ -515,8 +490,7 @@ def _gru_cudnn_backward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, C, HC, 
         DC_prev = DC + t * B * n  # dc<t-1>, accumulating; dc<t> (slot t + 1) is complete for this tile
         # phase 1, this tile: the gradients of the pre-activations from dc<t>
         for r0 in range(0, bs, BB):
-            rows = r0 + tl.arange(0, BB)
-            mask = (rows < bs)[:, None] & col_mask[None, :]
+            rows, row_mask, mask = _row_block(r0, bs, col_mask, BB)
             g = rows[:, None] * (3 * n) + cols[None, :]
             state = rows[:, None] * n + cols[None, :]
             r = tl.load(G_t + g, mask=mask, other=0.0).to(ACC)
