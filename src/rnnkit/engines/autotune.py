@@ -80,9 +80,15 @@ def machine_signature() -> str:
 
 
 def cpu_model() -> str:
+    return cpu_info("model name")
+
+
+def cpu_info(field: str) -> str:
+    """The first ``field`` of /proc/cpuinfo ("model name", "vendor_id"); elsewhere, or without it,
+    the platform's processor or machine name."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
+            if line.startswith(field):
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass

@@ -64,13 +64,9 @@ _state: dict[str, ModuleType | None] = {}
 
 
 def cpu_vendor() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("vendor_id"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    from .autotune import cpu_info  # imported here: autotune reads the cells, the build needs none
+
+    return cpu_info("vendor_id")
 
 
 def product_routine() -> str:
