@@ -27,9 +27,8 @@ def run_parser(subparsers, name: str, kinds: Sequence[str] | None = None, *, des
                many: bool = False, device: bool = True) -> argparse.ArgumentParser:  # fmt: skip
     """The parser of verb ``name`` with RUN (``many``: RUN...; in ``args.runs``), ``--weights`` and
     (``device``) ``--device``. ``kinds``: the ``config.json`` tasks the verb takes (None: all),
-    checked by ``open_verb_run`` before any weights load. ``description``: the verb module's
-    docstring, its reST quotes dropped, so that the module's documentation is its ``--help``."""
-    parser = subparsers.add_parser(name, description=description and description.replace("``", ""))
+    checked by ``open_verb_run`` before any weights load. ``description``: as ``verb_parser``'s."""
+    parser = verb_parser(subparsers, name, description)
     kinds = list(KIND_NAMES) if kinds is None else kinds
     what = "of any kind" if set(kinds) == set(KIND_NAMES) else "of a " + " or ".join(KIND_NAMES.get(k, k) for k in kinds) + " run"
     if many:
@@ -41,6 +40,14 @@ def run_parser(subparsers, name: str, kinds: Sequence[str] | None = None, *, des
     if device:
         parser.add_argument("--device", type=device_option, default="auto", help="auto (a GPU when there is one), cpu, cuda, cuda:N, mps")
     parser.set_defaults(verb=name, kinds=list(kinds))
+    return parser
+
+
+def verb_parser(subparsers, name: str, description: str | None) -> argparse.ArgumentParser:
+    """The parser of verb ``name``; ``description`` is the verb module's docstring, its reST quotes
+    dropped: the module's documentation is its ``--help``."""
+    parser = subparsers.add_parser(name, description=description and description.replace("``", ""))
+    parser.set_defaults(verb=name)
     return parser
 
 
@@ -99,7 +106,7 @@ def open_ensemble(args, task) -> list:
     from ..errors import UsageError
     from ._inputs import open_run_for
 
-    if args.ensemble and not hasattr(task, "ensemble_probabilities"):
+    if args.ensemble and not task.averages_runs:
         raise UsageError("--ensemble: only classifier runs can be averaged")
     pairs = []
     for path in args.ensemble:

@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 
 from ._options import nonnegative_int, positive_float, positive_int, seed
-from ._run_options import add_text_input, hidden_alias, open_verb_run, run_parser
+from ._run_options import add_text_input, hidden_alias, open_verb_run, run_parser, verb_parser
 
 
 def add_parser(subparsers) -> None:
-    gradients = subparsers.add_parser(
-        "gradients",
-        description="Trains small character language models of each cell on the text (default: the names the demo "
+    gradients = verb_parser(
+        subparsers, "gradients",
+        "Trains small character language models of each cell on the text (default: the names the demo "
         "uses) and measures the mean norm of dL<T>/da<t> against T - t, at initialisation and after training; then "
         "scales an RNN's recurrent weights up to show exploding gradients and the effect of clipping.",
     )
@@ -24,11 +24,11 @@ def add_parser(subparsers) -> None:
     gradients.add_argument("--explode-scale", type=positive_float, default=3.0, help="factor on the RNN's recurrent weights for the exploding case")
     gradients.add_argument("--out", default="gradient_flow.png", help="the plot (default gradient_flow.png); a .json beside it holds the numbers")
     gradients.add_argument("--seed", type=seed, default=0)
-    gradients.set_defaults(verb="gradients", handler=run_gradients)
+    gradients.set_defaults(handler=run_gradients)
 
-    agreement = subparsers.add_parser(
-        "agreement",
-        description="Generates sentences whose verb (was/were) must agree with a subject k words back, across nouns of "
+    agreement = verb_parser(
+        subparsers, "agreement",
+        "Generates sentences whose verb (was/were) must agree with a subject k words back, across nouns of "
         "either number; trains a one-direction classifier per cell and reports accuracy against k. The defaults are "
         "docs/benchmarks.md's figure: trained on k = 8..24 only, the RNN stays at chance where the GRU and LSTM reach "
         "100 % (about 2 minutes on one core); --train-min-distance 0 trains on every distance, where all three cells "
@@ -42,7 +42,7 @@ def add_parser(subparsers) -> None:
     agreement.add_argument("--hidden-size", type=positive_int, default=48, help="the LSTM's hidden size; the others get its parameter count")
     agreement.add_argument("--out", default="agreement.png", help="the plot (default agreement.png); a .json and .md beside it")
     agreement.add_argument("--seed", type=seed, default=0)
-    agreement.set_defaults(verb="agreement", handler=run_agreement)
+    agreement.set_defaults(handler=run_agreement)
 
     inspect = run_parser(subparsers, "inspect", ["lm", "tagger", "classifier", "seq2seq"], description="Reads the text "
                          "with the run's model and writes a page of its hidden units and gates over it, ranking the "

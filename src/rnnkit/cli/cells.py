@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from ._run_options import verb_parser
+
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("cells", description="The registered cells, their equations and which engines run them.")
-    parser.set_defaults(verb="cells")
+    verb_parser(subparsers, "cells", __doc__)
 
 
 def run(args) -> int:

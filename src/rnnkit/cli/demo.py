@@ -1,22 +1,22 @@
 """``rnnkit demo``: the main job: train a character-level language model of first names, sample
-new ones, score some (no data download needed)."""
+new ones, score some (no data download needed).
+
+Trains an LSTM on the 5,163 first names of the names package for --time-limit seconds, prints ten
+new names, each marked novel or seen in the training data, and scores some names: about 2 minutes
+in all on two cores.
+"""
 
 from __future__ import annotations
 
 from ._options import positive_float
+from ._run_options import verb_parser
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "demo",
-        description="Trains an LSTM on the 5,163 first names of the names package (no download) for --time-limit "
-        "seconds, prints ten new names, each marked novel or seen in the training data, and scores some names: "
-        "about 2 minutes in all on two cores.",
-    )
+    parser = verb_parser(subparsers, "demo", __doc__)
     parser.add_argument("--run", default="runs/demo", help="run directory (default runs/demo; a previous demo run there is replaced)")
     parser.add_argument("--time-limit", type=positive_float, default=90.0, help="seconds of training (default 90)")
     parser.add_argument("--quick", action="store_true", help="a few seconds of training (for tests)")
-    parser.set_defaults(verb="demo")
 
 
 def run(args) -> int:

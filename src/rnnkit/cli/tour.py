@@ -1,19 +1,19 @@
-"""``rnnkit tour``: a short tour of the layers and engines."""
+"""``rnnkit tour``: a short tour of the layers and engines.
+
+Cells, engines proven equal, their speed, why taggers read both ways. Runs on any machine in about a
+minute (the first run also compiles the fused CPU engine).
+"""
 
 from __future__ import annotations
 
 from ._options import seed
+from ._run_options import verb_parser
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "tour",
-        description="Cells, engines proven equal, their speed, why taggers read both ways. Runs on any machine in "
-        "about a minute (the first run also compiles the fused CPU engine).",
-    )
+    parser = verb_parser(subparsers, "tour", __doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer steps (for tests)")
     parser.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
-    parser.set_defaults(verb="tour")
 
 
 def run(args) -> int:
