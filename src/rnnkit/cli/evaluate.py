@@ -18,6 +18,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--json", action="store_true", help="print a JSON object")
     add_plot(parser, "the evaluation (a classifier's confusion matrix)")
     hidden_alias(parser, "--pictures", "pictures", metavar="DIR")  # its former option: the pictures into DIR, named by the task
+    parser.set_defaults(pictures=None)
     add_ensemble(parser)
 
 
@@ -27,17 +28,15 @@ def run(args) -> int:
     task, model, _, device = open_verb_run(args)
     ensemble = open_ensemble(args, task)
     result = task.evaluate_file(model, args.data, device, ensemble) if ensemble else task.evaluate_file(model, args.data, device)
-    save_pictures = getattr(task, "save_pictures", None)
-    if save_pictures is not None and getattr(args, "pictures", None):
-        result.update(save_pictures(result, args.pictures, "eval"))
-    if save_pictures is not None and args.plot:
-        result.update(save_plot(save_pictures, result, args.plot))
+    if args.pictures:  # a task without pictures draws none (TaskBase.save_pictures)
+        result.update(task.save_pictures(result, args.pictures, "eval"))
+    if args.plot:
+        result.update(save_plot(task.save_pictures, result, args.plot))
     if args.json:
         print(json.dumps({"data": args.data, **result}))
     else:
         print(f"{args.data}: {task.describe(result)}")
-        details = getattr(task, "details", None)  # optional: a task's breakdown (per entity type ...)
-        for line in details(result) if details is not None else []:
+        for line in task.details(result):  # a task's breakdown (per entity type ...), none by default
             print(line)
     return 0
 

@@ -27,7 +27,16 @@ NO_SPACE_AFTER = set("([{$")
 
 
 class Tokenizer:
+    """Cuts text into tokens and joins them back; ``lowercase``: the text is lowercased first."""
+
     kind: ClassVar[str]
+
+    def __init__(self, lowercase: bool = False):
+        self.lowercase = lowercase
+
+    def cased(self, text: str) -> str:
+        """``text`` as the tokenizer reads it: lowercased if it lowercases."""
+        return text.lower() if self.lowercase else text
 
     def tokenize(self, text: str) -> list[str]:
         raise NotImplementedError
@@ -39,7 +48,8 @@ class Tokenizer:
         """Learn from the training text (only subword tokenizers learn anything)."""
 
     def config(self) -> dict:
-        return {"kind": self.kind}
+        """What ``make_tokenizer`` rebuilds the tokenizer from (saved with a run)."""
+        return {"kind": self.kind, "lowercase": self.lowercase}
 
 
 TOKENIZERS: dict[str, type[Tokenizer]] = {}
@@ -63,28 +73,19 @@ def make_tokenizer(config: dict) -> Tokenizer:
 class CharTokenizer(Tokenizer):
     kind = "char"
 
-    def __init__(self, lowercase: bool = False):
-        self.lowercase = lowercase
-
     def tokenize(self, text):
-        return list(text.lower() if self.lowercase else text)
+        return list(self.cased(text))
 
     def detokenize(self, tokens):
         return "".join(tokens)
-
-    def config(self):
-        return {"kind": self.kind, "lowercase": self.lowercase}
 
 
 @register_tokenizer
 class WordTokenizer(Tokenizer):
     kind = "word"
 
-    def __init__(self, lowercase: bool = False):
-        self.lowercase = lowercase
-
     def tokenize(self, text):
-        return WORD.findall(text.lower() if self.lowercase else text)
+        return WORD.findall(self.cased(text))
 
     def detokenize(self, tokens):
         out = ""
@@ -94,25 +95,16 @@ class WordTokenizer(Tokenizer):
             out += token
         return out
 
-    def config(self):
-        return {"kind": self.kind, "lowercase": self.lowercase}
-
 
 @register_tokenizer
 class WhitespaceTokenizer(Tokenizer):
     kind = "whitespace"
 
-    def __init__(self, lowercase: bool = False):
-        self.lowercase = lowercase
-
     def tokenize(self, text):
-        return (text.lower() if self.lowercase else text).split()
+        return self.cased(text).split()
 
     def detokenize(self, tokens):
         return " ".join(tokens)
-
-    def config(self):
-        return {"kind": self.kind, "lowercase": self.lowercase}
 
 
 @register_tokenizer
@@ -122,8 +114,8 @@ class BPETokenizer(Tokenizer):
     kind = "bpe"
 
     def __init__(self, vocab_size: int = 4000, lowercase: bool = False, model: str | None = None):
+        super().__init__(lowercase)
         self.vocab_size = vocab_size
-        self.lowercase = lowercase
         self._tokenizer = None
         if model is not None:
             self._tokenizer = self._library().Tokenizer.from_str(model)
@@ -142,13 +134,13 @@ class BPETokenizer(Tokenizer):
         tokenizer.pre_tokenizer = tk.pre_tokenizers.Metaspace()
         tokenizer.decoder = tk.decoders.Metaspace()
         trainer = tk.trainers.BpeTrainer(vocab_size=self.vocab_size, special_tokens=["<UNK>"], show_progress=False)
-        tokenizer.train_from_iterator((line.lower() if self.lowercase else line for line in lines), trainer)
+        tokenizer.train_from_iterator((self.cased(line) for line in lines), trainer)
         self._tokenizer = tokenizer
 
     def tokenize(self, text):
         if self._tokenizer is None:
             raise ValueError("the bpe tokenizer has not been trained")
-        return self._tokenizer.encode(text.lower() if self.lowercase else text).tokens
+        return self._tokenizer.encode(self.cased(text)).tokens
 
     def detokenize(self, tokens):
         return self._tokenizer.decoder.decode(tokens)

@@ -3,21 +3,28 @@ the user's values, and the trainer's protocol where a task has nothing of its ow
 
 A task sets ``kind``, ``Data`` (its data-configuration dataclass, fields declared with
 ``rnnkit.settings.setting``), ``model_defaults`` (the model settings of ``MODEL_SETTINGS`` it
-takes, with their defaults) and ``summary``/``description``/``examples`` for ``rnnkit train KIND
---help``, whose options are generated from those; it implements ``data_config``, ``prepare``,
-``load``, ``model_config``, ``default_run_name``, ``save`` (for ``rnnkit.runs``) and
-``_batches(split, train)``, ``loss``, ``evaluate`` and ``describe`` (for the trainer's ``Task``
-protocol), and is registered with ``rnnkit.tasks.register_task``. It overrides anything below
-that it does differently (the language model carries its state across batches, the tagger draws
-its <UNK> replacements per batch). tests/test_task_contract.py writes a whole task this way.
+takes, with their defaults), ``vocabularies``/``tokenizers`` (the run files of what it learns from
+the data) and ``summary``/``description``/``examples`` for ``rnnkit train KIND --help``, whose
+options are generated from those; it implements ``prepare``, ``load``, ``model_config`` (for
+``rnnkit.runs``) and ``batches_of(examples, train)``, ``loss``, ``evaluate_examples`` and
+``describe`` (for the trainer's ``Task`` protocol; ``rnnkit eval FILE`` reads the file with
+``read_file``), and is registered with ``rnnkit.tasks.register_task``. The shared half is here:
+``data_config``, ``default_run_name``, ``save``, ``evaluate(split)``, ``evaluate_file``,
+``read_splits`` and the summed loss of an evaluation. A task overrides anything below that it
+does differently (the language model carries its state across batches, the tagger draws its
+<UNK> replacements per batch). tests/test_task_contract.py writes a whole task this way.
 """
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+import inspect
 from dataclasses import asdict
+from pathlib import Path
+
+import torch
 
 from ..cells import CELLS
+from ..data.tokenizers import make_tokenizer
 from ..distributed import SINGLE
 from ..engines import ENGINES
 from ..models.classifier import POOLINGS
@@ -110,6 +117,17 @@ class TaskBase:
     examples: str = ""  # ... and command lines
     splits: dict[str, list]  # split name -> examples, set by the task
 
+    def __init_subclass__(cls, **kwargs):
+        """A task's ``rnnkit train KIND --help`` from its docstring where it sets no texts itself: the
+        first paragraph is the summary, the second the description, the rest the examples; its
+        model is the model registry's ``kind`` unless it names another ``model_kind``."""
+        super().__init_subclass__(**kwargs)
+        if cls.__doc__ and not {"summary", "description", "examples"} & vars(cls).keys():
+            summary, description, examples = (inspect.cleandoc(cls.__doc__) + "\n\n\n\n").split("\n\n", 2)
+            cls.summary, cls.description, cls.examples = " ".join(summary.split()), description, examples.strip() + "\n"
+        if "kind" in vars(cls) and "model_kind" not in vars(cls):
+            cls.model_kind = cls.kind
+
     # -- configuration -----------------------------------------------------------------------------------
     @classmethod
     def model_settings(cls) -> list[tuple[str, object, dict, str]]:
@@ -167,17 +185,117 @@ class TaskBase:
     def state_dict(self) -> dict:
         return {}
 
+    def save_pictures(self, result: dict, directory, name: str) -> dict:
+        """Pictures of an evaluation ``result`` drawn into ``directory`` (file names from ``name``),
+        as {key: path}; none by default."""
+        return {}
+
+    def details(self, result: dict) -> list[str]:
+        """Lines that break an evaluation down (per entity type ...) for ``rnnkit eval``; none by default."""
+        return []
+
+    averages_runs: bool = False  # whether rnnkit eval/classify --ensemble can average runs of this kind
+
     def load_state_dict(self, state: dict) -> None:
         pass
 
-    # -- for the CLI -------------------------------------------------------------------------------------
-    @contextmanager
-    def _file_split(self, items: list):
-        """``items`` as the split "file" while the block runs (``evaluate_file``)."""
-        self.splits["file"] = items
-        getattr(self, "_encoded", {}).pop("file", None)
-        try:
-            yield "file"
-        finally:
-            del self.splits["file"]
-            getattr(self, "_encoded", {}).pop("file", None)
+    # -- evaluation ------------------------------------------------------------------------------------------
+    def batches_of(self, examples, train: bool):
+        """Batches of ``examples`` (a split's items as ``prepare`` read them): shuffled with the
+        training batch size when ``train``, else in order with ``data.eval_batch_size``."""
+        raise NotImplementedError(f"{type(self).__name__} batches its examples in _batches")
+
+    def _batches(self, split: str, train: bool):
+        return self.batches_of(self.splits[split], train)
+
+    def evaluate(self, model, split: str, device) -> dict:
+        """``evaluate_examples`` on the split ``split`` (the trainer's valid and test evaluations)."""
+        return self.evaluate_examples(model, self.splits[split], device)
+
+    def evaluate_examples(self, model, examples, device) -> dict:
+        """Scores of ``model`` on ``examples`` (items as ``read_file`` returns them); by default the
+        mean loss per counted unit (``summed_loss``)."""
+        total, count = self.summed_loss(model, self.batches_of(examples, False), device)
+        return {"loss": total / max(count, 1), "count": count}
+
+    @torch.no_grad()
+    def summed_loss(self, model, batches, device) -> tuple[float, int]:
+        """(Σ loss, Σ count) of ``self.loss`` over ``batches`` in evaluation mode (no dropout, no
+        regularisers, no gradients)."""
+        model.eval()
+        total, count = 0.0, 0
+        for batch in batches.iterate(0):
+            loss, n = self.loss(model, batch, device)
+            total, count = total + float(loss), count + n
+        return total, count
+
+    def evaluate_file(self, model, path: str, device) -> dict:
+        """``evaluate_examples`` on a file read as the valid and test files are (``read_file``)."""
+        return self.evaluate_examples(model, self.read_file(self.data, path), device)
+
+    @classmethod
+    def read_file(cls, data, path: str, train: bool = False) -> list:
+        """The examples of one data file (``train``: read as a training file)."""
+        raise NotImplementedError(f"{cls.__name__} reads no data files")
+
+    @classmethod
+    def read_splits(cls, data) -> dict[str, list]:
+        """``train`` (every training file's examples) and ``valid``/``test`` where given."""
+        splits = {"train": [item for path in data.train for item in cls.read_file(data, path, train=True)]}
+        for name in ("valid", "test"):
+            if getattr(data, name):  # a field of the Data dataclass, named by the loop
+                splits[name] = cls.read_file(data, getattr(data, name))
+        return splits
+
+    # -- configuration and artifacts -----------------------------------------------------------------------
+    @classmethod
+    def data_config(cls, values: dict):
+        """The ``Data`` dataclass of ``values``: ``train`` as a list of paths, ``split`` a tuple."""
+        config = cls.Data(**values)
+        names = cls.data_keys()
+        if "train" in names:
+            config.train = as_path_list(config.train)
+        if "split" in names:
+            config.split = tuple(config.split)
+        return config
+
+    def default_run_name(self, model_config: dict) -> str:
+        """``<data>-<kind>-<bi|uni><cell>`` (``run_name_detail`` for the part after the data's name)."""
+        return f"{self.data_name()}-{self.run_name_detail(model_config)}"
+
+    def data_name(self) -> str:
+        """The data's part of a run name: the first training file's stem."""
+        return Path(self.data.train[0]).stem
+
+    def run_name_detail(self, model_config: dict) -> str:
+        if "bidirectional" in model_config:
+            return f"{self.kind}-{'bi' if model_config['bidirectional'] else 'uni'}{model_config['cell']}"
+        return f"{self.kind}-{model_config['cell']}"
+
+    vocabularies: dict[str, str] = {}  # run file -> the attribute holding that Vocabulary (None: not saved)
+    tokenizers: dict[str, str] = {}  # run file -> the attribute holding that Tokenizer
+    names: dict[str, str] = {}  # run file -> the attribute holding a list of names (labels, tags), saved under that key
+
+    def save(self, run) -> None:
+        """The declared vocabularies and tokenizers into the run directory (``rnnkit.files.RunDir``)."""
+        for name, attribute in self.vocabularies.items():
+            vocab = getattr(self, attribute)  # declared above, not discovered
+            if vocab is not None:
+                run.write_json(name, {"tokens": vocab.tokens})
+        for name, attribute in self.tokenizers.items():
+            run.write_json(name, getattr(self, attribute).config())
+        for name, attribute in self.names.items():
+            run.write_json(name, {attribute: getattr(self, attribute)})
+
+    @classmethod
+    def load(cls, run, data):
+        """The task as a trained run needs it (no data files read): ``Data`` and what ``save`` wrote."""
+        return cls(data, **cls.read_artifacts(run))
+
+    @classmethod
+    def read_artifacts(cls, run) -> dict:
+        """The declared vocabularies and tokenizers of a run, by attribute name (for ``load``):
+        ``DataError`` naming a damaged file, ``FileNotFoundError`` a missing one."""
+        artifacts = {attribute: run.read_vocabulary(name) for name, attribute in cls.vocabularies.items()}
+        artifacts.update({attribute: make_tokenizer(run.read_json(name)) for name, attribute in cls.tokenizers.items()})
+        return artifacts | {attribute: run.read_json(name)[attribute] for name, attribute in cls.names.items()}

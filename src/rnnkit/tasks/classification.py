@@ -24,11 +24,10 @@ from ..data.tokenizers import make_tokenizer
 from ..data.vocab import SPECIALS, Vocabulary
 from ..data.word_vectors import initialise_rows, read_word_vectors, sized_from
 from ..errors import UsageError
-from ..regularisers import EMBEDDING_REGULARISERS, RECURRENT_REGULARISERS
 from ..metrics import classification_scores
-from ..files import RunDir
+from ..regularisers import EMBEDDING_REGULARISERS, RECURRENT_REGULARISERS
 from ..settings import positive_int, setting
-from .base import TaskBase, as_path_list, typed_tokens
+from .base import TaskBase, typed_tokens
 from .pretrained import PretrainedEncoder
 
 
@@ -46,6 +45,7 @@ class ClassificationDataConfig:
     lowercase: bool = setting(True, help="lowercase the text", off_flag="--keep-case", off_help="do not lowercase")
     min_count: int = setting(1, type=positive_int, help="keep words seen at least this often")
     batch_size: int = setting(32, type=positive_int, help="examples per batch")
+    eval_batch_size: int = setting(128, type=positive_int, help="examples per batch in evaluation and classification")
     # balanced: weigh each class by N / (C n_c) in the training loss
     class_weights: str = setting("none", choices=("none", "balanced"), help="balanced: weigh each class alike in the loss")
     word_vectors: str | None = setting(None, metavar="FILE", help="pre-trained word vectors (word2vec/GloVe/fastText text or word2vec binary) for the embedding rows of the words found (a word missing: its lowercase); the embedding size is the file's")
@@ -76,18 +76,25 @@ def _label_order(labels: set[str]) -> list[str]:
 
 
 class ClassificationTask(TaskBase):
+    """A sequence classifier (sentiment, 1-5 ratings) on labelled texts
+
+    Train a classifier: embeddings -> (bi)recurrent stack -> pooling -> head -> softmax over
+    classes. Reports accuracy, macro-F1, mean absolute error for numeric labels and the confusion
+    matrix.
+
+    examples:
+      rnnkit train classifier sst/train.txt --valid sst/dev.txt --test sst/test.txt      # PTB trees: all phrases
+      rnnkit train classifier reviews.csv --text-column review --label-column stars
+      rnnkit classify RUN "A gorgeous, witty, seductive movie."
+    """
+
     kind = "classifier"
-    summary = "a sequence classifier (sentiment, 1-5 ratings) on labelled texts"
-    description = ("Train a classifier: embeddings -> (bi)recurrent stack -> pooling -> head -> softmax over classes. "
-                   "Reports accuracy, macro-F1, mean absolute error for numeric labels and the confusion matrix.")
-    examples = """examples:
-  rnnkit train classifier sst/train.txt --valid sst/dev.txt --test sst/test.txt      # PTB trees: all phrases
-  rnnkit train classifier reviews.csv --text-column review --label-column stars
-  rnnkit classify RUN "A gorgeous, witty, seductive movie."
-"""
-    model_kind = "classifier"
     Data = ClassificationDataConfig
     model_defaults = MODEL_DEFAULTS
+    vocabularies = {"vocab.json": "vocab"}
+    tokenizers = {"tokenizer.json": "tokenizer"}
+    names = {"labels.json": "labels"}
+    averages_runs = True  # --ensemble: class probabilities averaged over runs (ensemble_probabilities)
 
     def __init__(self, data: ClassificationDataConfig, tokenizer, vocab: Vocabulary, labels: list[str], splits=None):
         self.data = data
@@ -96,7 +103,7 @@ class ClassificationTask(TaskBase):
         self.labels = labels
         self.label_ids = {label: i for i, label in enumerate(labels)}
         self.splits: dict[str, list[LabeledText]] = splits or {}
-        self._encoded: dict[str, list] = {}
+        self._encoded: dict[str, list] = {}  # a split's examples as ids, encoded once
         self._class_weights: torch.Tensor | None = None  # computed once, kept on the training device
         self.word_vectors = None  # rnnkit.data.word_vectors.WordVectors, read by prepare when asked
         self.pretrained = None  # rnnkit.tasks.pretrained.PretrainedEncoder, read by prepare when asked
@@ -114,12 +121,6 @@ class ClassificationTask(TaskBase):
         return self._class_weights
 
     # -- configuration ---------------------------------------------------------------------------------
-    @classmethod
-    def data_config(cls, values: dict) -> ClassificationDataConfig:
-        config = ClassificationDataConfig(**values)
-        config.train = as_path_list(config.train)
-        return config
-
     def model_config(self, values: dict) -> dict:
         values = sized_from(self.word_vectors, values, "embedding_size")
         values = self.pretrained.model_values(values) if self.pretrained is not None else values
@@ -132,19 +133,11 @@ class ClassificationTask(TaskBase):
         if self.pretrained is not None:
             self.pretrained.initialise(model.embedding.weight, model.recurrent)
 
-    def default_run_name(self, model_config: dict) -> str:
-        direction = "bi" if model_config["bidirectional"] else "uni"
-        return f"{Path(self.data.train[0]).stem}-classifier-{direction}{model_config['cell']}"
-
     # -- building ---------------------------------------------------------------------------------------
     @classmethod
     def prepare(cls, data: ClassificationDataConfig, seed: int = 0):
         data.check()
-        read = lambda path, phrases: read_labeled(path, data.format, data.text_column, data.label_column, phrases)  # noqa: E731
-        splits = {"train": [item for path in data.train for item in read(path, data.phrases)]}
-        for name in ("valid", "test"):
-            if getattr(data, name):
-                splits[name] = read(getattr(data, name), False)
+        splits = cls.read_splits(data)
         tokenizer = make_tokenizer({"kind": data.level, "lowercase": data.lowercase})
         for name, items in splits.items():  # each text is one sequence: one of millions of tokens is refused with its figure
             where = ", ".join(map(str, data.train)) if name == "train" else str(getattr(data, name))
@@ -173,31 +166,34 @@ class ClassificationTask(TaskBase):
             record["init_from"] = task.pretrained.record()
         return task, record
 
-    def save(self, run: RunDir) -> None:
-        run.write_json("vocab.json", {"tokens": self.vocab.tokens})
-        run.write_json("tokenizer.json", self.tokenizer.config())
-        run.write_json("labels.json", {"labels": self.labels})
-
     @classmethod
-    def load(cls, run: RunDir, data: ClassificationDataConfig):
-        return cls(data, make_tokenizer(run.read_json("tokenizer.json")), run.read_vocabulary("vocab.json"), run.read_json("labels.json")["labels"])
+    def read_file(cls, data: ClassificationDataConfig, path: str, train: bool = False) -> list[LabeledText]:
+        """A labelled file; PTB trees give every labelled phrase for training (``phrases``), whole
+        sentences otherwise."""
+        return read_labeled(path, data.format, data.text_column, data.label_column, data.phrases and train)
+
 
     # -- batches ----------------------------------------------------------------------------------------
     def encode(self, text: str) -> list[int]:
         ids = self.vocab.encode(self.tokenizer.tokenize(text))
         return ids or [self.vocab.unk_id]
 
+    def _encode_examples(self, items: list[LabeledText]) -> list[tuple[list[int], int]]:
+        return [(self.encode(item.text), self.label_ids[item.label]) for item in items]
+
     def _examples(self, split: str) -> list[tuple[list[int], int]]:
         if split not in self._encoded:
-            self._encoded[split] = [(self.encode(item.text), self.label_ids[item.label]) for item in self.splits[split]]
+            self._encoded[split] = self._encode_examples(self.splits[split])
         return self._encoded[split]
 
     @staticmethod
     def collate(examples) -> tuple[TokenBatch, torch.Tensor]:
         return pad_sequences([ids for ids, _ in examples]), torch.tensor([label for _, label in examples])
 
-    def _batches(self, split: str, train: bool):
-        return SentenceBatches(self._examples(split), self.data.batch_size if train else 128, seed=0, shuffle=train, collate=self.collate, length=lambda e: len(e[0]))
+    def batches_of(self, items: list[LabeledText], train: bool):
+        examples = self._examples("train") if train and items is self.splits.get("train") else self._encode_examples(items)
+        size = self.data.batch_size if train else self.data.eval_batch_size
+        return SentenceBatches(examples, size, seed=0, shuffle=train, collate=self.collate, length=lambda e: len(e[0]))
 
     # -- the trainer's Task protocol ----------------------------------------------------------------------
     def loss(self, model, batch, device):
@@ -216,16 +212,17 @@ class ClassificationTask(TaskBase):
         model.eval()
         encode = (lambda t: self.vocab.encode(self.typed_tokens(t)) or [self.vocab.unk_id]) if typed else self.encode
         out = []
-        for i in range(0, len(texts), 128):
-            batch = pad_sequences([encode(t) for t in texts[i : i + 128]])
+        size = self.data.eval_batch_size
+        for i in range(0, len(texts), size):
+            batch = pad_sequences([encode(t) for t in texts[i : i + size]])
             out.append(model(batch.tokens.to(device), batch.lengths).float().softmax(-1).cpu())
         return torch.cat(out)
 
     @torch.no_grad()
-    def evaluate(self, model, split: str, device) -> dict:
+    def evaluate_examples(self, model, items: list[LabeledText], device) -> dict:
         model.eval()
         total, gold, predicted = 0.0, [], []
-        for tokens, labels in self._batches(split, False).iterate(0):
+        for tokens, labels in self.batches_of(items, False).iterate(0):
             logits = model(tokens.tokens.to(device), tokens.lengths).float()
             total += float(F.cross_entropy(logits, labels.to(device), reduction="sum"))
             gold += labels.tolist()
@@ -251,7 +248,7 @@ class ClassificationTask(TaskBase):
     def evaluate_file(self, model, path: str, device, ensemble: Sequence = ()) -> dict:
         """Scores on a labelled file; with ``ensemble`` ((task, model) pairs of other runs), of the
         class probabilities averaged over this model and those."""
-        items = read_labeled(path, self.data.format, self.data.text_column, self.data.label_column, phrases=False)
+        items = self.read_file(self.data, path)
         unknown = {item.label for item in items} - set(self.labels)
         if unknown:
             raise DataError(f"{path}: labels the model does not know: {', '.join(sorted(unknown))}")
@@ -261,8 +258,7 @@ class ClassificationTask(TaskBase):
             loss = float(F.nll_loss(probs.clamp_min(1e-12).log(), gold, reduction="mean")) if items else 0.0
             scores = classification_scores(gold.tolist(), probs.argmax(-1).tolist(), self.labels)
             return {"loss": loss, "criterion": 1 - scores["accuracy"], **scores, "ensemble": 1 + len(ensemble)}
-        with self._file_split(items) as split:
-            return self.evaluate(model, split, device)
+        return self.evaluate_examples(model, items, device)
 
     def ensemble_probabilities(self, model, texts: list[str], device, ensemble: Sequence, typed: bool = False) -> torch.Tensor:
         """Class probabilities (N, K) averaged over this model and the (task, model) pairs of
@@ -295,3 +291,4 @@ class ClassificationTask(TaskBase):
             }
             for text, p in zip(texts, probs)
         ]  # fmt: skip
+

@@ -26,7 +26,6 @@ import hashlib
 import math
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -35,7 +34,7 @@ from ..cells import LSTMState
 from ..data.batches import StreamBatches, TokenBatch, check_sequence_lengths
 from ..data.corpus import CorpusSentenceBatches, CorpusSplit, SeenLines, encode_file, is_prepared, prepare_corpus
 from ..data.textio import LINE_BREAK, DataError
-from ..data.tokenizers import Tokenizer, make_tokenizer
+from ..data.tokenizers import Tokenizer
 from ..data.vocab import Vocabulary
 from ..decoding import SamplingOptions, sample
 from ..models.losses import token_loss
@@ -44,7 +43,7 @@ from ..distributed import SINGLE, barrier, setup
 from ..errors import UsageError
 from ..regularisers import EMBEDDING_REGULARISERS, LM_REGULARISERS, RECURRENT_REGULARISERS
 from ..settings import nonnegative_int, positive_int, probability, setting
-from .base import TaskBase, as_path_list, typed_tokens
+from .base import TaskBase, typed_tokens
 
 NEWLINE = "\n"
 
@@ -68,7 +67,7 @@ class LMDataConfig:
                             help="sentences: padded lines with lengths; stream: chunks for truncated BPTT, state carried")
     batch_size: int = setting(32, type=positive_int, help="sequences (or parallel streams) per batch")
     bptt: int = setting(64, type=positive_int, help="time steps per chunk with --batching stream")
-    eval_batch_size: int = setting(10, type=positive_int, help="parallel streams in evaluation with --batching stream")
+    eval_batch_size: int | None = setting(None, type=positive_int, help="per evaluation batch: parallel streams with --batching stream (none: 10), sentences otherwise (none: 64)")
     reverse: bool = setting(False, help="read each line from its last token to its first (<EOS> still last; stream: the whole text from its end): the backward model of TagLM/Flair features")
 
     def check(self) -> None:
@@ -137,22 +136,26 @@ MODEL_DEFAULTS = dict(
 
 
 class LanguageModelTask(TaskBase):
-    kind = "lm"
-    summary = "a language model on text files"
-    description = ("Train a recurrent language model: each line a sentence ending in <EOS> (or one stream), "
-                   "rare tokens as <UNK>, loss summed over time steps; samples printed as it learns.")
-    examples = """examples:
-  rnnkit train lm names.txt                                  # character level, valid/test split off names.txt
-  rnnkit train lm ptb.train.txt --valid ptb.valid.txt --test ptb.test.txt \\
-      --level whitespace --batching stream --bptt 35 --cell lstm --hidden-size 650 --num-layers 2 --dropout 0.5
-  rnnkit train lm input.txt --line-breaks token --batching stream --time-limit 600
-  rnnkit train lm --resume --run runs/names-char-lstm        # continue from the last checkpoint
+    """A language model on text files
 
-Afterwards: rnnkit sample RUN, rnnkit score RUN "text", rnnkit eval RUN FILE.
-"""
-    model_kind = "lm"
+    Train a recurrent language model: each line a sentence ending in <EOS> (or one stream), rare
+    tokens as <UNK>, loss summed over time steps; samples printed as it learns.
+
+    examples:
+      rnnkit train lm names.txt                                  # character level, valid/test split off names.txt
+      rnnkit train lm ptb.train.txt --valid ptb.valid.txt --test ptb.test.txt \\
+          --level whitespace --batching stream --bptt 35 --cell lstm --hidden-size 650 --num-layers 2 --dropout 0.5
+      rnnkit train lm input.txt --line-breaks token --batching stream --time-limit 600
+      rnnkit train lm --resume --run runs/names-char-lstm        # continue from the last checkpoint
+
+    Afterwards: rnnkit sample RUN, rnnkit score RUN "text", rnnkit eval RUN FILE.
+    """
+
+    kind = "lm"
     Data = LMDataConfig
     model_defaults = MODEL_DEFAULTS
+    vocabularies = {"vocab.json": "vocab"}
+    tokenizers = {"tokenizer.json": "tokenizer"}
 
     def __init__(self, data: LMDataConfig, tokenizer: Tokenizer, vocab: Vocabulary, splits: dict[str, CorpusSplit] | None = None, seen: SeenLines | set | None = None, seed: int = 0):
         self.data = data
@@ -163,22 +166,15 @@ Afterwards: rnnkit sample RUN, rnnkit score RUN "text", rnnkit eval RUN FILE.
         self.seed = seed  # the order of sentence batches
         self.carried = None  # the recurrent state carried across stream chunks (detached)
         if "train" in self.splits:
-            self._train = self._batches("train", shuffle=True)
+            self._train = self._batches("train", True)
 
     # -- configuration -------------------------------------------------------------------------------
-    @classmethod
-    def data_config(cls, values: dict) -> LMDataConfig:
-        config = LMDataConfig(**values)
-        config.split = tuple(config.split)
-        config.train = as_path_list(config.train)
-        return config
-
     def model_config(self, values: dict) -> dict:
         """The language model's constructor arguments: defaults, then ``values``."""
         return self._model_config({"vocab_size": len(self.vocab)}, values)
 
-    def default_run_name(self, model_config: dict) -> str:
-        return f"{Path(self.data.train[0]).stem}-{self.data.level}-{model_config['cell']}"
+    def run_name_detail(self, model_config: dict) -> str:
+        return f"{self.data.level}-{model_config['cell']}"
 
     # -- building --------------------------------------------------------------------------------------
     @classmethod
@@ -207,20 +203,18 @@ Afterwards: rnnkit sample RUN, rnnkit score RUN "text", rnnkit eval RUN FILE.
         return cls(data, corpus.tokenizer, corpus.vocab, corpus.splits, corpus.seen, seed), corpus.record(data)
 
     def save(self, run: RunDir) -> None:
-        run.write_json("vocab.json", {"tokens": self.vocab.tokens})
-        run.write_json("tokenizer.json", self.tokenizer.config())
+        super().save(run)
         self.seen.save(run.file("seen.u64"))
 
     @classmethod
     def load(cls, run: RunDir, data: LMDataConfig) -> "LanguageModelTask":
         """The task as a trained run needs it for scoring and sampling (no data files read)."""
-        vocab = run.read_vocabulary("vocab.json")
         if run.file("seen.u64").exists():
             seen = SeenLines.open(run.file("seen.u64"))
         else:  # a run saved before prepared corpora: 8-byte keys of the lines' token strings
             raw = run.file("seen.bin").read_bytes() if run.file("seen.bin").exists() else b""
             seen = {raw[i : i + 8] for i in range(0, len(raw), 8)}
-        return cls(data, make_tokenizer(run.read_json("tokenizer.json")), vocab, seen=seen)
+        return cls(data, **cls.read_artifacts(run), seen=seen)
 
     def is_seen(self, ids: list[int]) -> bool:
         """Whether ``ids`` (up to the first ``<EOS>``; ``<PAD>`` skipped) are a line of the training data."""
@@ -242,16 +236,16 @@ Afterwards: rnnkit sample RUN, rnnkit score RUN "text", rnnkit eval RUN FILE.
                 ids.append(self.vocab.ids.get(NEWLINE, self.vocab.unk_id))
         return ids
 
-    def _batches(self, split: str, shuffle: bool):
-        """Batches read from the prepared split: stream chunks or padded sentences."""
-        corpus_split = ReversedSplit(self.splits[split]) if self.data.reverse else self.splits[split]
+    def batches_of(self, split: CorpusSplit, shuffle: bool):
+        """Batches read from a prepared split: stream chunks or padded sentences."""
+        corpus_split = ReversedSplit(split) if self.data.reverse else split
         if self.data.batching == "stream":
             ids = corpus_split.ids
             if shuffle:
                 return StreamBatches(ids, self.data.batch_size, self.data.bptt)
             # evaluation: fewer, longer columns (state carried across chunks, as in training)
-            return StreamBatches(ids, max(1, min(self.data.eval_batch_size, len(ids) // 2)), max(self.data.bptt, 256))
-        return CorpusSentenceBatches(corpus_split, self.data.batch_size if shuffle else 64, seed=self.seed, shuffle=shuffle, pad_id=self.vocab.pad_id)
+            return StreamBatches(ids, max(1, min(self.data.eval_batch_size or 10, len(ids) // 2)), max(self.data.bptt, 256))
+        return CorpusSentenceBatches(corpus_split, self.data.batch_size if shuffle else self.data.eval_batch_size or 64, seed=self.seed, shuffle=shuffle, pad_id=self.vocab.pad_id)
 
     def decode(self, ids: list[int]) -> str:
         return self.tokenizer.detokenize(self.vocab.decode(ids))
@@ -283,10 +277,11 @@ Afterwards: rnnkit sample RUN, rnnkit score RUN "text", rnnkit eval RUN FILE.
         return total, count
 
     @torch.no_grad()
-    def evaluate(self, model, split: str, device) -> dict:
-        """Loss per token (nats) over a split, perplexity, and the number of tokens."""
+    def evaluate_examples(self, model, split: CorpusSplit, device) -> dict:
+        """Loss per token (nats) over a prepared split, perplexity, and the number of tokens (the
+        state carried across stream chunks, as in training)."""
         model.eval()
-        batches = self._batches(split, shuffle=False)
+        batches = self.batches_of(split, shuffle=False)
         total, count, state = 0.0, 0, None
         for batch in batches.iterate(0):
             batch = batch.to(device)
@@ -318,11 +313,7 @@ Afterwards: rnnkit sample RUN, rnnkit score RUN "text", rnnkit eval RUN FILE.
     def evaluate_file(self, model, path: str, device) -> dict:
         """``evaluate`` on a text file, tokenized as in training."""
         with tempfile.TemporaryDirectory(prefix="rnnkit-eval-") as directory:  # the file's ids, streamed through
-            self.splits["file"] = encode_file(path, self.tokenizer, self.vocab, self.data.line_breaks, directory)
-            try:
-                return self.evaluate(model, "file", device)
-            finally:
-                del self.splits["file"]
+            return self.evaluate_examples(model, encode_file(path, self.tokenizer, self.vocab, self.data.line_breaks, directory), device)
 
     def report(self, model, step: int, device) -> list[str]:
         samples = self.generate(model, 3, SamplingOptions(max_length=self._sample_length()), seed=step, device=device)

@@ -28,7 +28,7 @@ from ..models.music import sample_rolls
 from ..files import RunDir
 from ..distributed import SINGLE
 from ..settings import nonnegative_int, positive_float, positive_int, probability, setting
-from .base import TaskBase, as_path_list
+from .base import TaskBase
 from ..errors import UsageError
 from ..regularisers import RECURRENT_REGULARISERS
 
@@ -46,6 +46,7 @@ class MusicDataConfig:
                                          help="fractions of a MIDI folder split off for validation and test")
     transpose: int = setting(0, type=nonnegative_int, help="augment: random shifts within this many semitones")
     batch_size: int = setting(16, type=positive_int, help="sequences per batch")
+    eval_batch_size: int = setting(64, type=positive_int, help="sequences per batch in evaluation")
 
     def check(self) -> None:
         if not self.train:
@@ -66,17 +67,22 @@ def _read(path: str) -> dict[str, list[Sequence]]:
 
 
 class MusicTask(TaskBase):
+    """A polyphonic music model (piano roll or voice tokens) on JSB Chorales files or MIDI
+
+    Train a one-to-many music model from x<1> = 0: a piano roll with 88 independent Bernoulli
+    outputs per step, or voice tokens with a language model. Reports the negative log-likelihood per
+    time step.
+
+    examples:
+      rnnkit train music jsb-chorales-quarter.json                     # its train/valid/test splits; piano roll
+      rnnkit train music midi_folder/ --representation events --transpose 3
+      rnnkit compose RUN --steps 64 --out song.mid --png song.png --temperature 0.9
+    """
+
     kind = "music"
-    summary = "a polyphonic music model (piano roll or voice tokens) on JSB Chorales files or MIDI"
-    description = ("Train a one-to-many music model from x<1> = 0: a piano roll with 88 independent Bernoulli outputs "
-                   "per step, or voice tokens with a language model. Reports the negative log-likelihood per time step.")
-    examples = """examples:
-  rnnkit train music jsb-chorales-quarter.json                     # its train/valid/test splits; piano roll
-  rnnkit train music midi_folder/ --representation events --transpose 3
-  rnnkit compose RUN --steps 64 --out song.mid --png song.png --temperature 0.9
-"""
     Data = MusicDataConfig
     model_defaults = EVENT_DEFAULTS  # for model_keys; model_config picks by representation
+    vocabularies = {"vocab.json": "vocab"}  # events only (None with the piano roll: not saved)
 
     def __init__(self, data: MusicDataConfig, vocab: Vocabulary | None = None, splits=None):
         self.data = data
@@ -89,13 +95,6 @@ class MusicTask(TaskBase):
     def model_keys(cls):
         return {*super().model_keys(), "input_dropout"}
 
-    @classmethod
-    def data_config(cls, values: dict) -> MusicDataConfig:
-        config = MusicDataConfig(**values)
-        config.train = as_path_list(config.train)
-        config.split = tuple(config.split)
-        return config
-
     def model_config(self, values: dict) -> dict:
         piano = self.model_kind == "piano-roll"
         sizes = {} if piano else {"vocab_size": len(self.vocab)}
@@ -105,8 +104,8 @@ class MusicTask(TaskBase):
             raise UsageError("input_dropout is for representation 'piano-roll'; events use dropout")
         return self._model_config(sizes, values, PIANO_DEFAULTS if piano else EVENT_DEFAULTS)
 
-    def default_run_name(self, model_config: dict) -> str:
-        return f"{Path(self.data.train[0]).stem}-{self.data.representation}-{model_config['cell']}"
+    def run_name_detail(self, model_config: dict) -> str:
+        return f"{self.data.representation}-{model_config['cell']}"
 
     # -- building ----------------------------------------------------------------------------------------
     @classmethod
@@ -137,9 +136,11 @@ class MusicTask(TaskBase):
             vocab = Vocabulary.build(tokens)
         return cls(data, vocab, splits), record
 
-    def save(self, run: RunDir) -> None:
-        if self.vocab is not None:
-            run.write_json("vocab.json", {"tokens": self.vocab.tokens})
+    @classmethod
+    def read_file(cls, data: MusicDataConfig, path: str, train: bool = False) -> list[Sequence]:
+        """The sequences of a file's test split (its only one: a MIDI folder, a file without splits)."""
+        sequences = _read(path)
+        return sequences.get("test") or sequences["train"]
 
     @classmethod
     def load(cls, run: RunDir, data: MusicDataConfig):
@@ -160,19 +161,18 @@ class MusicTask(TaskBase):
             batch[: len(roll), b] = roll
         return batch, lengths
 
-    def _batches(self, split: str, train: bool, epoch: int = 0):
-        sequences = self.splits[split]
+    def batches_of(self, sequences: list[Sequence], train: bool, epoch: int = 0):
         if train and self.data.transpose:
             rng = random.Random(epoch * 9973 + 17)
             shifted = [transpose(s, rng.randint(-self.data.transpose, self.data.transpose)) for s in sequences]
             sequences = [t if t is not None else s for t, s in zip(shifted, sequences)]
-        return SentenceBatches(sequences, self.data.batch_size if train else 64, seed=0, shuffle=train, collate=self._collate)
+        return SentenceBatches(sequences, self.data.batch_size if train else self.data.eval_batch_size, seed=0, shuffle=train, collate=self._collate)
 
     # -- the trainer's Task protocol -----------------------------------------------------------------------
     def train_batches(self, epoch: int, start: int, shard=SINGLE):
-        return self._batches("train", True, epoch).iterate(epoch, start, shard)
+        return self.batches_of(self.splits["train"], True, epoch).iterate(epoch, start, shard)
 
-    def _loss(self, model, batch, device):
+    def loss(self, model, batch, device):
         """(summed NLL, number of time steps) for either representation."""
         if self.data.representation == "events":
             batch = batch.to(device)
@@ -183,27 +183,14 @@ class MusicTask(TaskBase):
         logits, _ = model(rolls.to(device), lengths=lengths)
         return bernoulli_nll(logits, rolls.to(device), lengths)
 
-    def loss(self, model, batch, device):
-        return self._loss(model, batch, device)
-
-    @torch.no_grad()
-    def evaluate(self, model, split: str, device) -> dict:
-        model.eval()
-        total, steps = 0.0, 0
-        for batch in self._batches(split, False).iterate(0):
-            loss, n = self._loss(model, batch, device)
-            total, steps = total + float(loss), steps + n
+    def evaluate_examples(self, model, sequences: list[Sequence], device) -> dict:
+        total, steps = self.summed_loss(model, self.batches_of(sequences, False), device)
         return {"loss": total / max(steps, 1), "nll_per_step": total / max(steps, 1), "count": steps}
 
     def describe(self, result: dict) -> str:
         return f"NLL {result['nll_per_step']:.3f} nats per time step ({result['count']} steps)"
 
     # -- for the CLI -----------------------------------------------------------------------------------------
-    def evaluate_file(self, model, path: str, device) -> dict:
-        data = _read(path)
-        with self._file_split(data.get("test") or data["train"]) as split:
-            return self.evaluate(model, split, device)
-
     def inspect_forward(self, model, text: str, device):
         raise UsageError("inspect reads text; a music run reads notes (see rnnkit compose and rnnkit gradients)")
 

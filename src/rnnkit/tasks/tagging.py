@@ -12,7 +12,6 @@ import random
 import re
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -24,13 +23,12 @@ from ..data.tokenizers import WORD
 from ..data.vocab import SPECIALS, Vocabulary
 from ..data.word_vectors import initialise_rows, read_word_vectors, sized_from
 from ..errors import UsageError
-from ..regularisers import EMBEDDING_REGULARISERS, RECURRENT_REGULARISERS
 from ..metrics import entity_scores
 from ..models.tagger import casing
-from ..files import RunDir
 from ..distributed import SINGLE
+from ..regularisers import EMBEDDING_REGULARISERS, RECURRENT_REGULARISERS
 from ..settings import positive_int, probability, setting
-from .base import TaskBase, as_path_list, treebank_vocabulary, treebank_words
+from .base import TaskBase, treebank_vocabulary, treebank_words
 
 
 @dataclass
@@ -45,6 +43,7 @@ class TaggingDataConfig:
     min_count: int = setting(1, type=positive_int, help="keep words seen at least this often")
     singleton_unk: float = setting(0.5, type=probability, help="probability of replacing a word seen once by <UNK> in training")
     batch_size: int = setting(10, type=positive_int, help="sentences per batch")
+    eval_batch_size: int = setting(64, type=positive_int, help="sentences per batch in evaluation and tagging")
     word_vectors: str | None = setting(None, metavar="FILE", help="pre-trained word vectors (word2vec/GloVe/fastText text or word2vec binary) for the embedding rows of the words found (a word missing: its lowercase, digits as 0); the word embedding size is the file's")
 
     def check(self) -> None:
@@ -80,18 +79,23 @@ MODEL_DEFAULTS = dict(
 
 
 class TaggingTask(TaskBase):
+    """A sequence tagger (named entities) on CoNLL column files
+
+    Train a tagger: words, character-level and casing features -> bidirectional recurrent stack -> a
+    tag per word, with a linear-chain CRF output layer by default. Scored with entity-level F1
+    (seqeval, strict IOB2).
+
+    examples:
+      rnnkit train tagger eng.train --valid eng.testa --test eng.testb        # CoNLL-2003: BiLSTM-CRF
+      rnnkit train tagger train.conll --tag-column 1 --scheme iob2 --no-crf --one-direction
+      rnnkit tag RUN "Teddy Roosevelt was a great President."
+    """
+
     kind = "tagger"
-    summary = "a sequence tagger (named entities) on CoNLL column files"
-    description = ("Train a tagger: words, character-level and casing features -> bidirectional recurrent stack -> "
-                   "a tag per word, with a linear-chain CRF output layer by default. Scored with entity-level F1 (seqeval, strict IOB2).")
-    examples = """examples:
-  rnnkit train tagger eng.train --valid eng.testa --test eng.testb        # CoNLL-2003: BiLSTM-CRF
-  rnnkit train tagger train.conll --tag-column 1 --scheme iob2 --no-crf --one-direction
-  rnnkit tag RUN "Teddy Roosevelt was a great President."
-"""
-    model_kind = "tagger"
     Data = TaggingDataConfig
     model_defaults = MODEL_DEFAULTS
+    vocabularies = {"vocab.json": "words", "chars.json": "chars"}
+    names = {"tags.json": "tags"}
 
     def __init__(self, data: TaggingDataConfig, words: Vocabulary, chars: Vocabulary, tags: list[str], splits=None, counts=None):
         self.data = data
@@ -103,12 +107,6 @@ class TaggingTask(TaskBase):
         self.word_vectors = None  # rnnkit.data.word_vectors.WordVectors, read by prepare when asked
 
     # -- configuration ----------------------------------------------------------------------------------
-    @classmethod
-    def data_config(cls, values: dict) -> TaggingDataConfig:
-        config = TaggingDataConfig(**values)
-        config.train = as_path_list(config.train)
-        return config
-
     def model_config(self, values: dict) -> dict:
         values = sized_from(self.word_vectors, values, "word_embedding_size")
         return self._model_config({"vocab_size": len(self.words), "num_tags": len(self.tags), "char_vocab_size": len(self.chars)}, values)
@@ -118,21 +116,11 @@ class TaggingTask(TaskBase):
         if self.word_vectors is not None:
             initialise_rows(model.features.words.weight, self.word_vectors)
 
-    def default_run_name(self, model_config: dict) -> str:
-        direction = "bi" if model_config["bidirectional"] else "uni"
-        return f"{Path(self.data.train[0]).stem}-tagger-{direction}{model_config['cell']}"
-
     # -- building ---------------------------------------------------------------------------------------
     @classmethod
     def prepare(cls, data: TaggingDataConfig, seed: int = 0):
         data.check()
-        read = lambda path: [  # noqa: E731
-            TaggedSentence(s.tokens, convert(s.tags, data.scheme, data.train_scheme)) for s in read_conll(path, data.token_column, data.tag_column)
-        ]
-        splits = {"train": [s for path in data.train for s in read(path)]}
-        for name in ("valid", "test"):
-            if getattr(data, name):
-                splits[name] = read(getattr(data, name))
+        splits = cls.read_splits(data)
         counts: dict[str, int] = {}
         for sentence in splits["train"]:
             for token in sentence.tokens:
@@ -151,14 +139,11 @@ class TaggingTask(TaskBase):
             record["word_vectors"] = task.word_vectors.record(len(SPECIALS))
         return task, record
 
-    def save(self, run: RunDir) -> None:
-        run.write_json("vocab.json", {"tokens": self.words.tokens})
-        run.write_json("chars.json", {"tokens": self.chars.tokens})
-        run.write_json("tags.json", {"tags": self.tags})
-
     @classmethod
-    def load(cls, run: RunDir, data: TaggingDataConfig):
-        return cls(data, run.read_vocabulary("vocab.json"), run.read_vocabulary("chars.json"), run.read_json("tags.json")["tags"])
+    def read_file(cls, data: TaggingDataConfig, path: str, train: bool = False) -> list[TaggedSentence]:
+        """A CoNLL file's sentences, their tags converted from ``scheme`` to ``train_scheme``."""
+        return [TaggedSentence(s.tokens, convert(s.tags, data.scheme, data.train_scheme)) for s in read_conll(path, data.token_column, data.tag_column)]
+
 
     # -- batches ------------------------------------------------------------------------------------------
     def collate(self, sentences: list[TaggedSentence], train: bool = False) -> TaggingBatch:
@@ -184,9 +169,9 @@ class TaggingTask(TaskBase):
         lengths = torch.tensor([len(s.tokens) for s in sentences])
         return TaggingBatch(words, chars, char_lengths, cases, tags, lengths)
 
-    def _batches(self, split: str, train: bool):
+    def batches_of(self, sentences: list[TaggedSentence], train: bool):
         return SentenceBatches(
-            self.splits[split], self.data.batch_size if train else 64, seed=0, shuffle=train,
+            sentences, self.data.batch_size if train else self.data.eval_batch_size, seed=0, shuffle=train,
             collate=lambda s: self.collate(s, train), length=lambda s: len(s.tokens),
         )  # fmt: skip
 
@@ -211,20 +196,16 @@ class TaggingTask(TaskBase):
         """IOB2 tags for each sentence."""
         model.eval()
         out = []
-        for i in range(0, len(sentences), 64):
-            chunk = sentences[i : i + 64]
+        size = self.data.eval_batch_size
+        for i in range(0, len(sentences), size):
+            chunk = sentences[i : i + size]
             for ids in model.decode(self.collate(chunk).to(device)):
                 out.append(convert([self.tags[k] for k in ids], self.data.train_scheme, "iob2"))
         return out
 
     @torch.no_grad()
-    def evaluate(self, model, split: str, device) -> dict:
-        model.eval()
-        sentences = self.splits[split]
-        total, count = 0.0, 0
-        for batch in self._batches(split, False).iterate(0):
-            loss, n = model.loss(batch.to(device))
-            total, count = total + float(loss), count + n
+    def evaluate_examples(self, model, sentences: list[TaggedSentence], device) -> dict:
+        total, count = self.summed_loss(model, self.batches_of(sentences, False), device)
         gold = [convert(s.tags, self.data.train_scheme, "iob2") for s in sentences]
         scores = entity_scores(gold, self.predict(model, sentences, device))
         return {
@@ -243,11 +224,6 @@ class TaggingTask(TaskBase):
         return lines
 
     # -- for the CLI -----------------------------------------------------------------------------------------
-    def evaluate_file(self, model, path: str, device) -> dict:
-        sentences = [TaggedSentence(s.tokens, convert(s.tags, self.data.scheme, self.data.train_scheme)) for s in read_conll(path, self.data.token_column, self.data.tag_column)]
-        with self._file_split(sentences) as split:
-            return self.evaluate(model, split, device)
-
     def inspect_forward(self, model, text: str, device):
         """The words of ``text`` and, for each, the tagger's three most likely tags (emission softmax)."""
         tokens = WORD.findall(text)
@@ -279,3 +255,4 @@ def inline(result: dict) -> str:
     for span in reversed(result["entities"]):
         tokens[span["start"] : span["end"]] = [f"[{span['text']}]({span['type']})"]
     return " ".join(tokens)
+

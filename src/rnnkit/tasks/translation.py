@@ -21,9 +21,8 @@ from ..data.tokenizers import make_tokenizer
 from ..data.vocab import Vocabulary
 from ..decoding import beam_search, max_target_length, translate_greedy
 from ..errors import UsageError
-from ..regularisers import EMBEDDING_REGULARISERS, RECURRENT_REGULARISERS
 from ..models.losses import token_loss
-from ..files import RunDir
+from ..regularisers import EMBEDDING_REGULARISERS, RECURRENT_REGULARISERS
 from ..settings import nonnegative_float, nonnegative_int, positive_float, positive_int, setting
 from .base import TaskBase, typed_tokens
 
@@ -47,6 +46,7 @@ class TranslationDataConfig:
     min_count: int = setting(1, type=positive_int, help="keep tokens seen at least this often")
     max_length: int = setting(80, type=positive_int, help="skip training pairs longer than this")
     batch_size: int = setting(64, type=positive_int, help="pairs per batch")
+    eval_batch_size: int = setting(64, type=positive_int, help="pairs per batch in evaluation and translation")
     beam: int = setting(5, type=positive_int, help="beam width for the test set (and translate's default)")
     length_alpha: float = setting(0.6, type=nonnegative_float, help="length normalisation exponent of beam search")
     # maximum output length = ratio * source length + extra
@@ -70,41 +70,41 @@ MODEL_DEFAULTS = dict(
 
 
 class TranslationTask(TaskBase):
+    """An encoder-decoder with attention (translation) on line-aligned files
+
+    Train a bidirectional encoder and an attentive decoder started from the encoder's final state.
+    Validation picks the weights with the best BLEU (sacreBLEU on detokenized output); the test set
+    is decoded with beam search.
+
+    examples:
+      rnnkit train seq2seq --dates 20000 --level char                          # the course's date task, no files
+      rnnkit train seq2seq --source train.de --target train.en --valid-source val.de --valid-target val.en \\
+          --test-source test.de --test-target test.en --level word --attention additive
+      rnnkit translate RUN "ein mann mit einem orangefarbenen hut ." --beam 5 --nbest 3
+    """
+
     kind = "seq2seq"
-    summary = "an encoder-decoder with attention (translation) on line-aligned files"
-    description = ("Train a bidirectional encoder and an attentive decoder started from the encoder's final state. "
-                   "Validation picks the weights with the best BLEU (sacreBLEU on detokenized output); the test set is decoded with beam search.")
-    examples = """examples:
-  rnnkit train seq2seq --dates 20000 --level char                          # the course's date task, no files
-  rnnkit train seq2seq --source train.de --target train.en --valid-source val.de --valid-target val.en \\
-      --test-source test.de --test-target test.en --level word --attention additive
-  rnnkit translate RUN "ein mann mit einem orangefarbenen hut ." --beam 5 --nbest 3
-"""
-    model_kind = "seq2seq"
     Data = TranslationDataConfig
     model_defaults = MODEL_DEFAULTS
+    vocabularies = {"source_vocab.json": "source_vocab", "target_vocab.json": "target_vocab"}
+    tokenizers = {"source_tokenizer.json": "source_tokenizer", "target_tokenizer.json": "target_tokenizer"}
 
-    def __init__(self, data: TranslationDataConfig, tokenizers, vocabs, splits=None):
+    def __init__(self, data: TranslationDataConfig, source_tokenizer, target_tokenizer, source_vocab: Vocabulary, target_vocab: Vocabulary, splits=None):
         self.data = data
-        self.source_tokenizer, self.target_tokenizer = tokenizers
-        self.source_vocab, self.target_vocab = vocabs
+        self.source_tokenizer, self.target_tokenizer = source_tokenizer, target_tokenizer
+        self.source_vocab, self.target_vocab = source_vocab, target_vocab
         self.splits: dict[str, list[tuple[str, str]]] = splits or {}
-        self._encoded: dict[str, list] = {}
+        self._encoded_train: list | None = None  # the training pairs' ids (too long ones left out), encoded once
 
     # -- configuration ----------------------------------------------------------------------------------
-    @classmethod
-    def data_config(cls, values: dict) -> TranslationDataConfig:
-        return TranslationDataConfig(**values)
-
     def model_config(self, values: dict) -> dict:
         config = self._model_config({"source_vocab_size": len(self.source_vocab), "target_vocab_size": len(self.target_vocab)}, values)
         if config["shared_embeddings"] and not self.data.shared_vocab:
             raise UsageError("shared_embeddings needs shared_vocab")
         return config
 
-    def default_run_name(self, model_config: dict) -> str:
-        name = "dates" if self.data.dates else Path(self.data.source).stem
-        return f"{name}-seq2seq-{model_config['cell']}"
+    def data_name(self) -> str:
+        return "dates" if self.data.dates else Path(self.data.source).stem
 
     # -- building ---------------------------------------------------------------------------------------
     @classmethod
@@ -138,19 +138,15 @@ class TranslationTask(TaskBase):
         else:
             source_vocab = Vocabulary.build(source_tokens, data.max_vocab, data.min_count)
             target_vocab = Vocabulary.build(target_tokens, data.max_vocab, data.min_count)
-        return cls(data, (source_tokenizer, target_tokenizer), (source_vocab, target_vocab), splits), record
-
-    def save(self, run: RunDir) -> None:
-        run.write_json("source_vocab.json", {"tokens": self.source_vocab.tokens})
-        run.write_json("target_vocab.json", {"tokens": self.target_vocab.tokens})
-        run.write_json("source_tokenizer.json", self.source_tokenizer.config())
-        run.write_json("target_tokenizer.json", self.target_tokenizer.config())
+        return cls(data, source_tokenizer, target_tokenizer, source_vocab, target_vocab, splits), record
 
     @classmethod
-    def load(cls, run: RunDir, data: TranslationDataConfig):
-        tokenizers = (make_tokenizer(run.read_json("source_tokenizer.json")), make_tokenizer(run.read_json("target_tokenizer.json")))
-        vocabs = (run.read_vocabulary("source_vocab.json"), run.read_vocabulary("target_vocab.json"))
-        return cls(data, tokenizers, vocabs)
+    def read_file(cls, data: TranslationDataConfig, path: str, train: bool = False) -> list[tuple[str, str]]:
+        """``SOURCE,TARGET``: two line-aligned files joined by a comma (``rnnkit eval``)."""
+        source, _, target = path.partition(",")
+        if not target:
+            raise UsageError("eval of a translation run takes SOURCE,TARGET: two line-aligned files joined by a comma")
+        return read_parallel(source, target)
 
     # -- batches ------------------------------------------------------------------------------------------
     def encode_source(self, text: str) -> list[int]:
@@ -159,22 +155,25 @@ class TranslationTask(TaskBase):
     def encode_target(self, text: str) -> list[int]:
         return self.target_vocab.encode(self.target_tokenizer.tokenize(text), eos=True)
 
-    def _examples(self, split: str):
-        if split not in self._encoded:
-            pairs = [(self.encode_source(s), self.encode_target(t)) for s, t in self.splits[split]]
-            if split == "train":
-                pairs = [p for p in pairs if len(p[0]) <= self.data.max_length and len(p[1]) <= self.data.max_length + 1]
-                if not pairs:
-                    raise DataError(f"every training pair is longer than max_length {self.data.max_length}")
-            self._encoded[split] = pairs
-        return self._encoded[split]
+    def _encode_pairs(self, pairs: list[tuple[str, str]]) -> list[tuple[list[int], list[int]]]:
+        return [(self.encode_source(s), self.encode_target(t)) for s, t in pairs]
+
+    def _train_examples(self) -> list[tuple[list[int], list[int]]]:
+        """The training pairs' ids, those longer than ``max_length`` left out."""
+        if self._encoded_train is None:
+            pairs = [p for p in self._encode_pairs(self.splits["train"]) if len(p[0]) <= self.data.max_length and len(p[1]) <= self.data.max_length + 1]
+            if not pairs:
+                raise DataError(f"every training pair is longer than max_length {self.data.max_length}")
+            self._encoded_train = pairs
+        return self._encoded_train
 
     @staticmethod
     def collate(pairs):
         return pad_sequences([s for s, _ in pairs]), pad_sequences([t for _, t in pairs])
 
-    def _batches(self, split: str, train: bool):
-        return SentenceBatches(self._examples(split), self.data.batch_size if train else 64, seed=0, shuffle=train, collate=self.collate, length=lambda p: len(p[0]))
+    def batches_of(self, pairs: list[tuple[str, str]], train: bool):
+        examples = self._train_examples() if train and pairs is self.splits.get("train") else self._encode_pairs(pairs)
+        return SentenceBatches(examples, self.data.batch_size if train else self.data.eval_batch_size, seed=0, shuffle=train, collate=self.collate, length=lambda p: len(p[0]))
 
     # -- the trainer's Task protocol ----------------------------------------------------------------------
     def loss(self, model, batch, device):
@@ -182,19 +181,20 @@ class TranslationTask(TaskBase):
         logits = model(source.tokens.to(device), source.lengths, target.tokens.to(device))
         return token_loss(logits, target.tokens.to(device), self.target_vocab.pad_id)
 
+    def evaluate(self, model, split: str, device) -> dict:
+        """Validation decodes with ``eval_beam`` (BLEU on the first ``eval_sentences`` pairs), the test
+        set with ``beam``."""
+        if split == "test":
+            return self.evaluate_examples(model, self.splits[split], device, beam=self.data.beam)
+        return self.evaluate_examples(model, self.splits[split], device, beam=self.data.eval_beam, scored=self.data.eval_sentences)
+
     @torch.no_grad()
-    def evaluate(self, model, split: str, device, beam: int | None = None) -> dict:
-        model.eval()
-        total, count = 0.0, 0
-        for source, target in self._batches(split, False).iterate(0):
-            logits = model(source.tokens.to(device), source.lengths, target.tokens.to(device))
-            loss, n = token_loss(logits, target.tokens.to(device), self.target_vocab.pad_id)
-            total, count = total + float(loss), count + n
-        pairs = self.splits[split]
-        if split == "valid" and self.data.eval_sentences:
-            pairs = pairs[: self.data.eval_sentences]
-        beam = beam or (self.data.beam if split == "test" else self.data.eval_beam)
-        outputs = [r[0]["text"] for r in self.translate(model, [s for s, _ in pairs], device, beam=beam)]
+    def evaluate_examples(self, model, pairs: list[tuple[str, str]], device, beam: int | None = None, scored: int | None = None) -> dict:
+        """The loss per target token of every pair; BLEU, chrF and exact match of the first ``scored``
+        (None: all) translated with ``beam`` (None: the test set's ``beam``)."""
+        total, count = self.summed_loss(model, self.batches_of(pairs, False), device)
+        pairs = pairs[:scored] if scored else pairs
+        outputs = [r[0]["text"] for r in self.translate(model, [s for s, _ in pairs], device, beam=beam or self.data.beam)]
         scores = self.scores(outputs, [t for _, t in pairs])
         return {"loss": total / max(count, 1), "count": count, "criterion": -scores["bleu"], **scores}
 
@@ -214,14 +214,14 @@ class TranslationTask(TaskBase):
         return f"BLEU {result['bleu']:.2f}, chrF {result['chrf']:.2f}, exact match {100 * result['exact_match']:.2f}%, loss {result['loss']:.4f} per token"
 
     # -- translating, for the trainer's evaluation and the CLI -------------------------------------------------
-    def translate(self, model, texts: list[str], device, beam: int = 1, nbest: int = 1, replace_unk: bool = False, batch_size: int = 64, typed: bool = False) -> list[list[dict]]:
+    def translate(self, model, texts: list[str], device, beam: int = 1, nbest: int = 1, replace_unk: bool = False, batch_size: int | None = None, typed: bool = False) -> list[list[dict]]:
         """For each text, its ``nbest`` translations: text, tokens, score, log_prob, attention.
         ``typed``: the texts are as a user typed them (cut as the training text was, ``typed_tokens``)."""
         if typed:
             tokenize = lambda t: typed_tokens(self.source_tokenizer, self.source_vocab, t)  # noqa: E731
         else:
             tokenize = self.source_tokenizer.tokenize
-        out = []
+        out, batch_size = [], batch_size or self.data.eval_batch_size
         for i in range(0, len(texts), batch_size):
             chunk = texts[i : i + batch_size]
             source_tokens = [tokenize(t) for t in chunk]
@@ -255,9 +255,3 @@ class TranslationTask(TaskBase):
         model.start(torch.tensor(self.encode_source(text), device=device)[:, None])
         return tokens, None
 
-    def evaluate_file(self, model, path: str, device) -> dict:
-        source, _, target = path.partition(",")
-        if not target:
-            raise UsageError("eval of a translation run takes SOURCE,TARGET: two line-aligned files joined by a comma")
-        with self._file_split(read_parallel(source, target)) as split:
-            return self.evaluate(model, split, device, beam=self.data.beam)

@@ -1,0 +1,76 @@
+"""The shared half of every task (tasks/base.py): configuration, run names, help from the
+docstring, the declared run files, and evaluation of a split or a file through one explicit call."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rnnkit.files import RunDir
+from rnnkit.models.registry import build_model
+from rnnkit.tasks import TASKS
+from rnnkit.tasks.classification import ClassificationTask
+from rnnkit.tasks.tagging import TaggingTask
+
+
+@pytest.mark.parametrize("kind", sorted(TASKS))
+def test_every_task_gets_help_model_kind_and_configuration_from_the_base(kind):
+    task = TASKS[kind]
+    assert task.summary and task.description and task.examples.startswith("examples:")
+    assert "\n" not in task.summary and task.examples.endswith("\n")
+    data = task.data_config({"train": "a.txt"} if "train" in task.data_keys() else {})
+    if "train" in task.data_keys():
+        assert data.train == ["a.txt"]  # one path given: a list of paths
+    assert "eval_batch_size" in task.data_keys()  # the evaluation batch size is a setting of every task
+
+
+def labelled(path, lines: int = 30):
+    words = ["good", "bad", "film", "plot", "dull", "great", "fine"]
+    rows = [f"{'pos' if i % 3 else 'neg'}\t{words[i % 7]} {words[(3 * i) % 7]} {words[(5 * i + 1) % 7]}" for i in range(lines)]
+    path.write_text("\n".join(rows) + "\n")
+    return str(path)
+
+
+@pytest.fixture
+def classifier(tmp_path):
+    data = ClassificationTask.data_config({"train": labelled(tmp_path / "train.tsv"), "valid": labelled(tmp_path / "valid.tsv", 11)})
+    task, _ = ClassificationTask.prepare(data)
+    torch.manual_seed(0)
+    model = build_model(task.model_kind, task.model_config({"embedding_size": 6, "hidden_size": 5}))
+    return task, model
+
+
+def test_a_file_is_evaluated_as_a_split_without_being_added_to_the_tasks_splits(classifier, tmp_path):
+    task, model = classifier
+    splits = dict(task.splits)
+    from_file = task.evaluate_file(model, str(tmp_path / "valid.tsv"), "cpu")
+    assert task.splits == splits  # no split injected, none left behind
+    assert from_file == task.evaluate(model, "valid", "cpu") == task.evaluate_examples(model, task.splits["valid"], "cpu")
+    assert from_file["count"] == 11
+
+
+def test_the_evaluation_batch_size_is_the_settings_and_changes_no_score(classifier):
+    task, model = classifier
+    wide = task.evaluate(model, "valid", "cpu")
+    task.data.eval_batch_size = 2
+    assert len(task.batches_of(task.splits["valid"], False)) == 6  # 11 examples, 2 a batch
+    narrow = task.evaluate(model, "valid", "cpu")
+    assert narrow["accuracy"] == wide["accuracy"] and narrow["loss"] == pytest.approx(wide["loss"], rel=1e-5)
+
+
+def test_the_declared_vocabularies_tokenizers_and_names_make_the_round_trip(classifier, tmp_path):
+    task, _ = classifier
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    task.save(run)
+    assert {p.name for p in run.path.iterdir()} == {"vocab.json", "tokenizer.json", "labels.json"}
+    loaded = ClassificationTask.load(run, task.data)
+    assert loaded.vocab.tokens == task.vocab.tokens and loaded.labels == task.labels
+    assert loaded.tokenizer.config() == task.tokenizer.config()
+
+
+def test_a_run_name_says_the_data_the_kind_the_direction_and_the_cell(classifier, tmp_path):
+    task, _ = classifier
+    assert task.default_run_name({"bidirectional": True, "cell": "gru"}) == "train-classifier-bigru"
+    tagger = TaggingTask(TaggingTask.data_config({"train": str(tmp_path / "eng.train")}), None, None, [])
+    assert tagger.default_run_name({"bidirectional": False, "cell": "lstm"}) == "eng-tagger-unilstm"
