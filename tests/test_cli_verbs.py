@@ -142,10 +142,10 @@ def test_the_analysis_experiments_count_their_steps_on_a_progress_bar(monkeypatc
     monkeypatch.setattr(agreement, "progress", recording)
     monkeypatch.setattr(gradient_flow, "progress", recording)
     monkeypatch.setattr(tour, "progress", lambda steps, what, unit="step": recording(steps, what))
-    agreement.run_experiment(("rnn", "lstm"), max_distance=2, train_size=80, test_size=4, steps=3, budget_hidden=4, train_min_distance=0, log=lambda *_: None)
+    agreement.run_experiment(("rnn",), max_distance=2, train_size=80, test_size=4, steps=3, budget_hidden=4, train_min_distance=0, log=lambda *_: None)
     gradient_flow.compare_cells(["anna", "bob", "carla"] * 5, ("gru",), length=6, batch=2, train_steps=2, hidden=4, log=lambda *_: None)
     tour.tag_by_the_next_word(True, 2, seed=0, T=4)
-    assert bars == [("agreement: rnn", 3), ("agreement: lstm", 3), ("gradients: gru", 2), ("bidirectional GRU", 2)]
+    assert bars == [("agreement: rnn", 3), ("gradients: gru", 2), ("bidirectional GRU", 2)]
     assert progress(5, "x").disable  # not a terminal (pytest captures stderr): no bar in logs
 
 
