@@ -13,8 +13,10 @@ a warm-up step, with freed memory returned to the system in between.
 Each cell also gets a "products only" row: the matrix products that any training step of that cell
 must do (the input projection, one recurrent product per step forward and one backward, the weight
 and input gradients), with the step's shapes and nothing else — no element-wise work, no autograd.
-It is a floor no engine can go below on float32 products, so "reference / products only" is the
-largest speed-up over the reference engine that any engine could reach on this machine.
+Its recurrent products run as the fused engine's compiled loops run theirs (a block of batch rows
+per thread, the CPU's product routine), so "fused / products only" is what the rest of a fused
+step costs, and "reference / products only" about the largest speed-up over the reference engine
+that an engine could reach on this machine.
 
 And an "auto" row: a layer with ``engine="auto"``, which times the engines on its first call
 (``rnnkit/engines/autotune.py``; here with a fresh cache, so it measures under this run's
