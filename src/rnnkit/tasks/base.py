@@ -27,6 +27,7 @@ from ..cells import CELLS
 from ..data.tokenizers import make_tokenizer
 from ..distributed import SINGLE
 from ..engines import ENGINES
+from ..errors import UsageError
 from ..models.classifier import POOLINGS
 from ..models.seq2seq import ATTENTIONS
 from ..settings import dropout_rate, list_of_ints, nonnegative_float, nonnegative_int, option, positive_int, probability
@@ -101,6 +102,14 @@ def typed_tokens(tokenizer, vocab, text: str) -> list[str]:
     if getattr(tokenizer, "kind", None) == "whitespace" and treebank_vocabulary(vocab):
         return tokenizer.tokenize(" ".join(treebank_words(text, vocab)))
     return tokenizer.tokenize(text)
+
+
+def inspected_tokens(tokenizer, text: str) -> list[str]:
+    """The tokens of ``text`` that ``rnnkit inspect`` shows; ``UsageError`` when there are none."""
+    tokens = tokenizer.tokenize(text)
+    if not tokens:
+        raise UsageError("nothing to inspect: the text has no tokens")
+    return tokens
 
 
 def as_path_list(train) -> list[str]:

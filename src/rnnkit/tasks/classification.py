@@ -27,7 +27,7 @@ from ..errors import UsageError
 from ..metrics import classification_scores
 from ..regularisers import EMBEDDING_REGULARISERS, RECURRENT_REGULARISERS
 from ..settings import positive_int, setting
-from .base import TaskBase, typed_tokens
+from .base import TaskBase, inspected_tokens, typed_tokens
 from .pretrained import PretrainedEncoder
 
 
@@ -265,16 +265,14 @@ class ClassificationTask(TaskBase):
         ``ensemble``. Each run reads the texts with its own vocabulary; the labels must agree."""
         total = self.probabilities(model, texts, device, typed)
         for task, other in ensemble:
-            if getattr(task, "labels", None) != self.labels:
-                raise UsageError(f"--ensemble: a run with labels {getattr(task, 'labels', None)} cannot join one with labels {self.labels}")
+            if task.labels != self.labels:  # every run of an ensemble is a classifier's (cli.open_ensemble)
+                raise UsageError(f"--ensemble: a run with labels {task.labels} cannot join one with labels {self.labels}")
             total += task.probabilities(other, texts, device, typed)
         return total / (1 + len(ensemble))
 
     def inspect_forward(self, model, text: str, device):
         """The tokens of ``text``; the class probabilities go with the last token."""
-        tokens = self.tokenizer.tokenize(text)
-        if not tokens:
-            raise UsageError("nothing to inspect: the text has no tokens")
+        tokens = inspected_tokens(self.tokenizer, text)
         probs = model(torch.tensor(self.encode(text), device=device)[:, None])[0].float().softmax(-1)
         classes = sorted(zip(self.labels, probs.tolist()), key=lambda x: -x[1])
         return tokens, [None] * (len(tokens) - 1) + [[(label, round(p, 4)) for label, p in classes]]

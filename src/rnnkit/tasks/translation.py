@@ -24,7 +24,7 @@ from ..errors import UsageError
 from ..models.losses import token_loss
 from ..regularisers import EMBEDDING_REGULARISERS, RECURRENT_REGULARISERS
 from ..settings import nonnegative_float, nonnegative_int, positive_float, positive_int, setting
-from .base import TaskBase, typed_tokens
+from .base import TaskBase, inspected_tokens, typed_tokens
 
 
 @dataclass
@@ -249,9 +249,7 @@ class TranslationTask(TaskBase):
 
     def inspect_forward(self, model, text: str, device):
         """The encoder reading ``text`` (the decoder's units are not shown)."""
-        tokens = self.source_tokenizer.tokenize(text)
-        if not tokens:
-            raise UsageError("nothing to inspect: the text has no tokens")
+        tokens = inspected_tokens(self.source_tokenizer, text)
         model.start(torch.tensor(self.encode_source(text), device=device)[:, None])
         return tokens, None
 
