@@ -215,6 +215,12 @@ def test_rnnkit_prepare_then_train_from_the_directory(tmp_path, capsys):
     (tmp_path / "taken" / "x").write_text("x")
     assert main(["prepare", train, "--out", str(tmp_path / "taken")]) == 2
     assert "is not an up-to-date prepared corpus" in capsys.readouterr().err
+    # a store of one stream, line breaks as tokens (char-rnn's way), into a folder with a space
+    spaced = tmp_path / "my corpora" / "stream"
+    assert main(["prepare", train, "--line-breaks", "token", "--out", str(spaced), "--no-progress"]) == 0
+    assert f"rnnkit train lm '{spaced}'" in capsys.readouterr().out  # a command that pastes
+    stream, _ = LanguageModelTask.prepare(LMDataConfig(train=[str(spaced)], batching="stream"))
+    assert stream.data.line_breaks == "token"
 
 
 # -- two processes (gloo) ---------------------------------------------------------------------------------
@@ -296,3 +302,60 @@ def test_distinct_tokens_are_numbered_in_order_of_first_occurrence_even_when_has
     expected = [seen.setdefault(int(h), len(seen)) for h in hashes]
     assert keys.tolist() == expected
     assert first.tolist() == [expected.index(k) for k in range(len(seen))]
+
+
+def test_a_few_lines_split_with_a_line_for_each_fraction_asked_for(tmp_path):
+    """Nine names split 7/1/1 as the in-memory reader splits them (round(9 · 0.05) is 0)."""
+    corpus = prepare_corpus(LMDataConfig(train=[write(tmp_path / "names.txt", "\n".join("abcdefghi") + "\n")]), cache=False)
+    assert corpus.meta["lines"] == {"train": 7, "valid": 1, "test": 1}
+
+
+def test_bytes_that_are_not_utf8_are_named_by_line_and_column_from_the_piece_they_are_in(tmp_path, tiny_pieces):
+    """Pieces of 7 bytes: the line is counted over the pieces before it, the column within its
+    line; the file is named as it was given. For made splits and for a --valid file alike."""
+    good = write(tmp_path / "good.txt", "ok\nfine\n")
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes("ligne un\nzwei\r\ndrei é\n".encode() + b"vier \xfe\n")
+    os.chdir(tmp_path)
+    for data in (LMDataConfig(train=["bad.txt"]), LMDataConfig(train=[good], valid="bad.txt")):
+        with pytest.raises(DataError, match=r"^bad\.txt:4: not UTF-8 text \(byte 0xfe at column 6\)$"):
+            prepare_corpus(data, cache=False)
+
+
+def test_a_store_rebuilt_under_a_reader_leaves_the_reader_its_own_data(tmp_path, monkeypatch):
+    """A run reading a cached store while its source changes and another process prepares it again
+    keeps reading what it opened: a rebuild renames a new directory in, the old files stay open."""
+    monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path / "cache"))
+    source = tmp_path / "text.txt"
+    source.write_text("".join(f"line {i} of the first text\n" for i in range(200)))
+    data = LMDataConfig(train=[str(source)], level="word")
+    first = prepare_corpus(data, cache=True)  # opened, nothing read yet
+    same = corpus_module.Corpus.open(first.directory)
+    before = [same.splits["valid"].sentence(i).tolist() for i in range(len(same.splits["valid"]))]
+    source.write_text("".join(f"another {i} entirely\n" for i in range(50)))
+    second = prepare_corpus(data, cache=True)
+    assert second.directory == first.directory and second.meta["lines"] != first.meta["lines"]
+    assert [first.splits["valid"].sentence(i).tolist() for i in range(len(first.splits["valid"]))] == before
+
+
+def test_a_killed_build_leaves_nothing_in_the_cache_after_the_next_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path / "cache"))
+    data = LMDataConfig(train=[write(tmp_path / "text.txt", "some text\n" * 50)])
+    target = corpus_module.cache_path(data)
+    target.parent.mkdir(parents=True)
+    (target.parent / f"{target.name}.tmp-99999").mkdir()  # what a kill -9 during preparation leaves
+    (target.parent / f"{target.name}.tmp-99999" / "train.keys.tmp").write_bytes(b"\0" * 64)
+    prepare_corpus(data, cache=True)
+    assert sorted(p.name for p in target.parent.iterdir()) == sorted([target.name, f"{target.name}.lock"])
+
+
+def test_settings_a_prepared_corpus_was_not_made_with_are_refused_not_ignored(tmp_path):
+    from rnnkit.errors import UsageError
+
+    out = tmp_path / "store"
+    prepare_corpus(LMDataConfig(train=[write(tmp_path / "text.txt", "some text here\n" * 50)], level="word"), out=out)
+    assert prepare_corpus(LMDataConfig(train=[str(out)], level="word")).meta["settings"]["level"] == "word"  # the same: fine
+    prepare_corpus(LMDataConfig(train=[str(out)]))  # defaults: the store's settings apply
+    for wrong, option in ((dict(level="bpe"), "--level bpe"), (dict(max_vocab=5), "--max-vocab 5"), (dict(valid=str(tmp_path / "text.txt")), "--valid")):
+        with pytest.raises(UsageError, match=f"^{option}"):
+            prepare_corpus(LMDataConfig(train=[str(out)], **wrong))

@@ -8,10 +8,15 @@ The checkpoints inside a run are ``rnnkit.training.checkpoint``'s; the layout is
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
+import sys
 import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -25,6 +30,34 @@ from .errors import DataError, UsageError
 
 class CheckpointError(UsageError):
     """A run directory that cannot be resumed as it is; the message names the file and what to do."""
+
+
+@contextmanager
+def exclusive_lock(path: Path, waiting_for: str, timeout_s: float | None = None) -> Iterator[None]:
+    """Hold an exclusive ``fcntl.flock`` on ``path`` (created if absent) while the block runs: one
+    process at a time builds what it guards. The kernel drops the lock when its holder exits or is
+    killed (kill -9 included), so it never goes stale. While waiting, one line on stderr:
+    "rnnkit: waiting for another process <waiting_for> (<path's folder>)".
+
+    Raises ``TimeoutError`` after ``timeout_s`` seconds of waiting (None: wait as long as it takes)."""
+    with open(path, "a") as handle:
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        told = False
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not told:
+                    print(f"rnnkit: waiting for another process {waiting_for} ({path.parent})", file=sys.stderr, flush=True)
+                    told = True
+                if deadline is not None and time.monotonic() > deadline:
+                    raise TimeoutError(f"another process has held {path} for over {timeout_s:.0f} s") from None
+                time.sleep(0.5)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _umask() -> int:

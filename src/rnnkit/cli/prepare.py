@@ -45,10 +45,13 @@ def run(args) -> int:
     from ..data.corpus import prepare_corpus
     from ..tasks.language_model import LanguageModelTask
 
+    import shlex
+
     keys = ["train"] + [name for name, *_ in _corpus_settings()]
-    data = LanguageModelTask.data_config({key: getattr(args, key) for key in keys if getattr(args, key) is not None})
+    # batching is not a setting of the store (both read it): "stream" admits either line-break rule
+    data = LanguageModelTask.data_config({"batching": "stream", **{key: getattr(args, key) for key in keys if getattr(args, key) is not None}})
     corpus = prepare_corpus(data, cache=True, out=args.out, progress=args.progress)
     counts = ", ".join(f"{name} {lines:,} lines ({corpus.meta['tokens'][name]:,} tokens)" for name, lines in corpus.meta["lines"].items())
     print(f"{corpus.directory}: {counts}; vocabulary {len(corpus.vocab):,} tokens ({corpus.meta['dtype'][1:]})")
-    print(f"train from it with: rnnkit train lm {corpus.directory}")
+    print(f"train from it with: rnnkit train lm {shlex.quote(str(corpus.directory))}")
     return 0

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import glob
 import hashlib
 import itertools
 import json
@@ -65,7 +66,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .textio import BOM, DataError, read_text
+from ..errors import UsageError
+from ..files import exclusive_lock
+from .text import split_sizes
+from .textio import BOM, DataError, not_utf8, read_text
 from .tokenizers import WORD, Tokenizer, make_tokenizer
 from .vocab import Vocabulary
 
@@ -168,18 +172,26 @@ class TokenFile:
     def __init__(self, path: str | Path, dtype):
         self.path = Path(path)
         self.dtype = np.dtype(dtype).newbyteorder("<")
-        self.length = self.path.stat().st_size // self.dtype.itemsize
         self.tokens_read = 0
-        self._fd, self._pid = None, None
+        self._open()
+
+    def _open(self) -> None:
+        # opened now, not at the first read: a store rebuilt later under the same name (its source
+        # changed) is another file, and this one keeps reading what it opened; a forked child
+        # shares the descriptor (os.pread moves no file position)
+        self._fd = os.open(self.path, os.O_RDONLY)
+        weakref.finalize(self, os.close, self._fd)
+        self.length = os.fstat(self._fd).st_size // self.dtype.itemsize
+
+    def __getstate__(self) -> dict:
+        return {key: value for key, value in self.__dict__.items() if key != "_fd"}
+
+    def __setstate__(self, state: dict) -> None:  # another process: opened again by name
+        self.__dict__.update(state)
+        self._open()
 
     def __len__(self) -> int:
         return self.length
-
-    def _handle(self) -> int:
-        if self._pid != os.getpid():  # a forked child opens its own descriptor
-            self._fd, self._pid = os.open(self.path, os.O_RDONLY), os.getpid()
-            weakref.finalize(self, os.close, self._fd)
-        return self._fd
 
     def __getitem__(self, index: slice) -> np.ndarray:
         """ids[start:stop] as a numpy array of the file's dtype (only steps of 1)."""
@@ -189,12 +201,9 @@ class TokenFile:
         count, size = max(0, stop - start), self.dtype.itemsize
         if not count:
             return np.zeros(0, self.dtype)
-        data = os.pread(self._handle(), count * size, start * size)
+        data = os.pread(self._fd, count * size, start * size)
         self.tokens_read += count
         return np.frombuffer(data, self.dtype)
-
-    def memmap(self) -> np.ndarray:
-        return np.memmap(self.path, self.dtype, mode="r") if self.length else np.zeros(0, self.dtype)
 
 
 class CorpusSplit:
@@ -696,7 +705,9 @@ def prepare_corpus(data, cache: str | Path | bool | None = None, out: str | Path
     Raises ``DataError`` (one line naming the file) for missing or unreadable files, bytes that are
     not UTF-8 (line and column), a file with no text, a split that leaves no data."""
     if len(data.train) == 1 and is_prepared(data.train[0]):
-        return Corpus.open(data.train[0])
+        corpus = Corpus.open(data.train[0])
+        _check_fits(corpus, data)
+        return corpus
     data.check()
     sources = _sources(data)
     size = sum(s["size"] for s in sources)
@@ -716,21 +727,45 @@ def prepare_corpus(data, cache: str | Path | bool | None = None, out: str | Path
         if is_prepared(target) and _up_to_date(target, data, sources):
             return Corpus.open(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    building = target.with_name(f"{target.name}.tmp-{os.getpid()}")
-    shutil.rmtree(building, ignore_errors=True)
-    building.mkdir()
-    try:
-        started = time.perf_counter()
-        _build(data, sources, building, progress=progress)
-        if target.exists():
-            shutil.rmtree(target)  # an out-of-date store of the same files and settings
-        os.replace(building, target)
-    except BaseException:
-        shutil.rmtree(building, ignore_errors=True)  # nothing half-written
-        raise
+    # one builder at a time per store; a store in use by another process is never changed in place:
+    # its readers hold its files open (TokenFile, memory maps), a rebuild renames a new directory in
+    with exclusive_lock(target.with_name(f"{target.name}.lock"), f"preparing {target.name}"):
+        if is_prepared(target) and _up_to_date(target, data, sources):
+            return Corpus.open(target)  # built by the process we waited for
+        for leftover in target.parent.glob(f"{glob.escape(target.name)}.tmp-*"):
+            shutil.rmtree(leftover, ignore_errors=True)  # of a killed build: we hold the lock, nobody else builds here
+        building = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+        building.mkdir()
+        try:
+            started = time.perf_counter()
+            _build(data, sources, building, progress=progress)
+            if target.exists():  # an out-of-date store of the same files and settings
+                old = target.with_name(f"{target.name}.tmp-{os.getpid()}-old")
+                os.replace(target, old)
+                os.replace(building, target)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(building, target)
+        except BaseException:
+            shutil.rmtree(building, ignore_errors=True)  # nothing half-written
+            raise
     seconds = time.perf_counter() - started
     print(f"prepared {target} in {seconds:.1f} s ({size / 1e6 / max(seconds, 1e-9):.1f} MB/s)", file=sys.stderr, flush=True)
     return Corpus.open(target)
+
+
+def _check_fits(corpus: Corpus, data) -> None:
+    """Refuse (one line, ``UsageError``) settings given with a prepared corpus that it was not
+    prepared with: they would be silently ignored, and the run's config would record them."""
+    shown = corpus.directory
+    for name in ("valid", "test"):
+        if getattr(data, name, None):
+            raise UsageError(f"--{name}: {shown} is a prepared corpus with its own valid and test lines; leave out --{name}, or prepare the files again with it")
+    given, default, stored = _settings(data), _settings(type(data)(train=data.train)), corpus.meta["settings"]
+    for key, value in given.items():
+        if value != default.get(key) and value != stored.get(key):
+            option = "--" + key.replace("_", "-")
+            raise UsageError(f"{option} {value}: {shown} was prepared with {key} = {stored.get(key)}; leave out {option}, or prepare the text again with it")
 
 
 def _up_to_date(directory: Path, data, sources: list[dict]) -> bool:
@@ -755,16 +790,6 @@ class _Progress:
         self.bar.close()
 
 
-def split_sizes(n: int, valid: float, test: float) -> tuple[int, int]:
-    """round(n·valid), round(n·test), with the one-line errors of ``text.split_lines``."""
-    if not (0 <= valid < 1 and 0 <= test < 1 and valid + test < 1):
-        raise DataError(f"split fractions must leave training data: valid={valid}, test={test}")
-    n_valid, n_test = round(n * valid), round(n * test)
-    if (valid and not n_valid) or (test and not n_test) or n - n_valid - n_test < 1:
-        raise DataError(f"{n} lines are too few to split into train/valid/test = {1 - valid - test:g}/{valid:g}/{test:g}")
-    return n_valid, n_test
-
-
 class _Splitter:
     """The split of each kept line: one split per file, or (only training files) π(line index)."""
 
@@ -781,13 +806,14 @@ class _Splitter:
         return np.where(rank < self.n_valid, VALID, np.where(rank < self.n_valid + self.n_test, TEST, TRAIN)).astype(np.int8)
 
 
-def _check_utf8(block: bytes, path: str) -> None:
-    """Raise textio's one-line ``DataError`` (file, line, column) when ``block`` is not UTF-8."""
-    try:
-        block.decode("utf-8")
-    except UnicodeDecodeError:
-        read_text(path)  # the whole file, for the message with the line and column
-        raise
+def _check_utf8(block: bytes, name: str, lines_before: int) -> None:
+    """Raise textio's one-line ``DataError`` (file, line, column) when ``block``, a piece of ``name``
+    that ``lines_before`` lines precede, is not UTF-8; from the piece alone (memory stays flat)."""
+    if not block.isascii():
+        try:
+            block.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise not_utf8(name, block, error, lines_before) from None
 
 
 def _in_order(work, jobs: Iterable[tuple], pool) -> Iterator:
@@ -824,9 +850,10 @@ def _build(data, sources: list[dict], directory: Path, progress: bool | None = N
         if made_split:
             for path in train_paths:
                 has_text = False
+                lines_before = 0
                 for block in byte_pieces(path, bar):
-                    if not block.isascii():  # a bad byte is named before any other fault (a split of too few lines)
-                        _check_utf8(block, path)
+                    _check_utf8(block, _shown(path, data), lines_before)  # named before other faults (too few lines to split)
+                    lines_before += block.count(b"\n")
                     nonblank = count_kept_lines(block, True)
                     piece_lines.append(nonblank if eos else block.count(b"\n"))
                     has_text = has_text or nonblank > 0
@@ -858,33 +885,33 @@ def _build(data, sources: list[dict], directory: Path, progress: bool | None = N
             fingerprinted = fixed == TRAIN and not made_split and not evaluating
 
             def pieces(path=source["path"], fixed=fixed, fingerprinted=fingerprinted):
+                lines_before = 0
                 for block in byte_pieces(path, bar):
+                    if not made_split:  # (made_split: checked while counting)
+                        _check_utf8(block, _shown(path, data), lines_before)
+                        lines_before += block.count(b"\n")
                     if fingerprinted:
                         fingerprint.update(kept_bytes(block, eos))
                     yield block, (fixed, splitter if made_split else None, next(first_lines) if made_split else 0)
 
             has_text = False
-            try:
-                for parts, found, distinct, text in _in_order(work, pieces(), pool):
-                    has_text = has_text or text
-                    table = level.absorb(distinct) if distinct is not None else None  # piece keys -> global keys
-                    for name, part in zip(names, parts if not evaluating else parts[TRAIN : TRAIN + 1]):
-                        if part is None or not len(part[1]):
-                            continue
-                        mine_keys, mine_lengths = part if table is None else (table[part[0]], part[1])
-                        keys_out[name].write(np.ascontiguousarray(mine_keys, "<u4").data)
-                        offsets_out[name].write((totals[name] + np.cumsum(mine_lengths)).astype("<i8").data)
-                        totals[name] += len(mine_keys)
-                        lines[name] += len(mine_lengths)
-                    if found is not None and len(found):
-                        keys_found = np.arange(len(found)) if table is None else table[: len(found)]
-                        top = int(keys_found.max()) + 1
-                        if top > len(counts):
-                            counts = np.concatenate([counts, np.zeros(top - len(counts), np.int64)])
-                        counts[keys_found] += found  # distinct keys: no two additions meet
-            except UnicodeDecodeError:
-                read_text(source["path"])  # the whole file, for textio's message with the line and column
-                raise
+            for parts, found, distinct, text in _in_order(work, pieces(), pool):
+                has_text = has_text or text
+                table = level.absorb(distinct) if distinct is not None else None  # piece keys -> global keys
+                for name, part in zip(names, parts if not evaluating else parts[TRAIN : TRAIN + 1]):
+                    if part is None or not len(part[1]):
+                        continue
+                    mine_keys, mine_lengths = part if table is None else (table[part[0]], part[1])
+                    keys_out[name].write(np.ascontiguousarray(mine_keys, "<u4").data)
+                    offsets_out[name].write((totals[name] + np.cumsum(mine_lengths)).astype("<i8").data)
+                    totals[name] += len(mine_keys)
+                    lines[name] += len(mine_lengths)
+                if found is not None and len(found):
+                    keys_found = np.arange(len(found)) if table is None else table[: len(found)]
+                    top = int(keys_found.max()) + 1
+                    if top > len(counts):
+                        counts = np.concatenate([counts, np.zeros(top - len(counts), np.int64)])
+                    counts[keys_found] += found  # distinct keys: no two additions meet
             if not has_text:
                 raise DataError(f"{_shown(source['path'], data)}: the file has no text")
         for handle in [*keys_out.values(), *offsets_out.values()]:

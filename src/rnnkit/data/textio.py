@@ -57,12 +57,13 @@ def _read_bytes(source: str | os.PathLike) -> bytes:
         raise DataError(f"{path}: cannot be read ({error.strerror or type(error).__name__})") from None
 
 
-def _not_utf8(name: str, data: bytes, error: UnicodeDecodeError) -> DataError:
-    """The error for the first undecodable byte: its line (all three line breaks count) and its
-    column (characters, from 1, in that line)."""
+def not_utf8(name: str, data: bytes, error: UnicodeDecodeError, lines_before: int = 0) -> DataError:
+    """The error for the first undecodable byte of ``data`` (a file's bytes, or a piece of them
+    that ``lines_before`` lines precede): its line (all three line breaks count) and its column
+    (characters, from 1, in that line)."""
     before = data[: error.start].decode("utf-8")  # valid up to there, by definition of error.start
     lines = LINE_BREAK.split(before.removeprefix(BOM))
-    return DataError(f"{name}:{len(lines)}: not UTF-8 text (byte 0x{data[error.start]:02x} at column {len(lines[-1]) + 1})")
+    return DataError(f"{name}:{lines_before + len(lines)}: not UTF-8 text (byte 0x{data[error.start]:02x} at column {len(lines[-1]) + 1})")
 
 
 def decode(data: bytes, name: str = "<bytes>") -> str:
@@ -70,7 +71,7 @@ def decode(data: bytes, name: str = "<bytes>") -> str:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise _not_utf8(name, data, error) from None
+        raise not_utf8(name, data, error) from None
     return text.removeprefix(BOM)
 
 

@@ -25,7 +25,6 @@ slowly. ``RNNKIT_COMPILED_LOOPS=0`` skips the compiled loops altogether.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import importlib.util
 import os
@@ -34,16 +33,15 @@ import shutil
 import sys
 import sysconfig
 import tempfile
-import time
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
 import torch
 
 from ..errors import UsageError
+from ..files import exclusive_lock
 
 SOURCE = Path(__file__).with_name("csrc") / "fused_loops.cpp"
 # -fno-trapping-math (as torch builds itself): lets the compiler turn the clamps of the element-wise
@@ -146,7 +144,7 @@ def load(directory: Path | None = None, compile: Callable[[str, Path], Path] | N
             return _import(name, library)
         except ImportError:  # truncated or corrupt: rebuilt below, under the lock
             pass
-    with _build_lock(directory / "build.lock"):
+    with exclusive_lock(directory / "build.lock", "compiling the fused CPU engine's loops", LOCK_TIMEOUT_S):
         if library.exists():  # another process may have finished it while this one waited
             try:
                 return _import(name, library)
@@ -191,29 +189,6 @@ def _compile_with_torch(name: str, build_dir: Path) -> Path:
         verbose=False,
     )
     return build_dir / f"{name}.so"
-
-
-@contextmanager
-def _build_lock(path: Path) -> Iterator[None]:
-    """An exclusive flock on ``path``: released by the kernel when its holder exits or is killed."""
-    with open(path, "a") as handle:
-        deadline = time.monotonic() + LOCK_TIMEOUT_S
-        told = False
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if not told:
-                    print(f"rnnkit: waiting for another process compiling the fused CPU engine's loops ({path.parent})", file=sys.stderr, flush=True)
-                    told = True
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"another process has held {path} for over {LOCK_TIMEOUT_S:.0f} s") from None
-                time.sleep(0.5)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _last_line(error: BaseException) -> str:
