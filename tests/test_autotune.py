@@ -166,3 +166,17 @@ def test_an_engine_failing_in_the_timing_means_the_fixed_order_once(monkeypatch)
     monkeypatch.setattr(autotune, "measure", failing)
     layer = Recurrent("lstm", SHAPE[2], HIDDEN)
     assert lstm_call(layer)[0] == "fused" and lstm_call(layer)[0] == "fused" and calls == [1]
+
+
+def test_choices_stored_for_other_fused_loops_are_not_reused(monkeypatch):
+    """The fused engine's loops are part of the signature: after their source (or flags) changed,
+    or with the torch-op loops instead, the engines are timed again (a choice made for the old
+    loops would keep a slower engine)."""
+    from rnnkit.engines import compiled
+
+    monkeypatch.setenv("RNNKIT_COMPILED_LOOPS", "1")
+    before = autotune.machine_signature()
+    monkeypatch.setattr(compiled, "extension_name", lambda: "rnnkit_fused_loops_changed")
+    assert autotune.machine_signature() != before
+    monkeypatch.setenv("RNNKIT_COMPILED_LOOPS", "0")
+    assert autotune.machine_signature() not in (before, "rnnkit_fused_loops_changed") and "torch-op loops" in autotune.machine_signature()

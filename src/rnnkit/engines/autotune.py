@@ -14,7 +14,8 @@ rounds interleaved, and keeps the fastest:
   parameters; ``reference`` only when no other engine runs the cell (it is the truth, never fast);
 * where it is kept: in memory for the life of the process, and in ``autotune.json`` under the
   user's cache directory (``$RNNKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/rnnkit``, else
-  ``~/.cache/rnnkit``), under a signature of the CPU model, torch's and rnnkit's versions, so later
+  ``~/.cache/rnnkit``), under a signature of the CPU model, torch's and rnnkit's versions and the fused
+  engine's loops (``machine_signature``), so later
   processes on the same machine reuse it without timing. The file is written atomically; a corrupt
   or foreign file is ignored and rewritten, never an error.
 
@@ -73,10 +74,14 @@ def cache_file() -> Path:
 
 
 def machine_signature() -> str:
-    """CPU model, torch and rnnkit versions: a stored choice is only reused under the same three."""
+    """CPU model, torch and rnnkit versions, and which loops the fused engine runs (the compiled
+    loops' name, a hash of their source and flags, or the torch-op loops): a stored choice is only
+    reused while all are the same, so an engine whose code changed is timed again."""
     from ..version import __version__
+    from .compiled import extension_name
 
-    return f"{cpu_model()} | torch {torch.__version__} | rnnkit {__version__}"
+    loops = "torch-op loops" if os.environ.get("RNNKIT_COMPILED_LOOPS", "1") == "0" else extension_name()
+    return f"{cpu_model()} | torch {torch.__version__} | rnnkit {__version__} | {loops}"
 
 
 def cpu_model() -> str:
