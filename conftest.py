@@ -11,7 +11,9 @@ import os
 
 os.environ["RNNKIT_AUTOTUNE"] = "0"  # engine="auto" takes the fixed order: no timing (tests/conftest.py)
 
-collect_ignore = ["src/rnnkit/cli/__main__.py", "src/rnnkit/engines/triton"]
+# tests/compile_for_gpu.py: a script for a GPU machine; imported for its (absent) examples, it would
+# define the Triton kernels outside the interpreter before tests/test_triton.py asks for it
+collect_ignore = ["src/rnnkit/cli/__main__.py", "src/rnnkit/engines/triton", "tests/compile_for_gpu.py"]
 for module, paths in {
     "fastapi": ["src/rnnkit/serve/app.py"],
     "onnx": ["src/rnnkit/export/graph.py"],
