@@ -244,3 +244,27 @@ def test_config_file_values_are_checked_like_options(tmp_path, capsys):
         error = capsys.readouterr().err
         assert next(iter(setting)) in error and "c.json" in error and "Traceback" not in error
         assert not (tmp_path / "run").exists()
+
+
+class Pictured(Regression):
+    """A task with a test split whose ``save_pictures`` draws one file: the trainer calls it on the
+    test evaluation, as the written contract says (no optional lookup)."""
+
+    def has_split(self, split):
+        return split in ("valid", "test")
+
+    def save_pictures(self, result, directory, name):
+        path = Path(directory) / f"{name}.txt"
+        path.write_text(f"loss {result['loss']}\n")
+        return {"picture": str(path)}
+
+
+def test_save_pictures_is_part_of_the_task_contract(tmp_path):
+    from rnnkit.tasks import TaskBase
+    from rnnkit.training.trainer import Task
+
+    summary = fit(tmp_path / "run", task=Pictured(), max_steps=2)
+    assert summary["picture"] == str(tmp_path / "run" / "test.txt") and (tmp_path / "run" / "test.txt").exists()
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["picture"] == summary["picture"]
+    assert isinstance(Pictured(), Task) and not isinstance(Regression(), Task)  # a task without it breaks the contract
+    assert TaskBase.save_pictures(None, {}, tmp_path, "test") == {}  # what TaskBase gives: no pictures

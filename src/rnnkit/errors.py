@@ -33,4 +33,18 @@ class UnexpectedArgumentError(UsageError, TypeError):
 
 USER_ERRORS = (DataError, UsageError, OSError)
 
-__all__ = ["USER_ERRORS", "DataError", "UnexpectedArgumentError", "UsageError"]
+
+def require(module: str, *, extra: str, purpose: str):
+    """The optional library ``module`` (a dotted name: ``"babel.dates"``), imported when first
+    needed; when it is not installed, the one-line ``UsageError`` that says what needs it and how to
+    get it, e.g. ``require("onnx", extra="export", purpose="export writes ONNX")`` ->
+    ``export writes ONNX with onnx, which is not installed: pip install 'rnnkit[export]'``."""
+    from importlib import import_module
+
+    try:
+        return import_module(module)
+    except ImportError:
+        raise UsageError(f"{purpose} with {module.split('.')[0]}, which is not installed: pip install 'rnnkit[{extra}]'") from None
+
+
+__all__ = ["USER_ERRORS", "DataError", "UnexpectedArgumentError", "UsageError", "require"]

@@ -15,7 +15,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -85,15 +85,19 @@ def _fsync_path(path: Path, directory: bool = False) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes | Callable[[Path], None]) -> None:
+    """``path`` replaced as a unit by ``data``: bytes (flushed to disk), or a function that writes
+    the new file at the path it is given (``safetensors``' ``save_model``). Readers see the old file
+    or the new one, never half of one; a failed write leaves no temporary file behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.chmod(tmp, FILE_MODE)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            _fsync(f.fileno())
+        if callable(data):
+            os.close(fd)
+            data(Path(tmp))
+        else:
+            _write_to(fd, data)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -102,7 +106,11 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 def _write_new(path: Path, data: bytes) -> None:
     """A new file (never an existing one), flushed to disk."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    _write_to(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE), data)
+
+
+def _write_to(fd: int, data: bytes) -> None:
+    """``data`` into the open file ``fd``, flushed to disk; ``fd`` is closed."""
     with os.fdopen(fd, "wb") as f:
         f.write(data)
         f.flush()
@@ -175,17 +183,7 @@ class RunDir:
     # -- weights -----------------------------------------------------------------------------------
     def save_weights(self, name: str, model: nn.Module) -> None:
         """Weights in safetensors (tied weights stored once), atomically."""
-        path = self.file(f"{name}.safetensors")
-        self.path.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        os.chmod(tmp, FILE_MODE)
-        try:
-            save_model(model, tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(self.file(f"{name}.safetensors"), lambda tmp: save_model(model, str(tmp)))
 
     def load_weights(self, name: str, model: nn.Module) -> None:
         """``RUN/<name>.safetensors`` into ``model``; ``CheckpointError`` (one line naming the file)

@@ -5,7 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .errors import UsageError
+from .errors import require
+
+# the entries of an evaluation (and of summary.json, as test_<name>) that are fractions of 1
+SHARES = frozenset({"accuracy", "macro_f1", "f1", "precision", "recall", "exact_match"})
+
+
+def percent(share: float, digits: int = 2) -> str:
+    """A share as the console shows it: ``0.4575`` -> ``"45.75 %"``. Results, ``--json`` and
+    ``summary.json`` keep the fraction (0.4575); everything printed for a person goes through here,
+    so that a printed share always carries its sign."""
+    return f"{100 * share:.{digits}f} %"
 
 
 def confusion_matrix(gold: Sequence[int], predicted: Sequence[int], num_classes: int) -> list[list[int]]:
@@ -45,12 +55,10 @@ def classification_scores(gold: Sequence[int], predicted: Sequence[int], labels:
 def entity_scores(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> dict:
     """Entity-level precision, recall and F1, overall and per type, with seqeval in strict IOB2
     mode (an entity counts only if its type and both ends are right). Tags must be IOB2."""
-    try:
-        from seqeval.metrics import classification_report
-        from seqeval.scheme import IOB2
-    except ImportError:
-        raise UsageError("tagging metrics need seqeval: pip install 'rnnkit[tagging]'") from None
-    report = classification_report(list(map(list, gold)), list(map(list, predicted)), mode="strict", scheme=IOB2, output_dict=True, zero_division=0)
+    seqeval = require("seqeval.metrics", extra="tagging", purpose="tagging metrics are computed")
+    from seqeval.scheme import IOB2
+
+    report = seqeval.classification_report(list(map(list, gold)), list(map(list, predicted)), mode="strict", scheme=IOB2, output_dict=True, zero_division=0)
     overall = report["micro avg"]
     per_type = {
         name: {"precision": r["precision"], "recall": r["recall"], "f1": r["f1-score"], "support": int(r["support"])}

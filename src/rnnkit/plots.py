@@ -1,5 +1,5 @@
-"""Pictures: a run's loss curve, a confusion matrix, attention, a piano roll; and the two helpers
-every picture in rnnkit uses (matplotlib when installed, PNGs written atomically)."""
+"""Pictures: a run's loss curve, a confusion matrix, attention, a piano roll; and the helpers every
+picture in rnnkit uses (a figure when matplotlib is installed, finished alike, written atomically)."""
 
 from __future__ import annotations
 
@@ -22,10 +22,32 @@ def pyplot():
     return plt
 
 
-def save_figure(figure, path) -> bool:
-    """Write ``figure`` to ``path`` as a PNG, atomically (never half-written), and close it."""
+def new_figure(width: float = 7, height: float = 4):
+    """``(figure, axes)``: a figure of ``width`` x ``height`` inches with one axes, or ``(None, None)``
+    when matplotlib is not installed."""
+    plt = pyplot()
+    if plt is None:
+        return None, None
+    return plt.subplots(figsize=(width, height), dpi=110)
+
+
+def save_figure(figure, path, *, xlabel: str, ylabel: str, title: str = "", legend: bool = False,
+                grid: str | None = None) -> bool:  # fmt: skip
+    """Finish ``figure`` as every picture in rnnkit is finished: its axes labelled, grid lines
+    (``grid``: ``"major"``, or ``"both"`` on a log scale) and a ``legend`` when asked, the ``title``
+    in small type; then write it to ``path`` as a PNG, atomically (never half-written), and close it."""
     import matplotlib.pyplot as plt
 
+    axes = figure.axes[0]
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    if grid:
+        axes.grid(alpha=0.3, which=grid)
+    if legend:
+        axes.legend()
+    if title:
+        axes.set_title(title, fontsize=9)
+    figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     plt.close(figure)
@@ -36,79 +58,57 @@ def save_figure(figure, path) -> bool:
 def plot_losses(rows: list[dict], path: Path) -> bool:
     """Training and validation loss per token against the step, as a PNG. False when matplotlib is
     not installed (``pip install 'rnnkit[plot]'``) or there is nothing to plot."""
-    plt = pyplot()
-    if plt is None:
-        return False
     series = {split: [(int(r["step"]), float(r["loss"])) for r in rows if r["split"] == split] for split in ("train", "valid")}
     if not any(series.values()):
         return False
-    figure, axes = plt.subplots(figsize=(7, 4), dpi=110)
+    figure, axes = new_figure()
+    if figure is None:
+        return False
     for split, style in (("train", "-"), ("valid", "o-")):
         if series[split]:
             steps, losses = zip(*series[split])
             axes.plot(steps, losses, style, label=split, markersize=3)
-    axes.set_xlabel("step")
-    axes.set_ylabel("loss per token (nats)")
-    axes.grid(alpha=0.3)
-    axes.legend()
-    figure.tight_layout()
-    return save_figure(figure, path)
+    return save_figure(figure, path, xlabel="step", ylabel="loss per token (nats)", grid="major", legend=True)
 
 
 def plot_confusion(matrix: list[list[int]], labels: list[str], path: Path, title: str = "") -> bool:
     """A confusion matrix as a PNG (rows: true class, columns: predicted), counts in the cells."""
-    plt = pyplot()
-    if plt is None:
-        return False
     k = len(labels)
-    figure, axes = plt.subplots(figsize=(1.2 + 0.7 * k, 1.0 + 0.6 * k), dpi=110)
+    figure, axes = new_figure(1.2 + 0.7 * k, 1.0 + 0.6 * k)
+    if figure is None:
+        return False
     axes.imshow(matrix, cmap="Blues")
     axes.set_xticks(range(k), labels)
     axes.set_yticks(range(k), labels)
-    axes.set_xlabel("predicted")
-    axes.set_ylabel("true")
     peak = max(max(row) for row in matrix) or 1
     for i in range(k):
         for j in range(k):
             axes.text(j, i, str(matrix[i][j]), ha="center", va="center", color="white" if matrix[i][j] > peak / 2 else "black", fontsize=8)
-    if title:
-        axes.set_title(title, fontsize=9)
-    figure.tight_layout()
-    return save_figure(figure, path)
+    return save_figure(figure, path, xlabel="predicted", ylabel="true", title=title)
 
 
 def plot_attention(weights: list[list[float]], source: list[str], target: list[str], path: Path) -> bool:
     """Attention weights as a heat map: one row per output token, one column per source token."""
-    plt = pyplot()
-    if plt is None:
-        return False
     rows = [row[: len(source)] for row in weights[: len(target)]]
-    figure, axes = plt.subplots(figsize=(1.5 + 0.45 * len(source), 1.2 + 0.35 * len(target)), dpi=110)
+    figure, axes = new_figure(1.5 + 0.45 * len(source), 1.2 + 0.35 * len(target))
+    if figure is None:
+        return False
     axes.imshow(rows, cmap="Greys", vmin=0, vmax=1, aspect="auto")
     axes.set_xticks(range(len(source)), source, rotation=60, ha="right", fontsize=8)
     axes.set_yticks(range(len(rows)), target[: len(rows)], fontsize=8)
-    axes.set_xlabel("source")
-    axes.set_ylabel("output")
-    figure.tight_layout()
-    return save_figure(figure, path)
+    return save_figure(figure, path, xlabel="source", ylabel="output")
 
 
 def plot_piano_roll(sequence: list[list[int]], path: Path, title: str = "") -> bool:
     """A piano roll: time steps across, pitches up, a mark where a note sounds."""
-    plt = pyplot()
-    if plt is None:
-        return False
     pitches = [p for step in sequence for p in step] or [60]
     low, high = min(pitches) - 2, max(pitches) + 2
     grid = [[0.0] * len(sequence) for _ in range(high - low + 1)]
     for t, step in enumerate(sequence):
         for p in step:
             grid[p - low][t] = 1.0
-    figure, axes = plt.subplots(figsize=(min(16, 2 + 0.12 * len(sequence)), 3.5), dpi=110)
+    figure, axes = new_figure(min(16, 2 + 0.12 * len(sequence)), 3.5)
+    if figure is None:
+        return False
     axes.imshow(grid, origin="lower", aspect="auto", cmap="Greys", interpolation="nearest", extent=(0, len(sequence), low - 0.5, high + 0.5))
-    axes.set_xlabel("time step")
-    axes.set_ylabel("MIDI pitch")
-    if title:
-        axes.set_title(title, fontsize=9)
-    figure.tight_layout()
-    return save_figure(figure, path)
+    return save_figure(figure, path, xlabel="time step", ylabel="MIDI pitch", title=title)

@@ -23,8 +23,9 @@ import torch.nn.functional as F
 
 from ..data.batches import pad_sequences
 from . import progress
+from ..metrics import percent
 from ..models.classifier import Classifier
-from ..plots import pyplot, save_figure
+from ..plots import new_figure, save_figure
 
 NOUNS = ["cat", "dog", "boy", "girl", "author", "pilot", "farmer", "teacher", "doctor", "singer", "king", "student", "horse", "bird", "friend", "player"]
 PLURAL = {noun: noun + "s" for noun in NOUNS}
@@ -150,7 +151,7 @@ def run_experiment(cells=("rnn", "gru", "lstm"), max_distance: int = 24, train_s
         results["hidden"][cell] = hidden
         results["parameters"][cell] = recurrent_params
         results["seconds"][cell] = round(time.perf_counter() - started, 1)
-        log(f"{cell:5s} hidden {hidden:3d}, {recurrent_params} recurrent parameters: " + " ".join(f"{accuracy[k]:.2f}" for k in sorted(accuracy)))
+        log(f"{cell:5s} hidden {hidden:3d}, {recurrent_params} recurrent parameters: " + ", ".join(f"k={k} {percent(accuracy[k], 1)}" for k in sorted(accuracy)))
     return results
 
 
@@ -159,16 +160,14 @@ def markdown_table(results: dict) -> str:
     ks = sorted(next(iter(results["accuracy"].values())))
     lines = ["| k | " + " | ".join(f"{c} ({results['parameters'][c]} params)" for c in cells) + " |", "|---:|" + "---:|" * len(cells)]
     for k in ks:
-        lines.append(f"| {k} | " + " | ".join(f"{100 * results['accuracy'][c][k]:.1f}" for c in cells) + " |")
+        lines.append(f"| {k} | " + " | ".join(percent(results['accuracy'][c][k], 1) for c in cells) + " |")
     return "\n".join(lines)
 
 
 def plot_accuracy(results: dict, path) -> bool:
-    plt = pyplot()
-    if plt is None:
+    figure, axes = new_figure()
+    if figure is None:
         return False
-
-    figure, axes = plt.subplots(figsize=(7, 4), dpi=110)
     for cell, accuracy in results["accuracy"].items():
         ks = sorted(accuracy)
         axes.plot(ks, [100 * accuracy[k] for k in ks], "o-", label=f"{cell} ({results['parameters'][cell]} params)", markersize=3)
@@ -176,11 +175,7 @@ def plot_accuracy(results: dict, path) -> bool:
     low, high = results.get("train_distances", (None, None))
     if low is not None:
         axes.axvspan(low, high, color="grey", alpha=0.08, label=f"trained on k = {low}..{high}")
-    axes.set_xlabel("k: words between the subject and its verb")
-    axes.set_ylabel("agreement accuracy (%)")
     axes.set_ylim(40, 101)
-    axes.grid(alpha=0.3)
-    axes.legend()
-    figure.tight_layout()
-    return save_figure(figure, path)
+    return save_figure(figure, path, xlabel="k: words between the subject and its verb", ylabel="agreement accuracy (%)",
+                       legend=True, grid="major")  # fmt: skip
 

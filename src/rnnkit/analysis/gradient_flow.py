@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ..plots import pyplot, save_figure
+from ..plots import new_figure, save_figure
 from . import progress
 from .recording import recording
 from ..errors import UsageError
@@ -85,21 +85,13 @@ def clipping_effect(model: nn.Module, loss: Tensor, max_norm: float) -> dict:
 
 def plot_flows(curves: dict[str, list[float]], path, title: str = "") -> bool:
     """One curve per label: g(T - t) on a log scale against T - t."""
-    plt = pyplot()
-    if plt is None:
+    figure, axes = new_figure()
+    if figure is None:
         return False
-
-    figure, axes = plt.subplots(figsize=(7, 4), dpi=110)
     for label, norms in curves.items():
         axes.semilogy(range(len(norms)), [max(n, 1e-30) for n in norms], label=label)
-    axes.set_xlabel("T - t (steps back from the loss)")
-    axes.set_ylabel("mean ‖∂L<T>/∂a<t>‖")
-    axes.grid(alpha=0.3, which="both")
-    axes.legend()
-    if title:
-        axes.set_title(title, fontsize=9)
-    figure.tight_layout()
-    return save_figure(figure, path)
+    return save_figure(figure, path, xlabel="T - t (steps back from the loss)", ylabel="mean ‖∂L<T>/∂a<t>‖", title=title,
+                       legend=True, grid="both")  # fmt: skip
 
 
 def compare_cells(lines: list[str], cells=("rnn", "gru", "lstm"), length: int = 50, batch: int = 32, train_steps: int = 300, hidden: int = 64, explode_scale: float = 3.0, clip: float = 1.0, seed: int = 0, log=print) -> dict:

@@ -39,6 +39,12 @@ def device(text: str) -> str:
     return text
 
 
+def add_quick(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--quick``, the same on every verb that shows something at length (demo, tour): ``what``
+    it cuts, so that a test runs the whole verb in seconds."""
+    parser.add_argument("--quick", action="store_true", help=f"{what}, seconds in all (for tests)")
+
+
 def add_settings(group, settings, skip=()) -> None:
     """An option for each ``(name, default, metadata, annotation)`` of ``settings``
     (``rnnkit.settings.settings_of``), except the names in ``skip`` and those marked ``cli=False``.

@@ -4,8 +4,8 @@ may draw (``--plot``); and the old spellings kept, hidden, for scripts written b
 
 A verb declares the run kinds it takes where its parser is made, and opens the run with one call::
 
-    parser = run_parser(subparsers, "tag", ["tagger"], description="...")   # RUN, --weights, --device
-    add_text_input(parser, "sentences")                                    # TEXT..., --file
+    parser = run_parser(subparsers, "tag", ["tagger"], description="...",  # RUN, --weights, --device
+                        text="sentences", json="JSON lines")                # TEXT..., --file, --json
     ...
     task, model, config, device = open_verb_run(args)                     # a tagger run, or one line
 
@@ -24,10 +24,13 @@ WEIGHTS = ["best", "last"]
 
 
 def run_parser(subparsers, name: str, kinds: Sequence[str] | None = None, *, description: str | None = None,
-               many: bool = False, device: bool = True) -> argparse.ArgumentParser:  # fmt: skip
+               many: bool = False, device: bool = True, text: str | None = None, json: str | None = None,
+               ensemble: bool = False) -> argparse.ArgumentParser:  # fmt: skip
     """The parser of verb ``name`` with RUN (``many``: RUN...; in ``args.runs``), ``--weights`` and
     (``device``) ``--device``. ``kinds``: the ``config.json`` tasks the verb takes (None: all),
-    checked by ``open_verb_run`` before any weights load. ``description``: as ``verb_parser``'s."""
+    checked by ``open_verb_run`` before any weights load. ``description``: as ``verb_parser``'s.
+    ``text`` (what the text is) and ``json``: the verb reads text (``add_text_input``); ``ensemble``:
+    it takes ``--ensemble`` (``add_ensemble``)."""
     parser = verb_parser(subparsers, name, description)
     kinds = list(KIND_NAMES) if kinds is None else kinds
     what = "of any kind" if set(kinds) == set(KIND_NAMES) else "of a " + " or ".join(KIND_NAMES.get(k, k) for k in kinds) + " run"
@@ -39,6 +42,10 @@ def run_parser(subparsers, name: str, kinds: Sequence[str] | None = None, *, des
                         help="the weights of the best validation score or the last saved ones (default best)")  # fmt: skip
     if device:
         parser.add_argument("--device", type=device_option, default="auto", help="auto (a GPU when there is one), cpu, cuda, cuda:N, mps")
+    if text:
+        add_text_input(parser, text, json=json)
+    if ensemble:
+        add_ensemble(parser)
     parser.set_defaults(verb=name, kinds=list(kinds))
     return parser
 

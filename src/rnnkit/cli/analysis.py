@@ -17,13 +17,9 @@ def add_parser(subparsers) -> None:
         "scales an RNN's recurrent weights up to show exploding gradients and the effect of clipping.",
     )
     add_text_input(gradients, "lines of text to train on", stdin="'-': standard input; none: the demo's first names")
-    gradients.add_argument("--cells", nargs="+", default=["rnn", "gru", "lstm"])
+    add_comparison(gradients, 300, 64, "the hidden size of every cell", "gradient_flow.png", "a .json beside it holds the numbers")
     gradients.add_argument("--length", type=positive_int, default=50, help="T: steps between the first input and the loss (default 50)")
-    add_train_steps(gradients, 300)
-    gradients.add_argument("--hidden-size", type=positive_int, default=64)
     gradients.add_argument("--explode-scale", type=positive_float, default=3.0, help="factor on the RNN's recurrent weights for the exploding case")
-    gradients.add_argument("--out", default="gradient_flow.png", help="the plot (default gradient_flow.png); a .json beside it holds the numbers")
-    gradients.add_argument("--seed", type=seed, default=0)
     gradients.set_defaults(handler=run_gradients)
 
     agreement = verb_parser(
@@ -34,30 +30,31 @@ def add_parser(subparsers) -> None:
         "100 % (about 2 minutes on one core); --train-min-distance 0 trains on every distance, where all three cells "
         "reach 100 %.",
     )
-    agreement.add_argument("--cells", nargs="+", default=["rnn", "gru", "lstm"])
+    add_comparison(agreement, 1500, 48, "the LSTM's hidden size; the others get its parameter count", "agreement.png", "a .json and .md beside it")
     agreement.add_argument("--max-distance", type=nonnegative_int, default=24, help="test distances 0..K (default 24)")
     agreement.add_argument("--train-max-distance", type=nonnegative_int, help="train on distances up to K only (default: --max-distance)")
     agreement.add_argument("--train-min-distance", type=nonnegative_int, default=8, help="train on distances from K on only (default 8)")
-    add_train_steps(agreement, 1500)
-    agreement.add_argument("--hidden-size", type=positive_int, default=48, help="the LSTM's hidden size; the others get its parameter count")
-    agreement.add_argument("--out", default="agreement.png", help="the plot (default agreement.png); a .json and .md beside it")
-    agreement.add_argument("--seed", type=seed, default=0)
     agreement.set_defaults(handler=run_agreement)
 
     inspect = run_parser(subparsers, "inspect", ["lm", "tagger", "classifier", "seq2seq"], description="Reads the text "
                          "with the run's model and writes a page of its hidden units and gates over it, ranking the "
-                         "units by what they follow (position in the line, inside quotes ...).")  # fmt: skip
-    add_text_input(inspect, "text to read")
+                         "units by what they follow (position in the line, inside quotes ...).", text="text to read")  # fmt: skip
     inspect.add_argument("--out", default="report.html", help="the page to write (default report.html)")
     inspect.add_argument("--max-chars", type=positive_int, default=3000, help="read at most this many characters (default 3000)")
     inspect.set_defaults(handler=run_inspect)
 
 
-def add_train_steps(parser, default: int) -> None:
-    """``--train-steps``: training steps per cell (``--steps``, its former name, still works; rnnkit
-    compose's generated steps are ``--length``)."""
-    parser.add_argument("--train-steps", type=positive_int, default=default, help=f"training steps per cell (default {default})")
+def add_comparison(parser, train_steps: int, hidden_size: int, hidden_help: str, out: str, beside: str) -> None:
+    """The options of an experiment that trains each cell and compares them (gradients, agreement):
+    the cells, ``--train-steps`` per cell (``--steps``, its former name, still works; rnnkit
+    compose's generated steps are ``--length``), the hidden size, the plot (``out``; ``beside``:
+    the files written next to it) and the seed."""
+    parser.add_argument("--cells", nargs="+", default=["rnn", "gru", "lstm"], help="the cells to compare (default: rnn gru lstm)")
+    parser.add_argument("--train-steps", type=positive_int, default=train_steps, help=f"training steps per cell (default {train_steps})")
     hidden_alias(parser, "--steps", "train_steps", type=positive_int)
+    parser.add_argument("--hidden-size", type=positive_int, default=hidden_size, help=f"{hidden_help} (default {hidden_size})")
+    parser.add_argument("--out", default=out, help=f"the plot (default {out}); {beside}")
+    parser.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
 
 
 def text_lines(args) -> list[str]:
@@ -102,7 +99,7 @@ def run_agreement(args) -> int:
     results = run_experiment(args.cells, args.max_distance, steps=args.train_steps, budget_hidden=args.hidden_size, seed=args.seed, train_max_distance=args.train_max_distance, train_min_distance=args.train_min_distance)
     out = Path(args.out)
     table = markdown_table(results)
-    print("\naccuracy (%) by distance k\n" + table)
+    print("\naccuracy by distance k\n" + table)
     out.with_suffix(".json").write_text(json.dumps(results, indent=1))
     out.with_suffix(".md").write_text(table + "\n")
     if plot_accuracy(results, out):
@@ -113,6 +110,7 @@ def run_agreement(args) -> int:
 def run_inspect(args) -> int:
     from ..analysis.inspect import inspect, render_html
     from ..files import atomic_write
+    from ..metrics import percent
 
     text = "\n".join(text_lines(args))[: args.max_chars]  # every line break as LF, as the readers see them
     task, model, _, device = open_verb_run(args)
@@ -125,5 +123,5 @@ def run_inspect(args) -> int:
             best = ranked[0]
             print(f"  {layer['name']}: unit {best['unit']} tracks {feature} (r = {best['r']:+.2f})")
         for gate, s in layer["gate_saturation"].items():
-            print(f"  {layer['name']}: gate {gate}: {100 * s['below 0.1']:.1f}% below 0.1, {100 * s['above 0.9']:.1f}% above 0.9")
+            print(f"  {layer['name']}: gate {gate}: {percent(s['below 0.1'], 1)} below 0.1, {percent(s['above 0.9'], 1)} above 0.9")
     return 0

@@ -1,24 +1,25 @@
 """``rnnkit classify RUN TEXT...``: the label of each text, with class probabilities.
 
-One line per input line: LABEL<TAB>TEXT<TAB>class probabilities (--json: one object). A blank line
-gives an empty line. Typed text is tokenized as the training text was (Penn Treebank style for
-tokenized corpora such as SST trees); words the vocabulary does not hold are named on stderr.
+One line per input line: LABEL<TAB>TEXT<TAB>class probabilities in % (--json: one object, with
+fractions). A blank line gives an empty line. Typed text is tokenized as the training text was
+(Penn Treebank style for tokenized corpora such as SST trees); words the vocabulary does not hold
+are named on stderr.
 """
 
 from __future__ import annotations
 
 import json
 
-from ._run_options import add_ensemble, add_text_input, run_parser, texts_and_run
+from ._run_options import run_parser, texts_and_run
 
 
 def add_parser(subparsers) -> None:
-    parser = run_parser(subparsers, "classify", ["classifier"], description=__doc__)
-    add_text_input(parser, "texts", json="JSON lines: label, class probabilities, unknown words")
-    add_ensemble(parser)
+    run_parser(subparsers, "classify", ["classifier"], description=__doc__, text="texts",
+               json="JSON lines: label, class probabilities, unknown words", ensemble=True)  # fmt: skip
 
 
 def run(args) -> int:
+    from ..metrics import percent
     from ._inputs import per_line, warn_unseen
     from ._run_options import open_ensemble
 
@@ -33,7 +34,7 @@ def run(args) -> int:
         if args.json:
             print(json.dumps(result, ensure_ascii=False))
         else:
-            probs = "  ".join(f"{label}: {p:.2f}" for label, p in result["probabilities"].items())
+            probs = "  ".join(f"{label}: {percent(p, 1)}" for label, p in result["probabilities"].items())
             print(f"{result['label']}\t{result['text']}\t{probs}")
     if not args.json:
         warn_unseen("classify", "not in the vocabulary, read as <UNK>", unseen)

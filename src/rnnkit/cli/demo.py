@@ -8,7 +8,7 @@ in all on two cores.
 
 from __future__ import annotations
 
-from ._options import positive_float
+from ._options import add_quick, positive_float
 from ._run_options import verb_parser
 
 
@@ -16,7 +16,7 @@ def add_parser(subparsers) -> None:
     parser = verb_parser(subparsers, "demo", __doc__)
     parser.add_argument("--run", default="runs/demo", help="run directory (default runs/demo; a previous demo run there is replaced)")
     parser.add_argument("--time-limit", type=positive_float, default=90.0, help="seconds of training (default 90)")
-    parser.add_argument("--quick", action="store_true", help="a few seconds of training (for tests)")
+    add_quick(parser, "a few seconds of training")
 
 
 def run(args) -> int:

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import json
 
-from ._run_options import add_ensemble, add_plot, hidden_alias, open_verb_run, run_parser
+from ._run_options import add_plot, hidden_alias, open_verb_run, run_parser
 
 
 def add_parser(subparsers) -> None:
-    parser = run_parser(subparsers, "eval", description=__doc__)
+    parser = run_parser(subparsers, "eval", description=__doc__, ensemble=True)
     parser.add_argument("data", metavar="DATA", help="file to evaluate, read as in training (translation: SOURCE,TARGET)")
     parser.add_argument("--json", action="store_true", help="print a JSON object")
     add_plot(parser, "the evaluation (a classifier's confusion matrix)")
     hidden_alias(parser, "--pictures", "pictures", metavar="DIR")  # its former option: the pictures into DIR, named by the task
     parser.set_defaults(pictures=None)
-    add_ensemble(parser)
 
 
 def run(args) -> int:

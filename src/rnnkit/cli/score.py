@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 
-from ._run_options import add_text_input, run_parser, texts_and_run
+from ._run_options import run_parser, texts_and_run
 
 
 def add_parser(subparsers) -> None:
-    parser = run_parser(subparsers, "score", ["lm"], description=__doc__)
-    add_text_input(parser, "sentences to score", json="one JSON object per input line")
+    run_parser(subparsers, "score", ["lm"], description=__doc__, text="sentences to score", json="one JSON object per input line")
 
 
 def run(args) -> int:

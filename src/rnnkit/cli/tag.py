@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 
-from ._run_options import add_text_input, run_parser, texts_and_run
+from ._run_options import run_parser, texts_and_run
 
 
 def add_parser(subparsers) -> None:
-    parser = run_parser(subparsers, "tag", ["tagger"], description=__doc__)
-    add_text_input(parser, "sentences", json="JSON lines: tokens, tags, entities, unknown words")
+    run_parser(subparsers, "tag", ["tagger"], description=__doc__, text="sentences",
+               json="JSON lines: tokens, tags, entities, unknown words")  # fmt: skip
 
 
 def run(args) -> int:

@@ -6,13 +6,13 @@ minute (the first run also compiles the fused CPU engine).
 
 from __future__ import annotations
 
-from ._options import seed
+from ._options import add_quick, seed
 from ._run_options import verb_parser
 
 
 def add_parser(subparsers) -> None:
     parser = verb_parser(subparsers, "tour", __doc__)
-    parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer steps (for tests)")
+    add_quick(parser, "smaller sizes and fewer steps")
     parser.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
 
 

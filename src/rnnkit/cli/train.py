@@ -105,5 +105,13 @@ def run(args) -> int:
 
 
 def _print_summary(summary: dict) -> None:
-    shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in summary.items() if isinstance(v, (int, float, str))}
-    print("summary: " + ", ".join(f"{k} {v}" for k, v in shown.items()))
+    """The scalar entries of summary.json on one line, shares (``test_accuracy`` ...) as percentages:
+    the file keeps the fractions."""
+    from ..metrics import SHARES, percent
+
+    def shown(key: str, value) -> str:
+        if isinstance(value, float) and key.removeprefix("test_") in SHARES:
+            return percent(value)
+        return str(round(value, 4) if isinstance(value, float) else value)
+
+    print("summary: " + ", ".join(f"{k} {shown(k, v)}" for k, v in summary.items() if isinstance(v, (int, float, str))))

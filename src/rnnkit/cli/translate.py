@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 
 from ._options import positive_int
-from ._run_options import add_plot, add_text_input, run_parser, texts_and_run
+from ._run_options import add_plot, run_parser, texts_and_run
 
 
 def add_parser(subparsers) -> None:
-    parser = run_parser(subparsers, "translate", ["seq2seq"], description=__doc__)
-    add_text_input(parser, "texts", json="JSON lines: the translations with their scores, unknown words")
+    parser = run_parser(subparsers, "translate", ["seq2seq"], description=__doc__, text="texts",
+                        json="JSON lines: the translations with their scores, unknown words")  # fmt: skip
     parser.add_argument("--beam", type=positive_int, help="beam width, at least 1 (default: the run's, 5)")
     parser.add_argument("--nbest", type=positive_int, default=1, help="how many translations per text (default 1)")
     parser.add_argument("--replace-unk", action="store_true", help="replace <UNK> by the source word attended to most")

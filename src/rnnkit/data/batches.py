@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,19 +82,22 @@ def pad_sequences(sequences: Sequence[Sequence[int]], pad_id: int = 0) -> TokenB
     return TokenBatch(tokens, lengths)
 
 
+@dataclass(eq=False)  # compared and hashed as the one object it is, never by its sequences
 class SentenceBatches:
     """Batches of examples (by default id sequences, padded by ``pad_sequences``); ``collate``
     turns a list of examples into a batch and ``length`` gives an example's length for grouping."""
 
-    def __init__(self, sequences: Sequence, batch_size: int, seed: int = 0, shuffle: bool = True, collate=None, length=len):
-        if not sequences:
+    sequences: Sequence
+    batch_size: int
+    seed: int = 0
+    shuffle: bool = True
+    collate: Callable[[list], object] | None = None  # None: pad_sequences
+    length: Callable[[object], int] = len
+
+    def __post_init__(self):
+        if not self.sequences:
             raise DataError("no sequences to batch")
-        self.sequences = sequences
-        self.batch_size = batch_size
-        self.seed = seed
-        self.shuffle = shuffle
-        self.collate = collate or pad_sequences
-        self.length = length
+        self.collate = self.collate or pad_sequences
 
     def __len__(self) -> int:
         return math.ceil(len(self.sequences) / self.batch_size)

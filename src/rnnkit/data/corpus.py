@@ -69,7 +69,7 @@ import numpy as np
 from ..errors import UsageError
 from ..files import exclusive_lock
 from .text import split_sizes
-from .textio import BOM, DataError, not_utf8, read_text
+from .textio import BOM, DataError, not_utf8, open_bytes, read_text, unreadable
 from .tokenizers import WORD, Tokenizer, make_tokenizer
 from .vocab import Vocabulary
 
@@ -280,12 +280,7 @@ def byte_pieces(path: str | Path, on_bytes=None, piece_bytes: int | None = None)
     after a line break; a CR that ends a read waits for the next, which may start with its LF.
     ``on_bytes(n)`` is told how many bytes were read. Not decoded: see ``text_pieces``."""
     path = Path(path)
-    try:
-        handle = path.open("rb")
-    except OSError:
-        read_text(path)  # raises textio's one-line error for this kind of failure
-        raise
-    with handle:
+    with open_bytes(path) as handle:
         pending, first = b"", True
         while True:
             data = handle.read(piece_bytes or PIECE_BYTES)
@@ -640,9 +635,8 @@ def _sources(data) -> list[dict]:
             raise DataError("-: a language model's text must be a file (it is read more than once), not standard input")
         try:
             stat = Path(path).stat()
-        except OSError:
-            read_text(path)  # raises textio's one-line error (no such file, a directory, ...)
-            raise
+        except OSError as error:
+            raise unreadable(path, error) from None
         if Path(path).is_dir():
             raise DataError(f"{path}: is a directory, expected a text file (or a prepared corpus from rnnkit prepare)")
         out.append({"path": str(Path(path).resolve()), "split": split, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns})

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 import random
 
-from ..errors import UsageError
+from ..errors import require
 
 FORMATS = (
     "short", "medium", "long", "full", "d MMM y", "d MMMM y", "dd MMM y", "d MMM, y", "d MMMM, y",
@@ -21,16 +21,9 @@ FIRST = datetime.date(1950, 1, 1).toordinal()
 LAST = datetime.date(2049, 12, 31).toordinal()
 
 
-def _format_date():
-    try:
-        from babel.dates import format_date
-    except ImportError:
-        raise UsageError("the date task formats dates with Babel: pip install 'rnnkit[translation]'") from None
-    return format_date
-
-
 def human_date(date: datetime.date, fmt: str, locale: str = "en_US") -> str:
-    text = _format_date()(date, format=fmt, locale=locale)
+    babel_dates = require("babel.dates", extra="translation", purpose="the date task formats dates")
+    text = babel_dates.format_date(date, format=fmt, locale=locale)
     return text.lower().replace(",", "")
 
 

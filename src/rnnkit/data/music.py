@@ -23,7 +23,7 @@ import torch
 
 from . import textio
 from .textio import DataError
-from ..errors import UsageError
+from ..errors import require
 
 LOWEST, KEYS = 21, 88  # piano range: MIDI 21 (A0) .. 108 (C8)
 
@@ -45,17 +45,21 @@ def _pitch(p, where: str) -> int:
     return int(p)
 
 
+def _nonempty_list(value, error: str):
+    """``value`` when it is a non-empty list (a JSON array, or a list or tuple from a pickle); else
+    the ``DataError`` with message ``error``."""
+    if not isinstance(value, (list, tuple)) or not value:
+        raise DataError(error)
+    return value
+
+
 def _check_sequences(sequences, where: str) -> list[Sequence]:
     """Sequences as read from JSON (any structure): lists of steps, each a list of whole pitches in
     the piano range; a ``DataError`` naming the sequence and step of the first that is not."""
-    if not isinstance(sequences, (list, tuple)) or not sequences:
-        raise DataError(f"{where}: expected a non-empty list of sequences")
     out = []
-    for i, sequence in enumerate(sequences):
-        if not isinstance(sequence, (list, tuple)) or not sequence:
-            raise DataError(f"{where}: sequence {i} is not a non-empty list of time steps")
+    for i, sequence in enumerate(_nonempty_list(sequences, f"{where}: expected a non-empty list of sequences")):
         steps = []
-        for t, step in enumerate(sequence):
+        for t, step in enumerate(_nonempty_list(sequence, f"{where}: sequence {i} is not a non-empty list of time steps")):
             if not isinstance(step, (list, tuple)):
                 shown = repr(step) if len(repr(step)) <= 40 else repr(step)[:37] + "..."
                 raise DataError(f"{where}: sequence {i}, step {t}: expected a list of pitches, got {shown}")
@@ -136,11 +140,7 @@ def from_voice_tokens(tokens: list[str], voices: int = 4) -> Sequence:
 
 
 def _pretty_midi():
-    try:
-        import pretty_midi
-    except ImportError:
-        raise UsageError("MIDI needs pretty_midi: pip install 'rnnkit[music]'") from None
-    return pretty_midi
+    return require("pretty_midi", extra="music", purpose="rnnkit reads and writes MIDI")
 
 
 def write_midi(sequence: Sequence, path: str | Path, *, step_seconds: float = 0.5, program: int = 0, velocity: int = 90) -> None:

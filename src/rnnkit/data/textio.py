@@ -20,6 +20,7 @@ import os
 import re
 import sys
 from collections.abc import Iterator
+from typing import BinaryIO
 from pathlib import Path
 
 from ..errors import DataError  # defined with the other user errors; imported from here by the readers
@@ -44,17 +45,30 @@ def _read_bytes(source: str | os.PathLike) -> bytes:
         if buffer is None:  # a text stream without bytes beneath (tests, notebooks): already decoded
             return stream.read().encode("utf-8", "surrogatepass")
         return buffer.read()
-    path = Path(source)
     try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise DataError(f"{path}: is a directory, expected a text file") from None
-    except PermissionError:
-        raise DataError(f"{path}: permission denied") from None
-    except OSError as error:  # a FIFO gone away, a name too long, an I/O error of the disk
-        raise DataError(f"{path}: cannot be read ({error.strerror or type(error).__name__})") from None
+        return Path(source).read_bytes()
+    except OSError as error:
+        raise unreadable(source, error) from None
+
+
+def open_bytes(path: str | os.PathLike) -> BinaryIO:
+    """The file ``path`` opened for reading bytes, or the one-line ``DataError`` of ``unreadable``."""
+    try:
+        return Path(path).open("rb")
+    except OSError as error:
+        raise unreadable(path, error) from None
+
+
+# what the system's refusals mean for a file the user named; any other OSError (a FIFO gone away, a
+# name too long, an I/O error of the disk) is "cannot be read (its reason)"
+REFUSALS = ((FileNotFoundError, "no such file"), (IsADirectoryError, "is a directory, expected a text file"),
+            (PermissionError, "permission denied"))  # fmt: skip
+
+
+def unreadable(path: str | os.PathLike, error: OSError) -> DataError:
+    """The one-line error for a file the system would not open or read: ``FILE: no such file``."""
+    reason = next((text for kind, text in REFUSALS if isinstance(error, kind)), None)
+    return DataError(f"{path}: {reason or f'cannot be read ({error.strerror or type(error).__name__})'}")
 
 
 def not_utf8(name: str, data: bytes, error: UnicodeDecodeError, lines_before: int = 0) -> DataError:
@@ -112,11 +126,7 @@ def iter_lines(source: str | os.PathLike) -> Iterator[str]:
         yield from read_lines(source)
         return
     path = Path(source)
-    try:
-        handle = path.open("rb")
-    except OSError:
-        _read_bytes(path)  # raises the one-line error for this kind of failure
-        raise
+    handle = open_bytes(path)
     decoder = codecs.getincrementaldecoder("utf-8")("strict")
     with handle:
         pending, first = "", True

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
-from ..errors import UsageError
+from ..errors import UsageError, require
 
 WORD = re.compile(r"<[A-Za-z]+>|\w+(?:['’\-]\w+)*|[^\w\s]")
 NO_SPACE_BEFORE = set(",.;:!?)]}'’%")
@@ -122,11 +122,7 @@ class BPETokenizer(Tokenizer):
 
     @staticmethod
     def _library():
-        try:
-            import tokenizers
-        except ImportError:
-            raise UsageError("level 'bpe' needs the tokenizers library: pip install 'rnnkit[subword]'") from None
-        return tokenizers
+        return require("tokenizers", extra="subword", purpose="level 'bpe' learns its subwords")
 
     def fit(self, lines):
         tk = self._library()

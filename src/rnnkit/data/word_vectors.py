@@ -25,11 +25,13 @@ that are not UTF-8, a binary file that ends inside a vector.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import torch
 
@@ -64,14 +66,16 @@ class WordVectors:
         return f"word vectors {r['file']} ({r['dimension']} values): {r['found']:,} of {r['words']:,} words of the vocabulary found ({100 * r['share']:.1f}%; {r['by_lowercase']:,} by lowercase)"
 
 
-def _open(path: Path):
+@contextlib.contextmanager
+def _open(path: Path) -> Iterator[BinaryIO]:
     """The file's bytes as a stream (through gzip for ``.gz``); a missing or unreadable file is
     textio's one-line ``DataError``."""
-    try:
-        return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
-    except OSError:
-        textio._read_bytes(path)  # raises the one-line error for this kind of failure
-        raise
+    with textio.open_bytes(path) as raw:
+        if path.suffix != ".gz":
+            yield raw
+            return
+        with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
+            yield unzipped
 
 
 def _lines(path: Path) -> Iterator[str]:

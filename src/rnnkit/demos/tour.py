@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from ..analysis import progress
 from ..cells import CELLS
 from ..engines import engines_for
+from ..metrics import percent
 from ..recurrent import Recurrent
 
 CELL_OPTIONS = [
@@ -154,5 +155,5 @@ def run_demo(quick: bool = False, seed: int = 0) -> None:
         start = time.perf_counter()
         accuracy = tag_by_the_next_word(bidirectional, steps, seed)
         name = "bidirectional GRU" if bidirectional else "one-direction GRU"
-        print(f"  {name:18s} tag accuracy {accuracy:6.1%}   ({time.perf_counter() - start:.1f} s)")
+        print(f"  {name:18s} tag accuracy {percent(accuracy, 1):>7}   ({time.perf_counter() - start:.1f} s)")
     print("\nNext: `rnnkit cells` lists the equations; docs/benchmarks.md has the measured speeds.")

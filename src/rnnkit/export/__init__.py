@@ -16,17 +16,13 @@ from pathlib import Path
 
 import torch
 
-from ..errors import UsageError
+from ..errors import UsageError, require
 
 __all__ = ["EXPORTERS", "export_model", "export_run", "metadata"]
 
 
 def _onnx():
-    try:
-        import onnx
-    except ImportError:
-        raise UsageError("export needs the onnx package: pip install 'rnnkit[export]'") from None
-    return onnx
+    return require("onnx", extra="export", purpose="export writes ONNX")
 
 
 def export_model(model) -> dict:

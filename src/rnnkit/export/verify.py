@@ -12,15 +12,12 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from ..errors import UsageError
+from ..errors import require
 
 
 def session(model_proto):
     """An onnxruntime session of an in-memory ONNX model (CPU)."""
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        raise UsageError("checking an export needs onnxruntime: pip install 'rnnkit[export]'") from None
+    ort = require("onnxruntime", extra="export", purpose="checking an export runs it")
     options = ort.SessionOptions()
     options.log_severity_level = 3
     return ort.InferenceSession(model_proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
@@ -53,12 +50,7 @@ def _check_language_model(model, graphs, generator, T=7, B=4):
     lengths = _lengths(generator, T, B)
     logits, state = model(tokens, lengths=lengths)
     ids = torch.cat([torch.full((1, B), V), tokens[:-1]])  # id V: x<1> = 0
-    rows = model.recurrent.num_layers
-    zeros = np.zeros((rows, B, model.recurrent.hidden_size), np.float32)
-    names = model.recurrent.cells["l0"].state_names
-    out = _run(session(graphs["model"]), input_ids=ids.numpy(), lengths=lengths.int().numpy(), **{f"state_{n}": zeros for n in names})
-    pairs = [("logits", _real(logits, lengths), _real(torch.from_numpy(out["logits"]), lengths))]
-    return pairs + [(f"state_{n}", s, torch.from_numpy(out[f"state_{n}_out"])) for n, s in zip(names, _state(state))]
+    return _carried_pairs(model, graphs, lengths, logits, state, input_ids=ids.numpy())
 
 
 def _check_piano_roll(model, graphs, generator, T=7, B=3):
@@ -66,9 +58,17 @@ def _check_piano_roll(model, graphs, generator, T=7, B=3):
     lengths = _lengths(generator, T, B)
     logits, state = model(rolls, lengths=lengths)
     x = torch.cat([torch.zeros(1, B, 88), rolls[:-1]])  # x<t> = v<t-1>
+    return _carried_pairs(model, graphs, lengths, logits, state, rolls=x.numpy())
+
+
+def _carried_pairs(model, graphs, lengths, logits, state, **inputs) -> list:
+    """(name, the model's, the graph's) of a model that carries its state (a language model, a
+    piano-roll model): the graph run on ``inputs`` from a zero state a<0> (c<0>); the logits (T, B, V)
+    on real steps and every final state (L, B, H)."""
+    B = len(lengths)
     zeros = np.zeros((model.recurrent.num_layers, B, model.recurrent.hidden_size), np.float32)
     names = model.recurrent.cells["l0"].state_names
-    out = _run(session(graphs["model"]), rolls=x.numpy(), lengths=lengths.int().numpy(), **{f"state_{n}": zeros for n in names})
+    out = _run(session(graphs["model"]), lengths=lengths.int().numpy(), **inputs, **{f"state_{n}": zeros for n in names})
     pairs = [("logits", _real(logits, lengths), _real(torch.from_numpy(out["logits"]), lengths))]
     return pairs + [(f"state_{n}", s, torch.from_numpy(out[f"state_{n}_out"])) for n, s in zip(names, _state(state))]
 

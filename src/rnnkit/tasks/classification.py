@@ -24,7 +24,7 @@ from ..data.tokenizers import make_tokenizer
 from ..data.vocab import SPECIALS, Vocabulary
 from ..data.word_vectors import initialise_rows, read_word_vectors, sized_from
 from ..errors import UsageError
-from ..metrics import classification_scores
+from ..metrics import classification_scores, percent
 from ..regularisers import EMBEDDING_REGULARISERS, RECURRENT_REGULARISERS
 from ..settings import positive_int, setting
 from .base import TaskBase, inspected_tokens, typed_tokens
@@ -231,7 +231,7 @@ class ClassificationTask(TaskBase):
         return {"loss": total / max(len(gold), 1), "criterion": 1 - scores["accuracy"], **scores}
 
     def describe(self, result: dict) -> str:
-        text = f"accuracy {100 * result['accuracy']:.2f}, macro-F1 {100 * result['macro_f1']:.2f}"
+        text = f"accuracy {percent(result['accuracy'])}, macro-F1 {percent(result['macro_f1'])}"
         if "mae" in result:
             text += f", mean absolute error {result['mae']:.3f}"
         return text + f", loss {result['loss']:.4f} ({result['count']} examples)"
@@ -241,7 +241,7 @@ class ClassificationTask(TaskBase):
         from ..plots import plot_confusion
 
         path = Path(directory) / f"confusion_{name}.png"
-        title = f"{name}: accuracy {100 * result['accuracy']:.1f}%"
+        title = f"{name}: accuracy {percent(result['accuracy'], 1)}"
         return {"confusion_png": str(path)} if plot_confusion(result["confusion"], self.labels, path, title) else {}
 
     # -- for the CLI -----------------------------------------------------------------------------------------

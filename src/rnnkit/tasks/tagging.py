@@ -23,7 +23,7 @@ from ..data.tokenizers import WORD
 from ..data.vocab import SPECIALS, Vocabulary
 from ..data.word_vectors import initialise_rows, read_word_vectors, sized_from
 from ..errors import UsageError
-from ..metrics import entity_scores
+from ..metrics import entity_scores, percent
 from ..models.tagger import casing
 from ..distributed import SINGLE
 from ..regularisers import EMBEDDING_REGULARISERS, RECURRENT_REGULARISERS
@@ -214,13 +214,13 @@ class TaggingTask(TaskBase):
         }  # fmt: skip
 
     def describe(self, result: dict) -> str:
-        return f"entity F1 {100 * result['f1']:.2f} (precision {100 * result['precision']:.2f}, recall {100 * result['recall']:.2f}), loss {result['loss']:.4f} per word"
+        return f"entity F1 {percent(result['f1'])} (precision {percent(result['precision'])}, recall {percent(result['recall'])}), loss {result['loss']:.4f} per word"
 
     def details(self, result: dict) -> list[str]:
         """Entity precision, recall and F1 per type, as a table."""
         lines = ["| type | precision | recall | F1 | entities |", "|---|---:|---:|---:|---:|"]
         for kind, s in sorted(result["per_type"].items()):
-            lines.append(f"| {kind} | {100 * s['precision']:.2f} | {100 * s['recall']:.2f} | {100 * s['f1']:.2f} | {s['support']} |")
+            lines.append(f"| {kind} | {percent(s['precision'])} | {percent(s['recall'])} | {percent(s['f1'])} | {s['support']} |")
         return lines
 
     # -- for the CLI -----------------------------------------------------------------------------------------

@@ -20,7 +20,8 @@ from ..data.text import DataError, fingerprint
 from ..data.tokenizers import make_tokenizer
 from ..data.vocab import Vocabulary
 from ..decoding import beam_search, max_target_length, translate_greedy
-from ..errors import UsageError
+from ..errors import UsageError, require
+from ..metrics import percent
 from ..models.losses import token_loss
 from ..regularisers import EMBEDDING_REGULARISERS, RECURRENT_REGULARISERS
 from ..settings import nonnegative_float, nonnegative_int, positive_float, positive_int, setting
@@ -200,10 +201,7 @@ class TranslationTask(TaskBase):
 
     def scores(self, outputs: list[str], references: list[str]) -> dict:
         """Corpus BLEU and chrF (sacreBLEU, default settings), and exact-match accuracy."""
-        try:
-            import sacrebleu
-        except ImportError:
-            raise UsageError("translation metrics need sacrebleu: pip install 'rnnkit[translation]'") from None
+        sacrebleu = require("sacrebleu", extra="translation", purpose="translation metrics are computed")
         bleu = sacrebleu.metrics.BLEU()
         chrf = sacrebleu.metrics.CHRF()
         b, c = bleu.corpus_score(outputs, [references]), chrf.corpus_score(outputs, [references])
@@ -211,7 +209,7 @@ class TranslationTask(TaskBase):
         return {"bleu": b.score, "chrf": c.score, "exact_match": exact, "bleu_signature": str(bleu.get_signature()), "chrf_signature": str(chrf.get_signature())}
 
     def describe(self, result: dict) -> str:
-        return f"BLEU {result['bleu']:.2f}, chrF {result['chrf']:.2f}, exact match {100 * result['exact_match']:.2f}%, loss {result['loss']:.4f} per token"
+        return f"BLEU {result['bleu']:.2f}, chrF {result['chrf']:.2f}, exact match {percent(result['exact_match'])}, loss {result['loss']:.4f} per token"
 
     # -- translating, for the trainer's evaluation and the CLI -------------------------------------------------
     def translate(self, model, texts: list[str], device, beam: int = 1, nbest: int = 1, replace_unk: bool = False, batch_size: int | None = None, typed: bool = False) -> list[list[dict]]:

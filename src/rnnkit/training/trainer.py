@@ -55,9 +55,10 @@ class Task(Protocol):
     token or per example) and ``count``; ``criterion`` (lower is better, default ``loss``) chooses the
     best weights and drives early stopping; other numeric entries are logged too. ``describe``
     turns such a dict into one line for the user. ``train_batches`` gives this process's share
-    of each batch (``shard``: under torchrun). Optional: ``save_pictures(result, directory, name)``
-    -> {name: path} for the test evaluation. ``rnnkit.tasks.TaskBase`` provides all but ``loss``,
-    ``evaluate`` and ``describe`` (tests/test_task_contract.py: a task written against it)."""
+    of each batch (``shard``: under torchrun). ``save_pictures(result, directory, name)`` draws a
+    task's pictures of the test evaluation, -> {name: path} ({} for none). ``rnnkit.tasks.TaskBase``
+    provides all but ``loss``, ``evaluate`` and ``describe`` (tests/test_task_contract.py: a task
+    written against it)."""
 
     def batches_per_epoch(self) -> int: ...
     def train_batches(self, epoch: int, start: int, shard: Shard = ...) -> Iterator[Any]: ...
@@ -69,6 +70,7 @@ class Task(Protocol):
     def report(self, model: nn.Module, step: int, device: torch.device) -> list[str]: ...
     def state_dict(self) -> dict: ...
     def load_state_dict(self, state: dict) -> None: ...
+    def save_pictures(self, result: dict, directory, name: str) -> dict[str, str]: ...
 
 
 class TrainingDiverged(UsageError):
@@ -599,9 +601,8 @@ class Trainer:
             summary.update({f"test_{k}": v for k, v in result.items()})
             self._log_evaluation(s, "test", result, None)
             self.say(f"test {self.task.describe(result)} (best weights)")
-            save_pictures = getattr(self.task, "save_pictures", None)  # optional: a task's own pictures
-            if save_pictures is not None and self.shard.main:
-                summary.update(save_pictures(result, self.run.path, "test"))
+            if self.shard.main:
+                summary.update(self.task.save_pictures(result, self.run.path, "test"))
         if not self.shard.main:
             return summary
         from ..plots import plot_losses
