@@ -11,6 +11,9 @@ Words are looked up lowercased with digits as 0 (their case has its own feature)
 their case. The character features are the final states of a small bidirectional RNN over the
 word's characters (Lample et al. 2016).
 
+With ``lm_features_size`` > 0, w<t> also holds the frozen hidden states of trained language models at
+word t (``rnnkit.models.lm_features``; TagLM, Flair), which the task computes and hands in with the batch.
+
 ``locked_dropout``, ``weight_drop`` and ``embedding_dropout`` (word embeddings only) are the
 regularisers of ``rnnkit.regularisers``, training only.
 """
@@ -53,15 +56,16 @@ class WordFeatures(nn.Module):
     """Word embedding, character-level BiRNN features and a casing embedding, joined."""
 
     def __init__(self, vocab_size: int, char_vocab_size: int, word_size: int, char_size: int, char_hidden_size: int, casing_size: int, engine: str,
-                 embedding_dropout: float = 0.0):  # fmt: skip
+                 embedding_dropout: float = 0.0, lm_features_size: int = 0):  # fmt: skip
         super().__init__()
         self.words = Embedding(vocab_size, word_size, padding_idx=0, dropout=embedding_dropout)  # whole words dropped in training
         self.chars = nn.Embedding(char_vocab_size, char_size, padding_idx=0) if char_hidden_size else None
         self.char_rnn = Recurrent("lstm", char_size, char_hidden_size, bidirectional=True, engine=engine) if char_hidden_size else None
         self.casing = nn.Embedding(len(CASES), casing_size, padding_idx=0) if casing_size else None
-        self.output_size = word_size + 2 * char_hidden_size + casing_size
+        self.lm_features_size = lm_features_size  # 0: none; the task gives them with the batch (``lm_features``)
+        self.output_size = word_size + 2 * char_hidden_size + casing_size + lm_features_size
 
-    def forward(self, words: Tensor, chars: Tensor, char_lengths: Tensor, cases: Tensor) -> Tensor:
+    def forward(self, words: Tensor, chars: Tensor, char_lengths: Tensor, cases: Tensor, lm_features: Tensor | None = None) -> Tensor:
         parts = [self.words(words)]  # (T, B, word_size)
         if self.char_rnn is not None:
             T, B, L = chars.shape
@@ -70,6 +74,8 @@ class WordFeatures(nn.Module):
             parts.append(final_outputs(state).view(T, B, -1))  # (T, B, 2 * char_hidden)
         if self.casing is not None:
             parts.append(self.casing(cases))
+        if lm_features is not None:  # (T, B, lm_features_size): frozen language-model states (rnnkit.models.lm_features)
+            parts.append(lm_features)
         return torch.cat(parts, dim=-1)
 
 
@@ -99,6 +105,7 @@ class Tagger(nn.Module):
         locked_dropout: bool = False,
         weight_drop: float = 0.0,
         embedding_dropout: float = 0.0,
+        lm_features_size: int = 0,
     ):
         super().__init__()
         self._config = dict(
@@ -106,10 +113,11 @@ class Tagger(nn.Module):
             char_embedding_size=char_embedding_size, char_hidden_size=char_hidden_size, casing_size=casing_size, cell=cell,
             hidden_size=hidden_size, num_layers=num_layers, bidirectional=bidirectional, dropout=dropout,
             head_sizes=list(head_sizes), crf=crf, engine=engine, cell_options=dict(cell_options or {}), locked_dropout=locked_dropout,
-            weight_drop=weight_drop, embedding_dropout=embedding_dropout,
+            weight_drop=weight_drop, embedding_dropout=embedding_dropout, lm_features_size=lm_features_size,
         )  # fmt: skip
         self.features = WordFeatures(
-            vocab_size, char_vocab_size, word_embedding_size, char_embedding_size, char_hidden_size, casing_size, engine, embedding_dropout
+            vocab_size, char_vocab_size, word_embedding_size, char_embedding_size, char_hidden_size, casing_size, engine, embedding_dropout,
+            lm_features_size,
         )
         self.recurrent = Recurrent(
             cell, self.features.output_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional,
@@ -125,7 +133,8 @@ class Tagger(nn.Module):
 
     def emissions(self, batch) -> Tensor:
         """Emission scores E (T, B, num_tags)."""
-        w = self.dropout(self.features(batch.words, batch.chars, batch.char_lengths, batch.cases))
+        lm = batch.lm_features if self.features.lm_features_size else None  # (T, B, lm_features_size): frozen LM states
+        w = self.dropout(self.features(batch.words, batch.chars, batch.char_lengths, batch.cases, lm))
         a, _ = self.recurrent(w, lengths=batch.lengths)
         return self.emit(self.head(self.dropout(a)))
 

@@ -25,8 +25,7 @@ from torch import Tensor, nn
 from ..data.vocab import SPECIALS
 from ..data.word_vectors import WordVectors, initialise_rows, vectors_from_table
 from ..errors import UsageError
-from ..files import RunDir
-from ..models import build_model
+from ..models.lm_features import read_language_model
 
 SHAPE_KEYS = ("cell", "hidden_size", "num_layers", "embedding_size")  # what the encoder must share with the model
 CELL_KEYS = ("peepholes", "nonlinearity")
@@ -34,15 +33,8 @@ CELL_KEYS = ("peepholes", "nonlinearity")
 
 def _language_model(path: str) -> tuple[dict, nn.Module, list[str]]:
     """(config.json, the model with its best weights, the vocabulary's tokens) of a language-model run."""
-    run = RunDir(path)
-    if not run.file("config.json").exists():
-        raise UsageError(f"--init-from {path}: not an rnnkit run directory (no config.json)")
-    config = run.read_json("config.json")
-    if config.get("task") != "lm":
-        raise UsageError(f"--init-from {path}: a {config.get('task')} run; --init-from takes language-model (lm) runs")
-    model = build_model("lm", {k: v for k, v in config["model"].items() if k != "kind"})
-    run.load_weights("best", model)
-    return config, model, run.read_vocabulary("vocab.json").tokens
+    run = read_language_model(path, "--init-from")
+    return run.config, run.model, run.vocab.tokens
 
 
 @dataclass

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -24,6 +24,7 @@ from ..data.vocab import SPECIALS, Vocabulary
 from ..data.word_vectors import initialise_rows, read_word_vectors, sized_from
 from ..errors import UsageError
 from ..metrics import entity_scores, percent
+from ..models.lm_features import LMFeatures, lm_features_size, record_lm_features
 from ..models.tagger import casing
 from ..distributed import SINGLE
 from ..regularisers import EMBEDDING_REGULARISERS, RECURRENT_REGULARISERS
@@ -45,6 +46,7 @@ class TaggingDataConfig:
     batch_size: int = setting(10, type=positive_int, help="sentences per batch")
     eval_batch_size: int = setting(64, type=positive_int, help="sentences per batch in evaluation and tagging")
     word_vectors: str | None = setting(None, metavar="FILE", help="pre-trained word vectors (word2vec/GloVe/fastText text or word2vec binary) for the embedding rows of the words found (a word missing: its lowercase, digits as 0); the word embedding size is the file's")
+    lm_features: str | None = setting(None, metavar="RUN[,RUN]", help="the hidden states of a trained language-model run, or of a forward and a reversed one (rnnkit train lm --reverse), at each word as frozen features joined to its representation (TagLM, Flair); read again from these runs by tag, eval and resume")
 
     def check(self) -> None:
         if not self.train:
@@ -62,9 +64,12 @@ class TaggingBatch:
     cases: Tensor  # (T, B) casing categories
     tags: Tensor  # (T, B) tag ids, -100 on padding
     lengths: Tensor  # (B,)
+    tokens: list[list[str]] = field(default_factory=list)  # the words as read, for language-model features
+    lm_features: Tensor | None = None  # (T, B, F) frozen language-model states (TaggingTask.on_device)
 
     def to(self, device) -> "TaggingBatch":
-        return TaggingBatch(*(t.to(device) for t in (self.words, self.chars, self.char_lengths, self.cases, self.tags)), self.lengths)
+        moved = (t.to(device) for t in (self.words, self.chars, self.char_lengths, self.cases, self.tags))
+        return TaggingBatch(*moved, self.lengths, self.tokens, None if self.lm_features is None else self.lm_features.to(device))
 
 
 def normalize_word(word: str) -> str:
@@ -105,11 +110,13 @@ class TaggingTask(TaskBase):
         self.singletons = {w for w, n in (counts or {}).items() if n == 1}
         self.rng = random.Random(0)
         self.word_vectors = None  # rnnkit.data.word_vectors.WordVectors, read by prepare when asked
+        self.lm_features = LMFeatures.read(data.lm_features) if data.lm_features else None  # frozen, from their runs
 
     # -- configuration ----------------------------------------------------------------------------------
     def model_config(self, values: dict) -> dict:
         values = sized_from(self.word_vectors, values, "word_embedding_size")
-        return self._model_config({"vocab_size": len(self.words), "num_tags": len(self.tags), "char_vocab_size": len(self.chars)}, values)
+        sizes = {"vocab_size": len(self.words), "num_tags": len(self.tags), "char_vocab_size": len(self.chars)}
+        return self._model_config(sizes | lm_features_size(self.lm_features), values)
 
     def initialise(self, model) -> None:
         """The word embedding rows of the words ``--word-vectors`` holds."""
@@ -137,6 +144,7 @@ class TaggingTask(TaskBase):
             task.word_vectors = read_word_vectors(data.word_vectors, words.tokens, fallback=normalize_word)
             print(task.word_vectors.describe(len(SPECIALS)), file=sys.stderr, flush=True)
             record["word_vectors"] = task.word_vectors.record(len(SPECIALS))
+        record |= record_lm_features(task.lm_features, data)
         return task, record
 
     @classmethod
@@ -167,7 +175,14 @@ class TaggingTask(TaskBase):
                 if sentence.tags:
                     tags[t, b] = self.tag_ids.get(sentence.tags[t], self.tag_ids["O"])
         lengths = torch.tensor([len(s.tokens) for s in sentences])
-        return TaggingBatch(words, chars, char_lengths, cases, tags, lengths)
+        return TaggingBatch(words, chars, char_lengths, cases, tags, lengths, [s.tokens for s in sentences])
+
+    def on_device(self, batch: TaggingBatch, device) -> TaggingBatch:
+        """``batch`` on ``device``, with the frozen language models' features of its words (``--lm-features``)."""
+        batch = batch.to(device)
+        if self.lm_features is not None:
+            batch.lm_features = self.lm_features.features(batch.tokens, device)  # (T, B, F), no gradient
+        return batch
 
     def batches_of(self, sentences: list[TaggedSentence], train: bool):
         return SentenceBatches(
@@ -190,7 +205,7 @@ class TaggingTask(TaskBase):
             index += 1
 
     def loss(self, model, batch: TaggingBatch, device):
-        return model.loss(batch.to(device))
+        return model.loss(self.on_device(batch, device))
 
     def predict(self, model, sentences: list[TaggedSentence], device) -> list[list[str]]:
         """IOB2 tags for each sentence."""
@@ -199,7 +214,7 @@ class TaggingTask(TaskBase):
         size = self.data.eval_batch_size
         for i in range(0, len(sentences), size):
             chunk = sentences[i : i + size]
-            for ids in model.decode(self.collate(chunk).to(device)):
+            for ids in model.decode(self.on_device(self.collate(chunk), device)):
                 out.append(convert([self.tags[k] for k in ids], self.data.train_scheme, "iob2"))
         return out
 
@@ -229,7 +244,7 @@ class TaggingTask(TaskBase):
         tokens = WORD.findall(text)
         if not tokens:
             raise UsageError("nothing to inspect: the text has no words")
-        emissions = model.emissions(self.collate([TaggedSentence(tokens, [])]).to(device))[:, 0].float().softmax(-1)
+        emissions = model.emissions(self.on_device(self.collate([TaggedSentence(tokens, [])]), device))[:, 0].float().softmax(-1)
         top = emissions.topk(min(3, len(self.tags)), dim=-1)
         return tokens, [[(self.tags[i], round(float(p), 4)) for p, i in zip(ps.tolist(), ix.tolist())] for ps, ix in zip(top.values, top.indices)]
 

@@ -1,0 +1,207 @@
+r"""Frozen contextual features from trained rnnkit language models, for taggers and classifiers:
+``rnnkit train tagger|classifier --lm-features RUN[,RUN]`` (TagLM, Peters et al. 2017; Flair's
+contextual string embeddings, Akbik et al. 2018).
+
+Each language model reads the sentence the way it read lines in training, and the feature of word
+w<i> is its top layer's hidden state a<t> at one position, concatenated over the models
+(F = Σ hidden sizes)::
+
+    forward model:   a<t> having read the sentence up to w<i>'s last token   (up to the space after it)
+    reversed model:  a<t> having read the sentence from its end down to w<i>'s first token
+                     (a model trained with ``rnnkit train lm --reverse``; down to the space before it)
+
+A character model reads the words joined by single spaces (Flair: for the forward model, the state
+at the space after the word; for the backward model, at the space before it); a word, white-space or
+BPE model reads each word's tokens (the model's own tokenizer cuts each word, so "U.S." may be
+several tokens), and the position is that of the word's last token (forward) or first (reversed).
+The language model's ``x<1> = 0`` starts the sentence, as in training; a model trained as one stream
+with line-break tokens (``--line-breaks token``) reads a line break first, as it saw before each
+line. Characters or words the model does not know are its ``<UNK>``.
+
+The models are frozen: loaded from their runs' best weights (safetensors, ``rnnkit.files.RunDir``),
+in evaluation mode (no dropout), ``requires_grad`` off and run under ``torch.no_grad``; they are no
+submodule of the tagger, so its optimiser, its weight files and its parameter count never see them.
+A run trained with these features records the language models' paths and reads them again when it is
+tagged, evaluated or resumed: they must stay where they were.
+
+Errors (``UsageError``, one line naming the option and the run): no run there, a run of another task,
+more than two runs, or two runs of which the second is not reversed (give ``FWD,BWD``).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from ..data.tokenizers import Tokenizer, make_tokenizer
+from ..data.vocab import EOS, UNK, Vocabulary
+from ..errors import UsageError
+from ..files import RunDir
+from .registry import build_model
+
+NEWLINE = "\n"  # the line-break token of a model trained with --line-breaks token
+
+
+@dataclass
+class LanguageModelRun:
+    """A trained language-model run: its ``config.json``, model (best weights), vocabulary and tokenizer."""
+
+    path: str
+    config: dict
+    model: nn.Module
+    vocab: Vocabulary
+    tokenizer: Tokenizer | None  # None: a run without tokenizer.json (made by hand, as tests do)
+
+    @property
+    def reverse(self) -> bool:
+        return bool(self.config["data"].get("reverse"))
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.config["model"]["hidden_size"])
+
+
+def read_language_model(path: str, option: str) -> LanguageModelRun:
+    """The language-model run at ``path`` with its best weights; a one-line ``UsageError`` naming
+    ``option`` and the path when there is no run there or it is another task's."""
+    run = RunDir(path)
+    if not run.file("config.json").exists():
+        raise UsageError(f"{option} {path}: not an rnnkit run directory (no config.json); a run trained with {option} reads its models from where they were")
+    config = run.read_json("config.json")
+    if config.get("task") != "lm":
+        raise UsageError(f"{option} {path}: a {config.get('task')} run; {option} takes language-model (lm) runs")
+    model = build_model("lm", {k: v for k, v in config["model"].items() if k != "kind"})
+    run.load_weights("best", model)
+    tokenizer = make_tokenizer(run.read_json("tokenizer.json")) if run.file("tokenizer.json").exists() else None
+    return LanguageModelRun(str(path), config, model, run.read_vocabulary("vocab.json"), tokenizer)
+
+
+class LMFeatures:
+    """The frozen features of one or two language models (see the module docstring).
+
+    ``LMFeatures.read("FWD,BWD")``; ``size`` is F; ``features(sentences, device)`` gives (T, B, F)
+    for B sentences of at most T words (zero on padding), ``encode`` the models' inputs alone.
+    """
+
+    def __init__(self, runs: list[LanguageModelRun]):
+        self.runs = runs
+        self.device = torch.device("cpu")
+        for run in runs:
+            run.model.eval().requires_grad_(False)  # frozen: no dropout, no gradient
+
+    @classmethod
+    def read(cls, spec: str, option: str = "--lm-features") -> "LMFeatures":
+        """The runs of ``spec`` ("RUN" or "FWD,BWD"): a forward and a reversed pair, or one of either."""
+        paths = [part.strip() for part in str(spec).split(",") if part.strip()]
+        if not 1 <= len(paths) <= 2:
+            raise UsageError(f"{option} {spec}: give one language-model run, or a forward and a reversed one (FWD,BWD)")
+        runs = [read_language_model(path, option) for path in paths]
+        for run in runs:
+            if run.tokenizer is None:
+                raise UsageError(f"{option} {run.path}: no tokenizer.json; is it a complete rnnkit run?")
+        if len(runs) == 2 and (runs[0].reverse or not runs[1].reverse):
+            raise UsageError(f"{option} {spec}: give a forward run, then a reversed one (rnnkit train lm --reverse); these are "
+                             + " and ".join("reversed" if run.reverse else "forward" for run in runs))  # fmt: skip
+        return cls(runs)
+
+    @property
+    def size(self) -> int:
+        """F: the sum of the models' hidden sizes."""
+        return sum(run.hidden_size for run in self.runs)
+
+    @property
+    def spec(self) -> str:
+        """The runs' absolute paths, comma-separated: what a run trained with them records."""
+        return ",".join(str(Path(run.path).resolve()) for run in self.runs)
+
+    def record(self) -> dict:
+        """What ``config.json`` keeps (``split.lm_features``)."""
+        return {
+            "runs": [str(Path(run.path).resolve()) for run in self.runs], "weights": "best", "size": self.size,
+            "models": [{"level": run.tokenizer.kind, "reverse": run.reverse, "hidden_size": run.hidden_size} for run in self.runs],
+        }  # fmt: skip
+
+    def describe(self) -> str:
+        models = ", ".join(f"{run.path} ({run.tokenizer.kind}, {'reversed' if run.reverse else 'forward'}, {run.hidden_size})" for run in self.runs)
+        return f"language-model features: {models}; {self.size} per word, frozen"
+
+    # -- inputs ----------------------------------------------------------------------------------------
+    @staticmethod
+    def line(run: LanguageModelRun, words: list[str]) -> tuple[list[int], list[int]]:
+        """The ids y<1..S> that ``run``'s model reads for ``words`` (its terminator last), and for
+        each word the step t (0-based) of a<t> that is its feature (see the module docstring)."""
+        start = [NEWLINE] if run.config["data"].get("line_breaks") == "token" else []
+        end = [NEWLINE] if start else [EOS]
+        separator = run.tokenizer.tokenize(" ") if run.tokenizer.kind == "char" else []  # characters: words joined by spaces
+        body: list[str] = []
+        spans = []  # (first, last) token of each word in ``body``
+        for i, word in enumerate(words):
+            body += separator if i else []
+            pieces = run.tokenizer.tokenize(word) or [UNK]
+            spans.append((len(body), len(body) + len(pieces) - 1))
+            body += pieces
+        n, s = len(body), len(start)
+        if run.reverse:  # read from the end: body index j is read at s + n - 1 - j; a<t> after it is one later
+            tokens, steps = start + body[::-1] + end, [s + n - first for first, _ in spans]
+        else:
+            tokens, steps = start + body + end, [s + last + 1 for _, last in spans]
+        return [run.vocab.eos_id if t == EOS else run.vocab.ids.get(t, run.vocab.unk_id) for t in tokens], steps
+
+    def encode(self, sentences: list[list[str]]) -> list[tuple[Tensor, Tensor, Tensor]]:
+        """For each model: ids (S, B) padded with ``<PAD>``, lengths (B,) and the feature steps (T, B)."""
+        T = max(len(words) for words in sentences)
+        inputs = []
+        for run in self.runs:
+            lines = [self.line(run, words) for words in sentences]
+            ids = torch.zeros(max(len(line) for line, _ in lines), len(sentences), dtype=torch.long)  # (S, B)
+            steps = torch.zeros(T, len(sentences), dtype=torch.long)  # (T, B)
+            for b, (line, at) in enumerate(lines):
+                ids[: len(line), b] = torch.tensor(line)
+                steps[: len(at), b] = torch.tensor(at, dtype=torch.long)
+            inputs.append((ids, torch.tensor([len(line) for line, _ in lines]), steps))
+        return inputs
+
+    # -- features --------------------------------------------------------------------------------------
+    def to(self, device) -> "LMFeatures":
+        device = torch.device(device)
+        if device != self.device:
+            for run in self.runs:
+                run.model.to(device)
+            self.device = device
+        return self
+
+    @torch.no_grad()
+    def features(self, sentences: list[list[str]], device="cpu") -> Tensor:
+        """(T, B, F) for B sentences of words (T: the longest), on ``device``; zero where a sentence
+        has no word. One pass of each model over the batch; no gradient reaches the models."""
+        self.to(device)
+        T = max(len(words) for words in sentences)
+        mask = torch.tensor([[t < len(words) for words in sentences] for t in range(T)], device=self.device)[..., None]  # (T, B, 1)
+        parts = []
+        for run, (ids, lengths, steps) in zip(self.runs, self.encode(sentences)):
+            x = run.model.inputs(ids.to(self.device))  # (S, B, E): x<1> = 0, x<t> = e(y<t-1>)
+            a, _ = run.model.recurrent(x, lengths=lengths)  # (S, B, n_a): the top layer
+            index = steps.to(self.device)[..., None].expand(-1, -1, a.shape[-1])  # (T, B, n_a)
+            parts.append(a.gather(0, index) * mask)  # (T, B, n_a)
+        return torch.cat(parts, dim=-1)  # (T, B, F)
+
+
+# -- for the tasks that take --lm-features (tagger, classifier) -----------------------------------------
+def lm_features_size(features: LMFeatures | None) -> dict:
+    """The model setting that makes room for the features: ``{"lm_features_size": F}``, or {} without."""
+    return {} if features is None else {"lm_features_size": features.size}
+
+
+def record_lm_features(features: LMFeatures | None, data) -> dict:
+    """At the start of a run: ``data.lm_features`` set to the runs' absolute paths (so that a run
+    tagged or resumed from another directory finds them), the features described on stderr, and
+    what ``config.json`` keeps under ``split`` ({} without features)."""
+    if features is None:
+        return {}
+    data.lm_features = features.spec
+    print(features.describe(), file=sys.stderr, flush=True)
+    return {"lm_features": features.record()}

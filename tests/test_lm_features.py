@@ -1,0 +1,147 @@
+"""Frozen language-model features for taggers and classifiers (``--lm-features``, issue 21 point 2;
+``rnnkit.models.lm_features``): each word's feature is the language model's hidden state at the
+documented position, the models never change, and a tagger with them trains, tags and resumes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from rnnkit.cli import main
+from rnnkit.errors import UsageError
+from rnnkit.models import build_model
+from rnnkit.models.lm_features import LMFeatures
+from rnnkit.tasks.tagging import TaggingDataConfig, TaggingTask
+
+LM_SMALL = ["--hidden-size", "12", "--embedding-size", "6", "--engine", "reference", "--no-progress", "--max-steps", "3", "--batch-size", "4"]
+TAGGER_SMALL = [
+    "--scheme", "iob2", "--word-embedding-size", "6", "--char-hidden-size", "3", "--char-embedding-size", "4", "--casing-size", "2",
+    "--hidden-size", "5", "--engine", "reference", "--no-progress", "--batch-size", "2",
+]  # fmt: skip
+SENTENCES = [("Teddy Roosevelt was a great President .", "B-PER I-PER O O O O O"), ("Teddy bears are on sale !", "O O O O O O"),
+             ("Paris is in France .", "B-LOC O O B-LOC O")]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def lm_runs(tmp_path_factory):
+    """Tiny language models trained for three steps: character and word level, forward and reversed,
+    and a character model trained as one stream with line-break tokens."""
+    root = tmp_path_factory.mktemp("lms")
+    text = root / "text.txt"
+    text.write_text("\n".join(words for words, _ in SENTENCES * 4) + "\nthe cat sat on the mat .\n")
+    runs = {}
+    for name, options in {
+        "char": ["--level", "char"], "char-bwd": ["--level", "char", "--reverse"], "word": ["--level", "word"],
+        "word-bwd": ["--level", "word", "--reverse"], "stream": ["--level", "char", "--batching", "stream", "--line-breaks", "token", "--bptt", "8"],
+    }.items():  # fmt: skip
+        runs[name] = root / name
+        assert main(["train", "lm", str(text), "--run", str(runs[name]), *options, *LM_SMALL]) == 0
+    return runs
+
+
+def final_state(run, tokens: list[str]):
+    """The language model's top hidden state after reading ``tokens`` alone, from x<1> = 0 (what the
+    feature must equal): run over ``tokens`` plus a terminator, the last step's output."""
+    framing = ["\n"] if run.config["data"].get("line_breaks") == "token" else []
+    ids = torch.tensor([run.vocab.ids.get(t, run.vocab.unk_id) for t in framing + tokens] + [run.vocab.eos_id])[:, None]  # (S, 1)
+    with torch.no_grad():
+        a, _ = run.model.recurrent(run.model.inputs(ids))  # (S, 1, n_a)
+    return a[-1, 0]
+
+
+@pytest.mark.parametrize("name", ["char", "char-bwd", "word", "word-bwd", "stream"])
+def test_a_words_feature_is_the_language_models_state_having_read_it(lm_runs, name):
+    features = LMFeatures.read(str(lm_runs[name]))
+    run = features.runs[0]
+    sentences = [["Teddy", "bears", "sleep", "zzz"], ["Paris", "is"]]  # "zzz": unknown characters and words are <UNK>
+    got = features.features(sentences)  # (T, B, F)
+    assert got.shape == (4, 2, 12) and not got.requires_grad
+    assert torch.equal(got[2:, 1], torch.zeros(2, 12))  # padding
+    for b, words in enumerate(sentences):
+        for i in range(len(words)):
+            if run.tokenizer.kind == "char":  # Flair: forward, the state at the space after the word; reversed, at the space before it
+                before, upto = " ".join(words[:i]) + (" " if i else ""), " ".join(words[: i + 1])
+                read = list(upto) if not run.reverse else list(" ".join(words[i:]))[::-1]
+            else:  # TagLM: the state at the word
+                read = words[: i + 1] if not run.reverse else words[i:][::-1]
+            assert torch.allclose(got[i, b], final_state(run, read), atol=1e-6), (name, words[i])
+    assert got.abs().sum() > 0
+
+
+def test_two_runs_give_the_forward_then_the_backward_states_side_by_side(lm_runs):
+    pair = LMFeatures.read(f"{lm_runs['char']},{lm_runs['char-bwd']}")
+    sentences = [["Paris", "is", "in", "France"]]
+    assert pair.size == 24
+    got = pair.features(sentences)  # (4, 1, 24)
+    assert torch.equal(got[..., :12], LMFeatures.read(str(lm_runs["char"])).features(sentences))
+    assert torch.equal(got[..., 12:], LMFeatures.read(str(lm_runs["char-bwd"])).features(sentences))
+    with pytest.raises(UsageError, match="give a forward run, then a reversed one"):
+        LMFeatures.read(f"{lm_runs['char-bwd']},{lm_runs['char']}")
+    with pytest.raises(UsageError, match="give one language-model run, or a forward and a reversed one"):
+        LMFeatures.read(f"{lm_runs['char']},{lm_runs['char-bwd']},{lm_runs['word']}")
+
+
+def conll(path, sentences=SENTENCES):
+    path.write_text("\n\n".join("\n".join(f"{w} X X {t}" for w, t in zip(words.split(), tags.split())) for words, tags in sentences) + "\n")
+    return path
+
+
+def test_the_language_models_stay_frozen_while_the_tagger_trains(lm_runs, tmp_path):
+    spec = f"{lm_runs['char']},{lm_runs['word-bwd']}"
+    task, record = TaggingTask.prepare(TaggingDataConfig(train=[str(conll(tmp_path / "train.conll"))], scheme="iob2", lm_features=spec))
+    assert record["lm_features"]["size"] == 24 and task.data.lm_features == spec.replace(str(lm_runs["char"]), str(lm_runs["char"].resolve()))
+    model = build_model("tagger", task.model_config({"hidden_size": 5, "word_embedding_size": 4, "engine": "reference"}))
+    lms = [run.model for run in task.lm_features.runs]
+    before = [{k: v.clone() for k, v in lm.state_dict().items()} for lm in lms]
+    assert not {id(p) for lm in lms for p in lm.parameters()} & {id(p) for p in model.parameters()}  # not the tagger's to train
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    model.train()
+    for batch in task.train_batches(0, 0):
+        loss, _ = task.loss(model, batch, torch.device("cpu"))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    for lm, state in zip(lms, before):
+        assert not lm.training and all(p.grad is None and not p.requires_grad for p in lm.parameters())
+        assert all(torch.equal(state[k], v) for k, v in lm.state_dict().items())
+    assert model.features.output_size == 4 + 2 * 25 + 4 + 24
+
+
+def test_a_tagger_with_lm_features_trains_tags_resumes_and_names_a_run_that_moved(lm_runs, tmp_path, capsys):
+    train, run = conll(tmp_path / "train.conll"), tmp_path / "tagger"
+    spec = f"{lm_runs['char']},{lm_runs['char-bwd']}"
+    weights = [(lm_runs[n] / "best.safetensors").read_bytes() for n in ("char", "char-bwd")]
+    assert main(["train", "tagger", str(train), "--valid", str(train), "--run", str(run), "--lm-features", spec, "--max-steps", "2", *TAGGER_SMALL]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"]["lm_features_size"] == 24 and config["data"]["lm_features"] == f"{lm_runs['char'].resolve()},{lm_runs['char-bwd'].resolve()}"
+    assert "language-model features" in capsys.readouterr().err
+    assert main(["tag", str(run), "--json", "Teddy Roosevelt was a great President ."]) == 0
+    assert len(json.loads(capsys.readouterr().out.splitlines()[0])["tags"]) == 7
+    assert main(["train", "tagger", "--resume", "--run", str(run), "--max-steps", "4"]) == 0
+    assert main(["eval", str(run), str(train)]) == 0
+    assert [(lm_runs[n] / "best.safetensors").read_bytes() for n in ("char", "char-bwd")] == weights
+    capsys.readouterr()
+    moved = lm_runs["char-bwd"].with_name("moved")
+    lm_runs["char-bwd"].rename(moved)
+    try:
+        assert main(["tag", str(run), "Paris"]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and f"--lm-features {lm_runs['char-bwd'].resolve()}: not an rnnkit run directory" in err
+    finally:
+        moved.rename(lm_runs["char-bwd"])
+
+
+@pytest.mark.parametrize("kind", ["tagger", "missing"])
+def test_a_run_that_is_no_language_model_is_one_line_naming_it(lm_runs, tmp_path, capsys, kind):
+    train = conll(tmp_path / "train.conll")
+    other = tmp_path / "other"
+    if kind == "tagger":
+        assert main(["train", "tagger", str(train), "--run", str(other), "--max-steps", "1", *TAGGER_SMALL]) == 0
+    capsys.readouterr()
+    assert main(["train", "tagger", str(train), "--run", str(tmp_path / "t"), "--lm-features", str(other), *TAGGER_SMALL]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"--lm-features {other}: " in err
+    assert ("a tagger run; --lm-features takes language-model (lm) runs" if kind == "tagger" else "not an rnnkit run directory") in err
+    assert not (tmp_path / "t").exists()
