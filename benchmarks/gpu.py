@@ -460,7 +460,7 @@ def precision_training(lines: list[str]) -> None:
 
                 def step():
                     with torch.autocast("cuda", dtype=dtype or torch.float32, enabled=dtype is not None):
-                        logits, _ = model(tokens)
+                        logits = model(tokens).logits
                         loss, n = token_loss(logits, tokens)
                         loss = loss / n
                     (scaler.scale(loss) if scaler else loss).backward()

@@ -277,10 +277,10 @@ def onnx_against_rnnkit(runs: dict, sentences: int = 100, tokens: int = 200) -> 
     V, H = model.output.out_features, model.recurrent.hidden_size
     ids = torch.randint(3, V, (tokens,)).tolist()
     with torch.no_grad():
-        state = [None]
+        state = [model.start(1)]
 
         def rnnkit_step(i):
-            _, state[0] = model.step(torch.tensor([ids[i]]), state[0] if i else None, 1)
+            state[0] = model.step(torch.tensor([ids[i]]), state[0]).state
 
         out["lm_step_rnnkit_ms"] = per_call(rnnkit_step, tokens)
     feeds = {"lengths": np.ones(1, np.int32), "state_a": np.zeros((1, 1, H), np.float32), "state_c": np.zeros((1, 1, H), np.float32)}

@@ -28,7 +28,7 @@ def test_gradient_norms_equal_autograd_through_the_cells_by_hand(cell):
     tokens = torch.randint(3, 9, (7, 3))
 
     def loss_at(m, position):
-        logits, _ = m(tokens)
+        logits = m(tokens).logits
         return F.cross_entropy(logits[position], tokens[position])
 
     (flow,) = gradient_flow(model, loss_at)
@@ -56,7 +56,7 @@ def test_bidirectional_flow_measures_both_directions():
     model = Tagger(10, 4, 5, word_embedding_size=4, char_hidden_size=0, casing_size=0, hidden_size=5, crf=False, dropout=0.0).double()
     T, B = 6, 2
     batch = TaggingBatch(torch.randint(3, 10, (T, B)), torch.zeros(T, B, 1, dtype=torch.long), torch.ones(T, B, dtype=torch.long), torch.zeros(T, B, dtype=torch.long), torch.zeros(T, B, dtype=torch.long), torch.tensor([T, T]))
-    flows = gradient_flow(model, lambda m, position: m.emissions(batch)[position].sum())
+    flows = gradient_flow(model, lambda m, position: m(batch).logits[position].sum())
     keys = {f.key[1] for f in flows}
     assert keys == {"l0", "l0_reverse"}
     for flow in flows:

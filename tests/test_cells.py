@@ -116,3 +116,28 @@ def test_registry_errors_and_a_new_cell_in_one_place():
             Recurrent("leaky-test", 3, 4, engine="fused")
     finally:
         del CELLS["leaky-test"]
+
+
+# -- the recurrent state: one type, one place (rnnkit.cells: map_state, state_tensors, ...) ---------------
+@pytest.mark.parametrize("kind", ["gru", "lstm"])
+def test_state_functions_treat_every_cell_kind_alike(kind):
+    """Whatever the cell, a state is detached, cut to rows, split into tensors and rebuilt, stored
+    and loaded by the same calls, and comes back as the type ``Recurrent`` returns."""
+    from rnnkit.cells import hidden_state, map_state, state_fields, state_from_fields, state_like, state_tensors
+
+    layer = Recurrent(kind, 3, 4, num_layers=2)
+    _, state = layer(torch.randn(5, 3, 3, requires_grad=True))  # (L, B, n_a) each
+    assert type(layer.start_state(3, torch.zeros(1))) is type(state)
+    detached = map_state(torch.Tensor.detach, state)
+    assert type(detached) is type(state) and not any(t.requires_grad for t in state_tensors(detached))
+    rows = map_state(lambda t: t.index_select(1, torch.tensor([2, 0])), state)
+    assert torch.equal(hidden_state(rows), hidden_state(state)[:, [2, 0]])
+    assert len(state_tensors(state)) == len(layer.cells["l0"].state_names)
+    assert torch.equal(hidden_state(state), state_tensors(state)[0])  # a<t> first
+    rebuilt = state_like([t + 1 for t in state_tensors(state)], state)
+    assert type(rebuilt) is type(state) and torch.equal(hidden_state(rebuilt), hidden_state(state) + 1)
+    loaded = state_from_fields(state_fields(detached))
+    assert type(loaded) is type(state) and all(torch.equal(a, b) for a, b in zip(state_tensors(loaded), state_tensors(detached)))
+    assert map_state(torch.Tensor.detach, None) is None
+    if kind == "lstm":
+        assert torch.equal(hidden_state(state), state.a)

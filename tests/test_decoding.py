@@ -10,6 +10,7 @@ from torch import nn
 
 from rnnkit.decoding import SamplingOptions, next_token, next_token_on_device, sample, token_log_probs, token_log_probs_stepwise
 from rnnkit.errors import UsageError
+from rnnkit.models.base import ModelOutput
 from rnnkit.models.language_model import LanguageModel
 
 UNK, EOS = 1, 2
@@ -18,12 +19,15 @@ UNK, EOS = 1, 2
 class FavoursUnk(nn.Module):
     """A stand-in language model whose next token is almost always <UNK> (id 1)."""
 
-    def step(self, previous, state, batch_size):
-        logits = torch.zeros(batch_size, 6)  # (B, V)
+    def start(self, batch_size):
+        return torch.zeros(1, batch_size, 1)  # (L, B, n_a)
+
+    def step(self, previous, state):
+        logits = torch.zeros(state.shape[1], 6)  # (B, V)
         logits[:, UNK] = 8.0  # P(<UNK>) ~ 0.99
         logits[:, 3] = 1.0  # the most likely token after it (what greedy decoding takes without <UNK>)
         logits[:, 0] = -torch.inf  # <PAD>
-        return logits, state
+        return ModelOutput(logits, state)
 
 
 @pytest.mark.parametrize("options", [SamplingOptions(max_length=30), SamplingOptions(max_length=30, temperature=3.0, top_k=2),

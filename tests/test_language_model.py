@@ -39,8 +39,8 @@ def test_prediction_at_t_ignores_tokens_from_t_on():
     tokens = torch.tensor([[3], [4], [5], [6]])
     changed = tokens.clone()
     changed[2:] = torch.tensor([[1], [1]])
-    a, _ = model(tokens)
-    b, _ = model(changed)
+    a = model(tokens).logits
+    b = model(changed).logits
     torch.testing.assert_close(a[:3], b[:3])  # ŷ<3> depends on y<1..2> only
     assert not torch.allclose(a[3], b[3])
 
@@ -53,7 +53,7 @@ def test_bidirectional_language_model_is_refused():
 def test_summed_loss_equals_per_step_losses_added_by_hand():
     model = tiny_model()
     tokens = torch.tensor([[3, 4], [5, 2], [2, 0]])  # second sequence padded after <EOS>
-    logits, _ = model(tokens, lengths=torch.tensor([3, 2]))
+    logits = model(tokens, lengths=torch.tensor([3, 2])).logits
     total, count = token_loss(logits, tokens)
     by_hand = 0.0
     for t, b in [(0, 0), (1, 0), (2, 0), (0, 1), (1, 1)]:

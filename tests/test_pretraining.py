@@ -160,7 +160,7 @@ def test_gradual_unfreezing_leaves_the_frozen_groups_untouched():
     optimizer = make_optimizer("adamw", model, 0.1, weight_decay=0.1)
     unfreeze_top(model, 1)  # epoch 1: the top group only
     tokens = torch.tensor([[3, 4], [5, 6], [7, 8]])  # (T, B)
-    torch.nn.functional.cross_entropy(model(tokens), torch.tensor([0, 2])).backward()
+    torch.nn.functional.cross_entropy(model(tokens).logits, torch.tensor([0, 2])).backward()
     optimizer.step()
     groups = model.layer_groups()
     for group, old in zip(groups[:-1], before[:-1]):

@@ -109,7 +109,7 @@ def test_only_a_bidirectional_tagger_reads_the_words_after_teddy(tmp_path, bidir
     torch.manual_seed(0)
     model = build_model("tagger", task.model_config({"bidirectional": bidirectional, "hidden_size": 8, "crf": False, "dropout": 0.0}))
     model.eval()
-    emissions = model.emissions(task.collate(TEDDY))  # (T, 2, K): both sentences in one batch
+    emissions = model(task.collate(TEDDY)).logits  # (T, 2, K): both sentences in one batch
     teddy_1, teddy_2 = emissions[0, 0].softmax(-1), emissions[0, 1].softmax(-1)
     if bidirectional:
         assert (teddy_1 - teddy_2).abs().max() > 1e-4  # "Roosevelt" vs "bears" changes the tag of "Teddy"

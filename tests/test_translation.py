@@ -34,7 +34,7 @@ LENGTHS = torch.tensor([4, 2])
 def test_attention_weights_sum_to_one_and_ignore_padding(attention):
     model = small_model(attention)
     state = model.start(SOURCE, LENGTHS)
-    _, _, weights = model.step(None, state)  # (B, S)
+    weights = model.step(None, state).attention  # (B, S)
     torch.testing.assert_close(weights.sum(-1), torch.ones(2, dtype=torch.float64))
     assert torch.all(weights[1, 2:] == 0)  # padded source steps get no weight
 
@@ -43,10 +43,11 @@ def test_attention_weights_sum_to_one_and_ignore_padding(attention):
 def test_fast_training_pass_equals_stepwise_decoding(attention, input_feeding, cell):
     model = small_model(attention, input_feeding, cell)
     target = torch.tensor([[3, 5], [4, 2], [2, 6], [7, 2]])
-    fast = model(SOURCE, LENGTHS, target)  # teacher forcing, all steps at once where possible
+    fast = model(SOURCE, LENGTHS, target).logits  # teacher forcing, all steps at once where possible
     state, previous, steps = model.start(SOURCE, LENGTHS), None, []
     for t in range(target.shape[0]):
-        logits, state, _ = model.step(previous, state)
+        step = model.step(previous, state)
+        logits, state = step.logits, step.state
         steps.append(logits)
         previous = target[t]
     torch.testing.assert_close(fast, torch.stack(steps))

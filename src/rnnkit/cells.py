@@ -51,11 +51,13 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from typing import Callable, ClassVar, NamedTuple
+from collections.abc import Sequence
+from typing import Callable, ClassVar, NamedTuple, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils._pytree import tree_leaves, tree_map_only, tree_structure, tree_unflatten
 from torch.utils.hooks import RemovableHandle
 
 from .errors import UsageError
@@ -68,11 +70,18 @@ __all__ = [
     "LSTMCell",
     "LSTMState",
     "RNNCell",
+    "RecurrentState",
     "SimpleGRUCell",
     "TorchWeights",
     "cell_class",
+    "hidden_state",
     "make_cell",
+    "map_state",
     "register_cell",
+    "state_fields",
+    "state_from_fields",
+    "state_like",
+    "state_tensors",
 ]
 
 
@@ -81,6 +90,57 @@ class LSTMState(NamedTuple):
 
     a: Tensor
     c: Tensor
+
+
+RecurrentState = Union[Tensor, LSTMState]
+"""What ``Recurrent`` takes and returns as its state, for L layers and D directions: one tensor
+(L*D, B, n_a) for the cells whose state is a<t> alone (rnn, the GRUs), ``LSTMState(a, c)`` of two
+such tensors for the LSTM. Callers never ask which: the functions below are the only place that
+knows, so a state is detached, cloned, cut to beams or moved the same way whatever the cell.
+A NamedTuple and a tensor are both pytrees (``torch.utils._pytree``), which does the work."""
+
+
+def map_state(fn: Callable[[Tensor], Tensor], state: RecurrentState | None) -> RecurrentState | None:
+    """The state with ``fn`` applied to each of its tensors, of the same type; None stays None.
+
+    >>> map_state(Tensor.detach, LSTMState(torch.zeros(1, 2, 3), torch.ones(1, 2, 3))).c.shape
+    torch.Size([1, 2, 3])
+    """
+    return tree_map_only(Tensor, fn, state)
+
+
+def state_tensors(state: RecurrentState) -> tuple[Tensor, ...]:
+    """The state's tensors, ordered as the cell's ``state_names``: a<t> first, then c<t> (LSTM)."""
+    return tuple(tree_leaves(state))
+
+
+def state_like(tensors: Sequence[Tensor], like: RecurrentState) -> RecurrentState:
+    """``tensors`` (as ``state_tensors`` gives them) as a state of ``like``'s type."""
+    return tree_unflatten(list(tensors), tree_structure(like))
+
+
+def hidden_state(state: RecurrentState) -> Tensor:
+    """a<t> of a state, (L*D, B, n_a): the tensor itself, or the LSTM's ``a``."""
+    return state_tensors(state)[0]
+
+
+def state_fields(state: RecurrentState) -> dict[str, Tensor]:
+    """The state's tensors by name (``state_names``), plain for a checkpoint that loads with
+    ``weights_only=True``: ``{"a": a}`` or ``{"a": a, "c": c}``."""
+    return state._asdict() if isinstance(state, tuple) else {"a": state}
+
+
+def state_from_fields(fields: dict[str, Tensor] | Tensor) -> RecurrentState:
+    """The state ``state_fields`` stored, typed as the cell with those ``state_names`` types it
+    (``Cell.public_state``). A lone tensor (how checkpoints stored a one-tensor state before) is
+    taken as it is."""
+    if isinstance(fields, Tensor):
+        return fields
+    names = tuple(fields)
+    cell = next((c for c in CELLS.values() if c.state_names == names), None)
+    if cell is None:
+        raise ValueError(f"no cell has a state of {', '.join(names)}")
+    return cell.public_state(tuple(fields.values()))
 
 
 class TorchWeights(NamedTuple):

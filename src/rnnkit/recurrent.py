@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .cells import CELLS, Cell, LSTMState, TorchWeights, cell_class
+from .cells import CELLS, Cell, RecurrentState, TorchWeights, cell_class, state_tensors
 from .engines import Engine, State, check_engine, choose_engine, engine_named
 from .padding import check_lengths
 from .errors import UnexpectedArgumentError, UsageError
@@ -156,8 +156,8 @@ class Recurrent(MaskHolder, nn.Module):
 
     # -- the call -------------------------------------------------------------------------------
     def forward(
-        self, x: Tensor, lengths: Tensor | Sequence[int] | None = None, state: Tensor | LSTMState | None = None
-    ) -> tuple[Tensor, Tensor | LSTMState]:
+        self, x: Tensor, lengths: Tensor | Sequence[int] | None = None, state: RecurrentState | None = None
+    ) -> tuple[Tensor, RecurrentState]:
         if self.weight_drop and self.training and not self._dropping_weights:
             return self._run_dropped_weights(x, lengths, state)
         if x.dim() != 3 or x.shape[-1] != self.input_size:
@@ -204,19 +204,28 @@ class Recurrent(MaskHolder, nn.Module):
         finally:
             self._dropping_weights = False
 
+    def start_state(self, batch_size: int, like: Tensor) -> RecurrentState:
+        """The state before the first step for ``batch_size`` rows, as ``forward`` takes it: the
+        learned a<0> (and c<0>) when ``learn_initial_state``, else zeros; (L*D, B, n_a) each, of
+        ``like``'s dtype and device. Passing it equals passing ``state=None``."""
+        return self.cells["l0"].public_state(self._start_tensors(batch_size, like))
+
+    def _start_tensors(self, B: int, x: Tensor) -> tuple[Tensor, ...]:
+        names = self.cells["l0"].state_names
+        expected = (self.num_layers * self.num_directions, B, self.hidden_size)
+        if self.initial_state is not None:
+            return tuple(self.initial_state[name][:, None, :].expand(expected).to(x.dtype) for name in names)
+        return (x.new_zeros(expected),) * len(names)
+
     def _initial_states(self, state, B: int, x: Tensor) -> list[State]:
         """One state tuple per layer and direction, each tensor (B, n_a)."""
         names = self.cells["l0"].state_names
         rows = self.num_layers * self.num_directions
         expected = (rows, B, self.hidden_size)
         if state is None:
-            if self.initial_state is not None:
-                tensors = tuple(self.initial_state[name][:, None, :].expand(expected).to(x.dtype) for name in names)
-            else:
-                zeros = x.new_zeros(expected)
-                tensors = (zeros,) * len(names)
+            tensors = self._start_tensors(B, x)
         else:
-            tensors = (state,) if isinstance(state, Tensor) else tuple(state)
+            tensors = state_tensors(state)
             if len(tensors) != len(names):
                 raise ValueError(f"cell {self.cell_kind!r} has a state of {len(names)} tensor(s) ({', '.join(names)}), got {len(tensors)}")
             for name, tensor in zip(names, tensors):

@@ -135,7 +135,7 @@ def run_experiment(cells=("rnn", "gru", "lstm"), max_distance: int = 24, train_s
         for step in progress(steps, f"agreement: {cell}"):
             batch = rng.sample(train, 64)
             tokens = pad_sequences([[ids[w] for w in e.words] for e in batch])
-            loss = F.cross_entropy(model(tokens.tokens, tokens.lengths), torch.tensor([int(e.plural) for e in batch]))
+            loss = F.cross_entropy(model(tokens.tokens, tokens.lengths).logits, torch.tensor([int(e.plural) for e in batch]))
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -145,7 +145,7 @@ def run_experiment(cells=("rnn", "gru", "lstm"), max_distance: int = 24, train_s
         with torch.no_grad():
             for k, examples in tests.items():
                 tokens = pad_sequences([[ids[w] for w in e.words] for e in examples])
-                predicted = model(tokens.tokens, tokens.lengths).argmax(-1)
+                predicted = model(tokens.tokens, tokens.lengths).logits.argmax(-1)  # (B,)
                 accuracy[k] = float((predicted == torch.tensor([int(e.plural) for e in examples])).float().mean())
         results["accuracy"][cell] = accuracy
         results["hidden"][cell] = hidden

@@ -118,7 +118,7 @@ def compare_cells(lines: list[str], cells=("rnn", "gru", "lstm"), length: int = 
     probe = windows(batch)
 
     def loss_at(model, position):
-        logits, _ = model(probe)
+        logits = model(probe).logits  # (T, B, V)
         return F.cross_entropy(logits[position].float(), probe[position])
 
     def measure(model) -> Flow:
@@ -134,7 +134,7 @@ def compare_cells(lines: list[str], cells=("rnn", "gru", "lstm"), length: int = 
         optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
         for _ in progress(train_steps, f"gradients: {cell}"):
             tokens = windows(batch)
-            logits, _ = model(tokens)
+            logits = model(tokens).logits  # (T, B, V)
             loss = F.cross_entropy(logits.flatten(0, 1), tokens.flatten())
             optimizer.zero_grad()
             loss.backward()

@@ -1,9 +1,12 @@
 """Decoding: what a trained model produces and how likely it finds given text, split by job.
 
-* ``sampling``: novel sequences from any model with ``step(previous, state, batch_size) -> (logits,
-  state)`` (the logits of the next token given the previous one, None at the first step, where
-  x<1> = 0): the loop on any device, and on a GPU the CUDA-graph and fused-kernel samplers;
-* ``search``: greedy translation and beam search in encoder-decoder models;
+Every generating model offers the same two calls (``rnnkit.models.base.StepModel``): ``start(...)
+-> state`` and ``step(previous, state) -> ModelOutput`` (the logits of the next token given the
+previous one, None at the first step, where x<1> = 0; the new state; the attention, if any).
+
+* ``sampling``: novel sequences from such a model: the loop on any device, and on a GPU the
+  CUDA-graph and fused-kernel samplers;
+* ``search``: greedy translation and beam search in encoder-decoder models (``start(source, lengths)``);
 * ``scoring``: P(y<1..T>) = Π_t P(y<t> | y<1..t-1>) as log-probabilities.
 
 Everything is importable from ``rnnkit.decoding`` itself.

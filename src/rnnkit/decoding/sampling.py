@@ -1,4 +1,4 @@
-"""Sampling novel sequences from a language-model-like ``step``, as the course describes it: start
+"""Sampling novel sequences from a model's ``start``/``step`` (``rnnkit.models.base.StepModel``), as the course describes it: start
 from x<1> = 0 (or feed a prime text first), draw each token from the softmax, feed it back as the
 next input, stop at ``<EOS>`` or after ``max_length`` tokens. On a GPU the same loop runs without
 Python between tokens: replayed from a CUDA graph (``GraphedSampler``) or as fused Triton kernels
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from ..cells import map_state, state_tensors
 from ..errors import UsageError
 
 
@@ -94,19 +95,20 @@ def sample(
     if unk_id is not None and not options.allow_unk:
         banned = [*banned, unk_id]
     model.eval()
-    if fast and not prime and torch.device(device).type == "cuda" and hasattr(model, "step"):
+    if fast and not prime and torch.device(device).type == "cuda":
         return fast_sampler(model, num_samples, options, banned=banned).sample(eos_id, seed=seed)
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
     B = num_samples
-    state, previous = None, None
+    state, previous = model.start(B), None
     for token in prime:  # feed the prime text: its predictions are not used
-        _, state = model.step(previous, state, B)
+        state = model.step(previous, state).state
         previous = torch.full((B,), token, dtype=torch.long, device=device)
     out: list[list[int]] = [[] for _ in range(B)]
     done = torch.zeros(B, dtype=torch.bool)
     for _ in range(options.max_length):
-        logits, state = model.step(previous, state, B)  # (B, V)
-        chosen = next_token(logits, options, generator, banned)
+        step = model.step(previous, state)
+        state = step.state
+        chosen = next_token(step.logits, options, generator, banned)  # (B,) from logits (B, V)
         for b, token in enumerate(chosen.tolist()):
             if not done[b]:
                 if token == eos_id:
@@ -151,7 +153,7 @@ def fast_sampler(model: nn.Module, batch_size: int, options: SamplingOptions, *,
 
 
 class GraphedSampler:
-    """Samples from a language-model-like ``step`` with ``steps_per_replay`` tokens per CUDA-graph
+    """Samples from a model's ``step`` with ``steps_per_replay`` tokens per CUDA-graph
     replay: each token is drawn on the GPU and fed back inside the graph, so no Python runs between
     the tokens of a replay. The first step (x<1> = 0) runs eagerly and gives the state's shapes."""
 
@@ -162,15 +164,15 @@ class GraphedSampler:
     def _capture(self, previous: Tensor, state) -> None:
         self.banned = torch.tensor(self.banned, dtype=torch.long, device=previous.device)  # made before capturing
         self.static_previous = previous.clone()
-        self.static_state = tuple(s.clone() for s in state) if isinstance(state, tuple) else state.clone()
-        self.state_type = type(state) if isinstance(state, tuple) else None
+        self.static_state = map_state(Tensor.clone, state)
 
         def unrolled():
-            prev, st = self.static_previous, self._wrap(self.static_state)
+            prev, st = self.static_previous, self.static_state
             tokens = []
             for _ in range(self.K):
-                logits, st = self.model.step(prev, st, self.B)
-                prev = next_token_on_device(logits, self.options, self.banned)
+                step = self.model.step(prev, st)
+                st = step.state
+                prev = next_token_on_device(step.logits, self.options, self.banned)
                 tokens.append(prev)
             return torch.stack(tokens), prev, st
 
@@ -183,29 +185,24 @@ class GraphedSampler:
         with torch.cuda.graph(self.graph):
             self.out_tokens, out_previous, out_state = unrolled()
             self.static_previous.copy_(out_previous)
-            for static, new in zip(self._parts(self.static_state), self._parts(out_state)):
-                static.copy_(new)
+            self._copy_state(out_state)
 
-    def _wrap(self, parts):
-        return self.state_type(*parts) if self.state_type is not None else parts
-
-    @staticmethod
-    def _parts(state):
-        return tuple(state) if isinstance(state, tuple) else (state,)
+    def _copy_state(self, state) -> None:
+        for static, new in zip(state_tensors(self.static_state), state_tensors(state)):
+            static.copy_(new)
 
     @torch.no_grad()
     def sample(self, eos_id: int, seed: int | None = None) -> list[list[int]]:
         self.model.eval()
         if seed is not None:
             torch.manual_seed(seed)
-        logits, state = self.model.step(None, None, self.B)
-        first = next_token_on_device(logits, self.options, self.banned)
+        step = self.model.step(None, self.model.start(self.B))
+        first = next_token_on_device(step.logits, self.options, self.banned)
         if self.graph is None:
-            self._capture(first, state)
+            self._capture(first, step.state)
         else:
             self.static_previous.copy_(first)
-            for static, new in zip(self._parts(self.static_state), self._parts(state)):
-                static.copy_(new)
+            self._copy_state(step.state)
         rows = [first[:, None].cpu()]
         length = 1
         while length < self.options.max_length:

@@ -17,7 +17,7 @@ def token_log_probs(model: nn.Module, ids: Sequence[int], device: torch.device |
     """log P(y<t> | y<1..t-1>) for every token of one sequence, in one teacher-forced pass."""
     model.eval()
     tokens = torch.tensor(ids, dtype=torch.long, device=device)[:, None]  # (T, 1)
-    logits, _ = model(tokens)
+    logits = model(tokens).logits  # (T, 1, V)
     log_probs = F.log_softmax(logits.double(), dim=-1)[:, 0]  # (T, V)
     return log_probs.gather(1, tokens).squeeze(1).tolist()
 
@@ -26,10 +26,11 @@ def token_log_probs(model: nn.Module, ids: Sequence[int], device: torch.device |
 def token_log_probs_stepwise(model: nn.Module, ids: Sequence[int], device: torch.device | str = "cpu") -> list[float]:
     """The same, one token at a time through ``model.step`` (as sampling runs): a cross-check."""
     model.eval()
-    state, previous, out = None, None, []
+    state, previous, out = model.start(1), None, []
     for token in ids:
-        logits, state = model.step(previous, state, 1)
-        out.append(F.log_softmax(logits.double(), dim=-1)[0, token].item())
+        step = model.step(previous, state)
+        state = step.state
+        out.append(F.log_softmax(step.logits.double(), dim=-1)[0, token].item())
         previous = torch.tensor([token], dtype=torch.long, device=device)
     return out
 
@@ -39,5 +40,5 @@ def sequence_log_prob(model, source: Tensor, target_ids: Sequence[int]) -> float
     """log P(target_ids | source) with teacher forcing (target_ids should end with <EOS>)."""
     model.eval()
     target = torch.tensor(target_ids, dtype=torch.long, device=source.device)[:, None]
-    logits = model(source, None, target)  # (T, 1, V)
+    logits = model(source, None, target).logits  # (T, 1, V)
     return float(F.log_softmax(logits.double(), dim=-1)[:, 0].gather(1, target).sum())

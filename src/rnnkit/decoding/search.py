@@ -45,9 +45,10 @@ def translate_greedy(model, source: Tensor, lengths: Tensor, *, eos_id: int, max
     done = [False] * B
     previous = None
     for _ in range(max_length):
-        logits, state, weights = model.step(previous, state)
-        step_log_probs = F.log_softmax(logits.double(), dim=-1)  # sums of many log-probabilities: in float64
-        chosen = next_token(logits, options or SamplingOptions(greedy=True), generator, banned)
+        step = model.step(previous, state)
+        state, weights = step.state, step.attention  # attention: (B, S) or None
+        step_log_probs = F.log_softmax(step.logits.double(), dim=-1)  # sums of many log-probabilities: in float64
+        chosen = next_token(step.logits, options or SamplingOptions(greedy=True), generator, banned)
         for b, token in enumerate(chosen.tolist()):
             if done[b]:
                 continue
@@ -79,8 +80,9 @@ def beam_search(model, source: Tensor, lengths: Tensor, *, eos_id: int, beam: in
     finished: list[list[Hypothesis]] = [[] for _ in range(B)]
     previous = None
     for step in range(max_length):
-        logits, state, weights = model.step(previous, state)
-        log_probs = F.log_softmax(logits.double(), dim=-1)  # (B*K, V), summed in float64
+        step = model.step(previous, state)
+        state, weights = step.state, step.attention  # attention: (B*K, S) or None
+        log_probs = F.log_softmax(step.logits.double(), dim=-1)  # (B*K, V), summed in float64
         if banned:
             log_probs[:, list(banned)] = -torch.inf
         V = log_probs.shape[-1]

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from ..analysis import progress
-from ..cells import CELLS
+from ..cells import CELLS, state_tensors
 from ..engines import engines_for
 from ..metrics import percent
 from ..recurrent import Recurrent
@@ -45,7 +45,7 @@ def _max_difference(reference: Recurrent, other: Recurrent, x: torch.Tensor, len
     results = []
     for layer in (reference, other):
         out, final = layer(x, lengths=lengths)
-        finals = final if isinstance(final, tuple) else (final,)
+        finals = state_tensors(final)
         loss = out.pow(2).sum() + sum(f.sum() for f in finals)
         grads = torch.autograd.grad(loss, [x, *layer.parameters()])
         results.append([out, *finals, *grads])

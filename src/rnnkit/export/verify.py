@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
+from ..cells import state_tensors
 from ..errors import require
 
 
@@ -40,15 +41,12 @@ def _real(value: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     return value * mask.view(*mask.shape, *([1] * (value.dim() - 2)))
 
 
-def _state(state) -> list[torch.Tensor]:
-    return list(state) if isinstance(state, tuple) else [state]
-
-
 def _check_language_model(model, graphs, generator, T=7, B=4):
     V = model.output.out_features
     tokens = torch.randint(3, V, (T, B), generator=generator) if V > 3 else torch.full((T, B), V - 1)
     lengths = _lengths(generator, T, B)
-    logits, state = model(tokens, lengths=lengths)
+    out = model(tokens, lengths=lengths)
+    logits, state = out.logits, out.state  # (T, B, V)
     ids = torch.cat([torch.full((1, B), V), tokens[:-1]])  # id V: x<1> = 0
     return _carried_pairs(model, graphs, lengths, logits, state, input_ids=ids.numpy())
 
@@ -56,7 +54,8 @@ def _check_language_model(model, graphs, generator, T=7, B=4):
 def _check_piano_roll(model, graphs, generator, T=7, B=3):
     rolls = (torch.rand(T, B, 88, generator=generator) < 0.1).float()
     lengths = _lengths(generator, T, B)
-    logits, state = model(rolls, lengths=lengths)
+    out = model(rolls, lengths=lengths)
+    logits, state = out.logits, out.state  # (T, B, 88)
     x = torch.cat([torch.zeros(1, B, 88), rolls[:-1]])  # x<t> = v<t-1>
     return _carried_pairs(model, graphs, lengths, logits, state, rolls=x.numpy())
 
@@ -70,7 +69,7 @@ def _carried_pairs(model, graphs, lengths, logits, state, **inputs) -> list:
     names = model.recurrent.cells["l0"].state_names
     out = _run(session(graphs["model"]), lengths=lengths.int().numpy(), **inputs, **{f"state_{n}": zeros for n in names})
     pairs = [("logits", _real(logits, lengths), _real(torch.from_numpy(out["logits"]), lengths))]
-    return pairs + [(f"state_{n}", s, torch.from_numpy(out[f"state_{n}_out"])) for n, s in zip(names, _state(state))]
+    return pairs + [(f"state_{n}", s, torch.from_numpy(out[f"state_{n}_out"])) for n, s in zip(names, state_tensors(state))]
 
 
 def _check_tagger(model, graphs, generator, T=6, B=3, C=5):
@@ -82,7 +81,7 @@ def _check_tagger(model, graphs, generator, T=6, B=3, C=5):
     chars = torch.randint(1, n_chars, (T, B, C), generator=generator) * (torch.arange(C) < char_lengths[..., None])
     cases = torch.randint(1, 8, (T, B), generator=generator) * real
     batch = SimpleNamespace(words=words, chars=chars, char_lengths=char_lengths, cases=cases, lengths=lengths)
-    emissions = model.emissions(batch)
+    emissions = model(batch).logits  # (T, B, K)
     out = _run(session(graphs["model"]), words=words.numpy(), chars=chars.numpy(), char_lengths=char_lengths.int().numpy(), cases=cases.numpy(), lengths=lengths.int().numpy())
     pairs = [("emissions", _real(emissions, lengths), _real(torch.from_numpy(out["emissions"]), lengths))]
     if model.crf is not None:
@@ -94,7 +93,7 @@ def _check_classifier(model, graphs, generator, T=7, B=4):
     tokens = torch.randint(1, model.embedding.num_embeddings, (T, B), generator=generator)
     lengths = _lengths(generator, T, B)
     tokens = tokens * (torch.arange(T)[:, None] < lengths[None, :])
-    logits = model(tokens, lengths)
+    logits = model(tokens, lengths).logits  # (B, C)
     out = _run(session(graphs["model"]), tokens=tokens.numpy(), lengths=lengths.int().numpy())
     return [("logits", logits, torch.from_numpy(out["logits"])), ("probabilities", logits.softmax(-1), torch.from_numpy(out["probabilities"]))]
 
@@ -112,7 +111,8 @@ def _check_seq2seq(model, graphs, generator, S=6, B=3, steps=4):
     V = model.output.out_features
     previous = None
     for t in range(steps):
-        logits, state, weights = model.step(previous, state)
+        step = model.step(previous, state)
+        logits, state, weights = step.logits, step.state, step.attention  # (B, V), ..., (B, S) or None
         ids = np.full(B, V, np.int64) if previous is None else previous.numpy()
         out = _run(decoder, previous=ids, **feeds)
         pairs.append((f"logits<{t + 1}>", logits, torch.from_numpy(out["logits"])))

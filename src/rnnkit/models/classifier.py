@@ -35,8 +35,10 @@ from torch import Tensor, nn
 
 from ..data.vocab import Vocabulary
 from ..padding import length_mask
+from ..cells import hidden_state
 from ..recurrent import Recurrent
 from ..regularisers import Embedding, make_dropout
+from .base import ModelOutput
 from .registry import register_model
 from .heads import DeepHead, final_outputs
 from ..errors import UsageError
@@ -50,7 +52,7 @@ class LastPooling(nn.Module):
         super().__init__()
 
     def forward(self, outputs, state, mask):
-        a = state.a if isinstance(state, tuple) else state
+        a = hidden_state(state)  # (L*D, B, n_a)
         return final_outputs(state) if outputs.shape[-1] == 2 * a.shape[-1] else a[-1]
 
 
@@ -144,14 +146,14 @@ class Classifier(nn.Module):
         grouped = {id(p) for group in groups for p in group}
         return groups + [[p for p in self.parameters() if id(p) not in grouped]]
 
-    def forward(self, tokens: Tensor, lengths: Tensor | None = None) -> Tensor:
-        """Class scores (B, C) for token ids (T, B)."""
+    def forward(self, tokens: Tensor, lengths: Tensor | None = None) -> ModelOutput:
+        """Class scores (B, C) for token ids (T, B), and the recurrent stack's final state."""
         T, B = tokens.shape
         if self.training and self.word_dropout > 0:
             dropped = (torch.rand(tokens.shape, device=tokens.device) < self.word_dropout) & (tokens != PAD_ID)  # (T, B)
             tokens = tokens.masked_fill(dropped, UNK_ID)
-        outputs, state = self.recurrent(self.dropout(self.embedding(tokens)), lengths=lengths)
+        outputs, state = self.recurrent(self.dropout(self.embedding(tokens)), lengths=lengths)  # (T, B, D*n_a)
         if lengths is None:
             lengths = torch.full((B,), T)
         mask = length_mask(lengths.to(tokens.device), T)  # (T, B, 1)
-        return self.output(self.head(self.dropout(self.pool(outputs, state, mask))))
+        return ModelOutput(self.output(self.head(self.dropout(self.pool(outputs, state, mask)))), state)  # (B, C)

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from ..cells import RecurrentState, hidden_state
+
 
 class DeepHead(nn.Sequential):
     """``Linear -> tanh -> dropout`` once per entry of ``sizes``; no layers when ``sizes`` is empty.
@@ -27,7 +29,7 @@ class DeepHead(nn.Sequential):
         return super().forward(x)
 
 
-def final_outputs(state) -> Tensor:
+def final_outputs(state: RecurrentState) -> Tensor:
     """The last layer's final activations of both directions, joined: (B, 2 n_a)."""
-    a = state.a if isinstance(state, tuple) else state  # (L*D, B, n_a)
+    a = hidden_state(state)  # (L*D, B, n_a)
     return torch.cat([a[-2], a[-1]], dim=-1)

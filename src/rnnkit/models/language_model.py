@@ -19,8 +19,10 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from ..cells import RecurrentState, hidden_state
 from ..recurrent import Recurrent
 from ..regularisers import Embedding, activation_penalty, check_probability, make_dropout
+from .base import ModelOutput
 from .registry import register_model
 from .heads import DeepHead
 from ..errors import UsageError
@@ -124,23 +126,30 @@ class LanguageModel(nn.Module):
             return torch.cat([x.new_zeros(1, B, self.embedding.embedding_dim), x])  # x<1> = 0
         return self.embedding(torch.cat([previous[None], tokens[:-1]]))  # (T, B, E): one lookup, one embedding-dropout mask
 
-    def forward(self, tokens: Tensor, lengths: Tensor | None = None, state=None, previous: Tensor | None = None, penalty: bool = False):
-        """Logits (T, B, V) of ŷ<1..T> for targets ``tokens`` (T, B), and the final state; with
-        ``penalty``, also AR + TAR of this call (a scalar; ``activation_penalty``)."""
+    def forward(self, tokens: Tensor, lengths: Tensor | None = None, state: RecurrentState | None = None, previous: Tensor | None = None) -> ModelOutput:
+        """Logits (T, B, V) of ŷ<1..T> for targets ``tokens`` (T, B), continuing from ``state``
+        (None: a<0> = 0) with ``previous`` (B,) the token before them (None: x<1> = 0); the final
+        state; while training with ``ar_alpha`` or ``tar_beta``, AR + TAR of this call as the
+        penalty (a scalar; ``activation_penalty``)."""
         x = self.input_dropout(self.inputs(tokens, previous))
         a, state = self.recurrent(x, lengths=lengths, state=state)  # (T, B, n_a)
         dropped = self.dropout(a)  # (T, B, n_a)
         logits = self.output(self.head(dropped))  # (T, B, V)
-        if penalty:
-            return logits, state, activation_penalty(a, dropped, lengths, self.ar_alpha, self.tar_beta)
-        return logits, state
+        penalised = self.training and (self.ar_alpha or self.tar_beta)
+        penalty = activation_penalty(a, dropped, lengths, self.ar_alpha, self.tar_beta) if penalised else None
+        return ModelOutput(logits, state, penalty)
 
-    def step(self, previous: Tensor | None, state, batch_size: int):
+    def start(self, batch_size: int) -> RecurrentState:
+        """The state before the first step of ``batch_size`` rows: a<0> = 0."""
+        return self.recurrent.start_state(batch_size, self.embedding.weight)
+
+    def step(self, previous: Tensor | None, state: RecurrentState) -> ModelOutput:
         """One step for decoding: logits (B, V) of the next token given the previous one (None: the
-        first step, x<1> = 0) and the state so far (None: a<0> = 0)."""
+        first step, x<1> = 0) and the state so far (from ``start``), and the new state."""
         if previous is None:
-            x = self.embedding.weight.new_zeros(1, batch_size, self.embedding.embedding_dim)
+            B = hidden_state(state).shape[1]
+            x = self.embedding.weight.new_zeros(1, B, self.embedding.embedding_dim)  # (1, B, E): x<1> = 0
         else:
             x = self.embedding(previous)[None]  # (1, B, E)
-        a, state = self.recurrent(x, state=state)
-        return self.output(self.head(a[0])), state
+        a, state = self.recurrent(x, state=state)  # (1, B, n_a)
+        return ModelOutput(self.output(self.head(a[0])), state)  # (B, V)

@@ -23,8 +23,10 @@ import torch
 from torch import Tensor, nn
 
 from ..data.music import KEYS
+from ..cells import RecurrentState, hidden_state
 from ..recurrent import Recurrent
 from ..regularisers import make_dropout
+from .base import ModelOutput
 from .registry import register_model
 from .heads import DeepHead
 from ..errors import UsageError
@@ -67,19 +69,24 @@ class PianoRollModel(nn.Module):
     def config(self) -> dict:
         return dict(self._config)
 
-    def forward(self, rolls: Tensor, lengths: Tensor | None = None, state=None, previous: Tensor | None = None):
-        """Logits (T, B, 88) of p<1..T> for rolls (T, B, 88); x<1> = 0 (or ``previous``, (B, 88))."""
-        first = torch.zeros_like(rolls[:1]) if previous is None else previous[None]
-        x = torch.cat([first, rolls[:-1]])  # x<t> = v<t-1>
-        a, state = self.recurrent(self.input_dropout(x), lengths=lengths, state=state)
-        return self.output(self.head(self.dropout(a))), state
+    def forward(self, rolls: Tensor, lengths: Tensor | None = None, state: RecurrentState | None = None, previous: Tensor | None = None) -> ModelOutput:
+        """Logits (T, B, 88) of p<1..T> for rolls (T, B, 88) and the final state; x<1> = 0 (or
+        ``previous``, (B, 88))."""
+        first = torch.zeros_like(rolls[:1]) if previous is None else previous[None]  # (1, B, 88)
+        x = torch.cat([first, rolls[:-1]])  # (T, B, 88): x<t> = v<t-1>
+        a, state = self.recurrent(self.input_dropout(x), lengths=lengths, state=state)  # (T, B, n_a)
+        return ModelOutput(self.output(self.head(self.dropout(a))), state)
 
-    def step(self, previous: Tensor | None, state, batch_size: int):
-        """Logits (B, 88) of the next step given the previous one (None: x<1> = 0)."""
+    def start(self, batch_size: int) -> RecurrentState:
+        """The state before the first step of ``batch_size`` rows: a<0> = 0."""
+        return self.recurrent.start_state(batch_size, self.output.weight)
+
+    def step(self, previous: Tensor | None, state: RecurrentState) -> ModelOutput:
+        """Logits (B, 88) of the next step given the previous one (None: x<1> = 0), and the new state."""
         if previous is None:
-            previous = self.output.weight.new_zeros(batch_size, KEYS)
-        a, state = self.recurrent(previous[None], state=state)
-        return self.output(self.head(a[0])), state
+            previous = self.output.weight.new_zeros(hidden_state(state).shape[1], KEYS)  # (B, 88)
+        a, state = self.recurrent(previous[None], state=state)  # (1, B, n_a)
+        return ModelOutput(self.output(self.head(a[0])), state)
 
 
 @torch.no_grad()
@@ -90,15 +97,16 @@ def sample_rolls(model, steps: int, *, num: int = 1, temperature: float = 1.0, p
         raise UsageError(f"temperature must be positive, got {temperature}")
     model.eval()
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
-    state, previous, out = None, None, []
+    state, previous, out = model.start(num), None, []
     if primer is not None:
         for row in primer.to(device):
-            _, state = model.step(previous, state, num)
+            state = model.step(previous, state).state
             previous = row[None].expand(num, -1).float()
             out.append(previous)
     while len(out) < steps:
-        logits, state = model.step(previous, state, num)
-        probs = torch.sigmoid(logits.float() / temperature).cpu()
+        step = model.step(previous, state)
+        state = step.state
+        probs = torch.sigmoid(step.logits.float() / temperature).cpu()
         previous = torch.bernoulli(probs, generator=generator).to(device)
         out.append(previous)
     return torch.stack(out[:steps])

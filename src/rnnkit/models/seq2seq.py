@@ -29,8 +29,10 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor, nn
 
+from ..cells import RecurrentState, map_state, state_like, state_tensors
 from ..recurrent import Recurrent
 from ..regularisers import Embedding, make_dropout, same_masks
+from .base import ModelOutput
 from .registry import register_model
 from ..errors import UsageError
 
@@ -72,7 +74,7 @@ ATTENTIONS = {"multiplicative": MultiplicativeAttention, "additive": AdditiveAtt
 class DecoderState:
     """What the decoder carries from one step to the next, for B rows (sentences or beams)."""
 
-    rnn: Tensor | tuple  # the decoder's recurrent state, (L, B, n_a) or an LSTMState of two
+    rnn: RecurrentState  # the decoder's recurrent state, (L, B, n_a) or an LSTMState of two
     feed: Tensor | None  # h̃<t-1> (B, n_a) with input feeding
     memory: Tensor  # (S, B, D) encoder outputs
     keys: Tensor | None  # (S, B, n_a) attention keys
@@ -80,7 +82,7 @@ class DecoderState:
 
     def index_select(self, index: Tensor) -> "DecoderState":
         """Rows ``index`` of every part (beam search reorders and repeats rows)."""
-        rnn = type(self.rnn)(*(s.index_select(1, index) for s in self.rnn)) if isinstance(self.rnn, tuple) else self.rnn.index_select(1, index)
+        rnn = map_state(lambda s: s.index_select(1, index), self.rnn)  # (L, B', n_a) each
         pick = lambda t, dim: None if t is None else t.index_select(dim, index)  # noqa: E731
         return replace(self, rnn=rnn, feed=pick(self.feed, 0), memory=pick(self.memory, 1), keys=pick(self.keys, 1), mask=pick(self.mask, 1))
 
@@ -148,12 +150,12 @@ class Seq2Seq(nn.Module):
         """Encode ``source`` (S, B) and return the decoder's initial state."""
         S, B = source.shape
         memory, final = self.encoder(self.dropout(self.source_embedding(source)), lengths=lengths)  # (S, B, 2H)
-        finals = final if isinstance(final, tuple) else (final,)
+        finals = state_tensors(final)  # each (2L, B, n_a)
         L = self.encoder.num_layers
         # per state tensor: the last encoder layer's two directions joined, bridged, one per decoder layer
         states = tuple(torch.tanh(bridge(torch.cat([f[2 * L - 2], f[2 * L - 1]], dim=-1))) for bridge, f in zip(self.bridges, finals))
         states = tuple(s[None].expand(L, B, -1).contiguous() for s in states)
-        rnn = type(final)(*states) if isinstance(final, tuple) else states[0]
+        rnn = state_like(states, final)
         lengths = torch.full((B,), S) if lengths is None else torch.as_tensor(lengths)
         mask = torch.arange(S)[:, None] < lengths[None, :]  # (S, B)
         keys = self.attention.keys(memory) if self.attention is not None else None
@@ -168,7 +170,7 @@ class Seq2Seq(nn.Module):
         return torch.tanh(self.combine(torch.cat([context, h], dim=-1))), weights.t()
 
     # -- one step ----------------------------------------------------------------------------------------
-    def step(self, previous: Tensor | None, state: DecoderState) -> tuple[Tensor, DecoderState, Tensor | None]:
+    def step(self, previous: Tensor | None, state: DecoderState) -> ModelOutput:
         """Logits (B, V) of the next token given the previous one (None: y<0> = 0), the new state,
         and the attention weights (B, S) (None without attention)."""
         B = state.memory.shape[1]
@@ -185,12 +187,12 @@ class Seq2Seq(nn.Module):
         if self.attention is not None:
             h, weights = self.attend(h, state)
         logits = self.output(self.output_dropout(h))
-        return logits, replace(state, rnn=rnn, feed=h if self.input_feeding else None), weights
+        return ModelOutput(logits, replace(state, rnn=rnn, feed=h if self.input_feeding else None), attention=weights)
 
     # -- training ----------------------------------------------------------------------------------------
-    def forward(self, source: Tensor, source_lengths: Tensor | None, target: Tensor) -> Tensor:
-        """Logits (T, B, V) of y<1..T> (target (T, B)), teacher-forced with probability
-        ``teacher_forcing`` per step."""
+    def forward(self, source: Tensor, source_lengths: Tensor | None, target: Tensor) -> ModelOutput:
+        """Logits (T, B, V) of y<1..T> (target (T, B)) given the source (S, B), teacher-forced with
+        probability ``teacher_forcing`` per step (no state: the decoder has read the whole target)."""
         T = target.shape[0]
         if self.teacher_forcing == 1.0 and not self.input_feeding:  # every input known: one pass over time
             state = self.start(source, source_lengths)
@@ -202,13 +204,14 @@ class Seq2Seq(nn.Module):
                 weights = scores.masked_fill(~state.mask[None], -torch.inf).softmax(dim=1)
                 context = torch.einsum("tsb,sbd->tbd", weights, state.memory)
                 h = torch.tanh(self.combine(torch.cat([context, h], dim=-1)))
-            return self.output(self.output_dropout(h))
+            return ModelOutput(self.output(self.output_dropout(h)))  # (T, B, V)
         logits, previous = [], None
         with same_masks(self):  # one step at a time, one dropout mask per sentence all the same
             state = self.start(source, source_lengths)
             for t in range(T):
-                step_logits, state, _ = self.step(previous, state)
+                out = self.step(previous, state)
+                step_logits, state = out.logits, out.state
                 logits.append(step_logits)
                 use_truth = self.training is False or torch.rand(()) < self.teacher_forcing
                 previous = target[t] if use_truth else step_logits.argmax(-1).detach()
-        return torch.stack(logits)
+        return ModelOutput(torch.stack(logits))  # (T, B, V)

@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from ..recurrent import Recurrent
 from ..regularisers import Embedding, make_dropout
+from .base import ModelOutput
 from .registry import register_model
 from .crf import CRF
 from .heads import DeepHead, final_outputs
@@ -131,16 +132,18 @@ class Tagger(nn.Module):
     def config(self) -> dict:
         return dict(self._config)
 
-    def emissions(self, batch) -> Tensor:
-        """Emission scores E (T, B, num_tags)."""
+    def forward(self, batch, lengths: Tensor | None = None) -> ModelOutput:
+        """Emission scores E (T, B, num_tags) for a batch of words (``words``, ``chars``,
+        ``char_lengths``, ``cases``, with ``lm_features``: ``rnnkit.tasks.tagging``), of ``lengths`` (default: the batch's),
+        and the recurrent stack's final state."""
         lm = batch.lm_features if self.features.lm_features_size else None  # (T, B, lm_features_size): frozen LM states
-        w = self.dropout(self.features(batch.words, batch.chars, batch.char_lengths, batch.cases, lm))
-        a, _ = self.recurrent(w, lengths=batch.lengths)
-        return self.emit(self.head(self.dropout(a)))
+        w = self.dropout(self.features(batch.words, batch.chars, batch.char_lengths, batch.cases, lm))  # (T, B, F)
+        a, state = self.recurrent(w, lengths=batch.lengths if lengths is None else lengths)  # (T, B, D*n_a)
+        return ModelOutput(self.emit(self.head(self.dropout(a))), state)  # (T, B, K)
 
     def loss(self, batch) -> tuple[Tensor, int]:
         """The summed negative log-likelihood of the gold tags, and the number of words."""
-        emissions = self.emissions(batch)
+        emissions = self(batch).logits  # (T, B, K)
         count = int(batch.lengths.sum())
         if self.crf is not None:
             return self.crf.nll(emissions, batch.tags, batch.lengths).sum(), count
@@ -148,7 +151,8 @@ class Tagger(nn.Module):
 
     @torch.no_grad()
     def decode(self, batch) -> list[list[int]]:
-        emissions = self.emissions(batch)
+        """The best tag ids of each sentence, cut to its length: Viterbi over the CRF, or argmax."""
+        emissions = self(batch).logits  # (T, B, K)
         if self.crf is not None:
             return self.crf.viterbi(emissions, batch.lengths)
         best = emissions.argmax(-1)  # (T, B)

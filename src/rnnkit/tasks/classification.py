@@ -198,7 +198,7 @@ class ClassificationTask(TaskBase):
     # -- the trainer's Task protocol ----------------------------------------------------------------------
     def loss(self, model, batch, device):
         tokens, labels = batch
-        logits = model(tokens.tokens.to(device), tokens.lengths)
+        logits = model(tokens.tokens.to(device), tokens.lengths).logits  # (B, C)
         return F.cross_entropy(logits.float(), labels.to(device), weight=self.class_weights(device), reduction="sum"), len(labels)
 
     def typed_tokens(self, text: str) -> list[str]:
@@ -215,7 +215,7 @@ class ClassificationTask(TaskBase):
         size = self.data.eval_batch_size
         for i in range(0, len(texts), size):
             batch = pad_sequences([encode(t) for t in texts[i : i + size]])
-            out.append(model(batch.tokens.to(device), batch.lengths).float().softmax(-1).cpu())
+            out.append(model(batch.tokens.to(device), batch.lengths).logits.float().softmax(-1).cpu())
         return torch.cat(out)
 
     @torch.no_grad()
@@ -223,7 +223,7 @@ class ClassificationTask(TaskBase):
         model.eval()
         total, gold, predicted = 0.0, [], []
         for tokens, labels in self.batches_of(items, False).iterate(0):
-            logits = model(tokens.tokens.to(device), tokens.lengths).float()
+            logits = model(tokens.tokens.to(device), tokens.lengths).logits.float()  # (B, C)
             total += float(F.cross_entropy(logits, labels.to(device), reduction="sum"))
             gold += labels.tolist()
             predicted += logits.argmax(-1).tolist()
@@ -273,7 +273,7 @@ class ClassificationTask(TaskBase):
     def inspect_forward(self, model, text: str, device):
         """The tokens of ``text``; the class probabilities go with the last token."""
         tokens = inspected_tokens(self.tokenizer, text)
-        probs = model(torch.tensor(self.encode(text), device=device)[:, None])[0].float().softmax(-1)
+        probs = model(torch.tensor(self.encode(text), device=device)[:, None]).logits[0].float().softmax(-1)  # (C,)
         classes = sorted(zip(self.labels, probs.tolist()), key=lambda x: -x[1])
         return tokens, [None] * (len(tokens) - 1) + [[(label, round(p, 4)) for label, p in classes]]
 

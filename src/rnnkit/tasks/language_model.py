@@ -29,8 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import Tensor
 
-from ..cells import LSTMState
+from ..cells import map_state, state_fields, state_from_fields
 from ..data.batches import StreamBatches, TokenBatch, check_sequence_lengths
 from ..data.corpus import CorpusSentenceBatches, CorpusSplit, SeenLines, encode_file, is_prepared, prepare_corpus
 from ..data.textio import LINE_BREAK, DataError
@@ -79,11 +80,6 @@ class LMDataConfig:
             raise UsageError(f"batching must be 'sentences' or 'stream', got {self.batching!r}")
         if self.batching == "sentences" and self.line_breaks == "token":
             raise UsageError("batching 'sentences' needs line_breaks 'eos' (each line is a sentence); use batching 'stream'")
-
-
-def detach_state(state):
-    """A recurrent state (a tensor or an LSTMState) cut from its autograd history."""
-    return type(state)(*(s.detach() for s in state)) if isinstance(state, tuple) else state.detach()
 
 
 class ReversedIds:
@@ -265,15 +261,12 @@ class LanguageModelTask(TaskBase):
         ``tar_beta`` (training only), AR + TAR is added count times, so that the trainer's mean
         over tokens is the mean token loss + AR + TAR, as in AWD-LSTM."""
         batch = batch.to(device)
-        lm = getattr(model, "module", model)  # DistributedDataParallel holds the model as .module
-        penalised = bool(lm.training and (getattr(lm, "ar_alpha", 0) or getattr(lm, "tar_beta", 0)))
-        extra = {"penalty": True} if penalised else {}
-        logits, state, *penalty = model(batch.tokens, lengths=batch.lengths, state=self.carried, previous=batch.previous, **extra)
+        out = model(batch.tokens, lengths=batch.lengths, state=self.carried, previous=batch.previous)  # logits (T, B, V)
         if self.data.batching == "stream":  # carry the state into the next chunk, without its history
-            self.carried = detach_state(state)
-        total, count = token_loss(logits, batch.tokens, self.vocab.pad_id)
-        if penalised:
-            total = total + count * penalty[0]
+            self.carried = map_state(Tensor.detach, out.state)
+        total, count = token_loss(out.logits, batch.tokens, self.vocab.pad_id)
+        if out.penalty is not None:  # the model's AR + TAR, while training
+            total = total + count * out.penalty
         return total, count
 
     @torch.no_grad()
@@ -285,8 +278,9 @@ class LanguageModelTask(TaskBase):
         total, count, state = 0.0, 0, None
         for batch in batches.iterate(0):
             batch = batch.to(device)
-            logits, state = model(batch.tokens, lengths=batch.lengths, state=state if self.data.batching == "stream" else None, previous=batch.previous)
-            loss_sum, n = token_loss(logits, batch.tokens, self.vocab.pad_id)
+            out = model(batch.tokens, lengths=batch.lengths, state=state if self.data.batching == "stream" else None, previous=batch.previous)
+            state = out.state
+            loss_sum, n = token_loss(out.logits, batch.tokens, self.vocab.pad_id)
             total += float(loss_sum)
             count += n
         loss = total / max(count, 1)
@@ -305,7 +299,7 @@ class LanguageModelTask(TaskBase):
             words = self.tokenizer.tokenize(line)
             tokens += (words[::-1] if self.data.reverse else words) + (["<EOS>"] if self.data.line_breaks == "eos" else [NEWLINE])
         ids = [self.vocab.eos_id if t == "<EOS>" else self.vocab.ids.get(t, self.vocab.unk_id) for t in tokens]
-        logits, _ = model(torch.tensor(ids, device=device)[:, None])
+        logits = model(torch.tensor(ids, device=device)[:, None]).logits  # (T, 1, V)
         top = logits[:, 0].float().softmax(-1).topk(min(5, len(self.vocab)), dim=-1)
         predictions = [[(self.vocab.tokens[i], round(float(p), 4)) for p, i in zip(ps.tolist(), ix.tolist())] for ps, ix in zip(top.values, top.indices)]
         return tokens, predictions
@@ -320,14 +314,13 @@ class LanguageModelTask(TaskBase):
         return [f"{text!r}  ({'seen in training data' if seen else 'novel'})" for text, seen in samples]
 
     def state_dict(self) -> dict:
-        """Plain tensors, lists and dicts (a checkpoint loads with ``weights_only=True``): an
-        LSTMState is stored as its fields."""
-        carried = self.carried
-        return {"carried": carried._asdict() if isinstance(carried, LSTMState) else carried}
+        """Plain tensors, lists and dicts (a checkpoint loads with ``weights_only=True``): the carried
+        state as its fields (``rnnkit.cells.state_fields``)."""
+        return {"carried": None if self.carried is None else state_fields(self.carried)}
 
     def load_state_dict(self, state: dict) -> None:
         carried = state.get("carried")
-        self.carried = LSTMState(**carried) if isinstance(carried, dict) else carried
+        self.carried = None if carried is None else state_from_fields(carried)
 
     # -- sampling and scoring, for the CLI -------------------------------------------------------------
     def _sample_length(self) -> int:

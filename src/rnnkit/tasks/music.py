@@ -176,11 +176,11 @@ class MusicTask(TaskBase):
         """(summed NLL, number of time steps) for either representation."""
         if self.data.representation == "events":
             batch = batch.to(device)
-            logits, _ = model(batch.tokens, lengths=batch.lengths)
+            logits = model(batch.tokens, lengths=batch.lengths).logits  # (T, B, V)
             total, tokens = token_loss(logits, batch.tokens, self.vocab.pad_id)
             return total, (tokens - len(batch.lengths)) // self.data.voices  # steps: tokens without <EOS>
         rolls, lengths = batch
-        logits, _ = model(rolls.to(device), lengths=lengths)
+        logits = model(rolls.to(device), lengths=lengths).logits  # (T, B, 88)
         return bernoulli_nll(logits, rolls.to(device), lengths)
 
     def evaluate_examples(self, model, sequences: list[Sequence], device) -> dict:

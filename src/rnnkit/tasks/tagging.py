@@ -244,7 +244,7 @@ class TaggingTask(TaskBase):
         tokens = WORD.findall(text)
         if not tokens:
             raise UsageError("nothing to inspect: the text has no words")
-        emissions = model.emissions(self.on_device(self.collate([TaggedSentence(tokens, [])]), device))[:, 0].float().softmax(-1)
+        emissions = model(self.on_device(self.collate([TaggedSentence(tokens, [])]), device)).logits[:, 0].float().softmax(-1)  # (T, K)
         top = emissions.topk(min(3, len(self.tags)), dim=-1)
         return tokens, [[(self.tags[i], round(float(p), 4)) for p, i in zip(ps.tolist(), ix.tolist())] for ps, ix in zip(top.values, top.indices)]
 

@@ -179,7 +179,7 @@ class TranslationTask(TaskBase):
     # -- the trainer's Task protocol ----------------------------------------------------------------------
     def loss(self, model, batch, device):
         source, target = batch
-        logits = model(source.tokens.to(device), source.lengths, target.tokens.to(device))
+        logits = model(source.tokens.to(device), source.lengths, target.tokens.to(device)).logits  # (T, B, V)
         return token_loss(logits, target.tokens.to(device), self.target_vocab.pad_id)
 
     def evaluate(self, model, split: str, device) -> dict:
