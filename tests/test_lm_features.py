@@ -145,3 +145,28 @@ def test_a_run_that_is_no_language_model_is_one_line_naming_it(lm_runs, tmp_path
     assert len(err.splitlines()) == 1 and f"--lm-features {other}: " in err
     assert ("a tagger run; --lm-features takes language-model (lm) runs" if kind == "tagger" else "not an rnnkit run directory") in err
     assert not (tmp_path / "t").exists()
+
+
+def test_a_classifier_with_lm_features_trains_classifies_and_resumes(lm_runs, tmp_path, capsys):
+    train, run = tmp_path / "train.tsv", tmp_path / "classifier"
+    train.write_text("".join(f"{label}\t{text}\n" for label, text in [("pos", "Paris is great"), ("neg", "sale is over"), ("pos", "Teddy bears"), ("neg", "zzz !")] * 2))
+    small = ["--embedding-size", "4", "--hidden-size", "3", "--engine", "reference", "--no-progress", "--batch-size", "2", "--level", "whitespace"]
+    spec = f"{lm_runs['word']},{lm_runs['char-bwd']}"
+    assert main(["train", "classifier", str(train), "--valid", str(train), "--run", str(run), "--lm-features", spec, "--max-steps", "2", *small]) == 0
+    assert json.loads((run / "config.json").read_text())["model"]["lm_features_size"] == 24
+    capsys.readouterr()
+    assert main(["classify", str(run), "--json", "Paris is great", "zzz qqq"]) == 0
+    assert [len(json.loads(line)["probabilities"]) for line in capsys.readouterr().out.splitlines()] == [2, 2]
+    assert main(["train", "classifier", "--resume", "--run", str(run), "--max-steps", "3"]) == 0
+    from rnnkit.runs import open_run
+
+    task, model, _, device = open_run(run)
+    words = [["Paris", "is", "great"]]
+    expected = task.lm_features.features(words)  # (3, 1, 24): what the classifier reads beside its embeddings
+    seen = {}
+    model.recurrent.register_forward_pre_hook(lambda module, args, kwargs: seen.update(x=args[0]), with_kwargs=True)
+    task.probabilities(model, ["Paris is great"], device)
+    assert torch.equal(seen["x"][..., 4:], expected)
+    assert task.probabilities(model, ["", "Paris"], device).shape == (2, 2)  # an empty text: one <UNK>, one feature
+    assert main(["train", "classifier", str(train), "--lm-features", spec, "--level", "char", "--run", str(tmp_path / "c"), *small[:-2]]) == 2
+    assert "--lm-features gives features of words: it needs --level word or whitespace, not char" in capsys.readouterr().err

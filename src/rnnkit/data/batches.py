@@ -63,10 +63,11 @@ class TokenBatch:
     tokens: Tensor  # (T, B) int64
     lengths: Tensor | None = None  # (B,)
     previous: Tensor | None = None  # (B,)
+    words: list[list[str]] | None = None  # the tokens as read, where a task needs them (--lm-features)
 
     def to(self, device) -> "TokenBatch":
         move = lambda t: None if t is None else t.to(device)  # noqa: E731
-        return TokenBatch(self.tokens.to(device), self.lengths, move(self.previous))
+        return TokenBatch(self.tokens.to(device), self.lengths, move(self.previous), self.words)
 
     @property
     def num_tokens(self) -> int:

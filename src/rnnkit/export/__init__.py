@@ -33,6 +33,8 @@ def export_model(model) -> dict:
 
     if model.kind not in EXPORTERS:
         raise UsageError(f"export: no exporter for model kind {model.kind!r} (these have one: {', '.join(EXPORTERS)})")
+    if model.config().get("lm_features_size"):  # its inputs are other runs' hidden states (rnnkit.models.lm_features)
+        raise UsageError("export: no ONNX form for a model trained with --lm-features (it reads the language-model runs' states)")
     with torch.no_grad():
         return EXPORTERS[model.kind](model.cpu().float().eval())
 

@@ -110,6 +110,7 @@ class Classifier(nn.Module):
         locked_dropout: bool = False,
         weight_drop: float = 0.0,
         embedding_dropout: float = 0.0,
+        lm_features_size: int = 0,
     ):
         super().__init__()
         if pooling not in POOLINGS:
@@ -120,12 +121,13 @@ class Classifier(nn.Module):
             vocab_size=vocab_size, num_classes=num_classes, embedding_size=embedding_size, cell=cell, hidden_size=hidden_size,
             num_layers=num_layers, bidirectional=bidirectional, dropout=dropout, pooling=pooling, head_sizes=list(head_sizes),
             engine=engine, cell_options=dict(cell_options or {}), word_dropout=word_dropout, locked_dropout=locked_dropout,
-            weight_drop=weight_drop, embedding_dropout=embedding_dropout,
+            weight_drop=weight_drop, embedding_dropout=embedding_dropout, lm_features_size=lm_features_size,
         )  # fmt: skip
+        self.lm_features_size = lm_features_size  # 0: none; the task gives them (forward's ``lm_features``)
         self.word_dropout = word_dropout
         self.embedding = Embedding(vocab_size, embedding_size, padding_idx=0, dropout=embedding_dropout)
         self.recurrent = Recurrent(
-            cell, embedding_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional, dropout=dropout,
+            cell, embedding_size + lm_features_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional, dropout=dropout,
             engine=engine, weight_drop=weight_drop, locked_dropout=locked_dropout, **(cell_options or {}),
         )  # fmt: skip
         size = hidden_size * self.recurrent.num_directions
@@ -146,13 +148,18 @@ class Classifier(nn.Module):
         grouped = {id(p) for group in groups for p in group}
         return groups + [[p for p in self.parameters() if id(p) not in grouped]]
 
-    def forward(self, tokens: Tensor, lengths: Tensor | None = None) -> ModelOutput:
-        """Class scores (B, C) for token ids (T, B), and the recurrent stack's final state."""
+    def forward(self, tokens: Tensor, lengths: Tensor | None = None, lm_features: Tensor | None = None) -> ModelOutput:
+        """Class scores (B, C) for token ids (T, B), and the recurrent stack's final state; with
+        ``lm_features_size``, ``lm_features`` (T, B, lm_features_size) are the frozen language-model
+        states at each token (``rnnkit.models.lm_features``), joined to its embedding."""
         T, B = tokens.shape
         if self.training and self.word_dropout > 0:
             dropped = (torch.rand(tokens.shape, device=tokens.device) < self.word_dropout) & (tokens != PAD_ID)  # (T, B)
             tokens = tokens.masked_fill(dropped, UNK_ID)
-        outputs, state = self.recurrent(self.dropout(self.embedding(tokens)), lengths=lengths)  # (T, B, D*n_a)
+        x = self.embedding(tokens)  # (T, B, E)
+        if self.lm_features_size:
+            x = torch.cat([x, lm_features], dim=-1)  # (T, B, E + lm_features_size)
+        outputs, state = self.recurrent(self.dropout(x), lengths=lengths)  # (T, B, D*n_a)
         if lengths is None:
             lengths = torch.full((B,), T)
         mask = length_mask(lengths.to(tokens.device), T)  # (T, B, 1)

@@ -24,6 +24,7 @@ from ..data.tokenizers import make_tokenizer
 from ..data.vocab import SPECIALS, Vocabulary
 from ..data.word_vectors import initialise_rows, read_word_vectors, sized_from
 from ..errors import UsageError
+from ..models.lm_features import LMFeatures, lm_features_size, record_lm_features
 from ..metrics import classification_scores, percent
 from ..regularisers import EMBEDDING_REGULARISERS, RECURRENT_REGULARISERS
 from ..settings import positive_int, setting
@@ -50,6 +51,7 @@ class ClassificationDataConfig:
     class_weights: str = setting("none", choices=("none", "balanced"), help="balanced: weigh each class alike in the loss")
     word_vectors: str | None = setting(None, metavar="FILE", help="pre-trained word vectors (word2vec/GloVe/fastText text or word2vec binary) for the embedding rows of the words found (a word missing: its lowercase); the embedding size is the file's")
     init_from: str | None = setting(None, metavar="RUN[,RUN]", help="start the embedding and the recurrent layers from a trained language-model run (ULMFiT), or from a forward and a reversed one (bidirectional); its cell, sizes and layers are taken")
+    lm_features: str | None = setting(None, metavar="RUN[,RUN]", help="the hidden states of a trained language-model run, or of a forward and a reversed one (rnnkit train lm --reverse), at each word as frozen features joined to its embedding (TagLM, Flair); read again from these runs by classify, eval and resume")
 
     def check(self) -> None:
         if not self.train:
@@ -58,6 +60,10 @@ class ClassificationDataConfig:
             raise UsageError(f"unknown format {self.format!r}; choose one of: {', '.join(FORMATS)}")
         if self.word_vectors and self.init_from:
             raise UsageError("--word-vectors and --init-from both set the embedding; give one")
+        if self.lm_features and self.init_from:  # the language model's layers read its embedding alone
+            raise UsageError("--lm-features and --init-from: an encoder from a language model reads its embedding alone; give one")
+        if self.lm_features and self.level not in ("word", "whitespace"):
+            raise UsageError(f"--lm-features gives features of words: it needs --level word or whitespace, not {self.level}")
         if self.class_weights not in ("none", "balanced"):
             raise UsageError(f"class_weights must be 'none' or 'balanced', got {self.class_weights!r}")
 
@@ -107,6 +113,7 @@ class ClassificationTask(TaskBase):
         self._class_weights: torch.Tensor | None = None  # computed once, kept on the training device
         self.word_vectors = None  # rnnkit.data.word_vectors.WordVectors, read by prepare when asked
         self.pretrained = None  # rnnkit.tasks.pretrained.PretrainedEncoder, read by prepare when asked
+        self.lm_features = LMFeatures.read(data.lm_features) if data.lm_features else None  # frozen, from their runs
 
     def class_weights(self, device="cpu") -> torch.Tensor | None:
         """With ``balanced``: w_c = N / (C n_c) over the training examples (their mean weight is 1),
@@ -115,7 +122,7 @@ class ClassificationTask(TaskBase):
         if self.data.class_weights != "balanced":
             return None
         if self._class_weights is None:
-            counts = torch.bincount(torch.tensor([label for _, label in self._examples("train")]), minlength=len(self.labels)).double()
+            counts = torch.bincount(torch.tensor([example[1] for example in self._examples("train")]), minlength=len(self.labels)).double()
             self._class_weights = (counts.sum() / (len(self.labels) * counts.clamp(min=1))).float()
         self._class_weights = self._class_weights.to(device)  # a no-op after the first batch
         return self._class_weights
@@ -124,7 +131,7 @@ class ClassificationTask(TaskBase):
     def model_config(self, values: dict) -> dict:
         values = sized_from(self.word_vectors, values, "embedding_size")
         values = self.pretrained.model_values(values) if self.pretrained is not None else values
-        return self._model_config({"vocab_size": len(self.vocab), "num_classes": len(self.labels)}, values)
+        return self._model_config({"vocab_size": len(self.vocab), "num_classes": len(self.labels)} | lm_features_size(self.lm_features), values)
 
     def initialise(self, model) -> None:
         """The embedding rows of the words ``--word-vectors`` holds; the encoder of ``--init-from``."""
@@ -164,6 +171,7 @@ class ClassificationTask(TaskBase):
             task.pretrained = PretrainedEncoder.read(data.init_from, vocab.tokens)
             print(task.pretrained.describe(), file=sys.stderr, flush=True)
             record["init_from"] = task.pretrained.record()
+        record |= record_lm_features(task.lm_features, data)
         return task, record
 
     @classmethod
@@ -178,7 +186,10 @@ class ClassificationTask(TaskBase):
         ids = self.vocab.encode(self.tokenizer.tokenize(text))
         return ids or [self.vocab.unk_id]
 
-    def _encode_examples(self, items: list[LabeledText]) -> list[tuple[list[int], int]]:
+    def _encode_examples(self, items: list[LabeledText]) -> list[tuple]:
+        """(ids, label) of each item; (ids, label, words) with ``--lm-features``, whose models read the words."""
+        if self.lm_features is not None:
+            return [(self.encode(item.text), self.label_ids[item.label], self.lm_words(item.text)) for item in items]
         return [(self.encode(item.text), self.label_ids[item.label]) for item in items]
 
     def _examples(self, split: str) -> list[tuple[list[int], int]]:
@@ -188,7 +199,21 @@ class ClassificationTask(TaskBase):
 
     @staticmethod
     def collate(examples) -> tuple[TokenBatch, torch.Tensor]:
-        return pad_sequences([ids for ids, _ in examples]), torch.tensor([label for _, label in examples])
+        batch = pad_sequences([example[0] for example in examples])
+        batch.words = [example[2] for example in examples] if len(examples[0]) > 2 else None  # --lm-features
+        return batch, torch.tensor([example[1] for example in examples])
+
+    def lm_words(self, text: str, typed: bool = False) -> list[str]:
+        """The tokens of ``text`` in their case, for the language models of ``--lm-features`` (each reads
+        them as it read its training text), cut as the classifier cuts them; [""] for no token (one <UNK>)."""
+        tokens = self.typed_tokens(text) if typed else self.tokenizer.tokenize(text)
+        cased = make_tokenizer({**self.tokenizer.config(), "lowercase": False})
+        words = typed_tokens(cased, self.vocab, text) if typed else cased.tokenize(text)
+        return (words if len(words) == len(tokens) else tokens) or [""]  # a lowercasing that changes the cut: the classifier's
+
+    def lm_inputs(self, words: list[list[str]] | None, device) -> dict:
+        """The classifier's keyword for the frozen language models' features of ``words`` (``--lm-features``): (T, B, F)."""
+        return {} if self.lm_features is None else {"lm_features": self.lm_features.features(words, device)}
 
     def batches_of(self, items: list[LabeledText], train: bool):
         examples = self._examples("train") if train and items is self.splits.get("train") else self._encode_examples(items)
@@ -198,7 +223,7 @@ class ClassificationTask(TaskBase):
     # -- the trainer's Task protocol ----------------------------------------------------------------------
     def loss(self, model, batch, device):
         tokens, labels = batch
-        logits = model(tokens.tokens.to(device), tokens.lengths).logits  # (B, C)
+        logits = model(tokens.tokens.to(device), tokens.lengths, **self.lm_inputs(tokens.words, device)).logits  # (B, C)
         return F.cross_entropy(logits.float(), labels.to(device), weight=self.class_weights(device), reduction="sum"), len(labels)
 
     def typed_tokens(self, text: str) -> list[str]:
@@ -215,7 +240,8 @@ class ClassificationTask(TaskBase):
         size = self.data.eval_batch_size
         for i in range(0, len(texts), size):
             batch = pad_sequences([encode(t) for t in texts[i : i + size]])
-            out.append(model(batch.tokens.to(device), batch.lengths).logits.float().softmax(-1).cpu())
+            lm = self.lm_inputs([self.lm_words(t, typed) for t in texts[i : i + size]] if self.lm_features else None, device)
+            out.append(model(batch.tokens.to(device), batch.lengths, **lm).logits.float().softmax(-1).cpu())
         return torch.cat(out)
 
     @torch.no_grad()
@@ -223,7 +249,7 @@ class ClassificationTask(TaskBase):
         model.eval()
         total, gold, predicted = 0.0, [], []
         for tokens, labels in self.batches_of(items, False).iterate(0):
-            logits = model(tokens.tokens.to(device), tokens.lengths).logits.float()  # (B, C)
+            logits = model(tokens.tokens.to(device), tokens.lengths, **self.lm_inputs(tokens.words, device)).logits.float()  # (B, C)
             total += float(F.cross_entropy(logits, labels.to(device), reduction="sum"))
             gold += labels.tolist()
             predicted += logits.argmax(-1).tolist()
@@ -273,7 +299,8 @@ class ClassificationTask(TaskBase):
     def inspect_forward(self, model, text: str, device):
         """The tokens of ``text``; the class probabilities go with the last token."""
         tokens = inspected_tokens(self.tokenizer, text)
-        probs = model(torch.tensor(self.encode(text), device=device)[:, None]).logits[0].float().softmax(-1)  # (C,)
+        lm = self.lm_inputs([self.lm_words(text)] if self.lm_features else None, device)
+        probs = model(torch.tensor(self.encode(text), device=device)[:, None], **lm).logits[0].float().softmax(-1)  # (C,)
         classes = sorted(zip(self.labels, probs.tolist()), key=lambda x: -x[1])
         return tokens, [None] * (len(tokens) - 1) + [[(label, round(p, 4)) for label, p in classes]]
 
