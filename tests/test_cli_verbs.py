@@ -37,17 +37,23 @@ def visible_options(verb: str) -> set[str]:
 
 
 def test_help_and_version_answer_without_importing_torch():
-    verbs = [v for v in VERBS if v not in OWN_OPTIONS]
+    """Every verb's --help, ``train TASK --help`` for every task, and ``train``'s usage errors: the
+    task declarations (rnnkit.tasks.spec) and TrainingConfig are read without the tasks' torch code."""
+    from rnnkit.tasks import TASKS
+
+    answers = [["--help"], ["--version"]] + [[verb, "--help"] for verb in VERBS] + [["train", kind, "--help"] for kind in TASKS]
+    usage_errors = [["train"], ["train", "nope"], ["train", "lm", "--no-such-option"], ["train", "tagger", "--engine", "nope"],
+                    ["train", "lm", "--batch-size", "0"], ["prepare"]]
     child = f"""
 import contextlib, io, sys
 from rnnkit.cli import main
-for argv in [["--help"], ["--version"]] + [[verb, "--help"] for verb in {verbs!r}]:
-    with contextlib.redirect_stdout(io.StringIO()) as out:
+for argv, code in [(argv, 0) for argv in {answers!r}] + [(argv, 2) for argv in {usage_errors!r}]:
+    with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.redirect_stderr(io.StringIO()) as err:
         try:
             main(argv)
         except SystemExit as exit:
-            assert exit.code == 0, (argv, exit.code)
-    assert out.getvalue(), argv
+            assert exit.code == code, (argv, exit.code)
+    assert (out.getvalue() if code == 0 else err.getvalue()), argv
     heavy = sorted(m for m in ("torch", "numpy", "matplotlib") if m in sys.modules)
     assert not heavy, (argv, heavy)
 print("ok")

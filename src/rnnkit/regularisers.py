@@ -35,13 +35,10 @@ from torch import Tensor, nn
 
 from .errors import UsageError
 
-__all__ = ["EMBEDDING_REGULARISERS", "LM_REGULARISERS", "RECURRENT_REGULARISERS", "Embedding", "LockedDropout", "MaskHolder", "activation_penalty", "check_probability", "drop_connect", "make_dropout", "same_masks"]
+__all__ = ["Embedding", "LockedDropout", "MaskHolder", "activation_penalty", "check_probability", "drop_connect", "make_dropout", "same_masks"]
 
 
-# the model settings, with their defaults (off), for the tasks' model defaults; their help: rnnkit.tasks.base.MODEL_SETTINGS
-RECURRENT_REGULARISERS = dict(locked_dropout=False, weight_drop=0.0)  # every model with recurrent layers
-EMBEDDING_REGULARISERS = dict(embedding_dropout=0.0)  # every model with word embeddings
-LM_REGULARISERS = dict(input_dropout=None, ar_alpha=0.0, tar_beta=0.0)  # the language model
+# their model settings, defaults (off) and help: rnnkit.tasks.spec (RECURRENT_REGULARISERS ..., MODEL_SETTINGS), read without torch
 
 
 def check_probability(name: str, p: float) -> float:

@@ -2,7 +2,7 @@
 parses it, and ``rnnkit train``'s options are generated from such fields (``rnnkit.cli.train``).
 
 A setting of a task's data configuration, of the training configuration (``TrainingConfig``) or of a
-model (``rnnkit.tasks.base.MODEL_SETTINGS``) is declared with :func:`setting`, or with a plain
+model (``rnnkit.tasks.spec.MODEL_SETTINGS``) is declared with :func:`setting`, or with a plain
 ``dataclasses.field(metadata={"help": ...})``; everything but ``help`` is optional::
 
     batch_size: int = setting(32, type=positive_int, help="sequences per batch")

@@ -33,12 +33,12 @@ def add_parser(subparsers) -> None:
 
 def _corpus_settings() -> list:
     """The language model's data settings that make a prepared corpus (its files and tokenization:
-    ``rnnkit.data.corpus.SETTINGS``), as ``rnnkit train lm`` has them."""
-    from ..data.corpus import SETTINGS
+    ``rnnkit.data.text.CORPUS_SETTINGS``), as ``rnnkit train lm`` has them; read without importing torch."""
+    from ..data.text import CORPUS_SETTINGS
     from ..settings import settings_of
-    from ..tasks.language_model import LMDataConfig
+    from ..tasks.language_model_spec import LMDataConfig
 
-    return [row for row in settings_of(LMDataConfig) if row[0] in ("valid", "test", *SETTINGS)]
+    return [row for row in settings_of(LMDataConfig) if row[0] in ("valid", "test", *CORPUS_SETTINGS)]
 
 
 def run(args) -> int:

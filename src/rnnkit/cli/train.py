@@ -1,7 +1,8 @@
 """``rnnkit train TASK ...``: train a model; parsing and wiring only (the work is in rnnkit.runs).
 
 Nothing here names a task or a setting: the tasks come from the registry ``rnnkit.tasks.TASKS``,
-and each task's options are generated from the code (``rnnkit.settings``): its ``Data``
+and each task's options are generated from its declaration (``rnnkit.settings``, read without
+importing torch, so that ``rnnkit train KIND --help`` answers at once): its ``Data``
 dataclass's fields, its model settings (``model_defaults`` with ``MODEL_SETTINGS``'s help) and
 ``TrainingConfig``'s fields, each with its help, type, choices and default. A new setting is one
 field; a new task is one registered task class.
@@ -28,13 +29,14 @@ def add_parser(subparsers) -> None:
         description="Train a model for one of the tasks into a run directory (checkpoints, metrics, the best weights).",
     )
     tasks = parser.add_subparsers(dest="task", metavar="TASK", required=True)
-    for task in TASKS.values():
-        add_task_parser(tasks, task)
+    for kind in TASKS:
+        add_task_parser(tasks, TASKS.spec(kind))  # the declarations: no task module (nor torch) imported
     parser.set_defaults(verb="train")
 
 
 def add_task_parser(tasks, task) -> argparse.ArgumentParser:
-    """``rnnkit train KIND``'s parser, generated from the task class ``task``."""
+    """``rnnkit train KIND``'s parser, generated from the task's declaration ``task`` (a
+    ``rnnkit.tasks.spec.TaskSpec``: the task class, or what it inherits its settings from)."""
     from dataclasses import fields
 
     from ..settings import settings_of
@@ -90,7 +92,7 @@ def run(args) -> int:
     if args.resume:
         if not args.run:
             raise UsageError("--resume needs --run DIR")
-        data = sorted(key for key in given if key in TASKS[args.task].data_keys())
+        data = sorted(key for key in given if key in TASKS.spec(args.task).data_keys())
         if data:
             raise UsageError(f"--resume reads the data recorded in the run; give no data settings (given: {', '.join(data)})")
         _, summary = resume(args.run, given)

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import textio
-from .batches import MAX_SEQUENCE_STEPS
 from .textio import DataError
 from ..errors import UsageError
 
@@ -55,6 +54,8 @@ def read_conll(path: str | Path, token_column: int = 0, tag_column: int = -1) ->
     changed column count, an empty token, a tag not of the form O / B-X / I-X / E-X / S-X), or
     ``file: no tagged sentences``.
     """
+    from .batches import MAX_SEQUENCE_STEPS  # here: batches imports torch, and the tag schemes are read by rnnkit train --help
+
     name = textio.source_name(path)
     lines = textio.read_lines(path)
     tabs = any("\t" in line for line in lines)

@@ -68,7 +68,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..files import exclusive_lock
-from .text import split_sizes
+from .text import CORPUS_SETTINGS, split_sizes
 from .textio import BOM, DataError, not_utf8, open_bytes, read_text, unreadable
 from .tokenizers import WORD, Tokenizer, make_tokenizer
 from .vocab import Vocabulary
@@ -81,7 +81,7 @@ POOL_FROM_BYTES = 32 << 20  # word-level text this big is tokenized by worker pr
 SPLITS = ("train", "valid", "test")
 TRAIN, VALID, TEST = 0, 1, 2
 NEWLINE = "\n"
-SETTINGS = ("level", "lowercase", "bpe_vocab", "line_breaks", "max_vocab", "min_count", "split", "split_seed")
+SETTINGS = CORPUS_SETTINGS
 
 
 # -- hashing and permutations ----------------------------------------------------------------------------

@@ -13,6 +13,10 @@ from .textio import DataError
 
 __all__ = ["DataError", "fingerprint", "read_lines", "split_lines"]
 
+# the language model's data settings that make a prepared corpus (its tokens and its split; rnnkit.data.corpus):
+# kept here, where no torch is imported, for rnnkit prepare --help
+CORPUS_SETTINGS = ("level", "lowercase", "bpe_vocab", "line_breaks", "max_vocab", "min_count", "split", "split_seed")
+
 
 def read_lines(path: str | Path, keep_blank: bool = False) -> list[str]:
     """The lines of a UTF-8 text file (``"-"``: standard input), read through ``textio`` (BOM

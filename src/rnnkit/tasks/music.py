@@ -14,49 +14,21 @@ training sequence by a random number of semitones in [-transpose, transpose] eac
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from ..data.batches import SentenceBatches, pad_sequences
 from ..data.music import KEYS, Sequence, from_voice_tokens, piano_roll, read_chorales, read_midi_folder, to_voice_tokens, transpose
-from ..data.text import DataError, fingerprint, split_lines
+from ..data.text import fingerprint, split_lines
 from ..data.vocab import Vocabulary
 from ..models.losses import bernoulli_nll, token_loss
 from ..models.music import sample_rolls
 from ..files import RunDir
 from ..distributed import SINGLE
-from ..settings import nonnegative_int, positive_float, positive_int, probability, setting
 from .base import TaskBase
+from .music_spec import EVENT_DEFAULTS, MusicDataConfig, MusicSpec, PIANO_DEFAULTS  # noqa: F401  (its settings, imported from here too)
 from ..errors import UsageError
-from ..regularisers import RECURRENT_REGULARISERS
-
-
-@dataclass
-class MusicDataConfig:
-    train: list[str] | str = setting("", help="a JSB Chorales JSON/pickle file (with its splits) or a folder of MIDI files")
-    valid: str | None = setting(None, help="validation file or MIDI folder (none: the training file's own split)")
-    test: str | None = setting(None, help="test file or MIDI folder")
-    representation: str = setting("piano-roll", choices=("piano-roll", "events"),
-                                  help="piano-roll: 88 notes on or off per step; events: one token per voice per step")
-    voices: int = setting(4, type=positive_int, help="tokens per step with events")
-    step_seconds: float = setting(0.5, type=positive_float, help="MIDI folders: seconds per time step")
-    split: tuple[float, float] = setting((0.1, 0.1), type=probability, nargs=2, metavar=("VALID", "TEST"),
-                                         help="fractions of a MIDI folder split off for validation and test")
-    transpose: int = setting(0, type=nonnegative_int, help="augment: random shifts within this many semitones")
-    batch_size: int = setting(16, type=positive_int, help="sequences per batch")
-    eval_batch_size: int = setting(64, type=positive_int, help="sequences per batch in evaluation")
-
-    def check(self) -> None:
-        if not self.train:
-            raise DataError("no training data given")
-        if self.representation not in ("piano-roll", "events"):
-            raise UsageError(f"representation must be 'piano-roll' or 'events', got {self.representation!r}")
-
-
-PIANO_DEFAULTS = dict(cell="gru", hidden_size=256, num_layers=1, dropout=0.3, head_sizes=[], engine="auto", **RECURRENT_REGULARISERS)
-EVENT_DEFAULTS = dict(cell="gru", embedding_size=64, hidden_size=256, num_layers=1, dropout=0.3, head_sizes=[], engine="auto", **RECURRENT_REGULARISERS)
 
 
 def _read(path: str) -> dict[str, list[Sequence]]:
@@ -66,22 +38,9 @@ def _read(path: str) -> dict[str, list[Sequence]]:
     return read_chorales(p)
 
 
-class MusicTask(TaskBase):
-    """A polyphonic music model (piano roll or voice tokens) on JSB Chorales files or MIDI
+class MusicTask(MusicSpec, TaskBase):
+    """The work of the task that ``MusicSpec`` declares (its settings and ``rnnkit train`` help)."""
 
-    Train a one-to-many music model from x<1> = 0: a piano roll with 88 independent Bernoulli
-    outputs per step, or voice tokens with a language model. Reports the negative log-likelihood per
-    time step.
-
-    examples:
-      rnnkit train music jsb-chorales-quarter.json                     # its train/valid/test splits; piano roll
-      rnnkit train music midi_folder/ --representation events --transpose 3
-      rnnkit compose RUN --steps 64 --out song.mid --png song.png --temperature 0.9
-    """
-
-    kind = "music"
-    Data = MusicDataConfig
-    model_defaults = EVENT_DEFAULTS  # for model_keys; model_config picks by representation
     vocabularies = {"vocab.json": "vocab"}  # events only (None with the piano roll: not saved)
 
     def __init__(self, data: MusicDataConfig, vocab: Vocabulary | None = None, splits=None):
@@ -91,10 +50,6 @@ class MusicTask(TaskBase):
         self.model_kind = "piano-roll" if data.representation == "piano-roll" else "lm"
 
     # -- configuration -----------------------------------------------------------------------------------
-    @classmethod
-    def model_keys(cls):
-        return {*super().model_keys(), "input_dropout"}
-
     def model_config(self, values: dict) -> dict:
         piano = self.model_kind == "piano-roll"
         sizes = {} if piano else {"vocab_size": len(self.vocab)}

@@ -17,8 +17,8 @@ import torch
 from torch import Tensor
 
 from ..data.batches import SentenceBatches
-from ..data.conll import SCHEMES, TaggedSentence, convert, entities, read_conll
-from ..data.text import DataError, fingerprint
+from ..data.conll import TaggedSentence, convert, entities, read_conll
+from ..data.text import fingerprint
 from ..data.tokenizers import WORD
 from ..data.vocab import SPECIALS, Vocabulary
 from ..data.word_vectors import initialise_rows, read_word_vectors, sized_from
@@ -27,33 +27,8 @@ from ..metrics import entity_scores, percent
 from ..models.lm_features import LMFeatures, lm_features_size, record_lm_features
 from ..models.tagger import casing
 from ..distributed import SINGLE
-from ..regularisers import EMBEDDING_REGULARISERS, RECURRENT_REGULARISERS
-from ..settings import positive_int, probability, setting
 from .base import TaskBase, treebank_vocabulary, treebank_words
-
-
-@dataclass
-class TaggingDataConfig:
-    train: list[str] | str = setting("", help="training CoNLL file(s)")
-    valid: str | None = setting(None, help="validation CoNLL file (early stopping on its entity F1)")
-    test: str | None = setting(None, help="test CoNLL file")
-    token_column: int = setting(0, type=int, help="column of the token")
-    tag_column: int = setting(-1, type=int, help="column of the tag, negative from the end")
-    scheme: str = setting("iob1", choices=SCHEMES, help="tag scheme of the files (CoNLL-2003: iob1)")
-    train_scheme: str = setting("iobes", choices=SCHEMES, help="scheme the model learns")
-    min_count: int = setting(1, type=positive_int, help="keep words seen at least this often")
-    singleton_unk: float = setting(0.5, type=probability, help="probability of replacing a word seen once by <UNK> in training")
-    batch_size: int = setting(10, type=positive_int, help="sentences per batch")
-    eval_batch_size: int = setting(64, type=positive_int, help="sentences per batch in evaluation and tagging")
-    word_vectors: str | None = setting(None, metavar="FILE", help="pre-trained word vectors (word2vec/GloVe/fastText text or word2vec binary) for the embedding rows of the words found (a word missing: its lowercase, digits as 0); the word embedding size is the file's")
-    lm_features: str | None = setting(None, metavar="RUN[,RUN]", help="the hidden states of a trained language-model run, or of a forward and a reversed one (rnnkit train lm --reverse), at each word as frozen features joined to its representation (TagLM, Flair); read again from these runs by tag, eval and resume")
-
-    def check(self) -> None:
-        if not self.train:
-            raise DataError("no training file given")
-        for scheme in (self.scheme, self.train_scheme):
-            if scheme not in SCHEMES:
-                raise UsageError(f"unknown tag scheme {scheme!r}; choose one of: {', '.join(SCHEMES)}")
+from .tagging_spec import MODEL_DEFAULTS, TaggingDataConfig, TaggingSpec  # noqa: F401  (its settings, imported from here too)
 
 
 @dataclass
@@ -77,28 +52,9 @@ def normalize_word(word: str) -> str:
     return re.sub(r"\d", "0", word.lower())
 
 
-MODEL_DEFAULTS = dict(
-    word_embedding_size=100, char_embedding_size=25, char_hidden_size=25, casing_size=4, cell="lstm", hidden_size=200,
-    num_layers=1, bidirectional=True, dropout=0.5, head_sizes=[], crf=True, engine="auto", **RECURRENT_REGULARISERS, **EMBEDDING_REGULARISERS,
-)  # fmt: skip
+class TaggingTask(TaggingSpec, TaskBase):
+    """The work of the task that ``TaggingSpec`` declares (its settings and ``rnnkit train`` help)."""
 
-
-class TaggingTask(TaskBase):
-    """A sequence tagger (named entities) on CoNLL column files
-
-    Train a tagger: words, character-level and casing features -> bidirectional recurrent stack -> a
-    tag per word, with a linear-chain CRF output layer by default. Scored with entity-level F1
-    (seqeval, strict IOB2).
-
-    examples:
-      rnnkit train tagger eng.train --valid eng.testa --test eng.testb        # CoNLL-2003: BiLSTM-CRF
-      rnnkit train tagger train.conll --tag-column 1 --scheme iob2 --no-crf --one-direction
-      rnnkit tag RUN "Teddy Roosevelt was a great President."
-    """
-
-    kind = "tagger"
-    Data = TaggingDataConfig
-    model_defaults = MODEL_DEFAULTS
     vocabularies = {"vocab.json": "words", "chars.json": "chars"}
     names = {"tags.json": "tags"}
 

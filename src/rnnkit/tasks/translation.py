@@ -8,7 +8,6 @@ run. Targets end with ``<EOS>``; the decoder's first input is the zero vector, a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -23,70 +22,13 @@ from ..decoding import beam_search, max_target_length, translate_greedy
 from ..errors import UsageError, require
 from ..metrics import percent
 from ..models.losses import token_loss
-from ..regularisers import EMBEDDING_REGULARISERS, RECURRENT_REGULARISERS
-from ..settings import nonnegative_float, nonnegative_int, positive_float, positive_int, setting
 from .base import TaskBase, inspected_tokens, typed_tokens
+from .translation_spec import MODEL_DEFAULTS, TranslationDataConfig, TranslationSpec  # noqa: F401  (its settings, imported from here too)
 
 
-@dataclass
-class TranslationDataConfig:
-    source: str | None = setting(None, help="training source file (line-aligned with --target)")
-    target: str | None = setting(None, help="training target file")
-    valid_source: str | None = setting(None, help="validation source file")
-    valid_target: str | None = setting(None, help="validation target file")
-    test_source: str | None = setting(None, help="test source file")
-    test_target: str | None = setting(None, help="test target file")
-    # > 0: the built-in date task with this many training pairs (no files)
-    dates: int = setting(0, type=positive_int, help="the built-in date task: this many generated training pairs (human date -> ISO)")
-    date_locales: list[str] | None = setting(None, nargs="+", help="Babel locales for the date task (none: en_US)")
-    level: str = setting("word", choices=("char", "word", "whitespace", "bpe"), help="tokens on both sides")
-    lowercase: bool = setting(False, help="lowercase both sides", off_help="keep the case")
-    bpe_vocab: int = setting(8000, type=positive_int, help="BPE vocabulary size")
-    shared_vocab: bool = setting(False, help="one vocabulary for both sides", off_help="a vocabulary per side")
-    max_vocab: int | None = setting(None, type=positive_int, help="keep at most this many tokens per side")
-    min_count: int = setting(1, type=positive_int, help="keep tokens seen at least this often")
-    max_length: int = setting(80, type=positive_int, help="skip training pairs longer than this")
-    batch_size: int = setting(64, type=positive_int, help="pairs per batch")
-    eval_batch_size: int = setting(64, type=positive_int, help="pairs per batch in evaluation and translation")
-    beam: int = setting(5, type=positive_int, help="beam width for the test set (and translate's default)")
-    length_alpha: float = setting(0.6, type=nonnegative_float, help="length normalisation exponent of beam search")
-    # maximum output length = ratio * source length + extra
-    length_ratio: float = setting(1.5, type=positive_float, help="longest output: this times the source length, plus --length-extra")
-    length_extra: int = setting(10, type=nonnegative_int, help="see --length-ratio")
-    eval_beam: int = setting(1, type=positive_int, help="beam width for validation during training (1: greedy, fast)")
-    eval_sentences: int | None = setting(None, type=positive_int, help="score validation BLEU on the first N sentences only (none: all)")
+class TranslationTask(TranslationSpec, TaskBase):
+    """The work of the task that ``TranslationSpec`` declares (its settings and ``rnnkit train`` help)."""
 
-    def check(self) -> None:
-        if not self.dates and not (self.source and self.target):
-            raise DataError("give --source and --target training files, or --dates N for the built-in date task")
-        for a, b in (("valid_source", "valid_target"), ("test_source", "test_target")):
-            if bool(getattr(self, a)) != bool(getattr(self, b)):
-                raise DataError(f"give both {a.replace('_', '-')} and {b.replace('_', '-')}, or neither")
-
-
-MODEL_DEFAULTS = dict(
-    cell="gru", embedding_size=256, hidden_size=256, num_layers=1, dropout=0.3, attention="multiplicative",
-    input_feeding=False, teacher_forcing=1.0, shared_embeddings=False, engine="auto", **RECURRENT_REGULARISERS, **EMBEDDING_REGULARISERS,
-)  # fmt: skip
-
-
-class TranslationTask(TaskBase):
-    """An encoder-decoder with attention (translation) on line-aligned files
-
-    Train a bidirectional encoder and an attentive decoder started from the encoder's final state.
-    Validation picks the weights with the best BLEU (sacreBLEU on detokenized output); the test set
-    is decoded with beam search.
-
-    examples:
-      rnnkit train seq2seq --dates 20000 --level char                          # the course's date task, no files
-      rnnkit train seq2seq --source train.de --target train.en --valid-source val.de --valid-target val.en \\
-          --test-source test.de --test-target test.en --level word --attention additive
-      rnnkit translate RUN "ein mann mit einem orangefarbenen hut ." --beam 5 --nbest 3
-    """
-
-    kind = "seq2seq"
-    Data = TranslationDataConfig
-    model_defaults = MODEL_DEFAULTS
     vocabularies = {"source_vocab.json": "source_vocab", "target_vocab.json": "target_vocab"}
     tokenizers = {"source_tokenizer.json": "source_tokenizer", "target_tokenizer.json": "target_tokenizer"}
 

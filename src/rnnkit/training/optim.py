@@ -17,6 +17,7 @@ import math
 import torch
 from torch import nn
 from ..errors import UsageError
+from .config import SCHEDULES  # the names live with the torch-free settings (rnnkit train --help)
 
 OPTIMIZERS = {
     "adam": lambda params, lr, weight_decay, momentum: torch.optim.Adam(params, lr=lr, weight_decay=weight_decay),
@@ -26,7 +27,6 @@ OPTIMIZERS = {
     # improving (TrainingConfig.nt_patience), as torch.optim.ASGD would with its start t0 chosen late
     "nt-asgd": lambda params, lr, weight_decay, momentum: torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, momentum=momentum),
 }
-SCHEDULES = ("constant", "cosine", "plateau", "slanted")
 SLANTED_CUT, SLANTED_RATIO = 0.1, 32  # ULMFiT's cut_frac and ratio
 
 

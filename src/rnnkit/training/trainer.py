@@ -32,7 +32,7 @@ import random
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict
 from typing import Any, Iterator, Protocol, runtime_checkable
 
 import torch
@@ -43,10 +43,9 @@ from ..errors import UsageError
 from ..files import CheckpointError, RunDir, _write_new, load_weights_file
 from .checkpoint import STATE, Checkpoint, Checkpoints, MetricsLog, load_state, state_bytes, test_point
 from ..distributed import Shard, all_sum, barrier, broadcast_flag, local_device, setup
-from ..settings import check_settings, ema_decay, nonnegative_float, nonnegative_int, number, positive_float, positive_int, probability, setting
-from .optim import OPTIMIZERS, SCHEDULES, make_optimizer, make_schedule, unfreeze_top
+from .config import PRECISIONS, TrainingConfig  # noqa: F401  (imported from here too)
+from .optim import make_optimizer, make_schedule, unfreeze_top
 
-PRECISIONS = ("fp32", "bf16", "fp16")  # autocast's dtypes on CUDA (fp16 with a gradient scaler)
 
 
 @runtime_checkable
@@ -75,59 +74,6 @@ class Task(Protocol):
 
 class TrainingDiverged(UsageError):
     """The training loss or the gradient norm stopped being finite; the message names the step."""
-
-
-@dataclass
-class TrainingConfig:
-    """How to train: the optimizer and its schedule, when to evaluate, stop and checkpoint, where to
-    run. Each field is a ``rnnkit train`` option of the same name (``rnnkit.settings``)."""
-
-    epochs: int = setting(10, type=positive_int, help="passes over the training data")
-    max_steps: int | None = setting(None, type=positive_int, help="stop after this many steps (overrides --epochs)")
-    lr: float = setting(2e-3, type=positive_float, help="learning rate")
-    optimizer: str = setting("adamw", choices=tuple(OPTIMIZERS), help="the optimizer")
-    weight_decay: float = setting(0.0, type=nonnegative_float, help="L2 penalty (decoupled with adamw)")
-    momentum: float = setting(0.0, type=probability, help="for sgd")
-    schedule: str = setting("cosine", choices=SCHEDULES, help="how the learning rate changes over the steps (slanted: ULMFiT's slanted triangle, up over the first 10%, then down)")
-    warmup_steps: int = setting(0, type=nonnegative_int, help="linear warm-up")
-    # ULMFiT's fine-tuning (rnnkit.training.optim), for models with layer groups (the classifier)
-    discriminative_lr: float = setting(1.0, type=number(float, low=1, name="factor"), metavar="FACTOR", help="layer group d levels below the top learns at lr / FACTOR^d (ULMFiT: 2.6; 1 = off)")
-    gradual_unfreezing: bool = setting(False, help="train only the top layer group in epoch 1, the top two in epoch 2, ... (ULMFiT)")
-    clip: float | None = setting(1.0, type=nonnegative_float, help="clip the gradient norm to this (0 = off)")  # None: no clipping
-    ema: float | None = setting(None, type=ema_decay, help="evaluate a moving average of the weights with this decay, e.g. 0.998")
-    nt_patience: int = setting(5, type=positive_int, help="for --optimizer nt-asgd: start averaging the weights once this many evaluations in a row have not improved on the best (AWD-LSTM's nonmono)")
-    patience: int | None = setting(None, type=positive_int, help="early stop after this many evaluations without improvement")
-    eval_every: int | None = setting(None, type=positive_int, help="steps between evaluations (none: once per epoch)")
-    sample_every: int | None = setting(None, type=nonnegative_int, help="print samples every this many steps (language models)")
-    log_every: int = setting(50, type=positive_int, help="steps per metrics row")
-    time_limit: float | None = setting(None, type=positive_float, help="seconds of training, over all resumes, then checkpoint and stop")
-    stop_at_step: int | None = setting(None, type=positive_int, help="checkpoint and stop at this step (resumable)")
-    save_every_steps: int | None = setting(None, type=positive_int, help="checkpoint every this many steps, besides each evaluation")
-    # ... and after this many minutes without one (a kill loses less)
-    save_every_minutes: float | None = setting(5.0, type=positive_float, help="checkpoint when this many minutes passed since the last one")
-    keep_checkpoints: int = setting(2, type=positive_int, help="newest checkpoints kept in RUN/checkpoints")
-    skip_non_finite: bool = setting(False, help="skip a step whose loss or gradient norm is NaN or infinite",
-                                    off_help="stop the training at such a step")
-    seed: int = setting(0, type=nonnegative_int, help="seed of the initial weights, the batch order and dropout")
-    device: str = setting("auto", help="auto, cpu, cuda, cuda:1 ...")
-    precision: str = setting("fp32", choices=PRECISIONS, help="mixed precision (autocast) on CUDA")
-    progress: bool = setting(True, help="show a progress bar", off_help="no progress bar")
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "TrainingConfig":
-        """The configuration of ``values``' training settings (others are ignored); ``clip`` 0 is
-        no clipping (None), as ``--clip 0`` says."""
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in values.items() if k in known}
-        if values.get("clip") == 0:
-            values["clip"] = None
-        return cls(**values)
-
-    def check(self, source: str = "training setting") -> None:
-        """A one-line ``UsageError`` for a setting of the wrong type, not finite, out of range or not
-        one of its choices, by the field's own option (settings from a config file or a resumed run
-        do not pass through the command line's checks)."""
-        check_settings(self, source)
 
 
 def resolve_device(name: str) -> torch.device:
