@@ -60,7 +60,7 @@ from torch import Tensor, nn
 from torch.utils._pytree import tree_leaves, tree_map_only, tree_structure, tree_unflatten
 from torch.utils.hooks import RemovableHandle
 
-from .errors import UsageError
+from .errors import UsageError, registered
 
 __all__ = [
     "CELLS",
@@ -165,10 +165,7 @@ def register_cell(cls: type[Cell]) -> type[Cell]:
 
 def cell_class(kind: str) -> type[Cell]:
     """The registered cell class called ``kind``; a one-line error lists the known kinds."""
-    try:
-        return CELLS[kind]
-    except KeyError:
-        raise UsageError(f"unknown cell {kind!r}; choose one of: {', '.join(CELLS)}") from None
+    return registered(CELLS, kind, "cell")
 
 
 def make_cell(kind: str, input_size: int, hidden_size: int, **options) -> Cell:

@@ -47,4 +47,14 @@ def require(module: str, *, extra: str, purpose: str):
         raise UsageError(f"{purpose} with {module.split('.')[0]}, which is not installed: pip install 'rnnkit[{extra}]'") from None
 
 
-__all__ = ["USER_ERRORS", "DataError", "UnexpectedArgumentError", "UsageError", "require"]
+def registered(registry, name, what: str, choices=None):
+    """``registry[name]`` (a registry of kinds: cells, engines, models, poolings, ...), or the one-line
+    ``UsageError`` ``unknown WHAT 'NAME'; choose one of: ...`` listing ``choices`` (default: the
+    registry's names), e.g. ``registered(CELLS, "gur", "cell")``."""
+    try:
+        return registry[name]
+    except KeyError:
+        raise UsageError(f"unknown {what} {name!r}; choose one of: {', '.join(registry if choices is None else choices)}") from None
+
+
+__all__ = ["USER_ERRORS", "DataError", "UnexpectedArgumentError", "UsageError", "registered", "require"]

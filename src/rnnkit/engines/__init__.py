@@ -22,7 +22,7 @@ from .base import DirectionalEngine, Engine, State
 from .fused import FusedEngine, PersistentTritonEngine, TritonEngine
 from .native import NativeEngine
 from .reference import ReferenceEngine
-from ..errors import UsageError
+from ..errors import UsageError, registered
 
 __all__ = ["ENGINES", "DirectionalEngine", "Engine", "State", "choose_engine", "engine_named", "engines_for", "check_engine"]
 
@@ -42,10 +42,7 @@ AUTO_ORDER_DEFAULT = ("fused", "reference")
 
 def engine_named(name: str) -> Engine:
     """The engine registered as ``name``; a one-line error lists the choices."""
-    try:
-        return ENGINES[name]
-    except KeyError:
-        raise UsageError(f"unknown engine {name!r}; choose one of: auto, {', '.join(ENGINES)}") from None
+    return registered(ENGINES, name, "engine", ("auto", *ENGINES))
 
 
 def check_engine(name: str, cell: Cell) -> None:

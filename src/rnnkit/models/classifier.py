@@ -41,40 +41,40 @@ from ..regularisers import Embedding, make_dropout
 from .base import ModelOutput
 from .registry import register_model
 from .heads import DeepHead, final_outputs
-from ..errors import UsageError
+from ..errors import UsageError, registered
 
 
 PAD_ID, UNK_ID = Vocabulary.pad_id, Vocabulary.unk_id
 
 
-class LastPooling(nn.Module):
+class Pooling(nn.Module):
+    """One vector per sequence from its real steps: built from the size D of a step's outputs,
+    ``forward(outputs (T, B, D), state, mask (T, B, 1)) -> (B, D)``; ``state`` is the stack's final
+    ``RecurrentState``, ``mask`` True on real steps. The parameter-free poolings ignore the size."""
+
     def __init__(self, size: int):
         super().__init__()
 
+
+class LastPooling(Pooling):
     def forward(self, outputs, state, mask):
         a = hidden_state(state)  # (L*D, B, n_a)
         return final_outputs(state) if outputs.shape[-1] == 2 * a.shape[-1] else a[-1]
 
 
-class MaxPooling(nn.Module):
-    def __init__(self, size: int):
-        super().__init__()
-
+class MaxPooling(Pooling):
     def forward(self, outputs, state, mask):  # outputs (T, B, D), mask (T, B, 1)
         return outputs.masked_fill(~mask, -torch.inf).amax(dim=0)
 
 
-class MeanPooling(nn.Module):
-    def __init__(self, size: int):
-        super().__init__()
-
+class MeanPooling(Pooling):
     def forward(self, outputs, state, mask):
-        return (outputs * mask).sum(dim=0) / mask.sum(dim=0)
+        return (outputs * mask).sum(dim=0) / mask.sum(dim=0)  # (B, D)
 
 
-class AttentionPooling(nn.Module):
+class AttentionPooling(Pooling):
     def __init__(self, size: int):
-        super().__init__()
+        super().__init__(size)
         self.project = nn.Linear(size, size)
         self.v = nn.Linear(size, 1, bias=False)
 
@@ -113,8 +113,7 @@ class Classifier(nn.Module):
         lm_features_size: int = 0,
     ):
         super().__init__()
-        if pooling not in POOLINGS:
-            raise UsageError(f"unknown pooling {pooling!r}; choose one of: {', '.join(POOLINGS)}")
+        pool = registered(POOLINGS, pooling, "pooling")
         if not 0.0 <= word_dropout < 1.0:
             raise UsageError(f"word_dropout must be in [0, 1), got {word_dropout}")
         self._config = dict(
@@ -131,7 +130,7 @@ class Classifier(nn.Module):
             engine=engine, weight_drop=weight_drop, locked_dropout=locked_dropout, **(cell_options or {}),
         )  # fmt: skip
         size = hidden_size * self.recurrent.num_directions
-        self.pool = POOLINGS[pooling](size)
+        self.pool = pool(size)
         self.dropout = make_dropout(dropout, locked_dropout)  # on the embeddings (T, B, E) and the pooled vector (B, D*n_a)
         self.head = DeepHead(size, head_sizes, dropout)
         self.output = nn.Linear(self.head.output_size, num_classes)

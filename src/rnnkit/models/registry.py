@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..errors import UsageError
+from ..errors import registered
 
 MODELS: dict[str, type[nn.Module]] = {}
 
@@ -18,6 +18,4 @@ def register_model(cls):
 
 
 def build_model(kind: str, config: dict) -> nn.Module:
-    if kind not in MODELS:
-        raise UsageError(f"unknown model kind {kind!r}; choose one of: {', '.join(MODELS)}")
-    return MODELS[kind](**config)
+    return registered(MODELS, kind, "model kind")(**config)

@@ -34,7 +34,7 @@ from ..recurrent import Recurrent
 from ..regularisers import Embedding, make_dropout, same_masks
 from .base import ModelOutput
 from .registry import register_model
-from ..errors import UsageError
+from ..errors import UsageError, registered
 
 
 class MultiplicativeAttention(nn.Module):
@@ -112,8 +112,7 @@ class Seq2Seq(nn.Module):
         embedding_dropout: float = 0.0,
     ):
         super().__init__()
-        if attention not in (*ATTENTIONS, "none"):
-            raise UsageError(f"unknown attention {attention!r}; choose one of: {', '.join(ATTENTIONS)}, none")
+        attention_class = registered({**ATTENTIONS, "none": None}, attention, "attention")
         if not 0 <= teacher_forcing <= 1:
             raise UsageError(f"teacher_forcing must lie in [0, 1], got {teacher_forcing}")
         self._config = dict(
@@ -134,7 +133,7 @@ class Seq2Seq(nn.Module):
         self.bridges = nn.ModuleList(nn.Linear(2 * hidden_size, hidden_size) for _ in self.encoder.cells["l0"].state_names)
         decoder_input = embedding_size + (hidden_size if input_feeding and attention != "none" else 0)
         self.decoder = Recurrent(cell, decoder_input, hidden_size, num_layers=num_layers, dropout=dropout, engine=engine, **options)
-        self.attention = ATTENTIONS[attention](2 * hidden_size, hidden_size) if attention != "none" else None
+        self.attention = attention_class(2 * hidden_size, hidden_size) if attention_class is not None else None
         self.combine = nn.Linear(2 * hidden_size + hidden_size, hidden_size) if self.attention is not None else None
         self.dropout = make_dropout(dropout, locked_dropout)  # on the embeddings
         self.output_dropout = make_dropout(dropout, locked_dropout)  # on h̃<t>: its own module, so its mask is its own in same_masks
