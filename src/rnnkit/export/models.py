@@ -137,9 +137,32 @@ def export_tagger(model) -> dict:
     return {"model": g.model("rnnkit tagger: emission scores per word and tag; decode with Viterbi over the CRF outputs")}
 
 
-def export_classifier(model) -> dict:
-    from ..models.classifier import AttentionPooling, LastPooling, MaxPooling, MeanPooling
+def _last_pooling(g, model, outputs, finals, mask):
+    if model.recurrent.bidirectional:
+        return _final_outputs(g, finals[0])
+    return g.op("Squeeze", g.op("Slice", finals[0], g.const([-1]), g.const([2**62]), g.const([0])), g.const([0]))  # top layer's a<T>
 
+
+def _max_pooling(g, model, outputs, finals, mask):
+    return g.op("ReduceMax", g.op("Where", mask, outputs, g.const(-np.inf, np.float32)), g.const([0]), keepdims=0)
+
+
+def _mean_pooling(g, model, outputs, finals, mask):
+    m = g.op("Cast", mask, to=FLOAT)
+    return g.op("Div", g.op("ReduceSum", g.op("Mul", outputs, m), g.const([0]), keepdims=0), g.op("ReduceSum", m, g.const([0]), keepdims=0))
+
+
+def _attention_pooling(g, model, outputs, finals, mask):
+    scores = g.linear(g.op("Tanh", g.linear(outputs, model.pool.project)), model.pool.v)  # (T, B, 1): s<t>
+    weights = g.op("Softmax", g.op("Where", mask, scores, g.const(-np.inf, np.float32)), axis=0)  # α over real steps
+    return g.op("ReduceSum", g.op("Mul", weights, outputs), g.const([0]), keepdims=0)
+
+
+# the ONNX form of each pooling of ``models.classifier.POOLINGS``, by the name the model's config gives
+POOLING_GRAPHS = {"last": _last_pooling, "max": _max_pooling, "mean": _mean_pooling, "attention": _attention_pooling}
+
+
+def export_classifier(model) -> dict:
     g = GraphBuilder("classifier")
     tokens = g.input("tokens", INT64, ["T", "B"])
     lengths = g.input("lengths", INT32, ["B"])
@@ -147,20 +170,10 @@ def export_classifier(model) -> dict:
     x = g.op("Gather", g.weight("embedding", model.embedding.weight), tokens, axis=0)  # (T, B, E)
     outputs, finals = recurrent(g, layer, x, lengths, zero_state(g, layer, lengths))  # (T, B, D*H)
     mask = step_mask(g, lengths, time_steps(g, x))  # (T, B, 1)
-    pool = model.pool
-    if isinstance(pool, LastPooling):
-        h = _final_outputs(g, finals[0]) if layer.bidirectional else g.op("Squeeze", g.op("Slice", finals[0], g.const([-1]), g.const([2**62]), g.const([0])), g.const([0]))
-    elif isinstance(pool, MaxPooling):
-        h = g.op("ReduceMax", g.op("Where", mask, outputs, g.const(-np.inf, np.float32)), g.const([0]), keepdims=0)
-    elif isinstance(pool, MeanPooling):
-        m = g.op("Cast", mask, to=FLOAT)
-        h = g.op("Div", g.op("ReduceSum", g.op("Mul", outputs, m), g.const([0]), keepdims=0), g.op("ReduceSum", m, g.const([0]), keepdims=0))
-    elif isinstance(pool, AttentionPooling):
-        scores = g.linear(g.op("Tanh", g.linear(outputs, pool.project)), pool.v)  # (T, B, 1): s<t>
-        weights = g.op("Softmax", g.op("Where", mask, scores, g.const(-np.inf, np.float32)), axis=0)  # α over real steps
-        h = g.op("ReduceSum", g.op("Mul", weights, outputs), g.const([0]), keepdims=0)
-    else:
-        raise UsageError(f"export: no ONNX form for the pooling {type(pool).__name__}")
+    pooling = model.config()["pooling"]
+    if pooling not in POOLING_GRAPHS:
+        raise UsageError(f"export: no ONNX form for the pooling {pooling!r}")
+    h = POOLING_GRAPHS[pooling](g, model, outputs, finals, mask)  # (B, D*H)
     logits = g.linear(deep_head(g, model.head, h), model.output)
     C = model.output.out_features
     g.output("logits", logits, FLOAT, ["B", C])
@@ -169,6 +182,19 @@ def export_classifier(model) -> dict:
 
 
 # -- many-to-many with different lengths: an encoder and a decoder step --------------------------------
+
+
+def _multiplicative_scores(g, attention, keys, h):  # hᵀ W_a m, the keys W_a m given
+    return g.op("ReduceSum", g.op("Mul", keys, g.op("Unsqueeze", h, g.const([0]))), g.const([-1]), keepdims=0)  # (S, B)
+
+
+def _additive_scores(g, attention, keys, h):  # vᵀ tanh(W_1 m + W_2 h), the keys W_1 m given
+    query = g.op("Unsqueeze", g.linear(h, attention.W_2), g.const([0]))  # (1, B, H)
+    return g.op("Squeeze", g.linear(g.op("Tanh", g.op("Add", keys, query)), attention.v), g.const([2]))  # (S, B)
+
+
+# the ONNX form of each score of ``models.seq2seq.ATTENTIONS``, by the name the model's config gives
+ATTENTION_SCORES = {"multiplicative": _multiplicative_scores, "additive": _additive_scores}
 
 
 def export_seq2seq(model) -> dict:
@@ -185,8 +211,7 @@ def export_seq2seq(model) -> dict:
     mask = g.op("Squeeze", step_mask(g, source_lengths, time_steps(g, memory)), g.const([2]))  # (S, B)
     g.output("mask", mask, BOOL, ["S", "B"])
     if model.attention is not None:
-        layer = model.attention.W_a if hasattr(model.attention, "W_a") else model.attention.W_1
-        g.output("keys", g.linear(memory, layer), FLOAT, ["S", "B", H])  # W_a m or W_1 m: once per sentence
+        g.output("keys", g.linear(memory, model.attention.key_layer), FLOAT, ["S", "B", H])  # W_a m or W_1 m: once per sentence
     for name, bridge, final in zip(names, model.bridges, finals):
         start = g.op("Tanh", g.linear(_final_outputs(g, final), bridge))  # s<0> = tanh(W [→a<S>; ←a<1>])
         g.output(f"state_{name}", g.op("Expand", g.op("Unsqueeze", start, g.const([0])), g.const([L, 1, 1])), FLOAT, [L, "B", H])
@@ -210,12 +235,7 @@ def export_seq2seq(model) -> dict:
     h, new_state = recurrent(g, decoder_layer, x, ones, state)
     h = g.op("Squeeze", h, g.const([0]))  # (B, H)
     if model.attention is not None:
-        attention = model.attention
-        if hasattr(attention, "W_a"):  # multiplicative: hᵀ W_a m
-            scores = g.op("ReduceSum", g.op("Mul", keys, g.op("Unsqueeze", h, g.const([0]))), g.const([-1]), keepdims=0)  # (S, B)
-        else:  # additive: vᵀ tanh(W_1 m + W_2 h)
-            query = g.op("Unsqueeze", g.linear(h, attention.W_2), g.const([0]))
-            scores = g.op("Squeeze", g.linear(g.op("Tanh", g.op("Add", keys, query)), attention.v), g.const([2]))
+        scores = ATTENTION_SCORES[model.config()["attention"]](g, model.attention, keys, h)  # (S, B)
         weights = g.op("Softmax", g.op("Where", mask, scores, g.const(-np.inf, np.float32)), axis=0)  # (S, B), zero on padding
         context = g.op("ReduceSum", g.op("Mul", g.op("Unsqueeze", weights, g.const([2])), memory), g.const([0]), keepdims=0)  # (B, 2H)
         h = g.op("Tanh", g.linear(g.op("Concat", context, h, axis=1), model.combine))  # h̃<t>

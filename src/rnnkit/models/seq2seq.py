@@ -37,21 +37,32 @@ from .registry import register_model
 from ..errors import UsageError, registered
 
 
-class MultiplicativeAttention(nn.Module):
+class Attention(nn.Module):
+    """What the scores share: ``key_layer`` projects the memory (S, B, D) into keys once per
+    sentence; ``scores(keys, query (B, n_a)) -> (S, B)``."""
+
+    key_layer: nn.Linear
+
+    def keys(self, memory: Tensor) -> Tensor:
+        return self.key_layer(memory)  # (S, B, query_size), computed once per sentence
+
+
+class MultiplicativeAttention(Attention):
     """score(h, m) = hᵀ W_a m (Luong's 'general')."""
 
     def __init__(self, memory_size: int, query_size: int):
         super().__init__()
         self.W_a = nn.Linear(memory_size, query_size, bias=False)
 
-    def keys(self, memory: Tensor) -> Tensor:
-        return self.W_a(memory)  # (S, B, query_size), computed once per sentence
+    @property
+    def key_layer(self) -> nn.Linear:
+        return self.W_a
 
     def scores(self, keys: Tensor, query: Tensor) -> Tensor:
         return (keys * query[None]).sum(-1)  # (S, B)
 
 
-class AdditiveAttention(nn.Module):
+class AdditiveAttention(Attention):
     """score(h, m) = vᵀ tanh(W_1 m + W_2 h) (Bahdanau's form)."""
 
     def __init__(self, memory_size: int, query_size: int):
@@ -60,8 +71,9 @@ class AdditiveAttention(nn.Module):
         self.W_2 = nn.Linear(query_size, query_size)
         self.v = nn.Linear(query_size, 1, bias=False)
 
-    def keys(self, memory: Tensor) -> Tensor:
-        return self.W_1(memory)
+    @property
+    def key_layer(self) -> nn.Linear:
+        return self.W_1
 
     def scores(self, keys: Tensor, query: Tensor) -> Tensor:
         return self.v(torch.tanh(keys + self.W_2(query)[None]))[..., 0]  # (S, B)
