@@ -148,7 +148,7 @@ def compare_cells(lines: list[str], cells=("rnn", "gru", "lstm"), length: int = 
     with torch.no_grad():
         exploding.recurrent.cells["l0"].weight[:, :hidden].mul_(explode_scale)
     flow = measure(exploding)
-    logits, _ = exploding(probe)
+    logits = exploding(probe).logits  # (T, B, V)
     effect = clipping_effect(exploding, F.cross_entropy(logits.flatten(0, 1), probe.flatten()), clip)
     results["exploding"] = {"scale": explode_scale, "rate": flow.rate, "norms": flow.norms, **effect}
     log(f"rnn with recurrent weights x{explode_scale}: per-step factor {flow.rate:.3f} ({'exploding' if flow.rate > 1 else 'not exploding'}); "
