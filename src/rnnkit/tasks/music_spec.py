@@ -48,7 +48,7 @@ class MusicSpec(TaskSpec):
     examples:
       rnnkit train music jsb-chorales-quarter.json                     # its train/valid/test splits; piano roll
       rnnkit train music midi_folder/ --representation events --transpose 3
-      rnnkit compose RUN --steps 64 --out song.mid --png song.png --temperature 0.9
+      rnnkit compose RUN --length 64 --out song.mid --plot song.png --temperature 0.9
     """
 
     kind = "music"
