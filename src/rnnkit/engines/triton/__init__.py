@@ -10,3 +10,12 @@ where Triton is not installed.
 """
 
 PERSISTENT_KINDS = ("rnn", "gru", "gru-simple", "gru-cudnn", "lstm")  # cell kinds with a kernel in persistent.py
+
+
+def update_config(config: dict, values: dict, what: str) -> None:
+    """Change the tile settings ``config`` (a module's ``CONFIG``) to ``values``; benchmarks/gpu.py
+    uses this to time alternatives. Raises ValueError naming the unknown keys, changing nothing."""
+    unknown = set(values) - set(config)
+    if unknown:
+        raise ValueError(f"unknown {what} settings {sorted(unknown)}; known: {sorted(config)}")
+    config.update(values)

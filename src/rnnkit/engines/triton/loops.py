@@ -64,38 +64,49 @@ def _mm(x, w, acc):
 
 
 @triton.jit
-def _dot_wt(acc, X, stride_x, W, stride_w, rows, row_mask, w_rows, w_mask, K, BK: tl.constexpr, X_FROM_L2: tl.constexpr):
-    """acc[rows, j] += Σ_k X[rows, k] W[w_rows[j], k]: a tile of x @ Wᵀ. ``X_FROM_L2`` reads x through
-    L2 only (``.cg``): the persistent kernels, where other programs wrote it."""
+def _load_cg(ptr, mask):
+    """A load of shared state through L2 only (``.cg``), zeros outside ``mask``: the persistent
+    kernels' state, which other programs wrote (L1 is not coherent between multiprocessors)."""
+    return tl.load(ptr, mask=mask, other=0.0, cache_modifier=".cg")
+
+
+@triton.jit
+def _load_x(ptr, mask, X_FROM_L2: tl.constexpr):
+    """A load of x, zeros outside ``mask``; through L2 only with ``X_FROM_L2``."""
+    if X_FROM_L2:
+        return _load_cg(ptr, mask)
+    else:
+        return tl.load(ptr, mask=mask, other=0.0)
+
+
+@triton.jit
+def _dot(acc, X, stride_x, W, stride_wj, stride_wk, rows, row_mask, cols, col_mask, K, BK: tl.constexpr, X_FROM_L2: tl.constexpr):
+    """acc[rows, j] += Σ_k X[rows, k] W[k, cols[j]], k < K: a tile of x @ W, where element (k, j) of W
+    is at ``W + cols[j] * stride_wj + k * stride_wk``. A row-major (N, K) weight read as its
+    transpose (x @ Wᵀ, the forward products) has strides (stride_w, 1); a row-major (K, N) one
+    (dpre<t> Wa, the backward products) has (1, stride_w)."""
     for k0 in range(0, K, BK):
         kk = k0 + tl.arange(0, BK)
         k_mask = kk < K
-        x_mask = row_mask[:, None] & k_mask[None, :]
-        if X_FROM_L2:
-            x = tl.load(X + rows[:, None] * stride_x + kk[None, :], mask=x_mask, other=0.0, cache_modifier=".cg")
-        else:
-            x = tl.load(X + rows[:, None] * stride_x + kk[None, :], mask=x_mask, other=0.0)
-        w = tl.load(W + w_rows[None, :] * stride_w + kk[:, None], mask=w_mask[None, :] & k_mask[:, None], other=0.0)
+        x = _load_x(X + rows[:, None] * stride_x + kk[None, :], row_mask[:, None] & k_mask[None, :], X_FROM_L2)
+        w = tl.load(W + cols[None, :] * stride_wj + kk[:, None] * stride_wk, mask=col_mask[None, :] & k_mask[:, None], other=0.0)
         acc = _mm(x, w, acc)
     return acc
+
+
+@triton.jit
+def _dot_wt(acc, X, stride_x, W, stride_w, rows, row_mask, w_rows, w_mask, K, BK: tl.constexpr, X_FROM_L2: tl.constexpr):
+    """acc[rows, j] += Σ_k X[rows, k] W[w_rows[j], k]: a tile of x @ Wᵀ (W row-major, (N, K))."""
+    return _dot(acc, X, stride_x, W, stride_w, 1, rows, row_mask, w_rows, w_mask, K, BK, X_FROM_L2)
 
 
 @triton.jit
 def _add_product(OUT, stride_out, X, stride_x, W, stride_w, bs, N, K, ACC: tl.constexpr, ACCUMULATE: tl.constexpr,
                  BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):  # fmt: skip
     """OUT[:bs, :N] (+)= X[:bs, :K] @ W[:K, :N]: the backward pass's dpre<t> Wa."""
-    rows = tl.program_id(0) * BB + tl.arange(0, BB)
-    cols = tl.program_id(1) * BN + tl.arange(0, BN)
-    row_mask, col_mask = rows < bs, cols < N
-    acc = tl.zeros((BB, BN), dtype=ACC)
-    for k0 in range(0, K, BK):
-        kk = k0 + tl.arange(0, BK)
-        k_mask = kk < K
-        x = tl.load(X + rows[:, None] * stride_x + kk[None, :], mask=row_mask[:, None] & k_mask[None, :], other=0.0)
-        w = tl.load(W + kk[:, None] * stride_w + cols[None, :], mask=k_mask[:, None] & col_mask[None, :], other=0.0)
-        acc = _mm(x, w, acc)
+    rows, cols, row_mask, col_mask, mask = _tile(bs, N, BB, BN)
+    acc = _dot(tl.zeros((BB, BN), dtype=ACC), X, stride_x, W, 1, stride_w, rows, row_mask, cols, col_mask, K, BK, False)
     out = OUT + rows[:, None] * stride_out + cols[None, :]
-    mask = row_mask[:, None] & col_mask[None, :]
     if ACCUMULATE:
         acc += tl.load(out, mask=mask, other=0.0).to(ACC)
     tl.store(out, acc.to(OUT.dtype.element_ty), mask=mask)
@@ -120,6 +131,36 @@ def _tile(bs, n, BB: tl.constexpr, BN: tl.constexpr):
 
 
 @triton.jit
+def _offsets(rows, cols, n, BLOCKS: tl.constexpr):
+    """Where the tile (rows, units cols) is in a step's gate buffer (B, BLOCKS n_a), in its first
+    block (block j is n further), and in a step's state buffer (B, n_a)."""
+    return rows[:, None] * (BLOCKS * n) + cols[None, :], rows[:, None] * n + cols[None, :]
+
+
+@triton.jit
+def _load_blocks(g, n, mask, ACC: tl.constexpr, BLOCKS: tl.constexpr):
+    """The tile's values in the first BLOCKS (2 to 4) blocks of a gate buffer, at g, g + n, ..., in
+    ACC; 0.0 for the blocks past BLOCKS."""
+    block_0 = tl.load(g, mask=mask, other=0.0).to(ACC)
+    block_1 = tl.load(g + n, mask=mask, other=0.0).to(ACC)
+    block_2 = tl.load(g + 2 * n, mask=mask, other=0.0).to(ACC) if BLOCKS > 2 else 0.0
+    block_3 = tl.load(g + 3 * n, mask=mask, other=0.0).to(ACC) if BLOCKS > 3 else 0.0
+    return block_0, block_1, block_2, block_3
+
+
+@triton.jit
+def _store_blocks(g, n, mask, block_0, block_1, block_2, block_3, BLOCKS: tl.constexpr):
+    """Stores the tile's values of the first BLOCKS (2 to 4) blocks of a gate buffer, at g, g + n, ...,
+    in the buffer's dtype (the values past BLOCKS are not stored)."""
+    tl.store(g, block_0.to(g.dtype.element_ty), mask=mask)
+    tl.store(g + n, block_1.to(g.dtype.element_ty), mask=mask)
+    if BLOCKS > 2:
+        tl.store(g + 2 * n, block_2.to(g.dtype.element_ty), mask=mask)
+    if BLOCKS > 3:
+        tl.store(g + 3 * n, block_3.to(g.dtype.element_ty), mask=mask)
+
+
+@triton.jit
 def _gate(g, block, X, n, W, stride_w, rows, row_mask, cols, col_mask, mask, ACC: tl.constexpr, BK: tl.constexpr):
     """The pre-activation of gate block ``block`` for the tile: its input product Wx x<t> + b, read
     from the gate buffer ``g`` (the tile's first block), plus the recurrent product W_block X."""
@@ -127,12 +168,36 @@ def _gate(g, block, X, n, W, stride_w, rows, row_mask, cols, col_mask, mask, ACC
     return _dot_wt(pre, X, n, W, stride_w, rows, row_mask, block * n + cols, col_mask, n, BK, False)
 
 
-def _grid(bs: int, n: int):
-    BB, BN = _tiles(bs, n)
-    return (triton.cdiv(bs, BB), triton.cdiv(n, BN)), BB, BN
+def _steps(sizes: list[int], n: int, backward: bool = False):
+    """The per-step launches, forward in time or backward: each step's t, its running rows bs, and
+    the grid and tile (BB rows × BN units) of its kernels."""
+    for t in reversed(range(len(sizes))) if backward else range(len(sizes)):
+        BB, BN = _tiles(sizes[t], n)
+        yield t, sizes[t], (triton.cdiv(sizes[t], BB), triton.cdiv(n, BN)), BB, BN
+
+
+# Each cell's equations below (``_*_cell`` forward, ``_*_grads`` backward) work on one tile, so the
+# persistent kernels (persistent.py) run the same code around their own loops. They take the state
+# and gradients of the running step as values (the persistent kernels read those through L2) and
+# read what the forward pass saved (gates, a<t>, c<t-1>, ...) from pointers at the tile.
 
 
 # -- rnn: a<t> = g(Wa[a<t-1>, x<t>] + ba) ----------------------------------------------------------
+
+
+@triton.jit
+def _rnn_cell(pre, A_NEW, mask, RELU: tl.constexpr):
+    """a<t> = g(pre), tanh or (RELU) ReLU, stored at A_NEW."""
+    a = tl.maximum(pre, 0.0) if RELU else _tanh(pre)
+    tl.store(A_NEW, a.to(A_NEW.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _rnn_grads(A_NEW, da, DP, mask, ACC: tl.constexpr, RELU: tl.constexpr):
+    """dpre<t> from a<t> (at A_NEW) and da<t>, stored at DP."""
+    a = tl.load(A_NEW, mask=mask, other=0.0).to(ACC)
+    dp = tl.where(a > 0, da, 0.0) if RELU else da * (1 - a * a)  # dpre<t>
+    tl.store(DP, dp.to(DP.dtype.element_ty), mask=mask)
 
 
 @triton.jit
@@ -141,32 +206,26 @@ def _rnn_forward_step(G, W, stride_w, A_prev, A, bs, n, RELU: tl.constexpr, ACC:
     tile = rows[:, None] * n + cols[None, :]
     pre = tl.load(G + tile, mask=mask, other=0.0).to(ACC)  # Wax x<t> + ba
     pre = _dot_wt(pre, A_prev, n, W, stride_w, rows, row_mask, cols, col_mask, n, BK, False)  # + Waa a<t-1>
-    a = tl.maximum(pre, 0.0) if RELU else _tanh(pre)
-    tl.store(A + tile, a.to(A.dtype.element_ty), mask=mask)
+    _rnn_cell(pre, A + tile, mask, RELU)
 
 
 @triton.jit
 def _rnn_backward_step(A, DA, DP, bs, n, RELU: tl.constexpr, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr):
     rows, cols, row_mask, col_mask, mask = _tile(bs, n, BB, BN)
     tile = rows[:, None] * n + cols[None, :]
-    a = tl.load(A + tile, mask=mask, other=0.0).to(ACC)
     da = tl.load(DA + tile, mask=mask, other=0.0).to(ACC)
-    dp = tl.where(a > 0, da, 0.0) if RELU else da * (1 - a * a)  # dpre<t>
-    tl.store(DP + tile, dp.to(DP.dtype.element_ty), mask=mask)
+    _rnn_grads(A + tile, da, DP + tile, mask, ACC, RELU)
 
 
 def rnn_forward(G, W_a, A, sizes, relu):
     n = A.shape[-1]
-    for t, bs in enumerate(sizes):
-        grid, BB, BN = _grid(bs, n)
+    for t, bs, grid, BB, BN in _steps(sizes, n):
         _rnn_forward_step[grid](G[t], W_a, W_a.stride(0), A[t], A[t + 1], bs, n, relu, _acc(G), BB, BN, block_k(G))
 
 
 def rnn_backward(A, W_a, DA, d_pre, sizes, relu):
     n = A.shape[-1]
-    for t in reversed(range(len(sizes))):
-        bs = sizes[t]
-        grid, BB, BN = _grid(bs, n)
+    for t, bs, grid, BB, BN in _steps(sizes, n, backward=True):
         _rnn_backward_step[grid](A[t + 1], DA[t + 1], d_pre[t], bs, n, relu, _acc(A), BB, BN)
         add_product(DA[t], d_pre[t], W_a, bs)  # da<t-1> += dpre<t> Waa
 
@@ -175,30 +234,33 @@ def rnn_backward(A, W_a, DA, d_pre, sizes, relu):
 
 
 @triton.jit
+def _gru_simple_cell(g, n, u, cand, c_prev, C_NEW, mask):
+    """From the pre-activations of the blocks [u c] (tiles at g, g + n) and c<t-1>: stores Γu and
+    c̃<t> over the pre-activations, and c<t> at C_NEW."""
+    u, cand = tl.sigmoid(u), _tanh(cand)  # Γu, c̃<t>
+    _store_blocks(g, n, mask, u, cand, 0.0, 0.0, 2)
+    tl.store(C_NEW, (c_prev + u * (cand - c_prev)).to(C_NEW.dtype.element_ty), mask=mask)  # c<t>
+
+
+@triton.jit
 def _gru_simple_forward_step(G, W, stride_w, C_prev, C, bs, n, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
     rows, cols, row_mask, col_mask, mask = _tile(bs, n, BB, BN)
-    g = G + rows[:, None] * (2 * n) + cols[None, :]
-    state = rows[:, None] * n + cols[None, :]
-    u = tl.sigmoid(_gate(g, 0, C_prev, n, W, stride_w, rows, row_mask, cols, col_mask, mask, ACC, BK))  # Γu
-    cand = _tanh(_gate(g, 1, C_prev, n, W, stride_w, rows, row_mask, cols, col_mask, mask, ACC, BK))  # c̃<t>
+    g, state = _offsets(rows, cols, n, 2)
+    u = _gate(G + g, 0, C_prev, n, W, stride_w, rows, row_mask, cols, col_mask, mask, ACC, BK)
+    cand = _gate(G + g, 1, C_prev, n, W, stride_w, rows, row_mask, cols, col_mask, mask, ACC, BK)
     c_prev = tl.load(C_prev + state, mask=mask, other=0.0).to(ACC)
-    tl.store(g, u.to(G.dtype.element_ty), mask=mask)
-    tl.store(g + n, cand.to(G.dtype.element_ty), mask=mask)
-    tl.store(C + state, (c_prev + u * (cand - c_prev)).to(C.dtype.element_ty), mask=mask)
+    _gru_simple_cell(G + g, n, u, cand, c_prev, C + state, mask)
 
 
 def gru_simple_forward(G, W_a, C, sizes):
     n = C.shape[-1]
-    for t, bs in enumerate(sizes):
-        grid, BB, BN = _grid(bs, n)
+    for t, bs, grid, BB, BN in _steps(sizes, n):
         _gru_simple_forward_step[grid](G[t], W_a, W_a.stride(0), C[t], C[t + 1], bs, n, _acc(G), BB, BN, block_k(G))
 
 
 def gru_simple_backward(G, C, W_a, DC, d_pre, sizes):
     n = C.shape[-1]
-    for t in reversed(range(len(sizes))):
-        bs = sizes[t]
-        grid, BB, BN = _grid(bs, n)
+    for t, bs, grid, BB, BN in _steps(sizes, n, backward=True):
         _gru_update_backward[grid](G[t], C[t], DC[t + 1], DC[t], d_pre[t], bs, n, 2, 1, _acc(G), BB, BN)
         add_product(DC[t], d_pre[t], W_a, bs)  # dc<t-1> += dpre<t> Wa
 
@@ -210,34 +272,41 @@ def gru_simple_backward(G, C, W_a, DC, d_pre, sizes):
 def _gru_gates_step(G, W, stride_w, C_prev, RC, bs, n, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
     """Γu, Γr from [c<t-1>, x<t>]; Γr * c<t-1>, the candidate product's input."""
     rows, cols, row_mask, col_mask, mask = _tile(bs, n, BB, BN)
-    g = G + rows[:, None] * (3 * n) + cols[None, :]
-    state = rows[:, None] * n + cols[None, :]
-    u = tl.sigmoid(_gate(g, 0, C_prev, n, W, stride_w, rows, row_mask, cols, col_mask, mask, ACC, BK))  # Γu
-    r = tl.sigmoid(_gate(g, 1, C_prev, n, W, stride_w, rows, row_mask, cols, col_mask, mask, ACC, BK))  # Γr
+    g, state = _offsets(rows, cols, n, 3)
+    u = tl.sigmoid(_gate(G + g, 0, C_prev, n, W, stride_w, rows, row_mask, cols, col_mask, mask, ACC, BK))  # Γu
+    r = tl.sigmoid(_gate(G + g, 1, C_prev, n, W, stride_w, rows, row_mask, cols, col_mask, mask, ACC, BK))  # Γr
     c_prev = tl.load(C_prev + state, mask=mask, other=0.0).to(ACC)
-    tl.store(g, u.to(G.dtype.element_ty), mask=mask)
-    tl.store(g + n, r.to(G.dtype.element_ty), mask=mask)
+    tl.store(G + g, u.to(G.dtype.element_ty), mask=mask)
+    tl.store(G + g + n, r.to(G.dtype.element_ty), mask=mask)
     tl.store(RC + state, (r * c_prev).to(RC.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _gru_candidate(g, n, cand, c_prev, C_NEW, mask, ACC: tl.constexpr):
+    """From c̃'s pre-activation Wc[Γr * c<t-1>, x<t>] + bc and c<t-1>: stores c̃<t> over it (tile
+    at g + 2n) and c<t> = c<t-1> + Γu (c̃<t> - c<t-1>) at C_NEW, with Γu from the tile at g."""
+    cand = _tanh(cand)  # c̃<t>
+    u = tl.load(g, mask=mask, other=0.0).to(ACC)
+    tl.store(g + 2 * n, cand.to(g.dtype.element_ty), mask=mask)
+    tl.store(C_NEW, (c_prev + u * (cand - c_prev)).to(C_NEW.dtype.element_ty), mask=mask)
 
 
 @triton.jit
 def _gru_candidate_step(G, W, stride_w, C_prev, RC, C, bs, n, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
     """c̃<t> = tanh(Wc[Γr * c<t-1>, x<t>] + bc); c<t> = Γu * c̃<t> + (1 - Γu) * c<t-1>."""
     rows, cols, row_mask, col_mask, mask = _tile(bs, n, BB, BN)
-    g = G + rows[:, None] * (3 * n) + cols[None, :]
-    state = rows[:, None] * n + cols[None, :]
-    cand = _tanh(_gate(g, 2, RC, n, W, stride_w, rows, row_mask, cols, col_mask, mask, ACC, BK))
-    u = tl.load(g, mask=mask, other=0.0).to(ACC)
+    g, state = _offsets(rows, cols, n, 3)
+    cand = _gate(G + g, 2, RC, n, W, stride_w, rows, row_mask, cols, col_mask, mask, ACC, BK)
     c_prev = tl.load(C_prev + state, mask=mask, other=0.0).to(ACC)
-    tl.store(g + 2 * n, cand.to(G.dtype.element_ty), mask=mask)
-    tl.store(C + state, (c_prev + u * (cand - c_prev)).to(C.dtype.element_ty), mask=mask)
+    _gru_candidate(G + g, n, cand, c_prev, C + state, mask, ACC)
 
 
 @triton.jit
-def _gru_update_grads(g, dp, cand_offset, c_prev, dc, dc_prev, DC_PREV, mask, ACC: tl.constexpr):
-    """Both course GRUs, one tile: from dc<t> and the gates at g (Γu; c̃ at g + cand_offset), dpre_u
-    and dpre_c (stored at dp, dp + cand_offset), and dc<t-1> = dc_prev + (1 - Γu) dc<t>, the direct
-    path (stored at DC_PREV)."""
+def _gru_update_grads(g, dp, cand_offset, C_PREV, dc, dc_prev, DC_PREV, mask, ACC: tl.constexpr):
+    """Both course GRUs, one tile: from dc<t>, the gates at g (Γu; c̃ at g + cand_offset) and c<t-1>
+    (at C_PREV), dpre_u and dpre_c (stored at dp, dp + cand_offset), and dc<t-1> = dc_prev +
+    (1 - Γu) dc<t>, the direct path (stored at DC_PREV)."""
+    c_prev = tl.load(C_PREV, mask=mask, other=0.0).to(ACC)
     u = tl.load(g, mask=mask, other=0.0).to(ACC)
     cand = tl.load(g + cand_offset, mask=mask, other=0.0).to(ACC)
     tl.store(dp, (dc * (cand - c_prev) * u * (1 - u)).to(dp.dtype.element_ty), mask=mask)  # dpre_u
@@ -251,32 +320,35 @@ def _gru_update_backward(G, C_prev, DC, DC_prev, DP, bs, n, BLOCKS: tl.constexpr
     """Both course GRUs (Γu in block 0, c̃ in block CAND of BLOCKS): dpre_u, dpre_c from dc<t>;
     dc<t-1> += (1 - Γu) dc<t>."""
     rows, cols, row_mask, col_mask, mask = _tile(bs, n, BB, BN)
-    g = rows[:, None] * (BLOCKS * n) + cols[None, :]
-    state = rows[:, None] * n + cols[None, :]
-    c_prev = tl.load(C_prev + state, mask=mask, other=0.0).to(ACC)
+    g, state = _offsets(rows, cols, n, BLOCKS)
     dc = tl.load(DC + state, mask=mask, other=0.0).to(ACC)
     dc_prev = tl.load(DC_prev + state, mask=mask, other=0.0).to(ACC)
-    _gru_update_grads(G + g, DP + g, CAND * n, c_prev, dc, dc_prev, DC_prev + state, mask, ACC)
+    _gru_update_grads(G + g, DP + g, CAND * n, C_prev + state, dc, dc_prev, DC_prev + state, mask, ACC)
+
+
+@triton.jit
+def _gru_relevance_grads(g, dp, n, C_PREV, d_rc, dc_prev, DC_PREV, mask, ACC: tl.constexpr):
+    """The course GRU, one tile: from d(Γr * c<t-1>), Γr (at g + n) and c<t-1> (at C_PREV), dpre_r
+    (stored at dp + n) and dc<t-1> = dc_prev + Γr d(Γr * c<t-1>) (stored at DC_PREV)."""
+    c_prev = tl.load(C_PREV, mask=mask, other=0.0).to(ACC)
+    r = tl.load(g + n, mask=mask, other=0.0).to(ACC)
+    tl.store(dp + n, (d_rc * c_prev * r * (1 - r)).to(dp.dtype.element_ty), mask=mask)  # dpre_r
+    tl.store(DC_PREV, (dc_prev + r * d_rc).to(DC_PREV.dtype.element_ty), mask=mask)
 
 
 @triton.jit
 def _gru_backward_relevance(G, C_prev, D_RC, DC_prev, DP, bs, n, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr):
     """From d(Γr * c<t-1>) = dpre_c Wcc: dpre_r, and dc<t-1> += Γr d(Γr * c<t-1>)."""
     rows, cols, row_mask, col_mask, mask = _tile(bs, n, BB, BN)
-    g = rows[:, None] * (3 * n) + cols[None, :]
-    state = rows[:, None] * n + cols[None, :]
-    r = tl.load(G + g + n, mask=mask, other=0.0).to(ACC)
-    c_prev = tl.load(C_prev + state, mask=mask, other=0.0).to(ACC)
+    g, state = _offsets(rows, cols, n, 3)
     d_rc = tl.load(D_RC + state, mask=mask, other=0.0).to(ACC)
-    tl.store(DP + g + n, (d_rc * c_prev * r * (1 - r)).to(DP.dtype.element_ty), mask=mask)  # dpre_r
-    dc_prev = tl.load(DC_prev + state, mask=mask, other=0.0).to(ACC) + r * d_rc
-    tl.store(DC_prev + state, dc_prev.to(DC_prev.dtype.element_ty), mask=mask)
+    dc_prev = tl.load(DC_prev + state, mask=mask, other=0.0).to(ACC)
+    _gru_relevance_grads(G + g, DP + g, n, C_prev + state, d_rc, dc_prev, DC_prev + state, mask, ACC)
 
 
 def gru_forward(G, W_a, C, RC, sizes):
     n = C.shape[-1]
-    for t, bs in enumerate(sizes):
-        grid, BB, BN = _grid(bs, n)
+    for t, bs, grid, BB, BN in _steps(sizes, n):
         _gru_gates_step[grid](G[t], W_a, W_a.stride(0), C[t], RC[t], bs, n, _acc(G), BB, BN, block_k(G))
         _gru_candidate_step[grid](G[t], W_a, W_a.stride(0), C[t], RC[t], C[t + 1], bs, n, _acc(G), BB, BN, block_k(G))
 
@@ -285,9 +357,7 @@ def gru_backward(G, C, RC, W_a, DC, d_pre, sizes):
     n = C.shape[-1]
     W_ur, W_cc = W_a[: 2 * n], W_a[2 * n :]
     d_rc = torch.empty_like(C[0])  # (B, n_a): d(Γr * c<t-1>) of one step
-    for t in reversed(range(len(sizes))):
-        bs = sizes[t]
-        grid, BB, BN = _grid(bs, n)
+    for t, bs, grid, BB, BN in _steps(sizes, n, backward=True):
         _gru_update_backward[grid](G[t], C[t], DC[t + 1], DC[t], d_pre[t], bs, n, 3, 2, _acc(G), BB, BN)
         add_product(d_rc, d_pre[t][:, 2 * n :], W_cc, bs, accumulate=False)  # d(Γr * c<t-1>) = dpre_c Wcc
         _gru_backward_relevance[grid](G[t], C[t], d_rc, DC[t], d_pre[t], bs, n, _acc(G), BB, BN)
@@ -298,55 +368,63 @@ def gru_backward(G, C, RC, W_a, DC, d_pre, sizes):
 
 
 @triton.jit
+def _gru_cudnn_cell(g, n, r, u, hc, c_prev, HC_NEW, C_NEW, mask, ACC: tl.constexpr):
+    """From the pre-activations r, u (Wx x<t> + b + Wa c<t-1>, tiles at g, g + n), hc = Wcc c<t-1> + bcc
+    and c<t-1>: stores Γr, Γu and c̃<t> over the pre-activations (c̃'s input product Wcx x<t> + bc
+    read from g + 2n), hc at HC_NEW and c<t> at C_NEW."""
+    r, u = tl.sigmoid(r), tl.sigmoid(u)  # Γr, Γu
+    cand = _tanh(tl.load(g + 2 * n, mask=mask, other=0.0).to(ACC) + r * hc)  # c̃ = tanh(Wcx x + bc + Γr*(Wcc c<t-1> + bcc))
+    _store_blocks(g, n, mask, r, u, cand, 0.0, 3)
+    tl.store(HC_NEW, hc.to(HC_NEW.dtype.element_ty), mask=mask)
+    tl.store(C_NEW, (c_prev + u * (cand - c_prev)).to(C_NEW.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _gru_cudnn_grads(g, dh, n, HC, C_PREV, dc, dc_prev, DXC, DC_PREV, mask, ACC: tl.constexpr):
+    """From dc<t>, the gates at g ([r u c]), Wcc c<t-1> + bcc (at HC) and c<t-1> (at C_PREV): d_h<t>
+    (stored at dh, dh + n, dh + 2n: dpre_r, dpre_u, and d(Wcc c<t-1> + bcc)), dpre_c (at DXC) and
+    dc<t-1> = dc_prev + (1 - Γu) dc<t>, the direct path (at DC_PREV)."""
+    hc = tl.load(HC, mask=mask, other=0.0).to(ACC)
+    c_prev = tl.load(C_PREV, mask=mask, other=0.0).to(ACC)
+    r, u, cand, _ = _load_blocks(g, n, mask, ACC, 3)  # Γr, Γu, c̃<t>
+    dxc = dc * u * (1 - cand * cand)  # dpre_c
+    dpre_r = dxc * hc * r * (1 - r)
+    dpre_u = dc * (cand - c_prev) * u * (1 - u)
+    _store_blocks(dh, n, mask, dpre_r, dpre_u, dxc * r, 0.0, 3)  # and d(Wcc c<t-1> + bcc)
+    tl.store(DXC, dxc.to(DXC.dtype.element_ty), mask=mask)
+    tl.store(DC_PREV, (dc_prev + (1 - u) * dc).to(DC_PREV.dtype.element_ty), mask=mask)
+
+
+@triton.jit
 def _gru_cudnn_forward_step(G, W, stride_w, B_CC, C_prev, HC, C, bs, n, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
     rows, cols, row_mask, col_mask, mask = _tile(bs, n, BB, BN)
-    g = G + rows[:, None] * (3 * n) + cols[None, :]
-    state = rows[:, None] * n + cols[None, :]
-    r = tl.sigmoid(_gate(g, 0, C_prev, n, W, stride_w, rows, row_mask, cols, col_mask, mask, ACC, BK))  # Γr
-    u = tl.sigmoid(_gate(g, 1, C_prev, n, W, stride_w, rows, row_mask, cols, col_mask, mask, ACC, BK))  # Γu
+    g, state = _offsets(rows, cols, n, 3)
+    r = _gate(G + g, 0, C_prev, n, W, stride_w, rows, row_mask, cols, col_mask, mask, ACC, BK)
+    u = _gate(G + g, 1, C_prev, n, W, stride_w, rows, row_mask, cols, col_mask, mask, ACC, BK)
     hc = tl.load(B_CC + cols, mask=col_mask, other=0.0).to(ACC)[None, :] + tl.zeros((BB, BN), dtype=ACC)
     hc = _dot_wt(hc, C_prev, n, W, stride_w, rows, row_mask, 2 * n + cols, col_mask, n, BK, False)  # Wcc c<t-1> + bcc
-    cand = _tanh(tl.load(g + 2 * n, mask=mask, other=0.0).to(ACC) + r * hc)  # tanh(Wcx x + bc + Γr*(...))
     c_prev = tl.load(C_prev + state, mask=mask, other=0.0).to(ACC)
-    tl.store(g, r.to(G.dtype.element_ty), mask=mask)
-    tl.store(g + n, u.to(G.dtype.element_ty), mask=mask)
-    tl.store(g + 2 * n, cand.to(G.dtype.element_ty), mask=mask)
-    tl.store(HC + state, hc.to(HC.dtype.element_ty), mask=mask)
-    tl.store(C + state, (c_prev + u * (cand - c_prev)).to(C.dtype.element_ty), mask=mask)
+    _gru_cudnn_cell(G + g, n, r, u, hc, c_prev, HC + state, C + state, mask, ACC)
 
 
 @triton.jit
 def _gru_cudnn_backward_step(G, C_prev, HC, DC, DC_prev, DH, DXC, bs, n, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr):
     rows, cols, row_mask, col_mask, mask = _tile(bs, n, BB, BN)
-    g = rows[:, None] * (3 * n) + cols[None, :]
-    state = rows[:, None] * n + cols[None, :]
-    r = tl.load(G + g, mask=mask, other=0.0).to(ACC)
-    u = tl.load(G + g + n, mask=mask, other=0.0).to(ACC)
-    cand = tl.load(G + g + 2 * n, mask=mask, other=0.0).to(ACC)
-    hc = tl.load(HC + state, mask=mask, other=0.0).to(ACC)
-    c_prev = tl.load(C_prev + state, mask=mask, other=0.0).to(ACC)
+    g, state = _offsets(rows, cols, n, 3)
     dc = tl.load(DC + state, mask=mask, other=0.0).to(ACC)
-    dxc = dc * u * (1 - cand * cand)  # dpre_c
-    tl.store(DH + g, (dxc * hc * r * (1 - r)).to(DH.dtype.element_ty), mask=mask)  # dpre_r
-    tl.store(DH + g + n, (dc * (cand - c_prev) * u * (1 - u)).to(DH.dtype.element_ty), mask=mask)  # dpre_u
-    tl.store(DH + g + 2 * n, (dxc * r).to(DH.dtype.element_ty), mask=mask)  # d(Wcc c<t-1> + bcc)
-    tl.store(DXC + state, dxc.to(DXC.dtype.element_ty), mask=mask)
-    dc_prev = tl.load(DC_prev + state, mask=mask, other=0.0).to(ACC) + (1 - u) * dc
-    tl.store(DC_prev + state, dc_prev.to(DC_prev.dtype.element_ty), mask=mask)
+    dc_prev = tl.load(DC_prev + state, mask=mask, other=0.0).to(ACC)
+    _gru_cudnn_grads(G + g, DH + g, n, HC + state, C_prev + state, dc, dc_prev, DXC + state, DC_prev + state, mask, ACC)
 
 
 def gru_cudnn_forward(G, W_a, b_cc, C, HC, sizes):
     n = C.shape[-1]
-    for t, bs in enumerate(sizes):
-        grid, BB, BN = _grid(bs, n)
+    for t, bs, grid, BB, BN in _steps(sizes, n):
         _gru_cudnn_forward_step[grid](G[t], W_a, W_a.stride(0), b_cc, C[t], HC[t], C[t + 1], bs, n, _acc(G), BB, BN, block_k(G))
 
 
 def gru_cudnn_backward(G, C, HC, W_a, DC, d_h, d_xc, sizes):
     n = C.shape[-1]
-    for t in reversed(range(len(sizes))):
-        bs = sizes[t]
-        grid, BB, BN = _grid(bs, n)
+    for t, bs, grid, BB, BN in _steps(sizes, n, backward=True):
         _gru_cudnn_backward_step[grid](G[t], C[t], HC[t], DC[t + 1], DC[t], d_h[t], d_xc[t], bs, n, _acc(G), BB, BN)
         add_product(DC[t], d_h[t], W_a, bs)  # dc<t-1> += d_h<t> Wa
 
@@ -381,23 +459,20 @@ def _lstm_cell(g, n, u, f, cand, o, c_prev, p_u, p_f, p_o, C_NEW, TC_NEW, A_NEW,
         o += p_o * c  # + p_o * c<t>
     o = tl.sigmoid(o)  # Γo
     tc = _tanh(c)
-    tl.store(g, u.to(g.dtype.element_ty), mask=mask)
-    tl.store(g + n, f.to(g.dtype.element_ty), mask=mask)
-    tl.store(g + 2 * n, cand.to(g.dtype.element_ty), mask=mask)
-    tl.store(g + 3 * n, o.to(g.dtype.element_ty), mask=mask)
+    _store_blocks(g, n, mask, u, f, cand, o, 4)
     tl.store(C_NEW, c.to(C_NEW.dtype.element_ty), mask=mask)
     tl.store(TC_NEW, tc.to(TC_NEW.dtype.element_ty), mask=mask)
     tl.store(A_NEW, (o * tc).to(A_NEW.dtype.element_ty), mask=mask)  # a<t> = Γo*tanh(c<t>)
 
 
 @triton.jit
-def _lstm_cell_backward(g, dp, n, tc, c_prev, da, carry, p_u, p_f, p_o, CARRY_PREV, mask, ACC: tl.constexpr, PEEP: tl.constexpr):
-    """dpre<t> of the blocks [u f c o] (stored at dp, dp + n, ...) from the gates at g, da<t> and
-    the gradient carried along the memory from step t + 1; stores dc<t-1> along that direct path."""
-    u = tl.load(g, mask=mask, other=0.0).to(ACC)
-    f = tl.load(g + n, mask=mask, other=0.0).to(ACC)
-    cand = tl.load(g + 2 * n, mask=mask, other=0.0).to(ACC)
-    o = tl.load(g + 3 * n, mask=mask, other=0.0).to(ACC)
+def _lstm_grads(g, dp, n, TC, C_PREV, da, carry, p_u, p_f, p_o, CARRY_PREV, mask, ACC: tl.constexpr, PEEP: tl.constexpr):
+    """dpre<t> of the blocks [u f c o] (stored at dp, dp + n, ...) from the gates at g, tanh(c<t>) and
+    c<t-1> (at TC, C_PREV), da<t> and the gradient carried along the memory from step t + 1; stores
+    dc<t-1> along that direct path."""
+    tc = tl.load(TC, mask=mask, other=0.0).to(ACC)
+    c_prev = tl.load(C_PREV, mask=mask, other=0.0).to(ACC)
+    u, f, cand, o = _load_blocks(g, n, mask, ACC, 4)  # Γu, Γf, c̃<t>, Γo
     dpre_o = da * tc * o * (1 - o)
     dc = carry + da * o * (1 - tc * tc)  # dc<t>
     if PEEP:
@@ -408,10 +483,7 @@ def _lstm_cell_backward(g, dp, n, tc, c_prev, da, carry, p_u, p_f, p_o, CARRY_PR
     carry_prev = dc * f  # dc<t-1> along the direct path
     if PEEP:
         carry_prev += dpre_u * p_u + dpre_f * p_f
-    tl.store(dp, dpre_u.to(dp.dtype.element_ty), mask=mask)
-    tl.store(dp + n, dpre_f.to(dp.dtype.element_ty), mask=mask)
-    tl.store(dp + 2 * n, dpre_c.to(dp.dtype.element_ty), mask=mask)
-    tl.store(dp + 3 * n, dpre_o.to(dp.dtype.element_ty), mask=mask)
+    _store_blocks(dp, n, mask, dpre_u, dpre_f, dpre_c, dpre_o, 4)
     tl.store(CARRY_PREV, carry_prev.to(CARRY_PREV.dtype.element_ty), mask=mask)
 
 
@@ -419,44 +491,37 @@ def _lstm_cell_backward(g, dp, n, tc, c_prev, da, carry, p_u, p_f, p_o, CARRY_PR
 def _lstm_forward_step(G, W, stride_w, P, A_prev, C_prev, A, C, TC, bs, n, PEEP: tl.constexpr, ACC: tl.constexpr,
                        BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):  # fmt: skip
     rows, cols, row_mask, col_mask, mask = _tile(bs, n, BB, BN)
-    g = G + rows[:, None] * (4 * n) + cols[None, :]
-    state = rows[:, None] * n + cols[None, :]
+    g, state = _offsets(rows, cols, n, 4)
     c_prev = tl.load(C_prev + state, mask=mask, other=0.0).to(ACC)
-    u = _gate(g, 0, A_prev, n, W, stride_w, rows, row_mask, cols, col_mask, mask, ACC, BK)
-    f = _gate(g, 1, A_prev, n, W, stride_w, rows, row_mask, cols, col_mask, mask, ACC, BK)
-    cand = _gate(g, 2, A_prev, n, W, stride_w, rows, row_mask, cols, col_mask, mask, ACC, BK)
-    o = _gate(g, 3, A_prev, n, W, stride_w, rows, row_mask, cols, col_mask, mask, ACC, BK)
+    u = _gate(G + g, 0, A_prev, n, W, stride_w, rows, row_mask, cols, col_mask, mask, ACC, BK)
+    f = _gate(G + g, 1, A_prev, n, W, stride_w, rows, row_mask, cols, col_mask, mask, ACC, BK)
+    cand = _gate(G + g, 2, A_prev, n, W, stride_w, rows, row_mask, cols, col_mask, mask, ACC, BK)
+    o = _gate(G + g, 3, A_prev, n, W, stride_w, rows, row_mask, cols, col_mask, mask, ACC, BK)
     p_u, p_f, p_o = _peepholes(P, n, cols, col_mask, ACC, PEEP)
-    _lstm_cell(g, n, u, f, cand, o, c_prev, p_u, p_f, p_o, C + state, TC + state, A + state, mask, PEEP)
+    _lstm_cell(G + g, n, u, f, cand, o, c_prev, p_u, p_f, p_o, C + state, TC + state, A + state, mask, PEEP)
 
 
 @triton.jit
 def _lstm_backward_step(G, P, C_prev, TC, DA, CARRY, DP, bs, n, PEEP: tl.constexpr, ACC: tl.constexpr, BB: tl.constexpr, BN: tl.constexpr):
     rows, cols, row_mask, col_mask, mask = _tile(bs, n, BB, BN)
-    g = rows[:, None] * (4 * n) + cols[None, :]
-    state = rows[:, None] * n + cols[None, :]
-    tc = tl.load(TC + state, mask=mask, other=0.0).to(ACC)
-    c_prev = tl.load(C_prev + state, mask=mask, other=0.0).to(ACC)
+    g, state = _offsets(rows, cols, n, 4)
     da = tl.load(DA + state, mask=mask, other=0.0).to(ACC)
     carry = tl.load(CARRY + state, mask=mask, other=0.0).to(ACC)
     p_u, p_f, p_o = _peepholes(P, n, cols, col_mask, ACC, PEEP)
-    _lstm_cell_backward(G + g, DP + g, n, tc, c_prev, da, carry, p_u, p_f, p_o, CARRY + state, mask, ACC, PEEP)
+    _lstm_grads(G + g, DP + g, n, TC + state, C_prev + state, da, carry, p_u, p_f, p_o, CARRY + state, mask, ACC, PEEP)
 
 
 def lstm_forward(G, W_a, peephole, A, C, TC, sizes):
     n = A.shape[-1]
     P = peephole if peephole is not None else W_a  # any pointer; unread without peepholes
-    for t, bs in enumerate(sizes):
-        grid, BB, BN = _grid(bs, n)
+    for t, bs, grid, BB, BN in _steps(sizes, n):
         _lstm_forward_step[grid](G[t], W_a, W_a.stride(0), P, A[t], C[t], A[t + 1], C[t + 1], TC[t], bs, n, peephole is not None, _acc(G), BB, BN, block_k(G))
 
 
 def lstm_backward(G, C, TC, W_a, peephole, DA, carry_c, d_pre, sizes):
     n = C.shape[-1]
     P = peephole if peephole is not None else W_a
-    for t in reversed(range(len(sizes))):
-        bs = sizes[t]
-        grid, BB, BN = _grid(bs, n)
+    for t, bs, grid, BB, BN in _steps(sizes, n, backward=True):
         _lstm_backward_step[grid](G[t], P, C[t], TC[t], DA[t + 1], carry_c, d_pre[t], bs, n, peephole is not None, _acc(G), BB, BN)
         add_product(DA[t], d_pre[t], W_a, bs)  # da<t-1> += dpre<t> Wa
 

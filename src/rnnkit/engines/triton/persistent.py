@@ -20,7 +20,8 @@ per-step kernels. Triton's interpreter runs programs one after another, so on th
 plan is a single program that owns every unit: the barrier is then trivially passed and the
 arithmetic is checked; the multi-program barrier is checked on a GPU by ``benchmarks/gpu.py``.
 
-Phases per step (the same equations, buffers and block layouts as ``loops.py``):
+Phases per step (the same buffers and block layouts as ``loops.py``, and its cells' equations, the
+``_*_cell`` and ``_*_grads`` helpers, run here on each tile):
 
 * ``lstm`` forward: gates of the tile from a<t-1> (all units) → barrier.
   backward: dpre<t> of the tile from da<t>, dc<t> → barrier → da<t-1> tile += Σ_k dpre<t>[k] W[k, tile].
@@ -50,8 +51,13 @@ import triton.language as tl
 from torch import Tensor
 
 from . import PERSISTENT_KINDS  # noqa: F401 (the cell kinds with a persistent kernel here)
+from . import update_config
 from . import loops as triton_loops
-from .loops import _acc, _dot_wt, _gru_update_grads, _lstm_cell, _lstm_cell_backward, _mm, _peepholes, _tanh
+from .loops import (
+    _acc, _dot, _dot_wt, _gru_candidate, _gru_cudnn_cell, _gru_cudnn_grads, _gru_relevance_grads,
+    _gru_simple_cell, _gru_update_grads, _load_blocks, _load_cg, _lstm_cell, _lstm_grads, _mm, _offsets,
+    _peepholes, _rnn_cell, _rnn_grads,
+)  # fmt: skip
 
 
 # tile sizes on a GPU: units per program, rows per tile, reduction chunk, warps; benchmarks/gpu.py
@@ -64,10 +70,7 @@ CONFIG = {"BN": 16, "BB": 32, "BK": 128, "num_warps": 4, "num_stages": 3, "overl
 
 def configure(**values: int) -> None:
     """Change the GPU tile sizes (keys of ``CONFIG``); the benchmark uses this to compare them."""
-    unknown = set(values) - set(CONFIG)
-    if unknown:
-        raise ValueError(f"unknown persistent-kernel settings {sorted(unknown)}; known: {sorted(CONFIG)}")
-    CONFIG.update(values)
+    update_config(CONFIG, values, "persistent-kernel")
 
 
 def _interpreting() -> bool:
@@ -160,9 +163,19 @@ def _k_chunk(X, k0, rows, row_mask, cols, col_mask, n, W, stride_w, BK: tl.const
 
 
 @triton.jit
-def _load_cg(ptr, mask):
-    """A load of shared state through L2 (other programs wrote it)."""
-    return tl.load(ptr, mask=mask, other=0.0, cache_modifier=".cg")
+def _gate_products(X, rows, row_mask, cols, col_mask, n, W, stride_w, pre_0, pre_1, pre_2, pre_3, BLOCKS: tl.constexpr, BK: tl.constexpr):
+    """pre_j + W_j X for the block's rows and the program's units, for the first BLOCKS (2 to 4) gate
+    blocks W_j (n rows each) of W; pre_j past BLOCKS come back as they are. One pass over the
+    chunks of the shared state X (B, n): each chunk is read once for every block."""
+    for k0 in range(0, n, BK):
+        x, w, w_mask = _k_chunk(X, k0, rows, row_mask, cols, col_mask, n, W, stride_w, BK)
+        pre_0 = _mm(x, tl.load(w, mask=w_mask, other=0.0), pre_0)
+        pre_1 = _mm(x, tl.load(w + n * stride_w, mask=w_mask, other=0.0), pre_1)
+        if BLOCKS > 2:
+            pre_2 = _mm(x, tl.load(w + 2 * n * stride_w, mask=w_mask, other=0.0), pre_2)
+        if BLOCKS > 3:
+            pre_3 = _mm(x, tl.load(w + 3 * n * stride_w, mask=w_mask, other=0.0), pre_3)
+    return pre_0, pre_1, pre_2, pre_3
 
 
 @triton.jit
@@ -172,13 +185,7 @@ def _backward_product(OUT, DP, stride_dp, K, W, stride_w, bs, n, cols, col_mask,
     for r0 in range(0, bs, BB):
         rows, row_mask, mask = _row_block(r0, bs, col_mask, BB)
         out = OUT + rows[:, None] * n + cols[None, :]
-        acc = _load_cg(out, mask).to(ACC)
-        for k0 in range(0, K, BK):
-            kk = k0 + tl.arange(0, BK)
-            k_mask = kk < K
-            dp = _load_cg(DP + rows[:, None] * stride_dp + kk[None, :], row_mask[:, None] & k_mask[None, :])
-            w = tl.load(W + kk[:, None] * stride_w + cols[None, :], mask=k_mask[:, None] & col_mask[None, :], other=0.0)
-            acc = _mm(dp, w, acc)
+        acc = _dot(_load_cg(out, mask).to(ACC), DP, stride_dp, W, 1, stride_w, rows, row_mask, cols, col_mask, K, BK, True)
         tl.store(out, acc.to(OUT.dtype.element_ty), mask=mask)
     tl.debug_barrier()  # the next step's first phase reads this tile back
 
@@ -198,21 +205,12 @@ def _lstm_forward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, P, A, C, TC, 
         C_prev = C + t * B * n
         for r0 in range(0, bs, BB):
             rows, row_mask, mask = _row_block(r0, bs, col_mask, BB)
-            g = G_t + rows[:, None] * (4 * n) + cols[None, :]
-            state = rows[:, None] * n + cols[None, :]
-            u = tl.load(g, mask=mask, other=0.0).to(ACC)  # Wx x<t> + b, per block
-            f = tl.load(g + n, mask=mask, other=0.0).to(ACC)
-            cand = tl.load(g + 2 * n, mask=mask, other=0.0).to(ACC)
-            o = tl.load(g + 3 * n, mask=mask, other=0.0).to(ACC)
-            for k0 in range(0, n, BK):  # + Wa a<t-1>: one chunk of a<t-1>, four weight blocks
-                a, w, w_mask = _k_chunk(A_prev, k0, rows, row_mask, cols, col_mask, n, W, stride_w, BK)
-                u = _mm(a, tl.load(w, mask=w_mask, other=0.0), u)
-                f = _mm(a, tl.load(w + n * stride_w, mask=w_mask, other=0.0), f)
-                cand = _mm(a, tl.load(w + 2 * n * stride_w, mask=w_mask, other=0.0), cand)
-                o = _mm(a, tl.load(w + 3 * n * stride_w, mask=w_mask, other=0.0), o)
+            g, state = _offsets(rows, cols, n, 4)
+            u, f, cand, o = _load_blocks(G_t + g, n, mask, ACC, 4)  # Wx x<t> + b, per block
+            u, f, cand, o = _gate_products(A_prev, rows, row_mask, cols, col_mask, n, W, stride_w, u, f, cand, o, 4, BK)  # + Wa a<t-1>
             c_prev = _load_cg(C_prev + state, mask).to(ACC)
             c_new, tc_new, a_new = C_prev + B * n + state, TC + t * B * n + state, A_prev + B * n + state
-            _lstm_cell(g, n, u, f, cand, o, c_prev, p_u, p_f, p_o, c_new, tc_new, a_new, mask, PEEP)
+            _lstm_cell(G_t + g, n, u, f, cand, o, c_prev, p_u, p_f, p_o, c_new, tc_new, a_new, mask, PEEP)
         _grid_barrier(SYNC, programs * (t + 1))  # the next step's product reads all of a<t>
 
 
@@ -226,25 +224,33 @@ def _lstm_backward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, P, C, TC, DA
         bs = tl.load(SIZES + t)
         G_t = G + t * B * 4 * n
         DP_t = DP + t * B * 4 * n
+        TC_t, C_prev = TC + t * B * n, C + t * B * n  # tanh(c<t>), c<t-1>
         # phase 1, this tile: dpre<t> from da<t> (complete: this program finished it last step)
         for r0 in range(0, bs, BB):
             rows, row_mask, mask = _row_block(r0, bs, col_mask, BB)
-            g = rows[:, None] * (4 * n) + cols[None, :]
-            state = rows[:, None] * n + cols[None, :]
-            tc = tl.load(TC + t * B * n + state, mask=mask, other=0.0).to(ACC)
-            c_prev = tl.load(C + t * B * n + state, mask=mask, other=0.0).to(ACC)
+            g, state = _offsets(rows, cols, n, 4)
             da = _load_cg(DA + (t + 1) * B * n + state, mask).to(ACC)
             carry = _load_cg(CARRY + state, mask).to(ACC)
-            _lstm_cell_backward(G_t + g, DP_t + g, n, tc, c_prev, da, carry, p_u, p_f, p_o, CARRY + state, mask, ACC, PEEP)
+            _lstm_grads(G_t + g, DP_t + g, n, TC_t + state, C_prev + state, da, carry, p_u, p_f, p_o, CARRY + state, mask, ACC, PEEP)
         _grid_barrier(SYNC, programs * (i + 1))  # the product reads dpre<t> of every unit
         # phase 2, this tile: da<t-1> += Σ_k dpre<t>[:, k] Wa[k, tile], k over all 4 n_a gate rows
         _backward_product(DA + t * B * n, DP_t, 4 * n, 4 * n, W, stride_w, bs, n, cols, col_mask, ACC, BB, BK)
 
 
-
-
-
 # -- gru: the course's GRU, blocks [u r c], relevance before the candidate's product -----------------
+
+
+@triton.jit
+def _gru_update_phase(G_t, DP_t, C_prev, DC_prev, B, bs, n, cols, col_mask, BLOCKS: tl.constexpr, CAND: tl.constexpr, ACC: tl.constexpr,
+                      BB: tl.constexpr):  # fmt: skip
+    """Both course GRUs (Γu in block 0, c̃ in block CAND of BLOCKS), this program's tile of step t:
+    dpre_u, dpre_c from dc<t> (in the state slot after DC_prev); dc<t-1> += (1 - Γu) dc<t>."""
+    for r0 in range(0, bs, BB):
+        rows, row_mask, mask = _row_block(r0, bs, col_mask, BB)
+        g, state = _offsets(rows, cols, n, BLOCKS)
+        dc = _load_cg(DC_prev + B * n + state, mask).to(ACC)
+        dc_prev = _load_cg(DC_prev + state, mask).to(ACC)
+        _gru_update_grads(G_t + g, DP_t + g, CAND * n, C_prev + state, dc, dc_prev, DC_prev + state, mask, ACC)
 
 
 @triton.jit
@@ -275,8 +281,8 @@ def _gru_forward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, C, RC, ACC: tl
         tl.debug_barrier()  # Γr of the tile is stored before it is read back
         for r0 in range(0, bs, BB):
             rows, row_mask, mask = _row_block(r0, bs, col_mask, BB)
-            state = rows[:, None] * n + cols[None, :]
-            r = tl.load(G_t + rows[:, None] * (3 * n) + n + cols[None, :], mask=mask, other=0.0).to(ACC)
+            g, state = _offsets(rows, cols, n, 3)
+            r = tl.load(G_t + g + n, mask=mask, other=0.0).to(ACC)
             c_prev = _load_cg(C_prev + state, mask).to(ACC)
             tl.store(RC_t + state, (r * c_prev).to(RC.dtype.element_ty), mask=mask)
         if not OVERLAP:
@@ -288,14 +294,11 @@ def _gru_forward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, C, RC, ACC: tl
         # phase 2, this tile: c̃<t> = tanh(Wc[Γr * c<t-1>, x<t>] + bc); c<t> = c<t-1> + Γu (c̃<t> - c<t-1>)
         for r0 in range(0, bs, BB):
             rows, row_mask, mask = _row_block(r0, bs, col_mask, BB)
-            g = G_t + rows[:, None] * (3 * n) + cols[None, :]
-            state = rows[:, None] * n + cols[None, :]
-            cand = tl.load(g + 2 * n, mask=mask, other=0.0).to(ACC)
-            cand = _tanh(_dot_wt(cand, RC_t, n, W, stride_w, rows, row_mask, 2 * n + cols, col_mask, n, BK, True))  # + Wc,a (Γr * c<t-1>)
-            u = tl.load(g, mask=mask, other=0.0).to(ACC)
+            g, state = _offsets(rows, cols, n, 3)
+            cand = tl.load(G_t + g + 2 * n, mask=mask, other=0.0).to(ACC)
+            cand = _dot_wt(cand, RC_t, n, W, stride_w, rows, row_mask, 2 * n + cols, col_mask, n, BK, True)  # + Wc,a (Γr * c<t-1>)
             c_prev = _load_cg(C_prev + state, mask).to(ACC)
-            tl.store(g + 2 * n, cand.to(G.dtype.element_ty), mask=mask)
-            tl.store(C_prev + B * n + state, (c_prev + u * (cand - c_prev)).to(C.dtype.element_ty), mask=mask)
+            _gru_candidate(G_t + g, n, cand, c_prev, C_prev + B * n + state, mask, ACC)
         _grid_barrier(SYNC, programs * (2 * t + 2))  # the next step's products read all of c<t>
 
 
@@ -311,32 +314,16 @@ def _gru_backward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, C, DC, DP, AC
         C_prev = C + t * B * n
         DC_prev = DC + t * B * n  # dc<t-1>, accumulating; dc<t> (slot t + 1) is complete
         # phase 1, this tile: dpre_u, dpre_c from dc<t>; dc<t-1> += (1 - Γu) dc<t>
-        for r0 in range(0, bs, BB):
-            rows, row_mask, mask = _row_block(r0, bs, col_mask, BB)
-            g = rows[:, None] * (3 * n) + cols[None, :]
-            state = rows[:, None] * n + cols[None, :]
-            c_prev = tl.load(C_prev + state, mask=mask, other=0.0).to(ACC)
-            dc = _load_cg(DC_prev + B * n + state, mask).to(ACC)
-            dc_prev = _load_cg(DC_prev + state, mask).to(ACC)
-            _gru_update_grads(G_t + g, DP_t + g, 2 * n, c_prev, dc, dc_prev, DC_prev + state, mask, ACC)
+        _gru_update_phase(G_t, DP_t, C_prev, DC_prev, B, bs, n, cols, col_mask, 3, 2, ACC, BB)
         _grid_barrier(SYNC, programs * (2 * i + 1))  # the next product reads dpre_c of every unit
         # phase 2, this tile: d(Γr * c<t-1>) = Σ_k dpre_c[:, k] Wcc[k, tile]; dpre_r; dc<t-1> += Γr d(Γr * c<t-1>)
         for r0 in range(0, bs, BB):
             rows, row_mask, mask = _row_block(r0, bs, col_mask, BB)
-            g = rows[:, None] * (3 * n) + cols[None, :]
-            state = rows[:, None] * n + cols[None, :]
+            g, state = _offsets(rows, cols, n, 3)
             d_rc = tl.zeros((BB, BN), dtype=ACC)
-            for k0 in range(0, n, BK):
-                kk = k0 + tl.arange(0, BK)
-                k_mask = kk < n
-                dp = _load_cg(DP_t + 2 * n + rows[:, None] * (3 * n) + kk[None, :], row_mask[:, None] & k_mask[None, :])
-                w = tl.load(W + (2 * n + kk[:, None]) * stride_w + cols[None, :], mask=k_mask[:, None] & col_mask[None, :], other=0.0)
-                d_rc = _mm(dp, w, d_rc)
-            r = tl.load(G_t + g + n, mask=mask, other=0.0).to(ACC)
-            c_prev = tl.load(C_prev + state, mask=mask, other=0.0).to(ACC)
-            tl.store(DP_t + g + n, (d_rc * c_prev * r * (1 - r)).to(DP.dtype.element_ty), mask=mask)  # dpre_r
-            dc_prev = _load_cg(DC_prev + state, mask).to(ACC) + r * d_rc
-            tl.store(DC_prev + state, dc_prev.to(DC.dtype.element_ty), mask=mask)
+            d_rc = _dot(d_rc, DP_t + 2 * n, 3 * n, W + 2 * n * stride_w, 1, stride_w, rows, row_mask, cols, col_mask, n, BK, True)
+            dc_prev = _load_cg(DC_prev + state, mask).to(ACC)
+            _gru_relevance_grads(G_t + g, DP_t + g, n, C_prev + state, d_rc, dc_prev, DC_prev + state, mask, ACC)
         if not OVERLAP:
             _backward_product(DC_prev, DP_t, 3 * n, n, W, stride_w, bs, n, cols, col_mask, ACC, BB, BK)  # += dpre_u Wu
         _barrier_arrive(SYNC)
@@ -346,9 +333,6 @@ def _gru_backward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, C, DC, DP, AC
             _backward_product(DC_prev, DP_t, 3 * n, n, W, stride_w, bs, n, cols, col_mask, ACC, BB, BK)
         _barrier_wait(SYNC, programs * (2 * i + 2))  # the next product reads dpre_r of every unit
         _backward_product(DC_prev, DP_t + n, 3 * n, n, W + n * stride_w, stride_w, bs, n, cols, col_mask, ACC, BB, BK)
-
-
-
 
 
 # -- rnn and gru-simple: one product per step ---------------------------------------------------------
@@ -366,8 +350,7 @@ def _rnn_forward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, A, RELU: tl.co
             tile = rows[:, None] * n + cols[None, :]
             pre = tl.load(G + t * B * n + tile, mask=mask, other=0.0).to(ACC)  # Wax x<t> + ba
             pre = _dot_wt(pre, A_prev, n, W, stride_w, rows, row_mask, cols, col_mask, n, BK, True)  # + Waa a<t-1>
-            a_new = tl.maximum(pre, 0.0) if RELU else _tanh(pre)
-            tl.store(A_prev + B * n + tile, a_new.to(A.dtype.element_ty), mask=mask)
+            _rnn_cell(pre, A_prev + B * n + tile, mask, RELU)
         _grid_barrier(SYNC, programs * (t + 1))
 
 
@@ -381,10 +364,8 @@ def _rnn_backward_persistent(SIZES, SYNC, T, B, n, W, stride_w, A, DA, DP, RELU:
         for r0 in range(0, bs, BB):  # phase 1, this tile: dpre<t> from da<t>
             rows, row_mask, mask = _row_block(r0, bs, col_mask, BB)
             tile = rows[:, None] * n + cols[None, :]
-            a = tl.load(A + (t + 1) * B * n + tile, mask=mask, other=0.0).to(ACC)
             da = _load_cg(DA + (t + 1) * B * n + tile, mask).to(ACC)
-            dp = tl.where(a > 0, da, 0.0) if RELU else da * (1 - a * a)
-            tl.store(DP + t * B * n + tile, dp.to(DP.dtype.element_ty), mask=mask)
+            _rnn_grads(A + (t + 1) * B * n + tile, da, DP + t * B * n + tile, mask, ACC, RELU)
         _grid_barrier(SYNC, programs * (i + 1))  # the product reads dpre<t> of every unit
         _backward_product(DA + t * B * n, DP + t * B * n, n, n, W, stride_w, bs, n, cols, col_mask, ACC, BB, BK)  # da<t-1> += dpre<t> Waa
 
@@ -394,22 +375,15 @@ def _gru_simple_forward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, C, ACC:
     programs, cols, col_mask = _units(n, BN)
     for t in range(0, T):
         bs = tl.load(SIZES + t)
+        G_t = G + t * B * 2 * n
         C_prev = C + t * B * n
         for r0 in range(0, bs, BB):
             rows, row_mask, mask = _row_block(r0, bs, col_mask, BB)
-            g = G + t * B * 2 * n + rows[:, None] * (2 * n) + cols[None, :]
-            state = rows[:, None] * n + cols[None, :]
-            u = tl.load(g, mask=mask, other=0.0).to(ACC)
-            cand = tl.load(g + n, mask=mask, other=0.0).to(ACC)
-            for k0 in range(0, n, BK):
-                c, w, w_mask = _k_chunk(C_prev, k0, rows, row_mask, cols, col_mask, n, W, stride_w, BK)
-                u = _mm(c, tl.load(w, mask=w_mask, other=0.0), u)
-                cand = _mm(c, tl.load(w + n * stride_w, mask=w_mask, other=0.0), cand)
-            u, cand = tl.sigmoid(u), _tanh(cand)  # Γu, c̃<t>
+            g, state = _offsets(rows, cols, n, 2)
+            u, cand, _, _ = _load_blocks(G_t + g, n, mask, ACC, 2)  # Wx x<t> + b, per block
+            u, cand, _, _ = _gate_products(C_prev, rows, row_mask, cols, col_mask, n, W, stride_w, u, cand, 0.0, 0.0, 2, BK)  # + Wa c<t-1>
             c_prev = _load_cg(C_prev + state, mask).to(ACC)
-            tl.store(g, u.to(G.dtype.element_ty), mask=mask)
-            tl.store(g + n, cand.to(G.dtype.element_ty), mask=mask)
-            tl.store(C_prev + B * n + state, (c_prev + u * (cand - c_prev)).to(C.dtype.element_ty), mask=mask)  # c<t>
+            _gru_simple_cell(G_t + g, n, u, cand, c_prev, C_prev + B * n + state, mask)
         _grid_barrier(SYNC, programs * (t + 1))
 
 
@@ -420,27 +394,12 @@ def _gru_simple_backward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, C, DC,
     for i in range(0, T):
         t = T - 1 - i
         bs = tl.load(SIZES + t)
+        DP_t = DP + t * B * 2 * n
         DC_prev = DC + t * B * n
-        for r0 in range(0, bs, BB):  # phase 1, this tile: dpre_u, dpre_c; dc<t-1> += (1 - Γu) dc<t>
-            rows, row_mask, mask = _row_block(r0, bs, col_mask, BB)
-            g = t * B * 2 * n + rows[:, None] * (2 * n) + cols[None, :]
-            state = rows[:, None] * n + cols[None, :]
-            c_prev = tl.load(C + t * B * n + state, mask=mask, other=0.0).to(ACC)
-            dc = _load_cg(DC_prev + B * n + state, mask).to(ACC)
-            dc_prev = _load_cg(DC_prev + state, mask).to(ACC)
-            _gru_update_grads(G + g, DP + g, n, c_prev, dc, dc_prev, DC_prev + state, mask, ACC)
+        # phase 1, this tile: dpre_u, dpre_c; dc<t-1> += (1 - Γu) dc<t>
+        _gru_update_phase(G + t * B * 2 * n, DP_t, C + t * B * n, DC_prev, B, bs, n, cols, col_mask, 2, 1, ACC, BB)
         _grid_barrier(SYNC, programs * (i + 1))
-        _backward_product(DC_prev, DP + t * B * 2 * n, 2 * n, 2 * n, W, stride_w, bs, n, cols, col_mask, ACC, BB, BK)  # dc<t-1> += dpre<t> Wa
-
-
-
-
-
-
-
-
-
-
+        _backward_product(DC_prev, DP_t, 2 * n, 2 * n, W, stride_w, bs, n, cols, col_mask, ACC, BB, BK)  # dc<t-1> += dpre<t> Wa
 
 
 # -- gru-cudnn: blocks [r u c], relevance after the product, extra bias b_cc --------------------------
@@ -457,24 +416,12 @@ def _gru_cudnn_forward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, B_CC, C,
         C_prev = C + t * B * n
         for r0 in range(0, bs, BB):
             rows, row_mask, mask = _row_block(r0, bs, col_mask, BB)
-            g = G_t + rows[:, None] * (3 * n) + cols[None, :]
-            state = rows[:, None] * n + cols[None, :]
-            r = tl.load(g, mask=mask, other=0.0).to(ACC)  # Wrx x<t> + br
-            u = tl.load(g + n, mask=mask, other=0.0).to(ACC)  # Wux x<t> + bu
+            g, state = _offsets(rows, cols, n, 3)
+            r, u, _, _ = _load_blocks(G_t + g, n, mask, ACC, 2)  # Wrx x<t> + br, Wux x<t> + bu
             hc = b_cc + tl.zeros((BB, BN), dtype=ACC)  # bcc
-            for k0 in range(0, n, BK):  # + W c<t-1>, three blocks
-                c, w, w_mask = _k_chunk(C_prev, k0, rows, row_mask, cols, col_mask, n, W, stride_w, BK)
-                r = _mm(c, tl.load(w, mask=w_mask, other=0.0), r)
-                u = _mm(c, tl.load(w + n * stride_w, mask=w_mask, other=0.0), u)
-                hc = _mm(c, tl.load(w + 2 * n * stride_w, mask=w_mask, other=0.0), hc)
-            r, u = tl.sigmoid(r), tl.sigmoid(u)  # Γr, Γu
-            cand = _tanh(tl.load(g + 2 * n, mask=mask, other=0.0).to(ACC) + r * hc)  # c̃ = tanh(Wcx x + bc + Γr*(Wcc c<t-1> + bcc))
+            r, u, hc, _ = _gate_products(C_prev, rows, row_mask, cols, col_mask, n, W, stride_w, r, u, hc, 0.0, 3, BK)  # + W c<t-1>, three blocks
             c_prev = _load_cg(C_prev + state, mask).to(ACC)
-            tl.store(g, r.to(G.dtype.element_ty), mask=mask)
-            tl.store(g + n, u.to(G.dtype.element_ty), mask=mask)
-            tl.store(g + 2 * n, cand.to(G.dtype.element_ty), mask=mask)
-            tl.store(HC + t * B * n + state, hc.to(HC.dtype.element_ty), mask=mask)
-            tl.store(C_prev + B * n + state, (c_prev + u * (cand - c_prev)).to(C.dtype.element_ty), mask=mask)
+            _gru_cudnn_cell(G_t + g, n, r, u, hc, c_prev, HC + t * B * n + state, C_prev + B * n + state, mask, ACC)
         _grid_barrier(SYNC, programs * (t + 1))  # the next step's product reads all of c<t>
 
 
@@ -487,31 +434,18 @@ def _gru_cudnn_backward_persistent(SIZES, SYNC, T, B, n, G, W, stride_w, C, HC, 
         bs = tl.load(SIZES + t)
         G_t = G + t * B * 3 * n
         DH_t = DH + t * B * 3 * n
+        HC_t, C_prev, DXC_t = HC + t * B * n, C + t * B * n, DXC + t * B * n
         DC_prev = DC + t * B * n  # dc<t-1>, accumulating; dc<t> (slot t + 1) is complete for this tile
         # phase 1, this tile: the gradients of the pre-activations from dc<t>
         for r0 in range(0, bs, BB):
             rows, row_mask, mask = _row_block(r0, bs, col_mask, BB)
-            g = rows[:, None] * (3 * n) + cols[None, :]
-            state = rows[:, None] * n + cols[None, :]
-            r = tl.load(G_t + g, mask=mask, other=0.0).to(ACC)
-            u = tl.load(G_t + g + n, mask=mask, other=0.0).to(ACC)
-            cand = tl.load(G_t + g + 2 * n, mask=mask, other=0.0).to(ACC)
-            hc = tl.load(HC + t * B * n + state, mask=mask, other=0.0).to(ACC)
-            c_prev = tl.load(C + t * B * n + state, mask=mask, other=0.0).to(ACC)
+            g, state = _offsets(rows, cols, n, 3)
             dc = _load_cg(DC_prev + B * n + state, mask).to(ACC)
-            dxc = dc * u * (1 - cand * cand)  # dpre_c
-            tl.store(DH_t + g, (dxc * hc * r * (1 - r)).to(DH.dtype.element_ty), mask=mask)  # dpre_r
-            tl.store(DH_t + g + n, (dc * (cand - c_prev) * u * (1 - u)).to(DH.dtype.element_ty), mask=mask)  # dpre_u
-            tl.store(DH_t + g + 2 * n, (dxc * r).to(DH.dtype.element_ty), mask=mask)  # d(Wcc c<t-1> + bcc)
-            tl.store(DXC + t * B * n + state, dxc.to(DXC.dtype.element_ty), mask=mask)
-            dc_prev = _load_cg(DC_prev + state, mask).to(ACC) + (1 - u) * dc  # the direct path
-            tl.store(DC_prev + state, dc_prev.to(DC.dtype.element_ty), mask=mask)
+            dc_prev = _load_cg(DC_prev + state, mask).to(ACC)
+            _gru_cudnn_grads(G_t + g, DH_t + g, n, HC_t + state, C_prev + state, dc, dc_prev, DXC_t + state, DC_prev + state, mask, ACC)
         _grid_barrier(SYNC, programs * (i + 1))  # the product reads d_h<t> of every unit
         # phase 2, this tile: dc<t-1> += Σ_k d_h<t>[:, k] Wa[k, tile], k over all 3 n_a gate rows
         _backward_product(DC_prev, DH_t, 3 * n, 3 * n, W, stride_w, bs, n, cols, col_mask, ACC, BB, BK)
-
-
-
 
 
 # -- the loop functions (the interface of fused_loops.py) -----------------------------------------------

@@ -35,6 +35,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
+from . import update_config
 from .loops import _acc, _tanh
 
 # tile sizes: hidden units per program (all four gates), its reduction chunk and warps; vocabulary
@@ -44,10 +45,7 @@ CONFIG = {"BN": 2, "BK": 2048, "warps": 8, "BV": 8, "sample_BK": 1024, "sample_w
 
 def configure(**values: int) -> None:
     """Change the tile sizes (keys of ``CONFIG``)."""
-    unknown = set(values) - set(CONFIG)
-    if unknown:
-        raise ValueError(f"unknown fused-sampler settings {sorted(unknown)}; known: {sorted(CONFIG)}")
-    CONFIG.update(values)
+    update_config(CONFIG, values, "fused-sampler")
 
 
 @triton.jit
