@@ -106,7 +106,7 @@ def write_reviews(path) -> str:
 def test_the_classifier_and_the_tagger_start_from_the_rows_found(tmp_path, capsys):
     vectors = write_text(tmp_path / "v.vec")
     task, record = ClassificationTask.prepare(ClassificationDataConfig(train=[write_reviews(tmp_path / "r.tsv")], word_vectors=vectors))
-    assert "3 of 4 words of the vocabulary found (75.0%; 1 by lowercase)" in capsys.readouterr().err
+    assert "3 of 4 words of the vocabulary found (75.0 %; 1 by lowercase)" in capsys.readouterr().err
     assert record["word_vectors"]["share"] == 0.75
     config = task.model_config({})
     assert config["embedding_size"] == 3  # the file sets the size
@@ -131,7 +131,7 @@ def test_word_vectors_from_the_command_line(tmp_path, capsys):
     data, vectors, run = write_reviews(tmp_path / "r.tsv"), write_text(tmp_path / "v.vec"), tmp_path / "run"
     common = ["train", "classifier", data, "--max-steps", "1", "--hidden-size", "4", "--engine", "reference", "--no-progress", "--word-vectors", vectors]
     assert main([*common, "--run", str(run)]) == 0
-    assert "75.0%" in capsys.readouterr().err
+    assert "75.0 %" in capsys.readouterr().err
     config = json.loads((run / "config.json").read_text())
     assert config["split"]["word_vectors"]["found"] == 3 and config["model"]["embedding_size"] == 3
     assert config["data"]["word_vectors"] == vectors

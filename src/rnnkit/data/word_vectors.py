@@ -36,6 +36,7 @@ from typing import BinaryIO
 import torch
 
 from ..errors import UsageError
+from ..metrics import percent
 from . import textio
 from .textio import DataError
 from .vocab import SPECIALS
@@ -61,9 +62,9 @@ class WordVectors:
         return {"file": self.path, "dimension": self.dimension, "found": found, "words": words, "share": round(share, 4), "by_lowercase": self.by_fallback}
 
     def describe(self, specials: int = 0) -> str:
-        """One line for stderr: ``word vectors FILE (D values): F of W words found (S%; L by lowercase)``."""
+        """One line for stderr: ``word vectors FILE (D values): F of W words found (S %; L by lowercase)``."""
         r = self.record(specials)
-        return f"word vectors {r['file']} ({r['dimension']} values): {r['found']:,} of {r['words']:,} words of the vocabulary found ({100 * r['share']:.1f}%; {r['by_lowercase']:,} by lowercase)"
+        return f"word vectors {r['file']} ({r['dimension']} values): {r['found']:,} of {r['words']:,} words of the vocabulary found ({percent(r['share'], 1)}; {r['by_lowercase']:,} by lowercase)"
 
 
 @contextlib.contextmanager
