@@ -70,7 +70,7 @@ def read_language_model(path: str, option: str) -> LanguageModelRun:
     ``option`` and the path when there is no run there or it is another task's."""
     run = RunDir(path)
     if not run.file("config.json").exists():
-        raise UsageError(f"{option} {path}: no rnnkit run there (no config.json); give the directory of a trained language model (rnnkit train lm), at the path it had when this run was trained")
+        raise UsageError(f"{option} {path}: not an rnnkit run directory (no config.json); give a trained language model's run (rnnkit train lm), at the path it had when this run was trained")
     config = run.read_json("config.json")
     if config.get("task") != "lm":
         raise UsageError(f"{option} {path}: a {config.get('task')} run; {option} takes language-model (lm) runs")
