@@ -83,6 +83,40 @@ def test_two_runs_give_the_forward_then_the_backward_states_side_by_side(lm_runs
         LMFeatures.read(f"{lm_runs['char']},{lm_runs['char-bwd']},{lm_runs['word']}")
 
 
+def test_a_runs_sentences_are_read_by_the_models_once_then_come_from_the_cache(lm_runs, monkeypatch):
+    spec = f"{lm_runs['char']},{lm_runs['word-bwd']}"
+    features = LMFeatures.read(spec)
+    sentences = [["Teddy", "bears", "sleep"], ["Paris", "is"], ["Paris", "is"], ["a"]]
+    direct = features.compute(sentences)  # (3, 4, 24), no cache
+    calls = []
+    for _ in range(2):
+        features.cache_once(lambda: calls.append(1) or sentences)
+    assert calls == [1] and len(features.cache) == 3  # asked once; one entry per distinct sentence
+    monkeypatch.setattr(features, "compute", lambda *a, **k: pytest.fail("a cached sentence ran the language models again"))
+    got = features.features(sentences[::-1])  # another order and grouping than the cache was filled in
+    assert got.shape == (3, 4, 24) and torch.allclose(got, direct.flip(1), atol=1e-6)
+    assert torch.equal(got[1:, 0], torch.zeros(2, 24)) and torch.equal(got[2:, 1:3], torch.zeros(1, 2, 24))  # padding
+    monkeypatch.undo()
+    unseen = [["Paris", "is"], ["Teddy", "Roosevelt"]]
+    assert torch.allclose(features.features(unseen), features.compute(unseen))  # a sentence the cache lacks: the models read the batch
+    # a fixed order: another process (a resumed run), given the sentences in any order, caches the very same numbers
+    again = LMFeatures.read(spec)
+    again.cache_once(lambda: sentences[::-1] + sentences[:1])
+    assert again.cache.keys() == features.cache.keys() and all(torch.equal(again.cache[k], v) for k, v in features.cache.items())
+
+
+def test_a_cache_over_its_limit_is_not_kept_and_says_so_in_one_line(lm_runs, capsys):
+    features = LMFeatures.read(str(lm_runs["char"]))
+    sentences = [["Paris", "is", "in", "France"]]
+    features.cache_once(lambda: sentences, limit=4 * 12 * 4 - 1)  # one byte short of 4 words x 12 floats
+    err = capsys.readouterr().err.strip().splitlines()
+    assert not features.cache and len(err) == 1 and "over the cache's" in err[0] and "computed per batch" in err[0]
+    assert torch.equal(features.features(sentences), features.compute(sentences))
+    features = LMFeatures.read(str(lm_runs["char"]))
+    features.cache_once(lambda: sentences, limit=4 * 12 * 4)  # exactly fits
+    assert list(features.cache) == [tuple(sentences[0])]
+
+
 def conll(path, sentences=SENTENCES):
     path.write_text("\n\n".join("\n".join(f"{w} X X {t}" for w, t in zip(words.split(), tags.split())) for words, tags in sentences) + "\n")
     return path
@@ -107,6 +141,7 @@ def test_the_language_models_stay_frozen_while_the_tagger_trains(lm_runs, tmp_pa
         assert not lm.training and all(p.grad is None and not p.requires_grad for p in lm.parameters())
         assert all(torch.equal(state[k], v) for k, v in lm.state_dict().items())
     assert model.features.output_size == 4 + 2 * 25 + 4 + 24
+    assert set(task.lm_features.cache) == {tuple(words.split()) for words, _ in SENTENCES}  # training read them from the cache
 
 
 def test_a_tagger_with_lm_features_trains_tags_resumes_and_names_a_run_that_moved(lm_runs, tmp_path, capsys):

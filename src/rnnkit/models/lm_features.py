@@ -24,6 +24,12 @@ submodule of the tagger, so its optimiser, its weight files and its parameter co
 A run trained with these features records the language models' paths and reads them again when it is
 tagged, evaluated or resumed: they must stay where they were.
 
+The features of a run's own sentences (training, validation and test) are computed once, in a fixed
+order, and kept in memory (``cache_once``): a training epoch and each evaluation then reuse them
+instead of running the language models again. The order and batches are the same in every process,
+so a resumed run sees the very features the interrupted one saw. Sentences given later (``rnnkit
+tag``) are computed per batch, as is everything when the cache would pass ``CACHE_LIMIT_BYTES``.
+
 Errors (``UsageError``, one line naming the option and the run): no run there, a run of another task,
 more than two runs, or two runs of which the second is not reversed (give ``FWD,BWD``).
 """
@@ -31,11 +37,13 @@ more than two runs, or two runs of which the second is not reversed (give ``FWD,
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
+from tqdm import tqdm
 
 from ..data.tokenizers import Tokenizer, make_tokenizer
 from ..data.vocab import EOS, UNK, Vocabulary
@@ -44,6 +52,8 @@ from ..files import RunDir
 from .registry import build_model
 
 NEWLINE = "\n"  # the line-break token of a model trained with --line-breaks token
+CACHE_LIMIT_BYTES = 4 << 30  # the features of a run's sentences kept in memory, at most (float32)
+CACHE_BATCH = 64  # sentences per pass of the language models while filling the cache
 
 
 @dataclass
@@ -90,6 +100,8 @@ class LMFeatures:
     def __init__(self, runs: list[LanguageModelRun]):
         self.runs = runs
         self.device = torch.device("cpu")
+        self.cache: dict[tuple[str, ...], Tensor] = {}  # a sentence's words -> (len, F) on the CPU
+        self.cache_filled = False
         for run in runs:
             run.model.eval().requires_grad_(False)  # frozen: no dropout, no gradient
 
@@ -177,7 +189,36 @@ class LMFeatures:
     @torch.no_grad()
     def features(self, sentences: list[list[str]], device="cpu") -> Tensor:
         """(T, B, F) for B sentences of words (T: the longest), on ``device``; zero where a sentence
-        has no word. One pass of each model over the batch; no gradient reaches the models."""
+        has no word. From the cache when it holds every sentence of the batch; otherwise one pass of
+        each model over the batch. No gradient reaches the models."""
+        cached = [self.cache.get(tuple(words)) for words in sentences]
+        if self.cache and all(c is not None for c in cached):
+            return nn.utils.rnn.pad_sequence(cached).to(device)  # (T, B, F), zero past each sentence's end
+        return self.compute(sentences, device)
+
+    def cache_once(self, sentences: Callable[[], Iterable[list[str]]], limit: int | None = None) -> None:
+        """Fill the cache with the features of ``sentences()`` (called only the first time), in
+        batches of ``CACHE_BATCH`` sentences of similar length, in a fixed order, with a progress bar;
+        a one-line note on stderr instead when they would take more than ``limit`` bytes
+        (default ``CACHE_LIMIT_BYTES``). Later calls do nothing."""
+        if self.cache_filled:
+            return
+        self.cache_filled = True
+        unique = sorted({tuple(words) for words in sentences() if words}, key=lambda words: (len(words), words))
+        size = sum(len(words) for words in unique) * self.size * 4  # bytes, float32
+        limit = CACHE_LIMIT_BYTES if limit is None else limit
+        if size > limit:
+            print(f"language-model features: {size / 2**30:.1f} GiB for this run's sentences, over the cache's {limit / 2**30:.1f} GiB; computed per batch", file=sys.stderr, flush=True)
+            return
+        for start in tqdm(range(0, len(unique), CACHE_BATCH), desc="language-model features", unit="batch", file=sys.stderr, leave=False, disable=None):
+            chunk = unique[start : start + CACHE_BATCH]
+            values = self.compute([list(words) for words in chunk], "cpu" if self.device.type == "cpu" else self.device).cpu()  # (T, B, F)
+            for b, words in enumerate(chunk):
+                self.cache[words] = values[: len(words), b].clone()  # (len, F): its own storage, not the batch's
+
+    @torch.no_grad()
+    def compute(self, sentences: list[list[str]], device="cpu") -> Tensor:
+        """``features`` without the cache: one pass of each model over the batch."""
         self.to(device)
         T = max(len(words) for words in sentences)
         mask = torch.tensor([[t < len(words) for words in sentences] for t in range(T)], device=self.device)[..., None]  # (T, B, 1)

@@ -156,7 +156,15 @@ class ClassificationTask(ClassificationSpec, TaskBase):
 
     def lm_inputs(self, words: list[list[str]] | None, device) -> dict:
         """The classifier's keyword for the frozen language models' features of ``words`` (``--lm-features``): (T, B, F)."""
-        return {} if self.lm_features is None else {"lm_features": self.lm_features.features(words, device)}
+        if self.lm_features is None:
+            return {}
+        self.lm_features.cache_once(self._lm_sentences)
+        return {"lm_features": self.lm_features.features(words, device)}
+
+    def _lm_sentences(self) -> list[list[str]]:
+        """The words the language models read for every text of this run's splits (``LMFeatures.cache_once``)."""
+        held_out = [self.lm_words(item.text) for name, items in self.splits.items() if name != "train" for item in items]
+        return [example[2] for example in self._examples("train")] + held_out if "train" in self.splits else held_out
 
     def batches_of(self, items: list[LabeledText], train: bool):
         examples = self._examples("train") if train and items is self.splits.get("train") else self._encode_examples(items)

@@ -137,6 +137,7 @@ class TaggingTask(TaggingSpec, TaskBase):
         """``batch`` on ``device``, with the frozen language models' features of its words (``--lm-features``)."""
         batch = batch.to(device)
         if self.lm_features is not None:
+            self.lm_features.cache_once(lambda: [s.tokens for split in self.splits.values() for s in split])  # the run's own sentences, once
             batch.lm_features = self.lm_features.features(batch.tokens, device)  # (T, B, F), no gradient
         return batch
 
