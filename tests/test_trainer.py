@@ -112,6 +112,14 @@ def test_a_loss_that_is_nan_step_after_step_stops_even_when_skipping(tmp_path):
         fit(tmp_path / "run", task=Regression(nan_at=set(range(3, 40))), epochs=6, skip_non_finite=True)
 
 
+def test_the_steps_after_the_last_log_row_get_their_row_when_training_stops_between_rows(tmp_path):
+    run = tmp_path / "run"
+    fit(run, epochs=2, log_every=100, eval_every=0, time_limit=1e-9)  # stops after step 1, far before step 100
+    assert ("1", "train") in metric_keys(run)
+    fit(tmp_path / "full", epochs=2, log_every=5, eval_every=0)  # 12 steps: rows at 5, 10 and the last
+    assert [step for step, split in metric_keys(tmp_path / "full") if split == "train"] == ["5", "10", "12"]
+
+
 # -- resume semantics ------------------------------------------------------------------------------------------
 def test_a_finished_run_extended_trains_the_new_epochs_without_doubled_rows(tmp_path):
     run = tmp_path / "run"

@@ -218,6 +218,8 @@ class Trainer:
                         self._evaluate_and_checkpoint(s, optimizer, schedule, writer)
             if not stop_reason:
                 s["finished"] = True
+            if s["window_count"]:  # steps since the last row (a stop between two log_every steps): their row
+                window_start = self._log_window(s, window_start, optimizer, writer)
             if (not stop_reason or budget_spent) and s["evaluated_at"] != s["step"]:
                 self._evaluate_and_checkpoint(s, optimizer, schedule, writer)
             self._checkpoint(s, optimizer, schedule)
