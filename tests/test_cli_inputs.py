@@ -141,6 +141,13 @@ def test_sample_prints_an_unseen_prime_as_typed_and_names_it_once(runs, capsys):
     assert code == 0 and all(s.startswith("em") for s in out.splitlines()) and "vocabulary" not in err
 
 
+def test_a_very_long_unseen_token_is_named_cut_so_that_the_note_stays_one_short_line(runs, capsys):
+    long = "x" * 5000
+    code, out, err = rnnkit(capsys, "classify", runs["classifier"], f"a {long} film")
+    notes = [line for line in err.splitlines() if "not in the vocabulary" in line]
+    assert code == 0 and len(notes) == 1 and len(notes[0]) < 200 and "(5,000 characters)" in notes[0]
+
+
 def test_typed_text_is_cut_as_the_treebank_training_text_was(runs, capsys):
     from rnnkit.tasks.base import typed_tokens
 

@@ -5,6 +5,7 @@ documented position, the models never change, and a tagger with them trains, tag
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -166,6 +167,30 @@ def test_a_tagger_with_lm_features_trains_tags_resumes_and_names_a_run_that_move
         assert len(err.strip().splitlines()) == 1 and f"--lm-features {lm_runs['char-bwd'].resolve()}: not an rnnkit run directory" in err
     finally:
         moved.rename(lm_runs["char-bwd"])
+
+
+def test_a_language_model_retrained_or_changed_at_its_path_is_one_line_naming_it(lm_runs, tmp_path, capsys):
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(lm_runs["char"], tmp_path / "fwd")
+    train, run = conll(tmp_path / "train.conll"), tmp_path / "tagger"
+    assert main(["train", "tagger", str(train), "--run", str(run), "--lm-features", str(tmp_path / "fwd"), "--max-steps", "2", *TAGGER_SMALL]) == 0
+    assert main(["tag", str(run), "Paris"]) == 0
+    capsys.readouterr()
+    weights = load_file(tmp_path / "fwd" / "best.safetensors")
+    save_file({k: v + 0.01 if i == 0 else v for i, (k, v) in enumerate(weights.items())}, tmp_path / "fwd" / "best.safetensors")
+    for command in (["tag", str(run), "Paris"], ["train", "tagger", "--resume", "--run", str(run), "--max-steps", "4"]):
+        assert main(command) == 2
+        err = [line for line in capsys.readouterr().err.strip().splitlines() if not line.startswith("language-model features:")]  # resume describes them first
+        assert len(err) == 1 and f"{tmp_path / 'fwd'}: not the language model this run was trained with (its best weights changed" in err[0]
+    shutil.rmtree(tmp_path / "fwd")
+    text = tmp_path / "text.txt"
+    text.write_text("\n".join(words for words, _ in SENTENCES * 4) + "\n")
+    assert main(["train", "lm", str(text), "--run", str(tmp_path / "fwd"), "--level", "char", *LM_SMALL, "--hidden-size", "16"]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(run), str(train)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "its hidden size is 16, the run was trained with 12" in err[0]
 
 
 @pytest.mark.parametrize("kind", ["tagger", "missing"])

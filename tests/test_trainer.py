@@ -118,6 +118,12 @@ def test_the_steps_after_the_last_log_row_get_their_row_when_training_stops_betw
     assert ("1", "train") in metric_keys(run)
     fit(tmp_path / "full", epochs=2, log_every=5, eval_every=0)  # 12 steps: rows at 5, 10 and the last
     assert [step for step, split in metric_keys(tmp_path / "full") if split == "train"] == ["5", "10", "12"]
+    # the stop's row is provisional: a resume drops it, and its rows then equal the uninterrupted run's
+    fit(tmp_path / "cut", epochs=2, log_every=5, eval_every=0, stop_at_step=7)
+    assert [step for step, split in metric_keys(tmp_path / "cut") if split == "train"] == ["5", "7"]
+    fit(tmp_path / "cut", resume=True, epochs=2, log_every=5, eval_every=0)
+    losses = [[(r["step"], r["loss"]) for r in csv.DictReader(open(run / "metrics.csv")) if r["split"] == "train"] for run in (tmp_path / "full", tmp_path / "cut")]
+    assert losses[0] == losses[1]
 
 
 # -- resume semantics ------------------------------------------------------------------------------------------

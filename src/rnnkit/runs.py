@@ -22,6 +22,7 @@ from .version import __version__
 from .data.textio import read_text, split_lines
 from .errors import DataError, UsageError
 from .models import build_model
+from .models.lm_features import check_recorded
 from .tasks import TASKS
 from .training import RunDir, Trainer, TrainingConfig
 from .training.checkpoint import STATE, Checkpoints, test_point
@@ -137,6 +138,7 @@ def start(task_kind: str, values: dict, run_path: str | Path | None = None) -> t
     torch.manual_seed(training.seed)
     model = build_model(task.model_kind, model_config)
     task.initialise(model)  # pre-trained rows or layers the data settings name
+    task.before_training(training.progress)
     _check_ready(task, model)
     if run_path is None:
         run_path = free_run_path(Path("runs") / task.default_run_name(model_config))
@@ -208,11 +210,13 @@ def resume(run_path: str | Path, overrides: dict | None = None) -> tuple[RunDir,
     training.check()
     task_class = TASKS[config["task"]]
     task, split_record = task_class.prepare(task_class.data_config(config["data"]), seed=training.seed)
+    check_recorded(task.lm_features, config)
     if split_record.get("train_fingerprint") != config["split"].get("train_fingerprint"):
         raise DataError(f"{run.path}: the training data changed since the run started ({', '.join(config['split'].get('train_files', []))})")
     torch.manual_seed(training.seed)  # the initial weights, should the run have no checkpoint yet
     model = build_model(config["model"]["kind"], {k: v for k, v in config["model"].items() if k != "kind"})
     task.initialise(model)  # as start did, should the run have no checkpoint yet
+    task.before_training(training.progress)  # before the trainer's clock restarts, as in start
     with _locked(run):
         lasting = {k: v for k, v in overrides.items() if k in LASTING and config["training"].get(k) != v}
         if lasting:
@@ -229,6 +233,7 @@ def open_run(run_path: str | Path, weights: str = "best", device: str = "auto"):
     config = run.read_json("config.json")
     task_class = TASKS[config["task"]]
     task = task_class.load(run, task_class.data_config(config["data"]))
+    check_recorded(task.lm_features, config)
     model = build_model(config["model"]["kind"], {k: v for k, v in config["model"].items() if k != "kind"})
     torch_device = resolve_device(device)
     model.to(torch_device)

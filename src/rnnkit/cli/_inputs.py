@@ -90,10 +90,19 @@ def unknown_tokens(tokens: Sequence[str], vocabulary) -> list[str]:
     return list(dict.fromkeys(t for t in tokens if t not in vocabulary.ids and t not in UNK_ALIASES))
 
 
+LONGEST_SHOWN = 40  # characters of one token in a note
+
+
 def describe_tokens(tokens: Sequence[str]) -> str:
     """``'é' (U+00E9), 'Ω' (U+03A9)``: single characters with their code points (an unseen
-    character may look like a seen one, or not show at all), longer tokens quoted."""
-    return ", ".join(f"{t!r} (U+{ord(t):04X})" if len(t) == 1 else repr(t) for t in tokens)
+    character may look like a seen one, or not show at all), longer tokens quoted, and a token of
+    more than ``LONGEST_SHOWN`` characters cut there (its length said) so that the note stays a line."""
+    def shown(t: str) -> str:
+        if len(t) == 1:
+            return f"{t!r} (U+{ord(t):04X})"
+        return repr(t) if len(t) <= LONGEST_SHOWN else f"{t[:LONGEST_SHOWN]!r}... ({len(t):,} characters)"
+
+    return ", ".join(shown(t) for t in tokens)
 
 
 def warn_unseen(verb: str, what: str, tokens, most: int = 20) -> None:

@@ -36,6 +36,7 @@ more than two runs, or two runs of which the second is not reversed (give ``FWD,
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -65,6 +66,7 @@ class LanguageModelRun:
     model: nn.Module
     vocab: Vocabulary
     tokenizer: Tokenizer | None  # None: a run without tokenizer.json (made by hand, as tests do)
+    weights_sha256: str = ""  # of its best.safetensors: what a run trained with these features records
 
     @property
     def reverse(self) -> bool:
@@ -80,14 +82,15 @@ def read_language_model(path: str, option: str) -> LanguageModelRun:
     ``option`` and the path when there is no run there or it is another task's."""
     run = RunDir(path)
     if not run.file("config.json").exists():
-        raise UsageError(f"{option} {path}: not an rnnkit run directory (no config.json); give a trained language model's run (rnnkit train lm), at the path it had when this run was trained")
+        raise UsageError(f"{option} {path}: not an rnnkit run directory (no config.json); give the run directory of a trained language model (rnnkit train lm); a run trained with {option} reads them again from where they were then")
     config = run.read_json("config.json")
     if config.get("task") != "lm":
         raise UsageError(f"{option} {path}: a {config.get('task')} run; {option} takes language-model (lm) runs")
     model = build_model("lm", {k: v for k, v in config["model"].items() if k != "kind"})
     run.load_weights("best", model)
     tokenizer = make_tokenizer(run.read_json("tokenizer.json")) if run.file("tokenizer.json").exists() else None
-    return LanguageModelRun(str(path), config, model, run.read_vocabulary("vocab.json"), tokenizer)
+    weights = hashlib.sha256(run.file("best.safetensors").read_bytes()).hexdigest()
+    return LanguageModelRun(str(path), config, model, run.read_vocabulary("vocab.json"), tokenizer, weights)
 
 
 class LMFeatures:
@@ -134,7 +137,8 @@ class LMFeatures:
         """What ``config.json`` keeps (``split.lm_features``)."""
         return {
             "runs": [str(Path(run.path).resolve()) for run in self.runs], "weights": "best", "size": self.size,
-            "models": [{"level": run.tokenizer.kind, "reverse": run.reverse, "hidden_size": run.hidden_size} for run in self.runs],
+            "models": [{"level": run.tokenizer.kind, "reverse": run.reverse, "hidden_size": run.hidden_size,
+                        "weights_sha256": run.weights_sha256} for run in self.runs],
         }  # fmt: skip
 
     def describe(self) -> str:
@@ -196,11 +200,11 @@ class LMFeatures:
             return nn.utils.rnn.pad_sequence(cached).to(device)  # (T, B, F), zero past each sentence's end
         return self.compute(sentences, device)
 
-    def cache_once(self, sentences: Callable[[], Iterable[list[str]]], limit: int | None = None) -> None:
+    def cache_once(self, sentences: Callable[[], Iterable[list[str]]], limit: int | None = None, progress: bool = True) -> None:
         """Fill the cache with the features of ``sentences()`` (called only the first time), in
         batches of ``CACHE_BATCH`` sentences of similar length, in a fixed order, with a progress bar;
         a one-line note on stderr instead when they would take more than ``limit`` bytes
-        (default ``CACHE_LIMIT_BYTES``). Later calls do nothing."""
+        (default ``CACHE_LIMIT_BYTES``). ``progress`` False: no bar. Later calls do nothing."""
         if self.cache_filled:
             return
         self.cache_filled = True
@@ -210,7 +214,7 @@ class LMFeatures:
         if size > limit:
             print(f"language-model features: {size / 2**30:.1f} GiB for this run's sentences, over the cache's {limit / 2**30:.1f} GiB; computed per batch", file=sys.stderr, flush=True)
             return
-        for start in tqdm(range(0, len(unique), CACHE_BATCH), desc="language-model features", unit="batch", file=sys.stderr, leave=False, disable=None):
+        for start in tqdm(range(0, len(unique), CACHE_BATCH), desc="language-model features", unit="batch", file=sys.stderr, leave=False, disable=None if progress else True):
             chunk = unique[start : start + CACHE_BATCH]
             values = self.compute([list(words) for words in chunk], "cpu" if self.device.type == "cpu" else self.device).cpu()  # (T, B, F)
             for b, words in enumerate(chunk):
@@ -235,6 +239,24 @@ class LMFeatures:
 def lm_features_size(features: LMFeatures | None) -> dict:
     """The model setting that makes room for the features: ``{"lm_features_size": F}``, or {} without."""
     return {} if features is None else {"lm_features_size": features.size}
+
+
+def check_recorded(features: LMFeatures | None, config: dict) -> None:
+    """For a run trained with ``--lm-features`` (tag, classify, eval, resume): the language models
+    read again must be the ones it was trained with, by hidden size and by the SHA-256 of their best
+    weights (runs trained before that was recorded: by size alone). Raises a one-line ``UsageError``
+    naming the language model's run when one was retrained or replaced at its path."""
+    recorded = (config.get("split") or {}).get("lm_features")
+    if features is None or not recorded:
+        return
+    for run, model in zip(features.runs, recorded.get("models", [])):
+        if run.hidden_size != model.get("hidden_size"):
+            changed = f"its hidden size is {run.hidden_size}, the run was trained with {model.get('hidden_size')}"
+        elif model.get("weights_sha256", run.weights_sha256) != run.weights_sha256:
+            changed = "its best weights changed since the run was trained"
+        else:
+            continue
+        raise UsageError(f"--lm-features {run.path}: not the language model this run was trained with ({changed}); put that one back, or train this run again")
 
 
 def record_lm_features(features: LMFeatures | None, data) -> dict:

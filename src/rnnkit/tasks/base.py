@@ -103,6 +103,18 @@ class TaskBase(TaskSpec):
         """Starting weights that the data settings bring (pre-trained word vectors, another run's
         weights), set in the freshly built ``model`` before training; nothing by default."""
 
+    lm_features = None  # rnnkit.models.lm_features.LMFeatures of a task given --lm-features
+
+    def lm_sentences(self) -> list[list[str]]:
+        """The words the ``--lm-features`` models read for every example of this run's splits."""
+        return []
+
+    def before_training(self, progress: bool = True) -> None:
+        """Work done once before training starts or resumes, outside its clock (``rnnkit.runs``):
+        the ``--lm-features`` models' features of the run's own sentences (``LMFeatures.cache_once``)."""
+        if self.lm_features is not None:
+            self.lm_features.cache_once(self.lm_sentences, progress=progress)
+
     # -- the trainer's Task protocol ----------------------------------------------------------------------
     def batches_per_epoch(self) -> int:
         return len(self._batches("train", True))

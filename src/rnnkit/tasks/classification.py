@@ -158,11 +158,10 @@ class ClassificationTask(ClassificationSpec, TaskBase):
         """The classifier's keyword for the frozen language models' features of ``words`` (``--lm-features``): (T, B, F)."""
         if self.lm_features is None:
             return {}
-        self.lm_features.cache_once(self._lm_sentences)
+        self.before_training()  # done already when rnnkit.runs started the training; a task used on its own
         return {"lm_features": self.lm_features.features(words, device)}
 
-    def _lm_sentences(self) -> list[list[str]]:
-        """The words the language models read for every text of this run's splits (``LMFeatures.cache_once``)."""
+    def lm_sentences(self) -> list[list[str]]:
         held_out = [self.lm_words(item.text) for name, items in self.splits.items() if name != "train" for item in items]
         return [example[2] for example in self._examples("train")] + held_out if "train" in self.splits else held_out
 

@@ -137,9 +137,12 @@ class TaggingTask(TaggingSpec, TaskBase):
         """``batch`` on ``device``, with the frozen language models' features of its words (``--lm-features``)."""
         batch = batch.to(device)
         if self.lm_features is not None:
-            self.lm_features.cache_once(lambda: [s.tokens for split in self.splits.values() for s in split])  # the run's own sentences, once
+            self.before_training()  # done already when rnnkit.runs started the training; a task used on its own
             batch.lm_features = self.lm_features.features(batch.tokens, device)  # (T, B, F), no gradient
         return batch
+
+    def lm_sentences(self) -> list[list[str]]:
+        return [sentence.tokens for split in self.splits.values() for sentence in split]
 
     def batches_of(self, sentences: list[TaggedSentence], train: bool):
         return SentenceBatches(

@@ -218,13 +218,13 @@ class Trainer:
                         self._evaluate_and_checkpoint(s, optimizer, schedule, writer)
             if not stop_reason:
                 s["finished"] = True
-            if s["window_count"]:  # steps since the last row (a stop between two log_every steps): their row
-                window_start = self._log_window(s, window_start, optimizer, writer)
             if (not stop_reason or budget_spent) and s["evaluated_at"] != s["step"]:
                 self._evaluate_and_checkpoint(s, optimizer, schedule, writer)
             self._checkpoint(s, optimizer, schedule)
+            self._log_unlogged(s, window_start, optimizer, writer)
         except KeyboardInterrupt:
             self._checkpoint(s, optimizer, schedule)
+            self._log_unlogged(s, window_start, optimizer, writer)
             self._close(writer)
             self.say(f"interrupted at step {s['step']}; the run is saved: continue it with --resume")
             raise
@@ -444,6 +444,14 @@ class Trainer:
             self._bar.refresh()
         s["window_loss"], s["window_count"] = 0.0, 0
         return time.perf_counter()
+
+    def _log_unlogged(self, s, window_start: float, optimizer, writer) -> None:
+        """At a stop between two ``log_every`` steps (a time limit, Ctrl-C, an uneven last epoch):
+        the row of the steps since the last one. Written after the last checkpoint, whose metrics
+        cursor and window leave it out: a resume removes it and its next row averages the same
+        steps as an uninterrupted run's."""
+        if s["window_count"]:
+            self._log_window(s, window_start, optimizer, writer)
 
     def _append_metrics(self, **row) -> None:
         self.metrics.append(**row)
