@@ -9,6 +9,7 @@ The checkpoints inside a run are ``rnnkit.training.checkpoint``'s; the layout is
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import math
 import os
@@ -126,6 +127,15 @@ def json_safe(value):
     if isinstance(value, (list, tuple)):
         return [json_safe(v) for v in value]
     return value
+
+
+def file_digest(path: Path) -> dict:
+    """``{"bytes": size, "sha256": hex digest}`` of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return {"bytes": path.stat().st_size, "sha256": h.hexdigest()}
 
 
 def check_weights_file(path: Path) -> None:

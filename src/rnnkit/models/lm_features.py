@@ -36,7 +36,6 @@ more than two runs, or two runs of which the second is not reversed (give ``FWD,
 
 from __future__ import annotations
 
-import hashlib
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -49,7 +48,7 @@ from tqdm import tqdm
 from ..data.tokenizers import Tokenizer, make_tokenizer
 from ..data.vocab import EOS, UNK, Vocabulary
 from ..errors import UsageError
-from ..files import RunDir
+from ..files import RunDir, file_digest
 from .registry import build_model
 
 NEWLINE = "\n"  # the line-break token of a model trained with --line-breaks token
@@ -89,7 +88,7 @@ def read_language_model(path: str, option: str) -> LanguageModelRun:
     model = build_model("lm", {k: v for k, v in config["model"].items() if k != "kind"})
     run.load_weights("best", model)
     tokenizer = make_tokenizer(run.read_json("tokenizer.json")) if run.file("tokenizer.json").exists() else None
-    weights = hashlib.sha256(run.file("best.safetensors").read_bytes()).hexdigest()
+    weights = file_digest(run.file("best.safetensors"))["sha256"]
     return LanguageModelRun(str(path), config, model, run.read_vocabulary("vocab.json"), tokenizer, weights)
 
 
@@ -216,7 +215,7 @@ class LMFeatures:
             return
         for start in tqdm(range(0, len(unique), CACHE_BATCH), desc="language-model features", unit="batch", file=sys.stderr, leave=False, disable=None if progress else True):
             chunk = unique[start : start + CACHE_BATCH]
-            values = self.compute([list(words) for words in chunk], "cpu" if self.device.type == "cpu" else self.device).cpu()  # (T, B, F)
+            values = self.compute([list(words) for words in chunk], self.device).cpu()  # (T, B, F)
             for b, words in enumerate(chunk):
                 self.cache[words] = values[: len(words), b].clone()  # (len, F): its own storage, not the batch's
 

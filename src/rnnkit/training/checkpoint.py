@@ -32,7 +32,6 @@ is ``RunDir``: both in ``rnnkit.files``, which the layers below training use too
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import os
@@ -47,7 +46,7 @@ from typing import Callable, NamedTuple
 
 import torch
 
-from ..files import DIR_MODE, FILE_MODE, CheckpointError, RunDir, _fsync_path, _write_new, atomic_write, check_weights_file
+from ..files import DIR_MODE, FILE_MODE, CheckpointError, RunDir, _fsync_path, _write_new, atomic_write, check_weights_file, file_digest
 
 CHECKPOINTS = "checkpoints"
 MANIFEST = "manifest.json"
@@ -73,14 +72,6 @@ def test_point(label: str) -> None:
 
 
 # -- files ----------------------------------------------------------------------------------------------
-def _digest(path: Path) -> dict:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return {"bytes": path.stat().st_size, "sha256": h.hexdigest()}
-
-
 def _link_or_copy(source: Path, target: Path) -> None:
     """``target`` (new) holds ``source``'s bytes: a hard link where the file system allows."""
     try:
@@ -140,7 +131,7 @@ class Checkpoints:
             write(tmp / file)
             os.chmod(tmp / file, FILE_MODE)
             _fsync_path(tmp / file)
-            manifest["files"][file] = _digest(tmp / file)
+            manifest["files"][file] = file_digest(tmp / file)
             test_point(f"{where}: wrote {file}")
         _write_new(tmp / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
         os.chmod(tmp, DIR_MODE)
@@ -217,7 +208,7 @@ class Checkpoints:
                 continue
             if any(c.file(name).exists() and os.path.samefile(view, c.file(name)) for c in checkpoints):
                 continue  # the same file as a checkpoint's: verified (or passed over) with it
-            digest = _digest(view)
+            digest = file_digest(view)
             if any(_manifest_entry(c, name) == digest for c in checkpoints):
                 continue
             why = "damaged or incomplete" if name.endswith(".safetensors") and _unreadable(view) else "changed after rnnkit wrote it"
@@ -262,7 +253,7 @@ def verify(checkpoint: Checkpoint) -> str | None:
             return f"{path}: missing"
         if path.stat().st_size != expected.get("bytes"):
             return f"{path}: damaged ({path.stat().st_size} bytes, the manifest says {expected.get('bytes')})"
-        if _digest(path)["sha256"] != expected.get("sha256"):
+        if file_digest(path)["sha256"] != expected.get("sha256"):
             return f"{path}: damaged or changed after it was written (its SHA-256 differs from the manifest's)"
     return None
 
