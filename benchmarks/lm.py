@@ -12,6 +12,9 @@ Split files are made in a temporary directory; nothing from the shared data is c
   character counts the end-of-name token, as makemore does.
 * ptb: the standard split, <eos> after every sentence, one stream cut into chunks of 35 steps;
   perplexity over the 82,430 test tokens.
+* --cache (ptb): also the test perplexity with a continuous cache (Grave et al. 2017) whose N, θ and λ
+  are chosen on the validation text (``rnnkit eval RUN test --cache-tune valid``); the model's own
+  figure over the same one-column reading is printed beside it.
 * shakespeare: the char-rnn convention, first 90% of the characters for training, last 10% for
   validation; the file is one stream, line breaks are tokens.
 """
@@ -85,6 +88,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("benchmark", choices=sorted(SETTINGS))
     parser.add_argument("--set", nargs=2, action="append", metavar=("KEY", "VALUE"), default=[], help="override a setting (JSON value)")
+    parser.add_argument("--cache", action="store_true", help="also the test figure with a continuous cache tuned on the validation text")
+    parser.add_argument("--run", help="no training: the --cache figures of this finished run")
     args = parser.parse_args()
     if not DATA.exists():
         sys.exit(f"shared data not found at {DATA}")
@@ -93,11 +98,16 @@ def main() -> None:
         settings[key] = json.loads(value)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; settings: {json.dumps(settings)}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        values = {**FILES[args.benchmark](Path(tmp)), **settings, "progress": False}
+        files = FILES[args.benchmark](Path(tmp))
+        if args.run:
+            return print_cached(Path(args.run), files)
+        values = {**files, **settings, "progress": False}
         run_path = free_run_path(Path("runs") / f"bench-{args.benchmark}")
         started = time.perf_counter()
         run, summary = start("lm", values, run_path)
         wall = time.perf_counter() - started
+        if args.cache:
+            print_cached(run.path, files)
     print(f"\n== {args.benchmark}: {json.dumps(summary)}")
     print(f"wall time {wall:.0f} s (training {summary['train_seconds']:.0f} s); run {run.path}")
     if "test_loss" in summary:
@@ -110,6 +120,17 @@ def main() -> None:
     print("samples (temperature 0.8):")
     for text, seen in task.generate(model, 3 if args.benchmark == "shakespeare" else 8, SamplingOptions(temperature=0.8, max_length=length), seed=0, prime=prime, device=device):
         print(f"---\n{text}" if args.benchmark == "shakespeare" else f"  {text}  ({'seen' if seen else 'novel'})")
+
+
+def print_cached(run_path: Path, files: dict) -> None:
+    """The test perplexity of a run's best weights with a continuous cache tuned on the validation file."""
+    task, model, _, device = open_run(run_path)
+    started = time.perf_counter()
+    cache, tuning = task.tune_cache(model, files["valid"], device)
+    result = task.evaluate_file(model, files["test"], device, cache=cache)
+    print(f"continuous cache chosen on the validation text: {json.dumps(cache.as_dict())}, valid perplexity {tuning['perplexity']:.2f} "
+          f"(the model alone {tuning['model_perplexity']:.2f}); tuning and test {time.perf_counter() - started:.0f} s")  # fmt: skip
+    print(f"test perplexity with the cache {result['perplexity']:.2f} ({result['count']} tokens, one column); the model alone {result['model_perplexity']:.2f}")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,11 @@ def add_parser(subparsers) -> None:
     parser = run_parser(subparsers, "eval", description=__doc__, ensemble=True)
     parser.add_argument("data", metavar="DATA", help="file to evaluate, read as in training (translation: SOURCE,TARGET)")
     parser.add_argument("--json", action="store_true", help="print a JSON object")
+    cache = parser.add_argument_group("continuous cache (language models read as one stream; Grave et al. 2017)")
+    cache.add_argument("--cache", type=int, metavar="N", help="score with a cache of the model's last N steps (with --cache-tune: N tuned too when not given)")
+    cache.add_argument("--cache-theta", type=float, metavar="θ", help="how sharply a step's hidden vector must match a remembered one (default 0.3)")
+    cache.add_argument("--cache-lambda", type=float, metavar="λ", help="the cache's share of each probability, 0 to 1 (default 0.1)")
+    cache.add_argument("--cache-tune", metavar="FILE", help="choose θ and λ (and N) on FILE, validation text, before scoring DATA")
     add_plot(parser, "the evaluation (a classifier's confusion matrix)")
     hidden_alias(parser, "--pictures", "pictures", metavar="DIR")  # its former option: the pictures into DIR, named by the task
     parser.set_defaults(pictures=None)
@@ -26,7 +31,17 @@ def run(args) -> int:
 
     task, model, _, device = open_verb_run(args)
     ensemble = open_ensemble(args, task)
-    result = task.evaluate_file(model, args.data, device, ensemble) if ensemble else task.evaluate_file(model, args.data, device)
+    cache, tuning = continuous_cache(args, task, model, device)
+    if ensemble:
+        result = task.evaluate_file(model, args.data, device, ensemble)
+    elif cache:
+        result = task.evaluate_file(model, args.data, device, cache=cache)
+    else:
+        result = task.evaluate_file(model, args.data, device)
+    if tuning:
+        result["cache_tuning"] = tuning
+        if not args.json:
+            print(f"{tuning['data']}: perplexity {tuning['perplexity']:.2f} with the cache chosen there (the model alone {tuning['model_perplexity']:.2f})")
     if args.pictures:  # a task without pictures draws none (TaskBase.save_pictures)
         result.update(task.save_pictures(result, args.pictures, "eval"))
     if args.plot:
@@ -57,3 +72,29 @@ def save_plot(save_pictures, result: dict, plot: str) -> dict:
             os.replace(path, final)
             written[key] = str(final)
     return written
+
+
+def continuous_cache(args, task, model, device):
+    """(``ContinuousCache`` or None, the tuning figures or None) from the ``--cache`` options: None
+    when none is given; refused in one line for a run that is not a language model read as one
+    stream, and with ``--ensemble``."""
+    from ..decoding.cache import ContinuousCache
+    from ..errors import UsageError
+
+    given = {name: value for name in ("cache", "cache_theta", "cache_lambda", "cache_tune") if (value := getattr(args, name)) is not None}
+    if not given:
+        return None, None
+    if not task.reads_one_stream:
+        raise UsageError("--cache: the continuous cache is for language models trained on one stream of text (--batching stream)")
+    if args.ensemble:
+        raise UsageError("--cache and --ensemble cannot be combined")
+    defaults = ContinuousCache()
+    if args.cache_tune is None:
+        return ContinuousCache(defaults.window if args.cache is None else args.cache, defaults.theta if args.cache_theta is None else args.cache_theta,
+                               defaults.interpolation if args.cache_lambda is None else args.cache_lambda), None  # fmt: skip
+    if args.cache_theta is not None or args.cache_lambda is not None:
+        raise UsageError("--cache-tune chooses --cache-theta and --cache-lambda; give either the tuning file or the values")
+    if args.cache is not None:
+        ContinuousCache(args.cache)  # the window checked before the tuning pass
+    return task.tune_cache(model, args.cache_tune, device, args.cache)
+

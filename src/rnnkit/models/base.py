@@ -40,12 +40,15 @@ class ModelOutput:
         penalty: a scalar to add to the loss per counted step, from the model's own regularisers
             (the language model's AR + TAR while training); None when there is none.
         attention: the attention weights of a step, (B, S) over the source; None without attention.
+        features: the vectors the output layer reads, (T, B, F), where a model gives them (the
+            language model's, for its continuous cache: ``rnnkit.decoding.cache``); else None.
     """
 
     logits: Tensor
     state: Any = None
     penalty: Tensor | None = None
     attention: Tensor | None = None
+    features: Tensor | None = None
 
 
 @runtime_checkable

@@ -129,15 +129,16 @@ class LanguageModel(nn.Module):
     def forward(self, tokens: Tensor, lengths: Tensor | None = None, state: RecurrentState | None = None, previous: Tensor | None = None) -> ModelOutput:
         """Logits (T, B, V) of ŷ<1..T> for targets ``tokens`` (T, B), continuing from ``state``
         (None: a<0> = 0) with ``previous`` (B,) the token before them (None: x<1> = 0); the final
-        state; while training with ``ar_alpha`` or ``tar_beta``, AR + TAR of this call as the
+        state; the features the output layer read (T, B, F); while training with ``ar_alpha`` or ``tar_beta``, AR + TAR of this call as the
         penalty (a scalar; ``activation_penalty``)."""
         x = self.input_dropout(self.inputs(tokens, previous))
         a, state = self.recurrent(x, lengths=lengths, state=state)  # (T, B, n_a)
         dropped = self.dropout(a)  # (T, B, n_a)
-        logits = self.output(self.head(dropped))  # (T, B, V)
+        features = self.head(dropped)  # (T, B, F): what the output layer reads
+        logits = self.output(features)  # (T, B, V)
         penalised = self.training and (self.ar_alpha or self.tar_beta)
         penalty = activation_penalty(a, dropped, lengths, self.ar_alpha, self.tar_beta) if penalised else None
-        return ModelOutput(logits, state, penalty)
+        return ModelOutput(logits, state, penalty, features=features)
 
     def start(self, batch_size: int) -> RecurrentState:
         """The state before the first step of ``batch_size`` rows: a<0> = 0."""

@@ -144,6 +144,7 @@ class TaskBase(TaskSpec):
         return []
 
     averages_runs: bool = False  # whether rnnkit eval/classify --ensemble can average runs of this kind
+    reads_one_stream: bool = False  # a language model that read its text as one stream: rnnkit eval --cache
 
     def load_state_dict(self, state: dict) -> None:
         pass

@@ -37,6 +37,7 @@ from ..data.textio import LINE_BREAK
 from ..data.tokenizers import Tokenizer
 from ..data.vocab import Vocabulary
 from ..decoding import SamplingOptions, sample
+from ..decoding.cache import WINDOWS as CACHE_WINDOWS, ContinuousCache, cached_log_probs, model_loss as cache_model_loss, tune as tune_continuous_cache
 from ..models.losses import token_loss
 from ..files import RunDir
 from ..distributed import SINGLE, barrier, setup
@@ -214,9 +215,16 @@ class LanguageModelTask(LanguageModelSpec, TaskBase):
         return total, count
 
     @torch.no_grad()
-    def evaluate_examples(self, model, split: CorpusSplit, device) -> dict:
+    def evaluate_examples(self, model, split: CorpusSplit, device, cache: ContinuousCache | None = None) -> dict:
         """Loss per token (nats) over a prepared split, perplexity, and the number of tokens (the
-        state carried across stream chunks, as in training)."""
+        state carried across stream chunks, as in training). With ``cache`` (``rnnkit.decoding.cache``),
+        the text is read as one column in order and scored with the continuous cache; the model's own
+        loss and perplexity over that same reading are in ``model_loss``, ``model_perplexity``."""
+        if cache is not None:
+            chunks = list(self.cache_chunks(model, split, device))
+            loss, alone = -float(cached_log_probs(chunks, cache).mean()), cache_model_loss(chunks)
+            return {**self._loss_figures(loss, sum(len(y) for _, y, _ in chunks)), "cache": cache.as_dict(),
+                    "model_loss": alone, "model_perplexity": math.exp(min(alone, 50))}  # fmt: skip
         model.eval()
         batches = self.batches_of(split, shuffle=False)
         total, count, state = 0.0, 0, None
@@ -227,11 +235,52 @@ class LanguageModelTask(LanguageModelSpec, TaskBase):
             loss_sum, n = token_loss(out.logits, batch.tokens, self.vocab.pad_id)
             total += float(loss_sum)
             count += n
-        loss = total / max(count, 1)
+        return self._loss_figures(total / max(count, 1), count)
+
+    @staticmethod
+    def _loss_figures(loss: float, count: int) -> dict:
         return {"loss": loss, "perplexity": math.exp(min(loss, 50)), "count": count}
 
+    @property
+    def reads_one_stream(self) -> bool:
+        """Whether the model read its text as one stream (``batching="stream"``), its state carried
+        from line to line: what the continuous cache needs."""
+        return self.data.batching == "stream"
+
+    @torch.no_grad()
+    def cache_chunks(self, model, split: CorpusSplit, device):
+        """The chunks ``rnnkit.decoding.cache`` reads: the split as one column in reading order (the
+        state carried), each chunk's (features h<t> (T, F), targets y<t> (T,), log p_model(y<t>) (T,)).
+        Raises ``UsageError`` for a model trained on separate sentences."""
+        if not self.reads_one_stream:
+            raise UsageError("--cache: the continuous cache needs a language model trained on one stream of text (--batching stream); this one read separate lines")
+        model.eval()
+        ids = (ReversedSplit(split) if self.data.reverse else split).ids
+        state = None
+        for batch in StreamBatches(ids, 1, max(self.data.bptt, 256)).iterate(0):
+            batch = batch.to(device)
+            out = model(batch.tokens, state=state, previous=batch.previous)  # logits (T, 1, V)
+            state = out.state
+            targets = batch.tokens[:, 0]  # (T,)
+            log_p = torch.log_softmax(out.logits[:, 0].double(), dim=-1).gather(1, targets[:, None])[:, 0]  # (T,)
+            yield out.features[:, 0], targets, log_p
+
+    def tune_cache(self, model, path: str, device, window: int | None = None) -> tuple[ContinuousCache, dict]:
+        """θ and λ (and N, unless ``window`` is given) of the continuous cache with the lowest loss on
+        the text file ``path`` (validation text, tokenized as in training), and the figures there:
+        the best grid point's loss and perplexity, the model's alone, the grid."""
+        with tempfile.TemporaryDirectory(prefix="rnnkit-eval-") as directory:
+            chunks = list(self.cache_chunks(model, encode_file(path, self.tokenizer, self.vocab, self.data.line_breaks, directory), device))
+        cache, grid = tune_continuous_cache(chunks, [window] if window else CACHE_WINDOWS)
+        best = min(row["loss"] for row in grid)
+        return cache, {"data": path, "loss": best, "perplexity": math.exp(min(best, 50)), "model_perplexity": math.exp(min(cache_model_loss(chunks), 50)), "grid": grid}
+
     def describe(self, result: dict) -> str:
-        return f"loss {result['loss']:.4f} per token, perplexity {result['perplexity']:.2f} ({result['count']} tokens)"
+        line = f"loss {result['loss']:.4f} per token, perplexity {result['perplexity']:.2f} ({result['count']} tokens)"
+        if "cache" in result:
+            c = result["cache"]
+            line += f" with a continuous cache of {c['window']} steps (theta {c['theta']}, lambda {c['lambda']}); the model alone {result['model_perplexity']:.2f}"
+        return line
 
     def inspect_forward(self, model, text: str, device):
         """Run the model over ``text`` (for rnnkit.analysis.inspect): the tokens it read, and at each
@@ -248,10 +297,10 @@ class LanguageModelTask(LanguageModelSpec, TaskBase):
         predictions = [[(self.vocab.tokens[i], round(float(p), 4)) for p, i in zip(ps.tolist(), ix.tolist())] for ps, ix in zip(top.values, top.indices)]
         return tokens, predictions
 
-    def evaluate_file(self, model, path: str, device) -> dict:
-        """``evaluate`` on a text file, tokenized as in training."""
+    def evaluate_file(self, model, path: str, device, cache: ContinuousCache | None = None) -> dict:
+        """``evaluate`` on a text file, tokenized as in training (``cache``: as ``evaluate_examples``)."""
         with tempfile.TemporaryDirectory(prefix="rnnkit-eval-") as directory:  # the file's ids, streamed through
-            return self.evaluate_examples(model, encode_file(path, self.tokenizer, self.vocab, self.data.line_breaks, directory), device)
+            return self.evaluate_examples(model, encode_file(path, self.tokenizer, self.vocab, self.data.line_breaks, directory), device, cache)
 
     def report(self, model, step: int, device) -> list[str]:
         samples = self.generate(model, 3, SamplingOptions(max_length=self._sample_length()), seed=step, device=device)
