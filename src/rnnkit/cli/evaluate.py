@@ -78,14 +78,13 @@ def continuous_cache(args, task, model, device):
     """(``ContinuousCache`` or None, the tuning figures or None) from the ``--cache`` options: None
     when none is given; refused in one line for a run that is not a language model read as one
     stream, and with ``--ensemble``."""
-    from ..decoding.cache import ContinuousCache
+    from ..decoding.cache import NEEDS_STREAM, ContinuousCache
     from ..errors import UsageError
 
-    given = {name: value for name in ("cache", "cache_theta", "cache_lambda", "cache_tune") if (value := getattr(args, name)) is not None}
-    if not given:
+    if all(getattr(args, name) is None for name in ("cache", "cache_theta", "cache_lambda", "cache_tune")):
         return None, None
     if not task.reads_one_stream:
-        raise UsageError("--cache: the continuous cache is for language models trained on one stream of text (--batching stream)")
+        raise UsageError(NEEDS_STREAM)
     if args.ensemble:
         raise UsageError("--cache and --ensemble cannot be combined")
     defaults = ContinuousCache()

@@ -29,6 +29,8 @@ from torch import Tensor
 
 from ..errors import UsageError
 
+NEEDS_STREAM = "--cache: the continuous cache is for language models trained on one stream of text (--batching stream)"
+
 
 @dataclass(frozen=True)
 class ContinuousCache:

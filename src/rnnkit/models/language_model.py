@@ -129,8 +129,8 @@ class LanguageModel(nn.Module):
     def forward(self, tokens: Tensor, lengths: Tensor | None = None, state: RecurrentState | None = None, previous: Tensor | None = None) -> ModelOutput:
         """Logits (T, B, V) of ŷ<1..T> for targets ``tokens`` (T, B), continuing from ``state``
         (None: a<0> = 0) with ``previous`` (B,) the token before them (None: x<1> = 0); the final
-        state; the features the output layer read (T, B, F); while training with ``ar_alpha`` or ``tar_beta``, AR + TAR of this call as the
-        penalty (a scalar; ``activation_penalty``)."""
+        state; the features the output layer read (T, B, F); while training with ``ar_alpha`` or
+        ``tar_beta``, AR + TAR of this call as the penalty (a scalar; ``activation_penalty``)."""
         x = self.input_dropout(self.inputs(tokens, previous))
         a, state = self.recurrent(x, lengths=lengths, state=state)  # (T, B, n_a)
         dropped = self.dropout(a)  # (T, B, n_a)

@@ -37,7 +37,7 @@ from ..data.textio import LINE_BREAK
 from ..data.tokenizers import Tokenizer
 from ..data.vocab import Vocabulary
 from ..decoding import SamplingOptions, sample
-from ..decoding.cache import WINDOWS as CACHE_WINDOWS, ContinuousCache, cached_log_probs, model_loss as cache_model_loss, tune as tune_continuous_cache
+from ..decoding.cache import NEEDS_STREAM as CACHE_NEEDS_STREAM, WINDOWS as CACHE_WINDOWS, ContinuousCache, cached_log_probs, model_loss as cache_model_loss, tune as tune_continuous_cache
 from ..models.losses import token_loss
 from ..files import RunDir
 from ..distributed import SINGLE, barrier, setup
@@ -253,7 +253,7 @@ class LanguageModelTask(LanguageModelSpec, TaskBase):
         state carried), each chunk's (features h<t> (T, F), targets y<t> (T,), log p_model(y<t>) (T,)).
         Raises ``UsageError`` for a model trained on separate sentences."""
         if not self.reads_one_stream:
-            raise UsageError("--cache: the continuous cache needs a language model trained on one stream of text (--batching stream); this one read separate lines")
+            raise UsageError(CACHE_NEEDS_STREAM)
         model.eval()
         ids = (ReversedSplit(split) if self.data.reverse else split).ids
         state = None
