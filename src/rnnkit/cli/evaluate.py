@@ -18,8 +18,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--json", action="store_true", help="print a JSON object")
     cache = parser.add_argument_group("continuous cache (language models read as one stream; Grave et al. 2017)")
     cache.add_argument("--cache", type=int, metavar="N", help="score with a cache of the model's last N steps (with --cache-tune: N tuned too when not given)")
-    cache.add_argument("--cache-theta", type=float, metavar="THETA", help="θ: how sharply a step's hidden vector must match a remembered one (default 0.3)")
-    cache.add_argument("--cache-lambda", type=float, metavar="LAMBDA", help="λ: the cache's share of each probability, 0 to 1 (default 0.1)")
+    cache.add_argument("--cache-theta", type=float, metavar="THETA", help="θ: how sharply a step's hidden vector must match a remembered one (default 0.3; alone it turns the cache on, N 2000)")
+    cache.add_argument("--cache-lambda", type=float, metavar="LAMBDA", help="λ: the cache's share of each probability, at least 0 and below 1 (default 0.1)")
     cache.add_argument("--cache-tune", metavar="FILE", help="choose θ and λ (and N) on FILE, validation text, before scoring DATA")
     add_plot(parser, "the evaluation (a classifier's confusion matrix)")
     hidden_alias(parser, "--pictures", "pictures", metavar="DIR")  # its former option: the pictures into DIR, named by the task

@@ -48,8 +48,8 @@ class ContinuousCache:
             raise UsageError(f"--cache must be a whole number of steps >= 1, got {self.window!r}")
         if not (isinstance(self.theta, (int, float)) and math.isfinite(self.theta) and self.theta >= 0):
             raise UsageError(f"--cache-theta must be a number >= 0, got {self.theta!r}")
-        if not (isinstance(self.interpolation, (int, float)) and 0 <= self.interpolation <= 1):
-            raise UsageError(f"--cache-lambda must be between 0 and 1, got {self.interpolation!r}")
+        if not (isinstance(self.interpolation, (int, float)) and 0 <= self.interpolation < 1):  # λ = 1: a token not yet seen has p = 0
+            raise UsageError(f"--cache-lambda must be at least 0 and below 1, got {self.interpolation!r}")
 
     def as_dict(self) -> dict:
         return {"window": self.window, "theta": self.theta, "lambda": self.interpolation}
@@ -105,7 +105,7 @@ def model_loss(chunks: Sequence[tuple[Tensor, Tensor, Tensor]]) -> float:
 
 WINDOWS = (100, 500, 1000, 2000, 4000)  # N tried by ``tune`` (Grave et al.'s Penn Treebank range, and twice its top)
 THETAS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0)
-INTERPOLATIONS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
+INTERPOLATIONS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)  # 0: the model alone, chosen where the cache does not help
 
 
 def tune(chunks: Sequence[tuple[Tensor, Tensor, Tensor]], windows: Sequence[int], thetas: Sequence[float] = THETAS,
