@@ -29,3 +29,17 @@ if importlib.util.find_spec("triton") is not None and not torch.cuda.is_availabl
         del os.environ["TRITON_INTERPRET"]
     else:
         os.environ["TRITON_INTERPRET"] = _before
+
+
+def pytest_sessionstart(session):
+    """The machine the suite ran on, first in every log (CI's included, whose ``-q`` hides pytest's
+    own header): float32 results and the engines' speed differ by CPU (issue 15), so a report says
+    which one it came from."""
+    from rnnkit.engines import autotune
+    from rnnkit.engines.compiled import cpu_vendor, product_routine
+
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:  # -p no:terminal
+        return
+    isa = torch.backends.cpu.get_cpu_capability()
+    reporter.write_line(f"rnnkit: CPU {autotune.cpu_model()} ({cpu_vendor()}), torch CPU capability {isa}, {torch.get_num_threads()} threads, product routine {product_routine()}")
