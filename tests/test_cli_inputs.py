@@ -285,6 +285,17 @@ def test_every_picture_is_plot_and_the_old_names_still_draw_it(runs, tmp_path, c
         assert code == 0 and (tmp_path / name).exists(), (name, err)
 
 
+def test_plot_on_an_evaluation_that_draws_no_picture_is_refused_in_one_line(runs, tmp_path, capsys):
+    """--plot is never ignored in silence: a kind whose evaluation draws nothing says so, before it evaluates."""
+    data = {"lm": runs["lm"].parent / "names.txt", "tagger": runs["tagger"].parent / "train.conll"}
+    for kind, path in data.items():
+        picture = tmp_path / f"{kind}.png"
+        code, out, err = rnnkit(capsys, "eval", runs[kind], path, "--plot", picture)
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and "--plot" in lines[0] and kind in lines[0], (kind, err)
+        assert out == "" and not picture.exists() and not list(tmp_path.glob(".rnnkit-plot-*"))
+
+
 def test_inspect_reads_text_file_and_standard_input_alike(runs, tmp_path, capsys, monkeypatch):
     text = ["emma and anna", "bob"]
     path = write(tmp_path / "in.txt", text)

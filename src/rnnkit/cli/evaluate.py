@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+from ..errors import UsageError
 from ._run_options import add_plot, hidden_alias, open_verb_run, run_parser
 
 
@@ -21,7 +22,7 @@ def add_parser(subparsers) -> None:
     cache.add_argument("--cache-theta", type=float, metavar="THETA", help="θ: how sharply a step's hidden vector must match a remembered one (default 0.3; alone it turns the cache on, N 2000)")
     cache.add_argument("--cache-lambda", type=float, metavar="LAMBDA", help="λ: the cache's share of each probability, at least 0 and below 1 (default 0.1)")
     cache.add_argument("--cache-tune", metavar="FILE", help="choose θ and λ (and N) on FILE, validation text, before scoring DATA")
-    add_plot(parser, "the evaluation (a classifier's confusion matrix)")
+    add_plot(parser, "the evaluation (a classifier's confusion matrix; other kinds draw none and refuse it)")
     hidden_alias(parser, "--pictures", "pictures", metavar="DIR")  # its former option: the pictures into DIR, named by the task
     parser.set_defaults(pictures=None)
 
@@ -30,6 +31,8 @@ def run(args) -> int:
     from ._run_options import open_ensemble
 
     task, model, _, device = open_verb_run(args)
+    if (args.plot or args.pictures) and task.eval_picture is None:  # refused before the work, not ignored after it
+        raise UsageError(f"--plot: the evaluation of a {task.kind} run draws no picture; nothing was evaluated")
     ensemble = open_ensemble(args, task)
     cache, tuning = continuous_cache(args, task, model, device)
     if ensemble:
@@ -79,7 +82,6 @@ def continuous_cache(args, task, model, device):
     when none is given; refused in one line for a run that is not a language model read as one
     stream, and with ``--ensemble``."""
     from ..decoding.cache import NEEDS_STREAM, ContinuousCache
-    from ..errors import UsageError
 
     if all(getattr(args, name) is None for name in ("cache", "cache_theta", "cache_lambda", "cache_tune")):
         return None, None

@@ -134,9 +134,11 @@ class TaskBase(TaskSpec):
     def state_dict(self) -> dict:
         return {}
 
+    eval_picture: str | None = None  # what save_pictures draws of an evaluation, for rnnkit eval --plot; None: nothing
+
     def save_pictures(self, result: dict, directory, name: str) -> dict:
         """Pictures of an evaluation ``result`` drawn into ``directory`` (file names from ``name``),
-        as {key: path}; none by default."""
+        as {key: path}; none by default (a task that draws one names it in ``eval_picture``)."""
         return {}
 
     def details(self, result: dict) -> list[str]:

@@ -212,6 +212,8 @@ class ClassificationTask(ClassificationSpec, TaskBase):
             text += f", mean absolute error {result['mae']:.3f}"
         return text + f", loss {result['loss']:.4f} ({result['count']} examples)"
 
+    eval_picture = "its confusion matrix"
+
     def save_pictures(self, result: dict, directory, name: str) -> dict:
         """The confusion matrix of an evaluation as ``confusion_<name>.png``."""
         from ..plots import plot_confusion
