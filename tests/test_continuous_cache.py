@@ -12,7 +12,7 @@ import torch
 
 from rnnkit.cli import main
 from rnnkit.decoding import token_log_probs
-from rnnkit.decoding.cache import INTERPOLATIONS, THETAS, ContinuousCache, cached_log_probs, tune
+from rnnkit.decoding.cache import INTERPOLATIONS, THETAS, ContinuousCache, cached_log_probs, grid_edges, tune
 from rnnkit.errors import UsageError
 from rnnkit.runs import open_run
 
@@ -87,6 +87,18 @@ def test_tuning_picks_the_grid_point_with_the_lowest_loss_and_the_cache_helps_a_
     assert (cache.window, cache.theta, cache.interpolation) == (best["window"], best["theta"], best["lambda"])
     assert best["loss"] == pytest.approx(-float(cached_log_probs([repeating], cache).mean()), abs=1e-9)
     assert cache.window == 100 and best["loss"] < -float(repeating[2].mean())  # it remembers the repetition, 60 steps back
+
+
+def test_a_tuned_value_at_the_end_of_its_grid_is_pointed_out_with_the_option_that_goes_beyond_it():
+    inside = ContinuousCache(500, THETAS[3], INTERPOLATIONS[2])
+    assert grid_edges(inside, [100, 500, 1000]) == []
+    notes = grid_edges(ContinuousCache(1000, max(THETAS), max(INTERPOLATIONS)), [100, 500, 1000])
+    assert [note.split(" = ")[0] for note in notes] == ["N", "θ", "λ"]
+    assert all(option in note for note, option in zip(notes, ("--cache)", "--cache-theta", "--cache-lambda")))
+    (low,) = grid_edges(ContinuousCache(1000, min(THETAS), INTERPOLATIONS[2]), [1000])  # N given, not tuned: no note on it
+    assert low.startswith(f"θ = {min(THETAS):g} ")
+    (alone,) = grid_edges(ContinuousCache(500, THETAS[3], 0.0), [100, 500, 1000])  # λ = 0 is not an end to go past
+    assert "did not help" in alone
 
 
 @pytest.mark.parametrize("values,option", [((0, 0.3, 0.1), "--cache"), ((10, -1.0, 0.1), "--cache-theta"), ((10, 0.3, 1.5), "--cache-lambda"), ((10, 0.3, 1.0), "--cache-lambda")])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 from ..errors import UsageError
+from ._inputs import warn
 from ._run_options import add_plot, hidden_alias, open_verb_run, run_parser
 
 
@@ -45,6 +46,8 @@ def run(args) -> int:
         result["cache_tuning"] = tuning
         if not args.json:
             print(f"{tuning['data']}: perplexity {tuning['perplexity']:.2f} with the cache chosen there (the model alone {tuning['model_perplexity']:.2f})")
+        for note in tuning["notes"]:
+            warn("eval", note)
     if args.pictures:  # a task without pictures draws none (TaskBase.save_pictures)
         result.update(task.save_pictures(result, args.pictures, "eval"))
     if args.plot:

@@ -37,7 +37,7 @@ from ..data.textio import LINE_BREAK
 from ..data.tokenizers import Tokenizer
 from ..data.vocab import Vocabulary
 from ..decoding import SamplingOptions, sample
-from ..decoding.cache import NEEDS_STREAM as CACHE_NEEDS_STREAM, WINDOWS as CACHE_WINDOWS, ContinuousCache, cached_log_probs, model_loss as cache_model_loss, tune as tune_continuous_cache
+from ..decoding.cache import NEEDS_STREAM as CACHE_NEEDS_STREAM, WINDOWS as CACHE_WINDOWS, ContinuousCache, cached_log_probs, grid_edges as cache_grid_edges, model_loss as cache_model_loss, tune as tune_continuous_cache
 from ..models.losses import token_loss
 from ..files import RunDir
 from ..distributed import SINGLE, barrier, setup
@@ -271,9 +271,11 @@ class LanguageModelTask(LanguageModelSpec, TaskBase):
         the best grid point's loss and perplexity, the model's alone, the grid."""
         with tempfile.TemporaryDirectory(prefix="rnnkit-eval-") as directory:
             chunks = list(self.cache_chunks(model, encode_file(path, self.tokenizer, self.vocab, self.data.line_breaks, directory), device))
-        cache, grid = tune_continuous_cache(chunks, [window] if window else CACHE_WINDOWS)
+        windows = [window] if window else CACHE_WINDOWS
+        cache, grid = tune_continuous_cache(chunks, windows)
         best = min(row["loss"] for row in grid)
-        return cache, {"data": path, "loss": best, "perplexity": math.exp(min(best, 50)), "model_perplexity": math.exp(min(cache_model_loss(chunks), 50)), "grid": grid}
+        return cache, {"data": path, "loss": best, "perplexity": math.exp(min(best, 50)), "model_perplexity": math.exp(min(cache_model_loss(chunks), 50)),
+                       "grid": grid, "notes": cache_grid_edges(cache, windows)}  # fmt: skip
 
     def describe(self, result: dict) -> str:
         line = f"loss {result['loss']:.4f} per token, perplexity {result['perplexity']:.2f} ({result['count']} tokens)"
