@@ -19,6 +19,7 @@ from rnnkit.recurrent import Recurrent
 from rnnkit.regularisers import Embedding, LockedDropout, activation_penalty, same_masks
 from rnnkit.tasks.language_model import LanguageModelTask, LMDataConfig
 from rnnkit.training import RunDir, Trainer, TrainingConfig
+from regression_task import Regression
 
 
 @pytest.fixture(autouse=True)
@@ -216,52 +217,13 @@ def test_a_run_keeps_its_regularisers_and_its_loaded_model_computes_without_them
 
 
 # -- NT-ASGD -----------------------------------------------------------------------------------------------
-class Regression:
-    """y = 3 x1 - 2 x2 by least squares, 4 batches per epoch; the validation loss is a constant, so it
-    improves once (on inf) and never again: NT-ASGD's trigger fires after ``nt_patience`` more."""
-
-    def __init__(self):
-        generator = torch.Generator().manual_seed(0)
-        self.x = torch.randn(4, 4, 2, generator=generator)
-        self.y = self.x @ torch.tensor([3.0, -2.0])
-
-    def batches_per_epoch(self):
-        return 4
-
-    def train_batches(self, epoch, start, shard=None):
-        return ((epoch, i) for i in range(start, 4))
-
-    def start_epoch(self, epoch):
-        pass
-
-    def loss(self, model, batch, device):
-        return ((model(self.x[batch[1]]).squeeze(-1) - self.y[batch[1]]) ** 2).sum(), 4
-
-    def has_split(self, split):
-        return split == "valid"
-
-    def evaluate(self, model, split, device):
-        return {"loss": 1.0, "count": 16}
-
-    def describe(self, result):
-        return f"loss {result['loss']:.4f}"
-
-    def report(self, model, step, device):
-        return []
-
-    def state_dict(self):
-        return {}
-
-    def load_state_dict(self, state):
-        pass
-
-
 def nt_fit(run: Path, resume: bool = False, model: nn.Module | None = None, **settings):
     torch.manual_seed(0)
     model = model or nn.Linear(2, 1)
     config = TrainingConfig(**{"lr": 0.02, "optimizer": "nt-asgd", "nt_patience": 2, "schedule": "constant", "eval_every": 2,
                                "max_steps": 12, "progress": False, **settings})  # fmt: skip
-    return Trainer(Regression(), model, config, RunDir(run)).fit(resume=resume)
+    # 4 batches per epoch; the validation loss improves once (on inf) and never again: NT-ASGD's trigger fires after nt_patience more
+    return Trainer(Regression(batches=4, constant_valid=1.0), model, config, RunDir(run)).fit(resume=resume)
 
 
 def test_nt_asgd_averages_the_iterates_once_validation_stops_improving(tmp_path):

@@ -22,57 +22,12 @@ from rnnkit.errors import DataError, UsageError
 from rnnkit.training import RunDir, Trainer, TrainingConfig
 from rnnkit.training.checkpoint import CheckpointError
 from rnnkit.training.trainer import TrainingDiverged
+from regression_task import Regression
 
 
 @pytest.fixture(autouse=True)
 def _no_fsync(monkeypatch):
     monkeypatch.setenv("RNNKIT_TEST_NO_FSYNC", "1")  # a test's files need not reach the disk
-
-
-class Regression:
-    """A task of the trainer's protocol: y = 3 x1 - 2 x2 by least squares, 6 batches per epoch; the
-    loss of step ``nan_at`` (1-based, every epoch's same batch) is NaN."""
-
-    def __init__(self, nan_at: set[int] = frozenset()):
-        self.nan_at = nan_at
-        generator = torch.Generator().manual_seed(0)
-        self.x = torch.randn(6, 4, 2, generator=generator)
-        self.y = self.x @ torch.tensor([3.0, -2.0])
-
-    def batches_per_epoch(self):
-        return 6
-
-    def train_batches(self, epoch, start, shard=None):
-        return ((epoch, i) for i in range(start, 6))
-
-    def start_epoch(self, epoch):
-        pass
-
-    def loss(self, model, batch, device):
-        epoch, i = batch
-        loss = ((model(self.x[i]).squeeze(-1) - self.y[i]) ** 2).sum()
-        if epoch * 6 + i + 1 in self.nan_at:
-            loss = loss * math.nan
-        return loss, 4
-
-    def has_split(self, split):
-        return split == "valid"
-
-    def evaluate(self, model, split, device):
-        with torch.no_grad():
-            return {"loss": float(((model(self.x).squeeze(-1) - self.y) ** 2).mean()), "count": 24}
-
-    def describe(self, result):
-        return f"loss {result['loss']:.4f}"
-
-    def report(self, model, step, device):
-        return []
-
-    def state_dict(self):
-        return {}
-
-    def load_state_dict(self, state):
-        pass
 
 
 def fit(run: Path, resume: bool = False, task=None, **settings):
