@@ -3,12 +3,19 @@ entity-level tagging scores (precision, recall and F1 per type and overall, with
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from .errors import require
 
 # the entries of an evaluation (and of summary.json, as test_<name>) that are fractions of 1
 SHARES = frozenset({"accuracy", "macro_f1", "f1", "precision", "recall", "exact_match"})
+
+
+def perplexity(loss: float) -> float:
+    """exp(loss) for a loss in nats per token, capped at exp(50) so that a diverged model's figure
+    stays a finite number (strict JSON, CSV)."""
+    return math.exp(min(loss, 50))
 
 
 def percent(share: float, digits: int = 2) -> str:

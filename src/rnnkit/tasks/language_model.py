@@ -39,6 +39,7 @@ from ..data.vocab import Vocabulary
 from ..decoding import SamplingOptions, sample
 from ..decoding.cache import NEEDS_STREAM as CACHE_NEEDS_STREAM, WINDOWS as CACHE_WINDOWS, ContinuousCache, cached_log_probs, grid_edges as cache_grid_edges, model_loss as cache_model_loss, tune as tune_continuous_cache
 from ..models.losses import token_loss
+from ..metrics import perplexity
 from ..files import RunDir
 from ..distributed import SINGLE, barrier, setup
 from ..errors import UsageError
@@ -224,7 +225,7 @@ class LanguageModelTask(LanguageModelSpec, TaskBase):
             chunks = list(self.cache_chunks(model, split, device))
             loss, alone = -float(cached_log_probs(chunks, cache).mean()), cache_model_loss(chunks)
             return {**self._loss_figures(loss, sum(len(y) for _, y, _ in chunks)), "cache": cache.as_dict(),
-                    "model_loss": alone, "model_perplexity": math.exp(min(alone, 50))}  # fmt: skip
+                    "model_loss": alone, "model_perplexity": perplexity(alone)}  # fmt: skip
         model.eval()
         batches = self.batches_of(split, shuffle=False)
         total, count, state = 0.0, 0, None
@@ -239,7 +240,7 @@ class LanguageModelTask(LanguageModelSpec, TaskBase):
 
     @staticmethod
     def _loss_figures(loss: float, count: int) -> dict:
-        return {"loss": loss, "perplexity": math.exp(min(loss, 50)), "count": count}
+        return {"loss": loss, "perplexity": perplexity(loss), "count": count}
 
     @property
     def reads_one_stream(self) -> bool:
@@ -274,7 +275,7 @@ class LanguageModelTask(LanguageModelSpec, TaskBase):
         windows = [window] if window else CACHE_WINDOWS
         cache, grid = tune_continuous_cache(chunks, windows)
         best = min(row["loss"] for row in grid)
-        return cache, {"data": path, "loss": best, "perplexity": math.exp(min(best, 50)), "model_perplexity": math.exp(min(cache_model_loss(chunks), 50)),
+        return cache, {"data": path, "loss": best, "perplexity": perplexity(best), "model_perplexity": perplexity(cache_model_loss(chunks)),
                        "grid": grid, "notes": cache_grid_edges(cache, windows)}  # fmt: skip
 
     def describe(self, result: dict) -> str:

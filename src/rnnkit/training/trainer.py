@@ -41,6 +41,7 @@ from torch import Tensor, nn
 
 from ..errors import UsageError
 from ..files import CheckpointError, RunDir, _write_new, load_weights_file
+from ..metrics import perplexity
 from .checkpoint import STATE, Checkpoint, Checkpoints, MetricsLog, load_state, state_bytes, test_point
 from ..distributed import Shard, all_sum, barrier, broadcast_flag, local_device, setup
 from .config import PRECISIONS, TrainingConfig  # noqa: F401  (imported from here too)
@@ -432,14 +433,14 @@ class Trainer:
         lr = optimizer.param_groups[0]["lr"]
         rate = s["window_count"] / max(elapsed, 1e-9)
         self._append_metrics(
-            step=s["step"], epoch=s["epoch"] + 1, split="train", loss=f"{loss:.5f}", perplexity=f"{math.exp(min(loss, 50)):.3f}",
+            step=s["step"], epoch=s["epoch"] + 1, split="train", loss=f"{loss:.5f}", perplexity=f"{perplexity(loss):.3f}",
             lr=f"{lr:.3g}", tokens_per_s=f"{rate:.0f}", elapsed_s=f"{s['elapsed']:.1f}",
         )  # fmt: skip
         if writer is not None:
             writer.add_scalar("loss/train", loss, s["step"])
             writer.add_scalar("lr", lr, s["step"])
         if self._bar is not None:
-            self._bar.set_postfix_str(f"loss {loss:.3f} | ppl {math.exp(min(loss, 50)):.1f} | {rate:,.0f} tok/s | lr {lr:.2g}")
+            self._bar.set_postfix_str(f"loss {loss:.3f} | ppl {perplexity(loss):.1f} | {rate:,.0f} tok/s | lr {lr:.2g}")
             self._bar.n = s["step"]
             self._bar.refresh()
         s["window_loss"], s["window_count"] = 0.0, 0
@@ -494,7 +495,7 @@ class Trainer:
         loss = result["loss"]
         extra = {k: v for k, v in result.items() if k not in ("loss", "count") and isinstance(v, (int, float))}
         self._append_metrics(
-            step=s["step"], epoch=s["epoch"], split=split, loss=f"{loss:.5f}", perplexity=f"{math.exp(min(loss, 50)):.3f}",
+            step=s["step"], epoch=s["epoch"], split=split, loss=f"{loss:.5f}", perplexity=f"{perplexity(loss):.3f}",
             elapsed_s=f"{s['elapsed']:.1f}", other=";".join(f"{k}={v:.5g}" for k, v in extra.items()),
         )  # fmt: skip
         if writer is not None:
