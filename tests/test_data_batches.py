@@ -29,3 +29,10 @@ def test_stream_batches_layout():
     assert len(chunks) == 2
     assert chunks[0].tokens[:, 0].tolist() == [3, 4, 5] and chunks[0].previous is None
     assert chunks[1].tokens[:, 0].tolist() == [6, 7, 8] and chunks[1].previous.tolist() == [5, 11, 17, 23]
+
+
+def test_stream_batches_tail_continues_the_last_column():
+    stream = StreamBatches(list(range(3, 30)), batch_size=4, bptt=3)  # 27 tokens: 4 columns of 6, 3 left over
+    tail = stream.tail()
+    assert tail.tokens[:, 0].tolist() == [27, 28, 29] and tail.previous.tolist() == [26]  # column 4 ends at 26
+    assert StreamBatches(list(range(3, 27)), batch_size=4, bptt=3).tail() is None  # 24 tokens: nothing left over

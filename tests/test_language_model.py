@@ -201,3 +201,21 @@ def test_a_run_trained_on_a_gpu_loads_samples_and_resumes_on_the_cpu(tmp_path):
     assert summary["finished"] and summary["steps"] == 40
 
 
+
+
+def test_stream_evaluation_scores_every_token_the_last_column_reading_on_into_the_rest(tmp_path):
+    text = ["the cat sat on the mat", "a dog sat on a log", "the end"]  # 17 tokens with the line ends
+    config = LMDataConfig(train=[write(tmp_path / "t.txt", text)], valid=write(tmp_path / "v.txt", text), level="word",
+                          batching="stream", line_breaks="token", batch_size=2, bptt=4, eval_batch_size=4)  # fmt: skip
+    task, _ = LanguageModelTask.prepare(config)
+    torch.manual_seed(0)
+    model = build_model("lm", task.model_config({"cell": "lstm", "embedding_size": 5, "hidden_size": 8})).double().eval()
+    ids = task.splits["valid"].ids[0 : len(task.splits["valid"].ids)].tolist()  # a TokenFile is read by slices
+    assert len(ids) % 4 != 0  # some tokens lie after the last of the 4 columns
+    result = task.evaluate_examples(model, task.splits["valid"], "cpu")
+    assert result["count"] == len(ids)
+    rows, expected = len(ids) // 4, 0.0
+    for b in range(4):  # each column read alone from a zero state, the last one on to the end of the text
+        column = torch.tensor(ids[b * rows : (b + 1) * rows if b < 3 else len(ids)])[:, None]  # (T, 1)
+        expected += token_loss(model(column).logits, column, task.vocab.pad_id)[0].item()
+    assert abs(result["loss"] * result["count"] - expected) < 1e-9 * expected

@@ -147,3 +147,13 @@ class StreamBatches:
             columns = [np.asarray(self.ids[b * self.rows + first : b * self.rows + stop], dtype=np.int64) for b in range(shard.rank, self.batch_size, shard.world)]
             block = torch.from_numpy(np.stack(columns, axis=1))  # (stop - first, B / world)
             yield TokenBatch(block[i - first :], None, block[0] if i > 0 else None)
+
+    def tail(self) -> TokenBatch | None:
+        """The ids after the last column (fewer than ``batch_size``) as one column (T, 1) that
+        continues the last one (``previous``: its last id), or None when there are none: an
+        evaluation reads them too, so that every id of the text is scored."""
+        start = self.batch_size * self.rows
+        if start >= len(self.ids):
+            return None
+        block = torch.from_numpy(np.asarray(self.ids[start - 1 : len(self.ids)], dtype=np.int64))[:, None]  # (1 + tail, 1)
+        return TokenBatch(block[1:], None, block[0])

@@ -218,7 +218,8 @@ class LanguageModelTask(LanguageModelSpec, TaskBase):
     @torch.no_grad()
     def evaluate_examples(self, model, split: CorpusSplit, device, cache: ContinuousCache | None = None) -> dict:
         """Loss per token (nats) over a prepared split, perplexity, and the number of tokens (the
-        state carried across stream chunks, as in training). With ``cache`` (``rnnkit.decoding.cache``),
+        state carried across stream chunks, as in training; every token scored, the few after the
+        last column too: ``StreamBatches.tail``). With ``cache`` (``rnnkit.decoding.cache``),
         the text is read as one column in order and scored with the continuous cache; the model's own
         loss and perplexity over that same reading are in ``model_loss``, ``model_perplexity``."""
         if cache is not None:
@@ -234,6 +235,13 @@ class LanguageModelTask(LanguageModelSpec, TaskBase):
             out = model(batch.tokens, lengths=batch.lengths, state=state if self.data.batching == "stream" else None, previous=batch.previous)
             state = out.state
             loss_sum, n = token_loss(out.logits, batch.tokens, self.vocab.pad_id)
+            total += float(loss_sum)
+            count += n
+        tail = batches.tail() if self.data.batching == "stream" else None
+        if tail is not None:  # the few ids after the last column, read on from its final state
+            tail = tail.to(device)
+            out = model(tail.tokens, state=map_state(lambda t: t[:, -1:], state), previous=tail.previous)  # state (L, B, n_a) -> (L, 1, n_a)
+            loss_sum, n = token_loss(out.logits, tail.tokens, self.vocab.pad_id)
             total += float(loss_sum)
             count += n
         return self._loss_figures(total / max(count, 1), count)
