@@ -177,3 +177,85 @@ def test_tagger_end_to_end_from_the_command_line(tmp_path, capsys):
     main(["eval", str(run), data])  # a line overall, then a table per entity type
     lines = capsys.readouterr()[0].splitlines()
     assert "entity F1" in lines[0] and lines[1].startswith("| type |") and [line.split(" | ")[0] for line in lines[3:]] == ["| LOC", "| PER"]
+
+
+def all_paths_scores(crf: CRF, emissions: torch.Tensor) -> tuple[list[tuple[int, ...]], torch.Tensor]:
+    """Every tag path of one sentence (T, 1, K) and its score under ``crf``: (paths, (K^T,))."""
+    T, _, K = emissions.shape
+    paths = list(itertools.product(range(K), repeat=T))
+    return paths, torch.stack([crf.score(emissions, torch.tensor(p)[:, None])[0] for p in paths])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_an_ensemble_of_crf_taggers_is_the_normalised_product_of_their_distributions(seed):
+    from rnnkit.models.tagger import best_tags, product_of_experts, tag_loss
+
+    K, T, M = 3, 4, 3
+    torch.manual_seed(seed)
+    members = [(type("Member", (), {"crf": random_crf(K, seed * 10 + m)})(), torch.randn(T, 1, K, dtype=torch.float64)) for m in range(M)]
+    log_p = []  # log P_m(y | x) of every path, by brute force
+    for member, emissions in members:
+        paths, scores = all_paths_scores(member.crf, emissions)
+        log_p.append(scores - torch.logsumexp(scores, 0))
+    product = torch.stack(log_p).mean(0)  # (K^T,): log of the geometric mean, unnormalised
+    normalised = product - torch.logsumexp(product, 0)
+    crf, emissions = product_of_experts(members)
+    lengths = torch.tensor([T])
+    assert best_tags(crf, emissions, lengths)[0] == list(paths[int(product.argmax())])
+    for i in (0, 7, len(paths) - 1):
+        nll = tag_loss(crf, emissions, torch.tensor(paths[i])[:, None], lengths)
+        assert abs(nll.item() + normalised[i].item()) < 1e-10
+
+
+def test_an_ensemble_of_softmax_taggers_multiplies_each_words_distributions_and_one_member_is_the_model():
+    from rnnkit.models.tagger import best_tags, product_of_experts, tag_loss
+
+    softmax = type("Member", (), {"crf": None})()
+    e1, e2 = torch.randn(5, 2, 4, dtype=torch.float64), torch.randn(5, 2, 4, dtype=torch.float64)
+    crf, emissions = product_of_experts([(softmax, e1), (softmax, e2)])
+    expected = (e1.softmax(-1) * e2.softmax(-1)).sqrt()
+    assert crf is None and torch.allclose(emissions.softmax(-1), expected / expected.sum(-1, keepdim=True))
+    tags, lengths = torch.randint(4, (5, 2)), torch.tensor([5, 3])
+    tags[3:, 1] = -100
+    crf, alone = product_of_experts([(softmax, e1)])
+    assert torch.allclose(tag_loss(crf, alone, tags, lengths), tag_loss(None, e1, tags, lengths))
+    assert best_tags(crf, alone, lengths) == best_tags(None, e1, lengths)
+    with pytest.raises(ValueError, match="all of them with a CRF or all without"):
+        product_of_experts([(softmax, e1), (type("Member", (), {"crf": random_crf(4)})(), e2)])
+
+
+def test_one_evaluation_pass_gives_the_loss_of_the_training_batches_and_the_tags_of_predict(tmp_path):
+    data = synthetic_conll(tmp_path / "train.conll", n=23)
+    task, _ = TaggingTask.prepare(TaggingDataConfig(train=[data], scheme="iob2", eval_batch_size=4))
+    torch.manual_seed(0)
+    model = build_model("tagger", task.model_config({"hidden_size": 8, "word_embedding_size": 8})).double()
+    sentences = task.splits["train"]
+    result = task.evaluate_examples(model, sentences, "cpu")
+    total, count = task.summed_loss(model, task.batches_of(sentences, False), "cpu")  # batched another way
+    assert result["count"] == count and abs(result["loss"] - total / count) < 1e-9 * max(1.0, abs(result["loss"]))
+    one_by_one = [task.predict(model, [s], "cpu")[0] for s in sentences]
+    assert task.predict(model, sentences, "cpu") == one_by_one  # chunks sorted by length, answers in order
+
+
+def test_tagger_runs_combine_with_ensemble_and_other_kinds_are_refused(tmp_path, capsys):
+    data = synthetic_conll(tmp_path / "train.conll")
+    runs = []
+    for seed in (0, 1):
+        runs.append(str(tmp_path / f"run{seed}"))
+        code = main(["train", "tagger", data, "--valid", data, "--scheme", "iob2", "--run", runs[-1], "--seed", str(seed),
+                     "--epochs", "4", "--lr", "0.01", "--hidden-size", "8", "--word-embedding-size", "8", "--no-progress"])  # fmt: skip
+        assert code == 0
+    capsys.readouterr()
+    assert main(["eval", runs[0], data, "--ensemble", runs[1], "--json"]) == 0
+    together = json.loads(capsys.readouterr()[0])
+    assert together["ensemble"] == 2 and 0 <= together["f1"] <= 1 and together["count"] > 0
+    assert main(["tag", runs[0], "--ensemble", runs[1], "--json", "Carla Diaz visited Tokyo today."]) == 0
+    assert json.loads(capsys.readouterr()[0])["tokens"][:2] == ["Carla", "Diaz"]
+    other = tmp_path / "other.conll"  # another tag set: its run cannot join
+    other.write_text(Path(data).read_text().replace("PER", "PERSON"))
+    assert main(["train", "tagger", str(other), "--scheme", "iob2", "--run", str(tmp_path / "other"), "--epochs", "1",
+                 "--hidden-size", "8", "--word-embedding-size", "8", "--no-progress"]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["eval", runs[0], data, "--ensemble", str(tmp_path / "other")]) == 2
+    err = capsys.readouterr()[1].strip()
+    assert "--ensemble: a run with tags" in err and len(err.splitlines()) == 1

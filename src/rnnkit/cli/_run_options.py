@@ -102,21 +102,24 @@ def hidden_alias(parser: argparse.ArgumentParser, old: str, dest: str, **kwargs)
 
 
 def add_ensemble(parser: argparse.ArgumentParser) -> None:
-    """``--ensemble RUN`` (repeatable): classifier runs whose class probabilities are averaged with RUN's."""
+    """``--ensemble RUN`` (repeatable): runs of RUN's kind combined with it (``open_ensemble``)."""
     parser.add_argument("--ensemble", metavar="RUN", action="append", default=[],
-                        help="classifiers: another run whose class probabilities are averaged with RUN's (repeat for more)")  # fmt: skip
+                        help="another run combined with RUN (repeat for more): classifiers average their class probabilities, "
+                             "taggers form a product of experts")  # fmt: skip
 
 
 def open_ensemble(args, task) -> list:
     """(task, model) of each ``--ensemble`` run, opened with the verb's ``--weights`` and ``--device``;
-    only classifiers average their runs."""
+    only the kinds whose task ``averages_runs`` take it, each with runs of its own kind."""
     from ..errors import UsageError
+    from ..tasks import TASKS
     from ._inputs import open_run_for
 
     if args.ensemble and not task.averages_runs:
-        raise UsageError("--ensemble: only classifier runs can be averaged")
+        kinds = " and ".join(KIND_NAMES.get(k, k) for k in TASKS if TASKS[k].averages_runs)
+        raise UsageError(f"--ensemble: only {kinds} runs can be combined, not a {KIND_NAMES.get(task.kind, task.kind)} run")
     pairs = []
     for path in args.ensemble:
-        other_task, other_model, _, _ = open_run_for("--ensemble", path, ["classifier"], args.weights, args.device)
+        other_task, other_model, _, _ = open_run_for("--ensemble", path, [task.kind], args.weights, args.device)
         pairs.append((other_task, other_model))
     return pairs

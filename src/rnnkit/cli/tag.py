@@ -3,7 +3,8 @@
 Text is split into words as the training sentences were (Penn Treebank style for CoNLL data, else
 the word rule), tagged, and printed with entities marked inline, e.g. [Teddy Roosevelt](PER) was a
 great President . (--json: one object per line). One output line per input line: a blank line gives
-an empty line; words the vocabulary does not hold are named on stderr.
+an empty line; words the vocabulary does not hold are named on stderr. ``--ensemble RUN2`` tags with
+the runs' product of experts (``rnnkit.models.tagger.product_of_experts``).
 """
 
 from __future__ import annotations
@@ -15,17 +16,19 @@ from ._run_options import run_parser, texts_and_run
 
 def add_parser(subparsers) -> None:
     run_parser(subparsers, "tag", ["tagger"], description=__doc__, text="sentences",
-               json="JSON lines: tokens, tags, entities, unknown words")  # fmt: skip
+               json="JSON lines: tokens, tags, entities, unknown words", ensemble=True)  # fmt: skip
 
 
 def run(args) -> int:
     from ..tasks.tagging import inline
     from ._inputs import warn_unseen
+    from ._run_options import open_ensemble
 
     texts, task, model, device = texts_and_run(args)
+    ensemble = open_ensemble(args, task)
     unseen: dict[str, None] = {}
     for text in texts:
-        result = task.tag_text(model, text, device)  # a blank line has no words: an empty line out
+        result = task.tag_text(model, text, device, ensemble)  # a blank line has no words: an empty line out
         unseen.update(dict.fromkeys(result["unknown"]))
         print(json.dumps(result, ensure_ascii=False) if args.json else inline(result))
     if not args.json:  # --json carries them in each object

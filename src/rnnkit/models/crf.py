@@ -11,9 +11,16 @@ underflows: α<1> = start + E<1>, α<t>[k] = logsumexp_j(α<t-1>[j] + W[j, k]) +
 log Z = logsumexp_k(α<T>[k] + end[k]). The loss is the negative log-likelihood log Z - score(y);
 decoding takes the best path with the Viterbi algorithm (the same recursion with max for logsumexp).
 Sequences of a padded batch stop at their own lengths.
+
+An ensemble of CRFs over the same tags is one CRF: the mean of M members' scores,
+(1/M) Σ_m score_m(y), is the score of a CRF whose emissions, transitions, start and end are the
+members' means (score is linear in them), so its Viterbi path is argmax_y Π_m P_m(y | x) (each log Z_m
+is constant in y) and its own log Z normalises that product of experts (Hinton 2002) (``CRF.mean``).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -26,6 +33,16 @@ class CRF(nn.Module):
         self.transitions = nn.Parameter(torch.zeros(num_tags, num_tags))  # W[from, to]
         self.start = nn.Parameter(torch.zeros(num_tags))
         self.end = nn.Parameter(torch.zeros(num_tags))
+
+    @classmethod
+    @torch.no_grad()
+    def mean(cls, crfs: "Sequence[CRF]") -> "CRF":
+        """The CRF whose transitions, start and end are the means of ``crfs``' (the same number of
+        tags each): with the members' mean emissions, the product of experts described above."""
+        averaged = cls(crfs[0].num_tags).to(crfs[0].transitions)  # its dtype and device
+        for name, parameter in averaged.named_parameters():
+            parameter.copy_(torch.stack([getattr(crf, name) for crf in crfs]).mean(0))
+        return averaged
 
     @staticmethod
     def _mask(emissions: Tensor, lengths: Tensor | None) -> Tensor:

@@ -143,17 +143,43 @@ class Tagger(nn.Module):
 
     def loss(self, batch) -> tuple[Tensor, int]:
         """The summed negative log-likelihood of the gold tags, and the number of words."""
-        emissions = self(batch).logits  # (T, B, K)
-        count = int(batch.lengths.sum())
-        if self.crf is not None:
-            return self.crf.nll(emissions, batch.tags, batch.lengths).sum(), count
-        return F.cross_entropy(emissions.flatten(0, 1), batch.tags.flatten(), ignore_index=-100, reduction="sum"), count
+        return tag_loss(self.crf, self(batch).logits, batch.tags, batch.lengths), int(batch.lengths.sum())
 
     @torch.no_grad()
     def decode(self, batch) -> list[list[int]]:
         """The best tag ids of each sentence, cut to its length: Viterbi over the CRF, or argmax."""
-        emissions = self(batch).logits  # (T, B, K)
-        if self.crf is not None:
-            return self.crf.viterbi(emissions, batch.lengths)
-        best = emissions.argmax(-1)  # (T, B)
-        return [best[: int(n), b].tolist() for b, n in enumerate(batch.lengths)]
+        return best_tags(self.crf, self(batch).logits, batch.lengths)
+
+
+def tag_loss(crf: CRF | None, emissions: Tensor, tags: Tensor, lengths: Tensor) -> Tensor:
+    """Σ over the sentences of -log P(tags | x): the CRF's, or each word's softmax over its emission
+    scores E (T, B, K); ``tags`` (T, B) hold -100 on padding."""
+    if crf is not None:
+        return crf.nll(emissions, tags, lengths).sum()
+    return F.cross_entropy(emissions.flatten(0, 1), tags.flatten(), ignore_index=-100, reduction="sum")
+
+
+def best_tags(crf: CRF | None, emissions: Tensor, lengths: Tensor) -> list[list[int]]:
+    """The best tag ids of each sentence for emission scores E (T, B, K), cut to its length: Viterbi
+    over ``crf``, or argmax per word."""
+    if crf is not None:
+        return crf.viterbi(emissions, lengths)
+    best = emissions.argmax(-1)  # (T, B)
+    return [best[: int(n), b].tolist() for b, n in enumerate(lengths)]
+
+
+@torch.no_grad()
+def product_of_experts(members: Sequence[tuple["Tagger", Tensor]]) -> tuple[CRF | None, Tensor]:
+    """An ensemble of taggers over the same tags as one tagger's output layer: (crf, E) such that
+    ``tag_loss`` and ``best_tags`` score argmax_y Π_m P_m(y | x), the members' normalised geometric
+    mean (Hinton 2002). ``members``: (tagger, its emission scores (T, B, K) for the same sentences).
+
+    CRF taggers: E = the mean of the members' emission scores and the CRF of their mean transitions
+    (``CRF.mean``). Softmax taggers: E = the mean of log softmax(E_m) per word, whose softmax is the
+    product renormalised. Raises ``ValueError`` for a mix of the two."""
+    crfs = [tagger.crf for tagger, _ in members]
+    if all(crf is not None for crf in crfs):
+        return CRF.mean(crfs), torch.stack([e for _, e in members]).mean(0)  # (T, B, K)
+    if any(crf is not None for crf in crfs):
+        raise ValueError("an ensemble of taggers needs all of them with a CRF or all without")
+    return None, torch.stack([e.log_softmax(-1) for _, e in members]).mean(0)  # (T, B, K)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import re
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -25,7 +26,7 @@ from ..data.word_vectors import initialise_rows, read_word_vectors, sized_from
 from ..errors import UsageError
 from ..metrics import entity_scores, percent
 from ..models.lm_features import LMFeatures, lm_features_size, record_lm_features
-from ..models.tagger import casing
+from ..models.tagger import best_tags, casing, product_of_experts, tag_loss
 from ..distributed import SINGLE
 from .base import TaskBase, treebank_vocabulary, treebank_words
 from .tagging_spec import MODEL_DEFAULTS, TaggingDataConfig, TaggingSpec  # noqa: F401  (its settings, imported from here too)
@@ -56,6 +57,7 @@ class TaggingTask(TaggingSpec, TaskBase):
     """The work of the task that ``TaggingSpec`` declares (its settings and ``rnnkit train`` help)."""
 
     vocabularies = {"vocab.json": "words", "chars.json": "chars"}
+    averages_runs = True  # --ensemble: the runs' taggers as one product of experts (scored_chunks)
     names = {"tags.json": "tags"}
 
     def __init__(self, data: TaggingDataConfig, words: Vocabulary, chars: Vocabulary, tags: list[str], splits=None, counts=None):
@@ -167,26 +169,65 @@ class TaggingTask(TaggingSpec, TaskBase):
     def loss(self, model, batch: TaggingBatch, device):
         return model.loss(self.on_device(batch, device))
 
-    def predict(self, model, sentences: list[TaggedSentence], device) -> list[list[str]]:
-        """IOB2 tags for each sentence."""
-        model.eval()
-        out = []
-        size = self.data.eval_batch_size
-        for i in range(0, len(sentences), size):
-            chunk = sentences[i : i + size]
-            for ids in model.decode(self.on_device(self.collate(chunk), device)):
-                out.append(convert([self.tags[k] for k in ids], self.data.train_scheme, "iob2"))
+    @torch.no_grad()
+    def predict(self, model, sentences: list[TaggedSentence], device, ensemble: Sequence = ()) -> list[list[str]]:
+        """IOB2 tags for each sentence, by ``model`` alone or with ``ensemble`` (``scored_chunks``)."""
+        out: list[list[str] | None] = [None] * len(sentences)
+        for indices, batch, crf, emissions in self.scored_chunks(model, sentences, device, ensemble):
+            for i, ids in zip(indices, best_tags(crf, emissions, batch.lengths)):
+                out[i] = convert([self.tags[k] for k in ids], self.data.train_scheme, "iob2")
         return out
 
     @torch.no_grad()
-    def evaluate_examples(self, model, sentences: list[TaggedSentence], device) -> dict:
-        total, count = self.summed_loss(model, self.batches_of(sentences, False), device)
+    def evaluate_examples(self, model, sentences: list[TaggedSentence], device, ensemble: Sequence = ()) -> dict:
+        """Loss per word and entity scores of ``model`` (with ``ensemble``: of the runs' product of
+        experts) on ``sentences``, from one pass over them."""
+        total, count = 0.0, 0
+        predicted: list[list[str] | None] = [None] * len(sentences)
+        for indices, batch, crf, emissions in self.scored_chunks(model, sentences, device, ensemble):
+            total += float(tag_loss(crf, emissions, batch.tags, batch.lengths))
+            count += int(batch.lengths.sum())
+            for i, ids in zip(indices, best_tags(crf, emissions, batch.lengths)):
+                predicted[i] = convert([self.tags[k] for k in ids], self.data.train_scheme, "iob2")
         gold = [convert(s.tags, self.data.train_scheme, "iob2") for s in sentences]
-        scores = entity_scores(gold, self.predict(model, sentences, device))
-        return {
+        scores = entity_scores(gold, predicted)
+        result = {
             "loss": total / max(count, 1), "count": count, "criterion": 1 - scores["f1"], "f1": scores["f1"],
             "precision": scores["precision"], "recall": scores["recall"], "per_type": scores["per_type"],
         }  # fmt: skip
+        return result | ({"ensemble": 1 + len(ensemble)} if ensemble else {})
+
+    def evaluate_file(self, model, path: str, device, ensemble: Sequence = ()) -> dict:
+        """Scores on a CoNLL file; with ``ensemble`` ((task, model) pairs of other tagger runs), of
+        the runs' product of experts."""
+        return self.evaluate_examples(model, self.read_file(self.data, path), device, ensemble)
+
+    def scored_chunks(self, model, sentences: list[TaggedSentence], device, ensemble: Sequence = ()):
+        """For each chunk of up to ``eval_batch_size`` sentences of similar length: their indices in
+        ``sentences``, this task's batch of them (gold tag ids, lengths) and the output layer (crf,
+        E (T, B, K)) of ``model``, or with ``ensemble`` of every run's tagger as one
+        (``product_of_experts``; each run reads the words with its own vocabulary and language-model
+        features). The runs must share their tags: else a ``UsageError``."""
+        for task, _ in ensemble:  # every run of an ensemble is a tagger's (cli.open_ensemble)
+            if (task.tags, task.data.train_scheme) != (self.tags, self.data.train_scheme):
+                raise UsageError(f"--ensemble: a run with tags {task.tags} ({task.data.train_scheme}) cannot join one with tags {self.tags} ({self.data.train_scheme})")
+        members = [(self, model), *ensemble]
+        for _, tagger in members:
+            tagger.eval()
+        order = sorted(range(len(sentences)), key=lambda i: len(sentences[i].tokens))  # less padding per chunk
+        size = self.data.eval_batch_size
+        for start in range(0, len(order), size):
+            indices = order[start : start + size]
+            chunk = [sentences[i] for i in indices]
+            batches = [task.on_device(task.collate(chunk), device) for task, _ in members]
+            if not ensemble:
+                yield indices, batches[0], model.crf, model(batches[0]).logits  # (T, B, K)
+                continue
+            try:
+                crf, emissions = product_of_experts([(tagger, tagger(batch).logits) for (_, tagger), batch in zip(members, batches)])
+            except ValueError as error:
+                raise UsageError(f"--ensemble: {error}") from None
+            yield indices, batches[0], crf, emissions
 
     def describe(self, result: dict) -> str:
         return f"entity F1 {percent(result['f1'])} (precision {percent(result['precision'])}, recall {percent(result['recall'])}), loss {result['loss']:.4f} per word"
@@ -213,12 +254,13 @@ class TaggingTask(TaggingSpec, TaskBase):
         vocabulary shows it (CoNLL files split "n't" and "'s" off), else by the word rule."""
         return treebank_words(text, self.words) if treebank_vocabulary(self.words) else WORD.findall(text)
 
-    def tag_text(self, model, text: str, device) -> dict:
+    def tag_text(self, model, text: str, device, ensemble: Sequence = ()) -> dict:
         """Tokenize typed text as the training text was, tag it; entities as (text, type, start, end)
         in tokens; ``unknown``: the words the vocabulary does not hold, as typed (their characters
-        and casing still count). A text without words gives no tokens, no tags."""
+        and casing still count). A text without words gives no tokens, no tags. With ``ensemble``:
+        tagged by the runs' product of experts (``scored_chunks``)."""
         tokens = self.typed_words(text)
-        tags = self.predict(model, [TaggedSentence(tokens, [])], device)[0] if tokens else []
+        tags = self.predict(model, [TaggedSentence(tokens, [])], device, ensemble)[0] if tokens else []
         spans = [{"text": " ".join(tokens[s:e]), "type": kind, "start": s, "end": e} for kind, s, e in entities(tags)]
         unknown = list(dict.fromkeys(t for t in tokens if normalize_word(t) not in self.words))
         return {"text": text, "tokens": tokens, "tags": tags, "entities": spans, "unknown": unknown}
