@@ -237,3 +237,45 @@ def test_save_pictures_is_part_of_the_task_contract(tmp_path):
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["picture"] == summary["picture"]
     assert isinstance(Pictured(), Task) and not isinstance(Regression(), Task)  # a task without it breaks the contract
     assert TaskBase.save_pictures(None, {}, tmp_path, "test") == {}  # what TaskBase gives: no pictures
+
+
+# -- a schedule over the time limit ---------------------------------------------------------------------
+class Clocked(Regression):
+    """Each training step takes one second of the fake clock ``now`` (the trainer's perf_counter)."""
+
+    def __init__(self, now: list[float]):
+        super().__init__()
+        self.now = now
+
+    def loss(self, model, batch, device):
+        self.now[0] += 1.0
+        return super().loss(model, batch, device)
+
+
+def learning_rates(run: Path) -> dict[int, float]:
+    """The learning rate after each logged step, from metrics.csv."""
+    return {int(row["step"]): float(row["lr"]) for row in csv.DictReader(open(run / "metrics.csv")) if row["split"] == "train"}
+
+
+@pytest.mark.parametrize("by_time", [True, False], ids=["by-time", "by-steps"])
+def test_schedule_by_time_anneals_a_run_the_clock_stops_and_a_resume_never_raises_the_rate(tmp_path, monkeypatch, by_time):
+    now = [0.0]
+    monkeypatch.setattr("rnnkit.training.trainer.time.perf_counter", lambda: now[0])
+    cosine = lambda share: 0.05 * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * share)))  # noqa: E731
+    fit(tmp_path, task=Clocked(now), schedule="cosine", epochs=10, time_limit=12, schedule_by_time=by_time)  # 60 steps planned, 12 s
+    lr = learning_rates(tmp_path)
+    assert max(lr) == 12  # the clock stopped it
+    share = (lambda step: step / 12) if by_time else (lambda step: step / 60)
+    for step in (3, 6, 12):
+        assert lr[step] == pytest.approx(cosine(share(step)), rel=2e-3)  # metrics.csv keeps 3 digits
+    if by_time:  # ended at lr/100; going on with a larger limit keeps it there
+        fit(tmp_path, resume=True, task=Clocked(now), schedule="cosine", epochs=10, time_limit=18, schedule_by_time=True)
+        lr = learning_rates(tmp_path)
+        assert max(lr) == 18 and all(lr[step] == pytest.approx(cosine(1.0), rel=2e-3) for step in range(12, 19))
+
+
+def test_schedule_by_time_is_refused_without_a_time_limit_or_a_schedule_it_shapes(tmp_path):
+    with pytest.raises(UsageError, match="needs --time-limit"):
+        fit(tmp_path / "a", schedule="cosine", schedule_by_time=True)
+    with pytest.raises(UsageError, match="not constant"):
+        TrainingConfig(schedule="constant", schedule_by_time=True, time_limit=10).check()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+from ..errors import UsageError
 from ..settings import check_settings, ema_decay, nonnegative_float, nonnegative_int, number, positive_float, positive_int, probability, setting
 
 OPTIMIZER_NAMES = ("adam", "adamw", "sgd", "nt-asgd")  # rnnkit.training.optim.OPTIMIZERS
@@ -30,6 +31,8 @@ class TrainingConfig:
     weight_decay: float = setting(0.0, type=nonnegative_float, help="L2 penalty (decoupled with adamw)")
     momentum: float = setting(0.0, type=probability, help="for sgd")
     schedule: str = setting("cosine", choices=SCHEDULES, help="how the learning rate changes over the steps (slanted: ULMFiT's slanted triangle, up over the first 10%, then down)")
+    schedule_by_time: bool = setting(False, help="with --time-limit: cosine and slanted run over the time limit, or over the steps should they end first, "
+                                                 "so that a run the clock stops ends annealed (not repeatable step for step)")
     warmup_steps: int = setting(0, type=nonnegative_int, help="linear warm-up")
     # ULMFiT's fine-tuning (rnnkit.training.optim), for models with layer groups (the classifier)
     discriminative_lr: float = setting(1.0, type=number(float, low=1, name="factor"), metavar="FACTOR", help="layer group d levels below the top learns at lr / FACTOR^d (ULMFiT: 2.6; 1 = off)")
@@ -69,3 +72,5 @@ class TrainingConfig:
         one of its choices, by the field's own option (settings from a config file or a resumed run
         do not pass through the command line's checks)."""
         check_settings(self, source)
+        if self.schedule_by_time and self.schedule not in ("cosine", "slanted"):
+            raise UsageError(f"{source} schedule_by_time: --schedule-by-time shapes the cosine and slanted schedules, not {self.schedule}")

@@ -13,6 +13,7 @@ embedding, each recurrent layer, the rest) can be trained with
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -64,28 +65,35 @@ def make_optimizer(name: str, model: nn.Module, lr: float, weight_decay: float =
     return OPTIMIZERS[name](parameter_groups(model, lr, discriminative), lr, weight_decay, momentum)
 
 
-def make_schedule(name: str, optimizer, total_steps: int, warmup_steps: int = 0, plateau_factor: float = 0.25):
+def make_schedule(name: str, optimizer, total_steps: int, warmup_steps: int = 0, plateau_factor: float = 0.25, clock_share: Callable[[], float] | None = None):
     """``constant``: lr throughout (after a linear warm-up); ``cosine``: warm-up, then a cosine from
     lr to lr/100 at the last step; ``plateau``: lr × ``plateau_factor`` whenever an evaluation does
     not improve on the best validation loss (as pytorch/examples' word language model does);
     ``slanted``: ULMFiT's slanted triangular rate, up linearly over the first 10% of the steps from
     lr/32 to lr, then down linearly to lr/32 at the last step (Howard & Ruder 2018, eq. 3). Each
-    parameter group keeps its own lr (the factor multiplies it)."""
+    parameter group keeps its own lr (the factor multiplies it).
+
+    How far cosine and slanted are is the share of the steps after the warm-up done, or with
+    ``clock_share`` (the share of a time limit spent, read at each step) the larger of the two, so
+    that a run the clock ends is annealed by then (``--schedule-by-time``)."""
     if name == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=plateau_factor, patience=0)
     if name not in SCHEDULES:
         raise UsageError(f"unknown schedule {name!r}; choose one of: {', '.join(SCHEDULES)}")
+
+    def share(step: int) -> float:  # how far the schedule is, 0 to 1
+        done = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return min(1.0, max(done, clock_share()) if clock_share is not None else done)
 
     def factor(step: int) -> float:
         if warmup_steps and step < warmup_steps:
             return (step + 1) / warmup_steps
         if name == "constant":
             return 1.0
-        if name == "slanted":
-            cut = max(1, math.floor(total_steps * SLANTED_CUT))
-            p = step / cut if step < cut else 1 - (step - cut) / max(1, cut * (1 / SLANTED_CUT - 1))
+        if name == "slanted":  # up to the cut, then down to the end
+            f = share(step)
+            p = f / SLANTED_CUT if f < SLANTED_CUT else 1 - (f - SLANTED_CUT) / (1 - SLANTED_CUT)
             return (1 + max(0.0, p) * (SLANTED_RATIO - 1)) / SLANTED_RATIO
-        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
-        return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress))
+        return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * share(step)))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

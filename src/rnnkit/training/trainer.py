@@ -152,12 +152,22 @@ class Trainer:
         self._average_setup(model)
         per_epoch = self.task.batches_per_epoch()
         total = c.max_steps if c.max_steps is not None else per_epoch * c.epochs
-        schedule = make_schedule(c.schedule, optimizer, total, c.warmup_steps)
         self._total = total
         s = {
             "step": 0, "epoch": 0, "batch": 0, "best": math.inf, "bad_evals": 0, "elapsed": 0.0, "finished": False, "evaluated_at": -1, "averaging_since": None,
-            "early_stopped": False, "skipped": 0, "skipped_in_a_row": 0, "window_loss": 0.0, "window_count": 0, "metrics_rows": 0,
+            "early_stopped": False, "skipped": 0, "skipped_in_a_row": 0, "window_loss": 0.0, "window_count": 0, "metrics_rows": 0, "clock_share": 0.0,
         }  # fmt: skip
+        if c.schedule_by_time and c.time_limit is None and not resume:  # a resume may go on without one: by the steps, from the share reached
+            raise UsageError("--schedule-by-time needs --time-limit: the schedule runs over that time")
+
+        def clock_share() -> float:
+            """The share of the time limit spent, never lower than before: a resume with a larger
+            limit, or none, goes on from the rate reached instead of raising it again."""
+            if c.time_limit is not None:
+                s["clock_share"] = max(s["clock_share"], s["elapsed"] / c.time_limit)
+            return s["clock_share"]
+
+        schedule = make_schedule(c.schedule, optimizer, total, c.warmup_steps, clock_share=clock_share if c.schedule_by_time else None)
         restored = self._restore(s, model, optimizer, schedule, total) if resume else None
         if restored == "done":
             return self.run.read_json("summary.json")
@@ -181,6 +191,7 @@ class Trainer:
                     self.task.start_epoch(s["epoch"])
                 for batch in self.task.train_batches(s["epoch"], s["batch"], self.shard):
                     loss_sum, count, norm = self._train_step(model, optimizer, batch)
+                    s["elapsed"] = time.perf_counter() - started  # before the schedule, which may read it (--schedule-by-time)
                     if not isinstance(schedule, torch.optim.lr_scheduler.ReduceLROnPlateau):
                         schedule.step()
                     s["step"] += 1
@@ -192,7 +203,6 @@ class Trainer:
                     else:
                         self._non_finite(s, loss_sum, norm)
                     test_point(f"step {s['step']}: trained")
-                    s["elapsed"] = time.perf_counter() - started
                     if s["step"] % c.log_every == 0 or s["step"] == total:
                         window_start = self._log_window(s, window_start, optimizer, writer)
                     if c.sample_every and s["step"] % c.sample_every == 0:
