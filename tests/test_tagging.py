@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -255,7 +256,19 @@ def test_tagger_runs_combine_with_ensemble_and_other_kinds_are_refused(tmp_path,
     other.write_text(Path(data).read_text().replace("PER", "PERSON"))
     assert main(["train", "tagger", str(other), "--scheme", "iob2", "--run", str(tmp_path / "other"), "--epochs", "1",
                  "--hidden-size", "8", "--word-embedding-size", "8", "--no-progress"]) == 0  # fmt: skip
+    assert main(["train", "tagger", data, "--scheme", "iob2", "--run", str(tmp_path / "softmax"), "--epochs", "1", "--no-crf",
+                 "--hidden-size", "8", "--word-embedding-size", "8", "--no-progress"]) == 0  # fmt: skip
     capsys.readouterr()
-    assert main(["eval", runs[0], data, "--ensemble", str(tmp_path / "other")]) == 2
+    assert main(["eval", runs[0], data, "--ensemble", runs[1]]) == 0
+    assert "(ensemble of 2 runs)" in capsys.readouterr()[0]
+    for other, reason in [("other", "PERSON"), ("softmax", "no CRF")]:  # refused before any text is read, naming the run
+        for verb in (["eval", runs[0], data], ["tag", runs[0], ""]):
+            assert main([*verb, "--ensemble", runs[1], "--ensemble", str(tmp_path / other)]) == 2
+            err = capsys.readouterr()[1].strip()
+            assert f"--ensemble {tmp_path / other} cannot join {runs[0]}" in err and reason in err and len(err.splitlines()) == 1
+    broken = tmp_path / "broken"  # a run directory whose config.json lost its sections
+    shutil.copytree(runs[1], broken)
+    (broken / "config.json").write_text('{"task": "tagger"}')
+    assert main(["eval", runs[0], data, "--ensemble", str(broken)]) == 2
     err = capsys.readouterr()[1].strip()
-    assert "--ensemble: a run with tags" in err and len(err.splitlines()) == 1
+    assert "config.json: no 'model', 'data' section" in err and len(err.splitlines()) == 1

@@ -197,10 +197,7 @@ def resume(run_path: str | Path, overrides: dict | None = None) -> tuple[RunDir,
     run = RunDir(run_path)
     if not run.path.is_dir():
         raise UsageError(f"{run.path}: no such run directory")
-    try:
-        config = run.read_json("config.json")
-    except ValueError as error:
-        raise DataError(f"{run.file('config.json')}: not valid JSON ({error}); is {run.path} a complete rnnkit run?") from None
+    config = run_config(run, ("task", "model", "data", "split", "training"))
     overrides = dict(overrides or {})
     for key in overrides:
         if key not in RESUMABLE:
@@ -225,12 +222,25 @@ def resume(run_path: str | Path, overrides: dict | None = None) -> tuple[RunDir,
         return run, Trainer(task, model, training, run).fit(resume=True)
 
 
+def run_config(run: RunDir, sections: tuple[str, ...]) -> dict:
+    """``run``'s config.json, holding each of ``sections``; else a one-line ``DataError`` (not JSON,
+    or a section missing: a damaged or partly written run)."""
+    try:
+        config = run.read_json("config.json")
+    except ValueError as error:
+        raise DataError(f"{run.file('config.json')}: not valid JSON ({error}); is {run.path} a complete rnnkit run?") from None
+    missing = [name for name in sections if not isinstance(config, dict) or name not in config]
+    if missing:
+        raise DataError(f"{run.file('config.json')}: no {', '.join(repr(m) for m in missing)} section; is {run.path} a complete rnnkit run?")
+    return config
+
+
 def open_run(run_path: str | Path, weights: str = "best", device: str = "auto"):
     """(task, model, config, device) of a trained run, for sampling, scoring and evaluation."""
     run = RunDir(run_path)
     if not run.path.is_dir():
         raise FileNotFoundError(f"{run.path}: no such run directory")
-    config = run.read_json("config.json")
+    config = run_config(run, ("task", "model", "data"))
     task_class = TASKS[config["task"]]
     task = task_class.load(run, task_class.data_config(config["data"]))
     check_recorded(task.lm_features, config)

@@ -104,15 +104,17 @@ def hidden_alias(parser: argparse.ArgumentParser, old: str, dest: str, **kwargs)
 def add_ensemble(parser: argparse.ArgumentParser) -> None:
     """``--ensemble RUN`` (repeatable): runs of RUN's kind combined with it (``open_ensemble``)."""
     parser.add_argument("--ensemble", metavar="RUN", action="append", default=[],
-                        help="another run combined with RUN (repeat for more): classifiers average their class probabilities, "
-                             "taggers form a product of experts")  # fmt: skip
+                        help="another run of RUN's kind combined with it, repeat for more (classifiers: class probabilities "
+                             "averaged; taggers: the product of their distributions)")  # fmt: skip
 
 
-def open_ensemble(args, task) -> list:
-    """(task, model) of each ``--ensemble`` run, opened with the verb's ``--weights`` and ``--device``;
-    only the kinds whose task ``averages_runs`` take it, each with runs of its own kind."""
-    from ..errors import UsageError
+def open_ensemble(args, task, model) -> list:
+    """(task, model) of each ``--ensemble`` run, opened with the verb's ``--weights`` and ``--device``:
+    only the kinds whose task ``averages_runs`` take it, each with runs of its own kind that can join
+    ``model`` (``TaskBase.ensemble_mismatch``). Any error names the run at fault, before any input is read."""
+    from ..errors import USER_ERRORS, UsageError
     from ..tasks import TASKS
+    from . import user_message
     from ._inputs import open_run_for
 
     if args.ensemble and not task.averages_runs:
@@ -120,6 +122,13 @@ def open_ensemble(args, task) -> list:
         raise UsageError(f"--ensemble: only {kinds} runs can be combined, not a {KIND_NAMES.get(task.kind, task.kind)} run")
     pairs = []
     for path in args.ensemble:
-        other_task, other_model, _, _ = open_run_for("--ensemble", path, [task.kind], args.weights, args.device)
+        try:
+            other_task, other_model, _, _ = open_run_for("--ensemble", path, [task.kind], args.weights, args.device)
+        except USER_ERRORS as error:  # errors of opening it (its language models ...) say which run
+            message = user_message(error)
+            raise UsageError(message if message.startswith(("--ensemble", path)) else f"--ensemble {path}: {message}") from None
+        reason = task.ensemble_mismatch(model, other_task, other_model)
+        if reason:
+            raise UsageError(f"--ensemble {path} cannot join {args.run}: {reason}")
         pairs.append((other_task, other_model))
     return pairs

@@ -24,7 +24,7 @@ def run(args) -> int:
     from ._run_options import open_ensemble
 
     texts, task, model, device = texts_and_run(args)
-    ensemble = open_ensemble(args, task)
+    ensemble = open_ensemble(args, task, model)
     unseen: dict[str, None] = {}
     for text, result in zip(texts, per_line(texts, lambda kept: task.classify(model, kept, device, ensemble))):
         if result is None:  # a blank line
@@ -37,5 +37,5 @@ def run(args) -> int:
             probs = "  ".join(f"{label}: {percent(p, 1)}" for label, p in result["probabilities"].items())
             print(f"{result['label']}\t{result['text']}\t{probs}")
     if not args.json:
-        warn_unseen("classify", "not in the vocabulary, read as <UNK>", unseen)
+        warn_unseen("classify", "in no run's vocabulary, read as <UNK>" if ensemble else "not in the vocabulary, read as <UNK>", unseen)
     return 0

@@ -34,7 +34,7 @@ def run(args) -> int:
     task, model, _, device = open_verb_run(args)
     if (args.plot or args.pictures) and task.eval_picture is None:  # refused before the work, not ignored after it
         raise UsageError(f"--plot: the evaluation of a {task.kind} run draws no picture; nothing was evaluated")
-    ensemble = open_ensemble(args, task)
+    ensemble = open_ensemble(args, task, model)
     cache, tuning = continuous_cache(args, task, model, device)
     if ensemble:
         result = task.evaluate_file(model, args.data, device, ensemble)
@@ -55,7 +55,7 @@ def run(args) -> int:
     if args.json:
         print(json.dumps({"data": args.data, **result}))
     else:
-        print(f"{args.data}: {task.describe(result)}")
+        print(f"{args.data}: {task.describe(result)}" + (f" (ensemble of {result['ensemble']} runs)" if ensemble else ""))
         for line in task.details(result):  # a task's breakdown (per entity type ...), none by default
             print(line)
     return 0

@@ -25,12 +25,13 @@ def run(args) -> int:
     from ._run_options import open_ensemble
 
     texts, task, model, device = texts_and_run(args)
-    ensemble = open_ensemble(args, task)
+    ensemble = open_ensemble(args, task, model)
     unseen: dict[str, None] = {}
     for text in texts:
         result = task.tag_text(model, text, device, ensemble)  # a blank line has no words: an empty line out
         unseen.update(dict.fromkeys(result["unknown"]))
         print(json.dumps(result, ensure_ascii=False) if args.json else inline(result))
     if not args.json:  # --json carries them in each object
-        warn_unseen("tag", "not in the vocabulary (tagged from their letters and casing)", unseen)
+        where = "in no run's vocabulary" if ensemble else "not in the vocabulary"
+        warn_unseen("tag", f"{where} (tagged from their letters and casing)", unseen)
     return 0

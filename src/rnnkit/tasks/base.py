@@ -145,7 +145,19 @@ class TaskBase(TaskSpec):
         """Lines that break an evaluation down (per entity type ...) for ``rnnkit eval``; none by default."""
         return []
 
-    averages_runs: bool = False  # whether rnnkit eval/classify --ensemble can average runs of this kind
+    averages_runs: bool = False  # whether rnnkit eval/classify/tag --ensemble can combine runs of this kind
+
+    def ensemble_mismatch(self, model, other_task, other_model) -> str | None:
+        """Why the run of (``other_task``, ``other_model``), of this kind, cannot join this one's
+        ``model`` in an ensemble, in words; None when it can (the default)."""
+        return None
+
+    def check_ensemble(self, model, ensemble) -> None:
+        """A ``UsageError`` naming the first (task, model) of ``ensemble`` that cannot join ``model``."""
+        for number, (other_task, other_model) in enumerate(ensemble, 1):
+            reason = self.ensemble_mismatch(model, other_task, other_model)
+            if reason:
+                raise UsageError(f"--ensemble: run {number} of the ensemble cannot join the first: {reason}")
     reads_one_stream: bool = False  # a language model that read its text as one stream: rnnkit eval --cache
 
     def load_state_dict(self, state: dict) -> None:

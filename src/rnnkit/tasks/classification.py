@@ -241,12 +241,15 @@ class ClassificationTask(ClassificationSpec, TaskBase):
     def ensemble_probabilities(self, model, texts: list[str], device, ensemble: Sequence, typed: bool = False) -> torch.Tensor:
         """Class probabilities (N, K) averaged over this model and the (task, model) pairs of
         ``ensemble``. Each run reads the texts with its own vocabulary; the labels must agree."""
+        self.check_ensemble(model, ensemble)  # every run of an ensemble is a classifier's (cli.open_ensemble)
         total = self.probabilities(model, texts, device, typed)
         for task, other in ensemble:
-            if task.labels != self.labels:  # every run of an ensemble is a classifier's (cli.open_ensemble)
-                raise UsageError(f"--ensemble: a run with labels {task.labels} cannot join one with labels {self.labels}")
             total += task.probabilities(other, texts, device, typed)
         return total / (1 + len(ensemble))
+
+    def ensemble_mismatch(self, model, other_task, other_model) -> str | None:
+        """Runs join when they have the same labels in the same order."""
+        return None if other_task.labels == self.labels else f"its labels {other_task.labels} differ from the first run's {self.labels}"
 
     def inspect_forward(self, model, text: str, device):
         """The tokens of ``text``; the class probabilities go with the last token."""
@@ -258,13 +261,14 @@ class ClassificationTask(ClassificationSpec, TaskBase):
 
     def classify(self, model, texts: list[str], device, ensemble: Sequence = ()) -> list[dict]:
         """For each typed text: the label, the class probabilities, and ``unknown``, the words the
-        vocabulary does not hold (read as ``<UNK>``), as typed."""
+        vocabulary (with ``ensemble``: every run's) does not hold (read as ``<UNK>``), as typed."""
         probs = self.ensemble_probabilities(model, texts, device, ensemble, typed=True)
+        vocabularies = [self.vocab, *(task.vocab for task, _ in ensemble)]  # unknown: to every run
         return [
             {
                 "text": text, "label": self.labels[int(p.argmax())],
                 "probabilities": {label: round(float(q), 4) for label, q in zip(self.labels, p)},
-                "unknown": list(dict.fromkeys(t for t in self.typed_tokens(text) if t not in self.vocab)),
+                "unknown": list(dict.fromkeys(t for t in self.typed_tokens(text) if all(t not in vocab for vocab in vocabularies))),
             }
             for text, p in zip(texts, probs)
         ]  # fmt: skip

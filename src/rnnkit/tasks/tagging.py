@@ -169,13 +169,17 @@ class TaggingTask(TaggingSpec, TaskBase):
     def loss(self, model, batch: TaggingBatch, device):
         return model.loss(self.on_device(batch, device))
 
+    def iob2(self, ids: list[int]) -> list[str]:
+        """Tag ids, learned in ``train_scheme``, as IOB2 tags: what is scored and printed."""
+        return convert([self.tags[k] for k in ids], self.data.train_scheme, "iob2")
+
     @torch.no_grad()
     def predict(self, model, sentences: list[TaggedSentence], device, ensemble: Sequence = ()) -> list[list[str]]:
         """IOB2 tags for each sentence, by ``model`` alone or with ``ensemble`` (``scored_chunks``)."""
         out: list[list[str] | None] = [None] * len(sentences)
         for indices, batch, crf, emissions in self.scored_chunks(model, sentences, device, ensemble):
             for i, ids in zip(indices, best_tags(crf, emissions, batch.lengths)):
-                out[i] = convert([self.tags[k] for k in ids], self.data.train_scheme, "iob2")
+                out[i] = self.iob2(ids)
         return out
 
     @torch.no_grad()
@@ -188,7 +192,7 @@ class TaggingTask(TaggingSpec, TaskBase):
             total += float(tag_loss(crf, emissions, batch.tags, batch.lengths))
             count += int(batch.lengths.sum())
             for i, ids in zip(indices, best_tags(crf, emissions, batch.lengths)):
-                predicted[i] = convert([self.tags[k] for k in ids], self.data.train_scheme, "iob2")
+                predicted[i] = self.iob2(ids)
         gold = [convert(s.tags, self.data.train_scheme, "iob2") for s in sentences]
         scores = entity_scores(gold, predicted)
         result = {
@@ -208,9 +212,7 @@ class TaggingTask(TaggingSpec, TaskBase):
         E (T, B, K)) of ``model``, or with ``ensemble`` of every run's tagger as one
         (``product_of_experts``; each run reads the words with its own vocabulary and language-model
         features). The runs must share their tags: else a ``UsageError``."""
-        for task, _ in ensemble:  # every run of an ensemble is a tagger's (cli.open_ensemble)
-            if (task.tags, task.data.train_scheme) != (self.tags, self.data.train_scheme):
-                raise UsageError(f"--ensemble: a run with tags {task.tags} ({task.data.train_scheme}) cannot join one with tags {self.tags} ({self.data.train_scheme})")
+        self.check_ensemble(model, ensemble)  # every run of an ensemble is a tagger's (cli.open_ensemble)
         members = [(self, model), *ensemble]
         for _, tagger in members:
             tagger.eval()
@@ -223,11 +225,18 @@ class TaggingTask(TaggingSpec, TaskBase):
             if not ensemble:
                 yield indices, batches[0], model.crf, model(batches[0]).logits  # (T, B, K)
                 continue
-            try:
-                crf, emissions = product_of_experts([(tagger, tagger(batch).logits) for (_, tagger), batch in zip(members, batches)])
-            except ValueError as error:
-                raise UsageError(f"--ensemble: {error}") from None
+            crf, emissions = product_of_experts([(tagger, tagger(batch).logits) for (_, tagger), batch in zip(members, batches)])
             yield indices, batches[0], crf, emissions
+
+    def ensemble_mismatch(self, model, other_task, other_model) -> str | None:
+        """Runs join when they learned the same tags in the same scheme, all with a CRF or all without."""
+        if other_task.data.train_scheme != self.data.train_scheme:
+            return f"it learned its tags as {other_task.data.train_scheme}, the first run as {self.data.train_scheme}"
+        if other_task.tags != self.tags:
+            return f"its tags differ from the first run's ({', '.join(sorted(set(self.tags) ^ set(other_task.tags))) or 'their order'} in one run only)"
+        if (model.crf is None) != (other_model.crf is None):
+            return "it has no CRF (trained with --no-crf) and the first run has one" if other_model.crf is None else "it has a CRF and the first run has none (--no-crf)"
+        return None
 
     def describe(self, result: dict) -> str:
         return f"entity F1 {percent(result['f1'])} (precision {percent(result['precision'])}, recall {percent(result['recall'])}), loss {result['loss']:.4f} per word"
@@ -258,11 +267,12 @@ class TaggingTask(TaggingSpec, TaskBase):
         """Tokenize typed text as the training text was, tag it; entities as (text, type, start, end)
         in tokens; ``unknown``: the words the vocabulary does not hold, as typed (their characters
         and casing still count). A text without words gives no tokens, no tags. With ``ensemble``:
-        tagged by the runs' product of experts (``scored_chunks``)."""
+        tagged by the runs' product of experts (``scored_chunks``), ``unknown`` to every run."""
         tokens = self.typed_words(text)
         tags = self.predict(model, [TaggedSentence(tokens, [])], device, ensemble)[0] if tokens else []
         spans = [{"text": " ".join(tokens[s:e]), "type": kind, "start": s, "end": e} for kind, s, e in entities(tags)]
-        unknown = list(dict.fromkeys(t for t in tokens if normalize_word(t) not in self.words))
+        vocabularies = [self.words, *(task.words for task, _ in ensemble)]  # unknown: to every run
+        unknown = list(dict.fromkeys(t for t in tokens if all(normalize_word(t) not in words for words in vocabularies)))
         return {"text": text, "tokens": tokens, "tags": tags, "entities": spans, "unknown": unknown}
 
 
