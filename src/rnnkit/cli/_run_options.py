@@ -111,7 +111,7 @@ def add_ensemble(parser: argparse.ArgumentParser) -> None:
 def open_ensemble(args, task, model) -> list:
     """(task, model) of each ``--ensemble`` run, opened with the verb's ``--weights`` and ``--device``:
     only the kinds whose task ``averages_runs`` take it, each with runs of its own kind that can join
-    ``model`` (``TaskBase.ensemble_mismatch``). Any error names the run at fault, before any input is read."""
+    ``model`` (``TaskBase.ensemble_mismatch``). Any error names the run at fault, before anything is scored."""
     from ..errors import USER_ERRORS, UsageError
     from ..tasks import TASKS
     from . import user_message
