@@ -146,6 +146,7 @@ class TaskBase(TaskSpec):
         return []
 
     averages_runs: bool = False  # whether rnnkit eval/classify/tag --ensemble can combine runs of this kind
+    reads_one_stream: bool = False  # a language model that read its text as one stream: rnnkit eval --cache
 
     def ensemble_mismatch(self, model, other_task, other_model) -> str | None:
         """Why the run of (``other_task``, ``other_model``), of this kind, cannot join this one's
@@ -158,7 +159,6 @@ class TaskBase(TaskSpec):
             reason = self.ensemble_mismatch(model, other_task, other_model)
             if reason:
                 raise UsageError(f"--ensemble: run {number} of the ensemble cannot join the first: {reason}")
-    reads_one_stream: bool = False  # a language model that read its text as one stream: rnnkit eval --cache
 
     def load_state_dict(self, state: dict) -> None:
         pass
