@@ -173,19 +173,13 @@ class TaggingTask(TaggingSpec, TaskBase):
         """Tag ids, learned in ``train_scheme``, as IOB2 tags: what is scored and printed."""
         return convert([self.tags[k] for k in ids], self.data.train_scheme, "iob2")
 
-    @torch.no_grad()
     def predict(self, model, sentences: list[TaggedSentence], device, ensemble: Sequence = ()) -> list[list[str]]:
         """IOB2 tags for each sentence, by ``model`` alone or with ``ensemble`` (``scored_chunks``)."""
-        out: list[list[str] | None] = [None] * len(sentences)
-        for indices, batch, crf, emissions in self.scored_chunks(model, sentences, device, ensemble):
-            for i, ids in zip(indices, best_tags(crf, emissions, batch.lengths)):
-                out[i] = self.iob2(ids)
-        return out
+        return self._decoded(model, sentences, device, ensemble)[0]
 
     @torch.no_grad()
-    def evaluate_examples(self, model, sentences: list[TaggedSentence], device, ensemble: Sequence = ()) -> dict:
-        """Loss per word and entity scores of ``model`` (with ``ensemble``: of the runs' product of
-        experts) on ``sentences``, from one pass over them."""
+    def _decoded(self, model, sentences: list[TaggedSentence], device, ensemble: Sequence = ()) -> tuple[list[list[str]], float, int]:
+        """(IOB2 tags of each sentence, Σ loss, words) from one pass of ``scored_chunks``."""
         total, count = 0.0, 0
         predicted: list[list[str] | None] = [None] * len(sentences)
         for indices, batch, crf, emissions in self.scored_chunks(model, sentences, device, ensemble):
@@ -193,6 +187,12 @@ class TaggingTask(TaggingSpec, TaskBase):
             count += int(batch.lengths.sum())
             for i, ids in zip(indices, best_tags(crf, emissions, batch.lengths)):
                 predicted[i] = self.iob2(ids)
+        return predicted, total, count
+
+    def evaluate_examples(self, model, sentences: list[TaggedSentence], device, ensemble: Sequence = ()) -> dict:
+        """Loss per word and entity scores of ``model`` (with ``ensemble``: of the runs' product of
+        experts) on ``sentences``, from one pass over them."""
+        predicted, total, count = self._decoded(model, sentences, device, ensemble)
         gold = [convert(s.tags, self.data.train_scheme, "iob2") for s in sentences]
         scores = entity_scores(gold, predicted)
         result = {
