@@ -294,6 +294,10 @@ def test_plot_on_an_evaluation_that_draws_no_picture_is_refused_in_one_line(runs
         lines = err.strip().splitlines()
         assert code == 2 and len(lines) == 1 and "--plot" in lines[0] and kind in lines[0], (kind, err)
         assert out == "" and not picture.exists() and not list(tmp_path.glob(".rnnkit-plot-*"))
+    # the hidden former option is refused alike, by the name the user typed
+    code, out, err = rnnkit(capsys, "eval", runs["lm"], data["lm"], "--pictures", tmp_path / "pictures")
+    assert code == 2 and "error: --pictures:" in err and "--plot" not in err, err
+    assert not (tmp_path / "pictures").exists()
 
 
 def test_inspect_reads_text_file_and_standard_input_alike(runs, tmp_path, capsys, monkeypatch):

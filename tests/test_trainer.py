@@ -81,6 +81,14 @@ def test_the_steps_after_the_last_log_row_get_their_row_when_training_stops_betw
     assert losses[0] == losses[1]
 
 
+def test_every_metrics_row_names_the_epoch_its_step_belongs_to(tmp_path):
+    # 6 steps an epoch; evaluations every 2 steps fall mid-epoch and at each epoch's end, as training rows do
+    fit(tmp_path / "run", epochs=2, log_every=1, eval_every=2)
+    rows = list(csv.DictReader(open(tmp_path / "run" / "metrics.csv")))
+    assert {row["split"] for row in rows} == {"train", "valid"}
+    assert [(row["split"], int(row["epoch"])) for row in rows] == [(row["split"], math.ceil(int(row["step"]) / 6)) for row in rows]
+
+
 # -- resume semantics ------------------------------------------------------------------------------------------
 def test_a_finished_run_extended_trains_the_new_epochs_without_doubled_rows(tmp_path):
     run = tmp_path / "run"

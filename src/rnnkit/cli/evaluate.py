@@ -33,7 +33,8 @@ def run(args) -> int:
 
     task, model, _, device = open_verb_run(args)
     if (args.plot or args.pictures) and task.eval_picture is None:  # refused before the work, not ignored after it
-        raise UsageError(f"--plot: the evaluation of a {task.kind} run draws no picture; nothing was evaluated")
+        option = "--plot" if args.plot else "--pictures"  # the option the user typed, the hidden former one too
+        raise UsageError(f"{option}: the evaluation of a {task.kind} run draws no picture; nothing was evaluated")
     ensemble = open_ensemble(args, task, model)
     cache, tuning = continuous_cache(args, task, model, device)
     if ensemble:

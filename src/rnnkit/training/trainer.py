@@ -443,7 +443,7 @@ class Trainer:
         lr = optimizer.param_groups[0]["lr"]
         rate = s["window_count"] / max(elapsed, 1e-9)
         self._append_metrics(
-            step=s["step"], epoch=s["epoch"] + 1, split="train", loss=f"{loss:.5f}", perplexity=f"{perplexity(loss):.3f}",
+            step=s["step"], epoch=self._epoch_of_step(s), split="train", loss=f"{loss:.5f}", perplexity=f"{perplexity(loss):.3f}",
             lr=f"{lr:.3g}", tokens_per_s=f"{rate:.0f}", elapsed_s=f"{s['elapsed']:.1f}",
         )  # fmt: skip
         if writer is not None:
@@ -463,6 +463,12 @@ class Trainer:
         steps as an uninterrupted run's."""
         if s["window_count"]:
             self._log_window(s, window_start, optimizer, writer)
+
+    @staticmethod
+    def _epoch_of_step(s) -> int:
+        """The 1-based epoch that step ``s["step"]`` belongs to, for metrics rows: training windows
+        and evaluations, mid-epoch (``--eval-every``) or at an epoch's end, read alike (0 before any step)."""
+        return s["epoch"] + (1 if s["batch"] else 0)  # s["epoch"] counts completed epochs; batch 0 means one just ended
 
     def _append_metrics(self, **row) -> None:
         self.metrics.append(**row)
@@ -505,7 +511,7 @@ class Trainer:
         loss = result["loss"]
         extra = {k: v for k, v in result.items() if k not in ("loss", "count") and isinstance(v, (int, float))}
         self._append_metrics(
-            step=s["step"], epoch=s["epoch"], split=split, loss=f"{loss:.5f}", perplexity=f"{perplexity(loss):.3f}",
+            step=s["step"], epoch=self._epoch_of_step(s), split=split, loss=f"{loss:.5f}", perplexity=f"{perplexity(loss):.3f}",
             elapsed_s=f"{s['elapsed']:.1f}", other=";".join(f"{k}={v:.5g}" for k, v in extra.items()),
         )  # fmt: skip
         if writer is not None:
