@@ -180,3 +180,38 @@ def test_choices_stored_for_other_fused_loops_are_not_reused(monkeypatch):
     assert autotune.machine_signature() != before
     monkeypatch.setenv("RNNKIT_COMPILED_LOOPS", "0")
     assert autotune.machine_signature() not in (before, "rnnkit_fused_loops_changed") and "torch-op loops" in autotune.machine_signature()
+
+
+def test_choices_stored_for_other_kernels_or_another_cpu_generation_are_not_reused(monkeypatch):
+    """What makes an engine faster or slower is in the signature: the instruction set torch's
+    kernels run (ATEN_CPU_CAPABILITY=avx2 on an AVX-512 CPU), the compiled loops' product routine
+    (RNNKIT_PRODUCT), and the CPU's family and model where its name alone says only "AMD EPYC"."""
+    monkeypatch.setenv("RNNKIT_COMPILED_LOOPS", "1")
+    monkeypatch.setenv("RNNKIT_PRODUCT", "aten")
+    before = autotune.machine_signature()
+    monkeypatch.setenv("RNNKIT_PRODUCT", "mkl-packed")
+    assert autotune.machine_signature() != before
+    monkeypatch.setenv("RNNKIT_PRODUCT", "aten")
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "ISA-NOT-THIS-ONE")
+    assert "ISA-NOT-THIS-ONE" in autotune.machine_signature()
+
+    def cpuinfo(fields):
+        return lambda field: fields.get(field, "")
+
+    zen3 = {"model name": "AMD EPYC", "cpu family": "25", "model": "1"}
+    zen4 = {"model name": "AMD EPYC", "cpu family": "25", "model": "17"}
+    monkeypatch.setattr(autotune, "cpu_info", cpuinfo(zen3))
+    signature_zen3 = autotune.machine_signature()
+    monkeypatch.setattr(autotune, "cpu_info", cpuinfo(zen4))
+    assert autotune.machine_signature() != signature_zen3 and "family 25, model 17" in autotune.cpu_model()
+    monkeypatch.setattr(autotune, "cpu_info", cpuinfo({"model name": "Apple M2"}))  # no family line: the name alone
+    assert autotune.cpu_model() == "Apple M2"
+
+
+def test_cpu_info_reads_whole_keys(monkeypatch, tmp_path):
+    """"model" is its own key of /proc/cpuinfo, not the start of "model name"."""
+    text = "vendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel name\t: AMD EPYC\nmodel\t\t: 17\n"  # "model name" first
+    real = autotune.Path
+    monkeypatch.setattr(autotune, "Path", lambda p: tmp_path / "cpuinfo" if p == "/proc/cpuinfo" else real(p))
+    (tmp_path / "cpuinfo").write_text(text)
+    assert (autotune.cpu_info("model"), autotune.cpu_info("model name"), autotune.cpu_info("cpu family")) == ("17", "AMD EPYC", "25")

@@ -74,27 +74,39 @@ def cache_file() -> Path:
 
 
 def machine_signature() -> str:
-    """CPU model, torch and rnnkit versions, and which loops the fused engine runs (the compiled
-    loops' name, a hash of their source and flags, or the torch-op loops): a stored choice is only
-    reused while all are the same, so an engine whose code changed is timed again."""
+    """CPU model, the instruction set torch's kernels use, torch and rnnkit versions, and which loops
+    the fused engine runs (the compiled loops' name, a hash of their source and flags, with their
+    product routine; or the torch-op loops): a stored choice is only reused while all are the same,
+    so an engine whose code changed, or a machine that runs other kernels, is timed again."""
     from ..version import __version__
-    from .compiled import extension_name
+    from .compiled import extension_name, product_routine
 
-    loops = "torch-op loops" if os.environ.get("RNNKIT_COMPILED_LOOPS", "1") == "0" else extension_name()
-    return f"{cpu_model()} | torch {torch.__version__} | rnnkit {__version__} | {loops}"
+    if os.environ.get("RNNKIT_COMPILED_LOOPS", "1") == "0":
+        loops = "torch-op loops"
+    else:
+        loops = f"{extension_name()} ({product_routine()})"
+    isa = torch.backends.cpu.get_cpu_capability()  # ATEN_CPU_CAPABILITY=avx2 on an AVX-512 CPU runs other kernels
+    return f"{cpu_model()} | {isa} | torch {torch.__version__} | rnnkit {__version__} | {loops}"
 
 
 def cpu_model() -> str:
-    return cpu_info("model name")
+    """The model name, with the family and model numbers where /proc/cpuinfo gives them: two AMD
+    generations (Zen 3 without AVX-512, Zen 4 with it) are both named only "AMD EPYC" on some VMs."""
+    name = cpu_info("model name")
+    family, model = cpu_info("cpu family"), cpu_info("model")
+    if family.isdigit() and model.isdigit():
+        return f"{name} (family {family}, model {model})"
+    return name
 
 
 def cpu_info(field: str) -> str:
-    """The first ``field`` of /proc/cpuinfo ("model name", "vendor_id"); elsewhere, or without it,
-    the platform's processor or machine name."""
+    """The first ``field`` of /proc/cpuinfo ("model name", "vendor_id", "model"); elsewhere, or
+    without it, the platform's processor or machine name."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(field):
-                return line.split(":", 1)[1].strip()
+            key, colon, value = line.partition(":")
+            if colon and key.strip() == field:  # whole keys: "model" is not "model name"
+                return value.strip()
     except OSError:
         pass
     return platform.processor() or platform.machine()
