@@ -175,15 +175,18 @@ class TaggingTask(TaggingSpec, TaskBase):
 
     def predict(self, model, sentences: list[TaggedSentence], device, ensemble: Sequence = ()) -> list[list[str]]:
         """IOB2 tags for each sentence, by ``model`` alone or with ``ensemble`` (``scored_chunks``)."""
-        return self._decoded(model, sentences, device, ensemble)[0]
+        return self._decoded(model, sentences, device, ensemble, with_loss=False)[0]
 
     @torch.no_grad()
-    def _decoded(self, model, sentences: list[TaggedSentence], device, ensemble: Sequence = ()) -> tuple[list[list[str]], float, int]:
-        """(IOB2 tags of each sentence, Σ loss, words) from one pass of ``scored_chunks``."""
+    def _decoded(self, model, sentences: list[TaggedSentence], device, ensemble: Sequence = (),
+                 with_loss: bool = True) -> tuple[list[list[str]], float, int]:  # fmt: skip
+        """(IOB2 tags of each sentence, Σ loss against their gold tags, words) from one pass of
+        ``scored_chunks``; without ``with_loss`` (typed text has no gold tags) the loss is 0."""
         total, count = 0.0, 0
         predicted: list[list[str] | None] = [None] * len(sentences)
         for indices, batch, crf, emissions in self.scored_chunks(model, sentences, device, ensemble):
-            total += float(tag_loss(crf, emissions, batch.tags, batch.lengths))
+            if with_loss:  # a CRF's loss costs a forward algorithm: not spent on each tagged or served text
+                total += float(tag_loss(crf, emissions, batch.tags, batch.lengths))
             count += int(batch.lengths.sum())
             for i, ids in zip(indices, best_tags(crf, emissions, batch.lengths)):
                 predicted[i] = self.iob2(ids)
