@@ -310,3 +310,32 @@ def test_inspect_reads_text_file_and_standard_input_alike(runs, tmp_path, capsys
         assert code == 0, err
         outputs.append(out)
     assert outputs[0] == outputs[1] == outputs[2] and "tokens, layers" in outputs[0]
+
+
+def test_a_training_file_given_twice_is_refused_before_the_run_exists(runs, tmp_path, capsys, monkeypatch):
+    """Several training files are read as one set (a tagger on train + dev): the same file twice,
+    however it is written, would silently train on its examples twice; every kind refuses it."""
+    monkeypatch.chdir(tmp_path)
+    names = write(tmp_path / "names.txt", NAMES)
+    conll = runs["tagger"].parent / "train.conll"
+    (tmp_path / "link.txt").symlink_to(tmp_path / "names.txt")
+    cases = {
+        "lm": ["lm", names, "./names.txt", "--embedding-size", "8"],
+        "lm-link": ["lm", "names.txt", "link.txt", "--embedding-size", "8"],
+        "tagger": ["tagger", conll, conll],
+        "classifier": ["classifier", runs["classifier"].parent / "labels.tsv", runs["classifier"].parent / "labels.tsv"],
+    }
+    for name, command in cases.items():
+        code, out, err = rnnkit(capsys, "train", *command, "--run", tmp_path / name, *TINY)
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and "given twice as a training file" in lines[0], (name, err)
+        assert not (tmp_path / name).exists(), name
+
+
+def test_a_test_score_says_which_weights_it_read(runs, tmp_path, capsys):
+    """With no validation split nothing chose the weights: the test line says they are the last ones."""
+    conll = runs["tagger"].parent / "train.conll"
+    code, out, err = rnnkit(capsys, "train", "tagger", conll, "--test", conll, "--run", tmp_path / "last", *TINY)
+    assert code == 0 and "(last weights: no validation split" in out + err, out + err
+    code, out, err = rnnkit(capsys, "train", "tagger", conll, "--valid", conll, "--test", conll, "--run", tmp_path / "best", *TINY)
+    assert code == 0 and "(best weights)" in out + err, out + err

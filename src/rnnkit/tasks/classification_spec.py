@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..data.labeled import FORMATS
-from ..errors import DataError, UsageError
+from ..errors import UsageError
 from ..settings import positive_int, setting
-from .spec import EMBEDDING_REGULARISERS, RECURRENT_REGULARISERS, TaskSpec
+from .spec import check_training_files, EMBEDDING_REGULARISERS, RECURRENT_REGULARISERS, TaskSpec
 
 
 @dataclass
@@ -33,8 +33,7 @@ class ClassificationDataConfig:
     lm_features: str | None = setting(None, metavar="RUN[,RUN]", help="the hidden states of a trained language-model run, or of a forward and a reversed one (rnnkit train lm --reverse), at each word as frozen features joined to its embedding (TagLM, Flair); read again from these runs by classify, eval and resume")
 
     def check(self) -> None:
-        if not self.train:
-            raise DataError("no training file given")
+        check_training_files(self.train)
         if self.format not in FORMATS:
             raise UsageError(f"unknown format {self.format!r}; choose one of: {', '.join(FORMATS)}")
         if self.word_vectors and self.init_from:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import DataError, UsageError
+from ..errors import UsageError
 from ..settings import nonnegative_int, positive_int, probability, setting
-from .spec import EMBEDDING_REGULARISERS, LM_REGULARISERS, RECURRENT_REGULARISERS, TaskSpec
+from .spec import check_training_files, EMBEDDING_REGULARISERS, LM_REGULARISERS, RECURRENT_REGULARISERS, TaskSpec
 
 
 @dataclass
@@ -33,8 +33,7 @@ class LMDataConfig:
     reverse: bool = setting(False, help="read each line from its last token to its first (<EOS> still last; stream: the whole text from its end): the backward model of TagLM/Flair features")
 
     def check(self) -> None:
-        if not self.train:
-            raise DataError("no training file given")
+        check_training_files(self.train)
         if self.line_breaks not in ("eos", "token"):
             raise UsageError(f"line_breaks must be 'eos' or 'token', got {self.line_breaks!r}")
         if self.batching not in ("sentences", "stream"):

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import DataError, UsageError
+from ..errors import UsageError
 from ..settings import nonnegative_int, positive_float, positive_int, probability, setting
-from .spec import RECURRENT_REGULARISERS, TaskSpec
+from .spec import check_training_files, RECURRENT_REGULARISERS, TaskSpec
 
 
 @dataclass
@@ -26,8 +26,7 @@ class MusicDataConfig:
     eval_batch_size: int = setting(64, type=positive_int, help="sequences per batch in evaluation")
 
     def check(self) -> None:
-        if not self.train:
-            raise DataError("no training data given")
+        check_training_files(self.train, "no training data given")
         if self.representation not in ("piano-roll", "events"):
             raise UsageError(f"representation must be 'piano-roll' or 'events', got {self.representation!r}")
 

@@ -12,7 +12,9 @@ tests/test_task_settings.py checks that they equal the registries' keys.
 from __future__ import annotations
 
 import inspect
+import os
 
+from ..errors import DataError
 from ..settings import dropout_rate, list_of_ints, nonnegative_float, nonnegative_int, option, positive_int, probability
 
 CELL_NAMES = ("rnn", "gru", "gru-simple", "gru-cudnn", "lstm")  # rnnkit.cells.CELLS
@@ -26,6 +28,19 @@ EMBEDDING_REGULARISERS = dict(embedding_dropout=0.0)  # every model with word em
 LM_REGULARISERS = dict(input_dropout=None, ar_alpha=0.0, tar_beta=0.0)  # the language model
 
 CELL_OPTION_KEYS = ("peepholes", "nonlinearity")  # settings that go to the cell, not the model
+
+
+def check_training_files(train: list[str], none: str = "no training file given") -> None:
+    """The training files of a task's data check: at least one, and none given twice (``a.txt
+    ./a.txt`` would train on its examples twice, silently). Raises ``DataError``."""
+    if not train:
+        raise DataError(none)
+    seen: dict[str, str] = {}  # the file itself (links and ./ resolved) -> the path it was first given as
+    for path in map(str, train):
+        real = os.path.realpath(path)
+        if real in seen:
+            raise DataError(f"{path}: given twice as a training file (also as {seen[real]}); each file once")
+        seen[real] = path
 
 # What each model setting means and how the command line reads it, written once for every task: a
 # task's ``model_defaults`` say which settings it takes and their defaults, and ``rnnkit train``

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..data.conll import SCHEMES
-from ..errors import DataError, UsageError
+from ..errors import UsageError
 from ..settings import positive_int, probability, setting
-from .spec import EMBEDDING_REGULARISERS, RECURRENT_REGULARISERS, TaskSpec
+from .spec import check_training_files, EMBEDDING_REGULARISERS, RECURRENT_REGULARISERS, TaskSpec
 
 
 @dataclass
@@ -28,8 +28,7 @@ class TaggingDataConfig:
     lm_features: str | None = setting(None, metavar="RUN[,RUN]", help="the hidden states of a trained language-model run, or of a forward and a reversed one (rnnkit train lm --reverse), at each word as frozen features joined to its representation (TagLM, Flair); read again from these runs by tag, eval and resume")
 
     def check(self) -> None:
-        if not self.train:
-            raise DataError("no training file given")
+        check_training_files(self.train)
         for scheme in (self.scheme, self.train_scheme):
             if scheme not in SCHEMES:
                 raise UsageError(f"unknown tag scheme {scheme!r}; choose one of: {', '.join(SCHEMES)}")

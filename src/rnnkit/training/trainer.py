@@ -573,7 +573,8 @@ class Trainer:
             result = self.task.evaluate(self.model, "test", self.device)
             summary.update({f"test_{k}": v for k, v in result.items()})
             self._log_evaluation(s, "test", result, None)
-            self.say(f"test {self.task.describe(result)} (best weights)")
+            chosen = "best weights" if self.task.has_split("valid") else "last weights: no validation split to choose others"
+            self.say(f"test {self.task.describe(result)} ({chosen})")
             if self.shard.main:
                 summary.update(self.task.save_pictures(result, self.run.path, "test"))
         if not self.shard.main:
