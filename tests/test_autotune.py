@@ -184,14 +184,24 @@ def test_choices_stored_for_other_fused_loops_are_not_reused(monkeypatch):
 
 def test_choices_stored_for_other_kernels_or_another_cpu_generation_are_not_reused(monkeypatch):
     """What makes an engine faster or slower is in the signature: the instruction set torch's
-    kernels run (ATEN_CPU_CAPABILITY=avx2 on an AVX-512 CPU), the compiled loops' product routine
-    (RNNKIT_PRODUCT), and the CPU's family and model where its name alone says only "AMD EPYC"."""
+    kernels run (ATEN_CPU_CAPABILITY=avx2 on an AVX-512 CPU) and MKL's and oneDNN's (their own
+    variables), the compiled loops' product routine (RNNKIT_PRODUCT), and the CPU's family and model where its name alone says only "AMD EPYC"."""
     monkeypatch.setenv("RNNKIT_COMPILED_LOOPS", "1")
     monkeypatch.setenv("RNNKIT_PRODUCT", "aten")
+    for variable in autotune.BLAS_ISA_LIMITS:  # as on a machine run without them
+        monkeypatch.delenv(variable, raising=False)
     before = autotune.machine_signature()
     monkeypatch.setenv("RNNKIT_PRODUCT", "mkl-packed")
     assert autotune.machine_signature() != before
     monkeypatch.setenv("RNNKIT_PRODUCT", "aten")
+    monkeypatch.setenv("RNNKIT_PRODUCT", "onednn")
+    assert autotune.machine_signature() != before
+    monkeypatch.setenv("RNNKIT_PRODUCT", "aten")
+    for variable in autotune.BLAS_ISA_LIMITS:  # MKL's and oneDNN's kernels capped at AVX2
+        monkeypatch.setenv(variable, "AVX2")
+        assert autotune.machine_signature() != before
+        monkeypatch.delenv(variable)
+    assert autotune.machine_signature() == before
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "ISA-NOT-THIS-ONE")
     assert "ISA-NOT-THIS-ONE" in autotune.machine_signature()
 

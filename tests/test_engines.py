@@ -96,7 +96,7 @@ def test_fused_bigger_shapes_match_reference(fused_loops):
         assert_equal_up_to_rounding(expected, got, reduction=20 * 33)
 
 
-@pytest.fixture(params=["mkl-packed", "aten"])
+@pytest.fixture(params=compiled.PRODUCTS)
 def product_routine(request):
     """The compiled loops with one routine for their float32 recurrent products, then the CPU's own."""
     loops = compiled_loops()

@@ -73,6 +73,11 @@ def cache_file() -> Path:
     return Path(base) / "rnnkit" / "autotune.json"
 
 
+# Variables that cap the instruction set of MKL's and oneDNN's kernels (how an AVX2 CPU is emulated
+# on an AVX-512 one): the same CPU runs other GEMMs under them.
+BLAS_ISA_LIMITS = ("MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
+
+
 def machine_signature() -> str:
     """CPU model, the instruction set torch's kernels use, torch and rnnkit versions, and which loops
     the fused engine runs (the compiled loops' name, a hash of their source and flags, with their
@@ -86,6 +91,7 @@ def machine_signature() -> str:
     else:
         loops = f"{extension_name()} ({product_routine()})"
     isa = torch.backends.cpu.get_cpu_capability()  # ATEN_CPU_CAPABILITY=avx2 on an AVX-512 CPU runs other kernels
+    isa += "".join(f" {name}={os.environ[name]}" for name in BLAS_ISA_LIMITS if os.environ.get(name))  # and so do these
     return f"{cpu_model()} | {isa} | torch {torch.__version__} | rnnkit {__version__} | {loops}"
 
 

@@ -51,10 +51,12 @@ LDFLAGS = ["-fopenmp"]
 LOCK_TIMEOUT_S = 1800.0  # waiting this long for another process's build: give up, use the torch-op loops
 BUILD_ESTIMATE_S = 60  # the first build on an idle AMD EPYC core (g++ -O3 of one file against torch's headers)
 
-# Which BLAS routine computes the loops' float32 recurrent products, by CPU vendor (/proc/cpuinfo's
-# vendor_id), as measured with benchmarks/core_speed.py (docs/benchmarks.md): "mkl-packed" (MKL's
-# packed GEMM, the weight packed once per call) or "aten" (ATen's addmm: MKL's plain sgemm, which
-# repacks the weight at every step). RNNKIT_PRODUCT=<routine> overrides the table.
+# The routines that can compute the loops' float32 recurrent products: "mkl-packed" (MKL's packed
+# GEMM, the weight packed once per call), "onednn" (oneDNN's matmul, the weight reordered once per
+# call) or "aten" (ATen's addmm: MKL's plain sgemm, which repacks the weight at every step).
+PRODUCTS = ("mkl-packed", "onednn", "aten")
+# Which one, by CPU vendor (/proc/cpuinfo's vendor_id), as measured with benchmarks/core_speed.py
+# (docs/benchmarks.md). RNNKIT_PRODUCT=<routine> overrides the table.
 PRODUCT_ROUTINES = {"GenuineIntel": "mkl-packed", "AuthenticAMD": "aten"}
 DEFAULT_PRODUCT_ROUTINE = "mkl-packed"  # a vendor not measured
 
@@ -71,9 +73,8 @@ def product_routine() -> str:
     """The routine for this CPU's recurrent products: ``RNNKIT_PRODUCT`` or ``PRODUCT_ROUTINES``.
     Raises UsageError for an unknown ``RNNKIT_PRODUCT``."""
     routine = os.environ.get("RNNKIT_PRODUCT") or PRODUCT_ROUTINES.get(cpu_vendor(), DEFAULT_PRODUCT_ROUTINE)
-    known = sorted(set(PRODUCT_ROUTINES.values()))
-    if routine not in known:
-        raise UsageError(f"RNNKIT_PRODUCT={routine!r}: not a product routine of the compiled loops (known: {', '.join(known)})")
+    if routine not in PRODUCTS:
+        raise UsageError(f"RNNKIT_PRODUCT={routine!r}: not a product routine of the compiled loops (known: {', '.join(PRODUCTS)})")
     return routine
 
 

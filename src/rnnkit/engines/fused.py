@@ -15,7 +15,7 @@ time loops and does the products after them, plus the autograd glue and the engi
 themselves exist twice with the same functions and buffers: ``fused_loops.py`` on torch ops (any
 device; it documents the buffers) and ``csrc/fused_loops.cpp``, compiled for the CPU on first use
 (``compiled.py``), where each step's element-wise work is one vectorised pass, the recurrent
-product accumulates into the gate buffer through the BLAS routine measured best for the CPU
+product accumulates into the gate buffer through the routine (MKL, oneDNN or ATen) measured best for the CPU
 (``compiled.PRODUCT_ROUTINES``), and each thread runs the whole time loop for its own block of
 batch rows. A third implementation,
 ``triton/loops.py``, writes each step as Triton kernels: that is the ``triton`` engine below.

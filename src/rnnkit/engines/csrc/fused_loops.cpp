@@ -6,9 +6,9 @@
 //     backward pass the pre-activation gradients), vectorised by the compiler (8 floats at a time
 //     with AVX2: compiled.py's -fno-trapping-math lets it turn the clamps into blends), instead of
 //     a dozen torch ops;
-//   * the recurrent product accumulates straight into the step's slice of the gate buffer, through
-//     the BLAS routine chosen for this CPU (``use_product``: MKL's packed GEMM, the weight packed
-//     once per call, or ATen's addmm, MKL's plain sgemm), with no copy of the weight;
+//   * the recurrent product accumulates into the step's slice of the gate buffer, through the
+//     routine chosen for this CPU (``use_product``: MKL's packed GEMM or oneDNN's matmul, the weight
+//     packed once per call, or ATen's addmm, MKL's plain sgemm, with no copy of the weight);
 //   * with several threads, each runs the whole time loop for its own block of batch rows
 //     (``over_time``): one parallel region per call, none per step;
 //   * no Python between steps.
@@ -17,6 +17,7 @@
 
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
+#include <ATen/core/dispatch/Dispatcher.h>
 
 #include <dlfcn.h>
 
@@ -83,18 +84,51 @@ const MklPacked& mkl() {
 
 constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112, kPacked = 151, kBMatrix = 162;
 
-enum class ProductRoutine { kMklPacked, kAten };
+// oneDNN's inner-product kernels as torch registers them for its CPU graph compiler (torch's
+// oneDNN symbols are not exported, its operators are): the weight reordered once into oneDNN's
+// blocked layout for M rows, then Y = X @ Wᵀ per step. oneDNN's own JIT GEMM, not MKL's, so it keeps
+// its speed on CPUs where MKL does not (docs/benchmarks.md, "Other CPUs").
+struct OneDnn {
+  std::optional<c10::OperatorHandle> reorder, linear;
+  OneDnn()
+      : reorder(c10::Dispatcher::singleton().findSchema({"mkldnn::_reorder_linear_weight", ""})),
+        linear(c10::Dispatcher::singleton().findSchema({"mkldnn::_linear_pointwise", ""})) {}
+  bool available() const { return reorder.has_value() && linear.has_value(); }
+  // W (N, K) contiguous -> oneDNN's layout of it for products of M rows
+  at::Tensor reordered(const at::Tensor& W, int64_t M) const {
+    torch::jit::Stack stack{W, c10::IValue(M)};
+    reorder->callBoxed(&stack);
+    return stack.at(0).toTensor();
+  }
+  // X (rows, K) @ Wᵀ -> a new (rows, N) tensor
+  at::Tensor product(const at::Tensor& X, const at::Tensor& W_reordered) const {
+    torch::jit::Stack stack{X, W_reordered, c10::IValue(), c10::IValue(std::string("none")),
+                            c10::IValue(c10::List<std::optional<at::Scalar>>()), c10::IValue()};
+    linear->callBoxed(&stack);
+    return stack.at(0).toTensor();
+  }
+};
+
+const OneDnn& onednn() {
+  static const OneDnn instance;
+  return instance;
+}
+
+enum class ProductRoutine { kMklPacked, kOneDnn, kAten };
 ProductRoutine product_routine = ProductRoutine::kMklPacked;  // set by use_product()
 
 template <typename T>
 struct Product {
   at::Tensor R;  // (K, N)
   int64_t K, N, M;
-  std::vector<float> packed;  // MKL's packed R, for exactly M rows; empty: ATen's addmm
+  std::vector<float> packed;  // MKL's packed R, for exactly M rows
+  at::Tensor onednn_weight;   // or oneDNN's reordered Rᵀ; neither: ATen's addmm
 
   Product(const at::Tensor& R_, int64_t M_) : R(R_), K(R_.size(0)), N(R_.size(1)), M(M_) {
     if constexpr (std::is_same_v<T, float>) {
-      if (product_routine == ProductRoutine::kMklPacked && mkl().available()) {
+      if (product_routine == ProductRoutine::kOneDnn && onednn().available()) {
+        onednn_weight = onednn().reordered(R.t().contiguous(), M);  // Rᵀ is the weight itself: no copy in the forward pass
+      } else if (product_routine == ProductRoutine::kMklPacked && mkl().available()) {
         const bool transposed = !R.is_contiguous();  // the transpose of a contiguous weight
         const at::Tensor stored = transposed ? R.t().contiguous() : R;  // contiguous(): a no-op
         packed.resize(mkl().get_size(kBMatrix, M, N, K) / sizeof(float) + 1);
@@ -116,6 +150,11 @@ struct Product {
     auto opts = R.options();
     at::Tensor x = at::from_blob(const_cast<T*>(X), {rows, K}, {ldx, 1}, opts);
     at::Tensor c = at::from_blob(C, {rows, N}, {ldc, 1}, opts);
+    if (onednn_weight.defined()) {  // oneDNN writes a new tensor: one more pass over (rows, N)
+      const at::Tensor y = onednn().product(x.contiguous(), onednn_weight);
+      beta == 0.0f ? c.copy_(y) : c.add_(y);
+      return;
+    }
     if (beta == 0.0f) {
       at::mm_out(c, x, R);
     } else {
@@ -459,16 +498,21 @@ std::vector<at::Tensor> products_only(std::vector<at::Tensor> xs, std::vector<at
 }
 
 // The routine of the float32 recurrent products from now on: "mkl-packed" (falls back to "aten"
-// where torch's MKL does not export the packed GEMM) or "aten". Returns the one in use.
+// where torch's MKL does not export the packed GEMM), "onednn" (falls back to "aten" where torch
+// has no oneDNN) or "aten". Returns the one in use.
 std::string use_product(const std::string& name) {
   if (name == "mkl-packed") {
     product_routine = ProductRoutine::kMklPacked;
+  } else if (name == "onednn") {
+    product_routine = ProductRoutine::kOneDnn;
   } else if (name == "aten") {
     product_routine = ProductRoutine::kAten;
   } else {
-    TORCH_CHECK(false, "unknown product routine '", name, "' (known: mkl-packed, aten)");
+    TORCH_CHECK(false, "unknown product routine '", name, "' (known: mkl-packed, onednn, aten)");
   }
-  return product_routine == ProductRoutine::kMklPacked && mkl().available() ? "mkl-packed" : "aten";
+  if (product_routine == ProductRoutine::kMklPacked && mkl().available()) return "mkl-packed";
+  if (product_routine == ProductRoutine::kOneDnn && onednn().available()) return "onednn";
+  return "aten";
 }
 
 }  // namespace
