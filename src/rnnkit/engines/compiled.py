@@ -57,7 +57,7 @@ BUILD_ESTIMATE_S = 60  # the first build on an idle AMD EPYC core (g++ -O3 of on
 PRODUCTS = ("mkl-packed", "onednn", "aten")
 # Which one, by CPU vendor (/proc/cpuinfo's vendor_id), as measured with benchmarks/core_speed.py
 # (docs/benchmarks.md). RNNKIT_PRODUCT=<routine> overrides the table.
-PRODUCT_ROUTINES = {"GenuineIntel": "mkl-packed", "AuthenticAMD": "aten"}
+PRODUCT_ROUTINES = {"GenuineIntel": "mkl-packed", "AuthenticAMD": "onednn"}
 DEFAULT_PRODUCT_ROUTINE = "mkl-packed"  # a vendor not measured
 
 _state: dict[str, ModuleType | None] = {}
