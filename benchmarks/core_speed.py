@@ -149,11 +149,17 @@ def time_all(rows, B, T, n_x, n_a, rounds, seed=0):
         step(module, x)
         step(module, x)
     picks = {row: modules[row].engine_for(x.device, x).name for row in rows if row[1] == AUTO}  # chosen in the warm-up
+    # Each auto row is timed right beside the row of the engine it picked, in either order, so that
+    # their paired ratio is auto's own cost and not how far the VM's speed drifted between the two
+    # moments of a round: identical work then differs only by the spread of one step's time.
+    pairs = {auto: (auto[0], pick) for auto, pick in picks.items() if (auto[0], pick) in rows}
+    paired = set(pairs) | set(pairs.values())
+    units = [[row] for row in rows if row not in paired] + [[auto, pick] for auto, pick in pairs.items()]
     times = {row: [] for row in rows}
     rng = random.Random(seed)
     for _ in range(rounds):
-        order = list(rows)
-        rng.shuffle(order)
+        rng.shuffle(units)
+        order = [row for unit in units for row in rng.sample(unit, len(unit))]
         for row in order:
             start = time.perf_counter()
             step(modules[row], x)

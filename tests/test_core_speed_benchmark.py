@@ -84,3 +84,23 @@ def test_the_floors_recurrent_products_are_the_compiled_loops_products():
     finally:
         torch.set_num_threads(threads)
     assert_equal_up_to_rounding([xs[0] @ W, xs[1] @ W.t()], [forward, backward], reduction=72)
+
+
+def test_each_auto_row_is_timed_beside_the_engine_it_picked(monkeypatch):
+    """In every round an auto row and the row of the engine it runs are timed one right after the
+    other, so their paired ratio measures auto, not the machine's drift within a round."""
+    rows = core_speed.entries()
+    calls = []
+    real_step = core_speed.step
+    monkeypatch.setattr(core_speed, "step", lambda module, x: (calls.append(module), real_step(module, x)))
+    rounds = 3
+    _, picks, times = core_speed.time_all(rows, 2, 3, 4, 8, rounds)
+    warm_up, timed = calls[: 2 * len(rows)], calls[2 * len(rows) :]
+    row_of = {id(module): row for module, row in zip(warm_up[::2], rows)}  # two warm-up steps per row, in order
+    order = [row_of[id(module)] for module in timed]
+    assert len(order) == rounds * len(rows) and all(len(ts) == rounds for ts in times.values())
+    for auto, pick in picks.items():
+        picked = (auto[0], pick)
+        for r in range(rounds):
+            one_round = order[r * len(rows) : (r + 1) * len(rows)]
+            assert abs(one_round.index(auto) - one_round.index(picked)) == 1
