@@ -19,6 +19,7 @@ from equality import CELL_CONFIGS, CELL_IDS, assert_equal_up_to_rounding, random
 from rnnkit.engines import ENGINES
 from rnnkit.engines import compiled
 from rnnkit.engines.compiled import compiled_loops
+from rnnkit.errors import UsageError
 
 T, B = 7, 4
 REDUCTION = T * B  # the weight gradients' sums over steps and rows: the longest sums in these tests
@@ -107,6 +108,26 @@ def product_routine(request):
     loops.use_product(compiled.product_routine())
 
 
+def test_product_routine_is_chosen_by_vendor_and_instruction_set(monkeypatch):
+    """The table's vendor-and-ISA entry wins over the vendor's (oneDNN on an AVX-512 AMD CPU, ATen's
+    addmm on an AVX2 one, as measured); RNNKIT_PRODUCT overrides both, and an unknown name is one
+    clear error."""
+    monkeypatch.delenv("RNNKIT_PRODUCT", raising=False)
+    monkeypatch.setattr(compiled, "cpu_vendor", lambda: "AuthenticAMD")
+    for isa, routine in (("AVX512", "onednn"), ("AVX2", "aten")):
+        monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda isa=isa: isa)
+        assert compiled.product_routine() == routine
+    monkeypatch.setattr(compiled, "cpu_vendor", lambda: "GenuineIntel")
+    assert compiled.product_routine() == "mkl-packed"
+    monkeypatch.setattr(compiled, "cpu_vendor", lambda: "NotMeasuredCPU")
+    assert compiled.product_routine() == compiled.DEFAULT_PRODUCT_ROUTINE
+    monkeypatch.setenv("RNNKIT_PRODUCT", "aten")
+    assert compiled.product_routine() == "aten"
+    monkeypatch.setenv("RNNKIT_PRODUCT", "bogus")
+    with pytest.raises(UsageError, match="RNNKIT_PRODUCT='bogus'.*known: mkl-packed, onednn, aten"):
+        compiled.product_routine()
+
+
 @pytest.fixture
 def two_threads():
     threads = torch.get_num_threads()
@@ -131,6 +152,23 @@ def test_compiled_loops_split_the_batch_over_threads(product_routine, two_thread
     expected = run_with_grads(reference, x, lengths, state)
     got = run_with_grads(fast, x, lengths, state)
     assert_equal_up_to_rounding(expected, got, reduction=steps * rows)
+
+
+@pytest.mark.parametrize("kind,options", CELL_CONFIGS, ids=CELL_IDS)
+def test_compiled_loops_wide_products_match_reference(product_routine, two_threads, kind, options):
+    """At n_a = 256 the products of every cell but the rnn (K·N from 256 × 512 up) are wide enough
+    for oneDNN's routine (``kOneDnnMinimumProduct``), the course gru's candidate product is not: one
+    step mixes both routines. Float32, two row blocks, ragged lengths."""
+    reference, fast = twin_layers(kind, options, "fused", bidirectional=False, num_layers=1, dtype=torch.float32, input_size=7, hidden_size=256)
+    torch.manual_seed(6)
+    steps, rows = 5, 37
+    x = torch.randn(steps, rows, 7, requires_grad=True)
+    lengths = torch.randint(1, steps + 1, (rows,))
+    lengths[:20] = steps
+    state = random_state(reference, rows, torch.float32)
+    expected = run_with_grads(reference, x, lengths, state)
+    got = run_with_grads(fast, x, lengths, state)
+    assert_equal_up_to_rounding(expected, got, reduction=max(steps * rows, 4 * 256))
 
 
 def test_fused_inference_mode_and_repeated_calls_reuse_buffers(fused_loops):

@@ -55,9 +55,10 @@ BUILD_ESTIMATE_S = 60  # the first build on an idle AMD EPYC core (g++ -O3 of on
 # GEMM, the weight packed once per call), "onednn" (oneDNN's matmul, the weight reordered once per
 # call) or "aten" (ATen's addmm: MKL's plain sgemm, which repacks the weight at every step).
 PRODUCTS = ("mkl-packed", "onednn", "aten")
-# Which one, by CPU vendor (/proc/cpuinfo's vendor_id), as measured with benchmarks/core_speed.py
-# (docs/benchmarks.md). RNNKIT_PRODUCT=<routine> overrides the table.
-PRODUCT_ROUTINES = {"GenuineIntel": "mkl-packed", "AuthenticAMD": "onednn"}
+# Which one, by CPU vendor (/proc/cpuinfo's vendor_id) and, where it decides, the instruction set of
+# torch's kernels, as measured with benchmarks/core_speed.py (docs/benchmarks.md): on AMD, oneDNN's
+# AVX-512 kernels beat MKL's, its AVX2 ones do not. RNNKIT_PRODUCT=<routine> overrides the table.
+PRODUCT_ROUTINES = {"GenuineIntel": "mkl-packed", "AuthenticAMD": "aten", "AuthenticAMD AVX512": "onednn"}
 DEFAULT_PRODUCT_ROUTINE = "mkl-packed"  # a vendor not measured
 
 _state: dict[str, ModuleType | None] = {}
@@ -72,7 +73,9 @@ def cpu_vendor() -> str:
 def product_routine() -> str:
     """The routine for this CPU's recurrent products: ``RNNKIT_PRODUCT`` or ``PRODUCT_ROUTINES``.
     Raises UsageError for an unknown ``RNNKIT_PRODUCT``."""
-    routine = os.environ.get("RNNKIT_PRODUCT") or PRODUCT_ROUTINES.get(cpu_vendor(), DEFAULT_PRODUCT_ROUTINE)
+    vendor, isa = cpu_vendor(), torch.backends.cpu.get_cpu_capability()  # ATEN_CPU_CAPABILITY=avx2 caps the ISA
+    table = PRODUCT_ROUTINES.get(f"{vendor} {isa}") or PRODUCT_ROUTINES.get(vendor, DEFAULT_PRODUCT_ROUTINE)
+    routine = os.environ.get("RNNKIT_PRODUCT") or table
     if routine not in PRODUCTS:
         raise UsageError(f"RNNKIT_PRODUCT={routine!r}: not a product routine of the compiled loops (known: {', '.join(PRODUCTS)})")
     return routine

@@ -114,6 +114,12 @@ const OneDnn& onednn() {
   return instance;
 }
 
+// Below this K·N, oneDNN's cost per call (the operator call, a new output tensor, the pass that adds
+// it into the gate buffer) outweighs its faster kernel, and ATen's addmm computes the product: on
+// an AMD EPYC Zen 4 the rnn and the course gru were slower through oneDNN at n_a = 256 (products
+// of 256 × 256), the cells with wider products faster (docs/benchmarks.md, "Other CPUs").
+constexpr int64_t kOneDnnMinimumProduct = 256 * 512;
+
 enum class ProductRoutine { kMklPacked, kOneDnn, kAten };
 ProductRoutine product_routine = ProductRoutine::kMklPacked;  // set by use_product()
 
@@ -126,7 +132,7 @@ struct Product {
 
   Product(const at::Tensor& R_, int64_t M_) : R(R_), K(R_.size(0)), N(R_.size(1)), M(M_) {
     if constexpr (std::is_same_v<T, float>) {
-      if (product_routine == ProductRoutine::kOneDnn && onednn().available()) {
+      if (product_routine == ProductRoutine::kOneDnn && onednn().available() && K * N >= kOneDnnMinimumProduct) {
         onednn_weight = onednn().reordered(R.t().contiguous(), M);  // Rᵀ is the weight itself: no copy in the forward pass
       } else if (product_routine == ProductRoutine::kMklPacked && mkl().available()) {
         const bool transposed = !R.is_contiguous();  // the transpose of a contiguous weight
