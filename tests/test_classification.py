@@ -32,6 +32,20 @@ def test_readers_of_every_format(tmp_path):
     assert {(p.text, p.label) for p in phrases} == {("The great film", "3"), ("The", "2"), ("great film", "4"), ("great", "4"), ("film", "2")}
 
 
+def test_only_treebank_phrases_are_made_distinct(tmp_path):
+    """``phrases`` (on by default for training) keeps one example per distinct labelled phrase of a
+    treebank, whose sentences share subtrees; a line repeated in a tsv, fastText or csv file is an
+    example each time (SST-5's sst_train.txt repeats 10 of its 8,544 lines), as evaluation reads it."""
+    (tmp_path / "d.tsv").write_text("pos\tgood\npos\tgood\nneg\tbad\n")
+    (tmp_path / "d.ft").write_text("__label__pos good\n__label__pos good\n")
+    (tmp_path / "d.csv").write_text("text,label\ngood,pos\ngood,pos\n")
+    assert len(read_labeled(tmp_path / "d.tsv", phrases=True)) == 3
+    assert len(read_labeled(tmp_path / "d.ft", phrases=True)) == 2
+    assert len(read_labeled(tmp_path / "d.csv", phrases=True)) == 2
+    (tmp_path / "d.trees").write_text("(3 (2 good) (3 film))\n(3 (2 good) (3 film))\n")
+    assert len(read_labeled(tmp_path / "d.trees", phrases=True)) == 3  # the sentence, "good", "film"
+
+
 def test_tree_unescaping_and_errors(tmp_path):
     sentence, subtrees = parse_tree(r"(2 (2 -LRB-) (2 Singer\/composer) (2 -RRB-))", "x:1")
     assert sentence.text == "( Singer/composer )" and len(subtrees) == 3

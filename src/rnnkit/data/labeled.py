@@ -90,7 +90,7 @@ def read_labeled(path: str | Path, fmt: str = "auto", text_column: str = "text",
                 out.append(sentence)
                 if phrases:
                     out.extend(subtrees)
-    if phrases:  # one example per distinct labelled phrase
+    if phrases and fmt == "ptb-trees":  # one example per distinct labelled phrase; other formats keep every line
         unique = {(item.text, item.label): item for item in out}
         out = list(unique.values())
     if not out:
