@@ -312,6 +312,18 @@ def test_inspect_reads_text_file_and_standard_input_alike(runs, tmp_path, capsys
     assert outputs[0] == outputs[1] == outputs[2] and "tokens, layers" in outputs[0]
 
 
+def test_inspect_of_text_without_tokens_is_one_line_for_every_kind(runs, tmp_path, capsys, monkeypatch):
+    """Blank text gives a language model that ends sentences with <EOS> no tokens at all (a blank
+    line ends none): one line and exit 2, as for the other kinds, no traceback."""
+    for kind in ("lm", "tagger", "classifier"):
+        for source in (["\n\n"], ["-"]):
+            monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"\n")))
+            code, out, err = rnnkit(capsys, "inspect", runs[kind], *source, "--out", tmp_path / "report.html")
+            lines = err.strip().splitlines()
+            assert code == 2 and len(lines) == 1 and "nothing to inspect" in lines[0], (kind, err)
+            assert not (tmp_path / "report.html").exists()
+
+
 def test_a_training_file_given_twice_is_refused_before_the_run_exists(runs, tmp_path, capsys, monkeypatch):
     """Several training files are read as one set (a tagger on train + dev): the same file twice,
     however it is written, would silently train on its examples twice; every kind refuses it."""

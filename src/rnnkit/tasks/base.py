@@ -65,7 +65,11 @@ def typed_tokens(tokenizer, vocab, text: str) -> list[str]:
 
 def inspected_tokens(tokenizer, text: str) -> list[str]:
     """The tokens of ``text`` that ``rnnkit inspect`` shows; ``UsageError`` when there are none."""
-    tokens = tokenizer.tokenize(text)
+    return tokens_to_inspect(tokenizer.tokenize(text))
+
+
+def tokens_to_inspect(tokens: list[str]) -> list[str]:
+    """``tokens``, or ``UsageError`` when there are none: ``rnnkit inspect`` has nothing to show."""
     if not tokens:
         raise UsageError("nothing to inspect: the text has no tokens")
     return tokens

@@ -44,7 +44,7 @@ from ..files import RunDir
 from ..distributed import SINGLE, barrier, setup
 from ..errors import UsageError
 from ..settings import probability
-from .base import TaskBase, typed_tokens
+from .base import TaskBase, tokens_to_inspect, typed_tokens
 from .language_model_spec import LMDataConfig, LanguageModelSpec, MODEL_DEFAULTS  # noqa: F401  (its settings, imported from here too)
 
 NEWLINE = "\n"
@@ -302,6 +302,7 @@ class LanguageModelTask(LanguageModelSpec, TaskBase):
                 continue
             words = self.tokenizer.tokenize(line)
             tokens += (words[::-1] if self.data.reverse else words) + (["<EOS>"] if self.data.line_breaks == "eos" else [NEWLINE])
+        tokens = tokens_to_inspect(tokens)  # blank lines give none when they end no sentence
         ids = [self.vocab.eos_id if t == "<EOS>" else self.vocab.ids.get(t, self.vocab.unk_id) for t in tokens]
         logits = model(torch.tensor(ids, device=device)[:, None]).logits  # (T, 1, V)
         top = logits[:, 0].float().softmax(-1).topk(min(5, len(self.vocab)), dim=-1)
