@@ -139,6 +139,15 @@ def test_pitches_must_be_whole_finite_and_on_the_piano(tmp_path, pitch, message)
         read_chorales(path)
 
 
+def test_a_split_of_another_name_is_refused_not_dropped(tmp_path):
+    """{"train": ..., "validation": ...}: the songs under "validation" are no split rnnkit reads, so
+    the file is refused in one line naming the key, instead of training with a made-up split."""
+    path = write(tmp_path / "songs.json", '{"train": [[[60]]], "validation": [[[62]]]}')
+    with pytest.raises(DataError, match=r"songs.json: unknown split 'validation'; the splits are named 'train', 'valid', 'test'"):
+        read_chorales(path)
+    assert read_chorales(write(tmp_path / "ok.json", '{"train": [[[60]]], "test": [[[62]]]}')) == {"train": [[[60]]], "test": [[[62]]]}
+
+
 def test_whole_float_pitches_are_read_as_numbers(tmp_path):
     assert read_chorales(write(tmp_path / "songs.json", "[[[60.0, 64], []]]")) == {"train": [[[60, 64], []]]}
 

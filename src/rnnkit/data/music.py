@@ -68,13 +68,17 @@ def _check_sequences(sequences, where: str) -> list[Sequence]:
     return out
 
 
+SPLITS = ("train", "valid", "test")  # the keys of a JSB Chorales file
+
+
 def read_chorales(path: str | Path) -> dict[str, list[Sequence]]:
     """The splits of a JSB Chorales JSON or pickle file: ``{"train": [...], "valid": [...], "test": [...]}``.
     A file holding one list of sequences counts as the training split.
 
     JSON is read through ``textio`` (UTF-8, BOM dropped). Errors (``DataError``, one line naming the
-    file and the split, sequence and step): not JSON, not the expected structure, a pitch that is not
-    a whole number (60.7), not finite (``Infinity``, ``NaN``) or off the piano (21..108).
+    file and the split, sequence and step): not JSON, not the expected structure (a split named other
+    than train, valid, test), a pitch that is not a whole number (60.7), not finite (``Infinity``,
+    ``NaN``) or off the piano (21..108).
     """
     path = Path(path)
     if path.suffix.lower() in MIDI_SUFFIXES:
@@ -99,7 +103,10 @@ def read_chorales(path: str | Path) -> dict[str, list[Sequence]]:
         data = {"train": data}
     if not isinstance(data, dict) or "train" not in data:
         raise DataError(f"{path}: expected {{'train': [...], 'valid': [...], 'test': [...]}} or a list of sequences")
-    return {split: _check_sequences(data[split], f"{path} [{split}]") for split in data if split in ("train", "valid", "test")}
+    unknown = [key for key in data if key not in SPLITS]  # "validation", "dev": their songs would be dropped unsaid
+    if unknown:
+        raise DataError(f"{path}: unknown split {unknown[0]!r}; the splits are named {', '.join(map(repr, SPLITS))}")
+    return {split: _check_sequences(data[split], f"{path} [{split}]") for split in data}
 
 
 def piano_roll(sequence: Sequence) -> torch.Tensor:
