@@ -193,6 +193,18 @@ def test_a_bad_numeric_option_is_one_line_naming_it(tmp_path, capsys, verb, kind
     assert option[0] in err.split(":")[2] and repr(option[1]) in err
 
 
+@pytest.mark.parametrize("sizes", ["0", "8,0", "8,,8", "-4", "x"])
+@pytest.mark.parametrize("kind", ["lm", "tagger", "classifier", "music"])
+def test_head_sizes_are_whole_numbers_of_at_least_one(tmp_path, capsys, kind, sizes):
+    """A head layer of 0 units would train a model whose output ignores its input; an empty part
+    ("8,,8") is no size either: refused in one line before any file is read."""
+    with pytest.raises(SystemExit) as exit:
+        main(["train", kind, str(tmp_path / "no-file-needed"), "--head-sizes", sizes, "--run", str(tmp_path / "run")])
+    _, err = capsys.readouterr()
+    assert exit.value.code == 2 and len(err.strip().splitlines()) == 1 and "--head-sizes" in err and repr(sizes) in err, err
+    assert not (tmp_path / "run").exists()
+
+
 VERBS = {"sample": "lm", "score": "lm", "tag": "tagger", "classify": "classifier", "translate": "seq2seq", "compose": "music"}
 
 

@@ -83,11 +83,17 @@ seed = number(int, low=0, high=2**64 - 1, name="seed")                          
 
 
 def list_of_ints(text: str) -> list[int]:
-    """``256,256`` -> ``[256, 256]`` (a deep head's layer sizes)."""
+    """``256,256`` -> ``[256, 256]`` (a deep head's layer sizes; ``""``: none). Each a whole number
+    >= 1: a layer of 0 units would cut the output off from the input."""
+    if not text.strip():
+        return []
     try:
-        return [int(part) for part in text.split(",") if part.strip()]
+        sizes = [int(part) for part in text.split(",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers >= 1, got {text!r}")
+    return sizes
 
 
 def option(*, help: str = "", type: Callable[[str], Any] | None = None, choices: tuple | Callable[[], Any] | None = None,
