@@ -193,6 +193,17 @@ def test_a_bad_numeric_option_is_one_line_naming_it(tmp_path, capsys, verb, kind
     assert option[0] in err.split(":")[2] and repr(option[1]) in err
 
 
+def test_training_pairs_left_out_for_their_length_are_counted_on_stderr(tmp_path, capsys):
+    """Pairs longer than --max-length are not trained on: the run says how many, in one line."""
+    sources = SOURCES[:15] + [" ".join(["und"] * 30)] * 5  # a quarter of the pairs too long
+    source, target = write(tmp_path / "train.de", sources), write(tmp_path / "train.en", TARGETS)
+    code, out, err = rnnkit(capsys, "train", "seq2seq", "--source", source, "--target", target, "--max-length", "20",
+                            "--run", tmp_path / "run", "--embedding-size", "8", *TINY)  # fmt: skip
+    assert code == 0, err
+    notes = [line for line in err.splitlines() if "left out" in line]
+    assert len(notes) == 1 and "5 of 20 training pairs" in notes[0] and "--max-length 20" in notes[0], err
+
+
 @pytest.mark.parametrize("sizes", ["0", "8,0", "8,,8", "-4", "x"])
 @pytest.mark.parametrize("kind", ["lm", "tagger", "classifier", "music"])
 def test_head_sizes_are_whole_numbers_of_at_least_one(tmp_path, capsys, kind, sizes):

@@ -8,6 +8,7 @@ run. Targets end with ``<EOS>``; the decoder's first input is the zero vector, a
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import torch
@@ -104,9 +105,13 @@ class TranslationTask(TranslationSpec, TaskBase):
     def _train_examples(self) -> list[tuple[list[int], list[int]]]:
         """The training pairs' ids, those longer than ``max_length`` left out."""
         if self._encoded_train is None:
-            pairs = [p for p in self._encode_pairs(self.splits["train"]) if len(p[0]) <= self.data.max_length and len(p[1]) <= self.data.max_length + 1]
+            encoded = self._encode_pairs(self.splits["train"])
+            pairs = [p for p in encoded if len(p[0]) <= self.data.max_length and len(p[1]) <= self.data.max_length + 1]
             if not pairs:
                 raise DataError(f"every training pair is longer than max_length {self.data.max_length}")
+            if len(pairs) < len(encoded):  # said, not silent: a fifth of a corpus can be long sentences
+                print(f"rnnkit: {len(encoded) - len(pairs)} of {len(encoded)} training pairs have more than --max-length "
+                      f"{self.data.max_length} tokens on a side and are left out of training", file=sys.stderr, flush=True)
             self._encoded_train = pairs
         return self._encoded_train
 
