@@ -204,6 +204,18 @@ def test_training_pairs_left_out_for_their_length_are_counted_on_stderr(tmp_path
     assert len(notes) == 1 and "5 of 20 training pairs" in notes[0] and "--max-length 20" in notes[0], err
 
 
+@pytest.mark.parametrize("option", [["--max-vocab", "3"], ["--min-count", "1000"]])
+@pytest.mark.parametrize("batching", ["sentences", "stream"])
+def test_a_vocabulary_of_only_unk_is_refused(tmp_path, capsys, option, batching):
+    """--max-vocab counts <PAD>, <UNK> and <EOS>; at 3, or with a --min-count no token reaches, every
+    token would be <UNK> and the perplexity meaningless: one line naming the option, no run left."""
+    names = write(tmp_path / "names.txt", NAMES)
+    code, out, err = rnnkit(capsys, "train", "lm", names, *option, "--batching", batching, "--run", tmp_path / "run", *TINY)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and option[0] in lines[0], err
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize("sizes", ["0", "8,0", "8,,8", "-4", "x"])
 @pytest.mark.parametrize("kind", ["lm", "tagger", "classifier", "music"])
 def test_head_sizes_are_whole_numbers_of_at_least_one(tmp_path, capsys, kind, sizes):

@@ -16,6 +16,8 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 
+from ..errors import UsageError
+
 PAD, UNK, EOS = "<PAD>", "<UNK>", "<EOS>"
 SPECIALS = (PAD, UNK, EOS)
 UNK_ALIASES = frozenset({UNK, "<unk>"})
@@ -47,7 +49,11 @@ class Vocabulary:
         """The vocabulary of tokens counted elsewhere (rnnkit.data.corpus counts while streaming)."""
         counts = {token: n for token, n in counts.items() if token not in UNK_ALIASES and token not in SPECIALS}
         ranked = sorted((token for token, n in counts.items() if n >= min_count), key=lambda t: (-counts[t], t))
+        if counts and not ranked:  # every token <UNK>: a model that learns nothing, with a perplexity that looks fine
+            raise UsageError(f"--min-count {min_count}: no token is seen that often (the commonest, {max(counts.values())} times)")
         if max_size is not None:
+            if counts and max_size <= len(SPECIALS):
+                raise UsageError(f"--max-vocab {max_size}: keeps no token besides {', '.join(SPECIALS)}, which it counts (give more than {len(SPECIALS)})")
             ranked = ranked[: max(0, max_size - len(SPECIALS))]
         return cls([*SPECIALS, *ranked])
 

@@ -23,7 +23,7 @@ class LMDataConfig:
     lowercase: bool = setting(False, help="lowercase the text", off_help="keep the case")
     bpe_vocab: int = setting(4000, type=positive_int, help="BPE vocabulary size")
     line_breaks: str = setting("eos", choices=("eos", "token"), help="eos: each line ends with <EOS>; token: one stream, line breaks are tokens")
-    max_vocab: int | None = setting(None, type=positive_int, help="keep at most this many tokens (others become <UNK>)")
+    max_vocab: int | None = setting(None, type=positive_int, help="keep at most this many tokens, <PAD> <UNK> <EOS> included (others become <UNK>)")
     min_count: int = setting(1, type=positive_int, help="keep tokens seen at least this often")
     batching: str = setting("sentences", choices=("sentences", "stream"),
                             help="sentences: padded lines with lengths; stream: chunks for truncated BPTT, state carried")

@@ -25,7 +25,7 @@ class TranslationDataConfig:
     lowercase: bool = setting(False, help="lowercase both sides", off_help="keep the case")
     bpe_vocab: int = setting(8000, type=positive_int, help="BPE vocabulary size")
     shared_vocab: bool = setting(False, help="one vocabulary for both sides", off_help="a vocabulary per side")
-    max_vocab: int | None = setting(None, type=positive_int, help="keep at most this many tokens per side")
+    max_vocab: int | None = setting(None, type=positive_int, help="keep at most this many tokens per side, <PAD> <UNK> <EOS> included")
     min_count: int = setting(1, type=positive_int, help="keep tokens seen at least this often")
     max_length: int = setting(80, type=positive_int, help="skip training pairs longer than this")
     batch_size: int = setting(64, type=positive_int, help="pairs per batch")
