@@ -304,3 +304,21 @@ def test_cli_errors_are_one_line(runs, capsys):
     assert code("serve", str(Path(runs["names"]).parent / "nowhere")) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no such run directory" in err[0]
+
+
+def test_a_port_in_use_is_one_line_and_no_banner(runs, capsys):
+    """Another server holds the port: `rnnkit serve` says so in one line naming --port, and does not
+    first announce that it serves there."""
+    import socket
+
+    from rnnkit.cli import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = main(["serve", runs["names"], "--port", str(port)])
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and f"--port {port}" in lines[0] and "in use" in lines[0], err
+    assert "rnnkit serve:" not in out

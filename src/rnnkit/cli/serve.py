@@ -34,8 +34,27 @@ def run(args) -> int:
                      window_ms=args.window_ms, max_batch=args.max_batch, max_queue=args.max_queue)  # fmt: skip
     import uvicorn
 
+    listening = _bound_socket(args.host, args.port)  # before the banner: a port in use is one line, not a claim then a failure
     names = ", ".join(f"{s.name} ({s.kind})" for s in app.state.served.values())
     print(f"rnnkit serve: {names} at http://{args.host}:{args.port}/ (API schema at /openapi.json)", flush=True)
     # keep idle connections open for a minute: a client reusing one the server has just closed sees an error
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_keep_alive=60)
+    config = uvicorn.Config(app, log_level="warning", timeout_keep_alive=60)
+    uvicorn.Server(config).run(sockets=[listening])
     return 0
+
+
+def _bound_socket(host: str, port: int):
+    """A TCP socket bound to ``host:port`` (uvicorn listens on it), or UsageError naming the option
+    when the address is taken or not this machine's."""
+    import socket
+
+    from ..errors import UsageError
+
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        listening = socket.socket(family, socket.SOCK_STREAM)
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn's own: a restart need not wait out TIME_WAIT
+        listening.bind((host, port))
+    except OSError as error:
+        raise UsageError(f"--host {host} --port {port}: cannot listen there: {error.strerror or error}") from None
+    return listening
