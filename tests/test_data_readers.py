@@ -55,6 +55,17 @@ def test_a_bom_before_docstart_is_not_a_sentence(tmp_path):
 
 
 # -- column files ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("text, line, tab_line", [
+    ("EU B-ORG\nrejects O\n\nPeter B-PER\nBlackburn\tI-PER\n", 1, 5),  # one tabbed line makes the file tab-separated
+    ("EU\tB-ORG\nrejects\tO\n\nPeter B-PER\n", 4, 1),
+])  # fmt: skip
+def test_a_file_mixing_tabs_and_spaces_names_the_tab_that_decided(tmp_path, text, line, tab_line):
+    """The error is at the first spaced line, and says which line's tab made the file split at tabs."""
+    path = write(tmp_path / "mixed.conll", text)
+    with pytest.raises(DataError, match=rf"mixed.conll:{line}: .*\(line {tab_line} has a tab, so every line is split at tabs only"):
+        read_conll(path)
+
+
 def test_tab_separated_columns_keep_tokens_with_spaces(tmp_path):
     path = write(tmp_path / "tabs.conll", "She\tO\nmoved to\tO\nNew York\tB-LOC\n\nSan Diego\tB-LOC\t\n")
     sentences = read_conll(path)

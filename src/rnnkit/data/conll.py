@@ -58,7 +58,8 @@ def read_conll(path: str | Path, token_column: int = 0, tag_column: int = -1) ->
 
     name = textio.source_name(path)
     lines = textio.read_lines(path)
-    tabs = any("\t" in line for line in lines)
+    first_tab = next((number for number, line in enumerate(lines, start=1) if "\t" in line), None)
+    tabs = first_tab is not None
     sentences, tokens, tags = [], [], []
     first: tuple[int, int] | None = None  # (line number, column count) of the first token line
     for number, line in enumerate(lines, start=1):
@@ -73,13 +74,15 @@ def read_conll(path: str | Path, token_column: int = 0, tag_column: int = -1) ->
             continue
         columns = split_columns(line, tabs)
         n = len(columns)
+        # a file mixing tabs and spaces is split at tabs only: say so where a spaced line breaks it
+        mixed = f" (line {first_tab} has a tab, so every line is split at tabs only, and this one has none)" if tabs and "\t" not in line.strip() and len(line.split()) > n else ""
         if not (-n <= token_column < n and -n <= tag_column < n) or token_column % n == tag_column % n:
-            raise DataError(f"{name}:{number}: expected a token column ({token_column}) and a tag column ({tag_column}), got {n} column(s): {line.strip()[:60]!r}")
+            raise DataError(f"{name}:{number}: expected a token column ({token_column}) and a tag column ({tag_column}), got {n} column(s): {line.strip()[:60]!r}{mixed}")
         if first is None:
             first = (number, n)
         elif n != first[1]:
             split = "tabs" if tabs else "white space (a token with a space? separate the columns with tabs)"
-            raise DataError(f"{name}:{number}: {n} columns split at {split}, but line {first[0]} has {first[1]}: {line.strip()[:60]!r}")
+            raise DataError(f"{name}:{number}: {n} columns split at {split}, but line {first[0]} has {first[1]}: {line.strip()[:60]!r}{mixed}")
         token, tag = columns[token_column], columns[tag_column]
         if not token:
             raise DataError(f"{name}:{number}: the token (column {token_column}) is empty")
