@@ -322,6 +322,17 @@ def test_bytes_that_are_not_utf8_are_named_by_line_and_column_from_the_piece_the
             prepare_corpus(data, cache=False)
 
 
+def test_a_nul_character_is_named_by_line_and_column_from_the_piece_it_is_in(tmp_path, tiny_pieces):
+    """A NUL (a UTF-16 or binary file) is refused as undecodable bytes are: line counted over the
+    pieces before it, for made splits and for a --valid file alike."""
+    good = write(tmp_path / "good.txt", "ok\nfine\n")
+    (tmp_path / "nul.txt").write_bytes(b"ligne un\nzwei\r\ndrei\nvi\x00er\n")
+    os.chdir(tmp_path)
+    for data in (LMDataConfig(train=["nul.txt"]), LMDataConfig(train=[good], valid="nul.txt")):
+        with pytest.raises(DataError, match=r"^nul\.txt:4: a NUL character at column 3"):
+            prepare_corpus(data, cache=False)
+
+
 def test_a_store_rebuilt_under_a_reader_leaves_the_reader_its_own_data(tmp_path, monkeypatch):
     """A run reading a cached store while its source changes and another process prepares it again
     keeps reading what it opened: a rebuild renames a new directory in, the old files stay open."""

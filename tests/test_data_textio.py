@@ -58,6 +58,20 @@ def test_undecodable_bytes_name_file_line_and_column(tmp_path):
             reader(path)
 
 
+def test_a_nul_character_names_file_line_and_column(tmp_path):
+    """A UTF-16 file of ASCII text decodes as "UTF-8" with a NUL after every letter: refused at the
+    first NUL, by every reader of this layer (whole, streamed in pieces), never trained on."""
+    utf16 = tmp_path / "utf16.txt"
+    utf16.write_bytes("one\ntwo\n".encode("utf-16-le"))
+    nul = tmp_path / "nul.txt"
+    nul.write_bytes(b"one\r\ntwo\nth\x00ree\n")
+    for read in (read_text, read_lines, lambda path: list(iter_lines(path))):
+        with pytest.raises(DataError, match=r"utf16.txt:1: a NUL character at column 2: a UTF-16 or binary file"):
+            read(utf16)
+        with pytest.raises(DataError, match=r"nul.txt:3: a NUL character at column 3"):
+            read(nul)
+
+
 def test_missing_files_and_folders_are_one_line_errors(tmp_path):
     with pytest.raises(DataError, match=r"nothere.txt: no such file"):
         read_text(tmp_path / "nothere.txt")

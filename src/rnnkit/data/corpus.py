@@ -69,7 +69,7 @@ import numpy as np
 from ..errors import UsageError
 from ..files import exclusive_lock
 from .text import CORPUS_SETTINGS, split_sizes
-from .textio import BOM, DataError, not_utf8, open_bytes, read_text, unreadable
+from .textio import BOM, DataError, not_utf8, nul_error, open_bytes, read_text, unreadable
 from .tokenizers import WORD, Tokenizer, make_tokenizer
 from .vocab import Vocabulary
 
@@ -307,10 +307,14 @@ def text_pieces(path: str | Path, on_bytes=None, piece_bytes: int | None = None)
     lines naming the file (and, for bad bytes, the line and column)."""
     for block in byte_pieces(path, on_bytes, piece_bytes):
         try:
-            yield block, block.decode("utf-8")
+            text = block.decode("utf-8")
         except UnicodeDecodeError:
             read_text(path)  # the whole file, for textio's message with the line and column
             raise
+        if "\x00" in text:  # a UTF-16 or binary file: textio's message, with the line and column
+            read_text(path)
+            raise AssertionError("read_text accepted a NUL character")
+        yield block, text
 
 
 def count_kept_lines(block: bytes, eos: bool) -> int:
@@ -818,12 +822,15 @@ class _Splitter:
 
 def _check_utf8(block: bytes, name: str, lines_before: int) -> None:
     """Raise textio's one-line ``DataError`` (file, line, column) when ``block``, a piece of ``name``
-    that ``lines_before`` lines precede, is not UTF-8; from the piece alone (memory stays flat)."""
+    that ``lines_before`` lines precede, is not UTF-8 or holds a NUL; from the piece alone (memory
+    stays flat)."""
     if not block.isascii():
         try:
             block.decode("utf-8")
         except UnicodeDecodeError as error:
             raise not_utf8(name, block, error, lines_before) from None
+    if b"\x00" in block:  # a UTF-16 or binary file
+        raise nul_error(name, block.decode("utf-8"), lines_before)
 
 
 def _in_order(work, jobs: Iterable[tuple], pool) -> Iterator:

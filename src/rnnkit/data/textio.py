@@ -4,6 +4,8 @@ read text through these functions, so that all of them follow the same rules:
 * ``"-"`` is standard input, read as bytes and decoded exactly like a file;
 * UTF-8, strictly: bytes that are not UTF-8 are a ``DataError`` naming the file (``<stdin>``), the
   line and the column, never text replaced by ``\\ufffd`` or a ``UnicodeDecodeError``;
+* a NUL character is a ``DataError`` too: no text file holds one, and a UTF-16 file of ASCII text
+  (every other byte NUL) or a binary file would otherwise decode as "UTF-8" and train on garbage;
 * a leading byte-order mark (U+FEFF, which Windows editors write) is dropped: it is not text;
 * LF, CRLF and a lone CR (classic Mac OS, some spreadsheet exports) are all line breaks; nothing
   else is (unlike ``str.splitlines``, a U+2028 or a form feed inside a line stays in that line);
@@ -80,13 +82,24 @@ def not_utf8(name: str, data: bytes, error: UnicodeDecodeError, lines_before: in
     return DataError(f"{name}:{lines_before + len(lines)}: not UTF-8 text (byte 0x{data[error.start]:02x} at column {len(lines[-1]) + 1})")
 
 
+def nul_error(name: str, text: str, lines_before: int = 0) -> DataError:
+    """The error for the first NUL character of ``text`` (a file's text, or a piece of it that
+    ``lines_before`` lines precede): its line (all three line breaks count) and column, and what such
+    a file usually is."""
+    lines = LINE_BREAK.split(text[: text.index("\x00")])
+    return DataError(f"{name}:{lines_before + len(lines)}: a NUL character at column {len(lines[-1]) + 1}: a UTF-16 or binary file? rnnkit reads UTF-8 text")
+
+
 def decode(data: bytes, name: str = "<bytes>") -> str:
-    """Bytes to text by the rules above (strict UTF-8, leading BOM dropped); ``name`` is for errors."""
+    """Bytes to text by the rules above (strict UTF-8, no NUL, leading BOM dropped); ``name`` is for errors."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise not_utf8(name, data, error) from None
-    return text.removeprefix(BOM)
+    text = text.removeprefix(BOM)
+    if "\x00" in text:
+        raise nul_error(name, text)
+    return text
 
 
 def read_text(source: str | os.PathLike) -> str:
@@ -137,6 +150,9 @@ def iter_lines(source: str | os.PathLike) -> Iterator[str]:
             except UnicodeDecodeError:
                 read_text(path)  # raises the DataError with line and column
                 raise
+            if "\x00" in text:
+                read_text(path)  # raises the DataError with line and column
+                raise AssertionError("read_text accepted a NUL character")
             if first and text:
                 text, first = text.removeprefix(BOM), False
             text = pending + text
