@@ -43,6 +43,14 @@ def split_columns(line: str, tabs: bool) -> list[str]:
     return columns
 
 
+def _mixed(line: str, columns: int, first_tab: int | None) -> str:
+    """For an error about ``line``: why it has too few columns when the file mixes tabs and spaces
+    (one tab anywhere splits every line at tabs only), else nothing."""
+    if first_tab is None or "\t" in line.strip() or len(line.split()) <= columns:
+        return ""
+    return f" (line {first_tab} has a tab, so every line is split at tabs only, and this one has none)"
+
+
 def read_conll(path: str | Path, token_column: int = 0, tag_column: int = -1) -> list[TaggedSentence]:
     """Sentences of a CoNLL file (``"-"``: standard input), read through ``textio`` (UTF-8, BOM
     dropped, any line ends).
@@ -74,15 +82,13 @@ def read_conll(path: str | Path, token_column: int = 0, tag_column: int = -1) ->
             continue
         columns = split_columns(line, tabs)
         n = len(columns)
-        # a file mixing tabs and spaces is split at tabs only: say so where a spaced line breaks it
-        mixed = f" (line {first_tab} has a tab, so every line is split at tabs only, and this one has none)" if tabs and "\t" not in line.strip() and len(line.split()) > n else ""
         if not (-n <= token_column < n and -n <= tag_column < n) or token_column % n == tag_column % n:
-            raise DataError(f"{name}:{number}: expected a token column ({token_column}) and a tag column ({tag_column}), got {n} column(s): {line.strip()[:60]!r}{mixed}")
+            raise DataError(f"{name}:{number}: expected a token column ({token_column}) and a tag column ({tag_column}), got {n} column(s): {line.strip()[:60]!r}{_mixed(line, n, first_tab)}")
         if first is None:
             first = (number, n)
         elif n != first[1]:
             split = "tabs" if tabs else "white space (a token with a space? separate the columns with tabs)"
-            raise DataError(f"{name}:{number}: {n} columns split at {split}, but line {first[0]} has {first[1]}: {line.strip()[:60]!r}{mixed}")
+            raise DataError(f"{name}:{number}: {n} columns split at {split}, but line {first[0]} has {first[1]}: {line.strip()[:60]!r}{_mixed(line, n, first_tab)}")
         token, tag = columns[token_column], columns[tag_column]
         if not token:
             raise DataError(f"{name}:{number}: the token (column {token_column}) is empty")

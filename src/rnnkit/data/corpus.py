@@ -69,7 +69,7 @@ import numpy as np
 from ..errors import UsageError
 from ..files import exclusive_lock
 from .text import CORPUS_SETTINGS, split_sizes
-from .textio import BOM, DataError, not_utf8, nul_error, open_bytes, read_text, unreadable
+from .textio import BOM, DataError, not_utf8, nul_error, open_bytes, refuse_whole, unreadable
 from .tokenizers import WORD, Tokenizer, make_tokenizer
 from .vocab import Vocabulary
 
@@ -309,11 +309,9 @@ def text_pieces(path: str | Path, on_bytes=None, piece_bytes: int | None = None)
         try:
             text = block.decode("utf-8")
         except UnicodeDecodeError:
-            read_text(path)  # the whole file, for textio's message with the line and column
-            raise
-        if "\x00" in text:  # a UTF-16 or binary file: textio's message, with the line and column
-            read_text(path)
-            raise AssertionError("read_text accepted a NUL character")
+            refuse_whole(path)
+        if "\x00" in text:  # a UTF-16 or binary file
+            refuse_whole(path)
         yield block, text
 
 

@@ -22,7 +22,7 @@ import os
 import re
 import sys
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import BinaryIO, NoReturn
 from pathlib import Path
 
 from ..errors import DataError  # defined with the other user errors; imported from here by the readers
@@ -102,6 +102,13 @@ def decode(data: bytes, name: str = "<bytes>") -> str:
     return text
 
 
+def refuse_whole(path: str | os.PathLike) -> NoReturn:
+    """Raise the ``DataError`` for a fault found in a piece of ``path`` (bytes not UTF-8, a NUL):
+    the file is read whole, so that the message names its line and column as ``read_text``'s does."""
+    read_text(path)
+    raise AssertionError(f"{path}: a piece was refused that the whole file passes")
+
+
 def read_text(source: str | os.PathLike) -> str:
     """The text of a file, or of standard input for ``"-"``; line breaks are left as they are.
 
@@ -148,11 +155,9 @@ def iter_lines(source: str | os.PathLike) -> Iterator[str]:
             try:
                 text = decoder.decode(chunk, final=not chunk)
             except UnicodeDecodeError:
-                read_text(path)  # raises the DataError with line and column
-                raise
+                refuse_whole(path)
             if "\x00" in text:
-                read_text(path)  # raises the DataError with line and column
-                raise AssertionError("read_text accepted a NUL character")
+                refuse_whole(path)
             if first and text:
                 text, first = text.removeprefix(BOM), False
             text = pending + text
