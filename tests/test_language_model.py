@@ -203,6 +203,49 @@ def test_a_run_trained_on_a_gpu_loads_samples_and_resumes_on_the_cpu(tmp_path):
 
 
 
+# -- bfloat16 autocast on the CPU --------------------------------------------------------------------------
+def test_bf16_on_the_cpu_runs_the_output_layer_in_bfloat16_and_keeps_float32_weights(tmp_path, monkeypatch):
+    """--precision bf16 on a CPU with native bfloat16: in training the output layer's product runs in
+    bfloat16 (its logits are bfloat16), the weights and their gradients stay float32 (autocast keeps
+    no bfloat16 copy), and ten steps land close to float32's from the same seed, but not on them."""
+    from rnnkit.training import trainer
+
+    monkeypatch.setattr(trainer, "cpu_native_bfloat16", lambda: True)  # which CPU runs the test must not matter
+    task = make_task(tmp_path)
+
+    def train(precision):
+        torch.manual_seed(0)
+        model = build_model("lm", task.model_config({"cell": "lstm", "embedding_size": 8, "hidden_size": 16}))
+        logits = []
+        model.output.register_forward_hook(lambda module, inputs, out: logits.append(out.dtype) if module.training else None)
+        config = TrainingConfig(max_steps=10, lr=1e-2, schedule="constant", progress=False, precision=precision)
+        Trainer(task, model, config, RunDir(tmp_path / precision)).fit()
+        assert all(p.dtype == torch.float32 and (p.grad is None or p.grad.dtype == torch.float32) for p in model.parameters())
+        return set(logits), task.evaluate(model, "valid", "cpu")["loss"]
+
+    dtypes32, loss32 = train("fp32")
+    dtypes16, loss16 = train("bf16")
+    assert dtypes32 == {torch.float32} and dtypes16 == {torch.bfloat16}
+    # bfloat16 keeps 8 bits of mantissa: the losses differ, by far less than training changed them
+    assert loss16 != loss32 and abs(loss16 - loss32) < 0.02 * loss32
+
+
+@pytest.mark.parametrize("precision,native,reason", [
+    ("bf16", False, r"^precision bf16 \(autocast\) needs a CPU with native bfloat16 \(AVX512_BF16 or AMX\).*slower"),
+    ("fp16", True, r"^precision fp16 \(autocast\) is for CUDA devices \(on a CPU use bf16\); this run is on cpu$"),
+])  # fmt: skip
+def test_cpu_precisions_that_would_not_help_are_refused_in_one_line_before_the_run_exists(tmp_path, monkeypatch, precision, native, reason):
+    from rnnkit.errors import UsageError
+    from rnnkit.training import trainer
+
+    monkeypatch.setattr(trainer, "cpu_native_bfloat16", lambda: native)
+    task = make_task(tmp_path)
+    model = build_model("lm", task.model_config({"cell": "gru", "embedding_size": 4, "hidden_size": 4}))
+    with pytest.raises(UsageError, match=reason):
+        Trainer(task, model, TrainingConfig(max_steps=1, progress=False, precision=precision), RunDir(tmp_path / "run")).fit()
+    assert not (tmp_path / "run" / "config.json").exists()
+
+
 def test_stream_evaluation_scores_every_token_the_last_column_reading_on_into_the_rest(tmp_path):
     text = ["the cat sat on the mat", "a dog sat on a log", "the end"]  # 17 tokens with the line ends
     config = LMDataConfig(train=[write(tmp_path / "t.txt", text)], valid=write(tmp_path / "v.txt", text), level="word",

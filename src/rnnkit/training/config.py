@@ -16,7 +16,7 @@ from ..settings import check_settings, ema_decay, nonnegative_float, nonnegative
 
 OPTIMIZER_NAMES = ("adam", "adamw", "sgd", "nt-asgd")  # rnnkit.training.optim.OPTIMIZERS
 SCHEDULES = ("constant", "cosine", "plateau", "slanted")  # rnnkit.training.optim.make_schedule
-PRECISIONS = ("fp32", "bf16", "fp16")  # autocast's dtypes on CUDA (fp16 with a gradient scaler)
+PRECISIONS = ("fp32", "bf16", "fp16")  # autocast's dtypes: CUDA, and bf16 on CPUs with native bfloat16 (fp16 with a gradient scaler)
 
 
 @dataclass
@@ -54,7 +54,7 @@ class TrainingConfig:
                                     off_help="stop the training at such a step")
     seed: int = setting(0, type=nonnegative_int, help="seed of the initial weights, the batch order and dropout")
     device: str = setting("auto", help="auto, cpu, cuda, cuda:1 ...")
-    precision: str = setting("fp32", choices=PRECISIONS, help="mixed precision (autocast) on CUDA")
+    precision: str = setting("fp32", choices=PRECISIONS, help="mixed precision (autocast): bf16 or fp16 on CUDA, bf16 on a CPU with native bfloat16 (AVX512_BF16 or AMX)")
     progress: bool = setting(True, help="show a progress bar", off_help="no progress bar")
 
     @classmethod

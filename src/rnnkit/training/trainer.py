@@ -83,6 +83,25 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def cpu_native_bfloat16() -> bool:
+    """Whether this CPU multiplies bfloat16 natively (AVX512_BF16's dot products or AMX tiles), so
+    that oneDNN's bfloat16 matmuls run at about twice float32's rate. Without them oneDNN converts
+    to float32 and bfloat16 is slower than float32."""
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch.cpu, since torch 2.3
+    return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
+
+
+def cpu_autocast_refusal(precision: str) -> str | None:
+    """Why ``precision`` cannot train on this CPU, or None. bf16 runs the products that autocast
+    lowers (the output layer, input projections outside the recurrent engines) in bfloat16 with
+    float32 weights and accumulation; fp16 has no fast CPU kernels and is not offered there."""
+    if precision == "fp16":
+        return "is for CUDA devices (on a CPU use bf16)"
+    if precision == "bf16" and not cpu_native_bfloat16():
+        return "needs a CPU with native bfloat16 (AVX512_BF16 or AMX); this one has neither and would train slower than in fp32"
+    return None
+
+
 def rng_state() -> dict:
     """Every random-number state training draws from, as tensors and plain lists (so that a
     checkpoint loads with ``weights_only=True``)."""
@@ -395,7 +414,9 @@ class Trainer:
             raise UsageError(f"precision must be one of {', '.join(precisions)}, got {self.config.precision!r}")
         self.autocast_dtype = precisions[self.config.precision]
         if self.autocast_dtype is not None and self.device.type != "cuda":
-            raise UsageError(f"precision {self.config.precision} (autocast) is for CUDA devices; this run is on {self.device}")
+            reason = cpu_autocast_refusal(self.config.precision) if self.device.type == "cpu" else "is for CUDA devices and CPUs"
+            if reason:
+                raise UsageError(f"precision {self.config.precision} (autocast) {reason}; this run is on {self.device}")
         self.scaler = torch.amp.GradScaler("cuda") if self.config.precision == "fp16" else None
 
     def _train_step(self, model, optimizer, batch) -> tuple[float, int, float | None]:
