@@ -46,6 +46,26 @@ def test_only_treebank_phrases_are_made_distinct(tmp_path):
     assert len(read_labeled(tmp_path / "d.trees", phrases=True)) == 3  # the sentence, "good", "film"
 
 
+def test_a_tsv_file_in_text_label_order_is_refused_as_labels_that_look_like_texts(tmp_path):
+    """rnnkit reads a headerless tsv file as label<TAB>text. A text<TAB>label file read that way has
+    a class per text, which nothing can learn: refused in one line. The right order, or a header
+    row naming the columns, reads the same lines as two classes."""
+    from rnnkit.tasks.classification import ClassificationDataConfig, ClassificationTask
+
+    rows = [(f"a review of film number {i}", "pos" if i % 2 else "neg") for i in range(40)]
+    swapped = tmp_path / "swapped.tsv"
+    swapped.write_text("".join(f"{text}\t{label}\n" for text, label in rows))
+    with pytest.raises(DataError, match=r"^.*swapped.tsv: 40 different labels in 40 training examples \(and 2 different texts\): the labels look like texts; rnnkit reads a tsv file as label<TAB>text"):
+        ClassificationTask.prepare(ClassificationDataConfig(train=[str(swapped)]))
+    with_header = tmp_path / "header.tsv"
+    with_header.write_text("text\tlabel\n" + swapped.read_text())
+    task, record = ClassificationTask.prepare(ClassificationDataConfig(train=[str(with_header)]))
+    assert record["labels"] == ["neg", "pos"] and record["examples"]["train"] == 40
+    many = tmp_path / "many.tsv"  # many classes, each with several texts: a real task, read as it is
+    many.write_text("".join(f"intent{i % 30}\tplease do thing {i}\n" for i in range(90)))
+    assert len(ClassificationTask.prepare(ClassificationDataConfig(train=[str(many)]))[1]["labels"]) == 30
+
+
 def test_tree_unescaping_and_errors(tmp_path):
     sentence, subtrees = parse_tree(r"(2 (2 -LRB-) (2 Singer\/composer) (2 -RRB-))", "x:1")
     assert sentence.text == "( Singer/composer )" and len(subtrees) == 3

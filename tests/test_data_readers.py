@@ -200,6 +200,19 @@ def test_midi_extensions_match_in_any_case(tmp_path):
     assert len(read_midi_folder(tmp_path)) == 4
 
 
+def test_midi_notes_off_the_piano_are_counted_on_stderr(tmp_path, capsys):
+    """Notes below 21 or above 108 have no key in the piano roll; they are left out, and said so:
+    per file by read_midi, in one line for a folder by read_midi_folder."""
+    _midi(tmp_path / "ok.mid", [60, 62])
+    _midi(tmp_path / "wide.mid", [10, 60, 120, 64, 127])
+    assert read_midi(tmp_path / "wide.mid") == [[], [60], [], [64], []]
+    assert "wide.mid: 3 of 5 notes lie off the piano range 21..108 and are left out" in capsys.readouterr().err
+    assert len(read_midi(tmp_path / "ok.mid")) == 2 and capsys.readouterr().err == ""
+    assert len(read_midi_folder(tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "3 of 7 notes, in 1 of 2 files (wide.mid), lie off the piano range" in err
+
+
 def test_a_broken_midi_file_is_a_one_line_error(tmp_path):
     data = _midi(tmp_path / "ok.mid", [60, 62]).read_bytes()
     (tmp_path / "cut.mid").write_bytes(data[: len(data) // 2])

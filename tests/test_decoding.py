@@ -64,6 +64,16 @@ def test_bad_options_are_usage_errors_naming_the_option(field, value):
         SamplingOptions(**{field: value}).check()
 
 
+@pytest.mark.parametrize("temperature", [1e-8, 1e-40, 1e-300, 5e-324])
+def test_a_tiny_temperature_draws_the_likeliest_token_not_nan(temperature):
+    """Every positive temperature is valid; below float32's range 1 / T would be inf and 0 / 0 NaN.
+    As T goes to 0 softmax(z / T) puts all its mass on the argmax, and so does the draw."""
+    logits = torch.tensor([[1.0, 3.0, 0.0, 2.9], [-5.0, -5.5, -4.0, -7.0]])
+    options = SamplingOptions(temperature=temperature).check()
+    for seed in range(5):
+        assert next_token(logits, options, torch.Generator().manual_seed(seed)).tolist() == [1, 2]
+
+
 def test_top_k_zero_means_no_limit():
     logits = torch.tensor([[0.0, 0.0, 0.0, 0.0]])
     generator = torch.Generator().manual_seed(0)

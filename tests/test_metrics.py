@@ -5,6 +5,7 @@ in results, ``--json`` and summary.json (which benchmarks/*.py read)."""
 from __future__ import annotations
 
 import json
+import math
 import re
 
 from rnnkit.cli import main
@@ -52,3 +53,12 @@ def test_printed_shares_carry_percent_and_summary_json_keeps_fractions(tmp_path,
     assert main(["classify", str(run), "a fine film"]) == 0
     probabilities = capsys.readouterr().out.strip().split("\t")[2]
     assert re.fullmatch(r"(neg|pos): \d+\.\d %  (neg|pos): \d+\.\d %", probabilities), probabilities
+
+
+def test_a_capped_perplexity_is_shown_as_capped():
+    """perplexity() keeps a diverged model's figure finite (strict JSON) at e^50; printed, it must
+    not read as a measured 5184705528587072045056.00."""
+    from rnnkit.metrics import perplexity, shown_perplexity
+
+    assert shown_perplexity(perplexity(2.0)) == "7.39" and shown_perplexity(perplexity(49.0)) == f"{math.exp(49):.2f}"
+    assert shown_perplexity(perplexity(4e30)) == "over 5.2e+21 (capped at e^50: the model diverged)"

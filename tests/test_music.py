@@ -37,6 +37,20 @@ def test_voice_tokens_round_trip():
     assert from_voice_tokens(tokens, voices=4) == SONG
 
 
+def test_notes_beyond_the_voices_are_counted_and_said_when_a_run_is_prepared(tmp_path, capsys):
+    """--voices V keeps each step's V highest notes; the lower notes of bigger chords are left out of
+    the events, and preparing a run says how many (all splits), not silently."""
+    from rnnkit.data.music import notes_beyond_voices
+    from rnnkit.tasks.music import MusicDataConfig, MusicTask
+
+    assert notes_beyond_voices([SONG], 4) == (13, 0, 0) and notes_beyond_voices([SONG], 2) == (13, 4, 3)
+    path = chorales_file(tmp_path, [SONG, SONG])  # train: 2 songs, valid and test: 1 each
+    MusicTask.prepare(MusicDataConfig(train=[path], representation="events", voices=2))
+    assert "16 of 52 notes, in 12 steps with more than --voices 2 notes, are left out of the events" in capsys.readouterr().err
+    MusicTask.prepare(MusicDataConfig(train=[path], representation="events", voices=4))
+    assert "left out" not in capsys.readouterr().err
+
+
 def test_bernoulli_nll_equals_a_hand_computation():
     logits = torch.tensor([[[2.0, -1.0] + [0.0] * 86]])  # (T=1, B=1, 88)
     roll = torch.zeros(1, 1, 88)

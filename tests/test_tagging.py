@@ -84,6 +84,18 @@ def test_conll_reader_and_its_errors(tmp_path):
 
 
 @pytest.mark.skipif(not (SHARED / "conll2003" / "eng.train").exists(), reason="shared CoNLL-2003 data absent")
+def test_iobes_tags_in_a_file_read_as_iob_are_refused_naming_the_line(tmp_path):
+    """An IOBES file under the default --scheme iob1 would keep "John/B-PER Smith/E-PER" as B-PER then
+    a stray E-PER: no two-word entity could ever be learned. Its first E-/S- tag is an error."""
+    path = tmp_path / "iobes.conll"
+    path.write_text("-DOCSTART- O\n\nJohn B-PER\nSmith E-PER\nsaw O\nMary S-PER\n\n")
+    for scheme in ("iob1", "iob2"):
+        with pytest.raises(DataError, match=rf"^{path}:4: 'E-PER' is an IOBES tag, but the file is read as {scheme.upper()} \(--scheme {scheme}\); is it --scheme iobes\?$"):
+            TaggingTask.prepare(TaggingDataConfig(train=[str(path)], scheme=scheme))
+    task, _ = TaggingTask.prepare(TaggingDataConfig(train=[str(path)], scheme="iobes", train_scheme="iob2"))
+    assert task.splits["train"][0].tags == ["B-PER", "I-PER", "O", "B-PER"]
+
+
 def test_reads_the_real_conll_files():
     counts = {name: read_conll(SHARED / "conll2003" / name) for name in ("eng.train", "eng.testa", "eng.testb")}
     assert [len(s) for s in counts.values()] == [14041, 3250, 3453]

@@ -122,6 +122,8 @@ def test_date_task_learns_and_runs_end_to_end(tmp_path, capsys):
     result = json.loads(out.splitlines()[0])
     assert code == 0 and len(result["translations"]) == 2 and (tmp_path / "att.png").exists()
     assert result["translations"][0]["score"] >= result["translations"][1]["score"]
+    code = main(["translate", str(run), "--beam", "2", "--nbest", "3", "3 may 1979"])  # the server's rule too (test_serve)
+    assert code == 2 and "--nbest 3 cannot exceed the beam width 2: give --beam 3 or more" in capsys.readouterr().err
     source, target = tmp_path / "d.src", tmp_path / "d.tgt"
     source.write_text("3 may 1979\n25.12.49\n")
     target.write_text("1979-05-03\n2049-12-25\n")

@@ -12,10 +12,19 @@ from .errors import require
 SHARES = frozenset({"accuracy", "macro_f1", "f1", "precision", "recall", "exact_match"})
 
 
+PERPLEXITY_CAP = math.exp(50)  # far beyond any model that learned something: e^50 is about 5.2e21
+
+
 def perplexity(loss: float) -> float:
-    """exp(loss) for a loss in nats per token, capped at exp(50) so that a diverged model's figure
-    stays a finite number (strict JSON, CSV)."""
+    """exp(loss) for a loss in nats per token, capped at ``PERPLEXITY_CAP`` so that a diverged
+    model's figure stays a finite number (strict JSON, CSV); ``shown_perplexity`` prints it."""
     return math.exp(min(loss, 50))
+
+
+def shown_perplexity(value: float) -> str:
+    """A perplexity as the console shows it: two decimals, or, at the cap, that it is one (a printed
+    5184705528587072045056.00 would read as a measured figure)."""
+    return f"{value:.2f}" if value < PERPLEXITY_CAP else f"over {PERPLEXITY_CAP:.2g} (capped at e^50: the model diverged)"
 
 
 def percent(share: float, digits: int = 2) -> str:

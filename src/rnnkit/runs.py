@@ -189,15 +189,19 @@ RESUMABLE = {
 LASTING = RESUMABLE - {"time_limit", "stop_at_step", "progress", "device"}  # recorded in config.json for later resumes
 
 
-def resume(run_path: str | Path, overrides: dict | None = None) -> tuple[RunDir, dict]:
+def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str | None = None) -> tuple[RunDir, dict]:
     """Continue a run from its newest intact checkpoint (or from step 0 when it was stopped
     before its first one). ``overrides`` may change the settings in ``RESUMABLE`` and nothing
     else; those that outlast this call (epochs, max_steps, patience, frequencies) are recorded
-    in config.json, so a later resume continues the same plan. See docs/runs.md."""
+    in config.json, so a later resume continues the same plan. ``task_kind``: the task the caller
+    means to train (``rnnkit train tagger --resume``); a run of another task is a ``UsageError``.
+    See docs/runs.md."""
     run = RunDir(run_path)
     if not run.path.is_dir():
         raise UsageError(f"{run.path}: no such run directory")
     config = run_config(run, ("task", "model", "data", "split", "training"))
+    if task_kind is not None and config["task"] != task_kind:
+        raise UsageError(f"{run.path}: a {config['task']} run; resume it with rnnkit train {config['task']} --resume --run {run.path}")
     overrides = dict(overrides or {})
     for key in overrides:
         if key not in RESUMABLE:

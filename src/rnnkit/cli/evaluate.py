@@ -11,6 +11,7 @@ import json
 
 from ..errors import UsageError
 from ._inputs import warn
+from ..metrics import shown_perplexity
 from ._run_options import add_plot, hidden_alias, open_verb_run, run_parser
 
 
@@ -46,7 +47,7 @@ def run(args) -> int:
     if tuning:
         result["cache_tuning"] = tuning
         if not args.json:
-            print(f"{tuning['data']}: perplexity {tuning['perplexity']:.2f} with the cache chosen there (the model alone {tuning['model_perplexity']:.2f})")
+            print(f"{tuning['data']}: perplexity {shown_perplexity(tuning['perplexity'])} with the cache chosen there (the model alone {shown_perplexity(tuning['model_perplexity'])})")
         for note in tuning["notes"]:
             warn("eval", note)
     if args.pictures:  # a task without pictures draws none (TaskBase.save_pictures)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 
+from ..metrics import shown_perplexity
 from ._run_options import run_parser, texts_and_run
 
 
@@ -34,5 +35,5 @@ def run(args) -> int:
         for row in result["tokens"]:
             flag = "  <- not in the vocabulary: scored as <UNK>" if row["unknown"] else ""
             print(f"  {row['token']!r:>16}  P = {row['prob']:.4f}  (log {row['log_prob']:8.3f}){flag}")
-        print(f"  log P = {result['log_prob']:.3f} (log10 {result['log10_prob']:.3f}), perplexity {result['perplexity']:.2f}, {len(result['tokens'])} tokens\n")
+        print(f"  log P = {result['log_prob']:.3f} (log10 {result['log10_prob']:.3f}), perplexity {shown_perplexity(result['perplexity'])}, {len(result['tokens'])} tokens\n")
     return 0

@@ -95,7 +95,7 @@ def run(args) -> int:
         data = sorted(key for key in given if key in TASKS.spec(args.task).data_keys())
         if data:
             raise UsageError(f"--resume reads the data recorded in the run; give no data settings (given: {', '.join(data)})")
-        _, summary = resume(args.run, given)
+        _, summary = resume(args.run, given, task_kind=args.task)
     else:
         values = read_config_file(args.config) if args.config else {}
         if values and getattr(args, "_options", None) is not None:

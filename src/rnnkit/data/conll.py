@@ -51,16 +51,18 @@ def _mixed(line: str, columns: int, first_tab: int | None) -> str:
     return f" (line {first_tab} has a tab, so every line is split at tabs only, and this one has none)"
 
 
-def read_conll(path: str | Path, token_column: int = 0, tag_column: int = -1) -> list[TaggedSentence]:
+def read_conll(path: str | Path, token_column: int = 0, tag_column: int = -1, scheme: str | None = None) -> list[TaggedSentence]:
     """Sentences of a CoNLL file (``"-"``: standard input), read through ``textio`` (UTF-8, BOM
     dropped, any line ends).
 
     A file with a tab in any line is tab-separated: columns are split at tabs only, so a token may
     hold spaces; other files are split at white space. Every token line must have as many columns
     as the first, so a token that white space cut in two is an error, never a silently shifted tag.
-    ``-DOCSTART-`` lines are skipped. Errors: ``DataError`` with ``file:line`` (a missing column, a
-    changed column count, an empty token, a tag not of the form O / B-X / I-X / E-X / S-X), or
-    ``file: no tagged sentences``.
+    ``-DOCSTART-`` lines are skipped. With ``scheme`` iob1 or iob2, an ``E-X`` or ``S-X`` tag (IOBES's
+    own) is an error: read as IOB, "John/B-PER Smith/E-PER" would be two entities of which the second
+    is invalid, and no tagger trained on it could tag a two-word name. Errors: ``DataError`` with
+    ``file:line`` (a missing column, a changed column count, an empty token, a tag not of the form
+    O / B-X / I-X / E-X / S-X, an IOBES tag in an IOB file), or ``file: no tagged sentences``.
     """
     from .batches import MAX_SEQUENCE_STEPS  # here: batches imports torch, and the tag schemes are read by rnnkit train --help
 
@@ -96,6 +98,8 @@ def read_conll(path: str | Path, token_column: int = 0, tag_column: int = -1) ->
             raise DataError(f"{name}:{number}: a token of {len(token):,} characters, more than {MAX_TOKEN_CHARS:,}: is this a CoNLL file?")
         if tag != "O" and (len(tag) < 3 or tag[1] != "-" or tag[0] not in "BIES"):
             raise DataError(f"{name}:{number}: {tag[:30]!r} is not a tag of the form O, B-X, I-X, E-X or S-X")
+        if scheme in ("iob1", "iob2") and tag[0] in "ES":
+            raise DataError(f"{name}:{number}: {tag[:30]!r} is an IOBES tag, but the file is read as {scheme.upper()} (--scheme {scheme}); is it --scheme iobes?")
         tokens.append(token)
         tags.append(tag)
     if tokens:

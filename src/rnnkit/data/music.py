@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import sys
 from pathlib import Path
 
 import torch
@@ -130,8 +131,16 @@ def transpose(sequence: Sequence, semitones: int) -> Sequence | None:
     return moved
 
 
+def notes_beyond_voices(sequences: list[Sequence], voices: int) -> tuple[int, int, int]:
+    """(notes, notes beyond ``voices`` in their step, steps with more than ``voices`` notes):
+    what ``to_voice_tokens`` leaves out of ``sequences``."""
+    counts = [len(step) for sequence in sequences for step in sequence]
+    return sum(counts), sum(max(0, n - voices) for n in counts), sum(n > voices for n in counts)
+
+
 def to_voice_tokens(sequence: Sequence, voices: int = 4) -> list[str]:
-    """``voices`` tokens per step, highest pitch first, ``rest`` where fewer notes sound."""
+    """``voices`` tokens per step, highest pitch first, ``rest`` where fewer notes sound; the notes
+    below the ``voices`` highest of a step are left out (``notes_beyond_voices`` counts them)."""
     tokens = []
     for step in sequence:
         pitches = sorted(step, reverse=True)[:voices]
@@ -181,10 +190,19 @@ MAX_MIDI_STEPS = 200_000  # a piano roll of 128 x 200,000 float64 is 200 MB: 28 
 def read_midi(path: str | Path, step_seconds: float = 0.5) -> Sequence:
     """The piano roll of a MIDI file sampled every ``step_seconds`` (all instruments but drums).
 
+    Notes off the piano (below 21 or above 108) are left out, and standard error says how many.
     Errors (``DataError``, one line naming the file): not a readable MIDI file; no pitched notes
     (a file of drums only is a file with no notes: drum notes are not pitches); no notes on the piano
     (21..108); longer than ``MAX_MIDI_STEPS`` steps (a corrupt time that would need gigabytes).
     """
+    steps, off_piano, notes = _midi_steps(path, step_seconds)
+    if off_piano:
+        print(f"{path}: {off_piano} of {notes} notes lie off the piano range {LOWEST}..{LOWEST + KEYS - 1} and are left out", file=sys.stderr, flush=True)
+    return steps
+
+
+def _midi_steps(path: str | Path, step_seconds: float) -> tuple[Sequence, int, int]:
+    """``read_midi``'s steps, with the number of notes off the piano and of pitched notes."""
     if not (isinstance(step_seconds, (int, float)) and math.isfinite(step_seconds) and step_seconds > 0):
         raise ValueError(f"step_seconds must be a positive number of seconds, got {step_seconds!r}")
     pretty_midi = _pretty_midi()
@@ -212,7 +230,8 @@ def read_midi(path: str | Path, step_seconds: float = 0.5) -> Sequence:
     steps = [[int(p) for p in range(LOWEST, LOWEST + KEYS) if roll[p, t] > 0] for t in range(roll.shape[1])]
     if not any(steps):  # pretty_midi samples each step's start: a note may fall between two
         raise DataError(f"{path}: no note sounds at the start of any step of {step_seconds} s (each of its {len(pitched)} notes is shorter; try a smaller --step-seconds)")
-    return steps
+    off_piano = sum(1 for note in pitched if not LOWEST <= note.pitch < LOWEST + KEYS)
+    return steps, off_piano, len(pitched)
 
 
 def midi_files(folder: str | Path) -> list[Path]:
@@ -229,4 +248,10 @@ def read_midi_folder(folder: str | Path, step_seconds: float = 0.5) -> list[Sequ
     files = midi_files(folder)
     if not files:
         raise DataError(f"{folder}: no .mid or .midi files")
-    return [read_midi(f, step_seconds) for f in files]
+    read = [_midi_steps(f, step_seconds) for f in files]
+    cut = [f.name for f, (_, off_piano, _) in zip(files, read) if off_piano]
+    if cut:  # one line for the folder, not one per file
+        off_piano, notes = sum(r[1] for r in read), sum(r[2] for r in read)
+        print(f"{folder}: {off_piano} of {notes} notes, in {len(cut)} of {len(files)} files ({', '.join(cut[:3])}{', ...' if len(cut) > 3 else ''}), "
+              f"lie off the piano range {LOWEST}..{LOWEST + KEYS - 1} and are left out", file=sys.stderr, flush=True)  # fmt: skip
+    return [steps for steps, _, _ in read]

@@ -18,6 +18,9 @@ from ..cells import map_state, state_tensors
 from ..errors import UsageError
 
 
+COLDEST = 1e-30  # temperatures below this sample as this one does: greedy already, and logit / T stays finite in float32
+
+
 @dataclass
 class SamplingOptions:
     temperature: float = 1.0  # < 1 sharper, > 1 flatter
@@ -40,6 +43,12 @@ class SamplingOptions:
             raise UsageError(f"max_length must be at least 1, got {self.max_length}")
         return self
 
+    @property
+    def divisor(self) -> float:
+        """The temperature the logits are divided by: at least ``COLDEST``, so that a tiny but valid
+        temperature (1e-300, which float32 holds as 0) draws the likeliest token instead of NaN."""
+        return max(self.temperature, COLDEST)
+
 
 def next_token(logits: Tensor, options: SamplingOptions, generator: torch.Generator | None, banned: Sequence[int] = ()) -> Tensor:
     """One token per row of ``logits`` (B, V), under ``options``; ``banned`` ids are never chosen."""
@@ -55,7 +64,7 @@ def next_token(logits: Tensor, options: SamplingOptions, generator: torch.Genera
 def filtered_logits(logits: Tensor, options: SamplingOptions) -> Tensor:
     """The (B, V) logits a token is drawn from: divided by the temperature, then everything outside
     the top k and outside the nucleus (top p) set to -inf. On the logits' device, graph-safe."""
-    logits = logits / options.temperature
+    logits = logits / options.divisor
     if options.top_k:  # None or 0: no limit
         kth = torch.topk(logits, min(options.top_k, logits.shape[-1]), dim=-1).values[:, -1:]  # (B, 1)
         logits = logits.masked_fill(logits < kth, -torch.inf)

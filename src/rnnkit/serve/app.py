@@ -17,6 +17,7 @@ a short message (never a traceback) when something inside failed; the server kee
 
 from __future__ import annotations
 
+import json
 import logging
 import traceback
 from concurrent.futures import ThreadPoolExecutor
@@ -175,8 +176,9 @@ def create_app(runs: list[str] | dict[str, Served], *, device: str = "auto", wei
         async def handle(request: Request):
             try:
                 body = await request.json()
-            except Exception:  # noqa: BLE001 (not JSON at all)
-                raise ClientError(422, "the request body must be a JSON object") from None
+            except Exception as error:  # noqa: BLE001 (not JSON at all; 422 as FastAPI's own bodies)
+                where = f" ({error.msg} at character {error.pos})" if isinstance(error, json.JSONDecodeError) else ""
+                raise ClientError(422, f"the request body is not valid JSON{where}; send a JSON object") from None
             try:
                 parsed = verb.schema.model_validate(body)
             except ValidationError as error:

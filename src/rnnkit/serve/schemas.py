@@ -59,15 +59,9 @@ class ScoreRequest(TextsRequest):
 
 class TranslateRequest(TextsRequest):
     beam: int | None = Field(default=None, ge=1, le=MAX_BEAM, description="beam width (default: the run's)")
-    nbest: int = Field(default=1, ge=1, le=MAX_BEAM)
+    nbest: int = Field(default=1, ge=1, le=MAX_BEAM, description="translations per text, at most the beam width")
     replace_unk: bool = False
     attention: bool = Field(default=True, description="return the attention weights of each translation")
-
-    @model_validator(mode="after")
-    def _nbest_within_beam(self):
-        if self.beam is not None and self.nbest > self.beam:
-            raise ValueError(f"nbest ({self.nbest}) cannot exceed beam ({self.beam})")
-        return self
 
 
 class GenerateRequest(Request):

@@ -122,6 +122,13 @@ def _generate(served: Served, requests: list[schemas.GenerateRequest]) -> list:
 # -- translation ------------------------------------------------------------------------------------
 
 
+def _translate_check(served: Served, r: schemas.TranslateRequest) -> None:
+    beam = r.beam or served.task.data.beam  # the run's beam when the request names none
+    if r.nbest > beam:  # the task's own rule (TranslationTask.translate), said before queueing
+        whose = "" if r.beam else ", the run's"
+        raise ValueError(f"nbest ({r.nbest}) cannot exceed beam ({beam}{whose})")
+
+
 def _translate(served: Served, requests: list[schemas.TranslateRequest]) -> list:
     task = served.task
     out: list = [None] * len(requests)
@@ -174,7 +181,7 @@ TAG = Verb("tag", schemas.TagRequest, _tag, batched=True, check=_tag_check, summ
 CLASSIFY = Verb("classify", schemas.ClassifyRequest, _classify, batched=True, summary="label and class probabilities")
 SCORE = Verb("score", schemas.ScoreRequest, _score, batched=True, check=_score_check, summary="log P per token and perplexity")
 GENERATE = Verb("generate", schemas.GenerateRequest, _generate, summary="samples, each marked novel or seen in training")
-TRANSLATE = Verb("translate", schemas.TranslateRequest, _translate, batched=True, summary="beam search, n-best, attention")
+TRANSLATE = Verb("translate", schemas.TranslateRequest, _translate, batched=True, check=_translate_check, summary="beam search, n-best, attention")
 COMPOSE = Verb("compose", schemas.ComposeRequest, _compose, summary="new pieces as MIDI (base64) and piano-roll PNG")
 
 # task kind -> the verbs its runs answer

@@ -30,6 +30,9 @@ from .classification_spec import ClassificationDataConfig, ClassificationSpec, M
 from .pretrained import PretrainedEncoder
 
 
+MOST_LABELS_PER_EXAMPLE = 0.5  # more classes than half the training texts: the label column holds the texts
+
+
 def _label_order(labels: set[str]) -> list[str]:
     try:
         return sorted(labels, key=float)  # ratings: numeric order, so the mean absolute error means something
@@ -94,9 +97,13 @@ class ClassificationTask(ClassificationSpec, TaskBase):
             check_text_lengths((item.text for item in items), tokenizer.tokenize, where, "; is a line break missing between texts?")
         vocab = Vocabulary.build([tokenizer.tokenize(item.text) for item in splits["train"]], min_count=data.min_count)
         labels = _label_order({item.label for item in splits["train"]})
+        files = ", ".join(map(str, data.train))
         if len(labels) < 2:
-            files = ", ".join(map(str, data.train))
             raise DataError(f"{files}: every training example has the label {labels[0]!r}; a classifier needs at least two classes")
+        if len(labels) > max(MOST_LABELS_PER_EXAMPLE * len(splits["train"]), 20):  # a class per text or so: the columns are swapped
+            texts = len({item.text for item in splits["train"]})
+            raise DataError(f"{files}: {len(labels)} different labels in {len(splits['train'])} training examples (and {texts} different texts): "
+                            "the labels look like texts; rnnkit reads a tsv file as label<TAB>text (a header row naming the columns 'text' and 'label' may give them in any order)")  # fmt: skip
         for name, items in splits.items():
             unknown = {item.label for item in items} - set(labels)
             if unknown:

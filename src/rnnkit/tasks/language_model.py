@@ -39,7 +39,7 @@ from ..data.vocab import Vocabulary
 from ..decoding import SamplingOptions, sample
 from ..decoding.cache import NEEDS_STREAM as CACHE_NEEDS_STREAM, WINDOWS as CACHE_WINDOWS, ContinuousCache, cached_log_probs, grid_edges as cache_grid_edges, model_loss as cache_model_loss, tune as tune_continuous_cache
 from ..models.losses import token_loss
-from ..metrics import perplexity
+from ..metrics import perplexity, shown_perplexity
 from ..files import RunDir
 from ..distributed import SINGLE, barrier, setup
 from ..errors import UsageError
@@ -287,10 +287,10 @@ class LanguageModelTask(LanguageModelSpec, TaskBase):
                        "grid": grid, "notes": cache_grid_edges(cache, windows)}  # fmt: skip
 
     def describe(self, result: dict) -> str:
-        line = f"loss {result['loss']:.4f} per token, perplexity {result['perplexity']:.2f} ({result['count']} tokens)"
+        line = f"loss {result['loss']:.4f} per token, perplexity {shown_perplexity(result['perplexity'])} ({result['count']} tokens)"
         if "cache" in result:
             c = result["cache"]
-            line += f" with a continuous cache of {c['window']} steps (theta {c['theta']}, lambda {c['lambda']}); the model alone {result['model_perplexity']:.2f}"
+            line += f" with a continuous cache of {c['window']} steps (theta {c['theta']}, lambda {c['lambda']}); the model alone {shown_perplexity(result['model_perplexity'])}"
         return line
 
     def inspect_forward(self, model, text: str, device):

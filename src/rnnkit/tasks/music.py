@@ -14,12 +14,13 @@ training sequence by a random number of semitones in [-transpose, transpose] eac
 from __future__ import annotations
 
 import random
+import sys
 from pathlib import Path
 
 import torch
 
 from ..data.batches import SentenceBatches, pad_sequences
-from ..data.music import KEYS, Sequence, from_voice_tokens, piano_roll, read_chorales, read_midi_folder, to_voice_tokens, transpose
+from ..data.music import KEYS, Sequence, from_voice_tokens, notes_beyond_voices, piano_roll, read_chorales, read_midi_folder, to_voice_tokens, transpose
 from ..data.text import fingerprint, split_lines
 from ..data.vocab import Vocabulary
 from ..models.losses import bernoulli_nll, token_loss
@@ -85,6 +86,10 @@ class MusicTask(MusicSpec, TaskBase):
         record["train_fingerprint"] = fingerprint([repr(s) for s in splits["train"]])
         vocab = None
         if data.representation == "events":
+            notes, beyond, steps = notes_beyond_voices([s for split in splits.values() for s in split], data.voices)
+            if beyond:  # the voices are the highest notes of each step: chords of more lose their lowest
+                print(f"rnnkit: {beyond} of {notes} notes, in {steps} steps with more than --voices {data.voices} notes, are left out of the events "
+                      "(each step keeps its highest notes); a larger --voices keeps them", file=sys.stderr, flush=True)  # fmt: skip
             tokens = [to_voice_tokens(s, data.voices) for s in splits["train"]]
             if data.transpose:  # every transposed pitch must be in the vocabulary
                 tokens += [[f"p{p}" for p in range(21, 109)]]

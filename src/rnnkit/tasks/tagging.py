@@ -108,7 +108,7 @@ class TaggingTask(TaggingSpec, TaskBase):
     @classmethod
     def read_file(cls, data: TaggingDataConfig, path: str, train: bool = False) -> list[TaggedSentence]:
         """A CoNLL file's sentences, their tags converted from ``scheme`` to ``train_scheme``."""
-        return [TaggedSentence(s.tokens, convert(s.tags, data.scheme, data.train_scheme)) for s in read_conll(path, data.token_column, data.tag_column)]
+        return [TaggedSentence(s.tokens, convert(s.tags, data.scheme, data.train_scheme)) for s in read_conll(path, data.token_column, data.tag_column, data.scheme)]
 
 
     # -- batches ------------------------------------------------------------------------------------------

@@ -161,7 +161,11 @@ class TranslationTask(TranslationSpec, TaskBase):
     # -- translating, for the trainer's evaluation and the CLI -------------------------------------------------
     def translate(self, model, texts: list[str], device, beam: int = 1, nbest: int = 1, replace_unk: bool = False, batch_size: int | None = None, typed: bool = False) -> list[list[dict]]:
         """For each text, its ``nbest`` translations: text, tokens, score, log_prob, attention.
-        ``typed``: the texts are as a user typed them (cut as the training text was, ``typed_tokens``)."""
+        ``typed``: the texts are as a user typed them (cut as the training text was, ``typed_tokens``).
+        Raises ``UsageError`` when ``nbest`` exceeds ``beam``: a beam of K holds K hypotheses, and a
+        wider beam than asked for would give other translations than the beam asked for."""
+        if nbest > beam:
+            raise UsageError(f"--nbest {nbest} cannot exceed the beam width {beam}: give --beam {nbest} or more")
         if typed:
             tokenize = lambda t: typed_tokens(self.source_tokenizer, self.source_vocab, t)  # noqa: E731
         else:
@@ -175,7 +179,7 @@ class TranslationTask(TranslationSpec, TaskBase):
             limit = max_target_length(batch.lengths.tolist(), self.data.length_ratio, self.data.length_extra)
             banned = [self.target_vocab.pad_id]
             if beam > 1 or nbest > 1:
-                results = beam_search(model, source, batch.lengths, eos_id=self.target_vocab.eos_id, beam=max(beam, nbest), max_length=limit, alpha=self.data.length_alpha, nbest=nbest, banned=banned)
+                results = beam_search(model, source, batch.lengths, eos_id=self.target_vocab.eos_id, beam=beam, max_length=limit, alpha=self.data.length_alpha, nbest=nbest, banned=banned)
             else:
                 results = [[h] for h in translate_greedy(model, source, batch.lengths, eos_id=self.target_vocab.eos_id, max_length=limit, banned=banned)]
             for tokens_in, hypotheses in zip(source_tokens, results):

@@ -207,7 +207,7 @@ class FusedSampler:
         out = model.output
         _sample_partial[(self.n_parts,)](
             x, out.weight, out.weight.stride(0), out.bias, self.banned, self.part_val, self.part_idx, self.counter,
-            i, B, x.shape[1], out.out_features, 1.0 / self.options.temperature, self.options.greedy,
+            i, B, x.shape[1], out.out_features, 1.0 / self.options.divisor, self.options.greedy,
             _acc(out.weight), cfg["BV"], min(cfg["sample_BK"], triton.next_power_of_2(x.shape[1])), num_warps=cfg["sample_warps"],
         )  # fmt: skip
 
