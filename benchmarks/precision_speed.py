@@ -55,7 +55,7 @@ def main() -> None:
     for key, value in args.set:
         settings[key] = json.loads(value)
     with tempfile.TemporaryDirectory() as tmp:
-        values = {**FILES[args.benchmark](Path(tmp)), **settings, "progress": False, "time_limit": None}
+        values = {**FILES[args.benchmark](Path(tmp)), **settings, "progress": False, "time_limit": None, "test": None}  # no test: only training is compared
         ratios = []
         for round_ in range(args.rounds + 1):
             order = ("fp32", "bf16") if round_ % 2 == 0 else ("bf16", "fp32")
