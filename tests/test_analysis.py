@@ -185,3 +185,13 @@ def test_report_renders_in_headless_chromium(tmp_path):
         check=True, capture_output=True, text=True, timeout=120,
     ).stdout  # fmt: skip
     assert dom.count("<span") >= len('she said "hello (world)"') and "rgb(" in dom  # the script ran: tokens coloured
+
+
+def test_gradient_flow_on_too_short_a_text_counts_the_characters_as_written():
+    """An empty file is 0 characters, not the 1 of the line break the reader adds after the last line."""
+    from rnnkit.analysis.gradient_flow import compare_cells
+    from rnnkit.errors import UsageError
+
+    for lines, count in (([""], "0 characters"), (["a"], "1 character"), (["ab", "c"], "4 characters")):
+        with pytest.raises(UsageError, match=rf"^the text has {count} \(line breaks included\); need more than --length 50$"):
+            compare_cells(lines, length=50)

@@ -70,7 +70,10 @@ def test_config_file_and_command_line_precedence(tmp_path, capsys):
     assert config["training"]["max_steps"] == 4 and config["training"]["lr"] == 0.01
     (tmp_path / "bad.toml").write_text("hiden_size = 3\n")
     code, _, err = rnnkit("train", "lm", data, "--config", tmp_path / "bad.toml", "--run", tmp_path / "run2", capsys=capsys)
-    assert code == 2 and "unknown setting 'hiden_size'" in err and not (tmp_path / "run2").exists()
+    assert code == 2 and f"{tmp_path / 'bad.toml'}: unknown setting 'hiden_size'" in err and not (tmp_path / "run2").exists()
+    (tmp_path / "sections.toml").write_text("[model]\nhidden_size = 3\n")
+    code, _, err = rnnkit("train", "lm", data, "--config", tmp_path / "sections.toml", "--run", tmp_path / "run2", capsys=capsys)
+    assert code == 2 and "sections.toml: unknown setting 'model' for task 'lm' (a [model] section: a config file is flat" in err
 
 
 def test_resume_from_the_command_line(tmp_path, capsys):

@@ -68,7 +68,8 @@ def split_config(task_kind: str, values: dict, source: str = "the configuration"
         elif key in TRAINING_KEYS:
             training[key] = value
         else:
-            raise UsageError(f"{source}: unknown setting {key!r} for task {task_kind!r}")
+            section = f" (a [{key}] section: a config file is flat, its settings at the top level)" if isinstance(value, dict) else ""
+            raise UsageError(f"{source}: unknown setting {key!r} for task {task_kind!r}{section}")
     return data, model, training
 
 
@@ -123,13 +124,14 @@ def _locked(run: RunDir):
         yield
 
 
-def start(task_kind: str, values: dict, run_path: str | Path | None = None) -> tuple[RunDir, dict]:
+def start(task_kind: str, values: dict, run_path: str | Path | None = None, source: str = "the configuration") -> tuple[RunDir, dict]:
     """Prepare the data and the model and try one batch (every error that the data and the
     options can show surfaces before anything is written), then create the run directory, save
     the configuration and artifacts, and train. A failure before the first checkpoint removes the
-    directory this call created; after it, the run is left to ``resume``."""
+    directory this call created; after it, the run is left to ``resume``. ``source`` names where
+    ``values`` came from in errors (the config file: the command line's options are known)."""
     shard = setup()  # under torchrun: rank 0 writes the run directory, the others train alongside
-    data_values, model_values, training_values = split_config(task_kind, values)
+    data_values, model_values, training_values = split_config(task_kind, values, source)
     task_class = TASKS[task_kind]
     training = TrainingConfig.from_dict(training_values)
     training.check()

@@ -107,8 +107,9 @@ def compare_cells(lines: list[str], cells=("rnn", "gru", "lstm"), length: int = 
     text = "\n".join(lines) + "\n"
     alphabet = sorted(set(text))
     ids = torch.tensor([alphabet.index(ch) + 3 for ch in text])  # after the three special ids
-    if len(ids) < length + 1:
-        raise UsageError(f"the text has {len(ids)} characters; need more than --length {length}")
+    if len(ids) < length + 1:  # counted as the text is written: the line break added after the last line is not the user's
+        written = len(text) - 1
+        raise UsageError(f"the text has {written} character{'' if written == 1 else 's'} (line breaks included); need more than --length {length}")
     rng = random.Random(seed)
 
     def windows(n):

@@ -101,7 +101,7 @@ def run(args) -> int:
         if values and getattr(args, "_options", None) is not None:
             check_config_values(args._options, values, args.config)
         values.update(given)  # the task's data check says what is missing (no training files ...)
-        _, summary = start(args.task, values, args.run)
+        _, summary = start(args.task, values, args.run, source=str(args.config or "the configuration"))  # unknown keys come from the file
     _print_summary(summary)
     return 0
 
