@@ -146,3 +146,17 @@ def test_reads_the_real_jsb_chorales():
     assert {k: len(v) for k, v in data.items()} == {"train": 229, "valid": 76, "test": 77}
     assert {k: sum(map(len, v)) for k, v in data.items()} == {"train": 13807, "valid": 4602, "test": 4725}
     assert read_chorales(SHARED / "jsb_chorales" / "jsb-chorales-quarter.pkl") == data
+
+
+@pytest.mark.parametrize("representation", ["piano-roll", "events"])
+def test_a_tiny_temperature_composes_instead_of_failing(tmp_path, representation):
+    """1e-300 is a valid temperature that float32 holds as 0: σ(0 / 0) would be NaN. Composing at
+    it is composing at the coldest temperature the sampler divides by (decoding.sampling.COLDEST)."""
+    from rnnkit.models import build_model
+    from rnnkit.tasks.music import MusicDataConfig, MusicTask
+
+    task, _ = MusicTask.prepare(MusicDataConfig(train=[chorales_file(tmp_path, [SONG, SONG])], representation=representation))
+    torch.manual_seed(0)
+    model = build_model(task.model_kind, task.model_config({"hidden_size": 8}))
+    pieces = task.compose(model, 6, num=2, temperature=1e-300, seed=0)
+    assert len(pieces) == 2 and all(len(piece) <= 6 for piece in pieces)

@@ -26,7 +26,6 @@ from ..data.music import KEYS
 from ..cells import RecurrentState, hidden_state
 from ..recurrent import Recurrent
 from ..regularisers import make_dropout
-from ..decoding.sampling import COLDEST
 from .base import ModelOutput
 from .registry import register_model
 from .heads import DeepHead
@@ -107,7 +106,7 @@ def sample_rolls(model, steps: int, *, num: int = 1, temperature: float = 1.0, p
     while len(out) < steps:
         step = model.step(previous, state)
         state = step.state
-        probs = torch.sigmoid(step.logits.float() / max(temperature, COLDEST)).cpu()  # COLDEST: no 0 / 0 under a tiny temperature
+        probs = torch.sigmoid(step.logits.float() / temperature).cpu()
         previous = torch.bernoulli(probs, generator=generator).to(device)
         out.append(previous)
     return torch.stack(out[:steps])

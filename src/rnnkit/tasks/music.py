@@ -157,15 +157,16 @@ class MusicTask(MusicSpec, TaskBase):
     def compose(self, model, steps: int, *, num: int = 1, temperature: float = 1.0, primer: Sequence | None = None, seed=None, device="cpu", until_end: bool = False) -> list[Sequence]:
         """``num`` new sequences of ``steps`` steps (a primer plays first and is kept); with events
         and ``until_end``, a piece may end earlier, where the model writes ``<EOS>``."""
+        from ..decoding import SamplingOptions, sample
+
         if steps < 1:
             raise UsageError(f"steps must be at least 1, got {steps}")
         if self.data.representation == "piano-roll":
-            rolls = sample_rolls(model, steps, num=num, temperature=temperature, primer=piano_roll(primer) if primer else None, seed=seed, device=device)
+            divisor = SamplingOptions(temperature=temperature).check().divisor  # a tiny temperature: no 0 / 0 in float32
+            rolls = sample_rolls(model, steps, num=num, temperature=divisor, primer=piano_roll(primer) if primer else None, seed=seed, device=device)
             from ..data.music import roll_to_sequence
 
             return [roll_to_sequence(rolls[:, b]) for b in range(num)]
-        from ..decoding import SamplingOptions, sample
-
         prime = self.vocab.encode(to_voice_tokens(primer, self.data.voices)) if primer else []
         options = SamplingOptions(temperature=temperature, max_length=steps * self.data.voices - len(prime))
         banned = [self.vocab.pad_id, self.vocab.unk_id] + ([] if until_end else [self.vocab.eos_id])
