@@ -71,6 +71,17 @@ def test_config_file_and_command_line_precedence(tmp_path, capsys):
     (tmp_path / "bad.toml").write_text("hiden_size = 3\n")
     code, _, err = rnnkit("train", "lm", data, "--config", tmp_path / "bad.toml", "--run", tmp_path / "run2", capsys=capsys)
     assert code == 2 and f"{tmp_path / 'bad.toml'}: unknown setting 'hiden_size'" in err and not (tmp_path / "run2").exists()
+    for line, message in (('lowercase = "false"', "lowercase: expected true or false, got 'false'"),  # a string would be truthy
+                          ("peepholes = 1", "peepholes: expected true or false, got 1"),
+                          ("valid = 5", "valid: expected a string, got 5"),
+                          ('batching = "streams"', "batching: expected one of")):
+        (tmp_path / "typed.toml").write_text(line + "\n")
+        code, _, err = rnnkit("train", "lm", data, "--config", tmp_path / "typed.toml", "--run", tmp_path / "run2", capsys=capsys)
+        assert code == 2 and f"typed.toml: {message}" in err and not (tmp_path / "run2").exists(), (line, err)
+    (tmp_path / "typed.toml").write_text('hidden_size = "10"\nembedding_size = 6\nmax_steps = 2\nlowercase = true\n')
+    code, _, err = rnnkit("train", "lm", data, "--config", tmp_path / "typed.toml", "--run", tmp_path / "run3", "--no-progress", capsys=capsys)
+    config = json.loads((tmp_path / "run3" / "config.json").read_text())
+    assert code == 0 and config["model"]["hidden_size"] == 10 and config["data"]["lowercase"] is True  # read as the option reads "10"
     (tmp_path / "sections.toml").write_text("[model]\nhidden_size = 3\n")
     code, _, err = rnnkit("train", "lm", data, "--config", tmp_path / "sections.toml", "--run", tmp_path / "run2", capsys=capsys)
     assert code == 2 and "sections.toml: unknown setting 'model' for task 'lm' (a [model] section: a config file is flat" in err

@@ -156,5 +156,8 @@ def test_constructor_errors():
         Recurrent("gru", 3, 4, dropout=1.0)
     with pytest.raises(ValueError, match="num_layers must be at least 1"):
         Recurrent("gru", 3, 4, num_layers=0)
+    for kind in ("gru", "gru-cudnn", "rnn"):  # the option is named with the cells that take it, still a TypeError to Python
+        with pytest.raises(TypeError, match=rf"^cell '{kind}' has no option 'peepholes' \(an option of: lstm\)$"):
+            Recurrent(kind, 3, 4, peepholes=True)
     with pytest.raises(ValueError, match="LSTM state has|has a state of 2 tensor"):
         Recurrent("lstm", 3, 4)(torch.randn(2, 1, 3), state=torch.zeros(1, 1, 4))

@@ -175,6 +175,30 @@ def test_a_run_killed_before_its_first_checkpoint_resumes_from_step_0_or_starts_
         start("lm", {"train": [str(data)], **LM}, killed)  # now it does
 
 
+def test_a_folder_of_the_users_is_never_taken_for_a_run_to_start_over(tmp_path):
+    """Starting over deletes a dead run's files. A folder with a config.json of its own (a project,
+    a model folder) and the training text is not a dead run: refused, every file kept; an empty
+    folder, or one holding only rnnkit's lock, is a fine --run."""
+    from rnnkit.runs import start
+
+    project = tmp_path / "project"
+    (project / "src").mkdir(parents=True)
+    data = names(project / "n.txt")
+    (project / "config.json").write_text('{"name": "my-app"}')
+    (project / "src" / "app.py").write_text("print(1)\n")
+    before = sorted(str(p.relative_to(project)) for p in project.rglob("*"))
+    with pytest.raises(UsageError, match=r"project: a folder that is not an rnnkit run holds 3 entries \(config.json, n.txt, src\); give --run a new or empty folder$"):
+        start("lm", {"train": [str(data)], **LM}, project)
+    assert sorted(str(p.relative_to(project)) for p in project.rglob("*")) == before
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "metrics.csv").write_text('{"mine": 1}\n')  # a user's file that a run would append to
+    with pytest.raises(UsageError, match="not an rnnkit run holds 1 entry \\(metrics.csv\\)"):
+        start("lm", {"train": [str(data)], **LM}, tmp_path / "metrics")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / ".lock").touch()
+    assert start("lm", {"train": [str(data)], **LM}, tmp_path / "empty")[1]["finished"]
+
+
 def test_resume_changes_only_the_settings_it_may_and_records_them(tmp_path):
     from rnnkit.runs import resume, start
 

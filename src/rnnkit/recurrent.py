@@ -4,6 +4,7 @@ stacked layers -- on whichever engine fits, with the same parameters whatever th
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 
 import torch
@@ -88,6 +89,10 @@ class Recurrent(MaskHolder, nn.Module):
     ):
         super().__init__()
         cls = cell_class(cell)
+        for name in cell_options:  # --cell gru --peepholes: say whose option it is, not Python's TypeError text
+            if name not in inspect.signature(cls.__init__).parameters:
+                takers = [kind for kind, other in CELLS.items() if name in inspect.signature(other.__init__).parameters]
+                raise UnexpectedArgumentError(f"cell {cell!r} has no option {name!r}" + (f" (an option of: {', '.join(takers)})" if takers else ""))
         if num_layers < 1:
             raise UsageError(f"num_layers must be at least 1, got {num_layers}")
         if not 0.0 <= dropout < 1.0:

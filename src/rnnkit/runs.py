@@ -103,6 +103,21 @@ def _check_ready(task, model) -> None:
     task.load_state_dict(carried)
 
 
+def _foreign_entries(run: RunDir) -> list[str]:
+    """The entries of an existing ``--run`` folder that are not known to be rnnkit's: all of them
+    (but the lock) unless its config.json is an rnnkit run's. Starting over deletes a folder's
+    entries, so a folder of the user's (a project with its own config.json, the training text) is
+    never taken for a run that died before its first checkpoint."""
+    if not run.path.is_dir():
+        return []
+    entries = sorted(entry.name for entry in run.path.iterdir() if entry.name != ".lock")
+    try:
+        config = run.read_json("config.json") if run.exists() else None
+    except (OSError, ValueError):
+        config = None
+    return [] if isinstance(config, dict) and {"rnnkit", "task", "training"} <= config.keys() else entries
+
+
 def _may_start_over(run: RunDir) -> bool:
     """A run directory that never reached its first checkpoint holds no weights: starting over
     in it loses nothing (``--resume`` would start from step 0 as well)."""
@@ -148,6 +163,10 @@ def start(task_kind: str, values: dict, run_path: str | Path | None = None, sour
     if not shard.main:
         barrier(shard)  # wait for rank 0 to create the run
         return run, Trainer(task, model, training, run, shard).fit()
+    foreign = _foreign_entries(run)
+    if foreign:
+        shown = ", ".join(foreign[:4]) + (", ..." if len(foreign) > 4 else "")
+        raise UsageError(f"{run.path}: a folder that is not an rnnkit run holds {len(foreign)} entr{'y' if len(foreign) == 1 else 'ies'} ({shown}); give --run a new or empty folder")
     if run.exists() and not _may_start_over(run):
         raise UsageError(f"{run.path}: a run is already there; continue it with --resume, or choose another --run (or delete {run.path})")
     created = not run.path.exists()

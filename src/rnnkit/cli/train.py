@@ -65,23 +65,40 @@ NOT_SETTINGS = {"verb", "task", "run", "resume", "config", "_options"}
 
 
 def check_config_values(parser: argparse.ArgumentParser, values: dict, source: str) -> None:
-    """Each value from a config file through the type of its command-line option, so that a file's
-    ``batch_size = 0`` or ``dropout = nan`` gets the one-line error ``--batch-size 0`` gets."""
-    types = {action.dest: action for action in parser._actions if callable(action.type)}
+    """Each value from a config file through its command-line option, so that a file's
+    ``batch_size = 0``, ``dropout = nan``, ``lowercase = "false"`` or ``cell = 3`` gets the one-line
+    error the command line gives; values are replaced by what the option's type makes of them
+    (``hidden_size = "12"`` is 12, as ``--hidden-size 12``)."""
+    actions = {action.dest: action for action in parser._actions if action.option_strings or action.dest != "help"}
     for key, value in values.items():
-        action = types.get(key)
+        action = actions.get(key)
         if action is None:
             continue
-        several = isinstance(value, list) and action.nargs not in (None, "?")
-        for item in value if several else [value]:
-            try:
-                if isinstance(item, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in item):
-                    item = ",".join(map(str, item))  # a list option written as a TOML/JSON array (head_sizes)
-                if isinstance(item, bool) or not isinstance(item, (int, float, str)):
-                    raise argparse.ArgumentTypeError(f"expected a number, got {item!r}")
-                action.type(str(item))
-            except argparse.ArgumentTypeError as error:
-                raise UsageError(f"{source}: {key}: {error}") from None
+        try:
+            if action.nargs == 0 or isinstance(action, argparse.BooleanOptionalAction):  # a switch: true or false, nothing else
+                if not isinstance(value, bool):
+                    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+                continue
+            several = isinstance(value, list) and action.nargs not in (None, "?")
+            items = [_config_item(action, item) for item in (value if several else [value])]
+            values[key] = items if several else items[0]
+        except argparse.ArgumentTypeError as error:
+            raise UsageError(f"{source}: {key}: {error}") from None
+
+
+def _config_item(action: argparse.Action, item):
+    """One config-file value as ``action`` reads it from the command line, or ArgumentTypeError."""
+    if callable(action.type):
+        if isinstance(item, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in item):
+            item = ",".join(map(str, item))  # a list option written as a TOML/JSON array (head_sizes)
+        if isinstance(item, bool) or not isinstance(item, (int, float, str)):
+            raise argparse.ArgumentTypeError(f"expected a number, got {item!r}")
+        item = action.type(str(item))
+    elif not isinstance(item, str):  # text: a path, a name
+        raise argparse.ArgumentTypeError(f"expected a string, got {item!r}")
+    if action.choices is not None and item not in action.choices:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(map(str, action.choices))}, got {item!r}")
+    return item
 
 
 def run(args) -> int:
