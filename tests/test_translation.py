@@ -11,7 +11,7 @@ import torch
 from rnnkit.cli import main
 from rnnkit.data.parallel import read_parallel
 from rnnkit.data.text import DataError
-from rnnkit.decoding import beam_search, sequence_log_prob, translate_greedy
+from rnnkit.decoding import beam_search, max_target_length, sequence_log_prob, translate_greedy
 from rnnkit.models.seq2seq import Seq2Seq
 
 EOS = 2
@@ -51,6 +51,25 @@ def test_fast_training_pass_equals_stepwise_decoding(attention, input_feeding, c
         steps.append(logits)
         previous = target[t]
     torch.testing.assert_close(fast, torch.stack(steps))
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+def test_each_sentence_is_bounded_by_its_own_length_not_by_the_batch(beam):
+    """max_target_length gives one bound per row: a sentence translated beside a longer one gets the
+    translation it gets alone (with <EOS> banned every output runs to its bound, so a bound taken
+    from the batch's longest source would show at once)."""
+    model = small_model(seed=2)
+    limits = max_target_length(LENGTHS.tolist(), 1.5, 2)
+    assert limits == [8, 5]
+
+    def decode(source, lengths, limit):
+        if beam == 1:
+            return [h.tokens for h in translate_greedy(model, source, lengths, eos_id=EOS, max_length=limit, banned=[0, EOS])]
+        return [h[0].tokens for h in beam_search(model, source, lengths, eos_id=EOS, beam=beam, max_length=limit, banned=[0, EOS])]
+
+    together = decode(SOURCE, LENGTHS, limits)
+    alone = decode(SOURCE[:2, 1:], LENGTHS[1:], limits[1:])
+    assert [len(t) for t in together] == limits and together[1] == alone[0]
 
 
 @pytest.mark.parametrize("attention", ["multiplicative", "additive", "none"])
