@@ -370,3 +370,14 @@ def test_settings_a_prepared_corpus_was_not_made_with_are_refused_not_ignored(tm
     for wrong, option in ((dict(level="bpe"), "--level bpe"), (dict(max_vocab=5), "--max-vocab 5"), (dict(valid=str(tmp_path / "text.txt")), "--valid")):
         with pytest.raises(UsageError, match=f"^{option}"):
             prepare_corpus(LMDataConfig(train=[str(out)], **wrong))
+
+
+def test_tokenizing_workers_leave_ctrl_c_to_the_main_process():
+    """Ctrl-C reaches every process of the terminal's group: workers that ignore it let the main
+    process stop the pool and say "interrupted" once, instead of a traceback from each worker."""
+    import multiprocessing
+    import signal
+
+    with multiprocessing.get_context("fork").Pool(1, initializer=corpus_module._worker_ignores_interrupts) as pool:
+        assert pool.apply(signal.getsignal, (signal.SIGINT,)) == signal.SIG_IGN
+    assert signal.getsignal(signal.SIGINT) != signal.SIG_IGN  # the main process still takes it

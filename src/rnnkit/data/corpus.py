@@ -55,6 +55,7 @@ import multiprocessing
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -882,7 +883,7 @@ def _build(data, sources: list[dict], directory: Path, progress: bool | None = N
                 tokenizer.fit(_train_lines(train_paths, splitter, eos, bar))
         level = LEVELS[data.level](tokenizer)
         big = sum(s["size"] for s in sources) >= POOL_FROM_BYTES and (os.cpu_count() or 1) > 1
-        pool = files.enter_context(multiprocessing.get_context("fork").Pool(2)) if big and level.parallel else None
+        pool = files.enter_context(multiprocessing.get_context("fork").Pool(2, initializer=_worker_ignores_interrupts)) if big and level.parallel else None
 
         # pass 1: tokenize, assign splits, count the training keys, write keys and offsets
         names = ["file"] if vocab is not None else list(SPLITS)
@@ -980,6 +981,12 @@ def _shown(path: str, data) -> str:
         if given and str(Path(given).resolve()) == path:
             return str(given)
     return path
+
+
+def _worker_ignores_interrupts() -> None:
+    """A tokenizing worker leaves Ctrl-C to the main process, which stops the pool and says
+    "interrupted" once (otherwise each worker prints its own KeyboardInterrupt traceback)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _train_lines(paths: list[str], splitter: _Splitter, eos: bool, bar) -> Iterator[str]:
