@@ -65,6 +65,8 @@ def test_bidirectional_flow_measures_both_directions():
 
 def test_fitted_rate_of_a_geometric_sequence():
     assert abs(fitted_rate([0.5**d for d in range(10)]) - 0.5) < 1e-9
+    # norms that overflowed float32 (x1000 recurrent weights) are exploding, not a NaN fit read as "not exploding"
+    assert fitted_rate([1.0, 1e30, float("inf"), float("nan")]) == float("inf")
     assert abs(fitted_rate([2.0**d for d in range(10)]) - 2.0) < 1e-9
 
 
@@ -195,3 +197,19 @@ def test_gradient_flow_on_too_short_a_text_counts_the_characters_as_written():
     for lines, count in (([""], "0 characters"), (["a"], "1 character"), (["ab", "c"], "4 characters")):
         with pytest.raises(UsageError, match=rf"^the text has {count} \(line breaks included\); need more than --length 50$"):
             compare_cells(lines, length=50)
+
+
+def test_gradients_json_is_strict_and_the_verdict_honest_when_no_rate_can_be_fitted(tmp_path, capsys):
+    """Recurrent weights x1000 saturate every tanh unit: the gradient is zero past the first step and
+    no rate can be fitted. The report says so (not "not exploding") and the .json beside the plot is
+    strict JSON (null where a number is not finite), which jq and browsers read."""
+    from rnnkit.cli import main
+
+    text = tmp_path / "text.txt"
+    text.write_text("abcabcabd abdabdabc bcabcabca\n" * 20)
+    out = tmp_path / "flow.png"
+    code = main(["gradients", "--file", str(text), "--cells", "rnn", "--explode-scale", "1000", "--train-steps", "2", "--hidden-size", "4", "--length", "30", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0 and "per-step factor nan (undetermined: fewer than two nonzero gradient norms" in printed
+    results = json.loads(out.with_suffix(".json").read_text(), parse_constant=lambda c: pytest.fail(f"bare {c} in the JSON"))
+    assert results["exploding"]["rate"] is None

@@ -40,7 +40,11 @@ class Flow:
 
 
 def fitted_rate(norms: list[float]) -> float:
-    """exp of the least-squares slope of log g(d) against d (over the nonzero norms)."""
+    """exp of the least-squares slope of log g(d) against d (over the nonzero norms); inf when a
+    norm overflowed float32 (inf or NaN: the gradient grew past what it can hold, which is
+    exploding whatever a fit of the rest would say); NaN with fewer than two nonzero norms."""
+    if any(not math.isfinite(g) for g in norms):
+        return math.inf
     points = [(d, math.log(g)) for d, g in enumerate(norms) if g > 0]
     if len(points) < 2:
         return float("nan")
@@ -152,6 +156,7 @@ def compare_cells(lines: list[str], cells=("rnn", "gru", "lstm"), length: int = 
     logits = exploding(probe).logits  # (T, B, V)
     effect = clipping_effect(exploding, F.cross_entropy(logits.flatten(0, 1), probe.flatten()), clip)
     results["exploding"] = {"scale": explode_scale, "rate": flow.rate, "norms": flow.norms, **effect}
-    log(f"rnn with recurrent weights x{explode_scale}: per-step factor {flow.rate:.3f} ({'exploding' if flow.rate > 1 else 'not exploding'}); "
+    verdict = "exploding" if flow.rate > 1 else "not exploding" if flow.rate <= 1 else "undetermined: fewer than two nonzero gradient norms; saturated tanh units pass no gradient"
+    log(f"rnn with recurrent weights x{explode_scale}: per-step factor {flow.rate:.3f} ({verdict}); "
         f"gradient norm {effect['norm_before']:.3g}, clipped to {effect['norm_after']:.3g}")  # fmt: skip
     return results

@@ -74,6 +74,7 @@ def run(args) -> int:
 
 def run_gradients(args) -> int:
     from ..analysis.gradient_flow import compare_cells, plot_flows
+    from ..files import json_safe
     from ..demos.names import first_names
 
     lines = [line for line in text_lines(args) if line.strip()] if args.text or args.file else first_names()
@@ -83,7 +84,7 @@ def run_gradients(args) -> int:
     out = Path(args.out)
     if plot_flows(curves, out, f"mean ‖∂L<T>/∂a<t>‖, T = {args.length}"):
         print(f"plot: {out}")
-    out.with_suffix(".json").write_text(json.dumps(results, indent=1))
+    out.with_suffix(".json").write_text(json.dumps(json_safe(results), indent=1, allow_nan=False))  # strict JSON: NaN and inf as null
     print(f"numbers: {out.with_suffix('.json')}")
     print("\n| cell | factor per step, initial | factor per step, trained | g(10) / g(0), trained |\n|---|---:|---:|---:|")
     for cell in args.cells:
@@ -95,12 +96,13 @@ def run_gradients(args) -> int:
 
 def run_agreement(args) -> int:
     from ..analysis.agreement import markdown_table, plot_accuracy, run_experiment
+    from ..files import json_safe
 
     results = run_experiment(args.cells, args.max_distance, steps=args.train_steps, budget_hidden=args.hidden_size, seed=args.seed, train_max_distance=args.train_max_distance, train_min_distance=args.train_min_distance)
     out = Path(args.out)
     table = markdown_table(results)
     print("\naccuracy by distance k\n" + table)
-    out.with_suffix(".json").write_text(json.dumps(results, indent=1))
+    out.with_suffix(".json").write_text(json.dumps(json_safe(results), indent=1, allow_nan=False))  # strict JSON: NaN and inf as null
     out.with_suffix(".md").write_text(table + "\n")
     if plot_accuracy(results, out):
         print(f"plot: {out}")
