@@ -18,3 +18,17 @@ def test_vocabulary_rules_and_round_trip():
     assert vocab.decode([vocab.ids["a"], vocab.pad_id, vocab.eos_id, vocab.ids["cat"]]) == ["a"]  # PAD skipped, stop at EOS
     assert Vocabulary.from_json(vocab.to_json()).tokens == vocab.tokens
     assert Vocabulary.build(sentences, min_count=2).tokens[3:] == ["cat", "the"]
+
+
+def test_tokens_the_vocabulary_leaves_out_are_counted_on_stderr(capsys):
+    """--max-vocab and --min-count make tokens <UNK> in training and evaluation, which lowers the
+    perplexity: how many is said, once, when the vocabulary is made; nothing when nothing is cut."""
+    from rnnkit.data.vocab import Vocabulary
+
+    text = [list("aaaabbbccd")]  # a 4, b 3, c 2, d 1
+    Vocabulary.build(text, max_size=5)  # the specials and 2 tokens
+    assert capsys.readouterr().err == "rnnkit: the vocabulary keeps 2 of 4 token types (--max-vocab 5): 3 of 10 training tokens (30.0 %) are read as <UNK>\n"
+    Vocabulary.build(text, min_count=2)
+    assert "keeps 3 of 4 token types (--min-count 2): 1 of 10 training tokens (10.0 %)" in capsys.readouterr().err
+    Vocabulary.build(text, max_size=50, min_count=1)
+    assert capsys.readouterr().err == ""

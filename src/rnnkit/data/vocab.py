@@ -13,6 +13,7 @@ alphabetical order, so the same data always gives the same ids), at most ``max_s
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -55,6 +56,7 @@ class Vocabulary:
             if counts and max_size <= len(SPECIALS):
                 raise UsageError(f"--max-vocab {max_size}: keeps no token besides {', '.join(SPECIALS)}, which it counts (give more than {len(SPECIALS)})")
             ranked = ranked[: max(0, max_size - len(SPECIALS))]
+        _say_what_becomes_unk(counts, ranked, max_size, min_count)
         return cls([*SPECIALS, *ranked])
 
     def __len__(self) -> int:
@@ -84,3 +86,15 @@ class Vocabulary:
     @classmethod
     def from_json(cls, text: str) -> "Vocabulary":
         return cls(json.loads(text)["tokens"])
+
+
+def _say_what_becomes_unk(counts: Mapping[str, int], kept: list[str], max_size: int | None, min_count: int) -> None:
+    """One line on standard error when --max-vocab or --min-count leaves tokens out: they are read
+    as <UNK> in training and evaluation, and a share of <UNK> makes a perplexity look better than
+    the text's (an <UNK> is one easy prediction where the words were many)."""
+    total = sum(counts.values())
+    unk = total - sum(counts[token] for token in kept)
+    if unk:
+        options = ", ".join(option for option, given in ((f"--max-vocab {max_size}", max_size is not None), (f"--min-count {min_count}", min_count > 1)) if given)
+        print(f"rnnkit: the vocabulary keeps {len(kept):,} of {len(counts):,} token types ({options}): {unk:,} of {total:,} training tokens "
+              f"({100 * unk / total:.1f} %) are read as <UNK>", file=sys.stderr, flush=True)  # fmt: skip
