@@ -148,6 +148,27 @@ def test_bad_output_name_is_one_line_and_writes_nothing(names_run, tmp_path, cap
     assert not list(tmp_path.glob("*.onnx")) and not list(tmp_path.glob("*.json")) and not list(tmp_path.glob(".*.tmp"))
 
 
+def test_an_export_replaces_its_own_files_and_never_someone_elses(names_run, tmp_path, capsys, tmp_path_factory):
+    """A .json beside --out that no export wrote, or an .onnx without an export's JSON, is the user's:
+    refused, untouched. Exporting again replaces the earlier export, and a graph the new export
+    does not write (an LM's model.onnx, when a translation run is exported to the same name) goes."""
+    from test_serve import shared_runs
+
+    (tmp_path / "mydata.json").write_text('{"mine": 1}\n')
+    assert main(["export", names_run, "--out", str(tmp_path / "mydata.onnx")]) == 2
+    assert "mydata.json is there and is not an rnnkit export's JSON" in capsys.readouterr().err
+    assert (tmp_path / "mydata.json").read_text() == '{"mine": 1}\n' and not (tmp_path / "mydata.onnx").exists()
+    (tmp_path / "theirs.onnx").write_bytes(b"someone's graph")
+    assert main(["export", names_run, "--out", str(tmp_path / "theirs.onnx")]) == 2
+    assert (tmp_path / "theirs.onnx").read_bytes() == b"someone's graph" and not (tmp_path / "theirs.json").exists()
+    out = tmp_path / "model.onnx"
+    assert main(["export", names_run, "--out", str(out)]) == 0 and out.exists()
+    assert main(["export", names_run, "--out", str(out)]) == 0  # again: its own files
+    assert main(["export", shared_runs(tmp_path_factory)["pairs"], "--out", str(out)]) == 0
+    assert sorted(p.name for p in tmp_path.glob("model*")) == ["model.decoder.onnx", "model.encoder.onnx", "model.json"]
+    capsys.readouterr()
+
+
 def serving_snippets() -> tuple[str, dict[str, str]]:
     """The Python blocks of docs/serving.md: the shared one, and one per model kind."""
     text = (Path(__file__).resolve().parents[1] / "docs" / "serving.md").read_text(encoding="utf-8")

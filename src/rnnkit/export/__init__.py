@@ -139,6 +139,7 @@ def export_run(run_path, out, weights: str = "best", check: bool = True) -> dict
         raise UsageError(f"--out {out}: give a file name ending in .onnx")
     if not out.parent.is_dir():
         raise FileNotFoundError(f"--out {out}: no such directory {out.parent}")
+    previous = _previous_export(out)
     task, model, config, _ = open_run(run_path, weights, "cpu")
     graphs = export_model(model)
     differences = {}
@@ -154,7 +155,29 @@ def export_run(run_path, out, weights: str = "best", check: bool = True) -> dict
     contents = {p: graphs[role].SerializeToString() for role, p in paths.items()}
     contents[sidecar] = (json.dumps(info, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
     _write_all(contents)
+    for name in (previous or {}).get("files", {}).values():  # an earlier export's graphs this one did not replace
+        stale = out.parent / Path(str(name)).name
+        if stale not in contents and stale.suffix == ".onnx" and stale.exists():
+            stale.unlink()
     return {"files": [str(p) for p in contents], "differences": differences}
+
+
+def _previous_export(out: Path) -> dict | None:
+    """The JSON of an earlier export to ``out`` (None when there was none). An export replaces its
+    own files; a ``.json`` beside ``out`` that is not an export's, or an ``.onnx`` with no export
+    JSON beside it, is someone else's and is refused (``UsageError``), never overwritten."""
+    sidecar = out.with_suffix(".json")
+    if not sidecar.exists():
+        if out.exists():
+            raise UsageError(f"--out {out}: the file is there and is not an rnnkit export (no {sidecar.name} beside it); choose another --out")
+        return None
+    try:
+        info = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        info = None
+    if not (isinstance(info, dict) and "rnnkit" in info and isinstance(info.get("files"), dict)):
+        raise UsageError(f"--out {out}: {sidecar} is there and is not an rnnkit export's JSON, which the export would write over; choose another --out")
+    return info
 
 
 def _write_all(contents: dict[Path, bytes]) -> None:
