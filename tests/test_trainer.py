@@ -199,6 +199,20 @@ def test_a_folder_of_the_users_is_never_taken_for_a_run_to_start_over(tmp_path):
     assert start("lm", {"train": [str(data)], **LM}, tmp_path / "empty")[1]["finished"]
 
 
+def test_a_resume_from_another_folder_says_where_the_runs_relative_paths_start(tmp_path, monkeypatch):
+    from rnnkit.runs import resume, start
+
+    (tmp_path / "project").mkdir()
+    names(tmp_path / "project" / "n.txt")
+    monkeypatch.chdir(tmp_path / "project")
+    start("lm", {"train": ["n.txt"], **LM, "stop_at_step": 2}, tmp_path / "run")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UsageError, match=rf"^n.txt: no such file here; the run's data paths are relative to {tmp_path / 'project'}, where its training started: resume from there$"):
+        resume(tmp_path / "run", {"progress": False})
+    monkeypatch.chdir(tmp_path / "project")
+    assert resume(tmp_path / "run", {"progress": False})[1]["finished"]
+
+
 def test_resume_changes_only_the_settings_it_may_and_records_them(tmp_path):
     from rnnkit.runs import resume, start
 

@@ -9,6 +9,7 @@ belong to the task's data settings, the model or the trainer, and ``split_config
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import sys
@@ -181,6 +182,7 @@ def start(task_kind: str, values: dict, run_path: str | Path | None = None, sour
             config = {
                 "rnnkit": __version__,
                 "task": task_kind,
+                "started_in": os.getcwd(),  # where the data's relative paths start (a resume elsewhere is told)
                 "data": task.data_dict(),
                 "split": split_record,
                 "model": {"kind": task.model_kind, **model_config},
@@ -231,6 +233,7 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
     training = TrainingConfig.from_dict({**config["training"], "stop_at_step": None, "time_limit": None, **overrides})
     training.check()
     task_class = TASKS[config["task"]]
+    _check_started_here(config)
     task, split_record = task_class.prepare(task_class.data_config(config["data"]), seed=training.seed)
     check_recorded(task.lm_features, config)
     if split_record.get("train_fingerprint") != config["split"].get("train_fingerprint"):
@@ -245,6 +248,19 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
             config["training"].update(lasting)
             run.write_json("config.json", config)
         return run, Trainer(task, model, training, run).fit(resume=True)
+
+
+def _check_started_here(config: dict) -> None:
+    """A run's data paths are as its training command gave them, relative to the folder it started
+    in. A resume from another folder, where such a path names no file but does from there, is a
+    one-line ``UsageError`` saying where to resume from (not the reader's bare "no such file")."""
+    started = config.get("started_in")
+    if not started or Path(started).resolve() == Path.cwd().resolve():
+        return
+    for value in config["data"].values():
+        for path in value if isinstance(value, list) else [value]:
+            if isinstance(path, str) and path and not Path(path).is_absolute() and not Path(path).exists() and (Path(started) / path).exists():
+                raise UsageError(f"{path}: no such file here; the run's data paths are relative to {started}, where its training started: resume from there")
 
 
 def run_config(run: RunDir, sections: tuple[str, ...]) -> dict:
