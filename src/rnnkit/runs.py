@@ -104,14 +104,18 @@ def _check_ready(task, model) -> None:
     task.load_state_dict(carried)
 
 
+DEMO_MARK = "rnnkit-demo"  # rnnkit demo's own run folder, which the next demo replaces
+RUN_MARKS = {".lock", DEMO_MARK}  # what rnnkit puts in a run folder before its config.json
+
+
 def _foreign_entries(run: RunDir) -> list[str]:
     """The entries of an existing ``--run`` folder that are not known to be rnnkit's: all of them
-    (but the lock) unless its config.json is an rnnkit run's. Starting over deletes a folder's
+    (but ``RUN_MARKS``) unless its config.json is an rnnkit run's. Starting over deletes a folder's
     entries, so a folder of the user's (a project with its own config.json, the training text) is
     never taken for a run that died before its first checkpoint."""
     if not run.path.is_dir():
         return []
-    entries = sorted(entry.name for entry in run.path.iterdir() if entry.name != ".lock")
+    entries = sorted(entry.name for entry in run.path.iterdir() if entry.name not in RUN_MARKS)
     try:
         config = run.read_json("config.json") if run.exists() else None
     except (OSError, ValueError):

@@ -11,11 +11,9 @@ import importlib.resources
 import shutil
 
 from ..decoding import SamplingOptions
-from ..runs import open_run, start
+from ..runs import DEMO_MARK, open_run, start
 from ..files import RunDir
 from ..errors import UsageError
-
-DEMO_MARK = "rnnkit-demo"
 
 
 def first_names() -> list[str]:
