@@ -106,3 +106,26 @@ def test_json_files_are_strict_json(run):
     run.write_json("summary.json", {"loss": math.nan, "best": math.inf, "rows": [1.0, -math.inf]})
     text = (run.path / "summary.json").read_text()
     assert json.loads(text, parse_constant=lambda c: pytest.fail(f"bare {c}")) == {"loss": None, "best": None, "rows": [1.0, None]}
+
+
+def test_a_full_disk_while_weights_are_written_is_an_os_error_naming_the_file(tmp_path, monkeypatch):
+    """safetensors reports a full disk as its own error type, without the file: the command line
+    would print a traceback. Every weights write goes through files.write_with, which makes it the
+    OSError the command line shows in one line ("PATH: no space left on device")."""
+    import errno
+
+    import safetensors
+
+    from rnnkit.cli import user_message
+    from rnnkit.files import atomic_write, write_with
+
+    def full(path):
+        raise safetensors.SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    for write in (lambda: write_with(full, tmp_path / ".x.tmp", shown=tmp_path / "best.safetensors"), lambda: atomic_write(tmp_path / "best.safetensors", full)):
+        with pytest.raises(OSError) as error:
+            write()
+        assert error.value.errno == errno.ENOSPC and user_message(error.value) == f"{tmp_path / 'best.safetensors'}: no space left on device"
+    assert list(tmp_path.iterdir()) == []  # nothing half-written
+    with pytest.raises(ValueError, match="not an I/O error"):  # other errors pass as they are
+        write_with(lambda path: (_ for _ in ()).throw(ValueError("not an I/O error")), tmp_path / "y")

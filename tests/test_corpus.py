@@ -382,3 +382,25 @@ def test_tokenizing_workers_leave_ctrl_c_to_the_main_process():
     with multiprocessing.get_context("fork").Pool(1, initializer=corpus_module._worker_ignores_interrupts) as pool:
         assert pool.apply(signal.getsignal, (signal.SIGINT,)) == signal.SIG_IGN
     assert signal.getsignal(signal.SIGINT) == before  # the main process's own handling is left as it was
+
+
+def test_scratch_directories_of_processes_killed_with_9_are_removed_by_the_next(tmp_path, monkeypatch):
+    """A kill -9 leaves an eval's or a temporary corpus's scratch directory in the temp folder; the
+    next one made removes those whose process is gone, never one of a live process."""
+    import subprocess
+    import tempfile
+
+    from rnnkit.files import scratch, scratch_directory
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that existed and is gone
+    (tmp_path / f"rnnkit-eval-{dead.pid}-abc").mkdir()
+    (tmp_path / f"rnnkit-eval-{dead.pid}-abc" / "file.ids").write_bytes(b"x")
+    live = tmp_path / f"rnnkit-eval-{os.getppid()}-def"  # the test runner's parent: alive
+    live.mkdir()
+    with scratch("eval") as directory:
+        assert directory.name.startswith(f"rnnkit-eval-{os.getpid()}-") and directory.is_dir()
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted([directory.name, live.name])
+    assert not directory.exists() and live.exists()
+    assert scratch_directory("corpus").parent == tmp_path

@@ -8,11 +8,14 @@ The checkpoints inside a run are ``rnnkit.training.checkpoint``'s; the layout is
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
 import math
 import os
+import re
+import shutil
 import sys
 import tempfile
 import time
@@ -96,13 +99,64 @@ def atomic_write(path: Path, data: bytes | Callable[[Path], None]) -> None:
     try:
         if callable(data):
             os.close(fd)
-            data(Path(tmp))
+            write_with(data, Path(tmp), shown=path)
         else:
             _write_to(fd, data)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def scratch_directory(kind: str) -> Path:
+    """A new temporary directory ``rnnkit-KIND-PID-XXXX`` for this process's scratch files (the
+    caller removes it). A process killed with -9 cannot remove its own: each new one removes those
+    of processes that no longer exist (never one of a process still running)."""
+    root = Path(tempfile.gettempdir())
+    for stale in root.glob(f"rnnkit-{kind}-*-*"):
+        pid = stale.name.split("-")[2]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"rnnkit-{kind}-{os.getpid()}-", dir=root))
+
+
+@contextmanager
+def scratch(kind: str) -> Iterator[Path]:
+    """``scratch_directory(kind)``, removed when the block ends (however it ends)."""
+    directory = scratch_directory(kind)
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def write_with(writer: Callable[[Path], None], path: Path, shown: Path | None = None) -> None:
+    """``writer(path)``, an I/O failure inside it being an ``OSError`` that names the file
+    (``shown``, else ``path``): safetensors reports a full disk as its own error type, and an
+    ``OSError`` may come without a file name; the command line shows either as one line."""
+    shown = str(shown or path)
+    try:
+        writer(path)
+    except OSError as error:
+        if error.filename is None and error.errno is not None:
+            raise OSError(error.errno, error.strerror or str(error), shown) from None
+        raise
+    except Exception as error:
+        if type(error).__name__ != "SafetensorError":
+            raise
+        found = re.search(r"os error (\d+)", str(error))
+        code = int(found.group(1)) if found else errno.EIO
+        raise OSError(code, os.strerror(code), shown) from None
 
 
 def _write_new(path: Path, data: bytes) -> None:

@@ -61,15 +61,21 @@ def render_wav(midi_path: Path, wav_path: Path, rate: int = 22050) -> str:
     import numpy as np
     import pretty_midi
 
+    from ..files import atomic_write
+
     midi = pretty_midi.PrettyMIDI(str(midi_path))
     try:
         audio, how = midi.fluidsynth(fs=rate), "fluidsynth"
     except Exception:  # noqa: BLE001 (no pyfluidsynth or no sound font: fall back)
         audio, how = midi.synthesize(fs=rate), "sine waves (install pyfluidsynth and a sound font for instruments)"
     audio = np.int16(np.clip(audio / max(1e-9, float(np.abs(audio).max())), -1, 1) * 32000)
-    with wave.open(str(wav_path), "wb") as f:
-        f.setnchannels(1)
-        f.setsampwidth(2)
-        f.setframerate(rate)
-        f.writeframes(audio.tobytes())
+
+    def write(path: Path) -> None:
+        with wave.open(str(path), "wb") as f:
+            f.setnchannels(1)
+            f.setsampwidth(2)
+            f.setframerate(rate)
+            f.writeframes(audio.tobytes())
+
+    atomic_write(wav_path, write)  # as the .mid and .png: the old file or the whole new one, never a cut one
     return f"{wav_path}: {len(audio) / rate:.1f} s of audio ({how})"

@@ -57,7 +57,6 @@ import re
 import shutil
 import signal
 import sys
-import tempfile
 import time
 import weakref
 from collections import deque
@@ -68,7 +67,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UsageError
-from ..files import exclusive_lock
+from ..files import exclusive_lock, scratch_directory
 from .text import CORPUS_SETTINGS, split_sizes
 from .textio import BOM, DataError, not_utf8, nul_error, open_bytes, refuse_whole, unreadable
 from .tokenizers import WORD, Tokenizer, make_tokenizer
@@ -730,7 +729,7 @@ def prepare_corpus(data, cache: str | Path | bool | None = None, out: str | Path
                 return Corpus.open(target)
             raise DataError(f"{target}: exists and is not an up-to-date prepared corpus of these files; choose another --out")
     elif cache is False or (cache is None and size < CACHE_FROM_BYTES):
-        directory = Path(tempfile.mkdtemp(prefix="rnnkit-corpus-"))
+        directory = scratch_directory("corpus")
         owner = _Temporary(directory)
         _build(data, sources, directory, progress=progress)
         return Corpus.open(directory, owner)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import tempfile
 
 import numpy as np
 import torch
@@ -40,7 +39,7 @@ from ..decoding import SamplingOptions, sample
 from ..decoding.cache import NEEDS_STREAM as CACHE_NEEDS_STREAM, WINDOWS as CACHE_WINDOWS, ContinuousCache, cached_log_probs, grid_edges as cache_grid_edges, model_loss as cache_model_loss, tune as tune_continuous_cache
 from ..models.losses import token_loss
 from ..metrics import perplexity, shown_perplexity
-from ..files import RunDir
+from ..files import RunDir, scratch
 from ..distributed import SINGLE, barrier, setup
 from ..errors import UsageError
 from ..settings import probability
@@ -278,7 +277,7 @@ class LanguageModelTask(LanguageModelSpec, TaskBase):
         """θ and λ (and N, unless ``window`` is given) of the continuous cache with the lowest loss on
         the text file ``path`` (validation text, tokenized as in training), and the figures there:
         the best grid point's loss and perplexity, the model's alone, the grid."""
-        with tempfile.TemporaryDirectory(prefix="rnnkit-eval-") as directory:
+        with scratch("eval") as directory:
             chunks = list(self.cache_chunks(model, encode_file(path, self.tokenizer, self.vocab, self.data.line_breaks, directory), device))
         windows = [window] if window else CACHE_WINDOWS
         cache, grid = tune_continuous_cache(chunks, windows)
@@ -311,7 +310,7 @@ class LanguageModelTask(LanguageModelSpec, TaskBase):
 
     def evaluate_file(self, model, path: str, device, cache: ContinuousCache | None = None) -> dict:
         """``evaluate`` on a text file, tokenized as in training (``cache``: as ``evaluate_examples``)."""
-        with tempfile.TemporaryDirectory(prefix="rnnkit-eval-") as directory:  # the file's ids, streamed through
+        with scratch("eval") as directory:  # the file's ids, streamed through
             return self.evaluate_examples(model, encode_file(path, self.tokenizer, self.vocab, self.data.line_breaks, directory), device, cache)
 
     def report(self, model, step: int, device) -> list[str]:

@@ -46,7 +46,7 @@ from typing import Callable, NamedTuple
 
 import torch
 
-from ..files import DIR_MODE, FILE_MODE, CheckpointError, RunDir, _fsync_path, _write_new, atomic_write, check_weights_file, file_digest
+from ..files import DIR_MODE, FILE_MODE, CheckpointError, RunDir, _fsync_path, _write_new, atomic_write, check_weights_file, file_digest, write_with
 
 CHECKPOINTS = "checkpoints"
 MANIFEST = "manifest.json"
@@ -128,7 +128,7 @@ class Checkpoints:
             manifest["files"][file] = _read_manifest(source)["files"][file]
             test_point(f"{where}: linked {file}")
         for file, write in writers.items():
-            write(tmp / file)
+            write_with(write, tmp / file, shown=self.root / name / file)  # a full disk: one line naming the file
             os.chmod(tmp / file, FILE_MODE)
             _fsync_path(tmp / file)
             manifest["files"][file] = file_digest(tmp / file)
