@@ -386,3 +386,16 @@ def test_a_test_score_says_which_weights_it_read(runs, tmp_path, capsys):
     assert code == 0 and "(last weights: no validation split" in out + err, out + err
     code, out, err = rnnkit(capsys, "train", "tagger", conll, "--valid", conll, "--test", conll, "--run", tmp_path / "best", *TINY)
     assert code == 0 and "(best weights)" in out + err, out + err
+
+
+@pytest.mark.parametrize("verb,option", [("compose", "--out"), ("compose", "--wav"), ("gradients", "--out"), ("agreement", "--out"), ("inspect", "--out")])
+def test_a_file_to_write_under_a_file_is_refused_where_it_is_parsed(tmp_path, capsys, verb, option):
+    """An output under a path that is a file fails before any work (gradients trains three models
+    first), in one line saying what is wrong ("not a folder"), not "file exists" afterwards."""
+    (tmp_path / "afile").write_text("mine\n")
+    run = [] if verb in ("gradients", "agreement") else [str(tmp_path / "no-run-needed")]
+    with pytest.raises(SystemExit) as exit:
+        main([verb, *run, option, str(tmp_path / "afile" / "x.out")])
+    err = capsys.readouterr().err
+    assert exit.value.code == 2 and len(err.strip().splitlines()) == 1
+    assert f"argument {option}: {tmp_path / 'afile' / 'x.out'}: {tmp_path / 'afile'} is a file, not a folder" in err

@@ -15,6 +15,23 @@ from ..settings import (  # noqa: F401  (the types live with the settings that u
 )
 
 
+def output_file(text: str) -> str:
+    """A file to write (``--out``, ``--wav``): checked where it is parsed, so that a folder on its
+    way that is a file is one line before any work ("x.png: afile is a file, not a folder"), not an
+    OS error after minutes of training. Missing folders are made when the file is written."""
+    from pathlib import Path
+
+    path = Path(text)
+    if not text or path.is_dir():
+        raise argparse.ArgumentTypeError(f"expected a file name, got {text!r}" + (" (a folder)" if text else ""))
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise argparse.ArgumentTypeError(f"{text}: {parent} is a file, not a folder")
+            break
+    return text
+
+
 def device(text: str) -> str:
     """``--device``: ``auto``, or a device torch knows and this machine has (``cpu``, ``cuda``,
     ``cuda:1``, ``mps``), checked where it is parsed: torch would fail later with its own words

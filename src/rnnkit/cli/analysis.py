@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ._options import nonnegative_int, positive_float, positive_int, seed
+from ._options import nonnegative_int, output_file, positive_float, positive_int, seed
 from ._run_options import add_text_input, hidden_alias, open_verb_run, run_parser, verb_parser
 
 
@@ -39,7 +39,7 @@ def add_parser(subparsers) -> None:
     inspect = run_parser(subparsers, "inspect", ["lm", "tagger", "classifier", "seq2seq"], description="Reads the text "
                          "with the run's model and writes a page of its hidden units and gates over it, ranking the "
                          "units by what they follow (position in the line, inside quotes ...).", text="text to read")  # fmt: skip
-    inspect.add_argument("--out", default="report.html", help="the page to write (default report.html)")
+    inspect.add_argument("--out", default="report.html", type=output_file, help="the page to write (default report.html)")
     inspect.add_argument("--max-chars", type=positive_int, default=3000, help="read at most this many characters (default 3000)")
     inspect.set_defaults(handler=run_inspect)
 
@@ -53,7 +53,7 @@ def add_comparison(parser, train_steps: int, hidden_size: int, hidden_help: str,
     parser.add_argument("--train-steps", type=positive_int, default=train_steps, help=f"training steps per cell (default {train_steps})")
     hidden_alias(parser, "--steps", "train_steps", type=positive_int)
     parser.add_argument("--hidden-size", type=positive_int, default=hidden_size, help=f"{hidden_help} (default {hidden_size})")
-    parser.add_argument("--out", default=out, help=f"the plot (default {out}); {beside}")
+    parser.add_argument("--out", default=out, type=output_file, help=f"the plot (default {out}); {beside}")
     parser.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
 
 

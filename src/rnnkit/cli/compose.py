@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._options import midi_program, nonnegative_int, positive_float, positive_int, seed
+from ._options import midi_program, nonnegative_int, output_file, positive_float, positive_int, seed
 from ._run_options import add_plot, hidden_alias, open_verb_run, run_parser
 
 
@@ -17,7 +17,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--length", type=positive_int, default=64, help="time steps to write (default 64)")
     hidden_alias(parser, "--steps", "length", type=positive_int)  # its name until generated and training steps got names of their own
     parser.add_argument("--until-end", action="store_true", help="voice-token models: stop where the model ends the piece (at most --length)")
-    parser.add_argument("--out", default="song.mid", help="MIDI file to write (with --num N: song-1.mid ... song-N.mid)")
+    parser.add_argument("--out", default="song.mid", type=output_file, help="MIDI file to write (with --num N: song-1.mid ... song-N.mid)")
     parser.add_argument("--num", type=positive_int, default=1, help="how many pieces (default 1)")
     parser.add_argument("--temperature", type=positive_float, default=1.0, help="below 1: safer, above 1: wilder")
     parser.add_argument("--prime", metavar="MIDI", help="a MIDI file whose opening is played first (--prime-steps of it)")
@@ -27,7 +27,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--step-seconds", type=positive_float, default=0.5, help="seconds per time step in the MIDI file (default 0.5: 120 bpm quarters)")
     parser.add_argument("--program", type=midi_program, default=0, help="General MIDI instrument, 0-127 (default 0: piano)")
     add_plot(parser, "the piano roll (with --num N: one per piece, numbered as --out)", old="--png")
-    parser.add_argument("--wav", help="also render audio here (fluidsynth when installed, otherwise sine waves)")
+    parser.add_argument("--wav", type=output_file, help="also render audio here (fluidsynth when installed, otherwise sine waves)")
     parser.add_argument("--seed", type=seed, help="random seed")
 
 
