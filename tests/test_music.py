@@ -160,3 +160,27 @@ def test_a_tiny_temperature_composes_instead_of_failing(tmp_path, representation
     model = build_model(task.model_kind, task.model_config({"hidden_size": 8}))
     pieces = task.compose(model, 6, num=2, temperature=1e-300, seed=0)
     assert len(pieces) == 2 and all(len(piece) <= 6 for piece in pieces)
+
+
+def test_a_wav_render_that_fails_midway_leaves_the_old_file_whole(tmp_path, monkeypatch):
+    """compose --wav writes as the .mid and .png do: a kill or a full disk in the middle of the
+    frames leaves the earlier file as it was (not a cut file whose header claims its full length)."""
+    pytest.importorskip("pretty_midi")
+    import wave
+
+    from rnnkit.cli.compose import render_wav
+    from rnnkit.data.music import write_midi
+
+    write_midi(SONG[:-2], tmp_path / "a.mid")
+    wav = tmp_path / "a.wav"
+    render_wav(tmp_path / "a.mid", wav)
+    before = wav.read_bytes()
+
+    def full_disk(self, data):
+        self._file.write(data[: len(data) // 2])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(wave.Wave_write, "writeframes", full_disk)
+    with pytest.raises(OSError):
+        render_wav(tmp_path / "a.mid", wav)
+    assert wav.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["a.mid", "a.wav"]
