@@ -69,7 +69,7 @@ def check_config_values(parser: argparse.ArgumentParser, values: dict, source: s
     ``batch_size = 0``, ``dropout = nan``, ``lowercase = "false"`` or ``cell = 3`` gets the one-line
     error the command line gives; values are replaced by what the option's type makes of them
     (``hidden_size = "12"`` is 12, as ``--hidden-size 12``)."""
-    actions = {action.dest: action for action in parser._actions if action.option_strings or action.dest != "help"}
+    actions = {action.dest: action for action in parser._actions if action.dest != "help"}
     for key, value in values.items():
         action = actions.get(key)
         if action is None:
