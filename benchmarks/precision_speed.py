@@ -3,18 +3,20 @@
     python benchmarks/precision_speed.py                 # the Penn Treebank model of benchmarks/lm.py
     python benchmarks/precision_speed.py --steps 200 --rounds 5
 
-Each round trains the benchmark's model from scratch for ``--steps`` steps once in each precision,
-the order alternating between rounds so that neither always runs on a warmer or busier machine; a
-first round is a warm-up and is not counted (it also fills the engine autotune cache). Printed: the
-CPU (model name and whether it multiplies bfloat16 natively), ms per step of each precision per
-round, the ratio bf16 / fp32 per round and its median, and each run's validation perplexity after its
-steps (the same seed: the two precisions should be close). ``--precision bf16`` is refused on CPUs
+Each round trains the benchmark's model from scratch for ``--steps`` steps once in each variant —
+fp32; bf16; and bf16 with the fused engine's products outside its time loop kept in float32, as
+before they took autocast's dtype — the order rotating between rounds so that none always runs on
+a warmer or busier machine; a first round is a warm-up and is not counted (it also fills the engine
+autotune cache). Printed: the CPU (model name and whether it multiplies bfloat16 natively), ms per
+step of each variant per round, each one's ratio to fp32 per round and its median, and each run's
+validation perplexity after its steps (the same seed: the variants should be close). ``--precision bf16`` is refused on CPUs
 without native bfloat16 (README, "Speed"), so there this script says so and stops.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import statistics
@@ -27,6 +29,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lm import DATA, FILES, SETTINGS  # noqa: E402  (the benchmark's own model and files)
 
+import rnnkit.engines.fused as fused  # noqa: E402
 from rnnkit.runs import start  # noqa: E402
 from rnnkit.training.trainer import cpu_native_bfloat16  # noqa: E402
 
@@ -56,20 +59,47 @@ def main() -> None:
         settings[key] = json.loads(value)
     with tempfile.TemporaryDirectory() as tmp:
         values = {**FILES[args.benchmark](Path(tmp)), **settings, "progress": False, "time_limit": None, "test": None}  # no test: only training is compared
-        ratios = []
+        ratios: dict[str, list[float]] = {name: [] for name in VARIANTS if name != "fp32"}
         for round_ in range(args.rounds + 1):
-            order = ("fp32", "bf16") if round_ % 2 == 0 else ("bf16", "fp32")
+            names = list(VARIANTS)
+            order = names[round_ % len(names) :] + names[: round_ % len(names)]  # each variant first in turn
             ms, ppl = {}, {}
-            for precision in order:
-                ms[precision], ppl[precision] = train_for(values, precision, args.steps, Path(tmp) / f"run-{round_}-{precision}")
+            for name in order:
+                with variant(name):
+                    ms[name], ppl[name] = train_for(values, VARIANTS[name], args.steps, Path(tmp) / f"run-{round_}-{name}")
+            times = ", ".join(f"{name} {ms[name]:.1f}" for name in names)
             if round_ == 0:
-                print(f"warm-up: fp32 {ms['fp32']:.1f} ms/step, bf16 {ms['bf16']:.1f} ms/step (not counted)", flush=True)
+                print(f"warm-up, ms per step: {times} (not counted)", flush=True)
                 continue
-            ratios.append(ms["bf16"] / ms["fp32"])
-            print(f"round {round_} ({' then '.join(order)}): fp32 {ms['fp32']:.1f} ms/step, bf16 {ms['bf16']:.1f} ms/step, "
-                  f"bf16 / fp32 {ratios[-1]:.3f}; valid perplexity after {args.steps} steps fp32 {ppl['fp32']:.2f}, bf16 {ppl['bf16']:.2f}", flush=True)  # fmt: skip
-    print(f"\nmedian bf16 / fp32 time per step: {statistics.median(ratios):.3f} over {len(ratios)} rounds")
+            for name in ratios:
+                ratios[name].append(ms[name] / ms["fp32"])
+            shown = ", ".join(f"{name} / fp32 {ratios[name][-1]:.3f}" for name in ratios)
+            perplexities = ", ".join(f"{name} {ppl[name]:.2f}" for name in names)
+            print(f"round {round_} ({' then '.join(order)}), ms per step: {times}; {shown}; "
+                  f"valid perplexity after {args.steps} steps: {perplexities}", flush=True)  # fmt: skip
+    print()
+    for name, values_ in ratios.items():
+        print(f"median {name} / fp32 time per step: {statistics.median(values_):.3f} over {len(values_)} rounds")
 
+
+# variant -> the --precision it trains with. "bf16, fp32 engine products" is bf16 as it was before the
+# fused engine ran its products outside the time loop in autocast's dtype: what that change is worth.
+VARIANTS = {"fp32": "fp32", "bf16": "bf16", "bf16-engine-fp32": "bf16"}
+
+
+@contextlib.contextmanager
+def variant(name: str):
+    """The engine as the variant runs it: ``bf16-engine-fp32`` keeps the fused engine's products
+    outside its loop in float32 (autocast's dtype, as the engine reads it, set to float32)."""
+    if name != "bf16-engine-fp32":
+        yield
+        return
+    original = fused.autocast_dtype_on
+    fused.autocast_dtype_on = lambda device: torch.float32
+    try:
+        yield
+    finally:
+        fused.autocast_dtype_on = original
 
 if __name__ == "__main__":
     main()

@@ -244,3 +244,37 @@ def test_native_flat_weights_add_no_autograd_nodes_over_torch(monkeypatch):
         ours = Recurrent.from_torch(theirs, engine="native")
         x = torch.randn(3, 2, 4)
         assert native_host.autograd_nodes(ours(x)[0]) <= native_host.autograd_nodes(theirs(x)[0])
+
+
+@pytest.mark.parametrize("kind,options", CELL_CONFIGS, ids=CELL_IDS)
+def test_under_autocast_the_fused_engine_multiplies_outside_its_loop_in_bfloat16(fused_loops, monkeypatch, kind, options):
+    """Under CPU autocast (bfloat16) the products outside the time loop — the input product, dx and
+    the weight gradients — run in bfloat16, as autocast runs a linear layer, and the loop stays
+    float32: outputs, states and gradients come back float32, within bfloat16's rounding (8 bits)
+    of the reference engine's, and measurably off float32's (so the bfloat16 path ran)."""
+    calls = []
+    product = fused.product
+    monkeypatch.setattr(fused, "product", lambda a, b, dtype: calls.append(dtype) or product(a, b, dtype))
+    reference, layer = twin_layers(kind, options, "fused", bidirectional=True, num_layers=2, dtype=torch.float32)
+    torch.manual_seed(3)
+    x = torch.randn(T, B, 5, requires_grad=True)
+    state = random_state(reference, B, torch.float32)
+    lengths = LENGTHS["ragged"]
+    expected = run_with_grads(reference, x, lengths, state)
+
+    def fused_run(precision):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            return run_with_grads(layer, x, lengths, state)
+
+    def relative(tensors):  # the largest relative (Frobenius) error of any output or gradient
+        return max(((g - e).norm() / e.norm()).item() for g, e in zip(tensors, expected) if e.norm() > 0)
+
+    exact = fused_run("fp32")
+    assert set(calls) == {torch.float32}
+    calls.clear()
+    got = fused_run("bf16")
+    assert set(calls) == {torch.bfloat16}  # the input product, dx, dW_x and the recurrent weight gradients
+    assert len(calls) >= 2 * 2 * 4  # per layer and direction
+    assert all(t.dtype == torch.float32 for t in got)
+    assert relative(got) < 0.03, relative(got)  # bfloat16's 2^-8 per factor, through two layers and both directions
+    assert relative(got) > 30 * max(relative(exact), 1e-7)  # float32's own rounding is about 1e-7

@@ -8,7 +8,11 @@ What makes it fast, for every cell:
 * each step does one recurrent product (two for ``gru``, whose relevance gate must be known before
   the candidate's product) and its element-wise work, in the backward pass too;
 * the weight gradients are products after the loop: ``dW_a = Σ_t dpre<t>ᵀ a<t-1>`` as one
-  ``(T·B, G·n_a)ᵀ @ (T·B, n_a)`` product, and likewise ``dW_x``, ``db`` and ``dx``.
+  ``(T·B, G·n_a)ᵀ @ (T·B, n_a)`` product, and likewise ``dW_x``, ``db`` and ``dx``;
+* under autocast those products outside the time loop (the input product, the weight gradients
+  and ``dx``) run in autocast's dtype, as autocast runs a linear layer (``product``), while the
+  time loop, its states and the gradients it carries stay in the parameters' precision: on a CPU
+  with native bfloat16 these big products are most of the engine's arithmetic.
 
 The pieces: this module holds, per cell kind, a ``Kernel`` that allocates the buffers, runs the
 time loops and does the products after them, plus the autograd glue and the engine. The time loops
@@ -75,6 +79,7 @@ class Kernel:
         self.sizes = sizes  # rows still running at each step
         self.forward_buffers: list[Tensor] = []
         self.backward_buffers: list[Tensor] = []
+        self.products: torch.dtype | None = None  # the dtype of the products after the loop (None: the loop's)
 
     @staticmethod
     def params(cell: Cell) -> tuple[Tensor, ...]:
@@ -145,6 +150,11 @@ class Kernel:
         self.saved = C, x_proj, aux, params[0]
         return C[1:], (self.final(C),)
 
+    def weight_grad(self, d_pre: Tensor, inputs: Tensor, columns: slice = slice(None)) -> Tensor:
+        """Σ_t d_pre<t>[:, columns]ᵀ inputs<t> as one product: (T, B, m), (T, B, n) -> (m', n)."""
+        T, B = inputs.shape[:2]
+        return product(d_pre.view(T * B, -1)[:, columns].t(), inputs.reshape(T * B, -1), self.products or d_pre.dtype)
+
     def final(self, S: Tensor) -> Tensor:
         """Each sequence's state at its own last real step, from a (T + 1, B, n) state buffer."""
         if self.lengths is None:
@@ -152,10 +162,13 @@ class Kernel:
         return S[self.lengths, torch.arange(S.shape[1], device=S.device)]
 
 
-def weight_grad(d_pre: Tensor, inputs: Tensor, columns: slice = slice(None)) -> Tensor:
-    """Σ_t d_pre<t>[:, columns]ᵀ inputs<t> as one product: (T, B, m), (T, B, n) -> (m', n)."""
-    T, B = inputs.shape[:2]
-    return d_pre.view(T * B, -1)[:, columns].t().mm(inputs.reshape(T * B, -1))
+def product(a: Tensor, b: Tensor, dtype: torch.dtype) -> Tensor:
+    """a @ b, (m, k) @ (k, n) -> (m, n) in a's dtype, multiplied in ``dtype``: autocast's lower
+    precision (bfloat16, float16) rounds both factors and the result, as it does for a linear layer;
+    the accumulation is float32 in oneDNN's, MKL's and cuBLAS's kernels."""
+    if dtype == a.dtype:
+        return a.mm(b)
+    return a.to(dtype).mm(b.to(dtype)).to(a.dtype)
 
 
 class RNNKernel(Kernel):
@@ -174,7 +187,7 @@ class RNNKernel(Kernel):
         DA = self.state_gradients(d_out, d_final[0])
         d_pre = self.work(*d_out.shape, like=d_out, backward=True)
         self.loops.rnn_backward(A, W_a, DA, d_pre, self.sizes, self.relu)
-        return d_pre, (weight_grad(d_pre, A[:-1]),), (DA[0].clone(),)
+        return d_pre, (self.weight_grad(d_pre, A[:-1]),), (DA[0].clone(),)
 
 
 class SimpleGRUKernel(Kernel):
@@ -192,7 +205,7 @@ class SimpleGRUKernel(Kernel):
         DC = self.state_gradients(d_out, d_final[0])
         d_pre = self.work(*G.shape, like=d_out, backward=True)
         self.loops.gru_simple_backward(G, C, W_a, DC, d_pre, self.sizes)
-        return d_pre, (weight_grad(d_pre, C[:-1]),), (DC[0].clone(),)
+        return d_pre, (self.weight_grad(d_pre, C[:-1]),), (DC[0].clone(),)
 
 
 class GRUKernel(Kernel):
@@ -208,7 +221,7 @@ class GRUKernel(Kernel):
         d_pre = self.work(*G.shape, like=d_out, backward=True)
         self.loops.gru_backward(G, C, RC, W_a, DC, d_pre, self.sizes)
         ur, cand = slice(0, 2 * self.n), slice(2 * self.n, None)  # blocks [u r] see c<t-1>, block c sees Γr * c<t-1>
-        dW_a = torch.cat([weight_grad(d_pre, C[:-1], ur), weight_grad(d_pre, RC, cand)])
+        dW_a = torch.cat([self.weight_grad(d_pre, C[:-1], ur), self.weight_grad(d_pre, RC, cand)])
         return d_pre, (dW_a,), (DC[0].clone(),)
 
 
@@ -232,7 +245,7 @@ class GRUCuDNNKernel(Kernel):
         d_h = self.work(*G.shape, like=d_out, backward=True)
         d_xc = self.work(*d_out.shape, like=d_out, backward=True)
         self.loops.gru_cudnn_backward(G, C, HC, W_a, DC, d_h, d_xc, self.sizes)
-        dW_a, d_b_cc = weight_grad(d_h, C[:-1]), d_h[..., 2 * n :].sum(dim=(0, 1))
+        dW_a, d_b_cc = self.weight_grad(d_h, C[:-1]), d_h[..., 2 * n :].sum(dim=(0, 1))
         d_h[..., 2 * n :] = d_xc  # d_h becomes the gradient of x_proj: [dpre_r, dpre_u, dpre_c]
         return d_h, (dW_a, d_b_cc), (DC[0].clone(),)
 
@@ -262,7 +275,7 @@ class LSTMKernel(Kernel):
         carry_c = d_final[1].clone()  # dc<t> from the future; rows not yet running keep dc_final
         d_pre = self.work(*G.shape, like=d_out, backward=True)
         self.loops.lstm_backward(G, C, TC, W_a, peephole, DA, carry_c, d_pre, self.sizes)
-        d_params = (weight_grad(d_pre, A[:-1]),)
+        d_params = (self.weight_grad(d_pre, A[:-1]),)
         if peephole is not None:
             dp4 = d_pre.view(T, B, 4, n)
             d_uf = (dp4[:, :, :2] * C[:-1].unsqueeze(2)).sum(dim=(0, 1))  # Σ dpre_u,f c<t-1>: (2, n_a)
@@ -289,7 +302,10 @@ class _FusedRecurrence(torch.autograd.Function):
     def forward(ctx, kernel: Kernel, n_params: int, x: Tensor, W_x: Tensor, b: Tensor, *tensors: Tensor):
         T, B, n_x = x.shape
         x_proj = kernel.work(T, B, W_x.shape[0], like=x)
-        torch.addmm(b, x.reshape(T * B, n_x), W_x.t(), out=x_proj.view(T * B, -1))  # Wx x<t> + b, every step
+        if kernel.products is None:
+            torch.addmm(b, x.reshape(T * B, n_x), W_x.t(), out=x_proj.view(T * B, -1))  # Wx x<t> + b, every step
+        else:
+            torch.add(b, product(x.reshape(T * B, n_x), W_x.t(), kernel.products), out=x_proj.view(T * B, -1))
         out, final = kernel.forward(x_proj, tensors[:n_params], tensors[n_params:])
         if kernel.keep_for_backward:
             ctx.kernel = kernel
@@ -306,8 +322,9 @@ class _FusedRecurrence(torch.autograd.Function):
         T, B, n_x = x.shape
         d_pre = d_x_proj.reshape(T * B, -1)
         needs = ctx.needs_input_grad
-        dx = d_pre.mm(W_x).view(T, B, n_x) if needs[2] else None
-        dW_x = d_pre.t().mm(x.reshape(T * B, n_x)) if needs[3] else None
+        products = ctx.kernel.products or d_pre.dtype
+        dx = product(d_pre, W_x, products).view(T, B, n_x) if needs[2] else None
+        dW_x = product(d_pre.t(), x.reshape(T * B, n_x), products) if needs[3] else None
         db = d_pre.sum(dim=0) if needs[4] else None
         ctx.kernel.release(backward_only=True)
         return (None, None, dx, dW_x, db, *d_params, *d_state0)
@@ -335,23 +352,27 @@ class FusedEngine(DirectionalEngine):
         return out.index_select(1, restore), [tuple(s.index_select(0, restore) for s in f) for f in finals]
 
     def autocast_dtype(self, cell: Cell, device: torch.device) -> torch.dtype:
-        """The precision this engine computes in under autocast. The torch-op and compiled loops
-        keep the parameters' precision (cuDNN, the native engine, is their mixed-precision path)."""
+        """The precision this engine's time loop computes in under autocast. The torch-op and
+        compiled loops keep the parameters' precision; only the products outside the loop take
+        autocast's dtype (``product``)."""
         return cell.weight.dtype
 
     def run_direction(self, cell, x, lengths, state):
         dtype = cell.weight.dtype
         if torch.is_autocast_enabled(x.device.type):
             dtype = self.autocast_dtype(cell, x.device)
+            products = autocast_dtype_on(x.device) if dtype == torch.float32 else dtype  # autocast lowers float32 only
             with torch.autocast(x.device.type, enabled=False):
-                return self._run(cell, x.to(dtype), lengths, tuple(s.to(dtype) for s in state), dtype)
+                return self._run(cell, x.to(dtype), lengths, tuple(s.to(dtype) for s in state), dtype, products)
         return self._run(cell, x, lengths, state, dtype)
 
-    def _run(self, cell, x, lengths, state, dtype):
-        """One direction in ``dtype``: parameters in another dtype enter through differentiable casts."""
+    def _run(self, cell, x, lengths, state, dtype, products=None):
+        """One direction in ``dtype``: parameters in another dtype enter through differentiable casts.
+        ``products``: the dtype of the products outside the time loop, when not ``dtype``."""
         T, B = x.shape[:2]
         sizes = [B] * T if lengths is None else batch_sizes(lengths, T)
         kernel = KERNELS[cell.kind](cell, lengths, sizes, self.loops_for(x))
+        kernel.products = None if products == dtype else products
         params = tuple(p.to(dtype) for p in kernel.params(cell))
         W_x, b = cell.weight_x.to(dtype), cell.bias.to(dtype)
         inputs = (x, W_x, b, *params, *state)
@@ -383,10 +404,7 @@ class TritonEngine(FusedEngine):
     def autocast_dtype(self, cell, device):
         """Under autocast the Triton loops run in autocast's dtype (float16 or bfloat16), accumulating
         in float32; the float32 parameters are cast on the way in and get float32 gradients."""
-        get = getattr(torch, "get_autocast_dtype", None)
-        if get is not None:
-            return get(device.type)
-        return torch.get_autocast_gpu_dtype() if device.type == "cuda" else torch.get_autocast_cpu_dtype()
+        return autocast_dtype_on(device)
 
     def loops_for(self, x: Tensor) -> ModuleType:
         reason = self.unavailable_on(x.device)
@@ -417,6 +435,14 @@ class PersistentTritonEngine(TritonEngine):
         from .triton import persistent as triton_persistent
 
         return triton_persistent
+
+
+def autocast_dtype_on(device: torch.device) -> torch.dtype:
+    """The dtype autocast lowers products to on ``device``'s type (bfloat16 or float16)."""
+    get = getattr(torch, "get_autocast_dtype", None)
+    if get is not None:
+        return get(device.type)
+    return torch.get_autocast_gpu_dtype() if device.type == "cuda" else torch.get_autocast_cpu_dtype()
 
 
 def triton_available() -> bool:
