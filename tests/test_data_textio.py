@@ -72,6 +72,39 @@ def test_a_nul_character_names_file_line_and_column(tmp_path):
             read(nul)
 
 
+def test_a_bom_at_the_start_of_any_line_is_dropped_as_files_joined_with_cat_have_them(tmp_path, monkeypatch):
+    """``cat a.txt b.txt`` of two files saved by Windows editors puts b's BOM at the start of a line
+    in the middle: it is not text there either, for the whole-file, streamed and corpus readers."""
+    from rnnkit.data.corpus import byte_pieces
+
+    path = tmp_path / "joined.txt"
+    path.write_bytes(b"\xef\xbb\xbfone two\r\n\xef\xbb\xbfthree\rfour \xef\xbb\xbfkept inside\n\xef\xbb\xbf\n")
+    expected = ["one two", "three", "four \ufeffkept inside", ""]
+    assert read_lines(path) == expected
+    monkeypatch.setattr(textio, "_CHUNK", 3)  # the BOMs cut across the streamed pieces
+    assert list(iter_lines(path)) == expected
+    assert b"".join(byte_pieces(path, piece_bytes=4)).decode().split("\n")[:-1] == expected
+
+
+@pytest.mark.parametrize("data,says", [
+    (b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03", r"f.txt: a gzip-compressed file, not UTF-8 text; decompress it first: gunzip -k .*f.txt$"),
+    (b"BZh91AY&SY\xff\x00", r"f.txt: a bzip2-compressed file"),
+    (b"PK\x03\x04\x14\x00\x00\x00\x08\x00\xff", r"f.txt: a zip archive"),
+    ("one\ntwo\n".encode("utf-16"), r"f.txt: UTF-16 \(it starts with UTF-16's byte-order mark\), not UTF-8 text; convert it: iconv -f UTF-16 -t UTF-8"),
+    ("one\n".encode("utf-32"), r"f.txt: UTF-32 "),
+])  # fmt: skip
+def test_compressed_and_utf16_files_are_refused_saying_what_they_are(tmp_path, data, says):
+    from rnnkit.data.corpus import text_pieces
+
+    path = tmp_path / "f.txt"
+    path.write_bytes(data)
+    for read in (read_text, read_lines, lambda p: list(iter_lines(p)), lambda p: list(text_pieces(p))):
+        with pytest.raises(DataError, match=says):
+            read(path)
+    path.write_bytes(b"BZh is how this text starts\n")  # the first bytes are looked at only once decoding failed
+    assert read_lines(path) == ["BZh is how this text starts"]
+
+
 def test_missing_files_and_folders_are_one_line_errors(tmp_path):
     with pytest.raises(DataError, match=r"nothere.txt: no such file"):
         read_text(tmp_path / "nothere.txt")

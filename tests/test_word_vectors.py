@@ -144,3 +144,38 @@ def test_word_vectors_from_the_command_line(tmp_path, capsys):
     assert main(["train", "tagger", str(tmp_path / "t.conll"), "--run", str(tmp_path / "tag"), "--word-vectors", str(tmp_path / "bad.vec")]) == 2
     assert "bad.vec:2: expected a word and 3 values, found 2 values" in capsys.readouterr().err
     assert not (tmp_path / "tag").exists()
+
+
+def test_the_format_is_told_by_the_bytes_not_the_name(tmp_path):
+    """word2vec writes text to ``vectors.bin`` with ``-binary 0``: read as text, whatever the name,
+    and a binary file without ``.bin`` read as binary; a Latin-1 byte in a text file is the text
+    layer's one-line error, never a reason to read the file as binary (garbage vectors)."""
+    check_rows(read_word_vectors(write_text(tmp_path / "vectors.bin"), VOCAB))
+    check_rows(read_word_vectors(write_binary(tmp_path / "vectors"), VOCAB))
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes(open(write_text(tmp_path / "v.txt"), "rb").read() + b"caf\xe9 1 2 3\n")
+    with pytest.raises(DataError, match=r"latin1.txt:6: not UTF-8 text \(byte 0xe9 at column 4\)"):
+        read_word_vectors(latin1, VOCAB)
+
+
+def test_text_files_as_tools_write_them(tmp_path):
+    """Tabs between the word and its values; GloVe 840B's words with spaces (the values are the last D
+    fields); a gzip file whatever the case of its name, with any line end (the text layer's rules)."""
+    tabs = tmp_path / "tabs.txt"
+    tabs.write_text("".join(f"{w}\t" + " ".join(map(str, v)) + "\n" for w, v in VECTORS.items()))
+    check_rows(read_word_vectors(tabs, VOCAB))
+    spaces = tmp_path / "spaces.txt"
+    spaces.write_text(open(write_text(tmp_path / "v.txt", header=False)).read() + ". . . 7 8 9\n")
+    vectors = read_word_vectors(spaces, [*VOCAB, ". . ."])
+    assert vectors.found.tolist()[-1] and vectors.vectors[-1].tolist() == [7.0, 8.0, 9.0]
+    assert vectors.vectors[4].tolist() == VECTORS["Paris"]
+    packed = tmp_path / "V.TXT.GZ"
+    packed.write_bytes(gzip.compress(open(write_text(tmp_path / "v.txt"), "rb").read().replace(b"\n", b"\r")))
+    check_rows(read_word_vectors(packed, VOCAB))
+
+
+def test_a_file_with_none_of_the_vocabulary_is_refused(tmp_path):
+    path = tmp_path / "other.txt"
+    path.write_text("x 1 2 3\ny 4 5 6\n")
+    with pytest.raises(DataError, match=r"other.txt: none of the vocabulary's 4 words is in it"):
+        read_word_vectors(path, VOCAB)

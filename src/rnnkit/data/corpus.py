@@ -69,7 +69,7 @@ import numpy as np
 from ..errors import UsageError
 from ..files import exclusive_lock, scratch_directory
 from .text import CORPUS_SETTINGS, split_sizes
-from .textio import BOM, DataError, not_utf8, nul_error, open_bytes, refuse_whole, unreadable
+from .textio import BOM, DataError, not_text, not_utf8, nul_error, open_bytes, refuse_whole, unreadable
 from .tokenizers import WORD, Tokenizer, make_tokenizer
 from .vocab import Vocabulary
 
@@ -268,20 +268,21 @@ class SeenLines:
 # -- reading text in pieces ---------------------------------------------------------------------------------
 # white space other than a line break, as UTF-8 bytes: the characters str.isspace accepts
 SPACE_BYTES = rb"(?:[\t\x0b\x0c\x1c-\x1f ]|\xc2[\x85\xa0]|\xe1\x9a\x80|\xe2\x80[\x80-\x8a\xa8\xa9\xaf]|\xe2\x81\x9f|\xe3\x80\x80)"
+BOM_BYTES = BOM.encode()
 BLANK_AFTER_BREAK = re.compile(rb"\n(?=" + SPACE_BYTES + rb"*\n)")  # a line break before a blank line
 BLANK_BODY = re.compile(rb"\n" + SPACE_BYTES + rb"*(?=\n)")  # a blank line's body and the break before it
 LEADING_BLANKS = re.compile(rb"(?:" + SPACE_BYTES + rb"*\n)*")
 
 
 def byte_pieces(path: str | Path, on_bytes=None, piece_bytes: int | None = None) -> Iterator[bytes]:
-    """The bytes of a file in pieces of whole lines, each ending in ``\\n``: a leading BOM dropped,
-    LF / CRLF / lone CR all written ``\\n`` (the rules of ``rnnkit.data.textio``; on bytes, since
+    """The bytes of a file in pieces of whole lines, each ending in ``\\n``: a BOM at the start of
+    the file or of any line dropped, LF / CRLF / lone CR all written ``\\n`` (the rules of ``rnnkit.data.textio``; on bytes, since
     neither byte occurs inside a UTF-8 sequence), a missing final line break added. A piece is cut
     after a line break; a CR that ends a read waits for the next, which may start with its LF.
     ``on_bytes(n)`` is told how many bytes were read. Not decoded: see ``text_pieces``."""
     path = Path(path)
     with open_bytes(path) as handle:
-        pending, first = b"", True
+        pending = b""
         while True:
             data = handle.read(piece_bytes or PIECE_BYTES)
             if on_bytes and data:
@@ -293,10 +294,9 @@ def byte_pieces(path: str | Path, on_bytes=None, piece_bytes: int | None = None)
                     pending = block
                     continue
                 block, pending = block[:cut], block[cut:]
-            if first:
-                block, first = block.removeprefix(BOM.encode()), False
             if block:
                 block = block.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+                block = block.removeprefix(BOM_BYTES).replace(b"\n" + BOM_BYTES, b"\n")  # a block starts a line
                 yield block if block.endswith(b"\n") else block + b"\n"
             if not data:
                 return
@@ -826,9 +826,9 @@ def _check_utf8(block: bytes, name: str, lines_before: int) -> None:
         try:
             block.decode("utf-8")
         except UnicodeDecodeError as error:
-            raise not_utf8(name, block, error, lines_before) from None
+            raise (lines_before == 0 and not_text(name, block) or not_utf8(name, block, error, lines_before)) from None
     if b"\x00" in block:  # a UTF-16 or binary file
-        raise nul_error(name, block.decode("utf-8"), lines_before)
+        raise (lines_before == 0 and not_text(name, block) or nul_error(name, block.decode("utf-8"), lines_before))
 
 
 def _in_order(work, jobs: Iterable[tuple], pool) -> Iterator:

@@ -6,7 +6,10 @@ read text through these functions, so that all of them follow the same rules:
   line and the column, never text replaced by ``\\ufffd`` or a ``UnicodeDecodeError``;
 * a NUL character is a ``DataError`` too: no text file holds one, and a UTF-16 file of ASCII text
   (every other byte NUL) or a binary file would otherwise decode as "UTF-8" and train on garbage;
-* a leading byte-order mark (U+FEFF, which Windows editors write) is dropped: it is not text;
+* a byte-order mark (U+FEFF, which Windows editors write) at the start of the text, or of any line
+  (files joined with ``cat``, each with its own), is dropped: it is not text;
+* a compressed file (gzip, bzip2, xz, zip) or UTF-16/32 text is refused naming what it is and how to
+  convert it, not as "bytes that are not UTF-8";
 * LF, CRLF and a lone CR (classic Mac OS, some spreadsheet exports) are all line breaks; nothing
   else is (unlike ``str.splitlines``, a U+2028 or a form feed inside a line stays in that line);
 * a missing file, a directory or an unreadable file is a one-line ``DataError``.
@@ -21,7 +24,7 @@ import codecs
 import os
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO, NoReturn
 from pathlib import Path
 
@@ -73,6 +76,33 @@ def unreadable(path: str | os.PathLike, error: OSError) -> DataError:
     return DataError(f"{path}: {reason or f'cannot be read ({error.strerror or type(error).__name__})'}")
 
 
+# what a file that is not UTF-8 text often is, told by its first bytes, and how to make it text;
+# checked only once decoding has failed (so a text that happens to start "BZh" is never refused)
+NOT_TEXT = ((b"\x1f\x8b", "a gzip-compressed file", "decompress it first: gunzip -k {name}"),
+            (b"BZh", "a bzip2-compressed file", "decompress it first: bunzip2 -k {name}"),
+            (b"\xfd7zXZ\x00", "an xz-compressed file", "decompress it first: unxz -k {name}"),
+            (b"PK\x03\x04", "a zip archive", "unzip it first: unzip {name}"),
+            (b"\xff\xfe\x00\x00", "UTF-32 (it starts with UTF-32's byte-order mark)", "convert it: iconv -f UTF-32 -t UTF-8 {name} > {stem}-utf8.txt"),
+            (b"\xff\xfe", "UTF-16 (it starts with UTF-16's byte-order mark)", "convert it: iconv -f UTF-16 -t UTF-8 {name} > {stem}-utf8.txt"),
+            (b"\xfe\xff", "UTF-16 (it starts with UTF-16's byte-order mark)", "convert it: iconv -f UTF-16 -t UTF-8 {name} > {stem}-utf8.txt"))  # fmt: skip
+
+
+def not_text(name: str, data: bytes) -> DataError | None:
+    """The one-line error for a file whose first bytes say it is compressed or UTF-16/32, or None."""
+    for magic, what, fix in NOT_TEXT:
+        if data.startswith(magic):
+            return DataError(f"{name}: {what}, not UTF-8 text; {fix.format(name=name, stem=Path(name).stem)}")
+    return None
+
+
+def without_boms(text: str) -> str:
+    """``text`` without the byte-order marks that start it or any of its lines."""
+    text = text.removeprefix(BOM)
+    if BOM in text:
+        text = text.replace("\n" + BOM, "\n").replace("\r" + BOM, "\r")
+    return text
+
+
 def not_utf8(name: str, data: bytes, error: UnicodeDecodeError, lines_before: int = 0) -> DataError:
     """The error for the first undecodable byte of ``data`` (a file's bytes, or a piece of them
     that ``lines_before`` lines precede): its line (all three line breaks count) and its column
@@ -91,14 +121,14 @@ def nul_error(name: str, text: str, lines_before: int = 0) -> DataError:
 
 
 def decode(data: bytes, name: str = "<bytes>") -> str:
-    """Bytes to text by the rules above (strict UTF-8, no NUL, leading BOM dropped); ``name`` is for errors."""
+    """Bytes to text by the rules above (strict UTF-8, no NUL, BOMs at line starts dropped); ``name`` is for errors."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise not_utf8(name, data, error) from None
-    text = text.removeprefix(BOM)
+        raise (not_text(name, data) or not_utf8(name, data, error)) from None
+    text = without_boms(text)
     if "\x00" in text:
-        raise nul_error(name, text)
+        raise not_text(name, data) or nul_error(name, text)
     return text
 
 
@@ -146,28 +176,33 @@ def iter_lines(source: str | os.PathLike) -> Iterator[str]:
         yield from read_lines(source)
         return
     path = Path(source)
-    handle = open_bytes(path)
+    with open_bytes(path) as handle:
+        yield from stream_lines(handle, str(path), whole=path.read_bytes)
+
+
+def stream_lines(handle: BinaryIO, name: str, whole: Callable[[], bytes]) -> Iterator[str]:
+    """The lines of the bytes ``handle`` reads (a file, a gzip stream), by ``iter_lines``'s rules, in
+    1 MiB pieces. On a fault, ``decode(whole())`` (all of the bytes again) raises the one-line
+    ``DataError`` that names its line and column, as ``read_text`` would."""
     decoder = codecs.getincrementaldecoder("utf-8")("strict")
-    with handle:
-        pending, first = "", True
-        while True:
-            chunk = handle.read(_CHUNK)
-            try:
-                text = decoder.decode(chunk, final=not chunk)
-            except UnicodeDecodeError:
-                refuse_whole(path)
-            if "\x00" in text:
-                refuse_whole(path)
-            if first and text:
-                text, first = text.removeprefix(BOM), False
-            text = pending + text
-            if not chunk:
-                break
-            if text.endswith("\r"):  # a CR at the end of a piece may be the first half of CRLF
-                text, pending = text[:-1], "\r"
-            else:
-                pending = ""
-            lines = LINE_BREAK.split(text)
-            pending = lines.pop() + pending  # the unfinished last line waits for the next piece
-            yield from lines
-        yield from split_lines(text)
+    pending = ""
+    while True:
+        chunk = handle.read(_CHUNK)
+        try:
+            text = decoder.decode(chunk, final=not chunk)
+        except UnicodeDecodeError:
+            text = "\x00"  # refused below
+        if "\x00" in text:
+            decode(whole(), name)
+            raise AssertionError(f"{name}: a piece was refused that the whole file passes")
+        text = pending + text
+        if not chunk:
+            break
+        if text.endswith("\r"):  # a CR at the end of a piece may be the first half of CRLF
+            text, pending = text[:-1], "\r"
+        else:
+            pending = ""
+        lines = LINE_BREAK.split(text)
+        pending = lines.pop() + pending  # the unfinished last line waits for the next piece
+        yield from (line.removeprefix(BOM) for line in lines)
+    yield from (line.removeprefix(BOM) for line in split_lines(text))

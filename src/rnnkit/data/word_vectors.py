@@ -1,14 +1,17 @@
 """Pre-trained word vectors (word2vec, GloVe, fastText) for the rows of an embedding matrix.
 
-Formats, told apart by the file itself (a ``.bin`` name, or bytes that are not UTF-8 text):
+Formats, told apart by the file's bytes, whatever its name (word2vec writes text to ``vectors.bin``
+with ``-binary 0``):
 
 * **text** (GloVe, fastText ``.vec``, word2vec ``-binary 0``): one word per line, ``word v1 ... vD``
-  separated by single spaces (a trailing space is allowed, as fastText writes it); an optional first
-  line ``N D`` (count and dimension), which GloVe leaves out. UTF-8, strictly.
+  separated by spaces (or tabs; a trailing space is allowed, as fastText writes it); the values are
+  the last D fields, so a word may hold spaces (GloVe 840B has ". . ."), though not a field that is a
+  number (that is a line with too many values); an optional first line
+  ``N D`` (count and dimension), which GloVe leaves out. UTF-8, strictly; LF, CRLF or CR line ends.
 * **word2vec binary** (``-binary 1``): the header line ``N D``, then per word its UTF-8 bytes, a
   space, D little-endian float32 values and (usually) a newline.
 
-A file ending in ``.gz`` is read through gzip. The file is streamed: only the vectors of the words
+A file ending in ``.gz`` (any case) is read through gzip. The file is streamed: only the vectors of the words
 the vocabulary holds are kept (a (V, D) matrix), never the file.
 
 Lookup: a vocabulary word takes the vector of the same word in the file; a word the file lacks
@@ -17,8 +20,8 @@ file serves "paris" in a lowercased vocabulary, as fastText and Flair users expe
 its own normalisation, digits as 0). An exact match always wins over a fallback one, and among
 fallback matches the first in the file (files are ordered most frequent first).
 
-Errors (one line, a ``DataError`` naming the file and the line): a line whose number of values differs
-from the dimension (every line is checked), a value that is not a finite number (checked in the
+Errors (one line, a ``DataError`` naming the file and the line): a line with fewer than D values
+(every line is checked), a file none of whose words is in the vocabulary, a value that is not a finite number (checked in the
 vectors kept: parsing millions of unused ones would be most of the reading time), a header that is not two whole numbers, bytes
 that are not UTF-8, a binary file that ends inside a vector.
 """
@@ -28,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import math
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,12 +71,16 @@ class WordVectors:
         return f"word vectors {r['file']} ({r['dimension']} values): {r['found']:,} of {r['words']:,} words of the vocabulary found ({percent(r['share'], 1)}; {r['by_lowercase']:,} by lowercase)"
 
 
+def _compressed(path: Path) -> bool:
+    return path.suffix.lower() == ".gz"
+
+
 @contextlib.contextmanager
 def _open(path: Path) -> Iterator[BinaryIO]:
-    """The file's bytes as a stream (through gzip for ``.gz``); a missing or unreadable file is
-    textio's one-line ``DataError``."""
+    """The file's bytes as a stream (through gzip for ``.gz``, ``.GZ``); a missing or unreadable file
+    is textio's one-line ``DataError``."""
     with textio.open_bytes(path) as raw:
-        if path.suffix != ".gz":
+        if not _compressed(path):
             yield raw
             return
         with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
@@ -80,30 +88,45 @@ def _open(path: Path) -> Iterator[BinaryIO]:
 
 
 def _lines(path: Path) -> Iterator[str]:
-    """The lines of a text file, streamed: textio's rules (strict UTF-8, BOM, any line end); a
-    ``.gz`` file decoded line by line."""
-    if path.suffix != ".gz":
+    """The lines of a text file, streamed by textio's rules (strict UTF-8, BOMs, any line end), a
+    ``.gz`` file's as its decompressed text's."""
+    if not _compressed(path):
         yield from textio.iter_lines(path)
         return
     with _open(path) as handle:
-        for number, raw in enumerate(handle, start=1):
-            yield _decode(raw, path, number).rstrip("\r\n").lstrip("\ufeff")
+        yield from textio.stream_lines(handle, str(path), whole=lambda: gzip.decompress(path.read_bytes()))
 
 
 def _is_binary(path: Path) -> bool:
-    """word2vec binary: named ``.bin`` (``.bin.gz``), or its first 64 KiB after the header line are not UTF-8."""
-    if ".bin" in path.suffixes:
-        return True
+    """word2vec binary, told by the bytes whatever the name (word2vec itself writes text to
+    ``vectors.bin`` with ``-binary 0``): a header line ``N D``, then an entry that is not a text line
+    ``word v1 ... vD``. A file without that header is text: every binary file has one."""
     with _open(path) as handle:
         head = handle.read(1 << 16)
-    body = head.split(b"\n", 1)[1] if b"\n" in head else b""
-    if b"\0" in body:
+    first, _, body = head.partition(b"\n")
+    header = _header(first.decode("latin-1"))
+    if header is None or not body:
+        return False
+    line = body.split(b"\n", 1)[0].decode("latin-1").strip(" \t\r")
+    fields = VALUE_SEPARATOR.split(line)
+    if len(fields) < header[1] + 1:
         return True
     try:
-        body.decode("utf-8")
-    except UnicodeDecodeError as error:
-        return error.end < len(body) - 4  # a character cut by the 64 KiB read is not binary
+        [float(value) for value in fields[-header[1] :]]
+    except ValueError:
+        return True
     return False
+
+
+VALUE_SEPARATOR = re.compile(r"[ \t]+")  # spaces, as the formats write them, or tabs, as some tools do
+
+
+def _is_number(field: str) -> bool:
+    try:
+        float(field)
+    except ValueError:
+        return False
+    return True
 
 
 def _header(line: str) -> tuple[int, int] | None:
@@ -138,21 +161,22 @@ def _text_entries(path: Path) -> Iterator[tuple[str, int, Callable[[], list[floa
     parsing the floats of millions of unused lines is most of a large file's reading time."""
     dimension = None
     for number, line in enumerate(_lines(path), start=1):
-        line = line.rstrip(" ")
+        line = line.strip(" \t")
         header = _header(line) if number == 1 else None
         if header is not None:
             dimension = header[1]
             continue
         if not line:
             continue
-        parts = line.split(" ")
+        parts = VALUE_SEPARATOR.split(line)
         if dimension is None:
             dimension = len(parts) - 1
             if dimension < 1:
                 raise DataError(f"{path}:{number}: expected 'word v1 ... vD', found one field")
-        if len(parts) != dimension + 1:
+        if len(parts) < dimension + 1 or (len(parts) > dimension + 1 and all(map(_is_number, parts[1:-dimension]))):
             raise DataError(f"{path}:{number}: expected a word and {dimension} values, found {len(parts) - 1} values")
-        yield parts[0], number, (lambda parts=parts, number=number: _floats(parts[1:], path, number)), dimension
+        word = " ".join(parts[:-dimension])  # GloVe 840B's words may hold spaces (". . ."): the values are the last D fields
+        yield word, number, (lambda parts=parts, number=number: _floats(parts[-dimension:], path, number)), dimension
 
 
 def _binary_entries(path: Path) -> Iterator[tuple[str, int, Callable[[], list[float]], int]]:
@@ -243,6 +267,9 @@ def _match(path: str, entries, vocabulary: Sequence[str], fallback: Callable[[st
             by_fallback.add(row)
     if vectors is None:
         raise DataError(f"{path}: no word vectors in the file")
+    if rows and not exact and not by_fallback:  # nothing to start from: the wrong file, or misread
+        raise DataError(f"{path}: none of the vocabulary's {len(rows):,} words is in it (nor by its fallback lookup); "
+                        f"is it for another language or tokenization?")
     found = torch.zeros(len(vocabulary), dtype=torch.bool)
     found[list(exact | by_fallback)] = True
     return WordVectors(path, file_dimension, vectors, found, len(by_fallback))
