@@ -255,3 +255,30 @@ def test_a_text_or_token_of_absurd_length_is_refused(tmp_path):
     path = write(tmp_path / "token.conll", "x" * 20_000 + " O\n")
     with pytest.raises(DataError, match=r"token.conll:1: a token of 20,000 characters"):
         read_conll(path)
+
+
+def test_labelled_files_as_spreadsheets_and_pandas_write_them(tmp_path, capsys):
+    """The shapes real tsv/csv files take: a header naming only one column by a known name; two
+    files joined with cat (the header again, skipped and said); pandas' CSV quoting in a tsv; and the
+    faults that would silently misread a file refused in one line: an unquoted comma in a csv text
+    (the text cut, the rest taken as the label), a quoted line break in a tsv, column options for a
+    file whose columns have no names."""
+    rows = [LabeledText("who wrote hamlet", "HUM"), LabeledText("where is paris", "LOC")]
+    assert read_labeled(write(tmp_path / "q.tsv", "label\tquestion\nHUM\twho wrote hamlet\nLOC\twhere is paris\n")) == rows
+    assert read_labeled(write(tmp_path / "i.tsv", "intent\ttext\nHUM\twho wrote hamlet\nLOC\twhere is paris\n")) == rows
+    joined = read_labeled(write(tmp_path / "cat.tsv", "label\ttext\nHUM\twho wrote hamlet\nlabel\ttext\nLOC\twhere is paris\n"))
+    assert joined == rows and "cat.tsv:3: the header row again" in capsys.readouterr().err
+    joined = read_labeled(write(tmp_path / "cat.csv", "text,label\nwho wrote hamlet,HUM\ntext,label\nwhere is paris,LOC\n"))
+    assert joined == rows and "cat.csv:3: the header row again" in capsys.readouterr().err
+    quoted = write(tmp_path / "pandas.tsv", 'label\ttext\npos\t"He said ""wow"" twice"\npos\t"a\ttab inside"\nneg\t"plain" start\n')
+    assert read_labeled(quoted) == [LabeledText('He said "wow" twice', "pos"), LabeledText("a\ttab inside", "pos"), LabeledText('"plain" start', "neg")]
+    faults = {
+        "comma.csv": ("text,label\nTerrible, just terrible,neg\n", r"comma.csv:2: 3 field\(s\), the header has 2 \(an unquoted comma"),
+        "break.tsv": ('label\ttext\npos\t"line\nbreak"\n', r"break.tsv:2: a quoted field runs past the end of the line"),
+    }
+    for name, (text, message) in faults.items():
+        with pytest.raises(DataError, match=message):
+            read_labeled(write(tmp_path / name, text))
+    for name, text in (("plain.tsv", "pos\tgood film\n"), ("ft.txt", "__label__pos good film\n")):
+        with pytest.raises(DataError, match=rf"{name}: .* has no column names, so --text-column 'review' cannot be found in it"):
+            read_labeled(write(tmp_path / name, text), text_column="review")

@@ -2,9 +2,14 @@
 
 * ``tsv``: ``label<TAB>text`` per line; a first row naming the columns (``label<TAB>text``, or
   ``text<TAB>label``, ``sentence<TAB>sentiment`` ... as pandas writes them) is read as a header,
-  never as an example, and the columns are then taken by name.
+  never as an example, and the columns are then taken by name. Fields in CSV quotes (``"say ""b"" twice"``,
+  as pandas' ``to_csv(sep="\t")`` writes a text with quotes) are unquoted.
 * ``fasttext``: ``__label__X text`` per line, one label per line.
-* ``csv``: a header row, then rows; the text and label columns are chosen by name.
+* ``csv``: a header row, then rows of as many fields; the text and label columns are chosen by name.
+
+In tsv and csv files the header row met again further on (files joined with ``cat``) is skipped,
+said on standard error. ``--text-column`` / ``--label-column`` given for a file whose columns have no
+names (fasttext, ptb-trees, tsv without a header) are refused, not ignored.
 * ``ptb-trees``: one labelled parse tree per line, as the Stanford Sentiment Treebank ships it:
   ``(3 (2 (2 The) (2 Rock)) (4 ...))``; every node has a label. The sentence's label is the root's;
   ``phrases=True`` also yields every labelled subtree (train on all phrases, evaluate on sentences).
@@ -19,6 +24,8 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +40,8 @@ FASTTEXT_LABEL = "__label__"
 # ``to_csv(sep="\t")`` writes it): besides ``--text-column`` / ``--label-column``, these names count.
 HEADER_TEXTS = {"text", "sentence", "review", "document", "content", "comment", "phrase", "utterance", "body", "tweet"}
 HEADER_LABELS = {"label", "labels", "class", "category", "sentiment", "target", "rating", "score", "polarity", "stars", "tag"}
+COLUMN_NAME = re.compile(r"[a-z_][a-z0-9_]*")  # what a column is called, lowercased
+QUOTED_FIELD = re.compile(r'"(?:[^"]|"")*"')  # a whole field in CSV quotes, inner quotes doubled
 CSV_FIELD_LIMIT = 2**31 - 1  # the csv module refuses fields over 131,072 characters by default
 
 
@@ -78,6 +87,7 @@ def read_labeled(path: str | Path, fmt: str = "auto", text_column: str = "text",
     elif fmt == "tsv":
         out = _read_tsv(name, lines, text_column, label_column)
     else:
+        _columns_unnamed(name, f"a {fmt} file", text_column, label_column)
         out = []
         for number, line in enumerate(lines, start=1):
             if not line.strip():
@@ -110,7 +120,7 @@ def _checked(where: str, text: str, label: str) -> LabeledText:
 def tsv_header(fields: list[str], text_column: str = "text", label_column: str = "label") -> tuple[int, int] | None:
     """(text index, label index) if ``fields`` (a first row split at tabs) is a header row: one field
     names the text column and another the label column (``text_column`` / ``label_column`` or a
-    common name, case ignored); None for a data row."""
+    common name, case ignored), or, in a row of two fields, one of them does; None for a data row."""
     names = [field.strip().lower() for field in fields]
 
     def find(wanted: str, known: set[str]) -> int | None:
@@ -119,6 +129,11 @@ def tsv_header(fields: list[str], text_column: str = "text", label_column: str =
         return next((i for i, n in enumerate(names) if n in known), None)
 
     text_at, label_at = find(text_column, HEADER_TEXTS), find(label_column, HEADER_LABELS)
+    if len(names) == 2 and (text_at is None) != (label_at is None):  # "label<TAB>question", "intent<TAB>text"
+        other = names[1 - (label_at if text_at is None else text_at)]
+        if COLUMN_NAME.fullmatch(other):  # a name, not a number or a sentence
+            text_at = 1 - label_at if text_at is None else text_at
+            label_at = 1 - text_at if label_at is None else label_at
     if text_at is None or label_at is None or text_at == label_at:
         return None
     return text_at, label_at
@@ -129,7 +144,9 @@ def _read_tsv(name: str, lines: list[str], text_column: str, label_column: str) 
     if it likes) is recognised, read as the columns' names and never as an example."""
     numbered = [(number, line) for number, line in enumerate(lines, start=1) if line.strip()]
     header = tsv_header(numbered[0][1].split("\t"), text_column, label_column) if numbered else None
+    names = [field.strip() for field in numbered[0][1].split("\t")] if header else None
     if header is None:
+        _columns_unnamed(name, "a tsv file without a header row", text_column, label_column)
         columns, text_at, label_at = 2, 1, 0
     else:
         columns, (text_at, label_at) = len(numbered[0][1].split("\t")), header
@@ -137,6 +154,9 @@ def _read_tsv(name: str, lines: list[str], text_column: str, label_column: str) 
     out = []
     for number, line in numbered:
         where = f"{name}:{number}"
+        if names and [field.strip() for field in line.split("\t")] == names:
+            _say_header_again(where)
+            continue
         if "\t" not in line:
             raise DataError(f"{where}: expected 'label<TAB>text', found no tab")
         fields = line.split("\t")
@@ -145,8 +165,34 @@ def _read_tsv(name: str, lines: list[str], text_column: str, label_column: str) 
             fields = [*fields[:text_at], "\t".join(fields[text_at : len(fields) - after]), *fields[len(fields) - after :]]
         if len(fields) < columns:
             raise DataError(f"{where}: {len(fields)} tab-separated fields, the header row has {columns}")
-        out.append(_checked(where, fields[text_at], fields[label_at]))
+        out.append(_checked(where, _unquoted(where, fields[text_at]), _unquoted(where, fields[label_at])))
     return out
+
+
+def _unquoted(where: str, field: str) -> str:
+    """A tsv field as written with CSV quoting (Python's csv module, pandas' ``to_csv(sep="\\t")``):
+    ``"He said ""wow"" twice"`` is ``He said "wow" twice``. A field that opens a quote it never closes was cut by
+    a quoted line break, which a tsv file cannot hold: refused naming the line."""
+    stripped = field.strip()
+    if not stripped.startswith('"'):
+        return field
+    if QUOTED_FIELD.fullmatch(stripped):
+        return stripped[1:-1].replace('""', '"')
+    if stripped.count('"') % 2:  # a quote opened and never closed on this line
+        raise DataError(f"{where}: a quoted field runs past the end of the line: a tsv file written with CSV quoting "
+                        f"holds a line break inside a text; save it with line breaks removed, or as .csv")
+    return field
+
+
+def _say_header_again(where: str) -> None:
+    print(f"rnnkit: {where}: the header row again (files joined with cat?): skipped", file=sys.stderr, flush=True)
+
+
+def _columns_unnamed(name: str, what: str, text_column: str, label_column: str) -> None:
+    """Refuse --text-column / --label-column (not their defaults) for a file whose columns have no names."""
+    given = [f"{option} {value!r}" for option, value, default in (("--text-column", text_column, "text"), ("--label-column", label_column, "label")) if value != default]
+    if given:
+        raise DataError(f"{name}: {what} has no column names, so {' and '.join(given)} cannot be found in it")
 
 
 def _fasttext_line(where: str, line: str) -> LabeledText:
@@ -184,8 +230,12 @@ def _read_csv(name: str, text: str, text_column: str, label_column: str) -> list
             if not any(field.strip() for field in row):
                 continue  # a blank line
             at = f"{name}:{start}"
-            if len(row) <= max(where.values()):
-                raise DataError(f"{at}: {len(row)} field(s), the header has {len(header)}")
+            if row == header:
+                _say_header_again(at)
+                continue
+            if len(row) != len(header):
+                unquoted = " (an unquoted comma in a text? quote the field)" if len(row) > len(header) else ""
+                raise DataError(f"{at}: {len(row)} field(s), the header has {len(header)}{unquoted}")
             out.append(_checked(at, row[where[text_column]], row[where[label_column]]))
     except csv.Error as error:
         raise DataError(f"{name}:{start}: not valid CSV ({error})") from None
