@@ -282,3 +282,23 @@ def test_labelled_files_as_spreadsheets_and_pandas_write_them(tmp_path, capsys):
     for name, text in (("plain.tsv", "pos\tgood film\n"), ("ft.txt", "__label__pos good film\n")):
         with pytest.raises(DataError, match=rf"{name}: .* has no column names, so --text-column 'review' cannot be found in it"):
             read_labeled(write(tmp_path / name, text), text_column="review")
+
+
+@pytest.mark.parametrize("scheme", ["iob2", "iobes"])
+def test_an_iob1_file_read_under_another_scheme_is_refused_not_stripped_of_its_entities(tmp_path, scheme):
+    """CoNLL-2003's files are IOB1: most entities start with I-X. Read as IOB2 or IOBES those would
+    all be invalid and every gold entity lost (F1 0, silently); the first tag that the scheme does not
+    allow is refused naming its line and the scheme to try."""
+    iob1 = write(tmp_path / "iob1.txt", "EU I-ORG\nrejects O\n\nthe O\nGerman I-MISC\ncall O\n")
+    with pytest.raises(DataError, match=rf"iob1.txt:1: 'I-ORG' after 'O' is not {scheme.upper()} \(--scheme {scheme}\).*is it --scheme iob1"):
+        read_conll(iob1, scheme=scheme)
+    assert len(read_conll(iob1, scheme="iob1")) == 2
+    iob2 = write(tmp_path / "iob2.txt", "Peter B-PER\nSmith I-PER\nsaid O\n")
+    assert read_conll(iob2, scheme="iob2")[0].tags == ["B-PER", "I-PER", "O"]
+    with pytest.raises(DataError, match=r"iob2.txt:3: 'O' after 'I-PER' is not IOBES"):
+        read_conll(iob2, scheme="iobes")
+    cut = write(tmp_path / "cut.txt", "Peter B-PER\nSmith I-PER\n")
+    with pytest.raises(DataError, match=r"cut.txt:2: 'I-PER' ends a sentence, but in IOBES an entity ends with E-X"):
+        read_conll(cut, scheme="iobes")
+    iobes = write(tmp_path / "iobes.txt", "Peter B-PER\nSmith E-PER\nin O\nParis S-LOC\n")
+    assert read_conll(iobes, scheme="iobes")[0].tags == ["B-PER", "E-PER", "O", "S-LOC"]

@@ -68,15 +68,17 @@ def read_conll(path: str | Path, token_column: int = 0, tag_column: int = -1, sc
 
     name = textio.source_name(path)
     lines = textio.read_lines(path)
-    first_tab = next((number for number, line in enumerate(lines, start=1) if "\t" in line), None)
+    first_tab = next((number for number, line in enumerate(lines, start=1) if "\t" in line and line.strip()), None)  # not a tab on a blank line
     tabs = first_tab is not None
     sentences, tokens, tags = [], [], []
     first: tuple[int, int] | None = None  # (line number, column count) of the first token line
+    last_line = 0  # the line of the last token read
     for number, line in enumerate(lines, start=1):
         if len(tokens) > MAX_SEQUENCE_STEPS:  # a file without blank lines is one endless sentence
             raise DataError(f"{name}:{number - len(tokens)}: a sentence of more than {MAX_SEQUENCE_STEPS:,} tokens: are blank lines missing between sentences?")
         if not line.strip():
             if tokens:
+                _check_sequence(name, last_line, tags[-1], None, scheme)  # an IOBES entity must have ended
                 sentences.append(TaggedSentence(tokens, tags))
                 tokens, tags = [], []
             continue
@@ -100,13 +102,38 @@ def read_conll(path: str | Path, token_column: int = 0, tag_column: int = -1, sc
             raise DataError(f"{name}:{number}: {tag[:30]!r} is not a tag of the form O, B-X, I-X, E-X or S-X")
         if scheme in ("iob1", "iob2") and tag[0] in "ES":
             raise DataError(f"{name}:{number}: {tag[:30]!r} is an IOBES tag, but the file is read as {scheme.upper()} (--scheme {scheme}); is it --scheme iobes?")
+        _check_sequence(name, number, tags[-1] if tags else "O", tag, scheme)
         tokens.append(token)
         tags.append(tag)
+        last_line = number
     if tokens:
+        _check_sequence(name, last_line, tags[-1], None, scheme)
         sentences.append(TaggedSentence(tokens, tags))
     if not sentences:
         raise DataError(f"{name}: no tagged sentences")
     return sentences
+
+
+def _check_sequence(name: str, number: int, previous: str, tag: str | None, scheme: str | None) -> None:
+    """Refuse a tag that cannot follow ``previous`` in ``scheme`` (``tag`` None: the sentence ends):
+    read under the wrong scheme, a file's entities are silently lost (an IOB1 file read as IOB2 or
+    IOBES has no entity whose first word is I-X, which is most of CoNLL-2003's)."""
+    ended, tag = tag is None, tag or "O"
+    open_entity = previous[:1] in ("B", "I")
+    continues = open_entity and tag[:1] in ("I", "E") and _type(tag) == _type(previous)
+    if scheme == "iob2":  # I-X only continues a B-X or I-X
+        rule, hint = "I-X continues a B-X or I-X of its type", "iob1"
+        valid = tag[:1] != "I" or continues
+    elif scheme == "iobes":  # B-X and I-X are followed by I-X or E-X of their type, and only they are
+        rule, hint = "B-X and I-X are followed by I-X or E-X of their type, and only they are", "iob1 or --scheme iob2"
+        valid = continues if open_entity else tag[:1] not in ("I", "E")
+    else:
+        return  # IOB1 allows any sequence: I-X begins an entity
+    if valid:
+        return
+    if ended:
+        raise DataError(f"{name}:{number}: {previous[:30]!r} ends a sentence, but in IOBES an entity ends with E-X (--scheme iobes); is it --scheme {hint}?")
+    raise DataError(f"{name}:{number}: {tag[:30]!r} after {previous[:30]!r} is not {scheme.upper()} (--scheme {scheme}), where {rule}; is it --scheme {hint}?")
 
 
 def _type(tag: str) -> str:
