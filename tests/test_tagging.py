@@ -284,3 +284,42 @@ def test_tagger_runs_combine_with_ensemble_and_other_kinds_are_refused(tmp_path,
     assert main(["eval", runs[0], data, "--ensemble", str(broken)]) == 2
     err = capsys.readouterr()[1].strip()
     assert "config.json: no 'model', 'data' section" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("scheme", ["iob2", "iobes"])
+@pytest.mark.parametrize("with_crf", [True, False], ids=["crf", "softmax"])
+def test_decoding_chooses_the_best_path_the_tag_scheme_allows(scheme, with_crf):
+    """With the scheme's rules, Viterbi returns exactly the best-scoring path among those the rules
+    allow (checked against every path of a small tag set), so no decoded I-X or E-X dangles without
+    its entity ("Teddy/I-PER" with no entity was printed before); without a CRF, the best allowed path
+    of the words' log-probabilities. Emissions favour invalid paths, so the rules matter."""
+    from rnnkit.data.conll import allowed_transitions, follows
+    from rnnkit.models.tagger import best_tags
+
+    tags = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"] + (["E-PER", "S-PER", "E-LOC", "S-LOC"] if scheme == "iobes" else [])
+    K, T = len(tags), 4
+    allowed = allowed_transitions(tags, scheme)
+    torch.manual_seed(0)
+    emissions = torch.randn(T, 3, K, dtype=torch.float64) * 3
+    emissions[0, :, tags.index("I-PER")] += 20  # an entity's inside as the first word: never valid in these schemes
+    crf = CRF(K).double()
+    with torch.no_grad():
+        for p in crf.parameters():
+            p.normal_()
+    lengths = torch.tensor([4, 3, 1])
+    got = best_tags(crf if with_crf else None, emissions, lengths, allowed)
+    scores = emissions if with_crf else emissions.log_softmax(-1)
+    for b, n in enumerate(lengths.tolist()):
+        def valid(path):
+            return all(follows(p, q, scheme) for p, q in zip(["O", *[tags[k] for k in path]], [*[tags[k] for k in path], None]))
+
+        def score(path):
+            total = sum(scores[t, b, k].item() for t, k in enumerate(path))
+            if with_crf:
+                total += crf.start[path[0]].item() + crf.end[path[-1]].item() + sum(crf.transitions[i, j].item() for i, j in zip(path, path[1:]))
+            return total
+
+        best = max((path for path in itertools.product(range(K), repeat=n) if valid(path)), key=score)
+        assert got[b] == list(best), (b, [tags[k] for k in got[b]], [tags[k] for k in best])
+    unconstrained = best_tags(crf if with_crf else None, emissions, lengths)
+    assert tags[unconstrained[0][0]] == "I-PER"  # what the rules forbid is what the scores preferred

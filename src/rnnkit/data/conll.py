@@ -114,24 +114,38 @@ def read_conll(path: str | Path, token_column: int = 0, tag_column: int = -1, sc
     return sentences
 
 
+def follows(previous: str, tag: str | None, scheme: str) -> bool:
+    """Whether ``tag`` may follow ``previous`` in ``scheme`` (``previous`` "O" at a sentence's start,
+    ``tag`` None at its end). IOB1: any tag anywhere (I-X begins an entity). IOB2: I-X continues a B-X
+    or I-X of its type. IOBES: B-X and I-X are followed by I-X or E-X of their type, and only they are."""
+    open_entity = previous[:1] in ("B", "I")
+    continues = tag is not None and open_entity and tag[:1] in ("I", "E") and _type(tag) == _type(previous)
+    if scheme == "iob2":
+        return tag is None or tag[:1] != "I" or continues
+    if scheme == "iobes":
+        return continues if open_entity else tag is None or tag[:1] not in ("I", "E")
+    return True
+
+
+def allowed_transitions(tags: list[str], scheme: str) -> dict[str, list]:
+    """The scheme's rules over a tag set, for decoding only valid paths (Viterbi with the others
+    forbidden): ``start`` (K,) may begin a sentence, ``transitions`` (K, K) [from][to], ``end`` (K,)
+    may end one."""
+    return {"start": [follows("O", tag, scheme) for tag in tags],
+            "transitions": [[follows(previous, tag, scheme) for tag in tags] for previous in tags],
+            "end": [follows(previous, None, scheme) for previous in tags]}  # fmt: skip
+
+
 def _check_sequence(name: str, number: int, previous: str, tag: str | None, scheme: str | None) -> None:
     """Refuse a tag that cannot follow ``previous`` in ``scheme`` (``tag`` None: the sentence ends):
     read under the wrong scheme, a file's entities are silently lost (an IOB1 file read as IOB2 or
     IOBES has no entity whose first word is I-X, which is most of CoNLL-2003's)."""
-    ended, tag = tag is None, tag or "O"
-    open_entity = previous[:1] in ("B", "I")
-    continues = open_entity and tag[:1] in ("I", "E") and _type(tag) == _type(previous)
-    if scheme == "iob2":  # I-X only continues a B-X or I-X
-        rule, hint = "I-X continues a B-X or I-X of its type", "iob1"
-        valid = tag[:1] != "I" or continues
-    elif scheme == "iobes":  # B-X and I-X are followed by I-X or E-X of their type, and only they are
-        rule, hint = "B-X and I-X are followed by I-X or E-X of their type, and only they are", "iob1 or --scheme iob2"
-        valid = continues if open_entity else tag[:1] not in ("I", "E")
-    else:
-        return  # IOB1 allows any sequence: I-X begins an entity
-    if valid:
+    if scheme not in ("iob2", "iobes") or follows(previous, tag, scheme):
         return
-    if ended:
+    rules = {"iob2": ("I-X continues a B-X or I-X of its type", "iob1"),
+             "iobes": ("B-X and I-X are followed by I-X or E-X of their type, and only they are", "iob1 or --scheme iob2")}  # fmt: skip
+    rule, hint = rules[scheme]
+    if tag is None:
         raise DataError(f"{name}:{number}: {previous[:30]!r} ends a sentence, but in IOBES an entity ends with E-X (--scheme iobes); is it --scheme {hint}?")
     raise DataError(f"{name}:{number}: {tag[:30]!r} after {previous[:30]!r} is not {scheme.upper()} (--scheme {scheme}), where {rule}; is it --scheme {hint}?")
 

@@ -78,7 +78,7 @@ def _tagger_metadata(task) -> dict:
         "words": task.words.tokens, "chars": task.chars.tokens, "unk_id": task.words.unk_id, "char_unk_id": task.chars.unk_id,
         "casing": list(CASES),
         "casing_rule": "numeric if all digits; has-digit if any digit; lower; upper; title (first upper, rest lower); mixed if any letter; else other",
-        "tags": task.tags, "tag_scheme": task.data.train_scheme,
+        "tags": task.tags, "tag_scheme": task.data.train_scheme, "allowed": task.allowed,
     }  # fmt: skip
 
 

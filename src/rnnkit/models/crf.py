@@ -78,20 +78,35 @@ class CRF(nn.Module):
         return self.log_partition(emissions, lengths) - self.score(emissions, tags, lengths)
 
     @torch.no_grad()
-    def viterbi(self, emissions: Tensor, lengths: Tensor | None = None) -> list[list[int]]:
-        """The highest-scoring tag sequence of each sequence, cut to its length."""
+    def viterbi(self, emissions: Tensor, lengths: Tensor | None = None, allowed: dict | None = None) -> list[list[int]]:
+        """The highest-scoring tag sequence of each sequence, cut to its length. ``allowed``: the tag
+        scheme's rules (``rnnkit.data.conll.allowed_transitions``: ``start`` (K,), ``transitions``
+        (K, K), ``end`` (K,) booleans); a path they forbid is never chosen (its score is lowered by
+        ``FORBIDDEN``), so that no decoded path holds an entity the scheme cannot read."""
         mask = self._mask(emissions, lengths)
         T, B, K = emissions.shape
-        delta = self.start + emissions[0]  # (B, K): best score of a path ending in each tag
+        start, transitions, end = self.start, self.transitions, self.end
+        if allowed is not None:
+            start, transitions, end = (forbid(score, allowed[key]) for score, key in ((start, "start"), (transitions, "transitions"), (end, "end")))
+        delta = start + emissions[0]  # (B, K): best score of a path ending in each tag
         pointers = []
         for t in range(1, T):
-            best, previous = (delta[:, :, None] + self.transitions[None]).max(dim=1)  # (B, K)
+            best, previous = (delta[:, :, None] + transitions[None]).max(dim=1)  # (B, K)
             delta = torch.where(mask[t][:, None], best + emissions[t], delta)
             pointers.append(torch.where(mask[t][:, None], previous, torch.arange(K, device=delta.device)))
-        last = (delta + self.end).argmax(dim=1)  # (B,)
+        last = (delta + end).argmax(dim=1)  # (B,)
         paths = [last]
         for previous in reversed(pointers):
             paths.append(previous.gather(1, paths[-1][:, None])[:, 0])
         path = torch.stack(paths[::-1])  # (T, B)
         sizes = mask.sum(0).tolist()
         return [path[: sizes[b], b].tolist() for b in range(B)]
+
+
+FORBIDDEN = -1e4  # far below any path's score, yet finite: a path is always chosen, never a NaN
+
+
+def forbid(scores: Tensor, allowed) -> Tensor:
+    """``scores`` where ``allowed`` (booleans of the same shape), ``scores + FORBIDDEN`` elsewhere."""
+    allowed = torch.as_tensor(allowed, dtype=torch.bool, device=scores.device)
+    return scores + FORBIDDEN * (~allowed).to(scores.dtype)

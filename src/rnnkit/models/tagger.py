@@ -159,11 +159,14 @@ def tag_loss(crf: CRF | None, emissions: Tensor, tags: Tensor, lengths: Tensor) 
     return F.cross_entropy(emissions.flatten(0, 1), tags.flatten(), ignore_index=-100, reduction="sum")
 
 
-def best_tags(crf: CRF | None, emissions: Tensor, lengths: Tensor) -> list[list[int]]:
+def best_tags(crf: CRF | None, emissions: Tensor, lengths: Tensor, allowed: dict | None = None) -> list[list[int]]:
     """The best tag ids of each sentence for emission scores E (T, B, K), cut to its length: Viterbi
-    over ``crf``, or argmax per word."""
+    over ``crf``, or argmax per word. ``allowed``: the tag scheme's rules (``CRF.viterbi``); without a
+    CRF, the path the rules allow of the highest Σ_t log softmax(E<t>), the words' own probabilities."""
+    if crf is None and allowed is not None:
+        crf, emissions = CRF(emissions.shape[-1]).to(emissions), emissions.log_softmax(-1)  # no transition scores: only the rules
     if crf is not None:
-        return crf.viterbi(emissions, lengths)
+        return crf.viterbi(emissions, lengths, allowed)
     best = emissions.argmax(-1)  # (T, B)
     return [best[: int(n), b].tolist() for b, n in enumerate(lengths)]
 

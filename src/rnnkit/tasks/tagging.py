@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from ..data.batches import SentenceBatches
-from ..data.conll import TaggedSentence, convert, entities, read_conll
+from ..data.conll import TaggedSentence, allowed_transitions, convert, entities, read_conll
 from ..data.text import fingerprint
 from ..data.tokenizers import WORD
 from ..data.vocab import SPECIALS, Vocabulary
@@ -169,6 +169,12 @@ class TaggingTask(TaggingSpec, TaskBase):
     def loss(self, model, batch: TaggingBatch, device):
         return model.loss(self.on_device(batch, device))
 
+    @property
+    def allowed(self) -> dict:
+        """The train scheme's rules over the tag set (``allowed_transitions``): decoding chooses only
+        paths they allow, so the tags printed always agree with the entities read from them."""
+        return allowed_transitions(self.tags, self.data.train_scheme)
+
     def iob2(self, ids: list[int]) -> list[str]:
         """Tag ids, learned in ``train_scheme``, as IOB2 tags: what is scored and printed."""
         return convert([self.tags[k] for k in ids], self.data.train_scheme, "iob2")
@@ -188,7 +194,7 @@ class TaggingTask(TaggingSpec, TaskBase):
             if with_loss:  # a CRF's loss costs a forward algorithm: not spent on each tagged or served text
                 total += float(tag_loss(crf, emissions, batch.tags, batch.lengths))
             count += int(batch.lengths.sum())
-            for i, ids in zip(indices, best_tags(crf, emissions, batch.lengths)):
+            for i, ids in zip(indices, best_tags(crf, emissions, batch.lengths, self.allowed)):
                 predicted[i] = self.iob2(ids)
         return predicted, total, count
 
