@@ -246,3 +246,23 @@ def test_train_without_training_data_is_one_line_for_every_task(task, tmp_path, 
     assert not (tmp_path / "run").exists()
     code, _, err = rnnkit("train", task, "--resume", "--run", tmp_path / "run", "--batch-size", "3", capsys=capsys)
     assert code == 2 and "give no data settings (given: batch_size)" in err
+
+
+def test_an_interrupt_during_the_imports_is_held_back_until_they_are_done():
+    """Ctrl-C inside numpy's or torch's import left them half-initialised (tracebacks about missing
+    attributes, or the interrupt swallowed and the run going on): ``interrupts_deferred`` holds it
+    until the block ends, then raises it (SIGTERM as ``Terminated``)."""
+    import os
+    import signal
+
+    from rnnkit.cli import interrupts_deferred
+    from rnnkit.errors import Terminated
+
+    for number, raised in ((signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, Terminated)):
+        finished = False
+        with pytest.raises(raised):
+            with interrupts_deferred():
+                os.kill(os.getpid(), number)
+                finished = True  # the block runs to its end
+        assert finished
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handlers are restored

@@ -220,3 +220,28 @@ def test_a_real_kill_inside_a_checkpoint_write(tmp_path):
     resumed = subprocess.run([*command, "train", "lm", "--resume", "--run", str(crashed), "--no-progress"], env=env, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
     assert_same_run(tmp_path / "A", crashed)
+
+
+def test_sigterm_saves_the_run_as_ctrl_c_does(tmp_path):
+    """SIGTERM is what a scheduler (SLURM pre-emption, ``docker stop``, systemd) sends to stop a job:
+    the run saves a checkpoint at the step it reached, as on Ctrl-C, and exits with 143; the resume
+    goes on from that step instead of from the last periodic checkpoint (none here)."""
+    data = names_file(tmp_path / "names.txt", 64)
+    run = tmp_path / "R"
+    args = ["train", "lm", str(data), "--hidden-size", "8", "--embedding-size", "8", "--batch-size", "8", "--epochs", "200",
+            "--save-every-steps", "100000", "--save-every-minutes", "1000", "--log-every", "1", "--no-progress", "--run", str(run)]  # fmt: skip
+    command = [sys.executable, "-c", "import sys; from rnnkit.cli import main; sys.exit(main())"]
+    child = subprocess.Popen([*command, *args], env={**os.environ, **ENV}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while child.poll() is None and time.monotonic() < deadline:  # a few steps logged: training runs
+        metrics = run / "metrics.csv"
+        if metrics.exists() and len(metrics.read_text().splitlines()) > 3:
+            break
+        time.sleep(0.05)
+    assert child.poll() is None, "the run ended before the signal"
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 143 and "terminated (SIGTERM)" in err and "the run is saved" in err, err
+    saved = sorted((run / "checkpoints").glob("0*-step-*"))
+    assert len(saved) == 1 and int(saved[0].name.split("-")[-1]) > 0
+    assert run_cli(["train", "lm", "--resume", "--run", str(run), "--max-steps", str(int(saved[0].name.split("-")[-1]) + 2), "--no-progress"]) == 0

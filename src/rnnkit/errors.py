@@ -31,6 +31,11 @@ class UnexpectedArgumentError(UsageError, TypeError):
     the command line, and still the ``TypeError`` Python raises for an unexpected keyword argument."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what SLURM, ``docker stop``, systemd and ``kill`` send to stop a job): taken as Ctrl-C
+    is, so that a run being trained saves a checkpoint before it exits (with status 143)."""
+
+
 USER_ERRORS = (DataError, UsageError, OSError)
 
 
@@ -57,4 +62,4 @@ def registered(registry, name, what: str, choices=None):
         raise UsageError(f"unknown {what} {name!r}; choose one of: {', '.join(registry if choices is None else choices)}") from None
 
 
-__all__ = ["USER_ERRORS", "DataError", "UnexpectedArgumentError", "UsageError", "registered", "require"]
+__all__ = ["USER_ERRORS", "DataError", "Terminated", "UnexpectedArgumentError", "UsageError", "registered", "require"]

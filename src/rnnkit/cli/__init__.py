@@ -8,11 +8,14 @@ answer before torch (seconds to import) loads; a verb imports its heavy parts in
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
 from importlib import import_module
 
-from ..errors import USER_ERRORS
+from ..errors import USER_ERRORS, Terminated
 
 # verb -> (its module in rnnkit.cli, the line `rnnkit --help` shows for it)
 VERBS = {
@@ -103,7 +106,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        code = verb_module(args.verb).run(args) or 0
+        with interrupts_deferred():  # an interrupt inside numpy's or torch's import left them half-imported
+            verb = verb_module(args.verb)
+            import numpy  # noqa: F401
+            import torch  # noqa: F401
+        with terminate_as_interrupt():
+            code = verb.run(args) or 0
         sys.stdout.flush()  # here, so that a reader gone away (| head) is seen inside this try
         return code
     except BrokenPipeError:
@@ -117,9 +125,49 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as error:  # the user's mistake: one line; anything else is a bug and keeps its traceback
         print(f"rnnkit {args.verb}: error: {user_message(error)}", file=sys.stderr)
         return 2
+    except Terminated:
+        print(f"rnnkit {args.verb}: terminated (SIGTERM)", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print(f"rnnkit {args.verb}: interrupted", file=sys.stderr)
         return 130
+
+
+@contextlib.contextmanager
+def interrupts_deferred():
+    """Ctrl-C and SIGTERM held back until the block ends, then raised: a KeyboardInterrupt inside
+    an import leaves numpy or torch half-initialised (tracebacks about missing attributes later, or
+    the interrupt swallowed by a library's import fallback and the run going on)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {number: signal.signal(number, lambda received, frame: caught.append(received)) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    if caught:
+        raise Terminated() if caught[0] == signal.SIGTERM else KeyboardInterrupt()
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt():
+    """SIGTERM raises ``Terminated`` (a KeyboardInterrupt) for the block: training saves a checkpoint
+    as on Ctrl-C instead of losing the work since the last one. (``serve`` installs its own.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(received, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def user_message(error: BaseException) -> str:

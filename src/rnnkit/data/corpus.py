@@ -984,8 +984,10 @@ def _shown(path: str, data) -> str:
 
 def _worker_ignores_interrupts() -> None:
     """A tokenizing worker leaves Ctrl-C to the main process, which stops the pool and says
-    "interrupted" once (otherwise each worker prints its own KeyboardInterrupt traceback)."""
+    "interrupted" once (otherwise each worker prints its own KeyboardInterrupt traceback); SIGTERM,
+    which the pool sends its workers to stop them, ends a worker at once."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _train_lines(paths: list[str], splitter: _Splitter, eos: bool, bar) -> Iterator[str]:
