@@ -129,3 +129,26 @@ def test_a_full_disk_while_weights_are_written_is_an_os_error_naming_the_file(tm
     assert list(tmp_path.iterdir()) == []  # nothing half-written
     with pytest.raises(ValueError, match="not an I/O error"):  # other errors pass as they are
         write_with(lambda path: (_ for _ in ()).throw(ValueError("not an I/O error")), tmp_path / "y")
+
+
+def test_temporary_files_a_killed_writer_left_are_removed_by_the_next_write(tmp_path):
+    """A kill while an export or a run file is written leaves ``.NAME.PID-XXXX.tmp`` beside it: the next
+    write of that name removes those of processes that no longer exist, never a live writer's."""
+    import os
+    import subprocess
+
+    from rnnkit.files import atomic_write, atomic_write_all
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    target = tmp_path / "model.onnx"
+    left = tmp_path / f".model.onnx.{dead.pid}-abc123.tmp"
+    live = tmp_path / f".model.onnx.{os.getppid()}-def456.tmp"  # the test runner's parent: alive
+    left.write_bytes(b"half a graph")
+    live.write_bytes(b"being written")
+    atomic_write_all({target: b"graph", tmp_path / "model.json": b"{}"})
+    assert target.read_bytes() == b"graph" and not left.exists() and live.exists()
+    other = tmp_path / f".summary.json.{dead.pid}-x.tmp"
+    other.write_bytes(b"{")
+    atomic_write(tmp_path / "summary.json", b"{}")
+    assert not other.exists() and sorted(p.name for p in tmp_path.glob(".*.tmp")) == [live.name]

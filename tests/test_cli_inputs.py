@@ -295,6 +295,54 @@ def test_a_damaged_vocabulary_file_is_one_line_naming_it(runs, capsys, tmp_path,
             assert str(copy / vocabulary.name) in lines[0] and "damaged" in lines[0]
 
 
+def _one_short(value):
+    """A run file's list one entry short (a label, tag or token lost by an edit)."""
+    if isinstance(value, list):
+        return value[:-1]
+    key = next(k for k, v in value.items() if isinstance(v, list))
+    return {**value, key: value[key][:-1]}
+
+
+RUN_FILE_DAMAGE = {
+    "config-model-number": ("config.json", lambda c: {**c, "model": 7}),
+    "config-data-list": ("config.json", lambda c: {**c, "data": []}),
+    "config-task-unknown": ("config.json", lambda c: {**c, "task": "x"}),
+    "config-model-kind-missing": ("config.json", lambda c: {**c, "model": {k: v for k, v in c["model"].items() if k != "kind"}}),
+    "tokenizer-empty": ("tokenizer.json", lambda t: {}),
+    "tokenizer-number": ("tokenizer.json", lambda t: 5),
+    "labels-one-short": ("labels.json", _one_short),
+    "labels-empty-object": ("labels.json", lambda t: {}),
+    "tags-one-short": ("tags.json", _one_short),
+    "tags-null": ("tags.json", lambda t: None),
+    "vocab-one-short": ("vocab.json", _one_short),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(RUN_FILE_DAMAGE))
+def test_run_files_of_the_wrong_shape_or_size_are_one_line_never_a_traceback_or_a_silent_answer(runs, capsys, tmp_path, damage):
+    """A run file edited into the wrong type ({} for a list, a number for a section) is one line naming
+    the run; a labels.json, tags.json or vocab.json one entry short of what the weights were trained
+    with is refused, not answered with a class silently gone."""
+    name, change = RUN_FILE_DAMAGE[damage]
+    verb_of = {kind: verb for verb, kind in VERBS.items()}
+    tried = 0
+    for kind, run in runs.items():
+        if not (run / name).exists():
+            continue
+        copy = tmp_path / f"{kind}-{damage}"
+        shutil.copytree(run, copy)
+        (copy / name).write_text(json.dumps(change(json.loads((copy / name).read_text()))))
+        verb = verb_of[kind]
+        args = [verb, copy] + (["some text"] if verb in ("score", "tag", "classify", "translate") else [])
+        args += ["--out", tmp_path / "x.mid"] if verb == "compose" else []
+        for command in (args, ["export", copy, "--out", tmp_path / "x.onnx", "--no-check"]):
+            code, out, err = rnnkit(capsys, *command)
+            lines = err.strip().splitlines()
+            assert code == 2 and len(lines) == 1 and str(copy) in lines[0], (kind, command[0], err)
+        tried += 1
+    assert tried
+
+
 # -- one convention across verbs: --plot for a picture, --out for the file a verb writes, text read alike ----
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import hashlib
+import glob
 import json
 import math
 import os
@@ -94,8 +95,7 @@ def atomic_write(path: Path, data: bytes | Callable[[Path], None]) -> None:
     the new file at the path it is given (``safetensors``' ``save_model``). Readers see the old file
     or the new one, never half of one; a failed write leaves no temporary file behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.chmod(tmp, FILE_MODE)
+    fd, tmp = temporary_beside(path)
     try:
         if callable(data):
             os.close(fd)
@@ -105,6 +105,39 @@ def atomic_write(path: Path, data: bytes | Callable[[Path], None]) -> None:
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def temporary_beside(path: Path) -> tuple[int, str]:
+    """A new temporary file ``.NAME.PID-XXXX.tmp`` beside ``path`` (its open descriptor and its name),
+    with a new file's usual mode. Those a killed process left for ``path`` are removed first (never
+    one of a process still running), so that kills never pile files up in the user's folder."""
+    prefix = f".{path.name}."
+    for stale in path.parent.glob(glob.escape(prefix) + "*-*.tmp"):
+        pid = stale.name[len(prefix) :].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            stale.unlink(missing_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{prefix}{os.getpid()}-", suffix=".tmp")
+    os.chmod(tmp, FILE_MODE)
+    return fd, tmp
+
+
+def atomic_write_all(contents: dict[Path, bytes]) -> None:
+    """Several files replaced together (an export's graphs and the JSON that describes them): every
+    one is written to a temporary file and flushed to disk before the first is renamed into place,
+    in ``contents``' order (the describing file last), so a kill leaves the old set or the new one,
+    bar the instant of the renames; a failure leaves no temporary file behind."""
+    temporaries = []
+    try:
+        for path, data in contents.items():
+            fd, tmp = temporary_beside(path)
+            temporaries.append((tmp, path))
+            _write_to(fd, data)
+        for tmp, path in temporaries:
+            os.replace(tmp, path)
+    except BaseException:
+        for tmp, _ in temporaries:
+            Path(tmp).unlink(missing_ok=True)
         raise
 
 

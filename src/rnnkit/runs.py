@@ -234,16 +234,19 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
         if key not in RESUMABLE:
             raise UsageError(f"--resume continues the run as configured; {key!r} cannot change (these can: {', '.join(sorted(RESUMABLE))})")
     # when to stop was this run's last invocation's business: a resume runs to the configured end
-    training = TrainingConfig.from_dict({**config["training"], "stop_at_step": None, "time_limit": None, **overrides})
+    with reading_run(run):
+        training = TrainingConfig.from_dict({**config["training"], "stop_at_step": None, "time_limit": None, **overrides})
+        data = TASKS[config["task"]].data_config(config["data"])
     training.check()
     task_class = TASKS[config["task"]]
     _check_started_here(config)
-    task, split_record = task_class.prepare(task_class.data_config(config["data"]), seed=training.seed)
+    task, split_record = task_class.prepare(data, seed=training.seed)
     check_recorded(task.lm_features, config)
     if split_record.get("train_fingerprint") != config["split"].get("train_fingerprint"):
         raise DataError(f"{run.path}: the training data changed since the run started ({', '.join(config['split'].get('train_files', []))})")
     torch.manual_seed(training.seed)  # the initial weights, should the run have no checkpoint yet
-    model = build_model(config["model"]["kind"], {k: v for k, v in config["model"].items() if k != "kind"})
+    with reading_run(run):
+        model = build_model(config["model"]["kind"], {k: v for k, v in config["model"].items() if k != "kind"})
     task.initialise(model)  # as start did, should the run have no checkpoint yet
     task.before_training(training.progress)  # before the trainer's clock restarts, as in start
     with _locked(run):
@@ -259,7 +262,7 @@ def _check_started_here(config: dict) -> None:
     in. A resume from another folder, where such a path names no file but does from there, is a
     one-line ``UsageError`` saying where to resume from (not the reader's bare "no such file")."""
     started = config.get("started_in")
-    if not started or Path(started).resolve() == Path.cwd().resolve():
+    if not isinstance(started, str) or not started or Path(started).resolve() == Path.cwd().resolve():
         return
     for value in config["data"].values():
         for path in value if isinstance(value, list) else [value]:
@@ -270,14 +273,41 @@ def _check_started_here(config: dict) -> None:
 def run_config(run: RunDir, sections: tuple[str, ...]) -> dict:
     """``run``'s config.json, holding each of ``sections``; else a one-line ``DataError`` (not JSON,
     or a section missing: a damaged or partly written run)."""
-    try:
-        config = run.read_json("config.json")
-    except ValueError as error:
-        raise DataError(f"{run.file('config.json')}: not valid JSON ({error}); is {run.path} a complete rnnkit run?") from None
+    config = run.read_json("config.json")  # a one-line DataError when it is not JSON
     missing = [name for name in sections if not isinstance(config, dict) or name not in config]
     if missing:
         raise DataError(f"{run.file('config.json')}: no {', '.join(repr(m) for m in missing)} section; is {run.path} a complete rnnkit run?")
+    wrong = [name for name in sections if not isinstance(config[name], str if name == "task" else dict)]
+    if wrong or ("task" in sections and config["task"] not in TASKS):
+        what = f"{', '.join(repr(w) for w in wrong)} of the wrong type" if wrong else f"an unknown task {str(config['task'])[:40]!r}"
+        raise DataError(f"{run.file('config.json')}: {what}; is {run.path} a complete rnnkit run?")
     return config
+
+
+@contextmanager
+def reading_run(run: RunDir):
+    """Reading a run's own files (tokenizer, vocabularies, tags, labels, the model's settings): a
+    file edited or damaged into the wrong shape (``{}`` for a list, a number for a name) is one
+    ``DataError`` line naming the run, not a KeyError from deep inside a loader."""
+    try:
+        yield
+    except (KeyError, TypeError, IndexError, AttributeError) as error:
+        raise DataError(f"{run.path}: a file of the run has the wrong contents ({type(error).__name__}: {str(error)[:80]}); "
+                        f"is it a complete rnnkit run?") from None
+
+
+SIZES = ("vocab_size", "num_tags", "num_classes", "char_vocab_size", "source_vocab_size", "target_vocab_size")
+
+
+def check_sizes(run: RunDir, task, config: dict) -> None:
+    """The run's vocabularies, tags and labels have the sizes its weights were trained with: a
+    labels.json one label short would otherwise drop a class from every answer, silently."""
+    with reading_run(run):
+        expected = task.model_config({})
+    for key in SIZES:
+        if key in expected and key in config["model"] and expected[key] != config["model"][key]:
+            raise DataError(f"{run.path}: its files hold {expected[key]:,} entries for {key} but its weights were trained with "
+                            f"{config['model'][key]:,}: the run's files do not belong together")
 
 
 def open_run(run_path: str | Path, weights: str = "best", device: str = "auto"):
@@ -287,9 +317,12 @@ def open_run(run_path: str | Path, weights: str = "best", device: str = "auto"):
         raise FileNotFoundError(f"{run.path}: no such run directory")
     config = run_config(run, ("task", "model", "data"))
     task_class = TASKS[config["task"]]
-    task = task_class.load(run, task_class.data_config(config["data"]))
+    with reading_run(run):
+        task = task_class.load(run, task_class.data_config(config["data"]))
     check_recorded(task.lm_features, config)
-    model = build_model(config["model"]["kind"], {k: v for k, v in config["model"].items() if k != "kind"})
+    check_sizes(run, task, config)
+    with reading_run(run):
+        model = build_model(config["model"]["kind"], {k: v for k, v in config["model"].items() if k != "kind"})
     torch_device = resolve_device(device)
     model.to(torch_device)
     run.load_weights(weights, model)

@@ -10,8 +10,6 @@ Needs ``pip install 'rnnkit[export]'`` (onnx; onnxruntime to check and run).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -132,6 +130,7 @@ def graph_paths(out: Path, roles) -> dict[str, Path]:
 def export_run(run_path, out, weights: str = "best", check: bool = True) -> dict:
     """Write the run's ONNX graph(s) and ``<out stem>.json``; all or nothing. Returns
     {"files": [...], "differences": {output: relative difference} (empty without ``check``)}."""
+    from ..files import RunDir, atomic_write_all
     from ..runs import open_run
 
     out = Path(out)
@@ -149,12 +148,12 @@ def export_run(run_path, out, weights: str = "best", check: bool = True) -> dict
         differences = compare(model, graphs)
     paths = graph_paths(out, graphs)
     sidecar = out.with_suffix(".json")
-    summary_file = Path(run_path) / "summary.json"
-    summary = json.loads(summary_file.read_text()) if summary_file.exists() else None
+    run = RunDir(run_path)
+    summary = run.read_json("summary.json") if run.file("summary.json").exists() else None
     info = metadata(task, config, graphs, {role: p.name for role, p in paths.items()}, summary)
     contents = {p: graphs[role].SerializeToString() for role, p in paths.items()}
     contents[sidecar] = (json.dumps(info, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
-    _write_all(contents)
+    atomic_write_all(contents)
     for name in (previous or {}).get("files", {}).values():  # an earlier export's graphs this one did not replace
         stale = out.parent / Path(str(name)).name
         if stale not in contents and stale.suffix == ".onnx" and stale.exists():
@@ -178,24 +177,6 @@ def _previous_export(out: Path) -> dict | None:
     if not (isinstance(info, dict) and "rnnkit" in info and isinstance(info.get("files"), dict)):
         raise UsageError(f"--out {out}: {sidecar} is there and is not an rnnkit export's JSON, which the export would write over; choose another --out")
     return info
-
-
-def _write_all(contents: dict[Path, bytes]) -> None:
-    """Write every file or none: each goes to a temporary file first, renamed once all are written."""
-    temporaries = []
-    try:
-        for path, data in contents.items():
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-            temporaries.append((tmp, path))
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.chmod(tmp, 0o644)
-        for tmp, path in temporaries:
-            os.replace(tmp, path)
-    except BaseException:
-        for tmp, _ in temporaries:
-            Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def __getattr__(name):  # EXPORTERS without importing onnx at package import

@@ -31,6 +31,8 @@ is ``RunDir``: both in ``rnnkit.files``, which the layers below training use too
 
 from __future__ import annotations
 
+from ..errors import DataError
+
 import csv
 import io
 import json
@@ -283,10 +285,15 @@ class MetricsLog:
         self.path = run.file("metrics.csv")
 
     def rows(self) -> list[dict]:
+        """The rows so far; a file that is not UTF-8 text (damaged, or another program's) is a
+        one-line ``DataError`` naming it."""
         if not self.path.exists():
             return []
-        with self.path.open(newline="") as f:
-            return list(csv.DictReader(f))
+        try:
+            with self.path.open(newline="", encoding="utf-8") as f:
+                return list(csv.DictReader(f))
+        except (UnicodeDecodeError, csv.Error) as error:
+            raise DataError(f"{self.path}: damaged, not rnnkit's metrics ({error})") from None
 
     def count(self) -> int:
         """Complete rows so far (the cursor a checkpoint records)."""
