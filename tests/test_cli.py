@@ -4,11 +4,13 @@ one-line errors that leave nothing half-written."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from rnnkit.cli import main
 
@@ -266,3 +268,26 @@ def test_an_interrupt_during_the_imports_is_held_back_until_they_are_done():
                 finished = True  # the block runs to its end
         assert finished
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handlers are restored
+
+
+def test_requests_that_cannot_be_met_are_one_line_before_any_work(tmp_path, capsys):
+    """Each of these trained silently on something else, or ended in a traceback: --dates with files
+    (the files were never read, yet recorded), a device this machine lacks, agreement distances that
+    leave nothing to train on."""
+    names = tmp_path / "names.txt"
+    names.write_text("anna\nbob\n" * 20)
+    cases = [
+        (["train", "seq2seq", "--dates", "50", "--source", names, "--target", names], r"--dates 50 trains on generated date pairs; --source, --target would not be read"),
+        (["train", "lm", names, "--device", "bogus"], r"argument --device: expected auto, cpu, cuda, cuda:N or mps, got 'bogus'"),
+        (["agreement", "--max-distance", "4"], r"--train-min-distance 8 is above --max-distance 4"),
+        (["agreement", "--max-distance", "10", "--train-min-distance", "6", "--train-max-distance", "3"], r"--train-min-distance 6 is above --train-max-distance 3"),
+    ]
+    if not torch.cuda.is_available():
+        cases.append((["train", "lm", names, "--device", "cuda"], r"argument --device: 'cuda': no CUDA device on this machine"))
+    for args, message in cases:
+        try:
+            code, _, err = rnnkit(*args, "--run" if args[0] == "train" else "--seed", tmp_path / "run" if args[0] == "train" else "0", capsys=capsys)
+        except SystemExit as exit:  # argparse's own refusal of an option's value
+            code, err = exit.code, capsys.readouterr().err.strip().splitlines()[-1]
+        assert code == 2 and len(err.strip().splitlines()) == 1 and re.search(message, err), (args, err)
+        assert not (tmp_path / "run").exists()

@@ -82,6 +82,30 @@ port = number(int, low=1, high=65535, name="port")                              
 seed = number(int, low=0, high=2**64 - 1, name="seed")                                  # what torch.manual_seed takes
 
 
+def device(text: str) -> str:
+    """``--device``: ``auto``, or a device torch knows and this machine has (``cpu``, ``cuda``,
+    ``cuda:1``, ``mps``), checked where it is parsed: torch would fail later with its own words
+    (``Torch not compiled with CUDA enabled``) from deep inside the model's loading."""
+    if text == "auto":
+        return text
+    import torch
+
+    try:
+        chosen = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected auto, cpu, cuda, cuda:N or mps, got {text!r}") from None
+    if chosen.type == "cuda":
+        if not torch.cuda.is_available():
+            raise argparse.ArgumentTypeError(f"{text!r}: no CUDA device on this machine (torch {torch.__version__}); use cpu or auto")
+        if chosen.index is not None and chosen.index >= torch.cuda.device_count():
+            raise argparse.ArgumentTypeError(f"{text!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif chosen.type == "mps" and not torch.backends.mps.is_available():
+        raise argparse.ArgumentTypeError(f"{text!r}: no MPS device on this machine; use cpu or auto")
+    elif chosen.type not in ("cpu", "cuda", "mps"):
+        raise argparse.ArgumentTypeError(f"{text!r}: rnnkit runs on cpu, cuda or mps")
+    return text
+
+
 def list_of_ints(text: str) -> list[int]:
     """``256,256`` -> ``[256, 256]`` (a deep head's layer sizes; ``""``: none). Each a whole number
     >= 1: a layer of 0 units would cut the output off from the input."""

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data.batches import pad_sequences
+from ..errors import UsageError
 from . import progress
 from ..metrics import percent
 from ..models.classifier import Classifier
@@ -121,6 +122,9 @@ def run_experiment(cells=("rnn", "gru", "lstm"), max_distance: int = 24, train_s
     embedding = 32
     budget = parameters_for("lstm", embedding, budget_hidden)
     train_max_distance = max_distance if train_max_distance is None else train_max_distance
+    if train_min_distance > train_max_distance:
+        given = "--train-max-distance" if train_max_distance != max_distance else "--max-distance"
+        raise UsageError(f"--train-min-distance {train_min_distance} is above {given} {train_max_distance}: no distance to train on")
     train = generate(train_size, train_max_distance, seed, min_distance=train_min_distance)
     tests = {k: generate(test_size, max_distance, seed + 1000 + k, distance=k) for k in range(max_distance + 1)}
     results: dict = {"accuracy": {}, "hidden": {}, "parameters": {}, "seconds": {}, "train_distances": [train_min_distance, train_max_distance]}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 from ..settings import (  # noqa: F401  (the types live with the settings that use them; verbs import them from here)
-    decay, finite_float, list_of_ints, midi_program, nonnegative_float, nonnegative_int, number, port, positive_float,
+    decay, device, finite_float, list_of_ints, midi_program, nonnegative_float, nonnegative_int, number, port, positive_float,
     positive_int, probability, seed, top_p_float,
 )
 
@@ -29,30 +29,6 @@ def output_file(text: str) -> str:
             if not parent.is_dir():
                 raise argparse.ArgumentTypeError(f"{text}: {parent} is a file, not a folder")
             break
-    return text
-
-
-def device(text: str) -> str:
-    """``--device``: ``auto``, or a device torch knows and this machine has (``cpu``, ``cuda``,
-    ``cuda:1``, ``mps``), checked where it is parsed: torch would fail later with its own words
-    (``Torch not compiled with CUDA enabled``) from deep inside the model's loading."""
-    if text == "auto":
-        return text
-    import torch
-
-    try:
-        chosen = torch.device(text)
-    except (RuntimeError, ValueError):
-        raise argparse.ArgumentTypeError(f"expected auto, cpu, cuda, cuda:N or mps, got {text!r}") from None
-    if chosen.type == "cuda":
-        if not torch.cuda.is_available():
-            raise argparse.ArgumentTypeError(f"{text!r}: no CUDA device on this machine (torch {torch.__version__}); use cpu or auto")
-        if chosen.index is not None and chosen.index >= torch.cuda.device_count():
-            raise argparse.ArgumentTypeError(f"{text!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
-    elif chosen.type == "mps" and not torch.backends.mps.is_available():
-        raise argparse.ArgumentTypeError(f"{text!r}: no MPS device on this machine; use cpu or auto")
-    elif chosen.type not in ("cpu", "cuda", "mps"):
-        raise argparse.ArgumentTypeError(f"{text!r}: rnnkit runs on cpu, cuda or mps")
     return text
 
 

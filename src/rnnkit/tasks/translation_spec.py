@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import DataError
+from ..errors import DataError, UsageError
 from ..settings import nonnegative_float, nonnegative_int, positive_float, positive_int, setting
 from .spec import EMBEDDING_REGULARISERS, RECURRENT_REGULARISERS, TaskSpec
 
@@ -41,9 +41,12 @@ class TranslationDataConfig:
     def check(self) -> None:
         if not self.dates and not (self.source and self.target):
             raise DataError("give --source and --target training files, or --dates N for the built-in date task")
+        files = [f"--{name.replace('_', '-')}" for name in ("source", "target", "valid_source", "valid_target", "test_source", "test_target") if getattr(self, name)]
+        if self.dates and files:  # the date task makes its own pairs: the files would be silently left out
+            raise UsageError(f"--dates {self.dates} trains on generated date pairs; {', '.join(files)} would not be read: give one or the other")
         for a, b in (("valid_source", "valid_target"), ("test_source", "test_target")):
             if bool(getattr(self, a)) != bool(getattr(self, b)):
-                raise DataError(f"give both {a.replace('_', '-')} and {b.replace('_', '-')}, or neither")
+                raise DataError(f"give both --{a.replace('_', '-')} and --{b.replace('_', '-')}, or neither")
 
 
 MODEL_DEFAULTS = dict(
