@@ -8,6 +8,8 @@ import json
 import math
 import re
 
+import pytest
+
 from rnnkit.cli import main
 from rnnkit.metrics import SHARES, percent
 from rnnkit.tasks import TASKS
@@ -62,3 +64,17 @@ def test_a_capped_perplexity_is_shown_as_capped():
 
     assert shown_perplexity(perplexity(2.0)) == "7.39" and shown_perplexity(perplexity(49.0)) == f"{math.exp(49):.2f}"
     assert shown_perplexity(perplexity(4e30)) == "over 5.2e+21 (capped at e^50: the model diverged)"
+
+
+def test_entity_scores_without_any_entity_are_zero_without_numpy_warnings():
+    """A validation file with no entities (or a tagger that predicts none) scored 0 with numpy's
+    "Mean of empty slice" RuntimeWarnings printed to the user."""
+    import warnings
+
+    pytest.importorskip("seqeval")
+    from rnnkit.metrics import entity_scores
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert entity_scores([["O", "O"]], [["O", "O"]])["f1"] == 0
+        assert entity_scores([["O", "O"]], [["B-PER", "O"]])["per_type"]["PER"]["support"] == 0

@@ -4,6 +4,7 @@ entity-level tagging scores (precision, recall and F1 per type and overall, with
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 
 from .errors import require
@@ -74,7 +75,9 @@ def entity_scores(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[st
     seqeval = require("seqeval.metrics", extra="tagging", purpose="tagging metrics are computed")
     from seqeval.scheme import IOB2
 
-    report = seqeval.classification_report(list(map(list, gold)), list(map(list, predicted)), mode="strict", scheme=IOB2, output_dict=True, zero_division=0)
+    with warnings.catch_warnings():  # numpy's "Mean of empty slice" when no entity is in gold or predicted: scores 0, said by them
+        warnings.simplefilter("ignore", RuntimeWarning)
+        report = seqeval.classification_report(list(map(list, gold)), list(map(list, predicted)), mode="strict", scheme=IOB2, output_dict=True, zero_division=0)
     overall = report["micro avg"]
     per_type = {
         name: {"precision": r["precision"], "recall": r["recall"], "f1": r["f1-score"], "support": int(r["support"])}
