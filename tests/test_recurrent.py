@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -154,8 +156,20 @@ def test_constructor_errors():
         Recurrent("gru", 3, 4, engine="native")
     with pytest.raises(ValueError, match="dropout must lie in"):
         Recurrent("gru", 3, 4, dropout=1.0)
-    with pytest.raises(ValueError, match="num_layers must be at least 1"):
+    with pytest.raises(ValueError, match="num_layers must be a whole number >= 1, got 0"):
         Recurrent("gru", 3, 4, num_layers=0)
+    for wrong in ("8", 8.5, True, 0):  # a size from a config file or a division: named, not torch's "empty(): argument 'size'"
+        with pytest.raises(ValueError, match=rf"input_size must be a whole number >= 1, got {re.escape(repr(wrong))}"):
+            Recurrent("gru", wrong, 4)
+    layer = Recurrent("lstm", 3, 4)
+    with pytest.raises(TypeError, match=r"Recurrent takes a floating-point tensor as the input, got torch.int64"):
+        layer(torch.ones(2, 1, 3, dtype=torch.long))
+    with pytest.raises(TypeError, match=r"parameters are torch.float32 but the input is torch.float64"):
+        layer(torch.ones(2, 1, 3, dtype=torch.float64))
+    with pytest.raises(TypeError, match=r"parameters are torch.float32 but initial state 'c' is torch.float64"):
+        layer(torch.ones(2, 1, 3), state=(torch.zeros(1, 1, 4), torch.zeros(1, 1, 4, dtype=torch.float64)))
+    with pytest.raises(ValueError, match=r"an input with no sequences \(B = 0\)"):
+        layer(torch.ones(2, 0, 3))
     for kind in ("gru", "gru-cudnn", "rnn"):  # the option is named with the cells that take it, still a TypeError to Python
         with pytest.raises(TypeError, match=rf"^cell '{kind}' has no option 'peepholes' \(an option of: lstm\)$"):
             Recurrent(kind, 3, 4, peepholes=True)

@@ -93,8 +93,9 @@ class Recurrent(MaskHolder, nn.Module):
             if name not in inspect.signature(cls.__init__).parameters:
                 takers = [kind for kind, other in CELLS.items() if name in inspect.signature(other.__init__).parameters]
                 raise UnexpectedArgumentError(f"cell {cell!r} has no option {name!r}" + (f" (an option of: {', '.join(takers)})" if takers else ""))
-        if num_layers < 1:
-            raise UsageError(f"num_layers must be at least 1, got {num_layers}")
+        for name, size in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
+            if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+                raise UsageError(f"{name} must be a whole number >= 1, got {size!r}")
         if not 0.0 <= dropout < 1.0:
             raise UsageError(f"dropout must lie in [0, 1), got {dropout}")
         self.cell_kind = cell
@@ -171,8 +172,9 @@ class Recurrent(MaskHolder, nn.Module):
         if self.batch_first:
             x = x.transpose(0, 1)
         T, B = x.shape[:2]
-        if T == 0:
-            raise ValueError("Recurrent got an input with no time steps (T = 0)")
+        if T == 0 or B == 0:
+            raise ValueError(f"Recurrent got an input with no {'time steps (T = 0)' if T == 0 else 'sequences (B = 0)'}")
+        self._check_dtype("the input", x)
         lengths = check_lengths(lengths, T, B, x.device)
         initial = self._initial_states(state, B, x)
         engine = self.engine_for(x.device, x)
@@ -192,6 +194,15 @@ class Recurrent(MaskHolder, nn.Module):
             outputs = outputs.transpose(0, 1)
         stacked = tuple(torch.stack(parts) if len(parts) > 1 else parts[0].unsqueeze(0) for parts in zip(*finals))  # per state name: (L*D, B, n_a)
         return outputs, self.cells["l0"].public_state(stacked)
+
+    def _check_dtype(self, what: str, tensor: Tensor) -> None:
+        """A floating tensor of the parameters' dtype (any floating one under autocast, which casts),
+        else a ``TypeError`` naming it, not torch's "mat1 and mat2 must have the same dtype" from inside an engine."""
+        dtype = self.cells["l0"].weight.dtype
+        if tensor.dtype == dtype or (tensor.is_floating_point() and torch.is_autocast_enabled(tensor.device.type)):
+            return
+        raise TypeError(f"Recurrent's parameters are {dtype} but {what} is {tensor.dtype}: convert it (.to({dtype})), or the layer (.to({tensor.dtype}))"
+                        if tensor.is_floating_point() else f"Recurrent takes a floating-point tensor as {what}, got {tensor.dtype} (token ids go through an nn.Embedding first)")
 
     def _run_dropped_weights(self, x, lengths, state):
         """The call with every cell's ``weight`` replaced by its DropConnect version for its whole
@@ -236,6 +247,7 @@ class Recurrent(MaskHolder, nn.Module):
             for name, tensor in zip(names, tensors):
                 if tuple(tensor.shape) != expected:
                     raise ValueError(f"initial state {name!r} must have shape {expected} (L*D, B, n_a), got {tuple(tensor.shape)}")
+                self._check_dtype(f"initial state {name!r}", tensor)
         return [tuple(t[i] for t in tensors) for i in range(rows)]
 
     # -- bringing torch.nn models over ---------------------------------------------------------
