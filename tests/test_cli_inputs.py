@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -447,3 +448,15 @@ def test_a_file_to_write_under_a_file_is_refused_where_it_is_parsed(tmp_path, ca
     err = capsys.readouterr().err
     assert exit.value.code == 2 and len(err.strip().splitlines()) == 1
     assert f"argument {option}: {tmp_path / 'afile' / 'x.out'}: {tmp_path / 'afile'} is a file, not a folder" in err
+
+
+def test_a_line_too_long_to_read_as_one_sequence_is_refused_by_the_verbs_as_by_training(runs, capsys, tmp_path):
+    """Training refuses a line of over 100,000 tokens (batched as one sequence it needs absurd memory);
+    the verbs read a line as one sequence too, and took 1.9 GB and a minute for 200,000 characters."""
+    huge = tmp_path / "huge.txt"
+    huge.write_text("anna" * 30_000)
+    for args in (["score", runs["lm"], "--file", huge], ["classify", runs["classifier"], "--file", huge], ["tag", runs["tagger"], "--file", huge]):
+        code, _, err = rnnkit(capsys, *args)
+        assert code == 2 and re.search(r"huge.txt:1: a line of 120,000 characters, more than 100,000", err), (args[0], err)
+    code, _, err = rnnkit(capsys, "eval", runs["lm"], huge)
+    assert code == 2 and "huge.txt: a sequence of 120,001 steps, more than 100,000" in err, err

@@ -8,7 +8,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 
-from ..errors import UsageError
+from ..errors import DataError, UsageError
+
+# the longest input line a verb reads: as many as training's longest sequence (rnnkit.data.batches.
+# MAX_SEQUENCE_STEPS) of one-character tokens; a line of 200,000 characters took 1.9 GB to score
+MAX_LINE_CHARACTERS = 100_000
 
 # the run kinds (config["task"]) by the words the messages use for them
 KIND_NAMES = {"lm": "language-model (lm)", "tagger": "tagger", "classifier": "classifier", "seq2seq": "seq2seq", "music": "music"}
@@ -27,20 +31,30 @@ def texts_from(arguments: Sequence[str], file: str | None) -> list[str]:
     from ..data.textio import BOM, STDIN, read_lines, split_lines
 
     texts: list[str] = []
-    for argument in arguments:
+    for number, argument in enumerate(arguments, start=1):
         if argument == STDIN:
-            texts += read_lines(STDIN)
+            texts += _not_too_long(read_lines(STDIN), "<stdin>")
         else:  # "" is one empty line, as an empty line of a file is
-            texts += split_lines(argument.removeprefix(BOM)) or [""]
+            texts += _not_too_long(split_lines(argument.removeprefix(BOM)) or [""], f"argument {number}")
     if file:
-        texts += read_lines(file)
+        texts += _not_too_long(read_lines(file), file)
     if not arguments and not file and sys.stdin is not None and not sys.stdin.isatty():
-        texts += read_lines(STDIN)
+        texts += _not_too_long(read_lines(STDIN), "<stdin>")
         if not texts:
             raise UsageError("no text: standard input was empty; give text as arguments, with --file FILE, or on standard input")
     elif not arguments and not file:
         raise UsageError("no text: give it as arguments, with --file FILE, or on standard input")
     return texts
+
+
+def _not_too_long(lines: list[str], name: str) -> list[str]:
+    """``lines``, or a ``DataError`` naming ``name``:LINE for one over ``MAX_LINE_CHARACTERS``: read
+    as one sequence, such a line needs gigabytes (a file without its line breaks?)."""
+    for number, line in enumerate(lines, start=1):
+        if len(line) > MAX_LINE_CHARACTERS:
+            raise DataError(f"{name}:{number}: a line of {len(line):,} characters, more than {MAX_LINE_CHARACTERS:,}: "
+                            f"each line is read as one sequence; break the text into lines")
+    return lines
 
 
 def is_blank(text: str) -> bool:

@@ -139,8 +139,7 @@ class LanguageModelTask(LanguageModelSpec, TaskBase):
         if data.batching == "sentences":  # each line one sequence: a line of millions of tokens is refused with its figure
             for name, split in corpus.splits.items():
                 where = ", ".join(map(str, data.train)) if name == "train" or not getattr(data, name, None) else str(getattr(data, name))
-                longest = (int(np.diff(split.offsets[i : i + 2**20 + 1]).max()) for i in range(0, len(split), 2**20))  # 8 MB at a time
-                check_sequence_lengths(longest, f"{where} ({name} split)", "; use --batching stream or break the text into lines")
+                check_line_lengths(split, f"{where} ({name} split)")
         return cls(data, corpus.tokenizer, corpus.vocab, corpus.splits, corpus.seen, seed), corpus.record(data)
 
     def save(self, run: RunDir) -> None:
@@ -311,7 +310,10 @@ class LanguageModelTask(LanguageModelSpec, TaskBase):
     def evaluate_file(self, model, path: str, device, cache: ContinuousCache | None = None) -> dict:
         """``evaluate`` on a text file, tokenized as in training (``cache``: as ``evaluate_examples``)."""
         with scratch("eval") as directory:  # the file's ids, streamed through
-            return self.evaluate_examples(model, encode_file(path, self.tokenizer, self.vocab, self.data.line_breaks, directory), device, cache)
+            split = encode_file(path, self.tokenizer, self.vocab, self.data.line_breaks, directory)
+            if self.data.batching == "sentences":  # as in training: one line, one sequence
+                check_line_lengths(split, str(path))
+            return self.evaluate_examples(model, split, device, cache)
 
     def report(self, model, step: int, device) -> list[str]:
         samples = self.generate(model, 3, SamplingOptions(max_length=self._sample_length()), seed=step, device=device)
@@ -398,3 +400,10 @@ class LanguageModelTask(LanguageModelSpec, TaskBase):
         ]
         total = sum(log_probs)
         return {"text": text, **({"reversed": True} if self.data.reverse else {}), "tokens": rows, "log_prob": total, "log10_prob": total / math.log(10), "perplexity": math.exp(-total / len(ids))}
+
+
+def check_line_lengths(split: CorpusSplit, where: str) -> None:
+    """Refuse a split whose longest line (one sequence when batched by sentences) is over
+    ``MAX_SEQUENCE_STEPS`` tokens, in one line naming ``where`` (``check_sequence_lengths``)."""
+    longest = (int(np.diff(split.offsets[i : i + 2**20 + 1]).max()) for i in range(0, len(split), 2**20))  # 8 MB at a time
+    check_sequence_lengths(longest, where, "; use --batching stream or break the text into lines")
