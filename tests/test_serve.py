@@ -155,7 +155,13 @@ def test_compose(client):
     ("tag", {"text": "x" * 3000}, 422, "at most 2000"),
     ("tag", {"text": "a", "texts": ["b"]}, 422, "either"),
     ("tag", {"text": "..?"}, 200, ""),
-    ("tag", {"text": "  "}, 400, "no words"),
+    ("tag", {"text": "  "}, 422, "blank"),
+    ("tag", {"texts": ["fine", " \t "]}, 422, "blank"),
+    ("classify", {"text": "   "}, 422, "blank"),
+    ("score", {"model": "names", "text": "   "}, 422, "blank"),
+    ("translate", {"text": "   "}, 422, "blank"),
+    ("generate", {"num": "2"}, 422, "num"),
+    ("generate", {"greedy": "yes"}, 422, "greedy"),
     ("tag", {"model": "names", "text": "x"}, 400, "answers generate, score"),
     ("tag", {"model": "nobody", "text": "x"}, 404, "no model named"),
     ("tag", {"text": "x", "colour": "red"}, 422, "colour"),
@@ -180,6 +186,20 @@ def test_not_json_and_oversized_bodies(client):
     assert r.status_code == 422 and r.json()["error"].startswith("the request body is not valid JSON (Expecting property name")
     r = client.post("/api/tag", content=b"x" * (2 << 20), headers={"content-type": "application/json"})
     assert r.status_code == 413
+
+    def chunked(data: bytes, size: int = 1 << 16):  # a body without Content-Length
+        for start in range(0, len(data), size):
+            yield data[start : start + size]
+
+    padded = b"{" + b" " * (3 << 20) + b'"text": "anna"}'
+    r = client.post("/api/tag", content=chunked(padded), headers={"content-type": "application/json"})
+    assert r.status_code == 413 and "over 1048576 bytes" in r.json()["error"]
+    r = client.post("/api/tag", content=chunked(b'{"text": "Anna went home"}'), headers={"content-type": "application/json"})
+    assert r.status_code == 200, r.text
+    r = client.get("/api/tag")
+    assert r.status_code == 405 and r.json()["error"].startswith("Method Not Allowed")
+    r = client.get("/api/nothing")
+    assert r.status_code == 404 and "error" in r.json()
 
 
 def random_value(rng: random.Random, depth: int = 0):

@@ -30,6 +30,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import UsageError
 from . import schemas
@@ -121,6 +122,10 @@ def create_app(runs: list[str] | dict[str, Served], *, device: str = "auto", wei
     async def client_error(request: Request, error: ClientError):
         return JSONResponse({"error": str(error)}, status_code=error.status)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException):  # 404 unknown path, 405 wrong method: the same body
+        return JSONResponse({"error": f"{error.detail}: {request.method} {request.url.path}"}, status_code=error.status_code, headers=error.headers)
+
     @app.exception_handler(Exception)
     async def internal_error(request: Request, error: Exception):
         log.error("internal error on %s: %s", request.url.path, "".join(traceback.format_exception(error)))
@@ -174,8 +179,9 @@ def create_app(runs: list[str] | dict[str, Served], *, device: str = "auto", wei
 
     def endpoint(verb):
         async def handle(request: Request):
+            raw = await _body_within_limit(request)
             try:
-                body = await request.json()
+                body = json.loads(raw)
             except Exception as error:  # noqa: BLE001 (not JSON at all; 422 as FastAPI's own bodies)
                 where = f" ({error.msg} at character {error.pos})" if isinstance(error, json.JSONDecodeError) else ""
                 raise ClientError(422, f"the request body is not valid JSON{where}; send a JSON object") from None
@@ -205,3 +211,15 @@ def create_app(runs: list[str] | dict[str, Served], *, device: str = "auto", wei
             openapi_extra={"requestBody": {"content": {"application/json": {"schema": verb.schema.model_json_schema()}}, "required": True}},
         )  # fmt: skip
     return app
+
+
+async def _body_within_limit(request: Request) -> bytes:
+    """The request body, read as it arrives: a body over ``MAX_BODY`` is a 413 whether or not its
+    length was announced (a chunked upload has no Content-Length for the middleware to check)."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > schemas.MAX_BODY:
+            raise ClientError(413, f"request body over {schemas.MAX_BODY} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -23,7 +23,8 @@ Seed = Field(default=None, ge=0, lt=2**63)
 
 
 class Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: "2" for a number or "yes" for a switch is a 422 naming the field, not quietly converted
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     model: str | None = Field(default=None, max_length=200)
 
@@ -39,6 +40,8 @@ class TextsRequest(Request):
         for text in self.texts or ():
             if not 1 <= len(text) <= MAX_TEXT:
                 raise ValueError(f"every text must have 1 to {MAX_TEXT} characters")
+        if any(not text.strip() for text in self.all_texts()):  # every verb alike (the command line prints an empty line)
+            raise ValueError("a text is blank (white space only): there is nothing in it to read")
         return self
 
     def all_texts(self) -> list[str]:
