@@ -291,3 +291,15 @@ def test_requests_that_cannot_be_met_are_one_line_before_any_work(tmp_path, caps
             code, err = exit.code, capsys.readouterr().err.strip().splitlines()[-1]
         assert code == 2 and len(err.strip().splitlines()) == 1 and re.search(message, err), (args, err)
         assert not (tmp_path / "run").exists()
+
+
+def test_a_finished_run_says_which_limit_ended_it_when_a_resume_has_nothing_to_train(tmp_path, capsys):
+    """``--resume --epochs 20`` on a ``--max-steps`` run trained nothing and advised "a larger --epochs
+    or --max-steps", the first of which the user had just given: the line names the limit that decides."""
+    names = tmp_path / "names.txt"
+    names.write_text("anna\nbob\ncarla\n" * 20)
+    run = tmp_path / "run"
+    assert rnnkit("train", "lm", names, "--run", run, "--max-steps", "6", "--no-progress", *SMALL_MODEL, capsys=capsys)[0] == 0
+    code, out, err = rnnkit("train", "lm", "--resume", "--run", run, "--epochs", "20", "--no-progress", capsys=capsys)
+    said = out + err
+    assert code == 0 and "nothing to train, it is at --max-steps 6, which decides while it is set (not --epochs); give a larger --max-steps" in said, said

@@ -345,7 +345,15 @@ class Trainer:
         except (OSError, ValueError):
             return False
         if summary.get("finished") is True and summary.get("steps") == s["step"]:
-            self.say(f"the run finished at step {s['step']} (epoch {s['epoch']}); nothing to train (give a larger --epochs or --max-steps to train on)")
+            c = self.config
+            if s["early_stopped"]:
+                why = f"it stopped early, {s['bad_evals']} evaluations without a better one (--patience {c.patience}); give a larger --patience to train on"
+            elif c.max_steps is not None:  # the steps decide: --epochs is not counted while --max-steps is set
+                at = "at" if s["step"] == c.max_steps else "past"
+                why = f"it is {at} --max-steps {c.max_steps}, which decides while it is set (not --epochs); give a larger --max-steps to train on"
+            else:
+                why = f"it has done its --epochs {c.epochs}; give a larger --epochs to train on"
+            self.say(f"the run finished at step {s['step']} (epoch {s['epoch']}): nothing to train, {why}")
             return True
         return False
 
