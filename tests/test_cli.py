@@ -303,3 +303,21 @@ def test_a_finished_run_says_which_limit_ended_it_when_a_resume_has_nothing_to_t
     code, out, err = rnnkit("train", "lm", "--resume", "--run", run, "--epochs", "20", "--no-progress", capsys=capsys)
     said = out + err
     assert code == 0 and "nothing to train, it is at --max-steps 6, which decides while it is set (not --epochs); give a larger --max-steps" in said, said
+
+
+def test_standard_input_is_named_stdin_in_run_names_and_results(tmp_path, capsys, monkeypatch):
+    """``train tagger -`` made a run folder named ``--tagger-bilstm`` (a name that reads as an option),
+    and ``eval RUN -`` printed ``-: ...``."""
+    import io
+
+    pytest.importorskip("seqeval")
+    conll = ("Anna B-PER\nwent O\nhome O\n\nBob B-PER\nstayed O\n\n" * 10).encode()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(conll)))
+    tiny = ["--hidden-size", "4", "--char-hidden-size", "4", "--word-embedding-size", "4", "--max-steps", "2", "--no-progress"]
+    assert rnnkit("train", "tagger", "-", *tiny, capsys=capsys)[0] == 0
+    runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert runs == ["stdin-tagger-bilstm"], runs
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(conll)))
+    code, out, _ = rnnkit("eval", tmp_path / "runs" / runs[0], "-", capsys=capsys)
+    assert code == 0 and out.startswith("<stdin>: "), out

@@ -200,6 +200,19 @@ def test_midi_extensions_match_in_any_case(tmp_path):
     assert len(read_midi_folder(tmp_path)) == 4
 
 
+def test_a_midi_folder_is_read_with_its_subfolders_as_maestro_and_lakh_are_laid_out(tmp_path):
+    """MAESTRO keeps its pieces in one folder per year, Lakh two levels down: files in subfolders
+    were left out silently (or the folder refused as holding no MIDI)."""
+    for name in ("top.mid", "2004/a.midi", "2006/deep/b.MID", ".hidden/c.mid"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        _midi(tmp_path / name, [60, 64])
+    assert [str(f.relative_to(tmp_path)) for f in midi_files(tmp_path)] == ["2004/a.midi", "2006/deep/b.MID", "top.mid"]
+    assert len(read_midi_folder(tmp_path / "2006")) == 1
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match=r"empty: no .mid or .midi files, in it or its subfolders"):
+        read_midi_folder(tmp_path / "empty")
+
+
 def test_midi_notes_off_the_piano_are_counted_on_stderr(tmp_path, capsys):
     """Notes below 21 or above 108 have no key in the piano roll; they are left out, and said so:
     per file by read_midi, in one line for a folder by read_midi_folder."""

@@ -30,6 +30,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    from ..data.textio import source_name
     from ._run_options import open_ensemble
 
     task, model, _, device = open_verb_run(args)
@@ -57,7 +58,7 @@ def run(args) -> int:
     if args.json:
         print(json.dumps({"data": args.data, **result}))
     else:
-        print(f"{args.data}: {task.describe(result)}" + (f" (ensemble of {result['ensemble']} runs)" if ensemble else ""))
+        print(f"{source_name(args.data)}: {task.describe(result)}" + (f" (ensemble of {result['ensemble']} runs)" if ensemble else ""))
         for line in task.details(result):  # a task's breakdown (per entity type ...), none by default
             print(line)
     return 0

@@ -235,8 +235,11 @@ def _midi_steps(path: str | Path, step_seconds: float) -> tuple[Sequence, int, i
 
 
 def midi_files(folder: str | Path) -> list[Path]:
-    """The MIDI files of a folder (``.mid`` or ``.midi`` in any case), sorted by name."""
-    return sorted(f for f in Path(folder).iterdir() if f.suffix.lower() in MIDI_SUFFIXES and f.is_file())
+    """The MIDI files of a folder and its subfolders (``.mid`` or ``.midi`` in any case; MAESTRO and
+    the Lakh MIDI set keep their files a level or two down), sorted by path; hidden ones left out."""
+    folder = Path(folder)
+    return sorted(f for f in folder.rglob("*") if f.suffix.lower() in MIDI_SUFFIXES and f.is_file()
+                  and not any(part.startswith(".") for part in f.relative_to(folder).parts))  # fmt: skip
 
 
 def read_midi_folder(folder: str | Path, step_seconds: float = 0.5) -> list[Sequence]:
@@ -247,9 +250,9 @@ def read_midi_folder(folder: str | Path, step_seconds: float = 0.5) -> list[Sequ
         raise DataError(f"{folder}: no such folder")
     files = midi_files(folder)
     if not files:
-        raise DataError(f"{folder}: no .mid or .midi files")
+        raise DataError(f"{folder}: no .mid or .midi files, in it or its subfolders")
     read = [_midi_steps(f, step_seconds) for f in files]
-    cut = [f.name for f, (_, off_piano, _) in zip(files, read) if off_piano]
+    cut = [str(f.relative_to(folder)) for f, (_, off_piano, _) in zip(files, read) if off_piano]
     if cut:  # one line for the folder, not one per file
         off_piano, notes = sum(r[1] for r in read), sum(r[2] for r in read)
         print(f"{folder}: {off_piano} of {notes} notes, in {len(cut)} of {len(files)} files ({', '.join(cut[:3])}{', ...' if len(cut) > 3 else ''}), "

@@ -33,7 +33,7 @@ def read_lines(path: str | Path, keep_blank: bool = False) -> list[str]:
     return lines
 
 
-def split_sizes(n: int, valid: float, test: float) -> tuple[int, int]:
+def split_sizes(n: int, valid: float, test: float, what: str = "lines") -> tuple[int, int]:
     """How many of ``n`` lines go to valid and to test: round(n·fraction), and at least one line for
     a fraction asked for, so that 5 lines split 3/1/1 rather than fail (the rule of ``split_lines``
     and of prepared corpora). Raises ``DataError`` (one line) when no training line would be left."""
@@ -41,17 +41,18 @@ def split_sizes(n: int, valid: float, test: float) -> tuple[int, int]:
         raise DataError(f"split fractions must leave training data: valid={valid}, test={test}")
     n_valid, n_test = (max(1, round(n * f)) if f else 0 for f in (valid, test))
     if n - n_valid - n_test < 1:
-        raise DataError(f"{n} lines are too few to split into train/valid/test = {1 - valid - test:g}/{valid:g}/{test:g}")
+        raise DataError(f"{n} {what} are too few to split into train/valid/test = {1 - valid - test:g}/{valid:g}/{test:g} (--split); "
+                        f"give more, or --valid and --test files, or --split 0 0")
     return n_valid, n_test
 
 
-def split_lines(lines: Sequence[str], valid: float, test: float, seed: int) -> tuple[list[str], list[str], list[str]]:
+def split_lines(lines: Sequence[str], valid: float, test: float, seed: int, what: str = "lines") -> tuple[list[str], list[str], list[str]]:
     """Shuffle ``lines`` with ``seed`` and cut them into train / valid / test by the given fractions.
 
     A non-zero fraction gets at least one line. Deterministic: the same lines, fractions and seed give the same split on any machine (it uses
     Python's own ``random.Random``, whose sequence is fixed across versions for ``shuffle``).
     """
-    n_valid, n_test = split_sizes(len(lines), valid, test)
+    n_valid, n_test = split_sizes(len(lines), valid, test, what)
     order = list(range(len(lines)))
     random.Random(seed).shuffle(order)
     pick = lambda indices: [lines[i] for i in indices]  # noqa: E731

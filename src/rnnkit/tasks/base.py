@@ -75,6 +75,11 @@ def tokens_to_inspect(tokens: list[str]) -> list[str]:
     return tokens
 
 
+def file_stem(path: str) -> str:
+    """A file's name without its suffix, for a run's name; ``stdin`` for standard input (``-``)."""
+    return "stdin" if str(path) == "-" else Path(path).stem
+
+
 def as_path_list(train) -> list[str]:
     """The ``train`` setting as a list of paths (one path or several; "", the default, is none)."""
     return [str(p) for p in ([train] if isinstance(train, str) else train) if str(p)]
@@ -232,8 +237,8 @@ class TaskBase(TaskSpec):
         return f"{self.data_name()}-{self.run_name_detail(model_config)}"
 
     def data_name(self) -> str:
-        """The data's part of a run name: the first training file's stem."""
-        return Path(self.data.train[0]).stem
+        """The data's part of a run name: the first training file's stem (``stdin`` for ``-``)."""
+        return file_stem(self.data.train[0])
 
     def run_name_detail(self, model_config: dict) -> str:
         if "bidirectional" in model_config:

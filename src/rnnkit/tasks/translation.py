@@ -23,7 +23,7 @@ from ..decoding import beam_search, max_target_length, translate_greedy
 from ..errors import UsageError, require
 from ..metrics import percent
 from ..models.losses import token_loss
-from .base import TaskBase, inspected_tokens, typed_tokens
+from .base import TaskBase, file_stem, inspected_tokens, typed_tokens
 from .translation_spec import MODEL_DEFAULTS, TranslationDataConfig, TranslationSpec  # noqa: F401  (its settings, imported from here too)
 
 
@@ -48,7 +48,7 @@ class TranslationTask(TranslationSpec, TaskBase):
         return config
 
     def data_name(self) -> str:
-        return "dates" if self.data.dates else Path(self.data.source).stem
+        return "dates" if self.data.dates else file_stem(self.data.source)
 
     # -- building ---------------------------------------------------------------------------------------
     @classmethod
