@@ -321,3 +321,41 @@ def test_standard_input_is_named_stdin_in_run_names_and_results(tmp_path, capsys
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(conll)))
     code, out, _ = rnnkit("eval", tmp_path / "runs" / runs[0], "-", capsys=capsys)
     assert code == 0 and out.startswith("<stdin>: "), out
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--bptt", "10"], r"--bptt is the chunk length of --batching stream"),
+    (["--momentum", "0.9"], r"--momentum is SGD's; --optimizer adamw has none"),
+    (["--nt-patience", "3"], r"--nt-patience is for --optimizer nt-asgd, not adamw"),
+    (["--bpe-vocab", "100"], r"--bpe-vocab sizes the vocabulary of --level bpe, not char"),
+    (["--batching", "stream", "--line-breaks", "token", "--bptt", "10"], None),
+    (["--optimizer", "sgd", "--momentum", "0.9"], None),
+])  # fmt: skip
+def test_a_setting_that_would_do_nothing_is_refused_not_recorded(tmp_path, capsys, options, message):
+    """Options given for another mode (--bptt without stream batching, --momentum with Adam, ...)
+    trained exactly as without them, yet config.json recorded them as if they had shaped the run;
+    refused in one line as --peepholes with a GRU is. The same options where they apply train."""
+    names = tmp_path / "names.txt"
+    names.write_text("anna\nbob\ncarla\n" * 20)
+    run = tmp_path / "run"
+    code, _, err = rnnkit("train", "lm", names, "--run", run, "--max-steps", "2", *options, *SMALL_MODEL, capsys=capsys)
+    if message is None:
+        assert code == 0, err
+    else:
+        assert code == 2 and re.search(message, err) and len(err.strip().splitlines()) == 1 and not run.exists(), err
+
+
+def test_settings_that_would_do_nothing_in_music_and_translation_are_refused():
+    from rnnkit.errors import UsageError
+    from rnnkit.settings import refuse_unapplied
+    from rnnkit.tasks.music_spec import MusicDataConfig
+    from rnnkit.tasks.spec import MODEL_SETTINGS
+
+    with pytest.raises(UsageError, match=r"--voices is the tokens per step of --representation events"):
+        refuse_unapplied(MusicDataConfig(train="jsb.json"), {"voices"})
+    with pytest.raises(UsageError, match=r"--step-seconds cuts MIDI files into steps"):
+        refuse_unapplied(MusicDataConfig(train="jsb.json"), {"step_seconds"})
+    refuse_unapplied(MusicDataConfig(train="midi/", representation="events"), {"voices", "step_seconds"})
+    with pytest.raises(UsageError, match=r"--input-feeding feeds the attentional vector back, and --attention none has none"):
+        refuse_unapplied({"attention": "none", "input_feeding": True}, {"input_feeding"}, MODEL_SETTINGS)
+    refuse_unapplied({"attention": "additive", "input_feeding": True}, {"input_feeding"}, MODEL_SETTINGS)

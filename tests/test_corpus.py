@@ -404,3 +404,26 @@ def test_scratch_directories_of_processes_killed_with_9_are_removed_by_the_next(
         assert sorted(p.name for p in tmp_path.iterdir()) == sorted([directory.name, live.name])
     assert not directory.exists() and live.exists()
     assert scratch_directory("corpus").parent == tmp_path
+
+
+def test_prepare_out_never_removes_a_live_builders_folder(tmp_path, capsys):
+    """Two ``prepare --out`` into one folder: the second deleted the first's build folder under it (the
+    first then failed with a bare "no such file"). A build folder of a live process is refused in one
+    line; one a killed process left is removed and the build goes on."""
+    import subprocess
+
+    from rnnkit.cli import main
+
+    text = tmp_path / "text.txt"
+    text.write_text("the cat sat\non the mat\n" * 50)
+    out = tmp_path / "P"
+    live = tmp_path / f"P.tmp-{os.getppid()}"
+    live.mkdir()
+    assert main(["prepare", str(text), "--out", str(out)]) == 2
+    assert "another rnnkit prepare (process" in capsys.readouterr().err and live.exists() and not out.exists()
+    live.rmdir()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (tmp_path / f"P.tmp-{dead.pid}").mkdir()
+    assert main(["prepare", str(text), "--out", str(out)]) == 0
+    assert out.is_dir() and not list(tmp_path.glob("P.tmp-*"))

@@ -65,3 +65,16 @@ def test_one_training_process_per_run_directory(tmp_path):
                 pass
     with _locked(run):  # released when the first one ended
         pass
+
+
+def test_a_run_inside_another_run_is_refused(tmp_path):
+    """``--run OLD/checkpoints/x`` was accepted: deleting or resuming OLD would take the new run with it."""
+    from rnnkit.runs import start
+
+    names = tmp_path / "names.txt"
+    names.write_text("anna\nbob\ncarla\n" * 20)
+    tiny = {"train": [str(names)], "hidden_size": 8, "embedding_size": 8, "max_steps": 2, "progress": False}
+    start("lm", dict(tiny), tmp_path / "outer")
+    with pytest.raises(UsageError, match=r"outer/checkpoints/x: inside the run .*outer; give --run a folder outside any run"):
+        start("lm", dict(tiny), tmp_path / "outer" / "checkpoints" / "x")
+    assert not (tmp_path / "outer" / "checkpoints" / "x").exists()

@@ -115,7 +115,7 @@ def temporary_beside(path: Path) -> tuple[int, str]:
     prefix = f".{path.name}."
     for stale in path.parent.glob(glob.escape(prefix) + "*-*.tmp"):
         pid = stale.name[len(prefix) :].split("-", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
             stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{prefix}{os.getpid()}-", suffix=".tmp")
     os.chmod(tmp, FILE_MODE)
@@ -148,7 +148,7 @@ def scratch_directory(kind: str) -> Path:
     root = Path(tempfile.gettempdir())
     for stale in root.glob(f"rnnkit-{kind}-*-*"):
         pid = stale.name.split("-")[2]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
             shutil.rmtree(stale, ignore_errors=True)
     return Path(tempfile.mkdtemp(prefix=f"rnnkit-{kind}-{os.getpid()}-", dir=root))
 
@@ -163,7 +163,8 @@ def scratch(kind: str) -> Iterator[Path]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether the process ``pid`` exists (another user's counts: it cannot be signalled, yet runs)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -24,7 +24,9 @@ from .data.textio import read_text, split_lines
 from .errors import DataError, UsageError
 from .models import build_model
 from .models.lm_features import check_recorded
+from .settings import refuse_unapplied
 from .tasks import TASKS
+from .tasks.spec import MODEL_SETTINGS
 from .training import RunDir, Trainer, TrainingConfig
 from .training.checkpoint import STATE, Checkpoints, test_point
 from .training.trainer import TrainingDiverged
@@ -157,6 +159,9 @@ def start(task_kind: str, values: dict, run_path: str | Path | None = None, sour
     training.check()
     task, split_record = task_class.prepare(task_class.data_config(data_values), seed=training.seed)
     model_config = task.model_config(model_values)
+    refuse_unapplied(task.data, data_values)  # after prepare: a prepared corpus sets the data's settings
+    refuse_unapplied(training, training_values)
+    refuse_unapplied(model_config, model_values, MODEL_SETTINGS)
     torch.manual_seed(training.seed)
     model = build_model(task.model_kind, model_config)
     task.initialise(model)  # pre-trained rows or layers the data settings name
@@ -168,6 +173,9 @@ def start(task_kind: str, values: dict, run_path: str | Path | None = None, sour
     if not shard.main:
         barrier(shard)  # wait for rank 0 to create the run
         return run, Trainer(task, model, training, run, shard).fit()
+    outer = next((parent for parent in run.path.resolve().parents if (parent / "config.json").is_file() and (parent / "checkpoints").is_dir()), None)
+    if outer is not None:  # deleting or resuming that run would take this one with it
+        raise UsageError(f"{run.path}: inside the run {outer}; give --run a folder outside any run")
     foreign = _foreign_entries(run)
     if foreign:
         shown = ", ".join(foreign[:4]) + (", ..." if len(foreign) > 4 else "")

@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+from collections.abc import Iterable
 from typing import Any, Callable
 
 from .errors import UsageError
@@ -122,11 +123,13 @@ def list_of_ints(text: str) -> list[int]:
 
 def option(*, help: str = "", type: Callable[[str], Any] | None = None, choices: tuple | Callable[[], Any] | None = None,
            nargs: int | str | None = None, metavar: Any = None, flag: str | None = None, off_flag: str | None = None,
-           off_help: str | None = None, cli: bool = True) -> dict:
+           off_help: str | None = None, cli: bool = True, applies: Callable[[Any], str | None] | None = None) -> dict:
     """How a setting reads on the command line, as a field's metadata (see :func:`setting`); for
-    settings whose defaults live elsewhere, such as a task's model defaults."""
+    settings whose defaults live elsewhere, such as a task's model defaults. ``applies``: given the
+    whole configuration it belongs to (a dataclass, or a dict of model settings), None when the
+    setting takes effect there, else why it does not (``refuse_unapplied``)."""
     metadata = {"help": help, "type": type, "choices": choices, "nargs": nargs, "metavar": metavar, "flag": flag,
-                "off_flag": off_flag, "off_help": off_help, "cli": cli}
+                "off_flag": off_flag, "off_help": off_help, "cli": cli, "applies": applies}
     return {key: value for key, value in metadata.items() if value is not None}
 
 
@@ -177,3 +180,18 @@ def check_settings(config: Any, source: str) -> None:
             ok = False
         if not ok:
             raise UsageError(f"{source} {field.name}: must be {parse.what}, got {value!r}")
+
+
+def refuse_unapplied(config: Any, given: Iterable[str], metadata: dict[str, dict] | None = None) -> None:
+    """A ``UsageError`` for the first setting the user gave (``given``: the names set explicitly, on
+    the command line or in a config file) that does nothing in ``config``, as its ``applies`` says
+    (``--bptt`` with sentence batching, ``--momentum`` with Adam): refused as ``--peepholes`` with a
+    GRU is, never recorded as if it had shaped the run. ``metadata``: name -> field metadata, for a
+    configuration that is a dict (model settings); a dataclass's own fields otherwise."""
+    if metadata is None:
+        metadata = {f.name: dict(f.metadata) for f in dataclasses.fields(config)}
+    for name in given:
+        applies = metadata.get(name, {}).get("applies")
+        reason = applies(config) if applies is not None else None
+        if reason:
+            raise UsageError(f"--{name.replace('_', '-')} {reason}, so it would do nothing here; leave it out")

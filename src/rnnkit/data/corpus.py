@@ -67,7 +67,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UsageError
-from ..files import exclusive_lock, scratch_directory
+from ..files import exclusive_lock, process_alive, scratch_directory
 from .text import CORPUS_SETTINGS, split_sizes
 from .textio import BOM, DataError, not_text, not_utf8, nul_error, open_bytes, refuse_whole, unreadable
 from .tokenizers import WORD, Tokenizer, make_tokenizer
@@ -745,7 +745,10 @@ def prepare_corpus(data, cache: str | Path | bool | None = None, out: str | Path
         if is_prepared(target) and _up_to_date(target, data, sources):
             return Corpus.open(target)  # built by the process we waited for
         for leftover in target.parent.glob(f"{glob.escape(target.name)}.tmp-*"):
-            shutil.rmtree(leftover, ignore_errors=True)  # of a killed build: we hold the lock, nobody else builds here
+            pid = leftover.name[len(target.name) + len(".tmp-") :].split("-")[0]
+            if pid.isdigit() and int(pid) != os.getpid() and process_alive(int(pid)):  # only with --out, which takes no lock
+                raise DataError(f"{target}: another rnnkit prepare (process {pid}) is writing it; wait for it, or choose another --out")
+            shutil.rmtree(leftover, ignore_errors=True)  # of a killed build
         building = target.with_name(f"{target.name}.tmp-{os.getpid()}")
         building.mkdir()
         try:

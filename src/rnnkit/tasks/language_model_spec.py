@@ -21,14 +21,15 @@ class LMDataConfig:
     level: str = setting("char", choices=("char", "word", "whitespace", "bpe"),
                          help="tokens: characters, words (punctuation split off), white-space separated, or BPE subwords")
     lowercase: bool = setting(False, help="lowercase the text", off_help="keep the case")
-    bpe_vocab: int = setting(4000, type=positive_int, help="BPE vocabulary size")
+    bpe_vocab: int = setting(4000, type=positive_int, help="BPE vocabulary size", applies=lambda d: None if d.level == "bpe" else f"sizes the vocabulary of --level bpe, not {d.level}")
     line_breaks: str = setting("eos", choices=("eos", "token"), help="eos: each line ends with <EOS>; token: one stream, line breaks are tokens")
     max_vocab: int | None = setting(None, type=positive_int, help="keep at most this many tokens, <PAD> <UNK> <EOS> included (others become <UNK>)")
     min_count: int = setting(1, type=positive_int, help="keep tokens seen at least this often")
     batching: str = setting("sentences", choices=("sentences", "stream"),
                             help="sentences: padded lines with lengths; stream: chunks for truncated BPTT, state carried")
     batch_size: int = setting(32, type=positive_int, help="sequences (or parallel streams) per batch")
-    bptt: int = setting(64, type=positive_int, help="time steps per chunk with --batching stream")
+    bptt: int = setting(64, type=positive_int, help="time steps per chunk with --batching stream",
+                        applies=lambda d: None if d.batching == "stream" else "is the chunk length of --batching stream; each line here is one sequence")
     eval_batch_size: int | None = setting(None, type=positive_int, help="per evaluation batch: parallel streams with --batching stream (none: 10), sentences otherwise (none: 64)")
     reverse: bool = setting(False, help="read each line from its last token to its first (<EOS> still last; stream: the whole text from its end): the backward model of TagLM/Flair features")
 

@@ -17,8 +17,10 @@ class MusicDataConfig:
     test: str | None = setting(None, help="test file or MIDI folder")
     representation: str = setting("piano-roll", choices=("piano-roll", "events"),
                                   help="piano-roll: 88 notes on or off per step; events: one token per voice per step")
-    voices: int = setting(4, type=positive_int, help="tokens per step with events")
-    step_seconds: float = setting(0.5, type=positive_float, help="MIDI folders: seconds per time step")
+    voices: int = setting(4, type=positive_int, help="tokens per step with events",
+                          applies=lambda d: None if d.representation == "events" else "is the tokens per step of --representation events; a piano roll holds every key")
+    step_seconds: float = setting(0.5, type=positive_float, help="MIDI folders: seconds per time step",
+                                  applies=lambda d: None if not str(d.train if isinstance(d.train, str) else (d.train or [""])[0]).lower().endswith((".json", ".pkl", ".pickle")) else "cuts MIDI files into steps; a JSON or pickle file of pieces is in steps already")
     split: tuple[float, float] = setting((0.1, 0.1), type=probability, nargs=2, metavar=("VALID", "TEST"),
                                          help="fractions of a MIDI folder split off for validation and test")
     transpose: int = setting(0, type=nonnegative_int, help="augment: random shifts within this many semitones")

@@ -23,7 +23,7 @@ class TranslationDataConfig:
     date_locales: list[str] | None = setting(None, nargs="+", help="Babel locales for the date task (none: en_US)")
     level: str = setting("word", choices=("char", "word", "whitespace", "bpe"), help="tokens on both sides")
     lowercase: bool = setting(False, help="lowercase both sides", off_help="keep the case")
-    bpe_vocab: int = setting(8000, type=positive_int, help="BPE vocabulary size")
+    bpe_vocab: int = setting(8000, type=positive_int, help="BPE vocabulary size", applies=lambda d: None if d.level == "bpe" else f"sizes the vocabulary of --level bpe, not {d.level}")
     shared_vocab: bool = setting(False, help="one vocabulary for both sides", off_help="a vocabulary per side")
     max_vocab: int | None = setting(None, type=positive_int, help="keep at most this many tokens per side, <PAD> <UNK> <EOS> included")
     min_count: int = setting(1, type=positive_int, help="keep tokens seen at least this often")

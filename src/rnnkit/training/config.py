@@ -30,7 +30,7 @@ class TrainingConfig:
     lr: float = setting(2e-3, type=positive_float, help="learning rate")
     optimizer: str = setting("adamw", choices=OPTIMIZER_NAMES, help="the optimizer")
     weight_decay: float = setting(0.0, type=nonnegative_float, help="L2 penalty (decoupled with adamw)")
-    momentum: float = setting(0.0, type=probability, help="for sgd")
+    momentum: float = setting(0.0, type=probability, help="for sgd", applies=lambda c: None if c.optimizer in ("sgd", "nt-asgd") else f"is SGD's; --optimizer {c.optimizer} has none")
     schedule: str = setting("cosine", choices=SCHEDULES, help="how the learning rate changes over the steps (slanted: ULMFiT's slanted triangle, up over the first 10%, then down)")
     schedule_by_time: bool = setting(False, help="with --time-limit: cosine and slanted run over the time limit, or over the steps should they end first, "
                                                  "so that a run the clock stops ends annealed (not repeatable step for step)")
@@ -40,7 +40,8 @@ class TrainingConfig:
     gradual_unfreezing: bool = setting(False, help="train only the top layer group in epoch 1, the top two in epoch 2, ... (ULMFiT)")
     clip: float | None = setting(1.0, type=nonnegative_float, help="clip the gradient norm to this (0 = off)")  # None: no clipping
     ema: float | None = setting(None, type=ema_decay, help="evaluate a moving average of the weights with this decay, e.g. 0.998")
-    nt_patience: int = setting(5, type=positive_int, help="for --optimizer nt-asgd: start averaging the weights once this many evaluations in a row have not improved on the best (AWD-LSTM's nonmono)")
+    nt_patience: int = setting(5, type=positive_int, help="for --optimizer nt-asgd: start averaging the weights once this many evaluations in a row have not improved on the best (AWD-LSTM's nonmono)",
+                               applies=lambda c: None if c.optimizer == "nt-asgd" else f"is for --optimizer nt-asgd, not {c.optimizer}")
     patience: int | None = setting(None, type=positive_int, help="early stop after this many evaluations without improvement")
     eval_every: int | None = setting(None, type=positive_int, help="steps between evaluations (none: once per epoch)")
     sample_every: int | None = setting(None, type=nonnegative_int, help="print samples every this many steps (language models)")
