@@ -460,3 +460,11 @@ def test_a_line_too_long_to_read_as_one_sequence_is_refused_by_the_verbs_as_by_t
         assert code == 2 and re.search(r"huge.txt:1: a line of 120,000 characters, more than 100,000", err), (args[0], err)
     code, _, err = rnnkit(capsys, "eval", runs["lm"], huge)
     assert code == 2 and "huge.txt: a sequence of 120,001 steps, more than 100,000" in err, err
+
+
+def test_a_picture_is_asked_for_by_a_png_name(runs, capsys, tmp_path):
+    """``gradients --out g7.txt`` wrote PNG bytes under a .txt name: pictures are PNG, named so."""
+    for args in (["gradients", "--out", tmp_path / "g.txt"], ["eval", runs["classifier"], "x.tsv", "--plot", tmp_path / "c.txt"]):
+        with pytest.raises(SystemExit):
+            main([str(a) for a in args])
+        assert "a picture is written as PNG; give a name ending in .png" in capsys.readouterr().err

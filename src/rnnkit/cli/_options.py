@@ -32,6 +32,15 @@ def output_file(text: str) -> str:
     return text
 
 
+def png_file(text: str) -> str:
+    """A picture to write (``--plot``, an experiment's ``--out``): ``output_file``'s checks, and a
+    name ending in ``.png``, since rnnkit writes PNG (a ``.txt`` name got PNG bytes before)."""
+    output_file(text)
+    if not text.lower().endswith(".png"):
+        raise argparse.ArgumentTypeError(f"{text}: a picture is written as PNG; give a name ending in .png")
+    return text
+
+
 def add_quick(parser: argparse.ArgumentParser, what: str) -> None:
     """``--quick``, the same on every verb that shows something at length (demo, tour): ``what``
     it cuts, so that a test runs the whole verb in seconds."""

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 from ._inputs import KIND_NAMES
 from ._options import device as device_option
+from ._options import png_file
 
 WEIGHTS = ["best", "last"]
 
@@ -90,9 +91,9 @@ def texts_and_run(args):
 def add_plot(parser: argparse.ArgumentParser, what: str, *, old: str | None = None) -> None:
     """``--plot FILE.png``: a picture of ``what``, the one name every verb uses for a picture beside
     its output (``--out`` is the file a verb exists to write). ``old``: the verb's former name for it."""
-    parser.add_argument("--plot", metavar="PNG", help=f"a picture of {what}, written to this PNG file")
+    parser.add_argument("--plot", metavar="PNG", type=png_file, help=f"a picture of {what}, written to this PNG file")
     if old:
-        hidden_alias(parser, old, "plot")
+        hidden_alias(parser, old, "plot", type=png_file)
 
 
 def hidden_alias(parser: argparse.ArgumentParser, old: str, dest: str, **kwargs) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ._options import nonnegative_int, output_file, positive_float, positive_int, seed
+from ._options import nonnegative_int, output_file, png_file, positive_float, positive_int, seed
 from ._run_options import add_text_input, hidden_alias, open_verb_run, run_parser, verb_parser
 
 
@@ -53,7 +53,7 @@ def add_comparison(parser, train_steps: int, hidden_size: int, hidden_help: str,
     parser.add_argument("--train-steps", type=positive_int, default=train_steps, help=f"training steps per cell (default {train_steps})")
     hidden_alias(parser, "--steps", "train_steps", type=positive_int)
     parser.add_argument("--hidden-size", type=positive_int, default=hidden_size, help=f"{hidden_help} (default {hidden_size})")
-    parser.add_argument("--out", default=out, type=output_file, help=f"the plot (default {out}); {beside}")
+    parser.add_argument("--out", default=out, type=png_file, help=f"the plot, a .png (default {out}); {beside}")
     parser.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
 
 
