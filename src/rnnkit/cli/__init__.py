@@ -123,14 +123,20 @@ def main(argv: list[str] | None = None) -> int:
             pass
         return 0
     except USER_ERRORS as error:  # the user's mistake: one line; anything else is a bug and keeps its traceback
-        print(f"rnnkit {args.verb}: error: {user_message(error)}", file=sys.stderr)
+        print(f"{command_name(args)}: error: {user_message(error)}", file=sys.stderr)
         return 2
     except Terminated:
-        print(f"rnnkit {args.verb}: terminated (SIGTERM)", file=sys.stderr)
+        print(f"{command_name(args)}: terminated (SIGTERM)", file=sys.stderr)
         return 128 + signal.SIGTERM
     except KeyboardInterrupt:
-        print(f"rnnkit {args.verb}: interrupted", file=sys.stderr)
+        print(f"{command_name(args)}: interrupted", file=sys.stderr)
         return 130
+
+
+def command_name(args) -> str:
+    """``rnnkit VERB`` (``rnnkit train TASK``), as argparse names the command in its own errors."""
+    task = getattr(args, "task", None) if args.verb == "train" else None
+    return f"rnnkit {args.verb}" + (f" {task}" if isinstance(task, str) else "")
 
 
 @contextlib.contextmanager
