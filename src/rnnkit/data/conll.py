@@ -60,7 +60,9 @@ def read_conll(path: str | Path, token_column: int = 0, tag_column: int = -1, sc
     as the first, so a token that white space cut in two is an error, never a silently shifted tag.
     ``-DOCSTART-`` lines are skipped. With ``scheme`` iob1 or iob2, an ``E-X`` or ``S-X`` tag (IOBES's
     own) is an error: read as IOB, "John/B-PER Smith/E-PER" would be two entities of which the second
-    is invalid, and no tagger trained on it could tag a two-word name. Errors: ``DataError`` with
+    is invalid, and no tagger trained on it could tag a two-word name. With ``scheme`` iob2 or iobes,
+    a tag the scheme does not allow after the one before (``follows``: an I-X after O, an IOBES entity
+    left open) is an error too: an IOB1 file read so would lose its entities. Errors: ``DataError`` with
     ``file:line`` (a missing column, a changed column count, an empty token, a tag not of the form
     O / B-X / I-X / E-X / S-X, an IOBES tag in an IOB file), or ``file: no tagged sentences``.
     """
