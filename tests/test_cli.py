@@ -257,7 +257,7 @@ def test_an_interrupt_during_the_imports_is_held_back_until_they_are_done():
     import os
     import signal
 
-    from rnnkit.cli import interrupts_deferred
+    from rnnkit.signals import interrupts_deferred
     from rnnkit.errors import Terminated
 
     for number, raised in ((signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, Terminated)):

@@ -245,3 +245,18 @@ def test_sigterm_saves_the_run_as_ctrl_c_does(tmp_path):
     saved = sorted((run / "checkpoints").glob("0*-step-*"))
     assert len(saved) == 1 and int(saved[0].name.split("-")[-1]) > 0
     assert run_cli(["train", "lm", "--resume", "--run", str(run), "--max-steps", str(int(saved[0].name.split("-")[-1]) + 2), "--no-progress"]) == 0
+
+
+def test_ctrl_c_just_after_a_checkpoint_commits_writes_no_second_one_of_the_same_step(tmp_path):
+    """Ctrl-C that landed after a checkpoint's rename but before the trainer recorded it made the
+    interrupt handler write that step's checkpoint again (two of one state, one fewer to fall back
+    on): the commit and its record are one unit for interrupts too."""
+    data = names_file(tmp_path / "names.txt", 64)
+    run = tmp_path / "R"
+    args = ["train", "lm", str(data), "--hidden-size", "8", "--embedding-size", "8", "--batch-size", "8", "--epochs", "2",
+            "--save-every-steps", "2", "--save-every-minutes", "1000", "--no-progress", "--run", str(run)]  # fmt: skip
+    code = run_cli(args, env={"RNNKIT_TEST_INTERRUPT_AT": "checkpoint 000002-step-000004: committed"})
+    assert code == 130
+    names = sorted(p.name for p in (run / "checkpoints").glob("0*-step-*"))
+    steps = [name.split("-")[-1] for name in names]
+    assert names[-1] == "000002-step-000004" and len(steps) == len(set(steps)), names

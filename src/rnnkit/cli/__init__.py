@@ -8,14 +8,13 @@ answer before torch (seconds to import) loads; a verb imports its heavy parts in
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import signal
 import sys
-import threading
 from importlib import import_module
 
 from ..errors import USER_ERRORS, Terminated
+from ..signals import interrupts_deferred, terminate_as_interrupt
 
 # verb -> (its module in rnnkit.cli, the line `rnnkit --help` shows for it)
 VERBS = {
@@ -137,43 +136,6 @@ def command_name(args) -> str:
     """``rnnkit VERB`` (``rnnkit train TASK``), as argparse names the command in its own errors."""
     task = getattr(args, "task", None) if args.verb == "train" else None
     return f"rnnkit {args.verb}" + (f" {task}" if isinstance(task, str) else "")
-
-
-@contextlib.contextmanager
-def interrupts_deferred():
-    """Ctrl-C and SIGTERM held back until the block ends, then raised: a KeyboardInterrupt inside
-    an import leaves numpy or torch half-initialised (tracebacks about missing attributes later, or
-    the interrupt swallowed by a library's import fallback and the run going on)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    previous = {number: signal.signal(number, lambda received, frame: caught.append(received)) for number in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-    if caught:
-        raise Terminated() if caught[0] == signal.SIGTERM else KeyboardInterrupt()
-
-
-@contextlib.contextmanager
-def terminate_as_interrupt():
-    """SIGTERM raises ``Terminated`` (a KeyboardInterrupt) for the block: training saves a checkpoint
-    as on Ctrl-C instead of losing the work since the last one. (``serve`` installs its own.)"""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def terminate(received, frame):
-        raise Terminated()
-
-    previous = signal.signal(signal.SIGTERM, terminate)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def user_message(error: BaseException) -> str:

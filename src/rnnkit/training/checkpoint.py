@@ -61,7 +61,7 @@ _COMMITTED = re.compile(r"^(\d{6,})-step-(\d{6,})$")
 def test_point(label: str) -> None:
     """A named moment of a run. With ``RNNKIT_TEST_EVENTS=FILE`` its label is appended to FILE; with
     ``RNNKIT_TEST_KILL_AT=LABEL`` the process kills itself with SIGKILL there (no cleanup runs, as
-    with ``kill -9``); with ``RNNKIT_TEST_PAUSE_IN_CHECKPOINT=SECONDS`` it sleeps at every point
+    with ``kill -9``); with ``RNNKIT_TEST_INTERRUPT_AT=LABEL`` it sends itself SIGINT (Ctrl-C) there; with ``RNNKIT_TEST_PAUSE_IN_CHECKPOINT=SECONDS`` it sleeps at every point
     inside a checkpoint write, so that an outside ``kill -9`` can land there. Unset: nothing."""
     env = os.environ
     if "RNNKIT_TEST_EVENTS" in env:
@@ -69,6 +69,8 @@ def test_point(label: str) -> None:
             f.write(label + "\n")
     if env.get("RNNKIT_TEST_KILL_AT") == label:
         os.kill(os.getpid(), signal.SIGKILL)
+    if env.get("RNNKIT_TEST_INTERRUPT_AT") == label:  # Ctrl-C at exactly this moment
+        os.kill(os.getpid(), signal.SIGINT)
     if "checkpoint" in label and env.get("RNNKIT_TEST_PAUSE_IN_CHECKPOINT"):
         time.sleep(float(env["RNNKIT_TEST_PAUSE_IN_CHECKPOINT"]))
 

@@ -42,6 +42,7 @@ from torch import Tensor, nn
 from ..errors import UsageError
 from ..files import CheckpointError, RunDir, _write_new, load_weights_file
 from ..metrics import perplexity
+from ..signals import interrupts_deferred
 from .checkpoint import STATE, Checkpoint, Checkpoints, MetricsLog, load_state, state_bytes, test_point
 from ..distributed import Shard, all_sum, barrier, broadcast_flag, local_device, setup
 from .config import PRECISIONS, TrainingConfig  # noqa: F401  (imported from here too)
@@ -583,8 +584,9 @@ class Trainer:
         else:
             reuse["best.safetensors"] = self._best_source
         writers[STATE] = lambda path: _write_new(path, state_bytes(state))
-        self._best_source = self.checkpoints.write(s["step"], writers, reuse)  # it holds the best weights too
-        self._saved_clock, self._checkpointed_at = time.monotonic(), s["step"]  # once committed (Ctrl-C may come first)
+        with interrupts_deferred():  # the commit and the trainer's record of it, whole: a Ctrl-C then comes after both
+            self._best_source = self.checkpoints.write(s["step"], writers, reuse)  # it holds the best weights too
+            self._saved_clock, self._checkpointed_at = time.monotonic(), s["step"]
 
     def _finish(self, s, stop_reason: str | None, test: bool) -> dict:
         """The loss curve and summary.json; the test evaluation (on the best weights) once the
