@@ -208,3 +208,31 @@ def test_the_docs_snippets_run_an_export_as_rnnkit_does(name, tmp_path_factory, 
         assert namespace["output"] == expected["tokens"] and len(namespace["attention"]) == len(expected["attention"])
     else:
         assert len(namespace["piece"]) == 32
+
+
+def test_the_docs_snippets_cut_typed_text_as_rnnkit_does_for_treebank_runs(tmp_path, monkeypatch):
+    """Runs that learned from Treebank-tokenized text (PTB, SST trees, CoNLL) cut typed text the
+    Treebank's way first ("didn't" -> "did n't"); the snippets cut it by the word rule, so an exported
+    model got other tokens, and other answers, than rnnkit. The export's ``typed_text`` says which
+    rule applies, and the snippets' ``tokenize`` and ``treebank`` follow it."""
+    from rnnkit.data.tokenizers import make_tokenizer
+    from rnnkit.data.vocab import Vocabulary
+    from rnnkit.export import _tokenizer_and_vocab
+    from rnnkit.tasks.base import treebank_words, typed_tokens
+
+    common, _ = serving_snippets()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "model.json").write_text("{}")
+    namespace: dict = {}
+    exec(compile(common, "docs/serving.md", "exec"), namespace)
+    texts = ["The U.S. didn't say it's 3.5% up.", "A gorgeous, witty (seductive) movie.", "plain words"]
+    for tokens in (["did", "n't", "-LRB-"], ["plain", "words"]):  # a Treebank vocabulary (with its parentheses), and not
+        vocab = Vocabulary.build([tokens])
+        for config in ({"kind": "whitespace", "lowercase": True}, {"kind": "char", "lowercase": False}):
+            tokenizer = make_tokenizer(config)
+            side = json.loads(json.dumps(_tokenizer_and_vocab(tokenizer, vocab)))  # as the JSON holds it
+            for text in texts:
+                assert namespace["tokenize"](text, side) == typed_tokens(tokenizer, vocab, text), (tokens, config, text)
+        tagger_side = {"typed_text": {"treebank": True, "parentheses": "-LRB-" in tokens}}
+        if "n't" in tokens:
+            assert namespace["treebank"](texts[0], tagger_side).split() == treebank_words(texts[0], vocab)

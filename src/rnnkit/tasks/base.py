@@ -45,8 +45,22 @@ def treebank_words(text: str, vocab) -> list[str]:
     ``-LRB-`` / ``-RRB-`` when the vocabulary holds those (raw Treebank files)."""
     from nltk.tokenize.treebank import TreebankWordTokenizer  # imported here: nltk loads slowly
 
-    escaped = any(mark in vocab.ids for mark in ("-LRB-", "-lrb-"))
-    return TreebankWordTokenizer().tokenize(text, convert_parentheses=escaped)
+    return TreebankWordTokenizer().tokenize(text, convert_parentheses=treebank_parentheses(vocab))
+
+
+def treebank_parentheses(vocab) -> bool:
+    """Whether ``vocab`` writes parentheses as ``-LRB-`` / ``-RRB-`` (raw Treebank files)."""
+    return any(mark in vocab.ids for mark in ("-LRB-", "-lrb-"))
+
+
+def cuts_treebank(tokenizer, vocab) -> bool:
+    """Whether typed text is cut the Penn Treebank's way before ``tokenizer`` (``typed_tokens``)."""
+    return getattr(tokenizer, "kind", None) == "whitespace" and treebank_vocabulary(vocab)
+
+
+def typed_text_rule(treebank: bool, vocab) -> dict:
+    """How typed text is cut before the tokenizer, for programs outside rnnkit (an export's JSON)."""
+    return {"treebank": treebank, "parentheses": treebank and treebank_parentheses(vocab)}
 
 
 def typed_tokens(tokenizer, vocab, text: str) -> list[str]:
@@ -58,7 +72,7 @@ def typed_tokens(tokenizer, vocab, text: str) -> list[str]:
     vocabulary shows Treebank tokenization, typed text is first cut that way; then the run's
     tokenizer (lowercasing, if it does) as in training.
     """
-    if getattr(tokenizer, "kind", None) == "whitespace" and treebank_vocabulary(vocab):
+    if cuts_treebank(tokenizer, vocab):
         return tokenizer.tokenize(" ".join(treebank_words(text, vocab)))
     return tokenizer.tokenize(text)
 
