@@ -142,6 +142,17 @@ def test_demo_quick_and_tour_quick(tmp_path, capsys, monkeypatch):
     assert code == 0 and "ten new names" in out and "xqzvyk" in out
     code, out, _ = rnnkit("demo", "--quick", capsys=capsys)  # the demo replaces its own previous run
     assert code == 0
+    # the demo's run, once the user trains on with --resume (as its time-limit line advises), is theirs
+    assert rnnkit("train", "lm", "--resume", "--run", "runs/demo", "--max-steps", "60", capsys=capsys)[0] == 0
+    code, _, err = rnnkit("demo", "--quick", capsys=capsys)
+    assert code == 2 and "runs/demo: exists and is not a demo run (a demo run you resumed is yours now)" in err
+    assert (tmp_path / "runs" / "demo" / "config.json").exists()
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    (fresh / "notes.txt").write_text("mine")
+    monkeypatch.chdir(fresh)
+    code, _, err = rnnkit("demo", "--quick", "--run", "notes.txt", capsys=capsys)  # refused before it writes anything
+    assert code == 2 and sorted(p.name for p in fresh.iterdir()) == ["notes.txt"], err
     code, out, _ = rnnkit("tour", "--quick", capsys=capsys)
     assert code == 0 and "Engines agree" in out
 
@@ -321,6 +332,14 @@ def test_standard_input_is_named_stdin_in_run_names_and_results(tmp_path, capsys
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(conll)))
     code, out, _ = rnnkit("eval", tmp_path / "runs" / runs[0], "-", capsys=capsys)
     assert code == 0 and out.startswith("<stdin>: "), out
+
+    class Terminal(io.StringIO):  # nothing piped in: standard input is the terminal
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stdin", Terminal())
+    code, _, err = rnnkit("train", "tagger", "--resume", "--run", tmp_path / "runs" / runs[0], "--max-steps", "4", capsys=capsys)
+    assert code == 2 and "trained from standard input; to resume it, pipe the same data in again" in err, err
 
 
 @pytest.mark.parametrize("options, message", [

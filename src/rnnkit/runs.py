@@ -248,6 +248,8 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
     training.check()
     task_class = TASKS[config["task"]]
     _check_started_here(config)
+    if "-" in as_list(config["data"].get("train")) and (sys.stdin is None or sys.stdin.isatty()):
+        raise UsageError(f"{run.path}: trained from standard input; to resume it, pipe the same data in again (… | rnnkit train {config['task']} --resume --run {run.path})")
     task, split_record = task_class.prepare(data, seed=training.seed)
     check_recorded(task.lm_features, config)
     if split_record.get("train_fingerprint") != config["split"].get("train_fingerprint"):
@@ -258,11 +260,17 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
     task.initialise(model)  # as start did, should the run have no checkpoint yet
     task.before_training(training.progress)  # before the trainer's clock restarts, as in start
     with _locked(run):
+        run.file(DEMO_MARK).unlink(missing_ok=True)  # a demo run the user trains on is theirs: the next demo leaves it
         lasting = {k: v for k, v in overrides.items() if k in LASTING and config["training"].get(k) != v}
         if lasting:
             config["training"].update(lasting)
             run.write_json("config.json", config)
         return run, Trainer(task, model, training, run).fit(resume=True)
+
+
+def as_list(value) -> list:
+    """A setting that is one path or a list of them, as a list."""
+    return value if isinstance(value, list) else [value]
 
 
 def _check_started_here(config: dict) -> None:

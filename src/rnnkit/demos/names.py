@@ -34,16 +34,16 @@ def first_names() -> list[str]:
 
 def run_demo(run_path: str = "runs/demo", time_limit: float = 90.0, quick: bool = False) -> None:
     run = RunDir(run_path)
+    if run.path.exists() and not run.file(DEMO_MARK).exists():  # refused before anything is written
+        kept = " (a demo run you resumed is yours now)" if run.file("config.json").exists() else ""
+        raise FileExistsError(f"{run.path}: exists and is not a demo run{kept}; choose another --run")
     data_file = run.path.parent / "demo-data" / "first-names.txt"
     data_file.parent.mkdir(parents=True, exist_ok=True)
     names = first_names()
     data_file.write_text("\n".join(names) + "\n", encoding="utf-8")
     print(f"data: {len(names)} first names from the 'names' package -> {data_file}")
     if run.path.exists():
-        if run.file(DEMO_MARK).exists():
-            shutil.rmtree(run.path)  # the previous demo run; anything else is never touched
-        else:
-            raise FileExistsError(f"{run.path}: exists and is not a demo run; choose another --run")
+        shutil.rmtree(run.path)  # the previous demo run; anything else is never touched
     run.path.mkdir(parents=True)
     run.write_bytes(DEMO_MARK, b"made by rnnkit demo; rnnkit demo replaces this run\n")
     settings = dict(
