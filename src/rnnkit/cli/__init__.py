@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(getattr(args, "text", None), list) and not any(e.startswith("-") and e != "-" for e in extra):
             args.text += extra
         else:
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+            name = command_name(args) if args.verb else "rnnkit"  # the command's own name, as its other errors say
+            parser.exit(2, f"{name}: error: unrecognized arguments: {' '.join(extra)} (see {name} --help)\n")
     if args.verb is None:
         parser.print_help()
         return 0

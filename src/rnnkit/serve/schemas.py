@@ -7,7 +7,7 @@ one loaded model answers the verb. Text requests take ``text`` (one) or ``texts`
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_TEXT = 2000  # characters per text
 MAX_TEXTS = 64  # texts per request
@@ -33,15 +33,27 @@ class TextsRequest(Request):
     text: str | None = Text
     texts: list[str] | None = Field(default=None, min_length=1, max_length=MAX_TEXTS)
 
+    @field_validator("text")
+    @classmethod
+    def _text_not_blank(cls, text: str | None) -> str | None:
+        if text is not None and not text.strip():  # every verb alike (the command line prints an empty line)
+            raise ValueError("blank (white space only): there is nothing in it to read")
+        return text
+
+    @field_validator("texts")
+    @classmethod
+    def _texts_in_range(cls, texts: list[str] | None) -> list[str] | None:
+        for i, text in enumerate(texts or ()):
+            if not 1 <= len(text) <= MAX_TEXT:
+                raise ValueError(f"text {i} has {len(text)} characters; every text must have 1 to {MAX_TEXT}")
+            if not text.strip():
+                raise ValueError(f"text {i} is blank (white space only): there is nothing in it to read")
+        return texts
+
     @model_validator(mode="after")
     def _one_of(self):
         if (self.text is None) == (self.texts is None):
             raise ValueError("give either 'text' (one string) or 'texts' (a list of strings)")
-        for text in self.texts or ():
-            if not 1 <= len(text) <= MAX_TEXT:
-                raise ValueError(f"every text must have 1 to {MAX_TEXT} characters")
-        if any(not text.strip() for text in self.all_texts()):  # every verb alike (the command line prints an empty line)
-            raise ValueError("a text is blank (white space only): there is nothing in it to read")
         return self
 
     def all_texts(self) -> list[str]:
