@@ -213,3 +213,20 @@ def test_gradients_json_is_strict_and_the_verdict_honest_when_no_rate_can_be_fit
     assert code == 0 and "per-step factor nan (undetermined: fewer than two nonzero gradient norms" in printed
     results = json.loads(out.with_suffix(".json").read_text(), parse_constant=lambda c: pytest.fail(f"bare {c} in the JSON"))
     assert results["exploding"]["rate"] is None
+
+
+def test_inspect_says_no_unit_tracks_a_feature_when_the_best_correlation_is_weak(tmp_path, capsys, monkeypatch):
+    """A character model of names printed "unit 5 tracks position in line (r = -0.06)": a correlation
+    that weak tracks nothing, and is said so."""
+    import rnnkit.analysis.inspect as inspect_module
+    import rnnkit.cli.analysis as cli_analysis
+    from rnnkit.cli import main
+
+    layer = {"name": "layer 1", "units": 8, "gate_saturation": {},
+             "ranking": {"position in line": [{"unit": 5, "r": -0.06}], "token length": [{"unit": 2, "r": 0.71}]}}  # fmt: skip
+    monkeypatch.setattr(inspect_module, "inspect", lambda task, model, text, device: {"tokens": list(text), "layers": [layer]})
+    monkeypatch.setattr(inspect_module, "render_html", lambda report: "<html></html>")
+    monkeypatch.setattr(cli_analysis, "open_verb_run", lambda args: (None, None, None, "cpu"))
+    assert main(["inspect", "RUN", "anna", "--out", str(tmp_path / "r.html")]) == 0
+    out = capsys.readouterr().out
+    assert "no unit tracks position in line (the largest |r| is 0.06)" in out and "unit 2 tracks token length (r = +0.71)" in out

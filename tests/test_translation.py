@@ -149,3 +149,6 @@ def test_date_task_learns_and_runs_end_to_end(tmp_path, capsys):
     code = main(["eval", str(run), f"{source},{target}", "--json"])
     result = json.loads(capsys.readouterr()[0])
     assert code == 0 and 0 <= result["exact_match"] <= 1 and result["bleu_signature"].startswith("nrefs:1")
+    code = main(["eval", str(run), f"{source},{target}"])  # as read by a person: the signatures too (README)
+    out = capsys.readouterr()[0]
+    assert code == 0 and "BLEU signature: nrefs:1" in out and "chrF signature: nrefs:1" in out, out

@@ -109,6 +109,9 @@ def run_agreement(args) -> int:
     return 0
 
 
+TRACKS = 0.3  # the |correlation| from which a unit is said to track a feature (a moderate one, by convention)
+
+
 def run_inspect(args) -> int:
     from ..analysis.inspect import inspect, render_html
     from ..files import atomic_write
@@ -123,7 +126,10 @@ def run_inspect(args) -> int:
     for layer in report["layers"]:
         for feature, ranked in layer["ranking"].items():
             best = ranked[0]
-            print(f"  {layer['name']}: unit {best['unit']} tracks {feature} (r = {best['r']:+.2f})")
+            if abs(best["r"]) >= TRACKS:
+                print(f"  {layer['name']}: unit {best['unit']} tracks {feature} (r = {best['r']:+.2f})")
+            else:  # a correlation this weak tracks nothing (a feature constant in this text gives r near 0)
+                print(f"  {layer['name']}: no unit tracks {feature} (the largest |r| is {abs(best['r']):.2f})")
         for gate, s in layer["gate_saturation"].items():
             print(f"  {layer['name']}: gate {gate}: {percent(s['below 0.1'], 1)} below 0.1, {percent(s['above 0.9'], 1)} above 0.9")
     return 0

@@ -158,6 +158,11 @@ class TranslationTask(TranslationSpec, TaskBase):
     def describe(self, result: dict) -> str:
         return f"BLEU {result['bleu']:.2f}, chrF {result['chrf']:.2f}, exact match {percent(result['exact_match'])}, loss {result['loss']:.4f} per token"
 
+    def details(self, result: dict) -> list[str]:
+        """sacreBLEU's signatures, which say how BLEU and chrF were computed (Post 2018): without
+        them the two figures cannot be compared with anyone else's."""
+        return [f"{name} signature: {result[key]}" for name, key in (("BLEU", "bleu_signature"), ("chrF", "chrf_signature")) if result.get(key)]
+
     # -- translating, for the trainer's evaluation and the CLI -------------------------------------------------
     def translate(self, model, texts: list[str], device, beam: int = 1, nbest: int = 1, replace_unk: bool = False, batch_size: int | None = None, typed: bool = False) -> list[list[dict]]:
         """For each text, its ``nbest`` translations: text, tokens, score, log_prob, attention.
