@@ -8,6 +8,7 @@ step for music.
 from __future__ import annotations
 
 import json
+import sys
 
 from ..errors import UsageError
 from ._inputs import warn
@@ -54,7 +55,10 @@ def run(args) -> int:
     if args.pictures:  # a task without pictures draws none (TaskBase.save_pictures)
         result.update(task.save_pictures(result, args.pictures, "eval"))
     if args.plot:
-        result.update(save_plot(task.save_pictures, result, args.plot))
+        pictures = save_plot(task.save_pictures, result, args.plot)
+        result.update(pictures)
+        if not args.json:
+            print(f"plot: {', '.join(map(str, pictures.values()))}", file=sys.stderr)
     if args.json:
         print(json.dumps({"data": args.data, **result}))
     else:
