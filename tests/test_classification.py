@@ -177,6 +177,7 @@ def test_classifier_overfits_and_runs_end_to_end(tmp_path, capsys):
     assert code == 0, err
     summary = json.loads((run / "summary.json").read_text())
     assert summary["test_accuracy"] == 1.0 and summary["test_mae"] == 0.0
+    assert summary["criterion"] == "1 - validation accuracy (lower is better)"  # what best_valid_criterion is
     assert json.loads((run / "config.json").read_text())["model"]["word_dropout"] == 0.1
     assert (run / "confusion_test.png").exists()
     code = main(["classify", str(run), "--json", "a wonderful film", "a dull film"])

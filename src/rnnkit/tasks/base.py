@@ -169,6 +169,7 @@ class TaskBase(TaskSpec):
         return []
 
     averages_runs: bool = False  # whether rnnkit eval/classify/tag --ensemble can combine runs of this kind
+    criterion: str = "validation loss per token"  # what best_valid_criterion is (lower is better), said in the summary
     reads_one_stream: bool = False  # a language model that read its text as one stream: rnnkit eval --cache
 
     def ensemble_mismatch(self, model, other_task, other_model) -> str | None:

@@ -47,6 +47,7 @@ class ClassificationTask(ClassificationSpec, TaskBase):
     tokenizers = {"tokenizer.json": "tokenizer"}
     names = {"labels.json": "labels"}
     averages_runs = True  # --ensemble: class probabilities averaged over runs (ensemble_probabilities)
+    criterion = "1 - validation accuracy"
 
     def __init__(self, data: ClassificationDataConfig, tokenizer, vocab: Vocabulary, labels: list[str], splits=None):
         self.data = data

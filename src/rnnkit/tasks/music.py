@@ -43,6 +43,7 @@ class MusicTask(MusicSpec, TaskBase):
     """The work of the task that ``MusicSpec`` declares (its settings and ``rnnkit train`` help)."""
 
     vocabularies = {"vocab.json": "vocab"}  # events only (None with the piano roll: not saved)
+    criterion = "validation NLL per time step"
 
     def __init__(self, data: MusicDataConfig, vocab: Vocabulary | None = None, splits=None):
         self.data = data

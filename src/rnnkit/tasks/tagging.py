@@ -58,6 +58,7 @@ class TaggingTask(TaggingSpec, TaskBase):
 
     vocabularies = {"vocab.json": "words", "chars.json": "chars"}
     averages_runs = True  # --ensemble: the runs' taggers as one product of experts (scored_chunks)
+    criterion = "1 - validation entity F1"
     names = {"tags.json": "tags"}
 
     def __init__(self, data: TaggingDataConfig, words: Vocabulary, chars: Vocabulary, tags: list[str], splits=None, counts=None):

@@ -31,6 +31,7 @@ class TranslationTask(TranslationSpec, TaskBase):
     """The work of the task that ``TranslationSpec`` declares (its settings and ``rnnkit train`` help)."""
 
     vocabularies = {"source_vocab.json": "source_vocab", "target_vocab.json": "target_vocab"}
+    criterion = "-validation BLEU"
     tokenizers = {"source_tokenizer.json": "source_tokenizer", "target_tokenizer.json": "target_tokenizer"}
 
     def __init__(self, data: TranslationDataConfig, source_tokenizer, target_tokenizer, source_vocab: Vocabulary, target_vocab: Vocabulary, splits=None):
