@@ -152,3 +152,15 @@ def test_temporary_files_a_killed_writer_left_are_removed_by_the_next_write(tmp_
     other.write_bytes(b"{")
     atomic_write(tmp_path / "summary.json", b"{}")
     assert not other.exists() and sorted(p.name for p in tmp_path.glob(".*.tmp")) == [live.name]
+
+
+def test_weights_of_another_size_are_one_line_naming_the_tensor(tmp_path):
+    """A best.safetensors copied from a run of another --hidden-size: torch's size-mismatch traceback
+    before; now one line naming the tensor and both shapes."""
+    from safetensors.torch import save_model
+
+    from rnnkit.files import CheckpointError, load_weights_file
+
+    save_model(torch.nn.Linear(12, 5), str(tmp_path / "best.safetensors"))
+    with pytest.raises(CheckpointError, match=r"best.safetensors: weight has shape \[5, 12\] but the run's config.json gives \[5, 8\]: "):
+        load_weights_file(tmp_path / "best.safetensors", torch.nn.Linear(8, 5))

@@ -294,6 +294,14 @@ def load_weights_file(path: Path, model: nn.Module, missing_hint: str = "") -> N
         raise FileNotFoundError(f"{path}: missing" + (f"; {missing_hint}" if missing_hint else ""))
     check_weights_file(path)
     device = next(model.parameters()).device
+    expected = {name: tuple(t.shape) for name, t in model.state_dict().items()}
+    with safe_open(str(path), framework="pt") as weights:  # the header only: shapes before any tensor is read
+        wrong = [(name, tuple(weights.get_slice(name).get_shape()), expected[name]) for name in weights.keys()
+                 if name in expected and tuple(weights.get_slice(name).get_shape()) != expected[name]]  # fmt: skip
+    if wrong:  # a best.safetensors copied from a run of another size
+        name, got, wanted = wrong[0]
+        raise CheckpointError(f"{path}: {name} has shape {list(got)} but the run's config.json gives {list(wanted)}"
+                              f"{f' (and {len(wrong) - 1} more)' if len(wrong) > 1 else ''}: the run's files do not belong together")
     missing, unexpected = load_model(model, path, strict=False, device=str(device))
     if missing or unexpected:
         raise CheckpointError(f"{path}: weights do not fit the model (missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})")
