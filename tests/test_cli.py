@@ -378,3 +378,33 @@ def test_settings_that_would_do_nothing_in_music_and_translation_are_refused():
     with pytest.raises(UsageError, match=r"--input-feeding feeds the attentional vector back, and --attention none has none"):
         refuse_unapplied({"attention": "none", "input_feeding": True}, {"input_feeding"}, MODEL_SETTINGS)
     refuse_unapplied({"attention": "additive", "input_feeding": True}, {"input_feeding"}, MODEL_SETTINGS)
+
+
+def test_learning_rates_that_overflow_and_outputs_that_overflow_are_one_line(tmp_path, capsys):
+    """An --lr past float32's largest value, or one within it whose Adam step is not (lr / (1 - β1)),
+    ended in torch's RuntimeError; finite weights whose outputs overflow (--skip-non-finite let them
+    grow) trained on to "finished" and then crashed the sampler. Each is one line now."""
+    from rnnkit.decoding import SamplingOptions, next_token, token_log_probs
+    from rnnkit.errors import DataError
+
+    names = tmp_path / "names.txt"
+    names.write_text("anna\nbob\ncarla\n" * 20)
+    try:
+        code, _, err = rnnkit("train", "lm", names, "--run", tmp_path / "a", "--lr", "1e39", *SMALL_MODEL, capsys=capsys)
+    except SystemExit as exit:
+        code, err = exit.code, capsys.readouterr().err
+    assert code == 2 and "argument --lr: must be a finite number > 0 and <= 3.40282e+38, got '1e39'" in err
+    code, _, err = rnnkit("train", "lm", names, "--run", tmp_path / "b", "--lr", "3e38", "--optimizer", "adam", *SMALL_MODEL, capsys=capsys)
+    assert code == 2 and "the update at --lr 3e+38 overflows float32" in err and len(err.strip().splitlines()) == 1, err
+    code, _, err = rnnkit("train", "lm", names, "--run", tmp_path / "c", "--lr", "3e38", "--clip", "0", "--optimizer", "sgd", "--schedule", "constant",
+                          "--skip-non-finite", "--eval-every", "2", *SMALL_MODEL, capsys=capsys)  # fmt: skip
+    assert code == 2 and "the validation loss is" in err and "(not finite)" in err, err
+    with pytest.raises(DataError, match=r"the model's outputs are not finite: its weights are finite but overflow"):
+        next_token(torch.tensor([[float("inf"), 0.0]]), SamplingOptions(), None)
+
+    class Overflowing(torch.nn.Module):
+        def forward(self, tokens):
+            return type("Out", (), {"logits": torch.full((*tokens.shape, 3), float("nan"))})()
+
+    with pytest.raises(DataError, match=r"the model's outputs are not finite"):
+        token_log_probs(Overflowing(), [1, 2])

@@ -31,6 +31,15 @@ class UnexpectedArgumentError(UsageError, TypeError):
     the command line, and still the ``TypeError`` Python raises for an unexpected keyword argument."""
 
 
+def finite_outputs(logits):
+    """``logits`` (a model's outputs, a tensor), or the one-line ``DataError`` when any is not finite:
+    finite weights can still overflow (a run that ``--skip-non-finite`` let grow), and a sampler, a
+    softmax or a log-probability would otherwise fail deep inside torch or print NaN."""
+    if not bool(logits.isfinite().all()):
+        raise DataError("the model's outputs are not finite: its weights are finite but overflow (the training that wrote them diverged)")
+    return logits
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM (what SLURM, ``docker stop``, systemd and ``kill`` send to stop a job): taken as Ctrl-C
     is, so that a run being trained saves a checkpoint before it exits (with status 143)."""
@@ -62,4 +71,4 @@ def registered(registry, name, what: str, choices=None):
         raise UsageError(f"unknown {what} {name!r}; choose one of: {', '.join(registry if choices is None else choices)}") from None
 
 
-__all__ = ["USER_ERRORS", "DataError", "Terminated", "UnexpectedArgumentError", "UsageError", "registered", "require"]
+__all__ = ["USER_ERRORS", "DataError", "Terminated", "finite_outputs", "UnexpectedArgumentError", "UsageError", "registered", "require"]

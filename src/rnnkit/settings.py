@@ -76,6 +76,7 @@ top_p_float = number(float, low=0, high=1, low_open=True, name="top_p_float")   
 decay = number(float, low=0, high=1, high_open=True, name="decay")                      # EMA decay: 1 never moves
 dropout_rate = number(float, low=0, high=1, high_open=True, name="dropout")                # 1 would drop everything
 ema_decay = number(float, low=0, high=1, low_open=True, high_open=True, name="ema_decay")  # 0 is no average, 1 never moves
+learning_rate = number(float, low=0, low_open=True, high=3.4028234663852886e38, name="learning_rate")  # float32's largest: optimizers hold it so
 positive_int = number(int, low=1, name="positive_int")                                  # sizes, counts, beam, steps
 nonnegative_int = number(int, low=0, name="nonnegative_int")                            # top-k (0 = off), patience
 midi_program = number(int, low=0, high=127, name="midi_program")                      # General MIDI instrument

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from ..cells import map_state, state_tensors
-from ..errors import UsageError
+from ..errors import UsageError, finite_outputs
 
 
 COLDEST = 1e-30  # temperatures below this sample as this one does: greedy already, and logit / T stays finite in float32
@@ -52,7 +52,7 @@ class SamplingOptions:
 
 def next_token(logits: Tensor, options: SamplingOptions, generator: torch.Generator | None, banned: Sequence[int] = ()) -> Tensor:
     """One token per row of ``logits`` (B, V), under ``options``; ``banned`` ids are never chosen."""
-    logits = logits.float().clone()
+    logits = finite_outputs(logits).float().clone()
     if banned:
         logits[:, list(banned)] = -torch.inf
     if options.greedy:

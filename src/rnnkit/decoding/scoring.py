@@ -11,13 +11,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..errors import finite_outputs
+
 
 @torch.no_grad()
 def token_log_probs(model: nn.Module, ids: Sequence[int], device: torch.device | str = "cpu") -> list[float]:
     """log P(y<t> | y<1..t-1>) for every token of one sequence, in one teacher-forced pass."""
     model.eval()
     tokens = torch.tensor(ids, dtype=torch.long, device=device)[:, None]  # (T, 1)
-    logits = model(tokens).logits  # (T, 1, V)
+    logits = finite_outputs(model(tokens).logits)  # (T, 1, V)
     log_probs = F.log_softmax(logits.double(), dim=-1)[:, 0]  # (T, V)
     return log_probs.gather(1, tokens).squeeze(1).tolist()
 

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..errors import finite_outputs
 from .sampling import SamplingOptions, next_token
 
 
@@ -93,7 +94,7 @@ def beam_search(model, source: Tensor, lengths: Tensor, *, eos_id: int, beam: in
     for i in range(max(limits)):
         step = model.step(previous, state)
         state, weights = step.state, step.attention  # attention: (B*K, S) or None
-        log_probs = F.log_softmax(step.logits.double(), dim=-1)  # (B*K, V), summed in float64
+        log_probs = F.log_softmax(finite_outputs(step.logits).double(), dim=-1)  # (B*K, V), summed in float64
         if banned:
             log_probs[:, list(banned)] = -torch.inf
         V = log_probs.shape[-1]

@@ -22,7 +22,7 @@ from ..data.text import DataError, fingerprint
 from ..data.tokenizers import make_tokenizer
 from ..data.vocab import SPECIALS, Vocabulary
 from ..data.word_vectors import initialise_rows, read_word_vectors, sized_from
-from ..errors import UsageError
+from ..errors import UsageError, finite_outputs
 from ..models.lm_features import LMFeatures, lm_features_size, record_lm_features
 from ..metrics import classification_scores, percent
 from .base import TaskBase, inspected_tokens, typed_tokens
@@ -199,7 +199,7 @@ class ClassificationTask(ClassificationSpec, TaskBase):
         for i in range(0, len(texts), size):
             batch = pad_sequences([encode(t) for t in texts[i : i + size]])
             lm = self.lm_inputs([self.lm_words(t, typed) for t in texts[i : i + size]] if self.lm_features else None, device)
-            out.append(model(batch.tokens.to(device), batch.lengths, **lm).logits.float().softmax(-1).cpu())
+            out.append(finite_outputs(model(batch.tokens.to(device), batch.lengths, **lm).logits).float().softmax(-1).cpu())
         return torch.cat(out)
 
     @torch.no_grad()

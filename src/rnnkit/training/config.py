@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from ..errors import UsageError
-from ..settings import check_settings, ema_decay, nonnegative_float, nonnegative_int, number, positive_float, positive_int, probability, setting
+from ..settings import check_settings, ema_decay, learning_rate, nonnegative_float, nonnegative_int, number, positive_float, positive_int, probability, setting
 from ..settings import device as device_name
 
 OPTIMIZER_NAMES = ("adam", "adamw", "sgd", "nt-asgd")  # rnnkit.training.optim.OPTIMIZERS
@@ -27,7 +27,7 @@ class TrainingConfig:
 
     epochs: int = setting(10, type=positive_int, help="passes over the training data")
     max_steps: int | None = setting(None, type=positive_int, help="stop after this many steps (overrides --epochs)")
-    lr: float = setting(2e-3, type=positive_float, help="learning rate")
+    lr: float = setting(2e-3, type=learning_rate, help="learning rate")
     optimizer: str = setting("adamw", choices=OPTIMIZER_NAMES, help="the optimizer")
     weight_decay: float = setting(0.0, type=nonnegative_float, help="L2 penalty (decoupled with adamw)")
     momentum: float = setting(0.0, type=probability, help="for sgd", applies=lambda c: None if c.optimizer in ("sgd", "nt-asgd") else f"is SGD's; --optimizer {c.optimizer} has none")

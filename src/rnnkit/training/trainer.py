@@ -453,11 +453,16 @@ class Trainer:
         if not math.isfinite(total) or (norm is not None and not math.isfinite(norm)):
             optimizer.zero_grad(set_to_none=True)  # not applied: the weights stay the last finite ones
             return total, count, norm
-        if self.scaler is not None:
-            self.scaler.step(optimizer)
-            self.scaler.update()
-        else:
-            optimizer.step()
+        try:
+            if self.scaler is not None:
+                self.scaler.step(optimizer)
+                self.scaler.update()
+            else:
+                optimizer.step()
+        except RuntimeError as error:  # Adam's step size lr / (1 - β1^t) past float32's largest, at an --lr that is itself within it
+            if "without overflow" not in str(error):
+                raise
+            raise TrainingDiverged(f"the update at --lr {self.config.lr:g} overflows float32 ({error}): give a smaller --lr") from None
         optimizer.zero_grad(set_to_none=True)
         if self.averaged is not None:
             self.averaged.update_parameters(model)
@@ -519,6 +524,9 @@ class Trainer:
         improved = True  # without a validation split, the newest weights are the best
         if self.task.has_split("valid"):
             result = self.task.evaluate(self.eval_model, "valid", self.device)
+            if not math.isfinite(result["loss"]):  # finite weights whose outputs overflow (--skip-non-finite let them grow)
+                raise TrainingDiverged(f"step {s['step']}: the validation loss is {result['loss']} (not finite): the model's outputs "
+                                       f"overflow, training stopped (try a lower --lr or --clip)")
             criterion = float(result.get("criterion", result["loss"]))  # a plain float (not numpy's) in the state
             self._log_evaluation(s, "valid", result, writer)
             improved = criterion < s["best"]
