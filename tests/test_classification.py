@@ -66,6 +66,17 @@ def test_a_tsv_file_in_text_label_order_is_refused_as_labels_that_look_like_text
     assert len(ClassificationTask.prepare(ClassificationDataConfig(train=[str(many)]))[1]["labels"]) == 30
 
 
+def test_one_number_written_two_ways_is_refused_not_split_into_two_classes(tmp_path):
+    """A ratings column partly written as floats ("2" and "2.0") made two classes of one rating,
+    silently: refused, naming both spellings."""
+    from rnnkit.tasks.classification import ClassificationDataConfig, ClassificationTask
+
+    mixed = tmp_path / "mixed.tsv"
+    mixed.write_text("".join(f"{label}\ttext number {i}\n" for i, label in enumerate(["1", "2", "2.0", "3"] * 5)))
+    with pytest.raises(DataError, match=r"mixed.tsv: the labels '(2|2.0)' and '(2.0|2)' are one number written 2 ways"):
+        ClassificationTask.prepare(ClassificationDataConfig(train=[str(mixed)]))
+
+
 def test_tree_unescaping_and_errors(tmp_path):
     sentence, subtrees = parse_tree(r"(2 (2 -LRB-) (2 Singer\/composer) (2 -RRB-))", "x:1")
     assert sentence.text == "( Singer/composer )" and len(subtrees) == 3

@@ -279,6 +279,9 @@ def test_labelled_files_as_spreadsheets_and_pandas_write_them(tmp_path, capsys):
     rows = [LabeledText("who wrote hamlet", "HUM"), LabeledText("where is paris", "LOC")]
     assert read_labeled(write(tmp_path / "q.tsv", "label\tquestion\nHUM\twho wrote hamlet\nLOC\twhere is paris\n")) == rows
     assert read_labeled(write(tmp_path / "i.tsv", "intent\ttext\nHUM\twho wrote hamlet\nLOC\twhere is paris\n")) == rows
+    # a first row that would name a column, but whose label is one of the file's: an example, not a header
+    first = read_labeled(write(tmp_path / "n.tsv", "neg\treview\npos\tgood film\nneg\tbad film\n"))
+    assert first[0] == LabeledText("review", "neg") and len(first) == 3
     joined = read_labeled(write(tmp_path / "cat.tsv", "label\ttext\nHUM\twho wrote hamlet\nlabel\ttext\nLOC\twhere is paris\n"))
     assert joined == rows and "cat.tsv:3: the header row again" in capsys.readouterr().err
     joined = read_labeled(write(tmp_path / "cat.csv", "text,label\nwho wrote hamlet,HUM\ntext,label\nwhere is paris,LOC\n"))

@@ -145,6 +145,10 @@ def _read_tsv(name: str, lines: list[str], text_column: str, label_column: str) 
     numbered = [(number, line) for number, line in enumerate(lines, start=1) if line.strip()]
     header = tsv_header(numbered[0][1].split("\t"), text_column, label_column) if numbered else None
     names = [field.strip() for field in numbered[0][1].split("\t")] if header else None
+    if header is not None and len(names) == 2:  # "neg<TAB>review" names a column, yet "neg" is a label below: a data row
+        labels = {line.split("\t")[header[1]].strip() for _, line in numbered[1:] if line.count("\t") >= 1}
+        if names[header[1]] in labels:
+            header, names = None, None
     if header is None:
         _columns_unnamed(name, "a tsv file without a header row", text_column, label_column)
         columns, text_at, label_at = 2, 1, 0

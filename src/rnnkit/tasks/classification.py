@@ -40,6 +40,21 @@ def _label_order(labels: set[str]) -> list[str]:
         return sorted(labels)
 
 
+def _same_number_spelled_twice(files: str, labels: list[str]) -> None:
+    """Refuse labels that are one number written two ways ("2" and "2.0", as a spreadsheet's float
+    column writes part of them): read as text they would be two classes of the same rating."""
+    spellings: dict[float, list[str]] = {}
+    for label in labels:
+        try:
+            spellings.setdefault(float(label), []).append(label)
+        except ValueError:
+            continue
+    twice = next((found for found in spellings.values() if len(found) > 1), None)
+    if twice:
+        raise DataError(f"{files}: the labels {' and '.join(map(repr, twice))} are one number written {len(twice)} ways "
+                        f"(a column saved as floats?); write every label of a class alike")
+
+
 class ClassificationTask(ClassificationSpec, TaskBase):
     """The work of the task that ``ClassificationSpec`` declares (its settings and ``rnnkit train`` help)."""
 
@@ -105,6 +120,7 @@ class ClassificationTask(ClassificationSpec, TaskBase):
             texts = len({item.text for item in splits["train"]})
             raise DataError(f"{files}: {len(labels)} different labels in {len(splits['train'])} training examples (and {texts} different texts): "
                             "the labels look like texts; rnnkit reads a tsv file as label<TAB>text (a header row naming the columns 'text' and 'label' may give them in any order)")  # fmt: skip
+        _same_number_spelled_twice(files, labels)
         for name, items in splits.items():
             unknown = {item.label for item in items} - set(labels)
             if unknown:
