@@ -146,7 +146,8 @@ def _read_tsv(name: str, lines: list[str], text_column: str, label_column: str) 
     header = tsv_header(numbered[0][1].split("\t"), text_column, label_column) if numbered else None
     names = [field.strip() for field in numbered[0][1].split("\t")] if header else None
     if header is not None and len(names) == 2:  # "neg<TAB>review" names a column, yet "neg" is a label below: a data row
-        labels = {line.split("\t")[header[1]].strip() for _, line in numbered[1:] if line.count("\t") >= 1}
+        rows = [[field.strip() for field in line.split("\t")] for _, line in numbered[1:]]
+        labels = {row[header[1]] for row in rows if len(row) > 1 and row != names}  # the header again (cat) is no example
         if names[header[1]] in labels:
             header, names = None, None
     if header is None:
