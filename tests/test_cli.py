@@ -408,3 +408,16 @@ def test_learning_rates_that_overflow_and_outputs_that_overflow_are_one_line(tmp
 
     with pytest.raises(DataError, match=r"the model's outputs are not finite"):
         token_log_probs(Overflowing(), [1, 2])
+
+
+def test_a_resume_whose_limit_ends_before_the_step_reached_is_refused(tmp_path, capsys):
+    """``--resume --epochs 1`` on a run stopped in its third epoch marked it finished at "epochs 2",
+    with more training in its weights than it said: refused, and config.json keeps its plan."""
+    names = tmp_path / "names.txt"
+    names.write_text("anna\nbob\ncarla\n" * 20)
+    run = tmp_path / "run"
+    assert rnnkit("train", "lm", names, "--run", run, "--epochs", "5", "--stop-at-step", "12", "--batch-size", "8", *SMALL_MODEL, capsys=capsys)[0] == 0
+    for option, value in (("--epochs", "1"), ("--max-steps", "10")):
+        code, _, err = rnnkit("train", "lm", "--resume", "--run", run, option, value, "--no-progress", capsys=capsys)
+        assert code == 2 and f"the run is at step 12 already; {option} {value} ends at step" in err, err
+    assert json.loads((run / "config.json").read_text())["training"]["epochs"] == 5

@@ -259,6 +259,7 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
         model = build_model(config["model"]["kind"], {k: v for k, v in config["model"].items() if k != "kind"})
     task.initialise(model)  # as start did, should the run have no checkpoint yet
     task.before_training(training.progress)  # before the trainer's clock restarts, as in start
+    _check_not_behind(run, task, training, overrides)
     with _locked(run):
         run.file(DEMO_MARK).unlink(missing_ok=True)  # a demo run the user trains on is theirs: the next demo leaves it
         lasting = {k: v for k, v in overrides.items() if k in LASTING and config["training"].get(k) != v}
@@ -266,6 +267,21 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
             config["training"].update(lasting)
             run.write_json("config.json", config)
         return run, Trainer(task, model, training, run).fit(resume=True)
+
+
+def _check_not_behind(run: RunDir, task, training: TrainingConfig, overrides: dict) -> None:
+    """Refuse an ``--epochs`` or ``--max-steps`` given on resume that ends before the step the run
+    has reached: it would mark the run finished with more training in its weights than it says."""
+    given = [key for key in ("epochs", "max_steps") if key in overrides]
+    checkpoints = Checkpoints(run).committed()
+    if not given or not checkpoints:
+        return
+    step = checkpoints[-1].step
+    total = training.max_steps if training.max_steps is not None else task.batches_per_epoch() * training.epochs
+    if total < step:
+        option = "--max-steps" if training.max_steps is not None else "--epochs"
+        value = training.max_steps if training.max_steps is not None else training.epochs
+        raise UsageError(f"{run.path}: the run is at step {step:,} already; {option} {value} ends at step {total:,}, before it: give a larger {option}")
 
 
 def as_list(value) -> list:
