@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ._options import midi_program, nonnegative_int, output_file, positive_float, positive_int, seed
+from ..errors import UsageError
+from ._inputs import warn
 from ._run_options import add_plot, hidden_alias, open_verb_run, run_parser
 
 
@@ -35,8 +37,17 @@ def run(args) -> int:
     from ..data.music import read_midi, write_midi
     from ..plots import plot_piano_roll
 
+    if args.prime and args.prime_steps == 0:  # the file would be read and then not used
+        raise UsageError("--prime-steps 0 plays none of the --prime file; give a number of steps, or leave --prime out")
     task, model, _, device = open_verb_run(args)
-    primer = read_midi(args.prime, args.step_seconds)[: args.prime_steps] if args.prime else None
+    primer = None
+    if args.prime:
+        steps = read_midi(args.prime, args.step_seconds)
+        if len(steps) < args.prime_steps:
+            warn("compose", f"{args.prime} has {len(steps)} steps of {args.step_seconds:g} s, fewer than --prime-steps {args.prime_steps}: all {len(steps)} are played")
+        primer = steps[: args.prime_steps]
+        if len(primer) >= args.length:  # nothing would be composed after it
+            raise UsageError(f"the prime's {len(primer)} steps fill the whole piece of --length {args.length}; give a larger --length (or fewer --prime-steps)")
     pieces = task.compose(model, args.length, num=args.num, temperature=args.temperature, primer=primer, seed=args.seed, device=device, until_end=args.until_end)
     out = Path(args.out)
     for i, piece in enumerate(pieces, start=1):
