@@ -28,8 +28,8 @@ SOURCE = Path(__file__).resolve().parents[1] / "src" / "rnnkit"
 # The layers, lowest first. A module belongs to the layer of the longest prefix that names it (a
 # package names all its modules). Within a layer imports go either way, as long as there is no cycle.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    # errors, the version, masks from lengths, safe unpickling, metrics, process groups, typed settings
-    ("foundations", ("rnnkit.errors", "rnnkit.version", "rnnkit.padding", "rnnkit.safe_pickle", "rnnkit.metrics", "rnnkit.distributed", "rnnkit.settings")),
+    # errors, the version, masks from lengths, safe unpickling, metrics, process groups, typed settings, signals
+    ("foundations", ("rnnkit.errors", "rnnkit.version", "rnnkit.padding", "rnnkit.safe_pickle", "rnnkit.metrics", "rnnkit.distributed", "rnnkit.settings", "rnnkit.signals")),
     ("data", ("rnnkit.data", "rnnkit.files", "rnnkit.plots")),  # readers, vocabularies, batching; run files, pictures
     ("cells", ("rnnkit.cells",)),  # the reference cells: the equations
     ("engines", ("rnnkit.engines",)),  # fast paths, each proven equal to the cells
