@@ -23,6 +23,7 @@ import csv
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -242,9 +243,10 @@ def test_sigterm_saves_the_run_as_ctrl_c_does(tmp_path):
     child.send_signal(signal.SIGTERM)
     _, err = child.communicate(timeout=120)
     assert child.returncode == 143 and "terminated (SIGTERM)" in err and "the run is saved" in err, err
+    reached = int(re.search(r"interrupted at step (\d+); the run is saved", err)[1])
     saved = sorted((run / "checkpoints").glob("0*-step-*"))
-    assert len(saved) == 1 and int(saved[0].name.split("-")[-1]) > 0
-    assert run_cli(["train", "lm", "--resume", "--run", str(run), "--max-steps", str(int(saved[0].name.split("-")[-1]) + 2), "--no-progress"]) == 0
+    assert reached > 0 and int(saved[-1].name.split("-")[-1]) == reached  # the newest checkpoint is the step SIGTERM came at
+    assert run_cli(["train", "lm", "--resume", "--run", str(run), "--max-steps", str(reached + 2), "--no-progress"]) == 0
 
 
 def test_ctrl_c_just_after_a_checkpoint_commits_writes_no_second_one_of_the_same_step(tmp_path):

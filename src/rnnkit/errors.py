@@ -32,10 +32,10 @@ class UnexpectedArgumentError(UsageError, TypeError):
 
 
 def finite_outputs(logits):
-    """``logits`` (a model's outputs, a tensor), or the one-line ``DataError`` when any is not finite:
+    """``logits`` (a model's outputs, a tensor), or the one-line ``DataError`` when any is NaN or +inf:
     finite weights can still overflow (a run that ``--skip-non-finite`` let grow), and a sampler, a
     softmax or a log-probability would otherwise fail deep inside torch or print NaN."""
-    if not bool(logits.isfinite().all()):
+    if bool((logits.isnan() | (logits == float("inf"))).any()):  # -inf is a masked token's logit: probability 0, not overflow
         raise DataError("the model's outputs are not finite: its weights are finite but overflow (the training that wrote them diverged)")
     return logits
 

@@ -606,7 +606,7 @@ class Trainer:
             summary["skipped_steps"] = s["skipped"]
         if math.isfinite(s["best"]):
             summary["best_valid_criterion"] = s["best"]
-            summary["criterion"] = f"{self.task.criterion} (lower is better)"
+            summary["criterion"] = f"{getattr(self.task, 'criterion', 'the validation criterion')} (lower is better)"  # TaskBase's, or a bare task's
         barrier(self.shard)  # rank 0 has written the best weights
         if test and self.task.has_split("test"):
             self.run.load_weights("best", self.model)
