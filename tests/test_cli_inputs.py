@@ -313,6 +313,7 @@ RUN_FILE_DAMAGE = {
     "tokenizer-number": ("tokenizer.json", lambda t: 5),
     "labels-one-short": ("labels.json", _one_short),
     "labels-empty-object": ("labels.json", lambda t: {}),
+    "labels-one-twice": ("labels.json", lambda t: {**t, "labels": [*t["labels"][:-1], t["labels"][0]]}),
     "tags-one-short": ("tags.json", _one_short),
     "tags-null": ("tags.json", lambda t: None),
     "vocab-one-short": ("vocab.json", _one_short),

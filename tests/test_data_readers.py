@@ -288,9 +288,11 @@ def test_labelled_files_as_spreadsheets_and_pandas_write_them(tmp_path, capsys):
     assert joined == rows and "cat.csv:3: the header row again" in capsys.readouterr().err
     quoted = write(tmp_path / "pandas.tsv", 'label\ttext\npos\t"He said ""wow"" twice"\npos\t"a\ttab inside"\nneg\t"plain" start\n')
     assert read_labeled(quoted) == [LabeledText('He said "wow" twice', "pos"), LabeledText("a\ttab inside", "pos"), LabeledText('"plain" start', "neg")]
+    inches = read_labeled(write(tmp_path / "inches.tsv", '4\t"It is 5" tall" he said\n3\tfine\n'))  # a text that starts with a quote, as is
+    assert inches[0] == LabeledText('"It is 5" tall" he said', "4")
     faults = {
         "comma.csv": ("text,label\nTerrible, just terrible,neg\n", r"comma.csv:2: 3 field\(s\), the header has 2 \(an unquoted comma"),
-        "break.tsv": ('label\ttext\npos\t"line\nbreak"\n', r"break.tsv:2: a quoted field runs past the end of the line"),
+        "break.tsv": ('label\ttext\npos\t"line\nbreak"\n', r"break.tsv:3: expected 'label<TAB>text', found no tab \(a line break inside a quoted text\?"),
     }
     for name, (text, message) in faults.items():
         with pytest.raises(DataError, match=message):

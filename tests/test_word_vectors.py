@@ -169,6 +169,10 @@ def test_text_files_as_tools_write_them(tmp_path):
     vectors = read_word_vectors(spaces, [*VOCAB, ". . ."])
     assert vectors.found.tolist()[-1] and vectors.vectors[-1].tolist() == [7.0, 8.0, 9.0]
     assert vectors.vectors[4].tolist() == VECTORS["Paris"]
+    spaced_first = tmp_path / "first.txt"  # no header, and the first word holds spaces: the dimension from its numbers
+    spaced_first.write_text("new york 1 2 3\n" + open(write_text(tmp_path / "v.txt", header=False)).read())
+    vectors = read_word_vectors(spaced_first, [*VOCAB, "new york"])
+    assert vectors.dimension == 3 and vectors.vectors[-1].tolist() == [1.0, 2.0, 3.0] and vectors.found.tolist()[-1]
     packed = tmp_path / "V.TXT.GZ"
     packed.write_bytes(gzip.compress(open(write_text(tmp_path / "v.txt"), "rb").read().replace(b"\n", b"\r")))
     check_rows(read_word_vectors(packed, VOCAB))

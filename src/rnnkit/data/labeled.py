@@ -163,29 +163,25 @@ def _read_tsv(name: str, lines: list[str], text_column: str, label_column: str) 
             _say_header_again(where)
             continue
         if "\t" not in line:
-            raise DataError(f"{where}: expected 'label<TAB>text', found no tab")
+            quoted = " (a line break inside a quoted text? a tsv file cannot hold one; save the file as .csv)" if '"' in line else ""
+            raise DataError(f"{where}: expected 'label<TAB>text', found no tab{quoted}")
         fields = line.split("\t")
         if len(fields) > columns:  # the text column keeps the tabs beyond the header's count
             after = columns - 1 - text_at  # columns after the text's
             fields = [*fields[:text_at], "\t".join(fields[text_at : len(fields) - after]), *fields[len(fields) - after :]]
         if len(fields) < columns:
             raise DataError(f"{where}: {len(fields)} tab-separated fields, the header row has {columns}")
-        out.append(_checked(where, _unquoted(where, fields[text_at]), _unquoted(where, fields[label_at])))
+        out.append(_checked(where, _unquoted(fields[text_at]), _unquoted(fields[label_at])))
     return out
 
 
-def _unquoted(where: str, field: str) -> str:
+def _unquoted(field: str) -> str:
     """A tsv field as written with CSV quoting (Python's csv module, pandas' ``to_csv(sep="\\t")``):
-    ``"He said ""wow"" twice"`` is ``He said "wow" twice``. A field that opens a quote it never closes was cut by
-    a quoted line break, which a tsv file cannot hold: refused naming the line."""
+    ``"He said ""wow"" twice"`` is ``He said "wow" twice``. Any other field is read as it is (a text
+    may well start with a quote: an inch mark, a quotation)."""
     stripped = field.strip()
-    if not stripped.startswith('"'):
-        return field
-    if QUOTED_FIELD.fullmatch(stripped):
+    if stripped.startswith('"') and QUOTED_FIELD.fullmatch(stripped):
         return stripped[1:-1].replace('""', '"')
-    if stripped.count('"') % 2:  # a quote opened and never closed on this line
-        raise DataError(f"{where}: a quoted field runs past the end of the line: a tsv file written with CSV quoting "
-                        f"holds a line break inside a text; save it with line breaks removed, or as .csv")
     return field
 
 

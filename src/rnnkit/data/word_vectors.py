@@ -169,8 +169,11 @@ def _text_entries(path: Path) -> Iterator[tuple[str, int, Callable[[], list[floa
         if not line:
             continue
         parts = VALUE_SEPARATOR.split(line)
-        if dimension is None:
-            dimension = len(parts) - 1
+        if dimension is None:  # no header: the values are the first line's trailing numbers (its word may hold spaces)
+            numbers = next((i for i, field in enumerate(reversed(parts)) if not _is_number(field)), len(parts))
+            words = parts[: len(parts) - numbers]
+            clean = numbers >= 1 and words and not any(map(_is_number, words))  # words, then numbers: else one word and D values
+            dimension = numbers if clean else len(parts) - 1
             if dimension < 1:
                 raise DataError(f"{path}:{number}: expected 'word v1 ... vD', found one field")
         if len(parts) < dimension + 1 or (len(parts) > dimension + 1 and all(map(_is_number, parts[1:-dimension]))):

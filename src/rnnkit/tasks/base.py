@@ -26,7 +26,7 @@ import torch
 
 from ..data.tokenizers import make_tokenizer
 from ..distributed import SINGLE
-from ..errors import UsageError
+from ..errors import DataError, UsageError
 from .spec import CELL_OPTION_KEYS, TaskSpec
 
 # tokens that only Penn-Treebank-style tokenization makes ("don't" -> "do n't"): a vocabulary that
@@ -286,4 +286,9 @@ class TaskBase(TaskSpec):
         ``DataError`` naming a damaged file, ``FileNotFoundError`` a missing one."""
         artifacts = {attribute: run.read_vocabulary(name) for name, attribute in cls.vocabularies.items()}
         artifacts.update({attribute: make_tokenizer(run.read_json(name)) for name, attribute in cls.tokenizers.items()})
-        return artifacts | {attribute: run.read_json(name)[attribute] for name, attribute in cls.names.items()}
+        for name, attribute in cls.names.items():
+            names = run.read_json(name)[attribute]
+            if not isinstance(names, list) or len(set(map(str, names))) != len(names):  # a class or tag twice: one of them never answered
+                raise DataError(f"{run.file(name)}: damaged, its {attribute} are not a list of distinct names")
+            artifacts[attribute] = names
+        return artifacts

@@ -167,7 +167,8 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel
 
             self.train_model = DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        optimizer = make_optimizer(c.optimizer, model, c.lr, c.weight_decay, c.momentum, c.discriminative_lr)
+        with interrupts_deferred():  # torch's optimizers import torch.distributed.tensor on first use: never half-imported
+            optimizer = make_optimizer(c.optimizer, model, c.lr, c.weight_decay, c.momentum, c.discriminative_lr)
         self._precision_setup()
         self._average_setup(model)
         per_epoch = self.task.batches_per_epoch()
