@@ -337,9 +337,10 @@ def test_standard_input_is_named_stdin_in_run_names_and_results(tmp_path, capsys
         def isatty(self):
             return True
 
-    monkeypatch.setattr(sys, "stdin", Terminal())
-    code, _, err = rnnkit("train", "tagger", "--resume", "--run", tmp_path / "runs" / runs[0], "--max-steps", "4", capsys=capsys)
-    assert code == 2 and "trained from standard input; to resume it, pipe the same data in again" in err, err
+    for nothing in (Terminal(), io.TextIOWrapper(io.BytesIO(b""))):  # a terminal, or /dev/null (cron, nohup)
+        monkeypatch.setattr(sys, "stdin", nothing)
+        code, _, err = rnnkit("train", "tagger", "--resume", "--run", tmp_path / "runs" / runs[0], "--max-steps", "4", capsys=capsys)
+        assert code == 2 and "trained from standard input; to resume it, pipe the same data in again" in err, err
 
 
 @pytest.mark.parametrize("options, message", [

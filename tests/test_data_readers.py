@@ -282,6 +282,11 @@ def test_labelled_files_as_spreadsheets_and_pandas_write_them(tmp_path, capsys):
     # a first row that would name a column, but whose label is one of the file's: an example, not a header
     first = read_labeled(write(tmp_path / "n.tsv", "neg\treview\npos\tgood film\nneg\tbad film\n"))
     assert first[0] == LabeledText("review", "neg") and len(first) == 3
+    # two names no list knows, and a "label" on no other line: the header, said on stderr
+    assert read_labeled(write(tmp_path / "iq.tsv", "intent\tquery\nHUM\twho wrote hamlet\nLOC\twhere is paris\n")) == rows
+    assert "iq.tsv:1: 'intent'<TAB>'query' read as the header row" in capsys.readouterr().err
+    with pytest.raises(DataError, match=r"mix.tsv:4: another header row \('sentence\\tlabel'\), unlike line 1's: files with different columns joined"):
+        read_labeled(write(tmp_path / "mix.tsv", "text\tlabel\ngood\tpos\nbad\tneg\nsentence\tlabel\nok\tpos\n"))
     joined = read_labeled(write(tmp_path / "cat.tsv", "label\ttext\nHUM\twho wrote hamlet\nlabel\ttext\nLOC\twhere is paris\n"))
     assert joined == rows and "cat.tsv:3: the header row again" in capsys.readouterr().err
     joined = read_labeled(write(tmp_path / "cat.csv", "text,label\nwho wrote hamlet,HUM\ntext,label\nwhere is paris,LOC\n"))

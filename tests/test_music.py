@@ -127,8 +127,11 @@ def test_train_compose_eval_from_the_command_line(tmp_path, capsys, representati
     result = json.loads(capsys.readouterr()[0])
     assert code == 0 and result["nll_per_step"] > 0
     # a prime the composer would not use is refused; a shorter one than --prime-steps is said
-    assert main(["compose", str(run), "--steps", "4", "--out", str(out), "--prime", str(out), "--prime-steps", "0"]) == 2
-    assert "--prime-steps 0 plays none of the --prime file" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # a prime of no steps: refused where the option is read
+        main(["compose", str(run), "--steps", "4", "--out", str(out), "--prime", str(out), "--prime-steps", "0"])
+    assert "must be a whole number >= 1, got '0'" in capsys.readouterr().err
+    assert main(["compose", str(run), "--steps", "4", "--out", str(out), "--prime-steps", "4"]) == 2  # steps of no prime
+    assert "--prime-steps is how much of the --prime file to play" in capsys.readouterr().err
     assert main(["compose", str(run), "--steps", "60", "--out", str(tmp_path / "primed.mid"), "--prime", str(out), "--prime-steps", "1000"]) == 0
     assert "fewer than --prime-steps 1000: all" in capsys.readouterr().err
     assert main(["compose", str(run), "--steps", "4", "--out", str(tmp_path / "primed.mid"), "--prime", str(out)]) == 2

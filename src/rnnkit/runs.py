@@ -248,9 +248,16 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
     training.check()
     task_class = TASKS[config["task"]]
     _check_started_here(config)
-    if "-" in as_list(config["data"].get("train")) and (sys.stdin is None or sys.stdin.isatty()):
-        raise UsageError(f"{run.path}: trained from standard input; to resume it, pipe the same data in again (… | rnnkit train {config['task']} --resume --run {run.path})")
-    task, split_record = task_class.prepare(data, seed=training.seed)
+    from_stdin = "-" in as_list(config["data"].get("train"))
+    again = f"{run.path}: trained from standard input; to resume it, pipe the same data in again (… | rnnkit train {config['task']} --resume --run {run.path})"
+    if from_stdin and (sys.stdin is None or sys.stdin.isatty()):
+        raise UsageError(again)
+    try:
+        task, split_record = task_class.prepare(data, seed=training.seed)
+    except DataError as error:
+        if from_stdin and str(error).startswith("<stdin>: ") and "no text" in str(error):  # stdin empty: /dev/null under cron or nohup
+            raise UsageError(again) from None
+        raise
     check_recorded(task.lm_features, config)
     if split_record.get("train_fingerprint") != config["split"].get("train_fingerprint"):
         raise DataError(f"{run.path}: the training data changed since the run started ({', '.join(config['split'].get('train_files', []))})")

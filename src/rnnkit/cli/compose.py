@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._options import midi_program, nonnegative_int, output_file, positive_float, positive_int, seed
+from ._options import midi_program, output_file, positive_float, positive_int, seed
 from ..errors import UsageError
 from ._inputs import warn
 from ._run_options import add_plot, hidden_alias, open_verb_run, run_parser
+
+PRIME_STEPS = 8  # the --prime file's opening played, when --prime-steps is not given
 
 
 def add_parser(subparsers) -> None:
@@ -23,9 +25,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--num", type=positive_int, default=1, help="how many pieces (default 1)")
     parser.add_argument("--temperature", type=positive_float, default=1.0, help="below 1: safer, above 1: wilder")
     parser.add_argument("--prime", metavar="MIDI", help="a MIDI file whose opening is played first (--prime-steps of it)")
-    parser.add_argument("--prime-steps", type=nonnegative_int, default=8, help="steps of the --prime file to use (default 8)")
+    parser.add_argument("--prime-steps", type=positive_int, help=f"steps of the --prime file to use (default {PRIME_STEPS})")
     hidden_alias(parser, "--primer", "prime")  # the former names; --prime as in rnnkit sample
-    hidden_alias(parser, "--primer-steps", "prime_steps", type=nonnegative_int)
+    hidden_alias(parser, "--primer-steps", "prime_steps", type=positive_int)
     parser.add_argument("--step-seconds", type=positive_float, default=0.5, help="seconds per time step in the MIDI file (default 0.5: 120 bpm quarters)")
     parser.add_argument("--program", type=midi_program, default=0, help="General MIDI instrument, 0-127 (default 0: piano)")
     add_plot(parser, "the piano roll (with --num N: one per piece, numbered as --out)", old="--png")
@@ -37,15 +39,16 @@ def run(args) -> int:
     from ..data.music import read_midi, write_midi
     from ..plots import plot_piano_roll
 
-    if args.prime and args.prime_steps == 0:  # the file would be read and then not used
-        raise UsageError("--prime-steps 0 plays none of the --prime file; give a number of steps, or leave --prime out")
+    if args.prime_steps is not None and not args.prime:  # nothing to take the steps from
+        raise UsageError("--prime-steps is how much of the --prime file to play; give --prime MIDI, or leave --prime-steps out")
+    prime_steps = PRIME_STEPS if args.prime_steps is None else args.prime_steps
     task, model, _, device = open_verb_run(args)
     primer = None
     if args.prime:
         steps = read_midi(args.prime, args.step_seconds)
-        if len(steps) < args.prime_steps:
-            warn("compose", f"{args.prime} has {len(steps)} steps of {args.step_seconds:g} s, fewer than --prime-steps {args.prime_steps}: all {len(steps)} are played")
-        primer = steps[: args.prime_steps]
+        if len(steps) < prime_steps:
+            warn("compose", f"{args.prime} has {len(steps)} steps of {args.step_seconds:g} s, fewer than --prime-steps {prime_steps}: all {len(steps)} are played")
+        primer = steps[:prime_steps]
         if len(primer) >= args.length:  # nothing would be composed after it
             raise UsageError(f"the prime's {len(primer)} steps fill the whole piece of --length {args.length}; give a larger --length (or fewer --prime-steps)")
     pieces = task.compose(model, args.length, num=args.num, temperature=args.temperature, primer=primer, seed=args.seed, device=device, until_end=args.until_end)

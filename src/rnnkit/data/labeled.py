@@ -117,7 +117,7 @@ def _checked(where: str, text: str, label: str) -> LabeledText:
     return LabeledText(text, label)
 
 
-def tsv_header(fields: list[str], text_column: str = "text", label_column: str = "label") -> tuple[int, int] | None:
+def tsv_header(fields: list[str], text_column: str = "text", label_column: str = "label", relaxed: bool = True) -> tuple[int, int] | None:
     """(text index, label index) if ``fields`` (a first row split at tabs) is a header row: one field
     names the text column and another the label column (``text_column`` / ``label_column`` or a
     common name, case ignored), or, in a row of two fields, one of them does; None for a data row."""
@@ -129,7 +129,7 @@ def tsv_header(fields: list[str], text_column: str = "text", label_column: str =
         return next((i for i, n in enumerate(names) if n in known), None)
 
     text_at, label_at = find(text_column, HEADER_TEXTS), find(label_column, HEADER_LABELS)
-    if len(names) == 2 and (text_at is None) != (label_at is None):  # "label<TAB>question", "intent<TAB>text"
+    if relaxed and len(names) == 2 and (text_at is None) != (label_at is None):  # "label<TAB>question", "intent<TAB>text"
         other = names[1 - (label_at if text_at is None else text_at)]
         if COLUMN_NAME.fullmatch(other):  # a name, not a number or a sentence
             text_at = 1 - label_at if text_at is None else text_at
@@ -145,23 +145,31 @@ def _read_tsv(name: str, lines: list[str], text_column: str, label_column: str) 
     numbered = [(number, line) for number, line in enumerate(lines, start=1) if line.strip()]
     header = tsv_header(numbered[0][1].split("\t"), text_column, label_column) if numbered else None
     names = [field.strip() for field in numbered[0][1].split("\t")] if header else None
+    first = [field.strip() for field in numbered[0][1].split("\t")] if numbered else []
+    rows = [[field.strip() for field in line.split("\t")] for _, line in numbered[1:]]
     if header is not None and len(names) == 2:  # "neg<TAB>review" names a column, yet "neg" is a label below: a data row
-        rows = [[field.strip() for field in line.split("\t")] for _, line in numbered[1:]]
-        labels = {row[header[1]] for row in rows if len(row) > 1 and row != names}  # the header again (cat) is no example
+        labels = {row[header[1]] for row in rows if len(row) > 1 and tsv_header(row, text_column, label_column, relaxed=False) is None}  # headers again (cat) are no examples
         if names[header[1]] in labels:
             header, names = None, None
+    elif header is None and len(first) == 2 and all(COLUMN_NAME.fullmatch(f.lower()) for f in first) and len(rows) > 1 \
+            and first[0] not in {row[0] for row in rows if len(row) > 1}:  # "intent<TAB>query": two names, a label on no other line
+        print(f"rnnkit: {name}:{numbered[0][0]}: {first[0]!r}<TAB>{first[1]!r} read as the header row (a label on no other line)", file=sys.stderr, flush=True)
+        header, names = (1, 0), first
     if header is None:
         _columns_unnamed(name, "a tsv file without a header row", text_column, label_column)
         columns, text_at, label_at = 2, 1, 0
     else:
         columns, (text_at, label_at) = len(numbered[0][1].split("\t")), header
-        numbered = numbered[1:]
+        header_line, numbered = numbered[0][0], numbered[1:]
     out = []
     for number, line in numbered:
         where = f"{name}:{number}"
         if names and [field.strip() for field in line.split("\t")] == names:
             _say_header_again(where)
             continue
+        if names and tsv_header(line.split("\t"), text_column, label_column, relaxed=False) is not None:
+            raise DataError(f"{where}: another header row ({line.strip()[:60]!r}), unlike line {header_line}'s: "
+                            f"files with different columns joined? give them as separate training files")
         if "\t" not in line:
             quoted = " (a line break inside a quoted text? a tsv file cannot hold one; save the file as .csv)" if '"' in line else ""
             raise DataError(f"{where}: expected 'label<TAB>text', found no tab{quoted}")

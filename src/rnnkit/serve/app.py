@@ -75,7 +75,7 @@ def _field(loc) -> str:
 
 
 def _validation_message(errors) -> str:
-    parts = [f"{_field(e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in errors[:5]]
+    parts = [f"{_field(e.get('loc', ()))}: {str(e.get('msg', 'invalid')).removeprefix('Value error, ')}" for e in errors[:5]]  # our own checks' words, bare
     return "; ".join(parts) + (f" (and {len(errors) - 5} more)" if len(errors) > 5 else "")
 
 
