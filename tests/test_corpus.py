@@ -427,3 +427,18 @@ def test_prepare_out_never_removes_a_live_builders_folder(tmp_path, capsys):
     (tmp_path / f"P.tmp-{dead.pid}").mkdir()
     assert main(["prepare", str(text), "--out", str(out)]) == 0
     assert out.is_dir() and not list(tmp_path.glob("P.tmp-*"))
+
+
+def test_bpe_vocab_that_would_do_nothing_is_refused_by_prepare_and_on_a_prepared_corpus(tmp_path, capsys):
+    """``prepare --bpe-vocab`` without ``--level bpe`` was accepted and did nothing; ``train lm PREPARED
+    --bpe-vocab N`` without ``--level`` trained on the store's own vocabulary size, silently."""
+    from rnnkit.cli import main
+
+    text = tmp_path / "text.txt"
+    text.write_text("the cat sat on the mat\n" * 60)
+    assert main(["prepare", str(text), "--bpe-vocab", "300", "--out", str(tmp_path / "P0"), "--no-progress"]) == 2
+    assert "--bpe-vocab sizes the vocabulary of --level bpe, not char" in capsys.readouterr().err and not (tmp_path / "P0").exists()
+    assert main(["prepare", str(text), "--out", str(tmp_path / "P"), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["train", "lm", str(tmp_path / "P"), "--bpe-vocab", "500", "--run", str(tmp_path / "r"), "--max-steps", "1", "--no-progress"]) == 2
+    assert "--bpe-vocab 500: " in capsys.readouterr().err and not (tmp_path / "r").exists()

@@ -43,13 +43,16 @@ def _corpus_settings() -> list:
 
 def run(args) -> int:
     from ..data.corpus import prepare_corpus
+    from ..settings import refuse_unapplied
     from ..tasks.language_model import LanguageModelTask
 
     import shlex
 
     keys = ["train"] + [name for name, *_ in _corpus_settings()]
     # batching is not a setting of the store (both read it): "stream" admits either line-break rule
-    data = LanguageModelTask.data_config({"batching": "stream", **{key: getattr(args, key) for key in keys if getattr(args, key) is not None}})
+    given = {key: getattr(args, key) for key in keys if getattr(args, key) is not None}
+    data = LanguageModelTask.data_config({"batching": "stream", **given})
+    refuse_unapplied(data, given)  # --bpe-vocab without --level bpe: refused, as rnnkit train lm refuses it
     corpus = prepare_corpus(data, cache=True, out=args.out, progress=args.progress)
     counts = ", ".join(f"{name} {lines:,} lines ({corpus.meta['tokens'][name]:,} tokens)" for name, lines in corpus.meta["lines"].items())
     print(f"{corpus.directory}: {counts}; vocabulary {len(corpus.vocab):,} tokens ({corpus.meta['dtype'][1:]})")

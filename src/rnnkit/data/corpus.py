@@ -777,10 +777,12 @@ def _check_fits(corpus: Corpus, data) -> None:
         if getattr(data, name, None):
             raise UsageError(f"--{name}: {shown} is a prepared corpus with its own valid and test lines; leave out --{name}, or prepare the files again with it")
     given, default, stored = _settings(data), _settings(type(data)(train=data.train)), corpus.meta["settings"]
+    given["bpe_vocab"], default["bpe_vocab"] = data.bpe_vocab, type(data)(train=data.train).bpe_vocab  # given without --level too
     for key, value in given.items():
         if value != default.get(key) and value != stored.get(key):
             option = "--" + key.replace("_", "-")
-            raise UsageError(f"{option} {value}: {shown} was prepared with {key} = {stored.get(key)}; leave out {option}, or prepare the text again with it")
+            was = f"with {key} = {stored[key]}" if key in stored else f"at level {stored.get('level')}, which has no {key}"
+            raise UsageError(f"{option} {value}: {shown} was prepared {was}; leave out {option}, or prepare the text again with it")
 
 
 def _up_to_date(directory: Path, data, sources: list[dict]) -> bool:
