@@ -143,7 +143,7 @@ def test_demo_quick_and_tour_quick(tmp_path, capsys, monkeypatch):
     code, out, _ = rnnkit("demo", "--quick", capsys=capsys)  # the demo replaces its own previous run
     assert code == 0
     # the demo's run, once the user trains on with --resume (as its time-limit line advises), is theirs
-    assert rnnkit("train", "lm", "--resume", "--run", "runs/demo", "--max-steps", "60", capsys=capsys)[0] == 0
+    assert rnnkit("train", "lm", "--resume", "--run", "runs/demo", "--epochs", "3", "--time-limit", "2", capsys=capsys)[0] == 0
     code, _, err = rnnkit("demo", "--quick", capsys=capsys)
     assert code == 2 and "runs/demo: exists and is not a demo run (a demo run you resumed is yours now)" in err
     assert (tmp_path / "runs" / "demo" / "config.json").exists()
@@ -271,14 +271,25 @@ def test_an_interrupt_during_the_imports_is_held_back_until_they_are_done():
     from rnnkit.signals import interrupts_deferred
     from rnnkit.errors import Terminated
 
-    for number, raised in ((signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, Terminated)):
-        finished = False
-        with pytest.raises(raised):
-            with interrupts_deferred():
-                os.kill(os.getpid(), number)
-                finished = True  # the block runs to its end
-        assert finished
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handlers are restored
+    before = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (CI may run with SIGINT ignored)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        for number, raised in ((signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, Terminated)):
+            finished = False
+            with pytest.raises(raised):
+                with interrupts_deferred():
+                    os.kill(os.getpid(), number)
+                    finished = True  # the block runs to its end
+            assert finished
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handlers are restored
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a process started with Ctrl-C ignored (nohup, a background job) keeps ignoring it
+        with interrupts_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        for number, handler in before.items():
+            signal.signal(number, handler)
 
 
 def test_requests_that_cannot_be_met_are_one_line_before_any_work(tmp_path, capsys):

@@ -59,6 +59,7 @@ def run_cli(args: list[str], env: dict[str, str] | None = None, cwd: Path | None
                 os.chdir(cwd)
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, 1)
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C as in a terminal, even when the tests run with it ignored
             torch.set_num_threads(1)
             code = rnnkit.cli.main(args)
         except SystemExit as exit:

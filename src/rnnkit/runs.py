@@ -255,7 +255,7 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
     try:
         task, split_record = task_class.prepare(data, seed=training.seed)
     except DataError as error:
-        if from_stdin and str(error).startswith("<stdin>: ") and "no text" in str(error):  # stdin empty: /dev/null under cron or nohup
+        if from_stdin and str(error).startswith("<stdin>: "):  # of the whole input, no line: empty (/dev/null under cron or nohup)
             raise UsageError(again) from None
         raise
     check_recorded(task.lm_features, config)

@@ -32,6 +32,7 @@ def interrupts_deferred():
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+    caught = [number for number in caught if previous[number] is not signal.SIG_IGN]  # ignored before (nohup): ignored still
     if caught:
         raise Terminated() if caught[0] == signal.SIGTERM else KeyboardInterrupt()
 
