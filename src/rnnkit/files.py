@@ -226,12 +226,12 @@ def file_digest(path: Path) -> dict:
     return {"bytes": path.stat().st_size, "sha256": h.hexdigest()}
 
 
-def check_weights_file(path: Path) -> None:
-    """A one-line ``CheckpointError`` naming ``path`` when it is not a complete safetensors file."""
+def check_weights_file(path: Path) -> dict[str, tuple[int, ...]]:
+    """Each tensor's shape in the safetensors file ``path``; a one-line ``CheckpointError`` naming
+    ``path`` when it is not a complete safetensors file."""
     try:
         with safe_open(str(path), framework="pt") as f:
-            for key in f.keys():
-                f.get_slice(key)
+            return {key: tuple(f.get_slice(key).get_shape()) for key in f.keys()}
     except Exception as error:  # noqa: BLE001 (any failure to parse is the file's damage)
         raise CheckpointError(f"{path}: damaged or incomplete ({str(error).splitlines()[0] if str(error) else type(error).__name__})") from None
 
@@ -292,12 +292,10 @@ class RunDir:
 def load_weights_file(path: Path, model: nn.Module, missing_hint: str = "") -> None:
     if not path.exists():
         raise FileNotFoundError(f"{path}: missing" + (f"; {missing_hint}" if missing_hint else ""))
-    check_weights_file(path)
+    shapes = check_weights_file(path)  # from the header: before any tensor is read
     device = next(model.parameters()).device
     expected = {name: tuple(t.shape) for name, t in model.state_dict().items()}
-    with safe_open(str(path), framework="pt") as weights:  # the header only: shapes before any tensor is read
-        wrong = [(name, tuple(weights.get_slice(name).get_shape()), expected[name]) for name in weights.keys()
-                 if name in expected and tuple(weights.get_slice(name).get_shape()) != expected[name]]  # fmt: skip
+    wrong = [(name, shape, expected[name]) for name, shape in shapes.items() if name in expected and shape != expected[name]]
     if wrong:  # a best.safetensors copied from a run of another size
         name, got, wanted = wrong[0]
         raise CheckpointError(f"{path}: {name} has shape {list(got)} but the run's config.json gives {list(wanted)}"

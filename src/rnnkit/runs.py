@@ -26,6 +26,7 @@ from .models import build_model
 from .models.lm_features import check_recorded
 from .settings import refuse_unapplied
 from .tasks import TASKS
+from .tasks.base import as_path_list
 from .tasks.spec import MODEL_SETTINGS
 from .training import RunDir, Trainer, TrainingConfig
 from .training.checkpoint import STATE, Checkpoints, test_point
@@ -248,7 +249,7 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
     training.check()
     task_class = TASKS[config["task"]]
     _check_started_here(config)
-    from_stdin = "-" in as_list(config["data"].get("train"))
+    from_stdin = "-" in as_path_list(config["data"].get("train") or "")
     again = f"{run.path}: trained from standard input; to resume it, pipe the same data in again (… | rnnkit train {config['task']} --resume --run {run.path})"
     if from_stdin and (sys.stdin is None or sys.stdin.isatty()):
         raise UsageError(again)
@@ -289,11 +290,6 @@ def _check_not_behind(run: RunDir, task, training: TrainingConfig, overrides: di
         option = "--max-steps" if training.max_steps is not None else "--epochs"
         value = training.max_steps if training.max_steps is not None else training.epochs
         raise UsageError(f"{run.path}: the run is at step {step:,} already; {option} {value} ends at step {total:,}, before it: give a larger {option}")
-
-
-def as_list(value) -> list:
-    """A setting that is one path or a list of them, as a list."""
-    return value if isinstance(value, list) else [value]
 
 
 def _check_started_here(config: dict) -> None:

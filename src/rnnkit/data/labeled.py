@@ -143,9 +143,9 @@ def _read_tsv(name: str, lines: list[str], text_column: str, label_column: str) 
     """``label<TAB>text`` lines; a header row naming the columns (in any order, with more columns
     if it likes) is recognised, read as the columns' names and never as an example."""
     numbered = [(number, line) for number, line in enumerate(lines, start=1) if line.strip()]
-    header = tsv_header(numbered[0][1].split("\t"), text_column, label_column) if numbered else None
-    names = [field.strip() for field in numbered[0][1].split("\t")] if header else None
     first = [field.strip() for field in numbered[0][1].split("\t")] if numbered else []
+    header = tsv_header(first, text_column, label_column) if numbered else None
+    names = first if header else None
     rows = [[field.strip() for field in line.split("\t")] for _, line in numbered[1:]]
     if header is not None and len(names) == 2:  # "neg<TAB>review" names a column, yet "neg" is a label below: a data row
         labels = {row[header[1]] for row in rows if len(row) > 1 and tsv_header(row, text_column, label_column, relaxed=False) is None}  # headers again (cat) are no examples
