@@ -156,6 +156,45 @@ def test_real_timing_picks_an_engine_that_runs_and_stores_both_figures():
     assert entry["engine"] == name and set(entry["ms"]) == {"fused", "native"} and min(entry["ms"], key=entry["ms"].get) == name
 
 
+class _Clock:
+    """A stand-in for the time module: each engine's run advances it by that engine's next figure."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def perf_counter(self):
+        return self.now
+
+
+@pytest.mark.parametrize(
+    "ms, rounds_run",
+    [
+        ({"fused": [10.0] * 9, "native": [20.0] * 9}, 3),  # a clear winner: the 3 rounds decide
+        ({"fused": [10.0] * 9, "native": [10.2] * 9}, 9),  # a tie: every round the cap allows
+        ({"fused": [10.0, 10.0, 10.0, 10.0, 9.0, 8.0], "native": [13.0, 10.3, 10.3, 10.3, 11.0, 7.0]}, 4),  # parted by one more
+    ],
+)
+def test_engines_within_a_few_percent_are_timed_over_more_rounds(monkeypatch, ms, rounds_run):
+    """At the FMA limit two engines tie, and three rounds' noise would store the slower one for good."""
+    clock = _Clock()
+    ran = {name: 0 for name in ms}
+
+    def step(engine, cell, x, training):
+        def run():
+            figures = ms[engine.name]
+            clock.now += figures[min(ran[engine.name], len(figures) - 1)] / 1e3
+            ran[engine.name] += 1
+
+        return run
+
+    monkeypatch.setattr(autotune, "_step", step)
+    monkeypatch.setattr(autotune, "time", clock)
+    engines = [type("E", (), {"name": name})() for name in ms]
+    best = autotune.measure(None, None, True, engines)
+    assert all(n == 1 + rounds_run for n in ran.values())  # one warm-up run each, then the rounds
+    assert best == {name: pytest.approx(min(f[1 : 1 + rounds_run])) for name, f in ms.items()}
+
+
 def test_an_engine_failing_in_the_timing_means_the_fixed_order_once(monkeypatch):
     calls = []
 

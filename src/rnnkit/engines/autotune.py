@@ -54,6 +54,8 @@ log = logging.getLogger("rnnkit.engines")
 
 FORMAT = 1
 ROUNDS = 3  # timed rounds per engine, interleaved, after one warm-up run each; the fastest round counts
+MORE_ROUNDS = 6  # further rounds while the two fastest are within CLOSE of each other
+CLOSE = 0.05  # relative gap under which 3 rounds' noise could decide (at the FMA limit two engines tie)
 TINY_WORK = 2**22  # T·B·n_a·(n_a + n_x) below this: the fixed order (a tuning would outweigh any gain)
 
 _chosen: dict[str, str] = {}  # key -> engine name, for the life of the process
@@ -168,19 +170,31 @@ def choose(cell: Cell, x: Tensor, training: bool, candidates: Sequence[Engine], 
     return by_name[name]
 
 
-def measure(cell: Cell, x: Tensor, training: bool, candidates: Sequence[Engine], rounds: int = ROUNDS) -> dict[str, float]:
+def measure(
+    cell: Cell, x: Tensor, training: bool, candidates: Sequence[Engine], rounds: int = ROUNDS, more_rounds: int = MORE_ROUNDS
+) -> dict[str, float]:
     """Milliseconds of one layer-direction step of each engine: the fastest of ``rounds`` interleaved
-    rounds after a warm-up run (which absorbs one-time costs: compiled loops, buffers)."""
+    rounds after a warm-up run (which absorbs one-time costs: compiled loops, buffers), and of up to
+    ``more_rounds`` more while the two fastest are within ``CLOSE`` of each other: there one slow
+    round would otherwise pick the slower engine for good (it is stored)."""
     runs = {engine.name: _step(engine, cell, x, training) for engine in candidates}
     for run in runs.values():
         run()
     best = {name: math.inf for name in runs}
-    for _ in range(rounds):
+    for done in range(rounds + more_rounds):
+        if done >= rounds and not too_close_to_call(best):
+            break
         for name, run in runs.items():
             start = time.perf_counter()
             run()
             best[name] = min(best[name], (time.perf_counter() - start) * 1e3)
     return best
+
+
+def too_close_to_call(ms: dict[str, float]) -> bool:
+    """Whether the two fastest times differ by less than ``CLOSE`` of the faster."""
+    first, second = sorted(ms.values())[:2]
+    return second - first < CLOSE * first
 
 
 def _step(engine: Engine, cell: Cell, x: Tensor, training: bool) -> Callable[[], None]:
