@@ -225,7 +225,7 @@ def test_the_docs_snippets_cut_typed_text_as_rnnkit_does_for_treebank_runs(tmp_p
     (tmp_path / "model.json").write_text("{}")
     namespace: dict = {}
     exec(compile(common, "docs/serving.md", "exec"), namespace)
-    texts = ["The U.S. didn't say it's 3.5% up.", "A gorgeous, witty (seductive) movie.", "plain words"]
+    texts = ["The U.S. didn't say it's 3.5% up.", "A gorgeous, witty (seductive) movie.", "plain words", "`` Wow '' , he said ''"]
     for tokens in (["did", "n't", "-LRB-"], ["plain", "words"]):  # a Treebank vocabulary (with its parentheses), and not
         vocab = Vocabulary.build([tokens])
         for config in ({"kind": "whitespace", "lowercase": True}, {"kind": "char", "lowercase": False}):
@@ -235,4 +235,5 @@ def test_the_docs_snippets_cut_typed_text_as_rnnkit_does_for_treebank_runs(tmp_p
                 assert namespace["tokenize"](text, side) == typed_tokens(tokenizer, vocab, text), (tokens, config, text)
         tagger_side = {"typed_text": {"treebank": True, "parentheses": "-LRB-" in tokens}}
         if "n't" in tokens:
-            assert namespace["treebank"](texts[0], tagger_side).split() == treebank_words(texts[0], vocab)
+            for text in texts:
+                assert namespace["treebank"](text, tagger_side).split() == treebank_words(text, vocab)

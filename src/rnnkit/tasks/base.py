@@ -19,6 +19,7 @@ class inherits from, so that ``rnnkit train KIND --help`` reads them without imp
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict
 from pathlib import Path
 
@@ -39,13 +40,24 @@ def treebank_vocabulary(vocab) -> bool:
     return any(mark in vocab.ids for mark in TREEBANK_MARKS)
 
 
+# a "''" with space or nothing on both sides is a closing quote cut already (text copied from a
+# tokenized corpus, such as SST's sentences); NLTK reads "''" after a space as an opening quote "``"
+CUT_CLOSING_QUOTE = re.compile(r"(?<!\S)''(?!\S)")
+
+
 def treebank_words(text: str, vocab) -> list[str]:
     """``text`` as the Penn Treebank tokenizes it (NLTK's ``TreebankWordTokenizer``: "n't" and "'s"
     split off, punctuation split, quotes as ``` `` ``` and ``''``), with parentheses written
-    ``-LRB-`` / ``-RRB-`` when the vocabulary holds those (raw Treebank files)."""
+    ``-LRB-`` / ``-RRB-`` when the vocabulary holds those (raw Treebank files). A closing quote
+    ``''`` standing alone is kept, so that text tokenized already keeps its tokens."""
     from nltk.tokenize.treebank import TreebankWordTokenizer  # imported here: nltk loads slowly
 
-    return TreebankWordTokenizer().tokenize(text, convert_parentheses=treebank_parentheses(vocab))
+    tokenizer, parentheses = TreebankWordTokenizer(), treebank_parentheses(vocab)
+    pieces = CUT_CLOSING_QUOTE.split(text)
+    words = tokenizer.tokenize(pieces[0], convert_parentheses=parentheses)
+    for piece in pieces[1:]:
+        words += ["''", *tokenizer.tokenize(piece, convert_parentheses=parentheses)]
+    return words
 
 
 def treebank_parentheses(vocab) -> bool:
