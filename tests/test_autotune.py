@@ -24,7 +24,7 @@ HIDDEN = 96
 def tuning(monkeypatch, tmp_path):
     """Autotuning on (the suite's conftest turns it off), a private cache, a fresh process memory."""
     monkeypatch.setenv("RNNKIT_AUTOTUNE", "1")
-    monkeypatch.setenv("RNNKIT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path / "cache"))
     autotune.forget()
     yield
     autotune.forget()
@@ -88,7 +88,7 @@ def test_a_corrupt_or_foreign_cache_file_is_rebuilt(monkeypatch, content):
     assert lstm_call(Recurrent("lstm", SHAPE[2], HIDDEN))[0] == "native"
     data = json.loads(path.read_text())
     assert data["format"] == autotune.FORMAT and data["machines"][autotune.machine_signature()]
-    assert not list(path.parent.glob(".autotune-*"))  # no temporary file left
+    assert [p.name for p in path.parent.iterdir()] == ["autotune.json"]  # no temporary file left
 
 
 def test_another_machines_choices_are_neither_used_nor_lost(monkeypatch):
@@ -106,15 +106,42 @@ def test_another_machines_choices_are_neither_used_nor_lost(monkeypatch):
     assert machines["other CPU | torch 0 | rnnkit 0"] == other["other CPU | torch 0 | rnnkit 0"]
 
 
-def test_a_stored_engine_that_cannot_run_the_cell_is_measured_again(monkeypatch):
+@pytest.mark.parametrize("entry", [{"engine": "warp-drive"}, "native", {"engine": ["native"]}, None, 3, {"ms": {}}])
+def test_a_stored_entry_that_names_no_engine_that_runs_is_measured_again_and_rewritten(monkeypatch, entry):
+    """An unknown engine, or an entry of another type (a hand edit, another version's format), was a
+    traceback in every later ``engine="auto"`` call, ``rnnkit train`` included, and never repaired."""
     layer = Recurrent("lstm", SHAPE[2], HIDDEN)
     x = torch.randn(*SHAPE, requires_grad=True)
     key = autotune.key_for(layer.cells["l0"], x, True)
     autotune.cache_file().parent.mkdir(parents=True)
-    autotune.cache_file().write_text(json.dumps({"format": autotune.FORMAT, "machines": {autotune.machine_signature(): {key: {"engine": "warp-drive"}}}}))
+    autotune.cache_file().write_text(json.dumps({"format": autotune.FORMAT, "machines": {autotune.machine_signature(): {key: entry}}}))
     calls = []
     monkeypatch.setattr(autotune, "measure", timings({"fused": 9.0, "native": 4.0}, calls))
     assert layer.engine_for(x.device, x).name == "native" and len(calls) == 1
+    stored = json.loads(autotune.cache_file().read_text())["machines"][autotune.machine_signature()][key]
+    assert stored["engine"] == "native"
+
+
+def test_the_switch_and_the_cache_directory_read_as_users_write_them(monkeypatch, tmp_path):
+    for off in ("0", "false", "OFF", " no "):
+        monkeypatch.setenv("RNNKIT_AUTOTUNE", off)
+        assert not autotune.enabled(), off
+    monkeypatch.setenv("RNNKIT_AUTOTUNE", "1")
+    assert autotune.enabled()
+    monkeypatch.delenv("RNNKIT_CACHE")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")  # the XDG specification: ignored
+    assert autotune.cache_file() == tmp_path / ".cache" / "rnnkit" / "autotune.json"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert autotune.cache_file() == tmp_path / "xdg" / "rnnkit" / "autotune.json"
+
+
+def test_a_failed_write_of_the_cache_leaves_no_temporary_file(monkeypatch):
+    """The cache's path taken by a folder: the rename fails, and no temporary may pile up beside it."""
+    autotune.cache_file().mkdir(parents=True)
+    monkeypatch.setattr(autotune, "measure", timings({"fused": 9.0, "native": 4.0}, []))
+    assert lstm_call(Recurrent("lstm", SHAPE[2], HIDDEN))[0] == "native"
+    assert [p.name for p in autotune.cache_file().parent.iterdir()] == ["autotune.json"]
 
 
 def test_forced_engines_fixed_order_and_tiny_shapes_never_time(monkeypatch):
@@ -137,7 +164,7 @@ def test_forced_engines_fixed_order_and_tiny_shapes_never_time(monkeypatch):
 def test_an_unwritable_cache_keeps_the_choice_for_the_process(monkeypatch, tmp_path):
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("")
-    monkeypatch.setenv("RNNKIT_CACHE_DIR", str(blocker / "cache"))
+    monkeypatch.setenv("RNNKIT_CACHE", str(blocker / "cache"))
     calls = []
     monkeypatch.setattr(autotune, "measure", timings({"fused": 9.0, "native": 4.0}, calls))
     layer = Recurrent("lstm", SHAPE[2], HIDDEN)

@@ -141,6 +141,17 @@ def atomic_write_all(contents: dict[Path, bytes]) -> None:
         raise
 
 
+def user_cache_directory() -> Path:
+    """rnnkit's cache (prepared corpora, the autotuner's choices): ``$RNNKIT_CACHE`` (also read as
+    ``$RNNKIT_CACHE_DIR``), else ``$XDG_CACHE_HOME/rnnkit``, else ``~/.cache/rnnkit``. A relative
+    ``XDG_CACHE_HOME`` is ignored, as the XDG Base Directory Specification says."""
+    root = os.environ.get("RNNKIT_CACHE") or os.environ.get("RNNKIT_CACHE_DIR")
+    if root:
+        return Path(root)
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    return Path(base if os.path.isabs(base) else Path.home() / ".cache") / "rnnkit"
+
+
 def scratch_directory(kind: str) -> Path:
     """A new temporary directory ``rnnkit-KIND-PID-XXXX`` for this process's scratch files (the
     caller removes it). A process killed with -9 cannot remove its own: each new one removes those

@@ -67,7 +67,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UsageError
-from ..files import exclusive_lock, process_alive, scratch_directory
+from ..files import exclusive_lock, process_alive, scratch_directory, user_cache_directory
 from .text import CORPUS_SETTINGS, split_sizes
 from .textio import BOM, DataError, not_text, not_utf8, nul_error, open_bytes, refuse_whole, unreadable
 from .tokenizers import WORD, Tokenizer, make_tokenizer
@@ -645,20 +645,15 @@ def _sources(data) -> list[dict]:
     return out
 
 
-def cache_root() -> Path:
-    """``$RNNKIT_CACHE``, else ``$XDG_CACHE_HOME/rnnkit``, else ``~/.cache/rnnkit``."""
-    if os.environ.get("RNNKIT_CACHE"):
-        return Path(os.environ["RNNKIT_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rnnkit"
 
 
 def cache_path(data, sources: list[dict] | None = None, root: Path | None = None) -> Path:
-    """Where the cache keeps the prepared corpus of ``data``: ``root`` (default ``cache_root()``)
+    """Where the cache keeps the prepared corpus of ``data``: ``root`` (default ``user_cache_directory()``)
     ``/corpora/<first file's stem>-<level>-<hash of the settings and the files' paths>``."""
     sources = _sources(data) if sources is None else sources
     identity = {"format": FORMAT, "settings": _settings(data), "files": [(s["path"], s["split"]) for s in sources]}
     key = hashlib.sha1(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
-    return (root or cache_root()) / "corpora" / f"{Path(data.train[0]).stem}-{data.level}-{key}"
+    return (root or user_cache_directory()) / "corpora" / f"{Path(data.train[0]).stem}-{data.level}-{key}"
 
 
 # -- the prepared corpus ------------------------------------------------------------------------------------------

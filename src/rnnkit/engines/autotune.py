@@ -13,8 +13,8 @@ rounds interleaved, and keeps the fastest:
   numbers drawn, no ``.grad`` touched), forward and, when training, backward to the input and
   parameters; ``reference`` only when no other engine runs the cell (it is the truth, never fast);
 * where it is kept: in memory for the life of the process, and in ``autotune.json`` under the
-  user's cache directory (``$RNNKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/rnnkit``, else
-  ``~/.cache/rnnkit``), under a signature of the CPU model, torch's and rnnkit's versions and the fused
+  user's cache directory (``files.user_cache_directory``: ``$RNNKIT_CACHE``, else
+  ``$XDG_CACHE_HOME/rnnkit``, else ``~/.cache/rnnkit``), under a signature of the CPU model, torch's and rnnkit's versions and the fused
   engine's loops (``machine_signature``), so later
   processes on the same machine reuse it without timing. The file is written atomically; a corrupt
   or foreign file is ignored and rewritten, never an error.
@@ -38,7 +38,6 @@ import logging
 import math
 import os
 import platform
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -48,7 +47,8 @@ import torch
 from torch import Tensor
 
 from ..cells import Cell
-from .base import Engine
+from ..files import atomic_write, user_cache_directory
+from .base import Engine, switched_off
 
 log = logging.getLogger("rnnkit.engines")
 
@@ -63,16 +63,12 @@ _lock = threading.Lock()
 
 
 def enabled() -> bool:
-    return os.environ.get("RNNKIT_AUTOTUNE", "1") != "0"
+    return not switched_off("RNNKIT_AUTOTUNE")
 
 
 def cache_file() -> Path:
     """Where measured choices are kept across processes."""
-    root = os.environ.get("RNNKIT_CACHE_DIR")
-    if root:
-        return Path(root) / "autotune.json"
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "rnnkit" / "autotune.json"
+    return user_cache_directory() / "autotune.json"
 
 
 # Variables that cap the instruction set of MKL's and oneDNN's kernels (how an AVX2 CPU is emulated
@@ -88,7 +84,7 @@ def machine_signature() -> str:
     from ..version import __version__
     from .compiled import extension_name, product_routine
 
-    if os.environ.get("RNNKIT_COMPILED_LOOPS", "1") == "0":
+    if switched_off("RNNKIT_COMPILED_LOOPS"):
         loops = "torch-op loops"
     else:
         loops = f"{extension_name()} ({product_routine()})"
@@ -153,8 +149,9 @@ def choose(cell: Cell, x: Tensor, training: bool, candidates: Sequence[Engine], 
     with _lock:
         name = _chosen.get(key)
         if name is None:
-            name = _stored().get(key, {}).get("engine")
-            if name in by_name:
+            entry = _stored().get(key)
+            name = entry.get("engine") if isinstance(entry, dict) else None
+            if isinstance(name, str) and name in by_name:  # else (missing, of another type, unknown): timed, and rewritten
                 log.debug("auto: %s for %s (stored in %s)", name, key, cache_file())
             else:
                 try:
@@ -241,11 +238,7 @@ def _store(key: str, name: str, times: dict[str, float]) -> None:
         if not isinstance(entries, dict):
             entries = data["machines"][machine_signature()] = {}
         entries[key] = {"engine": name, "ms": {k: round(v, 3) for k, v in times.items()}}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=".autotune-", suffix=".json", dir=path.parent)
-        with os.fdopen(handle, "w") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-        os.replace(temporary, path)
+        atomic_write(path, json.dumps(data, indent=1, sort_keys=True).encode())
     except OSError as error:  # a read-only home, a full disk: the choice still holds for this process
         log.debug("auto: could not store the choice in %s (%s)", path, error)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import torch
@@ -11,6 +12,14 @@ from ..cells import Cell
 from ..padding import reverse_within_lengths
 
 State = tuple[Tensor, ...]  # one layer-direction's state, ordered as the cell's state_names
+
+OFF = ("0", "false", "no", "off")  # what a user writes to switch a feature off
+
+
+def switched_off(variable: str) -> bool:
+    """Whether the environment variable ``variable`` (``RNNKIT_AUTOTUNE``, ``RNNKIT_COMPILED_LOOPS``)
+    switches its feature off: 0, false, no or off, in any case; unset or anything else leaves it on."""
+    return os.environ.get(variable, "").strip().lower() in OFF
 
 
 class Engine:

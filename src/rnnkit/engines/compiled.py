@@ -42,6 +42,7 @@ import torch
 
 from ..errors import UsageError
 from ..files import exclusive_lock
+from .base import switched_off
 
 SOURCE = Path(__file__).with_name("csrc") / "fused_loops.cpp"
 # -fno-trapping-math (as torch builds itself): lets the compiler turn the clamps of the element-wise
@@ -113,7 +114,7 @@ def cache_directory(name: str | None = None) -> Path:
 def compiled_loops() -> ModuleType | None:
     """The compiled loops module, building it on first use; None when unavailable (with a warning)
     or switched off by ``RNNKIT_COMPILED_LOOPS=0``."""
-    if os.environ.get("RNNKIT_COMPILED_LOOPS", "1") == "0":  # read at every call: a forked process
+    if switched_off("RNNKIT_COMPILED_LOOPS"):  # read at every call: a forked process
         return None  # that sets it computes with the torch-op loops, as a fresh one would
     if "module" in _state:
         return _state["module"]
