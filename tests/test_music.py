@@ -14,6 +14,7 @@ from equality import rounding_tolerance
 from rnnkit.cli import main
 from rnnkit.data.music import from_voice_tokens, piano_roll, read_chorales, roll_to_sequence, to_voice_tokens
 from rnnkit.data.text import DataError
+from rnnkit.errors import UsageError
 from rnnkit.models.losses import bernoulli_nll
 from rnnkit.models.music import PianoRollModel
 
@@ -194,3 +195,45 @@ def test_a_wav_render_that_fails_midway_leaves_the_old_file_whole(tmp_path, monk
     with pytest.raises(OSError):
         render_wav(tmp_path / "a.mid", wav)
     assert wav.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["a.mid", "a.wav"]
+
+
+def test_midi_folders_are_read_at_the_runs_step_and_files_with_splits_give_the_split_asked_for(tmp_path):
+    """``--step-seconds`` was recorded but MIDI was always read at 0.5 s a step (training and eval);
+    a JSB JSON given as ``--valid`` / ``--test`` gave its *train* split, and ``eval`` on a file with
+    only train and valid splits scored the train split, without a word."""
+    pytest.importorskip("pretty_midi")
+    from rnnkit.data.music import write_midi
+    from rnnkit.tasks.music import MusicTask
+
+    folder = tmp_path / "midi"
+    folder.mkdir()
+    for i in range(4):
+        write_midi(SONG[:-2], folder / f"s{i}.mid", step_seconds=0.5)  # 6 steps of 0.5 s each
+    for step_seconds, steps in ((0.5, 6), (0.25, 12)):
+        data = MusicTask.data_config({"train": str(folder), "split": (0.25, 0.25), "step_seconds": step_seconds})
+        task, record = MusicTask.prepare(data)
+        assert sum(record["steps"].values()) == 4 * steps
+        assert [len(s) for s in MusicTask.read_file(data, str(folder))] == [steps] * 4  # eval reads as training did
+    jsb = tmp_path / "jsb.json"
+    jsb.write_text(json.dumps({"train": [SONG] * 3, "valid": [SONG[:3]], "test": [SONG[:5]] * 2}))
+    data = MusicTask.data_config({"train": chorales_file(tmp_path, [SONG] * 2), "valid": str(jsb), "test": str(jsb)})
+    task, record = MusicTask.prepare(data)
+    assert record["sequences"] == {"train": 2, "valid": 1, "test": 2} and record["steps"]["valid"] == 3
+    only = tmp_path / "train-valid.json"
+    only.write_text(json.dumps({"train": [SONG], "valid": [SONG]}))
+    with pytest.raises(UsageError, match="no 'test' split"):
+        MusicTask.read_file(data, str(only))
+
+
+def test_a_pitch_bend_is_no_second_note(tmp_path):
+    """pretty_midi's piano roll sounds a bent note on two keys: every bent note became a chord."""
+    pretty_midi = pytest.importorskip("pretty_midi")
+    from rnnkit.data.music import read_midi
+
+    midi = pretty_midi.PrettyMIDI()
+    instrument = pretty_midi.Instrument(0)
+    instrument.notes = [pretty_midi.Note(80, 60, 0.0, 4.0)]
+    instrument.pitch_bends = [pretty_midi.PitchBend(4000, 2.0), pretty_midi.PitchBend(-6000, 3.0)]
+    midi.instruments.append(instrument)
+    midi.write(str(tmp_path / "bend.mid"))
+    assert read_midi(tmp_path / "bend.mid") == [[60]] * 8

@@ -222,6 +222,8 @@ def _midi_steps(path: str | Path, step_seconds: float) -> tuple[Sequence, int, i
         end = midi.get_end_time()
         if not math.isfinite(end) or end / step_seconds > MAX_MIDI_STEPS:
             raise DataError(f"{path}: lasts {end:.0f} s, {end / step_seconds:,.0f} steps of {step_seconds} s: more than {MAX_MIDI_STEPS:,}")
+        for instrument in midi.instruments:  # pretty_midi sounds a bent note on two keys at once
+            instrument.pitch_bends = []  # (its own and the nearest): a bend is no new note
         roll = midi.get_piano_roll(fs=1.0 / step_seconds)  # (128, T)
     except DataError:
         raise

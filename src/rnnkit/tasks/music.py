@@ -32,11 +32,24 @@ from .music_spec import EVENT_DEFAULTS, MusicDataConfig, MusicSpec, PIANO_DEFAUL
 from ..errors import UsageError
 
 
-def _read(path: str) -> dict[str, list[Sequence]]:
+def _read(path: str, step_seconds: float) -> dict[str, list[Sequence]]:
+    """The pieces of a MIDI folder (as ``train``, sampled every ``step_seconds``) or of a JSB
+    Chorales file (its splits)."""
     p = Path(path)
     if p.is_dir():
-        return {"train": read_midi_folder(p)}
+        return {"train": read_midi_folder(p, step_seconds)}
     return read_chorales(p)
+
+
+def split_of(path: str, name: str, step_seconds: float) -> list[Sequence]:
+    """The pieces of a ``--valid`` / ``--test`` / ``eval`` file: its own split ``name`` when it holds
+    its splits (a JSB Chorales JSON), all of it when it is one set (a MIDI folder, a bare list)."""
+    sequences = _read(path, step_seconds)
+    if name in sequences:
+        return sequences[name]
+    if set(sequences) == {"train"}:
+        return sequences["train"]
+    raise UsageError(f"{path}: holds the splits {', '.join(sequences)} but no {name!r} split to read")
 
 
 class MusicTask(MusicSpec, TaskBase):
@@ -68,11 +81,11 @@ class MusicTask(MusicSpec, TaskBase):
     @classmethod
     def prepare(cls, data: MusicDataConfig, seed: int = 0):
         data.check()
-        first = _read(data.train[0])
-        splits = {"train": [s for path in data.train for s in _read(path)["train"]]}
+        first = _read(data.train[0], data.step_seconds)
+        splits = {"train": first["train"] + [s for path in data.train[1:] for s in _read(path, data.step_seconds)["train"]]}
         for name in ("valid", "test"):
             if getattr(data, name):
-                splits[name] = _read(getattr(data, name))["train"]
+                splits[name] = split_of(getattr(data, name), name, data.step_seconds)
             elif name in first:
                 splits[name] = first[name]
         record = {"train_files": list(data.train)}
@@ -99,9 +112,9 @@ class MusicTask(MusicSpec, TaskBase):
 
     @classmethod
     def read_file(cls, data: MusicDataConfig, path: str, train: bool = False) -> list[Sequence]:
-        """The sequences of a file's test split (its only one: a MIDI folder, a file without splits)."""
-        sequences = _read(path)
-        return sequences.get("test") or sequences["train"]
+        """The sequences of a file's test split (its only one: a MIDI folder, a file without splits),
+        MIDI read at the run's ``step_seconds``."""
+        return split_of(path, "test", data.step_seconds)
 
     @classmethod
     def load(cls, run: RunDir, data: MusicDataConfig):
