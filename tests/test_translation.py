@@ -152,3 +152,20 @@ def test_date_task_learns_and_runs_end_to_end(tmp_path, capsys):
     code = main(["eval", str(run), f"{source},{target}"])  # as read by a person: the signatures too (README)
     out = capsys.readouterr()[0]
     assert code == 0 and "BLEU signature: nrefs:1" in out and "chrF signature: nrefs:1" in out, out
+
+
+@pytest.mark.parametrize("lowercase", [True, False])
+def test_a_lowercasing_run_is_scored_case_blind(lowercase):
+    """A ``--lowercase`` run translates into lower case; scored against the references as cased, a
+    perfect copy made BLEU 25 and exact match 0 (and picked the best weights by that)."""
+    pytest.importorskip("sacrebleu")
+    from rnnkit.tasks.translation import TranslationTask
+
+    task = TranslationTask.__new__(TranslationTask)
+    task.data = TranslationTask.data_config({"lowercase": lowercase})
+    references = ["Der Hund läuft über das Gras .", "Eine Frau ."]
+    scores = task.scores([r.lower() for r in references], references)
+    if lowercase:
+        assert scores["bleu"] == pytest.approx(100) and scores["exact_match"] == 1 and "case:lc" in scores["bleu_signature"]
+    else:
+        assert scores["bleu"] < 50 and scores["exact_match"] == 0 and "case:mixed" in scores["bleu_signature"]

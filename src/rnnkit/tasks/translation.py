@@ -148,12 +148,16 @@ class TranslationTask(TranslationSpec, TaskBase):
         return {"loss": total / max(count, 1), "count": count, "criterion": -scores["bleu"], **scores}
 
     def scores(self, outputs: list[str], references: list[str]) -> dict:
-        """Corpus BLEU and chrF (sacreBLEU, default settings), and exact-match accuracy."""
+        """Corpus BLEU and chrF (sacreBLEU, default settings), and exact-match accuracy; all three
+        case-blind for a ``--lowercase`` run, whose translations are lower case (sacreBLEU's
+        ``lowercase``, which its signatures then say: ``case:lc``)."""
         sacrebleu = require("sacrebleu", extra="translation", purpose="translation metrics are computed")
-        bleu = sacrebleu.metrics.BLEU()
-        chrf = sacrebleu.metrics.CHRF()
+        lowercase = bool(self.data.lowercase)
+        bleu = sacrebleu.metrics.BLEU(lowercase=lowercase)
+        chrf = sacrebleu.metrics.CHRF(lowercase=lowercase)
         b, c = bleu.corpus_score(outputs, [references]), chrf.corpus_score(outputs, [references])
-        exact = sum(o.strip() == r.strip() for o, r in zip(outputs, references)) / max(len(references), 1)
+        same = (lambda o, r: o.strip().lower() == r.strip().lower()) if lowercase else (lambda o, r: o.strip() == r.strip())
+        exact = sum(same(o, r) for o, r in zip(outputs, references)) / max(len(references), 1)
         return {"bleu": b.score, "chrf": c.score, "exact_match": exact, "bleu_signature": str(bleu.get_signature()), "chrf_signature": str(chrf.get_signature())}
 
     def describe(self, result: dict) -> str:
