@@ -237,3 +237,46 @@ def test_the_docs_snippets_cut_typed_text_as_rnnkit_does_for_treebank_runs(tmp_p
         if "n't" in tokens:
             for text in texts:
                 assert namespace["treebank"](text, tagger_side).split() == treebank_words(text, vocab)
+
+
+@pytest.mark.parametrize("options", [{"reverse": True}, {"line_breaks": "token", "batching": "stream", "bptt": 8}])
+def test_the_lm_snippet_scores_reversed_and_stream_models_as_rnnkit_does(options, tmp_path, monkeypatch):
+    """A reversed run's export did not say it reads lines backwards, and a stream run's (no <EOS>) the
+    snippet ended with <EOS>: both scored other numbers than rnnkit, without an error."""
+    from rnnkit.export import export_run
+    from rnnkit.runs import open_run, start
+
+    names = tmp_path / "names.txt"
+    names.write_text("\n".join(["anna", "bob", "carla", "dave", "emma", "fred", "gina", "hank"] * 3) + "\n")
+    small = {"hidden_size": 8, "embedding_size": 4, "max_steps": 3, "progress": False, "eval_every": 3, "save_every_minutes": None}
+    run = str(tmp_path / "run")
+    start("lm", {"train": [str(names)], **small, **options}, run)
+    export_run(run, tmp_path / "model.onnx")
+    common, kinds = serving_snippets()
+    task, model, _, device = open_run(run, device="cpu")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(common + kinds["lm"], "docs/serving.md", "exec"), namespace)
+    assert abs(namespace["log_prob"] - task.score_text(model, "anna", device)["log_prob"]) < 1e-4
+
+
+def test_the_snippets_join_tokens_into_text_as_rnnkit_does(tmp_path, monkeypatch):
+    """The snippets joined every level's tokens with spaces: BPE samples showed their subword marks
+    ("▁r ▁a s"), and word-level translations "camping )" where rnnkit writes "camping)"."""
+    from rnnkit.data.tokenizers import make_tokenizer
+    from rnnkit.data.vocab import Vocabulary
+    from rnnkit.export import _tokenizer_and_vocab
+
+    common, _ = serving_snippets()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "model.json").write_text("{}")
+    namespace: dict = {}
+    exec(compile(common, "docs/serving.md", "exec"), namespace)
+    lines = ["The (big) dog's run, 3.5% faster!", "a man [in red] sits on $5 ; ok?", "zwei drei eins"] * 20
+    for config in ({"kind": "char"}, {"kind": "word"}, {"kind": "whitespace"}, {"kind": "bpe", "vocab_size": 60}):
+        tokenizer = make_tokenizer(config)
+        tokenizer.fit(lines)
+        for line in lines[:3]:
+            tokens = tokenizer.tokenize(line)
+            side = json.loads(json.dumps(_tokenizer_and_vocab(tokenizer, Vocabulary.build([tokens]))))
+            assert namespace["detokenize"](tokens, side) == tokenizer.detokenize(tokens), (config, line)

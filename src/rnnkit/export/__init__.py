@@ -54,18 +54,21 @@ def _io(proto) -> dict:
 
 
 def _tokenizer_and_vocab(tokenizer, vocab) -> dict:
-    from ..data.tokenizers import WORD
+    from ..data.tokenizers import NO_SPACE_AFTER, NO_SPACE_BEFORE, WORD
     from ..tasks.base import cuts_treebank, typed_text_rule
 
     return {
         "tokenizer": tokenizer.config(), "word_pattern": WORD.pattern,  # the "word" level's rule, as a regular expression
+        "word_joining": {"no_space_before": "".join(sorted(NO_SPACE_BEFORE)), "no_space_after": "".join(sorted(NO_SPACE_AFTER))},  # and back to text
         "typed_text": typed_text_rule(cuts_treebank(tokenizer, vocab), vocab),  # typed text cut the Treebank's way first?
         "vocab": vocab.tokens, "pad_id": vocab.pad_id, "unk_id": vocab.unk_id, "eos_id": vocab.eos_id, "start_id": len(vocab),
     }  # fmt: skip
 
 
 def _lm_metadata(task) -> dict:
-    return {**_tokenizer_and_vocab(task.tokenizer, task.vocab), "line_breaks": task.data.line_breaks}
+    # line_breaks "eos": a line ends with <EOS>; "token": lines are a stream, "\n" a token, no <EOS>.
+    # reverse: the model reads each line from its last token (a backward LM); <EOS> still comes last
+    return {**_tokenizer_and_vocab(task.tokenizer, task.vocab), "line_breaks": task.data.line_breaks, "reverse": bool(task.data.reverse)}
 
 
 def _tagger_metadata(task) -> dict:
