@@ -167,6 +167,15 @@ def test_an_export_replaces_its_own_files_and_never_someone_elses(names_run, tmp
     assert main(["export", shared_runs(tmp_path_factory)["pairs"], "--out", str(out)]) == 0
     assert sorted(p.name for p in tmp_path.glob("model*")) == ["model.decoder.onnx", "model.encoder.onnx", "model.json"]
     capsys.readouterr()
+    # a translation exported to b.onnx writes b.encoder.onnx: refused where that is another export's graph
+    assert main(["export", names_run, "--out", str(tmp_path / "b.encoder.onnx")]) == 0
+    graph = (tmp_path / "b.encoder.onnx").read_bytes()
+    assert main(["export", shared_runs(tmp_path_factory)["pairs"], "--out", str(tmp_path / "b.onnx")]) == 2
+    assert "would write over" in capsys.readouterr().err and (tmp_path / "b.encoder.onnx").read_bytes() == graph
+    assert not (tmp_path / "b.json").exists() and not (tmp_path / "b.decoder.onnx").exists()
+    (tmp_path / "d.onnx").mkdir()
+    assert main(["export", names_run, "--out", str(tmp_path / "d.onnx")]) == 2
+    assert "is a directory" in capsys.readouterr().err
 
 
 def serving_snippets() -> tuple[str, dict[str, str]]:

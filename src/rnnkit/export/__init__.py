@@ -144,6 +144,8 @@ def export_run(run_path, out, weights: str = "best", check: bool = True) -> dict
         raise UsageError(f"--out {out}: give a file name ending in .onnx")
     if not out.parent.is_dir():
         raise FileNotFoundError(f"--out {out}: no such directory {out.parent}")
+    if out.is_dir():
+        raise UsageError(f"--out {out}: is a directory; give a file name ending in .onnx")
     previous = _previous_export(out)
     task, model, config, _ = open_run(run_path, weights, "cpu")
     graphs = export_model(model)
@@ -153,6 +155,7 @@ def export_run(run_path, out, weights: str = "best", check: bool = True) -> dict
 
         differences = compare(model, graphs)
     paths = graph_paths(out, graphs)
+    _check_not_someone_elses(out, paths.values(), previous)
     sidecar = out.with_suffix(".json")
     run = RunDir(run_path)
     summary = run.read_json("summary.json") if run.file("summary.json").exists() else None
@@ -183,6 +186,16 @@ def _previous_export(out: Path) -> dict | None:
     if not (isinstance(info, dict) and "rnnkit" in info and isinstance(info.get("files"), dict)):
         raise UsageError(f"--out {out}: {sidecar} is there and is not an rnnkit export's JSON, which the export would write over; choose another --out")
     return info
+
+
+def _check_not_someone_elses(out: Path, paths, previous: dict | None) -> None:
+    """``UsageError`` when a graph file the export would write (a translation's ``.encoder.onnx``) is
+    there and is no file of the earlier export to ``out``: another export's graph, or the user's."""
+    own = {Path(str(name)).name for name in (previous or {}).get("files", {}).values()}
+    for path in paths:
+        if path.exists() and path.name not in own and path != out:
+            raise UsageError(f"--out {out}: would write over {path}, which is not a file of an earlier export to {out.name} "
+                             f"(another export's, or someone's); choose another --out")  # fmt: skip
 
 
 def __getattr__(name):  # EXPORTERS without importing onnx at package import
