@@ -442,3 +442,58 @@ def test_bpe_vocab_that_would_do_nothing_is_refused_by_prepare_and_on_a_prepared
     capsys.readouterr()
     assert main(["train", "lm", str(tmp_path / "P"), "--bpe-vocab", "500", "--run", str(tmp_path / "r"), "--max-steps", "1", "--no-progress"]) == 2
     assert "--bpe-vocab 500: " in capsys.readouterr().err and not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("cut", ["train.ids", "train.offsets", "valid.ids"])
+def test_a_prepared_corpus_with_a_file_cut_short_is_refused_not_read_as_less(tmp_path, cut):
+    """A file of a prepared corpus cut short (a full disk, a partial copy) trained on part of the
+    data with the whole counts recorded, or ended in a traceback; it is one line now."""
+    names = ["anna", "bob", "carla", "dave", "emma", "fred", "gina", "hank", "ida", "jon"] * 20
+    directory = tmp_path / "prepared"
+    prepare_corpus(LMDataConfig(train=[write(tmp_path / "n.txt", "\n".join(names) + "\n")], split=(0.1, 0.1)), out=directory)
+    LanguageModelTask.prepare(LMDataConfig(train=[str(directory)]))  # whole: opens
+    path = directory / cut
+    os.truncate(path, path.stat().st_size // 2 // 8 * 8)  # whole int64 offsets, as a copy cut at a block would leave
+    with pytest.raises(DataError, match="not a complete prepared corpus"):
+        LanguageModelTask.prepare(LMDataConfig(train=[str(directory)]))
+
+
+@pytest.mark.parametrize("failing", [False, True])
+def test_a_file_changed_while_it_is_prepared_is_one_line_not_a_traceback_or_a_mixed_store(tmp_path, monkeypatch, failing):
+    """A crawl still being written grew during ``prepare``: an IndexError from deep in the build, or
+    (shrunk) a store of neither text recorded with the old size."""
+    path = tmp_path / "n.txt"
+    write(path, "\n".join(["anna", "bob", "carla", "dave"] * 30) + "\n")
+    build = corpus_module._build
+
+    def build_while_appending(*args, **kwargs):
+        with open(path, "a") as f:
+            f.write("emma\n" * 50)
+        if failing:
+            raise IndexError("permute: indices outside [0, 120)")
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(corpus_module, "_build", build_while_appending)
+    with pytest.raises(DataError, match="changed while it was being prepared"):
+        prepare_corpus(LMDataConfig(train=[str(path)]), out=tmp_path / "out")
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob("out.tmp-*"))
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_a_named_pipe_is_refused_not_waited_on_forever(tmp_path):
+    """A language model's text is read more than once: a second open of a pipe blocks for good."""
+    import signal
+
+    os.mkfifo(tmp_path / "pipe")
+
+    def waited(signum, frame):
+        raise TimeoutError("prepare waited on the pipe")
+
+    previous = signal.signal(signal.SIGALRM, waited)  # a regression fails here instead of hanging the suite
+    signal.alarm(30)
+    try:
+        with pytest.raises(DataError, match="is a pipe or a device, not a file"):
+            prepare_corpus(LMDataConfig(train=[str(tmp_path / "pipe")]), out=tmp_path / "out")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

@@ -63,6 +63,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 
 import numpy as np
 
@@ -641,10 +642,10 @@ def _sources(data) -> list[dict]:
             raise unreadable(path, error) from None
         if Path(path).is_dir():
             raise DataError(f"{path}: is a directory, expected a text file (or a prepared corpus from rnnkit prepare)")
+        if not S_ISREG(stat.st_mode):  # a named pipe, <(...), /dev/stdin: read once, then a second open waits forever
+            raise DataError(f"{path}: is a pipe or a device, not a file; a language model's text is read more than once: save it to a file first")
         out.append({"path": str(Path(path).resolve()), "split": split, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns})
     return out
-
-
 
 
 def cache_path(data, sources: list[dict] | None = None, root: Path | None = None) -> Path:
@@ -685,6 +686,11 @@ class Corpus:
             vocab = Vocabulary(json.loads((directory / "vocab.json").read_text(encoding="utf-8"))["tokens"])
             tokenizer = make_tokenizer(json.loads((directory / "tokenizer.json").read_text(encoding="utf-8")))
             splits = {name: CorpusSplit(directory, name, meta["dtype"], owner) for name in SPLITS if name in meta["lines"]}
+            for name, split in splits.items():  # a file cut short (a full disk, a partial copy) would train on less, silently
+                lines, tokens = meta["lines"][name], meta["tokens"][name]
+                if len(split) != lines or split.num_tokens != tokens or int(split.offsets[-1]) != tokens:
+                    raise DataError(f"{directory}: not a complete prepared corpus ({name}.ids and {name}.offsets hold {split.num_tokens:,} tokens "
+                                    f"in {len(split):,} lines; meta.json says {tokens:,} in {lines:,}): prepare it again")  # fmt: skip
             seen = SeenLines.open(directory / "seen.u64")
         except (OSError, KeyError, ValueError) as error:
             if isinstance(error, DataError):
@@ -726,7 +732,7 @@ def prepare_corpus(data, cache: str | Path | bool | None = None, out: str | Path
     elif cache is False or (cache is None and size < CACHE_FROM_BYTES):
         directory = scratch_directory("corpus")
         owner = _Temporary(directory)
-        _build(data, sources, directory, progress=progress)
+        _build_while_unchanged(data, sources, directory, progress)
         return Corpus.open(directory, owner)
     else:
         target = cache_path(data, sources, None if cache in (None, True) else Path(cache))
@@ -748,7 +754,7 @@ def prepare_corpus(data, cache: str | Path | bool | None = None, out: str | Path
         building.mkdir()
         try:
             started = time.perf_counter()
-            _build(data, sources, building, progress=progress)
+            _build_while_unchanged(data, sources, building, progress)
             if target.exists():  # an out-of-date store of the same files and settings
                 old = target.with_name(f"{target.name}.tmp-{os.getpid()}-old")
                 os.replace(target, old)
@@ -762,6 +768,27 @@ def prepare_corpus(data, cache: str | Path | bool | None = None, out: str | Path
     seconds = time.perf_counter() - started
     print(f"prepared {target} in {seconds:.1f} s ({size / 1e6 / max(seconds, 1e-9):.1f} MB/s)", file=sys.stderr, flush=True)
     return Corpus.open(target)
+
+
+def _build_while_unchanged(data, sources: list[dict], directory: Path, progress: bool | None) -> None:
+    """``_build``, then a check that no source file changed while it read them (a crawl still being
+    written): a changed file gives a store that matches neither the old text nor the new, or fails
+    midway; either way one line (``DataError``) naming the file, instead."""
+    try:
+        _build(data, sources, directory, progress=progress)
+    except Exception:
+        _check_unchanged(data, sources)  # the likelier cause of whatever failed
+        raise
+    _check_unchanged(data, sources)
+
+
+def _check_unchanged(data, sources: list[dict]) -> None:
+    now = {s["path"]: s for s in _sources(data)}
+    for source in sources:
+        current = now.get(source["path"])
+        if current is None or (current["size"], current["mtime_ns"]) != (source["size"], source["mtime_ns"]):
+            raise DataError(f"{source['path']}: changed while it was being prepared (size {source['size']:,} bytes, now "
+                            f"{current['size'] if current else 0:,}); prepare it again once it is written")  # fmt: skip
 
 
 def _check_fits(corpus: Corpus, data) -> None:
