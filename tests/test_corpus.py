@@ -497,3 +497,13 @@ def test_a_named_pipe_is_refused_not_waited_on_forever(tmp_path):
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_pad_token_written_in_the_text_is_read_not_dropped(tmp_path):
+    """"<PAD>" in a text became id 0, which every loss skips: it vanished from training and from
+    eval's counts. It reads as <UNK> now, in the prepared corpus as in ``Vocabulary.encode``."""
+    lines = ["the <PAD> <PAD> said", "the said"] * 30
+    corpus = prepare_corpus(LMDataConfig(train=[write(tmp_path / "t.txt", "\n".join(lines) + "\n")], level="whitespace", split=(0.1, 0.1)), cache=False)
+    ids = np.concatenate([corpus.splits[name].ids[0 : corpus.splits[name].num_tokens] for name in corpus.splits])
+    assert not (ids == corpus.vocab.pad_id).any() and (ids == corpus.vocab.unk_id).sum() == 2 * 30
+    assert corpus.vocab.encode(["<PAD>", "the"]) == [corpus.vocab.unk_id, corpus.vocab.ids["the"]]

@@ -1,6 +1,6 @@
 """The vocabulary: tokens <-> ids, with the three special tokens every model shares.
 
-* ``<PAD>`` (id 0) fills padded positions; losses ignore it.
+* ``<PAD>`` (id 0) fills padded positions; losses ignore it. Written in a text, it reads as ``<UNK>``.
 * ``<UNK>`` (id 1) stands for every token outside the vocabulary; ``<unk>`` in the data (the Penn
   Treebank's marker) maps to it too.
 * ``<EOS>`` (id 2) ends each sentence or line.
@@ -31,7 +31,9 @@ class Vocabulary:
         if tuple(tokens[:3]) != SPECIALS:
             raise ValueError(f"a vocabulary starts with {', '.join(SPECIALS)}")
         self.tokens = list(tokens)
-        self.ids = {token: i for i, token in enumerate(self.tokens)}
+        # token -> id for reading text: a "<PAD>" written in the text is no padding (which every loss
+        # skips: it would vanish from training and scores), so it reads as <UNK>, as any unknown token
+        self.ids = {token: i for i, token in enumerate(self.tokens) if token != PAD}
 
     @classmethod
     def build(cls, sequences: Iterable[Sequence[str]], max_size: int | None = None, min_count: int = 1) -> "Vocabulary":
