@@ -135,7 +135,7 @@ def test_report_holds_the_recorded_values(tmp_path):
     first = [p for _, p in report["predictions"][0]]
     assert len(first) == 5 and first == sorted(first, reverse=True) and sum(first) <= 1 + 1e-6
     page = render_html(report)
-    embedded = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', page, re.S).group(1).replace("<\\/", "</"))
+    embedded = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', page, re.S).group(1))
     packed = embedded["layers"][0]["a"]  # int8 steps of scale, as the page decodes them
     decoded = torch.frombuffer(bytearray(base64.b64decode(packed["base64"])), dtype=torch.int8).float().view(packed["rows"], packed["columns"]) * packed["scale"]
     assert torch.allclose(decoded, torch.tensor(layer["a"]), atol=packed["scale"] / 2 + 1e-6)
@@ -230,3 +230,38 @@ def test_inspect_says_no_unit_tracks_a_feature_when_the_best_correlation_is_weak
     assert main(["inspect", "RUN", "anna", "--out", str(tmp_path / "r.html")]) == 0
     out = capsys.readouterr().out
     assert "no unit tracks position in line (the largest |r| is 0.06)" in out and "unit 2 tracks token length (r = +0.71)" in out
+
+
+def test_text_features_follow_line_ends_words_and_pieces():
+    """A character LM's line ends are <EOS> tokens (the position never reset, and jumped by five);
+    words carry no spaces (position in word equalled position in line); a word token holding its
+    quotes ("great") was never inside them."""
+    from rnnkit.analysis.inspect import text_features
+
+    chars = text_features(list("ab c") + ["<EOS>"] + list("de"), "char")
+    assert chars["position in line"] == [0, 1, 2, 3, 4, 0, 1]
+    assert chars["position in word"] == [0, 1, 2, 0, 1, 0, 1]
+    assert chars["token length"] == [1, 1, 1, 1, 0, 1, 1]
+    words = text_features(["A", '"great"', "film", "(", "really", ")", "<EOS>", "Yes"], "word")
+    assert words["position in line"] == [0, 2, 10, 15, 17, 24, 25, 0]
+    assert set(words["position in word"]) == {0}  # every word starts one: nothing to track
+    assert words["inside quotes"] == [0, 1, 0, 0, 0, 0, 0, 0]
+    assert words["inside brackets"] == [0, 0, 0, 0, 1, 1, 0, 0]
+    pieces = text_features(["\u2581the", "\u2581ca", "t", "\u2581sat"], "bpe")
+    assert pieces["position in line"] == [0, 4, 6, 8] and pieces["position in word"] == [0, 0, 2, 0]
+
+
+def test_the_page_survives_any_text_and_too_few_tokens_rank_nothing(tmp_path, capsys):
+    from rnnkit.cli import main
+
+    """"<!--<script" in the text made the page's own script part of the data (a blank page); two
+    tokens correlate at ±1 with anything, and the verb claimed units "tracked" features from them."""
+    run = trained_lm_run(tmp_path)
+    out = tmp_path / "page.html"
+    assert main(["inspect", str(run), "--out", str(out), "hi <!--<script> </script> there"]) == 0
+    page = out.read_text(encoding="utf-8")
+    assert page.count("<script") == 2 and page.count("</script>") == 2  # the data and the page's code, nothing more
+    capsys.readouterr()
+    assert main(["inspect", str(run), "--out", str(out), "--max-chars", "3", "hello"]) == 0
+    said = capsys.readouterr().out
+    assert "too few tokens" in said and "tracks" not in said

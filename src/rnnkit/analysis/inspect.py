@@ -23,29 +23,50 @@ from .recording import recording
 FEATURES = ("position in line", "position in word", "inside quotes", "inside brackets", "token length")
 
 
-def text_features(tokens: list[str]) -> dict[str, list[float]]:
+LINE_ENDS = ("\n", "<EOS>")  # a language model's line break: a "\n" token, or <EOS> where lines are sentences
+MIN_TOKENS = 10  # fewer: any two or three points correlate near ±1, and a ranking would claim what it cannot know
+
+
+def text_features(tokens: list[str], level: str = "char") -> dict[str, list[float]]:
     """Per token: characters since the last line break and since the last space, inside "..." quotes,
-    inside (...) [...] brackets, and the token's length."""
+    inside (...) [...] brackets, and the token's length (0 for a line end).
+
+    ``level`` says how the tokens make the text: "char" (each token is its characters), "bpe" (a
+    piece's "▁" is a space) or "word" (words and punctuation, a space between two tokens). A line
+    end (``LINE_ENDS``) starts a new line. A token is inside quotes or brackets when the text is at
+    its first character after any opening mark it starts with (``"great"`` is quoted)."""
     position, in_word, quoted, depth = 0, 0, False, 0
     out = {name: [] for name in FEATURES}
-    for token in tokens:
+    for i, token in enumerate(tokens):
+        line_end = token in LINE_ENDS
+        text = "\n" if line_end else token.replace("\u2581", " ") if level == "bpe" else token
+        if level == "word":
+            in_word = 0  # every word token starts a word
+            if i and not line_end and tokens[i - 1] not in LINE_ENDS:
+                position += 1  # the space before it
+        elif level == "bpe" and text.startswith(" "):  # a piece that starts a word: its space comes before it
+            position, in_word, text = position + (position > 0), 0, text[1:]
+        opening = len(text) - len(text.lstrip('"([{'))
+        inside_quotes, inside_brackets = quoted, depth > 0
         out["position in line"].append(float(position))
         out["position in word"].append(float(in_word))
-        out["inside quotes"].append(float(quoted))
-        out["inside brackets"].append(float(depth > 0))
-        out["token length"].append(float(len(token)))
-        for ch in token:
+        out["token length"].append(0.0 if line_end else float(len(token)))
+        for j, ch in enumerate(text):
             if ch == "\n":
-                position = 0
+                position, in_word = 0, 0
             else:
                 position += 1
-            in_word = 0 if ch in " \n" else in_word + 1
+                in_word = 0 if ch == " " else in_word + 1
             if ch == '"':
                 quoted = not quoted
             elif ch in "([{":
                 depth += 1
             elif ch in ")]}":
                 depth = max(0, depth - 1)
+            if j + 1 == opening and opening < len(text):  # past the marks a token opens with: the state at its first letter
+                inside_quotes, inside_brackets = quoted, depth > 0
+        out["inside quotes"].append(float(inside_quotes))
+        out["inside brackets"].append(float(inside_brackets))
     return out
 
 
@@ -62,7 +83,9 @@ def inspect(task, model, text: str, device="cpu", top_units: int = 8) -> dict:
     model.eval()
     with torch.no_grad(), recording(model) as rec:
         tokens, predictions = task.inspect_forward(model, text, device)
-    features = {name: torch.tensor(values) for name, values in text_features(tokens).items()}
+    kind = getattr(getattr(task, "tokenizer", None), "kind", "word")  # taggers read words
+    level = kind if kind in ("char", "bpe") else "word"
+    features = {name: torch.tensor(values) for name, values in text_features(tokens, level).items()}
     layers, skipped = [], []
     for key in rec.keys():
         states = rec.in_time_order(key, torch.stack([s[0] for s in rec.states[key]]))[:, 0].float().cpu()  # (T, n_a)
@@ -76,7 +99,7 @@ def inspect(task, model, text: str, device="cpu", top_units: int = 8) -> dict:
             layer["c"] = [[round(v, 4) for v in row] for row in cells.tolist()]
         ranking = {}
         for name, values in features.items():
-            if values[:T].std() == 0:  # constant over this text (every character is one long): says nothing
+            if T < MIN_TOKENS or values[:T].std() == 0:  # too few points, or constant over this text: says nothing
                 continue
             r = correlation(states, values[:T])
             best = torch.argsort(r.abs(), descending=True)[:top_units].tolist()
@@ -188,6 +211,8 @@ def render_html(report: dict) -> str:
     compact["layers"] = [
         {**{k: v for k, v in layer.items() if k not in ("a", "c")}, "a": _quantized(layer["a"])} for layer in report["layers"]
     ]
-    data = json.dumps(compact, ensure_ascii=False).replace("</", "<\\/")
+    # every "<" as \u003c: inside a <script>, "</script" ends it and "<!--<script" makes the parser swallow
+    # the page's own script (HTML's "script data double escaped" state); JSON reads \u003c back as "<"
+    data = json.dumps(compact, ensure_ascii=False).replace("<", "\\u003c")
     return PAGE.format(data=data)
 

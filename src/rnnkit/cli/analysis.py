@@ -113,7 +113,7 @@ TRACKS = 0.3  # the |correlation| from which a unit is said to track a feature (
 
 
 def run_inspect(args) -> int:
-    from ..analysis.inspect import inspect, render_html
+    from ..analysis.inspect import MIN_TOKENS, inspect, render_html
     from ..files import atomic_write
     from ..metrics import percent
 
@@ -123,6 +123,8 @@ def run_inspect(args) -> int:
     atomic_write(Path(args.out), render_html(report).encode("utf-8"))
     layers = ", ".join(f"{layer['name']} ({layer['units']} units)" for layer in report["layers"])
     print(f"{args.out}: {len(report['tokens'])} tokens, layers {layers}")
+    if len(report["tokens"]) < MIN_TOKENS:
+        print(f"  too few tokens to rank units by the text's features (any {len(report['tokens'])} points correlate strongly); give at least {MIN_TOKENS}")
     for layer in report["layers"]:
         for feature, ranked in layer["ranking"].items():
             best = ranked[0]
