@@ -265,3 +265,21 @@ def test_the_page_survives_any_text_and_too_few_tokens_rank_nothing(tmp_path, ca
     assert main(["inspect", str(run), "--out", str(out), "--max-chars", "3", "hello"]) == 0
     said = capsys.readouterr().out
     assert "too few tokens" in said and "tracks" not in said
+
+
+def test_the_experiments_check_their_cells_first_and_write_into_new_folders(tmp_path, capsys):
+    """``agreement --out new/x.png`` trained every cell, then failed on the missing folder, losing the
+    table; ``--cells rnn bogus`` trained rnn before refusing bogus; ``--length 5`` headed g(4) as g(10)."""
+    from rnnkit.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["gradients", "--cells", "rnn", "bogus", "--train-steps", "1", "--out", str(tmp_path / "g.png")])
+    assert "invalid choice: 'bogus'" in capsys.readouterr().err and not list(tmp_path.iterdir())
+    out = tmp_path / "new" / "deeper" / "agr.png"
+    assert main(["agreement", "--cells", "rnn", "--train-steps", "2", "--hidden-size", "4", "--max-distance", "3", "--train-min-distance", "0", "--out", str(out)]) == 0
+    assert json.loads(out.with_suffix(".json").read_text()) and out.with_suffix(".md").read_text().startswith("|")
+    text = tmp_path / "text.txt"
+    text.write_text("abcabcabd abdabdabc bcabcabca\n" * 20)
+    assert main(["gradients", "--file", str(text), "--cells", "rnn", "rnn", "--train-steps", "1", "--hidden-size", "4", "--length", "5", "--out", str(tmp_path / "g" / "g.png")]) == 0
+    printed = capsys.readouterr().out
+    assert "g(4) / g(0)" in printed and printed.count("| rnn |") == 1

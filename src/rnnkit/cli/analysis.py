@@ -49,7 +49,10 @@ def add_comparison(parser, train_steps: int, hidden_size: int, hidden_help: str,
     the cells, ``--train-steps`` per cell (``--steps``, its former name, still works; rnnkit
     compose's generated steps are ``--length``), the hidden size, the plot (``out``; ``beside``:
     the files written next to it) and the seed."""
-    parser.add_argument("--cells", nargs="+", default=["rnn", "gru", "lstm"], help="the cells to compare (default: rnn gru lstm)")
+    from ..cells import CELLS
+
+    parser.add_argument("--cells", nargs="+", default=["rnn", "gru", "lstm"], choices=sorted(CELLS), metavar="CELL",
+                        help=f"the cells to compare, each once ({', '.join(sorted(CELLS))}; default: rnn gru lstm)")
     parser.add_argument("--train-steps", type=positive_int, default=train_steps, help=f"training steps per cell (default {train_steps})")
     hidden_alias(parser, "--steps", "train_steps", type=positive_int)
     parser.add_argument("--hidden-size", type=positive_int, default=hidden_size, help=f"{hidden_help} (default {hidden_size})")
@@ -69,12 +72,14 @@ def text_lines(args) -> list[str]:
 
 
 def run(args) -> int:
+    if getattr(args, "cells", None) is not None:
+        args.cells = list(dict.fromkeys(args.cells))  # "rnn rnn": one row, not the same cell trained twice
     return args.handler(args)
 
 
 def run_gradients(args) -> int:
     from ..analysis.gradient_flow import compare_cells, plot_flows
-    from ..files import json_safe
+    from ..files import atomic_write, json_safe
     from ..demos.names import first_names
 
     lines = [line for line in text_lines(args) if line.strip()] if args.text or args.file else first_names()
@@ -84,26 +89,27 @@ def run_gradients(args) -> int:
     out = Path(args.out)
     if plot_flows(curves, out, f"mean ‖∂L<T>/∂a<t>‖, T = {args.length}"):
         print(f"plot: {out}")
-    out.with_suffix(".json").write_text(json.dumps(json_safe(results), indent=1, allow_nan=False))  # strict JSON: NaN and inf as null
+    atomic_write(out.with_suffix(".json"), json.dumps(json_safe(results), indent=1, allow_nan=False).encode())  # strict JSON: NaN and inf as null
     print(f"numbers: {out.with_suffix('.json')}")
-    print("\n| cell | factor per step, initial | factor per step, trained | g(10) / g(0), trained |\n|---|---:|---:|---:|")
+    k = min(10, *(len(results["trained"][cell]) - 1 for cell in args.cells))  # 10 steps back, or all there are
+    print(f"\n| cell | factor per step, initial | factor per step, trained | g({k}) / g(0), trained |\n|---|---:|---:|---:|")
     for cell in args.cells:
         norms = results["trained"][cell]
-        ratio = norms[min(10, len(norms) - 1)] / norms[0] if norms[0] else float("nan")
+        ratio = norms[min(k, len(norms) - 1)] / norms[0] if norms[0] else float("nan")
         print(f"| {cell} | {results['rate_init'][cell]:.3f} | {results['rate_trained'][cell]:.3f} | {ratio:.2e} |")
     return 0
 
 
 def run_agreement(args) -> int:
     from ..analysis.agreement import markdown_table, plot_accuracy, run_experiment
-    from ..files import json_safe
+    from ..files import atomic_write, json_safe
 
     results = run_experiment(args.cells, args.max_distance, steps=args.train_steps, budget_hidden=args.hidden_size, seed=args.seed, train_max_distance=args.train_max_distance, train_min_distance=args.train_min_distance)
     out = Path(args.out)
     table = markdown_table(results)
     print("\naccuracy by distance k\n" + table)
-    out.with_suffix(".json").write_text(json.dumps(json_safe(results), indent=1, allow_nan=False))  # strict JSON: NaN and inf as null
-    out.with_suffix(".md").write_text(table + "\n")
+    atomic_write(out.with_suffix(".json"), json.dumps(json_safe(results), indent=1, allow_nan=False).encode())  # strict JSON: NaN and inf as null
+    atomic_write(out.with_suffix(".md"), (table + "\n").encode())  # folders on the way made, as for the plot
     if plot_accuracy(results, out):
         print(f"plot: {out}")
     return 0
