@@ -343,3 +343,20 @@ def test_a_port_in_use_is_one_line_and_no_banner(runs, capsys):
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and f"--port {port}" in lines[0] and "in use" in lines[0], err
     assert "rnnkit serve:" not in out
+
+
+def test_two_runs_of_one_name_or_one_run_twice_are_refused_not_renamed(runs, tmp_path):
+    """``serve runs/cls other/cls x/cls-2`` named them cls, cls-2 and cls-2-2: a request for "cls-2"
+    reached other/cls, not the run whose directory is cls-2."""
+    import shutil
+
+    from rnnkit.errors import UsageError
+    from rnnkit.serve.app import load_runs
+
+    copy = tmp_path / "other" / "reviews"
+    shutil.copytree(runs["reviews"], copy)
+    with pytest.raises(UsageError, match="both are named 'reviews'"):
+        load_runs([runs["reviews"], str(copy)], device="cpu")
+    with pytest.raises(UsageError, match="given twice"):
+        load_runs([runs["reviews"], runs["reviews"] + "/"], device="cpu")
+    assert set(load_runs([runs["reviews"], runs["names"]], device="cpu")) == {"reviews", "names"}

@@ -48,20 +48,25 @@ class ClientError(Exception):
 
 
 def load_runs(paths: list[str], device: str = "auto", weights: str = "best") -> dict[str, Served]:
-    """Open every run once; names are the run directories' names (``-2``, ``-3`` for repeats)."""
+    """Open every run once; a model's name is its run directory's name, which a request gives. A run
+    given twice, or two runs of one name (``runs/cls``, ``other/cls``), is a ``UsageError``: a
+    renamed one (``cls-2``) could be taken for a run whose directory has that name."""
     import json
 
     from ..runs import open_run
 
     served: dict[str, Served] = {}
     for path in paths:
+        name = Path(path).resolve().name
+        if name in served:
+            first = served[name].path
+            if Path(first).resolve() == Path(path).resolve():
+                raise UsageError(f"{path}: given twice (as {first}); give each run once")
+            raise UsageError(f"{first} and {path}: both are named {name!r}, and a request names its model by the run directory's name; "
+                             "serve one of them, or rename a directory")  # fmt: skip
         task, model, config, torch_device = open_run(path, weights, device)
         if config["task"] not in VERBS_BY_TASK:
             raise UsageError(f"{path}: a {config['task']} run; rnnkit serve answers runs of: {', '.join(VERBS_BY_TASK)}")
-        name, n = Path(path).resolve().name, 1
-        while name in served:
-            n += 1
-            name = f"{Path(path).resolve().name}-{n}"
         summary = Path(path) / "summary.json"
         metrics = json.loads(summary.read_text()) if summary.exists() else {}
         served[name] = Served(name, str(path), task, model, config, torch_device, metrics)
