@@ -114,6 +114,37 @@ def test_resume_equals_an_uninterrupted_run(tmp_path):
     assert metric_keys(tmp_path / "whole") == metric_keys(tmp_path / "parts")
 
 
+class InterruptedEvaluation(Regression):
+    """Ctrl-C (or SIGTERM, which the trainer takes alike) in the middle of the ``interrupt_at``-th
+    validation, once."""
+
+    def __init__(self, interrupt_at: int):
+        super().__init__()
+        self.evaluations, self.interrupt_at = 0, interrupt_at
+
+    def evaluate(self, model, split, device):
+        self.evaluations += 1
+        if self.evaluations == self.interrupt_at:
+            raise KeyboardInterrupt
+        return super().evaluate(model, split, device)
+
+
+@pytest.mark.parametrize("eval_every", [2, 0])  # every 2 steps; at each epoch's end
+def test_an_evaluation_cut_short_by_an_interrupt_is_run_by_the_resume(tmp_path, eval_every):
+    """Ctrl-C or SIGTERM during a validation saved the run past it: the resume never ran it, so its
+    metrics row was missing for good and the best weights, patience and results could differ."""
+    fit(tmp_path / "whole", epochs=3, eval_every=eval_every)
+    with pytest.raises(KeyboardInterrupt):
+        fit(tmp_path / "parts", epochs=3, eval_every=eval_every, task=InterruptedEvaluation(2))
+    fit(tmp_path / "parts", resume=True, epochs=3, eval_every=eval_every)
+    for name in ("last", "best"):
+        a, b = load_file(tmp_path / "whole" / f"{name}.safetensors"), load_file(tmp_path / "parts" / f"{name}.safetensors")
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    assert metric_keys(tmp_path / "whole") == metric_keys(tmp_path / "parts")
+    whole, parts = strict_json(tmp_path / "whole" / "summary.json"), strict_json(tmp_path / "parts" / "summary.json")
+    assert whole["best_valid_criterion"] == parts["best_valid_criterion"]
+
+
 def test_training_settings_are_checked_for_range_and_finiteness():
     for bad in ({"lr": math.nan}, {"lr": 0.0}, {"clip": math.inf}, {"epochs": 0}, {"epochs": 2.5}, {"ema": 1.0},
                 {"patience": True}, {"save_every_minutes": -1.0}, {"optimizer": "adagrad"}, {"keep_checkpoints": 0}):  # fmt: skip

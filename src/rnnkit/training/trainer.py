@@ -205,6 +205,8 @@ class Trainer:
         budget_spent = False  # a time limit ends the training as planned: validated and tested, unlike other stops
         self._bar = self._progress(total, s["step"])
         try:
+            if restored and self._evaluation_due(s):  # the evaluation an interrupt cut short
+                self._evaluate_and_checkpoint(s, optimizer, schedule, writer)
             while s["step"] < total and not s["finished"]:
                 if c.gradual_unfreezing:  # every epoch, resumed mid-epoch too: requires_grad is not checkpointed
                     unfreeze_top(model, s["epoch"] + 1)
@@ -520,11 +522,26 @@ class Trainer:
             for line in lines:
                 self.say(f"   {line}")
 
+    def _evaluation_due(self, s) -> bool:
+        """Whether the step reached ends with an evaluation that has not run: one an interrupt cut
+        short (its checkpoint is of the step before the evaluation's record), which a resume runs
+        first, as the run without the interrupt did."""
+        c = self.config
+        due = s["step"] % c.eval_every == 0 if c.eval_every else s["batch"] == 0  # batch 0: an epoch just ended
+        return due and s["step"] > 0 and not s["finished"] and s["evaluated_at"] != s["step"]
+
     def _evaluate_and_checkpoint(self, s, optimizer, schedule, writer) -> None:
+        """Validate, then record the result (metrics row, best score, patience, schedule) and commit
+        a checkpoint as one unit: an interrupt during the evaluation changes nothing, and a resume
+        runs the evaluation again (``_evaluation_due``); one during the record comes after it."""
+        result = self.task.evaluate(self.eval_model, "valid", self.device) if self.task.has_split("valid") else None
+        with interrupts_deferred():
+            self._record_evaluation(s, result, optimizer, schedule, writer)
+
+    def _record_evaluation(self, s, result, optimizer, schedule, writer) -> None:
         s["evaluated_at"] = s["step"]
         improved = True  # without a validation split, the newest weights are the best
-        if self.task.has_split("valid"):
-            result = self.task.evaluate(self.eval_model, "valid", self.device)
+        if result is not None:
             if not math.isfinite(result["loss"]):  # finite weights whose outputs overflow (--skip-non-finite let them grow)
                 raise TrainingDiverged(f"step {s['step']}: the validation loss is {result['loss']} (not finite): the model's outputs "
                                        f"overflow, training stopped (try a lower --lr or --clip)")
