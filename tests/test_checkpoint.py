@@ -74,6 +74,23 @@ def test_a_damaged_checkpoint_falls_back_to_the_one_before(run):
         checkpoints.newest_intact()
 
 
+@pytest.mark.parametrize("edited", ["checkpoint", "top"])
+def test_the_top_files_of_a_checkpoint_set_aside_as_damaged_are_replaced_not_refused(run, edited):
+    """The newest checkpoint damaged (or a top file, the same file by a hard link, edited in place):
+    the resume set it aside for the one before, then refused the top files published from it as
+    "changed after rnnkit wrote it", one file per try."""
+    checkpoints = Checkpoints(run, say=lambda line: None)
+    write_checkpoint(checkpoints, 2, 1.0)
+    newest = write_checkpoint(checkpoints, 4, 2.0)
+    damaged = (newest.path if edited == "checkpoint" else run.path) / STATE
+    with open(damaged, "r+b") as f:  # in place: every name of the file sees it
+        f.seek(5)
+        f.write(b"\xff\xff")
+    chosen = checkpoints.newest_intact()
+    assert chosen.step == 2 and (checkpoints.root / f"damaged-{newest.path.name}").is_dir()
+    checkpoints.check_views(chosen)  # the top files are the set-aside checkpoint's: replaced from the chosen one
+
+
 def test_a_published_file_that_matches_no_checkpoint_is_refused_by_name(run):
     checkpoints = Checkpoints(run, say=lambda line: None)
     write_checkpoint(checkpoints, 2, 1.0)

@@ -206,11 +206,15 @@ class Checkpoints:
         that matches none was damaged or changed after rnnkit wrote it, and is not overwritten
         without a word."""
         checkpoints = self.committed()
+        # checkpoints set aside as damaged: the top files were published from one of them (the same
+        # files: an intact weights file of it, or the damaged one itself, edited in place through its
+        # top name); they are that checkpoint's, and are replaced from the chosen one like any other
+        set_aside = [Checkpoint(path, -1, -1) for path in self.root.glob("damaged-*") if path.is_dir()]
         for name in VIEWS:
             view = self.run.file(name)
             if not view.exists():
                 continue
-            if any(c.file(name).exists() and os.path.samefile(view, c.file(name)) for c in checkpoints):
+            if any(c.file(name).exists() and os.path.samefile(view, c.file(name)) for c in [*checkpoints, *set_aside]):
                 continue  # the same file as a checkpoint's: verified (or passed over) with it
             digest = file_digest(view)
             if any(_manifest_entry(c, name) == digest for c in checkpoints):

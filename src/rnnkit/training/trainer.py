@@ -300,6 +300,8 @@ class Trainer:
             return None
         else:
             self.checkpoints.check_views(checkpoint)
+            if self.shard.main:
+                self.checkpoints.publish(checkpoint)  # the top files are the checkpoint resumed from (one set aside: not its)
         saved = load_state(checkpoint.file(STATE))
         load_weights_file(checkpoint.file("last.safetensors"), model)
         if self.averaged is not None:
