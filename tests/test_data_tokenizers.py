@@ -28,3 +28,28 @@ def test_bpe_tokenizer_learns_and_saves():
     assert bpe.detokenize(tokens) == "the cat sat"
     again = make_tokenizer(bpe.config())
     assert again.tokenize("the cat sat") == tokens
+
+
+def test_decomposed_unicode_reads_as_composed_at_every_level(tmp_path):
+    """Text in Unicode's decomposed form (macOS, some keyboards: "a" + U+0308) was cut at the mark by
+    the word rule ("Ma", "̈", "dchen") and met a vocabulary built from composed text as <UNK>."""
+    import unicodedata
+
+    from rnnkit.data.conll import read_conll
+    from rnnkit.data.corpus import prepare_corpus
+    from rnnkit.data.tokenizers import make_tokenizer
+    from rnnkit.tasks.language_model import LMDataConfig
+
+    composed = "Ein Mädchen läuft über das Gras ."
+    decomposed = unicodedata.normalize("NFD", composed)
+    assert decomposed != composed
+    for kind in ("char", "word", "whitespace"):
+        tokenizer = make_tokenizer({"kind": kind, "lowercase": False})
+        assert tokenizer.tokenize(decomposed) == tokenizer.tokenize(composed), kind
+    assert make_tokenizer({"kind": "word", "lowercase": False}).tokenize(decomposed)[1] == "Mädchen"
+    (tmp_path / "t.txt").write_text((decomposed + "\n") * 30, encoding="utf-8")
+    for level in ("char", "word"):
+        corpus = prepare_corpus(LMDataConfig(train=[str(tmp_path / "t.txt")], level=level, split=(0.1, 0.1)), cache=False)
+        assert set(corpus.vocab.tokens) >= set(make_tokenizer({"kind": level, "lowercase": False}).tokenize(composed)), level
+    (tmp_path / "t.conll").write_text(f"{unicodedata.normalize('NFD', 'Müller')} B-PER\n", encoding="utf-8")
+    assert read_conll(tmp_path / "t.conll")[0].tokens == ["Müller"]

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import textio
+from .tokenizers import read_form
 from .textio import DataError
 from ..errors import UsageError
 
@@ -105,7 +106,7 @@ def read_conll(path: str | Path, token_column: int = 0, tag_column: int = -1, sc
         if scheme in ("iob1", "iob2") and tag[0] in "ES":
             raise DataError(f"{name}:{number}: {tag[:30]!r} is an IOBES tag, but the file is read as {scheme.upper()} (--scheme {scheme}); is it --scheme iobes?")
         _check_sequence(name, number, tags[-1] if tags else "O", tag, scheme)
-        tokens.append(token)
+        tokens.append(read_form(token))  # composed, as typed text is read
         tags.append(tag)
         last_line = number
     if tokens:

@@ -71,7 +71,7 @@ from ..errors import UsageError
 from ..files import exclusive_lock, process_alive, scratch_directory, user_cache_directory
 from .text import CORPUS_SETTINGS, split_sizes
 from .textio import BOM, DataError, not_text, not_utf8, nul_error, open_bytes, refuse_whole, unreadable
-from .tokenizers import WORD, Tokenizer, make_tokenizer
+from .tokenizers import WORD, Tokenizer, make_tokenizer, read_form
 from .vocab import Vocabulary
 
 FORMAT = 1  # the layout version: a store of another version is prepared again
@@ -342,8 +342,7 @@ def _space_table() -> np.ndarray:
 def _char_piece(text: str, lowercase: bool) -> tuple[np.ndarray, np.ndarray]:
     """Keys = code points, the line break included: (tokens,) uint32; the lines' lengths; and which
     lines hold more than white space: (lines,) bool."""
-    if lowercase:
-        text = text.lower()
+    text = read_form(text, lowercase)
     keys = np.frombuffer(text.encode("utf-32-le"), np.uint32)  # one code point per character, in C
     ends = np.flatnonzero(keys == 10) + 1
     starts = np.concatenate([[0], ends[:-1]])
@@ -354,7 +353,7 @@ def _char_piece(text: str, lowercase: bool) -> tuple[np.ndarray, np.ndarray]:
 def _regex_piece(text: str, pattern: re.Pattern, lowercase: bool) -> tuple[np.ndarray, list[str]]:
     """The tokens of a piece by ``pattern`` (which also matches ``\\n``): (keys, distinct tokens),
     keys (tokens,) int64 indexing the distinct tokens (in order of first occurrence)."""
-    tokens = pattern.findall(text.lower() if lowercase else text)
+    tokens = pattern.findall(read_form(text, lowercase))
     first: dict[str, int] = {}
     positions = np.fromiter(map(first.setdefault, tokens, itertools.count()), np.int64, len(tokens))  # of first occurrences
     dense = np.empty(len(tokens), np.int64)

@@ -17,6 +17,7 @@ none before ``, . ; : ! ? ) ] }`` and none after ``( [ {``.
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import ClassVar
 
 from ..errors import UsageError, require
@@ -24,6 +25,15 @@ from ..errors import UsageError, require
 WORD = re.compile(r"<[A-Za-z]+>|\w+(?:['’\-]\w+)*|[^\w\s]")
 NO_SPACE_BEFORE = set(",.;:!?)]}'’%")
 NO_SPACE_AFTER = set("([{$")
+
+
+def read_form(text: str, lowercase: bool = False) -> str:
+    """``text`` as every level reads it: in Unicode's composed form (NFC: "a" + U+0308 is "ä", as
+    most editors write it; macOS file names and some keyboards give the decomposed form, which a
+    word rule would cut at the mark and a vocabulary would not hold), lowercased if asked."""
+    if not text.isascii():  # ASCII is composed already: the common case costs one scan
+        text = unicodedata.normalize("NFC", text)
+    return text.lower() if lowercase else text
 
 
 class Tokenizer:
@@ -35,8 +45,8 @@ class Tokenizer:
         self.lowercase = lowercase
 
     def cased(self, text: str) -> str:
-        """``text`` as the tokenizer reads it: lowercased if it lowercases."""
-        return text.lower() if self.lowercase else text
+        """``text`` as the tokenizer reads it (``read_form``): composed, lowercased if it lowercases."""
+        return read_form(text, self.lowercase)
 
     def tokenize(self, text: str) -> list[str]:
         raise NotImplementedError

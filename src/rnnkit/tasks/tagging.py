@@ -20,7 +20,7 @@ from torch import Tensor
 from ..data.batches import SentenceBatches
 from ..data.conll import TaggedSentence, allowed_transitions, convert, entities, read_conll
 from ..data.text import fingerprint
-from ..data.tokenizers import WORD
+from ..data.tokenizers import WORD, read_form
 from ..data.vocab import SPECIALS, Vocabulary
 from ..data.word_vectors import initialise_rows, read_word_vectors, sized_from
 from ..errors import UsageError
@@ -271,6 +271,7 @@ class TaggingTask(TaggingSpec, TaskBase):
     def typed_words(self, text: str) -> list[str]:
         """The words of typed text, cut as the training sentences were: Penn-Treebank style when the
         vocabulary shows it (CoNLL files split "n't" and "'s" off), else by the word rule."""
+        text = read_form(text)  # composed, as the training words were read
         return treebank_words(text, self.words) if treebank_vocabulary(self.words) else WORD.findall(text)
 
     def tag_text(self, model, text: str, device, ensemble: Sequence = ()) -> dict:

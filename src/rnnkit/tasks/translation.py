@@ -17,7 +17,7 @@ from ..data.batches import SentenceBatches, pad_sequences
 from ..data.dates import generate_dates
 from ..data.parallel import read_parallel
 from ..data.text import DataError, fingerprint
-from ..data.tokenizers import make_tokenizer
+from ..data.tokenizers import make_tokenizer, read_form
 from ..data.vocab import Vocabulary
 from ..decoding import beam_search, max_target_length, translate_greedy
 from ..errors import UsageError, require
@@ -155,6 +155,7 @@ class TranslationTask(TranslationSpec, TaskBase):
         lowercase = bool(self.data.lowercase)
         bleu = sacrebleu.metrics.BLEU(lowercase=lowercase)
         chrf = sacrebleu.metrics.CHRF(lowercase=lowercase)
+        outputs, references = [read_form(o) for o in outputs], [read_form(r) for r in references]  # composed, as the model reads and writes
         b, c = bleu.corpus_score(outputs, [references]), chrf.corpus_score(outputs, [references])
         same = (lambda o, r: o.strip().lower() == r.strip().lower()) if lowercase else (lambda o, r: o.strip() == r.strip())
         exact = sum(same(o, r) for o, r in zip(outputs, references)) / max(len(references), 1)
