@@ -351,6 +351,20 @@ def test_schedule_by_time_anneals_a_run_the_clock_stops_and_a_resume_never_raise
         assert max(lr) == 18 and all(lr[step] == pytest.approx(cosine(1.0), rel=2e-3) for step in range(12, 19))
 
 
+def test_a_resume_whose_time_limit_is_spent_is_refused_not_one_more_step(tmp_path, monkeypatch):
+    """A run the clock stopped, resumed with the same (or a smaller) --time-limit, trained one more
+    step and tested again each time."""
+    now = [0.0]
+    monkeypatch.setattr("rnnkit.training.trainer.time.perf_counter", lambda: now[0])
+    fit(tmp_path, task=Clocked(now), epochs=10, time_limit=12)
+    rows = (tmp_path / "metrics.csv").read_bytes()
+    for limit in (12, 5):
+        with pytest.raises(UsageError, match="--time-limit .* is spent: give a larger --time-limit"):
+            fit(tmp_path, resume=True, task=Clocked(now), epochs=10, time_limit=limit)
+    assert (tmp_path / "metrics.csv").read_bytes() == rows
+    assert fit(tmp_path, resume=True, task=Clocked(now), epochs=10, time_limit=14)["steps"] == 14
+
+
 def test_schedule_by_time_is_refused_without_a_time_limit_or_a_schedule_it_shapes(tmp_path):
     with pytest.raises(UsageError, match="needs --time-limit"):
         fit(tmp_path / "a", schedule="cosine", schedule_by_time=True)

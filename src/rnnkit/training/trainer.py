@@ -204,6 +204,9 @@ class Trainer:
         stop_reason = None
         budget_spent = False  # a time limit ends the training as planned: validated and tested, unlike other stops
         self._bar = self._progress(total, s["step"])
+        if restored and not s["finished"] and c.time_limit is not None and s["elapsed"] >= c.time_limit:  # else one more step, and a test
+            raise UsageError(f"{self.run.path}: the run has trained {s['elapsed']:.0f} s already, --time-limit {c.time_limit:g} is spent: "
+                             "give a larger --time-limit to continue it")  # fmt: skip
         try:
             if restored and self._evaluation_due(s):  # the evaluation an interrupt cut short
                 self._evaluate_and_checkpoint(s, optimizer, schedule, writer)
