@@ -37,12 +37,14 @@ import csv
 import io
 import json
 import os
+import pickle
 import re
 import secrets
 import shutil
 import signal
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Callable, NamedTuple
 
@@ -270,7 +272,12 @@ def load_state(path: Path) -> dict:
     """A training state: tensors and plain values only. ``weights_only=True``: unpickling cannot
     construct arbitrary objects, so a crafted file cannot run code."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns of the pickle protocol of files it then refuses
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # torch's message would advise weights_only=False: the one thing never to do here
+        raise CheckpointError(f"{path}: holds Python objects besides tensors and plain values, which rnnkit never writes "
+                              "and never loads (a crafted or foreign file)") from None  # fmt: skip
     except Exception as error:  # noqa: BLE001 (any failure to load is the file's fault)
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CheckpointError(f"{path}: not a training state rnnkit can load safely ({first[:200]})") from None
