@@ -507,3 +507,28 @@ def test_a_pad_token_written_in_the_text_is_read_not_dropped(tmp_path):
     ids = np.concatenate([corpus.splits[name].ids[0 : corpus.splits[name].num_tokens] for name in corpus.splits])
     assert not (ids == corpus.vocab.pad_id).any() and (ids == corpus.vocab.unk_id).sum() == 2 * 30
     assert corpus.vocab.encode(["<PAD>", "the"]) == [corpus.vocab.unk_id, corpus.vocab.ids["the"]]
+
+
+def test_a_full_disk_while_preparing_names_the_folder_the_user_gave(tmp_path, monkeypatch):
+    """``[Errno 28] No space left on device`` named nothing; a read-only mount named the temporary
+    build folder (``out.tmp-3960``) rather than the --out the user typed."""
+    import errno
+
+    path = write(tmp_path / "n.txt", "\n".join(["anna", "bob"] * 30) + "\n")
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(corpus_module, "_build", full)
+    with pytest.raises(DataError, match=rf"^{tmp_path / 'out'}: No space left on device"):
+        prepare_corpus(LMDataConfig(train=[path]), out=tmp_path / "out")
+    assert not list(tmp_path.glob("out*"))
+
+
+def test_a_prepared_corpus_among_text_files_is_named_as_what_it_is(tmp_path):
+    """"p1: is a directory, expected a text file (or a prepared corpus from rnnkit prepare)" for a
+    prepared corpus given with another file: the message contradicted itself."""
+    path = write(tmp_path / "n.txt", "\n".join(["anna", "bob"] * 30) + "\n")
+    prepare_corpus(LMDataConfig(train=[path]), out=tmp_path / "p1")
+    with pytest.raises(DataError, match="is a prepared corpus, which is a run's only DATA"):
+        prepare_corpus(LMDataConfig(train=[str(tmp_path / "p1"), path]), cache=False)

@@ -639,6 +639,8 @@ def _sources(data) -> list[dict]:
             stat = Path(path).stat()
         except OSError as error:
             raise unreadable(path, error) from None
+        if is_prepared(path):  # here, one of several files, a --valid, or eval's text: a prepared corpus is a run's whole DATA
+            raise DataError(f"{path}: is a prepared corpus, which is a run's only DATA (rnnkit train lm {path}); here a text file is needed")
         if Path(path).is_dir():
             raise DataError(f"{path}: is a directory, expected a text file (or a prepared corpus from rnnkit prepare)")
         if not S_ISREG(stat.st_mode):  # a named pipe, <(...), /dev/stdin: read once, then a second open waits forever
@@ -731,7 +733,7 @@ def prepare_corpus(data, cache: str | Path | bool | None = None, out: str | Path
     elif cache is False or (cache is None and size < CACHE_FROM_BYTES):
         directory = scratch_directory("corpus")
         owner = _Temporary(directory)
-        _build_while_unchanged(data, sources, directory, progress)
+        _build_while_unchanged(data, sources, directory, progress, shown=directory.parent)
         return Corpus.open(directory, owner)
     else:
         target = cache_path(data, sources, None if cache in (None, True) else Path(cache))
@@ -750,10 +752,13 @@ def prepare_corpus(data, cache: str | Path | bool | None = None, out: str | Path
                 raise DataError(f"{target}: another rnnkit prepare (process {pid}) is writing it; wait for it, or choose another --out")
             shutil.rmtree(leftover, ignore_errors=True)  # of a killed build
         building = target.with_name(f"{target.name}.tmp-{os.getpid()}")
-        building.mkdir()
+        try:
+            building.mkdir()
+        except OSError as error:  # a read-only folder or mount
+            raise _written_where(error, building, target) from None
         try:
             started = time.perf_counter()
-            _build_while_unchanged(data, sources, building, progress)
+            _build_while_unchanged(data, sources, building, progress, shown=target)
             if target.exists():  # an out-of-date store of the same files and settings
                 old = target.with_name(f"{target.name}.tmp-{os.getpid()}-old")
                 os.replace(target, old)
@@ -769,16 +774,27 @@ def prepare_corpus(data, cache: str | Path | bool | None = None, out: str | Path
     return Corpus.open(target)
 
 
-def _build_while_unchanged(data, sources: list[dict], directory: Path, progress: bool | None) -> None:
+def _build_while_unchanged(data, sources: list[dict], directory: Path, progress: bool | None, shown: Path) -> None:
     """``_build``, then a check that no source file changed while it read them (a crawl still being
     written): a changed file gives a store that matches neither the old text nor the new, or fails
     midway; either way one line (``DataError``) naming the file, instead."""
     try:
         _build(data, sources, directory, progress=progress)
-    except Exception:
+    except Exception as error:
         _check_unchanged(data, sources)  # the likelier cause of whatever failed
+        if isinstance(error, OSError):  # a full disk, a file size limit, a read-only mount
+            raise _written_where(error, directory, shown) from None
         raise
     _check_unchanged(data, sources)
+
+
+def _written_where(error: OSError, directory: Path, shown: Path) -> DataError:
+    """An OS error while writing a prepared corpus into ``directory`` as one line naming what the
+    user knows: ``shown`` (the --out folder, the cache's), not the temporary folder it is built in;
+    a source file's own error keeps its name."""
+    filename = str(error.filename or "")
+    where = filename if filename and not filename.startswith(str(directory)) else str(shown)
+    return DataError(f"{where}: {error.strerror or error} (while preparing the corpus; nothing is left half-written)")
 
 
 def _check_unchanged(data, sources: list[dict]) -> None:
