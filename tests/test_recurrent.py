@@ -138,6 +138,7 @@ def test_auto_engine_choice():
         (lambda layer: layer(torch.randn(4, 2, 3), lengths=[4, 0]), r"lengths must lie in \[1, 4\]"),
         (lambda layer: layer(torch.randn(4, 2, 3), lengths=[4]), r"lengths must have shape \(2,\)"),
         (lambda layer: layer(torch.randn(4, 2, 3), lengths=[4.0, 2.0]), "lengths must be integers"),
+        (lambda layer: layer(torch.randn(4, 2, 3), lengths=[True, True]), "lengths must be integers"),
         (lambda layer: layer(torch.randn(4, 2, 3), state=torch.zeros(1, 2, 4)), r"initial state 'a' must have shape \(2, 2, 4\)"),
         (lambda layer: layer(torch.randn(0, 2, 3)), "no time steps"),
     ],
@@ -154,8 +155,19 @@ def test_constructor_errors():
         Recurrent("gru", 3, 4, engine="fast")
     with pytest.raises(ValueError, match="engine='native' cannot run cell 'gru'"):
         Recurrent("gru", 3, 4, engine="native")
-    with pytest.raises(ValueError, match="dropout must lie in"):
+    with pytest.raises(ValueError, match="dropout must be a number in"):
         Recurrent("gru", 3, 4, dropout=1.0)
+    with pytest.raises(ValueError, match="dropout must be a number in .*got '0.1'"):
+        Recurrent("gru", 3, 4, dropout="0.1")
+    with pytest.raises(ValueError, match="batch_first must be True or False, got 'no'"):
+        Recurrent("gru", 3, 4, batch_first="no")  # "no" is truthy: it was taken as True
+    layer = Recurrent("gru", 3, 4)
+    with pytest.raises(ValueError, match="engine='native' cannot run cell 'gru'"):
+        layer.engine = "native"  # was accepted, then a KeyError inside the engine at the next call
+    assert layer.engine == "auto" and layer.engine_for("cpu").name  # a device as a string, as torch takes it
+    if triton_available() and not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="engine='persistent' runs on CUDA"):
+            Recurrent("gru", 3, 4, engine="persistent")(torch.randn(2, 1, 3))
     with pytest.raises(ValueError, match="num_layers must be a whole number >= 1, got 0"):
         Recurrent("gru", 3, 4, num_layers=0)
     for wrong in ("8", 8.5, True, 0):  # a size from a config file or a division: named, not torch's "empty(): argument 'size'"

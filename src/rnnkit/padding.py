@@ -33,7 +33,7 @@ def check_lengths(lengths: Tensor | Sequence[int] | None, T: int, B: int, device
     lengths = torch.as_tensor(lengths)
     if lengths.dim() != 1 or lengths.shape[0] != B:
         raise ValueError(f"lengths must have shape ({B},) for a batch of {B} sequences, got {tuple(lengths.shape)}")
-    if lengths.is_floating_point() or lengths.is_complex():
+    if lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:  # True is no length of 1
         raise ValueError(f"lengths must be integers, got dtype {lengths.dtype}")
     lengths_cpu = lengths.to("cpu", torch.int64)
     if B and (int(lengths_cpu.min()) < 1 or int(lengths_cpu.max()) > T):

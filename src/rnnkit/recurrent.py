@@ -96,8 +96,11 @@ class Recurrent(MaskHolder, nn.Module):
         for name, size in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
             if not isinstance(size, int) or isinstance(size, bool) or size < 1:
                 raise UsageError(f"{name} must be a whole number >= 1, got {size!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise UsageError(f"dropout must lie in [0, 1), got {dropout}")
+        if not isinstance(dropout, (int, float)) or isinstance(dropout, bool) or not 0.0 <= dropout < 1.0:
+            raise UsageError(f"dropout must be a number in [0, 1), got {dropout!r}")
+        for name, flag in (("bidirectional", bidirectional), ("batch_first", batch_first), ("learn_initial_state", learn_initial_state), ("locked_dropout", locked_dropout)):
+            if not isinstance(flag, bool):  # "no" is truthy: batch_first="no" was taken as True
+                raise UsageError(f"{name} must be True or False, got {flag!r}")
         self.cell_kind = cell
         self.input_size = input_size
         self.hidden_size = hidden_size
@@ -117,12 +120,23 @@ class Recurrent(MaskHolder, nn.Module):
                 except TypeError as error:
                     raise UnexpectedArgumentError(f"cell {cell!r}: {error}") from None
         self.cell_options = self.cells["l0"].options()
-        self.engine = engine
-        check_engine(engine, self.cells["l0"])
+        self.engine = engine  # checked by the property's setter
         self.initial_state = None
         if learn_initial_state:
             shape = (num_layers * self.num_directions, hidden_size)
             self.initial_state = nn.ParameterDict({name: nn.Parameter(torch.zeros(shape)) for name in cls.state_names})
+
+    @property
+    def engine(self) -> str:
+        """The engine name the layer runs on ("auto", or one of ``rnnkit.engines.ENGINES``). Set it
+        to change engine; one that cannot run the cell is a one-line ``UsageError`` then, not an
+        error from inside the engine at the next call."""
+        return self._engine
+
+    @engine.setter
+    def engine(self, name: str) -> None:
+        check_engine(name, self.cells["l0"])
+        self._engine = name
 
     @property
     def bidirectional(self) -> bool:
@@ -143,6 +157,7 @@ class Recurrent(MaskHolder, nn.Module):
         ``engine=`` is returned as it is, never timed."""
         if self.engine != "auto":
             return engine_named(self.engine)
+        device = torch.device(device)  # "cpu" as torch's own functions take it
         if x is None:
             return choose_engine(self.cells["l0"], device)
         training = torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in self.parameters()))

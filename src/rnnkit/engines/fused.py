@@ -398,7 +398,7 @@ class TritonEngine(FusedEngine):
         import os
 
         if torch.device(device).type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
-            return f"engine='triton' runs on CUDA devices (or on the CPU with TRITON_INTERPRET=1), not on {torch.device(device).type!r}"
+            return f"engine={self.name!r} runs on CUDA devices (or on the CPU with TRITON_INTERPRET=1), not on {torch.device(device).type!r}"
         return None
 
     def autocast_dtype(self, cell, device):
