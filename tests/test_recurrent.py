@@ -165,6 +165,8 @@ def test_constructor_errors():
     with pytest.raises(ValueError, match="engine='native' cannot run cell 'gru'"):
         layer.engine = "native"  # was accepted, then a KeyError inside the engine at the next call
     assert layer.engine == "auto" and layer.engine_for("cpu").name  # a device as a string, as torch takes it
+    from rnnkit.engines.fused import triton_available
+
     if triton_available() and not torch.cuda.is_available():
         with pytest.raises(ValueError, match="engine='persistent' runs on CUDA"):
             Recurrent("gru", 3, 4, engine="persistent")(torch.randn(2, 1, 3))
