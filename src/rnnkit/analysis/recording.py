@@ -9,8 +9,11 @@ one step at a time, and keeps for each layer and direction:
   forget, output).
 
 ``key`` is ``(module name, cell name)``, e.g. ``("recurrent", "l0")`` or ``("recurrent",
-"l1_reverse")``. Steps are in the order the direction reads them; ``rec.positions(key)`` maps them
-back to time positions (the backward direction reads each sequence from its own last step).
+"l1_reverse")``. Steps are in the order the direction reads them; ``rec.in_time_order(key,
+values)`` puts values stacked over the steps, (T, B, ...), back in time order (the backward
+direction reads each sequence from its own last step). A sequence's steps past its length are
+recorded as the reference cell computed them on the padding, not as zeros as the layer's outputs
+are: read a sequence's states up to its length.
 Everything else about the model is unchanged: the recording only sets the engine and listens.
 """
 
