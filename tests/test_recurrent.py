@@ -189,3 +189,13 @@ def test_constructor_errors():
             Recurrent(kind, 3, 4, peepholes=True)
     with pytest.raises(ValueError, match="LSTM state has|has a state of 2 tensor"):
         Recurrent("lstm", 3, 4)(torch.randn(2, 1, 3), state=torch.zeros(1, 1, 4))
+
+
+def test_without_the_compiled_loops_auto_prefers_torchs_kernels_where_they_run_the_cell(monkeypatch):
+    """The fused engine's torch-op loops (no compiler, or RNNKIT_COMPILED_LOOPS=0) were auto's first
+    choice for shapes too small to time: 7 times slower than torch's LSTM in ``rnnkit tour``."""
+    monkeypatch.setenv("RNNKIT_COMPILED_LOOPS", "0")
+    assert Recurrent("lstm", 3, 4).engine_for("cpu").name == "native"
+    assert Recurrent("gru", 3, 4).engine_for("cpu").name == "fused"  # the course GRU: torch has no kernel for it
+    monkeypatch.setenv("RNNKIT_COMPILED_LOOPS", "1")
+    assert Recurrent("lstm", 3, 4).engine_for("cpu").name == "fused"

@@ -38,6 +38,20 @@ AUTO_ORDER: dict[str, tuple[str, ...]] = {
     "cuda": ("native", "persistent", "fused", "reference"),
 }
 AUTO_ORDER_DEFAULT = ("fused", "reference")
+# the CPU without the compiled loops (RNNKIT_COMPILED_LOOPS=0, or a build that failed): the fused
+# engine's torch-op loops are several times slower than torch's own kernels where those run the cell
+CPU_ORDER_WITHOUT_COMPILED_LOOPS = ("native", "fused", "reference")
+
+
+def auto_order(device: torch.device) -> tuple[str, ...]:
+    """``AUTO_ORDER`` for ``device``'s type; on the CPU, ``CPU_ORDER_WITHOUT_COMPILED_LOOPS`` when
+    the fused engine runs its torch-op loops (known without building anything)."""
+    if device.type == "cpu":
+        from .compiled import compiled_loops_known_missing
+
+        if compiled_loops_known_missing():
+            return CPU_ORDER_WITHOUT_COMPILED_LOOPS
+    return AUTO_ORDER.get(device.type, AUTO_ORDER_DEFAULT)
 
 
 def engine_named(name: str) -> Engine:
@@ -67,7 +81,7 @@ def choose_engine(cell: Cell, device: torch.device, x: Tensor | None = None, tra
     that runs the cell. With it, where the shape is worth it, the fastest engine measured on this
     machine for the call's shape class, ``training`` or not (``engines/autotune.py``).
     """
-    fixed = next((ENGINES[name] for name in AUTO_ORDER.get(device.type, AUTO_ORDER_DEFAULT) if ENGINES[name].unsupported(cell) is None), ENGINES["reference"])
+    fixed = next((ENGINES[name] for name in auto_order(device) if ENGINES[name].unsupported(cell) is None), ENGINES["reference"])
     if x is None or not autotune.worth_tuning(cell, x):
         return fixed
     candidates = [ENGINES[name] for name in engines_for(cell, device) if name != "reference"]

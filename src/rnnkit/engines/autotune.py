@@ -19,7 +19,7 @@ rounds interleaved, and keeps the fastest:
   processes on the same machine reuse it without timing. The file is written atomically; a corrupt
   or foreign file is ignored and rewritten, never an error.
 
-The fixed order of ``engines.AUTO_ORDER`` is used instead when ``RNNKIT_AUTOTUNE=0``, for tiny
+The fixed order of ``engines.auto_order`` is used instead when ``RNNKIT_AUTOTUNE=0``, for tiny
 shapes (timing would cost more than it saves), on other devices than the CPU (GPU engines compile
 kernels on first use; their order is measured in docs/benchmarks.md), under autocast, and whenever
 timing fails. A choice the user forces with ``Recurrent(engine=...)`` never reaches this module.

@@ -111,6 +111,12 @@ def cache_directory(name: str | None = None) -> Path:
     return Path(root) / name
 
 
+def compiled_loops_known_missing() -> bool:
+    """Whether the fused engine runs its torch-op loops, as far as is known without building: the
+    loops switched off, or a build this process tried that failed."""
+    return switched_off("RNNKIT_COMPILED_LOOPS") or ("module" in _state and _state["module"] is None)
+
+
 def compiled_loops() -> ModuleType | None:
     """The compiled loops module, building it on first use; None when unavailable (with a warning)
     or switched off by ``RNNKIT_COMPILED_LOOPS=0``."""
