@@ -170,3 +170,15 @@ def test_gradients_and_inspect_read_text_as_the_other_verbs(tmp_path, monkeypatc
     assert lines(str(path)) == ["one", "two"]  # the form before: a lone TEXT naming a file is that file, with a note
     assert f"write --file {path}" in capsys.readouterr().err
     assert lines("no such file") == ["no such file"]
+
+
+def test_cells_shows_equations_as_plain_text_and_each_cells_options(capsys):
+    """``rnnkit cells`` printed the docstrings' reST and LaTeX (``.. math::``, ``\\tanh``, ``W_{aa}``)
+    and did not list the options a cell takes (``nonlinearity``, ``peepholes``)."""
+    from rnnkit.cli import main
+
+    assert main(["cells"]) == 0
+    shown = capsys.readouterr().out
+    assert ".. math::" not in shown and "\\" not in shown and "_{" not in shown
+    assert "options nonlinearity='tanh'" in shown and "options peepholes=False" in shown
+    assert "a<t> = Γo * tanh(c<t>)" in shown

@@ -3,6 +3,8 @@ buys. ``rnnkit demo`` runs it; ``rnnkit cells`` prints the first part."""
 
 from __future__ import annotations
 
+import inspect
+import re
 import time
 
 import torch
@@ -28,16 +30,28 @@ def _label(kind: str, options: dict) -> str:
     return kind + ("+peepholes" if options.get("peepholes") else "")
 
 
+def plain_equation(line: str) -> str:
+    """A docstring's equation line as a terminal shows it: no reST directive, no LaTeX markup
+    (``.. math::``, ``\\tanh``, ``W_{aa}``, alignment ``&``)."""
+    line = re.sub(r"^\.\. math::\s*", "", line.replace("&", "").strip())
+    line = re.sub(r"\\([A-Za-z]+)", r"\1", line)  # \tanh -> tanh, \sigma -> sigma
+    return re.sub(r"_\{([^{}]*)\}", r"_\1", line)  # W_{aa} -> W_aa
+
+
 def describe_cells() -> str:
-    """One block per registered cell: its equations (from the docstring) and the engines that run it."""
+    """One block per registered cell: its equations (from the docstring), its options and the
+    engines that run it."""
     lines = []
     for kind, cls in CELLS.items():
         cell = cls(1, 1)
         engines = engines_for(cell, "cpu")
         doc = [line.strip() for line in (cls.__doc__ or "").strip().splitlines()]
-        lines.append(f"{kind}  (blocks {' '.join(cls.blocks)}; state {', '.join(cls.state_names)}; engines {', '.join(engines)})")
+        options = [f"{name}={p.default!r}" for name, p in inspect.signature(cls.__init__).parameters.items()
+                   if name not in ("self", "input_size", "hidden_size") and p.default is not inspect.Parameter.empty]  # fmt: skip
+        lines.append(f"{kind}  (blocks {' '.join(cls.blocks)}; state {', '.join(cls.state_names)}; engines {', '.join(engines)}"
+                     + (f"; options {', '.join(options)}" if options else "") + ")")  # fmt: skip
         lines.append(f"    {doc[0]}")
-        lines += [f"      {line.replace('&', '').strip()}" for line in doc if "<t>" in line and "=" in line and not line.startswith(("Blocks", "``"))]
+        lines += [f"      {plain_equation(line)}" for line in doc if "<t>" in line and "=" in line and not line.startswith(("Blocks", "``"))]
     return "\n".join(lines)
 
 
