@@ -182,3 +182,20 @@ def test_cells_shows_equations_as_plain_text_and_each_cells_options(capsys):
     assert ".. math::" not in shown and "\\" not in shown and "_{" not in shown
     assert "options nonlinearity='tanh'" in shown and "options peepholes=False" in shown
     assert "a<t> = Γo * tanh(c<t>)" in shown
+
+
+def test_an_eval_plot_killed_midway_leaves_nothing_the_next_one_keeps(tmp_path):
+    """``eval --plot`` killed with -9 left an empty ``.rnnkit-plot-XXXX`` folder beside the picture
+    for good; the folder is named by its process now, and the next plot removes a dead one's."""
+    from rnnkit.cli.evaluate import save_plot
+
+    dead = tmp_path / ".rnnkit-plot-999999999-abcd"  # no process has that number
+    dead.mkdir()
+
+    def draw(result, directory, name):
+        path = Path(directory) / f"{name}.png"
+        path.write_bytes(b"png")
+        return {"confusion": str(path)}
+
+    assert save_plot(draw, {}, str(tmp_path / "c.png")) == {"confusion": str(tmp_path / "c.png")}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.png"]

@@ -152,22 +152,24 @@ def user_cache_directory() -> Path:
     return Path(base if os.path.isabs(base) else Path.home() / ".cache") / "rnnkit"
 
 
-def scratch_directory(kind: str) -> Path:
+def scratch_directory(kind: str, beside: Path | None = None) -> Path:
     """A new temporary directory ``rnnkit-KIND-PID-XXXX`` for this process's scratch files (the
-    caller removes it). A process killed with -9 cannot remove its own: each new one removes those
-    of processes that no longer exist (never one of a process still running)."""
-    root = Path(tempfile.gettempdir())
-    for stale in root.glob(f"rnnkit-{kind}-*-*"):
-        pid = stale.name.split("-")[2]
+    caller removes it), in the system's temporary folder, or hidden (``.rnnkit-KIND-PID-XXXX``) in
+    the folder ``beside``, where files drawn in it can be renamed into place. A process killed
+    with -9 cannot remove its own: each new one removes those of processes that no longer exist
+    (never one of a process still running)."""
+    root, prefix = (Path(tempfile.gettempdir()), f"rnnkit-{kind}-") if beside is None else (Path(beside), f".rnnkit-{kind}-")
+    for stale in root.glob(f"{prefix}*-*"):
+        pid = stale.name[len(prefix) :].split("-")[0]
         if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
             shutil.rmtree(stale, ignore_errors=True)
-    return Path(tempfile.mkdtemp(prefix=f"rnnkit-{kind}-{os.getpid()}-", dir=root))
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=root))
 
 
 @contextmanager
-def scratch(kind: str) -> Iterator[Path]:
-    """``scratch_directory(kind)``, removed when the block ends (however it ends)."""
-    directory = scratch_directory(kind)
+def scratch(kind: str, beside: Path | None = None) -> Iterator[Path]:
+    """``scratch_directory(kind, beside)``, removed when the block ends (however it ends)."""
+    directory = scratch_directory(kind, beside)
     try:
         yield directory
     finally:

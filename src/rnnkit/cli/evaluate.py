@@ -73,12 +73,13 @@ def save_plot(save_pictures, result: dict, plot: str) -> dict:
     (the trainer's run directory): they are drawn in a temporary one beside ``plot`` and moved to it;
     a second picture, should a task draw two, gets its key as a suffix."""
     import os
-    import tempfile
     from pathlib import Path
+
+    from ..files import scratch
 
     target = Path(plot)
     target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".rnnkit-plot-") as folder:
+    with scratch("plot", beside=target.parent) as folder:  # PID-named: a killed eval's folder goes with the next one
         written = save_pictures(result, folder, "eval")
         for i, (key, path) in enumerate(written.items()):
             final = target if i == 0 else target.with_name(f"{target.stem}-{key}{target.suffix or '.png'}")
