@@ -283,3 +283,6 @@ def test_the_experiments_check_their_cells_first_and_write_into_new_folders(tmp_
     assert main(["gradients", "--file", str(text), "--cells", "rnn", "rnn", "--train-steps", "1", "--hidden-size", "4", "--length", "5", "--out", str(tmp_path / "g" / "g.png")]) == 0
     printed = capsys.readouterr().out
     assert "g(4) / g(0)" in printed and printed.count("| rnn |") == 1
+    (tmp_path / "blank.txt").write_text("\n \n\n")
+    assert main(["gradients", "--file", str(tmp_path / "blank.txt"), "--out", str(tmp_path / "b.png")]) == 2
+    assert "only blank lines" in capsys.readouterr().err

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from ._options import nonnegative_int, output_file, png_file, positive_float, positive_int, seed
+from ..errors import UsageError
 from ._run_options import add_text_input, hidden_alias, open_verb_run, run_parser, verb_parser
 
 
@@ -83,6 +84,8 @@ def run_gradients(args) -> int:
     from ..demos.names import first_names
 
     lines = [line for line in text_lines(args) if line.strip()] if args.text or args.file else first_names()
+    if not lines:  # the text counted without its blank lines would say "0 characters" of a file full of them
+        raise UsageError("the text has only blank lines; give text to train the cells on")
     results = compare_cells(lines, args.cells, args.length, 32, args.train_steps, args.hidden_size, args.explode_scale, seed=args.seed)
     curves = {f"{cell} (trained)": results["trained"][cell] for cell in args.cells}
     curves.update({f"{cell} (initial)": results["init"][cell] for cell in args.cells})
