@@ -28,7 +28,7 @@ async function call(verb, body) {
 function current() { return models.find((m) => m.name === $("model").value); }
 
 function texts() {
-  return $("text").value.split("\n").map((t) => t.trim()).filter((t) => t).slice(0, 64);
+  return $("text").value.split("\n").map((t) => t.trim()).filter((t) => t);  // every line: past the server's limit it answers with what the limit is
 }
 
 function number(id) { const v = $(id).value; return v === "" ? null : Number(v); }
