@@ -532,3 +532,11 @@ def test_a_prepared_corpus_among_text_files_is_named_as_what_it_is(tmp_path):
     prepare_corpus(LMDataConfig(train=[path]), out=tmp_path / "p1")
     with pytest.raises(DataError, match="is a prepared corpus, which is a run's only DATA"):
         prepare_corpus(LMDataConfig(train=[str(tmp_path / "p1"), path]), cache=False)
+
+
+def test_a_validation_file_that_is_also_a_training_file_is_said(tmp_path, capsys):
+    """``--valid`` naming a training file was taken without a word: the validation figure then
+    measures training text."""
+    path = write(tmp_path / "n.txt", "\n".join(["anna", "bob"] * 30) + "\n")
+    prepare_corpus(LMDataConfig(train=[path], valid=path), cache=False)
+    assert "is also a training file" in capsys.readouterr().err

@@ -723,6 +723,11 @@ def prepare_corpus(data, cache: str | Path | bool | None = None, out: str | Path
         return corpus
     data.check()
     sources = _sources(data)
+    training = {s["path"] for s in sources if s["split"] == "train"}
+    for source in sources:
+        if source["split"] != "train" and source["path"] in training:  # allowed (a smoke test), but no held-out figure
+            print(f"rnnkit: note: --{source['split']} {source['path']} is also a training file: its scores measure text the model trains on",
+                  file=sys.stderr, flush=True)  # fmt: skip
     size = sum(s["size"] for s in sources)
     if out is not None:
         target = Path(out)
