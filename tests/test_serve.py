@@ -360,3 +360,13 @@ def test_two_runs_of_one_name_or_one_run_twice_are_refused_not_renamed(runs, tmp
     with pytest.raises(UsageError, match="given twice"):
         load_runs([runs["reviews"], runs["reviews"] + "/"], device="cpu")
     assert set(load_runs([runs["reviews"], runs["names"]], device="cpu")) == {"reviews", "names"}
+
+
+def test_the_schema_states_the_sizes_the_server_enforces(client):
+    """/openapi.json gave ``texts`` items as a bare string while the server refused empty ones and
+    ones over 2000 characters: a client generated from the schema could not know."""
+    post = client.get("/openapi.json").json()["paths"]["/api/classify"]["post"]
+    texts = post["requestBody"]["content"]["application/json"]["schema"]["properties"]["texts"]["anyOf"][0]
+    assert texts["maxItems"] == 64 and texts["items"] == {"type": "string", "minLength": 1, "maxLength": 2000}
+    answer = client.post("/api/classify", json={"texts": ["fine", "x" * 2001]})
+    assert answer.status_code == 422 and "texts.1" in answer.json()["error"]
