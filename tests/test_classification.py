@@ -118,6 +118,12 @@ def test_classification_scores_by_hand():
     assert scores["macro_f1"] == pytest.approx(sum(f1) / 3)
     assert scores["mae"] == pytest.approx((0 + 1 + 0 + 0 + 0 + 2) / 6)
     assert "mae" not in classification_scores(gold, predicted, ["neg", "neu", "pos"])
+    # a file with one class only, all answered right: 100 %, not 1/3 (the absent classes had F1 0)
+    only = classification_scores([2, 2, 2], [2, 2, 2], labels)
+    assert only["accuracy"] == 1 and only["macro_f1"] == 1 and only["f1_per_class"] == {"3": 1.0}
+    # as scikit-learn's macro F1: a class occurs when it is in the gold labels or the predictions
+    some = classification_scores([0, 0, 2], [0, 1, 2], labels)
+    assert some["macro_f1"] == pytest.approx((2 / 3 + 0 + 1) / 3) and set(some["f1_per_class"]) == {"1", "2", "3"}
 
 
 @pytest.mark.parametrize("pooling", sorted(POOLINGS))

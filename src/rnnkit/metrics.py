@@ -44,20 +44,24 @@ def confusion_matrix(gold: Sequence[int], predicted: Sequence[int], num_classes:
 
 
 def classification_scores(gold: Sequence[int], predicted: Sequence[int], labels: Sequence[str]) -> dict:
-    """Accuracy, macro-F1 (the unweighted mean of the classes' F1), per-class F1, the confusion
-    matrix, and, when every label is a number (ratings), the mean absolute error in label units."""
+    """Accuracy, macro-F1 (the unweighted mean of the F1 of the classes that occur, in the gold
+    labels or the predictions, as scikit-learn's ``f1_score(average="macro")``: a class a file
+    holds no example of, and that is never predicted, has no F1, and a perfect answer scores 100 %),
+    per-class F1 (those classes only), the confusion matrix, and, when every label is a number
+    (ratings), the mean absolute error in label units."""
     n, k = len(gold), len(labels)
     matrix = confusion_matrix(gold, predicted, k)
-    f1s = []
+    f1s = {}
     for c in range(k):
         tp = matrix[c][c]
         fp = sum(matrix[g][c] for g in range(k)) - tp
         fn = sum(matrix[c]) - tp
-        f1s.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
+        if tp + fp + fn:  # the class occurs
+            f1s[labels[c]] = 2 * tp / (2 * tp + fp + fn)
     scores = {
         "accuracy": sum(g == p for g, p in zip(gold, predicted)) / max(n, 1),
-        "macro_f1": sum(f1s) / max(k, 1),
-        "f1_per_class": dict(zip(labels, f1s)),
+        "macro_f1": sum(f1s.values()) / max(len(f1s), 1),
+        "f1_per_class": f1s,
         "confusion": matrix,
         "count": n,
     }
