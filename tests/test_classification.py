@@ -230,3 +230,14 @@ def test_classifier_overfits_and_runs_end_to_end(tmp_path, capsys):
     assert code == 0 and result["ensemble"] == 2 and 0 <= result["accuracy"] <= 1
     code = main(["eval", str(run), data, "--ensemble", str(tmp_path / "missing")])
     assert code != 0 and "missing" in capsys.readouterr()[1]
+
+
+def test_one_label_in_two_unicode_forms_is_one_class(tmp_path):
+    """A label saved by two editors ("négatif" composed, and decomposed as macOS writes it) made two
+    classes that print alike, and an NFD test file was refused for labels "the model does not know"."""
+    import unicodedata
+
+    rows = [f"{'négatif' if i % 3 else 'positif'}\ttext {i}" for i in range(12)]
+    lines = [unicodedata.normalize("NFD", row) if i % 2 else row for i, row in enumerate(rows)]
+    (tmp_path / "mixed.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert sorted({item.label for item in read_labeled(tmp_path / "mixed.tsv")}) == ["négatif", "positif"]

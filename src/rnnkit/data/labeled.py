@@ -31,6 +31,7 @@ from pathlib import Path
 
 from . import textio
 from .textio import DataError
+from .tokenizers import read_form
 from ..errors import UsageError
 
 FORMATS = ("auto", "tsv", "fasttext", "csv", "ptb-trees")
@@ -47,8 +48,14 @@ CSV_FIELD_LIMIT = 2**31 - 1  # the csv module refuses fields over 131,072 charac
 
 @dataclass
 class LabeledText:
+    """A text and its label; the label in Unicode's composed form (``read_form``), as text is read,
+    so that one label saved by two editors (macOS writes "é" as "e" + U+0301) is one class."""
+
     text: str
     label: str
+
+    def __post_init__(self):
+        self.label = read_form(self.label)
 
 
 def detect_format(path: str | Path, lines: list[str] | None = None) -> str:
