@@ -272,9 +272,8 @@ def test_the_experiments_check_their_cells_first_and_write_into_new_folders(tmp_
     table; ``--cells rnn bogus`` trained rnn before refusing bogus; ``--length 5`` headed g(4) as g(10)."""
     from rnnkit.cli import main
 
-    with pytest.raises(SystemExit):
-        main(["gradients", "--cells", "rnn", "bogus", "--train-steps", "1", "--out", str(tmp_path / "g.png")])
-    assert "invalid choice: 'bogus'" in capsys.readouterr().err and not list(tmp_path.iterdir())
+    assert main(["gradients", "--cells", "rnn", "bogus", "--train-steps", "1", "--out", str(tmp_path / "g.png")]) == 2
+    assert "unknown cell 'bogus'" in capsys.readouterr().err and not list(tmp_path.iterdir())
     out = tmp_path / "new" / "deeper" / "agr.png"
     assert main(["agreement", "--cells", "rnn", "--train-steps", "2", "--hidden-size", "4", "--max-distance", "3", "--train-min-distance", "0", "--out", str(out)]) == 0
     assert json.loads(out.with_suffix(".json").read_text()) and out.with_suffix(".md").read_text().startswith("|")

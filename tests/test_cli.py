@@ -143,7 +143,8 @@ def test_demo_quick_and_tour_quick(tmp_path, capsys, monkeypatch):
     code, out, _ = rnnkit("demo", "--quick", capsys=capsys)  # the demo replaces its own previous run
     assert code == 0
     # the demo's run, once the user trains on with --resume (as its time-limit line advises), is theirs
-    assert rnnkit("train", "lm", "--resume", "--run", "runs/demo", "--epochs", "3", "--time-limit", "2", capsys=capsys)[0] == 0
+    trained = json.loads((tmp_path / "runs" / "demo" / "summary.json").read_text())["train_seconds"]  # a limit spent already is refused
+    assert rnnkit("train", "lm", "--resume", "--run", "runs/demo", "--epochs", "3", "--time-limit", str(trained + 2), capsys=capsys)[0] == 0
     code, _, err = rnnkit("demo", "--quick", capsys=capsys)
     assert code == 2 and "runs/demo: exists and is not a demo run (a demo run you resumed is yours now)" in err
     assert (tmp_path / "runs" / "demo" / "config.json").exists()

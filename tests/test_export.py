@@ -227,22 +227,23 @@ def test_the_docs_snippets_cut_typed_text_as_rnnkit_does_for_treebank_runs(tmp_p
     from rnnkit.data.tokenizers import make_tokenizer
     from rnnkit.data.vocab import Vocabulary
     from rnnkit.export import _tokenizer_and_vocab
-    from rnnkit.tasks.base import treebank_words, typed_tokens
+    from rnnkit.tasks.base import treebank_words, typed_text_rule, typed_tokens
 
     common, _ = serving_snippets()
     monkeypatch.chdir(tmp_path)
     (tmp_path / "model.json").write_text("{}")
     namespace: dict = {}
     exec(compile(common, "docs/serving.md", "exec"), namespace)
-    texts = ["The U.S. didn't say it's 3.5% up.", "A gorgeous, witty (seductive) movie.", "plain words", "`` Wow '' , he said ''"]
-    for tokens in (["did", "n't", "-LRB-"], ["plain", "words"]):  # a Treebank vocabulary (with its parentheses), and not
+    texts = ["The U.S. didn't say it's 3.5% up.", "A gorgeous, witty (seductive) movie.", "plain words", "`` Wow '' , he said ''",
+             "the s&p 500 fell a <unk> drop", 'He said " EU " and "EU" wasn\'t']
+    for tokens in (["did", "n't", "-LRB-", "s&p", "000"], ["plain", "words"], ["n't", '"', "eu"]):  # Treebank vocabularies (parentheses; CoNLL's quotes), and not
         vocab = Vocabulary.build([tokens])
         for config in ({"kind": "whitespace", "lowercase": True}, {"kind": "char", "lowercase": False}):
             tokenizer = make_tokenizer(config)
             side = json.loads(json.dumps(_tokenizer_and_vocab(tokenizer, vocab)))  # as the JSON holds it
             for text in texts:
                 assert namespace["tokenize"](text, side) == typed_tokens(tokenizer, vocab, text), (tokens, config, text)
-        tagger_side = {"typed_text": {"treebank": True, "parentheses": "-LRB-" in tokens}}
+        tagger_side = {"typed_text": typed_text_rule(True, vocab), "words": vocab.tokens}
         if "n't" in tokens:
             for text in texts:
                 assert namespace["treebank"](text, tagger_side).split() == treebank_words(text, vocab)

@@ -98,3 +98,15 @@ def test_text_tokenized_already_keeps_its_quotes_when_typed_again():
         leaves = re.findall(r"\(\d ([^()]+)\)", line)
         typed = treebank_words(" ".join(leaves), vocab)
         assert [w for w in typed if w in QUOTES] == [w for w in leaves if w in QUOTES], line
+
+
+def test_words_the_vocabulary_holds_are_not_cut_again():
+    """Penn Treebank lines scored or primed were cut again by NLTK: ``s&p`` -> ``s & p``, ``<unk>`` ->
+    ``< unk >``, ``u.s.`` -> ``u.s .`` (2,347 of the test set's 3,761 lines); a CoNLL tagger's ``"``
+    became ``` `` ```, which its vocabulary does not hold."""
+    ptb = Vocabulary.build([["the", "s&p", "index", "u.s.", "n't", "''", "``", "fell"]])
+    assert treebank_words("the s&p index fell a <unk> drop in the u.s. and didn't stop", ptb) == [
+        "the", "s&p", "index", "fell", "a", "<unk>", "drop", "in", "the", "u.s.", "and", "did", "n't", "stop"]
+    assert treebank_words("in the U.S. today", Vocabulary.build([["n't"]])) == ["in", "the", "U.S.", "today"]  # cut together: no period split off
+    conll = Vocabulary.build([['"', "eu", "'s", "n't"]])
+    assert treebank_words('He said " EU " and "EU" wasn\'t', conll) == ["He", "said", '"', "EU", '"', "and", '"', "EU", '"', "was", "n't"]

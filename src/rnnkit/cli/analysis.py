@@ -50,10 +50,8 @@ def add_comparison(parser, train_steps: int, hidden_size: int, hidden_help: str,
     the cells, ``--train-steps`` per cell (``--steps``, its former name, still works; rnnkit
     compose's generated steps are ``--length``), the hidden size, the plot (``out``; ``beside``:
     the files written next to it) and the seed."""
-    from ..cells import CELLS
-
-    parser.add_argument("--cells", nargs="+", default=["rnn", "gru", "lstm"], choices=sorted(CELLS), metavar="CELL",
-                        help=f"the cells to compare, each once ({', '.join(sorted(CELLS))}; default: rnn gru lstm)")
+    parser.add_argument("--cells", nargs="+", default=["rnn", "gru", "lstm"], metavar="CELL",
+                        help="the cells to compare, each once (rnnkit cells lists them; default: rnn gru lstm)")
     parser.add_argument("--train-steps", type=positive_int, default=train_steps, help=f"training steps per cell (default {train_steps})")
     hidden_alias(parser, "--steps", "train_steps", type=positive_int)
     parser.add_argument("--hidden-size", type=positive_int, default=hidden_size, help=f"{hidden_help} (default {hidden_size})")
@@ -73,7 +71,12 @@ def text_lines(args) -> list[str]:
 
 
 def run(args) -> int:
-    if getattr(args, "cells", None) is not None:
+    if getattr(args, "cells", None) is not None:  # checked here, before any training (--help imports no torch)
+        from ..cells import CELLS
+
+        unknown = [cell for cell in args.cells if cell not in CELLS]
+        if unknown:
+            raise UsageError(f"--cells: unknown cell {unknown[0]!r}; choose from {', '.join(CELLS)}")
         args.cells = list(dict.fromkeys(args.cells))  # "rnn rnn": one row, not the same cell trained twice
     return args.handler(args)
 

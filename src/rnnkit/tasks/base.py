@@ -19,6 +19,7 @@ class inherits from, so that ``rnnkit train KIND --help`` reads them without imp
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import asdict
 from pathlib import Path
@@ -26,6 +27,7 @@ from pathlib import Path
 import torch
 
 from ..data.tokenizers import make_tokenizer
+from ..data.vocab import UNK_ALIASES
 from ..distributed import SINGLE
 from ..errors import DataError, UsageError
 from .spec import CELL_OPTION_KEYS, TaskSpec
@@ -40,23 +42,39 @@ def treebank_vocabulary(vocab) -> bool:
     return any(mark in vocab.ids for mark in TREEBANK_MARKS)
 
 
-# a "''" with space or nothing on both sides is a closing quote cut already (text copied from a
-# tokenized corpus, such as SST's sentences); NLTK reads "''" after a space as an opening quote "``"
-CUT_CLOSING_QUOTE = re.compile(r"(?<!\S)''(?!\S)")
+TREEBANK_QUOTES = ("``", "''")  # standing alone, quotes cut already (NLTK reads "''" after a space as opening)
+
+
+def known_word(word: str, vocab) -> bool:
+    """Whether ``vocab`` holds ``word`` as typed, lowercased, or with digits as 0 (a tagger's
+    normalized words), or it is the data's own unknown marker (``<unk>``) or a Treebank quote."""
+    lowered = word.lower()
+    return word in vocab.ids or lowered in vocab.ids or re.sub(r"\d", "0", lowered) in vocab.ids or word in UNK_ALIASES or word in TREEBANK_QUOTES
+
+
+def plain_quotes(vocab) -> bool:
+    """Whether ``vocab`` writes quotes as ``"`` (CoNLL files), not as the Treebank's ``` `` ``` and ``''``."""
+    return '"' in vocab.ids and "``" not in vocab.ids and "''" not in vocab.ids
 
 
 def treebank_words(text: str, vocab) -> list[str]:
     """``text`` as the Penn Treebank tokenizes it (NLTK's ``TreebankWordTokenizer``: "n't" and "'s"
     split off, punctuation split, quotes as ``` `` ``` and ``''``), with parentheses written
-    ``-LRB-`` / ``-RRB-`` when the vocabulary holds those (raw Treebank files). A closing quote
-    ``''`` standing alone is kept, so that text tokenized already keeps its tokens."""
+    ``-LRB-`` / ``-RRB-`` when the vocabulary holds those (raw Treebank files), and quotes as ``"``
+    when it holds that and not the Treebank's (``plain_quotes``).
+
+    A word the vocabulary holds (``known_word``) is kept as it is: text copied from a tokenized
+    corpus was cut already, and cutting it again breaks its tokens (``s&p``, ``<unk>``, ``u.s.``,
+    a closing ``''`` that NLTK reads as an opening quote). The words between two such are cut
+    together, as NLTK's rules look at their neighbours (a period ends only the text)."""
     from nltk.tokenize.treebank import TreebankWordTokenizer  # imported here: nltk loads slowly
 
     tokenizer, parentheses = TreebankWordTokenizer(), treebank_parentheses(vocab)
-    pieces = CUT_CLOSING_QUOTE.split(text)
-    words = tokenizer.tokenize(pieces[0], convert_parentheses=parentheses)
-    for piece in pieces[1:]:
-        words += ["''", *tokenizer.tokenize(piece, convert_parentheses=parentheses)]
+    words: list[str] = []
+    for known, run in itertools.groupby(text.split(), key=lambda word: known_word(word, vocab)):
+        words += list(run) if known else tokenizer.tokenize(" ".join(run), convert_parentheses=parentheses)
+    if plain_quotes(vocab):
+        words = ['"' if word in ("``", "''") else word for word in words]
     return words
 
 
@@ -71,8 +89,9 @@ def cuts_treebank(tokenizer, vocab) -> bool:
 
 
 def typed_text_rule(treebank: bool, vocab) -> dict:
-    """How typed text is cut before the tokenizer, for programs outside rnnkit (an export's JSON)."""
-    return {"treebank": treebank, "parentheses": treebank and treebank_parentheses(vocab)}
+    """How typed text is cut before the tokenizer, for programs outside rnnkit (an export's JSON):
+    ``treebank_words``' choices (the words the vocabulary holds are kept, the rest cut)."""
+    return {"treebank": treebank, "parentheses": treebank and treebank_parentheses(vocab), "plain_quotes": treebank and plain_quotes(vocab)}
 
 
 def typed_tokens(tokenizer, vocab, text: str) -> list[str]:
