@@ -78,3 +78,21 @@ def test_a_run_inside_another_run_is_refused(tmp_path):
     with pytest.raises(UsageError, match=r"outer/checkpoints/x: inside the run .*outer; give --run a folder outside any run"):
         start("lm", dict(tiny), tmp_path / "outer" / "checkpoints" / "x")
     assert not (tmp_path / "outer" / "checkpoints" / "x").exists()
+
+
+def test_a_resume_refuses_validation_or_test_files_that_changed(tmp_path, monkeypatch):
+    """Only the training data was fingerprinted: a resume after --valid or --test changed went on,
+    comparing the best score across two validation sets and testing on another file."""
+    from rnnkit.runs import resume, start
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "train.txt").write_text("\n".join(["anna", "bob", "carla", "dave"] * 10) + "\n")
+    (tmp_path / "v.txt").write_text("emma\nfred\n")
+    (tmp_path / "t.txt").write_text("gina\n")
+    small = {"hidden_size": 4, "embedding_size": 3, "progress": False, "save_every_minutes": None, "epochs": 2}
+    start("lm", {"train": ["train.txt"], "valid": "v.txt", "test": "t.txt", "stop_at_step": 3, **small}, "run")
+    (tmp_path / "v.txt").write_text("x y z\n")
+    with pytest.raises(DataError, match=r"held-out data changed since the run started \(--valid v.txt\)"):
+        resume("run", {"progress": False})
+    (tmp_path / "v.txt").write_text("emma\nfred\n")
+    assert resume("run", {"progress": False})[1]["finished"]

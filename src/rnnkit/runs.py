@@ -8,6 +8,7 @@ belong to the task's data settings, the model or the trainer, and ``split_config
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -159,6 +160,7 @@ def start(task_kind: str, values: dict, run_path: str | Path | None = None, sour
     training = TrainingConfig.from_dict(training_values)
     training.check()
     task, split_record = task_class.prepare(task_class.data_config(data_values), seed=training.seed)
+    split_record["held_out_digests"] = held_out_digests(data_values)
     model_config = task.model_config(model_values)
     refuse_unapplied(task.data, data_values)  # after prepare: a prepared corpus sets the data's settings
     refuse_unapplied(training, training_values)
@@ -262,6 +264,13 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
     check_recorded(task.lm_features, config)
     if split_record.get("train_fingerprint") != config["split"].get("train_fingerprint"):
         raise DataError(f"{run.path}: the training data changed since the run started ({', '.join(config['split'].get('train_files', []))})")
+    recorded = config["split"].get("held_out_digests")  # runs before it was recorded: not checked
+    if isinstance(recorded, dict):
+        now = held_out_digests(config["data"])
+        changed = [f"--{key.replace('_', '-')} {config['data'][key]}" for key in sorted(set(recorded) | set(now)) if recorded.get(key) != now.get(key)]
+        if changed:  # a best score over two validation sets, a test figure of another file
+            raise DataError(f"{run.path}: the held-out data changed since the run started ({', '.join(changed)}): its scores would not compare; "
+                            "put the files back, or train a new run")  # fmt: skip
     torch.manual_seed(training.seed)  # the initial weights, should the run have no checkpoint yet
     with reading_run(run):
         model = build_model(config["model"]["kind"], {k: v for k, v in config["model"].items() if k != "kind"})
@@ -275,6 +284,30 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
             config["training"].update(lasting)
             run.write_json("config.json", config)
         return run, Trainer(task, model, training, run).fit(resume=True)
+
+
+HELD_OUT_KEYS = ("valid", "test", "valid_source", "valid_target", "test_source", "test_target")
+
+
+def held_out_digests(data: dict) -> dict[str, str]:
+    """SHA-256 (16 hex digits) of each validation and test file (a MIDI folder: of its files, in
+    order) the data settings name: a resume checks them as it checks the training data's
+    fingerprint. Standard input and missing paths have none (a missing one fails where it is read)."""
+    digests = {}
+    for key in HELD_OUT_KEYS:
+        value = data.get(key)
+        if not isinstance(value, str) or not value or value == "-" or not Path(value).exists():
+            continue
+        path = Path(value)
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        digest = hashlib.sha256()
+        for file in files:
+            digest.update(str(file.relative_to(path) if path.is_dir() else "").encode() + b"\0")
+            with open(file, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+        digests[key] = digest.hexdigest()[:16]
+    return digests
 
 
 def _check_not_behind(run: RunDir, task, training: TrainingConfig, overrides: dict) -> None:
