@@ -362,6 +362,10 @@ def test_standard_input_is_named_stdin_in_run_names_and_results(tmp_path, capsys
     (["--bpe-vocab", "100"], r"--bpe-vocab sizes the vocabulary of --level bpe, not char"),
     (["--batching", "stream", "--line-breaks", "token", "--bptt", "10"], None),
     (["--optimizer", "sgd", "--momentum", "0.9"], None),
+    (["--locked-dropout", "--dropout", "0"], r"--locked-dropout shares the masks of --dropout and --input-dropout, and both are 0"),
+    (["--locked-dropout", "--dropout", "0.2"], None),
+    (["--valid", "{valid}", "--split", "0.2", "0.2"], r"--split splits DATA only when neither --valid nor --test is given"),
+    (["--split", "0.2", "0.2", "--split-seed", "3"], None),
 ])  # fmt: skip
 def test_a_setting_that_would_do_nothing_is_refused_not_recorded(tmp_path, capsys, options, message):
     """Options given for another mode (--bptt without stream batching, --momentum with Adam, ...)
@@ -370,6 +374,8 @@ def test_a_setting_that_would_do_nothing_is_refused_not_recorded(tmp_path, capsy
     names = tmp_path / "names.txt"
     names.write_text("anna\nbob\ncarla\n" * 20)
     run = tmp_path / "run"
+    (tmp_path / "valid.txt").write_text("dave\nemma\n")
+    options = [str(tmp_path / "valid.txt") if option == "{valid}" else option for option in options]
     code, _, err = rnnkit("train", "lm", names, "--run", run, "--max-steps", "2", *options, *SMALL_MODEL, capsys=capsys)
     if message is None:
         assert code == 0, err

@@ -10,14 +10,19 @@ from ..settings import nonnegative_int, positive_int, probability, setting
 from .spec import check_training_files, EMBEDDING_REGULARISERS, LM_REGULARISERS, RECURRENT_REGULARISERS, TaskSpec
 
 
+def split_applies(data) -> str | None:
+    """``--split`` and ``--split-seed`` shape nothing when a validation or test file is given."""
+    return None if not (data.valid or data.test) else "splits DATA only when neither --valid nor --test is given"
+
+
 @dataclass
 class LMDataConfig:
     train: list[str] = setting(default_factory=list, help="training text file(s), or a prepared corpus (rnnkit prepare)")
-    valid: str | None = setting(None, help="validation text file (none: split off the training data)")
-    test: str | None = setting(None, help="test text file (none: split off the training data)")
+    valid: str | None = setting(None, help="validation text file (with neither --valid nor --test, both are split off DATA; with one, there is no other)")
+    test: str | None = setting(None, help="test text file (with neither --valid nor --test, both are split off DATA; with one, there is no other)")
     split: tuple[float, float] = setting((0.05, 0.05), type=probability, nargs=2, metavar=("VALID", "TEST"),
-                                         help="fractions split off DATA when no --valid/--test")
-    split_seed: int = setting(0, type=nonnegative_int, help="seed of that split")
+                                         help="fractions split off DATA when no --valid/--test", applies=split_applies)
+    split_seed: int = setting(0, type=nonnegative_int, help="seed of that split", applies=split_applies)
     level: str = setting("char", choices=("char", "word", "whitespace", "bpe"),
                          help="tokens: characters, words (punctuation split off), white-space separated, or BPE subwords")
     lowercase: bool = setting(False, help="lowercase the text", off_help="keep the case")
