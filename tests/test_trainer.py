@@ -370,3 +370,10 @@ def test_schedule_by_time_is_refused_without_a_time_limit_or_a_schedule_it_shape
         fit(tmp_path / "a", schedule="cosine", schedule_by_time=True)
     with pytest.raises(UsageError, match="not constant"):
         TrainingConfig(schedule="constant", schedule_by_time=True, time_limit=10).check()
+
+
+def test_no_progress_bar_frames_in_a_pipe_or_a_log_file(tmp_path, capfd):
+    """The bar was drawn whatever stderr was: ``rnnkit train ... 2>&1 | cat`` and log files filled
+    with carriage-return frames mixed into the evaluation lines."""
+    fit(tmp_path / "run", epochs=1, progress=True)
+    assert "\r" not in capfd.readouterr().err  # pytest's stderr is no terminal

@@ -658,7 +658,8 @@ class Trainer:
             from tqdm.auto import tqdm
         except ImportError:
             return None
-        return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, file=sys.stderr)
+        # disable=None: a bar on a terminal only; a pipe or a log file would get a frame per update
+        return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, file=sys.stderr, disable=None)
 
     def _tensorboard(self, purge_after: int | None = None):
         """A TensorBoard writer; on resume, events logged after the checkpoint's step are purged
