@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -181,3 +182,27 @@ def test_weights_of_another_size_are_one_line_naming_the_tensor(tmp_path):
     save_model(torch.nn.Linear(12, 5), str(tmp_path / "best.safetensors"))
     with pytest.raises(CheckpointError, match=r"best.safetensors: weight has shape \[5, 12\] but the run's config.json gives \[5, 8\]: "):
         load_weights_file(tmp_path / "best.safetensors", torch.nn.Linear(8, 5))
+
+
+def test_an_unwritable_folder_is_named_as_the_users_file_and_said_before_any_work(tmp_path, monkeypatch):
+    """``gradients``, ``inspect``, ``export`` and ``compose`` into a read-only folder trained or ran
+    everything, then failed naming a hidden temporary (``.gradient_flow.png.3882-980smy41.tmp``)."""
+    import argparse
+    import errno
+    import os
+    import tempfile
+
+    from rnnkit.cli._options import output_file
+    from rnnkit.files import atomic_write, atomic_write_all
+
+    def read_only(*args, dir=None, prefix="", suffix="", **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), os.path.join(dir, prefix + "abcd" + suffix))
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    for write in (lambda: atomic_write(tmp_path / "plot.png", b"png"), lambda: atomic_write_all({tmp_path / "m.onnx": b"graph"})):
+        with pytest.raises(OSError) as raised:
+            write()
+        assert raised.value.filename in (str(tmp_path / "plot.png"), str(tmp_path / "m.onnx")) and ".tmp" not in str(raised.value)
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != tmp_path)
+    with pytest.raises(argparse.ArgumentTypeError, match=rf"cannot write in {tmp_path}"):
+        output_file(str(tmp_path / "new" / "plot.png"))

@@ -94,8 +94,11 @@ def atomic_write(path: Path, data: bytes | Callable[[Path], None]) -> None:
     """``path`` replaced as a unit by ``data``: bytes (flushed to disk), or a function that writes
     the new file at the path it is given (``safetensors``' ``save_model``). Readers see the old file
     or the new one, never half of one; a failed write leaves no temporary file behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = temporary_beside(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = temporary_beside(path)
+    except OSError as error:  # a read-only folder: named as the file the user asked for, not a temporary
+        raise OSError(error.errno, error.strerror, str(path)) from None
     try:
         if callable(data):
             os.close(fd)
@@ -103,6 +106,11 @@ def atomic_write(path: Path, data: bytes | Callable[[Path], None]) -> None:
         else:
             _write_to(fd, data)
         os.replace(tmp, path)
+    except OSError as error:
+        Path(tmp).unlink(missing_ok=True)
+        if error.filename == tmp:  # a full disk while writing the temporary: the user's file is what failed
+            raise OSError(error.errno, error.strerror, str(path)) from None
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -130,14 +138,20 @@ def atomic_write_all(contents: dict[Path, bytes]) -> None:
     temporaries = []
     try:
         for path, data in contents.items():
-            fd, tmp = temporary_beside(path)
+            try:
+                fd, tmp = temporary_beside(path)
+            except OSError as error:  # a read-only folder: named as the file the user asked for
+                raise OSError(error.errno, error.strerror, str(path)) from None
             temporaries.append((tmp, path))
             _write_to(fd, data)
         for tmp, path in temporaries:
             os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         for tmp, _ in temporaries:
             Path(tmp).unlink(missing_ok=True)
+        shown = dict(temporaries).get(getattr(error, "filename", None))
+        if isinstance(error, OSError) and shown is not None:  # a full disk while writing a temporary
+            raise OSError(error.errno, error.strerror, str(shown)) from None
         raise
 
 

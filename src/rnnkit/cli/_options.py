@@ -24,10 +24,14 @@ def output_file(text: str) -> str:
     path = Path(text)
     if not text or path.is_dir():
         raise argparse.ArgumentTypeError(f"expected a file name, got {text!r}" + (" (a folder)" if text else ""))
+    import os
+
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
                 raise argparse.ArgumentTypeError(f"{text}: {parent} is a file, not a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):  # a read-only folder or mount: said before the work, not after
+                raise argparse.ArgumentTypeError(f"{text}: cannot write in {parent} (read-only, or not yours)")
             break
     return text
 
