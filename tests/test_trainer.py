@@ -365,6 +365,44 @@ def test_a_resume_whose_time_limit_is_spent_is_refused_not_one_more_step(tmp_pat
     assert fit(tmp_path, resume=True, task=Clocked(now), epochs=10, time_limit=14)["steps"] == 14
 
 
+class ClockedInterruptedEvaluation(Clocked):
+    """``Clocked``, with Ctrl-C in the middle of the ``interrupt_at``-th validation, once."""
+
+    def __init__(self, now: list[float], interrupt_at: int):
+        super().__init__(now)
+        self.evaluations, self.interrupt_at = 0, interrupt_at
+
+    def evaluate(self, model, split, device):
+        self.evaluations += 1 if split == "valid" else 0
+        if split == "valid" and self.evaluations == self.interrupt_at:
+            raise KeyboardInterrupt
+        return super().evaluate(model, split, device)
+
+
+def test_a_resume_finishes_the_time_limits_validation_an_interrupt_cut_short_and_trains_no_step(tmp_path, monkeypatch):
+    """Ctrl-C during the validation at the time limit: the resume with the same --time-limit was
+    refused as spent, and no other limit could end the run as the uninterrupted one ended."""
+    now = [0.0]
+    monkeypatch.setattr("rnnkit.training.trainer.time.perf_counter", lambda: now[0])
+    fit(tmp_path / "whole", task=Clocked(now), epochs=10, time_limit=12)
+    with pytest.raises(KeyboardInterrupt):
+        fit(tmp_path / "parts", task=ClockedInterruptedEvaluation(now, interrupt_at=6), epochs=10, time_limit=12)  # at step 12
+    summary = fit(tmp_path / "parts", resume=True, task=Clocked(now), epochs=10, time_limit=12)
+    assert summary["steps"] == 12 and metric_keys(tmp_path / "whole") == metric_keys(tmp_path / "parts")
+    whole = strict_json(tmp_path / "whole" / "summary.json")
+    assert summary["best_valid_criterion"] == whole["best_valid_criterion"]
+    a, b = load_file(tmp_path / "whole" / "last.safetensors"), load_file(tmp_path / "parts" / "last.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_resume_whose_stop_at_step_is_reached_is_refused_not_one_more_step(tmp_path):
+    fit(tmp_path, epochs=3, stop_at_step=5)
+    for stop in (5, 3):
+        with pytest.raises(UsageError, match="at step 5 already; --stop-at-step .* stops at or before it"):
+            fit(tmp_path, resume=True, epochs=3, stop_at_step=stop)
+    assert fit(tmp_path, resume=True, epochs=3, stop_at_step=6)["steps"] == 6
+
+
 def test_schedule_by_time_is_refused_without_a_time_limit_or_a_schedule_it_shapes(tmp_path):
     with pytest.raises(UsageError, match="needs --time-limit"):
         fit(tmp_path / "a", schedule="cosine", schedule_by_time=True)

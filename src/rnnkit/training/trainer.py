@@ -204,13 +204,21 @@ class Trainer:
         stop_reason = None
         budget_spent = False  # a time limit ends the training as planned: validated and tested, unlike other stops
         self._bar = self._progress(total, s["step"])
-        if restored and not s["finished"] and c.time_limit is not None and s["elapsed"] >= c.time_limit:  # else one more step, and a test
+        # a resume whose limit is spent trains no step (it did one more, then tested again): it only
+        # finishes what an interrupt cut short (the time limit's validation and test), else is refused
+        spent = bool(restored) and not s["finished"] and c.time_limit is not None and s["elapsed"] >= c.time_limit
+        if spent and self._tested_at(s["step"]):
             raise UsageError(f"{self.run.path}: the run has trained {s['elapsed']:.0f} s already, --time-limit {c.time_limit:g} is spent: "
                              "give a larger --time-limit to continue it")  # fmt: skip
+        if restored and not s["finished"] and c.stop_at_step is not None and s["step"] >= c.stop_at_step:
+            raise UsageError(f"{self.run.path}: the run is at step {s['step']:,} already; --stop-at-step {c.stop_at_step} stops at or before it: "
+                             "give a larger one to continue it")  # fmt: skip
         try:
             if restored and self._evaluation_due(s):  # the evaluation an interrupt cut short
                 self._evaluate_and_checkpoint(s, optimizer, schedule, writer)
-            while s["step"] < total and not s["finished"]:
+            if spent:
+                stop_reason, budget_spent = f"time limit of {c.time_limit:g} s reached at step {s['step']}", True
+            while not spent and s["step"] < total and not s["finished"]:
                 if c.gradual_unfreezing:  # every epoch, resumed mid-epoch too: requires_grad is not checkpointed
                     unfreeze_top(model, s["epoch"] + 1)
                 if s["batch"] == 0:
@@ -303,8 +311,6 @@ class Trainer:
             return None
         else:
             self.checkpoints.check_views(checkpoint)
-            if self.shard.main:
-                self.checkpoints.publish(checkpoint)  # the top files are the checkpoint resumed from (one set aside: not its)
         saved = load_state(checkpoint.file(STATE))
         load_weights_file(checkpoint.file("last.safetensors"), model)
         if self.averaged is not None:
@@ -346,6 +352,14 @@ class Trainer:
         self._best_source, self._checkpointed_at = (checkpoint if not legacy else None), s["step"]
         self.say(f"resuming at step {s['step']} (epoch {s['epoch'] + 1}, batch {s['batch']}) from {checkpoint.path.relative_to(self.run.path) if not legacy else STATE}")
         return "restored"
+
+    def _tested_at(self, step: int) -> bool:
+        """Whether summary.json holds the test of the run at ``step`` (a run the time limit stopped)."""
+        try:
+            summary = self.run.read_json("summary.json")
+        except (OSError, ValueError):
+            return False
+        return summary.get("steps") == step and (any(key.startswith("test_") for key in summary) or not self.task.has_split("test"))
 
     def _already_summarized(self, s) -> bool:
         """A finished run whose summary is written: nothing left to do."""
