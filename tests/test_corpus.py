@@ -540,3 +540,28 @@ def test_a_validation_file_that_is_also_a_training_file_is_said(tmp_path, capsys
     path = write(tmp_path / "n.txt", "\n".join(["anna", "bob"] * 30) + "\n")
     prepare_corpus(LMDataConfig(train=[path], valid=path), cache=False)
     assert "is also a training file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("change", ["vocab", "id", "offsets"])
+def test_a_prepared_corpus_changed_inside_is_one_line_not_a_traceback(tmp_path, change):
+    """A vocab.json cut short, an id past the vocabulary, offsets out of order: IndexError and
+    ValueError tracebacks from inside the model or the batches."""
+    names = ["anna", "bob", "carla", "dave", "emma", "fred", "gina", "hank", "ida", "jon"] * 20
+    directory = tmp_path / "prepared"
+    corpus = prepare_corpus(LMDataConfig(train=[write(tmp_path / "n.txt", "\n".join(names) + "\n")], level="char", split=(0.1, 0.1)), out=directory)
+    dtype = np.dtype(corpus.meta["dtype"])
+    if change == "vocab":
+        vocab = json.loads((directory / "vocab.json").read_text())
+        (directory / "vocab.json").write_text(json.dumps({"tokens": vocab["tokens"][:5]}))
+    elif change == "id":
+        ids = np.fromfile(directory / "train.ids", dtype)
+        ids[5] = len(corpus.vocab) + 7
+        ids.tofile(directory / "train.ids")
+    else:
+        offsets = np.fromfile(directory / "train.offsets", "<i8")
+        offsets[3], offsets[4] = offsets[4], offsets[3]
+        offsets.tofile(directory / "train.offsets")
+    with pytest.raises(DataError, match="not a consistent prepared corpus"):
+        task, _ = LanguageModelTask.prepare(LMDataConfig(train=[str(directory)]))
+        for split in task.splits.values():
+            split.ids[0 : split.num_tokens]

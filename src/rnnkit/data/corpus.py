@@ -170,9 +170,10 @@ class TokenFile:
     a 10 GB corpus would otherwise map all of it into the process. ``tokens_read`` counts what
     this process read (tests check that each rank reads only its share)."""
 
-    def __init__(self, path: str | Path, dtype):
+    def __init__(self, path: str | Path, dtype, vocab_size: int | None = None):
         self.path = Path(path)
         self.dtype = np.dtype(dtype).newbyteorder("<")
+        self.vocab_size = vocab_size  # ids at or above it: a file changed after it was prepared (checked as read)
         self.tokens_read = 0
         self._open()
 
@@ -204,16 +205,20 @@ class TokenFile:
             return np.zeros(0, self.dtype)
         data = os.pread(self._fd, count * size, start * size)
         self.tokens_read += count
-        return np.frombuffer(data, self.dtype)
+        ids = np.frombuffer(data, self.dtype)
+        if self.vocab_size is not None and len(ids) and int(ids.max()) >= self.vocab_size:  # one pass over what is read anyway
+            raise DataError(f"{self.path.parent}: not a consistent prepared corpus ({self.path.name} holds id {int(ids.max())}, "
+                            f"the vocabulary has {self.vocab_size}): prepare it again")  # fmt: skip
+        return ids
 
 
 class CorpusSplit:
     """One split of a prepared corpus: ``ids`` (a TokenFile) and ``offsets`` (lines + 1,) int64.
     ``len()`` is the number of lines (sentences)."""
 
-    def __init__(self, directory: Path, name: str, dtype, owner=None):
+    def __init__(self, directory: Path, name: str, dtype, owner=None, vocab_size: int | None = None):
         self.name = name
-        self.ids = TokenFile(directory / f"{name}.ids", dtype)
+        self.ids = TokenFile(directory / f"{name}.ids", dtype, vocab_size)
         self.offsets = np.memmap(directory / f"{name}.offsets", np.int64, mode="r")  # (lines + 1,)
         self._owner = owner  # keeps a temporary store alive while a split is in use
 
@@ -686,12 +691,16 @@ class Corpus:
                 raise DataError(f"{directory}: a prepared corpus of format {meta.get('format')}; this rnnkit reads format {FORMAT}: prepare it again")
             vocab = Vocabulary(json.loads((directory / "vocab.json").read_text(encoding="utf-8"))["tokens"])
             tokenizer = make_tokenizer(json.loads((directory / "tokenizer.json").read_text(encoding="utf-8")))
-            splits = {name: CorpusSplit(directory, name, meta["dtype"], owner) for name in SPLITS if name in meta["lines"]}
+            splits = {name: CorpusSplit(directory, name, meta["dtype"], owner, len(vocab)) for name in SPLITS if name in meta["lines"]}
             for name, split in splits.items():  # a file cut short (a full disk, a partial copy) would train on less, silently
                 lines, tokens = meta["lines"][name], meta["tokens"][name]
                 if len(split) != lines or split.num_tokens != tokens or int(split.offsets[-1]) != tokens:
                     raise DataError(f"{directory}: not a complete prepared corpus ({name}.ids and {name}.offsets hold {split.num_tokens:,} tokens "
                                     f"in {len(split):,} lines; meta.json says {tokens:,} in {lines:,}): prepare it again")  # fmt: skip
+                if int(split.offsets[0]) != 0 or (np.diff(split.offsets) < 1).any():  # every line holds its terminator at least
+                    raise DataError(f"{directory}: not a consistent prepared corpus ({name}.offsets does not rise line by line): prepare it again")
+            if meta.get("vocab_size", len(vocab)) != len(vocab):
+                raise DataError(f"{directory}: not a consistent prepared corpus (vocab.json holds {len(vocab):,} tokens, meta.json says {meta['vocab_size']:,}): prepare it again")
             seen = SeenLines.open(directory / "seen.u64")
         except (OSError, KeyError, ValueError) as error:
             if isinstance(error, DataError):
@@ -1014,6 +1023,7 @@ def _build(data, sources: list[dict], directory: Path, progress: bool | None = N
         "dtype": dtype.str,
         "lines": record["lines"],
         "tokens": {name: totals[name] for name in record["lines"]},
+        "vocab_size": len(vocab),  # checked against vocab.json when opened
         "record": record,
     }
     (directory / "vocab.json").write_text(json.dumps({"tokens": vocab.tokens}, ensure_ascii=False), encoding="utf-8")
