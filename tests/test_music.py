@@ -237,3 +237,20 @@ def test_a_pitch_bend_is_no_second_note(tmp_path):
     midi.instruments.append(instrument)
     midi.write(str(tmp_path / "bend.mid"))
     assert read_midi(tmp_path / "bend.mid") == [[60]] * 8
+
+
+def test_compose_writes_and_primes_at_the_runs_step(tmp_path):
+    """A run trained on MIDI at --step-seconds 0.25 composed at 0.5 s a step: half its speed, and its
+    prime read at 0.5 s lost every other note."""
+    pretty_midi = pytest.importorskip("pretty_midi")
+    from rnnkit.data.music import write_midi
+
+    folder = tmp_path / "midi"
+    folder.mkdir()
+    for i in range(4):
+        write_midi(SONG[:-2] * 3, folder / f"s{i}.mid", step_seconds=0.25)
+    run = tmp_path / "run"
+    assert main(["train", "music", str(folder), "--step-seconds", "0.25", "--split", "0.25", "0.25", "--hidden-size", "8", "--max-steps", "2", "--no-progress", "--run", str(run)]) == 0
+    out = tmp_path / "c.mid"
+    assert main(["compose", str(run), "--length", "20", "--prime", str(folder / "s0.mid"), "--prime-steps", "6", "--out", str(out), "--seed", "0"]) == 0
+    assert pretty_midi.PrettyMIDI(str(out)).get_end_time() == pytest.approx(20 * 0.25, abs=0.26)

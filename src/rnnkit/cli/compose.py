@@ -28,7 +28,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--prime-steps", type=positive_int, help=f"steps of the --prime file to use (default {PRIME_STEPS})")
     hidden_alias(parser, "--primer", "prime")  # the former names; --prime as in rnnkit sample
     hidden_alias(parser, "--primer-steps", "prime_steps", type=positive_int)
-    parser.add_argument("--step-seconds", type=positive_float, default=0.5, help="seconds per time step in the MIDI file (default 0.5: 120 bpm quarters)")
+    parser.add_argument("--step-seconds", type=positive_float, default=None,
+                        help="seconds per time step in the MIDI file and of --prime (default: the run's, as it read MIDI in training; 0.5, 120 bpm quarters, for JSON pieces)")
     parser.add_argument("--program", type=midi_program, default=0, help="General MIDI instrument, 0-127 (default 0: piano)")
     add_plot(parser, "the piano roll (with --num N: one per piece, numbered as --out)", old="--png")
     parser.add_argument("--wav", type=output_file, help="also render audio here (fluidsynth when installed, otherwise sine waves)")
@@ -43,6 +44,8 @@ def run(args) -> int:
         raise UsageError("--prime-steps is how much of the --prime file to play; give --prime MIDI, or leave --prime-steps out")
     prime_steps = PRIME_STEPS if args.prime_steps is None else args.prime_steps
     task, model, _, device = open_verb_run(args)
+    if args.step_seconds is None:  # the step the run's MIDI was read at: a prime read at another plays at another speed
+        args.step_seconds = task.data.step_seconds
     primer = None
     if args.prime:
         steps = read_midi(args.prime, args.step_seconds)

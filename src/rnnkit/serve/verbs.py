@@ -164,16 +164,17 @@ def _compose(served: Served, requests: list[schemas.ComposeRequest]) -> list:
     out = []
     for r in requests:
         pieces = served.task.compose(served.model, r.steps, num=r.num, temperature=r.temperature, seed=r.seed, device=served.device)
+        step_seconds = r.step_seconds if r.step_seconds is not None else served.task.data.step_seconds  # as the run read MIDI
         rendered = []
         with tempfile.TemporaryDirectory() as tmp:
             for i, piece in enumerate(pieces):
                 midi, png = Path(tmp) / f"{i}.mid", Path(tmp) / f"{i}.png"
-                write_midi(piece, midi, step_seconds=r.step_seconds, program=r.program)
+                write_midi(piece, midi, step_seconds=step_seconds, program=r.program)
                 item = {"steps": piece, "num_steps": len(piece), "notes": sum(len(s) for s in piece), "midi_base64": base64.b64encode(midi.read_bytes()).decode()}
                 if r.png and plot_piano_roll(piece, png, f"{len(piece)} steps"):
                     item["png_base64"] = base64.b64encode(png.read_bytes()).decode()
                 rendered.append(item)
-        out.append({"pieces": rendered, "step_seconds": r.step_seconds})
+        out.append({"pieces": rendered, "step_seconds": step_seconds})
     return out
 
 
