@@ -78,7 +78,7 @@ def test_training_and_inference_are_measured_apart(monkeypatch):
     assert [training for _, training, _ in calls] == [True, False]
 
 
-@pytest.mark.parametrize("content", ["{not json", "[1, 2]", '{"format": 1, "machines": []}', '{"format": 0}', ""])
+@pytest.mark.parametrize("content", ["{not json", "[1, 2]", '{"format": 1, "machines": []}', '{"format": 0}', "", "[" * 100000 + "]" * 100000])
 def test_a_corrupt_or_foreign_cache_file_is_rebuilt(monkeypatch, content):
     path = autotune.cache_file()
     path.parent.mkdir(parents=True)

@@ -220,7 +220,7 @@ def _stored() -> dict[str, dict]:
         data = json.loads(cache_file().read_text())
         entries = data["machines"][machine_signature()] if data.get("format") == FORMAT else {}
         return entries if isinstance(entries, dict) else {}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):  # RecursionError: nesting json cannot read
         return {}
 
 
@@ -232,7 +232,7 @@ def _store(key: str, name: str, times: dict[str, float]) -> None:
             data = json.loads(path.read_text())
             if data.get("format") != FORMAT or not isinstance(data.get("machines"), dict):
                 raise ValueError("another format")
-        except (OSError, ValueError, AttributeError):
+        except (OSError, ValueError, AttributeError, RecursionError):
             data = {"format": FORMAT, "machines": {}}
         entries = data["machines"].get(machine_signature())
         if not isinstance(entries, dict):
