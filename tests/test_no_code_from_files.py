@@ -140,7 +140,7 @@ def tiny_run(tmp_path: Path) -> Path:
 
 def test_a_crafted_training_state_cannot_run_code_on_resume(tmp_path, monkeypatch):
     from rnnkit.runs import open_run, resume
-    from rnnkit.training.checkpoint import CheckpointError
+    from rnnkit.training.checkpoint import CheckpointError, load_state
 
     monkeypatch.setenv("RNNKIT_TEST_NO_FSYNC", "1")
     run = tiny_run(tmp_path)
@@ -153,3 +153,6 @@ def test_a_crafted_training_state_cannot_run_code_on_resume(tmp_path, monkeypatc
             resume(run, {"epochs": 2, "progress": False})
     assert not marker.exists()
     assert "weights_only" not in str(refused.value) and not [w for w in caught if "pickle" in str(w.message)]  # one line, no advice to unsafe loading
+    (run / "training_state.pt").write_bytes(b"garbage")  # a damaged file is no crafted one
+    with pytest.raises(CheckpointError, match=r"not a training state rnnkit can load safely \(damaged"):
+        load_state(run / "training_state.pt")

@@ -275,9 +275,11 @@ def load_state(path: Path) -> dict:
         with warnings.catch_warnings():  # torch warns of the pickle protocol of files it then refuses
             warnings.simplefilter("ignore")
             return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:  # torch's message would advise weights_only=False: the one thing never to do here
-        raise CheckpointError(f"{path}: holds Python objects besides tensors and plain values, which rnnkit never writes "
-                              "and never loads (a crafted or foreign file)") from None  # fmt: skip
+    except pickle.UnpicklingError as error:  # torch's message would advise weights_only=False: the one thing never to do here
+        if "unsupported global" in str(error).lower():  # a pickle naming other classes: what weights_only exists to refuse
+            raise CheckpointError(f"{path}: holds Python objects besides tensors and plain values, which rnnkit never writes "
+                                  "and never loads (a crafted or foreign file)") from None  # fmt: skip
+        raise CheckpointError(f"{path}: not a training state rnnkit can load safely (damaged: it is no pickle of tensors and plain values)") from None
     except Exception as error:  # noqa: BLE001 (any failure to load is the file's fault)
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CheckpointError(f"{path}: not a training state rnnkit can load safely ({first[:200]})") from None
