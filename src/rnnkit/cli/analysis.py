@@ -89,6 +89,8 @@ def run_gradients(args) -> int:
     lines = [line for line in text_lines(args) if line.strip()] if args.text or args.file else first_names()
     if not lines:  # the text counted without its blank lines would say "0 characters" of a file full of them
         raise UsageError("the text has only blank lines; give text to train the cells on")
+    if args.length < 2:  # a flow over one step has no rate to fit, and its table would read g(0) / g(0)
+        raise UsageError(f"--length {args.length}: the gradient flows over at least 2 steps; give 2 or more")
     results = compare_cells(lines, args.cells, args.length, 32, args.train_steps, args.hidden_size, args.explode_scale, seed=args.seed)
     curves = {f"{cell} (trained)": results["trained"][cell] for cell in args.cells}
     curves.update({f"{cell} (initial)": results["init"][cell] for cell in args.cells})
