@@ -469,3 +469,11 @@ def test_a_picture_is_asked_for_by_a_png_name(runs, capsys, tmp_path):
         with pytest.raises(SystemExit):
             main([str(a) for a in args])
         assert "a picture is written as PNG; give a name ending in .png" in capsys.readouterr().err
+
+
+def test_greedy_sampling_refuses_what_would_shape_a_draw(runs, capsys):
+    """``sample --greedy --temperature 3 --top-k 5`` printed ten identical lines, ignoring all three."""
+    code, _, err = rnnkit(capsys, "sample", runs["lm"], "--greedy", "--top-k", "5", "--temperature", "3")
+    assert code == 2 and "--greedy takes the likeliest token at every step, so --temperature, --top-k would do nothing" in err
+    code, out, err = rnnkit(capsys, "sample", runs["lm"], "--greedy", "--max-length", "5")
+    assert code == 0 and len(out.splitlines()) == 1, err  # one sample: every other would be the same

@@ -7,14 +7,15 @@ unless --allow-unk (its logit is masked: the same as rejecting it and drawing ag
 
 from __future__ import annotations
 
+from ..errors import UsageError
 from ._options import nonnegative_int, positive_float, positive_int, seed, top_p_float
 from ._run_options import open_verb_run, run_parser
 
 
 def add_parser(subparsers) -> None:
     parser = run_parser(subparsers, "sample", ["lm"], description=__doc__)
-    parser.add_argument("-n", "--num", type=positive_int, default=10, help="number of samples (default 10)")
-    parser.add_argument("--temperature", type=positive_float, default=1.0, help="below 1: safer, above 1: wilder (default 1)")
+    parser.add_argument("-n", "--num", type=positive_int, help="number of samples (default 10; 1 with --greedy, whose samples are all alike)")
+    parser.add_argument("--temperature", type=positive_float, help="below 1: safer, above 1: wilder (default 1)")
     parser.add_argument("--top-k", type=nonnegative_int, help="draw among the k most likely tokens only (0: all)")
     parser.add_argument("--top-p", type=top_p_float, help="draw among the most likely tokens holding probability p, in (0, 1]")
     parser.add_argument("--greedy", action="store_true", help="always take the most likely token")
@@ -28,12 +29,18 @@ def run(args) -> int:
     from ..decoding import SamplingOptions
     from ._inputs import describe_tokens, unknown_tokens, warn
 
+    if args.greedy:  # one token each step, the likeliest: what shapes a draw changes nothing
+        drawn = [option for option, value in (("--temperature", args.temperature), ("--top-k", args.top_k), ("--top-p", args.top_p), ("--seed", args.seed)) if value is not None]
+        if drawn or (args.num or 1) > 1:
+            given = ", ".join(drawn + ([f"--num {args.num}"] if (args.num or 1) > 1 else []))
+            raise UsageError(f"--greedy takes the likeliest token at every step, so {given} would do nothing (every sample alike); leave {'it' if given.count('--') == 1 else 'them'} out")
+    num = args.num or (1 if args.greedy else 10)
     task, model, _, device = open_verb_run(args)
-    options = SamplingOptions(args.temperature, args.top_k, args.top_p, args.greedy, args.max_length, args.allow_unk).check()
+    options = SamplingOptions(1.0 if args.temperature is None else args.temperature, args.top_k, args.top_p, args.greedy, args.max_length, args.allow_unk).check()
     if args.prime:
         unseen = unknown_tokens(task.prime_tokens(args.prime), task.vocab)
         if unseen:  # once, before the samples: the model reads them as <UNK>, the output shows them as typed
             warn("sample", f"--prime: not in the vocabulary, read as <UNK>: {describe_tokens(unseen)}")
-    for text, seen in task.generate(model, args.num, options, seed=args.seed, prime=args.prime, device=device):
+    for text, seen in task.generate(model, num, options, seed=args.seed, prime=args.prime, device=device):
         print(f"{text}\t({'seen in training data' if seen else 'novel'})")
     return 0
