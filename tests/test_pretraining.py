@@ -69,14 +69,14 @@ import torch  # noqa: E402
 LM_CONFIG = dict(kind="lm", vocab_size=7, cell="gru", embedding_size=6, hidden_size=5, num_layers=2)
 
 
-def language_model_run(path, reverse: bool, seed: int, num_layers: int = 2):
+def language_model_run(path, reverse: bool, seed: int, num_layers: int = 2, level: str = "whitespace"):
     """A language-model run directory as rnnkit train lm leaves it (config, vocabulary, best weights)."""
     torch.manual_seed(seed)
     config = {**LM_CONFIG, "num_layers": num_layers}
     model = build_model("lm", {k: v for k, v in config.items() if k != "kind"})
     run = RunDir(path)
     run.path.mkdir(parents=True)
-    run.write_json("config.json", {"task": "lm", "data": {"reverse": reverse}, "model": config})
+    run.write_json("config.json", {"task": "lm", "data": {"reverse": reverse, "level": level}, "model": config})
     run.write_json("vocab.json", {"tokens": ["<PAD>", "<UNK>", "<EOS>", "good", "Bad", "film", "plot"]})
     run.save_weights("best", model)
     return model
@@ -127,6 +127,9 @@ def test_init_from_refuses_incompatible_settings_and_runs(tmp_path):
         ClassificationTask.prepare(ClassificationDataConfig(train=[data], init_from=f"{tmp_path / 'fwd'},{tmp_path / 'bwd'}"))
     with pytest.raises(UsageError, match="not an rnnkit run directory"):
         ClassificationTask.prepare(ClassificationDataConfig(train=[data], init_from=str(tmp_path / "none")))
+    language_model_run(tmp_path / "chars", False, 0, level="char")  # train lm's default level, a classifier's whitespace
+    with pytest.raises(UsageError, match="a language model of --level char, and this classifier reads --level whitespace"):
+        ClassificationTask.prepare(ClassificationDataConfig(train=[data], init_from=str(tmp_path / "chars")))
 
 
 def classifier(num_layers: int = 2):

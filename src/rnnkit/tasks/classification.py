@@ -135,7 +135,7 @@ class ClassificationTask(ClassificationSpec, TaskBase):
             print(task.word_vectors.describe(len(SPECIALS)), file=sys.stderr, flush=True)
             record["word_vectors"] = task.word_vectors.record(len(SPECIALS))
         if data.init_from:
-            task.pretrained = PretrainedEncoder.read(data.init_from, vocab.tokens)
+            task.pretrained = PretrainedEncoder.read(data.init_from, vocab.tokens, tokenizer.kind)
             print(task.pretrained.describe(), file=sys.stderr, flush=True)
             record["init_from"] = task.pretrained.record()
         record |= record_lm_features(task.lm_features, data)

@@ -45,12 +45,19 @@ class PretrainedEncoder:
     embedding: WordVectors  # the forward model's rows for the classifier's words
 
     @classmethod
-    def read(cls, spec: str, vocabulary: list[str]) -> "PretrainedEncoder":
-        """The runs of ``spec`` ("FWD" or "FWD,BWD") for a classifier whose words are ``vocabulary``."""
+    def read(cls, spec: str, vocabulary: list[str], level: str | None = None) -> "PretrainedEncoder":
+        """The runs of ``spec`` ("FWD" or "FWD,BWD") for a classifier whose words are ``vocabulary``,
+        cut at ``level`` (its tokenizer's kind): a model of another level is a ``UsageError`` (its
+        recurrent layers learned characters, say, and would read words)."""
         runs = [part.strip() for part in spec.split(",") if part.strip()]
         if not 1 <= len(runs) <= 2:
             raise UsageError(f"--init-from {spec}: give one language-model run, or a forward and a reversed one (FWD,BWD)")
         models = [_language_model(path) for path in runs]
+        for path, (config, _, _) in zip(runs, models):
+            theirs = config["data"].get("level")  # every run records it
+            if level is not None and theirs is not None and theirs != level:
+                raise UsageError(f"--init-from {path}: a language model of --level {theirs}, and this classifier reads --level {level}: "
+                                 f"its layers would read other tokens than they learned; train the language model with --level {level}")  # fmt: skip
         for path, (config, _, _), reverse in zip(runs, models, (False, True)):
             if bool(config["data"].get("reverse")) != reverse:
                 wanted = "a reversed (--reverse) model" if reverse else "a forward model"
