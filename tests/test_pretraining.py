@@ -4,6 +4,7 @@ with ULMFiT's fine-tuning options."""
 
 from __future__ import annotations
 
+import csv
 import json
 
 import numpy as np
@@ -186,5 +187,10 @@ def test_init_from_and_gradual_unfreezing_from_the_command_line(tmp_path, capsys
     RunDir(run).load_weights("last", trained)
     for name, value in forward.recurrent.state_dict().items():  # frozen through epoch 1
         assert torch.equal(trained.recurrent.state_dict()[name], value), name
+    # metrics.csv's lr is the top layers' (the rate given), not the embedding group's lr / 2.6^depth
+    steady = tmp_path / "steady"
+    assert main(["train", "classifier", reviews(tmp_path), "--init-from", str(tmp_path / "fwd"), "--discriminative-lr", "2.6", "--lr", "0.002",
+                 "--schedule", "constant", "--max-steps", "2", "--log-every", "1", "--no-progress", "--run", str(steady)]) == 0  # fmt: skip
+    assert {row["lr"] for row in csv.DictReader(open(steady / "metrics.csv")) if row["split"] == "train"} == {"0.002"}
     code = main(["train", "classifier", reviews(tmp_path), "--init-from", str(tmp_path / "fwd"), "--num-layers", "3", "--run", str(tmp_path / "bad")])
     assert code == 2 and "--num-layers 3: the encoder comes from" in capsys.readouterr().err and not (tmp_path / "bad").exists()

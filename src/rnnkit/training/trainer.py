@@ -497,7 +497,7 @@ class Trainer:
             return time.perf_counter()
         elapsed = time.perf_counter() - window_start
         loss = s["window_loss"] / max(s["window_count"], 1)
-        lr = optimizer.param_groups[0]["lr"]
+        lr = max(group["lr"] for group in optimizer.param_groups)  # the top layers' with --discriminative-lr (the first group is the embedding's, lr / factor^depth)
         rate = s["window_count"] / max(elapsed, 1e-9)
         self._append_metrics(
             step=s["step"], epoch=self._epoch_of_step(s), split="train", loss=f"{loss:.5f}", perplexity=f"{perplexity(loss):.3f}",
