@@ -145,9 +145,11 @@ def test_demo_quick_and_tour_quick(tmp_path, capsys, monkeypatch):
     # the demo's run, once the user trains on with --resume (as its time-limit line advises), is theirs
     trained = json.loads((tmp_path / "runs" / "demo" / "summary.json").read_text())["train_seconds"]  # a limit spent already is refused
     assert rnnkit("train", "lm", "--resume", "--run", "runs/demo", "--epochs", "3", "--time-limit", str(trained + 2), capsys=capsys)[0] == 0
-    code, _, err = rnnkit("demo", "--quick", capsys=capsys)
+    code, out, err = rnnkit("demo", "--quick", capsys=capsys)  # the resumed run is the user's: the demo goes beside it
+    assert code == 0 and "this demo goes to runs/demo-2" in out, err
+    assert (tmp_path / "runs" / "demo" / "config.json").exists() and (tmp_path / "runs" / "demo-2" / "config.json").exists()
+    code, _, err = rnnkit("demo", "--quick", "--run", "runs/demo", capsys=capsys)  # named by the user: refused, never replaced
     assert code == 2 and "runs/demo: exists and is not a demo run (a demo run you resumed is yours now)" in err
-    assert (tmp_path / "runs" / "demo" / "config.json").exists()
     fresh = tmp_path / "fresh"
     fresh.mkdir()
     (fresh / "notes.txt").write_text("mine")

@@ -8,7 +8,9 @@ male and female first names, 5,494 in all), so the demo needs no download and no
 from __future__ import annotations
 
 import importlib.resources
+import itertools
 import shutil
+from pathlib import Path
 
 from ..decoding import SamplingOptions
 from ..runs import DEMO_MARK, open_run, start
@@ -32,7 +34,23 @@ def first_names() -> list[str]:
     return out
 
 
-def run_demo(run_path: str = "runs/demo", time_limit: float = 90.0, quick: bool = False) -> None:
+def demo_run_path() -> str:
+    """``runs/demo``, or the first of ``runs/demo-2``, ``-3`` ... that is absent or a demo run's: a
+    demo run the user trained on (``--resume``, as the demo's time-limit line advises) is theirs,
+    and the demo, run again, goes beside it (``make demo`` keeps working)."""
+    for n in itertools.count(1):
+        path = "runs/demo" if n == 1 else f"runs/demo-{n}"
+        if not Path(path).exists() or (Path(path) / DEMO_MARK).exists():
+            return path
+    raise AssertionError  # unreachable
+
+
+def run_demo(run_path: str | None = None, time_limit: float = 90.0, quick: bool = False) -> None:
+    """Train, sample and score the names demo in ``run_path`` (None: ``demo_run_path()``)."""
+    if run_path is None:
+        run_path = demo_run_path()
+        if run_path != "runs/demo":
+            print(f"runs/demo holds a run you trained on: this demo goes to {run_path}")
     run = RunDir(run_path)
     if run.path.exists() and not run.file(DEMO_MARK).exists():  # refused before anything is written
         kept = " (a demo run you resumed is yours now)" if run.file("config.json").exists() else ""
