@@ -36,6 +36,19 @@ def test_a_config_file_that_is_no_table_of_settings_is_named_in_one_line(tmp_pat
         read_config_file(tmp_path / "absent.toml")
 
 
+def test_a_runs_config_json_and_json_nulls_read_as_users_mean_them(tmp_path):
+    """``--config RUN/config.json`` dumped a dict in its error ("split: expected a number, got {...}");
+    ``{"eval_every": null}``, as a run's own config.json writes a setting that is off, was refused."""
+    (tmp_path / "nulls.json").write_text('{"eval_every": null, "max_steps": null, "hidden_size": 8}')
+    assert read_config_file(tmp_path / "nulls.json") == {"hidden_size": 8}
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text('{"task": "lm", "data": {}, "model": {}, "training": {}, "split": {"lines": {"train": 3}}}')
+    with pytest.raises(UsageError, match=r"a run's config.json .* not a settings file; continue that run with rnnkit train lm --resume") as error:
+        read_config_file(run / "config.json")
+    assert "lines" not in str(error.value)
+
+
 def test_one_flat_configuration_is_split_by_who_takes_each_setting():
     data, model, training = split_config("lm", {"level": "word", "hidden_size": 32, "peepholes": True, "lr": 0.01, "epochs": 2})
     assert data == {"level": "word"}

@@ -57,7 +57,11 @@ def read_config_file(path: str | Path) -> dict:
         raise DataError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {error}") from None
     if not isinstance(values, dict):
         raise DataError(f"{path}: expected a table of settings")
-    return {key.replace("-", "_"): value for key, value in values.items()}
+    if {"task", "model", "data", "training"} <= values.keys():  # a run's own record, not a file of settings
+        raise UsageError(f"{path}: a run's config.json (what the run was trained with), not a settings file; continue that run with "
+                         f"rnnkit train {values.get('task')} --resume --run {path.parent}, or write the settings you want as a flat file")  # fmt: skip
+    # null (JSON) for a setting: its default, as a run's own config.json writes settings that are off
+    return {key.replace("-", "_"): value for key, value in values.items() if value is not None}
 
 
 def split_config(task_kind: str, values: dict, source: str = "the configuration") -> tuple[dict, dict, dict]:
