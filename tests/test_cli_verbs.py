@@ -199,3 +199,17 @@ def test_an_eval_plot_killed_midway_leaves_nothing_the_next_one_keeps(tmp_path):
 
     assert save_plot(draw, {}, str(tmp_path / "c.png")) == {"confusion": str(tmp_path / "c.png")}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.png"]
+
+
+def test_option_typos_are_refused_with_a_suggestion_never_taken_as_a_prefix(capsys):
+    """``--epoch 1`` passed for ``--epochs`` (argparse's prefixes), and ``--hiden-size`` or
+    ``rnnkit trian`` gave no hint."""
+    from rnnkit.cli import main
+
+    for argv, hint in ((["train", "lm", "x.txt", "--epoch", "1"], "did you mean --epochs?"),
+                       (["train", "lm", "x.txt", "--hiden-size", "3"], "did you mean --hidden-size?"),
+                       (["trian"], "did you mean train?")):  # fmt: skip
+        with pytest.raises(SystemExit) as exit:
+            main(argv)
+        err = capsys.readouterr().err
+        assert exit.value.code == 2 and hint in err and len(err.strip().splitlines()) == 1, err

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import sys
 from importlib import import_module
@@ -48,8 +49,30 @@ class Parser(argparse.ArgumentParser):
     (argparse would print the whole usage first; ``--help`` still shows it). Subcommands' parsers
     are of the same class."""
 
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)  # "--epoch 1" was taken as --epochs: a typo must not pass for an option
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}{self._suggestion(message)} (see {self.prog} --help)\n")
+
+    def _suggestion(self, message: str) -> str:
+        """"; did you mean --hidden-size?" for an unknown option or choice close to a known one."""
+        import difflib
+
+        found = re.search(r"unrecognized arguments: (\S+)|invalid choice: '([^']+)'", message)
+        if not found:
+            return ""
+        typed = (found.group(1) or found.group(2)).split("=")[0]
+        parsers, known = [self], []
+        while parsers:  # the verbs' own options too: "unrecognized arguments" comes from the top parser
+            parser = parsers.pop()
+            for action in parser._actions:
+                known += action.option_strings if typed.startswith("-") else [str(c) for c in action.choices or ()]
+                if isinstance(action, argparse._SubParsersAction):
+                    parsers += list(action.choices.values())
+        close = difflib.get_close_matches(typed, known, n=1, cutoff=0.75)
+        return f"; did you mean {close[0]}?" if close else ""
 
 
 def build_parser(verb: str | None = "*") -> argparse.ArgumentParser:
@@ -101,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
             args.text += extra
         else:
             name = command_name(args) if args.verb else "rnnkit"  # the command's own name, as its other errors say
-            parser.exit(2, f"{name}: error: unrecognized arguments: {' '.join(extra)} (see {name} --help)\n")
+            suggestion = parser._suggestion(f"unrecognized arguments: {' '.join(extra)}")
+            parser.exit(2, f"{name}: error: unrecognized arguments: {' '.join(extra)}{suggestion} (see {name} --help)\n")
     if args.verb is None:
         parser.print_help()
         return 0
