@@ -39,7 +39,7 @@ def add_parser(subparsers) -> None:
 
     inspect = run_parser(subparsers, "inspect", ["lm", "tagger", "classifier", "seq2seq"], description="Reads the text "
                          "with the run's model and writes a page of its hidden units and gates over it, ranking the "
-                         "units by what they follow (position in the line, inside quotes ...).", text="text to read")  # fmt: skip
+                         "units by what they follow (position in the line, inside quotes ...).", text="the text")  # fmt: skip
     inspect.add_argument("--out", default="report.html", type=output_file, help="the page to write (default report.html)")
     inspect.add_argument("--max-chars", type=positive_int, default=3000, help="read at most this many characters (default 3000)")
     inspect.set_defaults(handler=run_inspect)
@@ -128,10 +128,14 @@ TRACKS = 0.3  # the |correlation| from which a unit is said to track a feature (
 
 def run_inspect(args) -> int:
     from ..analysis.inspect import MIN_TOKENS, inspect, render_html
+    from ._inputs import warn
     from ..files import atomic_write
     from ..metrics import percent
 
-    text = "\n".join(text_lines(args))[: args.max_chars]  # every line break as LF, as the readers see them
+    whole = "\n".join(text_lines(args))  # every line break as LF, as the readers see them
+    text = whole[: args.max_chars]
+    if len(text) < len(whole):
+        warn(args.verb, f"the text has {len(whole):,} characters; the first {args.max_chars:,} are read (--max-chars)")
     task, model, _, device = open_verb_run(args)
     report = inspect(task, model, text, device)
     atomic_write(Path(args.out), render_html(report).encode("utf-8"))
