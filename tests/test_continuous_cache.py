@@ -99,6 +99,8 @@ def test_a_tuned_value_at_the_end_of_its_grid_is_pointed_out_with_the_option_tha
     assert low.startswith(f"θ = {min(THETAS):g} ")
     (alone,) = grid_edges(ContinuousCache(500, THETAS[3], 0.0), [100, 500, 1000])  # λ = 0 is not an end to go past
     assert "did not help" in alone
+    (alone,) = grid_edges(ContinuousCache(100, min(THETAS), 0.0), [100, 500, 1000])  # nor are N and θ then: they shape nothing
+    assert "did not help" in alone
 
 
 @pytest.mark.parametrize("values,option", [((0, 0.3, 0.1), "--cache"), ((10, -1.0, 0.1), "--cache-theta"), ((10, 0.3, 1.5), "--cache-lambda"), ((10, 0.3, 1.0), "--cache-lambda")])

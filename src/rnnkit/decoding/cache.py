@@ -133,11 +133,11 @@ def grid_edges(cache: ContinuousCache, windows: Sequence[int], thetas: Sequence[
     """Notes on the tuned values that lie at an end of their grid (of more than one value): one beyond
     the grid might do better, and the user can give it by hand. λ = 0 is no such end: it means the
     cache did not help on the tuning text at all."""
+    if cache.interpolation == 0:  # N and θ then shape nothing: a note on their grids would mislead
+        return ["λ = 0: the cache did not help on the tuning text, so the scores are the model's alone"]
     tuned = (("--cache", "N", cache.window, windows), ("--cache-theta", "θ", cache.theta, thetas), ("--cache-lambda", "λ", cache.interpolation, interpolations))
     notes = []
     for option, name, value, grid in tuned:
         if len(grid) > 1 and value in (min(grid), max(grid)) and not (name == "λ" and value == 0):
             notes.append(f"{name} = {value:g} is at the end of the tuning grid ({min(grid):g} to {max(grid):g}): a value beyond it may do better ({option})")
-    if cache.interpolation == 0:
-        notes.append("λ = 0: the cache did not help on the tuning text, so the scores are the model's alone")
     return notes
