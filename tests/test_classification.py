@@ -241,3 +241,10 @@ def test_one_label_in_two_unicode_forms_is_one_class(tmp_path):
     lines = [unicodedata.normalize("NFD", row) if i % 2 else row for i, row in enumerate(rows)]
     (tmp_path / "mixed.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     assert sorted({item.label for item in read_labeled(tmp_path / "mixed.tsv")}) == ["négatif", "positif"]
+
+
+def test_json_lines_are_named_as_such(tmp_path):
+    """A .jsonl file was told "found no tab (a line break inside a quoted text? ... save as .csv)"."""
+    (tmp_path / "train.jsonl").write_text('{"text": "a fine film", "label": "pos"}\n')
+    with pytest.raises(DataError, match=r"train.jsonl:1: a JSON line\? labelled files are read as tsv"):
+        read_labeled(tmp_path / "train.jsonl")

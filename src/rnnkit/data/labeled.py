@@ -178,6 +178,9 @@ def _read_tsv(name: str, lines: list[str], text_column: str, label_column: str) 
             raise DataError(f"{where}: another header row ({line.strip()[:60]!r}), unlike line {header_line}'s: "
                             f"files with different columns joined? give them as separate training files")
         if "\t" not in line:
+            if line.lstrip().startswith(("{", "[")):  # JSON lines, read as the default format
+                raise DataError(f"{where}: a JSON line? labelled files are read as tsv (label<TAB>text), fastText, csv or SST trees "
+                                "(docs/input_formats.md), not JSON")  # fmt: skip
             quoted = " (a line break inside a quoted text? a tsv file cannot hold one; save the file as .csv)" if '"' in line else ""
             raise DataError(f"{where}: expected 'label<TAB>text', found no tab{quoted}")
         fields = line.split("\t")
