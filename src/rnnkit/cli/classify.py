@@ -35,7 +35,8 @@ def run(args) -> int:
             print(json.dumps(result, ensure_ascii=False))
         else:
             probs = "  ".join(f"{label}: {percent(p, 1)}" for label, p in result["probabilities"].items())
-            print(f"{result['label']}\t{result['text']}\t{probs}")
+            shown = " ".join(result["text"].split("\t"))  # a tab of the text would shift the columns (--json keeps it)
+            print(f"{result['label']}\t{shown}\t{probs}")
     if not args.json:
         warn_unseen("classify", "in no run's vocabulary, read as <UNK>" if ensemble else "not in the vocabulary, read as <UNK>", unseen)
     return 0
