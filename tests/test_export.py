@@ -235,7 +235,7 @@ def test_the_docs_snippets_cut_typed_text_as_rnnkit_does_for_treebank_runs(tmp_p
     namespace: dict = {}
     exec(compile(common, "docs/serving.md", "exec"), namespace)
     texts = ["The U.S. didn't say it's 3.5% up.", "A gorgeous, witty (seductive) movie.", "plain words", "`` Wow '' , he said ''",
-             "the s&p 500 fell a <unk> drop", 'He said " EU " and "EU" wasn\'t']
+             "the s&p 500 fell a <unk> drop", 'He said " EU " and "EU" wasn\'t', "Scotland , Pa. is plain , said Mr. Smith Jr."]
     for tokens in (["did", "n't", "-LRB-", "s&p", "000"], ["plain", "words"], ["n't", '"', "eu"]):  # Treebank vocabularies (parentheses; CoNLL's quotes), and not
         vocab = Vocabulary.build([tokens])
         for config in ({"kind": "whitespace", "lowercase": True}, {"kind": "char", "lowercase": False}):

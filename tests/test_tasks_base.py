@@ -108,5 +108,8 @@ def test_words_the_vocabulary_holds_are_not_cut_again():
     assert treebank_words("the s&p index fell a <unk> drop in the u.s. and didn't stop", ptb) == [
         "the", "s&p", "index", "fell", "a", "<unk>", "drop", "in", "the", "u.s.", "and", "did", "n't", "stop"]
     assert treebank_words("in the U.S. today", Vocabulary.build([["n't"]])) == ["in", "the", "U.S.", "today"]  # cut together: no period split off
+    sst = Vocabulary.build([["n't", "scotland", ",", "is", "a", "romp", "."]])
+    assert treebank_words("Scotland , Pa. is a drab romp .", sst) == ["Scotland", ",", "Pa.", "is", "a", "drab", "romp", "."]  # mid-text: kept
+    assert treebank_words("I met Pa.", sst) == ["I", "met", "Pa", "."]  # the text's own final period: split off, as NLTK does
     conll = Vocabulary.build([['"', "eu", "'s", "n't"]])
     assert treebank_words('He said " EU " and "EU" wasn\'t', conll) == ["He", "said", '"', "EU", '"', "and", '"', "EU", '"', "was", "n't"]

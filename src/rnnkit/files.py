@@ -181,9 +181,9 @@ def scratch_directory(kind: str, beside: Path | None = None) -> Path:
 
 
 @contextmanager
-def scratch(kind: str, beside: Path | None = None) -> Iterator[Path]:
-    """``scratch_directory(kind, beside)``, removed when the block ends (however it ends)."""
-    directory = scratch_directory(kind, beside)
+def scratch(kind: str) -> Iterator[Path]:
+    """``scratch_directory(kind)``, removed when the block ends (however it ends)."""
+    directory = scratch_directory(kind)
     try:
         yield directory
     finally:

@@ -64,13 +64,7 @@ class Parser(argparse.ArgumentParser):
         if not found:
             return ""
         typed = (found.group(1) or found.group(2)).split("=")[0]
-        parsers, known = [self], []
-        while parsers:  # the verbs' own options too: "unrecognized arguments" comes from the top parser
-            parser = parsers.pop()
-            for action in parser._actions:
-                known += action.option_strings if typed.startswith("-") else [str(c) for c in action.choices or ()]
-                if isinstance(action, argparse._SubParsersAction):
-                    parsers += list(action.choices.values())
+        known = [str(k) for action in self._actions for k in (action.option_strings if typed.startswith("-") else action.choices or ())]
         close = difflib.get_close_matches(typed, known, n=1, cutoff=0.75)
         return f"; did you mean {close[0]}?" if close else ""
 
@@ -124,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             args.text += extra
         else:
             name = command_name(args) if args.verb else "rnnkit"  # the command's own name, as its other errors say
-            suggestion = parser._suggestion(f"unrecognized arguments: {' '.join(extra)}")
+            suggestion = command_parser(parser, args)._suggestion(f"unrecognized arguments: {' '.join(extra)}")  # its own options only
             parser.exit(2, f"{name}: error: unrecognized arguments: {' '.join(extra)}{suggestion} (see {name} --help)\n")
     if args.verb is None:
         parser.print_help()
@@ -155,6 +149,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{command_name(args)}: interrupted", file=sys.stderr)
         return 130
+
+
+def command_parser(parser: argparse.ArgumentParser, args) -> argparse.ArgumentParser:
+    """The parser of the command ``args`` ran (``rnnkit train lm``'s), down from ``parser``."""
+    for name in (args.verb, getattr(args, "task", None) if args.verb == "train" else None):
+        sub = next((action for action in parser._actions if isinstance(action, argparse._SubParsersAction)), None)
+        if sub is None or not isinstance(name, str) or name not in sub.choices:
+            break
+        parser = sub.choices[name]
+    return parser
 
 
 def command_name(args) -> str:

@@ -73,18 +73,25 @@ def save_plot(save_pictures, result: dict, plot: str) -> dict:
     (the trainer's run directory): they are drawn in a temporary one beside ``plot`` and moved to it;
     a second picture, should a task draw two, gets its key as a suffix."""
     import os
+    import shutil
     from pathlib import Path
 
-    from ..files import scratch
+    from ..files import scratch_directory
 
     target = Path(plot)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with scratch("plot", beside=target.parent) as folder:  # PID-named: a killed eval's folder goes with the next one
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        folder = scratch_directory("plot", beside=target.parent)  # PID-named: a killed eval's folder goes with the next one
+    except OSError as error:  # named as the picture asked for, not the scratch folder beside it
+        raise OSError(error.errno, error.strerror, str(target)) from None
+    try:
         written = save_pictures(result, folder, "eval")
         for i, (key, path) in enumerate(written.items()):
             final = target if i == 0 else target.with_name(f"{target.stem}-{key}{target.suffix or '.png'}")
             os.replace(path, final)
             written[key] = str(final)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     return written
 
 

@@ -42,6 +42,7 @@ def treebank_vocabulary(vocab) -> bool:
     return any(mark in vocab.ids for mark in TREEBANK_MARKS)
 
 
+GO_ON = "rnnkitgoeson"  # a word after a run cut in mid-text, so that NLTK does not take the run's last period for the text's
 TREEBANK_QUOTES = ("``", "''")  # standing alone, quotes cut already (NLTK reads "''" after a space as opening)
 
 
@@ -71,8 +72,14 @@ def treebank_words(text: str, vocab) -> list[str]:
 
     tokenizer, parentheses = TreebankWordTokenizer(), treebank_parentheses(vocab)
     words: list[str] = []
-    for known, run in itertools.groupby(text.split(), key=lambda word: known_word(word, vocab)):
-        words += list(run) if known else tokenizer.tokenize(" ".join(run), convert_parentheses=parentheses)
+    groups = [(known, list(run)) for known, run in itertools.groupby(text.split(), key=lambda word: known_word(word, vocab))]
+    for i, (known, run) in enumerate(groups):
+        if known:
+            words += run
+            continue
+        ends_text = i == len(groups) - 1  # NLTK splits a final period off the text it is given: only the text's own
+        cut = tokenizer.tokenize(" ".join(run) + ("" if ends_text else f" {GO_ON}"), convert_parentheses=parentheses)
+        words += cut if ends_text else cut[:-1]
     if plain_quotes(vocab):
         words = ['"' if word in ("``", "''") else word for word in words]
     return words

@@ -74,7 +74,8 @@ MODEL_SETTINGS: dict[str, dict] = {
     "input_dropout": option(type=dropout_rate, help="dropout on the inputs of the recurrent layers (none: --dropout)"),
     # the regularisers of rnnkit.regularisers (AWD-LSTM, Merity et al. 2017), training only
     "locked_dropout": option(type=bool, help="one dropout mask per sequence, shared by its time steps (variational dropout), on inputs, between layers and on outputs",
-                             applies=lambda m: "shares the masks of --dropout and --input-dropout, and both are 0" if m.get("locked_dropout") and not (m.get("dropout") or m.get("input_dropout")) else None),
+                             applies=lambda m: (f"shares the masks of --dropout{' and --input-dropout, and both are 0' if 'input_dropout' in m else ', which is 0'}"
+                                                if m.get("locked_dropout") and not (m.get("dropout") or m.get("input_dropout")) else None)),
     "weight_drop": option(type=dropout_rate, help="DropConnect on the recurrent weights: probability of zeroing each entry of W_a, one mask per batch"),
     "embedding_dropout": option(type=dropout_rate, help="probability of dropping a whole word from the embedding matrix, per batch"),
     "ar_alpha": option(type=nonnegative_float, help="activation regularisation: alpha x mean squared dropped output, added to the training loss (AWD-LSTM: 2)"),
