@@ -395,6 +395,18 @@ def test_a_resume_finishes_the_time_limits_validation_an_interrupt_cut_short_and
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_a_window_a_resume_continues_is_timed_by_the_runs_own_seconds(tmp_path, monkeypatch):
+    """The rate of a training window was its examples over the wall time since the process started:
+    a resume mid-window (or after an interrupted test) logged millions of tokens/s."""
+    now = [0.0]
+    monkeypatch.setattr("rnnkit.training.trainer.time.perf_counter", lambda: now[0])
+    fit(tmp_path, task=Clocked(now), epochs=2, log_every=4, stop_at_step=6)  # one second a step; stopped mid-window
+    now[0] += 1000.0  # the time between the two processes is no training
+    fit(tmp_path, resume=True, task=Clocked(now), epochs=2, log_every=4)
+    rates = {row["tokens_per_s"] for row in csv.DictReader(open(tmp_path / "metrics.csv")) if row["split"] == "train"}
+    assert rates == {"4"}, rates  # 4 examples a step, one step a second: every row alike
+
+
 def test_a_resume_whose_stop_at_step_is_reached_is_refused_not_one_more_step(tmp_path):
     fit(tmp_path, epochs=3, stop_at_step=5)
     for stop in (5, 3):
