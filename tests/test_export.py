@@ -176,6 +176,8 @@ def test_an_export_replaces_its_own_files_and_never_someone_elses(names_run, tmp
     (tmp_path / "d.onnx").mkdir()
     assert main(["export", names_run, "--out", str(tmp_path / "d.onnx")]) == 2
     assert "is a directory" in capsys.readouterr().err
+    assert main(["export", names_run, "--out", str(tmp_path / "mydata.json" / "m.onnx")]) == 2
+    assert "mydata.json is a file, not a folder" in capsys.readouterr().err
 
 
 def serving_snippets() -> tuple[str, dict[str, str]]:

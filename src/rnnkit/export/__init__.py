@@ -142,6 +142,8 @@ def export_run(run_path, out, weights: str = "best", check: bool = True) -> dict
     out = Path(out)
     if out.suffix != ".onnx":
         raise UsageError(f"--out {out}: give a file name ending in .onnx")
+    if out.parent.exists() and not out.parent.is_dir():
+        raise UsageError(f"--out {out}: {out.parent} is a file, not a folder")
     if not out.parent.is_dir():
         raise FileNotFoundError(f"--out {out}: no such directory {out.parent}")
     if out.is_dir():
