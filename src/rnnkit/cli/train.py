@@ -133,4 +133,6 @@ def _print_summary(summary: dict) -> None:
             return percent(value)
         return str(round(value, 4) if isinstance(value, float) else value)
 
-    print("summary: " + ", ".join(f"{k} {shown(k, v)}" for k, v in summary.items() if isinstance(v, (int, float, str))))
+    # a sentence as the value says itself ("stopped at step 6 ..."), not "stopped stopped at step 6"
+    print("summary: " + ", ".join(shown(k, v) if isinstance(v, str) and v.startswith(k) else f"{k} {shown(k, v)}"
+                                  for k, v in summary.items() if isinstance(v, (int, float, str))))  # fmt: skip
