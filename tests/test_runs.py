@@ -49,6 +49,11 @@ def test_a_runs_config_json_and_json_nulls_read_as_users_mean_them(tmp_path):
     assert "lines" not in str(error.value)
 
 
+def test_an_unknown_setting_in_a_config_file_gets_the_nearest_known_one():
+    with pytest.raises(UsageError, match=r"unknown setting 'hidden_sise' for task 'lm'; did you mean 'hidden_size'\?"):
+        split_config("lm", {"hidden_sise": 3}, "c.json")
+
+
 def test_one_flat_configuration_is_split_by_who_takes_each_setting():
     data, model, training = split_config("lm", {"level": "word", "hidden_size": 32, "peepholes": True, "lr": 0.01, "epochs": 2})
     assert data == {"level": "word"}

@@ -77,8 +77,12 @@ def split_config(task_kind: str, values: dict, source: str = "the configuration"
         elif key in TRAINING_KEYS:
             training[key] = value
         else:
+            import difflib
+
             section = f" (a [{key}] section: a config file is flat, its settings at the top level)" if isinstance(value, dict) else ""
-            raise UsageError(f"{source}: unknown setting {key!r} for task {task_kind!r}{section}")
+            close = difflib.get_close_matches(key, [*data_keys, *model_keys, *TRAINING_KEYS], n=1, cutoff=0.75)
+            hint = f"; did you mean {close[0]!r}?" if close and not section else ""
+            raise UsageError(f"{source}: unknown setting {key!r} for task {task_kind!r}{section}{hint}")
     return data, model, training
 
 
