@@ -8,6 +8,7 @@ belong to the task's data settings, the model or the trainer, and ``split_config
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import os
@@ -77,8 +78,6 @@ def split_config(task_kind: str, values: dict, source: str = "the configuration"
         elif key in TRAINING_KEYS:
             training[key] = value
         else:
-            import difflib
-
             section = f" (a [{key}] section: a config file is flat, its settings at the top level)" if isinstance(value, dict) else ""
             close = difflib.get_close_matches(key, [*data_keys, *model_keys, *TRAINING_KEYS], n=1, cutoff=0.75)
             hint = f"; did you mean {close[0]!r}?" if close and not section else ""
