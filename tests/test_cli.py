@@ -143,6 +143,10 @@ def test_demo_quick_and_tour_quick(tmp_path, capsys, monkeypatch):
     code, out, _ = rnnkit("demo", "--quick", capsys=capsys)  # the demo replaces its own previous run
     assert code == 0
     # the demo's run, once the user trains on with --resume (as its time-limit line advises), is theirs
+    before = (tmp_path / "runs" / "demo" / "config.json").read_bytes()
+    code, _, err = rnnkit("train", "lm", "--resume", "--run", "runs/demo", "--epochs", "3", "--time-limit", "0.001", capsys=capsys)
+    assert code == 2 and "is spent" in err, err  # refused: the run stays the demo's, its config as it was
+    assert (tmp_path / "runs" / "demo" / "rnnkit-demo").exists() and (tmp_path / "runs" / "demo" / "config.json").read_bytes() == before
     trained = json.loads((tmp_path / "runs" / "demo" / "summary.json").read_text())["train_seconds"]  # a limit spent already is refused
     assert rnnkit("train", "lm", "--resume", "--run", "runs/demo", "--epochs", "3", "--time-limit", str(trained + 2), capsys=capsys)[0] == 0
     code, out, err = rnnkit("demo", "--quick", capsys=capsys)  # the resumed run is the user's: the demo goes beside it

@@ -213,3 +213,13 @@ def test_option_typos_are_refused_with_a_suggestion_never_taken_as_a_prefix(caps
             main(argv)
         err = capsys.readouterr().err
         assert exit.value.code == 2 and hint in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_stray_word_gets_no_suggestion_of_itself(capsys):
+    """``rnnkit sample RUN last`` answered "unrecognized arguments: last; did you mean last?"."""
+    from rnnkit.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["train", "lm", "x.txt", "--max-steps", "1", "fp16"])
+    err = capsys.readouterr().err
+    assert "unrecognized arguments: fp16" in err and "did you mean" not in err

@@ -542,7 +542,7 @@ def test_a_validation_file_that_is_also_a_training_file_is_said(tmp_path, capsys
     assert "is also a training file" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("change", ["vocab", "id", "offsets"])
+@pytest.mark.parametrize("change", ["vocab", "id", "offsets", "tokenizer"])
 def test_a_prepared_corpus_changed_inside_is_one_line_not_a_traceback(tmp_path, change):
     """A vocab.json cut short, an id past the vocabulary, offsets out of order: IndexError and
     ValueError tracebacks from inside the model or the batches."""
@@ -557,11 +557,11 @@ def test_a_prepared_corpus_changed_inside_is_one_line_not_a_traceback(tmp_path, 
         ids = np.fromfile(directory / "train.ids", dtype)
         ids[5] = len(corpus.vocab) + 7
         ids.tofile(directory / "train.ids")
-    else:
+    elif change == "offsets":
         offsets = np.fromfile(directory / "train.offsets", "<i8")
         offsets[3], offsets[4] = offsets[4], offsets[3]
         offsets.tofile(directory / "train.offsets")
-    with pytest.raises(DataError, match="not a consistent prepared corpus"):
-        task, _ = LanguageModelTask.prepare(LMDataConfig(train=[str(directory)]))
-        for split in task.splits.values():
-            split.ids[0 : split.num_tokens]
+    else:  # a word-level corpus's tokenizer: typed text cut by characters against its vocabulary
+        (directory / "tokenizer.json").write_text('{"kind": "word", "lowercase": false}')
+    with pytest.raises(DataError, match="not a consistent prepared corpus"):  # when opened: before any run folder exists
+        LanguageModelTask.prepare(LMDataConfig(train=[str(directory)]))

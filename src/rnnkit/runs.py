@@ -116,6 +116,7 @@ def _check_ready(task, model) -> None:
 
 
 DEMO_MARK = "rnnkit-demo"  # rnnkit demo's own run folder, which the next demo replaces
+DEMO_MARK_TEXT = b"made by rnnkit demo; rnnkit demo replaces this run\n"
 RUN_MARKS = {".lock", DEMO_MARK}  # what rnnkit puts in a run folder before its config.json
 
 
@@ -285,12 +286,27 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
     task.before_training(training.progress)  # before the trainer's clock restarts, as in start
     _check_not_behind(run, task, training, overrides)
     with _locked(run):
-        run.file(DEMO_MARK).unlink(missing_ok=True)  # a demo run the user trains on is theirs: the next demo leaves it
+        # a demo run the user trains on is theirs (the next demo leaves it), and the settings that
+        # outlast this call are recorded before training, for the resume after an interrupt; a
+        # resume that is refused, or trains nothing, leaves both as they were
+        was_demo, recorded = run.file(DEMO_MARK).exists(), run.file("config.json").read_bytes()
+        checkpoints = Checkpoints(run).committed()
+        step_before = checkpoints[-1].step if checkpoints else 0
+        run.file(DEMO_MARK).unlink(missing_ok=True)
         lasting = {k: v for k, v in overrides.items() if k in LASTING and config["training"].get(k) != v}
         if lasting:
             config["training"].update(lasting)
             run.write_json("config.json", config)
-        return run, Trainer(task, model, training, run).fit(resume=True)
+        try:
+            summary = Trainer(task, model, training, run).fit(resume=True)
+        except UsageError:
+            run.write_bytes("config.json", recorded)
+            if was_demo:
+                run.write_bytes(DEMO_MARK, DEMO_MARK_TEXT)
+            raise
+        if was_demo and summary.get("steps") == step_before:  # nothing trained: still the demo's
+            run.write_bytes(DEMO_MARK, DEMO_MARK_TEXT)
+        return run, summary
 
 
 HELD_OUT_KEYS = ("valid", "test", "valid_source", "valid_target", "test_source", "test_target")

@@ -64,6 +64,8 @@ class Parser(argparse.ArgumentParser):
         if not found:
             return ""
         typed = (found.group(1) or found.group(2)).split("=")[0]
+        if found.group(1) and not typed.startswith("-"):  # a stray word: the option it was meant for cannot be told
+            return ""
         known = [str(k) for action in self._actions for k in (action.option_strings if typed.startswith("-") else action.choices or ())]
         close = difflib.get_close_matches(typed, known, n=1, cutoff=0.75)
         return f"; did you mean {close[0]}?" if close else ""

@@ -699,6 +699,13 @@ class Corpus:
                                     f"in {len(split):,} lines; meta.json says {tokens:,} in {lines:,}): prepare it again")  # fmt: skip
                 if int(split.offsets[0]) != 0 or (np.diff(split.offsets) < 1).any():  # every line holds its terminator at least
                     raise DataError(f"{directory}: not a consistent prepared corpus ({name}.offsets does not rise line by line): prepare it again")
+            settings = meta.get("settings", {})
+            if (tokenizer.kind, tokenizer.lowercase) != (settings.get("level", tokenizer.kind), settings.get("lowercase", tokenizer.lowercase)):
+                raise DataError(f"{directory}: not a consistent prepared corpus (tokenizer.json cuts at level {tokenizer.kind}, meta.json says "
+                                f"{settings.get('level')}): prepare it again")  # fmt: skip
+            for name, split in splits.items():  # an id past the vocabulary, found now rather than at its batch, runs later
+                if split.num_tokens and int(np.max(np.memmap(split.ids.path, split.ids.dtype, mode="r"))) >= len(vocab):
+                    raise DataError(f"{directory}: not a consistent prepared corpus ({name}.ids holds ids past the vocabulary of {len(vocab):,}): prepare it again")
             if meta.get("vocab_size", len(vocab)) != len(vocab):
                 raise DataError(f"{directory}: not a consistent prepared corpus (vocab.json holds {len(vocab):,} tokens, meta.json says {meta['vocab_size']:,}): prepare it again")
             seen = SeenLines.open(directory / "seen.u64")

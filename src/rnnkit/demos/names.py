@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 from ..decoding import SamplingOptions
-from ..runs import DEMO_MARK, open_run, start
+from ..runs import DEMO_MARK, DEMO_MARK_TEXT, open_run, start
 from ..files import RunDir
 from ..errors import UsageError
 
@@ -63,7 +63,7 @@ def run_demo(run_path: str | None = None, time_limit: float = 90.0, quick: bool 
     if run.path.exists():
         shutil.rmtree(run.path)  # the previous demo run; anything else is never touched
     run.path.mkdir(parents=True)
-    run.write_bytes(DEMO_MARK, b"made by rnnkit demo; rnnkit demo replaces this run\n")
+    run.write_bytes(DEMO_MARK, DEMO_MARK_TEXT)
     settings = dict(
         train=[str(data_file)], level="char", batch_size=32, cell="lstm", embedding_size=32, hidden_size=256,
         dropout=0.3, epochs=2 if quick else 40, lr=4e-3, schedule="cosine", sample_every=0 if quick else 400,
