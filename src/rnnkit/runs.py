@@ -284,14 +284,14 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
         model = build_model(config["model"]["kind"], {k: v for k, v in config["model"].items() if k != "kind"})
     task.initialise(model)  # as start did, should the run have no checkpoint yet
     task.before_training(training.progress)  # before the trainer's clock restarts, as in start
-    _check_not_behind(run, task, training, overrides)
+    checkpoints = Checkpoints(run).committed()
+    step_before = checkpoints[-1].step if checkpoints else 0
+    _check_not_behind(run, task, training, overrides, step_before)
     with _locked(run):
         # a demo run the user trains on is theirs (the next demo leaves it), and the settings that
         # outlast this call are recorded before training, for the resume after an interrupt; a
         # resume that is refused, or trains nothing, leaves both as they were
         was_demo, recorded = run.file(DEMO_MARK).exists(), run.file("config.json").read_bytes()
-        checkpoints = Checkpoints(run).committed()
-        step_before = checkpoints[-1].step if checkpoints else 0
         run.file(DEMO_MARK).unlink(missing_ok=True)
         lasting = {k: v for k, v in overrides.items() if k in LASTING and config["training"].get(k) != v}
         if lasting:
@@ -333,14 +333,13 @@ def held_out_digests(data: dict) -> dict[str, str]:
     return digests
 
 
-def _check_not_behind(run: RunDir, task, training: TrainingConfig, overrides: dict) -> None:
-    """Refuse an ``--epochs`` or ``--max-steps`` given on resume that ends before the step the run
-    has reached: it would mark the run finished with more training in its weights than it says."""
+def _check_not_behind(run: RunDir, task, training: TrainingConfig, overrides: dict, step: int) -> None:
+    """Refuse an ``--epochs`` or ``--max-steps`` given on resume that ends before ``step``, the step
+    the run has reached (its newest checkpoint's): it would mark the run finished with more
+    training in its weights than it says."""
     given = [key for key in ("epochs", "max_steps") if key in overrides]
-    checkpoints = Checkpoints(run).committed()
-    if not given or not checkpoints:
+    if not given or not step:
         return
-    step = checkpoints[-1].step
     total = training.max_steps if training.max_steps is not None else task.batches_per_epoch() * training.epochs
     if total < step:
         option = "--max-steps" if training.max_steps is not None else "--epochs"

@@ -170,10 +170,9 @@ class TokenFile:
     a 10 GB corpus would otherwise map all of it into the process. ``tokens_read`` counts what
     this process read (tests check that each rank reads only its share)."""
 
-    def __init__(self, path: str | Path, dtype, vocab_size: int | None = None):
+    def __init__(self, path: str | Path, dtype):
         self.path = Path(path)
         self.dtype = np.dtype(dtype).newbyteorder("<")
-        self.vocab_size = vocab_size  # ids at or above it: a file changed after it was prepared (checked as read)
         self.tokens_read = 0
         self._open()
 
@@ -205,20 +204,16 @@ class TokenFile:
             return np.zeros(0, self.dtype)
         data = os.pread(self._fd, count * size, start * size)
         self.tokens_read += count
-        ids = np.frombuffer(data, self.dtype)
-        if self.vocab_size is not None and len(ids) and int(ids.max()) >= self.vocab_size:  # one pass over what is read anyway
-            raise DataError(f"{self.path.parent}: not a consistent prepared corpus ({self.path.name} holds id {int(ids.max())}, "
-                            f"the vocabulary has {self.vocab_size}): prepare it again")  # fmt: skip
-        return ids
+        return np.frombuffer(data, self.dtype)
 
 
 class CorpusSplit:
     """One split of a prepared corpus: ``ids`` (a TokenFile) and ``offsets`` (lines + 1,) int64.
     ``len()`` is the number of lines (sentences)."""
 
-    def __init__(self, directory: Path, name: str, dtype, owner=None, vocab_size: int | None = None):
+    def __init__(self, directory: Path, name: str, dtype, owner=None):
         self.name = name
-        self.ids = TokenFile(directory / f"{name}.ids", dtype, vocab_size)
+        self.ids = TokenFile(directory / f"{name}.ids", dtype)
         self.offsets = np.memmap(directory / f"{name}.offsets", np.int64, mode="r")  # (lines + 1,)
         self._owner = owner  # keeps a temporary store alive while a split is in use
 
@@ -691,7 +686,7 @@ class Corpus:
                 raise DataError(f"{directory}: a prepared corpus of format {meta.get('format')}; this rnnkit reads format {FORMAT}: prepare it again")
             vocab = Vocabulary(json.loads((directory / "vocab.json").read_text(encoding="utf-8"))["tokens"])
             tokenizer = make_tokenizer(json.loads((directory / "tokenizer.json").read_text(encoding="utf-8")))
-            splits = {name: CorpusSplit(directory, name, meta["dtype"], owner, len(vocab)) for name in SPLITS if name in meta["lines"]}
+            splits = {name: CorpusSplit(directory, name, meta["dtype"], owner) for name in SPLITS if name in meta["lines"]}
             for name, split in splits.items():  # a file cut short (a full disk, a partial copy) would train on less, silently
                 lines, tokens = meta["lines"][name], meta["tokens"][name]
                 if len(split) != lines or split.num_tokens != tokens or int(split.offsets[-1]) != tokens:
