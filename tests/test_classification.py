@@ -243,6 +243,15 @@ def test_one_label_in_two_unicode_forms_is_one_class(tmp_path):
     assert sorted({item.label for item in read_labeled(tmp_path / "mixed.tsv")}) == ["négatif", "positif"]
 
 
+def test_a_label_ending_in_an_invisible_character_is_the_same_class(tmp_path):
+    """"pos" followed by a zero-width space (a label pasted from a web page) was a third class that
+    prints as "pos"; white space at a label's ends was already dropped, the format characters were not."""
+    (tmp_path / "zw.csv").write_text('text,label\nnice film,pos\nbad,neg\nfine,"pos\u200b"\nx,\ufeffneg\u2060\ny,\u200epos\n', encoding="utf-8")
+    assert [item.label for item in read_labeled(tmp_path / "zw.csv")] == ["pos", "neg", "pos", "neg", "pos"]
+    (tmp_path / "zw.tsv").write_text("pos\u200b\tnice film\nneg\tbad\n", encoding="utf-8")
+    assert [item.label for item in read_labeled(tmp_path / "zw.tsv")] == ["pos", "neg"]
+
+
 def test_json_lines_are_named_as_such(tmp_path):
     """A .jsonl file was told "found no tab (a line break inside a quoted text? ... save as .csv)"."""
     (tmp_path / "train.jsonl").write_text('{"text": "a fine film", "label": "pos"}\n')

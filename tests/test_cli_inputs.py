@@ -416,9 +416,11 @@ def test_a_training_file_given_twice_is_refused_before_the_run_exists(runs, tmp_
     names = write(tmp_path / "names.txt", NAMES)
     conll = runs["tagger"].parent / "train.conll"
     (tmp_path / "link.txt").symlink_to(tmp_path / "names.txt")
+    os.link(tmp_path / "names.txt", tmp_path / "hard.txt")  # one file under two names: no path resolves to the other
     cases = {
         "lm": ["lm", names, "./names.txt", "--embedding-size", "8"],
         "lm-link": ["lm", "names.txt", "link.txt", "--embedding-size", "8"],
+        "lm-hard-link": ["lm", "names.txt", "hard.txt", "--embedding-size", "8"],
         "tagger": ["tagger", conll, conll],
         "classifier": ["classifier", runs["classifier"].parent / "labels.tsv", runs["classifier"].parent / "labels.tsv"],
     }
@@ -456,9 +458,18 @@ def test_a_line_too_long_to_read_as_one_sequence_is_refused_by_the_verbs_as_by_t
     the verbs read a line as one sequence too, and took 1.9 GB and a minute for 200,000 characters."""
     huge = tmp_path / "huge.txt"
     huge.write_text("anna" * 30_000)
-    for args in (["score", runs["lm"], "--file", huge], ["classify", runs["classifier"], "--file", huge], ["tag", runs["tagger"], "--file", huge]):
+    for args in (["score", runs["lm"], "--file", huge], ["tag", runs["tagger"], "--file", huge]):  # characters are steps
         code, _, err = rnnkit(capsys, *args)
-        assert code == 2 and re.search(r"huge.txt:1: a line of 120,000 characters, more than 100,000", err), (args[0], err)
+        assert code == 2 and re.search(r"input line 1: 120,000 tokens, more than 100,000", err), (args[0], err)
+    # counted in the run's own tokens, as training counted them: 150,000 characters are 30,000 words,
+    # which a word-level classifier trained and evaluated on, so classify reads them too
+    words = tmp_path / "words.txt"
+    words.write_text("anna " * 30_000 + "\nbob\n")
+    code, out, err = rnnkit(capsys, "classify", runs["classifier"], "--file", words)
+    assert code == 0 and len(out.splitlines()) == 2, err
+    words.write_text("bob\n" + "a " * 1_000_001)  # past any run's limit: refused unread, with its line
+    code, _, err = rnnkit(capsys, "classify", runs["classifier"], "--file", words)
+    assert code == 2 and re.search(r"words.txt:2: a line of 2,000,002 characters, more than 2,000,000", err), err
     code, _, err = rnnkit(capsys, "eval", runs["lm"], huge)
     assert code == 2 and "huge.txt: a sequence of 120,001 steps, more than 100,000" in err, err
 
@@ -477,3 +488,26 @@ def test_greedy_sampling_refuses_what_would_shape_a_draw(runs, capsys):
     assert code == 2 and "--greedy takes the likeliest token at every step, so --temperature, --top-k would do nothing" in err
     code, out, err = rnnkit(capsys, "sample", runs["lm"], "--greedy", "--max-length", "5")
     assert code == 0 and len(out.splitlines()) == 1, err  # one sample: every other would be the same
+
+
+def test_text_arguments_follow_the_rules_of_files(runs, capsys):
+    """Bytes that are not UTF-8 in a file are refused with their line and column; on the command line
+    (which Python hands over as surrogates) they were scored as <UNK> and printed as "�". A BOM and a
+    CRLF file's CR (``--prime "$(cat prime.txt)"``) are dropped from a prime as from a file's line."""
+    for args in (["score", runs["lm"], "he \udc93hi"], ["classify", runs["classifier"], "ok", "a\nb \udc93"],
+                 ["sample", runs["lm"], "--prime", "he said \udc93hi"]):  # fmt: skip
+        code, _, err = rnnkit(capsys, *args)
+        assert code == 2 and re.search(r"(argument 1|argument 2:2|--prime): not UTF-8 text \(byte 0x93 at column (4|3|9)\)", err), (args, err)
+    for prime in ("an\r\n", "\ufeffan", "an\r"):
+        code, out, err = rnnkit(capsys, "sample", runs["lm"], "--prime", prime, "--num", "2", "--seed", "1")
+        assert code == 0 and "note" not in err, (prime, err)
+        assert [line[:2] for line in out.splitlines()] == ["an", "an"], (prime, out)
+
+
+def test_an_empty_file_is_no_text_as_empty_standard_input_is(runs, capsys, tmp_path):
+    """``score --file empty.txt`` printed nothing and succeeded, ``score < empty.txt`` was an error."""
+    for content in (b"", b"\xef\xbb\xbf"):
+        (tmp_path / "empty.txt").write_bytes(content)
+        for verb, run in (("score", runs["lm"]), ("classify", runs["classifier"])):
+            code, out, err = rnnkit(capsys, verb, run, "--file", tmp_path / "empty.txt")
+            assert code == 2 and not out and "no text:" in err and "empty.txt is empty" in err, (verb, err)

@@ -303,8 +303,10 @@ def test_labelled_files_as_spreadsheets_and_pandas_write_them(tmp_path, capsys):
         with pytest.raises(DataError, match=message):
             read_labeled(write(tmp_path / name, text))
     for name, text in (("plain.tsv", "pos\tgood film\n"), ("ft.txt", "__label__pos good film\n")):
-        with pytest.raises(DataError, match=rf"{name}: .* has no column names, so --text-column 'review' cannot be found in it"):
+        with pytest.raises(DataError, match=rf"{name}: .* has no column names, so the text column 'review' \(--text-column\) cannot be found in it"):
             read_labeled(write(tmp_path / name, text), text_column="review")
+    with pytest.raises(DataError, match=r"semi.csv: no column 'text' \(columns: 'text;label'\); fields separated by ';'\?"):
+        read_labeled(write(tmp_path / "semi.csv", "text;label\ngood film;pos\n"))  # Excel's CSV in many locales
 
 
 @pytest.mark.parametrize("scheme", ["iob2", "iobes"])

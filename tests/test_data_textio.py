@@ -105,6 +105,21 @@ def test_compressed_and_utf16_files_are_refused_saying_what_they_are(tmp_path, d
     assert read_lines(path) == ["BZh is how this text starts"]
 
 
+@pytest.mark.parametrize("data,says", [
+    (b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03", r"<stdin>: a gzip-compressed file, not UTF-8 text; pipe it through gunzip -c first$"),
+    ("one\n".encode("utf-16"), r"<stdin>: UTF-16 .*; pipe it through iconv -f UTF-16 -t UTF-8 first$"),
+])  # fmt: skip
+def test_standard_input_that_is_not_text_is_told_a_command_that_runs(monkeypatch, data, says):
+    """The remedy for a file names it in a command; for standard input that was ``iconv ... <stdin> >
+    <stdin>-utf8.txt``, which a shell reads as redirections."""
+    import io
+    import sys
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    with pytest.raises(DataError, match=says):
+        read_lines("-")
+
+
 def test_missing_files_and_folders_are_one_line_errors(tmp_path):
     with pytest.raises(DataError, match=r"nothere.txt: no such file"):
         read_text(tmp_path / "nothere.txt")

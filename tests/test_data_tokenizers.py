@@ -53,3 +53,37 @@ def test_decomposed_unicode_reads_as_composed_at_every_level(tmp_path):
         assert set(corpus.vocab.tokens) >= set(make_tokenizer({"kind": level, "lowercase": False}).tokenize(composed)), level
     (tmp_path / "t.conll").write_text(f"{unicodedata.normalize('NFD', 'Müller')} B-PER\n", encoding="utf-8")
     assert read_conll(tmp_path / "t.conll")[0].tokens == ["Müller"]
+
+
+SCRIPTS_WITH_MARKS = {
+    "हिन्दी भाषा": ["हिन्दी", "भाषा"],  # Devanagari vowel signs (Mc) and virama (Mn)
+    "สวัสดีครับ": ["สวัสดีครับ"],  # Thai vowel and tone marks (Mn)
+    "مَرْحَبًا بكم": ["مَرْحَبًا", "بكم"],  # Arabic harakat
+    "שָׁלוֹם": ["שָׁלוֹם"],  # Hebrew points
+    "می‌خواهم": ["می\u200cخواهم"],  # Persian: a zero-width non-joiner inside the word
+    "q\u0301uick": ["q\u0301uick"],  # an accent with no composed form
+    "👨‍👩‍👧 ok 👍🏽! 🇫🇷": ["👨\u200d👩\u200d👧", "ok", "👍🏽", "!", "🇫🇷"],  # one emoji, one emoji, one flag
+}
+
+
+@pytest.mark.parametrize("text", list(SCRIPTS_WITH_MARKS))
+def test_the_word_rule_keeps_a_letter_and_its_marks_together_in_every_script(text, tmp_path):
+    """Python's \\w holds no combining marks, so the word rule cut "हिन्दी" into six tokens (ह ि न्
+    द ी), Thai at every vowel sign, and a family emoji at its joiners; joined back, the text came
+    out with spaces inside its words. The corpus reader and an export's pattern cut the same way."""
+    import json
+    import re
+
+    from rnnkit.data.corpus import prepare_corpus
+    from rnnkit.data.tokenizers import word_rule
+    from rnnkit.tasks.language_model import LMDataConfig
+
+    word = make_tokenizer({"kind": "word"})
+    tokens = word.tokenize(text)
+    assert tokens == SCRIPTS_WITH_MARKS[text]
+    assert word.detokenize(tokens).replace(" ", "") == text.replace(" ", "")
+    assert re.findall(json.loads(json.dumps(word_rule().pattern)), text) == tokens  # as the exports' snippets read it
+    (tmp_path / "t.txt").write_text((text + "\n") * 30, encoding="utf-8")
+    corpus = prepare_corpus(LMDataConfig(train=[str(tmp_path / "t.txt")], level="word", split=(0.1, 0.1)), cache=False)
+    assert set(tokens) <= set(corpus.vocab.tokens)
+    assert not {"\u093f", "\u0e31", "\u200d"} & set(corpus.vocab.tokens)  # no lone mark or joiner became a token

@@ -11,14 +11,19 @@ from collections.abc import Callable, Sequence
 from ..errors import DataError, UsageError
 
 # the longest input line a verb reads: as many as training's longest sequence (rnnkit.data.batches.
-# MAX_SEQUENCE_STEPS) of one-character tokens; a line of 200,000 characters took 1.9 GB to score
+# MAX_SEQUENCE_STEPS) of one-character tokens; a line of 200,000 characters took 1.9 GB to score.
+# The verbs that read text with a run (``texts_and_run``) count a longer line's steps with the
+# run's own tokenizer instead, as training did (``check_typed_lengths``): a word-level text of
+# 150,000 characters is 30,000 steps, which trained and evaluated; they refuse only lines past
+# TYPED_LINE_CHARACTERS unread (a file without its line breaks)
 MAX_LINE_CHARACTERS = 100_000
+TYPED_LINE_CHARACTERS = 20 * MAX_LINE_CHARACTERS
 
 # the run kinds (config["task"]) by the words the messages use for them
 KIND_NAMES = {"lm": "language-model (lm)", "tagger": "tagger", "classifier": "classifier", "seq2seq": "seq2seq", "music": "music"}
 
 
-def texts_from(arguments: Sequence[str], file: str | None) -> list[str]:
+def texts_from(arguments: Sequence[str], file: str | None, max_characters: int = MAX_LINE_CHARACTERS) -> list[str]:
     """Every input line, in order: each argument (an argument holding line breaks is several
     lines; ``"-"`` is standard input at that place), then the lines of ``--file``; with neither,
     standard input when it is not a terminal.
@@ -26,20 +31,23 @@ def texts_from(arguments: Sequence[str], file: str | None) -> list[str]:
     Files, standard input and arguments follow the same rules (``textio``): UTF-8, a leading BOM
     dropped, LF, CRLF and lone CR all line breaks, and every line kept, empty ones included, so
     that output ``i`` belongs to input line ``i``. Raises ``DataError`` (a file that cannot be
-    read, bytes that are not UTF-8, with file:line) or ``UsageError`` when no text is given at all.
+    read, bytes that are not UTF-8, or a line longer than ``max_characters``, with file:line) or
+    ``UsageError`` when no text is given at all.
     """
-    from ..data.textio import BOM, STDIN, read_lines, split_lines
+    from ..data.textio import STDIN, read_lines, split_lines, typed_argument
 
     texts: list[str] = []
     for number, argument in enumerate(arguments, start=1):
         if argument == STDIN:
-            texts += _not_too_long(read_lines(STDIN), "<stdin>")
+            texts += _not_too_long(read_lines(STDIN), "<stdin>", max_characters)
         else:  # "" is one empty line, as an empty line of a file is
-            texts += _not_too_long(split_lines(argument.removeprefix(BOM)) or [""], f"argument {number}")
+            texts += _not_too_long(split_lines(typed_argument(argument, f"argument {number}")) or [""], f"argument {number}", max_characters)
     if file:
-        texts += _not_too_long(read_lines(file), file)
+        texts += _not_too_long(read_lines(file), file, max_characters)
+        if not texts:  # as empty standard input is: an empty file (or one holding only a BOM) is no text
+            raise UsageError(f"no text: {file} is empty; give text as arguments, with --file FILE, or on standard input")
     if not arguments and not file and sys.stdin is not None and not sys.stdin.isatty():
-        texts += _not_too_long(read_lines(STDIN), "<stdin>")
+        texts += _not_too_long(read_lines(STDIN), "<stdin>", max_characters)
         if not texts:
             raise UsageError("no text: standard input was empty; give text as arguments, with --file FILE, or on standard input")
     elif not arguments and not file:
@@ -47,14 +55,26 @@ def texts_from(arguments: Sequence[str], file: str | None) -> list[str]:
     return texts
 
 
-def _not_too_long(lines: list[str], name: str) -> list[str]:
-    """``lines``, or a ``DataError`` naming ``name``:LINE for one over ``MAX_LINE_CHARACTERS``: read
-    as one sequence, such a line needs gigabytes (a file without its line breaks?)."""
+def _not_too_long(lines: list[str], name: str, max_characters: int) -> list[str]:
+    """``lines``, or a ``DataError`` naming ``name``:LINE for one over ``max_characters``: read as
+    one sequence, such a line needs gigabytes (a file without its line breaks?)."""
     for number, line in enumerate(lines, start=1):
-        if len(line) > MAX_LINE_CHARACTERS:
-            raise DataError(f"{name}:{number}: a line of {len(line):,} characters, more than {MAX_LINE_CHARACTERS:,}: "
+        if len(line) > max_characters:
+            raise DataError(f"{name}:{number}: a line of {len(line):,} characters, more than {max_characters:,}: "
                             f"each line is read as one sequence; break the text into lines")
     return lines
+
+
+def check_typed_lengths(texts: Sequence[str], task) -> None:
+    """A ``DataError`` for the first input line longer than training's longest sequence
+    (``MAX_SEQUENCE_STEPS``) in the steps the run reads it as (``task.typed_steps``: tokens cut as
+    its training text was); only lines of more characters than that are cut to count them."""
+    from ..data.batches import MAX_SEQUENCE_STEPS
+
+    for number, text in enumerate(texts, start=1):
+        if len(text) > MAX_SEQUENCE_STEPS and (steps := task.typed_steps(text)) > MAX_SEQUENCE_STEPS:
+            raise DataError(f"input line {number}: {steps:,} tokens, more than {MAX_SEQUENCE_STEPS:,} (the longest sequence "
+                            f"rnnkit reads as one): each line is read as one sequence; break the text into lines")
 
 
 def is_blank(text: str) -> bool:

@@ -81,10 +81,11 @@ def add_text_input(parser: argparse.ArgumentParser, what: str, *, stdin: str = "
 def texts_and_run(args):
     """(texts, task, model, device) of a verb that reads text: the input lines first, so that a
     missing ``--file`` or empty standard input is named before any weights load."""
-    from ._inputs import texts_from
+    from ._inputs import TYPED_LINE_CHARACTERS, check_typed_lengths, texts_from
 
-    texts = texts_from(args.text, args.file)
+    texts = texts_from(args.text, args.file, TYPED_LINE_CHARACTERS)
     task, model, _, device = open_verb_run(args)
+    check_typed_lengths(texts, task)  # in the run's tokens, as training counted them
     return texts, task, model, device
 
 

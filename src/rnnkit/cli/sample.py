@@ -27,6 +27,7 @@ def add_parser(subparsers) -> None:
 
 def run(args) -> int:
     from ..decoding import SamplingOptions
+    from ..data.textio import typed_argument
     from ._inputs import describe_tokens, unknown_tokens, warn
 
     if args.greedy:  # one token each step, the likeliest: what shapes a draw changes nothing
@@ -37,6 +38,7 @@ def run(args) -> int:
     num = args.num or (1 if args.greedy else 10)
     task, model, _, device = open_verb_run(args)
     options = SamplingOptions(1.0 if args.temperature is None else args.temperature, args.top_k, args.top_p, args.greedy, args.max_length, args.allow_unk).check()
+    args.prime = typed_argument(args.prime, "--prime")  # as a file's text is read: UTF-8, no BOM
     if args.prime:
         unseen = unknown_tokens(task.prime_tokens(args.prime), task.vocab)
         if unseen:  # once, before the samples: the model reads them as <UNK>, the output shows them as typed

@@ -71,7 +71,7 @@ from ..errors import UsageError
 from ..files import exclusive_lock, process_alive, scratch_directory, user_cache_directory
 from .text import CORPUS_SETTINGS, split_sizes
 from .textio import BOM, DataError, not_text, not_utf8, nul_error, open_bytes, refuse_whole, unreadable
-from .tokenizers import WORD, Tokenizer, make_tokenizer, read_form
+from .tokenizers import Tokenizer, make_tokenizer, read_form, word_rule
 from .vocab import Vocabulary
 
 FORMAT = 1  # the layout version: a store of another version is prepared again
@@ -535,7 +535,7 @@ class _RegexLevel(_Level):
     holds it and the line-by-line tokens are unchanged)."""
 
     def __init__(self, tokenizer: Tokenizer):
-        self.pattern = re.compile((WORD.pattern if tokenizer.kind == "word" else r"\S+") + r"|\n")
+        self.pattern = re.compile((word_rule().pattern if tokenizer.kind == "word" else r"\S+") + r"|\n")
         self.lowercase, self.kind = tokenizer.lowercase, tokenizer.kind
         self.index = {NEWLINE: 0}  # token -> key, for every token met (vocabulary-sized)
         self.terminator = 0

@@ -26,6 +26,7 @@ import csv
 import io
 import re
 import sys
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,13 +50,26 @@ CSV_FIELD_LIMIT = 2**31 - 1  # the csv module refuses fields over 131,072 charac
 @dataclass
 class LabeledText:
     """A text and its label; the label in Unicode's composed form (``read_form``), as text is read,
-    so that one label saved by two editors (macOS writes "é" as "e" + U+0301) is one class."""
+    so that one label saved by two editors (macOS writes "é" as "e" + U+0301) is one class, and
+    without the invisible characters that can end it (white space, and the format characters a web
+    page or a spreadsheet leaves: zero-width space, joiners, direction marks, U+FEFF), so that
+    "pos" and "pos" + U+200B, which print alike, are not two classes."""
 
     text: str
     label: str
 
     def __post_init__(self):
-        self.label = read_form(self.label)
+        self.label = without_invisible_ends(read_form(self.label))
+
+
+def without_invisible_ends(text: str) -> str:
+    """``text`` without the white space and format characters (Unicode category Cf) at its ends."""
+    start, end = 0, len(text)
+    while start < end and (text[start].isspace() or unicodedata.category(text[start]) == "Cf"):
+        start += 1
+    while end > start and (text[end - 1].isspace() or unicodedata.category(text[end - 1]) == "Cf"):
+        end -= 1
+    return text[start:end]
 
 
 def detect_format(path: str | Path, lines: list[str] | None = None) -> str:
@@ -209,9 +223,9 @@ def _say_header_again(where: str) -> None:
 
 def _columns_unnamed(name: str, what: str, text_column: str, label_column: str) -> None:
     """Refuse --text-column / --label-column (not their defaults) for a file whose columns have no names."""
-    given = [f"{option} {value!r}" for option, value, default in (("--text-column", text_column, "text"), ("--label-column", label_column, "label")) if value != default]
-    if given:
-        raise DataError(f"{name}: {what} has no column names, so {' and '.join(given)} cannot be found in it")
+    given = [f"the {role} column {value!r} ({option})" for role, option, value, default in (("text", "--text-column", text_column, "text"), ("label", "--label-column", label_column, "label")) if value != default]
+    if given:  # named as columns, not only as options: rnnkit eval of a run trained with them takes no such option
+        raise DataError(f"{name}: {what} has no column names, so {' and '.join(given)} cannot be found in it; a .csv file with a header row names its columns")
 
 
 def _fasttext_line(where: str, line: str) -> LabeledText:
@@ -239,7 +253,8 @@ def _read_csv(name: str, text: str, text_column: str, label_column: str) -> list
         where = {}
         for column in (text_column, label_column):
             if column not in header and column.lower() not in names:
-                raise DataError(f"{name}: no column {column!r} (columns: {', '.join(map(repr, header))[:200]})")
+                semicolons = "; fields separated by ';'? rnnkit reads CSV separated by ','" if len(header) == 1 and ";" in header[0] else ""
+                raise DataError(f"{name}: no column {column!r} (columns: {', '.join(map(repr, header))[:200]}){semicolons}")
             where[column] = header.index(column) if column in header else names.index(column.lower())
         while True:
             start = reader.line_num + 1

@@ -78,19 +78,22 @@ def unreadable(path: str | os.PathLike, error: OSError) -> DataError:
 
 # what a file that is not UTF-8 text often is, told by its first bytes, and how to make it text;
 # checked only once decoding has failed (so a text that happens to start "BZh" is never refused)
-NOT_TEXT = ((b"\x1f\x8b", "a gzip-compressed file", "decompress it first: gunzip -k {name}"),
-            (b"BZh", "a bzip2-compressed file", "decompress it first: bunzip2 -k {name}"),
-            (b"\xfd7zXZ\x00", "an xz-compressed file", "decompress it first: unxz -k {name}"),
-            (b"PK\x03\x04", "a zip archive", "unzip it first: unzip {name}"),
-            (b"\xff\xfe\x00\x00", "UTF-32 (it starts with UTF-32's byte-order mark)", "convert it: iconv -f UTF-32 -t UTF-8 {name} > {stem}-utf8.txt"),
-            (b"\xff\xfe", "UTF-16 (it starts with UTF-16's byte-order mark)", "convert it: iconv -f UTF-16 -t UTF-8 {name} > {stem}-utf8.txt"),
-            (b"\xfe\xff", "UTF-16 (it starts with UTF-16's byte-order mark)", "convert it: iconv -f UTF-16 -t UTF-8 {name} > {stem}-utf8.txt"))  # fmt: skip
+# (the last column: the program that makes standard input text, as a pipe)
+NOT_TEXT = ((b"\x1f\x8b", "a gzip-compressed file", "decompress it first: gunzip -k {name}", "gunzip -c"),
+            (b"BZh", "a bzip2-compressed file", "decompress it first: bunzip2 -k {name}", "bunzip2 -c"),
+            (b"\xfd7zXZ\x00", "an xz-compressed file", "decompress it first: unxz -k {name}", "unxz -c"),
+            (b"PK\x03\x04", "a zip archive", "unzip it first: unzip {name}", "unzip -p"),
+            (b"\xff\xfe\x00\x00", "UTF-32 (it starts with UTF-32's byte-order mark)", "convert it: iconv -f UTF-32 -t UTF-8 {name} > {stem}-utf8.txt", "iconv -f UTF-32 -t UTF-8"),
+            (b"\xff\xfe", "UTF-16 (it starts with UTF-16's byte-order mark)", "convert it: iconv -f UTF-16 -t UTF-8 {name} > {stem}-utf8.txt", "iconv -f UTF-16 -t UTF-8"),
+            (b"\xfe\xff", "UTF-16 (it starts with UTF-16's byte-order mark)", "convert it: iconv -f UTF-16 -t UTF-8 {name} > {stem}-utf8.txt", "iconv -f UTF-16 -t UTF-8"))  # fmt: skip
 
 
 def not_text(name: str, data: bytes) -> DataError | None:
     """The one-line error for a file whose first bytes say it is compressed or UTF-16/32, or None."""
-    for magic, what, fix in NOT_TEXT:
+    for magic, what, fix, pipe in NOT_TEXT:
         if data.startswith(magic):
+            if name == source_name(STDIN):  # no file name to put in a command: "<stdin>" would be a redirection
+                return DataError(f"{name}: {what}, not UTF-8 text; pipe it through {pipe} first")
             return DataError(f"{name}: {what}, not UTF-8 text; {fix.format(name=name, stem=Path(name).stem)}")
     return None
 
@@ -146,6 +149,18 @@ def read_text(source: str | os.PathLike) -> str:
     ``FILE:LINE: not UTF-8 text (byte 0x.. at column C)``.
     """
     return decode(_read_bytes(source), source_name(source))
+
+
+def typed_argument(text: str, name: str) -> str:
+    """Text given on the command line (``name``: "argument 2", "--prime"), read by the rules of
+    files: bytes that are not UTF-8 (which Python hands over as the surrogates U+DC80-U+DCFF) are
+    the ``DataError`` a file's would be, and a leading BOM (a pasted file's) is dropped."""
+    escaped = next((i for i, c in enumerate(text) if "\udc80" <= c <= "\udcff"), None)
+    if escaped is not None:
+        lines = LINE_BREAK.split(text[:escaped])
+        where = f":{len(lines)}" if len(lines) > 1 else ""
+        raise DataError(f"{name}{where}: not UTF-8 text (byte 0x{ord(text[escaped]) - 0xDC00:02x} at column {len(lines[-1]) + 1})")
+    return text.removeprefix(BOM)
 
 
 def split_lines(text: str) -> list[str]:

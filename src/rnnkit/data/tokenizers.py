@@ -10,19 +10,55 @@ scoring and sampling cut text exactly as training did.
 The word rule: a token is a run of letters and digits, which may contain an apostrophe or a hyphen
 between two such runs (``don't``, ``well-known``, ``3.5`` is ``3 . 5``); every other character
 that is not white space is a token of its own (``,`` ``.`` ``"`` ``(``); a ``<word>`` in angle
-brackets stays one token (``<unk>`` in the Penn Treebank). Joining puts one space between tokens,
-none before ``, . ; : ! ? ) ] }`` and none after ``( [ {``.
+brackets stays one token (``<unk>`` in the Penn Treebank). A letter's combining marks (Unicode
+categories Mn, Mc, Me: the vowel signs of Devanagari and Thai, Arabic and Hebrew points, accents
+with no composed form) and the zero-width (non-)joiners inside a word belong to the word, as a
+symbol's marks, skin-tone modifiers and zero-width-joined symbols (one emoji) and a pair of
+regional indicators (one flag) belong to the symbol. Joining puts one space between tokens, none
+before ``, . ; : ! ? ) ] }`` and none after ``( [ {``.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from typing import ClassVar
 
 from ..errors import UsageError, require
 
-WORD = re.compile(r"<[A-Za-z]+>|\w+(?:['’\-]\w+)*|[^\w\s]")
+# Python's \w holds letters and digits but not the marks written on them, so a Hindi word (ह ि न ्
+# द ी) or a Thai one would be cut at every vowel sign; the marks are listed from Unicode's tables
+# (Mn, Mc, Me lie between U+0300 and U+1FFFF, and the variation selectors from U+E0100)
+MARK_SPANS = (range(0x300, 0x20000), range(0xE0100, 0xE01F0))
+ZERO_WIDTH_JOINERS = "\u200c\u200d"
+SKIN_TONES = "\U0001F3FB-\U0001F3FF"
+REGIONAL_INDICATOR = "[\U0001F1E6-\U0001F1FF]"
+
+
+def _mark_class() -> str:
+    """Unicode's combining marks as the inside of a regular-expression character class (ranges of
+    ``\\U`` escapes, which Python's ``re`` reads and which survive JSON for the exports)."""
+    marks = [c for span in MARK_SPANS for c in span if unicodedata.category(chr(c))[0] == "M"]
+    ranges, start = [], marks[0]
+    for before, c in zip(marks, marks[1:] + [None]):
+        if c != before + 1:
+            ranges.append(f"\\U{start:08x}" if start == before else f"\\U{start:08x}-\\U{before:08x}")
+            start = c
+    return "".join(ranges)
+
+
+@functools.cache
+def word_rule() -> re.Pattern:
+    """The word rule (module docstring) as one regular expression, in Python's ``re`` syntax (the
+    exports carry its pattern for the snippets). Built on first use (about 50 ms)."""
+    marks = _mark_class()
+    letter = f"[\\w{marks}{ZERO_WIDTH_JOINERS}]"
+    word = f"\\w{letter}*(?:['’\\-]\\w{letter}*)*"
+    symbol = f"[^\\w\\s](?:\u200d[^\\w\\s]|[{marks}{SKIN_TONES}])*"
+    return re.compile(f"<[A-Za-z]+>|{word}|{REGIONAL_INDICATOR}{{2}}|{symbol}")
+
+
 NO_SPACE_BEFORE = set(",.;:!?)]}'’%")
 NO_SPACE_AFTER = set("([{$")
 
@@ -95,7 +131,7 @@ class WordTokenizer(Tokenizer):
     kind = "word"
 
     def tokenize(self, text):
-        return WORD.findall(self.cased(text))
+        return word_rule().findall(self.cased(text))
 
     def detokenize(self, tokens):
         out = ""

@@ -170,6 +170,12 @@ class TaskBase(TaskSpec):
         """The words the ``--lm-features`` models read for every example of this run's splits."""
         return []
 
+    def typed_steps(self, text: str) -> int:
+        """How many steps a text typed to an inference verb is to the model: its tokens, cut as the
+        training text was (``typed_tokens`` with the task's ``tokenizer`` and ``vocab``; the tasks
+        that read typed text otherwise say so by overriding this)."""
+        return len(typed_tokens(self.tokenizer, self.vocab, text))
+
     def before_training(self, progress: bool = True) -> None:
         """Work done once before training starts or resumes, outside its clock (``rnnkit.runs``):
         the ``--lm-features`` models' features of the run's own sentences (``LMFeatures.cache_once``)."""

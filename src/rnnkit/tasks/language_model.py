@@ -32,7 +32,7 @@ from torch import Tensor
 from ..cells import map_state, state_fields, state_from_fields
 from ..data.batches import StreamBatches, TokenBatch, check_sequence_lengths
 from ..data.corpus import CorpusSentenceBatches, CorpusSplit, SeenLines, encode_file, is_prepared, prepare_corpus
-from ..data.textio import LINE_BREAK
+from ..data.textio import LINE_BREAK, split_lines
 from ..data.tokenizers import Tokenizer
 from ..data.vocab import Vocabulary
 from ..decoding import SamplingOptions, sample
@@ -336,11 +336,15 @@ class LanguageModelTask(LanguageModelSpec, TaskBase):
         """Ids a sample never holds (``<UNK>`` is ``sample``'s business: see ``allow_unk``)."""
         return [self.vocab.pad_id]
 
+    def _prime_lines(self, prime: str) -> list[str]:
+        return LINE_BREAK.split(prime) if self.data.line_breaks == "token" else split_lines(prime) or [""]
+
     def prime_tokens(self, prime: str) -> list[str]:
         """The tokens of a typed prime, cut as the training text was; a line break in the prime is the
         ``\\n`` token of a ``line_breaks="token"`` model. Raises ``UsageError`` for a line break
-        where each line is a sentence of its own (``line_breaks="eos"``): no sample starts mid-text."""
-        lines = LINE_BREAK.split(prime)
+        where each line is a sentence of its own (``line_breaks="eos"``): no sample starts mid-text;
+        there, a line break that ends the prime (``$(cat prime.txt)`` keeps a CRLF file's CR) is none."""
+        lines = self._prime_lines(prime)
         if len(lines) > 1 and self.data.line_breaks == "eos":
             raise UsageError("--prime holds a line break, but this model reads one line at a time (line_breaks eos); give one line")
         tokens: list[str] = []
@@ -359,7 +363,7 @@ class LanguageModelTask(LanguageModelSpec, TaskBase):
             return self._generate_reversed(model, num, options, seed, prime_tokens, device)
         rows = sample(model, num, options, eos_id=self.vocab.eos_id, banned=self.banned(), unk_id=self.vocab.unk_id, prime=prime_ids, seed=seed, device=device)
         head = self.tokenizer.detokenize(prime_tokens)
-        typed = "\n".join(LINE_BREAK.split(prime))
+        typed = "\n".join(self._prime_lines(prime))
         out = []
         for ids in rows:
             text = self.tokenizer.detokenize(prime_tokens + self.vocab.decode(ids))

@@ -35,9 +35,14 @@ def check_training_files(train: list[str], none: str = "no training file given")
     ./a.txt`` would train on its examples twice, silently). Raises ``DataError``."""
     if not train:
         raise DataError(none)
-    seen: dict[str, str] = {}  # the file itself (links and ./ resolved) -> the path it was first given as
+    seen: dict = {}  # the file itself (links and ./ resolved; a hard link is the same inode) -> the path it was first given as
     for path in map(str, train):
         real = os.path.realpath(path)
+        try:
+            info = os.stat(real)
+            real = (info.st_dev, info.st_ino) if os.path.isfile(real) else real  # standard input, FIFOs: by name
+        except OSError:  # a missing file: its reader says so
+            pass
         if real in seen:
             raise DataError(f"{path}: given twice as a training file (also as {seen[real]}); each file once")
         seen[real] = path

@@ -20,7 +20,7 @@ from torch import Tensor
 from ..data.batches import SentenceBatches
 from ..data.conll import TaggedSentence, allowed_transitions, convert, entities, read_conll
 from ..data.text import fingerprint
-from ..data.tokenizers import WORD, read_form
+from ..data.tokenizers import read_form, word_rule
 from ..data.vocab import SPECIALS, Vocabulary
 from ..data.word_vectors import initialise_rows, read_word_vectors, sized_from
 from ..errors import UsageError
@@ -261,18 +261,22 @@ class TaggingTask(TaggingSpec, TaskBase):
     # -- for the CLI -----------------------------------------------------------------------------------------
     def inspect_forward(self, model, text: str, device):
         """The words of ``text`` and, for each, the tagger's three most likely tags (emission softmax)."""
-        tokens = WORD.findall(text)
+        tokens = word_rule().findall(text)
         if not tokens:
             raise UsageError("nothing to inspect: the text has no words")
         emissions = model(self.on_device(self.collate([TaggedSentence(tokens, [])]), device)).logits[:, 0].float().softmax(-1)  # (T, K)
         top = emissions.topk(min(3, len(self.tags)), dim=-1)
         return tokens, [[(self.tags[i], round(float(p), 4)) for p, i in zip(ps.tolist(), ix.tolist())] for ps, ix in zip(top.values, top.indices)]
 
+    def typed_steps(self, text: str) -> int:
+        words = self.typed_words(text)  # and each word's characters are a sequence to the character encoder
+        return max(len(words), max(map(len, words), default=0))
+
     def typed_words(self, text: str) -> list[str]:
         """The words of typed text, cut as the training sentences were: Penn-Treebank style when the
         vocabulary shows it (CoNLL files split "n't" and "'s" off), else by the word rule."""
         text = read_form(text)  # composed, as the training words were read
-        return treebank_words(text, self.words) if treebank_vocabulary(self.words) else WORD.findall(text)
+        return treebank_words(text, self.words) if treebank_vocabulary(self.words) else word_rule().findall(text)
 
     def tag_text(self, model, text: str, device, ensemble: Sequence = ()) -> dict:
         """Tokenize typed text as the training text was, tag it; entities as (text, type, start, end)

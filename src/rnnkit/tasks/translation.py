@@ -207,6 +207,9 @@ class TranslationTask(TranslationSpec, TaskBase):
             ]
         return {"text": self.target_tokenizer.detokenize(tokens), "tokens": tokens, "score": hypothesis.score, "log_prob": hypothesis.log_prob, "attention": hypothesis.attention}
 
+    def typed_steps(self, text: str) -> int:
+        return len(typed_tokens(self.source_tokenizer, self.source_vocab, text))
+
     def inspect_forward(self, model, text: str, device):
         """The encoder reading ``text`` (the decoder's units are not shown)."""
         tokens = inspected_tokens(self.source_tokenizer, text)
