@@ -125,6 +125,7 @@ def test_cli_writes_the_graph_and_json_and_a_sampling_loop_runs_without_torch(na
     assert "largest difference" in printed
     info = json.loads(out.with_suffix(".json").read_text())
     assert info["task"] == "lm" and info["preprocessing"]["tokenizer"]["kind"] == "char"
+    assert info["weights"] == "best" and info["training_ended"] is True  # which weights, of a run that ended
     assert info["graphs"]["model"]["inputs"]["input_ids"]["shape"] == ["T", "B"]
     # greedy decoding from x<1> = 0 with the state fed back, as docs/serving.md does it
     sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
@@ -237,7 +238,8 @@ def test_the_docs_snippets_cut_typed_text_as_rnnkit_does_for_treebank_runs(tmp_p
     namespace: dict = {}
     exec(compile(common, "docs/serving.md", "exec"), namespace)
     texts = ["The U.S. didn't say it's 3.5% up.", "A gorgeous, witty (seductive) movie.", "plain words", "`` Wow '' , he said ''",
-             "the s&p 500 fell a <unk> drop", 'He said " EU " and "EU" wasn\'t', "Scotland , Pa. is plain , said Mr. Smith Jr."]
+             "the s&p 500 fell a <unk> drop", 'He said " EU " and "EU" wasn\'t', "Scotland , Pa. is plain , said Mr. Smith Jr.",
+             "<PAD>", "the <PAD> house"]
     for tokens in (["did", "n't", "-LRB-", "s&p", "000"], ["plain", "words"], ["n't", '"', "eu"]):  # Treebank vocabularies (parentheses; CoNLL's quotes), and not
         vocab = Vocabulary.build([tokens])
         for config in ({"kind": "whitespace", "lowercase": True}, {"kind": "char", "lowercase": False}):
@@ -292,3 +294,20 @@ def test_the_snippets_join_tokens_into_text_as_rnnkit_does(tmp_path, monkeypatch
             tokens = tokenizer.tokenize(line)
             side = json.loads(json.dumps(_tokenizer_and_vocab(tokenizer, Vocabulary.build([tokens]))))
             assert namespace["detokenize"](tokens, side) == tokenizer.detokenize(tokens), (config, line)
+
+
+def test_an_export_says_which_weights_it_holds_and_of_a_run_that_has_not_ended(names_run, tmp_path, capsys):
+    """Exports of a killed run's best and last weights were alike: no note, and nothing in the JSON
+    told which weights the graph held, or that the run had not ended."""
+    import shutil
+
+    run = tmp_path / "killed"
+    shutil.copytree(names_run, run)
+    (run / "summary.json").unlink()  # as a kill mid-training leaves it
+    for weights in ("best", "last"):
+        out = tmp_path / f"{weights}.onnx"
+        assert main(["export", str(run), "--weights", weights, "--out", str(out), "--no-check"]) == 0
+        err = capsys.readouterr().err
+        assert f"has no summary.json (still training, or stopped before its end): the graph holds its {weights} weights so far" in err
+        info = json.loads(out.with_suffix(".json").read_text())
+        assert info["weights"] == weights and info["training_ended"] is False

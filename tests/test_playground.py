@@ -94,4 +94,6 @@ def test_classify_result_is_drawn_as_bars(server, tmp_path):
 
 def test_the_page_names_what_went_wrong(server):
     dom = browse(f"{server}/?model=people&verb=tag&run=1&text=", "--dump-dom").stdout
-    assert 'data-state="error"' in dom and 'class="error"' in dom  # no text: the API's 422 message, shown
+    assert 'data-state="error"' in dom and "type some text first" in dom  # no text: said before asking the server
+    dom = browse(f"{server}/?model=people&verb=bogus&run=1&text=Anna", "--dump-dom").stdout  # a link may name any verb
+    assert 'data-state="error"' in dom and "does not answer" in dom

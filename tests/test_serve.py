@@ -184,6 +184,8 @@ def test_bad_requests_get_a_4xx_with_a_message(client, verb, body, status, words
 def test_not_json_and_oversized_bodies(client):
     r = client.post("/api/tag", content=b"{oops", headers={"content-type": "application/json"})
     assert r.status_code == 422 and r.json()["error"].startswith("the request body is not valid JSON (Expecting property name")
+    r = client.post("/api/score", content=b'{"text": "anna', headers={"content-type": "application/json"})  # was "starting at at character 9"
+    assert r.status_code == 422 and "(Unterminated string starting at: line 1 column 10 (char 9))" in r.json()["error"]
     r = client.post("/api/tag", content=b"x" * (2 << 20), headers={"content-type": "application/json"})
     assert r.status_code == 413
 
@@ -275,6 +277,23 @@ def test_concurrent_requests_run_as_batches_and_none_is_lost(runs):
     answers, batcher = asyncio.run(main())
     assert [a.json()["results"][0]["text"] for a in answers] == texts  # each answer is its own request's
     assert batcher.items == 40 and batcher.batches < 20  # several requests per batch
+
+
+def test_requests_batched_together_keep_their_own_attention_setting(runs):
+    """Requests batched into one beam search took the first one's ``attention``: the one that asked
+    for the weights got none when a request without them was queued first, and the other way round."""
+    from rnnkit.serve import schemas
+    from rnnkit.serve.verbs import _translate
+
+    app = create_app([runs["pairs"]], device="cpu")
+    served = app.state.served["pairs"]
+    for first in (False, True):
+        requests = [schemas.TranslateRequest(text="one two", attention=first), schemas.TranslateRequest(text="two three", attention=not first),
+                    schemas.TranslateRequest(texts=["one", "three one"], attention=first)]  # fmt: skip
+        answers = _translate(served, requests)
+        for request, answer in zip(requests, answers):
+            for result in answer["results"]:
+                assert all(("attention" in h) == request.attention for h in result["translations"]), (first, request)
 
 
 def test_a_full_queue_answers_503_and_an_internal_error_500_and_serving_goes_on(runs):

@@ -8,6 +8,8 @@ padded batch and prints how far apart they are. docs/serving.md shows how to run
 
 from __future__ import annotations
 
+import sys
+
 from ._run_options import run_parser
 
 
@@ -22,6 +24,9 @@ def run(args) -> int:
     from ..export import export_run
 
     result = export_run(args.run, args.out, weights=args.weights, check=not args.no_check)
+    if not result["training_ended"]:
+        print(f"rnnkit export: note: {args.run} has no summary.json (still training, or stopped before its end): "
+              f"the graph holds its {args.weights} weights so far", file=sys.stderr)
     for path in result["files"]:
         print(path)
     if result["differences"]:

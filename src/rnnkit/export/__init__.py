@@ -111,13 +111,15 @@ def _music_metadata(task) -> dict:
 METADATA = {"lm": _lm_metadata, "tagger": _tagger_metadata, "classifier": _classifier_metadata, "seq2seq": _seq2seq_metadata, "music": _music_metadata}
 
 
-def metadata(task, config: dict, graphs: dict, files: dict, summary: dict | None = None) -> dict:
+def metadata(task, config: dict, graphs: dict, files: dict, summary: dict | None = None, weights: str = "best") -> dict:
     from ..version import __version__
 
     return {
         "rnnkit": __version__,
         "task": config["task"],
         "model": config["model"],
+        "weights": weights,  # the run's "best" (by validation) or "last" weights
+        "training_ended": summary is not None,  # False: still training, or stopped before its end (no summary.json)
         "files": files,
         "graphs": {role: _io(proto) for role, proto in graphs.items()},
         "preprocessing": METADATA[config["task"]](task),
@@ -135,7 +137,9 @@ def graph_paths(out: Path, roles) -> dict[str, Path]:
 
 def export_run(run_path, out, weights: str = "best", check: bool = True) -> dict:
     """Write the run's ONNX graph(s) and ``<out stem>.json``; all or nothing. Returns
-    {"files": [...], "differences": {output: relative difference} (empty without ``check``)}."""
+    {"files": [...], "differences": {output: relative difference} (empty without ``check``),
+    "training_ended": whether the run has its summary.json (False: exported mid-training, or
+    after a kill)}."""
     from ..files import RunDir, atomic_write_all
     from ..runs import open_run
 
@@ -161,7 +165,7 @@ def export_run(run_path, out, weights: str = "best", check: bool = True) -> dict
     sidecar = out.with_suffix(".json")
     run = RunDir(run_path)
     summary = run.read_json("summary.json") if run.file("summary.json").exists() else None
-    info = metadata(task, config, graphs, {role: p.name for role, p in paths.items()}, summary)
+    info = metadata(task, config, graphs, {role: p.name for role, p in paths.items()}, summary, weights)
     contents = {p: graphs[role].SerializeToString() for role, p in paths.items()}
     contents[sidecar] = (json.dumps(info, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
     atomic_write_all(contents)
@@ -169,7 +173,7 @@ def export_run(run_path, out, weights: str = "best", check: bool = True) -> dict
         stale = out.parent / Path(str(name)).name
         if stale not in contents and stale.suffix == ".onnx" and stale.exists():
             stale.unlink()
-    return {"files": [str(p) for p in contents], "differences": differences}
+    return {"files": [str(p) for p in contents], "differences": differences, "training_ended": summary is not None}
 
 
 def _previous_export(out: Path) -> dict | None:

@@ -188,7 +188,7 @@ def create_app(runs: list[str] | dict[str, Served], *, device: str = "auto", wei
             try:
                 body = json.loads(raw)
             except Exception as error:  # noqa: BLE001 (not JSON at all; 422 as FastAPI's own bodies)
-                where = f" ({error.msg} at character {error.pos})" if isinstance(error, json.JSONDecodeError) else ""
+                where = f" ({error})" if isinstance(error, json.JSONDecodeError) else ""
                 raise ClientError(422, f"the request body is not valid JSON{where}; send a JSON object") from None
             try:
                 parsed = verb.schema.model_validate(body)

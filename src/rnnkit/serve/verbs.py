@@ -137,15 +137,16 @@ def _translate(served: Served, requests: list[schemas.TranslateRequest]) -> list
         groups.setdefault((r.beam or task.data.beam, r.nbest, r.replace_unk), []).append(i)
     for (beam, nbest, replace_unk), members in groups.items():
         texts = [t for i in members for t in requests[i].all_texts()]
+        owners = [i for i in members for _ in requests[i].all_texts()]  # each text's request: its own attention setting
         translations = task.translate(served.model, texts, served.device, beam=beam, nbest=nbest, replace_unk=replace_unk, typed=True)
         results = []
-        for text, hypotheses in zip(texts, translations):
+        for text, owner, hypotheses in zip(texts, owners, translations):
             source = typed_tokens(task.source_tokenizer, task.source_vocab, text)
             results.append({
                 "text": text, "source_tokens": source,
                 "translations": [
                     {"text": h["text"], "tokens": h["tokens"] + (["<EOS>"] if len(h["attention"]) > len(h["tokens"]) else []), "score": h["score"], "log_prob": h["log_prob"],
-                     **({"attention": [row[: len(source)] for row in h["attention"]]} if requests[members[0]].attention and h["attention"] else {})}
+                     **({"attention": [row[: len(source)] for row in h["attention"]]} if requests[owner].attention and h["attention"] else {})}
                     for h in hypotheses
                 ],
             })  # fmt: skip

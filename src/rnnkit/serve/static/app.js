@@ -60,9 +60,19 @@ function showModel() {
   }
 }
 
+function fail(message) {
+  result.replaceChildren(el("p", { class: "error" }, message));
+  result.dataset.state = "error";
+}
+
 async function run(verb) {
-  const body = { model: current().name, ...REQUESTS[verb]() };
+  const model = current();
+  if (!model || !(verb in model.verbs) || !(verb in REQUESTS)) {  // a link (?verb=...) may name any verb
+    return fail(`${model ? model.name : "this model"} does not answer "${verb}"; it answers: ${model ? Object.keys(model.verbs).join(", ") : "nothing"}`);
+  }
+  const body = { model: model.name, ...REQUESTS[verb]() };
   for (const key of Object.keys(body)) if (body[key] === null) delete body[key];
+  if ("texts" in body && body.texts.length === 0) return fail("type some text first, one input per line");
   result.dataset.state = "running";
   result.replaceChildren(el("p", {}, "…"));
   try {
@@ -71,8 +81,7 @@ async function run(verb) {
     result.dataset.state = "done";
     result.dataset.verb = verb;
   } catch (error) {
-    result.replaceChildren(el("p", { class: "error" }, error.message));
-    result.dataset.state = "error";
+    fail(error.message);
   }
 }
 
