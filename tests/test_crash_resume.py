@@ -264,3 +264,19 @@ def test_ctrl_c_just_after_a_checkpoint_commits_writes_no_second_one_of_the_same
     names = sorted(p.name for p in (run / "checkpoints").glob("0*-step-*"))
     steps = [name.split("-")[-1] for name in names]
     assert names[-1] == "000002-step-000004" and len(steps) == len(set(steps)), names
+
+
+def test_an_interrupted_resume_leaves_no_summary_of_the_earlier_stop(tmp_path):
+    """A run stopped at step 5 (summary.json: 5 steps, its scores), resumed and interrupted at step 9,
+    kept the step-5 summary: its steps, stop reason and best validation described a run that had
+    since trained on. A fresh run interrupted leaves no summary; a resumed one now does the same."""
+    data = names_file(tmp_path / "names.txt", 64)
+    run = tmp_path / "R"
+    base = ["train", "lm", str(data), "--hidden-size", "8", "--embedding-size", "8", "--batch-size", "8", "--epochs", "50",
+            "--eval-every", "4", "--log-every", "1", "--no-progress", "--run", str(run)]  # fmt: skip
+    assert run_cli([*base, "--stop-at-step", "5"]) == 0
+    assert json.loads((run / "summary.json").read_text())["steps"] == 5
+    code = run_cli(["train", "lm", "--resume", "--run", str(run), "--no-progress"], env={"RNNKIT_TEST_INTERRUPT_AT": "step 9: trained"})
+    assert code != 0 and not (run / "summary.json").exists()
+    assert run_cli(["train", "lm", "--resume", "--run", str(run), "--max-steps", "12", "--no-progress"]) == 0
+    assert json.loads((run / "summary.json").read_text())["steps"] == 12

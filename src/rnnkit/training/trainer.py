@@ -212,6 +212,8 @@ class Trainer:
         if restored and not s["finished"] and c.stop_at_step is not None and s["step"] >= c.stop_at_step:
             raise UsageError(f"{self.run.path}: the run is at step {s['step']:,} already; --stop-at-step {c.stop_at_step} stops at or before it: "
                              "give a larger one to continue it")  # fmt: skip
+        if restored and self.shard.main:  # the earlier stop's summary no longer describes the run (an interrupt
+            self.run.file("summary.json").unlink(missing_ok=True)  # now would leave it, as a fresh run's leaves none)
         try:
             if restored and self._evaluation_due(s):  # the evaluation an interrupt cut short
                 self._evaluate_and_checkpoint(s, optimizer, schedule, writer)
