@@ -5,6 +5,7 @@ leftovers of an interrupted write removed; metrics rows cut at the checkpoint's 
 from __future__ import annotations
 
 import json
+import os
 import math
 from pathlib import Path
 
@@ -45,6 +46,24 @@ def test_a_checkpoint_is_a_committed_directory_with_a_manifest(run):
     assert (run.path / "last.safetensors").read_bytes() == (committed[-1].path / "last.safetensors").read_bytes()
     assert load_state(run.path / STATE)["progress"]["step"] == 9
     assert not [p for p in run.path.rglob("*.tmp")]
+
+
+def test_a_checkpoint_write_that_fails_removes_what_it_wrote(run):
+    """A full disk (or ``ulimit -f``) while a checkpoint was written left its half-written directory
+    holding the space until the next resume; the error is still the one-line OSError naming the file."""
+    import errno
+
+    checkpoints = Checkpoints(run, say=lambda line: None)
+    write_checkpoint(checkpoints, 3, 3.0)
+
+    def full(path):
+        path.write_bytes(b"x" * 1000)
+        raise OSError(errno.EFBIG, os.strerror(errno.EFBIG))
+
+    with pytest.raises(OSError) as error:
+        checkpoints.write(6, {"last.safetensors": full})
+    assert error.value.errno == errno.EFBIG and "000002-step-000006/last.safetensors" in str(error.value.filename)
+    assert not list(run.path.rglob("*.tmp")) and [c.step for c in checkpoints.committed()] == [3]
 
 
 def test_an_uncommitted_directory_is_never_a_checkpoint_and_is_removed(run):

@@ -511,3 +511,31 @@ def test_an_empty_file_is_no_text_as_empty_standard_input_is(runs, capsys, tmp_p
         for verb, run in (("score", runs["lm"]), ("classify", runs["classifier"])):
             code, out, err = rnnkit(capsys, verb, run, "--file", tmp_path / "empty.txt")
             assert code == 2 and not out and "no text:" in err and "empty.txt is empty" in err, (verb, err)
+
+
+def test_a_full_disk_names_the_file_the_user_asked_for_and_loses_no_figure(runs, tmp_path, capsys, monkeypatch):
+    """write(2)'s errors name no file: ``ulimit -f`` or a full disk gave "[Errno 27] File too large"
+    for export, compose, eval --plot and inspect --out, and eval printed none of its figures."""
+    import errno
+
+    import matplotlib.figure
+
+    from rnnkit import files
+
+    def too_large(*args, **kwargs):
+        raise OSError(errno.EFBIG, os.strerror(errno.EFBIG))
+
+    monkeypatch.setattr(files, "_write_to", too_large)
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", too_large)
+    labels = runs["classifier"].parent / "labels.tsv"
+    cases = {
+        "export": (["export", runs["lm"], "--out", tmp_path / "m.onnx", "--no-check"], tmp_path / "m.onnx"),
+        "compose": (["compose", runs["music"], "--length", "6", "--out", tmp_path / "song.mid"], tmp_path / "song.mid"),
+        "inspect": (["inspect", runs["lm"], "anna and bob", "--out", tmp_path / "r.html"], tmp_path / "r.html"),
+        "eval": (["eval", runs["classifier"], labels, "--plot", tmp_path / "c.png"], tmp_path / "c.png"),
+    }
+    for name, (args, shown) in cases.items():
+        code, out, err = rnnkit(capsys, *args)
+        assert code == 2 and err.strip().endswith(f"{shown}: file too large"), (name, err)
+        assert os.listdir(tmp_path) == [], (name, os.listdir(tmp_path))  # nothing half-written
+    assert "accuracy" in out  # eval's figures were printed before the error

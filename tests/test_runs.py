@@ -85,6 +85,20 @@ def test_one_training_process_per_run_directory(tmp_path):
         pass
 
 
+def test_a_second_fresh_run_in_a_directory_being_trained_in_is_told_so(tmp_path):
+    """Two ``train --run R`` at once: the second saw the first one's temporary files and called R "a
+    folder that is not an rnnkit run", naming the other process's ``.vocab.json.PID.tmp``."""
+    from rnnkit.runs import start
+
+    names = tmp_path / "names.txt"
+    names.write_text("anna\nbob\ncarla\n" * 8)
+    run = RunDir(tmp_path / "run")
+    with _locked(run):
+        (run.path / ".vocab.json.12345-abcdefgh.tmp").write_text("{")  # what the first one is writing
+        with pytest.raises(UsageError, match=r"run: another rnnkit process is training in this run directory$"):
+            start("lm", {"train": [str(names)], "hidden_size": 4, "max_steps": 1, "progress": False}, run.path)
+
+
 def test_a_run_inside_another_run_is_refused(tmp_path):
     """``--run OLD/checkpoints/x`` was accepted: deleting or resuming OLD would take the new run with it."""
     from rnnkit.runs import start

@@ -108,7 +108,7 @@ def atomic_write(path: Path, data: bytes | Callable[[Path], None]) -> None:
         os.replace(tmp, path)
     except OSError as error:
         Path(tmp).unlink(missing_ok=True)
-        if error.filename == tmp:  # a full disk while writing the temporary: the user's file is what failed
+        if error.filename in (tmp, None) and error.errno is not None:  # a full disk while writing the temporary: the user's file failed
             raise OSError(error.errno, error.strerror, str(path)) from None
         raise
     except BaseException:
@@ -143,7 +143,10 @@ def atomic_write_all(contents: dict[Path, bytes]) -> None:
             except OSError as error:  # a read-only folder: named as the file the user asked for
                 raise OSError(error.errno, error.strerror, str(path)) from None
             temporaries.append((tmp, path))
-            _write_to(fd, data)
+            try:
+                _write_to(fd, data)
+            except OSError as error:  # write(2)'s errors (a full disk, a file-size limit) name no file
+                raise OSError(error.errno, error.strerror, str(path)) from None
         for tmp, path in temporaries:
             os.replace(tmp, path)
     except BaseException as error:

@@ -141,6 +141,23 @@ def _may_start_over(run: RunDir) -> bool:
     return not Checkpoints(run).committed() and not any(run.file(name).exists() for name in ("last.safetensors", "best.safetensors", STATE))
 
 
+def _training_elsewhere(run: RunDir) -> bool:
+    """Whether another process holds the run directory's lock (``_locked``) now."""
+    import fcntl
+
+    try:
+        handle = open(run.file(".lock"), "r")
+    except OSError:  # no lock file: no process has started training there
+        return False
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
+
+
 @contextmanager
 def _locked(run: RunDir):
     """One process trains in a run directory at a time: an exclusive lock on RUN/.lock (released
@@ -187,6 +204,8 @@ def start(task_kind: str, values: dict, run_path: str | Path | None = None, sour
     outer = next((parent for parent in run.path.resolve().parents if (parent / "config.json").is_file() and (parent / "checkpoints").is_dir()), None)
     if outer is not None:  # deleting or resuming that run would take this one with it
         raise UsageError(f"{run.path}: inside the run {outer}; give --run a folder outside any run")
+    if _training_elsewhere(run):  # a second `train --run R` at once sees the first one's files being written
+        raise UsageError(f"{run.path}: another rnnkit process is training in this run directory")
     foreign = _foreign_entries(run)
     if foreign:
         shown = ", ".join(foreign[:4]) + (", ..." if len(foreign) > 4 else "")

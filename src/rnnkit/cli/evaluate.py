@@ -54,17 +54,24 @@ def run(args) -> int:
             warn("eval", note)
     if args.pictures:  # a task without pictures draws none (TaskBase.save_pictures)
         result.update(task.save_pictures(result, args.pictures, "eval"))
+    failed = None  # a picture that could not be written (a full disk) loses no figure: they are printed, then the error
     if args.plot:
-        pictures = save_plot(task.save_pictures, result, args.plot)
-        result.update(pictures)
-        if not args.json:
-            print(f"plot: {', '.join(map(str, pictures.values()))}", file=sys.stderr)
+        try:
+            pictures = save_plot(task.save_pictures, result, args.plot)
+        except OSError as error:
+            failed = error
+        else:
+            result.update(pictures)
+            if not args.json:
+                print(f"plot: {', '.join(map(str, pictures.values()))}", file=sys.stderr)
     if args.json:
         print(json.dumps({"data": args.data, **result}))
     else:
         print(f"{source_name(args.data)}: {task.describe(result)}" + (f" (ensemble of {result['ensemble']} runs)" if ensemble else ""))
         for line in task.details(result):  # a task's breakdown (per entity type ...), none by default
             print(line)
+    if failed is not None:
+        raise failed
     return 0
 
 
@@ -90,6 +97,8 @@ def save_plot(save_pictures, result: dict, plot: str) -> dict:
             final = target if i == 0 else target.with_name(f"{target.stem}-{key}{target.suffix or '.png'}")
             os.replace(path, final)
             written[key] = str(final)
+    except OSError as error:  # a full disk while drawing: the picture asked for failed, not a scratch file
+        raise OSError(error.errno, error.strerror, str(target)) from None
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return written

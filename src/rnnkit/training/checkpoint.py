@@ -129,21 +129,25 @@ class Checkpoints:
         where = f"checkpoint {name}"  # the label of each moment of this write (test_point)
         test_point(f"{where}: directory created")
         manifest = {"format": 1, "serial": serial, "step": step, "files": {}}
-        for file, source in (reuse or {}).items():
-            _link_or_copy(source.file(file), tmp / file)
-            manifest["files"][file] = _read_manifest(source)["files"][file]
-            test_point(f"{where}: linked {file}")
-        for file, write in writers.items():
-            write_with(write, tmp / file, shown=self.root / name / file)  # a full disk: one line naming the file
-            os.chmod(tmp / file, FILE_MODE)
-            _fsync_path(tmp / file)
-            manifest["files"][file] = file_digest(tmp / file)
-            test_point(f"{where}: wrote {file}")
-        _write_new(tmp / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
-        os.chmod(tmp, DIR_MODE)
-        _fsync_path(tmp, directory=True)
-        test_point(f"{where}: manifest written")
-        os.rename(tmp, self.root / name)  # the commit
+        try:
+            for file, source in (reuse or {}).items():
+                _link_or_copy(source.file(file), tmp / file)
+                manifest["files"][file] = _read_manifest(source)["files"][file]
+                test_point(f"{where}: linked {file}")
+            for file, write in writers.items():
+                write_with(write, tmp / file, shown=self.root / name / file)  # a full disk: one line naming the file
+                os.chmod(tmp / file, FILE_MODE)
+                _fsync_path(tmp / file)
+                manifest["files"][file] = file_digest(tmp / file)
+                test_point(f"{where}: wrote {file}")
+            _write_new(tmp / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
+            os.chmod(tmp, DIR_MODE)
+            _fsync_path(tmp, directory=True)
+            test_point(f"{where}: manifest written")
+            os.rename(tmp, self.root / name)  # the commit
+        except Exception:  # a full disk, a file-size limit: the half-written checkpoint goes, freeing its space now
+            shutil.rmtree(tmp, ignore_errors=True)  # (a kill leaves it to the next resume's remove_leftovers)
+            raise
         _fsync_path(self.root, directory=True)
         checkpoint = Checkpoint(self.root / name, serial, step)
         test_point(f"{where}: committed")
