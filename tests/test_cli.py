@@ -446,3 +446,21 @@ def test_a_resume_whose_limit_ends_before_the_step_reached_is_refused(tmp_path, 
         code, _, err = rnnkit("train", "lm", "--resume", "--run", run, option, value, "--no-progress", capsys=capsys)
         assert code == 2 and f"the run is at step 12 already; {option} {value} ends at step" in err, err
     assert json.loads((run / "config.json").read_text())["training"]["epochs"] == 5
+
+
+@pytest.mark.parametrize("setting,value,message", [
+    ("seed", "18446744073709551616", "seed: must be a whole number >= 0 and <= 18446744073709551615"),  # was torch's overflow traceback
+    ("split", "[0.1]", "split: expected a list of 2 values [VALID, TEST], got [0.1]"),  # was a TypeError traceback
+    ("split", "[0.1, 0.1, 0.1]", "split: expected a list of 2 values [VALID, TEST]"),  # was trained on, the third value ignored
+    ("split", "0.1", "split: expected a list of 2 values [VALID, TEST], got 0.1"),
+])  # fmt: skip
+def test_config_values_past_what_their_options_take_are_one_line(tmp_path, capsys, setting, value, message):
+    data = write(tmp_path / "names.txt", NAMES)
+    (tmp_path / "c.toml").write_text(f"epochs = 1\n{setting} = {value}\n")
+    code, _, err = rnnkit("train", "lm", data, "--run", tmp_path / "r", "--config", tmp_path / "c.toml", *SMALL_MODEL, capsys=capsys)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "r").exists()
+    if setting == "seed":
+        with pytest.raises(SystemExit) as exit:  # argparse's own refusal
+            main(["train", "lm", data, "--run", str(tmp_path / "r"), "--seed", value, *SMALL_MODEL])
+        assert exit.value.code == 2 and "argument --seed: must be a whole number >= 0 and <= 18446744073709551615" in capsys.readouterr().err

@@ -128,3 +128,23 @@ def test_a_resume_refuses_validation_or_test_files_that_changed(tmp_path, monkey
         resume("run", {"progress": False})
     (tmp_path / "v.txt").write_text("emma\nfred\n")
     assert resume("run", {"progress": False})[1]["finished"]
+
+
+def test_a_model_too_large_for_memory_is_refused_before_any_weight_is_allocated(tmp_path):
+    """``--hidden-size 100000000`` (extra zeros) was a traceback from the allocator ("you tried to
+    allocate 160000102400000000 bytes"), and ``--embedding-size 100000000`` swapped for minutes: the
+    weights are counted on the meta device first, and more than memory holds is one line."""
+    from rnnkit.models.registry import check_fits_in_memory
+    from rnnkit.runs import start
+
+    config = {"vocab_size": 30, "cell": "lstm", "embedding_size": 8, "hidden_size": 16, "num_layers": 1}
+    check_fits_in_memory("lm", config)  # small: nothing said
+    weights = 30 * 8 + 4 * 16 * (8 + 16) + 4 * 16 + 16 * 30 + 30  # embedding, the gates W and b, output layer
+    with pytest.raises(UsageError, match=rf"the model would have {weights:,} weights \(hidden_size 16, embedding_size 8, num_layers 1\): "
+                                         r"training them needs about 0.0 GiB .*, more than this machine's 0.0 GiB; lower --hidden-size"):
+        check_fits_in_memory("lm", config, memory_bytes=1000)
+    names = tmp_path / "names.txt"
+    names.write_text("anna\nbob\ncarla\n" * 8)
+    with pytest.raises(UsageError, match=r"the model would have 40,000,0[\d,]+ weights \(hidden_size 100,000,000"):
+        start("lm", {"train": [str(names)], "hidden_size": 100_000_000, "max_steps": 1, "progress": False}, tmp_path / "run")
+    assert not (tmp_path / "run").exists()

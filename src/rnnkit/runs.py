@@ -25,6 +25,7 @@ from .version import __version__
 from .data.textio import read_text, split_lines
 from .errors import DataError, UsageError
 from .models import build_model
+from .models.registry import check_fits_in_memory
 from .models.lm_features import check_recorded
 from .settings import refuse_unapplied
 from .tasks import TASKS
@@ -190,6 +191,7 @@ def start(task_kind: str, values: dict, run_path: str | Path | None = None, sour
     refuse_unapplied(task.data, data_values)  # after prepare: a prepared corpus sets the data's settings
     refuse_unapplied(training, training_values)
     refuse_unapplied(model_config, model_values, MODEL_SETTINGS)
+    check_fits_in_memory(task.model_kind, model_config)  # before any weight is allocated
     torch.manual_seed(training.seed)
     model = build_model(task.model_kind, model_config)
     task.initialise(model)  # pre-trained rows or layers the data settings name
@@ -268,6 +270,10 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
     if task_kind is not None and config["task"] != task_kind:
         raise UsageError(f"{run.path}: a {config['task']} run; resume it with rnnkit train {config['task']} --resume --run {run.path}")
     overrides = dict(overrides or {})
+    recorded = {**config["model"], **config["training"]}  # a setting repeated as the run has it changes nothing
+    for key in list(overrides):
+        if key not in RESUMABLE and key in recorded and json.loads(json.dumps(overrides[key])) == recorded[key]:
+            del overrides[key]
     for key in overrides:
         if key not in RESUMABLE:
             raise UsageError(f"--resume continues the run as configured; {key!r} cannot change (these can: {', '.join(sorted(RESUMABLE))})")

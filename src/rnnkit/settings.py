@@ -174,13 +174,23 @@ def check_settings(config: Any, source: str) -> None:
         kind = getattr(parse, "kind", None)
         if kind is None:
             continue
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (kind is float or isinstance(value, int))
-        try:
-            ok = ok and parse(str(value)) is not None
-        except argparse.ArgumentTypeError:
-            ok = False
-        if not ok:
-            raise UsageError(f"{source} {field.name}: must be {parse.what}, got {value!r}")
+        count = field.metadata.get("nargs")
+        if isinstance(count, int):  # several numbers (--split VALID TEST): as many as the option takes, each checked
+            if not isinstance(value, (list, tuple)) or len(value) != count:
+                names = field.metadata.get("metavar")
+                listed = f" [{', '.join(names)}]" if isinstance(names, tuple) else ""
+                raise UsageError(f"{source} {field.name}: must be a list of {count} numbers{listed}, got {value!r}")
+            values = list(value)
+        else:
+            values = [value]
+        for one in values:
+            ok = isinstance(one, (int, float)) and not isinstance(one, bool) and (kind is float or isinstance(one, int))
+            try:
+                ok = ok and parse(str(one)) is not None
+            except argparse.ArgumentTypeError:
+                ok = False
+            if not ok:
+                raise UsageError(f"{source} {field.name}: must be {parse.what}{' each' if count else ''}, got {value!r}")
 
 
 def refuse_unapplied(config: Any, given: Iterable[str], metadata: dict[str, dict] | None = None) -> None:

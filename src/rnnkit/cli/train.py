@@ -79,6 +79,9 @@ def check_config_values(parser: argparse.ArgumentParser, values: dict, source: s
                 if not isinstance(value, bool):
                     raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
                 continue
+            if isinstance(action.nargs, int) and not (isinstance(value, list) and len(value) == action.nargs):  # split: [VALID, TEST]
+                names = f" [{', '.join(action.metavar)}]" if isinstance(action.metavar, tuple) else ""
+                raise argparse.ArgumentTypeError(f"expected a list of {action.nargs} values{names}, got {value!r}")
             several = isinstance(value, list) and action.nargs not in (None, "?")
             items = [_config_item(action, item) for item in (value if several else [value])]
             values[key] = items if several else items[0]

@@ -5,9 +5,12 @@ its ``config()`` without asking which class it is. A model file registers its cl
 
 from __future__ import annotations
 
+import os
+
+import torch
 from torch import nn
 
-from ..errors import registered
+from ..errors import UsageError, registered
 
 MODELS: dict[str, type[nn.Module]] = {}
 
@@ -19,3 +22,25 @@ def register_model(cls):
 
 def build_model(kind: str, config: dict) -> nn.Module:
     return registered(MODELS, kind, "model kind")(**config)
+
+
+# what training holds per weight beside the weight itself: its gradient and two optimizer moments (Adam)
+TRAINING_COPIES = 4
+
+
+def check_fits_in_memory(kind: str, config: dict, memory_bytes: int | None = None) -> None:
+    """A one-line ``UsageError`` when the model ``build_model(kind, config)`` would make cannot be
+    trained in this machine's memory (``memory_bytes``: the physical memory, by default): counted
+    on PyTorch's ``meta`` device, which allocates nothing, so that ``--hidden-size 100000000`` is
+    refused at once instead of failing deep in an allocation (a traceback) or swapping for minutes."""
+    with torch.device("meta"):
+        model = build_model(kind, config)
+    count = sum(p.numel() for p in model.parameters())
+    needed = TRAINING_COPIES * 4 * count  # float32 bytes
+    if memory_bytes is None:
+        memory_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if needed > memory_bytes:
+        sizes = ", ".join(f"{key} {config[key]:,}" for key in ("hidden_size", "embedding_size", "num_layers") if isinstance(config.get(key), int))
+        raise UsageError(f"the model would have {count:,} weights ({sizes}): training them needs about {needed / 2**30:,.1f} GiB "
+                         f"(weights, gradients, optimizer state), more than this machine's {memory_bytes / 2**30:,.1f} GiB; "
+                         "lower --hidden-size, --embedding-size, --num-layers or --head-sizes")

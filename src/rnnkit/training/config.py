@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from ..errors import UsageError
-from ..settings import check_settings, ema_decay, learning_rate, nonnegative_float, nonnegative_int, number, positive_float, positive_int, probability, setting
+from ..settings import check_settings, ema_decay, learning_rate, nonnegative_float, nonnegative_int, number, positive_float, positive_int, probability, seed, setting
 from ..settings import device as device_name
 
 OPTIMIZER_NAMES = ("adam", "adamw", "sgd", "nt-asgd")  # rnnkit.training.optim.OPTIMIZERS
@@ -54,7 +54,7 @@ class TrainingConfig:
     keep_checkpoints: int = setting(2, type=positive_int, help="newest checkpoints kept in RUN/checkpoints")
     skip_non_finite: bool = setting(False, help="skip a step whose loss or gradient norm is NaN or infinite",
                                     off_help="stop the training at such a step")
-    seed: int = setting(0, type=nonnegative_int, help="seed of the initial weights, the batch order and dropout")
+    seed: int = setting(0, type=seed, help="seed of the initial weights, the batch order and dropout")
     device: str = setting("auto", type=device_name, help="auto, cpu, cuda, cuda:1 ...")
     precision: str = setting("fp32", choices=PRECISIONS, help="mixed precision (autocast): bf16 or fp16 on CUDA, bf16 on a CPU with native bfloat16 (AVX512_BF16 or AMX)")
     progress: bool = setting(True, help="show a progress bar", off_help="no progress bar")
