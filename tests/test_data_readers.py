@@ -5,6 +5,7 @@ line ends, byte-order marks, tab-separated columns, header rows, labels, pitches
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -224,6 +225,38 @@ def test_midi_notes_off_the_piano_are_counted_on_stderr(tmp_path, capsys):
     assert len(read_midi_folder(tmp_path)) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "3 of 7 notes, in 1 of 2 files (wide.mid), lie off the piano range" in err
+
+
+@pytest.mark.parametrize("step", [0.5, 0.7, 1.7, 0.02, 0.333])
+def test_a_piece_compose_writes_reads_back_step_for_step(tmp_path, step):
+    """At 0.7 s steps pretty_midi stores the tempo as 699,999 microseconds a beat: every note came
+    back a hair before its step's start and fell into the step before, and the last step was lost."""
+    from rnnkit.data.music import write_midi
+
+    rng = random.Random(0)
+    piece = [sorted(rng.sample(range(40, 90), rng.randint(0, 4))) for _ in range(49)] + [[60]]
+    write_midi(piece, tmp_path / "p.mid", step_seconds=step)
+    assert read_midi(tmp_path / "p.mid", step) == piece
+
+
+def test_notes_a_tick_short_of_a_step_keep_it_and_shorter_ones_are_counted(tmp_path, capsys):
+    """Notation software ends a note a tick early: 0.499 s at 0.5 s steps sounded in no step at all,
+    and nothing was said (only a file where every note was lost was refused)."""
+    pretty_midi = pytest.importorskip("pretty_midi")
+    midi = pretty_midi.PrettyMIDI()
+    instrument = pretty_midi.Instrument(program=0)
+    instrument.notes = [pretty_midi.Note(90, 60 + i, 0.5 * i, 0.5 * i + 0.499) for i in range(4)]  # a tick short
+    instrument.notes += [pretty_midi.Note(90, 70, 2.0, 2.1), pretty_midi.Note(90, 72, 2.5, 3.0)]  # a grace note, then a step
+    midi.instruments.append(instrument)
+    midi.write(str(tmp_path / "early.mid"))
+    assert read_midi(tmp_path / "early.mid") == [[60], [61], [62], [63], [], [72]]  # step 4 held only the grace note
+    assert "early.mid: 1 of 6 notes are shorter than half a step of 0.5 s and are left out" in capsys.readouterr().err
+    folder = tmp_path / "f"
+    folder.mkdir()
+    (tmp_path / "early.mid").rename(folder / "early.mid")
+    _midi(folder / "ok.mid", [60, 62])
+    read_midi_folder(folder)
+    assert "f: 1 of 8 notes, in 1 of 2 files (early.mid), are shorter than half a step" in capsys.readouterr().err
 
 
 def test_a_broken_midi_file_is_a_one_line_error(tmp_path):

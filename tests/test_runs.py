@@ -148,3 +148,13 @@ def test_a_model_too_large_for_memory_is_refused_before_any_weight_is_allocated(
     with pytest.raises(UsageError, match=r"the model would have 40,000,0[\d,]+ weights \(hidden_size 100,000,000"):
         start("lm", {"train": [str(names)], "hidden_size": 100_000_000, "max_steps": 1, "progress": False}, tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_file_given_as_a_run_is_named_a_file_by_every_verb(tmp_path):
+    """``export afile`` and ``serve afile`` said "no such run directory" of a file that is there."""
+    from rnnkit.runs import open_run, resume
+
+    (tmp_path / "afile").write_text("hi\n")
+    for open_it in (open_run, resume):
+        with pytest.raises((UsageError, FileNotFoundError), match=r"afile: not a run directory \(a file\)$"):
+            open_it(tmp_path / "afile")

@@ -265,7 +265,7 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
     See docs/runs.md."""
     run = RunDir(run_path)
     if not run.path.is_dir():
-        raise UsageError(f"{run.path}: no such run directory")
+        raise UsageError(f"{run.path}: {'not a run directory (a file)' if run.path.exists() else 'no such run directory'}")
     config = run_config(run, ("task", "model", "data", "split", "training"))
     if task_kind is not None and config["task"] != task_kind:
         raise UsageError(f"{run.path}: a {config['task']} run; resume it with rnnkit train {config['task']} --resume --run {run.path}")
@@ -429,7 +429,7 @@ def open_run(run_path: str | Path, weights: str = "best", device: str = "auto"):
     """(task, model, config, device) of a trained run, for sampling, scoring and evaluation."""
     run = RunDir(run_path)
     if not run.path.is_dir():
-        raise FileNotFoundError(f"{run.path}: no such run directory")
+        raise FileNotFoundError(f"{run.path}: {'not a run directory (a file)' if run.path.exists() else 'no such run directory'}")
     config = run_config(run, ("task", "model", "data"))
     task_class = TASKS[config["task"]]
     with reading_run(run):

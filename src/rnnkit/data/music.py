@@ -195,9 +195,10 @@ def read_midi(path: str | Path, step_seconds: float = 0.5) -> Sequence:
     (a file of drums only is a file with no notes: drum notes are not pitches); no notes on the piano
     (21..108); longer than ``MAX_MIDI_STEPS`` steps (a corrupt time that would need gigabytes).
     """
-    steps, off_piano, notes = _midi_steps(path, step_seconds)
-    if off_piano:
-        print(f"{path}: {off_piano} of {notes} notes lie off the piano range {LOWEST}..{LOWEST + KEYS - 1} and are left out", file=sys.stderr, flush=True)
+    steps, left_out, notes = _midi_steps(path, step_seconds)
+    for why, count in left_out.items():
+        if count:
+            print(f"{path}: {count} of {notes} notes {why}", file=sys.stderr, flush=True)
     return steps
 
 
@@ -222,18 +223,43 @@ def _midi_steps(path: str | Path, step_seconds: float) -> tuple[Sequence, int, i
         end = midi.get_end_time()
         if not math.isfinite(end) or end / step_seconds > MAX_MIDI_STEPS:
             raise DataError(f"{path}: lasts {end:.0f} s, {end / step_seconds:,.0f} steps of {step_seconds} s: more than {MAX_MIDI_STEPS:,}")
-        for instrument in midi.instruments:  # pretty_midi sounds a bent note on two keys at once
-            instrument.pitch_bends = []  # (its own and the nearest): a bend is no new note
+        # pretty_midi samples a step at its start, int(time / step): a note written to start on a
+        # step's boundary but stored a hair before it (a tempo rounded to whole microseconds, as
+        # pretty_midi writes 85.714 bpm for 0.7 s steps) fell into the step before, and a note
+        # ending a tick early (notation software) lost its last step, a one-step note all of it.
+        # Every time moved half a step later makes that int(time / step + 1/2): each note's start and
+        # end go to the nearest step boundary, so a note sounds in the steps it mostly covers
+        half = step_seconds / 2
+        for instrument in midi.instruments:
+            instrument.pitch_bends = []  # pretty_midi sounds a bent note on two keys at once: a bend is no new note
+            for note in instrument.notes:
+                note.start, note.end = note.start + half, note.end + half
+            for change in instrument.control_changes:  # the sustain pedal, which lengthens notes, with them
+                change.time += half
         roll = midi.get_piano_roll(fs=1.0 / step_seconds)  # (128, T)
     except DataError:
         raise
     except Exception as error:  # noqa: BLE001 (times or tempi the parser accepted but cannot sample)
         raise DataError(f"{path}: not a readable MIDI file ({type(error).__name__})") from None
     steps = [[int(p) for p in range(LOWEST, LOWEST + KEYS) if roll[p, t] > 0] for t in range(roll.shape[1])]
-    if not any(steps):  # pretty_midi samples each step's start: a note may fall between two
-        raise DataError(f"{path}: no note sounds at the start of any step of {step_seconds} s (each of its {len(pitched)} notes is shorter; try a smaller --step-seconds)")
+    if not any(steps):
+        raise DataError(f"{path}: no note covers half a step of {step_seconds} s (each of its {len(pitched)} notes is shorter; try a smaller --step-seconds)")
     off_piano = sum(1 for note in pitched if not LOWEST <= note.pitch < LOWEST + KEYS)
-    return steps, off_piano, len(pitched)
+    # a grace note, a fast run at a coarse step: left out, and said, as the notes off the piano are
+    short = sum(1 for note in pitched if LOWEST <= note.pitch < LOWEST + KEYS and _lost(note, roll, step_seconds))
+    return steps, {_OFF_PIANO: off_piano, _SHORT.format(step_seconds=step_seconds): short}, len(pitched)
+
+
+# why notes of a MIDI file are left out, as read_midi and read_midi_folder say it
+_OFF_PIANO = f"lie off the piano range {LOWEST}..{LOWEST + KEYS - 1} and are left out"
+_SHORT = "are shorter than half a step of {step_seconds} s and are left out (a smaller --step-seconds keeps them)"
+
+
+def _lost(note, roll, step_seconds: float) -> bool:
+    """Whether ``note`` (its times moved half a step on) gives no step of the roll: it begins and ends
+    within one step and the step it lies in is not sounded by anything else (a held pedal, a twin)."""
+    first, last = int(note.start / step_seconds), int(note.end / step_seconds)
+    return first == last and not (first < roll.shape[1] and roll[note.pitch, first] > 0)
 
 
 def midi_files(folder: str | Path) -> list[Path]:
@@ -254,9 +280,11 @@ def read_midi_folder(folder: str | Path, step_seconds: float = 0.5) -> list[Sequ
     if not files:
         raise DataError(f"{folder}: no .mid or .midi files, in it or its subfolders")
     read = [_midi_steps(f, step_seconds) for f in files]
-    cut = [str(f.relative_to(folder)) for f, (_, off_piano, _) in zip(files, read) if off_piano]
-    if cut:  # one line for the folder, not one per file
-        off_piano, notes = sum(r[1] for r in read), sum(r[2] for r in read)
-        print(f"{folder}: {off_piano} of {notes} notes, in {len(cut)} of {len(files)} files ({', '.join(cut[:3])}{', ...' if len(cut) > 3 else ''}), "
-              f"lie off the piano range {LOWEST}..{LOWEST + KEYS - 1} and are left out", file=sys.stderr, flush=True)  # fmt: skip
+    notes = sum(r[2] for r in read)
+    for why in read[0][1]:  # one line for the folder per reason, not one per file
+        cut = [str(f.relative_to(folder)) for f, (_, left_out, _) in zip(files, read) if left_out[why]]
+        if cut:
+            count = sum(r[1][why] for r in read)
+            print(f"{folder}: {count} of {notes} notes, in {len(cut)} of {len(files)} files ({', '.join(cut[:3])}{', ...' if len(cut) > 3 else ''}), "
+                  f"{why}", file=sys.stderr, flush=True)  # fmt: skip
     return [steps for steps, _, _ in read]
