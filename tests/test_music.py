@@ -254,3 +254,23 @@ def test_compose_writes_and_primes_at_the_runs_step(tmp_path):
     out = tmp_path / "c.mid"
     assert main(["compose", str(run), "--length", "20", "--prime", str(folder / "s0.mid"), "--prime-steps", "6", "--out", str(out), "--seed", "0"]) == 0
     assert pretty_midi.PrettyMIDI(str(out)).get_end_time() == pytest.approx(20 * 0.25, abs=0.26)
+
+
+def test_music_files_are_told_apart_by_their_suffix_in_any_case_and_a_json_key_given_twice_is_refused(tmp_path):
+    """``q.PKL`` and ``q.pickle`` were read as text ("not UTF-8 text (byte 0x80)"), an ``.npz`` was
+    told to be unzipped, and ``{"train": [...], "train": [...]}`` kept the last list unsaid."""
+    import pickle
+
+    from rnnkit.data.music import read_chorales
+    from rnnkit.data.textio import DataError
+
+    songs = [[[60, 64], [62]], [[65], [67, 71]]]
+    for name in ("q.PKL", "q.pickle", "q.pkl"):
+        (tmp_path / name).write_bytes(pickle.dumps({"train": songs}))
+        assert read_chorales(tmp_path / name)["train"] == songs, name
+    (tmp_path / "sep.npz").write_bytes(b"PK\x03\x04rest")
+    with pytest.raises(DataError, match=r"sep.npz: a numpy file; music is read from JSON, a .pkl pickle or a folder of MIDI files"):
+        read_chorales(tmp_path / "sep.npz")
+    (tmp_path / "dup.json").write_text('{"train": [[[60]], [[62]]], "valid": [[[64]]], "train": [[[65]]]}')
+    with pytest.raises(DataError, match=r"dup.json: not readable JSON: the key 'train' is given twice"):
+        read_chorales(tmp_path / "dup.json")

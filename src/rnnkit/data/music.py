@@ -72,6 +72,19 @@ def _check_sequences(sequences, where: str) -> list[Sequence]:
 SPLITS = ("train", "valid", "test")  # the keys of a JSB Chorales file
 
 
+PICKLE_SUFFIXES = (".pkl", ".pickle")  # compared in lower case, as the MIDI suffixes are
+
+
+def _no_key_twice(pairs: list) -> dict:
+    """A JSON object, refused (``ValueError``) when it names a key twice: ``json`` keeps the last
+    silently, and ``{"train": [10 pieces], "train": [1 piece]}`` lost ten pieces unsaid."""
+    keys = [key for key, _ in pairs]
+    twice = next((key for key in keys if keys.count(key) > 1), None)
+    if twice is not None:
+        raise ValueError(f"the key {twice!r} is given twice")
+    return dict(pairs)
+
+
 def read_chorales(path: str | Path) -> dict[str, list[Sequence]]:
     """The splits of a JSB Chorales JSON or pickle file: ``{"train": [...], "valid": [...], "test": [...]}``.
     A file holding one list of sequences counts as the training split.
@@ -84,7 +97,9 @@ def read_chorales(path: str | Path) -> dict[str, list[Sequence]]:
     path = Path(path)
     if path.suffix.lower() in MIDI_SUFFIXES:
         raise DataError(f"{path}: a MIDI file; give the folder of MIDI files to read them all")
-    if path.suffix == ".pkl":
+    if path.suffix.lower() in (".npz", ".npy"):  # numpy's archives: a zip, which the text reader would say to unzip
+        raise DataError(f"{path}: a numpy file; music is read from JSON, a .pkl pickle or a folder of MIDI files (docs/input_formats.md)")
+    if path.suffix.lower() in PICKLE_SUFFIXES:
         if not path.exists():
             raise DataError(f"{path}: no such file")
         from ..safe_pickle import load_data
@@ -93,7 +108,7 @@ def read_chorales(path: str | Path) -> dict[str, list[Sequence]]:
     else:
         text = textio.read_text(path)
         try:
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=_no_key_twice)
         except json.JSONDecodeError as error:
             raise DataError(f"{path}:{error.lineno}: not valid JSON: {error.msg}") from None
         except RecursionError:
