@@ -464,3 +464,12 @@ def test_config_values_past_what_their_options_take_are_one_line(tmp_path, capsy
         with pytest.raises(SystemExit) as exit:  # argparse's own refusal
             main(["train", "lm", data, "--run", str(tmp_path / "r"), "--seed", value, *SMALL_MODEL])
         assert exit.value.code == 2 and "argument --seed: must be a whole number >= 0 and <= 18446744073709551615" in capsys.readouterr().err
+
+
+def test_sample_every_on_a_task_that_prints_no_samples_is_refused(tmp_path, capsys):
+    """``train classifier --sample-every 2`` was accepted and printed nothing: refused as the other
+    settings that would do nothing are (``--momentum`` with Adam)."""
+    reviews = write(tmp_path / "reviews.tsv", ["pos\ta fine film", "neg\ta dull film"] * 4)
+    code, _, err = rnnkit("train", "classifier", reviews, "--run", tmp_path / "r", "--sample-every", "2", "--no-progress", capsys=capsys)
+    assert code == 2 and "--sample-every 2: a classifier run prints no samples while it trains (language models do); leave it out" in err
+    assert not (tmp_path / "r").exists()

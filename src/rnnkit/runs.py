@@ -22,14 +22,14 @@ from pathlib import Path
 import torch
 
 from .version import __version__
-from .data.textio import read_text, split_lines
+from .data.textio import no_key_twice, read_text, split_lines
 from .errors import DataError, UsageError
 from .models import build_model
 from .models.registry import check_fits_in_memory
 from .models.lm_features import check_recorded
 from .settings import refuse_unapplied
 from .tasks import TASKS
-from .tasks.base import as_path_list
+from .tasks.base import TaskBase, as_path_list
 from .tasks.spec import MODEL_SETTINGS
 from .training import RunDir, Trainer, TrainingConfig
 from .training.checkpoint import STATE, Checkpoints, test_point
@@ -54,7 +54,7 @@ def read_config_file(path: str | Path) -> dict:
     if path.suffix != ".json" and tomllib is None:
         raise UsageError(f"{path}: TOML config files need Python 3.11 or newer; use a .json file")
     try:
-        values = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+        values = json.loads(text, object_pairs_hook=no_key_twice) if path.suffix == ".json" else tomllib.loads(text)
     except (json.JSONDecodeError, ValueError) as error:
         raise DataError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {error}") from None
     if not isinstance(values, dict):
@@ -190,6 +190,8 @@ def start(task_kind: str, values: dict, run_path: str | Path | None = None, sour
     model_config = task.model_config(model_values)
     refuse_unapplied(task.data, data_values)  # after prepare: a prepared corpus sets the data's settings
     refuse_unapplied(training, training_values)
+    if training_values.get("sample_every") and type(task).report is TaskBase.report:  # only a task that reports samples has any to print
+        raise UsageError(f"--sample-every {training_values['sample_every']}: a {task_kind} run prints no samples while it trains (language models do); leave it out")
     refuse_unapplied(model_config, model_values, MODEL_SETTINGS)
     check_fits_in_memory(task.model_kind, model_config)  # before any weight is allocated
     torch.manual_seed(training.seed)

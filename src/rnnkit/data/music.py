@@ -75,16 +75,6 @@ SPLITS = ("train", "valid", "test")  # the keys of a JSB Chorales file
 PICKLE_SUFFIXES = (".pkl", ".pickle")  # compared in lower case, as the MIDI suffixes are
 
 
-def _no_key_twice(pairs: list) -> dict:
-    """A JSON object, refused (``ValueError``) when it names a key twice: ``json`` keeps the last
-    silently, and ``{"train": [10 pieces], "train": [1 piece]}`` lost ten pieces unsaid."""
-    keys = [key for key, _ in pairs]
-    twice = next((key for key in keys if keys.count(key) > 1), None)
-    if twice is not None:
-        raise ValueError(f"the key {twice!r} is given twice")
-    return dict(pairs)
-
-
 def read_chorales(path: str | Path) -> dict[str, list[Sequence]]:
     """The splits of a JSB Chorales JSON or pickle file: ``{"train": [...], "valid": [...], "test": [...]}``.
     A file holding one list of sequences counts as the training split.
@@ -108,7 +98,7 @@ def read_chorales(path: str | Path) -> dict[str, list[Sequence]]:
     else:
         text = textio.read_text(path)
         try:
-            data = json.loads(text, object_pairs_hook=_no_key_twice)
+            data = json.loads(text, object_pairs_hook=textio.no_key_twice)  # {"train": [10 pieces], "train": [1]} lost ten unsaid
         except json.JSONDecodeError as error:
             raise DataError(f"{path}:{error.lineno}: not valid JSON: {error.msg}") from None
         except RecursionError:

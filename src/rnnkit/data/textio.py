@@ -151,6 +151,16 @@ def read_text(source: str | os.PathLike) -> str:
     return decode(_read_bytes(source), source_name(source))
 
 
+def no_key_twice(pairs: list) -> dict:
+    """``json.loads``' ``object_pairs_hook`` for files users write: an object that names a key twice
+    is a ``ValueError`` (``json`` keeps the last one silently, as TOML does not)."""
+    keys = [key for key, _ in pairs]
+    twice = next((key for key in keys if keys.count(key) > 1), None)
+    if twice is not None:
+        raise ValueError(f"the key {twice!r} is given twice")
+    return dict(pairs)
+
+
 def typed_argument(text: str, name: str) -> str:
     """Text given on the command line (``name``: "argument 2", "--prime"), read by the rules of
     files: bytes that are not UTF-8 (which Python hands over as the surrogates U+DC80-U+DCFF) are
