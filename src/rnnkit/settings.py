@@ -178,7 +178,7 @@ def check_settings(config: Any, source: str) -> None:
         if isinstance(count, int):  # several numbers (--split VALID TEST): as many as the option takes, each checked
             if not isinstance(value, (list, tuple)) or len(value) != count:
                 names = field.metadata.get("metavar")
-                listed = f" [{', '.join(names)}]" if isinstance(names, tuple) else ""
+                listed = f" [{', '.join(names)}]" if names is not None and not isinstance(names, str) else ""  # (VALID, TEST)
                 raise UsageError(f"{source} {field.name}: must be a list of {count} numbers{listed}, got {value!r}")
             values = list(value)
         else:

@@ -80,7 +80,7 @@ def check_config_values(parser: argparse.ArgumentParser, values: dict, source: s
                     raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
                 continue
             if isinstance(action.nargs, int) and not (isinstance(value, list) and len(value) == action.nargs):  # split: [VALID, TEST]
-                names = f" [{', '.join(action.metavar)}]" if isinstance(action.metavar, tuple) else ""
+                names = f" [{', '.join(action.metavar)}]" if action.metavar is not None and not isinstance(action.metavar, str) else ""  # (VALID, TEST)
                 raise argparse.ArgumentTypeError(f"expected a list of {action.nargs} values{names}, got {value!r}")
             several = isinstance(value, list) and action.nargs not in (None, "?")
             items = [_config_item(action, item) for item in (value if several else [value])]
