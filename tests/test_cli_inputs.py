@@ -460,7 +460,7 @@ def test_a_line_too_long_to_read_as_one_sequence_is_refused_by_the_verbs_as_by_t
     huge.write_text("anna" * 30_000)
     for args in (["score", runs["lm"], "--file", huge], ["tag", runs["tagger"], "--file", huge]):  # characters are steps
         code, _, err = rnnkit(capsys, *args)
-        assert code == 2 and re.search(r"input line 1: 120,000 tokens, more than 100,000", err), (args[0], err)
+        assert code == 2 and re.search(r"huge.txt:1: 120,000 tokens, more than 100,000", err), (args[0], err)
     # counted in the run's own tokens, as training counted them: 150,000 characters are 30,000 words,
     # which a word-level classifier trained and evaluated on, so classify reads them too
     words = tmp_path / "words.txt"

@@ -251,6 +251,16 @@ def test_the_docs_snippets_cut_typed_text_as_rnnkit_does_for_treebank_runs(tmp_p
         if "n't" in tokens:
             for text in texts:
                 assert namespace["treebank"](text, tagger_side).split() == treebank_words(text, vocab)
+    # a tagger whose file was cut otherwise (tweets: "U.S.", "#newyork", "e-mail" whole) keeps the words it learned
+    from rnnkit.tasks.tagging import TaggingTask
+
+    words = Vocabulary.build([["u.s.", "#newyork", "e-mail", "paul", "$0.00"]])
+    tagger = TaggingTask.__new__(TaggingTask)
+    tagger.words = words
+    side = json.loads(json.dumps({"typed_text": typed_text_rule(False, words), "words": words.tokens, "word_pattern": _tokenizer_and_vocab(make_tokenizer({"kind": "word"}), words)["word_pattern"]}))
+    for text in ["@paul likes #NewYork and the U.S. by e-mail for $5.00", "U.S.A. is not U.S. (really)", *texts]:
+        assert namespace["tagger_words"](text, side) == tagger.typed_words(text), text
+    assert tagger.typed_words("U.S. and #NewYork")[:3] == ["U.S.", "and", "#NewYork"]
 
 
 @pytest.mark.parametrize("options", [{"reverse": True}, {"line_breaks": "token", "batching": "stream", "bptt": 8}])

@@ -83,6 +83,28 @@ def test_conll_reader_and_its_errors(tmp_path):
         read_conll(wrong)
 
 
+def test_a_document_start_ends_a_sentence_and_tags_are_read_composed(tmp_path):
+    """A ``-DOCSTART-`` with no blank line before it merged the sentences of two documents ("John" and
+    "Smith" one PER); in the token column of a file whose first column is an index, it was a word;
+    a tag type written decomposed ("O" + U+0308 "RG") was another type than the composed "ÖRG"."""
+    import unicodedata
+
+    (tmp_path / "d.conll").write_text("John I-PER\n-DOCSTART- O\nSmith I-PER\n\n")
+    assert read_conll(tmp_path / "d.conll") == [TaggedSentence(["John"], ["I-PER"]), TaggedSentence(["Smith"], ["I-PER"])]
+    (tmp_path / "i.conll").write_text("1\t-DOCSTART-\tO\n\n1\tEU\tB-ORG\n2\trejects\tO\n\n")
+    assert read_conll(tmp_path / "i.conll", token_column=1) == [TaggedSentence(["EU", "rejects"], ["B-ORG", "O"])]
+    (tmp_path / "n.conll").write_text(f"Bayer {unicodedata.normalize('NFD', 'B-ÖRG')}\nAG I-ÖRG\n", encoding="utf-8")
+    assert read_conll(tmp_path / "n.conll")[0].tags == ["B-ÖRG", "I-ÖRG"]
+
+
+def test_a_training_file_without_entity_tags_is_refused(tmp_path):
+    """A file of O tags only (a POS column swapped for O) trained a one-tag model whose entity F1 is
+    0 whatever it answers."""
+    (tmp_path / "o.conll").write_text("EU O\nrejects O\n\nPeter O\n")
+    with pytest.raises(DataError, match=r"o.conll: no entity tags, every token is O; .* is --tag-column the right column\?"):
+        TaggingTask.prepare(TaggingDataConfig(train=[str(tmp_path / "o.conll")], scheme="iob2"))
+
+
 @pytest.mark.skipif(not (SHARED / "conll2003" / "eng.train").exists(), reason="shared CoNLL-2003 data absent")
 def test_iobes_tags_in_a_file_read_as_iob_are_refused_naming_the_line(tmp_path):
     """An IOBES file under the default --scheme iob1 would keep "John/B-PER Smith/E-PER" as B-PER then
@@ -323,3 +345,20 @@ def test_decoding_chooses_the_best_path_the_tag_scheme_allows(scheme, with_crf):
         assert got[b] == list(best), (b, [tags[k] for k in got[b]], [tags[k] for k in best])
     unconstrained = best_tags(crf if with_crf else None, emissions, lengths)
     assert tags[unconstrained[0][0]] == "I-PER"  # what the rules forbid is what the scores preferred
+
+
+def test_inspect_reads_a_taggers_text_as_tag_does(tmp_path):
+    """``inspect`` cut a tagger's text by the word rule ("U", ".", "S", "."), ``tag`` by the training
+    file's words: the predictions it showed were for other words than the ones tagged."""
+    from rnnkit.runs import start
+
+    conll = tmp_path / "t.conll"
+    conll.write_text("the O\nU.S. B-LOC\nsaid O\n\n#NewYork B-LOC\nis O\nbig O\n\n" * 4)
+    start("tagger", {"train": [str(conll)], "scheme": "iob2", "hidden_size": 4, "word_embedding_size": 4, "char_embedding_size": 4,
+                     "char_hidden_size": 2, "max_steps": 1, "progress": False}, tmp_path / "run")  # fmt: skip
+    from rnnkit.runs import open_run
+
+    task, model, _, device = open_run(tmp_path / "run", device="cpu")
+    text = "the U.S. said #NewYork is big (really)"
+    tokens, _ = task.inspect_forward(model, text, device)
+    assert tokens == task.tag_text(model, text, device)["tokens"] == ["the", "U.S.", "said", "#NewYork", "is", "big", "(", "really", ")"]

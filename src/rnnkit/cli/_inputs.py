@@ -65,15 +65,18 @@ def _not_too_long(lines: list[str], name: str, max_characters: int) -> list[str]
     return lines
 
 
-def check_typed_lengths(texts: Sequence[str], task) -> None:
+def check_typed_lengths(texts: Sequence[str], task, arguments: Sequence[str] = (), file: str | None = None) -> None:
     """A ``DataError`` for the first input line longer than training's longest sequence
     (``MAX_SEQUENCE_STEPS``) in the steps the run reads it as (``task.typed_steps``: tokens cut as
-    its training text was); only lines of more characters than that are cut to count them."""
+    its training text was); only lines of more characters than that are cut to count them. The line
+    is named FILE:LINE when the texts are one file's (``--file``, or standard input alone)."""
     from ..data.batches import MAX_SEQUENCE_STEPS
 
+    source = file if file and not arguments else "<stdin>" if not file and not arguments else None
     for number, text in enumerate(texts, start=1):
         if len(text) > MAX_SEQUENCE_STEPS and (steps := task.typed_steps(text)) > MAX_SEQUENCE_STEPS:
-            raise DataError(f"input line {number}: {steps:,} tokens, more than {MAX_SEQUENCE_STEPS:,} (the longest sequence "
+            where = f"{source}:{number}" if source else f"input line {number}"
+            raise DataError(f"{where}: {steps:,} tokens, more than {MAX_SEQUENCE_STEPS:,} (the longest sequence "
                             f"rnnkit reads as one): each line is read as one sequence; break the text into lines")
 
 

@@ -85,7 +85,7 @@ def texts_and_run(args):
 
     texts = texts_from(args.text, args.file, TYPED_LINE_CHARACTERS)
     task, model, _, device = open_verb_run(args)
-    check_typed_lengths(texts, task)  # in the run's tokens, as training counted them
+    check_typed_lengths(texts, task, args.text, args.file)  # in the run's tokens, as training counted them
     return texts, task, model, device
 
 

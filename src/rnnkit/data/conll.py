@@ -85,9 +85,13 @@ def read_conll(path: str | Path, token_column: int = 0, tag_column: int = -1, sc
                 sentences.append(TaggedSentence(tokens, tags))
                 tokens, tags = [], []
             continue
-        if line.split()[0] == "-DOCSTART-":
-            continue
         columns = split_columns(line, tabs)
+        if line.split()[0] == "-DOCSTART-" or (len(columns) > token_column >= -len(columns) and columns[token_column] == "-DOCSTART-"):
+            if tokens:  # a document starts: the sentence before it has ended, blank line or not
+                _check_sequence(name, last_line, tags[-1], None, scheme)
+                sentences.append(TaggedSentence(tokens, tags))
+                tokens, tags = [], []
+            continue
         n = len(columns)
         if not (-n <= token_column < n and -n <= tag_column < n) or token_column % n == tag_column % n:
             raise DataError(f"{name}:{number}: expected a token column ({token_column}) and a tag column ({tag_column}), got {n} column(s): {line.strip()[:60]!r}{_mixed(line, n, first_tab)}")
@@ -107,7 +111,7 @@ def read_conll(path: str | Path, token_column: int = 0, tag_column: int = -1, sc
             raise DataError(f"{name}:{number}: {tag[:30]!r} is an IOBES tag, but the file is read as {scheme.upper()} (--scheme {scheme}); is it --scheme iobes?")
         _check_sequence(name, number, tags[-1] if tags else "O", tag, scheme)
         tokens.append(read_form(token))  # composed, as typed text is read
-        tags.append(tag)
+        tags.append(read_form(tag))  # a type written by two editors ("ÖRG" composed and not) is one type
         last_line = number
     if tokens:
         _check_sequence(name, last_line, tags[-1], None, scheme)

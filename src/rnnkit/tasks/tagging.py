@@ -20,6 +20,7 @@ from torch import Tensor
 from ..data.batches import SentenceBatches
 from ..data.conll import TaggedSentence, allowed_transitions, convert, entities, read_conll
 from ..data.text import fingerprint
+from ..data.textio import DataError
 from ..data.tokenizers import read_form, word_rule
 from ..data.vocab import SPECIALS, Vocabulary
 from ..data.word_vectors import initialise_rows, read_word_vectors, sized_from
@@ -28,7 +29,7 @@ from ..metrics import entity_scores, percent
 from ..models.lm_features import LMFeatures, lm_features_size, record_lm_features
 from ..models.tagger import best_tags, casing, product_of_experts, tag_loss
 from ..distributed import SINGLE
-from .base import TaskBase, treebank_vocabulary, treebank_words
+from .base import TaskBase, known_word, treebank_vocabulary, treebank_words
 from .tagging_spec import MODEL_DEFAULTS, TaggingDataConfig, TaggingSpec  # noqa: F401  (its settings, imported from here too)
 
 
@@ -95,6 +96,9 @@ class TaggingTask(TaggingSpec, TaskBase):
         chars = Vocabulary.build([list(t) for s in splits["train"] for t in s.tokens])
         # "O" always has an id: a tag of the valid or test files that training never saw is learned as O
         tags = sorted({"O", *(t for s in splits["train"] for t in s.tags)}, key=lambda t: (t != "O", t[2:], t))
+        if tags == ["O"]:  # a tagger of one tag learns nothing, and its entity F1 is 0 whatever it answers
+            raise DataError(f"{', '.join(map(str, data.train))}: no entity tags, every token is O; "
+                            "the tagger learns entity tags (B-X, I-X ...): is --tag-column the right column?")  # fmt: skip
         record = {"train_files": list(data.train), "sentences": {k: len(v) for k, v in splits.items()}, "tags": tags}
         record["train_fingerprint"] = fingerprint([" ".join(s.tokens) + "|" + " ".join(s.tags) for s in splits["train"]])
         task = cls(data, words, chars, tags, splits, counts)
@@ -261,7 +265,7 @@ class TaggingTask(TaggingSpec, TaskBase):
     # -- for the CLI -----------------------------------------------------------------------------------------
     def inspect_forward(self, model, text: str, device):
         """The words of ``text`` and, for each, the tagger's three most likely tags (emission softmax)."""
-        tokens = word_rule().findall(text)
+        tokens = self.typed_words(text)  # cut as rnnkit tag cuts it: the words inspected are the words tagged
         if not tokens:
             raise UsageError("nothing to inspect: the text has no words")
         emissions = model(self.on_device(self.collate([TaggedSentence(tokens, [])]), device)).logits[:, 0].float().softmax(-1)  # (T, K)
@@ -276,7 +280,11 @@ class TaggingTask(TaggingSpec, TaskBase):
         """The words of typed text, cut as the training sentences were: Penn-Treebank style when the
         vocabulary shows it (CoNLL files split "n't" and "'s" off), else by the word rule."""
         text = read_form(text)  # composed, as the training words were read
-        return treebank_words(text, self.words) if treebank_vocabulary(self.words) else word_rule().findall(text)
+        if treebank_vocabulary(self.words):
+            return treebank_words(text, self.words)
+        # the training words were cut by whoever wrote the file ("U.S.", "#NewYork", "e-mail" whole):
+        # a word between spaces the vocabulary holds is kept, any other is cut by the word rule
+        return [word for chunk in text.split() for word in ([chunk] if known_word(chunk, self.words) else word_rule().findall(chunk))]
 
     def tag_text(self, model, text: str, device, ensemble: Sequence = ()) -> dict:
         """Tokenize typed text as the training text was, tag it; entities as (text, type, start, end)
