@@ -171,3 +171,23 @@ def test_a_lowercasing_run_is_scored_case_blind(lowercase):
         assert scores["bleu"] == pytest.approx(100) and scores["exact_match"] == 1 and "case:lc" in scores["bleu_signature"]
     else:
         assert scores["bleu"] < 50 and scores["exact_match"] == 0 and "case:mixed" in scores["bleu_signature"]
+
+
+def test_options_an_attention_free_model_cannot_honour_are_refused_before_translating(tmp_path, capsys):
+    """``--replace-unk`` on an ``--attention none`` run printed <UNK> silently; ``--plot`` translated
+    every line and only then said there was no attention; ``--source - --target -`` said the (twice
+    read) standard input had no text."""
+    from rnnkit.runs import start
+
+    source, target = tmp_path / "s.txt", tmp_path / "t.txt"
+    source.write_text("one two\ntwo three\n" * 4)
+    target.write_text("eins zwei\nzwei drei\n" * 4)
+    start("seq2seq", {"source": str(source), "target": str(target), "attention": "none", "hidden_size": 4, "embedding_size": 4,
+                      "max_steps": 1, "progress": False}, tmp_path / "run")  # fmt: skip
+    capsys.readouterr()
+    for option in (["--replace-unk"], ["--plot", str(tmp_path / "a.png")]):
+        assert main(["translate", str(tmp_path / "run"), "one two", *option]) == 2
+        out, err = capsys.readouterr()
+        assert not out and "was trained with --attention none; leave it out" in err, err
+    with pytest.raises(Exception, match=r"--source and --target cannot both be standard input"):
+        start("seq2seq", {"source": "-", "target": "-", "max_steps": 1, "progress": False}, tmp_path / "run2")

@@ -29,6 +29,9 @@ def run(args) -> int:
 
     texts, task, model, device = texts_and_run(args)
     beam = args.beam or task.data.beam
+    if model.attention is None and (args.replace_unk or args.plot):  # said before any translating, not ignored or after it
+        option = "--replace-unk copies the source word the attention points at" if args.replace_unk else "--plot draws the attention"
+        raise UsageError(f"{option}, and {args.run} was trained with --attention none; leave it out")
 
     def translate(kept: list[str]) -> list:
         return task.translate(model, kept, device, beam=beam, nbest=args.nbest, replace_unk=args.replace_unk, typed=True)
@@ -54,7 +57,7 @@ def run(args) -> int:
     if args.plot:
         first = next((i for i, text in enumerate(texts) if not is_blank(text)), None)
         if first is None or not results[first][0]["attention"]:
-            raise UsageError("--plot: " + ("no text to draw" if first is None else "this model has no attention to draw"))
+            raise UsageError("--plot: no text to draw")
         from ..plots import plot_attention
 
         best = results[first][0]

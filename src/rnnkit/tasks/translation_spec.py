@@ -44,9 +44,11 @@ class TranslationDataConfig:
         files = [f"--{name.replace('_', '-')}" for name in ("source", "target", "valid_source", "valid_target", "test_source", "test_target") if getattr(self, name)]
         if self.dates and files:  # the date task makes its own pairs: the files would be silently left out
             raise UsageError(f"--dates {self.dates} trains on generated date pairs; {', '.join(files)} would not be read: give one or the other")
-        for a, b in (("valid_source", "valid_target"), ("test_source", "test_target")):
-            if bool(getattr(self, a)) != bool(getattr(self, b)):
+        for a, b in (("source", "target"), ("valid_source", "valid_target"), ("test_source", "test_target")):
+            if bool(getattr(self, a)) != bool(getattr(self, b)) and a != "source":
                 raise DataError(f"give both --{a.replace('_', '-')} and --{b.replace('_', '-')}, or neither")
+            if getattr(self, a) == "-" and getattr(self, b) == "-":  # standard input is read once: the second side would be empty
+                raise UsageError(f"--{a.replace('_', '-')} and --{b.replace('_', '-')} cannot both be standard input (-): give one of them as a file")
 
 
 MODEL_DEFAULTS = dict(
@@ -59,8 +61,9 @@ class TranslationSpec(TaskSpec):
     """An encoder-decoder with attention (translation) on line-aligned files
 
     Train a bidirectional encoder and an attentive decoder started from the encoder's final state.
-    Validation picks the weights with the best BLEU (sacreBLEU on detokenized output); the test set
-    is decoded with beam search.
+    Validation picks the weights with the best BLEU (sacreBLEU on the output joined back into text;
+    at --level whitespace, tokens joined by spaces, scored against the tokenized references as they
+    are); the test set is decoded with beam search.
 
     examples:
       rnnkit train seq2seq --dates 20000 --level char                          # the course's date task, no files
