@@ -509,6 +509,17 @@ def test_a_pad_token_written_in_the_text_is_read_not_dropped(tmp_path):
     assert corpus.vocab.encode(["<PAD>", "the"]) == [corpus.vocab.unk_id, corpus.vocab.ids["the"]]
 
 
+def test_an_eos_token_written_in_the_text_is_unknown_not_the_end_of_the_line(tmp_path):
+    """"<EOS>" in a text became the end-of-sentence id in the middle of a line: the model learned to
+    stop mid-line, and ``score`` did not flag it. Only the <EOS> rnnkit puts at a line's end is one."""
+    lines = ["the dog <EOS> ran", "the said"] * 30
+    corpus = prepare_corpus(LMDataConfig(train=[write(tmp_path / "t.txt", "\n".join(lines) + "\n")], level="whitespace", split=(0.1, 0.1)), cache=False)
+    ids = np.concatenate([corpus.splits[name].ids[0 : corpus.splits[name].num_tokens] for name in corpus.splits])
+    assert (ids == corpus.vocab.eos_id).sum() == 60 and (ids == corpus.vocab.unk_id).sum() == 30  # one per line; the typed one unknown
+    assert corpus.vocab.encode(["<EOS>", "the"], eos=True) == [corpus.vocab.unk_id, corpus.vocab.ids["the"], corpus.vocab.eos_id]
+    assert "<EOS>" not in corpus.vocab
+
+
 def test_a_full_disk_while_preparing_names_the_folder_the_user_gave(tmp_path, monkeypatch):
     """``[Errno 28] No space left on device`` named nothing; a read-only mount named the temporary
     build folder (``out.tmp-3960``) rather than the --out the user typed."""

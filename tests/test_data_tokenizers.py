@@ -87,3 +87,19 @@ def test_the_word_rule_keeps_a_letter_and_its_marks_together_in_every_script(tex
     corpus = prepare_corpus(LMDataConfig(train=[str(tmp_path / "t.txt")], level="word", split=(0.1, 0.1)), cache=False)
     assert set(tokens) <= set(corpus.vocab.tokens)
     assert not {"\u093f", "\u0e31", "\u200d"} & set(corpus.vocab.tokens)  # no lone mark or joiner became a token
+
+
+def test_a_bpe_models_unseen_characters_are_named_not_hidden_in_unk():
+    """A BPE run cuts a character its alphabet lacks to <UNK> itself: the verbs' lists of unknown
+    input ("unknown": [] in translate --json, classify's) were empty for "帽", though the model read <UNK>."""
+    pytest.importorskip("tokenizers")
+    from rnnkit.cli._inputs import unknown_tokens
+    from rnnkit.data.vocab import Vocabulary
+
+    bpe = make_tokenizer({"kind": "bpe", "vocab_size": 60, "lowercase": True})
+    bpe.fit(["the cat sat on the mat", "the dog sat on the log"] * 20)
+    vocab = Vocabulary.build([bpe.tokenize("the cat sat on the mat the dog log"), ["▁"]])  # "▁" alone: a word's start before a piece
+    assert bpe.unseen_characters("The cat 帽 ☃ sat") == ["帽", "☃"]
+    assert unknown_tokens(bpe.tokenize("the 帽 cat"), vocab, bpe, "the 帽 cat") == ["帽"]
+    assert unknown_tokens(bpe.tokenize("the cat"), vocab, bpe, "the cat") == []
+    assert make_tokenizer({"kind": "word"}).unseen_characters("帽") == []  # the vocabulary decides at the other levels

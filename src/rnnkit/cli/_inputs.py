@@ -119,12 +119,14 @@ def open_run_for(user: str, path: str, kinds: Sequence[str], weights: str = "bes
     return open_run(path, weights, device)
 
 
-def unknown_tokens(tokens: Sequence[str], vocabulary) -> list[str]:
+def unknown_tokens(tokens: Sequence[str], vocabulary, tokenizer=None, text: str = "") -> list[str]:
     """The distinct tokens the vocabulary does not hold, in their first order (a typed ``<unk>``
-    means <UNK> and is not flagged)."""
+    means <UNK> and is not flagged), then the characters of ``text`` that ``tokenizer`` itself cut
+    to ``<UNK>`` (a BPE model's: its token says nothing of what was typed)."""
     from ..data.vocab import UNK_ALIASES
 
-    return list(dict.fromkeys(t for t in tokens if t not in vocabulary.ids and t not in UNK_ALIASES))
+    unseen = (tokenizer.unseen_characters(text) if tokenizer is not None and "<UNK>" in tokens else [])
+    return list(dict.fromkeys([*(t for t in tokens if t not in vocabulary.ids and t not in UNK_ALIASES), *unseen]))
 
 
 LONGEST_SHOWN = 40  # characters of one token in a note

@@ -40,7 +40,7 @@ def run(args) -> int:
     options = SamplingOptions(1.0 if args.temperature is None else args.temperature, args.top_k, args.top_p, args.greedy, args.max_length, args.allow_unk).check()
     args.prime = typed_argument(args.prime, "--prime")  # as a file's text is read: UTF-8, no BOM
     if args.prime:
-        unseen = unknown_tokens(task.prime_tokens(args.prime), task.vocab)
+        unseen = unknown_tokens(task.prime_tokens(args.prime), task.vocab, task.tokenizer, args.prime)
         if unseen:  # once, before the samples: the model reads them as <UNK>, the output shows them as typed
             warn("sample", f"--prime: not in the vocabulary, read as <UNK>: {describe_tokens(unseen)}")
     for text, seen in task.generate(model, num, options, seed=args.seed, prime=args.prime, device=device):

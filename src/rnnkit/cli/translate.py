@@ -40,7 +40,7 @@ def run(args) -> int:
     unseen: dict[str, None] = {}
     for text, hypotheses in zip(texts, results):
         hypotheses = hypotheses or []  # a blank line: no translation
-        unknown = unknown_tokens(typed_tokens(task.source_tokenizer, task.source_vocab, text), task.source_vocab)
+        unknown = unknown_tokens(typed_tokens(task.source_tokenizer, task.source_vocab, text), task.source_vocab, task.source_tokenizer, text)
         unseen.update(dict.fromkeys(unknown))
         if args.json:
             translations = [{k: h[k] for k in ("text", "score", "log_prob")} for h in hypotheses]

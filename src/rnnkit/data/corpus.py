@@ -1072,7 +1072,7 @@ def _key_table(symbols, vocab: Vocabulary, terminator: int, eos: bool, size: int
                 table[ord(token)] = i
     else:
         for key, token in enumerate(symbols[:size]):
-            table[key] = vocab.ids.get(token, vocab.unk_id)  # as Vocabulary.encode: "<EOS>" in the text is <EOS>
+            table[key] = vocab.ids.get(token, vocab.unk_id)  # as Vocabulary.encode: "<PAD>" or "<EOS>" in the text is <UNK>
     table[terminator] = vocab.eos_id if eos else vocab.ids.get(NEWLINE, vocab.unk_id)
     return table
 

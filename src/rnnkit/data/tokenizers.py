@@ -93,6 +93,11 @@ class Tokenizer:
     def fit(self, lines: list[str]) -> None:
         """Learn from the training text (only subword tokenizers learn anything)."""
 
+    def unseen_characters(self, text: str) -> list[str]:
+        """The characters of ``text`` the tokenizer itself cuts to ``<UNK>`` (a BPE model's alphabet
+        lacks them); none at the other levels, where the vocabulary decides what is unknown."""
+        return []
+
     def config(self) -> dict:
         """What ``make_tokenizer`` rebuilds the tokenizer from (saved with a run)."""
         return {"kind": self.kind, "lowercase": self.lowercase}
@@ -186,6 +191,9 @@ class BPETokenizer(Tokenizer):
 
     def detokenize(self, tokens):
         return self._tokenizer.decoder.decode(tokens)
+
+    def unseen_characters(self, text):
+        return [c for c in dict.fromkeys(self.cased(text)) if not c.isspace() and self._tokenizer.token_to_id(c) is None]
 
     def config(self):
         return {

@@ -3,7 +3,8 @@
 * ``<PAD>`` (id 0) fills padded positions; losses ignore it. Written in a text, it reads as ``<UNK>``.
 * ``<UNK>`` (id 1) stands for every token outside the vocabulary; ``<unk>`` in the data (the Penn
   Treebank's marker) maps to it too.
-* ``<EOS>`` (id 2) ends each sentence or line.
+* ``<EOS>`` (id 2) ends each sentence or line, where rnnkit puts it; written in a text, it reads as
+  ``<UNK>`` too (a line of the text is not cut in two).
 
 The vocabulary is built from the training data: tokens by count, most frequent first (ties in
 alphabetical order, so the same data always gives the same ids), at most ``max_size`` of them
@@ -32,8 +33,9 @@ class Vocabulary:
             raise ValueError(f"a vocabulary starts with {', '.join(SPECIALS)}")
         self.tokens = list(tokens)
         # token -> id for reading text: a "<PAD>" written in the text is no padding (which every loss
-        # skips: it would vanish from training and scores), so it reads as <UNK>, as any unknown token
-        self.ids = {token: i for i, token in enumerate(self.tokens) if token != PAD}
+        # skips: it would vanish from training and scores), and an "<EOS>" no end of the line (the model
+        # would learn to stop mid-line), so they read as <UNK>, as any unknown token; encode(eos=True) adds the real one
+        self.ids = {token: i for i, token in enumerate(self.tokens) if token not in (PAD, EOS)}
 
     @classmethod
     def build(cls, sequences: Iterable[Sequence[str]], max_size: int | None = None, min_count: int = 1) -> "Vocabulary":

@@ -164,7 +164,10 @@ class LMFeatures:
             tokens, steps = start + body[::-1] + end, [s + n - first for first, _ in spans]
         else:
             tokens, steps = start + body + end, [s + last + 1 for _, last in spans]
-        return [run.vocab.eos_id if t == EOS else run.vocab.ids.get(t, run.vocab.unk_id) for t in tokens], steps
+        ids = [run.vocab.ids.get(t, run.vocab.unk_id) for t in tokens]  # a word "<EOS>" in the text is <UNK>
+        if end == [EOS]:
+            ids[-1] = run.vocab.eos_id  # the line's own end
+        return ids, steps
 
     def encode(self, sentences: list[list[str]]) -> list[tuple[Tensor, Tensor, Tensor]]:
         """For each model: ids (S, B) padded with ``<PAD>``, lengths (B,) and the feature steps (T, B)."""

@@ -292,7 +292,8 @@ class ClassificationTask(ClassificationSpec, TaskBase):
             {
                 "text": text, "label": self.labels[int(p.argmax())],
                 "probabilities": {label: round(float(q), 4) for label, q in zip(self.labels, p)},
-                "unknown": list(dict.fromkeys(t for t in self.typed_tokens(text) if all(t not in vocab for vocab in vocabularies))),
+                "unknown": list(dict.fromkeys([*(t for t in self.typed_tokens(text) if all(t not in vocab for vocab in vocabularies)),
+                                               *self.tokenizer.unseen_characters(text)])),  # a BPE run's <UNK>: the characters typed
             }
             for text, p in zip(texts, probs)
         ]  # fmt: skip

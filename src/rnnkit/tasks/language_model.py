@@ -295,13 +295,16 @@ class LanguageModelTask(LanguageModelSpec, TaskBase):
         """Run the model over ``text`` (for rnnkit.analysis.inspect): the tokens it read, and at each
         token the model's top five guesses for that token given the ones before it."""
         tokens: list[str] = []
+        ids: list[int] = []  # a word "<EOS>" in the text is <UNK>; the line's end is <EOS>
+        eos = self.data.line_breaks == "eos"
         for line in LINE_BREAK.split(text):  # LF, CRLF or lone CR, as textio reads files
-            if not line.strip() and self.data.line_breaks == "eos":
+            if not line.strip() and eos:
                 continue
             words = self.tokenizer.tokenize(line)
-            tokens += (words[::-1] if self.data.reverse else words) + (["<EOS>"] if self.data.line_breaks == "eos" else [NEWLINE])
+            words = words[::-1] if self.data.reverse else words
+            tokens += words + (["<EOS>"] if eos else [NEWLINE])
+            ids += self.vocab.encode(words, eos=eos) + ([] if eos else [self.vocab.ids.get(NEWLINE, self.vocab.unk_id)])
         tokens = tokens_to_inspect(tokens)  # blank lines give none when they end no sentence
-        ids = [self.vocab.eos_id if t == "<EOS>" else self.vocab.ids.get(t, self.vocab.unk_id) for t in tokens]
         logits = model(torch.tensor(ids, device=device)[:, None]).logits  # (T, 1, V)
         top = logits[:, 0].float().softmax(-1).topk(min(5, len(self.vocab)), dim=-1)
         predictions = [[(self.vocab.tokens[i], round(float(p), 4)) for p, i in zip(ps.tolist(), ix.tolist())] for ps, ix in zip(top.values, top.indices)]
