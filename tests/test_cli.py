@@ -473,3 +473,7 @@ def test_sample_every_on_a_task_that_prints_no_samples_is_refused(tmp_path, caps
     code, _, err = rnnkit("train", "classifier", reviews, "--run", tmp_path / "r", "--sample-every", "2", "--no-progress", capsys=capsys)
     assert code == 2 and "--sample-every 2: a classifier run prints no samples while it trains (language models do); leave it out" in err
     assert not (tmp_path / "r").exists()
+    code, _, err = rnnkit("train", "classifier", reviews, "--run", tmp_path / "r", "--max-steps", "1", "--no-progress", capsys=capsys)
+    code, _, err = rnnkit("train", "classifier", "--resume", "--run", tmp_path / "r", "--sample-every", "2", "--max-steps", "2", capsys=capsys)
+    assert code == 2 and "a classifier run prints no samples" in err  # on a resume too, and not recorded
+    assert "sample_every\": 2" not in (tmp_path / "r" / "config.json").read_text()

@@ -461,6 +461,9 @@ def test_a_line_too_long_to_read_as_one_sequence_is_refused_by_the_verbs_as_by_t
     for args in (["score", runs["lm"], "--file", huge], ["tag", runs["tagger"], "--file", huge]):  # characters are steps
         code, _, err = rnnkit(capsys, *args)
         assert code == 2 and re.search(r"huge.txt:1: 120,000 tokens, more than 100,000", err), (args[0], err)
+    (tmp_path / "grows.txt").write_text("\u0958" * 60_000)  # 60,000 characters, 120,000 once composed (NFC), as the run reads them
+    code, _, err = rnnkit(capsys, "score", runs["lm"], "--file", tmp_path / "grows.txt")
+    assert code == 2 and "grows.txt:1: 120,000 tokens, more than 100,000" in err, err
     # counted in the run's own tokens, as training counted them: 150,000 characters are 30,000 words,
     # which a word-level classifier trained and evaluated on, so classify reads them too
     words = tmp_path / "words.txt"

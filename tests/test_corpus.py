@@ -551,6 +551,9 @@ def test_a_validation_file_that_is_also_a_training_file_is_said(tmp_path, capsys
     path = write(tmp_path / "n.txt", "\n".join(["anna", "bob"] * 30) + "\n")
     prepare_corpus(LMDataConfig(train=[path], valid=path), cache=False)
     assert "is also a training file" in capsys.readouterr().err
+    os.link(path, tmp_path / "hard.txt")  # the same file under another name
+    prepare_corpus(LMDataConfig(train=[path], test=str(tmp_path / "hard.txt")), cache=False)
+    assert "--test" in (err := capsys.readouterr().err) and "is also a training file" in err
 
 
 @pytest.mark.parametrize("change", ["vocab", "id", "offsets", "tokenizer"])

@@ -28,6 +28,7 @@ def test_toml_and_json_config_files_read_alike_with_dashes_as_underscores(tmp_pa
     ("list.json", "[1, 2]", r"list\.json: expected a table of settings"),
     ("twice.json", '{"epochs": 1, "hidden_size": 8, "epochs": 2}', r"twice\.json: not valid JSON: the key 'epochs' is given twice"),  # was: the last won
     ("twice.toml", "epochs = 1\nepochs = 2\n", r"twice\.toml: not valid TOML"),  # as TOML's own rule says
+    ("upper.JSON", '{"epochs": 1, "epochs": 2}', r"upper\.JSON: not valid JSON: the key 'epochs'"),  # read as JSON, not as TOML
 ])  # fmt: skip
 def test_a_config_file_that_is_no_table_of_settings_is_named_in_one_line(tmp_path, name, text, message):
     (tmp_path / name).write_text(text, encoding="utf-8")

@@ -134,6 +134,15 @@ def test_generate_and_score(client):
     assert abs(r["log_prob"] - sum(t["log_prob"] for t in r["tokens"])) < 1e-6 and r["perplexity"] > 1
 
 
+def test_a_leading_bom_is_dropped_as_the_command_line_drops_it(client):
+    """A text pasted from a file kept its BOM: scored as an unknown token, returned in a sample."""
+    plain = client.post("/api/score", json={"text": "anna"}).json()["results"][0]
+    assert client.post("/api/score", json={"text": "\ufeffanna"}).json()["results"][0] == plain
+    assert client.post("/api/score", json={"texts": ["\ufeffanna"]}).json()["results"][0] == plain
+    samples = client.post("/api/generate", json={"num": 2, "prime": "\ufeffan", "seed": 1, "max_length": 5}).json()["samples"]
+    assert all(s["text"].startswith("an") for s in samples)
+
+
 def test_translate(client):
     r = client.post("/api/translate", json={"text": "one two", "beam": 3, "nbest": 2}).json()["results"][0]
     assert r["source_tokens"] == ["one", "two"] and len(r["translations"]) == 2
@@ -184,6 +193,8 @@ def test_bad_requests_get_a_4xx_with_a_message(client, verb, body, status, words
 def test_not_json_and_oversized_bodies(client):
     r = client.post("/api/tag", content=b"{oops", headers={"content-type": "application/json"})
     assert r.status_code == 422 and r.json()["error"].startswith("the request body is not valid JSON (Expecting property name")
+    r = client.post("/api/classify", content=b'{"text": "good", "text": "bad"}', headers={"content-type": "application/json"})  # the last one was read
+    assert r.status_code == 422 and "the key 'text' is given twice" in r.json()["error"]
     r = client.post("/api/score", content=b'{"text": "anna', headers={"content-type": "application/json"})  # was "starting at at character 9"
     assert r.status_code == 422 and "(Unterminated string starting at: line 1 column 10 (char 9))" in r.json()["error"]
     r = client.post("/api/tag", content=b"x" * (2 << 20), headers={"content-type": "application/json"})

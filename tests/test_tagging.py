@@ -95,6 +95,9 @@ def test_a_document_start_ends_a_sentence_and_tags_are_read_composed(tmp_path):
     assert read_conll(tmp_path / "i.conll", token_column=1) == [TaggedSentence(["EU", "rejects"], ["B-ORG", "O"])]
     (tmp_path / "n.conll").write_text(f"Bayer {unicodedata.normalize('NFD', 'B-ÖRG')}\nAG I-ÖRG\n", encoding="utf-8")
     assert read_conll(tmp_path / "n.conll")[0].tags == ["B-ÖRG", "I-ÖRG"]
+    # a tag ending in (or with a type starting with) an invisible character is the same tag, not another type
+    (tmp_path / "z.conll").write_text("John B-PER\u200b\nSmith I-PER\nin O\ufeff\nParis B-\u200eLOC\n", encoding="utf-8")
+    assert read_conll(tmp_path / "z.conll")[0].tags == ["B-PER", "I-PER", "O", "B-LOC"]
 
 
 def test_a_training_file_without_entity_tags_is_refused(tmp_path):

@@ -51,12 +51,13 @@ def read_config_file(path: str | Path) -> dict:
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such config file")
     text = "\n".join(split_lines(read_text(path)))  # UTF-8, a BOM dropped, any line ends (TOML takes LF only)
-    if path.suffix != ".json" and tomllib is None:
+    is_json = path.suffix.lower() == ".json"  # cfg.JSON too
+    if not is_json and tomllib is None:
         raise UsageError(f"{path}: TOML config files need Python 3.11 or newer; use a .json file")
     try:
-        values = json.loads(text, object_pairs_hook=no_key_twice) if path.suffix == ".json" else tomllib.loads(text)
+        values = json.loads(text, object_pairs_hook=no_key_twice) if is_json else tomllib.loads(text)
     except (json.JSONDecodeError, ValueError) as error:
-        raise DataError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {error}") from None
+        raise DataError(f"{path}: not valid {'JSON' if is_json else 'TOML'}: {error}") from None
     if not isinstance(values, dict):
         raise DataError(f"{path}: expected a table of settings")
     if {"task", "model", "data", "training"} <= values.keys():  # a run's own record, not a file of settings
@@ -174,6 +175,13 @@ def _locked(run: RunDir):
         yield
 
 
+def _refuse_samples_of(task_class, task_kind: str, sample_every) -> None:
+    """``--sample-every`` for a task that prints no samples while it trains (it reports none): refused
+    as the other settings that would do nothing are, on a fresh run and on a resume."""
+    if sample_every and task_class.report is TaskBase.report:
+        raise UsageError(f"--sample-every {sample_every}: a {task_kind} run prints no samples while it trains (language models do); leave it out")
+
+
 def start(task_kind: str, values: dict, run_path: str | Path | None = None, source: str = "the configuration") -> tuple[RunDir, dict]:
     """Prepare the data and the model and try one batch (every error that the data and the
     options can show surfaces before anything is written), then create the run directory, save
@@ -190,8 +198,7 @@ def start(task_kind: str, values: dict, run_path: str | Path | None = None, sour
     model_config = task.model_config(model_values)
     refuse_unapplied(task.data, data_values)  # after prepare: a prepared corpus sets the data's settings
     refuse_unapplied(training, training_values)
-    if training_values.get("sample_every") and type(task).report is TaskBase.report:  # only a task that reports samples has any to print
-        raise UsageError(f"--sample-every {training_values['sample_every']}: a {task_kind} run prints no samples while it trains (language models do); leave it out")
+    _refuse_samples_of(type(task), task_kind, training_values.get("sample_every"))
     refuse_unapplied(model_config, model_values, MODEL_SETTINGS)
     check_fits_in_memory(task.model_kind, model_config)  # before any weight is allocated
     torch.manual_seed(training.seed)
@@ -276,6 +283,7 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
     for key in list(overrides):
         if key not in RESUMABLE and key in recorded and json.loads(json.dumps(overrides[key])) == recorded[key]:
             del overrides[key]
+    _refuse_samples_of(TASKS[config["task"]], config["task"], overrides.get("sample_every"))
     for key in overrides:
         if key not in RESUMABLE:
             raise UsageError(f"--resume continues the run as configured; {key!r} cannot change (these can: {', '.join(sorted(RESUMABLE))})")

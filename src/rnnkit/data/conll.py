@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import textio
-from .tokenizers import read_form
+from .tokenizers import read_form, without_invisible_ends
 from .textio import DataError
 from ..errors import UsageError
 
@@ -100,7 +100,9 @@ def read_conll(path: str | Path, token_column: int = 0, tag_column: int = -1, sc
         elif n != first[1]:
             split = "tabs" if tabs else "white space (a token with a space? separate the columns with tabs)"
             raise DataError(f"{name}:{number}: {n} columns split at {split}, but line {first[0]} has {first[1]}: {line.strip()[:60]!r}{_mixed(line, n, first_tab)}")
-        token, tag = columns[token_column], columns[tag_column]
+        token, tag = columns[token_column], without_invisible_ends(read_form(columns[tag_column]))  # "I-PER" + U+200B is I-PER
+        if tag[1:2] == "-":  # and so is "I-" + U+200E + "PER": the type's own ends
+            tag = tag[:2] + without_invisible_ends(tag[2:])
         if not token:
             raise DataError(f"{name}:{number}: the token (column {token_column}) is empty")
         if len(token) > MAX_TOKEN_CHARS:  # the tagger reads every token's characters, padded to the longest
@@ -111,7 +113,7 @@ def read_conll(path: str | Path, token_column: int = 0, tag_column: int = -1, sc
             raise DataError(f"{name}:{number}: {tag[:30]!r} is an IOBES tag, but the file is read as {scheme.upper()} (--scheme {scheme}); is it --scheme iobes?")
         _check_sequence(name, number, tags[-1] if tags else "O", tag, scheme)
         tokens.append(read_form(token))  # composed, as typed text is read
-        tags.append(read_form(tag))  # a type written by two editors ("ÖRG" composed and not) is one type
+        tags.append(tag)
         last_line = number
     if tokens:
         _check_sequence(name, last_line, tags[-1], None, scheme)

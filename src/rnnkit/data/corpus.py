@@ -68,7 +68,7 @@ from stat import S_ISREG
 import numpy as np
 
 from ..errors import UsageError
-from ..files import exclusive_lock, process_alive, scratch_directory, user_cache_directory
+from ..files import exclusive_lock, file_identity, process_alive, scratch_directory, user_cache_directory
 from .text import CORPUS_SETTINGS, split_sizes
 from .textio import BOM, DataError, not_text, not_utf8, nul_error, open_bytes, refuse_whole, unreadable
 from .tokenizers import Tokenizer, make_tokenizer, read_form, word_rule
@@ -734,9 +734,9 @@ def prepare_corpus(data, cache: str | Path | bool | None = None, out: str | Path
         return corpus
     data.check()
     sources = _sources(data)
-    training = {s["path"] for s in sources if s["split"] == "train"}
+    training = {file_identity(s["path"]) for s in sources if s["split"] == "train"}  # a link to a training file is one
     for source in sources:
-        if source["split"] != "train" and source["path"] in training:  # allowed (a smoke test), but no held-out figure
+        if source["split"] != "train" and file_identity(source["path"]) in training:  # allowed (a smoke test), but no held-out figure
             print(f"rnnkit: note: --{source['split']} {source['path']} is also a training file: its scores measure text the model trains on",
                   file=sys.stderr, flush=True)  # fmt: skip
     size = sum(s["size"] for s in sources)

@@ -26,13 +26,12 @@ import csv
 import io
 import re
 import sys
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import textio
 from .textio import DataError
-from .tokenizers import read_form
+from .tokenizers import read_form, without_invisible_ends
 from ..errors import UsageError
 
 FORMATS = ("auto", "tsv", "fasttext", "csv", "ptb-trees")
@@ -60,16 +59,6 @@ class LabeledText:
 
     def __post_init__(self):
         self.label = without_invisible_ends(read_form(self.label))
-
-
-def without_invisible_ends(text: str) -> str:
-    """``text`` without the white space and format characters (Unicode category Cf) at its ends."""
-    start, end = 0, len(text)
-    while start < end and (text[start].isspace() or unicodedata.category(text[start]) == "Cf"):
-        start += 1
-    while end > start and (text[end - 1].isspace() or unicodedata.category(text[end - 1]) == "Cf"):
-        end -= 1
-    return text[start:end]
 
 
 def detect_format(path: str | Path, lines: list[str] | None = None) -> str:

@@ -14,7 +14,9 @@ brackets stays one token (``<unk>`` in the Penn Treebank). A letter's combining 
 categories Mn, Mc, Me: the vowel signs of Devanagari and Thai, Arabic and Hebrew points, accents
 with no composed form) and the zero-width (non-)joiners inside a word belong to the word, as a
 symbol's marks, skin-tone modifiers and zero-width-joined symbols (one emoji) and a pair of
-regional indicators (one flag) belong to the symbol. Joining puts one space between tokens, none
+regional indicators (one flag), or a black flag and its tag characters (England's) belong to the
+symbol. The invisible soft hyphen, zero-width space, word joiner and U+FEFF are no tokens: inside a
+word they belong to it, between words they are skipped. Joining puts one space between tokens, none
 before ``, . ; : ! ? ) ] }`` and none after ``( [ {``.
 """
 
@@ -32,7 +34,11 @@ from ..errors import UsageError, require
 # (Mn, Mc, Me lie between U+0300 and U+1FFFF, and the variation selectors from U+E0100)
 MARK_SPANS = (range(0x300, 0x20000), range(0xE0100, 0xE01F0))
 ZERO_WIDTH_JOINERS = "\u200c\u200d"
+# invisible characters that are no token of their own: inside a word they belong to it (a soft hyphen
+# copied from a web page, "co\u00adoperate"; a word joiner), between words they are skipped
+INVISIBLE = "\u00ad\u200b\u2060\ufeff"
 SKIN_TONES = "\U0001F3FB-\U0001F3FF"
+EMOJI_TAGS = "\U000E0020-\U000E007F"  # the tag characters of a subdivision flag (England: 🏴 and six of them)
 REGIONAL_INDICATOR = "[\U0001F1E6-\U0001F1FF]"
 
 
@@ -53,9 +59,9 @@ def word_rule() -> re.Pattern:
     """The word rule (module docstring) as one regular expression, in Python's ``re`` syntax (the
     exports carry its pattern for the snippets). Built on first use (about 50 ms)."""
     marks = _mark_class()
-    letter = f"[\\w{marks}{ZERO_WIDTH_JOINERS}]"
+    letter = f"[\\w{marks}{ZERO_WIDTH_JOINERS}\u00ad\u2060]"
     word = f"\\w{letter}*(?:['’\\-]\\w{letter}*)*"
-    symbol = f"[^\\w\\s](?:\u200d[^\\w\\s]|[{marks}{SKIN_TONES}])*"
+    symbol = f"[^\\w\\s{INVISIBLE}](?:\u200d[^\\w\\s]|[{marks}{SKIN_TONES}{EMOJI_TAGS}])*"
     return re.compile(f"<[A-Za-z]+>|{word}|{REGIONAL_INDICATOR}{{2}}|{symbol}")
 
 
@@ -70,6 +76,18 @@ def read_form(text: str, lowercase: bool = False) -> str:
     if not text.isascii():  # ASCII is composed already: the common case costs one scan
         text = unicodedata.normalize("NFC", text)
     return text.lower() if lowercase else text
+
+
+def without_invisible_ends(text: str) -> str:
+    """``text`` without the white space and format characters (Unicode category Cf: zero-width space,
+    joiners, direction marks, U+FEFF) at its ends, which a web page or a spreadsheet leaves on a
+    label or a tag: "pos" and "pos" + U+200B print alike and must be one class."""
+    start, end = 0, len(text)
+    while start < end and (text[start].isspace() or unicodedata.category(text[start]) == "Cf"):
+        start += 1
+    while end > start and (text[end - 1].isspace() or unicodedata.category(text[end - 1]) == "Cf"):
+        end -= 1
+    return text[start:end]
 
 
 class Tokenizer:

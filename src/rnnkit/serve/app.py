@@ -32,6 +32,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..data.textio import no_key_twice
 from ..errors import UsageError
 from . import schemas
 from .batching import MicroBatcher, QueueFull
@@ -186,9 +187,9 @@ def create_app(runs: list[str] | dict[str, Served], *, device: str = "auto", wei
         async def handle(request: Request):
             raw = await _body_within_limit(request)
             try:
-                body = json.loads(raw)
+                body = json.loads(raw, object_pairs_hook=no_key_twice)  # {"text": "good", "text": "bad"}: which one was meant?
             except Exception as error:  # noqa: BLE001 (not JSON at all; 422 as FastAPI's own bodies)
-                where = f" ({error})" if isinstance(error, json.JSONDecodeError) else ""
+                where = f" ({error})" if isinstance(error, ValueError) else ""
                 raise ClientError(422, f"the request body is not valid JSON{where}; send a JSON object") from None
             try:
                 parsed = verb.schema.model_validate(body)

@@ -11,6 +11,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ..data.textio import BOM
+
 MAX_TEXT = 2000  # characters per text
 MAX_TEXTS = 64  # texts per request
 MAX_SAMPLES = 20  # samples per generate request
@@ -39,6 +41,7 @@ class TextsRequest(Request):
     @field_validator("text")
     @classmethod
     def _text_not_blank(cls, text: str | None) -> str | None:
+        text = None if text is None else text.removeprefix(BOM)  # a pasted file's BOM, dropped as the command line drops it
         if text is not None and not text.strip():  # every verb alike (the command line prints an empty line)
             raise ValueError("blank (white space only): there is nothing in it to read")
         return text
@@ -46,6 +49,7 @@ class TextsRequest(Request):
     @field_validator("texts")
     @classmethod
     def _texts_not_blank(cls, texts: list[str] | None) -> list[str] | None:
+        texts = None if texts is None else [text.removeprefix(BOM) for text in texts]
         for i, text in enumerate(texts or ()):
             if not text.strip():
                 raise ValueError(f"text {i} is blank (white space only): there is nothing in it to read")
@@ -89,6 +93,11 @@ class GenerateRequest(Request):
     prime: str = Field(default="", max_length=MAX_TEXT)
     max_length: int = Field(default=100, ge=1, le=MAX_LENGTH)
     seed: int | None = Seed
+
+    @field_validator("prime")
+    @classmethod
+    def _prime_without_bom(cls, prime: str) -> str:
+        return prime.removeprefix(BOM)  # as rnnkit sample --prime reads it
 
 
 class ComposeRequest(Request):

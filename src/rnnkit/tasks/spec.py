@@ -12,9 +12,9 @@ tests/test_task_settings.py checks that they equal the registries' keys.
 from __future__ import annotations
 
 import inspect
-import os
 
 from ..errors import DataError
+from ..files import file_identity
 from ..settings import dropout_rate, list_of_ints, nonnegative_float, nonnegative_int, option, positive_int, probability
 
 CELL_NAMES = ("rnn", "gru", "gru-simple", "gru-cudnn", "lstm")  # rnnkit.cells.CELLS
@@ -37,12 +37,7 @@ def check_training_files(train: list[str], none: str = "no training file given")
         raise DataError(none)
     seen: dict = {}  # the file itself (links and ./ resolved; a hard link is the same inode) -> the path it was first given as
     for path in map(str, train):
-        real = os.path.realpath(path)
-        try:
-            info = os.stat(real)
-            real = (info.st_dev, info.st_ino) if os.path.isfile(real) else real  # standard input, FIFOs: by name
-        except OSError:  # a missing file: its reader says so
-            pass
+        real = file_identity(path)
         if real in seen:
             raise DataError(f"{path}: given twice as a training file (also as {seen[real]}); each file once")
         seen[real] = path
