@@ -239,6 +239,26 @@ def test_a_piece_compose_writes_reads_back_step_for_step(tmp_path, step):
     assert read_midi(tmp_path / "p.mid", step) == piece
 
 
+def test_a_short_note_under_the_sustain_pedal_rings_until_it_is_lifted_and_trailing_silence_is_kept(tmp_path, capsys):
+    """A 0.2 s key press with the pedal down was dropped as "shorter than half a step" (pretty_midi
+    lengthens only the notes that already fill a step); a piece ending in silent steps read back
+    without them, though write_midi marks the end."""
+    pretty_midi = pytest.importorskip("pretty_midi")
+    from rnnkit.data.music import write_midi
+
+    midi = pretty_midi.PrettyMIDI()
+    instrument = pretty_midi.Instrument(program=0)
+    instrument.notes = [pretty_midi.Note(90, 60, 0.0, 0.2), pretty_midi.Note(90, 64, 0.0, 2.0)]
+    instrument.control_changes = [pretty_midi.ControlChange(64, 127, 0.0), pretty_midi.ControlChange(64, 0, 1.0)]
+    midi.instruments.append(instrument)
+    midi.write(str(tmp_path / "pedal.mid"))
+    assert read_midi(tmp_path / "pedal.mid") == [[60, 64], [60, 64], [64], [64]]
+    assert "shorter" not in capsys.readouterr().err
+    for step in (0.5, 0.37, 0.0333):
+        write_midi([[60], [62], [], []], tmp_path / "rest.mid", step_seconds=step)
+        assert read_midi(tmp_path / "rest.mid", step) == [[60], [62], [], []], step
+
+
 def test_notes_a_tick_short_of_a_step_keep_it_and_shorter_ones_are_counted(tmp_path, capsys):
     """Notation software ends a note a tick early: 0.499 s at 0.5 s steps sounded in no step at all,
     and nothing was said (only a file where every note was lost was refused)."""

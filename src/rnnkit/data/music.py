@@ -237,16 +237,16 @@ def _midi_steps(path: str | Path, step_seconds: float) -> tuple[Sequence, int, i
         half = step_seconds / 2
         for instrument in midi.instruments:
             instrument.pitch_bends = []  # pretty_midi sounds a bent note on two keys at once: a bend is no new note
+            _hold_under_the_pedal(instrument)
             for note in instrument.notes:
                 note.start, note.end = note.start + half, note.end + half
-            for change in instrument.control_changes:  # the sustain pedal, which lengthens notes, with them
-                change.time += half
-        roll = midi.get_piano_roll(fs=1.0 / step_seconds)  # (128, T)
+        roll = midi.get_piano_roll(fs=1.0 / step_seconds, pedal_threshold=None)  # (128, T); the pedal is held above
     except DataError:
         raise
     except Exception as error:  # noqa: BLE001 (times or tempi the parser accepted but cannot sample)
         raise DataError(f"{path}: not a readable MIDI file ({type(error).__name__})") from None
     steps = [[int(p) for p in range(LOWEST, LOWEST + KEYS) if roll[p, t] > 0] for t in range(roll.shape[1])]
+    steps += [[] for _ in range(int(end / step_seconds + 0.5) - len(steps))]  # silent steps to the file's last event (rnnkit's own end mark)
     if not any(steps):
         raise DataError(f"{path}: no note covers half a step of {step_seconds} s (each of its {len(pitched)} notes is shorter; try a smaller --step-seconds)")
     off_piano = sum(1 for note in pitched if not LOWEST <= note.pitch < LOWEST + KEYS)
@@ -258,6 +258,29 @@ def _midi_steps(path: str | Path, step_seconds: float) -> tuple[Sequence, int, i
 # why notes of a MIDI file are left out, as read_midi and read_midi_folder say it
 _OFF_PIANO = f"lie off the piano range {LOWEST}..{LOWEST + KEYS - 1} and are left out"
 _SHORT = "are shorter than half a step of {step_seconds} s and are left out (a smaller --step-seconds keeps them)"
+
+
+SUSTAIN_PEDAL = 64  # the MIDI controller number; down at a value of 64 or more
+
+
+def _hold_under_the_pedal(instrument) -> None:
+    """Each note released while the sustain pedal is down rings on until the pedal is lifted (its
+    end moved there), as a piano sounds it: a short key press under the pedal is a long note."""
+    changes = sorted((c for c in instrument.control_changes if c.number == SUSTAIN_PEDAL), key=lambda c: c.time)
+    held, down_at = [], None  # (down, up) intervals
+    for change in changes:
+        if change.value >= 64 and down_at is None:
+            down_at = change.time
+        elif change.value < 64 and down_at is not None:
+            held.append((down_at, change.time))
+            down_at = None
+    if down_at is not None:  # never lifted: held to the last note's end
+        held.append((down_at, max((note.end for note in instrument.notes), default=down_at)))
+    for note in instrument.notes:
+        for down, up in held:
+            if down <= note.end < up:
+                note.end = up
+                break
 
 
 def _lost(note, roll, step_seconds: float) -> bool:
