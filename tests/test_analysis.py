@@ -99,9 +99,19 @@ def test_agreement_labels_are_right_by_construction():
 
 
 def test_equal_parameter_budgets():
-    budget = parameters_for("lstm", 32, 48)
-    for cell in ("rnn", "gru"):
-        assert abs(parameters_for(cell, 32, hidden_for_budget(cell, 32, budget)) - budget) / budget < 0.03
+    for hidden in (48, 1500):  # the second past the 1,023 the search once stopped at: every cell got 1,023
+        budget = parameters_for("lstm", 32, hidden)
+        assert hidden_for_budget("lstm", 32, budget) == hidden
+        for cell in ("rnn", "gru"):
+            assert abs(parameters_for(cell, 32, hidden_for_budget(cell, 32, budget)) - budget) / budget < 0.03
+
+
+def test_a_hidden_size_too_large_to_train_is_refused_in_one_line(capsys):
+    """``gradients --hidden-size 100000000`` was the allocator's traceback."""
+    from rnnkit.cli import main
+
+    assert main(["gradients", "--hidden-size", "100000000", "--cells", "rnn"]) == 2
+    assert "--hidden-size 100,000,000: the cells' weights would need about" in capsys.readouterr().err
 
 
 def trained_lm_run(tmp_path) -> Path:

@@ -28,6 +28,11 @@ def build_model(kind: str, config: dict) -> nn.Module:
 TRAINING_COPIES = 4
 
 
+def physical_memory() -> int:
+    """This machine's memory in bytes."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
 def check_fits_in_memory(kind: str, config: dict, memory_bytes: int | None = None) -> None:
     """A one-line ``UsageError`` when the model ``build_model(kind, config)`` would make cannot be
     trained in this machine's memory (``memory_bytes``: the physical memory, by default): counted
@@ -37,8 +42,7 @@ def check_fits_in_memory(kind: str, config: dict, memory_bytes: int | None = Non
         model = build_model(kind, config)
     count = sum(p.numel() for p in model.parameters())
     needed = TRAINING_COPIES * 4 * count  # float32 bytes
-    if memory_bytes is None:
-        memory_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    memory_bytes = physical_memory() if memory_bytes is None else memory_bytes
     if needed > memory_bytes:
         sizes = ", ".join(f"{key} {config[key]:,}" for key in ("hidden_size", "embedding_size", "num_layers") if isinstance(config.get(key), int))
         raise UsageError(f"the model would have {count:,} weights ({sizes}): training them needs about {needed / 2**30:,.1f} GiB "
