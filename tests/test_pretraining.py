@@ -55,6 +55,11 @@ def test_a_reversed_language_model_trains_samples_and_scores_backwards(tmp_path,
     assert capsys.readouterr().out.split() == ["abcd", "(seen", "in", "training", "data)"] * 2  # printed in reading order
     assert main(["sample", str(run), "--num", "1", "--seed", "1", "--temperature", "0.3", "--prime", "cd"]) == 0
     assert capsys.readouterr().out.startswith("abcd")  # the prime is the line's end
+    lower = tmp_path / "rev-lower"
+    assert main(["train", "lm", str(data), "--reverse", "--lowercase", "--run", str(lower), "--epochs", "1", "--batch-size", "8", *LM_SMALL]) == 0
+    capsys.readouterr()
+    assert main(["sample", str(lower), "--num", "1", "--seed", "1", "--temperature", "0.3", "--prime", "cD"]) == 0
+    assert capsys.readouterr().out.split("\t")[0].endswith("cD")  # printed as typed (was "cd"), as a forward model prints it
 
 
 # -- classifiers started from language models (--init-from) and ULMFiT's fine-tuning --------------------------

@@ -363,7 +363,7 @@ class LanguageModelTask(LanguageModelSpec, TaskBase):
         prime_tokens = self.prime_tokens(prime) if prime else []
         prime_ids = self.vocab.encode(prime_tokens)
         if self.data.reverse:
-            return self._generate_reversed(model, num, options, seed, prime_tokens, device)
+            return self._generate_reversed(model, num, options, seed, prime_tokens, "\n".join(self._prime_lines(prime)) if prime else "", device)
         rows = sample(model, num, options, eos_id=self.vocab.eos_id, banned=self.banned(), unk_id=self.vocab.unk_id, prime=prime_ids, seed=seed, device=device)
         head = self.tokenizer.detokenize(prime_tokens)
         typed = "\n".join(self._prime_lines(prime))
@@ -378,15 +378,20 @@ class LanguageModelTask(LanguageModelSpec, TaskBase):
             out.append((text, self.is_seen(prime_ids + ids)))
         return out
 
-    def _generate_reversed(self, model, num: int, options: SamplingOptions, seed, prime_tokens: list[str], device) -> list[tuple[str, bool]]:
+    def _generate_reversed(self, model, num: int, options: SamplingOptions, seed, prime_tokens: list[str], typed: str, device) -> list[tuple[str, bool]]:
         """``generate`` for a reversed model: the prime is the line's end, fed last token first; the
-        model draws the tokens before it, last first; the line is printed in reading order."""
+        model draws the tokens before it, last first; the line is printed in reading order, the prime
+        as typed (``typed``), as ``generate`` prints it at a line's start."""
         prime_ids = self.vocab.encode(prime_tokens[::-1])
         rows = sample(model, num, options, eos_id=self.vocab.eos_id, banned=self.banned(), unk_id=self.vocab.unk_id, prime=prime_ids, seed=seed, device=device)
+        tail = self.tokenizer.detokenize(prime_tokens)
         out = []
         for ids in rows:
             forward = self.vocab.decode(ids)[::-1] + prime_tokens  # reading order
-            out.append((self.tokenizer.detokenize(forward), self.is_seen(self.vocab.encode(forward))))
+            text = self.tokenizer.detokenize(forward)
+            if typed and text.endswith(tail):  # the drawn start, then the prime as typed (not lowercased, no <UNK>)
+                text = text[: len(text) - len(tail)] + typed
+            out.append((text, self.is_seen(self.vocab.encode(forward))))
         return out
 
     def score_text(self, model, text: str, device="cpu") -> dict:
