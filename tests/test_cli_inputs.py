@@ -507,13 +507,20 @@ def test_text_arguments_follow_the_rules_of_files(runs, capsys):
         assert [line[:2] for line in out.splitlines()] == ["an", "an"], (prime, out)
 
 
-def test_an_empty_file_is_no_text_as_empty_standard_input_is(runs, capsys, tmp_path):
+def test_an_empty_file_is_no_text_as_empty_standard_input_is(runs, capsys, tmp_path, monkeypatch):
     """``score --file empty.txt`` printed nothing and succeeded, ``score < empty.txt`` was an error."""
     for content in (b"", b"\xef\xbb\xbf"):
         (tmp_path / "empty.txt").write_bytes(content)
         for verb, run in (("score", runs["lm"]), ("classify", runs["classifier"])):
             code, out, err = rnnkit(capsys, verb, run, "--file", tmp_path / "empty.txt")
             assert code == 2 and not out and "no text:" in err and "empty.txt is empty" in err, (verb, err)
+    import io
+    import sys
+
+    for args in (["-"], ["--file", "-"], []):  # `score RUN -` printed nothing and succeeded
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
+        code, out, err = rnnkit(capsys, "score", runs["lm"], *args)
+        assert code == 2 and not out and "no text:" in err, (args, err)
 
 
 def test_a_full_disk_names_the_file_the_user_asked_for_and_loses_no_figure(runs, tmp_path, capsys, monkeypatch):

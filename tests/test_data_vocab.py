@@ -30,5 +30,10 @@ def test_tokens_the_vocabulary_leaves_out_are_counted_on_stderr(capsys):
     assert capsys.readouterr().err == "rnnkit: the vocabulary keeps 2 of 4 token types (--max-vocab 5): 3 of 10 training tokens (30.0 %) are read as <UNK>\n"
     Vocabulary.build(text, min_count=2)
     assert "keeps 3 of 4 token types (--min-count 2): 1 of 10 training tokens (10.0 %)" in capsys.readouterr().err
+    # the data's own <unk> (the Penn Treebank's) is <UNK> too: counted in both figures, not left out of them
+    Vocabulary.build([[*text[0], "<unk>", "<unk>"]], min_count=2)
+    assert "keeps 3 of 4 token types (--min-count 2): 3 of 12 training tokens (25.0 %)" in capsys.readouterr().err
+    Vocabulary.build([["a", "<unk>"]])  # nothing left out by an option: nothing said
+    assert capsys.readouterr().err == ""
     Vocabulary.build(text, max_size=50, min_count=1)
     assert capsys.readouterr().err == ""

@@ -52,6 +52,8 @@ def texts_from(arguments: Sequence[str], file: str | None, max_characters: int =
             raise UsageError("no text: standard input was empty; give text as arguments, with --file FILE, or on standard input")
     elif not arguments and not file:
         raise UsageError("no text: give it as arguments, with --file FILE, or on standard input")
+    if not texts:  # only "-", and standard input empty: as with no argument at all
+        raise UsageError("no text: standard input (-) was empty; give text as arguments, with --file FILE, or on standard input")
     return texts
 
 

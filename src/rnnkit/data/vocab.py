@@ -52,6 +52,7 @@ class Vocabulary:
     @classmethod
     def from_counts(cls, counts: Mapping[str, int], max_size: int | None = None, min_count: int = 1) -> "Vocabulary":
         """The vocabulary of tokens counted elsewhere (rnnkit.data.corpus counts while streaming)."""
+        marked = sum(n for token, n in counts.items() if token in UNK_ALIASES or token in (PAD, EOS))  # <unk> in the data: <UNK> already
         counts = {token: n for token, n in counts.items() if token not in UNK_ALIASES and token not in SPECIALS}
         ranked = sorted((token for token, n in counts.items() if n >= min_count), key=lambda t: (-counts[t], t))
         if counts and not ranked:  # every token <UNK>: a model that learns nothing, with a perplexity that looks fine
@@ -60,7 +61,7 @@ class Vocabulary:
             if counts and max_size <= len(SPECIALS):
                 raise UsageError(f"--max-vocab {max_size}: keeps no token besides {', '.join(SPECIALS)}, which it counts (give more than {len(SPECIALS)})")
             ranked = ranked[: max(0, max_size - len(SPECIALS))]
-        _say_what_becomes_unk(counts, ranked, max_size, min_count)
+        _say_what_becomes_unk(counts, ranked, max_size, min_count, marked)
         return cls([*SPECIALS, *ranked])
 
     def __len__(self) -> int:
@@ -92,13 +93,14 @@ class Vocabulary:
         return cls(json.loads(text)["tokens"])
 
 
-def _say_what_becomes_unk(counts: Mapping[str, int], kept: list[str], max_size: int | None, min_count: int) -> None:
+def _say_what_becomes_unk(counts: Mapping[str, int], kept: list[str], max_size: int | None, min_count: int, marked: int = 0) -> None:
     """One line on standard error when --max-vocab or --min-count leaves tokens out: they are read
     as <UNK> in training and evaluation, and a share of <UNK> makes a perplexity look better than
-    the text's (an <UNK> is one easy prediction where the words were many)."""
-    total = sum(counts.values())
+    the text's (an <UNK> is one easy prediction where the words were many). The share counts every
+    training token read as <UNK>, the data's own ``<unk>`` too."""
+    total = sum(counts.values()) + marked  # ``marked``: the data's own <unk> (and typed specials), <UNK> whatever is kept
     unk = total - sum(counts[token] for token in kept)
-    if unk:
+    if unk > marked:  # the options left words out
         options = ", ".join(option for option, given in ((f"--max-vocab {max_size}", max_size is not None), (f"--min-count {min_count}", min_count > 1)) if given)
         print(f"rnnkit: the vocabulary keeps {len(kept):,} of {len(counts):,} token types ({options}): {unk:,} of {total:,} training tokens "
               f"({100 * unk / total:.1f} %) are read as <UNK>", file=sys.stderr, flush=True)  # fmt: skip
