@@ -102,6 +102,11 @@ def test_resume_from_the_command_line(tmp_path, capsys):
     assert code == 2 and "a run is already there; continue it with --resume" in err
     code, _, err = rnnkit("train", "lm", "--resume", "--run", run, "--lr", "1", capsys=capsys)
     assert code == 2 and "'lr' cannot change" in err
+    code, _, err = rnnkit("train", "lm", data, "--level", "word", "--resume", "--run", run, capsys=capsys)
+    assert code == 2 and "give no data settings (given: level)" in err  # "train" is the run's own: not named
+    # the first command again with --resume added: its data and model settings are the run's, so nothing changes
+    code, out, err = rnnkit("train", "lm", data, "--run", run, "--resume", "--max-steps", "14", *SMALL_MODEL, capsys=capsys)
+    assert code == 0 and "resuming at step 12" in err, err
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--greedy", action="store_true", help="always take the most likely token")
     parser.add_argument("--prime", default="", help="text to start from; printed as typed, its unseen characters or words named on stderr")
     parser.add_argument("--allow-unk", action="store_true", help="let samples contain <UNK> (default: never drawn)")
-    parser.add_argument("--max-length", type=positive_int, default=200, help="tokens per sample at most (default 200)")
+    parser.add_argument("--max-length", type=positive_int, default=200, help="tokens drawn per sample at most, after the --prime (default 200)")
     parser.add_argument("--seed", type=seed, help="random seed, for reproducible samples")
 
 

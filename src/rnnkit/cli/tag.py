@@ -16,7 +16,7 @@ from ._run_options import run_parser, texts_and_run
 
 def add_parser(subparsers) -> None:
     run_parser(subparsers, "tag", ["tagger"], description=__doc__, text="sentences",
-               json="JSON lines: tokens, tags, entities, unknown words", ensemble=True)  # fmt: skip
+               json="JSON lines: tokens, tags (IOB2, whatever scheme the training file used), entities, unknown words", ensemble=True)  # fmt: skip
 
 
 def run(args) -> int:

@@ -11,6 +11,8 @@ field; a new task is one registered task class.
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
 from ..errors import UsageError
 from ._options import add_settings
@@ -113,9 +115,11 @@ def run(args) -> int:
         if not args.run:
             raise UsageError("--resume needs --run DIR")
         data = sorted(key for key in given if key in TASKS.spec(args.task).data_keys())
-        if data:
-            raise UsageError(f"--resume reads the data recorded in the run; give no data settings (given: {', '.join(data)})")
-        _, summary = resume(args.run, given, task_kind=args.task)
+        recorded = _recorded_data(args.run)  # the first command again with --resume added: its data settings change nothing
+        changed = [key for key in data if json.loads(json.dumps(given[key])) != recorded.get(key)]
+        if changed:
+            raise UsageError(f"--resume reads the data recorded in the run; give no data settings (given: {', '.join(changed)})")
+        _, summary = resume(args.run, {k: v for k, v in given.items() if k not in data}, task_kind=args.task)
     else:
         values = read_config_file(args.config) if args.config else {}
         if values and getattr(args, "_options", None) is not None:
@@ -124,6 +128,15 @@ def run(args) -> int:
         _, summary = start(args.task, values, args.run, source=str(args.config or "the configuration"))  # unknown keys come from the file
     _print_summary(summary)
     return 0
+
+
+def _recorded_data(run: str) -> dict:
+    """The data settings config.json records for ``run`` ({} when it cannot be read: resume says why)."""
+    try:
+        config = json.loads((Path(run) / "config.json").read_text(encoding="utf-8"))
+        return config["data"] if isinstance(config, dict) and isinstance(config.get("data"), dict) else {}
+    except (OSError, ValueError):
+        return {}
 
 
 def _print_summary(summary: dict) -> None:

@@ -17,7 +17,7 @@ symbol's marks, skin-tone modifiers and zero-width-joined symbols (one emoji) an
 regional indicators (one flag), or a black flag and its tag characters (England's) belong to the
 symbol. The invisible soft hyphen, zero-width space, word joiner and U+FEFF are no tokens: inside a
 word they belong to it, between words they are skipped. Joining puts one space between tokens, none
-before ``, . ; : ! ? ) ] }`` and none after ``( [ {``.
+before ``, . ; : ! ? ) ] } ' ’ %`` and none after ``( [ { $`` (NO_SPACE_BEFORE, NO_SPACE_AFTER).
 """
 
 from __future__ import annotations
