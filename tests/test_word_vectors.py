@@ -140,7 +140,7 @@ def test_word_vectors_from_the_command_line(tmp_path, capsys):
     assert "--embedding-size 5: the word vectors of" in err and err.count("error") == 1
     assert not (tmp_path / "bad").exists()
     (tmp_path / "bad.vec").write_text("the 1 2 3\nfilm 1 2\n")
-    (tmp_path / "t.conll").write_text("the O\nfilm O\n")
+    (tmp_path / "t.conll").write_text("the O\nParis B-LOC\n")
     assert main(["train", "tagger", str(tmp_path / "t.conll"), "--run", str(tmp_path / "tag"), "--word-vectors", str(tmp_path / "bad.vec")]) == 2
     assert "bad.vec:2: expected a word and 3 values, found 2 values" in capsys.readouterr().err
     assert not (tmp_path / "tag").exists()

@@ -158,20 +158,6 @@ def atomic_write_all(contents: dict[Path, bytes]) -> None:
         raise
 
 
-def file_identity(path: str | os.PathLike):
-    """What tells one file from another however it is named: (device, inode) of a regular file, so
-    that ``a.txt``, ``./a.txt``, a symbolic link and a hard link to it are one; else (standard input,
-    a FIFO, a missing file) its resolved path."""
-    real = os.path.realpath(path)
-    try:
-        if os.path.isfile(real):
-            info = os.stat(real)
-            return (info.st_dev, info.st_ino)
-    except OSError:
-        pass
-    return real
-
-
 def user_cache_directory() -> Path:
     """rnnkit's cache (prepared corpora, the autotuner's choices): ``$RNNKIT_CACHE`` (also read as
     ``$RNNKIT_CACHE_DIR``), else ``$XDG_CACHE_HOME/rnnkit``, else ``~/.cache/rnnkit``. A relative

@@ -68,9 +68,9 @@ from stat import S_ISREG
 import numpy as np
 
 from ..errors import UsageError
-from ..files import exclusive_lock, file_identity, process_alive, scratch_directory, user_cache_directory
+from ..files import exclusive_lock, process_alive, scratch_directory, user_cache_directory
 from .text import CORPUS_SETTINGS, split_sizes
-from .textio import BOM, DataError, not_text, not_utf8, nul_error, open_bytes, refuse_whole, unreadable
+from .textio import BOM, DataError, file_identity, not_text, not_utf8, nul_error, open_bytes, refuse_whole, unreadable
 from .tokenizers import Tokenizer, make_tokenizer, read_form, word_rule
 from .vocab import Vocabulary
 

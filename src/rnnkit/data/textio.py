@@ -70,6 +70,20 @@ REFUSALS = ((FileNotFoundError, "no such file"), (IsADirectoryError, "is a direc
             (PermissionError, "permission denied"))  # fmt: skip
 
 
+def file_identity(path: str | os.PathLike):
+    """What tells one file from another however it is named: (device, inode) of a regular file, so
+    that ``a.txt``, ``./a.txt``, a symbolic link and a hard link to it are one; else (standard input,
+    a FIFO, a missing file) its resolved path."""
+    real = os.path.realpath(path)
+    try:
+        if os.path.isfile(real):
+            info = os.stat(real)
+            return (info.st_dev, info.st_ino)
+    except OSError:
+        pass
+    return real
+
+
 def unreadable(path: str | os.PathLike, error: OSError) -> DataError:
     """The one-line error for a file the system would not open or read: ``FILE: no such file``."""
     reason = next((text for kind, text in REFUSALS if isinstance(error, kind)), None)

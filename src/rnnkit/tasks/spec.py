@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import inspect
 
+from ..data.textio import file_identity
 from ..errors import DataError
-from ..files import file_identity
 from ..settings import dropout_rate, list_of_ints, nonnegative_float, nonnegative_int, option, positive_int, probability
 
 CELL_NAMES = ("rnn", "gru", "gru-simple", "gru-cudnn", "lstm")  # rnnkit.cells.CELLS
