@@ -257,6 +257,14 @@ def test_a_short_note_under_the_sustain_pedal_rings_until_it_is_lifted_and_trail
     for step in (0.5, 0.37, 0.0333):
         write_midi([[60], [62], [], []], tmp_path / "rest.mid", step_seconds=step)
         assert read_midi(tmp_path / "rest.mid", step) == [[60], [62], [], []], step
+    # a controller reset at 30 s or a drum track to 10 s is no silence of the music: not 60 steps
+    instrument.notes = [pretty_midi.Note(90, 60, 0.0, 1.0)]
+    instrument.control_changes = [pretty_midi.ControlChange(121, 0, 30.0)]
+    drums = pretty_midi.Instrument(program=0, is_drum=True)
+    drums.notes = [pretty_midi.Note(90, 36, 0.0, 10.0)]
+    midi.instruments.append(drums)
+    midi.write(str(tmp_path / "late.mid"))
+    assert read_midi(tmp_path / "late.mid") == [[60], [60]]
 
 
 def test_notes_a_tick_short_of_a_step_keep_it_and_shorter_ones_are_counted(tmp_path, capsys):

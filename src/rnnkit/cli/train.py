@@ -114,9 +114,14 @@ def run(args) -> int:
     if args.resume:
         if not args.run:
             raise UsageError("--resume needs --run DIR")
+        if args.config:  # read as without --resume: the file's settings are given, the command line's over them
+            values = read_config_file(args.config)
+            if getattr(args, "_options", None) is not None:
+                check_config_values(args._options, values, args.config)
+            given = {**values, **given}
         data = sorted(key for key in given if key in TASKS.spec(args.task).data_keys())
         recorded = _recorded_data(args.run)  # the first command again with --resume added: its data settings change nothing
-        changed = [key for key in data if json.loads(json.dumps(given[key])) != recorded.get(key)]
+        changed = [key for key in data if not _same_setting(given[key], recorded.get(key))]
         if changed:
             raise UsageError(f"--resume reads the data recorded in the run; give no data settings (given: {', '.join(changed)})")
         _, summary = resume(args.run, {k: v for k, v in given.items() if k not in data}, task_kind=args.task)
@@ -128,6 +133,22 @@ def run(args) -> int:
         _, summary = start(args.task, values, args.run, source=str(args.config or "the configuration"))  # unknown keys come from the file
     _print_summary(summary)
     return 0
+
+
+def _same_setting(given, recorded) -> bool:
+    """Whether a data setting given again equals the run's: the same value, or the same files
+    however written (``./a.txt`` for ``a.txt``; a path config.json recorded resolved)."""
+    if json.loads(json.dumps(given)) == recorded:
+        return True
+    from ..data.textio import file_identity
+
+    as_list = lambda value: [value] if isinstance(value, str) else value  # noqa: E731
+    given, recorded = as_list(given), as_list(recorded)
+    if not (isinstance(given, list) and isinstance(recorded, list) and len(given) == len(recorded)):
+        return False
+    if not all(isinstance(v, str) for v in [*given, *recorded]):
+        return False
+    return all(a == b or (Path(a).exists() and file_identity(a) == file_identity(b)) for a, b in zip(given, recorded))
 
 
 def _recorded_data(run: str) -> dict:

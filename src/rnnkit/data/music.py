@@ -164,6 +164,9 @@ def _pretty_midi():
     return require("pretty_midi", extra="music", purpose="rnnkit reads and writes MIDI")
 
 
+END_MARK = "end"  # the text event write_midi puts at a piece's end, so that its trailing silent steps read back
+
+
 def write_midi(sequence: Sequence, path: str | Path, *, step_seconds: float = 0.5, program: int = 0, velocity: int = 90) -> None:
     """A MIDI file with one instrument; a pitch held over consecutive steps is one note."""
     pretty_midi = _pretty_midi()
@@ -180,7 +183,7 @@ def write_midi(sequence: Sequence, path: str | Path, *, step_seconds: float = 0.
             sounding.setdefault(pitch, t)
     midi.instruments.append(instrument)
     # a text event at the very end, so that trailing silent steps still count in the file's length
-    midi.text_events.append(pretty_midi.Text("end", len(sequence) * step_seconds))
+    midi.text_events.append(pretty_midi.Text(END_MARK, len(sequence) * step_seconds))
     import io
 
     buffer = io.BytesIO()
@@ -246,7 +249,11 @@ def _midi_steps(path: str | Path, step_seconds: float) -> tuple[Sequence, int, i
     except Exception as error:  # noqa: BLE001 (times or tempi the parser accepted but cannot sample)
         raise DataError(f"{path}: not a readable MIDI file ({type(error).__name__})") from None
     steps = [[int(p) for p in range(LOWEST, LOWEST + KEYS) if roll[p, t] > 0] for t in range(roll.shape[1])]
-    steps += [[] for _ in range(int(end / step_seconds + 0.5) - len(steps))]  # silent steps to the file's last event (rnnkit's own end mark)
+    # the silent steps a piece ends with, to write_midi's own end mark (any other late event, a
+    # controller reset or a drum track, is no silence of the music)
+    marked = max((event.time for event in midi.text_events if event.text == END_MARK), default=0.0)
+    length = max(max(int(note.end / step_seconds) for note in pitched), int(marked / step_seconds + 0.5))  # (ends moved half a step on)
+    steps = steps[:length] + [[] for _ in range(length - len(steps))]
     if not any(steps):
         raise DataError(f"{path}: no note covers half a step of {step_seconds} s (each of its {len(pitched)} notes is shorter; try a smaller --step-seconds)")
     off_piano = sum(1 for note in pitched if not LOWEST <= note.pitch < LOWEST + KEYS)

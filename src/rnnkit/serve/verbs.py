@@ -123,6 +123,8 @@ def _generate(served: Served, requests: list[schemas.GenerateRequest]) -> list:
 
 
 def _translate_check(served: Served, r: schemas.TranslateRequest) -> None:
+    if r.replace_unk and served.model.attention is None:  # as rnnkit translate refuses it: it would be ignored
+        raise ValueError("replace_unk copies the source word the attention points at, and this model was trained with --attention none")
     beam = r.beam or served.task.data.beam  # the run's beam when the request names none
     if r.nbest > beam:  # the task's own rule (TranslationTask.translate), said before queueing
         whose = "" if r.beam else ", the run's"
