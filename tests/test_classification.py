@@ -64,6 +64,13 @@ def test_a_tsv_file_in_text_label_order_is_refused_as_labels_that_look_like_text
     many = tmp_path / "many.tsv"  # many classes, each with several texts: a real task, read as it is
     many.write_text("".join(f"intent{i % 30}\tplease do thing {i}\n" for i in range(90)))
     assert len(ClassificationTask.prepare(ClassificationDataConfig(train=[str(many)]))[1]["labels"]) == 30
+    # few-shot intents (25 classes in 45 examples) in a file that says which field is the label were
+    # refused as swapped columns, with advice (a header) that did not get past the refusal
+    rows = [(f"intent_{i}", f"please do thing number {i} now") for i in range(25)] + [(f"intent_{i}", f"could you do task {i}") for i in range(20)]
+    (tmp_path / "few.txt").write_text("".join(f"__label__{label} {text}\n" for label, text in rows))
+    (tmp_path / "few.tsv").write_text("label\ttext\n" + "".join(f"{label}\t{text}\n" for label, text in rows))
+    for name in ("few.txt", "few.tsv"):
+        assert len(ClassificationTask.prepare(ClassificationDataConfig(train=[str(tmp_path / name)]))[1]["labels"]) == 25, name
 
 
 def test_one_number_written_two_ways_is_refused_not_split_into_two_classes(tmp_path):
@@ -257,3 +264,18 @@ def test_json_lines_are_named_as_such(tmp_path):
     (tmp_path / "train.jsonl").write_text('{"text": "a fine film", "label": "pos"}\n')
     with pytest.raises(DataError, match=r"train.jsonl:1: a JSON line\? labelled files are read as tsv"):
         read_labeled(tmp_path / "train.jsonl")
+
+
+def test_labels_written_as_prices_or_not_a_number_are_drawn_and_scored_as_text(tmp_path):
+    """"$", "$$", "$$$" labels (Yelp's price levels) crashed the confusion picture with matplotlib's
+    math parser, leaving a run without its summary; "nan" and "inf" labels (pandas' missing value)
+    were read as ratings and gave a NaN mean absolute error, which JSON cannot hold."""
+    pytest.importorskip("matplotlib")
+    from rnnkit.metrics import classification_scores, label_number
+    from rnnkit.plots import plot_confusion
+
+    assert plot_confusion([[2, 1], [0, 3]], ["$", "$$ to $$$"], tmp_path / "c.png", title="test $5")
+    assert (tmp_path / "c.png").stat().st_size > 1000
+    assert [label_number(x) for x in ("4", "-1", "2.5", ".5", "1e3", "nan", "inf", "1e400", "1_0", "")] == [4.0, -1.0, 2.5, 0.5, 1000.0, None, None, None, None, None]
+    assert "mae" not in classification_scores([0, 1], [1, 1], ["1", "nan"])
+    assert classification_scores([0, 1], [1, 1], ["1", "3"])["mae"] == 1.0

@@ -4,6 +4,7 @@ entity-level tagging scores (precision, recall and F1 per type and overall, with
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections.abc import Sequence
 
@@ -65,12 +66,24 @@ def classification_scores(gold: Sequence[int], predicted: Sequence[int], labels:
         "confusion": matrix,
         "count": n,
     }
-    try:
-        values = [float(label) for label in labels]
-    except ValueError:
+    values = [label_number(label) for label in labels]
+    if None in values:  # not ratings: no distance between classes
         return scores
     scores["mae"] = sum(abs(values[g] - values[p]) for g, p in zip(gold, predicted)) / max(n, 1)
     return scores
+
+
+NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def label_number(label: str) -> float | None:
+    """The rating a label writes as a decimal number ("4", "2.5", "-1"), or None: Python's float()
+    also reads "nan", "inf", "1_0" and "1e400" (infinite), which as ratings gave a NaN or infinite
+    mean absolute error (pandas writes a missing label as "nan")."""
+    if not NUMBER.fullmatch(label.strip()):
+        return None
+    value = float(label)
+    return value if math.isfinite(value) else None
 
 
 def entity_scores(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> dict:

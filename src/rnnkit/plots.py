@@ -46,7 +46,7 @@ def save_figure(figure, path, *, xlabel: str, ylabel: str, title: str = "", lege
     if legend:
         axes.legend()
     if title:
-        axes.set_title(title, fontsize=9)
+        axes.set_title(literal([title])[0], fontsize=9)
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
@@ -71,6 +71,12 @@ def plot_losses(rows: list[dict], path: Path) -> bool:
     return save_figure(figure, path, xlabel="step", ylabel="loss per token (nats)", grid="major", legend=True)
 
 
+def literal(texts) -> list[str]:
+    """Users' labels and tokens as matplotlib draws them letter for letter: a ``$`` starts its math
+    mode ("$", "$$$" price labels were a ParseException and a lost run), so each one is escaped."""
+    return [str(text).replace("$", r"\$") for text in texts]
+
+
 def plot_confusion(matrix: list[list[int]], labels: list[str], path: Path, title: str = "") -> bool:
     """A confusion matrix as a PNG (rows: true class, columns: predicted), counts in the cells."""
     k = len(labels)
@@ -78,8 +84,8 @@ def plot_confusion(matrix: list[list[int]], labels: list[str], path: Path, title
     if figure is None:
         return False
     axes.imshow(matrix, cmap="Blues")
-    axes.set_xticks(range(k), labels)
-    axes.set_yticks(range(k), labels)
+    axes.set_xticks(range(k), literal(labels), rotation=30 if max(map(len, labels)) > 6 else 0, ha="right" if max(map(len, labels)) > 6 else "center")
+    axes.set_yticks(range(k), literal(labels))
     peak = max(max(row) for row in matrix) or 1
     for i in range(k):
         for j in range(k):
@@ -94,8 +100,8 @@ def plot_attention(weights: list[list[float]], source: list[str], target: list[s
     if figure is None:
         return False
     axes.imshow(rows, cmap="Greys", vmin=0, vmax=1, aspect="auto")
-    axes.set_xticks(range(len(source)), source, rotation=60, ha="right", fontsize=8)
-    axes.set_yticks(range(len(rows)), target[: len(rows)], fontsize=8)
+    axes.set_xticks(range(len(source)), literal(source), rotation=60, ha="right", fontsize=8)
+    axes.set_yticks(range(len(rows)), literal(target[: len(rows)]), fontsize=8)
     return save_figure(figure, path, xlabel="source", ylabel="output")
 
 

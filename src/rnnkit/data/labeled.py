@@ -118,6 +118,16 @@ def read_labeled(path: str | Path, fmt: str = "auto", text_column: str = "text",
     return out
 
 
+def names_its_labels(path: str | Path, fmt: str = "auto", text_column: str = "text", label_column: str = "label") -> bool:
+    """Whether the file itself says which field is the label: fastText's ``__label__``, trees, a CSV
+    header, or a tsv header row naming the columns; not a headerless tsv, whose columns may be swapped."""
+    fmt = detect_format(path) if fmt == "auto" else fmt
+    if fmt != "tsv":
+        return True
+    first = next((line for line in textio.read_lines(path) if line.strip()), "")
+    return tsv_header([field.strip() for field in first.split("\t")], text_column, label_column, relaxed=False) is not None
+
+
 def _checked(where: str, text: str, label: str) -> LabeledText:
     text, label = text.strip(), label.strip()
     if not text:

@@ -17,14 +17,14 @@ import torch
 import torch.nn.functional as F
 
 from ..data.batches import SentenceBatches, TokenBatch, check_text_lengths, pad_sequences
-from ..data.labeled import LabeledText, read_labeled
+from ..data.labeled import LabeledText, names_its_labels, read_labeled
 from ..data.text import DataError, fingerprint
 from ..data.tokenizers import make_tokenizer
 from ..data.vocab import SPECIALS, Vocabulary
 from ..data.word_vectors import initialise_rows, read_word_vectors, sized_from
 from ..errors import UsageError, finite_outputs
 from ..models.lm_features import LMFeatures, lm_features_size, record_lm_features
-from ..metrics import classification_scores, percent
+from ..metrics import classification_scores, label_number, percent
 from .base import TaskBase, inspected_tokens, typed_tokens
 from .classification_spec import ClassificationDataConfig, ClassificationSpec, MODEL_DEFAULTS  # noqa: F401  (its settings, imported from here too)
 from .pretrained import PretrainedEncoder
@@ -34,10 +34,9 @@ MOST_LABELS_PER_EXAMPLE = 0.5  # more classes than half the training texts: the 
 
 
 def _label_order(labels: set[str]) -> list[str]:
-    try:
-        return sorted(labels, key=float)  # ratings: numeric order, so the mean absolute error means something
-    except ValueError:
-        return sorted(labels)
+    if all(label_number(label) is not None for label in labels):
+        return sorted(labels, key=label_number)  # ratings: numeric order, so the mean absolute error means something
+    return sorted(labels)
 
 
 def _same_number_spelled_twice(files: str, labels: list[str]) -> None:
@@ -45,10 +44,8 @@ def _same_number_spelled_twice(files: str, labels: list[str]) -> None:
     column writes part of them): read as text they would be two classes of the same rating."""
     spellings: dict[float, list[str]] = {}
     for label in labels:
-        try:
-            spellings.setdefault(float(label), []).append(label)
-        except ValueError:
-            continue
+        if label_number(label) is not None:
+            spellings.setdefault(label_number(label), []).append(label)
     twice = next((found for found in spellings.values() if len(found) > 1), None)
     if twice:
         raise DataError(f"{files}: the labels {' and '.join(map(repr, twice))} are one number written {len(twice)} ways "
@@ -116,7 +113,8 @@ class ClassificationTask(ClassificationSpec, TaskBase):
         files = ", ".join(map(str, data.train))
         if len(labels) < 2:
             raise DataError(f"{files}: every training example has the label {labels[0]!r}; a classifier needs at least two classes")
-        if len(labels) > max(MOST_LABELS_PER_EXAMPLE * len(splits["train"]), 20):  # a class per text or so: the columns are swapped
+        many = len(labels) > max(MOST_LABELS_PER_EXAMPLE * len(splits["train"]), 20)  # a class per text or so: the columns swapped?
+        if many and not all(str(path) != "-" and names_its_labels(path, data.format, data.text_column, data.label_column) for path in data.train):
             texts = len({item.text for item in splits["train"]})
             raise DataError(f"{files}: {len(labels)} different labels in {len(splits['train'])} training examples (and {texts} different texts): "
                             "the labels look like texts; rnnkit reads a tsv file as label<TAB>text (a header row naming the columns 'text' and 'label' may give them in any order)")  # fmt: skip
