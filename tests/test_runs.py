@@ -161,3 +161,28 @@ def test_a_file_given_as_a_run_is_named_a_file_by_every_verb(tmp_path):
     for open_it in (open_run, resume):
         with pytest.raises((UsageError, FileNotFoundError), match=r"afile: not a run directory \(a file\)$"):
             open_it(tmp_path / "afile")
+
+
+def test_a_refused_run_leaves_no_folder_it_made_not_even_its_parents(tmp_path, monkeypatch):
+    """``--gradual-unfreezing`` on a language model printed "run directory: ..." and was refused only
+    once training began; the run folder went, its new parent folders stayed. Now the model's and the
+    schedule's refusals come first, and a failure later removes every folder the run made."""
+    from rnnkit.runs import start
+    from rnnkit.training import Trainer
+
+    names = tmp_path / "names.txt"
+    names.write_text("anna\nbob\ncarla\n" * 8)
+    small = {"train": [str(names)], "hidden_size": 4, "max_steps": 1, "progress": False}
+    for extra, message in (({"gradual_unfreezing": True}, "a lm model has no layer groups"), ({"schedule_by_time": True}, "needs --time-limit")):
+        with pytest.raises(UsageError, match=message):
+            start("lm", {**small, **extra}, tmp_path / "new" / "sub" / "run")
+        assert not (tmp_path / "new").exists()
+
+    def broken(self):
+        raise RuntimeError("a fault during training")
+
+    monkeypatch.setattr(Trainer, "fit", broken)
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(RuntimeError):
+        start("lm", small, tmp_path / "kept" / "new" / "run")
+    assert list((tmp_path / "kept").iterdir()) == []  # the folder that was there stays, the ones made go

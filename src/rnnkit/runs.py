@@ -33,6 +33,7 @@ from .tasks.base import TaskBase, as_path_list
 from .tasks.spec import MODEL_SETTINGS
 from .training import RunDir, Trainer, TrainingConfig
 from .training.checkpoint import STATE, Checkpoints, test_point
+from .training.optim import check_model_takes
 from .training.trainer import TrainingDiverged
 from .distributed import barrier, setup
 from .training.trainer import resolve_device
@@ -201,8 +202,11 @@ def start(task_kind: str, values: dict, run_path: str | Path | None = None, sour
     _refuse_samples_of(type(task), task_kind, training_values.get("sample_every"))
     refuse_unapplied(model_config, model_values, MODEL_SETTINGS)
     check_fits_in_memory(task.model_kind, model_config)  # before any weight is allocated
+    if training.schedule_by_time and training.time_limit is None:  # the trainer's own refusals, before a run directory exists
+        raise UsageError("--schedule-by-time needs --time-limit: the schedule runs over that time")
     torch.manual_seed(training.seed)
     model = build_model(task.model_kind, model_config)
+    check_model_takes(model, training.discriminative_lr, training.gradual_unfreezing)
     task.initialise(model)  # pre-trained rows or layers the data settings name
     task.before_training(training.progress)
     _check_ready(task, model)
@@ -224,6 +228,7 @@ def start(task_kind: str, values: dict, run_path: str | Path | None = None, sour
     if run.exists() and not _may_start_over(run):
         raise UsageError(f"{run.path}: a run is already there; continue it with --resume, or choose another --run (or delete {run.path})")
     created = not run.path.exists()
+    made = next((p for p in reversed([run.path, *run.path.parents]) if not p.exists()), None)  # the first folder this run creates
     with _locked(run):
         if run.exists():  # killed before its first checkpoint: nothing to lose
             print(f"{run.path}: the run there never reached its first checkpoint; starting it over", file=sys.stderr, flush=True)
@@ -252,7 +257,7 @@ def start(task_kind: str, values: dict, run_path: str | Path | None = None, sour
             raise  # the run is left as it is: resumable (from step 0 if it has no checkpoint)
         except BaseException:
             if created and (trainer is None or trainer.checkpoints.committed() == []):
-                shutil.rmtree(run.path, ignore_errors=True)  # nothing half-written
+                shutil.rmtree(made or run.path, ignore_errors=True)  # nothing half-written, the parent folders it made included
             raise
     return run, summary
 

@@ -39,6 +39,14 @@ def layer_groups(model: nn.Module, option: str) -> list[list[nn.Parameter]]:
     return model.layer_groups()
 
 
+def check_model_takes(model: nn.Module, discriminative_lr: float, gradual_unfreezing: bool) -> None:
+    """The ``UsageError`` ``parameter_groups`` or ``unfreeze_top`` would raise for ``model``, said
+    before a run directory exists (rnnkit.runs.start), not once training has begun."""
+    for option, given in (("--discriminative-lr", discriminative_lr != 1.0), ("--gradual-unfreezing", gradual_unfreezing)):
+        if given:
+            layer_groups(model, option)
+
+
 def parameter_groups(model: nn.Module, lr: float, factor: float = 1.0) -> list[dict] | object:
     """The optimizer's parameter groups: with ``factor`` F > 1, one group per layer group, the one d
     levels below the top at lr / F^d (discriminative learning rates); else all parameters at lr."""
