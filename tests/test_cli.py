@@ -93,7 +93,7 @@ def test_resume_from_the_command_line(tmp_path, capsys):
     data = write(tmp_path / "names.txt", NAMES)
     run = tmp_path / "run"
     code, out, err = rnnkit("train", "lm", data, "--run", run, "--max-steps", "12", "--stop-at-step", "5", *SMALL_MODEL, capsys=capsys)
-    assert code == 0 and "continue it with --resume" in err and "finished False" in out
+    assert code == 0 and f"continue it with rnnkit train lm --resume --run {run}" in err and "finished False" in out  # the whole command: the demo has no --resume
     code, _, err = rnnkit("train", "tagger", "--resume", "--run", run, "--no-progress", capsys=capsys)
     assert code == 2 and f"{run}: a lm run; resume it with rnnkit train lm --resume --run {run}" in err  # not resumed as it is
     code, out, err = rnnkit("train", "lm", "--resume", "--run", run, "--no-progress", capsys=capsys)

@@ -549,3 +549,10 @@ def test_a_full_disk_names_the_file_the_user_asked_for_and_loses_no_figure(runs,
         assert code == 2 and err.strip().endswith(f"{shown}: file too large"), (name, err)
         assert os.listdir(tmp_path) == [], (name, os.listdir(tmp_path))  # nothing half-written
     assert "accuracy" in out  # eval's figures were printed before the error
+
+
+def test_until_end_on_a_piano_roll_model_is_refused_not_ignored(runs, capsys, tmp_path):
+    """``compose --until-end`` on a piano-roll run wrote its --length steps, exit 0, no word."""
+    code, out, err = rnnkit(capsys, "compose", runs["music"], "--until-end", "--length", "6", "--out", tmp_path / "x.mid")
+    assert code == 2 and "--until-end stops where a voice-token model ends the piece" in err and "piano-roll model" in err
+    assert not (tmp_path / "x.mid").exists()

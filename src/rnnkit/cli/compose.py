@@ -44,6 +44,9 @@ def run(args) -> int:
         raise UsageError("--prime-steps is how much of the --prime file to play; give --prime MIDI, or leave --prime-steps out")
     prime_steps = PRIME_STEPS if args.prime_steps is None else args.prime_steps
     task, model, _, device = open_verb_run(args)
+    if args.until_end and task.data.representation != "events":  # a piano roll has no end token: it would be ignored
+        raise UsageError(f"--until-end stops where a voice-token model ends the piece; {args.run} is a piano-roll model, "
+                         "whose pieces run for --length steps: leave it out")  # fmt: skip
     if args.step_seconds is None:  # the step the run's MIDI was read at: a prime read at another plays at another speed
         args.step_seconds = task.data.step_seconds
     primer = None

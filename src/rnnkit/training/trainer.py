@@ -272,7 +272,7 @@ class Trainer:
             self._checkpoint(s, optimizer, schedule)
             self._log_unlogged(s, optimizer, writer)
             self._close(writer)
-            self.say(f"interrupted at step {s['step']}; the run is saved: continue it with --resume")
+            self.say(f"interrupted at step {s['step']}; the run is saved: continue it with {self._resume_command()}")
             raise
         except TrainingDiverged as error:
             self._close(writer)
@@ -288,8 +288,13 @@ class Trainer:
             raise TrainingDiverged(f"{error}; {kept}") from None
         self._close(writer)
         if stop_reason:
-            self.say(f"{stop_reason}; the run is saved: continue it with --resume" + (" and a larger --time-limit" if budget_spent else ""))
+            self.say(f"{stop_reason}; the run is saved: continue it with {self._resume_command()}" + (" and a larger --time-limit" if budget_spent else ""))
         return self._finish(s, stop_reason, test=not stop_reason or budget_spent)
+
+    def _resume_command(self) -> str:
+        """The command that continues this run, whole: ``rnnkit demo`` has no --resume of its own."""
+        kind = getattr(self.task, "kind", None)
+        return f"rnnkit train {kind} --resume --run {self.run.path}" if kind else "--resume"
 
     def _restore(self, s, model, optimizer, schedule, total) -> str | None:
         """The newest intact checkpoint into model, optimizer, schedule, task, random states and
