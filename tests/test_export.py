@@ -239,7 +239,7 @@ def test_the_docs_snippets_cut_typed_text_as_rnnkit_does_for_treebank_runs(tmp_p
     exec(compile(common, "docs/serving.md", "exec"), namespace)
     texts = ["The U.S. didn't say it's 3.5% up.", "A gorgeous, witty (seductive) movie.", "plain words", "`` Wow '' , he said ''",
              "the s&p 500 fell a <unk> drop", 'He said " EU " and "EU" wasn\'t', "Scotland , Pa. is plain , said Mr. Smith Jr.",
-             "<PAD>", "the <PAD> house"]
+             "<PAD>", "the <PAD> house", "the com\u00adpany\u200e said \ufeffit", "I.B.M.\u200b's s&\u2060p"]
     for tokens in (["did", "n't", "-LRB-", "s&p", "000"], ["plain", "words"], ["n't", '"', "eu"]):  # Treebank vocabularies (parentheses; CoNLL's quotes), and not
         vocab = Vocabulary.build([tokens])
         for config in ({"kind": "whitespace", "lowercase": True}, {"kind": "char", "lowercase": False}):
@@ -257,9 +257,11 @@ def test_the_docs_snippets_cut_typed_text_as_rnnkit_does_for_treebank_runs(tmp_p
     words = Vocabulary.build([["u.s.", "#newyork", "e-mail", "paul", "$0.00"]])
     tagger = TaggingTask.__new__(TaggingTask)
     tagger.words = words
-    side = json.loads(json.dumps({"typed_text": typed_text_rule(False, words), "words": words.tokens, "word_pattern": _tokenizer_and_vocab(make_tokenizer({"kind": "word"}), words)["word_pattern"]}))
+    exported = _tokenizer_and_vocab(make_tokenizer({"kind": "word"}), words)
+    side = json.loads(json.dumps({"typed_text": typed_text_rule(False, words), "words": words.tokens, "word_pattern": exported["word_pattern"],
+                                  "ignored_characters": exported["ignored_characters"]}))  # fmt: skip
     for text in ["@paul likes #NewYork and the U.S. by e-mail for $5.00", "U.S.A. is not U.S. (really)", *texts]:
-        assert namespace["tagger_words"](text, side) == tagger.typed_words(text), text
+        assert namespace["tagger_words"](namespace["read_form"](text, side), side) == tagger.typed_words(text), text
     assert tagger.typed_words("U.S. and #NewYork")[:3] == ["U.S.", "and", "#NewYork"]
 
 

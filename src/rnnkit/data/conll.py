@@ -100,11 +100,12 @@ def read_conll(path: str | Path, token_column: int = 0, tag_column: int = -1, sc
         elif n != first[1]:
             split = "tabs" if tabs else "white space (a token with a space? separate the columns with tabs)"
             raise DataError(f"{name}:{number}: {n} columns split at {split}, but line {first[0]} has {first[1]}: {line.strip()[:60]!r}{_mixed(line, n, first_tab)}")
-        token, tag = columns[token_column], without_invisible_ends(read_form(columns[tag_column]))  # "I-PER" + U+200B is I-PER
+        token, tag = read_form(columns[token_column]), without_invisible_ends(read_form(columns[tag_column]))  # "I-PER" + U+200B is I-PER
         if tag[1:2] == "-":  # and so is "I-" + U+200E + "PER": the type's own ends
             tag = tag[:2] + without_invisible_ends(tag[2:])
         if not token:
-            raise DataError(f"{name}:{number}: the token (column {token_column}) is empty")
+            raise DataError(f"{name}:{number}: the token (column {token_column}) is empty"
+                            + (" (only invisible characters)" if columns[token_column] else ""))
         if len(token) > MAX_TOKEN_CHARS:  # the tagger reads every token's characters, padded to the longest
             raise DataError(f"{name}:{number}: a token of {len(token):,} characters, more than {MAX_TOKEN_CHARS:,}: is this a CoNLL file?")
         if tag != "O" and (len(tag) < 3 or tag[1] != "-" or tag[0] not in "BIES"):
@@ -112,7 +113,7 @@ def read_conll(path: str | Path, token_column: int = 0, tag_column: int = -1, sc
         if scheme in ("iob1", "iob2") and tag[0] in "ES":
             raise DataError(f"{name}:{number}: {tag[:30]!r} is an IOBES tag, but the file is read as {scheme.upper()} (--scheme {scheme}); is it --scheme iobes?")
         _check_sequence(name, number, tags[-1] if tags else "O", tag, scheme)
-        tokens.append(read_form(token))  # composed, as typed text is read
+        tokens.append(token)  # composed, as typed text is read
         tags.append(tag)
         last_line = number
     if tokens:

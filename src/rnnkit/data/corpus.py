@@ -564,7 +564,7 @@ class _BPELevel(_Level):
     def _encode(self, block: bytes):
         lines = block.decode("utf-8").split("\n")[:-1]
         nonblank = np.fromiter((not line.isspace() and line != "" for line in lines), bool, len(lines))
-        encodings = self.model.encode_batch([line.lower() if self.lowercase else line for line in lines])
+        encodings = self.model.encode_batch([read_form(line, self.lowercase) for line in lines])  # as BPETokenizer.tokenize reads a line
         keys = np.fromiter(itertools.chain.from_iterable((*e.ids, self.terminator) for e in encodings), np.int64)
         return keys, np.fromiter((len(e.ids) + 1 for e in encodings), np.int64, len(encodings)), nonblank, None
 

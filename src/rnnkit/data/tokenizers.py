@@ -15,8 +15,8 @@ categories Mn, Mc, Me: the vowel signs of Devanagari and Thai, Arabic and Hebrew
 with no composed form) and the zero-width (non-)joiners inside a word belong to the word, as a
 symbol's marks, skin-tone modifiers and zero-width-joined symbols (one emoji) and a pair of
 regional indicators (one flag), or a black flag and its tag characters (England's) belong to the
-symbol. The invisible soft hyphen, zero-width space, word joiner and U+FEFF are no tokens: inside a
-word they belong to it, between words they are skipped. Joining puts one space between tokens, none
+symbol. Invisible formatting characters (a soft hyphen, a zero-width space, direction marks:
+``IGNORED_CHARACTERS``) are no part of any token: every level reads text without them. Joining puts one space between tokens, none
 before ``, . ; : ! ? ) ] } ' ’ %`` and none after ``( [ { $`` (NO_SPACE_BEFORE, NO_SPACE_AFTER).
 """
 
@@ -69,12 +69,21 @@ NO_SPACE_BEFORE = set(",.;:!?)]}'’%")
 NO_SPACE_AFTER = set("([{$")
 
 
+# invisible formatting characters that carry no letter: a soft hyphen copied from a web page
+# ("com\u00adpany" is "company"), zero-width space, word joiner, direction marks and embeddings,
+# invisible operators, U+FEFF. The zero-width (non-)joiners stay: Persian and Indic words and emoji need them
+IGNORED_CHARACTERS = ("\u00ad\u061c\u180e\u200b\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+                      "\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069\u206a\u206b\u206c\u206d\u206e\u206f\ufeff")
+_IGNORED = dict.fromkeys(map(ord, IGNORED_CHARACTERS))
+
+
 def read_form(text: str, lowercase: bool = False) -> str:
     """``text`` as every level reads it: in Unicode's composed form (NFC: "a" + U+0308 is "ä", as
     most editors write it; macOS file names and some keyboards give the decomposed form, which a
-    word rule would cut at the mark and a vocabulary would not hold), lowercased if asked."""
-    if not text.isascii():  # ASCII is composed already: the common case costs one scan
-        text = unicodedata.normalize("NFC", text)
+    word rule would cut at the mark and a vocabulary would not hold), without the invisible
+    ``IGNORED_CHARACTERS``, lowercased if asked."""
+    if not text.isascii():  # ASCII is composed already and holds none of them: the common case costs one scan
+        text = unicodedata.normalize("NFC", text).translate(_IGNORED)
     return text.lower() if lowercase else text
 
 

@@ -54,11 +54,12 @@ def _io(proto) -> dict:
 
 
 def _tokenizer_and_vocab(tokenizer, vocab) -> dict:
-    from ..data.tokenizers import NO_SPACE_AFTER, NO_SPACE_BEFORE, word_rule
+    from ..data.tokenizers import IGNORED_CHARACTERS, NO_SPACE_AFTER, NO_SPACE_BEFORE, word_rule
     from ..tasks.base import cuts_treebank, typed_text_rule
 
     return {
         "tokenizer": tokenizer.config(), "word_pattern": word_rule().pattern,  # the "word" level's rule, as a regular expression
+        "ignored_characters": IGNORED_CHARACTERS,  # invisible characters every level reads text without
         "word_joining": {"no_space_before": "".join(sorted(NO_SPACE_BEFORE)), "no_space_after": "".join(sorted(NO_SPACE_AFTER))},  # and back to text
         "typed_text": typed_text_rule(cuts_treebank(tokenizer, vocab), vocab),  # typed text cut the Treebank's way first?
         "vocab": vocab.tokens, "pad_id": vocab.pad_id, "unk_id": vocab.unk_id, "eos_id": vocab.eos_id, "start_id": len(vocab),
@@ -72,12 +73,12 @@ def _lm_metadata(task) -> dict:
 
 
 def _tagger_metadata(task) -> dict:
-    from ..data.tokenizers import word_rule
+    from ..data.tokenizers import IGNORED_CHARACTERS, word_rule
     from ..models.tagger import CASES
     from ..tasks.base import treebank_vocabulary, typed_text_rule
 
     return {
-        "word_pattern": word_rule().pattern, "typed_text": typed_text_rule(treebank_vocabulary(task.words), task.words),
+        "word_pattern": word_rule().pattern, "ignored_characters": IGNORED_CHARACTERS, "typed_text": typed_text_rule(treebank_vocabulary(task.words), task.words),
         "normalize": "lowercase, then every digit becomes 0 (the words vocabulary holds normalized words)",
         "words": task.words.tokens, "chars": task.chars.tokens, "unk_id": task.words.unk_id, "char_unk_id": task.chars.unk_id,
         "casing": list(CASES),

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from ..data.tokenizers import make_tokenizer
+from ..data.tokenizers import make_tokenizer, read_form
 from ..data.vocab import UNK_ALIASES
 from ..distributed import SINGLE
 from ..errors import DataError, UsageError
@@ -110,6 +110,7 @@ def typed_tokens(tokenizer, vocab, text: str) -> list[str]:
     vocabulary shows Treebank tokenization, typed text is first cut that way; then the run's
     tokenizer (lowercasing, if it does) as in training.
     """
+    text = read_form(text)  # composed, without invisible characters, before any rule looks at its words
     if cuts_treebank(tokenizer, vocab):
         return tokenizer.tokenize(" ".join(treebank_words(text, vocab)))
     return tokenizer.tokenize(text)
