@@ -260,9 +260,10 @@ def test_the_docs_snippets_cut_typed_text_as_rnnkit_does_for_treebank_runs(tmp_p
     exported = _tokenizer_and_vocab(make_tokenizer({"kind": "word"}), words)
     side = json.loads(json.dumps({"typed_text": typed_text_rule(False, words), "words": words.tokens, "word_pattern": exported["word_pattern"],
                                   "ignored_characters": exported["ignored_characters"]}))  # fmt: skip
-    for text in ["@paul likes #NewYork and the U.S. by e-mail for $5.00", "U.S.A. is not U.S. (really)", *texts]:
+    for text in ["@paul likes #NewYork and the U.S. by e-mail for $5.00", "U.S.A. is not U.S. (really)", "in the U.S., ok. (U.S.) #NewYork. ...", *texts]:
         assert namespace["tagger_words"](namespace["read_form"](text, side), side) == tagger.typed_words(text), text
     assert tagger.typed_words("U.S. and #NewYork")[:3] == ["U.S.", "and", "#NewYork"]
+    assert tagger.typed_words("the U.S., (U.S.) #NewYork.") == ["the", "U.S.", ",", "(", "U.S.", ")", "#NewYork", "."]  # punctuation attached
 
 
 @pytest.mark.parametrize("options", [{"reverse": True}, {"line_breaks": "token", "batching": "stream", "bptt": 8}])

@@ -284,7 +284,23 @@ class TaggingTask(TaggingSpec, TaskBase):
             return treebank_words(text, self.words)
         # the training words were cut by whoever wrote the file ("U.S.", "#NewYork", "e-mail" whole):
         # a word between spaces the vocabulary holds is kept, any other is cut by the word rule
-        return [word for chunk in text.split() for word in ([chunk] if known_word(chunk, self.words) else word_rule().findall(chunk))]
+        return [word for chunk in text.split() for word in self._known_within(chunk)]
+
+    PEELED = 3  # punctuation characters looked past at each end of a typed word: "(U.S.)," holds "U.S."
+
+    def _known_within(self, chunk: str) -> list[str]:
+        """``chunk`` (a typed word between spaces) as the tagger's words: itself when the vocabulary
+        holds it; else a word it holds once up to ``PEELED`` punctuation characters are taken off
+        its ends ("U.S.," is "U.S." ","), those cut by the word rule; else the word rule's cut."""
+        if known_word(chunk, self.words):
+            return [chunk]
+        n = len(chunk)
+        for start in range(min(self.PEELED, n - 1) + 1):
+            for end in range(n, max(n - self.PEELED, start + 1) - 1, -1):
+                outside = chunk[:start] + chunk[end:]
+                if outside and not any(c.isalnum() for c in outside) and known_word(chunk[start:end], self.words):
+                    return word_rule().findall(chunk[:start]) + [chunk[start:end]] + word_rule().findall(chunk[end:])
+        return word_rule().findall(chunk)
 
     def tag_text(self, model, text: str, device, ensemble: Sequence = ()) -> dict:
         """Tokenize typed text as the training text was, tag it; entities as (text, type, start, end)
