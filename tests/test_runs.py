@@ -186,3 +186,17 @@ def test_a_refused_run_leaves_no_folder_it_made_not_even_its_parents(tmp_path, m
     with pytest.raises(RuntimeError):
         start("lm", small, tmp_path / "kept" / "new" / "run")
     assert list((tmp_path / "kept").iterdir()) == []  # the folder that was there stays, the ones made go
+
+
+def test_a_held_out_file_that_is_a_training_file_is_said_for_every_task(tmp_path, capsys):
+    """Only a language model's corpus said that --valid named a training file; a classifier's or a
+    tagger's scores then silently measured training text (a hard link too)."""
+    import os
+
+    from rnnkit.runs import start
+
+    reviews = tmp_path / "r.tsv"
+    reviews.write_text("pos\ta fine film\nneg\ta dull film\n" * 4)
+    os.link(reviews, tmp_path / "same.tsv")
+    start("classifier", {"train": [str(reviews)], "valid": str(tmp_path / "same.tsv"), "hidden_size": 4, "max_steps": 1, "progress": False}, tmp_path / "run")
+    assert "--valid" in (err := capsys.readouterr().err) and "same.tsv is also a training file" in err

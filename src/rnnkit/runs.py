@@ -176,6 +176,21 @@ def _locked(run: RunDir):
         yield
 
 
+def _say_held_out_in_training(task_kind: str, data_values: dict) -> None:
+    """A note when a validation or test file is a training file (however named: a link is the same
+    file): its scores measure text the model trains on. A language model's corpus says it itself."""
+    if task_kind == "lm":
+        return
+    from .data.textio import file_identity
+
+    training = {file_identity(p) for key in ("train", "source") for p in as_path_list(data_values.get(key) or "") if p != "-"}
+    for key in ("valid", "test", "valid_source", "test_source"):
+        path = data_values.get(key)
+        if isinstance(path, str) and path not in ("", "-") and Path(path).is_file() and file_identity(path) in training:
+            print(f"rnnkit: note: --{key.replace('_', '-')} {path} is also a training file: its scores measure text the model trains on",
+                  file=sys.stderr, flush=True)  # fmt: skip
+
+
 def _refuse_samples_of(task_class, task_kind: str, sample_every) -> None:
     """``--sample-every`` for a task that prints no samples while it trains (it reports none): refused
     as the other settings that would do nothing are, on a fresh run and on a resume."""
@@ -195,6 +210,7 @@ def start(task_kind: str, values: dict, run_path: str | Path | None = None, sour
     training = TrainingConfig.from_dict(training_values)
     training.check()
     task, split_record = task_class.prepare(task_class.data_config(data_values), seed=training.seed)
+    _say_held_out_in_training(task_kind, data_values)
     split_record["held_out_digests"] = held_out_digests(data_values)
     model_config = task.model_config(model_values)
     refuse_unapplied(task.data, data_values)  # after prepare: a prepared corpus sets the data's settings
