@@ -71,6 +71,14 @@ def test_a_tsv_file_in_text_label_order_is_refused_as_labels_that_look_like_text
     (tmp_path / "few.tsv").write_text("label\ttext\n" + "".join(f"{label}\t{text}\n" for label, text in rows))
     for name in ("few.txt", "few.tsv"):
         assert len(ClassificationTask.prepare(ClassificationDataConfig(train=[str(tmp_path / name)]))[1]["labels"]) == 25, name
+    # a small swapped file (18 examples, 18 labels, 2 texts) was trained on silently, a class per sentence
+    small = tmp_path / "small.tsv"
+    small.write_text("".join(f"a {'fine' if i % 2 else 'dull'} film {i}\t{'pos' if i % 2 else 'neg'}\n" for i in range(18)))
+    with pytest.raises(DataError, match=r"small.tsv: 18 different labels in 18 training examples \(and 2 different texts\)"):
+        ClassificationTask.prepare(ClassificationDataConfig(train=[str(small)]))
+    (tmp_path / "glued.txt").write_text("__label__pos,__label__neg mixed feelings\n__label__pos fine\n")
+    with pytest.raises(DataError, match=r"glued.txt:1: several labels"):  # was one class "pos,__label__neg"
+        ClassificationTask.prepare(ClassificationDataConfig(train=[str(tmp_path / "glued.txt")]))
 
 
 def test_one_number_written_two_ways_is_refused_not_split_into_two_classes(tmp_path):

@@ -232,7 +232,7 @@ def _fasttext_line(where: str, line: str) -> LabeledText:
     first, _, text = line.strip().replace("\t", " ", 1).partition(" ")  # a space or a tab after the label
     if not first.startswith(FASTTEXT_LABEL) or len(first) == len(FASTTEXT_LABEL):
         raise DataError(f"{where}: expected '__label__X text', got {line[:40]!r}")
-    more = [word for word in text.split() if word.startswith(FASTTEXT_LABEL)]
+    more = [word for word in text.split() if word.startswith(FASTTEXT_LABEL)] + [f"{FASTTEXT_LABEL}{label}" for label in first[len(FASTTEXT_LABEL):].split(FASTTEXT_LABEL)[1:]]
     if more:
         raise DataError(f"{where}: several labels ({first}, {', '.join(more[:3])}): the classifier takes one label per text")
     return _checked(where, text, first[len(FASTTEXT_LABEL) :])
