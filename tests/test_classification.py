@@ -76,6 +76,12 @@ def test_a_tsv_file_in_text_label_order_is_refused_as_labels_that_look_like_text
     small.write_text("".join(f"a {'fine' if i % 2 else 'dull'} film {i}\t{'pos' if i % 2 else 'neg'}\n" for i in range(18)))
     with pytest.raises(DataError, match=r"small.tsv: 18 different labels in 18 training examples \(and 2 different texts\)"):
         ClassificationTask.prepare(ClassificationDataConfig(train=[str(small)]))
+    small.write_text(small.read_text() + "a dull film 0\tneg\n")  # one review twice: 18 labels in 19 examples
+    with pytest.raises(DataError, match=r"small.tsv: 18 different labels in 19 training examples"):
+        ClassificationTask.prepare(ClassificationDataConfig(train=[str(small)]))
+    (tmp_path / "invisible.tsv").write_text("pos\tgood film\nneg\tbad film\n" * 4 + "odd\t\u200b\u00ad\n")
+    with pytest.raises(DataError, match=r"invisible.tsv:9: the text is empty \(only invisible characters\)"):
+        ClassificationTask.prepare(ClassificationDataConfig(train=[str(tmp_path / "invisible.tsv")]))
     (tmp_path / "glued.txt").write_text("__label__pos,__label__neg mixed feelings\n__label__pos fine\n")
     with pytest.raises(DataError, match=r"glued.txt:1: several labels"):  # was one class "pos,__label__neg"
         ClassificationTask.prepare(ClassificationDataConfig(train=[str(tmp_path / "glued.txt")]))

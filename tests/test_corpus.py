@@ -579,3 +579,15 @@ def test_a_prepared_corpus_changed_inside_is_one_line_not_a_traceback(tmp_path, 
         (directory / "tokenizer.json").write_text('{"kind": "word", "lowercase": false}')
     with pytest.raises(DataError, match="not a consistent prepared corpus"):  # when opened: before any run folder exists
         LanguageModelTask.prepare(LMDataConfig(train=[str(directory)]))
+
+
+def test_a_line_of_invisible_characters_is_blank_at_every_level(tmp_path):
+    """The BPE corpus kept a line of a zero-width space and a direction mark as a line of its own
+    (an <EOS>), where the other levels drop it as blank: other line counts, another split."""
+    pytest.importorskip("tokenizers")
+    path = write(tmp_path / "zw.txt", "".join("the cat sat on the mat\n" if i % 2 else "\u200b\u200e\n" for i in range(40)))
+    counts = {}
+    for level in ("char", "word", "bpe"):
+        corpus = prepare_corpus(LMDataConfig(train=[path], level=level, split=(0, 0), bpe_vocab=60), cache=False)
+        counts[level] = len(corpus.splits["train"])
+    assert counts == {"char": 20, "word": 20, "bpe": 20}

@@ -109,3 +109,11 @@ def test_a_bpe_models_unseen_characters_are_named_not_hidden_in_unk():
     assert unknown_tokens(bpe.tokenize("the 帽 cat"), vocab, bpe, "the 帽 cat") == ["帽"]
     assert unknown_tokens(bpe.tokenize("the cat"), vocab, bpe, "the cat") == []
     assert make_tokenizer({"kind": "word"}).unseen_characters("帽") == []  # the vocabulary decides at the other levels
+
+
+def test_an_invisible_character_inside_a_decomposed_letter_is_removed_before_composing():
+    """"cafe" + U+00AD + U+0301 stayed decomposed ("cafe\u0301"): NFC came before the soft hyphen
+    went, so the word was another one than "café"."""
+    for level in ("char", "word"):
+        tokenizer = make_tokenizer({"kind": level})
+        assert tokenizer.tokenize("cafe\u00ad\u0301") == tokenizer.tokenize("caf\u00e9"), level

@@ -98,6 +98,15 @@ def test_beam_hypotheses_are_in_score_order_and_scores_are_the_models_log_probs(
         assert any(h.ended for h in hypotheses)
 
 
+def test_a_line_of_only_invisible_characters_is_an_empty_line(tmp_path):
+    """A source line of a zero-width space and a direction mark was trained on as an empty sentence;
+    a blank one is refused, naming the line. Every level reads text without those characters."""
+    (tmp_path / "s.txt").write_text("eins\n\u200b\u200e\ndrei\n")
+    (tmp_path / "t.txt").write_text("one\ntwo\nthree\n")
+    with pytest.raises(DataError, match=r"s.txt:2: empty line, while .*t.txt:2 is not"):
+        read_parallel(tmp_path / "s.txt", tmp_path / "t.txt")
+
+
 def test_parallel_files_errors(tmp_path):
     (tmp_path / "a.src").write_text("eins\nzwei\ndrei\n")
     (tmp_path / "a.tgt").write_text("one\ntwo\n")

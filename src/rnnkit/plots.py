@@ -4,6 +4,7 @@ picture in rnnkit uses (a figure when matplotlib is installed, finished alike, w
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 from .files import atomic_write
@@ -47,9 +48,11 @@ def save_figure(figure, path, *, xlabel: str, ylabel: str, title: str = "", lege
         axes.legend()
     if title:
         axes.set_title(literal([title])[0], fontsize=9)
-    figure.tight_layout()
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
+    with warnings.catch_warnings():  # a label in a script the font lacks (CJK) is drawn as boxes: not a Python warning with a source path
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        figure.tight_layout()
+        figure.savefig(buffer, format="png")
     plt.close(figure)
     atomic_write(Path(path), buffer.getvalue())
     return True

@@ -8,6 +8,7 @@ belong to the task's data settings, the model or the trainer, and ``split_config
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
 import json
@@ -186,7 +187,8 @@ def _say_held_out_in_training(task_kind: str, data_values: dict) -> None:
     training = {file_identity(p) for key in ("train", "source") for p in as_path_list(data_values.get(key) or "") if p != "-"}
     for key in ("valid", "test", "valid_source", "test_source"):
         path = data_values.get(key)
-        if isinstance(path, str) and path not in ("", "-") and Path(path).is_file() and file_identity(path) in training:
+        holds_its_splits = task_kind == "music" and Path(str(path)).suffix.lower() in (".json", ".pkl", ".pickle")  # --valid of a JSON reads its valid split
+        if isinstance(path, str) and path not in ("", "-") and not holds_its_splits and Path(path).is_file() and file_identity(path) in training:
             print(f"rnnkit: note: --{key.replace('_', '-')} {path} is also a training file: its scores measure text the model trains on",
                   file=sys.stderr, flush=True)  # fmt: skip
 
@@ -273,7 +275,12 @@ def start(task_kind: str, values: dict, run_path: str | Path | None = None, sour
             raise  # the run is left as it is: resumable (from step 0 if it has no checkpoint)
         except BaseException:
             if created and (trainer is None or trainer.checkpoints.committed() == []):
-                shutil.rmtree(made or run.path, ignore_errors=True)  # nothing half-written, the parent folders it made included
+                shutil.rmtree(run.path, ignore_errors=True)  # nothing half-written
+                for parent in run.path.parents:  # and the parent folders it made, while empty (another run may have come into one)
+                    if made is None or parent == made.parent:
+                        break
+                    with contextlib.suppress(OSError):
+                        parent.rmdir()
             raise
     return run, summary
 

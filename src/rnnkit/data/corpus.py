@@ -562,9 +562,9 @@ class _BPELevel(_Level):
         return self._encode, ()
 
     def _encode(self, block: bytes):
-        lines = block.decode("utf-8").split("\n")[:-1]
-        nonblank = np.fromiter((not line.isspace() and line != "" for line in lines), bool, len(lines))
-        encodings = self.model.encode_batch([read_form(line, self.lowercase) for line in lines])  # as BPETokenizer.tokenize reads a line
+        lines = [read_form(line, self.lowercase) for line in block.decode("utf-8").split("\n")[:-1]]  # as BPETokenizer.tokenize reads a line
+        nonblank = np.fromiter((not line.isspace() and line != "" for line in lines), bool, len(lines))  # a line of invisible characters is blank
+        encodings = self.model.encode_batch(lines)
         keys = np.fromiter(itertools.chain.from_iterable((*e.ids, self.terminator) for e in encodings), np.int64)
         return keys, np.fromiter((len(e.ids) + 1 for e in encodings), np.int64, len(encodings)), nonblank, None
 

@@ -130,8 +130,8 @@ def names_its_labels(path: str | Path, fmt: str = "auto", text_column: str = "te
 
 def _checked(where: str, text: str, label: str) -> LabeledText:
     text, label = text.strip(), label.strip()
-    if not text:
-        raise DataError(f"{where}: the text is empty")
+    if not read_form(text).strip():  # blank, or only invisible characters, which every level reads without
+        raise DataError(f"{where}: the text is empty" + (" (only invisible characters)" if text else ""))
     if not label:
         raise DataError(f"{where}: the label is empty")
     return LabeledText(text, label)

@@ -252,7 +252,8 @@ def _midi_steps(path: str | Path, step_seconds: float) -> tuple[Sequence, int, i
     # the silent steps a piece ends with, to write_midi's own end mark (any other late event, a
     # controller reset or a drum track, is no silence of the music)
     marked = max((event.time for event in midi.text_events if event.text == END_MARK), default=0.0)
-    length = max(max(int(note.end / step_seconds) for note in pitched), int(marked / step_seconds + 0.5))  # (ends moved half a step on)
+    kept = [note for note in pitched if LOWEST <= note.pitch < LOWEST + KEYS]  # a note left out (off the piano) makes no silence either
+    length = max(max(int(note.end / step_seconds) for note in kept), int(marked / step_seconds + 0.5))  # (ends moved half a step on)
     steps = steps[:length] + [[] for _ in range(length - len(steps))]
     if not any(steps):
         raise DataError(f"{path}: no note covers half a step of {step_seconds} s (each of its {len(pitched)} notes is shorter; try a smaller --step-seconds)")

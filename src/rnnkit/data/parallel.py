@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .text import read_lines
 from .textio import DataError, source_name
+from .tokenizers import read_form
 
 
 def read_parallel(source: str | Path, target: str | Path) -> list[tuple[str, str]]:
@@ -23,10 +24,11 @@ def read_parallel(source: str | Path, target: str | Path) -> list[tuple[str, str
         raise DataError(f"{source_name(source)} has {len(src)} lines but {source_name(target)} has {len(tgt)}: parallel files must be line-aligned")
     pairs = []
     for number, (s, t) in enumerate(zip(src, tgt), start=1):
-        if not s.strip() and not t.strip():
+        blank_s, blank_t = not read_form(s).strip(), not read_form(t).strip()  # only invisible characters is blank too
+        if blank_s and blank_t:
             continue  # an empty pair carries nothing
-        if not s.strip() or not t.strip():
-            empty, other = (source, target) if not s.strip() else (target, source)
+        if blank_s or blank_t:
+            empty, other = (source, target) if blank_s else (target, source)
             raise DataError(f"{source_name(empty)}:{number}: empty line, while {source_name(other)}:{number} is not")
         pairs.append((s.strip(), t.strip()))
     return pairs

@@ -83,7 +83,7 @@ def read_form(text: str, lowercase: bool = False) -> str:
     word rule would cut at the mark and a vocabulary would not hold), without the invisible
     ``IGNORED_CHARACTERS``, lowercased if asked."""
     if not text.isascii():  # ASCII is composed already and holds none of them: the common case costs one scan
-        text = unicodedata.normalize("NFC", text).translate(_IGNORED)
+        text = unicodedata.normalize("NFC", text.translate(_IGNORED))  # removed first: "e" + U+00AD + U+0301 is "é"
     return text.lower() if lowercase else text
 
 

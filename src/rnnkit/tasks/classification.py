@@ -114,8 +114,8 @@ class ClassificationTask(ClassificationSpec, TaskBase):
         if len(labels) < 2:
             raise DataError(f"{files}: every training example has the label {labels[0]!r}; a classifier needs at least two classes")
         n, texts = len(splits["train"]), len({item.text for item in splits["train"]})
-        # a class per text or so: the columns swapped? (a small file too: every example its own label, the "texts" repeating)
-        many = len(labels) > max(MOST_LABELS_PER_EXAMPLE * n, 20) or (len(labels) == n >= 6 and texts <= n // 2)
+        # a class per text or so: the columns swapped? (a small file too: nearly every example its own label, the "texts" repeating)
+        many = len(labels) > max(MOST_LABELS_PER_EXAMPLE * n, 20) or (n >= 6 and len(labels) >= 0.8 * n and texts <= n // 2)
         if many and not all(str(path) != "-" and names_its_labels(path, data.format, data.text_column, data.label_column) for path in data.train):
             raise DataError(f"{files}: {len(labels)} different labels in {len(splits['train'])} training examples (and {texts} different texts): "
                             "the labels look like texts; rnnkit reads a tsv file as label<TAB>text (a header row naming the columns 'text' and 'label' may give them in any order)")  # fmt: skip

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import random
+import shlex
 import shutil
 import sys
 import time
@@ -294,7 +295,7 @@ class Trainer:
     def _resume_command(self) -> str:
         """The command that continues this run, whole: ``rnnkit demo`` has no --resume of its own."""
         kind = getattr(self.task, "kind", None)
-        return f"rnnkit train {kind} --resume --run {self.run.path}" if kind else "--resume"
+        return f"rnnkit train {kind} --resume --run {shlex.quote(str(self.run.path))}" if kind else "--resume"  # pasted into a shell as it is
 
     def _restore(self, s, model, optimizer, schedule, total) -> str | None:
         """The newest intact checkpoint into model, optimizer, schedule, task, random states and
