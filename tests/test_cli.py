@@ -107,6 +107,12 @@ def test_resume_from_the_command_line(tmp_path, capsys):
     # the first command again with --resume added: its data and model settings are the run's, so nothing changes
     code, out, err = rnnkit("train", "lm", data, "--run", run, "--resume", "--max-steps", "14", *SMALL_MODEL, capsys=capsys)
     assert code == 0 and "resuming at step 12" in err, err
+    (tmp_path / "c.toml").write_text("max_steps = 16\nbogus = 1\n")  # --config is read on --resume too, its keys checked alike
+    code, _, err = rnnkit("train", "lm", "--resume", "--run", run, "--config", tmp_path / "c.toml", capsys=capsys)
+    assert code == 2 and "c.toml: unknown setting 'bogus' for task 'lm'" in err, err
+    (tmp_path / "c.toml").write_text("max_steps = 16\n")
+    code, out, err = rnnkit("train", "lm", "--resume", "--run", run, "--config", tmp_path / "c.toml", "--no-progress", capsys=capsys)
+    assert code == 0 and "resuming at step 14" in err and "steps 16" in out, (out, err)
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ test_decoding.py.)"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -262,3 +263,19 @@ def test_stream_evaluation_scores_every_token_the_last_column_reading_on_into_th
         column = torch.tensor(ids[b * rows : (b + 1) * rows if b < 3 else len(ids)])[:, None]  # (T, 1)
         expected += token_loss(model(column).logits, column, task.vocab.pad_id)[0].item()
     assert abs(result["loss"] * result["count"] - expected) < 1e-9 * expected
+
+
+def test_score_names_the_characters_a_bpe_run_reads_as_unk(tmp_path, capsys):
+    """A BPE run cuts a character its alphabet lacks to <UNK> itself: score showed '<UNK>' rows with
+    nothing to tell which characters they were."""
+    pytest.importorskip("tokenizers")
+    from rnnkit.cli import main
+
+    (tmp_path / "t.txt").write_text("the cat sat on the mat\nthe dog sat on the log\n" * 20)
+    assert main(["train", "lm", str(tmp_path / "t.txt"), "--level", "bpe", "--bpe-vocab", "40", "--hidden-size", "8",
+                 "--max-steps", "1", "--no-progress", "--run", str(tmp_path / "run")]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["score", str(tmp_path / "run"), "--json", "the ☃ cat"]) == 0
+    assert json.loads(capsys.readouterr().out)["unknown_characters"] == ["☃"]
+    assert main(["score", str(tmp_path / "run"), "the cat"]) == 0
+    assert "no piece for" not in capsys.readouterr().out

@@ -19,7 +19,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ._inputs import is_blank
+    from ._inputs import describe_tokens, is_blank
 
     texts, task, model, device = texts_and_run(args)
     for text in texts:
@@ -28,6 +28,9 @@ def run(args) -> int:
             print(json.dumps(result, ensure_ascii=False) if args.json else f"{text!r}\n  blank line: nothing scored\n")
             continue
         result = task.score_text(model, text, device)
+        unseen = task.tokenizer.unseen_characters(text) if any(row["unknown"] for row in result["tokens"]) else []
+        if unseen:  # a BPE run's <UNK> tokens hide what was typed: the characters its alphabet lacks
+            result["unknown_characters"] = unseen
         if args.json:
             print(json.dumps(result, ensure_ascii=False))
             continue
@@ -35,5 +38,7 @@ def run(args) -> int:
         for row in result["tokens"]:
             flag = "  <- not in the vocabulary: scored as <UNK>" if row["unknown"] else ""
             print(f"  {row['token']!r:>16}  P = {row['prob']:.4f}  (log {row['log_prob']:8.3f}){flag}")
+        if unseen:
+            print(f"  characters the tokenizer has no piece for, read as <UNK>: {describe_tokens(unseen)}")
         print(f"  log P = {result['log_prob']:.3f} (log10 {result['log10_prob']:.3f}), perplexity {shown_perplexity(result['perplexity'])}, {len(result['tokens'])} tokens\n")
     return 0

@@ -107,7 +107,7 @@ def _config_item(action: argparse.Action, item):
 
 
 def run(args) -> int:
-    from ..runs import read_config_file, resume, start
+    from ..runs import read_config_file, resume, split_config, start
     from ..tasks import TASKS
 
     given = {k: v for k, v in vars(args).items() if k not in NOT_SETTINGS and v is not None and v != []}
@@ -116,6 +116,7 @@ def run(args) -> int:
             raise UsageError("--resume needs --run DIR")
         if args.config:  # read as without --resume: the file's settings are given, the command line's over them
             values = read_config_file(args.config)
+            split_config(args.task, values, str(args.config))  # an unknown key is named as such, not as one that "cannot change"
             if getattr(args, "_options", None) is not None:
                 check_config_values(args._options, values, args.config)
             given = {**values, **given}
