@@ -182,15 +182,12 @@ def _say_held_out_in_training(task_kind: str, data_values: dict) -> None:
     file): its scores measure text the model trains on. A language model's corpus says it itself."""
     if task_kind == "lm":
         return
-    from .data.textio import file_identity
+    from .data.textio import say_held_out_in_training
 
-    training = {file_identity(p) for key in ("train", "source") for p in as_path_list(data_values.get(key) or "") if p != "-"}
-    for key in ("valid", "test", "valid_source", "test_source"):
-        path = data_values.get(key)
-        holds_its_splits = task_kind == "music" and Path(str(path)).suffix.lower() in (".json", ".pkl", ".pickle")  # --valid of a JSON reads its valid split
-        if isinstance(path, str) and path not in ("", "-") and not holds_its_splits and Path(path).is_file() and file_identity(path) in training:
-            print(f"rnnkit: note: --{key.replace('_', '-')} {path} is also a training file: its scores measure text the model trains on",
-                  file=sys.stderr, flush=True)  # fmt: skip
+    held_out = [(f"--{key.replace('_', '-')}", path) for key in ("valid", "test", "valid_source", "test_source")
+                if isinstance(path := data_values.get(key), str) and path and Path(path).is_file()
+                and not (task_kind == "music" and Path(path).suffix.lower() in (".json", ".pkl", ".pickle"))]  # a music JSON's --valid reads its valid split
+    say_held_out_in_training(held_out, [p for key in ("train", "source") for p in as_path_list(data_values.get(key) or "")])
 
 
 def _refuse_samples_of(task_class, task_kind: str, sample_every) -> None:

@@ -70,8 +70,8 @@ def _not_too_long(lines: list[str], name: str, max_characters: int) -> list[str]
 def check_typed_lengths(texts: Sequence[str], task, arguments: Sequence[str] = (), file: str | None = None) -> None:
     """A ``DataError`` for the first input line longer than training's longest sequence
     (``MAX_SEQUENCE_STEPS``) in the steps the run reads it as (``task.typed_steps``: tokens cut as
-    its training text was); only lines of more than a third as many characters are cut to count them. The line
-    is named FILE:LINE when the texts are one file's (``--file``, or standard input alone)."""
+    its training text was); only lines of more than a third as many characters are cut to count
+    them. The line is named FILE:LINE when the texts are one file's (``--file``, or stdin alone)."""
     from ..data.batches import MAX_SEQUENCE_STEPS
 
     source = file if file and not arguments else "<stdin>" if not file and not arguments else None

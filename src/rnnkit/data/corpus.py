@@ -70,7 +70,7 @@ import numpy as np
 from ..errors import UsageError
 from ..files import exclusive_lock, process_alive, scratch_directory, user_cache_directory
 from .text import CORPUS_SETTINGS, split_sizes
-from .textio import BOM, DataError, file_identity, not_text, not_utf8, nul_error, open_bytes, refuse_whole, unreadable
+from .textio import BOM, DataError, not_text, not_utf8, nul_error, open_bytes, refuse_whole, say_held_out_in_training, unreadable
 from .tokenizers import Tokenizer, make_tokenizer, read_form, word_rule
 from .vocab import Vocabulary
 
@@ -734,11 +734,7 @@ def prepare_corpus(data, cache: str | Path | bool | None = None, out: str | Path
         return corpus
     data.check()
     sources = _sources(data)
-    training = {file_identity(s["path"]) for s in sources if s["split"] == "train"}  # a link to a training file is one
-    for source in sources:
-        if source["split"] != "train" and file_identity(source["path"]) in training:  # allowed (a smoke test), but no held-out figure
-            print(f"rnnkit: note: --{source['split']} {source['path']} is also a training file: its scores measure text the model trains on",
-                  file=sys.stderr, flush=True)  # fmt: skip
+    say_held_out_in_training([(f"--{s['split']}", s["path"]) for s in sources if s["split"] != "train"], [s["path"] for s in sources if s["split"] == "train"])
     size = sum(s["size"] for s in sources)
     if out is not None:
         target = Path(out)

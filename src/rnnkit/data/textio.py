@@ -84,6 +84,16 @@ def file_identity(path: str | os.PathLike):
     return real
 
 
+def say_held_out_in_training(held_out: list[tuple[str, str]], training: list[str]) -> None:
+    """A note for each held-out file (``held_out``: (option, path), "--valid") that is one of the
+    ``training`` files, however named (``file_identity``): allowed (a smoke test), but its scores
+    measure what the model trains on."""
+    files = {file_identity(path) for path in training if path != STDIN}
+    for option, path in held_out:
+        if path != STDIN and file_identity(path) in files:
+            print(f"rnnkit: note: {option} {path} is also a training file: its scores measure text the model trains on", file=sys.stderr, flush=True)
+
+
 def unreadable(path: str | os.PathLike, error: OSError) -> DataError:
     """The one-line error for a file the system would not open or read: ``FILE: no such file``."""
     reason = next((text for kind, text in REFUSALS if isinstance(error, kind)), None)

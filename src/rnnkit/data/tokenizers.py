@@ -34,9 +34,6 @@ from ..errors import UsageError, require
 # (Mn, Mc, Me lie between U+0300 and U+1FFFF, and the variation selectors from U+E0100)
 MARK_SPANS = (range(0x300, 0x20000), range(0xE0100, 0xE01F0))
 ZERO_WIDTH_JOINERS = "\u200c\u200d"
-# invisible characters that are no token of their own: inside a word they belong to it (a soft hyphen
-# copied from a web page, "co\u00adoperate"; a word joiner), between words they are skipped
-INVISIBLE = "\u00ad\u200b\u2060\ufeff"
 SKIN_TONES = "\U0001F3FB-\U0001F3FF"
 EMOJI_TAGS = "\U000E0020-\U000E007F"  # the tag characters of a subdivision flag (England: 🏴 and six of them)
 REGIONAL_INDICATOR = "[\U0001F1E6-\U0001F1FF]"
@@ -59,9 +56,9 @@ def word_rule() -> re.Pattern:
     """The word rule (module docstring) as one regular expression, in Python's ``re`` syntax (the
     exports carry its pattern for the snippets). Built on first use (about 50 ms)."""
     marks = _mark_class()
-    letter = f"[\\w{marks}{ZERO_WIDTH_JOINERS}\u00ad\u2060]"
+    letter = f"[\\w{marks}{ZERO_WIDTH_JOINERS}]"  # (the invisible IGNORED_CHARACTERS are gone before any rule reads the text)
     word = f"\\w{letter}*(?:['’\\-]\\w{letter}*)*"
-    symbol = f"[^\\w\\s{INVISIBLE}](?:\u200d[^\\w\\s]|[{marks}{SKIN_TONES}{EMOJI_TAGS}])*"
+    symbol = f"[^\\w\\s](?:\u200d[^\\w\\s]|[{marks}{SKIN_TONES}{EMOJI_TAGS}])*"
     return re.compile(f"<[A-Za-z]+>|{word}|{REGIONAL_INDICATOR}{{2}}|{symbol}")
 
 

@@ -28,6 +28,11 @@ def build_model(kind: str, config: dict) -> nn.Module:
 TRAINING_COPIES = 4
 
 
+def training_bytes(weights: int) -> int:
+    """The memory training ``weights`` float32 weights holds: each with its gradient and optimizer state."""
+    return TRAINING_COPIES * 4 * weights
+
+
 def physical_memory() -> int:
     """This machine's memory in bytes."""
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -41,7 +46,7 @@ def check_fits_in_memory(kind: str, config: dict, memory_bytes: int | None = Non
     with torch.device("meta"):
         model = build_model(kind, config)
     count = sum(p.numel() for p in model.parameters())
-    needed = TRAINING_COPIES * 4 * count  # float32 bytes
+    needed = training_bytes(count)
     memory_bytes = physical_memory() if memory_bytes is None else memory_bytes
     if needed > memory_bytes:
         sizes = ", ".join(f"{key} {config[key]:,}" for key in ("hidden_size", "embedding_size", "num_layers") if isinstance(config.get(key), int))
