@@ -93,6 +93,22 @@ def test_binary_errors_and_a_missing_file(tmp_path):
         read_word_vectors(tmp_path / "none.vec", VOCAB)
 
 
+def test_a_header_whose_count_is_not_the_files_is_refused(tmp_path):
+    """A word2vec header announcing fewer words than follow once stopped the reading there, silently
+    (the later words never looked up); more than follow, in text, was accepted."""
+    body = write_binary(tmp_path / "all.bin")
+    lying = tmp_path / "lying.bin"
+    lying.write_bytes(b"2 3\n" + open(body, "rb").read().split(b"\n", 1)[1])
+    with pytest.raises(DataError, match="more entries follow the 2 words its header announces"):
+        read_word_vectors(lying, VOCAB)
+    for announced in (2, 9):
+        path = tmp_path / f"lying{announced}.vec"
+        path.write_text(f"{announced} 3\n" + open(write_text(tmp_path / "v.vec")).read().split("\n", 1)[1])
+        with pytest.raises(DataError, match=f"holds 4 words, but its header announces {announced}"):
+            read_word_vectors(path, VOCAB)
+    check_rows(read_word_vectors(write_binary(tmp_path / "right.bin"), VOCAB))  # a last newline is no entry
+
+
 def test_a_dimension_other_than_asked_is_refused(tmp_path):
     with pytest.raises(DataError, match="vectors of 3 values, but the embedding has 4"):
         read_word_vectors(write_text(tmp_path / "v.vec"), VOCAB, dimension=4)

@@ -23,7 +23,7 @@ fallback matches the first in the file (files are ordered most frequent first).
 Errors (one line, a ``DataError`` naming the file and the line): a line with fewer than D values
 (every line is checked), a file none of whose words is in the vocabulary, a value that is not a finite number (checked in the
 vectors kept: parsing millions of unused ones would be most of the reading time), a header that is not two whole numbers, bytes
-that are not UTF-8, a binary file that ends inside a vector.
+that are not UTF-8, a binary file that ends inside a vector, a header whose count of words is not the file's.
 """
 
 from __future__ import annotations
@@ -160,14 +160,17 @@ def _text_entries(path: Path) -> Iterator[tuple[str, int, Callable[[], list[floa
     count of values is checked; the values are parsed (and checked) only for the words kept, since
     parsing the floats of millions of unused lines is most of a large file's reading time."""
     dimension = None
+    announced = None  # the header's count of words, checked at the end: a wrong one means a cut or joined file
+    entries = 0
     for number, line in enumerate(_lines(path), start=1):
         line = line.strip(" \t")
         header = _header(line) if number == 1 else None
         if header is not None:
-            dimension = header[1]
+            announced, dimension = header
             continue
         if not line:
             continue
+        entries += 1
         parts = VALUE_SEPARATOR.split(line)
         if dimension is None:  # no header: the values are the first line's trailing numbers (its word may hold spaces)
             numbers = next((i for i, field in enumerate(reversed(parts)) if not _is_number(field)), len(parts))
@@ -180,6 +183,9 @@ def _text_entries(path: Path) -> Iterator[tuple[str, int, Callable[[], list[floa
             raise DataError(f"{path}:{number}: expected a word and {dimension} values, found {len(parts) - 1} values")
         word = " ".join(parts[:-dimension])  # GloVe 840B's words may hold spaces (". . ."): the values are the last D fields
         yield word, number, (lambda parts=parts, number=number: _floats(parts[-dimension:], path, number)), dimension
+    if announced is not None and entries != announced:
+        raise DataError(f"{path}: holds {entries:,} words, but its header announces {announced:,}; "
+                        f"is the file cut short or joined to another? (a right header is 'COUNT DIMENSION')")
 
 
 def _binary_entries(path: Path) -> Iterator[tuple[str, int, Callable[[], list[float]], int]]:
@@ -209,6 +215,8 @@ def _binary_entries(path: Path) -> Iterator[tuple[str, int, Callable[[], list[fl
             if not np.isfinite(values).all():
                 raise DataError(f"{path}: the vector of word {number - 1} ({bytes(word)[:20]!r}) is not finite")
             yield _decode(bytes(word), path, number), number, values.tolist, dimension
+        if handle.read(1024).strip():  # past the announced words only a last newline may follow
+            raise DataError(f"{path}: more entries follow the {count:,} words its header announces; is its header's count wrong?")
 
 
 def read_word_vectors(path: str | Path, vocabulary: Sequence[str], *, fallback: Callable[[str], str] = str.lower,
