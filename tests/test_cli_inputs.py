@@ -556,3 +556,22 @@ def test_until_end_on_a_piano_roll_model_is_refused_not_ignored(runs, capsys, tm
     code, out, err = rnnkit(capsys, "compose", runs["music"], "--until-end", "--length", "6", "--out", tmp_path / "x.mid")
     assert code == 2 and "--until-end stops where a voice-token model ends the piece" in err and "piano-roll model" in err
     assert not (tmp_path / "x.mid").exists()
+
+
+@pytest.mark.parametrize("args", [
+    ["train", "tagger", "{conll}", "--word-vectors", ""], ["train", "tagger", "{conll}", "--lm-features", ""],
+    ["train", "tagger", "{conll}", "--valid", ""], ["train", "classifier", "{conll}", "--text-column", " "],
+    ["tag", "{tagger}", "--file", ""], ["eval", "{tagger}", ""],
+], ids=["word-vectors", "lm-features", "valid", "text-column", "tag-file", "eval-file"])
+def test_an_empty_name_is_refused_not_read_as_the_option_left_out(runs, tmp_path, capsys, args):
+    """``--word-vectors "$GLOVE"`` with the variable unset passes "": the run trained without the
+    vectors, features or validation it named, silently; ``tag --file ""`` read standard input."""
+    values = {"{conll}": str(runs["tagger"].parent / "train.conll"), "{tagger}": str(runs["tagger"])}
+    run = tmp_path / "run"
+    try:
+        code = main([values.get(a, a) for a in args] + ([*TINY, "--run", str(run)] if args[0] == "train" else []))
+    except SystemExit as exit:  # refused by argparse
+        code = exit.code
+    out, err = capsys.readouterr()
+    assert code == 2 and ("empty" in err or "expected a name" in err), err
+    assert len(err.strip().splitlines()) == 1 and not run.exists() and out == ""

@@ -84,6 +84,14 @@ port = number(int, low=1, high=65535, name="port")                              
 seed = number(int, low=0, high=2**64 - 1, name="seed")                                  # what torch.manual_seed takes
 
 
+def nonempty_text(text: str) -> str:
+    """A name or path that is not empty: ``--word-vectors "$GLOVE"`` with the variable unset passes
+    ``""``, which was read as the option not given (the run trained without what it named)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a name, got {text!r} (an unset shell variable?)")
+    return text
+
+
 def device(text: str) -> str:
     """``--device``: ``auto``, or a device torch knows and this machine has (``cpu``, ``cuda``,
     ``cuda:1``, ``mps``), checked where it is parsed: torch would fail later with its own words
@@ -169,6 +177,8 @@ def check_settings(config: Any, source: str) -> None:
         if value is None and "None" in str(field.type):
             continue
         choices = choices() if callable(choices) else choices
+        if isinstance(value, str) and not value.strip() and field.default != value:  # as nonempty_text on the command line
+            raise UsageError(f"{source} {field.name}: must not be empty, got {value!r}")
         if choices is not None and value not in choices:
             raise UsageError(f"{source} {field.name}: must be one of {', '.join(map(str, choices))}, got {value!r}")
         kind = getattr(parse, "kind", None)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 
 from ..settings import (  # noqa: F401  (the types live with the settings that use them; verbs import them from here)
-    decay, device, finite_float, list_of_ints, midi_program, nonnegative_float, nonnegative_int, number, port, positive_float,
-    positive_int, probability, seed, top_p_float,
+    decay, device, finite_float, list_of_ints, midi_program, nonempty_text, nonnegative_float, nonnegative_int, number, port,
+    positive_float, positive_int, probability, seed, top_p_float,
 )
 
 
@@ -82,9 +82,10 @@ def add_settings(group, settings, skip=()) -> None:
 
 
 def _parser_for(default, annotation: str):
-    """An option's type from its default, or from the field's annotation when the default is None."""
-    kind = type(default) if default is not None else next((k for k in (int, float) if k.__name__ in annotation), None)
-    return {int: int, float: finite_float}.get(kind)
+    """An option's type from its default, or from the field's annotation when the default is None;
+    text (a file, a run, a column) must not be empty."""
+    kind = type(default) if default is not None else next((k for k in (int, float, str) if k.__name__ in annotation), None)
+    return {int: int, float: finite_float, str: nonempty_text}.get(kind)
 
 
 def _shown(default, nargs) -> str | None:

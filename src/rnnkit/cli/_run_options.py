@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from ._inputs import KIND_NAMES
 from ._options import device as device_option
-from ._options import png_file
+from ._options import nonempty_text, png_file
 
 WEIGHTS = ["best", "last"]
 
@@ -73,7 +73,7 @@ def add_text_input(parser: argparse.ArgumentParser, what: str, *, stdin: str = "
     reads them): each argument one input line, ``-`` standard input, then the lines of FILE; with
     ``json`` (its help), ``--json``: one JSON object per input line."""
     parser.add_argument("text", nargs="*", metavar="TEXT", help=f"{what}, one per argument ({stdin})")
-    parser.add_argument("--file", metavar="FILE", help=f"read {what} from FILE, one per line ('-': standard input)")
+    parser.add_argument("--file", metavar="FILE", type=nonempty_text, help=f"read {what} from FILE, one per line ('-': standard input)")
     if json:
         parser.add_argument("--json", action="store_true", help=json)
 

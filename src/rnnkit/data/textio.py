@@ -96,6 +96,8 @@ def say_held_out_in_training(held_out: list[tuple[str, str]], training: list[str
 
 def unreadable(path: str | os.PathLike, error: OSError) -> DataError:
     """The one-line error for a file the system would not open or read: ``FILE: no such file``."""
+    if not str(path):  # Path("") is the working folder: "": is a directory
+        return DataError("a file name is empty (an unset shell variable?)")
     reason = next((text for kind, text in REFUSALS if isinstance(error, kind)), None)
     return DataError(f"{path}: {reason or f'cannot be read ({error.strerror or type(error).__name__})'}")
 

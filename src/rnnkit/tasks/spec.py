@@ -37,6 +37,8 @@ def check_training_files(train: list[str], none: str = "no training file given")
         raise DataError(none)
     seen: dict = {}  # the file itself (links and ./ resolved; a hard link is the same inode) -> the path it was first given as
     for path in map(str, train):
+        if not path.strip():
+            raise DataError("a training file's name is empty (an unset shell variable?)")
         real = file_identity(path)
         if real in seen:
             raise DataError(f"{path}: given twice as a training file (also as {seen[real]}); each file once")
