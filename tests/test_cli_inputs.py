@@ -575,3 +575,35 @@ def test_an_empty_name_is_refused_not_read_as_the_option_left_out(runs, tmp_path
     out, err = capsys.readouterr()
     assert code == 2 and ("empty" in err or "expected a name" in err), err
     assert len(err.strip().splitlines()) == 1 and not run.exists() and out == ""
+
+
+def test_a_training_file_given_to_tag_or_classify_gets_a_note_not_silent_nonsense(runs, capsys, tmp_path):
+    """A flair user's ``tag --file eng.testb`` tagged each ``word POS chunk TAG`` line as a sentence,
+    and a fastText user's ``classify --file train.txt`` read the labels as words, with no word said."""
+    column = write(tmp_path / "tagged.conll", ["-DOCSTART- -X- -X- O", "", "Anna NNP I-NP B-PER", "Smith NNP I-NP I-PER", "visited VBD I-VP O"])
+    code, out, err = rnnkit(capsys, "tag", runs["tagger"], "--file", column)
+    assert code == 0 and "looks like a CoNLL column file" in err and "rnnkit eval" in err
+    labelled = write(tmp_path / "labelled.txt", ["__label__pos it is good .", "__label__neg a dull film .", "__label__pos fine ."])
+    code, out, err = rnnkit(capsys, "classify", runs["classifier"], "--file", labelled)
+    assert code == 0 and "looks like a labelled training file" in err
+    code, out, err = rnnkit(capsys, "classify", runs["classifier"], "--file", write(tmp_path / "tsv.txt", TREEBANK[:4]))
+    assert code == 0 and "looks like a labelled training file" in err
+    for verb, run in (("tag", "tagger"), ("classify", "classifier")):  # sentences, even ending in "O", get none
+        code, out, err = rnnkit(capsys, verb, runs[run], "Anna saw O", "it is good .", "Bob went home", "a dull film .")
+        assert code == 0 and "looks like" not in err
+
+
+def test_a_line_of_only_invisible_characters_is_blank_for_every_verb(runs, capsys, tmp_path):
+    """A zero-width space or soft hyphen alone: blank in training, but translate read it as <UNK>, and
+    --replace-unk crashed (max() of no source words)."""
+    lines = ["ein mann", "\u200b", "\u00ad \u200e", "ein hund"]
+    path = write(tmp_path / "invisible.de", lines)
+    code, out, err = rnnkit(capsys, "translate", runs["seq2seq"], "--file", path, "--replace-unk")
+    assert code == 0 and out.split("\n")[1:3] == ["", ""] and len(out.splitlines()) == 4, (out, err)
+    code, out, err = rnnkit(capsys, "translate", runs["seq2seq"], "--file", path, "--plot", tmp_path / "a.png", "--json")
+    assert code == 0 and len(out.splitlines()) == 4 and "heat map" in err  # stdout: one line per input line
+    for verb, run in (("tag", "tagger"), ("classify", "classifier")):
+        code, out, err = rnnkit(capsys, verb, runs[run], "--file", path)
+        assert code == 0 and out.split("\n")[1:3] == ["", ""], (verb, out)
+    code, out, err = rnnkit(capsys, "score", runs["lm"], "--file", path, "--json")
+    assert code == 0 and [json.loads(line)["tokens"] for line in out.splitlines()][1:3] == [[], []], out

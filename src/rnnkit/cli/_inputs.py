@@ -85,8 +85,11 @@ def check_typed_lengths(texts: Sequence[str], task, arguments: Sequence[str] = (
 
 
 def is_blank(text: str) -> bool:
-    """A line with nothing to read: its output is an empty line at the same place."""
-    return not text.strip()
+    """A line with nothing to read, as training reads lines (invisible characters such as a
+    zero-width space are no text): its output is an empty line at the same place."""
+    from ..data.tokenizers import read_form
+
+    return not read_form(text).strip()
 
 
 def per_line(texts: Sequence[str], process: Callable[[list[str]], list]) -> list:

@@ -19,12 +19,16 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    from ..data.labeled import looks_labelled
     from ..metrics import percent
-    from ._inputs import per_line, warn_unseen
+    from ._inputs import per_line, warn, warn_unseen
     from ._run_options import open_ensemble
 
     texts, task, model, device = texts_and_run(args)
     ensemble = open_ensemble(args, task, model)
+    if looks_labelled(texts, task.labels):
+        warn("classify", "the input looks like a labelled training file (a label, then the text), but classify reads text "
+                         "only: the labels were read as words; to score a labelled file: rnnkit eval RUN FILE")
     unseen: dict[str, None] = {}
     for text, result in zip(texts, per_line(texts, lambda kept: task.classify(model, kept, device, ensemble))):
         if result is None:  # a blank line

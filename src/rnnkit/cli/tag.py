@@ -20,12 +20,16 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    from ..data.conll import looks_like_column_lines
     from ..tasks.tagging import inline
-    from ._inputs import warn_unseen
+    from ._inputs import warn, warn_unseen
     from ._run_options import open_ensemble
 
     texts, task, model, device = texts_and_run(args)
     ensemble = open_ensemble(args, task, model)
+    if looks_like_column_lines(texts):
+        warn("tag", "the input looks like a CoNLL column file (a token and its tags per line), but tag reads one sentence per "
+                    "line: each line was tagged as a sentence; to score a tagged file: rnnkit eval RUN FILE")
     unseen: dict[str, None] = {}
     for text in texts:
         result = task.tag_text(model, text, device, ensemble)  # a blank line has no words: an empty line out

@@ -8,6 +8,7 @@ N best with their scores; --plot FILE.png draws the attention weights of the fir
 from __future__ import annotations
 
 import json
+import sys
 
 from ._options import positive_int
 from ._run_options import add_plot, run_parser, texts_and_run
@@ -63,5 +64,5 @@ def run(args) -> int:
         best = results[first][0]
         source_tokens = typed_tokens(task.source_tokenizer, task.source_vocab, texts[first])
         plot_attention(best["attention"], source_tokens, best["tokens"] + ["<EOS>"], args.plot)
-        print(f"attention heat map: {args.plot}")
+        print(f"attention heat map: {args.plot}", file=sys.stderr)  # stdout holds one line per input line, nothing else
     return 0

@@ -15,6 +15,7 @@ Tag schemes for entities of type X:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,17 @@ MAX_TOKEN_CHARS = 10_000  # characters of one token: a batch's character tensor 
 class TaggedSentence:
     tokens: list[str]
     tags: list[str]
+
+
+ENTITY_TAG = re.compile(r"O|[BIESLU][-_]\S+")  # what ends a line of a tagged column file, in any scheme
+
+
+def looks_like_column_lines(lines: list[str]) -> bool:
+    """Whether typed text (``rnnkit tag``'s lines) is a CoNLL column file, a token and its tags per
+    line: at least three lines, most of them (80 %) ``-DOCSTART-`` or ending in a tag after the token."""
+    lines = [line.split() for line in lines if line.strip()]
+    tagged = sum(1 for fields in lines if fields[0] == "-DOCSTART-" or (len(fields) >= 2 and ENTITY_TAG.fullmatch(fields[-1])))
+    return len(lines) >= 3 and tagged >= 0.8 * len(lines)
 
 
 def split_columns(line: str, tabs: bool) -> list[str]:

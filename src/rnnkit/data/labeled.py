@@ -61,6 +61,14 @@ class LabeledText:
         self.label = without_invisible_ends(read_form(self.label))
 
 
+def looks_labelled(lines: list[str], labels) -> bool:
+    """Whether typed text (``rnnkit classify``'s lines) is a labelled training file: at least three
+    lines, most of them (80 %) starting with ``__label__`` or with one of ``labels`` and a tab."""
+    lines = [line.strip() for line in lines if line.strip()]
+    labelled = sum(1 for line in lines if line.startswith(FASTTEXT_LABEL) or ("\t" in line and line.split("\t")[0].strip() in labels))
+    return len(lines) >= 3 and labelled >= 0.8 * len(lines)
+
+
 def detect_format(path: str | Path, lines: list[str] | None = None) -> str:
     """``csv`` for a ``.csv`` file; else from the first non-blank line: ``(`` -> ptb-trees,
     ``__label__`` -> fasttext, anything else -> tsv."""

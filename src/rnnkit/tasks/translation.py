@@ -199,7 +199,7 @@ class TranslationTask(TranslationSpec, TaskBase):
 
     def _render(self, hypothesis, source_tokens: list[str], replace_unk: bool) -> dict:
         tokens = self.target_vocab.decode(hypothesis.tokens, stop_at_eos=False)
-        if replace_unk and hypothesis.attention:
+        if replace_unk and hypothesis.attention and source_tokens:  # a source without tokens has no word to copy
             # an <UNK> becomes the source word the decoder attended to most at that step
             tokens = [
                 source_tokens[max(range(len(source_tokens)), key=lambda s: hypothesis.attention[t][s])] if token == "<UNK>" and t < len(hypothesis.attention) else token
