@@ -109,6 +109,30 @@ def test_headerless_tsv_and_label_syntax(tmp_path):
     assert not [t for t in task.vocab.tokens if "label" in t or "pos" in t or "neg" in t]
 
 
+def test_a_fasttext_label_after_the_text_is_refused_not_trained_as_the_texts_classes(tmp_path):
+    """"great film<TAB>__label__pos" read as label<TAB>text made each text a class and each label the
+    text (a small file passed the check for a class per example); with a space, the message said
+    nothing of fastText's order; comma-joined labels were shown garbled."""
+    path = write(tmp_path / "after.txt", "great film\t__label__pos\nlovely\t__label__pos\nbad movie\t__label__neg\n")
+    with pytest.raises(DataError, match=r"after.txt:1: the text is '__label__pos', a fastText label after the text"):
+        read_labeled(path)
+    with pytest.raises(DataError, match=r"fastText's label comes first"):
+        read_labeled(write(tmp_path / "space.txt", "great film __label__pos\n"))
+    with pytest.raises(DataError, match=r"several labels \(__label__pos, __label__happy\)"):
+        read_labeled(write(tmp_path / "comma.txt", "__label__pos,__label__happy great film\n"))
+
+
+def test_a_text_too_long_for_one_sequence_is_refused_by_eval_as_by_training(tmp_path, capsys):
+    """``classify`` and training refused a text of over 100,000 tokens; ``eval`` scored it (and its memory grew with it)."""
+    train = write(tmp_path / "train.tsv", "pos\tgood film\nneg\tbad film\n" * 4)
+    run = tmp_path / "run"
+    assert main(["train", "classifier", str(train), "--run", str(run), "--max-steps", "1", "--hidden-size", "4", "--no-progress"]) == 0
+    capsys.readouterr()
+    long = write(tmp_path / "long.tsv", "pos\tgood\npos\t" + "good " * 100_001 + "\n")
+    assert main(["eval", str(run), str(long)]) == 2
+    assert "long.tsv: a sequence of 100,001 steps, more than 100,000" in capsys.readouterr().err
+
+
 def test_a_single_class_is_refused_before_a_run_exists(tmp_path, capsys):
     path = write(tmp_path / "one.txt", "__label__a good\r__label__a bad\r")
     run = tmp_path / "run"

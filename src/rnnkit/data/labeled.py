@@ -203,14 +203,19 @@ def _read_tsv(name: str, lines: list[str], text_column: str, label_column: str) 
                 raise DataError(f"{where}: a JSON line? labelled files are read as tsv (label<TAB>text), fastText, csv or SST trees "
                                 "(docs/input_formats.md), not JSON")  # fmt: skip
             quoted = " (a line break inside a quoted text? a tsv file cannot hold one; save the file as .csv)" if '"' in line else ""
-            raise DataError(f"{where}: expected 'label<TAB>text', found no tab{quoted}")
+            late = f" (fastText's label comes first: '{FASTTEXT_LABEL}X text')" if FASTTEXT_LABEL in line else ""
+            raise DataError(f"{where}: expected 'label<TAB>text', found no tab{quoted}{late}")
         fields = line.split("\t")
         if len(fields) > columns:  # the text column keeps the tabs beyond the header's count
             after = columns - 1 - text_at  # columns after the text's
             fields = [*fields[:text_at], "\t".join(fields[text_at : len(fields) - after]), *fields[len(fields) - after :]]
         if len(fields) < columns:
             raise DataError(f"{where}: {len(fields)} tab-separated fields, the header row has {columns}")
-        out.append(_checked(where, _unquoted(fields[text_at]), _unquoted(fields[label_at])))
+        text = _unquoted(fields[text_at])
+        if text.strip().startswith(FASTTEXT_LABEL) and len(text.split()) == 1:  # "great film<TAB>__label__pos": every text a label
+            raise DataError(f"{where}: the text is {text.strip()[:40]!r}, a fastText label after the text; fastText puts the label "
+                            f"first ('{FASTTEXT_LABEL}X text'), a tsv line is label<TAB>text")
+        out.append(_checked(where, text, _unquoted(fields[label_at])))
     return out
 
 
@@ -240,9 +245,10 @@ def _fasttext_line(where: str, line: str) -> LabeledText:
     first, _, text = line.strip().replace("\t", " ", 1).partition(" ")  # a space or a tab after the label
     if not first.startswith(FASTTEXT_LABEL) or len(first) == len(FASTTEXT_LABEL):
         raise DataError(f"{where}: expected '__label__X text', got {line[:40]!r}")
-    more = [word for word in text.split() if word.startswith(FASTTEXT_LABEL)] + [f"{FASTTEXT_LABEL}{label}" for label in first[len(FASTTEXT_LABEL):].split(FASTTEXT_LABEL)[1:]]
-    if more:
-        raise DataError(f"{where}: several labels ({first}, {', '.join(more[:3])}): the classifier takes one label per text")
+    glued = [FASTTEXT_LABEL + label.rstrip(",;|") for label in first.split(FASTTEXT_LABEL)[1:]]  # "__label__a,__label__b": two
+    labels = glued + [word for word in text.split() if word.startswith(FASTTEXT_LABEL)]
+    if len(labels) > 1:
+        raise DataError(f"{where}: several labels ({', '.join(labels[:4])}): the classifier takes one label per text")
     return _checked(where, text, first[len(FASTTEXT_LABEL) :])
 
 

@@ -105,9 +105,6 @@ class ClassificationTask(ClassificationSpec, TaskBase):
         data.check()
         splits = cls.read_splits(data)
         tokenizer = make_tokenizer({"kind": data.level, "lowercase": data.lowercase})
-        for name, items in splits.items():  # each text is one sequence: one of millions of tokens is refused with its figure
-            where = ", ".join(map(str, data.train)) if name == "train" else str(getattr(data, name))
-            check_text_lengths((item.text for item in items), tokenizer.tokenize, where, "; is a line break missing between texts?")
         vocab = Vocabulary.build([tokenizer.tokenize(item.text) for item in splits["train"]], min_count=data.min_count)
         labels = _label_order({item.label for item in splits["train"]})
         files = ", ".join(map(str, data.train))
@@ -143,8 +140,12 @@ class ClassificationTask(ClassificationSpec, TaskBase):
     @classmethod
     def read_file(cls, data: ClassificationDataConfig, path: str, train: bool = False) -> list[LabeledText]:
         """A labelled file; PTB trees give every labelled phrase for training (``phrases``), whole
-        sentences otherwise."""
-        return read_labeled(path, data.format, data.text_column, data.label_column, data.phrases and train)
+        sentences otherwise. Each text is one sequence: one of millions of tokens is refused with its
+        figure, for training and ``rnnkit eval`` alike."""
+        items = read_labeled(path, data.format, data.text_column, data.label_column, data.phrases and train)
+        tokenize = make_tokenizer({"kind": data.level, "lowercase": data.lowercase}).tokenize
+        check_text_lengths((item.text for item in items), tokenize, str(path), "; is a line break missing between texts?")
+        return items
 
 
     # -- batches ----------------------------------------------------------------------------------------
