@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -413,3 +414,21 @@ def test_an_iob1_file_read_under_another_scheme_is_refused_not_stripped_of_its_e
         read_conll(cut, scheme="iobes")
     iobes = write(tmp_path / "iobes.txt", "Peter B-PER\nSmith E-PER\nin O\nParis S-LOC\n")
     assert read_conll(iobes, scheme="iobes")[0].tags == ["B-PER", "E-PER", "O", "S-LOC"]
+
+
+@pytest.mark.parametrize("line, hint", [
+    ("# sent_id = 1", "a CoNLL-U comment line?"), ("Paris U-LOC", "BILOU?"), ("Paris b-loc", "case-sensitive"), ("Paris B_LOC", "B-LOC"),
+])
+def test_a_tag_file_in_another_tools_spelling_is_refused_with_what_to_change(tmp_path, line, hint):
+    path = write(tmp_path / "t.conll", f"{line}\nwent O\n")
+    with pytest.raises(DataError, match=re.escape(hint)):
+        read_conll(path)
+
+
+def test_a_sentence_of_over_a_thousand_tokens_is_read_and_named(tmp_path, capsys):
+    """A file without blank lines between sentences was one sentence, without a word."""
+    path = write(tmp_path / "noblank.conll", "".join(f"w{i} {'B-PER' if i % 7 == 0 else 'O'}\n" for i in range(1_200)))
+    assert [len(s.tokens) for s in read_conll(path, scheme="iob2")] == [1_200]
+    assert "a sentence of 1,200 tokens (1 in all): are blank lines missing" in capsys.readouterr().err
+    read_conll(write(tmp_path / "fine.conll", "a O\nb O\n\nc O\n"))
+    assert capsys.readouterr().err == ""

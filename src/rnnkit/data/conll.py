@@ -16,6 +16,7 @@ Tag schemes for entities of type X:
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from .textio import DataError
 from ..errors import UsageError
 
 SCHEMES = ("iob1", "iob2", "iobes")
+COMMENT_HINT = " (a CoNLL-U comment line? rnnkit reads column files without them: grep -v '^#')"
+LONG_SENTENCE = 1_000  # tokens: CoNLL-2003's longest sentence has 124; a longer one is likely sentences run together
 MAX_TOKEN_CHARS = 10_000  # characters of one token: a batch's character tensor is padded to the longest
 
 
@@ -106,7 +109,8 @@ def read_conll(path: str | Path, token_column: int = 0, tag_column: int = -1, sc
             continue
         n = len(columns)
         if not (-n <= token_column < n and -n <= tag_column < n) or token_column % n == tag_column % n:
-            raise DataError(f"{name}:{number}: expected a token column ({token_column}) and a tag column ({tag_column}), got {n} column(s): {line.strip()[:60]!r}{_mixed(line, n, first_tab)}")
+            why = COMMENT_HINT if line.lstrip().startswith("#") else _mixed(line, n, first_tab)
+            raise DataError(f"{name}:{number}: expected a token column ({token_column}) and a tag column ({tag_column}), got {n} column(s): {line.strip()[:60]!r}{why}")
         if first is None:
             first = (number, n)
         elif n != first[1]:
@@ -121,7 +125,7 @@ def read_conll(path: str | Path, token_column: int = 0, tag_column: int = -1, sc
         if len(token) > MAX_TOKEN_CHARS:  # the tagger reads every token's characters, padded to the longest
             raise DataError(f"{name}:{number}: a token of {len(token):,} characters, more than {MAX_TOKEN_CHARS:,}: is this a CoNLL file?")
         if tag != "O" and (len(tag) < 3 or tag[1] != "-" or tag[0] not in "BIES"):
-            raise DataError(f"{name}:{number}: {tag[:30]!r} is not a tag of the form O, B-X, I-X, E-X or S-X")
+            raise DataError(f"{name}:{number}: {tag[:30]!r} is not a tag of the form O, B-X, I-X, E-X or S-X{COMMENT_HINT if line.lstrip().startswith('#') else _tag_hint(tag)}")
         if scheme in ("iob1", "iob2") and tag[0] in "ES":
             raise DataError(f"{name}:{number}: {tag[:30]!r} is an IOBES tag, but the file is read as {scheme.upper()} (--scheme {scheme}); is it --scheme iobes?")
         _check_sequence(name, number, tags[-1] if tags else "O", tag, scheme)
@@ -133,7 +137,22 @@ def read_conll(path: str | Path, token_column: int = 0, tag_column: int = -1, sc
         sentences.append(TaggedSentence(tokens, tags))
     if not sentences:
         raise DataError(f"{name}: no tagged sentences")
+    longest = max(len(sentence.tokens) for sentence in sentences)
+    if longest > LONG_SENTENCE:  # read as asked, but a file without blank lines is one sentence: said, not silent
+        print(f"rnnkit: note: {name}: a sentence of {longest:,} tokens ({len(sentences):,} in all): are blank lines missing between sentences?",
+              file=sys.stderr, flush=True)
     return sentences
+
+
+def _tag_hint(tag: str) -> str:
+    """Why a tag is not of the form O / B-X / ...: the other spellings seen in tagged files."""
+    if len(tag) > 2 and tag[1] == "-" and tag[0] in "LU":
+        return " (BILOU? its L-X and U-X are IOBES's E-X and S-X: rename them and read the file as --scheme iobes)"
+    if len(tag) > 2 and tag[1] == "-" and tag[0] in "biesou":
+        return " (tags are case-sensitive: B-, I-, E-, S- and O in capitals)"
+    if len(tag) > 2 and tag[1] in "_.:" and tag[0] in "BIES":
+        return f" (a hyphen follows the {tag[0]}: {tag[0]}-{tag[2:][:20]})"
+    return ""
 
 
 def follows(previous: str, tag: str | None, scheme: str) -> bool:
