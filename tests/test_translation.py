@@ -180,6 +180,8 @@ def test_a_lowercasing_run_is_scored_case_blind(lowercase):
         assert scores["bleu"] == pytest.approx(100) and scores["exact_match"] == 1 and "case:lc" in scores["bleu_signature"]
     else:
         assert scores["bleu"] < 50 and scores["exact_match"] == 0 and "case:mixed" in scores["bleu_signature"]
+    # read otherwise than sacrebleu reads the file: said under the signatures, so that nobody publishes a figure the files do not give
+    assert scores["references_read_otherwise"] == 1 and "1 reference lines were scored as rnnkit reads text" in task.details(scores)[-1]
 
 
 def test_options_an_attention_free_model_cannot_honour_are_refused_before_translating(tmp_path, capsys):
@@ -200,3 +202,46 @@ def test_options_an_attention_free_model_cannot_honour_are_refused_before_transl
         assert not out and "was trained with --attention none; leave it out" in err, err
     with pytest.raises(Exception, match=r"--source and --target cannot both be standard input"):
         start("seq2seq", {"source": "-", "target": "-", "max_steps": 1, "progress": False}, tmp_path / "run2")
+
+
+def test_text_segmented_by_another_tool_is_named_and_sentencepiece_marks_join_back(tmp_path, capsys):
+    """SentencePiece text at the word level came back as "▁ two ▁ men" (BLEU 0 for a perfect model),
+    with no word; the same file as source and target trained a copy model silently."""
+    from rnnkit.data.tokenizers import make_tokenizer, presegmented
+    from rnnkit.runs import start
+
+    word = make_tokenizer({"kind": "word"})
+    pieces = "\u2581two \u2581men \u2581are \u2581stand ing"
+    assert word.detokenize(word.tokenize(pieces)) == pieces
+    assert presegmented([pieces]).startswith("SentencePiece") and presegmented(["wor@@ ld"]).startswith("subword-nmt")
+    assert presegmented(["two men are standing ."]) is None
+    source, target = tmp_path / "s.txt", tmp_path / "t.txt"
+    source.write_text("zwei männer\nein hund\n" * 4)
+    target.write_text(f"{pieces}\n\u2581a \u2581dog\n" * 4)
+    start("seq2seq", {"source": str(source), "target": str(target), "hidden_size": 4, "embedding_size": 4, "max_steps": 1, "progress": False}, tmp_path / "run")
+    err = capsys.readouterr().err
+    assert "the target text looks segmented by SentencePiece" in err and "--level whitespace" in err and "source text" not in err
+    with pytest.raises(Exception, match=r"--source and --target are the same file"):
+        start("seq2seq", {"source": str(source), "target": str(tmp_path / "." / "s.txt"), "max_steps": 1, "progress": False}, tmp_path / "run2")
+    assert not (tmp_path / "run2").exists()
+
+
+def test_fewer_translations_than_nbest_are_said_and_a_wide_beam_decodes_fewer_texts_at_once(tmp_path, capsys, monkeypatch):
+    """--nbest 20 printed 5 hypotheses per text without a word; --beam 5000 over 40 texts took 13 GB."""
+    import rnnkit.tasks.translation as translation
+    from rnnkit.runs import start
+
+    source, target = tmp_path / "s.txt", tmp_path / "t.txt"
+    source.write_text("a\nb\n" * 4)
+    target.write_text("x\ny\n" * 4)
+    start("seq2seq", {"source": str(source), "target": str(target), "hidden_size": 4, "embedding_size": 4, "max_steps": 1,
+                      "length_ratio": 0.01, "length_extra": 1, "progress": False}, tmp_path / "run")  # fmt: skip
+    capsys.readouterr()
+    assert main(["translate", str(tmp_path / "run"), "a", "b", "--beam", "20", "--nbest", "20"]) == 0
+    out, err = capsys.readouterr()
+    assert "2 text(s) have fewer than --nbest 20 translations" in err and len(out.splitlines()) < 40
+    assert main(["translate", str(tmp_path / "run"), "a", "b", "a", "--beam", "3", "--nbest", "2"]) == 0
+    wide = capsys.readouterr().out
+    monkeypatch.setattr(translation, "BEAM_ROWS", 3)  # one text at a time: the same translations
+    assert main(["translate", str(tmp_path / "run"), "a", "b", "a", "--beam", "3", "--nbest", "2"]) == 0
+    assert capsys.readouterr().out == wide

@@ -26,7 +26,7 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     from ..errors import UsageError
     from ..tasks.base import typed_tokens
-    from ._inputs import is_blank, per_line, unknown_tokens, warn_unseen
+    from ._inputs import is_blank, per_line, unknown_tokens, warn, warn_unseen
 
     texts, task, model, device = texts_and_run(args)
     beam = args.beam or task.data.beam
@@ -53,6 +53,10 @@ def run(args) -> int:
         else:  # one line per hypothesis: rank, score, text
             for rank, h in enumerate(hypotheses, start=1):
                 print(f"{rank}\t{h['score']:.3f}\t{h['text']}")
+    short = sum(1 for hypotheses in results if hypotheses and len(hypotheses) < args.nbest)
+    if short:  # said, or a script counting nbest lines per text loses its place
+        warn("translate", f"{short:,} text(s) have fewer than --nbest {args.nbest} translations: the beam of {beam} found only "
+                          f"{min(len(h) for h in results if h)} finished within the length limit")
     if not args.json:
         warn_unseen("translate", "not in the source vocabulary, read as <UNK>", unseen)
     if args.plot:

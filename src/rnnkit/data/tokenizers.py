@@ -23,6 +23,7 @@ before ``, . ; : ! ? ) ] } ' ’ %`` and none after ``( [ { $`` (NO_SPACE_BEFORE
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 import unicodedata
 from typing import ClassVar
@@ -62,8 +63,22 @@ def word_rule() -> re.Pattern:
     return re.compile(f"<[A-Za-z]+>|{word}|{REGIONAL_INDICATOR}{{2}}|{symbol}")
 
 
+SENTENCEPIECE_SPACE = "\u2581"  # "▁", SentencePiece's mark of a word's start: "▁two ▁men"
 NO_SPACE_BEFORE = set(",.;:!?)]}'’%")
-NO_SPACE_AFTER = set("([{$")
+NO_SPACE_AFTER = set("([{$" + SENTENCEPIECE_SPACE)  # the word level cuts "▁two" as "▁" "two": joined back, not "▁ two"
+
+
+def presegmented(lines, most: int = 2_000) -> str | None:
+    """What segmented this text into subwords before rnnkit read it, if anything: SentencePiece
+    (pieces starting with "▁" on a third of the tokens) or subword-nmt (pieces ending in "@@"), from
+    the first ``most`` non-blank lines; else None. Such text is read right only by ``--level
+    whitespace``: ``bpe`` decodes "▁" as a space, and the word level cuts "@@" apart."""
+    tokens = [token for line in itertools.islice((line for line in lines if line.strip()), most) for token in line.split()]
+    if tokens and sum(token.startswith(SENTENCEPIECE_SPACE) for token in tokens) >= 0.3 * len(tokens):
+        return f"SentencePiece ('{SENTENCEPIECE_SPACE}' at the start of words)"
+    if tokens and sum(token.endswith("@@") for token in tokens) >= 0.05 * len(tokens):
+        return "subword-nmt's BPE ('@@' at the end of pieces)"
+    return None
 
 
 # invisible formatting characters that carry no letter: a soft hyphen copied from a web page

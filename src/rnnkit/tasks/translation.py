@@ -17,7 +17,7 @@ from ..data.batches import SentenceBatches, pad_sequences
 from ..data.dates import generate_dates
 from ..data.parallel import read_parallel
 from ..data.text import DataError, fingerprint
-from ..data.tokenizers import make_tokenizer, read_form
+from ..data.tokenizers import make_tokenizer, presegmented, read_form
 from ..data.vocab import Vocabulary
 from ..decoding import beam_search, max_target_length, translate_greedy
 from ..errors import UsageError, require
@@ -25,6 +25,9 @@ from ..metrics import percent
 from ..models.losses import token_loss
 from .base import TaskBase, file_stem, inspected_tokens, typed_tokens
 from .translation_spec import MODEL_DEFAULTS, TranslationDataConfig, TranslationSpec  # noqa: F401  (its settings, imported from here too)
+
+
+BEAM_ROWS = 4_096  # hypotheses decoded side by side at most (texts in a batch x beam width): a --beam 5000 over 64 texts took 13 GB
 
 
 class TranslationTask(TranslationSpec, TaskBase):
@@ -68,6 +71,11 @@ class TranslationTask(TranslationSpec, TaskBase):
             record = {"train_files": [data.source, data.target]}
         record["pairs"] = {k: len(v) for k, v in splits.items()}
         record["train_fingerprint"] = fingerprint([f"{s}\t{t}" for s, t in splits["train"]])
+        if data.level != "whitespace":  # a detokenizer of ours would join another tool's pieces wrongly, and BLEU would score that
+            for side, index in (("source", 0), ("target", 1)):
+                if tool := presegmented(pair[index] for pair in splits["train"]):
+                    print(f"rnnkit: note: the {side} text looks segmented by {tool}; --level {data.level} cuts and joins it its own way, "
+                          "so its translations and BLEU will not match the files: --level whitespace keeps the pieces as written", file=sys.stderr, flush=True)
         settings = {"kind": data.level, "lowercase": data.lowercase, **({"vocab_size": data.bpe_vocab} if data.level == "bpe" else {})}
         source_tokenizer, target_tokenizer = make_tokenizer(settings), make_tokenizer(settings)
         if data.shared_vocab:
@@ -155,11 +163,14 @@ class TranslationTask(TranslationSpec, TaskBase):
         lowercase = bool(self.data.lowercase)
         bleu = sacrebleu.metrics.BLEU(lowercase=lowercase)
         chrf = sacrebleu.metrics.CHRF(lowercase=lowercase)
-        outputs, references = [read_form(o) for o in outputs], [read_form(r) for r in references]  # composed, as the model reads and writes
+        read = [read_form(r) for r in references]  # composed, without invisible characters: as the model reads and writes text
+        changed = sum(r != written for r, written in zip(read, references))
+        outputs, references = [read_form(o) for o in outputs], read
         b, c = bleu.corpus_score(outputs, [references]), chrf.corpus_score(outputs, [references])
         same = (lambda o, r: o.strip().lower() == r.strip().lower()) if lowercase else (lambda o, r: o.strip() == r.strip())
         exact = sum(same(o, r) for o, r in zip(outputs, references)) / max(len(references), 1)
-        return {"bleu": b.score, "chrf": c.score, "exact_match": exact, "bleu_signature": str(bleu.get_signature()), "chrf_signature": str(chrf.get_signature())}
+        return {"bleu": b.score, "chrf": c.score, "exact_match": exact, "bleu_signature": str(bleu.get_signature()), "chrf_signature": str(chrf.get_signature()),
+                "references_read_otherwise": changed}
 
     def describe(self, result: dict) -> str:
         return f"BLEU {result['bleu']:.2f}, chrF {result['chrf']:.2f}, exact match {percent(result['exact_match'])}, loss {result['loss']:.4f} per token"
@@ -167,7 +178,11 @@ class TranslationTask(TranslationSpec, TaskBase):
     def details(self, result: dict) -> list[str]:
         """sacreBLEU's signatures, which say how BLEU and chrF were computed (Post 2018): without
         them the two figures cannot be compared with anyone else's."""
-        return [f"{name} signature: {result[key]}" for name, key in (("BLEU", "bleu_signature"), ("chrF", "chrf_signature")) if result.get(key)]
+        lines = [f"{name} signature: {result[key]}" for name, key in (("BLEU", "bleu_signature"), ("chrF", "chrf_signature")) if result.get(key)]
+        if result.get("references_read_otherwise"):  # sacreBLEU on the file itself would score those lines as written
+            lines.append(f"note: {result['references_read_otherwise']:,} reference lines were scored as rnnkit reads text, composed "
+                         "(Unicode NFC) and without invisible characters; sacrebleu on the file as written scores them otherwise")
+        return lines
 
     # -- translating, for the trainer's evaluation and the CLI -------------------------------------------------
     def translate(self, model, texts: list[str], device, beam: int = 1, nbest: int = 1, replace_unk: bool = False, batch_size: int | None = None, typed: bool = False) -> list[list[dict]]:
@@ -182,6 +197,7 @@ class TranslationTask(TranslationSpec, TaskBase):
         else:
             tokenize = self.source_tokenizer.tokenize
         out, batch_size = [], batch_size or self.data.eval_batch_size
+        batch_size = max(1, min(batch_size, BEAM_ROWS // beam))  # texts x beam hypotheses decoded at once: memory bounded at any beam
         for i in range(0, len(texts), batch_size):
             chunk = texts[i : i + batch_size]
             source_tokens = [tokenize(t) for t in chunk]
