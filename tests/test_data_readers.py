@@ -304,13 +304,30 @@ def test_notes_a_tick_short_of_a_step_keep_it_and_shorter_ones_are_counted(tmp_p
     midi.instruments.append(instrument)
     midi.write(str(tmp_path / "early.mid"))
     assert read_midi(tmp_path / "early.mid") == [[60], [61], [62], [63], [], [72]]  # step 4 held only the grace note
-    assert "early.mid: 1 of 6 notes are shorter than half a step of 0.5 s and are left out" in capsys.readouterr().err
+    assert "early.mid: 1 of 6 notes sound through no step's middle at steps of 0.5 s" in capsys.readouterr().err
     folder = tmp_path / "f"
     folder.mkdir()
     (tmp_path / "early.mid").rename(folder / "early.mid")
     _midi(folder / "ok.mid", [60, 62])
     read_midi_folder(folder)
-    assert "f: 1 of 8 notes, in 1 of 2 files (early.mid), are shorter than half a step" in capsys.readouterr().err
+    assert "f: 1 of 8 notes, in 1 of 2 files (early.mid), sound through no step's middle" in capsys.readouterr().err
+
+
+def test_a_note_between_two_steps_middles_is_named_for_that_and_makes_no_silence(tmp_path, capsys):
+    """0.3-0.7 s at 0.5 s steps is longer than half a step yet crosses no step's middle: the message
+    called it "shorter than half a step", and a last note left out still lengthened the piece."""
+    pretty_midi = pytest.importorskip("pretty_midi")
+    midi = pretty_midi.PrettyMIDI()
+    instrument = pretty_midi.Instrument(program=0)
+    instrument.notes = [pretty_midi.Note(90, 60, 0.0, 1.0), pretty_midi.Note(90, 64, 1.3, 1.7)]
+    midi.instruments.append(instrument)
+    midi.write(str(tmp_path / "between.mid"))
+    assert read_midi(tmp_path / "between.mid") == [[60], [60]]  # no silent step for the note left out
+    assert "1 of 2 notes sound through no step's middle" in capsys.readouterr().err
+    instrument.notes = instrument.notes[1:]
+    midi.write(str(tmp_path / "none.mid"))
+    with pytest.raises(DataError, match=r"none of its 1 notes sounds through the middle of a step of 0.5 s"):
+        read_midi(tmp_path / "none.mid")
 
 
 def test_a_broken_midi_file_is_a_one_line_error(tmp_path):

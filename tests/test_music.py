@@ -47,7 +47,7 @@ def test_notes_beyond_the_voices_are_counted_and_said_when_a_run_is_prepared(tmp
     assert notes_beyond_voices([SONG], 4) == (13, 0, 0) and notes_beyond_voices([SONG], 2) == (13, 4, 3)
     path = chorales_file(tmp_path, [SONG, SONG])  # train: 2 songs, valid and test: 1 each
     MusicTask.prepare(MusicDataConfig(train=[path], representation="events", voices=2))
-    assert "16 of 52 notes, in 12 steps with more than --voices 2 notes, are left out of the events" in capsys.readouterr().err
+    assert "16 of 52 note-steps (a note held k steps counts k times), in 12 steps with more than --voices 2 notes, are left out of the events" in capsys.readouterr().err
     MusicTask.prepare(MusicDataConfig(train=[path], representation="events", voices=4))
     assert "left out" not in capsys.readouterr().err
 
@@ -274,3 +274,67 @@ def test_music_files_are_told_apart_by_their_suffix_in_any_case_and_a_json_key_g
     (tmp_path / "dup.json").write_text('{"train": [[[60]], [[62]]], "valid": [[[64]]], "train": [[[65]]]}')
     with pytest.raises(DataError, match=r"dup.json: not readable JSON: the key 'train' is given twice"):
         read_chorales(tmp_path / "dup.json")
+
+
+def test_what_an_events_run_cannot_read_is_said_by_eval_and_refused_in_a_prime(tmp_path, capsys):
+    """eval scored pitches the run never learned as <UNK> and dropped notes beyond its voices without
+    a word; compose --prime played such a prime as silence."""
+    songs = [[[60 + (t + k) % 5] for t in range(10)] for k in range(3)]
+    (tmp_path / "songs.json").write_text(json.dumps({"train": songs, "valid": songs[:1], "test": songs[:1]}))
+    other = [[[40, 60, 66]] * 4]  # with 2 voices: p66 and p60 are read, p40 is beyond them
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    run = tmp_path / "run"
+    assert main(["train", "music", str(tmp_path / "songs.json"), "--representation", "events", "--voices", "2", "--hidden-size", "4",
+                 "--max-steps", "1", "--no-progress", "--run", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(run), str(tmp_path / "other.json")]) == 0
+    err = capsys.readouterr().err
+    assert "4 of 12 note-steps are pitches the run never learned, p66 (it learned p60-p64), read as <UNK>" in err
+    assert "4 note-steps beyond --voices 2 in their step are left out" in err
+    pretty_midi = pytest.importorskip("pretty_midi")
+    midi = pretty_midi.PrettyMIDI(initial_tempo=120)
+    piano = pretty_midi.Instrument(0)
+    piano.notes = [pretty_midi.Note(80, 40 + j, j * 0.5, j * 0.5 + 0.5) for j in range(4)]
+    midi.instruments.append(piano)
+    midi.write(str(tmp_path / "low.mid"))
+    assert main(["compose", str(run), "--prime", str(tmp_path / "low.mid"), "--length", "8", "--out", str(tmp_path / "s.mid")]) == 2
+    assert "the prime: 4 of 4 note-steps are pitches the run never learned" in capsys.readouterr().err and not (tmp_path / "s.mid").exists()
+
+
+def test_every_training_files_own_splits_are_kept(tmp_path, capsys):
+    """With two JSON files, the second one's valid and test pieces were silently dropped."""
+    def songs(k):
+        return [[[60 + (t + k) % 5] for t in range(6)] for _ in range(3)]
+    for name, k in (("a.json", 0), ("b.json", 1)):
+        (tmp_path / name).write_text(json.dumps({"train": songs(k), "valid": songs(k)[:2], "test": songs(k)[:1]}))
+    from rnnkit.tasks.music import MusicTask
+
+    data = MusicTask.data_config({"train": [str(tmp_path / "a.json"), str(tmp_path / "b.json")]})
+    task, record = MusicTask.prepare(data)
+    assert record["sequences"] == {"train": 6, "valid": 4, "test": 2}
+    (tmp_path / "bare.json").write_text(json.dumps(songs(2)))
+    with pytest.raises(Exception, match=r"a.json holds its own valid split, .*bare.json has none: give --valid"):
+        MusicTask.prepare(MusicTask.data_config({"train": [str(tmp_path / "a.json"), str(tmp_path / "bare.json")]}))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--step-seconds", "17"], "must be a finite number >= 0.0001 and <= 16"), (["--step-seconds", "1e-9"], ">= 0.0001"),
+    (["--wav", "{out}"], "give a name ending in .wav"), (["--wav", "x.mp3"], "give a name ending in .wav"),
+])
+def test_compose_refuses_a_step_midi_cannot_hold_and_audio_under_another_name(tmp_path, capsys, args, message):
+    """--step-seconds 17 was mido's traceback (a tempo over 2**24 - 1 us), 1e-9 a file of tempo 0
+    that no reader opens; --wav song.mid overwrote the MIDI with WAV bytes."""
+    out = str(tmp_path / "song.mid")
+    with pytest.raises(SystemExit) as exit:
+        main(["compose", str(tmp_path / "no-run"), "--out", out, *[out if a == "{out}" else a for a in args]])
+    assert exit.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_step_too_long_for_midi_is_one_line_from_write_midi(tmp_path):
+    pytest.importorskip("pretty_midi")
+    from rnnkit.data.music import write_midi
+    from rnnkit.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"a step of 20 s cannot be written as MIDI"):
+        write_midi([[60]], tmp_path / "x.mid", step_seconds=20)
+    assert not (tmp_path / "x.mid").exists()

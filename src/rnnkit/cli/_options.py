@@ -11,7 +11,7 @@ import argparse
 
 from ..settings import (  # noqa: F401  (the types live with the settings that use them; verbs import them from here)
     decay, device, finite_float, list_of_ints, midi_program, nonempty_text, nonnegative_float, nonnegative_int, number, port,
-    positive_float, positive_int, probability, seed, top_p_float,
+    positive_float, positive_int, probability, seed, step_seconds, top_p_float,
 )
 
 
@@ -42,6 +42,15 @@ def png_file(text: str) -> str:
     output_file(text)
     if not text.lower().endswith(".png"):
         raise argparse.ArgumentTypeError(f"{text}: a picture is written as PNG; give a name ending in .png")
+    return text
+
+
+def wav_file(text: str) -> str:
+    """Audio to write (``compose --wav``): ``output_file``'s checks, and a name ending in ``.wav``, since
+    rnnkit writes WAV (``--wav x.mp3`` got WAV bytes, and ``--wav song.mid`` overwrote the MIDI)."""
+    output_file(text)
+    if not text.lower().endswith(".wav"):
+        raise argparse.ArgumentTypeError(f"{text}: audio is written as WAV; give a name ending in .wav")
     return text
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._options import midi_program, output_file, positive_float, positive_int, seed
+from ._options import midi_program, output_file, positive_float, positive_int, seed, step_seconds, wav_file
 from ..errors import UsageError
 from ._inputs import warn
 from ._run_options import add_plot, hidden_alias, open_verb_run, run_parser
@@ -28,11 +28,11 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--prime-steps", type=positive_int, help=f"steps of the --prime file to use (default {PRIME_STEPS})")
     hidden_alias(parser, "--primer", "prime")  # the former names; --prime as in rnnkit sample
     hidden_alias(parser, "--primer-steps", "prime_steps", type=positive_int)
-    parser.add_argument("--step-seconds", type=positive_float, default=None,
+    parser.add_argument("--step-seconds", type=step_seconds, default=None,
                         help="seconds per time step in the MIDI file and of --prime (default: the run's, as it read MIDI in training; 0.5, 120 bpm quarters, for JSON pieces)")
     parser.add_argument("--program", type=midi_program, default=0, help="General MIDI instrument, 0-127 (default 0: piano)")
     add_plot(parser, "the piano roll (with --num N: one per piece, numbered as --out)", old="--png")
-    parser.add_argument("--wav", type=output_file, help="also render audio here (fluidsynth when installed, otherwise sine waves)")
+    parser.add_argument("--wav", type=wav_file, help="also render audio here (fluidsynth when installed, otherwise sine waves)")
     parser.add_argument("--seed", type=seed, help="random seed")
 
 

@@ -24,7 +24,7 @@ import torch
 
 from . import textio
 from .textio import DataError
-from ..errors import require
+from ..errors import UsageError, require
 
 LOWEST, KEYS = 21, 88  # piano range: MIDI 21 (A0) .. 108 (C8)
 
@@ -168,7 +168,11 @@ END_MARK = "end"  # the text event write_midi puts at a piece's end, so that its
 
 
 def write_midi(sequence: Sequence, path: str | Path, *, step_seconds: float = 0.5, program: int = 0, velocity: int = 90) -> None:
-    """A MIDI file with one instrument; a pitch held over consecutive steps is one note."""
+    """A MIDI file with one instrument; a pitch held over consecutive steps is one note. A step is
+    a beat, whose tempo MIDI stores as whole microseconds up to 2**24 - 1: ``step_seconds`` outside
+    0.0001 to 16 is a one-line ``UsageError`` (a run trained at another step, before the range was checked)."""
+    if not 1e-4 <= step_seconds <= 16:
+        raise UsageError(f"a step of {step_seconds:g} s cannot be written as MIDI (a step is a beat: 0.0001 to 16 s); give --step-seconds")
     pretty_midi = _pretty_midi()
     from ..files import atomic_write
 
@@ -252,20 +256,23 @@ def _midi_steps(path: str | Path, step_seconds: float) -> tuple[Sequence, int, i
     # the silent steps a piece ends with, to write_midi's own end mark (any other late event, a
     # controller reset or a drum track, is no silence of the music)
     marked = max((event.time for event in midi.text_events if event.text == END_MARK), default=0.0)
-    kept = [note for note in pitched if LOWEST <= note.pitch < LOWEST + KEYS]  # a note left out (off the piano) makes no silence either
-    length = max(max(int(note.end / step_seconds) for note in kept), int(marked / step_seconds + 0.5))  # (ends moved half a step on)
+    on_piano = [note for note in pitched if LOWEST <= note.pitch < LOWEST + KEYS]
+    # a grace note, a fast run at a coarse step: left out, and said, as the notes off the piano are
+    lost = [_lost(note, roll, step_seconds) for note in on_piano]
+    kept = [note for note, gone in zip(on_piano, lost) if not gone]  # a note left out makes no silence at the end either
+    length = max(max((int(note.end / step_seconds) for note in kept), default=0), int(marked / step_seconds + 0.5))  # (ends moved half a step on)
     steps = steps[:length] + [[] for _ in range(length - len(steps))]
     if not any(steps):
-        raise DataError(f"{path}: no note covers half a step of {step_seconds} s (each of its {len(pitched)} notes is shorter; try a smaller --step-seconds)")
-    off_piano = sum(1 for note in pitched if not LOWEST <= note.pitch < LOWEST + KEYS)
-    # a grace note, a fast run at a coarse step: left out, and said, as the notes off the piano are
-    short = sum(1 for note in pitched if LOWEST <= note.pitch < LOWEST + KEYS and _lost(note, roll, step_seconds))
-    return steps, {_OFF_PIANO: off_piano, _SHORT.format(step_seconds=step_seconds): short}, len(pitched)
+        raise DataError(f"{path}: none of its {len(pitched)} notes sounds through the middle of a step of {step_seconds} s "
+                        "(each is too short, or lies between two steps' middles); try a smaller --step-seconds")
+    off_piano = len(pitched) - len(on_piano)
+    return steps, {_OFF_PIANO: off_piano, _SHORT.format(step_seconds=step_seconds): sum(lost)}, len(pitched)
 
 
 # why notes of a MIDI file are left out, as read_midi and read_midi_folder say it
 _OFF_PIANO = f"lie off the piano range {LOWEST}..{LOWEST + KEYS - 1} and are left out"
-_SHORT = "are shorter than half a step of {step_seconds} s and are left out (a smaller --step-seconds keeps them)"
+_SHORT = ("sound through no step's middle at steps of {step_seconds} s (too short, or between two middles) and are left out "
+          "(a smaller --step-seconds keeps them)")
 
 
 SUSTAIN_PEDAL = 64  # the MIDI controller number; down at a value of 64 or more

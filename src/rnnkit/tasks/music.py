@@ -81,13 +81,19 @@ class MusicTask(MusicSpec, TaskBase):
     @classmethod
     def prepare(cls, data: MusicDataConfig, seed: int = 0):
         data.check()
-        first = _read(data.train[0], data.step_seconds)
-        splits = {"train": first["train"] + [s for path in data.train[1:] for s in _read(path, data.step_seconds)["train"]]}
+        files = [(path, _read(path, data.step_seconds)) for path in data.train]
+        splits = {"train": [s for _, read in files for s in read["train"]]}
         for name in ("valid", "test"):
             if getattr(data, name):
                 splits[name] = split_of(getattr(data, name), name, data.step_seconds)
-            elif name in first:
-                splits[name] = first[name]
+                continue
+            holding = [path for path, read in files if name in read]
+            if holding and len(holding) < len(files):  # a folder's pieces would all train, another file's split held out: said, not guessed
+                lacking = next(str(path) for path, read in files if name not in read)
+                raise UsageError(f"{holding[0]} holds its own {name} split, {lacking} has none: give --{name} (and the other held-out "
+                                 "file), or training files that all hold their splits or none")
+            if holding:  # every file's own split, not the first's alone
+                splits[name] = [s for _, read in files for s in read[name]]
         record = {"train_files": list(data.train)}
         if "valid" not in splits and "test" not in splits:
             order = [str(i) for i in range(len(splits["train"]))]
@@ -102,8 +108,8 @@ class MusicTask(MusicSpec, TaskBase):
         if data.representation == "events":
             notes, beyond, steps = notes_beyond_voices([s for split in splits.values() for s in split], data.voices)
             if beyond:  # the voices are the highest notes of each step: chords of more lose their lowest
-                print(f"rnnkit: {beyond} of {notes} notes, in {steps} steps with more than --voices {data.voices} notes, are left out of the events "
-                      "(each step keeps its highest notes); a larger --voices keeps them", file=sys.stderr, flush=True)  # fmt: skip
+                print(f"rnnkit: {beyond} of {notes} note-steps (a note held k steps counts k times), in {steps} steps with more than --voices "
+                      f"{data.voices} notes, are left out of the events (each step keeps its highest notes); a larger --voices keeps them", file=sys.stderr, flush=True)  # fmt: skip
             tokens = [to_voice_tokens(s, data.voices) for s in splits["train"]]
             if data.transpose:  # every transposed pitch must be in the vocabulary
                 tokens += [[f"p{p}" for p in range(21, 109)]]
@@ -115,6 +121,33 @@ class MusicTask(MusicSpec, TaskBase):
         """The sequences of a file's test split (its only one: a MIDI folder, a file without splits),
         MIDI read at the run's ``step_seconds``."""
         return split_of(path, "test", data.step_seconds)
+
+    def evaluate_file(self, model, path: str, device) -> dict:
+        """``evaluate_examples`` on a file's pieces; with events, what the run cannot read of them is
+        said (pitches it never learned, read as ``<UNK>``; notes beyond its voices, left out)."""
+        sequences = self.read_file(self.data, path)
+        if self.data.representation == "events" and (unreadable := "; ".join(filter(None, self.unreadable(sequences)))):
+            print(f"rnnkit: note: {path}: {unreadable}", file=sys.stderr, flush=True)
+        return self.evaluate_examples(model, sequences, device)
+
+    def unreadable(self, sequences: list[Sequence]) -> tuple[str | None, str | None]:
+        """What an events run leaves out of ``sequences``, in words (None: nothing): note-steps of
+        pitches its vocabulary lacks, and notes beyond ``voices`` in a step."""
+        notes, beyond, _ = notes_beyond_voices(sequences, self.data.voices)
+        unknown: dict[str, int] = {}
+        for sequence in sequences:
+            for token in to_voice_tokens(sequence, self.data.voices):
+                if token not in self.vocab:
+                    unknown[token] = unknown.get(token, 0) + 1
+        unknown_said = beyond_said = None
+        if unknown:
+            learned = sorted(int(t[1:]) for t in self.vocab.ids if t.startswith("p") and t[1:].isdigit())
+            span = f" (it learned p{learned[0]}-p{learned[-1]})" if learned else ""
+            unknown_said = (f"{sum(unknown.values()):,} of {notes:,} note-steps are pitches the run never learned, "
+                            f"{', '.join(sorted(unknown, key=lambda t: (len(t), t)))[:80]}{span}, read as <UNK>")
+        if beyond:
+            beyond_said = f"{beyond:,} note-steps beyond --voices {self.data.voices} in their step are left out"
+        return unknown_said, beyond_said
 
     @classmethod
     def load(cls, run: RunDir, data: MusicDataConfig):
@@ -181,6 +214,11 @@ class MusicTask(MusicSpec, TaskBase):
             from ..data.music import roll_to_sequence
 
             return [roll_to_sequence(rolls[:, b]) for b in range(num)]
+        unknown, beyond = self.unreadable([primer]) if primer else (None, None)
+        if unknown:  # it would play as silence, written out as if it were the prime
+            raise UsageError(f"the prime: {unknown}; transpose it into the run's range (or train with --transpose)")
+        if beyond:  # a chord wider than the voices: its highest notes, as training read every piece
+            print(f"rnnkit: note: the prime: {beyond}", file=sys.stderr, flush=True)
         prime = self.vocab.encode(to_voice_tokens(primer, self.data.voices)) if primer else []
         options = SamplingOptions(temperature=temperature, max_length=steps * self.data.voices - len(prime))
         banned = [self.vocab.pad_id, self.vocab.unk_id] + ([] if until_end else [self.vocab.eos_id])

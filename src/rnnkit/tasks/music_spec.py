@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import UsageError
-from ..settings import nonnegative_int, positive_float, positive_int, probability, setting
+from ..settings import nonnegative_int, positive_int, probability, setting
+from ..settings import step_seconds as seconds_per_step
 from .spec import check_training_files, RECURRENT_REGULARISERS, TaskSpec
 
 
@@ -19,7 +20,7 @@ class MusicDataConfig:
                                   help="piano-roll: 88 notes on or off per step; events: one token per voice per step")
     voices: int = setting(4, type=positive_int, help="tokens per step with events",
                           applies=lambda d: None if d.representation == "events" else "is the tokens per step of --representation events; a piano roll holds every key")
-    step_seconds: float = setting(0.5, type=positive_float, help="MIDI folders: seconds per time step",
+    step_seconds: float = setting(0.5, type=seconds_per_step, help="MIDI folders: seconds per time step (0.0001 to 16: a step is written as a MIDI beat)",
                                   applies=lambda d: None if not str(d.train if isinstance(d.train, str) else (d.train or [""])[0]).lower().endswith((".json", ".pkl", ".pickle")) else "cuts MIDI files into steps; a JSON or pickle file of pieces is in steps already")
     split: tuple[float, float] = setting((0.1, 0.1), type=probability, nargs=2, metavar=("VALID", "TEST"),
                                          help="fractions of a MIDI folder split off for validation and test")
