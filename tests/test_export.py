@@ -220,6 +220,8 @@ def test_the_docs_snippets_run_an_export_as_rnnkit_does(name, tmp_path_factory, 
         assert namespace["output"] == expected["tokens"] and len(namespace["attention"]) == len(expected["attention"])
     else:
         assert len(namespace["piece"]) == 32
+        # how long a step lasts, so that a program can write the piece as MIDI at the run's speed
+        assert json.loads((tmp_path / "model.json").read_text())["preprocessing"]["step_seconds"] == task.data.step_seconds
 
 
 def test_the_docs_snippets_cut_typed_text_as_rnnkit_does_for_treebank_runs(tmp_path, monkeypatch):

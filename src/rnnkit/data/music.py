@@ -42,7 +42,8 @@ def _pitch(p, where: str) -> int:
     if not isinstance(p, numbers.Integral) and not float(p).is_integer():
         raise DataError(f"{where}: pitch {shown} is not a whole MIDI number")
     if not LOWEST <= p < LOWEST + KEYS:
-        raise DataError(f"{where}: pitch {shown} outside the piano range {LOWEST}..{LOWEST + KEYS - 1}")
+        rest = " (-1 is a silent voice in Coconet's 'separated' files; rnnkit reads a step as the list of pitches that sound)" if p == -1 else ""
+        raise DataError(f"{where}: pitch {shown} outside the piano range {LOWEST}..{LOWEST + KEYS - 1}{rest}")
     return int(p)
 
 

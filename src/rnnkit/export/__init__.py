@@ -103,9 +103,11 @@ def _seq2seq_metadata(task) -> dict:
 def _music_metadata(task) -> dict:
     from ..data.music import KEYS, LOWEST
 
+    step = {"step_seconds": task.data.step_seconds}  # how long a step lasts, as the run read MIDI (and compose writes it)
     if task.data.representation == "events":
-        return {"representation": "events", "voices": task.data.voices, "vocab": task.vocab.tokens, "eos_id": task.vocab.eos_id, "start_id": len(task.vocab)}
-    return {"representation": "piano-roll", "lowest_note": LOWEST, "keys": KEYS}
+        return {"representation": "events", "voices": task.data.voices, "vocab": task.vocab.tokens, "eos_id": task.vocab.eos_id,
+                "start_id": len(task.vocab), **step}
+    return {"representation": "piano-roll", "lowest_note": LOWEST, "keys": KEYS, **step}
 
 
 # task kind -> what a program needs beside the graphs to turn its input into theirs and back
