@@ -5,6 +5,7 @@ end to end in test_trainer.py and the task tests.)"""
 
 from __future__ import annotations
 
+import json
 import pytest
 
 from rnnkit.errors import DataError, UsageError
@@ -200,3 +201,19 @@ def test_a_held_out_file_that_is_a_training_file_is_said_for_every_task(tmp_path
     os.link(reviews, tmp_path / "same.tsv")
     start("classifier", {"train": [str(reviews)], "valid": str(tmp_path / "same.tsv"), "hidden_size": 4, "max_steps": 1, "progress": False}, tmp_path / "run")
     assert "--valid" in (err := capsys.readouterr().err) and "same.tsv is also a training file" in err
+
+
+def test_resume_passes_the_recorded_time_limit_and_records_a_new_one(tmp_path, monkeypatch):
+    """The time limit is the run's (seconds over all resumes): config.json keeps the last one given."""
+    from rnnkit.runs import resume, start
+    from rnnkit.training.trainer import Trainer
+
+    (tmp_path / "t.txt").write_text("abc abd\n" * 40)
+    run = tmp_path / "run"
+    start("lm", {"train": [str(tmp_path / "t.txt")], "hidden_size": 4, "time_limit": 1000, "stop_at_step": 2, "progress": False}, run)
+    seen = []
+    monkeypatch.setattr(Trainer, "fit", lambda self, resume=False, limit_given=True: seen.append((self.config.time_limit, limit_given)) or {})
+    resume(run)
+    resume(run, {"time_limit": 2000})
+    assert seen == [(1000, False), (2000, True)]
+    assert json.loads((run / "config.json").read_text())["training"]["time_limit"] == 2000

@@ -397,6 +397,24 @@ def test_a_resume_finishes_the_time_limits_validation_an_interrupt_cut_short_and
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_a_resume_keeps_the_runs_time_limit_until_it_is_spent_then_trains_on(tmp_path, monkeypatch, capsys):
+    """A run killed before its --time-limit, resumed without the option, trained to the end of its
+    epochs (hours past the limit it was given); kept, it ends where the uninterrupted run ended."""
+    now = [0.0]
+    monkeypatch.setattr("rnnkit.training.trainer.time.perf_counter", lambda: now[0])
+    fit(tmp_path / "whole", task=Clocked(now), epochs=10, time_limit=12)
+    with pytest.raises(KeyboardInterrupt):
+        fit(tmp_path / "parts", task=ClockedInterruptedEvaluation(now, interrupt_at=3), epochs=10, time_limit=12)  # at step 6
+    torch.manual_seed(0)
+    config = TrainingConfig(lr=0.05, optimizer="sgd", schedule="constant", eval_every=2, log_every=1, progress=False, epochs=10, time_limit=12)
+    summary = Trainer(Clocked(now), nn.Linear(2, 1), config, RunDir(tmp_path / "parts")).fit(resume=True, limit_given=False)
+    assert summary["steps"] == 12 and metric_keys(tmp_path / "whole") == metric_keys(tmp_path / "parts")
+    config = TrainingConfig(lr=0.05, optimizer="sgd", schedule="constant", eval_every=2, log_every=1, progress=False, epochs=10, time_limit=12)
+    summary = Trainer(Clocked(now), nn.Linear(2, 1), config, RunDir(tmp_path / "parts")).fit(resume=True, limit_given=False)
+    assert summary["steps"] == 60 and summary["finished"]  # spent: a resume meant to train on goes to the configured end
+    assert "the run's --time-limit 12 s is spent (12 s trained): it trains on" in capsys.readouterr().err
+
+
 def test_a_window_a_resume_continues_is_timed_by_the_runs_own_seconds(tmp_path, monkeypatch):
     """The rate of a training window was its examples over the wall time since the process started:
     a resume mid-window (or after an interrupted test) logged millions of tokens/s."""

@@ -287,7 +287,7 @@ RESUMABLE = {
     "epochs", "max_steps", "time_limit", "stop_at_step", "patience", "progress", "device", "sample_every", "log_every",
     "eval_every", "save_every_steps", "save_every_minutes", "keep_checkpoints",
 }  # fmt: skip
-LASTING = RESUMABLE - {"time_limit", "stop_at_step", "progress", "device"}  # recorded in config.json for later resumes
+LASTING = RESUMABLE - {"stop_at_step", "progress", "device"}  # recorded in config.json for later resumes
 
 
 def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str | None = None) -> tuple[RunDir, dict]:
@@ -312,9 +312,11 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
     for key in overrides:
         if key not in RESUMABLE:
             raise UsageError(f"--resume continues the run as configured; {key!r} cannot change (these can: {', '.join(sorted(RESUMABLE))})")
-    # when to stop was this run's last invocation's business: a resume runs to the configured end
+    # a stop at a step was the last invocation's business; the time limit (seconds over all resumes)
+    # is the run's, so that a run killed before it ends where it would have (the trainer lets a
+    # spent one go, for a resume meant to train on)
     with reading_run(run):
-        training = TrainingConfig.from_dict({**config["training"], "stop_at_step": None, "time_limit": None, **overrides})
+        training = TrainingConfig.from_dict({**config["training"], "stop_at_step": None, **overrides})
         data = TASKS[config["task"]].data_config(config["data"])
     training.check()
     task_class = TASKS[config["task"]]
@@ -358,7 +360,7 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
             config["training"].update(lasting)
             run.write_json("config.json", config)
         try:
-            summary = Trainer(task, model, training, run).fit(resume=True)
+            summary = Trainer(task, model, training, run).fit(resume=True, limit_given="time_limit" in overrides)
         except UsageError:
             run.write_bytes("config.json", recorded)
             if was_demo:

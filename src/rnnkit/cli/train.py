@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 from ..errors import UsageError
-from ._options import add_settings
+from ._options import add_settings, nonempty_text
 
 CONFIG_FILES = """
 Every option can also come from --config FILE (TOML or JSON, the same names with underscores);
@@ -93,7 +93,7 @@ def check_config_values(parser: argparse.ArgumentParser, values: dict, source: s
 
 def _config_item(action: argparse.Action, item):
     """One config-file value as ``action`` reads it from the command line, or ArgumentTypeError."""
-    if callable(action.type):
+    if callable(action.type) and action.type is not nonempty_text:
         if isinstance(item, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in item):
             item = ",".join(map(str, item))  # a list option written as a TOML/JSON array (head_sizes)
         if isinstance(item, bool) or not isinstance(item, (int, float, str)):
@@ -101,6 +101,8 @@ def _config_item(action: argparse.Action, item):
         item = action.type(str(item))
     elif not isinstance(item, str):  # text: a path, a name
         raise argparse.ArgumentTypeError(f"expected a string, got {item!r}")
+    else:
+        item = nonempty_text(item)
     if action.choices is not None and item not in action.choices:
         raise argparse.ArgumentTypeError(f"expected one of {', '.join(map(str, action.choices))}, got {item!r}")
     return item

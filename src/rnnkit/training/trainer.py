@@ -161,7 +161,7 @@ class Trainer:
             print(text, file=sys.stderr, flush=True)
 
     # -- the loop --------------------------------------------------------------------------------------
-    def fit(self, resume: bool = False) -> dict:
+    def fit(self, resume: bool = False, limit_given: bool = True) -> dict:
         c = self.config
         model = self.model.to(self.device)
         if self.shard.world > 1:
@@ -207,6 +207,11 @@ class Trainer:
         # a resume whose limit is spent trains no step (it did one more, then tested again): it only
         # finishes what an interrupt cut short (the time limit's validation and test), else is refused
         spent = bool(restored) and not s["finished"] and c.time_limit is not None and s["elapsed"] >= c.time_limit
+        if spent and self._tested_at(s["step"]) and not limit_given:  # the run's own limit stopped it: resumed, it trains on
+            if self.shard.main:
+                print(f"rnnkit: note: the run's --time-limit {c.time_limit:g} s is spent ({s['elapsed']:.0f} s trained): it trains on to its "
+                      "configured end; give --time-limit to bound it", file=sys.stderr, flush=True)  # fmt: skip
+            c.time_limit, spent = None, False
         if spent and self._tested_at(s["step"]):
             raise UsageError(f"{self.run.path}: the run has trained {s['elapsed']:.0f} s already, --time-limit {c.time_limit:g} is spent: "
                              "give a larger --time-limit to continue it")  # fmt: skip
