@@ -607,3 +607,31 @@ def test_a_line_of_only_invisible_characters_is_blank_for_every_verb(runs, capsy
         assert code == 0 and out.split("\n")[1:3] == ["", ""], (verb, out)
     code, out, err = rnnkit(capsys, "score", runs["lm"], "--file", path, "--json")
     assert code == 0 and [json.loads(line)["tokens"] for line in out.splitlines()][1:3] == [[], []], out
+
+
+def test_eval_reads_a_named_pipe_as_it_reads_standard_input(runs, tmp_path, capsys):
+    """``eval RUN <(cat text)`` was refused as "read more than once", though eval reads it once (and
+    ``-`` worked)."""
+    import threading
+
+    text = "\n".join(NAMES) + "\n"
+    (tmp_path / "names.txt").write_text(text)
+    assert main(["eval", str(runs["lm"]), str(tmp_path / "names.txt")]) == 0
+    from_file = capsys.readouterr().out.split(": ", 1)[1]
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_text(text))
+    writer.start()
+    code = main(["eval", str(runs["lm"]), str(fifo)])
+    writer.join()
+    out, err = capsys.readouterr()
+    assert code == 0 and out == f"{fifo}: {from_file}", err
+
+
+def test_inspect_reads_the_first_max_chars_of_a_file_of_one_long_line(runs, tmp_path, capsys):
+    """A char-rnn corpus of one 150,000-character line was refused for its length, though inspect
+    reads only --max-chars of it (a 50,000-character one was read)."""
+    path = tmp_path / "long.txt"
+    path.write_text("anna bob carla " * 10_000)
+    code, out, err = rnnkit(capsys, "inspect", runs["lm"], "--file", path, "--out", tmp_path / "r.html", "--max-chars", "300")
+    assert code == 0 and "the first 300 are read" in err and (tmp_path / "r.html").exists()

@@ -74,6 +74,15 @@ def test_a_tiny_temperature_draws_the_likeliest_token_not_nan(temperature):
         assert next_token(logits, options, torch.Generator().manual_seed(seed)).tolist() == [1, 2]
 
 
+@pytest.mark.parametrize("temperature", [1e30, 1e39, 1e300])
+def test_a_huge_temperature_draws_uniformly_not_a_traceback(temperature):
+    """1e39 is infinite in float32: z / T was NaN and torch.multinomial's traceback. As T grows,
+    softmax(z / T) goes to uniform, and so do the draws."""
+    logits = torch.tensor([[1.0, 30.0, 0.0, 2.9]]).expand(4000, -1)
+    draws = next_token(logits, SamplingOptions(temperature=temperature).check(), torch.Generator().manual_seed(0))
+    assert torch.bincount(draws, minlength=4).min() > 900
+
+
 def test_top_k_zero_means_no_limit():
     logits = torch.tensor([[0.0, 0.0, 0.0, 0.0]])
     generator = torch.Generator().manual_seed(0)

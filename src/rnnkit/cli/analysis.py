@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from ._options import nonnegative_int, output_file, png_file, positive_float, positive_int, seed
@@ -59,15 +60,17 @@ def add_comparison(parser, train_steps: int, hidden_size: int, hidden_help: str,
     parser.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
 
 
-def text_lines(args) -> list[str]:
+def text_lines(args, max_characters: int | None = None) -> list[str]:
     """TEXT..., --file or '-' as every verb reads them. A lone TEXT naming an existing file is read
-    as that file, with a note: that was these verbs' form before they took text as the others do."""
-    from ._inputs import texts_from, warn
+    as that file, with a note: that was these verbs' form before they took text as the others do.
+    ``max_characters``: the longest line taken (default: the verbs' ``MAX_LINE_CHARACTERS``)."""
+    from ._inputs import MAX_LINE_CHARACTERS, texts_from, warn
 
+    most = max_characters or MAX_LINE_CHARACTERS
     if len(args.text) == 1 and args.file is None and args.text[0] != "-" and Path(args.text[0]).is_file():
         warn(args.verb, f"reading {args.text[0]} as a file (a TEXT argument is text now; write --file {args.text[0]})")
-        return texts_from([], args.text[0])
-    return texts_from(args.text, args.file)
+        return texts_from([], args.text[0], most)
+    return texts_from(args.text, args.file, most)
 
 
 def run(args) -> int:
@@ -139,7 +142,8 @@ def run_inspect(args) -> int:
     from ..files import atomic_write
     from ..metrics import percent
 
-    whole = "\n".join(text_lines(args))  # every line break as LF, as the readers see them
+    # only the first --max-chars are read: a file of one long line (enwik8, a char-rnn corpus) is no longer refused for it
+    whole = "\n".join(text_lines(args, max_characters=sys.maxsize))  # every line break as LF, as the readers see them
     text = whole[: args.max_chars]
     if len(text) < len(whole):
         warn(args.verb, f"the text has {len(whole):,} characters; the first {args.max_chars:,} are read (--max-chars)")

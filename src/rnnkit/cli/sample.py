@@ -22,7 +22,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--prime", default="", help="text to start from; printed as typed, its unseen characters or words named on stderr")
     parser.add_argument("--allow-unk", action="store_true", help="let samples contain <UNK> (default: never drawn)")
     parser.add_argument("--max-length", type=positive_int, default=200, help="tokens drawn per sample at most, after the --prime (default 200)")
-    parser.add_argument("--seed", type=seed, help="random seed, for reproducible samples")
+    parser.add_argument("--seed", type=seed, help="random seed: the same seed and --num give the same samples (the --num samples are drawn as one batch, so another --num draws others)")
 
 
 def run(args) -> int:

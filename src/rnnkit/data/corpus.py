@@ -63,7 +63,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from stat import S_ISREG
+from stat import S_ISDIR, S_ISREG
 
 import numpy as np
 
@@ -1123,14 +1123,19 @@ def encode_file(path: str | Path, tokenizer: Tokenizer, vocab: Vocabulary, line_
     run reads text, into ``directory`` as the split "file" (``rnnkit eval``: evaluation that streams)."""
     from types import SimpleNamespace
 
-    if str(path) == "-":
+    stream = str(path) != "-" and _is_stream(path)  # a named pipe, <(...), /dev/stdin: read once, as standard input is
+    if str(path) == "-" or stream:
         copy = Path(directory) / "stdin.txt"
         with copy.open("wb") as out:
-            shutil.copyfileobj(getattr(sys.stdin, "buffer", None) or _EncodedText(sys.stdin), out)
+            if stream:
+                with open_bytes(path) as source:
+                    shutil.copyfileobj(source, out)
+            else:
+                shutil.copyfileobj(getattr(sys.stdin, "buffer", None) or _EncodedText(sys.stdin), out)
         try:
             return encode_file(copy, tokenizer, vocab, line_breaks, directory)
         except DataError as error:
-            raise DataError(str(error).replace(str(copy), "<stdin>")) from None
+            raise DataError(str(error).replace(str(copy), str(path) if stream else "<stdin>")) from None
     data = SimpleNamespace(train=[str(path)], valid=None, test=None, level=tokenizer.kind, lowercase=getattr(tokenizer, "lowercase", False), line_breaks=line_breaks, split=(0, 0), split_seed=0, max_vocab=None, min_count=1, bpe_vocab=None)
     source = _sources(data)[0]
     source["split"] = "file"
@@ -1138,6 +1143,15 @@ def encode_file(path: str | Path, tokenizer: Tokenizer, vocab: Vocabulary, line_
     _build(data, [source], directory, progress=False, vocab=vocab, tokenizer=tokenizer)
     meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
     return CorpusSplit(directory, "file", meta["dtype"])
+
+
+def _is_stream(path: str | Path) -> bool:
+    """Whether ``path`` exists and is neither a regular file nor a directory (a pipe, a device)."""
+    try:
+        mode = Path(path).stat().st_mode
+    except OSError:
+        return False  # named as missing by the reader
+    return not S_ISREG(mode) and not S_ISDIR(mode)
 
 
 class _EncodedText:

@@ -19,6 +19,7 @@ from ..errors import UsageError, finite_outputs
 
 
 COLDEST = 1e-30  # temperatures below this sample as this one does: greedy already, and logit / T stays finite in float32
+HOTTEST = 1e30  # and above this as this one does: uniform already, and T itself stays finite in float32 (a T of 1e39 is inf there)
 
 
 @dataclass
@@ -46,8 +47,9 @@ class SamplingOptions:
     @property
     def divisor(self) -> float:
         """The temperature the logits are divided by: at least ``COLDEST``, so that a tiny but valid
-        temperature (1e-300, which float32 holds as 0) draws the likeliest token instead of NaN."""
-        return max(self.temperature, COLDEST)
+        temperature (1e-300, which float32 holds as 0) draws the likeliest token instead of NaN, and
+        at most ``HOTTEST``, so that a huge one (1e39, infinite in float32) draws uniformly instead."""
+        return min(max(self.temperature, COLDEST), HOTTEST)
 
 
 def next_token(logits: Tensor, options: SamplingOptions, generator: torch.Generator | None, banned: Sequence[int] = ()) -> Tensor:
