@@ -28,7 +28,8 @@ async function call(verb, body) {
 function current() { return models.find((m) => m.name === $("model").value); }
 
 function texts() {
-  return $("text").value.split("\n").map((t) => t.trim()).filter((t) => t);  // every line: past the server's limit it answers with what the limit is
+  // every line as typed (a character model reads its spaces), blank ones left out; past the server's limit it answers with what the limit is
+  return $("text").value.split("\n").map((t) => t.replace(/\r$/, "")).filter((t) => t.trim());
 }
 
 function number(id) { const v = $(id).value; return v === "" ? null : Number(v); }
@@ -67,7 +68,8 @@ function fail(message) {
 
 async function run(verb) {
   const model = current();
-  if (!model || !(verb in model.verbs) || !(verb in REQUESTS)) {  // a link (?verb=...) may name any verb
+  const has = (table, key) => Object.prototype.hasOwnProperty.call(table, key);  // not "in": a link's verb=toString is no verb
+  if (!model || !has(model.verbs, verb) || !has(REQUESTS, verb)) {  // a link (?verb=...) may name any verb
     return fail(`${model ? model.name : "this model"} does not answer "${verb}"; it answers: ${model ? Object.keys(model.verbs).join(", ") : "nothing"}`);
   }
   const body = { model: model.name, ...REQUESTS[verb]() };
@@ -102,7 +104,8 @@ function tagged(r) {
 function bars(probabilities) {
   const box = el("div", { class: "bars" });
   let first = true;
-  for (const [label, p] of Object.entries(probabilities)) {  // the server sends them most likely first
+  // most likely first, ordered here: JavaScript lists an object's integer-like keys ("1" ... "5") in ascending order
+  for (const [label, p] of Object.entries(probabilities).sort((a, b) => b[1] - a[1])) {
     box.append(el("div", { class: "bar-row" + (first ? " best" : "") }, el("span", { class: "bar-label" }, label),
       el("div", { class: "bar-track" }, el("div", { class: "bar", style: `width: ${(100 * p).toFixed(1)}%` })), `${(100 * p).toFixed(1)}%`));
     first = false;
@@ -178,7 +181,10 @@ $("model").onchange = showModel;
   }
   for (const m of models) $("model").append(el("option", { value: m.name }, `${m.name} (${m.task})`));
   const params = new URLSearchParams(location.search);
-  if (params.has("model")) $("model").value = params.get("model");
+  if (params.has("model")) {
+    $("model").value = params.get("model");
+    if (!current()) return fail(`no model named "${params.get("model")}" here; the server has: ${models.map((m) => m.name).join(", ")}`);
+  }
   if (params.has("text")) $("text").value = params.get("text");
   showModel();
   if (params.get("run") && current()) run(params.get("verb") || Object.keys(current().verbs)[0]);
