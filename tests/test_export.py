@@ -326,3 +326,17 @@ def test_an_export_says_which_weights_it_holds_and_of_a_run_that_has_not_ended(n
         assert f"has no summary.json (still training, or stopped before its end): the graph holds its {weights} weights so far" in err
         info = json.loads(out.with_suffix(".json").read_text())
         assert info["weights"] == weights and info["training_ended"] is False
+
+
+def test_an_events_export_names_the_ids_a_sampler_must_not_draw_and_the_step(tmp_path, capsys):
+    """The events JSON held <PAD> and <UNK> in its vocabulary but no pad_id or unk_id (the docs'
+    loop then drew them), and no step length for writing MIDI."""
+    songs = [[[60 + (t + k) % 5, 67] for t in range(8)] for k in range(3)]
+    (tmp_path / "songs.json").write_text(json.dumps({"train": songs, "valid": songs[:1], "test": songs[:1]}))
+    run = tmp_path / "run"
+    assert main(["train", "music", str(tmp_path / "songs.json"), "--representation", "events", "--hidden-size", "4",
+                 "--max-steps", "1", "--no-progress", "--run", str(run)]) == 0
+    assert main(["export", str(run), "--out", str(tmp_path / "m.onnx"), "--no-check"]) == 0
+    pre = json.loads((tmp_path / "m.json").read_text())["preprocessing"]
+    assert pre["vocab"][pre["pad_id"]] == "<PAD>" and pre["vocab"][pre["unk_id"]] == "<UNK>" and pre["vocab"][pre["eos_id"]] == "<EOS>"
+    assert pre["step_seconds"] == 0.5 and pre["start_id"] == len(pre["vocab"])

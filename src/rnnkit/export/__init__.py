@@ -106,7 +106,7 @@ def _music_metadata(task) -> dict:
     step = {"step_seconds": task.data.step_seconds}  # how long a step lasts, as the run read MIDI (and compose writes it)
     if task.data.representation == "events":
         return {"representation": "events", "voices": task.data.voices, "vocab": task.vocab.tokens, "eos_id": task.vocab.eos_id,
-                "start_id": len(task.vocab), **step}
+                "pad_id": task.vocab.pad_id, "unk_id": task.vocab.unk_id, "start_id": len(task.vocab), **step}
     return {"representation": "piano-roll", "lowest_note": LOWEST, "keys": KEYS, **step}
 
 
