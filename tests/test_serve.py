@@ -400,3 +400,26 @@ def test_the_schema_states_the_sizes_the_server_enforces(client):
     assert texts["maxItems"] == 64 and texts["items"] == {"type": "string", "minLength": 1, "maxLength": 2000}
     answer = client.post("/api/classify", json={"texts": ["fine", "x" * 2001]})
     assert answer.status_code == 422 and "texts.1" in answer.json()["error"]
+
+
+def test_a_client_gone_mid_body_is_no_internal_error(caplog):
+    """A client that closed its connection before its body ended was logged as an internal error,
+    with two tracebacks, on every such request."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from starlette.requests import ClientDisconnect
+
+    from rnnkit.serve.app import ClientError, _body_within_limit
+
+    class Gone:
+        url = SimpleNamespace(path="/api/tag")
+
+        async def stream(self):
+            yield b'{"text": "An'
+            raise ClientDisconnect()
+
+    with pytest.raises(ClientError) as error:
+        asyncio.run(_body_within_limit(Gone()))
+    assert error.value.status == 400 and "closed before the request body ended" in str(error.value)
+    assert "Traceback" not in caplog.text

@@ -222,10 +222,16 @@ def create_app(runs: list[str] | dict[str, Served], *, device: str = "auto", wei
 async def _body_within_limit(request: Request) -> bytes:
     """The request body, read as it arrives: a body over ``MAX_BODY`` is a 413 whether or not its
     length was announced (a chunked upload has no Content-Length for the middleware to check)."""
+    from starlette.requests import ClientDisconnect
+
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > schemas.MAX_BODY:
-            raise ClientError(413, f"request body over {schemas.MAX_BODY} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > schemas.MAX_BODY:
+                raise ClientError(413, f"request body over {schemas.MAX_BODY} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:  # the client went away mid-body: its business, not an internal error with two tracebacks
+        log.info("a client closed its connection before its request body to %s ended", request.url.path)
+        raise ClientError(400, "the connection closed before the request body ended") from None
     return b"".join(chunks)
