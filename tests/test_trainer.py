@@ -415,6 +415,40 @@ def test_a_resume_keeps_the_runs_time_limit_until_it_is_spent_then_trains_on(tmp
     assert "the run's --time-limit 12 s is spent (12 s trained): it trains on" in capsys.readouterr().err
 
 
+class Noisy(Regression):
+    """Each step's loss scaled by a random draw (as dropout draws its masks)."""
+
+    def loss(self, model, batch, device):
+        loss, count = super().loss(model, batch, device)
+        return loss * (1 + torch.rand(())), count  # the global generator, as dropout's masks
+
+
+def test_ctrl_c_inside_a_step_saves_a_state_the_uninterrupted_run_passes_through(tmp_path, monkeypatch):
+    """An interrupt after the optimizer's update but before the step was counted was saved as the
+    step before: the resume took the step again, and ended elsewhere than the uninterrupted run."""
+    import os
+    import signal
+
+    fit(tmp_path / "whole", task=Noisy(), epochs=3)
+    update, calls = torch.optim.SGD.step, []
+
+    def update_then_interrupt(self, *args, **kwargs):
+        result = update(self, *args, **kwargs)
+        calls.append(1)
+        if len(calls) == 8:  # Python runs the handler at the next instruction: inside the step, after the update
+            os.kill(os.getpid(), signal.SIGINT)
+        return result
+
+    monkeypatch.setattr(torch.optim.SGD, "step", update_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        fit(tmp_path / "parts", task=Noisy(), epochs=3)
+    monkeypatch.setattr(torch.optim.SGD, "step", update)
+    fit(tmp_path / "parts", resume=True, task=Noisy(), epochs=3)
+    a, b = load_file(tmp_path / "whole" / "last.safetensors"), load_file(tmp_path / "parts" / "last.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert metric_keys(tmp_path / "whole") == metric_keys(tmp_path / "parts")
+
+
 def test_a_window_a_resume_continues_is_timed_by_the_runs_own_seconds(tmp_path, monkeypatch):
     """The rate of a training window was its examples over the wall time since the process started:
     a resume mid-window (or after an interrupted test) logged millions of tokens/s."""

@@ -230,22 +230,30 @@ class Trainer:
                     unfreeze_top(model, s["epoch"] + 1)
                 if s["batch"] == 0:
                     self.task.start_epoch(s["epoch"])
-                for batch in self.task.train_batches(s["epoch"], s["batch"], self.shard):
-                    loss_sum, count, norm = self._train_step(model, optimizer, batch)
-                    s["elapsed"] = time.perf_counter() - started  # before the schedule, which may read it (--schedule-by-time)
-                    if not isinstance(schedule, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                        schedule.step()
-                    s["step"] += 1
-                    s["batch"] += 1
-                    if math.isfinite(loss_sum) and (norm is None or math.isfinite(norm)):
-                        s["window_loss"] += loss_sum
-                        s["window_count"] += count
-                        s["skipped_in_a_row"] = 0
-                    else:
-                        self._non_finite(s, loss_sum, norm)
+                batches = iter(self.task.train_batches(s["epoch"], s["batch"], self.shard))
+                while True:
+                    # a step whole or not at all: Ctrl-C or SIGTERM inside it (after the optimizer's
+                    # update but before the count, or between dropout draws) saved a state no
+                    # uninterrupted run passes through, and the resume repeated or skewed the step
+                    with interrupts_deferred():
+                        batch = next(batches, None)
+                        if batch is None:
+                            break
+                        loss_sum, count, norm = self._train_step(model, optimizer, batch)
+                        s["elapsed"] = time.perf_counter() - started  # before the schedule, which may read it (--schedule-by-time)
+                        if not isinstance(schedule, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                            schedule.step()
+                        s["step"] += 1
+                        s["batch"] += 1
+                        if math.isfinite(loss_sum) and (norm is None or math.isfinite(norm)):
+                            s["window_loss"] += loss_sum
+                            s["window_count"] += count
+                            s["skipped_in_a_row"] = 0
+                        else:
+                            self._non_finite(s, loss_sum, norm)
+                        if s["step"] % c.log_every == 0 or s["step"] == total:  # its row too, as a resume reads the rows back
+                            self._log_window(s, optimizer, writer)
                     test_point(f"step {s['step']}: trained")
-                    if s["step"] % c.log_every == 0 or s["step"] == total:
-                        self._log_window(s, optimizer, writer)
                     if c.sample_every and s["step"] % c.sample_every == 0:
                         self._samples(s["step"])
                     if c.eval_every and s["step"] % c.eval_every == 0:
