@@ -591,3 +591,21 @@ def test_a_line_of_invisible_characters_is_blank_at_every_level(tmp_path):
         corpus = prepare_corpus(LMDataConfig(train=[path], level=level, split=(0, 0), bpe_vocab=60), cache=False)
         counts[level] = len(corpus.splits["train"])
     assert counts == {"char": 20, "word": 20, "bpe": 20}
+
+
+@pytest.mark.parametrize("level", ["char", "word"])
+def test_a_line_too_long_to_tokenize_in_memory_is_refused_with_its_number(tmp_path, monkeypatch, tiny_pieces, level):
+    """A line is held and tokenized whole: a 300 MB line of words needed about 20 GB, and the kernel
+    killed the process with no message. A line longer than half the memory can tokenize is named."""
+    import rnnkit.models.registry as registry
+
+    per_byte = corpus_module.LEVELS[level].memory_per_byte
+    monkeypatch.setattr(registry, "physical_memory", lambda: 2 * per_byte * 400)  # lines of up to 400 bytes
+    fine = "ab cd ef\n" * 30 + "x " * 190 + "\n"  # a line of 380 bytes
+    data = LMDataConfig(train=[write(tmp_path / "fine.txt", fine)], level=level, split=(0.0, 0.0))
+    prepare_corpus(data, cache=False)
+    long = "ab cd ef\n" * 30 + "x " * 300 + "\nlast line\n"
+    data = LMDataConfig(train=[write(tmp_path / "long.txt", long)], level=level, split=(0.0, 0.0))
+    with pytest.raises(DataError, match=r"long.txt:31: a line of more than 0 MB, more than this machine's memory can tokenize"):
+        prepare_corpus(data, cache=False)
+    assert corpus_module.longest_line_bytes("word", 24 * 2**30) > 100 * 2**20  # a 24 GB machine takes a 100 MB line of words

@@ -275,15 +275,16 @@ BLANK_BODY = re.compile(rb"\n" + SPACE_BYTES + rb"*(?=\n)")  # a blank line's bo
 LEADING_BLANKS = re.compile(rb"(?:" + SPACE_BYTES + rb"*\n)*")
 
 
-def byte_pieces(path: str | Path, on_bytes=None, piece_bytes: int | None = None) -> Iterator[bytes]:
+def byte_pieces(path: str | Path, on_bytes=None, piece_bytes: int | None = None, max_line_bytes: int | None = None) -> Iterator[bytes]:
     """The bytes of a file in pieces of whole lines, each ending in ``\\n``: a BOM at the start of
     the file or of any line dropped, LF / CRLF / lone CR all written ``\\n`` (the rules of ``rnnkit.data.textio``; on bytes, since
     neither byte occurs inside a UTF-8 sequence), a missing final line break added. A piece is cut
     after a line break; a CR that ends a read waits for the next, which may start with its LF.
-    ``on_bytes(n)`` is told how many bytes were read. Not decoded: see ``text_pieces``."""
+    ``on_bytes(n)`` is told how many bytes were read. Not decoded: see ``text_pieces``. A line longer
+    than ``max_line_bytes`` is a ``DataError`` naming it (a line is held, and tokenized, whole)."""
     path = Path(path)
     with open_bytes(path) as handle:
-        pending = b""
+        pending, lines = b"", 0
         while True:
             data = handle.read(piece_bytes or PIECE_BYTES)
             if on_bytes and data:
@@ -292,21 +293,25 @@ def byte_pieces(path: str | Path, on_bytes=None, piece_bytes: int | None = None)
             if data:
                 cut = max(block.rfind(b"\n"), block.rfind(b"\r", 0, len(block) - 1)) + 1
                 if cut == 0:  # no line break yet: a long line, read on
+                    if max_line_bytes is not None and len(block) > max_line_bytes:
+                        raise DataError(f"{path}:{lines + 1}: a line of more than {max_line_bytes / 2**20:,.0f} MB, more than this machine's memory "
+                                        "can tokenize at once (a line is read whole); break the text into lines, e.g. fold -s -w 10000")
                     pending = block
                     continue
                 block, pending = block[:cut], block[cut:]
             if block:
                 block = block.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+                lines += block.count(b"\n")
                 block = block.removeprefix(BOM_BYTES).replace(b"\n" + BOM_BYTES, b"\n")  # a block starts a line
                 yield block if block.endswith(b"\n") else block + b"\n"
             if not data:
                 return
 
 
-def text_pieces(path: str | Path, on_bytes=None, piece_bytes: int | None = None) -> Iterator[tuple[bytes, str]]:
+def text_pieces(path: str | Path, on_bytes=None, piece_bytes: int | None = None, max_line_bytes: int | None = None) -> Iterator[tuple[bytes, str]]:
     """``byte_pieces`` with their text (strict UTF-8): (bytes, text) pairs. Errors are ``DataError``
     lines naming the file (and, for bad bytes, the line and column)."""
-    for block in byte_pieces(path, on_bytes, piece_bytes):
+    for block in byte_pieces(path, on_bytes, piece_bytes, max_line_bytes):
         try:
             text = block.decode("utf-8")
         except UnicodeDecodeError:
@@ -488,6 +493,9 @@ class _Level:
 
     terminator: int  # the key of the line break
     parallel = True  # whether ``job`` may run in worker processes
+    # bytes of memory per byte of a line while it is tokenized (a line is tokenized whole): 70
+    # measured at the word level, 18 at the character level, on lines of 50 MB
+    memory_per_byte = 80
 
     def job(self) -> tuple:
         """(function, arguments), ``function(block, *arguments)`` -> (keys, lengths, nonblank,
@@ -510,6 +518,7 @@ class _CharLevel(_Level):
     # tokenizing is cheaper than sending a piece's code points between processes (measured: 100 MB
     # in 4.1-4.9 s here, 5.0-5.2 s with two workers); the counts use torch's bincount instead (3 ×)
     parallel = False
+    memory_per_byte = 20
 
     def __init__(self, tokenizer: Tokenizer):
         self.lowercase = tokenizer.lowercase
@@ -609,6 +618,16 @@ def _split_piece(block: bytes, where: tuple, job: tuple, eos: bool, count: bool)
 
 
 LEVELS: dict[str, type[_Level]] = {"char": _CharLevel, "word": _RegexLevel, "whitespace": _RegexLevel, "bpe": _BPELevel}
+
+
+def longest_line_bytes(level: str, memory_bytes: int | None = None) -> int:
+    """The longest line (bytes) a corpus at ``level`` may hold: one whose tokenizing fits in half
+    of ``memory_bytes`` (the machine's, by default). A line is tokenized whole: a 300 MB line of
+    words needs about 20 GB, which ended in the kernel's out-of-memory kill, not a message."""
+    from ..models.registry import physical_memory
+
+    memory = physical_memory() if memory_bytes is None else memory_bytes
+    return memory // 2 // LEVELS[level].memory_per_byte
 
 
 # -- settings and the cache ------------------------------------------------------------------------------------
@@ -909,6 +928,7 @@ def _build(data, sources: list[dict], directory: Path, progress: bool | None = N
     train_paths = [s["path"] for s in sources if s["split"] == "train"]
     made_split = vocab is None and not any(s["split"] != "train" for s in sources)
     passes = (1 if made_split else 0) + (1 if data.level == "bpe" and vocab is None else 0) + 1
+    longest = longest_line_bytes(data.level)
     bar = _Progress(passes * sum(s["size"] for s in sources), progress)
     fingerprint = hashlib.sha1()
     with contextlib.ExitStack() as files:
@@ -920,7 +940,7 @@ def _build(data, sources: list[dict], directory: Path, progress: bool | None = N
             for path in train_paths:
                 has_text = False
                 lines_before = 0
-                for block in byte_pieces(path, bar):
+                for block in byte_pieces(path, bar, max_line_bytes=longest):
                     _check_utf8(block, _shown(path, data), lines_before)  # named before other faults (too few lines to split)
                     lines_before += block.count(b"\n")
                     nonblank = count_kept_lines(block, True)
@@ -933,7 +953,7 @@ def _build(data, sources: list[dict], directory: Path, progress: bool | None = N
         if tokenizer is None:
             tokenizer = make_tokenizer({"kind": data.level, "lowercase": data.lowercase, **({"vocab_size": data.bpe_vocab} if data.level == "bpe" else {})})
             if data.level == "bpe":  # learned from the training split's lines
-                tokenizer.fit(_train_lines(train_paths, splitter, eos, bar))
+                tokenizer.fit(_train_lines(train_paths, splitter, eos, bar, longest))
         level = LEVELS[data.level](tokenizer)
         big = sum(s["size"] for s in sources) >= POOL_FROM_BYTES and (os.cpu_count() or 1) > 1
         pool = files.enter_context(multiprocessing.get_context("fork").Pool(2, initializer=_worker_ignores_interrupts)) if big and level.parallel else None
@@ -955,7 +975,7 @@ def _build(data, sources: list[dict], directory: Path, progress: bool | None = N
 
             def pieces(path=source["path"], fixed=fixed, fingerprinted=fingerprinted):
                 lines_before = 0
-                for block in byte_pieces(path, bar):
+                for block in byte_pieces(path, bar, max_line_bytes=longest):
                     if not made_split:  # (made_split: checked while counting)
                         _check_utf8(block, _shown(path, data), lines_before)
                         lines_before += block.count(b"\n")
@@ -1045,11 +1065,11 @@ def _worker_ignores_interrupts() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _train_lines(paths: list[str], splitter: _Splitter, eos: bool, bar) -> Iterator[str]:
+def _train_lines(paths: list[str], splitter: _Splitter, eos: bool, bar, max_line_bytes: int | None = None) -> Iterator[str]:
     """The training split's lines, as text, in file order (for fitting BPE)."""
     index = 0
     for path in paths:
-        for _, text in text_pieces(path, bar):
+        for _, text in text_pieces(path, bar, max_line_bytes=max_line_bytes):
             lines = text.split("\n")[:-1]
             if eos:
                 lines = [line for line in lines if line.strip()]
