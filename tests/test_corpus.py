@@ -531,9 +531,16 @@ def test_a_full_disk_while_preparing_names_the_folder_the_user_gave(tmp_path, mo
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(corpus_module, "_build", full)
-    with pytest.raises(DataError, match=rf"^{tmp_path / 'out'}: No space left on device"):
+    with pytest.raises(DataError, match=rf"^the prepared corpus in {tmp_path / 'out'}: No space left on device .*; the disk is full\)"):
         prepare_corpus(LMDataConfig(train=[path]), out=tmp_path / "out")
     assert not list(tmp_path.glob("out*"))
+
+    def too_large(*args, **kwargs):  # ulimit -f: write(2) names no file
+        raise OSError(errno.EFBIG, os.strerror(errno.EFBIG))
+
+    monkeypatch.setattr(corpus_module, "_build", too_large)
+    with pytest.raises(DataError, match=r"File too large .*; a file size limit\? \(ulimit -f\)\)"):
+        prepare_corpus(LMDataConfig(train=[path]), out=tmp_path / "out")
 
 
 def test_a_prepared_corpus_among_text_files_is_named_as_what_it_is(tmp_path):

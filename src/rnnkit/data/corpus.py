@@ -823,9 +823,12 @@ def _written_where(error: OSError, directory: Path, shown: Path) -> DataError:
     """An OS error while writing a prepared corpus into ``directory`` as one line naming what the
     user knows: ``shown`` (the --out folder, the cache's), not the temporary folder it is built in;
     a source file's own error keeps its name."""
+    import errno
+
     filename = str(error.filename or "")
-    where = filename if filename and not filename.startswith(str(directory)) else str(shown)
-    return DataError(f"{where}: {error.strerror or error} (while preparing the corpus; nothing is left half-written)")
+    where = filename if filename and not filename.startswith(str(directory)) else f"the prepared corpus in {shown}"
+    why = {errno.EFBIG: "; a file size limit? (ulimit -f)", errno.ENOSPC: "; the disk is full"}.get(error.errno, "")
+    return DataError(f"{where}: {error.strerror or error} (while preparing the corpus; nothing is left half-written{why})")
 
 
 def _check_unchanged(data, sources: list[dict]) -> None:
