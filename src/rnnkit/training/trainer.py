@@ -370,7 +370,9 @@ class Trainer:
                 self.checkpoints.complete(checkpoint)  # publish and prune, should a kill have come first
         barrier(self.shard)
         self._best_source, self._checkpointed_at = (checkpoint if not legacy else None), s["step"]
-        self.say(f"resuming at step {s['step']} (epoch {s['epoch'] + 1}, batch {s['batch']}) from {checkpoint.path.relative_to(self.run.path) if not legacy else STATE}")
+        where = ("training done: finishing its evaluation and summary" if s["finished"]  # not "epoch 3" of a 2-epoch run
+                 else f"epoch {s['epoch'] + 1}, batch {s['batch']}")
+        self.say(f"resuming at step {s['step']} ({where}) from {checkpoint.path.relative_to(self.run.path) if not legacy else STATE}")
         return "restored"
 
     def _tested_at(self, step: int) -> bool:
