@@ -98,3 +98,25 @@ def test_the_old_import_paths_name_the_moved_settings():
     pairs = [(LanguageModelTask, LMDataConfig), (TaggingTask, TaggingDataConfig), (ClassificationTask, ClassificationDataConfig),
              (TranslationTask, TranslationDataConfig), (MusicTask, MusicDataConfig)]
     assert all(task.Data is data and TASKS[task.kind] is task for task, data in pairs)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["seq2seq", "--dates", "30", "--date-locales", "xx_YY"], "--date-locales: unknown locale 'xx_YY'"),  # was Babel's traceback
+    (["seq2seq", "--dates", "30", "--date-locales", "en-US"], "--date-locales: unknown locale 'en-US'"),
+    (["seq2seq", "--source", "{text}", "--target", "{text2}", "--date-locales", "de_DE"], "--date-locales are the date task's"),
+    (["tagger", "{conll}", "--char-hidden-size", "0", "--char-embedding-size", "10"], "--char-hidden-size 0 reads no characters"),
+    (["lm", "{text}", "--config", "{twice}"], "'hidden-size' and 'hidden_size' name one setting, given twice"),
+], ids=["unknown-locale", "hyphenated-locale", "locales-without-dates", "characters-unread", "config-key-twice"])
+def test_settings_that_cannot_work_or_do_nothing_are_one_line_before_a_run_exists(tmp_path, capsys, args, message):
+    pytest.importorskip("babel")
+    from rnnkit.cli import main
+
+    files = {"{text}": tmp_path / "a.txt", "{text2}": tmp_path / "b.txt", "{conll}": tmp_path / "t.conll", "{twice}": tmp_path / "c.toml"}
+    files["{text}"].write_text("ein mann\nzwei hunde\n" * 10)
+    files["{text2}"].write_text("a man\ntwo dogs\n" * 10)
+    files["{conll}"].write_text("Anna B-PER\nwent O\n\nBob B-PER\n")
+    files["{twice}"].write_text("hidden-size = 12\nhidden_size = 14\n")
+    run = tmp_path / "run"
+    code = main(["train", *[str(files.get(a, a)) for a in args], "--max-steps", "1", "--hidden-size", "4", "--no-progress", "--run", str(run)])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1 and not run.exists(), err

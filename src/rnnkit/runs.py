@@ -66,7 +66,15 @@ def read_config_file(path: str | Path) -> dict:
         raise UsageError(f"{path}: a run's config.json (what the run was trained with), not a settings file; continue that run with "
                          f"rnnkit train {values.get('task')} --resume --run {path.parent}, or write the settings you want as a flat file")  # fmt: skip
     # null (JSON) for a setting: its default, as a run's own config.json writes settings that are off
-    return {key.replace("-", "_"): value for key, value in values.items() if value is not None}
+    settings, seen = {}, {}  # hidden-size and hidden_size are one setting: given both, the later one won silently
+    for key, value in values.items():
+        name = key.replace("-", "_")
+        if name in seen:
+            raise UsageError(f"{path}: {seen[name]!r} and {key!r} name one setting, given twice; keep one")
+        seen[name] = key
+        if value is not None:
+            settings[name] = value
+    return settings
 
 
 def split_config(task_kind: str, values: dict, source: str = "the configuration") -> tuple[dict, dict, dict]:

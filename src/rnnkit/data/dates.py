@@ -12,6 +12,7 @@ import datetime
 import random
 
 from ..errors import require
+from .textio import DataError
 
 FORMATS = (
     "short", "medium", "long", "full", "d MMM y", "d MMMM y", "dd MMM y", "d MMM, y", "d MMMM, y",
@@ -25,6 +26,17 @@ def human_date(date: datetime.date, fmt: str, locale: str = "en_US") -> str:
     babel_dates = require("babel.dates", extra="translation", purpose="the date task formats dates")
     text = babel_dates.format_date(date, format=fmt, locale=locale)
     return text.lower().replace(",", "")
+
+
+def check_locales(locales) -> None:
+    """A one-line ``DataError`` for a name Babel has no locale of (``xx_YY``, ``en-US``: Babel writes
+    ``en_US``), before any date is made; Babel's own error was a traceback from deep in its formatting."""
+    babel = require("babel", extra="translation", purpose="the date task formats dates")
+    for name in locales:
+        try:
+            babel.Locale.parse(name)
+        except (ValueError, TypeError, babel.UnknownLocaleError):
+            raise DataError(f"--date-locales: unknown locale {name!r}; Babel names a locale as language_TERRITORY (en_US, de_DE, fr_FR)") from None
 
 
 def generate_dates(n: int, seed: int, locales: tuple[str, ...] = ("en_US",)) -> list[tuple[str, str]]:

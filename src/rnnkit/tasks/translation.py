@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from ..data.batches import SentenceBatches, pad_sequences
-from ..data.dates import generate_dates
+from ..data.dates import check_locales, generate_dates
 from ..data.parallel import read_parallel
 from ..data.text import DataError, fingerprint
 from ..data.tokenizers import make_tokenizer, presegmented, read_form
@@ -60,6 +60,7 @@ class TranslationTask(TranslationSpec, TaskBase):
         data.check()
         if data.dates:
             locales = tuple(data.date_locales or ("en_US",))
+            check_locales(locales)
             pairs = generate_dates(data.dates + 2000, seed=1234, locales=locales)
             splits = {"train": pairs[:-2000], "valid": pairs[-2000:-1000], "test": pairs[-1000:]}
             record = {"dates": data.dates, "generator_seed": 1234, "locales": list(locales)}

@@ -21,7 +21,8 @@ class TranslationDataConfig:
     test_target: str | None = setting(None, help="test target file")
     # > 0: the built-in date task with this many training pairs (no files)
     dates: int = setting(0, type=positive_int, help="the built-in date task: this many generated training pairs (human date -> ISO)")
-    date_locales: list[str] | None = setting(None, nargs="+", help="Babel locales for the date task (none: en_US)")
+    date_locales: list[str] | None = setting(None, nargs="+", help="Babel locales for the date task (none: en_US)",
+                                             applies=lambda d: None if d.dates else "are the date task's (--dates N); parallel files are read as they are")
     level: str = setting("word", choices=("char", "word", "whitespace", "bpe"), help="tokens on both sides")
     lowercase: bool = setting(False, help="lowercase both sides", off_help="keep the case")
     bpe_vocab: int = setting(8000, type=positive_int, help="BPE vocabulary size", applies=lambda d: None if d.level == "bpe" else f"sizes the vocabulary of --level bpe, not {d.level}")
