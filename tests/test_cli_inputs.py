@@ -635,3 +635,23 @@ def test_inspect_reads_the_first_max_chars_of_a_file_of_one_long_line(runs, tmp_
     path.write_text("anna bob carla " * 10_000)
     code, out, err = rnnkit(capsys, "inspect", runs["lm"], "--file", path, "--out", tmp_path / "r.html", "--max-chars", "300")
     assert code == 0 and "the first 300 are read" in err and (tmp_path / "r.html").exists()
+
+
+@pytest.mark.parametrize("verb, kind", [("score", "tagger"), ("tag", "lm"), ("classify", "lm"), ("translate", "lm"), ("inspect", "music")])
+def test_the_run_is_checked_before_standard_input_is_read(runs, tmp_path, capsys, monkeypatch, verb, kind):
+    """A mistyped or wrong-kind RUN was named only after standard input ended (a user typing text
+    typed it all first), and with empty input never: "no text: standard input was empty"."""
+
+    class Untouched(io.StringIO):
+        def isatty(self):
+            return False
+
+        def read(self, *args):
+            raise AssertionError("standard input was read before the run was checked")
+
+        readline = readlines = __iter__ = read
+
+    monkeypatch.setattr(sys, "stdin", Untouched())
+    for run, said in ((tmp_path / "nosuch", "no such run directory"), (runs[kind], "takes a")):
+        code, out, err = rnnkit(capsys, verb, run)
+        assert code == 2 and said in err and "standard input" not in err, err

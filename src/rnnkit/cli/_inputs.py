@@ -103,12 +103,21 @@ def per_line(texts: Sequence[str], process: Callable[[list[str]], list]) -> list
 def open_run_for(user: str, path: str, kinds: Sequence[str], weights: str = "best", device: str = "auto"):
     """``open_run`` for a verb (or an option: ``user`` is "rnnkit sample", "--ensemble") that takes
     runs of ``kinds`` only: a run of another kind is a ``UsageError`` naming the kinds it takes,
-    found from config.json before any weights load."""
+    found from config.json before any weights load (``check_run_for``)."""
+    from ..runs import open_run
+
+    check_run_for(user, path, kinds)
+    return open_run(path, weights, device)
+
+
+def check_run_for(user: str, path: str, kinds: Sequence[str]) -> None:
+    """``path`` is a run directory whose config.json names one of ``kinds``, else one line: what a
+    verb checks before it reads standard input, so that a mistyped run is said at once, not after
+    the user has typed all their text (or, with empty input, never)."""
     import json
     from pathlib import Path
 
     from ..data.textio import DataError
-    from ..runs import open_run
     from ..files import RunDir
 
     run = RunDir(path)
@@ -123,7 +132,6 @@ def open_run_for(user: str, path: str, kinds: Sequence[str], weights: str = "bes
         what = f"a {KIND_NAMES.get(kind, kind)} run" if isinstance(kind, str) else "not a run rnnkit knows (config.json names no task)"
         wanted = " or ".join(KIND_NAMES.get(k, k) for k in kinds)
         raise UsageError(f"{path}: {what}; {user} takes a {wanted} run")
-    return open_run(path, weights, device)
 
 
 def unknown_tokens(tokens: Sequence[str], vocabulary, tokenizer=None, text: str = "") -> list[str]:

@@ -79,10 +79,12 @@ def add_text_input(parser: argparse.ArgumentParser, what: str, *, stdin: str = "
 
 
 def texts_and_run(args):
-    """(texts, task, model, device) of a verb that reads text: the input lines first, so that a
-    missing ``--file`` or empty standard input is named before any weights load."""
-    from ._inputs import TYPED_LINE_CHARACTERS, check_typed_lengths, texts_from
+    """(texts, task, model, device) of a verb that reads text: the run's directory and kind checked
+    first, then the input lines, so that a missing ``--file`` or empty standard input is named
+    before any weights load, and a mistyped run before the user types any text."""
+    from ._inputs import TYPED_LINE_CHARACTERS, check_run_for, check_typed_lengths, texts_from
 
+    check_run_for(f"rnnkit {args.verb}", args.run, args.kinds)
     texts = texts_from(args.text, args.file, TYPED_LINE_CHARACTERS)
     task, model, _, device = open_verb_run(args)
     check_typed_lengths(texts, task, args.text, args.file)  # in the run's tokens, as training counted them

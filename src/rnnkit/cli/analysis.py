@@ -138,10 +138,11 @@ TRACKS = 0.3  # the |correlation| from which a unit is said to track a feature (
 
 def run_inspect(args) -> int:
     from ..analysis.inspect import MIN_TOKENS, inspect, render_html
-    from ._inputs import warn
+    from ._inputs import check_run_for, warn
     from ..files import atomic_write
     from ..metrics import percent
 
+    check_run_for(f"rnnkit {args.verb}", args.run, args.kinds)  # before standard input is read
     # only the first --max-chars are read: a file of one long line (enwik8, a char-rnn corpus) is no longer refused for it
     whole = "\n".join(text_lines(args, max_characters=sys.maxsize))  # every line break as LF, as the readers see them
     text = whole[: args.max_chars]
