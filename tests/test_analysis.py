@@ -297,3 +297,21 @@ def test_the_experiments_check_their_cells_first_and_write_into_new_folders(tmp_
     assert "only blank lines" in capsys.readouterr().err
     assert main(["gradients", "--file", str(text), "--length", "1", "--out", str(tmp_path / "b.png")]) == 2
     assert "at least 2 steps" in capsys.readouterr().err
+
+
+def test_the_experiments_replace_only_their_own_numbers_beside_the_picture(tmp_path, capsys):
+    """``gradients --out keep.png`` wrote over the user's keep.json (a data file), ``agreement`` over
+    keep.json and keep.md, without a word; ``export`` refuses the same."""
+    from rnnkit.cli import main
+
+    (tmp_path / "keep.json").write_text('{"train": [[[60]]]}')
+    (tmp_path / "keep2.md").write_text("notes\n")
+    gradients = ["gradients", "--cells", "rnn", "--train-steps", "1", "--hidden-size", "4", "--length", "3"]
+    agreement = ["agreement", "--cells", "rnn", "--train-steps", "1", "--hidden-size", "4", "--max-distance", "2", "--train-min-distance", "0"]
+    for command, out, beside in ((gradients, "keep.png", "keep.json"), (agreement, "keep2.png", "keep2.md")):
+        before = (tmp_path / beside).read_bytes()
+        assert main([*command, "--out", str(tmp_path / out)]) == 2
+        assert f"{tmp_path / beside} is there and is not an earlier rnnkit" in capsys.readouterr().err
+        assert (tmp_path / beside).read_bytes() == before
+    assert main([*gradients, "--out", str(tmp_path / "mine.png")]) == 0
+    assert main([*gradients, "--out", str(tmp_path / "mine.png")]) == 0  # its own earlier numbers: replaced

@@ -91,9 +91,26 @@ def run(args) -> int:
     return args.handler(args)
 
 
+def _refuse_writing_over(out: Path, experiment: str, suffixes: tuple[str, ...]) -> None:
+    """The files an experiment writes beside its picture (``out`` with ``suffixes``) replace only
+    its own earlier ones, whose JSON says ``"experiment": experiment``; another file there (the
+    user's data named like the picture) is a ``UsageError`` before any training, as ``export``
+    refuses, never overwritten."""
+    numbers = out.with_suffix(".json")
+    try:
+        ours = json.loads(numbers.read_text(encoding="utf-8")).get("experiment") == experiment
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+        ours = False
+    for beside in (out.with_suffix(suffix) for suffix in suffixes):
+        if beside.exists() and not ours:
+            raise UsageError(f"--out {out}: {beside} is there and is not an earlier rnnkit {experiment}'s, which this would write over; choose another --out")
+
+
 def run_gradients(args) -> int:
     from ..analysis.gradient_flow import compare_cells, plot_flows
     from ..files import atomic_write, json_safe
+
+    _refuse_writing_over(Path(args.out), "gradients", (".json",))
     from ..demos.names import first_names
 
     lines = [line for line in text_lines(args) if line.strip()] if args.text or args.file else first_names()
@@ -107,7 +124,8 @@ def run_gradients(args) -> int:
     out = Path(args.out)
     if plot_flows(curves, out, f"mean ‖∂L<T>/∂a<t>‖, T = {args.length}"):
         print(f"plot: {out}")
-    atomic_write(out.with_suffix(".json"), json.dumps(json_safe(results), indent=1, allow_nan=False).encode())  # strict JSON: NaN and inf as null
+    record = {"experiment": "gradients", **results}  # what tells a later run's --out that the file is its own
+    atomic_write(out.with_suffix(".json"), json.dumps(json_safe(record), indent=1, allow_nan=False).encode())  # strict JSON: NaN and inf as null
     print(f"numbers: {out.with_suffix('.json')}")
     k = min(10, *(len(results["trained"][cell]) - 1 for cell in args.cells))  # 10 steps back, or all there are
     print(f"\n| cell | factor per step, initial | factor per step, trained | g({k}) / g(0), trained |\n|---|---:|---:|---:|")
@@ -122,11 +140,13 @@ def run_agreement(args) -> int:
     from ..analysis.agreement import markdown_table, plot_accuracy, run_experiment
     from ..files import atomic_write, json_safe
 
+    _refuse_writing_over(Path(args.out), "agreement", (".json", ".md"))
     results = run_experiment(args.cells, args.max_distance, steps=args.train_steps, budget_hidden=args.hidden_size, seed=args.seed, train_max_distance=args.train_max_distance, train_min_distance=args.train_min_distance)
     out = Path(args.out)
     table = markdown_table(results)
     print("\naccuracy by distance k\n" + table)
-    atomic_write(out.with_suffix(".json"), json.dumps(json_safe(results), indent=1, allow_nan=False).encode())  # strict JSON: NaN and inf as null
+    record = {"experiment": "agreement", **results}  # what tells a later run's --out that the files are its own
+    atomic_write(out.with_suffix(".json"), json.dumps(json_safe(record), indent=1, allow_nan=False).encode())  # strict JSON: NaN and inf as null
     atomic_write(out.with_suffix(".md"), (table + "\n").encode())  # folders on the way made, as for the plot
     if plot_accuracy(results, out):
         print(f"plot: {out}")
