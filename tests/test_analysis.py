@@ -237,6 +237,7 @@ def test_inspect_says_no_unit_tracks_a_feature_when_the_best_correlation_is_weak
     monkeypatch.setattr(inspect_module, "inspect", lambda task, model, text, device: {"tokens": list(text), "layers": [layer]})
     monkeypatch.setattr(inspect_module, "render_html", lambda report: "<html></html>")
     monkeypatch.setattr(cli_analysis, "open_verb_run", lambda args: (None, None, None, "cpu"))
+    monkeypatch.setattr("rnnkit.cli._inputs.check_run_for", lambda user, path, kinds: None)
     assert main(["inspect", "RUN", "anna", "--out", str(tmp_path / "r.html")]) == 0
     out = capsys.readouterr().out
     assert "no unit tracks position in line (the largest |r| is 0.06)" in out and "unit 2 tracks token length (r = +0.71)" in out

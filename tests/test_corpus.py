@@ -604,10 +604,8 @@ def test_a_line_of_invisible_characters_is_blank_at_every_level(tmp_path):
 def test_a_line_too_long_to_tokenize_in_memory_is_refused_with_its_number(tmp_path, monkeypatch, tiny_pieces, level):
     """A line is held and tokenized whole: a 300 MB line of words needed about 20 GB, and the kernel
     killed the process with no message. A line longer than half the memory can tokenize is named."""
-    import rnnkit.models.registry as registry
-
     per_byte = corpus_module.LEVELS[level].memory_per_byte
-    monkeypatch.setattr(registry, "physical_memory", lambda: 2 * per_byte * 400)  # lines of up to 400 bytes
+    monkeypatch.setattr(corpus_module, "physical_memory", lambda: 2 * per_byte * 400)  # lines of up to 400 bytes
     fine = "ab cd ef\n" * 30 + "x " * 190 + "\n"  # a line of 380 bytes
     data = LMDataConfig(train=[write(tmp_path / "fine.txt", fine)], level=level, split=(0.0, 0.0))
     prepare_corpus(data, cache=False)

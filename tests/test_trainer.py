@@ -429,6 +429,7 @@ def test_ctrl_c_inside_a_step_saves_a_state_the_uninterrupted_run_passes_through
     import os
     import signal
 
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # whatever an earlier test left: Ctrl-C as Python's own
     fit(tmp_path / "whole", task=Noisy(), epochs=3)
     update, calls = torch.optim.SGD.step, []
 
@@ -440,8 +441,11 @@ def test_ctrl_c_inside_a_step_saves_a_state_the_uninterrupted_run_passes_through
         return result
 
     monkeypatch.setattr(torch.optim.SGD, "step", update_then_interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        fit(tmp_path / "parts", task=Noisy(), epochs=3)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            fit(tmp_path / "parts", task=Noisy(), epochs=3)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     monkeypatch.setattr(torch.optim.SGD, "step", update)
     fit(tmp_path / "parts", resume=True, task=Noisy(), epochs=3)
     a, b = load_file(tmp_path / "whole" / "last.safetensors"), load_file(tmp_path / "parts" / "last.safetensors")

@@ -193,6 +193,12 @@ def scratch(kind: str) -> Iterator[Path]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+def physical_memory() -> int:
+    """This machine's memory in bytes (what a model's training and a corpus's longest line are
+    measured against)."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
 def process_alive(pid: int) -> bool:
     """Whether the process ``pid`` exists (another user's counts: it cannot be signalled, yet runs)."""
     try:

@@ -21,7 +21,7 @@ def add_parser(subparsers) -> None:
     add_text_input(gradients, "lines of text to train on", stdin="'-': standard input; none: the demo's first names")
     add_comparison(gradients, 300, 64, "the hidden size of every cell", "gradient_flow.png", "a .json beside it holds the numbers")
     gradients.add_argument("--length", type=positive_int, default=50, help="T: steps between the first input and the loss (default 50)")
-    gradients.add_argument("--explode-scale", type=positive_float, default=3.0, help="factor on the RNN's recurrent weights for the exploding case")
+    gradients.add_argument("--explode-scale", type=positive_float, default=3.0, help="factor on the RNN's recurrent weights for the exploding case (default 3.0; small hidden sizes may still not explode)")
     gradients.set_defaults(handler=run_gradients)
 
     agreement = verb_parser(
@@ -82,7 +82,8 @@ def run(args) -> int:
             raise UsageError(f"--cells: unknown cell {unknown[0]!r}; choose from {', '.join(CELLS)}")
         args.cells = list(dict.fromkeys(args.cells))  # "rnn rnn": one row, not the same cell trained twice
     if getattr(args, "hidden_size", None) is not None:  # an LSTM's 8 n_a² weights (gates over [a, x]), trained: refused up front, not an allocator's traceback
-        from ..models.registry import physical_memory, training_bytes
+        from ..files import physical_memory
+        from ..models.registry import training_bytes
 
         needed = training_bytes(8 * args.hidden_size**2 * len(getattr(args, "cells", None) or [None]))
         if needed > physical_memory():

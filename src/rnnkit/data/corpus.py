@@ -68,7 +68,7 @@ from stat import S_ISDIR, S_ISREG
 import numpy as np
 
 from ..errors import UsageError
-from ..files import exclusive_lock, process_alive, scratch_directory, user_cache_directory
+from ..files import exclusive_lock, physical_memory, process_alive, scratch_directory, user_cache_directory
 from .text import CORPUS_SETTINGS, split_sizes
 from .textio import BOM, DataError, not_text, not_utf8, nul_error, open_bytes, refuse_whole, say_held_out_in_training, unreadable
 from .tokenizers import Tokenizer, make_tokenizer, read_form, word_rule
@@ -624,8 +624,6 @@ def longest_line_bytes(level: str, memory_bytes: int | None = None) -> int:
     """The longest line (bytes) a corpus at ``level`` may hold: one whose tokenizing fits in half
     of ``memory_bytes`` (the machine's, by default). A line is tokenized whole: a 300 MB line of
     words needs about 20 GB, which ended in the kernel's out-of-memory kill, not a message."""
-    from ..models.registry import physical_memory
-
     memory = physical_memory() if memory_bytes is None else memory_bytes
     return memory // 2 // LEVELS[level].memory_per_byte
 

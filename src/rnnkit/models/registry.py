@@ -5,12 +5,12 @@ its ``config()`` without asking which class it is. A model file registers its cl
 
 from __future__ import annotations
 
-import os
 
 import torch
 from torch import nn
 
 from ..errors import UsageError, registered
+from ..files import physical_memory
 
 MODELS: dict[str, type[nn.Module]] = {}
 
@@ -31,11 +31,6 @@ TRAINING_COPIES = 4
 def training_bytes(weights: int) -> int:
     """The memory training ``weights`` float32 weights holds: each with its gradient and optimizer state."""
     return TRAINING_COPIES * 4 * weights
-
-
-def physical_memory() -> int:
-    """This machine's memory in bytes."""
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def check_fits_in_memory(kind: str, config: dict, memory_bytes: int | None = None) -> None:
