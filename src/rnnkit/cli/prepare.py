@@ -19,7 +19,7 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "prepare",
         help="tokenize a language model's text once into token ids on disk (for big corpora)",
-        description="Tokenize text files once, streaming (constant memory), into token ids on disk with their vocabulary; "
+        description="Tokenize text files once, streaming (memory bounded by the longest line, not the corpus), into token ids on disk with their vocabulary; "
         "rnnkit train lm reads them. The tokenization options are those of rnnkit train lm.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
