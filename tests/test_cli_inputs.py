@@ -561,15 +561,16 @@ def test_until_end_on_a_piano_roll_model_is_refused_not_ignored(runs, capsys, tm
 @pytest.mark.parametrize("args", [
     ["train", "tagger", "{conll}", "--word-vectors", ""], ["train", "tagger", "{conll}", "--lm-features", ""],
     ["train", "tagger", "{conll}", "--valid", ""], ["train", "classifier", "{conll}", "--text-column", " "],
-    ["tag", "{tagger}", "--file", ""], ["eval", "{tagger}", ""],
-], ids=["word-vectors", "lm-features", "valid", "text-column", "tag-file", "eval-file"])
+    ["tag", "{tagger}", "--file", ""], ["eval", "{tagger}", ""], ["sample", ""], ["serve", ""], ["train", "lm", "{conll}", "--run", ""],
+    ["tag", "{tagger}", "x", "--ensemble", ""], ["prepare", ""],
+], ids=["word-vectors", "lm-features", "valid", "text-column", "tag-file", "eval-file", "run", "runs", "train-run", "ensemble", "prepare"])
 def test_an_empty_name_is_refused_not_read_as_the_option_left_out(runs, tmp_path, capsys, args):
     """``--word-vectors "$GLOVE"`` with the variable unset passes "": the run trained without the
     vectors, features or validation it named, silently; ``tag --file ""`` read standard input."""
     values = {"{conll}": str(runs["tagger"].parent / "train.conll"), "{tagger}": str(runs["tagger"])}
     run = tmp_path / "run"
     try:
-        code = main([values.get(a, a) for a in args] + ([*TINY, "--run", str(run)] if args[0] == "train" else []))
+        code = main([values.get(a, a) for a in args] + ([*TINY, "--run", str(run)] if args[0] == "train" and "--run" not in args else []))
     except SystemExit as exit:  # refused by argparse
         code = exit.code
     out, err = capsys.readouterr()

@@ -36,9 +36,9 @@ def run_parser(subparsers, name: str, kinds: Sequence[str] | None = None, *, des
     kinds = list(KIND_NAMES) if kinds is None else kinds
     what = "of any kind" if set(kinds) == set(KIND_NAMES) else "of a " + " or ".join(KIND_NAMES.get(k, k) for k in kinds) + " run"
     if many:
-        parser.add_argument("runs", metavar="RUN", nargs="+", help=f"run directories, each {what}")
+        parser.add_argument("runs", metavar="RUN", nargs="+", type=nonempty_text, help=f"run directories, each {what}")
     else:
-        parser.add_argument("run", metavar="RUN", help=f"run directory {what}")
+        parser.add_argument("run", metavar="RUN", type=nonempty_text, help=f"run directory {what}")
     parser.add_argument("--weights", choices=WEIGHTS, default="best",
                         help="the weights of the best validation score or the last saved ones (default best)")  # fmt: skip
     if device:
@@ -107,7 +107,7 @@ def hidden_alias(parser: argparse.ArgumentParser, old: str, dest: str, **kwargs)
 
 def add_ensemble(parser: argparse.ArgumentParser) -> None:
     """``--ensemble RUN`` (repeatable): runs of RUN's kind combined with it (``open_ensemble``)."""
-    parser.add_argument("--ensemble", metavar="RUN", action="append", default=[],
+    parser.add_argument("--ensemble", metavar="RUN", action="append", default=[], type=nonempty_text,
                         help="another run of RUN's kind combined with it, repeat for more (classifiers: class probabilities "
                              "averaged; taggers: the product of their distributions)")  # fmt: skip
 

@@ -5,7 +5,7 @@ Parsing and wiring only."""
 
 from __future__ import annotations
 
-from ._options import add_settings
+from ._options import add_settings, nonempty_text
 
 EXAMPLES = """examples:
   rnnkit prepare big.txt --level word --out corpora/big-word      # then: rnnkit train lm corpora/big-word
@@ -24,7 +24,7 @@ def add_parser(subparsers) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("train", nargs="+", metavar="DATA", help="training text file(s)")
+    parser.add_argument("train", nargs="+", metavar="DATA", type=nonempty_text, help="training text file(s)")
     parser.add_argument("--out", help="directory to write (default: the cache, ~/.cache/rnnkit or $RNNKIT_CACHE)")
     add_settings(parser, _corpus_settings())
     parser.add_argument("--no-progress", dest="progress", action="store_false", default=None, help="no progress bar")
