@@ -316,3 +316,7 @@ def test_the_experiments_replace_only_their_own_numbers_beside_the_picture(tmp_p
         assert (tmp_path / beside).read_bytes() == before
     assert main([*gradients, "--out", str(tmp_path / "mine.png")]) == 0
     assert main([*gradients, "--out", str(tmp_path / "mine.png")]) == 0  # its own earlier numbers: replaced
+    assert main([*agreement, "--out", str(tmp_path / "a.png")]) == 0
+    assert main([*agreement, "--out", str(tmp_path / "a.png")]) == 0
+    (tmp_path / "a.md").write_text("# my notes\n")  # its own JSON beside, but the table is someone's now
+    assert main([*agreement, "--out", str(tmp_path / "a.png")]) == 2 and (tmp_path / "a.md").read_text() == "# my notes\n"

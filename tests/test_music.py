@@ -320,6 +320,7 @@ def test_every_training_files_own_splits_are_kept(tmp_path, capsys):
 @pytest.mark.parametrize("args, message", [
     (["--step-seconds", "17"], "must be a finite number >= 0.0001 and <= 16"), (["--step-seconds", "1e-9"], ">= 0.0001"),
     (["--wav", "{out}"], "give a name ending in .wav"), (["--wav", "x.mp3"], "give a name ending in .wav"),
+    (["--wav", ".wav"], "give a name before .wav"), (["--plot", "sub/.png"], "give a name before .png"),
 ])
 def test_compose_refuses_a_step_midi_cannot_hold_and_audio_under_another_name(tmp_path, capsys, args, message):
     """--step-seconds 17 was mido's traceback (a tempo over 2**24 - 1 us), 1e-9 a file of tempo 0
@@ -338,3 +339,20 @@ def test_a_step_too_long_for_midi_is_one_line_from_write_midi(tmp_path):
     with pytest.raises(UsageError, match=r"a step of 20 s cannot be written as MIDI"):
         write_midi([[60]], tmp_path / "x.mid", step_seconds=20)
     assert not (tmp_path / "x.mid").exists()
+
+
+def test_held_out_pitches_no_training_piece_has_are_said_when_an_events_run_is_prepared(tmp_path, capsys):
+    from rnnkit.tasks.music import MusicTask
+
+    songs = [[[60 + (t + k) % 5] for t in range(6)] for k in range(3)]
+    (tmp_path / "songs.json").write_text(json.dumps({"train": songs, "valid": [[[30, 60]] * 4], "test": songs[:1]}))
+    MusicTask.prepare(MusicTask.data_config({"train": [str(tmp_path / "songs.json")], "representation": "events", "voices": 2}))
+    err = capsys.readouterr().err
+    assert "the valid pieces: 4 of 8 note-steps are pitches the run never learned, p30" in err and "the test pieces" not in err
+
+
+def test_compose_refuses_two_outputs_of_one_name(tmp_path, capsys):
+    """--out w.wav --wav w.wav wrote the audio over the MIDI, and said both were written."""
+    out = tmp_path / "w.wav"
+    assert main(["compose", str(tmp_path / "no-run"), "--out", str(out), "--wav", str(tmp_path / "." / "w.wav")]) == 2
+    assert "--out and --wav name the same file" in capsys.readouterr().err and not out.exists()

@@ -409,10 +409,13 @@ def test_a_resume_keeps_the_runs_time_limit_until_it_is_spent_then_trains_on(tmp
     config = TrainingConfig(lr=0.05, optimizer="sgd", schedule="constant", eval_every=2, log_every=1, progress=False, epochs=10, time_limit=12)
     summary = Trainer(Clocked(now), nn.Linear(2, 1), config, RunDir(tmp_path / "parts")).fit(resume=True, limit_given=False)
     assert summary["steps"] == 12 and metric_keys(tmp_path / "whole") == metric_keys(tmp_path / "parts")
+    (tmp_path / "parts" / "config.json").write_text(json.dumps({"training": {"time_limit": 12}}))
     config = TrainingConfig(lr=0.05, optimizer="sgd", schedule="constant", eval_every=2, log_every=1, progress=False, epochs=10, time_limit=12)
     summary = Trainer(Clocked(now), nn.Linear(2, 1), config, RunDir(tmp_path / "parts")).fit(resume=True, limit_given=False)
     assert summary["steps"] == 60 and summary["finished"]  # spent: a resume meant to train on goes to the configured end
     assert "the run's --time-limit 12 s is spent (12 s trained): it trains on" in capsys.readouterr().err
+    # and the run has no limit any more: an interrupt of that training, resumed, does not stop at the old one again
+    assert json.loads((tmp_path / "parts" / "config.json").read_text())["training"]["time_limit"] is None
 
 
 class Noisy(Regression):

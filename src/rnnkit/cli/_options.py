@@ -42,6 +42,7 @@ def png_file(text: str) -> str:
     output_file(text)
     if not text.lower().endswith(".png"):
         raise argparse.ArgumentTypeError(f"{text}: a picture is written as PNG; give a name ending in .png")
+    _named(text, ".png")
     return text
 
 
@@ -51,7 +52,16 @@ def wav_file(text: str) -> str:
     output_file(text)
     if not text.lower().endswith(".wav"):
         raise argparse.ArgumentTypeError(f"{text}: audio is written as WAV; give a name ending in .wav")
+    _named(text, ".wav")
     return text
+
+
+def _named(text: str, suffix: str) -> None:
+    """A file name with a name before its ``suffix``: ``--wav .wav`` wrote a hidden ``.wav.wav``."""
+    from pathlib import Path
+
+    if Path(text).name.lower() == suffix:
+        raise argparse.ArgumentTypeError(f"{text}: give a name before {suffix}, as song{suffix}")
 
 
 def add_quick(parser: argparse.ArgumentParser, what: str) -> None:

@@ -97,13 +97,20 @@ def _refuse_writing_over(out: Path, experiment: str, suffixes: tuple[str, ...]) 
     its own earlier ones, whose JSON says ``"experiment": experiment``; another file there (the
     user's data named like the picture) is a ``UsageError`` before any training, as ``export``
     refuses, never overwritten."""
+    import hashlib
+
     numbers = out.with_suffix(".json")
     try:
-        ours = json.loads(numbers.read_text(encoding="utf-8")).get("experiment") == experiment
+        record = json.loads(numbers.read_text(encoding="utf-8"))
+        written = record.get("written", {}) if record.get("experiment") == experiment else None  # suffix -> SHA-256 of what it wrote
     except (OSError, UnicodeDecodeError, ValueError, AttributeError):
-        ours = False
-    for beside in (out.with_suffix(suffix) for suffix in suffixes):
-        if beside.exists() and not ours:
+        written = None
+    for suffix in suffixes:
+        beside = out.with_suffix(suffix)
+        if not beside.exists():
+            continue
+        ours = written is not None and (suffix == ".json" or written.get(suffix) == hashlib.sha256(beside.read_bytes()).hexdigest())
+        if not ours:  # the numbers of another run, or a file edited since: someone's
             raise UsageError(f"--out {out}: {beside} is there and is not an earlier rnnkit {experiment}'s, which this would write over; choose another --out")
 
 
@@ -146,9 +153,13 @@ def run_agreement(args) -> int:
     out = Path(args.out)
     table = markdown_table(results)
     print("\naccuracy by distance k\n" + table)
-    record = {"experiment": "agreement", **results}  # what tells a later run's --out that the files are its own
+    import hashlib
+
+    markdown = (table + "\n").encode()
+    # what tells a later run's --out that the files are its own (the table as written, not one edited since)
+    record = {"experiment": "agreement", "written": {".md": hashlib.sha256(markdown).hexdigest()}, **results}
     atomic_write(out.with_suffix(".json"), json.dumps(json_safe(record), indent=1, allow_nan=False).encode())  # strict JSON: NaN and inf as null
-    atomic_write(out.with_suffix(".md"), (table + "\n").encode())  # folders on the way made, as for the plot
+    atomic_write(out.with_suffix(".md"), markdown)  # folders on the way made, as for the plot
     if plot_accuracy(results, out):
         print(f"plot: {out}")
     return 0

@@ -40,6 +40,11 @@ def run(args) -> int:
     from ..data.music import read_midi, write_midi
     from ..plots import plot_piano_roll
 
+    written = [(option, Path(value).resolve()) for option, value in (("--out", args.out), ("--wav", args.wav), ("--plot", args.plot)) if value]
+    for i, (option, path) in enumerate(written):  # --out w.wav --wav w.wav: the audio was written over the MIDI
+        for other, same in written[i + 1 :]:
+            if path == same:
+                raise UsageError(f"{option} and {other} name the same file ({path}); each is written, the later over the earlier: give two names")
     if args.prime_steps is not None and not args.prime:  # nothing to take the steps from
         raise UsageError("--prime-steps is how much of the --prime file to play; give --prime MIDI, or leave --prime-steps out")
     prime_steps = PRIME_STEPS if args.prime_steps is None else args.prime_steps

@@ -106,6 +106,7 @@ class ComposeRequest(Request):
     num: int = Field(default=1, ge=1, le=MAX_PIECES)
     temperature: float = Field(default=1.0, gt=0, le=100, allow_inf_nan=False)
     seed: int | None = Seed
-    step_seconds: float | None = Field(default=None, gt=0.01, le=10, allow_inf_nan=False, description="seconds per step (default: the run's)")
+    step_seconds: float | None = Field(default=None, ge=1e-4, le=16, allow_inf_nan=False,
+                                       description="seconds per step, as rnnkit compose takes (default: the run's)")
     program: int = Field(default=0, ge=0, le=127)
     png: bool = Field(default=True, description="also draw each piece's piano roll (PNG, base64)")

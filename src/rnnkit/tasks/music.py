@@ -114,7 +114,12 @@ class MusicTask(MusicSpec, TaskBase):
             if data.transpose:  # every transposed pitch must be in the vocabulary
                 tokens += [[f"p{p}" for p in range(21, 109)]]
             vocab = Vocabulary.build(tokens)
-        return cls(data, vocab, splits), record
+        task = cls(data, vocab, splits)
+        for name in ("valid", "test") if vocab is not None else ():  # held-out pitches no training piece has: scored as <UNK>, said
+            unknown, _ = task.unreadable(splits.get(name, []))
+            if unknown:
+                print(f"rnnkit: note: the {name} pieces: {unknown}", file=sys.stderr, flush=True)
+        return task, record
 
     @classmethod
     def read_file(cls, data: MusicDataConfig, path: str, train: bool = False) -> list[Sequence]:

@@ -211,6 +211,11 @@ class Trainer:
             if self.shard.main:
                 print(f"rnnkit: note: the run's --time-limit {c.time_limit:g} s is spent ({s['elapsed']:.0f} s trained): it trains on to its "
                       "configured end; give --time-limit to bound it", file=sys.stderr, flush=True)  # fmt: skip
+                # and the run has no limit from now on: an interrupt of this training, resumed, must not read as the limit's stop
+                if self.run.file("config.json").exists():  # (a trainer used alone, as in tests, has none)
+                    config = self.run.read_json("config.json")
+                    config["training"]["time_limit"] = None
+                    self.run.write_json("config.json", config)
             c.time_limit, spent = None, False
         if spent and self._tested_at(s["step"]):
             raise UsageError(f"{self.run.path}: the run has trained {s['elapsed']:.0f} s already, --time-limit {c.time_limit:g} is spent: "
