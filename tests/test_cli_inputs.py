@@ -597,7 +597,7 @@ def test_a_training_file_given_to_tag_or_classify_gets_a_note_not_silent_nonsens
 def test_a_line_of_only_invisible_characters_is_blank_for_every_verb(runs, capsys, tmp_path):
     """A zero-width space or soft hyphen alone: blank in training, but translate read it as <UNK>, and
     --replace-unk crashed (max() of no source words)."""
-    lines = ["ein mann", "\u200b", "\u00ad \u200e", "ein hund"]
+    lines = ["ein mann", "\u200b\u200c", "\u00ad \u200e\u3164\ufe0f", "ein hund"]  # joiners, fillers, selectors alone show nothing
     path = write(tmp_path / "invisible.de", lines)
     code, out, err = rnnkit(capsys, "translate", runs["seq2seq"], "--file", path, "--replace-unk")
     assert code == 0 and out.split("\n")[1:3] == ["", ""] and len(out.splitlines()) == 4, (out, err)
@@ -656,3 +656,28 @@ def test_the_run_is_checked_before_standard_input_is_read(runs, tmp_path, capsys
     for run, said in ((tmp_path / "nosuch", "no such run directory"), (runs[kind], "takes a")):
         code, out, err = rnnkit(capsys, verb, run)
         assert code == 2 and said in err and "standard input" not in err, err
+
+
+def test_a_beam_wider_than_any_use_and_a_copy_as_reference_are_refused(runs, capsys, tmp_path, monkeypatch):
+    """--beam 10**9 asked for 128 GB (a traceback), 10**20 overflowed; eval SOURCE,SOURCE scored a
+    copy; --nbest above an explicit --beam, and a wrong --ensemble, waited for standard input first."""
+    for beam in ("1001", "1000000000", "99999999999999999999"):
+        with pytest.raises(SystemExit):
+            main(["translate", str(runs["seq2seq"]), "ein mann", "--beam", beam])
+        assert "must be a whole number >= 1 and <= 1000" in capsys.readouterr().err
+    source = write(tmp_path / "s.de", SOURCES)
+    code, out, err = rnnkit(capsys, "eval", runs["seq2seq"], f"{source},{tmp_path / '.' / 's.de'}")
+    assert code == 2 and "the source and the reference are the same file" in err
+
+    class Untouched(io.StringIO):
+        def isatty(self):
+            return False
+
+        def read(self, *args):
+            raise AssertionError("standard input was read first")
+
+    monkeypatch.setattr(sys, "stdin", Untouched())
+    code, out, err = rnnkit(capsys, "translate", runs["seq2seq"], "--nbest", "9", "--beam", "3")
+    assert code == 2 and "--nbest 9 cannot exceed the beam width 3" in err
+    code, out, err = rnnkit(capsys, "classify", runs["classifier"], "--ensemble", runs["tagger"])
+    assert code == 2 and "--ensemble" in err and "takes a classifier run" in err

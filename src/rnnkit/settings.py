@@ -82,6 +82,9 @@ nonnegative_int = number(int, low=0, name="nonnegative_int")                    
 midi_program = number(int, low=0, high=127, name="midi_program")                      # General MIDI instrument
 port = number(int, low=1, high=65535, name="port")                                      # TCP port
 seed = number(int, low=0, high=2**64 - 1, name="seed")                                  # what torch.manual_seed takes
+# hypotheses a beam search keeps: wider beams gain nothing measurable and need memory in proportion
+# (a --beam of 10**9 asked for 128 GB at once; 10**20 overflowed into a traceback)
+beam_width = number(int, low=1, high=1000, name="beam_width")
 # a MIDI file's tempo is whole microseconds per beat, at most 2**24 - 1 (16.8 s): a step is written as a beat
 step_seconds = number(float, low=1e-4, high=16, name="step_seconds")
 

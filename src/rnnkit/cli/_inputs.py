@@ -87,9 +87,9 @@ def check_typed_lengths(texts: Sequence[str], task, arguments: Sequence[str] = (
 def is_blank(text: str) -> bool:
     """A line with nothing to read, as training reads lines (invisible characters such as a
     zero-width space are no text): its output is an empty line at the same place."""
-    from ..data.tokenizers import read_form
+    from ..data.tokenizers import is_blank_text
 
-    return not read_form(text).strip()
+    return is_blank_text(text)
 
 
 def per_line(texts: Sequence[str], process: Callable[[list[str]], list]) -> list:

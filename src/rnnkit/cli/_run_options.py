@@ -85,6 +85,8 @@ def texts_and_run(args):
     from ._inputs import TYPED_LINE_CHARACTERS, check_run_for, check_typed_lengths, texts_from
 
     check_run_for(f"rnnkit {args.verb}", args.run, args.kinds)
+    for path in getattr(args, "ensemble", None) or ():  # as the run: said before the text is typed
+        check_run_for("--ensemble", path, args.kinds)
     texts = texts_from(args.text, args.file, TYPED_LINE_CHARACTERS)
     task, model, _, device = open_verb_run(args)
     check_typed_lengths(texts, task, args.text, args.file)  # in the run's tokens, as training counted them

@@ -25,7 +25,7 @@ def add_parser(subparsers) -> None:
     cache.add_argument("--cache", type=int, metavar="N", help="score with a cache of the model's last N steps (with --cache-tune: N tuned too when not given)")
     cache.add_argument("--cache-theta", type=float, metavar="THETA", help="θ: how sharply a step's hidden vector must match a remembered one (default 0.3; alone it turns the cache on, N 2000)")
     cache.add_argument("--cache-lambda", type=float, metavar="LAMBDA", help="λ: the cache's share of each probability, at least 0 and below 1 (default 0.1)")
-    cache.add_argument("--cache-tune", metavar="FILE", help="choose θ and λ (and N) on FILE, validation text, before scoring DATA")
+    cache.add_argument("--cache-tune", metavar="FILE", type=nonempty_text, help="choose θ and λ (and N) on FILE, validation text, before scoring DATA")
     add_plot(parser, "the evaluation (a classifier's confusion matrix; other kinds draw none and refuse it)")
     hidden_alias(parser, "--pictures", "pictures", metavar="DIR")  # its former option: the pictures into DIR, named by the task
     parser.set_defaults(pictures=None)

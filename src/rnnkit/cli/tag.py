@@ -22,7 +22,7 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     from ..data.conll import looks_like_column_lines
     from ..tasks.tagging import inline
-    from ._inputs import warn, warn_unseen
+    from ._inputs import is_blank, warn, warn_unseen
     from ._run_options import open_ensemble
 
     texts, task, model, device = texts_and_run(args)
@@ -32,7 +32,7 @@ def run(args) -> int:
                     "line: each line was tagged as a sentence; to score a tagged file: rnnkit eval RUN FILE")
     unseen: dict[str, None] = {}
     for text in texts:
-        result = task.tag_text(model, text, device, ensemble)  # a blank line has no words: an empty line out
+        result = task.tag_text(model, "" if is_blank(text) else text, device, ensemble)  # a blank line has no words: an empty line out
         unseen.update(dict.fromkeys(result["unknown"]))
         print(json.dumps(result, ensure_ascii=False) if args.json else inline(result))
     if not args.json:  # --json carries them in each object

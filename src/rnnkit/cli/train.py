@@ -51,7 +51,7 @@ def add_task_parser(tasks, task) -> argparse.ArgumentParser:
     data_fields = {field.name: field for field in fields(task.Data)}
     if "train" in data_fields:  # the training files, as positional DATA
         help = data_fields["train"].metadata.get("help", "training file(s)")
-        parser.add_argument("train", nargs="*", metavar="DATA", help=help)
+        parser.add_argument("train", nargs="*", metavar="DATA", type=nonempty_text, help=help)
     run = parser.add_argument_group("run")
     run.add_argument("--run", type=nonempty_text, help="run directory (default: runs/<data>-<model>..., numbered if taken)")
     run.add_argument("--resume", action="store_true", help="continue the run in --run from its last checkpoint")

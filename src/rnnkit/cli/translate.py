@@ -10,14 +10,14 @@ from __future__ import annotations
 import json
 import sys
 
-from ._options import positive_int
+from ._options import beam_width, positive_int
 from ._run_options import add_plot, run_parser, texts_and_run
 
 
 def add_parser(subparsers) -> None:
     parser = run_parser(subparsers, "translate", ["seq2seq"], description=__doc__, text="texts",
                         json="JSON lines: the translations with their scores, unknown words")  # fmt: skip
-    parser.add_argument("--beam", type=positive_int, help="beam width, at least 1 (default: the run's, 5)")
+    parser.add_argument("--beam", type=beam_width, help="beam width, 1 to 1000 (default: the run's, 5)")
     parser.add_argument("--nbest", type=positive_int, default=1, help="how many translations per text (default 1)")
     parser.add_argument("--replace-unk", action="store_true", help="replace <UNK> by the source word attended to most")
     add_plot(parser, "the first text's attention weights (a heat map)", old="--attention")
@@ -28,6 +28,8 @@ def run(args) -> int:
     from ..tasks.base import typed_tokens
     from ._inputs import is_blank, per_line, unknown_tokens, warn, warn_unseen
 
+    if args.beam is not None and args.nbest > args.beam:  # said before standard input is read, as the task would after
+        raise UsageError(f"--nbest {args.nbest} cannot exceed the beam width {args.beam}: give --beam {args.nbest} or more")
     texts, task, model, device = texts_and_run(args)
     beam = args.beam or task.data.beam
     if model.attention is None and (args.replace_unk or args.plot):  # said before any translating, not ignored or after it

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .text import read_lines
 from .textio import DataError, source_name
-from .tokenizers import read_form
+from .tokenizers import is_blank_text
 
 
 def read_parallel(source: str | Path, target: str | Path) -> list[tuple[str, str]]:
@@ -24,7 +24,7 @@ def read_parallel(source: str | Path, target: str | Path) -> list[tuple[str, str
         raise DataError(f"{source_name(source)} has {len(src)} lines but {source_name(target)} has {len(tgt)}: parallel files must be line-aligned")
     pairs = []
     for number, (s, t) in enumerate(zip(src, tgt), start=1):
-        blank_s, blank_t = not read_form(s).strip(), not read_form(t).strip()  # only invisible characters is blank too
+        blank_s, blank_t = is_blank_text(s), is_blank_text(t)  # only invisible characters is blank too
         if blank_s and blank_t:
             continue  # an empty pair carries nothing
         if blank_s or blank_t:

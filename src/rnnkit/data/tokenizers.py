@@ -99,6 +99,21 @@ def read_form(text: str, lowercase: bool = False) -> str:
     return text.lower() if lowercase else text
 
 
+# characters that show nothing by themselves, beside IGNORED_CHARACTERS: the joiners (kept inside
+# words, where they shape the letters), combining grapheme joiner, Hangul fillers, Khmer inherent
+# vowels, Mongolian and other variation selectors, tags (Unicode's Default_Ignorable_Code_Point)
+_SHOWS_NOTHING = re.compile("[\\s\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+                            "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8\U0001bca0-\U0001bca3"
+                            "\ufff9-\ufffb\U0001d173-\U0001d17a\U000e0000-\U000e0fff]*")
+
+
+def is_blank_text(text: str) -> bool:
+    """Whether ``text`` shows nothing: white space and characters that are invisible by themselves
+    (a zero-width joiner or a variation selector alone on a line). Such a line has nothing to read:
+    every verb answers it with an empty line, as a blank one."""
+    return _SHOWS_NOTHING.fullmatch(text) is not None
+
+
 def without_invisible_ends(text: str) -> str:
     """``text`` without the white space and format characters (Unicode category Cf: zero-width space,
     joiners, direction marks, U+FEFF) at its ends, which a web page or a spreadsheet leaves on a

@@ -12,7 +12,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..data.textio import BOM
-from ..data.tokenizers import read_form
+from ..data.tokenizers import is_blank_text
 
 MAX_TEXT = 2000  # characters per text
 MAX_TEXTS = 64  # texts per request
@@ -43,7 +43,7 @@ class TextsRequest(Request):
     @classmethod
     def _text_not_blank(cls, text: str | None) -> str | None:
         text = None if text is None else text.removeprefix(BOM)  # a pasted file's BOM, dropped as the command line drops it
-        if text is not None and not read_form(text).strip():  # every verb alike (the command line prints an empty line)
+        if text is not None and is_blank_text(text):  # every verb alike (the command line prints an empty line)
             raise ValueError("blank (white space or invisible characters only): there is nothing in it to read")
         return text
 
@@ -52,7 +52,7 @@ class TextsRequest(Request):
     def _texts_not_blank(cls, texts: list[str] | None) -> list[str] | None:
         texts = None if texts is None else [text.removeprefix(BOM) for text in texts]
         for i, text in enumerate(texts or ()):
-            if not read_form(text).strip():  # as training reads a line: a zero-width space is no text
+            if is_blank_text(text):  # as training reads a line: a zero-width space is no text
                 raise ValueError(f"text {i} is blank (white space or invisible characters only): there is nothing in it to read")
         return texts
 

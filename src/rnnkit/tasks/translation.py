@@ -16,6 +16,7 @@ import torch
 from ..data.batches import SentenceBatches, pad_sequences
 from ..data.dates import check_locales, generate_dates
 from ..data.parallel import read_parallel
+from ..data.textio import file_identity
 from ..data.text import DataError, fingerprint
 from ..data.tokenizers import make_tokenizer, presegmented, read_form
 from ..data.vocab import Vocabulary
@@ -100,6 +101,8 @@ class TranslationTask(TranslationSpec, TaskBase):
         source, _, target = path.partition(",")
         if not target:
             raise UsageError("eval of a translation run takes SOURCE,TARGET: two line-aligned files joined by a comma")
+        if source != "-" and file_identity(source) == file_identity(target):  # as training refuses it: scores of a copy
+            raise UsageError(f"{path}: the source and the reference are the same file; give the source and its translation")
         return read_parallel(source, target)
 
     # -- batches ------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ..data.textio import file_identity
 from ..errors import DataError, UsageError
-from ..settings import nonnegative_float, nonnegative_int, positive_float, positive_int, setting
+from ..settings import beam_width, nonnegative_float, nonnegative_int, positive_float, positive_int, setting
 from .spec import EMBEDDING_REGULARISERS, RECURRENT_REGULARISERS, TaskSpec
 
 
@@ -32,12 +32,12 @@ class TranslationDataConfig:
     max_length: int = setting(80, type=positive_int, help="skip training pairs longer than this")
     batch_size: int = setting(64, type=positive_int, help="pairs per batch")
     eval_batch_size: int = setting(64, type=positive_int, help="pairs per batch in evaluation and translation")
-    beam: int = setting(5, type=positive_int, help="beam width for the test set (and translate's default)")
+    beam: int = setting(5, type=beam_width, help="beam width for the test set (and translate's default)")
     length_alpha: float = setting(0.6, type=nonnegative_float, help="length normalisation exponent of beam search")
     # maximum output length = ratio * source length + extra
     length_ratio: float = setting(1.5, type=positive_float, help="longest output: this times the source length, plus --length-extra")
     length_extra: int = setting(10, type=nonnegative_int, help="see --length-ratio")
-    eval_beam: int = setting(1, type=positive_int, help="beam width for validation during training (1: greedy, fast)")
+    eval_beam: int = setting(1, type=beam_width, help="beam width for validation during training (1: greedy, fast)")
     eval_sentences: int | None = setting(None, type=positive_int, help="score validation BLEU on the first N sentences only (none: all)")
 
     def check(self) -> None:
