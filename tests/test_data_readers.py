@@ -435,6 +435,7 @@ def test_an_iob1_file_read_under_another_scheme_is_refused_not_stripped_of_its_e
 
 @pytest.mark.parametrize("line, hint", [
     ("# sent_id = 1", "a CoNLL-U comment line?"), ("Paris U-LOC", "BILOU?"), ("Paris b-loc", "case-sensitive"), ("Paris B_LOC", "B-LOC"),
+    ("Paris o", "capital letter O"), ("Paris 0", "capital letter O"), ("Paris LOC-B", "B-LOC"),
 ])
 def test_a_tag_file_in_another_tools_spelling_is_refused_with_what_to_change(tmp_path, line, hint):
     path = write(tmp_path / "t.conll", f"{line}\nwent O\n")

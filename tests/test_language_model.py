@@ -279,3 +279,14 @@ def test_score_names_the_characters_a_bpe_run_reads_as_unk(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["unknown_characters"] == ["☃"]
     assert main(["score", str(tmp_path / "run"), "the cat"]) == 0
     assert "no piece for" not in capsys.readouterr().out
+
+
+def test_text_segmented_by_another_tool_is_named_at_the_levels_that_cut_it_again(tmp_path, capsys):
+    """SentencePiece pieces trained at the word level gave samples as "▁ two ▁ men", unsaid."""
+    from rnnkit.tasks.language_model import say_if_presegmented, LMDataConfig
+
+    path = tmp_path / "sp.txt"
+    path.write_text("\u2581two \u2581men \u2581are\n\u2581a \u2581dog\n" * 30)
+    for level, said in (("word", True), ("bpe", True), ("whitespace", False), ("char", False)):
+        say_if_presegmented(LMDataConfig(train=[str(path)], level=level))
+        assert ("looks segmented by SentencePiece" in capsys.readouterr().err) == said, level

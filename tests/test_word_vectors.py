@@ -199,3 +199,15 @@ def test_a_file_with_none_of_the_vocabulary_is_refused(tmp_path):
     path.write_text("x 1 2 3\ny 4 5 6\n")
     with pytest.raises(DataError, match=r"other.txt: none of the vocabulary's 4 words is in it"):
         read_word_vectors(path, VOCAB)
+
+
+def test_a_text_file_whose_header_lies_about_the_dimension_is_read_as_text_and_refused(tmp_path):
+    """A header of dimension 6 over lines of 5 values was taken for word2vec binary: "the 12345678"
+    became the float32 bytes of a vector, silently, or the message blamed the count of words."""
+    path = tmp_path / "v.txt"
+    path.write_text("2 2\nthe 12345678\nfilm 87654321\n")
+    with pytest.raises(DataError, match=r"v.txt:2: expected a word and 2 values, found 1 values"):
+        read_word_vectors(path, VOCAB)
+    path.write_text("2 6\nthe 1 2 3 4 5\nfilm 1 2 3 4 5\n")
+    with pytest.raises(DataError, match=r"v.txt:2: expected a word and 6 values, found 5 values"):
+        read_word_vectors(path, VOCAB)

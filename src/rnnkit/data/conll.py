@@ -42,10 +42,12 @@ ENTITY_TAG = re.compile(r"O|[BIESLU][-_]\S+")  # what ends a line of a tagged co
 
 def looks_like_column_lines(lines: list[str]) -> bool:
     """Whether typed text (``rnnkit tag``'s lines) is a CoNLL column file, a token and its tags per
-    line: at least three lines, most of them (80 %) ``-DOCSTART-`` or ending in a tag after the token."""
+    line: at least three lines, most of them (80 %) ``-DOCSTART-`` or ending in a tag after the token,
+    or CoNLL-U's ten tab-separated columns after a word number."""
+    conllu = sum(1 for line in lines if len(line.split("\t")) == 10 and line.split("\t")[0].replace("-", "").replace(".", "").isdigit())
     lines = [line.split() for line in lines if line.strip()]
     tagged = sum(1 for fields in lines if fields[0] == "-DOCSTART-" or (len(fields) >= 2 and ENTITY_TAG.fullmatch(fields[-1])))
-    return len(lines) >= 3 and tagged >= 0.8 * len(lines)
+    return len(lines) >= 3 and max(tagged, conllu) >= 0.8 * len(lines)  # CoNLL-U: ID, FORM, ... MISC, tab-separated
 
 
 def split_columns(line: str, tabs: bool) -> list[str]:
@@ -115,7 +117,8 @@ def read_conll(path: str | Path, token_column: int = 0, tag_column: int = -1, sc
             first = (number, n)
         elif n != first[1]:
             split = "tabs" if tabs else "white space (a token with a space? separate the columns with tabs)"
-            raise DataError(f"{name}:{number}: {n} columns split at {split}, but line {first[0]} has {first[1]}: {line.strip()[:60]!r}{_mixed(line, n, first_tab)}")
+            why = COMMENT_HINT if line.lstrip().startswith("#") else _mixed(line, n, first_tab)
+            raise DataError(f"{name}:{number}: {n} columns split at {split}, but line {first[0]} has {first[1]}: {line.strip()[:60]!r}{why}")
         token, tag = read_form(columns[token_column]), without_invisible_ends(read_form(columns[tag_column]))  # "I-PER" + U+200B is I-PER
         if tag[1:2] == "-":  # and so is "I-" + U+200E + "PER": the type's own ends
             tag = tag[:2] + without_invisible_ends(tag[2:])
@@ -152,6 +155,10 @@ def _tag_hint(tag: str) -> str:
         return " (tags are case-sensitive: B-, I-, E-, S- and O in capitals)"
     if len(tag) > 2 and tag[1] in "_.:" and tag[0] in "BIES":
         return f" (a hyphen follows the {tag[0]}: {tag[0]}-{tag[2:][:20]})"
+    if tag in ("o", "0"):
+        return " (outside an entity is the capital letter O)"
+    if len(tag) > 2 and tag[-2] == "-" and tag[-1] in "BIESLU":
+        return f" (the position comes first: {tag[-1]}-{tag[:-2][:20]})"
     return ""
 
 

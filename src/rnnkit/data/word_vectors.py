@@ -107,15 +107,15 @@ def _is_binary(path: Path) -> bool:
     header = _header(first.decode("latin-1"))
     if header is None or not body:
         return False
-    line = body.split(b"\n", 1)[0].decode("latin-1").strip(" \t\r")
-    fields = VALUE_SEPARATOR.split(line)
-    if len(fields) < header[1] + 1:
-        return True
+    # a binary entry is its word, a space and 4 D bytes of float32, which are not text: control
+    # bytes, or not UTF-8. Read by fields instead ("too few values for the header"), a text file
+    # whose header lies about the dimension was taken for binary and read as bytes, silently
+    _, _, rest = body.lstrip(b"\n").partition(b" ")
     try:
-        [float(value) for value in fields[-header[1] :]]
-    except ValueError:
+        values = rest[: 4 * header[1]].decode("utf-8")
+    except UnicodeDecodeError:
         return True
-    return False
+    return any(c < " " and c not in "\t\r\n" for c in values)
 
 
 VALUE_SEPARATOR = re.compile(r"[ \t]+")  # spaces, as the formats write them, or tabs, as some tools do

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import sys
 
 import numpy as np
 import torch
@@ -32,8 +33,8 @@ from torch import Tensor
 from ..cells import map_state, state_fields, state_from_fields
 from ..data.batches import StreamBatches, TokenBatch, check_sequence_lengths
 from ..data.corpus import CorpusSentenceBatches, CorpusSplit, SeenLines, encode_file, is_prepared, prepare_corpus
-from ..data.textio import LINE_BREAK, split_lines
-from ..data.tokenizers import Tokenizer
+from ..data.textio import LINE_BREAK, DataError, open_bytes, split_lines
+from ..data.tokenizers import Tokenizer, presegmented
 from ..data.vocab import Vocabulary
 from ..decoding import SamplingOptions, sample
 from ..decoding.cache import NEEDS_STREAM as CACHE_NEEDS_STREAM, WINDOWS as CACHE_WINDOWS, ContinuousCache, cached_log_probs, grid_edges as cache_grid_edges, model_loss as cache_model_loss, tune as tune_continuous_cache
@@ -92,6 +93,23 @@ def _token_key(tokens: list[str]) -> bytes:
     return hashlib.sha1("\x1f".join(tokens).encode("utf-8")).digest()[:8]
 
 
+def say_if_presegmented(data: LMDataConfig) -> None:
+    """A note when the first training file's first lines were segmented into subwords by another
+    tool (SentencePiece's "▁", subword-nmt's "@@") and the level would cut them again: samples and
+    scores then come out in neither the file's pieces nor its words (``tokenizers.presegmented``)."""
+    path = data.train[0]
+    if data.level not in ("word", "bpe") or str(path) == "-":
+        return
+    try:
+        with open_bytes(path) as handle:  # the first megabyte: a file of one long line is not read whole for a note
+            first = handle.read(1 << 20).decode("utf-8", "ignore").splitlines()
+    except DataError:
+        return  # the corpus's own reading names what is wrong with the file
+    if tool := presegmented(first):
+        print(f"rnnkit: note: {path} looks segmented by {tool}; --level {data.level} cuts and joins it its own way: "
+              "--level whitespace keeps the pieces as written", file=sys.stderr, flush=True)
+
+
 class LanguageModelTask(LanguageModelSpec, TaskBase):
     """The work of the task that ``LanguageModelSpec`` declares (its settings and ``rnnkit train`` help)."""
 
@@ -126,6 +144,7 @@ class LanguageModelTask(LanguageModelSpec, TaskBase):
         and a record of the split for the run's config."""
         if not (len(data.train) == 1 and is_prepared(data.train[0])):
             data.check()
+            say_if_presegmented(data)
         shard = setup()  # under torchrun rank 0 prepares (or checks) a cached corpus before the others open it
         if not shard.main:
             barrier(shard)
