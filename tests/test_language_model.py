@@ -290,3 +290,21 @@ def test_text_segmented_by_another_tool_is_named_at_the_levels_that_cut_it_again
     for level, said in (("word", True), ("bpe", True), ("whitespace", False), ("char", False)):
         say_if_presegmented(LMDataConfig(train=[str(path)], level=level))
         assert ("looks segmented by SentencePiece" in capsys.readouterr().err) == said, level
+
+
+def test_a_held_out_stream_split_too_small_to_evaluate_is_refused_before_training(tmp_path, capsys):
+    """A blank line drawn as the whole test split (one line-break token) let a stream run train to
+    its end and fail at the test, at every resume: a run that could never finish."""
+    from rnnkit.cli import main
+
+    path = tmp_path / "poems.txt"
+    path.write_text("Roses are red\n\n\nViolets are blue\n")
+    run = tmp_path / "run"
+    code = main(["train", "lm", str(path), "--batching", "stream", "--line-breaks", "token", "--split", "0.25", "0.25", "--split-seed", "0",
+                 "--batch-size", "1", "--bptt", "4", "--hidden-size", "4", "--epochs", "1", "--no-progress", "--run", str(run)])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "split): 1 token(s), too few for 1 parallel stream(s)" in err and not run.exists(), err
+    from rnnkit.data.text import split_sizes
+
+    assert split_sizes(3, 0.05, 0.05) == (1, 1)  # each split gets a line, and that is said
+    assert "3 lines split 1/1/1 into train/valid/test: 67% held out (--split asks 10%" in capsys.readouterr().err

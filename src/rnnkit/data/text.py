@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -43,6 +44,10 @@ def split_sizes(n: int, valid: float, test: float, what: str = "lines") -> tuple
     if n - n_valid - n_test < 1:
         raise DataError(f"{n} {what} are too few to split into train/valid/test = {1 - valid - test:g}/{valid:g}/{test:g} (--split); "
                         f"give more, or --valid and --test files, or --split 0 0")
+    held = (n_valid + n_test) / n
+    if held > 2 * (valid + test) and held >= 0.2:  # 3 lines split 1/1/1: two thirds held out, where a tenth was asked
+        print(f"rnnkit: note: {n} {what} split {n - n_valid - n_test}/{n_valid}/{n_test} into train/valid/test: {held:.0%} held out "
+              f"(--split asks {valid + test:.0%}; each split gets at least one); --split 0 0 trains on all", file=sys.stderr, flush=True)
     return n_valid, n_test
 
 

@@ -93,6 +93,16 @@ def _token_key(tokens: list[str]) -> bytes:
     return hashlib.sha1("\x1f".join(tokens).encode("utf-8")).digest()[:8]
 
 
+def check_stream_tokens(tokens: int, streams: int, where: str) -> None:
+    """A split read as ``streams`` parallel streams needs two tokens in each (an input and its
+    target): a one-line test split holding a blank line (one line-break token) could not be
+    evaluated, and the run failed after all its training, at every resume."""
+    if tokens < 2 * streams:
+        hint = ("; a smaller --batch-size, or more text" if streams > 1
+                else "; a held-out split of more lines (--split), or --valid and --test files")
+        raise DataError(f"{where}: {tokens} token(s), too few for {streams} parallel stream(s) of at least 2{hint}")
+
+
 def say_if_presegmented(data: LMDataConfig) -> None:
     """A note when the first training file's first lines were segmented into subwords by another
     tool (SentencePiece's "▁", subword-nmt's "@@") and the level would cut them again: samples and
@@ -155,10 +165,12 @@ class LanguageModelTask(LanguageModelSpec, TaskBase):
             for key, value in corpus.meta["settings"].items():
                 setattr(data, key, tuple(value) if key == "split" else value)
             data.check()
-        if data.batching == "sentences":  # each line one sequence: a line of millions of tokens is refused with its figure
-            for name, split in corpus.splits.items():
-                where = ", ".join(map(str, data.train)) if name == "train" or not getattr(data, name, None) else str(getattr(data, name))
+        for name, split in corpus.splits.items():
+            where = ", ".join(map(str, data.train)) if name == "train" or not getattr(data, name, None) else str(getattr(data, name))
+            if data.batching == "sentences":  # each line one sequence: a line of millions of tokens is refused with its figure
                 check_line_lengths(split, f"{where} ({name} split)")
+            else:  # streams: checked here, before training, not at the test after it (a run that could never finish)
+                check_stream_tokens(len(split.ids), data.batch_size if name == "train" else 1, f"{where} ({name} split)")
         return cls(data, corpus.tokenizer, corpus.vocab, corpus.splits, corpus.seen, seed), corpus.record(data)
 
     def save(self, run: RunDir) -> None:
