@@ -365,3 +365,21 @@ def test_inspect_reads_a_taggers_text_as_tag_does(tmp_path):
     text = "the U.S. said #NewYork is big (really)"
     tokens, _ = task.inspect_forward(model, text, device)
     assert tokens == task.tag_text(model, text, device)["tokens"] == ["the", "U.S.", "said", "#NewYork", "is", "big", "(", "really", ")"]
+
+
+def test_typed_words_peel_punctuation_beyond_ascii_and_keep_a_letters_marks(tmp_path):
+    """A Treebank-vocabulary tagger kept "“Germany”", "London…" and "Germany—England" as one unknown
+    word each (the entities missed); any tagger peeled a combining mark off a known word as punctuation."""
+    from rnnkit.runs import open_run, start
+
+    for name, text in (("treebank", "Germany B-LOC\ndid O\nn't O\ngo O\nLondon B-LOC\nEngland B-LOC\n\n"), ("plain", "Germany B-LOC\nLondon B-LOC\nZoë B-PER\n\n")):
+        conll = tmp_path / f"{name}.conll"
+        conll.write_text(text * 3)
+        start("tagger", {"train": [str(conll)], "scheme": "iob2", "hidden_size": 4, "word_embedding_size": 4, "char_embedding_size": 4,
+                         "char_hidden_size": 2, "max_steps": 1, "progress": False}, tmp_path / name)  # fmt: skip
+    treebank, _, _, _ = open_run(tmp_path / "treebank", device="cpu")
+    assert treebank.typed_words("“Germany” beat Germany—England in London…") == \
+        ["“", "Germany", "”", "beat", "Germany", "—", "England", "in", "London", "…"]
+    assert treebank.typed_words("It didn't rain at 3.5% in the U.S.") [:3] == ["It", "did", "n't"]
+    plain, _, _, _ = open_run(tmp_path / "plain", device="cpu")
+    assert plain.typed_words("Zo\u00eb\u0308 met London.")[:1] == ["Zo\u00eb\u0308"]  # the mark is the letter's
