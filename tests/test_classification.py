@@ -293,3 +293,18 @@ def test_labels_written_as_prices_or_not_a_number_are_drawn_and_scored_as_text(t
     assert [label_number(x) for x in ("4", "-1", "2.5", ".5", "1e3", "nan", "inf", "1e400", "1_0", "")] == [4.0, -1.0, 2.5, 0.5, 1000.0, None, None, None, None, None]
     assert "mae" not in classification_scores([0, 1], [1, 1], ["1", "nan"])
     assert classification_scores([0, 1], [1, 1], ["1", "3"])["mae"] == 1.0
+
+
+def test_raw_text_read_at_the_whitespace_level_is_noted(tmp_path, capsys):
+    """A CSV of raw reviews at the default whitespace level kept "it", "it," and "it." as three
+    words, silently; tokenized text (SST, PTB) gets no note."""
+    from rnnkit.tasks.classification import ClassificationDataConfig, ClassificationTask
+
+    raw = tmp_path / "raw.tsv"
+    raw.write_text("pos\tGreat blender, works perfectly.\nneg\tBroke in a week, awful!\n" * 5)
+    ClassificationTask.prepare(ClassificationDataConfig(train=[str(raw)]))
+    assert "of the training words carry punctuation" in capsys.readouterr().err
+    tokenized = tmp_path / "tok.tsv"
+    tokenized.write_text("pos\tGreat blender , works perfectly .\nneg\tBroke in a week , awful !\n" * 5)
+    ClassificationTask.prepare(ClassificationDataConfig(train=[str(tokenized)]))
+    assert "carry punctuation" not in capsys.readouterr().err

@@ -589,6 +589,8 @@ def test_a_training_file_given_to_tag_or_classify_gets_a_note_not_silent_nonsens
     assert code == 0 and "looks like a labelled training file" in err
     code, out, err = rnnkit(capsys, "classify", runs["classifier"], "--file", write(tmp_path / "tsv.txt", TREEBANK[:4]))
     assert code == 0 and "looks like a labelled training file" in err
+    code, out, err = rnnkit(capsys, "classify", runs["classifier"], "--file", write(tmp_path / "new.csv", ["review", '"Great, love it"']))
+    assert code == 0 and "a CSV header row and its quotes are read as text" in err
     for verb, run in (("tag", "tagger"), ("classify", "classifier")):  # sentences, even ending in "O", get none
         code, out, err = rnnkit(capsys, verb, runs[run], "Anna saw O", "it is good .", "Bob went home", "a dull film .")
         assert code == 0 and "looks like" not in err

@@ -26,7 +26,10 @@ def run(args) -> int:
 
     texts, task, model, device = texts_and_run(args)
     ensemble = open_ensemble(args, task, model)
-    if looks_labelled(texts, task.labels):
+    if args.file and args.file.lower().endswith(".csv"):  # its header and quotes are read as text, each line one
+        warn("classify", f"{args.file} is read one text per line, as every text file is: a CSV header row and its quotes are "
+                         "read as text; give the texts one per line (rnnkit eval reads a labelled CSV by its columns)")
+    elif looks_labelled(texts, task.labels):
         warn("classify", "the input looks like a labelled training file (a label, then the text), but classify reads text "
                          "only: the labels were read as words; to score a labelled file: rnnkit eval RUN FILE")
     unseen: dict[str, None] = {}

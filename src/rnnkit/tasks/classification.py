@@ -52,6 +52,9 @@ def _same_number_spelled_twice(files: str, labels: list[str]) -> None:
                         f"(a column saved as floats?); write every label of a class alike")
 
 
+GLUED = set(",.!?;:\"()")  # punctuation that untokenized text leaves on its words
+
+
 class ClassificationTask(ClassificationSpec, TaskBase):
     """The work of the task that ``ClassificationSpec`` declares (its settings and ``rnnkit train`` help)."""
 
@@ -105,7 +108,14 @@ class ClassificationTask(ClassificationSpec, TaskBase):
         data.check()
         splits = cls.read_splits(data)
         tokenizer = make_tokenizer({"kind": data.level, "lowercase": data.lowercase})
-        vocab = Vocabulary.build([tokenizer.tokenize(item.text) for item in splits["train"]], min_count=data.min_count)
+        tokens = [tokenizer.tokenize(item.text) for item in splits["train"]]
+        vocab = Vocabulary.build(tokens, min_count=data.min_count)
+        if data.level == "whitespace":  # for tokenized text (SST, PTB); raw text keeps "it," and "it." apart from "it"
+            words = [t for line in tokens[:5_000] for t in line]
+            glued = sum(1 for t in words if len(t) > 1 and (t[-1] in GLUED or t[0] in GLUED))
+            if words and glued >= 0.05 * len(words):
+                print(f"rnnkit: note: {glued / len(words):.0%} of the training words carry punctuation ({', '.join(repr(t) for t in words if len(t) > 1 and (t[-1] in GLUED or t[0] in GLUED))[:60]}...): "
+                      "--level whitespace reads text tokenized already; --level word cuts punctuation off raw text", file=sys.stderr, flush=True)  # fmt: skip
         labels = _label_order({item.label for item in splits["train"]})
         files = ", ".join(map(str, data.train))
         if len(labels) < 2:
