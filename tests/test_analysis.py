@@ -320,3 +320,6 @@ def test_the_experiments_replace_only_their_own_numbers_beside_the_picture(tmp_p
     assert main([*agreement, "--out", str(tmp_path / "a.png")]) == 0
     (tmp_path / "a.md").write_text("# my notes\n")  # its own JSON beside, but the table is someone's now
     assert main([*agreement, "--out", str(tmp_path / "a.png")]) == 2 and (tmp_path / "a.md").read_text() == "# my notes\n"
+    edited = json.loads((tmp_path / "mine.json").read_text()) | {"note": "mine"}  # its own numbers, edited since
+    (tmp_path / "mine.json").write_text(json.dumps(edited))
+    assert main([*gradients, "--out", str(tmp_path / "mine.png")]) == 2 and "note" in json.loads((tmp_path / "mine.json").read_text())

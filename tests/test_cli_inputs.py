@@ -681,5 +681,7 @@ def test_a_beam_wider_than_any_use_and_a_copy_as_reference_are_refused(runs, cap
     monkeypatch.setattr(sys, "stdin", Untouched())
     code, out, err = rnnkit(capsys, "translate", runs["seq2seq"], "--nbest", "9", "--beam", "3")
     assert code == 2 and "--nbest 9 cannot exceed the beam width 3" in err
+    code, out, err = rnnkit(capsys, "translate", runs["seq2seq"], "--nbest", "9")  # above the run's own beam
+    assert code == 2 and "--nbest 9 cannot exceed the beam width" in err
     code, out, err = rnnkit(capsys, "classify", runs["classifier"], "--ensemble", runs["tagger"])
     assert code == 2 and "--ensemble" in err and "takes a classifier run" in err

@@ -450,3 +450,10 @@ def test_a_sentence_of_over_a_thousand_tokens_is_read_and_named(tmp_path, capsys
     assert "a sentence of 1,200 tokens (1 in all): are blank lines missing" in capsys.readouterr().err
     read_conll(write(tmp_path / "fine.conll", "a O\nb O\n\nc O\n"))
     assert capsys.readouterr().err == ""
+
+
+def test_a_small_conllu_file_given_as_text_is_recognised_despite_its_comments():
+    from rnnkit.data.conll import looks_like_column_lines
+
+    rows = ["# sent_id = 1", "# text = Peter lives in Paris."] + [f"{i}\t{w}\t{w}\tX\tX\t_\t0\tdep\t_\t_" for i, w in enumerate(["Peter", "lives", "in", "Paris", "."], 1)]
+    assert looks_like_column_lines(rows) and not looks_like_column_lines(["# a comment", "Peter lives in Paris .", "ok fine", "so it goes"])

@@ -290,6 +290,10 @@ def test_text_segmented_by_another_tool_is_named_at_the_levels_that_cut_it_again
     for level, said in (("word", True), ("bpe", True), ("whitespace", False), ("char", False)):
         say_if_presegmented(LMDataConfig(train=[str(path)], level=level))
         assert ("looks segmented by SentencePiece" in capsys.readouterr().err) == said, level
+    plain = tmp_path / "plain.txt"
+    plain.write_text("two men are\na dog\n" * 30)
+    say_if_presegmented(LMDataConfig(train=[str(plain), str(path)], valid=str(path), level="word"))  # any file, not the first only
+    assert capsys.readouterr().err.count("looks segmented by SentencePiece") == 2
 
 
 def test_a_held_out_stream_split_too_small_to_evaluate_is_refused_before_training(tmp_path, capsys):

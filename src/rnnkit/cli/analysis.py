@@ -92,6 +92,22 @@ def run(args) -> int:
     return args.handler(args)
 
 
+def _digest(record: dict) -> str:
+    """SHA-256 of an experiment's record (keys sorted), written into it as ``sha256``: what tells
+    a later run that the JSON is as it wrote it."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(record, sort_keys=True, allow_nan=False).encode()).hexdigest()
+
+
+def _numbers(record: dict) -> bytes:
+    """An experiment's JSON: strict (NaN and inf as null), with its own digest."""
+    from ..files import json_safe
+
+    record = json.loads(json.dumps(json_safe(record), allow_nan=False))  # as it will read back
+    return json.dumps({**record, "sha256": _digest(record)}, indent=1, allow_nan=False).encode()
+
+
 def _refuse_writing_over(out: Path, experiment: str, suffixes: tuple[str, ...]) -> None:
     """The files an experiment writes beside its picture (``out`` with ``suffixes``) replace only
     its own earlier ones, whose JSON says ``"experiment": experiment``; another file there (the
@@ -102,7 +118,8 @@ def _refuse_writing_over(out: Path, experiment: str, suffixes: tuple[str, ...]) 
     numbers = out.with_suffix(".json")
     try:
         record = json.loads(numbers.read_text(encoding="utf-8"))
-        written = record.get("written", {}) if record.get("experiment") == experiment else None  # suffix -> SHA-256 of what it wrote
+        unedited = record.pop("sha256", None) == _digest(record)  # the numbers as written, not edited since
+        written = record.get("written", {}) if record.get("experiment") == experiment and unedited else None  # suffix -> SHA-256 of what it wrote
     except (OSError, UnicodeDecodeError, ValueError, AttributeError):
         written = None
     for suffix in suffixes:
@@ -116,7 +133,7 @@ def _refuse_writing_over(out: Path, experiment: str, suffixes: tuple[str, ...]) 
 
 def run_gradients(args) -> int:
     from ..analysis.gradient_flow import compare_cells, plot_flows
-    from ..files import atomic_write, json_safe
+    from ..files import atomic_write
 
     _refuse_writing_over(Path(args.out), "gradients", (".json",))
     from ..demos.names import first_names
@@ -133,7 +150,7 @@ def run_gradients(args) -> int:
     if plot_flows(curves, out, f"mean ‖∂L<T>/∂a<t>‖, T = {args.length}"):
         print(f"plot: {out}")
     record = {"experiment": "gradients", **results}  # what tells a later run's --out that the file is its own
-    atomic_write(out.with_suffix(".json"), json.dumps(json_safe(record), indent=1, allow_nan=False).encode())  # strict JSON: NaN and inf as null
+    atomic_write(out.with_suffix(".json"), _numbers(record))
     print(f"numbers: {out.with_suffix('.json')}")
     k = min(10, *(len(results["trained"][cell]) - 1 for cell in args.cells))  # 10 steps back, or all there are
     print(f"\n| cell | factor per step, initial | factor per step, trained | g({k}) / g(0), trained |\n|---|---:|---:|---:|")
@@ -146,7 +163,7 @@ def run_gradients(args) -> int:
 
 def run_agreement(args) -> int:
     from ..analysis.agreement import markdown_table, plot_accuracy, run_experiment
-    from ..files import atomic_write, json_safe
+    from ..files import atomic_write
 
     _refuse_writing_over(Path(args.out), "agreement", (".json", ".md"))
     results = run_experiment(args.cells, args.max_distance, steps=args.train_steps, budget_hidden=args.hidden_size, seed=args.seed, train_max_distance=args.train_max_distance, train_min_distance=args.train_min_distance)
@@ -158,7 +175,7 @@ def run_agreement(args) -> int:
     markdown = (table + "\n").encode()
     # what tells a later run's --out that the files are its own (the table as written, not one edited since)
     record = {"experiment": "agreement", "written": {".md": hashlib.sha256(markdown).hexdigest()}, **results}
-    atomic_write(out.with_suffix(".json"), json.dumps(json_safe(record), indent=1, allow_nan=False).encode())  # strict JSON: NaN and inf as null
+    atomic_write(out.with_suffix(".json"), _numbers(record))
     atomic_write(out.with_suffix(".md"), markdown)  # folders on the way made, as for the plot
     if plot_accuracy(results, out):
         print(f"plot: {out}")

@@ -40,6 +40,8 @@ def run(args) -> int:
     from ..data.music import read_midi, write_midi
     from ..plots import plot_piano_roll
 
+    if Path(args.out).name.lower() in (".mid", ".midi"):  # a hidden .mid.mid was written
+        raise UsageError(f"--out {args.out}: give a name before {Path(args.out).name}, as song.mid")
     written = [(option, Path(value).resolve()) for option, value in (("--out", args.out), ("--wav", args.wav), ("--plot", args.plot)) if value]
     for i, (option, path) in enumerate(written):  # --out w.wav --wav w.wav: the audio was written over the MIDI
         for other, same in written[i + 1 :]:

@@ -44,7 +44,7 @@ def _corpus_settings() -> list:
 def run(args) -> int:
     from ..data.corpus import prepare_corpus
     from ..settings import refuse_unapplied
-    from ..tasks.language_model import LanguageModelTask
+    from ..tasks.language_model import LanguageModelTask, say_if_presegmented
 
     import shlex
 
@@ -53,6 +53,7 @@ def run(args) -> int:
     given = {key: getattr(args, key) for key in keys if getattr(args, key) is not None}
     data = LanguageModelTask.data_config({"batching": "stream", **given})
     refuse_unapplied(data, given)  # --bpe-vocab without --level bpe: refused, as rnnkit train lm refuses it
+    say_if_presegmented(data)  # as rnnkit train lm says it
     corpus = prepare_corpus(data, cache=True, out=args.out, progress=args.progress)
     counts = ", ".join(f"{name} {lines:,} lines ({corpus.meta['tokens'][name]:,} tokens)" for name, lines in corpus.meta["lines"].items())
     print(f"{corpus.directory}: {counts}; vocabulary {len(corpus.vocab):,} tokens ({corpus.meta['dtype'][1:]})")

@@ -26,10 +26,13 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     from ..errors import UsageError
     from ..tasks.base import typed_tokens
-    from ._inputs import is_blank, per_line, unknown_tokens, warn, warn_unseen
+    from ..files import RunDir
+    from ._inputs import check_run_for, is_blank, per_line, unknown_tokens, warn, warn_unseen
 
-    if args.beam is not None and args.nbest > args.beam:  # said before standard input is read, as the task would after
-        raise UsageError(f"--nbest {args.nbest} cannot exceed the beam width {args.beam}: give --beam {args.nbest} or more")
+    check_run_for("rnnkit translate", args.run, args.kinds)
+    beam = args.beam or RunDir(args.run).read_json("config.json").get("data", {}).get("beam", 5)  # the run's own when not given
+    if args.nbest > beam:  # said before standard input is read, as the task would after
+        raise UsageError(f"--nbest {args.nbest} cannot exceed the beam width {beam}: give --beam {args.nbest} or more")
     texts, task, model, device = texts_and_run(args)
     beam = args.beam or task.data.beam
     if model.attention is None and (args.replace_unk or args.plot):  # said before any translating, not ignored or after it
@@ -43,7 +46,7 @@ def run(args) -> int:
     unseen: dict[str, None] = {}
     for text, hypotheses in zip(texts, results):
         hypotheses = hypotheses or []  # a blank line: no translation
-        unknown = unknown_tokens(typed_tokens(task.source_tokenizer, task.source_vocab, text), task.source_vocab, task.source_tokenizer, text)
+        unknown = [] if is_blank(text) else unknown_tokens(typed_tokens(task.source_tokenizer, task.source_vocab, text), task.source_vocab, task.source_tokenizer, text)
         unseen.update(dict.fromkeys(unknown))
         if args.json:
             translations = [{k: h[k] for k in ("text", "score", "log_prob")} for h in hypotheses]

@@ -45,7 +45,7 @@ def looks_like_column_lines(lines: list[str]) -> bool:
     line: at least three lines, most of them (80 %) ``-DOCSTART-`` or ending in a tag after the token,
     or CoNLL-U's ten tab-separated columns after a word number."""
     conllu = sum(1 for line in lines if len(line.split("\t")) == 10 and line.split("\t")[0].replace("-", "").replace(".", "").isdigit())
-    lines = [line.split() for line in lines if line.strip()]
+    lines = [line.split() for line in lines if line.strip() and not (conllu and line.startswith("#"))]  # CoNLL-U's comments count for neither
     tagged = sum(1 for fields in lines if fields[0] == "-DOCSTART-" or (len(fields) >= 2 and ENTITY_TAG.fullmatch(fields[-1])))
     return len(lines) >= 3 and max(tagged, conllu) >= 0.8 * len(lines)  # CoNLL-U: ID, FORM, ... MISC, tab-separated
 

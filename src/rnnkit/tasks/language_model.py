@@ -104,20 +104,22 @@ def check_stream_tokens(tokens: int, streams: int, where: str) -> None:
 
 
 def say_if_presegmented(data: LMDataConfig) -> None:
-    """A note when the first training file's first lines were segmented into subwords by another
+    """A note for each data file whose first lines were segmented into subwords by another
     tool (SentencePiece's "▁", subword-nmt's "@@") and the level would cut them again: samples and
     scores then come out in neither the file's pieces nor its words (``tokenizers.presegmented``)."""
-    path = data.train[0]
-    if data.level not in ("word", "bpe") or str(path) == "-":
+    if data.level not in ("word", "bpe"):
         return
-    try:
-        with open_bytes(path) as handle:  # the first megabyte: a file of one long line is not read whole for a note
-            first = handle.read(1 << 20).decode("utf-8", "ignore").splitlines()
-    except DataError:
-        return  # the corpus's own reading names what is wrong with the file
-    if tool := presegmented(first):
-        print(f"rnnkit: note: {path} looks segmented by {tool}; --level {data.level} cuts and joins it its own way: "
-              "--level whitespace keeps the pieces as written", file=sys.stderr, flush=True)
+    for path in [*data.train, data.valid, data.test]:  # every file: one segmented file among plain ones is cut too
+        if not path or str(path) == "-":
+            continue
+        try:
+            with open_bytes(path) as handle:  # the first megabyte: a file of one long line is not read whole for a note
+                first = handle.read(1 << 20).decode("utf-8", "ignore").splitlines()
+        except (DataError, IsADirectoryError):
+            continue  # the corpus's own reading names what is wrong with the file
+        if tool := presegmented(first):
+            print(f"rnnkit: note: {path} looks segmented by {tool}; --level {data.level} cuts and joins it its own way: "
+                  "--level whitespace keeps the pieces as written", file=sys.stderr, flush=True)
 
 
 class LanguageModelTask(LanguageModelSpec, TaskBase):

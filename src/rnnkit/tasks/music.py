@@ -148,8 +148,9 @@ class MusicTask(MusicSpec, TaskBase):
         if unknown:
             learned = sorted(int(t[1:]) for t in self.vocab.ids if t.startswith("p") and t[1:].isdigit())
             span = f" (it learned p{learned[0]}-p{learned[-1]})" if learned else ""
-            unknown_said = (f"{sum(unknown.values()):,} of {notes:,} note-steps are pitches the run never learned, "
-                            f"{', '.join(sorted(unknown, key=lambda t: (len(t), t)))[:80]}{span}, read as <UNK>")
+            names = sorted(unknown, key=lambda t: (len(t), t))
+            shown = ", ".join(names[:12]) + (f" and {len(names) - 12} more" if len(names) > 12 else "")
+            unknown_said = f"{sum(unknown.values()):,} of {notes:,} note-steps are pitches the run never learned, {shown}{span}, read as <UNK>"
         if beyond:
             beyond_said = f"{beyond:,} note-steps beyond --voices {self.data.voices} in their step are left out"
         return unknown_said, beyond_said
