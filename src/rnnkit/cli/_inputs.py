@@ -85,8 +85,9 @@ def check_typed_lengths(texts: Sequence[str], task, arguments: Sequence[str] = (
 
 
 def is_blank(text: str) -> bool:
-    """A line with nothing to read, as training reads lines (invisible characters such as a
-    zero-width space are no text): its output is an empty line at the same place."""
+    """A line with nothing to read: white space and characters that show nothing alone (a
+    zero-width space, a joiner; ``tokenizers.is_blank_text``). Its output is an empty line at the
+    same place."""
     from ..data.tokenizers import is_blank_text
 
     return is_blank_text(text)

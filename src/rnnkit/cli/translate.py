@@ -34,7 +34,6 @@ def run(args) -> int:
     if args.nbest > beam:  # said before standard input is read, as the task would after
         raise UsageError(f"--nbest {args.nbest} cannot exceed the beam width {beam}: give --beam {args.nbest} or more")
     texts, task, model, device = texts_and_run(args)
-    beam = args.beam or task.data.beam
     if model.attention is None and (args.replace_unk or args.plot):  # said before any translating, not ignored or after it
         option = "--replace-unk copies the source word the attention points at" if args.replace_unk else "--plot draws the attention"
         raise UsageError(f"{option}, and {args.run} was trained with --attention none; leave it out")
