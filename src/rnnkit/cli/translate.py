@@ -30,10 +30,12 @@ def run(args) -> int:
     from ._inputs import check_run_for, is_blank, per_line, unknown_tokens, warn, warn_unseen
 
     check_run_for("rnnkit translate", args.run, args.kinds)
-    beam = args.beam or RunDir(args.run).read_json("config.json").get("data", {}).get("beam", 5)  # the run's own when not given
-    if args.nbest > beam:  # said before standard input is read, as the task would after
+    data = RunDir(args.run).read_json("config.json").get("data")  # the run's own beam, when none is given (a damaged file: checked when it opens)
+    beam = args.beam or (data.get("beam") if isinstance(data, dict) and isinstance(data.get("beam"), int) else None)
+    if beam is not None and args.nbest > beam:  # said before standard input is read, as the task would after
         raise UsageError(f"--nbest {args.nbest} cannot exceed the beam width {beam}: give --beam {args.nbest} or more")
     texts, task, model, device = texts_and_run(args)
+    beam = args.beam or task.data.beam
     if model.attention is None and (args.replace_unk or args.plot):  # said before any translating, not ignored or after it
         option = "--replace-unk copies the source word the attention points at" if args.replace_unk else "--plot draws the attention"
         raise UsageError(f"{option}, and {args.run} was trained with --attention none; leave it out")
