@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import itertools
 import re
+import sys
 import unicodedata
 from typing import ClassVar
 
@@ -79,6 +80,14 @@ def presegmented(lines, most: int = 2_000) -> str | None:
     if tokens and sum(token.endswith("@@") for token in tokens) >= 0.05 * len(tokens):
         return "subword-nmt's BPE ('@@' at the end of pieces)"
     return None
+
+
+def note_if_presegmented(what: str, lines, level: str) -> None:
+    """The note, on standard error, when ``lines`` (of ``what``: a file, "the target text") were
+    segmented by another tool and ``level`` cuts them again (``presegmented``)."""
+    if level != "whitespace" and (tool := presegmented(lines)):
+        print(f"rnnkit: note: {what} looks segmented by {tool}; --level {level} cuts and joins it its own way, so what comes out "
+              "will not match the file: --level whitespace keeps the pieces as written", file=sys.stderr, flush=True)
 
 
 # invisible formatting characters that carry no letter: a soft hyphen copied from a web page

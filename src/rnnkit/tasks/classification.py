@@ -112,9 +112,9 @@ class ClassificationTask(ClassificationSpec, TaskBase):
         vocab = Vocabulary.build(tokens, min_count=data.min_count)
         if data.level == "whitespace":  # for tokenized text (SST, PTB); raw text keeps "it," and "it." apart from "it"
             words = [t for line in tokens[:5_000] for t in line]
-            glued = sum(1 for t in words if len(t) > 1 and (t[-1] in GLUED or t[0] in GLUED))
-            if words and glued >= 0.05 * len(words):
-                print(f"rnnkit: note: {glued / len(words):.0%} of the training words carry punctuation ({', '.join(repr(t) for t in words if len(t) > 1 and (t[-1] in GLUED or t[0] in GLUED))[:60]}...): "
+            glued = [t for t in words if len(t) > 1 and (t[-1] in GLUED or t[0] in GLUED)]
+            if words and len(glued) >= 0.05 * len(words):
+                print(f"rnnkit: note: {len(glued) / len(words):.0%} of the training words carry punctuation ({', '.join(map(repr, glued[:5]))} ...): "
                       "--level whitespace reads text tokenized already; --level word cuts punctuation off raw text", file=sys.stderr, flush=True)  # fmt: skip
         labels = _label_order({item.label for item in splits["train"]})
         files = ", ".join(map(str, data.train))

@@ -34,7 +34,7 @@ from ..cells import map_state, state_fields, state_from_fields
 from ..data.batches import StreamBatches, TokenBatch, check_sequence_lengths
 from ..data.corpus import CorpusSentenceBatches, CorpusSplit, SeenLines, encode_file, is_prepared, prepare_corpus
 from ..data.textio import LINE_BREAK, DataError, open_bytes, split_lines
-from ..data.tokenizers import Tokenizer, presegmented
+from ..data.tokenizers import Tokenizer, note_if_presegmented
 from ..data.vocab import Vocabulary
 from ..decoding import SamplingOptions, sample
 from ..decoding.cache import NEEDS_STREAM as CACHE_NEEDS_STREAM, WINDOWS as CACHE_WINDOWS, ContinuousCache, cached_log_probs, grid_edges as cache_grid_edges, model_loss as cache_model_loss, tune as tune_continuous_cache
@@ -117,9 +117,7 @@ def say_if_presegmented(data: LMDataConfig) -> None:
                 first = handle.read(1 << 20).decode("utf-8", "ignore").splitlines()
         except (DataError, IsADirectoryError):
             continue  # the corpus's own reading names what is wrong with the file
-        if tool := presegmented(first):
-            print(f"rnnkit: note: {path} looks segmented by {tool}; --level {data.level} cuts and joins it its own way: "
-                  "--level whitespace keeps the pieces as written", file=sys.stderr, flush=True)
+        note_if_presegmented(str(path), first, data.level)
 
 
 class LanguageModelTask(LanguageModelSpec, TaskBase):

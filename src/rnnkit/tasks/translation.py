@@ -18,7 +18,7 @@ from ..data.dates import check_locales, generate_dates
 from ..data.parallel import read_parallel
 from ..data.textio import file_identity
 from ..data.text import DataError, fingerprint
-from ..data.tokenizers import make_tokenizer, presegmented, read_form
+from ..data.tokenizers import make_tokenizer, note_if_presegmented, read_form
 from ..data.vocab import Vocabulary
 from ..decoding import beam_search, max_target_length, translate_greedy
 from ..errors import UsageError, require
@@ -73,11 +73,8 @@ class TranslationTask(TranslationSpec, TaskBase):
             record = {"train_files": [data.source, data.target]}
         record["pairs"] = {k: len(v) for k, v in splits.items()}
         record["train_fingerprint"] = fingerprint([f"{s}\t{t}" for s, t in splits["train"]])
-        if data.level != "whitespace":  # a detokenizer of ours would join another tool's pieces wrongly, and BLEU would score that
-            for side, index in (("source", 0), ("target", 1)):
-                if tool := presegmented(pair[index] for pair in splits["train"]):
-                    print(f"rnnkit: note: the {side} text looks segmented by {tool}; --level {data.level} cuts and joins it its own way, "
-                          "so its translations and BLEU will not match the files: --level whitespace keeps the pieces as written", file=sys.stderr, flush=True)
+        for side, index in (("source", 0), ("target", 1)):  # joined by our detokenizer, another tool's pieces would score a wrong BLEU
+            note_if_presegmented(f"the {side} text", (pair[index] for pair in splits["train"]), data.level)
         settings = {"kind": data.level, "lowercase": data.lowercase, **({"vocab_size": data.bpe_vocab} if data.level == "bpe" else {})}
         source_tokenizer, target_tokenizer = make_tokenizer(settings), make_tokenizer(settings)
         if data.shared_vocab:
