@@ -323,3 +323,37 @@ def test_the_experiments_replace_only_their_own_numbers_beside_the_picture(tmp_p
     edited = json.loads((tmp_path / "mine.json").read_text()) | {"note": "mine"}  # its own numbers, edited since
     (tmp_path / "mine.json").write_text(json.dumps(edited))
     assert main([*gradients, "--out", str(tmp_path / "mine.png")]) == 2 and "note" in json.loads((tmp_path / "mine.json").read_text())
+
+
+def test_agreements_table_and_numbers_are_written_together_or_not_at_all(tmp_path, monkeypatch):
+    """The JSON (which names the table's digest) was written before the table: a kill or a full disk
+    between the two left numbers describing a table that was not there, and every later run with the
+    same --out refused the table as someone else's."""
+    import os
+
+    from rnnkit.cli import main
+
+    agreement = ["agreement", "--cells", "rnn", "--train-steps", "1", "--hidden-size", "4", "--max-distance", "2", "--train-min-distance", "0"]
+    replace = os.replace
+
+    def full_disk_at_the_table(source, target):
+        if str(target).endswith(".md"):
+            raise OSError(28, "No space left on device", str(target))
+        replace(source, target)
+
+    monkeypatch.setattr(os, "replace", full_disk_at_the_table)
+    assert main([*agreement, "--out", str(tmp_path / "a.png")]) == 2
+    assert not (tmp_path / "a.json").exists() and not list(tmp_path.glob(".*.tmp"))
+    monkeypatch.setattr(os, "replace", replace)
+    assert main([*agreement, "--out", str(tmp_path / "a.png")]) == 0 and (tmp_path / "a.md").exists()
+
+
+def test_an_experiment_without_matplotlib_says_it_drew_no_plot(tmp_path, monkeypatch, capsys):
+    """gradients and agreement wrote their numbers and, without matplotlib (an extra), no plot and no word of it."""
+    from rnnkit.cli import main
+
+    monkeypatch.setattr("rnnkit.plots.pyplot", lambda: None)
+    out = tmp_path / "g.png"
+    assert main(["gradients", "--cells", "rnn", "--train-steps", "1", "--hidden-size", "4", "--length", "3", "--out", str(out)]) == 0
+    assert f"no plot drawn at {out}: matplotlib is not installed" in capsys.readouterr().err
+    assert not out.exists() and out.with_suffix(".json").exists()

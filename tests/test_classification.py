@@ -251,6 +251,9 @@ def test_classifier_overfits_and_runs_end_to_end(tmp_path, capsys):
     assert code == 0 and result["ensemble"] == 2 and 0 <= result["accuracy"] <= 1
     code = main(["eval", str(run), data, "--ensemble", str(tmp_path / "missing")])
     assert code != 0 and "missing" in capsys.readouterr()[1]
+    for again in ([second, tmp_path / "." / "second"], [run]):  # counted twice, weighed double: refused
+        code = main(["eval", str(run), data, *[a for path in again for a in ("--ensemble", str(path))]])
+        assert code == 2 and "the same run as" in capsys.readouterr()[1]
 
 
 def test_one_label_in_two_unicode_forms_is_one_class(tmp_path):
@@ -308,3 +311,29 @@ def test_raw_text_read_at_the_whitespace_level_is_noted(tmp_path, capsys):
     tokenized.write_text("pos\tGreat blender , works perfectly .\nneg\tBroke in a week , awful !\n" * 5)
     ClassificationTask.prepare(ClassificationDataConfig(train=[str(tokenized)]))
     assert "carry punctuation" not in capsys.readouterr().err
+
+
+def test_a_tsv_whose_fields_escape_their_quotes_with_backslashes_is_read_as_one_text_each(tmp_path):
+    """Kaggle's IMDB labeledTrainData.tsv quotes each review and escapes the quotes inside with a
+    backslash: the reviews quoting someone kept their wrapping quotes and backslashes, the others
+    lost theirs, so one data set was read two ways."""
+    (tmp_path / "imdb.tsv").write_text('id\tsentiment\treview\n"1_9"\t1\t"A \\"great\\" film, C:\\\\x"\n"2_1"\t0\t"Dull."\n')
+    texts = [item.text for item in read_labeled(tmp_path / "imdb.tsv", text_column="review", label_column="sentiment")]
+    assert texts == ['A "great" film, C:\\x', "Dull."]
+
+
+def test_inspect_and_classify_read_typed_text_alike_and_without_white_space_at_its_ends(tmp_path):
+    """inspect cut a classifier's (and a language model's, a translation's) text with the plain
+    tokenizer, classify Treebank-style: what it showed was not what was classified. And a character
+    run read the spaces around a typed text, which training had stripped from every text."""
+    from rnnkit.runs import open_run, start
+
+    (tmp_path / "tb.tsv").write_text("pos\tit is n't bad at all .\nneg\tit does n't work .\n" * 4)
+    small = {"hidden_size": 4, "embedding_size": 4, "max_steps": 1, "progress": False}
+    start("classifier", {"train": [str(tmp_path / "tb.tsv")], **small}, tmp_path / "run")
+    task, model, _, device = open_run(tmp_path / "run", device="cpu")
+    tokens, _ = task.inspect_forward(model, "It doesn't work.", device)
+    assert tokens == task.typed_tokens("It doesn't work.") == ["it", "does", "n't", "work", "."]
+    start("classifier", {"train": [str(tmp_path / "tb.tsv")], "level": "char", **small}, tmp_path / "chars")
+    task, _, _, _ = open_run(tmp_path / "chars", device="cpu")
+    assert task.typed_tokens("  bad \t") == task.typed_tokens("bad") == ["b", "a", "d"]

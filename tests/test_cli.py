@@ -414,6 +414,11 @@ def test_settings_that_would_do_nothing_in_music_and_translation_are_refused():
     with pytest.raises(UsageError, match=r"--input-feeding feeds the attentional vector back, and --attention none has none"):
         refuse_unapplied({"attention": "none", "input_feeding": True}, {"input_feeding"}, MODEL_SETTINGS)
     refuse_unapplied({"attention": "additive", "input_feeding": True}, {"input_feeding"}, MODEL_SETTINGS)
+    from rnnkit.training import TrainingConfig  # the plateau schedule returned before the warm-up was looked at
+
+    with pytest.raises(UsageError, match=r"--warmup-steps is a ramp of the stepped schedules; --schedule plateau"):
+        refuse_unapplied(TrainingConfig(schedule="plateau", warmup_steps=100), {"warmup_steps"})
+    refuse_unapplied(TrainingConfig(schedule="cosine", warmup_steps=100), {"warmup_steps"})
 
 
 def test_learning_rates_that_overflow_and_outputs_that_overflow_are_one_line(tmp_path, capsys):
@@ -488,3 +493,42 @@ def test_sample_every_on_a_task_that_prints_no_samples_is_refused(tmp_path, caps
     code, _, err = rnnkit("train", "classifier", "--resume", "--run", tmp_path / "r", "--sample-every", "2", "--max-steps", "2", capsys=capsys)
     assert code == 2 and "a classifier run prints no samples" in err  # on a resume too, and not recorded
     assert "sample_every\": 2" not in (tmp_path / "r" / "config.json").read_text()
+
+
+def test_a_plot_asked_for_without_matplotlib_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    """matplotlib is an extra: without it --plot wrote nothing, and translate still said it had."""
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else find_spec(name, *a))
+    with pytest.raises(SystemExit) as exit:
+        main(["eval", str(tmp_path / "run"), "x.txt", "--plot", str(tmp_path / "cm.png")])
+    assert exit.value.code == 2 and "pictures are drawn with matplotlib, which is not installed: pip install 'rnnkit[plot]'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("arguments,says", [
+    (["sample", "RUN", "--num", "100000000000"], "argument -n/--num: must be a whole number >= 1 and <= 10000"),  # was torch's traceback
+    (["compose", "RUN", "--num", "5000"], "argument --num: must be a whole number >= 1 and <= 1000"),
+    (["compose", "RUN", "--prime", ""], "argument --prime: "),  # an unset $PRIME composed unprimed
+    (["compose", "RUN", "--out", "song.wav"], "music is written as MIDI; give a name ending in .mid or .midi"),  # MIDI bytes in a .wav
+    (["compose", "RUN", "--out", ".mid"], "give a name before .mid, as song.mid"),
+    (["inspect", "RUN", "--out", "report.txt"], "the report is a web page; give a name ending in .html or .htm"),
+])  # fmt: skip
+def test_counts_and_output_names_are_checked_where_they_are_parsed(tmp_path, capsys, arguments, says):
+    with pytest.raises(SystemExit) as exit:
+        main([str(tmp_path / "run") if a == "RUN" else a for a in arguments])
+    assert exit.value.code == 2 and says in capsys.readouterr().err
+
+
+def test_config_files_name_a_switchs_off_flag_and_a_bad_whole_number_in_one_line(tmp_path, capsys):
+    """no_crf = true (the command line's --no-crf) was "unknown setting" with no hint of crf = false,
+    and tag_column = 1.0 was int()'s ValueError traceback."""
+    data = tmp_path / "t.conll"
+    data.write_text("EU B-ORG\nrejects O\n\nPeter B-PER\nBlackburn I-PER\n\n" * 10)
+    for line, says in (("no_crf = true", "'no_crf' is the command line's --no-crf; a file sets the switch itself: crf = false"),
+                       ("no_progress = false", "the command line's --no-progress; a file sets the switch itself: progress = true"),
+                       ("tag_column = 1.5", "tag_column: invalid int value: 1.5")):  # fmt: skip
+        (tmp_path / "c.toml").write_text(line + "\n")
+        code, _, err = rnnkit("train", "tagger", data, "--run", tmp_path / "r", "--config", tmp_path / "c.toml", capsys=capsys)
+        assert code == 2 and says in err and len(err.strip().splitlines()) == 1, err
+        assert not (tmp_path / "r").exists()

@@ -614,3 +614,39 @@ def test_a_line_too_long_to_tokenize_in_memory_is_refused_with_its_number(tmp_pa
     with pytest.raises(DataError, match=r"long.txt:31: a line of more than 0 MB, more than this machine's memory can tokenize"):
         prepare_corpus(data, cache=False)
     assert corpus_module.longest_line_bytes("word", 24 * 2**30) > 100 * 2**20  # a 24 GB machine takes a 100 MB line of words
+
+
+def test_a_fault_deep_in_a_file_read_in_pieces_is_named_from_its_piece_never_the_whole_file(tmp_path, tiny_pieces, monkeypatch):
+    """Every pass that reads a corpus in pieces (the BPE fit through text_pieces, with --valid given)
+    read the whole file into memory to name a bad byte's line: a 5 GB corpus for one byte."""
+    from rnnkit.data import textio
+
+    monkeypatch.setattr(textio, "read_text", lambda *a: pytest.fail("the whole file was read"))
+    path = tmp_path / "bad.txt"
+    path.write_bytes("ligne un\r\nzwei\rdrei é\n".encode() + b"vier \xfe\n")
+    with pytest.raises(DataError, match=r"bad\.txt:4: not UTF-8 text \(byte 0xfe at column 6\)$"):
+        list(corpus_module.text_pieces(path))
+    path.write_bytes(b"ligne un\nzwei\nvi\x00er\n")
+    with pytest.raises(DataError, match=r"bad\.txt:3: a NUL character at column 3"):
+        list(corpus_module.text_pieces(path))
+
+
+def test_a_cached_store_damaged_on_disk_is_prepared_again_not_refused_for_ever(tmp_path, monkeypatch, capsys):
+    """A store whose meta.json survived a power cut while its ids did not was opened, found
+    incomplete, and refused with "prepare it again", which prepare did not do: every later
+    train and prepare of the file failed until the user found the cache folder."""
+    path = tmp_path / "train.txt"
+    write(path, "anna\nbob\ncarla\ndave\nemma\nfred\ngina\nhank\n" * 5)
+    data = lambda: LMDataConfig(train=[str(path)])  # noqa: E731
+    first = prepare_corpus(data(), cache=tmp_path / "cache")
+    ids = sorted(first.directory.glob("*.ids"))[0]
+    ids.write_bytes(b"")
+    again = prepare_corpus(data(), cache=tmp_path / "cache")
+    err = capsys.readouterr().err
+    assert "not a complete prepared corpus" in err and ": preparing it again\n" in err
+    assert again.directory == first.directory and ids.stat().st_size > 0
+    out = tmp_path / "out"
+    prepare_corpus(data(), out=out)
+    sorted(out.glob("*.ids"))[0].write_bytes(b"")
+    with pytest.raises(DataError, match=r"not a complete prepared corpus .*: delete it or choose another --out$"):
+        prepare_corpus(data(), out=out)

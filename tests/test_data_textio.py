@@ -139,3 +139,35 @@ def test_the_lm_reader_goes_through_textio(tmp_path):
     path.write_bytes(b"\r\n \r")
     with pytest.raises(DataError, match="no text"):
         lm_lines(path)
+
+
+def test_a_fault_deep_in_a_streamed_file_is_named_from_its_piece_never_the_whole_file(tmp_path, monkeypatch):
+    """iter_lines (word vectors, big files) read the whole file again to name a bad byte's line:
+    a 5 GB vectors file with one Latin-1 word was read into memory, several times over."""
+    from pathlib import Path
+
+    monkeypatch.setattr(textio, "_CHUNK", 3)  # line ends and UTF-8 sequences cut across the pieces
+    monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail("the whole file was read"))
+    path = tmp_path / "v.txt"
+    path.write_bytes("ünë\r\ndeux\rtrois é\n".encode() + b"caf\xe9 0.1\n")
+    with pytest.raises(DataError, match=r"v\.txt:4: not UTF-8 text \(byte 0xe9 at column 4\)$"):
+        list(iter_lines(path))
+    path.write_bytes(b"one\r\ntwo\nth\x00ree\n")
+    with pytest.raises(DataError, match=r"v\.txt:3: a NUL character at column 3"):
+        list(iter_lines(path))
+    path.write_bytes(b"a\rbb\rccc\r" * 5)  # CR line ends only: no LF to cut at
+    assert list(iter_lines(path)) == ["a", "bb", "ccc"] * 5
+
+
+def test_a_lone_cr_inside_a_line_of_parallel_files_is_refused_not_read_as_a_line_break(tmp_path):
+    """A stray CR in an LF file was a line break to rnnkit and none to wc -l or Moses: every pair
+    after it shifted by one, silently, when the other file had one too."""
+    from rnnkit.data.parallel import read_parallel
+
+    (tmp_path / "s.txt").write_text("Hello\nGood\rmorning\nThank you\nBye\n", newline="")
+    (tmp_path / "t.txt").write_text("Hallo\nGuten Morgen\nDanke\nTschuess\rbis bald\n", newline="")
+    with pytest.raises(DataError, match=r"s\.txt:2: a carriage return \(\\r\) inside the line, in a file whose lines end in LF"):
+        read_parallel(tmp_path / "s.txt", tmp_path / "t.txt")
+    (tmp_path / "cr.txt").write_text("Hallo\rGuten Morgen\rDanke\rTschuess\r", newline="")  # CR line ends: lines
+    (tmp_path / "crlf.txt").write_text("Hello\r\nGood morning\r\nThank you\r\nBye\r\n", newline="")
+    assert read_parallel(tmp_path / "crlf.txt", tmp_path / "cr.txt")[1] == ("Good morning", "Guten Morgen")

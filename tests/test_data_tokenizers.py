@@ -117,3 +117,18 @@ def test_an_invisible_character_inside_a_decomposed_letter_is_removed_before_com
     for level in ("char", "word"):
         tokenizer = make_tokenizer({"kind": level})
         assert tokenizer.tokenize("cafe\u00ad\u0301") == tokenizer.tokenize("caf\u00e9"), level
+
+
+def test_the_penn_treebanks_unk_is_one_token_at_the_bpe_level_read_as_unk(tmp_path):
+    """BPE learned PTB's "<unk>" (5 % of its tokens) as text: pieces such as "▁<unk>" that samples drew
+    and scores counted as words, where the other levels read the marker as <UNK>."""
+    pytest.importorskip("tokenizers")
+    from rnnkit.data.vocab import Vocabulary
+
+    bpe = make_tokenizer({"kind": "bpe", "vocab_size": 80})
+    bpe.fit(["the <unk> sat on the mat", "the dog sat on the <unk>"] * 20)
+    tokens = bpe.tokenize("the <unk> sat")
+    assert "<unk>" in tokens and not any("unk" in t for t in tokens if t != "<unk>")
+    vocab = Vocabulary.build([bpe.tokenize(line) for line in ["the <unk> sat on the mat"] * 3])
+    assert vocab.encode(["<unk>"]) == [vocab.unk_id]
+    assert make_tokenizer(bpe.config()).tokenize("the <unk> sat") == tokens

@@ -301,7 +301,7 @@ def test_the_snippets_join_tokens_into_text_as_rnnkit_does(tmp_path, monkeypatch
     (tmp_path / "model.json").write_text("{}")
     namespace: dict = {}
     exec(compile(common, "docs/serving.md", "exec"), namespace)
-    lines = ["The (big) dog's run, 3.5% faster!", "a man [in red] sits on $5 ; ok?", "zwei drei eins"] * 20
+    lines = ["The (big) dog's run, 3.5% faster!", "a man [in red] sits on $5 ; ok?", "zwei drei eins"] * 20  # and a sample's line breaks below
     for config in ({"kind": "char"}, {"kind": "word"}, {"kind": "whitespace"}, {"kind": "bpe", "vocab_size": 60}):
         tokenizer = make_tokenizer(config)
         tokenizer.fit(lines)
@@ -309,6 +309,10 @@ def test_the_snippets_join_tokens_into_text_as_rnnkit_does(tmp_path, monkeypatch
             tokens = tokenizer.tokenize(line)
             side = json.loads(json.dumps(_tokenizer_and_vocab(tokenizer, Vocabulary.build([tokens]))))
             assert namespace["detokenize"](tokens, side) == tokenizer.detokenize(tokens), (config, line)
+            if config["kind"] in ("word", "whitespace"):  # a --line-breaks token sample: no space around its breaks
+                sample = [*tokens, "\n", *tokens]
+                assert namespace["detokenize"](sample, side) == tokenizer.detokenize(sample)
+                assert config["kind"] == "word" or tokenizer.detokenize(sample) == line + "\n" + line
 
 
 def test_an_export_says_which_weights_it_holds_and_of_a_run_that_has_not_ended(names_run, tmp_path, capsys):
@@ -340,3 +344,21 @@ def test_an_events_export_names_the_ids_a_sampler_must_not_draw_and_the_step(tmp
     pre = json.loads((tmp_path / "m.json").read_text())["preprocessing"]
     assert pre["vocab"][pre["pad_id"]] == "<PAD>" and pre["vocab"][pre["unk_id"]] == "<UNK>" and pre["vocab"][pre["eos_id"]] == "<EOS>"
     assert pre["step_seconds"] == 0.5 and pre["start_id"] == len(pre["vocab"])
+
+
+def test_an_export_that_disagrees_or_overflows_writes_nothing_over_a_good_one(names_run, tmp_path, capsys, monkeypatch):
+    """The check's verdict came after the files had replaced the last export; and an output that
+    overflowed compared as NaN, which is not over the tolerance: "largest difference nan", exit 0."""
+    out = tmp_path / "names.onnx"
+    assert main(["export", names_run, "--out", str(out)]) == 0
+    good = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    for difference, code, says in ((float("nan"), 2, "are not finite on a random batch"), (0.5, None, "disagree with rnnkit")):
+        monkeypatch.setattr("rnnkit.export.verify.compare", lambda model, graphs, d=difference: {"logits": d})
+        capsys.readouterr()
+        if code is None:
+            with pytest.raises(RuntimeError, match=says + r".*nothing was written"):
+                main(["export", names_run, "--out", str(out)])
+        else:
+            assert main(["export", names_run, "--out", str(out)]) == code
+            assert says in capsys.readouterr().err
+        assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == good

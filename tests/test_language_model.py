@@ -5,6 +5,8 @@ test_decoding.py.)"""
 from __future__ import annotations
 
 import json
+import math
+import re
 from pathlib import Path
 
 import pytest
@@ -312,3 +314,48 @@ def test_a_held_out_stream_split_too_small_to_evaluate_is_refused_before_trainin
 
     assert split_sizes(3, 0.05, 0.05) == (1, 1)  # each split gets a line, and that is said
     assert "3 lines split 1/1/1 into train/valid/test: 67% held out (--split asks 10%" in capsys.readouterr().err
+
+
+def test_a_runs_seen_lines_file_missing_or_cut_short_is_named_not_taken_for_none(tmp_path, capsys):
+    """Without seen.u64 every sample was marked novel, silently; cut to a length that is not whole
+    8-byte keys, every verb of the run ended in numpy's traceback (score too, which needs no keys)."""
+    from rnnkit.cli import main
+
+    (tmp_path / "n.txt").write_text("anna\nbob\ncarla\ndave\n" * 10)
+    run = tmp_path / "run"
+    assert main(["train", "lm", str(tmp_path / "n.txt"), "--hidden-size", "8", "--max-steps", "1", "--no-progress", "--run", str(run)]) == 0
+    assert not [p.name for p in run.iterdir() if p.name.endswith((".partial", ".tmp"))]
+    keys = (run / "seen.u64").read_bytes()
+    for damage, message in ((keys[:12], r"seen.u64: damaged \(12 bytes, not whole 8-byte keys"), (None, r"seen.u64: missing; is .* a complete rnnkit run")):
+        if damage is None:
+            (run / "seen.u64").unlink()
+        else:
+            (run / "seen.u64").write_bytes(damage)
+        capsys.readouterr()
+        assert main(["sample", str(run), "--num", "2"]) != 0
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and re.search(message, err), err
+
+
+def test_a_score_whose_loss_overflows_says_a_capped_perplexity_not_a_traceback(tmp_path, monkeypatch):
+    """score_text took exp of the mean loss uncapped: a run whose logits are finite but huge (after
+    --skip-non-finite) gave OverflowError in rnnkit score, and a 500 for every request batched with it."""
+    from rnnkit.metrics import perplexity
+
+    task = make_task(tmp_path)
+    monkeypatch.setattr("rnnkit.decoding.token_log_probs", lambda model, ids, device: [-1000.0] * len(ids))
+    result = task.score_text(None, "anna bob")
+    assert result["perplexity"] == perplexity(1000.0) and math.isfinite(result["perplexity"])
+
+
+def test_a_sample_over_lines_of_a_line_break_token_model_is_seen_when_each_line_it_completes_is(tmp_path):
+    """A training line is kept without its line break, and a --line-breaks token sample runs over
+    lines: the whole was compared, so every sample, a verbatim copy of the text too, was "novel"."""
+    names = write(tmp_path / "all.txt", ["anna", "bob", "carla", "dave"] * 10)
+    task = LanguageModelTask.prepare(LMDataConfig(train=[names], valid=names, test=names, line_breaks="token", batching="stream", batch_size=2))[0]
+    newline = task.vocab.ids["\n"]
+    line = lambda word: task.vocab.encode(list(word))  # noqa: E731
+    assert task.is_seen(line("anna") + [newline] + line("bob") + [newline])
+    assert task.is_seen(line("anna") + [newline] + line("bo"))  # cut by the length: judged by the line it completed
+    assert not task.is_seen(line("anna") + [newline] + line("bobby") + [newline])
+    assert not task.is_seen(line("annabob"))

@@ -43,3 +43,17 @@ def test_lines_are_sent_as_typed_and_a_link_names_only_real_verbs_and_models():
         assert shown["state"] == "error" and f'does not answer "{verb}"' in shown["text"] and not shown["sent"]
     shown = page("?model=nosuch&verb=score&text=ab&run=1", {})
     assert shown["state"] == "error" and 'no model named "nosuch"' in shown["text"] and "stars, chars" in shown["text"]
+
+
+def test_a_translation_is_asked_with_the_runs_own_beam_unless_one_is_typed():
+    """The page's beam field held 5, always sent: a run trained with --beam 1 or 8 decoded otherwise
+    in the playground than with rnnkit translate RUN or the API without a beam."""
+    html = (SCRIPT.parent / "index.html").read_text()
+    field = next(line for line in html.splitlines() if 'id="beam"' in line)
+    assert "value=" not in field
+    models = {"models": [{"name": "pairs", "task": "seq2seq", "model": {"cell": "gru", "hidden_size": 8}, "data": {"beam": 8}, "verbs": {"translate": "..."}}]}
+    done = subprocess.run([NODE, str(HARNESS), str(SCRIPT), "?model=pairs&verb=translate&text=one&run=1",
+                           json.dumps({"/api/models": models, "/api/translate": {"results": []}})], capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+    shown = json.loads(done.stdout)
+    assert shown["sent"] == [{"path": "/api/translate", "body": {"model": "pairs", "texts": ["one"]}}]  # no beam: the run's
+    assert shown["placeholders"]["beam"] == "8 (the run's)"

@@ -127,6 +127,11 @@ def test_init_from_refuses_incompatible_settings_and_runs(tmp_path):
     with pytest.raises(UsageError, match="--bidirectional True: .* whose bidirectional is False"):
         task.model_config({"bidirectional": True})
     assert task.model_config({"hidden_size": 5, "dropout": 0.1})["dropout"] == 0.1  # the same value, and settings of its own, pass
+    # a cell setting the encoder's cell lacks, or has otherwise (its default when unrecorded), was dropped silently
+    with pytest.raises(UsageError, match="--peepholes True: the encoder comes from .*, whose gru cell has no peepholes"):
+        task.model_config({"peepholes": True})
+    with pytest.raises(UsageError, match="--nonlinearity relu: the encoder comes from .*, whose gru cell has no nonlinearity"):
+        task.model_config({"nonlinearity": "relu"})
     with pytest.raises(UsageError, match="bwd must be a forward model"):
         ClassificationTask.prepare(ClassificationDataConfig(train=[data], init_from=f"{tmp_path / 'bwd'},{tmp_path / 'fwd'}"))
     with pytest.raises(UsageError, match="needs one-layer models; these have 2"):

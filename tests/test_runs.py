@@ -217,3 +217,145 @@ def test_resume_passes_the_recorded_time_limit_and_records_a_new_one(tmp_path, m
     resume(run, {"time_limit": 2000})
     assert seen == [(1000, False), (2000, True)]
     assert json.loads((run / "config.json").read_text())["training"]["time_limit"] == 2000
+
+
+SMALL = {"hidden_size": 4, "embedding_size": 3, "progress": False, "save_every_minutes": None, "epochs": 2}
+
+
+def test_the_command_that_started_a_run_continues_it_with_resume_added(tmp_path, monkeypatch):
+    """--peepholes and --nonlinearity are recorded inside cell_options and --clip 0 as null, so the
+    run's own command with --resume added was refused: "'peepholes' cannot change"."""
+    from rnnkit.runs import resume, start
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "n.txt").write_text("anna\nbob\ncarla\ndave\n" * 10)
+    settings = {"cell": "lstm", "peepholes": True, "clip": 0.0, **SMALL}  # (the command line checks the data settings given again)
+    start("lm", {"train": ["n.txt"], **settings, "stop_at_step": 2}, "lstm")
+    assert resume("lstm", settings)[1]["finished"]
+    settings = {"cell": "rnn", "nonlinearity": "relu", **SMALL}
+    start("lm", {"train": ["n.txt"], **settings, "stop_at_step": 2}, "rnn")
+    with pytest.raises(UsageError, match="'nonlinearity' cannot change"):
+        resume("rnn", {**settings, "nonlinearity": "tanh"})
+    assert resume("rnn", settings)[1]["finished"]
+
+
+@pytest.mark.parametrize("there", [False, True], ids=["new-folder", "empty-folder"])
+def test_an_interrupt_before_the_runs_config_is_written_leaves_nothing_in_the_way(tmp_path, monkeypatch, there):
+    """Ctrl-C after the vocabularies were saved and before config.json left a folder that neither
+    train (a folder that is not a run) nor --resume (config.json missing) would take."""
+    from rnnkit.runs import start
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "n.txt").write_text("anna\nbob\ncarla\ndave\n" * 10)
+    if there:
+        (tmp_path / "run").mkdir()
+    write_json = RunDir.write_json
+
+    def interrupted(self, name, obj):
+        if name == "config.json":
+            raise KeyboardInterrupt
+        write_json(self, name, obj)
+
+    monkeypatch.setattr(RunDir, "write_json", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        start("lm", {"train": ["n.txt"], **SMALL}, "run")
+    assert [p.name for p in (tmp_path / "run").iterdir() if p.name != ".lock"] == [] if there else not (tmp_path / "run").exists()
+    monkeypatch.setattr(RunDir, "write_json", write_json)
+    assert start("lm", {"train": ["n.txt"], **SMALL}, "run")[1]["finished"]
+
+
+def test_settings_that_act_on_the_validation_score_are_refused_without_validation_data(tmp_path, monkeypatch):
+    """Without validation data --patience never stopped, --schedule plateau never lowered the rate and
+    nt-asgd never averaged, while config.json recorded them as if they had shaped the run."""
+    from rnnkit.runs import resume, start
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "n.txt").write_text("anna\nbob\ncarla\ndave\n" * 10)
+    data = {"train": ["n.txt"], "split": [0.0, 0.0], **SMALL}
+    for given, shown in (({"patience": 2}, "--patience"), ({"schedule": "plateau"}, "--schedule plateau"), ({"optimizer": "nt-asgd"}, "--optimizer nt-asgd")):
+        with pytest.raises(UsageError, match=f"^{shown} acts on the validation score, and this run has no validation data"):
+            start("lm", {**data, **given}, "run")
+        assert not (tmp_path / "run").exists()
+    start("lm", {**data, "stop_at_step": 2}, "run")
+    with pytest.raises(UsageError, match="--patience acts on the validation score"):
+        resume("run", {"patience": 3})
+    assert start("lm", {**data, "split": [0.2, 0.0], "patience": 2}, "valid")[1]["finished"]  # with a validation split: taken
+
+
+def test_a_null_clip_in_a_settings_file_is_no_clipping_as_a_runs_config_json_means_it(tmp_path):
+    """config.json records --clip 0 as null; a settings file copied from it clipped at the default 1.0."""
+    path = tmp_path / "s.json"
+    path.write_text('{"clip": null, "patience": null}')
+    assert read_config_file(path) == {"clip": 0.0}
+
+
+def test_a_run_trained_from_standard_input_asks_for_it_again_whatever_the_task(tmp_path, monkeypatch):
+    """A translation run trained with --source - looked at its (absent) train setting only: the resume
+    read the terminal, waiting for Ctrl-D, instead of saying to pipe the data in again."""
+    import io
+    import sys
+
+    from rnnkit.runs import resume, start
+
+    class Terminal(io.TextIOWrapper):
+        def isatty(self):
+            return True
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "t.txt").write_text("a house\nthe cat\n" * 10)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"ein haus\ndie katze\n" * 10)))
+    start("seq2seq", {"source": "-", "target": "t.txt", "stop_at_step": 1, **SMALL}, "run")
+    monkeypatch.setattr(sys, "stdin", Terminal(io.BytesIO(b"")))
+    with pytest.raises(UsageError, match=r"trained from standard input; to resume it, pipe the same data in again"):
+        resume("run", {"progress": False})
+
+
+def test_a_run_stopped_by_a_loss_that_is_not_finite_may_go_on_with_what_its_message_advises(tmp_path, monkeypatch):
+    """The message said to try --skip-non-finite or a lower --clip, and --resume refused both: the run
+    kept was resumable only into the same NaN at the same step."""
+    from rnnkit.runs import resume, start
+    from rnnkit.training.trainer import TrainingDiverged
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "n.txt").write_text("anna\nbob\ncarla\ndave\n" * 30)
+    diverging = {"train": ["n.txt"], "cell": "rnn", "nonlinearity": "relu", "lr": 1e4, "clip": 0.0, "optimizer": "sgd",
+                 "schedule": "constant", "eval_every": 2, **SMALL}  # fmt: skip
+    with pytest.raises(TrainingDiverged):
+        start("lm", diverging, "run")
+    for change in ({"skip_non_finite": True}, {"clip": 0.5}, {"precision": "fp32"}):
+        try:
+            resume("run", {**change, "progress": False})
+        except TrainingDiverged:
+            pass  # taken: the steps after ran, and may diverge again
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["training"]["skip_non_finite"] is True
+
+
+def test_a_run_recorded_with_an_engine_that_cannot_run_here_opens_on_auto_with_a_note(tmp_path, monkeypatch, capsys):
+    """A run trained with --engine triton on a GPU could not be sampled, exported or resumed on a CPU:
+    the engine was rebuilt as recorded, and no verb takes --engine."""
+    from rnnkit.runs import open_run, resume, start
+
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "n.txt").write_text("anna\nbob\ncarla\ndave\n" * 10)
+    start("lm", {"train": ["n.txt"], "stop_at_step": 2, **SMALL}, "run")
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    config["model"]["engine"] = "triton"
+    (tmp_path / "run" / "config.json").write_text(json.dumps(config))
+    capsys.readouterr()
+    _, model, _, _ = open_run("run", device="cpu")
+    assert "was trained with --engine triton, which cannot run here (cpu)" in capsys.readouterr().err
+    assert resume("run", {"progress": False})[1]["finished"]
+
+
+def test_a_finished_runs_resume_that_trains_nothing_leaves_its_config_as_it_was(tmp_path, monkeypatch):
+    """"nothing to train", and config.json said patience 2 and eval-every 10 all the same: settings the
+    run never trained with, which a later --epochs extension then used."""
+    from rnnkit.runs import resume, start
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "n.txt").write_text("anna\nbob\ncarla\ndave\n" * 10)
+    start("lm", {"train": ["n.txt"], **SMALL}, "run")
+    before = (tmp_path / "run" / "config.json").read_bytes()
+    resume("run", {"patience": 2, "eval_every": 10, "progress": False})
+    assert (tmp_path / "run" / "config.json").read_bytes() == before

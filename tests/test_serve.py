@@ -423,3 +423,36 @@ def test_a_client_gone_mid_body_is_no_internal_error(caplog):
         asyncio.run(_body_within_limit(Gone()))
     assert error.value.status == 400 and "closed before the request body ended" in str(error.value)
     assert "Traceback" not in caplog.text
+
+
+def test_a_text_is_one_line_as_the_command_line_reads_it(client):
+    """A line posted as read from a file ("anna\\n") was scored by a character model with a line
+    break token the command line never reads; a break inside a text joined two lines into one."""
+    plain = client.post("/api/score", json={"text": "anna"}).json()["results"][0]
+    for ending in ("\n", "\r\n", "\r"):
+        assert client.post("/api/score", json={"text": "anna" + ending}).json()["results"][0] == plain
+        assert client.post("/api/score", json={"texts": ["anna" + ending]}).json()["results"][0] == plain
+    r = client.post("/api/score", json={"texts": ["bob", "anna\nbob"]})
+    assert r.status_code == 422 and "text 1 holds a line break" in r.json()["error"], r.json()
+    r = client.post("/api/score", json={"text": "\n"})
+    assert r.status_code == 422 and "blank" in r.json()["error"]
+
+
+def test_a_runs_summary_is_read_as_every_verb_reads_it(runs, tmp_path):
+    """serve read summary.json itself: a damaged one was JSONDecodeError's traceback, and a NaN (a hand
+    edit) loaded, then failed every GET /api/models with a 500."""
+    import shutil
+
+    from rnnkit.errors import DataError
+    from rnnkit.serve.app import load_runs
+
+    copy = tmp_path / "reviews"
+    shutil.copytree(runs["reviews"], copy)
+    summary = json.loads((copy / "summary.json").read_text())
+    (copy / "summary.json").write_text(json.dumps({**summary, "test_loss": float("nan")}))
+    with TestClient(create_app([str(copy)], device="cpu")) as c:
+        response = c.get("/api/models")
+        assert response.status_code == 200 and response.json()["models"][0]["metrics"]["test_loss"] is None
+    (copy / "summary.json").write_text('{"test_loss": 1.0,')
+    with pytest.raises(DataError, match=r"summary\.json: damaged, not a JSON file of rnnkit's"):
+        load_runs([str(copy)], device="cpu")

@@ -383,3 +383,32 @@ def test_typed_words_peel_punctuation_beyond_ascii_and_keep_a_letters_marks(tmp_
     assert treebank.typed_words("It didn't rain at 3.5% in the U.S.") [:3] == ["It", "did", "n't"]
     plain, _, _, _ = open_run(tmp_path / "plain", device="cpu")
     assert plain.typed_words("Zo\u00eb\u0308 met London.")[:1] == ["Zo\u00eb\u0308"]  # the mark is the letter's
+
+
+def test_one_long_word_beside_long_sentences_never_pads_a_chunk_past_its_bound(tmp_path, monkeypatch):
+    """Characters are padded to a chunk's longest sentence times its longest word: 64 texts to serve's
+    /api/tag, one of 2,000 letters beside sentences of 1,000 words, asked for a 13 GB tensor. Chunks
+    now stop at CHUNK_CELLS (bar a sentence alone), and answer as one sentence at a time does."""
+    from rnnkit.tasks import tagging
+
+    data = synthetic_conll(tmp_path / "train.conll", n=12)
+    task, _ = TaggingTask.prepare(TaggingDataConfig(train=[data], scheme="iob2"))
+    torch.manual_seed(0)
+    model = build_model("tagger", task.model_config({"hidden_size": 8, "word_embedding_size": 8})).double()
+    sentences = [TaggedSentence(["a"] * 40, ["O"] * 40) for _ in range(6)] + [TaggedSentence(["x" * 300], ["O"])]
+    monkeypatch.setattr(tagging, "CHUNK_CELLS", 4000)
+    shapes = [tuple(batch.chars.shape) for _, batch, _, _ in task.scored_chunks(model, sentences, "cpu")]
+    assert all(t * b * length <= 4000 or b == 1 for t, b, length in shapes) and sum(b for _, b, _ in shapes) == len(sentences)
+    assert task.predict(model, sentences, "cpu") == [task.predict(model, [s], "cpu")[0] for s in sentences]
+
+
+def test_a_column_file_whose_lines_end_in_cr_cr_lf_is_refused_not_read_one_token_a_sentence(tmp_path):
+    """Python's csv module writes CR CR LF on Windows to a file opened without newline='': read as a
+    lone CR and a CRLF, a blank line followed every token, so every token was a sentence of its own
+    (and "Peter Blackburn" two entities), silently."""
+    path = tmp_path / "win.conll"
+    path.write_bytes(b"Peter\tB-PER\r\r\nBlackburn\tI-PER\r\r\nsaid\tO\r\r\n\r\r\nEU\tB-ORG\r\r\nrejects\tO\r\r\n")
+    with pytest.raises(DataError, match=r"win\.conll: its lines end in CR CR LF .* tr -s '\\r' < .*win\.conll > fixed-win\.conll$"):
+        read_conll(path)
+    path.write_bytes(path.read_bytes().replace(b"\r\r\n", b"\r\n"))
+    assert [s.tokens for s in read_conll(path)] == [["Peter", "Blackburn", "said"], ["EU", "rejects"]]

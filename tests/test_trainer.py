@@ -488,3 +488,35 @@ def test_no_progress_bar_frames_in_a_pipe_or_a_log_file(tmp_path, capfd):
     with carriage-return frames mixed into the evaluation lines."""
     fit(tmp_path / "run", epochs=1, progress=True)
     assert "\r" not in capfd.readouterr().err  # pytest's stderr is no terminal
+
+
+def test_a_time_limit_stop_at_an_epochs_last_batch_is_validated_once(tmp_path, monkeypatch):
+    """The clock stopped a run on an epoch's last batch, and that step was validated; the resume then
+    ended the epoch and validated the same weights again: a second row of the step, and one more
+    evaluation without improvement, so that --patience stopped the run early."""
+    now = [0.0]
+    monkeypatch.setattr("rnnkit.training.trainer.time.perf_counter", lambda: now[0])
+    task = lambda: Clocked(now)  # noqa: E731
+    fit(tmp_path, task=task(), epochs=3, eval_every=0, time_limit=6)  # 6 batches an epoch: stopped at step 6, its last
+    summary = fit(tmp_path, resume=True, task=task(), epochs=3, eval_every=0, time_limit=100, patience=2)
+    valid = [int(step) for step, split in metric_keys(tmp_path) if split == "valid"]
+    assert valid == [6, 12, 18] and summary["steps"] == 18
+
+
+def test_a_metrics_file_shorter_than_its_checkpoint_says_is_said_and_never_doubles_rows(tmp_path, capsys):
+    """A metrics.csv that lost rows (edited, or a power cut) was trusted: the in-memory count stayed
+    at the checkpoint's, later cursors counted rows that were not there, and the next resume kept
+    rows written after its checkpoint, which were then written again."""
+    run = tmp_path / "run"
+    fit(run, epochs=4, stop_at_step=10)
+    (run / "metrics.csv").unlink()
+    fit(run, resume=True, epochs=4, stop_at_step=17)
+    assert "rows are missing from it" in capsys.readouterr().err
+    newest = sorted(p for p in (run / "checkpoints").iterdir() if not p.name.startswith("."))[-1]
+    shutil.rmtree(newest)  # killed after step 17's row, before its checkpoint: the resume starts at step 16
+    for view in ("last.safetensors", "best.safetensors", "training_state.pt"):  # step 17's: the resume restores them from step 16's
+        (run / view).unlink()
+    fit(run, resume=True, epochs=4)
+    keys = metric_keys(run)
+    assert not [key for key, n in Counter(keys).items() if n > 1]
+    assert [int(step) for step, split in keys if split == "train"] == list(range(11, 25))

@@ -245,3 +245,29 @@ def test_fewer_translations_than_nbest_are_said_and_a_wide_beam_decodes_fewer_te
     monkeypatch.setattr(translation, "BEAM_ROWS", 3)  # one text at a time: the same translations
     assert main(["translate", str(tmp_path / "run"), "a", "b", "a", "--beam", "3", "--nbest", "2"]) == 0
     assert capsys.readouterr().out == wide
+
+
+def test_a_held_out_pair_longer_than_a_translation_reads_is_refused_before_training_and_at_eval(tmp_path, capsys, monkeypatch):
+    """Training leaves out pairs over --max-length; a validation, test or eval file took any length
+    into attention (target x source steps) and beam search: a document on one line ran out of memory
+    at the first validation, after the training it ended."""
+    from rnnkit.runs import start
+    from rnnkit.tasks import translation
+
+    monkeypatch.setattr(translation, "LONGEST_SIDE", 50)
+    monkeypatch.setattr(translation.TranslationTask, "max_sequence_steps", 50)
+    source, target, long = tmp_path / "s.txt", tmp_path / "t.txt", tmp_path / "long.txt"
+    source.write_text("one two\ntwo three\n" * 4)
+    target.write_text("eins zwei\nzwei drei\n" * 4)
+    long.write_text("one two\n" + "two " * 60 + "\n")
+    (tmp_path / "t2.txt").write_text("eins zwei\nzwei drei\n")
+    small = {"hidden_size": 4, "embedding_size": 4, "max_steps": 1, "progress": False}
+    with pytest.raises(DataError, match=r"long\.txt,.*t2\.txt \(source side\): a sequence of 60 steps, more than 50"):
+        start("seq2seq", {"source": str(source), "target": str(target), "valid_source": str(long), "valid_target": str(tmp_path / "t2.txt"), **small}, tmp_path / "r")
+    assert not (tmp_path / "r").exists()
+    start("seq2seq", {"source": str(source), "target": str(target), **small}, tmp_path / "run")
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "run"), f"{long},{tmp_path / 't2.txt'}"]) != 0
+    assert "long.txt" in capsys.readouterr().err
+    assert main(["translate", str(tmp_path / "run"), "two " * 60]) != 0
+    assert "60 tokens, more than 50" in capsys.readouterr().err

@@ -211,3 +211,35 @@ def test_a_text_file_whose_header_lies_about_the_dimension_is_read_as_text_and_r
     path.write_text("2 6\nthe 1 2 3 4 5\nfilm 1 2 3 4 5\n")
     with pytest.raises(DataError, match=r"v.txt:2: expected a word and 6 values, found 5 values"):
         read_word_vectors(path, VOCAB)
+
+
+def test_a_gzip_file_cut_short_damaged_or_not_gzip_at_all_is_one_line_naming_it(tmp_path):
+    """gzip's own errors reached the user: EOFError's traceback for a download cut short (of
+    GoogleNews-vectors-negative300.bin.gz too), and "Not a gzipped file (b'w1')", naming no file,
+    for a file a browser had unpacked but kept named .gz."""
+    many = "".join(f"w{i} 0.1 0.2 0.3\n" for i in range(20000))
+    packed = gzip.compress(many.encode())
+    (tmp_path / "cut.txt.gz").write_bytes(packed[: len(packed) // 2])
+    with pytest.raises(DataError, match=r"cut\.txt\.gz: it ends early: an unfinished download\?$"):
+        read_word_vectors(tmp_path / "cut.txt.gz", VOCAB)
+    (tmp_path / "bin.gz").write_bytes(gzip.compress(open(write_binary(tmp_path / "v.bin"), "rb").read())[:60])
+    with pytest.raises(DataError, match=r"bin\.gz: it ends early"):
+        read_word_vectors(tmp_path / "bin.gz", VOCAB)
+    (tmp_path / "plain.vec.gz").write_text(many)
+    with pytest.raises(DataError, match=r"plain\.vec\.gz: not gzip-compressed, though its name ends in \.gz; rename it without \.gz$"):
+        read_word_vectors(tmp_path / "plain.vec.gz", VOCAB)
+    damaged = bytearray(packed)
+    damaged[-8] ^= 0xFF  # the CRC
+    (tmp_path / "crc.gz").write_bytes(bytes(damaged))
+    with pytest.raises(DataError, match=r"crc\.gz: damaged gzip data"):
+        read_word_vectors(tmp_path / "crc.gz", VOCAB)
+
+
+def test_a_case_keeping_vocabulary_takes_a_lowercase_files_vectors_for_its_capitalised_words(tmp_path):
+    """The fallback ran one way only: a lowercase file's "paris" served a lowercase vocabulary, but a
+    vocabulary that keeps case (--keep-case with GloVe 6B) left "Paris" random, against the help."""
+    (tmp_path / "lower.vec").write_text("paris 1 2 3\nthe 0.5 -1 2\n")
+    vectors = read_word_vectors(tmp_path / "lower.vec", ["<PAD>", "<UNK>", "<EOS>", "Paris", "paris", "The", "cat"])
+    assert vectors.found.tolist() == [False, False, False, True, True, True, False] and vectors.by_fallback == 2
+    assert vectors.vectors[3].tolist() == vectors.vectors[4].tolist() == [1.0, 2.0, 3.0]
+    assert vectors.vectors[5].tolist() == [0.5, -1.0, 2.0]

@@ -103,6 +103,7 @@ def atomic_write(path: Path, data: bytes | Callable[[Path], None]) -> None:
         if callable(data):
             os.close(fd)
             write_with(data, Path(tmp), shown=path)
+            _fsync_path(Path(tmp))
         else:
             _write_to(fd, data)
         os.replace(tmp, path)

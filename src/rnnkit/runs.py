@@ -47,6 +47,9 @@ except ImportError:  # Python 3.10: JSON config files only
 TRAINING_KEYS = {f.name for f in fields(TrainingConfig)}
 
 
+NULL_MEANS = {"clip": 0.0}  # config.json records --clip 0 (no clipping) as null, and clip's default is 1.0
+
+
 def read_config_file(path: str | Path) -> dict:
     """A flat configuration from a TOML or JSON file; one-line errors name the file."""
     path = Path(path)
@@ -66,6 +69,7 @@ def read_config_file(path: str | Path) -> dict:
         raise UsageError(f"{path}: a run's config.json (what the run was trained with), not a settings file; continue that run with "
                          f"rnnkit train {values.get('task')} --resume --run {path.parent}, or write the settings you want as a flat file")  # fmt: skip
     # null (JSON) for a setting: its default, as a run's own config.json writes settings that are off
+    # (but those whose null there is not their default: NULL_MEANS)
     settings, seen = {}, {}  # hidden-size and hidden_size are one setting: given both, the later one won silently
     for key, value in values.items():
         name = key.replace("-", "_")
@@ -74,6 +78,8 @@ def read_config_file(path: str | Path) -> dict:
         seen[name] = key
         if value is not None:
             settings[name] = value
+        elif name in NULL_MEANS:
+            settings[name] = NULL_MEANS[name]
     return settings
 
 
@@ -147,6 +153,13 @@ def _foreign_entries(run: RunDir) -> list[str]:
     return [] if isinstance(config, dict) and {"rnnkit", "task", "training"} <= config.keys() else entries
 
 
+def _empty(run: RunDir) -> None:
+    """Delete every entry of the run directory but its lock (the process holds it)."""
+    for entry in run.path.iterdir():
+        if entry.name != ".lock":
+            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+
+
 def _may_start_over(run: RunDir) -> bool:
     """A run directory that never reached its first checkpoint holds no weights: starting over
     in it loses nothing (``--resume`` would start from step 0 as well)."""
@@ -193,9 +206,27 @@ def _say_held_out_in_training(task_kind: str, data_values: dict) -> None:
     from .data.textio import say_held_out_in_training
 
     held_out = [(f"--{key.replace('_', '-')}", path) for key in ("valid", "test", "valid_source", "test_source")
-                if isinstance(path := data_values.get(key), str) and path and Path(path).is_file()
+                if isinstance(path := data_values.get(key), str) and path and Path(path).exists()
                 and not (task_kind == "music" and Path(path).suffix.lower() in (".json", ".pkl", ".pickle"))]  # a music JSON's --valid reads its valid split
     say_held_out_in_training(held_out, [p for key in ("train", "source") for p in as_path_list(data_values.get(key) or "")])
+
+
+# settings that act on the validation score (name -> the value that does; None: any value given)
+ON_VALIDATION = {"patience": None, "schedule": "plateau", "optimizer": "nt-asgd", "eval_beam": None, "eval_sentences": None}
+
+
+def _refuse_without_validation(task, given: dict) -> None:
+    """A ``UsageError`` for a setting ``given`` (by the user, or a resume's override) that acts on the
+    validation score when the run has no validation data: it would do nothing (no early stop, the
+    rate never lowered, no averaging), while config.json recorded it as if it shaped the run."""
+    if task.has_split("valid"):
+        return
+    for name, acting in ON_VALIDATION.items():
+        value = given.get(name)
+        if value is not None and (acting is None or value == acting):
+            shown = f"--{name.replace('_', '-')}" + ("" if acting is None else f" {acting}")
+            raise UsageError(f"{shown} acts on the validation score, and this run has no validation data: it would do nothing; "
+                             "give validation data (--valid, or a split of the training file for language models) or leave it out")  # fmt: skip
 
 
 def _refuse_samples_of(task_class, task_kind: str, sample_every) -> None:
@@ -224,6 +255,7 @@ def start(task_kind: str, values: dict, run_path: str | Path | None = None, sour
     refuse_unapplied(training, training_values)
     _refuse_samples_of(type(task), task_kind, training_values.get("sample_every"))
     refuse_unapplied(model_config, model_values, MODEL_SETTINGS)
+    _refuse_without_validation(task, {**data_values, **training_values})
     check_fits_in_memory(task.model_kind, model_config)  # before any weight is allocated
     if training.schedule_by_time and training.time_limit is None:  # the trainer's own refusals, before a run directory exists
         raise UsageError("--schedule-by-time needs --time-limit: the schedule runs over that time")
@@ -255,9 +287,7 @@ def start(task_kind: str, values: dict, run_path: str | Path | None = None, sour
     with _locked(run):
         if run.exists():  # killed before its first checkpoint: nothing to lose
             print(f"{run.path}: the run there never reached its first checkpoint; starting it over", file=sys.stderr, flush=True)
-            for entry in run.path.iterdir():
-                if entry.name != ".lock":
-                    shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+            _empty(run)
         trainer = None
         try:
             config = {
@@ -276,10 +306,12 @@ def start(task_kind: str, values: dict, run_path: str | Path | None = None, sour
             barrier(shard)
             trainer = Trainer(task, model, training, run, shard)
             summary = trainer.fit()
-        except (KeyboardInterrupt, TrainingDiverged):
-            raise  # the run is left as it is: resumable (from step 0 if it has no checkpoint)
-        except BaseException:
-            if created and (trainer is None or trainer.checkpoints.committed() == []):
+        except BaseException as error:
+            if isinstance(error, (KeyboardInterrupt, TrainingDiverged)) and run.exists():
+                raise  # the run is left as it is: resumable (from step 0 if it has no checkpoint)
+            if not created and not run.exists():  # a folder that was there, empty or a run started over: what this call wrote goes
+                _empty(run)  # (vocabularies without a config.json would be a folder neither train nor --resume takes)
+            elif created and (trainer is None or trainer.checkpoints.committed() == []):
                 shutil.rmtree(run.path, ignore_errors=True)  # nothing half-written
                 for parent in run.path.parents:  # and the parent folders it made, while empty (another run may have come into one)
                     if made is None or parent == made.parent:
@@ -294,6 +326,8 @@ def start(task_kind: str, values: dict, run_path: str | Path | None = None, sour
 RESUMABLE = {
     "epochs", "max_steps", "time_limit", "stop_at_step", "patience", "progress", "device", "sample_every", "log_every",
     "eval_every", "save_every_steps", "save_every_minutes", "keep_checkpoints",
+    # what a run stopped by a loss that is not finite needs to go on, and what a GPU run resumed on a CPU needs
+    "skip_non_finite", "clip", "precision",
 }  # fmt: skip
 LASTING = RESUMABLE - {"stop_at_step", "progress", "device"}  # recorded in config.json for later resumes
 
@@ -312,9 +346,14 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
     if task_kind is not None and config["task"] != task_kind:
         raise UsageError(f"{run.path}: a {config['task']} run; resume it with rnnkit train {config['task']} --resume --run {run.path}")
     overrides = dict(overrides or {})
-    recorded = {**config["model"], **config["training"]}  # a setting repeated as the run has it changes nothing
+    # a setting repeated as the run has it changes nothing: compared as recorded (cell settings inside
+    # cell_options, --clip 0 as no clipping), so the run's own command with --resume added is taken
+    with reading_run(run):
+        model = dict(config["model"])
+        recorded = {**model, **(model.pop("cell_options", None) or {}), **config["training"]}
+        as_recorded = {**overrides, **{key: value for key, value in asdict(TrainingConfig.from_dict(overrides)).items() if key in overrides}}
     for key in list(overrides):
-        if key not in RESUMABLE and key in recorded and json.loads(json.dumps(overrides[key])) == recorded[key]:
+        if key not in RESUMABLE and key in recorded and json.loads(json.dumps(as_recorded[key])) == recorded[key]:
             del overrides[key]
     _refuse_samples_of(TASKS[config["task"]], config["task"], overrides.get("sample_every"))
     for key in overrides:
@@ -329,7 +368,7 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
     training.check()
     task_class = TASKS[config["task"]]
     _check_started_here(config)
-    from_stdin = "-" in as_path_list(config["data"].get("train") or "")
+    from_stdin = any("-" in as_path_list(config["data"].get(key) or "") for key in ("train", "source", "target", *HELD_OUT_KEYS))
     again = f"{run.path}: trained from standard input; to resume it, pipe the same data in again (… | rnnkit train {config['task']} --resume --run {run.path})"
     if from_stdin and (sys.stdin is None or sys.stdin.isatty()):
         raise UsageError(again)
@@ -340,6 +379,7 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
             raise UsageError(again) from None
         raise
     check_recorded(task.lm_features, config)
+    _refuse_without_validation(task, overrides)
     if split_record.get("train_fingerprint") != config["split"].get("train_fingerprint"):
         raise DataError(f"{run.path}: the training data changed since the run started ({', '.join(config['split'].get('train_files', []))})")
     recorded = config["split"].get("held_out_digests")  # runs before it was recorded: not checked
@@ -351,7 +391,7 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
                             "put the files back, or train a new run")  # fmt: skip
     torch.manual_seed(training.seed)  # the initial weights, should the run have no checkpoint yet
     with reading_run(run):
-        model = build_model(config["model"]["kind"], {k: v for k, v in config["model"].items() if k != "kind"})
+        model = build_model(config["model"]["kind"], engine_here(run, config["model"], resolve_device(training.device)))
     task.initialise(model)  # as start did, should the run have no checkpoint yet
     task.before_training(training.progress)  # before the trainer's clock restarts, as in start
     checkpoints = Checkpoints(run).committed()
@@ -367,13 +407,18 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
         if lasting:
             config["training"].update(lasting)
             run.write_json("config.json", config)
+        trainer = Trainer(task, model, training, run)
         try:
-            summary = Trainer(task, model, training, run).fit(resume=True, limit_given="time_limit" in overrides)
+            summary = trainer.fit(resume=True, limit_given="time_limit" in overrides)
+        except TrainingDiverged:
+            raise  # it trained, with the settings given: they stay recorded
         except UsageError:
             run.write_bytes("config.json", recorded)
             if was_demo:
                 run.write_bytes(DEMO_MARK, DEMO_MARK_TEXT)
             raise
+        if trainer.done_already:  # a finished run, nothing to train: the settings never shaped it (docs/runs.md)
+            run.write_bytes("config.json", recorded)
         if was_demo and summary.get("steps") == step_before:  # nothing trained: still the demo's
             run.write_bytes(DEMO_MARK, DEMO_MARK_TEXT)
         return run, summary
@@ -470,6 +515,26 @@ def check_sizes(run: RunDir, task, config: dict) -> None:
                             f"{config['model'][key]:,}: the run's files do not belong together")
 
 
+def engine_here(run: RunDir, model_config: dict, device: torch.device) -> dict:
+    """The model settings of a run (without its kind) to build it on ``device``: its recorded engine,
+    or ``auto`` where that one cannot run (``--engine triton``, trained on a GPU, opened or resumed
+    on a CPU), with a note; every engine computes what the reference cells do, so the run's results
+    stay its own (and its arithmetic a device's, as any move between devices makes it)."""
+    from .cells import make_cell
+    from .engines import engines_for
+
+    settings = {k: v for k, v in model_config.items() if k != "kind"}
+    name = settings.get("engine", "auto")
+    if name == "auto" or not isinstance(settings.get("cell"), str):
+        return settings
+    cell = make_cell(settings["cell"], 1, 1, **(settings.get("cell_options") or {}))
+    if name not in engines_for(cell, device):
+        print(f"rnnkit: note: {run.path} was trained with --engine {name}, which cannot run here ({device.type}): "
+              "it runs on the engine auto picks, equal to it by construction", file=sys.stderr, flush=True)  # fmt: skip
+        settings["engine"] = "auto"
+    return settings
+
+
 def open_run(run_path: str | Path, weights: str = "best", device: str = "auto"):
     """(task, model, config, device) of a trained run, for sampling, scoring and evaluation."""
     run = RunDir(run_path)
@@ -481,9 +546,9 @@ def open_run(run_path: str | Path, weights: str = "best", device: str = "auto"):
         task = task_class.load(run, task_class.data_config(config["data"]))
     check_recorded(task.lm_features, config)
     check_sizes(run, task, config)
-    with reading_run(run):
-        model = build_model(config["model"]["kind"], {k: v for k, v in config["model"].items() if k != "kind"})
     torch_device = resolve_device(device)
+    with reading_run(run):
+        model = build_model(config["model"]["kind"], engine_here(run, config["model"], torch_device))
     model.to(torch_device)
     run.load_weights(weights, model)
     model.eval()

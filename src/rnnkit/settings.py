@@ -85,6 +85,14 @@ seed = number(int, low=0, high=2**64 - 1, name="seed")                          
 # hypotheses a beam search keeps: wider beams gain nothing measurable and need memory in proportion
 # (a --beam of 10**9 asked for 128 GB at once; 10**20 overflowed into a traceback)
 beam_width = number(int, low=1, high=1000, name="beam_width")
+# samples drawn side by side (sample --num: one batch, its logits num x vocabulary) and pieces written
+# (compose --num): bounded as the beam is, where --num 10**11 asked torch for terabytes in a traceback
+sample_count = number(int, low=1, high=10_000, name="sample_count")
+piece_count = number(int, low=1, high=1_000, name="piece_count")
+# and their lengths: a sample as long as the longest sequence rnnkit reads (batches.MAX_SEQUENCE_STEPS),
+# a piece as long as a MIDI file rnnkit reads back (music.MAX_MIDI_STEPS: a longer one was refused as a prime)
+sample_length = number(int, low=1, high=100_000, name="sample_length")
+piece_length = number(int, low=1, high=200_000, name="piece_length")
 # a MIDI file's tempo is whole microseconds per beat, at most 2**24 - 1 (16.8 s): a step is written as a beat
 step_seconds = number(float, low=1e-4, high=16, name="step_seconds")
 

@@ -68,20 +68,19 @@ def _not_too_long(lines: list[str], name: str, max_characters: int) -> list[str]
 
 
 def check_typed_lengths(texts: Sequence[str], task, arguments: Sequence[str] = (), file: str | None = None) -> None:
-    """A ``DataError`` for the first input line longer than training's longest sequence
-    (``MAX_SEQUENCE_STEPS``) in the steps the run reads it as (``task.typed_steps``: tokens cut as
+    """A ``DataError`` for the first input line longer than the run's longest sequence
+    (``task.max_sequence_steps``: training's, or a translation's shorter one) in the steps the run reads it as (``task.typed_steps``: tokens cut as
     its training text was); only lines of more than a third as many characters are cut to count
     them. The line is named FILE:LINE when the texts are one file's (``--file``, or stdin alone)."""
-    from ..data.batches import MAX_SEQUENCE_STEPS
-
+    limit = task.max_sequence_steps
     source = file if file and not arguments else "<stdin>" if not file and not arguments else None
     for number, text in enumerate(texts, start=1):
         # a line of a third as many characters may still be too long: read in composed form and
         # lowercased, a character may become up to three ("\u0958" is two in NFC, "İ" two lowercased)
-        if len(text) > MAX_SEQUENCE_STEPS // 3 and (steps := task.typed_steps(text)) > MAX_SEQUENCE_STEPS:
+        if len(text) > limit // 3 and (steps := task.typed_steps(text)) > limit:
             where = f"{source}:{number}" if source else f"input line {number}"
-            raise DataError(f"{where}: {steps:,} tokens, more than {MAX_SEQUENCE_STEPS:,} (the longest sequence "
-                            f"rnnkit reads as one): each line is read as one sequence; break the text into lines")
+            raise DataError(f"{where}: {steps:,} tokens, more than {limit:,} (the longest sequence "
+                            f"this run reads as one): each line is read as one sequence; break the text into lines")
 
 
 def is_blank(text: str) -> bool:

@@ -8,10 +8,11 @@ dataclass fields declared with ``rnnkit.settings.setting``.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 
 from ..settings import (  # noqa: F401  (the types live with the settings that use them; verbs import them from here)
     beam_width, decay, device, finite_float, list_of_ints, midi_program, nonempty_text, nonnegative_float, nonnegative_int, number, port,
-    positive_float, positive_int, probability, seed, step_seconds, top_p_float,
+    piece_count, piece_length, positive_float, positive_int, probability, sample_count, sample_length, seed, step_seconds, top_p_float,
 )
 
 
@@ -36,32 +37,47 @@ def output_file(text: str) -> str:
     return text
 
 
-def png_file(text: str) -> str:
-    """A picture to write (``--plot``, an experiment's ``--out``): ``output_file``'s checks, and a
-    name ending in ``.png``, since rnnkit writes PNG (a ``.txt`` name got PNG bytes before)."""
+def _file_of(text: str, what: str, suffixes: tuple[str, ...], bare: bool = False) -> str:
+    """A file of one format to write: ``output_file``'s checks, and a name ending in one of its
+    ``suffixes`` (``bare``: or in none, the first then added), since rnnkit writes that format (a
+    ``.txt`` name got PNG bytes, ``--wav song.mid`` overwrote the MIDI), with a name before it."""
     output_file(text)
-    if not text.lower().endswith(".png"):
-        raise argparse.ArgumentTypeError(f"{text}: a picture is written as PNG; give a name ending in .png")
-    _named(text, ".png")
+    from pathlib import Path
+
+    if not text.lower().endswith(suffixes) and not (bare and not Path(text).suffix):
+        raise argparse.ArgumentTypeError(f"{text}: {what}; give a name ending in {' or '.join(suffixes)}")
+    if Path(text).name.lower() in suffixes:  # --wav .wav wrote a hidden .wav.wav
+        raise argparse.ArgumentTypeError(f"{text}: give a name before {Path(text).name}, as song{suffixes[0]}")
+    return text
+
+
+def png_file(text: str) -> str:
+    """A picture to write (``--plot``, an experiment's ``--out``)."""
+    return _file_of(text, "a picture is written as PNG", (".png",))
+
+
+def midi_file(text: str) -> str:
+    """Music to write (``compose --out``; a name without a suffix gets ``.mid``)."""
+    return _file_of(text, "music is written as MIDI", (".mid", ".midi"), bare=True)
+
+
+def html_file(text: str) -> str:
+    """A page to write (``inspect --out``)."""
+    return _file_of(text, "the report is a web page", (".html", ".htm"))
+
+
+def plot_file(text: str) -> str:
+    """A picture asked for by ``--plot``: ``png_file``, and matplotlib installed (it is an extra):
+    refused before any work, never skipped with nothing written (or said to be)."""
+    png_file(text)
+    if importlib.util.find_spec("matplotlib") is None:
+        raise argparse.ArgumentTypeError(f"{text}: pictures are drawn with matplotlib, which is not installed: pip install 'rnnkit[plot]'")
     return text
 
 
 def wav_file(text: str) -> str:
-    """Audio to write (``compose --wav``): ``output_file``'s checks, and a name ending in ``.wav``, since
-    rnnkit writes WAV (``--wav x.mp3`` got WAV bytes, and ``--wav song.mid`` overwrote the MIDI)."""
-    output_file(text)
-    if not text.lower().endswith(".wav"):
-        raise argparse.ArgumentTypeError(f"{text}: audio is written as WAV; give a name ending in .wav")
-    _named(text, ".wav")
-    return text
-
-
-def _named(text: str, suffix: str) -> None:
-    """A file name with a name before its ``suffix``: ``--wav .wav`` wrote a hidden ``.wav.wav``."""
-    from pathlib import Path
-
-    if Path(text).name.lower() == suffix:
-        raise argparse.ArgumentTypeError(f"{text}: give a name before {suffix}, as song{suffix}")
+    """Audio to write (``compose --wav``)."""
+    return _file_of(text, "audio is written as WAV", (".wav",))
 
 
 def add_quick(parser: argparse.ArgumentParser, what: str) -> None:

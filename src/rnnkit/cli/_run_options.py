@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from pathlib import Path
 
 from ._inputs import KIND_NAMES
 from ._options import device as device_option
-from ._options import nonempty_text, png_file
+from ._options import nonempty_text, plot_file
 
 WEIGHTS = ["best", "last"]
 
@@ -96,9 +97,9 @@ def texts_and_run(args):
 def add_plot(parser: argparse.ArgumentParser, what: str, *, old: str | None = None) -> None:
     """``--plot FILE.png``: a picture of ``what``, the one name every verb uses for a picture beside
     its output (``--out`` is the file a verb exists to write). ``old``: the verb's former name for it."""
-    parser.add_argument("--plot", metavar="PNG", type=png_file, help=f"a picture of {what}, written to this PNG file")
+    parser.add_argument("--plot", metavar="PNG", type=plot_file, help=f"a picture of {what}, written to this PNG file")
     if old:
-        hidden_alias(parser, old, "plot", type=png_file)
+        hidden_alias(parser, old, "plot", type=plot_file)
 
 
 def hidden_alias(parser: argparse.ArgumentParser, old: str, dest: str, **kwargs) -> None:
@@ -126,6 +127,11 @@ def open_ensemble(args, task, model) -> list:
     if args.ensemble and not task.averages_runs:
         kinds = " and ".join(KIND_NAMES.get(k, k) for k in TASKS if TASKS[k].averages_runs)
         raise UsageError(f"--ensemble: only {kinds} runs can be combined, not a {KIND_NAMES.get(task.kind, task.kind)} run")
+    given = {Path(args.run).resolve(): f"RUN {args.run}"}
+    for path in args.ensemble:  # an average over a run twice would weigh it double, and count it as two
+        if (real := Path(path).resolve()) in given:
+            raise UsageError(f"--ensemble {path}: the same run as {given[real]}; give each run once")
+        given[real] = f"--ensemble {path}"
     pairs = []
     for path in args.ensemble:
         try:

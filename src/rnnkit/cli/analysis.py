@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from ._options import nonnegative_int, output_file, png_file, positive_float, positive_int, seed
+from ._options import html_file, nonnegative_int, png_file, positive_float, positive_int, seed
 from ..errors import UsageError
 from ._run_options import add_text_input, hidden_alias, open_verb_run, run_parser, verb_parser
 
@@ -41,7 +41,7 @@ def add_parser(subparsers) -> None:
     inspect = run_parser(subparsers, "inspect", ["lm", "tagger", "classifier", "seq2seq"], description="Reads the text "
                          "with the run's model and writes a page of its hidden units and gates over it, ranking the "
                          "units by what they follow (position in the line, inside quotes ...).", text="the text")  # fmt: skip
-    inspect.add_argument("--out", default="report.html", type=output_file, help="the page to write (default report.html)")
+    inspect.add_argument("--out", default="report.html", type=html_file, help="the page to write (default report.html)")
     inspect.add_argument("--max-chars", type=positive_int, default=3000, help="read at most this many characters (default 3000)")
     inspect.set_defaults(handler=run_inspect)
 
@@ -131,6 +131,14 @@ def _refuse_writing_over(out: Path, experiment: str, suffixes: tuple[str, ...]) 
             raise UsageError(f"--out {out}: {beside} is there and is not an earlier rnnkit {experiment}'s, which this would write over; choose another --out")
 
 
+def _said_plot(drawn: bool, out: Path) -> None:
+    """Where the picture went, or why there is none (matplotlib is an extra: the numbers are written without it)."""
+    if drawn:
+        print(f"plot: {out}")
+    else:
+        print(f"rnnkit: note: no plot drawn at {out}: matplotlib is not installed (pip install 'rnnkit[plot]'); the numbers are beside it", file=sys.stderr)
+
+
 def run_gradients(args) -> int:
     from ..analysis.gradient_flow import compare_cells, plot_flows
     from ..files import atomic_write
@@ -147,8 +155,7 @@ def run_gradients(args) -> int:
     curves = {f"{cell} (trained)": results["trained"][cell] for cell in args.cells}
     curves.update({f"{cell} (initial)": results["init"][cell] for cell in args.cells})
     out = Path(args.out)
-    if plot_flows(curves, out, f"mean ‖∂L<T>/∂a<t>‖, T = {args.length}"):
-        print(f"plot: {out}")
+    _said_plot(plot_flows(curves, out, f"mean ‖∂L<T>/∂a<t>‖, T = {args.length}"), out)
     record = {"experiment": "gradients", **results}  # what tells a later run's --out that the file is its own
     atomic_write(out.with_suffix(".json"), _numbers(record))
     print(f"numbers: {out.with_suffix('.json')}")
@@ -163,7 +170,7 @@ def run_gradients(args) -> int:
 
 def run_agreement(args) -> int:
     from ..analysis.agreement import markdown_table, plot_accuracy, run_experiment
-    from ..files import atomic_write
+    from ..files import atomic_write_all
 
     _refuse_writing_over(Path(args.out), "agreement", (".json", ".md"))
     results = run_experiment(args.cells, args.max_distance, steps=args.train_steps, budget_hidden=args.hidden_size, seed=args.seed, train_max_distance=args.train_max_distance, train_min_distance=args.train_min_distance)
@@ -175,10 +182,11 @@ def run_agreement(args) -> int:
     markdown = (table + "\n").encode()
     # what tells a later run's --out that the files are its own (the table as written, not one edited since)
     record = {"experiment": "agreement", "written": {".md": hashlib.sha256(markdown).hexdigest()}, **results}
-    atomic_write(out.with_suffix(".json"), _numbers(record))
-    atomic_write(out.with_suffix(".md"), markdown)  # folders on the way made, as for the plot
-    if plot_accuracy(results, out):
-        print(f"plot: {out}")
+    out.parent.mkdir(parents=True, exist_ok=True)  # folders on the way made, as for the plot
+    # the pair written together, the describing JSON last: a kill or a full disk between two writes
+    # would leave a table its JSON does not describe, which the next run's --out refuses as someone's
+    atomic_write_all({out.with_suffix(".md"): markdown, out.with_suffix(".json"): _numbers(record)})
+    _said_plot(plot_accuracy(results, out), out)
     return 0
 
 

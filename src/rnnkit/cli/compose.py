@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._options import midi_program, output_file, positive_float, positive_int, seed, step_seconds, wav_file
+from ._options import midi_file, midi_program, nonempty_text, piece_count, piece_length, positive_float, positive_int, seed, step_seconds, wav_file
 from ..errors import UsageError
 from ._inputs import warn
 from ._run_options import add_plot, hidden_alias, open_verb_run, run_parser
@@ -18,13 +18,13 @@ PRIME_STEPS = 8  # the --prime file's opening played, when --prime-steps is not 
 
 def add_parser(subparsers) -> None:
     parser = run_parser(subparsers, "compose", ["music"], description=__doc__)
-    parser.add_argument("--length", type=positive_int, default=64, help="time steps to write (default 64)")
-    hidden_alias(parser, "--steps", "length", type=positive_int)  # its name until generated and training steps got names of their own
+    parser.add_argument("--length", type=piece_length, default=64, help="time steps to write (default 64)")
+    hidden_alias(parser, "--steps", "length", type=piece_length)  # its name until generated and training steps got names of their own
     parser.add_argument("--until-end", action="store_true", help="voice-token models: stop where the model ends the piece (at most --length)")
-    parser.add_argument("--out", default="song.mid", type=output_file, help="MIDI file to write (with --num N: song-1.mid ... song-N.mid)")
-    parser.add_argument("--num", type=positive_int, default=1, help="how many pieces (default 1)")
+    parser.add_argument("--out", default="song.mid", type=midi_file, help="MIDI file to write (with --num N: song-1.mid ... song-N.mid)")
+    parser.add_argument("--num", type=piece_count, default=1, help="how many pieces (default 1)")
     parser.add_argument("--temperature", type=positive_float, default=1.0, help="below 1: safer, above 1: wilder")
-    parser.add_argument("--prime", metavar="MIDI", help="a MIDI file whose opening is played first (--prime-steps of it)")
+    parser.add_argument("--prime", metavar="MIDI", type=nonempty_text, help="a MIDI file whose opening is played first (--prime-steps of it)")
     parser.add_argument("--prime-steps", type=positive_int, help=f"steps of the --prime file to use (default {PRIME_STEPS})")
     hidden_alias(parser, "--primer", "prime")  # the former names; --prime as in rnnkit sample
     hidden_alias(parser, "--primer-steps", "prime_steps", type=positive_int)
@@ -40,8 +40,6 @@ def run(args) -> int:
     from ..data.music import read_midi, write_midi
     from ..plots import plot_piano_roll
 
-    if Path(args.out).name.lower() in (".mid", ".midi"):  # a hidden .mid.mid was written
-        raise UsageError(f"--out {args.out}: give a name before {Path(args.out).name}, as song.mid")
     written = [(option, Path(value).resolve()) for option, value in (("--out", args.out), ("--wav", args.wav), ("--plot", args.plot)) if value]
     for i, (option, path) in enumerate(written):  # --out w.wav --wav w.wav: the audio was written over the MIDI
         for other, same in written[i + 1 :]:
@@ -77,12 +75,13 @@ def run(args) -> int:
             plot_piano_roll(piece, png.with_name(f"{png.stem}{suffix}{png.suffix or '.png'}"), f"{path.name}: {len(piece)} steps")
         if args.wav:
             wav = Path(args.wav)
-            print(render_wav(path, wav.with_name(f"{wav.stem}{suffix}{wav.suffix or '.wav'}")))
+            print(render_wav(path, wav.with_name(f"{wav.stem}{suffix}{wav.suffix or '.wav'}"), seconds=len(piece) * args.step_seconds))
     return 0
 
 
-def render_wav(midi_path: Path, wav_path: Path, rate: int = 22050) -> str:
-    """Audio of a MIDI file: fluidsynth with a General MIDI sound font when installed, else pretty_midi's sine waves."""
+def render_wav(midi_path: Path, wav_path: Path, rate: int = 22050, seconds: float = 0.0) -> str:
+    """Audio of a MIDI file: fluidsynth with a General MIDI sound font when installed, else pretty_midi's
+    sine waves; at least ``seconds`` long (the piece's steps: a piece without a note is that much silence)."""
     import wave
 
     import numpy as np
@@ -95,7 +94,8 @@ def render_wav(midi_path: Path, wav_path: Path, rate: int = 22050) -> str:
         audio, how = midi.fluidsynth(fs=rate), "fluidsynth"
     except Exception:  # noqa: BLE001 (no pyfluidsynth or no sound font: fall back)
         audio, how = midi.synthesize(fs=rate), "sine waves (install pyfluidsynth and a sound font for instruments)"
-    audio = np.int16(np.clip(audio / max(1e-9, float(np.abs(audio).max())), -1, 1) * 32000)
+    audio = np.concatenate([audio, np.zeros(max(0, round(seconds * rate) - len(audio)))])  # pretty_midi gives no samples for no notes
+    audio = np.int16(np.clip(audio / max(1e-9, float(np.abs(audio).max(initial=0.0))), -1, 1) * 32000)
 
     def write(path: Path) -> None:
         with wave.open(str(path), "wb") as f:

@@ -8,20 +8,20 @@ unless --allow-unk (its logit is masked: the same as rejecting it and drawing ag
 from __future__ import annotations
 
 from ..errors import UsageError
-from ._options import nonnegative_int, positive_float, positive_int, seed, top_p_float
+from ._options import nonnegative_int, positive_float, sample_count, sample_length, seed, top_p_float
 from ._run_options import open_verb_run, run_parser
 
 
 def add_parser(subparsers) -> None:
     parser = run_parser(subparsers, "sample", ["lm"], description=__doc__)
-    parser.add_argument("-n", "--num", type=positive_int, help="number of samples (default 10; 1 with --greedy, whose samples are all alike)")
+    parser.add_argument("-n", "--num", type=sample_count, help="number of samples (default 10; 1 with --greedy, whose samples are all alike)")
     parser.add_argument("--temperature", type=positive_float, help="below 1: safer, above 1: wilder (default 1)")
     parser.add_argument("--top-k", type=nonnegative_int, help="draw among the k most likely tokens only (0: all)")
     parser.add_argument("--top-p", type=top_p_float, help="draw among the most likely tokens holding probability p, in (0, 1]")
     parser.add_argument("--greedy", action="store_true", help="always take the most likely token")
     parser.add_argument("--prime", default="", help="text to start from; printed as typed, its unseen characters or words named on stderr")
     parser.add_argument("--allow-unk", action="store_true", help="let samples contain <UNK> (default: never drawn)")
-    parser.add_argument("--max-length", type=positive_int, default=200, help="tokens drawn per sample at most, after the --prime (default 200)")
+    parser.add_argument("--max-length", type=sample_length, default=200, help="tokens drawn per sample at most, after the --prime (default 200)")
     parser.add_argument("--seed", type=seed, help="random seed: the same seed and --num give the same samples (the --num samples are drawn as one batch, so another --num draws others)")
 
 

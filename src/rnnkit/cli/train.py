@@ -72,8 +72,13 @@ def check_config_values(parser: argparse.ArgumentParser, values: dict, source: s
     error the command line gives; values are replaced by what the option's type makes of them
     (``hidden_size = "12"`` is 12, as ``--hidden-size 12``)."""
     actions = {action.dest: action for action in parser._actions if action.dest != "help"}
+    flags = {flag: action for action in actions.values() for flag in action.option_strings}
     for key, value in values.items():
         action = actions.get(key)
+        off = flags.get("--" + key.replace("_", "-"))
+        if action is None and off is not None and off.nargs == 0 and off.const is False:  # no_crf = true: a switch's off flag, not a setting
+            raise UsageError(f"{source}: {key!r} is the command line's --{key.replace('_', '-')}; a file sets the switch itself: "
+                             f"{off.dest} = {'false' if value is True else 'true'}")  # fmt: skip
         if action is None:
             continue
         try:
@@ -98,7 +103,10 @@ def _config_item(action: argparse.Action, item):
             item = ",".join(map(str, item))  # a list option written as a TOML/JSON array (head_sizes)
         if isinstance(item, bool) or not isinstance(item, (int, float, str)):
             raise argparse.ArgumentTypeError(f"expected a number, got {item!r}")
-        item = action.type(str(item))
+        try:
+            item = action.type(str(item))
+        except (TypeError, ValueError) as error:  # a plain type (int): argparse's "invalid int value", as the command line says
+            raise argparse.ArgumentTypeError(f"invalid {getattr(action.type, '__name__', 'value')} value: {item!r}") from error
     elif not isinstance(item, str):  # text: a path, a name
         raise argparse.ArgumentTypeError(f"expected a string, got {item!r}")
     else:
@@ -145,7 +153,11 @@ def _same_setting(given, recorded) -> bool:
         return True
     from ..data.textio import file_identity
 
-    as_list = lambda value: [value] if isinstance(value, str) else value  # noqa: E731
+    def as_list(value):  # one path, several, or several joined by commas (--lm-features FWD,BWD)
+        if isinstance(value, str):
+            return value.split(",") if "," in value and not Path(value).exists() else [value]
+        return value
+
     given, recorded = as_list(given), as_list(recorded)
     if not (isinstance(given, list) and isinstance(recorded, list) and len(given) == len(recorded)):
         return False

@@ -87,7 +87,9 @@ def read_conll(path: str | Path, token_column: int = 0, tag_column: int = -1, sc
     from .batches import MAX_SEQUENCE_STEPS  # here: batches imports torch, and the tag schemes are read by rnnkit train --help
 
     name = textio.source_name(path)
-    lines = textio.read_lines(path)
+    text = textio.read_text(path)
+    textio.refuse_doubled_line_ends(text, name)
+    lines = textio.split_lines(text)
     first_tab = next((number for number, line in enumerate(lines, start=1) if "\t" in line and line.strip()), None)  # not a tab on a blank line
     tabs = first_tab is not None
     sentences, tokens, tags = [], [], []

@@ -68,9 +68,9 @@ from stat import S_ISDIR, S_ISREG
 import numpy as np
 
 from ..errors import UsageError
-from ..files import exclusive_lock, physical_memory, process_alive, scratch_directory, user_cache_directory
+from ..files import atomic_write, exclusive_lock, physical_memory, process_alive, scratch_directory, user_cache_directory
 from .text import CORPUS_SETTINGS, split_sizes
-from .textio import BOM, DataError, not_text, not_utf8, nul_error, open_bytes, refuse_whole, say_held_out_in_training, unreadable
+from .textio import BOM, DataError, not_text, not_utf8, nul_error, open_bytes, say_held_out_in_training, source_name, unreadable
 from .tokenizers import Tokenizer, make_tokenizer, read_form, word_rule
 from .vocab import Vocabulary
 
@@ -244,18 +244,21 @@ class SeenLines:
 
     @classmethod
     def open(cls, path: str | Path) -> "SeenLines":
+        """The hashes of ``path``; a ``DataError`` naming it when it is cut short (not whole 8-byte keys)."""
         path = Path(path)
-        return cls(np.memmap(path, np.dtype("<u8"), mode="r") if path.stat().st_size else np.zeros(0, np.uint64), path)
+        size = path.stat().st_size
+        if size % 8:
+            raise DataError(f"{path}: damaged ({size:,} bytes, not whole 8-byte keys of training lines); is it a complete rnnkit file?")
+        return cls(np.memmap(path, np.dtype("<u8"), mode="r") if size else np.zeros(0, np.uint64), path)
 
     def save(self, path: str | Path) -> None:
-        """Write the hashes to ``path`` (a file copy, never the whole array in memory), atomically."""
+        """Write the hashes to ``path`` (a file copy, never the whole array in memory), atomically
+        and flushed to disk (a run's config.json, written after it, must never outlast it)."""
         path = Path(path)
-        partial = path.with_name(f".{path.name}.partial")
         if self.path is not None:
-            shutil.copyfile(self.path, partial)
+            atomic_write(path, lambda partial: shutil.copyfile(self.path, partial))
         else:
-            np.asarray(self.hashes, np.dtype("<u8")).tofile(partial)
-        os.replace(partial, path)
+            atomic_write(path, lambda partial: np.asarray(self.hashes, np.dtype("<u8")).tofile(partial))
 
     def __len__(self) -> int:
         return len(self.hashes)
@@ -310,14 +313,18 @@ def byte_pieces(path: str | Path, on_bytes=None, piece_bytes: int | None = None,
 
 def text_pieces(path: str | Path, on_bytes=None, piece_bytes: int | None = None, max_line_bytes: int | None = None) -> Iterator[tuple[bytes, str]]:
     """``byte_pieces`` with their text (strict UTF-8): (bytes, text) pairs. Errors are ``DataError``
-    lines naming the file (and, for bad bytes, the line and column)."""
+    lines naming the file (and, for bad bytes, the line and column, found in the piece that holds
+    them: memory holds one piece, however big the file)."""
+    lines_before = 0
     for block in byte_pieces(path, on_bytes, piece_bytes, max_line_bytes):
         try:
             text = block.decode("utf-8")
         except UnicodeDecodeError:
-            refuse_whole(path)
-        if "\x00" in text:  # a UTF-16 or binary file
-            refuse_whole(path)
+            text = "\x00"  # refused below
+        if "\x00" in text:  # bytes not UTF-8, or a UTF-16 or binary file
+            _check_utf8(block, source_name(path), lines_before)
+            raise AssertionError(f"{path}: a piece was refused that passes the check")
+        lines_before += block.count(b"\n")
         yield block, text
 
 
@@ -737,6 +744,20 @@ class Corpus:
         return record
 
 
+def _cached(target: Path, data, sources: list[dict], say: bool = True) -> Corpus | None:
+    """The cache's store of these files when it is there, up to date and whole; None when it is to be
+    built: a store damaged on disk (by a power cut during its writing, or by hand) is a cache's
+    entry, prepared again with a note, never an error that preparing again would repeat."""
+    if not (is_prepared(target) and _up_to_date(target, data, sources)):
+        return None
+    try:
+        return Corpus.open(target)
+    except DataError as error:
+        if say:
+            print(f"rnnkit: note: {str(error).removesuffix(': prepare it again')}: preparing it again", file=sys.stderr, flush=True)
+        return None
+
+
 def prepare_corpus(data, cache: str | Path | bool | None = None, out: str | Path | None = None, progress: bool | None = None) -> Corpus:
     """The prepared corpus of an ``LMDataConfig``: reused from the cache when its source files are
     unchanged, else prepared (see the module docstring). ``cache``: None chooses by size
@@ -757,7 +778,10 @@ def prepare_corpus(data, cache: str | Path | bool | None = None, out: str | Path
         target = Path(out)
         if target.exists() and any(target.iterdir()):
             if is_prepared(target) and _up_to_date(target, data, sources):
-                return Corpus.open(target)
+                try:
+                    return Corpus.open(target)
+                except DataError as error:  # a folder of the user's is never replaced: said, with what to do
+                    raise DataError(f"{str(error).removesuffix(': prepare it again')}: delete it or choose another --out") from None
             raise DataError(f"{target}: exists and is not an up-to-date prepared corpus of these files; choose another --out")
     elif cache is False or (cache is None and size < CACHE_FROM_BYTES):
         directory = scratch_directory("corpus")
@@ -766,15 +790,15 @@ def prepare_corpus(data, cache: str | Path | bool | None = None, out: str | Path
         return Corpus.open(directory, owner)
     else:
         target = cache_path(data, sources, None if cache in (None, True) else Path(cache))
-        if is_prepared(target) and _up_to_date(target, data, sources):
-            return Corpus.open(target)
+        if (cached := _cached(target, data, sources)) is not None:
+            return cached
     target.parent.mkdir(parents=True, exist_ok=True)
     # one builder at a time per store; a store in use by another process is never changed in place:
     # its readers hold its files open (TokenFile, memory maps), a rebuild renames a new directory in
     # (--out: a folder of the user's, which is never replaced; no lock file left beside it)
     with exclusive_lock(target.with_name(f"{target.name}.lock"), f"preparing {target.name}") if out is None else contextlib.nullcontext():
-        if is_prepared(target) and _up_to_date(target, data, sources):
-            return Corpus.open(target)  # built by the process we waited for
+        if out is None and (cached := _cached(target, data, sources, say=False)) is not None:
+            return cached  # built by the process we waited for
         for leftover in target.parent.glob(f"{glob.escape(target.name)}.tmp-*"):
             pid = leftover.name[len(target.name) + len(".tmp-") :].split("-")[0]
             if pid.isdigit() and int(pid) != os.getpid() and process_alive(int(pid)):  # only with --out, which takes no lock

@@ -43,6 +43,8 @@ HEADER_TEXTS = {"text", "sentence", "review", "document", "content", "comment", 
 HEADER_LABELS = {"label", "labels", "class", "category", "sentiment", "target", "rating", "score", "polarity", "stars", "tag"}
 COLUMN_NAME = re.compile(r"[a-z_][a-z0-9_]*")  # what a column is called, lowercased
 QUOTED_FIELD = re.compile(r'"(?:[^"]|"")*"')  # a whole field in CSV quotes, inner quotes doubled
+ESCAPED_FIELD = re.compile(r'"(?:[^"\\]|\\.)*"')  # a whole field in quotes, inner quotes escaped by a backslash
+ESCAPE = re.compile(r'\\(["\\])')  # \" and \\ in such a field
 CSV_FIELD_LIMIT = 2**31 - 1  # the csv module refuses fields over 131,072 characters by default
 
 
@@ -221,11 +223,15 @@ def _read_tsv(name: str, lines: list[str], text_column: str, label_column: str) 
 
 def _unquoted(field: str) -> str:
     """A tsv field as written with CSV quoting (Python's csv module, pandas' ``to_csv(sep="\\t")``):
-    ``"He said ""wow"" twice"`` is ``He said "wow" twice``. Any other field is read as it is (a text
-    may well start with a quote: an inch mark, a quotation)."""
+    ``"He said ""wow"" twice"`` is ``He said "wow" twice``; or with backslash escapes (Kaggle's IMDB
+    ``labeledTrainData.tsv``, database dumps): ``"He said \\"wow\\" twice"`` is the same text, where
+    read as it is, the reviews quoting someone kept their quotes and backslashes and the others lost theirs.
+    Any other field is read as it is (a text may well start with a quote: an inch mark, a quotation)."""
     stripped = field.strip()
     if stripped.startswith('"') and QUOTED_FIELD.fullmatch(stripped):
         return stripped[1:-1].replace('""', '"')
+    if stripped.startswith('"') and ESCAPED_FIELD.fullmatch(stripped):
+        return ESCAPE.sub(r"\1", stripped[1:-1])
     return field
 
 

@@ -14,6 +14,7 @@ piano roll at the step resolution (pretty_midi), so roll -> MIDI -> roll is exac
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import numbers
@@ -29,6 +30,7 @@ from ..errors import UsageError, require
 LOWEST, KEYS = 21, 88  # piano range: MIDI 21 (A0) .. 108 (C8)
 
 Sequence = list[list[int]]
+REST = "rest"  # the token of a voice without a note in its step (--representation events)
 
 
 def _pitch(p, where: str) -> int:
@@ -150,7 +152,7 @@ def to_voice_tokens(sequence: Sequence, voices: int = 4) -> list[str]:
     tokens = []
     for step in sequence:
         pitches = sorted(step, reverse=True)[:voices]
-        tokens += [f"p{p}" for p in pitches] + ["rest"] * (voices - len(pitches))
+        tokens += [f"p{p}" for p in pitches] + [REST] * (voices - len(pitches))
     return tokens
 
 
@@ -215,6 +217,41 @@ def read_midi(path: str | Path, step_seconds: float = 0.5) -> Sequence:
     return steps
 
 
+def _overlaps_merged(path: str | Path) -> io.BytesIO | None:
+    """The MIDI file with the notes of one pitch that overlap on one track and channel merged into
+    one that sounds while any of them does, or None when it has none. pretty_midi ends every open
+    note of a pitch at the first note-off and drops the later one: a unison of two voices on one
+    staff (a half note against a quarter, as notation programs write soprano and alto) lost the
+    longer note's rest, silently. Here a note-on while the pitch sounds, and every note-off but the
+    one that silences it, are taken out (their time passed on to the next event)."""
+    import mido
+
+    midi = mido.MidiFile(filename=str(path), charset="latin1")  # as pretty_midi reads it
+    merged = False
+    for track in midi.tracks:
+        sounding: dict[tuple[int, int], int] = {}  # (channel, pitch) -> notes on
+        kept, carried = [], 0
+        for message in track:
+            on = message.type == "note_on" and message.velocity > 0
+            if on or message.type in ("note_on", "note_off"):
+                key = (message.channel, message.note)
+                count = sounding.get(key, 0)
+                sounding[key] = count + 1 if on else max(0, count - 1)
+                if (on and count > 0) or (not on and count > 1):  # inside a sounding stretch of this pitch
+                    carried += message.time
+                    merged = True
+                    continue
+            kept.append(message.copy(time=message.time + carried))
+            carried = 0
+        track[:] = kept
+    if not merged:
+        return None
+    buffer = io.BytesIO()
+    midi.save(file=buffer)
+    buffer.seek(0)
+    return buffer
+
+
 def _midi_steps(path: str | Path, step_seconds: float) -> tuple[Sequence, int, int]:
     """``read_midi``'s steps, with the number of notes off the piano and of pitched notes."""
     if not (isinstance(step_seconds, (int, float)) and math.isfinite(step_seconds) and step_seconds > 0):
@@ -223,7 +260,7 @@ def _midi_steps(path: str | Path, step_seconds: float) -> tuple[Sequence, int, i
     if not Path(path).is_file():
         raise DataError(f"{path}: no such file" if not Path(path).exists() else f"{path}: not a MIDI file")
     try:
-        midi = pretty_midi.PrettyMIDI(str(path))
+        midi = pretty_midi.PrettyMIDI(_overlaps_merged(path) or str(path))
     except Exception as error:  # noqa: BLE001 (a broken file, whatever the parser says)
         raise DataError(f"{path}: not a readable MIDI file ({type(error).__name__})") from None
     pitched = [note for instrument in midi.instruments if not instrument.is_drum for note in instrument.notes]

@@ -21,12 +21,17 @@ CORPUS_SETTINGS = ("level", "lowercase", "bpe_vocab", "line_breaks", "max_vocab"
 
 def read_lines(path: str | Path, keep_blank: bool = False) -> list[str]:
     """The lines of a UTF-8 text file (``"-"``: standard input), read through ``textio`` (BOM
-    dropped; LF, CRLF and lone CR are line breaks); blank lines are dropped unless ``keep_blank``.
+    dropped; LF, CRLF and lone CR are line breaks); blank lines are dropped unless ``keep_blank``,
+    which is for files whose line i goes with another file's line i (a lone CR inside a line of an
+    LF file is then refused: ``textio.refuse_stray_carriage_return``).
 
     Errors (one line each): missing file, a directory, bytes that are not UTF-8 (with the line
     number), a file with no text.
     """
-    lines = textio.read_lines(path)
+    text = textio.read_text(path)
+    if keep_blank:
+        textio.refuse_stray_carriage_return(text, textio.source_name(path))
+    lines = textio.split_lines(text)
     if not any(line.strip() for line in lines):
         raise DataError(f"{textio.source_name(path)}: the file has no text")
     if not keep_blank:

@@ -20,12 +20,11 @@ read text through these functions, so that all of them follow the same rules:
 
 from __future__ import annotations
 
-import codecs
 import os
 import re
 import sys
-from collections.abc import Callable, Iterator
-from typing import BinaryIO, NoReturn
+from collections.abc import Iterator
+from typing import BinaryIO
 from pathlib import Path
 
 from ..errors import DataError  # defined with the other user errors; imported from here by the readers
@@ -89,9 +88,15 @@ def say_held_out_in_training(held_out: list[tuple[str, str]], training: list[str
     ``training`` files, however named (``file_identity``): allowed (a smoke test), but its scores
     measure what the model trains on."""
     files = {file_identity(path) for path in training if path != STDIN}
+    folders = [Path(path).resolve() for path in training if path != STDIN and Path(path).is_dir()]  # MIDI folders, read with their subfolders
     for option, path in held_out:
-        if path != STDIN and file_identity(path) in files:
+        if path == STDIN:
+            continue
+        if file_identity(path) in files:
             print(f"rnnkit: note: {option} {path} is also a training file: its scores measure text the model trains on", file=sys.stderr, flush=True)
+        elif (folder := next((f for f in folders if Path(path).resolve().is_relative_to(f)), None)) is not None:
+            print(f"rnnkit: note: {option} {path} is inside the training folder {folder}: its files are training files too, "
+                  "and its scores measure what the model trains on", file=sys.stderr, flush=True)  # fmt: skip
 
 
 def unreadable(path: str | os.PathLike, error: OSError) -> DataError:
@@ -161,13 +166,6 @@ def decode(data: bytes, name: str = "<bytes>") -> str:
     return text
 
 
-def refuse_whole(path: str | os.PathLike) -> NoReturn:
-    """Raise the ``DataError`` for a fault found in a piece of ``path`` (bytes not UTF-8, a NUL):
-    the file is read whole, so that the message names its line and column as ``read_text``'s does."""
-    read_text(path)
-    raise AssertionError(f"{path}: a piece was refused that the whole file passes")
-
-
 def read_text(source: str | os.PathLike) -> str:
     """The text of a file, or of standard input for ``"-"``; line breaks are left as they are.
 
@@ -211,6 +209,31 @@ def split_lines(text: str) -> list[str]:
     return lines
 
 
+STRAY_CR = re.compile(r"\r(?!\n)")  # a CR that is not CRLF's first half
+
+
+def refuse_stray_carriage_return(text: str, name: str) -> None:
+    """A ``DataError`` naming the line when ``text``, whose lines end in LF or CRLF, holds a lone CR.
+    rnnkit reads a lone CR as a line break (as a file saved with CR line ends needs), but the tools
+    that make and count line-aligned files (``wc -l``, Moses, fairseq, OpenNMT) read it inside a
+    line: one such line in one of two parallel files would shift every pair after it, silently."""
+    stray = STRAY_CR.search(text) if "\n" in text else None
+    if stray is not None:
+        line = len(LINE_BREAK.split(text[: stray.start()]))
+        raise DataError(f"{name}:{line}: a carriage return (\\r) inside the line, in a file whose lines end in LF; "
+                        "line-aligned files are counted by their LF (as wc -l counts them): remove it (tr -d '\\r')")  # fmt: skip
+
+
+def refuse_doubled_line_ends(text: str, name: str) -> None:
+    """A ``DataError`` when every line of ``text`` ends in CR CR LF: line ends converted to Windows'
+    twice (Python's csv module writes them on Windows, to a file opened without ``newline=''``).
+    Read by the rules above (a lone CR, then CRLF), a blank line follows every line: in a file whose
+    blank lines part its sentences, every token would be a sentence of its own, silently."""
+    if "\r\r\n" in text and text.count("\r\r\n") == text.count("\n"):
+        raise DataError(f"{name}: its lines end in CR CR LF (line ends converted twice), so a blank line would follow every line "
+                        f"and every token be a sentence of its own; convert it: tr -s '\\r' < {name} > fixed-{Path(name).name}")  # fmt: skip
+
+
 def read_lines(source: str | os.PathLike) -> list[str]:
     """``split_lines(read_text(source))``: every line, empty ones included; ``[]`` for an empty file."""
     return split_lines(read_text(source))
@@ -220,40 +243,43 @@ def iter_lines(source: str | os.PathLike) -> Iterator[str]:
     """The lines of ``read_lines`` one at a time, reading a file in 1 MiB pieces (for big files).
 
     Standard input is read whole (a pipe cannot be read twice, and its errors must name a line).
-    A decoding error is reported exactly as ``read_text`` reports it (the file is then read again
-    to find the line), so the two never disagree.
+    A decoding error is reported exactly as ``read_text`` reports it (``stream_lines``), so the two
+    never disagree.
     """
     if str(source) == STDIN:
         yield from read_lines(source)
         return
     path = Path(source)
     with open_bytes(path) as handle:
-        yield from stream_lines(handle, str(path), whole=path.read_bytes)
+        yield from stream_lines(handle, str(path))
 
 
-def stream_lines(handle: BinaryIO, name: str, whole: Callable[[], bytes]) -> Iterator[str]:
+def stream_lines(handle: BinaryIO, name: str) -> Iterator[str]:
     """The lines of the bytes ``handle`` reads (a file, a gzip stream), by ``iter_lines``'s rules, in
-    1 MiB pieces. On a fault, ``decode(whole())`` (all of the bytes again) raises the one-line
-    ``DataError`` that names its line and column, as ``read_text`` would."""
-    decoder = codecs.getincrementaldecoder("utf-8")("strict")
-    pending = ""
+    pieces of whole lines of about 1 MiB. A fault (bytes not UTF-8, a NUL) is the one-line
+    ``DataError`` ``read_text`` would raise, naming its line and column, found from the piece that
+    holds it: memory holds one piece, however big the file, fault or not."""
+    carry, lines_before = b"", 0
     while True:
         chunk = handle.read(_CHUNK)
-        try:
-            text = decoder.decode(chunk, final=not chunk)
-        except UnicodeDecodeError:
-            text = "\x00"  # refused below
-        if "\x00" in text:
-            decode(whole(), name)
-            raise AssertionError(f"{name}: a piece was refused that the whole file passes")
-        text = pending + text
-        if not chunk:
-            break
-        if text.endswith("\r"):  # a CR at the end of a piece may be the first half of CRLF
-            text, pending = text[:-1], "\r"
+        data = carry + chunk
+        if chunk:
+            # a cut after LF, or after a CR that is not the last byte read (it may be CRLF's first half),
+            # ends a line: never inside a UTF-8 sequence or a CRLF
+            cut = max(data.rfind(b"\n"), data.rfind(b"\r", 0, len(data) - 1)) + 1
+            piece, carry = data[:cut], data[cut:]
+            if not piece:  # no line break yet: a long line, read on
+                continue
         else:
-            pending = ""
-        lines = LINE_BREAK.split(text)
-        pending = lines.pop() + pending  # the unfinished last line waits for the next piece
+            piece, carry = data, b""
+        try:
+            text = piece.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise (lines_before == 0 and not_text(name, piece) or not_utf8(name, piece, error, lines_before)) from None
+        if "\x00" in text:
+            raise (lines_before == 0 and not_text(name, piece) or nul_error(name, without_boms(text), lines_before))
+        lines = split_lines(text)
+        lines_before += len(lines)
         yield from (line.removeprefix(BOM) for line in lines)
-    yield from (line.removeprefix(BOM) for line in split_lines(text))
+        if not chunk:
+            return

@@ -218,7 +218,12 @@ class WhitespaceTokenizer(Tokenizer):
         return self.cased(text).split()
 
     def detokenize(self, tokens):
-        return " ".join(tokens)
+        out = ""
+        for token in tokens:  # spaces between tokens, none around a line break (a --line-breaks token sample's)
+            if out and "\n" not in (token, out[-1]):
+                out += " "
+            out += token
+        return out
 
 
 @register_tokenizer
@@ -243,7 +248,9 @@ class BPETokenizer(Tokenizer):
         tokenizer = tk.Tokenizer(tk.models.BPE(unk_token="<UNK>"))
         tokenizer.pre_tokenizer = tk.pre_tokenizers.Metaspace()
         tokenizer.decoder = tk.decoders.Metaspace()
-        trainer = tk.trainers.BpeTrainer(vocab_size=self.vocab_size, special_tokens=["<UNK>"], show_progress=False)
+        # the Penn Treebank's <unk> kept whole, as the other levels keep it (the vocabulary reads it as
+        # <UNK>): learned as text, it became pieces that samples drew and scores counted as words
+        trainer = tk.trainers.BpeTrainer(vocab_size=self.vocab_size, special_tokens=["<UNK>", "<unk>"], show_progress=False)
         tokenizer.train_from_iterator((self.cased(line) for line in lines), trainer)
         self._tokenizer = tokenizer
 

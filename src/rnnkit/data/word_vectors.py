@@ -15,10 +15,12 @@ A file ending in ``.gz`` (any case) is read through gzip. The file is streamed: 
 the vocabulary holds are kept (a (V, D) matrix), never the file.
 
 Lookup: a vocabulary word takes the vector of the same word in the file; a word the file lacks
-takes the vector of a file word that ``fallback`` maps to it (by default lowercase: "Paris" in the
-file serves "paris" in a lowercased vocabulary, as fastText and Flair users expect; the tagger passes
-its own normalisation, digits as 0). An exact match always wins over a fallback one, and among
-fallback matches the first in the file (files are ordered most frequent first).
+takes the vector of a file word that ``fallback`` maps to it, or of the file word that is its own
+``fallback`` form (by default lowercase: "Paris" in the file serves "paris" in a lowercased
+vocabulary, and "paris" in a lowercase file such as GloVe 6B serves "Paris" in a vocabulary that
+keeps case, as fastText and Flair users expect; the tagger passes its own normalisation, digits as
+0). An exact match always wins over a fallback one, and among fallback matches the first in the
+file (files are ordered most frequent first).
 
 Errors (one line, a ``DataError`` naming the file and the line): a line with fewer than D values
 (every line is checked), a file none of whose words is in the vocabulary, a value that is not a finite number (checked in the
@@ -32,6 +34,7 @@ import contextlib
 import gzip
 import math
 import re
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,8 +86,16 @@ def _open(path: Path) -> Iterator[BinaryIO]:
         if not _compressed(path):
             yield raw
             return
-        with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
-            yield unzipped
+        try:
+            with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
+                yield unzipped
+        except gzip.BadGzipFile as error:  # an OSError that names no file
+            if raw.tell() <= 10:  # the header: a plain file named .gz (a browser unpacks downloads)
+                raise DataError(f"{path}: not gzip-compressed, though its name ends in .gz; rename it without .gz") from None
+            raise DataError(f"{path}: damaged gzip data ({error})") from None
+        except (EOFError, zlib.error) as error:
+            reason = "it ends early: an unfinished download?" if isinstance(error, EOFError) else f"damaged gzip data ({error})"
+            raise DataError(f"{path}: {reason}") from None
 
 
 def _lines(path: Path) -> Iterator[str]:
@@ -94,7 +105,7 @@ def _lines(path: Path) -> Iterator[str]:
         yield from textio.iter_lines(path)
         return
     with _open(path) as handle:
-        yield from textio.stream_lines(handle, str(path), whole=lambda: gzip.decompress(path.read_bytes()))
+        yield from textio.stream_lines(handle, str(path))
 
 
 def _is_binary(path: Path) -> bool:
@@ -256,6 +267,12 @@ def _match(path: str, entries, vocabulary: Sequence[str], fallback: Callable[[st
     """The vectors of ``entries`` ((word, number, values, dimension) each) for ``vocabulary``: an exact
     match first, else the first entry whose ``fallback`` is the word."""
     rows = {token: i for i, token in enumerate(vocabulary) if token not in SPECIALS}
+    # the vocabulary's words by their fallback form too: a case-keeping vocabulary's "Paris" takes
+    # the "paris" of a lowercase file (GloVe 6B), as a lowercase vocabulary's "paris" takes "Paris"
+    folded: dict[str, list[int]] = {}
+    for token, i in rows.items():
+        if (form := fallback(token)) != token:
+            folded.setdefault(form, []).append(i)
     vectors: torch.Tensor | None = None
     exact: set[int] = set()
     by_fallback: set[int] = set()
@@ -266,16 +283,16 @@ def _match(path: str, entries, vocabulary: Sequence[str], fallback: Callable[[st
                 raise DataError(f"{path}: vectors of {file_dimension} values, but the embedding has {dimension}; "
                                 f"leave the embedding size unset to take the file's, or give {file_dimension}")
             vectors = torch.zeros(len(vocabulary), file_dimension)  # (V, D)
+        vector = None
         row = rows.get(word)
         if row is not None and row not in exact:
-            vectors[row] = torch.tensor(values())
+            vectors[row] = vector = torch.tensor(values())
             exact.add(row)
             by_fallback.discard(row)
-            continue
-        row = rows.get(fallback(word))
-        if row is not None and row not in exact and row not in by_fallback:
-            vectors[row] = torch.tensor(values())
-            by_fallback.add(row)
+        for row in (rows.get(fallback(word)), *folded.get(word, ())):
+            if row is not None and row not in exact and row not in by_fallback:
+                vectors[row] = vector = torch.tensor(values()) if vector is None else vector
+                by_fallback.add(row)
     if vectors is None:
         raise DataError(f"{path}: no word vectors in the file")
     if rows and not exact and not by_fallback:  # nothing to start from: the wrong file, or misread

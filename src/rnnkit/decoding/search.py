@@ -24,6 +24,12 @@ class Hypothesis:
     ended: bool = True  # False when cut by the maximum length (then log_prob has no <EOS> term)
 
 
+def _as_lists(rows: list[Tensor]) -> list[list[float]]:
+    """Attention rows kept as tensors while searching (4 bytes a weight, where Python floats in lists
+    took 32 and a copy per candidate), as lists once a hypothesis is returned."""
+    return torch.stack(rows).tolist() if rows else []
+
+
 def length_penalty(length: int, alpha: float) -> float:
     """((5 + length) / 6) ** alpha (Wu et al. 2016): alpha = 0 ranks by raw log-probability."""
     return ((5 + length) / 6) ** alpha
@@ -64,7 +70,7 @@ def translate_greedy(model, source: Tensor, lengths: Tensor, *, eos_id: int, max
                 continue
             log_probs[b] += step_log_probs[b, token].item()
             if weights is not None:
-                attention[b].append(weights[b].tolist())
+                attention[b].append(weights[b])  # (S,)
             if token == eos_id:
                 done[b] = True
             else:
@@ -72,7 +78,7 @@ def translate_greedy(model, source: Tensor, lengths: Tensor, *, eos_id: int, max
         if all(d or i + 1 >= limit for d, limit in zip(done, limits)):
             break
         previous = chosen
-    return [Hypothesis(t, lp, lp, a, d) for t, lp, a, d in zip(tokens, log_probs, attention, done)]
+    return [Hypothesis(t, lp, lp, _as_lists(a), d) for t, lp, a, d in zip(tokens, log_probs, attention, done)]
 
 
 @torch.no_grad()
@@ -88,7 +94,7 @@ def beam_search(model, source: Tensor, lengths: Tensor, *, eos_id: int, beam: in
     state = model.start(source, lengths).index_select(torch.arange(B).repeat_interleave(K).to(source.device))
     scores = torch.full((B, K), -torch.inf, dtype=torch.float64, device=source.device)
     scores[:, 0] = 0.0  # all beams start identical: expand only the first
-    histories: list[list[tuple[list[int], list[list[float]]]]] = [[([], []) for _ in range(K)] for _ in range(B)]
+    histories: list[list[tuple[list[int], list[Tensor]]]] = [[([], []) for _ in range(K)] for _ in range(B)]  # tokens, attention rows (S,)
     finished: list[list[Hypothesis]] = [[] for _ in range(B)]
     previous = None
     for i in range(max(limits)):
@@ -117,7 +123,7 @@ def beam_search(model, source: Tensor, lengths: Tensor, *, eos_id: int, beam: in
                     break
                 k, token = divmod(flat, V)
                 tokens, attention = histories[b][k]
-                row_weights = [weights[b * K + k].tolist()] if weights is not None else []
+                row_weights = [weights[b * K + k]] if weights is not None else []
                 if token == eos_id:
                     if rank >= K:  # an ending that ranks below the beam is not kept (as fairseq does)
                         continue
@@ -145,4 +151,8 @@ def beam_search(model, source: Tensor, lengths: Tensor, *, eos_id: int, beam: in
                 if scores[b, k] > -torch.inf:
                     tokens, attention = histories[b][k]
                     finished[b].append(Hypothesis(tokens, float(scores[b, k]), float(scores[b, k]) / length_penalty(len(tokens), alpha), attention, ended=False))
-    return [sorted(f, key=lambda h: h.score, reverse=True)[:nbest] for f in finished]
+    best = [sorted(f, key=lambda h: h.score, reverse=True)[:nbest] for f in finished]
+    for hypotheses in best:
+        for h in hypotheses:
+            h.attention = _as_lists(h.attention)
+    return best

@@ -10,11 +10,12 @@ Needs ``pip install 'rnnkit[export]'`` (onnx; onnxruntime to check and run).
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import torch
 
-from ..errors import UsageError, require
+from ..errors import DataError, UsageError, require
 
 __all__ = ["EXPORTERS", "export_model", "export_run", "metadata"]
 
@@ -138,6 +139,22 @@ def graph_paths(out: Path, roles) -> dict[str, Path]:
     return {role: out.with_name(f"{out.stem}.{role}{out.suffix}") for role in roles}
 
 
+AGREEMENT = 1e-3  # the largest difference between onnxruntime and rnnkit, relative to the output's scale, an export may have
+
+
+def _check_agreement(differences: dict[str, float], run_path) -> None:
+    """A one-line ``DataError`` when an output is not finite (NaN compares as no difference: a run
+    whose outputs overflow, which every verb refuses, would pass), a ``RuntimeError`` (a bug) when
+    the graphs disagree with rnnkit by more than ``AGREEMENT``."""
+    for name, difference in differences.items():
+        if not math.isfinite(difference):
+            raise DataError(f"{run_path}: the model's outputs ({name}) are not finite on a random batch: its weights overflow "
+                            "(the training that wrote them diverged); nothing was exported")  # fmt: skip
+    name, worst = max(differences.items(), key=lambda item: item[1], default=(None, 0.0))
+    if worst > AGREEMENT:
+        raise RuntimeError(f"the exported graphs disagree with rnnkit ({name}: {worst:.1e}); nothing was written; a bug: please report it")
+
+
 def export_run(run_path, out, weights: str = "best", check: bool = True) -> dict:
     """Write the run's ONNX graph(s) and ``<out stem>.json``; all or nothing. Returns
     {"files": [...], "differences": {output: relative difference} (empty without ``check``),
@@ -163,6 +180,7 @@ def export_run(run_path, out, weights: str = "best", check: bool = True) -> dict
         from .verify import compare
 
         differences = compare(model, graphs)
+        _check_agreement(differences, run_path)  # before anything is written: a good earlier export stays
     paths = graph_paths(out, graphs)
     _check_not_someone_elses(out, paths.values(), previous)
     sidecar = out.with_suffix(".json")

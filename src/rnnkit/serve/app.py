@@ -34,6 +34,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..data.textio import no_key_twice
 from ..errors import UsageError
+from ..files import RunDir, json_safe
 from . import schemas
 from .batching import MicroBatcher, QueueFull
 from .verbs import ALL_VERBS, VERBS_BY_TASK, Served
@@ -52,8 +53,6 @@ def load_runs(paths: list[str], device: str = "auto", weights: str = "best") -> 
     """Open every run once; a model's name is its run directory's name, which a request gives. A run
     given twice, or two runs of one name (``runs/cls``, ``other/cls``), is a ``UsageError``: a
     renamed one (``cls-2``) could be taken for a run whose directory has that name."""
-    import json
-
     from ..runs import open_run
 
     served: dict[str, Served] = {}
@@ -68,8 +67,8 @@ def load_runs(paths: list[str], device: str = "auto", weights: str = "best") -> 
         task, model, config, torch_device = open_run(path, weights, device)
         if config["task"] not in VERBS_BY_TASK:
             raise UsageError(f"{path}: a {config['task']} run; rnnkit serve answers runs of: {', '.join(VERBS_BY_TASK)}")
-        summary = Path(path) / "summary.json"
-        metrics = json.loads(summary.read_text()) if summary.exists() else {}
+        run = RunDir(path)  # its summary read as every verb reads it; NaN (a hand edit) as null: strict JSON answers
+        metrics = json_safe(run.read_json("summary.json")) if run.file("summary.json").exists() else {}
         served[name] = Served(name, str(path), task, model, config, torch_device, metrics)
     if not served:
         raise UsageError("rnnkit serve needs at least one run")

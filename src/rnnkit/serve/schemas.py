@@ -11,7 +11,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ..data.textio import BOM
+from ..data.textio import BOM, split_lines
 from ..data.tokenizers import is_blank_text
 
 MAX_TEXT = 2000  # characters per text
@@ -25,6 +25,19 @@ MAX_BODY = 1 << 20  # bytes per request body
 
 Text = Field(default=None, min_length=1, max_length=MAX_TEXT)
 Seed = Field(default=None, ge=0, lt=2**63)
+
+
+def _one_line(text: str, which: str) -> str:
+    """A text as the command line reads a line of its input: a pasted file's BOM and one final line
+    break (a line read from a file with it) dropped; a line break inside, or nothing but white space
+    and invisible characters (``is_blank_text``), is a ``ValueError`` (a 422 naming the field). A
+    character-level run would read the breaks as characters, where the command line splits lines."""
+    lines = split_lines(text.removeprefix(BOM))
+    if len(lines) > 1:
+        raise ValueError(f"{which or 'it '}holds a line break: a text is one line, as the command line reads its input (several lines: several texts)")
+    if not lines or is_blank_text(lines[0]):  # every verb alike (the command line prints an empty line)
+        raise ValueError(f"{which + 'is ' if which else ''}blank (white space or invisible characters only): there is nothing in it to read")
+    return lines[0]
 
 
 class Request(BaseModel):
@@ -42,19 +55,12 @@ class TextsRequest(Request):
     @field_validator("text")
     @classmethod
     def _text_not_blank(cls, text: str | None) -> str | None:
-        text = None if text is None else text.removeprefix(BOM)  # a pasted file's BOM, dropped as the command line drops it
-        if text is not None and is_blank_text(text):  # every verb alike (the command line prints an empty line)
-            raise ValueError("blank (white space or invisible characters only): there is nothing in it to read")
-        return text
+        return None if text is None else _one_line(text, "")
 
     @field_validator("texts")
     @classmethod
     def _texts_not_blank(cls, texts: list[str] | None) -> list[str] | None:
-        texts = None if texts is None else [text.removeprefix(BOM) for text in texts]
-        for i, text in enumerate(texts or ()):
-            if is_blank_text(text):  # as training reads a line: a zero-width space is no text
-                raise ValueError(f"text {i} is blank (white space or invisible characters only): there is nothing in it to read")
-        return texts
+        return None if texts is None else [_one_line(text, f"text {i} ") for i, text in enumerate(texts)]
 
     @model_validator(mode="after")
     def _one_of(self):

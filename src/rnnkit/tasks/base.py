@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from ..data.batches import MAX_SEQUENCE_STEPS
 from ..data.tokenizers import make_tokenizer, read_form
 from ..data.vocab import UNK_ALIASES
 from ..distributed import SINGLE
@@ -116,11 +117,6 @@ def typed_tokens(tokenizer, vocab, text: str) -> list[str]:
     return tokenizer.tokenize(text)
 
 
-def inspected_tokens(tokenizer, text: str) -> list[str]:
-    """The tokens of ``text`` that ``rnnkit inspect`` shows; ``UsageError`` when there are none."""
-    return tokens_to_inspect(tokenizer.tokenize(text))
-
-
 def tokens_to_inspect(tokens: list[str]) -> list[str]:
     """``tokens``, or ``UsageError`` when there are none: ``rnnkit inspect`` has nothing to show."""
     if not tokens:
@@ -170,6 +166,8 @@ class TaskBase(TaskSpec):
     def lm_sentences(self) -> list[list[str]]:
         """The words the ``--lm-features`` models read for every example of this run's splits."""
         return []
+
+    max_sequence_steps = MAX_SEQUENCE_STEPS  # the longest text an inference verb reads as one (check_typed_lengths)
 
     def typed_steps(self, text: str) -> int:
         """How many steps a text typed to an inference verb is to the model: its tokens, cut as the

@@ -25,7 +25,7 @@ from ..data.word_vectors import initialise_rows, read_word_vectors, sized_from
 from ..errors import UsageError, finite_outputs
 from ..models.lm_features import LMFeatures, lm_features_size, record_lm_features
 from ..metrics import classification_scores, label_number, percent
-from .base import TaskBase, inspected_tokens, typed_tokens
+from .base import TaskBase, tokens_to_inspect, typed_tokens
 from .classification_spec import ClassificationDataConfig, ClassificationSpec, MODEL_DEFAULTS  # noqa: F401  (its settings, imported from here too)
 from .pretrained import PretrainedEncoder
 
@@ -211,8 +211,10 @@ class ClassificationTask(ClassificationSpec, TaskBase):
         return F.cross_entropy(logits.float(), labels.to(device), weight=self.class_weights(device), reduction="sum"), len(labels)
 
     def typed_tokens(self, text: str) -> list[str]:
-        """The tokens of a typed text, cut as the training text was (``base.typed_tokens``)."""
-        return typed_tokens(self.tokenizer, self.vocab, text)
+        """The tokens of a typed text, cut as the training text was (``base.typed_tokens``), and
+        without white space at its ends, as the training files' texts were read (a character run
+        would read a trailing space as a character it never saw there)."""
+        return typed_tokens(self.tokenizer, self.vocab, text.strip())
 
     @torch.no_grad()
     def probabilities(self, model, texts: list[str], device, typed: bool = False) -> torch.Tensor:
@@ -287,9 +289,9 @@ class ClassificationTask(ClassificationSpec, TaskBase):
 
     def inspect_forward(self, model, text: str, device):
         """The tokens of ``text``; the class probabilities go with the last token."""
-        tokens = inspected_tokens(self.tokenizer, text)
-        lm = self.lm_inputs([self.lm_words(text)] if self.lm_features else None, device)
-        probs = model(torch.tensor(self.encode(text), device=device)[:, None], **lm).logits[0].float().softmax(-1)  # (C,)
+        tokens = tokens_to_inspect(self.typed_tokens(text))  # cut as rnnkit classify cuts it: what is inspected is what is classified
+        lm = self.lm_inputs([self.lm_words(text, typed=True)] if self.lm_features else None, device)
+        probs = model(torch.tensor(self.vocab.encode(tokens), device=device)[:, None], **lm).logits[0].float().softmax(-1)  # (C,)
         classes = sorted(zip(self.labels, probs.tolist()), key=lambda x: -x[1])
         return tokens, [None] * (len(tokens) - 1) + [[(label, round(p, 4)) for label, p in classes]]
 

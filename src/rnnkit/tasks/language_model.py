@@ -182,13 +182,32 @@ class LanguageModelTask(LanguageModelSpec, TaskBase):
         """The task as a trained run needs it for scoring and sampling (no data files read)."""
         if run.file("seen.u64").exists():
             seen = SeenLines.open(run.file("seen.u64"))
-        else:  # a run saved before prepared corpora: 8-byte keys of the lines' token strings
-            raw = run.file("seen.bin").read_bytes() if run.file("seen.bin").exists() else b""
+        elif run.file("seen.bin").exists():  # a run saved before prepared corpora: 8-byte keys of the lines' token strings
+            raw = run.file("seen.bin").read_bytes()
             seen = {raw[i : i + 8] for i in range(0, len(raw), 8)}
+        else:  # without it every sample would be marked novel
+            raise DataError(f"{run.file('seen.u64')}: missing; is {run.path} a complete rnnkit run?")
         return cls(data, **cls.read_artifacts(run), seen=seen)
 
     def is_seen(self, ids: list[int]) -> bool:
-        """Whether ``ids`` (up to the first ``<EOS>``; ``<PAD>`` skipped) are a line of the training data."""
+        """Whether ``ids`` (up to the first ``<EOS>``; ``<PAD>`` skipped) are a line of the training data;
+        with line-break tokens, whether every line the sample completes is one (a sample runs over
+        lines there, and a line is kept without its break: the whole was never a line, so every
+        sample, a verbatim copy too, was "novel"). A sample that completes no line is judged whole."""
+        newline = self.vocab.ids.get(NEWLINE) if self.data.line_breaks == "token" else None
+        if newline is None:
+            return self._is_line(ids)
+        lines, line = [], []
+        for i in ids:
+            if i == newline:
+                lines.append(line)
+                line = []
+            else:
+                line.append(i)
+        complete = [line for line in lines if line]
+        return all(self._is_line(line) for line in complete) if complete else self._is_line(line)
+
+    def _is_line(self, ids: list[int]) -> bool:
         tokens = self.vocab.decode(ids)
         if isinstance(self.seen, set):
             return _token_key(tokens) in self.seen
@@ -331,7 +350,7 @@ class LanguageModelTask(LanguageModelSpec, TaskBase):
         for line in LINE_BREAK.split(text):  # LF, CRLF or lone CR, as textio reads files
             if not line.strip() and eos:
                 continue
-            words = self.tokenizer.tokenize(line)
+            words = typed_tokens(self.tokenizer, self.vocab, line)  # cut as rnnkit score cuts it
             words = words[::-1] if self.data.reverse else words
             tokens += words + (["<EOS>"] if eos else [NEWLINE])
             ids += self.vocab.encode(words, eos=eos) + ([] if eos else [self.vocab.ids.get(NEWLINE, self.vocab.unk_id)])
@@ -371,7 +390,9 @@ class LanguageModelTask(LanguageModelSpec, TaskBase):
         return [self.vocab.pad_id]
 
     def _prime_lines(self, prime: str) -> list[str]:
-        return LINE_BREAK.split(prime) if self.data.line_breaks == "token" else split_lines(prime) or [""]
+        if self.data.line_breaks == "token":  # a line break is a token; a lone CR ending the prime is what
+            return LINE_BREAK.split(prime.removesuffix("\r"))  # $(cat prime.txt) leaves of a CRLF file's last one
+        return split_lines(prime) or [""]
 
     def prime_tokens(self, prime: str) -> list[str]:
         """The tokens of a typed prime, cut as the training text was; a line break in the prime is the
@@ -442,7 +463,7 @@ class LanguageModelTask(LanguageModelSpec, TaskBase):
             for token, i, lp in zip(shown, ids, log_probs)
         ]
         total = sum(log_probs)
-        return {"text": text, **({"reversed": True} if self.data.reverse else {}), "tokens": rows, "log_prob": total, "log10_prob": total / math.log(10), "perplexity": math.exp(-total / len(ids))}
+        return {"text": text, **({"reversed": True} if self.data.reverse else {}), "tokens": rows, "log_prob": total, "log10_prob": total / math.log(10), "perplexity": perplexity(-total / len(ids))}
 
 
 def check_line_lengths(split: CorpusSplit, where: str) -> None:

@@ -58,7 +58,7 @@ class LanguageModelSpec(TaskSpec):
     """A language model on text files
 
     Train a recurrent language model: each line a sentence ending in <EOS> (or one stream), rare
-    tokens as <UNK>, loss summed over time steps; samples printed as it learns.
+    tokens as <UNK>, loss summed over time steps; samples printed as it learns with --sample-every N.
 
     examples:
       rnnkit train lm names.txt                                  # character level, valid/test split off names.txt

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import torch
 
-from ..data.batches import SentenceBatches, pad_sequences
-from ..data.music import KEYS, Sequence, from_voice_tokens, notes_beyond_voices, piano_roll, read_chorales, read_midi_folder, to_voice_tokens, transpose
+from ..data.batches import SentenceBatches, check_sequence_lengths, pad_sequences
+from ..data.music import KEYS, REST, Sequence, from_voice_tokens, notes_beyond_voices, piano_roll, read_chorales, read_midi_folder, to_voice_tokens, transpose
 from ..data.text import fingerprint, split_lines
 from ..data.vocab import Vocabulary
 from ..models.losses import bernoulli_nll, token_loss
@@ -113,8 +113,12 @@ class MusicTask(MusicSpec, TaskBase):
             tokens = [to_voice_tokens(s, data.voices) for s in splits["train"]]
             if data.transpose:  # every transposed pitch must be in the vocabulary
                 tokens += [[f"p{p}" for p in range(21, 109)]]
-            vocab = Vocabulary.build(tokens)
+            # a rest too, should every training step be full (JSB with --voices 2): a prime's or a held-out
+            # piece's step of fewer notes was read as <UNK>, and said to be an unlearned pitch
+            vocab = Vocabulary.build([*tokens, [REST]])
         task = cls(data, vocab, splits)
+        for name, split in splits.items():  # one piece is one sequence: its padded batch and activations grow with it
+            task.check_lengths(split, ", ".join(map(str, data.train)) if name == "train" or not getattr(data, name) else getattr(data, name), name)
         for name in ("valid", "test") if vocab is not None else ():  # held-out pitches no training piece has: scored as <UNK>, said
             unknown, _ = task.unreadable(splits.get(name, []))
             if unknown:
@@ -131,9 +135,18 @@ class MusicTask(MusicSpec, TaskBase):
         """``evaluate_examples`` on a file's pieces; with events, what the run cannot read of them is
         said (pitches it never learned, read as ``<UNK>``; notes beyond its voices, left out)."""
         sequences = self.read_file(self.data, path)
+        self.check_lengths(sequences, path)
         if self.data.representation == "events" and (unreadable := "; ".join(filter(None, self.unreadable(sequences)))):
             print(f"rnnkit: note: {path}: {unreadable}", file=sys.stderr, flush=True)
         return self.evaluate_examples(model, sequences, device)
+
+    def check_lengths(self, sequences: list[Sequence], where: str, split: str = "") -> None:
+        """A ``DataError`` naming ``where`` for a piece longer than a sequence rnnkit reads as one
+        (``MAX_SEQUENCE_STEPS``) in the model's steps: time steps, or ``voices`` tokens a step."""
+        events = self.data.representation == "events"
+        steps = ((len(s) * self.data.voices + 1 if events else len(s)) for s in sequences)  # events: and <EOS>
+        check_sequence_lengths(steps, where + (f" ({split} pieces)" if split else ""),
+                               "; cut the pieces shorter, or read MIDI at a larger --step-seconds")  # fmt: skip
 
     def unreadable(self, sequences: list[Sequence]) -> tuple[str | None, str | None]:
         """What an events run leaves out of ``sequences``, in words (None: nothing): note-steps of
@@ -142,7 +155,7 @@ class MusicTask(MusicSpec, TaskBase):
         unknown: dict[str, int] = {}
         for sequence in sequences:
             for token in to_voice_tokens(sequence, self.data.voices):
-                if token not in self.vocab:
+                if token not in self.vocab and token != REST:  # a run of before rests were in every vocabulary: not a pitch
                     unknown[token] = unknown.get(token, 0) + 1
         unknown_said = beyond_said = None
         if unknown:

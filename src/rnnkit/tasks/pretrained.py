@@ -17,11 +17,13 @@ for others is refused with one line. The run's ``best`` weights are used.
 
 from __future__ import annotations
 
+import inspect
 import re
 from dataclasses import dataclass
 
 from torch import Tensor, nn
 
+from ..cells import cell_class
 from ..data.vocab import SPECIALS
 from ..data.word_vectors import WordVectors, initialise_rows, vectors_from_table
 from ..errors import UsageError
@@ -86,7 +88,13 @@ class PretrainedEncoder:
         fixed = {key: self.model_config[key] for key in SHAPE_KEYS}
         fixed["bidirectional"] = len(self.runs) == 2
         cell_options = dict(self.model_config.get("cell_options") or {})
-        for key, value in [*fixed.items(), *((key, cell_options.get(key)) for key in CELL_KEYS)]:
+        # the encoder's cell settings as its cell has them (a setting left unrecorded: the cell's default)
+        takes = inspect.signature(cell_class(fixed["cell"])).parameters
+        for key in CELL_KEYS:
+            if values.get(key) is not None and key not in takes:
+                raise UsageError(f"--{key} {values[key]}: the encoder comes from {', '.join(self.runs)}, whose {fixed['cell']} cell has no {key}; leave it out")
+        effective = {key: cell_options.get(key, takes[key].default) for key in CELL_KEYS if key in takes}
+        for key, value in [*fixed.items(), *effective.items()]:
             given = values.get(key)
             if given is not None and value is not None and given != value:
                 option = "--" + key.replace("_", "-")

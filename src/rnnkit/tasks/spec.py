@@ -12,6 +12,7 @@ tests/test_task_settings.py checks that they equal the registries' keys.
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 
 from ..data.textio import file_identity
 from ..errors import DataError
@@ -43,6 +44,11 @@ def check_training_files(train: list[str], none: str = "no training file given")
         if real in seen:
             raise DataError(f"{path}: given twice as a training file (also as {seen[real]}); each file once")
         seen[real] = path
+    folders = {Path(path).resolve(): path for path in map(str, train) if Path(path).is_dir()}  # read with their subfolders
+    for folder, path in folders.items():
+        outer = next((folders[other] for other in folders if other != folder and folder.is_relative_to(other)), None)
+        if outer is not None:
+            raise DataError(f"{path}: inside the training folder {outer}, which is read with its subfolders: its files would be trained on twice; give {outer} alone")
 
 # What each model setting means and how the command line reads it, written once for every task: a
 # task's ``model_defaults`` say which settings it takes and their defaults, and ``rnnkit train``

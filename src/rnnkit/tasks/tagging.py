@@ -33,6 +33,8 @@ from ..distributed import SINGLE
 from .base import TaskBase, known_word, treebank_vocabulary, treebank_words
 from .tagging_spec import MODEL_DEFAULTS, TaggingDataConfig, TaggingSpec  # noqa: F401  (its settings, imported from here too)
 
+CHUNK_CELLS = 1 << 20  # sentences x tokens x characters padded in one evaluated chunk, at most (bar one sentence alone)
+
 
 @dataclass
 class TaggingBatch:
@@ -239,8 +241,19 @@ class TaggingTask(TaggingSpec, TaskBase):
             tagger.eval()
         order = sorted(range(len(sentences)), key=lambda i: len(sentences[i].tokens))  # less padding per chunk
         size = self.data.eval_batch_size
-        for start in range(0, len(order), size):
-            indices = order[start : start + size]
+        start = 0
+        while start < len(order):
+            # the characters are padded to the chunk's longest sentence x its longest word: one long
+            # word beside long sentences (64 texts to serve's /api/tag) asked for a 13 GB tensor
+            end, steps, letters = start, 0, 0
+            while end < len(order) and end - start < size:
+                tokens = sentences[order[end]].tokens
+                steps, letters, was = max(steps, len(tokens)), max(letters, max(map(len, tokens), default=1)), (steps, letters)
+                if end > start and steps * letters * (end - start + 1) > CHUNK_CELLS:
+                    steps, letters = was
+                    break
+                end += 1
+            indices, start = order[start:end], end
             chunk = [sentences[i] for i in indices]
             batches = [task.on_device(task.collate(chunk), device) for task, _ in members]
             if not ensemble:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from ..data.batches import SentenceBatches, pad_sequences
+from ..data.batches import SentenceBatches, check_text_lengths, pad_sequences
 from ..data.dates import check_locales, generate_dates
 from ..data.parallel import read_parallel
 from ..data.textio import file_identity
@@ -24,10 +24,13 @@ from ..decoding import beam_search, max_target_length, translate_greedy
 from ..errors import UsageError, require
 from ..metrics import percent
 from ..models.losses import token_loss
-from .base import TaskBase, file_stem, inspected_tokens, typed_tokens
+from .base import TaskBase, file_stem, tokens_to_inspect, typed_tokens
 from .translation_spec import MODEL_DEFAULTS, TranslationDataConfig, TranslationSpec  # noqa: F401  (its settings, imported from here too)
 
 
+# steps on either side of a pair read as one, at most: attention weighs every source step at every
+# target step (T x S), so one pair of 60,000 tokens a side would need about 14 GB to score
+LONGEST_SIDE = 10_000
 BEAM_ROWS = 4_096  # hypotheses decoded side by side at most (texts in a batch x beam width): a --beam 5000 over 64 texts took 13 GB
 
 
@@ -90,7 +93,11 @@ class TranslationTask(TranslationSpec, TaskBase):
         else:
             source_vocab = Vocabulary.build(source_tokens, data.max_vocab, data.min_count)
             target_vocab = Vocabulary.build(target_tokens, data.max_vocab, data.min_count)
-        return cls(data, source_tokenizer, target_tokenizer, source_vocab, target_vocab, splits), record
+        task = cls(data, source_tokenizer, target_tokenizer, source_vocab, target_vocab, splits)
+        for name in ("valid", "test"):  # before training, not at the evaluation after it
+            if name in splits and not data.dates:
+                task.check_lengths(splits[name], f"{getattr(data, f'{name}_source')},{getattr(data, f'{name}_target')}")
+        return task, record
 
     @classmethod
     def read_file(cls, data: TranslationDataConfig, path: str, train: bool = False) -> list[tuple[str, str]]:
@@ -101,6 +108,20 @@ class TranslationTask(TranslationSpec, TaskBase):
         if source != "-" and file_identity(source) == file_identity(target):  # as training refuses it: scores of a copy
             raise UsageError(f"{path}: the source and the reference are the same file; give the source and its translation")
         return read_parallel(source, target)
+
+    max_sequence_steps = LONGEST_SIDE  # of typed text too (check_typed_lengths)
+
+    def check_lengths(self, pairs: list[tuple[str, str]], where: str) -> None:
+        """A ``DataError`` naming ``where`` for a pair with more than ``LONGEST_SIDE`` tokens on a side
+        (training leaves out its pairs longer than --max-length; held-out pairs are read whole)."""
+        for index, (side, tokenizer) in enumerate((("source", self.source_tokenizer), ("target", self.target_tokenizer))):
+            check_text_lengths([pair[index] for pair in pairs], tokenizer.tokenize, f"{where} ({side} side)",
+                               advice="; a translation pair is a sentence or two", limit=self.max_sequence_steps)  # fmt: skip
+
+    def evaluate_file(self, model, path: str, device) -> dict:
+        pairs = self.read_file(self.data, path)
+        self.check_lengths(pairs, path)
+        return self.evaluate_examples(model, pairs, device)
 
     # -- batches ------------------------------------------------------------------------------------------
     def encode_source(self, text: str) -> list[int]:
@@ -194,7 +215,7 @@ class TranslationTask(TranslationSpec, TaskBase):
         if nbest > beam:
             raise UsageError(f"--nbest {nbest} cannot exceed the beam width {beam}: give --beam {nbest} or more")
         if typed:
-            tokenize = lambda t: typed_tokens(self.source_tokenizer, self.source_vocab, t)  # noqa: E731
+            tokenize = self.typed_source
         else:
             tokenize = self.source_tokenizer.tokenize
         out, batch_size = [], batch_size or self.data.eval_batch_size
@@ -225,11 +246,16 @@ class TranslationTask(TranslationSpec, TaskBase):
         return {"text": self.target_tokenizer.detokenize(tokens), "tokens": tokens, "score": hypothesis.score, "log_prob": hypothesis.log_prob, "attention": hypothesis.attention}
 
     def typed_steps(self, text: str) -> int:
-        return len(typed_tokens(self.source_tokenizer, self.source_vocab, text))
+        return len(self.typed_source(text))
+
+    def typed_source(self, text: str) -> list[str]:
+        """The source tokens of a typed text: cut as the training text was (``typed_tokens``), without
+        white space at its ends, as the training pairs were read (``read_parallel``)."""
+        return typed_tokens(self.source_tokenizer, self.source_vocab, text.strip())
 
     def inspect_forward(self, model, text: str, device):
         """The encoder reading ``text`` (the decoder's units are not shown)."""
-        tokens = inspected_tokens(self.source_tokenizer, text)
-        model.start(torch.tensor(self.encode_source(text), device=device)[:, None])
+        tokens = tokens_to_inspect(self.typed_source(text))  # cut as rnnkit translate cuts it
+        model.start(torch.tensor(self.source_vocab.encode(tokens), device=device)[:, None])
         return tokens, None
 

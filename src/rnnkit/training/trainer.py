@@ -151,6 +151,7 @@ class Trainer:
         self._best_source = None  # the checkpoint whose best.safetensors is still the best
         self._checkpointed_at = None  # the step of the newest checkpoint
         self._saved_clock = time.monotonic()
+        self.done_already = False  # fit found the run finished and summarized before it was called
 
     def say(self, text: str) -> None:
         if not self.shard.main:
@@ -191,7 +192,8 @@ class Trainer:
 
         schedule = make_schedule(c.schedule, optimizer, total, c.warmup_steps, clock_share=clock_share if c.schedule_by_time else None)
         restored = self._restore(s, model, optimizer, schedule, total) if resume else None
-        if restored == "done":
+        self.done_already = restored == "done"  # finished before this call, and summarized: nothing trained or written
+        if self.done_already:
             return self.run.read_json("summary.json")
         if restored is None:
             torch.manual_seed(c.seed)
@@ -279,7 +281,7 @@ class Trainer:
                 if s["batch"] >= per_epoch:  # the epoch is complete
                     s["epoch"] += 1
                     s["batch"] = 0
-                    if not c.eval_every:
+                    if not c.eval_every and s["evaluated_at"] != s["step"]:  # a time limit's stop at an epoch's last batch validated it
                         self._evaluate_and_checkpoint(s, optimizer, schedule, writer)
             if not stop_reason:
                 s["finished"] = True
@@ -367,6 +369,11 @@ class Trainer:
             return "done"
         if self.shard.main:
             if "metrics_rows" in saved["progress"]:
+                held = self.metrics.count()
+                if held < s["metrics_rows"]:  # edited, or rows a power cut lost: later cursors count what is there
+                    print(f"rnnkit: note: {self.metrics.path} holds {held:,} rows where the checkpoint recorded {s['metrics_rows']:,}: "
+                          "rows are missing from it; it goes on from the rows it holds", file=sys.stderr, flush=True)  # fmt: skip
+                    s["metrics_rows"] = held
                 self.metrics.truncate(s["metrics_rows"])  # rows written after the checkpoint are written again
             else:  # an older run's state has no metrics cursor: its rows up to the step
                 self.metrics.truncate(sum(1 for row in self.metrics.rows() if row["step"].isdigit() and int(row["step"]) <= s["step"]))
@@ -412,7 +419,7 @@ class Trainer:
         if not self.config.skip_non_finite:
             raise TrainingDiverged(
                 f"step {s['step']}: {what} (not finite): training stopped before applying it "
-                "(try a lower --lr or --clip; --skip-non-finite skips such steps)"
+                "(try --skip-non-finite, which skips such steps, or a lower --clip, both of which --resume takes; or a lower --lr in a new run)"
             )
         s["skipped"] += 1
         s["skipped_in_a_row"] += 1
@@ -591,7 +598,7 @@ class Trainer:
         if result is not None:
             if not math.isfinite(result["loss"]):  # finite weights whose outputs overflow (--skip-non-finite let them grow)
                 raise TrainingDiverged(f"step {s['step']}: the validation loss is {result['loss']} (not finite): the model's outputs "
-                                       f"overflow, training stopped (try a lower --lr or --clip)")
+                                       f"overflow, training stopped (try a lower --clip, which --resume takes, or a lower --lr in a new run)")
             criterion = float(result.get("criterion", result["loss"]))  # a plain float (not numpy's) in the state
             self._log_evaluation(s, "valid", result, writer)
             improved = criterion < s["best"]
@@ -629,7 +636,7 @@ class Trainer:
             return  # nothing new since the last one
         for name, p in self.model.state_dict().items():
             if p.is_floating_point() and not torch.isfinite(p).all():
-                raise TrainingDiverged(f"step {s['step']}: the weights ({name}) are no longer finite: training stopped (try a lower --lr or --clip)")
+                raise TrainingDiverged(f"step {s['step']}: the weights ({name}) are no longer finite: training stopped (try a lower --clip, which --resume takes, or a lower --lr in a new run)")
         if not self.shard.main:
             self._saved_clock, self._checkpointed_at = time.monotonic(), s["step"]
             return

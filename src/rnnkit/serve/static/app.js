@@ -50,6 +50,8 @@ function showModel() {
   const model = current();
   if (!model) return;
   for (const panel of document.querySelectorAll(".panel")) panel.style.display = PANELS[model.task].includes(panel.id) ? "" : "none";
+  // left empty, the beam is the run's own (as rnnkit translate RUN decodes): shown, not sent
+  $("beam").placeholder = model.data && model.data.beam ? `${model.data.beam} (the run's)` : "the run's";
   const shown = Object.entries(model.metrics || {}).filter(([k, v]) => typeof v === "number" && /^(test|best)_/.test(k));
   const info = shown.slice(0, 3).map(([k, v]) => `${k.replaceAll("_", " ")} ${Number.isInteger(v) ? v : v.toFixed(3)}`);
   $("model-info").textContent = `${model.task}, ${model.model.cell} ${model.model.hidden_size}` + (info.length ? ` — ${info.join(", ")}` : "");
