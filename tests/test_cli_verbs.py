@@ -119,7 +119,7 @@ def test_an_old_spelling_still_sets_the_new_option(verb, old, new, value):
 def test_an_old_spelling_keeps_its_checks(capsys):
     with pytest.raises(SystemExit) as exit:
         main(["compose", "RUN", "--steps", "0"])
-    assert exit.value.code == 2 and "argument --steps: must be a whole number >= 1, got '0'" in capsys.readouterr().err
+    assert exit.value.code == 2 and "argument --steps: must be a whole number >= 1 and <= 200000, got '0'" in capsys.readouterr().err
 
 
 def test_agreement_defaults_are_the_documented_figure():
