@@ -362,3 +362,23 @@ def test_an_export_that_disagrees_or_overflows_writes_nothing_over_a_good_one(na
             assert main(["export", names_run, "--out", str(out)]) == code
             assert says in capsys.readouterr().err
         assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == good
+
+
+def test_an_exports_json_is_strict_and_says_which_texts_lose_their_end_spaces(names_run, tmp_path, tmp_path_factory):
+    """A summary.json holding NaN (a hand edit) was copied into the export's JSON as a bare NaN, which
+    JSON.parse refuses; and the snippets kept the spaces a classifier or translation strips."""
+    import shutil
+
+    from test_serve import shared_runs
+
+    run = tmp_path / "names"
+    shutil.copytree(names_run, run)
+    summary = json.loads((run / "summary.json").read_text())
+    (run / "summary.json").write_text(json.dumps({**summary, "test_loss": float("nan")}))
+    assert main(["export", str(run), "--out", str(tmp_path / "n.onnx")]) == 0
+    info = json.loads((tmp_path / "n.json").read_text(), parse_constant=lambda c: pytest.fail(f"bare {c}"))
+    assert info["metrics"]["test_loss"] is None
+    runs = shared_runs(tmp_path_factory)
+    for name, side in (("reviews", lambda p: p), ("pairs", lambda p: p["source"])):
+        assert main(["export", runs[name], "--out", str(tmp_path / f"{name}.onnx")]) == 0
+        assert side(json.loads((tmp_path / f"{name}.json").read_text())["preprocessing"])["strip"] is True

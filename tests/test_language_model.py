@@ -359,3 +359,5 @@ def test_a_sample_over_lines_of_a_line_break_token_model_is_seen_when_each_line_
     assert task.is_seen(line("anna") + [newline] + line("bo"))  # cut by the length: judged by the line it completed
     assert not task.is_seen(line("anna") + [newline] + line("bobby") + [newline])
     assert not task.is_seen(line("annabob"))
+    typed = line("anna") + [newline]  # a prime of a whole training line: the user's, not the model's
+    assert not task.is_seen(typed + line("bobby") + [newline], typed=len(typed)) and not task.is_seen(typed + line("xy"), typed=len(typed))

@@ -25,7 +25,6 @@ def add_parser(subparsers) -> None:
 
 def run(args) -> int:
     from ..errors import UsageError
-    from ..tasks.base import typed_tokens
     from ..files import RunDir
     from ._inputs import check_run_for, is_blank, per_line, unknown_tokens, warn, warn_unseen
 
@@ -47,7 +46,7 @@ def run(args) -> int:
     unseen: dict[str, None] = {}
     for text, hypotheses in zip(texts, results):
         hypotheses = hypotheses or []  # a blank line: no translation
-        unknown = [] if is_blank(text) else unknown_tokens(typed_tokens(task.source_tokenizer, task.source_vocab, text), task.source_vocab, task.source_tokenizer, text)
+        unknown = [] if is_blank(text) else unknown_tokens(task.typed_source(text), task.source_vocab, task.source_tokenizer, text.strip())  # what the model read
         unseen.update(dict.fromkeys(unknown))
         if args.json:
             translations = [{k: h[k] for k in ("text", "score", "log_prob")} for h in hypotheses]
@@ -72,7 +71,7 @@ def run(args) -> int:
         from ..plots import plot_attention
 
         best = results[first][0]
-        source_tokens = typed_tokens(task.source_tokenizer, task.source_vocab, texts[first])
+        source_tokens = task.typed_source(texts[first])
         plot_attention(best["attention"], source_tokens, best["tokens"] + ["<EOS>"], args.plot)
         print(f"attention heat map: {args.plot}", file=sys.stderr)  # stdout holds one line per input line, nothing else
     return 0

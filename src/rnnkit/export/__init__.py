@@ -89,13 +89,14 @@ def _tagger_metadata(task) -> dict:
 
 
 def _classifier_metadata(task) -> dict:
-    return {**_tokenizer_and_vocab(task.tokenizer, task.vocab), "labels": task.labels}
+    # "strip": typed text loses the white space at its ends, as the training texts did (a character run reads it)
+    return {**_tokenizer_and_vocab(task.tokenizer, task.vocab), "strip": True, "labels": task.labels}
 
 
 def _seq2seq_metadata(task) -> dict:
     d = task.data
     return {
-        "source": _tokenizer_and_vocab(task.source_tokenizer, task.source_vocab),
+        "source": {**_tokenizer_and_vocab(task.source_tokenizer, task.source_vocab), "strip": True},  # as the classifier's
         "target": _tokenizer_and_vocab(task.target_tokenizer, task.target_vocab),
         "beam": d.beam, "length_alpha": d.length_alpha, "length_ratio": d.length_ratio, "length_extra": d.length_extra,
     }  # fmt: skip
@@ -160,7 +161,7 @@ def export_run(run_path, out, weights: str = "best", check: bool = True) -> dict
     {"files": [...], "differences": {output: relative difference} (empty without ``check``),
     "training_ended": whether the run has its summary.json (False: exported mid-training, or
     after a kill)}."""
-    from ..files import RunDir, atomic_write_all
+    from ..files import RunDir, atomic_write_all, json_safe
     from ..runs import open_run
 
     out = Path(out)
@@ -188,7 +189,7 @@ def export_run(run_path, out, weights: str = "best", check: bool = True) -> dict
     summary = run.read_json("summary.json") if run.file("summary.json").exists() else None
     info = metadata(task, config, graphs, {role: p.name for role, p in paths.items()}, summary, weights)
     contents = {p: graphs[role].SerializeToString() for role, p in paths.items()}
-    contents[sidecar] = (json.dumps(info, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+    contents[sidecar] = (json.dumps(json_safe(info), indent=1, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")  # strict JSON: NaN as null
     atomic_write_all(contents)
     for name in (previous or {}).get("files", {}).values():  # an earlier export's graphs this one did not replace
         stale = out.parent / Path(str(name)).name

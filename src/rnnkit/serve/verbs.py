@@ -143,7 +143,7 @@ def _translate(served: Served, requests: list[schemas.TranslateRequest]) -> list
         translations = task.translate(served.model, texts, served.device, beam=beam, nbest=nbest, replace_unk=replace_unk, typed=True)
         results = []
         for text, owner, hypotheses in zip(texts, owners, translations):
-            source = typed_tokens(task.source_tokenizer, task.source_vocab, text)
+            source = task.typed_source(text)  # the tokens the model read (attention's columns), as translate cut them
             results.append({
                 "text": text, "source_tokens": source,
                 "translations": [

@@ -189,18 +189,20 @@ class LanguageModelTask(LanguageModelSpec, TaskBase):
             raise DataError(f"{run.file('seen.u64')}: missing; is {run.path} a complete rnnkit run?")
         return cls(data, **cls.read_artifacts(run), seen=seen)
 
-    def is_seen(self, ids: list[int]) -> bool:
+    def is_seen(self, ids: list[int], typed: int = 0) -> bool:
         """Whether ``ids`` (up to the first ``<EOS>``; ``<PAD>`` skipped) are a line of the training data;
         with line-break tokens, whether every line the sample completes is one (a sample runs over
         lines there, and a line is kept without its break: the whole was never a line, so every
-        sample, a verbatim copy too, was "novel"). A sample that completes no line is judged whole."""
+        sample, a verbatim copy too, was "novel"). A sample that completes no line is judged whole.
+        ``typed``: how many of the first ids are the prime: a line it completes is the user's, not
+        the model's, and is not judged."""
         newline = self.vocab.ids.get(NEWLINE) if self.data.line_breaks == "token" else None
         if newline is None:
             return self._is_line(ids)
         lines, line = [], []
-        for i in ids:
+        for end, i in enumerate(ids, start=1):
             if i == newline:
-                lines.append(line)
+                lines.append(line if end > typed else [])
                 line = []
             else:
                 line.append(i)
@@ -427,7 +429,7 @@ class LanguageModelTask(LanguageModelSpec, TaskBase):
                 if typed[-1:].isspace() and not head[-1:].isspace() and rest[:1] == " ":
                     rest = rest[1:]  # "The " at word level: the space typed is the space the tokens join with
                 text = typed + rest
-            out.append((text, self.is_seen(prime_ids + ids)))
+            out.append((text, self.is_seen(prime_ids + ids, typed=len(prime_ids))))
         return out
 
     def _generate_reversed(self, model, num: int, options: SamplingOptions, seed, prime_tokens: list[str], typed: str, device) -> list[tuple[str, bool]]:
