@@ -419,6 +419,7 @@ def test_settings_that_would_do_nothing_in_music_and_translation_are_refused():
     with pytest.raises(UsageError, match=r"--warmup-steps is a ramp of the stepped schedules; --schedule plateau"):
         refuse_unapplied(TrainingConfig(schedule="plateau", warmup_steps=100), {"warmup_steps"})
     refuse_unapplied(TrainingConfig(schedule="cosine", warmup_steps=100), {"warmup_steps"})
+    refuse_unapplied(TrainingConfig(schedule="plateau", warmup_steps=0), {"warmup_steps"})  # the default, written out
 
 
 def test_learning_rates_that_overflow_and_outputs_that_overflow_are_one_line(tmp_path, capsys):

@@ -326,7 +326,8 @@ def test_a_runs_seen_lines_file_missing_or_cut_short_is_named_not_taken_for_none
     assert main(["train", "lm", str(tmp_path / "n.txt"), "--hidden-size", "8", "--max-steps", "1", "--no-progress", "--run", str(run)]) == 0
     assert not [p.name for p in run.iterdir() if p.name.endswith((".partial", ".tmp"))]
     keys = (run / "seen.u64").read_bytes()
-    for damage, message in ((keys[:12], r"seen.u64: damaged \(12 bytes, not whole 8-byte keys"), (None, r"seen.u64: missing; is .* a complete rnnkit run")):
+    for damage, message in ((keys[:12], r"seen.u64: damaged \(12 bytes, not whole 8-byte keys"), (b"", r"seen.u64: damaged \(empty, for"),
+                            (None, r"seen.u64: missing; is .* a complete rnnkit run")):  # fmt: skip
         if damage is None:
             (run / "seen.u64").unlink()
         else:

@@ -272,7 +272,8 @@ def test_settings_that_act_on_the_validation_score_are_refused_without_validatio
     monkeypatch.chdir(tmp_path)
     (tmp_path / "n.txt").write_text("anna\nbob\ncarla\ndave\n" * 10)
     data = {"train": ["n.txt"], "split": [0.0, 0.0], **SMALL}
-    for given, shown in (({"patience": 2}, "--patience"), ({"schedule": "plateau"}, "--schedule plateau"), ({"optimizer": "nt-asgd"}, "--optimizer nt-asgd")):
+    for given, shown in (({"patience": 2}, "--patience"), ({"schedule": "plateau"}, "--schedule plateau"), ({"optimizer": "nt-asgd"}, "--optimizer nt-asgd"),
+                         ({"eval_every": 3}, "--eval-every")):  # fmt: skip
         with pytest.raises(UsageError, match=f"^{shown} acts on the validation score, and this run has no validation data"):
             start("lm", {**data, **given}, "run")
         assert not (tmp_path / "run").exists()

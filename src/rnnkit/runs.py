@@ -212,7 +212,7 @@ def _say_held_out_in_training(task_kind: str, data_values: dict) -> None:
 
 
 # settings that act on the validation score (name -> the value that does; None: any value given)
-ON_VALIDATION = {"patience": None, "schedule": "plateau", "optimizer": "nt-asgd", "eval_beam": None, "eval_sentences": None}
+ON_VALIDATION = {"patience": None, "schedule": "plateau", "optimizer": "nt-asgd", "eval_beam": None, "eval_sentences": None, "eval_every": None}
 
 
 def _refuse_without_validation(task, given: dict) -> None:
@@ -226,7 +226,8 @@ def _refuse_without_validation(task, given: dict) -> None:
         if value is not None and (acting is None or value == acting):
             shown = f"--{name.replace('_', '-')}" + ("" if acting is None else f" {acting}")
             raise UsageError(f"{shown} acts on the validation score, and this run has no validation data: it would do nothing; "
-                             "give validation data (--valid, or a split of the training file for language models) or leave it out")  # fmt: skip
+                             "give validation data (--valid FILE; a translation's --valid-source and --valid-target; a language model's "
+                             "--split of its training file) or leave it out")  # fmt: skip
 
 
 def _refuse_samples_of(task_class, task_kind: str, sample_every) -> None:

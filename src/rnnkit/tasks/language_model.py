@@ -182,6 +182,9 @@ class LanguageModelTask(LanguageModelSpec, TaskBase):
         """The task as a trained run needs it for scoring and sampling (no data files read)."""
         if run.file("seen.u64").exists():
             seen = SeenLines.open(run.file("seen.u64"))
+            lines = (run.read_json("config.json").get("split") or {}).get("lines", {}).get("train") if run.file("config.json").exists() else None
+            if not len(seen) and isinstance(lines, int) and lines > 0:  # emptied (a power cut, a copy cut short): every sample "novel"
+                raise DataError(f"{run.file('seen.u64')}: damaged (empty, for {lines:,} training lines); is {run.path} a complete rnnkit run?")
         elif run.file("seen.bin").exists():  # a run saved before prepared corpora: 8-byte keys of the lines' token strings
             raw = run.file("seen.bin").read_bytes()
             seen = {raw[i : i + 8] for i in range(0, len(raw), 8)}

@@ -35,7 +35,7 @@ class TrainingConfig:
     schedule_by_time: bool = setting(False, help="with --time-limit: cosine and slanted run over the time limit, or over the steps should they end first, "
                                                  "so that a run the clock stops ends annealed (not repeatable step for step)")
     warmup_steps: int = setting(0, type=nonnegative_int, help="linear warm-up",
-                                applies=lambda c: "is a ramp of the stepped schedules; --schedule plateau lowers the rate on the validation score only" if c.schedule == "plateau" else None)
+                                applies=lambda c: "is a ramp of the stepped schedules; --schedule plateau lowers the rate on the validation score only" if c.schedule == "plateau" and c.warmup_steps else None)
     # ULMFiT's fine-tuning (rnnkit.training.optim), for models with layer groups (the classifier)
     discriminative_lr: float = setting(1.0, type=number(float, low=1, name="factor"), metavar="FACTOR", help="layer group d levels below the top learns at lr / FACTOR^d (ULMFiT: 2.6; 1 = off)")
     gradual_unfreezing: bool = setting(False, help="train only the top layer group in epoch 1, the top two in epoch 2, ... (ULMFiT)")
