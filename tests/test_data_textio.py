@@ -171,3 +171,17 @@ def test_a_lone_cr_inside_a_line_of_parallel_files_is_refused_not_read_as_a_line
     (tmp_path / "cr.txt").write_text("Hallo\rGuten Morgen\rDanke\rTschuess\r", newline="")  # CR line ends: lines
     (tmp_path / "crlf.txt").write_text("Hello\r\nGood morning\r\nThank you\r\nBye\r\n", newline="")
     assert read_parallel(tmp_path / "crlf.txt", tmp_path / "cr.txt")[1] == ("Good morning", "Guten Morgen")
+
+
+def test_a_held_out_folder_inside_or_around_a_training_folder_is_said(tmp_path, capsys):
+    """MIDI folders are read with their subfolders: a --valid folder inside the training folder, or
+    one holding it, scored pieces the model trains on, without a word."""
+    from rnnkit.data.textio import say_held_out_in_training
+
+    (tmp_path / "mid" / "sub").mkdir(parents=True)
+    say_held_out_in_training([("--valid", str(tmp_path / "mid" / "sub"))], [str(tmp_path / "mid")])
+    assert "is inside the training folder" in capsys.readouterr().err
+    say_held_out_in_training([("--valid", str(tmp_path / "mid"))], [str(tmp_path / "mid" / "sub")])
+    assert "holds the training folder" in capsys.readouterr().err
+    say_held_out_in_training([("--valid", str(tmp_path / "other"))], [str(tmp_path / "mid")])
+    assert capsys.readouterr().err == ""

@@ -8,7 +8,6 @@ dataclass fields declared with ``rnnkit.settings.setting``.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 
 from ..settings import (  # noqa: F401  (the types live with the settings that use them; verbs import them from here)
     beam_width, decay, device, finite_float, list_of_ints, midi_program, nonempty_text, nonnegative_float, nonnegative_int, number, port,
@@ -70,8 +69,10 @@ def plot_file(text: str) -> str:
     """A picture asked for by ``--plot``: ``png_file``, and matplotlib installed (it is an extra):
     refused before any work, never skipped with nothing written (or said to be)."""
     png_file(text)
-    if importlib.util.find_spec("matplotlib") is None:
-        raise argparse.ArgumentTypeError(f"{text}: pictures are drawn with matplotlib, which is not installed: pip install 'rnnkit[plot]'")
+    try:  # imported, not only looked for: a matplotlib that fails to import draws nothing either
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise argparse.ArgumentTypeError(f"{text}: pictures are drawn with matplotlib, which is not installed: pip install 'rnnkit[plot]'") from None
     return text
 
 

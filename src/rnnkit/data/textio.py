@@ -97,6 +97,9 @@ def say_held_out_in_training(held_out: list[tuple[str, str]], training: list[str
         elif (folder := next((f for f in folders if Path(path).resolve().is_relative_to(f)), None)) is not None:
             print(f"rnnkit: note: {option} {path} is inside the training folder {folder}: its files are training files too, "
                   "and its scores measure what the model trains on", file=sys.stderr, flush=True)  # fmt: skip
+        elif Path(path).is_dir() and (inner := next((f for f in folders if f.is_relative_to(Path(path).resolve())), None)) is not None:
+            print(f"rnnkit: note: {option} {path} holds the training folder {inner}: its pieces are scored on what the model trains on",
+                  file=sys.stderr, flush=True)  # fmt: skip
 
 
 def unreadable(path: str | os.PathLike, error: OSError) -> DataError:
