@@ -248,11 +248,10 @@ class TaggingTask(TaggingSpec, TaskBase):
             end, steps, letters = start, 0, 0
             while end < len(order) and end - start < size:
                 tokens = sentences[order[end]].tokens
-                steps, letters, was = max(steps, len(tokens)), max(letters, max(map(len, tokens), default=1)), (steps, letters)
-                if end > start and steps * letters * (end - start + 1) > CHUNK_CELLS:
-                    steps, letters = was
+                wider = max(steps, len(tokens)), max(letters, max(map(len, tokens), default=1))
+                if end > start and wider[0] * wider[1] * (end - start + 1) > CHUNK_CELLS:
                     break
-                end += 1
+                (steps, letters), end = wider, end + 1
             indices, start = order[start:end], end
             chunk = [sentences[i] for i in indices]
             batches = [task.on_device(task.collate(chunk), device) for task, _ in members]
