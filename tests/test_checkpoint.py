@@ -111,6 +111,29 @@ def test_the_top_files_of_a_checkpoint_set_aside_as_damaged_are_replaced_not_ref
     checkpoints.check_views(chosen)  # the top files are the set-aside checkpoint's: replaced from the chosen one
 
 
+def test_the_top_files_of_a_set_aside_checkpoint_in_a_copied_run_are_replaced_not_refused(run):
+    """A run copied without hard links (cp -r), its newest checkpoint then damaged: the resume set it
+    aside and refused the intact top files, byte for byte what rnnkit wrote, as "changed after
+    rnnkit wrote it": only the committed checkpoints' manifests were compared."""
+    checkpoints = Checkpoints(run, say=lambda line: None)
+    write_checkpoint(checkpoints, 2, 1.0)
+    newest = write_checkpoint(checkpoints, 4, 2.0)
+    for view in run.path.iterdir():  # copies, not links, as cp -r makes them
+        if view.is_file():
+            data = view.read_bytes()
+            view.unlink()
+            view.write_bytes(data)
+    state = newest.path / STATE
+    state.write_bytes(state.read_bytes()[:-10])
+    chosen = checkpoints.newest_intact()
+    assert chosen.step == 2
+    checkpoints.check_views(chosen)
+    view = run.path / "last.safetensors"  # a top file no checkpoint wrote is still refused
+    view.write_bytes(view.read_bytes()[:-3] + b"   ")
+    with pytest.raises(CheckpointError, match="matches no checkpoint"):
+        checkpoints.check_views(chosen)
+
+
 def test_a_published_file_that_matches_no_checkpoint_is_refused_by_name(run):
     checkpoints = Checkpoints(run, say=lambda line: None)
     write_checkpoint(checkpoints, 2, 1.0)

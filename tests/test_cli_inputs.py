@@ -311,6 +311,11 @@ RUN_FILE_DAMAGE = {
     "config-model-kind-missing": ("config.json", lambda c: {**c, "model": {k: v for k, v in c["model"].items() if k != "kind"}}),
     "tokenizer-empty": ("tokenizer.json", lambda t: {}),
     "tokenizer-number": ("tokenizer.json", lambda t: 5),
+    "tokenizer-string": ("tokenizer.json", lambda t: "hello"),  # was dict()'s ValueError traceback
+    "tokenizer-bpe-untrained": ("tokenizer.json", lambda t: {"kind": "bpe", "lowercase": False}),  # was an AttributeError at sampling
+    "tokenizer-another-level": ("tokenizer.json", lambda t: {**t, "kind": "whitespace" if t.get("kind") != "whitespace" else "char"}),  # scored silently
+    "labels-string": ("labels.json", lambda t: "x"),
+    "vocab-one-twice": ("vocab.json", lambda v: {"tokens": [*v["tokens"][:-1], v["tokens"][3]]}),  # one token, two ids: read silently
     "labels-one-short": ("labels.json", _one_short),
     "labels-empty-object": ("labels.json", lambda t: {}),
     "labels-one-twice": ("labels.json", lambda t: {**t, "labels": [*t["labels"][:-1], t["labels"][0]]}),

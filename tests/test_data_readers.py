@@ -110,6 +110,18 @@ def test_headerless_tsv_and_label_syntax(tmp_path):
     assert not [t for t in task.vocab.tokens if "label" in t or "pos" in t or "neg" in t]
 
 
+def test_fasttext_labels_end_where_fasttext_ends_a_word_and_a_csv_column_named_twice_is_refused(tmp_path):
+    """A vertical tab or form feed after the label (which fastText takes as a word's end) was glued
+    into it: a class per text and its first word lost. A CSV header naming the text column twice was
+    read from the first, unsaid."""
+    path = write(tmp_path / "vt.txt", "__label__pos\vgreat film\n__label__neg\fawful movie\n__label__pos \t loved it\n")
+    assert read_labeled(path) == [LabeledText("great film", "pos"), LabeledText("awful movie", "neg"), LabeledText("loved it", "pos")]
+    with pytest.raises(DataError, match=r"twice.csv: the header names the column 'text' more than once"):
+        read_labeled(write(tmp_path / "twice.csv", "text,text,label\na,b,pos\nc,d,neg\n"))
+    with pytest.raises(DataError, match=r"cased.csv: the header names the column 'text' more than once"):
+        read_labeled(write(tmp_path / "cased.csv", "Text,TEXT,label\na,b,pos\nc,d,neg\n"))
+
+
 def test_a_fasttext_label_after_the_text_is_refused_not_trained_as_the_texts_classes(tmp_path):
     """"great film<TAB>__label__pos" read as label<TAB>text made each text a class and each label the
     text (a small file passed the check for a class per example); with a space, the message said

@@ -127,6 +127,11 @@ def test_train_compose_eval_from_the_command_line(tmp_path, capsys, representati
     code = main(["eval", str(run), data, "--json"])
     result = json.loads(capsys.readouterr()[0])
     assert code == 0 and result["nll_per_step"] > 0
+    # --num N: a numbered file that cannot be written refuses the call before any piece is written
+    (tmp_path / "k-2.png").mkdir()
+    code = main(["compose", str(run), "--steps", "4", "--num", "2", "--out", str(tmp_path / "k.mid"), "--plot", str(tmp_path / "k.png")])
+    assert code == 2 and "k-2.png is a directory" in capsys.readouterr().err
+    assert not list(tmp_path.glob("k-1.*")) and not (tmp_path / "k-2.mid").exists()
     # a prime the composer would not use is refused; a shorter one than --prime-steps is said
     with pytest.raises(SystemExit):  # a prime of no steps: refused where the option is read
         main(["compose", str(run), "--steps", "4", "--out", str(out), "--prime", str(out), "--prime-steps", "0"])

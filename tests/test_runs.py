@@ -30,6 +30,10 @@ def test_toml_and_json_config_files_read_alike_with_dashes_as_underscores(tmp_pa
     ("twice.json", '{"epochs": 1, "hidden_size": 8, "epochs": 2}', r"twice\.json: not valid JSON: the key 'epochs' is given twice"),  # was: the last won
     ("twice.toml", "epochs = 1\nepochs = 2\n", r"twice\.toml: not valid TOML"),  # as TOML's own rule says
     ("upper.JSON", '{"epochs": 1, "epochs": 2}', r"upper\.JSON: not valid JSON: the key 'epochs'"),  # read as JSON, not as TOML
+    ("deep.json", "[" * 100000 + "]" * 100000, r"deep\.json: not readable JSON: nested too deeply"),  # was a RecursionError traceback
+    ("deep.toml", "lr = " + "[" * 100000 + "]" * 100000 + "\n", r"deep\.toml: not readable TOML: nested too deeply"),
+    ("nul.toml", 'word_vectors = "wv\\u0000.vec"\n', r"nul\.toml: word_vectors: holds a NUL character"),  # was open()'s ValueError
+    ("surrogate.json", '{"valid": ["v\\ud800.tsv"]}', r"surrogate\.json: valid: holds a NUL character or a lone surrogate"),
 ])  # fmt: skip
 def test_a_config_file_that_is_no_table_of_settings_is_named_in_one_line(tmp_path, name, text, message):
     (tmp_path / name).write_text(text, encoding="utf-8")
@@ -360,3 +364,59 @@ def test_a_finished_runs_resume_that_trains_nothing_leaves_its_config_as_it_was(
     before = (tmp_path / "run" / "config.json").read_bytes()
     resume("run", {"patience": 2, "eval_every": 10, "progress": False})
     assert (tmp_path / "run" / "config.json").read_bytes() == before
+
+
+def test_a_refused_resume_leaves_the_runs_recorded_settings_as_they_were(tmp_path, monkeypatch):
+    """A resume refused by a damaged training state (a DataError or OSError, not only a UsageError)
+    left config.json holding the new --epochs and --max-steps it never trained with."""
+    from rnnkit.runs import resume, start
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "n.txt").write_text("anna\nbob\ncarla\ndave\n" * 10)
+    start("lm", {"train": ["n.txt"], **SMALL}, "run")
+    before = (tmp_path / "run" / "config.json").read_bytes()
+    (tmp_path / "run" / "metrics.csv").write_bytes(b"\x89\xff")
+    with pytest.raises(DataError, match="metrics.csv"):
+        resume("run", {"epochs": 3, "progress": False})
+    assert (tmp_path / "run" / "config.json").read_bytes() == before
+
+
+@pytest.mark.parametrize("damage", ["missing", "empty", "a word twice"])
+def test_a_resume_writes_again_a_vocabulary_that_is_missing_or_damaged(tmp_path, monkeypatch, capsys, damage):
+    """It finished "successfully" with a run whose vocab.json every verb then refused."""
+    from rnnkit.runs import open_run, resume, start
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "n.txt").write_text("anna\nbob\ncarla\ndave\n" * 10)
+    start("lm", {"train": ["n.txt"], **SMALL}, "run")
+    vocab = tmp_path / "run" / "vocab.json"
+    before = vocab.read_bytes()
+    if damage == "missing":
+        vocab.unlink()
+    elif damage == "empty":
+        vocab.write_bytes(b"")
+    else:
+        tokens = json.loads(before)["tokens"]
+        vocab.write_text(json.dumps({"tokens": [*tokens[:-1], tokens[3]]}))
+        with pytest.raises(DataError, match="vocab.json: damaged: the token .* is listed twice"):
+            open_run("run")
+    capsys.readouterr()
+    resume("run", {"epochs": 3, "progress": False})
+    err = capsys.readouterr().err
+    assert "vocab.json" in err and "written again from the training data" in err, err
+    assert vocab.read_bytes() == before
+    open_run("run")  # every verb opens it again
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", '"x"'])
+def test_a_finished_runs_summary_edited_into_no_table_is_written_again_by_a_resume(tmp_path, monkeypatch, text):
+    """summary.get(...) on a list: an AttributeError traceback where a damaged file (not JSON at all)
+    was taken as no summary, and written again."""
+    from rnnkit.runs import resume, start
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "n.txt").write_text("anna\nbob\ncarla\ndave\n" * 10)
+    start("lm", {"train": ["n.txt"], **SMALL}, "run")
+    (tmp_path / "run" / "summary.json").write_text(text)
+    _, summary = resume("run", {"progress": False})
+    assert isinstance(json.loads((tmp_path / "run" / "summary.json").read_text()), dict) and summary["finished"] is True

@@ -76,6 +76,9 @@ def test_an_exact_match_wins_over_the_lowercase_fallback(tmp_path):
         ("the 1 nan 3\n", "v.txt:1: a value is not finite"),
         ("the\n", "v.txt:1: expected 'word v1 ... vD', found one field"),
         ("", "v.txt: no word vectors in the file"),
+        ("the 1e39 0 0\n", "v.txt:1: a value is not finite (nan or inf) or beyond float32's range"),  # float32 would hold inf
+        ("1 0\nthe\n", "v.txt:1: the header 'COUNT DIMENSION' gives a dimension of 0"),
+        ("\u00b2 3\nthe 1 2 3\n", "v.txt:2: expected a word and 1 values, found 3"),  # "²" is no header's number
     ],
 )
 def test_a_malformed_line_is_one_line_naming_file_and_line(tmp_path, text, message):

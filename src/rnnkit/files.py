@@ -299,6 +299,8 @@ class RunDir:
             return json.loads(path.read_bytes().decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise DataError(f"{path}: damaged, not a JSON file of rnnkit's ({error})") from None
+        except (RecursionError, ValueError):  # nested thousands deep, a number of thousands of digits: not written by rnnkit
+            raise DataError(f"{path}: damaged, not a JSON file of rnnkit's (nested too deeply or a number too long)") from None
 
     def read_vocabulary(self, name: str) -> Vocabulary:
         """A vocabulary written as ``{"tokens": [...]}`` (``vocab.json`` and its kin); DataError naming
@@ -311,6 +313,22 @@ class RunDir:
             return Vocabulary(tokens)
         except ValueError as error:
             raise DataError(f"{self.file(name)}: damaged: {error}") from None
+
+    def read_tokenizer(self, name: str):
+        """The tokenizer saved as ``name`` (``tokenizer.json`` and its kin: its ``config()``), ready to
+        cut text (a BPE model present); DataError naming the file when it is damaged."""
+        from .data.tokenizers import make_tokenizer
+
+        value = self.read_json(name)
+        try:
+            if not isinstance(value, dict):
+                raise TypeError("not a table")
+            tokenizer = make_tokenizer(value)
+        except (KeyError, TypeError, ValueError, UsageError) as error:  # a missing "kind", an unknown level or setting
+            raise DataError(f"{self.file(name)}: damaged, not a tokenizer of rnnkit's ({type(error).__name__}: {str(error)[:80]})") from None
+        if not tokenizer.ready():
+            raise DataError(f"{self.file(name)}: damaged, its {tokenizer.kind} tokenizer has no trained model")
+        return tokenizer
 
     def write_bytes(self, name: str, data: bytes) -> None:
         atomic_write(self.file(name), data)

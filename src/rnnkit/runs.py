@@ -62,7 +62,9 @@ def read_config_file(path: str | Path) -> dict:
     try:
         values = json.loads(text, object_pairs_hook=no_key_twice) if is_json else tomllib.loads(text)
     except (json.JSONDecodeError, ValueError) as error:
-        raise DataError(f"{path}: not valid {'JSON' if is_json else 'TOML'}: {error}") from None
+        raise DataError(f"{path}: not valid {'JSON' if is_json else 'TOML'}: {str(error).splitlines()[0][:200]}") from None
+    except RecursionError:  # [[[[...]]]] thousands deep: neither parser reads it
+        raise DataError(f"{path}: not readable {'JSON' if is_json else 'TOML'}: nested too deeply") from None
     if not isinstance(values, dict):
         raise DataError(f"{path}: expected a table of settings")
     if {"task", "model", "data", "training"} <= values.keys():  # a run's own record, not a file of settings
@@ -76,11 +78,25 @@ def read_config_file(path: str | Path) -> dict:
         if name in seen:
             raise UsageError(f"{path}: {seen[name]!r} and {key!r} name one setting, given twice; keep one")
         seen[name] = key
+        if _holds_no_text(value):  # "\u0000" or a lone "\ud800" (JSON and TOML escapes): no file name or setting
+            raise DataError(f"{path}: {key}: holds a NUL character or a lone surrogate, which no setting or file name can")
         if value is not None:
             settings[name] = value
         elif name in NULL_MEANS:
             settings[name] = NULL_MEANS[name]
     return settings
+
+
+def _holds_no_text(value) -> bool:
+    """Whether a config value (strings inside lists and tables too) holds what is not text."""
+    stack = [value]  # a stack, not recursion: a value nested hundreds deep is read by the parsers
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str) and ("\x00" in value or not value.isascii() and any("\ud800" <= c <= "\udfff" for c in value)):
+            return True
+        if isinstance(value, (list, dict)):
+            stack.extend(value.values() if isinstance(value, dict) else value)
+    return False
 
 
 def split_config(task_kind: str, values: dict, source: str = "the configuration") -> tuple[dict, dict, dict]:
@@ -399,6 +415,7 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
     step_before = checkpoints[-1].step if checkpoints else 0
     _check_not_behind(run, task, training, overrides, step_before)
     with _locked(run):
+        _rewrite_damaged_files(run, task, data)
         # a demo run the user trains on is theirs (the next demo leaves it), and the settings that
         # outlast this call are recorded before training, for the resume after an interrupt; a
         # resume that is refused, or trains nothing, leaves both as they were
@@ -413,16 +430,30 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
             summary = trainer.fit(resume=True, limit_given="time_limit" in overrides)
         except TrainingDiverged:
             raise  # it trained, with the settings given: they stay recorded
-        except UsageError:
-            run.write_bytes("config.json", recorded)
-            if was_demo:
-                run.write_bytes(DEMO_MARK, DEMO_MARK_TEXT)
+        except Exception:  # refused (a damaged checkpoint, a data or disk error): unless a checkpoint was committed since, nothing trained
+            committed = Checkpoints(run).committed()
+            if (committed[-1].step if committed else 0) <= step_before:  # < where a damaged newest one was set aside
+                run.write_bytes("config.json", recorded)
+                if was_demo:
+                    run.write_bytes(DEMO_MARK, DEMO_MARK_TEXT)
             raise
         if trainer.done_already:  # a finished run, nothing to train: the settings never shaped it (docs/runs.md)
             run.write_bytes("config.json", recorded)
         if was_demo and summary.get("steps") == step_before:  # nothing trained: still the demo's
             run.write_bytes(DEMO_MARK, DEMO_MARK_TEXT)
         return run, summary
+
+
+def _rewrite_damaged_files(run: RunDir, task, data) -> None:
+    """The run's vocabularies, tokenizers, tags and labels written again from the data just read
+    (the same data: its fingerprint was checked) when one is missing or damaged: a resume that left
+    them so finished "successfully" with a run no verb could open."""
+    try:
+        with reading_run(run):
+            type(task).load(run, data)
+    except (DataError, OSError) as error:
+        task.save(run)
+        print(f"rnnkit: note: {str(error).splitlines()[0]}; written again from the training data", file=sys.stderr, flush=True)
 
 
 HELD_OUT_KEYS = ("valid", "test", "valid_source", "valid_target", "test_source", "test_target")
@@ -510,6 +541,12 @@ def check_sizes(run: RunDir, task, config: dict) -> None:
     labels.json one label short would otherwise drop a class from every answer, silently."""
     with reading_run(run):
         expected = task.model_config({})
+    level = config.get("data", {}).get("level")
+    for name, attribute in type(task).tokenizers.items():  # {"kind": "word"} on a char run scored every name as one <UNK>
+        kind = getattr(task, attribute).kind
+        if isinstance(level, str) and kind != level:
+            raise DataError(f"{run.file(name)}: a {kind} tokenizer, but the run was trained at level {level} (config.json): "
+                            f"the run's files do not belong together")
     for key in SIZES:
         if key in expected and key in config["model"] and expected[key] != config["model"][key]:
             raise DataError(f"{run.path}: its files hold {expected[key]:,} entries for {key} but its weights were trained with "

@@ -63,19 +63,32 @@ def run(args) -> int:
         if len(primer) >= args.length:  # nothing would be composed after it
             raise UsageError(f"the prime's {len(primer)} steps fill the whole piece of --length {args.length}; give a larger --length (or fewer --prime-steps)")
     pieces = task.compose(model, args.length, num=args.num, temperature=args.temperature, primer=primer, seed=args.seed, device=device, until_end=args.until_end)
-    out = Path(args.out)
-    for i, piece in enumerate(pieces, start=1):
-        suffix = f"-{i}" if args.num > 1 else ""
-        path = out.with_name(f"{out.stem}{suffix}{out.suffix or '.mid'}")
-        write_midi(piece, path, step_seconds=args.step_seconds, program=args.program)
-        notes = sum(len(step) for step in piece)
-        print(f"{path}: {len(piece)} steps, {notes} note-steps")
-        if args.plot:
-            png = Path(args.plot)
-            plot_piano_roll(piece, png.with_name(f"{png.stem}{suffix}{png.suffix or '.png'}"), f"{path.name}: {len(piece)} steps")
-        if args.wav:
-            wav = Path(args.wav)
-            print(render_wav(path, wav.with_name(f"{wav.stem}{suffix}{wav.suffix or '.wav'}"), seconds=len(piece) * args.step_seconds))
+    def numbered(value: str, i: int, default_suffix: str) -> Path:  # piece i's file: --out k.mid gives k-1.mid, k-2.mid...
+        path = Path(value)
+        return path.with_name(f"{path.stem}{f'-{i}' if args.num > 1 else ''}{path.suffix or default_suffix}")
+
+    files = [{option: numbered(value, i, suffix) for option, value, suffix in (("--out", args.out, ".mid"), ("--plot", args.plot, ".png"),
+                                                                            ("--wav", args.wav, ".wav")) if value}
+             for i in range(1, len(pieces) + 1)]  # fmt: skip
+    for paths in files:  # every piece's files checked before the first is written: an error half-way left pieces behind
+        for option, path in paths.items():
+            if path.is_dir():
+                raise UsageError(f"{option}: {path} is a directory; give a file name")
+    new = [path for paths in files for path in paths.values() if not path.exists()]
+    try:
+        for piece, paths in zip(pieces, files):
+            path = paths["--out"]
+            write_midi(piece, path, step_seconds=args.step_seconds, program=args.program)
+            notes = sum(len(step) for step in piece)
+            print(f"{path}: {len(piece)} steps, {notes} note-steps")
+            if args.plot:
+                plot_piano_roll(piece, paths["--plot"], f"{path.name}: {len(piece)} steps")
+            if args.wav:
+                print(render_wav(path, paths["--wav"], seconds=len(piece) * args.step_seconds))
+    except BaseException:
+        for path in new:  # what this call made: nothing half-done is left
+            path.unlink(missing_ok=True)
+        raise
     return 0
 
 

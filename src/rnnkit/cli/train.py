@@ -73,6 +73,7 @@ def check_config_values(parser: argparse.ArgumentParser, values: dict, source: s
     (``hidden_size = "12"`` is 12, as ``--hidden-size 12``)."""
     actions = {action.dest: action for action in parser._actions if action.dest != "help"}
     flags = {flag: action for action in actions.values() for flag in action.option_strings}
+    _flatten_cell_options(values, source)
     for key, value in values.items():
         action = actions.get(key)
         off = flags.get("--" + key.replace("_", "-"))
@@ -94,6 +95,24 @@ def check_config_values(parser: argparse.ArgumentParser, values: dict, source: s
             values[key] = items if several else items[0]
         except argparse.ArgumentTypeError as error:
             raise UsageError(f"{source}: {key}: {error}") from None
+
+
+def _flatten_cell_options(values: dict, source: str) -> None:
+    """A config's ``cell_options`` table (as a run's config.json records it) as top-level settings, so
+    each is checked as its option is: ``{"peepholes": "false"}`` inside it once turned peepholes on."""
+    from ..tasks.spec import CELL_OPTION_KEYS
+
+    if "cell_options" not in values:
+        return
+    options = values.pop("cell_options")
+    if not isinstance(options, dict):
+        raise UsageError(f"{source}: cell_options: expected a table of cell settings ({', '.join(CELL_OPTION_KEYS)}), got {options!r:.40}")
+    for key, value in options.items():
+        if key not in CELL_OPTION_KEYS:
+            raise UsageError(f"{source}: cell_options: {key!r} is no cell setting (they are: {', '.join(CELL_OPTION_KEYS)})")
+        if key in values and values[key] != value:
+            raise UsageError(f"{source}: {key} is given twice, at the top level and in cell_options, differently; keep one")
+        values[key] = value
 
 
 def _config_item(action: argparse.Action, item):

@@ -246,9 +246,13 @@ def _columns_unnamed(name: str, what: str, text_column: str, label_column: str) 
         raise DataError(f"{name}: {what} has no column names, so {' and '.join(given)} cannot be found in it; a .csv file with a header row names its columns")
 
 
+FASTTEXT_SEPARATOR = re.compile(r"[ \t\v\f\r\0]+")  # fastText's Dictionary::readWord: these end a word
+
+
 def _fasttext_line(where: str, line: str) -> LabeledText:
     """``__label__X text``: one label, first; the label's prefix and the label never become words."""
-    first, _, text = line.strip().replace("\t", " ", 1).partition(" ")  # a space or a tab after the label
+    first, *rest = FASTTEXT_SEPARATOR.split(line.strip(), maxsplit=1)  # as fastText cuts words: at space, tab, \v, \f, \r, \0
+    text = rest[0] if rest else ""
     if not first.startswith(FASTTEXT_LABEL) or len(first) == len(FASTTEXT_LABEL):
         raise DataError(f"{where}: expected '__label__X text', got {line[:40]!r}")
     glued = [FASTTEXT_LABEL + label.rstrip(",;|") for label in first.split(FASTTEXT_LABEL)[1:]]  # "__label__a,__label__b": two
@@ -274,6 +278,8 @@ def _read_csv(name: str, text: str, text_column: str, label_column: str) -> list
             if column not in header and column.lower() not in names:
                 semicolons = "; fields separated by ';'? rnnkit reads CSV separated by ','" if len(header) == 1 and ";" in header[0] else ""
                 raise DataError(f"{name}: no column {column!r} (columns: {', '.join(map(repr, header))[:200]}){semicolons}")
+            if header.count(column) > 1 or column not in header and names.count(column.lower()) > 1:  # which one? the first was taken, unsaid
+                raise DataError(f"{name}: the header names the column {column!r} more than once; rename one (columns: {', '.join(map(repr, header))[:200]})")
             where[column] = header.index(column) if column in header else names.index(column.lower())
         while True:
             start = reader.line_num + 1

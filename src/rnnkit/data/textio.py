@@ -51,7 +51,7 @@ def _read_bytes(source: str | os.PathLike) -> bytes:
         return buffer.read()
     try:
         return Path(source).read_bytes()
-    except OSError as error:
+    except (OSError, ValueError) as error:
         raise unreadable(source, error) from None
 
 
@@ -59,7 +59,7 @@ def open_bytes(path: str | os.PathLike) -> BinaryIO:
     """The file ``path`` opened for reading bytes, or the one-line ``DataError`` of ``unreadable``."""
     try:
         return Path(path).open("rb")
-    except OSError as error:
+    except (OSError, ValueError) as error:
         raise unreadable(path, error) from None
 
 
@@ -102,10 +102,13 @@ def say_held_out_in_training(held_out: list[tuple[str, str]], training: list[str
                   file=sys.stderr, flush=True)  # fmt: skip
 
 
-def unreadable(path: str | os.PathLike, error: OSError) -> DataError:
-    """The one-line error for a file the system would not open or read: ``FILE: no such file``."""
+def unreadable(path: str | os.PathLike, error: OSError | ValueError) -> DataError:
+    """The one-line error for a file the system would not open or read: ``FILE: no such file``;
+    ValueError: a name no system takes (a NUL character or a lone surrogate, from a config file)."""
     if not str(path):  # Path("") is the working folder: "": is a directory
         return DataError("a file name is empty (an unset shell variable?)")
+    if isinstance(error, ValueError):  # UnicodeEncodeError is one too
+        return DataError(f"{ascii(str(path))}: not a usable file name (a NUL character or characters that are not text)")
     reason = next((text for kind, text in REFUSALS if isinstance(error, kind)), None)
     return DataError(f"{path}: {reason or f'cannot be read ({error.strerror or type(error).__name__})'}")
 

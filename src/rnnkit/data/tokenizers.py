@@ -156,6 +156,10 @@ class Tokenizer:
     def fit(self, lines: list[str]) -> None:
         """Learn from the training text (only subword tokenizers learn anything)."""
 
+    def ready(self) -> bool:
+        """Whether it can cut text: a subword tokenizer only once fitted (or read with its model)."""
+        return True
+
     def unseen_characters(self, text: str) -> list[str]:
         """The characters of ``text`` the tokenizer itself cuts to ``<UNK>`` (a BPE model's alphabet
         lacks them); none at the other levels, where the vocabulary decides what is unknown."""
@@ -253,6 +257,9 @@ class BPETokenizer(Tokenizer):
         trainer = tk.trainers.BpeTrainer(vocab_size=self.vocab_size, special_tokens=["<UNK>", "<unk>"], show_progress=False)
         tokenizer.train_from_iterator((self.cased(line) for line in lines), trainer)
         self._tokenizer = tokenizer
+
+    def ready(self):
+        return self._tokenizer is not None
 
     def tokenize(self, text):
         if self._tokenizer is None:

@@ -31,6 +31,10 @@ class Vocabulary:
     def __init__(self, tokens: Sequence[str]):
         if tuple(tokens[:3]) != SPECIALS:
             raise ValueError(f"a vocabulary starts with {', '.join(SPECIALS)}")
+        if len(set(tokens)) != len(tokens):  # one token, two ids: a file edited by hand, whose text would read as one of them
+            seen: set[str] = set()
+            twice = next(token for token in tokens if token in seen or seen.add(token))
+            raise ValueError(f"the token {twice!r} is listed twice")
         self.tokens = list(tokens)
         # token -> id for reading text: a "<PAD>" written in the text is no padding (which every loss
         # skips: it would vanish from training and scores), and an "<EOS>" no end of the line (the model

@@ -115,7 +115,7 @@ def _is_binary(path: Path) -> bool:
     with _open(path) as handle:
         head = handle.read(1 << 16)
     first, _, body = head.partition(b"\n")
-    header = _header(first.decode("latin-1"))
+    header = _header(first.decode("latin-1"), path)
     if header is None or not body:
         return False
     # a binary entry is its word, a space and 4 D bytes of float32, which are not text: control
@@ -129,6 +129,7 @@ def _is_binary(path: Path) -> bool:
     return any(c < " " and c not in "\t\r\n" for c in values)
 
 
+FLOAT32_MAX = 3.4028234663852886e38  # the largest finite float32: the vectors are kept in float32
 VALUE_SEPARATOR = re.compile(r"[ \t]+")  # spaces, as the formats write them, or tabs, as some tools do
 
 
@@ -140,10 +141,15 @@ def _is_number(field: str) -> bool:
     return True
 
 
-def _header(line: str) -> tuple[int, int] | None:
+def _header(line: str, path: Path) -> tuple[int, int] | None:
+    """The ``COUNT DIMENSION`` of a first line made of two whole numbers (ASCII digits: "²" is a
+    digit to ``str.isdigit`` but no number), else None. Raises DataError for a dimension of 0."""
     parts = line.split()
-    if len(parts) == 2 and all(p.isdigit() for p in parts):
-        return int(parts[0]), int(parts[1])
+    if len(parts) == 2 and all(p.isascii() and p.isdigit() for p in parts):
+        count, dimension = int(parts[0]), int(parts[1])
+        if dimension < 1:
+            raise DataError(f"{path}:1: the header 'COUNT DIMENSION' gives a dimension of {dimension}; vectors need at least one value")
+        return count, dimension
     return None
 
 
@@ -161,8 +167,8 @@ def _floats(values: Sequence[str], path: Path, number: int) -> list[float]:
             out.append(float(value))
         except ValueError:
             raise DataError(f"{path}:{number}: {value[:20]!r} is not a number") from None
-    if not all(math.isfinite(v) for v in out):
-        raise DataError(f"{path}:{number}: a value is not finite (nan or inf)")
+    if not all(math.isfinite(v) and abs(v) <= FLOAT32_MAX for v in out):  # stored as float32: 1e39 would become inf
+        raise DataError(f"{path}:{number}: a value is not finite (nan or inf) or beyond float32's range (±3.4e38)")
     return out
 
 
@@ -175,7 +181,7 @@ def _text_entries(path: Path) -> Iterator[tuple[str, int, Callable[[], list[floa
     entries = 0
     for number, line in enumerate(_lines(path), start=1):
         line = line.strip(" \t")
-        header = _header(line) if number == 1 else None
+        header = _header(line, path) if number == 1 else None
         if header is not None:
             announced, dimension = header
             continue
@@ -204,7 +210,7 @@ def _binary_entries(path: Path) -> Iterator[tuple[str, int, Callable[[], list[fl
     import numpy as np
 
     with _open(path) as handle:
-        header = _header(_decode(handle.readline(), path, 1))
+        header = _header(_decode(handle.readline(), path, 1), path)
         if header is None:
             raise DataError(f"{path}:1: a word2vec binary file starts with 'COUNT DIMENSION'")
         count, dimension = header

@@ -45,7 +45,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from ..data.tokenizers import Tokenizer, make_tokenizer
+from ..data.tokenizers import Tokenizer
 from ..data.vocab import EOS, UNK, Vocabulary
 from ..errors import UsageError
 from ..files import RunDir, file_digest
@@ -87,7 +87,7 @@ def read_language_model(path: str, option: str) -> LanguageModelRun:
         raise UsageError(f"{option} {path}: a {config.get('task')} run; {option} takes language-model (lm) runs")
     model = build_model("lm", {k: v for k, v in config["model"].items() if k != "kind"})
     run.load_weights("best", model)
-    tokenizer = make_tokenizer(run.read_json("tokenizer.json")) if run.file("tokenizer.json").exists() else None
+    tokenizer = run.read_tokenizer("tokenizer.json") if run.file("tokenizer.json").exists() else None
     weights = file_digest(run.file("best.safetensors"))["sha256"]
     return LanguageModelRun(str(path), config, model, run.read_vocabulary("vocab.json"), tokenizer, weights)
 

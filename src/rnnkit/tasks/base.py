@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from ..data.batches import MAX_SEQUENCE_STEPS
-from ..data.tokenizers import make_tokenizer, read_form
+from ..data.tokenizers import read_form
 from ..data.vocab import UNK_ALIASES
 from ..distributed import SINGLE
 from ..errors import DataError, UsageError
@@ -328,9 +328,10 @@ class TaskBase(TaskSpec):
         """The declared vocabularies and tokenizers of a run, by attribute name (for ``load``):
         ``DataError`` naming a damaged file, ``FileNotFoundError`` a missing one."""
         artifacts = {attribute: run.read_vocabulary(name) for name, attribute in cls.vocabularies.items()}
-        artifacts.update({attribute: make_tokenizer(run.read_json(name)) for name, attribute in cls.tokenizers.items()})
+        artifacts.update({attribute: run.read_tokenizer(name) for name, attribute in cls.tokenizers.items()})
         for name, attribute in cls.names.items():
-            names = run.read_json(name)[attribute]
+            value = run.read_json(name)
+            names = value.get(attribute) if isinstance(value, dict) else None
             if not isinstance(names, list) or len(set(map(str, names))) != len(names):  # a class or tag twice: one of them never answered
                 raise DataError(f"{run.file(name)}: damaged, its {attribute} are not a list of distinct names")
             artifacts[attribute] = names

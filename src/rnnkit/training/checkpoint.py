@@ -223,7 +223,7 @@ class Checkpoints:
             if any(c.file(name).exists() and os.path.samefile(view, c.file(name)) for c in [*checkpoints, *set_aside]):
                 continue  # the same file as a checkpoint's: verified (or passed over) with it
             digest = file_digest(view)
-            if any(_manifest_entry(c, name) == digest for c in checkpoints):
+            if any(_manifest_entry(c, name) == digest for c in [*checkpoints, *set_aside]):  # a copy (cp -r: no hard links) of one
                 continue
             why = "damaged or incomplete" if name.endswith(".safetensors") and _unreadable(view) else "changed after rnnkit wrote it"
             raise CheckpointError(
@@ -239,7 +239,7 @@ def _read_manifest(checkpoint: Checkpoint) -> dict:
 def _manifest_entry(checkpoint: Checkpoint, name: str) -> dict | None:
     try:
         return _read_manifest(checkpoint)["files"].get(name)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return None
 
 

@@ -387,20 +387,23 @@ class Trainer:
         self.say(f"resuming at step {s['step']} ({where}) from {checkpoint.path.relative_to(self.run.path) if not legacy else STATE}")
         return "restored"
 
-    def _tested_at(self, step: int) -> bool:
-        """Whether summary.json holds the test of the run at ``step`` (a run the time limit stopped)."""
+    def _summary(self) -> dict:
+        """summary.json as written, or {} where it is missing, damaged or no table (edited by hand):
+        then the run is taken as not summarized, and its summary is written again."""
         try:
             summary = self.run.read_json("summary.json")
         except (OSError, ValueError):
-            return False
+            return {}
+        return summary if isinstance(summary, dict) else {}
+
+    def _tested_at(self, step: int) -> bool:
+        """Whether summary.json holds the test of the run at ``step`` (a run the time limit stopped)."""
+        summary = self._summary()
         return summary.get("steps") == step and (any(key.startswith("test_") for key in summary) or not self.task.has_split("test"))
 
     def _already_summarized(self, s) -> bool:
         """A finished run whose summary is written: nothing left to do."""
-        try:
-            summary = self.run.read_json("summary.json")
-        except (OSError, ValueError):
-            return False
+        summary = self._summary()
         if summary.get("finished") is True and summary.get("steps") == s["step"]:
             c = self.config
             if s["early_stopped"]:
