@@ -13,7 +13,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from rnnkit.training.checkpoint import STATE, CheckpointError, Checkpoints, MetricsLog, RunDir, load_state, state_bytes
+from rnnkit.training.checkpoint import MANIFEST, STATE, CheckpointError, Checkpoints, MetricsLog, RunDir, load_state, state_bytes
 
 
 def write_checkpoint(checkpoints: Checkpoints, step: int, value: float):
@@ -111,10 +111,12 @@ def test_the_top_files_of_a_checkpoint_set_aside_as_damaged_are_replaced_not_ref
     checkpoints.check_views(chosen)  # the top files are the set-aside checkpoint's: replaced from the chosen one
 
 
-def test_the_top_files_of_a_set_aside_checkpoint_in_a_copied_run_are_replaced_not_refused(run):
-    """A run copied without hard links (cp -r), its newest checkpoint then damaged: the resume set it
-    aside and refused the intact top files, byte for byte what rnnkit wrote, as "changed after
-    rnnkit wrote it": only the committed checkpoints' manifests were compared."""
+@pytest.mark.parametrize("damaged", [STATE, MANIFEST])
+def test_the_top_files_of_a_set_aside_checkpoint_in_a_copied_run_are_replaced_not_refused(run, damaged):
+    """A run copied without hard links (cp -r), its newest checkpoint then damaged (its state, or
+    its manifest): the resume set it aside and refused the intact top files, byte for byte what
+    rnnkit wrote, as "changed after rnnkit wrote it": only the committed checkpoints' manifests were
+    compared."""
     checkpoints = Checkpoints(run, say=lambda line: None)
     write_checkpoint(checkpoints, 2, 1.0)
     newest = write_checkpoint(checkpoints, 4, 2.0)
@@ -123,8 +125,8 @@ def test_the_top_files_of_a_set_aside_checkpoint_in_a_copied_run_are_replaced_no
             data = view.read_bytes()
             view.unlink()
             view.write_bytes(data)
-    state = newest.path / STATE
-    state.write_bytes(state.read_bytes()[:-10])
+    part = newest.path / damaged
+    part.write_bytes(part.read_bytes()[:-10])
     chosen = checkpoints.newest_intact()
     assert chosen.step == 2
     checkpoints.check_views(chosen)

@@ -315,6 +315,7 @@ RUN_FILE_DAMAGE = {
     "tokenizer-bpe-untrained": ("tokenizer.json", lambda t: {"kind": "bpe", "lowercase": False}),  # was an AttributeError at sampling
     "tokenizer-another-level": ("tokenizer.json", lambda t: {**t, "kind": "whitespace" if t.get("kind") != "whitespace" else "char"}),  # scored silently
     "labels-string": ("labels.json", lambda t: "x"),
+    "tokenizer-case-flipped": ("tokenizer.json", lambda t: {**t, "lowercase": not t.get("lowercase")}),  # "GOOD" read as <UNK>, unsaid
     "vocab-one-twice": ("vocab.json", lambda v: {"tokens": [*v["tokens"][:-1], v["tokens"][3]]}),  # one token, two ids: read silently
     "labels-one-short": ("labels.json", _one_short),
     "labels-empty-object": ("labels.json", lambda t: {}),

@@ -119,7 +119,12 @@ def test_fasttext_labels_end_where_fasttext_ends_a_word_and_a_csv_column_named_t
     with pytest.raises(DataError, match=r"twice.csv: the header names the column 'text' more than once"):
         read_labeled(write(tmp_path / "twice.csv", "text,text,label\na,b,pos\nc,d,neg\n"))
     with pytest.raises(DataError, match=r"cased.csv: the header names the column 'text' more than once"):
-        read_labeled(write(tmp_path / "cased.csv", "Text,TEXT,label\na,b,pos\nc,d,neg\n"))
+        read_labeled(write(tmp_path / "cased.csv", "Text,text,label\na,b,pos\nc,d,neg\n"))
+    with pytest.raises(DataError, match=r"one.csv: the text column and the label column are one column, 'label'"):
+        read_labeled(write(tmp_path / "one.csv", "label,text\npos,good\nneg,bad\n"), text_column="label")
+    for header in ("label\ttext\tText", "label\ttext\tlabel"):  # a TSV header as well
+        with pytest.raises(DataError, match=r"twice.tsv:1: the header names the column '(text|label)' more than once"):
+            read_labeled(write(tmp_path / "twice.tsv", header + "\npos\tgood film\tx\nneg\tbad film\ty\n"))
 
 
 def test_a_fasttext_label_after_the_text_is_refused_not_trained_as_the_texts_classes(tmp_path):

@@ -230,3 +230,21 @@ def test_a_classifier_with_lm_features_trains_classifies_and_resumes(lm_runs, tm
     assert task.probabilities(model, ["", "Paris"], device).shape == (2, 2)  # an empty text: one <UNK>, one feature
     assert main(["train", "classifier", str(train), "--lm-features", spec, "--level", "char", "--run", str(tmp_path / "c"), *small[:-2]]) == 2
     assert "--lm-features gives features of words: it needs --level word or whitespace, not char" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("damage", ["another level", "a vocabulary one short"])
+def test_a_language_model_whose_files_do_not_belong_together_is_refused_as_the_verbs_refuse_it(lm_runs, tmp_path, capsys, damage):
+    """A word-level run given a character tokenizer, or a vocab.json one token short, gave features
+    silently (and its level was recorded wrong) where every verb refused the run."""
+    lm = tmp_path / "lm"
+    shutil.copytree(lm_runs["word"], lm)
+    if damage == "another level":
+        (lm / "tokenizer.json").write_text(json.dumps({"kind": "char", "lowercase": False}))
+    else:
+        tokens = json.loads((lm / "vocab.json").read_text())["tokens"]
+        (lm / "vocab.json").write_text(json.dumps({"tokens": tokens[:-1]}))
+    capsys.readouterr()
+    assert main(["train", "tagger", str(conll(tmp_path / "train.conll")), "--run", str(tmp_path / "t"), "--lm-features", str(lm), *TAGGER_SMALL]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"--lm-features {lm}: " in err and "do not belong together" in err, err
+    assert not (tmp_path / "t").exists()

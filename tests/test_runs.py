@@ -381,7 +381,7 @@ def test_a_refused_resume_leaves_the_runs_recorded_settings_as_they_were(tmp_pat
     assert (tmp_path / "run" / "config.json").read_bytes() == before
 
 
-@pytest.mark.parametrize("damage", ["missing", "empty", "a word twice"])
+@pytest.mark.parametrize("damage", ["missing", "empty", "a word twice", "one short", "two swapped"])
 def test_a_resume_writes_again_a_vocabulary_that_is_missing_or_damaged(tmp_path, monkeypatch, capsys, damage):
     """It finished "successfully" with a run whose vocab.json every verb then refused."""
     from rnnkit.runs import open_run, resume, start
@@ -395,15 +395,18 @@ def test_a_resume_writes_again_a_vocabulary_that_is_missing_or_damaged(tmp_path,
         vocab.unlink()
     elif damage == "empty":
         vocab.write_bytes(b"")
-    else:
+    elif damage == "a word twice":
         tokens = json.loads(before)["tokens"]
         vocab.write_text(json.dumps({"tokens": [*tokens[:-1], tokens[3]]}))
         with pytest.raises(DataError, match="vocab.json: damaged: the token .* is listed twice"):
             open_run("run")
+    else:  # readable, but not what the weights were trained with: refused by the verbs, or read with letters swapped
+        tokens = json.loads(before)["tokens"]
+        vocab.write_text(json.dumps({"tokens": tokens[:-1] if damage == "one short" else [*tokens[:3], tokens[4], tokens[3], *tokens[5:]]}))
     capsys.readouterr()
     resume("run", {"epochs": 3, "progress": False})
     err = capsys.readouterr().err
-    assert "vocab.json" in err and "written again from the training data" in err, err
+    assert "vocab.json" in err and "written again from it" in err, err
     assert vocab.read_bytes() == before
     open_run("run")  # every verb opens it again
 
@@ -420,3 +423,16 @@ def test_a_finished_runs_summary_edited_into_no_table_is_written_again_by_a_resu
     (tmp_path / "run" / "summary.json").write_text(text)
     _, summary = resume("run", {"progress": False})
     assert isinstance(json.loads((tmp_path / "run" / "summary.json").read_text()), dict) and summary["finished"] is True
+
+
+def test_a_resume_that_restates_a_cell_settings_default_is_no_change(tmp_path, monkeypatch):
+    """A run trained without --peepholes records no cell setting; its resume with --no-peepholes
+    (the default, as the run has it) was refused as a change of peepholes."""
+    from rnnkit.runs import resume, start
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "n.txt").write_text("anna\nbob\ncarla\ndave\n" * 10)
+    start("lm", {"train": ["n.txt"], **SMALL, "cell": "lstm"}, "run")
+    resume("run", {"epochs": 3, "peepholes": False, "progress": False})
+    with pytest.raises(UsageError, match="'peepholes' cannot change"):
+        resume("run", {"epochs": 4, "peepholes": True, "progress": False})

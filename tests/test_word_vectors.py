@@ -79,6 +79,9 @@ def test_an_exact_match_wins_over_the_lowercase_fallback(tmp_path):
         ("the 1e39 0 0\n", "v.txt:1: a value is not finite (nan or inf) or beyond float32's range"),  # float32 would hold inf
         ("1 0\nthe\n", "v.txt:1: the header 'COUNT DIMENSION' gives a dimension of 0"),
         ("\u00b2 3\nthe 1 2 3\n", "v.txt:2: expected a word and 1 values, found 3"),  # "²" is no header's number
+        ("1 99999999999999999999999\nthe 1 2 3\n", "v.txt:1: the header 'COUNT DIMENSION' gives a dimension of 99999999999999999999999"),
+        ("the 1 2 3\nfilm 1_0 2 3\n", "v.txt:2: '1_0' is not a number"),  # 10.0 to Python's float, not to the tools
+        ("the 1 2 3\nfilm \u0661 2 3\n", "v.txt:2: '\u0661' is not a number"),  # an Arabic-Indic one, 1.0 to Python's float
     ],
 )
 def test_a_malformed_line_is_one_line_naming_file_and_line(tmp_path, text, message):
@@ -87,6 +90,14 @@ def test_a_malformed_line_is_one_line_naming_file_and_line(tmp_path, text, messa
     with pytest.raises(DataError) as error:
         read_word_vectors(path, VOCAB)
     assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_binary_header_of_a_huge_dimension_is_one_line(tmp_path):
+    """read(4 * 10**23 bytes): an OverflowError traceback."""
+    path = tmp_path / "huge.bin"
+    path.write_bytes(b"1 99999999999999999999999\ngood " + struct.pack("<3f", 1, 2, 3) + b"\x01\x02" * 10 + b"\n")
+    with pytest.raises(DataError, match=r"huge.bin:1: the header 'COUNT DIMENSION' gives a dimension of 9+; vectors have 1 to"):
+        read_word_vectors(path, VOCAB)
 
 
 def test_binary_errors_and_a_missing_file(tmp_path):

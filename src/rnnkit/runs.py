@@ -24,6 +24,7 @@ import torch
 
 from .version import __version__
 from .data.textio import no_key_twice, read_text, split_lines
+from .cells import CELLS, make_cell
 from .errors import DataError, UsageError
 from .models import build_model
 from .models.registry import check_fits_in_memory
@@ -367,7 +368,10 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
     # cell_options, --clip 0 as no clipping), so the run's own command with --resume added is taken
     with reading_run(run):
         model = dict(config["model"])
-        recorded = {**model, **(model.pop("cell_options", None) or {}), **config["training"]}
+        options = model.pop("cell_options", None) or {}
+        if isinstance(model.get("cell"), str) and model["cell"] in CELLS:  # with the cell's defaults: --no-peepholes restated is no change
+            options = {**make_cell(model["cell"], 1, 1, **options).options(), **options}
+        recorded = {**model, **options, **config["training"]}
         as_recorded = {**overrides, **{key: value for key, value in asdict(TrainingConfig.from_dict(overrides)).items() if key in overrides}}
     for key in list(overrides):
         if key not in RESUMABLE and key in recorded and json.loads(json.dumps(as_recorded[key])) == recorded[key]:
@@ -415,7 +419,7 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
     step_before = checkpoints[-1].step if checkpoints else 0
     _check_not_behind(run, task, training, overrides, step_before)
     with _locked(run):
-        _rewrite_damaged_files(run, task, data)
+        _rewrite_damaged_files(run, task)
         # a demo run the user trains on is theirs (the next demo leaves it), and the settings that
         # outlast this call are recorded before training, for the resume after an interrupt; a
         # resume that is refused, or trains nothing, leaves both as they were
@@ -444,16 +448,19 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
         return run, summary
 
 
-def _rewrite_damaged_files(run: RunDir, task, data) -> None:
-    """The run's vocabularies, tokenizers, tags and labels written again from the data just read
-    (the same data: its fingerprint was checked) when one is missing or damaged: a resume that left
-    them so finished "successfully" with a run no verb could open."""
-    try:
-        with reading_run(run):
-            type(task).load(run, data)
-    except (DataError, OSError) as error:
-        task.save(run)
-        print(f"rnnkit: note: {str(error).splitlines()[0]}; written again from the training data", file=sys.stderr, flush=True)
+def _rewrite_damaged_files(run: RunDir, task) -> None:
+    """The run's vocabularies, tokenizers, tags and labels (and a language model's seen.u64) written
+    again from the data just read, which the resume trains with (the same data: its fingerprint was
+    checked), so that what the run's files say is what its weights are trained on. Only a missing,
+    damaged or edited file changes, and each one that did is said: a resume once left them so and
+    finished "successfully" with a run no verb could open, or one that answered with swapped labels."""
+    names = [*task.vocabularies, *task.tokenizers, *task.names, "seen.u64"]
+    before = {name: run.file(name).read_bytes() if run.file(name).is_file() else None for name in names}
+    task.save(run)
+    changed = [name for name in names if run.file(name).is_file() and run.file(name).read_bytes() != before[name]]
+    if changed:
+        print(f"rnnkit: note: {run.path}: {', '.join(changed)} did not hold what the training data gives (missing, damaged or "
+              f"edited); written again from it", file=sys.stderr, flush=True)
 
 
 HELD_OUT_KEYS = ("valid", "test", "valid_source", "valid_target", "test_source", "test_target")
@@ -541,12 +548,15 @@ def check_sizes(run: RunDir, task, config: dict) -> None:
     labels.json one label short would otherwise drop a class from every answer, silently."""
     with reading_run(run):
         expected = task.model_config({})
-    level = config.get("data", {}).get("level")
+    level, lowercase = config.get("data", {}).get("level"), config.get("data", {}).get("lowercase")
     for name, attribute in type(task).tokenizers.items():  # {"kind": "word"} on a char run scored every name as one <UNK>
-        kind = getattr(task, attribute).kind
-        if isinstance(level, str) and kind != level:
-            raise DataError(f"{run.file(name)}: a {kind} tokenizer, but the run was trained at level {level} (config.json): "
+        tokenizer = getattr(task, attribute)
+        if isinstance(level, str) and tokenizer.kind != level:
+            raise DataError(f"{run.file(name)}: a {tokenizer.kind} tokenizer, but the run was trained at level {level} (config.json): "
                             f"the run's files do not belong together")
+        if isinstance(lowercase, bool) and tokenizer.lowercase != lowercase:  # "GOOD FILM" read as <UNK> <UNK>, unsaid
+            raise DataError(f"{run.file(name)}: a tokenizer that {'lowercases' if tokenizer.lowercase else 'keeps the case'}, but the run was "
+                            f"trained {'lowercased' if lowercase else 'keeping the case'} (config.json): the run's files do not belong together")
     for key in SIZES:
         if key in expected and key in config["model"] and expected[key] != config["model"][key]:
             raise DataError(f"{run.path}: its files hold {expected[key]:,} entries for {key} but its weights were trained with "

@@ -118,8 +118,10 @@ def _flatten_cell_options(values: dict, source: str) -> None:
 def _config_item(action: argparse.Action, item):
     """One config-file value as ``action`` reads it from the command line, or ArgumentTypeError."""
     if callable(action.type) and action.type is not nonempty_text:
-        if isinstance(item, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in item):
-            item = ",".join(map(str, item))  # a list option written as a TOML/JSON array (head_sizes)
+        from ..settings import list_of_ints
+
+        if action.type is list_of_ints and isinstance(item, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in item):
+            item = ",".join(map(str, item))  # a list option written as a TOML/JSON array (head_sizes); [8] for hidden_size is no number
         if isinstance(item, bool) or not isinstance(item, (int, float, str)):
             raise argparse.ArgumentTypeError(f"expected a number, got {item!r}")
         try:

@@ -176,6 +176,8 @@ def _read_tsv(name: str, lines: list[str], text_column: str, label_column: str) 
     first = [field.strip() for field in numbered[0][1].split("\t")] if numbered else []
     header = tsv_header(first, text_column, label_column) if numbered else None
     names = first if header else None
+    if header is not None:
+        _refuse_named_twice(f"{name}:{numbered[0][0]}", first, [first[at] for at in header])
     rows = [[field.strip() for field in line.split("\t")] for _, line in numbered[1:]]
     if header is not None and len(names) == 2:  # "neg<TAB>review" names a column, yet "neg" is a label below: a data row
         labels = {row[header[1]] for row in rows if len(row) > 1 and tsv_header(row, text_column, label_column, relaxed=False) is None}  # headers again (cat) are no examples
@@ -249,6 +251,15 @@ def _columns_unnamed(name: str, what: str, text_column: str, label_column: str) 
 FASTTEXT_SEPARATOR = re.compile(r"[ \t\v\f\r\0]+")  # fastText's Dictionary::readWord: these end a word
 
 
+def _refuse_named_twice(where: str, header: list[str], wanted: list[str]) -> None:
+    """A header row naming a wanted column more than once (case ignored, as columns are found):
+    which one is meant? The first was taken, unsaid."""
+    names = [field.strip().lower() for field in header]
+    for column in wanted:
+        if names.count(column.strip().lower()) > 1:
+            raise DataError(f"{where}: the header names the column {column!r} more than once; rename one (columns: {', '.join(map(repr, header))[:200]})")
+
+
 def _fasttext_line(where: str, line: str) -> LabeledText:
     """``__label__X text``: one label, first; the label's prefix and the label never become words."""
     first, *rest = FASTTEXT_SEPARATOR.split(line.strip(), maxsplit=1)  # as fastText cuts words: at space, tab, \v, \f, \r, \0
@@ -278,9 +289,11 @@ def _read_csv(name: str, text: str, text_column: str, label_column: str) -> list
             if column not in header and column.lower() not in names:
                 semicolons = "; fields separated by ';'? rnnkit reads CSV separated by ','" if len(header) == 1 and ";" in header[0] else ""
                 raise DataError(f"{name}: no column {column!r} (columns: {', '.join(map(repr, header))[:200]}){semicolons}")
-            if header.count(column) > 1 or column not in header and names.count(column.lower()) > 1:  # which one? the first was taken, unsaid
-                raise DataError(f"{name}: the header names the column {column!r} more than once; rename one (columns: {', '.join(map(repr, header))[:200]})")
             where[column] = header.index(column) if column in header else names.index(column.lower())
+        if where[text_column] == where[label_column]:  # --text-column label: the labels trained on as their own texts
+            raise DataError(f"{name}: the text column and the label column are one column, {header[where[text_column]]!r}; "
+                            f"name two columns (--text-column, --label-column)")
+        _refuse_named_twice(name, header, [text_column, label_column])
         while True:
             start = reader.line_num + 1
             row = next(reader, None)

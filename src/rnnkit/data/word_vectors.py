@@ -129,16 +129,18 @@ def _is_binary(path: Path) -> bool:
     return any(c < " " and c not in "\t\r\n" for c in values)
 
 
+MAX_DIMENSION = 1 << 20  # far past any published vectors (300 to a few thousand): a larger header is no header of vectors
 FLOAT32_MAX = 3.4028234663852886e38  # the largest finite float32: the vectors are kept in float32
 VALUE_SEPARATOR = re.compile(r"[ \t]+")  # spaces, as the formats write them, or tabs, as some tools do
 
 
+NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(nan|inf|infinity)", re.IGNORECASE | re.ASCII)  # as the tools write them
+
+
 def _is_number(field: str) -> bool:
-    try:
-        float(field)
-    except ValueError:
-        return False
-    return True
+    """A number as C's strtof reads it, which the tools write: ASCII digits, no "1_0" (10.0 to Python's
+    float) and no "١" (an Arabic-Indic digit, 1.0 to it)."""
+    return NUMBER.fullmatch(field) is not None
 
 
 def _header(line: str, path: Path) -> tuple[int, int] | None:
@@ -147,8 +149,8 @@ def _header(line: str, path: Path) -> tuple[int, int] | None:
     parts = line.split()
     if len(parts) == 2 and all(p.isascii() and p.isdigit() for p in parts):
         count, dimension = int(parts[0]), int(parts[1])
-        if dimension < 1:
-            raise DataError(f"{path}:1: the header 'COUNT DIMENSION' gives a dimension of {dimension}; vectors need at least one value")
+        if not 1 <= dimension <= MAX_DIMENSION:
+            raise DataError(f"{path}:1: the header 'COUNT DIMENSION' gives a dimension of {dimension}; vectors have 1 to {MAX_DIMENSION:,} values")
         return count, dimension
     return None
 
@@ -163,10 +165,9 @@ def _decode(raw: bytes, path: Path, number: int) -> str:
 def _floats(values: Sequence[str], path: Path, number: int) -> list[float]:
     out = []
     for value in values:
-        try:
-            out.append(float(value))
-        except ValueError:
-            raise DataError(f"{path}:{number}: {value[:20]!r} is not a number") from None
+        if not _is_number(value):
+            raise DataError(f"{path}:{number}: {value[:20]!r} is not a number")
+        out.append(float(value))
     if not all(math.isfinite(v) and abs(v) <= FLOAT32_MAX for v in out):  # stored as float32: 1e39 would become inf
         raise DataError(f"{path}:{number}: a value is not finite (nan or inf) or beyond float32's range (±3.4e38)")
     return out

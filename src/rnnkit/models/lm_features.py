@@ -47,7 +47,7 @@ from tqdm import tqdm
 
 from ..data.tokenizers import Tokenizer
 from ..data.vocab import EOS, UNK, Vocabulary
-from ..errors import UsageError
+from ..errors import DataError, UsageError
 from ..files import RunDir, file_digest
 from .registry import build_model
 
@@ -88,8 +88,15 @@ def read_language_model(path: str, option: str) -> LanguageModelRun:
     model = build_model("lm", {k: v for k, v in config["model"].items() if k != "kind"})
     run.load_weights("best", model)
     tokenizer = run.read_tokenizer("tokenizer.json") if run.file("tokenizer.json").exists() else None
+    vocab = run.read_vocabulary("vocab.json")
+    level = (config.get("data") or {}).get("level")
+    if tokenizer is not None and isinstance(level, str) and tokenizer.kind != level:  # as every verb checks the run (runs.check_sizes)
+        raise DataError(f"{option} {path}: tokenizer.json cuts at level {tokenizer.kind}, but the run was trained at level {level}: its files do not belong together")
+    if len(vocab) != config["model"].get("vocab_size", len(vocab)):
+        raise DataError(f"{option} {path}: vocab.json holds {len(vocab):,} tokens, but the weights were trained with {config['model']['vocab_size']:,}: "
+                        f"its files do not belong together")
     weights = file_digest(run.file("best.safetensors"))["sha256"]
-    return LanguageModelRun(str(path), config, model, run.read_vocabulary("vocab.json"), tokenizer, weights)
+    return LanguageModelRun(str(path), config, model, vocab, tokenizer, weights)
 
 
 class LMFeatures:

@@ -225,6 +225,8 @@ class Checkpoints:
             digest = file_digest(view)
             if any(_manifest_entry(c, name) == digest for c in [*checkpoints, *set_aside]):  # a copy (cp -r: no hard links) of one
                 continue
+            if any(c.file(name).is_file() and file_digest(c.file(name)) == digest for c in set_aside):  # its manifest the damaged part
+                continue
             why = "damaged or incomplete" if name.endswith(".safetensors") and _unreadable(view) else "changed after rnnkit wrote it"
             raise CheckpointError(
                 f"{view}: {why}: it matches no checkpoint in {self.root}; "
