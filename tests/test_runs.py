@@ -436,3 +436,21 @@ def test_a_resume_that_restates_a_cell_settings_default_is_no_change(tmp_path, m
     resume("run", {"epochs": 3, "peepholes": False, "progress": False})
     with pytest.raises(UsageError, match="'peepholes' cannot change"):
         resume("run", {"epochs": 4, "peepholes": True, "progress": False})
+
+
+def test_a_seen_file_cut_to_whole_keys_is_named_and_a_resume_writes_it_again(tmp_path, monkeypatch):
+    """A seen.u64 cut at a multiple of 8 bytes read without a word: half the training lines then
+    sampled as "(novel)". The run records how many distinct lines it holds."""
+    from rnnkit.runs import open_run, resume, start
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "n.txt").write_text("".join(f"name{i}\n" for i in range(40)))
+    start("lm", {"train": ["n.txt"], **SMALL}, "run")
+    seen = tmp_path / "run" / "seen.u64"
+    whole = seen.read_bytes()
+    seen.write_bytes(whole[: len(whole) // 16 * 8])
+    with pytest.raises(DataError, match=r"seen\.u64: damaged \([\d,]+ distinct training lines, the run recorded [\d,]+\)"):
+        open_run("run")
+    resume("run", {"progress": False})
+    assert seen.read_bytes() == whole
+    open_run("run")

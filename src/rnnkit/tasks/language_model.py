@@ -171,7 +171,8 @@ class LanguageModelTask(LanguageModelSpec, TaskBase):
                 check_line_lengths(split, f"{where} ({name} split)")
             else:  # streams: checked here, before training, not at the test after it (a run that could never finish)
                 check_stream_tokens(len(split.ids), data.batch_size if name == "train" else 1, f"{where} ({name} split)")
-        return cls(data, corpus.tokenizer, corpus.vocab, corpus.splits, corpus.seen, seed), corpus.record(data)
+        record = {**corpus.record(data), "seen_lines": len(corpus.seen)}  # checked by load: a seen.u64 cut to whole keys reads without a word
+        return cls(data, corpus.tokenizer, corpus.vocab, corpus.splits, corpus.seen, seed), record
 
     def save(self, run: RunDir) -> None:
         super().save(run)
@@ -182,9 +183,13 @@ class LanguageModelTask(LanguageModelSpec, TaskBase):
         """The task as a trained run needs it for scoring and sampling (no data files read)."""
         if run.file("seen.u64").exists():
             seen = SeenLines.open(run.file("seen.u64"))
-            lines = (run.read_json("config.json").get("split") or {}).get("lines", {}).get("train") if run.file("config.json").exists() else None
+            split = (run.read_json("config.json").get("split") or {}) if run.file("config.json").exists() else {}
+            lines, keys = split.get("lines", {}).get("train"), split.get("seen_lines")  # keys: runs before it was recorded have none
             if not len(seen) and isinstance(lines, int) and lines > 0:  # emptied (a power cut, a copy cut short): every sample "novel"
                 raise DataError(f"{run.file('seen.u64')}: damaged (empty, for {lines:,} training lines); is {run.path} a complete rnnkit run?")
+            if isinstance(keys, int) and len(seen) != keys:  # cut to whole keys: seen lines said "novel"
+                raise DataError(f"{run.file('seen.u64')}: damaged ({len(seen):,} distinct training lines, the run recorded {keys:,}); "
+                                f"is {run.path} a complete rnnkit run? (rnnkit train lm --resume --run {run.path} writes it again)")
         elif run.file("seen.bin").exists():  # a run saved before prepared corpora: 8-byte keys of the lines' token strings
             raw = run.file("seen.bin").read_bytes()
             seen = {raw[i : i + 8] for i in range(0, len(raw), 8)}
