@@ -549,14 +549,10 @@ def check_sizes(run: RunDir, task, config: dict) -> None:
     with reading_run(run):
         expected = task.model_config({})
     level, lowercase = config.get("data", {}).get("level"), config.get("data", {}).get("lowercase")
-    for name, attribute in type(task).tokenizers.items():  # {"kind": "word"} on a char run scored every name as one <UNK>
-        tokenizer = getattr(task, attribute)
-        if isinstance(level, str) and tokenizer.kind != level:
-            raise DataError(f"{run.file(name)}: a {tokenizer.kind} tokenizer, but the run was trained at level {level} (config.json): "
-                            f"the run's files do not belong together")
-        if isinstance(lowercase, bool) and tokenizer.lowercase != lowercase:  # "GOOD FILM" read as <UNK> <UNK>, unsaid
-            raise DataError(f"{run.file(name)}: a tokenizer that {'lowercases' if tokenizer.lowercase else 'keeps the case'}, but the run was "
-                            f"trained {'lowercased' if lowercase else 'keeping the case'} (config.json): the run's files do not belong together")
+    for name, attribute in type(task).tokenizers.items():
+        why = getattr(task, attribute).disagreement(level, lowercase)
+        if why:
+            raise DataError(f"{run.file(name)}: {why}: the run's files do not belong together")
     for key in SIZES:
         if key in expected and key in config["model"] and expected[key] != config["model"][key]:
             raise DataError(f"{run.path}: its files hold {expected[key]:,} entries for {key} but its weights were trained with "

@@ -156,6 +156,17 @@ class Tokenizer:
     def fit(self, lines: list[str]) -> None:
         """Learn from the training text (only subword tokenizers learn anything)."""
 
+    def disagreement(self, level, lowercase) -> str | None:
+        """Why this tokenizer is not the one a run's recorded data settings (``level``, ``lowercase``;
+        either None: not recorded) describe, in words; None when it is: a run's files that do not
+        belong together ({"kind": "word"} on a char run read every name as one <UNK>)."""
+        if isinstance(level, str) and self.kind != level:
+            return f"a {self.kind} tokenizer, but the run was trained at level {level} (config.json)"
+        if isinstance(lowercase, bool) and self.lowercase != lowercase:  # "GOOD FILM" read as <UNK> <UNK>, unsaid
+            return (f"a tokenizer that {'lowercases' if self.lowercase else 'keeps the case'}, but the run was trained "
+                    f"{'lowercased' if lowercase else 'keeping the case'} (config.json)")
+        return None
+
     def ready(self) -> bool:
         """Whether it can cut text: a subword tokenizer only once fitted (or read with its model)."""
         return True

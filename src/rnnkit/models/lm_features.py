@@ -89,9 +89,10 @@ def read_language_model(path: str, option: str) -> LanguageModelRun:
     run.load_weights("best", model)
     tokenizer = run.read_tokenizer("tokenizer.json") if run.file("tokenizer.json").exists() else None
     vocab = run.read_vocabulary("vocab.json")
-    level = (config.get("data") or {}).get("level")
-    if tokenizer is not None and isinstance(level, str) and tokenizer.kind != level:  # as every verb checks the run (runs.check_sizes)
-        raise DataError(f"{option} {path}: tokenizer.json cuts at level {tokenizer.kind}, but the run was trained at level {level}: its files do not belong together")
+    data = config.get("data") or {}
+    why = tokenizer.disagreement(data.get("level"), data.get("lowercase")) if tokenizer is not None else None  # as the verbs check (runs.check_sizes)
+    if why:
+        raise DataError(f"{option} {path}: tokenizer.json: {why}: its files do not belong together")
     if len(vocab) != config["model"].get("vocab_size", len(vocab)):
         raise DataError(f"{option} {path}: vocab.json holds {len(vocab):,} tokens, but the weights were trained with {config['model']['vocab_size']:,}: "
                         f"its files do not belong together")
