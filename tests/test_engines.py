@@ -109,12 +109,12 @@ def product_routine(request):
 
 
 def test_product_routine_is_chosen_by_vendor_and_instruction_set(monkeypatch):
-    """The table's vendor-and-ISA entry wins over the vendor's (oneDNN on an AVX-512 AMD CPU, ATen's
-    addmm on an AVX2 one, as measured); RNNKIT_PRODUCT overrides both, and an unknown name is one
-    clear error."""
+    """The table's vendor-and-ISA entry wins over the vendor's (oneDNN on an AVX-512 AMD CPU, the
+    loops' own FMA kernel on an AVX2 one, as measured); RNNKIT_PRODUCT overrides both, and an unknown
+    name is one clear error."""
     monkeypatch.delenv("RNNKIT_PRODUCT", raising=False)
     monkeypatch.setattr(compiled, "cpu_vendor", lambda: "AuthenticAMD")
-    for isa, routine in (("AVX512", "onednn"), ("AVX2", "aten")):
+    for isa, routine in (("AVX512", "onednn"), ("AVX2", "packed-fma")):
         monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda isa=isa: isa)
         assert compiled.product_routine() == routine
     monkeypatch.setattr(compiled, "cpu_vendor", lambda: "GenuineIntel")
@@ -124,8 +124,22 @@ def test_product_routine_is_chosen_by_vendor_and_instruction_set(monkeypatch):
     monkeypatch.setenv("RNNKIT_PRODUCT", "aten")
     assert compiled.product_routine() == "aten"
     monkeypatch.setenv("RNNKIT_PRODUCT", "bogus")
-    with pytest.raises(UsageError, match="RNNKIT_PRODUCT='bogus'.*known: mkl-packed, onednn, aten"):
+    with pytest.raises(UsageError, match="RNNKIT_PRODUCT='bogus'.*known: mkl-packed, onednn, packed-fma, aten"):
         compiled.product_routine()
+
+
+@pytest.mark.parametrize("rows,K,N", [(16, 600, 50), (7, 256, 16), (13, 257, 33), (4, 40, 2048), (3, 64, 48), (37, 520, 100)])
+def test_every_product_routine_computes_the_product_at_awkward_sizes(product_routine, two_threads, rows, K, N):
+    """X @ R for a weight and a transposed weight, run as the loops run their products (a block of
+    rows per thread, 8 rows and up): K past one 256-long slice of the packed-FMA kernel, N no multiple
+    of its 16-column panels, row blocks that are no multiple of its 6-row blocks, and blocks under its
+    minimum of 4 rows (3 rows: the ATen path)."""
+    torch.manual_seed(rows * K + N)
+    X, W = torch.randn(rows, K), torch.randn(N, K)
+    for R in (W.t(), torch.randn(K, N)):
+        (got,) = compiled_loops().products_only([X], [R], 2)
+        expected = (X.double() @ R.double()).float()
+        assert_equal_up_to_rounding([expected], [got], reduction=K)
 
 
 @pytest.fixture

@@ -54,12 +54,14 @@ BUILD_ESTIMATE_S = 60  # the first build on an idle AMD EPYC core (g++ -O3 of on
 
 # The routines that can compute the loops' float32 recurrent products: "mkl-packed" (MKL's packed
 # GEMM, the weight packed once per call), "onednn" (oneDNN's matmul, the weight reordered once per
-# call) or "aten" (ATen's addmm: MKL's plain sgemm, which repacks the weight at every step).
-PRODUCTS = ("mkl-packed", "onednn", "aten")
+# call), "packed-fma" (the loops' own AVX2/FMA kernel, the weight packed once per call) or "aten"
+# (ATen's addmm: MKL's plain sgemm, which repacks the weight at every step).
+PRODUCTS = ("mkl-packed", "onednn", "packed-fma", "aten")
 # Which one, by CPU vendor (/proc/cpuinfo's vendor_id) and, where it decides, the instruction set of
 # torch's kernels, as measured with benchmarks/core_speed.py (docs/benchmarks.md): on AMD, oneDNN's
-# AVX-512 kernels beat MKL's, its AVX2 ones do not. RNNKIT_PRODUCT=<routine> overrides the table.
-PRODUCT_ROUTINES = {"GenuineIntel": "mkl-packed", "AuthenticAMD": "aten", "AuthenticAMD AVX512": "onednn"}
+# AVX-512 kernels beat MKL's; with AVX2 neither comes near the loops' own FMA kernel. RNNKIT_PRODUCT=<routine>
+# overrides the table.
+PRODUCT_ROUTINES = {"GenuineIntel": "mkl-packed", "AuthenticAMD": "packed-fma", "AuthenticAMD AVX512": "onednn"}
 DEFAULT_PRODUCT_ROUTINE = "mkl-packed"  # a vendor not measured
 
 _state: dict[str, ModuleType | None] = {}
