@@ -173,17 +173,21 @@ inline void fma_rows(int64_t m, int64_t kc, const float* X, int64_t ldx, const f
   }
 }
 
-// R (K, N), any strides -> (panels, K, 16) float32, the last panel's missing columns zero
+// R (K, N), any strides -> (panels, K, 16) float32, the last panel's missing columns zero. Called
+// once per call of the loops, outside their parallel region: the threads share one packed copy,
+// which halves what they keep in the shared L3 cache and the packing time.
 at::Tensor pack_panels(const at::Tensor& R) {
   const int64_t K = R.size(0), N = R.size(1), panels = (N + kPanel - 1) / kPanel;
   at::Tensor packed = at::zeros({panels, K, kPanel}, R.options());  // torch's allocator: 64-byte aligned
   const float* r = R.data_ptr<float>();
   const int64_t sk = R.stride(0), sn = R.stride(1);
   float* out = packed.data_ptr<float>();
-  for (int64_t n = 0; n < N; ++n) {  // one column of R at a time: contiguous reads when R is a transposed weight
-    float* column = out + (n / kPanel) * K * kPanel + n % kPanel;
-    for (int64_t k = 0; k < K; ++k) column[k * kPanel] = r[k * sk + n * sn];
-  }
+  at::parallel_for(0, N, kPanel, [&](int64_t begin, int64_t end) {
+    for (int64_t n = begin; n < end; ++n) {  // one column of R at a time: contiguous reads when R is a transposed weight
+      float* column = out + (n / kPanel) * K * kPanel + n % kPanel;
+      for (int64_t k = 0; k < K; ++k) column[k * kPanel] = r[k * sk + n * sn];
+    }
+  });
   return packed;
 }
 
@@ -224,6 +228,22 @@ constexpr int64_t kPackedFmaMinimumRows = 4;
 enum class ProductRoutine { kMklPacked, kOneDnn, kPackedFma, kAten };
 ProductRoutine product_routine = ProductRoutine::kMklPacked;  // set by use_product()
 
+// Each right factor packed once for all threads where the routine's packing does not depend on the
+// rows (packed-fma); undefined tensors otherwise (each thread's Product prepares its own).
+template <typename T>
+std::vector<at::Tensor> shared_panels(const std::vector<at::Tensor>& rights) {
+  std::vector<at::Tensor> panels(rights.size());
+#if defined(__AVX2__) && defined(__FMA__)
+  if constexpr (std::is_same_v<T, float>) {
+    if (product_routine == ProductRoutine::kPackedFma) {
+      at::NoGradGuard no_grad;
+      for (size_t k = 0; k < rights.size(); ++k) panels[k] = pack_panels(rights[k]);
+    }
+  }
+#endif
+  return panels;
+}
+
 template <typename T>
 struct Product {
   at::Tensor R;  // (K, N)
@@ -232,11 +252,9 @@ struct Product {
   at::Tensor onednn_weight;   // or oneDNN's reordered Rᵀ
   at::Tensor panels;          // or R in 16-column panels for packed_fma; none: ATen's addmm
 
-  Product(const at::Tensor& R_, int64_t M_) : R(R_), K(R_.size(0)), N(R_.size(1)), M(M_) {
+  // shared: R as shared_panels() packed it for every thread, or undefined
+  Product(const at::Tensor& R_, int64_t M_, const at::Tensor& shared) : R(R_), K(R_.size(0)), N(R_.size(1)), M(M_), panels(shared) {
     if constexpr (std::is_same_v<T, float>) {
-#if defined(__AVX2__) && defined(__FMA__)
-      if (product_routine == ProductRoutine::kPackedFma) panels = pack_panels(R);
-#endif
       if (product_routine == ProductRoutine::kOneDnn && onednn().available() && K * N >= kOneDnnMinimumProduct) {
         onednn_weight = onednn().reordered(R.t().contiguous(), M);  // Rᵀ is the weight itself: no copy in the forward pass
       } else if (product_routine == ProductRoutine::kMklPacked && mkl().available()) {
@@ -320,11 +338,12 @@ constexpr int64_t kRowsPerThread = 8;
 template <typename T, typename Step>
 void over_time(const std::vector<int64_t>& sizes, int64_t B, bool forward, const std::vector<at::Tensor>& rights, const Step& step) {
   const int64_t T_ = static_cast<int64_t>(sizes.size());
+  const std::vector<at::Tensor> panels = shared_panels<T>(rights);
   auto block = [&](int64_t begin, int64_t end) {
     at::NoGradGuard no_grad;  // the products read parameters; a worker thread has its own grad mode
     std::vector<Product<T>> W;
     W.reserve(rights.size());
-    for (const at::Tensor& R : rights) W.emplace_back(R, end - begin);
+    for (size_t k = 0; k < rights.size(); ++k) W.emplace_back(rights[k], end - begin, panels[k]);
     for (int64_t s = 0; s < T_; ++s) {
       const int64_t t = forward ? s : T_ - 1 - s;
       const Rows rows{begin, std::min(end, sizes[t])};  // sorted by length: running rows are a prefix
