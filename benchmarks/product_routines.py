@@ -5,6 +5,7 @@ beside them; prints medians and, per cell, the paired median of each routine / t
 
     python benchmarks/product_routines.py 11 256,512 lstm,gru,rnn,gru-simple
     python benchmarks/product_routines.py 9 256,512 lstm,gru,rnn,gru-simple aten,packed-fma
+    python benchmarks/product_routines.py 9 256,512 lstm,gru aten,packed-fma 4   # batches of 4 rows (default 32)
 """
 import time, torch, statistics, sys, random
 from rnnkit import Recurrent
@@ -14,7 +15,9 @@ mod=compiled_loops()
 T,B,nx=128,32,64
 rounds=int(sys.argv[1]); sizes=[int(s) for s in sys.argv[2].split(",")]; cells=sys.argv[3].split(",")
 routines=(sys.argv[4] if len(sys.argv) > 4 else "aten,onednn").split(",")
+B=int(sys.argv[5]) if len(sys.argv) > 5 else B
 x=torch.randn(T,B,nx)
+print(f"B={B} T={T} n_x={nx}; ms per training step, {rounds} rounds")
 def step(m):
     x1=x.clone().requires_grad_(True)
     m(x1)[0].sum().backward()

@@ -168,6 +168,28 @@ def test_compiled_loops_split_the_batch_over_threads(product_routine, two_thread
     assert_equal_up_to_rounding(expected, got, reduction=steps * rows)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
+def test_fused_relu_rnn_carries_nan_as_the_reference_does(fused_loops, dtype):
+    """relu(NaN) is NaN in torch, and its gradient passes through: a NaN in one input row makes that
+    sequence's later states NaN and its input gradient NaN with either loop implementation, as with
+    the reference engine, while the other sequence stays finite."""
+    reference, fast = twin_layers("rnn", {"nonlinearity": "relu"}, "fused", bidirectional=False, num_layers=1, dtype=dtype)
+    torch.manual_seed(0)
+    x = torch.randn(3, 2, 5, dtype=dtype)
+    x[0, 0, 0] = float("nan")
+    results = []
+    for layer in (reference, fast):
+        x_ = x.clone().requires_grad_(True)
+        outputs, _ = layer(x_)
+        outputs.sum().backward()
+        results.append((outputs.detach(), x_.grad))
+    (expected, expected_grad), (got, got_grad) = results
+    assert got[:, 0].isnan().all() and not got[:, 1].isnan().any()
+    tolerance = {} if dtype == torch.float64 else {"rtol": 1e-5, "atol": 1e-5}  # a tiny layer: sums of a few terms
+    torch.testing.assert_close(got, expected, equal_nan=True, **tolerance)
+    torch.testing.assert_close(got_grad, expected_grad, equal_nan=True, **tolerance)
+
+
 @pytest.mark.parametrize("kind,options", CELL_CONFIGS, ids=CELL_IDS)
 def test_compiled_loops_wide_products_match_reference(product_routine, two_threads, kind, options):
     """At n_a = 256 the products of every cell but the rnn (K·N from 256 × 512 up) are wide enough

@@ -25,6 +25,7 @@
 #include <immintrin.h>
 #endif
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -194,6 +195,14 @@ at::Tensor pack_panels(const at::Tensor& R) {
 // C (rows, N) = beta * C + X (rows, K) @ R, R as pack_panels wrote it
 void packed_fma(int64_t rows, int64_t K, int64_t N, const float* X, int64_t ldx, const float* packed, float* C, int64_t ldc, float beta) {
   const int64_t blocks = (rows + kBlockRows - 1) / kBlockRows, panels = (N + kPanel - 1) / kPanel;
+  if (K == 0 && beta == 0.0f) {  // an empty sum: the loop over K below never writes C
+    for (int64_t i = 0; i < rows; ++i) std::fill(C + i * ldc, C + i * ldc + N, 0.0f);
+    return;
+  }
+  // C is a step's slice of a buffer written long before (the gate buffer, by the input product):
+  // ask for all its lines now, so that they arrive while the first panels are computed
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < N; j += 16) _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc + j), _MM_HINT_T0);
   alignas(32) float edge[kBlockRows * kPanel];  // the last panel's columns of C when N is no multiple of 16
   for (int64_t k0 = 0; k0 < K; k0 += kSliceK) {
     const int64_t kc = std::min(kSliceK, K - k0);
@@ -370,7 +379,7 @@ void rnn_forward_impl(at::Tensor G, at::Tensor W_a, at::Tensor A, const std::vec
     W[0].apply(rows.count(), a.row(t, rows.begin), a.width, g.row(t, rows.begin), g.width, 1.0f);  // Waa a<t-1> + (Wax x<t> + ba)
     for_units(rows, a.width, [&](int64_t i, int64_t j) {
       const T pre = g.row(t, i)[j];
-      a.row(t + 1, i)[j] = relu ? (pre > 0 ? pre : T(0)) : tanh_(pre);
+      a.row(t + 1, i)[j] = relu ? (pre <= 0 ? T(0) : pre) : tanh_(pre);  // relu as torch's: NaN stays NaN
     });
   });
 }
@@ -381,7 +390,7 @@ void rnn_backward_impl(at::Tensor A, at::Tensor W_a, at::Tensor DA, at::Tensor d
   over_time<T>(sizes, dp.B, kBackward, {W_a}, [&](int64_t t, Rows rows, const std::vector<Product<T>>& W) {
     for_units(rows, a.width, [&](int64_t i, int64_t j) {
       const T a_t = a.row(t + 1, i)[j], d = da.row(t + 1, i)[j];
-      dp.row(t, i)[j] = relu ? (a_t > 0 ? d : T(0)) : d * (T(1) - a_t * a_t);
+      dp.row(t, i)[j] = relu ? (a_t <= 0 ? T(0) : d) : d * (T(1) - a_t * a_t);  // as torch's threshold_backward at NaN
     });
     W[0].apply(rows.count(), dp.row(t, rows.begin), dp.width, da.row(t, rows.begin), da.width, 1.0f);  // da<t-1> += dpre<t> Waa
   });
@@ -623,7 +632,10 @@ std::vector<at::Tensor> products_only(std::vector<at::Tensor> xs, std::vector<at
   TORCH_CHECK(xs.size() == rights.size() && !xs.empty(), "products_only: one input per right factor");
   const int64_t B = xs.at(0).size(0);
   std::vector<at::Tensor> outs;
-  for (size_t k = 0; k < rights.size(); ++k) outs.push_back(at::empty({B, rights[k].size(1)}, xs[k].options()));
+  for (size_t k = 0; k < rights.size(); ++k) {
+    TORCH_CHECK(xs[k].is_contiguous() && xs[k].size(0) == B && xs[k].size(1) == rights[k].size(0), "products_only: xs[", k, "] must be a contiguous (B, K) matrix");
+    outs.push_back(at::empty({B, rights[k].size(1)}, xs[k].options()));
+  }
   over_time<float>(std::vector<int64_t>(steps, B), B, kForward, rights, [&](int64_t, Rows rows, const std::vector<Product<float>>& W) {
     for (size_t k = 0; k < W.size(); ++k) {
       const int64_t K = W[k].K, N = W[k].N;
