@@ -339,7 +339,10 @@ inline void for_units(Rows rows, int64_t n, const F& body) {
 // its element-wise passes, with no barrier between steps. Splitting each step's product over the
 // threads instead (what MKL does with one caller) leaves the element-wise pass on one thread and
 // makes every step wait for the slowest thread, which on a busy machine is a descheduled one.
-// Batches under kRowsPerThread rows per thread run on one thread, whose products MKL splits.
+// Batches under kRowsPerThread rows per thread run on one thread, whose products MKL splits. The
+// packed-FMA kernel splits nothing, and keeps its speed down to kPackedFmaMinimumRows rows: with it
+// the threads share batches from that many rows per thread (8 and 12 rows on two threads: a training
+// step 22-29 % faster than on one, on an AMD EPYC Zen 3).
 constexpr int64_t kRowsPerThread = 8;
 
 // step(t, rows, W) for t = 0 .. T-1 (forward) or T-1 .. 0 (backward), where W holds one Product
@@ -359,7 +362,8 @@ void over_time(const std::vector<int64_t>& sizes, int64_t B, bool forward, const
       if (rows.count() > 0) step(t, rows, W);
     }
   };
-  const int64_t threads = std::min<int64_t>(at::get_num_threads(), B / kRowsPerThread);
+  const bool packed_fma = !panels.empty() && panels.front().defined();
+  const int64_t threads = std::min<int64_t>(at::get_num_threads(), B / (packed_fma ? kPackedFmaMinimumRows : kRowsPerThread));
   if (threads <= 1) {
     block(0, B);
   } else {
