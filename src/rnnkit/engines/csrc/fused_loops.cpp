@@ -179,7 +179,8 @@ inline void fma_rows(int64_t m, int64_t kc, const float* X, int64_t ldx, const f
 // which halves what they keep in the shared L3 cache and the packing time.
 at::Tensor pack_panels(const at::Tensor& R) {
   const int64_t K = R.size(0), N = R.size(1), panels = (N + kPanel - 1) / kPanel;
-  at::Tensor packed = at::zeros({panels, K, kPanel}, R.options());  // torch's allocator: 64-byte aligned
+  at::Tensor packed = at::empty({panels, K, kPanel}, R.options());  // torch's allocator: 64-byte aligned
+  if (N % kPanel != 0) packed[panels - 1].zero_();  // the columns past N
   const float* r = R.data_ptr<float>();
   const int64_t sk = R.stride(0), sn = R.stride(1);
   float* out = packed.data_ptr<float>();
