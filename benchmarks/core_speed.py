@@ -43,7 +43,7 @@ import torch
 
 from rnnkit import Recurrent
 from rnnkit.engines import autotune, engines_for
-from rnnkit.engines.compiled import compiled_loops, product_routine
+from rnnkit.engines.compiled import compiled_loops, product_in_use
 from rnnkit.engines.workspace import WORKSPACE
 
 CELLS = [("rnn", {}), ("gru", {}), ("gru-simple", {}), ("gru-cudnn", {}), ("lstm", {}), ("lstm", {"peepholes": True})]
@@ -223,7 +223,7 @@ def main() -> None:
     os.environ.setdefault("RNNKIT_CACHE_DIR", tempfile.mkdtemp(prefix="rnnkit-autotune-"))  # auto measures in this run
     compiled = compiled_loops()
     print(f"CPU: {machine()}")
-    loops = f"compiled, products: {product_routine()}" if compiled else "torch ops"
+    loops = f"compiled, products: {product_in_use()}" if compiled else "torch ops"
     print(f"torch {torch.__version__}, fused loops: {loops}, auto: {'measured' if autotune.enabled() else 'fixed order'}")
     print(f"B={args.batch} T={args.steps} n_x={args.inputs}; ms per training step, median of {args.rounds} interleaved rounds\n")
     rows = entries()

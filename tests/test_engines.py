@@ -128,6 +128,13 @@ def test_product_routine_is_chosen_by_vendor_and_instruction_set(monkeypatch):
         compiled.product_routine()
 
 
+def test_the_routine_in_use_is_the_one_that_runs(product_routine):
+    """``product_in_use`` names the routine the loops compute with (what ``use_product`` returned:
+    "aten" where the one asked for is not built in), as benchmarks/core_speed.py's header prints it."""
+    assert compiled.product_in_use() == product_routine
+    assert product_routine in compiled.PRODUCTS
+
+
 @pytest.mark.parametrize("rows,K,N", [(16, 600, 50), (7, 256, 16), (13, 257, 33), (4, 40, 2048), (3, 64, 48), (37, 520, 100)])
 def test_every_product_routine_computes_the_product_at_awkward_sizes(product_routine, two_threads, rows, K, N):
     """X @ R for a weight and a transposed weight, run as the loops run their products (a block of

@@ -142,6 +142,14 @@ def compiled_loops() -> ModuleType | None:
     return module
 
 
+def product_in_use() -> str | None:
+    """The routine the compiled loops compute their float32 recurrent products with, which is
+    ``product_routine()`` unless that one is not available in this build (then "aten"); None
+    without the compiled loops. Builds them on first use."""
+    module = compiled_loops()
+    return None if module is None else module.product_in_use()
+
+
 def load(directory: Path | None = None, compile: Callable[[str, Path], Path] | None = None) -> ModuleType:
     """Load ``<directory>/<name>.so``, building it first when it is missing or unloadable.
 

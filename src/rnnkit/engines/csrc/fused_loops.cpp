@@ -651,6 +651,15 @@ std::vector<at::Tensor> products_only(std::vector<at::Tensor> xs, std::vector<at
   return outs;
 }
 
+// The routine that computes the float32 recurrent products: the one use_product() asked for, or
+// "aten" where it is not available.
+std::string product_in_use() {
+  if (product_routine == ProductRoutine::kMklPacked && mkl().available()) return "mkl-packed";
+  if (product_routine == ProductRoutine::kOneDnn && onednn().available()) return "onednn";
+  if (product_routine == ProductRoutine::kPackedFma && kPackedFmaBuilt) return "packed-fma";
+  return "aten";
+}
+
 // The routine of the float32 recurrent products from now on: "mkl-packed" (falls back to "aten"
 // where torch's MKL does not export the packed GEMM), "onednn" (falls back to "aten" where torch
 // has no oneDNN), "packed-fma" (falls back to "aten" where the build had no AVX2 and FMA) or
@@ -667,10 +676,7 @@ std::string use_product(const std::string& name) {
   } else {
     TORCH_CHECK(false, "unknown product routine '", name, "' (known: mkl-packed, onednn, packed-fma, aten)");
   }
-  if (product_routine == ProductRoutine::kMklPacked && mkl().available()) return "mkl-packed";
-  if (product_routine == ProductRoutine::kOneDnn && onednn().available()) return "onednn";
-  if (product_routine == ProductRoutine::kPackedFma && kPackedFmaBuilt) return "packed-fma";
-  return "aten";
+  return product_in_use();
 }
 
 }  // namespace
@@ -687,5 +693,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("lstm_forward", &lstm_forward);
   m.def("lstm_backward", &lstm_backward);
   m.def("use_product", &use_product);
+  m.def("product_in_use", &product_in_use);
   m.def("products_only", &products_only);
 }
