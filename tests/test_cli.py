@@ -200,7 +200,6 @@ def test_every_setting_of_every_task_is_an_option_of_its_train_command():
     """The options are generated from the code: each field of a task's data dataclass (its files
     as DATA), each model setting it takes and each training setting is an option, parsed by the
     type its field declares, its default shown from the code; nothing is missing or invented."""
-    from dataclasses import fields
 
     from rnnkit.settings import settings_of
     from rnnkit.tasks import TASKS

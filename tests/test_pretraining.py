@@ -10,7 +10,7 @@ import json
 import numpy as np
 
 from rnnkit.cli import main
-from rnnkit.tasks.language_model import LanguageModelTask, LMDataConfig, ReversedIds, ReversedSplit
+from rnnkit.tasks.language_model import ReversedIds, ReversedSplit
 
 LM_SMALL = ["--hidden-size", "16", "--embedding-size", "8", "--engine", "reference", "--no-progress", "--lr", "0.05"]
 

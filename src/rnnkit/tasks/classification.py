@@ -22,7 +22,7 @@ from ..data.text import DataError, fingerprint
 from ..data.tokenizers import make_tokenizer
 from ..data.vocab import SPECIALS, Vocabulary
 from ..data.word_vectors import initialise_rows, read_word_vectors, sized_from
-from ..errors import UsageError, finite_outputs
+from ..errors import finite_outputs
 from ..models.lm_features import LMFeatures, lm_features_size, record_lm_features
 from ..metrics import classification_scores, label_number, percent
 from .base import TaskBase, tokens_to_inspect, typed_tokens

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import sys
 
 import numpy as np
 import torch
@@ -43,7 +42,6 @@ from ..metrics import perplexity, shown_perplexity
 from ..files import RunDir, scratch
 from ..distributed import SINGLE, barrier, setup
 from ..errors import UsageError
-from ..settings import probability
 from .base import TaskBase, tokens_to_inspect, typed_tokens
 from .language_model_spec import LMDataConfig, LanguageModelSpec, MODEL_DEFAULTS  # noqa: F401  (its settings, imported from here too)
 

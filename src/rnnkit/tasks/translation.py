@@ -9,7 +9,6 @@ run. Targets end with ``<EOS>``; the decoder's first input is the zero vector, a
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import torch
 
