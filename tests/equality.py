@@ -94,3 +94,24 @@ def twin_layers(kind, options, engine, *, bidirectional, num_layers, dtype, inpu
     other = Recurrent(kind, input_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional, engine=engine, **options)
     other.load_state_dict(reference.state_dict())
     return reference.to(device=device, dtype=dtype), other.to(device=device, dtype=dtype)
+
+
+def assert_relu_rnn_carries_nan(engine: str, dtype, device="cpu") -> None:
+    """relu(NaN) is NaN in torch and its gradient passes through (threshold_backward): a NaN in one
+    input row makes that sequence's later states NaN, as with the reference engine, while the other
+    sequence stays finite, and the gradients equal the reference's, NaN for NaN."""
+    reference, other = twin_layers("rnn", {"nonlinearity": "relu"}, engine, bidirectional=False, num_layers=1, dtype=dtype, device=device)
+    torch.manual_seed(0)
+    x = torch.randn(3, 2, 5, dtype=dtype, device=device)
+    x[0, 0, 0] = float("nan")
+    results = []
+    for layer in (reference, other):
+        x_ = x.clone().requires_grad_(True)
+        outputs, _ = layer(x_)
+        outputs.sum().backward()
+        results.append((outputs.detach(), x_.grad))
+    (expected, expected_grad), (got, got_grad) = results
+    assert got[:, 0].isnan().all() and not got[:, 1].isnan().any()
+    tolerance = {} if dtype == torch.float64 else {"rtol": 1e-5, "atol": 1e-5}  # a tiny layer: sums of a few terms
+    torch.testing.assert_close(got, expected, equal_nan=True, **tolerance)
+    torch.testing.assert_close(got_grad, expected_grad, equal_nan=True, **tolerance)

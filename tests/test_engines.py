@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import rnnkit.engines.fused as fused
-from equality import CELL_CONFIGS, CELL_IDS, assert_equal_up_to_rounding, random_state, run_with_grads, twin_layers
+from equality import CELL_CONFIGS, CELL_IDS, assert_equal_up_to_rounding, assert_relu_rnn_carries_nan, random_state, run_with_grads, twin_layers
 from rnnkit.engines import ENGINES
 from rnnkit.engines import compiled
 from rnnkit.engines.compiled import compiled_loops
@@ -179,24 +179,8 @@ def test_compiled_loops_split_the_batch_over_threads(product_routine, two_thread
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
 def test_fused_relu_rnn_carries_nan_as_the_reference_does(fused_loops, dtype):
-    """relu(NaN) is NaN in torch, and its gradient passes through: a NaN in one input row makes that
-    sequence's later states NaN and its input gradient NaN with either loop implementation, as with
-    the reference engine, while the other sequence stays finite."""
-    reference, fast = twin_layers("rnn", {"nonlinearity": "relu"}, "fused", bidirectional=False, num_layers=1, dtype=dtype)
-    torch.manual_seed(0)
-    x = torch.randn(3, 2, 5, dtype=dtype)
-    x[0, 0, 0] = float("nan")
-    results = []
-    for layer in (reference, fast):
-        x_ = x.clone().requires_grad_(True)
-        outputs, _ = layer(x_)
-        outputs.sum().backward()
-        results.append((outputs.detach(), x_.grad))
-    (expected, expected_grad), (got, got_grad) = results
-    assert got[:, 0].isnan().all() and not got[:, 1].isnan().any()
-    tolerance = {} if dtype == torch.float64 else {"rtol": 1e-5, "atol": 1e-5}  # a tiny layer: sums of a few terms
-    torch.testing.assert_close(got, expected, equal_nan=True, **tolerance)
-    torch.testing.assert_close(got_grad, expected_grad, equal_nan=True, **tolerance)
+    """relu(NaN) is NaN in torch, and its gradient passes through, with either loop implementation."""
+    assert_relu_rnn_carries_nan("fused", dtype)
 
 
 @pytest.mark.parametrize("kind,options", CELL_CONFIGS, ids=CELL_IDS)

@@ -15,7 +15,7 @@ import torch
 
 if importlib.util.find_spec("triton") is None:
     pytest.skip("Triton is not installed", allow_module_level=True)
-from equality import CELL_CONFIGS, CELL_IDS, assert_equal_up_to_rounding, max_difference, random_state, run_with_grads, twin_layers  # noqa: E402
+from equality import CELL_CONFIGS, CELL_IDS, assert_equal_up_to_rounding, assert_relu_rnn_carries_nan, max_difference, random_state, run_with_grads, twin_layers  # noqa: E402
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 if DEVICE == "cpu":  # Triton's interpreter: the variable is read when the kernels are defined, at import
@@ -53,6 +53,13 @@ def test_triton_equals_reference(kind, options, shape, dtype):
     expected = run_with_grads(reference, x, lengths, state)
     got = run_with_grads(triton_layer, x, lengths, state)
     assert_equal_up_to_rounding(expected, got, reduction=7 * 4)
+
+
+@pytest.mark.parametrize("engine", ["triton", "persistent"])
+def test_triton_relu_rnn_carries_nan_as_the_reference_does(engine):
+    """The per-step and persistent kernels share the rnn's relu and its gradient: NaN stays NaN and
+    its gradient passes through, as in torch."""
+    assert_relu_rnn_carries_nan(engine, torch.float32, device=DEVICE)
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru", "gru-cudnn"])

@@ -188,7 +188,7 @@ def _steps(sizes: list[int], n: int, backward: bool = False):
 @triton.jit
 def _rnn_cell(pre, A_NEW, mask, RELU: tl.constexpr):
     """a<t> = g(pre), tanh or (RELU) ReLU, stored at A_NEW."""
-    a = tl.maximum(pre, 0.0) if RELU else _tanh(pre)
+    a = tl.where(pre <= 0, 0.0, pre) if RELU else _tanh(pre)  # as torch's relu: NaN stays NaN (tl.maximum need not keep it)
     tl.store(A_NEW, a.to(A_NEW.dtype.element_ty), mask=mask)
 
 
@@ -196,7 +196,7 @@ def _rnn_cell(pre, A_NEW, mask, RELU: tl.constexpr):
 def _rnn_grads(A_NEW, da, DP, mask, ACC: tl.constexpr, RELU: tl.constexpr):
     """dpre<t> from a<t> (at A_NEW) and da<t>, stored at DP."""
     a = tl.load(A_NEW, mask=mask, other=0.0).to(ACC)
-    dp = tl.where(a > 0, da, 0.0) if RELU else da * (1 - a * a)  # dpre<t>
+    dp = tl.where(a <= 0, 0.0, da) if RELU else da * (1 - a * a)  # dpre<t>; at NaN, as torch's threshold_backward
     tl.store(DP, dp.to(DP.dtype.element_ty), mask=mask)
 
 
