@@ -138,7 +138,7 @@ def test_the_routine_in_use_is_the_one_that_runs(product_routine):
 @pytest.mark.parametrize("rows,K,N", [(16, 600, 50), (7, 256, 16), (13, 257, 33), (4, 40, 2048), (3, 64, 48), (37, 520, 100)])
 def test_every_product_routine_computes_the_product_at_awkward_sizes(product_routine, two_threads, rows, K, N):
     """X @ R for a weight and a transposed weight, run as the loops run their products (a block of
-    rows per thread, 8 rows and up): K past one 256-long slice of the packed-FMA kernel, N no multiple
+    rows per thread where the batch is large enough): K past one 256-long slice of the packed-FMA kernel, N no multiple
     of its 16-column panels, row blocks that are no multiple of its 6-row blocks, and blocks under its
     minimum of 4 rows (3 rows: the ATen path)."""
     torch.manual_seed(rows * K + N)
