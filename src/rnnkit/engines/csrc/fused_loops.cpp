@@ -21,8 +21,11 @@
 #include <ATen/core/dispatch/Dispatcher.h>
 
 #include <dlfcn.h>
-#if defined(__AVX2__) && defined(__FMA__)
+#if defined(__AVX2__) && defined(__FMA__)  // the build targets AVX2 and FMA: the packed-FMA kernel below exists
+#define RNNKIT_PACKED_FMA 1
 #include <immintrin.h>
+#else
+#define RNNKIT_PACKED_FMA 0
 #endif
 
 #include <algorithm>
@@ -136,8 +139,8 @@ constexpr int64_t kOneDnnMinimumProduct = 256 * 512;
 // units' peak, it makes a training step 12-22 % faster than ATen's products do (docs/benchmarks.md,
 // "The loops' own product kernel").
 // Built only where the compiler targets AVX2 and FMA (-march=native); elsewhere "aten" runs.
-#if defined(__AVX2__) && defined(__FMA__)
-constexpr bool kPackedFmaBuilt = true;
+constexpr bool kPackedFmaBuilt = RNNKIT_PACKED_FMA;
+#if RNNKIT_PACKED_FMA
 constexpr int64_t kPanel = 16;     // columns of R per panel: two 8-float registers
 constexpr int64_t kBlockRows = 6;  // rows of C per register block: 6 × 2 accumulators + 2 of R + 1 of X <= 16
 constexpr int64_t kSliceK = 256;   // k per pass: a 16 KB slice of the panel and at most 6 KB of X in L1
@@ -228,8 +231,6 @@ void packed_fma(int64_t rows, int64_t K, int64_t N, const float* X, int64_t ldx,
     }
   }
 }
-#else
-constexpr bool kPackedFmaBuilt = false;
 #endif
 
 // Below this many rows a product is a few rows against the whole weight, bound by reading the weight,
@@ -244,7 +245,7 @@ ProductRoutine product_routine = ProductRoutine::kMklPacked;  // set by use_prod
 template <typename T>
 std::vector<at::Tensor> shared_panels(const std::vector<at::Tensor>& rights) {
   std::vector<at::Tensor> panels(rights.size());
-#if defined(__AVX2__) && defined(__FMA__)
+#if RNNKIT_PACKED_FMA
   if constexpr (std::is_same_v<T, float>) {
     if (product_routine == ProductRoutine::kPackedFma) {
       at::NoGradGuard no_grad;
@@ -286,7 +287,7 @@ struct Product {
         mkl().compute(kRowMajor, kNoTrans, kPacked, M, N, K, X, ldx, packed.data(), K, beta, C, ldc);
         return;
       }
-#if defined(__AVX2__) && defined(__FMA__)
+#if RNNKIT_PACKED_FMA
       if (panels.defined() && rows >= kPackedFmaMinimumRows) {
         packed_fma(rows, K, N, X, ldx, panels.data_ptr<float>(), C, ldc, beta);
         return;
@@ -343,8 +344,8 @@ inline void for_units(Rows rows, int64_t n, const F& body) {
 // makes every step wait for the slowest thread, which on a busy machine is a descheduled one.
 // Batches under kRowsPerThread rows per thread run on one thread, whose products MKL splits. The
 // packed-FMA kernel splits nothing, and keeps its speed down to kPackedFmaMinimumRows rows: with it
-// the threads share batches from that many rows per thread (8 and 12 rows on two threads: a training
-// step 22-29 % faster than on one, on an AMD EPYC Zen 3).
+// the threads share batches from that many rows per thread (on an AMD EPYC Zen 3, batches of 8 and
+// 12 rows train in 0.55-0.66 × the time of ATen's products split by MKL; docs/benchmarks.md).
 constexpr int64_t kRowsPerThread = 8;
 
 // step(t, rows, W) for t = 0 .. T-1 (forward) or T-1 .. 0 (backward), where W holds one Product
