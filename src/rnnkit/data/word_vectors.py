@@ -130,7 +130,7 @@ def _is_binary(path: Path) -> bool:
 
 
 MAX_DIMENSION = 1 << 20  # far past any published vectors (300 to a few thousand): a larger header is no header of vectors
-FLOAT32_MAX = 3.4028234663852886e38  # the largest finite float32: the vectors are kept in float32
+FLOAT32_MAX = torch.finfo(torch.float32).max  # the largest finite float32: the vectors are kept in float32
 VALUE_SEPARATOR = re.compile(r"[ \t]+")  # spaces, as the formats write them, or tabs, as some tools do
 
 
@@ -145,7 +145,8 @@ def _is_number(field: str) -> bool:
 
 def _header(line: str, path: Path) -> tuple[int, int] | None:
     """The ``COUNT DIMENSION`` of a first line made of two whole numbers (ASCII digits: "²" is a
-    digit to ``str.isdigit`` but no number), else None. Raises DataError for a dimension of 0."""
+    digit to ``str.isdigit`` but no number), else None. Raises DataError for a dimension outside
+    1..MAX_DIMENSION."""
     parts = line.split()
     if len(parts) == 2 and all(p.isascii() and p.isdigit() for p in parts):
         count, dimension = int(parts[0]), int(parts[1])
