@@ -283,7 +283,7 @@ def test_under_autocast_the_fused_engine_multiplies_outside_its_loop_in_bfloat16
     of the reference engine's, and measurably off float32's (so the bfloat16 path ran)."""
     calls = []
     product = fused.product
-    monkeypatch.setattr(fused, "product", lambda a, b, dtype: calls.append(dtype) or product(a, b, dtype))
+    monkeypatch.setattr(fused, "product", lambda a, b, dtype, **out: calls.append(dtype) or product(a, b, dtype, **out))
     reference, layer = twin_layers(kind, options, "fused", bidirectional=True, num_layers=2, dtype=torch.float32)
     torch.manual_seed(3)
     x = torch.randn(T, B, 5, requires_grad=True)
@@ -302,7 +302,7 @@ def test_under_autocast_the_fused_engine_multiplies_outside_its_loop_in_bfloat16
     assert set(calls) == {torch.float32}
     calls.clear()
     got = fused_run("bf16")
-    assert set(calls) == {torch.bfloat16}  # the input product, dx, dW_x and the recurrent weight gradients
+    assert set(calls) == {torch.bfloat16}  # the input product, dx, [dW_x, db] and the recurrent weight gradients
     assert len(calls) >= 2 * 2 * 4  # per layer and direction
     assert all(t.dtype == torch.float32 for t in got)
     assert relative(got) < 0.03, relative(got)  # bfloat16's 2^-8 per factor, through two layers and both directions

@@ -8,7 +8,11 @@ What makes it fast, for every cell:
 * each step does one recurrent product (two for ``gru``, whose relevance gate must be known before
   the candidate's product) and its element-wise work, in the backward pass too;
 * the weight gradients are products after the loop: ``dW_a = Σ_t dpre<t>ᵀ a<t-1>`` as one
-  ``(T·B, G·n_a)ᵀ @ (T·B, n_a)`` product, and likewise ``dW_x``, ``db`` and ``dx``;
+  ``(T·B, G·n_a)ᵀ @ (T·B, n_a)`` product, and likewise ``dx``;
+* the bias rides in the input product as a weight on a constant input (the augmented input
+  x̂<t> = [x<t>, 1], so W_x x<t> + b = [W_x, b] x̂<t>): the forward pass needs no separate pass
+  adding b, and ``[dW_x, db] = Σ_t dpre<t>ᵀ x̂<t>`` is one product, so the bias gradient costs
+  no extra pass over the (T, B, G·n_a) gradient buffer;
 * under autocast those products outside the time loop (the input product, the weight gradients
   and ``dx``) run in autocast's dtype, as autocast runs a linear layer (``product``), while the
   time loop, its states and the gradients it carries stay in the parameters' precision: on a CPU
@@ -80,6 +84,7 @@ class Kernel:
         self.forward_buffers: list[Tensor] = []
         self.backward_buffers: list[Tensor] = []
         self.products: torch.dtype | None = None  # the dtype of the products after the loop (None: the loop's)
+        self.x_hat: Tensor | None = None  # (T·B, n_x + 1) augmented inputs [x<t>, 1], kept for the backward pass
 
     @staticmethod
     def params(cell: Cell) -> tuple[Tensor, ...]:
@@ -162,13 +167,14 @@ class Kernel:
         return S[self.lengths, torch.arange(S.shape[1], device=S.device)]
 
 
-def product(a: Tensor, b: Tensor, dtype: torch.dtype) -> Tensor:
-    """a @ b, (m, k) @ (k, n) -> (m, n) in a's dtype, multiplied in ``dtype``: autocast's lower
-    precision (bfloat16, float16) rounds both factors and the result, as it does for a linear layer;
-    the accumulation is float32 in oneDNN's, MKL's and cuBLAS's kernels."""
+def product(a: Tensor, b: Tensor, dtype: torch.dtype, out: Tensor | None = None) -> Tensor:
+    """a @ b, (m, k) @ (k, n) -> (m, n) in a's dtype (into ``out`` when given), multiplied in
+    ``dtype``: autocast's lower precision (bfloat16, float16) rounds both factors and the result, as
+    it does for a linear layer; the accumulation is float32 in oneDNN's, MKL's and cuBLAS's kernels."""
     if dtype == a.dtype:
-        return a.mm(b)
-    return a.to(dtype).mm(b.to(dtype)).to(a.dtype)
+        return a.mm(b) if out is None else torch.mm(a, b, out=out)
+    result = a.to(dtype).mm(b.to(dtype))
+    return result.to(a.dtype) if out is None else out.copy_(result)
 
 
 class RNNKernel(Kernel):
@@ -301,15 +307,17 @@ class _FusedRecurrence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, kernel: Kernel, n_params: int, x: Tensor, W_x: Tensor, b: Tensor, *tensors: Tensor):
         T, B, n_x = x.shape
-        x_proj = kernel.work(T, B, W_x.shape[0], like=x)
-        if kernel.products is None:
-            torch.addmm(b, x.reshape(T * B, n_x), W_x.t(), out=x_proj.view(T * B, -1))  # Wx x<t> + b, every step
-        else:
-            torch.add(b, product(x.reshape(T * B, n_x), W_x.t(), kernel.products), out=x_proj.view(T * B, -1))
+        x_hat = kernel.work(T * B, n_x + 1, like=x)  # [T B, n_x + 1]: x̂<t> = [x<t>, 1], every step
+        x_hat[:, :n_x] = x.reshape(T * B, n_x)
+        x_hat[:, n_x] = 1
+        W_hat = torch.cat((W_x, b[:, None]), dim=1)  # [G n_a, n_x + 1]: [W_x, b]
+        x_proj = kernel.work(T, B, W_x.shape[0], like=x)  # [T, B, G n_a]
+        product(x_hat, W_hat.t(), kernel.products or x.dtype, out=x_proj.view(T * B, -1))  # W_x x<t> + b, every step
         out, final = kernel.forward(x_proj, tensors[:n_params], tensors[n_params:])
         if kernel.keep_for_backward:
             ctx.kernel = kernel
-            ctx.save_for_backward(x, W_x)
+            kernel.x_hat = x_hat  # a pooled forward buffer: lives as long as the kernel
+            ctx.save_for_backward(W_x)
         else:
             kernel.release()
         return (out, *final)
@@ -317,15 +325,22 @@ class _FusedRecurrence(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, d_out, *d_final):
-        x, W_x = ctx.saved_tensors
+        (W_x,) = ctx.saved_tensors
+        x_hat = ctx.kernel.x_hat  # [T B, n_x + 1]
         d_x_proj, d_params, d_state0 = ctx.kernel.backward(d_out, d_final)
-        T, B, n_x = x.shape
-        d_pre = d_x_proj.reshape(T * B, -1)
+        T, B = d_x_proj.shape[:2]
+        n_x = W_x.shape[1]
+        d_pre = d_x_proj.reshape(T * B, -1)  # [T B, G n_a]
         needs = ctx.needs_input_grad
         products = ctx.kernel.products or d_pre.dtype
         dx = product(d_pre, W_x, products).view(T, B, n_x) if needs[2] else None
-        dW_x = product(d_pre.t(), x.reshape(T * B, n_x), products) if needs[3] else None
-        db = d_pre.sum(dim=0) if needs[4] else None
+        dW_x = db = None
+        if needs[3] or needs[4]:
+            # x̂ᵀ dpre rather than dpreᵀ x̂: the (n_x + 1) × (G n_a) orientation is the faster one in
+            # MKL's sgemm (docs/benchmarks.md, "Intel"); autograd copies dW_x into the weight's layout
+            d_W_hat_t = product(x_hat.t(), d_pre, products)  # [n_x + 1, G n_a]: Σ_t x̂<t>ᵀ dpre<t> = [dW_x, db]ᵀ
+            dW_x = d_W_hat_t[:n_x].t() if needs[3] else None  # [G n_a, n_x]
+            db = d_W_hat_t[n_x] if needs[4] else None  # [G n_a]: Σ_t dpre<t>, the product with the 1s
         ctx.kernel.release(backward_only=True)
         return (None, None, dx, dW_x, db, *d_params, *d_state0)
 
