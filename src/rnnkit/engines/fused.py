@@ -283,10 +283,9 @@ class LSTMKernel(Kernel):
         self.loops.lstm_backward(G, C, TC, W_a, peephole, DA, carry_c, d_pre, self.sizes)
         d_params = (self.weight_grad(d_pre, A[:-1]),)
         if peephole is not None:
-            dp4 = d_pre.view(T, B, 4, n)
-            d_uf = (dp4[:, :, :2] * C[:-1].unsqueeze(2)).sum(dim=(0, 1))  # Σ dpre_u,f c<t-1>: (2, n_a)
-            d_o = (dp4[:, :, 3] * C[1:]).sum(dim=(0, 1))  # Σ dpre_o c<t>
-            d_params += (torch.cat([d_uf, d_o[None]]),)
+            d_peephole = torch.empty_like(peephole)  # [3, n_a]
+            self.loops.lstm_peephole_gradient(d_pre, C, d_peephole)  # Σ dpre_u,f c<t-1>, Σ dpre_o c<t>
+            d_params += (d_peephole,)
         return d_pre, d_params, (DA[0].clone(), carry_c)
 
 

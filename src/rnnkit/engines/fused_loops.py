@@ -242,3 +242,12 @@ def lstm_backward(G, C, TC, W_a, peephole, DA, carry_c, d_pre, sizes):
         if peephole is not None:
             dc[t].addcmul_(dp_u[t], peephole[0]).addcmul_(dp_f[t], peephole[1])  # ... + dpre_u p_u + dpre_f p_f
         add_Wa_T(da_prev[t], dp[t])  # da<t-1> += dpre<t> Wa
+
+
+def lstm_peephole_gradient(d_pre, C, out):
+    """out (3, n_a) = [Σ_t dpre_u<t> c<t-1>, Σ_t dpre_f<t> c<t-1>, Σ_t dpre_o<t> c<t>], summed over
+    steps and rows: the peephole weights' gradient, from d_pre (T, B, 4 n_a) and C (T + 1, B, n_a)."""
+    T, B, n = C.shape[0] - 1, C.shape[1], C.shape[2]
+    dp4 = d_pre.view(T, B, 4, n)
+    torch.sum(dp4[:, :, :2] * C[:-1].unsqueeze(2), dim=(0, 1), out=out[:2])  # Σ dpre_u,f c<t-1>
+    torch.sum(dp4[:, :, 3] * C[1:], dim=(0, 1), out=out[2])  # Σ dpre_o c<t>

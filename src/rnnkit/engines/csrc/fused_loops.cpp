@@ -596,6 +596,40 @@ void lstm_backward_impl(at::Tensor G, at::Tensor C, at::Tensor TC, at::Tensor W_
   });
 }
 
+// The peephole weights' gradient after the backward loop, out (3, n) = Σ over steps and rows of
+// [dpre_u c<t-1>, dpre_f c<t-1>, dpre_o c<t>]: one streaming pass over d_pre and C, each thread
+// summing its own block of steps into its own partial sums, which are then added; three torch ops
+// (two products into temporaries, then the sums) read and write several times as much.
+template <typename T>
+void lstm_peephole_gradient_impl(at::Tensor d_pre, at::Tensor C, at::Tensor out) {
+  const Seq<T> dp(d_pre), c(C);
+  const int64_t n = c.width, steps = C.size(0) - 1, B = c.B;
+  const int64_t threads = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), steps));
+  std::vector<T> partial(threads * 3 * n, T(0));  // (threads, 3, n)
+  at::parallel_for(0, threads, 1, [&](int64_t first, int64_t last) {
+    for (int64_t k = first; k < last; ++k) {
+      T* sums = partial.data() + k * 3 * n;
+      for (int64_t t = k * steps / threads; t < (k + 1) * steps / threads; ++t) {
+        for (int64_t i = 0; i < B; ++i) {
+          const T *dpi = dp.row(t, i), *cp = c.row(t, i), *cn = c.row(t + 1, i);
+#pragma GCC ivdep
+          for (int64_t j = 0; j < n; ++j) {
+            sums[j] += dpi[j] * cp[j];                  // dpre_u c<t-1>
+            sums[n + j] += dpi[n + j] * cp[j];          // dpre_f c<t-1>
+            sums[2 * n + j] += dpi[3 * n + j] * cn[j];  // dpre_o c<t>
+          }
+        }
+      }
+    }
+  });
+  T* result = out.data_ptr<T>();
+  for (int64_t j = 0; j < 3 * n; ++j) {
+    T total = T(0);
+    for (int64_t k = 0; k < threads; ++k) total += partial[k * 3 * n + j];
+    result[j] = total;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 
 #define DISPATCH(tensor, name, ...) AT_DISPATCH_FLOATING_TYPES((tensor).scalar_type(), name, [&] { __VA_ARGS__; })
@@ -629,6 +663,11 @@ void lstm_forward(at::Tensor G, at::Tensor W_a, c10::optional<at::Tensor> peepho
 }
 void lstm_backward(at::Tensor G, at::Tensor C, at::Tensor TC, at::Tensor W_a, c10::optional<at::Tensor> peephole, at::Tensor DA, at::Tensor carry_c, at::Tensor d_pre, std::vector<int64_t> sizes) {
   DISPATCH(G, "lstm_backward", lstm_backward_impl<scalar_t>(G, C, TC, W_a, peephole, DA, carry_c, d_pre, sizes));
+}
+void lstm_peephole_gradient(at::Tensor d_pre, at::Tensor C, at::Tensor out) {
+  TORCH_CHECK(d_pre.is_contiguous() && C.is_contiguous() && out.is_contiguous() && out.size(0) == 3 && out.size(1) == C.size(2),
+              "lstm_peephole_gradient: contiguous d_pre (T, B, 4 n), C (T + 1, B, n) and out (3, n)");
+  DISPATCH(C, "lstm_peephole_gradient", lstm_peephole_gradient_impl<scalar_t>(d_pre, C, out));
 }
 
 // benchmarks/core_speed.py's "products only" floor: for `steps` steps, out_k = xs[k] @ rights[k] for
@@ -693,6 +732,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("gru_cudnn_backward", &gru_cudnn_backward);
   m.def("lstm_forward", &lstm_forward);
   m.def("lstm_backward", &lstm_backward);
+  m.def("lstm_peephole_gradient", &lstm_peephole_gradient);
   m.def("use_product", &use_product);
   m.def("product_in_use", &product_in_use);
   m.def("products_only", &products_only);

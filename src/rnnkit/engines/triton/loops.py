@@ -27,6 +27,8 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
+from ..fused_loops import lstm_peephole_gradient  # noqa: F401 (the same function on every device: a pass after the loop)
+
 BLOCK_K = 32  # reduction tile of the products
 
 
@@ -532,5 +534,5 @@ def supported_dtype(dtype: torch.dtype) -> bool:
 
 __all__ = [
     "rnn_forward", "rnn_backward", "gru_simple_forward", "gru_simple_backward", "gru_forward", "gru_backward",
-    "gru_cudnn_forward", "gru_cudnn_backward", "lstm_forward", "lstm_backward", "add_product",
+    "gru_cudnn_forward", "gru_cudnn_backward", "lstm_forward", "lstm_backward", "lstm_peephole_gradient", "add_product",
 ]  # fmt: skip

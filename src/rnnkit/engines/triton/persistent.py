@@ -58,6 +58,7 @@ from .loops import (
     _gru_simple_cell, _gru_update_grads, _load_blocks, _load_cg, _lstm_cell, _lstm_grads, _mm, _offsets,
     _peepholes, _rnn_cell, _rnn_grads,
 )  # fmt: skip
+from .loops import lstm_peephole_gradient  # noqa: F401 (a pass after the loop, as in the per-step kernels)
 
 
 # tile sizes on a GPU: units per program, rows per tile, reduction chunk, warps; benchmarks/gpu.py
