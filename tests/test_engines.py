@@ -18,6 +18,7 @@ import rnnkit.engines.fused as fused
 from equality import CELL_CONFIGS, CELL_IDS, assert_equal_up_to_rounding, assert_relu_rnn_carries_nan, random_state, run_with_grads, twin_layers
 from rnnkit.engines import ENGINES
 from rnnkit.engines import compiled
+from rnnkit.engines import fused_loops as fused_loops_module
 from rnnkit.engines.compiled import compiled_loops
 from rnnkit.errors import UsageError
 
@@ -147,6 +148,28 @@ def test_every_product_routine_computes_the_product_at_awkward_sizes(product_rou
         (got,) = compiled_loops().products_only([X], [R], 2)
         expected = (X.double() @ R.double()).float()
         assert_equal_up_to_rounding([expected], [got], reduction=K)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("steps,rows,n", [(1, 1, 1), (3, 5, 7), (37, 6, 64), (130, 32, 67)])
+def test_the_peephole_gradient_pass_sums_over_steps_and_rows(threads, steps, rows, n):
+    """The compiled pass after the LSTM's backward loop gives Σ_t [dpre_u c<t-1>, dpre_f c<t-1>,
+    dpre_o c<t>] as the torch ops do (float64: to rounding; float32: within a scaled tolerance),
+    whatever the number of steps against the threads that split them."""
+    if compiled_loops() is None:
+        pytest.skip("the compiled CPU loops could not be built here")
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        torch.manual_seed(steps * rows + n)
+        for dtype in (torch.float64, torch.float32):
+            d_pre, C = torch.randn(steps, rows, 4 * n, dtype=dtype), torch.randn(steps + 1, rows, n, dtype=dtype)
+            got, expected = torch.full((3, n), float("nan"), dtype=dtype), torch.empty(3, n, dtype=torch.float64)
+            compiled_loops().lstm_peephole_gradient(d_pre, C, got)
+            fused_loops_module.lstm_peephole_gradient(d_pre.double(), C.double(), expected)
+            assert_equal_up_to_rounding([expected.to(dtype)], [got], reduction=steps * rows)
+    finally:
+        torch.set_num_threads(before)
 
 
 @pytest.fixture

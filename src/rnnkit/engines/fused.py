@@ -283,7 +283,7 @@ class LSTMKernel(Kernel):
         self.loops.lstm_backward(G, C, TC, W_a, peephole, DA, carry_c, d_pre, self.sizes)
         d_params = (self.weight_grad(d_pre, A[:-1]),)
         if peephole is not None:
-            d_peephole = torch.empty_like(peephole)  # [3, n_a]
+            d_peephole = peephole.new_empty(peephole.shape)  # [3, n_a], contiguous
             self.loops.lstm_peephole_gradient(d_pre, C, d_peephole)  # Σ dpre_u,f c<t-1>, Σ dpre_o c<t>
             d_params += (d_peephole,)
         return d_pre, d_params, (DA[0].clone(), carry_c)

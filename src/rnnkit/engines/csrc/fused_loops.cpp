@@ -665,8 +665,11 @@ void lstm_backward(at::Tensor G, at::Tensor C, at::Tensor TC, at::Tensor W_a, c1
   DISPATCH(G, "lstm_backward", lstm_backward_impl<scalar_t>(G, C, TC, W_a, peephole, DA, carry_c, d_pre, sizes));
 }
 void lstm_peephole_gradient(at::Tensor d_pre, at::Tensor C, at::Tensor out) {
-  TORCH_CHECK(d_pre.is_contiguous() && C.is_contiguous() && out.is_contiguous() && out.size(0) == 3 && out.size(1) == C.size(2),
-              "lstm_peephole_gradient: contiguous d_pre (T, B, 4 n), C (T + 1, B, n) and out (3, n)");
+  TORCH_CHECK(d_pre.is_contiguous() && C.is_contiguous() && out.is_contiguous() && d_pre.dim() == 3 && C.dim() == 3 &&
+                  d_pre.size(0) + 1 == C.size(0) && d_pre.size(1) == C.size(1) && d_pre.size(2) == 4 * C.size(2) &&
+                  out.dim() == 2 && out.size(0) == 3 && out.size(1) == C.size(2) && d_pre.scalar_type() == C.scalar_type() &&
+                  out.scalar_type() == C.scalar_type(),
+              "lstm_peephole_gradient: contiguous d_pre (T, B, 4 n), C (T + 1, B, n) and out (3, n) of one dtype");
   DISPATCH(C, "lstm_peephole_gradient", lstm_peephole_gradient_impl<scalar_t>(d_pre, C, out));
 }
 
