@@ -23,13 +23,10 @@ class OLD(torch.autograd.Function):
         T, B, n_x = x.shape
         x_proj = kernel.work(T, B, W_x.shape[0], like=x)
         torch.addmm(b, x.reshape(T * B, n_x), W_x.t(), out=x_proj.view(T * B, -1))
-        out, final = kernel.forward(x_proj, tensors[:n_params], tensors[n_params:])
-        if kernel.keep_for_backward:
-            ctx.kernel = kernel
-            ctx.save_for_backward(x, W_x)
-        else:
-            kernel.release()
-        return (out, *final)
+        outputs, final = kernel.forward(x_proj, tensors[:n_params], tensors[n_params:])
+        ctx.kernel = kernel  # every step here trains: the kernel is always kept for the backward pass
+        ctx.save_for_backward(x, W_x)
+        return (outputs, *final)
 
     @staticmethod
     @once_differentiable

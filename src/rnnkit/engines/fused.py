@@ -336,7 +336,7 @@ class _FusedRecurrence(torch.autograd.Function):
         dW_x = db = None
         if needs[3] or needs[4]:
             # x̂ᵀ dpre rather than dpreᵀ x̂: the (n_x + 1) × (G n_a) orientation is the faster one in
-            # MKL's sgemm (docs/benchmarks.md, "Intel"); autograd copies dW_x into the weight's layout
+            # MKL's sgemm (docs/benchmarks.md, "Intel Xeon with AMX"); autograd copies dW_x into the weight's layout
             d_W_hat_t = product(x_hat.t(), d_pre, products)  # [n_x + 1, G n_a]: Σ_t x̂<t>ᵀ dpre<t> = [dW_x, db]ᵀ
             dW_x = d_W_hat_t[:n_x].t() if needs[3] else None  # [G n_a, n_x]
             db = d_W_hat_t[n_x] if needs[4] else None  # [G n_a]: Σ_t dpre<t>, the product with the 1s
