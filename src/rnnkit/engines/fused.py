@@ -276,7 +276,6 @@ class LSTMKernel(Kernel):
 
     def backward(self, d_out, d_final):
         A, C, G, TC, W_a, peephole = self.saved
-        T, B, n = d_out.shape
         DA = self.state_gradients(d_out, d_final[0])
         carry_c = d_final[1].clone()  # dc<t> from the future; rows not yet running keep dc_final
         d_pre = self.work(*G.shape, like=d_out, backward=True)
