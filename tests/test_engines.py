@@ -16,6 +16,7 @@ import torch
 
 import rnnkit.engines.fused as fused
 from equality import CELL_CONFIGS, CELL_IDS, assert_equal_up_to_rounding, assert_relu_rnn_carries_nan, random_state, run_with_grads, twin_layers
+from rnnkit import Recurrent
 from rnnkit.engines import ENGINES
 from rnnkit.engines import compiled
 from rnnkit.engines import fused_loops as fused_loops_module
@@ -148,6 +149,18 @@ def test_every_product_routine_computes_the_product_at_awkward_sizes(product_rou
         (got,) = compiled_loops().products_only([X], [R], 2)
         expected = (X.double() @ R.double()).float()
         assert_equal_up_to_rounding([expected], [got], reduction=K)
+
+
+@pytest.mark.parametrize("kind,options", CELL_CONFIGS, ids=CELL_IDS)
+def test_fused_gradients_hold_only_their_own_memory(fused_loops, kind, options):
+    """Each parameter's .grad from the fused engine owns storage of its own size: none is a view into
+    a larger product (the bias gradient is one row of the [dW_x, db] product), which .grad would keep
+    alive and torch.save would write out whole."""
+    layer = Recurrent(kind, 9, 4, engine="fused", **options)
+    layer(torch.randn(3, 2, 9))[0].sum().backward()
+    for name, parameter in layer.named_parameters():
+        grad = parameter.grad
+        assert grad.untyped_storage().nbytes() == grad.numel() * grad.element_size(), name
 
 
 @pytest.mark.parametrize("threads", [1, 2])

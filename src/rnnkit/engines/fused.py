@@ -338,7 +338,8 @@ class _FusedRecurrence(torch.autograd.Function):
             # MKL's sgemm (docs/benchmarks.md, "Intel Xeon with AMX"); autograd copies dW_x into the weight's layout
             d_W_hat_t = product(x_hat.t(), d_pre, products)  # [n_x + 1, G n_a]: Σ_t x̂<t>ᵀ dpre<t> = [dW_x, db]ᵀ
             dW_x = d_W_hat_t[:n_x].t() if needs[3] else None  # [G n_a, n_x]
-            db = d_W_hat_t[n_x] if needs[4] else None  # [G n_a]: Σ_t dpre<t>, the product with the 1s
+            # [G n_a]: Σ_t dpre<t>, the product with the 1s; a copy, or bias.grad would keep the whole product alive
+            db = d_W_hat_t[n_x].clone() if needs[4] else None
         ctx.kernel.release(backward_only=True)
         return (None, None, dx, dW_x, db, *d_params, *d_state0)
 
