@@ -84,7 +84,6 @@ class Kernel:
         self.forward_buffers: list[Tensor] = []
         self.backward_buffers: list[Tensor] = []
         self.products: torch.dtype | None = None  # the dtype of the products after the loop (None: the loop's)
-        self.x_hat: Tensor | None = None  # (T·B, n_x + 1) augmented inputs [x<t>, 1], kept for the backward pass
 
     @staticmethod
     def params(cell: Cell) -> tuple[Tensor, ...]:
@@ -165,6 +164,15 @@ class Kernel:
         if self.lengths is None:
             return S[-1].clone()
         return S[self.lengths, torch.arange(S.shape[1], device=S.device)]
+
+
+def augmented_input(x: Tensor, out: Tensor) -> Tensor:
+    """x̂<t> = [x<t>, 1] for every step, so that W_x x<t> + b = [W_x, b] x̂<t>: x (T, B, n_x) into
+    ``out`` (T·B, n_x + 1), which is returned."""
+    n_x = x.shape[-1]
+    out[:, :n_x] = x.reshape(-1, n_x)
+    out[:, n_x] = 1
+    return out
 
 
 def product(a: Tensor, b: Tensor, dtype: torch.dtype, out: Tensor | None = None) -> Tensor:
@@ -305,17 +313,17 @@ class _FusedRecurrence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, kernel: Kernel, n_params: int, x: Tensor, W_x: Tensor, b: Tensor, *tensors: Tensor):
         T, B, n_x = x.shape
-        x_hat = kernel.work(T * B, n_x + 1, like=x)  # [T B, n_x + 1]: x̂<t> = [x<t>, 1], every step
-        x_hat[:, :n_x] = x.reshape(T * B, n_x)
-        x_hat[:, n_x] = 1
+        # x̂ is built again in the backward pass rather than kept: kept, it would be one more copy of
+        # the input per layer and direction for the graph's lifetime; building it is one copy of x
+        x_hat = augmented_input(x, WORKSPACE.take((T * B, n_x + 1), x))  # [T B, n_x + 1]
         W_hat = torch.cat((W_x, b[:, None]), dim=1)  # [G n_a, n_x + 1]: [W_x, b]
         x_proj = kernel.work(T, B, W_x.shape[0], like=x)  # [T, B, G n_a]
         product(x_hat, W_hat.t(), kernel.products or x.dtype, out=x_proj.view(T * B, -1))  # W_x x<t> + b, every step
+        WORKSPACE.give_back([x_hat])
         out, final = kernel.forward(x_proj, tensors[:n_params], tensors[n_params:])
         if kernel.keep_for_backward:
             ctx.kernel = kernel
-            kernel.x_hat = x_hat  # a pooled forward buffer: lives as long as the kernel
-            ctx.save_for_backward(W_x)
+            ctx.save_for_backward(x, W_x)
         else:
             kernel.release()
         return (out, *final)
@@ -323,11 +331,9 @@ class _FusedRecurrence(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, d_out, *d_final):
-        (W_x,) = ctx.saved_tensors
-        x_hat = ctx.kernel.x_hat  # [T B, n_x + 1]
+        x, W_x = ctx.saved_tensors
         d_x_proj, d_params, d_state0 = ctx.kernel.backward(d_out, d_final)
-        T, B = d_x_proj.shape[:2]
-        n_x = W_x.shape[1]
+        T, B, n_x = x.shape
         d_pre = d_x_proj.reshape(T * B, -1)  # [T B, G n_a]
         needs = ctx.needs_input_grad
         products = ctx.kernel.products or d_pre.dtype
@@ -336,6 +342,7 @@ class _FusedRecurrence(torch.autograd.Function):
         if needs[3] or needs[4]:
             # x̂ᵀ dpre rather than dpreᵀ x̂: the (n_x + 1) × (G n_a) orientation is the faster one in
             # MKL's sgemm (docs/benchmarks.md, "Intel Xeon with AMX"); autograd copies dW_x into the weight's layout
+            x_hat = augmented_input(x, ctx.kernel.work(T * B, n_x + 1, like=x, backward=True))  # [T B, n_x + 1]
             d_W_hat_t = product(x_hat.t(), d_pre, products)  # [n_x + 1, G n_a]: Σ_t x̂<t>ᵀ dpre<t> = [dW_x, db]ᵀ
             dW_x = d_W_hat_t[:n_x].t() if needs[3] else None  # [G n_a, n_x]
             # [G n_a]: Σ_t dpre<t>, the product with the 1s; a copy, or bias.grad would keep the whole product alive
