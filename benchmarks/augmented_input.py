@@ -31,15 +31,12 @@ class OLD(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, d_out, *d_final):
-        x, W_x = ctx.saved_tensors
-        d_x_proj, d_params, d_state0 = ctx.kernel.backward(d_out, d_final)
-        T, B, n_x = x.shape
-        d_pre = d_x_proj.reshape(T * B, -1)
-        dx = d_pre.mm(W_x).view(T, B, n_x)
-        dW_x = d_pre.t().mm(x.reshape(T * B, n_x))
-        db = d_pre.sum(dim=0)
-        ctx.kernel.release(backward_only=True)
-        return (None, None, dx, dW_x, db, *d_params, *d_state0)
+        (x, W_x), kernel = ctx.saved_tensors, ctx.kernel
+        d_x_proj, d_params, d_state0 = kernel.backward(d_out, d_final)
+        d_pre = d_x_proj.flatten(0, 1)  # [T B, G n_a]
+        grads = d_pre.mm(W_x).view_as(x), d_pre.t().mm(x.flatten(0, 1)), d_pre.sum(dim=0)  # dx, dW_x, db
+        kernel.release(backward_only=True)
+        return (None, None, *grads, *d_params, *d_state0)
 
 rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 9
 x = torch.randn(128, 32, 64)
