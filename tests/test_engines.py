@@ -8,6 +8,7 @@ the compiled CPU loops and the torch-op loops.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 from pathlib import Path
 
@@ -171,26 +172,31 @@ def test_the_peephole_gradient_pass_sums_over_steps_and_rows(threads, steps, row
     whatever the number of steps against the threads that split them."""
     if compiled_loops() is None:
         pytest.skip("the compiled CPU loops could not be built here")
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        torch.manual_seed(steps * rows + n)
+    torch.manual_seed(steps * rows + n)
+    with torch_threads(threads):
         for dtype in (torch.float64, torch.float32):
             d_pre, C = torch.randn(steps, rows, 4 * n, dtype=dtype), torch.randn(steps + 1, rows, n, dtype=dtype)
             got, expected = torch.full((3, n), float("nan"), dtype=dtype), torch.empty(3, n, dtype=torch.float64)
             compiled_loops().lstm_peephole_gradient(d_pre, C, got)
             fused_loops_module.lstm_peephole_gradient(d_pre.double(), C.double(), expected)
             assert_equal_up_to_rounding([expected.to(dtype)], [got], reduction=steps * rows)
+
+
+@contextlib.contextmanager
+def torch_threads(count: int):
+    """torch's intra-op threads set to ``count`` inside the block, restored after it."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
     finally:
         torch.set_num_threads(before)
 
 
 @pytest.fixture
 def two_threads():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(2):
+        yield
 
 
 @pytest.mark.parametrize("rows", [37, 9])
@@ -296,7 +302,6 @@ def test_native_flat_weights_add_no_autograd_nodes_over_torch(monkeypatch):
     """The flat weight buffer (the CUDA layout) is built in one autograd node, so a backward pass
     through rnnkit's native lstm walks no more nodes than through torch.nn.LSTM: at small shapes a
     GPU step waits on the host, which pays for every node (benchmarks/native_host.py)."""
-    from rnnkit import Recurrent
     from rnnkit.engines import native
 
     spec = importlib.util.spec_from_file_location("native_host", Path(__file__).resolve().parents[1] / "benchmarks" / "native_host.py")

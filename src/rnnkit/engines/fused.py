@@ -341,7 +341,8 @@ class _FusedRecurrence(torch.autograd.Function):
         dW_x = db = None
         if needs[3] or needs[4]:
             # x̂ᵀ dpre rather than dpreᵀ x̂: the (n_x + 1) × (G n_a) orientation is the faster one in
-            # MKL's sgemm (docs/benchmarks.md, "Intel Xeon with AMX"); autograd copies dW_x into the weight's layout
+            # MKL's sgemm (docs/benchmarks.md, "Intel Xeon with AMX"); the transposed dW_x is copied into
+            # the cell weight's gradient by autograd's slice backward, as before
             x_hat = augmented_input(x, ctx.kernel.work(T * B, n_x + 1, like=x, backward=True))  # [T B, n_x + 1]
             d_W_hat_t = product(x_hat.t(), d_pre, products)  # [n_x + 1, G n_a]: Σ_t x̂<t>ᵀ dpre<t> = [dW_x, db]ᵀ
             dW_x = d_W_hat_t[:n_x].t() if needs[3] else None  # [G n_a, n_x]
