@@ -348,3 +348,35 @@ def test_under_autocast_the_fused_engine_multiplies_outside_its_loop_in_bfloat16
     assert all(t.dtype == torch.float32 for t in got)
     assert relative(got) < 0.03, relative(got)  # bfloat16's 2^-8 per factor, through two layers and both directions
     assert relative(got) > 30 * max(relative(exact), 1e-7)  # float32's own rounding is about 1e-7
+
+
+@pytest.mark.parametrize("kind,options", CELL_CONFIGS, ids=CELL_IDS)
+def test_fused_saturated_gates_equal_reference(fused_loops, two_threads, kind, options):
+    """Pre-activations far past the clamps of the compiled loops' exp (±87, ±88): gates at 0
+    and 1, tanh at ±1, the sigmoids' tails below float32's smallest normal number, which the compiled
+    loops flush to zero (``FlushDenormals``) where torch keeps them. The same results, up to rounding."""
+    reference, fast = twin_layers(kind, options, "fused", bidirectional=False, num_layers=1, dtype=torch.float32, input_size=5, hidden_size=16)
+    torch.manual_seed(8)
+    x = (torch.randn(6, 19, 5) * 150).requires_grad_()  # input weights up to 1/4: |z| up to ~220, 7 % past 88
+    state = random_state(reference, 19, torch.float32)
+    expected = run_with_grads(reference, x, None, state)
+    got = run_with_grads(fast, x, None, state)
+    assert_equal_up_to_rounding(expected, got, reduction=6 * 19)
+
+
+@pytest.mark.parametrize("flush", [False, True])
+def test_compiled_loops_give_the_caller_back_its_denormal_mode(two_threads, flush):
+    """The compiled loops flush denormals while they run (``FlushDenormals`` in fused_loops.cpp),
+    on the calling thread too, and put back whatever mode the caller had."""
+    if compiled_loops() is None:
+        pytest.skip("the compiled CPU loops could not be built here")
+    if not torch.set_flush_denormal(flush):
+        pytest.skip("this CPU has no denormal control")
+    try:
+        layer = Recurrent("lstm", 3, 8, engine="fused")
+        for rows in (1, 40):  # one block on the calling thread; two blocks, one of them on a worker
+            layer(torch.randn(4, rows, 3))[0].sum().backward()
+            tiny = torch.tensor([1e-39], dtype=torch.float32)  # a float32 denormal
+            assert ((tiny * 1.0).item() == 0.0) == flush
+    finally:
+        torch.set_flush_denormal(False)

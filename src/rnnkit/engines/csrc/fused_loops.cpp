@@ -21,6 +21,9 @@
 #include <ATen/core/dispatch/Dispatcher.h>
 
 #include <dlfcn.h>
+#if defined(__SSE__)
+#include <xmmintrin.h>  // _mm_getcsr, _mm_setcsr: the x86 control register of FlushDenormals
+#endif
 #if defined(__AVX2__) && defined(__FMA__)  // the build targets AVX2 and FMA: the packed-FMA kernel below exists
 #define RNNKIT_PACKED_FMA 1
 #include <immintrin.h>
@@ -32,6 +35,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -260,7 +264,10 @@ template <typename T>
 struct Product {
   at::Tensor R;  // (K, N)
   int64_t K, N, M;
-  std::vector<float> packed;  // MKL's packed R, for exactly M rows
+  // MKL's packed R, for exactly M rows. MKL asks for at least 7.9 MB whatever the shape (9.2 MB for
+  // 512 × 512) and writes a small part: new[] leaves it uninitialised, so only the pages MKL writes are
+  // touched, where a zero-filled std::vector spent 0.5 ms per thread and call on the memset
+  std::unique_ptr<float[]> packed;
   at::Tensor onednn_weight;   // or oneDNN's reordered Rᵀ
   at::Tensor panels;          // or R in 16-column panels for packed_fma; none: ATen's addmm
 
@@ -272,9 +279,9 @@ struct Product {
       } else if (product_routine == ProductRoutine::kMklPacked && mkl().available()) {
         const bool transposed = !R.is_contiguous();  // the transpose of a contiguous weight
         const at::Tensor stored = transposed ? R.t().contiguous() : R;  // contiguous(): a no-op
-        packed.resize(mkl().get_size(kBMatrix, M, N, K) / sizeof(float) + 1);
+        packed.reset(new float[mkl().get_size(kBMatrix, M, N, K) / sizeof(float) + 1]);
         mkl().pack(kRowMajor, kBMatrix, transposed ? kTrans : kNoTrans, M, N, K, 1.0f, stored.data_ptr<float>(),
-                   transposed ? K : N, packed.data());
+                   transposed ? K : N, packed.get());
       }
     }
   }
@@ -283,8 +290,8 @@ struct Product {
   void apply(int64_t rows, const T* X, int64_t ldx, T* C, int64_t ldc, float beta) const {
     if (rows == 0) return;
     if constexpr (std::is_same_v<T, float>) {
-      if (!packed.empty() && rows == M) {
-        mkl().compute(kRowMajor, kNoTrans, kPacked, M, N, K, X, ldx, packed.data(), K, beta, C, ldc);
+      if (packed && rows == M) {
+        mkl().compute(kRowMajor, kNoTrans, kPacked, M, N, K, X, ldx, packed.get(), K, beta, C, ldc);
         return;
       }
 #if RNNKIT_PACKED_FMA
@@ -323,6 +330,24 @@ struct Seq {
   T* row(int64_t t, int64_t i = 0) const { return data + (t * B + i) * width; }
 };
 
+// Denormal operands and results (|x| < 1.2e-38 in float32) each cost the x86 core a microcode
+// assist of about a hundred cycles. GCC folds the clamps of exp_approx into constants it multiplies
+// speculatively in every lane (sigmoid at the clamp is 1 / (1 + e^88) = 6e-39, a denormal), so without
+// this every vector of the lstm's forward pass took assists: 16 ns per unit instead of 5.6 on an Intel
+// Xeon (docs/benchmarks.md, "Denormals"). While a time loop runs, its thread flushes denormal results
+// to zero and reads denormal operands as zero (MXCSR's FTZ and DAZ bits), as TensorFlow's
+// ScopedFlushDenormal does around every op; the caller's setting is restored after. The reference
+// engine keeps IEEE denormals; the difference is below 1.2e-38, far inside every tolerance, and the
+// analyses that look at vanishing gradients run on the reference engine.
+struct FlushDenormals {
+#if defined(__SSE__)
+  const unsigned int saved = _mm_getcsr();
+  static constexpr unsigned int kFlushToZero = 0x8000, kDenormalsAreZero = 0x0040;
+  FlushDenormals() { _mm_setcsr(saved | kFlushToZero | kDenormalsAreZero); }
+  ~FlushDenormals() { _mm_setcsr(saved); }
+#endif
+};
+
 struct Rows {  // the batch rows [begin, end) one thread runs at one step
   int64_t begin, end;
   int64_t count() const { return end - begin; }
@@ -356,6 +381,7 @@ void over_time(const std::vector<int64_t>& sizes, int64_t B, bool forward, const
   const std::vector<at::Tensor> panels = shared_panels<T>(rights);
   auto block = [&](int64_t begin, int64_t end) {
     at::NoGradGuard no_grad;  // the products read parameters; a worker thread has its own grad mode
+    const FlushDenormals flush_denormals;  // per thread: MXCSR is each thread's own
     std::vector<Product<T>> W;
     W.reserve(rights.size());
     for (size_t k = 0; k < rights.size(); ++k) W.emplace_back(rights[k], end - begin, panels[k]);
