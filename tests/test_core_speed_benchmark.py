@@ -104,3 +104,22 @@ def test_each_auto_row_is_timed_beside_the_engine_it_picked(monkeypatch):
         for r in range(rounds):
             one_round = order[r * len(rows) : (r + 1) * len(rows)]
             assert abs(one_round.index(auto) - one_round.index(picked)) == 1
+
+
+def test_loop_passes_times_each_loop_beside_its_own_products(monkeypatch, capsys):
+    """benchmarks/loop_passes.py runs every loop it lists at a small shape and prints one row per
+    loop, each beside the products-only loop of the same products."""
+    from rnnkit.engines.compiled import compiled_loops
+
+    if compiled_loops() is None:
+        pytest.skip("the compiled CPU loops could not be built here")
+    spec = importlib.util.spec_from_file_location("loop_passes", Path(__file__).resolve().parents[1] / "benchmarks" / "loop_passes.py")
+    loop_passes = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loop_passes)
+    table = loop_passes.entries(compiled_loops(), 8, 3, 4)
+    assert {name for name in table if not name.endswith("products")} == {"rnn forward", "rnn backward", "lstm forward", "lstm backward"}
+    assert all(name + " products" in table for name in ("rnn forward", "lstm backward"))
+    monkeypatch.setattr("sys.argv", ["loop_passes.py", "8", "--rounds", "1", "--steps", "3", "--batch", "4"])
+    loop_passes.main()
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| rnn") or line.startswith("| lstm")]
+    assert len(rows) == 4
