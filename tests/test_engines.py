@@ -364,19 +364,36 @@ def test_fused_saturated_gates_equal_reference(fused_loops, two_threads, kind, o
     assert_equal_up_to_rounding(expected, got, reduction=6 * 19)
 
 
-@pytest.mark.parametrize("flush", [False, True])
-def test_compiled_loops_give_the_caller_back_its_denormal_mode(two_threads, flush):
-    """The compiled loops flush denormals while they run (``FlushDenormals`` in fused_loops.cpp),
-    on the calling thread too, and put back whatever mode the caller had."""
-    if compiled_loops() is None:
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("nonlinearity", ["relu", "tanh"])
+def test_fused_keeps_denormal_numbers_as_the_reference_does(fused_loops, two_threads, nonlinearity, dtype):
+    """Values below the dtype's smallest normal number are numbers, not zeros: a relu lets a denormal
+    pre-activation through (and its gradient back), and a recurrence with Waa = 2 doubles a denormal
+    input over 100 steps to about 1e-9 (float32), which a loop that flushed denormals would leave at 0."""
+    tiny = torch.finfo(dtype).tiny
+    reference, fast = twin_layers("rnn", {"nonlinearity": nonlinearity}, "fused", bidirectional=False, num_layers=1, dtype=dtype, input_size=1, hidden_size=1)
+    with torch.no_grad():
+        for layer in (reference, fast):
+            layer.cells["l0"].weight.copy_(torch.tensor([[2.0, 1.0]], dtype=dtype))  # [Waa, Wax]
+            layer.cells["l0"].bias.zero_()
+    x = torch.zeros(100, 9, 1, dtype=dtype)
+    x[0, :, 0] = tiny * torch.linspace(0.05, 0.9, 9, dtype=dtype)  # denormal inputs, one per row
+    x.requires_grad_()
+    expected = run_with_grads(reference, x, None, None)
+    got = run_with_grads(fast, x, None, None)
+    assert expected[0][-1].abs().min() > 100 * tiny  # the reference carries them into normal numbers
+    assert_equal_up_to_rounding(expected, got, reduction=100 * 9)
+
+
+def test_compiled_loops_refuse_tensors_of_another_dtype():
+    """The compiled loops read raw pointers of one dtype: a float64 weight in a float32 loop is an
+    error, not a read past the weight's end."""
+    loops = compiled_loops()
+    if loops is None:
         pytest.skip("the compiled CPU loops could not be built here")
-    if not torch.set_flush_denormal(flush):
-        pytest.skip("this CPU has no denormal control")
-    try:
-        layer = Recurrent("lstm", 3, 8, engine="fused")
-        for rows in (1, 40):  # one block on the calling thread; two blocks, one of them on a worker
-            layer(torch.randn(4, rows, 3))[0].sum().backward()
-            tiny = torch.tensor([1e-39], dtype=torch.float32)  # a float32 denormal
-            assert ((tiny * 1.0).item() == 0.0) == flush
-    finally:
-        torch.set_flush_denormal(False)
+    T, B, n = 3, 2, 4
+    G, A, C, TC = torch.zeros(T, B, 4 * n), torch.zeros(T + 1, B, n), torch.zeros(T + 1, B, n), torch.zeros(T, B, n)
+    with pytest.raises(RuntimeError, match="lstm_forward: every tensor must be Float, not Double"):
+        loops.lstm_forward(G, torch.zeros(4 * n, n, dtype=torch.float64), None, A, C, TC, [B] * T)
+    with pytest.raises(RuntimeError, match="products_only: float32 tensors only"):
+        loops.products_only([torch.zeros(B, n)], [torch.zeros(n, n, dtype=torch.float64)], T)

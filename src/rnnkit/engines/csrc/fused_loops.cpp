@@ -21,9 +21,6 @@
 #include <ATen/core/dispatch/Dispatcher.h>
 
 #include <dlfcn.h>
-#if defined(__SSE__)
-#include <xmmintrin.h>  // _mm_getcsr, _mm_setcsr: the x86 control register of FlushDenormals
-#endif
 #if defined(__AVX2__) && defined(__FMA__)  // the build targets AVX2 and FMA: the packed-FMA kernel below exists
 #define RNNKIT_PACKED_FMA 1
 #include <immintrin.h>
@@ -44,10 +41,22 @@ namespace {
 // ---------------------------------------------------------------------------------------------
 // Element-wise math. float: a Cephes-style exp (relative error < 1e-7) written so that the
 // compiler vectorises it without -ffast-math; NaN propagates. double: the C library.
+//
+// Its argument is clamped to [-87, 69], so that no value the clamps produce is a denormal number
+// (|x| < 1.2e-38), each of which costs an x86 core a microcode assist of about a hundred cycles:
+// GCC threads the clamps' branches through sigmoid and tanh into constants, which the vectorised loop
+// multiplies with the state in every lane, clamped or not. With the upper clamp at 88, sigmoid's
+// constant was 1 / (1 + e^88) = 6e-39, and every vector of the LSTM's forward pass took assists
+// (16 ns per unit instead of 6 on an Intel Xeon; docs/benchmarks.md, "Denormals"). At 69 it is
+// 1 / (1 + e^69) = 1e-30, where the true sigmoid is smaller still: an absolute error under 1e-30,
+// and tanh is ±1 there in float32 anyway. (Flushing denormals on the loops' threads instead,
+// MXCSR's FTZ and DAZ, was as fast but not exact: a relu read a denormal pre-activation as 0, and
+// an expanding recurrence amplifies any flushed value.)
+constexpr float kExpArgumentMin = -87.0f, kExpArgumentMax = 69.0f;
 
 inline float exp_approx(float x) {
-  x = x < -87.0f ? -87.0f : x;
-  x = x > 88.0f ? 88.0f : x;
+  x = x < kExpArgumentMin ? kExpArgumentMin : x;
+  x = x > kExpArgumentMax ? kExpArgumentMax : x;
   const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round(x / ln 2)
   const float r = x - n * 0.693359375f + n * 2.12194440e-4f;                // x - n ln 2
   float p = 1.9875691500e-4f;
@@ -64,7 +73,18 @@ inline float exp_approx(float x) {
 }
 
 inline float sigmoid(float x) { return 1.0f / (1.0f + exp_approx(-x)); }
-inline float tanh_(float x) { return 2.0f / (1.0f + exp_approx(-2.0f * x)) - 1.0f; }
+
+// tanh with a relative error under 2e-7 everywhere (Cephes' tanhf): for |x| >= 0.625,
+// 1 - 2 / (e^{2|x|} + 1) with x's sign; below, the odd polynomial x + x³ P(x²). The one formula
+// 2 / (1 + e^{-2x}) - 1 cancels: it is 0 for |x| < 3e-8 and loses digits well above, which a
+// recurrence that expands small states (Waa = 2) turned into a difference of 100 % from torch.tanh.
+inline float tanh_(float x) {
+  const float ax = std::fabs(x);
+  const float large = 1.0f - 2.0f / (exp_approx(2.0f * ax) + 1.0f);
+  const float z = x * x;
+  const float small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z + 1.33314422036e-1f) * z - 3.33332819422e-1f) * z * x + x;
+  return ax >= 0.625f ? std::copysign(large, x) : small;  // NaN: the comparison fails and small is NaN
+}
 inline double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 inline double tanh_(double x) { return std::tanh(x); }
 
@@ -330,24 +350,6 @@ struct Seq {
   T* row(int64_t t, int64_t i = 0) const { return data + (t * B + i) * width; }
 };
 
-// Denormal operands and results (|x| < 1.2e-38 in float32) each cost the x86 core a microcode
-// assist of about a hundred cycles. GCC folds the clamps of exp_approx into constants it multiplies
-// speculatively in every lane (sigmoid at the clamp is 1 / (1 + e^88) = 6e-39, a denormal), so without
-// this every vector of the lstm's forward pass took assists: 16 ns per unit instead of 5.6 on an Intel
-// Xeon (docs/benchmarks.md, "Denormals"). While a time loop runs, its thread flushes denormal results
-// to zero and reads denormal operands as zero (MXCSR's FTZ and DAZ bits), as TensorFlow's
-// ScopedFlushDenormal does around every op; the caller's setting is restored after. The reference
-// engine keeps IEEE denormals; the difference is below 1.2e-38, far inside every tolerance, and the
-// analyses that look at vanishing gradients run on the reference engine.
-struct FlushDenormals {
-#if defined(__SSE__)
-  const unsigned int saved = _mm_getcsr();
-  static constexpr unsigned int kFlushToZero = 0x8000, kDenormalsAreZero = 0x0040;
-  FlushDenormals() { _mm_setcsr(saved | kFlushToZero | kDenormalsAreZero); }
-  ~FlushDenormals() { _mm_setcsr(saved); }
-#endif
-};
-
 struct Rows {  // the batch rows [begin, end) one thread runs at one step
   int64_t begin, end;
   int64_t count() const { return end - begin; }
@@ -381,7 +383,6 @@ void over_time(const std::vector<int64_t>& sizes, int64_t B, bool forward, const
   const std::vector<at::Tensor> panels = shared_panels<T>(rights);
   auto block = [&](int64_t begin, int64_t end) {
     at::NoGradGuard no_grad;  // the products read parameters; a worker thread has its own grad mode
-    const FlushDenormals flush_denormals;  // per thread: MXCSR is each thread's own
     std::vector<Product<T>> W;
     W.reserve(rights.size());
     for (size_t k = 0; k < rights.size(); ++k) W.emplace_back(rights[k], end - begin, panels[k]);
@@ -660,34 +661,52 @@ void lstm_peephole_gradient_impl(at::Tensor d_pre, at::Tensor C, at::Tensor out)
 
 #define DISPATCH(tensor, name, ...) AT_DISPATCH_FLOATING_TYPES((tensor).scalar_type(), name, [&] { __VA_ARGS__; })
 
+// The loops read every tensor through raw pointers of the dtype they are dispatched on: one of
+// another dtype would be read past its end (a float64 weight under a float32 loop corrupted the heap).
+template <typename... Tensors>
+void check_one_dtype(const char* name, const at::Tensor& first, const Tensors&... rest) {
+  for (const at::Tensor* t : {&rest...})
+    TORCH_CHECK(t->scalar_type() == first.scalar_type(), name, ": every tensor must be ", first.scalar_type(), ", not ", t->scalar_type());
+}
+
 void rnn_forward(at::Tensor G, at::Tensor W_a, at::Tensor A, std::vector<int64_t> sizes, bool relu) {
+  check_one_dtype("rnn_forward", G, W_a, A);
   DISPATCH(G, "rnn_forward", rnn_forward_impl<scalar_t>(G, W_a, A, sizes, relu));
 }
 void rnn_backward(at::Tensor A, at::Tensor W_a, at::Tensor DA, at::Tensor d_pre, std::vector<int64_t> sizes, bool relu) {
+  check_one_dtype("rnn_backward", A, W_a, DA, d_pre);
   DISPATCH(A, "rnn_backward", rnn_backward_impl<scalar_t>(A, W_a, DA, d_pre, sizes, relu));
 }
 void gru_simple_forward(at::Tensor G, at::Tensor W_a, at::Tensor C, std::vector<int64_t> sizes) {
+  check_one_dtype("gru_simple_forward", G, W_a, C);
   DISPATCH(G, "gru_simple_forward", gru_simple_forward_impl<scalar_t>(G, W_a, C, sizes));
 }
 void gru_simple_backward(at::Tensor G, at::Tensor C, at::Tensor W_a, at::Tensor DC, at::Tensor d_pre, std::vector<int64_t> sizes) {
+  check_one_dtype("gru_simple_backward", G, C, W_a, DC, d_pre);
   DISPATCH(G, "gru_simple_backward", gru_simple_backward_impl<scalar_t>(G, C, W_a, DC, d_pre, sizes));
 }
 void gru_forward(at::Tensor G, at::Tensor W_a, at::Tensor C, at::Tensor RC, std::vector<int64_t> sizes) {
+  check_one_dtype("gru_forward", G, W_a, C, RC);
   DISPATCH(G, "gru_forward", gru_forward_impl<scalar_t>(G, W_a, C, RC, sizes));
 }
 void gru_backward(at::Tensor G, at::Tensor C, at::Tensor RC, at::Tensor W_a, at::Tensor DC, at::Tensor d_pre, std::vector<int64_t> sizes) {
+  check_one_dtype("gru_backward", G, C, RC, W_a, DC, d_pre);
   DISPATCH(G, "gru_backward", gru_backward_impl<scalar_t>(G, C, RC, W_a, DC, d_pre, sizes));
 }
 void gru_cudnn_forward(at::Tensor G, at::Tensor W_a, at::Tensor b_cc, at::Tensor C, at::Tensor HC, std::vector<int64_t> sizes) {
+  check_one_dtype("gru_cudnn_forward", G, W_a, b_cc, C, HC);
   DISPATCH(G, "gru_cudnn_forward", gru_cudnn_forward_impl<scalar_t>(G, W_a, b_cc, C, HC, sizes));
 }
 void gru_cudnn_backward(at::Tensor G, at::Tensor C, at::Tensor HC, at::Tensor W_a, at::Tensor DC, at::Tensor d_h, at::Tensor d_xc, std::vector<int64_t> sizes) {
+  check_one_dtype("gru_cudnn_backward", G, C, HC, W_a, DC, d_h, d_xc);
   DISPATCH(G, "gru_cudnn_backward", gru_cudnn_backward_impl<scalar_t>(G, C, HC, W_a, DC, d_h, d_xc, sizes));
 }
 void lstm_forward(at::Tensor G, at::Tensor W_a, c10::optional<at::Tensor> peephole, at::Tensor A, at::Tensor C, at::Tensor TC, std::vector<int64_t> sizes) {
+  check_one_dtype("lstm_forward", G, W_a, peephole.value_or(G), A, C, TC);
   DISPATCH(G, "lstm_forward", lstm_forward_impl<scalar_t>(G, W_a, peephole, A, C, TC, sizes));
 }
 void lstm_backward(at::Tensor G, at::Tensor C, at::Tensor TC, at::Tensor W_a, c10::optional<at::Tensor> peephole, at::Tensor DA, at::Tensor carry_c, at::Tensor d_pre, std::vector<int64_t> sizes) {
+  check_one_dtype("lstm_backward", G, C, TC, W_a, peephole.value_or(G), DA, carry_c, d_pre);
   DISPATCH(G, "lstm_backward", lstm_backward_impl<scalar_t>(G, C, TC, W_a, peephole, DA, carry_c, d_pre, sizes));
 }
 void lstm_peephole_gradient(at::Tensor d_pre, at::Tensor C, at::Tensor out) {
@@ -709,6 +728,7 @@ std::vector<at::Tensor> products_only(std::vector<at::Tensor> xs, std::vector<at
   std::vector<at::Tensor> outs;
   for (size_t k = 0; k < rights.size(); ++k) {
     TORCH_CHECK(xs[k].is_contiguous() && xs[k].size(0) == B && xs[k].size(1) == rights[k].size(0), "products_only: xs[", k, "] must be a contiguous (B, K) matrix");
+    TORCH_CHECK(xs[k].scalar_type() == at::kFloat && rights[k].scalar_type() == at::kFloat, "products_only: float32 tensors only");
     outs.push_back(at::empty({B, rights[k].size(1)}, xs[k].options()));
   }
   over_time<float>(std::vector<int64_t>(steps, B), B, kForward, rights, [&](int64_t, Rows rows, const std::vector<Product<float>>& W) {
