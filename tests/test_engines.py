@@ -397,3 +397,17 @@ def test_compiled_loops_refuse_tensors_of_another_dtype():
         loops.lstm_forward(G, torch.zeros(4 * n, n, dtype=torch.float64), None, A, C, TC, [B] * T)
     with pytest.raises(RuntimeError, match="products_only: float32 tensors only"):
         loops.products_only([torch.zeros(B, n)], [torch.zeros(n, n, dtype=torch.float64)], T)
+
+
+@pytest.mark.parametrize("kind", ["gru", "lstm"])
+def test_fused_gates_saturated_by_a_huge_input_pass_no_false_gradient(fused_loops, kind):
+    """One row with an input of 1e30 saturates its gates: their slope σ(1 - σ) is 0 in torch (or a
+    denormal), so that row adds nothing to the weight gradient. A sigmoid whose tail stops at 1e-30
+    (exp clamped at 69) gave a slope of 1e-30 and, times the input, a false gradient of about 1."""
+    reference, fast = twin_layers(kind, {}, "fused", bidirectional=False, num_layers=1, dtype=torch.float32, input_size=2, hidden_size=3)
+    x = torch.tensor([[[1e30, 0.0], [1.0, 1.0]]])
+    expected, got = [], []
+    for layer, grads in ((reference, expected), (fast, got)):
+        layer(x)[0].sum().backward()
+        grads.append(layer.cells["l0"].weight.grad)
+    assert_equal_up_to_rounding(expected, got, reduction=2)

@@ -16,6 +16,11 @@
 // Layout: every buffer is contiguous, time-major, (T, B, width) or (T + 1, B, n) for states; the
 // rows running at step t are the first sizes[t] (the engine sorts the batch by length).
 
+// No jump threading in this file: see exp_approx (the flag is GCC's; other compilers ignore this).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-thread-jumps")
+#endif
+
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/dispatch/Dispatcher.h>
@@ -42,17 +47,17 @@ namespace {
 // Element-wise math. float: a Cephes-style exp (relative error < 1e-7) written so that the
 // compiler vectorises it without -ffast-math; NaN propagates. double: the C library.
 //
-// Its argument is clamped to [-87, 69], so that no value the clamps produce is a denormal number
-// (|x| < 1.2e-38), each of which costs an x86 core a microcode assist of about a hundred cycles:
-// GCC threads the clamps' branches through sigmoid and tanh into constants, which the vectorised loop
-// multiplies with the state in every lane, clamped or not. With the upper clamp at 88, sigmoid's
-// constant was 1 / (1 + e^88) = 6e-39, and every vector of the LSTM's forward pass took assists
-// (16 ns per unit instead of 6 on an Intel Xeon; docs/benchmarks.md, "Denormals"). At 69 it is
-// 1 / (1 + e^69) = 1e-30, where the true sigmoid is smaller still: an absolute error under 1e-30,
-// and tanh is ±1 there in float32 anyway. (Flushing denormals on the loops' threads instead,
-// MXCSR's FTZ and DAZ, was as fast but not exact: a relu read a denormal pre-activation as 0, and
-// an expanding recurrence amplifies any flushed value.)
-constexpr float kExpArgumentMin = -87.0f, kExpArgumentMax = 69.0f;
+// Its argument is clamped to [-87, 88], so that e^x stays a normal float. GCC's jump threading
+// (-fthread-jumps, on at -O2) would carry those two branches through sigmoid and tanh into constants,
+// which the vectorised loop then multiplies with the state in every lane, clamped or not; sigmoid at
+// the upper clamp, 1 / (1 + e^88) = 6e-39, is a denormal number, and a denormal operand costs an x86
+// core a microcode assist of about a hundred cycles: every vector of the LSTM's forward pass took
+// them (16 ns per unit instead of 5.4 on an Intel Xeon; docs/benchmarks.md, "Denormals"). So this file
+// is compiled without jump threading (the pragma at its top). Moving the clamp to where the constants
+// are normal instead (69) gave saturated gates a slope of 1e-30, which an input of 1e30 turned into a
+// false weight gradient of 1; flushing denormals (MXCSR's FTZ and DAZ) was not exact either: a relu
+// read a denormal pre-activation as 0.
+constexpr float kExpArgumentMin = -87.0f, kExpArgumentMax = 88.0f;
 
 inline float exp_approx(float x) {
   x = x < kExpArgumentMin ? kExpArgumentMin : x;
