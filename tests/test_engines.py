@@ -352,9 +352,9 @@ def test_under_autocast_the_fused_engine_multiplies_outside_its_loop_in_bfloat16
 
 @pytest.mark.parametrize("kind,options", CELL_CONFIGS, ids=CELL_IDS)
 def test_fused_saturated_gates_equal_reference(fused_loops, two_threads, kind, options):
-    """Pre-activations far past the clamps of the compiled loops' exp (±87, ±88): gates at 0
-    and 1, tanh at ±1, the sigmoids' tails below float32's smallest normal number, which the compiled
-    loops flush to zero (``FlushDenormals``) where torch keeps them. The same results, up to rounding."""
+    """Pre-activations far past the clamps of the compiled loops' exp (-87, 88): gates at 0 and 1,
+    tanh at ±1, the sigmoids' tails below float32's smallest normal number. The same results as the
+    reference, up to rounding."""
     reference, fast = twin_layers(kind, options, "fused", bidirectional=False, num_layers=1, dtype=torch.float32, input_size=5, hidden_size=16)
     torch.manual_seed(8)
     x = (torch.randn(6, 19, 5) * 150).requires_grad_()  # input weights up to 1/4: |z| up to ~220, 7 % past 88
