@@ -411,25 +411,35 @@ constexpr bool kForward = true, kBackward = false;
 // ---------------------------------------------------------------------------------------------
 // rnn: a<t> = g(Wa[a<t-1>, x<t>] + ba)
 
-template <typename T>
-void rnn_forward_impl(at::Tensor G, at::Tensor W_a, at::Tensor A, const std::vector<int64_t>& sizes, bool relu) {
+// g and its derivative from g's output, as torch's relu and threshold_backward (NaN stays NaN and its
+// gradient passes) or tanh. A template parameter rather than a branch per unit: with a run-time flag
+// the vectorised pass computed both and blended them, tanh's exp and division included for relu.
+template <bool kRelu, typename T>
+inline T rnn_activation(T pre) {
+  if constexpr (kRelu) return pre <= 0 ? T(0) : pre;
+  else return tanh_(pre);
+}
+template <bool kRelu, typename T>
+inline T rnn_activation_backward(T grad, T out) {  // grad · g'(pre), from out = g(pre)
+  if constexpr (kRelu) return out <= 0 ? T(0) : grad;
+  else return grad * (T(1) - out * out);
+}
+
+template <typename T, bool kRelu>
+void rnn_forward_impl(at::Tensor G, at::Tensor W_a, at::Tensor A, const std::vector<int64_t>& sizes) {
   const Seq<T> g(G), a(A);
   over_time<T>(sizes, g.B, kForward, {W_a.t()}, [&](int64_t t, Rows rows, const std::vector<Product<T>>& W) {
     W[0].apply(rows.count(), a.row(t, rows.begin), a.width, g.row(t, rows.begin), g.width, 1.0f);  // Waa a<t-1> + (Wax x<t> + ba)
-    for_units(rows, a.width, [&](int64_t i, int64_t j) {
-      const T pre = g.row(t, i)[j];
-      a.row(t + 1, i)[j] = relu ? (pre <= 0 ? T(0) : pre) : tanh_(pre);  // relu as torch's: NaN stays NaN
-    });
+    for_units(rows, a.width, [&](int64_t i, int64_t j) { a.row(t + 1, i)[j] = rnn_activation<kRelu>(g.row(t, i)[j]); });
   });
 }
 
-template <typename T>
-void rnn_backward_impl(at::Tensor A, at::Tensor W_a, at::Tensor DA, at::Tensor d_pre, const std::vector<int64_t>& sizes, bool relu) {
+template <typename T, bool kRelu>
+void rnn_backward_impl(at::Tensor A, at::Tensor W_a, at::Tensor DA, at::Tensor d_pre, const std::vector<int64_t>& sizes) {
   const Seq<T> a(A), da(DA), dp(d_pre);
   over_time<T>(sizes, dp.B, kBackward, {W_a}, [&](int64_t t, Rows rows, const std::vector<Product<T>>& W) {
     for_units(rows, a.width, [&](int64_t i, int64_t j) {
-      const T a_t = a.row(t + 1, i)[j], d = da.row(t + 1, i)[j];
-      dp.row(t, i)[j] = relu ? (a_t <= 0 ? T(0) : d) : d * (T(1) - a_t * a_t);  // as torch's threshold_backward at NaN
+      dp.row(t, i)[j] = rnn_activation_backward<kRelu>(da.row(t + 1, i)[j], a.row(t + 1, i)[j]);  // da<t> g'(pre<t>)
     });
     W[0].apply(rows.count(), dp.row(t, rows.begin), dp.width, da.row(t, rows.begin), da.width, 1.0f);  // da<t-1> += dpre<t> Waa
   });
@@ -676,11 +686,11 @@ void check_one_dtype(const char* name, const at::Tensor& first, const Tensors&..
 
 void rnn_forward(at::Tensor G, at::Tensor W_a, at::Tensor A, std::vector<int64_t> sizes, bool relu) {
   check_one_dtype("rnn_forward", G, W_a, A);
-  DISPATCH(G, "rnn_forward", rnn_forward_impl<scalar_t>(G, W_a, A, sizes, relu));
+  DISPATCH(G, "rnn_forward", relu ? rnn_forward_impl<scalar_t, true>(G, W_a, A, sizes) : rnn_forward_impl<scalar_t, false>(G, W_a, A, sizes));
 }
 void rnn_backward(at::Tensor A, at::Tensor W_a, at::Tensor DA, at::Tensor d_pre, std::vector<int64_t> sizes, bool relu) {
   check_one_dtype("rnn_backward", A, W_a, DA, d_pre);
-  DISPATCH(A, "rnn_backward", rnn_backward_impl<scalar_t>(A, W_a, DA, d_pre, sizes, relu));
+  DISPATCH(A, "rnn_backward", relu ? rnn_backward_impl<scalar_t, true>(A, W_a, DA, d_pre, sizes) : rnn_backward_impl<scalar_t, false>(A, W_a, DA, d_pre, sizes));
 }
 void gru_simple_forward(at::Tensor G, at::Tensor W_a, at::Tensor C, std::vector<int64_t> sizes) {
   check_one_dtype("gru_simple_forward", G, W_a, C);
