@@ -203,6 +203,12 @@ def test_training_pairs_left_out_for_their_length_are_counted_on_stderr(tmp_path
     assert code == 0, err
     notes = [line for line in err.splitlines() if "left out" in line]
     assert len(notes) == 1 and "5 of 20 training pairs" in notes[0] and "--max-length 20" in notes[0], err
+    # every pair too long: one line naming the files and the option, no run left
+    code, out, err = rnnkit(capsys, "train", "seq2seq", "--source", write(tmp_path / "long.de", sources[-5:]), "--target",
+                            write(tmp_path / "long.en", TARGETS[:5]), "--max-length", "20", "--run", tmp_path / "run2", *TINY)  # fmt: skip
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "long.de, " in lines[0] and "long.en:" in lines[0] and "--max-length 20" in lines[0], err
+    assert not (tmp_path / "run2").exists()
 
 
 @pytest.mark.parametrize("option", [["--max-vocab", "3"], ["--min-count", "1000"]])

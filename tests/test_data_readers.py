@@ -206,6 +206,18 @@ def test_whole_float_pitches_are_read_as_numbers(tmp_path):
     assert read_chorales(write(tmp_path / "songs.json", "[[[60.0, 64], []]]")) == {"train": [[[60, 64], []]]}
 
 
+def test_a_music_file_whose_split_has_no_note_is_refused_as_a_midi_file_without_notes_is(tmp_path):
+    """{"train": [[[], [], []]] * 4} trained a model of silence, in both representations, where a
+    MIDI file without a note is refused."""
+    path = write(tmp_path / "silent.json", json.dumps({"train": [[[], [], []]] * 4, "valid": [[[60]]]}))
+    with pytest.raises(DataError, match=r"silent.json \[train\]: no notes in any of its 4 sequences"):
+        read_chorales(path)
+    path = write(tmp_path / "quiet_valid.json", json.dumps({"train": [[[60], []]], "valid": [[[]]]}))
+    with pytest.raises(DataError, match=r"quiet_valid.json \[valid\]: no notes"):
+        read_chorales(path)
+    assert read_chorales(write(tmp_path / "rests.json", "[[[], [60], []]]")) == {"train": [[[], [60], []]]}  # rests among notes are music
+
+
 def test_the_cli_refuses_a_fractional_pitch_without_leaving_a_run(tmp_path, capsys):
     path = write(tmp_path / "fractional.json", json.dumps({"train": [[[60.5, 64]]] * 4}))
     assert main(["train", "music", str(path), "--run", str(tmp_path / "m"), "--epochs", "1", "--no-progress"]) == 2
@@ -233,6 +245,34 @@ def test_a_drums_only_midi_file_is_a_file_with_no_notes(tmp_path):
         read_midi(folder / "drums_only.mid")
     with pytest.raises(DataError, match=r"drums_only.mid"):
         read_midi_folder(folder)
+
+
+def _midi_messages(path: Path, messages: list[tuple[str, int, int]]) -> Path:
+    """A type-1 file of one track from (type, pitch, delta ticks) messages, 480 ticks a beat."""
+    mido = pytest.importorskip("mido")
+    track = mido.MidiTrack(mido.Message(kind, note=pitch, velocity=80, time=delta) for kind, pitch, delta in messages)
+    midi = mido.MidiFile(type=1)
+    midi.tracks.append(track)
+    midi.save(str(path))
+    return path
+
+
+def test_midi_notes_never_released_are_counted_and_a_file_of_only_them_is_refused_as_such(tmp_path, capsys):
+    """pretty_midi makes a note at its note-off: a chord held to the end with no note-off, or a note
+    released at the tick it began, went missing without a word, and a file of only such notes was
+    refused as having "no notes"."""
+    scale = [m for i in range(8) for m in (("note_on", 60 + i, 0), ("note_off", 60 + i, 480))]
+    held = [("note_on", p, 0) for p in (48, 52, 55, 59)] + [("note_on", 72, 0), ("note_off", 72, 1920)]
+    assert len(read_midi(_midi_messages(tmp_path / "held.mid", scale + held))) == 12
+    assert "held.mid: 4 of 13 notes are never released" in capsys.readouterr().err
+    same_tick = [m for i in range(4) for m in (("note_on", 60 + i, 0), ("note_off", 60 + i, 480), ("note_on", 40 + i, 0), ("note_off", 40 + i, 0))]
+    assert read_midi(_midi_messages(tmp_path / "zero.mid", same_tick)) == [[60], [61], [62], [63]]
+    assert "zero.mid: 4 of 8 notes are never released" in capsys.readouterr().err
+    read_midi(_midi_messages(tmp_path / "scale.mid", scale))  # released notes: nothing to say
+    assert capsys.readouterr().err == ""
+    for name, messages in (("open.mid", [("note_on", 60, 0), ("note_on", 64, 960)]), ("instant.mid", [("note_on", 60, 480), ("note_off", 60, 0)] * 3)):
+        with pytest.raises(DataError, match=rf"{name}: none of its \d notes is ever released"):
+            read_midi(_midi_messages(tmp_path / name, messages))
 
 
 def test_midi_extensions_match_in_any_case(tmp_path):

@@ -85,7 +85,7 @@ def read_chorales(path: str | Path) -> dict[str, list[Sequence]]:
     JSON is read through ``textio`` (UTF-8, BOM dropped). Errors (``DataError``, one line naming the
     file and the split, sequence and step): not JSON, not the expected structure (a split named other
     than train, valid, test), a pitch that is not a whole number (60.7), not finite (``Infinity``,
-    ``NaN``) or off the piano (21..108).
+    ``NaN``) or off the piano (21..108), a split without a single note.
     """
     path = Path(path)
     if path.suffix.lower() in MIDI_SUFFIXES:
@@ -115,7 +115,11 @@ def read_chorales(path: str | Path) -> dict[str, list[Sequence]]:
     unknown = [key for key in data if key not in SPLITS]  # "validation", "dev": their songs would be dropped unsaid
     if unknown:
         raise DataError(f"{path}: unknown split {unknown[0]!r}; the splits are named {', '.join(map(repr, SPLITS))}")
-    return {split: _check_sequences(data[split], f"{path} [{split}]") for split in data}
+    splits = {split: _check_sequences(data[split], f"{path} [{split}]") for split in data}
+    for split, sequences in splits.items():  # as a MIDI file without notes is refused: a model of silence learns nothing
+        if not any(step for sequence in sequences for step in sequence):
+            raise DataError(f"{path} [{split}]: no notes in any of its {len(sequences)} sequences (every step is silent)")
+    return splits
 
 
 def piano_roll(sequence: Sequence) -> torch.Tensor:
@@ -205,7 +209,9 @@ MAX_MIDI_STEPS = 200_000  # a piano roll of 128 x 200,000 float64 is 200 MB: 28 
 def read_midi(path: str | Path, step_seconds: float = 0.5) -> Sequence:
     """The piano roll of a MIDI file sampled every ``step_seconds`` (all instruments but drums).
 
-    Notes off the piano (below 21 or above 108) are left out, and standard error says how many.
+    Notes off the piano (below 21 or above 108), notes that sound through no step's middle and
+    notes never released (no note-off, or one at the note-on's own tick, which pretty_midi drops)
+    are left out, and standard error says how many.
     Errors (``DataError``, one line naming the file): not a readable MIDI file; no pitched notes
     (a file of drums only is a file with no notes: drum notes are not pitches); no notes on the piano
     (21..108); longer than ``MAX_MIDI_STEPS`` steps (a corrupt time that would need gigabytes).
@@ -217,17 +223,23 @@ def read_midi(path: str | Path, step_seconds: float = 0.5) -> Sequence:
     return steps
 
 
-def _overlaps_merged(path: str | Path) -> io.BytesIO | None:
+DRUM_CHANNEL = 9  # General MIDI's channel 10, counted from 0: pretty_midi's is_drum
+
+
+def _overlaps_merged(path: str | Path) -> tuple[io.BytesIO | None, int]:
     """The MIDI file with the notes of one pitch that overlap on one track and channel merged into
-    one that sounds while any of them does, or None when it has none. pretty_midi ends every open
-    note of a pitch at the first note-off and drops the later one: a unison of two voices on one
-    staff (a half note against a quarter, as notation programs write soprano and alto) lost the
-    longer note's rest, silently. Here a note-on while the pitch sounds, and every note-off but the
-    one that silences it, are taken out (their time passed on to the next event)."""
+    one that sounds while any of them does (None when it has none), and the number of pitched notes
+    it then starts (note-ons off the drum channel), which pretty_midi's notes are counted against.
+
+    pretty_midi ends every open note of a pitch at the first note-off and drops the later one: a
+    unison of two voices on one staff (a half note against a quarter, as notation programs write
+    soprano and alto) lost the longer note's rest, silently. Here a note-on while the pitch sounds,
+    and every note-off but the one that silences it, are taken out (their time passed on to the next
+    event)."""
     import mido
 
     midi = mido.MidiFile(filename=str(path), charset="latin1")  # as pretty_midi reads it
-    merged = False
+    merged, started = False, 0
     for track in midi.tracks:
         sounding: dict[tuple[int, int], int] = {}  # (channel, pitch) -> notes on
         kept, carried = [], 0
@@ -241,31 +253,40 @@ def _overlaps_merged(path: str | Path) -> io.BytesIO | None:
                     carried += message.time
                     merged = True
                     continue
+                started += on and message.channel != DRUM_CHANNEL
             kept.append(message.copy(time=message.time + carried))
             carried = 0
         track[:] = kept
     if not merged:
-        return None
+        return None, started
     buffer = io.BytesIO()
     midi.save(file=buffer)
     buffer.seek(0)
-    return buffer
+    return buffer, started
 
 
-def _midi_steps(path: str | Path, step_seconds: float) -> tuple[Sequence, int, int]:
-    """``read_midi``'s steps, with the number of notes off the piano and of pitched notes."""
+def _midi_steps(path: str | Path, step_seconds: float) -> tuple[Sequence, dict[str, int], int]:
+    """``read_midi``'s steps, how many notes were left out for each reason (reason -> count), and
+    the number of pitched notes the file starts."""
     if not (isinstance(step_seconds, (int, float)) and math.isfinite(step_seconds) and step_seconds > 0):
         raise ValueError(f"step_seconds must be a positive number of seconds, got {step_seconds!r}")
     pretty_midi = _pretty_midi()
     if not Path(path).is_file():
         raise DataError(f"{path}: no such file" if not Path(path).exists() else f"{path}: not a MIDI file")
     try:
-        midi = pretty_midi.PrettyMIDI(_overlaps_merged(path) or str(path))
+        merged, started = _overlaps_merged(path)
+        midi = pretty_midi.PrettyMIDI(merged or str(path))
     except Exception as error:  # noqa: BLE001 (a broken file, whatever the parser says)
         raise DataError(f"{path}: not a readable MIDI file ({type(error).__name__})") from None
     pitched = [note for instrument in midi.instruments if not instrument.is_drum for note in instrument.notes]
+    # pretty_midi makes a note at its note-off: a note never released, or released at the tick it
+    # began, it drops without a word (four held chord notes at a piece's end went missing)
+    unreleased = max(0, started - len(pitched))
     if not pitched:
         drums = sum(len(instrument.notes) for instrument in midi.instruments if instrument.is_drum)
+        if unreleased:
+            raise DataError(f"{path}: none of its {unreleased} notes is ever released (a note-on with no note-off after it, "
+                            "or one at the note-on's own time): no note has a length")
         raise DataError(f"{path}: no notes" + (f" but {drums} drum notes (drums have no pitch and are not read)" if drums else ""))
     if not any(LOWEST <= note.pitch < LOWEST + KEYS for note in pitched):
         raise DataError(f"{path}: no notes in the piano range {LOWEST}..{LOWEST + KEYS - 1}")
@@ -304,11 +325,13 @@ def _midi_steps(path: str | Path, step_seconds: float) -> tuple[Sequence, int, i
         raise DataError(f"{path}: none of its {len(pitched)} notes sounds through the middle of a step of {step_seconds} s "
                         "(each is too short, or lies between two steps' middles); try a smaller --step-seconds")
     off_piano = len(pitched) - len(on_piano)
-    return steps, {_OFF_PIANO: off_piano, _SHORT.format(step_seconds=step_seconds): sum(lost)}, len(pitched)
+    left_out = {_OFF_PIANO: off_piano, _SHORT.format(step_seconds=step_seconds): sum(lost), _UNRELEASED: unreleased}
+    return steps, left_out, len(pitched) + unreleased
 
 
 # why notes of a MIDI file are left out, as read_midi and read_midi_folder say it
 _OFF_PIANO = f"lie off the piano range {LOWEST}..{LOWEST + KEYS - 1} and are left out"
+_UNRELEASED = "are never released (no note-off after the note-on, or one at its own time) and are left out"
 _SHORT = ("sound through no step's middle at steps of {step_seconds} s (too short, or between two middles) and are left out "
           "(a smaller --step-seconds keeps them)")
 

@@ -138,7 +138,9 @@ class TranslationTask(TranslationSpec, TaskBase):
             encoded = self._encode_pairs(self.splits["train"])
             pairs = [p for p in encoded if len(p[0]) <= self.data.max_length and len(p[1]) <= self.data.max_length + 1]
             if not pairs:
-                raise DataError(f"every training pair is longer than max_length {self.data.max_length}")
+                where = f"{self.data.source}, {self.data.target}" if self.data.source else "the generated date pairs"
+                raise DataError(f"{where}: every training pair has more than --max-length {self.data.max_length} tokens on a side; "
+                                "raise --max-length")
             if len(pairs) < len(encoded):  # said, not silent: a fifth of a corpus can be long sentences
                 print(f"rnnkit: {len(encoded) - len(pairs)} of {len(encoded)} training pairs have more than --max-length "
                       f"{self.data.max_length} tokens on a side and are left out of training", file=sys.stderr, flush=True)
