@@ -372,6 +372,55 @@ def test_settings_a_prepared_corpus_was_not_made_with_are_refused_not_ignored(tm
             prepare_corpus(LMDataConfig(train=[str(out)], **wrong))
 
 
+@pytest.mark.parametrize(("prepared", "given", "refused"), [
+    (["--level", "word"], ["--level", "char"], "--level char: "),  # char is the default level
+    (["--lowercase"], ["--no-lowercase"], "--no-lowercase: "),
+    (["--level", "bpe", "--bpe-vocab", "60"], ["--bpe-vocab", "4000"], "--bpe-vocab 4000: "),  # 4000: the default
+    (["--line-breaks", "token"], ["--line-breaks", "eos"], "--line-breaks eos: "),
+    (["--level", "word"], ["--config", "CONFIG"], "--level char: "),  # level = "char" in a config file
+])
+def test_a_setting_given_at_its_default_that_the_store_contradicts_is_refused_too(tmp_path, capsys, prepared, given, refused):
+    """The store's settings were compared with the defaults, not with what the user gave: --level
+    char on a word store (char being the default) trained at the word level, without a word."""
+    from rnnkit.cli import main
+
+    train = write(tmp_path / "words.txt", "".join(f"The cat number {i} sat .\n" for i in range(60)))
+    out = tmp_path / "store"
+    assert main(["prepare", train, *prepared, "--out", str(out), "--no-progress"]) == 0
+    config = tmp_path / "c.toml"
+    config.write_text('level = "char"\n')
+    given = [str(config) if g == "CONFIG" else g for g in given]
+    run = tmp_path / "run"
+    capsys.readouterr()
+    assert main(["train", "lm", str(out), *given, "--hidden-size", "4", "--max-steps", "1", "--no-progress", "--run", str(run)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"error: {refused}" in err[0] and "was prepared with" in err[0], err
+    assert not run.exists()
+    settings = json.loads((out / "meta.json").read_text())["settings"]
+    same = [f"--level={settings['level']}"] + (["--lowercase"] if settings["lowercase"] else [])  # the store's own values: fine
+    same += ["--line-breaks", "token", "--batching", "stream", "--batch-size", "2"] if settings["line_breaks"] == "token" else []
+    assert main(["train", "lm", str(out), *same, "--hidden-size", "4", "--max-steps", "1", "--no-progress", "--run", str(run)]) == 0
+
+
+@pytest.mark.parametrize("store", [False, True])
+def test_stream_batching_without_held_out_lines_trains_without_validation_as_sentences_do(tmp_path, capsys, store):
+    """--split 0 0 with --batching stream was refused for a 0-token validation split, and the remedies
+    the error named (--split, --valid) were refused on a prepared store: the user was stuck. An empty
+    held-out split is no split, for streams as for sentences."""
+    from rnnkit.cli import main
+
+    data = write(tmp_path / "words.txt", "".join(f"the cat number {i} sat .\n" for i in range(60)))
+    if store:
+        assert main(["prepare", data, "--split", "0", "0", "--out", str(tmp_path / "store"), "--no-progress"]) == 0
+        data = str(tmp_path / "store")
+    split = [] if store else ["--split", "0", "0"]
+    run = tmp_path / "run"
+    assert main(["train", "lm", data, *split, "--batching", "stream", "--batch-size", "2", "--hidden-size", "4", "--epochs", "1",
+                 "--no-progress", "--run", str(run)]) == 0, capsys.readouterr().err  # fmt: skip
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["finished"] and "best_valid_criterion" not in summary  # trained, with no validation
+
+
 def test_tokenizing_workers_leave_ctrl_c_to_the_main_process():
     """Ctrl-C reaches every process of the terminal's group: workers that ignore it let the main
     process stop the pool and say "interrupted" once, instead of a traceback from each worker."""

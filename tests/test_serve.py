@@ -436,6 +436,9 @@ def test_a_text_is_one_line_as_the_command_line_reads_it(client):
     assert r.status_code == 422 and "text 1 holds a line break" in r.json()["error"], r.json()
     r = client.post("/api/score", json={"text": "\n"})
     assert r.status_code == 422 and "blank" in r.json()["error"]
+    # a prime: one line for this model (line_breaks eos), named as the request's field, not as rnnkit sample's option
+    r = client.post("/api/generate", json={"num": 1, "prime": "a\nb", "seed": 1, "max_length": 5})
+    assert r.status_code == 400 and r.json()["error"].startswith("prime holds a line break"), r.json()
 
 
 def test_a_runs_summary_is_read_as_every_verb_reads_it(runs, tmp_path):

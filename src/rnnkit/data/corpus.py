@@ -869,13 +869,19 @@ def _check_fits(corpus: Corpus, data) -> None:
     for name in ("valid", "test"):
         if getattr(data, name, None):
             raise UsageError(f"--{name}: {shown} is a prepared corpus with its own valid and test lines; leave out --{name}, or prepare the files again with it")
-    given, default, stored = _settings(data), _settings(type(data)(train=data.train)), corpus.meta["settings"]
-    given["bpe_vocab"], default["bpe_vocab"] = data.bpe_vocab, type(data)(train=data.train).bpe_vocab  # given without --level too
-    for key, value in given.items():
-        if value != default.get(key) and value != stored.get(key):
+    settings, stored = {**_settings(data), "bpe_vocab": data.bpe_vocab}, corpus.meta["settings"]  # bpe_vocab: given without --level too
+    given = getattr(data, "given", None)  # the names the user set (TaskBase.data_config), at their default value or not
+    if given is None:  # a configuration made in code: the settings that differ from the defaults
+        default = type(data)(train=data.train)
+        default = {**_settings(default), "bpe_vocab": default.bpe_vocab}
+        given = [key for key, value in settings.items() if value != default.get(key)]
+    for key in (key for key in settings if key in given):
+        value = settings[key]
+        if value != stored.get(key):
             option = "--" + key.replace("_", "-")
+            shown_option = ("--" if value else "--no-") + key.replace("_", "-") if isinstance(value, bool) else f"{option} {value}"  # as typed
             was = f"with {key} = {stored[key]}" if key in stored else f"at level {stored.get('level')}, which has no {key}"
-            raise UsageError(f"{option} {value}: {shown} was prepared {was}; leave out {option}, or prepare the text again with it")
+            raise UsageError(f"{shown_option}: {shown} was prepared {was}; leave out {option}, or prepare the text again with it")
 
 
 def _up_to_date(directory: Path, data, sources: list[dict]) -> bool:

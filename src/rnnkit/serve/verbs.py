@@ -16,6 +16,7 @@ from typing import Callable
 
 import torch
 
+from ..errors import UsageError
 from ..tasks.base import typed_tokens
 from . import schemas
 
@@ -108,6 +109,16 @@ def _score(served: Served, requests: list[schemas.ScoreRequest]) -> list:
     return out
 
 
+def _generate_check(served: Served, request: schemas.GenerateRequest) -> None:
+    """A prime the model cannot start from (a line break where each line is a sentence), refused with
+    the field's name before the request is queued, as ``rnnkit sample`` refuses its ``--prime``."""
+    if request.prime:
+        try:
+            served.task.prime_tokens(request.prime, name="prime")
+        except UsageError as error:
+            raise ValueError(str(error)) from None
+
+
 def _generate(served: Served, requests: list[schemas.GenerateRequest]) -> list:
     from ..decoding import SamplingOptions
 
@@ -184,7 +195,7 @@ def _compose(served: Served, requests: list[schemas.ComposeRequest]) -> list:
 TAG = Verb("tag", schemas.TagRequest, _tag, batched=True, check=_tag_check, summary="entities and per-token tags")
 CLASSIFY = Verb("classify", schemas.ClassifyRequest, _classify, batched=True, summary="label and class probabilities")
 SCORE = Verb("score", schemas.ScoreRequest, _score, batched=True, check=_score_check, summary="log P per token and perplexity")
-GENERATE = Verb("generate", schemas.GenerateRequest, _generate, summary="samples, each marked novel or seen in training")
+GENERATE = Verb("generate", schemas.GenerateRequest, _generate, check=_generate_check, summary="samples, each marked novel or seen in training")
 TRANSLATE = Verb("translate", schemas.TranslateRequest, _translate, batched=True, check=_translate_check, summary="beam search, n-best, attention")
 COMPOSE = Verb("compose", schemas.ComposeRequest, _compose, summary="new pieces as MIDI (base64) and piano-roll PNG")
 

@@ -281,8 +281,12 @@ class TaskBase(TaskSpec):
     # -- configuration and artifacts -----------------------------------------------------------------------
     @classmethod
     def data_config(cls, values: dict):
-        """The ``Data`` dataclass of ``values``: ``train`` as a list of paths, ``split`` a tuple."""
+        """The ``Data`` dataclass of ``values``: ``train`` as a list of paths, ``split`` a tuple.
+        ``config.given`` holds the names in ``values``, the settings the user gave (command line or
+        config file): a setting given at its default value is still given, and one a prepared corpus
+        contradicts is refused by that name (``data.corpus``), where comparing with the default missed it."""
         config = cls.Data(**values)
+        config.given = frozenset(values)
         names = cls.data_keys()
         if "train" in names:
             config.train = as_path_list(config.train)

@@ -167,7 +167,8 @@ class LanguageModelTask(LanguageModelSpec, TaskBase):
             where = ", ".join(map(str, data.train)) if name == "train" or not getattr(data, name, None) else str(getattr(data, name))
             if data.batching == "sentences":  # each line one sequence: a line of millions of tokens is refused with its figure
                 check_line_lengths(split, f"{where} ({name} split)")
-            else:  # streams: checked here, before training, not at the test after it (a run that could never finish)
+            elif name == "train" or len(split.ids):  # streams: checked here, before training, not at the test after it (a run
+                # that could never finish); an empty held-out split (--split 0 0) is no split, as with sentences: no validation
                 check_stream_tokens(len(split.ids), data.batch_size if name == "train" else 1, f"{where} ({name} split)")
         record = {**corpus.record(data), "seen_lines": len(corpus.seen)}  # checked by load: a seen.u64 cut to whole keys reads without a word
         return cls(data, corpus.tokenizer, corpus.vocab, corpus.splits, corpus.seen, seed), record
@@ -402,14 +403,15 @@ class LanguageModelTask(LanguageModelSpec, TaskBase):
             return LINE_BREAK.split(prime.removesuffix("\r"))  # $(cat prime.txt) leaves of a CRLF file's last one
         return split_lines(prime) or [""]
 
-    def prime_tokens(self, prime: str) -> list[str]:
+    def prime_tokens(self, prime: str, name: str = "--prime") -> list[str]:
         """The tokens of a typed prime, cut as the training text was; a line break in the prime is the
-        ``\\n`` token of a ``line_breaks="token"`` model. Raises ``UsageError`` for a line break
-        where each line is a sentence of its own (``line_breaks="eos"``): no sample starts mid-text;
-        there, a line break that ends the prime (``$(cat prime.txt)`` keeps a CRLF file's CR) is none."""
+        ``\\n`` token of a ``line_breaks="token"`` model. Raises ``UsageError`` naming ``name`` (the
+        option, or a request's field) for a line break where each line is a sentence of its own
+        (``line_breaks="eos"``): no sample starts mid-text; there, a line break that ends the prime
+        (``$(cat prime.txt)`` keeps a CRLF file's CR) is none."""
         lines = self._prime_lines(prime)
         if len(lines) > 1 and self.data.line_breaks == "eos":
-            raise UsageError("--prime holds a line break, but this model reads one line at a time (line_breaks eos); give one line")
+            raise UsageError(f"{name} holds a line break, but this model reads one line at a time (line_breaks eos); give one line")
         tokens: list[str] = []
         for i, line in enumerate(lines):
             tokens += ([NEWLINE] if i else []) + typed_tokens(self.tokenizer, self.vocab, line)
