@@ -326,7 +326,9 @@ def test_a_runs_seen_lines_file_missing_or_cut_short_is_named_not_taken_for_none
     assert main(["train", "lm", str(tmp_path / "n.txt"), "--hidden-size", "8", "--max-steps", "1", "--no-progress", "--run", str(run)]) == 0
     assert not [p.name for p in run.iterdir() if p.name.endswith((".partial", ".tmp"))]
     keys = (run / "seen.u64").read_bytes()
+    assert len(keys) >= 16  # at least two keys, so that their order says something
     for damage, message in ((keys[:12], r"seen.u64: damaged \(12 bytes, not whole 8-byte keys"), (b"", r"seen.u64: damaged \(empty, for"),
+                            (bytes(len(keys)), r"seen.u64: damaged \(its keys .* not in increasing order"),  # zero-filled: all "novel"
                             (None, r"seen.u64: missing; is .* a complete rnnkit run")):  # fmt: skip
         if damage is None:
             (run / "seen.u64").unlink()

@@ -454,3 +454,29 @@ def test_a_seen_file_cut_to_whole_keys_is_named_and_a_resume_writes_it_again(tmp
     resume("run", {"progress": False})
     assert seen.read_bytes() == whole
     open_run("run")
+
+
+@pytest.mark.parametrize(("section", "key", "value", "message"), [
+    ("model", "engine", "warp", "unknown engine 'warp'"),  # was taken for an engine that "cannot run here", and trained on
+    ("model", "cell", 7, "unknown cell 7"),
+    ("training", "optimizer", "lion", "optimizer: must be one of"),
+    ("data", "level", "bytes", "level: must be one of"),  # resume: a KeyError traceback from the corpus builder
+])
+def test_a_setting_of_a_runs_config_json_that_is_no_setting_names_that_file(tmp_path, monkeypatch, section, key, value, message):
+    """An unknown engine, cell, optimizer or level in config.json (edited by hand, or written by a newer
+    rnnkit) read as if the user had typed a bad option, naming no file; an unknown engine was even
+    taken for one that cannot run on this device, and the run opened and trained on."""
+    from rnnkit.runs import open_run, resume, start
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "n.txt").write_text("anna\nbob\ncarla\ndave\n" * 10)
+    start("lm", {"train": ["n.txt"], **SMALL}, "run")
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    config[section][key] = value
+    (tmp_path / "run" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(DataError, match=rf"^run/config.json: .*{message}"):
+        resume("run", {"epochs": 3, "progress": False})
+    if section != "training":  # the verbs that open a run (a tokenizer of another level is named beside config.json)
+        opened = rf"^run/config.json: .*{message}" if section == "model" else r"^run/tokenizer.json: .*trained at level bytes \(config.json\)"
+        with pytest.raises(DataError, match=opened):
+            open_run("run")

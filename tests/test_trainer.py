@@ -7,6 +7,7 @@ before its first checkpoint can be resumed from step 0 or started over; damaged 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import shutil
@@ -178,7 +179,7 @@ def test_data_errors_surface_before_the_run_directory_exists(tmp_path):
     (tmp_path / "a.src").write_text("ein langer satz hier\nnoch ein langer satz\n")
     (tmp_path / "a.tgt").write_text("a long sentence here\nanother long sentence\n")
     run = tmp_path / "s2s"
-    with pytest.raises(DataError, match="max_length"):
+    with pytest.raises(DataError, match="--max-length 2"):
         start("seq2seq", {"source": str(tmp_path / "a.src"), "target": str(tmp_path / "a.tgt"), "max_length": 2, "hidden_size": 8, "progress": False}, run)
     assert not run.exists()
     with pytest.raises(UsageError, match="lr"):
@@ -520,3 +521,22 @@ def test_a_metrics_file_shorter_than_its_checkpoint_says_is_said_and_never_doubl
     keys = metric_keys(run)
     assert not [key for key, n in Counter(keys).items() if n > 1]
     assert [int(step) for step, split in keys if split == "train"] == list(range(11, 25))
+
+
+def test_a_metrics_row_cut_short_is_dropped_on_resume_not_left_half_written(tmp_path, capsys):
+    """A metrics.csv cut in the middle of a row (a power cut while it was appended) kept that half row
+    after a resume, followed directly by the new rows; it was even counted as a whole one."""
+    run = tmp_path / "run"
+    fit(run, epochs=4, stop_at_step=10)
+    data = (run / "metrics.csv").read_bytes()
+    lines = data.splitlines(keepends=True)
+    cut = b"".join(lines[:-1]) + lines[-1][: len(lines[-1]) // 2]  # the last row half written
+    (run / "metrics.csv").write_bytes(cut)
+    fit(run, resume=True, epochs=4)
+    text = (run / "metrics.csv").read_text()
+    assert lines[-1][: len(lines[-1]) // 2].decode() + "\n" not in text.replace("\r\n", "\n")  # the fragment is gone
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert all(row["split"] and row["loss"] for row in rows)  # every row whole
+    keys = metric_keys(run)
+    assert not [key for key, n in Counter(keys).items() if n > 1]
+    assert "rows are missing from it" in capsys.readouterr().err  # the cut row is one fewer than the checkpoint recorded

@@ -26,6 +26,11 @@ class UsageError(ValueError):
     ``runs/x: a tagger run; rnnkit sample takes a language-model (lm) run``."""
 
 
+class MissingDependencyError(UsageError):
+    """An optional library a request needs is not installed (``require``): the message says which and
+    how to install it; no setting or file is at fault."""
+
+
 class UnexpectedArgumentError(UsageError, TypeError):
     """A setting the callee does not take (e.g. ``peepholes`` for a GRU cell): a ``UsageError`` for
     the command line, and still the ``TypeError`` Python raises for an unexpected keyword argument."""
@@ -58,7 +63,7 @@ def require(module: str, *, extra: str, purpose: str):
     try:
         return import_module(module)
     except ImportError:
-        raise UsageError(f"{purpose} with {module.split('.')[0]}, which is not installed: pip install 'rnnkit[{extra}]'") from None
+        raise MissingDependencyError(f"{purpose} with {module.split('.')[0]}, which is not installed: pip install 'rnnkit[{extra}]'") from None
 
 
 def registered(registry, name, what: str, choices=None):

@@ -25,11 +25,11 @@ import torch
 from .version import __version__
 from .data.textio import no_key_twice, read_text, split_lines
 from .cells import CELLS, make_cell
-from .errors import DataError, UsageError
+from .errors import DataError, MissingDependencyError, UsageError
 from .models import build_model
 from .models.registry import check_fits_in_memory
 from .models.lm_features import check_recorded
-from .settings import refuse_unapplied
+from .settings import check_settings, refuse_unapplied
 from .tasks import TASKS
 from .tasks.base import TaskBase, as_path_list
 from .tasks.spec import MODEL_SETTINGS
@@ -383,10 +383,16 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
     # a stop at a step was the last invocation's business; the time limit (seconds over all resumes)
     # is the run's, so that a run killed before it ends where it would have (the trainer lets a
     # spent one go, for a resume meant to train on)
-    with reading_run(run):
+    with reading_run(run), recorded_settings(run):
         training = TrainingConfig.from_dict({**config["training"], "stop_at_step": None, **overrides})
         data = TASKS[config["task"]].data_config(config["data"])
-    training.check()
+        check_settings(data, "data setting")  # as the command line checks them (a level of no tokenizer was a KeyError)
+    try:
+        training.check()
+    except UsageError:
+        with recorded_settings(run):  # the run's own setting at fault, not one given now: said as config.json's
+            TrainingConfig.from_dict({**config["training"], "stop_at_step": None}).check()
+        raise
     task_class = TASKS[config["task"]]
     _check_started_here(config)
     from_stdin = any("-" in as_path_list(config["data"].get(key) or "") for key in ("train", "source", "target", *HELD_OUT_KEYS))
@@ -394,7 +400,8 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
     if from_stdin and (sys.stdin is None or sys.stdin.isatty()):
         raise UsageError(again)
     try:
-        task, split_record = task_class.prepare(data, seed=training.seed)
+        with recorded_settings(run):  # the data settings are the run's own (--resume changes none of them)
+            task, split_record = task_class.prepare(data, seed=training.seed)
     except DataError as error:
         if from_stdin and str(error).startswith("<stdin>: "):  # of the whole input, no line: empty (/dev/null under cron or nohup)
             raise UsageError(again) from None
@@ -411,7 +418,7 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
             raise DataError(f"{run.path}: the held-out data changed since the run started ({', '.join(changed)}): its scores would not compare; "
                             "put the files back, or train a new run")  # fmt: skip
     torch.manual_seed(training.seed)  # the initial weights, should the run have no checkpoint yet
-    with reading_run(run):
+    with reading_run(run), recorded_settings(run):
         model = build_model(config["model"]["kind"], engine_here(run, config["model"], resolve_device(training.device)))
     task.initialise(model)  # as start did, should the run have no checkpoint yet
     task.before_training(training.progress)  # before the trainer's clock restarts, as in start
@@ -540,6 +547,19 @@ def reading_run(run: RunDir):
                         f"is it a complete rnnkit run?") from None
 
 
+@contextmanager
+def recorded_settings(run: RunDir):
+    """Settings read from a run's config.json: one that is unknown or out of range there (edited by
+    hand, or written by a newer rnnkit) is one ``DataError`` line naming that file, where the
+    setting's own error read as if the user had typed a bad option."""
+    try:
+        yield
+    except (DataError, MissingDependencyError):  # a file's own error, or a library to install: no setting at fault
+        raise
+    except UsageError as error:
+        raise DataError(f"{run.file('config.json')}: {error}") from None
+
+
 SIZES = ("vocab_size", "num_tags", "num_classes", "char_vocab_size", "source_vocab_size", "target_vocab_size")
 
 
@@ -565,10 +585,13 @@ def engine_here(run: RunDir, model_config: dict, device: torch.device) -> dict:
     on a CPU), with a note; every engine computes what the reference cells do, so the run's results
     stay its own (and its arithmetic a device's, as any move between devices makes it)."""
     from .cells import make_cell
-    from .engines import engines_for
+    from .engines import engine_named, engines_for
 
     settings = {k: v for k, v in model_config.items() if k != "kind"}
     name = settings.get("engine", "auto")
+    if name != "auto":
+        with recorded_settings(run):
+            engine_named(name)  # an engine of no name at all is no engine that "cannot run here"
     if name == "auto" or not isinstance(settings.get("cell"), str):
         return settings
     cell = make_cell(settings["cell"], 1, 1, **(settings.get("cell_options") or {}))
@@ -586,12 +609,12 @@ def open_run(run_path: str | Path, weights: str = "best", device: str = "auto"):
         raise FileNotFoundError(f"{run.path}: {'not a run directory (a file)' if run.path.exists() else 'no such run directory'}")
     config = run_config(run, ("task", "model", "data"))
     task_class = TASKS[config["task"]]
-    with reading_run(run):
+    with reading_run(run), recorded_settings(run):
         task = task_class.load(run, task_class.data_config(config["data"]))
     check_recorded(task.lm_features, config)
     check_sizes(run, task, config)
     torch_device = resolve_device(device)
-    with reading_run(run):
+    with reading_run(run), recorded_settings(run):
         model = build_model(config["model"]["kind"], engine_here(run, config["model"], torch_device))
     model.to(torch_device)
     run.load_weights(weights, model)

@@ -184,10 +184,11 @@ def check_settings(config: Any, source: str) -> None:
     its own option would refuse: a number of the wrong kind, not finite or out of its range (its
     field's ``type``, made by :func:`number`), or a value not among its ``choices``. For values that
     do not pass through the command line: a config file's, a resumed run's. None passes where the
-    field's annotation allows it."""
+    field's annotation allows it, and so does a field's default (``dates = 0``: no date task, a
+    value its option, which asks for at least 1, never sees)."""
     for field in dataclasses.fields(config):
         value, parse, choices = getattr(config, field.name), field.metadata.get("type"), field.metadata.get("choices")
-        if value is None and "None" in str(field.type):
+        if (value is None and "None" in str(field.type)) or (field.default is not dataclasses.MISSING and value == field.default):
             continue
         choices = choices() if callable(choices) else choices
         if isinstance(value, str) and not value.strip() and field.default != value:  # as nonempty_text on the command line

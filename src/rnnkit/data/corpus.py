@@ -244,12 +244,20 @@ class SeenLines:
 
     @classmethod
     def open(cls, path: str | Path) -> "SeenLines":
-        """The hashes of ``path``; a ``DataError`` naming it when it is cut short (not whole 8-byte keys)."""
+        """The hashes of ``path``; a ``DataError`` naming it when it is cut short (not whole 8-byte keys)
+        or its keys are not strictly increasing, as ``save`` writes them (a file zero-filled by a crash
+        had the right size and marked every training line "novel")."""
         path = Path(path)
         size = path.stat().st_size
         if size % 8:
             raise DataError(f"{path}: damaged ({size:,} bytes, not whole 8-byte keys of training lines); is it a complete rnnkit file?")
-        return cls(np.memmap(path, np.dtype("<u8"), mode="r") if size else np.zeros(0, np.uint64), path)
+        hashes = np.memmap(path, np.dtype("<u8"), mode="r") if size else np.zeros(0, np.uint64)
+        block = 1 << 20  # keys per comparison: no temporary of the whole file
+        for start in range(0, max(len(hashes) - 1, 0), block):
+            part = hashes[start : start + block + 1]
+            if not np.all(part[1:] > part[:-1]):
+                raise DataError(f"{path}: damaged (its keys of training lines are not in increasing order); is it a complete rnnkit file?")
+        return cls(hashes, path)
 
     def save(self, path: str | Path) -> None:
         """Write the hashes to ``path`` (a file copy, never the whole array in memory), atomically

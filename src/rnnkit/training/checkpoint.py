@@ -306,13 +306,18 @@ class MetricsLog:
         self.path = run.file("metrics.csv")
 
     def rows(self) -> list[dict]:
-        """The rows so far; a file that is not UTF-8 text (damaged, or another program's) is a
-        one-line ``DataError`` naming it."""
+        """The complete rows so far: a last line without its line break is a row cut short (a kill or
+        a power cut while it was written) and is no row, so a resume's truncate drops it rather than
+        leaving it half-written before the new rows. A file that is not UTF-8 text (damaged, or
+        another program's) is a one-line ``DataError`` naming it."""
         if not self.path.exists():
             return []
         try:
-            with self.path.open(newline="", encoding="utf-8") as f:
-                return list(csv.DictReader(f))
+            data = self.path.read_bytes()
+            if b"\n" not in data:  # not one whole line: a header cut short, or no text at all (damaged)
+                data.decode("utf-8")
+            complete = data if data.endswith(b"\n") else data[: data.rfind(b"\n") + 1]
+            return list(csv.DictReader(io.StringIO(complete.decode("utf-8"), newline="")))
         except (UnicodeDecodeError, csv.Error) as error:
             raise DataError(f"{self.path}: damaged, not rnnkit's metrics ({error})") from None
 
