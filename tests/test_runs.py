@@ -461,6 +461,8 @@ def test_a_seen_file_cut_to_whole_keys_is_named_and_a_resume_writes_it_again(tmp
     ("model", "cell", 7, "unknown cell 7"),
     ("training", "optimizer", "lion", "optimizer: must be one of"),
     ("data", "level", "bytes", "level: must be one of"),  # resume: a KeyError traceback from the corpus builder
+    ("data", "batching", "streams", "batching: must be one of"),  # eval read it silently
+    ("data", "reverse", "false", "reverse: must be true or false"),  # the string "false" is true: samples came out reversed
 ])
 def test_a_setting_of_a_runs_config_json_that_is_no_setting_names_that_file(tmp_path, monkeypatch, section, key, value, message):
     """An unknown engine, cell, optimizer or level in config.json (edited by hand, or written by a newer
@@ -476,7 +478,7 @@ def test_a_setting_of_a_runs_config_json_that_is_no_setting_names_that_file(tmp_
     (tmp_path / "run" / "config.json").write_text(json.dumps(config))
     with pytest.raises(DataError, match=rf"^run/config.json: .*{message}"):
         resume("run", {"epochs": 3, "progress": False})
-    if section != "training":  # the verbs that open a run (a tokenizer of another level is named beside config.json)
-        opened = rf"^run/config.json: .*{message}" if section == "model" else r"^run/tokenizer.json: .*trained at level bytes \(config.json\)"
+    if section != "training":  # the verbs that open a run
+        opened = rf"^run/config.json: .*{message}" if key != "level" else r"^run/config.json: .*level: must be one of"
         with pytest.raises(DataError, match=opened):
             open_run("run")

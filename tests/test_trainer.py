@@ -540,3 +540,18 @@ def test_a_metrics_row_cut_short_is_dropped_on_resume_not_left_half_written(tmp_
     keys = metric_keys(run)
     assert not [key for key, n in Counter(keys).items() if n > 1]
     assert "rows are missing from it" in capsys.readouterr().err  # the cut row is one fewer than the checkpoint recorded
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda lines: ["stepz" + lines[0][4:], *lines[1:]], r"metrics.csv:1: damaged, not rnnkit's metrics \(its columns are stepz"),
+    (lambda lines: [lines[0], "x" + lines[1][lines[1].index(","):], *lines[2:]], r"metrics.csv:2: damaged, not rnnkit's metrics \(step 'x'"),
+])
+def test_an_edited_metrics_file_is_one_line_naming_it_not_a_traceback(tmp_path, edit, message):
+    """A renamed column ended a resume in csv's "dict contains fields not in fieldnames" traceback
+    (and left the run's lock file); a step that is no number, in int()'s."""
+    run = tmp_path / "run"
+    fit(run, epochs=4, stop_at_step=10)
+    lines = (run / "metrics.csv").read_text().splitlines(keepends=True)
+    (run / "metrics.csv").write_text("".join(edit(lines)))
+    with pytest.raises(DataError, match=message):
+        fit(run, resume=True, epochs=4)

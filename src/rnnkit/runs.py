@@ -610,7 +610,9 @@ def open_run(run_path: str | Path, weights: str = "best", device: str = "auto"):
     config = run_config(run, ("task", "model", "data"))
     task_class = TASKS[config["task"]]
     with reading_run(run), recorded_settings(run):
-        task = task_class.load(run, task_class.data_config(config["data"]))
+        data = task_class.data_config(config["data"])
+        check_settings(data, "data setting")  # a level, scheme or representation of no such name: config.json's, in one line
+        task = task_class.load(run, data)
     check_recorded(task.lm_features, config)
     check_sizes(run, task, config)
     torch_device = resolve_device(device)

@@ -190,6 +190,8 @@ def check_settings(config: Any, source: str) -> None:
         value, parse, choices = getattr(config, field.name), field.metadata.get("type"), field.metadata.get("choices")
         if (value is None and "None" in str(field.type)) or (field.default is not dataclasses.MISSING and value == field.default):
             continue
+        if field.type in ("bool", bool) and not isinstance(value, bool):  # "false" in a JSON file is true to Python
+            raise UsageError(f"{source} {field.name}: must be true or false, got {value!r}")
         choices = choices() if callable(choices) else choices
         if isinstance(value, str) and not value.strip() and field.default != value:  # as nonempty_text on the command line
             raise UsageError(f"{source} {field.name}: must not be empty, got {value!r}")

@@ -233,27 +233,42 @@ def _overlaps_merged(path: str | Path) -> tuple[io.BytesIO | None, int]:
 
     pretty_midi ends every open note of a pitch at the first note-off and drops the later one: a
     unison of two voices on one staff (a half note against a quarter, as notation programs write
-    soprano and alto) lost the longer note's rest, silently. Here a note-on while the pitch sounds,
-    and every note-off but the one that silences it, are taken out (their time passed on to the next
-    event)."""
+    soprano and alto) lost the longer note's rest, silently. Here a stretch of a pitch runs from a
+    note-on while it is silent to the note-off that silences it; the note-ons and note-offs inside
+    are taken out (their time passed on to the next event). A stretch that no note-off closes (a key
+    struck again before its release: two note-ons, one note-off) keeps its last note-off, which
+    ends the note as a player ends it."""
     import mido
 
     midi = mido.MidiFile(filename=str(path), charset="latin1")  # as pretty_midi reads it
     merged, started = False, 0
     for track in midi.tracks:
         sounding: dict[tuple[int, int], int] = {}  # (channel, pitch) -> notes on
-        kept, carried = [], 0
-        for message in track:
+        last_off: dict[tuple[int, int], int] = {}  # the last note-off taken out of a stretch still open
+        dropped: set[int] = set()
+        for i, message in enumerate(track):
             on = message.type == "note_on" and message.velocity > 0
             if on or message.type in ("note_on", "note_off"):
                 key = (message.channel, message.note)
                 count = sounding.get(key, 0)
                 sounding[key] = count + 1 if on else max(0, count - 1)
-                if (on and count > 0) or (not on and count > 1):  # inside a sounding stretch of this pitch
-                    carried += message.time
-                    merged = True
-                    continue
-                started += on and message.channel != DRUM_CHANNEL
+                if on and count > 0:  # struck again inside its stretch
+                    dropped.add(i)
+                elif not on and count > 1:  # released while another of its notes sounds
+                    dropped.add(i)
+                    last_off[key] = i
+                elif not on and count == 1:
+                    last_off.pop(key, None)  # the stretch closed by this one
+                started += on and count == 0 and message.channel != DRUM_CHANNEL
+        dropped -= {i for key, i in last_off.items() if sounding.get(key, 0) > 0}  # stretches left open: their last release ends them
+        if not dropped:
+            continue
+        merged = True
+        kept, carried = [], 0
+        for i, message in enumerate(track):
+            if i in dropped:
+                carried += message.time
+                continue
             kept.append(message.copy(time=message.time + carried))
             carried = 0
         track[:] = kept

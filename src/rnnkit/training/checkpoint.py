@@ -317,9 +317,18 @@ class MetricsLog:
             if b"\n" not in data:  # not one whole line: a header cut short, or no text at all (damaged)
                 data.decode("utf-8")
             complete = data if data.endswith(b"\n") else data[: data.rfind(b"\n") + 1]
-            return list(csv.DictReader(io.StringIO(complete.decode("utf-8"), newline="")))
+            reader = csv.DictReader(io.StringIO(complete.decode("utf-8"), newline=""))
+            rows = list(reader)
         except (UnicodeDecodeError, csv.Error) as error:
             raise DataError(f"{self.path}: damaged, not rnnkit's metrics ({error})") from None
+        names = reader.fieldnames or []
+        if rows and not (len(names) >= 3 and names == self.FIELDS[: len(names)]):  # edited (a run of the first version lacks "other")
+            raise DataError(f"{self.path}:1: damaged, not rnnkit's metrics (its columns are {','.join(names)}, "
+                            f"rnnkit writes {','.join(self.FIELDS)})")
+        for line, row in enumerate(rows, start=2):
+            if not (row["step"] or "").isdigit() or None in row:  # a step that is no number, or more cells than columns
+                raise DataError(f"{self.path}:{line}: damaged, not rnnkit's metrics (step {row['step']!r}, {len(row)} cells)")
+        return rows
 
     def count(self) -> int:
         """Complete rows so far (the cursor a checkpoint records)."""
