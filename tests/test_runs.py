@@ -482,3 +482,20 @@ def test_a_setting_of_a_runs_config_json_that_is_no_setting_names_that_file(tmp_
         opened = rf"^run/config.json: .*{message}" if key != "level" else r"^run/config.json: .*level: must be one of"
         with pytest.raises(DataError, match=opened):
             open_run("run")
+
+
+def test_a_runs_labels_reordered_by_hand_are_named_not_used(tmp_path, monkeypatch):
+    """labels.json with two labels swapped (same names, same count) passed every check: classify
+    gave each probability under the wrong label, eval scored against the swapped names."""
+    from rnnkit.runs import open_run, start
+
+    monkeypatch.chdir(tmp_path)
+    lines = [f"__label__{label}\t{text}" for label, text in (("good", "a fine film"), ("bad", "a dull film"), ("meh", "a film"))] * 10
+    (tmp_path / "c.txt").write_text("\n".join(lines) + "\n")
+    start("classifier", {"train": ["c.txt"], "valid": "c.txt", **SMALL}, "run")
+    open_run("run")
+    labels = json.loads((tmp_path / "run" / "labels.json").read_text())
+    labels["labels"][0], labels["labels"][-1] = labels["labels"][-1], labels["labels"][0]
+    (tmp_path / "run" / "labels.json").write_text(json.dumps(labels))
+    with pytest.raises(DataError, match=r"^run/labels.json: its labels differ from those config.json records"):
+        open_run("run")

@@ -121,6 +121,20 @@ def test_iobes_tags_in_a_file_read_as_iob_are_refused_naming_the_line(tmp_path):
     assert task.splits["train"][0].tags == ["B-PER", "I-PER", "O", "B-PER"]
 
 
+def test_eval_of_a_file_in_another_scheme_says_to_convert_it_not_an_option_eval_refuses(tmp_path):
+    """rnnkit eval on a tagger run asked "is it --scheme iob1?", and rnnkit eval takes no --scheme
+    (the scheme is the run's): a dead end. Under a run's own scheme the error says to convert the file."""
+    path = tmp_path / "iob1.conll"
+    path.write_text("EU I-ORG\nrejects O\n\nJohn B-PER\nSmith E-PER\n\n")
+    with pytest.raises(DataError, match=r"is it --scheme iob1\?$"):
+        read_conll(path, scheme="iob2")
+    with pytest.raises(DataError, match=r"'I-ORG' after 'O' is not IOB2 .*; this run reads IOB2 files \(it was trained with --scheme iob2\): convert"):
+        read_conll(path, scheme="iob2", scheme_fixed=True)
+    with pytest.raises(DataError, match=r"'E-PER' is an IOBES tag.*; this run reads IOB1 files") as error:
+        TaggingTask.read_file(TaggingDataConfig(scheme="iob1"), str(path), scheme_fixed=True)  # as a tagger run's eval reads
+    assert "--scheme iobes?" not in str(error.value)
+
+
 def test_reads_the_real_conll_files():
     counts = {name: read_conll(SHARED / "conll2003" / name) for name in ("eng.train", "eng.testa", "eng.testb")}
     assert [len(s) for s in counts.values()] == [14041, 3250, 3453]

@@ -573,6 +573,11 @@ def check_sizes(run: RunDir, task, config: dict) -> None:
         why = getattr(task, attribute).disagreement(level, lowercase)
         if why:
             raise DataError(f"{run.file(name)}: {why}: the run's files do not belong together")
+    for name, attribute in type(task).names.items():  # the order too: swapped labels answer every text with the wrong name
+        recorded, held = config.get("split", {}).get(attribute), getattr(task, attribute, None)
+        if isinstance(recorded, list) and held is not None and list(held) != recorded:
+            raise DataError(f"{run.file(name)}: its {attribute} differ from those config.json records (in their order, which the "
+                            "weights' outputs follow): the run's files do not belong together")
     for key in SIZES:
         if key in expected and key in config["model"] and expected[key] != config["model"][key]:
             raise DataError(f"{run.path}: its files hold {expected[key]:,} entries for {key} but its weights were trained with "

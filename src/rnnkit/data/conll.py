@@ -69,7 +69,7 @@ def _mixed(line: str, columns: int, first_tab: int | None) -> str:
     return f" (line {first_tab} has a tab, so every line is split at tabs only, and this one has none)"
 
 
-def read_conll(path: str | Path, token_column: int = 0, tag_column: int = -1, scheme: str | None = None) -> list[TaggedSentence]:
+def read_conll(path: str | Path, token_column: int = 0, tag_column: int = -1, scheme: str | None = None, scheme_fixed: bool = False) -> list[TaggedSentence]:
     """Sentences of a CoNLL file (``"-"``: standard input), read through ``textio`` (UTF-8, BOM
     dropped, any line ends).
 
@@ -80,7 +80,9 @@ def read_conll(path: str | Path, token_column: int = 0, tag_column: int = -1, sc
     own) is an error: read as IOB, "John/B-PER Smith/E-PER" would be two entities of which the second
     is invalid, and no tagger trained on it could tag a two-word name. With ``scheme`` iob2 or iobes,
     a tag the scheme does not allow after the one before (``follows``: an I-X after O, an IOBES entity
-    left open) is an error too: an IOB1 file read so would lose its entities. Errors: ``DataError`` with
+    left open) is an error too: an IOB1 file read so would lose its entities; such an error asks
+    whether the file is of another ``--scheme``, or, with ``scheme_fixed`` (a trained run's scheme,
+    which ``rnnkit eval`` cannot change), says to convert the file. Errors: ``DataError`` with
     ``file:line`` (a missing column, a changed column count, an empty token, a tag not of the form
     O / B-X / I-X / E-X / S-X, an IOBES tag in an IOB file), or ``file: no tagged sentences``.
     """
@@ -100,14 +102,14 @@ def read_conll(path: str | Path, token_column: int = 0, tag_column: int = -1, sc
             raise DataError(f"{name}:{number - len(tokens)}: a sentence of more than {MAX_SEQUENCE_STEPS:,} tokens: are blank lines missing between sentences?")
         if not line.strip():
             if tokens:
-                _check_sequence(name, last_line, tags[-1], None, scheme)  # an IOBES entity must have ended
+                _check_sequence(name, last_line, tags[-1], None, scheme, scheme_fixed)  # an IOBES entity must have ended
                 sentences.append(TaggedSentence(tokens, tags))
                 tokens, tags = [], []
             continue
         columns = split_columns(line, tabs)
         if line.split()[0] == "-DOCSTART-" or (len(columns) > token_column >= -len(columns) and columns[token_column] == "-DOCSTART-"):
             if tokens:  # a document starts: the sentence before it has ended, blank line or not
-                _check_sequence(name, last_line, tags[-1], None, scheme)
+                _check_sequence(name, last_line, tags[-1], None, scheme, scheme_fixed)
                 sentences.append(TaggedSentence(tokens, tags))
                 tokens, tags = [], []
             continue
@@ -132,13 +134,14 @@ def read_conll(path: str | Path, token_column: int = 0, tag_column: int = -1, sc
         if tag != "O" and (len(tag) < 3 or tag[1] != "-" or tag[0] not in "BIES"):
             raise DataError(f"{name}:{number}: {tag[:30]!r} is not a tag of the form O, B-X, I-X, E-X or S-X{COMMENT_HINT if line.lstrip().startswith('#') else _tag_hint(tag)}")
         if scheme in ("iob1", "iob2") and tag[0] in "ES":
-            raise DataError(f"{name}:{number}: {tag[:30]!r} is an IOBES tag, but the file is read as {scheme.upper()} (--scheme {scheme}); is it --scheme iobes?")
-        _check_sequence(name, number, tags[-1] if tags else "O", tag, scheme)
+            raise DataError(f"{name}:{number}: {tag[:30]!r} is an IOBES tag, but the file is read as {scheme.upper()} (--scheme {scheme}); "
+                            f"{_other_scheme(scheme, 'iobes', scheme_fixed)}")
+        _check_sequence(name, number, tags[-1] if tags else "O", tag, scheme, scheme_fixed)
         tokens.append(token)  # composed, as typed text is read
         tags.append(tag)
         last_line = number
     if tokens:
-        _check_sequence(name, last_line, tags[-1], None, scheme)
+        _check_sequence(name, last_line, tags[-1], None, scheme, scheme_fixed)
         sentences.append(TaggedSentence(tokens, tags))
     if not sentences:
         raise DataError(f"{name}: no tagged sentences")
@@ -186,7 +189,16 @@ def allowed_transitions(tags: list[str], scheme: str) -> dict[str, list]:
             "end": [follows(previous, None, scheme) for previous in tags]}  # fmt: skip
 
 
-def _check_sequence(name: str, number: int, previous: str, tag: str | None, scheme: str | None) -> None:
+def _other_scheme(scheme: str, hint: str, fixed: bool) -> str:
+    """The end of an error for a file that does not follow ``scheme``: ask whether it is of scheme
+    ``hint``, or, where the scheme is a trained run's own (``rnnkit eval`` takes no --scheme), say
+    what to do instead of naming an option the verb refuses."""
+    if fixed:
+        return f"this run reads {scheme.upper()} files (it was trained with --scheme {scheme}): convert the file to it"
+    return f"is it --scheme {hint}?"
+
+
+def _check_sequence(name: str, number: int, previous: str, tag: str | None, scheme: str | None, fixed: bool = False) -> None:
     """Refuse a tag that cannot follow ``previous`` in ``scheme`` (``tag`` None: the sentence ends):
     read under the wrong scheme, a file's entities are silently lost (an IOB1 file read as IOB2 or
     IOBES has no entity whose first word is I-X, which is most of CoNLL-2003's)."""
@@ -196,8 +208,10 @@ def _check_sequence(name: str, number: int, previous: str, tag: str | None, sche
              "iobes": ("B-X and I-X are followed by I-X or E-X of their type, and only they are", "iob1 or --scheme iob2")}  # fmt: skip
     rule, hint = rules[scheme]
     if tag is None:
-        raise DataError(f"{name}:{number}: {previous[:30]!r} ends a sentence, but in IOBES an entity ends with E-X (--scheme iobes); is it --scheme {hint}?")
-    raise DataError(f"{name}:{number}: {tag[:30]!r} after {previous[:30]!r} is not {scheme.upper()} (--scheme {scheme}), where {rule}; is it --scheme {hint}?")
+        raise DataError(f"{name}:{number}: {previous[:30]!r} ends a sentence, but in IOBES an entity ends with E-X (--scheme iobes); "
+                        f"{_other_scheme(scheme, hint, fixed)}")
+    raise DataError(f"{name}:{number}: {tag[:30]!r} after {previous[:30]!r} is not {scheme.upper()} (--scheme {scheme}), where {rule}; "
+                    f"{_other_scheme(scheme, hint, fixed)}")
 
 
 def _type(tag: str) -> str:

@@ -120,9 +120,11 @@ class TaggingTask(TaggingSpec, TaskBase):
         return task, record
 
     @classmethod
-    def read_file(cls, data: TaggingDataConfig, path: str, train: bool = False) -> list[TaggedSentence]:
-        """A CoNLL file's sentences, their tags converted from ``scheme`` to ``train_scheme``."""
-        return [TaggedSentence(s.tokens, convert(s.tags, data.scheme, data.train_scheme)) for s in read_conll(path, data.token_column, data.tag_column, data.scheme)]
+    def read_file(cls, data: TaggingDataConfig, path: str, train: bool = False, scheme_fixed: bool = False) -> list[TaggedSentence]:
+        """A CoNLL file's sentences, their tags converted from ``scheme`` to ``train_scheme``
+        (``scheme_fixed``: a trained run's scheme, see ``read_conll``)."""
+        sentences = read_conll(path, data.token_column, data.tag_column, data.scheme, scheme_fixed)
+        return [TaggedSentence(s.tokens, convert(s.tags, data.scheme, data.train_scheme)) for s in sentences]
 
 
     # -- batches ------------------------------------------------------------------------------------------
@@ -227,7 +229,8 @@ class TaggingTask(TaggingSpec, TaskBase):
     def evaluate_file(self, model, path: str, device, ensemble: Sequence = ()) -> dict:
         """Scores on a CoNLL file; with ``ensemble`` ((task, model) pairs of other tagger runs), of
         the runs' product of experts."""
-        return self.evaluate_examples(model, self.read_file(self.data, path), device, ensemble)
+        sentences = self.read_file(self.data, path, scheme_fixed=True)  # the run's own scheme, which eval cannot change
+        return self.evaluate_examples(model, sentences, device, ensemble)
 
     def scored_chunks(self, model, sentences: list[TaggedSentence], device, ensemble: Sequence = ()):
         """For each chunk of up to ``eval_batch_size`` sentences of similar length: their indices in
