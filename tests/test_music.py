@@ -390,3 +390,24 @@ def test_two_notes_of_one_pitch_overlapping_on_a_channel_sound_while_either_does
     data = b"MThd\x00\x00\x00\x06\x00\x00\x00\x01\x00\x60MTrk\x00\x00\x00\x14\x00\x90\x3c\x40\x00\x90\x3c\x40\x60\x80\x3c\x40\x60\x80\x3c\x40\x00\xff\x2f\x00"
     (tmp_path / "overlap.mid").write_bytes(data)
     assert read_midi(tmp_path / "overlap.mid", 0.5) == [[60], [60]]
+
+
+def test_split_of_pieces_that_hold_their_splits_is_refused_not_recorded(tmp_path, monkeypatch):
+    """--split 0.3 0.2 on a JSB file (which holds its splits), or with --valid and --test, split
+    nothing and was recorded in config.json as if it had; the run's own resume (its recorded split)
+    is no such request."""
+    from rnnkit.runs import resume, start
+
+    monkeypatch.chdir(tmp_path)
+    pieces = [[[60 + i], [62], [64, 67]] * 3 for i in range(4)]
+    (tmp_path / "jsb.json").write_text(json.dumps({"train": pieces, "valid": pieces[:1], "test": pieces[1:2]}))
+    settings = {"hidden_size": 4, "epochs": 1, "progress": False}
+    with pytest.raises(UsageError, match=r"^--split .*jsb.json holds its own valid and test splits"):
+        start("music", {"train": ["jsb.json"], "split": [0.3, 0.2], **settings}, "run")
+    assert not (tmp_path / "run").exists()
+    (tmp_path / "bare.json").write_text(json.dumps(pieces))
+    with pytest.raises(UsageError, match=r"^--split .*--valid/--test are given"):
+        start("music", {"train": ["bare.json"], "valid": "jsb.json", "test": "jsb.json", "split": [0.3, 0.2], **settings}, "run")
+    start("music", {"train": ["bare.json"], "split": [0.25, 0.25], **settings}, "bare")  # pieces without splits: --split splits them
+    start("music", {"train": ["jsb.json"], **settings}, "run")
+    resume("run", {"epochs": 2, "progress": False})

@@ -51,7 +51,7 @@ def run(args) -> int:
     keys = ["train"] + [name for name, *_ in _corpus_settings()]
     # batching is not a setting of the store (both read it): "stream" admits either line-break rule
     given = {key: getattr(args, key) for key in keys if getattr(args, key) is not None}
-    data = LanguageModelTask.data_config({"batching": "stream", **given})
+    data = LanguageModelTask.data_config({"batching": "stream", **given}, given=given)
     refuse_unapplied(data, given)  # --bpe-vocab without --level bpe: refused, as rnnkit train lm refuses it
     say_if_presegmented(data)  # as rnnkit train lm says it
     corpus = prepare_corpus(data, cache=True, out=args.out, progress=args.progress)

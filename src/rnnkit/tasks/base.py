@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -280,13 +281,14 @@ class TaskBase(TaskSpec):
 
     # -- configuration and artifacts -----------------------------------------------------------------------
     @classmethod
-    def data_config(cls, values: dict):
+    def data_config(cls, values: dict, given: Iterable[str] = ()):
         """The ``Data`` dataclass of ``values``: ``train`` as a list of paths, ``split`` a tuple.
-        ``config.given`` holds the names in ``values``, the settings the user gave (command line or
-        config file): a setting given at its default value is still given, and one a prepared corpus
-        contradicts is refused by that name (``data.corpus``), where comparing with the default missed it."""
+        ``config.given`` holds ``given``, the names of the settings the user gave now (command line or
+        config file; none for a run's recorded settings): a setting given at its default value is
+        still given, so one that does nothing is refused by that name (a prepared corpus's other
+        level, ``--split`` of pieces that hold their splits), where comparing with the default missed it."""
         config = cls.Data(**values)
-        config.given = frozenset(values)
+        config.given = frozenset(given)
         names = cls.data_keys()
         if "train" in names:
             config.train = as_path_list(config.train)

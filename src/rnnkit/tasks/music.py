@@ -101,6 +101,10 @@ class MusicTask(MusicSpec, TaskBase):
             pick = lambda ids: [splits["train"][int(i)] for i in ids]  # noqa: E731
             splits = {"train": pick(tr), "valid": pick(va), "test": pick(te)}
             record["made_split"] = {"valid": data.split[0], "test": data.split[1], "seed": seed}
+        elif "split" in getattr(data, "given", ()):  # given, it would split nothing, and config.json would record it as if it had
+            whence = "--valid/--test are given" if data.valid or data.test else f"{data.train[0]} holds its own valid and test splits"
+            raise UsageError(f"--split splits the training pieces only when they come with no held-out ones, and {whence}: "
+                             "it would do nothing here; leave it out")
         record["sequences"] = {k: len(v) for k, v in splits.items()}
         record["steps"] = {k: sum(map(len, v)) for k, v in splits.items()}
         record["train_fingerprint"] = fingerprint([repr(s) for s in splits["train"]])
