@@ -276,6 +276,16 @@ def test_midi_notes_never_released_are_counted_and_a_file_of_only_them_is_refuse
         struck = [("note_on", 60, 0), ("note_on", 60, delta), ("note_off", 60, 960 - delta), ("note_on", 64, 0), ("note_off", 64, 960)]
         assert read_midi(_midi_messages(tmp_path / "again.mid", struck)) == [[60], [60], [64], [64]]
         assert capsys.readouterr().err == ""
+    # a note too short for the shortest step: no smaller --step-seconds to suggest (it would be refused)
+    mido = pytest.importorskip("mido")
+    tiny = mido.MidiFile(ticks_per_beat=960)  # a beat of 1 ms: the note lasts 10 µs
+    tiny.tracks.append(mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=1000, time=0), mido.Message("note_on", note=60, velocity=80, time=0),
+                                       mido.Message("note_off", note=60, time=10)]))  # fmt: skip
+    tiny.save(str(tmp_path / "tiny.mid"))
+    with pytest.raises(DataError, match=r"between two steps' middles\), the shortest step rnnkit takes$"):
+        read_midi(tmp_path / "tiny.mid", 1e-4)
+    with pytest.raises(DataError, match=r"try a smaller --step-seconds$"):
+        read_midi(tmp_path / "tiny.mid", 1e-3)
     for name, messages in (("open.mid", [("note_on", 60, 0), ("note_on", 64, 960)]), ("instant.mid", [("note_on", 60, 480), ("note_off", 60, 0)] * 3)):
         with pytest.raises(DataError, match=rf"{name}: none of its \d notes is ever released"):
             read_midi(_midi_messages(tmp_path / name, messages))

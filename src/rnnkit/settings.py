@@ -94,7 +94,8 @@ piece_count = number(int, low=1, high=1_000, name="piece_count")
 sample_length = number(int, low=1, high=100_000, name="sample_length")
 piece_length = number(int, low=1, high=200_000, name="piece_length")
 # a MIDI file's tempo is whole microseconds per beat, at most 2**24 - 1 (16.8 s): a step is written as a beat
-step_seconds = number(float, low=1e-4, high=16, name="step_seconds")
+SHORTEST_STEP_SECONDS = 1e-4
+step_seconds = number(float, low=SHORTEST_STEP_SECONDS, high=16, name="step_seconds")
 
 
 def nonempty_text(text: str) -> str:

@@ -26,6 +26,7 @@ import torch
 from . import textio
 from .textio import DataError
 from ..errors import UsageError, require
+from ..settings import SHORTEST_STEP_SECONDS
 
 LOWEST, KEYS = 21, 88  # piano range: MIDI 21 (A0) .. 108 (C8)
 
@@ -337,8 +338,9 @@ def _midi_steps(path: str | Path, step_seconds: float) -> tuple[Sequence, dict[s
     length = max(max((int(note.end / step_seconds) for note in kept), default=0), int(marked / step_seconds + 0.5))  # (ends moved half a step on)
     steps = steps[:length] + [[] for _ in range(length - len(steps))]
     if not any(steps):
+        smaller = "; try a smaller --step-seconds" if step_seconds > SHORTEST_STEP_SECONDS else ", the shortest step rnnkit takes"
         raise DataError(f"{path}: none of its {len(pitched)} notes sounds through the middle of a step of {step_seconds} s "
-                        "(each is too short, or lies between two steps' middles); try a smaller --step-seconds")
+                        f"(each is too short, or lies between two steps' middles){smaller}")
     off_piano = len(pitched) - len(on_piano)
     left_out = {_OFF_PIANO: off_piano, _SHORT.format(step_seconds=step_seconds): sum(lost), _UNRELEASED: unreleased}
     return steps, left_out, len(pitched) + unreleased
