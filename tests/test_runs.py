@@ -499,3 +499,21 @@ def test_a_runs_labels_reordered_by_hand_are_named_not_used(tmp_path, monkeypatc
     (tmp_path / "run" / "labels.json").write_text(json.dumps(labels))
     with pytest.raises(DataError, match=r"^run/labels.json: its labels differ from those config.json records"):
         open_run("run")
+
+
+def test_options_of_a_mode_the_data_is_not_in_are_refused_not_recorded(tmp_path, monkeypatch):
+    """--no-phrases of a fastText file (phrases are a treebank's) and --singleton-unk with a
+    --min-count that makes every word seen once <UNK> already did nothing and were recorded."""
+    from rnnkit.runs import start
+
+    tagger = {k: v for k, v in SMALL.items() if k != "embedding_size"}
+    monkeypatch.chdir(tmp_path)
+    lines = [f"__label__{label}\t{text}" for label, text in (("good", "a fine film"), ("bad", "a dull film"))] * 10
+    (tmp_path / "c.txt").write_text("\n".join(lines) + "\n")
+    with pytest.raises(UsageError, match=r"^--no-phrases chooses the phrases of PTB trees, and c.txt is a fasttext file"):
+        start("classifier", {"train": ["c.txt"], "phrases": False, **SMALL}, "run")
+    (tmp_path / "t.conll").write_text("EU B-ORG\nrejects O\nGerman B-MISC\ncall O\n\nPeter B-PER\nBlackburn I-PER\n\n" * 5)
+    with pytest.raises(UsageError, match=r"^--singleton-unk replaces words seen once, which --min-count 2 makes <UNK> already"):
+        start("tagger", {"train": ["t.conll"], "scheme": "iob2", "min_count": 2, "singleton_unk": 0.3, **tagger}, "run")
+    assert not (tmp_path / "run").exists()
+    start("tagger", {"train": ["t.conll"], "scheme": "iob2", "min_count": 2, **tagger}, "run")  # not given: nothing to refuse

@@ -17,12 +17,12 @@ import torch
 import torch.nn.functional as F
 
 from ..data.batches import SentenceBatches, TokenBatch, check_text_lengths, pad_sequences
-from ..data.labeled import LabeledText, names_its_labels, read_labeled
+from ..data.labeled import LabeledText, detect_format, names_its_labels, read_labeled
 from ..data.text import DataError, fingerprint
 from ..data.tokenizers import make_tokenizer
 from ..data.vocab import SPECIALS, Vocabulary
 from ..data.word_vectors import initialise_rows, read_word_vectors, sized_from
-from ..errors import finite_outputs
+from ..errors import UsageError, finite_outputs
 from ..models.lm_features import LMFeatures, lm_features_size, record_lm_features
 from ..metrics import classification_scores, label_number, percent
 from .base import TaskBase, tokens_to_inspect, typed_tokens
@@ -106,6 +106,12 @@ class ClassificationTask(ClassificationSpec, TaskBase):
     @classmethod
     def prepare(cls, data: ClassificationDataConfig, seed: int = 0):
         data.check()
+        if "phrases" in getattr(data, "given", ()):  # it chooses among a treebank's phrases: of other files it would change nothing
+            formats = {str(path): data.format if data.format != "auto" else detect_format(path) for path in data.train if str(path) != "-"}
+            other = next((f"{path} is a {fmt} file" for path, fmt in formats.items() if fmt != "ptb-trees"), None)
+            if other:
+                raise UsageError(f"--{'' if data.phrases else 'no-'}phrases chooses the phrases of PTB trees, and {other}: "
+                                 "it would do nothing here; leave it out")
         splits = cls.read_splits(data)
         tokenizer = make_tokenizer({"kind": data.level, "lowercase": data.lowercase})
         tokens = [tokenizer.tokenize(item.text) for item in splits["train"]]

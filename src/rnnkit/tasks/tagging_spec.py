@@ -21,7 +21,8 @@ class TaggingDataConfig:
     scheme: str = setting("iob1", choices=SCHEMES, help="tag scheme of the files (CoNLL-2003: iob1)")
     train_scheme: str = setting("iobes", choices=SCHEMES, help="scheme the model learns")
     min_count: int = setting(1, type=positive_int, help="keep words seen at least this often")
-    singleton_unk: float = setting(0.5, type=probability, help="probability of replacing a word seen once by <UNK> in training")
+    singleton_unk: float = setting(0.5, type=probability, help="probability of replacing a word seen once by <UNK> in training",
+                                   applies=lambda d: None if d.min_count == 1 else f"replaces words seen once, which --min-count {d.min_count} makes <UNK> already")
     batch_size: int = setting(10, type=positive_int, help="sentences per batch")
     eval_batch_size: int = setting(64, type=positive_int, help="sentences per batch in evaluation and tagging")
     word_vectors: str | None = setting(None, metavar="FILE", help="pre-trained word vectors (word2vec/GloVe/fastText text or word2vec binary) for the embedding rows of the words found (a word missing: its lowercase, digits as 0); the word embedding size is the file's")
