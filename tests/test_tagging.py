@@ -426,3 +426,16 @@ def test_a_column_file_whose_lines_end_in_cr_cr_lf_is_refused_not_read_one_token
         read_conll(path)
     path.write_bytes(path.read_bytes().replace(b"\r\r\n", b"\r\n"))
     assert [s.tokens for s in read_conll(path)] == [["Peter", "Blackburn", "said"], ["EU", "rejects"]]
+
+
+def test_a_held_out_file_without_entities_is_refused_and_unseen_entity_types_are_said(tmp_path, capsys):
+    """A validation file of only O tags scored entity F1 0 whatever the tagger answered, so "best"
+    weights were a coin's; entity types training never shows were counted as missed, silently."""
+    train, valid = tmp_path / "train.conll", tmp_path / "valid.conll"
+    train.write_text("Peter B-PER\nsaw O\nAnna B-PER\n\n" * 5)
+    valid.write_text("Peter O\nsaw O\n\n")
+    with pytest.raises(DataError, match=r"valid.conll: no entity tags, every token is O; its entity F1 is 0 whatever"):
+        TaggingTask.prepare(TaggingDataConfig(train=[str(train)], valid=str(valid), scheme="iob2"))
+    valid.write_text("Peter B-PER\nsaw O\nBerlin B-LOC\n\n")
+    TaggingTask.prepare(TaggingDataConfig(train=[str(train)], valid=str(valid), scheme="iob2"))
+    assert "valid.conll has entity types the training data never shows (LOC)" in capsys.readouterr().err

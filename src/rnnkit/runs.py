@@ -31,7 +31,7 @@ from .models.registry import check_fits_in_memory
 from .models.lm_features import check_recorded
 from .settings import check_settings, refuse_unapplied
 from .tasks import TASKS
-from .tasks.base import TaskBase, as_path_list
+from .tasks.base import TaskBase, as_path_list, given_settings
 from .tasks.spec import MODEL_SETTINGS
 from .training import RunDir, Trainer, TrainingConfig
 from .training.checkpoint import STATE, Checkpoints, test_point
@@ -265,7 +265,7 @@ def start(task_kind: str, values: dict, run_path: str | Path | None = None, sour
     task_class = TASKS[task_kind]
     training = TrainingConfig.from_dict(training_values)
     training.check()
-    task, split_record = task_class.prepare(task_class.data_config(data_values, given=data_values), seed=training.seed)
+    task, split_record = task_class.prepare(given_settings(task_class.data_config(data_values), data_values), seed=training.seed)
     _say_held_out_in_training(task_kind, data_values)
     split_record["held_out_digests"] = held_out_digests(data_values)
     model_config = task.model_config(model_values)

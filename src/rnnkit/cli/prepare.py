@@ -44,6 +44,7 @@ def _corpus_settings() -> list:
 def run(args) -> int:
     from ..data.corpus import prepare_corpus
     from ..settings import refuse_unapplied
+    from ..tasks.base import given_settings
     from ..tasks.language_model import LanguageModelTask, say_if_presegmented
 
     import shlex
@@ -51,7 +52,7 @@ def run(args) -> int:
     keys = ["train"] + [name for name, *_ in _corpus_settings()]
     # batching is not a setting of the store (both read it): "stream" admits either line-break rule
     given = {key: getattr(args, key) for key in keys if getattr(args, key) is not None}
-    data = LanguageModelTask.data_config({"batching": "stream", **given}, given=given)
+    data = given_settings(LanguageModelTask.data_config({"batching": "stream", **given}), given)
     refuse_unapplied(data, given)  # --bpe-vocab without --level bpe: refused, as rnnkit train lm refuses it
     say_if_presegmented(data)  # as rnnkit train lm says it
     corpus = prepare_corpus(data, cache=True, out=args.out, progress=args.progress)

@@ -19,6 +19,7 @@ class inherits from, so that ``rnnkit train KIND --help`` reads them without imp
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
 from collections.abc import Iterable
@@ -281,14 +282,11 @@ class TaskBase(TaskSpec):
 
     # -- configuration and artifacts -----------------------------------------------------------------------
     @classmethod
-    def data_config(cls, values: dict, given: Iterable[str] = ()):
+    def data_config(cls, values: dict):
         """The ``Data`` dataclass of ``values``: ``train`` as a list of paths, ``split`` a tuple.
-        ``config.given`` holds ``given``, the names of the settings the user gave now (command line or
-        config file; none for a run's recorded settings): a setting given at its default value is
-        still given, so one that does nothing is refused by that name (a prepared corpus's other
-        level, ``--split`` of pieces that hold their splits), where comparing with the default missed it."""
+        ``config.given`` starts empty (a run's recorded settings); ``given_settings`` sets it."""
         config = cls.Data(**values)
-        config.given = frozenset(given)
+        config.given = frozenset()
         names = cls.data_keys()
         if "train" in names:
             config.train = as_path_list(config.train)
@@ -342,3 +340,14 @@ class TaskBase(TaskSpec):
                 raise DataError(f"{run.file(name)}: damaged, its {attribute} are not a list of distinct names")
             artifacts[attribute] = names
         return artifacts
+
+
+def given_settings(data, names: Iterable[str]):
+    """``data`` (a task's data configuration) marked with the names of the settings the user gave
+    now, on the command line or in a config file, as ``data.given``: a setting given at its default
+    value is still given, so one that would do nothing is refused by that name (a prepared corpus's
+    other level, ``--split`` of pieces that hold their splits), where comparing with the default
+    missed it. A configuration that takes no new attribute (a frozen dataclass) is left as it is."""
+    with contextlib.suppress(AttributeError):
+        data.given = frozenset(names)
+    return data

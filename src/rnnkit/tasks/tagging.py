@@ -108,6 +108,19 @@ class TaggingTask(TaggingSpec, TaskBase):
         if tags == ["O"]:  # a tagger of one tag learns nothing, and its entity F1 is 0 whatever it answers
             raise DataError(f"{', '.join(map(str, data.train))}: no entity tags, every token is O; "
                             "the tagger learns entity tags (B-X, I-X ...): is --tag-column the right column?")  # fmt: skip
+        types = {t[2:] for t in tags if t != "O"}
+        for name, sentences in splits.items():  # a held-out file the tagger cannot be scored on meaningfully: said
+            if name == "train":
+                continue
+            where = getattr(data, name, None) or f"the {name} sentences split off {', '.join(map(str, data.train))}"
+            gold = {t for s in sentences for t in s.tags}
+            if gold <= {"O"}:  # entity F1 0 whatever the tagger answers: no best weights to choose, no figure to report
+                raise DataError(f"{where}: no entity tags, every token is O; its entity F1 is 0 whatever the tagger answers: "
+                                "is --tag-column the right column?")
+            unseen = sorted({t[2:] for t in gold if t != "O"} - types)
+            if unseen:
+                print(f"rnnkit: note: {where} has entity types the training data never shows ({', '.join(unseen[:5])}): the tagger "
+                      "cannot predict them, and they count as missed in its scores", file=sys.stderr, flush=True)  # fmt: skip
         record = {"train_files": list(data.train), "sentences": {k: len(v) for k, v in splits.items()}, "tags": tags}
         record["train_fingerprint"] = fingerprint([" ".join(s.tokens) + "|" + " ".join(s.tags) for s in splits["train"]])
         task = cls(data, words, chars, tags, splits, counts)
