@@ -6,6 +6,7 @@ end to end in test_trainer.py and the task tests.)"""
 from __future__ import annotations
 
 import json
+import re
 import pytest
 
 from rnnkit.errors import DataError, UsageError
@@ -517,3 +518,18 @@ def test_options_of_a_mode_the_data_is_not_in_are_refused_not_recorded(tmp_path,
         start("tagger", {"train": ["t.conll"], "scheme": "iob2", "min_count": 2, "singleton_unk": 0.3, **tagger}, "run")
     assert not (tmp_path / "run").exists()
     start("tagger", {"train": ["t.conll"], "scheme": "iob2", "min_count": 2, **tagger}, "run")  # not given: nothing to refuse
+
+
+def test_training_data_of_one_repeated_example_is_said_or_refused(tmp_path, monkeypatch, capsys):
+    """Every line the same (a language model: said) or every text the same (a classifier, whatever
+    its labels: refused, as a classifier of one label is) trained without a word."""
+    from rnnkit.runs import start
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "same.txt").write_text("a b c\n" * 10)
+    start("lm", {"train": ["same.txt"], **SMALL}, "lm")
+    assert re.search(r"same.txt: all \d+ training lines are the same line", capsys.readouterr().err)
+    (tmp_path / "c.txt").write_text("__label__pos\tsame text\n__label__neg\tsame text\n" * 10)
+    with pytest.raises(DataError, match=r"^c.txt: all 20 training examples have the same text 'same text'"):
+        start("classifier", {"train": ["c.txt"], **SMALL}, "run")
+    assert not (tmp_path / "run").exists()

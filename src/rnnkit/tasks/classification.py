@@ -127,6 +127,9 @@ class ClassificationTask(ClassificationSpec, TaskBase):
         if len(labels) < 2:
             raise DataError(f"{files}: every training example has the label {labels[0]!r}; a classifier needs at least two classes")
         n, texts = len(splits["train"]), len({item.text for item in splits["train"]})
+        if texts == 1 and n > 1:  # every example the same text: whatever the labels, nothing tells the classes apart
+            raise DataError(f"{files}: all {n:,} training examples have the same text {splits['train'][0].text[:40]!r}; "
+                            "a classifier learns nothing from it")
         # a class per text or so: the columns swapped? (a small file too: nearly every example its own label, the "texts" repeating)
         many = len(labels) > max(MOST_LABELS_PER_EXAMPLE * n, 20) or (n >= 6 and len(labels) >= 0.8 * n and texts <= n // 2)
         if many and not all(str(path) != "-" and names_its_labels(path, data.format, data.text_column, data.label_column) for path in data.train):

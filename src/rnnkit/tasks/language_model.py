@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import sys
 
 import numpy as np
 import torch
@@ -171,6 +172,10 @@ class LanguageModelTask(LanguageModelSpec, TaskBase):
                 # that could never finish); an empty held-out split (--split 0 0) is no split, as with sentences: no validation
                 check_stream_tokens(len(split.ids), data.batch_size if name == "train" else 1, f"{where} ({name} split)")
         record = {**corpus.record(data), "seen_lines": len(corpus.seen)}  # checked by load: a seen.u64 cut to whole keys reads without a word
+        lines = record.get("lines", {}).get("train", 0)
+        if len(corpus.seen) == 1 and lines > 1 and data.line_breaks == "eos":  # said, not refused: a smoke test may mean it
+            print(f"rnnkit: note: {', '.join(map(str, data.train))}: all {lines:,} training lines are the same line; the model learns "
+                  "one sentence repeated, and every sample that is it is marked seen", file=sys.stderr, flush=True)  # fmt: skip
         return cls(data, corpus.tokenizer, corpus.vocab, corpus.splits, corpus.seen, seed), record
 
     def save(self, run: RunDir) -> None:
