@@ -421,6 +421,18 @@ def test_stream_batching_without_held_out_lines_trains_without_validation_as_sen
     assert summary["finished"] and "best_valid_criterion" not in summary  # trained, with no validation
 
 
+def test_a_stores_seen_lines_cut_to_whole_keys_are_named_not_read(tmp_path):
+    """seen.u64 cut to a whole number of 8-byte keys passed the store's checks: lines of the training
+    text were then marked "novel" in every run trained from it."""
+    out = tmp_path / "store"
+    prepare_corpus(LMDataConfig(train=[write(tmp_path / "text.txt", "".join(f"line {i}\n" for i in range(40)))], level="word"), out=out)
+    assert prepare_corpus(LMDataConfig(train=[str(out)])).meta["seen_lines"] > 1
+    keys = (out / "seen.u64").read_bytes()
+    (out / "seen.u64").write_bytes(keys[:-8])
+    with pytest.raises(DataError, match=r"store: not a complete prepared corpus \(seen.u64 holds \d+ training lines, meta.json says \d+\)"):
+        prepare_corpus(LMDataConfig(train=[str(out)]))
+
+
 def test_tokenizing_workers_leave_ctrl_c_to_the_main_process():
     """Ctrl-C reaches every process of the terminal's group: workers that ignore it let the main
     process stop the pool and say "interrupted" once, instead of a traceback from each worker."""

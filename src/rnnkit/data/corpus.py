@@ -736,6 +736,9 @@ class Corpus:
             if meta.get("vocab_size", len(vocab)) != len(vocab):
                 raise DataError(f"{directory}: not a consistent prepared corpus (vocab.json holds {len(vocab):,} tokens, meta.json says {meta['vocab_size']:,}): prepare it again")
             seen = SeenLines.open(directory / "seen.u64")
+            if meta.get("seen_lines", len(seen)) != len(seen):  # stores of before it was recorded: not checked
+                raise DataError(f"{directory}: not a complete prepared corpus (seen.u64 holds {len(seen):,} training lines, meta.json says "
+                                f"{meta['seen_lines']:,}): prepare it again")  # fmt: skip
         except (OSError, KeyError, ValueError) as error:
             if isinstance(error, DataError):
                 raise
@@ -1081,6 +1084,7 @@ def _build(data, sources: list[dict], directory: Path, progress: bool | None = N
         "lines": record["lines"],
         "tokens": {name: totals[name] for name in record["lines"]},
         "vocab_size": len(vocab),  # checked against vocab.json when opened
+        "seen_lines": len(seen),  # and against seen.u64: cut to whole keys, it read without a word
         "record": record,
     }
     (directory / "vocab.json").write_text(json.dumps({"tokens": vocab.tokens}, ensure_ascii=False), encoding="utf-8")
