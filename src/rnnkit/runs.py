@@ -385,8 +385,7 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
     # spent one go, for a resume meant to train on)
     with reading_run(run), recorded_settings(run):
         training = TrainingConfig.from_dict({**config["training"], "stop_at_step": None, **overrides})
-        data = TASKS[config["task"]].data_config(config["data"])
-        check_settings(data, "data setting")  # as the command line checks them (a level of no tokenizer was a KeyError)
+        data = recorded_data(TASKS[config["task"]], config)
     try:
         training.check()
     except UsageError:
@@ -560,6 +559,15 @@ def recorded_settings(run: RunDir):
         raise DataError(f"{run.file('config.json')}: {error}") from None
 
 
+def recorded_data(task_class, config: dict):
+    """The data configuration a run's config.json records, checked as the command line checks the
+    options (a level, scheme or representation of no such name; ``"false"`` for a switch): called
+    under ``recorded_settings``, its errors name config.json (a bad level was a KeyError on resume)."""
+    data = task_class.data_config(config["data"])
+    check_settings(data, "data setting")
+    return data
+
+
 SIZES = ("vocab_size", "num_tags", "num_classes", "char_vocab_size", "source_vocab_size", "target_vocab_size")
 
 
@@ -615,9 +623,7 @@ def open_run(run_path: str | Path, weights: str = "best", device: str = "auto"):
     config = run_config(run, ("task", "model", "data"))
     task_class = TASKS[config["task"]]
     with reading_run(run), recorded_settings(run):
-        data = task_class.data_config(config["data"])
-        check_settings(data, "data setting")  # a level, scheme or representation of no such name: config.json's, in one line
-        task = task_class.load(run, data)
+        task = task_class.load(run, recorded_data(task_class, config))
     check_recorded(task.lm_features, config)
     check_sizes(run, task, config)
     torch_device = resolve_device(device)
