@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -440,9 +441,43 @@ def test_tokenizing_workers_leave_ctrl_c_to_the_main_process():
     import signal
 
     before = signal.getsignal(signal.SIGINT)  # (a job started in the background ignores it already)
-    with multiprocessing.get_context("fork").Pool(1, initializer=corpus_module._worker_ignores_interrupts) as pool:
+    with multiprocessing.get_context("fork").Pool(1, initializer=corpus_module._worker_ignores_interrupts, initargs=(os.getpid(),)) as pool:
         assert pool.apply(signal.getsignal, (signal.SIGINT,)) == signal.SIG_IGN
     assert signal.getsignal(signal.SIGINT) == before  # the main process's own handling is left as it was
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the workers ask Linux's prctl to end with their parent")
+def test_tokenizing_workers_end_silently_when_the_main_process_is_killed(tmp_path):
+    """kill -9 of rnnkit prepare: the workers went on without it, an orphan idling forever or one
+    printing a BrokenPipeError traceback into the user's terminal; now they end with it, silently."""
+    import multiprocessing
+    import signal
+    import time
+
+    log, pids = tmp_path / "stderr.txt", tmp_path / "worker.pid"
+    middle = os.fork()
+    if middle == 0:  # the "main process" that the test kills: never returns into pytest
+        try:
+            os.dup2(os.open(log, os.O_WRONLY | os.O_CREAT), 2)
+            sys.stderr = open(2, "w", closefd=False)  # (pytest's capture replaced the Python-level one)
+            pool = multiprocessing.get_context("fork").Pool(1, initializer=corpus_module._worker_ignores_interrupts, initargs=(os.getpid(),))
+            pids.write_text(str(pool.apply(os.getpid)))
+            pool.apply_async(time.sleep, (0.5,))  # busy when its parent dies
+            time.sleep(0.2)  # the pool's thread hands it the task
+        finally:
+            os.kill(os.getpid(), signal.SIGKILL)
+    os.waitpid(middle, 0)
+    worker, deadline = int(pids.read_text()), time.monotonic() + 10
+
+    def running() -> bool:  # a zombie (ended, not yet reaped by init) has ended
+        try:
+            return Path(f"/proc/{worker}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    while running() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not running() and "Traceback" not in log.read_text()
 
 
 def test_scratch_directories_of_processes_killed_with_9_are_removed_by_the_next(tmp_path, monkeypatch):

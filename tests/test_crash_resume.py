@@ -199,6 +199,24 @@ def test_seq2seq_survives_kills(tmp_path):
     crash_and_compare(tmp_path, args, k=8, seed=5)
 
 
+@pytest.mark.parametrize("label", ["run config written", "run directory written"])
+def test_a_kill_while_a_run_writes_its_first_files_leaves_a_run_both_commands_take(tmp_path, label):
+    """Killed as it writes its first files, a run is resumed from step 0 to the uninterrupted run's
+    weights (drawn as the first process drew them, with an engine named) or started over by the same
+    command; a temporary file the kill left inside a write is rnnkit's, not a file of the user's."""
+    data = names_file(tmp_path / "names.txt", 48)
+    args = ["train", "lm", str(data), "--hidden-size", "8", "--embedding-size", "8", "--batch-size", "8", "--epochs", "1",
+            "--engine", "reference", "--seed", "2", "--no-progress"]  # fmt: skip
+    assert run_cli([*args, "--run", str(tmp_path / "A")]) == 0
+    for follow in ("resume", "start"):
+        run = tmp_path / follow
+        assert run_cli([*args, "--run", str(run)], {"RNNKIT_TEST_KILL_AT": label}) == -signal.SIGKILL
+        (run / ".vocab.json.99999999-k1ll.tmp").write_text("{")  # what a kill inside writing vocab.json leaves
+        again = ["train", "lm", "--resume", "--run", str(run), "--no-progress"] if follow == "resume" else [*args, "--run", str(run)]
+        assert run_cli(again) == 0
+        assert_same_run(tmp_path / "A", run)
+
+
 def test_a_real_kill_inside_a_checkpoint_write(tmp_path):
     """A fresh interpreter killed from outside (SIGKILL) while it pauses between the files of a
     checkpoint, then resumed by another: the same weights and metrics as the uninterrupted run."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import warnings
 from pathlib import Path
 
 import pytest
@@ -291,6 +292,28 @@ def test_midi_notes_never_released_are_counted_and_a_file_of_only_them_is_refuse
             read_midi(_midi_messages(tmp_path / name, messages))
 
 
+def test_midi_tempo_on_another_track_is_read_and_type_2_is_refused(tmp_path, capsys):
+    """pretty_midi reads tempo changes from a type 1 file's first track only (and warns in a bare
+    Python warning): a tempo of 30 bpm in the notes' track read the piece at 120 bpm, four times too
+    fast. A type 2 file's patterns, meant one after another, were played on top of each other."""
+    mido = pytest.importorskip("mido")
+    midi = mido.MidiFile(type=1, ticks_per_beat=480)
+    midi.tracks.append(mido.MidiTrack([mido.MetaMessage("track_name", name="conductor")]))  # no tempo here
+    notes = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=2_000_000), mido.MetaMessage("time_signature")])  # 2 s a beat
+    for i in range(4):
+        notes += [mido.Message("note_on", note=60 + i, velocity=80, time=0), mido.Message("note_off", note=60 + i, time=480)]
+    midi.tracks.append(notes)
+    midi.save(str(tmp_path / "tempo.mid"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no bare warning either
+        steps = read_midi(tmp_path / "tempo.mid")
+    assert steps == [[60 + i] for i in range(4) for _ in range(4)] and capsys.readouterr().err == ""  # 4 beats of 2 s in steps of 0.5 s
+    midi.type = 2
+    midi.save(str(tmp_path / "patterns.mid"))
+    with pytest.raises(DataError, match=r"patterns.mid: a type 2 MIDI file \(patterns meant one after another\), which rnnkit does not read"):
+        read_midi(tmp_path / "patterns.mid")
+
+
 def test_midi_extensions_match_in_any_case(tmp_path):
     for name in ("a.MID", "b.mid", "c.Midi", "d.midi"):
         _midi(tmp_path / name, [60, 67])
@@ -462,6 +485,14 @@ def test_labelled_files_as_spreadsheets_and_pandas_write_them(tmp_path, capsys):
     # two names no list knows, and a "label" on no other line: the header, said on stderr
     assert read_labeled(write(tmp_path / "iq.tsv", "intent\tquery\nHUM\twho wrote hamlet\nLOC\twhere is paris\n")) == rows
     assert "iq.tsv:1: 'intent'<TAB>'query' read as the header row" in capsys.readouterr().err
+    # column names with spaces (Kaggle's "Class Index"), over labels that repeat: the header, said
+    classes = "".join(f"{i % 2 + 1}\t{'good' if i % 2 else 'bad'} film {i}\n" for i in range(8))
+    assert len(read_labeled(write(tmp_path / "ci.tsv", "Class Index\tReview Text\n" + classes))) == 8
+    assert "ci.tsv:1: 'Class Index'<TAB>'Review Text' read as the header row" in capsys.readouterr().err
+    # a label column named, the text in one of several columns none of which is named so: which one?
+    with pytest.raises(DataError, match=r"ag.tsv:1: a header row naming the label column 'label' but no text column .* give --text-column NAME"):
+        read_labeled(write(tmp_path / "ag.tsv", "label\ttitle\tdescription\n" + "".join(f"{i % 2}\tnews {i}\tmore {i}\n" for i in range(6))))
+    assert read_labeled(tmp_path / "ag.tsv", text_column="description")[0] == LabeledText("more 0", "0")
     with pytest.raises(DataError, match=r"mix.tsv:4: another header row \('sentence\\tlabel'\), unlike line 1's: files with different columns joined"):
         read_labeled(write(tmp_path / "mix.tsv", "text\tlabel\ngood\tpos\nbad\tneg\nsentence\tlabel\nok\tpos\n"))
     joined = read_labeled(write(tmp_path / "cat.tsv", "label\ttext\nHUM\twho wrote hamlet\nlabel\ttext\nLOC\twhere is paris\n"))

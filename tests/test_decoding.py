@@ -126,6 +126,8 @@ def test_top_p_keeps_the_nucleus():
     logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
     drawn = {int(next_token(logits, SamplingOptions(top_p=0.75), torch.Generator().manual_seed(s))) for s in range(200)}
     assert drawn == {0, 1}  # 0.5 + 0.3 reach 0.75; tokens 2 and 3 never drawn
+    for tiny in (1e-46, 1e-300):  # valid, and 0 in float32: the likeliest token alone, not an error
+        assert SamplingOptions(top_p=tiny).check() and int(next_token(logits, SamplingOptions(top_p=tiny), None)) == 0
     with pytest.raises(ValueError, match="temperature must be positive"):
         SamplingOptions(temperature=0).check()
 

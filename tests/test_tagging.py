@@ -424,8 +424,14 @@ def test_a_column_file_whose_lines_end_in_cr_cr_lf_is_refused_not_read_one_token
     path.write_bytes(b"Peter\tB-PER\r\r\nBlackburn\tI-PER\r\r\nsaid\tO\r\r\n\r\r\nEU\tB-ORG\r\r\nrejects\tO\r\r\n")
     with pytest.raises(DataError, match=r"win\.conll: its lines end in CR CR LF .* tr -s '\\r' < .*win\.conll > fixed-win\.conll$"):
         read_conll(path)
-    path.write_bytes(path.read_bytes().replace(b"\r\r\n", b"\r\n"))
+    converted = path.read_bytes()
+    path.write_bytes(converted.replace(b"\r\r\n", b"\r\n"))
     assert [s.tokens for s in read_conll(path)] == [["Peter", "Blackburn", "said"], ["EU", "rejects"]]
+    # joined with cat to a file of plain line ends, the half that is CR CR LF was read one token a sentence
+    joined = tmp_path / "joined.conll"
+    joined.write_bytes(b"Anna\tB-PER\nsaid\tO\n\n" + converted)
+    with pytest.raises(DataError, match=r"joined\.conll:4: this line and 5 more end in CR CR LF"):
+        read_conll(joined)
 
 
 def test_a_held_out_file_without_entities_is_refused_and_unseen_entity_types_are_said(tmp_path, capsys):

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import math
+import os
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -187,11 +188,14 @@ def test_data_errors_surface_before_the_run_directory_exists(tmp_path):
     assert not (tmp_path / "lm").exists()
 
 
-def test_a_run_killed_before_its_first_checkpoint_resumes_from_step_0_or_starts_over(tmp_path):
+@pytest.mark.parametrize("engine", ["auto", "reference"])
+def test_a_run_killed_before_its_first_checkpoint_resumes_from_step_0_or_starts_over(tmp_path, engine):
+    """Resumed from step 0, the run draws the same initial weights as it first did: nothing that a
+    resume does before them (finding the engine, which may build a cell) may use the random state."""
     from rnnkit.runs import resume, start
 
     data = names(tmp_path / "n.txt")
-    start("lm", {"train": [str(data)], **LM}, tmp_path / "whole")
+    start("lm", {"train": [str(data)], **LM, "engine": engine, "dropout": 0.0}, tmp_path / "whole")
     killed = tmp_path / "killed"
     shutil.copytree(tmp_path / "whole", killed)
     for name in ("checkpoints", "last.safetensors", "best.safetensors", "training_state.pt", "summary.json"):
@@ -279,8 +283,28 @@ def test_damaged_files_are_named_in_one_line(tmp_path):
     from safetensors.torch import save_file
 
     save_file({k: torch.full_like(v, math.nan) for k, v in weights.items()}, nan / "best.safetensors")
+    # against the checkpoints' manifests first: weights zeroed or edited after training loaded and
+    # answered (uniformly) without a word
+    with pytest.raises(CheckpointError, match=r"best\.safetensors: changed after rnnkit wrote it: it matches no checkpoint"):
+        open_run(nan)
+    shutil.rmtree(nan / "checkpoints")  # the weights without their run's checkpoints: checked for what they hold
     with pytest.raises(CheckpointError, match="not finite"):
         open_run(nan)
+    (nan / "best.safetensors").unlink()
+    save_file({k: (v * 100).long() for k, v in weights.items()}, nan / "best.safetensors")
+    with pytest.raises(CheckpointError, match=r"stored as I64, not as floating-point numbers"):
+        open_run(nan)  # integers would be cast to floats on loading, silently
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file of mode 000")
+def test_unreadable_weights_are_said_to_be_unreadable_not_damaged(tmp_path):
+    from rnnkit.runs import open_run, start
+
+    run = tmp_path / "run"
+    start("lm", {"train": [str(names(tmp_path / "n.txt"))], **LM}, run)
+    (run / "best.safetensors").chmod(0)
+    with pytest.raises(PermissionError):
+        open_run(run)
 
 
 def test_config_file_values_are_checked_like_options(tmp_path, capsys):

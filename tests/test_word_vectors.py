@@ -169,6 +169,10 @@ def test_word_vectors_from_the_command_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--embedding-size 5: the word vectors of" in err and err.count("error") == 1
     assert not (tmp_path / "bad").exists()
+    # a character's row would take the vector of the word "a": refused, as --lm-features is
+    assert main([*common, "--run", str(tmp_path / "bad"), "--level", "char"]) == 2
+    assert "--word-vectors gives features of words: it needs --level word or whitespace, not char" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
     (tmp_path / "bad.vec").write_text("the 1 2 3\nfilm 1 2\n")
     (tmp_path / "t.conll").write_text("the O\nParis B-LOC\n")
     assert main(["train", "tagger", str(tmp_path / "t.conll"), "--run", str(tmp_path / "tag"), "--word-vectors", str(tmp_path / "bad.vec")]) == 2

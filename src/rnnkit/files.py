@@ -117,6 +117,13 @@ def atomic_write(path: Path, data: bytes | Callable[[Path], None]) -> None:
         raise
 
 
+def dead_temporary(name: str, folder: Path) -> bool:
+    """Whether ``folder/name`` is a temporary file ``.NAME.PID-XXXX.tmp`` (``temporary_beside``) that a
+    process no longer running left there (killed while writing)."""
+    match = re.fullmatch(r"\..+\.(\d+)-[^.]+\.tmp", name)
+    return match is not None and int(match[1]) != os.getpid() and not process_alive(int(match[1])) and (folder / name).is_file()
+
+
 def temporary_beside(path: Path) -> tuple[int, str]:
     """A new temporary file ``.NAME.PID-XXXX.tmp`` beside ``path`` (its open descriptor and its name),
     with a new file's usual mode. Those a killed process left for ``path`` are removed first (never
@@ -266,9 +273,18 @@ def file_digest(path: Path) -> dict:
 def check_weights_file(path: Path) -> dict[str, tuple[int, ...]]:
     """Each tensor's shape in the safetensors file ``path``; a one-line ``CheckpointError`` naming
     ``path`` when it is not a complete safetensors file."""
+    return {key: shape for key, (shape, _) in weights_header(path).items()}
+
+
+def weights_header(path: Path) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Each tensor's shape and safetensors dtype ("F32", "I64", "BOOL" ...) in the file ``path``, from
+    its header; a one-line ``CheckpointError`` naming ``path`` when it is not a complete safetensors
+    file, PermissionError when it cannot be read."""
+    with open(path, "rb"):  # unreadable is not damaged: safetensors says "No such file" for both
+        pass
     try:
         with safe_open(str(path), framework="pt") as f:
-            return {key: tuple(f.get_slice(key).get_shape()) for key in f.keys()}
+            return {key: (tuple(f.get_slice(key).get_shape()), f.get_slice(key).get_dtype()) for key in f.keys()}
     except Exception as error:  # noqa: BLE001 (any failure to parse is the file's damage)
         raise CheckpointError(f"{path}: damaged or incomplete ({str(error).splitlines()[0] if str(error) else type(error).__name__})") from None
 
@@ -344,17 +360,32 @@ class RunDir:
         load_weights_file(self.file(f"{name}.safetensors"), model, f"is {self.path} a complete rnnkit run?")
 
 
-def load_weights_file(path: Path, model: nn.Module, missing_hint: str = "") -> None:
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: missing" + (f"; {missing_hint}" if missing_hint else ""))
-    shapes = check_weights_file(path)  # from the header: before any tensor is read
-    device = next(model.parameters()).device
-    expected = {name: tuple(t.shape) for name, t in model.state_dict().items()}
-    wrong = [(name, shape, expected[name]) for name, shape in shapes.items() if name in expected and shape != expected[name]]
+def check_weights_fit(path: Path, model: nn.Module) -> dict[str, tuple[tuple[int, ...], str]]:
+    """The header of the safetensors file ``path`` (``weights_header``), checked against ``model``'s
+    tensors (which may be on the ``meta`` device: built from a config.json without allocating, so
+    that a size edited to 100,000 is one line, not an allocation of 160 GB): a one-line
+    ``CheckpointError`` when a shape differs or a floating-point weight is stored as integers."""
+    header = weights_header(path)
+    tensors = model.state_dict()
+    wrong = [(name, shape, tuple(tensors[name].shape)) for name, (shape, _) in header.items() if name in tensors and shape != tuple(tensors[name].shape)]
     if wrong:  # a best.safetensors copied from a run of another size
         name, got, wanted = wrong[0]
         raise CheckpointError(f"{path}: {name} has shape {list(got)} but the run's config.json gives {list(wanted)}"
                               f"{f' (and {len(wrong) - 1} more)' if len(wrong) > 1 else ''}: the run's files do not belong together")
+    # rnnkit writes a floating-point weight as floating point: integers or booleans there (a file
+    # made or edited elsewhere) would be cast on loading, silently
+    cast = [name for name, t in tensors.items() if t.is_floating_point() and name in header and not header[name][1].startswith(("F", "BF"))]
+    if cast:
+        raise CheckpointError(f"{path}: {cast[0]} is stored as {header[cast[0]][1]}, not as floating-point numbers"
+                              f"{f' (and {len(cast) - 1} more)' if len(cast) > 1 else ''}: not weights rnnkit wrote")
+    return header
+
+
+def load_weights_file(path: Path, model: nn.Module, missing_hint: str = "") -> None:
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: missing" + (f"; {missing_hint}" if missing_hint else ""))
+    check_weights_fit(path, model)  # before any tensor is read
+    device = next(model.parameters()).device
     missing, unexpected = load_model(model, path, strict=False, device=str(device))
     if missing or unexpected:
         raise CheckpointError(f"{path}: weights do not fit the model (missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})")

@@ -118,7 +118,7 @@ class Recurrent(MaskHolder, nn.Module):
                 try:
                     self.cells[self._cell_name(layer, direction)] = cls(layer_input, hidden_size, **cell_options)
                 except TypeError as error:
-                    raise UnexpectedArgumentError(f"cell {cell!r}: {error}") from None
+                    raise UnexpectedArgumentError(f"cell {cell!r}: {str(error).splitlines()[0]}") from None  # torch's own: C++ frames follow
         self.cell_options = self.cells["l0"].options()
         self.engine = engine  # checked by the property's setter
         self.initial_state = None

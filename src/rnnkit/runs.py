@@ -26,6 +26,7 @@ from .version import __version__
 from .data.textio import no_key_twice, read_text, split_lines
 from .cells import CELLS, make_cell
 from .errors import DataError, MissingDependencyError, UsageError
+from .files import check_weights_fit, dead_temporary
 from .models import build_model
 from .models.registry import check_fits_in_memory
 from .models.lm_features import check_recorded
@@ -162,7 +163,8 @@ def _foreign_entries(run: RunDir) -> list[str]:
     never taken for a run that died before its first checkpoint."""
     if not run.path.is_dir():
         return []
-    entries = sorted(entry.name for entry in run.path.iterdir() if entry.name not in RUN_MARKS)
+    # a run killed while it wrote its first files leaves their temporaries: rnnkit's, as its lock
+    entries = sorted(entry.name for entry in run.path.iterdir() if entry.name not in RUN_MARKS and not dead_temporary(entry.name, run.path))
     try:
         config = run.read_json("config.json") if run.exists() else None
     except (OSError, ValueError):
@@ -317,8 +319,11 @@ def start(task_kind: str, values: dict, run_path: str | Path | None = None, sour
                 "model": {"kind": task.model_kind, **model_config},
                 "training": asdict(training),
             }
-            task.save(run)
+            # config.json first: it makes the folder an rnnkit run, which the same command starts over
+            # and --resume completes (it writes the vocabularies again) should a kill come next
             run.write_json("config.json", config)
+            test_point("run config written")
+            task.save(run)
             test_point("run directory written")
             print(f"run directory: {run.path}", flush=True)
             barrier(shard)
@@ -416,11 +421,13 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
         if changed:  # a best score over two validation sets, a test figure of another file
             raise DataError(f"{run.path}: the held-out data changed since the run started ({', '.join(changed)}): its scores would not compare; "
                             "put the files back, or train a new run")  # fmt: skip
-    torch.manual_seed(training.seed)  # the initial weights, should the run have no checkpoint yet
     with reading_run(run), recorded_settings(run):
-        model = build_model(config["model"]["kind"], engine_here(run, config["model"], resolve_device(training.device)))
+        model_config = engine_here(run, config["model"], resolve_device(training.device))
+        torch.manual_seed(training.seed)  # the initial weights, should the run have no checkpoint yet: drawn as start drew them
+        model = build_model(config["model"]["kind"], model_config)
     task.initialise(model)  # as start did, should the run have no checkpoint yet
     task.before_training(training.progress)  # before the trainer's clock restarts, as in start
+    _check_ready(task, model)  # as start did: a run resumed from step 0 then trains as it would have
     checkpoints = Checkpoints(run).committed()
     step_before = checkpoints[-1].step if checkpoints else 0
     _check_not_behind(run, task, training, overrides, step_before)
@@ -587,6 +594,8 @@ def check_sizes(run: RunDir, task, config: dict) -> None:
             raise DataError(f"{run.file(name)}: its {attribute} differ from those config.json records (in their order, which the "
                             "weights' outputs follow): the run's files do not belong together")
     for key in SIZES:
+        if key in config["model"] and (type(config["model"][key]) is not int or config["model"][key] < 1):
+            raise DataError(f"{run.file('config.json')}: model {key} {config['model'][key]!r}: not a whole number >= 1")
         if key in expected and key in config["model"] and expected[key] != config["model"][key]:
             raise DataError(f"{run.path}: its files hold {expected[key]:,} entries for {key} but its weights were trained with "
                             f"{config['model'][key]:,}: the run's files do not belong together")
@@ -627,9 +636,17 @@ def open_run(run_path: str | Path, weights: str = "best", device: str = "auto"):
     check_recorded(task.lm_features, config)
     check_sizes(run, task, config)
     torch_device = resolve_device(device)
+    weights_file = run.file(f"{weights}.safetensors")
     with reading_run(run), recorded_settings(run):
-        model = build_model(config["model"]["kind"], engine_here(run, config["model"], torch_device))
+        settings = engine_here(run, config["model"], torch_device)
+        with torch.device("meta"):  # the sizes config.json gives, against the weights' before any is allocated
+            shapes = build_model(config["model"]["kind"], settings)
+    if weights_file.exists():
+        check_weights_fit(weights_file, shapes)
+    with reading_run(run), recorded_settings(run):
+        model = build_model(config["model"]["kind"], settings)
     model.to(torch_device)
+    Checkpoints(run).check_published(weights_file.name)
     run.load_weights(weights, model)
     model.eval()
     return task, model, config, torch_device

@@ -998,7 +998,7 @@ def _build(data, sources: list[dict], directory: Path, progress: bool | None = N
                 tokenizer.fit(_train_lines(train_paths, splitter, eos, bar, longest))
         level = LEVELS[data.level](tokenizer)
         big = sum(s["size"] for s in sources) >= POOL_FROM_BYTES and (os.cpu_count() or 1) > 1
-        pool = files.enter_context(multiprocessing.get_context("fork").Pool(2, initializer=_worker_ignores_interrupts)) if big and level.parallel else None
+        pool = files.enter_context(multiprocessing.get_context("fork").Pool(2, initializer=_worker_ignores_interrupts, initargs=(os.getpid(),))) if big and level.parallel else None
 
         # pass 1: tokenize, assign splits, count the training keys, write keys and offsets
         names = ["file"] if vocab is not None else list(SPLITS)
@@ -1100,12 +1100,21 @@ def _shown(path: str, data) -> str:
     return path
 
 
-def _worker_ignores_interrupts() -> None:
+def _worker_ignores_interrupts(parent: int) -> None:
     """A tokenizing worker leaves Ctrl-C to the main process, which stops the pool and says
     "interrupted" once (otherwise each worker prints its own KeyboardInterrupt traceback); SIGTERM,
-    which the pool sends its workers to stop them, ends a worker at once."""
+    which the pool sends its workers to stop them, ends a worker at once. On Linux a worker also
+    ends, silently, when the main process is killed (``kill -9``): it would otherwise print a
+    BrokenPipeError traceback as its next result found no reader."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent dies
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the request was in place
+            os._exit(0)
 
 
 def _train_lines(paths: list[str], splitter: _Splitter, eos: bool, bar, max_line_bytes: int | None = None) -> Iterator[str]:

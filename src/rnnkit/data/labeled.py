@@ -183,9 +183,12 @@ def _read_tsv(name: str, lines: list[str], text_column: str, label_column: str) 
         labels = {row[header[1]] for row in rows if len(row) > 1 and tsv_header(row, text_column, label_column, relaxed=False) is None}  # headers again (cat) are no examples
         if names[header[1]] in labels:
             header, names = None, None
-    elif header is None and len(first) == 2 and all(COLUMN_NAME.fullmatch(f.lower()) for f in first) and len(rows) > 1 \
-            and first[0] not in {row[0] for row in rows if len(row) > 1}:  # "intent<TAB>query": two names, a label on no other line
-        print(f"rnnkit: {name}:{numbered[0][0]}: {first[0]!r}<TAB>{first[1]!r} read as the header row (a label on no other line)", file=sys.stderr, flush=True)
+    elif header is None and _names_the_columns(first, rows, label_column):  # "intent<TAB>query", "Class Index<TAB>Review Text"
+        where = f"{name}:{numbered[0][0]}"
+        if len(first) > 2:  # "label<TAB>title<TAB>description": which column is the text?
+            raise DataError(f"{where}: a header row naming the label column {first[0]!r} but no text column rnnkit knows among "
+                            f"{', '.join(map(repr, first[1:]))[:120]}; give --text-column NAME")  # fmt: skip
+        print(f"rnnkit: {where}: {first[0]!r}<TAB>{first[1]!r} read as the header row (a label on no other line)", file=sys.stderr, flush=True)
         header, names = (1, 0), first
     if header is None:
         _columns_unnamed(name, "a tsv file without a header row", text_column, label_column)
@@ -221,6 +224,21 @@ def _read_tsv(name: str, lines: list[str], text_column: str, label_column: str) 
                             f"first ('{FASTTEXT_LABEL}X text'), a tsv line is label<TAB>text")
         out.append(_checked(where, text, _unquoted(fields[label_at])))
     return out
+
+
+def _names_the_columns(first: list[str], rows: list[list[str]], label_column: str) -> bool:
+    """Whether a first row that names no column rnnkit knows is still a header: its label is on no
+    other line, and it is a label column's name (``label_column`` or a common one), or every field
+    is a name (an identifier; or words, no numbers, where the other lines' labels repeat, as classes do)."""
+    labels = [row[0] for row in rows if len(row) > 1]
+    if len(first) < 2 or len(labels) < 2 or first[0] in labels:
+        return False
+    if first[0].strip().lower() in HEADER_LABELS | {label_column.lower()}:
+        return True
+    if all(COLUMN_NAME.fullmatch(field.strip().lower()) for field in first):  # identifiers: "intent<TAB>query"
+        return True
+    words = all(COLUMN_NAME.fullmatch(field.strip().lower().replace(" ", "_")) and len(field) <= 40 for field in first)
+    return words and len(set(labels)) <= len(labels) / 2  # "Class Index<TAB>Review Text": words, as a text might be
 
 
 def _unquoted(field: str) -> str:

@@ -242,7 +242,10 @@ def _overlaps_merged(path: str | Path) -> tuple[io.BytesIO | None, int]:
     import mido
 
     midi = mido.MidiFile(filename=str(path), charset="latin1")  # as pretty_midi reads it
-    merged, started = False, 0
+    if midi.type == 2:  # pretty_midi plays the patterns on top of each other, at once
+        raise DataError(f"{path}: a type 2 MIDI file (patterns meant one after another), which rnnkit does not read; "
+                        "save it as type 0 or 1")  # fmt: skip
+    merged, started = _tempo_map_to_first_track(midi), 0
     for track in midi.tracks:
         sounding: dict[tuple[int, int], int] = {}  # (channel, pitch) -> notes on
         last_off: dict[tuple[int, int], int] = {}  # the last note-off taken out of a stretch still open
@@ -281,6 +284,43 @@ def _overlaps_merged(path: str | Path) -> tuple[io.BytesIO | None, int]:
     return buffer, started
 
 
+TEMPO_MAP = ("set_tempo", "time_signature", "key_signature")  # meta events for every track, which pretty_midi reads from the first only
+
+
+def _tempo_map_to_first_track(midi) -> bool:
+    """Move the tempo, time and key signature events of a type 1 file's other tracks into its first
+    track, at their own ticks; whether any moved. The standard asks for them in the first track, and
+    pretty_midi ignores them elsewhere (with a bare warning): a file whose tempo of 30 bpm sat in
+    the notes' track was read at 120 bpm, four times too fast."""
+    import mido
+
+    moved = []  # (absolute tick, message)
+    for track in midi.tracks[1:]:
+        tick, carried, kept = 0, 0, []
+        for message in track:
+            tick += message.time
+            if message.type in TEMPO_MAP:
+                moved.append((tick, message))
+                carried += message.time
+                continue
+            kept.append(message.copy(time=message.time + carried))
+            carried = 0
+        track[:] = kept
+    if not moved:
+        return False
+    first, tick = [], 0
+    for message in midi.tracks[0]:
+        tick += message.time
+        first.append((tick, message))
+    events = sorted(first + moved, key=lambda event: (event[0], event[1].type == "end_of_track"))  # stable: the first track's own first
+    track, last = mido.MidiTrack(), 0
+    for tick, message in events:
+        track.append(message.copy(time=tick - last))
+        last = tick
+    midi.tracks[0] = track
+    return True
+
+
 def _midi_steps(path: str | Path, step_seconds: float) -> tuple[Sequence, dict[str, int], int]:
     """``read_midi``'s steps, how many notes were left out for each reason (reason -> count), and
     the number of pitched notes the file starts."""
@@ -292,6 +332,8 @@ def _midi_steps(path: str | Path, step_seconds: float) -> tuple[Sequence, dict[s
     try:
         merged, started = _overlaps_merged(path)
         midi = pretty_midi.PrettyMIDI(merged or str(path))
+    except DataError:
+        raise
     except Exception as error:  # noqa: BLE001 (a broken file, whatever the parser says)
         raise DataError(f"{path}: not a readable MIDI file ({type(error).__name__})") from None
     pitched = [note for instrument in midi.instruments if not instrument.is_drum for note in instrument.notes]

@@ -231,13 +231,20 @@ def refuse_stray_carriage_return(text: str, name: str) -> None:
 
 
 def refuse_doubled_line_ends(text: str, name: str) -> None:
-    """A ``DataError`` when every line of ``text`` ends in CR CR LF: line ends converted to Windows'
-    twice (Python's csv module writes them on Windows, to a file opened without ``newline=''``).
-    Read by the rules above (a lone CR, then CRLF), a blank line follows every line: in a file whose
-    blank lines part its sentences, every token would be a sentence of its own, silently."""
-    if "\r\r\n" in text and text.count("\r\r\n") == text.count("\n"):
-        raise DataError(f"{name}: its lines end in CR CR LF (line ends converted twice), so a blank line would follow every line "
-                        f"and every token be a sentence of its own; convert it: tr -s '\\r' < {name} > fixed-{Path(name).name}")  # fmt: skip
+    """A ``DataError`` when a line of ``text`` ends in CR CR LF: line ends converted to Windows'
+    twice (Python's csv module writes them on Windows, to a file opened without ``newline=''``), in
+    the whole file or in a part of it (files joined with cat). Read by the rules above (a lone CR,
+    then CRLF), a blank line follows every such line: in a file whose blank lines part its
+    sentences, every token would be a sentence of its own, silently."""
+    at = text.find("\r\r\n")
+    if at < 0:
+        return
+    every = text.count("\r\r\n") == text.count("\n")
+    line = len(split_lines(text[:at] + "x"))  # the line the first one ends
+    more = text.count("\r\r\n") - 1
+    where = f"{name}: its lines end" if every else f"{name}:{line}: this line {f'and {more:,} more end' if more else 'ends'}"
+    raise DataError(f"{where} in CR CR LF (line ends converted twice), so a blank line would follow each of them "
+                    f"and each token be a sentence of its own; convert it: tr -s '\\r' < {name} > fixed-{Path(name).name}")  # fmt: skip
 
 
 def read_lines(source: str | os.PathLike) -> list[str]:

@@ -74,6 +74,7 @@ def filtered_logits(logits: Tensor, options: SamplingOptions) -> Tensor:
         sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
         probs = sorted_logits.softmax(dim=-1)
         drop = probs.cumsum(dim=-1) - probs >= options.top_p  # mass before this token already enough
+        drop[:, 0] = False  # the likeliest token always stays: a p that float32 holds as 0 (1e-46) dropped every one
         logits = logits.scatter(-1, order, sorted_logits.masked_fill(drop, -torch.inf))
     return logits
 

@@ -40,8 +40,9 @@ class ClassificationDataConfig:
             raise UsageError("--word-vectors and --init-from both set the embedding; give one")
         if self.lm_features and self.init_from:  # the language model's layers read its embedding alone
             raise UsageError("--lm-features and --init-from: an encoder from a language model reads its embedding alone; give one")
-        if self.lm_features and self.level not in ("word", "whitespace"):
-            raise UsageError(f"--lm-features gives features of words: it needs --level word or whitespace, not {self.level}")
+        for option, value in (("--lm-features", self.lm_features), ("--word-vectors", self.word_vectors)):
+            if value and self.level not in ("word", "whitespace"):  # a character's row given the vector of the word "a"
+                raise UsageError(f"{option} gives features of words: it needs --level word or whitespace, not {self.level}")
         if self.class_weights not in ("none", "balanced"):
             raise UsageError(f"class_weights must be 'none' or 'balanced', got {self.class_weights!r}")
 

@@ -207,6 +207,23 @@ class Checkpoints:
             raise CheckpointError(f"{damage[0]}; no intact checkpoint is left to resume from" + (f" ({len(damage) - 1} older ones are damaged too)" if len(damage) > 1 else ""))
         return None
 
+    def check_published(self, name: str) -> None:
+        """The file ``name`` at the top of the run (best.safetensors ...) checked against the
+        checkpoints' manifests before a verb loads it: one that matches none was damaged or changed
+        after rnnkit wrote it (zeroed, a tensor edited), and a model loaded from it would answer
+        without a word. A missing file, or a run without checkpoints (the weights copied alone), is
+        not checked here."""
+        view = self.run.file(name)
+        if not view.exists():
+            return
+        for _ in range(2):  # a run training meanwhile may publish a newer checkpoint and remove this file's
+            digest = file_digest(view)
+            checkpoints = self.committed()
+            if not checkpoints or any(_manifest_entry(c, name) == digest for c in checkpoints):
+                return
+        why = "damaged or incomplete" if name.endswith(".safetensors") and _unreadable(view) else "changed after rnnkit wrote it"
+        raise CheckpointError(f"{view}: {why}: it matches no checkpoint in {self.root}; delete it and resume the run (rnnkit train --resume) to restore it from the newest")
+
     def check_views(self, chosen: Checkpoint) -> None:
         """The files at the top of the run must each be one of a checkpoint's (or absent): a file
         that matches none was damaged or changed after rnnkit wrote it, and is not overwritten
