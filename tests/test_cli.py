@@ -533,3 +533,28 @@ def test_config_files_name_a_switchs_off_flag_and_a_bad_whole_number_in_one_line
         code, _, err = rnnkit("train", "tagger", data, "--run", tmp_path / "r", "--config", tmp_path / "c.toml", capsys=capsys)
         assert code == 2 and says in err and len(err.strip().splitlines()) == 1, err
         assert not (tmp_path / "r").exists()
+
+
+def test_the_command_answers_a_second_ctrl_c_in_one_line_and_then_no_more(monkeypatch, capsys):
+    """A second Ctrl-C while the first was being answered escaped main (a traceback), and one during
+    the interpreter's shutdown printed tracebacks of torch's exit handlers: the command (``entry``)
+    answers it as the first, then ignores Ctrl-C and SIGTERM until the process ends."""
+    import signal
+
+    import rnnkit.cli as cli
+
+    def interrupted_twice(argv=None):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt from None  # the second, inside the handling of the first
+
+    monkeypatch.setattr(cli, "main", interrupted_twice)
+    before = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        assert cli.entry() == 130
+        assert capsys.readouterr().err == "rnnkit: interrupted\n"
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN and signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    finally:
+        for number, handler in before.items():
+            signal.signal(number, handler)

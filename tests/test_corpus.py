@@ -434,6 +434,29 @@ def test_a_stores_seen_lines_cut_to_whole_keys_are_named_not_read(tmp_path):
         prepare_corpus(LMDataConfig(train=[str(out)]))
 
 
+def test_a_stores_edited_vocabulary_and_damaged_files_are_named_not_read(tmp_path):
+    """Two tokens swapped in a store's vocab.json read every id of them as the other word, in the
+    runs trained from it and in what a resume wrote into the run; a damaged tokenizer.json or a
+    missing split file was an error naming no file."""
+    import shutil
+
+    out = tmp_path / "store"
+    prepare_corpus(LMDataConfig(train=[write(tmp_path / "text.txt", "".join(f"line {i} of the text\n" for i in range(40)))], level="word"), out=out)
+    edits = {
+        "vocab.json": (lambda d: (d / "vocab.json").write_text((d / "vocab.json").read_text().replace('"line"', '"LINE"')),
+                       r"vocab.json: changed since rnnkit prepare wrote it"),
+        "tokenizer.json": (lambda d: (d / "tokenizer.json").write_text("garbage"), r"tokenizer.json: changed since rnnkit prepare wrote it"),
+        "test.ids": (lambda d: (d / "test.ids").unlink(), r"test.ids: no such file or directory: not a complete prepared corpus"),
+        "meta.json": (lambda d: (d / "meta.json").write_text("{"), r"meta.json: damaged, not a JSON file of rnnkit prepare's"),
+    }  # fmt: skip
+    for name, (edit, message) in edits.items():
+        copy = tmp_path / f"edited-{name}"
+        shutil.copytree(out, copy)
+        edit(copy)
+        with pytest.raises(DataError, match=message):
+            prepare_corpus(LMDataConfig(train=[str(copy)]))
+
+
 def test_tokenizing_workers_leave_ctrl_c_to_the_main_process():
     """Ctrl-C reaches every process of the terminal's group: workers that ignore it let the main
     process stop the pool and say "interrupted" once, instead of a traceback from each worker."""
@@ -680,6 +703,12 @@ def test_a_prepared_corpus_changed_inside_is_one_line_not_a_traceback(tmp_path, 
         offsets.tofile(directory / "train.offsets")
     else:  # a word-level corpus's tokenizer: typed text cut by characters against its vocabulary
         (directory / "tokenizer.json").write_text('{"kind": "word", "lowercase": false}')
+    if change in ("vocab", "tokenizer"):  # the digests meta.json records say so first
+        with pytest.raises(DataError, match=rf"{change}.json: changed since rnnkit prepare wrote it"):
+            LanguageModelTask.prepare(LMDataConfig(train=[str(directory)]))
+        meta = json.loads((directory / "meta.json").read_text())
+        del meta["digests"]  # a store prepared before they were recorded: its own consistency checks
+        (directory / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(DataError, match="not a consistent prepared corpus"):  # when opened: before any run folder exists
         LanguageModelTask.prepare(LMDataConfig(train=[str(directory)]))
 

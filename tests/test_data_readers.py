@@ -501,6 +501,8 @@ def test_labelled_files_as_spreadsheets_and_pandas_write_them(tmp_path, capsys):
     assert joined == rows and "cat.csv:3: the header row again" in capsys.readouterr().err
     quoted = write(tmp_path / "pandas.tsv", 'label\ttext\npos\t"He said ""wow"" twice"\npos\t"a\ttab inside"\nneg\t"plain" start\n')
     assert read_labeled(quoted) == [LabeledText('He said "wow" twice', "pos"), LabeledText("a\ttab inside", "pos"), LabeledText('"plain" start', "neg")]
+    spaced = read_labeled(write(tmp_path / "spaced.csv", 'label, text\n1, "great, fine film"\n0, dull\n'))  # a space after each comma
+    assert spaced == [LabeledText("great, fine film", "1"), LabeledText("dull", "0")]
     inches = read_labeled(write(tmp_path / "inches.tsv", '4\t"It is 5" tall" he said\n3\tfine\n'))  # a text that starts with a quote, as is
     assert inches[0] == LabeledText('"It is 5" tall" he said', "4")
     faults = {

@@ -296,6 +296,27 @@ def test_damaged_files_are_named_in_one_line(tmp_path):
         open_run(nan)  # integers would be cast to floats on loading, silently
 
 
+@pytest.mark.parametrize("key, value, message", [
+    ("cell_options", "x", "cell_options: must be a table"),  # a traceback
+    ("cell_options", {"peepholes": "yes"}, "peepholes: must be true or false"),  # read as true
+    ("tie_embeddings", "x", "tie_embeddings: must be true or false"),
+    ("head_sizes", "16", "head_sizes: must be a list of whole numbers"),  # a message naming no file
+    ("hidden_size", 2.5, "hidden_size: must be a whole number >= 1"),
+    ("vocab_size", "29", "vocab_size: must be a whole number >= 1"),  # a traceback from the error's own formatting
+])  # fmt: skip
+def test_a_model_setting_edited_in_config_json_is_one_line_naming_it(tmp_path, key, value, message):
+    from rnnkit.runs import open_run, resume, start
+
+    run = tmp_path / "run"
+    start("lm", {"train": [str(names(tmp_path / "n.txt"))], **LM}, run)
+    config = json.loads((run / "config.json").read_text())
+    config["model"][key] = value
+    (run / "config.json").write_text(json.dumps(config))
+    for action in (lambda: open_run(run), lambda: resume(run, {"epochs": 2, "progress": False})):
+        with pytest.raises(DataError, match=rf"config\.json: model {message}"):
+            action()
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file of mode 000")
 def test_unreadable_weights_are_said_to_be_unreadable_not_damaged(tmp_path):
     from rnnkit.runs import open_run, start
@@ -305,6 +326,19 @@ def test_unreadable_weights_are_said_to_be_unreadable_not_damaged(tmp_path):
     (run / "best.safetensors").chmod(0)
     with pytest.raises(PermissionError):
         open_run(run)
+
+
+def test_a_config_files_path_that_is_beside_it_says_where_paths_are_read_from(tmp_path, monkeypatch, capsys):
+    from rnnkit.cli import main
+
+    (tmp_path / "cfg").mkdir()
+    names(tmp_path / "cfg" / "n.txt")
+    (tmp_path / "cfg" / "s.json").write_text(json.dumps({"train": "n.txt", "hidden_size": 4}))
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "lm", "--config", "cfg/s.json", "--run", "run"]) == 2
+    err = capsys.readouterr().err
+    assert "cfg/s.json: train 'n.txt': no such file here; a config file's paths are read from the current directory" in err
+    assert "give it as 'cfg/n.txt'" in err and not (tmp_path / "run").exists()
 
 
 def test_config_file_values_are_checked_like_options(tmp_path, capsys):

@@ -8,6 +8,7 @@ belong to the task's data settings, the model or the trainer, and ``split_config
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import difflib
 import hashlib
@@ -30,7 +31,7 @@ from .files import check_weights_fit, dead_temporary
 from .models import build_model
 from .models.registry import check_fits_in_memory
 from .models.lm_features import check_recorded
-from .settings import check_settings, refuse_unapplied
+from .settings import check_settings, list_of_ints, refuse_unapplied
 from .tasks import TASKS
 from .tasks.base import TaskBase, as_path_list, given_settings
 from .tasks.spec import MODEL_SETTINGS
@@ -86,7 +87,23 @@ def read_config_file(path: str | Path) -> dict:
             settings[name] = value
         elif name in NULL_MEANS:
             settings[name] = NULL_MEANS[name]
+    _refuse_paths_beside(path, settings)
     return settings
+
+
+CONFIG_PATHS = ("train", "source", "target", "valid", "test", "valid_source", "valid_target", "test_source", "test_target", "word_vectors")
+
+
+def _refuse_paths_beside(config: Path, settings: dict) -> None:
+    """Data paths in a config file are read from the current directory, as on the command line. A
+    relative one that names no file here but one beside the config file was "no such file", naming
+    neither the config file nor where the path is read from."""
+    for key in CONFIG_PATHS:
+        value = settings.get(key)
+        for one in value if isinstance(value, list) else [value]:
+            if isinstance(one, str) and one and one != "-" and not Path(one).is_absolute() and not Path(one).exists() and (config.parent / one).exists():
+                raise UsageError(f"{config}: {key} {one!r}: no such file here; a config file's paths are read from the current directory "
+                                 f"(as on the command line), and this one is beside {config.name}: give it as {str(config.parent / one)!r}")  # fmt: skip
 
 
 def _holds_no_text(value) -> bool:
@@ -368,6 +385,7 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
     config = run_config(run, ("task", "model", "data", "split", "training"))
     if task_kind is not None and config["task"] != task_kind:
         raise UsageError(f"{run.path}: a {config['task']} run; resume it with rnnkit train {config['task']} --resume --run {run.path}")
+    check_recorded_model(run, config["model"])
     overrides = dict(overrides or {})
     # a setting repeated as the run has it changes nothing: compared as recorded (cell settings inside
     # cell_options, --clip 0 as no clipping), so the run's own command with --resume added is taken
@@ -575,6 +593,38 @@ def recorded_data(task_class, config: dict):
     return data
 
 
+def check_recorded_model(run: RunDir, model: dict) -> None:
+    """The model settings a run's config.json records, checked as their options check them (a
+    switch as true or false, a size as a whole number, the cell's options as a table), so that an
+    edit is one line naming config.json: ``"crf": "yes"`` was read as true, ``"cell_options": "x"``
+    ended in a traceback, ``"head_sizes": "16"`` in a message naming no file."""
+    where = run.file("config.json")
+    options = model.get("cell_options")
+    if options is not None and not isinstance(options, dict):
+        raise DataError(f"{where}: model cell_options: must be a table of the cell's options, got {options!r}")
+    for key in SIZES:  # the sizes of the vocabularies and label sets, which no option sets
+        if key in model and (type(model[key]) is not int or model[key] < 1):
+            raise DataError(f"{where}: model {key}: must be a whole number >= 1, got {model[key]!r}")
+    for key, value in [*model.items(), *(options or {}).items()]:
+        parse = MODEL_SETTINGS.get(key, {}).get("type")
+        if parse is None or value is None:
+            continue
+        if parse is bool:
+            if not isinstance(value, bool):  # "yes" in a JSON file is true to Python
+                raise DataError(f"{where}: model {key}: must be true or false, got {value!r}")
+        elif parse is list_of_ints:
+            if not isinstance(value, list) or not all(type(one) is int and one >= 1 for one in value):
+                raise DataError(f"{where}: model {key}: must be a list of whole numbers >= 1, got {value!r}")
+        elif getattr(parse, "kind", None) is not None:
+            number = isinstance(value, (int, float)) and not isinstance(value, bool) and (parse.kind is float or isinstance(value, int))
+            try:
+                number = number and parse(str(value)) is not None
+            except argparse.ArgumentTypeError:
+                number = False
+            if not number:
+                raise DataError(f"{where}: model {key}: must be {parse.what}, got {value!r}")
+
+
 SIZES = ("vocab_size", "num_tags", "num_classes", "char_vocab_size", "source_vocab_size", "target_vocab_size")
 
 
@@ -594,8 +644,6 @@ def check_sizes(run: RunDir, task, config: dict) -> None:
             raise DataError(f"{run.file(name)}: its {attribute} differ from those config.json records (in their order, which the "
                             "weights' outputs follow): the run's files do not belong together")
     for key in SIZES:
-        if key in config["model"] and (type(config["model"][key]) is not int or config["model"][key] < 1):
-            raise DataError(f"{run.file('config.json')}: model {key} {config['model'][key]!r}: not a whole number >= 1")
         if key in expected and key in config["model"] and expected[key] != config["model"][key]:
             raise DataError(f"{run.path}: its files hold {expected[key]:,} entries for {key} but its weights were trained with "
                             f"{config['model'][key]:,}: the run's files do not belong together")
@@ -631,6 +679,7 @@ def open_run(run_path: str | Path, weights: str = "best", device: str = "auto"):
         raise FileNotFoundError(f"{run.path}: {'not a run directory (a file)' if run.path.exists() else 'no such run directory'}")
     config = run_config(run, ("task", "model", "data"))
     task_class = TASKS[config["task"]]
+    check_recorded_model(run, config["model"])
     with reading_run(run), recorded_settings(run):
         task = task_class.load(run, recorded_data(task_class, config))
     check_recorded(task.lm_features, config)

@@ -12,6 +12,7 @@ import os
 import re
 import signal
 import sys
+import threading
 from importlib import import_module
 
 from ..errors import USER_ERRORS, Terminated
@@ -151,6 +152,22 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{command_name(args)}: interrupted", file=sys.stderr)
         return 130
+
+
+def entry() -> int:
+    """The ``rnnkit`` command (``python -m rnnkit.cli`` too): ``main``, and then no more Ctrl-C or
+    SIGTERM. A second Ctrl-C while the first was being answered (the run saving itself, the
+    "interrupted" line) or one during the interpreter's shutdown printed tracebacks of torch's exit
+    handlers, or ended the process by the signal with no word; the command has done its work by then."""
+    try:
+        code = main()
+    except KeyboardInterrupt:  # a second interrupt inside main's own handling of the first
+        print("rnnkit: interrupted", file=sys.stderr)
+        code = 130
+    if threading.current_thread() is threading.main_thread():
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, signal.SIG_IGN)
+    return code
 
 
 def command_parser(parser: argparse.ArgumentParser, args) -> argparse.ArgumentParser:

@@ -713,11 +713,14 @@ class Corpus:
     def open(cls, directory: str | Path, owner=None) -> "Corpus":
         directory = Path(directory)
         try:
-            meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
-            if meta.get("format") != FORMAT:
-                raise DataError(f"{directory}: a prepared corpus of format {meta.get('format')}; this rnnkit reads format {FORMAT}: prepare it again")
-            vocab = Vocabulary(json.loads((directory / "vocab.json").read_text(encoding="utf-8"))["tokens"])
-            tokenizer = make_tokenizer(json.loads((directory / "tokenizer.json").read_text(encoding="utf-8")))
+            meta = _store_json(directory, "meta.json")
+            if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+                raise DataError(f"{directory}: a prepared corpus of format {meta.get('format') if isinstance(meta, dict) else None}; this rnnkit reads format {FORMAT}: prepare it again")
+            for name, recorded in (meta.get("digests") or {}).items():  # stores of before they were recorded: not checked
+                if _digest(directory / name) != recorded:  # a vocab.json edited (two tokens swapped): every id read as another word
+                    raise DataError(f"{directory / name}: changed since rnnkit prepare wrote it (meta.json records another digest): prepare it again")
+            vocab = Vocabulary(_store_json(directory, "vocab.json")["tokens"])
+            tokenizer = make_tokenizer(_store_json(directory, "tokenizer.json"))
             splits = {name: CorpusSplit(directory, name, meta["dtype"], owner) for name in SPLITS if name in meta["lines"]}
             for name, split in splits.items():  # a file cut short (a full disk, a partial copy) would train on less, silently
                 lines, tokens = meta["lines"][name], meta["tokens"][name]
@@ -739,10 +742,12 @@ class Corpus:
             if meta.get("seen_lines", len(seen)) != len(seen):  # stores of before it was recorded: not checked
                 raise DataError(f"{directory}: not a complete prepared corpus (seen.u64 holds {len(seen):,} training lines, meta.json says "
                                 f"{meta['seen_lines']:,}): prepare it again")  # fmt: skip
-        except (OSError, KeyError, ValueError) as error:
+        except (OSError, KeyError, ValueError, TypeError) as error:
             if isinstance(error, DataError):
                 raise
-            raise DataError(f"{directory}: not a complete prepared corpus ({error})") from None
+            if isinstance(error, OSError) and error.filename:  # a file of the store missing or unreadable: named
+                raise DataError(f"{error.filename}: {(error.strerror or 'cannot be read').lower()}: not a complete prepared corpus") from None
+            raise DataError(f"{directory}: not a complete prepared corpus ({type(error).__name__}: {error})") from None
         return cls(directory, meta, vocab, tokenizer, splits, seen, owner)
 
     def record(self, data) -> dict:
@@ -753,6 +758,18 @@ class Corpus:
             if getattr(data, name, None):
                 record[f"{name}_file"] = getattr(data, name)
         return record
+
+
+def _store_json(directory: Path, name: str):
+    """The JSON file ``name`` of a store; a ``DataError`` naming it when it is not JSON."""
+    try:
+        return json.loads((directory / name).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DataError(f"{directory / name}: damaged, not a JSON file of rnnkit prepare's ({error}): prepare it again") from None
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _cached(target: Path, data, sources: list[dict], say: bool = True) -> Corpus | None:
@@ -1089,6 +1106,7 @@ def _build(data, sources: list[dict], directory: Path, progress: bool | None = N
     }
     (directory / "vocab.json").write_text(json.dumps({"tokens": vocab.tokens}, ensure_ascii=False), encoding="utf-8")
     (directory / "tokenizer.json").write_text(json.dumps(tokenizer.config(), ensure_ascii=False), encoding="utf-8")
+    meta["digests"] = {name: _digest(directory / name) for name in ("vocab.json", "tokenizer.json")}  # checked when opened
     (directory / "meta.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False), encoding="utf-8")  # last: marks the store complete
 
 

@@ -296,7 +296,9 @@ def _read_csv(name: str, text: str, text_column: str, label_column: str) -> list
     Quoting is read strictly: a quote never closed, or text after a closing quote, is an error at the
     line where its row starts, not a field that silently swallows the rest of the file."""
     text = "\n".join(textio.split_lines(text))  # line breaks inside quoted fields read alike too
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    # skipinitialspace: `1, "great, fine film"` (a space after each comma, as people type CSV) is two
+    # fields, where the quote after the space was read as text and the comma inside it split the field
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True, skipinitialspace=True)
     limit = csv.field_size_limit(CSV_FIELD_LIMIT)
     out, start = [], 1
     try:
