@@ -5,7 +5,8 @@ the same memory, beyond the vocabulary). The anchors: nanoGPT's ``prepare.py`` (
 
 A prepared corpus is a directory::
 
-    meta.json         settings, the source files (path, size, mtime), line and token counts
+    meta.json         settings, the source files (path, size, mtime), line and token counts, and the
+                      SHA-256 of vocab.json and tokenizer.json (an edited one is refused when opened)
     vocab.json        the vocabulary (rnnkit.data.vocab: counted on the training lines)
     tokenizer.json    the tokenizer's config (a trained BPE model included)
     train.ids         token ids, one after another: raw little-endian uint16 (uint32 when the
