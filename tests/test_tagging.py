@@ -445,3 +445,9 @@ def test_a_held_out_file_without_entities_is_refused_and_unseen_entity_types_are
     valid.write_text("Peter B-PER\nsaw O\nBerlin B-LOC\n\n")
     TaggingTask.prepare(TaggingDataConfig(train=[str(train)], valid=str(valid), scheme="iob2"))
     assert "valid.conll has entity types the training data never shows (LOC)" in capsys.readouterr().err
+    from rnnkit.cli import main  # and rnnkit eval of such a file says so too
+
+    assert main(["train", "tagger", str(train), "--scheme", "iob2", "--max-steps", "1", "--hidden-size", "4", "--no-progress", "--run", str(tmp_path / "run")]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "run"), str(valid)]) == 0
+    assert "valid.conll has entity types the training data never shows (LOC)" in capsys.readouterr().err

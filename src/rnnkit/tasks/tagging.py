@@ -36,6 +36,15 @@ from .tagging_spec import MODEL_DEFAULTS, TaggingDataConfig, TaggingSpec  # noqa
 CHUNK_CELLS = 1 << 20  # sentences x tokens x characters padded in one evaluated chunk, at most (bar one sentence alone)
 
 
+def say_unseen_types(where: str, gold: set[str], types: set[str]) -> None:
+    """A note on standard error when the tags ``gold`` of a held-out file hold entity types outside
+    ``types`` (the training data's): the tagger cannot predict them, and they count as missed."""
+    unseen = sorted({t[2:] for t in gold if t != "O"} - types)
+    if unseen:
+        print(f"rnnkit: note: {where} has entity types the training data never shows ({', '.join(unseen[:5])}): the tagger "
+              "cannot predict them, and they count as missed in its scores", file=sys.stderr, flush=True)  # fmt: skip
+
+
 @dataclass
 class TaggingBatch:
     words: Tensor  # (T, B) word ids
@@ -117,10 +126,7 @@ class TaggingTask(TaggingSpec, TaskBase):
             if gold <= {"O"}:  # entity F1 0 whatever the tagger answers: no best weights to choose, no figure to report
                 raise DataError(f"{where}: no entity tags, every token is O; its entity F1 is 0 whatever the tagger answers: "
                                 "is --tag-column the right column?")
-            unseen = sorted({t[2:] for t in gold if t != "O"} - types)
-            if unseen:
-                print(f"rnnkit: note: {where} has entity types the training data never shows ({', '.join(unseen[:5])}): the tagger "
-                      "cannot predict them, and they count as missed in its scores", file=sys.stderr, flush=True)  # fmt: skip
+            say_unseen_types(where, gold, types)
         record = {"train_files": list(data.train), "sentences": {k: len(v) for k, v in splits.items()}, "tags": tags}
         record["train_fingerprint"] = fingerprint([" ".join(s.tokens) + "|" + " ".join(s.tags) for s in splits["train"]])
         task = cls(data, words, chars, tags, splits, counts)
@@ -243,6 +249,7 @@ class TaggingTask(TaggingSpec, TaskBase):
         """Scores on a CoNLL file; with ``ensemble`` ((task, model) pairs of other tagger runs), of
         the runs' product of experts."""
         sentences = self.read_file(self.data, path, scheme_fixed=True)  # the run's own scheme, which eval cannot change
+        say_unseen_types(path, {t for s in sentences for t in s.tags}, {t[2:] for t in self.tags if t != "O"})
         return self.evaluate_examples(model, sentences, device, ensemble)
 
     def scored_chunks(self, model, sentences: list[TaggedSentence], device, ensemble: Sequence = ()):
