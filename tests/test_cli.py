@@ -139,7 +139,7 @@ def test_bad_input_gets_one_line_and_no_partial_run(tmp_path, capsys, content, m
 def test_errors_for_bad_options_and_runs(tmp_path, capsys):
     data = write(tmp_path / "names.txt", NAMES)
     code, _, err = rnnkit("train", "lm", data, "--batching", "sentences", "--line-breaks", "token", "--run", tmp_path / "r", capsys=capsys)
-    assert code == 2 and "needs line_breaks 'eos'" in err and not (tmp_path / "r").exists()
+    assert code == 2 and "--line-breaks token needs --batching stream" in err and not (tmp_path / "r").exists()
     code, _, err = rnnkit("sample", tmp_path / "nowhere", capsys=capsys)
     assert code == 2 and "nowhere: no such run directory" in err
     code, _, err = rnnkit("train", "lm", data, "--cell", "lsmt", "--run", tmp_path / "r2", capsys=capsys)

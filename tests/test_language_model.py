@@ -68,7 +68,7 @@ def test_summed_loss_equals_per_step_losses_added_by_hand():
 def test_tied_embeddings_share_one_matrix():
     model = LanguageModel(11, embedding_size=6, hidden_size=6, tie_embeddings=True)
     assert model.output.weight is model.embedding.weight
-    with pytest.raises(ValueError, match="tie_embeddings needs"):
+    with pytest.raises(ValueError, match="--tie-embeddings needs"):
         LanguageModel(11, embedding_size=6, hidden_size=8, tie_embeddings=True)
     assert LanguageModel(11, embedding_size=6, hidden_size=8, head_sizes=[6], tie_embeddings=True).head.output_size == 6
 

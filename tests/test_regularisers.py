@@ -255,5 +255,5 @@ def test_nt_asgd_resumes_exactly(tmp_path, stop):
 
 
 def test_nt_asgd_and_ema_are_refused_together(tmp_path):
-    with pytest.raises(UsageError, match="ema and optimizer nt-asgd"):
+    with pytest.raises(UsageError, match="--ema and --optimizer nt-asgd"):
         nt_fit(tmp_path / "run", ema=0.9)

@@ -110,8 +110,8 @@ class LanguageModel(nn.Module):
         if tie_embeddings:
             if self.head.output_size != embedding_size:
                 raise UsageError(
-                    f"tie_embeddings needs the layer before the output ({self.head.output_size} units) "
-                    f"to have embedding_size ({embedding_size}) units; set head_sizes or hidden_size to match"
+                    f"--tie-embeddings needs the layer before the output ({self.head.output_size} units) "
+                    f"to have --embedding-size ({embedding_size}) units; set --head-sizes or --hidden-size to match"
                 )
             self.output.weight = self.embedding.weight
 

@@ -45,7 +45,7 @@ class LMDataConfig:
         if self.batching not in ("sentences", "stream"):
             raise UsageError(f"batching must be 'sentences' or 'stream', got {self.batching!r}")
         if self.batching == "sentences" and self.line_breaks == "token":
-            raise UsageError("batching 'sentences' needs line_breaks 'eos' (each line is a sentence); use batching 'stream'")
+            raise UsageError("--line-breaks token needs --batching stream: sentence batching (the default) reads each line as a sentence ending in <EOS> (--line-breaks eos)")
 
 
 MODEL_DEFAULTS = dict(

@@ -69,9 +69,9 @@ class MusicTask(MusicSpec, TaskBase):
         piano = self.model_kind == "piano-roll"
         sizes = {} if piano else {"vocab_size": len(self.vocab)}
         if piano and "embedding_size" in values:
-            raise UsageError("embedding_size is for representation 'events'; the piano roll is the input itself")
+            raise UsageError("--embedding-size is for --representation events; the piano roll is the input itself")
         if not piano and "input_dropout" in values:
-            raise UsageError("input_dropout is for representation 'piano-roll'; events use dropout")
+            raise UsageError("--input-dropout is for --representation piano-roll; events use --dropout")
         return self._model_config(sizes, values, PIANO_DEFAULTS if piano else EVENT_DEFAULTS)
 
     def run_name_detail(self, model_config: dict) -> str:

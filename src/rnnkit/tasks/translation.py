@@ -51,7 +51,7 @@ class TranslationTask(TranslationSpec, TaskBase):
     def model_config(self, values: dict) -> dict:
         config = self._model_config({"source_vocab_size": len(self.source_vocab), "target_vocab_size": len(self.target_vocab)}, values)
         if config["shared_embeddings"] and not self.data.shared_vocab:
-            raise UsageError("shared_embeddings needs shared_vocab")
+            raise UsageError("--shared-embeddings needs --shared-vocab (one vocabulary for both sides)")
         return config
 
     def data_name(self) -> str:

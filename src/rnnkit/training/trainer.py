@@ -443,7 +443,7 @@ class Trainer:
     def _average_setup(self, model) -> None:
         ema = self.config.ema
         if ema and self.config.optimizer == "nt-asgd":
-            raise UsageError("ema and optimizer nt-asgd both average the weights; give one of them")
+            raise UsageError("--ema and --optimizer nt-asgd both average the weights; give one of them")
         if not ema:
             return
         if not 0.0 < ema < 1.0:
