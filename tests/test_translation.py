@@ -200,6 +200,11 @@ def test_options_an_attention_free_model_cannot_honour_are_refused_before_transl
         assert main(["translate", str(tmp_path / "run"), "one two", *option]) == 2
         out, err = capsys.readouterr()
         assert not out and "was trained with --attention none; leave it out" in err, err
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    config["data"]["beam"] = 0  # edited: config.json's fault, not options the user never gave
+    (tmp_path / "run" / "config.json").write_text(json.dumps(config))
+    assert main(["translate", str(tmp_path / "run"), "one two"]) == 2
+    assert "config.json: data setting beam: must be a whole number >= 1" in capsys.readouterr().err
     with pytest.raises(Exception, match=r"--source and --target cannot both be standard input"):
         start("seq2seq", {"source": "-", "target": "-", "max_steps": 1, "progress": False}, tmp_path / "run2")
 

@@ -30,7 +30,8 @@ def run(args) -> int:
 
     check_run_for("rnnkit translate", args.run, args.kinds)
     data = RunDir(args.run).read_json("config.json").get("data")  # the run's own beam, when none is given (a damaged file: checked when it opens)
-    beam = args.beam or (data.get("beam") if isinstance(data, dict) and isinstance(data.get("beam"), int) else None)
+    recorded = data.get("beam") if isinstance(data, dict) else None
+    beam = args.beam or (recorded if type(recorded) is int and recorded >= 1 else None)  # another value: config.json's fault, said when it opens
     if beam is not None and args.nbest > beam:  # said before standard input is read, as the task would after
         raise UsageError(f"--nbest {args.nbest} cannot exceed the beam width {beam}: give --beam {args.nbest} or more")
     texts, task, model, device = texts_and_run(args)
