@@ -8,7 +8,6 @@ belong to the task's data settings, the model or the trainer, and ``split_config
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import difflib
 import hashlib
@@ -31,7 +30,7 @@ from .files import check_weights_fit, dead_temporary
 from .models import build_model
 from .models.registry import check_fits_in_memory
 from .models.lm_features import check_recorded
-from .settings import check_settings, list_of_ints, refuse_unapplied
+from .settings import check_settings, list_of_ints, number_fits, refuse_unapplied
 from .tasks import TASKS
 from .tasks.base import TaskBase, as_path_list, given_settings
 from .tasks.spec import MODEL_SETTINGS
@@ -615,14 +614,8 @@ def check_recorded_model(run: RunDir, model: dict) -> None:
         elif parse is list_of_ints:
             if not isinstance(value, list) or not all(type(one) is int and one >= 1 for one in value):
                 raise DataError(f"{where}: model {key}: must be a list of whole numbers >= 1, got {value!r}")
-        elif getattr(parse, "kind", None) is not None:
-            number = isinstance(value, (int, float)) and not isinstance(value, bool) and (parse.kind is float or isinstance(value, int))
-            try:
-                number = number and parse(str(value)) is not None
-            except argparse.ArgumentTypeError:
-                number = False
-            if not number:
-                raise DataError(f"{where}: model {key}: must be {parse.what}, got {value!r}")
+        elif getattr(parse, "kind", None) is not None and not number_fits(parse, value):
+            raise DataError(f"{where}: model {key}: must be {parse.what}, got {value!r}")
 
 
 SIZES = ("vocab_size", "num_tags", "num_classes", "char_vocab_size", "source_vocab_size", "target_vocab_size")

@@ -180,6 +180,17 @@ def settings_of(config: type) -> list[tuple[str, Any, dict, str]]:
     return rows
 
 
+def number_fits(parse: Callable[[str], Any], value: Any) -> bool:
+    """Whether ``value`` (from a file: JSON, TOML) is a number the option parser ``parse`` (made by
+    :func:`number`) takes: of its kind (a whole number for ``int``; never a bool) and in its range."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or (parse.kind is int and not isinstance(value, int)):
+        return False
+    try:
+        return parse(str(value)) is not None
+    except argparse.ArgumentTypeError:
+        return False
+
+
 def check_settings(config: Any, source: str) -> None:
     """A one-line ``UsageError`` naming the first setting of the dataclass instance ``config`` that
     its own option would refuse: a number of the wrong kind, not finite or out of its range (its
@@ -211,12 +222,7 @@ def check_settings(config: Any, source: str) -> None:
         else:
             values = [value]
         for one in values:
-            ok = isinstance(one, (int, float)) and not isinstance(one, bool) and (kind is float or isinstance(one, int))
-            try:
-                ok = ok and parse(str(one)) is not None
-            except argparse.ArgumentTypeError:
-                ok = False
-            if not ok:
+            if not number_fits(parse, one):
                 raise UsageError(f"{source} {field.name}: must be {parse.what}{' each' if count else ''}, got {value!r}")
 
 

@@ -268,20 +268,30 @@ def _overlaps_merged(path: str | Path) -> tuple[io.BytesIO | None, int]:
         if not dropped:
             continue
         merged = True
-        kept, carried = [], 0
-        for i, message in enumerate(track):
-            if i in dropped:
-                carried += message.time
-                continue
-            kept.append(message.copy(time=message.time + carried))
-            carried = 0
-        track[:] = kept
+        _take_out(track, lambda i, message: i in dropped)
     if not merged:
         return None, started
     buffer = io.BytesIO()
     midi.save(file=buffer)
     buffer.seek(0)
     return buffer, started
+
+
+def _take_out(track, picked) -> list[tuple[int, object]]:
+    """Take the messages ``picked(index, message)`` chooses out of a mido ``track``, each one's delta
+    time passed on to the next message kept (so every other message keeps its time); the messages
+    taken out, each with its absolute tick."""
+    tick, carried, kept, taken = 0, 0, [], []
+    for i, message in enumerate(track):
+        tick += message.time
+        if picked(i, message):
+            taken.append((tick, message))
+            carried += message.time
+            continue
+        kept.append(message.copy(time=message.time + carried))
+        carried = 0
+    track[:] = kept
+    return taken
 
 
 TEMPO_MAP = ("set_tempo", "time_signature", "key_signature")  # meta events for every track, which pretty_midi reads from the first only
@@ -294,18 +304,7 @@ def _tempo_map_to_first_track(midi) -> bool:
     the notes' track was read at 120 bpm, four times too fast."""
     import mido
 
-    moved = []  # (absolute tick, message)
-    for track in midi.tracks[1:]:
-        tick, carried, kept = 0, 0, []
-        for message in track:
-            tick += message.time
-            if message.type in TEMPO_MAP:
-                moved.append((tick, message))
-                carried += message.time
-                continue
-            kept.append(message.copy(time=message.time + carried))
-            carried = 0
-        track[:] = kept
+    moved = [event for track in midi.tracks[1:] for event in _take_out(track, lambda i, message: message.type in TEMPO_MAP)]
     if not moved:
         return False
     first, tick = [], 0
