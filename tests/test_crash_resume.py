@@ -41,6 +41,8 @@ if not hasattr(os, "fork"):
     pytest.skip("the crash tests fork processes (POSIX only)", allow_module_level=True)
 
 import rnnkit.cli  # noqa: E402 (imported once here, so that each forked run starts at once)
+from rnnkit.errors import UsageError  # noqa: E402
+from rnnkit.runs import resume  # noqa: E402
 import rnnkit.plots  # noqa: E402
 
 rnnkit.plots.pyplot()  # matplotlib for the loss curve (when installed), imported once as well
@@ -215,6 +217,13 @@ def test_a_kill_while_a_run_writes_its_first_files_leaves_a_run_both_commands_ta
         again = ["train", "lm", "--resume", "--run", str(run), "--no-progress"] if follow == "resume" else [*args, "--run", str(run)]
         assert run_cli(again) == 0
         assert_same_run(tmp_path / "A", run)
+    early = tmp_path / "early"  # killed before config.json: nothing to resume, and the way on is said
+    early.mkdir()
+    (early / ".lock").touch()
+    (early / ".config.json.99999999-k1ll.tmp").write_text("{")
+    with pytest.raises(UsageError, match=r"early: the run was stopped before it wrote its settings .* run its training command again"):
+        resume(early)
+    assert run_cli([*args, "--run", str(early)]) == 0
 
 
 def test_a_real_kill_inside_a_checkpoint_write(tmp_path):

@@ -489,6 +489,9 @@ def test_labelled_files_as_spreadsheets_and_pandas_write_them(tmp_path, capsys):
     classes = "".join(f"{i % 2 + 1}\t{'good' if i % 2 else 'bad'} film {i}\n" for i in range(8))
     assert len(read_labeled(write(tmp_path / "ci.tsv", "Class Index\tReview Text\n" + classes))) == 8
     assert "ci.tsv:1: 'Class Index'<TAB>'Review Text' read as the header row" in capsys.readouterr().err
+    for first in ("neutral\tokay film", "Very Negative\tOkay Film"):  # the first example of a rare class: an example
+        rare = read_labeled(write(tmp_path / "rare.tsv", first + "\n" + classes))
+        assert len(rare) == 9 and rare[0].label == first.split("\t")[0] and capsys.readouterr().err == ""
     # a label column named, the text in one of several columns none of which is named so: which one?
     with pytest.raises(DataError, match=r"ag.tsv:1: a header row naming the label column 'label' but no text column .* give --text-column NAME"):
         read_labeled(write(tmp_path / "ag.tsv", "label\ttitle\tdescription\n" + "".join(f"{i % 2}\tnews {i}\tmore {i}\n" for i in range(6))))

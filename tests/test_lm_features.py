@@ -182,7 +182,11 @@ def test_a_language_model_retrained_or_changed_at_its_path_is_one_line_naming_it
     for command in (["tag", str(run), "Paris"], ["train", "tagger", "--resume", "--run", str(run), "--max-steps", "4"]):
         assert main(command) == 2
         err = [line for line in capsys.readouterr().err.strip().splitlines() if not line.startswith("language-model features:")]  # resume describes them first
-        assert len(err) == 1 and f"{tmp_path / 'fwd'}: not the language model this run was trained with (its best weights changed" in err[0]
+        # the weights against the language model's own checkpoints: changed after it was trained
+        assert len(err) == 1 and f"{tmp_path / 'fwd'}" in err[0] and "best.safetensors: changed after rnnkit wrote it" in err[0], err
+    # and a new run given it: trained on states of edited weights, silently
+    assert main(["train", "tagger", str(train), "--run", str(tmp_path / "new"), "--lm-features", str(tmp_path / "fwd"), "--max-steps", "2", *TAGGER_SMALL]) == 2
+    assert "best.safetensors: changed after rnnkit wrote it" in capsys.readouterr().err and not (tmp_path / "new").exists()
     shutil.rmtree(tmp_path / "fwd")
     text = tmp_path / "text.txt"
     text.write_text("\n".join(words for words, _ in SENTENCES * 4) + "\n")

@@ -303,6 +303,7 @@ def test_damaged_files_are_named_in_one_line(tmp_path):
     ("head_sizes", "16", "head_sizes: must be a list of whole numbers"),  # a message naming no file
     ("hidden_size", 2.5, "hidden_size: must be a whole number >= 1"),
     ("vocab_size", "29", "vocab_size: must be a whole number >= 1"),  # a traceback from the error's own formatting
+    ("engine", ["x"], "engine: must be one of auto, "),  # "unhashable type", naming no file
 ])  # fmt: skip
 def test_a_model_setting_edited_in_config_json_is_one_line_naming_it(tmp_path, key, value, message):
     from rnnkit.runs import open_run, resume, start

@@ -381,6 +381,9 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
     run = RunDir(run_path)
     if not run.path.is_dir():
         raise UsageError(f"{run.path}: {'not a run directory (a file)' if run.path.exists() else 'no such run directory'}")
+    if not run.exists() and not _foreign_entries(run):  # only rnnkit's lock, and temporaries of a killed write
+        raise UsageError(f"{run.path}: the run was stopped before it wrote its settings (config.json), so there is nothing to resume; "
+                         "run its training command again with this --run (it takes the folder)")  # fmt: skip
     config = run_config(run, ("task", "model", "data", "split", "training"))
     if task_kind is not None and config["task"] != task_kind:
         raise UsageError(f"{run.path}: a {config['task']} run; resume it with rnnkit train {config['task']} --resume --run {run.path}")
@@ -605,7 +608,10 @@ def check_recorded_model(run: RunDir, model: dict) -> None:
         if key in model and (type(model[key]) is not int or model[key] < 1):
             raise DataError(f"{where}: model {key}: must be a whole number >= 1, got {model[key]!r}")
     for key, value in [*model.items(), *(options or {}).items()]:
-        parse = MODEL_SETTINGS.get(key, {}).get("type")
+        parse, choices = MODEL_SETTINGS.get(key, {}).get("type"), MODEL_SETTINGS.get(key, {}).get("choices")
+        choices = choices() if callable(choices) else choices
+        if choices is not None and value is not None and (not isinstance(value, str) or value not in choices):  # ["x"]: unhashable further on
+            raise DataError(f"{where}: model {key}: must be one of {', '.join(choices)}, got {value!r}")
         if parse is None or value is None:
             continue
         if parse is bool:

@@ -41,6 +41,7 @@ FASTTEXT_LABEL = "__label__"
 # ``to_csv(sep="\t")`` writes it): besides ``--text-column`` / ``--label-column``, these names count.
 HEADER_TEXTS = {"text", "sentence", "review", "document", "content", "comment", "phrase", "utterance", "body", "tweet"}
 HEADER_LABELS = {"label", "labels", "class", "category", "sentiment", "target", "rating", "score", "polarity", "stars", "tag"}
+LABEL_WORDS = {"index", "id", "type", "name", "gold", "y"}  # words of a label column's name besides HEADER_LABELS ("Class Index")
 COLUMN_NAME = re.compile(r"[a-z_][a-z0-9_]*")  # what a column is called, lowercased
 QUOTED_FIELD = re.compile(r'"(?:[^"]|"")*"')  # a whole field in CSV quotes, inner quotes doubled
 ESCAPED_FIELD = re.compile(r'"(?:[^"\\]|\\.)*"')  # a whole field in quotes, inner quotes escaped by a backslash
@@ -229,7 +230,7 @@ def _read_tsv(name: str, lines: list[str], text_column: str, label_column: str) 
 def _names_the_columns(first: list[str], rows: list[list[str]], label_column: str) -> bool:
     """Whether a first row that names no column rnnkit knows is still a header: its label is on no
     other line, and it is a label column's name (``label_column`` or a common one), or every field
-    is a name (an identifier; or words, no numbers, where the other lines' labels repeat, as classes do)."""
+    is a name (an identifier; or words naming a label column, where the other lines' labels repeat, as classes do)."""
     labels = [row[0] for row in rows if len(row) > 1]
     if len(first) < 2 or len(labels) < 2 or first[0] in labels:
         return False
@@ -238,7 +239,10 @@ def _names_the_columns(first: list[str], rows: list[list[str]], label_column: st
     if all(COLUMN_NAME.fullmatch(field.strip().lower()) for field in first):  # identifiers: "intent<TAB>query"
         return True
     words = all(COLUMN_NAME.fullmatch(field.strip().lower().replace(" ", "_")) and len(field) <= 40 for field in first)
-    return words and len(set(labels)) <= len(labels) / 2  # "Class Index<TAB>Review Text": words, as a text might be
+    # "Class Index<TAB>Review Text": words naming a label column, over labels that repeat; a first
+    # example of a rare class ("neutral<TAB>okay film", "Very Negative<TAB>...") names none
+    names_a_label = bool(set(first[0].strip().lower().replace("_", " ").split()) & (HEADER_LABELS | LABEL_WORDS))
+    return words and names_a_label and len(set(labels)) <= len(labels) / 2
 
 
 def _unquoted(field: str) -> str:
