@@ -26,7 +26,7 @@ from .version import __version__
 from .data.textio import no_key_twice, read_text, split_lines
 from .cells import CELLS, make_cell
 from .errors import DataError, MissingDependencyError, UsageError
-from .files import check_weights_fit, dead_temporary
+from .files import CheckpointError, check_weights_fit, dead_temporary
 from .models import build_model
 from .models.registry import check_fits_in_memory
 from .models.lm_features import check_recorded
@@ -283,6 +283,7 @@ def start(task_kind: str, values: dict, run_path: str | Path | None = None, sour
     task_class = TASKS[task_kind]
     training = TrainingConfig.from_dict(training_values)
     training.check()
+    check_pretrained_runs(data_values)
     task, split_record = task_class.prepare(given_settings(task_class.data_config(data_values), data_values), seed=training.seed)
     _say_held_out_in_training(task_kind, data_values)
     split_record["held_out_digests"] = held_out_digests(data_values)
@@ -423,6 +424,7 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
     again = f"{run.path}: trained from standard input; to resume it, pipe the same data in again (… | rnnkit train {config['task']} --resume --run {run.path})"
     if from_stdin and (sys.stdin is None or sys.stdin.isatty()):
         raise UsageError(again)
+    check_pretrained_runs(config["data"])
     try:
         with recorded_settings(run):  # the data settings are the run's own (--resume changes none of them)
             task, split_record = task_class.prepare(data, seed=training.seed)
@@ -595,6 +597,21 @@ def recorded_data(task_class, config: dict):
     return data
 
 
+def check_pretrained_runs(data: dict) -> None:
+    """The language-model runs that data settings name (``--lm-features``, ``--init-from``): their
+    best weights checked against their own checkpoints' manifests before a task reads them (here, in
+    the layer that knows checkpoints), so that a model zeroed or edited after its training is one
+    line naming it, not states or an encoder of garbage, silently."""
+    for option, key in (("--lm-features", "lm_features"), ("--init-from", "init_from")):
+        value = data.get(key)
+        for path in [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else []:
+            if RunDir(path).exists():  # no run there: the task's reader says so
+                try:
+                    Checkpoints(RunDir(path)).check_published("best.safetensors")
+                except CheckpointError as error:
+                    raise CheckpointError(f"{option} {path}: {error}") from None
+
+
 def check_recorded_model(run: RunDir, model: dict) -> None:
     """The model settings a run's config.json records, checked as their options check them (a
     switch as true or false, a size as a whole number, the cell's options as a table), so that an
@@ -679,6 +696,7 @@ def open_run(run_path: str | Path, weights: str = "best", device: str = "auto"):
     config = run_config(run, ("task", "model", "data"))
     task_class = TASKS[config["task"]]
     check_recorded_model(run, config["model"])
+    check_pretrained_runs(config["data"])
     with reading_run(run), recorded_settings(run):
         task = task_class.load(run, recorded_data(task_class, config))
     check_recorded(task.lm_features, config)

@@ -48,7 +48,7 @@ from tqdm import tqdm
 from ..data.tokenizers import Tokenizer
 from ..data.vocab import EOS, UNK, Vocabulary
 from ..errors import DataError, UsageError
-from ..files import CheckpointError, RunDir, file_digest
+from ..files import RunDir, file_digest
 from .registry import build_model
 
 NEWLINE = "\n"  # the line-break token of a model trained with --line-breaks token
@@ -86,13 +86,7 @@ def read_language_model(path: str, option: str) -> LanguageModelRun:
     if config.get("task") != "lm":
         raise UsageError(f"{option} {path}: a {config.get('task')} run; {option} takes language-model (lm) runs")
     model = build_model("lm", {k: v for k, v in config["model"].items() if k != "kind"})
-    from ..training.checkpoint import Checkpoints  # here: the training package imports the models
-
-    try:  # zeroed or edited after training: its states would be garbage, silently
-        Checkpoints(run).check_published("best.safetensors")
-    except CheckpointError as error:
-        raise CheckpointError(f"{option} {path}: {error}") from None
-    run.load_weights("best", model)
+    run.load_weights("best", model)  # checked against its checkpoints first, by rnnkit.runs.check_pretrained_runs
     tokenizer = run.read_tokenizer("tokenizer.json") if run.file("tokenizer.json").exists() else None
     vocab = run.read_vocabulary("vocab.json")
     data = config.get("data") or {}
