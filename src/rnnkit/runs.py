@@ -449,7 +449,6 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
         model = build_model(config["model"]["kind"], model_config)
     task.initialise(model)  # as start did, should the run have no checkpoint yet
     task.before_training(training.progress)  # before the trainer's clock restarts, as in start
-    _check_ready(task, model)  # as start did: a run resumed from step 0 then trains as it would have
     checkpoints = Checkpoints(run).committed()
     step_before = checkpoints[-1].step if checkpoints else 0
     _check_not_behind(run, task, training, overrides, step_before)
