@@ -337,3 +337,40 @@ def test_inspect_and_classify_read_typed_text_alike_and_without_white_space_at_i
     start("classifier", {"train": [str(tmp_path / "tb.tsv")], "level": "char", **small}, tmp_path / "chars")
     task, _, _, _ = open_run(tmp_path / "chars", device="cpu")
     assert task.typed_tokens("  bad \t") == task.typed_tokens("bad") == ["b", "a", "d"]
+
+
+@pytest.mark.parametrize("other", ["Very Positive", "very  positive", "very\u00a0positive", "VERY POSITIVE"])
+def test_one_label_in_another_case_or_spacing_is_refused_not_split_into_two_classes(tmp_path, other):
+    """A label edited in another case, or with two spaces or a non-breaking space inside, made a
+    class of its own, silently: refused, naming both spellings."""
+    from rnnkit.tasks.classification import ClassificationDataConfig, ClassificationTask
+
+    rows = [("very positive" if i % 2 else "very negative") for i in range(20)] + [other]
+    mixed = tmp_path / "mixed.tsv"
+    mixed.write_text("".join(f"{label}\ttext number {i}\n" for i, label in enumerate(rows)))
+    with pytest.raises(DataError, match=r"mixed.tsv: the labels .* are one label \(case or spaces apart\) written 2 ways"):
+        ClassificationTask.prepare(ClassificationDataConfig(train=[str(mixed)]))
+
+
+def test_a_label_listing_several_labels_is_refused_not_made_a_class(tmp_path):
+    """GoEmotions-style rows labelled "2,27" beside rows labelled 2 and 27 made a class "2,27";
+    refused as fastText's several labels per line are. A comma in a label of its own stays a label."""
+    from rnnkit.tasks.classification import ClassificationDataConfig, ClassificationTask
+
+    rows = ["text\tlabels\tid"] + [f"text number {i}\t{['2', '27', '0'][i % 3]}\tid{i}" for i in range(20)] + ["mixed feelings\t2,27\tid99"]
+    (tmp_path / "goemo.tsv").write_text("\n".join(rows) + "\n")
+    with pytest.raises(DataError, match=r"goemo.tsv: the label '2,27' lists several labels \('2', '27'"):
+        ClassificationTask.prepare(ClassificationDataConfig(train=[str(tmp_path / "goemo.tsv")]))
+    own = [f"{['yes, really', 'no'][i % 2]}\ttext number {i}" for i in range(20)]  # "yes" is no label of its own
+    (tmp_path / "own.tsv").write_text("\n".join(own) + "\n")
+    task, _ = ClassificationTask.prepare(ClassificationDataConfig(train=[str(tmp_path / "own.tsv")]))
+    assert task.labels == ["no", "yes, really"]
+
+
+def test_a_held_out_label_spelled_otherwise_is_named_with_its_training_spelling(tmp_path):
+    from rnnkit.tasks.classification import ClassificationDataConfig, ClassificationTask
+
+    (tmp_path / "train.tsv").write_text("".join(f"{i % 2 + 1}\ttext number {i}\n" for i in range(20)))
+    (tmp_path / "test.tsv").write_text("1.0\ta text\n2\tanother\n")
+    with pytest.raises(DataError, match=r"test.tsv: labels not seen in training: 1.0 \('1.0' is written '1' there"):
+        ClassificationTask.prepare(ClassificationDataConfig(train=[str(tmp_path / "train.tsv")], test=str(tmp_path / "test.tsv")))

@@ -566,3 +566,22 @@ def test_a_small_conllu_file_given_as_text_is_recognised_despite_its_comments():
 
     rows = ["# sent_id = 1", "# text = Peter lives in Paris."] + [f"{i}\t{w}\t{w}\tX\tX\t_\t0\tdep\t_\t_" for i, w in enumerate(["Peter", "lives", "in", "Paris", "."], 1)]
     assert looks_like_column_lines(rows) and not looks_like_column_lines(["# a comment", "Peter lives in Paris .", "ok fine", "so it goes"])
+
+
+@pytest.mark.parametrize("header", ["sentence\tlabel", "sentence\tlabel\t", None])
+def test_trailing_tabs_in_a_tsv_file_make_no_column(tmp_path, header):
+    """A stray tab at a line's end (a spreadsheet's empty cell) shifted the columns: with the text
+    column first the label read as empty and the file was refused for it."""
+    rows = ["great film\tpos\t", "bad film\tneg", "fine film\tpos\t\t"] if header else ["pos\tgreat film\t", "neg\tbad film"]
+    path = write(tmp_path / "train.tsv", "\n".join(([header] if header else []) + rows) + "\n")
+    got = read_labeled(path)
+    assert [(x.label, x.text) for x in got][:2] == [("pos", "great film"), ("neg", "bad film")]
+
+
+def test_a_first_row_taken_as_the_header_by_one_column_name_is_said(tmp_path, capsys):
+    """'target<TAB>shooting' names a column ('target') and its label is on no other line: read as
+    the header row, which may be a first example: said, not done silently."""
+    lines = ["target\tshooting"] + [f"{['sport', 'food'][i % 2]}\tsome words {i}" for i in range(20)]
+    got = read_labeled(write(tmp_path / "t.tsv", "\n".join(lines) + "\n"))
+    assert len(got) == 20
+    assert "t.tsv:1: 'target'<TAB>'shooting' read as the header row" in capsys.readouterr().err

@@ -174,16 +174,19 @@ def _read_tsv(name: str, lines: list[str], text_column: str, label_column: str) 
     """``label<TAB>text`` lines; a header row naming the columns (in any order, with more columns
     if it likes) is recognised, read as the columns' names and never as an example."""
     numbered = [(number, line) for number, line in enumerate(lines, start=1) if line.strip()]
-    first = [field.strip() for field in numbered[0][1].split("\t")] if numbered else []
+    first = _fields(numbered[0][1]) if numbered else []
     header = tsv_header(first, text_column, label_column) if numbered else None
     names = first if header else None
     if header is not None:
         _refuse_named_twice(f"{name}:{numbered[0][0]}", first, [first[at] for at in header])
-    rows = [[field.strip() for field in line.split("\t")] for _, line in numbered[1:]]
+    rows = [_fields(line) for _, line in numbered[1:]]
     if header is not None and len(names) == 2:  # "neg<TAB>review" names a column, yet "neg" is a label below: a data row
         labels = {row[header[1]] for row in rows if len(row) > 1 and tsv_header(row, text_column, label_column, relaxed=False) is None}  # headers again (cat) are no examples
         if names[header[1]] in labels:
             header, names = None, None
+        elif tsv_header(first, text_column, label_column, relaxed=False) is None:  # one field names a column ("target<TAB>shooting"): said, as it may be a first example
+            print(f"rnnkit: {name}:{numbered[0][0]}: {first[0]!r}<TAB>{first[1]!r} read as the header row (it names a column, and its label is on no other line)",
+                  file=sys.stderr, flush=True)  # fmt: skip
     elif header is None and _names_the_columns(first, rows, label_column):  # "intent<TAB>query", "Class Index<TAB>Review Text"
         where = f"{name}:{numbered[0][0]}"
         if len(first) > 2:  # "label<TAB>title<TAB>description": which column is the text?
@@ -195,12 +198,12 @@ def _read_tsv(name: str, lines: list[str], text_column: str, label_column: str) 
         _columns_unnamed(name, "a tsv file without a header row", text_column, label_column)
         columns, text_at, label_at = 2, 1, 0
     else:
-        columns, (text_at, label_at) = len(numbered[0][1].split("\t")), header
+        columns, (text_at, label_at) = len(first), header
         header_line, numbered = numbered[0][0], numbered[1:]
     out = []
     for number, line in numbered:
         where = f"{name}:{number}"
-        if names and [field.strip() for field in line.split("\t")] == names:
+        if names and _fields(line) == names:
             _say_header_again(where)
             continue
         if names and tsv_header(line.split("\t"), text_column, label_column, relaxed=False) is not None:
@@ -214,6 +217,8 @@ def _read_tsv(name: str, lines: list[str], text_column: str, label_column: str) 
             late = f" (fastText's label comes first: '{FASTTEXT_LABEL}X text')" if FASTTEXT_LABEL in line else ""
             raise DataError(f"{where}: expected 'label<TAB>text', found no tab{quoted}{late}")
         fields = line.split("\t")
+        while len(fields) > columns and not fields[-1].strip():  # trailing tabs make no column (a spreadsheet's empty cells)
+            fields.pop()
         if len(fields) > columns:  # the text column keeps the tabs beyond the header's count
             after = columns - 1 - text_at  # columns after the text's
             fields = [*fields[:text_at], "\t".join(fields[text_at : len(fields) - after]), *fields[len(fields) - after :]]
@@ -225,6 +230,14 @@ def _read_tsv(name: str, lines: list[str], text_column: str, label_column: str) 
                             f"first ('{FASTTEXT_LABEL}X text'), a tsv line is label<TAB>text")
         out.append(_checked(where, text, _unquoted(fields[label_at])))
     return out
+
+
+def _fields(line: str) -> list[str]:
+    """A tsv line's fields, stripped; trailing tabs make no field (a spreadsheet's empty cells)."""
+    fields = [field.strip() for field in line.split("\t")]
+    while len(fields) > 1 and not fields[-1]:
+        fields.pop()
+    return fields
 
 
 def _names_the_columns(first: list[str], rows: list[list[str]], label_column: str) -> bool:

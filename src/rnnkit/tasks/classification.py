@@ -8,7 +8,9 @@ With PTB-tree files (the Stanford Sentiment Treebank), training uses every label
 
 from __future__ import annotations
 
+import re
 import sys
+import unicodedata
 from collections.abc import Sequence
 
 from pathlib import Path
@@ -39,17 +41,41 @@ def _label_order(labels: set[str]) -> list[str]:
     return sorted(labels)
 
 
-def _same_number_spelled_twice(files: str, labels: list[str]) -> None:
-    """Refuse labels that are one number written two ways ("2" and "2.0", as a spreadsheet's float
-    column writes part of them): read as text they would be two classes of the same rating."""
-    spellings: dict[float, list[str]] = {}
+def label_key(label: str):
+    """What makes two labels one class: the same number ("2", "2.0"), or the same words whatever
+    their case and the spaces between them ("Very Positive", "very  positive", "very\u00a0positive",
+    NFKC-normalised). Labels with one key and two spellings are one class written two ways."""
+    number = label_number(label)
+    return number if number is not None else " ".join(unicodedata.normalize("NFKC", label).casefold().split())
+
+
+def _one_label_spelled_apart(files: str, labels: list[str]) -> None:
+    """Refuse labels that are one class written two ways (``label_key``): read as text they would
+    be two classes, each learned from part of the examples (a spreadsheet's float column, an edit
+    in another case, a non-breaking space)."""
+    spellings: dict[object, list[str]] = {}
     for label in labels:
-        if label_number(label) is not None:
-            spellings.setdefault(label_number(label), []).append(label)
+        spellings.setdefault(label_key(label), []).append(label)
     twice = next((found for found in spellings.values() if len(found) > 1), None)
     if twice:
-        raise DataError(f"{files}: the labels {' and '.join(map(repr, twice))} are one number written {len(twice)} ways "
-                        f"(a column saved as floats?); write every label of a class alike")
+        how = "number" if label_number(twice[0]) is not None else "label (case or spaces apart)"
+        raise DataError(f"{files}: the labels {' and '.join(map(repr, twice))} are one {how} written {len(twice)} ways; "
+                        "write every label of a class alike")
+
+
+LABEL_LISTS = re.compile(r"\s*[,;|]\s*")  # how a column of several labels per text joins them ("2,27", "news|sport")
+
+
+def _several_labels_in_one(files: str, labels: list[str]) -> None:
+    """Refuse a label that lists labels of their own ("2,27" beside "2" and "27": GoEmotions'
+    column): read as text it would be a class of its own. fastText's several labels per line are
+    refused by its reader alike; the classifier takes one label per text."""
+    single = set(labels)
+    for label in labels:
+        parts = [part for part in LABEL_LISTS.split(label) if part]
+        if len(parts) > 1 and all(part in single for part in parts):
+            raise DataError(f"{files}: the label {label!r} lists several labels ({', '.join(map(repr, parts))}, each a label of its own); "
+                            "the classifier takes one label per text: keep one label per line")
 
 
 GLUED = set(",.!?;:\"()")  # punctuation that untokenized text leaves on its words
@@ -135,11 +161,15 @@ class ClassificationTask(ClassificationSpec, TaskBase):
         if many and not all(str(path) != "-" and names_its_labels(path, data.format, data.text_column, data.label_column) for path in data.train):
             raise DataError(f"{files}: {len(labels)} different labels in {len(splits['train'])} training examples (and {texts} different texts): "
                             "the labels look like texts; rnnkit reads a tsv file as label<TAB>text (a header row naming the columns 'text' and 'label' may give them in any order)")  # fmt: skip
-        _same_number_spelled_twice(files, labels)
+        _one_label_spelled_apart(files, labels)
+        _several_labels_in_one(files, labels)
+        keys = {label_key(label): label for label in labels}
         for name, items in splits.items():
             unknown = {item.label for item in items} - set(labels)
             if unknown:
-                raise DataError(f"{getattr(data, name, name)}: labels not seen in training: {', '.join(sorted(unknown))}")
+                written = [f"{label!r} is written {keys[label_key(label)]!r} there" for label in sorted(unknown) if label_key(label) in keys]
+                raise DataError(f"{getattr(data, name, name)}: labels not seen in training: {', '.join(sorted(unknown))}"
+                                + (f" ({'; '.join(written)}: write every label of a class alike)" if written else ""))
         record = {
             "train_files": list(data.train), "examples": {k: len(v) for k, v in splits.items()}, "labels": labels,
             "train_fingerprint": fingerprint([f"{i.label}\t{i.text}" for i in splits["train"]]),
