@@ -585,3 +585,31 @@ def test_a_first_row_taken_as_the_header_by_one_column_name_is_said(tmp_path, ca
     got = read_labeled(write(tmp_path / "t.tsv", "\n".join(lines) + "\n"))
     assert len(got) == 20
     assert "t.tsv:1: 'target'<TAB>'shooting' read as the header row" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("layout", ["one track", "hands in two tracks", "pedal in a track of its own", "pedal on another channel"])
+def test_the_sustain_pedal_holds_every_note_of_its_channel_whatever_the_track(tmp_path, layout):
+    """A controller acts on its channel: a piano file with one track per hand and the pedal in the
+    right hand's track (or in a track of its own) held only that track's notes. A pedal on another
+    channel holds none of them."""
+    mido = pytest.importorskip("mido")
+    pytest.importorskip("pretty_midi")
+    on = lambda pitch, time=0: mido.Message("note_on", note=pitch, velocity=80, time=time)  # noqa: E731
+    off = lambda pitch, time: mido.Message("note_off", note=pitch, velocity=0, time=time)  # noqa: E731
+    pedal = lambda value, time, channel=0: mido.Message("control_change", control=64, value=value, time=time, channel=channel)  # noqa: E731
+    # 120 bpm, 480 ticks a beat: 0.25 s = 240 ticks; the pedal down from 0 to 2 s (1920 ticks)
+    right, left = [on(72), off(72, 240)], [on(48), off(48, 240)]
+    down_up = [pedal(127, 0), pedal(0, 1920)]
+    tracks = {
+        "one track": [[down_up[0], on(72), on(48), off(72, 240), off(48, 0), pedal(0, 1680)]],
+        "hands in two tracks": [down_up[:1] + right + [pedal(0, 1680)], left],
+        "pedal in a track of its own": [right, left, down_up],
+        "pedal on another channel": [right, left, [pedal(127, 0, 1), pedal(0, 1920, 1)]],
+    }[layout]
+    midi = mido.MidiFile(type=1, ticks_per_beat=480)
+    midi.tracks.append(mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=500_000, time=0)]))
+    for messages in tracks:
+        midi.tracks.append(mido.MidiTrack(messages))
+    midi.save(str(tmp_path / "piano.mid"))
+    held = [[48, 72]] * 4
+    assert read_midi(tmp_path / "piano.mid", 0.5) == ([[48, 72]] if layout == "pedal on another channel" else held)

@@ -246,6 +246,7 @@ def _overlaps_merged(path: str | Path) -> tuple[io.BytesIO | None, int]:
         raise DataError(f"{path}: a type 2 MIDI file (patterns meant one after another), which rnnkit does not read; "
                         "save it as type 0 or 1")  # fmt: skip
     merged, started = _tempo_map_to_first_track(midi), 0
+    merged = _pedal_to_every_track(midi) or merged
     for track in midi.tracks:
         sounding: dict[tuple[int, int], int] = {}  # (channel, pitch) -> notes on
         last_off: dict[tuple[int, int], int] = {}  # the last note-off taken out of a stretch still open
@@ -307,17 +308,51 @@ def _tempo_map_to_first_track(midi) -> bool:
     moved = [event for track in midi.tracks[1:] for event in _take_out(track, lambda i, message: message.type in TEMPO_MAP)]
     if not moved:
         return False
-    first, tick = [], 0
-    for message in midi.tracks[0]:
-        tick += message.time
-        first.append((tick, message))
-    events = sorted(first + moved, key=lambda event: (event[0], event[1].type == "end_of_track"))  # stable: the first track's own first
-    track, last = mido.MidiTrack(), 0
-    for tick, message in events:
-        track.append(message.copy(time=tick - last))
-        last = tick
-    midi.tracks[0] = track
+    midi.tracks[0] = _with_events(midi.tracks[0], moved)
     return True
+
+
+def _pedal_to_every_track(midi) -> bool:
+    """Copy each channel's sustain pedal events into every other track that plays notes on that
+    channel, at their own ticks; whether any were copied. A controller acts on its channel whatever
+    the track, but pretty_midi keeps a track's controllers with that track's notes: a piano file with
+    one track per hand and the pedal in one of them (or in a track of its own) held only that
+    track's notes under it."""
+    pedals: dict[int, list[tuple[int, int, object]]] = {}  # channel -> (tick, track, message)
+    channels: list[set[int]] = []  # per track: the channels its notes play on
+    for number, track in enumerate(midi.tracks):
+        tick, played = 0, set()
+        for message in track:
+            tick += message.time
+            if message.type == "control_change" and message.control == SUSTAIN_PEDAL:
+                pedals.setdefault(message.channel, []).append((tick, number, message))
+            elif message.type in ("note_on", "note_off"):
+                played.add(message.channel)
+        channels.append(played)
+    copied = False
+    for number, track in enumerate(midi.tracks):
+        others = [(tick, message) for channel in channels[number] for tick, owner, message in pedals.get(channel, []) if owner != number]
+        if others:
+            midi.tracks[number] = _with_events(track, others)
+            copied = True
+    return copied
+
+
+def _with_events(track, events: list[tuple[int, object]]):
+    """A copy of the mido ``track`` with ``events`` (absolute tick, message) put in at their ticks,
+    after the track's own messages of the same tick and before its end."""
+    import mido
+
+    own, tick = [], 0
+    for message in track:
+        tick += message.time
+        own.append((tick, message))
+    merged = sorted(own + events, key=lambda event: (event[0], event[1].type == "end_of_track"))  # stable: the track's own first
+    out, last = mido.MidiTrack(), 0
+    for tick, message in merged:
+        out.append(message.copy(time=tick - last))
+        last = tick
+    return out
 
 
 def _midi_steps(path: str | Path, step_seconds: float) -> tuple[Sequence, dict[str, int], int]:
