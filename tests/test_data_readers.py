@@ -613,3 +613,20 @@ def test_the_sustain_pedal_holds_every_note_of_its_channel_whatever_the_track(tm
     midi.save(str(tmp_path / "piano.mid"))
     held = [[48, 72]] * 4
     assert read_midi(tmp_path / "piano.mid", 0.5) == ([[48, 72]] if layout == "pedal on another channel" else held)
+
+
+def test_a_midi_file_in_smpte_time_is_refused_saying_so(tmp_path):
+    """A header division with its top bit set (frames a second, ticks a frame) was refused as "not
+    a readable MIDI file (ValueError)", saying nothing of why."""
+    import struct
+
+    mido = pytest.importorskip("mido")
+    pytest.importorskip("pretty_midi")
+    midi = mido.MidiFile(type=0, ticks_per_beat=480)
+    midi.tracks.append(mido.MidiTrack([mido.Message("note_on", note=60, velocity=80, time=0), mido.Message("note_off", note=60, time=480)]))
+    midi.save(str(tmp_path / "a.mid"))
+    data = bytearray((tmp_path / "a.mid").read_bytes())
+    data[12:14] = struct.pack(">h", -25 * 256 + 40)  # 25 frames a second, 40 ticks a frame
+    (tmp_path / "smpte.mid").write_bytes(bytes(data))
+    with pytest.raises(DataError, match=r"smpte.mid: SMPTE time"):
+        read_midi(tmp_path / "smpte.mid")

@@ -242,6 +242,9 @@ def _overlaps_merged(path: str | Path) -> tuple[io.BytesIO | None, int]:
     import mido
 
     midi = mido.MidiFile(filename=str(path), charset="latin1")  # as pretty_midi reads it
+    if midi.ticks_per_beat <= 0:  # the header's division with its top bit set: frames a second and ticks a frame
+        raise DataError(f"{path}: SMPTE time (frames and ticks a second, not ticks a beat), which rnnkit does not read; "
+                        "save it with a tempo in ticks per beat")  # fmt: skip
     if midi.type == 2:  # pretty_midi plays the patterns on top of each other, at once
         raise DataError(f"{path}: a type 2 MIDI file (patterns meant one after another), which rnnkit does not read; "
                         "save it as type 0 or 1")  # fmt: skip
