@@ -69,6 +69,15 @@ def test_a_file_mixing_tabs_and_spaces_names_the_tab_that_decided(tmp_path, text
         read_conll(path)
 
 
+def test_a_stray_trailing_tab_makes_no_file_tab_separated(tmp_path):
+    """One trailing tab (an editor's, a spreadsheet's empty cell) in a space-separated file split
+    every line at tabs, and the file was refused at its first line."""
+    path = write(tmp_path / "spaced.conll", "EU B-ORG\nrejects O\t\n\nPeter B-PER\nBlackburn I-PER\n")
+    sentences = read_conll(path)
+    assert [s.tokens for s in sentences] == [["EU", "rejects"], ["Peter", "Blackburn"]]
+    assert [s.tags for s in sentences] == [["B-ORG", "O"], ["B-PER", "I-PER"]]
+
+
 def test_tab_separated_columns_keep_tokens_with_spaces(tmp_path):
     path = write(tmp_path / "tabs.conll", "She\tO\nmoved to\tO\nNew York\tB-LOC\n\nSan Diego\tB-LOC\t\n")
     sentences = read_conll(path)

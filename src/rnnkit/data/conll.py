@@ -92,7 +92,7 @@ def read_conll(path: str | Path, token_column: int = 0, tag_column: int = -1, sc
     text = textio.read_text(path)
     textio.refuse_doubled_line_ends(text, name)
     lines = textio.split_lines(text)
-    first_tab = next((number for number, line in enumerate(lines, start=1) if "\t" in line and line.strip()), None)  # not a tab on a blank line
+    first_tab = next((number for number, line in enumerate(lines, start=1) if "\t" in line.rstrip()), None)  # not a tab on a blank line, nor trailing ones
     tabs = first_tab is not None
     sentences, tokens, tags = [], [], []
     first: tuple[int, int] | None = None  # (line number, column count) of the first token line
