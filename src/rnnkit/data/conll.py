@@ -73,7 +73,7 @@ def read_conll(path: str | Path, token_column: int = 0, tag_column: int = -1, sc
     """Sentences of a CoNLL file (``"-"``: standard input), read through ``textio`` (UTF-8, BOM
     dropped, any line ends).
 
-    A file with a tab in any line is tab-separated: columns are split at tabs only, so a token may
+    A file with a tab inside any line (not at its end) is tab-separated: columns are split at tabs only, so a token may
     hold spaces; other files are split at white space. Every token line must have as many columns
     as the first, so a token that white space cut in two is an error, never a silently shifted tag.
     ``-DOCSTART-`` lines are skipped. With ``scheme`` iob1 or iob2, an ``E-X`` or ``S-X`` tag (IOBES's
