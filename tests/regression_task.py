@@ -52,6 +52,9 @@ class Regression:
     def report(self, model, step, device):
         return []
 
+    def artifact_files(self):
+        return []
+
     def state_dict(self):
         return {}
 

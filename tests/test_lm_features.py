@@ -250,5 +250,9 @@ def test_a_language_model_whose_files_do_not_belong_together_is_refused_as_the_v
     capsys.readouterr()
     assert main(["train", "tagger", str(conll(tmp_path / "train.conll")), "--run", str(tmp_path / "t"), "--lm-features", str(lm), *TAGGER_SMALL]) == 2
     err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"--lm-features {lm}: " in err and "changed after rnnkit wrote it" in err, err  # against its checkpoints
+    shutil.rmtree(lm / "checkpoints")  # the files copied without their checkpoints: found not to belong together
+    assert main(["train", "tagger", str(conll(tmp_path / "train.conll")), "--run", str(tmp_path / "t"), "--lm-features", str(lm), *TAGGER_SMALL]) == 2
+    err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and f"--lm-features {lm}: " in err and "do not belong together" in err, err
     assert not (tmp_path / "t").exists()

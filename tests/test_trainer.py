@@ -296,6 +296,29 @@ def test_damaged_files_are_named_in_one_line(tmp_path):
         open_run(nan)  # integers would be cast to floats on loading, silently
 
 
+def test_a_vocabulary_edited_after_training_is_refused_and_resume_writes_it_again(tmp_path):
+    """Two tokens swapped in a finished run's vocab.json made every sample and score wrong without
+    a word: the checkpoints record the run files' digests, the verbs check them, and a resume writes
+    the file again from the training data."""
+    from rnnkit.runs import open_run, resume, start
+
+    run = tmp_path / "run"
+    start("lm", {"train": [str(names(tmp_path / "n.txt"))], **LM}, run)
+    intact = (run / "vocab.json").read_bytes()
+    vocab = json.loads(intact)
+    vocab["tokens"][5], vocab["tokens"][6] = vocab["tokens"][6], vocab["tokens"][5]
+    (run / "vocab.json").write_text(json.dumps(vocab))
+    with pytest.raises(CheckpointError, match=r"vocab\.json: changed after rnnkit wrote it: not the file the run's weights were trained with"):
+        open_run(run)
+    from rnnkit.runs import check_pretrained_runs
+
+    with pytest.raises(CheckpointError, match=r"--lm-features .*vocab\.json: changed after rnnkit wrote it"):
+        check_pretrained_runs({"lm_features": str(run)})  # a language model another task's --lm-features names
+    resume(run, {"progress": False})  # finished: nothing to train, the file written again
+    assert (run / "vocab.json").read_bytes() == intact
+    open_run(run)
+
+
 @pytest.mark.parametrize("key, value, message", [
     ("cell_options", "x", "cell_options: must be a table"),  # a traceback
     ("cell_options", {"peepholes": "yes"}, "peepholes: must be true or false"),  # read as true

@@ -488,7 +488,7 @@ def _rewrite_damaged_files(run: RunDir, task) -> None:
     checked), so that what the run's files say is what its weights are trained on. Only a missing,
     damaged or edited file changes, and each one that did is said: a resume once left them so and
     finished "successfully" with a run no verb could open, or one that answered with swapped labels."""
-    names = [*task.vocabularies, *task.tokenizers, *task.names, "seen.u64"]
+    names = [*task.artifact_files(), "seen.u64"]
     before = {name: run.file(name).read_bytes() if run.file(name).is_file() else None for name in names}
     task.save(run)
     changed = [name for name in names if run.file(name).is_file() and run.file(name).read_bytes() != before[name]]
@@ -607,6 +607,7 @@ def check_pretrained_runs(data: dict) -> None:
             if RunDir(path).exists():  # no run there: the task's reader says so
                 try:
                     Checkpoints(RunDir(path)).check_published("best.safetensors")
+                    Checkpoints(RunDir(path)).check_run_files()
                 except CheckpointError as error:
                     raise CheckpointError(f"{option} {path}: {error}") from None
 
@@ -696,6 +697,7 @@ def open_run(run_path: str | Path, weights: str = "best", device: str = "auto"):
     task_class = TASKS[config["task"]]
     check_recorded_model(run, config["model"])
     check_pretrained_runs(config["data"])
+    Checkpoints(run).check_run_files()
     with reading_run(run), recorded_settings(run):
         task = task_class.load(run, recorded_data(task_class, config))
     check_recorded(task.lm_features, config)

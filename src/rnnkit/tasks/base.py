@@ -311,6 +311,12 @@ class TaskBase(TaskSpec):
     tokenizers: dict[str, str] = {}  # run file -> the attribute holding that Tokenizer
     names: dict[str, str] = {}  # run file -> the attribute holding a list of names (labels, tags), saved under that key
 
+    @classmethod
+    def artifact_files(cls) -> list[str]:
+        """The run files ``save`` writes and ``load`` reads back: vocabularies, tokenizers, names.
+        Each checkpoint's manifest records their digests (``Checkpoints.check_run_files``)."""
+        return [*cls.vocabularies, *cls.tokenizers, *cls.names]
+
     def save(self, run) -> None:
         """The declared vocabularies and tokenizers into the run directory (``rnnkit.files.RunDir``)."""
         for name, attribute in self.vocabularies.items():

@@ -40,6 +40,7 @@ import os
 import pickle
 import re
 import secrets
+import shlex
 import shutil
 import signal
 import tempfile
@@ -118,9 +119,12 @@ class Checkpoints:
         return sorted(found, key=lambda c: c.serial)
 
     # -- writing --------------------------------------------------------------------------------------
-    def write(self, step: int, writers: dict[str, Callable[[Path], None]], reuse: dict[str, Checkpoint] | None = None) -> Checkpoint:
+    def write(self, step: int, writers: dict[str, Callable[[Path], None]], reuse: dict[str, Checkpoint] | None = None,
+              run_files: dict[str, dict] | None = None) -> Checkpoint:
         """Commit a checkpoint of ``step``: ``writers`` write new files (each given its path),
-        ``reuse`` names files taken unchanged from an earlier checkpoint (linked, not rewritten)."""
+        ``reuse`` names files taken unchanged from an earlier checkpoint (linked, not rewritten),
+        ``run_files`` the digests of the run's own files the weights go with (its vocabularies:
+        ``check_run_files``)."""
         previous = self.committed()
         serial = previous[-1].serial + 1 if previous else 1
         name = f"{serial:06d}-step-{step:06d}"
@@ -128,7 +132,7 @@ class Checkpoints:
         tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=f".{name}.", suffix=".tmp"))
         where = f"checkpoint {name}"  # the label of each moment of this write (test_point)
         test_point(f"{where}: directory created")
-        manifest = {"format": 1, "serial": serial, "step": step, "files": {}}
+        manifest = {"format": 1, "serial": serial, "step": step, "files": {}, "run_files": dict(run_files or {})}
         try:
             for file, source in (reuse or {}).items():
                 _link_or_copy(source.file(file), tmp / file)
@@ -223,6 +227,27 @@ class Checkpoints:
                 return
         why = "damaged or incomplete" if name.endswith(".safetensors") and _unreadable(view) else "changed after rnnkit wrote it"
         raise CheckpointError(f"{view}: {why}: it matches no checkpoint in {self.root}; delete it and resume the run (rnnkit train --resume) to restore it from the newest")
+
+    def check_run_files(self) -> None:
+        """The run's vocabularies, tokenizers and names (``TaskBase.artifact_files``) checked against
+        the digests the newest checkpoint recorded: two tokens swapped in vocab.json, or labels
+        renamed in labels.json, made every answer of the weights wrong without a word. A run
+        without checkpoints, or one written before they were recorded, is not checked here."""
+        checkpoints = self.committed()
+        try:
+            recorded = _read_manifest(checkpoints[-1]).get("run_files") if checkpoints else None
+        except (OSError, ValueError, AttributeError, RecursionError):
+            return  # a damaged manifest: resume says so; the verbs check the weights against the others
+        for name, digest in recorded.items() if isinstance(recorded, dict) else ():
+            view = self.run.file(name)
+            if view.is_file() and file_digest(view) != digest:
+                try:
+                    task = str(json.loads(self.run.file("config.json").read_text(encoding="utf-8"))["task"])
+                except (OSError, ValueError, KeyError, TypeError):
+                    task = "TASK"
+                raise CheckpointError(f"{view}: changed after rnnkit wrote it: not the file the run's weights were trained with; "
+                                      f"resume the run (rnnkit train {task} --resume --run {shlex.quote(str(self.run.path))}) "
+                                      "to write it again from the training data")
 
     def check_views(self, chosen: Checkpoint) -> None:
         """The files at the top of the run must each be one of a checkpoint's (or absent): a file

@@ -41,7 +41,7 @@ from safetensors.torch import save_model
 from torch import Tensor, nn
 
 from ..errors import UsageError
-from ..files import CheckpointError, RunDir, _write_new, load_weights_file
+from ..files import CheckpointError, RunDir, _write_new, file_digest, load_weights_file
 from ..metrics import perplexity
 from ..signals import interrupts_deferred
 from .checkpoint import STATE, Checkpoint, Checkpoints, MetricsLog, load_state, state_bytes, test_point
@@ -58,7 +58,8 @@ class Task(Protocol):
     best weights and drives early stopping; other numeric entries are logged too. ``describe``
     turns such a dict into one line for the user. ``train_batches`` gives this process's share
     of each batch (``shard``: under torchrun). ``save_pictures(result, directory, name)`` draws a
-    task's pictures of the test evaluation, -> {name: path} ({} for none). ``rnnkit.tasks.TaskBase``
+    task's pictures of the test evaluation, -> {name: path} ({} for none). ``artifact_files`` names
+    the run files the task wrote (its vocabularies), whose digests each checkpoint records. ``rnnkit.tasks.TaskBase``
     provides all but ``loss``, ``evaluate`` and ``describe`` (tests/test_task_contract.py: a task
     written against it)."""
 
@@ -73,6 +74,7 @@ class Task(Protocol):
     def state_dict(self) -> dict: ...
     def load_state_dict(self, state: dict) -> None: ...
     def save_pictures(self, result: dict, directory, name: str) -> dict[str, str]: ...
+    def artifact_files(self) -> list[str]: ...
 
 
 class TrainingDiverged(UsageError):
@@ -668,7 +670,8 @@ class Trainer:
             reuse["best.safetensors"] = self._best_source
         writers[STATE] = lambda path: _write_new(path, state_bytes(state))
         with interrupts_deferred():  # the commit and the trainer's record of it, whole: a Ctrl-C then comes after both
-            self._best_source = self.checkpoints.write(s["step"], writers, reuse)  # it holds the best weights too
+            run_files = {name: file_digest(self.run.file(name)) for name in self.task.artifact_files() if self.run.file(name).is_file()}
+            self._best_source = self.checkpoints.write(s["step"], writers, reuse, run_files)  # it holds the best weights too
             self._saved_clock, self._checkpointed_at = time.monotonic(), s["step"]
 
     def _finish(self, s, stop_reason: str | None, test: bool) -> dict:
