@@ -65,6 +65,8 @@ def test_an_exact_match_wins_over_the_lowercase_fallback(tmp_path):
     vectors = read_word_vectors(path, VOCAB)
     assert vectors.vectors[5].tolist() == [2, 2, 2]  # the exact "film", wherever it stands
     assert vectors.vectors[3].tolist() == [4, 4, 4]  # the first of the fallbacks
+    path.write_text("film 1 1 1\nfilm 2 2 2\n")  # a word twice (GloVe 840B has a few): its first vector, as gensim reads it
+    assert read_word_vectors(path, VOCAB).vectors[5].tolist() == [1, 1, 1]
 
 
 @pytest.mark.parametrize(

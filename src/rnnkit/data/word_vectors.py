@@ -20,7 +20,8 @@ takes the vector of a file word that ``fallback`` maps to it, or of the file wor
 vocabulary, and "paris" in a lowercase file such as GloVe 6B serves "Paris" in a vocabulary that
 keeps case, as fastText and Flair users expect; the tagger passes its own normalisation, digits as
 0). An exact match always wins over a fallback one, and among fallback matches the first in the
-file (files are ordered most frequent first).
+file (files are ordered most frequent first); a word twice in the file takes its first vector, as
+gensim reads such files (GloVe 840B holds a few words twice).
 
 Errors (one line, a ``DataError`` naming the file and the line): a line with fewer than D values
 (every line is checked), a file none of whose words is in the vocabulary, a value that is not a finite number (checked in the
