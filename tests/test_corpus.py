@@ -775,3 +775,26 @@ def test_a_cached_store_damaged_on_disk_is_prepared_again_not_refused_for_ever(t
     sorted(out.glob("*.ids"))[0].write_bytes(b"")
     with pytest.raises(DataError, match=r"not a complete prepared corpus .*: delete it or choose another --out$"):
         prepare_corpus(data(), out=out)
+
+
+def test_prepare_out_through_a_link_writes_into_the_linked_folder(tmp_path, capsys, monkeypatch):
+    """--out naming a link to an empty folder (a bigger disk) replaced the link with a folder beside
+    it, and left the renamed link behind; a store given with --out was opened and --out ignored; an
+    empty mount point failed after the whole corpus was built, on the parent's disk."""
+    from rnnkit.cli import main
+    from rnnkit.errors import UsageError
+
+    train = write(tmp_path / "text.txt", "".join(f"line {i} of the text\n" for i in range(40)))
+    (tmp_path / "disk").mkdir()
+    (tmp_path / "store").symlink_to(tmp_path / "disk")
+    assert main(["prepare", train, "--out", str(tmp_path / "store"), "--no-progress"]) == 0
+    assert (tmp_path / "store").is_symlink() and (tmp_path / "disk" / "meta.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["disk", "store", "text.txt"]  # nothing left beside them
+    capsys.readouterr()
+    assert main(["prepare", str(tmp_path / "disk"), "--out", str(tmp_path / "copy")]) == 2
+    assert "is a prepared corpus already; --out prepares text files" in capsys.readouterr().err and not (tmp_path / "copy").exists()
+    (tmp_path / "mount").mkdir()
+    monkeypatch.setattr(corpus_module.os.path, "ismount", lambda path: Path(path).name == "mount")
+    with pytest.raises(UsageError, match=r"--out .*mount: a mount point"):
+        prepare_corpus(LMDataConfig(train=[train]), out=tmp_path / "mount")
+    assert not list(tmp_path.glob("mount.tmp-*"))

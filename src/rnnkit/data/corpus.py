@@ -796,6 +796,9 @@ def prepare_corpus(data, cache: str | Path | bool | None = None, out: str | Path
     Raises ``DataError`` (one line naming the file) for missing or unreadable files, bytes that are
     not UTF-8 (line and column), a file with no text, a split that leaves no data."""
     if len(data.train) == 1 and is_prepared(data.train[0]):
+        if out is not None:  # a store is no text to prepare: --out would do nothing
+            raise UsageError(f"{data.train[0]} is a prepared corpus already; --out prepares text files into a new one "
+                             f"(to have it elsewhere, copy the folder: cp -r {data.train[0]} {out})")
         corpus = Corpus.open(data.train[0])
         _check_fits(corpus, data)
         return corpus
@@ -804,7 +807,11 @@ def prepare_corpus(data, cache: str | Path | bool | None = None, out: str | Path
     say_held_out_in_training([(f"--{s['split']}", s["path"]) for s in sources if s["split"] != "train"], [s["path"] for s in sources if s["split"] == "train"])
     size = sum(s["size"] for s in sources)
     if out is not None:
-        target = Path(out)
+        # a link to a folder (a bigger disk) is written through, not replaced by a folder beside it
+        target = Path(os.path.realpath(out)) if Path(out).is_symlink() else Path(out)
+        if target.is_dir() and os.path.ismount(target):  # a mount point cannot be renamed away; refused before any work
+            raise UsageError(f"--out {out}: a mount point, which rnnkit cannot replace with the corpus it writes beside it and "
+                             f"renames into place; give a folder inside it (--out {Path(out) / 'corpus'})")
         if target.exists() and any(target.iterdir()):
             if is_prepared(target) and _up_to_date(target, data, sources):
                 try:
