@@ -669,6 +669,11 @@ def test_a_prepared_corpus_among_text_files_is_named_as_what_it_is(tmp_path):
     prepare_corpus(LMDataConfig(train=[path]), out=tmp_path / "p1")
     with pytest.raises(DataError, match="is a prepared corpus, which is a run's only DATA"):
         prepare_corpus(LMDataConfig(train=[str(tmp_path / "p1"), path]), cache=False)
+    (tmp_path / "folder").mkdir()  # a folder where a prepared corpus is no answer either: not offered
+    with pytest.raises(DataError, match=r"folder: is a directory, expected a text file$"):
+        prepare_corpus(LMDataConfig(train=[path], valid=str(tmp_path / "folder")), cache=False)
+    with pytest.raises(DataError, match=r"folder: is a directory, expected a text file \(or a prepared corpus from rnnkit prepare\)"):
+        prepare_corpus(LMDataConfig(train=[str(tmp_path / "folder")]), cache=False)
 
 
 def test_a_validation_file_that_is_also_a_training_file_is_said(tmp_path, capsys):

@@ -660,8 +660,9 @@ def _settings(data) -> dict:
     return settings
 
 
-def _sources(data) -> list[dict]:
-    """Each source file with what tells a change: size and modification time (ns)."""
+def _sources(data, run_data: bool = True) -> list[dict]:
+    """Each source file with what tells a change: size and modification time (ns). ``run_data``:
+    the files are a run's DATA (a prepared corpus may stand for them), not a text to evaluate."""
     out = []
     for path, split in [*((p, "train") for p in data.train), (data.valid, "valid"), (data.test, "test")]:
         if not path:
@@ -675,7 +676,8 @@ def _sources(data) -> list[dict]:
         if is_prepared(path):  # here, one of several files, a --valid, or eval's text: a prepared corpus is a run's whole DATA
             raise DataError(f"{path}: is a prepared corpus, which is a run's only DATA (rnnkit train lm {path}); here a text file is needed")
         if Path(path).is_dir():
-            raise DataError(f"{path}: is a directory, expected a text file (or a prepared corpus from rnnkit prepare)")
+            store = " (or a prepared corpus from rnnkit prepare)" if run_data and split == "train" and len(data.train) == 1 else ""  # a run's whole DATA only
+            raise DataError(f"{path}: is a directory, expected a text file{store}")
         if not S_ISREG(stat.st_mode):  # a named pipe, <(...), /dev/stdin: read once, then a second open waits forever
             raise DataError(f"{path}: is a pipe or a device, not a file; a language model's text is read more than once: save it to a file first")
         out.append({"path": str(Path(path).resolve()), "split": split, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns})
@@ -1235,7 +1237,7 @@ def encode_file(path: str | Path, tokenizer: Tokenizer, vocab: Vocabulary, line_
         except DataError as error:
             raise DataError(str(error).replace(str(copy), str(path) if stream else "<stdin>")) from None
     data = SimpleNamespace(train=[str(path)], valid=None, test=None, level=tokenizer.kind, lowercase=getattr(tokenizer, "lowercase", False), line_breaks=line_breaks, split=(0, 0), split_seed=0, max_vocab=None, min_count=1, bpe_vocab=None)
-    source = _sources(data)[0]
+    source = _sources(data, run_data=False)[0]
     source["split"] = "file"
     directory = Path(directory)
     _build(data, [source], directory, progress=False, vocab=vocab, tokenizer=tokenizer)
