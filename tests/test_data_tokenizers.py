@@ -132,3 +132,29 @@ def test_the_penn_treebanks_unk_is_one_token_at_the_bpe_level_read_as_unk(tmp_pa
     vocab = Vocabulary.build([bpe.tokenize(line) for line in ["the <unk> sat on the mat"] * 3])
     assert vocab.encode(["<unk>"]) == [vocab.unk_id]
     assert make_tokenizer(bpe.config()).tokenize("the <unk> sat") == tokens
+
+
+def test_a_pad_or_eos_written_in_the_text_is_one_token_at_the_bpe_level_read_as_unk():
+    """A <EOS> or <PAD> written in the text became pieces ("▁<EOS>") at the bpe level, which samples
+    drew mid-line; the other levels read them as <UNK> (docs/input_formats.md)."""
+    pytest.importorskip("tokenizers")
+    from rnnkit.data.vocab import Vocabulary
+
+    bpe = make_tokenizer({"kind": "bpe", "vocab_size": 80})
+    lines = ["a <UNK> b <EOS> c <PAD> d <unk>"] * 50
+    bpe.fit(lines)
+    tokens = bpe.tokenize(lines[0])
+    assert {"<EOS>", "<PAD>"} <= set(tokens) and not any(("EOS" in t or "PAD" in t) and t not in ("<EOS>", "<PAD>") for t in tokens)
+    vocab = Vocabulary.build([bpe.tokenize(line) for line in lines])
+    assert not any("EOS" in t or "PAD" in t for t in vocab.tokens[3:])
+    assert vocab.encode(["<EOS>", "<PAD>"]) == [vocab.unk_id] * 2
+
+
+def test_a_bpe_vocabulary_below_the_alphabet_is_said(capsys):
+    """--bpe-vocab 10 on a text of more characters learned no merge and said nothing."""
+    pytest.importorskip("tokenizers")
+    bpe = make_tokenizer({"kind": "bpe", "vocab_size": 10})
+    bpe.fit(["the quick brown fox jumps over the lazy dog"] * 5)
+    assert "--bpe-vocab 10 is below the" in capsys.readouterr().err
+    make_tokenizer({"kind": "bpe", "vocab_size": 80}).fit(["the quick brown fox jumps over the lazy dog"] * 5)
+    assert "below" not in capsys.readouterr().err

@@ -263,11 +263,16 @@ class BPETokenizer(Tokenizer):
         tokenizer = tk.Tokenizer(tk.models.BPE(unk_token="<UNK>"))
         tokenizer.pre_tokenizer = tk.pre_tokenizers.Metaspace()
         tokenizer.decoder = tk.decoders.Metaspace()
-        # the Penn Treebank's <unk> kept whole, as the other levels keep it (the vocabulary reads it as
-        # <UNK>): learned as text, it became pieces that samples drew and scores counted as words
-        trainer = tk.trainers.BpeTrainer(vocab_size=self.vocab_size, special_tokens=["<UNK>", "<unk>"], show_progress=False)
+        # the Penn Treebank's <unk>, and a <PAD> or <EOS> written in the text, kept whole, as the other
+        # levels keep them (the vocabulary reads each as <UNK>): learned as text, they became pieces
+        # ("▁<EOS>") that samples drew mid-line and scores counted as words
+        trainer = tk.trainers.BpeTrainer(vocab_size=self.vocab_size, special_tokens=["<UNK>", "<unk>", "<PAD>", "<EOS>"], show_progress=False)
         tokenizer.train_from_iterator((self.cased(line) for line in lines), trainer)
         self._tokenizer = tokenizer
+        if tokenizer.get_vocab_size() > self.vocab_size:  # the alphabet alone is larger: no merge learned, unsaid before
+            print(f"rnnkit: note: --bpe-vocab {self.vocab_size} is below the {tokenizer.get_vocab_size()} characters and markers of the "
+                  "training text, which BPE always keeps: no subword is learned (the text is read character by character)",
+                  file=sys.stderr, flush=True)  # fmt: skip
 
     def ready(self):
         return self._tokenizer is not None
