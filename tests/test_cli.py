@@ -558,3 +558,23 @@ def test_the_command_answers_a_second_ctrl_c_in_one_line_and_then_no_more(monkey
     finally:
         for number, handler in before.items():
             signal.signal(number, handler)
+
+
+def test_an_allocation_that_fails_is_one_line_not_a_traceback(tmp_path, capsys, monkeypatch):
+    """Under an address-space limit (ulimit -v, as clusters set) numpy's MemoryError reached the
+    user as a traceback; the guards now measure against that limit too (``usable_memory``)."""
+    import resource
+
+    from rnnkit import files
+    from rnnkit.data import corpus
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError("Unable to allocate 384. MiB for an array with shape (100663296,) and data type int32")
+
+    monkeypatch.setattr(corpus, "prepare_corpus", no_memory)
+    (tmp_path / "t.txt").write_text("some text\n" * 10)
+    assert main(["prepare", str(tmp_path / "t.txt"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "rnnkit prepare: error: out of memory (Unable to allocate 384. MiB" in err
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (2**31, resource.RLIM_INFINITY) if which == resource.RLIMIT_AS else (-1, -1))
+    assert files.usable_memory() <= 2**31

@@ -735,13 +735,13 @@ def test_a_line_too_long_to_tokenize_in_memory_is_refused_with_its_number(tmp_pa
     """A line is held and tokenized whole: a 300 MB line of words needed about 20 GB, and the kernel
     killed the process with no message. A line longer than half the memory can tokenize is named."""
     per_byte = corpus_module.LEVELS[level].memory_per_byte
-    monkeypatch.setattr(corpus_module, "physical_memory", lambda: 2 * per_byte * 400)  # lines of up to 400 bytes
+    monkeypatch.setattr(corpus_module, "usable_memory", lambda: 2 * per_byte * 400)  # lines of up to 400 bytes
     fine = "ab cd ef\n" * 30 + "x " * 190 + "\n"  # a line of 380 bytes
     data = LMDataConfig(train=[write(tmp_path / "fine.txt", fine)], level=level, split=(0.0, 0.0))
     prepare_corpus(data, cache=False)
     long = "ab cd ef\n" * 30 + "x " * 300 + "\nlast line\n"
     data = LMDataConfig(train=[write(tmp_path / "long.txt", long)], level=level, split=(0.0, 0.0))
-    with pytest.raises(DataError, match=r"long.txt:31: a line of more than 0 MB, more than this machine's memory can tokenize"):
+    with pytest.raises(DataError, match=r"long.txt:31: a line of more than 0 MB, more than the memory this process may use can tokenize"):
         prepare_corpus(data, cache=False)
     assert corpus_module.longest_line_bytes("word", 24 * 2**30) > 100 * 2**20  # a 24 GB machine takes a 100 MB line of words
 

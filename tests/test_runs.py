@@ -150,7 +150,7 @@ def test_a_model_too_large_for_memory_is_refused_before_any_weight_is_allocated(
     check_fits_in_memory("lm", config)  # small: nothing said
     weights = 30 * 8 + 4 * 16 * (8 + 16) + 4 * 16 + 16 * 30 + 30  # embedding, the gates W and b, output layer
     with pytest.raises(UsageError, match=rf"the model would have {weights:,} weights \(hidden_size 16, embedding_size 8, num_layers 1\): "
-                                         r"training them needs about 0.0 GiB .*, more than this machine's 0.0 GiB; lower --hidden-size"):
+                                         r"training them needs about 0.0 GiB .*, more than the 0.0 GiB this process may use; lower --hidden-size"):
         check_fits_in_memory("lm", config, memory_bytes=1000)
     names = tmp_path / "names.txt"
     names.write_text("anna\nbob\ncarla\n" * 8)

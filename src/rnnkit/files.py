@@ -12,6 +12,7 @@ import errno
 import fcntl
 import hashlib
 import glob
+import contextlib
 import json
 import math
 import os
@@ -201,10 +202,24 @@ def scratch(kind: str) -> Iterator[Path]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def physical_memory() -> int:
-    """This machine's memory in bytes (what a model's training and a corpus's longest line are
-    measured against)."""
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+def usable_memory() -> int:
+    """The memory this process may use, in bytes (what a model's training and a corpus's longest
+    line are measured against): the machine's, or less under an address-space limit (``ulimit -v``,
+    as clusters set) or a control group's limit (a container, a batch job), where measuring against
+    the machine's let an allocation fail with a traceback instead of the one-line refusal."""
+    limits = [os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")]
+    with contextlib.suppress(ImportError, OSError, ValueError):
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft != resource.RLIM_INFINITY and soft > 0:
+            limits.append(soft)
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):  # cgroup v2, v1
+        with contextlib.suppress(OSError, ValueError):
+            value = Path(path).read_text().strip()
+            if value.isdigit() and 0 < int(value) < limits[0]:
+                limits.append(int(value))
+    return min(limits)
 
 
 def process_alive(pid: int) -> bool:

@@ -146,12 +146,27 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as error:  # the user's mistake: one line; anything else is a bug and keeps its traceback
         print(f"{command_name(args)}: error: {user_message(error)}", file=sys.stderr)
         return 2
+    except (MemoryError, RuntimeError) as error:  # an allocation past what the process may have (ulimit -v, a container): one line
+        if not _out_of_memory(error):
+            raise  # a bug: its traceback
+        what = str(error).strip().splitlines()[-1][:160] if str(error).strip() else "an allocation failed"
+        print(f"{command_name(args)}: error: out of memory ({what}); give the process more memory (ulimit -v, the container's limit) "
+              "or a smaller input, model or batch", file=sys.stderr)  # fmt: skip
+        return 2
     except Terminated:
         print(f"{command_name(args)}: terminated (SIGTERM)", file=sys.stderr)
         return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print(f"{command_name(args)}: interrupted", file=sys.stderr)
         return 130
+
+
+def _out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` is an allocation that failed: Python's and numpy's MemoryError, torch's
+    OutOfMemoryError, or its CPU allocator's RuntimeError ("DefaultCPUAllocator: can't allocate memory")."""
+    import torch
+
+    return isinstance(error, (MemoryError, getattr(torch, "OutOfMemoryError", MemoryError))) or "can't allocate memory" in str(error)
 
 
 def entry() -> int:

@@ -82,13 +82,13 @@ def run(args) -> int:
             raise UsageError(f"--cells: unknown cell {unknown[0]!r}; choose from {', '.join(CELLS)}")
         args.cells = list(dict.fromkeys(args.cells))  # "rnn rnn": one row, not the same cell trained twice
     if getattr(args, "hidden_size", None) is not None:  # an LSTM's 8 n_a² weights (gates over [a, x]), trained: refused up front, not an allocator's traceback
-        from ..files import physical_memory
+        from ..files import usable_memory
         from ..models.registry import training_bytes
 
         needed = training_bytes(8 * args.hidden_size**2 * len(getattr(args, "cells", None) or [None]))
-        if needed > physical_memory():
+        if needed > usable_memory():
             raise UsageError(f"--hidden-size {args.hidden_size:,}: the cells' weights would need about {needed / 2**30:,.1f} GiB to train, "
-                             f"more than this machine's {physical_memory() / 2**30:,.1f} GiB; give a smaller one")
+                             f"more than the {usable_memory() / 2**30:,.1f} GiB this process may use; give a smaller one")
     return args.handler(args)
 
 

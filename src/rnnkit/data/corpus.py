@@ -69,7 +69,7 @@ from stat import S_ISDIR, S_ISREG
 import numpy as np
 
 from ..errors import UsageError
-from ..files import atomic_write, exclusive_lock, physical_memory, process_alive, scratch_directory, user_cache_directory
+from ..files import atomic_write, exclusive_lock, process_alive, scratch_directory, usable_memory, user_cache_directory
 from .text import CORPUS_SETTINGS, split_sizes
 from .textio import BOM, DataError, not_text, not_utf8, nul_error, open_bytes, say_held_out_in_training, source_name, unreadable
 from .tokenizers import Tokenizer, make_tokenizer, read_form, word_rule
@@ -306,7 +306,7 @@ def byte_pieces(path: str | Path, on_bytes=None, piece_bytes: int | None = None,
                 cut = max(block.rfind(b"\n"), block.rfind(b"\r", 0, len(block) - 1)) + 1
                 if cut == 0:  # no line break yet: a long line, read on
                     if max_line_bytes is not None and len(block) > max_line_bytes:
-                        raise DataError(f"{path}:{lines + 1}: a line of more than {max_line_bytes / 2**20:,.0f} MB, more than this machine's memory "
+                        raise DataError(f"{path}:{lines + 1}: a line of more than {max_line_bytes / 2**20:,.0f} MB, more than the memory this process may use "
                                         "can tokenize at once (a line is read whole); break the text into lines, e.g. fold -s -w 10000")
                     pending = block
                     continue
@@ -638,9 +638,9 @@ LEVELS: dict[str, type[_Level]] = {"char": _CharLevel, "word": _RegexLevel, "whi
 
 def longest_line_bytes(level: str, memory_bytes: int | None = None) -> int:
     """The longest line (bytes) a corpus at ``level`` may hold: one whose tokenizing fits in half
-    of ``memory_bytes`` (the machine's, by default). A line is tokenized whole: a 300 MB line of
+    of ``memory_bytes`` (what this process may use, by default). A line is tokenized whole: a 300 MB line of
     words needs about 20 GB, which ended in the kernel's out-of-memory kill, not a message."""
-    memory = physical_memory() if memory_bytes is None else memory_bytes
+    memory = usable_memory() if memory_bytes is None else memory_bytes
     return memory // 2 // LEVELS[level].memory_per_byte
 
 

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from ..errors import UsageError, registered
-from ..files import physical_memory
+from ..files import usable_memory
 
 MODELS: dict[str, type[nn.Module]] = {}
 
@@ -35,16 +35,16 @@ def training_bytes(weights: int) -> int:
 
 def check_fits_in_memory(kind: str, config: dict, memory_bytes: int | None = None) -> None:
     """A one-line ``UsageError`` when the model ``build_model(kind, config)`` would make cannot be
-    trained in this machine's memory (``memory_bytes``: the physical memory, by default): counted
+    trained in the memory this process may use (``memory_bytes``: ``usable_memory()``, by default): counted
     on PyTorch's ``meta`` device, which allocates nothing, so that ``--hidden-size 100000000`` is
     refused at once instead of failing deep in an allocation (a traceback) or swapping for minutes."""
     with torch.device("meta"):
         model = build_model(kind, config)
     count = sum(p.numel() for p in model.parameters())
     needed = training_bytes(count)
-    memory_bytes = physical_memory() if memory_bytes is None else memory_bytes
+    memory_bytes = usable_memory() if memory_bytes is None else memory_bytes
     if needed > memory_bytes:
         sizes = ", ".join(f"{key} {config[key]:,}" for key in ("hidden_size", "embedding_size", "num_layers") if isinstance(config.get(key), int))
         raise UsageError(f"the model would have {count:,} weights ({sizes}): training them needs about {needed / 2**30:,.1f} GiB "
-                         f"(weights, gradients, optimizer state), more than this machine's {memory_bytes / 2**30:,.1f} GiB; "
+                         f"(weights, gradients, optimizer state), more than the {memory_bytes / 2**30:,.1f} GiB this process may use; "
                          "lower --hidden-size, --embedding-size, --num-layers or --head-sizes")
