@@ -459,3 +459,23 @@ def test_a_runs_summary_is_read_as_every_verb_reads_it(runs, tmp_path):
     (copy / "summary.json").write_text('{"test_loss": 1.0,')
     with pytest.raises(DataError, match=r"summary\.json: damaged, not a JSON file of rnnkit's"):
         load_runs([str(copy)], device="cpu")
+
+
+def test_a_served_run_whose_seen_file_is_cut_short_keeps_serving(runs, tmp_path):
+    """seen.u64 was memory-mapped for the server's life: a copy of a smaller run over the served
+    folder cut it short, and the next generate request ended the server with SIGBUS."""
+    import shutil
+
+    import numpy as np
+
+    from rnnkit.data.corpus import SeenLines
+
+    copy = tmp_path / "names"
+    shutil.copytree(runs["names"], copy)
+    app = create_app([str(copy)], device="cpu")
+    seen = app.state.served["names"].task.seen
+    assert isinstance(seen, SeenLines) and not isinstance(seen.hashes, np.memmap)
+    (copy / "seen.u64").write_bytes(b"")  # truncated in place, as cp over it does
+    with TestClient(app) as c:
+        response = c.post("/api/generate", json={"num": 3, "seed": 1})
+        assert response.status_code == 200 and len(response.json()["samples"]) == 3

@@ -269,6 +269,12 @@ class SeenLines:
         else:
             atomic_write(path, lambda partial: np.asarray(self.hashes, np.dtype("<u8")).tofile(partial))
 
+    def in_memory(self) -> "SeenLines":
+        """The same hashes read into memory, detached from the file: for a process that outlives
+        its reading (``rnnkit serve``), where a memory map of a file cut short by a later copy over
+        the run ended the server with SIGBUS."""
+        return SeenLines(np.array(self.hashes, dtype=np.uint64))
+
     def __len__(self) -> int:
         return len(self.hashes)
 

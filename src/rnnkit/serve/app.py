@@ -65,6 +65,7 @@ def load_runs(paths: list[str], device: str = "auto", weights: str = "best") -> 
             raise UsageError(f"{first} and {path}: both are named {name!r}, and a request names its model by the run directory's name; "
                              "serve one of them, or rename a directory")  # fmt: skip
         task, model, config, torch_device = open_run(path, weights, device)
+        task.detach_from_files()  # served for hours: nothing of the run's files mapped
         if config["task"] not in VERBS_BY_TASK:
             raise UsageError(f"{path}: a {config['task']} run; rnnkit serve answers runs of: {', '.join(VERBS_BY_TASK)}")
         run = RunDir(path)  # its summary read as every verb reads it; NaN (a hand edit) as null: strict JSON answers

@@ -177,6 +177,11 @@ class TaskBase(TaskSpec):
         that read typed text otherwise say so by overriding this)."""
         return len(typed_tokens(self.tokenizer, self.vocab, text))
 
+    def detach_from_files(self) -> None:
+        """Read into memory what the task maps from the run's files, for a process that outlives
+        its reading (``rnnkit serve``): a file replaced or cut short under it must not end the
+        process. Tasks that map nothing keep this."""
+
     def before_training(self, progress: bool = True) -> None:
         """Work done once before training starts or resumes, outside its clock (``rnnkit.runs``):
         the ``--lm-features`` models' features of the run's own sentences (``LMFeatures.cache_once``)."""

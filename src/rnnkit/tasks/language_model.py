@@ -182,6 +182,10 @@ class LanguageModelTask(LanguageModelSpec, TaskBase):
         super().save(run)
         self.seen.save(run.file("seen.u64"))
 
+    def detach_from_files(self) -> None:
+        if isinstance(self.seen, SeenLines):  # memory-mapped seen.u64: a copy over the run cut it short under a server (SIGBUS)
+            self.seen = self.seen.in_memory()
+
     @classmethod
     def load(cls, run: RunDir, data: LMDataConfig) -> "LanguageModelTask":
         """The task as a trained run needs it for scoring and sampling (no data files read)."""
