@@ -355,6 +355,21 @@ def test_cli_errors_are_one_line(runs, capsys):
     assert code("serve", str(Path(runs["names"]).parent / "nowhere")) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no such run directory" in err[0]
+    assert code("serve", runs["names"], "--window-ms", "1e12") == 2  # every batched request (and the shutdown) held for good
+    assert "--window-ms: must be a finite number >= 0 and <= 10000" in capsys.readouterr().err
+
+
+def test_a_reply_too_large_to_send_is_refused_and_large_ones_leave_the_server_answering(client):
+    """64 long texts with beam and nbest 10 made a reply of gigabytes, encoded on the event loop:
+    the server answered nothing else, /api/health neither, for minutes."""
+    body = {"model": "pairs", "texts": ["one two " * 250] * 64, "beam": 10, "nbest": 10}
+    response = client.post("/api/translate", json=body)
+    assert response.status_code == 400 and "the attention weights of these translations could be" in response.json()["error"]
+    assert '"attention": false' in response.json()["error"]
+    small = client.post("/api/translate", json={"model": "pairs", "texts": ["one two"] * 3, "beam": 2, "nbest": 2})
+    assert small.status_code == 200 and len(small.json()["results"]) == 3 and "attention" in small.json()["results"][0]["translations"][0]
+    digits = client.post("/api/score", content=b'{"model": "names", "text": "anna", "seed": ' + b"9" * 5000 + b"}", headers={"content-type": "application/json"})
+    assert digits.status_code == 422 and "a number of more than 4,300 digits" in digits.json()["error"] and "sys." not in digits.json()["error"]
 
 
 def test_a_port_in_use_is_one_line_and_no_banner(runs, capsys):

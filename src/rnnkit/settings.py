@@ -81,6 +81,9 @@ positive_int = number(int, low=1, name="positive_int")                          
 nonnegative_int = number(int, low=0, name="nonnegative_int")                            # top-k (0 = off), patience
 midi_program = number(int, low=0, high=127, name="midi_program")                      # General MIDI instrument
 port = number(int, low=1, high=65535, name="port")                                      # TCP port
+# how long a served batch waits for more requests: milliseconds; --window-ms 1e12 held every request
+# (and the server's shutdown, which waits for them) for good
+batch_window_ms = number(float, low=0, high=10_000, name="batch_window_ms")
 seed = number(int, low=0, high=2**64 - 1, name="seed")                                  # what torch.manual_seed takes
 # hypotheses a beam search keeps: wider beams gain nothing measurable and need memory in proportion
 # (a --beam of 10**9 asked for 128 GB at once; 10**20 overflowed into a traceback)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 from ..settings import (  # noqa: F401  (the types live with the settings that use them; verbs import them from here)
-    beam_width, decay, device, finite_float, list_of_ints, midi_program, nonempty_text, nonnegative_float, nonnegative_int, number, port,
+    batch_window_ms, beam_width, decay, device, finite_float, list_of_ints, midi_program, nonempty_text, nonnegative_float, nonnegative_int, number, port,
     piece_count, piece_length, positive_float, positive_int, probability, sample_count, sample_length, seed, step_seconds, top_p_float,
 )
 

@@ -8,7 +8,7 @@ Requests for the same model arriving within --window-ms run as one batch. Binds 
 
 from __future__ import annotations
 
-from ._options import nonnegative_float, port, positive_int
+from ._options import batch_window_ms, port, positive_int
 from ._run_options import run_parser
 
 
@@ -17,7 +17,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=port, default=8000)
     parser.add_argument("--no-batching", action="store_true", help="run every request alone (for comparison)")
-    parser.add_argument("--window-ms", type=nonnegative_float, default=5.0, help="how long a batch waits for more requests (default 5)")
+    parser.add_argument("--window-ms", type=batch_window_ms, default=5.0, help="how long a batch waits for more requests, 0 to 10000 (default 5)")
     parser.add_argument("--max-batch", type=positive_int, default=32, help="requests per batch at most (default 32)")
     parser.add_argument("--max-queue", type=positive_int, default=256, help="requests waiting per model and verb before 503 (default 256)")
     parser.add_argument("--threads", type=positive_int, help="torch's threads for inference (default: torch's own; 1 is often faster on a busy small machine)")

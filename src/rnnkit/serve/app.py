@@ -17,6 +17,7 @@ a short message (never a traceback) when something inside failed; the server kee
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import traceback
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import torch
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -190,6 +192,8 @@ def create_app(runs: list[str] | dict[str, Served], *, device: str = "auto", wei
                 body = json.loads(raw, object_pairs_hook=no_key_twice)  # {"text": "good", "text": "bad"}: which one was meant?
             except Exception as error:  # noqa: BLE001 (not JSON at all; 422 as FastAPI's own bodies)
                 where = f" ({error})" if isinstance(error, ValueError) else ""
+                if "integer string conversion" in where:  # Python's own limit, worded for its programmers
+                    where = " (a number of more than 4,300 digits)"
                 raise ClientError(422, f"the request body is not valid JSON{where}; send a JSON object") from None
             try:
                 parsed = verb.schema.model_validate(body)
@@ -206,7 +210,9 @@ def create_app(runs: list[str] | dict[str, Served], *, device: str = "auto", wei
             except Exception as error:  # noqa: BLE001 (a bug inside: a short 500 here, the traceback in the log)
                 log.error("internal error on /api/%s: %s", verb.name, "".join(traceback.format_exception(error)))
                 return JSONResponse({"error": f"internal error ({type(error).__name__}); the server keeps serving"}, status_code=500)
-            return {"model": server.name, **result}
+            # encoded on another thread: a large reply (64 translations with their attention) encoded on
+            # the event loop held every other request, /api/health too, until it was done
+            return await asyncio.get_running_loop().run_in_executor(None, _json_reply, {"model": server.name, **result})
 
         handle.__name__ = verb.name
         return handle
@@ -217,6 +223,11 @@ def create_app(runs: list[str] | dict[str, Served], *, device: str = "auto", wei
             openapi_extra={"requestBody": {"content": {"application/json": {"schema": verb.schema.model_json_schema()}}, "required": True}},
         )  # fmt: skip
     return app
+
+
+def _json_reply(payload: dict) -> JSONResponse:
+    """``payload`` as FastAPI would answer it (``jsonable_encoder``, then strict JSON)."""
+    return JSONResponse(jsonable_encoder(payload))
 
 
 async def _body_within_limit(request: Request) -> bytes:

@@ -140,6 +140,15 @@ def _translate_check(served: Served, r: schemas.TranslateRequest) -> None:
     if r.nbest > beam:  # the task's own rule (TranslationTask.translate), said before queueing
         whose = "" if r.beam else ", the run's"
         raise ValueError(f"nbest ({r.nbest}) cannot exceed beam ({beam}{whose})")
+    if r.attention and served.model.attention is not None:  # a reply of hundreds of megabytes held the server for minutes
+        from ..decoding.search import max_target_length
+
+        task = served.task
+        sources = [len(task.typed_source(text)) or 1 for text in r.all_texts()]
+        most = sum(r.nbest * limit * n for n, limit in zip(sources, max_target_length(sources, task.data.length_ratio, task.data.length_extra)))
+        if most > schemas.MAX_ATTENTION:
+            raise ValueError(f"the attention weights of these translations could be {most:,} numbers, more than {schemas.MAX_ATTENTION:,} a reply; "
+                             'ask for "attention": false, fewer or shorter texts, or a smaller nbest')
 
 
 def _translate(served: Served, requests: list[schemas.TranslateRequest]) -> list:
