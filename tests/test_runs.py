@@ -500,6 +500,11 @@ def test_a_runs_labels_reordered_by_hand_are_named_not_used(tmp_path, monkeypatc
     labels = json.loads((tmp_path / "run" / "labels.json").read_text())
     labels["labels"][0], labels["labels"][-1] = labels["labels"][-1], labels["labels"][0]
     (tmp_path / "run" / "labels.json").write_text(json.dumps(labels))
+    with pytest.raises(CheckpointError, match=r"^run/labels.json: changed after rnnkit wrote it"):  # against the checkpoint's digest
+        open_run("run")
+    import shutil
+
+    shutil.rmtree(tmp_path / "run" / "checkpoints")  # the run copied without its checkpoints: against config.json
     with pytest.raises(DataError, match=r"^run/labels.json: its labels differ from those config.json records"):
         open_run("run")
 
