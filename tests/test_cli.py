@@ -578,3 +578,14 @@ def test_an_allocation_that_fails_is_one_line_not_a_traceback(tmp_path, capsys, 
     assert err.count("\n") == 1 and "rnnkit prepare: error: out of memory (Unable to allocate 384. MiB" in err
     monkeypatch.setattr(resource, "getrlimit", lambda which: (2**31, resource.RLIM_INFINITY) if which == resource.RLIMIT_AS else (-1, -1))
     assert files.usable_memory() <= 2**31
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc, where no file can be made")
+@pytest.mark.parametrize("argv", [["gradients", "--out", "/proc/g.png"], ["agreement", "--out", "/proc/a.png"], ["inspect", "RUN", "--out", "/proc/r.html"]])
+def test_an_output_folder_that_takes_no_file_is_refused_before_any_work(argv, capsys):
+    """Root passes os.access everywhere: gradients trained for 18 s, printed its results, then
+    failed to write /proc/g.png; agreement named a file the user never typed (a.md)."""
+    with pytest.raises(SystemExit) as exit:
+        main(argv)
+    assert exit.value.code == 2
+    assert "cannot write in /proc" in capsys.readouterr().err

@@ -32,6 +32,14 @@ def output_file(text: str) -> str:
                 raise argparse.ArgumentTypeError(f"{text}: {parent} is a file, not a folder")
             if not os.access(parent, os.W_OK | os.X_OK):  # a read-only folder or mount: said before the work, not after
                 raise argparse.ArgumentTypeError(f"{text}: cannot write in {parent} (read-only, or not yours)")
+            try:  # and tried: root passes os.access everywhere, yet /proc, a read-only mount, a full disk refuse a file
+                import tempfile
+
+                handle, probe = tempfile.mkstemp(dir=parent, prefix=".rnnkit-probe-")
+                os.close(handle)
+                os.unlink(probe)
+            except OSError as error:
+                raise argparse.ArgumentTypeError(f"{text}: cannot write in {parent} ({error.strerror or type(error).__name__})") from None
             break
     return text
 
