@@ -589,3 +589,12 @@ def test_an_output_folder_that_takes_no_file_is_refused_before_any_work(argv, ca
         main(argv)
     assert exit.value.code == 2
     assert "cannot write in /proc" in capsys.readouterr().err
+
+
+def test_a_second_file_is_refused_not_read_instead_of_the_first(tmp_path, capsys):
+    """classify --file a.txt --file b.txt classified b.txt alone; a.txt's lines were lost unsaid."""
+    (tmp_path / "a.txt").write_text("one\n")
+    (tmp_path / "b.txt").write_text("two\n")
+    with pytest.raises(SystemExit) as exit:
+        main(["classify", str(tmp_path / "run"), "--file", str(tmp_path / "a.txt"), "--file", str(tmp_path / "b.txt")])
+    assert exit.value.code == 2 and "--file given twice" in capsys.readouterr().err

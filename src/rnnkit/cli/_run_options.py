@@ -68,13 +68,24 @@ def open_verb_run(args):
     return open_run_for(f"rnnkit {args.verb}", args.run, args.kinds, args.weights, getattr(args, "device", "auto"))
 
 
+class GivenOnce(argparse.Action):
+    """An option whose second value would silently replace the first (``--file a.txt --file
+    b.txt`` read only b.txt, a.txt's lines lost): refused in one line."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if getattr(namespace, self.dest, None) is not None:
+            parser.error(f"{option_string} given twice ({getattr(namespace, self.dest)}, {values}): give one "
+                         f"(several files: cat them into one, or pipe them in with {option_string} -)")
+        setattr(namespace, self.dest, values)
+
+
 def add_text_input(parser: argparse.ArgumentParser, what: str, *, stdin: str = "'-' or none: standard input",
                    json: str | None = None) -> None:  # fmt: skip
     """TEXT... and ``--file FILE``, the same on every verb that reads text (``_inputs.texts_from``
     reads them): each argument one input line, ``-`` standard input, then the lines of FILE; with
     ``json`` (its help), ``--json``: one JSON object per input line."""
     parser.add_argument("text", nargs="*", metavar="TEXT", help=f"{what}, one per argument ({stdin})")
-    parser.add_argument("--file", metavar="FILE", type=nonempty_text, help=f"read {what} from FILE, one per line ('-': standard input)")
+    parser.add_argument("--file", metavar="FILE", type=nonempty_text, action=GivenOnce, help=f"read {what} from FILE, one per line ('-': standard input)")
     if json:
         parser.add_argument("--json", action="store_true", help=json)
 
