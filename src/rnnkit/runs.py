@@ -90,6 +90,7 @@ def read_config_file(path: str | Path) -> dict:
     return settings
 
 
+COMMAND_LINE_ONLY = ("run", "resume", "config")  # rnnkit train's own options, which no config file holds
 CONFIG_PATHS = ("train", "source", "target", "valid", "test", "valid_source", "valid_target", "test_source", "test_target", "word_vectors")
 
 
@@ -133,6 +134,10 @@ def split_config(task_kind: str, values: dict, source: str = "the configuration"
             section = f" (a [{key}] section: a config file is flat, its settings at the top level)" if isinstance(value, dict) else ""
             close = difflib.get_close_matches(key, [*data_keys, *model_keys, *TRAINING_KEYS], n=1, cutoff=0.75)
             hint = f"; did you mean {close[0]!r}?" if close and not section else ""
+            if key.lower() in ("data", "files", "train_files") and "train" in data_keys and not section:  # the help's DATA
+                hint = "; the training files (the command's DATA) are the setting 'train', a list of paths"
+            elif key in COMMAND_LINE_ONLY:  # the run folder and --resume say what to do with a configuration, not what it is
+                hint = f"; --{key.replace('_', '-')} is given on the command line, not in a config file"
             raise UsageError(f"{source}: unknown setting {key!r} for task {task_kind!r}{section}{hint}")
     return data, model, training
 
