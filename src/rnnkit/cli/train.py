@@ -161,10 +161,26 @@ def run(args) -> int:
         values = read_config_file(args.config) if args.config else {}
         if values and getattr(args, "_options", None) is not None:
             check_config_values(args._options, values, args.config)
+        from_file = [key for key in values if key not in given]
         values.update(given)  # the task's data check says what is missing (no training files ...)
-        _, summary = start(args.task, values, args.run, source=str(args.config or "the configuration"))  # unknown keys come from the file
+        try:
+            _, summary = start(args.task, values, args.run, source=str(args.config or "the configuration"))  # unknown keys come from the file
+        except UsageError as error:
+            raise _named_with_its_file(error, args.config, from_file) from None
     _print_summary(summary)
     return 0
+
+
+def _named_with_its_file(error: UsageError, config, keys: list[str]) -> UsageError:
+    """``error`` with the config file named first when it is about a setting only that file gave
+    ("--bptt is the chunk length of --batching stream", "cell 'gru' has no option 'peepholes'"): the
+    user typed no such option, and the message named no file."""
+    text = str(error)
+    if config is None or text.startswith(str(config)):
+        return error
+    if any(f"--{key.replace('_', '-')}" in text or f"'{key}'" in text for key in keys):
+        return UsageError(f"{config}: {text}")
+    return error
 
 
 def _same_setting(given, recorded) -> bool:
