@@ -199,3 +199,17 @@ def test_without_the_compiled_loops_auto_prefers_torchs_kernels_where_they_run_t
     assert Recurrent("gru", 3, 4).engine_for("cpu").name == "fused"  # the course GRU: torch has no kernel for it
     monkeypatch.setenv("RNNKIT_COMPILED_LOOPS", "1")
     assert Recurrent("lstm", 3, 4).engine_for("cpu").name == "fused"
+
+
+def test_a_state_given_in_lengths_place_or_a_meta_input_is_one_clear_line():
+    """torch.nn.LSTM's (h0, c0) passed as forward's second argument was read as lengths: "only one
+    element tensors can be converted to Python scalars"; a meta input failed inside autocast."""
+    layer = Recurrent("lstm", input_size=8, hidden_size=16)
+    x = torch.randn(5, 3, 8)
+    with pytest.raises(ValueError, match=r"is passed as state="):
+        layer(x, (torch.zeros(1, 3, 16), torch.zeros(1, 3, 16)))
+    with pytest.raises(ValueError, match=r"input on the meta device"):
+        layer(x.to("meta"))
+    with pytest.raises(ValueError, match=r"lengths are on the meta device"):
+        layer(x, torch.tensor([5, 2, 4], device="meta"))
+    assert layer(x, [5, 2, 4])[0].shape == (5, 3, 16)

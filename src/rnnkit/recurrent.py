@@ -190,6 +190,9 @@ class Recurrent(MaskHolder, nn.Module):
         if T == 0 or B == 0:
             raise ValueError(f"Recurrent got an input with no {'time steps (T = 0)' if T == 0 else 'sequences (B = 0)'}")
         self._check_dtype("the input", x)
+        if x.device.type == "meta":  # torch's "unknown device type for autocast", naming neither
+            raise ValueError("Recurrent got an input on the meta device, which holds no values; build the layer on the meta "
+                             "device for shapes alone (with torch.device('meta'): ...), and run it on the CPU or a GPU")
         lengths = check_lengths(lengths, T, B, x.device)
         initial = self._initial_states(state, B, x)
         engine = self.engine_for(x.device, x)
