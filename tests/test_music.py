@@ -411,3 +411,20 @@ def test_split_of_pieces_that_hold_their_splits_is_refused_not_recorded(tmp_path
     start("music", {"train": ["bare.json"], "split": [0.25, 0.25], **settings}, "bare")  # pieces without splits: --split splits them
     start("music", {"train": ["jsb.json"], **settings}, "run")
     resume("run", {"epochs": 2, "progress": False})
+
+
+def test_a_transposition_that_mostly_leaves_the_piano_is_said_and_an_absurd_one_refused(capsys):
+    """--transpose 100 was taken: every shift left the piano and every piece stayed unshifted,
+    so the augmentation did nothing, unsaid."""
+    import argparse
+
+    from rnnkit.settings import semitone_shift
+    from rnnkit.tasks.music import say_shifts_off_the_piano
+
+    pieces = [[[60 + t % 7, 67] for t in range(16)] for _ in range(4)]  # 39 keys of room below, 41 above
+    say_shifts_off_the_piano(pieces, 12)
+    assert capsys.readouterr().err == ""
+    say_shifts_off_the_piano(pieces, 60)  # 40 of the 121 shifts leave the piano
+    assert "--transpose 60: 33% of the shifts drawn would take a training piece's notes off the piano" in capsys.readouterr().err
+    with pytest.raises(argparse.ArgumentTypeError, match="<= 87"):
+        semitone_shift("100")

@@ -92,6 +92,8 @@ beam_width = number(int, low=1, high=1000, name="beam_width")
 # (compose --num): bounded as the beam is, where --num 10**11 asked torch for terabytes in a traceback
 sample_count = number(int, low=1, high=10_000, name="sample_count")
 piece_count = number(int, low=1, high=1_000, name="piece_count")
+# a transposition of a piece within the 88 keys: a shift of 88 semitones or more leaves the piano whatever the piece
+semitone_shift = number(int, low=0, high=87, name="semitone_shift")
 # and their lengths: a sample as long as the longest sequence rnnkit reads (batches.MAX_SEQUENCE_STEPS),
 # a piece as long as a MIDI file rnnkit reads back (music.MAX_MIDI_STEPS: a longer one was refused as a prime)
 sample_length = number(int, low=1, high=100_000, name="sample_length")

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from ..data.batches import SentenceBatches, check_sequence_lengths, pad_sequences
-from ..data.music import KEYS, REST, Sequence, from_voice_tokens, notes_beyond_voices, piano_roll, read_chorales, read_midi_folder, to_voice_tokens, transpose
+from ..data.music import KEYS, LOWEST, REST, Sequence, from_voice_tokens, notes_beyond_voices, piano_roll, read_chorales, read_midi_folder, to_voice_tokens, transpose
 from ..data.text import fingerprint, split_lines
 from ..data.vocab import Vocabulary
 from ..models.losses import bernoulli_nll, token_loss
@@ -50,6 +50,25 @@ def split_of(path: str, name: str, step_seconds: float) -> list[Sequence]:
     if set(sequences) == {"train"}:
         return sequences["train"]
     raise UsageError(f"{path}: holds the splits {', '.join(sequences)} but no {name!r} split to read")
+
+
+def say_shifts_off_the_piano(pieces: list[Sequence], semitones: int) -> None:
+    """Say how many of the shifts ``--transpose`` draws (uniform in [-semitones, semitones]) would
+    take a training piece's notes off the piano, when that is a quarter or more: such a piece is
+    kept unshifted, so a large value quietly made the augmentation mostly no shift at all."""
+    shifts, off = 0, 0
+    for piece in pieces:
+        pitches = [p for step in piece for p in step]
+        if not pitches:
+            continue
+        lowest, highest = min(pitches), max(pitches)
+        room_down, room_up = lowest - LOWEST, LOWEST + KEYS - 1 - highest
+        shifts += 2 * semitones + 1
+        off += max(0, semitones - room_down) + max(0, semitones - room_up)
+    if shifts and off >= shifts / 4:
+        print(f"rnnkit: note: --transpose {semitones}: {off / shifts:.0%} of the shifts drawn would take a training piece's notes off the "
+              f"piano ({LOWEST}..{LOWEST + KEYS - 1}), and such a piece is kept unshifted; a smaller --transpose shifts more of them",
+              file=sys.stderr, flush=True)  # fmt: skip
 
 
 class MusicTask(MusicSpec, TaskBase):
@@ -120,6 +139,8 @@ class MusicTask(MusicSpec, TaskBase):
             # a rest too, should every training step be full (JSB with --voices 2): a prime's or a held-out
             # piece's step of fewer notes was read as <UNK>, and said to be an unlearned pitch
             vocab = Vocabulary.build([*tokens, [REST]])
+        if data.transpose:
+            say_shifts_off_the_piano(splits["train"], data.transpose)
         task = cls(data, vocab, splits)
         for name, split in splits.items():  # one piece is one sequence: its padded batch and activations grow with it
             task.check_lengths(split, ", ".join(map(str, data.train)) if name == "train" or not getattr(data, name) else getattr(data, name), name)

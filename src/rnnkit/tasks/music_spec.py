@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import UsageError
-from ..settings import nonnegative_int, positive_int, probability, setting
+from ..settings import nonnegative_int, positive_int, probability, semitone_shift, setting
 from ..settings import step_seconds as seconds_per_step
 from .spec import check_training_files, RECURRENT_REGULARISERS, TaskSpec
 
@@ -24,7 +24,7 @@ class MusicDataConfig:
                                   applies=lambda d: None if not str(d.train if isinstance(d.train, str) else (d.train or [""])[0]).lower().endswith((".json", ".pkl", ".pickle")) else "cuts MIDI files into steps; a JSON or pickle file of pieces is in steps already")
     split: tuple[float, float] = setting((0.1, 0.1), type=probability, nargs=2, metavar=("VALID", "TEST"),
                                          help="fractions of a MIDI folder split off for validation and test")
-    transpose: int = setting(0, type=nonnegative_int, help="augment: random shifts within this many semitones")
+    transpose: int = setting(0, type=semitone_shift, help="augment: random shifts within this many semitones, 0 to 87 (a piece a shift takes off the piano is kept unshifted)")
     batch_size: int = setting(16, type=positive_int, help="sequences per batch")
     eval_batch_size: int = setting(64, type=positive_int, help="sequences per batch in evaluation")
 
