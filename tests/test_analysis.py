@@ -296,8 +296,9 @@ def test_the_experiments_check_their_cells_first_and_write_into_new_folders(tmp_
     (tmp_path / "blank.txt").write_text("\n \n\n")
     assert main(["gradients", "--file", str(tmp_path / "blank.txt"), "--out", str(tmp_path / "b.png")]) == 2
     assert "only blank lines" in capsys.readouterr().err
-    assert main(["gradients", "--file", str(text), "--length", "1", "--out", str(tmp_path / "b.png")]) == 2
-    assert "at least 2 steps" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit:  # refused where it is parsed: a flow over one step has no rate
+        main(["gradients", "--file", str(text), "--length", "1", "--out", str(tmp_path / "b.png")])
+    assert exit.value.code == 2 and "--length: must be a whole number >= 2" in capsys.readouterr().err
 
 
 def test_the_experiments_replace_only_their_own_numbers_beside_the_picture(tmp_path, capsys):

@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from ._options import html_file, nonnegative_int, png_file, positive_float, positive_int, seed
+from ._options import html_file, nonnegative_int, number, png_file, positive_float, positive_int, seed
 from ..errors import UsageError
 from ._run_options import add_text_input, hidden_alias, open_verb_run, run_parser, verb_parser
 
@@ -20,7 +20,8 @@ def add_parser(subparsers) -> None:
     )
     add_text_input(gradients, "lines of text to train on", stdin="'-': standard input; none: the demo's first names")
     add_comparison(gradients, 300, 64, "the hidden size of every cell", "gradient_flow.png", "a .json beside it holds the numbers")
-    gradients.add_argument("--length", type=positive_int, default=50, help="T: steps between the first input and the loss (default 50)")
+    # a flow over one step has no rate to fit, and its table would read g(0) / g(0)
+    gradients.add_argument("--length", type=number(int, low=2, name="flow_steps"), default=50, help="T: steps between the first input and the loss, 2 or more (default 50)")
     gradients.add_argument("--explode-scale", type=positive_float, default=3.0, help="factor on the RNN's recurrent weights for the exploding case (default 3.0; small hidden sizes may still not explode)")
     gradients.set_defaults(handler=run_gradients)
 
@@ -149,8 +150,6 @@ def run_gradients(args) -> int:
     lines = [line for line in text_lines(args) if line.strip()] if args.text or args.file else first_names()
     if not lines:  # the text counted without its blank lines would say "0 characters" of a file full of them
         raise UsageError("the text has only blank lines; give text to train the cells on")
-    if args.length < 2:  # a flow over one step has no rate to fit, and its table would read g(0) / g(0)
-        raise UsageError(f"--length {args.length}: the gradient flows over at least 2 steps; give 2 or more")
     results = compare_cells(lines, args.cells, args.length, 32, args.train_steps, args.hidden_size, args.explode_scale, seed=args.seed)
     curves = {f"{cell} (trained)": results["trained"][cell] for cell in args.cells}
     curves.update({f"{cell} (initial)": results["init"][cell] for cell in args.cells})

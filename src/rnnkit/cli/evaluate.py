@@ -13,7 +13,7 @@ import sys
 from ..errors import UsageError
 from ._inputs import warn
 from ..metrics import shown_perplexity
-from ._options import nonempty_text
+from ._options import nonempty_text, positive_int
 from ._run_options import add_plot, hidden_alias, open_verb_run, run_parser
 
 
@@ -22,7 +22,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("data", metavar="DATA", type=nonempty_text, help="file to evaluate, read as in training (translation: SOURCE,TARGET)")
     parser.add_argument("--json", action="store_true", help="print a JSON object")
     cache = parser.add_argument_group("continuous cache (language models read as one stream; Grave et al. 2017)")
-    cache.add_argument("--cache", type=int, metavar="N", help="score with a cache of the model's last N steps (with --cache-tune: N tuned too when not given)")
+    cache.add_argument("--cache", type=positive_int, metavar="N", help="score with a cache of the model's last N steps (with --cache-tune: N tuned too when not given)")
     cache.add_argument("--cache-theta", type=float, metavar="THETA", help="θ: how sharply a step's hidden vector must match a remembered one (default 0.3; alone it turns the cache on, N 2000)")
     cache.add_argument("--cache-lambda", type=float, metavar="LAMBDA", help="λ: the cache's share of each probability, at least 0 and below 1 (default 0.1)")
     cache.add_argument("--cache-tune", metavar="FILE", type=nonempty_text, help="choose θ and λ (and N) on FILE, validation text, before scoring DATA")
