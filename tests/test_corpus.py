@@ -222,6 +222,9 @@ def test_rnnkit_prepare_then_train_from_the_directory(tmp_path, capsys):
     assert f"rnnkit train lm '{spaced}'" in capsys.readouterr().out  # a command that pastes
     stream, _ = LanguageModelTask.prepare(LMDataConfig(train=[str(spaced)], batching="stream"))
     assert stream.data.line_breaks == "token"
+    # trained with sentence batching: the store's setting named as the store's, not as an option never typed
+    assert main(["train", "lm", str(spaced), "--run", str(tmp_path / "r"), "--no-progress"]) == 2
+    assert f"{spaced} was prepared with --line-breaks token, which needs --batching stream" in capsys.readouterr().err
 
 
 # -- two processes (gloo) ---------------------------------------------------------------------------------
@@ -378,7 +381,7 @@ def test_settings_a_prepared_corpus_was_not_made_with_are_refused_not_ignored(tm
     (["--lowercase"], ["--no-lowercase"], "--no-lowercase: "),
     (["--level", "bpe", "--bpe-vocab", "60"], ["--bpe-vocab", "4000"], "--bpe-vocab 4000: "),  # 4000: the default
     (["--line-breaks", "token"], ["--line-breaks", "eos"], "--line-breaks eos: "),
-    (["--level", "word"], ["--config", "CONFIG"], "--level char: "),  # level = "char" in a config file
+    (["--level", "word"], ["--config", "CONFIG"], "--level char: "),  # level = "char" in a config file, which is named first
 ])
 def test_a_setting_given_at_its_default_that_the_store_contradicts_is_refused_too(tmp_path, capsys, prepared, given, refused):
     """The store's settings were compared with the defaults, not with what the user gave: --level
@@ -395,7 +398,7 @@ def test_a_setting_given_at_its_default_that_the_store_contradicts_is_refused_to
     capsys.readouterr()
     assert main(["train", "lm", str(out), *given, "--hidden-size", "4", "--max-steps", "1", "--no-progress", "--run", str(run)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and f"error: {refused}" in err[0] and "was prepared with" in err[0], err
+    assert len(err) == 1 and (f"error: {refused}" in err[0] or f"c.toml: {refused}" in err[0]) and "was prepared with" in err[0], err
     assert not run.exists()
     settings = json.loads((out / "meta.json").read_text())["settings"]
     same = [f"--level={settings['level']}"] + (["--lowercase"] if settings["lowercase"] else [])  # the store's own values: fine
