@@ -319,6 +319,31 @@ def test_a_vocabulary_edited_after_training_is_refused_and_resume_writes_it_agai
     open_run(run)
 
 
+def test_a_vocabulary_edited_while_the_run_trains_is_not_recorded_as_the_runs(tmp_path, monkeypatch):
+    """Each checkpoint took its run files' digests from the disk at that moment: a vocab.json
+    edited during training was recorded as genuine, every verb then read ids through it, and a
+    resume that wrote it again left the run refused for good."""
+    from rnnkit.runs import open_run, resume, start
+    from rnnkit.training import trainer as trainer_module
+
+    fit = trainer_module.Trainer.fit
+
+    def edited_then_fit(self, *args, **kwargs):  # the user's edit, after the files are written, before any checkpoint
+        vocab = json.loads(self.run.file("vocab.json").read_text())
+        vocab["tokens"][5], vocab["tokens"][6] = vocab["tokens"][6], vocab["tokens"][5]
+        self.run.file("vocab.json").write_text(json.dumps(vocab))
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(trainer_module.Trainer, "fit", edited_then_fit)
+    run = tmp_path / "run"
+    start("lm", {"train": [str(names(tmp_path / "n.txt"))], **LM}, run)
+    monkeypatch.setattr(trainer_module.Trainer, "fit", fit)
+    with pytest.raises(CheckpointError, match=r"vocab\.json: changed after rnnkit wrote it"):
+        open_run(run)
+    resume(run, {"progress": False})  # written again from the training data: the run opens
+    open_run(run)
+
+
 @pytest.mark.parametrize("key, value, message", [
     ("cell_options", "x", "cell_options: must be a table"),  # a traceback
     ("cell_options", {"peepholes": "yes"}, "peepholes: must be true or false"),  # read as true

@@ -149,6 +149,10 @@ class Trainer:
         self.train_model = model  # wrapped in DistributedDataParallel when several processes train
         self.averaged = None  # the moving average of the weights (ema, or nt-asgd once started), an AveragedModel
         self.checkpoints = Checkpoints(run, config.keep_checkpoints, self.say)
+        # the run files as the task wrote them just now (start, or a resume that wrote them again):
+        # every checkpoint records these digests, so that a file edited while the run trains is
+        # refused by the verbs, not recorded as the run's
+        self._run_files = {name: file_digest(run.file(name)) for name in task.artifact_files() if run.file(name).is_file()} if self.shard.main else {}
         self._bar = None
         self._best_source = None  # the checkpoint whose best.safetensors is still the best
         self._checkpointed_at = None  # the step of the newest checkpoint
@@ -670,8 +674,7 @@ class Trainer:
             reuse["best.safetensors"] = self._best_source
         writers[STATE] = lambda path: _write_new(path, state_bytes(state))
         with interrupts_deferred():  # the commit and the trainer's record of it, whole: a Ctrl-C then comes after both
-            run_files = {name: file_digest(self.run.file(name)) for name in self.task.artifact_files() if self.run.file(name).is_file()}
-            self._best_source = self.checkpoints.write(s["step"], writers, reuse, run_files)  # it holds the best weights too
+            self._best_source = self.checkpoints.write(s["step"], writers, reuse, self._run_files)  # it holds the best weights too
             self._saved_clock, self._checkpointed_at = time.monotonic(), s["step"]
 
     def _finish(self, s, stop_reason: str | None, test: bool) -> dict:
