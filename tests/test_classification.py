@@ -365,6 +365,10 @@ def test_a_label_listing_several_labels_is_refused_not_made_a_class(tmp_path):
     (tmp_path / "own.tsv").write_text("\n".join(own) + "\n")
     task, _ = ClassificationTask.prepare(ClassificationDataConfig(train=[str(tmp_path / "own.tsv")]))
     assert task.labels == ["no", "yes, really"]
+    ratings = [f"{['1', '1,5', '5', '4,5'][i % 4]}\ttext number {i}" for i in range(20)]  # European decimal commas: numbers, no lists
+    (tmp_path / "ratings.tsv").write_text("\n".join(ratings) + "\n")
+    task, _ = ClassificationTask.prepare(ClassificationDataConfig(train=[str(tmp_path / "ratings.tsv")]))
+    assert sorted(task.labels) == ["1", "1,5", "4,5", "5"]
 
 
 def test_a_held_out_label_spelled_otherwise_is_named_with_its_training_spelling(tmp_path):
@@ -374,3 +378,6 @@ def test_a_held_out_label_spelled_otherwise_is_named_with_its_training_spelling(
     (tmp_path / "test.tsv").write_text("1.0\ta text\n2\tanother\n")
     with pytest.raises(DataError, match=r"test.tsv: labels not seen in training: 1.0 \('1.0' is written '1' there"):
         ClassificationTask.prepare(ClassificationDataConfig(train=[str(tmp_path / "train.tsv")], test=str(tmp_path / "test.tsv")))
+    task, _ = ClassificationTask.prepare(ClassificationDataConfig(train=[str(tmp_path / "train.tsv")]))
+    with pytest.raises(DataError, match=r"test.tsv: labels the model does not know: 1.0 \('1.0' is written '1' there"):  # rnnkit eval
+        task.evaluate_file(None, str(tmp_path / "test.tsv"), "cpu")

@@ -63,19 +63,30 @@ def _one_label_spelled_apart(files: str, labels: list[str]) -> None:
                         "write every label of a class alike")
 
 
+def spelled_otherwise(unknown, labels: list[str]) -> str:
+    """For an error about held-out labels training did not see: those that are a training label
+    written otherwise ("Positive" for "positive", "2.0" for "2"), with that spelling; else nothing."""
+    keys = {label_key(label): label for label in labels}
+    written = [f"{label!r} is written {keys[label_key(label)]!r} there" for label in sorted(unknown) if label_key(label) in keys]
+    return f" ({'; '.join(written)}: write every label of a class alike)" if written else ""
+
+
 LABEL_LISTS = re.compile(r"\s*[,;|]\s*")  # how a column of several labels per text joins them ("2,27", "news|sport")
+DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d")  # a rating with a decimal comma ("1,5"), not a list ("2,27" is one)
 
 
 def _several_labels_in_one(files: str, labels: list[str]) -> None:
     """Refuse a label that lists labels of their own ("2,27" beside "2" and "27": GoEmotions'
     column): read as text it would be a class of its own. fastText's several labels per line are
-    refused by its reader alike; the classifier takes one label per text."""
+    refused by its reader alike; the classifier takes one label per text. Labels that all read as
+    numbers with a decimal comma ("1,5", "4,5" beside "1" and "5": a European spreadsheet's
+    ratings) are numbers, not lists."""
     single = set(labels)
-    for label in labels:
-        parts = [part for part in LABEL_LISTS.split(label) if part]
-        if len(parts) > 1 and all(part in single for part in parts):
-            raise DataError(f"{files}: the label {label!r} lists several labels ({', '.join(map(repr, parts))}, each a label of its own); "
-                            "the classifier takes one label per text: keep one label per line")
+    lists = [label for label in labels if len(parts := [p for p in LABEL_LISTS.split(label) if p]) > 1 and all(p in single for p in parts)]
+    if lists and not all(DECIMAL_COMMA.fullmatch(label) for label in lists):
+        parts = [part for part in LABEL_LISTS.split(lists[0]) if part]
+        raise DataError(f"{files}: the label {lists[0]!r} lists several labels ({', '.join(map(repr, parts))}, each a label of its own); "
+                        "the classifier takes one label per text: keep one label per line")
 
 
 GLUED = set(",.!?;:\"()")  # punctuation that untokenized text leaves on its words
@@ -163,13 +174,10 @@ class ClassificationTask(ClassificationSpec, TaskBase):
                             "the labels look like texts; rnnkit reads a tsv file as label<TAB>text (a header row naming the columns 'text' and 'label' may give them in any order)")  # fmt: skip
         _one_label_spelled_apart(files, labels)
         _several_labels_in_one(files, labels)
-        keys = {label_key(label): label for label in labels}
         for name, items in splits.items():
             unknown = {item.label for item in items} - set(labels)
             if unknown:
-                written = [f"{label!r} is written {keys[label_key(label)]!r} there" for label in sorted(unknown) if label_key(label) in keys]
-                raise DataError(f"{getattr(data, name, name)}: labels not seen in training: {', '.join(sorted(unknown))}"
-                                + (f" ({'; '.join(written)}: write every label of a class alike)" if written else ""))
+                raise DataError(f"{getattr(data, name, name)}: labels not seen in training: {', '.join(sorted(unknown))}{spelled_otherwise(unknown, labels)}")
         record = {
             "train_files": list(data.train), "examples": {k: len(v) for k, v in splits.items()}, "labels": labels,
             "train_fingerprint": fingerprint([f"{i.label}\t{i.text}" for i in splits["train"]]),
@@ -304,7 +312,7 @@ class ClassificationTask(ClassificationSpec, TaskBase):
         items = self.read_file(self.data, path)
         unknown = {item.label for item in items} - set(self.labels)
         if unknown:
-            raise DataError(f"{path}: labels the model does not know: {', '.join(sorted(unknown))}")
+            raise DataError(f"{path}: labels the model does not know: {', '.join(sorted(unknown))}{spelled_otherwise(unknown, self.labels)}")
         if ensemble:
             probs = self.ensemble_probabilities(model, [item.text for item in items], device, ensemble)  # (N, K)
             gold = torch.tensor([self.label_ids[item.label] for item in items])
