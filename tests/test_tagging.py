@@ -451,3 +451,12 @@ def test_a_held_out_file_without_entities_is_refused_and_unseen_entity_types_are
     capsys.readouterr()
     assert main(["eval", str(tmp_path / "run"), str(valid)]) == 0
     assert "valid.conll has entity types the training data never shows (LOC)" in capsys.readouterr().err
+
+
+def test_one_entity_type_written_in_two_cases_is_refused_not_learned_as_two(tmp_path):
+    """B-PER and B-Per in one training file trained two entity types (S-PER and S-Per), each
+    learned and scored from part of the entities, silently; the classifier refuses such labels."""
+    train = tmp_path / "train.conll"
+    train.write_text("Peter B-PER\nsaw O\nAnna B-Per\n\n" * 5)
+    with pytest.raises(DataError, match=r"train.conll: the entity types 'PER' and 'Per' are one type written 2 ways"):
+        TaggingTask.prepare(TaggingDataConfig(train=[str(train)], scheme="iob2"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 import warnings
 from collections.abc import Sequence
 
@@ -84,6 +85,14 @@ def label_number(label: str) -> float | None:
         return None
     value = float(label)
     return value if math.isfinite(value) else None
+
+
+def label_key(label: str):
+    """What makes two labels one class: the same number ("2", "2.0"), or the same words whatever
+    their case and the spaces between them ("Very Positive", "very  positive", "very\u00a0positive",
+    NFKC-normalised). Labels with one key and two spellings are one class written two ways."""
+    number = label_number(label)
+    return number if number is not None else " ".join(unicodedata.normalize("NFKC", label).casefold().split())
 
 
 def entity_scores(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> dict:

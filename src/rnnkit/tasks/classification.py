@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import sys
-import unicodedata
 from collections.abc import Sequence
 
 from pathlib import Path
@@ -26,7 +25,7 @@ from ..data.vocab import SPECIALS, Vocabulary
 from ..data.word_vectors import initialise_rows, read_word_vectors, sized_from
 from ..errors import UsageError, finite_outputs
 from ..models.lm_features import LMFeatures, lm_features_size, record_lm_features
-from ..metrics import classification_scores, label_number, percent
+from ..metrics import classification_scores, label_key, label_number, percent
 from .base import TaskBase, tokens_to_inspect, typed_tokens
 from .classification_spec import ClassificationDataConfig, ClassificationSpec, MODEL_DEFAULTS  # noqa: F401  (its settings, imported from here too)
 from .pretrained import PretrainedEncoder
@@ -39,14 +38,6 @@ def _label_order(labels: set[str]) -> list[str]:
     if all(label_number(label) is not None for label in labels):
         return sorted(labels, key=label_number)  # ratings: numeric order, so the mean absolute error means something
     return sorted(labels)
-
-
-def label_key(label: str):
-    """What makes two labels one class: the same number ("2", "2.0"), or the same words whatever
-    their case and the spaces between them ("Very Positive", "very  positive", "very\u00a0positive",
-    NFKC-normalised). Labels with one key and two spellings are one class written two ways."""
-    number = label_number(label)
-    return number if number is not None else " ".join(unicodedata.normalize("NFKC", label).casefold().split())
 
 
 def _one_label_spelled_apart(files: str, labels: list[str]) -> None:
