@@ -592,7 +592,8 @@ def test_an_allocation_that_fails_is_one_line_not_a_traceback(tmp_path, capsys, 
 
 
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc, where no file can be made")
-@pytest.mark.parametrize("argv", [["gradients", "--out", "/proc/g.png"], ["agreement", "--out", "/proc/a.png"], ["inspect", "RUN", "--out", "/proc/r.html"]])
+@pytest.mark.parametrize("argv", [["gradients", "--out", "/proc/g.png"], ["agreement", "--out", "/proc/a.png"], ["inspect", "RUN", "--out", "/proc/r.html"],
+                                  ["export", "RUN", "--out", "/proc/x.onnx"], ["prepare", "t.txt", "--out", "/proc/corpus"]])
 def test_an_output_folder_that_takes_no_file_is_refused_before_any_work(argv, capsys):
     """Root passes os.access everywhere: gradients trained for 18 s, printed its results, then
     failed to write /proc/g.png; agreement named a file the user never typed (a.md)."""
@@ -609,3 +610,11 @@ def test_a_second_file_is_refused_not_read_instead_of_the_first(tmp_path, capsys
     with pytest.raises(SystemExit) as exit:
         main(["classify", str(tmp_path / "run"), "--file", str(tmp_path / "a.txt"), "--file", str(tmp_path / "b.txt")])
     assert exit.value.code == 2 and "--file given twice" in capsys.readouterr().err
+
+
+def test_a_loop_of_links_as_prepares_folder_is_refused_before_any_work(tmp_path, capsys):
+    (tmp_path / "loop1").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop1")
+    with pytest.raises(SystemExit) as exit:
+        main(["prepare", str(tmp_path / "t.txt"), "--out", str(tmp_path / "loop1")])
+    assert exit.value.code == 2 and "loop1: a loop of symbolic links" in capsys.readouterr().err

@@ -24,7 +24,38 @@ def output_file(text: str) -> str:
     path = Path(text)
     if not text or path.is_dir():
         raise argparse.ArgumentTypeError(f"expected a file name, got {text!r}" + (" (a folder)" if text else ""))
+    _writable_folder_above(text, path)
+    return text
+
+
+def output_folder(text: str) -> str:
+    """A folder to write (``prepare --out``), which rnnkit writes beside itself and renames into
+    place: the folder it lies in tried before any work, as ``output_file``'s; a link to a folder is
+    written through (a loop of links refused)."""
     import os
+    from pathlib import Path
+
+    path = Path(text)
+    if not text:
+        raise argparse.ArgumentTypeError("expected a folder name, got ''")
+    if path.is_symlink():
+        try:
+            path = path.resolve(strict=True)
+        except FileNotFoundError:  # a dangling link: its target is made
+            path = Path(os.path.realpath(text))
+        except (RuntimeError, OSError):  # Python reports a loop as either
+            raise argparse.ArgumentTypeError(f"{text}: a loop of symbolic links") from None
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: a file, not a folder")
+    _writable_folder_above(text, path)
+    return text
+
+
+def _writable_folder_above(text: str, path) -> None:
+    """The nearest existing folder above ``path`` must take a new file: a file on the way, a
+    read-only folder, /proc or a full disk refused in one line naming ``text``, before any work."""
+    import os
+    import tempfile
 
     for parent in path.parents:
         if parent.exists():
@@ -32,16 +63,17 @@ def output_file(text: str) -> str:
                 raise argparse.ArgumentTypeError(f"{text}: {parent} is a file, not a folder")
             if not os.access(parent, os.W_OK | os.X_OK):  # a read-only folder or mount: said before the work, not after
                 raise argparse.ArgumentTypeError(f"{text}: cannot write in {parent} (read-only, or not yours)")
-            try:  # and tried: root passes os.access everywhere, yet /proc, a read-only mount, a full disk refuse a file
-                import tempfile
-
+            try:  # and tried, with a byte: root passes os.access everywhere, yet /proc, a read-only mount, a full disk refuse it
                 handle, probe = tempfile.mkstemp(dir=parent, prefix=".rnnkit-probe-")
-                os.close(handle)
-                os.unlink(probe)
+                try:
+                    os.write(handle, b"\0")
+                    os.fsync(handle)
+                finally:
+                    os.close(handle)
+                    os.unlink(probe)
             except OSError as error:
                 raise argparse.ArgumentTypeError(f"{text}: cannot write in {parent} ({error.strerror or type(error).__name__})") from None
-            break
-    return text
+            return
 
 
 def _file_of(text: str, what: str, suffixes: tuple[str, ...], bare: bool = False) -> str:

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import sys
 
-from ._options import nonempty_text
+from ._options import output_file
 from ._run_options import run_parser
 
 
 def add_parser(subparsers) -> None:
     parser = run_parser(subparsers, "export", device=False, description=__doc__)
     parser.add_argument("--format", choices=["onnx"], default="onnx", help="the only format so far: onnx")
-    parser.add_argument("--out", required=True, type=nonempty_text, help="file to write, ending in .onnx (the JSON goes beside it)")
+    parser.add_argument("--out", required=True, type=output_file, help="file to write, ending in .onnx (the JSON goes beside it)")
     parser.add_argument("--no-check", action="store_true", help="do not run the export in onnxruntime against rnnkit")
 
 

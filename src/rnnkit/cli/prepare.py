@@ -5,7 +5,7 @@ Parsing and wiring only."""
 
 from __future__ import annotations
 
-from ._options import add_settings, nonempty_text
+from ._options import add_settings, nonempty_text, output_folder
 
 EXAMPLES = """examples:
   rnnkit prepare big.txt --level word --out corpora/big-word      # then: rnnkit train lm corpora/big-word
@@ -25,7 +25,7 @@ def add_parser(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("train", nargs="+", metavar="DATA", type=nonempty_text, help="training text file(s)")
-    parser.add_argument("--out", type=nonempty_text, help="directory to write (default: the cache, ~/.cache/rnnkit or $RNNKIT_CACHE)")
+    parser.add_argument("--out", type=output_folder, help="directory to write (default: the cache, ~/.cache/rnnkit or $RNNKIT_CACHE)")
     add_settings(parser, _corpus_settings())
     parser.add_argument("--no-progress", dest="progress", action="store_false", default=None, help="no progress bar")
     parser.set_defaults(verb="prepare")
