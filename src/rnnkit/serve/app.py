@@ -29,7 +29,7 @@ import torch
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -225,9 +225,16 @@ def create_app(runs: list[str] | dict[str, Served], *, device: str = "auto", wei
     return app
 
 
-def _json_reply(payload: dict) -> JSONResponse:
-    """``payload`` as FastAPI would answer it (``jsonable_encoder``, then strict JSON)."""
-    return JSONResponse(jsonable_encoder(payload))
+def _json_reply(payload: dict) -> Response:
+    """``payload`` as strict JSON, by the json module's C encoder: FastAPI's ``jsonable_encoder``
+    walks every number in Python, and holding the interpreter lock through 40 MB of attention
+    weights it kept /api/health waiting for seconds even off the event loop. A value the encoder
+    does not know (none of the verbs' replies holds one) goes through ``jsonable_encoder``."""
+    try:
+        body = json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except TypeError:
+        return JSONResponse(jsonable_encoder(payload))
+    return Response(body.encode("utf-8"), media_type="application/json")
 
 
 async def _body_within_limit(request: Request) -> bytes:

@@ -22,7 +22,7 @@ MAX_STEPS = 512  # time steps per composed piece
 MAX_PIECES = 4  # pieces per compose request
 MAX_BEAM = 10
 MAX_BODY = 1 << 20  # bytes per request body
-MAX_ATTENTION = 2_000_000  # attention weights per translate reply, at most (about 20 MB of JSON)
+MAX_ATTENTION = 1_000_000  # attention weights per translate reply, at most (about 21 MB of JSON)
 
 Text = Field(default=None, min_length=1, max_length=MAX_TEXT)
 Seed = Field(default=None, ge=0, lt=2**63)
