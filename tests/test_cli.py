@@ -587,6 +587,12 @@ def test_an_allocation_that_fails_is_one_line_not_a_traceback(tmp_path, capsys, 
     assert main(["prepare", str(tmp_path / "t.txt"), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "rnnkit prepare: error: out of memory (Unable to allocate 384. MiB" in err
+    def no_room_for_a_library(*args, **kwargs):  # torch's import under ulimit -v 300000
+        raise ImportError("libtorch_cpu.so: failed to map segment from shared object")
+
+    monkeypatch.setattr(corpus, "prepare_corpus", no_room_for_a_library)
+    assert main(["prepare", str(tmp_path / "t.txt"), "--out", str(tmp_path / "o")]) == 2
+    assert "error: out of memory (libtorch_cpu.so: failed to map segment" in capsys.readouterr().err
     monkeypatch.setattr(resource, "getrlimit", lambda which: (2**31, resource.RLIM_INFINITY) if which == resource.RLIMIT_AS else (-1, -1))
     assert files.usable_memory() <= 2**31
 

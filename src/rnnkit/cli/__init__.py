@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as error:  # the user's mistake: one line; anything else is a bug and keeps its traceback
         print(f"{command_name(args)}: error: {user_message(error)}", file=sys.stderr)
         return 2
-    except (MemoryError, RuntimeError) as error:  # an allocation past what the process may have (ulimit -v, a container): one line
+    except (MemoryError, RuntimeError, ImportError) as error:  # an allocation past what the process may have (ulimit -v, a container): one line
         if not _out_of_memory(error):
             raise  # a bug: its traceback
         what = str(error).strip().splitlines()[-1][:160] if str(error).strip() else "an allocation failed"
@@ -163,10 +163,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def _out_of_memory(error: BaseException) -> bool:
     """Whether ``error`` is an allocation that failed: Python's and numpy's MemoryError, torch's
-    OutOfMemoryError, or its CPU allocator's RuntimeError ("DefaultCPUAllocator: can't allocate memory")."""
-    import torch
-
-    return isinstance(error, (MemoryError, getattr(torch, "OutOfMemoryError", MemoryError))) or "can't allocate memory" in str(error)
+    OutOfMemoryError, its CPU allocator's RuntimeError ("DefaultCPUAllocator: can't allocate memory"),
+    or a library that could not be mapped into memory (torch's import under a tight ulimit -v)."""
+    text = str(error).lower()
+    if isinstance(error, ImportError):
+        return "failed to map segment" in text or "cannot allocate memory" in text
+    if isinstance(error, MemoryError):
+        return True
+    torch = sys.modules.get("torch")  # not imported: its import is what failed
+    return (torch is not None and isinstance(error, getattr(torch, "OutOfMemoryError", MemoryError))) or "can't allocate memory" in text
 
 
 def entry() -> int:
