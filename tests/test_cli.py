@@ -88,10 +88,14 @@ def test_config_file_and_command_line_precedence(tmp_path, capsys):
     code, _, err = rnnkit("train", "lm", data, "--config", tmp_path / "sections.toml", "--run", tmp_path / "run2", capsys=capsys)
     assert code == 2 and "sections.toml: unknown setting 'model' for task 'lm' (a [model] section: a config file is flat" in err
     for line, message in (("cell = 'gru'\npeepholes = true", "keys.toml: cell 'gru' has no option 'peepholes'"),  # named no file
-                          ("bptt = 5", "keys.toml: --bptt is the chunk length")):  # fmt: skip
+                          ("bptt = 5", "keys.toml: --bptt is the chunk length"),
+                          ("Run = 'x'", "--run is given on the command line")):  # fmt: skip
         (tmp_path / "keys.toml").write_text(line + "\n")
         code, _, err = rnnkit("train", "lm", data, "--config", tmp_path / "keys.toml", "--run", tmp_path / "run2", capsys=capsys)
         assert code == 2 and message in err, (line, err)
+    (tmp_path / "keys.toml").write_text('batching = "sentences"\n')  # --bptt typed here: the file is not what to change
+    code, _, err = rnnkit("train", "lm", data, "--config", tmp_path / "keys.toml", "--bptt", "30", "--run", tmp_path / "run2", capsys=capsys)
+    assert code == 2 and "error: --bptt is the chunk length" in err, err
     for line, hint in (('data = ["n.txt"]', "the training files (the command's DATA) are the setting 'train'"),
                        ('run = "elsewhere"', "--run is given on the command line, not in a config file"),
                        ("resume = true", "--resume is given on the command line")):  # fmt: skip

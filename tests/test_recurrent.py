@@ -208,6 +208,10 @@ def test_a_state_given_in_lengths_place_or_a_meta_input_is_one_clear_line():
     x = torch.randn(5, 3, 8)
     with pytest.raises(ValueError, match=r"is passed as state="):
         layer(x, (torch.zeros(1, 3, 16), torch.zeros(1, 3, 16)))
+    with pytest.raises(ValueError, match=r"is passed as state="):  # torch.nn.GRU's habit, one tensor
+        Recurrent("gru", input_size=8, hidden_size=16)(x, torch.zeros(1, 3, 16))
+    with pytest.raises(ValueError, match=r"initial state 'a' is on meta, the input on cpu"):
+        layer(x, None, (torch.zeros(1, 3, 16, device="meta"), torch.zeros(1, 3, 16)))
     with pytest.raises(ValueError, match=r"input on the meta device"):
         layer(x.to("meta"))
     with pytest.raises(ValueError, match=r"lengths are on the meta device"):

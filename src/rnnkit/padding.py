@@ -30,10 +30,11 @@ def check_lengths(lengths: Tensor | Sequence[int] | None, T: int, B: int, device
     """
     if lengths is None:
         return None
-    if isinstance(lengths, (tuple, list)) and any(isinstance(item, Tensor) and item.dim() > 0 for item in lengths):
+    state_like = isinstance(lengths, Tensor) and lengths.dim() > 1 and lengths.is_floating_point()  # torch.nn.GRU's h0 (L, B, n_a)
+    if state_like or isinstance(lengths, (tuple, list)) and any(isinstance(item, Tensor) and item.dim() > 0 for item in lengths):
         # torch.nn.LSTM's (h0, c0) given in lengths' place (forward's second argument): "only one
         # element tensors can be converted to Python scalars", naming neither
-        raise ValueError("lengths must be one length per sequence; an initial state, such as torch.nn.LSTM's (h0, c0), "
+        raise ValueError("lengths must be one length per sequence; an initial state, such as torch.nn.GRU's h0 or torch.nn.LSTM's (h0, c0), "
                          "is passed as state= (rnnkit's layer takes forward(x, lengths=None, state=None))")
     if isinstance(lengths, Tensor) and lengths.device.type == "meta":
         raise ValueError("lengths are on the meta device, which holds no values; give them on the CPU or the input's device")

@@ -266,6 +266,8 @@ class Recurrent(MaskHolder, nn.Module):
                 if tuple(tensor.shape) != expected:
                     raise ValueError(f"initial state {name!r} must have shape {expected} (L*D, B, n_a), got {tuple(tensor.shape)}")
                 self._check_dtype(f"initial state {name!r}", tensor)
+                if tensor.device != x.device:  # torch's "Input and hidden tensors are not at the same device", or a meta state's
+                    raise ValueError(f"initial state {name!r} is on {tensor.device}, the input on {x.device}: give both on one device")
         return [tuple(t[i] for t in tensors) for i in range(rows)]
 
     # -- bringing torch.nn models over ---------------------------------------------------------

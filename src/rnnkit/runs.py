@@ -136,8 +136,8 @@ def split_config(task_kind: str, values: dict, source: str = "the configuration"
             hint = f"; did you mean {close[0]!r}?" if close and not section else ""
             if key.lower() in ("data", "files", "train_files") and "train" in data_keys and not section:  # the help's DATA
                 hint = "; the training files (the command's DATA) are the setting 'train', a list of paths"
-            elif key in COMMAND_LINE_ONLY:  # the run folder and --resume say what to do with a configuration, not what it is
-                hint = f"; --{key.replace('_', '-')} is given on the command line, not in a config file"
+            elif key.lower() in COMMAND_LINE_ONLY:  # the run folder and --resume say what to do with a configuration, not what it is
+                hint = f"; --{key.lower().replace('_', '-')} is given on the command line, not in a config file"
             raise UsageError(f"{source}: unknown setting {key!r} for task {task_kind!r}{section}{hint}")
     return data, model, training
 

@@ -166,21 +166,24 @@ def run(args) -> int:
         try:
             _, summary = start(args.task, values, args.run, source=str(args.config or "the configuration"))  # unknown keys come from the file
         except UsageError as error:
-            raise _named_with_its_file(error, args.config, from_file) from None
+            raise _named_with_its_file(error, args.config, from_file, list(given)) from None
     _print_summary(summary)
     return 0
 
 
-def _named_with_its_file(error: UsageError, config, keys: list[str]) -> UsageError:
-    """``error`` with the config file named first when it is about a setting only that file gave
+def _named_with_its_file(error: UsageError, config, from_file: list[str], typed: list[str]) -> UsageError:
+    """``error`` with the config file named first when it is about settings only that file gave
     ("--bptt is the chunk length of --batching stream", "cell 'gru' has no option 'peepholes'"): the
-    user typed no such option, and the message named no file."""
+    user typed no such option, and the message named no file. One that names an option typed on
+    the command line is left as it is (the file is not what to change)."""
     text = str(error)
-    if config is None or text.startswith(str(config)):
+
+    def named(key: str) -> bool:
+        return f"--{key.replace('_', '-')}" in text or f"'{key}'" in text
+
+    if config is None or text.startswith(str(config)) or any(named(key) for key in typed):
         return error
-    if any(f"--{key.replace('_', '-')}" in text or f"'{key}'" in text for key in keys):
-        return UsageError(f"{config}: {text}")
-    return error
+    return UsageError(f"{config}: {text}") if any(named(key) for key in from_file) else error
 
 
 def _same_setting(given, recorded) -> bool:
