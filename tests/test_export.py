@@ -174,11 +174,11 @@ def test_an_export_replaces_its_own_files_and_never_someone_elses(names_run, tmp
     assert main(["export", shared_runs(tmp_path_factory)["pairs"], "--out", str(tmp_path / "b.onnx")]) == 2
     assert "would write over" in capsys.readouterr().err and (tmp_path / "b.encoder.onnx").read_bytes() == graph
     assert not (tmp_path / "b.json").exists() and not (tmp_path / "b.decoder.onnx").exists()
-    (tmp_path / "d.onnx").mkdir()
-    assert main(["export", names_run, "--out", str(tmp_path / "d.onnx")]) == 2
-    assert "is a directory" in capsys.readouterr().err
-    assert main(["export", names_run, "--out", str(tmp_path / "mydata.json" / "m.onnx")]) == 2
-    assert "mydata.json is a file, not a folder" in capsys.readouterr().err
+    (tmp_path / "d.onnx").mkdir()  # refused where --out is parsed, before any work
+    for out, message in ((tmp_path / "d.onnx", "d.onnx' (a folder)"), (tmp_path / "mydata.json" / "m.onnx", "mydata.json is a file, not a folder")):
+        with pytest.raises(SystemExit) as exit:
+            main(["export", names_run, "--out", str(out)])
+        assert exit.value.code == 2 and message in capsys.readouterr().err
 
 
 def serving_snippets() -> tuple[str, dict[str, str]]:
