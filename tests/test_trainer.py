@@ -662,3 +662,16 @@ def test_an_edited_metrics_file_is_one_line_naming_it_not_a_traceback(tmp_path, 
     (run / "metrics.csv").write_text("".join(edit(lines)))
     with pytest.raises(DataError, match=message):
         fit(run, resume=True, epochs=4)
+
+
+def test_a_damaged_manifest_is_named_not_the_weights_it_could_not_check(tmp_path):
+    """With the newest checkpoint's manifest damaged, the verbs said the untouched best.safetensors
+    had been "changed after rnnkit wrote it"."""
+    from rnnkit.runs import open_run, start
+
+    run = tmp_path / "run"
+    start("lm", {"train": [str(names(tmp_path / "n.txt"))], **LM}, run)
+    manifest = sorted((run / "checkpoints").glob("*/manifest.json"))[-1]
+    manifest.write_text("garbage")
+    with pytest.raises(CheckpointError, match=r"manifest\.json: damaged, so best\.safetensors cannot be checked against it"):
+        open_run(run)

@@ -270,8 +270,8 @@ class BPETokenizer(Tokenizer):
         tokenizer.train_from_iterator((self.cased(line) for line in lines), trainer)
         self._tokenizer = tokenizer
         if tokenizer.get_vocab_size() > self.vocab_size:  # the alphabet alone is larger: no merge learned, unsaid before
-            print(f"rnnkit: note: --bpe-vocab {self.vocab_size} is below the {tokenizer.get_vocab_size()} characters and markers of the "
-                  "training text, which BPE always keeps: no subword is learned (the text is read character by character)",
+            print(f"rnnkit: note: --bpe-vocab {self.vocab_size} is below the {tokenizer.get_vocab_size()} symbols BPE starts from (each "
+                  "character of the training text, and its markers): no subword is learned, the text is read character by character",
                   file=sys.stderr, flush=True)  # fmt: skip
 
     def ready(self):

@@ -225,6 +225,10 @@ class Checkpoints:
             checkpoints = self.committed()
             if not checkpoints or any(_manifest_entry(c, name) == digest for c in checkpoints):
                 return
+        damaged = next((c for c in reversed(checkpoints) if _manifest_entry(c, STATE) is None), None)
+        if damaged is not None:  # the file may well be intact: what it could not be checked against is named
+            raise CheckpointError(f"{damaged.file(MANIFEST)}: damaged, so {view.name} cannot be checked against it; "
+                                  "resume the run (rnnkit train --resume) to set that checkpoint aside and publish an intact one")
         why = "damaged or incomplete" if name.endswith(".safetensors") and _unreadable(view) else "changed after rnnkit wrote it"
         raise CheckpointError(f"{view}: {why}: it matches no checkpoint in {self.root}; delete it and resume the run (rnnkit train --resume) to restore it from the newest")
 
