@@ -106,7 +106,7 @@ def test_every_text_verb_answers_each_input_line_once(runs, tmp_path, capsys):
     assert code == 0 and out.splitlines()[1] == "" and len(out.splitlines()) == 3
 
 
-def test_texts_from_reads_arguments_files_and_stdin_by_the_same_rules(tmp_path, monkeypatch):
+def test_texts_from_reads_arguments_files_and_stdin_by_the_same_rules(tmp_path, monkeypatch, capsys):
     from rnnkit.cli._inputs import texts_from
     from rnnkit.data.textio import DataError
     from rnnkit.errors import UsageError
@@ -116,6 +116,7 @@ def test_texts_from_reads_arguments_files_and_stdin_by_the_same_rules(tmp_path, 
     lines = ["one", "two", "three", "", "five"]
     assert texts_from([], str(path)) == lines
     assert texts_from(["one\r\ntwo\rthree\n\nfive"], None) == lines
+    assert "argument 1 holds 5 lines (a line break inside it), read as 5 inputs" in capsys.readouterr().err  # outputs outnumber arguments: said
     assert texts_from([""], None) == [""]
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(path.read_bytes())))
     assert texts_from(["-"], None) == lines

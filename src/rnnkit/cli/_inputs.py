@@ -41,7 +41,11 @@ def texts_from(arguments: Sequence[str], file: str | None, max_characters: int =
         if argument == STDIN:
             texts += _not_too_long(read_lines(STDIN), "<stdin>", max_characters)
         else:  # "" is one empty line, as an empty line of a file is
-            texts += _not_too_long(split_lines(typed_argument(argument, f"argument {number}")) or [""], f"argument {number}", max_characters)
+            lines = _not_too_long(split_lines(typed_argument(argument, f"argument {number}")) or [""], f"argument {number}", max_characters)
+            if len(lines) > 1:  # said: the outputs then outnumber the arguments (translate's do not show their input)
+                print(f"rnnkit: note: argument {number} holds {len(lines)} lines (a line break inside it), read as {len(lines)} inputs, "
+                      "each answered on its own line", file=sys.stderr, flush=True)  # fmt: skip
+            texts += lines
     if file:
         texts += _not_too_long(read_lines(file), file, max_characters)
         if not texts:  # as empty standard input is: an empty file (or one holding only a BOM) is no text
