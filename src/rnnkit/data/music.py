@@ -306,8 +306,6 @@ def _tempo_map_to_first_track(midi) -> bool:
     track, at their own ticks; whether any moved. The standard asks for them in the first track, and
     pretty_midi ignores them elsewhere (with a bare warning): a file whose tempo of 30 bpm sat in
     the notes' track was read at 120 bpm, four times too fast."""
-    import mido
-
     moved = [event for track in midi.tracks[1:] for event in _take_out(track, lambda i, message: message.type in TEMPO_MAP)]
     if not moved:
         return False

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import UsageError
-from ..settings import nonnegative_int, positive_int, probability, semitone_shift, setting
+from ..settings import positive_int, probability, semitone_shift, setting
 from ..settings import step_seconds as seconds_per_step
 from .spec import check_training_files, RECURRENT_REGULARISERS, TaskSpec
 
