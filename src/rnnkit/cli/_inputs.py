@@ -23,7 +23,7 @@ TYPED_LINE_CHARACTERS = 20 * MAX_LINE_CHARACTERS
 KIND_NAMES = {"lm": "language-model (lm)", "tagger": "tagger", "classifier": "classifier", "seq2seq": "seq2seq", "music": "music"}
 
 
-def texts_from(arguments: Sequence[str], file: str | None, max_characters: int = MAX_LINE_CHARACTERS) -> list[str]:
+def texts_from(arguments: Sequence[str], file: str | None, max_characters: int = MAX_LINE_CHARACTERS, per_line: bool = True) -> list[str]:
     """Every input line, in order: each argument (an argument holding line breaks is several
     lines; ``"-"`` is standard input at that place), then the lines of ``--file``; with neither,
     standard input when it is not a terminal.
@@ -32,7 +32,9 @@ def texts_from(arguments: Sequence[str], file: str | None, max_characters: int =
     dropped, LF, CRLF and lone CR all line breaks, and every line kept, empty ones included, so
     that output ``i`` belongs to input line ``i``. Raises ``DataError`` (a file that cannot be
     read, bytes that are not UTF-8, or a line longer than ``max_characters``, with file:line) or
-    ``UsageError`` when no text is given at all.
+    ``UsageError`` when no text is given at all. ``per_line``: the verb answers each line on its
+    own (tag, classify ...), so an argument of several lines is said; the experiments read the
+    lines as one text and say nothing.
     """
     from ..data.textio import STDIN, read_lines, split_lines, typed_argument
 
@@ -42,7 +44,7 @@ def texts_from(arguments: Sequence[str], file: str | None, max_characters: int =
             texts += _not_too_long(read_lines(STDIN), "<stdin>", max_characters)
         else:  # "" is one empty line, as an empty line of a file is
             lines = _not_too_long(split_lines(typed_argument(argument, f"argument {number}")) or [""], f"argument {number}", max_characters)
-            if len(lines) > 1:  # said: the outputs then outnumber the arguments (translate's do not show their input)
+            if per_line and len(lines) > 1:  # said: the outputs then outnumber the arguments (translate's do not show their input)
                 print(f"rnnkit: note: argument {number} holds {len(lines)} lines (a line break inside it), read as {len(lines)} inputs, "
                       "each answered on its own line", file=sys.stderr, flush=True)  # fmt: skip
             texts += lines

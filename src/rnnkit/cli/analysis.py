@@ -70,8 +70,8 @@ def text_lines(args, max_characters: int | None = None) -> list[str]:
     most = max_characters or MAX_LINE_CHARACTERS
     if len(args.text) == 1 and args.file is None and args.text[0] != "-" and Path(args.text[0]).is_file():
         warn(args.verb, f"reading {args.text[0]} as a file (a TEXT argument is text now; write --file {args.text[0]})")
-        return texts_from([], args.text[0], most)
-    return texts_from(args.text, args.file, most)
+        return texts_from([], args.text[0], most, per_line=False)
+    return texts_from(args.text, args.file, most, per_line=False)
 
 
 def run(args) -> int:
