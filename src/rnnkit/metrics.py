@@ -95,6 +95,14 @@ def label_key(label: str):
     return number if number is not None else " ".join(unicodedata.normalize("NFKC", label).casefold().split())
 
 
+def spelled_apart(names) -> list[str] | None:
+    """The first group of ``names`` that are one name written several ways (``label_key``), or None."""
+    spellings: dict[object, list[str]] = {}
+    for name in names:
+        spellings.setdefault(label_key(name), []).append(name)
+    return next((found for found in spellings.values() if len(found) > 1), None)
+
+
 def entity_scores(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> dict:
     """Entity-level precision, recall and F1, overall and per type, with seqeval in strict IOB2
     mode (an entity counts only if its type and both ends are right). Tags must be IOB2."""

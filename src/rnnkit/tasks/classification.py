@@ -25,7 +25,7 @@ from ..data.vocab import SPECIALS, Vocabulary
 from ..data.word_vectors import initialise_rows, read_word_vectors, sized_from
 from ..errors import UsageError, finite_outputs
 from ..models.lm_features import LMFeatures, lm_features_size, record_lm_features
-from ..metrics import classification_scores, label_key, label_number, percent
+from ..metrics import classification_scores, label_key, label_number, percent, spelled_apart
 from .base import TaskBase, tokens_to_inspect, typed_tokens
 from .classification_spec import ClassificationDataConfig, ClassificationSpec, MODEL_DEFAULTS  # noqa: F401  (its settings, imported from here too)
 from .pretrained import PretrainedEncoder
@@ -44,10 +44,7 @@ def _one_label_spelled_apart(files: str, labels: list[str]) -> None:
     """Refuse labels that are one class written two ways (``label_key``): read as text they would
     be two classes, each learned from part of the examples (a spreadsheet's float column, an edit
     in another case, a non-breaking space)."""
-    spellings: dict[object, list[str]] = {}
-    for label in labels:
-        spellings.setdefault(label_key(label), []).append(label)
-    twice = next((found for found in spellings.values() if len(found) > 1), None)
+    twice = spelled_apart(labels)
     if twice:
         how = "number" if label_number(twice[0]) is not None else "label (case or spaces apart)"
         raise DataError(f"{files}: the labels {' and '.join(map(repr, twice))} are one {how} written {len(twice)} ways; "

@@ -26,7 +26,7 @@ from ..data.tokenizers import read_form, word_rule
 from ..data.vocab import SPECIALS, Vocabulary
 from ..data.word_vectors import initialise_rows, read_word_vectors, sized_from
 from ..errors import UsageError
-from ..metrics import entity_scores, label_key, percent
+from ..metrics import entity_scores, percent, spelled_apart
 from ..models.lm_features import LMFeatures, lm_features_size, record_lm_features
 from ..models.tagger import best_tags, casing, product_of_experts, tag_loss
 from ..distributed import SINGLE
@@ -118,10 +118,7 @@ class TaggingTask(TaggingSpec, TaskBase):
             raise DataError(f"{', '.join(map(str, data.train))}: no entity tags, every token is O; "
                             "the tagger learns entity tags (B-X, I-X ...): is --tag-column the right column?")  # fmt: skip
         types = {t[2:] for t in tags if t != "O"}
-        spellings: dict = {}
-        for kind in sorted(types):
-            spellings.setdefault(label_key(kind), []).append(kind)
-        twice = next((found for found in spellings.values() if len(found) > 1), None)
+        twice = spelled_apart(sorted(types))
         if twice:  # "B-PER" and "B-Per": two entity types learned apart, each scored apart, unsaid
             raise DataError(f"{', '.join(map(str, data.train))}: the entity types {' and '.join(map(repr, twice))} are one type written "
                             f"{len(twice)} ways (case or spaces apart); write every tag of a type alike")
