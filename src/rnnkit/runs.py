@@ -610,9 +610,10 @@ def check_pretrained_runs(data: dict) -> None:
         value = data.get(key)
         for path in [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else []:
             if RunDir(path).exists():  # no run there: the task's reader says so
+                checkpoints = Checkpoints(RunDir(path))
                 try:
-                    Checkpoints(RunDir(path)).check_published("best.safetensors")
-                    Checkpoints(RunDir(path)).check_run_files()
+                    checkpoints.check_published("best.safetensors")
+                    checkpoints.check_run_files()
                 except CheckpointError as error:
                     raise CheckpointError(f"{option} {path}: {error}") from None
 

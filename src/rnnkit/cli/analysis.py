@@ -86,10 +86,10 @@ def run(args) -> int:
         from ..files import usable_memory
         from ..models.registry import training_bytes
 
-        needed = training_bytes(8 * args.hidden_size**2 * len(getattr(args, "cells", None) or [None]))
-        if needed > usable_memory():
+        needed, memory = training_bytes(8 * args.hidden_size**2 * len(getattr(args, "cells", None) or [None])), usable_memory()
+        if needed > memory:
             raise UsageError(f"--hidden-size {args.hidden_size:,}: the cells' weights would need about {needed / 2**30:,.1f} GiB to train, "
-                             f"more than the {usable_memory() / 2**30:,.1f} GiB this process may use; give a smaller one")
+                             f"more than the {memory / 2**30:,.1f} GiB this process may use; give a smaller one")
     return args.handler(args)
 
 

@@ -45,9 +45,9 @@ class LMDataConfig:
         if self.batching not in ("sentences", "stream"):
             raise UsageError(f"batching must be 'sentences' or 'stream', got {self.batching!r}")
         if self.batching == "sentences" and self.line_breaks == "token":
-            from pathlib import Path
+            from ..data.corpus import is_prepared  # here only, on the way to an error: the spec imports no data code for --help
 
-            store = len(self.train) == 1 and (Path(self.train[0]) / "meta.json").is_file()
+            store = len(self.train) == 1 and is_prepared(self.train[0])
             if store and "line_breaks" not in (getattr(self, "given", None) or ()):  # the store's setting, which the user never typed
                 raise UsageError(f"{self.train[0]} was prepared with --line-breaks token, which needs --batching stream: sentence batching "
                                  "(the default) reads each line as a sentence ending in <EOS>; give --batching stream")
