@@ -146,6 +146,27 @@ def test_a_changed_source_file_is_prepared_again(tmp_path, monkeypatch):
     assert len(builds) == 3 and changed.directory == first.directory
     assert "o" in changed.vocab and "e" not in changed.vocab
     assert not list(cache.glob("corpora/*.tmp-*"))  # nothing half-written left
+    # rewritten with its size and modification time kept (cp -p, rsync -a, touch -r): the content sample tells
+    stat = path.stat()
+    write(path, "anna\nbob\ncarly\n")
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert path.stat().st_mtime_ns == stat.st_mtime_ns
+    assert "y" in prepare_corpus(data(), cache=cache).vocab and len(builds) == 4
+
+
+def test_the_content_sample_reads_blocks_over_the_whole_of_a_big_file(tmp_path, monkeypatch):
+    """A file over the sampled size: a change at its start, middle or end is seen, at 64 reads."""
+    monkeypatch.setattr(corpus_module, "SAMPLE_BYTES", 16)
+    path = tmp_path / "big.txt"
+    text = bytearray(b"abcdefgh\n" * 2_000)  # 20,000 bytes, over 64 blocks of 16
+    path.write_bytes(text)
+    before = corpus_module.content_sample(path, len(text))
+    middle = corpus_module.SAMPLE_BLOCKS // 2 * (len(text) - 16) // (corpus_module.SAMPLE_BLOCKS - 1)
+    for at in (0, middle, len(text) - 1):  # in the first block, one in the middle, the last
+        changed = bytearray(text)
+        changed[at] = ord("z")
+        path.write_bytes(changed)
+        assert corpus_module.content_sample(path, len(changed)) != before
 
 
 def test_stream_batches_from_the_store_equal_the_in_memory_layout(tmp_path):

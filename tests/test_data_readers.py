@@ -452,6 +452,11 @@ def test_a_line_of_absurd_length_is_refused_with_its_figure(tmp_path):
     with pytest.raises(DataError, match=r"long.txt .*: a sequence of 100,00[12] steps, more than 100,000.*--batching stream"):
         LanguageModelTask.prepare(data)
     LanguageModelTask.prepare(LanguageModelTask.data_config({"train": [str(path)], "batching": "stream"}))  # a stream has no such limit
+    # eval reads as the run was trained, and has no --batching to give: its advice is one it can follow
+    task, _ = LanguageModelTask.prepare(LanguageModelTask.data_config({"train": [write(tmp_path / "short.txt", "a short line\nxy\n" * 40)]}))
+    with pytest.raises(DataError, match=r"long.txt: a sequence of .* trained with --batching sentences .*: break the text into lines$") as error:
+        task.evaluate_file(None, str(path), "cpu")
+    assert "--batching stream" not in str(error.value)
     path = write(tmp_path / "noblank.conll", "word O\n" * (MAX_SEQUENCE_STEPS + 2))
     with pytest.raises(DataError, match=r"noblank.conll:1: a sentence of more than 100,000 tokens: are blank lines missing"):
         read_conll(path)
@@ -639,3 +644,16 @@ def test_a_midi_file_in_smpte_time_is_refused_saying_so(tmp_path):
     (tmp_path / "smpte.mid").write_bytes(bytes(data))
     with pytest.raises(DataError, match=r"smpte.mid: SMPTE time"):
         read_midi(tmp_path / "smpte.mid")
+
+
+def test_a_headerless_tsv_table_of_three_or_more_columns_is_refused_not_read_as_label_and_text(tmp_path):
+    """GLUE's CoLA (``source<TAB>label<TAB>mark<TAB>sentence``, no header) trained silently on the
+    source codes as labels and "0<TAB>*<TAB>sentence" as texts."""
+    rows = "gj04\t1\t\tour friends won't buy this analysis\ngj04\t0\t*\tone more pseudo generalization\nbc01\t1\t\tthe sailors rode the breeze\n"
+    path = write(tmp_path / "cola.tsv", rows)
+    with pytest.raises(DataError, match=r"cola\.tsv:1: every line has 4 tab-separated columns and no header row says which is the label"):
+        read_labeled(path)
+    named = read_labeled(write(tmp_path / "named.tsv", "source\tlabel\tmark\ttext\n" + rows))
+    assert [(e.label, e.text) for e in named][:2] == [("1", "our friends won't buy this analysis"), ("0", "one more pseudo generalization")]
+    # a text holding a tab on some lines only is still label<TAB>text
+    assert read_labeled(write(tmp_path / "some.tsv", "pos\ta\tb\nneg\tc\n"))[0] == LabeledText("a\tb", "pos")

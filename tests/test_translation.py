@@ -11,6 +11,7 @@ import torch
 from rnnkit.cli import main
 from rnnkit.data.parallel import read_parallel
 from rnnkit.data.text import DataError
+from rnnkit.errors import UsageError
 from rnnkit.decoding import beam_search, max_target_length, sequence_log_prob, translate_greedy
 from rnnkit.models.seq2seq import Seq2Seq
 
@@ -220,6 +221,7 @@ def test_text_segmented_by_another_tool_is_named_and_sentencepiece_marks_join_ba
     assert word.detokenize(word.tokenize(pieces)) == pieces
     assert presegmented([pieces]).startswith("SentencePiece") and presegmented(["wor@@ ld"]).startswith("subword-nmt")
     assert presegmented(["two men are standing ."]) is None
+    assert presegmented(["orange \uffed-\uffed colored hat \uffed."]).startswith("OpenNMT")  # OpenNMT's joiners, said as the others
     source, target = tmp_path / "s.txt", tmp_path / "t.txt"
     source.write_text("zwei männer\nein hund\n" * 4)
     target.write_text(f"{pieces}\n\u2581a \u2581dog\n" * 4)
@@ -276,3 +278,25 @@ def test_a_held_out_pair_longer_than_a_translation_reads_is_refused_before_train
     assert "long.txt" in capsys.readouterr().err
     assert main(["translate", str(tmp_path / "run"), "two " * 60]) != 0
     assert "60 tokens, more than 50" in capsys.readouterr().err
+
+
+def test_eval_finds_the_comma_between_source_and_target_in_paths_that_hold_commas(tmp_path, monkeypatch):
+    """``SOURCE,TARGET`` was cut at its first comma: "a,b/v.de,a,b/v.en" read the file "a"."""
+    from rnnkit.tasks.translation import source_and_target
+
+    folder = tmp_path / "a,b"
+    folder.mkdir()
+    (folder / "v.de").write_text("eins\n")
+    (folder / "v.en").write_text("one\n")
+    assert source_and_target(f"{folder}/v.de,{folder}/v.en") == (f"{folder}/v.de", f"{folder}/v.en")
+    assert source_and_target(f"-,{folder}/v.en") == ("-", f"{folder}/v.en")
+    assert source_and_target("x.de,y.en") == ("x.de", "y.en")  # none there: the reader names the missing file
+    with pytest.raises(UsageError, match=r"cut at any of its 3 commas it does not name two existing files"):
+        source_and_target(f"{folder}/v.de,{folder}/none.en")
+    with pytest.raises(UsageError, match="SOURCE,TARGET"):
+        source_and_target("x.de")
+    monkeypatch.chdir(tmp_path)
+    for name in ("p", "q,r", "p,q", "r"):  # "p,q,r" is p and q,r, or p,q and r
+        (tmp_path / name).write_text("x\n")
+    with pytest.raises(UsageError, match="in 2 ways"):
+        source_and_target("p,q,r")

@@ -5,7 +5,7 @@ the same memory, beyond the vocabulary). The anchors: nanoGPT's ``prepare.py`` (
 
 A prepared corpus is a directory::
 
-    meta.json         settings, the source files (path, size, mtime), line and token counts, and the
+    meta.json         settings, the source files (path, size, mtime, a content sample), line and token counts, and the
                       SHA-256 of vocab.json and tokenizer.json (an edited one is refused when opened)
     vocab.json        the vocabulary (rnnkit.data.vocab: counted on the training lines)
     tokenizer.json    the tokenizer's config (a trained BPE model included)
@@ -39,8 +39,8 @@ How it is made, never holding more than a piece of text (4 MB) and its tokens:
 Corpora under ``CACHE_FROM_BYTES`` are built in a temporary directory that goes when the process
 ends (rebuilding them takes a moment); bigger ones are cached under ``$RNNKIT_CACHE`` (default
 ``~/.cache/rnnkit``) ``/corpora/<name>-<key>``, the key a hash of the settings and the files' paths,
-and reused while every source file keeps its size and modification time (a changed file is
-prepared again). ``rnnkit prepare FILE --out DIR`` writes one anywhere; ``rnnkit train lm DIR``
+and reused while every source file keeps its size, modification time and a sample of its content
+(``content_sample``; a changed file is prepared again). ``rnnkit prepare FILE --out DIR`` writes one anywhere; ``rnnkit train lm DIR``
 trains from it without the source files.
 """
 
@@ -686,8 +686,32 @@ def _sources(data, run_data: bool = True) -> list[dict]:
             raise DataError(f"{path}: is a directory, expected a text file{store}")
         if not S_ISREG(stat.st_mode):  # a named pipe, <(...), /dev/stdin: read once, then a second open waits forever
             raise DataError(f"{path}: is a pipe or a device, not a file; a language model's text is read more than once: save it to a file first")
-        out.append({"path": str(Path(path).resolve()), "split": split, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns})
+        out.append({"path": str(Path(path).resolve()), "split": split, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sample": content_sample(path, stat.st_size)})
     return out
+
+
+SAMPLE_BLOCKS, SAMPLE_BYTES = 64, 4096
+CHANGE_KEYS = ("size", "mtime_ns", "sample")  # what tells a source file changed (``_sources``)
+
+
+def content_sample(path: str | Path, size: int) -> str:
+    """A digest of ``SAMPLE_BLOCKS`` blocks of ``SAMPLE_BYTES`` spread evenly over a file (the whole
+    file when it is smaller): beside size and modification time, it tells a file rewritten with the
+    same size and its modification time kept (``cp -p``, ``rsync -a``, ``touch -r``, an archive
+    unpacked), at 64 reads of 4 KB whatever the file's size. An edit that falls between the blocks
+    and keeps both is not seen: preparing again is ``rnnkit prepare``'s, or a new cache folder."""
+    digest = hashlib.blake2b(digest_size=8)
+    try:
+        with open(path, "rb") as file:
+            if size <= SAMPLE_BLOCKS * SAMPLE_BYTES:
+                digest.update(file.read())
+            else:
+                for block in range(SAMPLE_BLOCKS):  # the first block at 0, the last ending at the file's end
+                    file.seek(block * (size - SAMPLE_BYTES) // (SAMPLE_BLOCKS - 1))
+                    digest.update(file.read(SAMPLE_BYTES))
+    except OSError as error:
+        raise unreadable(path, error) from None
+    return digest.hexdigest()
 
 
 def cache_path(data, sources: list[dict] | None = None, root: Path | None = None) -> Path:
@@ -901,7 +925,7 @@ def _check_unchanged(data, sources: list[dict]) -> None:
     now = {s["path"]: s for s in _sources(data)}
     for source in sources:
         current = now.get(source["path"])
-        if current is None or (current["size"], current["mtime_ns"]) != (source["size"], source["mtime_ns"]):
+        if current is None or [current[key] for key in CHANGE_KEYS] != [source.get(key) for key in CHANGE_KEYS]:
             raise DataError(f"{source['path']}: changed while it was being prepared (size {source['size']:,} bytes, now "
                             f"{current['size'] if current else 0:,}); prepare it again once it is written")  # fmt: skip
 

@@ -196,6 +196,7 @@ def _read_tsv(name: str, lines: list[str], text_column: str, label_column: str) 
         header, names = (1, 0), first
     if header is None:
         _columns_unnamed(name, "a tsv file without a header row", text_column, label_column)
+        _refuse_unnamed_table(name, numbered)
         columns, text_at, label_at = 2, 1, 0
     else:
         columns, (text_at, label_at) = len(first), header
@@ -230,6 +231,19 @@ def _read_tsv(name: str, lines: list[str], text_column: str, label_column: str) 
                             f"first ('{FASTTEXT_LABEL}X text'), a tsv line is label<TAB>text")
         out.append(_checked(where, text, _unquoted(fields[label_at])))
     return out
+
+
+def _refuse_unnamed_table(name: str, numbered: list[tuple[int, str]]) -> None:
+    """Refuse a headerless tsv file whose every line has the same three or more columns (GLUE's CoLA:
+    ``source<TAB>label<TAB>mark<TAB>sentence``): read as ``label<TAB>text`` its first column would be
+    the labels and the rest one text, silently; a text holding a tab is rare, the same tabs on every
+    line are a table. A ``DataError`` naming the file, with the header row that makes it readable."""
+    counts = {len(_fields(line)) for _, line in numbered}
+    if len(numbered) >= 2 and len(counts) == 1 and (columns := counts.pop()) >= 3:
+        first = _fields(numbered[0][1])
+        raise DataError(f"{name}:{numbered[0][0]}: every line has {columns} tab-separated columns and no header row says which is the label "
+                        f"and which the text (line {numbered[0][0]}: {', '.join(repr(f[:20]) for f in first)[:120]}); add a header row naming the "
+                        f"label column 'label' and the text column 'text' (the others any name), or keep only those two columns, label first")  # fmt: skip
 
 
 def _fields(line: str) -> list[str]:

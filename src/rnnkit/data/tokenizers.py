@@ -69,9 +69,13 @@ NO_SPACE_BEFORE = set(",.;:!?)]}'’%")
 NO_SPACE_AFTER = set("([{$" + SENTENCEPIECE_SPACE)  # the word level cuts "▁two" as "▁" "two": joined back, not "▁ two"
 
 
+OPENNMT_JOINER = "\uffed"  # "￭", OpenNMT Tokenizer's joiner_annotate mark: "orange ￭-￭ colored hat ￭."
+
+
 def presegmented(lines, most: int = 2_000) -> str | None:
     """What segmented this text into subwords before rnnkit read it, if anything: SentencePiece
-    (pieces starting with "▁" on a third of the tokens) or subword-nmt (pieces ending in "@@"), from
+    (pieces starting with "▁" on a third of the tokens), subword-nmt (pieces ending in "@@") or
+    OpenNMT's tokenizer (the joiner "￭" on a token in a hundred), from
     the first ``most`` non-blank lines; else None. Such text is read right only by ``--level
     whitespace``: ``bpe`` decodes "▁" as a space, and the word level cuts "@@" apart."""
     tokens = [token for line in itertools.islice((line for line in lines if line.strip()), most) for token in line.split()]
@@ -79,6 +83,8 @@ def presegmented(lines, most: int = 2_000) -> str | None:
         return f"SentencePiece ('{SENTENCEPIECE_SPACE}' at the start of words)"
     if tokens and sum(token.endswith("@@") for token in tokens) >= 0.05 * len(tokens):
         return "subword-nmt's BPE ('@@' at the end of pieces)"
+    if tokens and sum(OPENNMT_JOINER in token for token in tokens) >= 0.01 * len(tokens):
+        return f"OpenNMT's tokenizer ('{OPENNMT_JOINER}' joiners)"
     return None
 
 

@@ -382,8 +382,8 @@ class LanguageModelTask(LanguageModelSpec, TaskBase):
         """``evaluate`` on a text file, tokenized as in training (``cache``: as ``evaluate_examples``)."""
         with scratch("eval") as directory:  # the file's ids, streamed through
             split = encode_file(path, self.tokenizer, self.vocab, self.data.line_breaks, directory)
-            if self.data.batching == "sentences":  # as in training: one line, one sequence
-                check_line_lengths(split, str(path))
+            if self.data.batching == "sentences":  # as in training: one line, one sequence; the run's batching is its own
+                check_line_lengths(split, str(path), "; this run was trained with --batching sentences and reads each line as one sequence: break the text into lines")
             return self.evaluate_examples(model, split, device, cache)
 
     def report(self, model, step: int, device) -> list[str]:
@@ -485,8 +485,9 @@ class LanguageModelTask(LanguageModelSpec, TaskBase):
         return {"text": text, **({"reversed": True} if self.data.reverse else {}), "tokens": rows, "log_prob": total, "log10_prob": total / math.log(10), "perplexity": perplexity(-total / len(ids))}
 
 
-def check_line_lengths(split: CorpusSplit, where: str) -> None:
+def check_line_lengths(split: CorpusSplit, where: str, advice: str = "; use --batching stream or break the text into lines") -> None:
     """Refuse a split whose longest line (one sequence when batched by sentences) is over
-    ``MAX_SEQUENCE_STEPS`` tokens, in one line naming ``where`` (``check_sequence_lengths``)."""
+    ``MAX_SEQUENCE_STEPS`` tokens, in one line naming ``where`` and ending in ``advice``
+    (``check_sequence_lengths``)."""
     longest = (int(np.diff(split.offsets[i : i + 2**20 + 1]).max()) for i in range(0, len(split), 2**20))  # 8 MB at a time
-    check_sequence_lengths(longest, where, "; use --batching stream or break the text into lines")
+    check_sequence_lengths(longest, where, advice)

@@ -8,6 +8,7 @@ run. Targets end with ``<EOS>``; the decoder's first input is the zero vector, a
 
 from __future__ import annotations
 
+import os
 import sys
 
 import torch
@@ -31,6 +32,22 @@ from .translation_spec import MODEL_DEFAULTS, TranslationDataConfig, Translation
 # target step (T x S), so one pair of 60,000 tokens a side would need about 14 GB to score
 LONGEST_SIDE = 10_000
 BEAM_ROWS = 4_096  # hypotheses decoded side by side at most (texts in a batch x beam width): a --beam 5000 over 64 texts took 13 GB
+
+
+def source_and_target(argument: str) -> tuple[str, str]:
+    """The two files of eval's ``SOURCE,TARGET``. A path may hold a comma itself ("a,b/v.de,a,b/v.en"):
+    the argument is cut at the comma that leaves two existing files (a source "-" is standard input);
+    cut at its only comma when none does, so that the reader names the missing file. Raises
+    ``UsageError`` (one line) without a comma, or when no cut or more than one fits."""
+    cuts = [(argument[:at], argument[at + 1 :]) for at, char in enumerate(argument) if char == ","]
+    if not cuts or (len(cuts) == 1 and not cuts[0][1]):
+        raise UsageError("eval of a translation run takes SOURCE,TARGET: two line-aligned files joined by a comma")
+    existing = [(source, target) for source, target in cuts if (source == "-" or os.path.exists(source)) and os.path.exists(target)]
+    if len(existing) == 1 or (not existing and len(cuts) == 1):
+        return existing[0] if existing else cuts[0]
+    if existing:
+        raise UsageError(f"{argument}: cut at a comma it names two files in {len(existing)} ways ({'; '.join(f'{s} and {t}' for s, t in existing)[:200]}); rename one so that it holds no comma")
+    raise UsageError(f"{argument}: cut at any of its {len(cuts)} commas it does not name two existing files (SOURCE,TARGET)")
 
 
 class TranslationTask(TranslationSpec, TaskBase):
@@ -101,9 +118,7 @@ class TranslationTask(TranslationSpec, TaskBase):
     @classmethod
     def read_file(cls, data: TranslationDataConfig, path: str, train: bool = False) -> list[tuple[str, str]]:
         """``SOURCE,TARGET``: two line-aligned files joined by a comma (``rnnkit eval``)."""
-        source, _, target = path.partition(",")
-        if not target:
-            raise UsageError("eval of a translation run takes SOURCE,TARGET: two line-aligned files joined by a comma")
+        source, target = source_and_target(path)
         if source != "-" and file_identity(source) == file_identity(target):  # as training refuses it: scores of a copy
             raise UsageError(f"{path}: the source and the reference are the same file; give the source and its translation")
         return read_parallel(source, target)
