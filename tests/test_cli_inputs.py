@@ -90,6 +90,10 @@ def test_translate_keeps_blank_lines_in_place_for_file_and_standard_input(runs, 
     assert [r["source"] for r in rows] == source and rows[1]["translations"] == []
     code, out, err = rnnkit(capsys, "translate", runs["seq2seq"], "ein zebra")
     assert code == 0 and len(out.splitlines()) == 1 and "'zebra'" in err and "not in the source vocabulary" in err
+    # a tab-separated bitext given to translate: both sides were translated as one text, unsaid
+    code, out, err = rnnkit(capsys, "translate", runs["seq2seq"], "--file", write(tmp_path / "bitext.tsv", ["ein mann\ta man", "ein hund\ta dog"]))
+    assert code == 0 and len(out.splitlines()) == 2 and "source<TAB>target?" in err and "cut -f1" in err
+    assert "tab" not in rnnkit(capsys, "translate", runs["seq2seq"], "--file", write(tmp_path / "plain.de", ["ein mann", "ein hund"]))[2]
 
 
 def test_every_text_verb_answers_each_input_line_once(runs, tmp_path, capsys):
