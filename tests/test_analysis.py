@@ -76,6 +76,7 @@ def test_cells_compared_and_exploding_gradients_clipped():
     assert set(results["init"]) == {"rnn", "lstm"} and len(results["init"]["rnn"]) == 20
     exploding = results["exploding"]
     assert exploding["rate"] > 1 and exploding["norm_before"] > 1 and exploding["norm_after"] <= 1.0 + 1e-5
+    assert exploding["exploding"] is True  # the JSON's verdict is the printed one (it was the norm's, > 1000 x clip: False)
 
 
 def test_agreement_labels_are_right_by_construction():
@@ -99,10 +100,10 @@ def test_agreement_labels_are_right_by_construction():
 
 
 def test_equal_parameter_budgets():
-    for hidden in (48, 1500):  # the second past the 1,023 the search once stopped at: every cell got 1,023
+    for hidden in (1, 48, 1500):  # 1: --hidden-size 1 trained a hidden size of 2; 1500 past the 1,023 the search once stopped at
         budget = parameters_for("lstm", 32, hidden)
         assert hidden_for_budget("lstm", 32, budget) == hidden
-        for cell in ("rnn", "gru"):
+        for cell in ("rnn", "gru") if hidden > 1 else ():  # at one unit the others' sizes are too coarse for 3 %
             assert abs(parameters_for(cell, 32, hidden_for_budget(cell, 32, budget)) - budget) / budget < 0.03
 
 

@@ -364,3 +364,13 @@ def test_a_sample_over_lines_of_a_line_break_token_model_is_seen_when_each_line_
     assert not task.is_seen(line("annabob"))
     typed = line("anna") + [newline]  # a prime of a whole training line: the user's, not the model's
     assert not task.is_seen(typed + line("bobby") + [newline], typed=len(typed)) and not task.is_seen(typed + line("xy"), typed=len(typed))
+
+
+def test_a_language_model_refuses_tokens_with_no_step():
+    """(0, B) tokens gave the logits of one step, (1, B, V): x<1> = 0 is made whatever T is."""
+    from rnnkit.models.language_model import LanguageModel
+
+    model = LanguageModel(10, cell="lstm", embedding_size=4, hidden_size=4)
+    assert model(torch.zeros(3, 2, dtype=torch.long)).logits.shape == (3, 2, 10)
+    with pytest.raises(ValueError, match=r"tokens of shape \(T, B\) with T, B >= 1, got \(0, 2\)"):
+        model(torch.zeros(0, 2, dtype=torch.long))

@@ -217,3 +217,46 @@ def test_a_state_given_in_lengths_place_or_a_meta_input_is_one_clear_line():
     with pytest.raises(ValueError, match=r"lengths are on the meta device"):
         layer(x, torch.tensor([5, 2, 4], device="meta"))
     assert layer(x, [5, 2, 4])[0].shape == (5, 3, 16)
+
+
+@pytest.mark.parametrize("engine", ["auto", "reference", "fused", "native"])
+def test_a_layer_on_another_device_than_its_input_is_one_clear_line(engine, monkeypatch):
+    """A layer moved to the meta device (as the meta-input message suggests) and run on a CPU input
+    returned uninitialised memory under the torch-op loops, or torch's errors from inside an engine."""
+    from rnnkit.engines import fused
+
+    monkeypatch.setattr(fused, "FORCE_TORCH_LOOPS", True)  # the loops that returned garbage, silently
+    layer = Recurrent("gru-cudnn" if engine == "native" else "gru", 3, 4, engine=engine).to("meta")
+    with pytest.raises(ValueError, match=r"Recurrent's parameters are on meta but the input is on cpu.*meta device holds no values"):
+        layer(torch.randn(2, 1, 3))
+
+
+def test_odd_arguments_of_the_python_api_are_one_clear_line():
+    """Each gave torch's words from deep inside, or a wrong layer silently."""
+    with pytest.raises(ValueError, match=r"lstm: peepholes must be True or False, got 'no'"):
+        Recurrent("lstm", 3, 4, peepholes="no")  # "no" is truthy: an LSTM with peepholes
+    layer, x = Recurrent("gru", 3, 4), torch.randn(2, 2, 3)
+    for lengths in ("abc", [None, 2], [2**70, 2]):  # "Could not infer dtype of NoneType", "Overflow when unpacking long"
+        with pytest.raises(ValueError, match=r"lengths must be one integer length per sequence"):
+            layer(x, lengths)
+    for size in (-1, 0, 1.5, True):
+        with pytest.raises(ValueError, match=r"start_state takes a batch size of 1 or more"):
+            layer.start_state(size, x)
+    assert layer.start_state(3, x).shape == (1, 3, 4)
+    with pytest.raises(ValueError, match=r"engine_for: 'tpu' is no device torch knows"):
+        layer.engine_for("tpu")
+    import rnnkit  # the README's rnnkit.analysis.recording(model) after a plain import
+
+    with rnnkit.analysis.recording(layer) as recording:
+        layer(x)
+    assert recording is not None and rnnkit.regularisers.activation_penalty and rnnkit.engines.engines_for
+    with pytest.raises(AttributeError):
+        rnnkit.nothing_of_that_name
+
+
+def test_a_torch_module_without_biases_gives_biases_that_stay_zero():
+    module = torch.nn.GRU(3, 4, bias=False)
+    layer = Recurrent.from_torch(module)
+    assert sum(p.numel() for p in layer.parameters() if p.requires_grad) == sum(p.numel() for p in module.parameters())
+    x = torch.randn(5, 2, 3)
+    torch.testing.assert_close(layer(x)[0], module(x)[0])

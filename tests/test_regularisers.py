@@ -195,6 +195,18 @@ def test_ar_and_tar_add_their_formula_to_the_training_loss_only(tmp_path):
     torch.testing.assert_close(evaluated, task.loss(plain, batch, "cpu")[0])  # no penalty outside training
 
 
+def test_activation_penalty_checks_its_inputs_and_takes_lengths_as_a_list():
+    a = torch.randn(5, 2, 3)
+    torch.testing.assert_close(activation_penalty(a, a, [5, 2], 2.0, 1.0), activation_penalty(a, a, torch.tensor([5, 2]), 2.0, 1.0))
+    for lengths in ([9, 2], [0, 2]):  # past T, or none at all: were read silently
+        with pytest.raises(ValueError, match=r"lengths must lie in \[1, 5\]"):
+            activation_penalty(a, a, lengths, 2.0, 1.0)
+    with pytest.raises(ValueError, match=r"of one shape \(T, B, n_a\), got \(5, 2, 3\) and \(5, 2, 1\)"):
+        activation_penalty(a, a[:, :, :1], None, 2.0, 1.0)  # was broadcast
+    with pytest.raises(ValueError, match=r"0 or more; got -1.0"):
+        activation_penalty(a, a, None, -1.0, 1.0)
+
+
 def test_activation_penalty_of_an_unpadded_batch():
     a = torch.arange(12.0).view(3, 2, 2)  # a<t> - a<t-1> = 4 everywhere
     torch.testing.assert_close(activation_penalty(a, a, None, 0.0, 0.5), torch.tensor(0.5 * 16))

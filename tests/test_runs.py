@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import pytest
+import torch
 
 from rnnkit.errors import DataError, UsageError
 from rnnkit.files import CheckpointError, RunDir
@@ -365,6 +366,10 @@ def test_a_finished_runs_resume_that_trains_nothing_leaves_its_config_as_it_was(
     before = (tmp_path / "run" / "config.json").read_bytes()
     resume("run", {"patience": 2, "eval_every": 10, "progress": False})
     assert (tmp_path / "run" / "config.json").read_bytes() == before
+    # a plain --resume writes nothing: config.json, vocab.json, tokenizer.json and seen.u64 were written again, unchanged
+    times = {path.name: path.stat().st_mtime_ns for path in (tmp_path / "run").iterdir()}
+    resume("run", {"progress": False})
+    assert {path.name: path.stat().st_mtime_ns for path in (tmp_path / "run").iterdir()} == times
 
 
 def test_a_refused_resume_leaves_the_runs_recorded_settings_as_they_were(tmp_path, monkeypatch):
@@ -540,3 +545,21 @@ def test_training_data_of_one_repeated_example_is_said_or_refused(tmp_path, monk
     with pytest.raises(DataError, match=r"^c.txt: all 20 training examples have the same text 'same text'"):
         start("classifier", {"train": ["c.txt"], **SMALL}, "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_device_this_machine_lacks_is_one_line_from_python_too(tmp_path, monkeypatch):
+    """open_run(..., device="cuda") on a CPU build was an AssertionError; "tpu" torch's paragraph."""
+    from rnnkit.runs import open_run, start
+    from rnnkit.training.trainer import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(UsageError, match=r"device: 'tpu': rnnkit runs on cpu, cuda or mps|device: expected auto, cpu"):
+        resolve_device("tpu")
+    with pytest.raises(UsageError, match=r"device: 'cuda': no CUDA device on this machine"):
+        resolve_device("cuda")
+    assert resolve_device("cpu") == torch.device("cpu") and resolve_device("auto") == torch.device("cpu")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "n.txt").write_text("anna\nbob\ncarla\ndave\n" * 10)
+    start("lm", {"train": ["n.txt"], **SMALL}, "run")
+    with pytest.raises(UsageError, match=r"no CUDA device"):
+        open_run("run", device="cuda")

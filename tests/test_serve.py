@@ -307,6 +307,13 @@ def test_requests_batched_together_keep_their_own_attention_setting(runs):
                 assert all(("attention" in h) == request.attention for h in result["translations"]), (first, request)
 
 
+def test_a_verb_no_loaded_model_answers_is_a_404_that_says_so(runs):
+    """It said "name the 'model' for tag (models answering it: none)": naming one cannot help."""
+    with TestClient(create_app([runs["pairs"]], device="cpu")) as c:
+        r = c.post("/api/tag", json={"text": "Anna went home"})
+    assert r.status_code == 404 and r.json()["error"] == "no model loaded answers tag; loaded: pairs (seq2seq)"
+
+
 def test_a_full_queue_answers_503_and_an_internal_error_500_and_serving_goes_on(runs):
     from rnnkit.serve import verbs
 

@@ -17,7 +17,15 @@ from .version import __version__  # noqa: E402
 _HOMES = {"CELLS": ".cells", "Cell": ".cells", "LSTMState": ".cells", "make_cell": ".cells", "register_cell": ".cells", "Recurrent": ".recurrent"}
 
 
+# subpackages and modules that ``rnnkit.X`` reaches after a plain ``import rnnkit`` (as the README's
+# ``rnnkit.analysis.recording(model)`` does), imported on first use as the names above are
+_SUBMODULES = {"analysis", "cells", "data", "decoding", "engines", "export", "metrics", "models", "padding", "plots",
+               "recurrent", "regularisers", "runs", "serve", "tasks", "training"}  # fmt: skip
+
+
 def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return import_module(f".{name}", __name__)  # the import sets the attribute: later reads are plain
     if name not in _HOMES:
         raise AttributeError(f"module 'rnnkit' has no attribute {name!r}")
     value = getattr(import_module(_HOMES[name], __name__), name)

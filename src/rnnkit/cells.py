@@ -505,7 +505,9 @@ class LSTMCell(Cell):
 
     def __init__(self, input_size: int, hidden_size: int, peepholes: bool = False):
         super().__init__(input_size, hidden_size)
-        self.peepholes = bool(peepholes)
+        if not isinstance(peepholes, bool):  # "no" is truthy: an LSTM with peepholes, unsaid
+            raise UsageError(f"lstm: peepholes must be True or False, got {peepholes!r}")
+        self.peepholes = peepholes
         if self.peepholes:
             self.peephole = nn.Parameter(torch.empty(3, hidden_size))
         self.reset_parameters()

@@ -38,7 +38,10 @@ def check_lengths(lengths: Tensor | Sequence[int] | None, T: int, B: int, device
                          "is passed as state= (rnnkit's layer takes forward(x, lengths=None, state=None))")
     if isinstance(lengths, Tensor) and lengths.device.type == "meta":
         raise ValueError("lengths are on the meta device, which holds no values; give them on the CPU or the input's device")
-    lengths = torch.as_tensor(lengths)
+    try:
+        lengths = torch.as_tensor(lengths)
+    except (TypeError, RuntimeError, ValueError, OverflowError):  # "abc", [None, 2], 2**70: torch's "Could not infer dtype of NoneType"
+        raise ValueError(f"lengths must be one integer length per sequence, got {str(lengths)[:60]}") from None
     if lengths.dim() != 1 or lengths.shape[0] != B:
         raise ValueError(f"lengths must have shape ({B},) for a batch of {B} sequences, got {tuple(lengths.shape)}")
     if lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:  # True is no length of 1

@@ -157,7 +157,10 @@ class Recurrent(MaskHolder, nn.Module):
         ``engine=`` is returned as it is, never timed."""
         if self.engine != "auto":
             return engine_named(self.engine)
-        device = torch.device(device)  # "cpu" as torch's own functions take it
+        try:
+            device = torch.device(device)  # "cpu" as torch's own functions take it
+        except (RuntimeError, TypeError):  # torch's paragraph listing every device type it knows
+            raise ValueError(f"engine_for: {device!r} is no device torch knows (cpu, cuda, cuda:N, mps)") from None
         if x is None:
             return choose_engine(self.cells["l0"], device)
         training = torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in self.parameters()))
@@ -193,6 +196,10 @@ class Recurrent(MaskHolder, nn.Module):
         if x.device.type == "meta":  # torch's "unknown device type for autocast", naming neither
             raise ValueError("Recurrent got an input on the meta device, which holds no values; build the layer on the meta "
                              "device for shapes alone (with torch.device('meta'): ...), and run it on the CPU or a GPU")
+        weight = self.cells["l0"].weight
+        if weight.device != x.device:  # torch's "not on the expected device" from inside an engine, or a meta layer's uninitialised memory
+            holds = " (the meta device holds no values: load the weights first, e.g. load_state_dict(..., assign=True) or .to_empty(device=...))" if weight.device.type == "meta" else ""
+            raise ValueError(f"Recurrent's parameters are on {weight.device} but the input is on {x.device}: move one to the other's device{holds}")
         lengths = check_lengths(lengths, T, B, x.device)
         initial = self._initial_states(state, B, x)
         engine = self.engine_for(x.device, x)
@@ -241,8 +248,11 @@ class Recurrent(MaskHolder, nn.Module):
     def start_state(self, batch_size: int, like: Tensor) -> RecurrentState:
         """The state before the first step for ``batch_size`` rows, as ``forward`` takes it: the
         learned a<0> (and c<0>) when ``learn_initial_state``, else zeros; (L*D, B, n_a) each, of
-        ``like``'s dtype and device. Passing it equals passing ``state=None``."""
-        return self.cells["l0"].public_state(self._start_tensors(batch_size, like))
+        ``like``'s dtype and device. Passing it equals passing ``state=None``. ``ValueError`` for a
+        batch size that is not a whole number of 1 or more."""
+        if isinstance(batch_size, bool) or not hasattr(batch_size, "__index__") or batch_size < 1:  # torch's "negative dimension -1"
+            raise ValueError(f"start_state takes a batch size of 1 or more, got {batch_size!r}")
+        return self.cells["l0"].public_state(self._start_tensors(int(batch_size), like))
 
     def _start_tensors(self, B: int, x: Tensor) -> tuple[Tensor, ...]:
         names = self.cells["l0"].state_names
@@ -275,7 +285,8 @@ class Recurrent(MaskHolder, nn.Module):
     def from_torch(cls, module: nn.RNNBase, *, engine: str = "auto") -> "Recurrent":
         """An equal layer from a ``torch.nn.LSTM``, ``GRU`` or ``RNN``, weights copied.
 
-        ``nn.GRU`` becomes the ``gru-cudnn`` cell, the one whose equations it computes.
+        ``nn.GRU`` becomes the ``gru-cudnn`` cell, the one whose equations it computes. A module
+        built with ``bias=False`` gives zero biases that do not train (``requires_grad=False``).
         """
         kinds = {c.torch_module: kind for kind, c in CELLS.items() if c.torch_module is not None}
         kind = kinds.get(type(module))
@@ -307,4 +318,8 @@ class Recurrent(MaskHolder, nn.Module):
                         p.get(f"bias_hh{suffix}", zeros),
                     )
                 )
+                if not module.bias:  # bias=False: the zero biases stay zero, as the module has none to train
+                    for name, parameter in cell.named_parameters():
+                        if name.startswith("bias"):
+                            parameter.requires_grad_(False)
         return layer

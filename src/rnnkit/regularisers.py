@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .errors import UsageError
+from .padding import check_lengths
 
 __all__ = ["Embedding", "LockedDropout", "MaskHolder", "activation_penalty", "check_probability", "drop_connect", "make_dropout", "same_masks"]
 
@@ -140,14 +141,21 @@ def activation_penalty(a: Tensor, dropped: Tensor, lengths: Tensor | None, alpha
     """α · mean((dropped a)²) + β · mean((a<t> - a<t-1>)²) over the real steps (AR and TAR).
 
     ``a``: (T, B, n_a) the last layer's outputs; ``dropped``: the same after the output dropout;
-    ``lengths``: (B,) true lengths, or None when no sequence is padded. Means are over the real
-    steps' units (TAR: over the pairs of consecutive real steps). A scalar tensor.
+    ``lengths``: (B,) true lengths (a tensor or a list, each in [1, T]), or None when no sequence is
+    padded. Means are over the real steps' units (TAR: over the pairs of consecutive real steps).
+    A scalar tensor. Raises ``ValueError`` for shapes that differ, lengths out of range or a
+    negative weight.
     """
+    if a.dim() != 3 or dropped.shape != a.shape:  # a (T, B, 1) one broadcast silently
+        raise ValueError(f"activation_penalty takes a and dropped of one shape (T, B, n_a), got {tuple(a.shape)} and {tuple(dropped.shape)}")
+    if alpha < 0 or beta < 0:  # a negative weight rewards large activations
+        raise ValueError(f"activation_penalty's alpha and beta are weights of penalties, 0 or more; got {alpha} and {beta}")
     T, B, n = a.shape
+    lengths = check_lengths(lengths, T, B, a.device)  # a list as Recurrent takes them; each in [1, T]; None: every one is T
     if lengths is None:
         real = a.new_ones(T, B)
     else:
-        real = (torch.arange(T, device=a.device)[:, None] < lengths.to(a.device)[None, :]).to(a.dtype)  # (T, B)
+        real = (torch.arange(T, device=a.device)[:, None] < lengths[None, :]).to(a.dtype)  # (T, B)
     penalty = a.new_zeros(())
     if alpha:
         penalty = penalty + alpha * (dropped.pow(2).sum(-1) * real).sum() / (real.sum() * n).clamp(min=1)

@@ -26,7 +26,7 @@ from .version import __version__
 from .data.textio import no_key_twice, read_text, split_lines
 from .cells import CELLS, make_cell
 from .errors import DataError, MissingDependencyError, UsageError
-from .files import CheckpointError, check_weights_fit, dead_temporary
+from .files import CheckpointError, check_weights_fit, dead_temporary, scratch
 from .models import build_model
 from .models.registry import check_fits_in_memory
 from .models.lm_features import check_recorded
@@ -480,7 +480,7 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
                 if was_demo:
                     run.write_bytes(DEMO_MARK, DEMO_MARK_TEXT)
             raise
-        if trainer.done_already:  # a finished run, nothing to train: the settings never shaped it (docs/runs.md)
+        if trainer.done_already and run.file("config.json").read_bytes() != recorded:  # a finished run, nothing to train: the settings never shaped it (docs/runs.md)
             run.write_bytes("config.json", recorded)
         if was_demo and summary.get("steps") == step_before:  # nothing trained: still the demo's
             run.write_bytes(DEMO_MARK, DEMO_MARK_TEXT)
@@ -494,9 +494,12 @@ def _rewrite_damaged_files(run: RunDir, task) -> None:
     damaged or edited file changes, and each one that did is said: a resume once left them so and
     finished "successfully" with a run no verb could open, or one that answered with swapped labels."""
     names = [*task.artifact_files(), "seen.u64"]
-    before = {name: run.file(name).read_bytes() if run.file(name).is_file() else None for name in names}
-    task.save(run)
-    changed = [name for name in names if run.file(name).is_file() and run.file(name).read_bytes() != before[name]]
+    with scratch("rewrite") as directory:  # written aside and compared: a file that is right is not touched (a finished
+        task.save(RunDir(directory))  # run's resume writes nothing, docs/runs.md; a read-only run stays readable)
+        written = {name: (directory / name).read_bytes() for name in names if (directory / name).is_file()}
+    changed = [name for name, data in written.items() if not run.file(name).is_file() or run.file(name).read_bytes() != data]
+    for name in changed:
+        run.write_bytes(name, written[name])
     if changed:
         print(f"rnnkit: note: {run.path}: {', '.join(changed)} did not hold what the training data gives (missing, damaged or "
               f"edited); written again from it", file=sys.stderr, flush=True)

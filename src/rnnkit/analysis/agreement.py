@@ -110,7 +110,7 @@ def hidden_for_budget(cell: str, input_size: int, budget: int) -> int:
     top = 2
     while parameters_for(cell, input_size, top) < budget:
         top *= 2
-    return min(range(2, top + 1), key=lambda h: abs(parameters_for(cell, input_size, h) - budget))
+    return min(range(1, top + 1), key=lambda h: abs(parameters_for(cell, input_size, h) - budget))  # from 1: --hidden-size 1 is the LSTM's own
 
 
 def run_experiment(cells=("rnn", "gru", "lstm"), max_distance: int = 24, train_size: int = 20000, test_size: int = 400, steps: int = 1500, budget_hidden: int = 48, seed: int = 0, train_max_distance: int | None = None, train_min_distance: int = 8, log=print) -> dict:

@@ -15,7 +15,7 @@ from ._run_options import run_parser
 def add_parser(subparsers) -> None:
     parser = run_parser(subparsers, "serve", many=True, description=__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    parser.add_argument("--port", type=port, default=8000)
+    parser.add_argument("--port", type=port, default=8000, help="TCP port to listen on, 1 to 65535 (default 8000)")
     parser.add_argument("--no-batching", action="store_true", help="run every request alone (for comparison)")
     parser.add_argument("--window-ms", type=batch_window_ms, default=5.0, help="how long a batch waits for more requests, 0 to 10000 (default 5)")
     parser.add_argument("--max-batch", type=positive_int, default=32, help="requests per batch at most (default 32)")

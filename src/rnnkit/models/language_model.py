@@ -130,7 +130,10 @@ class LanguageModel(nn.Module):
         """Logits (T, B, V) of ŷ<1..T> for targets ``tokens`` (T, B), continuing from ``state``
         (None: a<0> = 0) with ``previous`` (B,) the token before them (None: x<1> = 0); the final
         state; the features the output layer read (T, B, F); while training with ``ar_alpha`` or
-        ``tar_beta``, AR + TAR of this call as the penalty (a scalar; ``activation_penalty``)."""
+        ``tar_beta``, AR + TAR of this call as the penalty (a scalar; ``activation_penalty``).
+        ``ValueError`` for tokens that are not (T, B) with T, B >= 1."""
+        if tokens.dim() != 2 or 0 in tokens.shape:  # T = 0 gave the logits of one step: x<1> = 0 is made whatever T is
+            raise ValueError(f"LanguageModel takes tokens of shape (T, B) with T, B >= 1, got {tuple(tokens.shape)}")
         x = self.input_dropout(self.inputs(tokens, previous))
         a, state = self.recurrent(x, lengths=lengths, state=state)  # (T, B, n_a)
         dropped = self.dropout(a)  # (T, B, n_a)

@@ -180,9 +180,11 @@ def create_app(runs: list[str] | dict[str, Served], *, device: str = "auto", wei
                 raise ClientError(400, f"model {requested!r} is a {server.kind} run: it answers {answers}, not {verb_name}")
             return server
         candidates = [s for s in served.values() if verb_name in {v.name for v in VERBS_BY_TASK[s.kind]}]
+        if not candidates:  # naming a model cannot help: none of those loaded answers it
+            loaded = ", ".join(f"{s.name} ({s.kind})" for s in served.values())
+            raise ClientError(404, f"no model loaded answers {verb_name}; loaded: {loaded}")
         if len(candidates) != 1:
-            names = ", ".join(s.name for s in candidates) or "none"
-            raise ClientError(400 if candidates else 404, f"name the 'model' for {verb_name} (models answering it: {names})")
+            raise ClientError(400, f"name the 'model' for {verb_name} (models answering it: {', '.join(s.name for s in candidates)})")
         return candidates[0]
 
     def endpoint(verb):

@@ -82,9 +82,18 @@ class TrainingDiverged(UsageError):
 
 
 def resolve_device(name: str) -> torch.device:
+    """``auto`` (a GPU when there is one), or a device this machine has; ``UsageError`` (one line) for
+    another, as ``--device`` says it, not torch's own words from deep inside (an ``AssertionError`` for cuda on a CPU build)."""
+    import argparse
+
+    from ..settings import device
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        return torch.device(device(str(name)))
+    except argparse.ArgumentTypeError as error:
+        raise UsageError(f"device: {error}") from None
 
 
 def cpu_native_bfloat16() -> bool:
