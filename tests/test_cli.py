@@ -130,6 +130,17 @@ def test_resume_from_the_command_line(tmp_path, capsys):
     assert code == 0 and "resuming at step 14" in err and "steps 16" in out, (out, err)
 
 
+def test_a_command_rnnkit_prints_takes_a_run_named_like_an_option(tmp_path, capsys, monkeypatch):
+    """"continue it with rnnkit train lm --resume --run -dash" failed when pasted: argparse read
+    -dash as an option (argument --run: expected one argument)."""
+    monkeypatch.chdir(tmp_path)
+    data = write(tmp_path / "names.txt", NAMES)
+    code, _, err = rnnkit("train", "lm", data, "--run=-dash", "--max-steps", "12", "--stop-at-step", "5", *SMALL_MODEL, capsys=capsys)
+    assert code == 0 and "continue it with rnnkit train lm --resume --run ./-dash" in err, err
+    code, out, err = rnnkit("train", "lm", "--resume", "--run", "./-dash", "--no-progress", capsys=capsys)
+    assert code == 0 and "finished True" in out, err
+
+
 @pytest.mark.parametrize(
     "content,message",
     [

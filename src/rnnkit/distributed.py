@@ -3,6 +3,7 @@
 Launch any ``rnnkit train`` command with torchrun; nothing else changes::
 
     torchrun --nproc_per_node 2 -m rnnkit.cli train lm names.txt --batch-size 64
+    torchrun --nproc_per_node 2 -m rnnkit.cli -- train lm names.txt --run runs/x   # "--": torchrun takes --run for its --run-path
     torchrun --nnodes 2 --node_rank 0 --master_addr HOST --nproc_per_node 8 -m rnnkit.cli train ...
 
 How the work is shared: every process reads the same batches in the same order (they are
@@ -10,8 +11,12 @@ deterministic per seed and epoch); each takes its share of every batch's example
 ``world``-th, starting at its rank; streams: every ``world``-th column), so ``--batch-size`` is the
 global batch. Gradients are summed over processes by DistributedDataParallel, each process having
 divided its summed loss by the global number of tokens (times ``world``, which DDP's averaging
-undoes), so a step equals single-process training on the same global batch. Rank 0 alone writes the
-run directory, metrics and checkpoints; every process evaluates, so all take the same decisions.
+undoes), so a step equals single-process training on the same global batch, up to rounding, when
+it draws nothing at random: dropout masks come from each process's own generator, so with dropout
+the two differ as two seeds do. A process whose share of a batch is empty (a batch of fewer
+examples than processes) runs a stand-in weighted 0 (``share_of``). Rank 0 alone writes the run
+directory, metrics and checkpoints and chooses the default run folder; every process evaluates, so
+all take the same decisions.
 The backend is NCCL on GPUs and gloo on CPUs.
 """
 
@@ -35,6 +40,24 @@ class Shard:
 
 
 SINGLE = Shard()
+
+
+@dataclass(frozen=True)
+class StandIn:
+    """A batch a process trains on with weight zero (``share_of``): the trainer takes its loss times
+    0, so the process joins the step's gradient sum (DDP's all-reduce waits for every process)
+    adding nothing."""
+
+    batch: object
+
+
+def share_of(items: list, shard: Shard) -> tuple[list, bool]:
+    """This process's share of a batch's items, every ``world``-th from its rank, and whether it is a
+    stand-in: a batch of fewer items than processes (an epoch's last, or a --batch-size below the
+    number of processes) leaves some processes none, and an empty batch cannot be run; those run
+    the batch's first item as a ``StandIn``, which adds nothing."""
+    mine = items[shard.rank :: shard.world]
+    return (mine, False) if mine or not items else (items[:1], True)
 
 
 def setup() -> Shard:
@@ -70,10 +93,15 @@ def barrier(shard: Shard) -> None:
         dist.barrier()
 
 
+def broadcast(value, shard: Shard):
+    """Rank 0's ``value`` (any picklable object of rnnkit's own making) on every process."""
+    if shard.world == 1:
+        return value
+    values = [value]
+    dist.broadcast_object_list(values, src=0)
+    return values[0]
+
+
 def broadcast_flag(flag: bool, shard: Shard) -> bool:
     """Rank 0's value of ``flag`` on every process."""
-    if shard.world == 1:
-        return flag
-    values = [flag]
-    dist.broadcast_object_list(values, src=0)
-    return bool(values[0])
+    return bool(broadcast(flag, shard))

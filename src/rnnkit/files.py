@@ -167,6 +167,15 @@ def atomic_write_all(contents: dict[Path, bytes]) -> None:
         raise
 
 
+def shell_path(path: str | Path) -> str:
+    """``path`` as a command pasted into a shell takes it: quoted (``shlex``), and ``./`` before a
+    relative one starting with ``-``, which a command would read as an option."""
+    import shlex
+
+    text = str(path)
+    return shlex.quote(f"./{text}" if text.startswith("-") else text)
+
+
 def user_cache_directory() -> Path:
     """rnnkit's cache (prepared corpora, the autotuner's choices): ``$RNNKIT_CACHE`` (also read as
     ``$RNNKIT_CACHE_DIR``), else ``$XDG_CACHE_HOME/rnnkit``, else ``~/.cache/rnnkit``. A relative

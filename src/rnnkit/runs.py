@@ -26,7 +26,7 @@ from .version import __version__
 from .data.textio import no_key_twice, read_text, split_lines
 from .cells import CELLS, make_cell
 from .errors import DataError, MissingDependencyError, UsageError
-from .files import CheckpointError, check_weights_fit, dead_temporary, scratch
+from .files import CheckpointError, check_weights_fit, dead_temporary, scratch, shell_path
 from .models import build_model
 from .models.registry import check_fits_in_memory
 from .models.lm_features import check_recorded
@@ -38,7 +38,7 @@ from .training import RunDir, Trainer, TrainingConfig
 from .training.checkpoint import STATE, Checkpoints, test_point
 from .training.optim import check_model_takes
 from .training.trainer import TrainingDiverged
-from .distributed import barrier, setup
+from .distributed import barrier, broadcast, setup
 from .training.trainer import resolve_device
 
 try:
@@ -71,7 +71,7 @@ def read_config_file(path: str | Path) -> dict:
         raise DataError(f"{path}: expected a table of settings")
     if {"task", "model", "data", "training"} <= values.keys():  # a run's own record, not a file of settings
         raise UsageError(f"{path}: a run's config.json (what the run was trained with), not a settings file; continue that run with "
-                         f"rnnkit train {values.get('task')} --resume --run {path.parent}, or write the settings you want as a flat file")  # fmt: skip
+                         f"rnnkit train {values.get('task')} --resume --run {shell_path(path.parent)}, or write the settings you want as a flat file")  # fmt: skip
     # null (JSON) for a setting: its default, as a run's own config.json writes settings that are off
     # (but those whose null there is not their default: NULL_MEANS)
     settings, seen = {}, {}  # hidden-size and hidden_size are one setting: given both, the later one won silently
@@ -307,8 +307,8 @@ def start(task_kind: str, values: dict, run_path: str | Path | None = None, sour
     task.initialise(model)  # pre-trained rows or layers the data settings name
     task.before_training(training.progress)
     _check_ready(task, model)
-    if run_path is None:
-        run_path = free_run_path(Path("runs") / task.default_run_name(model_config))
+    if run_path is None:  # rank 0's choice on every process: each one's own could differ once rank 0 has made its folder
+        run_path = broadcast(str(free_run_path(Path("runs") / task.default_run_name(model_config))) if shard.main else None, shard)
     run = RunDir(run_path)
     if not shard.main:
         barrier(shard)  # wait for rank 0 to create the run
@@ -392,7 +392,7 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
                          "run its training command again with this --run (it takes the folder)")  # fmt: skip
     config = run_config(run, ("task", "model", "data", "split", "training"))
     if task_kind is not None and config["task"] != task_kind:
-        raise UsageError(f"{run.path}: a {config['task']} run; resume it with rnnkit train {config['task']} --resume --run {run.path}")
+        raise UsageError(f"{run.path}: a {config['task']} run; resume it with rnnkit train {config['task']} --resume --run {shell_path(run.path)}")
     check_recorded_model(run, config["model"])
     overrides = dict(overrides or {})
     # a setting repeated as the run has it changes nothing: compared as recorded (cell settings inside
@@ -426,7 +426,7 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
     task_class = TASKS[config["task"]]
     _check_started_here(config)
     from_stdin = any("-" in as_path_list(config["data"].get(key) or "") for key in ("train", "source", "target", *HELD_OUT_KEYS))
-    again = f"{run.path}: trained from standard input; to resume it, pipe the same data in again (… | rnnkit train {config['task']} --resume --run {run.path})"
+    again = f"{run.path}: trained from standard input; to resume it, pipe the same data in again (… | rnnkit train {config['task']} --resume --run {shell_path(run.path)})"
     if from_stdin and (sys.stdin is None or sys.stdin.isatty()):
         raise UsageError(again)
     check_pretrained_runs(config["data"])
@@ -457,6 +457,10 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
     checkpoints = Checkpoints(run).committed()
     step_before = checkpoints[-1].step if checkpoints else 0
     _check_not_behind(run, task, training, overrides, step_before)
+    shard = setup()  # under torchrun: rank 0 checks and writes the run's files, the others train alongside
+    if not shard.main:
+        barrier(shard)  # wait for rank 0's rewriting of the run's files
+        return run, Trainer(task, model, training, run, shard).fit(resume=True, limit_given="time_limit" in overrides)
     with _locked(run):
         _rewrite_damaged_files(run, task)
         # a demo run the user trains on is theirs (the next demo leaves it), and the settings that
@@ -468,7 +472,8 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
         if lasting:
             config["training"].update(lasting)
             run.write_json("config.json", config)
-        trainer = Trainer(task, model, training, run)
+        barrier(shard)
+        trainer = Trainer(task, model, training, run, shard)
         try:
             summary = trainer.fit(resume=True, limit_given="time_limit" in overrides)
         except TrainingDiverged:

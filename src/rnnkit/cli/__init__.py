@@ -147,6 +147,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{command_name(args)}: error: {user_message(error)}", file=sys.stderr)
         return 2
     except (MemoryError, RuntimeError, ImportError) as error:  # an allocation past what the process may have (ulimit -v, a container): one line
+        if _peer_stopped(error):  # under torchrun: the process that stopped has said why, in its own line
+            print(f"{command_name(args)}: error: another process of this torchrun job stopped (its own message says why), so this one stops too",
+                  file=sys.stderr)  # fmt: skip
+            return 2
         if not _out_of_memory(error):
             raise  # a bug: its traceback
         what = str(error).strip().splitlines()[-1][:160] if str(error).strip() else "an allocation failed"
@@ -159,6 +163,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{command_name(args)}: interrupted", file=sys.stderr)
         return 130
+
+
+def _peer_stopped(error: BaseException) -> bool:
+    """Whether ``error`` is a collective (gloo's or NCCL's) that failed because another process of a
+    torchrun job is gone: killed, or stopped by its own error, which it has printed."""
+    dist = sys.modules.get("torch.distributed")
+    if dist is None or not dist.is_available() or not dist.is_initialized() or dist.get_world_size() < 2:
+        return False
+    text = str(error)
+    return isinstance(error, getattr(dist, "DistError", ())) or any(word in text for word in ("Connection closed by peer", "Connection reset by peer", "Broken pipe", "gloo", "NCCL"))
 
 
 def _out_of_memory(error: BaseException) -> bool:

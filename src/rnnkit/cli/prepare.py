@@ -47,7 +47,7 @@ def run(args) -> int:
     from ..tasks.base import given_settings
     from ..tasks.language_model import LanguageModelTask, say_if_presegmented
 
-    import shlex
+    from ..files import shell_path
 
     keys = ["train"] + [name for name, *_ in _corpus_settings()]
     # batching is not a setting of the store (both read it): "stream" admits either line-break rule
@@ -58,5 +58,5 @@ def run(args) -> int:
     corpus = prepare_corpus(data, cache=True, out=args.out, progress=args.progress)
     counts = ", ".join(f"{name} {lines:,} lines ({corpus.meta['tokens'][name]:,} tokens)" for name, lines in corpus.meta["lines"].items())
     print(f"{corpus.directory}: {counts}; vocabulary {len(corpus.vocab):,} tokens ({corpus.meta['dtype'][1:]})")
-    print(f"train from it with: rnnkit train lm {shlex.quote(str(corpus.directory))}")
+    print(f"train from it with: rnnkit train lm {shell_path(corpus.directory)}")
     return 0

@@ -167,7 +167,10 @@ def run(args) -> int:
             _, summary = start(args.task, values, args.run, source=str(args.config or "the configuration"))  # unknown keys come from the file
         except UsageError as error:
             raise _named_with_its_file(error, args.config, from_file, list(given)) from None
-    _print_summary(summary)
+    from ..distributed import setup
+
+    if setup().main:  # under torchrun every process trains to the same summary: said once
+        _print_summary(summary)
     return 0
 
 

@@ -30,8 +30,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..distributed import SINGLE, Shard
+from ..distributed import SINGLE, Shard, StandIn, share_of
 from .textio import DataError
+from ..errors import UsageError
 
 
 # One sequence longer than this is refused where sentences are batched: the batch holding it is
@@ -122,7 +123,9 @@ class SentenceBatches:
         """The batches of ``epoch`` from batch ``start`` on; with a shard, this process's share of
         each batch (every ``world``-th example from its rank)."""
         for indices in self.order(epoch)[start:]:
-            yield self.collate([self.sequences[i] for i in indices[shard.rank :: shard.world]])
+            mine, stand_in = share_of(indices, shard)
+            batch = self.collate([self.sequences[i] for i in mine])
+            yield StandIn(batch) if stand_in else batch
 
 
 class StreamBatches:
@@ -141,7 +144,11 @@ class StreamBatches:
         return math.ceil(self.rows / self.bptt)
 
     def iterate(self, epoch: int, start: int = 0, shard: Shard = SINGLE) -> Iterator[TokenBatch]:
-        """Chunks from chunk ``start`` on; with a shard, every ``world``-th column from its rank."""
+        """Chunks from chunk ``start`` on; with a shard, every ``world``-th column from its rank
+        (``UsageError`` when there are fewer columns than processes: a column carries its state)."""
+        if self.batch_size < shard.world:
+            raise UsageError(f"--batch-size {self.batch_size}: a stream has a column per sequence and each of the {shard.world} processes "
+                             f"needs one; give --batch-size {shard.world} or more")  # fmt: skip
         for i in range(start * self.bptt, self.rows, self.bptt):
             first, stop = max(i - 1, 0), min(i + self.bptt, self.rows)  # from the previous chunk's last row
             columns = [np.asarray(self.ids[b * self.rows + first : b * self.rows + stop], dtype=np.int64) for b in range(shard.rank, self.batch_size, shard.world)]

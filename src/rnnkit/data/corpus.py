@@ -1338,8 +1338,10 @@ class CorpusSentenceBatches:
     def iterate(self, epoch: int, start: int = 0, shard=None) -> Iterator:
         """The batches of ``epoch`` from batch ``start`` on (``TokenBatch``: (T, B) tokens and lengths);
         with a shard, this process's share of each."""
+        from ..distributed import SINGLE, StandIn, share_of
         from .batches import pad_sequences
 
-        rank, world = (shard.rank, shard.world) if shard is not None else (0, 1)
         for k in range(start, len(self)):
-            yield pad_sequences([self.split.sentence(i) for i in self.indices(epoch, k)[rank::world]], self.pad_id)
+            mine, stand_in = share_of(list(self.indices(epoch, k)), shard or SINGLE)
+            batch = pad_sequences([self.split.sentence(i) for i in mine], self.pad_id)
+            yield StandIn(batch) if stand_in else batch

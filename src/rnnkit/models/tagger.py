@@ -141,10 +141,6 @@ class Tagger(nn.Module):
         a, state = self.recurrent(w, lengths=batch.lengths if lengths is None else lengths)  # (T, B, D*n_a)
         return ModelOutput(self.emit(self.head(self.dropout(a))), state)  # (T, B, K)
 
-    def loss(self, batch) -> tuple[Tensor, int]:
-        """The summed negative log-likelihood of the gold tags, and the number of words."""
-        return tag_loss(self.crf, self(batch).logits, batch.tags, batch.lengths), int(batch.lengths.sum())
-
     @torch.no_grad()
     def decode(self, batch) -> list[list[int]]:
         """The best tag ids of each sentence, cut to its length: Viterbi over the CRF, or argmax."""

@@ -40,7 +40,7 @@ from ..decoding import SamplingOptions, sample
 from ..decoding.cache import NEEDS_STREAM as CACHE_NEEDS_STREAM, WINDOWS as CACHE_WINDOWS, ContinuousCache, cached_log_probs, grid_edges as cache_grid_edges, model_loss as cache_model_loss, tune as tune_continuous_cache
 from ..models.losses import token_loss
 from ..metrics import perplexity, shown_perplexity
-from ..files import RunDir, scratch
+from ..files import RunDir, scratch, shell_path
 from ..distributed import SINGLE, barrier, setup
 from ..errors import UsageError
 from .base import TaskBase, tokens_to_inspect, typed_tokens
@@ -197,7 +197,7 @@ class LanguageModelTask(LanguageModelSpec, TaskBase):
                 raise DataError(f"{run.file('seen.u64')}: damaged (empty, for {lines:,} training lines); is {run.path} a complete rnnkit run?")
             if isinstance(keys, int) and len(seen) != keys:  # cut to whole keys: seen lines said "novel"
                 raise DataError(f"{run.file('seen.u64')}: damaged ({len(seen):,} distinct training lines, the run recorded {keys:,}); "
-                                f"is {run.path} a complete rnnkit run? (rnnkit train lm --resume --run {run.path} writes it again)")
+                                f"is {run.path} a complete rnnkit run? (rnnkit train lm --resume --run {shell_path(run.path)} writes it again)")
         elif run.file("seen.bin").exists():  # a run saved before prepared corpora: 8-byte keys of the lines' token strings
             raw = run.file("seen.bin").read_bytes()
             seen = {raw[i : i + 8] for i in range(0, len(raw), 8)}

@@ -206,7 +206,12 @@ class TaggingTask(TaggingSpec, TaskBase):
             index += 1
 
     def loss(self, model, batch: TaggingBatch, device):
-        return model.loss(self.on_device(batch, device))
+        """The summed negative log-likelihood of the gold tags and the number of words; the emissions
+        through ``model``'s own call, which under torchrun is DistributedDataParallel's (it has no
+        ``loss``), the CRF read from the model inside it."""
+        batch = self.on_device(batch, device)
+        crf = getattr(model, "module", model).crf
+        return tag_loss(crf, model(batch).logits, batch.tags, batch.lengths), int(batch.lengths.sum())
 
     @property
     def allowed(self) -> dict:

@@ -40,7 +40,6 @@ import os
 import pickle
 import re
 import secrets
-import shlex
 import shutil
 import signal
 import tempfile
@@ -51,7 +50,7 @@ from typing import Callable, NamedTuple
 
 import torch
 
-from ..files import DIR_MODE, FILE_MODE, CheckpointError, RunDir, _fsync_path, _write_new, atomic_write, check_weights_file, file_digest, write_with
+from ..files import DIR_MODE, FILE_MODE, CheckpointError, RunDir, _fsync_path, _write_new, atomic_write, check_weights_file, file_digest, shell_path, write_with
 
 CHECKPOINTS = "checkpoints"
 MANIFEST = "manifest.json"
@@ -250,7 +249,7 @@ class Checkpoints:
                 except (OSError, ValueError, KeyError, TypeError):
                     task = "TASK"
                 raise CheckpointError(f"{view}: changed after rnnkit wrote it: not the file the run's weights were trained with; "
-                                      f"resume the run (rnnkit train {task} --resume --run {shlex.quote(str(self.run.path))}) "
+                                      f"resume the run (rnnkit train {task} --resume --run {shell_path(self.run.path)}) "
                                       "to write it again from the training data")
 
     def check_views(self, chosen: Checkpoint) -> None:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import math
 import random
-import shlex
 import shutil
 import sys
 import time
@@ -41,11 +40,11 @@ from safetensors.torch import save_model
 from torch import Tensor, nn
 
 from ..errors import UsageError
-from ..files import CheckpointError, RunDir, _write_new, file_digest, load_weights_file
+from ..files import CheckpointError, RunDir, _write_new, file_digest, load_weights_file, shell_path
 from ..metrics import perplexity
 from ..signals import interrupts_deferred
 from .checkpoint import STATE, Checkpoint, Checkpoints, MetricsLog, load_state, state_bytes, test_point
-from ..distributed import Shard, all_sum, barrier, broadcast_flag, local_device, setup
+from ..distributed import Shard, StandIn, all_sum, barrier, broadcast_flag, local_device, setup
 from .config import PRECISIONS, TrainingConfig  # noqa: F401  (imported from here too)
 from .optim import make_optimizer, make_schedule, unfreeze_top
 
@@ -330,7 +329,7 @@ class Trainer:
     def _resume_command(self) -> str:
         """The command that continues this run, whole: ``rnnkit demo`` has no --resume of its own."""
         kind = getattr(self.task, "kind", None)
-        return f"rnnkit train {kind} --resume --run {shlex.quote(str(self.run.path))}" if kind else "--resume"  # pasted into a shell as it is
+        return f"rnnkit train {kind} --resume --run {shell_path(self.run.path)}" if kind else "--resume"  # pasted into a shell as it is
 
     def _restore(self, s, model, optimizer, schedule, total) -> str | None:
         """The newest intact checkpoint into model, optimizer, schedule, task, random states and
@@ -507,8 +506,11 @@ class Trainer:
         not applied (the caller stops or skips); with fp16 the gradient scaler handles infinite
         gradients itself (norm None)."""
         model.train()
+        stand_in = isinstance(batch, StandIn)  # this process's share of the batch is empty: it runs one example, weighted 0
         with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32, enabled=self.autocast_dtype is not None):
-            loss_sum, count = self.task.loss(self.train_model, batch, self.device)
+            loss_sum, count = self.task.loss(self.train_model, batch.batch if stand_in else batch, self.device)
+        if stand_in:
+            loss_sum, count = loss_sum * 0, 0
         # optimize the mean over tokens (the summed loss scaled by a constant per batch); with several
         # processes, over the global batch's tokens (DDP averages the gradients: hence × world)
         if self.shard.world == 1:
