@@ -250,3 +250,57 @@ def test_an_unwritable_folder_is_named_as_the_users_file_and_said_before_any_wor
     monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != tmp_path)
     with pytest.raises(argparse.ArgumentTypeError, match=rf"cannot write in {tmp_path}"):
         output_file(str(tmp_path / "new" / "plot.png"))
+
+
+def test_a_run_folder_moved_while_it_trains_is_refused_not_made_again_half(run, tmp_path):
+    """A run folder renamed during training was made again at the old path by the next checkpoint
+    and metrics row (no config.json, serials from 1), and the command ended as if all went well."""
+    checkpoints, metrics = Checkpoints(run, say=lambda line: None), MetricsLog(run)
+    write_checkpoint(checkpoints, 1, 1.0)
+    metrics.append(step=1, split="train", loss=1.0)
+    run.path.rename(tmp_path / "moved")
+    with pytest.raises(CheckpointError, match=r"run: the run folder is gone \(moved or deleted while it trained\)"):
+        write_checkpoint(checkpoints, 2, 2.0)
+    with pytest.raises(CheckpointError, match=r"the run folder is gone"):
+        metrics.append(step=2, split="train", loss=1.0)
+    assert not run.path.exists() and (tmp_path / "moved" / "checkpoints").is_dir()
+    fresh = RunDir(tmp_path / "new" / "run")  # a folder not there yet is made by the first write (the library's Trainer)
+    write_checkpoint(Checkpoints(fresh, say=lambda line: None), 1, 1.0)
+    assert fresh.file("last.safetensors").is_file()
+
+
+def test_write_errors_name_the_users_file_and_leave_no_half_row_or_temporary(run, monkeypatch):
+    """A full disk while appending metrics.csv said "[Errno 28] No space left on device" (no file)
+    and left half a row that the next one continued; a copy into a temporary (seen.u64) and a
+    publish into a read-only folder named the temporary files."""
+    import errno
+
+    from rnnkit.files import atomic_write
+    from rnnkit.training import checkpoint as checkpoint_module
+
+    metrics = MetricsLog(run)
+    metrics.append(step=1, split="train", loss=1.0)
+    run.file("metrics.csv").rename(run.file("kept.csv"))
+    os.symlink("/dev/full", run.file("metrics.csv"))  # every write: ENOSPC
+    with pytest.raises(OSError, match="No space left on device") as error:
+        metrics.append(step=2, split="train", loss=1.0)
+    assert error.value.filename == str(run.file("metrics.csv"))
+
+    def copy_into(partial):  # as shutil.copyfile reports it: the source first, the temporary second
+        raise OSError(errno.ENOSPC, "No space left on device", "/tmp/elsewhere/seen.u64", None, str(partial))
+
+    with pytest.raises(OSError) as error:
+        atomic_write(run.file("seen.u64"), copy_into)
+    assert error.value.filename == str(run.file("seen.u64")) and not list(run.path.glob(".*.tmp"))
+
+    checkpoints = Checkpoints(run, say=lambda line: None)
+    checkpoint = write_checkpoint(checkpoints, 1, 1.0)
+    run.file("last.safetensors").unlink()
+
+    def refused(source, target):
+        raise PermissionError(errno.EACCES, "Permission denied", str(target))
+
+    monkeypatch.setattr(checkpoint_module, "_link_or_copy", refused)
+    with pytest.raises(OSError) as error:
+        checkpoints.publish(checkpoint)
+    assert error.value.filename == str(run.file("last.safetensors")) and not list(run.path.glob(".*.tmp"))

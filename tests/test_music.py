@@ -132,6 +132,31 @@ def test_train_compose_eval_from_the_command_line(tmp_path, capsys, representati
     code = main(["compose", str(run), "--steps", "4", "--num", "2", "--out", str(tmp_path / "k.mid"), "--plot", str(tmp_path / "k.png")])
     assert code == 2 and "k-2.png is a directory" in capsys.readouterr().err
     assert not list(tmp_path.glob("k-1.*")) and not (tmp_path / "k-2.mid").exists()
+    # an interrupt while the pieces are drawn: nothing said written, the earlier set untouched (it deleted the
+    # pieces it had said written, or left new pieces beside old ones)
+    (tmp_path / "k-2.png").rmdir()
+    assert main(["compose", str(run), "--steps", "4", "--num", "2", "--out", str(tmp_path / "k.mid"), "--plot", str(tmp_path / "k.png")]) == 0
+    capsys.readouterr()
+    before = {path.name: path.read_bytes() for path in tmp_path.glob("k-*")}
+    assert sorted(before) == ["k-1.mid", "k-1.png", "k-2.mid", "k-2.png"]
+    from rnnkit import plots
+
+    drawn = []
+
+    def interrupted(*args, **kwargs):
+        drawn.append(1)
+        if len(drawn) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    real = plots.plot_piano_roll
+    plots.plot_piano_roll = interrupted
+    try:
+        assert main(["compose", str(run), "--steps", "4", "--num", "2", "--seed", "7", "--out", str(tmp_path / "k.mid"), "--plot", str(tmp_path / "k.png")]) == 130
+    finally:
+        plots.plot_piano_roll = real
+    assert "k-1.mid" not in capsys.readouterr().out
+    assert {path.name: path.read_bytes() for path in tmp_path.glob("k-*")} == before
     # a prime the composer would not use is refused; a shorter one than --prime-steps is said
     with pytest.raises(SystemExit):  # a prime of no steps: refused where the option is read
         main(["compose", str(run), "--steps", "4", "--out", str(out), "--prime", str(out), "--prime-steps", "0"])

@@ -563,3 +563,24 @@ def test_a_device_this_machine_lacks_is_one_line_from_python_too(tmp_path, monke
     start("lm", {"train": ["n.txt"], **SMALL}, "run")
     with pytest.raises(UsageError, match=r"no CUDA device"):
         open_run("run", device="cuda")
+
+
+def test_a_failure_before_the_first_checkpoint_leaves_an_existing_empty_folder_empty(tmp_path, monkeypatch):
+    """A --run folder that existed empty kept config.json and the vocabularies after a full disk
+    stopped the run before its first checkpoint: half a run in the user's folder."""
+    import errno
+
+    from rnnkit.runs import start
+    from rnnkit.training import trainer as trainer_module
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "n.txt").write_text("anna\nbob\ncarla\ndave\n" * 10)
+    (tmp_path / "run").mkdir()
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "run" / "seen.u64"))
+
+    monkeypatch.setattr(trainer_module.Trainer, "fit", full)
+    with pytest.raises(OSError, match="No space left"):
+        start("lm", {"train": ["n.txt"], **SMALL}, "run")
+    assert [p.name for p in (tmp_path / "run").iterdir() if p.name != ".lock"] == []

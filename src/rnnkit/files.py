@@ -110,7 +110,8 @@ def atomic_write(path: Path, data: bytes | Callable[[Path], None]) -> None:
         os.replace(tmp, path)
     except OSError as error:
         Path(tmp).unlink(missing_ok=True)
-        if error.filename in (tmp, None) and error.errno is not None:  # a full disk while writing the temporary: the user's file failed
+        if (error.filename in (tmp, str(tmp), None) or getattr(error, "filename2", None) == str(tmp)) and error.errno is not None:
+            # a full disk while writing the temporary (a copy into it names its source first): the user's file failed
             raise OSError(error.errno, error.strerror, str(path)) from None
         raise
     except BaseException:

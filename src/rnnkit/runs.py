@@ -354,9 +354,10 @@ def start(task_kind: str, values: dict, run_path: str | Path | None = None, sour
         except BaseException as error:
             if isinstance(error, (KeyboardInterrupt, TrainingDiverged)) and run.exists():
                 raise  # the run is left as it is: resumable (from step 0 if it has no checkpoint)
-            if not created and not run.exists():  # a folder that was there, empty or a run started over: what this call wrote goes
-                _empty(run)  # (vocabularies without a config.json would be a folder neither train nor --resume takes)
-            elif created and (trainer is None or trainer.checkpoints.committed() == []):
+            committed = trainer is not None and trainer.checkpoints.committed() != []
+            if not created and not committed:  # a folder that was there, empty or a run started over: what this call wrote goes
+                _empty(run)  # (a config.json and vocabularies of a run that never trained: half a run, in the user's folder)
+            elif created and not committed:
                 shutil.rmtree(run.path, ignore_errors=True)  # nothing half-written
                 for parent in run.path.parents:  # and the parent folders it made, while empty (another run may have come into one)
                     if made is None or parent == made.parent:

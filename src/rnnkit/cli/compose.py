@@ -74,25 +74,30 @@ def run(args) -> int:
         for option, path in paths.items():
             if path.is_dir():
                 raise UsageError(f"{option}: {path} is a directory; give a file name")
-    new = [path for paths in files for path in paths.values() if not path.exists()]
-    try:
-        for piece, paths in zip(pieces, files):
-            path = paths["--out"]
-            write_midi(piece, path, step_seconds=args.step_seconds, program=args.program)
-            notes = sum(len(step) for step in piece)
-            print(f"{path}: {len(piece)} steps, {notes} note-steps")
+    # every file drawn aside first, then the whole set put in place at once (as an export's files): an
+    # interrupt left the pieces said to be written deleted, or new pieces beside old ones
+    from ..files import atomic_write_all, scratch
+
+    contents, said = {}, []
+    with scratch("compose") as aside:
+        for i, (piece, paths) in enumerate(zip(pieces, files)):
+            drawn = {option: aside / f"{i}-{path.name}" for option, path in paths.items()}
+            write_midi(piece, drawn["--out"], step_seconds=args.step_seconds, program=args.program)
+            said.append(f"{paths['--out']}: {len(piece)} steps, {sum(len(step) for step in piece)} note-steps")
             if args.plot:
-                plot_piano_roll(piece, paths["--plot"], f"{path.name}: {len(piece)} steps")
+                plot_piano_roll(piece, drawn["--plot"], f"{paths['--out'].name}: {len(piece)} steps")
             if args.wav:
-                print(render_wav(path, paths["--wav"], seconds=len(piece) * args.step_seconds))
-    except BaseException:
-        for path in new:  # what this call made: nothing half-done is left
-            path.unlink(missing_ok=True)
-        raise
+                said.append(render_wav(drawn["--out"], drawn["--wav"], seconds=len(piece) * args.step_seconds, shown=paths["--wav"]))
+            contents.update({paths[option]: drawn[option].read_bytes() for option in ("--plot", "--wav", "--out") if option in paths})
+    for path in contents:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_all(contents)
+    for line in said:
+        print(line)
     return 0
 
 
-def render_wav(midi_path: Path, wav_path: Path, rate: int = 22050, seconds: float = 0.0) -> str:
+def render_wav(midi_path: Path, wav_path: Path, rate: int = 22050, seconds: float = 0.0, shown: Path | None = None) -> str:
     """Audio of a MIDI file: fluidsynth with a General MIDI sound font when installed, else pretty_midi's
     sine waves; at least ``seconds`` long (the piece's steps: a piece without a note is that much silence)."""
     import wave
@@ -118,4 +123,4 @@ def render_wav(midi_path: Path, wav_path: Path, rate: int = 22050, seconds: floa
             f.writeframes(audio.tobytes())
 
     atomic_write(wav_path, write)  # as the .mid and .png: the old file or the whole new one, never a cut one
-    return f"{wav_path}: {len(audio) / rate:.1f} s of audio ({how})"
+    return f"{shown or wav_path}: {len(audio) / rate:.1f} s of audio ({how})"

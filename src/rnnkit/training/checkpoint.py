@@ -36,6 +36,7 @@ from ..errors import DataError
 import csv
 import io
 import json
+import contextlib
 import os
 import pickle
 import re
@@ -106,6 +107,7 @@ class Checkpoints:
         self.root = run.file(CHECKPOINTS)
         self.keep = max(1, keep)
         self.say = say
+        self.place = RunPlace(run)
 
     def committed(self) -> list[Checkpoint]:
         """Oldest first. Only final names count: a temporary directory was never committed."""
@@ -124,10 +126,11 @@ class Checkpoints:
         ``reuse`` names files taken unchanged from an earlier checkpoint (linked, not rewritten),
         ``run_files`` the digests of the run's own files the weights go with (its vocabularies:
         ``check_run_files``)."""
+        self.place.check()
         previous = self.committed()
         serial = previous[-1].serial + 1 if previous else 1
         name = f"{serial:06d}-step-{step:06d}"
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=f".{name}.", suffix=".tmp"))
         where = f"checkpoint {name}"  # the label of each moment of this write (test_point)
         test_point(f"{where}: directory created")
@@ -173,8 +176,12 @@ class Checkpoints:
             source, view = checkpoint.file(name), self.run.file(name)
             if source.exists() and not (view.exists() and os.path.samefile(source, view)):
                 tmp = self.run.file(f".{name}.{secrets.token_hex(4)}.tmp")
-                _link_or_copy(source, tmp)
-                os.replace(tmp, view)
+                try:
+                    _link_or_copy(source, tmp)
+                    os.replace(tmp, view)
+                except OSError as error:  # a read-only run folder, a full disk: named as the file the user knows
+                    tmp.unlink(missing_ok=True)
+                    raise OSError(error.errno, error.strerror or str(error), str(view)) from None
                 tmp.unlink(missing_ok=True)  # rename(2) leaves both names when they link the same file
             if source.exists():
                 test_point(f"checkpoint {checkpoint.path.name}: published {name}")
@@ -349,6 +356,7 @@ class MetricsLog:
 
     def __init__(self, run: RunDir):
         self.path = run.file("metrics.csv")
+        self.place = RunPlace(run)
 
     def rows(self) -> list[dict]:
         """The complete rows so far: a last line without its line break is a row cut short (a kill or
@@ -389,10 +397,45 @@ class MetricsLog:
         atomic_write(self.path, buffer.getvalue().encode())
 
     def append(self, **row) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        """One row at the end; a failed write (a full disk) is taken back, so that the next row does
+        not continue a half one, and raised as an ``OSError`` naming metrics.csv."""
+        self.place.check()
         new = not self.path.exists()
-        with self.path.open("a", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=self.FIELDS)
-            if new:
-                writer.writeheader()
-            writer.writerow({k: row.get(k, "") for k in self.FIELDS})
+        size = 0 if new else self.path.stat().st_size
+        try:
+            with self.path.open("a", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=self.FIELDS)
+                if new:
+                    writer.writeheader()
+                writer.writerow({k: row.get(k, "") for k in self.FIELDS})
+        except OSError as error:
+            with contextlib.suppress(OSError):
+                os.truncate(self.path, size)
+            raise OSError(error.errno, error.strerror or str(error), str(self.path)) from None
+
+
+class RunPlace:
+    """The run folder as it was when training met it (device and inode): a folder moved or deleted
+    while the run trained is refused at the next write (``CheckpointError``, one line), where a
+    write would have made a new folder at the old path holding half a run, the command ending as
+    if all went well. A folder not there yet is made at the first write, and known from then."""
+
+    def __init__(self, run: RunDir):
+        self.run = run
+        self.identity = _identity(run.path)
+
+    def check(self) -> None:
+        if self.identity is None:
+            self.run.path.mkdir(parents=True, exist_ok=True)
+            self.identity = _identity(self.run.path)
+        elif _identity(self.run.path) != self.identity:
+            raise CheckpointError(f"{self.run.path}: the run folder is gone (moved or deleted while it trained); what it had saved went "
+                                  "with it: resume it where it is now with --resume")  # fmt: skip
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
