@@ -76,12 +76,18 @@ def run(args) -> int:
                 raise UsageError(f"{option}: {path} is a directory; give a file name")
     # every file drawn aside first, then the whole set put in place at once (as an export's files): an
     # interrupt left the pieces said to be written deleted, or new pieces beside old ones
-    from ..files import atomic_write_all, scratch
+    import shutil
 
-    contents, said = {}, []
-    with scratch("compose") as aside:
+    from ..files import atomic_write_all, scratch_directory
+
+    contents, said, final = {}, [], {}
+    for path in {path.parent for paths in files for path in paths.values()}:
+        path.mkdir(parents=True, exist_ok=True)
+    aside = scratch_directory("compose", beside=files[0]["--out"].parent)  # on the output's disk: its space, its errors
+    try:
         for i, (piece, paths) in enumerate(zip(pieces, files)):
             drawn = {option: aside / f"{i}-{path.name}" for option, path in paths.items()}
+            final.update({str(drawn[option]): path for option, path in paths.items()})
             write_midi(piece, drawn["--out"], step_seconds=args.step_seconds, program=args.program)
             said.append(f"{paths['--out']}: {len(piece)} steps, {sum(len(step) for step in piece)} note-steps")
             if args.plot:
@@ -89,8 +95,12 @@ def run(args) -> int:
             if args.wav:
                 said.append(render_wav(drawn["--out"], drawn["--wav"], seconds=len(piece) * args.step_seconds, shown=paths["--wav"]))
             contents.update({paths[option]: drawn[option].read_bytes() for option in ("--plot", "--wav", "--out") if option in paths})
-    for path in contents:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:  # a full disk while drawing: named as the file the user asked for
+        if error.errno is not None and str(error.filename) in final:
+            raise OSError(error.errno, error.strerror, str(final[str(error.filename)])) from None
+        raise
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
     atomic_write_all(contents)
     for line in said:
         print(line)
