@@ -977,10 +977,10 @@ class _Progress:
 class _Splitter:
     """The split of each kept line: one split per file, or (only training files) π(line index)."""
 
-    def __init__(self, n: int | None = None, fractions=(0.0, 0.0), seed: int = 0):
+    def __init__(self, n: int | None = None, fractions=(0.0, 0.0), seed: int = 0, what: str = "lines"):
         self.n = n
         if n is not None:
-            self.n_valid, self.n_test = split_sizes(n, *fractions)
+            self.n_valid, self.n_test = split_sizes(n, *fractions, what=what)
             self.key = derive_key(seed, 0x5B117)
 
     def labels(self, first: int, count: int, fixed: int) -> np.ndarray | int:
@@ -1048,7 +1048,7 @@ def _build(data, sources: list[dict], directory: Path, progress: bool | None = N
                     fingerprint.update(kept_bytes(block, eos))
                 if not has_text:
                     raise DataError(f"{_shown(path, data)}: the file has no text")
-            splitter = _Splitter(sum(piece_lines), tuple(data.split), data.split_seed)
+            splitter = _Splitter(sum(piece_lines), tuple(data.split), data.split_seed, what=f"lines of {', '.join(map(str, data.train))}")
         if tokenizer is None:
             tokenizer = make_tokenizer({"kind": data.level, "lowercase": data.lowercase, **({"vocab_size": data.bpe_vocab} if data.level == "bpe" else {})})
             if data.level == "bpe":  # learned from the training split's lines

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,7 +48,8 @@ def split_sizes(n: int, valid: float, test: float, what: str = "lines") -> tuple
         raise DataError(f"split fractions must leave training data: valid={valid}, test={test}")
     n_valid, n_test = (max(1, round(n * f)) if f else 0 for f in (valid, test))
     if n - n_valid - n_test < 1:
-        raise DataError(f"{n} {what if n != 1 else what.removesuffix('s')} {'are' if n != 1 else 'is'} too few to split into train/valid/test = {1 - valid - test:g}/{valid:g}/{test:g} (--split); "
+        what = what if n != 1 else re.sub(r"^(\w+?)s\b", r"\1", what)  # "1 line of a.txt is too few"
+        raise DataError(f"{n} {what} {'are' if n != 1 else 'is'} too few to split into train/valid/test = {1 - valid - test:g}/{valid:g}/{test:g} (--split); "
                         f"give more, or --valid and --test files, or --split 0 0")
     held = (n_valid + n_test) / n
     if held > 2 * (valid + test) and held >= 0.2:  # 3 lines split 1/1/1: two thirds held out, where a tenth was asked

@@ -116,7 +116,7 @@ class MusicTask(MusicSpec, TaskBase):
         record = {"train_files": list(data.train)}
         if "valid" not in splits and "test" not in splits:
             order = [str(i) for i in range(len(splits["train"]))]
-            tr, va, te = split_lines(order, *data.split, seed=seed, what="pieces")
+            tr, va, te = split_lines(order, *data.split, seed=seed, what=f"pieces of {', '.join(map(str, data.train))}")
             pick = lambda ids: [splits["train"][int(i)] for i in ids]  # noqa: E731
             splits = {"train": pick(tr), "valid": pick(va), "test": pick(te)}
             record["made_split"] = {"valid": data.split[0], "test": data.split[1], "seed": seed}
