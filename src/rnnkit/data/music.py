@@ -220,7 +220,7 @@ def read_midi(path: str | Path, step_seconds: float = 0.5) -> Sequence:
     steps, left_out, notes = _midi_steps(path, step_seconds)
     for why, count in left_out.items():
         if count:
-            print(f"{path}: {count} of {notes} notes {why}", file=sys.stderr, flush=True)
+            print(f"rnnkit: note: {path}: {count} of {notes} notes {why}", file=sys.stderr, flush=True)  # as every note is said
     return steps
 
 
@@ -483,6 +483,6 @@ def read_midi_folder(folder: str | Path, step_seconds: float = 0.5) -> list[Sequ
         cut = [str(f.relative_to(folder)) for f, (_, left_out, _) in zip(files, read) if left_out[why]]
         if cut:
             count = sum(r[1][why] for r in read)
-            print(f"{folder}: {count} of {notes} notes, in {len(cut)} of {len(files)} files ({', '.join(cut[:3])}{', ...' if len(cut) > 3 else ''}), "
+            print(f"rnnkit: note: {folder}: {count} of {notes} notes, in {len(cut)} of {len(files)} files ({', '.join(cut[:3])}{', ...' if len(cut) > 3 else ''}), "
                   f"{why}", file=sys.stderr, flush=True)  # fmt: skip
     return [steps for steps, _, _ in read]
