@@ -139,6 +139,11 @@ def test_a_command_rnnkit_prints_takes_a_run_named_like_an_option(tmp_path, caps
     assert code == 0 and "continue it with rnnkit train lm --resume --run ./-dash" in err, err
     code, out, err = rnnkit("train", "lm", "--resume", "--run", "./-dash", "--no-progress", capsys=capsys)
     assert code == 0 and "finished True" in out, err
+    with pytest.raises(SystemExit):  # it said "did you mean --num?" of --num itself
+        main(["sample", "--", "-dash", "--num", "2"])
+    assert "--num came after '--', which ends the options: give the options before it" in capsys.readouterr().err
+    code, out, err = rnnkit("sample", "--num", "2", "--", "-dash", capsys=capsys)
+    assert code == 0 and len(out.splitlines()) == 2, err
 
 
 @pytest.mark.parametrize(

@@ -68,6 +68,8 @@ class Parser(argparse.ArgumentParser):
         if found.group(1) and not typed.startswith("-"):  # a stray word: the option it was meant for cannot be told
             return ""
         known = [str(k) for action in self._actions for k in (action.option_strings if typed.startswith("-") else action.choices or ())]
+        if found.group(1) and typed in known:  # the option exactly, read as a word: it came after "--", which ends the options
+            return f"; {typed} came after '--', which ends the options: give the options before it"
         close = difflib.get_close_matches(typed, known, n=1, cutoff=0.75)
         return f"; did you mean {close[0]}?" if close else ""
 
