@@ -655,5 +655,12 @@ def test_a_headerless_tsv_table_of_three_or_more_columns_is_refused_not_read_as_
         read_labeled(path)
     named = read_labeled(write(tmp_path / "named.tsv", "source\tlabel\tmark\ttext\n" + rows))
     assert [(e.label, e.text) for e in named][:2] == [("1", "our friends won't buy this analysis"), ("0", "one more pseudo generalization")]
-    # a text holding a tab on some lines only is still label<TAB>text
+    # a text holding a tab on some lines only is still label<TAB>text; a column empty on every line tells nothing
     assert read_labeled(write(tmp_path / "some.tsv", "pos\ta\tb\nneg\tc\n"))[0] == LabeledText("a\tb", "pos")
+    assert read_labeled(write(tmp_path / "gap.tsv", "pos\t\tgreat film\nneg\t\tbad film\n"))[0] == LabeledText("great film", "pos")
+    # a header whose label column rnnkit does not know: it asked for --text-column, which did not help
+    headed = write(tmp_path / "headed.tsv", "source\tacceptability\tmark\tsentence\n" + rows)
+    for given in ({}, {"text_column": "sentence"}):
+        with pytest.raises(DataError, match=r"headed\.tsv:1: a header row \('source', .*\) in which rnnkit finds no label column; give --label-column NAME$"):
+            read_labeled(headed, **given)
+    assert read_labeled(headed, label_column="acceptability")[1] == LabeledText("one more pseudo generalization", "0")

@@ -75,15 +75,17 @@ def test_a_tagger_on_two_processes_equals_one_with_batches_smaller_than_the_proc
     attribute 'loss'), and a batch of fewer examples than processes (an epoch's last) failed in
     every task: a process with no example ran an empty batch. It now runs a stand-in weighted 0."""
     conll = tmp_path / "t.conll"
-    conll.write_text("the O\nU.S. B-LOC\nsaid O\n\nAnna B-PER\nis O\nbig O\n\nBob B-PER\nleft O\n\n" * 3)  # 9 sentences: batches 4, 4, 1
+    # 13 sentences: batches 4, 4, 4, 1; the four one-word ones, sorted into a batch, use no CRF transition (DDP waited for their gradient)
+    conll.write_text("the O\nU.S. B-LOC\nsaid O\n\nAnna B-PER\nis O\nbig O\n\nBob B-PER\nleft O\n\n" * 3 + "Hi O\n\nYes O\n\n" * 2)
     values = {"train": [str(conll)], "scheme": "iob2", "hidden_size": 4, "word_embedding_size": 4, "char_embedding_size": 4, "char_hidden_size": 2,
-              "dropout": 0.0, "batch_size": 4, "max_steps": 6, "lr": 0.05, "progress": False, "seed": 1}  # fmt: skip
+              "dropout": 0.0, "batch_size": 4, "max_steps": 8, "lr": 0.05, "progress": False, "seed": 1}  # fmt: skip
     torch.set_num_threads(1)
     from rnnkit.runs import start
 
     start("tagger", values, tmp_path / "single")
     spawn(values, str(tmp_path / "ddp"), "tagger")
     assert_same_weights(tmp_path / "single", tmp_path / "ddp", reduction=4 * 3)
+    assert "crf.transitions" in load_file(tmp_path / "ddp" / "last.safetensors")
 
 
 @pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not available")
@@ -124,3 +126,20 @@ def test_a_process_whose_peer_stopped_says_so_in_one_line(monkeypatch, capsys):
     monkeypatch.setattr(cli, "verb_module", lambda name: type("Verb", (), {"run": staticmethod(verb)}))
     assert cli.main(["score", "run", "text"]) == 2
     assert capsys.readouterr().err == "rnnkit score: error: another process of this torchrun job stopped (its own message says why), so this one stops too\n"
+
+
+def test_a_stream_with_fewer_columns_than_processes_is_refused_before_the_run_folder(tmp_path):
+    """It was refused at the first step, after "run directory: R" was printed."""
+    from rnnkit.distributed import Shard
+    from rnnkit.errors import UsageError
+    from rnnkit.models import build_model
+    from rnnkit.runs import _check_ready
+    from rnnkit.tasks.language_model import LanguageModelTask
+
+    data = tmp_path / "names.txt"
+    data.write_text("\n".join(NAMES) + "\n")
+    task, _ = LanguageModelTask.prepare(LanguageModelTask.data_config({"train": [str(data)], "batching": "stream", "batch_size": 1, "bptt": 4}))
+    model = build_model(task.model_kind, task.model_config({"hidden_size": 4, "embedding_size": 4}))
+    _check_ready(task, model)  # one process: one column is enough
+    with pytest.raises(UsageError, match=r"--batch-size 1: a stream has a column per sequence and each of the 2 processes needs one"):
+        _check_ready(task, model, Shard(1, 2))

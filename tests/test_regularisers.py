@@ -205,6 +205,8 @@ def test_activation_penalty_checks_its_inputs_and_takes_lengths_as_a_list():
         activation_penalty(a, a[:, :, :1], None, 2.0, 1.0)  # was broadcast
     with pytest.raises(ValueError, match=r"0 or more; got -1.0"):
         activation_penalty(a, a, None, -1.0, 1.0)
+    with pytest.raises(ValueError, match=r"0 or more; got nan"):
+        activation_penalty(a, a, None, float("nan"), 1.0)
 
 
 def test_activation_penalty_of_an_unpadded_batch():

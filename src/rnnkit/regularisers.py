@@ -148,7 +148,7 @@ def activation_penalty(a: Tensor, dropped: Tensor, lengths: Tensor | None, alpha
     """
     if a.dim() != 3 or dropped.shape != a.shape:  # a (T, B, 1) one broadcast silently
         raise ValueError(f"activation_penalty takes a and dropped of one shape (T, B, n_a), got {tuple(a.shape)} and {tuple(dropped.shape)}")
-    if alpha < 0 or beta < 0:  # a negative weight rewards large activations
+    if not (alpha >= 0 and beta >= 0):  # a negative weight rewards large activations; NaN makes the loss NaN
         raise ValueError(f"activation_penalty's alpha and beta are weights of penalties, 0 or more; got {alpha} and {beta}")
     T, B, n = a.shape
     lengths = check_lengths(lengths, T, B, a.device)  # a list as Recurrent takes them; each in [1, T]; None: every one is T

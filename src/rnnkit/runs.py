@@ -38,7 +38,7 @@ from .training import RunDir, Trainer, TrainingConfig
 from .training.checkpoint import STATE, Checkpoints, test_point
 from .training.optim import check_model_takes
 from .training.trainer import TrainingDiverged
-from .distributed import barrier, broadcast, setup
+from .distributed import SINGLE, StandIn, barrier, broadcast, setup
 from .training.trainer import resolve_device
 
 try:
@@ -151,7 +151,7 @@ def free_run_path(base: Path) -> Path:
     return candidate
 
 
-def _check_ready(task, model) -> None:
+def _check_ready(task, model, shard=SINGLE) -> None:
     """Everything the first training step needs, tried before the run directory exists: the
     batches of an epoch are built (a data error such as every pair longer than ``max_length``
     surfaces here) and one batch's loss is computed, without gradients. Random states and the
@@ -162,10 +162,10 @@ def _check_ready(task, model) -> None:
     with torch.random.fork_rng(devices=[]), torch.no_grad():
         python_state = random.getstate()
         try:
-            batch = next(iter(task.train_batches(0, 0)))
+            batch = next(iter(task.train_batches(0, 0, shard)))  # this process's share (under torchrun: a stream's columns)
             was_training = model.training
             model.train()
-            task.loss(model, batch, torch.device("cpu"))
+            task.loss(model, batch.batch if isinstance(batch, StandIn) else batch, torch.device("cpu"))
             model.train(was_training)
         finally:
             random.setstate(python_state)
@@ -306,7 +306,7 @@ def start(task_kind: str, values: dict, run_path: str | Path | None = None, sour
     check_model_takes(model, training.discriminative_lr, training.gradual_unfreezing)
     task.initialise(model)  # pre-trained rows or layers the data settings name
     task.before_training(training.progress)
-    _check_ready(task, model)
+    _check_ready(task, model, shard)
     if run_path is None:  # rank 0's choice on every process: each one's own could differ once rank 0 has made its folder
         run_path = broadcast(str(free_run_path(Path("runs") / task.default_run_name(model_config))) if shard.main else None, shard)
     run = RunDir(run_path)

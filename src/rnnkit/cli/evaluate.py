@@ -19,7 +19,7 @@ from ._run_options import add_plot, hidden_alias, open_verb_run, run_parser
 
 def add_parser(subparsers) -> None:
     parser = run_parser(subparsers, "eval", description=__doc__, ensemble=True)
-    parser.add_argument("data", metavar="DATA", type=nonempty_text, help="file to evaluate, read as in training (translation: SOURCE,TARGET)")
+    parser.add_argument("data", metavar="DATA", type=nonempty_text, help="file to evaluate, read as in training (translation: SOURCE,TARGET; the source from standard input: -- -,TARGET)")
     parser.add_argument("--json", action="store_true", help="print a JSON object")
     cache = parser.add_argument_group("continuous cache (language models read as one stream; Grave et al. 2017)")
     cache.add_argument("--cache", type=positive_int, metavar="N", help="score with a cache of the model's last N steps (with --cache-tune: N tuned too when not given)")

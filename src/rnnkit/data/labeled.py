@@ -189,9 +189,13 @@ def _read_tsv(name: str, lines: list[str], text_column: str, label_column: str) 
                   file=sys.stderr, flush=True)  # fmt: skip
     elif header is None and _names_the_columns(first, rows, label_column):  # "intent<TAB>query", "Class Index<TAB>Review Text"
         where = f"{name}:{numbered[0][0]}"
-        if len(first) > 2:  # "label<TAB>title<TAB>description": which column is the text?
-            raise DataError(f"{where}: a header row naming the label column {first[0]!r} but no text column rnnkit knows among "
-                            f"{', '.join(map(repr, first[1:]))[:120]}; give --text-column NAME")  # fmt: skip
+        if len(first) > 2:  # "label<TAB>title<TAB>description": which column is the text? which the label?
+            lowered = [field.lower() for field in first]
+            missing = [f"--{role}-column NAME" for role, wanted, known in (("label", label_column, HEADER_LABELS), ("text", text_column, HEADER_TEXTS))
+                       if wanted.lower() not in lowered and not known & set(lowered)]  # fmt: skip
+            raise DataError(f"{where}: a header row ({', '.join(map(repr, first))[:120]}) in which rnnkit finds no "
+                            f"{' and no '.join(option.split('-')[2] + ' column' for option in missing) or 'label and text columns'}; "
+                            f"give {' and '.join(missing) or '--label-column NAME and --text-column NAME'}")  # fmt: skip
         print(f"rnnkit: {where}: {first[0]!r}<TAB>{first[1]!r} read as the header row (a label on no other line)", file=sys.stderr, flush=True)
         header, names = (1, 0), first
     if header is None:
@@ -238,8 +242,10 @@ def _refuse_unnamed_table(name: str, numbered: list[tuple[int, str]]) -> None:
     ``source<TAB>label<TAB>mark<TAB>sentence``): read as ``label<TAB>text`` its first column would be
     the labels and the rest one text, silently; a text holding a tab is rare, the same tabs on every
     line are a table. A ``DataError`` naming the file, with the header row that makes it readable."""
-    counts = {len(_fields(line)) for _, line in numbered}
-    if len(numbered) >= 2 and len(counts) == 1 and (columns := counts.pop()) >= 3:
+    rows = [_fields(line) for _, line in numbered]
+    counts = {len(row) for row in rows}
+    filled = {at for row in rows for at, field in enumerate(row) if field}  # a column empty on every line (a spreadsheet's) tells nothing
+    if len(numbered) >= 2 and len(counts) == 1 and (columns := counts.pop()) >= 3 and len(filled) >= 3:
         first = _fields(numbered[0][1])
         raise DataError(f"{name}:{numbered[0][0]}: every line has {columns} tab-separated columns and no header row says which is the label "
                         f"and which the text (line {numbered[0][0]}: {', '.join(repr(f[:20]) for f in first)[:120]}); add a header row naming the "

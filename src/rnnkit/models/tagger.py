@@ -151,7 +151,9 @@ def tag_loss(crf: CRF | None, emissions: Tensor, tags: Tensor, lengths: Tensor) 
     """Σ over the sentences of -log P(tags | x): the CRF's, or each word's softmax over its emission
     scores E (T, B, K); ``tags`` (T, B) hold -100 on padding."""
     if crf is not None:
-        return crf.nll(emissions, tags, lengths).sum()
+        # + 0 · Σ transitions: every parameter takes part in every step, as DistributedDataParallel
+        # (torchrun) waits for each one's gradient, and a batch of one-word sentences uses no transition
+        return crf.nll(emissions, tags, lengths).sum() + 0 * crf.transitions.sum()
     return F.cross_entropy(emissions.flatten(0, 1), tags.flatten(), ignore_index=-100, reduction="sum")
 
 
