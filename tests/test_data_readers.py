@@ -507,7 +507,7 @@ def test_labelled_files_as_spreadsheets_and_pandas_write_them(tmp_path, capsys):
         rare = read_labeled(write(tmp_path / "rare.tsv", first + "\n" + classes))
         assert len(rare) == 9 and rare[0].label == first.split("\t")[0] and capsys.readouterr().err == ""
     # a label column named, the text in one of several columns none of which is named so: which one?
-    with pytest.raises(DataError, match=r"ag.tsv:1: a header row naming the label column 'label' but no text column .* give --text-column NAME"):
+    with pytest.raises(DataError, match=r"ag.tsv:1: a header row \('label', 'title', 'description'\) in which rnnkit finds no text column; give --text-column NAME"):
         read_labeled(write(tmp_path / "ag.tsv", "label\ttitle\tdescription\n" + "".join(f"{i % 2}\tnews {i}\tmore {i}\n" for i in range(6))))
     assert read_labeled(tmp_path / "ag.tsv", text_column="description")[0] == LabeledText("more 0", "0")
     with pytest.raises(DataError, match=r"mix.tsv:4: another header row \('sentence\\tlabel'\), unlike line 1's: files with different columns joined"):
