@@ -601,6 +601,12 @@ def test_a_training_file_given_to_tag_or_classify_gets_a_note_not_silent_nonsens
     column = write(tmp_path / "tagged.conll", ["-DOCSTART- -X- -X- O", "", "Anna NNP I-NP B-PER", "Smith NNP I-NP I-PER", "visited VBD I-VP O"])
     code, out, err = rnnkit(capsys, "tag", runs["tagger"], "--file", column)
     assert code == 0 and "looks like a CoNLL column file" in err and "rnnkit eval" in err
+    # the same file without its tags (cut -d' ' -f1): each word was tagged alone, with no word said
+    tokens = write(tmp_path / "tokens.txt", ["Anna", "Smith", "visited", "Paris", ".", "", "Bob", "left", "."])
+    code, out, err = rnnkit(capsys, "tag", runs["tagger"], "--file", tokens)
+    assert code == 0 and "looks like one token per line" in err and len(out.splitlines()) == 9
+    code, out, err = rnnkit(capsys, "tag", runs["tagger"], "Paris", "London", "Berlin", "Rome", "Madrid")  # words typed as arguments
+    assert code == 0 and "one token per line" not in err
     labelled = write(tmp_path / "labelled.txt", ["__label__pos it is good .", "__label__neg a dull film .", "__label__pos fine ."])
     code, out, err = rnnkit(capsys, "classify", runs["classifier"], "--file", labelled)
     assert code == 0 and "looks like a labelled training file" in err

@@ -185,3 +185,17 @@ def test_a_held_out_folder_inside_or_around_a_training_folder_is_said(tmp_path, 
     assert "holds the training folder" in capsys.readouterr().err
     say_held_out_in_training([("--valid", str(tmp_path / "other"))], [str(tmp_path / "mid")])
     assert capsys.readouterr().err == ""
+
+
+def test_a_windows_1252_file_is_told_to_convert_from_cp1252_not_latin1(tmp_path):
+    """The advice was iconv -f latin1, which turns Windows' quotes and dashes (0x80-0x9f) into
+    invisible control characters that rnnkit then read silently."""
+    from rnnkit.data.textio import DataError, read_text
+
+    path = tmp_path / "w.tsv"
+    path.write_bytes(b"pos\t\x93great\x94 film\n")
+    with pytest.raises(DataError, match=r"w\.tsv:1: not UTF-8 text \(byte 0x93 at column 5\); Windows-1252 text\? convert it: iconv -f cp1252 -t utf-8$"):
+        read_text(path)
+    path.write_bytes(b"pos\tcaf\xe9\n")  # Latin-1's own letters: the docs' iconv -f latin1
+    with pytest.raises(DataError, match=r"byte 0xe9 at column 8\)$"):
+        read_text(path)

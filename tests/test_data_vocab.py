@@ -3,6 +3,8 @@ order, the data's own <unk> read as <UNK>, and the JSON round trip a run stores.
 
 from __future__ import annotations
 
+import pytest
+
 from rnnkit.data.vocab import Vocabulary
 
 
@@ -37,3 +39,13 @@ def test_tokens_the_vocabulary_leaves_out_are_counted_on_stderr(capsys):
     assert capsys.readouterr().err == ""
     Vocabulary.build(text, max_size=50, min_count=1)
     assert capsys.readouterr().err == ""
+
+
+def test_a_text_of_unknown_and_marker_tokens_only_is_refused():
+    """A training text of only <unk>, <EOS> and <PAD> trained silently on an empty vocabulary (its
+    samples empty, its perplexity fine-looking), where --min-count leaving no token is refused."""
+    from rnnkit.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"the training text holds no token but <EOS>, <PAD>, <UNK>, <unk> \(5 of them.*nothing to learn"):
+        Vocabulary.build([["<unk>", "<unk>", "<EOS>"], ["<unk>", "<PAD>"]])
+    assert Vocabulary.build([["<unk>", "cat"]]).tokens[-1] == "cat"

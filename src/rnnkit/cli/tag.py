@@ -20,7 +20,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..data.conll import looks_like_column_lines
+    from ..data.conll import looks_like_column_lines, looks_like_token_lines
     from ..tasks.tagging import inline
     from ._inputs import is_blank, warn, warn_unseen
     from ._run_options import open_ensemble
@@ -30,6 +30,9 @@ def run(args) -> int:
     if looks_like_column_lines(texts):
         warn("tag", "the input looks like a CoNLL column file (a token and its tags per line), but tag reads one sentence per "
                     "line: each line was tagged as a sentence; to score a tagged file: rnnkit eval RUN FILE")
+    elif looks_like_token_lines(texts):  # each word tagged without its sentence: the entities come out wrong, unsaid
+        warn("tag", "the input looks like one token per line (a CoNLL file without its tags?), but tag reads one sentence per "
+                    "line: each word was tagged alone, without its sentence; give each sentence's words on one line")
     unseen: dict[str, None] = {}
     for text in texts:
         result = task.tag_text(model, "" if is_blank(text) else text, device, ensemble)  # a blank line has no words: an empty line out

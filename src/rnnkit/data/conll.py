@@ -50,6 +50,17 @@ def looks_like_column_lines(lines: list[str]) -> bool:
     return len(lines) >= 3 and max(tagged, conllu) >= 0.8 * len(lines)  # CoNLL-U: ID, FORM, ... MISC, tab-separated
 
 
+def looks_like_token_lines(lines: list[str]) -> bool:
+    """Whether typed text is one token per line with blank lines between sentences (a CoNLL file
+    without its tag columns, ``cut -d' ' -f1 eng.testb``, the usual input of NER tools): at least
+    five tokens, nine in ten non-blank lines a single token, and a blank line among them or a line
+    of punctuation alone (a sentence's end)."""
+    words = [line.split() for line in lines if line.strip()]
+    single = sum(1 for fields in words if len(fields) == 1)
+    ends = any(not line.strip() for line in lines) or any(fields == ["."] for fields in words)
+    return len(words) >= 5 and single >= 0.9 * len(words) and ends
+
+
 def split_columns(line: str, tabs: bool) -> list[str]:
     """The columns of one line: at tabs in a tab-separated file (a token may then hold spaces, as
     ``New York``; trailing tabs make no column), else at runs of white space."""

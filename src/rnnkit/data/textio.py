@@ -149,7 +149,11 @@ def not_utf8(name: str, data: bytes, error: UnicodeDecodeError, lines_before: in
     (characters, from 1, in that line)."""
     before = data[: error.start].decode("utf-8")  # valid up to there, by definition of error.start
     lines = LINE_BREAK.split(before.removeprefix(BOM))
-    return DataError(f"{name}:{lines_before + len(lines)}: not UTF-8 text (byte 0x{data[error.start]:02x} at column {len(lines[-1]) + 1})")
+    byte = data[error.start]
+    # 0x80-0x9f are control codes in Latin-1, never its text: Windows-1252's quotes, dashes and "…", which
+    # the usual advice (iconv -f latin1, docs/input_formats.md) would keep as invisible control characters
+    windows = "; Windows-1252 text? convert it: iconv -f cp1252 -t utf-8" if 0x80 <= byte <= 0x9F else ""
+    return DataError(f"{name}:{lines_before + len(lines)}: not UTF-8 text (byte 0x{byte:02x} at column {len(lines[-1]) + 1}){windows}")
 
 
 def nul_error(name: str, text: str, lines_before: int = 0) -> DataError:

@@ -59,6 +59,9 @@ class Vocabulary:
         marked = sum(n for token, n in counts.items() if token in UNK_ALIASES or token in (PAD, EOS))  # <unk> in the data: <UNK> already
         counts = {token: n for token, n in counts.items() if token not in UNK_ALIASES and token not in SPECIALS}
         ranked = sorted((token for token, n in counts.items() if n >= min_count), key=lambda t: (-counts[t], t))
+        if not counts and marked:  # a text of <unk>, <EOS> and <PAD> only: the same model that learns nothing
+            raise UsageError(f"the training text holds no token but {', '.join(sorted(UNK_ALIASES | {PAD, EOS}))} ({marked:,} of them, "
+                             "all read as <UNK> or ends): there is nothing to learn")
         if counts and not ranked:  # every token <UNK>: a model that learns nothing, with a perplexity that looks fine
             raise UsageError(f"--min-count {min_count}: no token is seen that often (the commonest, {max(counts.values())} times)")
         if max_size is not None:
