@@ -381,3 +381,22 @@ def test_a_held_out_label_spelled_otherwise_is_named_with_its_training_spelling(
     task, _ = ClassificationTask.prepare(ClassificationDataConfig(train=[str(tmp_path / "train.tsv")]))
     with pytest.raises(DataError, match=r"test.tsv: labels the model does not know: 1.0 \('1.0' is written '1' there"):  # rnnkit eval
         task.evaluate_file(None, str(tmp_path / "test.tsv"), "cpu")
+
+
+def test_a_run_trained_on_named_csv_columns_evaluates_files_without_names(tmp_path, capsys):
+    """A run trained with --text-column review --label-column stars refused --valid and eval files
+    in tsv or fastText ("the text column 'review' (--text-column) cannot be found"), advising an
+    option eval does not have; their columns go by position."""
+    from rnnkit.cli import main
+
+    rows = [("good film", "pos"), ("bad film", "neg"), ("fine film", "pos"), ("dull film", "neg")] * 3
+    (tmp_path / "train.csv").write_text("review,stars\n" + "".join(f"{t},{l}\n" for t, l in rows))
+    (tmp_path / "dev.tsv").write_text("".join(f"{l}\t{t}\n" for t, l in rows[:4]))
+    (tmp_path / "dev.txt").write_text("".join(f"__label__{l} {t}\n" for t, l in rows[:4]))
+    run = tmp_path / "run"
+    assert main(["train", "classifier", str(tmp_path / "train.csv"), "--text-column", "review", "--label-column", "stars", "--valid",
+                 str(tmp_path / "dev.tsv"), "--run", str(run), "--max-steps", "2", "--hidden-size", "4", "--embedding-size", "4", "--no-progress"]) == 0  # fmt: skip
+    for held_out in ("dev.tsv", "dev.txt"):
+        capsys.readouterr()
+        assert main(["eval", str(run), str(tmp_path / held_out)]) == 0
+        assert "(4 examples)" in capsys.readouterr().out

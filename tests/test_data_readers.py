@@ -532,6 +532,8 @@ def test_labelled_files_as_spreadsheets_and_pandas_write_them(tmp_path, capsys):
     for name, text in (("plain.tsv", "pos\tgood film\n"), ("ft.txt", "__label__pos good film\n")):
         with pytest.raises(DataError, match=rf"{name}: .* has no column names, so the text column 'review' \(--text-column\) cannot be found in it"):
             read_labeled(write(tmp_path / name, text), text_column="review")
+        # a run trained on a csv's named columns evaluates such a file by position (its eval offered no --text-column)
+        assert read_labeled(tmp_path / name, text_column="review", label_column="stars", positional=True) == [LabeledText("good film", "pos")]
     with pytest.raises(DataError, match=r"semi.csv: no column 'text' \(columns: 'text;label'\); fields separated by ';'\?"):
         read_labeled(write(tmp_path / "semi.csv", "text;label\ngood film;pos\n"))  # Excel's CSV in many locales
 

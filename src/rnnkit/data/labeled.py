@@ -86,12 +86,15 @@ def detect_format(path: str | Path, lines: list[str] | None = None) -> str:
     return "tsv"
 
 
-def read_labeled(path: str | Path, fmt: str = "auto", text_column: str = "text", label_column: str = "label", phrases: bool = False) -> list[LabeledText]:
+def read_labeled(path: str | Path, fmt: str = "auto", text_column: str = "text", label_column: str = "label", phrases: bool = False,
+                 positional: bool = False) -> list[LabeledText]:  # fmt: skip
     """The labelled texts of one file (``"-"``: standard input), read through ``textio`` (UTF-8, BOM
     dropped, LF / CRLF / lone CR line ends), in the order of the file.
 
     ``text_column`` / ``label_column`` name the columns of a csv file and of a tsv file with a header
-    row. Errors: ``DataError`` naming ``file:line`` (a missing tab, label or text; several fastText
+    row. A file without column names (fastText, trees, a tsv without a header) given other names is
+    refused, as the names would go unused; with ``positional`` (a run's held-out and eval files, the
+    names being the training file's) it is read by position. Errors: ``DataError`` naming ``file:line`` (a missing tab, label or text; several fastText
     labels on a line; a malformed tree; a csv parsing error), or ``file: no labelled texts``.
     """
     if fmt not in FORMATS:
@@ -106,9 +109,10 @@ def read_labeled(path: str | Path, fmt: str = "auto", text_column: str = "text",
     if fmt == "csv":
         out = _read_csv(name, text, text_column, label_column)
     elif fmt == "tsv":
-        out = _read_tsv(name, lines, text_column, label_column)
+        out = _read_tsv(name, lines, text_column, label_column, positional)
     else:
-        _columns_unnamed(name, f"a {fmt} file", text_column, label_column)
+        if not positional:
+            _columns_unnamed(name, f"a {fmt} file", text_column, label_column)
         out = []
         for number, line in enumerate(lines, start=1):
             if not line.strip():
@@ -170,7 +174,7 @@ def tsv_header(fields: list[str], text_column: str = "text", label_column: str =
     return text_at, label_at
 
 
-def _read_tsv(name: str, lines: list[str], text_column: str, label_column: str) -> list[LabeledText]:
+def _read_tsv(name: str, lines: list[str], text_column: str, label_column: str, positional: bool = False) -> list[LabeledText]:
     """``label<TAB>text`` lines; a header row naming the columns (in any order, with more columns
     if it likes) is recognised, read as the columns' names and never as an example."""
     numbered = [(number, line) for number, line in enumerate(lines, start=1) if line.strip()]
@@ -199,7 +203,8 @@ def _read_tsv(name: str, lines: list[str], text_column: str, label_column: str) 
         print(f"rnnkit: {where}: {first[0]!r}<TAB>{first[1]!r} read as the header row (a label on no other line)", file=sys.stderr, flush=True)
         header, names = (1, 0), first
     if header is None:
-        _columns_unnamed(name, "a tsv file without a header row", text_column, label_column)
+        if not positional:
+            _columns_unnamed(name, "a tsv file without a header row", text_column, label_column)
         _refuse_unnamed_table(name, numbered)
         columns, text_at, label_at = 2, 1, 0
     else:

@@ -187,7 +187,8 @@ class ClassificationTask(ClassificationSpec, TaskBase):
         """A labelled file; PTB trees give every labelled phrase for training (``phrases``), whole
         sentences otherwise. Each text is one sequence: one of millions of tokens is refused with its
         figure, for training and ``rnnkit eval`` alike."""
-        items = read_labeled(path, data.format, data.text_column, data.label_column, data.phrases and train)
+        # held-out and eval files without column names are read by position: the names are the training file's
+        items = read_labeled(path, data.format, data.text_column, data.label_column, data.phrases and train, positional=not train)
         tokenize = make_tokenizer({"kind": data.level, "lowercase": data.lowercase}).tokenize
         check_text_lengths((item.text for item in items), tokenize, str(path), "; is a line break missing between texts?")
         return items
