@@ -348,6 +348,16 @@ def test_agreements_table_and_numbers_are_written_together_or_not_at_all(tmp_pat
     assert not (tmp_path / "a.json").exists() and not list(tmp_path.glob(".*.tmp"))
     monkeypatch.setattr(os, "replace", replace)
     assert main([*agreement, "--out", str(tmp_path / "a.png")]) == 0 and (tmp_path / "a.md").exists()
+    # the picture goes with them: an interrupt while drawing left the new numbers beside the old picture
+    before = {path.name: path.read_bytes() for path in tmp_path.glob("a.*")}
+    assert sorted(before) == ["a.json", "a.md", "a.png"]
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("rnnkit.analysis.agreement.plot_accuracy", interrupted)
+    assert main([*agreement, "--seed", "5", "--out", str(tmp_path / "a.png")]) == 130
+    assert {path.name: path.read_bytes() for path in tmp_path.glob("a.*")} == before
 
 
 def test_an_experiment_without_matplotlib_says_it_drew_no_plot(tmp_path, monkeypatch, capsys):

@@ -304,3 +304,24 @@ def test_write_errors_name_the_users_file_and_leave_no_half_row_or_temporary(run
     with pytest.raises(OSError) as error:
         checkpoints.publish(checkpoint)
     assert error.value.filename == str(run.file("last.safetensors")) and not list(run.path.glob(".*.tmp"))
+
+
+def test_writing_a_link_writes_the_file_it_names_and_refuses_a_link_to_a_device(tmp_path):
+    """An --out that is a symbolic link was replaced by a file, its target left as it was; a link to
+    /dev/full was swapped for a file silently (exit 0)."""
+    from rnnkit.files import atomic_write, atomic_write_all
+
+    (tmp_path / "target").mkdir()
+    (tmp_path / "target" / "real.html").write_text("OLD")
+    link = tmp_path / "link.html"
+    link.symlink_to("target/real.html")
+    atomic_write(link, b"NEW")
+    assert link.is_symlink() and (tmp_path / "target" / "real.html").read_text() == "NEW"
+    atomic_write_all({link: b"NEWER"})
+    assert link.is_symlink() and (tmp_path / "target" / "real.html").read_text() == "NEWER"
+    full = tmp_path / "full.png"
+    full.symlink_to("/dev/full")
+    for write in (lambda: atomic_write(full, b"x"), lambda: atomic_write_all({full: b"x"})):
+        with pytest.raises(OSError, match=r"a link to /dev/full, which is not a regular file") as error:
+            write()
+        assert error.value.filename == str(full) and full.is_symlink()

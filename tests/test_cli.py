@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import os
+
 import pytest
 import torch
 
@@ -644,3 +646,13 @@ def test_a_loop_of_links_as_prepares_folder_is_refused_before_any_work(tmp_path,
     with pytest.raises(SystemExit) as exit:
         main(["prepare", str(tmp_path / "t.txt"), "--out", str(tmp_path / "loop1")])
     assert exit.value.code == 2 and "loop1: a loop of symbolic links" in capsys.readouterr().err
+
+
+def test_a_closed_standard_output_is_no_traceback(tmp_path):
+    """``rnnkit cells >&-`` ended in "'NoneType' object has no attribute 'flush'" (exit 1)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "rnnkit.cli", "cells"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                          preexec_fn=lambda: os.close(1))  # fmt: skip
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr

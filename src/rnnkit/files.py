@@ -91,10 +91,25 @@ def _fsync_path(path: Path, directory: bool = False) -> None:
         os.close(fd)
 
 
+def write_target(path: Path) -> Path:
+    """Where writing ``path`` goes: through a symbolic link, to the file it names (the link stays, as
+    an editor's save keeps it); ``OSError`` naming ``path`` for a link to what is no regular file (a
+    device such as /dev/full, a folder), which a temporary renamed over the link would replace."""
+    path = Path(path)
+    if not path.is_symlink():
+        return path
+    target = Path(os.path.realpath(path))
+    if target.exists() and not target.is_file():
+        raise OSError(errno.EINVAL, f"a link to {target}, which is not a regular file; give a file to write", str(path))
+    return target
+
+
 def atomic_write(path: Path, data: bytes | Callable[[Path], None]) -> None:
     """``path`` replaced as a unit by ``data``: bytes (flushed to disk), or a function that writes
     the new file at the path it is given (``safetensors``' ``save_model``). Readers see the old file
-    or the new one, never half of one; a failed write leaves no temporary file behind."""
+    or the new one, never half of one; a failed write leaves no temporary file behind. A link is
+    written through (``write_target``)."""
+    path = write_target(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = temporary_beside(path)
@@ -146,6 +161,7 @@ def atomic_write_all(contents: dict[Path, bytes]) -> None:
     in ``contents``' order (the describing file last), so a kill leaves the old set or the new one,
     bar the instant of the renames; a failure leaves no temporary file behind."""
     temporaries = []
+    contents = {write_target(path): data for path, data in contents.items()}
     try:
         for path, data in contents.items():
             try:

@@ -135,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
             import torch  # noqa: F401
         with terminate_as_interrupt():
             code = verb.run(args) or 0
-        sys.stdout.flush()  # here, so that a reader gone away (| head) is seen inside this try
+        if sys.stdout is not None:  # closed (>&-): Python gives None, and the work is done
+            sys.stdout.flush()  # here, so that a reader gone away (| head) is seen inside this try
         return code
     except BrokenPipeError:
         # the reader of our output closed it (rnnkit ... | head -1): stop quietly, as Unix tools do;
