@@ -193,6 +193,22 @@ def shell_path(path: str | Path) -> str:
     return shlex.quote(f"./{text}" if text.startswith("-") else text)
 
 
+def drawn_aside(draw: Callable[[Path], object], out: Path) -> bytes | None:
+    """What ``draw(path)`` writes for the output file ``out``, drawn in a scratch folder and returned
+    as bytes (None when it wrote nothing: a picture without matplotlib), for the caller to write with
+    the files it goes with as one set (``atomic_write_all``): an interrupt or a full disk then leaves
+    the old set or the new one. A write error while drawing names ``out``, the file asked for."""
+    with scratch("drawn") as aside:
+        path = aside / Path(out).name
+        try:
+            draw(path)
+        except OSError as error:
+            if error.errno is None or not str(error.filename or "").startswith(str(aside)):
+                raise
+            raise OSError(error.errno, error.strerror, str(out)) from None
+        return path.read_bytes() if path.exists() else None
+
+
 def user_cache_directory() -> Path:
     """rnnkit's cache (prepared corpora, the autotuner's choices): ``$RNNKIT_CACHE`` (also read as
     ``$RNNKIT_CACHE_DIR``), else ``$XDG_CACHE_HOME/rnnkit``, else ``~/.cache/rnnkit``. A relative

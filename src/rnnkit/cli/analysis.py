@@ -142,7 +142,7 @@ def _said_plot(drawn: bool, out: Path) -> None:
 
 def run_gradients(args) -> int:
     from ..analysis.gradient_flow import compare_cells, plot_flows
-    from ..files import atomic_write_all
+    from ..files import atomic_write_all, drawn_aside
 
     _refuse_writing_over(Path(args.out), "gradients", (".json",))
     from ..demos.names import first_names
@@ -154,7 +154,7 @@ def run_gradients(args) -> int:
     curves = {f"{cell} (trained)": results["trained"][cell] for cell in args.cells}
     curves.update({f"{cell} (initial)": results["init"][cell] for cell in args.cells})
     out = Path(args.out)
-    picture = _drawn_aside(lambda path: plot_flows(curves, path, f"mean ‖∂L<T>/∂a<t>‖, T = {args.length}"), out)
+    picture = drawn_aside(lambda path: plot_flows(curves, path, f"mean ‖∂L<T>/∂a<t>‖, T = {args.length}"), out)
     record = {"experiment": "gradients", **results}  # what tells a later run's --out that the file is its own
     out.parent.mkdir(parents=True, exist_ok=True)  # folders on the way made, as for the plot
     atomic_write_all({**({out: picture} if picture is not None else {}), out.with_suffix(".json"): _numbers(record)})  # one set
@@ -171,7 +171,7 @@ def run_gradients(args) -> int:
 
 def run_agreement(args) -> int:
     from ..analysis.agreement import markdown_table, plot_accuracy, run_experiment
-    from ..files import atomic_write_all
+    from ..files import atomic_write_all, drawn_aside
 
     _refuse_writing_over(Path(args.out), "agreement", (".json", ".md"))
     results = run_experiment(args.cells, args.max_distance, steps=args.train_steps, budget_hidden=args.hidden_size, seed=args.seed, train_max_distance=args.train_max_distance, train_min_distance=args.train_min_distance)
@@ -187,26 +187,11 @@ def run_agreement(args) -> int:
     # the pair written together, the describing JSON last: a kill or a full disk between two writes
     # would leave a table its JSON does not describe, which the next run's --out refuses as someone's
     # and the picture with them (an interrupt, a full disk or a kill left new numbers beside an old picture)
-    picture = _drawn_aside(lambda path: plot_accuracy(results, path), out)
+    picture = drawn_aside(lambda path: plot_accuracy(results, path), out)
     atomic_write_all({**({out: picture} if picture is not None else {}), out.with_suffix(".md"): markdown, out.with_suffix(".json"): _numbers(record)})
     _said_plot(picture is not None, out)
     return 0
 
-
-def _drawn_aside(draw, out: Path) -> bytes | None:
-    """The picture ``draw(path)`` makes for ``out``, drawn in a scratch folder and returned as bytes,
-    to be written with the files it goes with as one set (``atomic_write_all``); None when there is
-    no picture (no matplotlib). A write error while drawing names ``out``."""
-    from ..files import scratch
-
-    with scratch("plot") as aside:
-        try:
-            made = draw(aside / out.name)
-        except OSError as error:
-            if error.errno is None:
-                raise
-            raise OSError(error.errno, error.strerror, str(out)) from None
-        return (aside / out.name).read_bytes() if made else None
 
 
 TRACKS = 0.3  # the |correlation| from which a unit is said to track a feature (a moderate one, by convention)

@@ -76,31 +76,26 @@ def run(args) -> int:
                 raise UsageError(f"{option}: {path} is a directory; give a file name")
     # every file drawn aside first, then the whole set put in place at once (as an export's files): an
     # interrupt left the pieces said to be written deleted, or new pieces beside old ones
-    import shutil
+    from ..files import atomic_write_all, drawn_aside
 
-    from ..files import atomic_write_all, scratch_directory
-
-    contents, said, final = {}, [], {}
+    contents, said = {}, []
     for path in {path.parent for paths in files for path in paths.values()}:
         path.mkdir(parents=True, exist_ok=True)
-    aside = scratch_directory("compose", beside=files[0]["--out"].parent)  # on the output's disk: its space, its errors
-    try:
-        for i, (piece, paths) in enumerate(zip(pieces, files)):
-            drawn = {option: aside / f"{i}-{path.name}" for option, path in paths.items()}
-            final.update({str(drawn[option]): path for option, path in paths.items()})
-            write_midi(piece, drawn["--out"], step_seconds=args.step_seconds, program=args.program)
-            said.append(f"{paths['--out']}: {len(piece)} steps, {sum(len(step) for step in piece)} note-steps")
-            if args.plot:
-                plot_piano_roll(piece, drawn["--plot"], f"{paths['--out'].name}: {len(piece)} steps")
-            if args.wav:
-                said.append(render_wav(drawn["--out"], drawn["--wav"], seconds=len(piece) * args.step_seconds, shown=paths["--wav"]))
-            contents.update({paths[option]: drawn[option].read_bytes() for option in ("--plot", "--wav", "--out") if option in paths})
-    except OSError as error:  # a full disk while drawing: named as the file the user asked for
-        if error.errno is not None and str(error.filename) in final:
-            raise OSError(error.errno, error.strerror, str(final[str(error.filename)])) from None
-        raise
-    finally:
-        shutil.rmtree(aside, ignore_errors=True)
+    for piece, paths in zip(pieces, files):
+        out = paths["--out"]
+        midi = drawn_aside(lambda path: write_midi(piece, path, step_seconds=args.step_seconds, program=args.program), out)
+        said.append(f"{out}: {len(piece)} steps, {sum(len(step) for step in piece)} note-steps")
+        if args.plot:
+            contents[paths["--plot"]] = drawn_aside(lambda path: plot_piano_roll(piece, path, f"{out.name}: {len(piece)} steps"), paths["--plot"])
+        if args.wav:
+            def audio(path: Path) -> None:  # from the piece's MIDI, as it is written
+                played = path.with_suffix(".mid")
+                played.write_bytes(midi)
+                said.append(render_wav(played, path, seconds=len(piece) * args.step_seconds, shown=paths["--wav"]))
+
+            contents[paths["--wav"]] = drawn_aside(audio, paths["--wav"])
+        contents[out] = midi
+    contents = {path: data for path, data in contents.items() if data is not None}  # no picture without matplotlib
     atomic_write_all(contents)
     for line in said:
         print(line)
