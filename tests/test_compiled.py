@@ -17,6 +17,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import torch
 
 from rnnkit.engines import compiled
 
@@ -164,3 +165,15 @@ def test_without_a_cached_build_a_broken_ninja_means_the_torch_op_loops(tmp_path
     assert mark.exists()
     assert "could not build the compiled CPU loops" in done.stderr and "Traceback" not in done.stderr
     assert not list((tmp_path / "ext").glob("*/build-*"))
+
+
+def test_the_avx2_emulation_builds_the_loops_for_avx2(monkeypatch):
+    """Under ATEN_CPU_CAPABILITY=avx2 (the issue's emulation of an AVX2 CPU on an AVX-512 one)
+    -march=native alone built the packed-FMA kernel for AVX-512 into the emulation; the loops are
+    then built without AVX-512, as a separate extension, so the emulation times the AVX2 kernel."""
+    native = compiled.build_flags(), compiled.extension_name()
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+    assert compiled.build_flags() == [*compiled.FLAGS, "-mno-avx512f"]
+    assert compiled.extension_name() != native[1] or "-mno-avx512f" in native[0]
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
+    assert compiled.build_flags() == compiled.FLAGS

@@ -39,6 +39,14 @@ def _worker(rank: int, world: int, port: int, values: dict, run_dir: str, task: 
         dist.destroy_process_group()
 
 
+# The equality tests train with SGD and momentum, whose step is linear in the gradient, so that the
+# two runs' weights differ by the rounding of their gradients (sums in another order). Adam's step
+# g / (√v + ε) is not: a gradient near zero whose rounding differs moves its weight by up to lr in
+# either run, and on an AMD EPYC Zen 5 the tagger below ended 157 ε apart in one weight under AdamW
+# (1 ε under SGD), where an Intel Xeon's sums happened to agree.
+LINEAR_STEP = {"optimizer": "sgd", "momentum": 0.9}
+
+
 def spawn(*args) -> None:
     mp.spawn(_worker, args=(2, free_port(), *args), nprocs=2, join=True)
 
@@ -58,7 +66,7 @@ def test_two_processes_equal_one_on_the_same_global_batch(tmp_path, batching):
     values = {
         "train": [str(data)], "level": "char", "batching": batching, "batch_size": 8, "cell": "gru",
         "embedding_size": 8, "hidden_size": 16, "dropout": 0.0, "max_steps": 6, "eval_every": 3, "lr": 0.01,
-        "progress": False, "seed": 3, **({"bptt": 6} if batching == "stream" else {}),  # the chunk length of a stream only
+        "progress": False, "seed": 3, **LINEAR_STEP, **({"bptt": 6} if batching == "stream" else {}),  # the chunk length of a stream only
     }  # fmt: skip
     torch.set_num_threads(1)
     from rnnkit.runs import start
@@ -78,7 +86,7 @@ def test_a_tagger_on_two_processes_equals_one_with_batches_smaller_than_the_proc
     # 13 sentences: batches 4, 4, 4, 1; the four one-word ones, sorted into a batch, use no CRF transition (DDP waited for their gradient)
     conll.write_text("the O\nU.S. B-LOC\nsaid O\n\nAnna B-PER\nis O\nbig O\n\nBob B-PER\nleft O\n\n" * 3 + "Hi O\n\nYes O\n\n" * 2)
     values = {"train": [str(conll)], "scheme": "iob2", "hidden_size": 4, "word_embedding_size": 4, "char_embedding_size": 4, "char_hidden_size": 2,
-              "dropout": 0.0, "batch_size": 4, "max_steps": 8, "lr": 0.05, "progress": False, "seed": 1}  # fmt: skip
+              "dropout": 0.0, "batch_size": 4, "max_steps": 8, "lr": 0.05, "progress": False, "seed": 1, **LINEAR_STEP}  # fmt: skip
     torch.set_num_threads(1)
     from rnnkit.runs import start
 
@@ -95,7 +103,7 @@ def test_two_processes_share_rank_0s_default_run_folder_and_resume_together(tmp_
     data = tmp_path / "names.txt"
     data.write_text("\n".join(NAMES) + "\n")
     values = {"train": [str(data)], "valid": str(data), "test": str(data), "batch_size": 8, "cell": "gru", "embedding_size": 8, "hidden_size": 16, "dropout": 0.0,
-              "max_steps": 8, "eval_every": 4, "lr": 0.01, "progress": False, "seed": 3}  # fmt: skip
+              "max_steps": 8, "eval_every": 4, "lr": 0.01, "progress": False, "seed": 3, **LINEAR_STEP}  # fmt: skip
     torch.set_num_threads(1)
     from rnnkit.runs import start
 

@@ -112,14 +112,15 @@ def product_routine(request):
 
 
 def test_product_routine_is_chosen_by_vendor_and_instruction_set(monkeypatch):
-    """The table's vendor-and-ISA entry wins over the vendor's (oneDNN on an AVX-512 AMD CPU, the
-    loops' own FMA kernel on an AVX2 one, as measured); RNNKIT_PRODUCT overrides both, and an unknown
-    name is one clear error."""
+    """The most specific entry of the table wins: vendor, ISA and family over vendor and ISA over
+    vendor (oneDNN on an AVX-512 Zen 4, the loops' own FMA kernel on a Zen 5 and on any AVX2 AMD
+    CPU, as measured); RNNKIT_PRODUCT overrides them all, and an unknown name is one clear error."""
     monkeypatch.delenv("RNNKIT_PRODUCT", raising=False)
     monkeypatch.setattr(compiled, "cpu_vendor", lambda: "AuthenticAMD")
-    for isa, routine in (("AVX512", "onednn"), ("AVX2", "packed-fma")):
+    for isa, family, routine in (("AVX512", "25", "onednn"), ("AVX512", "26", "packed-fma"), ("AVX2", "25", "packed-fma"), ("AVX2", "26", "packed-fma")):
         monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda isa=isa: isa)
-        assert compiled.product_routine() == routine
+        monkeypatch.setattr(compiled, "cpu_family", lambda family=family: family)
+        assert compiled.product_routine() == routine, (isa, family)
     monkeypatch.setattr(compiled, "cpu_vendor", lambda: "GenuineIntel")
     assert compiled.product_routine() == "mkl-packed"
     monkeypatch.setattr(compiled, "cpu_vendor", lambda: "NotMeasuredCPU")

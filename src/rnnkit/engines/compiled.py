@@ -54,14 +54,18 @@ BUILD_ESTIMATE_S = 60  # the first build on an idle AMD EPYC core (g++ -O3 of on
 
 # The routines that can compute the loops' float32 recurrent products: "mkl-packed" (MKL's packed
 # GEMM, the weight packed once per call), "onednn" (oneDNN's matmul, the weight reordered once per
-# call), "packed-fma" (the loops' own AVX2/FMA kernel, the weight packed once per call) or "aten"
+# call), "packed-fma" (the loops' own AVX2 or AVX-512 FMA kernel, the weight packed once per call) or "aten"
 # (ATen's addmm: MKL's plain sgemm, which repacks the weight at every step).
 PRODUCTS = ("mkl-packed", "onednn", "packed-fma", "aten")
 # Which one, by CPU vendor (/proc/cpuinfo's vendor_id) and, where it decides, the instruction set of
 # torch's kernels, as measured with benchmarks/core_speed.py (docs/benchmarks.md): on AMD, oneDNN's
 # AVX-512 kernels beat MKL's; with AVX2 neither comes near the loops' own FMA kernel. RNNKIT_PRODUCT=<routine>
 # overrides the table.
-PRODUCT_ROUTINES = {"GenuineIntel": "mkl-packed", "AuthenticAMD": "packed-fma", "AuthenticAMD AVX512": "onednn"}
+# Where two generations share the vendor and the instruction set, the CPU family tells them apart:
+# a Zen 4 (family 25) runs AVX-512 on 256-bit units and took oneDNN's, a Zen 5 (family 26) has
+# 512-bit units, where the loops' own kernel, built for AVX-512, beat oneDNN by 3-27 % (docs/benchmarks.md, "Zen 5").
+PRODUCT_ROUTINES = {"GenuineIntel": "mkl-packed", "AuthenticAMD": "packed-fma", "AuthenticAMD AVX512": "onednn",
+                    "AuthenticAMD AVX512 family 26": "packed-fma"}
 DEFAULT_PRODUCT_ROUTINE = "mkl-packed"  # a vendor not measured
 
 _state: dict[str, ModuleType | None] = {}
@@ -73,15 +77,31 @@ def cpu_vendor() -> str:
     return cpu_info("vendor_id")
 
 
+def cpu_family() -> str:
+    from .autotune import cpu_info
+
+    return cpu_info("cpu family")
+
+
 def product_routine() -> str:
     """The routine for this CPU's recurrent products: ``RNNKIT_PRODUCT`` or ``PRODUCT_ROUTINES``.
     Raises UsageError for an unknown ``RNNKIT_PRODUCT``."""
     vendor, isa = cpu_vendor(), torch.backends.cpu.get_cpu_capability()  # ATEN_CPU_CAPABILITY=avx2 caps the ISA
-    table = PRODUCT_ROUTINES.get(f"{vendor} {isa}") or PRODUCT_ROUTINES.get(vendor, DEFAULT_PRODUCT_ROUTINE)
+    keys = (f"{vendor} {isa} family {cpu_family()}", f"{vendor} {isa}", vendor)  # the most specific entry wins
+    table = next((PRODUCT_ROUTINES[key] for key in keys if key in PRODUCT_ROUTINES), DEFAULT_PRODUCT_ROUTINE)
     routine = os.environ.get("RNNKIT_PRODUCT") or table
     if routine not in PRODUCTS:
         raise UsageError(f"RNNKIT_PRODUCT={routine!r}: not a product routine of the compiled loops (known: {', '.join(PRODUCTS)})")
     return routine
+
+
+def build_flags() -> list[str]:
+    """FLAGS, capped to AVX2 where torch's kernels are (``ATEN_CPU_CAPABILITY=avx2`` on an AVX-512
+    CPU, how the issue emulates an AVX2 machine): -march=native would otherwise build the loops'
+    AVX-512 kernel into the emulation."""
+    if torch.backends.cpu.get_cpu_capability() == "AVX2":
+        return [*FLAGS, "-mno-avx512f"]
+    return list(FLAGS)
 
 
 def _cpu_signature() -> str:
@@ -95,7 +115,7 @@ def _cpu_signature() -> str:
     except OSError:
         pass
     abi = sysconfig.get_config_var("EXT_SUFFIX") or sys.version
-    return f"{cpu}|{torch.__version__}|{abi}|{' '.join(FLAGS)}|{SOURCE.read_bytes().hex()}"
+    return f"{cpu}|{torch.__version__}|{abi}|{' '.join(build_flags())}|{SOURCE.read_bytes().hex()}"
 
 
 def extension_name() -> str:
@@ -204,7 +224,7 @@ def _compile_with_torch(name: str, build_dir: Path) -> Path:
     sys.modules[name] = cpp_extension.load(
         name=name,
         sources=[str(SOURCE)],
-        extra_cflags=FLAGS,
+        extra_cflags=build_flags(),
         extra_ldflags=LDFLAGS,
         build_directory=str(build_dir),
         verbose=False,

@@ -34,6 +34,8 @@
 #endif
 
 #include <algorithm>
+#include <array>
+#include <utility>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -161,53 +163,81 @@ constexpr int64_t kOneDnnMinimumProduct = 256 * 512;
 // The loops' own product, "packed-fma": a GotoBLAS/BLIS-style kernel (Goto and van de Geijn 2008,
 // "Anatomy of high-performance matrix multiplication"; Van Zee and van de Geijn 2015, BLIS) for the
 // shape the loops have, few rows (a thread's block of the batch) against a wide weight. R (K, N) is
-// packed once per call into panels of 16 columns, each K × 16 and contiguous; each step computes
-// C (+)= X @ R a block of at most 6 rows by one panel at a time, the 6 × 16 block of C held in
-// twelve 8-float registers while k runs over a slice of K (the panel slice and the rows' slice of X
-// stay in the L1 cache). On an AMD EPYC Zen 3 (AVX2), where MKL's sgemm stays well under the FMA
-// units' peak, it makes a training step 12-22 % faster than ATen's products do (docs/benchmarks.md,
-// "The loops' own product kernel").
+// packed once per call into panels of two vector registers' width of columns (16 with AVX2, 32 with
+// AVX-512), each K × kPanel and contiguous; each step computes C (+)= X @ R a block of at most
+// kBlockRows rows by one panel at a time, the block of C held in registers while k runs over a slice
+// of K (the panel slice and the rows' slice of X stay in the L1 cache). On an AMD EPYC Zen 3 (AVX2),
+// where MKL's sgemm stays well under the FMA units' peak, it makes a training step 12-22 % faster
+// than ATen's products do (docs/benchmarks.md, "The loops' own product kernel"); on a Zen 5, whose
+// FMA units are 512 bits wide, the AVX-512 build of the same kernel ("Zen 5" there).
 // Built only where the compiler targets AVX2 and FMA (-march=native); elsewhere "aten" runs.
 constexpr bool kPackedFmaBuilt = RNNKIT_PACKED_FMA;
 #if RNNKIT_PACKED_FMA
-constexpr int64_t kPanel = 16;     // columns of R per panel: two 8-float registers
+// One vector register of floats, the widest the build targets: the kernel is written once against it.
+#if defined(__AVX512F__)
+struct Lanes {
+  using V = __m512;
+  static constexpr int64_t n = 16;
+  static V zero() { return _mm512_setzero_ps(); }
+  static V load(const float* p) { return _mm512_load_ps(p); }
+  static V loadu(const float* p) { return _mm512_loadu_ps(p); }
+  static void storeu(float* p, V v) { _mm512_storeu_ps(p, v); }
+  static V broadcast(const float* p) { return _mm512_set1_ps(*p); }
+  static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+};
+constexpr int64_t kBlockRows = 12;  // rows of C per register block: 12 × 2 accumulators + 2 of R + 1 of X <= 32
+#else
+struct Lanes {
+  using V = __m256;
+  static constexpr int64_t n = 8;
+  static V zero() { return _mm256_setzero_ps(); }
+  static V load(const float* p) { return _mm256_load_ps(p); }
+  static V loadu(const float* p) { return _mm256_loadu_ps(p); }
+  static void storeu(float* p, V v) { _mm256_storeu_ps(p, v); }
+  static V broadcast(const float* p) { return _mm256_broadcast_ss(p); }
+  static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+};
 constexpr int64_t kBlockRows = 6;  // rows of C per register block: 6 × 2 accumulators + 2 of R + 1 of X <= 16
-constexpr int64_t kSliceK = 256;   // k per pass: a 16 KB slice of the panel and at most 6 KB of X in L1
+#endif
+constexpr int64_t kPanel = 2 * Lanes::n;     // columns of R per panel: two registers
+constexpr int64_t kSliceK = 4096 / kPanel;   // k per pass: a 16 KB slice of the panel and at most 6 KB of X in L1
 
-// C[0:MR, 0:16] (+)= X[0:MR, 0:kc] @ panel[0:kc, 0:16]; X, C row-major with leading dimensions ldx, ldc
+// C[0:MR, 0:kPanel] (+)= X[0:MR, 0:kc] @ panel[0:kc, 0:kPanel]; X, C row-major with leading dimensions ldx, ldc
 template <int MR>
 inline void fma_block(int64_t kc, const float* X, int64_t ldx, const float* panel, float* C, int64_t ldc, bool accumulate) {
-  __m256 c0[MR], c1[MR];
-  _Pragma("GCC unroll 8") for (int i = 0; i < MR; ++i) {  // unrolled: the accumulators stay in registers
-    c0[i] = accumulate ? _mm256_loadu_ps(C + i * ldc) : _mm256_setzero_ps();
-    c1[i] = accumulate ? _mm256_loadu_ps(C + i * ldc + 8) : _mm256_setzero_ps();
+  using V = Lanes::V;
+  constexpr int64_t h = Lanes::n;
+  V c0[MR], c1[MR];
+  _Pragma("GCC unroll 12") for (int i = 0; i < MR; ++i) {  // unrolled: the accumulators stay in registers
+    c0[i] = accumulate ? Lanes::loadu(C + i * ldc) : Lanes::zero();
+    c1[i] = accumulate ? Lanes::loadu(C + i * ldc + h) : Lanes::zero();
   }
   _Pragma("GCC unroll 4") for (int64_t k = 0; k < kc; ++k) {
-    const __m256 r0 = _mm256_load_ps(panel + kPanel * k), r1 = _mm256_load_ps(panel + kPanel * k + 8);  // R[k, 0:16]
-    _Pragma("GCC unroll 8") for (int i = 0; i < MR; ++i) {
-      const __m256 x = _mm256_broadcast_ss(X + i * ldx + k);  // X[i, k] in all 8 lanes
-      c0[i] = _mm256_fmadd_ps(x, r0, c0[i]);
-      c1[i] = _mm256_fmadd_ps(x, r1, c1[i]);
+    const V r0 = Lanes::load(panel + kPanel * k), r1 = Lanes::load(panel + kPanel * k + h);  // R[k, 0:kPanel]
+    _Pragma("GCC unroll 12") for (int i = 0; i < MR; ++i) {
+      const V x = Lanes::broadcast(X + i * ldx + k);  // X[i, k] in every lane
+      c0[i] = Lanes::fmadd(x, r0, c0[i]);
+      c1[i] = Lanes::fmadd(x, r1, c1[i]);
     }
   }
-  _Pragma("GCC unroll 8") for (int i = 0; i < MR; ++i) {
-    _mm256_storeu_ps(C + i * ldc, c0[i]);
-    _mm256_storeu_ps(C + i * ldc + 8, c1[i]);
+  _Pragma("GCC unroll 12") for (int i = 0; i < MR; ++i) {
+    Lanes::storeu(C + i * ldc, c0[i]);
+    Lanes::storeu(C + i * ldc + h, c1[i]);
   }
 }
+
+// fma_block for m = 1 .. kBlockRows rows: the table of its instantiations, made once at compile time
+template <int64_t... M>
+constexpr auto fma_blocks(std::integer_sequence<int64_t, M...>) {
+  return std::array{&fma_block<static_cast<int>(M + 1)>...};
+}
+constexpr auto kFmaBlocks = fma_blocks(std::make_integer_sequence<int64_t, kBlockRows>{});
 
 inline void fma_rows(int64_t m, int64_t kc, const float* X, int64_t ldx, const float* panel, float* C, int64_t ldc, bool accumulate) {
-  switch (m) {
-    case 1: return fma_block<1>(kc, X, ldx, panel, C, ldc, accumulate);
-    case 2: return fma_block<2>(kc, X, ldx, panel, C, ldc, accumulate);
-    case 3: return fma_block<3>(kc, X, ldx, panel, C, ldc, accumulate);
-    case 4: return fma_block<4>(kc, X, ldx, panel, C, ldc, accumulate);
-    case 5: return fma_block<5>(kc, X, ldx, panel, C, ldc, accumulate);
-    default: return fma_block<6>(kc, X, ldx, panel, C, ldc, accumulate);
-  }
+  kFmaBlocks[std::clamp<int64_t>(m, 1, kBlockRows) - 1](kc, X, ldx, panel, C, ldc, accumulate);
 }
 
-// R (K, N), any strides -> (panels, K, 16) float32, the last panel's missing columns zero. Called
+// R (K, N), any strides -> (panels, K, kPanel) float32, the last panel's missing columns zero. Called
 // once per call of the loops, outside their parallel region: the threads share one packed copy,
 // which halves what they keep in the shared L3 cache and the packing time.
 at::Tensor pack_panels(const at::Tensor& R) {
@@ -237,14 +267,14 @@ void packed_fma(int64_t rows, int64_t K, int64_t N, const float* X, int64_t ldx,
   // ask for all its lines now, so that they arrive while the first panels are computed
   for (int64_t i = 0; i < rows; ++i)
     for (int64_t j = 0; j < N; j += 16) _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc + j), _MM_HINT_T0);
-  alignas(32) float edge[kBlockRows * kPanel];  // the last panel's columns of C when N is no multiple of 16
+  alignas(64) float edge[kBlockRows * kPanel];  // the last panel's columns of C when N is no multiple of kPanel
   for (int64_t k0 = 0; k0 < K; k0 += kSliceK) {
     const int64_t kc = std::min(kSliceK, K - k0);
     const bool accumulate = k0 > 0 || beta != 0.0f;
     for (int64_t p = 0; p < panels; ++p) {
       const float* panel = packed + (p * K + k0) * kPanel;
       const int64_t n0 = p * kPanel, width = std::min(kPanel, N - n0);
-      for (int64_t b = 0; b < blocks; ++b) {  // blocks of as even a size as possible: 16 rows are 6, 5, 5
+      for (int64_t b = 0; b < blocks; ++b) {  // blocks of as even a size as possible: 16 rows of AVX2's are 6, 5, 5
         const int64_t i0 = rows * b / blocks, m = rows * (b + 1) / blocks - i0;
         const float* x = X + i0 * ldx + k0;
         float* c = C + i0 * ldc + n0;
@@ -294,7 +324,7 @@ struct Product {
   // touched, where a zero-filled std::vector spent 0.5 ms per thread and call on the memset
   std::unique_ptr<float[]> packed;
   at::Tensor onednn_weight;   // or oneDNN's reordered Rᵀ
-  at::Tensor panels;          // or R in 16-column panels for packed_fma; none: ATen's addmm
+  at::Tensor panels;          // or R in kPanel-column panels for packed_fma; none: ATen's addmm
 
   // shared: R as shared_panels() packed it for every thread, or undefined
   Product(const at::Tensor& R_, int64_t M_, const at::Tensor& shared) : R(R_), K(R_.size(0)), N(R_.size(1)), M(M_), panels(shared) {
