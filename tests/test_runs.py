@@ -218,7 +218,7 @@ def test_resume_passes_the_recorded_time_limit_and_records_a_new_one(tmp_path, m
     run = tmp_path / "run"
     start("lm", {"train": [str(tmp_path / "t.txt")], "hidden_size": 4, "time_limit": 1000, "stop_at_step": 2, "progress": False}, run)
     seen = []
-    monkeypatch.setattr(Trainer, "fit", lambda self, resume=False, limit_given=True: seen.append((self.config.time_limit, limit_given)) or {})
+    monkeypatch.setattr(Trainer, "fit", lambda self, resume=False, limit_given=True, accepted=None: seen.append((self.config.time_limit, limit_given)) or accepted() or {})
     resume(run)
     resume(run, {"time_limit": 2000})
     assert seen == [(1000, False), (2000, True)]

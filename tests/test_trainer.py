@@ -467,6 +467,8 @@ def test_a_resume_whose_time_limit_is_spent_is_refused_not_one_more_step(tmp_pat
     now = [0.0]
     monkeypatch.setattr("rnnkit.training.trainer.time.perf_counter", lambda: now[0])
     fit(tmp_path, task=Clocked(now), epochs=10, time_limit=12)
+    with open(tmp_path / "metrics.csv", "a") as f:  # a row after the checkpoint (a kill at the test), which a refusal leaves
+        f.write("13,1,train,2.00000,7.389,0.05,4,13.0,\n")
     rows = (tmp_path / "metrics.csv").read_bytes()
     for limit in (12, 5):
         with pytest.raises(UsageError, match="--time-limit .* is spent: give a larger --time-limit"):
@@ -582,6 +584,22 @@ def test_a_resume_whose_stop_at_step_is_reached_is_refused_not_one_more_step(tmp
         with pytest.raises(UsageError, match="at step 5 already; --stop-at-step .* stops at or before it"):
             fit(tmp_path, resume=True, epochs=3, stop_at_step=stop)
     assert fit(tmp_path, resume=True, epochs=3, stop_at_step=6)["steps"] == 6
+
+
+def test_a_refused_resume_touches_no_file_of_the_run(tmp_path):
+    """A resume refused for its --stop-at-step cut metrics.csv back to the checkpoint's rows first (a
+    run killed between checkpoints lost the rows after it) and wrote config.json again."""
+    from rnnkit.runs import resume, start
+
+    run = tmp_path / "run"
+    start("lm", {"train": [str(names(tmp_path / "n.txt"))], **LM, "epochs": 3, "log_every": 1, "stop_at_step": 4}, run)
+    with open(run / "metrics.csv", "a") as f:  # a row of the step after the checkpoint, as a run killed there leaves it
+        f.write("5,1,train,2.00000,7.389,0.002,100,1.0,\n")
+    before = {path.name: (path.read_bytes(), path.stat().st_mtime_ns) for path in run.iterdir() if path.is_file()}
+    for overrides in ({"stop_at_step": 4}, {"stop_at_step": 2, "epochs": 4, "log_every": 2}):  # the latter two recorded by a resume that trains
+        with pytest.raises(UsageError, match="at step 4 already; --stop-at-step .* stops at or before it"):
+            resume(run, {**overrides, "progress": False})
+        assert {path.name: (path.read_bytes(), path.stat().st_mtime_ns) for path in run.iterdir() if path.is_file()} == before
 
 
 def test_schedule_by_time_is_refused_without_a_time_limit_or_a_schedule_it_shapes(tmp_path):

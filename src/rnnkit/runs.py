@@ -465,30 +465,33 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
     with _locked(run):
         _rewrite_damaged_files(run, task)
         # a demo run the user trains on is theirs (the next demo leaves it), and the settings that
-        # outlast this call are recorded before training, for the resume after an interrupt; a
-        # resume that is refused, or trains nothing, leaves both as they were
+        # outlast this call are recorded before training, for the resume after an interrupt: once the
+        # trainer has refused what it refuses, so that a resume refused, or with nothing to train (a
+        # finished run: the settings never shaped it, docs/runs.md), leaves both as they were
         was_demo, recorded = run.file(DEMO_MARK).exists(), run.file("config.json").read_bytes()
-        run.file(DEMO_MARK).unlink(missing_ok=True)
         lasting = {k: v for k, v in overrides.items() if k in LASTING and config["training"].get(k) != v}
-        if lasting:
-            config["training"].update(lasting)
-            run.write_json("config.json", config)
+
+        def accepted() -> None:
+            run.file(DEMO_MARK).unlink(missing_ok=True)
+            if lasting:
+                config["training"].update(lasting)
+                run.write_json("config.json", config)
+
         barrier(shard)
         trainer = Trainer(task, model, training, run, shard)
         try:
-            summary = trainer.fit(resume=True, limit_given="time_limit" in overrides)
+            summary = trainer.fit(resume=True, limit_given="time_limit" in overrides, accepted=accepted)
         except TrainingDiverged:
             raise  # it trained, with the settings given: they stay recorded
-        except Exception:  # refused (a damaged checkpoint, a data or disk error): unless a checkpoint was committed since, nothing trained
+        except Exception:  # a data or disk error while it trained: unless a checkpoint was committed since, nothing trained
             committed = Checkpoints(run).committed()
             if (committed[-1].step if committed else 0) <= step_before:  # < where a damaged newest one was set aside
-                run.write_bytes("config.json", recorded)
-                if was_demo:
+                if run.file("config.json").read_bytes() != recorded:
+                    run.write_bytes("config.json", recorded)
+                if was_demo and not run.file(DEMO_MARK).exists():
                     run.write_bytes(DEMO_MARK, DEMO_MARK_TEXT)
             raise
-        if trainer.done_already and run.file("config.json").read_bytes() != recorded:  # a finished run, nothing to train: the settings never shaped it (docs/runs.md)
-            run.write_bytes("config.json", recorded)
-        if was_demo and summary.get("steps") == step_before:  # nothing trained: still the demo's
+        if was_demo and summary.get("steps") == step_before and not run.file(DEMO_MARK).exists():  # nothing trained: still the demo's
             run.write_bytes(DEMO_MARK, DEMO_MARK_TEXT)
         return run, summary
 

@@ -33,7 +33,7 @@ import shutil
 import sys
 import time
 from dataclasses import asdict
-from typing import Any, Iterator, Protocol, runtime_checkable
+from typing import Any, Callable, Iterator, Protocol, runtime_checkable
 
 import torch
 from safetensors.torch import save_model
@@ -165,7 +165,6 @@ class Trainer:
         self._best_source = None  # the checkpoint whose best.safetensors is still the best
         self._checkpointed_at = None  # the step of the newest checkpoint
         self._saved_clock = time.monotonic()
-        self.done_already = False  # fit found the run finished and summarized before it was called
 
     def say(self, text: str) -> None:
         if not self.shard.main:
@@ -176,7 +175,11 @@ class Trainer:
             print(text, file=sys.stderr, flush=True)
 
     # -- the loop --------------------------------------------------------------------------------------
-    def fit(self, resume: bool = False, limit_given: bool = True) -> dict:
+    def fit(self, resume: bool = False, limit_given: bool = True, accepted: Callable[[], None] | None = None) -> dict:
+        """Train (``resume``: on from the run's newest intact checkpoint). ``accepted``: called once a
+        resume is neither refused nor finds the run finished and summarized, before any of the run's
+        files changes, for what the caller records of it (``rnnkit.runs.resume``: the settings that
+        outlast the call)."""
         c = self.config
         model = self.model.to(self.device)
         if self.shard.world > 1:
@@ -206,9 +209,22 @@ class Trainer:
 
         schedule = make_schedule(c.schedule, optimizer, total, c.warmup_steps, clock_share=clock_share if c.schedule_by_time else None)
         restored = self._restore(s, model, optimizer, schedule, total) if resume else None
-        self.done_already = restored == "done"  # finished before this call, and summarized: nothing trained or written
-        if self.done_already:
+        if restored == "done":  # finished before this call, and summarized: nothing trained or written
             return self.run.read_json("summary.json")
+        # the refusals of a resume come before it touches the run's files (metrics.csv cut back to the checkpoint's rows)
+        if restored and not s["finished"] and c.stop_at_step is not None and s["step"] >= c.stop_at_step:
+            raise UsageError(f"{self.run.path}: the run is at step {s['step']:,} already; --stop-at-step {c.stop_at_step} stops at or before it: "
+                             "give a larger one to continue it")  # fmt: skip
+        # a resume whose limit is spent trains no step (it did one more, then tested again): it only
+        # finishes what an interrupt cut short (the time limit's validation and test), else is refused
+        spent = bool(restored) and not s["finished"] and c.time_limit is not None and s["elapsed"] >= c.time_limit
+        if spent and self._tested_at(s["step"]) and limit_given:
+            raise UsageError(f"{self.run.path}: the run has trained {s['elapsed']:.0f} s already, --time-limit {c.time_limit:g} is spent: "
+                             "give a larger --time-limit to continue it")  # fmt: skip
+        if accepted is not None:
+            accepted()
+        if restored:
+            self._take_over(s)
         if restored is None:
             torch.manual_seed(c.seed)
             random.seed(c.seed)
@@ -220,9 +236,6 @@ class Trainer:
         stop_reason = None
         budget_spent = False  # a time limit ends the training as planned: validated and tested, unlike other stops
         self._bar = self._progress(total, s["step"])
-        # a resume whose limit is spent trains no step (it did one more, then tested again): it only
-        # finishes what an interrupt cut short (the time limit's validation and test), else is refused
-        spent = bool(restored) and not s["finished"] and c.time_limit is not None and s["elapsed"] >= c.time_limit
         if spent and self._tested_at(s["step"]) and not limit_given:  # the run's own limit stopped it: resumed, it trains on
             if self.shard.main:
                 print(f"rnnkit: note: the run's --time-limit {c.time_limit:g} s is spent ({s['elapsed']:.0f} s trained): it trains on to its "
@@ -233,12 +246,6 @@ class Trainer:
                     config["training"]["time_limit"] = None
                     self.run.write_json("config.json", config)
             c.time_limit, spent = None, False
-        if spent and self._tested_at(s["step"]):
-            raise UsageError(f"{self.run.path}: the run has trained {s['elapsed']:.0f} s already, --time-limit {c.time_limit:g} is spent: "
-                             "give a larger --time-limit to continue it")  # fmt: skip
-        if restored and not s["finished"] and c.stop_at_step is not None and s["step"] >= c.stop_at_step:
-            raise UsageError(f"{self.run.path}: the run is at step {s['step']:,} already; --stop-at-step {c.stop_at_step} stops at or before it: "
-                             "give a larger one to continue it")  # fmt: skip
         if restored and self.shard.main:  # the earlier stop's summary no longer describes the run (an interrupt
             self.run.file("summary.json").unlink(missing_ok=True)  # now would leave it, as a fresh run's leaves none)
         try:
@@ -334,7 +341,9 @@ class Trainer:
     def _restore(self, s, model, optimizer, schedule, total) -> str | None:
         """The newest intact checkpoint into model, optimizer, schedule, task, random states and
         ``s``: "restored"; None when the run has none yet (killed before it: training starts from
-        step 0); "done" when the run is finished and summarized (nothing is changed)."""
+        step 0); "done" when the run is finished and summarized (nothing is changed). The run's own
+        files are left as they are (but an interrupted write's leftovers): ``_take_over`` brings them
+        to the checkpoint once the resume is not refused."""
         if self.shard.main:
             removed = self.checkpoints.remove_leftovers()
             if removed:
@@ -381,8 +390,15 @@ class Trainer:
             s["epoch"], s["batch"] = s["epoch"] + 1, 0
         if s["finished"] and self._already_summarized(s):
             return "done"
+        self._restored_from = checkpoint, legacy, "metrics_rows" in saved["progress"]
+        return "restored"
+
+    def _take_over(self, s) -> None:
+        """The run's files brought to the checkpoint ``_restore`` read, once ``fit`` has refused what
+        it refuses: metrics.csv cut back to the checkpoint's rows, the checkpoint published."""
+        checkpoint, legacy, has_cursor = self._restored_from
         if self.shard.main:
-            if "metrics_rows" in saved["progress"]:
+            if has_cursor:
                 held = self.metrics.count()
                 if held < s["metrics_rows"]:  # edited, or rows a power cut lost: later cursors count what is there
                     print(f"rnnkit: note: {self.metrics.path} holds {held:,} rows where the checkpoint recorded {s['metrics_rows']:,}: "
@@ -399,7 +415,6 @@ class Trainer:
         where = ("training done: finishing its evaluation and summary" if s["finished"]  # not "epoch 3" of a 2-epoch run
                  else f"epoch {s['epoch'] + 1}, batch {s['batch']}")
         self.say(f"resuming at step {s['step']} ({where}) from {checkpoint.path.relative_to(self.run.path) if not legacy else STATE}")
-        return "restored"
 
     def _summary(self) -> dict:
         """summary.json as written, or {} where it is missing, damaged or no table (edited by hand):
