@@ -204,3 +204,26 @@ def test_init_from_and_gradual_unfreezing_from_the_command_line(tmp_path, capsys
     assert {row["lr"] for row in csv.DictReader(open(steady / "metrics.csv")) if row["split"] == "train"} == {"0.002"}
     code = main(["train", "classifier", reviews(tmp_path), "--init-from", str(tmp_path / "fwd"), "--num-layers", "3", "--run", str(tmp_path / "bad")])
     assert code == 2 and "--num-layers 3: the encoder comes from" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+
+
+def test_a_resume_from_a_checkpoint_reads_no_init_from_run_and_one_before_it_names_a_run_that_no_longer_fits(tmp_path, monkeypatch):
+    """--resume read the --init-from run again though the checkpoint holds the weights: replaced by a
+    language model of other layers, a RuntimeError traceback (loading state_dict); moved, refused."""
+    import shutil
+
+    from rnnkit.errors import DataError
+    from rnnkit.runs import resume, start
+
+    monkeypatch.chdir(tmp_path)
+    language_model_run(tmp_path / "fwd", False, 0, num_layers=1)
+    start("classifier", {"train": [reviews(tmp_path)], "init_from": "fwd", "max_steps": 4, "stop_at_step": 2, "progress": False}, "run")
+    shutil.copytree("run", "fresh")
+    for name in ("checkpoints", "last.safetensors", "best.safetensors", "training_state.pt", "summary.json"):  # as before its first checkpoint
+        shutil.rmtree(f"fresh/{name}") if (tmp_path / "fresh" / name).is_dir() else (tmp_path / "fresh" / name).unlink()
+    shutil.rmtree(tmp_path / "fwd")
+    language_model_run(tmp_path / "fwd", False, 0, num_layers=2)  # another language model in its place
+    assert resume("run", {"stop_at_step": 3, "progress": False})[1]["steps"] == 3
+    with pytest.raises(DataError, match=r"^fresh: has no checkpoint yet, so it starts again from --init-from fwd, which no longer fits the model"):
+        resume("fresh", {"progress": False})
+    shutil.rmtree(tmp_path / "fwd")  # moved away
+    assert resume("run", {"progress": False})[1]["finished"]

@@ -263,3 +263,28 @@ def test_a_case_keeping_vocabulary_takes_a_lowercase_files_vectors_for_its_capit
     assert vectors.found.tolist() == [False, False, False, True, True, True, False] and vectors.by_fallback == 2
     assert vectors.vectors[3].tolist() == vectors.vectors[4].tolist() == [1.0, 2.0, 3.0]
     assert vectors.vectors[5].tolist() == [0.5, -1.0, 2.0]
+
+
+def test_a_resume_from_a_checkpoint_reads_no_word_vectors_and_one_before_it_names_a_file_that_no_longer_fits(tmp_path, monkeypatch):
+    """--resume read the --word-vectors file again though the checkpoint holds the weights: moved, the
+    resume failed ("no such file"); replaced by vectors of another dimension, a ValueError traceback."""
+    import shutil
+
+    from rnnkit.runs import resume, start
+
+    monkeypatch.chdir(tmp_path)
+    write_reviews(tmp_path / "r.tsv")
+    write_text(tmp_path / "v.vec")
+    start("classifier", {"train": ["r.tsv"], "word_vectors": "v.vec", "hidden_size": 4, "engine": "reference", "max_steps": 4,
+                         "stop_at_step": 2, "progress": False}, "run")  # fmt: skip
+    shutil.copytree("run", "fresh")
+    for name in ("checkpoints", "last.safetensors", "best.safetensors", "training_state.pt", "summary.json"):  # as before its first checkpoint
+        shutil.rmtree(f"fresh/{name}") if (tmp_path / "fresh" / name).is_dir() else (tmp_path / "fresh" / name).unlink()
+    (tmp_path / "v.vec").rename(tmp_path / "elsewhere.vec")
+    assert resume("run", {"stop_at_step": 3, "progress": False})[1]["steps"] == 3
+    (tmp_path / "v.vec").write_text("the 1 2 3 4\nfilm 5 6 7 8\n")  # another file, of another dimension
+    assert resume("run", {"progress": False})[1]["finished"]
+    with pytest.raises(DataError, match=r"^fresh: has no checkpoint yet, so it starts again from --word-vectors v.vec, which no longer fits the model"):
+        resume("fresh", {"progress": False})
+    (tmp_path / "elsewhere.vec").replace(tmp_path / "v.vec")  # the file it started from: it starts from step 0 as start did
+    assert resume("fresh", {"progress": False})[1]["finished"]

@@ -200,10 +200,16 @@ def _empty(run: RunDir) -> None:
             shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
 
 
+def _has_checkpoint(run: RunDir) -> bool:
+    """Whether a resume of ``run`` starts from saved weights (a committed checkpoint, or an older
+    run's files at the top), not from step 0 (``Trainer._restore`` decides the same)."""
+    return bool(Checkpoints(run).committed()) or any(run.file(name).exists() for name in ("last.safetensors", STATE))
+
+
 def _may_start_over(run: RunDir) -> bool:
     """A run directory that never reached its first checkpoint holds no weights: starting over
     in it loses nothing (``--resume`` would start from step 0 as well)."""
-    return not Checkpoints(run).committed() and not any(run.file(name).exists() for name in ("last.safetensors", "best.safetensors", STATE))
+    return not _has_checkpoint(run) and not run.file("best.safetensors").exists()
 
 
 def _training_elsewhere(run: RunDir) -> bool:
@@ -412,25 +418,29 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
     for key in overrides:
         if key not in RESUMABLE:
             raise UsageError(f"--resume continues the run as configured; {key!r} cannot change (these can: {', '.join(sorted(RESUMABLE))})")
+    # a run with a checkpoint resumes from its weights: the sources its initial weights came from
+    # (--word-vectors, --init-from) are not read again, and may have moved or changed since
+    task_class = TASKS[config["task"]]
+    from_checkpoint = _has_checkpoint(run)
+    read = {**config, "data": {key: None if from_checkpoint and key in task_class.initialised_from else value for key, value in config["data"].items()}}
     # a stop at a step was the last invocation's business; the time limit (seconds over all resumes)
     # is the run's, so that a run killed before it ends where it would have (the trainer lets a
     # spent one go, for a resume meant to train on)
     with reading_run(run), recorded_settings(run):
         training = TrainingConfig.from_dict({**config["training"], "stop_at_step": None, **overrides})
-        data = recorded_data(TASKS[config["task"]], config)
+        data = recorded_data(task_class, read)
     try:
         training.check()
     except UsageError:
         with recorded_settings(run):  # the run's own setting at fault, not one given now: said as config.json's
             TrainingConfig.from_dict({**config["training"], "stop_at_step": None}).check()
         raise
-    task_class = TASKS[config["task"]]
-    _check_started_here(config)
+    _check_started_here(read)
     from_stdin = any("-" in as_path_list(config["data"].get(key) or "") for key in ("train", "source", "target", *HELD_OUT_KEYS))
     again = f"{run.path}: trained from standard input; to resume it, pipe the same data in again (… | rnnkit train {config['task']} --resume --run {shell_path(run.path)})"
     if from_stdin and (sys.stdin is None or sys.stdin.isatty()):
         raise UsageError(again)
-    check_pretrained_runs(config["data"])
+    check_pretrained_runs(read["data"])
     try:
         with recorded_settings(run):  # the data settings are the run's own (--resume changes none of them)
             task, split_record = task_class.prepare(data, seed=training.seed)
@@ -453,7 +463,8 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
         model_config = engine_here(run, config["model"], resolve_device(training.device))
         torch.manual_seed(training.seed)  # the initial weights, should the run have no checkpoint yet: drawn as start drew them
         model = build_model(config["model"]["kind"], model_config)
-    task.initialise(model)  # as start did, should the run have no checkpoint yet
+    if not from_checkpoint:
+        _initialise_again(run, task, model, config["data"])
     task.before_training(training.progress)  # before the trainer's clock restarts, as in start
     checkpoints = Checkpoints(run).committed()
     step_before = checkpoints[-1].step if checkpoints else 0
@@ -494,6 +505,22 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
         if was_demo and summary.get("steps") == step_before and not run.file(DEMO_MARK).exists():  # nothing trained: still the demo's
             run.write_bytes(DEMO_MARK, DEMO_MARK_TEXT)
         return run, summary
+
+
+def _initialise_again(run: RunDir, task, model, data: dict) -> None:
+    """The initial weights of a run resumed before its first checkpoint, from the sources its data
+    settings name, as start set them: a source replaced since by one of other sizes (vectors of
+    another dimension, a language model of other layers) no longer fits the model config.json
+    records, and is one line naming it, not a shape error from inside torch."""
+    try:
+        task.initialise(model)
+    except (DataError, UsageError):
+        raise
+    except (ValueError, RuntimeError) as error:
+        sources = ", ".join(f"--{key.replace('_', '-')} {data[key]}" for key in task.initialised_from if data.get(key))
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise DataError(f"{run.path}: has no checkpoint yet, so it starts again from {sources}, which no longer fits the model it was "
+                        f"started with ({first[:120]}); put back what the run started from, or train a new run") from None
 
 
 def _rewrite_damaged_files(run: RunDir, task) -> None:

@@ -163,6 +163,8 @@ class TaskBase(TaskSpec):
         """Starting weights that the data settings bring (pre-trained word vectors, another run's
         weights), set in the freshly built ``model`` before training; nothing by default."""
 
+    initialised_from: tuple[str, ...] = ()  # the data settings read for ``initialise`` alone: a resume from a checkpoint reads none
+
     lm_features = None  # rnnkit.models.lm_features.LMFeatures of a task given --lm-features
 
     def lm_sentences(self) -> list[list[str]]:

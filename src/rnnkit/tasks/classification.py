@@ -87,6 +87,7 @@ class ClassificationTask(ClassificationSpec, TaskBase):
     tokenizers = {"tokenizer.json": "tokenizer"}
     names = {"labels.json": "labels"}
     averages_runs = True  # --ensemble: class probabilities averaged over runs (ensemble_probabilities)
+    initialised_from = ("word_vectors", "init_from")  # (--lm-features are read at every use: not among them)
     criterion = "1 - validation accuracy"
 
     def __init__(self, data: ClassificationDataConfig, tokenizer, vocab: Vocabulary, labels: list[str], splits=None):

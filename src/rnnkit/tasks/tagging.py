@@ -77,6 +77,7 @@ class TaggingTask(TaggingSpec, TaskBase):
 
     vocabularies = {"vocab.json": "words", "chars.json": "chars"}
     averages_runs = True  # --ensemble: the runs' taggers as one product of experts (scored_chunks)
+    initialised_from = ("word_vectors",)
     criterion = "1 - validation entity F1"
     names = {"tags.json": "tags"}
 
