@@ -349,6 +349,10 @@ def test_a_run_recorded_with_an_engine_that_cannot_run_here_opens_on_auto_with_a
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     config["model"]["engine"] = "triton"
     (tmp_path / "run" / "config.json").write_text(json.dumps(config))
+    for manifest in (tmp_path / "run" / "checkpoints").glob("*/manifest.json"):  # what its checkpoints record it was trained with
+        recorded = json.loads(manifest.read_text())
+        recorded["settings"]["model"]["engine"] = "triton"
+        manifest.write_text(json.dumps(recorded))
     capsys.readouterr()
     _, model, _, _ = open_run("run", device="cpu")
     assert "was trained with --engine triton, which cannot run here (cpu)" in capsys.readouterr().err
@@ -370,6 +374,34 @@ def test_a_finished_runs_resume_that_trains_nothing_leaves_its_config_as_it_was(
     times = {path.name: path.stat().st_mtime_ns for path in (tmp_path / "run").iterdir()}
     resume("run", {"progress": False})
     assert {path.name: path.stat().st_mtime_ns for path in (tmp_path / "run").iterdir()} == times
+
+
+@pytest.mark.parametrize("section, key, value", [("data", "batch_size", 8), ("training", "seed", 2), ("model", "dropout", 0.5)])
+def test_a_setting_edited_in_config_json_that_a_resume_may_not_change_is_refused_naming_it(tmp_path, monkeypatch, section, key, value):
+    """--resume trained on with a config.json edited by hand (another batch size, seed or dropout)
+    without a word, where the same change on the command line is refused."""
+    from rnnkit.runs import resume, start
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "n.txt").write_text("anna\nbob\ncarla\ndave\n" * 10)
+    start("lm", {"train": ["n.txt"], **SMALL, "batch_size": 4, "stop_at_step": 2}, "run")
+    config_json = tmp_path / "run" / "config.json"
+    # the settings a resume may change are the run's to change, there too: given to one (which records them), or edited;
+    # and a data path, once the file moved
+    resume("run", {"epochs": 3, "log_every": 1, "stop_at_step": 3, "progress": False})
+    config = json.loads(config_json.read_text())
+    config["training"]["epochs"] = 4
+    (tmp_path / "n.txt").rename(tmp_path / "moved.txt")
+    config["data"]["train"] = ["moved.txt"]
+    config_json.write_text(json.dumps(config))
+    resume("run", {"stop_at_step": 4, "progress": False})
+    was, config[section][key] = config[section][key], value
+    config_json.write_text(json.dumps(config))
+    with pytest.raises(DataError, match=rf"^run/config\.json: {key} is {value}, but the checkpoint was trained with {was}: a resume continues the run as it was trained"):
+        resume("run", {"progress": False})
+    config[section][key] = was
+    config_json.write_text(json.dumps(config))
+    assert resume("run", {"progress": False})[1]["epochs"] == 4
 
 
 def test_a_refused_resume_leaves_the_runs_recorded_settings_as_they_were(tmp_path, monkeypatch):

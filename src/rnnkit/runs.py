@@ -355,7 +355,7 @@ def start(task_kind: str, values: dict, run_path: str | Path | None = None, sour
             test_point("run directory written")
             print(f"run directory: {run.path}", flush=True)
             barrier(shard)
-            trainer = Trainer(task, model, training, run, shard)
+            trainer = Trainer(task, model, training, run, shard, {section: config[section] for section in TRAINED_WITH})
             summary = trainer.fit()
         except BaseException as error:
             if isinstance(error, (KeyboardInterrupt, TrainingDiverged)) and run.exists():
@@ -382,6 +382,11 @@ RESUMABLE = {
     "skip_non_finite", "clip", "precision",
 }  # fmt: skip
 LASTING = RESUMABLE - {"stop_at_step", "progress", "device"}  # recorded in config.json for later resumes
+TRAINED_WITH = ("data", "model", "training")  # the sections of config.json each checkpoint records (Checkpoints.trained_with)
+# the data settings that say where files are, which config.json may say otherwise once they moved (a run copied
+# with its training file): a resume checks what they hold (the training data's fingerprint, the held-out files'
+# digests, the --lm-features models' weights), and reads no --word-vectors or --init-from from a checkpoint
+MOVED = (*CONFIG_PATHS, "lm_features", "init_from")
 
 
 def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str | None = None) -> tuple[RunDir, dict]:
@@ -463,6 +468,7 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
         model_config = engine_here(run, config["model"], resolve_device(training.device))
         torch.manual_seed(training.seed)  # the initial weights, should the run have no checkpoint yet: drawn as start drew them
         model = build_model(config["model"]["kind"], model_config)
+    _check_as_trained(run, config)  # after each recorded setting is checked by itself (an unknown engine is said as such)
     if not from_checkpoint:
         _initialise_again(run, task, model, config["data"])
     task.before_training(training.progress)  # before the trainer's clock restarts, as in start
@@ -489,7 +495,7 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
                 run.write_json("config.json", config)
 
         barrier(shard)
-        trainer = Trainer(task, model, training, run, shard)
+        trainer = Trainer(task, model, training, run, shard, {section: config[section] for section in TRAINED_WITH})  # (accepted's updates too)
         try:
             summary = trainer.fit(resume=True, limit_given="time_limit" in overrides, accepted=accepted)
         except TrainingDiverged:
@@ -563,6 +569,26 @@ def held_out_digests(data: dict) -> dict[str, str]:
                     digest.update(block)
         digests[key] = digest.hexdigest()[:16]
     return digests
+
+
+def _check_as_trained(run: RunDir, config: dict) -> None:
+    """config.json's settings against those the newest checkpoint's weights were trained with: one
+    edited by hand that a resume may not change (the batch size, the seed, the dropout) was used
+    without a word, where the same change on the command line is refused. The settings a resume may
+    change (``RESUMABLE``, which a resume records there itself) are not compared, nor the data's
+    paths (``MOVED``)."""
+    trained = Checkpoints(run).trained_with()
+    changed = []
+    for section in TRAINED_WITH if trained is not None else ():
+        now, then = config.get(section), trained.get(section)
+        if not isinstance(now, dict) or not isinstance(then, dict):
+            continue
+        for key in [key for key in then if key not in now] + list(now):
+            if not (section == "training" and key in RESUMABLE or section == "data" and key in MOVED) and now.get(key) != then.get(key):
+                changed.append(f"{key} is {json.dumps(now.get(key))}, but the checkpoint was trained with {json.dumps(then.get(key))}")
+    if changed:
+        raise DataError(f"{run.file('config.json')}: {'; '.join(changed)}: a resume continues the run as it was trained; "
+                        "put back what it was trained with (other settings are a new run)")
 
 
 def _check_not_behind(run: RunDir, task, training: TrainingConfig, overrides: dict, step: int) -> None:

@@ -9,7 +9,8 @@
             ema.safetensors       the average of the weights (--ema; nt-asgd once averaging started)
             training_state.pt     optimizer, schedule, random states, step, data position, metrics
                                   cursor: tensors and plain values only (torch.load weights_only=True)
-            manifest.json         size and SHA-256 of each file above: written last
+            manifest.json         size and SHA-256 of each file above, the settings the weights were
+                                  trained with (config.json's then): written last
     RUN/last.safetensors      \\
     RUN/best.safetensors       } the newest checkpoint's files, published for the other verbs (hard
     RUN/training_state.pt     /  links where the file system has them, else copies)
@@ -121,11 +122,11 @@ class Checkpoints:
 
     # -- writing --------------------------------------------------------------------------------------
     def write(self, step: int, writers: dict[str, Callable[[Path], None]], reuse: dict[str, Checkpoint] | None = None,
-              run_files: dict[str, dict] | None = None) -> Checkpoint:
+              run_files: dict[str, dict] | None = None, settings: dict | None = None) -> Checkpoint:
         """Commit a checkpoint of ``step``: ``writers`` write new files (each given its path),
         ``reuse`` names files taken unchanged from an earlier checkpoint (linked, not rewritten),
         ``run_files`` the digests of the run's own files the weights go with (its vocabularies:
-        ``check_run_files``)."""
+        ``check_run_files``), ``settings`` the settings they were trained with (``trained_with``)."""
         self.place.check()
         previous = self.committed()
         serial = previous[-1].serial + 1 if previous else 1
@@ -135,6 +136,8 @@ class Checkpoints:
         where = f"checkpoint {name}"  # the label of each moment of this write (test_point)
         test_point(f"{where}: directory created")
         manifest = {"format": 1, "serial": serial, "step": step, "files": {}, "run_files": dict(run_files or {})}
+        if settings is not None:
+            manifest["settings"] = settings
         try:
             for file, source in (reuse or {}).items():
                 _link_or_copy(source.file(file), tmp / file)
@@ -258,6 +261,17 @@ class Checkpoints:
                 raise CheckpointError(f"{view}: changed after rnnkit wrote it: not the file the run's weights were trained with; "
                                       f"resume the run (rnnkit train {task} --resume --run {shell_path(self.run.path)}) "
                                       "to write it again from the training data")
+
+    def trained_with(self) -> dict | None:
+        """The settings the newest checkpoint's weights were trained with, as ``write`` recorded them
+        (the run's config.json then); None for a run without checkpoints, one written before they
+        were recorded, or a damaged manifest (resume says so)."""
+        checkpoints = self.committed()
+        try:
+            settings = _read_manifest(checkpoints[-1]).get("settings") if checkpoints else None
+        except (OSError, ValueError, AttributeError, RecursionError):
+            return None
+        return settings if isinstance(settings, dict) else None
 
     def check_views(self, chosen: Checkpoint) -> None:
         """The files at the top of the run must each be one of a checkpoint's (or absent): a file

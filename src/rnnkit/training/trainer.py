@@ -146,7 +146,10 @@ MAX_SKIPPED_IN_A_ROW = 10  # with skip_non_finite: so many non-finite steps in a
 
 
 class Trainer:
-    def __init__(self, task: Task, model: nn.Module, config: TrainingConfig, run: RunDir, shard: Shard | None = None):
+    def __init__(self, task: Task, model: nn.Module, config: TrainingConfig, run: RunDir, shard: Shard | None = None,
+                 settings: dict | None = None):
+        """``settings``: the run's settings as its config.json records them, which every checkpoint
+        records as what its weights were trained with (``Checkpoints.trained_with``)."""
         self.task = task
         self.model = model
         self.config = config
@@ -161,6 +164,7 @@ class Trainer:
         # every checkpoint records these digests, so that a file edited while the run trains is
         # refused by the verbs, not recorded as the run's
         self._run_files = {name: file_digest(run.file(name)) for name in task.artifact_files() if run.file(name).is_file()} if self.shard.main else {}
+        self._settings = settings
         self._bar = None
         self._best_source = None  # the checkpoint whose best.safetensors is still the best
         self._checkpointed_at = None  # the step of the newest checkpoint
@@ -700,7 +704,7 @@ class Trainer:
             reuse["best.safetensors"] = self._best_source
         writers[STATE] = lambda path: _write_new(path, state_bytes(state))
         with interrupts_deferred():  # the commit and the trainer's record of it, whole: a Ctrl-C then comes after both
-            self._best_source = self.checkpoints.write(s["step"], writers, reuse, self._run_files)  # it holds the best weights too
+            self._best_source = self.checkpoints.write(s["step"], writers, reuse, self._run_files, self._settings)  # it holds the best weights too
             self._saved_clock, self._checkpointed_at = time.monotonic(), s["step"]
 
     def _finish(self, s, stop_reason: str | None, test: bool) -> dict:
