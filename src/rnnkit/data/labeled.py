@@ -66,10 +66,26 @@ class LabeledText:
 
 def looks_labelled(lines: list[str], labels) -> bool:
     """Whether typed text (``rnnkit classify``'s lines) is a labelled training file: at least three
-    lines, most of them (80 %) starting with ``__label__`` or with one of ``labels`` and a tab."""
+    lines, most of them (80 %) labelled lines of a format ``read_labeled`` reads: ``__label__X text``,
+    an SST tree, or tab-separated fields of which the first or the last is one of ``labels``
+    (``label<TAB>text``, ``text<TAB>label``); a header row first (``sentence<TAB>label``) is not counted."""
     lines = [line.strip() for line in lines if line.strip()]
-    labelled = sum(1 for line in lines if line.startswith(FASTTEXT_LABEL) or ("\t" in line and line.split("\t")[0].strip() in labels))
-    return len(lines) >= 3 and labelled >= 0.8 * len(lines)
+    if lines and "\t" in lines[0] and tsv_header(_fields(lines[0]), relaxed=False) is not None:
+        lines = lines[1:]
+
+    def labelled(line: str) -> bool:
+        if line.startswith(FASTTEXT_LABEL):
+            return True
+        if line.startswith("("):  # a sentence in brackets is no tree: parse_tree takes only "(label words (child) ...)"
+            try:
+                parse_tree(line, "")
+            except DataError:
+                return False
+            return True
+        fields = _fields(line)
+        return len(fields) > 1 and (fields[0] in labels or fields[-1] in labels)
+
+    return len(lines) >= 3 and sum(map(labelled, lines)) >= 0.8 * len(lines)
 
 
 def detect_format(path: str | Path, lines: list[str] | None = None) -> str:
