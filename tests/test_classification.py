@@ -400,3 +400,25 @@ def test_a_run_trained_on_named_csv_columns_evaluates_files_without_names(tmp_pa
         capsys.readouterr()
         assert main(["eval", str(run), str(tmp_path / held_out)]) == 0
         assert "(4 examples)" in capsys.readouterr().out
+
+
+def test_a_run_trained_on_a_csv_file_evaluates_csv_of_any_name_and_from_standard_input(tmp_path, capsys, monkeypatch):
+    """``--format auto`` is recorded, not the csv the .csv name chose: ``eval RUN -`` and ``eval RUN
+    va_csv.txt`` read the csv as tsv ("<stdin>:1: expected 'label<TAB>text', found no tab")."""
+    import io
+    import sys
+
+    rows = [("good film", "pos"), ("bad film", "neg"), ("fine film", "pos"), ("dull film", "neg")] * 3
+    table = "review,stars\n" + "".join(f"{t},{l}\n" for t, l in rows)
+    (tmp_path / "train.csv").write_text(table)
+    (tmp_path / "va_csv.txt").write_text(table)
+    (tmp_path / "dev.tsv").write_text("".join(f"{l}\t{t}\n" for t, l in rows[:4]))  # a tab says tsv, whatever the training
+    run = tmp_path / "run"
+    assert main(["train", "classifier", str(tmp_path / "train.csv"), "--text-column", "review", "--label-column", "stars", "--run", str(run),
+                 "--max-steps", "2", "--hidden-size", "4", "--embedding-size", "4", "--no-progress"]) == 0  # fmt: skip
+    for held_out, examples in (("va_csv.txt", 12), ("-", 12), ("dev.tsv", 4)):
+        capsys.readouterr()
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(table.encode())))
+        code = main(["eval", str(run), held_out if held_out == "-" else str(tmp_path / held_out)])
+        out, err = capsys.readouterr()
+        assert code == 0 and f"({examples} examples)" in out, (held_out, err)

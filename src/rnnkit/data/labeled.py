@@ -88,10 +88,16 @@ def looks_labelled(lines: list[str], labels) -> bool:
     return len(lines) >= 3 and sum(map(labelled, lines)) >= 0.8 * len(lines)
 
 
-def detect_format(path: str | Path, lines: list[str] | None = None) -> str:
+def named_csv(path: str | Path) -> bool:
+    """Whether a file's name makes it csv for ``--format auto`` (standard input has no name)."""
+    return str(path) != textio.STDIN and Path(path).suffix.lower() == ".csv"
+
+
+def detect_format(path: str | Path, lines: list[str] | None = None, usual: str = "tsv") -> str:
     """``csv`` for a ``.csv`` file; else from the first non-blank line: ``(`` -> ptb-trees,
-    ``__label__`` -> fasttext, anything else -> tsv."""
-    if str(path) != textio.STDIN and Path(path).suffix.lower() == ".csv":
+    ``__label__`` -> fasttext, a tab -> tsv, anything else -> ``usual`` (a run's held-out and eval
+    files are read as its training files were: a run trained on csv reads csv of any name)."""
+    if named_csv(path):
         return "csv"
     lines = textio.read_lines(path) if lines is None else lines
     first = next((line.lstrip() for line in lines if line.strip()), "")
@@ -99,18 +105,19 @@ def detect_format(path: str | Path, lines: list[str] | None = None) -> str:
         return "ptb-trees"
     if first.startswith(FASTTEXT_LABEL):
         return "fasttext"
-    return "tsv"
+    return "tsv" if "\t" in first else usual
 
 
 def read_labeled(path: str | Path, fmt: str = "auto", text_column: str = "text", label_column: str = "label", phrases: bool = False,
-                 positional: bool = False) -> list[LabeledText]:  # fmt: skip
+                 positional: bool = False, usual: str = "tsv") -> list[LabeledText]:  # fmt: skip
     """The labelled texts of one file (``"-"``: standard input), read through ``textio`` (UTF-8, BOM
     dropped, LF / CRLF / lone CR line ends), in the order of the file.
 
     ``text_column`` / ``label_column`` name the columns of a csv file and of a tsv file with a header
     row. A file without column names (fastText, trees, a tsv without a header) given other names is
     refused, as the names would go unused; with ``positional`` (a run's held-out and eval files, the
-    names being the training file's) it is read by position. Errors: ``DataError`` naming ``file:line`` (a missing tab, label or text; several fastText
+    names being the training file's) it is read by position. ``usual``: what ``auto`` reads a file
+    whose first line says nothing (``detect_format``). Errors: ``DataError`` naming ``file:line`` (a missing tab, label or text; several fastText
     labels on a line; a malformed tree; a csv parsing error), or ``file: no labelled texts``.
     """
     if fmt not in FORMATS:
@@ -121,7 +128,7 @@ def read_labeled(path: str | Path, fmt: str = "auto", text_column: str = "text",
     if not any(line.strip() for line in lines):
         raise DataError(f"{name}: the file has no text")
     if fmt == "auto":
-        fmt = detect_format(path, lines)
+        fmt = detect_format(path, lines, usual)
     if fmt == "csv":
         out = _read_csv(name, text, text_column, label_column)
     elif fmt == "tsv":

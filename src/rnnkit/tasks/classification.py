@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data.batches import SentenceBatches, TokenBatch, check_text_lengths, pad_sequences
-from ..data.labeled import LabeledText, detect_format, names_its_labels, read_labeled
+from ..data.labeled import LabeledText, detect_format, named_csv, names_its_labels, read_labeled
 from ..data.text import DataError, fingerprint
 from ..data.tokenizers import make_tokenizer
 from ..data.vocab import SPECIALS, Vocabulary
@@ -188,8 +188,12 @@ class ClassificationTask(ClassificationSpec, TaskBase):
         """A labelled file; PTB trees give every labelled phrase for training (``phrases``), whole
         sentences otherwise. Each text is one sequence: one of millions of tokens is refused with its
         figure, for training and ``rnnkit eval`` alike."""
-        # held-out and eval files without column names are read by position: the names are the training file's
-        items = read_labeled(path, data.format, data.text_column, data.label_column, data.phrases and train, positional=not train)
+        # held-out and eval files without column names are read by position: the names are the training file's;
+        # those of a run trained on .csv files are csv whatever their name (va.txt, standard input), where
+        # read as tsv by name their first row was "expected 'label<TAB>text', found no tab"
+        trained = [data.train] if isinstance(data.train, str) else data.train
+        usual = "csv" if not train and data.format == "auto" and trained and all(map(named_csv, trained)) else "tsv"
+        items = read_labeled(path, data.format, data.text_column, data.label_column, data.phrases and train, positional=not train, usual=usual)
         tokenize = make_tokenizer({"kind": data.level, "lowercase": data.lowercase}).tokenize
         check_text_lengths((item.text for item in items), tokenize, str(path), "; is a line break missing between texts?")
         return items
