@@ -87,8 +87,8 @@ def test_a_bom_at_the_start_of_any_line_is_dropped_as_files_joined_with_cat_have
 
 
 @pytest.mark.parametrize("data,says", [
-    (b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03", r"f.txt: a gzip-compressed file, not UTF-8 text; decompress it first: gunzip -k .*f.txt$"),
-    (b"BZh91AY&SY\xff\x00", r"f.txt: a bzip2-compressed file"),
+    (b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03", r"f.txt: a gzip-compressed file, not UTF-8 text; decompress it first: gunzip -c .*f.txt > .*f.txt.txt$"),
+    (b"BZh91AY&SY\xff\x00", r"f.txt: a bzip2-compressed file, not UTF-8 text; decompress it first: bunzip2 -c .*f.txt > .*f.txt.txt$"),
     (b"PK\x03\x04\x14\x00\x00\x00\x08\x00\xff", r"f.txt: a zip archive"),
     ("one\ntwo\n".encode("utf-16"), r"f.txt: UTF-16 \(it starts with UTF-16's byte-order mark\), not UTF-8 text; convert it: iconv -f UTF-16 -t UTF-8"),
     ("one\n".encode("utf-32"), r"f.txt: UTF-32 "),
@@ -103,6 +103,28 @@ def test_compressed_and_utf16_files_are_refused_saying_what_they_are(tmp_path, d
             read(path)
     path.write_bytes(b"BZh is how this text starts\n")  # the first bytes are looked at only once decoding failed
     assert read_lines(path) == ["BZh is how this text starts"]
+
+
+@pytest.mark.parametrize("name", ["train_data", "train.tsv.gz", "train.tsv.bz2", "train.tsv.xz"])
+@pytest.mark.parametrize("compress,tool", [("gzip", "gunzip"), ("bz2", "bunzip2"), ("lzma", "unxz")])
+def test_the_command_that_decompresses_a_file_runs_for_any_name(tmp_path, name, compress, tool):
+    """``gunzip -k train_data`` was advised, which gzip refuses ("unknown suffix -- ignored")."""
+    import importlib
+    import shlex
+    import shutil
+    import subprocess
+
+    if shutil.which(tool) is None:
+        pytest.skip(f"no {tool} here")
+    path = tmp_path / name
+    path.write_bytes(importlib.import_module(compress).compress(b"one two\n"))
+    with pytest.raises(DataError) as error:
+        read_text(path)
+    command = str(error.value).split("decompress it first: ")[1]
+    assert command.startswith(f"{tool} -c ")
+    subprocess.run(command, shell=True, check=True, cwd=tmp_path, capture_output=True)
+    plain = shlex.split(command)[-1]
+    assert read_text(plain) == "one two\n" and plain != str(path) and path.exists()
 
 
 @pytest.mark.parametrize("data,says", [

@@ -116,9 +116,10 @@ def unreadable(path: str | os.PathLike, error: OSError | ValueError) -> DataErro
 # what a file that is not UTF-8 text often is, told by its first bytes, and how to make it text;
 # checked only once decoding has failed (so a text that happens to start "BZh" is never refused)
 # (the last column: the program that makes standard input text, as a pipe)
-NOT_TEXT = ((b"\x1f\x8b", "a gzip-compressed file", "decompress it first: gunzip -k {name}", "gunzip -c"),
-            (b"BZh", "a bzip2-compressed file", "decompress it first: bunzip2 -k {name}", "bunzip2 -c"),
-            (b"\xfd7zXZ\x00", "an xz-compressed file", "decompress it first: unxz -k {name}", "unxz -c"),
+# (decompressed to standard output: `gunzip -k` refuses a name without its .gz, "unknown suffix -- ignored")
+NOT_TEXT = ((b"\x1f\x8b", "a gzip-compressed file", "decompress it first: gunzip -c {name} > {plain}", "gunzip -c"),
+            (b"BZh", "a bzip2-compressed file", "decompress it first: bunzip2 -c {name} > {plain}", "bunzip2 -c"),
+            (b"\xfd7zXZ\x00", "an xz-compressed file", "decompress it first: unxz -c {name} > {plain}", "unxz -c"),
             (b"PK\x03\x04", "a zip archive", "unzip it first: unzip {name}", "unzip -p"),
             (b"\xff\xfe\x00\x00", "UTF-32 (it starts with UTF-32's byte-order mark)", "convert it: iconv -f UTF-32 -t UTF-8 {name} > {stem}-utf8.txt", "iconv -f UTF-32 -t UTF-8"),
             (b"\xff\xfe", "UTF-16 (it starts with UTF-16's byte-order mark)", "convert it: iconv -f UTF-16 -t UTF-8 {name} > {stem}-utf8.txt", "iconv -f UTF-16 -t UTF-8"),
@@ -131,8 +132,18 @@ def not_text(name: str, data: bytes) -> DataError | None:
         if data.startswith(magic):
             if name == source_name(STDIN):  # no file name to put in a command: "<stdin>" would be a redirection
                 return DataError(f"{name}: {what}, not UTF-8 text; pipe it through {pipe} first")
-            return DataError(f"{name}: {what}, not UTF-8 text; {fix.format(name=name, stem=Path(name).stem)}")
+            return DataError(f"{name}: {what}, not UTF-8 text; {fix.format(name=name, stem=Path(name).stem, plain=plain_name(name))}")
     return None
+
+
+def plain_name(name: str) -> str:
+    """Where a compressed file's text goes: its name without the compression's suffix (``train.tsv.gz``
+    -> ``train.tsv``), or with ``.txt`` added, never its own name, which the shell's ``>`` would empty before it is read."""
+    suffix = Path(name).suffix
+    return name[: -len(suffix)] if suffix.lower() in COMPRESSED_SUFFIXES else f"{name}.txt"
+
+
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz")
 
 
 def without_boms(text: str) -> str:
