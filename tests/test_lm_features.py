@@ -197,17 +197,26 @@ def test_a_language_model_retrained_or_changed_at_its_path_is_one_line_naming_it
     assert len(err) == 1 and "its hidden size is 16, the run was trained with 12" in err[0]
 
 
-@pytest.mark.parametrize("kind", ["tagger", "missing"])
+@pytest.mark.parametrize("kind", ["tagger", "missing", "empty"])
 def test_a_run_that_is_no_language_model_is_one_line_naming_it(lm_runs, tmp_path, capsys, kind):
+    """``{}`` as config.json (damaged) was "a None run; --lm-features takes language-model (lm) runs"."""
     train = conll(tmp_path / "train.conll")
     other = tmp_path / "other"
     if kind == "tagger":
         assert main(["train", "tagger", str(train), "--run", str(other), "--max-steps", "1", *TAGGER_SMALL]) == 0
+    if kind == "empty":
+        shutil.copytree(lm_runs["char"], other)
+        (other / "config.json").write_text("{}")
     capsys.readouterr()
-    assert main(["train", "tagger", str(train), "--run", str(tmp_path / "t"), "--lm-features", str(other), *TAGGER_SMALL]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and f"--lm-features {other}: " in err
-    assert ("a tagger run; --lm-features takes language-model (lm) runs" if kind == "tagger" else "not an rnnkit run directory") in err
+    for option in ("--lm-features", "--init-from") if kind == "empty" else ("--lm-features",):
+        args = ["train", "classifier", str(tmp_path / "train.tsv")] if option == "--init-from" else ["train", "tagger", str(train), *TAGGER_SMALL]
+        (tmp_path / "train.tsv").write_text("pos\ta fine film\nneg\ta dull film\n")
+        assert main([*args, "--run", str(tmp_path / "t"), option, str(other)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1, err
+        assert {"tagger": f"--lm-features {other}: a tagger run; --lm-features takes language-model (lm) runs",
+                "missing": f"--lm-features {other}: not an rnnkit run directory",
+                "empty": f"{other / 'config.json'}: damaged (no 'task', 'model', 'data' section)"}[kind] in err, err
     assert not (tmp_path / "t").exists()
 
 

@@ -322,7 +322,7 @@ def test_tagger_runs_combine_with_ensemble_and_other_kinds_are_refused(tmp_path,
     (broken / "config.json").write_text('{"task": "tagger"}')
     assert main(["eval", runs[0], data, "--ensemble", str(broken)]) == 2
     err = capsys.readouterr()[1].strip()
-    assert "config.json: no 'model', 'data' section" in err and len(err.splitlines()) == 1
+    assert "config.json: damaged (no 'model', 'data' section)" in err and len(err.splitlines()) == 1
 
 
 @pytest.mark.parametrize("scheme", ["iob2", "iobes"])

@@ -624,7 +624,7 @@ def run_config(run: RunDir, sections: tuple[str, ...]) -> dict:
     config = run.read_json("config.json")  # a one-line DataError when it is not JSON
     missing = [name for name in sections if not isinstance(config, dict) or name not in config]
     if missing:
-        raise DataError(f"{run.file('config.json')}: no {', '.join(repr(m) for m in missing)} section; is {run.path} a complete rnnkit run?")
+        raise DataError(f"{run.file('config.json')}: damaged (no {', '.join(repr(m) for m in missing)} section); is {run.path} a complete rnnkit run?")
     wrong = [name for name in sections if not isinstance(config[name], str if name == "task" else dict)]
     if wrong or ("task" in sections and config["task"] not in TASKS):
         what = f"{', '.join(repr(w) for w in wrong)} of the wrong type" if wrong else f"an unknown task {str(config['task'])[:40]!r}"

@@ -82,9 +82,11 @@ def read_language_model(path: str, option: str) -> LanguageModelRun:
     run = RunDir(path)
     if not run.file("config.json").exists():
         raise UsageError(f"{option} {path}: not an rnnkit run directory (no config.json); give the run directory of a trained language model (rnnkit train lm); a run trained with {option} reads them again from where they were then")
-    config = run.read_json("config.json")
-    if config.get("task") != "lm":
-        raise UsageError(f"{option} {path}: a {config.get('task')} run; {option} takes language-model (lm) runs")
+    from ..runs import run_config  # the one check of a run's config.json (rnnkit.runs imports this module)
+
+    config = run_config(run, ("task", "model", "data"))  # {} was "a None run"
+    if config["task"] != "lm":
+        raise UsageError(f"{option} {path}: a {config['task']} run; {option} takes language-model (lm) runs")
     model = build_model("lm", {k: v for k, v in config["model"].items() if k != "kind"})
     run.load_weights("best", model)  # checked against its checkpoints first, by rnnkit.runs.check_pretrained_runs
     tokenizer = run.read_tokenizer("tokenizer.json") if run.file("tokenizer.json").exists() else None
