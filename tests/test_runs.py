@@ -498,7 +498,7 @@ def test_a_seen_file_cut_to_whole_keys_is_named_and_a_resume_writes_it_again(tmp
 
 @pytest.mark.parametrize(("section", "key", "value", "message"), [
     ("model", "engine", "warp", "model engine: must be one of auto, "),  # was taken for an engine that "cannot run here", and trained on
-    ("model", "cell", 7, "unknown cell 7"),
+    ("model", "cell", 7, "model cell: must be one of rnn, "),
     ("training", "optimizer", "lion", "optimizer: must be one of"),
     ("data", "level", "bytes", "level: must be one of"),  # resume: a KeyError traceback from the corpus builder
     ("data", "batching", "streams", "batching: must be one of"),  # eval read it silently

@@ -55,8 +55,8 @@ def check_training_files(train: list[str], none: str = "no training file given")
 # makes an option of each (``rnnkit.settings``). A key missing here still gets its option, typed
 # by its default, without help.
 MODEL_SETTINGS: dict[str, dict] = {
-    # the cells listed, not enforced by argparse: an unknown one gets the cell registry's own one-line error
-    "cell": option(metavar="{" + ",".join(CELL_NAMES) + "}", help="the recurrent cell (rnnkit cells shows their equations)"),
+    # a choice as every other registry's name, so that a config file's `cell = "LSTM"` is named with its file and setting
+    "cell": option(choices=CELL_NAMES, help="the recurrent cell (rnnkit cells shows their equations)"),
     "hidden_size": option(type=positive_int, help="units per direction"),
     "num_layers": option(type=positive_int, help="stacked recurrent layers"),
     "bidirectional": option(type=bool, help="read both ways", off_flag="--one-direction", off_help="read left to right only"),
