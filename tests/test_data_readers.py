@@ -94,6 +94,18 @@ def test_a_token_cut_in_two_by_white_space_is_refused_at_its_line(tmp_path):
         read_conll(path)
 
 
+def test_the_line_of_a_column_count_few_lines_share_is_blamed_with_its_odd_space(tmp_path):
+    """A first line cut in two by a non-breaking space (New\u00a0York) was not blamed: the next line,
+    a correct one, was, as "4 columns ..., but line 1 has 5"."""
+    path = write(tmp_path / "f.conll", "New\u00a0York NNP I-NP I-LOC\nis VBZ I-VP O\nbig JJ I-NP O\n\nParis NNP I-NP I-LOC\nis VBZ I-VP O\n\n")
+    with pytest.raises(DataError, match=r"^\S*f.conll:1: 5 columns split at white space .*, but line 2 has 4 \(as 3 other lines do\): "
+                                        r"'New\\xa0York NNP I-NP I-LOC' \(it holds a non-breaking space, U\+00A0, which splits a token"):  # fmt: skip
+        read_conll(path)
+    path = write(tmp_path / "g.conll", "Paris NNP I-NP I-LOC\nis VBZ I-VP O\nNew\u202fYork NNP I-NP I-LOC\n")  # the odd line later: blamed as before
+    with pytest.raises(DataError, match=r"g.conll:3: 5 columns .*, but line 1 has 4 \(as 1 other line does\).*narrow no-break space, U\+202F"):
+        read_conll(path)
+
+
 # -- labelled text ----------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "header, row",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import sys
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,6 +81,34 @@ def _mixed(line: str, columns: int, first_tab: int | None) -> str:
     return f" (line {first_tab} has a tab, so every line is split at tabs only, and this one has none)"
 
 
+def _columns_differ(name: str, lines: list[str], this: tuple[int, int], first: tuple[int, int], tabs: bool, first_tab: int | None) -> DataError:
+    """The error for a token line (``this``: line number, column count) whose column count is not
+    the first token line's: it names the line of the two whose count fewer token lines share, so
+    that a first line cut in two by a non-breaking space is blamed, not the correct line after it."""
+    counts: dict[int, int] = {}
+    for line in lines:
+        if line.strip() and line.split()[0] != "-DOCSTART-":
+            n = len(split_columns(line, tabs))
+            counts[n] = counts.get(n, 0) + 1
+    (number, n), (other, other_n) = (first, this) if counts[first[1]] < counts[this[1]] else (this, first)
+    line = lines[number - 1]
+    split = "tabs" if tabs else "white space (a token with a space? separate the columns with tabs)"
+    why = COMMENT_HINT if line.lstrip().startswith("#") else _mixed(line, n, first_tab) or ("" if tabs else _odd_space(line))
+    alike = counts[other_n] - 1
+    alike = f" (as {alike:,} other line{'s do' if alike > 1 else ' does'})" if alike else ""
+    return DataError(f"{name}:{number}: {n} columns split at {split}, but line {other} has {other_n}{alike}: {line.strip()[:60]!r}{why}")
+
+
+def _odd_space(line: str) -> str:
+    """For an error about a line split at white space: the first space in it that is not a plain one
+    (a non-breaking space pasted from a web page, ``New\u00a0York``), which splits a token as a space does."""
+    odd = next((c for c in line.strip() if c.isspace() and c not in " \t"), None)
+    if odd is None:
+        return ""
+    what = "a non-breaking space" if odd == "\u00a0" else f"the white space {unicodedata.name(odd, 'character').lower()}"
+    return f" (it holds {what}, U+{ord(odd):04X}, which splits a token as a space does)"
+
+
 def read_conll(path: str | Path, token_column: int = 0, tag_column: int = -1, scheme: str | None = None, scheme_fixed: bool = False) -> list[TaggedSentence]:
     """Sentences of a CoNLL file (``"-"``: standard input), read through ``textio`` (UTF-8, BOM
     dropped, any line ends).
@@ -131,9 +160,7 @@ def read_conll(path: str | Path, token_column: int = 0, tag_column: int = -1, sc
         if first is None:
             first = (number, n)
         elif n != first[1]:
-            split = "tabs" if tabs else "white space (a token with a space? separate the columns with tabs)"
-            why = COMMENT_HINT if line.lstrip().startswith("#") else _mixed(line, n, first_tab)
-            raise DataError(f"{name}:{number}: {n} columns split at {split}, but line {first[0]} has {first[1]}: {line.strip()[:60]!r}{why}")
+            raise _columns_differ(name, lines, (number, n), first, tabs, first_tab)
         token, tag = read_form(columns[token_column]), without_invisible_ends(read_form(columns[tag_column]))  # "I-PER" + U+200B is I-PER
         if tag[1:2] == "-":  # and so is "I-" + U+200E + "PER": the type's own ends
             tag = tag[:2] + without_invisible_ends(tag[2:])
