@@ -658,6 +658,10 @@ def test_a_midi_file_in_smpte_time_is_refused_saying_so(tmp_path):
     (tmp_path / "smpte.mid").write_bytes(bytes(data))
     with pytest.raises(DataError, match=r"smpte.mid: SMPTE time"):
         read_midi(tmp_path / "smpte.mid")
+    data[12:14] = bytes(2)  # top bit clear, 0 ticks a beat: was refused as SMPTE time too
+    (tmp_path / "zero.mid").write_bytes(bytes(data))
+    with pytest.raises(DataError, match=r"zero.mid: a ticks-per-beat of 0: not a valid MIDI file$"):
+        read_midi(tmp_path / "zero.mid")
 
 
 def test_a_headerless_tsv_table_of_three_or_more_columns_is_refused_not_read_as_label_and_text(tmp_path):

@@ -242,7 +242,9 @@ def _overlaps_merged(path: str | Path) -> tuple[io.BytesIO | None, int]:
     import mido
 
     midi = mido.MidiFile(filename=str(path), charset="latin1")  # as pretty_midi reads it
-    if midi.ticks_per_beat <= 0:  # the header's division with its top bit set: frames a second and ticks a frame
+    if midi.ticks_per_beat == 0:  # top bit clear, so ticks a beat, and none: no time at all, not SMPTE
+        raise DataError(f"{path}: a ticks-per-beat of 0: not a valid MIDI file")
+    if midi.ticks_per_beat < 0:  # the header's division with its top bit set: frames a second and ticks a frame
         raise DataError(f"{path}: SMPTE time (frames and ticks a second, not ticks a beat), which rnnkit does not read; "
                         "save it with a tempo in ticks per beat")  # fmt: skip
     if midi.type == 2:  # pretty_midi plays the patterns on top of each other, at once
