@@ -345,6 +345,31 @@ def test_an_interrupt_during_the_imports_is_held_back_until_they_are_done():
             signal.signal(number, handler)
 
 
+def test_a_sigterm_while_an_output_folder_is_tried_leaves_no_probe_in_it(tmp_path):
+    """Options are read before any signal handler is set: a SIGTERM while ``--out``'s folder was tried
+    with a file killed the process and left ``.rnnkit-probe-XXXXXXXX`` in the user's folder."""
+    import os
+    import signal
+
+    script = """
+import os, signal, sys, tempfile
+from rnnkit.cli import main
+made = tempfile.mkstemp
+def mkstemp(*args, **kwargs):  # the probe made, then a SIGTERM (docker stop, a job's time limit)
+    handle, path = made(*args, **kwargs)
+    os.kill(os.getpid(), signal.SIGTERM)
+    return handle, path
+tempfile.mkstemp = mkstemp
+sys.exit(main(["prepare", sys.argv[1], "--out", sys.argv[2]]))
+"""
+    (tmp_path / "t.txt").write_text("a b c\n")
+    (tmp_path / "folder").mkdir()
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path / "t.txt"), str(tmp_path / "folder" / "out")],
+                            capture_output=True, text=True)  # fmt: skip
+    assert os.listdir(tmp_path / "folder") == [], result.stderr
+    assert result.returncode == 128 + signal.SIGTERM and result.stderr == "rnnkit prepare: terminated (SIGTERM)\n", result.stderr
+
+
 def test_requests_that_cannot_be_met_are_one_line_before_any_work(tmp_path, capsys):
     """Each of these trained silently on something else, or ended in a traceback: --dates with files
     (the files were never read, yet recorded), a device this machine lacks, agreement distances that

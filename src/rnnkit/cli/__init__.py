@@ -117,7 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     # the verb is the first word: the main parser's own options (--help, --version) exit
     parser = build_parser(argv[0] if argv and not argv[0].startswith("-") else None)
     # argparse cannot take positional text after an option (tag RUN --json "text"); collect it here
-    args, extra = parser.parse_known_args(argv)
+    try:
+        args, extra = parser.parse_known_args(argv)
+    except KeyboardInterrupt as stop:  # one held back while an output folder was tried (_options._writable_folder_above)
+        return _stopped(" ".join(["rnnkit", *argv[:1]]), stop)
     if extra:
         if isinstance(getattr(args, "text", None), list) and not any(e.startswith("-") and e != "-" for e in extra):
             args.text += extra
@@ -160,12 +163,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{command_name(args)}: error: out of memory ({what}); give the process more memory (ulimit -v, the container's limit) "
               "or a smaller input, model or batch", file=sys.stderr)  # fmt: skip
         return 2
-    except Terminated:
-        print(f"{command_name(args)}: terminated (SIGTERM)", file=sys.stderr)
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM as Terminated
+        return _stopped(command_name(args), stop)
+
+
+def _stopped(name: str, stop: KeyboardInterrupt) -> int:
+    """The line and exit status of a command ended by Ctrl-C or (``Terminated``) SIGTERM."""
+    if isinstance(stop, Terminated):
+        print(f"{name}: terminated (SIGTERM)", file=sys.stderr)
         return 128 + signal.SIGTERM
-    except KeyboardInterrupt:
-        print(f"{command_name(args)}: interrupted", file=sys.stderr)
-        return 130
+    print(f"{name}: interrupted", file=sys.stderr)
+    return 130
 
 
 def _peer_stopped(error: BaseException) -> bool:

@@ -57,20 +57,26 @@ def _writable_folder_above(text: str, path) -> None:
     import os
     import tempfile
 
+    from ..signals import interrupts_deferred
+
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
                 raise argparse.ArgumentTypeError(f"{text}: {parent} is a file, not a folder")
             if not os.access(parent, os.W_OK | os.X_OK):  # a read-only folder or mount: said before the work, not after
                 raise argparse.ArgumentTypeError(f"{text}: cannot write in {parent} (read-only, or not yours)")
-            try:  # and tried, with a byte: root passes os.access everywhere, yet /proc, a read-only mount, a full disk refuse it
-                handle, probe = tempfile.mkstemp(dir=parent, prefix=".rnnkit-probe-")
-                try:
-                    os.write(handle, b"\0")
-                    os.fsync(handle)
-                finally:
-                    os.close(handle)
-                    os.unlink(probe)
+            # and tried, with a byte: root passes os.access everywhere, yet /proc, a read-only mount, a full disk refuse it.
+            # Ctrl-C and SIGTERM are held back till the probe is gone, then raised (rnnkit.cli.main ends on them): options
+            # are read before any handler is set, and a SIGTERM there killed the process with the probe in the user's folder
+            try:
+                with interrupts_deferred():
+                    handle, probe = tempfile.mkstemp(dir=parent, prefix=".rnnkit-probe-")
+                    try:
+                        os.write(handle, b"\0")
+                        os.fsync(handle)
+                    finally:
+                        os.close(handle)
+                        os.unlink(probe)
             except OSError as error:
                 raise argparse.ArgumentTypeError(f"{text}: cannot write in {parent} ({error.strerror or type(error).__name__})") from None
             return
