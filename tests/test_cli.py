@@ -684,3 +684,31 @@ def test_a_closed_standard_output_is_no_traceback(tmp_path):
     done = subprocess.run([sys.executable, "-m", "rnnkit.cli", "cells"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                           preexec_fn=lambda: os.close(1))  # fmt: skip
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, BrokenPipeError])
+def test_a_demo_stopped_before_its_run_has_a_config_leaves_no_run(tmp_path, monkeypatch, stop):
+    """Ctrl-C in the first seconds, or `rnnkit demo | head -1`, left runs/demo holding only the demo's
+    mark, which sample then called a run missing its config.json."""
+    pytest.importorskip("names")
+    from rnnkit.demos import names
+
+    def stopped(task, settings, path):
+        raise stop
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(names, "start", stopped)
+    with pytest.raises(stop):
+        names.run_demo(quick=True)
+    assert not (tmp_path / "runs" / "demo").exists()
+
+
+def test_training_with_standard_error_closed_runs_without_its_progress_bar(tmp_path):
+    """With 2>&- Python's sys.stderr is None, and tqdm's bar (and demo, tour and train with it) ended
+    in exit 1 with no message."""
+    data = tmp_path / "names.txt"
+    data.write_text("anna\nbob\ncarla\ndave\n" * 10)
+    command = f"{sys.executable} -m rnnkit.cli train lm {data} --run {tmp_path / 'run'} --hidden-size 8 --embedding-size 4 --max-steps 3 2>&-"
+    done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, env={**os.environ, "RNNKIT_COMPILED_LOOPS": "0"})
+    assert done.returncode == 0, done.stdout
+    assert (tmp_path / "run" / "summary.json").exists()

@@ -114,6 +114,8 @@ class Versions(argparse.Action):
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if sys.stderr is None:  # closed (2>&-): Python gives None, and tqdm's bar and every message would fail on it
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 (for the whole process)
     # the verb is the first word: the main parser's own options (--help, --version) exit
     parser = build_parser(argv[0] if argv and not argv[0].startswith("-") else None)
     # argparse cannot take positional text after an option (tag RUN --json "text"); collect it here

@@ -62,15 +62,20 @@ def run_demo(run_path: str | None = None, time_limit: float = 90.0, quick: bool 
     print(f"data: {len(names)} first names from the 'names' package -> {data_file}")
     if run.path.exists():
         shutil.rmtree(run.path)  # the previous demo run; anything else is never touched
-    run.path.mkdir(parents=True)
-    run.write_bytes(DEMO_MARK, DEMO_MARK_TEXT)
     settings = dict(
         train=[str(data_file)], level="char", batch_size=32, cell="lstm", embedding_size=32, hidden_size=256,
         dropout=0.3, epochs=2 if quick else 40, lr=4e-3, schedule="cosine", sample_every=0 if quick else 400,
         time_limit=5 if quick else time_limit, patience=6, seed=0, log_every=25,
     )  # fmt: skip
     print("training a character-level LSTM language model (x<1> = 0, each name ends with <EOS>)...")
-    start("lm", settings, run.path)
+    run.path.mkdir(parents=True)
+    run.write_bytes(DEMO_MARK, DEMO_MARK_TEXT)
+    try:
+        start("lm", settings, run.path)
+    except BaseException:  # Ctrl-C, SIGTERM, a reader gone away (| head -1): start took back what it wrote
+        if not run.file("config.json").exists():  # the mark alone is no run: sample would call it one missing its config
+            shutil.rmtree(run.path, ignore_errors=True)
+        raise
     task, model, _, device = open_run(run.path)
     print("\nten new names (temperature 0.8):")
     for text, seen in task.generate(model, 10, SamplingOptions(temperature=0.8, max_length=30), seed=1, device=device):
