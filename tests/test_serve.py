@@ -501,3 +501,14 @@ def test_a_served_run_whose_seen_file_is_cut_short_keeps_serving(runs, tmp_path)
     with TestClient(app) as c:
         response = c.post("/api/generate", json={"num": 3, "seed": 1})
         assert response.status_code == 200 and len(response.json()["samples"]) == 3
+
+
+def test_a_request_may_name_any_run_a_folder_name_can_hold():
+    """A run in a folder of 201 characters was loaded and listed, and every request naming it was a
+    422 ('at most 200 characters'): the limit is now a folder name's own."""
+    from rnnkit.serve.schemas import MAX_MODEL_NAME, Request
+
+    assert Request(model="c" * 255).model == "c" * 255
+    assert MAX_MODEL_NAME >= 255
+    with pytest.raises(ValueError):
+        Request(model="c" * (MAX_MODEL_NAME + 1))

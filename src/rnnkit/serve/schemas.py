@@ -15,6 +15,7 @@ from ..data.textio import BOM, split_lines
 from ..data.tokenizers import is_blank_text
 
 MAX_TEXT = 2000  # characters per text
+MAX_MODEL_NAME = 255  # characters: a folder name's limit on Linux and macOS (NAME_MAX, bytes, which are at least as many)
 MAX_TEXTS = 64  # texts per request
 MAX_SAMPLES = 20  # samples per generate request
 MAX_LENGTH = 500  # tokens per sample
@@ -45,7 +46,9 @@ class Request(BaseModel):
     # strict: "2" for a number or "yes" for a switch is a 422 naming the field, not quietly converted
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    model: str | None = Field(default=None, max_length=200)
+    # a run is named by its folder, whose name holds at most NAME_MAX (255) bytes: every loaded run fits,
+    # where a limit of 200 listed a run in /api/models that no request could name
+    model: str | None = Field(default=None, max_length=MAX_MODEL_NAME)
 
 
 class TextsRequest(Request):
