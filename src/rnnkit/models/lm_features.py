@@ -82,9 +82,11 @@ def read_language_model(path: str, option: str) -> LanguageModelRun:
     run = RunDir(path)
     if not run.file("config.json").exists():
         raise UsageError(f"{option} {path}: not an rnnkit run directory (no config.json); give the run directory of a trained language model (rnnkit train lm); a run trained with {option} reads them again from where they were then")
-    from ..runs import run_config  # the one check of a run's config.json (rnnkit.runs imports this module)
-
-    config = run_config(run, ("task", "model", "data"))  # {} was "a None run"
+    config = run.read_json("config.json")
+    # {} was "a None run"; said as rnnkit.runs.run_config says it (models may not import runs: it imports this module)
+    missing = [name for name in ("task", "model", "data") if not isinstance(config, dict) or not isinstance(config.get(name), str if name == "task" else dict)]
+    if missing:
+        raise UsageError(f"{run.file('config.json')}: damaged (no {', '.join(repr(m) for m in missing)} section); is {path} a complete rnnkit run?")
     if config["task"] != "lm":
         raise UsageError(f"{option} {path}: a {config['task']} run; {option} takes language-model (lm) runs")
     model = build_model("lm", {k: v for k, v in config["model"].items() if k != "kind"})
