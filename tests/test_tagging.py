@@ -100,6 +100,18 @@ def test_a_document_start_ends_a_sentence_and_tags_are_read_composed(tmp_path):
     assert read_conll(tmp_path / "z.conll")[0].tags == ["B-PER", "I-PER", "O", "B-LOC"]
 
 
+def test_a_lowercased_document_start_is_a_separator_not_a_sentence(tmp_path):
+    """A copy of CoNLL-2003 whose tokens were lowercased for an uncased model (``awk '{$1 = tolower($1)} 1'``)
+    writes ``-docstart- -X- -X- O``: it was read as a one-word sentence of the word "-docstart-" (946 of
+    them in eng.train), and lines of it were not recognised by ``rnnkit tag`` as a column file's."""
+    from rnnkit.data.conll import looks_like_column_lines
+
+    lines = ["-docstart- -X- -X- O", "", "eu NNP B-NP B-ORG", "rejects VBZ B-VP O", "", "-docstart- -X- -X- O", "peter NNP B-NP B-PER", ""]
+    (tmp_path / "l.conll").write_text("\n".join(lines) + "\n")
+    assert read_conll(tmp_path / "l.conll", scheme="iob2") == [TaggedSentence(["eu", "rejects"], ["B-ORG", "O"]), TaggedSentence(["peter"], ["B-PER"])]
+    assert looks_like_column_lines(["-docstart-", "", "-docstart-", "eu NNP B-NP B-ORG"])
+
+
 def test_a_training_file_without_entity_tags_is_refused(tmp_path):
     """A file of O tags only (a POS column swapped for O) trained a one-tag model whose entity F1 is
     0 whatever it answers."""

@@ -1,7 +1,7 @@
 """CoNLL column files for sequence tagging, and the IOB1 / IOB2 / IOBES tag schemes.
 
 A CoNLL file has one token per line, columns separated by tabs or (in a file without tabs) white
-space, a blank line between sentences; ``-DOCSTART-`` lines separate documents and are skipped. The token and tag columns are
+space, a blank line between sentences; ``-DOCSTART-`` lines (in either case) separate documents and are skipped. The token and tag columns are
 chosen by index (negative counts from the end: the tag is usually the last column).
 
 Tag schemes for entities of type X:
@@ -41,13 +41,19 @@ class TaggedSentence:
 ENTITY_TAG = re.compile(r"O|[BIESLU][-_]\S+")  # what ends a line of a tagged column file, in any scheme
 
 
+def is_document_start(token: str) -> bool:
+    """Whether a line's token is CoNLL's document separator, ``-DOCSTART-``; lowercased copies of the
+    corpus (``tr A-Z a-z``, the uncased models' preprocessing) write it ``-docstart-``, which is no word."""
+    return token.upper() == "-DOCSTART-"
+
+
 def looks_like_column_lines(lines: list[str]) -> bool:
     """Whether typed text (``rnnkit tag``'s lines) is a CoNLL column file, a token and its tags per
     line: at least three lines, most of them (80 %) ``-DOCSTART-`` or ending in a tag after the token,
     or CoNLL-U's ten tab-separated columns after a word number."""
     conllu = sum(1 for line in lines if len(line.split("\t")) == 10 and line.split("\t")[0].replace("-", "").replace(".", "").isdigit())
     lines = [line.split() for line in lines if line.strip() and not (conllu and line.startswith("#"))]  # CoNLL-U's comments count for neither
-    tagged = sum(1 for fields in lines if fields[0] == "-DOCSTART-" or (len(fields) >= 2 and ENTITY_TAG.fullmatch(fields[-1])))
+    tagged = sum(1 for fields in lines if is_document_start(fields[0]) or (len(fields) >= 2 and ENTITY_TAG.fullmatch(fields[-1])))
     return len(lines) >= 3 and max(tagged, conllu) >= 0.8 * len(lines)  # CoNLL-U: ID, FORM, ... MISC, tab-separated
 
 
@@ -87,7 +93,7 @@ def _columns_differ(name: str, lines: list[str], this: tuple[int, int], first: t
     that a first line cut in two by a non-breaking space is blamed, not the correct line after it."""
     counts: dict[int, int] = {}
     for line in lines:
-        if line.strip() and line.split()[0] != "-DOCSTART-":
+        if line.strip() and not is_document_start(line.split()[0]):
             n = len(split_columns(line, tabs))
             counts[n] = counts.get(n, 0) + 1
     (number, n), (other, other_n) = (first, this) if counts[first[1]] < counts[this[1]] else (this, first)
@@ -147,7 +153,7 @@ def read_conll(path: str | Path, token_column: int = 0, tag_column: int = -1, sc
                 tokens, tags = [], []
             continue
         columns = split_columns(line, tabs)
-        if line.split()[0] == "-DOCSTART-" or (len(columns) > token_column >= -len(columns) and columns[token_column] == "-DOCSTART-"):
+        if is_document_start(line.split()[0]) or (len(columns) > token_column >= -len(columns) and is_document_start(columns[token_column])):
             if tokens:  # a document starts: the sentence before it has ended, blank line or not
                 _check_sequence(name, last_line, tags[-1], None, scheme, scheme_fixed)
                 sentences.append(TaggedSentence(tokens, tags))
