@@ -686,6 +686,25 @@ def test_a_closed_standard_output_is_no_traceback(tmp_path):
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
 
 
+@pytest.mark.parametrize("taken, why", [("file", "is a file, not a demo run"), ("folder", "is a folder that is not a demo run"),
+                                        ("run", "holds a run you trained on")])  # fmt: skip
+def test_the_demo_says_why_it_goes_beside_runs_demo(tmp_path, monkeypatch, capsys, taken, why):
+    """With runs/demo a plain file the demo said "runs/demo holds a run you trained on"."""
+    from rnnkit.demos import names
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    if taken == "file":
+        (tmp_path / "runs" / "demo").write_text("mine")
+    else:
+        (tmp_path / "runs" / "demo").mkdir()
+        (tmp_path / "runs" / "demo" / ("config.json" if taken == "run" else "notes.txt")).write_text("{}")
+    monkeypatch.setattr(names, "RunDir", lambda path: (_ for _ in ()).throw(SystemExit(path)))  # stop once the path is chosen
+    with pytest.raises(SystemExit, match="runs/demo-2"):
+        names.run_demo(quick=True)
+    assert capsys.readouterr().out == f"runs/demo {why}: this demo goes to runs/demo-2\n"
+
+
 @pytest.mark.parametrize("stop", [KeyboardInterrupt, BrokenPipeError])
 def test_a_demo_stopped_before_its_run_has_a_config_leaves_no_run(tmp_path, monkeypatch, stop):
     """Ctrl-C in the first seconds, or `rnnkit demo | head -1`, left runs/demo holding only the demo's

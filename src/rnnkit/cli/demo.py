@@ -14,7 +14,7 @@ from ._run_options import verb_parser
 
 def add_parser(subparsers) -> None:
     parser = verb_parser(subparsers, "demo", __doc__)
-    parser.add_argument("--run", type=nonempty_text, help="run directory (default runs/demo, or runs/demo-2 ... when you trained on in it; a previous demo run there is replaced)")
+    parser.add_argument("--run", type=nonempty_text, help="run directory (default runs/demo, or runs/demo-2 ... when runs/demo holds something else, such as a run you trained on; a previous demo run there is replaced)")
     parser.add_argument("--time-limit", type=positive_float, default=90.0, help="seconds of training (default 90)")
     add_quick(parser, "a few seconds of training")
 
