@@ -686,6 +686,20 @@ def test_a_closed_standard_output_is_no_traceback(tmp_path):
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full (Linux's always-full device)")
+@pytest.mark.parametrize("buffered", [True, False])
+def test_a_full_standard_output_is_named_in_one_line(buffered):
+    """``rnnkit cells > /dev/full`` (a full disk under a redirect) said "error: [Errno 28] No space left on
+    device", naming nothing; with Python's buffered output the interpreter then added "Exception ignored"
+    and exit status 120."""
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED" or not buffered}
+    if not buffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "rnnkit.cli", "cells"], stdout=full, stderr=subprocess.PIPE, text=True, env=env)
+    assert (done.returncode, done.stderr) == (2, "rnnkit cells: error: standard output: no space left on device\n")
+
+
 @pytest.mark.parametrize("taken, why", [("file", "is a file, not a demo run"), ("folder", "is a folder that is not a demo run"),
                                         ("run", "holds a run you trained on")])  # fmt: skip
 def test_the_demo_says_why_it_goes_beside_runs_demo(tmp_path, monkeypatch, capsys, taken, why):

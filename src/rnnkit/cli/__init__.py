@@ -8,6 +8,7 @@ answer before torch (seconds to import) loads; a verb imports its heavy parts in
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import signal
@@ -138,20 +139,18 @@ def main(argv: list[str] | None = None) -> int:
             verb = verb_module(args.verb)
             import numpy  # noqa: F401
             import torch  # noqa: F401
-        with terminate_as_interrupt():
+        with terminate_as_interrupt(), NamedStandardOutput.installed():
             code = verb.run(args) or 0
-        if sys.stdout is not None:  # closed (>&-): Python gives None, and the work is done
-            sys.stdout.flush()  # here, so that a reader gone away (| head) is seen inside this try
+            if sys.stdout is not None:  # closed (>&-): Python gives None, and the work is done
+                sys.stdout.flush()  # here, so that a reader gone away (| head) is seen inside this try
         return code
     except BrokenPipeError:
-        # the reader of our output closed it (rnnkit ... | head -1): stop quietly, as Unix tools do;
-        # stdout goes to /dev/null so the interpreter's own flush at exit does not fail again
-        try:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        except (OSError, ValueError):  # stdout without a file descriptor (captured in tests)
-            pass
+        # the reader of our output closed it (rnnkit ... | head -1): stop quietly, as Unix tools do
+        _standard_output_discarded()
         return 0
     except USER_ERRORS as error:  # the user's mistake: one line; anything else is a bug and keeps its traceback
+        if isinstance(error, OSError) and error.filename == NamedStandardOutput.NAME:  # > /dev/full
+            _standard_output_discarded()
         print(f"{command_name(args)}: error: {user_message(error)}", file=sys.stderr)
         return 2
     except (MemoryError, RuntimeError, ImportError) as error:  # an allocation past what the process may have (ulimit -v, a container): one line
@@ -167,6 +166,59 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM as Terminated
         return _stopped(command_name(args), stop)
+
+
+class NamedStandardOutput:
+    """``sys.stdout`` while a verb runs: the same stream, whose failed writes name it. A write that fails
+    (``> /dev/full``, a full disk or quota under a redirect) raises an ``OSError`` naming no file, and the
+    command's one line said "[Errno 28] No space left on device" without saying where."""
+
+    NAME = "standard output"
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)  # fileno, isatty, encoding, buffer: the stream's own
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError as error:
+            raise self.named(error) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as error:
+            raise self.named(error) from None
+
+    @staticmethod
+    def named(error: OSError) -> OSError:
+        """``error`` naming standard output; of the same class (``OSError(errno, ...)`` picks it:
+        ``BrokenPipeError`` stays one)."""
+        return error if error.filename is not None or error.errno is None else OSError(error.errno, error.strerror, NamedStandardOutput.NAME)
+
+    @classmethod
+    @contextlib.contextmanager
+    def installed(cls):
+        """``sys.stdout`` named for the block (and the stream it was after it: tests capture it)."""
+        stream = sys.stdout
+        if stream is not None:  # closed (>&-): Python gives None
+            sys.stdout = cls(stream)
+        try:
+            yield
+        finally:
+            sys.stdout = stream
+
+
+def _standard_output_discarded() -> None:
+    """Standard output to /dev/null, once writing to it has failed, so that the interpreter's own flush
+    of what is still buffered does not fail again at exit ("Exception ignored ...", exit status 120)."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout without a file descriptor (captured in tests), or closed
+        pass
 
 
 def _stopped(name: str, stop: KeyboardInterrupt) -> int:
