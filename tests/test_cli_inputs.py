@@ -93,6 +93,8 @@ def test_translate_keeps_blank_lines_in_place_for_file_and_standard_input(runs, 
     # a tab-separated bitext given to translate: both sides were translated as one text, unsaid
     code, out, err = rnnkit(capsys, "translate", runs["seq2seq"], "--file", write(tmp_path / "bitext.tsv", ["ein mann\ta man", "ein hund\ta dog"]))
     assert code == 0 and len(out.splitlines()) == 2 and "source<TAB>target?" in err and "cut -f1" in err
+    code, out, err = rnnkit(capsys, "translate", runs["seq2seq"], "--file", write(tmp_path / "moses.txt", ["ein mann ||| a man", "ein hund ||| a dog"]))
+    assert code == 0 and len(out.splitlines()) == 2 and "source ||| target?" in err and "sed 's/ ||| .*//' FILE" in err  # Moses's bitext
     assert "tab" not in rnnkit(capsys, "translate", runs["seq2seq"], "--file", write(tmp_path / "plain.de", ["ein mann", "ein hund"]))[2]
 
 

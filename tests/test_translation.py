@@ -122,6 +122,27 @@ def test_parallel_files_errors(tmp_path):
         read_parallel(tmp_path / "empty.src", tmp_path / "a.tgt")
 
 
+@pytest.mark.parametrize("separator, form, cut", [("\t", "source<TAB>target", "cut -f1 FILE"), (" ||| ", "source ||| target", "sed 's/ ||| .*//' FILE")])
+def test_a_one_file_bitext_given_as_one_side_is_said(tmp_path, capsys, separator, form, cut):
+    """A Moses or fast_align bitext (``source ||| target``) or a tab-separated one given as --source, beside
+    another file as --target, trained each whole pair as one source sentence, unsaid; given as both sides,
+    the refusal's advice named only the tab-separated form."""
+    from rnnkit.tasks.translation import TranslationTask
+    from rnnkit.tasks.translation_spec import TranslationDataConfig
+
+    pairs = [("ein mann", "a man"), ("ein hund", "a dog"), ("zwei katzen", "two cats")]
+    (tmp_path / "bitext.txt").write_text("".join(f"{s}{separator}{t}\n" for s, t in pairs))
+    (tmp_path / "en.txt").write_text("".join(f"{t}\n" for _, t in pairs))
+    TranslationTask.prepare(TranslationDataConfig(source=str(tmp_path / "bitext.txt"), target=str(tmp_path / "en.txt")))
+    err = capsys.readouterr().err
+    assert f"--source {tmp_path / 'bitext.txt'}'s lines look like a bitext ({form})" in err and cut in err and "--target" not in err
+    (tmp_path / "de.txt").write_text("".join(f"{s}\n" for s, _ in pairs))
+    TranslationTask.prepare(TranslationDataConfig(source=str(tmp_path / "de.txt"), target=str(tmp_path / "en.txt")))
+    assert "bitext" not in capsys.readouterr().err
+    with pytest.raises(UsageError, match=r"two line-aligned files \(a source<TAB>target file: cut -f1 FILE .*; a source \|\|\| target file: sed"):
+        TranslationDataConfig(source=str(tmp_path / "bitext.txt"), target=str(tmp_path / "bitext.txt")).check()
+
+
 def test_date_generator_is_deterministic_and_right_by_construction():
     pytest.importorskip("babel")
     import datetime

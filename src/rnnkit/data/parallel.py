@@ -4,6 +4,7 @@ files; blank lines are kept while reading so that the alignment cannot silently 
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from .text import read_lines
@@ -32,6 +33,37 @@ def read_parallel(source: str | Path, target: str | Path) -> list[tuple[str, str
             raise DataError(f"{source_name(empty)}:{number}: empty line, while {source_name(other)}:{number} is not")
         pairs.append((s.strip(), t.strip()))
     return pairs
+
+
+# the one-file bitexts of other tools: each line a source and its translation, split by
+BITEXT_SEPARATORS = {
+    "\t": ("source<TAB>target", "cut -f1 FILE", "cut -f2 FILE"),  # Tatoeba's and Anki's pairs, OPUS's tab-separated downloads
+    " ||| ": ("source ||| target", "sed 's/ ||| .*//' FILE", "sed 's/.* ||| //' FILE"),  # Moses's and fast_align's
+}
+
+
+def bitext_form(lines: list[str]) -> str | None:
+    """How ``lines`` are a one-file bitext (``BITEXT_SEPARATORS``' form, "source<TAB>target") when at
+    least half of their non-blank lines hold its separator; None otherwise."""
+    lines = [line for line in lines if line.strip()]
+    for separator, (form, _, _) in BITEXT_SEPARATORS.items():
+        if lines and 2 * sum(separator in line for line in lines) >= len(lines):
+            return form
+    return None
+
+
+def bitext_advice(form: str | None = None) -> str:
+    """The commands that cut a one-file bitext of ``form`` (every form when None) into its two sides."""
+    forms = [entry for entry in BITEXT_SEPARATORS.values() if form in (None, entry[0])]
+    return "; ".join(f"a {name} file: {source} and {target} make them" for name, source, target in forms)
+
+
+def note_if_bitext(what: str, lines: list[str]) -> None:
+    """The note, on standard error, when ``lines`` (the text of ``what``: a file given as one side of
+    a pair) are a one-file bitext: each line would be read as one side's sentence, both sides in it."""
+    if form := bitext_form(lines):
+        print(f"rnnkit: note: {what}'s lines look like a bitext ({form}), read here as one side: each pair was learnt as one "
+              f"sentence; give the two sides as two files ({bitext_advice(form)})", file=sys.stderr, flush=True)
 
 
 def _trimmed(lines: list[str]) -> list[str]:

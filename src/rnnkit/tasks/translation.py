@@ -15,7 +15,7 @@ import torch
 
 from ..data.batches import SentenceBatches, check_text_lengths, pad_sequences
 from ..data.dates import check_locales, generate_dates
-from ..data.parallel import read_parallel
+from ..data.parallel import note_if_bitext, read_parallel
 from ..data.textio import file_identity
 from ..data.text import DataError, fingerprint
 from ..data.tokenizers import make_tokenizer, note_if_presegmented, read_form
@@ -90,6 +90,8 @@ class TranslationTask(TranslationSpec, TaskBase):
                 if getattr(data, f"{name}_source"):
                     splits[name] = read_parallel(getattr(data, f"{name}_source"), getattr(data, f"{name}_target"))
             record = {"train_files": [data.source, data.target]}
+            for side, index in (("source", 0), ("target", 1)):  # a one-file bitext given as one side: each pair learnt as one sentence
+                note_if_bitext(f"--{side} {getattr(data, side)}", [pair[index] for pair in splits["train"]])
         record["pairs"] = {k: len(v) for k, v in splits.items()}
         record["train_fingerprint"] = fingerprint([f"{s}\t{t}" for s, t in splits["train"]])
         for side, index in (("source", 0), ("target", 1)):  # joined by our detokenizer, another tool's pieces would score a wrong BLEU

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..data.parallel import bitext_advice
 from ..data.textio import file_identity
 from ..errors import DataError, UsageError
 from ..settings import beam_width, nonnegative_float, nonnegative_int, positive_float, positive_int, setting
@@ -53,7 +54,7 @@ class TranslationDataConfig:
                 raise UsageError(f"--{a.replace('_', '-')} and --{b.replace('_', '-')} cannot both be standard input (-): give one of them as a file")
             if getattr(self, a) and getattr(self, b) not in (None, "-") and file_identity(getattr(self, a)) == file_identity(getattr(self, b)):
                 raise UsageError(f"--{a.replace('_', '-')} and --{b.replace('_', '-')} are the same file ({getattr(self, b)}): a translation "
-                                 "model needs the source and its translation as two line-aligned files (a tab-separated bitext: cut -f1 and cut -f2 make them)")
+                                 f"model needs the source and its translation as two line-aligned files ({bitext_advice()})")
 
 
 MODEL_DEFAULTS = dict(
