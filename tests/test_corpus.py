@@ -572,6 +572,20 @@ def test_prepare_out_never_removes_a_live_builders_folder(tmp_path, capsys):
     assert out.is_dir() and not list(tmp_path.glob("P.tmp-*"))
 
 
+def test_a_prepare_that_fails_leaves_no_folder_it_made(tmp_path, capsys):
+    """``rnnkit prepare bin.dat --out a/b/c`` refused the file in one line and left a/b behind; a folder
+    that was there before stays, and so does one another process wrote into meanwhile."""
+    from rnnkit.cli import main
+
+    (tmp_path / "bin.dat").write_bytes(b"text, then \xf0\x28 not UTF-8\n")
+    (tmp_path / "one.txt").write_text("one line\n")
+    assert main(["prepare", str(tmp_path / "bin.dat"), "--out", str(tmp_path / "a" / "b" / "c")]) == 2
+    assert "not UTF-8" in capsys.readouterr().err and not (tmp_path / "a").exists()
+    (tmp_path / "mine").mkdir()
+    assert main(["prepare", str(tmp_path / "one.txt"), "--out", str(tmp_path / "mine" / "b" / "c")]) == 2  # too few lines to split
+    assert "too few" in capsys.readouterr().err and [p.name for p in tmp_path.joinpath("mine").iterdir()] == []
+
+
 def test_bpe_vocab_that_would_do_nothing_is_refused_by_prepare_and_on_a_prepared_corpus(tmp_path, capsys):
     """``prepare --bpe-vocab`` without ``--level bpe`` was accepted and did nothing; ``train lm PREPARED
     --bpe-vocab N`` without ``--level`` trained on the store's own vocabulary size, silently."""

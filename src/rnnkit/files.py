@@ -184,6 +184,25 @@ def atomic_write_all(contents: dict[Path, bytes]) -> None:
         raise
 
 
+def first_absent_folder(path: Path) -> Path | None:
+    """The outermost of ``path`` and its parents that does not exist yet: the first folder that making
+    ``path`` creates (None when ``path`` exists)."""
+    return next((p for p in reversed([path, *path.parents]) if not p.exists()), None)
+
+
+def remove_parents_made(path: Path, made: Path | None) -> None:
+    """After a failed write of ``path``: its parent folders from the innermost out to ``made``
+    (``first_absent_folder`` before the write), each while empty: another process may have written
+    into one since. An ``--out a/b/c`` that failed left ``a/b`` behind."""
+    if made is None:
+        return
+    for parent in path.parents:
+        if parent == made.parent:
+            break
+        with contextlib.suppress(OSError):
+            parent.rmdir()
+
+
 def shell_path(path: str | Path) -> str:
     """``path`` as a command pasted into a shell takes it: quoted (``shlex``), and ``./`` before a
     relative one starting with ``-``, which a command would read as an option."""

@@ -8,7 +8,6 @@ belong to the task's data settings, the model or the trainer, and ``split_config
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import hashlib
 import json
@@ -26,7 +25,7 @@ from .version import __version__
 from .data.textio import no_key_twice, read_text, split_lines
 from .cells import CELLS, make_cell
 from .errors import DataError, MissingDependencyError, UsageError
-from .files import CheckpointError, check_weights_fit, dead_temporary, scratch, shell_path
+from .files import CheckpointError, check_weights_fit, dead_temporary, first_absent_folder, remove_parents_made, scratch, shell_path
 from .models import build_model
 from .models.registry import check_fits_in_memory
 from .models.lm_features import check_recorded
@@ -331,7 +330,7 @@ def start(task_kind: str, values: dict, run_path: str | Path | None = None, sour
     if run.exists() and not _may_start_over(run):
         raise UsageError(f"{run.path}: a run is already there; continue it with --resume, or choose another --run (or delete {run.path})")
     created = not run.path.exists()
-    made = next((p for p in reversed([run.path, *run.path.parents]) if not p.exists()), None)  # the first folder this run creates
+    made = first_absent_folder(run.path)
     with _locked(run):
         if run.exists():  # killed before its first checkpoint: nothing to lose
             print(f"{run.path}: the run there never reached its first checkpoint; starting it over", file=sys.stderr, flush=True)
@@ -365,11 +364,7 @@ def start(task_kind: str, values: dict, run_path: str | Path | None = None, sour
                 _empty(run)  # (a config.json and vocabularies of a run that never trained: half a run, in the user's folder)
             elif created and not committed:
                 shutil.rmtree(run.path, ignore_errors=True)  # nothing half-written
-                for parent in run.path.parents:  # and the parent folders it made, while empty (another run may have come into one)
-                    if made is None or parent == made.parent:
-                        break
-                    with contextlib.suppress(OSError):
-                        parent.rmdir()
+                remove_parents_made(run.path, made)
             raise
     return run, summary
 

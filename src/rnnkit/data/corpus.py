@@ -69,7 +69,7 @@ from stat import S_ISDIR, S_ISREG
 import numpy as np
 
 from ..errors import UsageError
-from ..files import atomic_write, exclusive_lock, process_alive, scratch_directory, usable_memory, user_cache_directory
+from ..files import atomic_write, exclusive_lock, first_absent_folder, process_alive, remove_parents_made, scratch_directory, usable_memory, user_cache_directory
 from .text import CORPUS_SETTINGS, split_sizes
 from .textio import BOM, DataError, not_text, not_utf8, nul_error, open_bytes, say_held_out_in_training, source_name, unreadable
 from .tokenizers import Tokenizer, make_tokenizer, read_form, word_rule
@@ -860,7 +860,17 @@ def prepare_corpus(data, cache: str | Path | bool | None = None, out: str | Path
         target = cache_path(data, sources, None if cache in (None, True) else Path(cache))
         if (cached := _cached(target, data, sources)) is not None:
             return cached
+    made = first_absent_folder(target.parent)
     target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return _build_into(target, data, sources, size, out, progress)
+    except BaseException:
+        remove_parents_made(target, made)  # an --out a/b/c that failed left a/b behind
+        raise
+
+
+def _build_into(target: Path, data, sources: list[dict], size: int, out, progress: bool | None) -> Corpus:
+    """``prepare_corpus``'s build of ``target`` (a cached store, or ``--out``), in a folder beside it renamed into place."""
     # one builder at a time per store; a store in use by another process is never changed in place:
     # its readers hold its files open (TokenFile, memory maps), a rebuild renames a new directory in
     # (--out: a folder of the user's, which is never replaced; no lock file left beside it)
