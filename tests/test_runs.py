@@ -404,6 +404,28 @@ def test_a_setting_edited_in_config_json_that_a_resume_may_not_change_is_refused
     assert resume("run", {"progress": False})[1]["epochs"] == 4
 
 
+@pytest.mark.parametrize("section, key, value", [("data", "reverse", True), ("model", "cell", "gru"), ("model", "dropout", 0.5)])
+def test_a_reading_verb_refuses_a_config_json_edited_against_its_weights(tmp_path, monkeypatch, section, key, value):
+    """sample, score and eval opened a run whose config.json was edited by hand (an LM trained forwards
+    said to read reversed text: its samples came out backwards; another cell: a message about weight
+    shapes) as if it had been trained so; a data path edited after the file moved is still read."""
+    from rnnkit.runs import open_run, start
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "n.txt").write_text("Anna\nBob\nCarla\nDave\n" * 10)
+    start("lm", {"train": ["n.txt"], **SMALL, "stop_at_step": 2}, "run")
+    config_json = tmp_path / "run" / "config.json"
+    config = json.loads(config_json.read_text())
+    config["data"]["train"] = ["moved.txt"]
+    config_json.write_text(json.dumps(config))
+    open_run("run")
+    was, config[section][key] = config[section][key], value
+    config_json.write_text(json.dumps(config))
+    with pytest.raises(DataError, match=rf"^run/config\.json: {key} is {json.dumps(value)}, but the checkpoint was trained with {json.dumps(was)}: "
+                                        "the run's weights are read with the settings they were trained with"):
+        open_run("run")
+
+
 def test_a_refused_resume_leaves_the_runs_recorded_settings_as_they_were(tmp_path, monkeypatch):
     """A resume refused by a damaged training state (a DataError or OSError, not only a UsageError)
     left config.json holding the new --epochs and --max-steps it never trained with."""

@@ -566,15 +566,17 @@ def held_out_digests(data: dict) -> dict[str, str]:
     return digests
 
 
-def _check_as_trained(run: RunDir, config: dict) -> None:
-    """config.json's settings against those the newest checkpoint's weights were trained with: one
-    edited by hand that a resume may not change (the batch size, the seed, the dropout) was used
-    without a word, where the same change on the command line is refused. The settings a resume may
-    change (``RESUMABLE``, which a resume records there itself) are not compared, nor the data's
-    paths (``MOVED``)."""
+def _check_as_trained(run: RunDir, config: dict, sections: tuple[str, ...] = TRAINED_WITH,
+                      use: str = "a resume continues the run as it was trained") -> None:
+    """config.json's ``sections`` against the settings the newest checkpoint's weights were trained
+    with: one edited by hand that a resume may not change (the batch size, the seed, the dropout) was
+    used without a word, where the same change on the command line is refused; a reading verb
+    (``open_run``, sections data and model) read text with another tokenization than the weights
+    learnt. The settings a resume may change (``RESUMABLE``, which a resume records there itself) are
+    not compared, nor the data's paths (``MOVED``). ``use``: why the settings must match, said."""
     trained = Checkpoints(run).trained_with()
     changed = []
-    for section in TRAINED_WITH if trained is not None else ():
+    for section in sections if trained is not None else ():
         now, then = config.get(section), trained.get(section)
         if not isinstance(now, dict) or not isinstance(then, dict):
             continue
@@ -582,8 +584,7 @@ def _check_as_trained(run: RunDir, config: dict) -> None:
             if not (section == "training" and key in RESUMABLE or section == "data" and key in MOVED) and now.get(key) != then.get(key):
                 changed.append(f"{key} is {json.dumps(now.get(key))}, but the checkpoint was trained with {json.dumps(then.get(key))}")
     if changed:
-        raise DataError(f"{run.file('config.json')}: {'; '.join(changed)}: a resume continues the run as it was trained; "
-                        "put back what it was trained with (other settings are a new run)")
+        raise DataError(f"{run.file('config.json')}: {'; '.join(changed)}: {use}; put back what it was trained with (other settings are a new run)")
 
 
 def _check_not_behind(run: RunDir, task, training: TrainingConfig, overrides: dict, step: int) -> None:
@@ -774,6 +775,8 @@ def open_run(run_path: str | Path, weights: str = "best", device: str = "auto"):
         settings = engine_here(run, config["model"], torch_device)
         with torch.device("meta"):  # the sizes config.json gives, against the weights' before any is allocated
             shapes = build_model(config["model"]["kind"], settings)
+    # after each recorded setting is checked by itself (an unknown level is said as such), before the weights' sizes
+    _check_as_trained(run, config, ("data", "model"), "the run's weights are read with the settings they were trained with")
     if weights_file.exists():
         check_weights_fit(weights_file, shapes)
     with reading_run(run), recorded_settings(run):
