@@ -622,11 +622,13 @@ def test_a_training_file_given_to_tag_or_classify_gets_a_note_not_silent_nonsens
 
 
 def test_a_labelled_file_with_the_label_elsewhere_gets_the_same_note(runs, capsys, tmp_path):
-    """SST trees and ``text<TAB>label`` files (with a header row or without) were classified as plain
-    text with no word said: only a label first, before a tab, was recognised."""
+    """SST trees, ``text<TAB>label`` files (with a header row or without) and CSV rows in a file not
+    named .csv were classified as plain text with no word said: only a label first, before a tab, was
+    recognised."""
     trees = ["(3 (2 It) (4 (4 works) (2 .)))", "(1 (2 A) (1 (1 dull) (2 film)))", "(4 (2 Fine) (2 .))"]
     swapped = [line.split("\t")[1] + "\t" + line.split("\t")[0] for line in TREEBANK[:4]]
-    for name, lines in (("trees.txt", trees), ("swapped.txt", swapped), ("header.tsv", ["sentence\tlabel", *swapped])):
+    rows = ["text,label", '"it is good .",pos', '"a fine , witty film .",pos', "a dull film .,neg"]  # a CSV, named or piped as text
+    for name, lines in (("trees.txt", trees), ("swapped.txt", swapped), ("header.tsv", ["sentence\tlabel", *swapped]), ("rows.txt", rows)):
         code, out, err = rnnkit(capsys, "classify", runs["classifier"], "--file", write(tmp_path / name, lines))
         assert code == 0 and "looks like a labelled training file" in err and "rnnkit eval RUN FILE" in err, (name, err)
     texts = ["(laughs) a fine film", "(2 a) b", "it is good .", "see (3) below"]  # brackets in sentences make no tree

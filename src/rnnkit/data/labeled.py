@@ -67,10 +67,12 @@ class LabeledText:
 def looks_labelled(lines: list[str], labels) -> bool:
     """Whether typed text (``rnnkit classify``'s lines) is a labelled training file: at least three
     lines, most of them (80 %) labelled lines of a format ``read_labeled`` reads: ``__label__X text``,
-    an SST tree, or tab-separated fields of which the first or the last is one of ``labels``
-    (``label<TAB>text``, ``text<TAB>label``); a header row first (``sentence<TAB>label``) is not counted."""
+    an SST tree, or tab-separated (else comma-separated: a CSV's rows, whatever the file's name) fields
+    of which the first or the last is one of ``labels`` (``label<TAB>text``, ``"text, quoted",label``);
+    a header row first (``sentence<TAB>label``, ``text,label``) is not counted."""
     lines = [line.strip() for line in lines if line.strip()]
-    if lines and "\t" in lines[0] and tsv_header(_fields(lines[0]), relaxed=False) is not None:
+    first = (_fields(lines[0]) if "\t" in lines[0] else next(csv.reader([lines[0]]), [])) if lines else []
+    if len(first) > 1 and tsv_header([field.strip() for field in first], relaxed=False) is not None:
         lines = lines[1:]
 
     def labelled(line: str) -> bool:
@@ -82,8 +84,10 @@ def looks_labelled(lines: list[str], labels) -> bool:
             except DataError:
                 return False
             return True
-        fields = _fields(line)
-        return len(fields) > 1 and (fields[0] in labels or fields[-1] in labels)
+        for fields in (_fields(line), [field.strip() for field in next(csv.reader([line]), [])]):
+            if len(fields) > 1 and (fields[0] in labels or fields[-1] in labels):
+                return True
+        return False
 
     return len(lines) >= 3 and sum(map(labelled, lines)) >= 0.8 * len(lines)
 
