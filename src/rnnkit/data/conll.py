@@ -42,8 +42,8 @@ ENTITY_TAG = re.compile(r"O|[BIESLU][-_]\S+")  # what ends a line of a tagged co
 
 
 def is_document_start(token: str) -> bool:
-    """Whether a line's token is CoNLL's document separator, ``-DOCSTART-``; lowercased copies of the
-    corpus (``tr A-Z a-z``, the uncased models' preprocessing) write it ``-docstart-``, which is no word."""
+    """Whether a line's token is CoNLL's document separator, ``-DOCSTART-``; a copy of the corpus whose
+    tokens were lowercased (an uncased model's preprocessing) writes it ``-docstart-``, which is no word."""
     return token.upper() == "-DOCSTART-"
 
 

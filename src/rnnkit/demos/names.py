@@ -45,7 +45,7 @@ def demo_run_path() -> str:
     raise AssertionError  # unreachable
 
 
-def why_not_the_demo_s(path: Path) -> str:
+def why_taken(path: Path) -> str:
     """What keeps the demo from replacing ``path``, as a predicate of it: a run the user trained on,
     or something that is no run at all (a file, a folder of their own)."""
     if not path.is_dir():
@@ -58,7 +58,7 @@ def run_demo(run_path: str | None = None, time_limit: float = 90.0, quick: bool 
     if run_path is None:
         run_path = demo_run_path()
         if run_path != "runs/demo":
-            print(f"runs/demo {why_not_the_demo_s(Path('runs/demo'))}: this demo goes to {run_path}")
+            print(f"runs/demo {why_taken(Path('runs/demo'))}: this demo goes to {run_path}")
     run = RunDir(run_path)
     if run.path.exists() and not run.file(DEMO_MARK).exists():  # refused before anything is written
         kept = " (a demo run you resumed is yours now)" if run.file("config.json").exists() else ""
