@@ -631,6 +631,9 @@ def test_a_labelled_file_with_the_label_elsewhere_gets_the_same_note(runs, capsy
     for name, lines in (("trees.txt", trees), ("swapped.txt", swapped), ("header.tsv", ["sentence\tlabel", *swapped]), ("rows.txt", rows)):
         code, out, err = rnnkit(capsys, "classify", runs["classifier"], "--file", write(tmp_path / name, lines))
         assert code == 0 and "looks like a labelled training file" in err and "rnnkit eval RUN FILE" in err, (name, err)
+    long = write(tmp_path / "long.txt", ["a " * 65_537, "it is good .", "a dull film ."])  # past the csv module's field limit
+    code, out, err = rnnkit(capsys, "classify", runs["classifier"], "--file", long)  # was a csv.Error traceback
+    assert code == 0 and len(out.splitlines()) == 3 and "looks like" not in err, err
     texts = ["(laughs) a fine film", "(2 a) b", "it is good .", "see (3) below"]  # brackets in sentences make no tree
     code, out, err = rnnkit(capsys, "classify", runs["classifier"], "--file", write(tmp_path / "texts.txt", texts))
     assert code == 0 and "looks like" not in err

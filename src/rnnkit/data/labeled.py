@@ -71,8 +71,8 @@ def looks_labelled(lines: list[str], labels) -> bool:
     of which the first or the last is one of ``labels`` (``label<TAB>text``, ``"text, quoted",label``);
     a header row first (``sentence<TAB>label``, ``text,label``) is not counted."""
     lines = [line.strip() for line in lines if line.strip()]
-    first = (_fields(lines[0]) if "\t" in lines[0] else next(csv.reader([lines[0]]), [])) if lines else []
-    if len(first) > 1 and tsv_header([field.strip() for field in first], relaxed=False) is not None:
+    first = (_fields(lines[0]) if "\t" in lines[0] else _csv_fields(lines[0])) if lines else []
+    if len(first) > 1 and tsv_header(first, relaxed=False) is not None:
         lines = lines[1:]
 
     def labelled(line: str) -> bool:
@@ -84,12 +84,21 @@ def looks_labelled(lines: list[str], labels) -> bool:
             except DataError:
                 return False
             return True
-        for fields in (_fields(line), [field.strip() for field in next(csv.reader([line]), [])]):
+        for fields in (_fields(line), _csv_fields(line)):
             if len(fields) > 1 and (fields[0] in labels or fields[-1] in labels):
                 return True
         return False
 
     return len(lines) >= 3 and sum(map(labelled, lines)) >= 0.8 * len(lines)
+
+
+def _csv_fields(line: str) -> list[str]:
+    """A line's fields read as a CSV row, stripped; none for a line the csv module will not read (a
+    field past its limit of 131,072 characters: a long text, whatever it is)."""
+    try:
+        return [field.strip() for field in next(csv.reader([line]), [])]
+    except csv.Error:
+        return []
 
 
 def named_csv(path: str | Path) -> bool:
