@@ -700,6 +700,16 @@ def test_a_full_standard_output_is_named_in_one_line(buffered):
     assert (done.returncode, done.stderr) == (2, "rnnkit cells: error: standard output: no space left on device\n")
 
 
+def test_an_output_encoding_that_cannot_write_the_text_is_one_line():
+    """``PYTHONIOENCODING=ascii rnnkit classify RUN café`` (or a cp1252 console) ended in a UnicodeEncodeError
+    traceback; the encoding is the user's setting."""
+    env = {**os.environ, "PYTHONIOENCODING": "ascii"}
+    done = subprocess.run([sys.executable, "-m", "rnnkit.cli", "cells"], capture_output=True, text=True, env=env)  # its equations hold Γ
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.endswith("rnnkit cells: error: standard output: its encoding (ascii) cannot write '\\u0393'; "
+                                "set PYTHONIOENCODING=utf-8 (or PYTHONIOENCODING=ascii:backslashreplace)\n"), done.stderr
+
+
 @pytest.mark.parametrize("taken, why", [("file", "is a file, not a demo run"), ("folder", "is a folder that is not a demo run"),
                                         ("run", "holds a run you trained on")])  # fmt: skip
 def test_the_demo_says_why_it_goes_beside_runs_demo(tmp_path, monkeypatch, capsys, taken, why):

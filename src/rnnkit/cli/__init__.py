@@ -16,7 +16,7 @@ import sys
 import threading
 from importlib import import_module
 
-from ..errors import USER_ERRORS, Terminated
+from ..errors import USER_ERRORS, Terminated, UsageError
 from ..signals import interrupts_deferred, terminate_as_interrupt
 
 # verb -> (its module in rnnkit.cli, the line `rnnkit --help` shows for it)
@@ -186,6 +186,9 @@ class NamedStandardOutput:
             return self._stream.write(text)
         except OSError as error:
             raise self.named(error) from None
+        except UnicodeEncodeError as error:  # PYTHONIOENCODING=ascii, a cp1252 console: a traceback, where this is the user's setting
+            raise UsageError(f"{self.NAME}: its encoding ({error.encoding}) cannot write {error.object[error.start:error.end]!r}; "
+                             "set PYTHONIOENCODING=utf-8 (or PYTHONIOENCODING=ascii:backslashreplace)") from None
 
     def flush(self) -> None:
         try:
