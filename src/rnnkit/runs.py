@@ -354,7 +354,7 @@ def start(task_kind: str, values: dict, run_path: str | Path | None = None, sour
             test_point("run directory written")
             print(f"run directory: {run.path}", flush=True)
             barrier(shard)
-            trainer = Trainer(task, model, training, run, shard, {section: config[section] for section in TRAINED_WITH})
+            trainer = Trainer(task, model, training, run, shard, _trained_with(config))
             summary = trainer.fit()
         except BaseException as error:
             if isinstance(error, (KeyboardInterrupt, TrainingDiverged)) and run.exists():
@@ -490,7 +490,7 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
                 run.write_json("config.json", config)
 
         barrier(shard)
-        trainer = Trainer(task, model, training, run, shard, {section: config[section] for section in TRAINED_WITH})  # (accepted's updates too)
+        trainer = Trainer(task, model, training, run, shard, _trained_with(config))  # (accepted's updates too)
         try:
             summary = trainer.fit(resume=True, limit_given="time_limit" in overrides, accepted=accepted)
         except TrainingDiverged:
@@ -564,6 +564,11 @@ def held_out_digests(data: dict) -> dict[str, str]:
                     digest.update(block)
         digests[key] = digest.hexdigest()[:16]
     return digests
+
+
+def _trained_with(config: dict) -> dict:
+    """What each checkpoint records of config.json as the settings its weights were trained with."""
+    return {section: config[section] for section in TRAINED_WITH}
 
 
 def _check_as_trained(run: RunDir, config: dict, sections: tuple[str, ...] = TRAINED_WITH,

@@ -24,7 +24,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..data.parallel import BITEXT_SEPARATORS, bitext_form
+    from ..data.parallel import bitext_form
     from ..errors import UsageError
     from ..files import RunDir
     from ._inputs import check_run_for, is_blank, per_line, unknown_tokens, warn, warn_unseen
@@ -38,10 +38,9 @@ def run(args) -> int:
     texts, task, model, device = texts_and_run(args)
     beam = args.beam or task.data.beam
     lines = [text for text in texts if not is_blank(text)]
-    if form := bitext_form(lines):  # a bitext's source and target: both sides translated as one text
-        source_side = next(entry[1] for entry in BITEXT_SEPARATORS.values() if entry[0] == form)
-        warn("translate", f"the input's lines look like a bitext ({form}?), but translate reads one source text per line: each whole "
-                          f"line was translated; give the source side only ({source_side}), or rnnkit eval RUN SOURCE,TARGET to score")
+    if bitext := bitext_form(lines):  # a bitext's source and target: both sides translated as one text
+        warn("translate", f"the input's lines look like a bitext ({bitext.form}?), but translate reads one source text per line: each "
+                          f"whole line was translated; give the source side only ({bitext.source_side}), or rnnkit eval RUN SOURCE,TARGET to score")
     if model.attention is None and (args.replace_unk or args.plot):  # said before any translating, not ignored or after it
         option = "--replace-unk copies the source word the attention points at" if args.replace_unk else "--plot draws the attention"
         raise UsageError(f"{option}, and {args.run} was trained with --attention none; leave it out")

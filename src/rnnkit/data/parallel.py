@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 from .text import read_lines
 from .textio import DataError, source_name
@@ -35,35 +36,43 @@ def read_parallel(source: str | Path, target: str | Path) -> list[tuple[str, str
     return pairs
 
 
-# the one-file bitexts of other tools: each line a source and its translation, split by
-BITEXT_SEPARATORS = {
-    "\t": ("source<TAB>target", "cut -f1 FILE", "cut -f2 FILE"),  # Tatoeba's and Anki's pairs, OPUS's tab-separated downloads
-    " ||| ": ("source ||| target", "sed 's/ ||| .*//' FILE", "sed 's/.* ||| //' FILE"),  # Moses's and fast_align's
+class Bitext(NamedTuple):
+    """A one-file bitext form of other tools: each line a source and its translation, and the
+    commands that cut such a file into its two sides."""
+
+    form: str
+    source_side: str
+    target_side: str
+
+
+# the one-file bitexts of other tools, by the separator between a line's two sides
+BITEXTS = {
+    "\t": Bitext("source<TAB>target", "cut -f1 FILE", "cut -f2 FILE"),  # Tatoeba's and Anki's pairs, OPUS's tab-separated downloads
+    " ||| ": Bitext("source ||| target", "sed 's/ ||| .*//' FILE", "sed 's/.* ||| //' FILE"),  # Moses's and fast_align's
 }
 
 
-def bitext_form(lines: list[str]) -> str | None:
-    """How ``lines`` are a one-file bitext (``BITEXT_SEPARATORS``' form, "source<TAB>target") when at
-    least half of their non-blank lines hold its separator; None otherwise."""
+def bitext_form(lines: list[str]) -> Bitext | None:
+    """The bitext ``lines`` are (``BITEXTS``) when at least half of their non-blank lines hold its
+    separator; None otherwise."""
     lines = [line for line in lines if line.strip()]
-    for separator, (form, _, _) in BITEXT_SEPARATORS.items():
+    for separator, bitext in BITEXTS.items():
         if lines and 2 * sum(separator in line for line in lines) >= len(lines):
-            return form
+            return bitext
     return None
 
 
-def bitext_advice(form: str | None = None) -> str:
-    """The commands that cut a one-file bitext of ``form`` (every form when None) into its two sides."""
-    forms = [entry for entry in BITEXT_SEPARATORS.values() if form in (None, entry[0])]
-    return "; ".join(f"a {name} file: {source} and {target} make them" for name, source, target in forms)
+def bitext_advice(bitexts=BITEXTS.values()) -> str:
+    """The commands that cut each of ``bitexts`` (every form by default) into its two sides."""
+    return "; ".join(f"a {b.form} file: {b.source_side} and {b.target_side} make them" for b in bitexts)
 
 
 def note_if_bitext(what: str, lines: list[str]) -> None:
     """The note, on standard error, when ``lines`` (the text of ``what``: a file given as one side of
     a pair) are a one-file bitext: each line would be read as one side's sentence, both sides in it."""
-    if form := bitext_form(lines):
-        print(f"rnnkit: note: {what}'s lines look like a bitext ({form}), read here as one side: each pair was learnt as one "
-              f"sentence; give the two sides as two files ({bitext_advice(form)})", file=sys.stderr, flush=True)
+    if bitext := bitext_form(lines):
+        print(f"rnnkit: note: {what}'s lines look like a bitext ({bitext.form}), read here as one side: each pair was learnt as one "
+              f"sentence; give the two sides as two files ({bitext_advice([bitext])})", file=sys.stderr, flush=True)
 
 
 def _trimmed(lines: list[str]) -> list[str]:
