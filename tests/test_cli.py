@@ -149,6 +149,25 @@ def test_a_command_rnnkit_prints_takes_a_run_named_like_an_option(tmp_path, caps
     assert code == 0 and len(out.splitlines()) == 2, err
 
 
+def test_text_after_an_option_and_dash_dash_is_text(tmp_path, capsys):
+    """``score RUN --json -- -anna`` (and tag, classify) said "unrecognized arguments: -- -anna": the
+    words after "--" were text only with no option before them; so was a text with a space that
+    starts with "-" ("-LRB- ( ) -RRB-", as argparse reads it)."""
+    run = tmp_path / "run"
+    assert rnnkit("train", "lm", write(tmp_path / "names.txt", NAMES), "--run", run, "--max-steps", "2", *SMALL_MODEL, capsys=capsys)[0] == 0
+    for argv, texts in (
+        (["--json", "--", "-anna"], ["-anna"]),
+        (["--json", "--", "anna", "--json"], ["anna", "--json"]),  # after "--", everything is text
+        (["--json", "-a b"], ["-a b"]),
+        (["--json", "anna", "--", "-b"], ["anna", "-b"]),
+    ):
+        code, out, err = rnnkit("score", run, *argv, capsys=capsys)
+        assert code == 0 and [json.loads(line)["text"] for line in out.splitlines()] == texts, (argv, err)
+    with pytest.raises(SystemExit):  # an unknown option before "--" is still one
+        main(["score", str(run), "--jsn", "--", "anna"])
+    assert "did you mean --json?" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     "content,message",
     [
@@ -460,17 +479,24 @@ def test_a_setting_that_would_do_nothing_is_refused_not_recorded(tmp_path, capsy
         assert code == 2 and re.search(message, err) and len(err.strip().splitlines()) == 1 and not run.exists(), err
 
 
-def test_settings_that_would_do_nothing_in_music_and_translation_are_refused():
+def test_settings_that_would_do_nothing_in_music_and_translation_are_refused(tmp_path):
     from rnnkit.errors import UsageError
     from rnnkit.settings import refuse_unapplied
     from rnnkit.tasks.music_spec import MusicDataConfig
     from rnnkit.tasks.spec import MODEL_SETTINGS
 
+    midi, jsb, named_txt = str(tmp_path / "midi"), str(tmp_path / "jsb.json"), str(tmp_path / "jsb.txt")
+    (tmp_path / "midi").mkdir()
     with pytest.raises(UsageError, match=r"--voices is the tokens per step of --representation events"):
-        refuse_unapplied(MusicDataConfig(train="jsb.json"), {"voices"})
-    with pytest.raises(UsageError, match=r"--step-seconds cuts MIDI files into steps"):
-        refuse_unapplied(MusicDataConfig(train="jsb.json"), {"step_seconds"})
-    refuse_unapplied(MusicDataConfig(train="midi/", representation="events"), {"voices", "step_seconds"})
+        refuse_unapplied(MusicDataConfig(train=jsb), {"voices"})
+    refuse_unapplied(MusicDataConfig(train=midi, representation="events"), {"voices", "step_seconds"})
+    # --step-seconds cuts whichever input is a MIDI folder: found in any place, whatever the order or a file's name
+    for data in (MusicDataConfig(train=jsb), MusicDataConfig(train=[named_txt]), MusicDataConfig(train=jsb, valid=named_txt, test=jsb)):
+        with pytest.raises(UsageError, match=r"--step-seconds cuts MIDI files into steps"):
+            refuse_unapplied(data, {"step_seconds"})
+    for data in (MusicDataConfig(train=[jsb, midi]), MusicDataConfig(train=[midi, jsb]), MusicDataConfig(train=jsb, valid=midi),
+                 MusicDataConfig(train=jsb, test=midi)):
+        refuse_unapplied(data, {"step_seconds"})
     with pytest.raises(UsageError, match=r"--input-feeding feeds the attentional vector back, and --attention none has none"):
         refuse_unapplied({"attention": "none", "input_feeding": True}, {"input_feeding"}, MODEL_SETTINGS)
     refuse_unapplied({"attention": "additive", "input_feeding": True}, {"input_feeding"}, MODEL_SETTINGS)

@@ -453,3 +453,20 @@ def test_a_transposition_that_mostly_leaves_the_piano_is_said_and_an_absurd_one_
     assert "--transpose 60: 33% of the shifts drawn would take a training piece's notes off the piano" in capsys.readouterr().err
     with pytest.raises(argparse.ArgumentTypeError, match="<= 87"):
         semitone_shift("100")
+
+
+def test_a_held_out_music_file_read_whole_that_is_a_training_file_is_said(tmp_path, capsys):
+    """A JSON file of training pieces alone (a bare list, or a train split only) given again as --valid
+    or --test was read whole, i.e. the training pieces, with no note; other tasks' files and MIDI
+    folders say so. A file's own valid and test splits are no training pieces: nothing said."""
+    from rnnkit.tasks.music import MusicTask
+
+    only = tmp_path / "train-only.json"
+    only.write_text(json.dumps({"train": [SONG] * 3}))
+    MusicTask.prepare(MusicTask.data_config({"train": str(only), "valid": str(only), "test": str(only)}))
+    err = capsys.readouterr().err
+    assert f"--valid {only} is also a training file" in err and f"--test {only} is also a training file" in err
+    whole = tmp_path / "jsb.json"
+    whole.write_text(json.dumps({"train": [SONG] * 3, "valid": [SONG[:3]], "test": [SONG[:5]]}))
+    MusicTask.prepare(MusicTask.data_config({"train": str(whole), "valid": str(whole), "test": str(whole)}))
+    assert "also a training file" not in capsys.readouterr().err

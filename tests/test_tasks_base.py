@@ -113,3 +113,53 @@ def test_words_the_vocabulary_holds_are_not_cut_again():
     assert treebank_words("I met Pa.", sst) == ["I", "met", "Pa", "."]  # the text's own final period: split off, as NLTK does
     conll = Vocabulary.build([['"', "eu", "'s", "n't"]])
     assert treebank_words('He said " EU " and "EU" wasn\'t', conll) == ["He", "said", '"', "EU", '"', "and", '"', "EU", '"', "was", "n't"]
+
+
+def _seeded_tasks(tmp_path: Path, seed: int) -> dict:
+    """Each task with batches of examples, prepared from tiny files with ``--seed seed``."""
+    import json
+
+    from rnnkit.tasks.classification import ClassificationDataConfig
+    from rnnkit.tasks.music import MusicDataConfig, MusicTask
+    from rnnkit.tasks.tagging import TaggingDataConfig
+    from rnnkit.tasks.translation import TranslationDataConfig, TranslationTask
+
+    words = [f"w{i}" for i in range(40)]
+    (tmp_path / "c.tsv").write_text("".join(f"{i % 5}\t{' '.join(words[: 1 + i % 7])} {w}\n" for i, w in enumerate(words)))
+    (tmp_path / "t.conll").write_text("".join(f"Anna B-PER\n{w} O\n\n" for w in words))
+    (tmp_path / "s.txt").write_text("".join(f"{w} haus\n" for w in words))
+    (tmp_path / "e.txt").write_text("".join(f"{w} house\n" for w in words))
+    (tmp_path / "m.json").write_text(json.dumps({"train": [[[60 + i % 12], [64]] for i in range(40)], "valid": [[[60]]], "test": [[[62]]]}))
+    return {
+        "classifier": ClassificationTask.prepare(ClassificationDataConfig(train=[str(tmp_path / "c.tsv")], batch_size=4), seed=seed)[0],
+        "tagger": TaggingTask.prepare(TaggingDataConfig(train=[str(tmp_path / "t.conll")], scheme="iob2", batch_size=4), seed=seed)[0],
+        "seq2seq": TranslationTask.prepare(TranslationDataConfig(source=str(tmp_path / "s.txt"), target=str(tmp_path / "e.txt"), batch_size=4), seed=seed)[0],
+        "music": MusicTask.prepare(MusicDataConfig(train=[str(tmp_path / "m.json")], batch_size=4, transpose=5), seed=seed)[0],
+    }
+
+
+def _training_orders(tmp_path: Path, seed: int) -> dict:
+    """Each task's training batches of epochs 0 and 1, as lists of example indices."""
+    folder = tmp_path / f"seed{seed}-{len(list(tmp_path.iterdir()))}"
+    folder.mkdir()
+    return {name: [task._batches("train", True).order(epoch) for epoch in (0, 1)] for name, task in _seeded_tasks(folder, seed).items()}
+
+
+def test_the_seed_sets_the_order_of_every_tasks_training_batches(tmp_path):
+    """``--seed`` seeds "the initial weights, the batch order and dropout" (--help): each task's
+    training batches come in another order under another seed, and in the same under the same.
+    (Classifiers, taggers, seq2seq and music once shuffled with seed 0 whatever --seed said.)"""
+    zero, one, again = _training_orders(tmp_path, 0), _training_orders(tmp_path, 1), _training_orders(tmp_path, 0)
+    for name in zero:
+        assert zero[name] == again[name], name
+        assert zero[name] != one[name], f"{name}: --seed 0 and --seed 1 shuffle alike"
+
+
+def test_the_seed_sets_musics_transpositions(tmp_path):
+    """``--transpose``'s shifts of each epoch's pieces are drawn per seed as well."""
+    shifted = {}
+    for seed in (0, 1):
+        (tmp_path / str(seed)).mkdir()
+        music = _seeded_tasks(tmp_path / str(seed), seed)["music"]
+        shifted[seed] = list(music.batches_of(music.splits["train"], True, epoch=0).sequences)
+    assert shifted[0] != shifted[1]

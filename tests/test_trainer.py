@@ -264,6 +264,7 @@ def test_resume_changes_only_the_settings_it_may_and_records_them(tmp_path):
 
 
 def test_damaged_files_are_named_in_one_line(tmp_path):
+    from rnnkit.cli import main
     from rnnkit.runs import open_run, resume, start
 
     run = tmp_path / "run"
@@ -285,8 +286,17 @@ def test_damaged_files_are_named_in_one_line(tmp_path):
     save_file({k: torch.full_like(v, math.nan) for k, v in weights.items()}, nan / "best.safetensors")
     # against the checkpoints' manifests first: weights zeroed or edited after training loaded and
     # answered (uniformly) without a word
-    with pytest.raises(CheckpointError, match=r"best\.safetensors: changed after rnnkit wrote it: it matches no checkpoint"):
+    with pytest.raises(CheckpointError, match=r"best\.safetensors: changed after rnnkit wrote it: it matches no checkpoint") as refused:
         open_run(nan)
+    # its advice works: the command it names (once "rnnkit train --resume", no command) restores the
+    # file from the newest checkpoint, though the run is finished and has nothing to train
+    assert f"delete it and resume the run (rnnkit train lm --resume --run {nan})" in str(refused.value)
+    intact = tmp_path / "intact"
+    shutil.copytree(nan, intact)
+    (intact / "best.safetensors").unlink()
+    assert main(["train", "lm", "--resume", "--run", str(intact), "--no-progress"]) == 0
+    assert torch.equal(load_file(intact / "best.safetensors")[next(iter(weights))], weights[next(iter(weights))])
+    open_run(intact)
     shutil.rmtree(nan / "checkpoints")  # the weights without their run's checkpoints: checked for what they hold
     with pytest.raises(CheckpointError, match="not finite"):
         open_run(nan)

@@ -273,6 +273,10 @@ def test_fewer_translations_than_nbest_are_said_and_a_wide_beam_decodes_fewer_te
     monkeypatch.setattr(translation, "BEAM_ROWS", 3)  # one text at a time: the same translations
     assert main(["translate", str(tmp_path / "run"), "a", "b", "a", "--beam", "3", "--nbest", "2"]) == 0
     assert capsys.readouterr().out == wide
+    # a blank line's one empty line is no --nbest lines either: said too (a script counting lines loses its place)
+    assert main(["translate", str(tmp_path / "run"), "a", "", "b", "--beam", "3", "--nbest", "2"]) == 0
+    out, err = capsys.readouterr()
+    assert "1 blank line(s) gave one empty line each, not --nbest 2 lines" in err and "" in out.splitlines(), err
 
 
 def test_a_held_out_pair_longer_than_a_translation_reads_is_refused_before_training_and_at_eval(tmp_path, capsys, monkeypatch):
@@ -282,7 +286,6 @@ def test_a_held_out_pair_longer_than_a_translation_reads_is_refused_before_train
     from rnnkit.runs import start
     from rnnkit.tasks import translation
 
-    monkeypatch.setattr(translation, "LONGEST_SIDE", 50)
     monkeypatch.setattr(translation.TranslationTask, "max_sequence_steps", 50)
     source, target, long = tmp_path / "s.txt", tmp_path / "t.txt", tmp_path / "long.txt"
     source.write_text("one two\ntwo three\n" * 4)
@@ -299,6 +302,27 @@ def test_a_held_out_pair_longer_than_a_translation_reads_is_refused_before_train
     assert "long.txt" in capsys.readouterr().err
     assert main(["translate", str(tmp_path / "run"), "two " * 60]) != 0
     assert "60 tokens, more than 50" in capsys.readouterr().err
+
+
+def test_max_length_is_held_to_the_longest_pair_a_translation_reads(tmp_path, capsys):
+    """``--max-length 20000`` let a training pair of 15,000 tokens a side into training, which took
+    17.6 GB until the kernel killed it, leaving a run without a checkpoint; held-out pairs were
+    refused past 10,000. The option is now held to the same limit, before a run is made."""
+    from rnnkit.tasks.translation import LONGEST_SIDE
+
+    source, target = tmp_path / "s.txt", tmp_path / "t.txt"
+    source.write_text("one two\n" * 4)
+    target.write_text("eins zwei\n" * 4)
+    for where in ("option", "config"):
+        (tmp_path / "c.toml").write_text(f"max_length = {LONGEST_SIDE + 1}\n")
+        extra = ["--max-length", str(LONGEST_SIDE + 1)] if where == "option" else ["--config", str(tmp_path / "c.toml")]
+        try:
+            code = main(["train", "seq2seq", "--source", str(source), "--target", str(target), "--run", str(tmp_path / "r"), *extra])
+        except SystemExit as exit:  # argparse's own refusal of the option
+            code = exit.code
+        err = capsys.readouterr().err
+        assert code == 2 and f"{LONGEST_SIDE}" in err and "max" in err and len(err.strip().splitlines()) == 1, err
+        assert not (tmp_path / "r").exists()
 
 
 def test_eval_finds_the_comma_between_source_and_target_in_paths_that_hold_commas(tmp_path, monkeypatch):

@@ -33,6 +33,7 @@ from .settings import check_settings, list_of_ints, number_fits, refuse_unapplie
 from .tasks import TASKS
 from .tasks.base import TaskBase, as_path_list, given_settings
 from .tasks.spec import MODEL_SETTINGS
+from .tasks.music_spec import is_midi_folder
 from .training import RunDir, Trainer, TrainingConfig
 from .training.checkpoint import STATE, Checkpoints, test_point
 from .training.optim import check_model_takes
@@ -252,7 +253,7 @@ def _say_held_out_in_training(task_kind: str, data_values: dict) -> None:
 
     held_out = [(f"--{key.replace('_', '-')}", path) for key in ("valid", "test", "valid_source", "test_source")
                 if isinstance(path := data_values.get(key), str) and path and Path(path).exists()
-                and not (task_kind == "music" and Path(path).suffix.lower() in (".json", ".pkl", ".pickle"))]  # a music JSON's --valid reads its valid split
+                and not (task_kind == "music" and not is_midi_folder(path))]  # a music file's: said by the task (its --valid may read its valid split)
     say_held_out_in_training(held_out, [p for key in ("train", "source") for p in as_path_list(data_values.get(key) or "")])
 
 

@@ -125,8 +125,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as stop:  # one held back while an output folder was tried (_options._writable_folder_above)
         return _stopped(" ".join(["rnnkit", *argv[:1]]), stop)
     if extra:
-        if isinstance(getattr(args, "text", None), list) and not any(e.startswith("-") and e != "-" for e in extra):
-            args.text += extra
+        # "--" ends the options wherever it stands (argparse leaves it, and the words after it, in extra);
+        # a word with a space is text, as argparse reads it ("-LRB- ( ) -RRB-")
+        ended = extra.index("--") if "--" in extra else len(extra)
+        options, words = extra[:ended], extra[ended + 1 :]
+        if isinstance(getattr(args, "text", None), list) and not any(e.startswith("-") and e != "-" and " " not in e for e in options):
+            args.text += options + words
         else:
             name = command_name(args) if args.verb else "rnnkit"  # the command's own name, as its other errors say
             suggestion = command_parser(parser, args)._suggestion(f"unrecognized arguments: {' '.join(extra)}")  # its own options only

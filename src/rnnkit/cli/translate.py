@@ -2,7 +2,8 @@
 
 Translate each line (arguments, --file, or standard input): one output line per input line, a blank
 line giving an empty line. --beam K runs beam search with length normalisation; --nbest N prints the
-N best with their scores; --plot FILE.png draws the attention weights of the first text.
+N best with their scores, N lines per text (fewer, or one empty line for a blank line, said on
+stderr); --plot FILE.png draws the attention weights of the first text.
 """
 
 from __future__ import annotations
@@ -68,6 +69,9 @@ def run(args) -> int:
     if short:  # said, or a script counting nbest lines per text loses its place
         warn("translate", f"{short:,} text(s) have fewer than --nbest {args.nbest} translations: the beam of {beam} found only "
                           f"{min(len(h) for h in results if h)} finished within the length limit")
+    blank = sum(1 for text in texts if is_blank(text)) if args.nbest > 1 and not args.json else 0
+    if blank:  # the same: its one empty line is no N lines
+        warn("translate", f"{blank:,} blank line(s) gave one empty line each, not --nbest {args.nbest} lines")
     if not args.json:
         warn_unseen("translate", "not in the source vocabulary, read as <UNK>", unseen)
     if args.plot:

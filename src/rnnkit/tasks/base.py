@@ -141,6 +141,7 @@ class TaskBase(TaskSpec):
     help texts)."""
 
     splits: dict[str, list]  # split name -> examples, set by the task
+    seed: int = 0  # --seed: the order of the training batches (and music's transpositions), set by ``prepare``
 
     def data_dict(self) -> dict:
         return asdict(self.data)

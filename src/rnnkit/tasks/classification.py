@@ -172,6 +172,7 @@ class ClassificationTask(ClassificationSpec, TaskBase):
             "train_fingerprint": fingerprint([f"{i.label}\t{i.text}" for i in splits["train"]]),
         }  # fmt: skip
         task = cls(data, tokenizer, vocab, labels, splits)
+        task.seed = seed
         if data.word_vectors:
             task.word_vectors = read_word_vectors(data.word_vectors, vocab.tokens)
             print(task.word_vectors.describe(len(SPECIALS)), file=sys.stderr, flush=True)
@@ -243,7 +244,7 @@ class ClassificationTask(ClassificationSpec, TaskBase):
     def batches_of(self, items: list[LabeledText], train: bool):
         examples = self._examples("train") if train and items is self.splits.get("train") else self._encode_examples(items)
         size = self.data.batch_size if train else self.data.eval_batch_size
-        return SentenceBatches(examples, size, seed=0, shuffle=train, collate=self.collate, length=lambda e: len(e[0]))
+        return SentenceBatches(examples, size, seed=self.seed, shuffle=train, collate=self.collate, length=lambda e: len(e[0]))
 
     # -- the trainer's Task protocol ----------------------------------------------------------------------
     def loss(self, model, batch, device):

@@ -22,29 +22,33 @@ import torch
 from ..data.batches import SentenceBatches, check_sequence_lengths, pad_sequences
 from ..data.music import KEYS, LOWEST, REST, Sequence, from_voice_tokens, notes_beyond_voices, piano_roll, read_chorales, read_midi_folder, to_voice_tokens, transpose
 from ..data.text import fingerprint, split_lines
+from ..data.textio import say_held_out_in_training
 from ..data.vocab import Vocabulary
 from ..models.losses import bernoulli_nll, token_loss
 from ..models.music import sample_rolls
 from ..files import RunDir
 from ..distributed import SINGLE
 from .base import TaskBase
-from .music_spec import EVENT_DEFAULTS, MusicDataConfig, MusicSpec, PIANO_DEFAULTS  # noqa: F401  (its settings, imported from here too)
+from .music_spec import EVENT_DEFAULTS, MusicDataConfig, MusicSpec, PIANO_DEFAULTS, is_midi_folder  # noqa: F401  (its settings, imported from here too)
 from ..errors import UsageError
 
 
 def _read(path: str, step_seconds: float) -> dict[str, list[Sequence]]:
     """The pieces of a MIDI folder (as ``train``, sampled every ``step_seconds``) or of a JSB
     Chorales file (its splits)."""
-    p = Path(path)
-    if p.is_dir():
-        return {"train": read_midi_folder(p, step_seconds)}
-    return read_chorales(p)
+    if is_midi_folder(path):
+        return {"train": read_midi_folder(Path(path), step_seconds)}
+    return read_chorales(Path(path))
 
 
 def split_of(path: str, name: str, step_seconds: float) -> list[Sequence]:
     """The pieces of a ``--valid`` / ``--test`` / ``eval`` file: its own split ``name`` when it holds
     its splits (a JSB Chorales JSON), all of it when it is one set (a MIDI folder, a bare list)."""
-    sequences = _read(path, step_seconds)
+    return split_in(_read(path, step_seconds), path, name)
+
+
+def split_in(sequences: dict[str, list[Sequence]], path: str, name: str) -> list[Sequence]:
+    """``split_of`` of the splits read from ``path`` already."""
     if name in sequences:
         return sequences[name]
     if set(sequences) == {"train"}:
@@ -102,9 +106,13 @@ class MusicTask(MusicSpec, TaskBase):
         data.check()
         files = [(path, _read(path, data.step_seconds)) for path in data.train]
         splits = {"train": [s for _, read in files for s in read["train"]]}
+        read_whole = []  # (option, path) of held-out files read whole: the training pieces, when one is a training file
         for name in ("valid", "test"):
             if getattr(data, name):
-                splits[name] = split_of(getattr(data, name), name, data.step_seconds)
+                read = _read(getattr(data, name), data.step_seconds)
+                splits[name] = split_in(read, getattr(data, name), name)
+                if name not in read and not is_midi_folder(getattr(data, name)):  # folders: said by rnnkit.runs, as other tasks' files
+                    read_whole.append((f"--{name}", getattr(data, name)))
                 continue
             holding = [path for path, read in files if name in read]
             if holding and len(holding) < len(files):  # a folder's pieces would all train, another file's split held out: said, not guessed
@@ -113,6 +121,7 @@ class MusicTask(MusicSpec, TaskBase):
                                  "file), or training files that all hold their splits or none")
             if holding:  # every file's own split, not the first's alone
                 splits[name] = [s for _, read in files for s in read[name]]
+        say_held_out_in_training(read_whole, list(data.train))  # a file's own valid split is no training piece: not said
         record = {"train_files": list(data.train)}
         if "valid" not in splits and "test" not in splits:
             order = [str(i) for i in range(len(splits["train"]))]
@@ -142,6 +151,7 @@ class MusicTask(MusicSpec, TaskBase):
         if data.transpose:
             say_shifts_off_the_piano(splits["train"], data.transpose)
         task = cls(data, vocab, splits)
+        task.seed = seed
         for name, split in splits.items():  # one piece is one sequence: its padded batch and activations grow with it
             task.check_lengths(split, ", ".join(map(str, data.train)) if name == "train" or not getattr(data, name) else getattr(data, name), name)
         for name in ("valid", "test") if vocab is not None else ():  # held-out pitches no training piece has: scored as <UNK>, said
@@ -214,10 +224,10 @@ class MusicTask(MusicSpec, TaskBase):
 
     def batches_of(self, sequences: list[Sequence], train: bool, epoch: int = 0):
         if train and self.data.transpose:
-            rng = random.Random(epoch * 9973 + 17)
+            rng = random.Random((self.seed * 1_000_003 + epoch) * 9973 + 17)  # per --seed and epoch: a resumed run shifts alike
             shifted = [transpose(s, rng.randint(-self.data.transpose, self.data.transpose)) for s in sequences]
             sequences = [t if t is not None else s for t, s in zip(shifted, sequences)]
-        return SentenceBatches(sequences, self.data.batch_size if train else self.data.eval_batch_size, seed=0, shuffle=train, collate=self._collate)
+        return SentenceBatches(sequences, self.data.batch_size if train else self.data.eval_batch_size, seed=self.seed, shuffle=train, collate=self._collate)
 
     # -- the trainer's Task protocol -----------------------------------------------------------------------
     def train_batches(self, epoch: int, start: int, shard=SINGLE):

@@ -4,11 +4,23 @@ model defaults and ``rnnkit train --help`` texts. Its work is ``rnnkit.tasks.mus
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..errors import UsageError
 from ..settings import positive_int, probability, semitone_shift, setting
 from ..settings import step_seconds as seconds_per_step
 from .spec import check_training_files, RECURRENT_REGULARISERS, TaskSpec
+
+
+def is_midi_folder(path: str) -> bool:
+    """Whether music is read from ``path`` as a folder of MIDI files (cut into steps of ``--step-seconds``);
+    any file is read as pieces in steps already (JSON, pickle)."""
+    return Path(path).is_dir()
+
+
+def music_inputs(data) -> list[str]:
+    """Every path the run reads pieces from: the training inputs, then ``--valid`` and ``--test``."""
+    return [str(p) for p in ([data.train] if isinstance(data.train, str) else data.train or []) if str(p)] + [p for p in (data.valid, data.test) if p]
 
 
 @dataclass
@@ -21,7 +33,7 @@ class MusicDataConfig:
     voices: int = setting(4, type=positive_int, help="tokens per step with events",
                           applies=lambda d: None if d.representation == "events" else "is the tokens per step of --representation events; a piano roll holds every key")
     step_seconds: float = setting(0.5, type=seconds_per_step, help="MIDI folders: seconds per time step (0.0001 to 16: a step is written as a MIDI beat)",
-                                  applies=lambda d: None if not str(d.train if isinstance(d.train, str) else (d.train or [""])[0]).lower().endswith((".json", ".pkl", ".pickle")) else "cuts MIDI files into steps; a JSON or pickle file of pieces is in steps already")
+                                  applies=lambda d: None if any(map(is_midi_folder, music_inputs(d))) else "cuts MIDI files into steps, and no training, --valid or --test input is a folder of MIDI files: a JSON or pickle file of pieces is in steps already")
     split: tuple[float, float] = setting((0.1, 0.1), type=probability, nargs=2, metavar=("VALID", "TEST"),
                                          help="fractions of a MIDI folder split off for validation and test")
     transpose: int = setting(0, type=semitone_shift, help="augment: random shifts within this many semitones, 0 to 87 (a piece a shift takes off the piano is kept unshifted)")

@@ -135,7 +135,7 @@ class TaggingTask(TaggingSpec, TaskBase):
         record = {"train_files": list(data.train), "sentences": {k: len(v) for k, v in splits.items()}, "tags": tags}
         record["train_fingerprint"] = fingerprint([" ".join(s.tokens) + "|" + " ".join(s.tags) for s in splits["train"]])
         task = cls(data, words, chars, tags, splits, counts)
-        task.rng = random.Random(seed)
+        task.seed, task.rng = seed, random.Random(seed)
         if data.word_vectors:  # the vocabulary's words are normalised: a file word matches by the same normalisation
             task.word_vectors = read_word_vectors(data.word_vectors, words.tokens, fallback=normalize_word)
             print(task.word_vectors.describe(len(SPECIALS)), file=sys.stderr, flush=True)
@@ -188,7 +188,7 @@ class TaggingTask(TaggingSpec, TaskBase):
 
     def batches_of(self, sentences: list[TaggedSentence], train: bool):
         return SentenceBatches(
-            sentences, self.data.batch_size if train else self.data.eval_batch_size, seed=0, shuffle=train,
+            sentences, self.data.batch_size if train else self.data.eval_batch_size, seed=self.seed, shuffle=train,
             collate=lambda s: self.collate(s, train), length=lambda s: len(s.tokens),
         )  # fmt: skip
 
@@ -199,7 +199,7 @@ class TaggingTask(TaggingSpec, TaskBase):
         batches = self._batches("train", True).iterate(epoch, start, shard)
         index = start
         while True:
-            self.rng = random.Random(epoch * 1_000_003 + index)  # read by collate, inside next()
+            self.rng = random.Random((self.seed * 1_000_003 + epoch) * 1_000_003 + index)  # read by collate, inside next()
             batch = next(batches, None)
             if batch is None:
                 return

@@ -25,12 +25,9 @@ from ..errors import UsageError, require
 from ..metrics import percent
 from ..models.losses import token_loss
 from .base import TaskBase, file_stem, tokens_to_inspect, typed_tokens
-from .translation_spec import MODEL_DEFAULTS, TranslationDataConfig, TranslationSpec  # noqa: F401  (its settings, imported from here too)
+from .translation_spec import LONGEST_SIDE, MODEL_DEFAULTS, TranslationDataConfig, TranslationSpec  # noqa: F401  (its settings, imported from here too)
 
 
-# steps on either side of a pair read as one, at most: attention weighs every source step at every
-# target step (T x S), so one pair of 60,000 tokens a side would need about 14 GB to score
-LONGEST_SIDE = 10_000
 BEAM_ROWS = 4_096  # hypotheses decoded side by side at most (texts in a batch x beam width): a --beam 5000 over 64 texts took 13 GB
 
 
@@ -112,6 +109,7 @@ class TranslationTask(TranslationSpec, TaskBase):
             source_vocab = Vocabulary.build(source_tokens, data.max_vocab, data.min_count)
             target_vocab = Vocabulary.build(target_tokens, data.max_vocab, data.min_count)
         task = cls(data, source_tokenizer, target_tokenizer, source_vocab, target_vocab, splits)
+        task.seed = seed
         for name in ("valid", "test"):  # before training, not at the evaluation after it
             if name in splits and not data.dates:
                 task.check_lengths(splits[name], f"{getattr(data, f'{name}_source')},{getattr(data, f'{name}_target')}")
@@ -170,7 +168,7 @@ class TranslationTask(TranslationSpec, TaskBase):
 
     def batches_of(self, pairs: list[tuple[str, str]], train: bool):
         examples = self._train_examples() if train and pairs is self.splits.get("train") else self._encode_pairs(pairs)
-        return SentenceBatches(examples, self.data.batch_size if train else self.data.eval_batch_size, seed=0, shuffle=train, collate=self.collate, length=lambda p: len(p[0]))
+        return SentenceBatches(examples, self.data.batch_size if train else self.data.eval_batch_size, seed=self.seed, shuffle=train, collate=self.collate, length=lambda p: len(p[0]))
 
     # -- the trainer's Task protocol ----------------------------------------------------------------------
     def loss(self, model, batch, device):

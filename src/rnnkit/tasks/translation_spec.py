@@ -8,8 +8,14 @@ from dataclasses import dataclass
 from ..data.parallel import bitext_advice
 from ..data.textio import file_identity
 from ..errors import DataError, UsageError
-from ..settings import beam_width, nonnegative_float, nonnegative_int, positive_float, positive_int, setting
+from ..settings import beam_width, nonnegative_float, nonnegative_int, number, positive_float, positive_int, setting
 from .spec import EMBEDDING_REGULARISERS, RECURRENT_REGULARISERS, TaskSpec
+
+# steps on either side of a pair read as one, at most: attention weighs every source step at every
+# target step (T x S), so one pair of 60,000 tokens a side would need about 14 GB to score, and
+# training keeps more: a pair of 15,000 tokens a side took 17.6 GB (--max-length is held to it too)
+LONGEST_SIDE = 10_000
+pair_length = number(int, low=1, high=LONGEST_SIDE, name="pair_length")
 
 
 @dataclass
@@ -30,7 +36,7 @@ class TranslationDataConfig:
     shared_vocab: bool = setting(False, help="one vocabulary for both sides", off_help="a vocabulary per side")
     max_vocab: int | None = setting(None, type=positive_int, help="keep at most this many tokens per side, <PAD> <UNK> <EOS> included")
     min_count: int = setting(1, type=positive_int, help="keep tokens seen at least this often")
-    max_length: int = setting(80, type=positive_int, help="skip training pairs longer than this")
+    max_length: int = setting(80, type=pair_length, help=f"skip training pairs longer than this (at most {LONGEST_SIDE:,}: held-out pairs' limit)")
     batch_size: int = setting(64, type=positive_int, help="pairs per batch")
     eval_batch_size: int = setting(64, type=positive_int, help="pairs per batch in evaluation and translation")
     beam: int = setting(5, type=beam_width, help="beam width for the test set (and translate's default)")

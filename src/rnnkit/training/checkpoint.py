@@ -237,9 +237,10 @@ class Checkpoints:
         damaged = next((c for c in reversed(checkpoints) if _manifest_entry(c, STATE) is None), None)
         if damaged is not None:  # the file may well be intact: what it could not be checked against is named
             raise CheckpointError(f"{damaged.file(MANIFEST)}: damaged, so {view.name} cannot be checked against it; "
-                                  "resume the run (rnnkit train --resume) to set that checkpoint aside and publish an intact one")
+                                  f"resume the run ({self.resume_command()}) to set that checkpoint aside and publish an intact one")
         why = "damaged or incomplete" if name.endswith(".safetensors") and _unreadable(view) else "changed after rnnkit wrote it"
-        raise CheckpointError(f"{view}: {why}: it matches no checkpoint in {self.root}; delete it and resume the run (rnnkit train --resume) to restore it from the newest")
+        raise CheckpointError(f"{view}: {why}: it matches no checkpoint in {self.root}; delete it and resume the run ({self.resume_command()}) "
+                              "to restore it from the newest checkpoint")
 
     def check_run_files(self) -> None:
         """The run's vocabularies, tokenizers and names (``TaskBase.artifact_files``) checked against
@@ -254,13 +255,16 @@ class Checkpoints:
         for name, digest in recorded.items() if isinstance(recorded, dict) else ():
             view = self.run.file(name)
             if view.is_file() and file_digest(view) != digest:
-                try:
-                    task = str(json.loads(self.run.file("config.json").read_text(encoding="utf-8"))["task"])
-                except (OSError, ValueError, KeyError, TypeError):
-                    task = "TASK"
                 raise CheckpointError(f"{view}: changed after rnnkit wrote it: not the file the run's weights were trained with; "
-                                      f"resume the run (rnnkit train {task} --resume --run {shell_path(self.run.path)}) "
-                                      "to write it again from the training data")
+                                      f"resume the run ({self.resume_command()}) to write it again from the training data")
+
+    def resume_command(self) -> str:
+        """The command that resumes this run, as the user types it (TASK when config.json cannot say)."""
+        try:
+            task = str(json.loads(self.run.file("config.json").read_text(encoding="utf-8"))["task"])
+        except (OSError, ValueError, KeyError, TypeError):
+            task = "TASK"
+        return f"rnnkit train {task} --resume --run {shell_path(self.run.path)}"
 
     def trained_with(self) -> dict | None:
         """The settings the newest checkpoint's weights were trained with, as ``write`` recorded them

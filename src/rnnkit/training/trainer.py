@@ -365,6 +365,8 @@ class Trainer:
             return None
         else:
             self.checkpoints.check_views(checkpoint)
+            if self.shard.main:  # a top file deleted (as check_published advises for a changed one) is restored, finished run or not
+                self.checkpoints.publish(checkpoint)
         saved = load_state(checkpoint.file(STATE))
         load_weights_file(checkpoint.file("last.safetensors"), model)
         if self.averaged is not None:
