@@ -506,6 +506,9 @@ def test_settings_that_would_do_nothing_in_music_and_translation_are_refused(tmp
         refuse_unapplied(TrainingConfig(schedule="plateau", warmup_steps=100), {"warmup_steps"})
     refuse_unapplied(TrainingConfig(schedule="cosine", warmup_steps=100), {"warmup_steps"})
     refuse_unapplied(TrainingConfig(schedule="plateau", warmup_steps=0), {"warmup_steps"})  # the default, written out
+    # the slanted triangle's own ramp began again after a warm-up: lr, then lr/32, then up again
+    with pytest.raises(UsageError, match=r"--warmup-steps is a ramp of its own, and --schedule slanted ramps up already"):
+        refuse_unapplied(TrainingConfig(schedule="slanted", warmup_steps=5), {"warmup_steps"})
 
 
 def test_learning_rates_that_overflow_and_outputs_that_overflow_are_one_line(tmp_path, capsys):

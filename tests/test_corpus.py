@@ -841,3 +841,41 @@ def test_prepare_out_through_a_link_writes_into_the_linked_folder(tmp_path, caps
     with pytest.raises(UsageError, match=r"--out .*mount: a mount point"):
         prepare_corpus(LMDataConfig(train=[train]), out=tmp_path / "mount")
     assert not list(tmp_path.glob("mount.tmp-*"))
+
+
+def test_eval_on_a_full_temporary_disk_names_the_folder(tmp_path, capsys, monkeypatch):
+    """``rnnkit eval`` encodes its text into a temporary folder; a full disk there said only
+    "[Errno 28] No space left on device", where training and prepare name the folder and the cause."""
+    import errno
+    import io
+
+    from rnnkit.cli import main
+
+    data = write(tmp_path / "words.txt", "".join(f"the cat number {i} sat .\n" for i in range(60)))
+    run = tmp_path / "run"
+    assert main(["train", "lm", data, "--split", "0", "0", "--batching", "stream", "--batch-size", "2", "--hidden-size", "4", "--max-steps", "1",
+                 "--no-progress", "--run", str(run)]) == 0  # fmt: skip
+    capsys.readouterr()
+
+    def full(*args, **kwargs):  # a file closed on a full disk: an OSError that carries no file name
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(corpus_module, "_build", full)
+    for source in (data, "-"):
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(Path(data).read_bytes())))
+        assert main(["eval", str(run), source]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "the temporary folder" in err and "the disk is full" in err and "TMPDIR" in err, err
+
+
+def test_the_line_break_token_is_kept_whatever_min_count_and_max_vocab_say(tmp_path):
+    """With ``--line-breaks token``, ``--min-count`` or ``--max-vocab`` read every line break as <UNK>
+    (a note counted them among the <UNK>s, unnamed): samples never broke a line. The line break ends
+    lines as <EOS> does otherwise, and is kept as <EOS> is."""
+    text = write(tmp_path / "lines.txt", "".join("abababababcd\n" for _ in range(40)))
+    for limits in ({"min_count": 100}, {"max_vocab": 5}):
+        corpus = prepare_corpus(LMDataConfig(train=[text], level="char", batching="stream", line_breaks="token", split=(0.0, 0.0), **limits))
+        assert "\n" in corpus.vocab.tokens, limits
+        assert corpus.vocab.tokens.index("\n") != corpus.vocab.unk_id
+    corpus = prepare_corpus(LMDataConfig(train=[text], level="char", batching="stream", line_breaks="token", split=(0.0, 0.0), max_vocab=5))
+    assert set(corpus.vocab.tokens) == {"<PAD>", "<UNK>", "<EOS>", "a", "\n"}  # the room left goes to the commonest others

@@ -149,6 +149,23 @@ def test_fasttext_labels_end_where_fasttext_ends_a_word_and_a_csv_column_named_t
             read_labeled(write(tmp_path / "twice.tsv", header + "\npos\tgood film\tx\nneg\tbad film\ty\n"))
 
 
+def test_a_tsv_column_named_on_the_command_line_is_that_column_or_refused(tmp_path):
+    """In a TSV file with a header, ``--text-column coment`` (a typo) read the 'sentence' column and
+    ``--label-column strs`` the 'label' column, unsaid, where a CSV file refuses the same names; and
+    ``--text-column label --label-column label`` was told to give the options it had given."""
+    texts = write(tmp_path / "texts.tsv", "label\tsentence\tcomment\npos\tgood film\tnote A\nneg\tbad film\tnote B\n")
+    with pytest.raises(DataError, match=r"texts.tsv:1: no column 'coment' \(columns: 'label', 'sentence', 'comment'\)"):
+        read_labeled(texts, text_column="coment")
+    assert [item.text for item in read_labeled(texts, text_column="comment")] == ["note A", "note B"]
+    assert [item.text for item in read_labeled(texts)] == ["good film", "bad film"]  # none named: the common name
+    stars = write(tmp_path / "stars.tsv", "text\tlabel\tstars\ngood film\tpos\t5\nbad film\tneg\t1\n")
+    with pytest.raises(DataError, match=r"stars.tsv:1: no column 'strs'"):
+        read_labeled(stars, label_column="strs")
+    assert [item.label for item in read_labeled(stars, label_column="Stars")] == ["5", "1"]
+    with pytest.raises(DataError, match=r"stars.tsv: the text column and the label column are one column, 'label'"):
+        read_labeled(stars, text_column="label", label_column="label")
+
+
 def test_a_fasttext_label_after_the_text_is_refused_not_trained_as_the_texts_classes(tmp_path):
     """"great film<TAB>__label__pos" read as label<TAB>text made each text a class and each label the
     text (a small file passed the check for a class per example); with a space, the message said

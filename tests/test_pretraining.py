@@ -124,11 +124,16 @@ def test_init_from_refuses_incompatible_settings_and_runs(tmp_path):
     task, _ = ClassificationTask.prepare(ClassificationDataConfig(train=[data], init_from=str(tmp_path / "fwd")))
     with pytest.raises(UsageError, match="--hidden-size 64: the encoder comes from .*, whose hidden size is 5; leave --hidden-size unset"):
         task.model_config({"hidden_size": 64})
-    with pytest.raises(UsageError, match="--bidirectional True: .* whose bidirectional is False"):
+    with pytest.raises(UsageError, match="--bidirectional: .* whose bidirectional is False; leave --bidirectional unset"):
         task.model_config({"bidirectional": True})
+    language_model_run(tmp_path / "fwd1", False, 0, num_layers=1)
+    language_model_run(tmp_path / "bwd1", True, 1, num_layers=1)
+    pair, _ = ClassificationTask.prepare(ClassificationDataConfig(train=[data], init_from=f"{tmp_path / 'fwd1'},{tmp_path / 'bwd1'}"))
+    with pytest.raises(UsageError, match="^--one-direction: .* whose bidirectional is True; leave --one-direction unset"):
+        pair.model_config({"bidirectional": False})  # named as typed: there is no "--bidirectional False"
     assert task.model_config({"hidden_size": 5, "dropout": 0.1})["dropout"] == 0.1  # the same value, and settings of its own, pass
     # a cell setting the encoder's cell lacks, or has otherwise (its default when unrecorded), was dropped silently
-    with pytest.raises(UsageError, match="--peepholes True: the encoder comes from .*, whose gru cell has no peepholes"):
+    with pytest.raises(UsageError, match="--peepholes: the encoder comes from .*, whose gru cell has no peepholes"):
         task.model_config({"peepholes": True})
     with pytest.raises(UsageError, match="--nonlinearity relu: the encoder comes from .*, whose gru cell has no nonlinearity"):
         task.model_config({"nonlinearity": "relu"})

@@ -163,3 +163,14 @@ def test_the_seed_sets_musics_transpositions(tmp_path):
         music = _seeded_tasks(tmp_path / str(seed), seed)["music"]
         shifted[seed] = list(music.batches_of(music.splits["train"], True, epoch=0).sequences)
     assert shifted[0] != shifted[1]
+
+
+def test_a_run_named_after_a_folder_given_as_dot_has_the_folders_name(tmp_path, monkeypatch):
+    """``rnnkit train lm .`` in a prepared corpus's folder made the run "runs/-char-lstm" (the stem of
+    "." is ""), which ``rnnkit sample -char-lstm`` then read as an option."""
+    from rnnkit.tasks.base import file_stem
+
+    corpus = tmp_path / "ptb-store"
+    (corpus / "inner").mkdir(parents=True)
+    monkeypatch.chdir(corpus / "inner")
+    assert [file_stem(p) for p in (".", "./", "..", "../", "../inner", "a/b.txt", "-")] == ["inner", "inner", "ptb-store", "ptb-store", "inner", "b", "stdin"]

@@ -288,3 +288,12 @@ def test_a_resume_from_a_checkpoint_reads_no_word_vectors_and_one_before_it_name
         resume("fresh", {"progress": False})
     (tmp_path / "elsewhere.vec").replace(tmp_path / "v.vec")  # the file it started from: it starts from step 0 as start did
     assert resume("fresh", {"progress": False})[1]["finished"]
+
+
+def test_a_fasttext_model_binary_is_named_as_one(tmp_path):
+    """``--word-vectors cc.en.300.bin`` (fastText's whole model, not vectors) said "not UTF-8 text
+    (byte 0xba at column 1)", as if the file's encoding were at fault."""
+    model = tmp_path / "cc.en.300.bin"
+    model.write_bytes(struct.pack("<ii", 793712314, 12) + bytes(3000))  # fastText's magic number and version
+    with pytest.raises(DataError, match=r"cc\.en\.300\.bin: a fastText model \(\.bin\), not a word-vector file; give the vectors as text"):
+        read_word_vectors(model, ["<PAD>", "<UNK>", "<EOS>", "the"])

@@ -231,6 +231,15 @@ def check_settings(config: Any, source: str) -> None:
                 raise UsageError(f"{source} {field.name}: must be {parse.what}{' each' if count else ''}, got {value!r}")
 
 
+def typed_option(name: str, value: Any, meta: dict | None = None) -> str:
+    """The option as the user typed it for ``value``: "--hidden-size 64"; a switch as its own flag,
+    "--bidirectional" or its ``off_flag`` ("--one-direction", by default "--no-name")."""
+    flag = "--" + name.replace("_", "-")
+    if isinstance(value, bool):
+        return flag if value else ((meta or {}).get("off_flag") or "--no-" + name.replace("_", "-"))
+    return f"{flag} {value}"
+
+
 def refuse_unapplied(config: Any, given: Iterable[str], metadata: dict[str, dict] | None = None) -> None:
     """A ``UsageError`` for the first setting the user gave (``given``: the names set explicitly, on
     the command line or in a config file) that does nothing in ``config``, as its ``applies`` says

@@ -47,6 +47,7 @@ trains from it without the source files.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import glob
 import hashlib
@@ -1123,7 +1124,8 @@ def _build(data, sources: list[dict], directory: Path, progress: bool | None = N
             counts[level.terminator] = 0  # the line break is <EOS> here, not a token
         if vocab is None:
             present = np.flatnonzero(counts)
-            vocab = Vocabulary.from_counts({symbols[k]: int(counts[k]) for k in present}, data.max_vocab, data.min_count)
+            vocab = Vocabulary.from_counts({symbols[k]: int(counts[k]) for k in present}, data.max_vocab, data.min_count,
+                                           keep=() if eos else (NEWLINE,))  # the line break as a token: every line's end, never <UNK>
         dtype = np.dtype("<u2") if len(vocab) <= 1 << 16 else np.dtype("<u4")
         table = _key_table(symbols, vocab, level.terminator, eos, max(len(counts), len(symbols))).astype(dtype)
 
@@ -1260,7 +1262,19 @@ def _hash_block(ids: np.ndarray, t0: int, ends: np.ndarray, carry, carry_line: i
 
 def encode_file(path: str | Path, tokenizer: Tokenizer, vocab: Vocabulary, line_breaks: str, directory: str | Path) -> CorpusSplit:
     """A text file (``"-"``: standard input, copied to ``directory`` first) tokenized as a trained
-    run reads text, into ``directory`` as the split "file" (``rnnkit eval``: evaluation that streams)."""
+    run reads text, into ``directory`` as the split "file" (``rnnkit eval``: evaluation that streams).
+    An OS error writing there (a full disk) is one ``DataError`` naming the folder and TMPDIR."""
+    try:
+        return _encode_file(path, tokenizer, vocab, line_breaks, directory)
+    except OSError as error:
+        if error.filename and not str(error.filename).startswith(str(directory)):
+            raise  # a source file's own: its name is in it
+        why = "; the disk is full" if error.errno == errno.ENOSPC else ""
+        raise DataError(f"the temporary folder {directory}: {error.strerror or error} (while encoding {'standard input' if str(path) == '-' else path} "
+                        f"to evaluate it{why}; TMPDIR chooses where)") from None
+
+
+def _encode_file(path: str | Path, tokenizer: Tokenizer, vocab: Vocabulary, line_breaks: str, directory: str | Path) -> CorpusSplit:
     from types import SimpleNamespace
 
     stream = str(path) != "-" and _is_stream(path)  # a named pipe, <(...), /dev/stdin: read once, as standard input is

@@ -214,11 +214,17 @@ def _read_tsv(name: str, lines: list[str], text_column: str, label_column: str, 
     """``label<TAB>text`` lines; a header row naming the columns (in any order, with more columns
     if it likes) is recognised, read as the columns' names and never as an example."""
     numbered = [(number, line) for number, line in enumerate(lines, start=1) if line.strip()]
+    _refuse_one_column(name, text_column, label_column)
     first = _fields(numbered[0][1]) if numbered else []
     header = tsv_header(first, text_column, label_column) if numbered else None
     names = first if header else None
     if header is not None:
         _refuse_named_twice(f"{name}:{numbered[0][0]}", first, [first[at] for at in header])
+        # a column named on the command line that the header lacks: tsv_header fell back to a common name ("sentence" for "coment")
+        lowered = [field.strip().lower() for field in first]
+        for column, usual in ((text_column, "text"), (label_column, "label")):
+            if column.lower() != usual and column.lower() not in lowered:
+                raise DataError(f"{name}:{numbered[0][0]}: no column {column!r} (columns: {', '.join(map(repr, first))[:200]})")
     rows = [_fields(line) for _, line in numbered[1:]]
     if header is not None and len(names) == 2:  # "neg<TAB>review" names a column, yet "neg" is a label below: a data row
         labels = {row[header[1]] for row in rows if len(row) > 1 and tsv_header(row, text_column, label_column, relaxed=False) is None}  # headers again (cat) are no examples
@@ -347,6 +353,13 @@ def _columns_unnamed(name: str, what: str, text_column: str, label_column: str) 
 FASTTEXT_SEPARATOR = re.compile(r"[ \t\v\f\r\0]+")  # fastText's Dictionary::readWord: these end a word
 
 
+def _refuse_one_column(name: str, text_column: str, label_column: str) -> None:
+    """``--text-column label --label-column label``: the labels would be trained on as their own texts."""
+    if text_column.strip().lower() == label_column.strip().lower():
+        raise DataError(f"{name}: the text column and the label column are one column, {text_column!r}; "
+                        f"name two columns (--text-column, --label-column)")
+
+
 def _refuse_named_twice(where: str, header: list[str], wanted: list[str]) -> None:
     """A header row naming a wanted column more than once (case ignored, as columns are found):
     which one is meant? The first was taken, unsaid."""
@@ -389,8 +402,7 @@ def _read_csv(name: str, text: str, text_column: str, label_column: str) -> list
                 raise DataError(f"{name}: no column {column!r} (columns: {', '.join(map(repr, header))[:200]}){semicolons}")
             where[column] = header.index(column) if column in header else names.index(column.lower())
         if where[text_column] == where[label_column]:  # --text-column label: the labels trained on as their own texts
-            raise DataError(f"{name}: the text column and the label column are one column, {header[where[text_column]]!r}; "
-                            f"name two columns (--text-column, --label-column)")
+            _refuse_one_column(name, header[where[text_column]], header[where[label_column]])
         _refuse_named_twice(name, header, [text_column, label_column])
         while True:
             start = reader.line_num + 1

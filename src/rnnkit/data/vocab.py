@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 
 from ..errors import UsageError
+from .tokenizers import SENTENCEPIECE_SPACE
 
 PAD, UNK, EOS = "<PAD>", "<UNK>", "<EOS>"
 SPECIALS = (PAD, UNK, EOS)
@@ -54,20 +55,26 @@ class Vocabulary:
         return cls.from_counts(Counter(token for sequence in sequences for token in sequence), max_size, min_count)
 
     @classmethod
-    def from_counts(cls, counts: Mapping[str, int], max_size: int | None = None, min_count: int = 1) -> "Vocabulary":
-        """The vocabulary of tokens counted elsewhere (rnnkit.data.corpus counts while streaming)."""
+    def from_counts(cls, counts: Mapping[str, int], max_size: int | None = None, min_count: int = 1, keep: Iterable[str] = ()) -> "Vocabulary":
+        """The vocabulary of tokens counted elsewhere (rnnkit.data.corpus counts while streaming).
+        ``keep``: tokens kept whatever ``max_size`` and ``min_count`` say, as the specials are (the
+        line break of ``--line-breaks token``, which ends lines as <EOS> does otherwise)."""
         marked = sum(n for token, n in counts.items() if token in UNK_ALIASES or token in (PAD, EOS))  # <unk> in the data: <UNK> already
         counts = {token: n for token, n in counts.items() if token not in UNK_ALIASES and token not in SPECIALS}
-        ranked = sorted((token for token, n in counts.items() if n >= min_count), key=lambda t: (-counts[t], t))
-        if not counts and marked:  # a text of <unk>, <EOS> and <PAD> only: the same model that learns nothing
+        kept = {token for token in keep if token in counts}
+        ranked = sorted((token for token, n in counts.items() if n >= min_count and token not in kept), key=lambda t: (-counts[t], t))
+        # BPE's word-start mark alone is the space before a special kept whole ("▁", "<unk>"): no text of its own
+        if not set(counts) - {SENTENCEPIECE_SPACE} and marked:  # a text of <unk>, <EOS> and <PAD> only: the same model that learns nothing
             raise UsageError(f"the training text holds no token but {', '.join(sorted(UNK_ALIASES | {PAD, EOS}))} ({marked:,} of them, "
                              "all read as <UNK> or ends): there is nothing to learn")
-        if counts and not ranked:  # every token <UNK>: a model that learns nothing, with a perplexity that looks fine
+        if counts.keys() - kept and not ranked:  # every token <UNK>: a model that learns nothing, with a perplexity that looks fine
             raise UsageError(f"--min-count {min_count}: no token is seen that often (the commonest, {max(counts.values())} times)")
         if max_size is not None:
-            if counts and max_size <= len(SPECIALS):
-                raise UsageError(f"--max-vocab {max_size}: keeps no token besides {', '.join(SPECIALS)}, which it counts (give more than {len(SPECIALS)})")
-            ranked = ranked[: max(0, max_size - len(SPECIALS))]
+            if counts.keys() - kept and max_size <= len(SPECIALS) + len(kept):
+                besides = [*SPECIALS, *(repr(token) for token in sorted(kept))]
+                raise UsageError(f"--max-vocab {max_size}: keeps no token besides {', '.join(besides)}, which it counts (give more than {len(besides)})")
+            ranked = ranked[: max(0, max_size - len(SPECIALS) - len(kept))]
+        ranked = sorted([*ranked, *kept], key=lambda t: (-counts[t], t))  # in the order of the counts, as ever
         _say_what_becomes_unk(counts, ranked, max_size, min_count, marked)
         return cls([*SPECIALS, *ranked])
 

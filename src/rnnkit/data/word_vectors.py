@@ -115,6 +115,9 @@ def _is_binary(path: Path) -> bool:
     ``word v1 ... vD``. A file without that header is text: every binary file has one."""
     with _open(path) as handle:
         head = handle.read(1 << 16)
+    if head[:4] == FASTTEXT_MODEL_MAGIC:  # cc.en.300.bin: a whole model (subword buckets, its own header), read as bytes it was "not UTF-8 text"
+        raise DataError(f"{path}: a fastText model (.bin), not a word-vector file; give the vectors as text: the .vec file published beside it "
+                        "(cc.en.300.vec.gz), or `fasttext print-word-vectors MODEL.bin < words.txt`")
     first, _, body = head.partition(b"\n")
     header = _header(first.decode("latin-1"), path)
     if header is None or not body:
@@ -130,6 +133,7 @@ def _is_binary(path: Path) -> bool:
     return any(c < " " and c not in "\t\r\n" for c in values)
 
 
+FASTTEXT_MODEL_MAGIC = (793712314).to_bytes(4, "little")  # the int32 a fastText .bin model starts with (fastText's FASTTEXT_FILEFORMAT_MAGIC_INT32)
 MAX_DIMENSION = 1 << 20  # far past any published vectors (300 to a few thousand): a larger header is no header of vectors
 FLOAT32_MAX = torch.finfo(torch.float32).max  # the largest finite float32: the vectors are kept in float32
 VALUE_SEPARATOR = re.compile(r"[ \t]+")  # spaces, as the formats write them, or tabs, as some tools do

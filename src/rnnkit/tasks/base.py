@@ -127,8 +127,13 @@ def tokens_to_inspect(tokens: list[str]) -> list[str]:
 
 
 def file_stem(path: str) -> str:
-    """A file's name without its suffix, for a run's name; ``stdin`` for standard input (``-``)."""
-    return "stdin" if str(path) == "-" else Path(path).stem
+    """A file's name without its suffix, for a run's name; ``stdin`` for standard input (``-``); a
+    folder given as "." or ".." (a prepared corpus) by its own name, never "" (a run "-char-lstm",
+    which the verbs then read as an option)."""
+    if str(path) == "-":
+        return "stdin"
+    stem = Path(path).stem
+    return stem if stem not in ("", ".", "..") else Path(path).resolve().name or "data"  # "/" has no name either
 
 
 def as_path_list(train) -> list[str]:

@@ -28,6 +28,8 @@ from ..data.vocab import SPECIALS
 from ..data.word_vectors import WordVectors, initialise_rows, vectors_from_table
 from ..errors import UsageError
 from ..models.lm_features import read_language_model
+from ..settings import typed_option
+from .spec import MODEL_SETTINGS
 
 SHAPE_KEYS = ("cell", "hidden_size", "num_layers", "embedding_size")  # what the encoder must share with the model
 CELL_KEYS = ("peepholes", "nonlinearity")
@@ -92,13 +94,14 @@ class PretrainedEncoder:
         takes = inspect.signature(cell_class(fixed["cell"])).parameters
         for key in CELL_KEYS:
             if values.get(key) is not None and key not in takes:
-                raise UsageError(f"--{key} {values[key]}: the encoder comes from {', '.join(self.runs)}, whose {fixed['cell']} cell has no {key}; leave it out")
+                raise UsageError(f"{typed_option(key, values[key], MODEL_SETTINGS.get(key))}: the encoder comes from {', '.join(self.runs)}, "
+                                 f"whose {fixed['cell']} cell has no {key}; leave it out")
         effective = {key: cell_options.get(key, takes[key].default) for key in CELL_KEYS if key in takes}
         for key, value in [*fixed.items(), *effective.items()]:
             given = values.get(key)
             if given is not None and value is not None and given != value:
-                option = "--" + key.replace("_", "-")
-                raise UsageError(f"{option} {given}: the encoder comes from {', '.join(self.runs)}, whose {key.replace('_', ' ')} is {value}; leave {option} unset")
+                typed = typed_option(key, given, MODEL_SETTINGS.get(key))  # "--one-direction", not "--bidirectional False"
+                raise UsageError(f"{typed}: the encoder comes from {', '.join(self.runs)}, whose {key.replace('_', ' ')} is {value}; leave {typed.split()[0]} unset")
         return {**{k: v for k, v in values.items() if k not in CELL_KEYS}, **fixed, "cell_options": cell_options}
 
     def initialise(self, embedding_weight: Tensor, recurrent: nn.Module) -> None:

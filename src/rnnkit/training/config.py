@@ -20,6 +20,14 @@ SCHEDULES = ("constant", "cosine", "plateau", "slanted")  # rnnkit.training.opti
 PRECISIONS = ("fp32", "bf16", "fp16")  # autocast's dtypes: CUDA, and bf16 on CPUs with native bfloat16 (fp16 with a gradient scaler)
 
 
+# the schedules a linear warm-up would not fit (--warmup-steps refused, saying why)
+WARMUP_REFUSED = {
+    "plateau": "is a ramp of the stepped schedules; --schedule plateau lowers the rate on the validation score only",
+    # its own ramp starts again from lr/32 after the warm-up: the rate climbed to lr, fell 32-fold and climbed again
+    "slanted": "is a ramp of its own, and --schedule slanted ramps up already (over its first 10% of steps, from lr/32)",
+}
+
+
 @dataclass
 class TrainingConfig:
     """How to train: the optimizer and its schedule, when to evaluate, stop and checkpoint, where to
@@ -35,7 +43,7 @@ class TrainingConfig:
     schedule_by_time: bool = setting(False, help="with --time-limit: cosine and slanted run over the time limit, or over the steps should they end first, "
                                                  "so that a run the clock stops ends annealed (not repeatable step for step)")
     warmup_steps: int = setting(0, type=nonnegative_int, help="linear warm-up",
-                                applies=lambda c: "is a ramp of the stepped schedules; --schedule plateau lowers the rate on the validation score only" if c.schedule == "plateau" and c.warmup_steps else None)
+                                applies=lambda c: WARMUP_REFUSED.get(c.schedule) if c.warmup_steps else None)
     # ULMFiT's fine-tuning (rnnkit.training.optim), for models with layer groups (the classifier)
     discriminative_lr: float = setting(1.0, type=number(float, low=1, name="factor"), metavar="FACTOR", help="layer group d levels below the top learns at lr / FACTOR^d (ULMFiT: 2.6; 1 = off)")
     gradual_unfreezing: bool = setting(False, help="train only the top layer group in epoch 1, the top two in epoch 2, ... (ULMFiT)")
