@@ -108,11 +108,11 @@ class MusicTask(MusicSpec, TaskBase):
         splits = {"train": [s for _, read in files for s in read["train"]]}
         read_whole = []  # (option, path) of held-out files read whole: the training pieces, when one is a training file
         for name in ("valid", "test"):
-            if getattr(data, name):
-                read = _read(getattr(data, name), data.step_seconds)
-                splits[name] = split_in(read, getattr(data, name), name)
-                if name not in read and not is_midi_folder(getattr(data, name)):  # folders: said by rnnkit.runs, as other tasks' files
-                    read_whole.append((f"--{name}", getattr(data, name)))
+            if held_out := getattr(data, name):
+                read = _read(held_out, data.step_seconds)
+                splits[name] = split_in(read, held_out, name)
+                if name not in read and not is_midi_folder(held_out):  # folders: said by rnnkit.runs, as other tasks' files
+                    read_whole.append((f"--{name}", held_out))
                 continue
             holding = [path for path, read in files if name in read]
             if holding and len(holding) < len(files):  # a folder's pieces would all train, another file's split held out: said, not guessed
