@@ -369,3 +369,47 @@ def test_an_experiment_without_matplotlib_says_it_drew_no_plot(tmp_path, monkeyp
     assert main(["gradients", "--cells", "rnn", "--train-steps", "1", "--hidden-size", "4", "--length", "3", "--out", str(out)]) == 0
     assert f"no plot drawn at {out}: matplotlib is not installed" in capsys.readouterr().err
     assert not out.exists() and out.with_suffix(".json").exists()
+
+
+def test_the_features_of_a_reversed_models_steps_are_those_of_the_text_as_written():
+    """inspect of a --reverse run computed the features on the reversed tokens: ")" opened a bracket
+    that "(" then closed, so the words inside (ab) were never inside brackets, the words before it were."""
+    from rnnkit.analysis.inspect import features_as_read, text_features
+
+    written = list("x (ab) y") + ["<EOS>"] + list("(c)")
+    read = list("y )ba( x") + ["<EOS>"] + list(")c(")  # each line from its end, as the model read it
+    forward, backward = text_features(written, "char"), features_as_read(read, "char", backwards=True)
+    for name in forward:  # each step's feature is its character's in the text, in reading order
+        assert backward[name] == [*forward[name][:8][::-1], forward[name][8], *forward[name][9:][::-1]], name
+    inside = [ch for ch, flag in zip(read, backward["inside brackets"]) if flag]
+    assert inside == [")", "b", "a", ")", "c"]  # a closing mark is inside what it closes, as forward
+    assert features_as_read(written, "char") == forward
+
+
+def test_inspect_reads_a_reversed_models_features_as_the_text_is_written(tmp_path, monkeypatch):
+    import rnnkit.analysis.inspect as inspecting
+    from rnnkit.runs import open_run, start
+
+    text = tmp_path / "text.txt"
+    text.write_text('he said "hello (world)" to me\n' * 20)
+    start("lm", {"train": [str(text)], "level": "char", "reverse": True, "hidden_size": 8, "embedding_size": 4, "max_steps": 2, "progress": False}, tmp_path / "run")
+    asked = []
+    monkeypatch.setattr(inspecting, "features_as_read", lambda tokens, level, backwards: asked.append((tokens, backwards)) or inspecting.text_features(tokens, level))
+    task, model, _, device = open_run(tmp_path / "run")
+    inspect(task, model, "ab (cd) ef", device)
+    assert asked == [([*"fe )dc( ba", "<EOS>"], True)]  # the steps as read, said to be read backwards
+
+
+def test_the_loss_curve_marks_a_split_logged_once(tmp_path, monkeypatch):
+    """A run that logged its training loss once drew it as a line through one point: nothing."""
+    pytest.importorskip("matplotlib")
+    import rnnkit.plots as plots
+
+    drawn = []
+    made = plots.new_figure
+    monkeypatch.setattr(plots, "new_figure", lambda *a: drawn.append(made(*a)) or drawn[-1])
+    assert plots.plot_losses([{"step": "5", "split": "train", "loss": "2.0"}, {"step": "5", "split": "valid", "loss": "2.1"}], tmp_path / "c.png")
+    ((_, axes),) = drawn
+    assert [line.get_marker() for line in axes.get_lines()] == ["o", "o"]
+    assert plots.plot_losses([{"step": str(s), "split": "train", "loss": "2.0"} for s in (1, 2)], tmp_path / "d.png")
+    assert [line.get_marker() for line in drawn[-1][1].get_lines()] == ["None"]  # a line of two points needs none

@@ -99,6 +99,9 @@ def test_config_file_and_command_line_precedence(tmp_path, capsys):
     (tmp_path / "keys.toml").write_text('batching = "sentences"\n')  # --bptt typed here: the file is not what to change
     code, _, err = rnnkit("train", "lm", data, "--config", tmp_path / "keys.toml", "--bptt", "30", "--run", tmp_path / "run2", capsys=capsys)
     assert code == 2 and "error: --bptt is the chunk length" in err, err
+    (tmp_path / "keys.toml").write_text("split = [0.1, 0.1]\n")  # the file's split, refused for the --valid typed: named --split alone
+    code, _, err = rnnkit("train", "lm", data, "--config", tmp_path / "keys.toml", "--valid", data, "--run", tmp_path / "run2", capsys=capsys)
+    assert code == 2 and "error: " + str(tmp_path / "keys.toml") + ": --split splits DATA only when neither --valid nor --test" in err, err
     for line, hint in (('data = ["n.txt"]', "the training files (the command's DATA) are the setting 'train'"),
                        ('run = "elsewhere"', "--run is given on the command line, not in a config file"),
                        ("resume = true", "--resume is given on the command line")):  # fmt: skip
@@ -208,6 +211,8 @@ def test_demo_quick_and_tour_quick(tmp_path, capsys, monkeypatch):
     assert code == 0 and "ten new names" in out and "xqzvyk" in out
     code, out, _ = rnnkit("demo", "--quick", capsys=capsys)  # the demo replaces its own previous run
     assert code == 0
+    code, _, err = rnnkit("demo", "--quick", "--time-limit", "60", capsys=capsys)  # was trained 5 s, silently
+    assert code == 2 and "--quick trains for 5 seconds; --time-limit 60 would be ignored" in err
     # the demo's run, once the user trains on with --resume (as its time-limit line advises), is theirs
     before = (tmp_path / "runs" / "demo" / "config.json").read_bytes()
     code, _, err = rnnkit("train", "lm", "--resume", "--run", "runs/demo", "--epochs", "3", "--time-limit", "0.001", capsys=capsys)

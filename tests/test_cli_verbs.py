@@ -223,3 +223,11 @@ def test_a_stray_word_gets_no_suggestion_of_itself(capsys):
         main(["train", "lm", "x.txt", "--max-steps", "1", "fp16"])
     err = capsys.readouterr().err
     assert "unrecognized arguments: fp16" in err and "did you mean" not in err
+
+
+@pytest.mark.parametrize("verb", VERBS)
+def test_a_file_a_verb_writes_unasked_is_named_in_its_help(verb):
+    """compose wrote (and replaced) song.mid when --out was left out, and its --help did not say so."""
+    for action in subparser(verb)._actions:
+        if "--out" in action.option_strings and action.default not in (None, argparse.SUPPRESS):
+            assert f"default {action.default}" in action.help, (verb, action.help)

@@ -353,11 +353,12 @@ def test_midi_tempo_on_another_track_is_read_and_type_2_is_refused(tmp_path, cap
 
 
 def test_midi_extensions_match_in_any_case(tmp_path):
-    for name in ("a.MID", "b.mid", "c.Midi", "d.midi"):
+    """Karaoke files (.kar: standard MIDI files with lyrics events) were skipped without a word."""
+    for name in ("a.MID", "b.mid", "c.Midi", "d.midi", "e.kar", "f.KAR"):
         _midi(tmp_path / name, [60, 67])
     (tmp_path / "notes.txt").write_text("not music")
-    assert [f.name for f in midi_files(tmp_path)] == ["a.MID", "b.mid", "c.Midi", "d.midi"]
-    assert len(read_midi_folder(tmp_path)) == 4
+    assert [f.name for f in midi_files(tmp_path)] == ["a.MID", "b.mid", "c.Midi", "d.midi", "e.kar", "f.KAR"]
+    assert len(read_midi_folder(tmp_path)) == 6
 
 
 def test_a_midi_folder_is_read_with_its_subfolders_as_maestro_and_lakh_are_laid_out(tmp_path):
@@ -369,7 +370,7 @@ def test_a_midi_folder_is_read_with_its_subfolders_as_maestro_and_lakh_are_laid_
     assert [str(f.relative_to(tmp_path)) for f in midi_files(tmp_path)] == ["2004/a.midi", "2006/deep/b.MID", "top.mid"]
     assert len(read_midi_folder(tmp_path / "2006")) == 1
     (tmp_path / "empty").mkdir()
-    with pytest.raises(DataError, match=r"empty: no .mid or .midi files, in it or its subfolders"):
+    with pytest.raises(DataError, match=r"empty: no .mid, .midi or .kar files, in it or its subfolders"):
         read_midi_folder(tmp_path / "empty")
 
 

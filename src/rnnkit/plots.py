@@ -70,7 +70,8 @@ def plot_losses(rows: list[dict], path: Path) -> bool:
     for split, style in (("train", "-"), ("valid", "o-")):
         if series[split]:
             steps, losses = zip(*series[split])
-            axes.plot(steps, losses, style, label=split, markersize=3)
+            alone = len(steps) == 1  # a line through one point draws nothing: a run logged once showed an empty plot
+            axes.plot(steps, losses, "o" if alone else style, label=split, markersize=3)
     return save_figure(figure, path, xlabel="step", ylabel="loss per token (nats)", grid="major", legend=True)
 
 

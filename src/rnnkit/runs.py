@@ -669,7 +669,7 @@ def recorded_data(task_class, config: dict):
 
 
 def check_pretrained_runs(data: dict) -> None:
-    """The language-model runs that data settings name (``--lm-features``, ``--init-from``): their
+    """The runs that data settings name (``--lm-features``; ``--init-from``, a classifier's too): their
     best weights checked against their own checkpoints' manifests before a task reads them (here, in
     the layer that knows checkpoints), so that a model zeroed or edited after its training is one
     line naming it, not states or an encoder of garbage, silently."""

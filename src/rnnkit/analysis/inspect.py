@@ -70,6 +70,28 @@ def text_features(tokens: list[str], level: str = "char") -> dict[str, list[floa
     return out
 
 
+def _each_line_reversed(items: list, tokens: list[str]) -> list:
+    """``items`` (one per token of ``tokens``) with each line's in the other order, its line end
+    (``LINE_ENDS``) kept last: a reversed language model's reading order to the text's and back."""
+    out, start = [], 0
+    for i, token in enumerate(tokens):
+        if token in LINE_ENDS:
+            out += [*items[start:i][::-1], items[i]]
+            start = i + 1
+    return out + items[start:][::-1]
+
+
+def features_as_read(tokens: list[str], level: str = "char", backwards: bool = False) -> dict[str, list[float]]:
+    """``text_features`` of the text that ``tokens`` make, each at the step its token was read.
+    ``backwards``: the tokens are as a reversed language model read them (``rnnkit train lm
+    --reverse``: each line from its end), so the features are those of the text as written, not of
+    the reversed tokens (where ")" opens a bracket before "(" closes it)."""
+    if not backwards:
+        return text_features(tokens, level)
+    written = _each_line_reversed(tokens, tokens)
+    return {name: _each_line_reversed(values, tokens) for name, values in text_features(written, level).items()}
+
+
 def correlation(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Pearson correlation of each column of x (T, n) with y (T,); 0 where either is constant."""
     x = x - x.mean(0)
@@ -85,7 +107,8 @@ def inspect(task, model, text: str, device="cpu", top_units: int = 8) -> dict:
         tokens, predictions = task.inspect_forward(model, text, device)
     kind = getattr(getattr(task, "tokenizer", None), "kind", "word")  # taggers read words
     level = kind if kind in ("char", "bpe") else "word"
-    features = {name: torch.tensor(values) for name, values in text_features(tokens, level).items()}
+    backwards = bool(getattr(getattr(task, "data", None), "reverse", False))  # a language model trained with --reverse
+    features = {name: torch.tensor(values) for name, values in features_as_read(tokens, level, backwards).items()}
     layers, skipped = [], []
     for key in rec.keys():
         states = rec.in_time_order(key, torch.stack([s[0] for s in rec.states[key]]))[:, 0].float().cpu()  # (T, n_a)

@@ -21,7 +21,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--length", type=piece_length, default=64, help="time steps to write (default 64)")
     hidden_alias(parser, "--steps", "length", type=piece_length)  # its name until generated and training steps got names of their own
     parser.add_argument("--until-end", action="store_true", help="voice-token models: stop where the model ends the piece (at most --length)")
-    parser.add_argument("--out", default="song.mid", type=midi_file, help="MIDI file to write (with --num N: song-1.mid ... song-N.mid)")
+    parser.add_argument("--out", default="song.mid", type=midi_file, help="MIDI file to write (default song.mid; with --num N: song-1.mid ... song-N.mid)")
     parser.add_argument("--num", type=piece_count, default=1, help="how many pieces (default 1)")
     parser.add_argument("--temperature", type=positive_float, default=1.0, help="below 1: safer, above 1: wilder")
     parser.add_argument("--prime", metavar="MIDI", type=nonempty_text, help="a MIDI file whose opening is played first (--prime-steps of it)")

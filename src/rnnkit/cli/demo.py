@@ -15,12 +15,15 @@ from ._run_options import verb_parser
 def add_parser(subparsers) -> None:
     parser = verb_parser(subparsers, "demo", __doc__)
     parser.add_argument("--run", type=nonempty_text, help="run directory (default runs/demo, or runs/demo-2 ... when runs/demo holds something else, such as a run you trained on; a previous demo run there is replaced)")
-    parser.add_argument("--time-limit", type=positive_float, default=90.0, help="seconds of training (default 90)")
+    parser.add_argument("--time-limit", type=positive_float, help="seconds of training (default 90; --quick: 5)")
     add_quick(parser, "a few seconds of training")
 
 
 def run(args) -> int:
     from ..demos.names import run_demo
+    from ..errors import UsageError
 
-    run_demo(args.run, args.time_limit, args.quick)
+    if args.quick and args.time_limit is not None:  # --quick fixes its own few seconds: the limit would go unheeded
+        raise UsageError(f"--quick trains for 5 seconds; --time-limit {args.time_limit:g} would be ignored: give one of them")
+    run_demo(args.run, quick=args.quick, **({} if args.time_limit is None else {"time_limit": args.time_limit}))
     return 0

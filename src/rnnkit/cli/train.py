@@ -178,13 +178,18 @@ def _named_with_its_file(error: UsageError, config, from_file: list[str], typed:
     """``error`` with the config file named first when it is about settings only that file gave
     ("--bptt is the chunk length of --batching stream", "cell 'gru' has no option 'peepholes'"): the
     user typed no such option, and the message named no file. One that names an option typed on
-    the command line is left as it is (the file is not what to change)."""
+    the command line is left as it is (the file is not what to change), unless it is about one of the
+    file's settings first (the file's ``split`` refused because ``--valid`` was typed)."""
     text = str(error)
 
     def named(key: str) -> bool:
         return f"--{key.replace('_', '-')}" in text or f"'{key}'" in text
 
-    if config is None or text.startswith(str(config)) or any(named(key) for key in typed):
+    if config is None or text.startswith(str(config)):
+        return error
+    if any(text.startswith(f"--{key.replace('_', '-')} ") for key in from_file):  # about a setting of the file's ("--split ... --valid ...")
+        return UsageError(f"{config}: {text}")
+    if any(named(key) for key in typed):
         return error
     return UsageError(f"{config}: {text}") if any(named(key) for key in from_file) else error
 

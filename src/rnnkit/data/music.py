@@ -203,7 +203,7 @@ def write_midi(sequence: Sequence, path: str | Path, *, step_seconds: float = 0.
     atomic_write(Path(path), buffer.getvalue())
 
 
-MIDI_SUFFIXES = (".mid", ".midi")  # compared in lower case: .MID files are MIDI files too
+MIDI_SUFFIXES = (".mid", ".midi", ".kar")  # compared in lower case: .MID files are MIDI files too; .kar: a MIDI file with karaoke lyrics
 MAX_MIDI_STEPS = 200_000  # a piano roll of 128 x 200,000 float64 is 200 MB: 28 hours at 0.5 s a step
 
 
@@ -463,7 +463,7 @@ def _lost(note, roll, step_seconds: float) -> bool:
 
 
 def midi_files(folder: str | Path) -> list[Path]:
-    """The MIDI files of a folder and its subfolders (``.mid`` or ``.midi`` in any case; MAESTRO and
+    """The MIDI files of a folder and its subfolders (``.mid``, ``.midi`` or ``.kar`` in any case; MAESTRO and
     the Lakh MIDI set keep their files a level or two down), sorted by path; hidden ones left out."""
     folder = Path(folder)
     return sorted(f for f in folder.rglob("*") if f.suffix.lower() in MIDI_SUFFIXES and f.is_file()
@@ -478,7 +478,7 @@ def read_midi_folder(folder: str | Path, step_seconds: float = 0.5) -> list[Sequ
         raise DataError(f"{folder}: no such folder")
     files = midi_files(folder)
     if not files:
-        raise DataError(f"{folder}: no .mid or .midi files, in it or its subfolders")
+        raise DataError(f"{folder}: no .mid, .midi or .kar files, in it or its subfolders")
     read = [_midi_steps(f, step_seconds) for f in files]
     notes = sum(r[2] for r in read)
     for why in read[0][1]:  # one line for the folder per reason, not one per file

@@ -170,6 +170,7 @@ class TaskBase(TaskSpec):
         weights), set in the freshly built ``model`` before training; nothing by default."""
 
     initialised_from: tuple[str, ...] = ()  # the data settings read for ``initialise`` alone: a resume from a checkpoint reads none
+    starts_trained = False  # the model starts as a trained model of this task: the trainer validates it before the first step
 
     lm_features = None  # rnnkit.models.lm_features.LMFeatures of a task given --lm-features
 

@@ -28,7 +28,7 @@ from ..models.lm_features import LMFeatures, lm_features_size, record_lm_feature
 from ..metrics import classification_scores, label_key, label_number, percent, spelled_apart
 from .base import TaskBase, tokens_to_inspect, typed_tokens
 from .classification_spec import ClassificationDataConfig, ClassificationSpec, MODEL_DEFAULTS  # noqa: F401  (its settings, imported from here too)
-from .pretrained import PretrainedEncoder
+from .pretrained import read_start
 
 
 MOST_LABELS_PER_EXAMPLE = 0.5  # more classes than half the training texts: the label column holds the texts
@@ -100,8 +100,13 @@ class ClassificationTask(ClassificationSpec, TaskBase):
         self._encoded: dict[str, list] = {}  # a split's examples as ids, encoded once
         self._class_weights: torch.Tensor | None = None  # computed once, kept on the training device
         self.word_vectors = None  # rnnkit.data.word_vectors.WordVectors, read by prepare when asked
-        self.pretrained = None  # rnnkit.tasks.pretrained.PretrainedEncoder, read by prepare when asked
+        self.pretrained = None  # rnnkit.tasks.pretrained.PretrainedEncoder or TrainedClassifier, read by prepare when asked
         self.lm_features = LMFeatures.read(data.lm_features) if data.lm_features else None  # frozen, from their runs
+
+    @property
+    def starts_trained(self) -> bool:
+        """Started from a trained classifier run (``--init-from``): its weights are a candidate for the best."""
+        return self.pretrained is not None and self.pretrained.starts_trained
 
     def class_weights(self, device="cpu") -> torch.Tensor | None:
         """With ``balanced``: w_c = N / (C n_c) over the training examples (their mean weight is 1),
@@ -122,11 +127,11 @@ class ClassificationTask(ClassificationSpec, TaskBase):
         return self._model_config({"vocab_size": len(self.vocab), "num_classes": len(self.labels)} | lm_features_size(self.lm_features), values)
 
     def initialise(self, model) -> None:
-        """The embedding rows of the words ``--word-vectors`` holds; the encoder of ``--init-from``."""
+        """The embedding rows of the words ``--word-vectors`` holds; the encoder or classifier of ``--init-from``."""
         if self.word_vectors is not None:
             initialise_rows(model.embedding.weight, self.word_vectors)
         if self.pretrained is not None:
-            self.pretrained.initialise(model.embedding.weight, model.recurrent)
+            self.pretrained.initialise(model)
 
     # -- building ---------------------------------------------------------------------------------------
     @classmethod
@@ -150,6 +155,9 @@ class ClassificationTask(ClassificationSpec, TaskBase):
                       "--level whitespace reads text tokenized already; --level word cuts punctuation off raw text", file=sys.stderr, flush=True)  # fmt: skip
         labels = _label_order({item.label for item in splits["train"]})
         files = ", ".join(map(str, data.train))
+        pretrained = read_start(data.init_from, vocab.tokens, tokenizer.kind, data.lowercase) if data.init_from else None
+        if pretrained is not None:  # a classifier's head has a row per label of its own, in its order
+            labels = pretrained.own_labels(labels, files)
         if len(labels) < 2:
             raise DataError(f"{files}: every training example has the label {labels[0]!r}; a classifier needs at least two classes")
         n, texts = len(splits["train"]), len({item.text for item in splits["train"]})
@@ -177,10 +185,10 @@ class ClassificationTask(ClassificationSpec, TaskBase):
             task.word_vectors = read_word_vectors(data.word_vectors, vocab.tokens)
             print(task.word_vectors.describe(len(SPECIALS)), file=sys.stderr, flush=True)
             record["word_vectors"] = task.word_vectors.record(len(SPECIALS))
-        if data.init_from:
-            task.pretrained = PretrainedEncoder.read(data.init_from, vocab.tokens, tokenizer.kind)
-            print(task.pretrained.describe(), file=sys.stderr, flush=True)
-            record["init_from"] = task.pretrained.record()
+        if pretrained is not None:
+            task.pretrained = pretrained
+            print(pretrained.describe(), file=sys.stderr, flush=True)
+            record["init_from"] = pretrained.record()
         record |= record_lm_features(task.lm_features, data)
         return task, record
 

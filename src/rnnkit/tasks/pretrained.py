@@ -1,5 +1,13 @@
-"""An encoder started from trained rnnkit language models: ``rnnkit train classifier --init-from RUN``
-(ULMFiT, Howard & Ruder 2018: pre-train a language model, then fine-tune it as a classifier's encoder).
+"""A classifier started from a trained rnnkit run: ``rnnkit train classifier --init-from RUN``.
+
+Two kinds of run start one (``read_start`` chooses by the run's task, ``STARTS``):
+
+* language models (``PretrainedEncoder``): ULMFiT, Howard & Ruder 2018: pre-train a language model,
+  then fine-tune it as a classifier's encoder;
+* a trained classifier (``TrainedClassifier``): every weight, to be fine-tuned on other labelled
+  texts (a treebank's whole sentences after its phrases; another domain's reviews).
+
+Language models.
 
 ``--init-from FWD`` takes one language-model run: the classifier reads one way, as the model did.
 ``--init-from FWD,BWD`` takes a forward run and a reversed one (``rnnkit train lm --reverse``) of
@@ -26,8 +34,11 @@ from torch import Tensor, nn
 from ..cells import cell_class
 from ..data.vocab import SPECIALS
 from ..data.word_vectors import WordVectors, initialise_rows, vectors_from_table
+from ..data.text import DataError
 from ..errors import UsageError
+from ..files import RunDir
 from ..models.lm_features import read_language_model
+from ..models.registry import build_model
 from ..settings import typed_option
 from .spec import MODEL_SETTINGS
 
@@ -41,18 +52,39 @@ def _language_model(path: str) -> tuple[dict, nn.Module, list[str]]:
     return run.config, run.model, run.vocab.tokens
 
 
+def _with_fixed(values: dict, fixed: dict, model_config: dict, source: str) -> dict:
+    """The model settings ``values`` with ``fixed`` (and ``model_config``'s cell options) filled in;
+    a one-line ``UsageError`` for a setting the user gave that differs (``source`` says why it is fixed)."""
+    cell_options = dict(model_config.get("cell_options") or {})
+    # the cell's settings as its cell has them (a setting left unrecorded: the cell's default)
+    takes = inspect.signature(cell_class(fixed["cell"])).parameters
+    for key in CELL_KEYS:
+        if values.get(key) is not None and key not in takes:
+            raise UsageError(f"{typed_option(key, values[key], MODEL_SETTINGS.get(key))}: {source}, whose {fixed['cell']} cell has no {key}; leave it out")
+    effective = {key: cell_options.get(key, takes[key].default) for key in CELL_KEYS if key in takes}
+    for key, value in [*fixed.items(), *effective.items()]:
+        given = values.get(key)
+        if given is not None and value is not None and given != value:
+            typed = typed_option(key, given, MODEL_SETTINGS.get(key))  # "--one-direction", not "--bidirectional False"
+            shown = ",".join(map(str, value)) or "none" if isinstance(value, list) else value
+            raise UsageError(f"{typed}: {source}, whose {key.replace('_', ' ')} is {shown}; leave {typed.split()[0]} unset")
+    return {**{k: v for k, v in values.items() if k not in CELL_KEYS}, **fixed, "cell_options": cell_options}
+
+
 @dataclass
 class PretrainedEncoder:
     runs: list[str]
     model_config: dict  # the forward language model's
     recurrent: dict[str, Tensor]  # the state of the classifier's Recurrent: l<k> forward, l<k>_reverse backward
     embedding: WordVectors  # the forward model's rows for the classifier's words
+    starts_trained = False  # its head is new: nothing to validate before training
 
     @classmethod
-    def read(cls, spec: str, vocabulary: list[str], level: str | None = None) -> "PretrainedEncoder":
+    def read(cls, spec: str, vocabulary: list[str], level: str | None = None, lowercase: bool | None = None) -> "PretrainedEncoder":
         """The runs of ``spec`` ("FWD" or "FWD,BWD") for a classifier whose words are ``vocabulary``,
         cut at ``level`` (its tokenizer's kind): a model of another level is a ``UsageError`` (its
-        recurrent layers learned characters, say, and would read words)."""
+        recurrent layers learned characters, say, and would read words). ``lowercase`` is not
+        checked: a word the model lacks takes the row of its lowercase form."""
         runs = [part.strip() for part in spec.split(",") if part.strip()]
         if not 1 <= len(runs) <= 2:
             raise UsageError(f"--init-from {spec}: give one language-model run, or a forward and a reversed one (FWD,BWD)")
@@ -84,30 +116,21 @@ class PretrainedEncoder:
         embedding = vectors_from_table(runs[0], tokens, model.embedding.weight.detach(), vocabulary)
         return cls(runs, forward, state, embedding)
 
+    def own_labels(self, labels: list[str], files: str) -> list[str]:
+        """The classifier's labels: its training data's (a language model has none)."""
+        return labels
+
     def model_values(self, values: dict) -> dict:
         """The classifier's model settings ``values`` with the encoder's shape filled in; a one-line
         ``UsageError`` for a setting the user gave that differs from the language model's."""
         fixed = {key: self.model_config[key] for key in SHAPE_KEYS}
         fixed["bidirectional"] = len(self.runs) == 2
-        cell_options = dict(self.model_config.get("cell_options") or {})
-        # the encoder's cell settings as its cell has them (a setting left unrecorded: the cell's default)
-        takes = inspect.signature(cell_class(fixed["cell"])).parameters
-        for key in CELL_KEYS:
-            if values.get(key) is not None and key not in takes:
-                raise UsageError(f"{typed_option(key, values[key], MODEL_SETTINGS.get(key))}: the encoder comes from {', '.join(self.runs)}, "
-                                 f"whose {fixed['cell']} cell has no {key}; leave it out")
-        effective = {key: cell_options.get(key, takes[key].default) for key in CELL_KEYS if key in takes}
-        for key, value in [*fixed.items(), *effective.items()]:
-            given = values.get(key)
-            if given is not None and value is not None and given != value:
-                typed = typed_option(key, given, MODEL_SETTINGS.get(key))  # "--one-direction", not "--bidirectional False"
-                raise UsageError(f"{typed}: the encoder comes from {', '.join(self.runs)}, whose {key.replace('_', ' ')} is {value}; leave {typed.split()[0]} unset")
-        return {**{k: v for k, v in values.items() if k not in CELL_KEYS}, **fixed, "cell_options": cell_options}
+        return _with_fixed(values, fixed, self.model_config, f"the encoder comes from {', '.join(self.runs)}")
 
-    def initialise(self, embedding_weight: Tensor, recurrent: nn.Module) -> None:
-        """Copy the embedding rows found and every recurrent weight into a classifier's modules."""
-        initialise_rows(embedding_weight, self.embedding)
-        recurrent.load_state_dict(self.recurrent, strict=True)
+    def initialise(self, model: nn.Module) -> None:
+        """Copy the embedding rows found and every recurrent weight into a classifier."""
+        initialise_rows(model.embedding.weight, self.embedding)
+        model.recurrent.load_state_dict(self.recurrent, strict=True)
 
     def describe(self) -> str:
         return f"encoder from {', '.join(self.runs)}; embedding: " + self.embedding.describe(len(SPECIALS)).split(": ", 1)[1]
@@ -115,3 +138,108 @@ class PretrainedEncoder:
     def record(self) -> dict:
         """What the run's config.json keeps (``split.init_from``)."""
         return {"runs": self.runs, "weights": "best", "embedding": self.embedding.record(len(SPECIALS))}
+
+
+CLASSIFIER_SHAPE = ("embedding_size", "cell", "hidden_size", "num_layers", "bidirectional", "pooling", "head_sizes")  # what its weights fix
+CLASSIFIER_REGULARISERS = ("dropout", "word_dropout", "locked_dropout", "weight_drop", "embedding_dropout")  # taken unless given anew
+
+
+@dataclass
+class TrainedClassifier:
+    """A trained classifier run to fine-tune on other labelled texts (``--init-from RUN``).
+
+    What is copied: every weight, its best ones (recurrent layers, pooling, head), and the embedding
+    rows of the new classifier's words (its vocabulary is its own training data's, matched as
+    ``PretrainedEncoder`` matches; <PAD>, <UNK> and <EOS> keep their rows; a new word a random row).
+    Its model settings are taken: those its weights fix (``CLASSIFIER_SHAPE``, the cell's options)
+    may not be given otherwise; its regularisers (``CLASSIFIER_REGULARISERS``) may. Its labels are the new
+    classifier's, in their order: a training label it never learned is refused (a ``DataError``), a
+    label of its own the new data lacks is kept. Its level and lowercasing must be the new data's, and
+    a run that read ``--lm-features`` is refused (its weights read features the new run would lack).
+    """
+
+    run: str
+    model_config: dict
+    state: dict[str, Tensor]  # every weight but the embedding's
+    embedding: WordVectors  # its rows for the new classifier's words, its special tokens' too
+    labels: list[str]
+    starts_trained = True  # a classifier already: the trainer validates its weights before the first step
+
+    @classmethod
+    def read(cls, spec: str, vocabulary: list[str], level: str | None = None, lowercase: bool | None = None) -> "TrainedClassifier":
+        if "," in spec.strip().strip(","):
+            raise UsageError(f"--init-from {spec}: a classifier run starts a classifier alone; give one run")
+        path = spec.strip().strip(",")
+        run = RunDir(path)
+        config = run.read_json("config.json")
+        data = config.get("data") or {}
+        for key, option, mine in (("level", "--level", level), ("lowercase", "--lowercase", lowercase)):
+            theirs = data.get(key)
+            if mine is not None and theirs is not None and theirs != mine:
+                said = {True: "--lowercase", False: "--keep-case"} if key == "lowercase" else {theirs: f"--level {theirs}", mine: f"--level {mine}"}
+                raise UsageError(f"--init-from {path}: a classifier trained with {said[theirs]}, and this one reads {said[mine]}: "
+                                 f"its weights would read other tokens than they learned; give {said[theirs]}")
+        if data.get("lm_features"):
+            raise UsageError(f"--init-from {path}: a classifier trained with --lm-features {data['lm_features']}; "
+                             "a classifier started from it would lack those features: train it anew with them")
+        model_config = {key: value for key, value in config["model"].items() if key != "kind"}
+        model = build_model("classifier", model_config)
+        run.load_weights("best", model)  # checked against its checkpoints first, by rnnkit.runs.check_pretrained_runs
+        tokens = run.read_vocabulary("vocab.json").tokens
+        labels = run.read_json("labels.json").get("labels")
+        if not isinstance(labels, list) or len(labels) != model_config["num_classes"]:
+            raise DataError(f"--init-from {path}: labels.json does not hold the {model_config['num_classes']} labels its weights were trained with: its files do not belong together")
+        matrix = model.embedding.weight.detach()  # (V_run, E)
+        embedding = vectors_from_table(path, tokens, matrix, vocabulary)
+        specials = len(SPECIALS)  # at the same ids in every vocabulary
+        embedding.vectors[:specials], embedding.found[:specials] = matrix[:specials], True
+        state = {key: value for key, value in model.state_dict().items() if not key.startswith("embedding.")}
+        return cls(path, model_config, state, embedding, labels)
+
+    @property
+    def runs(self) -> list[str]:
+        return [self.run]
+
+    def own_labels(self, labels: list[str], files: str) -> list[str]:
+        """The run's labels for a classifier whose training data holds ``labels``; a ``DataError``
+        naming those it never learned (its head has no row for them)."""
+        new = sorted(set(labels) - set(self.labels))
+        if new:
+            raise DataError(f"{files}: the labels {', '.join(map(repr, new))} are not among those of --init-from {self.run} "
+                            f"({', '.join(map(repr, self.labels))}); its head learned those alone")
+        return list(self.labels)
+
+    def model_values(self, values: dict) -> dict:
+        """The classifier's model settings: the run's, those its weights fix refused when given otherwise."""
+        fixed = {key: self.model_config[key] for key in CLASSIFIER_SHAPE}
+        regularisers = {key: self.model_config[key] for key in CLASSIFIER_REGULARISERS if key in self.model_config and values.get(key) is None}
+        return _with_fixed({**values, **regularisers}, fixed, self.model_config, f"the classifier comes from {self.run}")
+
+    def initialise(self, model: nn.Module) -> None:
+        """Copy the embedding rows found and every other weight into the new classifier."""
+        initialise_rows(model.embedding.weight, self.embedding)
+        missing, unexpected = model.load_state_dict(self.state, strict=False)
+        if unexpected or [key for key in missing if not key.startswith("embedding.")]:
+            raise ValueError(f"--init-from {self.run}: weights do not fit (missing {missing[:3]}, unexpected {unexpected[:3]})")  # a bug: the settings are the run's
+
+    def describe(self) -> str:
+        return f"classifier from {self.run}; embedding: " + self.embedding.describe(len(SPECIALS)).split(": ", 1)[1]
+
+    def record(self) -> dict:
+        """What the run's config.json keeps (``split.init_from``)."""
+        return {"runs": self.runs, "weights": "best", "labels": self.labels, "embedding": self.embedding.record(len(SPECIALS))}
+
+
+STARTS = {"lm": PretrainedEncoder, "classifier": TrainedClassifier}  # the runs --init-from takes, by task
+
+
+def read_start(spec: str, vocabulary: list[str], level: str | None = None, lowercase: bool | None = None):
+    """What ``--init-from spec`` starts a classifier from (``STARTS``, by the first run's task); a
+    one-line ``UsageError`` when it is no run or another task's."""
+    first = next((part.strip() for part in spec.split(",") if part.strip()), spec)
+    config_file = RunDir(first).file("config.json")
+    config = RunDir(first).read_json("config.json") if config_file.is_file() else None
+    task = config.get("task") if isinstance(config, dict) else None
+    if task is not None and task not in STARTS:
+        raise UsageError(f"--init-from {first}: a {task} run; --init-from takes language-model (lm) runs or a classifier run")
+    return STARTS[task or "lm"].read(spec, vocabulary, level, lowercase)  # no run: the language models' reader says what is wrong

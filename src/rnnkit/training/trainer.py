@@ -58,7 +58,10 @@ class Task(Protocol):
     turns such a dict into one line for the user. ``train_batches`` gives this process's share
     of each batch (``shard``: under torchrun). ``save_pictures(result, directory, name)`` draws a
     task's pictures of the test evaluation, -> {name: path} ({} for none). ``artifact_files`` names
-    the run files the task wrote (its vocabularies), whose digests each checkpoint records. ``rnnkit.tasks.TaskBase``
+    the run files the task wrote (its vocabularies), whose digests each checkpoint records.
+    ``starts_trained`` (optional, false when absent): the model starts as a trained model of the task
+    (a classifier fine-tuned from a classifier run), whose weights are validated before the first
+    step, a candidate for the best like any later ones. ``rnnkit.tasks.TaskBase``
     provides all but ``loss``, ``evaluate`` and ``describe`` (tests/test_task_contract.py: a task
     written against it)."""
 
@@ -254,6 +257,10 @@ class Trainer:
             self.run.file("summary.json").unlink(missing_ok=True)  # now would leave it, as a fresh run's leaves none)
         try:
             if restored and self._evaluation_due(s):  # the evaluation an interrupt cut short
+                self._evaluate_and_checkpoint(s, optimizer, schedule, writer)
+            if restored is None and getattr(self.task, "starts_trained", False) and self.task.has_split("valid"):
+                # fine-tuning a trained model: where it starts is a candidate too, so that the weights kept
+                # are never worse on the validation data than those it started from
                 self._evaluate_and_checkpoint(s, optimizer, schedule, writer)
             if spent:
                 stop_reason, budget_spent = f"time limit of {c.time_limit:g} s reached at step {s['step']}", True
