@@ -67,7 +67,6 @@ from rnnkit.errors import UsageError  # noqa: E402
 from rnnkit.files import RunDir  # noqa: E402
 from rnnkit.models import build_model  # noqa: E402
 from rnnkit.tasks.classification import ClassificationDataConfig, ClassificationTask  # noqa: E402
-from rnnkit.data.vocab import SPECIALS  # noqa: E402
 from rnnkit.training.optim import make_optimizer, make_schedule, unfreeze_top  # noqa: E402
 
 import pytest  # noqa: E402
@@ -264,15 +263,16 @@ def test_a_classifier_run_starts_every_weight_of_a_new_classifier_with_its_label
     for name, value in trained.state_dict().items():
         if not name.startswith("embedding."):
             assert torch.equal(model.state_dict()[name], value), name
-    for word in (*SPECIALS, "film", "bad", "plot"):  # its own rows, the special tokens' too
-        assert torch.equal(model.embedding.weight[task.vocab.tokens.index(word)], trained.embedding.weight[old_vocab.tokens.index(word)]), word
+    # its vocabulary kept, at its ids (a word the new texts lack, "fine", too: it was <UNK> there), the new words after it
+    assert task.vocab.tokens == [*old_vocab.tokens, "great"] and "fine" not in open(two).read()
+    assert torch.equal(model.embedding.weight[: len(old_vocab.tokens)], trained.embedding.weight)  # every row, the special tokens' too
     assert not any(torch.equal(model.embedding.weight[task.vocab.ids["great"]], row) for row in trained.embedding.weight)  # a new word: its own
-    assert record["init_from"]["embedding"]["found"] == 3 and record["init_from"]["embedding"]["words"] == 4
+    assert record["init_from"]["embedding"]["found"] == 5 and record["init_from"]["embedding"]["words"] == 6
     # regularisers may change, what the weights fix may not
     assert task.model_config({"dropout": 0.5, "hidden_size": 4})["dropout"] == 0.5
     for given, said in (({"hidden_size": 8}, "--hidden-size 8: the classifier comes from .*, whose hidden size is 4; leave --hidden-size unset"),
                         ({"pooling": "max"}, "--pooling max: .* whose pooling is attention"),
-                        ({"head_sizes": []}, "whose head sizes is 5; leave --head-sizes unset")):
+                        ({"head_sizes": []}, "^--head-sizes '': the classifier comes from .*, whose head sizes is 5; leave --head-sizes unset")):
         with pytest.raises(UsageError, match=said):
             task.model_config(given)
     # and from the command line: a run that classifies with the first run's labels
@@ -302,6 +302,22 @@ def test_a_classifier_run_is_refused_as_a_start_when_it_cannot_be_one(tmp_path, 
         prepare([("5", "good film"), ("1", "bad")], init_from=str(first), level="char")
     with pytest.raises(UsageError, match="a classifier run starts a classifier alone; give one run"):
         prepare([("5", "good film"), ("1", "bad")], init_from=f"{first},{first}")
+    with pytest.raises(UsageError, match="--init-from .*nowhere: not an rnnkit run directory .*; give the run directory of a trained "
+                                         "language model \\(rnnkit train lm\\) or classifier \\(rnnkit train classifier\\)$"):
+        prepare([("5", "good film"), ("1", "bad")], init_from=str(tmp_path / "nowhere"))
+    # its config.json damaged: one line naming it, as the verbs say it
+    for edit, said in ((lambda c: c["data"].update(lowercase="yes"), "config.json: damaged \\(lowercase is 'yes'\\)"),
+                       (lambda c: c.pop("model"), "config.json: damaged \\(no 'model' section\\)"),
+                       (lambda c: c.update(model="x"), "config.json: damaged \\(no 'model' section\\)"),
+                       (lambda c: c["model"].update(pooling="nope"), "config.json: unknown pooling 'nope'.*; is .* a complete rnnkit run\\?")):
+        damaged = tmp_path / "damaged"
+        shutil.rmtree(damaged, ignore_errors=True)
+        shutil.copytree(first, damaged)
+        config = json.loads((damaged / "config.json").read_text())
+        edit(config)
+        (damaged / "config.json").write_text(json.dumps(config))
+        with pytest.raises((UsageError, DataError), match=said):
+            prepare([("5", "good film"), ("1", "bad")], init_from=str(damaged))
     for task, key, value, said in (("classifier", "lm_features", "lm-run", "a classifier trained with --lm-features lm-run"),
                                    ("tagger", None, None, "a tagger run; --init-from takes language-model \\(lm\\) runs or a classifier run")):
         other = tmp_path / f"other-{task}"
@@ -342,3 +358,28 @@ def test_a_fine_tuned_classifier_keeps_its_start_when_nothing_validates_better_a
         assert all(torch.equal(a[key], b[key]) for key in a), name
     scores = lambda rows: [(r["step"], r["other"]) for r in rows if r["split"] == "valid"]  # noqa: E731
     assert scores(csv.DictReader(open("paused/metrics.csv"))) == scores(rows) and len(scores(rows)) == 4  # steps 0, 2, 4, 6
+
+
+def test_a_run_started_from_another_does_not_read_it_again(tmp_path, capsys, monkeypatch):
+    """classify, eval and the other verbs refused a fine-tuned (or ULMFiT) classifier once the run it
+    started from was damaged, though its weights were copied at the start and are the run's own."""
+    monkeypatch.chdir(tmp_path)
+    three = rated(tmp_path, "three.tsv", [("1", "bad film"), ("3", "fine plot"), ("5", "good film")] * 4)
+    assert main(["train", "classifier", three, *SMALL_CLASSIFIER, "--max-steps", "2", "--run", "first"]) == 0
+    assert main(["train", "classifier", three, "--init-from", "first", "--max-steps", "2", "--no-progress", "--run", "tuned"]) == 0
+    capsys.readouterr()
+    best = tmp_path / "first" / "best.safetensors"
+    damaged = best.read_bytes()[:300]
+    best.unlink()  # not written through: a hard link into its checkpoint
+    best.write_bytes(damaged)
+    assert main(["classify", "tuned", "--json", "good film"]) == 0, capsys.readouterr().err
+    assert main(["eval", "tuned", three]) == 0
+    assert "accuracy" in capsys.readouterr().out
+    code = main(["train", "classifier", three, "--init-from", "first", "--max-steps", "2", "--no-progress", "--run", "again"])
+    assert code == 2 and "--init-from first: " in capsys.readouterr().err and not (tmp_path / "again").exists()  # read at a start: checked
+
+
+def test_an_option_of_several_values_is_named_as_typed():
+    from rnnkit.settings import typed_option
+
+    assert typed_option("head_sizes", [5, 6]) == "--head-sizes 5,6" and typed_option("head_sizes", []) == "--head-sizes ''"  # not "[5, 6]"

@@ -769,7 +769,8 @@ def open_run(run_path: str | Path, weights: str = "best", device: str = "auto"):
     config = run_config(run, ("task", "model", "data"))
     task_class = TASKS[config["task"]]
     check_recorded_model(run, config["model"])
-    check_pretrained_runs(config["data"])
+    # the runs read at every use (--lm-features); those copied into its weights at its start (--init-from) are no concern of a trained run
+    check_pretrained_runs({key: value for key, value in config["data"].items() if key not in task_class.initialised_from})
     Checkpoints(run).check_run_files()
     with reading_run(run), recorded_settings(run):
         task = task_class.load(run, recorded_data(task_class, config))

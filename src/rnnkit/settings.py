@@ -237,6 +237,8 @@ def typed_option(name: str, value: Any, meta: dict | None = None) -> str:
     flag = "--" + name.replace("_", "-")
     if isinstance(value, bool):
         return flag if value else ((meta or {}).get("off_flag") or "--no-" + name.replace("_", "-"))
+    if isinstance(value, (list, tuple)):  # "--head-sizes 5,6", as typed, not "[5, 6]"
+        return f"{flag} {','.join(map(str, value)) or repr('')}"
     return f"{flag} {value}"
 
 

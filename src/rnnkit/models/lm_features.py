@@ -76,17 +76,27 @@ class LanguageModelRun:
         return int(self.config["model"]["hidden_size"])
 
 
-def read_language_model(path: str, option: str) -> LanguageModelRun:
-    """The language-model run at ``path`` with its best weights; a one-line ``UsageError`` naming
-    ``option`` and the path when there is no run there or it is another task's."""
+def read_run_config(path: str, option: str, wanted: str) -> tuple[RunDir, dict]:
+    """(the run at ``path``, its config.json) for ``option``: a one-line ``UsageError`` when there is no
+    run there (``wanted`` says what the option takes) or its config.json lacks a section."""
     run = RunDir(path)
     if not run.file("config.json").exists():
-        raise UsageError(f"{option} {path}: not an rnnkit run directory (no config.json); give the run directory of a trained language model (rnnkit train lm); a run trained with {option} reads them again from where they were then")
+        raise UsageError(f"{option} {path}: not an rnnkit run directory (no config.json); give the run directory of {wanted}")
     config = run.read_json("config.json")
     # {} was "a None run"; said as rnnkit.runs.run_config says it (models may not import runs: it imports this module)
     missing = [name for name in ("task", "model", "data") if not isinstance(config, dict) or not isinstance(config.get(name), str if name == "task" else dict)]
     if missing:
         raise UsageError(f"{run.file('config.json')}: damaged (no {', '.join(repr(m) for m in missing)} section); is {path} a complete rnnkit run?")
+    return run, config
+
+
+READ_AGAIN = {"--lm-features": "; a run trained with --lm-features reads them again from where they were then"}  # not --init-from: copied once
+
+
+def read_language_model(path: str, option: str) -> LanguageModelRun:
+    """The language-model run at ``path`` with its best weights; a one-line ``UsageError`` naming
+    ``option`` and the path when there is no run there or it is another task's."""
+    run, config = read_run_config(path, option, "a trained language model (rnnkit train lm)" + READ_AGAIN.get(option, ""))
     if config["task"] != "lm":
         raise UsageError(f"{option} {path}: a {config['task']} run; {option} takes language-model (lm) runs")
     model = build_model("lm", {k: v for k, v in config["model"].items() if k != "kind"})

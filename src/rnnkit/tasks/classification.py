@@ -156,8 +156,8 @@ class ClassificationTask(ClassificationSpec, TaskBase):
         labels = _label_order({item.label for item in splits["train"]})
         files = ", ".join(map(str, data.train))
         pretrained = read_start(data.init_from, vocab.tokens, tokenizer.kind, data.lowercase) if data.init_from else None
-        if pretrained is not None:  # a classifier's head has a row per label of its own, in its order
-            labels = pretrained.own_labels(labels, files)
+        if pretrained is not None:  # a classifier's head has a row per label of its own, in its order, and an embedding row per word
+            labels, vocab = pretrained.own_labels(labels, files), pretrained.own_vocabulary(vocab)
         if len(labels) < 2:
             raise DataError(f"{files}: every training example has the label {labels[0]!r}; a classifier needs at least two classes")
         n, texts = len(splits["train"]), len({item.text for item in splits["train"]})

@@ -29,7 +29,7 @@ class ClassificationDataConfig:
     # balanced: weigh each class by N / (C n_c) in the training loss
     class_weights: str = setting("none", choices=("none", "balanced"), help="balanced: weigh each class alike in the loss")
     word_vectors: str | None = setting(None, metavar="FILE", help="pre-trained word vectors (word2vec/GloVe/fastText text or word2vec binary) for the embedding rows of the words found (a word missing: its lowercase); the embedding size is the file's")
-    init_from: str | None = setting(None, metavar="RUN[,RUN]", help="start the embedding and the recurrent layers from a trained language-model run (ULMFiT), or from a forward and a reversed one (bidirectional); its cell, sizes and layers are taken. Or start every weight from a trained classifier run, to fine-tune it on these texts (a treebank's whole sentences after its phrases, another domain); its model settings and labels are taken")
+    init_from: str | None = setting(None, metavar="RUN[,RUN]", help="start the embedding and the recurrent layers from a trained language-model run (ULMFiT), or from a forward and a reversed one (bidirectional); its cell, sizes and layers are taken. Or start every weight from a trained classifier run, to fine-tune it on these texts (a treebank's whole sentences after its phrases, another domain); its model settings, vocabulary and labels are taken, and its weights validated before the first step")
     lm_features: str | None = setting(None, metavar="RUN[,RUN]", help="the hidden states of a trained language-model run, or of a forward and a reversed one (rnnkit train lm --reverse), at each word as frozen features joined to its embedding (TagLM, Flair); read again from these runs by classify, eval and resume")
 
     def check(self) -> None:

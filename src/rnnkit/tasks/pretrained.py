@@ -32,12 +32,11 @@ from dataclasses import dataclass
 from torch import Tensor, nn
 
 from ..cells import cell_class
-from ..data.vocab import SPECIALS
+from ..data.vocab import SPECIALS, Vocabulary
 from ..data.word_vectors import WordVectors, initialise_rows, vectors_from_table
 from ..data.text import DataError
 from ..errors import UsageError
-from ..files import RunDir
-from ..models.lm_features import read_language_model
+from ..models.lm_features import read_language_model, read_run_config
 from ..models.registry import build_model
 from ..settings import typed_option
 from .spec import MODEL_SETTINGS
@@ -120,6 +119,10 @@ class PretrainedEncoder:
         """The classifier's labels: its training data's (a language model has none)."""
         return labels
 
+    def own_vocabulary(self, vocab: Vocabulary) -> Vocabulary:
+        """The classifier's vocabulary: its training data's (rows of the model's words copied into it)."""
+        return vocab
+
     def model_values(self, values: dict) -> dict:
         """The classifier's model settings ``values`` with the encoder's shape filled in; a one-line
         ``UsageError`` for a setting the user gave that differs from the language model's."""
@@ -148,9 +151,10 @@ CLASSIFIER_REGULARISERS = ("dropout", "word_dropout", "locked_dropout", "weight_
 class TrainedClassifier:
     """A trained classifier run to fine-tune on other labelled texts (``--init-from RUN``).
 
-    What is copied: every weight, its best ones (recurrent layers, pooling, head), and the embedding
-    rows of the new classifier's words (its vocabulary is its own training data's, matched as
-    ``PretrainedEncoder`` matches; <PAD>, <UNK> and <EOS> keep their rows; a new word a random row).
+    What is copied: every weight, its best ones (embedding, recurrent layers, pooling, head). Its
+    vocabulary is kept, its words at their ids; the new texts' words it lacks are added after them,
+    each with the row of its lowercase form when it has one (as ``PretrainedEncoder`` matches), else
+    a random row.
     Its model settings are taken: those its weights fix (``CLASSIFIER_SHAPE``, the cell's options)
     may not be given otherwise; its regularisers (``CLASSIFIER_REGULARISERS``) may. Its labels are the new
     classifier's, in their order: a training label it never learned is refused (a ``DataError``), a
@@ -163,18 +167,23 @@ class TrainedClassifier:
     state: dict[str, Tensor]  # every weight but the embedding's
     embedding: WordVectors  # its rows for the new classifier's words, its special tokens' too
     labels: list[str]
+    words: list[str]  # the new classifier's vocabulary: its own, then the new texts' other words
     starts_trained = True  # a classifier already: the trainer validates its weights before the first step
 
     @classmethod
     def read(cls, spec: str, vocabulary: list[str], level: str | None = None, lowercase: bool | None = None) -> "TrainedClassifier":
+        """The classifier run ``spec`` for a classifier whose training words are ``vocabulary``, cut at
+        ``level`` and lowercased when ``lowercase``; a one-line ``UsageError`` or ``DataError`` for a run
+        that cannot start it (see the class docstring) or whose files are damaged."""
         if "," in spec.strip().strip(","):
             raise UsageError(f"--init-from {spec}: a classifier run starts a classifier alone; give one run")
         path = spec.strip().strip(",")
-        run = RunDir(path)
-        config = run.read_json("config.json")
-        data = config.get("data") or {}
-        for key, option, mine in (("level", "--level", level), ("lowercase", "--lowercase", lowercase)):
+        run, config = read_run_config(path, "--init-from", WANTED)
+        data, where = config["data"], run.file("config.json")
+        for key, option, mine, kind in (("level", "--level", level, str), ("lowercase", "--lowercase", lowercase, bool)):
             theirs = data.get(key)
+            if theirs is not None and not isinstance(theirs, kind):
+                raise DataError(f"{where}: damaged ({key} is {theirs!r}); is {path} a complete rnnkit run?")
             if mine is not None and theirs is not None and theirs != mine:
                 said = {True: "--lowercase", False: "--keep-case"} if key == "lowercase" else {theirs: f"--level {theirs}", mine: f"--level {mine}"}
                 raise UsageError(f"--init-from {path}: a classifier trained with {said[theirs]}, and this one reads {said[mine]}: "
@@ -183,18 +192,24 @@ class TrainedClassifier:
             raise UsageError(f"--init-from {path}: a classifier trained with --lm-features {data['lm_features']}; "
                              "a classifier started from it would lack those features: train it anew with them")
         model_config = {key: value for key, value in config["model"].items() if key != "kind"}
-        model = build_model("classifier", model_config)
+        try:
+            model = build_model("classifier", model_config)
+        except (UsageError, TypeError, ValueError) as error:  # a setting edited by hand: said as the file's
+            raise DataError(f"{where}: {error}; is {path} a complete rnnkit run?") from None
         run.load_weights("best", model)  # checked against its checkpoints first, by rnnkit.runs.check_pretrained_runs
         tokens = run.read_vocabulary("vocab.json").tokens
         labels = run.read_json("labels.json").get("labels")
         if not isinstance(labels, list) or len(labels) != model_config["num_classes"]:
             raise DataError(f"--init-from {path}: labels.json does not hold the {model_config['num_classes']} labels its weights were trained with: its files do not belong together")
+        # its words keep their ids and rows; the new texts' other words come after them, with rows of their own
+        known = set(tokens)
+        words = [*tokens, *(token for token in vocabulary if token not in known)]
         matrix = model.embedding.weight.detach()  # (V_run, E)
-        embedding = vectors_from_table(path, tokens, matrix, vocabulary)
+        embedding = vectors_from_table(path, tokens, matrix, words)
         specials = len(SPECIALS)  # at the same ids in every vocabulary
         embedding.vectors[:specials], embedding.found[:specials] = matrix[:specials], True
         state = {key: value for key, value in model.state_dict().items() if not key.startswith("embedding.")}
-        return cls(path, model_config, state, embedding, labels)
+        return cls(path, model_config, state, embedding, labels, words)
 
     @property
     def runs(self) -> list[str]:
@@ -208,6 +223,11 @@ class TrainedClassifier:
             raise DataError(f"{files}: the labels {', '.join(map(repr, new))} are not among those of --init-from {self.run} "
                             f"({', '.join(map(repr, self.labels))}); its head learned those alone")
         return list(self.labels)
+
+    def own_vocabulary(self, vocab: Vocabulary) -> Vocabulary:
+        """Its vocabulary, then the words of ``vocab`` (the new texts') it lacks: a word it learned that
+        the new texts lack keeps its row instead of becoming <UNK>."""
+        return Vocabulary(self.words)
 
     def model_values(self, values: dict) -> dict:
         """The classifier's model settings: the run's, those its weights fix refused when given otherwise."""
@@ -231,15 +251,14 @@ class TrainedClassifier:
 
 
 STARTS = {"lm": PretrainedEncoder, "classifier": TrainedClassifier}  # the runs --init-from takes, by task
+WANTED = "a trained language model (rnnkit train lm) or classifier (rnnkit train classifier)"
 
 
 def read_start(spec: str, vocabulary: list[str], level: str | None = None, lowercase: bool | None = None):
     """What ``--init-from spec`` starts a classifier from (``STARTS``, by the first run's task); a
     one-line ``UsageError`` when it is no run or another task's."""
     first = next((part.strip() for part in spec.split(",") if part.strip()), spec)
-    config_file = RunDir(first).file("config.json")
-    config = RunDir(first).read_json("config.json") if config_file.is_file() else None
-    task = config.get("task") if isinstance(config, dict) else None
-    if task is not None and task not in STARTS:
-        raise UsageError(f"--init-from {first}: a {task} run; --init-from takes language-model (lm) runs or a classifier run")
-    return STARTS[task or "lm"].read(spec, vocabulary, level, lowercase)  # no run: the language models' reader says what is wrong
+    _, config = read_run_config(first, "--init-from", WANTED)
+    if config["task"] not in STARTS:
+        raise UsageError(f"--init-from {first}: a {config['task']} run; --init-from takes language-model (lm) runs or a classifier run")
+    return STARTS[config["task"]].read(spec, vocabulary, level, lowercase)
