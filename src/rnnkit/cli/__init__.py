@@ -58,6 +58,20 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {' '.join(message.split())}{self._suggestion(message)} (see {self.prog} --help)\n")
 
+    def _print_message(self, message: str, file=None) -> None:
+        """argparse's, without hiding a failed write: ``--help > /dev/full`` printed nothing and exited 0."""
+        if message:
+            try:
+                (file or sys.stderr).write(message)
+                if file is sys.stdout:  # --help, --version: written now, while a failure can still be said
+                    file.flush()
+            except BrokenPipeError:  # the reader went away (--help | head -1): quiet, as Unix tools are
+                _standard_output_discarded()
+                super().exit(0)
+            except OSError as error:
+                _standard_output_discarded()
+                super().exit(2, f"{self.prog}: error: standard output: {(error.strerror or str(error)).lower()}\n")
+
     def _suggestion(self, message: str) -> str:
         """"; did you mean --hidden-size?" for an unknown option or choice close to a known one."""
         import difflib
@@ -109,7 +123,7 @@ class Versions(argparse.Action):
             torch = version("torch")
         except PackageNotFoundError:
             torch = "not installed"
-        print(f"rnnkit {__version__} (torch {torch}, Python {platform.python_version()})")
+        parser._print_message(f"rnnkit {__version__} (torch {torch}, Python {platform.python_version()})\n", sys.stdout)  # a failed write said
         parser.exit()
 
 
