@@ -267,7 +267,7 @@ def test_a_classifier_run_starts_every_weight_of_a_new_classifier_with_its_label
     assert task.vocab.tokens == [*old_vocab.tokens, "great"] and "fine" not in open(two).read()
     assert torch.equal(model.embedding.weight[: len(old_vocab.tokens)], trained.embedding.weight)  # every row, the special tokens' too
     assert not any(torch.equal(model.embedding.weight[task.vocab.ids["great"]], row) for row in trained.embedding.weight)  # a new word: its own
-    assert record["init_from"]["embedding"]["found"] == 5 and record["init_from"]["embedding"]["words"] == 6
+    assert record["init_from"]["words"] == {"kept": 5, "added": 1} and record["init_from"]["kind"] == "classifier"
     # regularisers may change, what the weights fix may not
     assert task.model_config({"dropout": 0.5, "hidden_size": 4})["dropout"] == 0.5
     for given, said in (({"hidden_size": 8}, "--hidden-size 8: the classifier comes from .*, whose hidden size is 4; leave --hidden-size unset"),
@@ -383,3 +383,31 @@ def test_an_option_of_several_values_is_named_as_typed():
     from rnnkit.settings import typed_option
 
     assert typed_option("head_sizes", [5, 6]) == "--head-sizes 5,6" and typed_option("head_sizes", []) == "--head-sizes ''"  # not "[5, 6]"
+
+
+def test_a_fine_tuned_classifier_whose_vocabulary_grew_resumes_exactly_without_the_run_it_started_from(tmp_path, monkeypatch):
+    """A resume rebuilt vocab.json and labels.json from the new texts alone: the first run's words
+    lost and the others at other ids (a different model, or one no verb would open), and a label of
+    the first run that the new texts lack refused in the validation file."""
+    import shutil
+
+    from safetensors.torch import load_file
+
+    from rnnkit.runs import resume, start
+
+    monkeypatch.chdir(tmp_path)
+    three = rated(tmp_path, "three.tsv", [("1", "bad film"), ("3", "fine plot"), ("5", "good film")] * 4)
+    small = {"hidden_size": 4, "embedding_size": 3, "engine": "reference", "progress": False}
+    start("classifier", {"train": [three], "max_steps": 3, **small}, "first")
+    new = rated(tmp_path, "new.tsv", [("5", "great acting"), ("1", "dull acting"), ("5", "superb film")] * 3)  # new words; no 3
+    tuned = {"train": [new], "valid": three, "init_from": "first", "eval_every": 2, "max_steps": 8, "progress": False}
+    start("classifier", tuned, "whole")
+    start("classifier", {**tuned, "stop_at_step": 3}, "paused")
+    vocabulary = (tmp_path / "paused" / "vocab.json").read_bytes()
+    shutil.move("first", "elsewhere")  # a resume from a checkpoint does not read it
+    assert resume("paused", {"progress": False})[1]["finished"]
+    assert (tmp_path / "paused" / "vocab.json").read_bytes() == vocabulary == (tmp_path / "whole" / "vocab.json").read_bytes()
+    assert json.loads((tmp_path / "paused" / "labels.json").read_text())["labels"] == ["1", "3", "5"]
+    for name in ("last", "best"):
+        a, b = load_file(f"whole/{name}.safetensors"), load_file(f"paused/{name}.safetensors")
+        assert all(torch.equal(a[key], b[key]) for key in a), name

@@ -442,6 +442,8 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
     if from_stdin and (sys.stdin is None or sys.stdin.isatty()):
         raise UsageError(again)
     check_pretrained_runs(read["data"])
+    for key, value in (task_class.resumed_data(run.path, config.get("split") or {}) if from_checkpoint else {}).items():
+        setattr(data, key, value)  # after the check above: the run's own files, which this resume checks as its own
     try:
         with recorded_settings(run):  # the data settings are the run's own (--resume changes none of them)
             task, split_record = task_class.prepare(data, seed=training.seed)

@@ -172,6 +172,13 @@ class TaskBase(TaskSpec):
     initialised_from: tuple[str, ...] = ()  # the data settings read for ``initialise`` alone: a resume from a checkpoint reads none
     starts_trained = False  # the model starts as a trained model of this task: the trainer validates it before the first step
 
+    @classmethod
+    def resumed_data(cls, run_path, split: dict) -> dict:
+        """Data settings a resume from a checkpoint sets besides the run's own: what the run's start
+        gave its files that its data alone cannot give again (``split``: config.json's record of
+        the start). None by default: a run's vocabularies and names come from its data."""
+        return {}
+
     lm_features = None  # rnnkit.models.lm_features.LMFeatures of a task given --lm-features
 
     def lm_sentences(self) -> list[list[str]]:

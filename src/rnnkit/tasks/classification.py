@@ -103,6 +103,14 @@ class ClassificationTask(ClassificationSpec, TaskBase):
         self.pretrained = None  # rnnkit.tasks.pretrained.PretrainedEncoder or TrainedClassifier, read by prepare when asked
         self.lm_features = LMFeatures.read(data.lm_features) if data.lm_features else None  # frozen, from their runs
 
+    @classmethod
+    def resumed_data(cls, run_path, split: dict) -> dict:
+        """A classifier started from a classifier run took that run's vocabulary and labels, which its
+        own vocab.json and labels.json now hold: a resume reads them there, as ``--init-from`` the run
+        itself, and not from the run it started from (which may have moved or changed since)."""
+        started = split.get("init_from")
+        return {"init_from": str(run_path)} if isinstance(started, dict) and started.get("kind") == "classifier" else {}
+
     @property
     def starts_trained(self) -> bool:
         """Started from a trained classifier run (``--init-from``): its weights are a candidate for the best."""

@@ -29,6 +29,7 @@ import inspect
 import re
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor, nn
 
 from ..cells import cell_class
@@ -36,6 +37,7 @@ from ..data.vocab import SPECIALS, Vocabulary
 from ..data.word_vectors import WordVectors, initialise_rows, vectors_from_table
 from ..data.text import DataError
 from ..errors import UsageError
+from ..files import RunDir
 from ..models.lm_features import read_language_model, read_run_config
 from ..models.registry import build_model
 from ..settings import typed_option
@@ -153,8 +155,7 @@ class TrainedClassifier:
 
     What is copied: every weight, its best ones (embedding, recurrent layers, pooling, head). Its
     vocabulary is kept, its words at their ids; the new texts' words it lacks are added after them,
-    each with the row of its lowercase form when it has one (as ``PretrainedEncoder`` matches), else
-    a random row.
+    with random rows.
     Its model settings are taken: those its weights fix (``CLASSIFIER_SHAPE``, the cell's options)
     may not be given otherwise; its regularisers (``CLASSIFIER_REGULARISERS``) may. Its labels are the new
     classifier's, in their order: a training label it never learned is refused (a ``DataError``), a
@@ -164,10 +165,9 @@ class TrainedClassifier:
 
     run: str
     model_config: dict
-    state: dict[str, Tensor]  # every weight but the embedding's
-    embedding: WordVectors  # its rows for the new classifier's words, its special tokens' too
     labels: list[str]
     words: list[str]  # the new classifier's vocabulary: its own, then the new texts' other words
+    known: int  # how many of them are its own (the specials too), at the same ids
     starts_trained = True  # a classifier already: the trainer validates its weights before the first step
 
     @classmethod
@@ -193,23 +193,18 @@ class TrainedClassifier:
                              "a classifier started from it would lack those features: train it anew with them")
         model_config = {key: value for key, value in config["model"].items() if key != "kind"}
         try:
-            model = build_model("classifier", model_config)
+            with torch.device("meta"):  # its settings checked, no weight allocated: they are read by initialise
+                build_model("classifier", model_config)
         except (UsageError, TypeError, ValueError) as error:  # a setting edited by hand: said as the file's
             raise DataError(f"{where}: {error}; is {path} a complete rnnkit run?") from None
-        run.load_weights("best", model)  # checked against its checkpoints first, by rnnkit.runs.check_pretrained_runs
         tokens = run.read_vocabulary("vocab.json").tokens
         labels = run.read_json("labels.json").get("labels")
         if not isinstance(labels, list) or len(labels) != model_config["num_classes"]:
             raise DataError(f"--init-from {path}: labels.json does not hold the {model_config['num_classes']} labels its weights were trained with: its files do not belong together")
-        # its words keep their ids and rows; the new texts' other words come after them, with rows of their own
-        known = set(tokens)
-        words = [*tokens, *(token for token in vocabulary if token not in known)]
-        matrix = model.embedding.weight.detach()  # (V_run, E)
-        embedding = vectors_from_table(path, tokens, matrix, words)
-        specials = len(SPECIALS)  # at the same ids in every vocabulary
-        embedding.vectors[:specials], embedding.found[:specials] = matrix[:specials], True
-        state = {key: value for key, value in model.state_dict().items() if not key.startswith("embedding.")}
-        return cls(path, model_config, state, embedding, labels, words)
+        if len(tokens) != model_config.get("vocab_size", len(tokens)):
+            raise DataError(f"--init-from {path}: vocab.json holds {len(tokens):,} tokens, but its weights were trained with {model_config['vocab_size']:,}: its files do not belong together")
+        known = set(tokens)  # its words keep their ids; the new texts' other words come after them
+        return cls(path, model_config, labels, [*tokens, *(token for token in vocabulary if token not in known)], len(tokens))
 
     @property
     def runs(self) -> list[str]:
@@ -236,18 +231,28 @@ class TrainedClassifier:
         return _with_fixed({**values, **regularisers}, fixed, self.model_config, f"the classifier comes from {self.run}")
 
     def initialise(self, model: nn.Module) -> None:
-        """Copy the embedding rows found and every other weight into the new classifier."""
-        initialise_rows(model.embedding.weight, self.embedding)
-        missing, unexpected = model.load_state_dict(self.state, strict=False)
+        """Its best weights into the new classifier: every one, and its embedding's rows at its words'
+        ids (the first ``known``); a new word keeps its random row. Read here, once a run starts from
+        it (checked against its checkpoints by rnnkit.runs.check_pretrained_runs)."""
+        with torch.random.fork_rng(devices=[]):  # its random initial weights, overwritten, draw nothing from the run's seeded generator
+            trained = build_model("classifier", self.model_config)
+        RunDir(self.run).load_weights("best", trained)
+        state = trained.state_dict()
+        with torch.no_grad():
+            model.embedding.weight[: self.known] = state.pop("embedding.weight")  # (known, E)
+        missing, unexpected = model.load_state_dict(state, strict=False)
         if unexpected or [key for key in missing if not key.startswith("embedding.")]:
             raise ValueError(f"--init-from {self.run}: weights do not fit (missing {missing[:3]}, unexpected {unexpected[:3]})")  # a bug: the settings are the run's
 
     def describe(self) -> str:
-        return f"classifier from {self.run}; embedding: " + self.embedding.describe(len(SPECIALS)).split(": ", 1)[1]
+        return (f"classifier from {self.run}: its {self.known - len(SPECIALS):,} words kept, "
+                f"{len(self.words) - self.known:,} new words of these texts added (random rows)")
 
     def record(self) -> dict:
-        """What the run's config.json keeps (``split.init_from``)."""
-        return {"runs": self.runs, "weights": "best", "labels": self.labels, "embedding": self.embedding.record(len(SPECIALS))}
+        """What the run's config.json keeps (``split.init_from``): ``kind`` tells a resume that the
+        run's vocabulary and labels came from it (``ClassificationTask.resumed_data``)."""
+        return {"kind": "classifier", "runs": self.runs, "weights": "best", "labels": self.labels,
+                "words": {"kept": self.known - len(SPECIALS), "added": len(self.words) - self.known}}
 
 
 STARTS = {"lm": PretrainedEncoder, "classifier": TrainedClassifier}  # the runs --init-from takes, by task
