@@ -123,6 +123,9 @@ def test_resume_from_the_command_line(tmp_path, capsys):
     assert code == 2 and "a run is already there; continue it with --resume" in err
     code, _, err = rnnkit("train", "lm", "--resume", "--run", run, "--lr", "1", capsys=capsys)
     assert code == 2 and "'lr' cannot change" in err
+    # the first command again with --resume, for a run never made (killed before its folder): said as no run, not as data given
+    code, _, err = rnnkit("train", "lm", data, "--resume", "--run", tmp_path / "never", capsys=capsys)
+    assert code == 2 and f"{tmp_path / 'never'}: no such run directory" in err, err
     code, _, err = rnnkit("train", "lm", data, "--level", "word", "--resume", "--run", run, capsys=capsys)
     assert code == 2 and "give no data settings (given: level)" in err  # "train" is the run's own: not named
     # the first command again with --resume added: its data and model settings are the run's, so nothing changes

@@ -154,7 +154,7 @@ def run(args) -> int:
         data = sorted(key for key in given if key in TASKS.spec(args.task).data_keys())
         recorded = _recorded_data(args.run)  # the first command again with --resume added: its data settings change nothing
         changed = [key for key in data if not _same_setting(given[key], recorded.get(key))]
-        if changed:
+        if changed and recorded:  # none recorded (no run there, or none readable): resume says what is wrong, not "give no data settings"
             raise UsageError(f"--resume reads the data recorded in the run; give no data settings (given: {', '.join(changed)})")
         _, summary = resume(args.run, {k: v for k, v in given.items() if k not in data}, task_kind=args.task)
     else:
