@@ -98,7 +98,7 @@ def test_config_file_and_command_line_precedence(tmp_path, capsys):
         assert code == 2 and message in err, (line, err)
     (tmp_path / "keys.toml").write_text('batching = "sentences"\n')  # --bptt typed here: the file is not what to change
     code, _, err = rnnkit("train", "lm", data, "--config", tmp_path / "keys.toml", "--bptt", "30", "--run", tmp_path / "run2", capsys=capsys)
-    assert code == 2 and "error: --bptt is the chunk length" in err, err
+    assert code == 2 and "error: --bptt is the chunk length" in err and f"(--batching from {tmp_path / 'keys.toml'})" in err, err
     (tmp_path / "keys.toml").write_text("split = [0.1, 0.1]\n")  # the file's split, refused for the --valid typed: named --split alone
     code, _, err = rnnkit("train", "lm", data, "--config", tmp_path / "keys.toml", "--valid", data, "--run", tmp_path / "run2", capsys=capsys)
     assert code == 2 and "error: " + str(tmp_path / "keys.toml") + ": --split splits DATA only when neither --valid nor --test" in err, err

@@ -178,8 +178,9 @@ def _named_with_its_file(error: UsageError, config, from_file: list[str], typed:
     """``error`` with the config file named first when it is about settings only that file gave
     ("--bptt is the chunk length of --batching stream", "cell 'gru' has no option 'peepholes'"): the
     user typed no such option, and the message named no file. One that names an option typed on
-    the command line is left as it is (the file is not what to change), unless it is about one of the
-    file's settings first (the file's ``split`` refused because ``--valid`` was typed)."""
+    the command line keeps it first (the file's settings it also names are said to come from the
+    file: "--init-from RUN: ... this one reads --level word ... (--level from c.toml)"), unless it is
+    about one of the file's settings first (the file's ``split`` refused because ``--valid`` was typed)."""
     text = str(error)
 
     def named(key: str) -> bool:
@@ -189,8 +190,9 @@ def _named_with_its_file(error: UsageError, config, from_file: list[str], typed:
         return error
     if any(text.startswith(f"--{key.replace('_', '-')} ") for key in from_file):  # about a setting of the file's ("--split ... --valid ...")
         return UsageError(f"{config}: {text}")
-    if any(named(key) for key in typed):
-        return error
+    if any(named(key) for key in typed):  # the file's settings it names too are said to be the file's
+        theirs = [f"--{key.replace('_', '-')}" for key in from_file if named(key)]
+        return UsageError(f"{text} ({', '.join(theirs)} from {config})") if theirs else error
     return UsageError(f"{config}: {text}") if any(named(key) for key in from_file) else error
 
 
