@@ -411,3 +411,40 @@ def test_a_fine_tuned_classifier_whose_vocabulary_grew_resumes_exactly_without_t
     for name in ("last", "best"):
         a, b = load_file(f"whole/{name}.safetensors"), load_file(f"paused/{name}.safetensors")
         assert all(torch.equal(a[key], b[key]) for key in a), name
+
+
+def test_a_fine_tuned_runs_own_vocabulary_and_labels_are_not_rewritten_from_what_they_were_edited_into(tmp_path, monkeypatch, capsys):
+    """A resume said it wrote an edited labels.json again, kept it, and trained on with the labels
+    reversed (its start gave them: no data can write them again); before the first checkpoint, a
+    replaced start of another vocabulary crashed the resume inside torch (an id past the embedding)."""
+    import shutil
+
+    from rnnkit.errors import DataError
+    from rnnkit.files import CheckpointError
+    from rnnkit.runs import resume, start
+
+    monkeypatch.chdir(tmp_path)
+    three = rated(tmp_path, "three.tsv", [("1", "bad film"), ("3", "fine plot"), ("5", "good film")] * 4)
+    small = {"hidden_size": 4, "embedding_size": 3, "engine": "reference", "progress": False}
+    start("classifier", {"train": [three], "max_steps": 3, **small}, "first")
+    new = rated(tmp_path, "new.tsv", [("5", "great acting"), ("1", "dull acting")] * 3)
+    tuned = {"train": [new], "valid": three, "init_from": "first", "max_steps": 8, "stop_at_step": 3, "progress": False}
+    start("classifier", tuned, "tuned")
+    capsys.readouterr()
+    labels = tmp_path / "tuned" / "labels.json"
+    kept = labels.read_bytes()
+    labels.write_text(json.dumps({"labels": ["5", "3", "1"]}))
+    with pytest.raises(CheckpointError, match=r"labels.json: changed after rnnkit wrote it.*; it came from --init-from first at the run's start, "
+                                              r"which a resume does not read again, so it cannot be written again: put the file back"):
+        resume("tuned", {"progress": False})
+    labels.write_bytes(kept)
+    assert resume("tuned", {"progress": False})[1]["finished"]
+    assert "classifier from" not in capsys.readouterr().err  # the resume reads the run's own files: no start announced
+    # before the first checkpoint: the start replaced by a classifier of other words is one line naming it
+    shutil.copytree("tuned", "fresh")
+    for name in ("checkpoints", "last.safetensors", "best.safetensors", "training_state.pt", "summary.json"):
+        shutil.rmtree(f"fresh/{name}") if (tmp_path / "fresh" / name).is_dir() else (tmp_path / "fresh" / name).unlink()
+    shutil.rmtree("first")
+    start("classifier", {"train": [rated(tmp_path, "other.tsv", [("1", "awful show"), ("3", "okay"), ("5", "lovely")] * 4)], "max_steps": 1, **small}, "first")
+    with pytest.raises(DataError, match=r"^fresh: has no checkpoint yet, so it starts again from --init-from first, which no longer fits"):
+        resume("fresh", {"progress": False})

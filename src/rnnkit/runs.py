@@ -442,8 +442,17 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
     if from_stdin and (sys.stdin is None or sys.stdin.isatty()):
         raise UsageError(again)
     check_pretrained_runs(read["data"])
-    for key, value in (task_class.resumed_data(run.path, config.get("split") or {}) if from_checkpoint else {}).items():
-        setattr(data, key, value)  # after the check above: the run's own files, which this resume checks as its own
+    own = task_class.resumed_data(run.path, config.get("split") or {}) if from_checkpoint else {}
+    if own:  # the run's own files are then its source: checked against its checkpoint, as no data can write them again
+        try:
+            Checkpoints(run).check_run_files()
+        except CheckpointError as error:
+            started = ", ".join(f"--{key.replace('_', '-')} {config['data'].get(key)}" for key in own)
+            raise CheckpointError(f"{str(error).split('; resume the run')[0]}; it came from {started} at the run's start, which a resume "
+                                  "does not read again, so it cannot be written again: put the file back, or train a new run") from None
+    for key, value in own.items():
+        setattr(data, key, value)  # after the checks above
+    given_settings(data, ())  # none given now: --resume changes no data setting (and no start is announced again)
     try:
         with recorded_settings(run):  # the data settings are the run's own (--resume changes none of them)
             task, split_record = task_class.prepare(data, seed=training.seed)
@@ -468,7 +477,7 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
         model = build_model(config["model"]["kind"], model_config)
     _check_as_trained(run, config)  # after each recorded setting is checked by itself (an unknown engine is said as such)
     if not from_checkpoint:
-        _initialise_again(run, task, model, config["data"])
+        _initialise_again(run, task, model, config)
     task.before_training(training.progress)  # before the trainer's clock restarts, as in start
     checkpoints = Checkpoints(run).committed()
     step_before = checkpoints[-1].step if checkpoints else 0
@@ -511,12 +520,19 @@ def resume(run_path: str | Path, overrides: dict | None = None, task_kind: str |
         return run, summary
 
 
-def _initialise_again(run: RunDir, task, model, data: dict) -> None:
+def _initialise_again(run: RunDir, task, model, config: dict) -> None:
     """The initial weights of a run resumed before its first checkpoint, from the sources its data
     settings name, as start set them: a source replaced since by one of other sizes (vectors of
-    another dimension, a language model of other layers) no longer fits the model config.json
-    records, and is one line naming it, not a shape error from inside torch."""
+    another dimension, a language model of other layers, a classifier of another vocabulary) no
+    longer fits the model config.json records, and is one line naming it, not a shape error from
+    inside torch, nor a vocabulary of more words than the model has rows."""
+    data = config["data"]
     try:
+        with reading_run(run):
+            given = task.model_config({})
+        grown = [key for key in SIZES if key in given and key in config["model"] and given[key] != config["model"][key]]
+        if grown:
+            raise ValueError(f"{grown[0]} {given[grown[0]]:,}, not {config['model'][grown[0]]:,}")
         task.initialise(model)
     except (DataError, UsageError):
         raise

@@ -195,7 +195,8 @@ class ClassificationTask(ClassificationSpec, TaskBase):
             record["word_vectors"] = task.word_vectors.record(len(SPECIALS))
         if pretrained is not None:
             task.pretrained = pretrained
-            print(pretrained.describe(), file=sys.stderr, flush=True)
+            if "init_from" in getattr(data, "given", {"init_from"}):  # the user's start, not a resume's reading of the run's own files
+                print(pretrained.describe(), file=sys.stderr, flush=True)
             record["init_from"] = pretrained.record()
         record |= record_lm_features(task.lm_features, data)
         return task, record
