@@ -528,11 +528,10 @@ def _initialise_again(run: RunDir, task, model, config: dict) -> None:
     inside torch, nor a vocabulary of more words than the model has rows."""
     data = config["data"]
     try:
-        with reading_run(run):
-            given = task.model_config({})
-        grown = [key for key in SIZES if key in given and key in config["model"] and given[key] != config["model"][key]]
-        if grown:
-            raise ValueError(f"{grown[0]} {given[grown[0]]:,}, not {config['model'][grown[0]]:,}")
+        changed = _changed_sizes(run, task, config)
+        if changed:
+            key, held, trained = changed[0]
+            raise ValueError(f"{key} {held:,}, not {trained:,}")
         task.initialise(model)
     except (DataError, UsageError):
         raise
@@ -738,8 +737,7 @@ SIZES = ("vocab_size", "num_tags", "num_classes", "char_vocab_size", "source_voc
 def check_sizes(run: RunDir, task, config: dict) -> None:
     """The run's vocabularies, tags and labels have the sizes its weights were trained with: a
     labels.json one label short would otherwise drop a class from every answer, silently."""
-    with reading_run(run):
-        expected = task.model_config({})
+    changed = _changed_sizes(run, task, config)  # first, as ever: an error of the files' own sizes comes before the checks below
     level, lowercase = config.get("data", {}).get("level"), config.get("data", {}).get("lowercase")
     for name, attribute in type(task).tokenizers.items():
         why = getattr(task, attribute).disagreement(level, lowercase)
@@ -750,10 +748,16 @@ def check_sizes(run: RunDir, task, config: dict) -> None:
         if isinstance(recorded, list) and held is not None and list(held) != recorded:
             raise DataError(f"{run.file(name)}: its {attribute} differ from those config.json records (in their order, which the "
                             "weights' outputs follow): the run's files do not belong together")
-    for key in SIZES:
-        if key in expected and key in config["model"] and expected[key] != config["model"][key]:
-            raise DataError(f"{run.path}: its files hold {expected[key]:,} entries for {key} but its weights were trained with "
-                            f"{config['model'][key]:,}: the run's files do not belong together")
+    for key, held, trained in changed[:1]:
+        raise DataError(f"{run.path}: its files hold {held:,} entries for {key} but its weights were trained with "
+                        f"{trained:,}: the run's files do not belong together")
+
+
+def _changed_sizes(run: RunDir, task, config: dict) -> list[tuple[str, int, int]]:
+    """(size, what the task's files give, what config.json's model records) for each of ``SIZES`` that differ."""
+    with reading_run(run):
+        held = task.model_config({})
+    return [(key, held[key], config["model"][key]) for key in SIZES if key in held and key in config["model"] and held[key] != config["model"][key]]
 
 
 def engine_here(run: RunDir, model_config: dict, device: torch.device) -> dict:

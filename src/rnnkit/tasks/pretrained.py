@@ -67,7 +67,7 @@ def _with_fixed(values: dict, fixed: dict, model_config: dict, source: str) -> d
         given = values.get(key)
         if given is not None and value is not None and given != value:
             typed = typed_option(key, given, MODEL_SETTINGS.get(key))  # "--one-direction", not "--bidirectional False"
-            shown = ",".join(map(str, value)) or "none" if isinstance(value, list) else value
+            shown = (",".join(map(str, value)) or "none") if isinstance(value, list) else value
             raise UsageError(f"{typed}: {source}, whose {key.replace('_', ' ')} is {shown}; leave {typed.split()[0]} unset")
     return {**{k: v for k, v in values.items() if k not in CELL_KEYS}, **fixed, "cell_options": cell_options}
 
@@ -220,8 +220,9 @@ class TrainedClassifier:
         return list(self.labels)
 
     def own_vocabulary(self, vocab: Vocabulary) -> Vocabulary:
-        """Its vocabulary, then the words of ``vocab`` (the new texts') it lacks: a word it learned that
-        the new texts lack keeps its row instead of becoming <UNK>."""
+        """Its vocabulary, then the new texts' words it lacks (``words``, joined by ``read`` from the same
+        vocabulary as ``vocab``): a word it learned that the new texts lack keeps its row instead of
+        becoming <UNK>."""
         return Vocabulary(self.words)
 
     def model_values(self, values: dict) -> dict:
